@@ -1,0 +1,39 @@
+# Customer Archive — every target creates its own virtual environment from pyproject.toml.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+ENTITIES ?= 5000
+SEED     ?= 42
+
+.PHONY: setup run test lint dev bench bench-large clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## run: generate the demo exports (if absent) and run the whole pipeline into data/warehouse.duckdb
+run: $(STAMP)
+	$(BIN)/customer-archive demo --entities $(ENTITIES) --seed $(SEED) --out data/demo
+	$(BIN)/customer-archive run --config archive.yml --warehouse data/warehouse.duckdb --demo-truth data/demo/truth.csv
+
+## test: lint and the whole test suite (what CI runs)
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## dev: the Dagster UI over the same definitions
+dev: $(STAMP)
+	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/dagster dev -m pipelines.definitions
+
+clean:
+	rm -rf $(VENV) data
