@@ -1,0 +1,107 @@
+"""The `customer-archive` command line: demo data, runs, SQL and the operator commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .settings import DEFAULT_CONFIG, ConfigError, load_config
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="project YAML (archive.yml)")
+    p.add_argument("--warehouse", default=None, help="DuckDB file (overrides the config)")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from sources.demo import write_demo
+
+    out = Path(args.out)
+    stamp = out / "demo.json"
+    wanted = {"entities": args.entities, "seed": args.seed, "delivery_date": args.delivery_date}
+    if stamp.exists() and not args.force and json.loads(stamp.read_text()) == wanted:
+        print(f"demo data already in {out} ({args.entities} entities, seed {args.seed})")
+        return 0
+    files = write_demo(out, args.entities, args.seed, args.delivery_date)
+    stamp.write_text(json.dumps(wanted))
+    print(f"wrote demo exports for {args.entities} entities to {out}: {files}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import (
+        configure_progress_logging,
+        evaluate_against_truth,
+        format_summary,
+        run_pipeline,
+    )
+
+    configure_progress_logging()
+    outcome = run_pipeline(args.config, args.warehouse, args.run_date)
+    if args.demo_truth and outcome.success:
+        cfg = load_config(args.config, warehouse=args.warehouse and str(Path(args.warehouse).resolve()))
+        outcome.accuracy = evaluate_against_truth(cfg, Path(args.demo_truth))
+    print(format_summary(outcome))
+    if outcome.blocked:
+        return 3
+    return 0 if outcome.success else 1
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from .query import run_query
+
+    query = Path(args.file).read_text(encoding="utf-8") if args.file else args.query
+    if not query:
+        print("give a query or --file", file=sys.stderr)
+        return 2
+    cfg = load_config(args.config, warehouse=args.warehouse and str(Path(args.warehouse).resolve()))
+    return run_query(cfg, query, args.format, args.output, args.max_rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="customer-archive",
+        description="客户档案 — departmental customer exports into one golden customer archive.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="write the demo departmental exports (with ground truth)")
+    p.add_argument("--entities", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", default="data/demo")
+    p.add_argument("--delivery-date", default="2026-11-23")
+    p.add_argument("--force", action="store_true", help="rewrite even if present")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("run", help="run the whole pipeline once (in-process Dagster job)")
+    _add_common(p)
+    p.add_argument("--run-date", default=None, help="replay a date (YYYY-MM-DD)")
+    p.add_argument("--demo-truth", default=None, help="truth.csv: print precision/recall/F1")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("sql", help="query the warehouse (read-only) and print the result")
+    _add_common(p)
+    p.add_argument("query", nargs="?", default=None)
+    p.add_argument("--file", default=None, help="read the query from a .sql file")
+    p.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    p.add_argument("--output", default=None, help="write to a file instead of stdout")
+    p.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
+    p.set_defaults(func=_cmd_sql)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `customer-archive` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""The single Dagster entry point: `dagster dev -m pipelines.definitions`.
+
+The project configuration comes from ``$CUSTOMER_ARCHIVE_CONFIG`` (default ``archive.yml``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from .assets import build_raw_assets, build_stage_assets
+from .checks import golden_expectations
+from .resources import ArchiveResource
+from .schedules import build_job, build_landing_sensor, build_schedule
+from .settings import load_config
+from .steps import load_sources
+
+
+def build_definitions(
+    config_path: str | None = None, warehouse: str | None = None, run_date: str | None = None
+) -> dg.Definitions:
+    """Build the Definitions for one project configuration.
+
+    Args:
+        config_path: the project YAML; default ``$CUSTOMER_ARCHIVE_CONFIG`` or ``archive.yml``.
+        warehouse: overrides the DuckDB file of the configuration.
+        run_date: replay a given date (``YYYY-MM-DD``) instead of today.
+    """
+    path = config_path or os.environ.get("CUSTOMER_ARCHIVE_CONFIG", "archive.yml")
+    config = load_config(path, warehouse=warehouse)
+    sources = load_sources(config)
+    raw = build_raw_assets([(s.name, s.department) for s in sources.sources if s.enabled])
+    stage = build_stage_assets([a.key for a in raw])
+    job = build_job()
+    return dg.Definitions(
+        assets=[*raw, *stage],
+        asset_checks=[golden_expectations],
+        jobs=[job],
+        schedules=[build_schedule(config, job)],
+        sensors=[build_landing_sensor(config, job)],
+        resources={
+            "archive": ArchiveResource(config_path=str(path), warehouse=warehouse, run_date=run_date)
+        },
+    )
+
+
+defs = build_definitions()

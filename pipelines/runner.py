@@ -1,0 +1,178 @@
+"""Run the whole asset graph in-process (what `customer-archive run` does) and summarize it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from dedupe import bcubed_scores, pairwise_scores
+from warehouse import connect, read_table
+from warehouse.archive import RunLock
+
+from . import steps
+from .definitions import build_definitions
+from .schedules import JOB_NAME
+from .settings import ArchiveConfig, load_config
+
+log = logging.getLogger("customer_archive")
+
+
+@dataclass
+class RunOutcome:
+    """What a run did: Dagster's verdict, each stage's figures, expectation results."""
+
+    run_id: str
+    success: bool
+    stats: dict[str, dict] = field(default_factory=dict)
+    outcomes: list = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    blocked: bool = False
+    accuracy: dict[str, Any] | None = None
+
+
+def _quiet_dagster() -> dict:
+    return {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def run_pipeline(
+    config_path: str | Path | None,
+    warehouse: str | Path | None = None,
+    run_date: str | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> RunOutcome:
+    """Materialize every asset (raw → … → snapshot) once, in this process, under the run lock.
+
+    Args:
+        config_path: the project YAML.
+        warehouse: overrides the DuckDB file (resolved against the working directory).
+        run_date: replay a date (``YYYY-MM-DD``).
+        instance: a Dagster instance (default: an ephemeral one).
+
+    Returns:
+        The run's outcome; ``success`` is False when a stage failed or publishing was blocked.
+    """
+    wh = str(Path(warehouse).resolve()) if warehouse else None
+    cfg = load_config(config_path, warehouse=wh)
+    defs = build_definitions(str(config_path) if config_path else None, wh, run_date)
+    job = defs.resolve_job_def(JOB_NAME)
+    lock_path = cfg.resolve(cfg.warehouse).with_suffix(".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with RunLock(lock_path):
+        result = job.execute_in_process(
+            instance=instance or dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+            run_config=_quiet_dagster(),
+        )
+    outcome = RunOutcome(run_id=result.run_id, success=result.success)
+    for event in result.all_events:
+        if event.is_step_failure:
+            outcome.failed_steps.append(event.step_key or "?")
+            data = event.step_failure_data
+            if data is not None and data.error is not None:
+                outcome.errors.append(f"{event.step_key}: {data.error.message.strip()}")
+    with connect(cfg.resolve(cfg.warehouse)) as con:
+        outcome.stats = steps.run_stats(con, result.run_id)
+        outcome.outcomes = steps.check_outcomes(con, result.run_id)
+    failed_critical = [o for o in outcome.outcomes if o.critical and not o.success]
+    outcome.blocked = bool(failed_critical) or any("PublishBlocked" in e for e in outcome.errors)
+    if "snapshot" not in outcome.stats:
+        outcome.success = False
+    return outcome
+
+
+def evaluate_against_truth(cfg: ArchiveConfig, truth_csv: Path) -> dict[str, Any]:
+    """Pairwise and B-cubed precision/recall/F1 of golden.crosswalk against a truth file.
+
+    The truth CSV has ``source_system, source_record_id, entity_id`` (the demo generator writes it).
+    """
+    truth = pd.read_csv(truth_csv, dtype=str)
+    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+        cw = read_table(con, "golden.crosswalk")
+    if cw is None:
+        raise RuntimeError("golden.crosswalk is missing: nothing published yet")
+    joined = cw.merge(truth, on=["source_system", "source_record_id"], how="inner")
+    pred = joined[["record_key", "customer_id"]].rename(columns={"customer_id": "cluster_key"})
+    tru = joined[["record_key", "entity_id"]]
+    pw = pairwise_scores(pred, tru)
+    b3 = bcubed_scores(pred, tru)
+    return {
+        "records_evaluated": len(joined),
+        "records_without_truth": len(cw) - len(joined),
+        "pairwise": {"precision": pw.precision, "recall": pw.recall, "f1": pw.f1},
+        "bcubed": {"precision": b3.precision, "recall": b3.recall, "f1": b3.f1},
+    }
+
+
+def format_summary(outcome: RunOutcome) -> str:
+    """The closing summary printed by `customer-archive run`."""
+    s = outcome.stats
+    lines = [f"Run {outcome.run_id}"]
+    lines.append("  rows per source:   in  ingested  quarantined  (files new / skipped / bad)")
+    for key in sorted(k for k in s if k.startswith("ingest:")):
+        v = s[key]
+        lines.append(
+            f"    {v['source']:<12}{v['rows_in']:>8}{v['rows_ingested']:>10}{v['rows_quarantined']:>13}"
+            f"   ({v['files_new']} / {v['files_skipped']} / {v['files_quarantined']})"
+        )
+    if "clean" in s:
+        c = s["clean"]
+        lines.append(
+            f"  clean records:     {c['clean_records']}  (transactions {c['transactions']}, "
+            f"interactions {c['interactions']}, follow-up {c['follow_up']})"
+        )
+    if "match" in s:
+        m = s["match"]
+        lines.append(
+            f"  candidate pairs:   {m['candidate_pairs']}  (matched {m['matched_pairs']}, "
+            f"review queue {m['review_queue']})"
+        )
+        lines.append(f"  clusters:          {m['clusters']}")
+    if "golden" in s:
+        g = s["golden"]
+        lines.append(
+            f"  golden customers:  {g['golden_customers']}  (new ids {g['ids_created']}, "
+            f"merges {g['merges']}, splits {g['splits']})"
+        )
+    if outcome.outcomes:
+        passed = sum(o.success for o in outcome.outcomes)
+        failed = [o for o in outcome.outcomes if not o.success]
+        lines.append(f"  expectations:      {passed} passed, {len(failed)} failed")
+        for o in failed:
+            lines.append(f"    {'CRITICAL' if o.critical else 'warning '} {o.name}: {o.observed}")
+    snap = s.get("snapshot", {})
+    if "snapshot" in s:
+        lines.append(f"  snapshot:          {snap.get('snapshot') or 'unchanged (no new snapshot)'}")
+    if outcome.accuracy:
+        a = outcome.accuracy
+        pw, b3 = a["pairwise"], a["bcubed"]
+        lines.append(
+            f"  accuracy vs truth: pairwise P={pw['precision']:.4f} R={pw['recall']:.4f} "
+            f"F1={pw['f1']:.4f}; B-cubed P={b3['precision']:.4f} R={b3['recall']:.4f} "
+            f"F1={b3['f1']:.4f}  ({a['records_evaluated']} records)"
+        )
+    if outcome.blocked:
+        lines.append("  PUBLISH BLOCKED: a critical expectation failed; the previous golden "
+                     "tables and snapshots are untouched.")
+    for e in outcome.errors:
+        lines.append(f"  error: {e}")
+    lines.append("  status:            " + ("OK" if outcome.success else "FAILED"))
+    return "\n".join(lines)
+
+
+def configure_progress_logging() -> None:
+    """Print stage progress lines to stdout."""
+    if any(getattr(h, "_customer_archive", False) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s  %(message)s", "%H:%M:%S"))
+    handler._customer_archive = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False

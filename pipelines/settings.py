@@ -1,0 +1,105 @@
+"""The project configuration file (`archive.yml`): paths, schedule and every stage's settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dedupe import MatchSettings
+from expectations import QualitySettings
+from warehouse import GoldenSettings
+from warehouse.archive import RetentionPolicy
+
+DEFAULT_CONFIG = Path("archive.yml")
+
+
+class ConfigError(ValueError):
+    """The project configuration file is missing or invalid; the message names the file and key."""
+
+
+class ScheduleSettings(BaseModel):
+    """When the nightly run starts."""
+
+    model_config = ConfigDict(extra="forbid")
+    cron: str = "0 2 * * *"
+    timezone: str = "Asia/Shanghai"
+    sensor_interval_seconds: int = Field(default=300, ge=30)
+
+
+class DuckDBSettings(BaseModel):
+    """Larger-than-memory knobs handed to DuckDB."""
+
+    model_config = ConfigDict(extra="forbid")
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+    threads: int | None = None
+
+
+class ArchiveConfig(BaseModel):
+    """The whole project configuration; relative paths resolve against the file's folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    landing_dir: Path = Path("data/demo/landing")
+    sources_file: Path = Path("sources/sources.yml")
+    warehouse: Path = Path("data/warehouse.duckdb")
+    archive_dir: Path = Path("data/archive")
+    reports_dir: Path = Path("data/reports")
+    exports_dir: Path = Path("data/exports")
+    offsite: str | None = None
+    alert_webhook: str | None = None
+    schedule: ScheduleSettings = ScheduleSettings()
+    duckdb: DuckDBSettings = DuckDBSettings()
+    matching: MatchSettings = MatchSettings()
+    golden: GoldenSettings = GoldenSettings()
+    quality: QualitySettings = QualitySettings()
+    retention: RetentionPolicy = RetentionPolicy()
+    base_dir: Path = Path(".")
+
+    def resolve(self, path: Path | str) -> Path:
+        """Resolve a path from the config against the config file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+def load_config(path: Path | str | None = None, **overrides: Any) -> ArchiveConfig:
+    """Load and validate the project configuration.
+
+    Args:
+        path: the YAML file; ``None`` uses built-in defaults relative to the working directory.
+        **overrides: top-level keys replacing the file's values (e.g. ``warehouse=...``).
+
+    Returns:
+        The validated configuration with ``base_dir`` set to the file's folder.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or has an unknown/invalid key.
+    """
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: configuration file not found")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: expected a mapping at the top level")
+        data = loaded or {}
+        base = p.resolve().parent
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    data["base_dir"] = base
+    try:
+        return ArchiveConfig.model_validate(data)
+    except ValidationError as exc:
+        where = path or "<defaults>"
+        lines = [f"{where}: invalid configuration"]
+        for err in exc.errors():
+            key = ".".join(str(x) for x in err["loc"])
+            lines.append(f"  {key}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from exc

@@ -1,0 +1,559 @@
+"""The pipeline's stages as plain functions over the warehouse; Dagster assets and the CLI call these.
+
+Each stage reads its inputs from the DuckDB warehouse, calls the pure packages, and writes its
+outputs in one transaction, so a crash between stages leaves a consistent warehouse and the next
+run converges to the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from cleaning import CleaningOptions, clean_records
+from dedupe import LinkResult, ModelParams, assign_customer_ids, link_records
+from expectations import CheckOutcome, blocking_failures, validate_golden
+from sources import (
+    CANONICAL_FIELDS,
+    IngestResult,
+    SourcesConfig,
+    ingest_source,
+    load_sources_config,
+)
+from warehouse import (
+    build_golden,
+    create_views,
+    export_parquet,
+    ensure_schemas,
+    read_table,
+    replace_tables,
+    table_exists,
+    update_history,
+)
+
+from warehouse.archive import apply_retention, copy_offsite, publish_snapshot
+
+from .settings import ArchiveConfig
+
+log = logging.getLogger("customer_archive")
+
+GOLDEN_TABLES = (
+    "customers",
+    "crosswalk",
+    "attribute_lineage",
+    "contacts",
+    "addresses",
+    "transactions",
+    "interactions",
+)
+RAW_LINEAGE = (
+    "record_key",
+    "source_system",
+    "source_file",
+    "source_row",
+    "source_sha256",
+    "ingested_at",
+    "extra",
+)
+
+
+class PublishBlocked(RuntimeError):
+    """A critical expectation failed: the new golden state is not published."""
+
+
+@dataclass
+class RunContext:
+    """What every stage of one run shares."""
+
+    config: ArchiveConfig
+    run_id: str
+    run_date: date
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def ingested_at(self) -> str:
+        return self.started_at.isoformat(timespec="seconds")
+
+
+def load_sources(config: ArchiveConfig) -> SourcesConfig:
+    """Load the source mappings named by the project configuration."""
+    return load_sources_config(
+        config.resolve(config.sources_file),
+        landing_dir=config.resolve(config.landing_dir),
+        check_files=False,
+    )
+
+
+def _raw_table(source: str) -> str:
+    return f"raw.{source}"
+
+
+def _ensure_raw_table(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    cols = [f'"{c}" VARCHAR' for c in CANONICAL_FIELDS]
+    cols += [f'"{c}" VARCHAR' for c in RAW_LINEAGE if c != "source_row"]
+    cols += ['"source_row" BIGINT', '"run_id" VARCHAR', '"active" BOOLEAN']
+    con.execute(f"CREATE TABLE IF NOT EXISTS {_raw_table(source)} ({', '.join(cols)})")
+
+
+def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Append a frame inside the caller's transaction, creating the table from it if absent."""
+    con.register("_frame", frame)
+    try:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _frame LIMIT 0")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _frame")
+    finally:
+        con.unregister("_frame")
+
+
+def _persist_ingest(
+    con: duckdb.DuckDBPyConnection, source: str, result: IngestResult, run_id: str
+) -> None:
+    rows = result.rows.copy()
+    rows["run_id"] = run_id
+    rows["active"] = True
+    deliveries = pd.DataFrame(
+        [
+            {
+                "source_system": f.source_system,
+                "path": str(f.path),
+                "size": int(f.size),
+                "sha256": f.sha256,
+                "status": f.status,
+                "rows_read": int(f.rows_read or 0),
+                "note": f.note,
+                "run_id": run_id,
+            }
+            for f in result.files
+        ]
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _ensure_raw_table(con, source)
+        for old_path in result.superseded_files:
+            con.execute(
+                f"UPDATE {_raw_table(source)} SET active = false "
+                "WHERE source_file = ? AND run_id <> ?",
+                [str(old_path), run_id],
+            )
+        if len(rows):
+            _insert_frame(con, _raw_table(source), rows)
+        for name, frame in (
+            ("quarantine.rows", result.quarantined_rows),
+            ("quarantine.files", result.quarantined_files),
+            ("ops.deliveries", deliveries),
+        ):
+            if len(frame):
+                _insert_frame(con, name, frame.assign(run_id=run_id))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -> dict[str, Any]:
+    """Ingest the new deliveries of one source into ``raw.<source>`` and the quarantine tables.
+
+    A file the reader cannot handle at all is quarantined as a whole by ``ingest_source``; an
+    unexpected error is recorded in ``quarantine.files`` with its message and the run goes on.
+    """
+    ensure_schemas(con)
+    sources_cfg = load_sources(ctx.config)
+    src = next((s for s in sources_cfg.sources if s.name == source), None)
+    if src is None:
+        raise KeyError(f"source {source!r} is not declared in {ctx.config.sources_file}")
+    manifest = read_table(con, "ops.deliveries")
+    result = ingest_source(
+        src, sources_cfg.landing_dir, ctx.run_id, ctx.ingested_at, manifest=manifest
+    )
+    _persist_ingest(con, source, result, ctx.run_id)
+    stats = {
+        "source": source,
+        "files_new": sum(f.status in ("new", "changed") for f in result.files),
+        "files_skipped": sum(f.status in ("duplicate", "unchanged") for f in result.files),
+        "rows_in": int(sum((f.rows_read or 0) for f in result.files if f.status in ("new", "changed"))),
+        "rows_ingested": len(result.rows),
+        "rows_quarantined": len(result.quarantined_rows),
+        "files_quarantined": len(result.quarantined_files),
+        "warnings": list(result.warnings),
+    }
+    log.info(
+        "ingest %-10s files new=%d skipped=%d rows in=%d kept=%d quarantined=%d",
+        source,
+        stats["files_new"],
+        stats["files_skipped"],
+        stats["rows_in"],
+        stats["rows_ingested"],
+        stats["rows_quarantined"],
+    )
+    for w in result.warnings:
+        log.warning("ingest %s: %s", source, w)
+    return stats
+
+
+def active_raw_rows(con: duckdb.DuckDBPyConnection, sources: list[str]) -> pd.DataFrame:
+    """All active raw rows of the given sources, as one all-text frame."""
+    frames = []
+    for s in sources:
+        if table_exists(con, _raw_table(s)):
+            frames.append(
+                con.execute(
+                    f"SELECT * EXCLUDE (active, run_id) FROM {_raw_table(s)} WHERE active"
+                ).df()
+            )
+    if not frames:
+        return pd.DataFrame(columns=[*CANONICAL_FIELDS, *RAW_LINEAGE])
+    return pd.concat(frames, ignore_index=True)
+
+
+def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
+    """Clean every active raw row into ``clean.*`` (replaced in one transaction)."""
+    sources_cfg = load_sources(ctx.config)
+    names = [s.name for s in sources_cfg.sources]
+    raw = active_raw_rows(con, names)
+    options = CleaningOptions(
+        date_order={s.name: s.date_order for s in sources_cfg.sources},
+        departments={s.name: s.department for s in sources_cfg.sources},
+    )
+    result = clean_records(raw, options)
+    replace_tables(
+        con,
+        {
+            "clean.records": result.records,
+            "clean.transactions": result.transactions,
+            "clean.interactions": result.interactions,
+            "clean.follow_up": result.follow_up,
+            "clean.unmapped_industries": result.unmapped_industries,
+        },
+    )
+    stats = {
+        "raw_rows": len(raw),
+        "clean_records": len(result.records),
+        "transactions": len(result.transactions),
+        "interactions": len(result.interactions),
+        "follow_up": len(result.follow_up),
+    }
+    log.info(
+        "clean      records=%d transactions=%d interactions=%d follow_up=%d",
+        stats["clean_records"],
+        stats["transactions"],
+        stats["interactions"],
+        stats["follow_up"],
+    )
+    return stats
+
+
+def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
+    """Block, score and cluster the clean records into ``match.*``."""
+    records = read_table(con, "clean.records")
+    if records is None:
+        raise RuntimeError("clean.records is missing: run the clean stage first")
+    decisions = read_table(con, "match.decisions")
+    result: LinkResult = link_records(records, ctx.config.matching, decisions=decisions)
+    params = pd.DataFrame(
+        [{"run_id": ctx.run_id, "created_at": ctx.ingested_at, "params": result.params.to_json()}]
+    )
+    replace_tables(
+        con,
+        {
+            "match.pairs": result.pairs,
+            "match.clusters": result.clusters,
+            "match.review_queue": result.review_queue,
+            "match.blocking_stats": result.blocking_stats.assign(run_id=ctx.run_id),
+            "match.params": _concat(read_table(con, "match.params"), params),
+        },
+    )
+    n_clusters = int(result.clusters["cluster_key"].nunique()) if len(result.clusters) else 0
+    stats = {
+        "candidate_pairs": len(result.pairs),
+        "matched_pairs": int((result.pairs["decision"] == "match").sum()) if len(result.pairs) else 0,
+        "review_queue": len(result.review_queue),
+        "clusters": n_clusters,
+    }
+    log.info(
+        "match      candidate pairs=%d matched=%d review=%d clusters=%d",
+        stats["candidate_pairs"],
+        stats["matched_pairs"],
+        stats["review_queue"],
+        stats["clusters"],
+    )
+    return stats
+
+
+def latest_params(con: duckdb.DuckDBPyConnection) -> ModelParams | None:
+    """The model parameters estimated by the latest match run, if any."""
+    table = read_table(con, "match.params")
+    if table is None or table.empty:
+        return None
+    return ModelParams.from_json(table.sort_values("created_at")["params"].iloc[-1])
+
+
+def _best_scores(pairs: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
+    """Best in-cluster link probability per record (1.0 for singletons)."""
+    scores = clusters[["record_key"]].copy()
+    if len(pairs):
+        merged = pairs[pairs["decision"] == "match"]
+        both = pd.concat(
+            [
+                merged[["left_key", "probability"]].rename(columns={"left_key": "record_key"}),
+                merged[["right_key", "probability"]].rename(columns={"right_key": "record_key"}),
+            ]
+        )
+        best = both.groupby("record_key", as_index=False)["probability"].max()
+        scores = scores.merge(best, on="record_key", how="left")
+    else:
+        scores["probability"] = float("nan")
+    scores["match_score"] = scores["probability"].fillna(1.0).astype("float64")
+    return scores[["record_key", "match_score"]]
+
+
+def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
+    """Assign stable customer IDs and build the new golden state into ``staging.*``."""
+    records = read_table(con, "clean.records")
+    clusters = read_table(con, "match.clusters")
+    pairs = read_table(con, "match.pairs")
+    if records is None or clusters is None or pairs is None:
+        raise RuntimeError("clean/match tables are missing: run the earlier stages first")
+    previous = read_table(con, "golden.crosswalk")
+    id_history = read_table(con, "golden.customer_ids")
+    existing_ids: list[str] = []
+    if id_history is not None:
+        existing_ids = id_history["customer_id"].dropna().astype(str).unique().tolist()
+    ids = assign_customer_ids(
+        clusters,
+        previous[["record_key", "customer_id"]] if previous is not None else None,
+        ctx.run_date,
+        existing_ids=existing_ids,
+    )
+    golden = build_golden(
+        records,
+        ids.assignments,
+        _best_scores(pairs, clusters),
+        read_table(con, "clean.transactions") if table_exists(con, "clean.transactions") else None,
+        read_table(con, "clean.interactions") if table_exists(con, "clean.interactions") else None,
+        ctx.config.golden,
+        ctx.run_id,
+        ctx.run_date,
+    )
+    events = ids.events.assign(run_id=ctx.run_id, run_date=ctx.run_date.isoformat())
+    staged = {f"staging.{k.split('.', 1)[1]}": v for k, v in golden.as_dict().items()}
+    staged["staging.id_events"] = events
+    replace_tables(con, staged)
+    counts = events["event"].value_counts().to_dict() if len(events) else {}
+    stats = {
+        "golden_customers": len(golden.customers),
+        "crosswalk_rows": len(golden.crosswalk),
+        "ids_created": int(counts.get("created", 0)),
+        "merges": int(counts.get("merged_into", 0)),
+        "splits": int(counts.get("split_from", 0)),
+    }
+    log.info(
+        "golden     customers=%d (new ids=%d merges=%d splits=%d)",
+        stats["golden_customers"],
+        stats["ids_created"],
+        stats["merges"],
+        stats["splits"],
+    )
+    return stats
+
+
+def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[CheckOutcome]:
+    """Validate the staged golden state with the Great Expectations suites; store the outcomes."""
+    customers = read_table(con, "staging.customers")
+    crosswalk = read_table(con, "staging.crosswalk")
+    records = read_table(con, "clean.records")
+    if customers is None or crosswalk is None or records is None:
+        raise RuntimeError("staging tables are missing: run the golden stage first")
+    previous = read_table(con, "golden.customers")
+    outcomes = validate_golden(customers, crosswalk, records, previous, ctx.config.quality)
+    frame = pd.DataFrame(
+        [
+            {
+                "run_id": ctx.run_id,
+                "name": o.name,
+                "layer": o.layer,
+                "critical": o.critical,
+                "success": o.success,
+                "observed": json.dumps(o.observed, ensure_ascii=False, default=str),
+                "description": o.description,
+            }
+            for o in outcomes
+        ]
+    )
+    previous_results = read_table(con, "ops.check_results")
+    if previous_results is not None:
+        previous_results = previous_results[previous_results["run_id"] != ctx.run_id]
+    replace_tables(con, {"ops.check_results": _concat(previous_results, frame)})
+    failed = blocking_failures(outcomes)
+    log.info(
+        "quality    expectations passed=%d failed=%d (critical failed=%d)",
+        sum(o.success for o in outcomes),
+        sum(not o.success for o in outcomes),
+        len(failed),
+    )
+    for o in outcomes:
+        if not o.success:
+            log.warning(
+                "expectation %s %s failed: %s",
+                "CRITICAL" if o.critical else "warning",
+                o.name,
+                o.observed,
+            )
+    return outcomes
+
+
+def swap_in_golden(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> None:
+    """Replace ``golden.*`` with the staged state, update history and ID events: one transaction."""
+    staged = {f"golden.{t}": read_table(con, f"staging.{t}") for t in GOLDEN_TABLES}
+    missing = [k for k, v in staged.items() if v is None]
+    if missing:
+        raise RuntimeError(f"staging tables missing: {missing}")
+    events = read_table(con, "staging.id_events")
+    history = update_history(
+        read_table(con, "golden.customers_history"),
+        staged["golden.customers"],
+        ctx.run_id,
+        ctx.run_date,
+        id_events=events,
+    )
+    ids = _concat(read_table(con, "golden.customer_ids"), events)
+    replace_tables(
+        con,
+        {**staged, "golden.customers_history": history, "golden.customer_ids": ids},
+    )
+    create_views(con)
+
+
+def golden_snapshot_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    """The published golden tables, keyed ``golden.<name>``, for a snapshot."""
+    names = [*GOLDEN_TABLES, "customers_history", "customer_ids"]
+    out = {}
+    for n in names:
+        t = read_table(con, f"golden.{n}")
+        if t is not None:
+            out[f"golden.{n}"] = t
+    return out
+
+
+def _concat(old: pd.DataFrame | None, new: pd.DataFrame | None) -> pd.DataFrame:
+    parts = [f for f in (old, new) if f is not None and len(f)]
+    if not parts:
+        return new if new is not None else pd.DataFrame()
+    return pd.concat(parts, ignore_index=True)
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create a folder (and parents) and return it."""
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, stage: str, stats: dict) -> None:
+    """Store one stage's figures in ``ops.stage_stats`` (the run summary and report read them)."""
+    row = pd.DataFrame(
+        [
+            {
+                "run_id": ctx.run_id,
+                "stage": stage,
+                "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "stats": json.dumps(stats, ensure_ascii=False, default=str),
+            }
+        ]
+    )
+    old = read_table(con, "ops.stage_stats")
+    if old is not None:
+        old = old[~((old["run_id"] == ctx.run_id) & (old["stage"] == stage))]
+    replace_tables(con, {"ops.stage_stats": _concat(old, row)})
+
+
+def run_stats(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, dict]:
+    """Every stage's figures recorded for a run, keyed by stage name."""
+    table = read_table(con, "ops.stage_stats")
+    if table is None:
+        return {}
+    rows = table[table["run_id"] == run_id]
+    return {r.stage: json.loads(r.stats) for r in rows.itertuples()}
+
+
+def check_outcomes(con: duckdb.DuckDBPyConnection, run_id: str) -> list[CheckOutcome]:
+    """The expectation outcomes stored for a run."""
+    table = read_table(con, "ops.check_results")
+    if table is None:
+        return []
+    rows = table[table["run_id"] == run_id]
+    return [
+        CheckOutcome(
+            name=r.name,
+            layer=r.layer,
+            critical=bool(r.critical),
+            success=bool(r.success),
+            observed=json.loads(r.observed),
+            description=r.description,
+        )
+        for r in rows.itertuples()
+    ]
+
+
+def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
+    """Swap the staged golden state into ``golden.*`` and export it as Parquet.
+
+    Refuses (``PublishBlocked``) when the run's expectations have not run or a critical one
+    failed, so a bad night never reaches analysts or the archive.
+    """
+    outcomes = check_outcomes(con, ctx.run_id)
+    if not outcomes:
+        raise PublishBlocked(f"run {ctx.run_id}: quality checks have not run; not publishing")
+    failed = blocking_failures(outcomes)
+    if failed:
+        names = ", ".join(o.name for o in failed)
+        raise PublishBlocked(f"run {ctx.run_id}: critical expectations failed: {names}")
+    swap_in_golden(con, ctx)
+    cfg = ctx.config
+    exported = export_parquet(con, ensure_dir(cfg.resolve(cfg.exports_dir) / "golden"))
+    log.info("publish    golden tables swapped in; %d Parquet files exported", len(exported))
+    return {"exported_files": len(exported)}
+
+
+def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
+    """Publish the golden layer as an immutable snapshot; apply retention; copy off-site."""
+    cfg = ctx.config
+    outcomes = check_outcomes(con, ctx.run_id)
+    if not outcomes or blocking_failures(outcomes):
+        raise PublishBlocked(f"run {ctx.run_id}: expectations missing or failed; no snapshot")
+    deliveries = read_table(con, "ops.deliveries")
+    source_manifest: list[dict] = []
+    if deliveries is not None:
+        source_manifest = deliveries[deliveries["run_id"] == ctx.run_id].to_dict("records")
+    info = publish_snapshot(
+        golden_snapshot_tables(con),
+        ensure_dir(cfg.resolve(cfg.archive_dir)),
+        ctx.run_id,
+        ctx.started_at,
+        manifest_extra={
+            "run_date": ctx.run_date.isoformat(),
+            "source_manifest": source_manifest,
+            "expectations": [
+                {"name": o.name, "critical": o.critical, "success": o.success} for o in outcomes
+            ],
+        },
+    )
+    stats: dict[str, Any] = {}
+    if info is None:
+        stats["snapshot"] = None
+        log.info("snapshot   golden content unchanged since the last snapshot: none written")
+    else:
+        stats["snapshot"] = str(info.path)
+        stats["snapshot_id"] = info.snapshot_id
+        log.info("snapshot   %s", info.path)
+        if cfg.offsite:
+            stats["offsite"] = copy_offsite(info.path, cfg.offsite)
+            log.info("snapshot   off-site copy %s", stats["offsite"])
+    plan = apply_retention(cfg.resolve(cfg.archive_dir), cfg.retention, ctx.run_date)
+    stats["snapshots_deleted"] = len(plan.delete)
+    return stats
