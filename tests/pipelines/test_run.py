@@ -1,0 +1,138 @@
+"""Whole runs of the pipeline: counts reconcile, accuracy holds, bad nights never publish."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines import steps
+from pipelines.runner import evaluate_against_truth, run_pipeline
+from pipelines.settings import load_config
+from warehouse import connect, read_table
+from warehouse.archive import list_snapshots, verify_snapshot
+
+
+def _q(cfg_path: Path, sql: str) -> list[tuple]:
+    cfg = load_config(cfg_path)
+    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_full_run_publishes_reconciled_golden_layer(project: Path, demo_dir: Path) -> None:
+    out = run_pipeline(project, run_date="2026-11-24")
+    assert out.success, out.errors
+    cfg = load_config(project)
+
+    # every source row is either ingested or quarantined, per source
+    for key, st in out.stats.items():
+        if key.startswith("ingest:"):
+            assert st["rows_in"] == st["rows_ingested"] + st["rows_quarantined"], key
+    # every clean record is in the crosswalk exactly once, and every customer has a record
+    (n_clean,) = _q(project, "SELECT count(*) FROM clean.records")[0]
+    (n_cw, n_keys) = _q(project, "SELECT count(*), count(DISTINCT record_key) FROM golden.crosswalk")[0]
+    assert n_clean == n_cw == n_keys
+    (orphans,) = _q(
+        project,
+        "SELECT count(*) FROM golden.customers c ANTI JOIN golden.crosswalk x USING (customer_id)",
+    )[0]
+    assert orphans == 0
+    ids = [r[0] for r in _q(project, "SELECT customer_id FROM golden.customers")]
+    assert all(i.startswith("C20261124") for i in ids)
+    assert len(set(ids)) == len(ids)
+
+    # a verified snapshot with a manifest
+    snaps = list_snapshots(cfg.resolve(cfg.archive_dir))
+    assert len(snaps) == 1
+    assert verify_snapshot(snaps[0].path).ok
+    manifest = json.loads((snaps[0].path / "manifest.json").read_text())
+    assert manifest["row_counts"]["golden.customers"] == len(ids)
+
+    acc = evaluate_against_truth(cfg, demo_dir / "truth.csv")
+    assert acc["pairwise"]["f1"] >= 0.90, acc
+
+
+def test_rerun_without_new_files_changes_nothing(project: Path) -> None:
+    sql = "SELECT * EXCLUDE (updated_run_id) FROM golden.customers ORDER BY customer_id"
+    first = run_pipeline(project, run_date="2026-11-24")
+    assert first.success, first.errors
+    before = _q(project, sql)
+    second = run_pipeline(project, run_date="2026-11-25")
+    assert second.success, second.errors
+    ingested = [v["rows_ingested"] for k, v in second.stats.items() if k.startswith("ingest:")]
+    assert ingested and sum(ingested) == 0
+    assert _q(project, sql) == before
+    assert second.stats["snapshot"]["snapshot"] is None  # same content: no new snapshot
+
+
+def test_bad_rows_are_quarantined_and_counts_reconcile(project: Path) -> None:
+    cfg = load_config(project)
+    sales_dir = cfg.resolve(cfg.landing_dir) / "sales" / "2026-11-24"
+    sales_dir.mkdir(parents=True)
+    header = "客户编号,客户名称,客户类型,联系人,手机,邮箱,地址,所属行业,统一社会信用代码,签约日期,合同编号,合同金额,更新时间"
+    lines = [
+        header,
+        "KX1,北京测试科技有限公司,企业,张三,13900000001,a@test.cn,北京市海淀区,软件,,2024-01-02,H1,100,2024-01-02",
+        "KX2,too,few,columns",  # wrong column count
+        ",无编号客户,企业,李四,13900000002,,,,,,,,",  # empty id
+        "KX3,上海测试贸易有限公司,企业,王五,13900000003,b@test.cn,上海市浦东新区,零售,,2024-02-03,H2,200,2024-02-03",
+    ]
+    (sales_dir / "bad.csv").write_bytes(("\n".join(lines) + "\n").encode("gbk"))
+    out = run_pipeline(project, run_date="2026-11-24")
+    assert out.success, out.errors
+    st = out.stats["ingest:sales"]
+    assert st["rows_in"] == st["rows_ingested"] + st["rows_quarantined"]
+    assert st["rows_quarantined"] >= 2
+    reasons = _q(project, "SELECT reason FROM quarantine.rows WHERE source_file LIKE '%bad.csv'")
+    assert len(reasons) == 2 and all(r[0] for r in reasons)
+
+
+def test_failing_critical_expectation_blocks_publish(project: Path, monkeypatch) -> None:
+    good = run_pipeline(project, run_date="2026-11-24")
+    assert good.success, good.errors
+    cfg = load_config(project)
+    snaps_before = list_snapshots(cfg.resolve(cfg.archive_dir))
+    golden_before = _q(project, "SELECT * FROM golden.customers ORDER BY customer_id")
+
+    real = steps.build_golden
+
+    def corrupt(*args, **kwargs):
+        tables = real(*args, **kwargs)
+        # corrupt: two customers share one customer_id
+        c = tables.customers
+        c.loc[c.index[1], "customer_id"] = c.loc[c.index[0], "customer_id"]
+        return tables
+
+    monkeypatch.setattr(steps, "build_golden", corrupt)
+    (cfg.resolve(cfg.landing_dir) / "marketing" / "extra").mkdir(parents=True)
+    (cfg.resolve(cfg.landing_dir) / "marketing" / "extra" / "more.jsonl").write_text(
+        json.dumps({"lead_id": "LX1", "company": "杭州新线索网络科技有限公司", "mobile": "13700000009"},
+                   ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    bad = run_pipeline(project, run_date="2026-11-25")
+    assert not bad.success
+    assert bad.blocked
+    assert list_snapshots(cfg.resolve(cfg.archive_dir)) == snaps_before
+    assert all(verify_snapshot(s.path).ok for s in snaps_before)
+    assert _q(project, "SELECT * FROM golden.customers ORDER BY customer_id") == golden_before
+    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+        results = read_table(con, "ops.check_results")
+    failed = results[(results["run_id"] == bad.run_id) & ~results["success"].astype(bool)]
+    assert failed["critical"].astype(bool).any()
+    assert isinstance(failed, pd.DataFrame)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_sql_command_reads_golden_table(project: Path, fmt: str, tmp_path: Path, capsys) -> None:
+    from pipelines.cli import main
+
+    assert run_pipeline(project, run_date="2026-11-24").success
+    out_file = tmp_path / f"out.{fmt}"
+    code = main(["sql", "--config", str(project), "--format", fmt, "--output", str(out_file),
+                 "SELECT customer_id, customer_name FROM golden.customers ORDER BY 1 LIMIT 5"])
+    assert code == 0
+    text = out_file.read_text(encoding="utf-8-sig")
+    assert "C2026" in text
