@@ -1,1 +1,19 @@
-"""expectations package."""
+"""Quality gates: Great Expectations suites per layer, Data Docs and the HTML quality report."""
+
+from expectations.catalog import CHECKS, CheckSpec, checks_for_layer
+from expectations.outcome import CheckOutcome, blocking_failures
+from expectations.settings import QualitySettings
+from expectations.suites import build_data_docs, validate_clean, validate_golden, validate_raw
+
+__all__ = [
+    "CHECKS",
+    "CheckOutcome",
+    "CheckSpec",
+    "QualitySettings",
+    "blocking_failures",
+    "build_data_docs",
+    "checks_for_layer",
+    "validate_clean",
+    "validate_golden",
+    "validate_raw",
+]

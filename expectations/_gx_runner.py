@@ -1,0 +1,227 @@
+"""Runs named checks as Great Expectations 1.x suites on an ephemeral, process-wide context."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:  # GX takes ~8 s to import: load it only when a suite first runs.
+    from great_expectations.data_context import AbstractDataContext
+    from great_expectations.expectations import Expectation
+
+MAX_EXAMPLES = 5
+_DATA_SOURCE = "customer_archive"
+_DOCS_SITE = "customer_archive_docs"
+_lock = threading.RLock()
+_state: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class GxCheck:
+    """One named check: one or more GX expectations evaluated on the same frame.
+
+    Attributes:
+        name: Catalog check name.
+        expectations: GX expectations; the check succeeds when all of them do.
+        key_column: Column whose values at unexpected rows are reported as ``unexpected_keys``.
+        thresholds: Bounds used, copied into ``observed``.
+        extra: Figures computed outside GX (e.g. duplicate examples), copied into ``observed``.
+        compact: Leave the per-expectation details out of ``observed`` (``extra`` says enough).
+    """
+
+    name: str
+    expectations: Sequence[Expectation]
+    key_column: str | None = None
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    compact: bool = False
+
+
+def gx_context() -> AbstractDataContext:
+    """Return the process-wide ephemeral GX context, creating it on first use.
+
+    Returns:
+        An ``EphemeralDataContext`` with progress bars off and one pandas data source.
+    """
+    with _lock:
+        if "context" not in _state:
+            import great_expectations as gx
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            context = gx.get_context(mode="ephemeral")
+            context.variables.progress_bars = ProgressBarsConfig(
+                globally=False, metric_calculations=False
+            )
+            context.data_sources.add_pandas(_DATA_SOURCE)
+            _state["context"] = context
+        return _state["context"]
+
+
+def run_checks(
+    suite_name: str, frame: pd.DataFrame, checks: Sequence[GxCheck]
+) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """Validate ``frame`` with a suite built from ``checks`` and summarise each check.
+
+    The suite and its validation definition are (re)built under ``suite_name`` so that the
+    latest parameters are used and Data Docs show one page per suite.
+
+    Args:
+        suite_name: Suite, data asset and validation definition name (e.g. ``golden.customers``).
+        frame: The table to validate.
+        checks: Checks to evaluate on ``frame``.
+
+    Returns:
+        ``{check name: (success, observed)}``.
+    """
+    import great_expectations as gx
+
+    frame = frame.reset_index(drop=True)
+    with _lock:
+        context = gx_context()
+        batch_definition = _batch_definition(context, suite_name)
+        suite = gx.ExpectationSuite(name=suite_name)
+        for check in checks:
+            for expectation in check.expectations:
+                expectation.meta = {**(expectation.meta or {}), "check": check.name}
+                suite.add_expectation(expectation)
+        if any(s.name == suite_name for s in context.suites.all()):
+            context.validation_definitions.delete(suite_name)
+            context.suites.delete(suite_name)
+        suite = context.suites.add(suite)
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)
+        )
+        result = definition.run(
+            batch_parameters={"dataframe": frame},
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+        )
+    by_check: dict[str, list[Any]] = {check.name: [] for check in checks}
+    for item in result.results:
+        by_check[item.expectation_config.meta["check"]].append(item)
+    return {
+        check.name: _summarise(check, by_check[check.name], frame) for check in checks
+    }
+
+
+def build_docs_site(folder: Path) -> Path:
+    """Write GX Data Docs for every suite and validation run so far to ``folder``.
+
+    Args:
+        folder: Target folder (created).
+
+    Returns:
+        Path of the site's ``index.html``.
+    """
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    with _lock:
+        context = gx_context()
+        config = {
+            "class_name": "SiteBuilder",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(folder),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+        sites = context.get_config().data_docs_sites or {}
+        if _DOCS_SITE in sites:
+            context.delete_data_docs_site(_DOCS_SITE)
+        context.add_data_docs_site(site_name=_DOCS_SITE, site_config=config)
+        context.build_data_docs(site_names=[_DOCS_SITE])
+    index = folder / "index.html"
+    if not index.is_file():
+        raise RuntimeError(f"GX Data Docs build wrote no index.html under {folder}")
+    return index
+
+
+def _batch_definition(context: AbstractDataContext, asset_name: str) -> Any:
+    source = context.data_sources.get(_DATA_SOURCE)
+    try:
+        asset = source.get_asset(asset_name)
+    except LookupError:
+        asset = source.add_dataframe_asset(asset_name)
+        return asset.add_batch_definition_whole_dataframe("whole_frame")
+    return asset.get_batch_definition("whole_frame")
+
+
+def _summarise(check: GxCheck, results: Sequence[Any], frame: pd.DataFrame) -> tuple[bool, dict]:
+    observed: dict[str, Any] = {}
+    examples: list[Any] = []
+    keys: list[Any] = []
+    errors: list[str] = []
+    details: list[dict[str, Any]] = []
+    success = bool(results) and all(bool(r.success) for r in results)
+    for r in results:
+        info = r.exception_info or {}
+        if info.get("raised_exception"):
+            errors.append(str(info.get("exception_message") or "expectation raised an error"))
+        res = dict(r.result or {})
+        detail: dict[str, Any] = {"expectation": r.expectation_config.type}
+        column = r.expectation_config.kwargs.get("column")
+        if column is not None:
+            detail["column"] = column
+        detail["success"] = bool(r.success)
+        for key in ("observed_value", "element_count", "unexpected_count", "missing_count"):
+            if key in res:
+                detail[key] = _jsonable(res[key])
+        details.append(detail)
+        examples.extend(_jsonable(v) for v in res.get("partial_unexpected_list") or [])
+        if check.key_column is not None and check.key_column in frame.columns:
+            idx = [i for i in res.get("partial_unexpected_index_list") or [] if isinstance(i, int)]
+            keys.extend(_jsonable(v) for v in frame[check.key_column].iloc[idx].tolist())
+    if check.compact:
+        pass
+    elif len(details) == 1:
+        observed.update({k: v for k, v in details[0].items() if k not in ("success",)})
+    else:
+        observed["expectations"] = details
+        counts = [d["unexpected_count"] for d in details if "unexpected_count" in d]
+        if counts:
+            observed["unexpected_count"] = sum(counts)
+    if any(e is not None for e in examples) or (examples and not keys):
+        observed["unexpected_examples"] = _first_distinct(examples)
+    if keys:
+        observed["unexpected_keys"] = _first_distinct(keys)
+    if check.thresholds:
+        observed["thresholds"] = {k: _jsonable(v) for k, v in check.thresholds.items()}
+    observed.update({k: _jsonable(v) for k, v in check.extra.items()})
+    if errors:
+        observed["error"] = "; ".join(dict.fromkeys(errors))
+        success = False
+    if not results:
+        observed["error"] = "no expectation result was produced"
+    return success, observed
+
+
+def _first_distinct(values: Sequence[Any]) -> list[Any]:
+    seen: list[Any] = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
+        if len(seen) == MAX_EXAMPLES:
+            break
+    return seen
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert numpy/pandas scalars and containers to plain JSON-friendly Python values."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

@@ -1,0 +1,139 @@
+"""The one table of every quality check: its layer, whether it is critical by default, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Layer = Literal["raw", "clean", "golden"]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """Catalog entry for one named check.
+
+    Attributes:
+        name: Unique check name, used as the Dagster asset-check name.
+        layer: Layer the check validates.
+        critical: Default severity; True blocks publishing. Overridable per name in settings.
+        description: What the check guards and why it matters, in one sentence.
+    """
+
+    name: str
+    layer: Layer
+    critical: bool
+    description: str
+
+
+_CRITICAL = True
+_WARNING = False
+
+_SPECS: tuple[CheckSpec, ...] = (
+    # --- raw: one delivery of one source system -----------------------------------------
+    CheckSpec("raw_not_empty", "raw", _CRITICAL,
+              "The delivery has at least one data row; an empty export is a failed export."),
+    CheckSpec("raw_required_columns", "raw", _CRITICAL,
+              "Every required mapped field and the lineage columns are present."),
+    CheckSpec("raw_record_key_not_null", "raw", _CRITICAL,
+              "Every row carries a record_key, so it can be traced to its source row."),
+    CheckSpec("raw_record_key_unique", "raw", _CRITICAL,
+              "record_key is unique within the delivery (source ids must not repeat)."),
+    CheckSpec("raw_row_count_band", "raw", _CRITICAL,
+              "Row count is within the configured band of the last delivery "
+              "(a truncated or doubled export)."),
+    CheckSpec("raw_required_fields_filled", "raw", _WARNING,
+              "Each required field is filled in most rows; a mostly empty column hints at a "
+              "changed export layout."),
+    # --- clean: clean.records ---------------------------------------------------------
+    CheckSpec("clean_required_columns", "clean", _CRITICAL,
+              "clean.records has the contract's lineage and identity columns."),
+    CheckSpec("clean_record_key_not_null", "clean", _CRITICAL,
+              "Every clean record has a record_key."),
+    CheckSpec("clean_record_key_unique", "clean", _CRITICAL,
+              "record_key is unique across clean.records (the warehouse-wide key)."),
+    CheckSpec("clean_customer_name_filled", "clean", _WARNING,
+              "Most records carry a customer name; the rest go to the follow-up list."),
+    CheckSpec("clean_customer_type_in_set", "clean", _CRITICAL,
+              "customer_type is enterprise or individual."),
+    CheckSpec("clean_phone_e164", "clean", _CRITICAL,
+              "phone, where present, is E.164 (+8613912345678)."),
+    CheckSpec("clean_email_format", "clean", _CRITICAL,
+              "email, where present, is a lowercased well-formed address."),
+    CheckSpec("clean_dates_iso", "clean", _CRITICAL,
+              "registered_date and updated_at, where present, are real ISO YYYY-MM-DD dates."),
+    CheckSpec("clean_province_known", "clean", _CRITICAL,
+              "province, where present, is a full official provincial-level name."),
+    CheckSpec("clean_industry_code_known", "clean", _CRITICAL,
+              "industry_code, where present, is a GB/T 4754-2017 section letter."),
+    CheckSpec("clean_credit_code_format", "clean", _WARNING,
+              "credit_code, where present, has the 18-character 统一社会信用代码 shape."),
+    CheckSpec("clean_credit_code_flag_consistent", "clean", _WARNING,
+              "credit_code_valid agrees with the GB 32100 check digit."),
+    CheckSpec("clean_issues_json", "clean", _WARNING,
+              "issues is parseable JSON, so cleaning findings can be reported."),
+    # --- golden: golden.customers / golden.crosswalk --------------------------------------
+    CheckSpec("golden_not_empty", "golden", _CRITICAL,
+              "golden.customers has rows; publishing an empty archive is never intended."),
+    CheckSpec("golden_required_columns", "golden", _CRITICAL,
+              "golden.customers has every contract column."),
+    CheckSpec("golden_customer_id_not_null", "golden", _CRITICAL,
+              "Every golden customer has a customer_id."),
+    CheckSpec("golden_customer_id_unique", "golden", _CRITICAL,
+              "customer_id is unique: one golden row per customer."),
+    CheckSpec("golden_customer_id_format", "golden", _CRITICAL,
+              "customer_id is C + YYYYMMDD + a 3+ digit sequence."),
+    CheckSpec("golden_customer_name_not_null", "golden", _CRITICAL,
+              "Every golden customer has a name."),
+    CheckSpec("golden_customer_type_in_set", "golden", _CRITICAL,
+              "customer_type is enterprise or individual."),
+    CheckSpec("golden_tier_in_set", "golden", _CRITICAL,
+              "tier, where set, is A, B or C."),
+    CheckSpec("golden_lifecycle_in_set", "golden", _CRITICAL,
+              "lifecycle, where set, is potential, new, active, churned or dormant."),
+    CheckSpec("golden_phone_e164", "golden", _CRITICAL,
+              "phone, where present, is E.164."),
+    CheckSpec("golden_email_format", "golden", _CRITICAL,
+              "email, where present, is well-formed."),
+    CheckSpec("golden_province_known", "golden", _CRITICAL,
+              "province, where present, is a full official provincial-level name."),
+    CheckSpec("golden_credit_code_format", "golden", _WARNING,
+              "credit_code, where present, has the 18-character 统一社会信用代码 shape."),
+    CheckSpec("crosswalk_record_key_unique", "golden", _CRITICAL,
+              "Each clean record appears at most once in golden.crosswalk."),
+    CheckSpec("crosswalk_covers_clean_records", "golden", _CRITICAL,
+              "Every clean record is in golden.crosswalk (nothing is lost)."),
+    CheckSpec("crosswalk_records_in_clean", "golden", _CRITICAL,
+              "Every crosswalk record_key is a clean record of this run."),
+    CheckSpec("crosswalk_customer_exists", "golden", _CRITICAL,
+              "Every crosswalk customer_id exists in golden.customers."),
+    CheckSpec("customer_has_records", "golden", _CRITICAL,
+              "Every golden customer has at least one crosswalk row (one golden row per cluster)."),
+    CheckSpec("customer_single_credit_code", "golden", _CRITICAL,
+              "No golden customer holds two distinct valid credit codes (an over-merge)."),
+    CheckSpec("golden_duplicate_rate", "golden", _CRITICAL,
+              "Share of golden customers sharing a valid credit code or (name, phone) with "
+              "another customer is below the bound (an under-merge)."),
+    CheckSpec("golden_row_count_drift", "golden", _WARNING,
+              "Customer count is within the tolerance of the previous snapshot."),
+    CheckSpec("golden_distribution_drift", "golden", _WARNING,
+              "Distributions of type, tier, lifecycle and province moved less than the "
+              "tolerance since the previous snapshot."),
+)
+
+CHECKS: dict[str, CheckSpec] = {spec.name: spec for spec in _SPECS}
+"""Every check by name; the single place severities are declared."""
+
+if len(CHECKS) != len(_SPECS):  # pragma: no cover - guards editing mistakes at import
+    raise RuntimeError("duplicate check name in expectations.catalog")
+
+
+def checks_for_layer(layer: Layer) -> list[CheckSpec]:
+    """Return the catalog entries of one layer, in catalog order.
+
+    Args:
+        layer: ``raw``, ``clean`` or ``golden``.
+
+    Returns:
+        The layer's check specs.
+    """
+    return [spec for spec in _SPECS if spec.layer == layer]

@@ -1,0 +1,61 @@
+"""Thresholds and severity overrides for the quality gates (QualitySettings)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from expectations.catalog import CHECKS
+
+
+class QualitySettings(BaseModel):
+    """Tunable bounds for the quality checks.
+
+    Attributes:
+        max_duplicate_rate: Highest share of golden customers that may share a valid credit
+            code or an exact (name, phone) with another customer.
+        row_count_drift_tolerance: Allowed relative change of the customer count vs the
+            previous snapshot (0.2 = ±20 %).
+        distribution_drift_tolerance: Highest total-variation distance (0–1) of a categorical
+            distribution vs the previous snapshot.
+        drift_attributes: Golden columns whose distributions are compared.
+        raw_min_fill_rate: Share of rows in which each required raw field must be filled.
+        clean_min_name_fill_rate: Share of clean records that must carry a customer name.
+        extra_known_provinces: Province values accepted beyond China's 34 provincial-level
+            divisions (for archives that keep foreign regions).
+        critical: Per-check severity overrides, ``{check name: True (critical) | False}``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_duplicate_rate: float = Field(0.02, ge=0.0, le=1.0)
+    row_count_drift_tolerance: float = Field(0.2, ge=0.0)
+    distribution_drift_tolerance: float = Field(0.1, ge=0.0, le=1.0)
+    drift_attributes: tuple[str, ...] = ("customer_type", "tier", "lifecycle", "province")
+    raw_min_fill_rate: float = Field(0.5, ge=0.0, le=1.0)
+    clean_min_name_fill_rate: float = Field(0.95, ge=0.0, le=1.0)
+    extra_known_provinces: frozenset[str] = frozenset()
+    critical: dict[str, bool] = Field(default_factory=dict)
+
+    @field_validator("critical")
+    @classmethod
+    def _known_check_names(cls, value: dict[str, bool]) -> dict[str, bool]:
+        unknown = sorted(set(value) - set(CHECKS))
+        if unknown:
+            raise ValueError(f"unknown check name(s) in critical overrides: {unknown}")
+        return value
+
+    def is_critical(self, name: str) -> bool:
+        """Return whether check ``name`` blocks publishing under these settings.
+
+        Args:
+            name: A check name from ``expectations.catalog.CHECKS``.
+
+        Returns:
+            The override when one is set, else the catalog default.
+
+        Raises:
+            KeyError: ``name`` is not in the catalog.
+        """
+        if name in self.critical:
+            return self.critical[name]
+        return CHECKS[name].critical
