@@ -1,0 +1,163 @@
+"""Content hashing of tables (order-independent) and file checksums."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+_CHUNK = 1 << 20
+
+
+def to_arrow(table: pd.DataFrame | pa.Table) -> pa.Table:
+    """Return ``table`` as an Arrow table (a DataFrame's index is dropped).
+
+    Args:
+        table: a pandas DataFrame or an Arrow table.
+
+    Returns:
+        The Arrow table.
+    """
+    if isinstance(table, pa.Table):
+        return table
+    if isinstance(table, pd.DataFrame):
+        return pa.Table.from_pandas(table, preserve_index=False)
+    raise TypeError(f"expected a pandas DataFrame or a pyarrow Table, got {type(table).__name__}")
+
+
+def logical_type(data_type: pa.DataType) -> str:
+    """Name an Arrow type by its logical meaning (string == large_string, dictionary == values).
+
+    Args:
+        data_type: the Arrow type.
+
+    Returns:
+        A stable type name used in content hashes.
+    """
+    if pa.types.is_dictionary(data_type):
+        return logical_type(data_type.value_type)
+    if pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type):
+        return "string"
+    if pa.types.is_large_binary(data_type) or pa.types.is_binary_view(data_type):
+        return "binary"
+    if pa.types.is_large_list(data_type) or pa.types.is_list_view(data_type):
+        return f"list<{logical_type(data_type.value_type)}>"
+    if pa.types.is_list(data_type):
+        return f"list<{logical_type(data_type.value_type)}>"
+    return str(data_type)
+
+
+def schema_record(schema: pa.Schema) -> list[dict[str, Any]]:
+    """Describe a schema as JSON-ready ``[{name, type, nullable}]`` (the manifest's form).
+
+    Args:
+        schema: the Arrow schema.
+
+    Returns:
+        One dict per field, in column order.
+    """
+    return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _rows_digest_sql(columns: list[str]) -> str:
+    """SQL hashing every row (length-prefixed values, NULL distinct from '') then the sorted set."""
+    if not columns:
+        return "SELECT sha256(CAST(count(*) AS VARCHAR)) FROM t"
+    parts = []
+    for column in columns:
+        value = f"CAST({_quoted(column)} AS VARCHAR)"
+        parts.append(
+            f"CASE WHEN {_quoted(column)} IS NULL THEN 'N' "
+            f"ELSE 'V' || CAST(strlen({value}) AS VARCHAR) || ':' || {value} END"
+        )
+    row = " || ".join(parts)
+    return (
+        f"WITH h AS (SELECT sha256({row}) AS d FROM t) "
+        "SELECT sha256(coalesce(string_agg(d, ',' ORDER BY d), '')) FROM h"
+    )
+
+
+def table_content_hash(table: pd.DataFrame | pa.Table) -> str:
+    """Hash a table's contents, independent of row order, column order and file encoding.
+
+    Each row is hashed over its columns taken in name order (values cast to text, length-prefixed,
+    NULL distinct from the empty string); the row digests are sorted (duplicates kept) and hashed
+    together with the column names and logical types.
+
+    Args:
+        table: the table.
+
+    Returns:
+        A sha256 hex digest.
+    """
+    arrow = to_arrow(table)
+    names = arrow.column_names
+    if len(set(names)) != len(names):
+        raise ValueError(f"table has duplicate column names: {names}")
+    columns = sorted(names)
+    con = duckdb.connect()
+    try:
+        con.register("t", arrow)
+        rows = con.execute(_rows_digest_sql(columns)).fetchall()
+    finally:
+        con.close()
+    header = ";".join(f"{c}:{logical_type(arrow.schema.field(c).type)}" for c in columns)
+    digest = hashlib.sha256()
+    digest.update(header.encode("utf-8"))
+    digest.update(f"|rows={arrow.num_rows}|".encode())
+    digest.update(str(rows[0][0]).encode("ascii"))
+    return digest.hexdigest()
+
+
+def combine_table_hashes(table_hashes: Mapping[str, str]) -> str:
+    """Combine per-table content hashes into one snapshot content hash (by table name).
+
+    Args:
+        table_hashes: table name → :func:`table_content_hash`.
+
+    Returns:
+        A sha256 hex digest.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(table_hashes):
+        digest.update(f"{name}={table_hashes[name]}\n".encode())
+    return digest.hexdigest()
+
+
+def content_hash(tables: Mapping[str, pd.DataFrame | pa.Table]) -> str:
+    """Hash the contents of a set of named tables (same contents ⇒ same hash).
+
+    Args:
+        tables: table name (``"golden.customers"``) → DataFrame or Arrow table.
+
+    Returns:
+        A sha256 hex digest independent of row order, column order and Parquet bytes.
+    """
+    return combine_table_hashes({name: table_content_hash(t) for name, t in tables.items()})
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """Stream a file's sha256 and size.
+
+    Args:
+        path: the file.
+
+    Returns:
+        ``(hex digest, bytes)``.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

@@ -1,0 +1,359 @@
+"""Publish, list and load immutable Parquet snapshots of the golden tables (归档快照)."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from warehouse.archive._errors import ArchiveError, SnapshotVerificationError, SnapshotWriteError
+from warehouse.archive._hashing import (
+    combine_table_hashes,
+    content_hash,
+    file_sha256,
+    schema_record,
+    table_content_hash,
+    to_arrow,
+)
+from warehouse.archive._layout import (
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    check_table_name,
+    clean_leftovers,
+    commit_dir,
+    fsync_dir,
+    fsync_file,
+    is_snapshot_dir_name,
+    manifest_bytes,
+    read_manifest,
+    snapshot_id_for,
+    snapshot_parent,
+    table_file_name,
+    temp_dir_name,
+    write_file_durably,
+)
+from warehouse.archive.diff import SnapshotDiff, diff_snapshots
+from warehouse.archive.verify import VerifyReport, verify_snapshot
+
+__all__ = [
+    "SNAPSHOT_KINDS",
+    "SnapshotDiff",
+    "SnapshotInfo",
+    "VerifyReport",
+    "content_hash",
+    "diff_snapshots",
+    "latest_snapshot",
+    "list_snapshots",
+    "load_snapshot",
+    "publish_snapshot",
+    "verify_snapshot",
+]
+
+LOG = logging.getLogger(__name__)
+
+SNAPSHOT_KINDS = ("daily", "month_end", "year_end", "restore_backup")
+_RESERVED_KEYS = frozenset(
+    {
+        "format",
+        "snapshot_id",
+        "run_id",
+        "created_at",
+        "kind",
+        "code_version",
+        "row_counts",
+        "files",
+        "content_hash",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A published snapshot as listed from its manifest."""
+
+    snapshot_id: str
+    path: Path
+    run_id: str
+    created_at: datetime
+    content_hash: str
+    row_counts: dict[str, int]
+    kind: str
+
+
+def _sort_key(info: SnapshotInfo) -> tuple[datetime, str]:
+    moment = info.created_at
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment, info.snapshot_id
+
+
+@functools.cache
+def code_version() -> str:
+    """Code version for manifests: ``git describe`` of this checkout, else the package version."""
+    override = os.environ.get("CUSTOMER_ARCHIVE_CODE_VERSION")
+    if override:
+        return override
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            return f"git:{done.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError) as exc:
+        LOG.info("git describe unavailable (%s); using the package version", exc)
+    try:
+        return f"customer-archive=={metadata.version('customer-archive')}"
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _info_from_manifest(path: Path, manifest: Mapping[str, Any]) -> SnapshotInfo:
+    return SnapshotInfo(
+        snapshot_id=str(manifest["snapshot_id"]),
+        path=path,
+        run_id=str(manifest["run_id"]),
+        created_at=datetime.fromisoformat(str(manifest["created_at"])),
+        content_hash=str(manifest["content_hash"]),
+        row_counts={str(k): int(v) for k, v in manifest["row_counts"].items()},
+        kind=str(manifest.get("kind", "daily")),
+    )
+
+
+def list_snapshots(archive_dir: Path) -> list[SnapshotInfo]:
+    """List the complete snapshots of an archive, oldest first.
+
+    Hidden temp folders of interrupted writes and folders without a parseable manifest are not
+    listed (the latter are logged as warnings; :func:`verify_snapshot` reports them).
+
+    Args:
+        archive_dir: the archive root.
+
+    Returns:
+        Snapshots sorted by ``created_at`` (then id).
+    """
+    archive_dir = Path(archive_dir)
+    found: list[SnapshotInfo] = []
+    if not archive_dir.is_dir():
+        return found
+    for candidate in archive_dir.glob("[0-9][0-9][0-9][0-9]/Q[1-4]/*"):
+        if not candidate.is_dir() or not is_snapshot_dir_name(candidate.name):
+            continue
+        try:
+            manifest = read_manifest(candidate)
+            found.append(_info_from_manifest(candidate, manifest))
+        except (ArchiveError, KeyError, TypeError, ValueError) as exc:
+            LOG.warning("not listing incomplete or damaged snapshot %s: %s", candidate, exc)
+    return sorted(found, key=_sort_key)
+
+
+def _write_table_file(table: pa.Table, path: Path) -> None:
+    """Write one table as Parquet and fsync it (a seam for fault-injection tests)."""
+    pq.write_table(table, path, compression="zstd")
+    fsync_file(path)
+
+
+def _write_manifest_file(manifest: Mapping[str, Any], path: Path) -> None:
+    """Write the manifest, last, so its presence marks a complete folder."""
+    write_file_durably(path, manifest_bytes(manifest))
+
+
+def _commit_dir(temp: Path, final: Path) -> None:
+    """Atomically move the finished temp folder into place (a seam for fault-injection tests)."""
+    commit_dir(temp, final)
+
+
+def _build_manifest(
+    arrow_tables: Mapping[str, pa.Table],
+    table_hashes: Mapping[str, str],
+    file_stats: Mapping[str, tuple[str, int]],
+    *,
+    snapshot_id: str,
+    run_id: str,
+    created_at: datetime,
+    kind: str,
+    manifest_extra: Mapping[str, Any],
+) -> dict[str, Any]:
+    files = {
+        name: {
+            "file": table_file_name(name),
+            "sha256": file_stats[name][0],
+            "bytes": file_stats[name][1],
+            "rows": arrow_tables[name].num_rows,
+            "schema": schema_record(arrow_tables[name].schema),
+            "content_hash": table_hashes[name],
+        }
+        for name in sorted(arrow_tables)
+    }
+    manifest: dict[str, Any] = dict(manifest_extra)
+    manifest.update(
+        format=MANIFEST_FORMAT,
+        snapshot_id=snapshot_id,
+        run_id=run_id,
+        created_at=created_at.isoformat(),
+        kind=kind,
+        code_version=code_version(),
+        row_counts={name: arrow_tables[name].num_rows for name in sorted(arrow_tables)},
+        files=files,
+        content_hash=combine_table_hashes(table_hashes),
+    )
+    return manifest
+
+
+def _describe_os_error(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"disk full (no space left on device): {exc}"
+    if exc.errno == errno.EDQUOT:
+        return f"disk quota exceeded: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def publish_snapshot(
+    tables: Mapping[str, pd.DataFrame | pa.Table],
+    archive_dir: Path,
+    run_id: str,
+    created_at: datetime,
+    manifest_extra: Mapping[str, Any] | None = None,
+    kind: str = "daily",
+    skip_if_unchanged: bool = True,
+) -> SnapshotInfo | None:
+    """Publish an immutable snapshot: Parquet per table + manifest, written aside then renamed in.
+
+    Layout: ``archive_dir/<YYYY>/<Qn>/<YYYY-MM-DDTHH-MM-SS>_<run_id>/``. Files are written to a
+    hidden temp folder beside it, fsynced, and the folder is renamed into place, so a crash or a
+    full disk never leaves a partial snapshot listed. A published folder is never modified.
+
+    Args:
+        tables: table name (``"golden.customers"``) → DataFrame or Arrow table.
+        archive_dir: the archive root.
+        run_id: the pipeline run id (letters, digits, ``_.-``).
+        created_at: the snapshot time (names the folder).
+        manifest_extra: more manifest keys (``source_manifest``, ``expectation_results`` …).
+        kind: ``daily``, ``month_end``, ``year_end`` or ``restore_backup``.
+        skip_if_unchanged: return ``None`` and write nothing when the content hash equals the
+            latest snapshot's.
+
+    Returns:
+        The published snapshot, or ``None`` when skipped as unchanged.
+
+    Raises:
+        ValueError: bad kind, run id, table name, or a ``manifest_extra`` key that is reserved.
+        FileExistsError: a snapshot with the same id is already published.
+        SnapshotWriteError: writing failed (disk full, I/O error); the archive is unchanged.
+    """
+    if kind not in SNAPSHOT_KINDS:
+        raise ValueError(f"kind must be one of {SNAPSHOT_KINDS}, got {kind!r}")
+    if not tables:
+        raise ValueError("publish_snapshot needs at least one table")
+    extra = dict(manifest_extra or {})
+    clash = sorted(_RESERVED_KEYS & extra.keys())
+    if clash:
+        raise ValueError(f"manifest_extra may not set reserved manifest keys: {clash}")
+    archive_dir = Path(archive_dir)
+    snapshot_id = snapshot_id_for(created_at, run_id)
+    arrow_tables = {check_table_name(name): to_arrow(t) for name, t in tables.items()}
+    table_hashes = {name: table_content_hash(t) for name, t in arrow_tables.items()}
+    snapshot_hash = combine_table_hashes(table_hashes)
+    existing = list_snapshots(archive_dir)
+    if skip_if_unchanged and existing and existing[-1].content_hash == snapshot_hash:
+        LOG.info("content unchanged since snapshot %s; nothing published", existing[-1].snapshot_id)
+        return None
+    parent = snapshot_parent(archive_dir, created_at)
+    final = parent / snapshot_id
+    if final.exists():
+        raise FileExistsError(errno.EEXIST, "snapshot already published", str(final))
+    clean_leftovers(archive_dir)
+    temp = parent / temp_dir_name(snapshot_id)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        temp.mkdir()
+        file_stats: dict[str, tuple[str, int]] = {}
+        for name, table in sorted(arrow_tables.items()):
+            file_path = temp / table_file_name(name)
+            _write_table_file(table, file_path)
+            file_stats[name] = file_sha256(file_path)
+        manifest = _build_manifest(
+            arrow_tables,
+            table_hashes,
+            file_stats,
+            snapshot_id=snapshot_id,
+            run_id=run_id,
+            created_at=created_at,
+            kind=kind,
+            manifest_extra=extra,
+        )
+        _write_manifest_file(manifest, temp / MANIFEST_NAME)
+        fsync_dir(temp)
+        _commit_dir(temp, final)
+    except FileExistsError:
+        _remove_temp(temp)
+        raise
+    except OSError as exc:
+        cleanup = _remove_temp(temp)
+        raise SnapshotWriteError(
+            f"could not publish snapshot {snapshot_id} to {parent}: {_describe_os_error(exc)}; "
+            f"nothing was published, earlier snapshots are untouched{cleanup}"
+        ) from exc
+    except BaseException:
+        _remove_temp(temp)
+        raise
+    LOG.info("published snapshot %s (%s)", snapshot_id, kind)
+    return _info_from_manifest(final, manifest)
+
+
+def _remove_temp(temp: Path) -> str:
+    """Remove a failed write's temp folder; return a note for the error message if that fails."""
+    if not temp.exists():
+        return ""
+    try:
+        shutil.rmtree(temp)
+    except OSError as exc:
+        LOG.error("could not remove temp folder %s: %s", temp, exc)
+        return f" (temp folder {temp} left behind: {exc}; it is ignored and removed later)"
+    return ""
+
+
+def load_snapshot(path: Path, verify: bool = True) -> dict[str, pa.Table]:
+    """Load every table of a snapshot (for restore), verifying it first.
+
+    Args:
+        path: the snapshot folder.
+        verify: verify checksums, counts and schemas first (default).
+
+    Returns:
+        Table name → Arrow table.
+
+    Raises:
+        SnapshotVerificationError: the snapshot fails verification.
+    """
+    path = Path(path)
+    if verify:
+        report = verify_snapshot(path)
+        if not report.ok:
+            raise SnapshotVerificationError(f"refusing to load: {report.summary()}")
+    manifest = read_manifest(path)
+    return {name: pq.read_table(path / entry["file"]) for name, entry in manifest["files"].items()}
+
+
+def latest_snapshot(archive_dir: Path) -> SnapshotInfo | None:
+    """The most recent complete snapshot, or ``None`` for an empty archive."""
+    snapshots = list_snapshots(archive_dir)
+    return snapshots[-1] if snapshots else None

@@ -1,0 +1,143 @@
+"""Verify a published snapshot: checksums, sizes, row counts, schemas, content hash, file set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from warehouse.archive._errors import ArchiveError
+from warehouse.archive._hashing import (
+    combine_table_hashes,
+    file_sha256,
+    schema_record,
+    table_content_hash,
+)
+from warehouse.archive._layout import MANIFEST_NAME, read_manifest
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    """One thing wrong with a snapshot.
+
+    ``code`` is one of ``missing_manifest``, ``bad_manifest``, ``missing_file``, ``extra_file``,
+    ``size_mismatch``, ``checksum_mismatch``, ``unreadable_file``, ``row_count_mismatch``,
+    ``schema_mismatch``, ``content_hash_mismatch``.
+    """
+
+    file: str
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Result of :func:`verify_snapshot`; ``ok`` is True when no problem was found."""
+
+    path: Path
+    snapshot_id: str | None
+    checked_files: int
+    problems: list[VerifyProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the snapshot is intact."""
+        return not self.problems
+
+    def summary(self) -> str:
+        """One human-readable paragraph (for the CLI and error messages)."""
+        name = self.snapshot_id or self.path.name
+        if self.ok:
+            return f"snapshot {name}: OK ({self.checked_files} files verified)"
+        lines = [f"snapshot {name}: {len(self.problems)} problem(s)"]
+        lines += [f"  - {p.code} {p.file}: {p.detail}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def _check_table_file(
+    path: Path, file_name: str, entry: dict[str, Any], problems: list[VerifyProblem]
+) -> str | None:
+    """Check one Parquet file against its manifest entry; return its content hash if readable."""
+    sha, size = file_sha256(path)
+    if size != entry.get("bytes"):
+        problems.append(
+            VerifyProblem(
+                file_name, "size_mismatch", f"{size} bytes, manifest {entry.get('bytes')}"
+            )
+        )
+    if sha != entry.get("sha256"):
+        problems.append(
+            VerifyProblem(
+                file_name, "checksum_mismatch", f"sha256 {sha}, manifest {entry.get('sha256')}"
+            )
+        )
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # any decoder error means the file is damaged; reported, not hidden
+        problems.append(VerifyProblem(file_name, "unreadable_file", f"{type(exc).__name__}: {exc}"))
+        return None
+    if table.num_rows != entry.get("rows"):
+        problems.append(
+            VerifyProblem(
+                file_name,
+                "row_count_mismatch",
+                f"{table.num_rows} rows, manifest {entry.get('rows')}",
+            )
+        )
+    if schema_record(table.schema) != entry.get("schema"):
+        problems.append(
+            VerifyProblem(
+                file_name, "schema_mismatch", f"schema {table.schema} differs from manifest"
+            )
+        )
+    return table_content_hash(table)
+
+
+def verify_snapshot(path: Path) -> VerifyReport:
+    """Recompute a snapshot's checksums, row counts, schemas and content hash against its manifest.
+
+    Args:
+        path: the snapshot folder (``archive/2026/Q4/2026-11-24T02-00-00_run42``).
+
+    Returns:
+        A :class:`VerifyReport` listing every problem (tampered, missing or extra file, …).
+    """
+    path = Path(path)
+    try:
+        manifest = read_manifest(path)
+    except ArchiveError as exc:
+        code = "missing_manifest" if not (path / MANIFEST_NAME).exists() else "bad_manifest"
+        return VerifyReport(path, None, 0, [VerifyProblem(MANIFEST_NAME, code, str(exc))])
+    problems: list[VerifyProblem] = []
+    files: dict[str, dict[str, Any]] = manifest["files"]
+    expected = {entry["file"] for entry in files.values()} | {MANIFEST_NAME}
+    present = {p.name for p in path.iterdir()}
+    for extra in sorted(present - expected):
+        problems.append(VerifyProblem(extra, "extra_file", "not listed in the manifest"))
+    table_hashes: dict[str, str] = {}
+    checked = 0
+    for table, entry in sorted(files.items()):
+        file_name = entry["file"]
+        file_path = path / file_name
+        if not file_path.is_file():
+            problems.append(VerifyProblem(file_name, "missing_file", f"table {table} is missing"))
+            continue
+        checked += 1
+        digest = _check_table_file(file_path, file_name, entry, problems)
+        if digest is not None:
+            table_hashes[table] = digest
+            if digest != entry.get("content_hash"):
+                problems.append(
+                    VerifyProblem(
+                        file_name, "content_hash_mismatch", f"table {table} content changed"
+                    )
+                )
+    if len(table_hashes) == len(files) and combine_table_hashes(table_hashes) != manifest.get(
+        "content_hash"
+    ):
+        problems.append(
+            VerifyProblem(MANIFEST_NAME, "content_hash_mismatch", "snapshot content hash differs")
+        )
+    return VerifyReport(path, manifest.get("snapshot_id"), checked, problems)
