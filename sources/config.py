@@ -1,0 +1,275 @@
+"""Source mappings (sources.yml): typed and validated, errors naming file, source and key."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sources.model import CANONICAL_FIELDS, REQUIRED_FIELDS_DEFAULT
+
+SourceFormat = Literal["auto", "csv", "tsv", "xlsx", "xls", "json", "jsonl", "parquet"]
+DateOrder = Literal["auto", "ymd", "dmy", "mdy"]
+
+_SUFFIX_FORMATS: dict[str, str] = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".xls": "xls",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
+
+
+class SourceConfigError(ValueError):
+    """A sources.yml that cannot be used; the message names the file, the source and the key."""
+
+
+class SourceConfig(BaseModel):
+    """How one department's exports are found and mapped to canonical fields.
+
+    ``columns`` maps a canonical field to the header of the department's column, or to a
+    list of aliases tried in order (手机 → 手机号码 → 联系电话 after a CRM upgrade). One
+    header may feed several canonical fields. ``id_column`` is a shortcut for
+    ``columns["source_record_id"]`` (the source's own id, e.g. 客户编号).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    department: str = ""
+    path: str = Field(min_length=1)
+    format: SourceFormat = "auto"
+    encoding: str = "auto"
+    delimiter: str | None = None
+    sheet: str | int = 0
+    header_row: Literal["auto"] | int = "auto"
+    id_column: str | list[str] | None = None
+    columns: dict[str, str | list[str]] = Field(default_factory=dict)
+    required: tuple[str, ...] = REQUIRED_FIELDS_DEFAULT
+    date_order: DateOrder = "auto"
+    enabled: bool = True
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        if value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError as exc:
+                raise ValueError(f"unknown encoding {value!r}") from exc
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char_delimiter(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(f"delimiter must be one character, got {value!r}")
+        return value
+
+    @field_validator("header_row")
+    @classmethod
+    def _positive_header_row(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("header_row is 1-based: use 1 for the first row or 'auto'")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _canonical_columns(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        for canonical, headers in value.items():
+            if canonical not in CANONICAL_FIELDS:
+                raise ValueError(
+                    f"unknown canonical field {canonical!r} (known: {', '.join(CANONICAL_FIELDS)})"
+                )
+            names = [headers] if isinstance(headers, str) else headers
+            if not names or any(not str(h).strip() for h in names):
+                raise ValueError(f"field {canonical!r} maps to an empty header")
+        return value
+
+    @field_validator("required")
+    @classmethod
+    def _canonical_required(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for canonical in value:
+            if canonical not in CANONICAL_FIELDS:
+                raise ValueError(f"unknown canonical field {canonical!r}")
+        return value
+
+    def field_aliases(self) -> dict[str, list[str]]:
+        """Return canonical field → header aliases in priority order (id_column merged in).
+
+        Returns:
+            A dict in mapping order; ``source_record_id`` first when the source has an id.
+        """
+        aliases: dict[str, list[str]] = {}
+        if self.id_column is not None:
+            ids = [self.id_column] if isinstance(self.id_column, str) else list(self.id_column)
+            aliases["source_record_id"] = ids
+        for canonical, headers in self.columns.items():
+            names = [headers] if isinstance(headers, str) else list(headers)
+            merged = aliases.get(canonical, []) + [
+                h for h in names if h not in aliases.get(canonical, [])
+            ]
+            aliases[canonical] = merged
+        return aliases
+
+    @property
+    def has_id(self) -> bool:
+        """Whether the source declares its own id column (else a content hash is used)."""
+        return "source_record_id" in self.field_aliases()
+
+    def required_fields(self) -> tuple[str, ...]:
+        """Return the canonical fields a delivered file must cover (the id when declared)."""
+        extra = ("source_record_id",) if self.has_id else ()
+        return tuple(dict.fromkeys((*extra, *self.required)))
+
+    def file_format(self, path: Path) -> str:
+        """Return the reader format for ``path`` (``format`` or guessed from the suffix).
+
+        Args:
+            path: A delivered file.
+
+        Returns:
+            One of ``csv, tsv, xlsx, xls, json, jsonl, parquet``.
+
+        Raises:
+            ValueError: when the format is ``auto`` and the suffix is unknown.
+        """
+        if self.format != "auto":
+            return self.format
+        suffix = path.suffix.lower()
+        if suffix not in _SUFFIX_FORMATS:
+            raise ValueError(f"cannot tell the format of {path.name!r} from its suffix")
+        return _SUFFIX_FORMATS[suffix]
+
+
+class SourcesConfig(BaseModel):
+    """All sources of a project and the landing folder their globs are relative to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    landing_dir: Path
+    sources: list[SourceConfig]
+
+    def source(self, name: str) -> SourceConfig:
+        """Return the source called ``name``.
+
+        Args:
+            name: Source system name.
+
+        Returns:
+            Its configuration.
+
+        Raises:
+            KeyError: when no source has that name.
+        """
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(f"no source named {name!r}")
+
+
+def find_source_files(source: SourceConfig, landing_dir: Path) -> list[Path]:
+    """List the files a source's glob matches, sorted, skipping hidden and Office lock files.
+
+    Args:
+        source: The source.
+        landing_dir: Folder the glob is relative to.
+
+    Returns:
+        Matching regular files in path order (landing/<dept>/YYYY-MM-DD/… sorts by date).
+    """
+    matches = [
+        p
+        for p in landing_dir.glob(source.path)
+        if p.is_file() and not p.name.startswith((".", "~$"))
+    ]
+    return sorted(matches, key=lambda p: p.relative_to(landing_dir).as_posix())
+
+
+def _error(path: Path, source: str, key: str, message: str) -> SourceConfigError:
+    return SourceConfigError(f"{path}: source {source!r}: key {key!r}: {message}")
+
+
+def _validate_source(path: Path, index: int, raw: Any) -> SourceConfig:
+    if not isinstance(raw, dict):
+        raise _error(path, f"#{index + 1}", "sources", "each source must be a mapping")
+    label = str(raw.get("name") or f"#{index + 1}")
+    try:
+        source = SourceConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "?"
+        message = first["msg"].removeprefix("Value error, ")
+        raise _error(path, label, key, message) from exc
+    mapped = source.field_aliases()
+    for canonical in source.required:
+        if canonical not in mapped:
+            raise _error(
+                path, label, f"columns.{canonical}", "required field has no header mapping"
+            )
+    return source
+
+
+def load_sources_config(
+    path: Path, landing_dir: Path | None = None, check_files: bool = True
+) -> SourcesConfig:
+    """Load and validate a sources.yml.
+
+    Args:
+        path: The YAML file (``landing_dir`` optional, ``sources`` a list of source mappings).
+        landing_dir: Overrides the YAML's ``landing_dir``. A relative ``landing_dir`` in
+            the YAML resolves against the YAML file's folder.
+        check_files: Also require each enabled source's glob to match at least one file.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        SourceConfigError: naming the file, the source and the key at fault (unknown
+            canonical field, missing required mapping, duplicate source names, bad
+            format, glob matching nothing, unreadable YAML).
+    """
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SourceConfigError(f"{path}: cannot read sources config: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("sources"), list):
+        raise SourceConfigError(f"{path}: key 'sources': expected a list of source mappings")
+    unknown = set(document) - {"landing_dir", "sources"}
+    if unknown:
+        raise SourceConfigError(f"{path}: unknown top-level key(s): {', '.join(sorted(unknown))}")
+
+    if landing_dir is None and document.get("landing_dir"):
+        landing_dir = Path(str(document["landing_dir"]))
+        if not landing_dir.is_absolute():
+            landing_dir = path.parent / landing_dir
+    if landing_dir is None:
+        if check_files:
+            raise SourceConfigError(
+                f"{path}: key 'landing_dir': not in the file and not given by the caller"
+            )
+        landing_dir = Path("landing")
+
+    sources: list[SourceConfig] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(document["sources"]):
+        source = _validate_source(path, index, raw)
+        if source.name in seen:
+            raise _error(path, source.name, "name", "duplicate source name")
+        seen.add(source.name)
+        if check_files and source.enabled and not find_source_files(source, landing_dir):
+            raise _error(
+                path, source.name, "path", f"glob {source.path!r} matches no file in {landing_dir}"
+            )
+        sources.append(source)
+    return SourcesConfig(landing_dir=landing_dir, sources=sources)

@@ -1,0 +1,193 @@
+"""Ingest one source: plan deliveries, read new files, map, reconcile and quarantine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from sources.config import SourceConfig
+from sources.deliveries import plan_deliveries
+from sources.headers import resolve_headers
+from sources.model import (
+    EXTRA_COLUMN,
+    LINEAGE_COLUMNS,
+    FileDelivery,
+    IngestResult,
+    quarantined_files_frame,
+    quarantined_rows_frame,
+)
+from sources.raw_table import FileRejected, RawTable
+from sources.readers import read_delivery
+from sources.records import FileRecords, build_file_records, row_raw_content
+
+__all__ = ["ingest_source", "plan_deliveries"]
+
+
+class _Collector:
+    """Accumulates one source's kept rows, quarantined rows/files and warnings."""
+
+    def __init__(self, source: SourceConfig) -> None:
+        self.source = source
+        self.frames: list[pd.DataFrame] = []
+        self.q_rows: tuple[list[str], list[str], list[int], list[str], list[str]] = (
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
+        self.q_files: tuple[list[str], list[str], list[str], list[str]] = ([], [], [], [])
+        self.warnings: list[str] = []
+
+    def quarantine_rows(
+        self, file: str, rows: list[int], raw: list[str], reasons: list[str]
+    ) -> None:
+        systems, files, numbers, raws, why = self.q_rows
+        systems.extend([self.source.name] * len(rows))
+        files.extend([file] * len(rows))
+        numbers.extend(rows)
+        raws.extend(raw)
+        why.extend(reasons)
+
+    def quarantine_file(self, plan: FileDelivery, reason: str) -> None:
+        for column, value in zip(
+            self.q_files, (self.source.name, plan.path, plan.sha256, reason), strict=True
+        ):
+            column.append(value)
+        plan.note = f"quarantined: {reason}"
+        self.warnings.append(f"{self.source.name}: file {plan.path} quarantined: {reason}")
+
+
+def _empty_rows(source: SourceConfig) -> pd.DataFrame:
+    fields = [f for f in source.field_aliases() if f != "source_record_id"]
+    columns = [*LINEAGE_COLUMNS, "source_record_id", *fields, EXTRA_COLUMN]
+    frame = pd.DataFrame({c: pd.array([], dtype="string") for c in columns})
+    frame["source_row"] = frame["source_row"].astype("int64")
+    return frame
+
+
+def _ingest_file(
+    plan: FileDelivery, table: RawTable, collector: _Collector, ingested_at: str
+) -> None:
+    source = collector.source
+    bad = table.bad_rows
+    collector.quarantine_rows(
+        plan.path,
+        [b.source_row for b in bad],
+        [b.raw_content for b in bad],
+        [b.reason for b in bad],
+    )
+    collector.warnings.extend(f"{source.name}: {w}" for w in table.warnings)
+    mapping = resolve_headers(table.headers, source.field_aliases())
+    missing = mapping.missing(source.required_fields())
+    if missing:
+        reason = (
+            f"schema drift: required field(s) {', '.join(missing)} not found among headers "
+            f"{table.headers}"
+        )
+        collector.quarantine_file(plan, reason)
+        everything = pd.Series(True, index=table.data.index)
+        collector.quarantine_rows(
+            plan.path,
+            table.data["__source_row__"].astype("int64").tolist(),
+            row_raw_content(table, everything),
+            [f"file quarantined: {reason}"] * len(table.data),
+        )
+        return
+    if mapping.unmapped:
+        collector.warnings.append(
+            f"{source.name}: {plan.path}: unexpected column(s) {mapping.unmapped} kept in extra"
+        )
+    if table.rows_read == 0:
+        collector.warnings.append(f"{source.name}: {plan.path}: no data rows")
+    records: FileRecords = build_file_records(
+        table, mapping, source, plan.path, plan.sha256, ingested_at
+    )
+    collector.quarantine_rows(
+        plan.path, records.rejected_rows, records.rejected_raw, records.rejected_reasons
+    )
+    collector.warnings.extend(f"{source.name}: {w}" for w in records.warnings)
+    collector.frames.append(records.rows)
+
+
+def _supersede_within_run(rows: pd.DataFrame, collector: _Collector) -> pd.DataFrame:
+    """Keep only the latest file's row when several files of this run carry one record_key."""
+    older = rows.duplicated(subset=["record_key"], keep="last")
+    if not older.any():
+        return rows
+    latest = rows.drop_duplicates(subset=["record_key"], keep="last").set_index("record_key")
+    stale = rows.loc[older]
+    newer_file = latest.loc[stale["record_key"], "source_file"].tolist()
+    newer_row = latest.loc[stale["record_key"], "source_row"].tolist()
+    for file, group in stale.groupby("source_file", sort=False):
+        positions = [stale.index.get_loc(i) for i in group.index]
+        collector.quarantine_rows(
+            str(file),
+            group["source_row"].astype("int64").tolist(),
+            group.drop(columns=list(LINEAGE_COLUMNS))
+            .to_json(orient="records", lines=True, force_ascii=False)
+            .splitlines(),
+            [f"superseded by {newer_file[p]} row {newer_row[p]} in this run" for p in positions],
+        )
+    collector.warnings.append(
+        f"{collector.source.name}: {int(older.sum())} row(s) superseded by a later file "
+        "of the same run"
+    )
+    return rows.loc[~older].reset_index(drop=True)
+
+
+def ingest_source(
+    source: SourceConfig,
+    landing_dir: Path,
+    run_id: str,
+    ingested_at: str,
+    manifest: pd.DataFrame | None = None,
+) -> IngestResult:
+    """Ingest the new and changed files of one source, losing nothing.
+
+    Files already delivered (same content under any name) are skipped with a note. Each
+    new file is read as text, its headers mapped (aliases, tolerant matching); a file whose
+    headers miss a required field is quarantined as a whole (its rows kept in quarantine);
+    unreadable files are quarantined; bad rows are quarantined with raw content and
+    reason. For every file, ``rows_read = kept + quarantined rows``.
+
+    Args:
+        source: The source mapping.
+        landing_dir: Folder the source's glob is relative to.
+        run_id: This run's id (recorded in manifest notes).
+        ingested_at: This run's timestamp, ISO text, stamped on every row.
+        manifest: Earlier runs' delivered-files table, or None on a first run.
+
+    Returns:
+        The ``IngestResult``; ``files`` lists every matching file with its status,
+        ``superseded_files`` the paths whose older version this run replaces.
+    """
+    collector = _Collector(source)
+    plans = plan_deliveries(source, landing_dir, manifest) if source.enabled else []
+    superseded: list[str] = []
+    for plan in plans:
+        if not plan.to_ingest:
+            collector.warnings.append(f"{source.name}: {plan.path}: {plan.note}")
+            continue
+        try:
+            table = read_delivery(landing_dir / plan.path, source)
+        except FileRejected as exc:
+            collector.quarantine_file(plan, str(exc))
+            continue
+        plan.rows_read = table.rows_read
+        _ingest_file(plan, table, collector, ingested_at)
+        if plan.status == "changed":
+            superseded.append(plan.path)
+    frames = [f for f in collector.frames if not f.empty]
+    rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(source)
+    rows = _supersede_within_run(rows, collector)
+    quarantined_rows = quarantined_rows_frame(*collector.q_rows)
+    return IngestResult(
+        rows=rows,
+        quarantined_rows=quarantined_rows,
+        quarantined_files=quarantined_files_frame(*collector.q_files),
+        files=plans,
+        warnings=collector.warnings,
+        superseded_files=superseded,
+    )

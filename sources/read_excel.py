@@ -1,0 +1,161 @@
+"""XLSX/XLS reader (python-calamine): sheet choice, header-row detection, lossless cell text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from python_calamine import CalamineWorkbook
+
+from sources.headers import HEADER_SCAN_ROWS, detect_header_row, normalize_header, unique_headers
+from sources.raw_table import ROW_NUMBER, BadRow, FileRejected, RawTable, finish_table
+
+_EXACT_DIGITS = 15
+"""Excel keeps 15 significant digits; a longer number typed into a cell lost the rest."""
+
+
+def cell_text(value: Any) -> str | None:
+    """Render one calamine cell as the text a user sees, never as a float artefact.
+
+    Integral numbers lose the ``.0`` (13912345678.0 → ``13912345678``) and long ones are
+    written out in full digits instead of exponent form; dates become ISO
+    (``2024-03-15`` or ``2024-03-15 10:30:00``); booleans ``TRUE``/``FALSE``; strings
+    (including formula-like text such as ``=HYPERLINK(…)``) are kept as they are.
+
+    Args:
+        value: A cell value from calamine (str, float, int, bool, date, datetime, time,
+            timedelta or None).
+
+    Returns:
+        The text, or None for an empty cell.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return format(Decimal(repr(value)).to_integral_value(), "f")
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _convert_column(values: list[Any]) -> tuple[list[str | None], int]:
+    """Convert a column's cells (cached per distinct typed value); count over-long numbers."""
+    cache: dict[tuple[type, Any], str | None] = {}
+    out: list[str | None] = []
+    long_numbers = 0
+    for value in values:
+        key = (value.__class__, value)
+        text = cache.get(key, "\x00")
+        if text == "\x00":
+            text = cell_text(value)
+            cache[key] = text
+        if isinstance(value, float) and abs(value) >= 10**_EXACT_DIGITS:
+            long_numbers += 1
+        out.append(text)
+    return out, long_numbers
+
+
+def _pick_sheet(workbook: CalamineWorkbook, sheet: str | int) -> Any:
+    names = list(workbook.sheet_names)
+    if isinstance(sheet, int):
+        if not 0 <= sheet < len(names):
+            raise FileRejected(f"sheet index {sheet} out of range (sheets: {names})")
+        return workbook.get_sheet_by_index(sheet)
+    if sheet in names:
+        return workbook.get_sheet_by_name(sheet)
+    wanted = normalize_header(sheet)
+    for name in names:
+        if normalize_header(name) == wanted:
+            return workbook.get_sheet_by_name(name)
+    raise FileRejected(f"sheet {sheet!r} not found (sheets: {names})")
+
+
+def read_excel(
+    path: Path,
+    aliases: dict[str, list[str]],
+    sheet: str | int = 0,
+    header_row: int | str = "auto",
+) -> RawTable:
+    """Read one sheet of an XLSX/XLS export as text.
+
+    ``source_row`` is the sheet row number the user sees in Excel (header on row 3 →
+    first data row is 4). Title rows, blank rows and merged title cells above the header
+    are skipped by header-row detection unless ``header_row`` (1-based) is given.
+
+    Args:
+        path: The delivered workbook.
+        aliases: Canonical field → header aliases (used to find the header row).
+        sheet: Sheet name (matched tolerantly) or 0-based index.
+        header_row: ``auto`` or the 1-based sheet row of the header.
+
+    Returns:
+        The sheet as a ``RawTable``.
+
+    Raises:
+        FileRejected: when the workbook is corrupt, the sheet is missing or it is empty.
+    """
+    if path.stat().st_size == 0:
+        raise FileRejected("empty file")
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        rows_iter = iter(_pick_sheet(workbook, sheet).iter_rows())
+        head: list[list[Any]] = []
+        for row in rows_iter:
+            head.append(row)
+            if len(head) >= HEADER_SCAN_ROWS:
+                break
+    except FileRejected:
+        raise
+    except Exception as exc:  # calamine raises several error types for damaged workbooks
+        raise FileRejected(f"unreadable workbook: {type(exc).__name__}: {exc}") from exc
+    head_text = [[cell_text(c) or "" for c in row] for row in head]
+    if not any(any(c.strip() for c in row) for row in head_text):
+        raise FileRejected("empty sheet")
+    index = detect_header_row(head_text, aliases) if header_row == "auto" else int(header_row) - 1
+    if index >= len(head_text):
+        raise FileRejected(f"header_row {header_row} is beyond the sheet's {len(head)} rows")
+    headers = unique_headers(head_text[index])
+    width = len(headers)
+    cells: list[list[Any]] = [[] for _ in headers]
+    numbers: list[int] = []
+    bad: list[BadRow] = []
+    number = index + 1
+    try:
+        for row in [*head[index + 1 :], *rows_iter]:
+            number += 1
+            if len(row) > width and any(c not in ("", None) for c in row[width:]):
+                raw = "\t".join(cell_text(c) or "" for c in row)
+                bad.append(BadRow(number, raw, f"cells beyond the {width} header columns"))
+                continue
+            numbers.append(number)
+            for position in range(width):
+                cells[position].append(row[position] if position < len(row) else None)
+    except Exception as exc:
+        raise FileRejected(f"unreadable workbook at row {number}: {exc}") from exc
+    columns: dict[str, Any] = {}
+    warnings: list[str] = []
+    for header, values in zip(headers, cells, strict=True):
+        columns[header], long_numbers = _convert_column(values)
+        if long_numbers:
+            warnings.append(
+                f"{path.name}: column {header!r}: {long_numbers} numeric cell(s) with more than "
+                f"{_EXACT_DIGITS} digits; Excel kept only {_EXACT_DIGITS} significant digits"
+            )
+    frame = pd.DataFrame(columns, dtype="string")
+    frame[ROW_NUMBER] = pd.array(numbers, dtype="int64")
+    return finish_table(headers, frame, bad, warnings)

@@ -1,0 +1,171 @@
+"""Turn a read file into raw-layer records: canonical columns, extra JSON, ids and lineage."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from sources.config import SourceConfig
+from sources.headers import HeaderMapping
+from sources.model import EXTRA_COLUMN, LINEAGE_COLUMNS
+from sources.raw_table import ROW_NUMBER, RawTable
+
+_CONTENT = "__content_hash__"
+
+
+@dataclass
+class FileRecords:
+    """Records kept from one file and the rows of it that were rejected."""
+
+    rows: pd.DataFrame
+    rejected_rows: list[int]
+    rejected_raw: list[str]
+    rejected_reasons: list[str]
+    warnings: list[str]
+
+
+def row_raw_content(table: RawTable, mask: pd.Series) -> list[str]:
+    """Return the selected rows of a file as JSON objects of header → text (file order).
+
+    Args:
+        table: The file as read.
+        mask: Boolean row selector over ``table.data``.
+
+    Returns:
+        One JSON text per selected row.
+    """
+    subset = table.data.loc[mask, table.headers].astype(object)
+    subset = subset.where(subset.notna(), None)
+    return [
+        json.dumps(dict(zip(table.headers, values, strict=True)), ensure_ascii=False)
+        for values in subset.itertuples(index=False, name=None)
+    ]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _extra_and_hash_sql(fields: list[str], unmapped: list[str]) -> str:
+    """SQL computing the extra JSON (keys sorted) and a content hash over fields + extra.
+
+    The frame it reads names field columns ``f<i>`` and unmapped columns ``u<i>`` so a file
+    header can never clash with a canonical name.
+    """
+    by_name = sorted(range(len(unmapped)), key=lambda i: unmapped[i])
+    pairs = ", ".join(f"{_literal(unmapped[i])}, u{i}" for i in by_name)
+    extra = f"CAST(json_object({pairs}) AS VARCHAR)" if unmapped else "'{}'"
+    ordered = sorted(range(len(fields)), key=lambda i: fields[i])
+    parts = [f"coalesce(f{i}, chr(0))" for i in ordered]
+    content = f"sha1(concat_ws(chr(31), {', '.join([*parts, 'extra'])}))"
+    return (
+        f"SELECT extra, {content} AS content FROM (SELECT *, {extra} AS extra FROM frame) "
+        "ORDER BY __pos"
+    )
+
+
+def build_file_records(
+    table: RawTable,
+    mapping: HeaderMapping,
+    source: SourceConfig,
+    source_file: str,
+    sha256: str,
+    ingested_at: str,
+) -> FileRecords:
+    """Map a file's columns to canonical fields and give every row its identity.
+
+    ``source_record_id`` is the (whitespace-trimmed) id column, or a sha1 of the row's
+    content (mapped fields and extra, independent of file and position) when the source
+    declares none. Rows with an empty id are rejected (``empty key``); an exact repeat of
+    an earlier row with the same id is rejected as a duplicate; rows sharing an id with
+    different content (e.g. one row per contract) keep it with a ``~2``, ``~3`` … suffix so
+    ``record_key`` stays unique.
+
+    Args:
+        table: The file as read.
+        mapping: Header → canonical mapping of this file.
+        source: The source.
+        source_file: Path relative to the landing folder.
+        sha256: The file's sha256.
+        ingested_at: Run timestamp (ISO text).
+
+    Returns:
+        Kept rows (contract columns) and rejected rows with reasons.
+    """
+    data = table.data
+    fields = list(source.field_aliases())
+    out = pd.DataFrame(index=data.index)
+    for field in fields:
+        header = mapping.fields.get(field)
+        out[field] = (
+            data[header]
+            if header is not None
+            else pd.Series(pd.NA, index=data.index, dtype="string")
+        )
+    hashed = out.drop(columns=["source_record_id"], errors="ignore")
+    frame = pd.concat([hashed, data[mapping.unmapped]], axis=1)
+    frame.columns = [
+        *(f"f{i}" for i in range(hashed.shape[1])),
+        *(f"u{i}" for i in range(len(mapping.unmapped))),
+    ]
+    frame["__pos"] = range(len(frame))
+    con = duckdb.connect()
+    try:
+        con.register("frame", frame)
+        extra_hash = con.sql(_extra_and_hash_sql(list(hashed.columns), mapping.unmapped)).df()
+    finally:
+        con.close()
+    out[EXTRA_COLUMN] = pd.array(extra_hash["extra"].tolist(), dtype="string")
+    content = pd.Series(extra_hash["content"].tolist(), index=data.index, dtype="string")
+    if source.has_id:
+        ids = out["source_record_id"].str.strip()
+        ids = ids.mask(ids == "")
+    else:
+        ids = content
+    out["source_record_id"] = ids
+    rows = data[ROW_NUMBER]
+
+    rejected = ids.isna()
+    reasons = pd.Series("", index=data.index, dtype="string")
+    reasons[rejected] = "empty key: source_record_id"
+    keyed = ~rejected
+    pair = pd.DataFrame({"id": ids, "content": content, "row": rows})[keyed]
+    exact = pair.duplicated(subset=["id", "content"], keep="first")
+    first_row = pair.groupby(["id", "content"])["row"].transform("first")
+    reasons[exact[exact].index] = "duplicate of row " + first_row[exact].astype("string")
+    rejected = rejected | reasons.ne("")
+
+    warnings: list[str] = []
+    kept_ids = ids[~rejected]
+    occurrence = kept_ids.groupby(kept_ids).cumcount()
+    repeated = occurrence > 0
+    if repeated.any():
+        suffixed = kept_ids[repeated] + "~" + (occurrence[repeated] + 1).astype("string")
+        out.loc[suffixed.index, "source_record_id"] = suffixed
+        warnings.append(
+            f"{source_file}: {int(repeated.sum())} row(s) repeat an id with different content; "
+            "kept with a ~n suffix on source_record_id"
+        )
+
+    kept = out.loc[~rejected].copy()
+    kept.insert(0, "source_system", source.name)
+    kept.insert(1, "source_file", source_file)
+    kept.insert(2, "source_row", rows[~rejected].astype("int64"))
+    kept.insert(3, "source_sha256", sha256)
+    kept.insert(4, "ingested_at", ingested_at)
+    kept.insert(5, "record_key", source.name + ":" + kept["source_record_id"])
+    for column in kept.columns:
+        if column != "source_row":
+            kept[column] = kept[column].astype("string")
+    order = [*LINEAGE_COLUMNS, "source_record_id", *[f for f in fields if f != "source_record_id"]]
+    kept = kept[[*order, EXTRA_COLUMN]].reset_index(drop=True)
+    return FileRecords(
+        rows=kept,
+        rejected_rows=rows[rejected].astype("int64").tolist(),
+        rejected_raw=row_raw_content(table, rejected),
+        rejected_reasons=reasons[rejected].tolist(),
+        warnings=warnings,
+    )
