@@ -1,1 +1,39 @@
-"""dedupe package."""
+"""Entity resolution (客户去重): blocking, Fellegi–Sunter scoring, clustering and stable IDs."""
+
+from dedupe.blocking import BLOCKING_RULES, BlockingRule
+from dedupe.comparisons import COMPARISONS, Comparison, Level
+from dedupe.explain import Explanation, FieldEvidence, explain_pair
+from dedupe.ids import CustomerIdError, IdAssignment, assign_customer_ids, resolve_customer_id
+from dedupe.link import LinkResult, link_incremental, link_records
+from dedupe.metrics import Scores, bcubed_scores, blocking_recall, pairwise_scores
+from dedupe.model import ModelError, ModelParams
+from dedupe.prepare import RecordsError
+from dedupe.rules import DecisionError
+from dedupe.settings import MatchSettings
+
+__all__ = [
+    "BLOCKING_RULES",
+    "COMPARISONS",
+    "BlockingRule",
+    "Comparison",
+    "CustomerIdError",
+    "DecisionError",
+    "Explanation",
+    "FieldEvidence",
+    "IdAssignment",
+    "Level",
+    "LinkResult",
+    "MatchSettings",
+    "ModelError",
+    "ModelParams",
+    "RecordsError",
+    "Scores",
+    "assign_customer_ids",
+    "bcubed_scores",
+    "blocking_recall",
+    "explain_pair",
+    "link_incremental",
+    "link_records",
+    "pairwise_scores",
+    "resolve_customer_id",
+]

@@ -1,0 +1,125 @@
+"""Clustering that resists chaining: constrained union-find per connected component."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+def cluster_pairs(
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    probability: np.ndarray,
+    must_link: np.ndarray,
+    cannot_link: np.ndarray,
+    match_threshold: float,
+    min_cross_support: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster records from scored pairs.
+
+    Edges with probability ≥ `match_threshold` (and steward `match` edges) are processed in
+    descending order by a union-find that refuses a union joining a cannot-link pair, and refuses
+    to join two multi-record clusters unless enough strong cross edges support it. The result
+    for a record depends only on its connected component of strong edges, so re-clustering the
+    touched components gives the same answer as a full rebuild.
+
+    Args:
+        n: number of records (positions 0..n-1).
+        left, right: pair positions.
+        probability: posterior match probability per pair.
+        must_link: steward `match` pairs (always joined unless cannot-linked).
+        cannot_link: pairs that may never share a cluster.
+        match_threshold: strong-edge threshold.
+        min_cross_support: share of cross pairs that must be strong edges.
+
+    Returns:
+        (labels, refused): the smallest member position of each record's cluster, and a
+        boolean per pair for strong edges the clustering refused.
+    """
+    active = ((probability >= match_threshold) & ~cannot_link) | (must_link & ~cannot_link)
+    al, ar = left[active], right[active]
+    graph = coo_matrix((np.ones(len(al), dtype=np.int8), (al, ar)), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    sizes = np.bincount(comp, minlength=comp.max() + 1 if n else 0)
+    edges = np.bincount(comp[al], minlength=len(sizes))
+    in_comp_cannot = cannot_link & (comp[left] == comp[right])
+    has_cannot = np.bincount(comp[left[in_comp_cannot]], minlength=len(sizes)) > 0
+    clique = (edges == sizes * (sizes - 1) // 2) & ~has_cannot
+    # Cluster label = smallest position in the component for cliques.
+    first = np.full(len(sizes), n, dtype=np.int64)
+    np.minimum.at(first, comp, np.arange(n))
+    labels = first[comp]
+    refused = np.zeros(len(left), dtype=bool)
+    hard = ~clique[comp[al]] if len(al) else np.zeros(0, dtype=bool)
+    if hard.any():
+        idx = np.nonzero(active)[0][hard]
+        _union_find(labels, left, right, probability, must_link, cannot_link, idx,
+                    in_comp_cannot & ~clique[comp[left]], min_cross_support, refused)
+    return labels, refused & active
+
+
+def _union_find(
+    labels: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    probability: np.ndarray,
+    must_link: np.ndarray,
+    cannot_link_mask: np.ndarray,
+    edge_idx: np.ndarray,
+    cannot_idx_mask: np.ndarray,
+    min_cross_support: float,
+    refused: np.ndarray,
+) -> None:
+    """Constrained union-find over the edges of non-trivial components (updates labels)."""
+    nodes = np.unique(np.concatenate([left[edge_idx], right[edge_idx]]))
+    parent = {int(v): int(v) for v in nodes}
+    members = {int(v): {int(v)} for v in nodes}
+    adjacency: dict[int, set[int]] = {int(v): set() for v in nodes}
+    for a, b in zip(left[edge_idx].tolist(), right[edge_idx].tolist(), strict=True):
+        adjacency[a].add(b)
+        adjacency[b].add(a)
+    forbidden: dict[int, set[int]] = {int(v): set() for v in nodes}
+    for a, b in zip(left[cannot_idx_mask].tolist(), right[cannot_idx_mask].tolist(), strict=True):
+        if a in forbidden and b in forbidden:
+            forbidden[a].add(b)
+            forbidden[b].add(a)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    order = np.lexsort((right[edge_idx], left[edge_idx], -probability[edge_idx],
+                        ~must_link[edge_idx]))
+    for k in edge_idx[order].tolist():
+        ra, rb = find(int(left[k])), find(int(right[k]))
+        if ra == rb:
+            continue
+        if len(members[ra]) < len(members[rb]) or (
+            len(members[ra]) == len(members[rb]) and ra > rb
+        ):
+            ra, rb = rb, ra
+        big, small = members[ra], members[rb]
+        if forbidden[ra] & small:
+            refused[k] = True
+            continue
+        if len(small) >= 2 and not must_link[k]:
+            strong = sum(len(adjacency[x] & big) for x in small)
+            needed = max(2, math.ceil(min_cross_support * len(small)))
+            if strong < needed and strong < min_cross_support * len(big) * len(small):
+                refused[k] = True
+                continue
+        parent[rb] = ra
+        big |= small
+        forbidden[ra] |= forbidden[rb]
+        del members[rb]
+    for root, group in members.items():
+        label = min(group)
+        for x in group:
+            labels[x] = label
+        del root

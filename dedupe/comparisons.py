@@ -1,0 +1,279 @@
+"""Field comparisons (字段比对): declarative levels evaluated in bulk over candidate pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import process
+from rapidfuzz.distance import Indel, JaroWinkler
+
+NULL_LEVEL = 0
+
+
+class PairContext:
+    """Candidate pairs over a prepared frame, with per-column caches of distinct-value work."""
+
+    def __init__(self, prepared: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> None:
+        self.prepared = prepared
+        self.left = left
+        self.right = right
+        self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._sims: dict[tuple[str, str], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Factorized codes of `column` (-1 = null) and its distinct values."""
+        if column not in self._codes:
+            codes, uniques = pd.factorize(self.prepared[column], use_na_sentinel=True)
+            self._codes[column] = (codes.astype(np.int64), np.asarray(uniques, dtype=object))
+        return self._codes[column]
+
+    def pair_codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        codes, _ = self.codes(column)
+        return codes[self.left], codes[self.right]
+
+    def null(self, column: str) -> np.ndarray:
+        lc, rc = self.pair_codes(column)
+        return (lc < 0) | (rc < 0)
+
+    def exact(self, column: str) -> np.ndarray:
+        lc, rc = self.pair_codes(column)
+        return (lc == rc) & (lc >= 0)
+
+    def flag(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        values = self.prepared[column].to_numpy(dtype=bool)
+        return values[self.left], values[self.right]
+
+    def similarity(self, column: str, scorer: str) -> np.ndarray:
+        """Similarity in [0, 1], computed once per distinct pair of values (0 when null)."""
+        key = (column, scorer)
+        if key not in self._sims:
+            lc, rc = self.pair_codes(column)
+            _, uniques = self.codes(column)
+            ok = (lc >= 0) & (rc >= 0)
+            out = np.zeros(len(lc), dtype=np.float64)
+            if ok.any():
+                width = np.int64(len(uniques) + 1)
+                pair = lc[ok] * width + rc[ok]
+                distinct, inverse = np.unique(pair, return_inverse=True)
+                a = uniques[distinct // width].tolist()
+                b = uniques[distinct % width].tolist()
+                func = _SCORERS[scorer]
+                scores = process.cpdist(a, b, scorer=func, workers=1)
+                out[ok] = np.asarray(scores, dtype=np.float64)[inverse]
+            self._sims[key] = out
+        return self._sims[key]
+
+
+_SCORERS: dict[str, Callable[..., float]] = {
+    "jaro_winkler": JaroWinkler.normalized_similarity,
+    "ratio": Indel.normalized_similarity,
+}
+
+Test = Callable[[PairContext], np.ndarray]
+
+
+def exact(column: str) -> Test:
+    """Both values present and equal."""
+    return lambda ctx: ctx.exact(column)
+
+
+def similar(column: str, threshold: float, scorer: str = "jaro_winkler") -> Test:
+    """Both values present and rapidfuzz similarity ≥ threshold."""
+    return lambda ctx: ctx.similarity(column, scorer) >= threshold
+
+
+def either_flag(column: str) -> Test:
+    """The boolean flag is set on either side."""
+
+    def _test(ctx: PairContext) -> np.ndarray:
+        lf, rf = ctx.flag(column)
+        return lf | rf
+
+    return _test
+
+
+def both_flags(column: str) -> Test:
+    """The boolean flag is set on both sides."""
+
+    def _test(ctx: PairContext) -> np.ndarray:
+        lf, rf = ctx.flag(column)
+        return lf & rf
+
+    return _test
+
+
+def negate(test: Test) -> Test:
+    """Logical not of a test."""
+    return lambda ctx: ~test(ctx)
+
+
+def all_of(*tests: Test) -> Test:
+    """Logical and of tests."""
+
+    def _test(ctx: PairContext) -> np.ndarray:
+        result = tests[0](ctx)
+        for t in tests[1:]:
+            result = result & t(ctx)
+        return result
+
+    return _test
+
+
+def any_of(*tests: Test) -> Test:
+    """Logical or of tests."""
+
+    def _test(ctx: PairContext) -> np.ndarray:
+        result = tests[0](ctx)
+        for t in tests[1:]:
+            result = result | t(ctx)
+        return result
+
+    return _test
+
+
+@dataclass(frozen=True)
+class Level:
+    """One comparison level: the first level (in order) whose test holds wins."""
+
+    label: str
+    test: Test
+    m_init: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A field comparison: null when any `null_columns` value is missing, else levels, else `else`.
+
+    Level codes: 0 = null (no evidence), 1..k = `levels` in order, k+1 = else.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    levels: tuple[Level, ...]
+    null_columns: tuple[str, ...] = ()
+    else_m: float = 0.05
+    tf_column: str | None = None
+    labels: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "labels", ("null", *(lv.label for lv in self.levels), "else")
+        )
+
+    def evaluate(self, ctx: PairContext) -> np.ndarray:
+        """Level code per candidate pair (int8)."""
+        out = np.full(len(ctx), len(self.levels) + 1, dtype=np.int8)
+        undecided = np.ones(len(ctx), dtype=bool)
+        null = np.zeros(len(ctx), dtype=bool)
+        for column in self.null_columns or self.columns[:1]:
+            null |= ctx.null(column)
+        out[null] = NULL_LEVEL
+        undecided &= ~null
+        for code, level in enumerate(self.levels, start=1):
+            if not undecided.any():
+                break
+            hit = level.test(ctx) & undecided
+            out[hit] = code
+            undecided &= ~hit
+        return out
+
+
+COMPARISONS: dict[str, Comparison] = {
+    c.name: c
+    for c in (
+        Comparison(
+            "name_key",
+            ("name_key",),
+            (
+                Level("exact", exact("name_key"), 0.85),
+                Level("same_pinyin", exact("name_pinyin"), 0.05),
+                Level("jw>=0.92", similar("name_key", 0.92), 0.05),
+                Level("jw>=0.80", similar("name_key", 0.80), 0.03),
+            ),
+            tf_column="name_key",
+        ),
+        Comparison(
+            "phone",
+            ("phone", "phone_shared"),
+            (
+                Level("exact", all_of(exact("phone"), negate(either_flag("phone_shared"))), 0.7),
+                Level("exact_shared", exact("phone"), 0.05),
+            ),
+        ),
+        Comparison(
+            "email",
+            ("email", "email_domain", "email_is_free"),
+            (
+                Level("exact", exact("email"), 0.7),
+                Level(
+                    "same_company_domain",
+                    all_of(exact("email_domain"), negate(either_flag("email_is_free"))),
+                    0.1,
+                ),
+            ),
+        ),
+        Comparison(
+            "credit_code",
+            ("credit_code", "credit_code_valid"),
+            (
+                Level("exact", exact("credit_code"), 0.9),
+                Level("both_valid_differ", both_flags("credit_code_valid"), 0.001),
+                Level("ratio>=0.88", similar("credit_code", 0.88, "ratio"), 0.05),
+            ),
+        ),
+        Comparison(
+            "contact_name",
+            ("contact_name",),
+            (
+                Level("exact", exact("contact_name"), 0.7),
+                Level(
+                    "close",
+                    any_of(exact("contact_pinyin"), similar("contact_name", 0.9)),
+                    0.1,
+                ),
+            ),
+        ),
+        Comparison(
+            "location",
+            ("city", "district", "province"),
+            (
+                Level("city_district", all_of(exact("city"), exact("district")), 0.6),
+                Level("city", exact("city"), 0.25),
+                Level("province", exact("province"), 0.05),
+            ),
+            null_columns=("city",),
+        ),
+        Comparison(
+            "address",
+            ("address",),
+            (
+                Level("ratio>=0.90", similar("address", 0.90, "ratio"), 0.6),
+                Level("ratio>=0.70", similar("address", 0.70, "ratio"), 0.2),
+            ),
+        ),
+        Comparison(
+            "customer_type",
+            ("customer_type",),
+            (Level("exact", exact("customer_type"), 0.95),),
+        ),
+    )
+}
+
+
+def compute_levels(ctx: PairContext, comparisons: list[Comparison]) -> dict[str, np.ndarray]:
+    """Evaluate every comparison over the candidate pairs.
+
+    Args:
+        ctx: the candidate pairs and their prepared frame.
+        comparisons: comparisons to evaluate.
+
+    Returns:
+        Comparison name → level codes (int8, one per pair).
+    """
+    return {c.name: c.evaluate(ctx) for c in comparisons}

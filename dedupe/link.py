@@ -1,0 +1,278 @@
+"""Link records end to end: block, compare, score, apply hard rules and decisions, cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from dedupe.blocking import BLOCKING_RULES, generate_candidates
+from dedupe.clustering import cluster_pairs
+from dedupe.comparisons import COMPARISONS, Comparison, PairContext, compute_levels
+from dedupe.model import (
+    ModelParams,
+    estimate_params,
+    estimate_u,
+    score_pairs,
+    term_frequencies,
+    tf_bonus,
+)
+from dedupe.prepare import prepare_records
+from dedupe.review import build_review_queue
+from dedupe.rules import hard_rule_reasons, normalize_decisions
+from dedupe.settings import MatchSettings
+
+_EM_MAX_PAIRS = 1_000_000
+
+
+@dataclass
+class LinkResult:
+    """Output of a linking run (match.pairs / clusters / review_queue / blocking_stats).
+
+    Attributes:
+        pairs: left_key, right_key, rule, score, probability, <comparison>_level …, hard_rule,
+            steward_decision, decision ('match' | 'review' | 'no_match').
+        clusters: record_key, cluster_key (smallest record_key of the cluster).
+        review_queue: review-band pairs, both records side by side with per-field evidence.
+        blocking_stats: rule, pairs, new_pairs, oversize_blocks.
+        params: the model parameters used (estimated or given).
+        warnings: problems that did not stop the run (e.g. decisions on unknown records).
+    """
+
+    pairs: pd.DataFrame
+    clusters: pd.DataFrame
+    review_queue: pd.DataFrame
+    blocking_stats: pd.DataFrame
+    params: ModelParams
+    warnings: list[str] = field(default_factory=list)
+
+
+def _comparisons(settings: MatchSettings) -> list[Comparison]:
+    return [COMPARISONS[name] for name in settings.comparisons]
+
+
+def _decision_positions(
+    decisions: pd.DataFrame, keys: pd.Index, warnings: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lpos = keys.get_indexer(decisions["left_key"])
+    rpos = keys.get_indexer(decisions["right_key"])
+    known = (lpos >= 0) & (rpos >= 0)
+    if (~known).any():
+        warnings.append(
+            f"{int((~known).sum())} steward decision(s) name records not in this run; "
+            "kept for later"
+        )
+    return lpos[known], rpos[known], decisions["decision"].to_numpy(dtype=object)[known]
+
+
+def _score_candidates(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    settings: MatchSettings,
+    params: ModelParams | None,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, ModelParams, PairContext]:
+    comparisons = _comparisons(settings)
+    ctx = PairContext(prepared, left, right)
+    levels = compute_levels(ctx, comparisons)
+    if params is None:
+        u_init = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed)
+        sample = _em_sample(len(left), settings.seed)
+        params = estimate_params(
+            {k: v[sample] for k, v in levels.items()},
+            comparisons,
+            u_init,
+            settings.prior,
+            settings.em_max_iterations,
+            settings.em_tolerance,
+        )
+        params.tf, params.tf_default, params.tf_reference = term_frequencies(prepared, "name_key")
+    else:
+        params.check(comparisons)
+    bonus = None
+    if settings.tf_adjustment and "name_key" in levels:
+        names = prepared["name_key"].to_numpy(dtype=object)[left]
+        bonus = tf_bonus(names, levels["name_key"] == 1, params, settings.tf_max_bonus)
+    score, probability = score_pairs(levels, comparisons, params, bonus)
+    return levels, score, probability, params, ctx
+
+
+def _em_sample(n_pairs: int, seed: int) -> np.ndarray:
+    if n_pairs <= _EM_MAX_PAIRS:
+        return np.arange(n_pairs)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_pairs, size=_EM_MAX_PAIRS, replace=False))
+
+
+def _assemble(
+    prepared: pd.DataFrame,
+    pairs: pd.DataFrame,
+    decisions: pd.DataFrame,
+    settings: MatchSettings,
+    params: ModelParams,
+    stats: pd.DataFrame,
+    warnings: list[str],
+) -> LinkResult:
+    """Apply steward decisions, cluster, and build the result frames from scored pairs."""
+    keys = pd.Index(prepared["record_key"])
+    left = keys.get_indexer(pairs["left_key"])
+    right = keys.get_indexer(pairs["right_key"])
+    dec = pairs[["left_key", "right_key"]].merge(
+        decisions[["left_key", "right_key", "decision"]], how="left", on=["left_key", "right_key"]
+    )["decision"].to_numpy(dtype=object)
+    hard = pairs["hard_rule"].to_numpy(dtype=object)
+    steward_match = dec == "match"
+    contested = steward_match & pd.notna(hard)
+    if contested.any():
+        warnings.append(
+            f"{int(contested.sum())} steward 'match' decision(s) contradict a hard rule; "
+            "sent back to review"
+        )
+    cannot = pd.notna(hard) | (dec == "no-match")
+    must = steward_match & ~contested
+    probability = pairs["probability"].to_numpy(dtype=np.float64)
+    labels, refused = cluster_pairs(
+        len(prepared), left, right, probability, must, cannot,
+        settings.match_threshold, settings.min_cross_support,
+    )
+    record_keys = prepared["record_key"].to_numpy(dtype=object)
+    clusters = pd.DataFrame({"record_key": record_keys, "cluster_key": record_keys[labels]})
+    same = labels[left] == labels[right]
+    band = (probability >= settings.review_threshold) & ~same & ~cannot
+    review = (band | refused | contested) & ~same & (dec != "no-match")
+    decision = np.where(same, "match", np.where(review, "review", "no_match"))
+    pairs = pairs.copy()
+    pairs["steward_decision"] = pd.array(dec, dtype="string")
+    pairs["decision"] = decision
+    reason = np.where(
+        contested, "steward_match_contradicts_" + hard.astype(str),
+        np.where(refused, "weak_link_between_clusters", "review_band"),
+    )
+    queue = build_review_queue(prepared, pairs, review, reason, _comparisons(settings), params)
+    return LinkResult(pairs.reset_index(drop=True), clusters, queue, stats, params, warnings)
+
+
+def _pairs_frame(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    rule: np.ndarray,
+    levels: dict[str, np.ndarray],
+    score: np.ndarray,
+    probability: np.ndarray,
+    hard: np.ndarray,
+) -> pd.DataFrame:
+    record_keys = prepared["record_key"].to_numpy(dtype=object)
+    frame = pd.DataFrame(
+        {
+            "left_key": record_keys[left],
+            "right_key": record_keys[right],
+            "rule": rule,
+            "score": score,
+            "probability": probability,
+        }
+    )
+    for name, codes in levels.items():
+        frame[f"{name}_level"] = codes
+    frame["hard_rule"] = pd.array(hard, dtype="string")
+    return frame
+
+
+def link_records(
+    records: pd.DataFrame,
+    settings: MatchSettings | None = None,
+    decisions: pd.DataFrame | None = None,
+    params: ModelParams | None = None,
+) -> LinkResult:
+    """Resolve `clean.records` into clusters of records of the same customer (客户去重).
+
+    Args:
+        records: clean.records (record_key plus any compared fields).
+        settings: matching settings; None = defaults.
+        decisions: steward decisions (left_key, right_key, decision 'match' | 'no-match',
+            decided_by, decided_at); the latest per pair wins.
+        params: previously estimated model parameters to reuse; None = estimate by EM.
+
+    Returns:
+        The scored pairs, clusters, review queue, blocking stats and the parameters used.
+    """
+    settings = settings or MatchSettings()
+    warnings: list[str] = []
+    prepared = prepare_records(records)
+    decided = normalize_decisions(decisions)
+    dl, dr, _ = _decision_positions(decided, pd.Index(prepared["record_key"]), warnings)
+    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    cand = generate_candidates(
+        prepared, rules, settings.max_block_size, settings.block_window, extra=(dl, dr)
+    )
+    levels, score, probability, params, ctx = _score_candidates(
+        prepared, cand.left, cand.right, settings, params
+    )
+    hard = hard_rule_reasons(ctx, settings.merge_branches)
+    pairs = _pairs_frame(
+        prepared, cand.left, cand.right, cand.rule, levels, score, probability, hard
+    )
+    return _assemble(prepared, pairs, decided, settings, params, cand.stats, warnings)
+
+
+def link_incremental(
+    new_records: pd.DataFrame,
+    existing_records: pd.DataFrame,
+    existing_pairs: pd.DataFrame,
+    settings: MatchSettings | None,
+    decisions: pd.DataFrame | None,
+    params: ModelParams,
+) -> LinkResult:
+    """Link new or changed records against the existing set without re-scoring old pairs.
+
+    Only blocks holding a new/changed record are expanded and only pairs touching one are
+    scored; old pairs between unchanged records are reused. With the same params, the clusters
+    equal a full rebuild's (see docs/dedupe.md for the one caveat: a block crossing the size cap).
+
+    Args:
+        new_records: new records and new versions of changed records (same record_key).
+        existing_records: the records of the previous run.
+        existing_pairs: the previous run's `LinkResult.pairs`.
+        settings: matching settings; None = defaults.
+        decisions: all steward decisions so far.
+        params: the model parameters of the previous run (required: no re-estimation).
+
+    Returns:
+        A LinkResult over all records (existing + new); `blocking_stats` counts new pairs only.
+    """
+    settings = settings or MatchSettings()
+    warnings: list[str] = []
+    new_keys = pd.Index(new_records["record_key"].astype(str))
+    kept = existing_records[~existing_records["record_key"].astype(str).isin(new_keys)]
+    combined = pd.concat([kept, new_records], ignore_index=True)
+    prepared = prepare_records(combined)
+    keys = pd.Index(prepared["record_key"])
+    focus = keys.isin(new_keys)
+    decided = normalize_decisions(decisions)
+    old = existing_pairs[
+        existing_pairs["left_key"].isin(keys)
+        & existing_pairs["right_key"].isin(keys)
+        & ~existing_pairs["left_key"].isin(new_keys)
+        & ~existing_pairs["right_key"].isin(new_keys)
+    ]
+    dl, dr, _ = _decision_positions(decided, keys, warnings)
+    n = np.int64(len(prepared))
+    old_id = keys.get_indexer(old["left_key"]) * n + keys.get_indexer(old["right_key"])
+    missing = ~np.isin(np.minimum(dl, dr) * n + np.maximum(dl, dr), old_id)
+    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    cand = generate_candidates(
+        prepared, rules, settings.max_block_size, settings.block_window, focus=focus,
+        extra=(dl[missing], dr[missing]),
+    )
+    levels, score, probability, params, ctx = _score_candidates(
+        prepared, cand.left, cand.right, settings, params
+    )
+    hard = hard_rule_reasons(ctx, settings.merge_branches)
+    fresh = _pairs_frame(
+        prepared, cand.left, cand.right, cand.rule, levels, score, probability, hard
+    )
+    old = old[~np.isin(old_id, cand.left * n + cand.right)]
+    pairs = pd.concat([old[fresh.columns], fresh], ignore_index=True)
+    pairs = pairs.sort_values(["left_key", "right_key"], kind="stable").reset_index(drop=True)
+    return _assemble(prepared, pairs, decided, settings, params, cand.stats, warnings)

@@ -1,0 +1,123 @@
+"""Normalize `clean.records` into the typed frame the matcher works on (derived keys included)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+TEXT_FIELDS: tuple[str, ...] = (
+    "name_key",
+    "customer_name",
+    "customer_type",
+    "branch",
+    "name_region",
+    "contact_name",
+    "phone",
+    "email",
+    "email_domain",
+    "province",
+    "city",
+    "district",
+    "address",
+    "credit_code",
+    "industry_code",
+    "registered_date",
+)
+BOOL_FIELDS: tuple[str, ...] = ("phone_shared", "email_is_free", "credit_code_valid")
+DERIVED_FIELDS: tuple[str, ...] = (
+    "name_pinyin",
+    "name_prefix_city",
+    "contact_city",
+    "contact_pinyin",
+)
+
+
+class RecordsError(ValueError):
+    """The records handed to the matcher are unusable (missing or duplicate `record_key`)."""
+
+
+@lru_cache(maxsize=65536)
+def _char_pinyin(char: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    return "".join(lazy_pinyin(char)) if "\u3400" <= char <= "\u9fff" else char.lower()
+
+
+def _pinyin(text: str) -> str:
+    return "".join(_char_pinyin(c) for c in text if not c.isspace())
+
+
+def _map_distinct(values: pd.Series, func: object) -> pd.Series:
+    """Apply `func` once per distinct non-null value and broadcast the results back."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([func(u) for u in uniques], dtype=object)  # type: ignore[operator]
+    out = np.full(len(values), None, dtype=object)
+    ok = codes >= 0
+    out[ok] = mapped[codes[ok]]
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    values = frame[column].astype("string").str.strip()
+    values = values.mask(values == "")
+    return values.astype(object).where(values.notna(), None)
+
+
+def _bool(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    raw = frame[column]
+    if raw.dtype == bool:
+        return raw.to_numpy()
+    text = raw.astype("string").str.strip().str.lower()
+    return text.isin(["true", "1", "yes", "y", "t"]).fillna(False).to_numpy(dtype=bool)
+
+
+def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
+    """Return the matcher's view of `records`: sorted by `record_key`, nulls as None, keys derived.
+
+    Args:
+        records: `clean.records` rows (any of the compared fields may be absent or null).
+
+    Returns:
+        A frame with `record_key`, every text field (object dtype, None for null), the boolean
+        flags and the derived blocking keys, sorted by `record_key` with a fresh RangeIndex.
+
+    Raises:
+        RecordsError: when `record_key` is missing, null or duplicated.
+    """
+    if "record_key" not in records.columns:
+        raise RecordsError("records need a 'record_key' column")
+    keys = records["record_key"].astype("string")
+    if keys.isna().any():
+        raise RecordsError(f"{int(keys.isna().sum())} record(s) have a null record_key")
+    dup = keys[keys.duplicated()]
+    if len(dup):
+        raise RecordsError(f"duplicate record_key values, e.g. {list(dup.unique()[:5])}")
+    out = pd.DataFrame({"record_key": keys.astype(object).to_numpy()}, index=records.index)
+    for column in TEXT_FIELDS:
+        out[column] = _text(records, column)
+    for column in BOOL_FIELDS:
+        out[column] = _bool(records, column)
+    out["customer_type"] = _map_distinct(out["customer_type"], str.lower)
+    out["email"] = _map_distinct(out["email"], str.lower)
+    domain = out["email"].map(lambda e: e.rpartition("@")[2] if e else None)
+    out["email_domain"] = out["email_domain"].where(out["email_domain"].notna(), domain)
+    out["credit_code"] = _map_distinct(out["credit_code"], str.upper)
+    out["name_pinyin"] = _map_distinct(out["name_key"], _pinyin)
+    out["contact_pinyin"] = _map_distinct(out["contact_name"], _pinyin)
+    prefix = out["name_key"].map(lambda s: s[:2] if s else None)
+    out["name_prefix_city"] = _join(prefix, out["city"])
+    out["contact_city"] = _join(out["contact_name"], out["city"])
+    out = out.sort_values("record_key", kind="stable").reset_index(drop=True)
+    return out
+
+
+def _join(left: pd.Series, right: pd.Series) -> pd.Series:
+    both = left.notna() & right.notna()
+    joined = left.astype("string") + "|" + right.astype("string")
+    return joined.astype(object).where(both, None)

@@ -1,0 +1,81 @@
+"""Hard rules and steward decisions that override the model's scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dedupe.comparisons import PairContext
+
+DECISION_COLUMNS: tuple[str, ...] = (
+    "left_key",
+    "right_key",
+    "decision",
+    "decided_by",
+    "decided_at",
+)
+STEWARD_DECISIONS = frozenset({"match", "no-match"})
+
+
+class DecisionError(ValueError):
+    """Steward decisions are malformed (missing columns or unknown decision values)."""
+
+
+def hard_rule_reasons(ctx: PairContext, merge_branches: bool) -> np.ndarray:
+    """Reason a pair may never merge ('credit_code_conflict', 'branch_conflict') or None.
+
+    Args:
+        ctx: candidate pairs over the prepared frame.
+        merge_branches: when True, headquarters and branches may merge.
+
+    Returns:
+        Object array with one reason or None per pair.
+    """
+    reasons = np.full(len(ctx), None, dtype=object)
+    if not merge_branches:
+        lc, rc = ctx.pair_codes("branch")
+        reasons[lc != rc] = "branch_conflict"
+    lv, rv = ctx.flag("credit_code_valid")
+    credit_conflict = lv & rv & ~ctx.null("credit_code") & ~ctx.exact("credit_code")
+    reasons[credit_conflict] = "credit_code_conflict"
+    return reasons
+
+
+def normalize_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
+    """Latest steward decision per unordered pair, with left_key < right_key.
+
+    Args:
+        decisions: rows of (left_key, right_key, decision, decided_by, decided_at).
+
+    Returns:
+        One row per pair: left_key, right_key, decision ('match' | 'no-match'), decided_by,
+        decided_at.
+
+    Raises:
+        DecisionError: when a column is missing or a decision value is unknown.
+    """
+    if decisions is None or decisions.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DECISION_COLUMNS})
+    missing = [c for c in ("left_key", "right_key", "decision") if c not in decisions.columns]
+    if missing:
+        raise DecisionError(f"steward decisions lack column(s) {missing}")
+    frame = decisions.copy()
+    for column in ("decided_by", "decided_at"):
+        if column not in frame.columns:
+            frame[column] = None
+    frame["decision"] = frame["decision"].astype("string").str.strip().str.lower()
+    frame["decision"] = frame["decision"].str.replace("_", "-", regex=False)
+    bad = frame.loc[~frame["decision"].isin(list(STEWARD_DECISIONS)), "decision"]
+    if len(bad):
+        raise DecisionError(
+            f"unknown steward decision(s) {sorted(set(map(str, bad)))}; use 'match' or 'no-match'"
+        )
+    left = frame["left_key"].astype(str)
+    right = frame["right_key"].astype(str)
+    frame["left_key"] = np.where(left < right, left, right)
+    frame["right_key"] = np.where(left < right, right, left)
+    frame = frame[frame["left_key"] != frame["right_key"]]
+    frame["_order"] = np.arange(len(frame))
+    frame = frame.sort_values(["decided_at", "_order"], na_position="first", kind="stable")
+    frame = frame.drop_duplicates(["left_key", "right_key"], keep="last")
+    return frame[list(DECISION_COLUMNS)].reset_index(drop=True)
