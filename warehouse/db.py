@@ -1,0 +1,176 @@
+"""DuckDB access for the warehouse: the only module that opens connections and executes SQL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+SCHEMAS = ("raw", "quarantine", "clean", "match", "staging", "golden", "analytics", "ops", "audit")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def connect(
+    path: Path | str,
+    read_only: bool = False,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB warehouse.
+
+    Args:
+        path: the database file (``":memory:"`` for an in-memory warehouse).
+        read_only: open without write access (analyst queries, ``customer-archive sql``).
+        memory_limit: DuckDB ``memory_limit`` (e.g. ``"4GB"``); beyond it DuckDB spills to disk.
+        temp_directory: the spill folder for larger-than-memory work.
+
+    Returns:
+        An open connection; use it as a context manager to close it.
+    """
+    config: dict[str, str] = {}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    if temp_directory:
+        config["temp_directory"] = temp_directory
+    target = str(path)
+    if target != ":memory:" and not read_only:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(target, read_only=read_only, config=config)
+
+
+def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the warehouse schemas (raw, quarantine, clean, match, golden, analytics, ops, …)."""
+    for schema in SCHEMAS:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+
+def _check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"invalid table name {name!r}: expected [schema.]identifier")
+    return name
+
+
+def _to_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
+    """Arrow table with all-null columns typed as text (DuckDB cannot store a NULL-typed column)."""
+    table = (
+        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    )
+    for i, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+    return table
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame | pa.Table, how: str
+) -> None:
+    schema = name.split(".", 1)[0] if "." in name else None
+    if schema:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    view = "_warehouse_frame"
+    con.register(view, _to_arrow(frame))
+    try:
+        if how == "replace":
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")
+        else:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM {view} LIMIT 0")
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+    finally:
+        con.unregister(view)
+
+
+def replace_tables(
+    con: duckdb.DuckDBPyConnection, tables: Mapping[str, pd.DataFrame | pa.Table]
+) -> None:
+    """Replace several tables in ONE transaction: either all are replaced or none is.
+
+    Args:
+        con: a read-write connection.
+        tables: ``{"golden.customers": frame, …}``; missing schemas are created.
+
+    Raises:
+        ValueError: a table name is not ``[schema.]identifier``.
+        duckdb.Error: a write failed; every table keeps its previous content.
+    """
+    for name in tables:
+        _check_name(name)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, frame in tables.items():
+            _write(con, name, frame, "replace")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def append_table(con: duckdb.DuckDBPyConnection, name: str, df: pd.DataFrame | pa.Table) -> None:
+    """Append rows to a table by column name, creating it from the frame if absent.
+
+    Args:
+        con: a read-write connection.
+        name: ``schema.table``.
+        df: the rows to append.
+    """
+    _write(con, _check_name(name), df, "append")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether a table or view ``[schema.]name`` exists.
+
+    Args:
+        con: a connection.
+        name: ``schema.table`` (schema ``main`` when omitted).
+
+    Returns:
+        True when the table or view exists.
+    """
+    schema, _, table = _check_name(name).rpartition(".")
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? "
+        "UNION ALL SELECT count(*) FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
+        [schema or "main", table, schema or "main", table],
+    ).fetchall()
+    return sum(r[0] for r in rows) > 0
+
+
+def read_table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame | None:
+    """Read a whole table or view into pandas.
+
+    Args:
+        con: a connection.
+        name: ``schema.table``.
+
+    Returns:
+        The rows, or None when the table does not exist.
+    """
+    if not table_exists(con, name):
+        return None
+    return con.execute(f"SELECT * FROM {name}").df()
+
+
+def run_sql(
+    con: duckdb.DuckDBPyConnection, query: str, params: list[object] | None = None
+) -> pd.DataFrame:
+    """Run one analyst query and return its result.
+
+    Args:
+        con: a connection (read-only is enough).
+        query: SQL text (a single statement; a trailing ``;`` is allowed).
+        params: values for ``?`` placeholders.
+
+    Returns:
+        The result as a DataFrame.
+
+    Raises:
+        ValueError: the query is empty.
+        duckdb.Error: the query failed; the message names the problem.
+    """
+    text = query.strip().rstrip(";").strip()
+    if not text:
+        raise ValueError("empty SQL query")
+    return con.execute(text, params or []).df()
