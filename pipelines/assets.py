@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+import time
 from collections.abc import Sequence
 
 import dagster as dg
@@ -18,8 +20,11 @@ def _metadata(stats: dict) -> dict:
 
 def _run_stage(context: dg.AssetExecutionContext, archive: ArchiveResource, stage: str, fn) -> dict:
     ctx = archive.run_context(context.run_id)
+    started = time.perf_counter()
     with archive.connection(ctx.config) as con:
         stats = fn(con, ctx)
+        stats["seconds"] = round(time.perf_counter() - started, 3)
+        stats["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         steps.record_stage(con, ctx, stage, stats)
     return stats
 
