@@ -1,1 +1,59 @@
-"""cleaning package."""
+"""Cleaning: standardize Chinese and international customer data into the clean layer."""
+
+from cleaning.address import AddressResult, parse_address
+from cleaning.amount import parse_amount
+from cleaning.codes import (
+    CreditCode,
+    credit_code_check_char,
+    customer_type_from_source,
+    infer_customer_type,
+    validate_credit_code,
+)
+from cleaning.company import CompanyName, parse_company_name
+from cleaning.dates import DateOrder, infer_date_order, parse_date
+from cleaning.divisions import division_index, province_names
+from cleaning.email import EmailResult, free_mail_domains, normalize_email
+from cleaning.facts import parse_satisfaction
+from cleaning.industry import IndustryResult, industry_sections, map_industry
+from cleaning.issues import ISSUE_CODES
+from cleaning.person import person_key, split_person_name
+from cleaning.phone import PhoneResult, flag_shared_phones, normalize_phone
+from cleaning.pipeline import CleaningOptions, CleanResult, clean_records
+from cleaning.text import normalize_text, normalize_text_series, to_simplified
+
+__all__ = [
+    "ISSUE_CODES",
+    "AddressResult",
+    "CleanResult",
+    "CleaningOptions",
+    "CompanyName",
+    "CreditCode",
+    "DateOrder",
+    "EmailResult",
+    "IndustryResult",
+    "PhoneResult",
+    "clean_records",
+    "credit_code_check_char",
+    "customer_type_from_source",
+    "division_index",
+    "flag_shared_phones",
+    "free_mail_domains",
+    "industry_sections",
+    "infer_customer_type",
+    "infer_date_order",
+    "map_industry",
+    "normalize_email",
+    "normalize_phone",
+    "normalize_text",
+    "normalize_text_series",
+    "parse_address",
+    "parse_amount",
+    "parse_company_name",
+    "parse_date",
+    "parse_satisfaction",
+    "person_key",
+    "province_names",
+    "split_person_name",
+    "to_simplified",
+    "validate_credit_code",
+]

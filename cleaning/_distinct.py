@@ -1,0 +1,64 @@
+"""Apply a per-value function once per distinct value of a Series (vectorization route)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+T = TypeVar("T")
+
+
+def map_distinct(series: pd.Series, func: Callable[[str], T]) -> tuple[list[T | None], np.ndarray]:
+    """Evaluate ``func`` on each distinct non-null value of ``series``.
+
+    Args:
+        series: Input values (nulls are skipped).
+        func: Function of one string.
+
+    Returns:
+        ``(results, codes)``: ``results[i]`` is ``func`` of the i-th distinct value and
+        ``codes`` gives, per row, the index into ``results`` (-1 for null).
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    results = [func(str(u)) for u in uniques]
+    return results, codes
+
+
+def take(results: list[Any], codes: np.ndarray, default: Any = None) -> list[Any]:
+    """Expand per-distinct results back to rows.
+
+    Args:
+        results: One value per distinct input value.
+        codes: Row codes from :func:`map_distinct` (-1 = null row).
+        default: Value for null rows.
+
+    Returns:
+        One value per row.
+    """
+    lookup = np.empty(len(results) + 1, dtype=object)
+    lookup[: len(results)] = results
+    lookup[len(results)] = default
+    return list(lookup[codes])  # -1 indexes the trailing default
+
+
+def column(
+    results: list[Any], codes: np.ndarray, index: pd.Index, dtype: str = "string"
+) -> pd.Series:
+    """Expand per-distinct results into a typed Series aligned on ``index``.
+
+    Args:
+        results: One value per distinct input value (None for missing).
+        codes: Row codes from :func:`map_distinct`.
+        index: Index of the output Series.
+        dtype: pandas dtype of the output.
+
+    Returns:
+        A Series of the given dtype.
+    """
+    lookup = np.empty(len(results) + 1, dtype=object)
+    lookup[: len(results)] = results
+    lookup[len(results)] = None
+    return pd.Series(lookup[codes], index=index, dtype=dtype)

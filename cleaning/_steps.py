@@ -1,0 +1,163 @@
+"""Column-wise cleaning steps used by ``clean_records``, one per field family."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from cleaning._distinct import column, map_distinct
+from cleaning.address import parse_address
+from cleaning.codes import customer_type_from_source, validate_credit_code
+from cleaning.company import ORG_WORDS, parse_company_name
+from cleaning.dates import DateOrder, infer_date_order, parse_date
+from cleaning.email import normalize_email
+from cleaning.industry import map_industry
+from cleaning.issues import IssueCollector
+from cleaning.person import person_key, split_person_name
+from cleaning.phone import normalize_phone
+from cleaning.text import normalize_text, normalize_text_series
+
+DATE_FIELDS = ("registered_date", "updated_at", "txn_date", "interaction_date")
+
+
+def _changed(raw: pd.Series, clean: pd.Series) -> pd.Series:
+    """Rows where normalization changed more than surrounding spaces."""
+    return raw.notna() & clean.notna() & (raw.str.strip() != clean)
+
+
+def clean_names(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) -> None:
+    """customer_name, name_key, name_region, branch, customer_type, contact_name/title."""
+    name, idx = raw["customer_name"], raw.index
+    results, codes = map_distinct(name, parse_company_name)
+    parts = {f: column([r[i] for r in results], codes, idx) for i, f in enumerate(
+        ("customer_name", "name_key", "name_region", "branch", "legal_form"))}  # fmt: skip
+    person = map_distinct(name, lambda s: person_key(split_person_name(s)[0]))
+    person_keys = column(*person, idx)
+    org = map_distinct(parts["customer_name"], lambda s: bool(ORG_WORDS.search(s)))
+    looks_org = column(*org, idx, dtype="boolean").fillna(False)
+    has_code = raw["credit_code"].notna() & (raw["credit_code"].str.strip() != "")
+    evidence = has_code | parts["legal_form"].notna() | parts["branch"].notna() | looks_org
+    src = column(*map_distinct(raw["customer_type"], customer_type_from_source), idx)
+    inferred = pd.Series(np.where(evidence, "enterprise", "individual"), index=idx, dtype="string")
+    ctype = src.fillna(inferred)
+    issues.add(src.isna() & name.notna(), "customer_type", "customer_type_inferred",
+               raw["customer_type"])  # fmt: skip
+    issues.add((src == "individual") & (has_code | parts["legal_form"].notna()), "customer_type",
+               "customer_type_conflict", raw["customer_type"])  # fmt: skip
+    individual = ctype == "individual"
+    out["customer_name"] = parts["customer_name"]
+    out["name_key"] = parts["name_key"].where(~individual, person_keys.fillna(parts["name_key"]))
+    for f in ("name_region", "branch"):
+        out[f] = parts[f].where(~individual)
+    out["customer_type"] = ctype
+    issues.add(_changed(name, parts["customer_name"]), "customer_name", "normalized", name)
+    issues.add(name.isna() | parts["customer_name"].isna(), "customer_name", "missing_name")
+
+    contact = raw["contact_name"]
+    res, cod = map_distinct(contact, split_person_name)
+    out["contact_name"] = column([r[0] for r in res], cod, idx)
+    out["contact_title"] = column([r[1] for r in res], cod, idx)
+    issues.add(out["contact_title"].notna(), "contact_name", "title_removed", out["contact_title"])
+
+
+def clean_contacts(
+    raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector, region: str
+) -> None:
+    """phone (E.164, type, ext) and email (lowercase, domain, free-mail)."""
+    idx, phone = raw.index, raw["phone"]
+    res, cod = map_distinct(phone, partial(normalize_phone, region=region))
+    out["phone"] = column([r.e164 for r in res], cod, idx)
+    out["phone_type"] = column([r.type for r in res], cod, idx)
+    out["phone_ext"] = column([r.ext for r in res], cod, idx)
+    has_text = column([normalize_text(u) is not None for u in _uniques(phone)], cod, idx, "boolean")
+    issues.add(has_text.fillna(False) & out["phone"].isna(), "phone", "phone_invalid", phone)
+    others = column([",".join(r.others) or None for r in res], cod, idx)
+    issues.add(others.notna(), "phone", "phone_multiple", others)
+
+    email = raw["email"]
+    res, cod = map_distinct(email, normalize_email)
+    out["email"] = column([r.email for r in res], cod, idx)
+    out["email_domain"] = column([r.domain for r in res], cod, idx)
+    out["email_is_free"] = column([r.is_free for r in res], cod, idx, "boolean")
+    has_text = column([normalize_text(u) is not None for u in _uniques(email)], cod, idx, "boolean")
+    issues.add(has_text.fillna(False) & out["email"].isna(), "email", "email_invalid", email)
+
+
+def _uniques(series: pd.Series) -> list[str]:
+    """Distinct non-null values in factorize order (matches :func:`map_distinct`)."""
+    return [str(u) for u in pd.factorize(series, use_na_sentinel=True)[1]]
+
+
+def clean_address(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) -> None:
+    """address text, province, city, district and division_code."""
+    idx = raw.index
+    cols = [raw[c] for c in ("address", "province", "city", "district")]
+    combo = cols[0].fillna("")
+    for c in cols[1:]:
+        combo = combo + "\x1f" + c.fillna("")
+    present = pd.concat([c.notna() for c in cols], axis=1).any(axis=1)
+    combo = combo.where(present)
+
+    def parse(key: str) -> tuple:
+        return parse_address(*[p or None for p in key.split("\x1f")])
+
+    res, cod = map_distinct(combo, parse)
+    out["address"] = normalize_text_series(raw["address"])
+    for i, f in enumerate(("province", "city", "district", "division_code")):
+        out[f] = column([r[i] for r in res], cod, idx)
+    conflict = column([r.conflict for r in res], cod, idx, "boolean").fillna(False)
+    issues.add(
+        present & out["division_code"].isna(), "address", "address_unresolved", raw["address"]
+    )
+    issues.add(conflict, "address", "address_conflict", raw["address"])
+
+
+def clean_industry_and_codes(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) -> None:
+    """industry_code / industry / industry_confidence and credit_code / credit_code_valid."""
+    idx, ind = raw.index, raw["industry"]
+    res, cod = map_distinct(ind, map_industry)
+    out["industry_code"] = column([r.section for r in res], cod, idx)
+    out["industry"] = column([r.name for r in res], cod, idx)
+    out["industry_confidence"] = column([r.confidence for r in res], cod, idx, "Float64")
+    has_text = column([normalize_text(u) is not None for u in _uniques(ind)], cod, idx, "boolean")
+    issues.add(has_text.fillna(False) & out["industry_code"].isna(), "industry",
+               "industry_unmapped", ind)  # fmt: skip
+    issues.add(out["industry_confidence"] < 1, "industry", "industry_fuzzy", out["industry"])
+
+    code = raw["credit_code"]
+    res, cod = map_distinct(code, validate_credit_code)
+    out["credit_code"] = column([r.code for r in res], cod, idx)
+    valid = column([r.valid if r.code else None for r in res], cod, idx, "boolean")
+    out["credit_code_valid"] = valid
+    reason = column([r.reason for r in res], cod, idx)
+    issues.add(valid == False, "credit_code", "credit_code_invalid", reason)  # noqa: E712
+
+
+def source_date_orders(raw: pd.DataFrame, declared: dict[str, str]) -> pd.Series:
+    """Day/month order per row: declared for its source, else inferred from the source's dates."""
+    orders: dict[str, str] = {}
+    for src, group in raw.groupby("source_system", dropna=False, sort=False):
+        order = declared.get(str(src), "auto")
+        if order == "auto":
+            values = pd.concat([group[f] for f in DATE_FIELDS if f in group]).dropna()
+            order = infer_date_order(values.unique())
+        orders[str(src)] = order
+    return raw["source_system"].astype("string").fillna("<NA>").map(orders).fillna("auto")
+
+
+def clean_date(values: pd.Series, orders: pd.Series, field: str,
+               issues: IssueCollector) -> pd.Series:  # fmt: skip
+    """Parse one date column with each row's source order; record issues."""
+    iso = pd.Series(pd.NA, index=values.index, dtype="string")
+    problem = pd.Series(pd.NA, index=values.index, dtype="string")
+    for order in orders.unique():
+        mask = orders == order
+        order_typed: DateOrder = order  # type: ignore[assignment]
+        res, cod = map_distinct(values[mask], partial(parse_date, order=order_typed))
+        iso[mask] = column([r[0] for r in res], cod, values[mask].index)
+        problem[mask] = column([r[1] for r in res], cod, values[mask].index)
+    for code in problem.dropna().unique():
+        issues.add(problem == code, field, str(code), values)
+    return iso

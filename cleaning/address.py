@@ -1,0 +1,190 @@
+"""Address parsing: province / city / district and 6-digit division codes from free text."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import NamedTuple
+
+from cleaning.divisions import MUNICIPALITIES, PROVINCE_ABBREVIATIONS, Division, division_index
+from cleaning.text import normalize_text
+
+_COUNTRY_PREFIX = re.compile(r"^(中华人民共和国|中国|china|prc)[,\s]*", re.IGNORECASE)
+_NOISE = re.compile(r"[\s,]")
+
+
+class AddressResult(NamedTuple):
+    """Parsed address: full official names, the most precise code and the rest of the text."""
+
+    province: str | None
+    city: str | None
+    district: str | None
+    code: str | None
+    remainder: str | None
+    conflict: bool = False
+
+
+class _State:
+    """Mutable parse state: codes found so far."""
+
+    def __init__(self) -> None:
+        self.province: str | None = None
+        self.city: str | None = None
+        self.district: str | None = None
+        self.conflict = False
+
+
+def _match_at(text: str, pos: int, names: dict[str, list[str]] | dict[str, str], ok) -> tuple:
+    """Longest name in ``names`` starting at ``pos`` whose codes pass ``ok``; (codes, end)."""
+    idx = division_index()
+    for length in range(min(idx.max_len, len(text) - pos), 1, -1):
+        hit = names.get(text[pos : pos + length])
+        if hit is None:
+            continue
+        codes = [hit] if isinstance(hit, str) else hit
+        codes = [c for c in codes if ok(c)]
+        if codes:
+            return codes, pos + length
+    return [], pos
+
+
+def _in_scope(state: _State):
+    """Predicate: a code lies inside the province/city already found."""
+
+    def ok(code: str) -> bool:
+        div = division_index().by_code[code]
+        if state.city and div.level == "district" and div.city_code:
+            return div.city_code == state.city
+        if state.city and div.level == "district":  # municipality district
+            return div.province_code == state.city
+        return state.province is None or div.province_code == state.province
+
+    return ok
+
+
+def _set(state: _State, attr: str, code: str) -> None:
+    """Record a code, noting a conflict with a value already known."""
+    current = getattr(state, attr)
+    if current and current != code:
+        state.conflict = True
+        return
+    setattr(state, attr, code)
+
+
+def _resolve_hint(state: _State, value: str | None) -> None:
+    """Apply a separate province/city/district column value."""
+    if not value:
+        return
+    text = _NOISE.sub("", normalize_text(value) or "")
+    if text in PROVINCE_ABBREVIATIONS:
+        _set(state, "province", PROVINCE_ABBREVIATIONS[text])
+        return
+    _scan(state, text, hint=True)
+
+
+def _scan(state: _State, text: str, hint: bool = False) -> int:
+    """Match province, city, district in order from the start of ``text``; return end position."""
+    idx = division_index()
+    pos = 0
+    codes, end = _match_at(text, pos, idx.provinces, lambda c: True)
+    if codes:
+        _set(state, "province", codes[0])
+        pos = end
+    elif text[:1] in PROVINCE_ABBREVIATIONS and not hint:
+        trial = _State()
+        trial.province = PROVINCE_ABBREVIATIONS[text[0]]
+        ok = _in_scope(trial)
+        if _match_at(text, 1, idx.cities, ok)[0] or _match_at(text, 1, idx.districts, ok)[0]:
+            _set(state, "province", trial.province)
+            pos = 1
+    if state.province in MUNICIPALITIES:
+        state.city = state.city or state.province
+        prov = idx.by_code[state.province]
+        for repeat in (prov.name, prov.short_name, "市辖区"):  # 北京市北京市海淀区
+            if text.startswith(repeat, pos):
+                pos += len(repeat)
+    codes, end = _match_at(text, pos, idx.cities, _in_scope(state))
+    if codes and state.province is None:
+        # an unscoped short city name must not swallow a longer district name (朝阳区 ≠ 朝阳市)
+        longer = _match_at(text, pos, idx.district_full, lambda c: True)[1]
+        if longer > end:
+            codes = []
+    if len(codes) == 1:
+        _set(state, "city", codes[0])
+        state.province = state.province or idx.by_code[codes[0]].province_code
+        pos = end
+    scoped = state.province is not None or state.city is not None
+    names = idx.districts if scoped else idx.district_full
+    codes, end = _match_at(text, pos, names, _in_scope(state))
+    if len(codes) == 1:
+        _set(state, "district", codes[0])
+        pos = end
+    return pos
+
+
+def _finish(state: _State) -> tuple[str | None, str | None, str | None, str | None]:
+    """Fill parents from the most precise code and return names plus that code."""
+    idx = division_index()
+    if state.district:
+        div: Division = idx.by_code[state.district]
+        state.province = div.province_code
+        if div.city_code:
+            state.city = div.city_code
+        elif div.province_code in MUNICIPALITIES:
+            state.city = div.province_code
+    if state.city and not state.province:
+        state.province = idx.by_code[state.city].province_code
+    code = state.district or state.city or state.province
+    if state.city in MUNICIPALITIES and not state.district:
+        code = state.city
+
+    def name(c: str | None) -> str | None:
+        return idx.by_code[c].name if c else None
+
+    return name(state.province), name(state.city), name(state.district), code
+
+
+@lru_cache(maxsize=500_000)
+def parse_address(
+    text: str | None,
+    province: str | None = None,
+    city: str | None = None,
+    district: str | None = None,
+) -> AddressResult:
+    """Resolve province / city / district (省 / 市 / 区县) and the division code of an address.
+
+    Handles official names, short forms (北京, 广西, 海淀), one-character abbreviations at the
+    start (京, 沪) when a city or district of that province follows, missing 省/市 suffixes,
+    municipalities (city = 北京市) and district-only addresses when the district name is unique
+    in the country. Separate province/city/district column values take precedence over the text.
+
+    Args:
+        text: Free-text address (may be None).
+        province: Province column value when the source has one.
+        city: City column value when the source has one.
+        district: District column value when the source has one.
+
+    Returns:
+        An :class:`AddressResult`; ``conflict`` is True when the text contradicts the columns.
+
+    Example:
+        >>> parse_address("沪浦东新区世纪大道100号")[:4]
+        ('上海市', '上海市', '浦东新区', '310115')
+    """
+    state = _State()
+    for hint in (province, city, district):
+        _resolve_hint(state, hint)
+    remainder = None
+    if text:
+        norm = normalize_text(text) or ""
+        compact = _COUNTRY_PREFIX.sub("", _NOISE.sub("", norm))
+        before = (state.province, state.city, state.district)
+        pos = _scan(state, compact)
+        remainder = compact[pos:] or None
+        if any(
+            b and a != b
+            for a, b in zip((state.province, state.city, state.district), before, strict=True)
+        ):
+            state.conflict = True
+    prov, cty, dist, code = _finish(state)
+    return AddressResult(prov, cty, dist, code, remainder, state.conflict)

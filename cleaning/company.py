@@ -1,0 +1,233 @@
+"""Company names (客户名称): match key without legal form, region and branch."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import NamedTuple
+
+from cleaning.divisions import division_index
+from cleaning.text import normalize_text
+
+# legal-form suffixes (组织形式), longest first; stripped repeatedly from the end of the name
+_CN_FORMS = sorted(
+    [
+        "股份有限公司",
+        "有限责任公司",
+        "有限公司",
+        "集团有限公司",
+        "集团股份有限公司",
+        "股份公司",
+        "集团公司",
+        "总公司",
+        "公司",
+        "集团",
+        "(集团)",
+        "(集团)有限公司",
+        "有限合伙",
+        "(有限合伙)",
+        "普通合伙",
+        "(普通合伙)",
+        "特殊普通合伙",
+        "(特殊普通合伙)",
+        "合伙企业",
+        "个人独资企业",
+        "个体工商户",
+        "有限",
+        "控股集团",
+        "控股",
+    ],
+    key=len,
+    reverse=True,
+)
+_CN_FORM_RE = re.compile("(?:" + "|".join(re.escape(f) for f in _CN_FORMS) + ")$")
+_EN_FORM_RE = re.compile(
+    r"[\s,.]*\b(co\.?,?\s*ltd|company\s+limited|co\.?|company|corp(?:oration)?|inc(?:orporated)?|"
+    r"l\.?l\.?c|l\.?l\.?p|ltd|limited|plc|gmbh|ag|s\.?a\.?s?|s\.?a\.?r\.?l|s\.?p\.?a|b\.?v|n\.?v|"
+    r"pte|pty|k\.?k|oy|ab|group|holdings?)\.?$",
+    re.IGNORECASE,
+)
+_BRANCH_WORDS = (
+    "分公司|办事处|营业部|分店|分行|支行|分理处|分厂|分部|分中心|分所|分院|门店|经营部|代表处"
+)
+_BRANCH_RE = re.compile(rf"({_BRANCH_WORDS})$")
+_EN_BRANCH_RE = re.compile(
+    r"[\s,(-]*\b((?:[a-z]+\s+)?(?:branch(?:\s+office)?|representative\s+office))\)?$", re.I
+)
+_BRACKET = re.compile(r"\(([^()]*)\)")
+_PUNCT = re.compile(r"[^\w]|_")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_COUNTRY = {"中国", "china", "中华", "prc"}
+# words that cannot stand alone as a company's core name once the region is removed
+_GENERIC = frozenset(
+    [
+        "银行",
+        "大学",
+        "医院",
+        "科技",
+        "公司",
+        "集团",
+        "商行",
+        "商店",
+        "超市",
+        "酒店",
+        "学校",
+        "中学",
+        "小学",
+        "日报",
+        "电视台",
+        "电力",
+        "燃气",
+        "自来水",
+        "农商银行",
+        "农村商业银行",
+        "商业银行",
+        "证券",
+        "保险",
+        "人民医院",
+        "中医院",
+        "实业",
+        "贸易",
+        "师范大学",
+        "理工大学",
+        "职业学院",
+    ]
+)
+ORG_WORDS = re.compile(
+    r"(公司|集团|银行|大学|学院|学校|中学|小学|幼儿园|医院|诊所|事务所|研究院|研究所|中心|协会|商会|合作社|"
+    r"委员会|局|厅|政府|工作室|厂|店|超市|商行|酒店|宾馆|餐厅|基金会|俱乐部|\b(?:university|bank|hospital|"
+    r"school|association|foundation|institute)\b)",
+    re.IGNORECASE,
+)
+
+
+class CompanyName(NamedTuple):
+    """A parsed company name."""
+
+    display: str | None
+    name_key: str | None
+    region: str | None
+    branch: str | None
+    legal_form: str | None
+
+
+@lru_cache(maxsize=1)
+def _region_tables() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Names usable as a region in a company name: provinces, cities named 市, districts.
+
+    Short forms of 地区 / 自治州 / 盟 (阿里, 海西) are left out: they collide with brand names
+    (阿里巴巴) and company naming rules use the 省 / 市 / 县 names.
+    """
+    idx = division_index()
+    by_code = idx.by_code
+    cities = frozenset(
+        n for n, codes in idx.cities.items()
+        if any(by_code[c].name.endswith("市") for c in codes)
+    )  # fmt: skip
+    return frozenset(idx.provinces), cities, frozenset(idx.district_full)
+
+
+def _region_names() -> frozenset[str]:
+    """All names usable as a region (union of :func:`_region_tables`)."""
+    p, c, d = _region_tables()
+    return p | c | d
+
+
+def _leading_region(core: str) -> tuple[str | None, str]:
+    """Strip a leading province and/or city/district name (北京, 广东省深圳市) from a core name."""
+    idx = division_index()
+    found: list[str] = []
+    rest = core
+    for names in _region_tables():
+        for length in range(min(idx.max_len, len(rest) - 2), 1, -1):
+            head = rest[:length]
+            if head in names:
+                tail = rest[length:]
+                if len(tail) >= 2 and tail not in _GENERIC:
+                    found.append(head)
+                    rest = tail
+                break
+    return ("".join(found) or None), rest
+
+
+def _strip_forms(name: str) -> tuple[str, list[str]]:
+    """Strip legal-form suffixes (Chinese and Latin) repeatedly from the end."""
+    forms: list[str] = []
+    while True:
+        m = _CN_FORM_RE.search(name) or _EN_FORM_RE.search(name)
+        if not m or m.start() == 0:
+            return name.strip(" ,.-"), forms
+        forms.insert(0, m.group(0).strip(" ,."))
+        name = name[: m.start()].rstrip(" ,.-")
+
+
+def _split_branch(name: str) -> tuple[str, str | None]:
+    """Split a branch part off a name: 某某有限公司上海分公司 → (某某有限公司, 上海分公司)."""
+    m = _BRACKET.search(name)
+    if m and _BRANCH_RE.search(m.group(1)) and name.endswith(")"):
+        return (name[: m.start()] + name[m.end() :]).strip(), m.group(1)
+    m = _BRANCH_RE.search(name)
+    if m:
+        head = name[: m.start()]
+        # the branch starts after the last legal form or bank word of the head office name
+        ends = ("公司", "集团", "银行", ")", "厂")
+        cut = max((head.rfind(w) + len(w) for w in ends if w in head),
+                  default=-1)  # fmt: skip
+        if cut <= 0:  # no head-office suffix: the branch is the place name before it
+            cut = max(len(head) - 4, 2)
+            for length in range(min(6, len(head) - 2), 1, -1):  # 华为上海办事处 → 上海办事处
+                if head[-length:] in _region_names():
+                    cut = len(head) - length
+                    break
+        if cut >= len(head) and m.start() > 0:
+            return head, name[m.start() :]
+        return head[:cut], name[cut:]
+    m = _EN_BRANCH_RE.search(name)
+    if m and m.start() > 0:
+        return name[: m.start()], m.group(1).strip()
+    return name, None
+
+
+@lru_cache(maxsize=500_000)
+def parse_company_name(text: str | None) -> CompanyName:
+    """Parse a company's legal name into display name, match key, region, branch and legal form.
+
+    The display name is the legal name as given (normalized text). The key drops the legal form
+    (有限公司, 股份有限公司, 集团, Co., Ltd., Inc. …), a region in brackets (（上海）) or at the
+    start (北京, 广东省深圳市), the branch part (上海分公司, 北京办事处, Shanghai Branch),
+    punctuation and spaces, and is lowercase and simplified.
+
+    Args:
+        text: Raw company name.
+
+    Returns:
+        A :class:`CompanyName`.
+
+    Example:
+        >>> parse_company_name("北京某某（上海）科技有限公司杭州分公司")
+        CompanyName(display='北京某某(上海)科技有限公司杭州分公司', name_key='某某科技', region='北京', branch='杭州分公司', legal_form='有限公司')
+    """  # noqa: E501
+    display = normalize_text(text)
+    if display is None:
+        return CompanyName(None, None, None, None, None)
+    core, branch = _split_branch(display)
+    core, forms = _strip_forms(core)
+    regions: list[str] = []
+    for m in reversed(list(_BRACKET.finditer(core))):
+        inner = m.group(1).strip()
+        if inner.lower() in _COUNTRY or inner in _region_names():
+            regions.insert(0, inner)
+            core = core[: m.start()] + core[m.end() :]
+        elif _CN_FORM_RE.fullmatch(inner) or _EN_FORM_RE.fullmatch(" " + inner):
+            forms.insert(0, inner)
+            core = core[: m.start()] + core[m.end() :]
+    core, more_forms = _strip_forms(core.strip())
+    forms = more_forms + forms
+    if _CJK.search(core):
+        lead, core = _leading_region(core)
+        if lead:
+            regions.insert(0, lead)
+    key = _PUNCT.sub("", core).lower() or _PUNCT.sub("", display).lower()
+    return CompanyName(
+        display, key or None, ("/".join(regions) or None), branch, (" ".join(forms) or None)
+    )

@@ -1,0 +1,113 @@
+"""Phones (电话): E.164 via phonenumbers, type, extension, validity, shared numbers."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import NamedTuple
+
+import pandas as pd
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+from cleaning.text import normalize_text
+
+_TYPES = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE: "fixed",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    # 400 numbers: China's caller-pays-local service hotlines, treated as toll_free
+    PhoneNumberType.SHARED_COST: "toll_free",
+}
+# 转 / 分机 / ext / x / # introduce an extension: 010-12345678转8001, 021-6888 8888 ext.12
+_EXT = re.compile(
+    r"\s*(?:转|分机号?|ext\.?|extension|x|#|-(?=\d{1,5}$)(?<=\d{7}-))\s*:?\s*(\d{1,6})\s*$",
+    re.IGNORECASE,
+)
+_SPLIT = re.compile(r"\s*(?:[/;,|、]|或|\s{2,})\s*")
+_LABEL = re.compile(
+    r"^(?:tel|phone|mobile|mob|cell|电话|手机|座机|联系电话|固话|热线)\s*[:.]?\s*", re.I
+)
+_JUNK = re.compile(r"[^\d+]")
+
+
+class PhoneResult(NamedTuple):
+    """A normalized phone: E.164 (None when invalid), type, extension, validity, others found."""
+
+    e164: str | None
+    type: str | None
+    ext: str | None
+    valid: bool
+    others: tuple[str, ...] = ()
+
+
+def _parse_one(text: str, region: str) -> PhoneResult:
+    """Parse a single phone number text."""
+    text = _LABEL.sub("", text)
+    ext = None
+    m = _EXT.search(text)
+    if m:
+        ext, text = m.group(1), text[: m.start()]
+    digits = _JUNK.sub("", text)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    elif region == "CN" and digits.startswith("86") and len(digits) in (12, 13):
+        digits = "+" + digits  # 86 13912345678 / 86 10 12345678 without the plus
+    try:
+        num = phonenumbers.parse(digits, region)
+    except NumberParseException:
+        return PhoneResult(None, None, ext, False)
+    if not phonenumbers.is_valid_number(num):
+        return PhoneResult(None, None, ext, False)
+    kind = _TYPES.get(phonenumbers.number_type(num), "other")
+    return PhoneResult(phonenumbers.format_number(num, PhoneNumberFormat.E164), kind, ext, True)
+
+
+@lru_cache(maxsize=500_000)
+def normalize_phone(text: str | None, region: str = "CN") -> PhoneResult:
+    """Normalize one phone field to E.164 (default region CN).
+
+    Accepts spaces, dashes, dots, brackets, +86 / 0086 / 86 prefixes, area codes with or
+    without the trunk 0, extensions (转, 分机, ext, x, #), labels (电话:), and several numbers
+    in one field (the first valid one wins, the rest are reported in ``others``).
+
+    Args:
+        text: Raw phone text.
+        region: ISO region for numbers written without a country code.
+
+    Returns:
+        A :class:`PhoneResult`; invalid numbers have ``e164=None`` and ``valid=False``.
+
+    Example:
+        >>> normalize_phone("(010) 6275-1234 转 8001")
+        PhoneResult(e164='+861062751234', type='fixed', ext='8001', valid=True, others=())
+    """
+    norm = normalize_text(text)
+    if norm is None:
+        return PhoneResult(None, None, None, False)
+    parts = [p for p in _SPLIT.split(norm) if _JUNK.sub("", p)]
+    results = [_parse_one(p, region) for p in parts] or [PhoneResult(None, None, None, False)]
+    valid = [r for r in results if r.valid]
+    if not valid:
+        return results[0]
+    first = valid[0]
+    others = tuple(r.e164 for r in valid[1:] if r.e164 and r.e164 != first.e164)
+    return first._replace(others=others)
+
+
+def flag_shared_phones(phone: pd.Series, name_key: pd.Series, min_names: int = 3) -> pd.Series:
+    """Flag switchboard numbers shared by many unrelated customers (总机).
+
+    Args:
+        phone: E.164 phones (nulls ignored).
+        name_key: Customer match keys aligned with ``phone``.
+        min_names: A phone seen with at least this many distinct name keys is shared.
+
+    Returns:
+        A boolean Series aligned with ``phone``.
+    """
+    frame = pd.DataFrame({"phone": phone, "name_key": name_key})
+    counts = frame.dropna(subset=["phone"]).groupby("phone")["name_key"].nunique()
+    shared = counts.index[counts >= min_names]
+    return phone.isin(shared).fillna(False).astype(bool)

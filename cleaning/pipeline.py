@@ -1,0 +1,104 @@
+"""``clean_records``: the raw layer to clean.records / transactions / interactions / follow_up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cleaning import _steps, facts
+from cleaning.industry import unmapped_industries
+from cleaning.issues import IssueCollector
+from cleaning.phone import flag_shared_phones
+
+LINEAGE = ("record_key", "source_system", "source_record_id", "source_file", "source_row",
+           "source_sha256", "ingested_at")  # fmt: skip
+CUSTOMER_FIELDS = ("customer_name", "customer_type", "contact_name", "phone", "email", "address",
+                   "province", "city", "district", "industry", "credit_code", "registered_date",
+                   "updated_at")  # fmt: skip
+RECORD_COLUMNS = (
+    *LINEAGE, "customer_name", "name_key", "name_region", "branch", "customer_type",
+    "contact_name", "contact_title", "phone", "phone_type", "phone_ext", "phone_shared", "email",
+    "email_domain", "email_is_free", "address", "province", "city", "district", "division_code",
+    "industry_code", "industry", "industry_confidence", "credit_code", "credit_code_valid",
+    "registered_date", "updated_at", *(f"{f}_raw" for f in CUSTOMER_FIELDS), "issues",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CleaningOptions:
+    """Per-run cleaning settings."""
+
+    default_region: str = "CN"
+    date_order: dict[str, str] = field(default_factory=dict)  # source_system -> ymd|dmy|mdy|auto
+    departments: dict[str, str] = field(default_factory=dict)  # source_system -> department
+    shared_phone_min_names: int = 3  # phone on >= this many distinct name_keys is a switchboard
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    """The clean layer."""
+
+    records: pd.DataFrame
+    transactions: pd.DataFrame
+    interactions: pd.DataFrame
+    follow_up: pd.DataFrame
+    unmapped_industries: pd.DataFrame
+
+
+def _prepare(raw: pd.DataFrame) -> pd.DataFrame:
+    """Copy with a fresh index and every canonical/lineage column present as ``string``."""
+    frame = raw.reset_index(drop=True).copy()
+    needed = (*LINEAGE, *CUSTOMER_FIELDS, *facts.TXN_FIELDS, *facts.INTERACTION_FIELDS)
+    for name in needed:
+        if name not in frame:
+            frame[name] = pd.Series(pd.NA, index=frame.index, dtype="string")
+        elif name != "source_row":
+            frame[name] = frame[name].astype("string")
+    return frame
+
+
+def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> CleanResult:
+    """Standardize the raw layer into the clean layer (see docs/contracts.md and docs/cleaning.md).
+
+    Every input row appears in ``records`` exactly once; problems are listed in ``issues`` and
+    raw values are kept in ``<field>_raw`` columns. Per-value work runs once per distinct value.
+
+    Args:
+        raw: Concatenated raw frames (all-text canonical columns plus lineage).
+        options: Cleaning settings; defaults when None.
+
+    Returns:
+        A :class:`CleanResult`.
+    """
+    options = options or CleaningOptions()
+    src = _prepare(raw)
+    issues = IssueCollector(src.index)
+    out = pd.DataFrame(index=src.index)
+    for name in LINEAGE:
+        out[name] = src[name]
+    out["source_row"] = pd.to_numeric(src["source_row"], errors="coerce").astype("Int64")
+    _steps.clean_names(src, out, issues)
+    _steps.clean_contacts(src, out, issues, options.default_region)
+    out["phone_shared"] = flag_shared_phones(out["phone"], out["name_key"],
+                                             options.shared_phone_min_names)  # fmt: skip
+    issues.add(out["phone_shared"], "phone", "phone_shared", out["phone"])
+    _steps.clean_address(src, out, issues)
+    _steps.clean_industry_and_codes(src, out, issues)
+    orders = _steps.source_date_orders(src, options.date_order)
+    dates = {f: _steps.clean_date(src[f], orders, f, issues) for f in _steps.DATE_FIELDS}
+    out["registered_date"], out["updated_at"] = dates["registered_date"], dates["updated_at"]
+    txns = facts.transactions(src, dates["txn_date"], issues)
+    inter = facts.interactions(src, dates["interaction_date"], issues)
+    issues.add(out["phone"].isna() & out["email"].isna(), "contact", "missing_contact")
+    for name in CUSTOMER_FIELDS:
+        out[f"{name}_raw"] = src[name]
+    out["issues"] = issues.to_series()
+    records = out[list(RECORD_COLUMNS)]
+    return CleanResult(
+        records=records,
+        transactions=txns,
+        interactions=inter,
+        follow_up=facts.follow_up(records, src, options.departments),
+        unmapped_industries=unmapped_industries(src["industry"], out["industry_code"]),
+    )
