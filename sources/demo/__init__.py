@@ -1,0 +1,6 @@
+"""Demo data generator: realistic noisy departmental customer exports with ground truth."""
+
+from sources.demo.credit_code import uscc_check_char
+from sources.demo.generator import DemoData, DemoFiles, generate_demo_data, write_demo
+
+__all__ = ["DemoData", "DemoFiles", "generate_demo_data", "uscc_check_char", "write_demo"]
