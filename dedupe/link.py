@@ -120,8 +120,10 @@ def _assemble(
     right = keys.get_indexer(pairs["right_key"])
     dec = pairs[["left_key", "right_key"]].merge(
         decisions[["left_key", "right_key", "decision"]], how="left", on=["left_key", "right_key"]
-    )["decision"].to_numpy(dtype=object)
-    hard = pairs["hard_rule"].to_numpy(dtype=object)
+    )["decision"].astype(object)
+    dec = dec.where(dec.notna(), "").to_numpy(dtype=object)
+    hard = pairs["hard_rule"].astype(object)
+    hard = hard.where(hard.notna(), None).to_numpy(dtype=object)
     steward_match = dec == "match"
     contested = steward_match & pd.notna(hard)
     if contested.any():
@@ -143,7 +145,7 @@ def _assemble(
     review = (band | refused | contested) & ~same & (dec != "no-match")
     decision = np.where(same, "match", np.where(review, "review", "no_match"))
     pairs = pairs.copy()
-    pairs["steward_decision"] = pd.array(dec, dtype="string")
+    pairs["steward_decision"] = pd.array(np.where(dec == "", None, dec), dtype="string")
     pairs["decision"] = decision
     reason = np.where(
         contested, "steward_match_contradicts_" + hard.astype(str),

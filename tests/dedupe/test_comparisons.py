@@ -1,0 +1,66 @@
+"""Table-driven tests of comparison levels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dedupe.comparisons import COMPARISONS, PairContext
+from dedupe.prepare import prepare_records
+from tests.dedupe.conftest import record
+
+CASES = [
+    # (comparison, left overrides, right overrides, expected level label)
+    ("name_key", {}, {}, "exact"),
+    ("name_key", {}, {"name_key": "华信科枝"}, "jw>=0.80"),
+    ("name_key", {"name_key": "张伟"}, {"name_key": "张玮"}, "same_pinyin"),
+    ("name_key", {}, {"name_key": "远东物流"}, "else"),
+    ("name_key", {}, {"name_key": None}, "null"),
+    ("name_key", {"name_key": "Acme Trading"}, {"name_key": "Acme Tradng"}, "jw>=0.92"),
+    ("phone", {}, {}, "exact"),
+    ("phone", {"phone_shared": True}, {"phone_shared": True}, "exact_shared"),
+    ("phone", {}, {"phone": "+8613900000000"}, "else"),
+    ("phone", {"phone": None}, {}, "null"),
+    ("email", {}, {}, "exact"),
+    ("email", {}, {"email": "li@huaxin.cn"}, "same_company_domain"),
+    (
+        "email",
+        {"email": "a@qq.com", "email_domain": "qq.com", "email_is_free": True},
+        {"email": "b@qq.com", "email_domain": "qq.com", "email_is_free": True},
+        "else",
+    ),
+    ("credit_code", {"credit_code": "91110108MA01ABCD1X", "credit_code_valid": True},
+     {"credit_code": "91110108MA01ABCD1X", "credit_code_valid": True}, "exact"),
+    ("credit_code", {"credit_code": "91110108MA01ABCD1X", "credit_code_valid": True},
+     {"credit_code": "91310000MA1FL0001Y", "credit_code_valid": True}, "both_valid_differ"),
+    ("credit_code", {"credit_code": "91110108MA01ABCD1X", "credit_code_valid": True},
+     {"credit_code": "91110108MA01ABCD2X", "credit_code_valid": False}, "ratio>=0.88"),
+    ("contact_name", {}, {"contact_name": "王玮"}, "close"),
+    ("contact_name", {}, {"contact_name": "李娜"}, "else"),
+    ("location", {}, {}, "city_district"),
+    ("location", {}, {"district": "朝阳区"}, "city"),
+    ("location", {}, {"city": "上海市", "province": "上海市", "district": "浦东新区"}, "else"),
+    ("location", {"city": None}, {}, "null"),
+    ("address", {}, {"address": "海淀区中关村大街1号院"}, "ratio>=0.90"),
+    ("customer_type", {}, {"customer_type": "individual"}, "else"),
+]
+
+
+@pytest.mark.parametrize(("name", "left", "right", "expected"), CASES)
+def test_comparison_levels(name: str, left: dict, right: dict, expected: str) -> None:
+    rows = [record(record_key="a:1", **left), record(record_key="b:1", **right)]
+    prepared = prepare_records(pd.DataFrame(rows))
+    ctx = PairContext(prepared, np.array([0]), np.array([1]))
+    comp = COMPARISONS[name]
+    assert comp.labels[int(comp.evaluate(ctx)[0])] == expected
+
+
+def test_similarity_is_computed_once_per_distinct_pair() -> None:
+    names = ["华信科技" if i % 2 else "华信科枝" for i in range(6)]
+    rows = [record(record_key=f"k{i}", name_key=name) for i, name in enumerate(names)]
+    prepared = prepare_records(pd.DataFrame(rows))
+    left, right = np.array([0, 0, 2, 4]), np.array([1, 3, 5, 5])
+    sims = PairContext(prepared, left, right).similarity("name_key", "jaro_winkler")
+    assert sims.shape == (4,)
+    assert np.all((sims > 0.8) & (sims <= 1.0))
