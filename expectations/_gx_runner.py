@@ -85,11 +85,13 @@ def run_checks(
     with _lock:
         context = gx_context()
         batch_definition = _batch_definition(context, suite_name)
-        suite = gx.ExpectationSuite(name=suite_name)
+        expectations = []
         for check in checks:
             for expectation in check.expectations:
                 expectation.meta = {**(expectation.meta or {}), "check": check.name}
-                suite.add_expectation(expectation)
+                expectations.append(expectation)
+        # passing all expectations at once avoids GX re-serialising the suite per addition
+        suite = gx.ExpectationSuite(name=suite_name, expectations=expectations)
         if any(s.name == suite_name for s in context.suites.all()):
             context.validation_definitions.delete(suite_name)
             context.suites.delete(suite_name)
@@ -159,9 +161,7 @@ def _summarise(check: GxCheck, results: Sequence[Any], frame: pd.DataFrame) -> t
     details: list[dict[str, Any]] = []
     success = bool(results) and all(bool(r.success) for r in results)
     for r in results:
-        info = r.exception_info or {}
-        if info.get("raised_exception"):
-            errors.append(str(info.get("exception_message") or "expectation raised an error"))
+        errors.extend(_exception_messages(r.exception_info))
         res = dict(r.result or {})
         detail: dict[str, Any] = {"expectation": r.expectation_config.type}
         column = r.expectation_config.kwargs.get("column")
@@ -198,6 +198,17 @@ def _summarise(check: GxCheck, results: Sequence[Any], frame: pd.DataFrame) -> t
     if not results:
         observed["error"] = "no expectation result was produced"
     return success, observed
+
+
+def _exception_messages(info: Any) -> list[str]:
+    """Messages of raised exceptions in a GX ``exception_info`` (flat or keyed by metric)."""
+    if not isinstance(info, dict):
+        return []
+    if "raised_exception" in info:
+        if info.get("raised_exception"):
+            return [str(info.get("exception_message") or "expectation raised an error")]
+        return []
+    return [m for value in info.values() for m in _exception_messages(value)]
 
 
 def _first_distinct(values: Sequence[Any]) -> list[Any]:
