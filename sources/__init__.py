@@ -25,6 +25,12 @@ from sources.model import (
 )
 from sources.raw_table import FileRejected, RawTable
 from sources.readers import read_delivery
+from sources.summary import (
+    SUMMARY_COLUMNS,
+    ingest_summary,
+    landing_fingerprint,
+    pending_deliveries,
+)
 
 __all__ = [
     "CANONICAL_FIELDS",
@@ -34,6 +40,7 @@ __all__ = [
     "QUARANTINED_FILE_COLUMNS",
     "QUARANTINED_ROW_COLUMNS",
     "REQUIRED_FIELDS_DEFAULT",
+    "SUMMARY_COLUMNS",
     "FileDelivery",
     "FileRejected",
     "IngestResult",
@@ -45,9 +52,12 @@ __all__ = [
     "file_sha256",
     "find_source_files",
     "ingest_source",
+    "ingest_summary",
+    "landing_fingerprint",
     "load_sources_config",
     "manifest_frame",
     "normalize_header",
+    "pending_deliveries",
     "plan_deliveries",
     "read_delivery",
 ]
