@@ -132,6 +132,8 @@ def _finish(state: _State) -> tuple[str | None, str | None, str | None, str | No
             state.city = div.city_code
         elif div.province_code in MUNICIPALITIES:
             state.city = div.province_code
+    if state.province in MUNICIPALITIES and not state.city:
+        state.city = state.province
     if state.city and not state.province:
         state.province = idx.by_code[state.city].province_code
     code = state.district or state.city or state.province

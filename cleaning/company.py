@@ -57,6 +57,7 @@ _EN_BRANCH_RE = re.compile(
 _BRACKET = re.compile(r"\(([^()]*)\)")
 _PUNCT = re.compile(r"[^\w]|_")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_GAP = re.compile(r"(?<=[\u4e00-\u9fff)]) (?=[\u4e00-\u9fff(])")
 _COUNTRY = {"中国", "china", "中华", "prc"}
 # words that cannot stand alone as a company's core name once the region is removed
 _GENERIC = frozenset(
@@ -229,5 +230,9 @@ def parse_company_name(text: str | None) -> CompanyName:
             regions.insert(0, lead)
     key = _PUNCT.sub("", core).lower() or _PUNCT.sub("", display).lower()
     return CompanyName(
-        display, key or None, ("/".join(regions) or None), branch, (" ".join(forms) or None)
+        display,
+        key or None,
+        ("/".join(regions) or None),
+        branch,
+        (_CJK_GAP.sub("", " ".join(forms)) or None),
     )

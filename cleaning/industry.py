@@ -15,7 +15,7 @@ from cleaning.text import normalize_text
 
 _DATA = Path(__file__).parent / "data"
 _STRIP = re.compile(r"[\s,.;:、/()\-]|行业$|类$|领域$|产业$|industry$|sector$", re.IGNORECASE)
-FUZZY_CUTOFF = 80.0  # rapidfuzz WRatio below this is unmapped
+FUZZY_CUTOFF = 80.0  # rapidfuzz ratio below this is unmapped
 
 
 class IndustryResult(NamedTuple):
@@ -67,7 +67,7 @@ def map_industry(text: str | None) -> IndustryResult:
 
     Exact synonym or section name → confidence 1.0; a value containing synonyms of one
     section → 0.9, of several sections → the last one (head-final compounds) at 0.8;
-    otherwise the best rapidfuzz WRatio
+    otherwise the best rapidfuzz ratio
     match against all synonyms when at least :data:`FUZZY_CUTOFF` → score × 0.9 / 100.
     A section letter alone (``I``) is accepted.
 
@@ -102,7 +102,7 @@ def map_industry(text: str | None) -> IndustryResult:
         code = max(hits)[2]
         return IndustryResult(code, sections[code], 0.8)
     if key:
-        best = process.extractOne(key, list(table), scorer=fuzz.WRatio, score_cutoff=FUZZY_CUTOFF)
+        best = process.extractOne(key, list(table), scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
         if best is not None:
             code = table[best[0]]
             return IndustryResult(code, sections[code], round(best[1] * 0.9 / 100, 3))
