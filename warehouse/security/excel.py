@@ -1,0 +1,40 @@
+"""Neutralize spreadsheet formula injection in CSV/XLSX exports (cells starting = + - @ tab CR)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PATTERN = r"^[=+\-@\t\r]"
+
+
+def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy whose text cells that a spreadsheet would run as a formula start with ``'``.
+
+    Only text columns are touched (numbers stay numbers). Apply it to every frame written to
+    CSV or XLSX, including audit worksheets; Parquet/DuckDB outputs keep the original values.
+
+    Args:
+        frame: the table to export.
+
+    Returns:
+        A new frame; ``=1+1`` becomes ``'=1+1`` and ``+8613912345678`` becomes ``'+8613912345678``.
+
+    Examples:
+        >>> neutralize_formulas(pd.DataFrame({"a": ["=HYPERLINK(1)", "ok"]}))["a"].tolist()
+        ["'=HYPERLINK(1)", 'ok']
+    """
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if not (pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)):
+            continue
+        text = series.astype("string")
+        risky = text.str.contains(_PATTERN, regex=True, na=False)
+        if pd.api.types.is_object_dtype(series):
+            risky &= series.map(lambda v: isinstance(v, str)).astype(bool)
+        if risky.any():
+            out[column] = series.astype("object").where(~risky, "'" + text[risky].astype(str))
+            if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
+                out[column] = out[column].astype(series.dtype)
+    return out

@@ -1,0 +1,85 @@
+"""Customer retention (not snapshot retention): dormant customers to anonymize or delete."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+import pandas as pd
+
+RetentionAction = Literal["anonymize", "delete"]
+_ACTIVITY = ("last_seen", "updated_at", "last_txn_date", "last_interaction_date")
+
+
+def anonymize_dormant(
+    customers: pd.DataFrame,
+    years: int,
+    today: date,
+    action: RetentionAction = "anonymize",
+    facts: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Customers dormant for at least ``years`` years, with the action to take (a plan).
+
+    Dormant means the latest activity — ``last_seen``/``updated_at`` of the customer and the
+    latest date in ``facts`` (transactions/interactions: ``customer_id`` + a date column) —
+    lies ``years`` or more before ``today``. Customers with no activity date at all are not
+    planned (they are listed with action ``review`` so a person decides; nothing is lost).
+
+    Apply each row with ``erase_customer(..., reason="retention", mode=action)`` (``delete``
+    → ``mode="erase"``) and log the plan to the audit log.
+
+    Args:
+        customers: ``golden.customers``.
+        years: the retention period in years (≥ 1).
+        today: the run date.
+        action: ``anonymize`` (keep counts, drop identifiers) or ``delete``.
+        facts: optional rows with ``customer_id`` and date columns (``txn_date``, …).
+
+    Returns:
+        ``customer_id, last_activity, dormant_days, action``.
+
+    Raises:
+        ValueError: ``years`` < 1 or an unknown action.
+    """
+    if years < 1:
+        raise ValueError(f"retention period must be at least 1 year, got {years}")
+    if action not in ("anonymize", "delete"):
+        raise ValueError(f"unknown retention action {action!r}")
+    dates = [
+        pd.to_datetime(customers[c], errors="coerce", format="mixed")
+        for c in _ACTIVITY
+        if c in customers
+    ]
+    latest = (
+        pd.concat(dates, axis=1).max(axis=1) if dates else pd.Series(pd.NaT, index=customers.index)
+    )
+    frame = pd.DataFrame({"customer_id": customers["customer_id"].astype("string"), "last": latest})
+    if facts is not None and len(facts):
+        fact_dates = [
+            pd.to_datetime(facts[c], errors="coerce", format="mixed")
+            for c in facts.columns
+            if c.endswith("_date")
+        ]
+        if fact_dates:
+            per = (
+                pd.DataFrame(
+                    {
+                        "customer_id": facts["customer_id"].astype("string"),
+                        "d": pd.concat(fact_dates, axis=1).max(axis=1),
+                    }
+                )
+                .groupby("customer_id")["d"]
+                .max()
+            )
+            frame["last"] = pd.concat([frame["last"], frame["customer_id"].map(per)], axis=1).max(
+                axis=1
+            )
+    cutoff = pd.Timestamp(today) - pd.DateOffset(years=years)
+    dormant = frame["last"] <= cutoff
+    unknown = frame["last"].isna()
+    out = frame[dormant | unknown].copy()
+    out["dormant_days"] = (pd.Timestamp(today) - out["last"]).dt.days.astype("Int64")
+    out["action"] = action
+    out.loc[out["last"].isna(), "action"] = "review"
+    out["last_activity"] = out["last"].dt.strftime("%Y-%m-%d").astype("string")
+    return out[["customer_id", "last_activity", "dormant_days", "action"]].reset_index(drop=True)
