@@ -2,17 +2,21 @@
 
 from expectations.catalog import CHECKS, CheckSpec, checks_for_layer
 from expectations.outcome import CheckOutcome, blocking_failures
+from expectations.report import TREND_METRICS, RunSummary, render_quality_report
 from expectations.settings import QualitySettings
 from expectations.suites import build_data_docs, validate_clean, validate_golden, validate_raw
 
 __all__ = [
     "CHECKS",
+    "TREND_METRICS",
     "CheckOutcome",
     "CheckSpec",
     "QualitySettings",
+    "RunSummary",
     "blocking_failures",
     "build_data_docs",
     "checks_for_layer",
+    "render_quality_report",
     "validate_clean",
     "validate_golden",
     "validate_raw",

@@ -24,8 +24,8 @@ CODE_B = with_check_digit("91310115MA1K40002")
 CODE_C = with_check_digit("91440300MA5F00003")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _gx() -> None:
+@pytest.fixture(scope="session")
+def gx() -> None:
     """Create the process-wide ephemeral GX context once (GX is slow to import)."""
     gx_context()
 

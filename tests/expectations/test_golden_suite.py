@@ -10,6 +10,8 @@ import pytest
 from expectations import CHECKS, QualitySettings, blocking_failures, validate_golden
 from tests.expectations.conftest import CODE_C
 
+pytestmark = pytest.mark.usefixtures("gx")
+
 Frames = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
 
 
