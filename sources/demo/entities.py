@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ from sources.demo.people import (
     personal_email,
     pinyin_of,
     pinyin_syllables,
+    place_pinyin,
 )
 from sources.demo.places import BUILDING_WORDS, CITIES, PLACES, STREET_KINDS, STREET_STEMS
 from sources.demo.vocab import (
@@ -79,6 +82,11 @@ def _city_probabilities() -> np.ndarray:
     return w / w.sum()
 
 
+_PLACE_P = _city_probabilities()
+_PLACE_CUM = list(accumulate(_PLACE_P.tolist()))
+_PLACE_INDEX = list(range(len(PLACES)))
+
+
 def _draw_brands(rng: np.random.Generator, n: int) -> np.ndarray:
     """Draw 2-character (sometimes 3) brand names."""
     chars = np.array(BRAND_CHARS, dtype=object)
@@ -130,45 +138,44 @@ def _street_addresses(rng: np.random.Generator, n: int) -> tuple[list[str], list
 
 
 def _corporate_email(
-    brand: str, word: str, city_short: str, person: str, rng: np.random.Generator,
+    brand: str, word: str, city_short: str, person: str, r: random.Random,
     taken_domains: set[str],
 ) -> tuple[str, str]:
     """Pick an unused corporate domain and return (person mailbox, role mailbox)."""
-    tld = CORPORATE_TLDS[int(rng.integers(0, len(CORPORATE_TLDS)))]
-    b, w, c = pinyin_of(brand), pinyin_syllables(word), pinyin_of(city_short)
+    tld = r.choice(CORPORATE_TLDS)
+    b, w, c = pinyin_of(brand), pinyin_syllables(word), place_pinyin(city_short)
     candidates = [
         b + tld, b + "".join(s[0] for s in w) + tld, b + "-" + "".join(w[:2]) + tld,
         c[:2] + b + tld, b + c + tld,
     ]
     domain = next((d for d in candidates if d not in taken_domains), None)
     while domain is None or domain in taken_domains:
-        domain = f"{b}{int(rng.integers(10, 9999))}{tld}"
+        domain = f"{b}{r.randrange(10, 9999)}{tld}"
     taken_domains.add(domain)
     syl = pinyin_syllables(person)
-    style = int(rng.integers(0, 3))
+    style = r.randrange(3)
     local = ("".join(syl[1:]) + "." + syl[0]) if style == 0 else (
         "".join(syl) if style == 1 else syl[0] + "".join(s[0] for s in syl[1:])
     )
-    role = CORPORATE_MAILBOXES[int(rng.integers(0, len(CORPORATE_MAILBOXES)))]
+    role = r.choice(CORPORATE_MAILBOXES)
     return f"{local}@{domain}", f"{role}@{domain}"
 
 
-def _english_names(rng: np.random.Generator, cities: list[str], n: int) -> list[tuple[str, str]]:
+def _english_names(r: random.Random, cities: list[str], n: int) -> list[tuple[str, str]]:
     """Draw distinct English company names with their industry section."""
     names: list[tuple[str, str]] = []
     seen: set[str] = set()
     sections = list(ENGLISH_BUSINESS)
     for i in range(n):
         for _ in range(100):
-            sec = sections[int(rng.integers(0, len(sections)))]
-            words = ENGLISH_BUSINESS[sec]
-            second = _ENGLISH_SECOND[int(rng.integers(0, len(_ENGLISH_SECOND)))]
-            brand = ENGLISH_BRANDS[int(rng.integers(0, len(ENGLISH_BRANDS)))]
-            city = pinyin_of(CITIES[cities[i]].short).capitalize()
-            parts = [brand, second, words[int(rng.integers(0, len(words)))]]
-            if rng.random() < 0.5:
+            sec = r.choice(sections)
+            city = place_pinyin(CITIES[cities[i]].short).capitalize()
+            parts = [
+                r.choice(ENGLISH_BRANDS), r.choice(_ENGLISH_SECOND), r.choice(ENGLISH_BUSINESS[sec])
+            ]
+            if r.random() < 0.5:
                 parts.append(f"({city})")
-            parts.append(ENGLISH_FORMS[int(rng.integers(0, len(ENGLISH_FORMS)))])
+            parts.append(r.choice(ENGLISH_FORMS))
             name = " ".join(p for p in parts if p)
             if name not in seen:
                 seen.add(name)
@@ -201,7 +208,8 @@ def build_world(rng: np.random.Generator, n: int) -> World:
     br_idx = np.flatnonzero(kind == "branch")
     ent_idx = np.flatnonzero(kind != "individual")
 
-    place = rng.choice(len(PLACES), size=n, p=_city_probabilities())
+    r = random.Random(int(rng.integers(0, 2**63 - 1)))  # fast scalar draws for the loops below
+    place = rng.choice(len(PLACES), size=n, p=_PLACE_P)
     city = np.array([PLACES[p].city for p in place], dtype=object)
     sec_letters = list(SECTION_WEIGHTS)
     sec_w = np.array([SECTION_WEIGHTS[s] for s in sec_letters], dtype=float)
@@ -218,7 +226,7 @@ def build_world(rng: np.random.Generator, n: int) -> World:
         zip(city[hq_idx].tolist(), brand[hq_idx].tolist(), word[hq_idx].tolist(), strict=True)
     )
     for i in rng.choice(hq_idx, size=round(len(hq_idx) * 0.03), replace=False).tolist():
-        j = int(hq_idx[rng.integers(0, len(hq_idx))])
+        j = int(hq_idx[r.randrange(len(hq_idx))])
         key = (city[i], brand[j], word[j])
         if city[i] != city[j] and section[i] == section[j] and key not in taken:
             taken.add(key)
@@ -242,7 +250,7 @@ def build_world(rng: np.random.Generator, n: int) -> World:
         else:
             names[i] = f"{brand[i]}{word[i]}{legal_form[i]}"
     eng_idx = rng.choice(hq_idx, size=n_eng, replace=False) if n_eng else np.empty(0, int)
-    eng_names = _english_names(rng, city[eng_idx].tolist(), n_eng)
+    eng_names = _english_names(r, city[eng_idx].tolist(), n_eng)
     for i, (ename, esec) in zip(eng_idx.tolist(), eng_names, strict=True):
         names[i], section[i], english[i], region_style[i] = ename, esec, True, "english"
         brand[i] = word[i] = legal_form[i] = None
@@ -254,8 +262,8 @@ def build_world(rng: np.random.Generator, n: int) -> World:
     used_names = set(names[hq_idx].tolist())
     for i in br_idx.tolist():
         for _ in range(100):
-            h = int(chinese_hq[rng.integers(0, len(chinese_hq))])
-            p = int(rng.choice(len(PLACES), p=_city_probabilities()))
+            h = int(chinese_hq[r.randrange(len(chinese_hq))])
+            p = r.choices(_PLACE_INDEX, cum_weights=_PLACE_CUM)[0]
             short = CITIES[PLACES[p].city].short
             candidate = f"{names[h]}{short}分公司"
             if PLACES[p].city != city[h] and candidate not in used_names:
@@ -296,10 +304,12 @@ def build_world(rng: np.random.Generator, n: int) -> World:
         rng, np.array([CITIES[c].area_code for c in city[with_land]], dtype=object)
     )
     # Shared switchboards: unrelated companies in one building answer on one number.
+    by_city: dict[str, list[int]] = {}
+    for i in with_land.tolist():
+        by_city.setdefault(city[i], []).append(i)
     for i in rng.choice(with_land, size=round(len(with_land) * 0.02), replace=False).tolist():
-        same = with_land[(city[with_land] == city[i]) & (with_land != i)]
-        if len(same):
-            j = int(same[rng.integers(0, len(same))])
+        j = r.choice(by_city[city[i]])
+        if j != i:
             landline[i], street[i], building[i] = landline[j], street[j], building[j]
             place[i] = place[j]
     extension = np.full(n, None, dtype=object)
@@ -311,32 +321,32 @@ def build_world(rng: np.random.Generator, n: int) -> World:
     domains: set[str] = set()
     hq_mail: dict[str, str] = {}
     for i in np.concatenate([hq_idx, br_idx]).tolist():
-        if rng.random() >= 0.85:
+        if r.random() >= 0.85:
             continue
         if english[i]:
             b = names[i].split(" ")[0].lower()
             w, short = "co", ""
         else:
             b, w, short = brand[i], word[i], CITIES[city[i]].short
-        if kind[i] == "branch" and hq_name[i] in hq_mail and rng.random() < 0.7:
+        if kind[i] == "branch" and hq_name[i] in hq_mail and r.random() < 0.7:
             domain = hq_mail[hq_name[i]]
             syl = pinyin_syllables(person[i])
             email[i] = f"{''.join(syl)}@{domain}"
-            email_alt[i] = f"{pinyin_of(short)}@{domain}"
+            email_alt[i] = f"{place_pinyin(CITIES[city[i]].short)}@{domain}"
             continue
         if english[i]:
-            dom = f"{b}{int(rng.integers(1, 999))}.com"
+            dom = f"{b}{r.randrange(1, 999)}.com"
             while dom in domains:
-                dom = f"{b}{int(rng.integers(1, 9999))}.com"
+                dom = f"{b}{r.randrange(1, 9999)}.com"
             domains.add(dom)
             syl = pinyin_syllables(person[i])
             email[i], email_alt[i] = f"{syl[-1]}.{syl[0]}@{dom}", f"info@{dom}"
         else:
-            email[i], email_alt[i] = _corporate_email(b, w, short, person[i], rng, domains)
+            email[i], email_alt[i] = _corporate_email(b, w, short, person[i], r, domains)
         hq_mail[names[i]] = email[i].split("@")[1]
     taken_mail: set[str] = set()
     for i in ind_idx[rng.random(len(ind_idx)) < 0.72].tolist():
-        email[i] = personal_email(rng, person[i], taken_mail)
+        email[i] = personal_email(r, person[i], taken_mail)
 
     return World(
         entity_id=[f"E{i + 1:07d}" for i in range(n)],

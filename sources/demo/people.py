@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from functools import cache
+from itertools import accumulate
 
 import numpy as np
 from pypinyin import lazy_pinyin
@@ -23,16 +25,30 @@ _MOBILE_PREFIXES = np.array(
 )
 
 
+_FREE_DOMAINS = [d for d, _ in FREE_MAIL_DOMAINS]
+_FREE_CUM = list(accumulate(w for _, w in FREE_MAIL_DOMAINS))
+
+
 @cache
-def pinyin_of(text: str) -> str:
-    """Return the toneless pinyin of a Chinese string, syllables joined (华信 → huaxin)."""
+def place_pinyin(text: str) -> str:
+    """Return the pinyin of a place name using phrase readings (重庆 → chongqing)."""
     return "".join(lazy_pinyin(text))
 
 
 @cache
+def _char_pinyin(ch: str) -> str:
+    """Toneless pinyin of one character (cached: names reuse a few hundred characters)."""
+    return lazy_pinyin(ch)[0]
+
+
 def pinyin_syllables(text: str) -> tuple[str, ...]:
-    """Return the toneless pinyin syllables of a Chinese string."""
-    return tuple(lazy_pinyin(text))
+    """Return the toneless pinyin syllables of a name, character by character (fast)."""
+    return tuple(_char_pinyin(ch) for ch in text)
+
+
+def pinyin_of(text: str) -> str:
+    """Return the toneless pinyin of a name, syllables joined (华信 → huaxin)."""
+    return "".join(pinyin_syllables(text))
 
 
 def draw_person_names(
@@ -98,25 +114,23 @@ def draw_landlines(
     return numbers
 
 
-def personal_email(rng: np.random.Generator, name: str, taken: set[str]) -> str:
+def personal_email(r: random.Random, name: str, taken: set[str]) -> str:
     """Make a free-mail address for a person (QQ number or pinyin plus digits), unique in taken."""
-    domains = [d for d, _ in FREE_MAIL_DOMAINS]
-    weights = np.array([w for _, w in FREE_MAIL_DOMAINS])
     while True:
-        domain = domains[int(rng.choice(len(domains), p=weights / weights.sum()))]
-        if domain == "qq.com" and rng.random() < 0.8:
-            local = str(int(rng.integers(10**5, 3 * 10**9)))
+        domain = r.choices(_FREE_DOMAINS, cum_weights=_FREE_CUM)[0]
+        if domain == "qq.com" and r.random() < 0.8:
+            local = str(r.randrange(10**5, 3 * 10**9))
         else:
             syl = pinyin_syllables(name)
-            style = int(rng.integers(0, 4))
+            style = r.randrange(4)
             if style == 0:
-                local = "".join(syl) + str(int(rng.integers(1, 999)))
+                local = "".join(syl) + str(r.randrange(1, 999))
             elif style == 1:
-                local = "".join(syl[1:]) + "." + syl[0] + str(int(rng.integers(60, 100)))
+                local = "".join(syl[1:]) + "." + syl[0] + str(r.randrange(60, 100))
             elif style == 2:
-                local = "".join(s[0] for s in syl) + str(int(rng.integers(1000, 99999)))
+                local = "".join(s[0] for s in syl) + str(r.randrange(1000, 99999))
             else:
-                local = "".join(syl) + "_" + str(int(rng.integers(1970, 2005)))
+                local = "".join(syl) + "_" + str(r.randrange(1970, 2005))
         email = f"{local}@{domain}"
         if email not in taken:
             taken.add(email)
