@@ -84,10 +84,7 @@ def export_parquet(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
         _remove(temp)
         path_sql = str(temp).replace("'", "''")
         if partition:
-            con.execute(
-                f"COPY {name} TO '{path_sql}' (FORMAT parquet, PARTITION_BY ({partition}), "
-                "WRITE_PARTITION_COLUMNS true)"
-            )
+            con.execute(f"COPY {name} TO '{path_sql}' (FORMAT parquet, PARTITION_BY ({partition}))")
         else:
             con.execute(f"COPY {name} TO '{path_sql}' (FORMAT parquet)")
         if not temp.exists():  # an empty partitioned table writes no folder
