@@ -126,7 +126,7 @@ def erase_in_arrow(table: pa.Table, match: PersonMatch) -> tuple[pa.Table, int, 
         deleted, redacted = erase_in_table(con, "t", columns, match)
         if not deleted and not redacted:
             return table, 0, 0
-        out = con.execute("SELECT * FROM t").to_arrow_table()
+        out = con.sql("SELECT * FROM t").to_arrow_table()
     finally:
         con.close()
     return out.cast(table.schema) if out.schema != table.schema else out, deleted, redacted

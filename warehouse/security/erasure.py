@@ -161,7 +161,11 @@ def _erase_files(paths: list[Path], match: PersonMatch, key: KeyRing | None) -> 
 
 
 def _erase_mart(
-    targets: ErasureTargets, match: PersonMatch, key: KeyRing, report: ErasureReport
+    targets: ErasureTargets,
+    match: PersonMatch,
+    key: KeyRing,
+    report: ErasureReport,
+    allow_unsafe_crypto: bool | None,
 ) -> None:
     secret = key.derive(PSEUDONYM_PURPOSE)
     pseudo = PersonMatch(
@@ -172,7 +176,7 @@ def _erase_mart(
     )
     mart_ring = KeyRing(key.derive(MART_PURPOSE))
     if targets.mart_duckdb is not None and Path(targets.mart_duckdb).exists():
-        con = open_encrypted_warehouse(targets.mart_duckdb, mart_ring)
+        con = open_encrypted_warehouse(targets.mart_duckdb, mart_ring, False, allow_unsafe_crypto)
         try:
             for name, columns in _tables(con).items():
                 deleted, _ = erase_in_table(con, name, columns, pseudo)
@@ -197,6 +201,7 @@ def erase_customer(
     audit: AuditLog | None = None,
     now: datetime | None = None,
     mode: Literal["erase", "anonymize"] = "erase",
+    allow_unsafe_crypto: bool | None = None,
 ) -> ErasureReport:
     """Erase one customer's personal data everywhere it is kept; keep a tombstone and suppress.
 
@@ -223,6 +228,7 @@ def erase_customer(
         audit: the audit log to append to.
         now: the erasure time (default now, UTC).
         mode: ``erase`` or ``anonymize``.
+        allow_unsafe_crypto: see ``open_encrypted_warehouse`` (rewriting the mart database).
 
     Returns:
         The :class:`ErasureReport` (counts only).
@@ -304,7 +310,7 @@ def erase_customer(
             )
             if changed:
                 report.snapshot_rows[info.snapshot_id] = changed
-    _erase_mart(targets, match, key, report)
+    _erase_mart(targets, match, key, report, allow_unsafe_crypto)
     for folder in targets.export_dirs:
         files = sorted(p for p in Path(folder).rglob("*") if p.suffix in {".parquet", ".csv"})
         report.export_files.update(_erase_files(files, match, key))
