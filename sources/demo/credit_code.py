@@ -6,6 +6,8 @@ import random
 
 import numpy as np
 
+from sources.demo.draw import pick
+
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = np.array(
     [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64
@@ -76,4 +78,4 @@ def generate_credit_codes(
 def corrupt_check_char(code: str, r: random.Random) -> str:
     """Return the code with a different (wrong) check character, as a typing mistake would."""
     wrong = [c for c in _USCC_ALPHABET if c != code[17]]
-    return code[:17] + r.choice(wrong)
+    return code[:17] + pick(r, wrong)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sources.demo.credit_code import generate_credit_codes
+from sources.demo.draw import between, pick
 from sources.demo.people import (
     draw_landlines,
     draw_mobiles,
@@ -142,7 +143,7 @@ def _corporate_email(
     taken_domains: set[str],
 ) -> tuple[str, str]:
     """Pick an unused corporate domain and return (person mailbox, role mailbox)."""
-    tld = r.choice(CORPORATE_TLDS)
+    tld = pick(r, CORPORATE_TLDS)
     b, w, c = pinyin_of(brand), pinyin_syllables(word), place_pinyin(city_short)
     candidates = [
         b + tld, b + "".join(s[0] for s in w) + tld, b + "-" + "".join(w[:2]) + tld,
@@ -150,14 +151,14 @@ def _corporate_email(
     ]
     domain = next((d for d in candidates if d not in taken_domains), None)
     while domain is None or domain in taken_domains:
-        domain = f"{b}{r.randrange(10, 9999)}{tld}"
+        domain = f"{b}{between(r, 10, 9999)}{tld}"
     taken_domains.add(domain)
     syl = pinyin_syllables(person)
-    style = r.randrange(3)
+    style = between(r, 0, 3)
     local = ("".join(syl[1:]) + "." + syl[0]) if style == 0 else (
         "".join(syl) if style == 1 else syl[0] + "".join(s[0] for s in syl[1:])
     )
-    role = r.choice(CORPORATE_MAILBOXES)
+    role = pick(r, CORPORATE_MAILBOXES)
     return f"{local}@{domain}", f"{role}@{domain}"
 
 
@@ -168,14 +169,14 @@ def _english_names(r: random.Random, cities: list[str], n: int) -> list[tuple[st
     sections = list(ENGLISH_BUSINESS)
     for i in range(n):
         for _ in range(100):
-            sec = r.choice(sections)
+            sec = pick(r, sections)
             city = place_pinyin(CITIES[cities[i]].short).capitalize()
             parts = [
-                r.choice(ENGLISH_BRANDS), r.choice(_ENGLISH_SECOND), r.choice(ENGLISH_BUSINESS[sec])
+                pick(r, ENGLISH_BRANDS), pick(r, _ENGLISH_SECOND), pick(r, ENGLISH_BUSINESS[sec])
             ]
             if r.random() < 0.5:
                 parts.append(f"({city})")
-            parts.append(r.choice(ENGLISH_FORMS))
+            parts.append(pick(r, ENGLISH_FORMS))
             name = " ".join(p for p in parts if p)
             if name not in seen:
                 seen.add(name)
@@ -226,7 +227,7 @@ def build_world(rng: np.random.Generator, n: int) -> World:
         zip(city[hq_idx].tolist(), brand[hq_idx].tolist(), word[hq_idx].tolist(), strict=True)
     )
     for i in rng.choice(hq_idx, size=round(len(hq_idx) * 0.03), replace=False).tolist():
-        j = int(hq_idx[r.randrange(len(hq_idx))])
+        j = int(hq_idx[between(r, 0, len(hq_idx))])
         key = (city[i], brand[j], word[j])
         if city[i] != city[j] and section[i] == section[j] and key not in taken:
             taken.add(key)
@@ -262,7 +263,7 @@ def build_world(rng: np.random.Generator, n: int) -> World:
     used_names = set(names[hq_idx].tolist())
     for i in br_idx.tolist():
         for _ in range(100):
-            h = int(chinese_hq[r.randrange(len(chinese_hq))])
+            h = int(chinese_hq[between(r, 0, len(chinese_hq))])
             p = r.choices(_PLACE_INDEX, cum_weights=_PLACE_CUM)[0]
             short = CITIES[PLACES[p].city].short
             candidate = f"{names[h]}{short}分公司"
@@ -308,7 +309,7 @@ def build_world(rng: np.random.Generator, n: int) -> World:
     for i in with_land.tolist():
         by_city.setdefault(city[i], []).append(i)
     for i in rng.choice(with_land, size=round(len(with_land) * 0.02), replace=False).tolist():
-        j = r.choice(by_city[city[i]])
+        j = pick(r, by_city[city[i]])
         if j != i:
             landline[i], street[i], building[i] = landline[j], street[j], building[j]
             place[i] = place[j]
@@ -335,9 +336,9 @@ def build_world(rng: np.random.Generator, n: int) -> World:
             email_alt[i] = f"{place_pinyin(CITIES[city[i]].short)}@{domain}"
             continue
         if english[i]:
-            dom = f"{b}{r.randrange(1, 999)}.com"
+            dom = f"{b}{between(r, 1, 999)}.com"
             while dom in domains:
-                dom = f"{b}{r.randrange(1, 9999)}.com"
+                dom = f"{b}{between(r, 1, 9999)}.com"
             domains.add(dom)
             syl = pinyin_syllables(person[i])
             email[i], email_alt[i] = f"{syl[-1]}.{syl[0]}@{dom}", f"info@{dom}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from sources.demo.draw import between, pick
 from sources.demo.places import CITIES, MUNICIPALITIES, PLACES, PROVINCES
 from sources.demo.vocab import EMAIL_DOMAIN_TYPOS, INDUSTRY_SYNONYMS
 
@@ -16,8 +17,8 @@ LAST_DAY = (dt.date(2026, 11, 20) - EPOCH).days  # the newest activity in the ex
 def _wrong_digit(number: str, r: random.Random) -> str:
     """Change one digit of a number (a typing mistake)."""
     spots = [i for i, ch in enumerate(number) if ch.isdigit()]
-    i = r.choice(spots[3:] or spots)
-    return number[:i] + str((int(number[i]) + r.randrange(1, 10)) % 10) + number[i + 1 :]
+    i = pick(r, spots[3:] or spots)
+    return number[:i] + str((int(number[i]) + between(r, 1, 10)) % 10) + number[i + 1 :]
 
 
 def mobile_text(number: str, r: random.Random, wrong_digit: float = 0.01) -> str:
@@ -34,20 +35,20 @@ def mobile_text(number: str, r: random.Random, wrong_digit: float = 0.01) -> str
     if r.random() < wrong_digit:
         number = _wrong_digit(number, r)
     a, b, c = number[:3], number[3:7], number[7:]
-    pick = r.random()
-    if pick < 0.55:
+    roll = r.random()
+    if roll < 0.55:
         return number
-    if pick < 0.68:
+    if roll < 0.68:
         return f"{a}-{b}-{c}"
-    if pick < 0.76:
+    if roll < 0.76:
         return f"{a} {b} {c}"
-    if pick < 0.84:
+    if roll < 0.84:
         return f"+86 {a} {b} {c}"
-    if pick < 0.89:
+    if roll < 0.89:
         return f"+86{number}"
-    if pick < 0.93:
+    if roll < 0.93:
         return f"0086-{number}"
-    if pick < 0.96:
+    if roll < 0.96:
         return f"86-{number}"
     return number.translate(_FULL_WIDTH)
 
@@ -72,23 +73,23 @@ def landline_text(
         number = _wrong_digit(number, r)
     area, local = number.split("-")
     spaced = f"{local[:4]} {local[4:]}"
-    pick = r.random()
+    roll = r.random()
     if r.random() < local_only:
         text = local
-    elif pick < 0.45:
+    elif roll < 0.45:
         text = number
-    elif pick < 0.58:
+    elif roll < 0.58:
         text = area + local
-    elif pick < 0.70:
+    elif roll < 0.70:
         text = f"({area}){spaced}"
-    elif pick < 0.78:
+    elif roll < 0.78:
         text = f"（{area}）{local}"
-    elif pick < 0.88:
+    elif roll < 0.88:
         text = f"{area} {spaced}"
     else:
         text = f"+86 {area[1:]} {spaced}"
     if ext is not None and r.random() < 0.7:
-        sep = r.choice(("转", "转", "-", " ext ", " ext.", "#"))
+        sep = pick(r, ("转", "转", "-", " ext ", " ext.", "#"))
         text = f"{text}{sep}{ext}"
     return text
 
@@ -98,12 +99,12 @@ def email_text(email: str, r: random.Random, typo: float = 0.01) -> str:
     local, domain = email.split("@")
     if r.random() < typo:
         domain = EMAIL_DOMAIN_TYPOS.get(domain, domain.replace(".com", ".cmo"))
-    pick = r.random()
-    if pick < 0.08:
+    roll = r.random()
+    if roll < 0.08:
         local = local.capitalize()
-    elif pick < 0.12:
+    elif roll < 0.12:
         local, domain = local.upper(), domain.upper()
-    elif pick < 0.14:
+    elif roll < 0.14:
         return f" {local}@{domain}"
     return f"{local}@{domain}"
 
@@ -138,16 +139,16 @@ def address_text(
         return p.district + tail if r.random() < 0.6 else tail
     prov_short, prov_abbr = PROVINCES[p.province]
     city_short = CITIES[p.city].short
-    pick = r.random()
-    if pick < abbreviations:
+    roll = r.random()
+    if roll < abbreviations:
         head = prov_abbr + (p.district if p.city in MUNICIPALITIES else p.city + p.district)
     elif p.city in MUNICIPALITIES:
-        head = (p.city if pick < 0.7 else city_short) + p.district
-    elif pick < 0.45:
+        head = (p.city if roll < 0.7 else city_short) + p.district
+    elif roll < 0.45:
         head = p.province + p.city + p.district
-    elif pick < 0.6:
+    elif roll < 0.6:
         head = prov_short + city_short + p.district
-    elif pick < 0.9:
+    elif roll < 0.9:
         head = p.city + p.district
     else:
         head = city_short + p.district
@@ -170,7 +171,7 @@ def industry_text(section: str, name_word: str | None, r: random.Random) -> str:
     """Write a customer's industry as free text (软件 / IT / 制造业 …) for its GB/T 4754 section."""
     if name_word is not None and r.random() < 0.1:
         return name_word
-    return r.choice(INDUSTRY_SYNONYMS[section])
+    return pick(r, INDUSTRY_SYNONYMS[section])
 
 
 def day_to_date(day: int) -> dt.date:
@@ -181,7 +182,7 @@ def day_to_date(day: int) -> dt.date:
 def date_text(day: int, formats: tuple[str, ...], r: random.Random) -> str:
     """Write a date in one of the given styles: iso, slash, dot, cn, dmy (15/03/2024), compact."""
     d = day_to_date(day)
-    style = r.choice(formats)
+    style = pick(r, formats)
     if style == "iso":
         return d.isoformat()
     if style == "slash":
@@ -199,13 +200,13 @@ def date_text(day: int, formats: tuple[str, ...], r: random.Random) -> str:
 
 def amount_text(amount: float, r: random.Random, currency: str = "¥") -> str:
     """Write a money amount: 12,345.00 / 1.2万 / ¥8800 / 8800."""
-    pick = r.random()
-    if pick < 0.4:
+    roll = r.random()
+    if roll < 0.4:
         return f"{amount:,.2f}"
-    if pick < 0.55 and amount >= 10000:
+    if roll < 0.55 and amount >= 10000:
         return f"{amount / 10000:g}万"
-    if pick < 0.7:
+    if roll < 0.7:
         return f"{currency}{amount:.0f}"
-    if pick < 0.85:
+    if roll < 0.85:
         return f"{amount:.2f}"
     return f"{amount:.0f}"

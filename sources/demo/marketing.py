@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pandas as pd
 
+from sources.demo.draw import between, pick
 from sources.demo.entities import World
 from sources.demo.formats import EPOCH, LAST_DAY, address_text, city_text, industry_text
 from sources.demo.records import (
@@ -42,10 +43,10 @@ _CST = dt.timezone(dt.timedelta(hours=8))
 def _created_at(day: int, r: random.Random) -> str:
     """Lead creation time: ISO timestamp with +08:00, or epoch milliseconds (as digits)."""
     moment = dt.datetime.combine(
-        EPOCH + dt.timedelta(days=day), dt.time(r.randrange(7, 23), r.randrange(60)), _CST
+        EPOCH + dt.timedelta(days=day), dt.time(between(r, 7, 23), between(r, 0, 60)), _CST
     )
     if r.random() < 0.3:
-        return str(int(moment.timestamp() * 1000) + r.randrange(1000))
+        return str(int(moment.timestamp() * 1000) + between(r, 0, 1000))
     return moment.isoformat()
 
 
@@ -62,14 +63,14 @@ def build_marketing(world: World, entity_rows: np.ndarray, seed: int) -> SourceT
     """
     r = random.Random(seed)
     ents = entity_rows.tolist()
-    days = [r.randrange(max(0, world.registered_day[i] - 200), LAST_DAY + 1) for i in ents]
+    days = [between(r, max(0, world.registered_day[i] - 200), LAST_DAY + 1) for i in ents]
     order = np.argsort(np.array(days, dtype=np.int64), kind="stable").tolist()
     ents = [ents[k] for k in order]
     days = [days[k] for k in order]
     next_id = 1_000_000
     rows: list[list[str | None]] = []
     for i, day in zip(ents, days, strict=True):
-        next_id += r.randrange(1, 5)
+        next_id += between(r, 1, 5)
         individual = world.kind[i] == "individual"
         section = world.section[i]
         if individual:
@@ -82,12 +83,12 @@ def build_marketing(world: World, entity_rows: np.ndarray, seed: int) -> SourceT
             phone_for(world, i, r, landline_share=0.12, old_share=0.1) if r.random() < 0.95
             else None
         )
-        pick = r.random()
+        roll = r.random()
         address = (
             address_text(world.place[i], world.street[i], world.building[i], r)
-            if pick < 0.35 else
+            if roll < 0.35 else
             address_text(world.place[i], world.street[i], world.building[i], r, with_region=False)
-            if pick < 0.5 else None
+            if roll < 0.5 else None
         )
         ctype = "individual" if individual else "enterprise"
         rows.append([
@@ -101,9 +102,9 @@ def build_marketing(world: World, entity_rows: np.ndarray, seed: int) -> SourceT
             industry_text(section, world.industry_word[i], r)
             if section is not None and r.random() < 0.5 else None,
             _created_at(day, r),
-            r.choice(MARKETING_CAMPAIGNS) if r.random() < 0.9 else None,
-            r.choice(MARKETING_CHANNELS),
-            r.choice(_TYPE_TEXT[ctype]) if r.random() < 0.8 else None,
+            pick(r, MARKETING_CAMPAIGNS) if r.random() < 0.9 else None,
+            pick(r, MARKETING_CHANNELS),
+            pick(r, _TYPE_TEXT[ctype]) if r.random() < 0.8 else None,
         ])
     frame = pd.DataFrame(rows, columns=list(MARKETING_KEYS), dtype=object)
     return SourceTable(frame=frame, entity=ents)

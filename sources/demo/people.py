@@ -9,6 +9,7 @@ from itertools import accumulate
 import numpy as np
 from pypinyin import lazy_pinyin
 
+from sources.demo.draw import between
 from sources.demo.vocab import (
     COMMON_FULL_NAMES,
     FREE_MAIL_DOMAINS,
@@ -119,18 +120,18 @@ def personal_email(r: random.Random, name: str, taken: set[str]) -> str:
     while True:
         domain = r.choices(_FREE_DOMAINS, cum_weights=_FREE_CUM)[0]
         if domain == "qq.com" and r.random() < 0.8:
-            local = str(r.randrange(10**5, 3 * 10**9))
+            local = str(between(r, 10**5, 3 * 10**9))
         else:
             syl = pinyin_syllables(name)
-            style = r.randrange(4)
+            style = between(r, 0, 4)
             if style == 0:
-                local = "".join(syl) + str(r.randrange(1, 999))
+                local = "".join(syl) + str(between(r, 1, 999))
             elif style == 1:
-                local = "".join(syl[1:]) + "." + syl[0] + str(r.randrange(60, 100))
+                local = "".join(syl[1:]) + "." + syl[0] + str(between(r, 60, 100))
             elif style == 2:
-                local = "".join(s[0] for s in syl) + str(r.randrange(1000, 99999))
+                local = "".join(s[0] for s in syl) + str(between(r, 1000, 99999))
             else:
-                local = "".join(syl) + "_" + str(r.randrange(1970, 2005))
+                local = "".join(syl) + "_" + str(between(r, 1970, 2005))
         email = f"{local}@{domain}"
         if email not in taken:
             taken.add(email)

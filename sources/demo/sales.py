@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sources.demo.credit_code import corrupt_check_char
+from sources.demo.draw import between, pick
 from sources.demo.entities import World
 from sources.demo.formats import (
     LAST_DAY,
@@ -72,11 +73,11 @@ def build_sales(world: World, entity_rows: np.ndarray, seed: int) -> SourceTable
     days: list[int] = []
     for pos, i in enumerate(ents):
         again = pos > 0 and ents[pos - 1] == i
-        days.append(world.registered_day[i] + (r.randrange(20, 700) if again else 0))
+        days.append(world.registered_day[i] + (between(r, 20, 700) if again else 0))
     by_day = np.argsort(np.array(days), kind="stable")
     ents = [ents[k] for k in by_day]
     days = [days[k] for k in by_day]
-    ids = 10_000_000 + np.cumsum(np.array([r.randrange(1, 4) for _ in ents], dtype=np.int64))
+    ids = 10_000_000 + np.cumsum(np.array([between(r, 1, 4) for _ in ents], dtype=np.int64))
 
     rows: list[list[str | None]] = []
     for n, (i, day) in enumerate(zip(ents, days, strict=True)):
@@ -98,11 +99,11 @@ def build_sales(world: World, entity_rows: np.ndarray, seed: int) -> SourceTable
             if r.random() < 0.01:
                 code_text = code_text.lower()
         section = world.section[i]
-        amount = float(r.choice((5, 8, 10, 12, 20, 30, 50, 88, 120, 300)) * r.choice((100, 1000)))
+        amount = float(pick(r, (5, 8, 10, 12, 20, 30, 50, 88, 120, 300)) * pick(r, (100, 1000)))
         rows.append([
             f"KH{ids[n]}",
             customer_name(world, i, _PERSON_NOISE if individual else _COMPANY_NOISE, r),
-            r.choice(_TYPE_TEXT[ctype]) if r.random() > 0.03 else _missing(r),
+            pick(r, _TYPE_TEXT[ctype]) if r.random() > 0.03 else _missing(r),
             contact,
             phone_for(world, i, r, landline_share=0.25, old_share=0.5) if r.random() > 0.03
             else _missing(r),
@@ -123,5 +124,6 @@ def build_sales(world: World, entity_rows: np.ndarray, seed: int) -> SourceTable
 
 def _updated_at(day: int, r: random.Random) -> str:
     """The CRM's last-modified timestamp (always the same layout)."""
-    d = day_to_date(min(day + r.randrange(0, 400), LAST_DAY))
-    return f"{d.isoformat()} {r.randrange(8, 20):02d}:{r.randrange(60):02d}:{r.randrange(60):02d}"
+    d = day_to_date(min(day + between(r, 0, 400), LAST_DAY))
+    hour, minute, second = between(r, 8, 20), between(r, 0, 60), between(r, 0, 60)
+    return f"{d.isoformat()} {hour:02d}:{minute:02d}:{second:02d}"

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pandas as pd
 
+from sources.demo.draw import between, pick
 from sources.demo.entities import World
 from sources.demo.formats import (
     LAST_DAY,
@@ -53,8 +54,8 @@ _TEXT_DATE_STYLES = ("slash", "slash", "dot", "iso")
 
 def _missing(r: random.Random) -> str:
     """How service agents leave a field empty (blank, 无, -, /)."""
-    pick = r.random()
-    return "" if pick < 0.55 else ("无" if pick < 0.7 else ("-" if pick < 0.88 else "/"))
+    roll = r.random()
+    return "" if roll < 0.55 else ("无" if roll < 0.7 else ("-" if roll < 0.88 else "/"))
 
 
 def _maybe(value: str | None, present: float, r: random.Random) -> str:
@@ -76,7 +77,7 @@ def build_service(world: World, entity_rows: np.ndarray, seed: int) -> SourceTab
     """
     r = random.Random(seed)
     ents = entity_rows.tolist()
-    days = [r.randrange(min(world.registered_day[i] + 7, LAST_DAY), LAST_DAY + 1) for i in ents]
+    days = [between(r, min(world.registered_day[i] + 7, LAST_DAY), LAST_DAY + 1) for i in ents]
     order = np.argsort(np.array(days, dtype=np.int64), kind="stable").tolist()
     ents = [ents[k] for k in order]
     days = [days[k] for k in order]
@@ -99,20 +100,20 @@ def build_service(world: World, entity_rows: np.ndarray, seed: int) -> SourceTab
             phone_for(world, i, r, landline_share=0.45, old_share=0.15, local_only=0.04)
             if r.random() < 0.96 else None
         )
-        pick = r.random()
+        roll = r.random()
         address = (
             address_text(world.place[i], world.street[i], world.building[i], r, with_region=False)
-            if pick < 0.6 else
+            if roll < 0.6 else
             address_text(world.place[i], world.street[i], world.building[i], r)
-            if pick < 0.85 else None
+            if roll < 0.85 else None
         )
         as_date_cell = r.random() < 0.45
         ticket_date = (
             day_to_date(day).isoformat() if as_date_cell else date_text(day, _TEXT_DATE_STYLES, r)
         )
         satisfaction = (
-            str(r.randrange(1, 6)) if r.random() < 0.5
-            else r.choice(SATISFACTION_TEXT) if r.random() < 0.6 else None
+            str(between(r, 1, 6)) if r.random() < 0.5
+            else pick(r, SATISFACTION_TEXT) if r.random() < 0.6 else None
         )
         rows.append([
             f"GD{day_to_date(day).strftime('%Y%m%d')}{per_day[day]:04d}",
@@ -127,9 +128,9 @@ def build_service(world: World, entity_rows: np.ndarray, seed: int) -> SourceTab
                 industry_text(section, world.industry_word[i], r) if section else None, 0.6, r
             ),
             ticket_date,
-            r.choice(SERVICE_CHANNELS),
-            r.choice(SERVICE_PROBLEMS),
-            r.choice(SERVICE_OUTCOMES),
+            pick(r, SERVICE_CHANNELS),
+            pick(r, SERVICE_PROBLEMS),
+            pick(r, SERVICE_OUTCOMES),
             satisfaction if satisfaction is not None else _missing(r),
         ])
         date_cells.append(as_date_cell)

@@ -10,6 +10,7 @@ from functools import cache
 import opencc
 from pypinyin import lazy_pinyin
 
+from sources.demo.draw import between, pick
 from sources.demo.places import CITIES, PLACES
 from sources.demo.vocab import CONFUSABLES, FEMALE_TITLES, LEGAL_SUFFIX_VARIANTS, MALE_TITLES
 
@@ -44,7 +45,7 @@ def _typo(text: str, r: random.Random) -> str:
     spots = [i for i, ch in enumerate(text) if ch in CONFUSABLES]
     if not spots:
         return text
-    i = r.choice(spots)
+    i = pick(r, spots)
     return text[:i] + CONFUSABLES[text[i]] + text[i + 1 :]
 
 
@@ -55,7 +56,7 @@ def _stray_space(text: str, r: random.Random) -> str:
         return " " + text if r.random() < 0.5 else text + " "
     if len(text) < 3:
         return text + " "
-    i = r.randrange(1, len(text) - 1)
+    i = between(r, 1, len(text) - 1)
     return text[:i] + (" " if r.random() < 0.8 else "　") + text[i:]
 
 
@@ -65,11 +66,11 @@ def _chinese_company(
 ) -> str:
     """Re-type a Chinese company name from its parts."""
     if r.random() < noise.suffix_change:
-        form = r.choice(LEGAL_SUFFIX_VARIANTS)
+        form = pick(r, LEGAL_SUFFIX_VARIANTS)
     if r.random() < noise.short_name:
         return brand + word
     if region is not None and r.random() < noise.move_region:
-        style = r.choice(("prefix", "bracket", "none"))
+        style = pick(r, ("prefix", "bracket", "none"))
     if style == "prefix" and region:
         return f"{region}{brand}{word}{form}"
     if style == "bracket" and region:
@@ -80,14 +81,14 @@ def _chinese_company(
 
 def _english_company(name: str, r: random.Random) -> str:
     """Re-type an English company name (case, punctuation, spelled-out legal form)."""
-    pick = r.random()
-    if pick < 0.45:
+    roll = r.random()
+    if roll < 0.45:
         return name
-    if pick < 0.65:
+    if roll < 0.65:
         return re.sub(r"\s+", " ", _ENGLISH_PUNCT.sub(" ", name)).strip().upper()
-    if pick < 0.8:
+    if roll < 0.8:
         return name.replace("Co., Ltd.", "Company Limited").replace("Inc.", "Incorporated")
-    if pick < 0.9:
+    if roll < 0.9:
         return name.upper()
     return name.replace("Co., Ltd.", "Co.,Ltd").replace(" (", "(")
 
@@ -170,10 +171,10 @@ def person_name(name: str, gender: str, noise: NameNoise, r: random.Random) -> s
         The re-typed name.
     """
     if r.random() < noise.latin:
-        return _latin_name(name, r.randrange(3))
+        return _latin_name(name, between(r, 0, 3))
     if r.random() < noise.title:
         titles = MALE_TITLES if gender == "m" else FEMALE_TITLES
-        title = r.choice(titles)
+        title = pick(r, titles)
         surname = name[:2] if len(name) >= 4 else name[0]
         # 王女士 / 张总 / 李工 use the surname only; 张伟经理 keeps the full name
         if title in _SURNAME_ONLY_TITLES or r.random() < 0.4:
