@@ -128,6 +128,7 @@ def _region_tables() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     return frozenset(idx.provinces), cities, frozenset(idx.district_full)
 
 
+@lru_cache(maxsize=1)
 def _region_names() -> frozenset[str]:
     """All names usable as a region (union of :func:`_region_tables`)."""
     p, c, d = _region_tables()

@@ -115,17 +115,14 @@ def follow_up(
     no_name = records["customer_name"].isna()
     no_contact = records["phone"].isna() & records["email"].isna()
     detail = "phone=" + raw["phone"].fillna("-") + "; email=" + raw["email"].fillna("-")
+    keys = records[["record_key", "source_system"]]
     parts = [
-        pd.DataFrame({"record_key": records["record_key"][no_name], "missing": "customer_name",
-                      "detail": "customer name is empty"}),
-        pd.DataFrame({"record_key": records["record_key"][no_contact], "missing": "contact",
-                      "detail": detail[no_contact]}),
-    ]  # fmt: skip
+        keys[no_name].assign(missing="customer_name", detail="customer name is empty"),
+        keys[no_contact].assign(missing="contact", detail=detail[no_contact]),
+    ]
     frame = pd.concat(parts, ignore_index=True)
-    src = records.set_index("record_key")["source_system"]
-    frame["source_system"] = frame["record_key"].map(src).astype("string")
-    dept = frame["source_system"].map(lambda s: departments.get(s, s) if isinstance(s, str) else s)
-    frame["department"] = dept.astype("string")
+    dept = frame["source_system"].astype("string")
+    frame["department"] = dept.map(departments).astype("string").fillna(dept)
     cols = ["record_key", "source_system", "department", "missing", "detail"]
     return (
         frame[cols].astype("string").sort_values(["record_key", "missing"]).reset_index(drop=True)

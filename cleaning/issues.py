@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+
+from cleaning._distinct import column
 
 # issue codes, documented in docs/cleaning.md
 ISSUE_CODES: dict[str, str] = {
@@ -52,11 +52,17 @@ def fragment(field: str, code: str, detail: str | None = None) -> str:
 
 
 class IssueCollector:
-    """Collects issue fragments column by column and joins them into one JSON list per row."""
+    """Collects issues column by column and renders one JSON list per row.
+
+    Each :meth:`add` stores, per row, the id of its issue fragment (-1 for none). Rows are then
+    grouped by their combination of fragment ids, and the JSON text is built once per distinct
+    combination — not once per row.
+    """
 
     def __init__(self, index: pd.Index) -> None:
         self._index = index
-        self._columns: list[pa.Array] = []
+        self._ids: list[np.ndarray] = []
+        self._fragments: list[list[str]] = []
 
     def add(self, mask: pd.Series, field: str, code: str, detail: pd.Series | None = None) -> None:
         """Record an issue on every row where ``mask`` is True.
@@ -67,33 +73,35 @@ class IssueCollector:
             code: Issue code.
             detail: Optional per-row detail (e.g. the raw value).
         """
-        mask = mask.fillna(False).astype(bool)
-        if not mask.any():
+        rows = mask.fillna(False).to_numpy(dtype=bool)
+        if not rows.any():
             return
-        values = np.full(len(self._index), None, dtype=object)
-        positions = np.flatnonzero(mask.to_numpy())
+        ids = np.full(len(self._index), -1, dtype=np.int64)
         if detail is None:
-            values[positions] = fragment(field, code)
+            ids[rows] = 0
+            fragments = [fragment(field, code)]
         else:
-            det = detail.astype("string")[mask]
-            # one JSON encoding per distinct detail value
-            codes, uniques = pd.factorize(det, use_na_sentinel=True)
-            lookup = np.array([*(fragment(field, code, str(u)) for u in uniques),
-                               fragment(field, code)], dtype=object)  # fmt: skip
-            values[positions] = lookup[codes]
-        self._columns.append(pa.array(values, pa.string()))
+            codes, uniques = pd.factorize(detail[rows], use_na_sentinel=True)
+            fragments = [fragment(field, code, str(u)) for u in uniques]
+            fragments.append(fragment(field, code))  # rows whose detail is null
+            ids[rows] = np.where(codes < 0, len(uniques), codes)
+        self._ids.append(ids)
+        self._fragments.append(fragments)
 
     def to_series(self) -> pd.Series:
-        """Join the collected fragments into ``[...]`` JSON lists (``[]`` when none).
+        """Render the collected issues as ``[...]`` JSON lists (``[]`` when none).
 
         Returns:
             A ``string`` Series aligned with the frame.
         """
-        acc = pa.nulls(len(self._index), pa.string())
-        for col in self._columns:
-            # pairwise join keeping nulls out (binary_join's null_handling="skip" drops rows
-            # whose inputs are all null in pyarrow 26, so the join is done explicitly)
-            both = pc.binary_join_element_wise(acc, col, ",")
-            acc = pc.coalesce(both, acc, col)
-        wrapped = pc.binary_join_element_wise("[", pc.coalesce(acc, ""), "]", "")
-        return pd.Series(wrapped.to_pylist(), index=self._index, dtype="string")
+        combo = np.zeros(len(self._index), dtype=np.int64)
+        for ids, fragments in zip(self._ids, self._fragments, strict=True):
+            combo = pd.factorize(combo * (len(fragments) + 1) + (ids + 1))[0].astype(np.int64)
+        _, first = np.unique(combo, return_index=True)
+        texts = []
+        for row in first:
+            parts = [f[ids[row]] for ids, f in zip(self._ids, self._fragments, strict=True)
+                     if ids[row] >= 0]  # fmt: skip
+            texts.append("[" + ",".join(parts) + "]")
+        # np.unique sorts: combination value k is at position k because codes are 0..u-1
+        return column(texts, combo, self._index)

@@ -1,0 +1,88 @@
+"""Benchmark: clean_records on N rows (a realistic 10 k raw frame replicated), time and peak RSS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import time
+
+import pandas as pd
+
+from cleaning import CleaningOptions, clean_records
+
+_NAMES = ["星辰", "浦江", "华信", "锦帆", "臺灣", "ＡＣＭＥ", "瑞达", "东方"]
+_FORMS = [
+    "科技有限公司",
+    "贸易有限公司",
+    "(上海)实业有限公司",
+    "股份有限公司上海分公司",
+    " Co., Ltd.",
+]
+_ADDR = ["北京市海淀区中关村大街", "沪浦东新区张江路", "广东深圳南山区科技园", "杭州市滨江区网商路",
+         "朝阳区建国路", "四川省成都市武侯区", "江苏苏州工业园区"]  # fmt: skip
+_IND = ["IT", "信息技术", "软件", "制造", "零售", "金融服务", "互联网金融", "其他", "教育培训行业"]
+_DATES = ["2024-03-{d:02d}", "2024/3/{d}", "2024年3月{d}日", "{d:02d}/03/2024", "4536{e}"]
+
+
+def _frame(n: int, seed: int = 7) -> pd.DataFrame:
+    """A raw frame with realistic distinct-value counts and dirt."""
+    r = random.Random(seed)
+    rows = []
+    for i in range(n):
+        d = r.randint(1, 28)
+        rows.append(
+            {
+                "record_key": f"crm:{i}",
+                "source_system": r.choice(["crm", "svc", "fin"]),
+                "source_record_id": str(i),
+                "source_row": str(i + 1),
+                "customer_name": f"{r.choice(_NAMES)}{i % 3001}{r.choice(_FORMS)}",
+                "contact_name": r.choice(["张伟经理", "王女士", "李娜", "Mr. John Smith", None]),
+                "phone": r.choice(
+                    [
+                        f"1{r.randint(3, 9)}{r.randint(0, 999999999):09d}",
+                        f"010-6{r.randint(0, 9999999):07d}转{r.randint(1, 99)}",
+                        "400-800-1234",
+                        "12345",
+                        None,
+                    ]
+                ),
+                "email": r.choice([f"user{i}@qq.com", f"u{i}@corp{i % 97}.com.cn", "bad@", None]),
+                "address": f"{r.choice(_ADDR)}{i % 300}号",
+                "industry": r.choice(_IND),
+                "credit_code": r.choice(["914403001922038216", "91440300708461136X", None]),
+                "registered_date": r.choice(_DATES).format(d=d, e=d % 10),
+                "txn_amount": r.choice(["1.2万", "12,345.00", "¥8800", None]),
+                "txn_id": r.choice([f"T{i}", None]),
+            }
+        )
+    return pd.DataFrame(rows, dtype="string")
+
+
+def main() -> None:
+    """Run the benchmark and print a JSON line."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--base", type=int, default=10_000)
+    args = parser.parse_args()
+    base = _frame(args.base)
+    reps = max(1, args.rows // args.base)
+    raw = pd.concat([base] * reps, ignore_index=True)
+    raw["record_key"] = (
+        raw["source_system"] + ":" + pd.Series(range(len(raw))).astype(str)
+    ).astype("string")
+    start, cpu_start = time.perf_counter(), time.process_time()
+    result = clean_records(raw, CleaningOptions())
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": len(result.records), "seconds": round(elapsed, 1), "cpu_seconds": round(cpu, 1),
+                      "rows_per_s": round(len(raw) / elapsed), "peak_rss_mb": round(peak_mb),
+                      "transactions": len(result.transactions),
+                      "follow_up": len(result.follow_up)}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
