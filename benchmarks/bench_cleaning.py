@@ -78,10 +78,16 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": len(result.records), "seconds": round(elapsed, 1), "cpu_seconds": round(cpu, 1),
-                      "rows_per_s": round(len(raw) / elapsed), "peak_rss_mb": round(peak_mb),
-                      "transactions": len(result.transactions),
-                      "follow_up": len(result.follow_up)}))  # fmt: skip
+    stats = {
+        "rows": len(result.records),
+        "seconds": round(elapsed, 1),
+        "cpu_seconds": round(cpu, 1),
+        "rows_per_s": round(len(raw) / elapsed),
+        "peak_rss_mb": round(peak_mb),
+        "transactions": len(result.transactions),
+        "follow_up": len(result.follow_up),
+    }
+    print(json.dumps(stats))
 
 
 if __name__ == "__main__":
