@@ -25,7 +25,7 @@ _HEAD_CHARS = 256 * 1024
 _DELIMITERS = (",", "\t", ";", "|")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
-_EXCEL_SCIENTIFIC = re.compile(r"^[+-]?\d(?:\.\d+)?[eE]\+\d{1,2}$")
+_EXCEL_SCIENTIFIC = re.compile(r"[+-]?\d(?:\.\d+)?E\+\d{1,2}")
 
 
 def _lines(text: str) -> Iterator[str]:
@@ -149,13 +149,13 @@ def _careful_read(
 def _scientific_warnings(table: RawTable, path: Path) -> list[str]:
     warnings = []
     for header in table.headers:
-        hits = table.data[header].str.fullmatch(_EXCEL_SCIENTIFIC.pattern).fillna(False)
-        count = int(hits.sum())
-        if count:
-            sample = table.data.loc[hits, header].iloc[0]
+        column = table.data[header]
+        candidates = column.loc[column.str.contains("E+", regex=False).fillna(False)]
+        hits = candidates.loc[candidates.str.fullmatch(_EXCEL_SCIENTIFIC.pattern).fillna(False)]
+        if len(hits):
             warnings.append(
-                f"{path.name}: column {header!r}: {count} value(s) in Excel scientific "
-                f"notation (e.g. {sample}); the digits were lost before delivery"
+                f"{path.name}: column {header!r}: {len(hits)} value(s) in Excel scientific "
+                f"notation (e.g. {hits.iloc[0]}); the digits were lost before delivery"
             )
     return warnings
 

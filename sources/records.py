@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from sources.config import SourceConfig
 from sources.headers import HeaderMapping
@@ -115,11 +116,17 @@ def build_file_records(
     con = duckdb.connect()
     try:
         con.register("frame", frame)
-        extra_hash = con.sql(_extra_and_hash_sql(list(hashed.columns), mapping.unmapped)).df()
+        sql = _extra_and_hash_sql(list(hashed.columns), mapping.unmapped)
+        extra_hash = con.sql(sql).to_arrow_table()
     finally:
         con.close()
-    out[EXTRA_COLUMN] = pd.array(extra_hash["extra"].tolist(), dtype="string")
-    content = pd.Series(extra_hash["content"].tolist(), index=data.index, dtype="string")
+    as_text = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get
+    out[EXTRA_COLUMN] = pd.Series(
+        extra_hash.column("extra").to_pandas(types_mapper=as_text).array, index=data.index
+    )
+    content = pd.Series(
+        extra_hash.column("content").to_pandas(types_mapper=as_text).array, index=data.index
+    )
     if source.has_id:
         ids = out["source_record_id"].str.strip()
         ids = ids.mask(ids == "")
