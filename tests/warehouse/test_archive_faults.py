@@ -32,6 +32,8 @@ from warehouse.archive import (
 T_A = datetime(2026, 11, 23, 2)
 T_B = datetime(2026, 11, 24, 2)
 TABLES_B = golden_tables(C20240315002="王芳芳")
+# fork: children start in well under a second (a fork server costs ~15 s of imports here); the
+# archive opens its own DuckDB per process id, so a child never touches its parent's database
 _FORK = multiprocessing.get_context("fork")
 
 

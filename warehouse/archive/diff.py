@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from warehouse.archive._errors import ArchiveError
+from warehouse.archive._hashing import duckdb_cursor
 from warehouse.archive._layout import read_manifest
 
 CUSTOMERS = "golden.customers"
@@ -161,7 +162,7 @@ def diff_snapshots(
     ta, tb = _read(Path(a), ma, table), _read(Path(b), mb, table)
     if ta is None or tb is None:
         raise ArchiveError(f"both snapshots need table {table!r} to diff")
-    con = duckdb.connect()
+    con = duckdb_cursor()
     try:
         _check_key(ta, key, f"{ma['snapshot_id']} {table}", con)
         _check_key(tb, key, f"{mb['snapshot_id']} {table}", con)
@@ -169,7 +170,7 @@ def diff_snapshots(
         con.register("tb", tb)
         anti = "SELECT * FROM {0} WHERE {1} NOT IN (SELECT {1} FROM {2}) ORDER BY {1}"
         added = con.execute(anti.format("tb", _q(key), "ta")).df()
-        removed_all = con.execute(anti.format("ta", _q(key), "tb")).to_arrow_table()
+        removed_all = con.sql(anti.format("ta", _q(key), "tb")).to_arrow_table()
         con.register("removed_all", removed_all)
         merged = _find_merges(con, key, Path(a), ma, Path(b), mb)
         removed = removed_all.to_pandas()
