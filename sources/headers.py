@@ -89,9 +89,9 @@ def resolve_headers(headers: Sequence[str], aliases: dict[str, list[str]]) -> He
     fields: dict[str, str] = {}
     for canonical, names in aliases.items():
         for name in names:
-            header = by_key.get(normalize_header(name))
-            if header is not None:
-                fields[canonical] = header
+            found = by_key.get(normalize_header(name))
+            if found is not None:
+                fields[canonical] = found
                 break
     used = set(fields.values())
     return HeaderMapping(fields=fields, unmapped=[h for h in headers if h not in used])
