@@ -12,7 +12,7 @@ import pyarrow as pa
 T = TypeVar("T")
 
 
-def map_distinct(series: pd.Series, func: Callable[[str], T]) -> tuple[list[T | None], np.ndarray]:
+def map_distinct(series: pd.Series, func: Callable[[str], T]) -> tuple[list[T], np.ndarray]:
     """Evaluate ``func`` on each distinct non-null value of ``series``.
 
     Args:
@@ -26,23 +26,6 @@ def map_distinct(series: pd.Series, func: Callable[[str], T]) -> tuple[list[T | 
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     results = [func(str(u)) for u in uniques]
     return results, codes
-
-
-def take(results: list[Any], codes: np.ndarray, default: Any = None) -> list[Any]:
-    """Expand per-distinct results back to rows.
-
-    Args:
-        results: One value per distinct input value.
-        codes: Row codes from :func:`map_distinct` (-1 = null row).
-        default: Value for null rows.
-
-    Returns:
-        One value per row.
-    """
-    lookup = np.empty(len(results) + 1, dtype=object)
-    lookup[: len(results)] = results
-    lookup[len(results)] = default
-    return list(lookup[codes])  # -1 indexes the trailing default
 
 
 def column(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cleaning._distinct import column, map_distinct
-from cleaning.address import parse_address
+from cleaning.address import AddressResult, parse_address
 from cleaning.codes import customer_type_from_source, validate_credit_code
 from cleaning.company import ORG_WORDS, parse_company_name
 from cleaning.dates import DateOrder, infer_date_order, parse_date
@@ -77,10 +77,10 @@ def clean_contacts(
     issues.add(others.notna(), "phone", "phone_multiple", others)
 
     email = raw["email"]
-    res, cod = map_distinct(email, normalize_email)
-    out["email"] = column([r.email for r in res], cod, idx)
-    out["email_domain"] = column([r.domain for r in res], cod, idx)
-    out["email_is_free"] = column([r.is_free for r in res], cod, idx, "boolean")
+    mails, cod = map_distinct(email, normalize_email)
+    out["email"] = column([r.email for r in mails], cod, idx)
+    out["email_domain"] = column([r.domain for r in mails], cod, idx)
+    out["email_is_free"] = column([r.is_free for r in mails], cod, idx, "boolean")
     has_text = column([normalize_text(u) is not None for u in _uniques(email)], cod, idx, "boolean")
     issues.add(has_text.fillna(False) & out["email"].isna(), "email", "email_invalid", email)
 
@@ -100,7 +100,7 @@ def clean_address(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) 
     present = pd.concat([c.notna() for c in cols], axis=1).any(axis=1)
     combo = combo.where(present)
 
-    def parse(key: str) -> tuple:
+    def parse(key: str) -> AddressResult:
         return parse_address(*[p or None for p in key.split("\x1f")])
 
     res, cod = map_distinct(combo, parse)
@@ -127,11 +127,11 @@ def clean_industry_and_codes(raw: pd.DataFrame, out: pd.DataFrame, issues: Issue
     issues.add(out["industry_confidence"] < 1, "industry", "industry_fuzzy", out["industry"])
 
     code = raw["credit_code"]
-    res, cod = map_distinct(code, validate_credit_code)
-    out["credit_code"] = column([r.code for r in res], cod, idx)
-    valid = column([r.valid if r.code else None for r in res], cod, idx, "boolean")
+    checks, cod = map_distinct(code, validate_credit_code)
+    out["credit_code"] = column([r.code for r in checks], cod, idx)
+    valid = column([r.valid if r.code else None for r in checks], cod, idx, "boolean")
     out["credit_code_valid"] = valid
-    reason = column([r.reason for r in res], cod, idx)
+    reason = column([r.reason for r in checks], cod, idx)
     issues.add(valid == False, "credit_code", "credit_code_invalid", reason)  # noqa: E712
 
 
