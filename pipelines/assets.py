@@ -1,7 +1,5 @@
 """Dagster assets: one per stage, each a thin wrapper over `pipelines.steps`."""
 
-from __future__ import annotations
-
 import resource
 import time
 from collections.abc import Sequence
@@ -19,7 +17,7 @@ def _metadata(stats: dict) -> dict:
 
 
 def _run_stage(context: dg.AssetExecutionContext, archive: ArchiveResource, stage: str, fn) -> dict:
-    ctx = archive.run_context(context.run_id)
+    ctx = archive.run_context(context.run.run_id)
     started = time.perf_counter()
     with archive.connection(ctx.config) as con:
         stats = fn(con, ctx)
@@ -43,7 +41,10 @@ def raw_source_asset(source: str, department: str) -> dg.AssetsDefinition:
     )
     def _raw(context: dg.AssetExecutionContext, archive: ArchiveResource) -> dg.MaterializeResult:
         stats = _run_stage(
-            context, archive, f"ingest:{source}", lambda con, ctx: steps.ingest_stage(con, ctx, source)
+            context,
+            archive,
+            f"ingest:{source}",
+            lambda con, ctx: steps.ingest_stage(con, ctx, source),
         )
         return dg.MaterializeResult(metadata=_metadata(stats))
 

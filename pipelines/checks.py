@@ -1,53 +1,70 @@
-"""Dagster asset checks: the Great Expectations suites on the staged golden state, blocking publish."""
+"""Dagster asset checks: each golden Great Expectations check on the staged golden state.
 
-from __future__ import annotations
+One Dagster check per catalog entry (`expectations.catalog`), all computed by one suite run;
+critical ones are blocking, so a failure stops `golden/customers` and `archive/snapshot`.
+"""
 
 from collections.abc import Iterator
 
 import dagster as dg
 
+from expectations import QualitySettings, checks_for_layer
+
 from . import steps
 from .resources import ArchiveResource
 
 STAGED = dg.AssetKey(["staging", "golden"])
-CRITICAL = "golden_critical_expectations"
-WARNINGS = "golden_warning_expectations"
 
 
-@dg.multi_asset_check(
-    specs=[
+def build_golden_checks(quality: QualitySettings) -> dg.AssetChecksDefinition:
+    """The golden suite as one multi-asset check with a spec per expectation."""
+    specs = [
         dg.AssetCheckSpec(
-            CRITICAL,
+            spec.name,
             asset=STAGED,
-            blocking=True,
-            description="Critical Great Expectations on the staged golden tables; a failure "
-            "blocks publishing and the snapshot.",
-        ),
-        dg.AssetCheckSpec(
-            WARNINGS,
-            asset=STAGED,
-            description="Warning-level expectations (drift, duplicate-rate trends); never block.",
-        ),
-    ],
-)
-def golden_expectations(
-    context: dg.AssetCheckExecutionContext, archive: ArchiveResource
-) -> Iterator[dg.AssetCheckResult]:
-    """Run the golden suite once and report critical and warning outcomes separately."""
-    ctx = archive.run_context(context.run_id)
-    with archive.connection(ctx.config) as con:
-        outcomes = steps.quality_stage(con, ctx)
-    for check_name, critical in ((CRITICAL, True), (WARNINGS, False)):
-        group = [o for o in outcomes if o.critical == critical]
-        failed = [o.name for o in group if not o.success]
-        yield dg.AssetCheckResult(
-            check_name=check_name,
-            asset_key=STAGED,
-            passed=not failed,
-            severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
-            metadata={
-                "expectations": len(group),
-                "failed": ", ".join(failed) or "none",
-                **{f"{o.name}": ("pass" if o.success else "FAIL") for o in group},
-            },
+            blocking=quality.is_critical(spec.name),
+            description=("[critical] " if quality.is_critical(spec.name) else "[warning] ")
+            + spec.description,
         )
+        for spec in checks_for_layer("golden")
+    ]
+    names = {s.name for s in specs}
+
+    @dg.multi_asset_check(specs=specs, name="golden_expectations")
+    def golden_expectations(
+        context: dg.AssetCheckExecutionContext, archive: ArchiveResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        ctx = archive.run_context(context.run.run_id)
+        with archive.connection(ctx.config) as con:
+            outcomes = steps.quality_stage(con, ctx)
+        seen = set()
+        for o in outcomes:
+            if o.name not in names:
+                context.log.warning("expectation %s is not in the golden catalog", o.name)
+                continue
+            seen.add(o.name)
+            yield dg.AssetCheckResult(
+                check_name=o.name,
+                asset_key=STAGED,
+                passed=o.success,
+                severity=dg.AssetCheckSeverity.ERROR if o.critical else dg.AssetCheckSeverity.WARN,
+                metadata={k: v for k, v in _flat(o.observed).items()},
+                description=o.description,
+            )
+        for missing in sorted(names - seen):
+            yield dg.AssetCheckResult(
+                check_name=missing,
+                asset_key=STAGED,
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"error": "the suite produced no result for this check"},
+            )
+
+    return golden_expectations
+
+
+def _flat(observed: dict) -> dict[str, str | int | float | bool]:
+    out: dict[str, str | int | float | bool] = {}
+    for k, v in observed.items():
+        out[str(k)] = v if isinstance(v, str | int | float | bool) else str(v)[:500]
+    return out

@@ -41,7 +41,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     configure_progress_logging()
     outcome = run_pipeline(args.config, args.warehouse, args.run_date)
     if args.demo_truth and outcome.success:
-        cfg = load_config(args.config, warehouse=args.warehouse and str(Path(args.warehouse).resolve()))
+        cfg = load_config(
+            args.config, warehouse=args.warehouse and str(Path(args.warehouse).resolve())
+        )
         outcome.accuracy = evaluate_against_truth(cfg, Path(args.demo_truth))
     print(format_summary(outcome))
     if outcome.blocked:

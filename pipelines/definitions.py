@@ -10,7 +10,7 @@ import os
 import dagster as dg
 
 from .assets import build_raw_assets, build_stage_assets
-from .checks import golden_expectations
+from .checks import build_golden_checks
 from .resources import ArchiveResource
 from .schedules import build_job, build_landing_sensor, build_schedule
 from .settings import load_config
@@ -35,12 +35,14 @@ def build_definitions(
     job = build_job()
     return dg.Definitions(
         assets=[*raw, *stage],
-        asset_checks=[golden_expectations],
+        asset_checks=[build_golden_checks(config.quality)],
         jobs=[job],
         schedules=[build_schedule(config, job)],
         sensors=[build_landing_sensor(config, job)],
         resources={
-            "archive": ArchiveResource(config_path=str(path), warehouse=warehouse, run_date=run_date)
+            "archive": ArchiveResource(
+                config_path=str(path), warehouse=warehouse, run_date=run_date
+            )
         },
     )
 

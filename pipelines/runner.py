@@ -118,7 +118,8 @@ def format_summary(outcome: RunOutcome) -> str:
     for key in sorted(k for k in s if k.startswith("ingest:")):
         v = s[key]
         lines.append(
-            f"    {v['source']:<12}{v['rows_in']:>8}{v['rows_ingested']:>10}{v['rows_quarantined']:>13}"
+            f"    {v['source']:<12}{v['rows_in']:>8}{v['rows_ingested']:>10}"
+            f"{v['rows_quarantined']:>13}"
             f"   ({v['files_new']} / {v['files_skipped']} / {v['files_quarantined']})"
         )
     if "clean" in s:
@@ -148,7 +149,9 @@ def format_summary(outcome: RunOutcome) -> str:
             lines.append(f"    {'CRITICAL' if o.critical else 'warning '} {o.name}: {o.observed}")
     snap = s.get("snapshot", {})
     if "snapshot" in s:
-        lines.append(f"  snapshot:          {snap.get('snapshot') or 'unchanged (no new snapshot)'}")
+        lines.append(
+            f"  snapshot:          {snap.get('snapshot') or 'unchanged (no new snapshot)'}"
+        )
     if outcome.accuracy:
         a = outcome.accuracy
         pw, b3 = a["pairwise"], a["bcubed"]
@@ -158,8 +161,10 @@ def format_summary(outcome: RunOutcome) -> str:
             f"F1={b3['f1']:.4f}  ({a['records_evaluated']} records)"
         )
     if outcome.blocked:
-        lines.append("  PUBLISH BLOCKED: a critical expectation failed; the previous golden "
-                     "tables and snapshots are untouched.")
+        lines.append(
+            "  PUBLISH BLOCKED: a critical expectation failed; the previous golden "
+            "tables and snapshots are untouched."
+        )
     for e in outcome.errors:
         lines.append(f"  error: {e}")
     lines.append("  status:            " + ("OK" if outcome.success else "FAILED"))

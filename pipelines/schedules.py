@@ -14,7 +14,7 @@ JOB_NAME = "customer_archive_job"
 
 
 def landing_fingerprint(config: ArchiveConfig) -> tuple[str, int]:
-    """A fingerprint of every landed file the sources declare (path, size, mtime), and their count."""
+    """Fingerprint (path, size, mtime) every landed file the sources declare; also count them."""
     sources = load_sources(config)
     entries: list[str] = []
     for src in sources.sources:
@@ -27,12 +27,13 @@ def landing_fingerprint(config: ArchiveConfig) -> tuple[str, int]:
 
 
 def build_job() -> dg.UnresolvedAssetJobDefinition:
-    """The job that materializes the whole archive graph (with run retries for transient failures)."""
+    """The job that materializes the whole archive graph (run retries for transient failures)."""
     return dg.define_asset_job(
         JOB_NAME,
         selection=dg.AssetSelection.all(),
         tags={"dagster/max_retries": "2", "customer_archive/warehouse": "write"},
-        description="Ingest new deliveries, clean, match, build and check the golden layer, publish.",
+        description="Ingest new deliveries, clean, match, build and check the golden layer, "
+        "publish.",
     )
 
 

@@ -1,4 +1,4 @@
-"""The pipeline's stages as plain functions over the warehouse; Dagster assets and the CLI call these.
+"""The pipeline's stages as plain functions over the warehouse; the Dagster assets call these.
 
 Each stage reads its inputs from the DuckDB warehouse, calls the pure packages, and writes its
 outputs in one transaction, so a crash between stages leaves a consistent warehouse and the next
@@ -30,14 +30,13 @@ from sources import (
 from warehouse import (
     build_golden,
     create_views,
-    export_parquet,
     ensure_schemas,
+    export_parquet,
     read_table,
     replace_tables,
     table_exists,
     update_history,
 )
-
 from warehouse.archive import apply_retention, copy_offsite, publish_snapshot
 
 from .settings import ArchiveConfig
@@ -177,7 +176,9 @@ def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -
         "source": source,
         "files_new": sum(f.status in ("new", "changed") for f in result.files),
         "files_skipped": sum(f.status in ("duplicate", "unchanged") for f in result.files),
-        "rows_in": int(sum((f.rows_read or 0) for f in result.files if f.status in ("new", "changed"))),
+        "rows_in": int(
+            sum((f.rows_read or 0) for f in result.files if f.status in ("new", "changed"))
+        ),
         "rows_ingested": len(result.rows),
         "rows_quarantined": len(result.quarantined_rows),
         "files_quarantined": len(result.quarantined_files),
@@ -272,7 +273,9 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
     n_clusters = int(result.clusters["cluster_key"].nunique()) if len(result.clusters) else 0
     stats = {
         "candidate_pairs": len(result.pairs),
-        "matched_pairs": int((result.pairs["decision"] == "match").sum()) if len(result.pairs) else 0,
+        "matched_pairs": int((result.pairs["decision"] == "match").sum())
+        if len(result.pairs)
+        else 0,
         "review_queue": len(result.review_queue),
         "clusters": n_clusters,
     }

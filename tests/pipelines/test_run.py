@@ -32,7 +32,9 @@ def test_full_run_publishes_reconciled_golden_layer(project: Path, demo_dir: Pat
             assert st["rows_in"] == st["rows_ingested"] + st["rows_quarantined"], key
     # every clean record is in the crosswalk exactly once, and every customer has a record
     (n_clean,) = _q(project, "SELECT count(*) FROM clean.records")[0]
-    (n_cw, n_keys) = _q(project, "SELECT count(*), count(DISTINCT record_key) FROM golden.crosswalk")[0]
+    (n_cw, n_keys) = _q(
+        project, "SELECT count(*), count(DISTINCT record_key) FROM golden.crosswalk"
+    )[0]
     assert n_clean == n_cw == n_keys
     (orphans,) = _q(
         project,
@@ -71,7 +73,10 @@ def test_bad_rows_are_quarantined_and_counts_reconcile(project: Path) -> None:
     cfg = load_config(project)
     sales_dir = cfg.resolve(cfg.landing_dir) / "sales" / "2026-11-24"
     sales_dir.mkdir(parents=True)
-    header = "客户编号,客户名称,客户类型,联系人,手机,邮箱,地址,所属行业,统一社会信用代码,签约日期,合同编号,合同金额,更新时间"
+    header = (
+        "客户编号,客户名称,客户类型,联系人,手机,邮箱,地址,所属行业,"
+        "统一社会信用代码,签约日期,合同编号,合同金额,更新时间"
+    )
     lines = [
         header,
         "KX1,北京测试科技有限公司,企业,张三,13900000001,a@test.cn,北京市海淀区,软件,,2024-01-02,H1,100,2024-01-02",
@@ -108,8 +113,11 @@ def test_failing_critical_expectation_blocks_publish(project: Path, monkeypatch)
     monkeypatch.setattr(steps, "build_golden", corrupt)
     (cfg.resolve(cfg.landing_dir) / "marketing" / "extra").mkdir(parents=True)
     (cfg.resolve(cfg.landing_dir) / "marketing" / "extra" / "more.jsonl").write_text(
-        json.dumps({"lead_id": "LX1", "company": "杭州新线索网络科技有限公司", "mobile": "13700000009"},
-                   ensure_ascii=False) + "\n",
+        json.dumps(
+            {"lead_id": "LX1", "company": "杭州新线索网络科技有限公司", "mobile": "13700000009"},
+            ensure_ascii=False,
+        )
+        + "\n",
         encoding="utf-8",
     )
     bad = run_pipeline(project, run_date="2026-11-25")
@@ -131,8 +139,18 @@ def test_sql_command_reads_golden_table(project: Path, fmt: str, tmp_path: Path,
 
     assert run_pipeline(project, run_date="2026-11-24").success
     out_file = tmp_path / f"out.{fmt}"
-    code = main(["sql", "--config", str(project), "--format", fmt, "--output", str(out_file),
-                 "SELECT customer_id, customer_name FROM golden.customers ORDER BY 1 LIMIT 5"])
+    code = main(
+        [
+            "sql",
+            "--config",
+            str(project),
+            "--format",
+            fmt,
+            "--output",
+            str(out_file),
+            "SELECT customer_id, customer_name FROM golden.customers ORDER BY 1 LIMIT 5",
+        ]
+    )
     assert code == 0
     text = out_file.read_text(encoding="utf-8-sig")
     assert "C2026" in text
