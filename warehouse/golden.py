@@ -8,6 +8,7 @@ from datetime import date
 import pandas as pd
 import pyarrow as pa
 
+from warehouse._vector import member
 from warehouse.classification import classify, customer_type
 from warehouse.related import attach_facts, build_addresses, build_contacts
 from warehouse.settings import GoldenSettings
@@ -85,8 +86,9 @@ def _check_assignments(records: pd.DataFrame, assignments: pd.DataFrame) -> None
     if assignments["record_key"].duplicated().any():
         dup = assignments.loc[assignments["record_key"].duplicated(), "record_key"].head(5)
         raise ValueError(f"a record is assigned to two customers: {dup.tolist()}")
-    known = pd.Index(assignments["record_key"])
-    unassigned = ~records["record_key"].isin(known)
+    unassigned = pd.Series(
+        ~member(records["record_key"], assignments["record_key"]), index=records.index
+    )
     if unassigned.any():
         sample = records.loc[unassigned, "record_key"].head(5).tolist()
         raise ValueError(f"{int(unassigned.sum())} clean records have no customer_id: {sample}")

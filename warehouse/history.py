@@ -7,6 +7,8 @@ from datetime import date
 import pandas as pd
 import pyarrow as pa
 
+from warehouse._vector import member
+
 TRACKED_ATTRIBUTES = [
     "customer_name",
     "customer_type",
@@ -146,9 +148,9 @@ def update_history(
     is_open = previous["valid_to"].isna()
     closed_before, open_rows = previous[~is_open], previous[is_open]
     ids = pd.Index(current["customer_id"])
-    still = open_rows[open_rows["customer_id"].isin(ids)]
-    gone = open_rows[~open_rows["customer_id"].isin(ids)]
-    new = current[~current["customer_id"].isin(pd.Index(open_rows["customer_id"]))]
+    kept = member(open_rows["customer_id"], ids)
+    still, gone = open_rows[kept], open_rows[~kept]
+    new = current[~member(current["customer_id"], open_rows["customer_id"])]
     now = current.set_index("customer_id").loc[still["customer_id"]].reset_index()
     diff = pd.DataFrame(
         {

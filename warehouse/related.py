@@ -74,9 +74,17 @@ def _text(frame: pd.DataFrame, col: str) -> pd.Series:
 
 
 def _sources(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """Comma-joined sorted distinct source systems per group."""
-    pairs = frame[[*keys, "source_system"]].drop_duplicates().sort_values("source_system")
-    return pairs.groupby(keys, dropna=False, sort=False)["source_system"].agg(",".join)
+    """Comma-joined sorted distinct source systems per group.
+
+    Vectorized: each system is one bit, the distinct (group, system) bits are summed per group,
+    and the few distinct bit masks are turned into text once each.
+    """
+    names = sorted(frame["source_system"].dropna().unique())
+    bit = frame["source_system"].map({n: 1 << i for i, n in enumerate(names)})
+    pairs = frame[keys].assign(_bit=bit.fillna(0).astype("int64")).drop_duplicates()
+    masks = pairs.groupby(keys, dropna=False, sort=False)["_bit"].sum()
+    text = {m: ",".join(n for i, n in enumerate(names) if m >> i & 1) for m in masks.unique()}
+    return masks.map(text).astype("string")
 
 
 def build_contacts(base: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,17 @@ LINEAGE_COLUMNS = [
     "candidates",
 ]
 _NO_DATE = np.int64(-(2**62))
+_WORK_COLUMNS = [
+    "customer_id",
+    "record_key",
+    "source_system",
+    "source_record_id",
+    "_record_date",
+    "_date_key",
+    "_cust",
+    "_record_order",
+    "_completeness",
+]
 
 
 def _present(values: pd.Series) -> np.ndarray:
@@ -96,7 +107,7 @@ def _apply_rule(
     cols = [rule.attribute, *rule.companions]
     present = {c: _present(base[c]) for c in cols}
     any_present = np.logical_or.reduce(list(present.values()))
-    cand = base.loc[any_present].copy()
+    cand = base.loc[any_present, [*_WORK_COLUMNS, *cols]].copy()
     cand["_has_primary"] = present[rule.attribute][any_present]
     for c in cols:
         cand[c] = cand[c].where(present[c][any_present])
