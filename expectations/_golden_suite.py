@@ -58,8 +58,11 @@ def validate_golden(
         if missing:
             raise ValueError(f"{label} lacks column(s) {missing}; cannot validate the golden layer")
     results: Results = {}
-    results.update(run_checks("golden.customers", customers,
-                              _customer_checks(customers, previous_customers, settings)))
+    results.update(
+        run_checks(
+            "golden.customers", customers, _customer_checks(customers, previous_customers, settings)
+        )
+    )
     if previous_customers is None:
         results["golden_row_count_drift"] = skipped("no previous snapshot")
     results.update(_crosswalk_results(customers, crosswalk, clean_records))
@@ -84,38 +87,62 @@ def _customer_checks(
         columns_present("golden_required_columns", customers, GOLDEN_COLUMNS),
         check("golden_customer_id_not_null", gxe.ExpectColumnValuesToNotBeNull(column=key)),
         check("golden_customer_id_unique", gxe.ExpectColumnValuesToBeUnique(column=key)),
-        check("golden_customer_id_format",
-              gxe.ExpectColumnValuesToMatchRegex(column=key, regex=ref.CUSTOMER_ID_REGEX)),
-        check("golden_customer_name_not_null",
-              gxe.ExpectColumnValuesToNotBeNull(column="customer_name")),
-        check("golden_customer_type_in_set",
-              gxe.ExpectColumnValuesToBeInSet(column="customer_type",
-                                              value_set=list(ref.CUSTOMER_TYPES))),
-        check("golden_tier_in_set",
-              gxe.ExpectColumnValuesToBeInSet(column="tier", value_set=list(ref.TIERS))),
-        check("golden_lifecycle_in_set",
-              gxe.ExpectColumnValuesToBeInSet(column="lifecycle", value_set=list(ref.LIFECYCLES))),
-        check("golden_phone_e164",
-              gxe.ExpectColumnValuesToMatchRegex(column="phone", regex=ref.E164_REGEX)),
-        check("golden_email_format",
-              gxe.ExpectColumnValuesToMatchRegex(column="email", regex=ref.EMAIL_REGEX)),
-        check("golden_province_known",
-              gxe.ExpectColumnValuesToBeInSet(column="province", value_set=provinces)),
-        check("golden_credit_code_format",
-              gxe.ExpectColumnValuesToMatchRegex(column="credit_code",
-                                                 regex=ref.CREDIT_CODE_REGEX)),
+        check(
+            "golden_customer_id_format",
+            gxe.ExpectColumnValuesToMatchRegex(column=key, regex=ref.CUSTOMER_ID_REGEX),
+        ),
+        check(
+            "golden_customer_name_not_null",
+            gxe.ExpectColumnValuesToNotBeNull(column="customer_name"),
+        ),
+        check(
+            "golden_customer_type_in_set",
+            gxe.ExpectColumnValuesToBeInSet(
+                column="customer_type", value_set=list(ref.CUSTOMER_TYPES)
+            ),
+        ),
+        check(
+            "golden_tier_in_set",
+            gxe.ExpectColumnValuesToBeInSet(column="tier", value_set=list(ref.TIERS)),
+        ),
+        check(
+            "golden_lifecycle_in_set",
+            gxe.ExpectColumnValuesToBeInSet(column="lifecycle", value_set=list(ref.LIFECYCLES)),
+        ),
+        check(
+            "golden_phone_e164",
+            gxe.ExpectColumnValuesToMatchRegex(column="phone", regex=ref.E164_REGEX),
+        ),
+        check(
+            "golden_email_format",
+            gxe.ExpectColumnValuesToMatchRegex(column="email", regex=ref.EMAIL_REGEX),
+        ),
+        check(
+            "golden_province_known",
+            gxe.ExpectColumnValuesToBeInSet(column="province", value_set=provinces),
+        ),
+        check(
+            "golden_credit_code_format",
+            gxe.ExpectColumnValuesToMatchRegex(column="credit_code", regex=ref.CREDIT_CODE_REGEX),
+        ),
     ]
     if previous is not None:
         before = len(previous)
         tolerance = settings.row_count_drift_tolerance
         low = max(math.floor(before * (1 - tolerance)), 0)
         high = math.ceil(before * (1 + tolerance))
-        checks.append(GxCheck(
-            "golden_row_count_drift",
-            [gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high)],
-            thresholds={"previous_row_count": before, "tolerance": tolerance,
-                        "min": low, "max": high},
-        ))
+        checks.append(
+            GxCheck(
+                "golden_row_count_drift",
+                [gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high)],
+                thresholds={
+                    "previous_row_count": before,
+                    "tolerance": tolerance,
+                    "min": low,
+                    "max": high,
+                },
+            )
+        )
     return checks
 
 
@@ -125,43 +152,101 @@ def _crosswalk_results(
     import great_expectations.expectations as gxe
 
     results: Results = {}
-    results.update(run_checks("golden.crosswalk", crosswalk, [
-        GxCheck("crosswalk_record_key_unique",
-                [gxe.ExpectColumnValuesToBeUnique(column="record_key")], key_column="record_key"),
-    ]))
+    results.update(
+        run_checks(
+            "golden.crosswalk",
+            crosswalk,
+            [
+                GxCheck(
+                    "crosswalk_record_key_unique",
+                    [gxe.ExpectColumnValuesToBeUnique(column="record_key")],
+                    key_column="record_key",
+                ),
+            ],
+        )
+    )
     coverage = frames.record_coverage(crosswalk, clean_records)
     counts = coverage["status"].value_counts().to_dict()
-    results.update(run_checks("golden.record_coverage", coverage, [
-        GxCheck("crosswalk_covers_clean_records",
-                [gxe.ExpectColumnValuesToNotBeInSet(column="status",
-                                                    value_set=["missing_from_crosswalk"])],
-                key_column="record_key", extra={"status_counts": counts}),
-        GxCheck("crosswalk_records_in_clean",
-                [gxe.ExpectColumnValuesToNotBeInSet(column="status", value_set=["not_in_clean"])],
-                key_column="record_key", extra={"status_counts": counts}),
-    ]))
+    results.update(
+        run_checks(
+            "golden.record_coverage",
+            coverage,
+            [
+                GxCheck(
+                    "crosswalk_covers_clean_records",
+                    [
+                        gxe.ExpectColumnValuesToNotBeInSet(
+                            column="status", value_set=["missing_from_crosswalk"]
+                        )
+                    ],
+                    key_column="record_key",
+                    extra={"status_counts": counts},
+                ),
+                GxCheck(
+                    "crosswalk_records_in_clean",
+                    [
+                        gxe.ExpectColumnValuesToNotBeInSet(
+                            column="status", value_set=["not_in_clean"]
+                        )
+                    ],
+                    key_column="record_key",
+                    extra={"status_counts": counts},
+                ),
+            ],
+        )
+    )
     links = frames.customer_links(customers, crosswalk)
     link_counts = links["status"].value_counts().to_dict()
-    results.update(run_checks("golden.customer_links", links, [
-        GxCheck("crosswalk_customer_exists",
-                [gxe.ExpectColumnValuesToNotBeInSet(column="status",
-                                                    value_set=["missing_customer"])],
-                key_column="customer_id", extra={"status_counts": link_counts}),
-        GxCheck("customer_has_records",
-                [gxe.ExpectColumnValuesToNotBeInSet(column="status",
-                                                    value_set=["no_crosswalk_rows"])],
-                key_column="customer_id", extra={"status_counts": link_counts}),
-    ]))
+    results.update(
+        run_checks(
+            "golden.customer_links",
+            links,
+            [
+                GxCheck(
+                    "crosswalk_customer_exists",
+                    [
+                        gxe.ExpectColumnValuesToNotBeInSet(
+                            column="status", value_set=["missing_customer"]
+                        )
+                    ],
+                    key_column="customer_id",
+                    extra={"status_counts": link_counts},
+                ),
+                GxCheck(
+                    "customer_has_records",
+                    [
+                        gxe.ExpectColumnValuesToNotBeInSet(
+                            column="status", value_set=["no_crosswalk_rows"]
+                        )
+                    ],
+                    key_column="customer_id",
+                    extra={"status_counts": link_counts},
+                ),
+            ],
+        )
+    )
     if "credit_code" not in clean_records.columns:
         results["customer_single_credit_code"] = skipped("clean_records has no credit_code")
         return results
     per_customer, conflicts = frames.valid_credit_codes_per_customer(crosswalk, clean_records)
-    results.update(run_checks("golden.customer_credit_codes", per_customer, [
-        GxCheck("customer_single_credit_code",
-                [gxe.ExpectColumnValuesToBeBetween(column="distinct_valid_credit_codes",
-                                                   min_value=0, max_value=1)],
-                key_column="customer_id", extra={"conflicting_codes": conflicts}),
-    ]))
+    results.update(
+        run_checks(
+            "golden.customer_credit_codes",
+            per_customer,
+            [
+                GxCheck(
+                    "customer_single_credit_code",
+                    [
+                        gxe.ExpectColumnValuesToBeBetween(
+                            column="distinct_valid_credit_codes", min_value=0, max_value=1
+                        )
+                    ],
+                    key_column="customer_id",
+                    extra={"conflicting_codes": conflicts},
+                ),
+            ],
+        )
+    )
     return results
 
 
@@ -175,16 +260,26 @@ def _duplicate_results(customers: pd.DataFrame, settings: QualitySettings) -> Re
     flags = frames.duplicate_flags(customers)
     duplicates = flags.loc[flags["is_duplicate"] == 1, "customer_id"]
     rate = float(flags["is_duplicate"].mean())
-    return run_checks("golden.duplicates", flags, [
-        GxCheck(
-            name,
-            [gxe.ExpectColumnMeanToBeBetween(column="is_duplicate", min_value=0,
-                                             max_value=settings.max_duplicate_rate)],
-            thresholds={"max_duplicate_rate": settings.max_duplicate_rate},
-            extra={"duplicate_customers": len(duplicates), "duplicate_rate": round(rate, 6),
-                   "unexpected_keys": duplicates.head(MAX_EXAMPLES).tolist()},
-        )
-    ])
+    return run_checks(
+        "golden.duplicates",
+        flags,
+        [
+            GxCheck(
+                name,
+                [
+                    gxe.ExpectColumnMeanToBeBetween(
+                        column="is_duplicate", min_value=0, max_value=settings.max_duplicate_rate
+                    )
+                ],
+                thresholds={"max_duplicate_rate": settings.max_duplicate_rate},
+                extra={
+                    "duplicate_customers": len(duplicates),
+                    "duplicate_rate": round(rate, 6),
+                    "unexpected_keys": duplicates.head(MAX_EXAMPLES).tolist(),
+                },
+            )
+        ],
+    )
 
 
 def _drift_results(
@@ -199,13 +294,20 @@ def _drift_results(
     if distances.empty:
         return {name: skipped("no drift attribute present in both snapshots")}
     tolerance = settings.distribution_drift_tolerance
-    return run_checks("golden.drift", distances, [
-        GxCheck(
-            name,
-            [gxe.ExpectColumnValuesToBeBetween(column="distance", min_value=0,
-                                               max_value=tolerance)],
-            key_column="attribute",
-            thresholds={"max_total_variation_distance": tolerance},
-            extra={"distances": distances.set_index("attribute")["distance"].to_dict()},
-        )
-    ])
+    return run_checks(
+        "golden.drift",
+        distances,
+        [
+            GxCheck(
+                name,
+                [
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column="distance", min_value=0, max_value=tolerance
+                    )
+                ],
+                key_column="attribute",
+                thresholds={"max_total_variation_distance": tolerance},
+                extra={"distances": distances.set_index("attribute")["distance"].to_dict()},
+            )
+        ],
+    )

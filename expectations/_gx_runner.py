@@ -106,9 +106,7 @@ def run_checks(
     by_check: dict[str, list[Any]] = {check.name: [] for check in checks}
     for item in result.results:
         by_check[item.expectation_config.meta["check"]].append(item)
-    return {
-        check.name: _summarise(check, by_check[check.name], frame) for check in checks
-    }
+    return {check.name: _summarise(check, by_check[check.name], frame) for check in checks}
 
 
 def build_docs_site(folder: Path) -> Path:

@@ -24,8 +24,11 @@ def bar_chart(
         An ``<svg>`` element as text; a short note when ``items`` is empty.
     """
     return grouped_bar_chart(
-        [label for label, _ in items], {"": [value for _, value in items]}, title,
-        width=width, height=height,
+        [label for label, _ in items],
+        {"": [value for _, value in items]},
+        title,
+        width=width,
+        height=height,
     )
 
 
@@ -132,9 +135,10 @@ def line_chart(
     every = max(1, len(labels) // 8)
     for i, label in enumerate(labels):
         if i % every == 0 or i == len(labels) - 1:
+            anchor = "end" if i == len(labels) - 1 and i > 0 else "middle"
             parts.append(
                 f'<text x="{left + i * step_x:.1f}" y="{top + plot_h + 14}" '
-                f'text-anchor="middle" {_FONT}>{escape(_short(label))}</text>'
+                f'text-anchor="{anchor}" {_FONT}>{escape(_short(label))}</text>'
             )
     parts.append(_legend(list(series), left, height - 12))
     parts.append("</svg>")

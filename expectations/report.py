@@ -207,8 +207,10 @@ def _overview(
     blocked = [o for o in outcomes if o.critical and not o.success]
     warned = [o for o in outcomes if not o.critical and not o.success]
     if blocked:
-        banner = (f'<div class="banner blocked">Publishing blocked: {len(blocked)} critical '
-                  f"check(s) failed ({escape(', '.join(o.name for o in blocked))}).</div>")
+        banner = (
+            f'<div class="banner blocked">Publishing blocked: {len(blocked)} critical '
+            f"check(s) failed ({escape(', '.join(o.name for o in blocked))}).</div>"
+        )
     elif warned:
         banner = f'<div class="banner warn">Published with {len(warned)} warning(s).</div>'
     else:
@@ -224,73 +226,100 @@ def _overview(
         before = previous.get(key) if previous else None
         change = "" if before is None or now is None else f"{now - before:+,.0f}"
         rows.append([label, int(now) if now is not None else "—", change])
-    return _section("overview", "Run overview",
-                    banner + _table(["Figure", "This run", "Change since last run"], rows))
+    return _section(
+        "overview",
+        "Run overview",
+        banner + _table(["Figure", "This run", "Change since last run"], rows),
+    )
 
 
 def _rows_section(summary: RunSummary) -> str:
     sources = sorted(set(summary.rows_in) | set(summary.quarantined) | set(summary.clean_rows))
-    rows = [[s, summary.rows_in.get(s, 0), summary.quarantined.get(s, 0),
-             summary.clean_rows.get(s, 0)] for s in sources]
+    rows = [
+        [s, summary.rows_in.get(s, 0), summary.quarantined.get(s, 0), summary.clean_rows.get(s, 0)]
+        for s in sources
+    ]
     if sources:
-        rows.append(["Total", sum(summary.rows_in.values()), sum(summary.quarantined.values()),
-                     sum(summary.clean_rows.values())])
+        rows.append(
+            [
+                "Total",
+                sum(summary.rows_in.values()),
+                sum(summary.quarantined.values()),
+                sum(summary.clean_rows.values()),
+            ]
+        )
     chart = svg.grouped_bar_chart(
         sources,
-        {"in": [summary.rows_in.get(s, 0) for s in sources],
-         "quarantined": [summary.quarantined.get(s, 0) for s in sources],
-         "clean": [summary.clean_rows.get(s, 0) for s in sources]},
+        {
+            "in": [summary.rows_in.get(s, 0) for s in sources],
+            "quarantined": [summary.quarantined.get(s, 0) for s in sources],
+            "clean": [summary.clean_rows.get(s, 0) for s in sources],
+        },
         "Rows per source and stage",
     )
-    return _section("rows", "Rows per source and stage",
-                    _table(["Source", "In", "Quarantined", "Clean"], rows) + chart)
+    return _section(
+        "rows",
+        "Rows per source and stage",
+        _table(["Source", "In", "Quarantined", "Clean"], rows) + chart,
+    )
 
 
 def _quarantine_section(summary: RunSummary) -> str:
     reasons = sorted(summary.quarantine_reasons.items(), key=lambda kv: (-kv[1], kv[0]))
     if not reasons:
-        return _section("quarantine", "Quarantine reasons",
-                        '<p class="empty">No rows were quarantined.</p>')
+        return _section(
+            "quarantine", "Quarantine reasons", '<p class="empty">No rows were quarantined.</p>'
+        )
     chart = svg.bar_chart(reasons[:15], "Quarantined rows by reason")
-    return _section("quarantine", "Quarantine reasons",
-                    _table(["Reason", "Rows"], reasons) + chart)
+    return _section("quarantine", "Quarantine reasons", _table(["Reason", "Rows"], reasons) + chart)
 
 
 def _scores_section(histogram: Sequence[tuple[float, int]] | None, summary: RunSummary) -> str:
     intro = _table(["Candidate pairs"], [[summary.candidate_pairs]])
     if not histogram:
-        return _section("scores", "Match score histogram",
-                        intro + '<p class="empty">No scored pairs in this run.</p>')
+        return _section(
+            "scores",
+            "Match score histogram",
+            intro + '<p class="empty">No scored pairs in this run.</p>',
+        )
     bins = sorted(histogram)
-    chart = svg.bar_chart([(f"{edge:g}", count) for edge, count in bins],
-                          "Candidate pairs by match score (log2 Bayes factor)")
+    chart = svg.bar_chart(
+        [(f"{edge:g}", count) for edge, count in bins],
+        "Candidate pairs by match score (log2 Bayes factor)",
+    )
     table = _table(["Score from", "Pairs"], [[f"{edge:g}", count] for edge, count in bins])
     return _section("scores", "Match score histogram", intro + chart + table)
 
 
 def _clusters_section(sizes: Mapping[int, int] | None, summary: RunSummary) -> str:
-    intro = _table(["Clusters", "Golden customers"],
-                   [[summary.clusters, summary.golden_customers]])
+    intro = _table(["Clusters", "Golden customers"], [[summary.clusters, summary.golden_customers]])
     if not sizes:
-        return _section("clusters", "Clusters by size",
-                        intro + '<p class="empty">No cluster sizes recorded.</p>')
+        return _section(
+            "clusters",
+            "Clusters by size",
+            intro + '<p class="empty">No cluster sizes recorded.</p>',
+        )
     ordered = sorted(sizes.items())
-    chart = svg.bar_chart([(str(size), count) for size, count in ordered],
-                          "Clusters by number of records")
+    chart = svg.bar_chart(
+        [(str(size), count) for size, count in ordered], "Clusters by number of records"
+    )
     table = _table(["Records per cluster", "Clusters"], [[s, c] for s, c in ordered])
     return _section("clusters", "Clusters by size", intro + chart + table)
 
 
 def _review_section(summary: RunSummary) -> str:
-    table = _table(["Review queue", "Merges", "Splits"],
-                   [[summary.review_queue, summary.merges, summary.splits]])
+    table = _table(
+        ["Review queue", "Merges", "Splits"],
+        [[summary.review_queue, summary.merges, summary.splits]],
+    )
     return _section("review", "Review queue, merges and splits", table)
 
 
 def _expectations_section(outcomes: Sequence[CheckOutcome]) -> str:
     if not outcomes:
-        return _section("expectations", "Expectation results",
-                        '<p class="empty">No checks were run.</p>')
+        return _section(
+            "expectations", "Expectation results", '<p class="empty">No checks were run.</p>'
+        )
     ordered = sorted(outcomes, key=lambda o: (o.success, not o.critical))
     rows = []
     for o in ordered:
@@ -305,12 +334,18 @@ def _expectations_section(outcomes: Sequence[CheckOutcome]) -> str:
             f"<td>{escape(o.description)}</td><td><code>{observed}</code></td></tr>"
         )
     failed = sum(1 for o in outcomes if not o.success)
-    head = "".join(f"<th>{h}</th>" for h in
-                   ("Layer", "Check", "Severity", "Result", "Guards", "Observed"))
+    head = "".join(
+        f"<th>{h}</th>" for h in ("Layer", "Check", "Severity", "Result", "Guards", "Observed")
+    )
     summary = f"<p>{len(outcomes)} checks, {failed} failed.</p>"
-    return _section("expectations", "Expectation results",
-                    summary + f"<table><thead><tr>{head}</tr></thead><tbody>"
-                    + "".join(rows) + "</tbody></table>")
+    return _section(
+        "expectations",
+        "Expectation results",
+        summary
+        + f"<table><thead><tr>{head}</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>",
+    )
 
 
 def _trends_section(points: Sequence[Mapping[str, Any]]) -> str:
@@ -318,16 +353,26 @@ def _trends_section(points: Sequence[Mapping[str, Any]]) -> str:
     charts = []
     for key, label in TREND_METRICS:
         values = [p.get(key) for p in points]
-        charts.append(f"<div>{svg.line_chart(labels, {label: values}, f'{label} per run')}</div>")
+        chart = svg.line_chart(labels, {label: values}, f"{label} per run", width=360, height=190)
+        charts.append(f"<div>{chart}</div>")
     note = f"<p>Last {len(points)} run(s), oldest first.</p>"
-    return _section("trends", "Trends over the last runs",
-                    note + '<div class="charts">' + "".join(charts) + "</div>")
+    return _section(
+        "trends",
+        "Trends over the last runs",
+        note + '<div class="charts">' + "".join(charts) + "</div>",
+    )
 
 
 def _docs_section(href: str | None) -> str:
     if not href:
-        return _section("data-docs", "Great Expectations Data Docs",
-                        '<p class="empty">Data Docs were not built for this run.</p>')
-    return _section("data-docs", "Great Expectations Data Docs",
-                    f'<p><a href="{escape(href, quote=True)}">Open the Data Docs</a> '
-                    "(every suite, expectation and validation result of this run).</p>")
+        return _section(
+            "data-docs",
+            "Great Expectations Data Docs",
+            '<p class="empty">Data Docs were not built for this run.</p>',
+        )
+    return _section(
+        "data-docs",
+        "Great Expectations Data Docs",
+        f'<p><a href="{escape(href, quote=True)}">Open the Data Docs</a> '
+        "(every suite, expectation and validation result of this run).</p>",
+    )

@@ -82,8 +82,12 @@ def validate_raw(
             GxCheck(
                 "raw_row_count_band",
                 [gxe.ExpectTableRowCountToBeBetween(min_value=max(low, 0), max_value=high)],
-                thresholds={"previous_row_count": previous_row_count, "band": band,
-                            "min": max(low, 0), "max": high},
+                thresholds={
+                    "previous_row_count": previous_row_count,
+                    "band": band,
+                    "min": max(low, 0),
+                    "max": high,
+                },
             )
         )
     present = [f for f in dict.fromkeys(required_fields) if f in frame.columns]
@@ -132,37 +136,63 @@ def validate_clean(
     key = "record_key"
     checks = [
         columns_present("clean_required_columns", records, CLEAN_REQUIRED_COLUMNS),
-        GxCheck("clean_record_key_not_null",
-                [gxe.ExpectColumnValuesToNotBeNull(column=key)], key_column="source_row"),
-        GxCheck("clean_record_key_unique",
-                [gxe.ExpectColumnValuesToBeUnique(column=key)], key_column=key),
+        GxCheck(
+            "clean_record_key_not_null",
+            [gxe.ExpectColumnValuesToNotBeNull(column=key)],
+            key_column="source_row",
+        ),
+        GxCheck(
+            "clean_record_key_unique",
+            [gxe.ExpectColumnValuesToBeUnique(column=key)],
+            key_column=key,
+        ),
         GxCheck(
             "clean_customer_name_filled",
-            [gxe.ExpectColumnValuesToNotBeNull(
-                column="customer_name", mostly=settings.clean_min_name_fill_rate)],
+            [
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column="customer_name", mostly=settings.clean_min_name_fill_rate
+                )
+            ],
             key_column=key,
             thresholds={"mostly": settings.clean_min_name_fill_rate},
         ),
         GxCheck(
             "clean_customer_type_in_set",
-            [gxe.ExpectColumnValuesToBeInSet(
-                column="customer_type", value_set=list(ref.CUSTOMER_TYPES))],
+            [
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="customer_type", value_set=list(ref.CUSTOMER_TYPES)
+                )
+            ],
             key_column=key,
         ),
     ]
     optional = [
-        ("clean_phone_e164", "phone",
-         [gxe.ExpectColumnValuesToMatchRegex(column="phone", regex=ref.E164_REGEX)]),
-        ("clean_email_format", "email",
-         [gxe.ExpectColumnValuesToMatchRegex(column="email", regex=ref.EMAIL_REGEX)]),
-        ("clean_province_known", "province",
-         [gxe.ExpectColumnValuesToBeInSet(column="province", value_set=provinces)]),
-        ("clean_industry_code_known", "industry_code",
-         [gxe.ExpectColumnValuesToBeInSet(column="industry_code", value_set=industries)]),
-        ("clean_credit_code_format", "credit_code",
-         [gxe.ExpectColumnValuesToMatchRegex(column="credit_code", regex=ref.CREDIT_CODE_REGEX)]),
-        ("clean_issues_json", "issues",
-         [gxe.ExpectColumnValuesToBeJsonParseable(column="issues")]),
+        (
+            "clean_phone_e164",
+            "phone",
+            [gxe.ExpectColumnValuesToMatchRegex(column="phone", regex=ref.E164_REGEX)],
+        ),
+        (
+            "clean_email_format",
+            "email",
+            [gxe.ExpectColumnValuesToMatchRegex(column="email", regex=ref.EMAIL_REGEX)],
+        ),
+        (
+            "clean_province_known",
+            "province",
+            [gxe.ExpectColumnValuesToBeInSet(column="province", value_set=provinces)],
+        ),
+        (
+            "clean_industry_code_known",
+            "industry_code",
+            [gxe.ExpectColumnValuesToBeInSet(column="industry_code", value_set=industries)],
+        ),
+        (
+            "clean_credit_code_format",
+            "credit_code",
+            [gxe.ExpectColumnValuesToMatchRegex(column="credit_code", regex=ref.CREDIT_CODE_REGEX)],
+        ),
+        ("clean_issues_json", "issues", [gxe.ExpectColumnValuesToBeJsonParseable(column="issues")]),
     ]
     for name, column, expectations in optional:
         if column in records.columns:
@@ -171,12 +201,18 @@ def validate_clean(
             results[name] = skipped(f"column {column!r} absent")
     date_columns = [c for c in ("registered_date", "updated_at") if c in records.columns]
     if date_columns:
-        checks.append(GxCheck(
-            "clean_dates_iso",
-            [gxe.ExpectColumnValuesToMatchStrftimeFormat(
-                column=c, strftime_format=ref.ISO_DATE_FORMAT) for c in date_columns],
-            key_column=key,
-        ))
+        checks.append(
+            GxCheck(
+                "clean_dates_iso",
+                [
+                    gxe.ExpectColumnValuesToMatchStrftimeFormat(
+                        column=c, strftime_format=ref.ISO_DATE_FORMAT
+                    )
+                    for c in date_columns
+                ],
+                key_column=key,
+            )
+        )
     else:
         results["clean_dates_iso"] = skipped("no date column present")
     results.update(run_checks("clean.records", records, checks))
@@ -207,10 +243,12 @@ def _credit_code_flags(records: pd.DataFrame) -> Results:
     flag = records.loc[present.index, "credit_code_valid"].astype("boolean")
     computed = ref.valid_credit_code_mask(present["credit_code"])
     agree = flag.fillna(~computed) == computed  # a missing flag disagrees with any verdict
-    frame = pd.DataFrame({
-        "record_key": present["record_key"].astype("string"),
-        "status": agree.map({True: "agree", False: "disagree"}).astype("string"),
-    })
+    frame = pd.DataFrame(
+        {
+            "record_key": present["record_key"].astype("string"),
+            "status": agree.map({True: "agree", False: "disagree"}).astype("string"),
+        }
+    )
     check = GxCheck(
         name,
         [gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["agree"])],

@@ -41,8 +41,9 @@ CLEAN_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("check", "column", "value", "row"), CLEAN_CASES,
-                         ids=[f"{c[0]}:{c[2]}" for c in CLEAN_CASES])
+@pytest.mark.parametrize(
+    ("check", "column", "value", "row"), CLEAN_CASES, ids=[f"{c[0]}:{c[2]}" for c in CLEAN_CASES]
+)
 def test_clean_critical_checks_fail_and_block(clean_records, check, column, value, row) -> None:
     outcome = _by_name(validate_clean(_set(clean_records, row, column, value)))[check]
     assert outcome.critical and not outcome.success
@@ -56,7 +57,8 @@ def test_clean_critical_cases_cover_the_catalog() -> None:
 
 def test_clean_missing_required_column_blocks(clean_records) -> None:
     outcome = _by_name(validate_clean(clean_records.drop(columns=["customer_type"])))[
-        "clean_required_columns"]
+        "clean_required_columns"
+    ]
     assert not outcome.success and outcome.critical
     assert outcome.observed["missing_columns"] == ["customer_type"]
 
@@ -69,8 +71,9 @@ WARNING_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("check", "column", "value", "row"), WARNING_CASES,
-                         ids=[c[0] for c in WARNING_CASES])
+@pytest.mark.parametrize(
+    ("check", "column", "value", "row"), WARNING_CASES, ids=[c[0] for c in WARNING_CASES]
+)
 def test_clean_warnings_fail_without_blocking(clean_records, check, column, value, row) -> None:
     outcomes = validate_clean(_set(clean_records, row, column, value))
     outcome = _by_name(outcomes)[check]
@@ -113,8 +116,13 @@ def test_good_raw_delivery_passes(raw_rows) -> None:
         ("raw_record_key_not_null", lambda f: _set(f, 2, "record_key", None), None),
         ("raw_record_key_unique", lambda f: _set(f, 2, "record_key", "crm:1"), None),
         ("raw_row_count_band", lambda f: f, 20),  # 6 rows vs 20 last time: truncated export
-        ("raw_row_count_band", lambda f: pd.concat([f] * 3, ignore_index=True)
-         .assign(record_key=lambda d: "crm:" + d.index.astype("string")), 5),
+        (
+            "raw_row_count_band",
+            lambda f: pd.concat([f] * 3, ignore_index=True).assign(
+                record_key=lambda d: "crm:" + d.index.astype("string")
+            ),
+            5,
+        ),
     ],
     ids=["empty", "missing-field", "missing-lineage", "null-key", "dup-key", "shrunk", "grew"],
 )

@@ -114,8 +114,9 @@ def _two_credit_codes(c, x, r):  # over-merge: second record has another valid c
 def _duplicates(c, x, r):  # under-merge: the same company twice
     twin = c.iloc[[0]].assign(customer_id="C20240315005")
     c = pd.concat([c, twin], ignore_index=True)
-    extra = x.iloc[[0]].assign(record_key="erp:77", source_system="erp",
-                               source_record_id="77", customer_id="C20240315005")
+    extra = x.iloc[[0]].assign(
+        record_key="erp:77", source_system="erp", source_record_id="77", customer_id="C20240315005"
+    )
     x = pd.concat([x, extra], ignore_index=True)
     new = r.iloc[[0]].assign(record_key="erp:77", source_system="erp", source_record_id="77")
     return c, x, pd.concat([r, new], ignore_index=True)
@@ -144,8 +145,9 @@ CRITICAL_CASES: list[tuple[str, Callable[..., Frames], object]] = [
 ]
 
 
-@pytest.mark.parametrize(("check", "corrupt", "key"), CRITICAL_CASES,
-                         ids=[c[0] for c in CRITICAL_CASES])
+@pytest.mark.parametrize(
+    ("check", "corrupt", "key"), CRITICAL_CASES, ids=[c[0] for c in CRITICAL_CASES]
+)
 def test_each_critical_check_fails_and_blocks(
     check, corrupt, key, customers, crosswalk, clean_records
 ) -> None:
@@ -173,8 +175,7 @@ def test_conflicting_codes_are_reported(customers, crosswalk, clean_records) -> 
 
 
 def test_missing_column_error_is_recorded_not_swallowed(customers, crosswalk, clean_records):
-    outcomes = _by_name(validate_golden(customers.drop(columns=["tier"]), crosswalk,
-                                        clean_records))
+    outcomes = _by_name(validate_golden(customers.drop(columns=["tier"]), crosswalk, clean_records))
     assert outcomes["golden_required_columns"].observed["missing_columns"] == ["tier"]
     assert not outcomes["golden_tier_in_set"].success
     assert "error" in outcomes["golden_tier_in_set"].observed

@@ -71,28 +71,65 @@ SUMMARY = RunSummary(
 )
 
 OUTCOMES = [
-    CheckOutcome("golden_customer_id_unique", "golden", True, True,
-                 {"unexpected_count": 0}, "customer_id is unique."),
-    CheckOutcome("golden_row_count_drift", "golden", False, False,
-                 {"observed_value": 1490, "thresholds": {"min": 1500}}, "Count drift."),
-    CheckOutcome("raw_record_key_unique", "raw", True, False,
-                 {"unexpected_keys": ["<script>alert(1)</script>"]}, "Keys unique."),
+    CheckOutcome(
+        "golden_customer_id_unique",
+        "golden",
+        True,
+        True,
+        {"unexpected_count": 0},
+        "customer_id is unique.",
+    ),
+    CheckOutcome(
+        "golden_row_count_drift",
+        "golden",
+        False,
+        False,
+        {"observed_value": 1490, "thresholds": {"min": 1500}},
+        "Count drift.",
+    ),
+    CheckOutcome(
+        "raw_record_key_unique",
+        "raw",
+        True,
+        False,
+        {"unexpected_keys": ["<script>alert(1)</script>"]},
+        "Keys unique.",
+    ),
 ]
 
 HISTORY = [
-    {"run_id": "run-20240313", "started_at": "2024-03-13T02:00:00+08:00", "rows_in": 1900,
-     "quarantined": 20, "clean_rows": 1880, "golden_customers": 1400, "review_queue": 50,
-     "merges": 2, "splits": 0, "failed_checks": 0},
-    {"run_id": "run-20240314", "started_at": "2024-03-14T02:00:00+08:00",
-     "rows_in": {"crm": 1100, "sales": 850}, "quarantined": {"crm": 10}, "clean_rows": 1940,
-     "golden_customers": 1450, "review_queue": 41, "merges": 3, "splits": 0},
+    {
+        "run_id": "run-20240313",
+        "started_at": "2024-03-13T02:00:00+08:00",
+        "rows_in": 1900,
+        "quarantined": 20,
+        "clean_rows": 1880,
+        "golden_customers": 1400,
+        "review_queue": 50,
+        "merges": 2,
+        "splits": 0,
+        "failed_checks": 0,
+    },
+    {
+        "run_id": "run-20240314",
+        "started_at": "2024-03-14T02:00:00+08:00",
+        "rows_in": {"crm": 1100, "sales": 850},
+        "quarantined": {"crm": 10},
+        "clean_rows": 1940,
+        "golden_customers": 1450,
+        "review_queue": 41,
+        "merges": 3,
+        "splits": 0,
+    },
 ]
 
 
 @pytest.fixture(scope="module")
 def html() -> str:
     return render_quality_report(
-        SUMMARY, HISTORY, OUTCOMES,
+        SUMMARY,
+        HISTORY,
+        OUTCOMES,
         score_histogram=[(-5.0, 3000), (0.0, 1500), (10.0, 900)],
         cluster_sizes={1: 1300, 2: 150, 3: 50},
         data_docs_href="data_docs/index.html",
@@ -113,14 +150,33 @@ def test_report_is_well_formed(parsed: _Checker) -> None:
 
 
 def test_report_has_every_section(parsed: _Checker) -> None:
-    assert parsed.sections == ["overview", "rows", "quarantine", "scores", "clusters", "review",
-                               "expectations", "trends", "data-docs"]
+    assert parsed.sections == [
+        "overview",
+        "rows",
+        "quarantine",
+        "scores",
+        "clusters",
+        "review",
+        "expectations",
+        "trends",
+        "data-docs",
+    ]
 
 
 def test_report_shows_the_run_figures(html: str, parsed: _Checker) -> None:
     text = " ".join(parsed.text)
-    for figure in ("1,200", "1,188", "1,985", "5,400", "1,490", "37", "encoding_error",
-                   "column_count_mismatch", "run-20240315", "1,300"):
+    for figure in (
+        "1,200",
+        "1,188",
+        "1,985",
+        "5,400",
+        "1,490",
+        "37",
+        "encoding_error",
+        "column_count_mismatch",
+        "run-20240315",
+        "1,300",
+    ):
         assert figure in text, figure
     # change since the last run: golden customers 1450 -> 1490
     assert "+40" in text
@@ -154,8 +210,7 @@ def test_trend_charts_cover_history_and_this_run(html: str) -> None:
 
 
 def test_report_accepts_a_dict_and_handles_missing_data() -> None:
-    page = render_quality_report({"run_id": "r1", "started_at": "2024-01-01"}, [], [], None,
-                                 None)
+    page = render_quality_report({"run_id": "r1", "started_at": "2024-01-01"}, [], [], None, None)
     checker = _Checker()
     checker.feed(page)
     assert checker.errors == []
