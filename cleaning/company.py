@@ -6,6 +6,8 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
+from pypinyin import lazy_pinyin
+
 from cleaning.divisions import division_index
 from cleaning.text import normalize_text
 
@@ -97,7 +99,9 @@ _GENERIC = frozenset(
 ORG_WORDS = re.compile(
     r"(公司|集团|银行|大学|学院|学校|中学|小学|幼儿园|医院|诊所|事务所|研究院|研究所|中心|协会|商会|合作社|"
     r"委员会|局|厅|政府|工作室|厂|店|超市|商行|酒店|宾馆|餐厅|基金会|俱乐部|\b(?:university|bank|hospital|"
-    r"school|association|foundation|institute)\b)",
+    r"school|college|association|foundation|institute|trading|technolog(?:y|ies)|solutions?|"
+    r"services|systems|industries|international|consulting|partners|enterprises?|studio|"
+    r"labs?|store|shop|hotel|restaurant|factory|agency|ventures|capital|media)\b)",
     re.IGNORECASE,
 )
 
@@ -133,6 +137,14 @@ def _region_names() -> frozenset[str]:
     """All names usable as a region (union of :func:`_region_tables`)."""
     p, c, d = _region_tables()
     return p | c | d
+
+
+@lru_cache(maxsize=1)
+def _latin_regions() -> frozenset[str]:
+    """Pinyin of province and city short names (shanghai, guangdong) for (Shanghai) in names."""
+    provinces, cities, _ = _region_tables()
+    names = {n for n in provinces | cities if len(n) <= 4 and not n.endswith(("市", "省"))}
+    return frozenset("".join(lazy_pinyin(n)) for n in names) | {"hongkong", "macau", "taiwan"}
 
 
 def _leading_region(core: str) -> tuple[str | None, str]:
@@ -217,7 +229,8 @@ def parse_company_name(text: str | None) -> CompanyName:
     regions: list[str] = []
     for m in reversed(list(_BRACKET.finditer(core))):
         inner = m.group(1).strip()
-        if inner.lower() in _COUNTRY or inner in _region_names():
+        latin = re.sub(r"[\s-]", "", inner.lower())
+        if latin in _COUNTRY or inner in _region_names() or latin in _latin_regions():
             regions.insert(0, inner)
             core = core[: m.start()] + core[m.end() :]
         elif _CN_FORM_RE.fullmatch(inner) or _EN_FORM_RE.fullmatch(" " + inner):

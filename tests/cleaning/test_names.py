@@ -35,6 +35,9 @@ COMPANIES: list[tuple[str, str, str | None, str | None, str | None]] = [
     ("Siemens AG", "siemens", None, None, "AG"),
     ("Apple Inc. Shanghai Branch", "apple", None, "Shanghai Branch", "Inc"),
     ("Foo Bar GmbH", "foobar", None, None, "GmbH"),
+    ("Acme (Shanghai) Co., Ltd.", "acme", "Shanghai", None, "Co., Ltd"),
+    ("Acme (China) Co., Ltd.", "acme", "China", None, "Co., Ltd"),
+    ("Acme (Hong Kong) Limited", "acme", "Hong Kong", None, "Limited"),
 ]
 
 

@@ -90,3 +90,25 @@ def test_declared_date_order_wins() -> None:
     assert clean_records(raw).records["registered_date"].isna().all()  # ambiguous, flagged
     rec = clean_records(raw, CleaningOptions(date_order={"a": "dmy"})).records
     assert rec["registered_date"].tolist() == ["2024-05-04"]
+
+
+def test_type_inferred_for_latin_names_and_int_source_row() -> None:
+    raw = pd.DataFrame(
+        {
+            "record_key": pd.Series(["a:1", "a:2", "a:3"], dtype="string"),
+            "source_system": pd.Series(["a", "a", "a"], dtype="string"),
+            "source_row": pd.Series([1, 2, 3], dtype="int64"),  # as the raw contract says
+            "customer_name": pd.Series(["Acme Trading", "John Smith", "李娜"], dtype="string"),
+        }
+    )
+    rec = clean_records(raw).records
+    assert rec["customer_type"].tolist() == ["enterprise", "individual", "individual"]
+    assert rec["name_key"].tolist() == ["acmetrading", "johnsmith", "李娜"]
+    assert rec["source_row"].tolist() == [1, 2, 3]
+
+
+def test_empty_frame() -> None:
+    raw = pd.DataFrame({"record_key": [], "source_system": []}, dtype="string")
+    result = clean_records(raw)
+    assert len(result.records) == 0 and list(result.records.columns) == list(RECORD_COLUMNS)
+    assert len(result.follow_up) == 0 and len(result.transactions) == 0
