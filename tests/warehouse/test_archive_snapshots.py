@@ -244,3 +244,25 @@ def test_list_ignores_incomplete_and_sorts(tmp_path: Path) -> None:
     (tmp_path / "2026" / "Q2" / ".tmp-1@h@2026-05-04T00-00-00_r4@ab").mkdir()
     assert [s.run_id for s in list_snapshots(tmp_path)] == ["r1", "r2"]
     assert list_snapshots(tmp_path / "missing") == []
+
+
+def test_custom_reader_is_used_for_verify_and_load(tmp_path: Path) -> None:
+    """Encrypted snapshots are verified with a decrypting reader; failures are problems."""
+    info = publish_snapshot(golden_tables(), tmp_path, "r1", T0)
+    assert info is not None
+    seen: list[str] = []
+
+    def recording(path: Path) -> pa.Table:
+        seen.append(path.name)
+        return pq.read_table(path)
+
+    assert verify_snapshot(info.path, reader=recording).ok
+    assert sorted(seen) == ["golden.crosswalk.parquet", "golden.customers.parquet"]
+    assert content_hash(load_snapshot(info.path, reader=recording)) == info.content_hash
+
+    def locked(path: Path) -> pa.Table:
+        raise PermissionError(f"no key for {path.name}")
+
+    report = verify_snapshot(info.path, reader=locked)
+    assert {p.code for p in report.problems} == {"unreadable_file"}
+    assert "no key for" in report.summary()

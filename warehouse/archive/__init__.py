@@ -30,7 +30,13 @@ from warehouse.archive.snapshots import (
     load_snapshot,
     publish_snapshot,
 )
-from warehouse.archive.verify import VerifyProblem, VerifyReport, verify_snapshot
+from warehouse.archive.verify import (
+    TableReader,
+    VerifyProblem,
+    VerifyReport,
+    read_parquet,
+    verify_snapshot,
+)
 
 __all__ = [
     "SNAPSHOT_KINDS",
@@ -45,6 +51,7 @@ __all__ = [
     "SnapshotInfo",
     "SnapshotVerificationError",
     "SnapshotWriteError",
+    "TableReader",
     "VerifyProblem",
     "VerifyReport",
     "apply_retention",
@@ -62,5 +69,6 @@ __all__ = [
     "plan_retention",
     "prepare_restore",
     "publish_snapshot",
+    "read_parquet",
     "verify_snapshot",
 ]

@@ -9,11 +9,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from warehouse.archive._errors import ArchiveError
 from warehouse.archive._hashing import duckdb_cursor
 from warehouse.archive._layout import read_manifest
+from warehouse.archive.verify import TableReader, read_parquet
 
 CUSTOMERS = "golden.customers"
 ID_EVENTS = "golden.customer_ids"
@@ -58,9 +58,9 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _read(snapshot: Path, manifest: dict, table: str) -> pa.Table | None:
+def _read(snapshot: Path, manifest: dict, table: str, reader: TableReader) -> pa.Table | None:
     entry = manifest["files"].get(table)
-    return None if entry is None else pq.read_table(snapshot / entry["file"])
+    return None if entry is None else reader(snapshot / entry["file"])
 
 
 def _check_key(table: pa.Table, key: str, label: str, con: duckdb.DuckDBPyConnection) -> None:
@@ -141,6 +141,7 @@ def diff_snapshots(
     *,
     table: str = CUSTOMERS,
     ignore_columns: Sequence[str] = ("updated_run_id",),
+    reader: TableReader | None = None,
 ) -> SnapshotDiff:
     """Diff two snapshots' customer tables (customers added, removed, merged; attribute changes).
 
@@ -154,12 +155,15 @@ def diff_snapshots(
         key: the key column (客户编号).
         table: the keyed table to compare.
         ignore_columns: bookkeeping columns whose changes are not attribute changes.
+        reader: reads one table file (default plain Parquet; a decrypting one for encrypted
+            snapshots).
 
     Returns:
         A :class:`SnapshotDiff` with a summary and frames.
     """
     ma, mb = read_manifest(Path(a)), read_manifest(Path(b))
-    ta, tb = _read(Path(a), ma, table), _read(Path(b), mb, table)
+    read = reader or read_parquet
+    ta, tb = _read(Path(a), ma, table, read), _read(Path(b), mb, table, read)
     if ta is None or tb is None:
         raise ArchiveError(f"both snapshots need table {table!r} to diff")
     con = duckdb_cursor()
@@ -172,7 +176,7 @@ def diff_snapshots(
         added = con.execute(anti.format("tb", _q(key), "ta")).df()
         removed_all = con.sql(anti.format("ta", _q(key), "tb")).to_arrow_table()
         con.register("removed_all", removed_all)
-        merged = _find_merges(con, key, Path(a), ma, Path(b), mb)
+        merged = _find_merges(con, key, (Path(a), ma), (Path(b), mb), read)
         removed = removed_all.to_pandas()
         removed = removed[~removed[key].astype("string").isin(merged[key].astype("string"))]
         common = [c for c in ta.column_names if c in tb.column_names and c != key]
@@ -205,16 +209,20 @@ def diff_snapshots(
 
 
 def _find_merges(
-    con: duckdb.DuckDBPyConnection, key: str, a: Path, ma: dict, b: Path, mb: dict
+    con: duckdb.DuckDBPyConnection,
+    key: str,
+    a: tuple[Path, dict],
+    b: tuple[Path, dict],
+    read: TableReader,
 ) -> pd.DataFrame:
     frames = []
-    events = _read(b, mb, ID_EVENTS)
+    events = _read(*b, ID_EVENTS, read)
     if events is not None and {"customer_id", "event", "other_customer_id"} <= set(
         events.column_names
     ):
         con.register("ev", events)
         frames.append(_merges_from_events(con, key))
-    xa, xb = _read(a, ma, CROSSWALK), _read(b, mb, CROSSWALK)
+    xa, xb = _read(*a, CROSSWALK, read), _read(*b, CROSSWALK, read)
     link = _link_columns(xa, xb) if xa is not None and xb is not None else None
     if link is not None:
         con.register("xa", xa)

@@ -22,7 +22,7 @@ from warehouse.archive._layout import (
     relative_snapshot_path,
     temp_dir_name,
 )
-from warehouse.archive.verify import verify_snapshot
+from warehouse.archive.verify import TableReader, verify_snapshot
 
 LOG = logging.getLogger(__name__)
 _CHUNK = 1 << 20
@@ -43,10 +43,16 @@ def _copy_file_durably(source: Path, target: Path) -> None:
         os.fsync(writer.fileno())
 
 
-def _copy_local(snapshot: Path, manifest: dict[str, Any], root: Path, relative: str) -> str:
+def _copy_local(
+    snapshot: Path,
+    manifest: dict[str, Any],
+    root: Path,
+    relative: str,
+    reader: TableReader | None,
+) -> str:
     final = root / relative
     if final.exists():
-        _check_existing_local(snapshot, final)
+        _check_existing_local(snapshot, final, reader)
         return str(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(root)
@@ -57,7 +63,7 @@ def _copy_local(snapshot: Path, manifest: dict[str, Any], root: Path, relative: 
             _copy_file_durably(snapshot / entry["file"], temp / entry["file"])
         _copy_file_durably(snapshot / MANIFEST_NAME, temp / MANIFEST_NAME)
         fsync_dir(temp)
-        report = verify_snapshot(temp)
+        report = verify_snapshot(temp, reader=reader)
         if not report.ok:
             raise OffsiteCopyError(
                 f"copy at the destination failed verification: {report.summary()}"
@@ -72,10 +78,10 @@ def _copy_local(snapshot: Path, manifest: dict[str, Any], root: Path, relative: 
     return str(final)
 
 
-def _check_existing_local(snapshot: Path, final: Path) -> None:
+def _check_existing_local(snapshot: Path, final: Path, reader: TableReader | None) -> None:
     if (final / MANIFEST_NAME).read_bytes() != (snapshot / MANIFEST_NAME).read_bytes():
         raise OffsiteCopyError(f"{final} already holds a different snapshot; not overwriting")
-    report = verify_snapshot(final)
+    report = verify_snapshot(final, reader=reader)
     if not report.ok:
         raise OffsiteCopyError(f"existing off-site copy is damaged: {report.summary()}")
 
@@ -119,7 +125,7 @@ def _verify_remote(fs: fsspec.AbstractFileSystem, final: str, manifest: dict[str
             raise OffsiteCopyError(f"off-site copy of {remote} has a wrong sha256")
 
 
-def copy_offsite(snapshot: Path, destination: str) -> str:
+def copy_offsite(snapshot: Path, destination: str, *, reader: TableReader | None = None) -> str:
     """Copy a verified snapshot to a second destination, verify it there, then commit it.
 
     The copy lands at ``<destination>/<YYYY>/<Qn>/<snapshot_id>/``. Locally it is written to a
@@ -129,6 +135,8 @@ def copy_offsite(snapshot: Path, destination: str) -> str:
     Args:
         snapshot: the local snapshot folder.
         destination: a folder path or an fsspec URL.
+        reader: reads one table file for verification (a decrypting one for encrypted
+            snapshots; default plain Parquet).
 
     Returns:
         The path or URL of the off-site copy.
@@ -138,7 +146,7 @@ def copy_offsite(snapshot: Path, destination: str) -> str:
             damaged copy, or the copy fails.
     """
     snapshot = Path(snapshot)
-    report = verify_snapshot(snapshot)
+    report = verify_snapshot(snapshot, reader=reader)
     if not report.ok:
         raise OffsiteCopyError(
             f"not copying a snapshot that fails verification: {report.summary()}"
@@ -147,7 +155,7 @@ def copy_offsite(snapshot: Path, destination: str) -> str:
     created_at = datetime.fromisoformat(str(manifest["created_at"]))
     relative = relative_snapshot_path(str(manifest["snapshot_id"]), created_at)
     if _is_local(destination):
-        copied = _copy_local(snapshot, manifest, _local_root(destination), relative)
+        copied = _copy_local(snapshot, manifest, _local_root(destination), relative, reader)
     else:
         fs, root = fsspec.core.url_to_fs(destination)
         final = f"{root.rstrip('/')}/{relative}"

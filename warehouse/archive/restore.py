@@ -18,6 +18,7 @@ from warehouse.archive.snapshots import (
     load_snapshot,
     publish_snapshot,
 )
+from warehouse.archive.verify import TableReader
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ def prepare_restore(
     run_id: str,
     created_at: datetime,
     manifest_extra: Mapping[str, Any] | None = None,
+    *,
+    reader: TableReader | None = None,
 ) -> RestorePlan:
     """Verify and load a snapshot for restore, after snapshotting the current golden state.
 
@@ -54,6 +57,7 @@ def prepare_restore(
         run_id: the restore's run id.
         created_at: the restore time.
         manifest_extra: more manifest keys for the backup (e.g. who asked for the restore).
+        reader: reads one table file (a decrypting one for encrypted snapshots).
 
     Returns:
         A :class:`RestorePlan`.
@@ -61,7 +65,7 @@ def prepare_restore(
     Raises:
         SnapshotVerificationError: the target snapshot fails verification.
     """
-    tables = load_snapshot(snapshot, verify=True)
+    tables = load_snapshot(snapshot, verify=True, reader=reader)
     backup: SnapshotInfo | None = None
     if current_tables:
         extra = {"restore_target": read_manifest(Path(snapshot))["snapshot_id"]}

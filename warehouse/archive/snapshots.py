@@ -46,7 +46,7 @@ from warehouse.archive._layout import (
     write_file_durably,
 )
 from warehouse.archive.diff import SnapshotDiff, diff_snapshots
-from warehouse.archive.verify import VerifyReport, verify_snapshot
+from warehouse.archive.verify import TableReader, VerifyReport, read_parquet, verify_snapshot
 
 __all__ = [
     "SNAPSHOT_KINDS",
@@ -331,12 +331,16 @@ def _remove_temp(temp: Path) -> str:
     return ""
 
 
-def load_snapshot(path: Path, verify: bool = True) -> dict[str, pa.Table]:
+def load_snapshot(
+    path: Path, verify: bool = True, *, reader: TableReader | None = None
+) -> dict[str, pa.Table]:
     """Load every table of a snapshot (for restore), verifying it first.
 
     Args:
         path: the snapshot folder.
         verify: verify checksums, counts and schemas first (default).
+        reader: reads one table file (default plain Parquet; a decrypting one for encrypted
+            snapshots).
 
     Returns:
         Table name → Arrow table.
@@ -346,11 +350,12 @@ def load_snapshot(path: Path, verify: bool = True) -> dict[str, pa.Table]:
     """
     path = Path(path)
     if verify:
-        report = verify_snapshot(path)
+        report = verify_snapshot(path, reader=reader)
         if not report.ok:
             raise SnapshotVerificationError(f"refusing to load: {report.summary()}")
     manifest = read_manifest(path)
-    return {name: pq.read_table(path / entry["file"]) for name, entry in manifest["files"].items()}
+    read = reader or read_parquet
+    return {name: read(path / entry["file"]) for name, entry in manifest["files"].items()}
 
 
 def latest_snapshot(archive_dir: Path) -> SnapshotInfo | None:

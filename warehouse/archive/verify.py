@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from warehouse.archive._errors import ArchiveError
@@ -16,6 +18,13 @@ from warehouse.archive._hashing import (
     table_content_hash,
 )
 from warehouse.archive._layout import MANIFEST_NAME, read_manifest
+
+TableReader = Callable[[Path], pa.Table]
+
+
+def read_parquet(path: Path) -> pa.Table:
+    """Default table reader: plain (unencrypted) Parquet."""
+    return pq.read_table(path)
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,11 @@ class VerifyReport:
 
 
 def _check_table_file(
-    path: Path, file_name: str, entry: dict[str, Any], problems: list[VerifyProblem]
+    path: Path,
+    file_name: str,
+    entry: dict[str, Any],
+    problems: list[VerifyProblem],
+    reader: TableReader,
 ) -> str | None:
     """Check one Parquet file against its manifest entry; return its content hash if readable."""
     sha, size = file_sha256(path)
@@ -74,7 +87,7 @@ def _check_table_file(
             )
         )
     try:
-        table = pq.read_table(path)
+        table = reader(path)
     except Exception as exc:  # any decoder error means the file is damaged; reported, not hidden
         problems.append(VerifyProblem(file_name, "unreadable_file", f"{type(exc).__name__}: {exc}"))
         return None
@@ -95,11 +108,13 @@ def _check_table_file(
     return table_content_hash(table)
 
 
-def verify_snapshot(path: Path) -> VerifyReport:
+def verify_snapshot(path: Path, *, reader: TableReader | None = None) -> VerifyReport:
     """Recompute a snapshot's checksums, row counts, schemas and content hash against its manifest.
 
     Args:
         path: the snapshot folder (``archive/2026/Q4/2026-11-24T02-00-00_run42``).
+        reader: reads one table file (default plain Parquet; pass a decrypting reader for
+            snapshots encrypted by ``warehouse.security``).
 
     Returns:
         A :class:`VerifyReport` listing every problem (tampered, missing or extra file, …).
@@ -125,7 +140,7 @@ def verify_snapshot(path: Path) -> VerifyReport:
             problems.append(VerifyProblem(file_name, "missing_file", f"table {table} is missing"))
             continue
         checked += 1
-        digest = _check_table_file(file_path, file_name, entry, problems)
+        digest = _check_table_file(file_path, file_name, entry, problems, reader or read_parquet)
         if digest is not None:
             table_hashes[table] = digest
             if digest != entry.get("content_hash"):
