@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from . import steps
+from .reporting import write_run_report
 from .resources import ArchiveResource
 
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
@@ -117,8 +118,11 @@ def build_stage_assets(raw_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefinit
         kinds={"parquet"},
     )
     def archive_snapshot(context: dg.AssetExecutionContext, archive: ArchiveResource):
-        return dg.MaterializeResult(
-            metadata=_metadata(_run_stage(context, archive, "snapshot", steps.snapshot_stage))
-        )
+        stats = _run_stage(context, archive, "snapshot", steps.snapshot_stage)
+        ctx = archive.run_context(context.run.run_id)
+        with archive.connection(ctx.config) as con:
+            report = write_run_report(con, ctx.config, ctx.run_id, data_docs=False)
+        stats["report"] = str(report)
+        return dg.MaterializeResult(metadata=_metadata(stats))
 
     return [clean_records, match_clusters, staged_golden, golden_customers, archive_snapshot]

@@ -12,7 +12,12 @@ import dagster as dg
 from .assets import build_raw_assets, build_stage_assets
 from .checks import build_golden_checks
 from .resources import ArchiveResource
-from .schedules import build_job, build_landing_sensor, build_schedule
+from .schedules import (
+    build_failure_alert_sensor,
+    build_job,
+    build_landing_sensor,
+    build_schedule,
+)
 from .settings import load_config
 from .steps import load_sources
 
@@ -38,7 +43,7 @@ def build_definitions(
         asset_checks=[build_golden_checks(config.quality)],
         jobs=[job],
         schedules=[build_schedule(config, job)],
-        sensors=[build_landing_sensor(config, job)],
+        sensors=[build_landing_sensor(config, job), build_failure_alert_sensor(config)],
         resources={
             "archive": ArchiveResource(
                 config_path=str(path), warehouse=warehouse, run_date=run_date

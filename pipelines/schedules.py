@@ -67,3 +67,15 @@ def build_landing_sensor(config: ArchiveConfig, job) -> dg.SensorDefinition:
         return dg.RunRequest(run_key=digest, tags={"customer_archive/trigger": "landing"})
 
     return _sensor
+
+
+def build_failure_alert_sensor(config: ArchiveConfig) -> dg.RunFailureSensorDefinition:
+    """Write an alert (log, alerts.jsonl, optional webhook) whenever an archive run fails."""
+    from .reporting import raise_alert
+
+    @dg.run_failure_sensor(name="archive_run_failure_alert", monitor_all_code_locations=False)
+    def _alert(context: dg.RunFailureSensorContext) -> None:
+        message = context.failure_event.message or "run failed"
+        raise_alert(config, context.dagster_run.run_id, "run_failed", message)
+
+    return _alert

@@ -37,7 +37,13 @@ from warehouse import (
     table_exists,
     update_history,
 )
-from warehouse.archive import apply_retention, copy_offsite, publish_snapshot
+from warehouse.archive import (
+    apply_retention,
+    copy_offsite,
+    due_kind,
+    list_snapshots,
+    publish_snapshot,
+)
 
 from .settings import ArchiveConfig
 
@@ -117,21 +123,7 @@ def _persist_ingest(
     rows = result.rows.copy()
     rows["run_id"] = run_id
     rows["active"] = True
-    deliveries = pd.DataFrame(
-        [
-            {
-                "source_system": f.source_system,
-                "path": str(f.path),
-                "size": int(f.size),
-                "sha256": f.sha256,
-                "status": f.status,
-                "rows_read": int(f.rows_read or 0),
-                "note": f.note,
-                "run_id": run_id,
-            }
-            for f in result.files
-        ]
-    )
+    deliveries = result.manifest_rows(run_id)
     con.execute("BEGIN TRANSACTION")
     try:
         _ensure_raw_table(con, source)
@@ -149,7 +141,9 @@ def _persist_ingest(
             ("ops.deliveries", deliveries),
         ):
             if len(frame):
-                _insert_frame(con, name, frame.assign(run_id=run_id))
+                _insert_frame(
+                    con, name, frame.assign(run_id=run_id) if "run_id" not in frame else frame
+                )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -533,9 +527,11 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str,
     source_manifest: list[dict] = []
     if deliveries is not None:
         source_manifest = deliveries[deliveries["run_id"] == ctx.run_id].to_dict("records")
+    archive_dir = ensure_dir(cfg.resolve(cfg.archive_dir))
+    kind = due_kind(ctx.run_date, list_snapshots(archive_dir))
     info = publish_snapshot(
         golden_snapshot_tables(con),
-        ensure_dir(cfg.resolve(cfg.archive_dir)),
+        archive_dir,
         ctx.run_id,
         ctx.started_at,
         manifest_extra={
@@ -545,8 +541,11 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str,
                 {"name": o.name, "critical": o.critical, "success": o.success} for o in outcomes
             ],
         },
+        kind=kind,
+        # month-end and year-end archives are kept even when nothing changed that day
+        skip_if_unchanged=kind == "daily",
     )
-    stats: dict[str, Any] = {}
+    stats: dict[str, Any] = {"kind": kind}
     if info is None:
         stats["snapshot"] = None
         log.info("snapshot   golden content unchanged since the last snapshot: none written")

@@ -1,0 +1,153 @@
+"""The per-run HTML quality report and alerts, assembled from what the stages recorded."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from expectations import build_data_docs
+from expectations.report import RunSummary, render_quality_report
+from warehouse import read_table
+
+from .settings import ArchiveConfig
+from .steps import check_outcomes, ensure_dir, run_stats
+
+log = logging.getLogger("customer_archive")
+
+
+def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
+    """The report's figures for one run, from ``ops.stage_stats`` and the quarantine tables."""
+    stats = run_stats(con, run_id)
+    ingest = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("ingest:")}
+    reasons: Counter[str] = Counter()
+    q = read_table(con, "quarantine.rows")
+    if q is not None and len(q):
+        mine = q[q["run_id"] == run_id]
+        reasons.update(mine["reason"].astype(str).str.split(":").str[0].value_counts().to_dict())
+    qf = read_table(con, "quarantine.files")
+    if qf is not None and len(qf):
+        mine = qf[qf["run_id"] == run_id]
+        for r in mine["reason"].astype(str).str.split(":").str[0]:
+            reasons[f"file: {r}"] += 1
+    clean_rows: dict[str, int] = {}
+    records = read_table(con, "clean.records")
+    if records is not None and len(records):
+        clean_rows = records["source_system"].value_counts().astype(int).to_dict()
+    started = min((v.get("recorded_at", "") for v in stats.values()), default="")
+    table = read_table(con, "ops.stage_stats")
+    if table is not None and len(table):
+        rows = table[table["run_id"] == run_id]
+        if len(rows):
+            started = str(rows["recorded_at"].min())
+    golden = stats.get("golden", {})
+    match = stats.get("match", {})
+    return RunSummary(
+        run_id=run_id,
+        started_at=started or datetime.now(UTC).isoformat(timespec="seconds"),
+        rows_in={s: int(v.get("rows_in", 0)) for s, v in ingest.items()},
+        quarantined={s: int(v.get("rows_quarantined", 0)) for s, v in ingest.items()},
+        clean_rows={str(k): int(v) for k, v in clean_rows.items()},
+        candidate_pairs=int(match.get("candidate_pairs", 0)),
+        clusters=int(match.get("clusters", 0)),
+        golden_customers=int(golden.get("golden_customers", 0)),
+        review_queue=int(match.get("review_queue", 0)),
+        merges=int(golden.get("merges", 0)),
+        splits=int(golden.get("splits", 0)),
+        snapshot_path=(stats.get("snapshot") or {}).get("snapshot"),
+        quarantine_reasons=dict(reasons),
+    )
+
+
+def _history(con: duckdb.DuckDBPyConnection, run_id: str, last: int = 30) -> list[dict]:
+    table = read_table(con, "ops.stage_stats")
+    if table is None or table.empty:
+        return []
+    order = table.groupby("run_id")["recorded_at"].min().sort_values()
+    earlier = [r for r in order.index if r != run_id][-last:]
+    points = []
+    for rid in earlier:
+        s = run_summary(con, rid)
+        points.append(s.trend_point(check_outcomes(con, rid)))
+    return points
+
+
+def _score_histogram(con: duckdb.DuckDBPyConnection) -> list[tuple[float, int]] | None:
+    pairs = read_table(con, "match.pairs")
+    if pairs is None or pairs.empty:
+        return None
+    counts, edges = np.histogram(
+        pairs["probability"].astype(float).fillna(0), bins=20, range=(0, 1)
+    )
+    return [(round(float(e), 2), int(c)) for e, c in zip(edges[:-1], counts, strict=True)]
+
+
+def _cluster_sizes(con: duckdb.DuckDBPyConnection) -> dict[int, int] | None:
+    clusters = read_table(con, "match.clusters")
+    if clusters is None or clusters.empty:
+        return None
+    sizes = clusters.groupby("cluster_key").size().value_counts().sort_index()
+    return {int(k): int(v) for k, v in sizes.items()}
+
+
+def write_run_report(
+    con: duckdb.DuckDBPyConnection, cfg: ArchiveConfig, run_id: str, data_docs: bool = True
+) -> Path:
+    """Write ``<reports_dir>/<run_id>/report.html`` and GX Data Docs beside it; return its path."""
+    folder = ensure_dir(cfg.resolve(cfg.reports_dir) / run_id)
+    href = None
+    if data_docs:
+        index = build_data_docs(folder / "data_docs")
+        href = str(index.relative_to(folder))
+    html = render_quality_report(
+        run_summary(con, run_id),
+        _history(con, run_id),
+        check_outcomes(con, run_id),
+        _score_histogram(con),
+        _cluster_sizes(con),
+        data_docs_href=href,
+    )
+    path = folder / "report.html"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    latest = cfg.resolve(cfg.reports_dir) / "latest.txt"
+    latest.write_text(str(path), encoding="utf-8")
+    return path
+
+
+def raise_alert(cfg: ArchiveConfig, run_id: str, kind: str, message: str) -> Path:
+    """Record an alert: an error log line, a line in ``<reports_dir>/alerts.jsonl``, the webhook.
+
+    The webhook (``alert_webhook`` in the config, off by default) gets the same JSON by POST; a
+    webhook failure is logged as an error and does not hide the alert file.
+    """
+    entry = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_id": run_id,
+        "kind": kind,
+        "message": message,
+    }
+    log.error("ALERT %s run %s: %s", kind, run_id, message)
+    path = ensure_dir(cfg.resolve(cfg.reports_dir)) / "alerts.jsonl"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    if cfg.alert_webhook:
+        req = urllib.request.Request(
+            cfg.alert_webhook,
+            data=json.dumps(entry, ensure_ascii=False).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                resp.read()
+        except OSError as exc:
+            log.error("alert webhook %s failed: %s", cfg.alert_webhook, exc)
+    return path
