@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-_DATA = Path(__file__).parent / "data" / "divisions.csv"
+_DATA = Path(__file__).parent / "resources" / "divisions.csv"
 
 # one-character province abbreviations (简称) as used on plates, forms and in addresses
 PROVINCE_ABBREVIATIONS: dict[str, str] = {

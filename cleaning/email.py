@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from cleaning.text import normalize_text
 
-_FREE_FILE = Path(__file__).parent / "data" / "free_mail_domains.txt"
+_FREE_FILE = Path(__file__).parent / "resources" / "free_mail_domains.csv"
 # pragmatic RFC 5322 subset: dot-atom local part, LDH labels, alphabetic TLD of 2+ letters
 _EMAIL = re.compile(
     r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -30,13 +30,13 @@ class EmailResult(NamedTuple):
 
 @lru_cache(maxsize=1)
 def free_mail_domains() -> frozenset[str]:
-    """Free-mail domains shipped in ``data/free_mail_domains.txt``.
+    """Free-mail domains shipped in ``resources/free_mail_domains.csv``.
 
     Returns:
         Lowercase domains (qq.com, 163.com, gmail.com …).
     """
-    lines = _FREE_FILE.read_text(encoding="utf-8").splitlines()
-    return frozenset(x.strip() for x in lines if x.strip() and not x.startswith("#"))
+    lines = _FREE_FILE.read_text(encoding="utf-8").splitlines()[1:]  # skip the header
+    return frozenset(x.strip().lower() for x in lines if x.strip())
 
 
 @lru_cache(maxsize=500_000)

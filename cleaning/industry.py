@@ -13,7 +13,7 @@ from rapidfuzz import fuzz, process
 
 from cleaning.text import normalize_text
 
-_DATA = Path(__file__).parent / "data"
+_DATA = Path(__file__).parent / "resources"
 _STRIP = re.compile(r"[\s,.;:、/()\-]|行业$|类$|领域$|产业$|industry$|sector$", re.IGNORECASE)
 FUZZY_CUTOFF = 80.0  # rapidfuzz ratio below this is unmapped
 

@@ -1,0 +1,1 @@
+"""Data shipped with the cleaning package (division table, industry tables, free-mail list)."""
