@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -62,6 +63,84 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return run_query(cfg, query, args.format, args.output, args.max_rows)
 
 
+def _cfg(args: argparse.Namespace):
+    wh = str(Path(args.warehouse).resolve()) if getattr(args, "warehouse", None) else None
+    return load_config(args.config, warehouse=wh)
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from warehouse import connect
+
+    from .stewardship import record_decision, review_queue
+
+    cfg = _cfg(args)
+    if args.action == "list":
+        with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+            queue = review_queue(con, args.limit)
+        if queue.empty:
+            print("the review queue is empty")
+        else:
+            import pandas as pd
+
+            with pd.option_context("display.max_columns", 30, "display.width", 220):
+                print(queue.to_string(index=False))
+        return 0
+    if not (args.left and args.right and args.decision):
+        print("review decide needs LEFT RIGHT and --decision match|no-match", file=sys.stderr)
+        return 2
+    with connect(cfg.resolve(cfg.warehouse)) as con:
+        record_decision(con, args.left, args.right, args.decision, args.by, args.note or "")
+    print(f"recorded {args.decision} for {args.left} ~ {args.right}; the next run honours it")
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from warehouse import connect
+
+    from .stewardship import explain_customer, explain_records
+
+    cfg = _cfg(args)
+    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+        if args.customer:
+            print(explain_customer(con, cfg, args.customer))
+        elif args.left and args.right:
+            print(explain_records(con, cfg, args.left, args.right))
+        else:
+            print("explain needs --customer ID or LEFT RIGHT record keys", file=sys.stderr)
+            return 2
+    return 0
+
+
+def _cmd_ids(args: argparse.Namespace) -> int:
+    from warehouse import connect
+
+    from .stewardship import resolve_id
+
+    cfg = _cfg(args)
+    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+        current = resolve_id(con, args.customer_id)
+    print(current if current == args.customer_id else f"{args.customer_id} → {current}")
+    return 0
+
+
+def _cmd_snapshots(args: argparse.Namespace) -> int:
+    from .archive_ops import snapshots_command
+
+    return snapshots_command(_cfg(args), args)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .archive_ops import report_command
+
+    return report_command(_cfg(args), args)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .archive_ops import audit_command
+
+    return audit_command(_cfg(args), args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -92,6 +171,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="write to a file instead of stdout")
     p.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
     p.set_defaults(func=_cmd_sql)
+
+    p = sub.add_parser("review", help="steward review of uncertain matches")
+    _add_common(p)
+    p.add_argument("action", choices=["list", "decide"])
+    p.add_argument("left", nargs="?", help="record key (decide)")
+    p.add_argument("right", nargs="?", help="record key (decide)")
+    p.add_argument("--decision", choices=["match", "no-match"])
+    p.add_argument("--by", default=os.environ.get("USER", "steward"), help="who decides")
+    p.add_argument("--note", default=None)
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=_cmd_review)
+
+    p = sub.add_parser("explain", help="why two records or one customer were (not) merged")
+    _add_common(p)
+    p.add_argument("left", nargs="?", help="record key, e.g. sales:KH10000001")
+    p.add_argument("right", nargs="?", help="record key")
+    p.add_argument("--customer", default=None, help="a customer_id (old merged ids resolve)")
+    p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("ids", help="resolve an old customer_id to the current one")
+    _add_common(p)
+    p.add_argument("customer_id")
+    p.set_defaults(func=_cmd_ids)
+
+    p = sub.add_parser("snapshots", help="list, verify, diff or restore archive snapshots")
+    _add_common(p)
+    p.add_argument("action", choices=["list", "verify", "diff", "restore"])
+    p.add_argument("ids", nargs="*", help="snapshot id(s) or folder(s)")
+    p.set_defaults(func=_cmd_snapshots)
+
+    p = sub.add_parser("report", help="write (and open) the HTML quality report of a run")
+    _add_common(p)
+    p.add_argument("--run", default=None, help="run id (default: the latest)")
+    p.add_argument("--open", action="store_true", help="open it in a browser")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("audit", help="draw the quarterly audit sample worksheet")
+    _add_common(p)
+    p.add_argument("--fraction", type=float, default=0.1)
+    p.add_argument("--seed", default=None, help="default: the current quarter, e.g. 2026Q4")
+    p.add_argument("--out", default=None, help="worksheet path (.xlsx or .csv)")
+    p.set_defaults(func=_cmd_audit)
     return parser
 
 

@@ -1,0 +1,174 @@
+"""Operator commands: snapshots list/verify/diff/restore, quality reports, audit samples."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+import webbrowser
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from expectations.audit_sample import draw_audit_sample
+from warehouse import connect, create_views, read_table, replace_tables
+from warehouse.archive import (
+    RunLock,
+    SnapshotInfo,
+    diff_snapshots,
+    list_snapshots,
+    prepare_restore,
+    verify_snapshot,
+)
+
+from .query import neutralize_formulas
+from .reporting import write_run_report
+from .settings import ArchiveConfig
+from .steps import ensure_dir, golden_snapshot_tables
+
+
+def find_snapshot(cfg: ArchiveConfig, ident: str) -> SnapshotInfo:
+    """A snapshot by id, by unique id prefix, or by folder path."""
+    snaps = list_snapshots(cfg.resolve(cfg.archive_dir))
+    p = Path(ident)
+    hits = [s for s in snaps if s.snapshot_id == ident or s.path == p.resolve()]
+    if not hits:
+        hits = [s for s in snaps if s.snapshot_id.startswith(ident)]
+    if len(hits) != 1:
+        known = ", ".join(s.snapshot_id for s in snaps[-5:]) or "none"
+        raise SystemExit(
+            f"snapshot {ident!r}: {'ambiguous' if hits else 'not found'} (latest: {known})"
+        )
+    return hits[0]
+
+
+def snapshots_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
+    """`customer-archive snapshots list|verify|diff|restore`."""
+    archive_dir = cfg.resolve(cfg.archive_dir)
+    if args.action == "list":
+        snaps = list_snapshots(archive_dir)
+        if not snaps:
+            print(f"no snapshots in {archive_dir}")
+        for s in snaps:
+            customers = s.row_counts.get("golden.customers", "?")
+            print(f"{s.snapshot_id}  {s.kind:<14} customers={customers:<8} {s.path}")
+        return 0
+    if args.action == "verify":
+        targets = [find_snapshot(cfg, i) for i in args.ids] or list_snapshots(archive_dir)
+        bad = 0
+        for s in targets:
+            report = verify_snapshot(s.path)
+            print(f"{s.snapshot_id}: {report.summary()}")
+            bad += not report.ok
+        return 1 if bad else 0
+    if args.action == "diff":
+        if len(args.ids) != 2:
+            print("snapshots diff needs two snapshot ids", file=sys.stderr)
+            return 2
+        a, b = (find_snapshot(cfg, i) for i in args.ids)
+        diff = diff_snapshots(a.path, b.path)
+        print(f"{a.snapshot_id} → {b.snapshot_id}")
+        for key, value in diff.summary().items():
+            print(f"  {key}: {value}")
+        for name in ("added", "removed", "merged", "changes"):
+            frame = getattr(diff, name, None)
+            if isinstance(frame, pd.DataFrame) and len(frame):
+                print(f"\n{name} (first 20):")
+                print(frame.head(20).to_string(index=False))
+        return 0
+    if len(args.ids) != 1:
+        print("snapshots restore needs one snapshot id", file=sys.stderr)
+        return 2
+    return restore_snapshot(cfg, find_snapshot(cfg, args.ids[0]))
+
+
+def restore_snapshot(cfg: ArchiveConfig, snap: SnapshotInfo) -> int:
+    """Rebuild the golden layer from a snapshot; the current state is snapshotted first."""
+    wh = cfg.resolve(cfg.warehouse)
+    run_id = f"restore-{uuid.uuid4().hex[:8]}"
+    with RunLock(wh.with_suffix(".lock")), connect(wh) as con:
+        plan = prepare_restore(
+            snap.path,
+            cfg.resolve(cfg.archive_dir),
+            golden_snapshot_tables(con),
+            run_id,
+            datetime.now(UTC),
+            {"reason": "restore requested from the CLI"},
+        )
+        replace_tables(con, dict(plan.tables.items()))
+        create_views(con)
+    backup = plan.backup.snapshot_id if plan.backup else "none (warehouse had no golden layer)"
+    print(f"restored golden layer from {snap.snapshot_id}; previous state kept as {backup}")
+    return 0
+
+
+def latest_run_id(cfg: ArchiveConfig) -> str:
+    """The id of the most recent run recorded in the warehouse."""
+    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+        table = read_table(con, "ops.stage_stats")
+    if table is None or table.empty:
+        raise SystemExit("no runs recorded yet: run `customer-archive run` first")
+    return str(table.sort_values("recorded_at")["run_id"].iloc[-1])
+
+
+def report_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
+    """`customer-archive report [--run ID] [--open]`."""
+    run_id = args.run or latest_run_id(cfg)
+    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+        path = write_run_report(con, cfg, run_id, data_docs=False)
+    print(path)
+    if args.open:
+        webbrowser.open(path.resolve().as_uri())
+    return 0
+
+
+def _quarter(today: datetime) -> str:
+    return f"{today.year}Q{(today.month - 1) // 3 + 1}"
+
+
+def audit_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
+    """`customer-archive audit --fraction 0.1`: a stratified worksheet, recorded in ops.audits."""
+    now = datetime.now(UTC)
+    seed = args.seed or _quarter(now)
+    wh = cfg.resolve(cfg.warehouse)
+    with connect(wh) as con:
+        customers = read_table(con, "golden.customers")
+        crosswalk = read_table(con, "golden.crosswalk")
+        records = read_table(con, "clean.records")
+        if customers is None or crosswalk is None or records is None:
+            raise SystemExit("nothing published yet: run `customer-archive run` first")
+        sample = draw_audit_sample(customers, crosswalk, records, args.fraction, seed)
+        out = (
+            Path(args.out)
+            if args.out
+            else (ensure_dir(cfg.resolve(cfg.reports_dir) / "audits") / f"audit_{seed}.xlsx")
+        )
+        sheet = neutralize_formulas(sample.worksheet)
+        if out.suffix.lower() == ".csv":
+            sheet.to_csv(out, index=False, encoding="utf-8-sig")
+        else:
+            with pd.ExcelWriter(out, engine="xlsxwriter") as xl:
+                sheet.to_excel(xl, sheet_name="audit", index=False)
+                sample.strata.to_excel(xl, sheet_name="strata", index=False)
+        row = pd.DataFrame(
+            [
+                {
+                    "audit_id": f"audit-{seed}-{now:%Y%m%dT%H%M%S}",
+                    "created_at": now.isoformat(timespec="seconds"),
+                    "seed": seed,
+                    "fraction": args.fraction,
+                    "customers_sampled": len(sample.customers),
+                    "customers_total": len(customers),
+                    "records": len(sample.worksheet),
+                    "worksheet": str(out),
+                }
+            ]
+        )
+        old = read_table(con, "ops.audits")
+        replace_tables(con, {"ops.audits": row if old is None else pd.concat([old, row])})
+    print(
+        f"audit sample {seed}: {len(sample.customers)} of {len(customers)} customers "
+        f"({len(sample.worksheet)} source records) → {out}"
+    )
+    return 0
