@@ -146,11 +146,16 @@ def read_table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame | None
         name: ``schema.table``.
 
     Returns:
-        The rows, or None when the table does not exist.
+        The rows, or None when the table does not exist. ``DATE`` columns come back as Arrow
+        ``date32`` (not timestamps), so writing the frame back keeps them ``DATE``.
     """
     if not table_exists(con, name):
         return None
-    return con.execute(f"SELECT * FROM {name}").df()
+    frame = con.execute(f"SELECT * FROM {name}").df()
+    dates = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall() if r[1] == "DATE"]
+    for col in dates:
+        frame[col] = frame[col].astype("datetime64[s]").astype(pd.ArrowDtype(pa.date32()))
+    return frame
 
 
 def run_sql(

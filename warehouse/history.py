@@ -101,7 +101,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for col in ("valid_from", "valid_to", "registered_date"):
         values = frame[col]
         if not isinstance(values.dtype, pd.ArrowDtype):
-            values = pd.to_datetime(values.astype("string"), errors="coerce")
+            text = values.astype("string").str.slice(0, 10)  # dates, timestamps or ISO text
+            values = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
             frame[col] = values.astype("datetime64[s]").astype(_DATE)
     for col in ["customer_id", *TRACKED_ATTRIBUTES]:
         if col not in ("registered_date", "is_returning"):

@@ -117,3 +117,20 @@ def test_attachment_name(customer_id, doc_type, on, ext, expected):
 def test_attachment_name_refuses_bad_parts(customer_id, doc_type, ext, message):
     with pytest.raises(ValueError, match=message):
         attachment_name(customer_id, doc_type, date(2024, 1, 1), ext)
+
+
+def test_dates_survive_a_read_write_round_trip(warehouse_two_runs, tmp_path):
+    customers = read_table(warehouse_two_runs, "golden.customers")
+    with connect(tmp_path / "copy.duckdb") as other:
+        replace_tables(other, {"staging.customers": customers})
+        again = read_table(other, "staging.customers")
+        types = dict(
+            other.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'customers'"
+            ).fetchall()
+        )
+    assert types["registered_date"] == "DATE"
+    assert types["is_returning"] == "BOOLEAN"
+    assert again["registered_date"].astype("string").tolist() == (
+        customers["registered_date"].astype("string").tolist()
+    )
