@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -11,6 +11,9 @@ from expectations._gx_runner import GxCheck
 from expectations.catalog import CHECKS, Layer
 from expectations.outcome import CheckOutcome
 from expectations.settings import QualitySettings
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
 
 Results = dict[str, tuple[bool, dict[str, Any]]]
 
@@ -30,9 +33,9 @@ def columns_present(name: str, frame: pd.DataFrame, required: Sequence[str]) -> 
 
     required = list(dict.fromkeys(required))
     missing = [c for c in required if c not in frame.columns]
-    expectations = [gxe.ExpectColumnToExist(column=c) for c in required]
+    expectations: list[Expectation] = [gxe.ExpectColumnToExist(column=c) for c in required]
     if not expectations:
-        expectations = [gxe.ExpectTableColumnCountToBeBetween(min_value=0)]
+        expectations = [gxe.ExpectTableColumnCountToBeBetween(min_value=0, max_value=None)]
     return GxCheck(
         name,
         expectations,

@@ -105,7 +105,11 @@ def run_checks(
         )
     by_check: dict[str, list[Any]] = {check.name: [] for check in checks}
     for item in result.results:
-        by_check[item.expectation_config.meta["check"]].append(item)
+        config = item.expectation_config
+        name = (config.meta or {}).get("check") if config is not None else None
+        if name not in by_check:
+            raise RuntimeError(f"GX returned a result for an unknown expectation: {config}")
+        by_check[name].append(item)
     return {check.name: _summarise(check, by_check[check.name], frame) for check in checks}
 
 
@@ -122,7 +126,7 @@ def build_docs_site(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with _lock:
         context = gx_context()
-        config = {
+        config: Any = {
             "class_name": "SiteBuilder",
             "store_backend": {
                 "class_name": "TupleFilesystemStoreBackend",
@@ -130,7 +134,7 @@ def build_docs_site(folder: Path) -> Path:
             },
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         }
-        sites = context.get_config().data_docs_sites or {}
+        sites = {site["site_name"] for site in context.get_docs_sites_urls()}
         if _DOCS_SITE in sites:
             context.delete_data_docs_site(_DOCS_SITE)
         context.add_data_docs_site(site_name=_DOCS_SITE, site_config=config)
@@ -142,7 +146,7 @@ def build_docs_site(folder: Path) -> Path:
 
 
 def _batch_definition(context: AbstractDataContext, asset_name: str) -> Any:
-    source = context.data_sources.get(_DATA_SOURCE)
+    source: Any = context.data_sources.get(_DATA_SOURCE)
     try:
         asset = source.get_asset(asset_name)
     except LookupError:

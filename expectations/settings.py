@@ -27,12 +27,12 @@ class QualitySettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_duplicate_rate: float = Field(0.02, ge=0.0, le=1.0)
-    row_count_drift_tolerance: float = Field(0.2, ge=0.0)
-    distribution_drift_tolerance: float = Field(0.1, ge=0.0, le=1.0)
+    max_duplicate_rate: float = Field(default=0.02, ge=0.0, le=1.0)
+    row_count_drift_tolerance: float = Field(default=0.2, ge=0.0)
+    distribution_drift_tolerance: float = Field(default=0.1, ge=0.0, le=1.0)
     drift_attributes: tuple[str, ...] = ("customer_type", "tier", "lifecycle", "province")
-    raw_min_fill_rate: float = Field(0.5, ge=0.0, le=1.0)
-    clean_min_name_fill_rate: float = Field(0.95, ge=0.0, le=1.0)
+    raw_min_fill_rate: float = Field(default=0.5, ge=0.0, le=1.0)
+    clean_min_name_fill_rate: float = Field(default=0.95, ge=0.0, le=1.0)
     extra_known_provinces: frozenset[str] = frozenset()
     critical: dict[str, bool] = Field(default_factory=dict)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -14,6 +15,9 @@ from expectations._golden_suite import validate_golden
 from expectations._gx_runner import GxCheck, build_docs_site, run_checks
 from expectations.outcome import CheckOutcome
 from expectations.settings import QualitySettings
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
 
 __all__ = ["build_data_docs", "validate_clean", "validate_golden", "validate_raw"]
 
@@ -166,7 +170,7 @@ def validate_clean(
             key_column=key,
         ),
     ]
-    optional = [
+    optional: list[tuple[str, str, list[Expectation]]] = [
         (
             "clean_phone_e164",
             "phone",
