@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import pytest
 
 from warehouse.archive import (
     SnapshotVerificationError,
+    clean_leftovers,
     content_hash,
     list_snapshots,
     load_snapshot,
@@ -266,3 +271,18 @@ def test_custom_reader_is_used_for_verify_and_load(tmp_path: Path) -> None:
     report = verify_snapshot(info.path, reader=locked)
     assert {p.code for p in report.problems} == {"unreadable_file"}
     assert "no key for" in report.summary()
+
+
+def test_leftover_cleanup_spares_a_live_writer(tmp_path: Path) -> None:
+    quarter = tmp_path / "2026" / "Q4"
+    quarter.mkdir(parents=True)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    host = socket.gethostname()
+    live = quarter / f".tmp-{os.getpid()}@{host}@2026-11-24T02-00-00_r1@aa"
+    dead = quarter / f".tmp-{child.pid}@{host}@2026-11-24T02-00-00_r2@bb"
+    deleting = quarter / ".deleting-2026-10-01T02-00-00_r0"
+    for folder in (live, dead, deleting):
+        folder.mkdir()
+    assert sorted(clean_leftovers(tmp_path)) == sorted([dead, deleting])
+    assert live.is_dir()
