@@ -31,7 +31,7 @@ def connect(
     Returns:
         An open connection; use it as a context manager to close it.
     """
-    config: dict[str, str] = {}
+    config: dict[str, str | bool | int | float | list[str]] = {}
     if memory_limit:
         config["memory_limit"] = memory_limit
     if temp_directory:
