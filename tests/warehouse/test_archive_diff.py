@@ -92,7 +92,7 @@ def test_diff_finds_added_removed_merged_and_changes(
         ["C20240101004", "customer_name", "Acme Ltd", "Acme Trading Ltd"],
         ["C20240101004", "phone", "+442079460000", None],
     ]  # updated_run_id changes are bookkeeping, not attribute changes
-    assert diff.summary == {
+    assert diff.summary() == {
         "added": 1,
         "removed": 1,
         "merged": 1,
@@ -106,7 +106,7 @@ def test_diff_of_identical_snapshots_is_empty(tmp_path: Path) -> None:
     a = publish_snapshot(BEFORE, tmp_path, "r1", datetime(2024, 1, 1))
     b = publish_snapshot(BEFORE, tmp_path, "r2", datetime(2024, 1, 2), skip_if_unchanged=False)
     assert a is not None and b is not None
-    assert diff_snapshots(a.path, b.path).summary == dict.fromkeys(
+    assert diff_snapshots(a.path, b.path).summary() == dict.fromkeys(
         ["added", "removed", "merged", "changed_customers", "attribute_changes"], 0
     )
 
@@ -118,7 +118,7 @@ def test_diff_reports_schema_change(tmp_path: Path) -> None:
     assert a is not None and b is not None
     diff = diff_snapshots(a.path, b.path)
     assert diff.columns_added == ["tier"] and diff.columns_removed == []
-    assert diff.summary["attribute_changes"] == 0
+    assert diff.summary()["attribute_changes"] == 0
 
 
 def test_diff_refuses_duplicate_keys(tmp_path: Path) -> None:

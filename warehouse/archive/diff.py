@@ -41,7 +41,6 @@ class SnapshotDiff:
     columns_removed: list[str]
     table_row_counts: dict[str, tuple[int | None, int | None]]
 
-    @property
     def summary(self) -> dict[str, int]:
         """Counts: added, removed, merged, changed customers and changed attributes."""
         changed = int(self.changes[self.key].nunique()) if len(self.changes) else 0
