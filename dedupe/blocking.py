@@ -16,23 +16,26 @@ class BlockingRule:
         name: rule name reported in `blocking_stats` and `pairs.rule`.
         key: column of the prepared frame (see `dedupe.prepare`) holding the blocking key.
         max_block_size: blocks larger than this are windowed; None = the settings' value.
+        determines: comparisons whose outcome the key fixes (agreeing on the key implies
+            agreeing on them); they are not trained on this rule's pairs.
     """
 
     name: str
     key: str
     max_block_size: int | None = None
+    determines: tuple[str, ...] = ()
 
 
 BLOCKING_RULES: dict[str, BlockingRule] = {
     rule.name: rule
     for rule in (
-        BlockingRule("phone", "phone"),
-        BlockingRule("email", "email"),
-        BlockingRule("credit_code", "credit_code"),
-        BlockingRule("name_key", "name_key"),
-        BlockingRule("name_prefix_city", "name_prefix_city"),
-        BlockingRule("name_pinyin", "name_pinyin"),
-        BlockingRule("contact_city", "contact_city"),
+        BlockingRule("phone", "phone", determines=("phone",)),
+        BlockingRule("email", "email", determines=("email",)),
+        BlockingRule("credit_code", "credit_code", determines=("credit_code",)),
+        BlockingRule("name_key", "name_key", determines=("name_key",)),
+        BlockingRule("name_prefix_city", "name_prefix_city", determines=("name_key", "location")),
+        BlockingRule("name_pinyin", "name_pinyin", determines=("name_key",)),
+        BlockingRule("contact_city", "contact_city", determines=("contact_name", "location")),
     )
 }
 

@@ -238,6 +238,7 @@ COMPARISONS: dict[str, Comparison] = {
                     0.1,
                 ),
             ),
+            tf_column="contact_name",
         ),
         Comparison(
             "location",

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dedupe.comparisons import COMPARISONS, PairContext, compute_levels
-from dedupe.model import ModelParams, score_pairs, tf_bonus
+from dedupe.model import ModelParams, score_pairs, tf_adjustment
 from dedupe.prepare import prepare_records
 from dedupe.rules import hard_rule_reasons
 from dedupe.settings import MatchSettings
@@ -94,9 +94,10 @@ def explain_pair(
     params.check(comparisons)
     levels = compute_levels(ctx, comparisons)
     bonus = np.zeros(1)
-    if settings.tf_adjustment and "name_key" in levels:
-        names = prepared["name_key"].to_numpy(dtype=object)[:1]
-        bonus = tf_bonus(names, levels["name_key"] == 1, params, settings.tf_max_bonus)
+    if settings.tf_adjustment:
+        bonus = tf_adjustment(
+            prepared, np.array([0]), levels, comparisons, params, settings.tf_max_bonus
+        )
     score, probability = score_pairs(levels, comparisons, params, bonus)
     evidence = []
     for comp in comparisons:

@@ -11,19 +11,17 @@ from dedupe.blocking import BLOCKING_RULES, generate_candidates
 from dedupe.clustering import cluster_pairs
 from dedupe.comparisons import COMPARISONS, Comparison, PairContext, compute_levels
 from dedupe.model import (
+    ComparisonParams,
     ModelParams,
-    estimate_params,
-    estimate_u,
     score_pairs,
     term_frequencies,
-    tf_bonus,
+    tf_adjustment,
 )
 from dedupe.prepare import prepare_records
 from dedupe.review import build_review_queue
 from dedupe.rules import hard_rule_reasons, normalize_decisions
 from dedupe.settings import MatchSettings
-
-_EM_MAX_PAIRS = 1_000_000
+from dedupe.training import estimate_m, estimate_prior, estimate_u
 
 
 @dataclass
@@ -77,32 +75,51 @@ def _score_candidates(
     ctx = PairContext(prepared, left, right)
     levels = compute_levels(ctx, comparisons)
     if params is None:
-        u_init = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed)
-        sample = _em_sample(len(left), settings.seed)
-        params = estimate_params(
-            {k: v[sample] for k, v in levels.items()},
-            comparisons,
-            u_init,
-            settings.prior,
-            settings.em_max_iterations,
-            settings.em_tolerance,
-        )
-        params.tf, params.tf_default, params.tf_reference = term_frequencies(prepared, "name_key")
+        params = _estimate(prepared, ctx, levels, comparisons, settings)
     else:
         params.check(comparisons)
     bonus = None
-    if settings.tf_adjustment and "name_key" in levels:
-        names = prepared["name_key"].to_numpy(dtype=object)[left]
-        bonus = tf_bonus(names, levels["name_key"] == 1, params, settings.tf_max_bonus)
+    if settings.tf_adjustment:
+        bonus = tf_adjustment(
+            prepared, left, levels, comparisons, params, settings.tf_max_bonus
+        )
     score, probability = score_pairs(levels, comparisons, params, bonus)
     return levels, score, probability, params, ctx
 
 
-def _em_sample(n_pairs: int, seed: int) -> np.ndarray:
-    if n_pairs <= _EM_MAX_PAIRS:
-        return np.arange(n_pairs)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n_pairs, size=_EM_MAX_PAIRS, replace=False))
+def _estimate(
+    prepared: pd.DataFrame,
+    ctx: PairContext,
+    levels: dict[str, np.ndarray],
+    comparisons: list[Comparison],
+    settings: MatchSettings,
+) -> ModelParams:
+    """u from random pairs, m by EM per blocking rule, then λ over all record pairs."""
+    u = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed)
+    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    m, iterations = estimate_m(
+        ctx, levels, comparisons, rules, u,
+        settings.em_max_iterations, settings.em_tolerance, settings.seed,
+    )
+    params = ModelParams(
+        prior=0.5,
+        comparisons={
+            c.name: ComparisonParams(list(c.labels), m[c.name].tolist(), u[c.name].tolist())
+            for c in comparisons
+        },
+        iterations=iterations,
+    )
+    for comp in comparisons:
+        if comp.tf_column is not None:
+            params.set_tf_table(comp.tf_column, term_frequencies(prepared, comp.tf_column))
+    bonus = None
+    if settings.tf_adjustment:
+        bonus = tf_adjustment(
+            prepared, ctx.left, levels, comparisons, params, settings.tf_max_bonus
+        )
+    score, _ = score_pairs(levels, comparisons, params, bonus)
+    params.prior = estimate_prior(score, len(prepared), settings.prior)
+    return params
 
 
 def _assemble(

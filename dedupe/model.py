@@ -1,22 +1,30 @@
-"""Fellegi–Sunter model: m/u by EM over candidate pairs, term-frequency adjustment, scoring."""
+"""Fellegi–Sunter model parameters, term-frequency adjustment and pair scoring."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from dedupe.comparisons import NULL_LEVEL, Comparison, PairContext, compute_levels
+from dedupe.comparisons import NULL_LEVEL, Comparison
 
 _CLAMP = 1e-6
-_SMOOTH = 0.5  # pseudo-count per level so EM cannot collapse a level to probability 0
 _TF_MIN_COUNT = 3  # values seen at least this often keep their own frequency in the params
 
 
 class ModelError(ValueError):
     """The model parameters do not fit the configured comparisons or cannot be parsed."""
+
+
+class TfTable(NamedTuple):
+    """Term frequencies of one column: frequent values' shares, default share, Σ tf²."""
+
+    values: dict[str, float]
+    default: float
+    reference: float
 
 
 @dataclass
@@ -47,6 +55,8 @@ class ModelParams:
         tf_default: frequency assumed for values absent from `tf`.
         tf_reference: average frequency of an exact agreement (Σ tf²), the neutral point.
         iterations: EM iterations run.
+        tf_tables: term frequencies of the other tf-adjusted columns (e.g. `contact_name`),
+            column → (frequent values, default, reference) like `tf`/`tf_default`/`tf_reference`.
     """
 
     prior: float
@@ -55,6 +65,20 @@ class ModelParams:
     tf_default: float = 1.0
     tf_reference: float = 1.0
     iterations: int = 0
+    tf_tables: dict[str, TfTable] = field(default_factory=dict)
+
+    def tf_table(self, column: str) -> TfTable:
+        """Term frequencies of `column` (`name_key` lives in the `tf*` fields)."""
+        if column == "name_key":
+            return TfTable(self.tf, self.tf_default, self.tf_reference)
+        return self.tf_tables.get(column, TfTable({}, 1.0, 1.0))
+
+    def set_tf_table(self, column: str, table: TfTable) -> None:
+        """Store the term frequencies of `column`."""
+        if column == "name_key":
+            self.tf, self.tf_default, self.tf_reference = table
+        else:
+            self.tf_tables[column] = table
 
     def to_json(self) -> str:
         """Serialize to a JSON string."""
@@ -69,6 +93,7 @@ class ModelParams:
                 "tf_default": self.tf_default,
                 "tf_reference": self.tf_reference,
                 "iterations": self.iterations,
+                "tf_tables": {k: list(v) for k, v in self.tf_tables.items()},
             },
             ensure_ascii=False,
         )
@@ -93,6 +118,12 @@ class ModelParams:
                 tf_default=float(data.get("tf_default", 1.0)),
                 tf_reference=float(data.get("tf_reference", 1.0)),
                 iterations=int(data.get("iterations", 0)),
+                tf_tables={
+                    str(k): TfTable(
+                        {str(a): float(b) for a, b in v[0].items()}, float(v[1]), float(v[2])
+                    )
+                    for k, v in data.get("tf_tables", {}).items()
+                },
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"cannot read model parameters: {exc}") from exc
@@ -110,122 +141,76 @@ class ModelParams:
                 )
 
 
-def term_frequencies(prepared: pd.DataFrame, column: str) -> tuple[dict[str, float], float, float]:
+def term_frequencies(prepared: pd.DataFrame, column: str) -> TfTable:
     """Frequencies of `column` values: (frequent values, default for the rest, Σ tf²)."""
     values = prepared[column].dropna()
     if values.empty:
-        return {}, 1.0, 1.0
+        return TfTable({}, 1.0, 1.0)
     counts = values.value_counts()
     tf = counts / counts.sum()
     reference = float((tf**2).sum())
     frequent = tf[counts >= _TF_MIN_COUNT]
     rare = tf[counts < _TF_MIN_COUNT]
     default = float((rare**2).sum() / rare.sum()) if len(rare) else float(tf.min())
-    return {str(k): float(v) for k, v in frequent.items()}, default, reference
+    return TfTable({str(k): float(v) for k, v in frequent.items()}, default, reference)
 
 
 def tf_bonus(
-    values: np.ndarray, exact: np.ndarray, params: ModelParams, max_bonus: float
+    values: np.ndarray,
+    exact: np.ndarray,
+    params: ModelParams,
+    max_bonus: float,
+    column: str = "name_key",
 ) -> np.ndarray:
-    """Term-frequency adjustment (bits) for exact agreements on `values` (0 elsewhere)."""
+    """Term-frequency adjustment (bits) for exact agreements on `values` (0 elsewhere).
+
+    Agreeing on a value shared by a share `tf` of the records is worth log2(Σtf² / tf) bits
+    more than an average exact agreement: positive for rare names, negative for 张伟.
+    """
     out = np.zeros(len(values), dtype=np.float64)
     if not exact.any():
         return out
+    table = params.tf_table(column)
     codes, uniques = pd.factorize(pd.Series(values[exact], dtype=object))
-    freq = np.array([params.tf.get(str(u), params.tf_default) for u in uniques], dtype=np.float64)
-    bonus = np.clip(np.log2(params.tf_reference / np.maximum(freq, _CLAMP)), -max_bonus, max_bonus)
+    freq = np.array([table.values.get(str(u), table.default) for u in uniques], dtype=np.float64)
+    bonus = np.clip(np.log2(table.reference / np.maximum(freq, _CLAMP)), -max_bonus, max_bonus)
     out[exact] = bonus[codes]
     return out
-
-
-def estimate_u(
-    prepared: pd.DataFrame, comparisons: list[Comparison], n_pairs: int, seed: int
-) -> dict[str, np.ndarray]:
-    """u probabilities per level from random record pairs (used to initialize EM)."""
-    n = len(prepared)
-    rng = np.random.default_rng(seed)
-    size = min(n_pairs, max(n * (n - 1) // 2, 1))
-    left = rng.integers(0, max(n, 1), size=size)
-    right = rng.integers(0, max(n, 1), size=size)
-    keep = left != right
-    ctx = PairContext(prepared, left[keep], right[keep])
-    levels = compute_levels(ctx, comparisons)
-    return {c.name: _level_shares(levels[c.name], None, len(c.labels)) for c in comparisons}
-
-
-def _level_shares(levels: np.ndarray, weights: np.ndarray | None, n_levels: int) -> np.ndarray:
-    counts = np.bincount(levels, weights=weights, minlength=n_levels).astype(np.float64)
-    counts[NULL_LEVEL] = 0.0
-    counts[1:] += _SMOOTH
-    return counts / counts.sum()
-
-
-def estimate_params(
-    levels: dict[str, np.ndarray],
-    comparisons: list[Comparison],
-    u_init: dict[str, np.ndarray],
-    prior: float | None,
-    max_iterations: int,
-    tolerance: float,
-) -> ModelParams:
-    """Estimate m, u and λ by expectation–maximization over the candidate pairs.
-
-    Args:
-        levels: level codes per comparison for the candidate pairs.
-        comparisons: the comparisons (for labels and m starting values).
-        u_init: starting u per comparison (from random pairs).
-        prior: fixed λ, or None to estimate it.
-        max_iterations: EM iteration cap.
-        tolerance: stop when no probability moves more than this.
-
-    Returns:
-        The estimated parameters (without term frequencies).
-    """
-    m = {c.name: _initial_m(c) for c in comparisons}
-    u = {c.name: np.asarray(u_init[c.name], dtype=np.float64) for c in comparisons}
-    lam = prior if prior is not None else 0.3
-    iterations = 0
-    n_pairs = len(next(iter(levels.values()))) if levels else 0
-    for iterations in range(1, max_iterations + 1):  # noqa: B007 - iterations reported
-        if n_pairs == 0:
-            break
-        score = np.zeros(n_pairs, dtype=np.float64)
-        for c in comparisons:
-            w = np.log2(np.clip(m[c.name], _CLAMP, 1) / np.clip(u[c.name], _CLAMP, 1))
-            w[NULL_LEVEL] = 0.0
-            score += w[levels[c.name]]
-        p = _probability(score, lam)
-        delta = 0.0
-        for c in comparisons:
-            new_m = _level_shares(levels[c.name], p, len(c.labels))
-            new_u = _level_shares(levels[c.name], 1.0 - p, len(c.labels))
-            delta = max(delta, float(np.abs(new_m - m[c.name]).max()))
-            delta = max(delta, float(np.abs(new_u - u[c.name]).max()))
-            m[c.name], u[c.name] = new_m, new_u
-        if prior is None:
-            new_lam = float(np.clip(p.mean(), 1e-4, 0.9999))
-            delta = max(delta, abs(new_lam - lam))
-            lam = new_lam
-        if delta < tolerance:
-            break
-    return ModelParams(
-        prior=lam,
-        comparisons={
-            c.name: ComparisonParams(list(c.labels), m[c.name].tolist(), u[c.name].tolist())
-            for c in comparisons
-        },
-        iterations=iterations,
-    )
-
-
-def _initial_m(comp: Comparison) -> np.ndarray:
-    values = np.array([0.0, *(lv.m_init for lv in comp.levels), comp.else_m], dtype=np.float64)
-    return values / values.sum()
 
 
 def _probability(score: np.ndarray, prior: float) -> np.ndarray:
     logit = score + np.log2(prior / (1.0 - prior))
     return 1.0 / (1.0 + np.exp2(-np.clip(logit, -60, 60)))
+
+
+def tf_adjustment(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    levels: dict[str, np.ndarray],
+    comparisons: list[Comparison],
+    params: ModelParams,
+    max_bonus: float,
+) -> np.ndarray:
+    """Sum of term-frequency bonuses (bits) of the comparisons with a `tf_column`.
+
+    Args:
+        prepared: the prepared records.
+        left: left position of each pair (on an exact agreement both values are equal).
+        levels: level codes per comparison (level 1 = exact).
+        comparisons: comparisons in use.
+        params: model parameters holding the term-frequency tables.
+        max_bonus: cap in bits per comparison.
+
+    Returns:
+        Bonus in bits per pair.
+    """
+    total = np.zeros(len(left), dtype=np.float64)
+    for comp in comparisons:
+        if comp.tf_column is None or comp.name not in levels:
+            continue
+        values = prepared[comp.tf_column].to_numpy(dtype=object)[left]
+        total += tf_bonus(values, levels[comp.name] == 1, params, max_bonus, comp.tf_column)
+    return total
 
 
 def score_pairs(

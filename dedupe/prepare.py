@@ -34,6 +34,20 @@ DERIVED_FIELDS: tuple[str, ...] = (
 )
 
 
+# Values that mean "unknown" in real exports; they must never count as an agreement.
+PLACEHOLDERS: frozenset[str] = frozenset(
+    {
+        "null", "none", "nil", "nan", "n/a", "na", "#n/a", "unknown", "test",
+        "-", "--", "---", "—", "/", "\\", "?", "？", ".", "0", "x", "xx", "xxx",
+        "无", "空", "暂无", "不详", "未知", "没有", "待定", "待补充", "测试",
+    }
+)
+# Names that say what kind of customer it is rather than who (个人 = "an individual").
+NAME_PLACEHOLDERS: frozenset[str] = frozenset(
+    {"个人", "个人客户", "客户", "散客", "先生", "女士", "小姐", "公司", "企业", "匿名"}
+)
+
+
 class RecordsError(ValueError):
     """The records handed to the matcher are unusable (missing or duplicate `record_key`)."""
 
@@ -63,7 +77,9 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
     values = frame[column].astype("string").str.strip()
-    values = values.mask(values == "")
+    values = values.mask((values == "") | values.str.lower().isin(PLACEHOLDERS))
+    if column in ("name_key", "customer_name", "contact_name"):
+        values = values.mask(values.isin(NAME_PLACEHOLDERS))
     return values.astype(object).where(values.notna(), None)
 
 
@@ -108,6 +124,13 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     domain = out["email"].map(lambda e: e.rpartition("@")[2] if e else None)
     out["email_domain"] = out["email_domain"].where(out["email_domain"].notna(), domain)
     out["credit_code"] = _map_distinct(out["credit_code"], str.upper)
+    # An individual recorded under a placeholder name (个人) is known by the contact's name.
+    person = (out["customer_type"] == "individual") & out["name_key"].isna()
+    person &= out["contact_name"].map(lambda c: c is not None and len(c) >= 2).astype(bool)
+    out.loc[person, "name_key"] = out.loc[person, "contact_name"]
+    # A contact who is the customer (individuals) adds no evidence beyond the name: comparing
+    # both would count one agreement twice.
+    out["contact_name"] = out["contact_name"].where(out["contact_name"] != out["name_key"], None)
     out["name_pinyin"] = _map_distinct(out["name_key"], _pinyin)
     out["contact_pinyin"] = _map_distinct(out["contact_name"], _pinyin)
     prefix = out["name_key"].map(lambda s: s[:2] if s else None)
