@@ -53,13 +53,47 @@ def clean_names(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) ->
         out[f] = parts[f].where(~individual)
     out["customer_type"] = ctype
     issues.add(_changed(name, parts["customer_name"]), "customer_name", "normalized", name)
-    issues.add(name.isna() | parts["customer_name"].isna(), "customer_name", "missing_name")
 
     contact = raw["contact_name"]
     res, cod = map_distinct(contact, split_person_name)
     out["contact_name"] = column([r[0] for r in res], cod, idx)
     out["contact_title"] = column([r[1] for r in res], cod, idx)
     issues.add(out["contact_title"].notna(), "contact_name", "title_removed", out["contact_title"])
+
+    # An individual's customer name IS the person's name: leads often fill only the contact.
+    from_contact = out["customer_name"].isna() & out["contact_name"].notna() & individual
+    if from_contact.any():
+        out.loc[from_contact, "customer_name"] = out.loc[from_contact, "contact_name"]
+        keys = column(*map_distinct(out["contact_name"], person_key), idx)
+        out.loc[from_contact, "name_key"] = keys[from_contact]
+    issues.add(from_contact, "customer_name", "name_from_contact", out["contact_name"])
+    issues.add(out["customer_name"].isna(), "customer_name", "missing_name")
+
+
+PLACEHOLDERS = frozenset(
+    {"null", "none", "nil", "nan", "n/a", "na", "#n/a", "-", "--", "---", "/", "\\", "—", "——",
+     "无", "暂无", "空", "未知", "不详", "没有", "?", "？", "0", "(空)", "（空）"}
+)  # fmt: skip
+"""Values departments type for 'nothing here'; read as missing (compared after NFKC, lowercase)."""
+
+
+def blank_placeholders(raw: pd.DataFrame, columns: tuple[str, ...], issues: IssueCollector) -> None:
+    """Replace placeholder values (NULL, 无, -, / …) by missing, in place, recording an issue.
+
+    ``0`` counts as a placeholder only in text fields, never in amounts or satisfaction.
+    """
+    for name in columns:
+        values = raw[name]
+        flags = column(
+            *map_distinct(values, lambda s: (normalize_text(s) or "").lower() in PLACEHOLDERS),
+            raw.index,
+            dtype="boolean",
+        ).fillna(False)
+        if name in ("txn_amount", "satisfaction"):
+            flags &= (values.str.strip() != "0").fillna(True)
+        if flags.any():
+            issues.add(flags, name, "placeholder_missing", values)
+            raw[name] = values.mask(flags)
 
 
 def clean_contacts(

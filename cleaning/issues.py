@@ -33,6 +33,8 @@ ISSUE_CODES: dict[str, str] = {
     "amount_foreign_currency": "amount in a foreign currency, not converted",
     "satisfaction_unparsed": "satisfaction not a number or a known rating word",
     "missing_name": "customer name missing (follow-up)",
+    "name_from_contact": "individual without a customer name: the contact person's name is used",
+    "placeholder_missing": "a placeholder such as NULL, 无, -, / or N/A read as missing",
     "missing_contact": "no usable phone or email (follow-up)",
 }
 

@@ -74,6 +74,10 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     options = options or CleaningOptions()
     src = _prepare(raw)
     issues = IssueCollector(src.index)
+    originals = {name: src[name].copy() for name in CUSTOMER_FIELDS}
+    _steps.blank_placeholders(
+        src, (*CUSTOMER_FIELDS, *facts.TXN_FIELDS, *facts.INTERACTION_FIELDS), issues
+    )
     out = pd.DataFrame(index=src.index)
     for name in LINEAGE:
         out[name] = src[name]
@@ -92,7 +96,7 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     inter = facts.interactions(src, dates["interaction_date"], issues)
     issues.add(out["phone"].isna() & out["email"].isna(), "contact", "missing_contact")
     for name in CUSTOMER_FIELDS:
-        out[f"{name}_raw"] = src[name]
+        out[f"{name}_raw"] = originals[name]
     out["issues"] = issues.to_series()
     records = out[list(RECORD_COLUMNS)]
     return CleanResult(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from cleaning import CleaningOptions, clean_records
 from cleaning.pipeline import RECORD_COLUMNS
@@ -44,8 +45,9 @@ def test_raw_values_kept_and_fields_cleaned(mixed_raw: pd.DataFrame) -> None:
 
 def test_issues_recorded(mixed_raw: pd.DataFrame) -> None:
     rec = clean_records(mixed_raw).records
-    assert {"missing_name", "phone_invalid", "industry_unmapped", "date_impossible"} <= _issues(
-        rec, "crm:3"
+    # crm:3 has no customer name but a contact person: an individual named after the contact
+    assert {"name_from_contact", "phone_invalid", "industry_unmapped", "date_impossible"} <= (
+        _issues(rec, "crm:3")
     )
     assert "credit_code_invalid" in _issues(rec, "crm:4")
     assert "email_invalid" in _issues(rec, "crm:5")
@@ -59,7 +61,7 @@ def test_follow_up_and_facts(mixed_raw: pd.DataFrame) -> None:
     result = clean_records(mixed_raw, CleaningOptions(departments={"crm": "销售部"}))
     fu = result.follow_up
     crm3 = fu[fu["record_key"] == "crm:3"]
-    assert set(crm3["missing"]) == {"customer_name", "contact"}
+    assert set(crm3["missing"]) == {"contact"}
     assert set(crm3["department"]) == {"销售部"}
     assert set(fu[fu["record_key"] == "svc:1"]["department"]) == {"svc"}
     assert result.transactions["txn_amount"].tolist() == [12000.0]
@@ -112,3 +114,47 @@ def test_empty_frame() -> None:
     result = clean_records(raw)
     assert len(result.records) == 0 and list(result.records.columns) == list(RECORD_COLUMNS)
     assert len(result.follow_up) == 0 and len(result.transactions) == 0
+
+
+def test_individual_without_name_is_named_after_contact_and_org_without_name_is_not() -> None:
+    raw = pd.DataFrame(
+        {
+            "record_key": ["m:1", "m:2", "m:3"],
+            "source_system": "m",
+            "source_record_id": ["1", "2", "3"],
+            "customer_name": [None, None, None],
+            "contact_name": ["王芳女士", None, "李雷"],
+            "credit_code": [None, None, "91110108551385082Q"],  # m:3 is an enterprise
+            "phone": ["13912345678", "13912345679", "13912345670"],
+        }
+    )
+    records = clean_records(raw).records
+    rec = records.set_index("record_key")
+    assert rec.loc["m:1", "customer_name"] == "王芳"
+    assert rec.loc["m:1", "name_key"] == "王芳"
+    assert "name_from_contact" in _issues(records, "m:1")
+    assert pd.isna(rec.loc["m:2", "customer_name"]) and "missing_name" in _issues(records, "m:2")
+    assert pd.isna(rec.loc["m:3", "customer_name"])  # a company is never named after a person
+
+
+@pytest.mark.parametrize("token", ["NULL", "null", "无", "-", "/", "N/A", "暂无", "—", "（空）"])
+def test_placeholders_are_missing_but_raw_kept(token: str) -> None:
+    raw = pd.DataFrame(
+        {
+            "record_key": ["a:1"],
+            "source_system": "a",
+            "source_record_id": ["1"],
+            "customer_name": ["北京测试科技有限公司"],
+            "credit_code": [token],
+            "email": [token],
+            "txn_amount": ["0"],  # a real zero amount is not a placeholder
+        }
+    )
+    result = clean_records(raw)
+    rec = result.records.set_index("record_key")
+    assert pd.isna(rec.loc["a:1", "credit_code"])
+    assert pd.isna(rec.loc["a:1", "email"])
+    assert rec.loc["a:1", "credit_code_raw"] == token
+    assert "placeholder_missing" in _issues(result.records, "a:1")
+    assert "credit_code_invalid" not in _issues(result.records, "a:1")
+    assert result.transactions["txn_amount"].tolist() == [0.0]
