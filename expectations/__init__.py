@@ -1,5 +1,6 @@
 """Quality gates: Great Expectations suites per layer, Data Docs and the HTML quality report."""
 
+from expectations.audit_sample import AuditSample, draw_audit_sample
 from expectations.catalog import CHECKS, CheckSpec, checks_for_layer
 from expectations.outcome import CheckOutcome, blocking_failures
 from expectations.report import TREND_METRICS, RunSummary, render_quality_report
@@ -9,6 +10,7 @@ from expectations.suites import build_data_docs, validate_clean, validate_golden
 __all__ = [
     "CHECKS",
     "TREND_METRICS",
+    "AuditSample",
     "CheckOutcome",
     "CheckSpec",
     "QualitySettings",
@@ -16,6 +18,7 @@ __all__ = [
     "blocking_failures",
     "build_data_docs",
     "checks_for_layer",
+    "draw_audit_sample",
     "render_quality_report",
     "validate_clean",
     "validate_golden",

@@ -1,53 +1,37 @@
-"""The quarterly audit sample (季度审核: 抽查10%-20%的客户档案), stratified and reproducible."""
+"""Quarterly audit sample (季度抽检): a reproducible stratified sample of golden customers."""
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-GOLDEN_SHOWN = (
-    "customer_id",
-    "customer_name",
-    "customer_type",
-    "contact_name",
-    "phone",
-    "email",
-    "province",
-    "city",
-    "district",
-    "industry",
-    "tier",
-    "lifecycle",
-)
-RECORD_SHOWN = (
-    "source_system",
-    "source_record_id",
-    "source_file",
-    "source_row",
-    "customer_name_raw",
-    "contact_name_raw",
-    "phone_raw",
-    "email_raw",
-    "address_raw",
-)
-CHECKER_COLUMNS = ("check_result", "checker", "checked_on", "notes")
+UNKNOWN_STRATUM = "未知"
+CHECKER_COLUMNS: tuple[str, ...] = ("check_result", "checker", "checked_at", "remarks")
+"""Blank columns the checker fills in (结果 / 检查人 / 日期 / 备注)."""
+
+_GOLDEN_FIELDS = ("customer_id", "customer_name", "customer_type", "tier", "province",
+                  "phone", "email", "credit_code")  # fmt: skip
+_RECORD_FIELDS = ("record_key", "source_system", "source_record_id", "source_file", "source_row",
+                  "customer_name", "phone", "email", "address", "credit_code")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class AuditSample:
-    """A drawn sample: the chosen customers and the worksheet rows (one per source record)."""
+    """A drawn audit sample.
+
+    Attributes:
+        customers: The sampled golden customers with their ``stratum_tier, stratum_region``.
+        worksheet: One row per source record of the sampled customers: golden fields
+            (``golden_*``), source fields (``source_*``/``record_*``) and blank checker columns.
+        strata: ``tier, region, customers, sampled`` per stratum.
+    """
 
     customers: pd.DataFrame
     worksheet: pd.DataFrame
     strata: pd.DataFrame
-
-
-def _rank(ids: pd.Series, seed: str) -> pd.Series:
-    """A stable pseudo-random order: sha256(seed + id); same seed, same sample."""
-    return ids.map(lambda cid: hashlib.sha256(f"{seed}|{cid}".encode()).hexdigest())
 
 
 def draw_audit_sample(
@@ -55,64 +39,84 @@ def draw_audit_sample(
     crosswalk: pd.DataFrame,
     records: pd.DataFrame,
     fraction: float,
-    seed: str = "audit",
-    strata: tuple[str, ...] = ("tier", "province"),
+    seed: int | str,
 ) -> AuditSample:
-    """Draw ``fraction`` of golden customers in every stratum (at least one per stratum).
+    """Draw ``fraction`` of golden customers in every (tier, region) stratum, reproducibly.
+
+    Each non-empty stratum contributes ``ceil(fraction × size)`` customers, so small strata are
+    never skipped. The same data and seed always give the same sample (ids are ordered before
+    drawing, the generator is seeded from the seed's SHA-256).
 
     Args:
-        customers: ``golden.customers``.
-        crosswalk: ``golden.crosswalk``.
-        records: ``clean.records`` (raw values shown beside the golden ones).
-        fraction: share to draw, 0 < fraction ≤ 1 (the seed asks for 0.1–0.2).
-        seed: makes the draw reproducible (e.g. the quarter, ``2026Q4``).
-        strata: columns to stratify by; missing values form their own stratum.
+        customers: golden.customers (``customer_id``; ``tier``, ``province`` when present).
+        crosswalk: golden.crosswalk (``record_key, customer_id``).
+        records: clean.records (``record_key`` and source fields).
+        fraction: Share to sample, in (0, 1].
+        seed: Audit seed, e.g. the quarter ``"2024Q1"``.
 
     Returns:
-        The sample, its worksheet and the per-stratum counts.
+        The sample, its worksheet and per-stratum counts.
 
     Raises:
-        ValueError: fraction outside (0, 1].
+        ValueError: ``fraction`` is outside (0, 1] or a required column is missing.
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    frame = customers.copy()
-    keys = [c for c in strata if c in frame.columns]
-    for c in keys:
-        frame[c] = frame[c].astype("string").fillna("(none)")
-    frame["_rank"] = _rank(frame["customer_id"].astype(str), seed)
-    frame = frame.sort_values([*keys, "_rank"])
-    if keys:
-        frame["_pos"] = frame.groupby(keys).cumcount()
-        sizes = frame.groupby(keys)["customer_id"].transform("size")
-    else:
-        frame["_pos"] = range(len(frame))
-        sizes = pd.Series(len(frame), index=frame.index)
-    wanted = sizes.map(lambda n: max(1, math.ceil(n * fraction)))
-    chosen = frame[frame["_pos"] < wanted].drop(columns=["_rank", "_pos"])
-    if keys:
-        strata_counts = (
-            frame.groupby(keys)
-            .size()
-            .rename("customers")
-            .to_frame()
-            .join(chosen.groupby(keys).size().rename("sampled"))
-            .reset_index()
-        )
-    else:
-        strata_counts = pd.DataFrame({"customers": [len(frame)], "sampled": [len(chosen)]})
-    shown = [c for c in GOLDEN_SHOWN if c in chosen.columns]
-    golden = (
-        chosen[shown].add_prefix("golden_").rename(columns={"golden_customer_id": "customer_id"})
+    for label, frame, needed in (
+        ("customers", customers, ("customer_id",)),
+        ("crosswalk", crosswalk, ("record_key", "customer_id")),
+        ("records", records, ("record_key",)),
+    ):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{label} lacks column(s) {missing}")
+    pool = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    pool["stratum_tier"] = _stratum(pool, "tier")
+    pool["stratum_region"] = _stratum(pool, "province")
+    digest = hashlib.sha256(str(seed).encode("utf-8")).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "big"))
+    pool["_draw"] = rng.random(len(pool))
+    keys = ["stratum_tier", "stratum_region"]
+    sizes = pool.groupby(keys)["customer_id"].transform("size")
+    # the epsilon keeps 0.1 × 30 = 3.0000000000000004 at a quota of 3
+    quota = np.ceil(sizes * fraction - 1e-9).astype("int64")
+    rank = pool.groupby(keys)["_draw"].rank(method="first").astype("int64")
+    sampled = pool[rank <= quota].drop(columns="_draw").reset_index(drop=True)
+    strata = (
+        pool.groupby(keys)
+        .agg(customers=("customer_id", "size"))
+        .join(sampled.groupby(keys).agg(sampled=("customer_id", "size")))
+        .reset_index()
+        .rename(columns={"stratum_tier": "tier", "stratum_region": "region"})
     )
-    links = crosswalk[crosswalk["customer_id"].isin(chosen["customer_id"])][
-        ["customer_id", "record_key", "match_score"]
-    ]
-    rec_cols = ["record_key", *[c for c in RECORD_SHOWN if c in records.columns]]
-    sheet = golden.merge(links, on="customer_id").merge(
-        records[rec_cols], on="record_key", how="left"
+    strata["sampled"] = strata["sampled"].fillna(0).astype("int64")
+    return AuditSample(sampled, _worksheet(sampled, crosswalk, records), strata)
+
+
+def _stratum(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series(UNKNOWN_STRATUM, index=frame.index, dtype="string")
+    return frame[column].astype("string").fillna(UNKNOWN_STRATUM)
+
+
+def _worksheet(
+    sampled: pd.DataFrame, crosswalk: pd.DataFrame, records: pd.DataFrame
+) -> pd.DataFrame:
+    golden_cols = [c for c in _GOLDEN_FIELDS if c in sampled.columns]
+    golden = sampled[[*golden_cols, "stratum_tier", "stratum_region"]].rename(
+        columns={c: f"golden_{c}" for c in golden_cols if c != "customer_id"}
     )
-    for c in CHECKER_COLUMNS:
-        sheet[c] = ""
-    sheet = sheet.sort_values(["customer_id", "record_key"]).reset_index(drop=True)
-    return AuditSample(chosen.reset_index(drop=True), sheet, strata_counts)
+    links = crosswalk[["record_key", "customer_id"]]
+    record_cols = [c for c in _RECORD_FIELDS if c in records.columns]
+    source = records[record_cols].rename(
+        columns={c: f"record_{c}" for c in record_cols
+                 if c not in ("record_key", "source_system", "source_record_id",
+                              "source_file", "source_row")}
+    )  # fmt: skip
+    sheet = golden.merge(links, on="customer_id", how="left").merge(
+        source, on="record_key", how="left"
+    )
+    sheet = sheet.sort_values(["customer_id", "record_key"], kind="stable").reset_index(drop=True)
+    for column in CHECKER_COLUMNS:
+        sheet[column] = pd.Series(pd.NA, index=sheet.index, dtype="string")
+    return sheet
