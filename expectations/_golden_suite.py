@@ -93,7 +93,9 @@ def _customer_checks(
         ),
         check(
             "golden_customer_name_not_null",
-            gxe.ExpectColumnValuesToNotBeNull(column="customer_name"),
+            gxe.ExpectColumnValuesToNotBeNull(
+                column="customer_name", mostly=settings.golden_min_name_fill_rate
+            ),
         ),
         check(
             "golden_customer_type_in_set",

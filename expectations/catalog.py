@@ -173,7 +173,11 @@ _SPECS: tuple[CheckSpec, ...] = (
         "customer_id is C + YYYYMMDD + a 3+ digit sequence.",
     ),
     CheckSpec(
-        "golden_customer_name_not_null", "golden", _CRITICAL, "Every golden customer has a name."
+        "golden_customer_name_not_null",
+        "golden",
+        _CRITICAL,
+        "Golden customers have a name (at least golden_min_name_fill_rate of them; the few "
+        "nameless leads are on the follow-up list).",
     ),
     CheckSpec(
         "golden_customer_type_in_set",

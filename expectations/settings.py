@@ -20,6 +20,8 @@ class QualitySettings(BaseModel):
         drift_attributes: Golden columns whose distributions are compared.
         raw_min_fill_rate: Share of rows in which each required raw field must be filled.
         clean_min_name_fill_rate: Share of clean records that must carry a customer name.
+        golden_min_name_fill_rate: Share of golden customers that must have a name; the rest
+            (leads with neither a company nor a contact name) are on the follow-up list.
         extra_known_provinces: Province values accepted beyond China's 34 provincial-level
             divisions (for archives that keep foreign regions).
         critical: Per-check severity overrides, ``{check name: True (critical) | False}``.
@@ -33,6 +35,7 @@ class QualitySettings(BaseModel):
     drift_attributes: tuple[str, ...] = ("customer_type", "tier", "lifecycle", "province")
     raw_min_fill_rate: float = Field(default=0.5, ge=0.0, le=1.0)
     clean_min_name_fill_rate: float = Field(default=0.95, ge=0.0, le=1.0)
+    golden_min_name_fill_rate: float = Field(default=0.98, ge=0.0, le=1.0)
     extra_known_provinces: frozenset[str] = frozenset()
     critical: dict[str, bool] = Field(default_factory=dict)
 
