@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Indel, JaroWinkler
 
 NULL_LEVEL = 0
@@ -70,9 +70,32 @@ class PairContext:
         return self._sims[key]
 
 
+def _prefix(a: str, b: str, **_: object) -> float:
+    """1.0 when one value starts with the other (a surname-only 刘 vs 刘浩然), else 0.0."""
+    return 1.0 if a.startswith(b) or b.startswith(a) else 0.0
+
+
+def _rotation(a: str, b: str, **_: object) -> float:
+    """1.0 when one value is a rotation of the other (liuxinyi vs xinyiliu: name order swapped)."""
+    return 1.0 if len(a) == len(b) and len(a) >= 4 and a in b + b else 0.0
+
+
+def _contains(a: str, b: str, **_: object) -> float:
+    """Partial similarity of the shorter value inside the longer (0 when the shorter is < 5 long).
+
+    A short address (长江街107号) inside a full one (天津市南开区长江街107号长江商务中心1818室).
+    """
+    if min(len(a), len(b)) < 5:
+        return 0.0
+    return fuzz.partial_ratio(a, b) / 100.0
+
+
 _SCORERS: dict[str, Callable[..., float]] = {
     "jaro_winkler": JaroWinkler.normalized_similarity,
     "ratio": Indel.normalized_similarity,
+    "prefix": _prefix,
+    "rotation": _rotation,
+    "contains": _contains,
 }
 
 Test = Callable[[PairContext], np.ndarray]
@@ -195,6 +218,7 @@ COMPARISONS: dict[str, Comparison] = {
                 Level("same_pinyin", exact("name_pinyin"), 0.05),
                 Level("jw>=0.92", similar("name_key", 0.92), 0.05),
                 Level("jw>=0.80", similar("name_key", 0.80), 0.03),
+                Level("pinyin_reordered", similar("name_pinyin", 1.0, "rotation"), 0.01),
             ),
             tf_column="name_key",
         ),
@@ -237,6 +261,7 @@ COMPARISONS: dict[str, Comparison] = {
                     any_of(exact("contact_pinyin"), similar("contact_name", 0.9)),
                     0.1,
                 ),
+                Level("surname_only", similar("contact_name", 1.0, "prefix"), 0.1),
             ),
             tf_column="contact_name",
         ),
@@ -256,6 +281,7 @@ COMPARISONS: dict[str, Comparison] = {
             (
                 Level("ratio>=0.90", similar("address", 0.90, "ratio"), 0.6),
                 Level("ratio>=0.70", similar("address", 0.70, "ratio"), 0.2),
+                Level("contained", similar("address", 0.95, "contains"), 0.1),
             ),
         ),
         Comparison(

@@ -44,6 +44,20 @@ CASES = [
     ("location", {"city": None}, {}, "null"),
     ("address", {}, {"address": "海淀区中关村大街1号院"}, "ratio>=0.90"),
     ("customer_type", {}, {"customer_type": "individual"}, "else"),
+    # romanized name in Western order vs the Chinese name (梁浩 = Liang Hao = "Hao Liang")
+    ("name_key", {"name_key": "梁浩"}, {"name_key": "hao liang"}, "pinyin_reordered"),
+    ("name_key", {"name_key": "梁浩"}, {"name_key": "hao liu"}, "else"),
+    # a contact recorded by surname only (刘经理 → 刘) vs the full name
+    ("contact_name", {"contact_name": "刘"}, {"contact_name": "刘浩然"}, "surname_only"),
+    ("contact_name", {"contact_name": "刘"}, {"contact_name": "王浩然"}, "else"),
+    # a short street address inside the full one with province/city/building
+    ("address", {"address": "长江街107号"},
+     {"address": "天津市南开区长江街107号长江商务中心1818室"}, "contained"),
+    ("address", {"address": "长江街107号"}, {"address": "黄河路23号"}, "else"),
+    # placeholders are no values: "NULL" credit codes, "-" contacts never agree
+    ("credit_code", {"credit_code": "NULL"}, {"credit_code": "NULL"}, "null"),
+    ("contact_name", {"contact_name": "-"}, {"contact_name": "-"}, "null"),
+    ("contact_name", {"contact_name": "无"}, {}, "null"),
 ]
 
 
@@ -64,3 +78,14 @@ def test_similarity_is_computed_once_per_distinct_pair() -> None:
     sims = PairContext(prepared, left, right).similarity("name_key", "jaro_winkler")
     assert sims.shape == (4,)
     assert np.all((sims > 0.8) & (sims <= 1.0))
+
+
+def test_individual_named_by_placeholder_takes_the_contact_name() -> None:
+    rows = [
+        record(record_key="a:1", customer_type="individual", name_key="个人", contact_name="李倩"),
+        record(record_key="b:1", customer_type="individual", name_key="李倩", contact_name="李倩"),
+    ]
+    prepared = prepare_records(pd.DataFrame(rows))
+    assert prepared["name_key"].tolist() == ["李倩", "李倩"]
+    # the contact is the customer: compared once (as the name), not twice
+    assert prepared["contact_name"].isna().all()
