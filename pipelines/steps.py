@@ -338,6 +338,15 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, A
         ctx.run_id,
         ctx.run_date,
     )
+    golden.customers = carry_forward_run_ids(
+        golden.customers, read_table(con, "golden.customers"), ["customer_id"], "updated_run_id"
+    )
+    golden.attribute_lineage = carry_forward_run_ids(
+        golden.attribute_lineage,
+        read_table(con, "golden.attribute_lineage"),
+        ["customer_id", "attribute"],
+        "run_id",
+    )
     events = ids.events.assign(run_id=ctx.run_id, run_date=ctx.run_date.isoformat())
     staged = {f"staging.{k.split('.', 1)[1]}": v for k, v in golden.as_dict().items()}
     staged["staging.id_events"] = events
@@ -358,6 +367,35 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, A
         stats["splits"],
     )
     return stats
+
+
+def carry_forward_run_ids(
+    new: pd.DataFrame, old: pd.DataFrame | None, keys: list[str], run_col: str
+) -> pd.DataFrame:
+    """Keep the previous run id on rows whose content did not change.
+
+    ``updated_run_id`` means "the run that last changed this row", so re-running on the same
+    inputs yields identical golden content (and no new snapshot).
+    """
+    if old is None or old.empty or new.empty or run_col not in old.columns:
+        return new
+    new = new.reset_index(drop=True)
+    content = [c for c in new.columns if c != run_col and c in old.columns]
+    if len(content) != len(new.columns) - 1:
+        return new  # the schema changed: every row counts as changed
+    as_text = lambda f: f[content].astype("string").fillna("\x00")  # noqa: E731
+    joined = new[keys].reset_index().merge(
+        pd.concat([old[keys], old[[run_col]].rename(columns={run_col: "_old_run"})], axis=1)
+        .assign(_old_sig=pd.util.hash_pandas_object(as_text(old), index=False).to_numpy()),
+        on=keys,
+        how="left",
+    )
+    new_sig = pd.util.hash_pandas_object(as_text(new), index=False).to_numpy()
+    same = joined["_old_sig"].to_numpy() == new_sig[joined["index"].to_numpy()]
+    out = new.copy()
+    pos = joined.loc[same, "index"].to_numpy()
+    out.loc[out.index[pos], run_col] = joined.loc[same, "_old_run"].to_numpy()
+    return out
 
 
 def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[CheckOutcome]:

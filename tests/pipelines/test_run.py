@@ -154,3 +154,15 @@ def test_sql_command_reads_golden_table(project: Path, fmt: str, tmp_path: Path,
     assert code == 0
     text = out_file.read_text(encoding="utf-8-sig")
     assert "C2026" in text
+
+
+def test_carry_forward_keeps_run_id_only_for_unchanged_rows() -> None:
+    old = pd.DataFrame(
+        {"customer_id": ["C1", "C2", "C3"], "phone": ["+861", "+862", None], "run": "r1"}
+    )
+    new = pd.DataFrame(
+        {"customer_id": ["C3", "C2", "C4"], "phone": [None, "+869", "+864"], "run": "r2"},
+        index=[7, 8, 9],
+    )
+    out = steps.carry_forward_run_ids(new, old, ["customer_id"], "run")
+    assert out.set_index("customer_id")["run"].to_dict() == {"C3": "r1", "C2": "r2", "C4": "r2"}
