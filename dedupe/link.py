@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dedupe.blocking import BLOCKING_RULES, generate_candidates
+from dedupe.blocking import BLOCKING_RULES, generate_candidates, still_blocked
 from dedupe.clustering import cluster_pairs
 from dedupe.comparisons import COMPARISONS, Comparison, PairContext, compute_levels
 from dedupe.model import (
@@ -17,7 +17,7 @@ from dedupe.model import (
     term_frequencies,
     tf_adjustment,
 )
-from dedupe.prepare import prepare_records
+from dedupe.prepare import RecordsError, prepare_records
 from dedupe.review import build_review_queue
 from dedupe.rules import hard_rule_reasons, normalize_decisions
 from dedupe.settings import MatchSettings
@@ -36,6 +36,8 @@ class LinkResult:
         blocking_stats: rule, pairs, new_pairs, oversize_blocks.
         params: the model parameters used (estimated or given).
         warnings: problems that did not stop the run (e.g. decisions on unknown records).
+        prepared: the matcher's view of the records (hand it to `link_incremental` next time
+            so unchanged records are not prepared again).
     """
 
     pairs: pd.DataFrame
@@ -44,6 +46,7 @@ class LinkResult:
     blocking_stats: pd.DataFrame
     params: ModelParams
     warnings: list[str] = field(default_factory=list)
+    prepared: pd.DataFrame | None = None
 
 
 def _comparisons(settings: MatchSettings) -> list[Comparison]:
@@ -169,7 +172,9 @@ def _assemble(
         np.where(refused, "weak_link_between_clusters", "review_band"),
     )
     queue = build_review_queue(prepared, pairs, review, reason, _comparisons(settings), params)
-    return LinkResult(pairs.reset_index(drop=True), clusters, queue, stats, params, warnings)
+    return LinkResult(
+        pairs.reset_index(drop=True), clusters, queue, stats, params, warnings, prepared
+    )
 
 
 def _pairs_frame(
@@ -242,6 +247,7 @@ def link_incremental(
     settings: MatchSettings | None,
     decisions: pd.DataFrame | None,
     params: ModelParams,
+    existing_prepared: pd.DataFrame | None = None,
 ) -> LinkResult:
     """Link new or changed records against the existing set without re-scoring old pairs.
 
@@ -256,33 +262,61 @@ def link_incremental(
         settings: matching settings; None = defaults.
         decisions: all steward decisions so far.
         params: the model parameters of the previous run (required: no re-estimation).
+        existing_prepared: the previous run's `LinkResult.prepared`; when given, only the new
+            records are prepared (much faster), else every record is prepared again.
 
     Returns:
         A LinkResult over all records (existing + new); `blocking_stats` counts new pairs only.
     """
     settings = settings or MatchSettings()
     warnings: list[str] = []
-    new_keys = pd.Index(new_records["record_key"].astype(str))
-    kept = existing_records[~existing_records["record_key"].astype(str).isin(new_keys)]
-    combined = pd.concat([kept, new_records], ignore_index=True)
-    prepared = prepare_records(combined)
+    new_keys = pd.Index(new_records["record_key"].astype(str).to_numpy(dtype=object))
+    old_keys = existing_records["record_key"].astype(str).to_numpy(dtype=object)
+    if existing_prepared is not None and len(existing_prepared) == len(existing_records):
+        changed = new_keys.get_indexer(existing_prepared["record_key"]) >= 0
+        old_versions = existing_prepared[changed]
+        reuse = existing_prepared[~changed]
+        prepared = pd.concat([reuse, prepare_records(new_records)], ignore_index=True)
+        prepared = prepared.sort_values("record_key", kind="stable").reset_index(drop=True)
+        if prepared["record_key"].duplicated().any():
+            raise RecordsError("new records repeat a record_key among themselves")
+    else:
+        changed = new_keys.get_indexer(old_keys) >= 0
+        old_versions = prepare_records(existing_records[changed])
+        kept = existing_records[~changed]
+        prepared = prepare_records(pd.concat([kept, new_records], ignore_index=True))
     keys = pd.Index(prepared["record_key"])
-    focus = keys.isin(new_keys)
+    focus = new_keys.get_indexer(keys) >= 0
     decided = normalize_decisions(decisions)
-    old = existing_pairs[
-        existing_pairs["left_key"].isin(keys)
-        & existing_pairs["right_key"].isin(keys)
-        & ~existing_pairs["left_key"].isin(new_keys)
-        & ~existing_pairs["right_key"].isin(new_keys)
-    ]
+    old_left = keys.get_indexer(existing_pairs["left_key"].to_numpy(dtype=object))
+    old_right = keys.get_indexer(existing_pairs["right_key"].to_numpy(dtype=object))
+    usable = (old_left >= 0) & (old_right >= 0)
+    usable[usable] &= ~focus[old_left[usable]] & ~focus[old_right[usable]]
+    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    # Reused pairs must still come out of blocking: a block that grew past the cap is windowed.
+    decided_id = set(zip(decided["left_key"], decided["right_key"], strict=True))
+    blocked = still_blocked(
+        prepared, rules, settings.max_block_size, settings.block_window,
+        old_left[usable], old_right[usable],
+    )
+    if not blocked.all():
+        lost = np.nonzero(usable)[0][~blocked]
+        steward = np.array(
+            [(a, b) in decided_id for a, b in zip(
+                existing_pairs["left_key"].to_numpy(dtype=object)[lost],
+                existing_pairs["right_key"].to_numpy(dtype=object)[lost], strict=True,
+            )],
+            dtype=bool,
+        )
+        usable[lost[~steward]] = False
+    old = existing_pairs[usable]
     dl, dr, _ = _decision_positions(decided, keys, warnings)
     n = np.int64(len(prepared))
-    old_id = keys.get_indexer(old["left_key"]) * n + keys.get_indexer(old["right_key"])
+    old_id = old_left[usable] * n + old_right[usable]
     missing = ~np.isin(np.minimum(dl, dr) * n + np.maximum(dl, dr), old_id)
-    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
     cand = generate_candidates(
         prepared, rules, settings.max_block_size, settings.block_window, focus=focus,
-        extra=(dl[missing], dr[missing]),
+        extra=(dl[missing], dr[missing]), hot_values=old_versions,
     )
     levels, score, probability, params, ctx = _score_candidates(
         prepared, cand.left, cand.right, settings, params

@@ -73,14 +73,18 @@ def _map_distinct(values: pd.Series, func: object) -> pd.Series:
     return pd.Series(out, index=values.index, dtype=object)
 
 
+def _clean_text(value: object, names: bool) -> str | None:
+    text = str(value).strip()
+    if not text or text.lower() in PLACEHOLDERS or (names and text in NAME_PLACEHOLDERS):
+        return None
+    return text
+
+
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    values = frame[column].astype("string").str.strip()
-    values = values.mask((values == "") | values.str.lower().isin(PLACEHOLDERS))
-    if column in ("name_key", "customer_name", "contact_name"):
-        values = values.mask(values.isin(NAME_PLACEHOLDERS))
-    return values.astype(object).where(values.notna(), None)
+    names = column in ("name_key", "customer_name", "contact_name")
+    return _map_distinct(frame[column], lambda v: _clean_text(v, names))
 
 
 def _bool(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dedupe import ModelError, ModelParams, explain_pair, link_incremental, link_records
+from dedupe import (
+    MatchSettings,
+    ModelError,
+    ModelParams,
+    explain_pair,
+    link_incremental,
+    link_records,
+)
 from tests.dedupe.conftest import record
 from tests.dedupe.synth import make_records
 
@@ -63,3 +70,45 @@ def test_explain_reports_hard_rule(linked) -> None:
         linked.params,
     )
     assert exp.hard_rule == "credit_code_conflict" and exp.verdict.startswith("no_match")
+
+
+def _phone_block(count: int) -> pd.DataFrame:
+    """`count` different people sharing one switchboard phone (one blocking block)."""
+    names = ["赵一鸣", "钱二宝", "孙三元", "李四海", "周五福", "吴六合", "郑七星"]
+    return pd.DataFrame(
+        [
+            record(record_key=f"r:{i}", name_key=names[i], contact_name=None, email=None,
+                   address=None, district=None)
+            for i in range(count)
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "before", "after"),
+    [
+        # a new member pushes the block over the cap: a full run windows it
+        ("grows_past_cap", 5, 6),
+        # a changed member leaves the block: it drops under the cap and pairs everyone
+        ("shrinks_under_cap", 6, 5),
+    ],
+)
+def test_incremental_pairs_equal_full_rebuild_when_block_crosses_cap(
+    case: str, before: int, after: int
+) -> None:
+    settings = MatchSettings(max_block_size=5, block_window=1, blocking_rules=["phone"])
+    records = _phone_block(max(before, after))
+    existing = records.head(before)
+    base = link_records(existing, settings)
+    if after > before:
+        new = records.iloc[before:after]
+    else:
+        new = records.iloc[after:before].assign(phone="+8613700000000")
+    inc = link_incremental(
+        new, existing, base.pairs, settings, None, base.params, base.prepared
+    )
+    everything = pd.concat([existing.head(after) if after < before else existing, new])
+    full = link_records(everything, settings, params=base.params)
+    pairs = {tuple(p) for p in full.pairs[["left_key", "right_key"]].to_numpy()}
+    assert {tuple(p) for p in inc.pairs[["left_key", "right_key"]].to_numpy()} == pairs, case
+    assert _partition(inc.clusters) == _partition(full.clusters)
