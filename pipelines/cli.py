@@ -27,7 +27,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 0
     files = write_demo(out, args.entities, args.seed, args.delivery_date)
     stamp.write_text(json.dumps(wanted))
-    print(f"wrote demo exports for {args.entities} entities to {out}: {files}")
+    counts = ", ".join(f"{k} {v}" for k, v in files.record_counts.items())
+    print(f"wrote demo exports to {out}/landing ({counts}); ground truth in {files.truth_csv}")
     return 0
 
 
