@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from . import steps
+from .faults import crash_point
 from .reporting import write_run_report
 from .resources import ArchiveResource
 
@@ -20,11 +21,13 @@ def _metadata(stats: dict) -> dict:
 def _run_stage(context: dg.AssetExecutionContext, archive: ArchiveResource, stage: str, fn) -> dict:
     ctx = archive.run_context(context.run.run_id)
     started = time.perf_counter()
+    crash_point(f"{stage}:before")
     with archive.connection(ctx.config) as con:
         stats = fn(con, ctx)
         stats["seconds"] = round(time.perf_counter() - started, 3)
         stats["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         steps.record_stage(con, ctx, stage, stats)
+    crash_point(f"{stage}:after")
     return stats
 
 

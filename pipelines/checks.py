@@ -11,6 +11,7 @@ import dagster as dg
 from expectations import QualitySettings, checks_for_layer
 
 from . import steps
+from .faults import crash_point
 from .reporting import raise_alert, write_run_report
 from .resources import ArchiveResource
 
@@ -38,6 +39,7 @@ def build_golden_checks(quality: QualitySettings) -> dg.AssetChecksDefinition:
         ctx = archive.run_context(context.run.run_id)
         with archive.connection(ctx.config) as con:
             outcomes = steps.quality_stage(con, ctx)
+            crash_point("quality:after")
             report = write_run_report(con, ctx.config, ctx.run_id)
         context.log.info(f"quality report: {report}")
         failed = [o.name for o in outcomes if o.critical and not o.success]

@@ -45,6 +45,7 @@ from warehouse.archive import (
     publish_snapshot,
 )
 
+from .faults import crash_point
 from .settings import ArchiveConfig
 
 log = logging.getLogger("customer_archive")
@@ -384,11 +385,16 @@ def carry_forward_run_ids(
     if len(content) != len(new.columns) - 1:
         return new  # the schema changed: every row counts as changed
     as_text = lambda f: f[content].astype("string").fillna("\x00")  # noqa: E731
-    joined = new[keys].reset_index().merge(
-        pd.concat([old[keys], old[[run_col]].rename(columns={run_col: "_old_run"})], axis=1)
-        .assign(_old_sig=pd.util.hash_pandas_object(as_text(old), index=False).to_numpy()),
-        on=keys,
-        how="left",
+    joined = (
+        new[keys]
+        .reset_index()
+        .merge(
+            pd.concat(
+                [old[keys], old[[run_col]].rename(columns={run_col: "_old_run"})], axis=1
+            ).assign(_old_sig=pd.util.hash_pandas_object(as_text(old), index=False).to_numpy()),
+            on=keys,
+            how="left",
+        )
     )
     new_sig = pd.util.hash_pandas_object(as_text(new), index=False).to_numpy()
     same = joined["_old_sig"].to_numpy() == new_sig[joined["index"].to_numpy()]
@@ -462,6 +468,7 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> None:
         con,
         {**staged, "golden.customers_history": history, "golden.customer_ids": ids},
     )
+    crash_point("publish:swapped")
     create_views(con)
 
 
@@ -583,6 +590,7 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str,
         # month-end and year-end archives are kept even when nothing changed that day
         skip_if_unchanged=kind == "daily",
     )
+    crash_point("snapshot:published")
     stats: dict[str, Any] = {"kind": kind}
     if info is None:
         stats["snapshot"] = None
