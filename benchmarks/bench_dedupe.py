@@ -78,7 +78,9 @@ def run(entities: int, seed: int, incremental_share: float) -> None:
     new = sample.assign(record_key="inc:" + sample["record_key"])
     base = records
     started = time.perf_counter()
-    inc = link_incremental(new, base, result.pairs, None, None, result.params)
+    inc = link_incremental(
+        new, base, result.pairs, None, None, result.params, result.prepared
+    )
     inc_s = time.perf_counter() - started
     started = time.perf_counter()
     full = link_records(pd.concat([base, new], ignore_index=True), params=result.params)
