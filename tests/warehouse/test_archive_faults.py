@@ -67,9 +67,9 @@ def _rename_only(temp: Path, final: Path) -> None:
 # point → (module, attribute, nth call, action before hanging)
 POINTS: dict[str, tuple[Any, str, int, Callable[..., None] | None]] = {
     "before first table": (snapshots, "_write_table_file", 1, None),
-    "mid first table": (snapshots, "_write_table_file", 1, lambda t, p: _write_partial(p)),
+    "mid first table": (snapshots, "_write_table_file", 1, lambda t, p, *_: _write_partial(p)),
     "before second table": (snapshots, "_write_table_file", 2, None),
-    "mid second table": (snapshots, "_write_table_file", 2, lambda t, p: _write_partial(p)),
+    "mid second table": (snapshots, "_write_table_file", 2, lambda t, p, *_: _write_partial(p)),
     "before manifest": (snapshots, "_write_manifest_file", 1, None),
     "mid manifest": (snapshots, "_write_manifest_file", 1, lambda m, p: Path(p).write_text('{"sn')),
     "before rename": (snapshots, "_commit_dir", 1, None),
@@ -154,7 +154,7 @@ def _enospc(*_args: Any) -> None:
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def _partial_then_enospc(_table: Any, path: Path) -> None:
+def _partial_then_enospc(_table: Any, path: Path, *_: Any) -> None:
     _write_partial(path)
     _enospc()
 

@@ -24,6 +24,7 @@ from warehouse.archive.retention import (
 from warehouse.archive.snapshots import (
     SNAPSHOT_KINDS,
     SnapshotInfo,
+    TableWriter,
     content_hash,
     latest_snapshot,
     list_snapshots,
@@ -52,6 +53,7 @@ __all__ = [
     "SnapshotVerificationError",
     "SnapshotWriteError",
     "TableReader",
+    "TableWriter",
     "VerifyProblem",
     "VerifyReport",
     "apply_retention",

@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -165,9 +165,17 @@ def list_snapshots(archive_dir: Path) -> list[SnapshotInfo]:
     return sorted(found, key=_sort_key)
 
 
-def _write_table_file(table: pa.Table, path: Path) -> None:
-    """Write one table as Parquet and fsync it (a seam for fault-injection tests)."""
+TableWriter = Callable[[pa.Table, Path], Any]
+"""Writes one table file (e.g. Parquet modular encryption); the snapshot fsyncs it afterwards."""
+
+
+def _plain_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="zstd")
+
+
+def _write_table_file(table: pa.Table, path: Path, writer: TableWriter | None = None) -> None:
+    """Write one table as Parquet and fsync it (a seam for fault-injection tests)."""
+    (writer or _plain_parquet)(table, path)
     fsync_file(path)
 
 
@@ -234,6 +242,8 @@ def publish_snapshot(
     manifest_extra: Mapping[str, Any] | None = None,
     kind: str = "daily",
     skip_if_unchanged: bool = True,
+    *,
+    writer: TableWriter | None = None,
 ) -> SnapshotInfo | None:
     """Publish an immutable snapshot: Parquet per table + manifest, written aside then renamed in.
 
@@ -250,6 +260,8 @@ def publish_snapshot(
         kind: ``daily``, ``month_end``, ``year_end`` or ``restore_backup``.
         skip_if_unchanged: return ``None`` and write nothing when the content hash equals the
             latest snapshot's.
+        writer: writes one table file inside the temp folder (default: plain zstd Parquet);
+            an encrypting writer keeps encryption inside the atomic publish.
 
     Returns:
         The published snapshot, or ``None`` when skipped as unchanged.
@@ -288,7 +300,7 @@ def publish_snapshot(
         file_stats: dict[str, tuple[str, int]] = {}
         for name, table in sorted(arrow_tables.items()):
             file_path = temp / table_file_name(name)
-            _write_table_file(table, file_path)
+            _write_table_file(table, file_path, writer)
             file_stats[name] = file_sha256(file_path)
         manifest = _build_manifest(
             arrow_tables,
