@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from expectations.audit_sample import draw_audit_sample
-from warehouse import connect, create_views, read_table, replace_tables
+from warehouse import create_views, read_table, replace_tables
 from warehouse.archive import (
     RunLock,
     SnapshotInfo,
@@ -21,8 +21,9 @@ from warehouse.archive import (
     prepare_restore,
     verify_snapshot,
 )
+from warehouse.security import neutralize_formulas
 
-from .query import neutralize_formulas
+from .access import audit, open_warehouse, snapshot_reader, snapshot_writer
 from .reporting import write_run_report
 from .settings import ArchiveConfig
 from .steps import ensure_dir, golden_snapshot_tables
@@ -58,7 +59,7 @@ def snapshots_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
         targets = [find_snapshot(cfg, i) for i in args.ids] or list_snapshots(archive_dir)
         bad = 0
         for s in targets:
-            report = verify_snapshot(s.path)
+            report = verify_snapshot(s.path, reader=snapshot_reader(cfg))
             print(f"{s.snapshot_id}: {report.summary()}")
             bad += not report.ok
         return 1 if bad else 0
@@ -67,7 +68,7 @@ def snapshots_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
             print("snapshots diff needs two snapshot ids", file=sys.stderr)
             return 2
         a, b = (find_snapshot(cfg, i) for i in args.ids)
-        diff = diff_snapshots(a.path, b.path)
+        diff = diff_snapshots(a.path, b.path, reader=snapshot_reader(cfg))
         print(f"{a.snapshot_id} → {b.snapshot_id}")
         for key, value in diff.summary().items():
             print(f"  {key}: {value}")
@@ -87,7 +88,7 @@ def restore_snapshot(cfg: ArchiveConfig, snap: SnapshotInfo) -> int:
     """Rebuild the golden layer from a snapshot; the current state is snapshotted first."""
     wh = cfg.resolve(cfg.warehouse)
     run_id = f"restore-{uuid.uuid4().hex[:8]}"
-    with RunLock(wh.with_suffix(".lock")), connect(wh) as con:
+    with RunLock(wh.with_suffix(".lock")), open_warehouse(cfg) as con:
         plan = prepare_restore(
             snap.path,
             cfg.resolve(cfg.archive_dir),
@@ -95,17 +96,20 @@ def restore_snapshot(cfg: ArchiveConfig, snap: SnapshotInfo) -> int:
             run_id,
             datetime.now(UTC),
             {"reason": "restore requested from the CLI"},
+            reader=snapshot_reader(cfg),
+            writer=snapshot_writer(cfg),
         )
         replace_tables(con, dict(plan.tables.items()))
         create_views(con)
     backup = plan.backup.snapshot_id if plan.backup else "none (warehouse had no golden layer)"
+    audit(cfg, "restore", snap.snapshot_id, details={"backup": backup, "run_id": run_id})
     print(f"restored golden layer from {snap.snapshot_id}; previous state kept as {backup}")
     return 0
 
 
 def latest_run_id(cfg: ArchiveConfig) -> str:
     """The id of the most recent run recorded in the warehouse."""
-    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+    with open_warehouse(cfg, read_only=True) as con:
         table = read_table(con, "ops.stage_stats")
     if table is None or table.empty:
         raise SystemExit("no runs recorded yet: run `customer-archive run` first")
@@ -115,7 +119,7 @@ def latest_run_id(cfg: ArchiveConfig) -> str:
 def report_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
     """`customer-archive report [--run ID] [--open]`."""
     run_id = args.run or latest_run_id(cfg)
-    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+    with open_warehouse(cfg, read_only=True) as con:
         path = write_run_report(con, cfg, run_id, data_docs=False)
     print(path)
     if args.open:
@@ -131,8 +135,7 @@ def audit_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
     """`customer-archive audit --fraction 0.1`: a stratified worksheet, recorded in ops.audits."""
     now = datetime.now(UTC)
     seed = args.seed or _quarter(now)
-    wh = cfg.resolve(cfg.warehouse)
-    with connect(wh) as con:
+    with open_warehouse(cfg) as con:
         customers = read_table(con, "golden.customers")
         crosswalk = read_table(con, "golden.crosswalk")
         records = read_table(con, "clean.records")
@@ -167,6 +170,13 @@ def audit_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
         )
         old = read_table(con, "ops.audits")
         replace_tables(con, {"ops.audits": row if old is None else pd.concat([old, row])})
+    audit(
+        cfg,
+        "export",
+        str(out),
+        customers=sample.customers["customer_id"].astype(str).tolist(),
+        details={"kind": "audit_sample", "seed": seed, "fraction": args.fraction},
+    )
     print(
         f"audit sample {seed}: {len(sample.customers)} of {len(customers)} customers "
         f"({len(sample.worksheet)} source records) → {out}"

@@ -61,7 +61,10 @@ def _cmd_sql(args: argparse.Namespace) -> int:
         print("give a query or --file", file=sys.stderr)
         return 2
     cfg = load_config(args.config, warehouse=args.warehouse and str(Path(args.warehouse).resolve()))
-    return run_query(cfg, query, args.format, args.output, args.max_rows)
+    from warehouse.security import resolve_role
+
+    role = args.role or resolve_role()
+    return run_query(cfg, query, args.format, args.output, args.max_rows, role=role)
 
 
 def _cfg(args: argparse.Namespace):
@@ -70,13 +73,12 @@ def _cfg(args: argparse.Namespace):
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
-    from warehouse import connect
-
+    from .access import open_warehouse
     from .stewardship import record_decision, review_queue
 
     cfg = _cfg(args)
     if args.action == "list":
-        with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+        with open_warehouse(cfg, read_only=True) as con:
             queue = review_queue(con, args.limit)
         if queue.empty:
             print("the review queue is empty")
@@ -89,19 +91,26 @@ def _cmd_review(args: argparse.Namespace) -> int:
     if not (args.left and args.right and args.decision):
         print("review decide needs LEFT RIGHT and --decision match|no-match", file=sys.stderr)
         return 2
-    with connect(cfg.resolve(cfg.warehouse)) as con:
+    from .access import audit
+
+    with open_warehouse(cfg) as con:
         record_decision(con, args.left, args.right, args.decision, args.by, args.note or "")
+    audit(
+        cfg,
+        "review_decision",
+        f"{args.left}~{args.right}",
+        details={"decision": args.decision, "by": args.by, "note": args.note or ""},
+    )
     print(f"recorded {args.decision} for {args.left} ~ {args.right}; the next run honours it")
     return 0
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from warehouse import connect
-
+    from .access import open_warehouse
     from .stewardship import explain_customer, explain_records
 
     cfg = _cfg(args)
-    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+    with open_warehouse(cfg, read_only=True) as con:
         if args.customer:
             print(explain_customer(con, cfg, args.customer))
         elif args.left and args.right:
@@ -113,12 +122,11 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_ids(args: argparse.Namespace) -> int:
-    from warehouse import connect
-
+    from .access import open_warehouse
     from .stewardship import resolve_id
 
     cfg = _cfg(args)
-    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+    with open_warehouse(cfg, read_only=True) as con:
         current = resolve_id(con, args.customer_id)
     print(current if current == args.customer_id else f"{args.customer_id} → {current}")
     return 0
@@ -140,6 +148,24 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from .archive_ops import audit_command
 
     return audit_command(_cfg(args), args)
+
+
+def _cmd_erase(args: argparse.Namespace) -> int:
+    from .security_ops import erase
+
+    return erase(_cfg(args), args.customer, args.reason, args.mode)
+
+
+def _cmd_audit_log(args: argparse.Namespace) -> int:
+    from warehouse.security import AuditLog
+
+    cfg = _cfg(args)
+    result = AuditLog(cfg.resolve(cfg.security.audit_log)).verify()
+    if result.ok:
+        print(f"audit log intact: {result.entries} entries, hash chain verified")
+        return 0
+    print(f"audit log TAMPERED at line {result.first_bad_line}: {result.reason}", file=sys.stderr)
+    return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
     p.add_argument("--output", default=None, help="write to a file instead of stdout")
     p.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
+    p.add_argument(
+        "--role",
+        choices=["admin", "steward", "analyst", "ops"],
+        default=None,
+        help="default $CUSTOMER_ARCHIVE_ROLE or admin; analyst reads the masked mart only",
+    )
     p.set_defaults(func=_cmd_sql)
 
     p = sub.add_parser("review", help="steward review of uncertain matches")
@@ -214,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default=None, help="default: the current quarter, e.g. 2026Q4")
     p.add_argument("--out", default=None, help="worksheet path (.xlsx or .csv)")
     p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("erase", help="erase a customer's personal data everywhere (PIPL/GDPR)")
+    _add_common(p)
+    p.add_argument("--customer", required=True, help="customer_id (C…)")
+    p.add_argument("--reason", required=True, help="request reference, kept in the tombstone")
+    p.add_argument("--mode", choices=["erase", "anonymize"], default="erase")
+    p.set_defaults(func=_cmd_erase)
+
+    p = sub.add_parser("audit-log", help="verify the hash-chained audit log")
+    _add_common(p)
+    p.add_argument("action", choices=["verify"])
+    p.set_defaults(func=_cmd_audit_log)
     return parser
 
 

@@ -2,34 +2,78 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
-from warehouse import connect
+from warehouse import read_table
+from warehouse.security import (
+    KeyRing,
+    analyst_mart_key,
+    is_table_allowed,
+    neutralize_formulas,
+    open_encrypted_warehouse,
+    quarantine_counts,
+)
+from warehouse.security.keys import parse_key
 
+from .access import audit, keyring, open_warehouse
 from .settings import ArchiveConfig
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MART_KEY_ENV = "CUSTOMER_ARCHIVE_MART_KEY"
 
 
-def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula with a quote (CSV injection)."""
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            s = out[col]
-            mask = s.notna() & s.astype(str).str.startswith(_FORMULA_START)
-            if mask.any():
-                out[col] = s.astype(object).where(~mask, "'" + s.astype(str))
+def open_for_role(cfg: ArchiveConfig, role: str) -> duckdb.DuckDBPyConnection:
+    """A read-only connection holding only what ``role`` may read.
+
+    * admin: the warehouse itself;
+    * analyst: the analyst mart (masked PII), opened with the mart key only;
+    * steward, ops: an in-memory database with copies of just their tables (ops: quality
+      figures and quarantine counts, never row content).
+    """
+    if role == "admin":
+        return open_warehouse(cfg, read_only=True)
+    if role == "analyst":
+        mart = cfg.resolve(cfg.security.analyst_mart)
+        if not mart.exists():
+            raise SystemExit(f"analyst mart {mart} does not exist: run the pipeline first")
+        env_key = os.environ.get(MART_KEY_ENV)
+        ring = KeyRing(parse_key(env_key)) if env_key else analyst_mart_key(keyring(cfg))
+        return open_encrypted_warehouse(mart, ring, read_only=True)
+    out = duckdb.connect()
+    with open_warehouse(cfg, read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+        ).fetchall()
+        for (name,) in tables:
+            if is_table_allowed(role, name) and not name.startswith("quarantine."):
+                frame = con.execute(f"SELECT * FROM {name}").arrow()
+                schema = name.split(".", 1)[0]
+                out.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                out.register("_t", frame)
+                out.execute(f"CREATE TABLE {name} AS SELECT * FROM _t")
+                out.unregister("_t")
+        if role == "ops" and is_table_allowed("admin", "quarantine.rows"):
+            rows = read_table(con, "quarantine.rows")
+            if rows is not None:
+                out.execute("CREATE SCHEMA IF NOT EXISTS ops")
+                out.register("_q", quarantine_counts(rows))
+                out.execute("CREATE TABLE ops.quarantine_counts AS SELECT * FROM _q")
     return out
 
 
 def run_query(
-    cfg: ArchiveConfig, query: str, fmt: str, output: str | None, max_rows: int = 50
+    cfg: ArchiveConfig,
+    query: str,
+    fmt: str,
+    output: str | None,
+    max_rows: int = 50,
+    role: str = "admin",
 ) -> int:
-    """Run ``query`` on a read-only connection and render it as table/CSV/JSON/Parquet.
+    """Run ``query`` read-only, as ``role``, and render it as table/CSV/JSON/Parquet.
 
     Returns:
         The process exit code (0 on success).
@@ -38,8 +82,9 @@ def run_query(
     if not path.exists():
         print(f"warehouse {path} does not exist: run `customer-archive run` first", file=sys.stderr)
         return 2
-    with connect(path, read_only=True) as con:
+    with open_for_role(cfg, role) as con:
         frame = con.execute(query).df()
+    audit(cfg, "query", query[:500], details={"role": role, "rows": len(frame), "format": fmt})
     if fmt == "parquet":
         if not output:
             print("--format parquet needs --output FILE", file=sys.stderr)

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 
-from warehouse import connect, ensure_schemas
+from warehouse import ensure_schemas
 
+from .access import open_warehouse
 from .settings import ArchiveConfig, load_config
 from .steps import RunContext
 
@@ -47,11 +48,7 @@ class ArchiveResource(dg.ConfigurableResource):
         """A read-write connection to the warehouse with its schemas in place."""
         path = cfg.resolve(cfg.warehouse)
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = connect(
-            path,
-            memory_limit=cfg.duckdb.memory_limit,
-            temp_directory=cfg.duckdb.temp_directory,
-        )
+        con = open_warehouse(cfg, create_key=True)
         try:
             ensure_schemas(con)
             yield con

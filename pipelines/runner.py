@@ -12,11 +12,13 @@ import dagster as dg
 import pandas as pd
 
 from dedupe import bcubed_scores, pairwise_scores
-from warehouse import connect, read_table
+from warehouse import read_table
 from warehouse.archive import RunLock
 
 from . import steps
+from .access import audit, open_warehouse
 from .definitions import build_definitions
+from .reporting import raise_alert
 from .schedules import JOB_NAME
 from .settings import ArchiveConfig, load_config
 
@@ -77,13 +79,26 @@ def run_pipeline(
             data = event.step_failure_data
             if data is not None and data.error is not None:
                 outcome.errors.append(f"{event.step_key}: {data.error.message.strip()}")
-    with connect(cfg.resolve(cfg.warehouse)) as con:
+    with open_warehouse(cfg) as con:
         outcome.stats = steps.run_stats(con, result.run_id)
         outcome.outcomes = steps.check_outcomes(con, result.run_id)
     failed_critical = [o for o in outcome.outcomes if o.critical and not o.success]
     outcome.blocked = bool(failed_critical) or any("PublishBlocked" in e for e in outcome.errors)
     if "snapshot" not in outcome.stats:
         outcome.success = False
+    if not outcome.success and not outcome.blocked:
+        raise_alert(cfg, outcome.run_id, "run_failed", "; ".join(outcome.errors) or "run failed")
+    audit(
+        cfg,
+        "run",
+        outcome.run_id,
+        result="ok" if outcome.success else ("blocked" if outcome.blocked else "failed"),
+        details={
+            "golden_customers": outcome.stats.get("golden", {}).get("golden_customers"),
+            "snapshot": (outcome.stats.get("snapshot") or {}).get("snapshot"),
+            "failed_steps": outcome.failed_steps,
+        },
+    )
     return outcome
 
 
@@ -93,7 +108,7 @@ def evaluate_against_truth(cfg: ArchiveConfig, truth_csv: Path) -> dict[str, Any
     The truth CSV has ``source_system, source_record_id, entity_id`` (the demo generator writes it).
     """
     truth = pd.read_csv(truth_csv, dtype=str)
-    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+    with open_warehouse(cfg, read_only=True) as con:
         cw = read_table(con, "golden.crosswalk")
     if cw is None:
         raise RuntimeError("golden.crosswalk is missing: nothing published yet")

@@ -38,6 +38,21 @@ class DuckDBSettings(BaseModel):
     threads: int | None = None
 
 
+class SecuritySettings(BaseModel):
+    """Keys, encryption at rest, the analyst mart and the audit log (docs/security.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    key_file: Path = Path("data/keys/archive.key")
+    generate_key: bool = True
+    encrypt_warehouse: bool = False
+    allow_unsafe_duckdb_crypto: bool = True
+    encrypt_snapshots: bool = True
+    analyst_mart_enabled: bool = True
+    analyst_mart: Path = Path("data/mart/analyst.duckdb")
+    analyst_mart_parquet: Path = Path("data/mart/parquet")
+    audit_log: Path = Path("data/audit/audit.jsonl")
+
+
 class ArchiveConfig(BaseModel):
     """The whole project configuration; relative paths resolve against the file's folder."""
 
@@ -57,6 +72,7 @@ class ArchiveConfig(BaseModel):
     golden: GoldenSettings = GoldenSettings()
     quality: QualitySettings = QualitySettings()
     retention: RetentionPolicy = RetentionPolicy()
+    security: SecuritySettings = SecuritySettings()
     base_dir: Path = Path(".")
 
     def resolve(self, path: Path | str) -> Path:

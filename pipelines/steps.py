@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,9 @@ from warehouse.archive import (
     list_snapshots,
     publish_snapshot,
 )
+from warehouse.security import erased_quarantine_rows, is_suppressed, read_suppression
 
+from .access import keyring, publish_analyst_mart, snapshot_reader, snapshot_writer
 from .faults import crash_point
 from .settings import ArchiveConfig
 
@@ -151,6 +153,28 @@ def _persist_ingest(
         raise
 
 
+def _drop_suppressed(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, result: IngestResult
+) -> IngestResult:
+    """Quarantine (reason ``erased``, no content) re-delivered rows of erased people."""
+    suppression = read_suppression(con)
+    if suppression is None or suppression.empty or result.rows.empty:
+        return result
+    ring = keyring(ctx.config)
+    if ring is None:
+        raise RuntimeError("the suppression list exists but no key is configured to check it")
+    flags = is_suppressed(result.rows, suppression, ring.derive("suppression"))
+    if not flags.any():
+        return result
+    erased = erased_quarantine_rows(result.rows, flags)
+    log.info("ingest     %d re-delivered rows of erased customers quarantined", int(flags.sum()))
+    return replace(
+        result,
+        rows=result.rows.loc[~flags.to_numpy()].reset_index(drop=True),
+        quarantined_rows=_concat(result.quarantined_rows, erased),
+    )
+
+
 def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -> dict[str, Any]:
     """Ingest the new deliveries of one source into ``raw.<source>`` and the quarantine tables.
 
@@ -166,6 +190,7 @@ def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -
     result = ingest_source(
         src, sources_cfg.landing_dir, ctx.run_id, ctx.ingested_at, manifest=manifest
     )
+    result = _drop_suppressed(con, ctx, result)
     _persist_ingest(con, source, result, ctx.run_id)
     stats = {
         "source": source,
@@ -558,8 +583,13 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any
     swap_in_golden(con, ctx)
     cfg = ctx.config
     exported = export_parquet(con, ensure_dir(cfg.resolve(cfg.exports_dir) / "golden"))
-    log.info("publish    golden tables swapped in; %d Parquet files exported", len(exported))
-    return {"exported_files": len(exported)}
+    mart = publish_analyst_mart(cfg, golden_snapshot_tables(con))
+    log.info(
+        "publish    golden tables swapped in; %d Parquet files exported; analyst mart %d tables",
+        len(exported),
+        len(mart),
+    )
+    return {"exported_files": len(exported), "analyst_mart_tables": len(mart)}
 
 
 def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
@@ -589,6 +619,7 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str,
         kind=kind,
         # month-end and year-end archives are kept even when nothing changed that day
         skip_if_unchanged=kind == "daily",
+        writer=snapshot_writer(cfg),
     )
     crash_point("snapshot:published")
     stats: dict[str, Any] = {"kind": kind}
@@ -600,7 +631,7 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str,
         stats["snapshot_id"] = info.snapshot_id
         log.info("snapshot   %s", info.path)
         if cfg.offsite:
-            stats["offsite"] = copy_offsite(info.path, cfg.offsite)
+            stats["offsite"] = copy_offsite(info.path, cfg.offsite, reader=snapshot_reader(cfg))
             log.info("snapshot   off-site copy %s", stats["offsite"])
     plan = apply_retention(cfg.resolve(cfg.archive_dir), cfg.retention, ctx.run_date)
     stats["snapshots_deleted"] = len(plan.delete)

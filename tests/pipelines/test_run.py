@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from pipelines import steps
+from pipelines.access import snapshot_reader
 from pipelines.runner import evaluate_against_truth, run_pipeline
 from pipelines.settings import load_config
 from warehouse import connect, read_table
@@ -48,7 +49,7 @@ def test_full_run_publishes_reconciled_golden_layer(project: Path, demo_dir: Pat
     # a verified snapshot with a manifest
     snaps = list_snapshots(cfg.resolve(cfg.archive_dir))
     assert len(snaps) == 1
-    assert verify_snapshot(snaps[0].path).ok
+    assert verify_snapshot(snaps[0].path, reader=snapshot_reader(cfg)).ok
     manifest = json.loads((snaps[0].path / "manifest.json").read_text())
     assert manifest["row_counts"]["golden.customers"] == len(ids)
 
@@ -124,7 +125,7 @@ def test_failing_critical_expectation_blocks_publish(project: Path, monkeypatch)
     assert not bad.success
     assert bad.blocked
     assert list_snapshots(cfg.resolve(cfg.archive_dir)) == snaps_before
-    assert all(verify_snapshot(s.path).ok for s in snaps_before)
+    assert all(verify_snapshot(s.path, reader=snapshot_reader(cfg)).ok for s in snaps_before)
     assert _q(project, "SELECT * FROM golden.customers ORDER BY customer_id") == golden_before
     with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
         results = read_table(con, "ops.check_results")

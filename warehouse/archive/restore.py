@@ -14,6 +14,7 @@ import pyarrow as pa
 from warehouse.archive._layout import read_manifest
 from warehouse.archive.snapshots import (
     SnapshotInfo,
+    TableWriter,
     list_snapshots,
     load_snapshot,
     publish_snapshot,
@@ -44,6 +45,7 @@ def prepare_restore(
     manifest_extra: Mapping[str, Any] | None = None,
     *,
     reader: TableReader | None = None,
+    writer: TableWriter | None = None,
 ) -> RestorePlan:
     """Verify and load a snapshot for restore, after snapshotting the current golden state.
 
@@ -58,6 +60,7 @@ def prepare_restore(
         created_at: the restore time.
         manifest_extra: more manifest keys for the backup (e.g. who asked for the restore).
         reader: reads one table file (a decrypting one for encrypted snapshots).
+        writer: writes one table file of the backup (an encrypting one, likewise).
 
     Returns:
         A :class:`RestorePlan`.
@@ -71,7 +74,13 @@ def prepare_restore(
         extra = {"restore_target": read_manifest(Path(snapshot))["snapshot_id"]}
         extra.update(manifest_extra or {})
         backup = publish_snapshot(
-            current_tables, archive_dir, run_id, created_at, extra, kind="restore_backup"
+            current_tables,
+            archive_dir,
+            run_id,
+            created_at,
+            extra,
+            kind="restore_backup",
+            writer=writer,
         )
         if backup is None:  # current state unchanged since the latest snapshot: that one is it
             backup = list_snapshots(archive_dir)[-1]

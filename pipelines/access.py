@@ -1,0 +1,148 @@
+"""One place that opens the warehouse and the archive with the configured keys, and audits.
+
+Every command and stage goes through here, so encryption, the analyst mart and the audit
+trail are applied the same way whether a run starts from the CLI or from Dagster.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from warehouse import connect
+from warehouse.security import (
+    AuditLog,
+    KeyMaterialError,
+    KeyRing,
+    build_analyst_mart,
+    encrypt_parquet,
+    generate_key_file,
+    load_keyring,
+    open_encrypted_warehouse,
+    pseudonym_secret,
+    read_parquet_any,
+    write_analyst_mart,
+)
+from warehouse.security.keys import KEY_ENV, KEY_FILE_ENV
+
+from .settings import ArchiveConfig
+
+log = logging.getLogger("customer_archive")
+
+
+def keyring(cfg: ArchiveConfig, create: bool = False) -> KeyRing | None:
+    """The master key ring: ``$CUSTOMER_ARCHIVE_KEY``, else the configured key file.
+
+    Args:
+        cfg: the project configuration.
+        create: generate the key file (0600) when absent and ``security.generate_key`` allows.
+
+    Returns:
+        The ring, or None when nothing is encrypted and no key exists.
+
+    Raises:
+        KeyMaterialError: encryption is configured but no key can be found.
+    """
+    import os
+
+    sec = cfg.security
+    if os.environ.get(KEY_ENV) or os.environ.get(KEY_FILE_ENV):
+        return load_keyring()
+    path = cfg.resolve(sec.key_file)
+    if path.exists():
+        return load_keyring(path)
+    if create and sec.generate_key:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ring = generate_key_file(path)
+        log.warning("generated a new master key in %s (0600); back it up off-site", path)
+        return ring
+    if sec.encrypt_warehouse or sec.encrypt_snapshots or sec.analyst_mart_enabled:
+        raise KeyMaterialError(
+            f"no key: set ${KEY_ENV}, ${KEY_FILE_ENV}, or create {path} "
+            "(the first `customer-archive run` generates it when security.generate_key is true)"
+        )
+    return None
+
+
+def open_warehouse(
+    cfg: ArchiveConfig, read_only: bool = False, create_key: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, encrypted (DuckDB database encryption) when configured."""
+    path = cfg.resolve(cfg.warehouse)
+    if not cfg.security.encrypt_warehouse:
+        return connect(
+            path,
+            read_only=read_only,
+            memory_limit=cfg.duckdb.memory_limit,
+            temp_directory=cfg.duckdb.temp_directory,
+        )
+    ring = keyring(cfg, create=create_key)
+    assert ring is not None  # keyring() raises when encryption is on and no key exists
+    con = open_encrypted_warehouse(
+        path, ring, read_only=read_only, allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto
+    )
+    if cfg.duckdb.memory_limit:
+        con.execute(f"SET memory_limit = '{cfg.duckdb.memory_limit}'")
+    if cfg.duckdb.temp_directory:
+        con.execute(f"SET temp_directory = '{cfg.duckdb.temp_directory}'")
+    return con
+
+
+def snapshot_writer(cfg: ArchiveConfig) -> Callable[[pa.Table, Path], Any] | None:
+    """The table writer for snapshots: Parquet modular encryption when configured."""
+    if not cfg.security.encrypt_snapshots:
+        return None
+    ring = keyring(cfg, create=True)
+    assert ring is not None
+    return lambda table, path: encrypt_parquet(table, path, ring)
+
+
+def snapshot_reader(cfg: ArchiveConfig) -> Callable[[Path], pa.Table] | None:
+    """The table reader for snapshots (decrypts encrypted files; plain ones read as they are)."""
+    ring = keyring(cfg) if cfg.security.encrypt_snapshots else None
+    if ring is None:
+        return None
+    return lambda path: read_parquet_any(path, ring)
+
+
+def publish_analyst_mart(cfg: ArchiveConfig, golden: dict[str, Any]) -> dict[str, Path]:
+    """Rebuild the masked analyst mart (its own encrypted DuckDB file and Parquet export)."""
+    if not cfg.security.analyst_mart_enabled:
+        return {}
+    ring = keyring(cfg, create=True)
+    assert ring is not None
+    mart = build_analyst_mart(golden, pseudonym_secret(ring))
+    return write_analyst_mart(
+        mart,
+        cfg.resolve(cfg.security.analyst_mart),
+        cfg.resolve(cfg.security.analyst_mart_parquet),
+        ring,
+        allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto,
+    )
+
+
+def actor() -> str:
+    """Who is acting: ``$CUSTOMER_ARCHIVE_ACTOR`` or the OS user."""
+    import os
+
+    return os.environ.get("CUSTOMER_ARCHIVE_ACTOR") or getpass.getuser()
+
+
+def audit(
+    cfg: ArchiveConfig,
+    action: str,
+    target: str,
+    customers: list[str] | None = None,
+    result: str = "ok",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one entry to the hash-chained audit log (who, when, what, which customers)."""
+    path = cfg.resolve(cfg.security.audit_log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    AuditLog(path).append(actor(), action, target, customers or [], result, details or {})
