@@ -65,6 +65,7 @@ class ArchiveConfig(BaseModel):
     reports_dir: Path = Path("data/reports")
     exports_dir: Path = Path("data/exports")
     offsite: str | None = None
+    match_incremental: bool = True
     alert_webhook: str | None = None
     schedule: ScheduleSettings = ScheduleSettings()
     duckdb: DuckDBSettings = DuckDBSettings()

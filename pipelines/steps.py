@@ -18,7 +18,13 @@ import duckdb
 import pandas as pd
 
 from cleaning import CleaningOptions, clean_records
-from dedupe import LinkResult, ModelParams, assign_customer_ids, link_records
+from dedupe import (
+    LinkResult,
+    ModelParams,
+    assign_customer_ids,
+    link_incremental,
+    link_records,
+)
 from expectations import CheckOutcome, blocking_failures, validate_golden
 from sources import (
     CANONICAL_FIELDS,
@@ -276,9 +282,30 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
     if records is None:
         raise RuntimeError("clean.records is missing: run the clean stage first")
     decisions = read_table(con, "match.decisions")
-    result: LinkResult = link_records(records, ctx.config.matching, decisions=decisions)
+    state = {
+        "settings": _frame_hash(pd.DataFrame([{"s": ctx.config.matching.model_dump_json()}])),
+        "decisions": _frame_hash(decisions),
+    }
+    plan = _incremental_plan(con, records, state) if ctx.config.match_incremental else None
+    if plan is None:
+        mode = "full"
+        result: LinkResult = link_records(records, ctx.config.matching, decisions=decisions)
+    else:
+        mode = "incremental"
+        changed, previous, pairs, params_prev = plan
+        result = link_incremental(
+            changed, previous, pairs, ctx.config.matching, decisions, params_prev
+        )
     params = pd.DataFrame(
-        [{"run_id": ctx.run_id, "created_at": ctx.ingested_at, "params": result.params.to_json()}]
+        [
+            {
+                "run_id": ctx.run_id,
+                "created_at": ctx.ingested_at,
+                "params": result.params.to_json(),
+                "mode": mode,
+                **state,
+            }
+        ]
     )
     replace_tables(
         con,
@@ -288,6 +315,7 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
             "match.review_queue": result.review_queue,
             "match.blocking_stats": result.blocking_stats.assign(run_id=ctx.run_id),
             "match.params": _concat(read_table(con, "match.params"), params),
+            "match.linked_records": records,
         },
     )
     n_clusters = int(result.clusters["cluster_key"].nunique()) if len(result.clusters) else 0
@@ -298,15 +326,64 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
         else 0,
         "review_queue": len(result.review_queue),
         "clusters": n_clusters,
+        "mode": mode,
+        "records_relinked": len(records) if plan is None else len(plan[0]),
     }
     log.info(
-        "match      candidate pairs=%d matched=%d review=%d clusters=%d",
+        "match      (%s, %d records linked) candidate pairs=%d matched=%d review=%d clusters=%d",
+        stats["mode"],
+        stats["records_relinked"],
         stats["candidate_pairs"],
         stats["matched_pairs"],
         stats["review_queue"],
         stats["clusters"],
     )
     return stats
+
+
+def _frame_hash(frame: pd.DataFrame | None) -> str:
+    if frame is None or frame.empty:
+        return "empty"
+    text = frame.astype("string").fillna("\x00")
+    rows = pd.util.hash_pandas_object(text, index=False).to_numpy()
+    return f"{int(rows.astype('uint64').sum() % (1 << 63)):x}-{len(frame)}"
+
+
+def _incremental_plan(
+    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, state: dict[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, ModelParams] | None:
+    """What an incremental link needs, or None when only a full rebuild is right.
+
+    Full rebuild when: no previous link, the matching settings or steward decisions changed,
+    or records were removed (superseded files, erasure). Otherwise only the new and changed
+    records are linked against the previous set, with the previous model parameters.
+    """
+    table = read_table(con, "match.params")
+    previous = read_table(con, "match.linked_records")
+    pairs = read_table(con, "match.pairs")
+    if table is None or table.empty or previous is None or pairs is None:
+        return None
+    last = table.sort_values("created_at").iloc[-1]
+    if any(str(last.get(k)) != v for k, v in state.items()):
+        return None
+    old_keys = set(previous["record_key"])
+    if not old_keys <= set(records["record_key"]):
+        return None
+    cols = [c for c in records.columns if c in previous.columns]
+    if len(cols) != len(records.columns):
+        return None
+    old_sig = pd.Series(
+        pd.util.hash_pandas_object(
+            previous[cols].astype("string").fillna("\x00"), index=False
+        ).to_numpy(),
+        index=previous["record_key"].to_numpy(),
+    )
+    new_sig = pd.util.hash_pandas_object(
+        records[cols].astype("string").fillna("\x00"), index=False
+    ).to_numpy()
+    before = old_sig.reindex(records["record_key"].to_numpy()).to_numpy()
+    changed = records[before != new_sig]
+    return changed, previous[cols], pairs, ModelParams.from_json(last["params"])
 
 
 def latest_params(con: duckdb.DuckDBPyConnection) -> ModelParams | None:

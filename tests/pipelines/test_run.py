@@ -167,3 +167,38 @@ def test_carry_forward_keeps_run_id_only_for_unchanged_rows() -> None:
     )
     out = steps.carry_forward_run_ids(new, old, ["customer_id"], "run")
     assert out.set_index("customer_id")["run"].to_dict() == {"C3": "r1", "C2": "r2", "C4": "r2"}
+
+
+def test_incremental_run_links_only_new_records_and_equals_full_rebuild(project: Path) -> None:
+    from dedupe import link_records
+
+    assert run_pipeline(project, run_date="2026-11-24").success
+    cfg = load_config(project)
+    leads = [
+        {"lead_id": "LN1", "company": "杭州新线索网络科技有限公司", "mobile": "13700000009"},
+        {"lead_id": "LN2", "company": "杭州新线索网络科技", "mobile": "137-0000-0009"},
+        {"lead_id": "LN3", "contact": "周杰伦", "mobile": "13811112222", "email": "zjl@qq.com"},
+    ]
+    folder = cfg.resolve(cfg.landing_dir) / "marketing" / "2026-11-25"
+    folder.mkdir(parents=True)
+    (folder / "leads.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in leads) + "\n", encoding="utf-8"
+    )
+    second = run_pipeline(project, run_date="2026-11-25")
+    assert second.success, second.errors
+    assert second.stats["match"]["mode"] == "incremental"
+    assert second.stats["match"]["records_relinked"] == 3
+    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+        records = read_table(con, "clean.records")
+        clusters = read_table(con, "match.clusters")
+        decisions = read_table(con, "match.decisions")
+        params = steps.latest_params(con)
+    full = link_records(records, cfg.matching, decisions=decisions, params=params)
+
+    def groups(frame: pd.DataFrame) -> set[frozenset[str]]:
+        return {frozenset(g) for _, g in frame.groupby("cluster_key")["record_key"]}
+
+    assert groups(clusters) == groups(full.clusters)
+    # the two new leads of one company end up together
+    cw = dict(_q(project, "SELECT record_key, customer_id FROM golden.crosswalk"))
+    assert cw["marketing:LN1"] == cw["marketing:LN2"]
