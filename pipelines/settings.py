@@ -44,7 +44,7 @@ class SecuritySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key_file: Path = Path("data/keys/archive.key")
     generate_key: bool = True
-    encrypt_warehouse: bool = False
+    encrypt_warehouse: bool = True
     allow_unsafe_duckdb_crypto: bool = True
     encrypt_snapshots: bool = True
     analyst_mart_enabled: bool = True

@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 
 from pipelines import steps
-from pipelines.access import snapshot_reader
+from pipelines.access import open_warehouse, snapshot_reader
 from pipelines.runner import evaluate_against_truth, run_pipeline
 from pipelines.settings import load_config
-from warehouse import connect, read_table
+from warehouse import read_table
 from warehouse.archive import list_snapshots, verify_snapshot
 
 
 def _q(cfg_path: Path, sql: str) -> list[tuple]:
     cfg = load_config(cfg_path)
-    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+    with open_warehouse(cfg, read_only=True) as con:
         return con.execute(sql).fetchall()
 
 
@@ -127,7 +127,7 @@ def test_failing_critical_expectation_blocks_publish(project: Path, monkeypatch)
     assert list_snapshots(cfg.resolve(cfg.archive_dir)) == snaps_before
     assert all(verify_snapshot(s.path, reader=snapshot_reader(cfg)).ok for s in snaps_before)
     assert _q(project, "SELECT * FROM golden.customers ORDER BY customer_id") == golden_before
-    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+    with open_warehouse(cfg, read_only=True) as con:
         results = read_table(con, "ops.check_results")
     failed = results[(results["run_id"] == bad.run_id) & ~results["success"].astype(bool)]
     assert failed["critical"].astype(bool).any()
@@ -188,7 +188,7 @@ def test_incremental_run_links_only_new_records_and_equals_full_rebuild(project:
     assert second.success, second.errors
     assert second.stats["match"]["mode"] == "incremental"
     assert second.stats["match"]["records_relinked"] == 3
-    with connect(cfg.resolve(cfg.warehouse), read_only=True) as con:
+    with open_warehouse(cfg, read_only=True) as con:
         records = read_table(con, "clean.records")
         clusters = read_table(con, "match.clusters")
         decisions = read_table(con, "match.decisions")

@@ -27,6 +27,9 @@ _PARQUET_PURPOSE = "parquet"
 _WAREHOUSE_PURPOSE = "warehouse"
 
 
+_WARNED: list[bool] = []  # the mbedtls warning is logged once per process
+
+
 class EncryptionUnavailableError(RuntimeError):
     """DuckDB has no secure crypto module for writing (the httpfs extension is not loadable)."""
 
@@ -77,7 +80,12 @@ def _prepare_writer(con: duckdb.DuckDBPyConnection, allow_unsafe_crypto: bool | 
             "installed. Install it (INSTALL httpfs) or accept DuckDB's built-in mbedtls module, "
             f"which DuckDB labels unsafe (weak nonce generation), by setting ${ALLOW_UNSAFE_ENV}=1"
         )
-    LOG.warning("writing encrypted DuckDB with the built-in mbedtls module (force_mbedtls_unsafe)")
+    if not _WARNED:
+        _WARNED.append(True)
+        LOG.warning(
+            "writing encrypted DuckDB with the built-in mbedtls module (force_mbedtls_unsafe); "
+            "install the httpfs extension to use OpenSSL"
+        )
     con.execute("SET force_mbedtls_unsafe = true")
     return "mbedtls-unsafe"
 
