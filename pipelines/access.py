@@ -30,6 +30,7 @@ from warehouse.security import (
     write_analyst_mart,
 )
 from warehouse.security.keys import KEY_ENV, KEY_FILE_ENV
+from warehouse.security.snapshots import ENCRYPTION_SCHEME
 
 from .settings import ArchiveConfig
 
@@ -103,6 +104,15 @@ def snapshot_writer(cfg: ArchiveConfig) -> Callable[[pa.Table, Path], Any] | Non
     return lambda table, path: encrypt_parquet(table, path, ring)
 
 
+def snapshot_encryption_note(cfg: ArchiveConfig) -> dict[str, Any]:
+    """The manifest's ``encryption`` entry for snapshots written by :func:`snapshot_writer`."""
+    if not cfg.security.encrypt_snapshots:
+        return {}
+    ring = keyring(cfg, create=True)
+    assert ring is not None
+    return {"encryption": {"scheme": ENCRYPTION_SCHEME, "key_ids": [ring.current_id]}}
+
+
 def snapshot_reader(cfg: ArchiveConfig) -> Callable[[Path], pa.Table] | None:
     """The table reader for snapshots (decrypts encrypted files; plain ones read as they are)."""
     ring = keyring(cfg) if cfg.security.encrypt_snapshots else None
@@ -111,11 +121,13 @@ def snapshot_reader(cfg: ArchiveConfig) -> Callable[[Path], pa.Table] | None:
     return lambda path: read_parquet_any(path, ring)
 
 
-def publish_analyst_mart(cfg: ArchiveConfig, golden: dict[str, Any]) -> dict[str, Path]:
+def publish_analyst_mart(
+    cfg: ArchiveConfig, golden: dict[str, Any], ring: KeyRing | None = None
+) -> dict[str, Path]:
     """Rebuild the masked analyst mart (its own encrypted DuckDB file and Parquet export)."""
     if not cfg.security.analyst_mart_enabled:
         return {}
-    ring = keyring(cfg, create=True)
+    ring = ring or keyring(cfg, create=True)
     assert ring is not None
     mart = build_analyst_mart(golden, pseudonym_secret(ring))
     return write_analyst_mart(

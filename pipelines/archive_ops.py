@@ -23,7 +23,13 @@ from warehouse.archive import (
 )
 from warehouse.security import neutralize_formulas
 
-from .access import audit, open_warehouse, snapshot_reader, snapshot_writer
+from .access import (
+    audit,
+    open_warehouse,
+    snapshot_encryption_note,
+    snapshot_reader,
+    snapshot_writer,
+)
 from .reporting import write_run_report
 from .settings import ArchiveConfig
 from .steps import ensure_dir, golden_snapshot_tables
@@ -95,7 +101,7 @@ def restore_snapshot(cfg: ArchiveConfig, snap: SnapshotInfo) -> int:
             golden_snapshot_tables(con),
             run_id,
             datetime.now(UTC),
-            {"reason": "restore requested from the CLI"},
+            {"reason": "restore requested from the CLI", **snapshot_encryption_note(cfg)},
             reader=snapshot_reader(cfg),
             writer=snapshot_writer(cfg),
         )

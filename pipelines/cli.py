@@ -156,6 +156,12 @@ def _cmd_erase(args: argparse.Namespace) -> int:
     return erase(_cfg(args), args.customer, args.reason, args.mode)
 
 
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from .security_ops import rotate_keys
+
+    return rotate_keys(_cfg(args))
+
+
 def _cmd_audit_log(args: argparse.Namespace) -> int:
     from warehouse.security import AuditLog
 
@@ -253,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="request reference, kept in the tombstone")
     p.add_argument("--mode", choices=["erase", "anonymize"], default="erase")
     p.set_defaults(func=_cmd_erase)
+
+    p = sub.add_parser("keys", help="rotate the master key (warehouse, snapshots, mart)")
+    _add_common(p)
+    p.add_argument("action", choices=["rotate"])
+    p.set_defaults(func=_cmd_keys)
 
     p = sub.add_parser("audit-log", help="verify the hash-chained audit log")
     _add_common(p)

@@ -45,3 +45,55 @@ def erase(cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase"
         )
     print(json.dumps({"customer_id": customer_id, **report.summary()}, ensure_ascii=False))
     return 0
+
+
+def rotate_keys(cfg: ArchiveConfig) -> int:
+    """Rotate the master key: warehouse, snapshots and analyst mart re-encrypted under a new key.
+
+    The new ring (new key current, old keys kept as previous for the suppression list and for
+    reading anything not yet re-encrypted) is first written to ``<key file>.next`` (0600); the
+    key file is replaced only after every re-encryption succeeded, so an interrupted rotation
+    leaves both keys on disk and nothing unreadable.
+    """
+    import os
+    import secrets
+
+    from warehouse.security import (
+        rotate_snapshot_keys,
+        rotate_warehouse_key,
+        write_key_file,
+    )
+    from warehouse.security.keys import KEY_ENV
+
+    from .access import audit, publish_analyst_mart
+    from .steps import golden_snapshot_tables
+
+    if os.environ.get(KEY_ENV):
+        raise SystemExit(
+            f"the key comes from ${KEY_ENV}: rotate it in your secret store, then run "
+            "`rotate_warehouse_key` / `rotate_snapshot_keys` as docs/security.md describes"
+        )
+    old = keyring(cfg)
+    if old is None:
+        raise SystemExit("no key to rotate")
+    new = old.rotated(secrets.token_bytes(32))
+    key_file = cfg.resolve(cfg.security.key_file)
+    pending = key_file.with_name(key_file.name + ".next")
+    write_key_file(pending, new)
+    wh = cfg.resolve(cfg.warehouse)
+    with RunLock(wh.with_suffix(".lock")):
+        if cfg.security.encrypt_warehouse and wh.exists():
+            rotate_warehouse_key(
+                wh, old, new, allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto
+            )
+        snaps = rotate_snapshot_keys(cfg.resolve(cfg.archive_dir), new)
+        os.replace(pending, key_file)
+        if wh.exists():
+            with open_warehouse(cfg, read_only=True) as con:
+                tables = golden_snapshot_tables(con)
+            if tables:
+                publish_analyst_mart(cfg, tables, new)
+    audit(cfg, "key_rotation", str(key_file), details={"new_key_id": new.current_id,
+                                                       "snapshots": len(snaps)})  # fmt: skip
+    print(f"rotated to key {new.current_id}; {len(snaps)} snapshots re-encrypted")
+    return 0

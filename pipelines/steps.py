@@ -52,7 +52,13 @@ from warehouse.archive import (
 )
 from warehouse.security import erased_quarantine_rows, is_suppressed, read_suppression
 
-from .access import keyring, publish_analyst_mart, snapshot_reader, snapshot_writer
+from .access import (
+    keyring,
+    publish_analyst_mart,
+    snapshot_encryption_note,
+    snapshot_reader,
+    snapshot_writer,
+)
 from .faults import crash_point
 from .settings import ArchiveConfig
 
@@ -169,7 +175,10 @@ def _drop_suppressed(
     ring = keyring(ctx.config)
     if ring is None:
         raise RuntimeError("the suppression list exists but no key is configured to check it")
-    flags = is_suppressed(result.rows, suppression, ring.derive("suppression"))
+    # every key of the ring: entries made before a key rotation keep working
+    flags = pd.Series(False, index=result.rows.index)
+    for kid in ring.ids():
+        flags |= is_suppressed(result.rows, suppression, ring.derive("suppression", kid))
     if not flags.any():
         return result
     erased = erased_quarantine_rows(result.rows, flags)
@@ -687,6 +696,7 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str,
         ctx.run_id,
         ctx.started_at,
         manifest_extra={
+            **snapshot_encryption_note(cfg),
             "run_date": ctx.run_date.isoformat(),
             "source_manifest": source_manifest,
             "expectations": [

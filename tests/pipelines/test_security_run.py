@@ -184,3 +184,27 @@ def test_roles_see_only_their_tables(ran: Path) -> None:
     assert "ops.quarantine_counts" in names or not names & {"quarantine.rows"}
     with open_for_role(cfg, "analyst") as con, pytest.raises(duckdb.Error):
         con.execute("SELECT * FROM golden.customers").fetchall()
+
+
+def test_key_rotation_reencrypts_everything_and_old_key_stops_working(ran: Path) -> None:
+    from pipelines.access import keyring
+    from warehouse.archive import verify_snapshot
+    from warehouse.security import KeyRing, open_encrypted_warehouse, read_parquet_any
+
+    cfg = load_config(ran)
+    old = keyring(cfg)
+    assert main(["keys", "--config", str(ran), "rotate"]) == 0
+    new = keyring(cfg)
+    assert new.current_id != old.current_id and old.current_id in new.ids()
+    with pytest.raises(Exception):  # noqa: B017 - DuckDB's error for a wrong key
+        open_encrypted_warehouse(cfg.resolve(cfg.warehouse), KeyRing(old.current), read_only=True)
+    with open_warehouse(cfg, read_only=True) as con:
+        assert read_table(con, "golden.customers") is not None
+    for snap in list_snapshots(cfg.resolve(cfg.archive_dir)):
+        report = verify_snapshot(snap.path, reader=snapshot_reader(cfg))
+        assert report.ok, report.summary()
+        table_file = next(snap.path.glob("*.parquet"))
+        with pytest.raises(Exception):  # noqa: B017 - the old key alone no longer decrypts
+            read_parquet_any(table_file, KeyRing(old.current))
+    # the next nightly run works under the new key
+    assert run_pipeline(ran, run_date="2026-11-25").success
