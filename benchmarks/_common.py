@@ -1,0 +1,148 @@
+"""Shared benchmark helpers: machine facts, peak RSS, medians, child processes, markdown rows."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+RESULT_PREFIX = "BENCH-RESULT "
+
+
+def machine_facts() -> dict[str, Any]:
+    """Cores, RAM, CPU model, Python version and the load average right now.
+
+    Returns:
+        A dict with ``cores``, ``ram_gib``, ``cpu``, ``python``, ``platform`` and ``load_avg``.
+    """
+    ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = platform.processor() or "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cores": os.cpu_count() or 0,
+        "ram_gib": round(ram_gib, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "load_avg": tuple(round(x, 2) for x in os.getloadavg()),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of ``values`` (NaN when empty)."""
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def emit_result(payload: dict[str, Any]) -> None:
+    """Print one JSON result line a parent process picks up with :func:`run_child`."""
+    print(RESULT_PREFIX + json.dumps(payload, ensure_ascii=False, default=str), flush=True)
+
+
+def run_child(argv: list[str], cwd: Path = ROOT, python: str | None = None) -> dict[str, Any]:
+    """Run a benchmark worker in its own process (own heap, own peak RSS) and return its result.
+
+    The worker's other output is passed through; its last ``BENCH-RESULT`` line is the result.
+
+    Args:
+        argv: the script and its arguments.
+        cwd: working directory of the child.
+        python: interpreter (default: this one).
+
+    Returns:
+        The worker's result dict.
+
+    Raises:
+        RuntimeError: when the worker fails or prints no result line.
+    """
+    cmd = [python or sys.executable, *argv]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    result: dict[str, Any] | None = None
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            result = json.loads(line[len(RESULT_PREFIX):])
+        else:
+            print("    | " + line, flush=True)
+    if proc.returncode != 0 or result is None:
+        tail = "\n".join(proc.stderr.splitlines()[-30:])
+        raise RuntimeError(
+            f"benchmark worker failed (exit {proc.returncode}): {shlex.join(cmd)}\n{tail}"
+        )
+    return result
+
+
+def md_row(cells: Sequence[object]) -> str:
+    """One markdown table row; floats get 2–3 significant decimals."""
+
+    def fmt(v: object) -> str:
+        if isinstance(v, float):
+            if v != v:  # NaN
+                return "–"
+            return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
+
+    return "| " + " | ".join(fmt(c) for c in cells) + " |"
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A markdown table from a header and rows."""
+    lines = [md_row(header), "|" + "|".join("---" for _ in header) + "|"]
+    lines += [md_row(r) for r in rows]
+    return "\n".join(lines)
+
+
+def section_header(title: str, command: str, facts: dict[str, Any]) -> str:
+    """The dated heading of a BENCHMARKS.md section with the command and machine facts."""
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    load = ", ".join(f"{x:.2f}" for x in facts["load_avg"])
+    return "\n".join(
+        [
+            f"## {title} — {now}",
+            "",
+            f"Command: `{command}`",
+            "",
+            f"Machine: {facts['cores']} cores ({facts['cpu']}), {facts['ram_gib']} GiB RAM, "
+            f"Python {facts['python']}, {facts['platform']}; load average at start {load} "
+            "(the machine is shared with other engineers' test runs).",
+            "",
+        ]
+    )
+
+
+def append_section(text: str, path: Path = BENCHMARKS_MD) -> None:
+    """Append a section to BENCHMARKS.md (created with a title when absent)."""
+    if not path.exists():
+        path.write_text("# Benchmarks\n\n", encoding="utf-8")
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("\n" + text.rstrip() + "\n")
+
+
+def command_line() -> str:
+    """The command that started this process, relative to the repository root."""
+    script = Path(sys.argv[0])
+    with contextlib.suppress(ValueError):  # a script outside the repository keeps its path
+        script = script.resolve().relative_to(ROOT)
+    return shlex.join([".venv/bin/python", str(script), *sys.argv[1:]])

@@ -1,0 +1,439 @@
+"""End-to-end pipeline benchmark: generated exports with truth → whole Dagster job → figures.
+
+For each size (source records across the three departments) the script
+
+1. generates demo exports with truth once and caches them under ``data/bench/<n>/``: a base
+   delivery (99 % of every department's rows, ``2026-11-23``) and a second delivery with the other
+   1 % (``2026-11-24``), so the incremental scenario adds genuinely new records;
+2. runs the whole job (``pipelines.runner.run_pipeline``) on the base delivery in a fresh
+   warehouse, in a child process so each run has its own heap and peak RSS;
+3. drops the 1 % delivery into the same landing folder and runs the job again (the nightly
+   incremental run), again in a child process;
+4. prints per-stage wall time, peak RSS and rows/s plus pairwise and B-cubed P/R/F1, takes the
+   median over ``--repeat`` runs, and appends a dated section to ``BENCHMARKS.md``.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_pipeline.py --records 10000 100000 --repeat 3
+    .venv/bin/python benchmarks/bench_pipeline.py --records 1000000 --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import (
+    ROOT,
+    append_section,
+    command_line,
+    emit_result,
+    machine_facts,
+    md_table,
+    median,
+    peak_rss_mb,
+    run_child,
+    section_header,
+)
+
+RECORDS_PER_ENTITY = 2.4  # the demo generator's average (docs of sources.demo)
+BASE_DATE = "2026-11-23"
+DELTA_DATE = "2026-11-24"
+STAGES = (
+    "ingest", "clean", "match", "golden", "quality", "publish", "snapshot", "report",
+    "orchestration",
+)
+
+
+# --------------------------------------------------------------------------- data preparation
+
+
+def _split_table(table: Any, delta: np.ndarray) -> tuple[Any, Any]:
+    """Split a demo SourceTable into (base rows, delta rows) by a boolean mask."""
+    from sources.demo.records import SourceTable
+
+    def take(mask: np.ndarray) -> SourceTable:
+        idx = np.flatnonzero(mask)
+        return SourceTable(
+            frame=table.frame.iloc[idx].reset_index(drop=True),
+            entity=[table.entity[i] for i in idx],
+            date_cells=None if table.date_cells is None else [table.date_cells[i] for i in idx],
+            number_cells=(
+                None if table.number_cells is None else [table.number_cells[i] for i in idx]
+            ),
+        )
+
+    return take(~delta), take(delta)
+
+
+def _write_delivery(tables: dict[str, Any], landing: Path, date: str) -> dict[str, int]:
+    """Write one delivery of the three departments' exports the way their systems do."""
+    from sources.demo.writers import write_marketing_jsonl, write_sales_csv, write_service_xlsx
+
+    day = dt.date.fromisoformat(date)
+    return {
+        "sales": write_sales_csv(tables["sales"], landing / "sales" / date / "crm_customers.csv"),
+        "service": write_service_xlsx(
+            tables["service"],
+            landing / "service" / date / "tickets.xlsx",
+            title=f"客服工单导出（{day.year}年{day.month}月）",
+            created=dt.datetime.combine(day, dt.time(8, 0)),
+        ),
+        "marketing": write_marketing_jsonl(
+            tables["marketing"], landing / "marketing" / date / "leads.jsonl"
+        ),
+    }
+
+
+def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
+    """Generate (or reuse) the cached base + delta deliveries and truth for one size.
+
+    Args:
+        records: wanted number of source records (entities = records / 2.4).
+        seed: generator seed.
+        delta_share: share of every department's rows held back for the second delivery.
+
+    Returns:
+        The cache's metadata: folder, record counts per delivery, generation seconds.
+    """
+    # The public write_demo writes a single delivery; the split needs the generator's tables.
+    from sources.demo.generator import _generate
+
+    folder = ROOT / "data" / "bench" / str(records)
+    meta_file = folder / "meta.json"
+    if meta_file.exists():
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        if meta.get("seed") == seed and meta.get("delta_share") == delta_share:
+            meta["cached"] = True
+            return meta
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    entities = max(1, round(records / RECORDS_PER_ENTITY))
+    generated = _generate(entities, seed)
+    gen_s = time.perf_counter() - started
+    rng = np.random.default_rng(seed + 1)
+    base_tables: dict[str, Any] = {}
+    delta_tables: dict[str, Any] = {}
+    for source, table in generated.tables.items():
+        mask = rng.random(len(table.frame)) < delta_share
+        base_tables[source], delta_tables[source] = _split_table(table, mask)
+    started = time.perf_counter()
+    base_counts = _write_delivery(base_tables, folder / "base", BASE_DATE)
+    delta_counts = _write_delivery(delta_tables, folder / "delta", DELTA_DATE)
+    generated.data.truth.to_csv(folder / "truth.csv", index=False, lineterminator="\n")
+    write_s = time.perf_counter() - started
+    meta = {
+        "records": records,
+        "entities": entities,
+        "seed": seed,
+        "delta_share": delta_share,
+        "base_records": sum(base_counts.values()),
+        "delta_records": sum(delta_counts.values()),
+        "base_counts": base_counts,
+        "delta_counts": delta_counts,
+        "generate_seconds": round(gen_s, 2),
+        "write_seconds": round(write_s, 2),
+        "folder": str(folder),
+    }
+    meta_file.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    meta["cached"] = False
+    return meta
+
+
+def _write_config(workdir: Path, landing: Path) -> Path:
+    """A project config whose state lives under ``workdir`` (same shape as the test projects)."""
+    cfg = workdir / "archive.yml"
+    cfg.write_text(
+        "\n".join(
+            [
+                f"landing_dir: {landing}",
+                f"sources_file: {ROOT / 'sources' / 'sources.yml'}",
+                "warehouse: state/warehouse.duckdb",
+                "archive_dir: state/archive",
+                "reports_dir: state/reports",
+                "exports_dir: state/exports",
+                "duckdb:",
+                f"  temp_directory: {workdir / 'state' / 'duckdb_tmp'}",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+# --------------------------------------------------------------------------- worker (child)
+
+
+def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
+    """Run one pipeline run in this process and emit its figures (child-process entry point)."""
+    from pipelines.runner import evaluate_against_truth, run_pipeline
+    from pipelines.settings import load_config
+
+    landing = workdir / "landing"
+    if phase == "full":
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        shutil.copytree(data / "base", landing)
+        run_date = BASE_DATE
+    else:
+        shutil.copytree(data / "delta", landing, dirs_exist_ok=True)
+        run_date = DELTA_DATE
+    cfg_path = _write_config(workdir, landing)
+    profiler = None
+    if profile is not None:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.01)
+        profiler.start()
+    import dagster as dg
+
+    instance = dg.DagsterInstance.ephemeral()
+    started = time.perf_counter()
+    outcome = run_pipeline(cfg_path, run_date=run_date, instance=instance)
+    wall = time.perf_counter() - started
+    if profiler is not None:
+        profiler.stop()
+        profile.parent.mkdir(parents=True, exist_ok=True)
+        profile.write_text(profiler.output_html(), encoding="utf-8")
+        profile.with_suffix(".txt").write_text(
+            profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8"
+        )
+    accuracy = None
+    if outcome.success or outcome.blocked:
+        try:
+            accuracy = evaluate_against_truth(load_config(cfg_path), data / "truth.csv")
+        except RuntimeError as exc:  # nothing published: record why, keep the timings
+            accuracy = {"error": str(exc)}
+    stages = {
+        name: {"seconds": s.get("seconds"), "peak_rss_mb": s.get("peak_rss_mb")}
+        for name, s in outcome.stats.items()
+    }
+    steps = _step_seconds(instance, outcome.run_id)
+    if "golden_expectations" in steps:
+        stages["quality"] = {"seconds": round(steps["golden_expectations"], 3)}
+    snapshot_s = float(stages.get("snapshot", {}).get("seconds") or 0)
+    report = steps.get("archive__snapshot", 0.0) - snapshot_s
+    if report > 0:
+        stages["report"] = {"seconds": round(report, 3)}
+    stages["orchestration"] = {"seconds": round(wall - sum(steps.values()), 3)}
+    clean = outcome.stats.get("clean", {})
+    match = outcome.stats.get("match", {})
+    emit_result(
+        {
+            "phase": phase,
+            "success": outcome.success,
+            "blocked": outcome.blocked,
+            "errors": outcome.errors,
+            "wall_seconds": round(wall, 2),
+            "peak_rss_mb": peak_rss_mb(),
+            "stages": stages,
+            "clean_records": clean.get("clean_records"),
+            "candidate_pairs": match.get("candidate_pairs"),
+            "accuracy": accuracy,
+        }
+    )
+
+
+def _step_seconds(instance: Any, run_id: str) -> dict[str, float]:
+    """Wall seconds of every Dagster step of a run, from its event log (start → end)."""
+    import dagster as dg
+
+    ends = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+    start: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            start[event.step_key] = record.timestamp
+        elif event.event_type in ends and event.step_key in start:
+            out[event.step_key] = record.timestamp - start[event.step_key]
+    return out
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def _stage_keys(runs: list[dict[str, Any]]) -> list[str]:
+    """Stage names in pipeline order (ingest:<source> folded into 'ingest:*')."""
+    keys: list[str] = []
+    for run in runs:
+        for k in run["stages"]:
+            if k not in keys:
+                keys.append(k)
+
+    def order(k: str) -> tuple[int, str]:
+        head = k.split(":", 1)[0]
+        return (STAGES.index(head) if head in STAGES else len(STAGES), k)
+
+    return sorted(keys, key=order)
+
+
+def _median_of(runs: list[dict[str, Any]], stage: str, field: str) -> float:
+    values = [r["stages"][stage][field] for r in runs if r["stages"].get(stage, {}).get(field)]
+    return median([float(v) for v in values])
+
+
+def _scores(run: dict[str, Any]) -> dict[str, float]:
+    acc = run.get("accuracy") or {}
+    out: dict[str, float] = {}
+    for kind in ("pairwise", "bcubed"):
+        for m in ("precision", "recall", "f1"):
+            out[f"{kind}_{m}"] = float(acc.get(kind, {}).get(m, float("nan")))
+    return out
+
+
+def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tuple[str, dict]:
+    """Markdown for one size plus its summary figures."""
+    n = meta["base_records"]
+    stage_rows = []
+    for stage in _stage_keys(full + inc):
+        f_s = _median_of(full, stage, "seconds")
+        i_s = _median_of(inc, stage, "seconds")
+        stage_rows.append(
+            [
+                stage,
+                f_s,
+                n / f_s if f_s == f_s and f_s > 0 else float("nan"),
+                _median_of(full, stage, "peak_rss_mb"),
+                i_s,
+                i_s / f_s if f_s == f_s and f_s > 0 else float("nan"),
+            ]
+        )
+    full_wall = median([r["wall_seconds"] for r in full])
+    inc_wall = median([r["wall_seconds"] for r in inc])
+    full_rss = median([r["peak_rss_mb"] for r in full])
+    inc_rss = median([r["peak_rss_mb"] for r in inc])
+    stage_rows.append(["**whole run**", full_wall, n / full_wall, full_rss, inc_wall,
+                       inc_wall / full_wall])
+    scores_full = {k: median([_scores(r)[k] for r in full]) for k in _scores(full[0])}
+    scores_inc = {k: median([_scores(r)[k] for r in inc]) for k in _scores(inc[0])} if inc else {}
+    lines = [
+        f"### {meta['records']:,} source records ({meta['entities']:,} entities; "
+        f"base delivery {n:,} records, +{meta['delta_records']:,} in the 1 % delivery)",
+        "",
+        f"Data generation {meta['generate_seconds']} s + writing files "
+        f"{meta['write_seconds']} s (not in the run times; cached under data/bench/). "
+        f"Runs: {len(full)} full + {len(inc)} incremental, medians shown. "
+        f"Clean records {full[0]['clean_records']:,}, candidate pairs "
+        f"{full[0]['candidate_pairs']:,}. Success: "
+        f"{all(r['success'] for r in full + inc)}.",
+        "",
+        md_table(
+            ["stage", "full s", "rows/s", "peak RSS MB", "incremental s", "incr/full"],
+            stage_rows,
+        ),
+        "",
+        md_table(
+            ["run", "pairwise P", "pairwise R", "pairwise F1", "B³ P", "B³ R", "B³ F1"],
+            [
+                ["full (base delivery)", *scores_full.values()],
+                *([["after incremental", *scores_inc.values()]] if scores_inc else []),
+            ],
+        ),
+    ]
+    errors = sorted({e for r in full + inc for e in r.get("errors", [])})
+    if errors:
+        lines += ["", "Errors: " + "; ".join(errors)]
+    summary = {
+        "records": meta["records"],
+        "base_records": n,
+        "full_s": full_wall,
+        "full_rss_mb": full_rss,
+        "incremental_s": inc_wall,
+        "incremental_rss_mb": inc_rss,
+        "pairwise_f1": scores_full["pairwise_f1"],
+        "bcubed_f1": scores_full["bcubed_f1"],
+    }
+    return "\n".join(lines), summary
+
+
+def _growth_table(summaries: list[dict]) -> str:
+    """How time and memory grow between consecutive sizes (1.0 per ×10 would be linear)."""
+    rows = []
+    for a, b in itertools.pairwise(summaries):
+        factor = b["base_records"] / a["base_records"]
+        rows.append(
+            [
+                f"{a['records']:,} → {b['records']:,}",
+                factor,
+                b["full_s"] / a["full_s"],
+                (b["full_s"] / a["full_s"]) / factor,
+                b["full_rss_mb"] / a["full_rss_mb"],
+            ]
+        )
+    return md_table(["sizes", "records ×", "time ×", "time × / records ×", "peak RSS ×"], rows)
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size below 1 M")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--delta-share", type=float, default=0.01)
+    parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the first full run with pyinstrument (benchmarks/profiles/)")
+    parser.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
+    parser.add_argument("--worker", choices=["full", "incremental"], help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.workdir, args.data, args.worker, args.profile_file)
+        return
+    facts = machine_facts()
+    command = command_line()
+    print(f"machine: {facts}", flush=True)
+    sections, summaries = [], []
+    for records in args.records:
+        meta = prepare_data(records, args.seed, args.delta_share)
+        print(f"\n== {records:,} records: data {'cached' if meta['cached'] else 'generated'} "
+              f"({meta['base_records']:,} + {meta['delta_records']:,})", flush=True)
+        repeats = args.repeat if records < 1_000_000 else 1
+        full, inc = [], []
+        for k in range(repeats):
+            workdir = ROOT / "data" / "bench" / "runs" / f"{records}-{k}"
+            base = [__file__, "--workdir", str(workdir), "--data", meta["folder"]]
+            extra: list[str] = []
+            if args.profile and k == 0:
+                extra = ["--profile-file",
+                         str(ROOT / "benchmarks" / "profiles" / f"pipeline_{records}.html")]
+            full.append(run_child([*base, "--worker", "full", *extra]))
+            print(f"  full #{k + 1}: {full[-1]['wall_seconds']} s, "
+                  f"peak {full[-1]['peak_rss_mb']} MB, {_scores(full[-1])}", flush=True)
+            if not args.no_incremental:
+                inc.append(run_child([*base, "--worker", "incremental"]))
+                print(f"  incremental #{k + 1}: {inc[-1]['wall_seconds']} s, "
+                      f"peak {inc[-1]['peak_rss_mb']} MB", flush=True)
+            shutil.rmtree(workdir, ignore_errors=True)
+        text, summary = _size_report(meta, full, inc)
+        print("\n" + text, flush=True)
+        sections.append(text)
+        summaries.append(summary)
+    body = section_header("Pipeline end to end", command, facts) + "\n\n".join(sections)
+    if len(summaries) > 1:
+        body += "\n\nGrowth (full run):\n\n" + _growth_table(summaries)
+    if len(summaries) > 1:
+        print("\n" + _growth_table(summaries))
+    if not args.no_append:
+        append_section(body)
+
+
+if __name__ == "__main__":
+    main()
