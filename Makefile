@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ENTITIES ?= 5000
 SEED     ?= 42
 
-.PHONY: setup run test lint dev bench bench-large clean
+.PHONY: setup run test lint dev bench bench-large clean report-screenshot
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -37,3 +37,9 @@ dev: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data
+
+## report-screenshot: render the latest HTML quality report in headless Chromium → report.png beside it
+report-screenshot: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "CJK" || \
+		{ apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk; }
+	$(BIN)/python -m expectations.screenshot "$$(cat data/reports/latest.txt)"

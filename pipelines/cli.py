@@ -157,9 +157,9 @@ def _cmd_erase(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
-    from .security_ops import rotate_keys
+    from .security_ops import mart_key, rotate_keys
 
-    return rotate_keys(_cfg(args))
+    return rotate_keys(_cfg(args)) if args.action == "rotate" else mart_key(_cfg(args))
 
 
 def _cmd_audit_log(args: argparse.Namespace) -> int:
@@ -260,9 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["erase", "anonymize"], default="erase")
     p.set_defaults(func=_cmd_erase)
 
-    p = sub.add_parser("keys", help="rotate the master key (warehouse, snapshots, mart)")
+    p = sub.add_parser("keys", help="rotate the master key; print the analyst mart key")
     _add_common(p)
-    p.add_argument("action", choices=["rotate"])
+    p.add_argument(
+        "action",
+        choices=["rotate", "mart-key"],
+        help="rotate the master key, or print the analyst mart key to hand to analysts",
+    )
     p.set_defaults(func=_cmd_keys)
 
     p = sub.add_parser("audit-log", help="verify the hash-chained audit log")

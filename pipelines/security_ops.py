@@ -97,3 +97,21 @@ def rotate_keys(cfg: ArchiveConfig) -> int:
                                                        "snapshots": len(snaps)})  # fmt: skip
     print(f"rotated to key {new.current_id}; {len(snaps)} snapshots re-encrypted")
     return 0
+
+
+def mart_key(cfg: ArchiveConfig) -> int:
+    """Print the analyst mart key (hex) for ``$CUSTOMER_ARCHIVE_MART_KEY``; it opens the mart only.
+
+    The master key cannot be derived from it. The hand-out is recorded in the audit log.
+    """
+    from warehouse.security import analyst_mart_key
+    from warehouse.security.keys import encode_key
+
+    from .access import audit
+
+    ring = keyring(cfg)
+    if ring is None:
+        raise SystemExit("no master key configured")
+    audit(cfg, "mart_key_issued", str(cfg.resolve(cfg.security.analyst_mart)))
+    print(encode_key(analyst_mart_key(ring).current))
+    return 0
