@@ -43,3 +43,28 @@ report-screenshot: $(STAMP)
 	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "CJK" || \
 		{ apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk; }
 	$(BIN)/python -m expectations.screenshot "$$(cat data/reports/latest.txt)"
+
+## bench: end-to-end pipeline at 10 k and 100 k source records (3 runs each, medians, incremental
+## 1 % run), then the sources / cleaning / dedupe stage benchmarks at moderate sizes; figures are
+## appended to BENCHMARKS.md
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py --records 10000 100000 --repeat 3
+	$(BIN)/python benchmarks/bench_sources.py --rows 200000
+	$(BIN)/python benchmarks/bench_cleaning.py --rows 200000
+	$(BIN)/python benchmarks/bench_dedupe.py --entities 20000
+
+## bench-large: 1 M source records end to end (full run + incremental 1 % run); takes many minutes
+bench-large: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py --records 1000000 --repeat 1
+
+## bench-splink: our dedupe vs Splink 5 (DuckDB) on the same cleaned records, Splink in .venv-bench
+.PHONY: bench-splink
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed-stamp: benchmarks/requirements-splink.txt $(STAMP)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	@echo '*' > $(BENCH_VENV)/.gitignore
+	$(BIN)/uv pip install -q --python $(BENCH_VENV)/bin/python -r benchmarks/requirements-splink.txt
+	@touch $@
+
+bench-splink: $(BENCH_VENV)/.installed-stamp
+	$(BIN)/python benchmarks/bench_splink.py --records 10000 100000
