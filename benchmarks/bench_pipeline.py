@@ -193,7 +193,12 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
     cfg_path = _write_config(workdir, landing)
     profiler = None
     if profile is not None:
-        from pyinstrument import Profiler
+        try:
+            from pyinstrument import Profiler
+        except ImportError:  # profiling tool lives in the benchmark venv (make bench-splink)
+            version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+            sys.path.append(str(ROOT / ".venv-bench" / "lib" / version / "site-packages"))
+            from pyinstrument import Profiler
 
         profiler = Profiler(interval=0.01)
         profiler.start()
