@@ -8,7 +8,7 @@ import dagster as dg
 
 from . import steps
 from .faults import crash_point
-from .reporting import write_run_report
+from .reporting import run_log, write_run_report
 from .resources import ArchiveResource
 
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
@@ -22,7 +22,7 @@ def _run_stage(context: dg.AssetExecutionContext, archive: ArchiveResource, stag
     ctx = archive.run_context(context.run.run_id)
     started = time.perf_counter()
     crash_point(f"{stage}:before")
-    with archive.connection(ctx.config) as con:
+    with run_log(ctx.config, ctx.run_id, stage), archive.connection(ctx.config) as con:
         stats = fn(con, ctx)
         stats["seconds"] = round(time.perf_counter() - started, 3)
         stats["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -60,7 +60,9 @@ def build_raw_assets(sources: Sequence[tuple[str, str]]) -> list[dg.AssetsDefini
     return [raw_source_asset(name, dept) for name, dept in sources]
 
 
-def build_stage_assets(raw_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefinition]:
+def build_stage_assets(
+    raw_keys: Sequence[dg.AssetKey], golden_freshness: dg.FreshnessPolicy | None = None
+) -> list[dg.AssetsDefinition]:
     """The clean → match → staged golden → published golden → snapshot chain."""
 
     @dg.asset(
@@ -107,6 +109,7 @@ def build_stage_assets(raw_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefinit
         description="Published golden.customers + golden.crosswalk and related tables; "
         "swapped in only when the critical expectations passed.",
         kinds={"duckdb"},
+        freshness_policy=golden_freshness,
     )
     def golden_customers(context: dg.AssetExecutionContext, archive: ArchiveResource):
         return dg.MaterializeResult(

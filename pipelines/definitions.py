@@ -6,6 +6,7 @@ The project configuration comes from ``$CUSTOMER_ARCHIVE_CONFIG`` (default ``arc
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import dagster as dg
 
@@ -36,14 +37,22 @@ def build_definitions(
     config = load_config(path, warehouse=warehouse)
     sources = load_sources(config)
     raw = build_raw_assets([(s.name, s.department) for s in sources.sources if s.enabled])
-    stage = build_stage_assets([a.key for a in raw])
+    freshness = dg.FreshnessPolicy.cron(
+        deadline_cron=config.schedule.freshness_deadline_cron,
+        lower_bound_delta=timedelta(hours=config.schedule.freshness_hours),
+        timezone=config.schedule.timezone,
+    )
+    stage = build_stage_assets([a.key for a in raw], golden_freshness=freshness)
     job = build_job()
     return dg.Definitions(
         assets=[*raw, *stage],
         asset_checks=[build_golden_checks(config.quality)],
         jobs=[job],
         schedules=[build_schedule(config, job)],
-        sensors=[build_landing_sensor(config, job), build_failure_alert_sensor(config)],
+        sensors=[
+            build_landing_sensor(config, job),
+            build_failure_alert_sensor(config),
+        ],
         resources={
             "archive": ArchiveResource(
                 config_path=str(path), warehouse=warehouse, run_date=run_date

@@ -6,6 +6,8 @@ import json
 import logging
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -120,6 +122,43 @@ def write_run_report(
     latest = cfg.resolve(cfg.reports_dir) / "latest.txt"
     latest.write_text(str(path), encoding="utf-8")
     return path
+
+
+class _JsonLines(logging.Handler):
+    """One JSON object per log record: time, level, run, stage, logger, message."""
+
+    def __init__(self, path: Path, run_id: str, stage: str) -> None:
+        super().__init__(logging.INFO)
+        self._path, self._run_id, self._stage = path, run_id, stage
+
+    def emit(self, record: logging.LogRecord) -> None:
+        entry = {
+            "at": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "run_id": self._run_id,
+            "stage": self._stage,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        with self._path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+@contextmanager
+def run_log(cfg: ArchiveConfig, run_id: str, stage: str) -> Iterator[Path]:
+    """Append the stage's log records as JSON Lines to ``<reports_dir>/<run_id>/run.log.jsonl``."""
+    path = ensure_dir(cfg.resolve(cfg.reports_dir) / run_id) / "run.log.jsonl"
+    handler = _JsonLines(path, run_id, stage)
+    loggers = [log, logging.getLogger("warehouse"), logging.getLogger("sources")]
+    for lg in loggers:
+        lg.addHandler(handler)
+        if lg.level == logging.NOTSET or lg.level > logging.INFO:
+            lg.setLevel(logging.INFO)
+    try:
+        yield path
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
 
 
 def raise_alert(cfg: ArchiveConfig, run_id: str, kind: str, message: str) -> Path:

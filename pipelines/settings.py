@@ -27,6 +27,8 @@ class ScheduleSettings(BaseModel):
     cron: str = "0 2 * * *"
     timezone: str = "Asia/Shanghai"
     sensor_interval_seconds: int = Field(default=300, ge=30)
+    freshness_hours: int = Field(default=24, ge=1, le=24)
+    freshness_deadline_cron: str = "0 6 * * *"
 
 
 class DuckDBSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -29,6 +30,12 @@ def test_definitions_have_assets_checks_schedule_and_sensor(project: Path) -> No
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "Asia/Shanghai"
     assert defs.resolve_sensor_def("landing_sensor") is not None
+    assert defs.resolve_sensor_def("archive_run_failure_alert") is not None
+    golden = defs.resolve_assets_def(dg.AssetKey(["golden", "customers"]))
+    policy = golden.specs_by_key[dg.AssetKey(["golden", "customers"])].freshness_policy
+    assert policy is not None  # ops see a stale golden table in the UI
+    critical = {c.name for c in checks if c.asset_key == dg.AssetKey(["staging", "golden"])}
+    assert {"golden_customer_id_unique", "crosswalk_covers_clean_records"} <= critical
     assert defs.resolve_job_def(JOB_NAME) is not None
 
 
@@ -40,3 +47,25 @@ def test_landing_sensor_requests_a_run_only_for_new_files(project: Path) -> None
     assert len(first.run_requests) == 1
     again = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor))
     assert not again.run_requests
+
+
+def test_whole_graph_materializes_with_dagster_materialize(project: Path) -> None:
+    """The same assets and checks, run through `dagster.materialize` as a user would in a test."""
+    from pipelines.access import open_warehouse
+    from pipelines.settings import load_config
+    from warehouse import read_table
+
+    defs = build_definitions(str(project), run_date="2026-11-24")
+    graph = defs.resolve_asset_graph()
+    assets = [a for a in graph.assets_defs if a.keys or a.check_keys]
+    # the definitions bind the `archive` resource (config path, run date) to every asset
+    result = dg.materialize(assets, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks if c.severity == dg.AssetCheckSeverity.ERROR)
+    cfg = load_config(project)
+    with open_warehouse(cfg, read_only=True) as con:
+        assert len(read_table(con, "golden.customers")) > 0
+    log_file = cfg.resolve(cfg.reports_dir) / result.run_id / "run.log.jsonl"
+    stages = {json.loads(line)["stage"] for line in log_file.read_text().splitlines()}
+    assert {"clean", "match", "golden", "publish", "snapshot"} <= stages
