@@ -88,9 +88,6 @@ def _cmd_review(args: argparse.Namespace) -> int:
             with pd.option_context("display.max_columns", 30, "display.width", 220):
                 print(queue.to_string(index=False))
         return 0
-    if not (args.left and args.right and args.decision):
-        print("review decide needs LEFT RIGHT and --decision match|no-match", file=sys.stderr)
-        return 2
     from .access import audit
 
     with open_warehouse(cfg) as con:
@@ -212,15 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sql)
 
     p = sub.add_parser("review", help="steward review of uncertain matches")
-    _add_common(p)
-    p.add_argument("action", choices=["list", "decide"])
-    p.add_argument("left", nargs="?", help="record key (decide)")
-    p.add_argument("right", nargs="?", help="record key (decide)")
-    p.add_argument("--decision", choices=["match", "no-match"])
-    p.add_argument("--by", default=os.environ.get("USER", "steward"), help="who decides")
-    p.add_argument("--note", default=None)
-    p.add_argument("--limit", type=int, default=20)
-    p.set_defaults(func=_cmd_review)
+    review = p.add_subparsers(dest="action", required=True)
+    r = review.add_parser("list", help="pairs awaiting a decision, side by side")
+    _add_common(r)
+    r.add_argument("--limit", type=int, default=20)
+    r.set_defaults(func=_cmd_review)
+    r = review.add_parser("decide", help="record match / no-match for two records")
+    _add_common(r)
+    r.add_argument("left", help="record key, e.g. sales:KH10000001")
+    r.add_argument("right", help="record key")
+    r.add_argument("--decision", choices=["match", "no-match"], required=True)
+    r.add_argument("--by", default=os.environ.get("USER", "steward"), help="who decides")
+    r.add_argument("--note", default=None)
+    r.set_defaults(func=_cmd_review)
 
     p = sub.add_parser("explain", help="why two records or one customer were (not) merged")
     _add_common(p)

@@ -1,0 +1,94 @@
+"""Steward workflow on a real run: decisions are honoured next run, explanations, audit samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.access import open_warehouse
+from pipelines.cli import main
+from pipelines.runner import run_pipeline
+from pipelines.settings import load_config
+from warehouse import read_table
+
+
+@pytest.fixture
+def ran(project: Path) -> Path:
+    out = run_pipeline(project, run_date="2026-11-24")
+    assert out.success, out.errors
+    return project
+
+
+def _customer_of(cfg, key: str) -> str:
+    with open_warehouse(cfg, read_only=True) as con:
+        cw = read_table(con, "golden.crosswalk")
+    return cw.set_index("record_key").loc[key, "customer_id"]
+
+
+def test_no_match_decision_splits_customer_next_run_and_is_explained(ran: Path, capsys) -> None:
+    cfg = load_config(ran)
+    with open_warehouse(cfg, read_only=True) as con:
+        pairs = read_table(con, "match.pairs")
+        cw = read_table(con, "golden.crosswalk")
+    sizes = cw.groupby("customer_id").size()
+    two = cw[cw["customer_id"].isin(sizes[sizes == 2].index)]
+    merged = pairs[
+        (pairs["decision"] == "match")
+        & pairs["left_key"].isin(two["record_key"])
+        & pairs["right_key"].isin(two["record_key"])
+    ].iloc[0]
+    left, right = merged["left_key"], merged["right_key"]
+    before = _customer_of(cfg, left)
+    assert before == _customer_of(cfg, right)
+
+    args = ["--config", str(ran)]
+    assert (
+        main(["review", "decide", *args, left, right, "--decision", "no-match", "--by", "王芳"])
+        == 0
+    )
+    again = run_pipeline(ran, run_date="2026-11-25")
+    assert again.success, again.errors
+    assert again.stats["match"]["mode"] == "full"  # a new decision means a full re-link
+    a, b = _customer_of(cfg, left), _customer_of(cfg, right)
+    assert a != b
+    assert before in {a, b}  # one part keeps the lifelong id …
+    with open_warehouse(cfg, read_only=True) as con:
+        events = read_table(con, "golden.customer_ids")
+    new_id = b if a == before else a
+    split = events[(events["customer_id"] == new_id) & (events["event"] == "split_from")]
+    assert set(split["other_customer_id"]) == {before}  # … and the split is recorded
+
+    capsys.readouterr()
+    assert main(["explain", *args, left, right]) == 0
+    text = capsys.readouterr().out
+    assert "steward decision: no-match by 王芳" in text
+    assert "different customers" in text
+
+
+def test_review_list_and_invalid_decision(ran: Path, capsys) -> None:
+    assert main(["review", "list", "--config", str(ran), "--limit", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "left_key" in out or "review queue is empty" in out
+    with pytest.raises(ValueError, match="unknown record key"):
+        main(["review", "decide", "--config", str(ran), "sales:NOPE", "sales:NOPE2",
+              "--decision", "match"])  # fmt: skip
+
+
+def test_audit_sample_is_stratified_reproducible_and_recorded(ran: Path, tmp_path: Path) -> None:
+    cfg = load_config(ran)
+    first, second = tmp_path / "a.xlsx", tmp_path / "b.csv"
+    base = ["audit", "--config", str(ran), "--fraction", "0.1", "--seed", "2026Q4"]
+    assert main([*base, "--out", str(first)]) == 0
+    assert main([*base, "--out", str(second)]) == 0
+    sheet = pd.read_excel(first, sheet_name="audit", dtype=str, engine="calamine")
+    again = pd.read_csv(second, dtype=str, encoding="utf-8-sig")
+    assert set(sheet["customer_id"]) == set(again["customer_id"])
+    with open_warehouse(cfg, read_only=True) as con:
+        golden = read_table(con, "golden.customers")
+        audits = read_table(con, "ops.audits")
+    share = sheet["customer_id"].nunique() / len(golden)
+    assert 0.1 <= share <= 0.3  # at least one per (tier, province) stratum
+    assert {"check_result", "checker", "source_record_id"} <= set(sheet.columns)
+    assert len(audits) == 2
