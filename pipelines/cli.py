@@ -153,6 +153,12 @@ def _cmd_erase(args: argparse.Namespace) -> int:
     return erase(_cfg(args), args.customer, args.reason, args.mode)
 
 
+def _cmd_retention(args: argparse.Namespace) -> int:
+    from .security_ops import retention
+
+    return retention(_cfg(args), args.years, args.apply, args.limit, args.today)
+
+
 def _cmd_keys(args: argparse.Namespace) -> int:
     from .security_ops import mart_key, rotate_keys
 
@@ -260,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="request reference, kept in the tombstone")
     p.add_argument("--mode", choices=["erase", "anonymize"], default="erase")
     p.set_defaults(func=_cmd_erase)
+
+    p = sub.add_parser("retention", help="anonymize/delete customers dormant for N years")
+    _add_common(p)
+    p.add_argument("--years", type=int, default=None, help="default security.retention_years")
+    p.add_argument("--apply", action="store_true", help="do it (default: print the plan)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many customers")
+    p.add_argument("--today", default=None, help="reference date (YYYY-MM-DD)")
+    p.set_defaults(func=_cmd_retention)
 
     p = sub.add_parser("keys", help="rotate the master key; print the analyst mart key")
     _add_common(p)

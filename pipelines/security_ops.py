@@ -115,3 +115,69 @@ def mart_key(cfg: ArchiveConfig) -> int:
     audit(cfg, "mart_key_issued", str(cfg.resolve(cfg.security.analyst_mart)))
     print(encode_key(analyst_mart_key(ring).current))
     return 0
+
+
+def retention(
+    cfg: ArchiveConfig,
+    years: int | None,
+    apply: bool,
+    limit: int | None = None,
+    today: str | None = None,
+) -> int:
+    """Plan (and with ``apply``) anonymize or delete customers dormant for ``years`` years.
+
+    The plan is printed (customer ids and dormant days, no personal data) and, when applied,
+    each customer goes through the same erasure path as a PIPL/GDPR request with reason
+    ``retention`` (mode ``anonymize`` keeps the golden row for counts, without identifiers).
+    """
+    from datetime import date
+
+    import pandas as pd
+
+    from warehouse import read_table
+    from warehouse.security import anonymize_dormant
+
+    from .access import audit
+
+    period = years or cfg.security.retention_years
+    if not period:
+        raise SystemExit("no retention period: pass --years or set security.retention_years")
+    day = date.fromisoformat(today) if today else date.today()
+    with open_warehouse(cfg, read_only=True) as con:
+        customers = read_table(con, "golden.customers")
+        facts = [
+            t[["customer_id", c]]
+            for name, c in (("golden.transactions", "txn_date"), ("golden.interactions",
+                                                                  "interaction_date"))
+            if (t := read_table(con, name)) is not None and c in t
+        ]  # fmt: skip
+    if customers is None:
+        raise SystemExit("nothing published yet")
+    plan = anonymize_dormant(
+        customers,
+        period,
+        day,
+        action=cfg.security.retention_action,
+        facts=pd.concat(facts) if facts else None,
+    )
+    todo = plan[plan["action"].isin(["anonymize", "delete"])]
+    if limit is not None:
+        todo = todo.head(limit)
+    print(
+        f"{len(plan[plan['action'] != 'review'])} customers dormant ≥ {period} years "
+        f"({len(plan[plan['action'] == 'review'])} without any date, left for review); "
+        f"{'applying to' if apply else 'would apply to'} {len(todo)}"
+    )
+    print(todo.head(50).to_string(index=False))
+    if apply:
+        for row in todo.itertuples():
+            mode = "anonymize" if row.action == "anonymize" else "erase"
+            erase(cfg, str(row.customer_id), "retention", mode)
+        audit(
+            cfg,
+            "retention",
+            f"dormant ≥ {period} years",
+            customers=todo["customer_id"].astype(str).tolist(),
+            details={"action": cfg.security.retention_action, "count": len(todo)},
+        )
+    return 0

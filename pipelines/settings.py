@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -53,6 +53,8 @@ class SecuritySettings(BaseModel):
     analyst_mart: Path = Path("data/mart/analyst.duckdb")
     analyst_mart_parquet: Path = Path("data/mart/parquet")
     audit_log: Path = Path("data/audit/audit.jsonl")
+    retention_years: int | None = Field(default=None, ge=1)
+    retention_action: Literal["anonymize", "delete"] = "anonymize"
 
 
 class ArchiveConfig(BaseModel):

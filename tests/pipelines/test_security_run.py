@@ -208,3 +208,24 @@ def test_key_rotation_reencrypts_everything_and_old_key_stops_working(ran: Path)
             read_parquet_any(table_file, KeyRing(old.current))
     # the next nightly run works under the new key
     assert run_pipeline(ran, run_date="2026-11-25").success
+
+
+def test_retention_anonymizes_dormant_customers_and_keeps_counts(ran: Path, capsys) -> None:
+    cfg = load_config(ran)
+    with open_warehouse(cfg, read_only=True) as con:
+        before = read_table(con, "golden.customers")
+    base = ["retention", "--config", str(ran), "--years", "5", "--today", "2026-11-24"]
+    assert main(base) == 0  # dry run: plan only
+    assert "would apply to" in capsys.readouterr().out
+    with open_warehouse(cfg, read_only=True) as con:
+        assert read_table(con, "golden.customers").equals(before)
+    assert main([*base, "--apply", "--limit", "2"]) == 0
+    with open_warehouse(cfg, read_only=True) as con:
+        after = read_table(con, "golden.customers")
+        tomb = read_table(con, "security.tombstones")
+    assert len(after) == len(before)  # anonymized, still counted
+    erased = set(tomb["customer_id"])
+    assert len(erased) == 2
+    rows = after[after["customer_id"].isin(erased)]
+    assert rows["phone"].isna().all() and rows["email"].isna().all()
+    assert rows["province"].notna().any() or rows["tier"].notna().all()
