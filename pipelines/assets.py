@@ -2,7 +2,7 @@
 
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 
@@ -33,26 +33,13 @@ def _run_stage(context: dg.AssetExecutionContext, archive: ArchiveResource, stag
 
 def raw_source_asset(source: str, department: str) -> dg.AssetsDefinition:
     """The raw asset of one declared source (new deliveries only, quarantine beside it)."""
-
-    @dg.asset(
-        name=source,
-        key_prefix=["raw"],
-        group_name="raw",
-        description=f"New deliveries of the {source} source ({department}), read as text with "
-        "lineage; bad rows and files to quarantine.*",
-        retry_policy=RETRY,
-        kinds={"duckdb"},
-    )
-    def _raw(context: dg.AssetExecutionContext, archive: ArchiveResource) -> dg.MaterializeResult:
-        stats = _run_stage(
-            context,
-            archive,
-            f"ingest:{source}",
-            lambda con, ctx: steps.ingest_stage(con, ctx, source),
-        )
-        return dg.MaterializeResult(metadata=_metadata(stats))
-
-    return _raw
+    return _stage_asset(
+        ["raw", source], [], "raw",
+        f"New deliveries of the {source} source ({department}), read as text with lineage; "
+        "bad rows and files to quarantine.*",
+        f"ingest:{source}", lambda con, ctx: steps.ingest_stage(con, ctx, source),
+        retry_policy=RETRY, kinds={"duckdb"},
+    )  # fmt: skip
 
 
 def build_raw_assets(sources: Sequence[tuple[str, str]]) -> list[dg.AssetsDefinition]:
@@ -60,75 +47,60 @@ def build_raw_assets(sources: Sequence[tuple[str, str]]) -> list[dg.AssetsDefini
     return [raw_source_asset(name, dept) for name, dept in sources]
 
 
+def _stage_asset(
+    key: list[str],
+    deps: Sequence[dg.AssetKey],
+    group: str,
+    description: str,
+    stage: str,
+    fn: Callable[..., dict],
+    **asset_kwargs,
+) -> dg.AssetsDefinition:
+    """One pipeline stage as an asset: run ``fn`` under the stage wrapper, report its figures."""
+
+    @dg.asset(key=key, deps=list(deps), group_name=group, description=description, **asset_kwargs)
+    def _stage(context: dg.AssetExecutionContext, archive: ArchiveResource) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata=_metadata(_run_stage(context, archive, stage, fn)))
+
+    return _stage
+
+
+def _snapshot_and_report(con, ctx: steps.RunContext) -> dict:
+    """Publish the snapshot, then re-render the run's report with the snapshot path in it."""
+    stats = steps.snapshot_stage(con, ctx)
+    stats["report"] = str(write_run_report(con, ctx.config, ctx.run_id, data_docs=False))
+    return stats
+
+
 def build_stage_assets(
     raw_keys: Sequence[dg.AssetKey], golden_freshness: dg.FreshnessPolicy | None = None
 ) -> list[dg.AssetsDefinition]:
     """The clean → match → staged golden → published golden → snapshot chain."""
-
-    @dg.asset(
-        key=["clean", "records"],
-        deps=list(raw_keys),
-        group_name="clean",
-        description="Standardized customer records (clean.records) with transactions, "
-        "interactions and the follow-up list.",
-        kinds={"duckdb"},
-    )
-    def clean_records(context: dg.AssetExecutionContext, archive: ArchiveResource):
-        return dg.MaterializeResult(
-            metadata=_metadata(_run_stage(context, archive, "clean", steps.clean_stage))
-        )
-
-    @dg.asset(
-        key=["match", "clusters"],
-        deps=[clean_records],
-        group_name="match",
-        description="Candidate pairs, Fellegi–Sunter scores, clusters and the review queue.",
-        kinds={"duckdb"},
-    )
-    def match_clusters(context: dg.AssetExecutionContext, archive: ArchiveResource):
-        return dg.MaterializeResult(
-            metadata=_metadata(_run_stage(context, archive, "match", steps.match_stage))
-        )
-
-    @dg.asset(
-        key=["staging", "golden"],
-        deps=[match_clusters],
-        group_name="golden",
-        description="The new golden state with stable customer IDs, not yet published.",
-        kinds={"duckdb"},
-    )
-    def staged_golden(context: dg.AssetExecutionContext, archive: ArchiveResource):
-        return dg.MaterializeResult(
-            metadata=_metadata(_run_stage(context, archive, "golden", steps.golden_stage))
-        )
-
-    @dg.asset(
-        key=["golden", "customers"],
-        deps=[staged_golden],
-        group_name="golden",
-        description="Published golden.customers + golden.crosswalk and related tables; "
-        "swapped in only when the critical expectations passed.",
-        kinds={"duckdb"},
-        freshness_policy=golden_freshness,
-    )
-    def golden_customers(context: dg.AssetExecutionContext, archive: ArchiveResource):
-        return dg.MaterializeResult(
-            metadata=_metadata(_run_stage(context, archive, "publish", steps.swap_stage))
-        )
-
-    @dg.asset(
-        key=["archive", "snapshot"],
-        deps=[golden_customers],
-        group_name="archive",
-        description="Immutable Parquet snapshot of the golden layer with a checksummed manifest.",
-        kinds={"parquet"},
-    )
-    def archive_snapshot(context: dg.AssetExecutionContext, archive: ArchiveResource):
-        stats = _run_stage(context, archive, "snapshot", steps.snapshot_stage)
-        ctx = archive.run_context(context.run.run_id)
-        with archive.connection(ctx.config) as con:
-            report = write_run_report(con, ctx.config, ctx.run_id, data_docs=False)
-        stats["report"] = str(report)
-        return dg.MaterializeResult(metadata=_metadata(stats))
-
-    return [clean_records, match_clusters, staged_golden, golden_customers, archive_snapshot]
+    clean = _stage_asset(
+        ["clean", "records"], raw_keys, "clean",
+        "Standardized customer records (clean.records) with transactions, interactions and "
+        "the follow-up list.",
+        "clean", steps.clean_stage, kinds={"duckdb"},
+    )  # fmt: skip
+    match = _stage_asset(
+        ["match", "clusters"], [clean.key], "match",
+        "Candidate pairs, Fellegi–Sunter scores, clusters and the review queue.",
+        "match", steps.match_stage, kinds={"duckdb"},
+    )  # fmt: skip
+    staged = _stage_asset(
+        ["staging", "golden"], [match.key], "golden",
+        "The new golden state with stable customer IDs, not yet published.",
+        "golden", steps.golden_stage, kinds={"duckdb"},
+    )  # fmt: skip
+    golden = _stage_asset(
+        ["golden", "customers"], [staged.key], "golden",
+        "Published golden.customers + golden.crosswalk and related tables; swapped in only "
+        "when the critical expectations passed.",
+        "publish", steps.swap_stage, kinds={"duckdb"}, freshness_policy=golden_freshness,
+    )  # fmt: skip
+    snapshot = _stage_asset(
+        ["archive", "snapshot"], [golden.key], "archive",
+        "Immutable Parquet snapshot of the golden layer with a checksummed manifest.",
+        "snapshot", _snapshot_and_report, kinds={"parquet"},
+    )  # fmt: skip
+    return [clean, match, staged, golden, snapshot]

@@ -50,6 +50,7 @@ from warehouse.archive import (
     list_snapshots,
     publish_snapshot,
 )
+from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.security import erased_quarantine_rows, is_suppressed, read_suppression
 
 from .access import (
@@ -64,15 +65,6 @@ from .settings import ArchiveConfig
 
 log = logging.getLogger("customer_archive")
 
-GOLDEN_TABLES = (
-    "customers",
-    "crosswalk",
-    "attribute_lineage",
-    "contacts",
-    "addresses",
-    "transactions",
-    "interactions",
-)
 RAW_LINEAGE = (
     "record_key",
     "source_system",
@@ -585,7 +577,7 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> None:
 
 def golden_snapshot_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
     """The published golden tables, keyed ``golden.<name>``, for a snapshot."""
-    names = [*GOLDEN_TABLES, "customers_history", "customer_ids"]
+    names = EXPORTED
     out = {}
     for n in names:
         t = read_table(con, f"golden.{n}")

@@ -11,27 +11,14 @@ import pyarrow as pa
 from warehouse._vector import member
 from warehouse.classification import classify, customer_type
 from warehouse.related import attach_facts, build_addresses, build_contacts
-from warehouse.settings import GoldenSettings
+from warehouse.settings import SURVIVING_ATTRIBUTES, GoldenSettings
 from warehouse.survivorship import record_dates, survive
 
+CLASSIFICATION_COLUMNS = ("tier", "lifecycle", "is_returning")
 CUSTOMER_COLUMNS = [
     "customer_id",
-    "customer_name",
-    "customer_type",
-    "contact_name",
-    "phone",
-    "email",
-    "address",
-    "province",
-    "city",
-    "district",
-    "industry_code",
-    "industry",
-    "credit_code",
-    "registered_date",
-    "tier",
-    "lifecycle",
-    "is_returning",
+    *SURVIVING_ATTRIBUTES,
+    *CLASSIFICATION_COLUMNS,
     "source_count",
     "record_count",
     "first_seen",

@@ -8,25 +8,10 @@ import pandas as pd
 import pyarrow as pa
 
 from warehouse._vector import member
+from warehouse.golden import CLASSIFICATION_COLUMNS
+from warehouse.settings import SURVIVING_ATTRIBUTES
 
-TRACKED_ATTRIBUTES = [
-    "customer_name",
-    "customer_type",
-    "contact_name",
-    "phone",
-    "email",
-    "address",
-    "province",
-    "city",
-    "district",
-    "industry_code",
-    "industry",
-    "credit_code",
-    "registered_date",
-    "tier",
-    "lifecycle",
-    "is_returning",
-]
+TRACKED_ATTRIBUTES = [*SURVIVING_ATTRIBUTES, *CLASSIFICATION_COLUMNS]
 HISTORY_COLUMNS = [
     "customer_id",
     *TRACKED_ATTRIBUTES,

@@ -15,7 +15,7 @@ _CUSTOMER_ID = re.compile(r"^C\d{8}\d{3,}$")
 _UNSAFE = re.compile(r'[\\/:*?"<>|\s\x00-\x1f]+')
 # Fact tables partitioned by year so engines prune by date; the rest are one file each.
 PARTITIONS = {"transactions": "txn_year", "interactions": "interaction_year"}
-EXPORTED = (
+GOLDEN_TABLES = (
     "customers",
     "crosswalk",
     "attribute_lineage",
@@ -23,9 +23,9 @@ EXPORTED = (
     "addresses",
     "transactions",
     "interactions",
-    "customers_history",
-    "customer_ids",
 )
+"""The tables a run builds (``GoldenTables``); history and ID events are kept across runs."""
+EXPORTED = (*GOLDEN_TABLES, "customers_history", "customer_ids")
 
 
 def attachment_name(customer_id: str, doc_type: str, on: date, ext: str) -> str:
