@@ -1,12 +1,15 @@
 """Entity resolution (客户去重): blocking, Fellegi–Sunter scoring, clustering and stable IDs."""
 
+from dedupe.assemble import LinkResult
 from dedupe.blocking import BLOCKING_RULES, BlockingRule
 from dedupe.comparisons import COMPARISONS, Comparison, Level
 from dedupe.explain import Explanation, FieldEvidence, explain_pair
 from dedupe.ids import CustomerIdError, IdAssignment, assign_customer_ids, resolve_customer_id
-from dedupe.link import LinkResult, link_incremental, link_records
+from dedupe.incremental import link_incremental
+from dedupe.link import link_records
 from dedupe.metrics import Scores, bcubed_scores, blocking_recall, pairwise_scores
 from dedupe.model import ModelError, ModelParams
+from dedupe.pairset import PairSet
 from dedupe.prepare import RecordsError
 from dedupe.rules import DecisionError
 from dedupe.settings import MatchSettings
@@ -26,6 +29,7 @@ __all__ = [
     "MatchSettings",
     "ModelError",
     "ModelParams",
+    "PairSet",
     "RecordsError",
     "Scores",
     "assign_customer_ids",

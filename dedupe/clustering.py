@@ -18,6 +18,8 @@ def cluster_pairs(
     cannot_link: np.ndarray,
     match_threshold: float,
     min_cross_support: float,
+    previous: np.ndarray | None = None,
+    touched: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster records from scored pairs.
 
@@ -35,6 +37,10 @@ def cluster_pairs(
         cannot_link: pairs that may never share a cluster.
         match_threshold: strong-edge threshold.
         min_cross_support: share of cross pairs that must be strong edges.
+        previous: cluster label per record from an earlier run over the same pairs, valid for
+            every record not `touched` (incremental runs); None = cluster everything.
+        touched: records whose strong-edge component may differ from the earlier run; only
+            components holding one are re-clustered, the others keep `previous`.
 
     Returns:
         (labels, refused): the smallest member position of each record's cluster, and a
@@ -55,6 +61,13 @@ def cluster_pairs(
     labels = first[comp]
     refused = np.zeros(len(left), dtype=bool)
     hard = ~clique[comp[al]] if len(al) else np.zeros(0, dtype=bool)
+    if hard.any() and previous is not None and touched is not None:
+        redo = np.bincount(comp[touched], minlength=len(sizes)) > 0
+        keep = ~redo[comp] & ~clique[comp]
+        labels[keep] = previous[keep]
+        kept_edges = np.nonzero(active)[0][hard & ~redo[comp[al]]]
+        refused[kept_edges] = labels[left[kept_edges]] != labels[right[kept_edges]]
+        hard &= redo[comp[al]]
     if hard.any():
         idx = np.nonzero(active)[0][hard]
         _union_find(labels, left, right, probability, must_link, cannot_link, idx,

@@ -1,0 +1,153 @@
+"""Turn scored pairs into a run's result: steward decisions, clustering, decisions, review queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dedupe.clustering import cluster_pairs
+from dedupe.model import ModelParams
+from dedupe.pairset import PairSet, arrow_strings, positions_of
+from dedupe.review import build_review_queue
+from dedupe.scoring import comparisons_for
+from dedupe.settings import MatchSettings
+
+
+@dataclass
+class LinkResult:
+    """Output of a linking run (match.pairs / clusters / review_queue / blocking_stats).
+
+    Attributes:
+        pairs: left_key, right_key, rule, score, probability, <comparison>_level …, hard_rule,
+            steward_decision, decision ('match' | 'review' | 'no_match').
+        clusters: record_key, cluster_key (smallest record_key of the cluster).
+        review_queue: review-band pairs, both records side by side with per-field evidence.
+        blocking_stats: rule, pairs, new_pairs, oversize_blocks.
+        params: the model parameters used (estimated or given).
+        warnings: problems that did not stop the run (e.g. decisions on unknown records).
+        prepared: the matcher's view of the records (hand it to `link_incremental` next time
+            so unchanged records are not prepared again).
+        pair_set: `pairs` as integer positions into `prepared` and compact arrays (hand it to
+            `link_incremental` next time so old pairs are not looked up by key again).
+        labels: cluster label per row of `prepared` (position of the cluster's first record).
+    """
+
+    pairs: pd.DataFrame
+    clusters: pd.DataFrame
+    review_queue: pd.DataFrame
+    blocking_stats: pd.DataFrame
+    params: ModelParams
+    warnings: list[str] = field(default_factory=list)
+    prepared: pd.DataFrame | None = None
+    pair_set: PairSet | None = None
+    labels: np.ndarray | None = None
+
+
+def decision_positions(
+    decisions: pd.DataFrame, keys: pa.Array, warnings: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions (left < right) and decision of the steward decisions naming known records."""
+    lpos = positions_of(decisions["left_key"].astype(object).to_numpy(), keys)
+    rpos = positions_of(decisions["right_key"].astype(object).to_numpy(), keys)
+    known = (lpos >= 0) & (rpos >= 0)
+    if (~known).any():
+        warnings.append(
+            f"{int((~known).sum())} steward decision(s) name records not in this run; "
+            "kept for later"
+        )
+    lpos, rpos = lpos[known], rpos[known]
+    return (np.minimum(lpos, rpos), np.maximum(lpos, rpos),
+            decisions["decision"].to_numpy(dtype=object)[known])
+
+
+def steward_per_pair(
+    pairs: PairSet, n: int, dl: np.ndarray, dr: np.ndarray, dd: np.ndarray
+) -> np.ndarray:
+    """Steward decision per pair ('' when none), found by id on the sorted pairs."""
+    out = np.full(len(pairs), "", dtype=object)
+    if len(dl) == 0 or len(pairs) == 0:
+        return out
+    ids = pairs.ids(n)
+    wanted = dl * np.int64(n) + dr
+    at = np.searchsorted(ids, wanted)
+    hit = at < len(ids)
+    hit[hit] &= ids[at[hit]] == wanted[hit]
+    out[at[hit]] = dd[hit]
+    return out
+
+
+def assemble(
+    prepared: pd.DataFrame,
+    pairs: PairSet,
+    decisions: tuple[np.ndarray, np.ndarray, np.ndarray],
+    settings: MatchSettings,
+    params: ModelParams,
+    stats: pd.DataFrame,
+    warnings: list[str],
+    previous: np.ndarray | None = None,
+    touched: np.ndarray | None = None,
+) -> LinkResult:
+    """Apply steward decisions, cluster, and build the result frames from scored pairs.
+
+    Args:
+        prepared: the prepared records.
+        pairs: scored pairs sorted by (left, right).
+        decisions: (left, right, decision) positions of the steward decisions on known records.
+        settings: matching settings.
+        params: model parameters used.
+        stats: blocking stats to report.
+        warnings: warnings so far (appended to).
+        previous, touched: an earlier run's cluster labels and the records whose component
+            may have changed (incremental runs; see `cluster_pairs`).
+
+    Returns:
+        The run's LinkResult.
+    """
+    n = len(prepared)
+    keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
+    left, right = pairs.left, pairs.right
+    dec = steward_per_pair(pairs, n, *decisions)
+    hard = pairs.hard_reasons()
+    steward_match = dec == "match"
+    contested = steward_match & (pairs.hard >= 0)
+    if contested.any():
+        warnings.append(
+            f"{int(contested.sum())} steward 'match' decision(s) contradict a hard rule; "
+            "sent back to review"
+        )
+    no_match = dec == "no-match"
+    cannot = (pairs.hard >= 0) | no_match
+    must = steward_match & ~contested
+    probability = pairs.probability
+    labels, refused = cluster_pairs(
+        n, left, right, probability, must, cannot,
+        settings.match_threshold, settings.min_cross_support, previous, touched,
+    )
+    clusters = pd.DataFrame(
+        {
+            "record_key": prepared["record_key"].to_numpy(dtype=object),
+            "cluster_key": prepared["record_key"].to_numpy(dtype=object)[labels],
+        }
+    )
+    same = labels[left] == labels[right]
+    band = (probability >= settings.review_threshold) & ~same & ~cannot
+    review = (band | refused | contested) & ~same & ~no_match
+    frame = pairs.to_frame(keys)
+    frame["steward_decision"] = pd.array(np.where(dec == "", None, dec), dtype="string")
+    frame["decision"] = pd.Series(
+        pa.array(["no_match", "review", "match"]).take(
+            pa.array(np.where(same, 2, np.where(review, 1, 0)))
+        ),
+        dtype=frame["left_key"].dtype,
+    )
+    reason = np.full(len(frame), "review_band", dtype=object)
+    reason[refused] = "weak_link_between_clusters"
+    if contested.any():
+        reason[contested] = "steward_match_contradicts_" + hard[contested].astype(str)
+    queue = build_review_queue(prepared, frame, review, reason, comparisons_for(settings), params)
+    return LinkResult(
+        frame, clusters, queue, stats, params, warnings, prepared, pairs, labels
+    )

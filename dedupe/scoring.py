@@ -1,0 +1,127 @@
+"""Score candidate pairs (levels, hard rules, match weight) in bounded chunks; estimate params."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dedupe.blocking import BLOCKING_RULES
+from dedupe.comparisons import COMPARISONS, Comparison, PairContext, compute_levels
+from dedupe.model import ComparisonParams, ModelParams, score_pairs, term_frequencies, tf_adjustment
+from dedupe.pairset import PairSet
+from dedupe.rules import hard_rule_reasons
+from dedupe.settings import MatchSettings
+from dedupe.training import estimate_m, estimate_prior, estimate_u
+
+CHUNK_PAIRS = 1_000_000
+"""Pairs compared at a time: similarity caches and temporaries stay bounded in memory."""
+
+
+def comparisons_for(settings: MatchSettings) -> list[Comparison]:
+    """The comparisons named in `settings`, in order."""
+    return [COMPARISONS[name] for name in settings.comparisons]
+
+
+def _levels_and_hard(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    comparisons: list[Comparison],
+    merge_branches: bool,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Level codes and hard-rule reasons, computed chunk by chunk."""
+    levels: dict[str, list[np.ndarray]] = {c.name: [] for c in comparisons}
+    hard: list[np.ndarray] = []
+    for start in range(0, max(len(left), 1), CHUNK_PAIRS):
+        ctx = PairContext(prepared, left[start:start + CHUNK_PAIRS],
+                          right[start:start + CHUNK_PAIRS])
+        for name, codes in compute_levels(ctx, comparisons).items():
+            levels[name].append(codes)
+        hard.append(hard_rule_reasons(ctx, merge_branches))
+    return {k: np.concatenate(v) for k, v in levels.items()}, np.concatenate(hard)
+
+
+def estimate_params(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    levels: dict[str, np.ndarray],
+    settings: MatchSettings,
+) -> ModelParams:
+    """u from random pairs, m by EM per blocking rule, then λ over all record pairs.
+
+    Args:
+        prepared: the prepared records.
+        left, right: candidate pair positions.
+        levels: their level codes per comparison.
+        settings: matching settings (seed, EM limits, prior, tf settings).
+
+    Returns:
+        The estimated model parameters.
+    """
+    comparisons = comparisons_for(settings)
+    ctx = PairContext(prepared, left, right)
+    u = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed)
+    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    m, iterations = estimate_m(
+        ctx, levels, comparisons, rules, u,
+        settings.em_max_iterations, settings.em_tolerance, settings.seed,
+    )
+    params = ModelParams(
+        prior=0.5,
+        comparisons={
+            c.name: ComparisonParams(list(c.labels), m[c.name].tolist(), u[c.name].tolist())
+            for c in comparisons
+        },
+        iterations=iterations,
+    )
+    for comp in comparisons:
+        if comp.tf_column is not None:
+            params.set_tf_table(comp.tf_column, term_frequencies(prepared, comp.tf_column))
+    score, _ = _score(prepared, left, levels, comparisons, params, settings)
+    params.prior = estimate_prior(score, len(prepared), settings.prior)
+    return params
+
+
+def _score(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    levels: dict[str, np.ndarray],
+    comparisons: list[Comparison],
+    params: ModelParams,
+    settings: MatchSettings,
+) -> tuple[np.ndarray, np.ndarray]:
+    bonus = None
+    if settings.tf_adjustment:
+        bonus = tf_adjustment(prepared, left, levels, comparisons, params, settings.tf_max_bonus)
+    return score_pairs(levels, comparisons, params, bonus)
+
+
+def score_candidates(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    rule: np.ndarray,
+    settings: MatchSettings,
+    params: ModelParams | None,
+) -> tuple[PairSet, ModelParams]:
+    """Compare, apply hard rules and score candidate pairs; estimate params when None.
+
+    Args:
+        prepared: the prepared records.
+        left, right: candidate pair positions (left < right).
+        rule: blocking rule label per pair.
+        settings: matching settings.
+        params: model parameters to score with; None = estimate them from these pairs.
+
+    Returns:
+        (the scored pairs, the parameters used).
+    """
+    comparisons = comparisons_for(settings)
+    levels, hard = _levels_and_hard(prepared, left, right, comparisons, settings.merge_branches)
+    if params is None:
+        params = estimate_params(prepared, left, right, levels, settings)
+    else:
+        params.check(comparisons)
+    score, probability = _score(prepared, left, levels, comparisons, params, settings)
+    return PairSet.build(left, right, rule, levels, score, probability, hard), params
