@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+# Where results, cached data and the benchmark venv live: the checkout itself, or (when the code
+# measured is an exported commit, see BENCHMARKS.md) the checkout named by $BENCH_OUT.
+OUT_ROOT = Path(os.environ.get("BENCH_OUT", str(ROOT))).resolve()
+BENCHMARKS_MD = OUT_ROOT / "BENCHMARKS.md"
 RESULT_PREFIX = "BENCH-RESULT "
 
 
@@ -36,6 +39,7 @@ def machine_facts() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     return {
+        "code": code_version(),
         "cores": os.cpu_count() or 0,
         "ram_gib": round(ram_gib, 1),
         "cpu": cpu,
@@ -43,6 +47,24 @@ def machine_facts() -> dict[str, Any]:
         "platform": platform.platform(terse=True),
         "load_avg": tuple(round(x, 2) for x in os.getloadavg()),
     }
+
+
+def code_version() -> str:
+    """The measured code: ``$BENCH_CODE_VERSION`` or the git commit (``-dirty`` if edited)."""
+    if os.environ.get("BENCH_CODE_VERSION"):
+        return os.environ["BENCH_CODE_VERSION"]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head + ("-dirty" if dirty else "")
 
 
 def peak_rss_mb() -> float:
@@ -124,6 +146,7 @@ def section_header(title: str, command: str, facts: dict[str, Any]) -> str:
             "",
             f"Command: `{command}`",
             "",
+            f"Code: `{facts['code']}`. "
             f"Machine: {facts['cores']} cores ({facts['cpu']}), {facts['ram_gib']} GiB RAM, "
             f"Python {facts['python']}, {facts['platform']}; load average at start {load} "
             "(the machine is shared with other engineers' test runs).",

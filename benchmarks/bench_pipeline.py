@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (
+    OUT_ROOT,
     ROOT,
     append_section,
     command_line,
@@ -110,7 +111,7 @@ def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
     # The public write_demo writes a single delivery; the split needs the generator's tables.
     from sources.demo.generator import _generate
 
-    folder = ROOT / "data" / "bench" / str(records)
+    folder = OUT_ROOT / "data" / "bench" / str(records)
     meta_file = folder / "meta.json"
     if meta_file.exists():
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
@@ -197,7 +198,7 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
             from pyinstrument import Profiler
         except ImportError:  # profiling tool lives in the benchmark venv (make bench-splink)
             version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-            sys.path.append(str(ROOT / ".venv-bench" / "lib" / version / "site-packages"))
+            sys.path.append(str(OUT_ROOT / ".venv-bench" / "lib" / version / "site-packages"))
             from pyinstrument import Profiler
 
         profiler = Profiler(interval=0.01)
@@ -235,6 +236,8 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
     stages["orchestration"] = {"seconds": round(wall - sum(steps.values()), 3)}
     clean = outcome.stats.get("clean", {})
     match = outcome.stats.get("match", {})
+    # also human-readable in the parent's log, so a later failure loses no figures
+    print(f"{phase} run stages: {json.dumps(stages)}", flush=True)
     emit_result(
         {
             "phase": phase,
@@ -411,22 +414,12 @@ def main() -> None:
         print(f"\n== {records:,} records: data {'cached' if meta['cached'] else 'generated'} "
               f"({meta['base_records']:,} + {meta['delta_records']:,})", flush=True)
         repeats = args.repeat if records < 1_000_000 else 1
-        full, inc = [], []
-        for k in range(repeats):
-            workdir = ROOT / "data" / "bench" / "runs" / f"{records}-{k}"
-            base = [__file__, "--workdir", str(workdir), "--data", meta["folder"]]
-            extra: list[str] = []
-            if args.profile and k == 0:
-                extra = ["--profile-file",
-                         str(ROOT / "benchmarks" / "profiles" / f"pipeline_{records}.html")]
-            full.append(run_child([*base, "--worker", "full", *extra]))
-            print(f"  full #{k + 1}: {full[-1]['wall_seconds']} s, "
-                  f"peak {full[-1]['peak_rss_mb']} MB, {_scores(full[-1])}", flush=True)
-            if not args.no_incremental:
-                inc.append(run_child([*base, "--worker", "incremental"]))
-                print(f"  incremental #{k + 1}: {inc[-1]['wall_seconds']} s, "
-                      f"peak {inc[-1]['peak_rss_mb']} MB", flush=True)
-            shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            full, inc = _run_size(args, meta, records, repeats)
+        except RuntimeError as exc:  # keep what the other sizes measured; say what failed
+            print(exc, flush=True)
+            sections.append(f"### {records:,} source records: FAILED\n\n```\n{exc}\n```")
+            continue
         text, summary = _size_report(meta, full, inc)
         print("\n" + text, flush=True)
         sections.append(text)
@@ -434,10 +427,33 @@ def main() -> None:
     body = section_header("Pipeline end to end", command, facts) + "\n\n".join(sections)
     if len(summaries) > 1:
         body += "\n\nGrowth (full run):\n\n" + _growth_table(summaries)
-    if len(summaries) > 1:
         print("\n" + _growth_table(summaries))
     if not args.no_append:
         append_section(body)
+
+
+def _run_size(
+    args: argparse.Namespace, meta: dict[str, Any], records: int, repeats: int
+) -> tuple[list[dict], list[dict]]:
+    """Full (+ incremental) runs of one size, each in a child process."""
+    full: list[dict] = []
+    inc: list[dict] = []
+    for k in range(repeats):
+        workdir = OUT_ROOT / "data" / "bench" / "runs" / f"{records}-{k}"
+        base = [__file__, "--workdir", str(workdir), "--data", meta["folder"]]
+        extra: list[str] = []
+        if args.profile and k == 0:
+            extra = ["--profile-file",
+                     str(OUT_ROOT / "benchmarks" / "profiles" / f"pipeline_{records}.html")]
+        full.append(run_child([*base, "--worker", "full", *extra]))
+        print(f"  full #{k + 1}: {full[-1]['wall_seconds']} s, "
+              f"peak {full[-1]['peak_rss_mb']} MB, {_scores(full[-1])}", flush=True)
+        if not args.no_incremental:
+            inc.append(run_child([*base, "--worker", "incremental"]))
+            print(f"  incremental #{k + 1}: {inc[-1]['wall_seconds']} s, "
+                  f"peak {inc[-1]['peak_rss_mb']} MB", flush=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return full, inc
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (
+    OUT_ROOT,
     ROOT,
     append_section,
     command_line,
@@ -60,7 +61,7 @@ from benchmarks._common import (
     section_header,
 )
 
-BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+BENCH_PYTHON = OUT_ROOT / ".venv-bench" / "bin" / "python"
 MATCH_THRESHOLD = 0.95
 REVIEW_THRESHOLD = 0.60
 BLOCKING = [("phone",), ("email",), ("credit_code",), ("name_key",), ("name_prefix", "city")]
