@@ -13,6 +13,7 @@ from dedupe.pairset import PairSet
 from dedupe.prepare import RecordsError
 from dedupe.rules import DecisionError
 from dedupe.settings import MatchSettings
+from dedupe.shard import link_sharded
 
 __all__ = [
     "BLOCKING_RULES",
@@ -38,6 +39,7 @@ __all__ = [
     "explain_pair",
     "link_incremental",
     "link_records",
+    "link_sharded",
     "pairwise_scores",
     "resolve_customer_id",
 ]

@@ -50,7 +50,7 @@ class CandidatePairs:
     stats: pd.DataFrame
 
 
-def _order_rank(prepared: pd.DataFrame) -> np.ndarray:
+def order_rank(prepared: pd.DataFrame) -> np.ndarray:
     """Rank of each record in (name_key, record_key) order, used to window oversize blocks."""
     names = prepared["name_key"].fillna("").to_numpy(dtype=object)
     order = np.lexsort((np.arange(len(prepared)), names.astype(str)))
@@ -144,7 +144,7 @@ def generate_candidates(
         The candidate pairs and `stats` (rule, pairs, new_pairs, oversize_blocks).
     """
     n = len(prepared)
-    rank = _order_rank(prepared)
+    rank = order_rank(prepared)
     ids: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     rows = []
@@ -204,7 +204,7 @@ def still_blocked(
     Returns:
         Boolean mask per pair.
     """
-    rank = _order_rank(prepared)
+    rank = order_rank(prepared)
     keep = np.zeros(len(left), dtype=bool)
     for rule in rules:
         codes, _ = pd.factorize(prepared[rule.key], use_na_sentinel=True)

@@ -22,14 +22,24 @@ def comparisons_for(settings: MatchSettings) -> list[Comparison]:
     return [COMPARISONS[name] for name in settings.comparisons]
 
 
-def _levels_and_hard(
+def levels_and_hard(
     prepared: pd.DataFrame,
     left: np.ndarray,
     right: np.ndarray,
     comparisons: list[Comparison],
     merge_branches: bool,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Level codes and hard-rule reasons, computed chunk by chunk."""
+    """Level codes per comparison and hard-rule reasons per pair, computed chunk by chunk.
+
+    Args:
+        prepared: the prepared records.
+        left, right: pair positions.
+        comparisons: comparisons to evaluate.
+        merge_branches: whether HQ and branches may merge (else a hard rule).
+
+    Returns:
+        (comparison name → int8 level codes, object array of hard-rule reasons or None).
+    """
     levels: dict[str, list[np.ndarray]] = {c.name: [] for c in comparisons}
     hard: list[np.ndarray] = []
     for start in range(0, max(len(left), 1), CHUNK_PAIRS):
@@ -118,7 +128,7 @@ def score_candidates(
         (the scored pairs, the parameters used).
     """
     comparisons = comparisons_for(settings)
-    levels, hard = _levels_and_hard(prepared, left, right, comparisons, settings.merge_branches)
+    levels, hard = levels_and_hard(prepared, left, right, comparisons, settings.merge_branches)
     if params is None:
         params = estimate_params(prepared, left, right, levels, settings)
     else:
