@@ -151,6 +151,7 @@ def section_header(title: str, command: str, facts: dict[str, Any]) -> str:
             f"Python {facts['python']}, {facts['platform']}; load average at start {load} "
             "(the machine is shared with other engineers' test runs).",
             "",
+            "",
         ]
     )
 

@@ -24,6 +24,7 @@ import argparse
 import datetime as dt
 import itertools
 import json
+import os
 import shutil
 import sys
 import time
@@ -439,7 +440,7 @@ def _run_size(
     full: list[dict] = []
     inc: list[dict] = []
     for k in range(repeats):
-        workdir = OUT_ROOT / "data" / "bench" / "runs" / f"{records}-{k}"
+        workdir = OUT_ROOT / "data" / "bench" / "runs" / f"{records}-{k}-{os.getpid()}"
         base = [__file__, "--workdir", str(workdir), "--data", meta["folder"]]
         extra: list[str] = []
         if args.profile and k == 0:
