@@ -33,6 +33,7 @@ lint: $(STAMP)
 
 ## dev: the Dagster UI over the same definitions
 dev: $(STAMP)
+	mkdir -p data/dagster_home && cp pipelines/dagster.yaml data/dagster_home/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/dagster dev -m pipelines.definitions
 
 clean:
