@@ -6,6 +6,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dedupe.comparisons import column_codes
+
+Codes = dict[str, tuple[np.ndarray, np.ndarray]]
+"""Cache of factorized prepared columns: column → (int64 codes, -1 = null; distinct values)."""
+
+
+def cached_codes(prepared: pd.DataFrame, column: str, codes: Codes | None) -> np.ndarray:
+    """Codes of `column` over all records, from (and stored in) the cache when given."""
+    if codes is None:
+        return column_codes(prepared[column])[0]
+    if column not in codes:
+        codes[column] = column_codes(prepared[column])
+    return codes[column][0]
 
 
 @dataclass(frozen=True)
@@ -52,8 +68,11 @@ class CandidatePairs:
 
 def order_rank(prepared: pd.DataFrame) -> np.ndarray:
     """Rank of each record in (name_key, record_key) order, used to window oversize blocks."""
-    names = prepared["name_key"].fillna("").to_numpy(dtype=object)
-    order = np.lexsort((np.arange(len(prepared)), names.astype(str)))
+    names = pa.array(prepared["name_key"].to_numpy(dtype=object), type=pa.string())
+    table = pa.table({"name": pc.fill_null(names, ""), "at": np.arange(len(prepared))})
+    order = pc.sort_indices(
+        table, sort_keys=[("name", "ascending"), ("at", "ascending")]
+    ).to_numpy()
     rank = np.empty(len(prepared), dtype=np.int64)
     rank[order] = np.arange(len(prepared))
     return rank
@@ -127,6 +146,8 @@ def generate_candidates(
     focus: np.ndarray | None = None,
     extra: tuple[np.ndarray, np.ndarray] | None = None,
     hot_values: pd.DataFrame | None = None,
+    codes: Codes | None = None,
+    rank: np.ndarray | None = None,
 ) -> CandidatePairs:
     """Union of the pairs of every rule (first rule wins the label), deduplicated.
 
@@ -139,26 +160,25 @@ def generate_candidates(
         extra: additional (left, right) position pairs labelled `steward` (decided pairs).
         hot_values: prepared rows (old versions of changed records) whose blocks are expanded
             whole: they lost a member, so a windowed block may now pair all its members.
+        codes: run-wide cache of factorized columns (filled as needed).
+        rank: `order_rank(prepared)` when already computed.
 
     Returns:
         The candidate pairs and `stats` (rule, pairs, new_pairs, oversize_blocks).
     """
     n = len(prepared)
-    rank = order_rank(prepared)
+    rank = order_rank(prepared) if rank is None else rank
     ids: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     rows = []
     seen = np.empty(0, np.int64)
     for rule in rules:
-        codes, uniques = pd.factorize(prepared[rule.key], use_na_sentinel=True)
+        key_codes = cached_codes(prepared, rule.key, codes)
         cap = rule.max_block_size or max_block_size
         hot = None
         if hot_values is not None and len(hot_values):
-            hot = pd.Index(uniques).get_indexer(hot_values[rule.key].dropna().unique())
-            hot = hot[hot >= 0].astype(np.int64)
-        left, right, oversize = block_pairs(
-            codes.astype(np.int64), rank, cap, window, focus, hot
-        )
+            hot = _hot_codes(prepared, rule.key, key_codes, hot_values, codes)
+        left, right, oversize = block_pairs(key_codes, rank, cap, window, focus, hot)
         pair_id = np.unique(left * n + right)
         new = np.setdiff1d(pair_id, seen, assume_unique=True)
         seen = np.union1d(seen, new)
@@ -180,6 +200,25 @@ def generate_candidates(
     return CandidatePairs(all_ids // n, all_ids % n, all_labels, stats)
 
 
+def _hot_codes(
+    prepared: pd.DataFrame,
+    column: str,
+    key_codes: np.ndarray,
+    hot_values: pd.DataFrame,
+    codes: Codes | None,
+) -> np.ndarray:
+    """Block codes of the values in `hot_values[column]`."""
+    wanted = hot_values[column].dropna().unique()
+    if len(wanted) == 0:
+        return np.empty(0, np.int64)
+    if codes is not None and column in codes:
+        found = pd.Index(codes[column][1]).get_indexer(wanted)
+    else:
+        at = np.nonzero(prepared[column].isin(wanted).to_numpy(dtype=bool))[0]
+        found = key_codes[at]
+    return np.unique(found[found >= 0]).astype(np.int64)
+
+
 def still_blocked(
     prepared: pd.DataFrame,
     rules: list[BlockingRule],
@@ -187,6 +226,8 @@ def still_blocked(
     window: int,
     left: np.ndarray,
     right: np.ndarray,
+    codes: Codes | None = None,
+    rank: np.ndarray | None = None,
 ) -> np.ndarray:
     """Whether a full run over `prepared` would generate each (left, right) pair.
 
@@ -200,24 +241,26 @@ def still_blocked(
         max_block_size: default cap for rules without their own.
         window: neighbours per record in oversize blocks.
         left, right: pair positions.
+        codes: run-wide cache of factorized columns (filled as needed).
+        rank: `order_rank(prepared)` when already computed.
 
     Returns:
         Boolean mask per pair.
     """
-    rank = order_rank(prepared)
+    rank = order_rank(prepared) if rank is None else rank
     keep = np.zeros(len(left), dtype=bool)
     for rule in rules:
-        codes, _ = pd.factorize(prepared[rule.key], use_na_sentinel=True)
-        codes = codes.astype(np.int64)
-        same = (codes[left] == codes[right]) & (codes[left] >= 0)
+        key = cached_codes(prepared, rule.key, codes)
+        lc = key[left]
+        same = (lc == key[right]) & (lc >= 0)
         if not same.any():
             continue
-        sizes = np.bincount(codes[codes >= 0])
-        order = np.lexsort((rank, codes))
-        position = np.empty(len(codes), dtype=np.int64)
-        position[order] = np.arange(len(codes))
-        small = np.zeros(len(left), dtype=bool)
-        small[same] = sizes[codes[left[same]]] <= (rule.max_block_size or max_block_size)
-        near = np.abs(position[left] - position[right]) <= window
-        keep |= same & (small | near)
+        sizes = np.bincount(key[key >= 0])
+        order = np.lexsort((rank, key))
+        position = np.empty(len(key), dtype=np.int64)
+        position[order] = np.arange(len(key))
+        sl, sr = left[same], right[same]
+        ok = sizes[key[sl]] <= (rule.max_block_size or max_block_size)
+        ok |= np.abs(position[sl] - position[sr]) <= window
+        keep[np.nonzero(same)[0][ok]] = True
     return keep

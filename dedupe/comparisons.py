@@ -13,14 +13,34 @@ from rapidfuzz.distance import Indel, JaroWinkler
 NULL_LEVEL = 0
 
 
+def column_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Factorized codes of a column (int64, -1 = null) and its distinct values (object)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
 class PairContext:
     """Candidate pairs over a prepared frame, with per-column caches of distinct-value work."""
 
-    def __init__(self, prepared: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> None:
+    def __init__(
+        self,
+        prepared: pd.DataFrame,
+        left: np.ndarray,
+        right: np.ndarray,
+        codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
         self.prepared = prepared
         self.left = left
         self.right = right
-        self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # Few records involved (incremental runs): factorize only their values.
+        self._rows: np.ndarray | None = None
+        self._pos: tuple[np.ndarray, np.ndarray] = (left, right)
+        if codes is None and 0 < len(left) < len(prepared):
+            rows = np.unique(np.concatenate([left, right]))
+            if 2 * len(rows) < len(prepared):
+                self._rows = rows
+                self._pos = (np.searchsorted(rows, left), np.searchsorted(rows, right))
+        self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {} if codes is None else codes
         self._sims: dict[tuple[str, str], np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -29,13 +49,15 @@ class PairContext:
     def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """Factorized codes of `column` (-1 = null) and its distinct values."""
         if column not in self._codes:
-            codes, uniques = pd.factorize(self.prepared[column], use_na_sentinel=True)
-            self._codes[column] = (codes.astype(np.int64), np.asarray(uniques, dtype=object))
+            values = self.prepared[column]
+            if self._rows is not None:
+                values = values.iloc[self._rows]
+            self._codes[column] = column_codes(values)
         return self._codes[column]
 
     def pair_codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         codes, _ = self.codes(column)
-        return codes[self.left], codes[self.right]
+        return codes[self._pos[0]], codes[self._pos[1]]
 
     def null(self, column: str) -> np.ndarray:
         lc, rc = self.pair_codes(column)

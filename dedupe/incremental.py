@@ -8,10 +8,18 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from dedupe.assemble import LinkResult, assemble, decision_positions
-from dedupe.blocking import BLOCKING_RULES, generate_candidates, still_blocked
+from dedupe.blocking import (
+    BLOCKING_RULES,
+    BlockingRule,
+    Codes,
+    cached_codes,
+    generate_candidates,
+    order_rank,
+    still_blocked,
+)
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, concat_pairs, positions_of
-from dedupe.prepare import RecordsError, prepare_records
+from dedupe.prepare import prepare_records
 from dedupe.rules import normalize_decisions
 from dedupe.scoring import score_candidates
 from dedupe.settings import MatchSettings
@@ -19,23 +27,38 @@ from dedupe.settings import MatchSettings
 
 def _merge_prepared(
     new_records: pd.DataFrame, existing_records: pd.DataFrame, old_prepared: pd.DataFrame | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(prepared records of this run, prepared old versions of the changed records)."""
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray | None]:
+    """Prepared records of this run, old versions of changed records, focus mask and remap.
+
+    Returns:
+        (prepared, prepared old versions of the changed records, focus = new/changed record per
+        row, remap = this run's position of each `old_prepared` row or -1; None without it).
+    """
     new_keys = arrow_strings(new_records["record_key"].astype(str).to_numpy(dtype=object))
-    if old_prepared is not None:
-        changed = positions_of(old_prepared["record_key"].to_numpy(dtype=object), new_keys) >= 0
-        parts = [old_prepared[~changed], prepare_records(new_records)]
-        prepared = pd.concat(parts, ignore_index=True)
-        prepared = prepared.sort_values("record_key", kind="stable").reset_index(drop=True)
-        if prepared["record_key"].duplicated().any():
-            raise RecordsError("new records repeat a record_key among themselves")
-        return prepared, old_prepared[changed]
-    old_keys = existing_records["record_key"].astype(str).to_numpy(dtype=object)
-    changed = positions_of(old_keys, new_keys) >= 0
-    prepared = prepare_records(
-        pd.concat([existing_records[~changed], new_records], ignore_index=True)
-    )
-    return prepared, prepare_records(existing_records[changed])
+    if old_prepared is None:
+        old_keys = existing_records["record_key"].astype(str).to_numpy(dtype=object)
+        changed = positions_of(old_keys, new_keys) >= 0
+        prepared = prepare_records(
+            pd.concat([existing_records[~changed], new_records], ignore_index=True)
+        )
+        focus = positions_of(prepared["record_key"].to_numpy(dtype=object), new_keys) >= 0
+        return prepared, prepare_records(existing_records[changed]), focus, None
+    changed = positions_of(old_prepared["record_key"].to_numpy(dtype=object), new_keys) >= 0
+    reuse, fresh = old_prepared[~changed], prepare_records(new_records)
+    # Both parts are sorted by record_key: merge them instead of sorting everything again.
+    slot = np.searchsorted(
+        reuse["record_key"].to_numpy(dtype=object), fresh["record_key"].to_numpy(dtype=object)
+    ) + np.arange(len(fresh))
+    total = len(reuse) + len(fresh)
+    is_fresh = np.zeros(total, dtype=bool)
+    is_fresh[slot] = True
+    index = np.empty(total, dtype=np.int64)
+    index[slot] = len(reuse) + np.arange(len(fresh))
+    index[~is_fresh] = np.arange(len(reuse))
+    prepared = pd.concat([reuse, fresh], ignore_index=True).take(index).reset_index(drop=True)
+    remap = np.full(len(old_prepared), -1, dtype=np.int64)
+    remap[~changed] = np.nonzero(~is_fresh)[0]
+    return prepared, old_prepared[changed], is_fresh, remap
 
 
 def _labels_from_matches(n: int, old: PairSet, match: np.ndarray) -> np.ndarray:
@@ -53,24 +76,22 @@ def _labels_from_matches(n: int, old: PairSet, match: np.ndarray) -> np.ndarray:
 def _old_pairs(
     existing_pairs: pd.DataFrame,
     previous: LinkResult | None,
+    remap: np.ndarray | None,
     prepared: pd.DataFrame,
     focus: np.ndarray,
     comparisons: list[str],
 ) -> tuple[PairSet, np.ndarray]:
     """The previous run's pairs in this run's positions (-1 = record gone) and its labels."""
     n = len(prepared)
-    keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
-    if previous is not None and previous.pair_set is not None and previous.labels is not None:
-        old_prepared = previous.prepared
-        assert old_prepared is not None
-        remap = positions_of(old_prepared["record_key"].to_numpy(dtype=object), keys)
-        remap[remap >= 0] = np.where(focus[remap[remap >= 0]], -1, remap[remap >= 0])
+    if previous is not None and previous.pair_set is not None and previous.labels is not None \
+            and remap is not None:
         old = previous.pair_set.take(slice(None))
         old.left, old.right = remap[old.left], remap[old.right]
         labels = np.full(n, -1, dtype=np.int64)
         alive = remap >= 0
         labels[remap[alive]] = remap[previous.labels[alive]]
         return old, labels
+    keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
     old = PairSet.from_frame(existing_pairs, keys, comparisons)
     for side in (old.left, old.right):
         side[(side >= 0) & focus[np.maximum(side, 0)]] = -1
@@ -79,12 +100,26 @@ def _old_pairs(
     return old, _labels_from_matches(n, old, match)
 
 
-def _sorted_by_id(pairs: PairSet, n: int) -> tuple[PairSet, np.ndarray]:
-    ids = pairs.ids(n)
-    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
-        order = np.argsort(ids, kind="stable")
-        pairs, ids = pairs.take(order), ids[order]
-    return pairs, ids
+def _changed_blocks(
+    prepared: pd.DataFrame,
+    rules: list[BlockingRule],
+    focus: np.ndarray,
+    old_versions: pd.DataFrame,
+    codes: Codes,
+) -> np.ndarray:
+    """Records sharing a block with a new/changed record or with an old version (any rule)."""
+    hit = np.zeros(len(prepared), dtype=bool)
+    for rule in rules:
+        key = cached_codes(prepared, rule.key, codes)
+        changed = np.zeros(int(key.max(initial=-1)) + 2, dtype=bool)
+        changed[key[focus]] = True
+        wanted = old_versions[rule.key].dropna().unique() if len(old_versions) else []
+        if len(wanted):
+            at = pd.Index(codes[rule.key][1]).get_indexer(wanted)
+            changed[at[at >= 0]] = True
+        changed[-1] = False  # code -1 (null key) is never a block
+        hit |= changed[key]
+    return hit
 
 
 def _member(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
@@ -138,63 +173,99 @@ def link_incremental(
         existing_prepared = previous.prepared
     if existing_prepared is not None and len(existing_prepared) != len(existing_records):
         existing_prepared, previous = None, None
-    prepared, old_versions = _merge_prepared(new_records, existing_records, existing_prepared)
+    prepared, old_versions, focus, remap = _merge_prepared(
+        new_records, existing_records, existing_prepared
+    )
     n = len(prepared)
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
-    new_keys = arrow_strings(new_records["record_key"].astype(str).to_numpy(dtype=object))
-    focus = positions_of(prepared["record_key"].to_numpy(dtype=object), new_keys) >= 0
     old, old_labels = _old_pairs(
-        existing_pairs, previous if existing_prepared is not None else None, prepared, focus,
-        list(settings.comparisons),
+        existing_pairs, previous, remap, prepared, focus, list(settings.comparisons)
     )
     touched = focus.copy()
     usable = (old.left >= 0) & (old.right >= 0)
     _mark(touched, old.left[~usable], old.right[~usable])
-    old = old.take(usable)
-    old, old_ids = _sorted_by_id(old, n)
     decided = decision_positions(normalize_decisions(decisions), keys, warnings)
     dl, dr, _ = decided
     decided_ids = np.sort(dl * np.int64(n) + dr)
     rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
-    # Reused pairs must still come out of blocking: a block that grew past the cap is windowed.
+    codes: Codes = {}
+    rank = order_rank(prepared)
+    # Reused pairs must still come out of blocking: a block that grew past the cap is windowed,
+    # one that shrank under it pairs everyone. Only pairs in a changed block can differ.
+    hit = _changed_blocks(prepared, rules, focus, old_versions, codes)
+    check = np.nonzero(usable & (hit[np.maximum(old.left, 0)] | hit[np.maximum(old.right, 0)]))[0]
     blocked = still_blocked(
-        prepared, rules, settings.max_block_size, settings.block_window, old.left, old.right
+        prepared, rules, settings.max_block_size, settings.block_window,
+        old.left[check], old.right[check], codes, rank,
     )
-    lost = ~blocked & ~_member(old_ids, decided_ids)
-    if lost.any():
-        _mark(touched, old.left[lost], old.right[lost])
-        old, old_ids = old.take(~lost), old_ids[~lost]
+    lost = check[~blocked & ~_member(old.ids(n)[check], decided_ids)]
+    _mark(touched, old.left[lost], old.right[lost])
+    usable[lost] = False
+    keep = np.nonzero(usable)[0]
+    old_ids = old.ids(n)[keep]
+    if len(old_ids) > 1 and not (old_ids[1:] > old_ids[:-1]).all():
+        order = np.argsort(old_ids, kind="stable")
+        keep, old_ids = keep[order], old_ids[order]
     missing = ~_member(dl * np.int64(n) + dr, old_ids)
     cand = generate_candidates(
         prepared, rules, settings.max_block_size, settings.block_window, focus=focus,
-        extra=(dl[missing], dr[missing]), hot_values=old_versions,
+        extra=(dl[missing], dr[missing]), hot_values=old_versions, codes=codes, rank=rank,
     )
-    fresh, params = score_candidates(prepared, cand.left, cand.right, cand.rule, settings, params)
+    rule = _first_rule(prepared, rules, settings, cand.left, cand.right, cand.rule, focus,
+                       codes, rank)
+    fresh, params = score_candidates(prepared, cand.left, cand.right, rule, settings, params)
     fresh_ids = fresh.ids(n)
     _mark(touched, fresh.left, fresh.right, dl, dr)
     if "steward_decision" in existing_pairs.columns:
         # A changed steward decision can re-shape its component: re-cluster those too.
         had = existing_pairs["steward_decision"].notna().to_numpy(dtype=bool)
-        for side in ("left_key", "right_key"):
-            _mark(touched, positions_of(existing_pairs.loc[had, side].to_numpy(object), keys))
+        if had.any():
+            for side in ("left_key", "right_key"):
+                _mark(touched, positions_of(existing_pairs.loc[had, side].to_numpy(object), keys))
     replaced = _member(old_ids, np.sort(fresh_ids))
-    old, old_ids = old.take(~replaced), old_ids[~replaced]
-    pairs = _interleave(old, old_ids, fresh, fresh_ids)
+    keep, old_ids = keep[~replaced], old_ids[~replaced]
+    pairs = _interleave(old, keep, old_ids, fresh, fresh_ids)
     return assemble(
         prepared, pairs, decided, settings, params, cand.stats, warnings, old_labels, touched
     )
 
 
-def _interleave(old: PairSet, old_ids: np.ndarray, fresh: PairSet, fresh_ids: np.ndarray
-                ) -> PairSet:
-    """Merge two id-sorted, disjoint pair sets into one id-sorted set."""
+def _first_rule(
+    prepared: pd.DataFrame,
+    rules: list[BlockingRule],
+    settings: MatchSettings,
+    left: np.ndarray,
+    right: np.ndarray,
+    rule: np.ndarray,
+    focus: np.ndarray,
+    codes: Codes,
+    rank: np.ndarray,
+) -> np.ndarray:
+    """Label pairs between unchanged records (from blocks that lost a member) as a full run
+    would: by the first rule that generates them, which may be a block not expanded here."""
+    rule = rule.copy()
+    todo = np.nonzero(~focus[left] & ~focus[right])[0]
+    for r in rules:
+        if len(todo) == 0:
+            break
+        hit = still_blocked(prepared, [r], settings.max_block_size, settings.block_window,
+                            left[todo], right[todo], codes, rank)
+        rule[todo[hit]] = r.name
+        todo = todo[~hit]
+    return rule
+
+
+def _interleave(
+    old: PairSet, keep: np.ndarray, old_ids: np.ndarray, fresh: PairSet, fresh_ids: np.ndarray
+) -> PairSet:
+    """Merge the kept old pairs (`keep`, ids ascending) and the fresh pairs, sorted by id."""
     order = np.argsort(fresh_ids, kind="stable")
     fresh, fresh_ids = fresh.take(order), fresh_ids[order]
-    total = len(old) + len(fresh)
+    total = len(keep) + len(fresh)
     slot = np.searchsorted(old_ids, fresh_ids) + np.arange(len(fresh))
     index = np.empty(total, dtype=np.int64)
     is_fresh = np.zeros(total, dtype=bool)
     is_fresh[slot] = True
     index[slot] = len(old) + np.arange(len(fresh))
-    index[~is_fresh] = np.arange(len(old))
+    index[~is_fresh] = keep
     return concat_pairs([old, fresh]).take(index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dedupe.assemble import LinkResult, assemble, decision_positions
-from dedupe.blocking import BLOCKING_RULES, generate_candidates
+from dedupe.blocking import BLOCKING_RULES, Codes, generate_candidates
 from dedupe.model import ModelParams
 from dedupe.pairset import arrow_strings
 from dedupe.prepare import prepare_records
@@ -40,11 +40,12 @@ def link_records(
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
     decided = decision_positions(normalize_decisions(decisions), keys, warnings)
     rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    codes: Codes = {}
     cand = generate_candidates(
         prepared, rules, settings.max_block_size, settings.block_window,
-        extra=(decided[0], decided[1]),
+        extra=(decided[0], decided[1]), codes=codes,
     )
     pairs, params = score_candidates(
-        prepared, cand.left, cand.right, cand.rule, settings, params
+        prepared, cand.left, cand.right, cand.rule, settings, params, codes
     )
     return assemble(prepared, pairs, decided, settings, params, cand.stats, warnings)

@@ -28,6 +28,7 @@ def levels_and_hard(
     right: np.ndarray,
     comparisons: list[Comparison],
     merge_branches: bool,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Level codes per comparison and hard-rule reasons per pair, computed chunk by chunk.
 
@@ -36,17 +37,21 @@ def levels_and_hard(
         left, right: pair positions.
         comparisons: comparisons to evaluate.
         merge_branches: whether HQ and branches may merge (else a hard rule).
+        codes: a run-wide cache of factorized columns over all records (shared by chunks);
+            None = a fresh cache when there are several chunks.
 
     Returns:
         (comparison name → int8 level codes, object array of hard-rule reasons or None).
     """
     levels: dict[str, list[np.ndarray]] = {c.name: [] for c in comparisons}
     hard: list[np.ndarray] = []
+    if codes is None and len(left) > CHUNK_PAIRS:
+        codes = {}
     for start in range(0, max(len(left), 1), CHUNK_PAIRS):
         ctx = PairContext(prepared, left[start:start + CHUNK_PAIRS],
-                          right[start:start + CHUNK_PAIRS])
-        for name, codes in compute_levels(ctx, comparisons).items():
-            levels[name].append(codes)
+                          right[start:start + CHUNK_PAIRS], codes)
+        for name, level in compute_levels(ctx, comparisons).items():
+            levels[name].append(level)
         hard.append(hard_rule_reasons(ctx, merge_branches))
     return {k: np.concatenate(v) for k, v in levels.items()}, np.concatenate(hard)
 
@@ -57,6 +62,7 @@ def estimate_params(
     right: np.ndarray,
     levels: dict[str, np.ndarray],
     settings: MatchSettings,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> ModelParams:
     """u from random pairs, m by EM per blocking rule, then λ over all record pairs.
 
@@ -65,12 +71,13 @@ def estimate_params(
         left, right: candidate pair positions.
         levels: their level codes per comparison.
         settings: matching settings (seed, EM limits, prior, tf settings).
+        codes: run-wide cache of factorized columns (see `levels_and_hard`).
 
     Returns:
         The estimated model parameters.
     """
     comparisons = comparisons_for(settings)
-    ctx = PairContext(prepared, left, right)
+    ctx = PairContext(prepared, left, right, codes)
     u = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed)
     rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
     m, iterations = estimate_m(
@@ -114,6 +121,7 @@ def score_candidates(
     rule: np.ndarray,
     settings: MatchSettings,
     params: ModelParams | None,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[PairSet, ModelParams]:
     """Compare, apply hard rules and score candidate pairs; estimate params when None.
 
@@ -123,14 +131,17 @@ def score_candidates(
         rule: blocking rule label per pair.
         settings: matching settings.
         params: model parameters to score with; None = estimate them from these pairs.
+        codes: run-wide cache of factorized columns (see `levels_and_hard`).
 
     Returns:
         (the scored pairs, the parameters used).
     """
     comparisons = comparisons_for(settings)
-    levels, hard = levels_and_hard(prepared, left, right, comparisons, settings.merge_branches)
+    levels, hard = levels_and_hard(
+        prepared, left, right, comparisons, settings.merge_branches, codes
+    )
     if params is None:
-        params = estimate_params(prepared, left, right, levels, settings)
+        params = estimate_params(prepared, left, right, levels, settings, codes)
     else:
         params.check(comparisons)
     score, probability = _score(prepared, left, levels, comparisons, params, settings)

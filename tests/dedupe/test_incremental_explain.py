@@ -112,3 +112,39 @@ def test_incremental_pairs_equal_full_rebuild_when_block_crosses_cap(
     pairs = {tuple(p) for p in full.pairs[["left_key", "right_key"]].to_numpy()}
     assert {tuple(p) for p in inc.pairs[["left_key", "right_key"]].to_numpy()} == pairs, case
     assert _partition(inc.clusters) == _partition(full.clusters)
+
+
+@pytest.mark.parametrize("reuse", ["frames", "prepared", "previous"])
+def test_incremental_reusing_previous_result_equals_full_rebuild(reuse: str) -> None:
+    records, _ = make_records(900, seed=31)
+    keys = records["record_key"].tolist()
+    decisions = pd.DataFrame(
+        {"left_key": [keys[3]], "right_key": [keys[4]], "decision": ["no-match"]}
+    )
+    dupes = records.sample(10, random_state=5).assign(
+        record_key=lambda f: "dup:" + f["record_key"]
+    )
+    changed = records.sample(10, random_state=6).assign(email=None, address="某某路1号")
+    new = pd.concat([dupes, changed], ignore_index=True)
+    base = link_records(records, decisions=decisions)
+    kwargs = {
+        "frames": {},
+        "prepared": {"existing_prepared": base.prepared},
+        "previous": {"previous": base},
+    }[reuse]
+    inc = link_incremental(new, records, base.pairs, None, decisions, base.params, **kwargs)
+    everything = pd.concat(
+        [records[~records["record_key"].isin(changed["record_key"])], new], ignore_index=True
+    )
+    full = link_records(everything, decisions=decisions, params=base.params)
+    pd.testing.assert_frame_equal(inc.pairs, full.pairs)
+    pd.testing.assert_frame_equal(inc.clusters, full.clusters)
+    pd.testing.assert_frame_equal(inc.review_queue, full.review_queue)
+    # chained: the incremental result can seed the next incremental run
+    more = records.sample(5, random_state=8).assign(record_key=lambda f: "more:" + f["record_key"])
+    again = link_incremental(more, everything, inc.pairs, None, decisions, base.params,
+                             previous=inc)
+    rebuilt = link_records(pd.concat([everything, more], ignore_index=True),
+                           decisions=decisions, params=base.params)
+    pd.testing.assert_frame_equal(again.pairs, rebuilt.pairs)
+    assert _partition(again.clusters) == _partition(rebuilt.clusters)
