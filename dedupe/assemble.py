@@ -63,11 +63,14 @@ def decision_positions(
             decisions["decision"].to_numpy(dtype=object)[known])
 
 
+_STEWARD = ("match", "no-match")
+
+
 def steward_per_pair(
     pairs: PairSet, n: int, dl: np.ndarray, dr: np.ndarray, dd: np.ndarray
 ) -> np.ndarray:
-    """Steward decision per pair ('' when none), found by id on the sorted pairs."""
-    out = np.full(len(pairs), "", dtype=object)
+    """Steward decision per pair as a code (-1 none, 0 match, 1 no-match), found by id."""
+    out = np.full(len(pairs), -1, dtype=np.int8)
     if len(dl) == 0 or len(pairs) == 0:
         return out
     ids = pairs.ids(n)
@@ -75,7 +78,7 @@ def steward_per_pair(
     at = np.searchsorted(ids, wanted)
     hit = at < len(ids)
     hit[hit] &= ids[at[hit]] == wanted[hit]
-    out[at[hit]] = dd[hit]
+    out[at[hit]] = np.where(dd[hit] == "match", 0, 1)
     return out
 
 
@@ -110,15 +113,14 @@ def assemble(
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
     left, right = pairs.left, pairs.right
     dec = steward_per_pair(pairs, n, *decisions)
-    hard = pairs.hard_reasons()
-    steward_match = dec == "match"
+    steward_match = dec == 0
     contested = steward_match & (pairs.hard >= 0)
     if contested.any():
         warnings.append(
             f"{int(contested.sum())} steward 'match' decision(s) contradict a hard rule; "
             "sent back to review"
         )
-    no_match = dec == "no-match"
+    no_match = dec == 1
     cannot = (pairs.hard >= 0) | no_match
     must = steward_match & ~contested
     probability = pairs.probability
@@ -136,7 +138,9 @@ def assemble(
     band = (probability >= settings.review_threshold) & ~same & ~cannot
     review = (band | refused | contested) & ~same & ~no_match
     frame = pairs.to_frame(keys)
-    frame["steward_decision"] = pd.array(np.where(dec == "", None, dec), dtype="string")
+    frame["steward_decision"] = pd.Series(
+        pa.array(_STEWARD).take(pa.array(dec.astype(np.int32), mask=dec < 0)), dtype="string"
+    )
     frame["decision"] = pd.Series(
         pa.array(["no_match", "review", "match"]).take(
             pa.array(np.where(same, 2, np.where(review, 1, 0)))
@@ -146,7 +150,8 @@ def assemble(
     reason = np.full(len(frame), "review_band", dtype=object)
     reason[refused] = "weak_link_between_clusters"
     if contested.any():
-        reason[contested] = "steward_match_contradicts_" + hard[contested].astype(str)
+        hard = pairs.take(contested).hard_reasons().astype(str)
+        reason[contested] = "steward_match_contradicts_" + hard
     queue = build_review_queue(prepared, frame, review, reason, comparisons_for(settings), params)
     return LinkResult(
         frame, clusters, queue, stats, params, warnings, prepared, pairs, labels
