@@ -39,6 +39,17 @@ class RunOutcome:
     accuracy: dict[str, Any] | None = None
 
 
+def _error_text(error: Any) -> str:
+    """Dagster's wrapper message plus every cause under it (the cause names the real problem)."""
+    parts: list[str] = []
+    while error is not None:
+        text = (error.message or "").strip()
+        if text and text not in parts:
+            parts.append(text)
+        error = error.cause
+    return " ← ".join(parts[::-1]) if len(parts) > 1 else (parts[0] if parts else "error")
+
+
 def _quiet_dagster() -> dict:
     return {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -78,7 +89,7 @@ def run_pipeline(
             outcome.failed_steps.append(event.step_key or "?")
             data = event.step_failure_data
             if data is not None and data.error is not None:
-                outcome.errors.append(f"{event.step_key}: {data.error.message.strip()}")
+                outcome.errors.append(f"{event.step_key}: {_error_text(data.error)}")
     with open_warehouse(cfg) as con:
         outcome.stats = steps.run_stats(con, result.run_id)
         outcome.outcomes = steps.check_outcomes(con, result.run_id)

@@ -360,13 +360,6 @@ def test_disk_full_while_snapshotting_keeps_archive_intact(lab: FaultLab, disk_f
     pd.testing.assert_frame_equal(snapshot_customers(snaps[-1].path, project), lab.new["customers"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipelines/runner.py run_pipeline keeps only the Dagster wrapper message "
-    "(data.error.message: 'Error occurred while executing op \"archive__snapshot\"') and drops "
-    "data.error.cause, so the run's errors, the CLI summary and the run_failed alert never say "
-    "'disk full (no space left on device)'",
-)
 def test_disk_full_error_names_the_disk(disk_full: DiskFull) -> None:
     message = "\n".join(disk_full.failed.errors)
     assert "disk full (no space left on device)" in message, message
