@@ -13,7 +13,7 @@ from dedupe.pairset import PairSet
 from dedupe.prepare import RecordsError
 from dedupe.rules import DecisionError
 from dedupe.settings import MatchSettings
-from dedupe.shard import link_sharded
+from dedupe.shard import link_sharded, shard_pairs
 
 __all__ = [
     "BLOCKING_RULES",
@@ -42,4 +42,5 @@ __all__ = [
     "link_sharded",
     "pairwise_scores",
     "resolve_customer_id",
+    "shard_pairs",
 ]

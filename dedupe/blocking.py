@@ -68,8 +68,8 @@ class CandidatePairs:
 
 def order_rank(prepared: pd.DataFrame) -> np.ndarray:
     """Rank of each record in (name_key, record_key) order, used to window oversize blocks."""
-    names = pa.array(prepared["name_key"].to_numpy(dtype=object), type=pa.string())
-    table = pa.table({"name": pc.fill_null(names, ""), "at": np.arange(len(prepared))})
+    names = prepared["name_key"].fillna("").astype(str)
+    table = pa.table({"name": pa.array(names, type=pa.string()), "at": np.arange(len(prepared))})
     order = pc.sort_indices(
         table, sort_keys=[("name", "ascending"), ("at", "ascending")]
     ).to_numpy()

@@ -116,15 +116,15 @@ def test_incremental_pairs_equal_full_rebuild_when_block_crosses_cap(
 
 @pytest.mark.parametrize("reuse", ["frames", "prepared", "previous"])
 def test_incremental_reusing_previous_result_equals_full_rebuild(reuse: str) -> None:
-    records, _ = make_records(900, seed=31)
+    records, _ = make_records(300, seed=31)
     keys = records["record_key"].tolist()
     decisions = pd.DataFrame(
         {"left_key": [keys[3]], "right_key": [keys[4]], "decision": ["no-match"]}
     )
-    dupes = records.sample(10, random_state=5).assign(
+    dupes = records.sample(8, random_state=5).assign(
         record_key=lambda f: "dup:" + f["record_key"]
     )
-    changed = records.sample(10, random_state=6).assign(email=None, address="某某路1号")
+    changed = records.sample(8, random_state=6).assign(email=None, address="某某路1号")
     new = pd.concat([dupes, changed], ignore_index=True)
     base = link_records(records, decisions=decisions)
     kwargs = {
@@ -140,6 +140,8 @@ def test_incremental_reusing_previous_result_equals_full_rebuild(reuse: str) -> 
     pd.testing.assert_frame_equal(inc.pairs, full.pairs)
     pd.testing.assert_frame_equal(inc.clusters, full.clusters)
     pd.testing.assert_frame_equal(inc.review_queue, full.review_queue)
+    if reuse != "previous":
+        return
     # chained: the incremental result can seed the next incremental run
     more = records.sample(5, random_state=8).assign(record_key=lambda f: "more:" + f["record_key"])
     again = link_incremental(more, everything, inc.pairs, None, decisions, base.params,

@@ -14,7 +14,7 @@ from tests.dedupe.synth import make_records
 
 @pytest.fixture(scope="module")
 def data() -> tuple[pd.DataFrame, pd.DataFrame, LinkResult]:
-    records, _ = make_records(700, seed=5)
+    records, _ = make_records(400, seed=5)
     keys = records["record_key"].tolist()
     decisions = pd.DataFrame(
         {
@@ -75,7 +75,7 @@ def test_each_pair_is_scored_in_exactly_one_shard(data) -> None:
 
 def test_windowed_blocks_shard_exactly() -> None:
     # Small cap: many blocks are windowed, so ownership must follow the windowing too.
-    records, _ = make_records(400, seed=9)
+    records, _ = make_records(250, seed=9)
     settings = MatchSettings(max_block_size=3, block_window=1)
     single = link_records(records, settings)
     _assert_same(link_sharded(records, settings, None, single.params, shards=5), single)
