@@ -100,6 +100,8 @@ def build_sales(world: World, entity_rows: np.ndarray, seed: int) -> SourceTable
                 code_text = code_text.lower()
         section = world.section[i]
         amount = float(pick(r, (5, 8, 10, 12, 20, 30, 50, 88, 120, 300)) * pick(r, (100, 1000)))
+        if not individual and (i * 2654435761) % 7 == 0:
+            amount *= 10  # a few key accounts sign far larger contracts (tier A/B material)
         rows.append([
             f"KH{ids[n]}",
             customer_name(world, i, _PERSON_NOISE if individual else _COMPANY_NOISE, r),
