@@ -79,7 +79,7 @@ def run(entities: int, seed: int, incremental_share: float) -> None:
     base = records
     started = time.perf_counter()
     inc = link_incremental(
-        new, base, result.pairs, None, None, result.params, result.prepared
+        new, base, result.pairs, None, None, result.params, previous=result
     )
     inc_s = time.perf_counter() - started
     started = time.perf_counter()

@@ -201,6 +201,12 @@ def link_incremental(
     lost = check[~blocked & ~_member(old.ids(n)[check], decided_ids)]
     _mark(touched, old.left[lost], old.right[lost])
     usable[lost] = False
+    # A changed block can also change which rule generates a kept pair first (its label).
+    kept = check[blocked]
+    labels = _first_rule(prepared, rules, settings, old.left[kept], old.right[kept],
+                         np.full(len(kept), None, dtype=object),
+                         np.zeros(n, dtype=bool), codes, rank)
+    _relabel(old, kept, labels)
     keep = np.nonzero(usable)[0]
     old_ids = old.ids(n)[keep]
     if len(old_ids) > 1 and not (old_ids[1:] > old_ids[:-1]).all():
@@ -253,6 +259,21 @@ def _first_rule(
         rule[todo[hit]] = r.name
         todo = todo[~hit]
     return rule
+
+
+def _relabel(pairs: PairSet, index: np.ndarray, labels: np.ndarray) -> None:
+    """Set the rule label of `pairs[index]` (labels None = keep), in place on a copy of codes."""
+    set_ = np.array([x is not None for x in labels], dtype=bool)
+    if not set_.any():
+        return
+    names = list(pairs.rule_names)
+    for name in dict.fromkeys(labels[set_].tolist()):
+        if name not in names:
+            names.append(name)
+    lookup = {name: code for code, name in enumerate(names)}
+    rule = pairs.rule.copy()
+    rule[index[set_]] = np.array([lookup[x] for x in labels[set_].tolist()], dtype=np.int16)
+    pairs.rule, pairs.rule_names = rule, names
 
 
 def _interleave(
