@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 from dedupe.comparisons import column_codes
 
 Codes = dict[str, tuple[np.ndarray, np.ndarray]]
-"""Cache of factorized prepared columns: column → (int64 codes, -1 = null; distinct values)."""
+"""Cache of factorized prepared columns: column → (int64 codes, -1 = null; distinct values);
+also `<column>@layout` → (rank position inside the block order, block sizes)."""
 
 
 def cached_codes(prepared: pd.DataFrame, column: str, codes: Codes | None) -> np.ndarray:
@@ -219,6 +220,22 @@ def _hot_codes(
     return np.unique(found[found >= 0]).astype(np.int64)
 
 
+def _layout(
+    column: str, key: np.ndarray, rank: np.ndarray, codes: Codes | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(position of each record in (block, rank) order, size per block), cached per run."""
+    name = f"{column}@layout"
+    if codes is not None and name in codes:
+        return codes[name]
+    sizes = np.bincount(key[key >= 0])
+    order = np.lexsort((rank, key))
+    position = np.empty(len(key), dtype=np.int64)
+    position[order] = np.arange(len(key))
+    if codes is not None:
+        codes[name] = (position, sizes)
+    return position, sizes
+
+
 def still_blocked(
     prepared: pd.DataFrame,
     rules: list[BlockingRule],
@@ -255,10 +272,7 @@ def still_blocked(
         same = (lc == key[right]) & (lc >= 0)
         if not same.any():
             continue
-        sizes = np.bincount(key[key >= 0])
-        order = np.lexsort((rank, key))
-        position = np.empty(len(key), dtype=np.int64)
-        position[order] = np.arange(len(key))
+        position, sizes = _layout(rule.key, key, rank, codes)
         sl, sr = left[same], right[same]
         ok = sizes[key[sl]] <= (rule.max_block_size or max_block_size)
         ok |= np.abs(position[sl] - position[sr]) <= window

@@ -92,7 +92,7 @@ class PairSet:
         """One int64 id per pair (left·n + right): sorts like (left, right)."""
         return self.left.astype(np.int64) * np.int64(n) + self.right.astype(np.int64)
 
-    def take(self, index: np.ndarray) -> PairSet:
+    def take(self, index: np.ndarray | slice) -> PairSet:
         """The pairs at `index` (positions or boolean mask)."""
         return PairSet(
             self.left[index], self.right[index], self.rule[index], self.score[index],
