@@ -28,7 +28,8 @@ def machine_facts() -> dict[str, Any]:
     """Cores, RAM, CPU model, Python version and the load average right now.
 
     Returns:
-        A dict with ``cores``, ``ram_gib``, ``cpu``, ``python``, ``platform`` and ``load_avg``.
+        A dict with ``started`` (now), ``code``, ``cores``, ``ram_gib``, ``cpu``, ``python``,
+        ``platform`` and ``load_avg``.
     """
     ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     cpu = platform.processor() or "unknown"
@@ -39,6 +40,7 @@ def machine_facts() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     return {
+        "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "code": code_version(),
         "cores": os.cpu_count() or 0,
         "ram_gib": round(ram_gib, 1),
@@ -138,11 +140,10 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def section_header(title: str, command: str, facts: dict[str, Any]) -> str:
     """The dated heading of a BENCHMARKS.md section with the command and machine facts."""
-    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     load = ", ".join(f"{x:.2f}" for x in facts["load_avg"])
     return "\n".join(
         [
-            f"## {title} — {now}",
+            f"## {title} — started {facts['started']}",
             "",
             f"Command: `{command}`",
             "",
