@@ -50,7 +50,7 @@ def open_for_role(cfg: ArchiveConfig, role: str) -> duckdb.DuckDBPyConnection:
         ).fetchall()
         for (name,) in tables:
             if is_table_allowed(role, name) and not name.startswith("quarantine."):
-                frame = con.execute(f"SELECT * FROM {name}").to_arrow_table()
+                frame = con.sql(f"SELECT * FROM {name}").to_arrow_table()
                 schema = name.split(".", 1)[0]
                 out.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
                 out.register("_t", frame)
