@@ -82,6 +82,28 @@ def steward_per_pair(
     return out
 
 
+def exclusive_codes(prepared: pd.DataFrame, settings: MatchSettings) -> tuple[np.ndarray, ...]:
+    """Per-record codes of attributes one customer may hold at most one value of.
+
+    Valid credit codes (统一社会信用代码: one legal entity, one code) and, unless
+    ``merge_branches``, the branch part of the name (headquarters = no branch). Unknown or
+    invalid codes are -1 (compatible with anything).
+    """
+    out = []
+    if "credit_code" in prepared:
+        valid = prepared.get("credit_code_valid", pd.Series(False, index=prepared.index))
+        codes = prepared["credit_code"].astype("string").where(
+            valid.astype("boolean").fillna(False).to_numpy(dtype=bool)
+        )
+        out.append(pd.factorize(codes, use_na_sentinel=True)[0].astype(np.int64))
+    if not settings.merge_branches and "branch" in prepared:
+        ent = prepared.get("customer_type", pd.Series("enterprise", index=prepared.index))
+        branch = prepared["branch"].astype("string").fillna("\x00headquarters")
+        branch = branch.where(ent.astype("string").eq("enterprise").fillna(False).to_numpy(bool))
+        out.append(pd.factorize(branch, use_na_sentinel=True)[0].astype(np.int64))
+    return tuple(out)
+
+
 def assemble(
     prepared: pd.DataFrame,
     pairs: PairSet,
@@ -127,6 +149,7 @@ def assemble(
     labels, refused = cluster_pairs(
         n, left, right, probability, must, cannot,
         settings.match_threshold, settings.min_cross_support, previous, touched,
+        exclusive=exclusive_codes(prepared, settings),
     )
     clusters = pd.DataFrame(
         {

@@ -20,6 +20,7 @@ def cluster_pairs(
     min_cross_support: float,
     previous: np.ndarray | None = None,
     touched: np.ndarray | None = None,
+    exclusive: tuple[np.ndarray, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster records from scored pairs.
 
@@ -41,6 +42,10 @@ def cluster_pairs(
             every record not `touched` (incremental runs); None = cluster everything.
         touched: records whose strong-edge component may differ from the earlier run; only
             components holding one are re-clustered, the others keep `previous`.
+        exclusive: per-record integer codes of attributes a cluster may hold at most one value
+            of (-1 = unknown, compatible with anything): e.g. valid credit codes. This is the
+            cluster-level form of the hard rules: A(code X) ~ B(no code) ~ C(code Y) never
+            chains X and Y together, even though A and C were never compared.
 
     Returns:
         (labels, refused): the smallest member position of each record's cluster, and a
@@ -54,6 +59,14 @@ def cluster_pairs(
     edges = np.bincount(comp[al], minlength=len(sizes))
     in_comp_cannot = cannot_link & (comp[left] == comp[right])
     has_cannot = np.bincount(comp[left[in_comp_cannot]], minlength=len(sizes)) > 0
+    for codes in exclusive:  # a component holding two values of an exclusive attribute
+        known = codes >= 0
+        if known.any():
+            lo = np.full(len(sizes), np.iinfo(np.int64).max, dtype=np.int64)
+            hi = np.full(len(sizes), -1, dtype=np.int64)
+            np.minimum.at(lo, comp[known], codes[known])
+            np.maximum.at(hi, comp[known], codes[known])
+            has_cannot |= (hi >= 0) & (lo != hi)
     clique = (edges == sizes * (sizes - 1) // 2) & ~has_cannot
     # Cluster label = smallest position in the component for cliques.
     first = np.full(len(sizes), n, dtype=np.int64)
@@ -71,7 +84,8 @@ def cluster_pairs(
     if hard.any():
         idx = np.nonzero(active)[0][hard]
         _union_find(labels, left, right, probability, must_link, cannot_link, idx,
-                    in_comp_cannot & ~clique[comp[left]], min_cross_support, refused)
+                    in_comp_cannot & ~clique[comp[left]], min_cross_support, refused,
+                    exclusive)
     return labels, refused & active
 
 
@@ -86,10 +100,13 @@ def _union_find(
     cannot_idx_mask: np.ndarray,
     min_cross_support: float,
     refused: np.ndarray,
+    exclusive: tuple[np.ndarray, ...] = (),
 ) -> None:
     """Constrained union-find over the edges of non-trivial components (updates labels)."""
     nodes = np.unique(np.concatenate([left[edge_idx], right[edge_idx]]))
     parent = {int(v): int(v) for v in nodes}
+    # per cluster root: the one known value of each exclusive attribute (-1 = none yet)
+    values = {int(v): [int(c[v]) for c in exclusive] for v in nodes}
     members = {int(v): {int(v)} for v in nodes}
     adjacency: dict[int, set[int]] = {int(v): set() for v in nodes}
     for a, b in zip(left[edge_idx].tolist(), right[edge_idx].tolist(), strict=True):
@@ -118,7 +135,9 @@ def _union_find(
         ):
             ra, rb = rb, ra
         big, small = members[ra], members[rb]
-        if forbidden[ra] & small:
+        if forbidden[ra] & small or any(
+            x >= 0 and y >= 0 and x != y for x, y in zip(values[ra], values[rb], strict=True)
+        ):
             refused[k] = True
             continue
         if len(small) >= 2 and not must_link[k]:
@@ -128,6 +147,7 @@ def _union_find(
                 refused[k] = True
                 continue
         parent[rb] = ra
+        values[ra] = [x if x >= 0 else y for x, y in zip(values[ra], values[rb], strict=True)]
         big |= small
         forbidden[ra] |= forbidden[rb]
         del members[rb]

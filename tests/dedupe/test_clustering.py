@@ -49,3 +49,29 @@ def test_result_independent_of_other_components() -> None:
     labels_a, _ = _run(base, 8)
     labels_b, _ = _run([*base, (6, 7, 0.99)], 8)
     assert labels_a[:3].tolist() == labels_b[:3].tolist()
+
+
+def test_two_valid_credit_codes_never_chain_through_an_uncoded_record() -> None:
+    # A (code X) ~ B (no code) ~ C (code Y): A and C were never compared (no candidate pair),
+    # so no pairwise hard rule can fire; the cluster-level rule must keep X and Y apart.
+    left, right = np.array([0, 1]), np.array([1, 2])
+    prob = np.array([0.999, 0.998])
+    none = np.zeros(2, dtype=bool)
+    codes = np.array([7, -1, 9])
+    labels, refused = cluster_pairs(3, left, right, prob, none, none, 0.95, 0.5,
+                                    exclusive=(codes,))  # fmt: skip
+    assert labels[0] != labels[2]
+    assert labels[1] == labels[0]  # the stronger edge wins
+    assert refused.tolist() == [False, True]
+    # without the attribute constraint the chain would merge all three
+    merged, _ = cluster_pairs(3, left, right, prob, none, none, 0.95, 0.5)
+    assert len(set(merged.tolist())) == 1
+
+
+def test_same_code_and_unknown_codes_still_merge() -> None:
+    left, right = np.array([0, 1, 0]), np.array([1, 2, 2])
+    prob = np.array([0.999, 0.998, 0.97])
+    none = np.zeros(3, dtype=bool)
+    labels, _ = cluster_pairs(3, left, right, prob, none, none, 0.95, 0.5,
+                              exclusive=(np.array([4, -1, 4]),))  # fmt: skip
+    assert len(set(labels.tolist())) == 1
