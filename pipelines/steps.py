@@ -414,13 +414,22 @@ def _best_scores(pairs: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
     return scores[["record_key", "match_score"]]
 
 
+def _required(
+    con: duckdb.DuckDBPyConnection, names: tuple[str, ...], hint: str
+) -> list[pd.DataFrame]:
+    """Read tables a stage cannot run without; a clear error names the missing ones."""
+    frames = {n: read_table(con, n) for n in names}
+    missing = [n for n, f in frames.items() if f is None]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} missing: {hint} first")
+    return [frames[n] for n in names]  # type: ignore[misc]
+
+
 def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
     """Assign stable customer IDs and build the new golden state into ``staging.*``."""
-    records = read_table(con, "clean.records")
-    clusters = read_table(con, "match.clusters")
-    pairs = read_table(con, "match.pairs")
-    if records is None or clusters is None or pairs is None:
-        raise RuntimeError("clean/match tables are missing: run the earlier stages first")
+    records, clusters, pairs = _required(
+        con, ("clean.records", "match.clusters", "match.pairs"), "run the clean and match stages"
+    )
     previous = read_table(con, "golden.crosswalk")
     id_history = read_table(con, "golden.customer_ids")
     existing_ids: list[str] = []
@@ -509,11 +518,9 @@ def carry_forward_run_ids(
 
 def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[CheckOutcome]:
     """Validate the staged golden state with the Great Expectations suites; store the outcomes."""
-    customers = read_table(con, "staging.customers")
-    crosswalk = read_table(con, "staging.crosswalk")
-    records = read_table(con, "clean.records")
-    if customers is None or crosswalk is None or records is None:
-        raise RuntimeError("staging tables are missing: run the golden stage first")
+    customers, crosswalk, records = _required(
+        con, ("staging.customers", "staging.crosswalk", "clean.records"), "run the golden stage"
+    )
     previous = read_table(con, "golden.customers")
     outcomes = validate_golden(customers, crosswalk, records, previous, ctx.config.quality)
     frame = pd.DataFrame(

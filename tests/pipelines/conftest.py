@@ -12,7 +12,7 @@ from sources.demo import write_demo
 REPO = Path(__file__).resolve().parents[2]
 
 
-def write_project(root: Path, landing: Path) -> Path:
+def write_project(root: Path, landing: Path | str) -> Path:
     """Write an archive.yml under ``root`` that reads ``landing`` and keeps all state under root."""
     cfg = root / "archive.yml"
     cfg.write_text(

@@ -27,6 +27,7 @@ from pipelines.access import open_warehouse, snapshot_reader
 from pipelines.runner import RunOutcome, run_pipeline
 from pipelines.settings import ArchiveConfig, load_config
 from sources.demo import write_demo
+from tests.pipelines.conftest import write_project
 from warehouse.archive import list_snapshots, load_snapshot, verify_snapshot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,22 +58,7 @@ MID_SNAPSHOT = "snapshot:mid-write"  # SIGKILL after the first Parquet file of t
 
 def _write_project(root: Path) -> Path:
     """archive.yml with every path relative to ``root``, so a copied folder is its own project."""
-    cfg = root / "archive.yml"
-    cfg.write_text(
-        "\n".join(
-            [
-                "landing_dir: landing",
-                f"sources_file: {REPO / 'sources' / 'sources.yml'}",
-                "warehouse: state/warehouse.duckdb",
-                "archive_dir: state/archive",
-                "reports_dir: state/reports",
-                "exports_dir: state/exports",
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    return cfg
+    return write_project(root, "landing")
 
 
 def add_delivery(project: Path) -> None:

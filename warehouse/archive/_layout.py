@@ -161,7 +161,8 @@ def commit_dir(temp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (a stale lock/temp folder test)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -177,7 +178,7 @@ def _leftover_is_stale(name: str, age_seconds: float, max_age_seconds: float) ->
         return True
     parts = name[len(TEMP_PREFIX) :].split("@", 2)
     if len(parts) >= 2 and parts[0].isdigit() and parts[1] == socket.gethostname():
-        return not _pid_alive(int(parts[0])) or age_seconds > max_age_seconds
+        return not pid_alive(int(parts[0])) or age_seconds > max_age_seconds
     return age_seconds > max_age_seconds
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import filelock
 
 from warehouse.archive._errors import ArchiveError
+from warehouse.archive._layout import pid_alive as _pid_alive
 
 LOG = logging.getLogger(__name__)
 
@@ -24,16 +25,6 @@ class RunLockedError(ArchiveError):
     def __init__(self, message: str, holder: dict[str, Any] | None) -> None:
         super().__init__(message)
         self.holder = holder
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _describe(holder: dict[str, Any] | None) -> str:
