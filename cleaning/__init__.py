@@ -18,7 +18,13 @@ from cleaning.industry import IndustryResult, industry_sections, map_industry
 from cleaning.issues import ISSUE_CODES
 from cleaning.person import person_key, split_person_name
 from cleaning.phone import PhoneResult, flag_shared_phones, normalize_phone
-from cleaning.pipeline import CleaningOptions, CleanResult, clean_records
+from cleaning.pipeline import (
+    CleaningOptions,
+    CleanResult,
+    clean_records,
+    date_orders,
+    unmapped_from_records,
+)
 from cleaning.text import normalize_text, normalize_text_series, to_simplified
 
 __all__ = [
@@ -35,6 +41,7 @@ __all__ = [
     "clean_records",
     "credit_code_check_char",
     "customer_type_from_source",
+    "date_orders",
     "division_index",
     "flag_shared_phones",
     "free_mail_domains",
@@ -55,5 +62,6 @@ __all__ = [
     "province_names",
     "split_person_name",
     "to_simplified",
+    "unmapped_from_records",
     "validate_credit_code",
 ]

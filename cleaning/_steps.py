@@ -169,8 +169,8 @@ def clean_industry_and_codes(raw: pd.DataFrame, out: pd.DataFrame, issues: Issue
     issues.add(valid == False, "credit_code", "credit_code_invalid", reason)  # noqa: E712
 
 
-def source_date_orders(raw: pd.DataFrame, declared: dict[str, str]) -> pd.Series:
-    """Day/month order per row: declared for its source, else inferred from the source's dates."""
+def infer_source_date_orders(raw: pd.DataFrame, declared: dict[str, str]) -> dict[str, str]:
+    """Day/month order per source: the declared one, else inferred from all its dates."""
     orders: dict[str, str] = {}
     for src, group in raw.groupby("source_system", dropna=False, sort=False):
         order = declared.get(str(src), "auto")
@@ -178,6 +178,12 @@ def source_date_orders(raw: pd.DataFrame, declared: dict[str, str]) -> pd.Series
             values = pd.concat([group[f] for f in DATE_FIELDS if f in group]).dropna()
             order = infer_date_order(values.unique())
         orders[str(src)] = order
+    return orders
+
+
+def source_date_orders(raw: pd.DataFrame, declared: dict[str, str]) -> pd.Series:
+    """Day/month order per row: declared for its source, else inferred from the source's dates."""
+    orders = infer_source_date_orders(raw, declared)
     return raw["source_system"].astype("string").fillna("<NA>").map(orders).fillna("auto")
 
 

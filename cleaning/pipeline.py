@@ -33,6 +33,8 @@ class CleaningOptions:
     date_order: dict[str, str] = field(default_factory=dict)  # source_system -> ymd|dmy|mdy|auto
     departments: dict[str, str] = field(default_factory=dict)  # source_system -> department
     shared_phone_min_names: int = 3  # phone on >= this many distinct name_keys is a switchboard
+    # Switchboards known from a larger set (incremental cleaning): None = count within this batch
+    shared_phones: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,18 @@ def _prepare(raw: pd.DataFrame) -> pd.DataFrame:
         elif name != "source_row":
             frame[name] = frame[name].astype("string")
     return frame
+
+
+def date_orders(raw: pd.DataFrame, options: CleaningOptions | None = None) -> dict[str, str]:
+    """The day/month order ``clean_records`` uses for each source of ``raw`` (after placeholders).
+
+    Incremental cleaning passes these explicitly when cleaning only new rows, so a date parses
+    exactly as it would in a full clean.
+    """
+    options = options or CleaningOptions()
+    src = _prepare(raw)
+    _steps.blank_placeholders(src, _steps.DATE_FIELDS, IssueCollector(src.index))
+    return _steps.infer_source_date_orders(src, options.date_order)
 
 
 def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> CleanResult:
@@ -84,8 +98,11 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     out["source_row"] = pd.to_numeric(src["source_row"], errors="coerce").astype("Int64")
     _steps.clean_names(src, out, issues)
     _steps.clean_contacts(src, out, issues, options.default_region)
-    out["phone_shared"] = flag_shared_phones(out["phone"], out["name_key"],
-                                             options.shared_phone_min_names)  # fmt: skip
+    if options.shared_phones is None:
+        out["phone_shared"] = flag_shared_phones(out["phone"], out["name_key"],
+                                                 options.shared_phone_min_names)  # fmt: skip
+    else:
+        out["phone_shared"] = out["phone"].isin(options.shared_phones).fillna(False).astype(bool)
     issues.add(out["phone_shared"], "phone", "phone_shared", out["phone"])
     _steps.clean_address(src, out, issues)
     _steps.clean_industry_and_codes(src, out, issues)
@@ -104,5 +121,16 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
         transactions=txns,
         interactions=inter,
         follow_up=facts.follow_up(records, src, options.departments),
-        unmapped_industries=unmapped_industries(src["industry"], out["industry_code"]),
+        unmapped_industries=unmapped_from_records(records),
     )
+
+
+def unmapped_from_records(records: pd.DataFrame) -> pd.DataFrame:
+    """Industry texts no GB/T 4754 section matched, counted over clean records (for a steward).
+
+    Works from ``industry_raw`` and ``industry_code``, so it can be recounted over a clean
+    layer assembled from several runs (incremental cleaning) exactly as a full clean counts.
+    """
+    frame = pd.DataFrame({"industry": records["industry_raw"].astype("string")})
+    _steps.blank_placeholders(frame, ("industry",), IssueCollector(frame.index))
+    return unmapped_industries(frame["industry"], records["industry_code"])

@@ -70,6 +70,7 @@ class ArchiveConfig(BaseModel):
     exports_dir: Path = Path("data/exports")
     offsite: str | None = None
     match_incremental: bool = True
+    clean_incremental: bool = True
     alert_webhook: str | None = None
     schedule: ScheduleSettings = ScheduleSettings()
     duckdb: DuckDBSettings = DuckDBSettings()

@@ -17,7 +17,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from cleaning import CleaningOptions, clean_records
+from cleaning import (
+    CleaningOptions,
+    CleanResult,
+    clean_records,
+    date_orders,
+    flag_shared_phones,
+    unmapped_from_records,
+)
 from dedupe import (
     LinkResult,
     ModelParams,
@@ -240,6 +247,82 @@ def active_raw_rows(con: duckdb.DuckDBPyConnection, sources: list[str]) -> pd.Da
     return pd.concat(frames, ignore_index=True)
 
 
+_LINEAGE_KEY = ["record_key", "source_file", "source_sha256", "source_row"]
+
+
+def _incremental_clean(
+    con: duckdb.DuckDBPyConnection, raw: pd.DataFrame, options: CleaningOptions
+) -> CleanResult | None:
+    """Clean only raw rows that are new or changed since the last clean; None = clean all.
+
+    Cleaning is row by row except for two whole-set inputs, which are checked so the result
+    equals a full clean: each source's inferred day/month order (stored in
+    ``clean.date_orders``; a change means a full clean) and the shared-switchboard phones (the
+    new rows are cleaned with the union's switchboards; if an old row's flag would change, a
+    full clean).
+    """
+    prev = {
+        name: read_table(con, f"clean.{name}")
+        for name in ("records", "transactions", "interactions", "follow_up", "date_orders")
+    }
+    if any(v is None for v in prev.values()) or raw.empty:
+        return None
+    orders = date_orders(raw, options)
+    stored = dict(zip(prev["date_orders"]["source_system"], prev["date_orders"]["date_order"],
+                      strict=True))  # fmt: skip
+    if stored != orders:
+        return None
+    old = prev["records"]
+    same = (
+        raw[_LINEAGE_KEY]
+        .astype("string")
+        .merge(old[_LINEAGE_KEY].astype("string"), on=_LINEAGE_KEY, how="left", indicator=True)[
+            "_merge"
+        ]
+        .eq("both")
+        .to_numpy()
+    )
+    fresh = raw[~same]
+    keep_keys = set(raw.loc[same, "record_key"])
+    kept = old[old["record_key"].isin(keep_keys)]
+    if fresh.empty and len(kept) == len(old):
+        return None if old.empty else _reuse(prev, kept)
+    explicit = replace(options, date_order=orders)
+    first = clean_records(fresh, explicit)
+    union_phone = pd.concat([kept["phone"], first.records["phone"]], ignore_index=True)
+    union_key = pd.concat([kept["name_key"], first.records["name_key"]], ignore_index=True)
+    shared = flag_shared_phones(union_phone, union_key, options.shared_phone_min_names)
+    old_flags = kept["phone_shared"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    if (shared.to_numpy()[: len(kept)] != old_flags).any():
+        return None  # a switchboard appeared or vanished among old rows: re-clean everything
+    switchboards = frozenset(union_phone[shared.to_numpy()].dropna().astype(str))
+    new = clean_records(fresh, replace(explicit, shared_phones=switchboards))
+
+    def merge(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        older = prev[name]
+        return pd.concat([older[older["record_key"].isin(keep_keys)], frame], ignore_index=True)
+
+    records = merge("records", new.records)
+    return CleanResult(
+        records=records,
+        transactions=merge("transactions", new.transactions),
+        interactions=merge("interactions", new.interactions),
+        follow_up=merge("follow_up", new.follow_up),
+        unmapped_industries=unmapped_from_records(records),
+    )
+
+
+def _reuse(prev: dict[str, pd.DataFrame | None], kept: pd.DataFrame) -> CleanResult:
+    """Nothing new: the previous clean layer as it is."""
+    return CleanResult(
+        records=kept,
+        transactions=prev["transactions"],
+        interactions=prev["interactions"],
+        follow_up=prev["follow_up"],
+        unmapped_industries=unmapped_from_records(kept),
+    )  # type: ignore[arg-type]
+
+
 def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
     """Clean every active raw row into ``clean.*`` (replaced in one transaction)."""
     sources_cfg = load_sources(ctx.config)
@@ -249,7 +332,10 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
         date_order={s.name: s.date_order for s in sources_cfg.sources},
         departments={s.name: s.department for s in sources_cfg.sources},
     )
-    result = clean_records(raw, options)
+    result = _incremental_clean(con, raw, options) if ctx.config.clean_incremental else None
+    mode = "incremental" if result is not None else "full"
+    if result is None:
+        result = clean_records(raw, options)
     replace_tables(
         con,
         {
@@ -258,9 +344,13 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
             "clean.interactions": result.interactions,
             "clean.follow_up": result.follow_up,
             "clean.unmapped_industries": result.unmapped_industries,
+            "clean.date_orders": pd.DataFrame(
+                list(date_orders(raw, options).items()), columns=["source_system", "date_order"]
+            ),
         },
     )
     stats = {
+        "mode": mode,
         "raw_rows": len(raw),
         "clean_records": len(result.records),
         "transactions": len(result.transactions),
@@ -268,7 +358,8 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
         "follow_up": len(result.follow_up),
     }
     log.info(
-        "clean      records=%d transactions=%d interactions=%d follow_up=%d",
+        "clean      (%s) records=%d transactions=%d interactions=%d follow_up=%d",
+        mode,
         stats["clean_records"],
         stats["transactions"],
         stats["interactions"],

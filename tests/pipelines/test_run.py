@@ -202,3 +202,63 @@ def test_incremental_run_links_only_new_records_and_equals_full_rebuild(project:
     # the two new leads of one company end up together
     cw = dict(_q(project, "SELECT record_key, customer_id FROM golden.crosswalk"))
     assert cw["marketing:LN1"] == cw["marketing:LN2"]
+
+
+def test_incremental_clean_equals_full_clean(project: Path) -> None:
+    """Nightly runs clean only new/changed rows; the clean layer equals a full re-clean."""
+    from cleaning import CleaningOptions, clean_records
+
+    assert run_pipeline(project, run_date="2026-11-24").success
+    cfg = load_config(project)
+    folder = cfg.resolve(cfg.landing_dir) / "marketing" / "2026-11-25"
+    folder.mkdir(parents=True)
+    leads = [
+        {
+            "lead_id": "LQ1",
+            "company": "NULL",
+            "contact": "吴亦凡先生",
+            "mobile": "13911110000",
+            "industry": "奇怪行业",
+            "created_at": "2026-11-25T09:00:00+08:00",
+        },
+        {
+            "lead_id": "LQ2",
+            "company": "成都蓉城软件有限公司",
+            "mobile": "028-88886666",
+            "industry": "软件",
+            "created_at": "2026-11-25T10:00:00+08:00",
+        },
+    ]
+    (folder / "leads.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in leads) + "\n", encoding="utf-8"
+    )
+    second = run_pipeline(project, run_date="2026-11-25")
+    assert second.success, second.errors
+    assert second.stats["clean"]["mode"] == "incremental"
+    sources = steps.load_sources(cfg)
+    options = CleaningOptions(
+        date_order={s.name: s.date_order for s in sources.sources},
+        departments={s.name: s.department for s in sources.sources},
+    )
+    with open_warehouse(cfg, read_only=True) as con:
+        raw = steps.active_raw_rows(con, [s.name for s in sources.sources])
+        stored = {
+            t: read_table(con, f"clean.{t}")
+            for t in ("records", "transactions", "interactions", "follow_up", "unmapped_industries")
+        }
+    full = clean_records(raw, options)
+
+    def norm(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        out = frame.astype("string").sort_values(keys).reset_index(drop=True)
+        return out[sorted(out.columns)]
+
+    pd.testing.assert_frame_equal(
+        norm(stored["records"], ["record_key"]), norm(full.records, ["record_key"])
+    )
+    for name, keys in (
+        ("transactions", ["record_key", "txn_id"]),
+        ("interactions", ["record_key", "interaction_id"]),
+        ("follow_up", ["record_key", "missing"]),
+        ("unmapped_industries", ["industry_raw"]),
+    ):
+        pd.testing.assert_frame_equal(norm(stored[name], keys), norm(getattr(full, name), keys))
