@@ -258,8 +258,8 @@ def _incremental_clean(
     Cleaning is row by row except for two whole-set inputs, which are checked so the result
     equals a full clean: each source's inferred day/month order (stored in
     ``clean.date_orders``; a change means a full clean) and the shared-switchboard phones (the
-    new rows are cleaned with the union's switchboards; if an old row's flag would change, a
-    full clean).
+    new rows are cleaned with the union's switchboards, and old rows whose flag flips are
+    cleaned again with them).
     """
     prev = {
         name: read_table(con, f"clean.{name}")
@@ -293,8 +293,13 @@ def _incremental_clean(
     union_key = pd.concat([kept["name_key"], first.records["name_key"]], ignore_index=True)
     shared = flag_shared_phones(union_phone, union_key, options.shared_phone_min_names)
     old_flags = kept["phone_shared"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    if (shared.to_numpy()[: len(kept)] != old_flags).any():
-        return None  # a switchboard appeared or vanished among old rows: re-clean everything
+    flipped = shared.to_numpy()[: len(kept)] != old_flags
+    if flipped.any():
+        # a switchboard appeared or vanished: re-clean the old rows it touches as well
+        affected = set(kept.loc[flipped, "record_key"])
+        keep_keys -= affected
+        kept = kept[~kept["record_key"].isin(affected)]
+        fresh = pd.concat([fresh, raw[raw["record_key"].isin(affected)]], ignore_index=True)
     switchboards = frozenset(union_phone[shared.to_numpy()].dropna().astype(str))
     new = clean_records(fresh, replace(explicit, shared_phones=switchboards))
 

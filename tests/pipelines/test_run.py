@@ -262,3 +262,33 @@ def test_incremental_clean_equals_full_clean(project: Path) -> None:
         ("unmapped_industries", ["industry_raw"]),
     ):
         pd.testing.assert_frame_equal(norm(stored[name], keys), norm(getattr(full, name), keys))
+
+
+def test_incremental_clean_reflags_old_rows_when_a_switchboard_appears(project: Path) -> None:
+    """A phone that becomes shared by a new delivery is flagged on the old rows too."""
+    cfg = load_config(project)
+    first = [
+        {"lead_id": f"SB{i}", "company": name, "mobile": "010-66668888"}
+        for i, name in enumerate(["北京甲科技有限公司", "北京乙贸易有限公司"])
+    ]
+    folder = cfg.resolve(cfg.landing_dir) / "marketing" / "2026-11-24"
+    folder.mkdir(parents=True)
+    (folder / "sb.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in first) + "\n", encoding="utf-8"
+    )
+    assert run_pipeline(project, run_date="2026-11-24").success
+    later = cfg.resolve(cfg.landing_dir) / "marketing" / "2026-11-25"
+    later.mkdir(parents=True)
+    third = {"lead_id": "SB9", "company": "北京丙物流有限公司", "mobile": "010-66668888"}
+    (later / "sb.jsonl").write_text(json.dumps(third, ensure_ascii=False) + "\n", encoding="utf-8")
+    second = run_pipeline(project, run_date="2026-11-25")
+    assert second.success, second.errors
+    assert second.stats["clean"]["mode"] == "incremental"
+    flags = dict(
+        _q(
+            project,
+            "SELECT record_key, phone_shared FROM clean.records "
+            "WHERE record_key LIKE 'marketing:SB%'",
+        )
+    )
+    assert flags == {"marketing:SB0": True, "marketing:SB1": True, "marketing:SB9": True}
