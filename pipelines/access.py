@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,6 @@ def keyring(cfg: ArchiveConfig, create: bool = False) -> KeyRing | None:
     Raises:
         KeyMaterialError: encryption is configured but no key can be found.
     """
-    import os
-
     sec = cfg.security
     if os.environ.get(KEY_ENV) or os.environ.get(KEY_FILE_ENV):
         return load_keyring()
@@ -141,8 +140,6 @@ def publish_analyst_mart(
 
 def actor() -> str:
     """Who is acting: ``$CUSTOMER_ARCHIVE_ACTOR`` or the OS user."""
-    import os
-
     return os.environ.get("CUSTOMER_ARCHIVE_ACTOR") or getpass.getuser()
 
 
