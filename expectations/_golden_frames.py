@@ -22,13 +22,10 @@ def record_coverage(crosswalk: pd.DataFrame, clean_records: pd.DataFrame) -> pd.
         ``record_key, status`` with status ``covered``, ``missing_from_crosswalk`` or
         ``not_in_clean``; one row per distinct key.
     """
-    left = pd.Index(crosswalk["record_key"].dropna().unique())
-    right = pd.Index(clean_records["record_key"].dropna().unique())
-    keys = left.union(right)
-    status = pd.Series("covered", index=keys, dtype="string")
-    status[~keys.isin(left)] = "missing_from_crosswalk"
-    status[~keys.isin(right)] = "not_in_clean"
-    return pd.DataFrame({"record_key": keys.astype("string"), "status": status.to_numpy()})
+    return _set_comparison(
+        crosswalk["record_key"], clean_records["record_key"], "record_key",
+        ("covered", "missing_from_crosswalk", "not_in_clean"),
+    )  # fmt: skip
 
 
 def customer_links(customers: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataFrame:
@@ -42,13 +39,23 @@ def customer_links(customers: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataF
         ``customer_id, status`` with status ``linked``, ``no_crosswalk_rows`` (a customer
         with no records) or ``missing_customer`` (crosswalk points to an unknown id).
     """
-    golden = pd.Index(customers["customer_id"].dropna().unique())
-    linked = pd.Index(crosswalk["customer_id"].dropna().unique())
-    ids = golden.union(linked)
-    status = pd.Series("linked", index=ids, dtype="string")
-    status[~ids.isin(linked)] = "no_crosswalk_rows"
-    status[~ids.isin(golden)] = "missing_customer"
-    return pd.DataFrame({"customer_id": ids.astype("string"), "status": status.to_numpy()})
+    return _set_comparison(
+        crosswalk["customer_id"], customers["customer_id"], "customer_id",
+        ("linked", "no_crosswalk_rows", "missing_customer"),
+    )  # fmt: skip
+
+
+def _set_comparison(
+    left_values: pd.Series, right_values: pd.Series, key: str, labels: tuple[str, str, str]
+) -> pd.DataFrame:
+    """Status per distinct key of two columns: (in both, only on the right, only on the left)."""
+    left = pd.Index(left_values.dropna().unique())
+    right = pd.Index(right_values.dropna().unique())
+    keys = left.union(right)
+    status = pd.Series(labels[0], index=keys, dtype="string")
+    status[~keys.isin(left)] = labels[1]
+    status[~keys.isin(right)] = labels[2]
+    return pd.DataFrame({key: keys.astype("string"), "status": status.to_numpy()})
 
 
 def valid_credit_codes_per_customer(
