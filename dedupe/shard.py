@@ -147,6 +147,81 @@ def _steward_pairs(
     return pairs, ("steward", len(pair_id), int(new.sum()), 0)
 
 
+@dataclass
+class ShardSetup:
+    """What every shard needs and what finishing needs: computed once, before sharding.
+
+    Attributes:
+        prepared: the prepared records (every shard gets the whole frame).
+        decided: steward decisions as (left positions, right positions, codes).
+        params: the model parameters all shards score with.
+        warnings: messages collected while preparing (e.g. decisions on unknown records).
+    """
+
+    prepared: pd.DataFrame
+    decided: tuple[np.ndarray, np.ndarray, np.ndarray]
+    params: ModelParams
+    warnings: list[str]
+
+
+def prepare_sharded(
+    records: pd.DataFrame,
+    settings: MatchSettings,
+    decisions: pd.DataFrame | None = None,
+    params: ModelParams | None = None,
+) -> ShardSetup:
+    """Prepare records, place steward decisions and get the params, once for all shards.
+
+    Args:
+        records: clean.records.
+        settings: matching settings.
+        decisions: steward decisions.
+        params: model parameters; None = estimated here on the full candidate set, exactly as
+            `link_records` estimates them.
+
+    Returns:
+        The setup `shard_pairs` (via ``setup.prepared``/``setup.params``) and `finish_sharded` use.
+    """
+    warnings: list[str] = []
+    prepared = prepare_records(records)
+    keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
+    decided = decision_positions(normalize_decisions(decisions), keys, warnings)
+    if params is None:
+        params = _train(prepared, settings, decided)
+    return ShardSetup(prepared, decided, params, warnings)
+
+
+def finish_sharded(
+    setup: ShardSetup,
+    settings: MatchSettings,
+    results: list[tuple[PairSet, pd.DataFrame]],
+) -> LinkResult:
+    """Union the shards' pairs (plus steward-only pairs) and cluster once over the union.
+
+    Args:
+        setup: the setup the shards were scored from.
+        settings: matching settings (the same the shards used).
+        results: every shard's `shard_pairs` result, in any order, each shard exactly once.
+
+    Returns:
+        The LinkResult over all records, equal to the single-process `link_records` result.
+
+    Raises:
+        ValueError: no shard results were given.
+    """
+    if not results:
+        raise ValueError("finish_sharded needs the results of at least one shard")
+    prepared, decided, params = setup.prepared, setup.decided, setup.params
+    steward, steward_row = _steward_pairs(prepared, settings, params, decided[0], decided[1])
+    stats = pd.concat([r[1] for r in results]).groupby("rule", sort=False).sum().reset_index()
+    if len(decided[0]):
+        stats = pd.concat([stats, pd.DataFrame([steward_row], columns=_STATS_COLUMNS)])
+    pairs = concat_pairs([r[0] for r in results] + [steward])
+    pairs = pairs.take(np.argsort(pairs.ids(len(prepared)), kind="stable"))
+    stats = stats.reset_index(drop=True)
+    return assemble(prepared, pairs, decided, settings, params, stats, list(setup.warnings))
+
+
 def link_sharded(
     records: pd.DataFrame,
     settings: MatchSettings | None = None,
@@ -177,12 +252,8 @@ def link_sharded(
     if shards < 1:
         raise ValueError(f"shards must be at least 1, got {shards}")
     settings = settings or MatchSettings()
-    warnings: list[str] = []
-    prepared = prepare_records(records)
-    keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
-    decided = decision_positions(normalize_decisions(decisions), keys, warnings)
-    if params is None:
-        params = _train(prepared, settings, decided)
+    setup = prepare_sharded(records, settings, decisions, params)
+    prepared, params = setup.prepared, setup.params
     if executor is None:
         results = [shard_pairs(prepared, settings, params, s, shards) for s in range(shards)]
     else:
@@ -191,15 +262,7 @@ def link_sharded(
             for s in range(shards)
         ]
         results = [f.result() for f in futures]
-    steward, steward_row = _steward_pairs(prepared, settings, params, decided[0], decided[1])
-    stats = pd.concat([r[1] for r in results]).groupby("rule", sort=False).sum().reset_index()
-    if len(decided[0]):
-        stats = pd.concat([stats, pd.DataFrame([steward_row], columns=_STATS_COLUMNS)])
-    pairs = concat_pairs([r[0] for r in results] + [steward])
-    pairs = pairs.take(np.argsort(pairs.ids(len(prepared)), kind="stable"))
-    return assemble(
-        prepared, pairs, decided, settings, params, stats.reset_index(drop=True), warnings
-    )
+    return finish_sharded(setup, settings, results)
 
 
 def _train(
