@@ -57,6 +57,35 @@ class SecuritySettings(BaseModel):
     retention_action: Literal["anonymize", "delete"] = "anonymize"
 
 
+class ScaleSettings(BaseModel):
+    """Scale-out of the match stage (docs/scaling.md): blocking shards and the Dagster executor.
+
+    Kept apart from ``matching``: these knobs change where the work runs, never the result, so
+    they must not enter the settings hash that decides between a full and an incremental rematch.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    match_shards: int = Field(
+        default=1,
+        ge=1,
+        le=1024,
+        description="blocking shards of a full match rebuild; 1 = one process, as before",
+    )
+    executor: Literal["in_process", "multiprocess"] = Field(
+        default="in_process",
+        description="in_process: every step in the run's process; multiprocess: one process "
+        "per step, so shards run in parallel",
+    )
+    max_concurrent: int = Field(
+        default=2, ge=1, le=256, description="processes at once under the multiprocess executor"
+    )
+    reuse_params: bool = Field(
+        default=True,
+        description="sharded full rebuilds reuse the previous run's model params when the "
+        "matching settings are unchanged (no training on the full candidate set)",
+    )
+
+
 class ArchiveConfig(BaseModel):
     """The whole project configuration; relative paths resolve against the file's folder."""
 
@@ -79,6 +108,7 @@ class ArchiveConfig(BaseModel):
     quality: QualitySettings = QualitySettings()
     retention: RetentionPolicy = RetentionPolicy()
     security: SecuritySettings = SecuritySettings()
+    scale: ScaleSettings = ScaleSettings()
     base_dir: Path = Path(".")
 
     def resolve(self, path: Path | str) -> Path:

@@ -373,8 +373,22 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
     return stats
 
 
-def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
-    """Block, score and cluster the clean records into ``match.*``."""
+@dataclass
+class MatchInputs:
+    """What the match stage reads: records, decisions, the state hashes and the rematch plan.
+
+    ``plan`` is None for a full rebuild, else (changed records, previous records, previous
+    pairs, previous params) for an incremental link.
+    """
+
+    records: pd.DataFrame
+    decisions: pd.DataFrame | None
+    state: dict[str, str]
+    plan: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, ModelParams] | None
+
+
+def match_inputs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchInputs:
+    """Read what the match stage links and decide between a full and an incremental rematch."""
     records = read_table(con, "clean.records")
     if records is None:
         raise RuntimeError("clean.records is missing: run the clean stage first")
@@ -384,15 +398,28 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
         "decisions": _frame_hash(decisions),
     }
     plan = _incremental_plan(con, records, state) if ctx.config.match_incremental else None
-    if plan is None:
-        mode = "full"
-        result: LinkResult = link_records(records, ctx.config.matching, decisions=decisions)
+    return MatchInputs(records, decisions, state, plan)
+
+
+def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
+    """Block, score and cluster the clean records into ``match.*``."""
+    inputs = match_inputs(con, ctx)
+    if inputs.plan is None:
+        result = link_records(inputs.records, ctx.config.matching, decisions=inputs.decisions)
     else:
-        mode = "incremental"
-        changed, previous, pairs, params_prev = plan
+        changed, previous, pairs, params_prev = inputs.plan
         result = link_incremental(
-            changed, previous, pairs, ctx.config.matching, decisions, params_prev
+            changed, previous, pairs, ctx.config.matching, inputs.decisions, params_prev
         )
+    return write_match(con, ctx, inputs, result)
+
+
+def write_match(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, inputs: MatchInputs, result: LinkResult
+) -> dict[str, Any]:
+    """Write a link result into ``match.*`` in one transaction and return the stage's figures."""
+    records, plan = inputs.records, inputs.plan
+    mode = "full" if plan is None else "incremental"
     params = pd.DataFrame(
         [
             {
@@ -400,7 +427,7 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
                 "created_at": ctx.ingested_at,
                 "params": result.params.to_json(),
                 "mode": mode,
-                **state,
+                **inputs.state,
             }
         ]
     )
