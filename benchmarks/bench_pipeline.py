@@ -498,7 +498,10 @@ def _run_size(
             inc.append(run_child([*base, "--worker", "incremental"]))
             print(f"  incremental #{k + 1}: {inc[-1]['wall_seconds']} s, "
                   f"peak {inc[-1]['peak_rss_mb']} MB", flush=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP_WORKDIR"):  # keep the run's warehouse for profiling stages
+            print(f"  kept {workdir}", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     return full, inc
 
 
