@@ -10,12 +10,9 @@ from . import steps
 from .faults import crash_point
 from .reporting import run_log, write_run_report
 from .resources import ArchiveResource
+from .sharding import WAREHOUSE_TAGS, build_sharded_match_asset, stage_metadata
 
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
-
-
-def _metadata(stats: dict) -> dict:
-    return {k: v for k, v in stats.items() if isinstance(v, int | float | str) and v is not None}
 
 
 def _run_stage(context: dg.AssetExecutionContext, archive: ArchiveResource, stage: str, fn) -> dict:
@@ -58,9 +55,17 @@ def _stage_asset(
 ) -> dg.AssetsDefinition:
     """One pipeline stage as an asset: run ``fn`` under the stage wrapper, report its figures."""
 
-    @dg.asset(key=key, deps=list(deps), group_name=group, description=description, **asset_kwargs)
+    @dg.asset(
+        key=key,
+        deps=list(deps),
+        group_name=group,
+        description=description,
+        op_tags=WAREHOUSE_TAGS,
+        **asset_kwargs,
+    )
     def _stage(context: dg.AssetExecutionContext, archive: ArchiveResource) -> dg.MaterializeResult:
-        return dg.MaterializeResult(metadata=_metadata(_run_stage(context, archive, stage, fn)))
+        stats = _run_stage(context, archive, stage, fn)
+        return dg.MaterializeResult(metadata=stage_metadata(stats))
 
     return _stage
 
@@ -73,19 +78,32 @@ def _snapshot_and_report(con, ctx: steps.RunContext) -> dict:
 
 
 def build_stage_assets(
-    raw_keys: Sequence[dg.AssetKey], golden_freshness: dg.FreshnessPolicy | None = None
+    raw_keys: Sequence[dg.AssetKey],
+    golden_freshness: dg.FreshnessPolicy | None = None,
+    match_shards: int = 1,
 ) -> list[dg.AssetsDefinition]:
-    """The clean → match → staged golden → published golden → snapshot chain."""
+    """The clean → match → staged golden → published golden → snapshot chain.
+
+    Args:
+        raw_keys: the raw assets the clean stage reads.
+        golden_freshness: freshness policy of ``golden/customers``.
+        match_shards: above 1, ``match/clusters`` is the sharded graph (`pipelines.sharding`);
+            1 keeps the single-step match stage.
+    """
     clean = _stage_asset(
         ["clean", "records"], raw_keys, "clean",
         "Standardized customer records (clean.records) with transactions, interactions and "
         "the follow-up list.",
         "clean", steps.clean_stage, kinds={"duckdb"},
     )  # fmt: skip
-    match = _stage_asset(
-        ["match", "clusters"], [clean.key], "match",
-        "Candidate pairs, Fellegi–Sunter scores, clusters and the review queue.",
-        "match", steps.match_stage, kinds={"duckdb"},
+    match = (
+        build_sharded_match_asset(clean.key)
+        if match_shards > 1
+        else _stage_asset(
+            ["match", "clusters"], [clean.key], "match",
+            "Candidate pairs, Fellegi–Sunter scores, clusters and the review queue.",
+            "match", steps.match_stage, kinds={"duckdb"},
+        )
     )  # fmt: skip
     staged = _stage_asset(
         ["staging", "golden"], [match.key], "golden",

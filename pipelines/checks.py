@@ -14,6 +14,7 @@ from . import steps
 from .faults import crash_point
 from .reporting import raise_alert, write_run_report
 from .resources import ArchiveResource
+from .sharding import WAREHOUSE_TAGS
 
 STAGED = dg.AssetKey(["staging", "golden"])
 
@@ -32,7 +33,7 @@ def build_golden_checks(quality: QualitySettings) -> dg.AssetChecksDefinition:
     ]
     names = {s.name for s in specs}
 
-    @dg.multi_asset_check(specs=specs, name="golden_expectations")
+    @dg.multi_asset_check(specs=specs, name="golden_expectations", op_tags=WAREHOUSE_TAGS)
     def golden_expectations(
         context: dg.AssetCheckExecutionContext, archive: ArchiveResource
     ) -> Iterator[dg.AssetCheckResult]:

@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rewrite even if present")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("run", help="run the whole pipeline once (in-process Dagster job)")
+    p = sub.add_parser("run", help="run the whole pipeline once (executor: scale.executor)")
     _add_common(p)
     p.add_argument("--run-date", default=None, help="replay a date (YYYY-MM-DD)")
     p.add_argument("--demo-truth", default=None, help="truth.csv: print precision/recall/F1")

@@ -14,6 +14,7 @@ from .assets import build_raw_assets, build_stage_assets
 from .checks import build_golden_checks
 from .resources import ArchiveResource
 from .schedules import (
+    JOB_NAME,
     build_failure_alert_sensor,
     build_job,
     build_landing_sensor,
@@ -42,8 +43,12 @@ def build_definitions(
         lower_bound_delta=timedelta(hours=config.schedule.freshness_hours),
         timezone=config.schedule.timezone,
     )
-    stage = build_stage_assets([a.key for a in raw], golden_freshness=freshness)
-    job = build_job()
+    stage = build_stage_assets(
+        [a.key for a in raw],
+        golden_freshness=freshness,
+        match_shards=config.scale.match_shards,
+    )
+    job = build_job(config.scale)
     return dg.Definitions(
         assets=[*raw, *stage],
         asset_checks=[build_golden_checks(config.quality)],
@@ -59,6 +64,22 @@ def build_definitions(
             )
         },
     )
+
+
+def archive_job(
+    config_path: str | None = None, warehouse: str | None = None, run_date: str | None = None
+) -> dg.JobDefinition:
+    """The archive job of one configuration, rebuilt by name in each step process.
+
+    `dg.build_reconstructable_job("pipelines.definitions", "archive_job", ...)` points the
+    multiprocess executor here (`pipelines.runner.run_pipeline`).
+
+    Args:
+        config_path: the project YAML.
+        warehouse: overrides the DuckDB file of the configuration.
+        run_date: replay a given date (``YYYY-MM-DD``).
+    """
+    return build_definitions(config_path, warehouse, run_date).resolve_job_def(JOB_NAME)
 
 
 defs = build_definitions()

@@ -1,9 +1,13 @@
-"""Run the whole asset graph in-process (what `customer-archive run` does) and summarize it."""
+"""Run the whole asset graph once (what `customer-archive run` does) and summarize it."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,35 +58,81 @@ def _quiet_dagster() -> dict:
     return {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+@contextmanager
+def _persistent_instance(instance: dg.DagsterInstance | None) -> Iterator[dg.DagsterInstance]:
+    """An instance step processes can share: the given one, ``$DAGSTER_HOME``'s, or a temp one."""
+    if instance is not None:
+        yield instance
+    elif os.environ.get("DAGSTER_HOME"):
+        with dg.DagsterInstance.get() as home:
+            yield home
+    else:
+        with (
+            tempfile.TemporaryDirectory(prefix="archive-dagster-") as tmp,
+            dg.DagsterInstance.local_temp(tmp) as temp,
+        ):
+            yield temp
+
+
+def _execute(
+    cfg: ArchiveConfig,
+    config_path: str | None,
+    warehouse: str | None,
+    run_date: str | None,
+    instance: dg.DagsterInstance | None,
+) -> dg.ExecutionResult:
+    """Execute the archive job with the configured executor (in this process or one per step)."""
+    if cfg.scale.executor == "multiprocess":
+        # Each step process rebuilds the job by name (`archive_job`) and shares this instance
+        # (its run storage and the fs IO manager's pickles of the shard inputs and outputs).
+        recon = dg.build_reconstructable_job(
+            "pipelines.definitions",
+            "archive_job",
+            reconstructable_kwargs={
+                "config_path": str(Path(config_path).resolve()) if config_path else None,
+                "warehouse": warehouse,
+                "run_date": run_date,
+            },
+        )
+        with _persistent_instance(instance) as inst:
+            return dg.execute_job(
+                recon, instance=inst, run_config=_quiet_dagster(), raise_on_error=False
+            )
+    defs = build_definitions(config_path, warehouse, run_date)
+    return defs.resolve_job_def(JOB_NAME).execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config=_quiet_dagster(),
+    )
+
+
 def run_pipeline(
     config_path: str | Path | None,
     warehouse: str | Path | None = None,
     run_date: str | None = None,
     instance: dg.DagsterInstance | None = None,
 ) -> RunOutcome:
-    """Materialize every asset (raw → … → snapshot) once, in this process, under the run lock.
+    """Materialize every asset (raw → … → snapshot) once, under the run lock.
+
+    With ``scale.executor: in_process`` every step runs in this process; with ``multiprocess``
+    each step runs in its own process (match shards in parallel, warehouse steps one at a time).
 
     Args:
         config_path: the project YAML.
         warehouse: overrides the DuckDB file (resolved against the working directory).
         run_date: replay a date (``YYYY-MM-DD``).
-        instance: a Dagster instance (default: an ephemeral one).
+        instance: a Dagster instance (default: an ephemeral one in-process; for the
+            multiprocess executor ``$DAGSTER_HOME``'s instance, else a temporary one).
 
     Returns:
         The run's outcome; ``success`` is False when a stage failed or publishing was blocked.
     """
     wh = str(Path(warehouse).resolve()) if warehouse else None
     cfg = load_config(config_path, warehouse=wh)
-    defs = build_definitions(str(config_path) if config_path else None, wh, run_date)
-    job = defs.resolve_job_def(JOB_NAME)
     lock_path = cfg.resolve(cfg.warehouse).with_suffix(".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with RunLock(lock_path):
-        result = job.execute_in_process(
-            instance=instance or dg.DagsterInstance.ephemeral(),
-            raise_on_error=False,
-            run_config=_quiet_dagster(),
-        )
+        result = _execute(cfg, str(config_path) if config_path else None, wh, run_date, instance)
     outcome = RunOutcome(run_id=result.run_id, success=result.success)
     for event in result.all_events:
         if event.is_step_failure:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from .settings import ArchiveConfig
+from .settings import ArchiveConfig, ScaleSettings
+from .sharding import build_executor
 from .steps import load_sources
 
 JOB_NAME = "customer_archive_job"
@@ -26,14 +27,19 @@ def landing_fingerprint(config: ArchiveConfig) -> tuple[str, int]:
     return digest, len(entries)
 
 
-def build_job() -> dg.UnresolvedAssetJobDefinition:
-    """The job that materializes the whole archive graph (run retries for transient failures)."""
+def build_job(scale: ScaleSettings | None = None) -> dg.UnresolvedAssetJobDefinition:
+    """The job that materializes the whole archive graph (run retries for transient failures).
+
+    Args:
+        scale: picks the executor (`pipelines.sharding.build_executor`); None = in-process.
+    """
     return dg.define_asset_job(
         JOB_NAME,
         selection=dg.AssetSelection.all(),
         tags={"dagster/max_retries": "2", "customer_archive/warehouse": "write"},
         description="Ingest new deliveries, clean, match, build and check the golden layer, "
         "publish.",
+        executor_def=build_executor(scale or ScaleSettings()),
     )
 
 

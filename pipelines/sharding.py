@@ -1,0 +1,246 @@
+"""The match stage as a Dagster graph fanned out by blocking shard (docs/scaling.md, issue #10).
+
+``match/clusters`` becomes a graph-backed asset: ``match_prepare`` reads the warehouse once and
+emits one dynamic output per shard, ``match_score_shard`` scores one shard with no warehouse
+access (so shards can run in separate processes or pods), and ``match_finish`` unions the shards,
+clusters once and writes ``match.*`` exactly as the single-process stage does.
+"""
+
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+from dedupe import LinkResult, MatchSettings, ModelParams, PairSet, link_incremental, shard_pairs
+from dedupe.shard import ShardSetup, finish_sharded, prepare_sharded
+from warehouse import read_table
+
+from . import steps
+from .access import open_warehouse
+from .faults import crash_point
+from .reporting import run_log
+from .resources import ArchiveResource
+from .settings import ScaleSettings
+
+MATCH_KEY = dg.AssetKey(["match", "clusters"])
+WAREHOUSE_TAG_KEY = "customer_archive/warehouse"
+# Op tag of every step that opens the DuckDB warehouse: the multiprocess executor runs at most
+# one of them at a time (DuckDB has a single writer per file); shard steps carry no such tag.
+WAREHOUSE_TAGS = {WAREHOUSE_TAG_KEY: "write"}
+SHARD_RETRY = dg.RetryPolicy(max_retries=2, delay=5)
+# Modules the forkserver imports once, so each step process forks warm instead of re-importing
+# pandas, DuckDB and Great Expectations (about 10 s per process otherwise).
+PRELOAD_MODULES = ["pipelines.steps"]
+
+
+def stage_metadata(stats: dict) -> dict:
+    """The stage figures Dagster can show as asset metadata (scalars only)."""
+    return {k: v for k, v in stats.items() if isinstance(v, int | float | str) and v is not None}
+
+
+def build_executor(scale: ScaleSettings) -> dg.ExecutorDefinition:
+    """The job's executor: in-process, or one process per step with warehouse steps serialized.
+
+    Args:
+        scale: the ``scale`` section of the project configuration.
+
+    Returns:
+        ``dg.in_process_executor``, or ``dg.multiprocess_executor`` configured with
+        ``max_concurrent`` processes, a forkserver with the project preloaded, and a limit of
+        one concurrent step tagged as a warehouse writer.
+    """
+    if scale.executor == "in_process":
+        return dg.in_process_executor
+    return dg.multiprocess_executor.configured(
+        {
+            "max_concurrent": scale.max_concurrent,
+            "tag_concurrency_limits": [{"key": WAREHOUSE_TAG_KEY, "value": "write", "limit": 1}],
+            "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}},
+        },
+        name="archive_multiprocess",
+    )
+
+
+@dataclass
+class MatchWork:
+    """What ``match_prepare`` hands to ``match_finish`` (never to the shards).
+
+    Attributes:
+        inputs: the records, decisions, state hashes and rematch plan read from the warehouse.
+        started: wall-clock start of the stage (seconds since the epoch).
+        shards: the number of shards emitted (0 for an incremental rematch).
+        result: the incremental link result (linked in prepare), None for a sharded rebuild.
+    """
+
+    inputs: steps.MatchInputs
+    started: float
+    shards: int
+    result: LinkResult | None
+
+
+@dataclass
+class ShardPlan:
+    """What every shard step loads: the prepared records, params and matching settings."""
+
+    setup: ShardSetup
+    settings: MatchSettings
+    shards: int
+
+
+@dataclass
+class ShardResult:
+    """One shard's scored pairs and blocking figures."""
+
+    shard: int
+    pairs: PairSet
+    stats: pd.DataFrame
+
+
+def reusable_params(con: duckdb.DuckDBPyConnection, state: dict[str, str]) -> ModelParams | None:
+    """The latest run's model params when they were estimated under the same matching settings.
+
+    Args:
+        con: the warehouse.
+        state: the current settings/decisions hashes (``MatchInputs.state``).
+
+    Returns:
+        The params, or None when there is no previous run or the settings hash changed.
+    """
+    table = read_table(con, "match.params")
+    if table is None or table.empty:
+        return None
+    last = table.sort_values("created_at").iloc[-1]
+    if str(last.get("settings")) != state["settings"]:
+        return None
+    return ModelParams.from_json(last["params"])
+
+
+@dg.op(
+    ins={"clean": dg.In(dg.Nothing)},
+    out={
+        "work": dg.Out(description="inputs for the finishing step"),
+        "plan": dg.Out(description="what each shard loads; None = incremental"),
+        # Required even when empty (incremental): an optional dynamic output that yields
+        # nothing makes Dagster skip the collecting step, and with it match.* and publishing.
+        "shards": dg.DynamicOut(int, description="one output per shard; none = incremental"),
+    },
+    tags=WAREHOUSE_TAGS,
+    description="Read clean.records and the steward decisions, plan the rematch; for a full "
+    "rebuild prepare the records and the model params once and fan out one output per shard.",
+)
+def match_prepare(context: dg.OpExecutionContext, archive: ArchiveResource) -> Iterator[dg.Output]:
+    """Plan the match stage and fan out its shards."""
+    ctx = archive.run_context(context.run.run_id)
+    started = time.time()
+    crash_point("match:before")
+    scale, settings = ctx.config.scale, ctx.config.matching
+    with run_log(ctx.config, ctx.run_id, "match"):
+        with open_warehouse(ctx.config, read_only=True) as con:
+            inputs = steps.match_inputs(con, ctx)
+            reuse = reusable_params(con, inputs.state) if scale.reuse_params else None
+        if inputs.plan is not None:
+            changed, previous, pairs, params_prev = inputs.plan
+            result = link_incremental(
+                changed, previous, pairs, settings, inputs.decisions, params_prev
+            )
+            context.log.info(f"incremental rematch of {len(changed)} records: no shards")
+            yield dg.Output(MatchWork(inputs, started, 0, result), "work")
+            yield dg.Output(None, "plan")
+            return
+        setup = prepare_sharded(inputs.records, settings, inputs.decisions, reuse)
+    shards = scale.match_shards
+    context.log.info(
+        f"full rebuild of {len(inputs.records)} records in {shards} shards "
+        f"({'reused' if reuse is not None else 'estimated'} model params)"
+    )
+    yield dg.Output(MatchWork(inputs, started, shards, None), "work")
+    yield dg.Output(ShardPlan(setup, settings, shards), "plan")
+    for shard in range(shards):
+        yield dg.DynamicOutput(shard, mapping_key=f"shard_{shard}", output_name="shards")
+
+
+@dg.op(
+    retry_policy=SHARD_RETRY,
+    description="Generate and score one blocking shard's candidate pairs (no warehouse access).",
+)
+def match_score_shard(shard: int, plan: ShardPlan | None) -> ShardResult:
+    """Score one shard: pure, so it can run in any process or pod."""
+    if plan is None:
+        raise RuntimeError(f"shard {shard} was emitted without a shard plan")
+    pairs, stats = shard_pairs(
+        plan.setup.prepared, plan.settings, plan.setup.params, shard, plan.shards
+    )
+    return ShardResult(shard, pairs, stats)
+
+
+def _checked(results: list[ShardResult], shards: int) -> list[tuple[PairSet, pd.DataFrame]]:
+    """The shard results in shard order, after checking that each shard arrived exactly once."""
+    got = sorted(r.shard for r in results)
+    if got != list(range(shards)):
+        raise RuntimeError(f"expected the results of shards 0..{shards - 1}, got {got}")
+    return [(r.pairs, r.stats) for r in sorted(results, key=lambda r: r.shard)]
+
+
+@dg.op(
+    out=dg.Out(dg.Nothing),
+    tags=WAREHOUSE_TAGS,
+    description="Union the shards, cluster once, write match.* and the stage's figures.",
+)
+def match_finish(
+    context: dg.OpExecutionContext,
+    archive: ArchiveResource,
+    results: list[ShardResult],
+    work: MatchWork,
+    plan: ShardPlan | None,
+) -> None:
+    """Cluster over every shard's pairs and write the match tables in one transaction."""
+    ctx = archive.run_context(context.run.run_id)
+    with run_log(ctx.config, ctx.run_id, "match"):
+        if work.result is not None:
+            result = work.result
+        elif plan is None:
+            raise RuntimeError("a sharded rebuild reached the finishing step without its plan")
+        else:
+            result = finish_sharded(plan.setup, plan.settings, _checked(results, work.shards))
+        with archive.connection(ctx.config) as con:
+            stats = steps.write_match(con, ctx, work.inputs, result)
+            if work.result is None:
+                stats["shards"] = work.shards
+            stats["seconds"] = round(time.time() - work.started, 3)
+            stats["peak_rss_mb"] = round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+            )
+            steps.record_stage(con, ctx, "match", stats)
+    crash_point("match:after")
+    context.add_output_metadata(stage_metadata(stats))
+
+
+def build_sharded_match_asset(clean_key: dg.AssetKey) -> dg.AssetsDefinition:
+    """``match/clusters`` as a graph: prepare → one dynamic step per shard → finish.
+
+    Args:
+        clean_key: the asset the match stage runs after (``clean/records``).
+
+    Returns:
+        The graph-backed asset; the shard count comes from ``scale.match_shards`` at run time.
+    """
+
+    @dg.graph_asset(
+        key=MATCH_KEY,
+        ins={"clean": dg.AssetIn(key=clean_key, dagster_type=dg.Nothing)},
+        group_name="match",
+        description="Candidate pairs, Fellegi–Sunter scores, clusters and the review queue; "
+        "a full rebuild is scored in blocking shards (scale.match_shards) and clustered once.",
+        kinds={"duckdb"},
+    )
+    def match_clusters(clean: Any) -> Any:
+        work, plan, shards = match_prepare(clean)
+        results = shards.map(lambda shard: match_score_shard(shard, plan)).collect()
+        return match_finish(results, work, plan)
+
+    return match_clusters
