@@ -29,7 +29,7 @@ def map_distinct(series: pd.Series, func: Callable[[str], T]) -> tuple[list[T], 
 
 
 def column(
-    results: list[Any], codes: np.ndarray, index: pd.Index, dtype: str = "string"
+    results: list[Any] | pa.Array, codes: np.ndarray, index: pd.Index, dtype: str = "string"
 ) -> pd.Series:
     """Expand per-distinct results into a typed Series aligned on ``index``.
 
@@ -37,7 +37,8 @@ def column(
     a few nanoseconds whatever the number of rows.
 
     Args:
-        results: One value per distinct input value (None for missing).
+        results: One value per distinct input value (None for missing), a list or an Arrow
+            array of the output type.
         codes: Row codes from :func:`map_distinct`.
         index: Index of the output Series.
         dtype: pandas dtype of the output (``string``, ``boolean``, ``Float64``).
@@ -46,7 +47,7 @@ def column(
         A Series of the given dtype.
     """
     arrow_type = {"string": pa.string(), "boolean": pa.bool_(), "Float64": pa.float64()}[dtype]
-    values = pa.array(results, arrow_type)
+    values = results if isinstance(results, pa.Array) else pa.array(results, arrow_type)
     indices = pa.array(codes, pa.int64(), mask=codes < 0)
     taken = values.take(indices) if len(results) else pa.nulls(len(codes), arrow_type)
     if dtype == "string":

@@ -16,7 +16,7 @@ from cleaning.email import normalize_email
 from cleaning.industry import map_industry
 from cleaning.issues import IssueCollector
 from cleaning.person import person_key, split_person_name
-from cleaning.phone import normalize_phone
+from cleaning.phone_bulk import normalize_phones
 from cleaning.text import normalize_text, normalize_text_series
 
 DATE_FIELDS = ("registered_date", "updated_at", "txn_date", "interaction_date")
@@ -101,13 +101,14 @@ def clean_contacts(
 ) -> None:
     """phone (E.164, type, ext) and email (lowercase, domain, free-mail)."""
     idx, phone = raw.index, raw["phone"]
-    res, cod = map_distinct(phone, partial(normalize_phone, region=region))
-    out["phone"] = column([r.e164 for r in res], cod, idx)
-    out["phone_type"] = column([r.type for r in res], cod, idx)
-    out["phone_ext"] = column([r.ext for r in res], cod, idx)
-    has_text = column([normalize_text(u) is not None for u in _uniques(phone)], cod, idx, "boolean")
+    cod, uniques = pd.factorize(phone, use_na_sentinel=True)
+    res = normalize_phones([str(u) for u in uniques], region)
+    out["phone"] = column(res.e164, cod, idx)
+    out["phone_type"] = column(res.type, cod, idx)
+    out["phone_ext"] = column(res.ext, cod, idx)
+    has_text = column(res.has_text, cod, idx, "boolean")
     issues.add(has_text.fillna(False) & out["phone"].isna(), "phone", "phone_invalid", phone)
-    others = column([",".join(r.others) or None for r in res], cod, idx)
+    others = column(res.others, cod, idx)
     issues.add(others.notna(), "phone", "phone_multiple", others)
 
     email = raw["email"]

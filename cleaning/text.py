@@ -79,7 +79,17 @@ def normalize_text(text: str | None) -> str | None:
     """
     if text is None or text is pd.NA:
         return None
-    out = unicodedata.normalize("NFKC", str(text))
+    text = str(text)
+    if text.isascii() and text.isprintable():
+        # fast path, same result: NFKC, the invisible/punctuation tables and t2s leave printable
+        # ASCII alone, and its only whitespace is the space (pinned by tests against the full path)
+        return " ".join(text.split()) or None
+    return _normalize_full(text)
+
+
+def _normalize_full(text: str) -> str | None:
+    """The general route of :func:`normalize_text` (the reference its fast path is tested on)."""
+    out = unicodedata.normalize("NFKC", text)
     out = _INVISIBLE.sub("", out).translate(_PUNCT)
     out = _SPACE.sub(" ", out).strip()
     if not out:
