@@ -34,10 +34,36 @@ class _State:
         self.conflict = False
 
 
-def _match_at(text: str, pos: int, names: dict[str, list[str]] | dict[str, str], ok) -> tuple:
-    """Longest name in ``names`` starting at ``pos`` whose codes pass ``ok``; (codes, end)."""
-    idx = division_index()
-    for length in range(min(idx.max_len, len(text) - pos), 1, -1):
+_Names = dict[str, list[str]] | dict[str, str]
+# id(name table) -> (the table, kept alive so its id stays unique; lengths per first character)
+_LENGTHS: dict[int, tuple[_Names, dict[str, tuple[int, ...]]]] = {}
+
+
+def _lengths_by_first_char(names: _Names) -> dict[str, tuple[int, ...]]:
+    """Name lengths (>= 2, longest first) per first character, built once per name table."""
+    entry = _LENGTHS.get(id(names))
+    if entry is None:
+        found: dict[str, set[int]] = {}
+        for name in names:
+            if len(name) >= 2:
+                found.setdefault(name[0], set()).add(len(name))
+        entry = (names, {c: tuple(sorted(ls, reverse=True)) for c, ls in found.items()})
+        _LENGTHS[id(names)] = entry
+    return entry[1]
+
+
+def _match_at(text: str, pos: int, names: _Names, ok) -> tuple:
+    """Longest name in ``names`` starting at ``pos`` whose codes pass ``ok``; (codes, end).
+
+    Only the lengths some name starting with ``text[pos]`` has are tried (longest first), which
+    finds the same name as trying every length from the longest division name down.
+    """
+    if pos >= len(text):
+        return [], pos
+    limit = min(division_index().max_len, len(text) - pos)
+    for length in _lengths_by_first_char(names).get(text[pos], ()):
+        if length > limit:
+            continue
         hit = names.get(text[pos : pos + length])
         if hit is None:
             continue
@@ -146,6 +172,17 @@ def _finish(state: _State) -> tuple[str | None, str | None, str | None, str | No
     return name(state.province), name(state.city), name(state.district), code
 
 
+@lru_cache(maxsize=20_000)
+def _hint_state(
+    province: str | None, city: str | None, district: str | None
+) -> tuple[str | None, str | None, str | None, bool]:
+    """Codes and conflict flag after applying the separate columns (few distinct combinations)."""
+    state = _State()
+    for hint in (province, city, district):
+        _resolve_hint(state, hint)
+    return state.province, state.city, state.district, state.conflict
+
+
 @lru_cache(maxsize=500_000)
 def parse_address(
     text: str | None,
@@ -174,8 +211,9 @@ def parse_address(
         ('上海市', '上海市', '浦东新区', '310115')
     """
     state = _State()
-    for hint in (province, city, district):
-        _resolve_hint(state, hint)
+    state.province, state.city, state.district, state.conflict = _hint_state(
+        province, city, district
+    )
     remainder = None
     if text:
         norm = normalize_text(text) or ""
