@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cleaning._distinct import column, map_distinct
-from cleaning.address import AddressResult, parse_address
+from cleaning.address import parse_normalized_address
 from cleaning.codes import customer_type_from_source, validate_credit_code
 from cleaning.company import ORG_WORDS, parse_company_name
 from cleaning.dates import DateOrder, infer_date_order, parse_date
@@ -17,7 +17,7 @@ from cleaning.industry import map_industry
 from cleaning.issues import IssueCollector
 from cleaning.person import person_key, split_person_name
 from cleaning.phone_bulk import normalize_phones
-from cleaning.text import normalize_text, normalize_text_series
+from cleaning.text import normalize_text
 
 DATE_FIELDS = ("registered_date", "updated_at", "txn_date", "interaction_date")
 
@@ -33,8 +33,6 @@ def clean_names(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) ->
     results, codes = map_distinct(name, parse_company_name)
     parts = {f: column([r[i] for r in results], codes, idx) for i, f in enumerate(
         ("customer_name", "name_key", "name_region", "branch", "legal_form"))}  # fmt: skip
-    person = map_distinct(name, lambda s: person_key(split_person_name(s)[0]))
-    person_keys = column(*person, idx)
     org = map_distinct(parts["customer_name"], lambda s: bool(ORG_WORDS.search(s)))
     looks_org = column(*org, idx, dtype="boolean").fillna(False)
     has_code = raw["credit_code"].notna() & (raw["credit_code"].str.strip() != "")
@@ -47,6 +45,9 @@ def clean_names(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) ->
     issues.add((src == "individual") & (has_code | parts["legal_form"].notna()), "customer_type",
                "customer_type_conflict", raw["customer_type"])  # fmt: skip
     individual = ctype == "individual"
+    # a person's key is only used for individuals: parse just their names
+    person = map_distinct(name.where(individual), lambda s: person_key(split_person_name(s)[0]))
+    person_keys = column(*person, idx)
     out["customer_name"] = parts["customer_name"]
     out["name_key"] = parts["name_key"].where(~individual, person_keys.fillna(parts["name_key"]))
     for f in ("name_region", "branch"):
@@ -125,27 +126,48 @@ def _uniques(series: pd.Series) -> list[str]:
     return [str(u) for u in pd.factorize(series, use_na_sentinel=True)[1]]
 
 
+def _combined_codes(columns: list[pd.Series]) -> tuple[np.ndarray, np.ndarray, list[list]]:
+    """Factorize several columns jointly: (row codes, first row of each combination, uniques)."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    uniques = []
+    for col in columns:
+        codes, values = pd.factorize(col, use_na_sentinel=True)
+        key = key * (len(values) + 1) + (codes + 1)
+        key = pd.factorize(key)[0].astype(np.int64)  # keep the key small: no overflow
+        uniques.append((codes, [str(v) for v in values]))
+    combo, first = np.unique(key, return_index=True)
+    del combo  # keys are 0..k-1 in order, so position = key
+    per_column = [[vals[c] if c >= 0 else None for c in codes[first]] for codes, vals in uniques]
+    return key, first, per_column
+
+
 def clean_address(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) -> None:
-    """address text, province, city, district and division_code."""
+    """address text, province, city, district and division_code.
+
+    The address text is normalized once per distinct value and parsed once per distinct
+    combination of (address, province, city, district).
+    """
     idx = raw.index
     cols = [raw[c] for c in ("address", "province", "city", "district")]
-    combo = cols[0].fillna("")
-    for c in cols[1:]:
-        combo = combo + "\x1f" + c.fillna("")
-    present = pd.concat([c.notna() for c in cols], axis=1).any(axis=1)
-    combo = combo.where(present)
-
-    def parse(key: str) -> AddressResult:
-        return parse_address(*[p or None for p in key.split("\x1f")])
-
-    res, cod = map_distinct(combo, parse)
-    out["address"] = normalize_text_series(raw["address"])
+    present = pd.concat([c.notna() for c in cols], axis=1).any(axis=1).to_numpy()
+    a_codes, a_values = pd.factorize(cols[0], use_na_sentinel=True)
+    a_norms = [normalize_text(str(v)) for v in a_values]
+    out["address"] = column(a_norms, a_codes, idx)
+    # the parser's text: normalized ("" when nothing remains), None for no or empty text
+    a_text = [(n or "") if str(v) else None for v, n in zip(a_values, a_norms, strict=True)]
+    a_text.append(None)  # code -1 (null address) indexes the last entry
+    key, first, (_, prov, city, dist) = _combined_codes(cols)
+    texts = [a_text[c] for c in a_codes[first]]
+    res = [parse_normalized_address(t, p or None, c or None, d or None)
+           for t, p, c, d in zip(texts, prov, city, dist, strict=True)]  # fmt: skip
+    cod = np.where(present, key, -1)
     for i, f in enumerate(("province", "city", "district", "division_code")):
         out[f] = column([r[i] for r in res], cod, idx)
     conflict = column([r.conflict for r in res], cod, idx, "boolean").fillna(False)
     issues.add(
-        present & out["division_code"].isna(), "address", "address_unresolved", raw["address"]
-    )
+        pd.Series(present, index=idx) & out["division_code"].isna(), "address",
+        "address_unresolved", raw["address"],
+    )  # fmt: skip
     issues.add(conflict, "address", "address_conflict", raw["address"])
 
 

@@ -210,13 +210,33 @@ def parse_address(
         >>> parse_address("沪浦东新区世纪大道100号")[:4]
         ('上海市', '上海市', '浦东新区', '310115')
     """
+    norm = (normalize_text(text) or "") if text else None
+    return parse_normalized_address(norm, province, city, district)
+
+
+def parse_normalized_address(
+    norm: str | None,
+    province: str | None = None,
+    city: str | None = None,
+    district: str | None = None,
+) -> AddressResult:
+    """:func:`parse_address` for a text already through ``normalize_text`` (bulk callers).
+
+    Args:
+        norm: ``normalize_text(text) or ""`` for a non-empty text, None when there is none.
+        province: Province column value when the source has one.
+        city: City column value when the source has one.
+        district: District column value when the source has one.
+
+    Returns:
+        The same :class:`AddressResult` as ``parse_address`` on the original text.
+    """
     state = _State()
     state.province, state.city, state.district, state.conflict = _hint_state(
         province, city, district
     )
     remainder = None
-    if text:
-        norm = normalize_text(text) or ""
+    if norm is not None:
         compact = _COUNTRY_PREFIX.sub("", _NOISE.sub("", norm))
         before = (state.province, state.city, state.district)
         pos = _scan(state, compact)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import random
 
+import pandas as pd
 import pytest
 
-from cleaning.address import _hint_state, _in_scope, _match_at, _resolve_hint, _State
+from cleaning._steps import clean_address
+from cleaning.address import _hint_state, _in_scope, _match_at, _resolve_hint, _State, parse_address
 from cleaning.divisions import division_index
+from cleaning.issues import IssueCollector
+from cleaning.text import normalize_text
 
 
 def _match_at_reference(text: str, pos: int, names, ok) -> tuple:
@@ -61,3 +65,27 @@ def test_cached_hints_equal_sequential_hints(hints: tuple) -> None:
         _resolve_hint(state, hint)
     expected = (state.province, state.city, state.district, state.conflict)
     assert _hint_state(*hints) == expected
+
+
+def test_bulk_clean_address_equals_parse_address_row_by_row() -> None:
+    rows = [
+        ("北京市海淀区中关村大街1号", None, None, None), ("沪浦东新区张江路", "上海", None, None),
+        ("  ", "北京", None, None), ("", "广东", "深圳", None), (None, None, "杭州", None),
+        (None, None, None, None), ("朝阳区建国路", None, None, None),
+        ("朝阳区建国路", "辽宁", None, None),
+        ("臺北市信義區", None, None, None), ("广东深圳南山区科技园", "广东省", "广州市", None),
+        ("\u200b", None, None, "海淀区"), ("北京市海淀区中关村大街1号", None, None, None),
+    ]  # fmt: skip
+    raw = pd.DataFrame(rows, columns=["address", "province", "city", "district"], dtype="string")
+    out = pd.DataFrame(index=raw.index)
+    issues = IssueCollector(raw.index)
+    clean_address(raw, out, issues)
+    for i, (text, prov, city, dist) in enumerate(rows):
+        res = parse_address.__wrapped__(text or None, prov, city, dist)
+        got = tuple(out.loc[i, ["province", "city", "district", "division_code"]])
+        assert tuple(None if pd.isna(v) else v for v in got) == res[:4], rows[i]
+        assert (None if pd.isna(out.loc[i, "address"]) else out.loc[i, "address"]) == (
+            normalize_text(text)
+        )
+    flagged = issues.to_series()
+    assert "address_conflict" in flagged[9] and "address_conflict" not in flagged[0]
