@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -46,6 +47,56 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     """Create the warehouse schemas (raw, quarantine, clean, match, golden, analytics, ops, …)."""
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+
+_DATE = pd.ArrowDtype(pa.date32())
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default ``str`` dtype
+_NULLABLE = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def _arrow_fast(kind: pa.DataType) -> bool:
+    """Types whose Arrow → pandas conversion ``read_table`` does itself."""
+    return (
+        _is_text(kind)
+        or kind in _NULLABLE
+        or pa.types.is_floating(kind)
+        or pa.types.is_date32(kind)
+        or pa.types.is_timestamp(kind)
+    )
+
+
+def _column_to_pandas(column: pa.ChunkedArray) -> pd.Series | np.ndarray:
+    """One Arrow column with the dtype DuckDB's ``.df()`` gives it (text as ``str``)."""
+    kind = column.type
+    if _is_text(kind):
+        if len(column) == 0 or column.null_count == len(column):
+            return np.full(len(column), None, dtype=object)
+        return column.to_pandas(types_mapper=lambda _: _TEXT)
+    if pa.types.is_date32(kind):
+        return column.to_pandas(types_mapper=lambda _: _DATE)
+    if kind in _NULLABLE and column.null_count:
+        return column.to_pandas(types_mapper=lambda _: _NULLABLE[kind])
+    return column.to_pandas()
+
+
+def _quote(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
 
 
 def _check_name(name: str) -> str:
@@ -138,23 +189,45 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return sum(r[0] for r in rows) > 0
 
 
-def read_table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame | None:
-    """Read a whole table or view into pandas.
+def read_table(
+    con: duckdb.DuckDBPyConnection, name: str, columns: Sequence[str] | None = None
+) -> pd.DataFrame | None:
+    """Read a whole table or view (or some of its columns) into pandas.
+
+    The rows travel as one Arrow table (no row-wise DuckDB → pandas conversion). Resulting
+    dtypes: text as pandas ``str`` (Arrow-backed), ``DATE`` as Arrow ``date32``; integer and
+    boolean columns holding nulls as pandas nullable ``Int*`` / ``boolean``; floats, timestamps
+    as numpy. All-null or empty text columns come back as ``object``, as DuckDB's own ``.df()``
+    does; tables holding other types (decimal, blob, list, …) take DuckDB's ``.df()`` route.
 
     Args:
         con: a connection.
         name: ``schema.table``.
+        columns: the columns to read, in this order (all when None).
 
     Returns:
         The rows, or None when the table does not exist. ``DATE`` columns come back as Arrow
         ``date32`` (not timestamps), so writing the frame back keeps them ``DATE``.
+
+    Raises:
+        duckdb.Error: a requested column does not exist (the message names it).
     """
     if not table_exists(con, name):
         return None
-    frame = con.execute(f"SELECT * FROM {name}").df()
-    dates = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall() if r[1] == "DATE"]
+    select = ", ".join(_quote(c) for c in columns) if columns is not None else "*"
+    query = f"SELECT {select} FROM {name}"
+    table = con.sql(query).to_arrow_table()
+    names = table.column_names
+    if len(set(names)) == len(names) and all(_arrow_fast(f.type) for f in table.schema):
+        return pd.DataFrame(
+            {f.name: _column_to_pandas(table.column(i)) for i, f in enumerate(table.schema)},
+            copy=False,
+        )
+    dates = [f.name for f in table.schema if pa.types.is_date32(f.type)]
+    del table
+    frame = con.execute(query).df()
     for col in dates:
-        frame[col] = frame[col].astype("datetime64[s]").astype(pd.ArrowDtype(pa.date32()))
+        frame[col] = frame[col].astype("datetime64[s]").astype(_DATE)
     return frame
 
 
