@@ -24,7 +24,8 @@ def map_distinct(series: pd.Series, func: Callable[[str], T]) -> tuple[list[T], 
         ``codes`` gives, per row, the index into ``results`` (-1 for null).
     """
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    results = [func(str(u)) for u in uniques]
+    # tolist() hands out Python str at once (iterating an Arrow-backed Index is far slower)
+    results = [func(u if type(u) is str else str(u)) for u in uniques.tolist()]
     return results, codes
 
 

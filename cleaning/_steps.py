@@ -103,7 +103,7 @@ def clean_contacts(
     """phone (E.164, type, ext) and email (lowercase, domain, free-mail)."""
     idx, phone = raw.index, raw["phone"]
     cod, uniques = pd.factorize(phone, use_na_sentinel=True)
-    res = normalize_phones([str(u) for u in uniques], region)
+    res = normalize_phones([str(u) for u in uniques.tolist()], region)
     out["phone"] = column(res.e164, cod, idx)
     out["phone_type"] = column(res.type, cod, idx)
     out["phone_ext"] = column(res.ext, cod, idx)
@@ -123,7 +123,7 @@ def clean_contacts(
 
 def _uniques(series: pd.Series) -> list[str]:
     """Distinct non-null values in factorize order (matches :func:`map_distinct`)."""
-    return [str(u) for u in pd.factorize(series, use_na_sentinel=True)[1]]
+    return [str(u) for u in pd.factorize(series, use_na_sentinel=True)[1].tolist()]
 
 
 def _combined_codes(columns: list[pd.Series]) -> tuple[np.ndarray, np.ndarray, list[list]]:
@@ -134,7 +134,7 @@ def _combined_codes(columns: list[pd.Series]) -> tuple[np.ndarray, np.ndarray, l
         codes, values = pd.factorize(col, use_na_sentinel=True)
         key = key * (len(values) + 1) + (codes + 1)
         key = pd.factorize(key)[0].astype(np.int64)  # keep the key small: no overflow
-        uniques.append((codes, [str(v) for v in values]))
+        uniques.append((codes, [str(v) for v in values.tolist()]))
     combo, first = np.unique(key, return_index=True)
     del combo  # keys are 0..k-1 in order, so position = key
     per_column = [[vals[c] if c >= 0 else None for c in codes[first]] for codes, vals in uniques]
@@ -151,10 +151,11 @@ def clean_address(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) 
     cols = [raw[c] for c in ("address", "province", "city", "district")]
     present = pd.concat([c.notna() for c in cols], axis=1).any(axis=1).to_numpy()
     a_codes, a_values = pd.factorize(cols[0], use_na_sentinel=True)
-    a_norms = [normalize_text(str(v)) for v in a_values]
+    a_values = [str(v) for v in a_values.tolist()]
+    a_norms = [normalize_text(v) for v in a_values]
     out["address"] = column(a_norms, a_codes, idx)
     # the parser's text: normalized ("" when nothing remains), None for no or empty text
-    a_text = [(n or "") if str(v) else None for v, n in zip(a_values, a_norms, strict=True)]
+    a_text = [(n or "") if v else None for v, n in zip(a_values, a_norms, strict=True)]
     a_text.append(None)  # code -1 (null address) indexes the last entry
     key, first, (_, prov, city, dist) = _combined_codes(cols)
     texts = [a_text[c] for c in a_codes[first]]

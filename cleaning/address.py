@@ -35,38 +35,36 @@ class _State:
 
 
 _Names = dict[str, list[str]] | dict[str, str]
-# id(name table) -> (the table, kept alive so its id stays unique; lengths per first character)
-_LENGTHS: dict[int, tuple[_Names, dict[str, tuple[int, ...]]]] = {}
+# id(name table) -> (the table, kept alive so its id stays unique; every prefix of its names)
+_PREFIXES: dict[int, tuple[_Names, frozenset[str]]] = {}
 
 
-def _lengths_by_first_char(names: _Names) -> dict[str, tuple[int, ...]]:
-    """Name lengths (>= 2, longest first) per first character, built once per name table."""
-    entry = _LENGTHS.get(id(names))
+def _prefixes(names: _Names) -> frozenset[str]:
+    """Every non-empty prefix of every name in a table, built once per table."""
+    entry = _PREFIXES.get(id(names))
     if entry is None:
-        found: dict[str, set[int]] = {}
-        for name in names:
-            if len(name) >= 2:
-                found.setdefault(name[0], set()).add(len(name))
-        entry = (names, {c: tuple(sorted(ls, reverse=True)) for c, ls in found.items()})
-        _LENGTHS[id(names)] = entry
+        entry = (names, frozenset(n[:k] for n in names for k in range(1, len(n) + 1)))
+        _PREFIXES[id(names)] = entry
     return entry[1]
 
 
 def _match_at(text: str, pos: int, names: _Names, ok) -> tuple:
     """Longest name in ``names`` starting at ``pos`` whose codes pass ``ok``; (codes, end).
 
-    Only the lengths some name starting with ``text[pos]`` has are tried (longest first), which
-    finds the same name as trying every length from the longest division name down.
+    Walks forward while the text is still a prefix of some name (a trie walk over a prefix
+    set), then tries the names found longest first: the same answer as trying every length
+    from the longest division name down, in a few lookups.
     """
-    if pos >= len(text):
-        return [], pos
+    prefixes = _prefixes(names)
     limit = min(division_index().max_len, len(text) - pos)
-    for length in _lengths_by_first_char(names).get(text[pos], ()):
-        if length > limit:
-            continue
-        hit = names.get(text[pos : pos + length])
-        if hit is None:
-            continue
+    found = []
+    length = 1
+    while length <= limit and text[pos : pos + length] in prefixes:
+        if length >= 2 and text[pos : pos + length] in names:
+            found.append(length)
+        length += 1
+    for length in reversed(found):
+        hit = names[text[pos : pos + length]]
         codes = [hit] if isinstance(hit, str) else hit
         codes = [c for c in codes if ok(c)]
         if codes:

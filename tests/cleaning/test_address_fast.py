@@ -1,4 +1,4 @@
-"""The address scan's shortcuts (lengths per first character, cached hints) equal the plain scan."""
+"""The address scan's shortcuts (prefix walk, cached hints, bulk parse) equal the plain scan."""
 
 from __future__ import annotations
 
