@@ -169,10 +169,9 @@ def generate_candidates(
     """
     n = len(prepared)
     rank = order_rank(prepared) if rank is None else rank
-    ids: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    rows = []
-    seen = np.empty(0, np.int64)
+    names: list[str] = []
+    parts: list[np.ndarray] = []
+    oversizes: list[int] = []
     for rule in rules:
         key_codes = cached_codes(prepared, rule.key, codes)
         cap = rule.max_block_size or max_block_size
@@ -180,25 +179,63 @@ def generate_candidates(
         if hot_values is not None and len(hot_values):
             hot = _hot_codes(prepared, rule.key, key_codes, hot_values, codes)
         left, right, oversize = block_pairs(key_codes, rank, cap, window, focus, hot)
-        pair_id = np.unique(left * n + right)
-        new = np.setdiff1d(pair_id, seen, assume_unique=True)
-        seen = np.union1d(seen, new)
-        ids.append(new)
-        labels.append(np.full(len(new), rule.name, dtype=object))
-        rows.append((rule.name, len(pair_id), len(new), oversize))
+        names.append(rule.name)
+        parts.append(left * np.int64(n) + right)
+        oversizes.append(oversize)
     if extra is not None and len(extra[0]):
         el, er = np.minimum(*extra), np.maximum(*extra)
-        pair_id = np.unique(el[el != er] * n + er[el != er])
-        new = np.setdiff1d(pair_id, seen, assume_unique=True)
-        ids.append(new)
-        labels.append(np.full(len(new), "steward", dtype=object))
-        rows.append(("steward", len(pair_id), len(new), 0))
-    all_ids = np.concatenate(ids) if ids else np.empty(0, np.int64)
-    all_labels = np.concatenate(labels) if labels else np.empty(0, dtype=object)
-    order = np.argsort(all_ids, kind="stable")
-    all_ids, all_labels = all_ids[order], all_labels[order]
-    stats = pd.DataFrame(rows, columns=["rule", "pairs", "new_pairs", "oversize_blocks"])
-    return CandidatePairs(all_ids // n, all_ids % n, all_labels, stats)
+        names.append("steward")
+        parts.append(el[el != er] * np.int64(n) + er[el != er])
+        oversizes.append(0)
+    ids, rule_at, pairs, new = _first_rule_union(parts)
+    stats = pd.DataFrame(
+        {"rule": names, "pairs": pairs, "new_pairs": new, "oversize_blocks": oversizes},
+        columns=["rule", "pairs", "new_pairs", "oversize_blocks"],
+    )
+    labels = np.array(names, dtype=object)[rule_at] if names else np.empty(0, dtype=object)
+    return CandidatePairs(ids // max(n, 1), ids % max(n, 1), labels, stats)
+
+
+def _first_rule_union(parts: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Union of pair ids over rules in priority order, with one sort over all of them.
+
+    Args:
+        parts: pair ids (left·n + right, duplicates allowed) per rule, in priority order.
+
+    Returns:
+        (distinct ids ascending, index of the first rule holding each, distinct ids per rule,
+        ids per rule that no earlier rule holds) — the same as unioning rule by rule.
+    """
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty, empty
+    bits = max(1, int(len(parts) - 1).bit_length())
+    largest = max((int(p.max()) for p in parts if len(p)), default=0)
+    if largest >= 1 << (62 - bits):
+        raise ValueError(f"too many records to number their pairs in int64 ({largest=})")
+    total = sum(len(p) for p in parts)
+    keyed = np.empty(total, dtype=np.int64)
+    at = 0
+    for r, part in enumerate(parts):
+        # id in the high bits, rule index in the low bits: sorting orders by (id, rule).
+        np.left_shift(part, bits, out=keyed[at:at + len(part)])
+        keyed[at:at + len(part)] |= r
+        at += len(part)
+    keyed.sort()
+    if total:
+        distinct = np.empty(total, dtype=bool)
+        distinct[0] = True
+        np.not_equal(keyed[1:], keyed[:-1], out=distinct[1:])
+        keyed = keyed[distinct]
+    rule = (keyed & ((1 << bits) - 1)).astype(np.int64)
+    ids = keyed >> bits
+    del keyed
+    first = np.ones(len(ids), dtype=bool)
+    if len(ids):
+        np.not_equal(ids[1:], ids[:-1], out=first[1:])
+    pairs = np.bincount(rule, minlength=len(parts))
+    new = np.bincount(rule[first], minlength=len(parts))
+    return ids[first], rule[first], pairs, new
 
 
 def _hot_codes(

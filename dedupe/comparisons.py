@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Indel, JaroWinkler
+
+from dedupe.similarity import PRUNABLE, score_pairs_of_values
 
 NULL_LEVEL = 0
 
@@ -41,7 +42,8 @@ class PairContext:
                 self._rows = rows
                 self._pos = (np.searchsorted(rows, left), np.searchsorted(rows, right))
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {} if codes is None else codes
-        self._sims: dict[tuple[str, str], np.ndarray] = {}
+        self._sims: dict[tuple[str, str, float], tuple[np.ndarray, np.ndarray]] = {}
+        self._focus: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.left)
@@ -71,54 +73,44 @@ class PairContext:
         values = self.prepared[column].to_numpy(dtype=bool)
         return values[self.left], values[self.right]
 
-    def similarity(self, column: str, scorer: str) -> np.ndarray:
-        """Similarity in [0, 1], computed once per distinct pair of values (0 when null)."""
-        key = (column, scorer)
+    @contextmanager
+    def focused(self, mask: np.ndarray) -> Iterator[None]:
+        """Within the block, tests need to be right only where `mask` holds (lazy similarity).
+
+        `Comparison.evaluate` focuses each level on the pairs no earlier level decided, so a
+        costly similarity is computed only for pairs whose level it can still change.
+        """
+        before, self._focus = self._focus, mask
+        try:
+            yield
+        finally:
+            self._focus = before
+
+    def similarity(self, column: str, scorer: str, at_least: float = 0.0) -> np.ndarray:
+        """Similarity in [0, 1], computed once per distinct pair of values (0 when null).
+
+        Inside `focused(mask)` only the pairs under `mask` are guaranteed to be scored (the
+        rest may read 0 until a later call needs them); each pair is scored at most once.
+        With `at_least`, a `PRUNABLE` scorer may report similarities below it as 0.
+        """
+        bound = at_least if scorer in PRUNABLE else 0.0
+        key = (column, scorer, bound)
+        lc, rc = self.pair_codes(column)
         if key not in self._sims:
-            lc, rc = self.pair_codes(column)
+            self._sims[key] = (np.zeros(len(lc), dtype=np.float64), (lc < 0) | (rc < 0))
+        out, done = self._sims[key]
+        todo = ~done if self._focus is None else self._focus & ~done
+        if todo.any():
             _, uniques = self.codes(column)
-            ok = (lc >= 0) & (rc >= 0)
-            out = np.zeros(len(lc), dtype=np.float64)
-            if ok.any():
-                width = np.int64(len(uniques) + 1)
-                pair = lc[ok] * width + rc[ok]
-                distinct, inverse = np.unique(pair, return_inverse=True)
-                a = uniques[distinct // width].tolist()
-                b = uniques[distinct % width].tolist()
-                func = _SCORERS[scorer]
-                scores = process.cpdist(a, b, scorer=func, workers=1)
-                out[ok] = np.asarray(scores, dtype=np.float64)[inverse]
-            self._sims[key] = out
-        return self._sims[key]
+            width = np.int64(len(uniques) + 1)
+            pair = lc[todo] * width + rc[todo]
+            distinct, inverse = np.unique(pair, return_inverse=True)
+            a = uniques[distinct // width].tolist()
+            b = uniques[distinct % width].tolist()
+            out[todo] = score_pairs_of_values(scorer, a, b, bound)[inverse]
+            done |= todo
+        return out
 
-
-def _prefix(a: str, b: str, **_: object) -> float:
-    """1.0 when one value starts with the other (a surname-only 刘 vs 刘浩然), else 0.0."""
-    return 1.0 if a.startswith(b) or b.startswith(a) else 0.0
-
-
-def _rotation(a: str, b: str, **_: object) -> float:
-    """1.0 when one value is a rotation of the other (liuxinyi vs xinyiliu: name order swapped)."""
-    return 1.0 if len(a) == len(b) and len(a) >= 4 and a in b + b else 0.0
-
-
-def _contains(a: str, b: str, **_: object) -> float:
-    """Partial similarity of the shorter value inside the longer (0 when the shorter is < 5 long).
-
-    A short address (长江街107号) inside a full one (天津市南开区长江街107号长江商务中心1818室).
-    """
-    if min(len(a), len(b)) < 5:
-        return 0.0
-    return fuzz.partial_ratio(a, b) / 100.0
-
-
-_SCORERS: dict[str, Callable[..., float]] = {
-    "jaro_winkler": JaroWinkler.normalized_similarity,
-    "ratio": Indel.normalized_similarity,
-    "prefix": _prefix,
-    "rotation": _rotation,
-    "contains": _contains,
-}
 
 Test = Callable[[PairContext], np.ndarray]
 
@@ -130,7 +122,7 @@ def exact(column: str) -> Test:
 
 def similar(column: str, threshold: float, scorer: str = "jaro_winkler") -> Test:
     """Both values present and rapidfuzz similarity ≥ threshold."""
-    return lambda ctx: ctx.similarity(column, scorer) >= threshold
+    return lambda ctx: ctx.similarity(column, scorer, threshold) >= threshold
 
 
 def either_flag(column: str) -> Test:
@@ -223,7 +215,8 @@ class Comparison:
         for code, level in enumerate(self.levels, start=1):
             if not undecided.any():
                 break
-            hit = level.test(ctx) & undecided
+            with ctx.focused(undecided):
+                hit = level.test(ctx) & undecided
             out[hit] = code
             undecided &= ~hit
         return out

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from dedupe.blocking import BLOCKING_RULES, block_pairs, generate_candidates
+from dedupe.blocking import (
+    BLOCKING_RULES,
+    _first_rule_union,
+    block_pairs,
+    generate_candidates,
+)
 from dedupe.metrics import blocking_recall
 from dedupe.prepare import prepare_records
 from tests.dedupe.conftest import record
@@ -61,3 +67,40 @@ def test_candidates_union_rules_and_report_stats() -> None:
 
 def test_blocking_recall_on_synthetic(linked, synthetic) -> None:
     assert blocking_recall(linked.pairs, synthetic[1]) >= 0.95
+
+
+def _union_rule_by_rule(parts: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The reference: union the rules' pair ids one rule at a time (first rule wins)."""
+    seen = np.empty(0, np.int64)
+    ids, rules, pairs, new = [], [], [], []
+    for r, part in enumerate(parts):
+        distinct = np.unique(part)
+        fresh = np.setdiff1d(distinct, seen, assume_unique=True)
+        seen = np.union1d(seen, fresh)
+        ids.append(fresh)
+        rules.append(np.full(len(fresh), r))
+        pairs.append(len(distinct))
+        new.append(len(fresh))
+    all_ids, all_rules = np.concatenate(ids), np.concatenate(rules)
+    order = np.argsort(all_ids, kind="stable")
+    return all_ids[order], all_rules[order], np.array(pairs), np.array(new)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [np.array([5, 3, 5, 9]), np.array([3, 4]), np.array([], dtype=np.int64), np.array([9, 1])],
+        [np.array([], dtype=np.int64)],
+        [np.array([7]), np.array([7]), np.array([7])],
+        [np.random.default_rng(s).integers(0, 500, 400) for s in range(8)],
+    ],
+)
+def test_one_sort_union_equals_rule_by_rule_union(parts: list[np.ndarray]) -> None:
+    got = _first_rule_union([p.astype(np.int64) for p in parts])
+    for have, want in zip(got, _union_rule_by_rule(parts), strict=True):
+        assert np.array_equal(have, want)
+
+
+def test_union_refuses_ids_that_would_overflow() -> None:
+    with pytest.raises(ValueError, match="int64"):
+        _first_rule_union([np.array([1 << 61]), np.array([1])])

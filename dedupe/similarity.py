@@ -1,0 +1,160 @@
+"""String similarity scorers (相似度) applied in bulk to distinct value pairs, in C not per pair."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Indel, JaroWinkler
+
+CONTAINS_MIN_LENGTH = 5
+"""`contains` scores 0 when the shorter value has fewer characters than this."""
+WORKERS = 1
+"""Threads rapidfuzz may use per bulk call (1: the pipeline's stages share few cores)."""
+
+BulkScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
+PRUNABLE = frozenset({"contains"})
+"""Scorers that skip pairs which cannot reach the caller's threshold (reported as 0)."""
+
+
+def prefix(a: str, b: str) -> float:
+    """1.0 when one value starts with the other (a surname-only 刘 vs 刘浩然), else 0.0."""
+    return 1.0 if a.startswith(b) or b.startswith(a) else 0.0
+
+
+def rotation(a: str, b: str) -> float:
+    """1.0 when one value is a rotation of the other (liuxinyi vs xinyiliu: name order swapped)."""
+    return 1.0 if len(a) == len(b) and len(a) >= 4 and a in b + b else 0.0
+
+
+def contains(a: str, b: str) -> float:
+    """Partial similarity of the shorter value inside the longer (0 when the shorter is < 5 long).
+
+    A short address (长江街107号) inside a full one (天津市南开区长江街107号长江商务中心1818室).
+    """
+    if min(len(a), len(b)) < CONTAINS_MIN_LENGTH:
+        return 0.0
+    return fuzz.partial_ratio(a, b) / 100.0
+
+
+REFERENCE: dict[str, Callable[[str, str], float]] = {
+    "jaro_winkler": JaroWinkler.normalized_similarity,
+    "ratio": Indel.normalized_similarity,
+    "prefix": prefix,
+    "rotation": rotation,
+    "contains": contains,
+}
+"""Per-pair definition of each scorer: the bulk scorers return these values rounded to float32."""
+
+
+def _strings(values: Sequence[str]) -> np.ndarray:
+    return np.array(values, dtype=np.dtypes.StringDType())
+
+
+def _as_float32(values: np.ndarray) -> np.ndarray:
+    """Round to float32 (what rapidfuzz's cpdist returns by default) and widen again.
+
+    Level thresholds have always been applied to float32 similarities (0.7 rounds to
+    0.69999999, 0.79999999 to 0.8): keeping that rounding keeps every level as it was.
+    """
+    return np.asarray(values, dtype=np.float64).astype(np.float32).astype(np.float64)
+
+
+def _bulk_rapidfuzz(scorer: Callable[..., float], scale: float) -> BulkScorer:
+    def _score(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+        out = process.cpdist(a, b, scorer=scorer, workers=WORKERS, dtype=np.float64)
+        return _as_float32(np.asarray(out, dtype=np.float64) / scale)
+
+    return _score
+
+
+def _bulk_prefix(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+    sa, sb = _strings(a), _strings(b)
+    hit = np.strings.startswith(sa, sb) | np.strings.startswith(sb, sa)
+    return hit.astype(np.float64)
+
+
+def _bulk_rotation(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+    sa, sb = _strings(a), _strings(b)
+    la, lb = np.strings.str_len(sa), np.strings.str_len(sb)
+    hit = (la == lb) & (la >= 4)
+    at = np.nonzero(hit)[0]
+    if len(at):
+        doubled = np.strings.add(sb[at], sb[at])
+        hit[at] = np.strings.find(doubled, sa[at]) >= 0
+    return hit.astype(np.float64)
+
+
+def _bulk_contains(a: Sequence[str], b: Sequence[str], at_least: float = 0.0) -> np.ndarray:
+    """`contains` per pair; with `at_least` > 0, pairs that cannot reach it score 0 unscored.
+
+    partial_ratio scores the shorter value s (length m) against substrings w of the longer t,
+    200·LCS(s, w) / (m + |w|); LCS(s, w) ≤ min(LCS(s, t), |w|), so the score is at most
+    200·L / (m + L) with L = LCS(s, t). L comes from the integer Indel distance
+    (|s| + |t| − 2L), which rapidfuzz computes far faster than partial_ratio.
+    """
+    out = np.zeros(len(a), dtype=np.float64)
+    la, lb = np.strings.str_len(_strings(a)), np.strings.str_len(_strings(b))
+    shorter = np.minimum(la, lb).astype(np.int64)
+    keep = shorter >= CONTAINS_MIN_LENGTH
+    cutoff = at_least * 100.0 * (1.0 - 1e-9)  # a hair lower: never prune a borderline pair
+    if cutoff > 0 and keep.any():
+        at = np.nonzero(keep)[0]
+        pick_a, pick_b = _pick(a, at), _pick(b, at)
+        distance = process.cpdist(pick_a, pick_b, scorer=Indel.distance, workers=WORKERS,
+                                  dtype=np.int64)
+        lcs = (la[at] + lb[at] - np.asarray(distance, dtype=np.int64)) // 2
+        bound = 200.0 * lcs / (shorter[at] + lcs)
+        keep[at[bound < cutoff]] = False
+    at = np.nonzero(keep)[0]
+    if len(at):
+        scores = process.cpdist(_pick(a, at), _pick(b, at), scorer=fuzz.partial_ratio,
+                                workers=WORKERS, dtype=np.float64, score_cutoff=cutoff)
+        out[at] = _as_float32(np.asarray(scores, dtype=np.float64) / 100.0)
+    return out
+
+
+def _pick(values: Sequence[str], at: np.ndarray) -> list[str]:
+    return [values[i] for i in at.tolist()]
+
+
+BULK: dict[str, BulkScorer] = {
+    "jaro_winkler": _bulk_rapidfuzz(JaroWinkler.normalized_similarity, 1.0),
+    "ratio": _bulk_rapidfuzz(Indel.normalized_similarity, 1.0),
+    "prefix": _bulk_prefix,
+    "rotation": _bulk_rotation,
+    "contains": _bulk_contains,
+}
+"""Scorer name → function scoring two equally long lists of strings pair by pair."""
+
+
+def score_pairs_of_values(
+    scorer: str, a: Sequence[str], b: Sequence[str], at_least: float = 0.0
+) -> np.ndarray:
+    """Similarity in [0, 1] of each (a[i], b[i]), as `REFERENCE[scorer]` defines it.
+
+    Args:
+        scorer: one of `BULK` (jaro_winkler, ratio, prefix, rotation, contains).
+        a, b: equally long lists of non-null strings.
+        at_least: for the `PRUNABLE` scorers, similarities below this may be reported as 0
+            (pairs that provably cannot reach it are not scored); exact at or above it.
+
+    Returns:
+        float64 similarity per pair.
+
+    Raises:
+        KeyError: unknown scorer name.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"score_pairs_of_values needs equally long lists ({len(a)} != {len(b)})")
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.float64)
+    try:
+        if scorer in PRUNABLE:
+            return _bulk_contains(a, b, at_least)
+        return BULK[scorer](a, b)
+    except UnicodeEncodeError:
+        # numpy strings are UTF-8: a lone surrogate cannot be stored; score those pairs exactly.
+        func = REFERENCE[scorer]
+        return _as_float32(np.array([func(x, y) for x, y in zip(a, b, strict=True)]))
