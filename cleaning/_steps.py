@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -10,15 +12,16 @@ import pandas as pd
 from cleaning._distinct import column, map_distinct
 from cleaning.address import parse_normalized_address
 from cleaning.codes import customer_type_from_source, validate_credit_code
-from cleaning.company import ORG_WORDS, parse_company_name
+from cleaning.company import ORG_WORDS, parse_normalized_company_name
 from cleaning.dates import DateOrder, infer_date_order, parse_date
 from cleaning.email import normalize_email
 from cleaning.industry import map_industry
 from cleaning.issues import IssueCollector
-from cleaning.person import person_key, split_person_name
+from cleaning.person import person_key, split_normalized_person_name
 from cleaning.phone_bulk import normalize_phones
 from cleaning.text import normalize_text
 
+T = TypeVar("T")
 DATE_FIELDS = ("registered_date", "updated_at", "txn_date", "interaction_date")
 
 
@@ -27,10 +30,32 @@ def _changed(raw: pd.Series, clean: pd.Series) -> pd.Series:
     return raw.notna() & clean.notna() & (raw.str.strip() != clean)
 
 
-def clean_names(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) -> None:
+Normalized = dict[str, tuple[pd.Index, list[str | None]] | None]
+"""column -> (its distinct raw texts, their normalize_text), filled by blank_placeholders."""
+
+
+def _map_normalized(
+    series: pd.Series, func: Callable[[str | None], T], normalized: Normalized | None
+) -> tuple[list[T], np.ndarray]:
+    """Like ``map_distinct(series, lambda s: func(normalize_text(s)))``, reusing kept texts."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    texts = [str(u) for u in uniques.tolist()]
+    entry = (normalized or {}).get(str(series.name))
+    if entry is None:
+        return [func(normalize_text(t)) for t in texts], codes
+    index, norms = entry
+    pos = index.get_indexer(texts)
+    return [
+        func(norms[p] if p >= 0 else normalize_text(t)) for p, t in zip(pos, texts, strict=True)
+    ], codes
+
+
+def clean_names(
+    raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector, normalized: Normalized | None
+) -> None:
     """customer_name, name_key, name_region, branch, customer_type, contact_name/title."""
     name, idx = raw["customer_name"], raw.index
-    results, codes = map_distinct(name, parse_company_name)
+    results, codes = _map_normalized(name, parse_normalized_company_name, normalized)
     parts = {f: column([r[i] for r in results], codes, idx) for i, f in enumerate(
         ("customer_name", "name_key", "name_region", "branch", "legal_form"))}  # fmt: skip
     org = map_distinct(parts["customer_name"], lambda s: bool(ORG_WORDS.search(s)))
@@ -46,7 +71,11 @@ def clean_names(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) ->
                "customer_type_conflict", raw["customer_type"])  # fmt: skip
     individual = ctype == "individual"
     # a person's key is only used for individuals: parse just their names
-    person = map_distinct(name.where(individual), lambda s: person_key(split_person_name(s)[0]))
+    person = _map_normalized(
+        name.where(individual),
+        lambda s: person_key(split_normalized_person_name(s)[0]),
+        normalized,
+    )
     person_keys = column(*person, idx)
     out["customer_name"] = parts["customer_name"]
     out["name_key"] = parts["name_key"].where(~individual, person_keys.fillna(parts["name_key"]))
@@ -56,7 +85,7 @@ def clean_names(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) ->
     issues.add(_changed(name, parts["customer_name"]), "customer_name", "normalized", name)
 
     contact = raw["contact_name"]
-    res, cod = map_distinct(contact, split_person_name)
+    res, cod = _map_normalized(contact, split_normalized_person_name, normalized)
     out["contact_name"] = column([r[0] for r in res], cod, idx)
     out["contact_title"] = column([r[1] for r in res], cod, idx)
     issues.add(out["contact_title"].notna(), "contact_name", "title_removed", out["contact_title"])
@@ -78,18 +107,28 @@ PLACEHOLDERS = frozenset(
 """Values departments type for 'nothing here'; read as missing (compared after NFKC, lowercase)."""
 
 
-def blank_placeholders(raw: pd.DataFrame, columns: tuple[str, ...], issues: IssueCollector) -> None:
+def blank_placeholders(
+    raw: pd.DataFrame,
+    columns: tuple[str, ...],
+    issues: IssueCollector,
+    normalized: Normalized | None = None,
+) -> None:
     """Replace placeholder values (NULL, 无, -, / …) by missing, in place, recording an issue.
 
     ``0`` counts as a placeholder only in text fields, never in amounts or satisfaction.
+    The normalized text of each distinct value of the columns named in ``normalized`` (its
+    keys) is kept there, so later steps do not normalize those values again.
     """
     for name in columns:
         values = raw[name]
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        texts = [str(u) for u in uniques.tolist()]
+        norms = [normalize_text(t) for t in texts]
         flags = column(
-            *map_distinct(values, lambda s: (normalize_text(s) or "").lower() in PLACEHOLDERS),
-            raw.index,
-            dtype="boolean",
+            [(n or "").lower() in PLACEHOLDERS for n in norms], codes, raw.index, "boolean"
         ).fillna(False)
+        if normalized is not None and name in normalized:
+            normalized[name] = (pd.Index(texts, dtype=object), norms)
         if name in ("txn_amount", "satisfaction"):
             flags &= (values.str.strip() != "0").fillna(True)
         if flags.any():
@@ -141,7 +180,12 @@ def _combined_codes(columns: list[pd.Series]) -> tuple[np.ndarray, np.ndarray, l
     return key, first, per_column
 
 
-def clean_address(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) -> None:
+def clean_address(
+    raw: pd.DataFrame,
+    out: pd.DataFrame,
+    issues: IssueCollector,
+    normalized: Normalized | None = None,
+) -> None:
     """address text, province, city, district and division_code.
 
     The address text is normalized once per distinct value and parsed once per distinct
@@ -151,8 +195,8 @@ def clean_address(raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector) 
     cols = [raw[c] for c in ("address", "province", "city", "district")]
     present = pd.concat([c.notna() for c in cols], axis=1).any(axis=1).to_numpy()
     a_codes, a_values = pd.factorize(cols[0], use_na_sentinel=True)
+    a_norms, _ = _map_normalized(cols[0], lambda n: n, normalized)
     a_values = [str(v) for v in a_values.tolist()]
-    a_norms = [normalize_text(v) for v in a_values]
     out["address"] = column(a_norms, a_codes, idx)
     # the parser's text: normalized ("" when nothing remains), None for no or empty text
     a_text = [(n or "") if v else None for v, n in zip(a_values, a_norms, strict=True)]

@@ -221,7 +221,18 @@ def parse_company_name(text: str | None) -> CompanyName:
         >>> parse_company_name("北京某某（上海）科技有限公司杭州分公司")
         CompanyName(display='北京某某(上海)科技有限公司杭州分公司', name_key='某某科技', region='北京', branch='杭州分公司', legal_form='有限公司')
     """  # noqa: E501
-    display = normalize_text(text)
+    return parse_normalized_company_name(normalize_text(text))
+
+
+def parse_normalized_company_name(display: str | None) -> CompanyName:
+    """:func:`parse_company_name` for a name already through ``normalize_text`` (bulk callers).
+
+    Args:
+        display: ``normalize_text`` of the raw name.
+
+    Returns:
+        The same :class:`CompanyName` as ``parse_company_name`` on the raw name.
+    """
     if display is None:
         return CompanyName(None, None, None, None, None)
     core, branch = _split_branch(display)

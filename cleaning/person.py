@@ -112,7 +112,18 @@ def split_person_name(text: str | None) -> tuple[str | None, str | None]:
         >>> split_person_name("Mr. JOHN SMITH")
         ('John Smith', 'Mr')
     """
-    s = normalize_text(text)
+    return split_normalized_person_name(normalize_text(text))
+
+
+def split_normalized_person_name(s: str | None) -> tuple[str | None, str | None]:
+    """:func:`split_person_name` for a name already through ``normalize_text`` (bulk callers).
+
+    Args:
+        s: ``normalize_text`` of the raw name.
+
+    Returns:
+        The same ``(name, title)`` as ``split_person_name`` on the raw name.
+    """
     if s is None:
         return None, None
     titles: list[str] = []

@@ -94,14 +94,16 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     src = _prepare(raw)
     issues = IssueCollector(src.index)
     originals = {name: src[name].copy() for name in CUSTOMER_FIELDS}
+    # normalized texts of these columns are kept for the name and address steps
+    normalized: _steps.Normalized = dict.fromkeys(("customer_name", "contact_name", "address"))
     _steps.blank_placeholders(
-        src, (*CUSTOMER_FIELDS, *facts.TXN_FIELDS, *facts.INTERACTION_FIELDS), issues
+        src, (*CUSTOMER_FIELDS, *facts.TXN_FIELDS, *facts.INTERACTION_FIELDS), issues, normalized
     )
     out = pd.DataFrame(index=src.index)
     for name in LINEAGE:
         out[name] = src[name]
     out["source_row"] = pd.to_numeric(src["source_row"], errors="coerce").astype("Int64")
-    _steps.clean_names(src, out, issues)
+    _steps.clean_names(src, out, issues, normalized)
     _steps.clean_contacts(src, out, issues, options.default_region)
     if options.shared_phones is None:
         out["phone_shared"] = flag_shared_phones(out["phone"], out["name_key"],
@@ -109,7 +111,8 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     else:
         out["phone_shared"] = out["phone"].isin(options.shared_phones).fillna(False).astype(bool)
     issues.add(out["phone_shared"], "phone", "phone_shared", out["phone"])
-    _steps.clean_address(src, out, issues)
+    _steps.clean_address(src, out, issues, normalized)
+    del normalized
     _steps.clean_industry_and_codes(src, out, issues)
     orders = _steps.source_date_orders(src, options.date_order)
     dates = {f: _steps.clean_date(src[f], orders, f, issues) for f in _steps.DATE_FIELDS}
