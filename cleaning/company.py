@@ -42,6 +42,7 @@ _CN_FORMS = sorted(
     key=len,
     reverse=True,
 )
+_CN_FORM_TUPLE = tuple(_CN_FORMS)
 _CN_FORM_RE = re.compile("(?:" + "|".join(re.escape(f) for f in _CN_FORMS) + ")$")
 _EN_FORM_RE = re.compile(
     r"[\s,.]*\b(co\.?,?\s*ltd|company\s+limited|co\.?|company|corp(?:oration)?|inc(?:orporated)?|"
@@ -147,20 +148,37 @@ def _latin_regions() -> frozenset[str]:
     return frozenset("".join(lazy_pinyin(n)) for n in names) | {"hongkong", "macau", "taiwan"}
 
 
+@lru_cache(maxsize=1)
+def _region_prefixes() -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+    """Each region table of :func:`_region_tables` with the set of all its names' prefixes."""
+    return tuple(
+        (names, frozenset(n[:k] for n in names for k in range(1, len(n) + 1)))
+        for names in _region_tables()
+    )
+
+
 def _leading_region(core: str) -> tuple[str | None, str]:
-    """Strip a leading province and/or city/district name (北京, 广东省深圳市) from a core name."""
+    """Strip a leading province and/or city/district name (北京, 广东省深圳市) from a core name.
+
+    Per table only the longest name the core starts with counts (found by walking the prefix
+    set, as a trie would); it is stripped when a non-generic rest of two or more characters
+    remains.
+    """
     idx = division_index()
     found: list[str] = []
     rest = core
-    for names in _region_tables():
-        for length in range(min(idx.max_len, len(rest) - 2), 1, -1):
-            head = rest[:length]
-            if head in names:
-                tail = rest[length:]
-                if len(tail) >= 2 and tail not in _GENERIC:
-                    found.append(head)
-                    rest = tail
-                break
+    for names, prefixes in _region_prefixes():
+        limit = min(idx.max_len, len(rest) - 2)
+        best, length = 0, 1
+        while length <= limit and rest[:length] in prefixes:
+            if length >= 2 and rest[:length] in names:
+                best = length
+            length += 1
+        if best:
+            head, tail = rest[:best], rest[best:]
+            if len(tail) >= 2 and tail not in _GENERIC:
+                found.append(head)
+                rest = tail
     return ("".join(found) or None), rest
 
 
@@ -168,7 +186,10 @@ def _strip_forms(name: str) -> tuple[str, list[str]]:
     """Strip legal-form suffixes (Chinese and Latin) repeatedly from the end."""
     forms: list[str] = []
     while True:
-        m = _CN_FORM_RE.search(name) or _EN_FORM_RE.search(name)
+        # endswith() first: the anchored alternation can only match where a form ends the name
+        # (or before a final newline, which normalized names never hold)
+        cn = _CN_FORM_RE.search(name) if name.endswith(_CN_FORM_TUPLE) or "\n" in name else None
+        m = cn or _EN_FORM_RE.search(name)
         if not m or m.start() == 0:
             return name.strip(" ,.-"), forms
         forms.insert(0, m.group(0).strip(" ,."))
