@@ -78,7 +78,7 @@ class IssueCollector:
         rows = mask.fillna(False).to_numpy(dtype=bool)
         if not rows.any():
             return
-        ids = np.full(len(self._index), -1, dtype=np.int64)
+        ids = np.full(len(self._index), -1, dtype=np.int32)  # a fragment id per row
         if detail is None:
             ids[rows] = 0
             fragments = [fragment(field, code)]

@@ -49,15 +49,20 @@ class CleanResult:
 
 
 def _prepare(raw: pd.DataFrame) -> pd.DataFrame:
-    """Copy with a fresh index and every canonical/lineage column present as ``string``."""
-    frame = raw.reset_index(drop=True).copy()
+    """The canonical/lineage columns with a fresh index, each as ``string`` (absent = null).
+
+    Only these columns are taken (no whole-frame copy: extra columns are never read).
+    """
+    index = pd.RangeIndex(len(raw))
     needed = (*LINEAGE, *CUSTOMER_FIELDS, *facts.TXN_FIELDS, *facts.INTERACTION_FIELDS)
-    for name in needed:
-        if name not in frame:
-            frame[name] = pd.Series(pd.NA, index=frame.index, dtype="string")
-        elif name != "source_row":
-            frame[name] = frame[name].astype("string")
-    return frame
+    columns: dict[str, pd.Series] = {}
+    for name in dict.fromkeys(needed):
+        if name not in raw:
+            columns[name] = pd.Series(pd.NA, index=index, dtype="string")
+            continue
+        col = raw[name].reset_index(drop=True)
+        columns[name] = col if name == "source_row" else col.astype("string")
+    return pd.DataFrame(columns, index=index, copy=False)
 
 
 def date_orders(raw: pd.DataFrame, options: CleaningOptions | None = None) -> dict[str, str]:
@@ -93,7 +98,8 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     options = options or CleaningOptions()
     src = _prepare(raw)
     issues = IssueCollector(src.index)
-    originals = {name: src[name].copy() for name in CUSTOMER_FIELDS}
+    # blank_placeholders replaces columns (never edits them in place): no copies needed
+    originals = {name: src[name] for name in CUSTOMER_FIELDS}
     # normalized texts of these columns are kept for the name and address steps
     normalized: _steps.Normalized = dict.fromkeys(("customer_name", "contact_name", "address"))
     _steps.blank_placeholders(
