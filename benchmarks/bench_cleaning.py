@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import random
 import resource
 import time
+from pathlib import Path
 
 import pandas as pd
 
-from cleaning import CleaningOptions, clean_records
+from cleaning import CleaningOptions, CleanResult, clean_records
 
 _NAMES = ["星辰", "浦江", "华信", "锦帆", "臺灣", "ＡＣＭＥ", "瑞达", "东方"]
 _FORMS = [
@@ -61,20 +63,59 @@ def _frame(n: int, seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame(rows, dtype="string")
 
 
+_STAGE = Path(__file__).resolve().parent.parent / "data" / "bench" / "stage1m"
+_SOURCES = {"sales": "销售部", "service": "客服部", "marketing": "市场部"}
+_TABLES = ("records", "transactions", "interactions", "follow_up", "unmapped_industries")
+
+
+def _stage_raw(per_source: int) -> pd.DataFrame:
+    """Active raw rows of the exported 1 M run, as clean_stage reads them (0 = all rows)."""
+    frames = []
+    for name in _SOURCES:
+        frame = pd.read_parquet(_STAGE / f"raw.{name}.parquet")
+        frame = frame[frame["active"]].drop(columns=["active", "run_id"])
+        frames.append(frame.iloc[:per_source] if per_source else frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _differences(result: CleanResult) -> list[str]:
+    """Tables/columns where ``result`` differs from the exported clean layer of the 1 M run."""
+    problems = []
+    for table in _TABLES:
+        expected = pd.read_parquet(_STAGE / f"clean.{table}.parquet")
+        got = pd.read_parquet(io.BytesIO(getattr(result, table).to_parquet()))
+        if list(got.columns) != list(expected.columns) or len(got) != len(expected):
+            problems.append(f"{table}: shape {got.shape} != {expected.shape}")
+            continue
+        problems += [f"{table}.{c}" for c in expected if not got[c].equals(expected[c])]
+    return problems
+
+
 def main() -> None:
     """Run the benchmark and print a JSON line."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--base", type=int, default=10_000)
-    args = parser.parse_args()
-    base = _frame(args.base)
-    reps = max(1, args.rows // args.base)
-    raw = pd.concat([base] * reps, ignore_index=True)
-    raw["record_key"] = (
-        raw["source_system"] + ":" + pd.Series(range(len(raw))).astype(str)
-    ).astype("string")
+    parser.add_argument("--stage1m", action="store_true",
+                        help="clean the exported raw layer of the 1 M run (data/bench/stage1m)")
+    parser.add_argument("--per-source", type=int, default=0,
+                        help="with --stage1m: first N rows of each source (0 = all)")
+    parser.add_argument("--compare", action="store_true",
+                        help="with --stage1m and all rows: compare with the exported clean layer")
+    args = parser.parse_args()  # fmt: skip
+    options = CleaningOptions()
+    if args.stage1m:
+        raw = _stage_raw(args.per_source)
+        options = CleaningOptions(date_order=dict.fromkeys(_SOURCES, "auto"), departments=_SOURCES)
+    else:
+        base = _frame(args.base)
+        reps = max(1, args.rows // args.base)
+        raw = pd.concat([base] * reps, ignore_index=True)
+        raw["record_key"] = (
+            raw["source_system"] + ":" + pd.Series(range(len(raw))).astype(str)
+        ).astype("string")
     start, cpu_start = time.perf_counter(), time.process_time()
-    result = clean_records(raw, CleaningOptions())
+    result = clean_records(raw, options)
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -87,7 +128,9 @@ def main() -> None:
         "transactions": len(result.transactions),
         "follow_up": len(result.follow_up),
     }
-    print(json.dumps(stats))
+    if args.stage1m and args.compare and not args.per_source:
+        stats["differences"] = _differences(result)
+    print(json.dumps(stats, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Cleaning: standardize Chinese and international customer data into the clean layer."""
 
-from cleaning.address import AddressResult, parse_address
+from cleaning.address import AddressResult, parse_address, parse_normalized_address
 from cleaning.amount import parse_amount
 from cleaning.codes import (
     CreditCode,
@@ -9,15 +9,16 @@ from cleaning.codes import (
     infer_customer_type,
     validate_credit_code,
 )
-from cleaning.company import CompanyName, parse_company_name
+from cleaning.company import CompanyName, parse_company_name, parse_normalized_company_name
 from cleaning.dates import DateOrder, infer_date_order, parse_date
 from cleaning.divisions import division_index, province_names
 from cleaning.email import EmailResult, free_mail_domains, normalize_email
 from cleaning.facts import parse_satisfaction
 from cleaning.industry import IndustryResult, industry_sections, map_industry
 from cleaning.issues import ISSUE_CODES
-from cleaning.person import person_key, split_person_name
+from cleaning.person import person_key, split_normalized_person_name, split_person_name
 from cleaning.phone import PhoneResult, flag_shared_phones, normalize_phone
+from cleaning.phone_bulk import PhoneColumns, normalize_phones
 from cleaning.pipeline import (
     CleaningOptions,
     CleanResult,
@@ -25,7 +26,7 @@ from cleaning.pipeline import (
     date_orders,
     unmapped_from_records,
 )
-from cleaning.text import normalize_text, normalize_text_series, to_simplified
+from cleaning.text import normalize_text, normalize_text_series, normalize_texts, to_simplified
 
 __all__ = [
     "ISSUE_CODES",
@@ -37,6 +38,7 @@ __all__ = [
     "DateOrder",
     "EmailResult",
     "IndustryResult",
+    "PhoneColumns",
     "PhoneResult",
     "clean_records",
     "credit_code_check_char",
@@ -51,15 +53,20 @@ __all__ = [
     "map_industry",
     "normalize_email",
     "normalize_phone",
+    "normalize_phones",
     "normalize_text",
     "normalize_text_series",
+    "normalize_texts",
     "parse_address",
     "parse_amount",
     "parse_company_name",
     "parse_date",
+    "parse_normalized_address",
+    "parse_normalized_company_name",
     "parse_satisfaction",
     "person_key",
     "province_names",
+    "split_normalized_person_name",
     "split_person_name",
     "to_simplified",
     "unmapped_from_records",

@@ -19,7 +19,7 @@ from cleaning.industry import map_industry
 from cleaning.issues import IssueCollector
 from cleaning.person import person_key, split_normalized_person_name
 from cleaning.phone_bulk import normalize_phones
-from cleaning.text import normalize_text
+from cleaning.text import normalize_text, normalize_texts
 
 T = TypeVar("T")
 DATE_FIELDS = ("registered_date", "updated_at", "txn_date", "interaction_date")
@@ -42,12 +42,12 @@ def _map_normalized(
     texts = [str(u) for u in uniques.tolist()]
     entry = (normalized or {}).get(str(series.name))
     if entry is None:
-        return [func(normalize_text(t)) for t in texts], codes
+        return [func(n) for n in normalize_texts(texts)], codes
     index, norms = entry
     pos = index.get_indexer(texts)
-    return [
-        func(norms[p] if p >= 0 else normalize_text(t)) for p, t in zip(pos, texts, strict=True)
-    ], codes
+    missing = [t for p, t in zip(pos, texts, strict=True) if p < 0]
+    extra = iter(normalize_texts(missing))
+    return [func(norms[p] if p >= 0 else next(extra)) for p in pos], codes
 
 
 def clean_names(
@@ -123,7 +123,7 @@ def blank_placeholders(
         values = raw[name]
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         texts = [str(u) for u in uniques.tolist()]
-        norms = [normalize_text(t) for t in texts]
+        norms = normalize_texts(texts)
         flags = column(
             [(n or "").lower() in PLACEHOLDERS for n in norms], codes, raw.index, "boolean"
         ).fillna(False)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cleaning.phone import PhoneResult, _parse_one, normalize_phone
-from cleaning.text import normalize_text
+from cleaning.text import normalize_texts
 
 SEGMENT_DIGITS = 5  # leading digits of a CN mobile that decide validity and type (see above)
 _REPRESENTATIVE_SUFFIXES = ("000000", "999999", "504172")  # must agree for the fast path
@@ -88,7 +88,7 @@ def normalize_phones(values: Sequence[str | None], region: str = "CN") -> PhoneC
         >>> normalize_phones(["139 1234 5678", "010-62751234转8001"]).e164.to_pylist()
         ['+8613912345678', '+861062751234']
     """
-    norms = pa.array([normalize_text(v) for v in values], pa.string())
+    norms = pa.array(normalize_texts(values), pa.string())
     n = len(norms)
     if region == "CN" and n:
         fast, fast_e164, fast_type = _mobile_fast_path(norms)

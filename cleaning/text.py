@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 import opencc
 import pandas as pd
 
-from cleaning._distinct import column, map_distinct
+from cleaning._distinct import column
 
 _T2S = opencc.OpenCC("t2s")
 # zero-width and formatting characters that survive NFKC and break equality
@@ -44,6 +45,7 @@ _PUNCT = str.maketrans(
         "、": ",",
     }
 )
+_PUNCT_ANY = re.compile("[" + re.escape("".join(chr(c) for c in _PUNCT)) + "]")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -89,12 +91,52 @@ def normalize_text(text: str | None) -> str | None:
 
 def _normalize_full(text: str) -> str | None:
     """The general route of :func:`normalize_text` (the reference its fast path is tested on)."""
-    out = unicodedata.normalize("NFKC", text)
-    out = _INVISIBLE.sub("", out).translate(_PUNCT)
-    out = _SPACE.sub(" ", out).strip()
-    if not out:
-        return None
-    return to_simplified(out)
+    out = _before_t2s(text)
+    return to_simplified(out) if out else None
+
+
+def _before_t2s(text: str) -> str:
+    """NFKC, invisible characters, punctuation variants and whitespace ("" when nothing is left)."""
+    out = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    if _PUNCT_ANY.search(out):  # translate() is slow on CJK text; most values have none
+        out = out.translate(_PUNCT)
+    return _SPACE.sub(" ", out).strip()
+
+
+def normalize_texts(values: Sequence[str | None]) -> list[str | None]:
+    """:func:`normalize_text` of many values, with one OpenCC call for all that need it.
+
+    Normalized texts hold no newline (whitespace is collapsed to spaces) and no OpenCC
+    dictionary entry holds one, so converting the texts joined by newlines converts each
+    exactly as alone (OpenCC segments greedily left to right by dictionary entries).
+
+    Args:
+        values: Raw texts (None for missing).
+
+    Returns:
+        The normalized texts, aligned with ``values``.
+    """
+    out: list[str | None] = [None] * len(values)
+    pending: list[int] = []
+    for i, text in enumerate(values):
+        if text is None or text is pd.NA:
+            continue
+        text = str(text)
+        if text.isascii() and text.isprintable():
+            out[i] = " ".join(text.split()) or None
+            continue
+        norm = _before_t2s(text)
+        if norm:
+            out[i] = norm
+            if _CJK.search(norm):
+                pending.append(i)
+    if pending:
+        converted = _T2S.convert("\n".join([out[i] for i in pending])).split("\n")  # type: ignore[misc]
+        if len(converted) != len(pending):  # not expected; never guess: convert one by one
+            converted = [to_simplified(out[i]) for i in pending]  # type: ignore[arg-type]
+        for i, text in zip(pending, converted, strict=True):
+            out[i] = text
+    return out
 
 
 def normalize_text_series(series: pd.Series) -> pd.Series:
@@ -106,5 +148,5 @@ def normalize_text_series(series: pd.Series) -> pd.Series:
     Returns:
         A ``string`` Series of normalized values (null when blank).
     """
-    results, codes = map_distinct(series, normalize_text)
-    return column(results, codes, series.index)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return column(normalize_texts(uniques.tolist()), codes, series.index)

@@ -7,7 +7,7 @@ import string
 
 import pytest
 
-from cleaning.text import _normalize_full, normalize_text
+from cleaning.text import _normalize_full, normalize_text, normalize_texts
 
 CASES = [
     "", " ", "   ", "abc", "  a  b  ", "NULL", "n/a", "-", "13912345678", "139 1234 5678",
@@ -35,3 +35,16 @@ def test_fast_path_on_random_printable_ascii() -> None:
 )
 def test_non_printable_or_non_ascii_take_the_full_route(text: str, expected: str) -> None:
     assert normalize_text(text) == expected
+
+
+def test_bulk_normalize_texts_equals_one_by_one() -> None:
+    """One OpenCC call over newline-joined texts converts each exactly as alone."""
+    rng = random.Random(9)
+    pieces = ["臺灣", "積體電路", "製造", "股份有限公司", "發展", "後來", "乾淨", "頭髮", "ＡＢＣ",
+              " ", "\u200b", "（北京）", "“引號”", "—", "abc", "\t", "\n", "么", "於", "里程",
+              "裡面", "㐀", "丽", "\uf900", "臺北市信義區", "著名", "範圍", "鐘錶"]  # fmt: skip
+    values: list[str | None] = [
+        "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 6))) for _ in range(3000)
+    ]
+    values += [None, "", "  ", "NULL", "無", "暫無"]
+    assert normalize_texts(values) == [normalize_text(v) for v in values]
