@@ -12,7 +12,7 @@ from cleaning.codes import (
 from cleaning.company import CompanyName, parse_company_name, parse_normalized_company_name
 from cleaning.dates import DateOrder, infer_date_order, parse_date
 from cleaning.divisions import division_index, province_names
-from cleaning.email import EmailResult, free_mail_domains, normalize_email
+from cleaning.email import EmailResult, email_from_normalized, free_mail_domains, normalize_email
 from cleaning.facts import parse_satisfaction
 from cleaning.industry import IndustryResult, industry_sections, map_industry
 from cleaning.issues import ISSUE_CODES
@@ -45,6 +45,7 @@ __all__ = [
     "customer_type_from_source",
     "date_orders",
     "division_index",
+    "email_from_normalized",
     "flag_shared_phones",
     "free_mail_domains",
     "industry_sections",

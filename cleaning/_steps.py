@@ -14,7 +14,7 @@ from cleaning.address import parse_normalized_address
 from cleaning.codes import customer_type_from_source, validate_credit_code
 from cleaning.company import ORG_WORDS, parse_normalized_company_name
 from cleaning.dates import DateOrder, infer_date_order, parse_date
-from cleaning.email import normalize_email
+from cleaning.email import email_from_normalized
 from cleaning.industry import map_industry
 from cleaning.issues import IssueCollector
 from cleaning.person import person_key, split_normalized_person_name
@@ -152,11 +152,13 @@ def clean_contacts(
     issues.add(others.notna(), "phone", "phone_multiple", others)
 
     email = raw["email"]
-    mails, cod = map_distinct(email, normalize_email)
+    cod, uniques = pd.factorize(email, use_na_sentinel=True)
+    norms = normalize_texts(uniques.tolist())
+    mails = [email_from_normalized(n) for n in norms]
     out["email"] = column([r.email for r in mails], cod, idx)
     out["email_domain"] = column([r.domain for r in mails], cod, idx)
     out["email_is_free"] = column([r.is_free for r in mails], cod, idx, "boolean")
-    has_text = column([normalize_text(u) is not None for u in _uniques(email)], cod, idx, "boolean")
+    has_text = column([n is not None for n in norms], cod, idx, "boolean")
     issues.add(has_text.fillna(False) & out["email"].isna(), "email", "email_invalid", email)
 
 

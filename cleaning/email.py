@@ -16,6 +16,7 @@ _EMAIL = re.compile(
     r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}$"
 )
 _MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[\s;,/]+")  # several addresses in one field: the first is used
 _ANGLE = re.compile(r"<([^<>]+)>")  # "张伟 <zhangwei@x.com>"
 
 
@@ -57,14 +58,25 @@ def normalize_email(text: str | None) -> EmailResult:
         >>> normalize_email(" Zhang.Wei＠Huawei.COM ")
         EmailResult(email='zhang.wei@huawei.com', domain='huawei.com', is_free=False, valid=True)
     """
-    norm = normalize_text(text)
+    return email_from_normalized(normalize_text(text))
+
+
+def email_from_normalized(norm: str | None) -> EmailResult:
+    """:func:`normalize_email` for a text already through ``normalize_text`` (bulk callers).
+
+    Args:
+        norm: ``normalize_text`` of the raw email text.
+
+    Returns:
+        The same :class:`EmailResult` as ``normalize_email`` on the raw text.
+    """
     if norm is None:
         return EmailResult(None, None, None, False)
     m = _ANGLE.search(norm)
     if m:
         norm = m.group(1)
     norm = _MAILTO.sub("", norm)
-    candidate = re.split(r"[\s;,/]+", norm.strip())[0].lower().rstrip(".")
+    candidate = _SEPARATORS.split(norm.strip())[0].lower().rstrip(".")
     if not _EMAIL.match(candidate) or ".." in candidate:
         return EmailResult(None, None, None, False)
     domain = candidate.rsplit("@", 1)[1]
