@@ -209,6 +209,7 @@ def format_summary(outcome: RunOutcome) -> str:
         lines.append(
             f"  candidate pairs:   {m['candidate_pairs']}  (matched {m['matched_pairs']}, "
             f"review queue {m['review_queue']})"
+            + (f", scored in {m['shards']} blocking shards" if m.get("shards") else "")
         )
         lines.append(f"  clusters:          {m['clusters']}")
     if "golden" in s:

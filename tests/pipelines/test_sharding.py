@@ -12,7 +12,7 @@ import pytest
 from dedupe import ModelParams
 from pipelines.access import open_warehouse
 from pipelines.definitions import build_definitions
-from pipelines.runner import RunOutcome, run_pipeline
+from pipelines.runner import RunOutcome, format_summary, run_pipeline
 from pipelines.schedules import JOB_NAME
 from pipelines.settings import ConfigError, load_config
 from pipelines.sharding import MATCH_KEY, WAREHOUSE_TAG_KEY, reusable_params
@@ -90,6 +90,8 @@ def test_sharded_run_equals_single_process_run(
     assert first.stats["match"]["shards"] == 3
     assert first.stats["match"]["mode"] == "full"
     _assert_same_run(cfg, first, baseline)
+    assert "scored in 3 blocking shards" in format_summary(first)
+    assert "blocking shards" not in format_summary(baseline[1])
 
     # nothing new: the sharded graph takes the incremental path (no shards) and still publishes
     again = run_pipeline(cfg, run_date=RUN_DATE)
