@@ -133,7 +133,9 @@ def reusable_params(con: duckdb.DuckDBPyConnection, state: dict[str, str]) -> Mo
     description="Read clean.records and the steward decisions, plan the rematch; for a full "
     "rebuild prepare the records and the model params once and fan out one output per shard.",
 )
-def match_prepare(context: dg.OpExecutionContext, archive: ArchiveResource) -> Iterator[dg.Output]:
+def match_prepare(
+    context: dg.OpExecutionContext, archive: ArchiveResource
+) -> Iterator[dg.Output | dg.DynamicOutput]:
     """Plan the match stage and fan out its shards."""
     ctx = archive.run_context(context.run.run_id)
     started = time.time()
