@@ -56,7 +56,7 @@ def _match_at(text: str, pos: int, names: _Names, ok) -> tuple:
     from the longest division name down, in a few lookups.
     """
     prefixes = _prefixes(names)
-    limit = min(division_index().max_len, len(text) - pos)
+    limit = len(text) - pos  # no name is longer than the longest division name: no other bound
     found = []
     length = 1
     while length <= limit and text[pos : pos + length] in prefixes:
