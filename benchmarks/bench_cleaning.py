@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
 import resource
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cleaning import CleaningOptions, CleanResult, clean_records
 
@@ -79,15 +80,21 @@ def _stage_raw(per_source: int) -> pd.DataFrame:
 
 
 def _differences(result: CleanResult) -> list[str]:
-    """Tables/columns where ``result`` differs from the exported clean layer of the 1 M run."""
+    """Tables/columns where ``result`` differs from the exported clean layer of the 1 M run.
+
+    Compared as Arrow columns cast to the exported types (pandas string flavours differ
+    between a DuckDB export and a pandas frame; values and nulls must be equal).
+    """
     problems = []
     for table in _TABLES:
-        expected = pd.read_parquet(_STAGE / f"clean.{table}.parquet")
-        got = pd.read_parquet(io.BytesIO(getattr(result, table).to_parquet()))
-        if list(got.columns) != list(expected.columns) or len(got) != len(expected):
+        expected = pq.read_table(_STAGE / f"clean.{table}.parquet")
+        got = pa.Table.from_pandas(getattr(result, table), preserve_index=False)
+        if got.column_names != expected.column_names or got.num_rows != expected.num_rows:
             problems.append(f"{table}: shape {got.shape} != {expected.shape}")
             continue
-        problems += [f"{table}.{c}" for c in expected if not got[c].equals(expected[c])]
+        for name, field in zip(expected.column_names, expected.schema, strict=True):
+            if not got.column(name).cast(field.type).equals(expected.column(name)):
+                problems.append(f"{table}.{name}")
     return problems
 
 
