@@ -98,7 +98,7 @@ def normalize_phones(values: Sequence[str | None], region: str = "CN") -> PhoneC
         e164, kinds = [None] * n, [None] * n
     ext: list[str | None] = [None] * n
     others: list[str | None] = [None] * n
-    for i in np.flatnonzero(~fast):
+    for i in np.flatnonzero(~fast).tolist():
         res: PhoneResult = normalize_phone(values[i], region)
         e164[i], kinds[i], ext[i] = res.e164, res.type, res.ext
         others[i] = ",".join(res.others) or None
