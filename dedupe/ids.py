@@ -7,7 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+
+from dedupe.pairset import arrow_strings
 
 _ID = re.compile(r"^C(\d{8})(\d{3,})$")
 EVENTS = ("created", "merged_into", "split_from", "grown", "retired")
@@ -104,6 +108,12 @@ def assign_customer_ids(
     return IdAssignment(assignments.reset_index(drop=True), events)
 
 
+def _isin(values: pd.Series, wanted: pd.Series | list[str]) -> np.ndarray:
+    """Whether each value is among `wanted` (null never is), hashed in Arrow."""
+    found = pc.is_in(arrow_strings(values), value_set=arrow_strings(pd.Series(wanted, dtype="str")))
+    return found.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def _events(
     overlap: pd.DataFrame,
     home: pd.DataFrame,
@@ -113,33 +123,43 @@ def _events(
     prev: pd.DataFrame,
     clusters: pd.DataFrame,
 ) -> pd.DataFrame:
-    rows: list[tuple[str, str, str | None]] = []
-    surviving = set(kept.values())
-    for cid, cluster_key in zip(home["customer_id"], home["cluster_key"], strict=True):
-        if cid not in surviving:
-            rows.append((cid, "merged_into", id_of[cluster_key]))
+    """This run's ID events, computed column-wise (one row per id and event)."""
+    surviving = list(kept.values())
+    lost = home[~_isin(home["customer_id"], surviving)]
+    merged = pd.DataFrame({
+        "customer_id": lost["customer_id"].to_numpy(dtype=object),
+        "event": "merged_into",
+        "other_customer_id": lost["cluster_key"].map(id_of).to_numpy(dtype=object),
+    })
     biggest_source = (
         overlap.sort_values(["cluster_key", "n", "age"], ascending=[True, False, True])
         .drop_duplicates("cluster_key")
         .set_index("cluster_key")["customer_id"]
     )
-    for cluster_key in fresh_clusters:
-        source = biggest_source.get(cluster_key)
-        if source is not None and source in surviving:
-            rows.append((id_of[cluster_key], "split_from", source))
-        elif source is not None:
-            rows.append((id_of[cluster_key], "created", None))
-        else:
-            rows.append((id_of[cluster_key], "created", None))
-    prev_members = prev.groupby("customer_id")["record_key"].apply(frozenset)
-    now_members = clusters.groupby("cluster_key")["record_key"].apply(frozenset)
-    for cluster_key, cid in kept.items():
-        if not now_members[cluster_key] <= prev_members.get(cid, frozenset()):
-            rows.append((cid, "grown", None))
-    present = set(overlap["customer_id"])
-    for cid in sorted(set(prev["customer_id"]) - present):
-        rows.append((cid, "retired", None))
-    frame = pd.DataFrame(rows, columns=["customer_id", "event", "other_customer_id"])
+    fresh = pd.Series(fresh_clusters, dtype="str")
+    source = fresh.map(biggest_source)
+    split = _isin(source, surviving)
+    born = pd.DataFrame({
+        "customer_id": fresh.map(id_of).to_numpy(dtype=object),
+        "event": np.where(split, "split_from", "created").astype(object),
+        "other_customer_id": np.where(split, source.to_numpy(dtype=object), None),
+    })
+    # grown: a kept id whose cluster now holds a record that id did not hold before.
+    held = clusters[_isin(clusters["cluster_key"], list(kept))]
+    held = held.assign(customer_id=held["cluster_key"].map(kept))
+    found = held.merge(
+        prev[["record_key", "customer_id"]].drop_duplicates(),
+        on=["record_key", "customer_id"], how="left", indicator=True,
+    )
+    gained = found.loc[found["_merge"] == "left_only", "customer_id"].unique()
+    grown = pd.DataFrame({"customer_id": pd.Series(gained, dtype=object), "event": "grown",
+                          "other_customer_id": None})
+    previous_ids = pd.Series(prev["customer_id"].unique(), dtype="str")
+    retired_ids = previous_ids[~_isin(previous_ids, overlap["customer_id"])]
+    retired = pd.DataFrame({"customer_id": retired_ids.to_numpy(dtype=object),
+                            "event": "retired", "other_customer_id": None})
+    frame = pd.concat([merged, born, grown, retired], ignore_index=True)
+    frame = frame[["customer_id", "event", "other_customer_id"]].astype(object)
     return frame.sort_values(["customer_id", "event"], kind="stable").reset_index(drop=True)
 
 

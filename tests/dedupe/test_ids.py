@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
+import dedupe.ids
 from dedupe import CustomerIdError, assign_customer_ids, link_records, resolve_customer_id
 from tests.dedupe.synth import make_records
 
@@ -81,3 +83,62 @@ def test_ids_stable_after_one_percent_new_and_changed() -> None:
     assert (old_id[keys] == new_id[keys]).all()
     assert set(out.events["event"]) <= {"created", "merged_into", "split_from", "grown", "retired"}
     assert (out.events["event"] == "created").sum() >= 1
+
+
+def _reference_events(overlap, home, kept, fresh_clusters, id_of, prev, clusters):
+    """The former per-cluster implementation (member sets per id), the slow reference."""
+    rows = []
+    surviving = set(kept.values())
+    for cid, cluster_key in zip(home["customer_id"], home["cluster_key"], strict=True):
+        if cid not in surviving:
+            rows.append((cid, "merged_into", id_of[cluster_key]))
+    biggest_source = (
+        overlap.sort_values(["cluster_key", "n", "age"], ascending=[True, False, True])
+        .drop_duplicates("cluster_key")
+        .set_index("cluster_key")["customer_id"]
+    )
+    for cluster_key in fresh_clusters:
+        source = biggest_source.get(cluster_key)
+        if source is not None and source in surviving:
+            rows.append((id_of[cluster_key], "split_from", source))
+        else:
+            rows.append((id_of[cluster_key], "created", None))
+    prev_members = prev.groupby("customer_id")["record_key"].apply(frozenset)
+    now_members = clusters.groupby("cluster_key")["record_key"].apply(frozenset)
+    for cluster_key, cid in kept.items():
+        if not now_members[cluster_key] <= prev_members.get(cid, frozenset()):
+            rows.append((cid, "grown", None))
+    for cid in sorted(set(prev["customer_id"]) - set(overlap["customer_id"])):
+        rows.append((cid, "retired", None))
+    frame = pd.DataFrame(rows, columns=["customer_id", "event", "other_customer_id"])
+    return frame.sort_values(["customer_id", "event"], kind="stable").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_events_equal_the_per_cluster_reference(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(seed)
+    keys = [f"r{i:03d}" for i in range(120)]
+    first = [f"g{rng.integers(0, 40):02d}" for _ in keys]
+    clusters = pd.DataFrame({"record_key": keys, "cluster_key": first})
+    prev = assign_customer_ids(clusters, None, date(2024, 1, 1)).assignments
+    # re-cluster: move some records, split some off alone, drop some, add new ones
+    again = clusters.copy()
+    move = rng.choice(len(keys), 15, replace=False)
+    again.loc[move, "cluster_key"] = [f"g{rng.integers(0, 40):02d}" for _ in move]
+    alone = rng.choice(len(keys), 8, replace=False)
+    again.loc[alone, "cluster_key"] = again.loc[alone, "record_key"]
+    again = again.drop(rng.choice(len(keys), 10, replace=False))
+    gone = [k for k, g in zip(keys, first, strict=True) if g == first[0]]
+    again = again[~again["record_key"].isin(gone)]  # a whole customer leaves: retired
+    new = pd.DataFrame({"record_key": [f"n{i}" for i in range(6)],
+                        "cluster_key": [f"g{rng.integers(0, 40):02d}" for _ in range(6)]})
+    again = pd.concat([again, new], ignore_index=True)
+    out = assign_customer_ids(again, prev, date(2024, 3, 15))
+    monkeypatch.setattr(dedupe.ids, "_events", _reference_events)
+    want = assign_customer_ids(again, prev, date(2024, 3, 15))
+    pd.testing.assert_frame_equal(out.assignments, want.assignments)
+    got, expected = (e.astype(object).where(e.notna(), None) for e in (out.events, want.events))
+    pd.testing.assert_frame_equal(got, expected)
+    assert {"merged_into", "split_from", "grown", "retired"} <= set(got["event"])
