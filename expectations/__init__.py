@@ -5,10 +5,17 @@ from expectations.catalog import CHECKS, CheckSpec, checks_for_layer
 from expectations.outcome import CheckOutcome, blocking_failures
 from expectations.report import TREND_METRICS, RunSummary, render_quality_report
 from expectations.settings import QualitySettings
-from expectations.suites import build_data_docs, validate_clean, validate_golden, validate_raw
+from expectations.suites import (
+    GOLDEN_SUITE_RECORD_COLUMNS,
+    build_data_docs,
+    validate_clean,
+    validate_golden,
+    validate_raw,
+)
 
 __all__ = [
     "CHECKS",
+    "GOLDEN_SUITE_RECORD_COLUMNS",
     "TREND_METRICS",
     "AuditSample",
     "CheckOutcome",

@@ -20,6 +20,8 @@ GOLDEN_COLUMNS: tuple[str, ...] = (
     "last_seen", "updated_run_id",
 )  # fmt: skip
 CROSSWALK_COLUMNS: tuple[str, ...] = ("record_key", "customer_id")
+# The clean.records columns validate_golden reads (a caller may leave the others unread).
+GOLDEN_SUITE_RECORD_COLUMNS: tuple[str, ...] = ("record_key", "credit_code")
 
 
 def validate_golden(

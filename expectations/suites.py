@@ -11,7 +11,7 @@ import pandas as pd
 
 from expectations import reference as ref
 from expectations._common import Results, blank_to_null, columns_present, skipped, to_outcomes
-from expectations._golden_suite import validate_golden
+from expectations._golden_suite import GOLDEN_SUITE_RECORD_COLUMNS, validate_golden
 from expectations._gx_runner import GxCheck, build_docs_site, run_checks
 from expectations.outcome import CheckOutcome
 from expectations.settings import QualitySettings
@@ -19,7 +19,13 @@ from expectations.settings import QualitySettings
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
 
-__all__ = ["build_data_docs", "validate_clean", "validate_golden", "validate_raw"]
+__all__ = [
+    "GOLDEN_SUITE_RECORD_COLUMNS",
+    "build_data_docs",
+    "validate_clean",
+    "validate_golden",
+    "validate_raw",
+]
 
 RAW_LINEAGE_COLUMNS: tuple[str, ...] = ("record_key", "source_system", "source_file", "source_row")
 CLEAN_REQUIRED_COLUMNS: tuple[str, ...] = (

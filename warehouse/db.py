@@ -189,6 +189,21 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return sum(r[0] for r in rows) > 0
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """The column names of a table or view, in order.
+
+    Args:
+        con: a connection.
+        name: ``schema.table``.
+
+    Returns:
+        The names; empty when the table does not exist.
+    """
+    if not table_exists(con, name):
+        return []
+    return [r[0] for r in con.execute(f"DESCRIBE {_check_name(name)}").fetchall()]
+
+
 def read_table(
     con: duckdb.DuckDBPyConnection, name: str, columns: Sequence[str] | None = None
 ) -> pd.DataFrame | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -35,6 +36,22 @@ CROSSWALK_COLUMNS = [
     "match_score",
 ]
 _DATE = pd.ArrowDtype(pa.date32())
+# The clean.records columns build_golden reads (a caller may leave the others unread).
+RECORD_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [
+            "record_key",
+            "source_system",
+            "source_record_id",
+            "ingested_at",
+            "updated_at",
+            *SURVIVING_ATTRIBUTES,
+            "contact_title",
+            "phone_type",
+            "division_code",
+        ]
+    )
+)
 
 
 @dataclass
@@ -140,15 +157,15 @@ def build_golden(
     base = records.merge(assignments[["record_key", "customer_id"]], on="record_key", how="left")
     base["_record_date"] = record_dates(base)
     crosswalk = _crosswalk(base, match_scores)
-    values, lineage = survive(base, settings)
+    values, lineage = survive(base, settings, dates=base["_record_date"])
     values["customer_type"] = customer_type(values["customer_type"], values["credit_code"])
-    derived = (
-        lineage["attribute"].eq("customer_type")
-        & lineage["customer_id"].isin(
-            values.loc[values["customer_type"].eq("enterprise"), "customer_id"]
-        )
-        & lineage["value"].ne("enterprise")
-    )
+    typed = np.flatnonzero(lineage["attribute"].eq("customer_type").to_numpy())
+    rows = lineage.iloc[typed]
+    enterprises = values.loc[values["customer_type"].eq("enterprise"), "customer_id"]
+    derived = typed[
+        member(rows["customer_id"], enterprises)
+        & rows["value"].ne("enterprise").to_numpy(dtype=bool, na_value=True)
+    ]
     lineage.loc[derived, ["value", "rule"]] = ["enterprise", "derived: credit_code present"]
     txns = attach_facts(transactions, crosswalk, "transactions")
     touches = attach_facts(interactions, crosswalk, "interactions")

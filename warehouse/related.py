@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,16 @@ def _sources(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
     return masks.map(text).astype("string")
 
 
+def _golden_values(out: pd.DataFrame, golden: pd.DataFrame, cols: list[str]) -> list[pd.Series]:
+    """The golden customer's ``cols`` beside each row of ``out`` (one hash lookup for all)."""
+    pos = pd.Index(golden["customer_id"]).get_indexer(out["customer_id"])
+    found = pos >= 0
+    safe = np.where(found, pos, 0)
+    if not len(golden):
+        return [pd.Series(pd.NA, index=out.index, dtype=golden[c].dtype) for c in cols]
+    return [golden[c].take(safe).set_axis(out.index).where(found) for c in cols]
+
+
 def build_contacts(base: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
     """Every distinct contact (person + phone + email) of each customer with role and validity.
 
@@ -127,10 +138,7 @@ def build_contacts(base: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
     )
     out["source_systems"] = _sources(c, keys)
     out = out.reset_index()
-    g = golden.set_index("customer_id")
-    g_phone = out["customer_id"].map(g["phone"])
-    g_name = out["customer_id"].map(g["contact_name"])
-    g_email = out["customer_id"].map(g["email"])
+    g_phone, g_name, g_email = _golden_values(out, golden, ["phone", "contact_name", "email"])
     by_phone = g_phone.notna() & (out["phone"] == g_phone)
     by_name = (
         g_phone.isna()
@@ -177,10 +185,9 @@ def build_addresses(base: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
     )
     out["source_systems"] = _sources(a, keys)
     out = out.reset_index()
-    g = golden.set_index("customer_id")
     same = pd.Series(True, index=out.index)
-    for col in parts:
-        same &= out[col].fillna("") == out["customer_id"].map(g[col]).fillna("")
+    for col, g_value in zip(parts, _golden_values(out, golden, parts), strict=True):
+        same &= out[col].fillna("") == g_value.fillna("")
     out["is_primary"] = same.astype(bool)
     out = out.sort_values(["customer_id", "is_primary"], ascending=[True, False])
     return out[ADDRESS_COLUMNS].reset_index(drop=True)

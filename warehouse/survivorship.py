@@ -1,11 +1,14 @@
 """Survivorship: choose each golden attribute among a customer's source records, with lineage.
 
-Every rule is applied to all customers at once: candidate rows are ordered with one
-``numpy.lexsort`` over numeric keys and the first row per customer wins, so the cost is a few
-sorts per attribute whatever the number of customers (no Python loop per customer).
+Every rule is applied to all customers at once on numpy arrays: candidate rows are ordered with
+one ``numpy.lexsort`` over integer keys and the first row per customer wins; text is only
+factorized (once per distinct value), so the cost is a few sorts per attribute whatever the
+number of customers (no Python loop per customer or per row).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,17 +27,7 @@ LINEAGE_COLUMNS = [
     "candidates",
 ]
 _NO_DATE = np.int64(-(2**62))
-_WORK_COLUMNS = [
-    "customer_id",
-    "record_key",
-    "source_system",
-    "source_record_id",
-    "_record_date",
-    "_date_key",
-    "_cust",
-    "_record_order",
-    "_completeness",
-]
+_LAST_TEXT = "\uffff"  # sorts after every value: a missing value never wins "earliest"
 
 
 def _present(values: pd.Series) -> np.ndarray:
@@ -59,121 +52,203 @@ def record_dates(records: pd.DataFrame) -> pd.Series:
     return out
 
 
-def _rank(sources: pd.Series, order: list[str]) -> np.ndarray:
-    position = {s: i for i, s in enumerate(order)}
-    return sources.map(position).fillna(len(order)).to_numpy(dtype=np.int64)
-
-
 def _date_key(dates: pd.Series) -> np.ndarray:
     """Day numbers with missing dates as the smallest value (so they lose "most recent")."""
     days = dates.to_numpy(dtype="datetime64[D]").astype(np.int64)
     return np.where(dates.isna().to_numpy(), _NO_DATE, days)
 
 
-def _sort_keys(cand: pd.DataFrame, rule: SurvivorshipRule, order: list[str]) -> list[np.ndarray]:
-    """Keys from most to least significant, all ascending (negated for 'larger wins')."""
-    value = cand[rule.attribute]
-    rank = _rank(cand["source_system"], rule.source_priority or order)
-    recent = -cand["_date_key"].to_numpy()
-    keys: list[np.ndarray]
+@dataclass
+class _Work:
+    """Per-record integer keys shared by every rule (computed once)."""
+
+    columns: dict[str, pd.Series]
+    present: dict[str, np.ndarray]
+    cust: np.ndarray  # customer code, in customer_id order
+    record_order: np.ndarray  # record_key rank
+    date_key: np.ndarray
+    completeness: np.ndarray
+    source_codes: np.ndarray
+    sources: np.ndarray  # distinct source systems (by code)
+    codes: dict[str, tuple[np.ndarray, pd.Index]] = field(default_factory=dict)
+
+
+def _rank(work: _Work, order: list[str]) -> np.ndarray:
+    """Position of each record's source system in ``order`` (unlisted or null: last)."""
+    position = {s: i for i, s in enumerate(order)}
+    by_code = np.array([position.get(s, len(order)) for s in work.sources], dtype=np.int64)
+    if not len(by_code):
+        return np.full(len(work.source_codes), len(order), dtype=np.int64)
+    codes = work.source_codes
+    return np.where(codes >= 0, by_code[np.maximum(codes, 0)], len(order))
+
+
+def _value_codes(work: _Work, attribute: str) -> tuple[np.ndarray, pd.Index]:
+    """Factorized values, -1 where the value is not usable (computed once per attribute)."""
+    if attribute not in work.codes:
+        codes, uniques = pd.factorize(work.columns[attribute])
+        work.codes[attribute] = (np.where(work.present[attribute], codes, -1), pd.Index(uniques))
+    return work.codes[attribute]
+
+
+def _strategy_keys(work: _Work, rule: SurvivorshipRule, idx: np.ndarray, order: list[str]) -> list:
+    rank = _rank(work, rule.source_priority or order)[idx]
+    recent = -work.date_key[idx]
     if rule.strategy == "source_priority":
-        keys = [rank, recent]
-    elif rule.strategy == "most_recent":
-        keys = [recent, rank]
-    elif rule.strategy == "most_frequent":
-        freq = cand.groupby(["_cust", rule.attribute], dropna=False)["_cust"].transform("size")
-        keys = [-freq.to_numpy(dtype=np.int64), recent, rank]
-    elif rule.strategy == "most_complete":
-        keys = [-cand["_completeness"].to_numpy(dtype=np.int64), recent, rank]
-    elif rule.strategy == "longest":
-        length = value.astype("string").str.len().fillna(0).to_numpy(dtype=np.int64)
-        keys = [-length, rank, recent]
-    elif rule.strategy == "earliest":
-        text = value.astype("string").fillna("\uffff")
-        keys = [pd.factorize(text, sort=True)[0].astype(np.int64), rank, recent]
-    else:  # pragma: no cover - the settings Literal forbids it
-        raise ValueError(f"unknown survivorship strategy {rule.strategy!r}")
-    return [
-        cand["_cust"].to_numpy(),
-        -cand["_has_primary"].to_numpy(dtype=np.int64),
-        *keys,
-        cand["_record_order"].to_numpy(),
-    ]
+        return [rank, recent]
+    if rule.strategy == "most_recent":
+        return [recent, rank]
+    if rule.strategy == "most_frequent":
+        codes, uniques = _value_codes(work, rule.attribute)
+        key = work.cust[idx].astype(np.int64) * (len(uniques) + 1) + (codes[idx] + 1)
+        groups = pd.factorize(key)[0]  # hash, no sort: (customer, value) group per row
+        return [-np.bincount(groups)[groups].astype(np.int64), recent, rank]
+    if rule.strategy == "most_complete":
+        return [-work.completeness[idx], recent, rank]
+    codes, uniques = _value_codes(work, rule.attribute)
+    text = pd.Series(uniques, dtype=object).astype("string")
+    if rule.strategy == "longest":
+        lengths = np.append(text.str.len().fillna(0).to_numpy(dtype=np.int64), 0)
+        return [-lengths[codes[idx]], rank, recent]  # code -1: the appended 0
+    if rule.strategy == "earliest":
+        ranks = pd.factorize(pd.concat([text, pd.Series([_LAST_TEXT], dtype="string")]), sort=True)
+        return [ranks[0].astype(np.int64)[codes[idx]], rank, recent]  # -1: _LAST_TEXT
+    raise ValueError(f"unknown survivorship strategy {rule.strategy!r}")  # pragma: no cover
 
 
-def _apply_rule(
-    base: pd.DataFrame, rule: SurvivorshipRule, order: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+@dataclass
+class _Winners:
+    """One rule's result: the winning record per customer and the attributes it supplies."""
+
+    values: dict[str, pd.Series]  # attribute -> value per customer code (NaN: none)
+    lineage: list[tuple[str, str, np.ndarray, pd.Series, np.ndarray]]
+    # (attribute, rule text, winning record positions, values, candidates)
+
+
+def _candidates(work: _Work, attribute: str, customers: int) -> np.ndarray:
+    """Distinct usable values of ``attribute`` per customer code (1 when it has none)."""
+    codes, uniques = _value_codes(work, attribute)
+    usable = codes >= 0
+    width = np.int64(len(uniques) + 1)
+    pairs = pd.unique(work.cust[usable].astype(np.int64) * width + codes[usable])
+    distinct = np.bincount(pairs // width, minlength=customers)
+    return np.where(distinct == 0, 1, distinct).astype(np.int64)
+
+
+def _apply_rule(work: _Work, rule: SurvivorshipRule, order: list[str], customers: int) -> _Winners:
     cols = [rule.attribute, *rule.companions]
-    present = {c: _present(base[c]) for c in cols}
-    any_present = np.logical_or.reduce(list(present.values()))
-    cand = base.loc[any_present, [*_WORK_COLUMNS, *cols]].copy()
-    cand["_has_primary"] = present[rule.attribute][any_present]
-    for c in cols:
-        cand[c] = cand[c].where(present[c][any_present])
-    keys = _sort_keys(cand, rule, order)
-    ordered = cand.iloc[np.lexsort(keys[::-1])]
-    cust = ordered["_cust"].to_numpy()
+    primary = work.present[rule.attribute]
+    idx = np.flatnonzero(np.logical_or.reduce([work.present[c] for c in cols]))
+    keys = [
+        work.cust[idx],
+        -primary[idx].astype(np.int64),
+        *_strategy_keys(work, rule, idx, order),
+        work.record_order[idx],
+    ]
+    ordered = idx[np.lexsort(keys[::-1])]
+    cust = work.cust[ordered]
     first = np.r_[True, cust[1:] != cust[:-1]] if len(cust) else np.zeros(0, dtype=bool)
-    winners = ordered.loc[first]
-    distinct = (
-        cand.loc[cand["_has_primary"]]
-        .groupby("customer_id")[rule.attribute]
-        .nunique()
-        .rename("candidates")
-    )
-    values = winners[["customer_id", *cols]]
-    lineage_parts = []
+    win = ordered[first]
+    win_cust = work.cust[win]
+    candidates = _candidates(work, rule.attribute, customers)
+    out = _Winners(values={}, lineage=[])
     for c in cols:
-        rows = winners.loc[winners[c].notna()]
-        part = pd.DataFrame(
-            {
-                "customer_id": rows["customer_id"],
-                "attribute": c,
-                "value": rows[c].astype("string"),
-                "source_system": rows["source_system"],
-                "source_record_id": rows["source_record_id"],
-                "record_key": rows["record_key"],
-                "record_date": rows["_record_date"],
-                "rule": rule.strategy
-                if c == rule.attribute
-                else f"{rule.strategy} (with {rule.attribute})",
-            }
+        chosen = work.columns[c].iloc[win].where(work.present[c][win])
+        out.values[c] = pd.Series(chosen.to_numpy(), index=win_cust, dtype=chosen.dtype).reindex(
+            np.arange(customers)
         )
-        part = part.merge(distinct, left_on="customer_id", right_index=True, how="left")
-        part["candidates"] = part["candidates"].fillna(1).astype("int64")
-        lineage_parts.append(part)
-    return values, pd.concat(lineage_parts, ignore_index=True)
+        kept = chosen.notna().to_numpy()
+        text = rule.strategy if c == rule.attribute else f"{rule.strategy} (with {rule.attribute})"
+        out.lineage.append(
+            (c, text, win[kept], chosen[kept].astype("string"), candidates[win_cust[kept]])
+        )
+    return out
 
 
-def survive(records: pd.DataFrame, settings: GoldenSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _work(records: pd.DataFrame, dates: pd.Series) -> _Work:
+    columns = {
+        c: records[c].reset_index(drop=True)
+        if c in records.columns
+        else pd.Series(pd.NA, index=range(len(records)), dtype="string")
+        for c in SURVIVING_ATTRIBUTES
+    }
+    present = {c: _present(s) for c, s in columns.items()}
+    source_codes, sources = pd.factorize(records["source_system"])
+    return _Work(
+        columns=columns,
+        present=present,
+        cust=pd.factorize(records["customer_id"], sort=True)[0],
+        record_order=pd.factorize(records["record_key"], sort=True)[0],
+        date_key=_date_key(dates),
+        completeness=np.sum(list(present.values()), axis=0).astype(np.int64),
+        source_codes=source_codes,
+        sources=np.asarray(sources, dtype=object),
+    )
+
+
+def survive(
+    records: pd.DataFrame, settings: GoldenSettings, dates: pd.Series | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Choose every golden attribute per customer by its configured rule.
 
     Args:
         records: clean records with a ``customer_id`` column (one row per source record).
         settings: survivorship rules; attributes without a rule use ``most_recent``.
+        dates: ``record_dates(records)`` when the caller has it already (computed when None).
 
     Returns:
         ``(values, lineage)``: one row per customer with the surviving attributes, and one
         lineage row per non-null golden attribute (source system, record, record date, rule,
         number of distinct candidate values).
     """
-    base = records.copy()
-    for col in SURVIVING_ATTRIBUTES:
-        if col not in base.columns:
-            base[col] = pd.Series(pd.NA, index=base.index, dtype="string")
-    base["_record_date"] = record_dates(base)
-    base["_date_key"] = _date_key(base["_record_date"])
-    base["_cust"] = pd.factorize(base["customer_id"], sort=True)[0]
-    base["_record_order"] = pd.factorize(base["record_key"], sort=True)[0]
-    base["_completeness"] = np.sum([_present(base[c]) for c in SURVIVING_ATTRIBUTES], axis=0)
-    customers = pd.DataFrame({"customer_id": pd.unique(base["customer_id"])})
-    lineage = []
+    dates = (record_dates(records) if dates is None else dates).reset_index(drop=True)
+    work = _work(records, dates)
+    ids = pd.Series(pd.unique(records["customer_id"])).sort_values(ignore_index=True)
+    customers = pd.DataFrame({"customer_id": ids})
+    parts = []
     for rule in settings.all_rules():
-        values, rows = _apply_rule(base, rule, settings.default_source_priority)
-        customers = customers.merge(values, on="customer_id", how="left")
-        lineage.append(rows)
-    customers = customers.sort_values("customer_id", ignore_index=True)
-    all_lineage = pd.concat(lineage, ignore_index=True) if lineage else pd.DataFrame()
-    all_lineage = all_lineage.sort_values(["customer_id", "attribute"], ignore_index=True)
-    return customers, all_lineage[LINEAGE_COLUMNS]
+        result = _apply_rule(work, rule, settings.default_source_priority, len(ids))
+        for c, values in result.values.items():
+            customers[c] = values.reset_index(drop=True)
+        parts.extend(result.lineage)
+    return customers, _lineage(records, dates, work, parts)
+
+
+def _lineage(
+    records: pd.DataFrame,
+    dates: pd.Series,
+    work: _Work,
+    parts: list[tuple[str, str, np.ndarray, pd.Series, np.ndarray]],
+) -> pd.DataFrame:
+    """All rules' lineage rows ordered by customer and attribute name."""
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in LINEAGE_COLUMNS})
+    names = sorted({p[0] for p in parts})
+    attr_rank = {n: i for i, n in enumerate(names)}
+    pos = np.concatenate([p[2] for p in parts])
+    attr = np.concatenate([np.full(len(p[2]), attr_rank[p[0]], dtype=np.int64) for p in parts])
+    order = np.lexsort((attr, work.cust[pos]))
+    pos = pos[order]
+    rule_of = {p[0]: p[1] for p in parts}
+    attr = attr[order]
+    values = pd.concat([p[3] for p in parts], ignore_index=True)
+
+    def take(column: pd.Series) -> pd.Series:
+        return column.iloc[pos].reset_index(drop=True)
+
+    def label(texts: list[str]) -> pd.Series:
+        return pd.Series(np.array(texts, dtype=object)[attr], dtype="str")
+
+    return pd.DataFrame(
+        {
+            "customer_id": take(records["customer_id"]),
+            "attribute": label(names),
+            "value": values.iloc[order].reset_index(drop=True),
+            "source_system": take(records["source_system"]),
+            "source_record_id": take(records["source_record_id"]),
+            "record_key": take(records["record_key"]),
+            "record_date": take(dates),
+            "rule": label([rule_of[n] for n in names]),
+            "candidates": np.concatenate([p[4] for p in parts])[order],
+        }
+    )
