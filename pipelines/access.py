@@ -21,7 +21,7 @@ from warehouse.security import (
     AuditLog,
     KeyMaterialError,
     KeyRing,
-    build_analyst_mart,
+    build_analyst_mart_arrow,
     encrypt_parquet,
     generate_key_file,
     load_keyring,
@@ -123,12 +123,15 @@ def snapshot_reader(cfg: ArchiveConfig) -> Callable[[Path], pa.Table] | None:
 def publish_analyst_mart(
     cfg: ArchiveConfig, golden: dict[str, Any], ring: KeyRing | None = None
 ) -> dict[str, Path]:
-    """Rebuild the masked analyst mart (its own encrypted DuckDB file and Parquet export)."""
+    """Rebuild the masked analyst mart (its own encrypted DuckDB file and Parquet export).
+
+    ``golden`` maps ``golden.<table>`` to Arrow tables (or DataFrames); masking runs on Arrow.
+    """
     if not cfg.security.analyst_mart_enabled:
         return {}
     ring = ring or keyring(cfg, create=True)
     assert ring is not None
-    mart = build_analyst_mart(golden, pseudonym_secret(ring))
+    mart = build_analyst_mart_arrow(golden, pseudonym_secret(ring))
     return write_analyst_mart(
         mart,
         cfg.resolve(cfg.security.analyst_mart),

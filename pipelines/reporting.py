@@ -16,7 +16,7 @@ import numpy as np
 
 from expectations import build_data_docs
 from expectations.report import RunSummary, render_quality_report
-from warehouse import read_table
+from warehouse import read_table, table_exists
 
 from .settings import ArchiveConfig
 from .steps import check_outcomes, ensure_dir, run_stats
@@ -38,10 +38,7 @@ def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
         mine = qf[qf["run_id"] == run_id]
         for r in mine["reason"].astype(str).str.split(":").str[0]:
             reasons[f"file: {r}"] += 1
-    clean_rows: dict[str, int] = {}
-    records = read_table(con, "clean.records")
-    if records is not None and len(records):
-        clean_rows = records["source_system"].value_counts().astype(int).to_dict()
+    clean_rows = _rows_per_source(con)
     started = min((v.get("recorded_at", "") for v in stats.values()), default="")
     table = read_table(con, "ops.stage_stats")
     if table is not None and len(table):
@@ -67,6 +64,17 @@ def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
     )
 
 
+def _rows_per_source(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Clean records per source system, most first (ties in order of first appearance)."""
+    if not table_exists(con, "clean.records"):
+        return {}
+    rows = con.execute(
+        "SELECT source_system, count(*) AS n, min(rowid) AS first FROM clean.records "
+        "WHERE source_system IS NOT NULL GROUP BY source_system ORDER BY n DESC, first"
+    ).fetchall()
+    return {str(k): int(n) for k, n, _ in rows}
+
+
 def _history(con: duckdb.DuckDBPyConnection, run_id: str, last: int = 30) -> list[dict]:
     table = read_table(con, "ops.stage_stats")
     if table is None or table.empty:
@@ -81,21 +89,38 @@ def _history(con: duckdb.DuckDBPyConnection, run_id: str, last: int = 30) -> lis
 
 
 def _score_histogram(con: duckdb.DuckDBPyConnection) -> list[tuple[float, int]] | None:
-    pairs = read_table(con, "match.pairs")
-    if pairs is None or pairs.empty:
+    """20-bin histogram of pair probabilities on [0, 1] (null and NaN count as 0).
+
+    DuckDB counts the rows per distinct probability; ``np.histogram`` bins those values
+    weighted by their counts, so the bins are exactly ``np.histogram`` over every pair.
+    """
+    if not table_exists(con, "match.pairs"):
+        return None
+    rows = con.sql(
+        "SELECT p, count(*) AS n FROM (SELECT CASE WHEN probability IS NULL "
+        "OR isnan(CAST(probability AS DOUBLE)) THEN 0.0 ELSE CAST(probability AS DOUBLE) END "
+        "AS p FROM match.pairs) GROUP BY p"
+    ).fetchnumpy()
+    if not len(rows["p"]):
         return None
     counts, edges = np.histogram(
-        pairs["probability"].astype(float).fillna(0), bins=20, range=(0, 1)
+        np.asarray(rows["p"], dtype=float),
+        bins=20,
+        range=(0, 1),
+        weights=np.asarray(rows["n"], dtype=np.int64),
     )
     return [(round(float(e), 2), int(c)) for e, c in zip(edges[:-1], counts, strict=True)]
 
 
 def _cluster_sizes(con: duckdb.DuckDBPyConnection) -> dict[int, int] | None:
-    clusters = read_table(con, "match.clusters")
-    if clusters is None or clusters.empty:
+    """How many clusters have each size (records per ``cluster_key``), smallest size first."""
+    if not table_exists(con, "match.clusters"):
         return None
-    sizes = clusters.groupby("cluster_key").size().value_counts().sort_index()
-    return {int(k): int(v) for k, v in sizes.items()}
+    rows = con.execute(
+        "SELECT size, count(*) FROM (SELECT count(*) AS size FROM match.clusters "
+        "WHERE cluster_key IS NOT NULL GROUP BY cluster_key) GROUP BY size ORDER BY size"
+    ).fetchall()
+    return {int(size): int(n) for size, n in rows} or None
 
 
 def write_run_report(

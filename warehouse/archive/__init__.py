@@ -31,6 +31,7 @@ from warehouse.archive.snapshots import (
     load_snapshot,
     publish_snapshot,
 )
+from warehouse.archive.tables import read_columns, read_tables_arrow, swap_tables, table_schema
 from warehouse.archive.verify import (
     TableReader,
     VerifyProblem,
@@ -71,6 +72,10 @@ __all__ = [
     "plan_retention",
     "prepare_restore",
     "publish_snapshot",
+    "read_columns",
     "read_parquet",
+    "read_tables_arrow",
+    "swap_tables",
+    "table_schema",
     "verify_snapshot",
 ]

@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 _CHUNK = 1 << 20
+_HEX = 64  # characters of a sha256 hex digest
+_SORT_BATCH = 1 << 16  # sorted digests joined and hashed this many at a time
 _BASE: dict[int, duckdb.DuckDBPyConnection] = {}
 _ABANDONED: list[duckdb.DuckDBPyConnection] = []
 _BASE_LOCK = threading.Lock()
@@ -89,22 +92,51 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _rows_digest_sql(columns: list[str]) -> str:
-    """SQL hashing every row (length-prefixed values, NULL distinct from '') then the sorted set."""
-    if not columns:
-        return "SELECT sha256(CAST(count(*) AS VARCHAR)) FROM t"
+def _row_digests_sql(columns: list[str]) -> str:
+    """SQL giving each row's sha256 over its length-prefixed values (NULL distinct from '').
+
+    One ``concat`` per row (not a chain of ``||``) builds ``V<len>:<value>`` or ``N`` per column.
+    """
     parts = []
     for column in columns:
         value = f"CAST({_quoted(column)} AS VARCHAR)"
         parts.append(
             f"CASE WHEN {_quoted(column)} IS NULL THEN 'N' "
-            f"ELSE 'V' || CAST(strlen({value}) AS VARCHAR) || ':' || {value} END"
+            f"ELSE concat('V', strlen({value}), ':', {value}) END"
         )
-    row = " || ".join(parts)
-    return (
-        f"WITH h AS (SELECT sha256({row}) AS d FROM t) "
-        "SELECT sha256(coalesce(string_agg(d, ',' ORDER BY d), '')) FROM h"
-    )
+    return f"SELECT sha256(concat({', '.join(parts)})) AS d FROM t"
+
+
+def _fixed_width(digests: pa.ChunkedArray) -> np.ndarray:
+    """The row digests as one numpy ``S64`` array (a view of each Arrow chunk, then joined)."""
+    parts = []
+    for chunk in digests.chunks:
+        if not len(chunk):
+            continue
+        if pa.types.is_string_view(chunk.type):
+            chunk = chunk.cast(pa.large_string())
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset :]
+        start, end = int(offsets[0]), int(offsets[len(chunk)])
+        if chunk.null_count or end - start != _HEX * len(chunk):
+            raise ValueError("row digests must be 64 hex characters each")
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[start:end]
+        parts.append(data.view(f"S{_HEX}"))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=f"S{_HEX}")
+
+
+def _sorted_digests_hash(digests: pa.ChunkedArray) -> str:
+    """sha256 of the sorted row digests joined with ``,`` (``string_agg(d, ',' ORDER BY d)``)."""
+    rows = np.sort(_fixed_width(digests))
+    digest = hashlib.sha256()
+    for first in range(0, len(rows), _SORT_BATCH):
+        batch = rows[first : first + _SORT_BATCH]
+        joined = np.empty((len(batch), _HEX + 1), dtype=np.uint8)
+        joined[:, :_HEX] = batch.view(np.uint8).reshape(len(batch), _HEX)
+        joined[:, _HEX] = ord(",")
+        flat = joined.reshape(-1)
+        digest.update(flat[:-1] if first + _SORT_BATCH >= len(rows) else flat)
+    return digest.hexdigest()
 
 
 def table_content_hash(table: pd.DataFrame | pa.Table) -> str:
@@ -112,7 +144,8 @@ def table_content_hash(table: pd.DataFrame | pa.Table) -> str:
 
     Each row is hashed over its columns taken in name order (values cast to text, length-prefixed,
     NULL distinct from the empty string); the row digests are sorted (duplicates kept) and hashed
-    together with the column names and logical types.
+    together with the column names and logical types. DuckDB hashes the rows; numpy sorts the
+    fixed-width digests.
 
     Args:
         table: the table.
@@ -125,17 +158,20 @@ def table_content_hash(table: pd.DataFrame | pa.Table) -> str:
     if len(set(names)) != len(names):
         raise ValueError(f"table has duplicate column names: {names}")
     columns = sorted(names)
-    con = duckdb_cursor()
-    try:
-        con.register("t", arrow)
-        rows = con.execute(_rows_digest_sql(columns)).fetchall()
-    finally:
-        con.close()
+    if columns:
+        con = duckdb_cursor()
+        try:
+            con.register("t", arrow)
+            rows = _sorted_digests_hash(con.sql(_row_digests_sql(columns)).to_arrow_table()["d"])
+        finally:
+            con.close()
+    else:  # no columns: the row count alone (DuckDB cannot register a column-less table)
+        rows = hashlib.sha256(str(arrow.num_rows).encode("ascii")).hexdigest()
     header = ";".join(f"{c}:{logical_type(arrow.schema.field(c).type)}" for c in columns)
     digest = hashlib.sha256()
     digest.update(header.encode("utf-8"))
     digest.update(f"|rows={arrow.num_rows}|".encode())
-    digest.update(str(rows[0][0]).encode("ascii"))
+    digest.update(rows.encode("ascii"))
     return digest.hexdigest()
 
 

@@ -1,6 +1,7 @@
 """Security and compliance: PII classes, masking, roles, encryption at rest, audit, erasure."""
 
 from warehouse.security.audit import AuditLog, VerifyResult
+from warehouse.security.columns import ColumnMasker
 from warehouse.security.encryption import (
     DecryptionError,
     EncryptionUnavailableError,
@@ -32,6 +33,7 @@ from warehouse.security.keys import (
 from warehouse.security.mart import (
     analyst_mart_key,
     build_analyst_mart,
+    build_analyst_mart_arrow,
     mart_table_name,
     pseudonym_secret,
     write_analyst_mart,
@@ -42,6 +44,7 @@ from warehouse.security.masking import (
     mask_phone,
     mask_series,
     pseudonym,
+    pseudonyms,
 )
 from warehouse.security.pii import PII_CLASSES, classify, direct_columns, treatment
 from warehouse.security.retention import anonymize_dormant
@@ -67,6 +70,7 @@ __all__ = [
     "SUPPRESSION",
     "TOMBSTONES",
     "AuditLog",
+    "ColumnMasker",
     "DecryptionError",
     "EncryptionUnavailableError",
     "ErasureReport",
@@ -78,6 +82,7 @@ __all__ = [
     "analyst_mart_key",
     "anonymize_dormant",
     "build_analyst_mart",
+    "build_analyst_mart_arrow",
     "classify",
     "crypto_backend",
     "direct_columns",
@@ -99,6 +104,7 @@ __all__ = [
     "open_encrypted_warehouse",
     "pseudonym",
     "pseudonym_secret",
+    "pseudonyms",
     "quarantine_counts",
     "read_encrypted_parquet",
     "read_key_file",

@@ -7,13 +7,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
+from warehouse.security._mart_mask import mask_tables
 from warehouse.security.encryption import encrypt_parquet, open_encrypted_warehouse
 from warehouse.security.keys import KeyRing
-from warehouse.security.masking import map_distinct, mask_person_name, mask_series
-from warehouse.security.pii import treatment
 
 LOG = logging.getLogger(__name__)
+Frame = pd.DataFrame | pa.Table
 MART_SCHEMA = "mart"
 MART_PURPOSE = "analyst-mart"
 PSEUDONYM_PURPOSE = "pseudonym"
@@ -24,36 +25,47 @@ def mart_table_name(name: str) -> str:
     return f"{MART_SCHEMA}.{name.rsplit('.', 1)[-1]}"
 
 
-def _customer_types(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
-    for name, frame in tables.items():
-        if name.endswith("customers") and {"customer_id", "customer_type"} <= set(frame.columns):
-            pairs = frame[["customer_id", "customer_type"]].dropna().drop_duplicates("customer_id")
-            return dict(
-                zip(
-                    pairs["customer_id"].astype(str),
-                    pairs["customer_type"].astype(str),
-                    strict=True,
-                )
-            )
-    return {}
+def _targets(tables: Mapping[str, Frame]) -> dict[str, str]:
+    targets: dict[str, str] = {}
+    for name in tables:
+        target = mart_table_name(name)
+        if target in targets.values():
+            raise ValueError(f"two tables map to analyst mart table {target}")
+        targets[name] = target
+    return targets
 
 
-def _mask_names(frame: pd.DataFrame, column: str, types: dict[str, str]) -> pd.Series:
-    """Individuals' names masked, enterprises' kept; unknown type is masked (safe default)."""
-    if "customer_type" in frame:
-        kind = frame["customer_type"].astype("string")
-    elif "customer_id" in frame:
-        kind = frame["customer_id"].astype("string").map(types).astype("string")
-    else:
-        kind = pd.Series(pd.NA, index=frame.index, dtype="string")
-    masked = map_distinct(frame[column], mask_person_name)
-    keep = kind.eq("enterprise").fillna(False).astype(bool)
-    return frame[column].astype("string").where(keep, masked)
+def build_analyst_mart_arrow(tables: Mapping[str, Frame], secret: bytes) -> dict[str, pa.Table]:
+    """:func:`build_analyst_mart` over Arrow tables, returning Arrow tables (the fast path).
+
+    Every distinct value is masked once per call (a ``customer_id`` found in every table is
+    pseudonymized once); the values equal :func:`build_analyst_mart`'s. Kept columns are
+    passed through as given; masked ones are ``large_string`` (as the pandas path wrote them).
+
+    Args:
+        tables: ``{"golden.customers": table, …}`` (Arrow tables or DataFrames).
+        secret: the pseudonym key (``KeyRing.derive("pseudonym")``).
+
+    Returns:
+        ``{"mart.customers": masked table, …}``.
+
+    Raises:
+        ValueError: two tables would get the same mart name.
+    """
+    arrow = {
+        name: t if isinstance(t, pa.Table) else pa.Table.from_pandas(t, preserve_index=False)
+        for name, t in tables.items()
+    }
+    out: dict[str, pa.Table] = {}
+    for target, masked in mask_tables(arrow, secret, _targets(arrow)).items():
+        columns = dict(masked.columns)
+        for column in masked.masked:
+            columns[column] = columns[column].cast(pa.large_string())
+        out[target] = pa.table(columns)
+    return out
 
 
-def build_analyst_mart(
-    tables: Mapping[str, pd.DataFrame], secret: bytes
-) -> dict[str, pd.DataFrame]:
+def build_analyst_mart(tables: Mapping[str, Frame], secret: bytes) -> dict[str, pd.DataFrame]:
     """Mask every direct identifier of every table per the PII classes (deny unknown columns).
 
     Phones → ``139****5678``, emails → ``z***@example.com``, individuals' names → ``张*``
@@ -72,33 +84,24 @@ def build_analyst_mart(
     Raises:
         ValueError: two tables would get the same mart name.
     """
-    types = _customer_types(tables)
+    frames = {name: t.to_pandas() if isinstance(t, pa.Table) else t for name, t in tables.items()}
     out: dict[str, pd.DataFrame] = {}
-    for name, frame in tables.items():
-        target = mart_table_name(name)
-        if target in out:
-            raise ValueError(f"two tables map to analyst mart table {target}")
-        masked = pd.DataFrame(index=frame.index)
-        dropped: list[str] = []
-        for column in frame.columns:
-            how = treatment(str(column))
-            if how == "drop":
-                dropped.append(str(column))
-            elif how == "keep":
-                masked[column] = frame[column]
-            elif how == "name_by_type":
-                masked[column] = _mask_names(frame, str(column), types)
-            else:
-                masked[column] = mask_series(frame[column], how, secret)
-        if dropped:
-            LOG.info("analyst mart %s: dropped columns %s", target, dropped)
-        masked.attrs["dropped_columns"] = dropped
-        out[target] = masked.reset_index(drop=True)
+    masked_tables = mask_tables(frames, secret, _targets(frames))
+    for frame, (target, masked) in zip(frames.values(), masked_tables.items(), strict=True):
+        result = pd.DataFrame(index=frame.index)
+        for column, values in masked.columns.items():
+            if column in masked.masked:
+                values = pd.Series(
+                    pd.StringDtype().__from_arrow__(values), index=frame.index, dtype="string"
+                )
+            result[column] = values
+        result.attrs["dropped_columns"] = masked.dropped
+        out[target] = result.reset_index(drop=True)
     return out
 
 
 def write_analyst_mart(
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, Frame],
     duckdb_path: Path,
     parquet_dir: Path,
     key: KeyRing,
@@ -110,7 +113,7 @@ def write_analyst_mart(
     handed to analysts (see :func:`analyst_mart_key`); it does not open the warehouse.
 
     Args:
-        tables: the output of :func:`build_analyst_mart`.
+        tables: the output of :func:`build_analyst_mart` or :func:`build_analyst_mart_arrow`.
         duckdb_path: the mart database (replaced as a whole).
         parquet_dir: folder for ``mart.<table>.parquet``.
         key: the master key ring.

@@ -1,0 +1,157 @@
+"""Golden tables for publishing: read as Arrow, and swap staged tables in inside DuckDB."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from warehouse.db import table_exists
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+_FRAME_VIEW = "_publish_frame"
+
+
+def _checked(name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"invalid table name {name!r}: expected schema.identifier")
+    return name
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_tables_arrow(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> dict[str, pa.Table]:
+    """Read whole tables as Arrow (no pandas copy); tables that do not exist are left out.
+
+    The result equals ``pa.Table.from_pandas(warehouse.read_table(con, name))`` for the golden
+    column types (VARCHAR, BIGINT, INTEGER, DOUBLE, BOOLEAN, DATE, TIMESTAMP), so snapshots,
+    their content hashes and the analyst mart stay as they were: text is ``large_string``,
+    and an all-null text column has the Arrow ``null`` type (what pandas infers for it).
+
+    Args:
+        con: a connection.
+        names: ``schema.table`` names.
+
+    Returns:
+        Name → Arrow table, in the order given.
+    """
+    out: dict[str, pa.Table] = {}
+    for name in names:
+        if table_exists(con, _checked(name)):
+            out[name] = as_pandas_written(con.sql(f"SELECT * FROM {name}").to_arrow_table())
+    return out
+
+
+def as_pandas_written(table: pa.Table) -> pa.Table:
+    """Text columns typed as a DuckDB → pandas → Arrow round trip types them.
+
+    Args:
+        table: a table read from DuckDB as Arrow.
+
+    Returns:
+        The same values; text columns ``large_string``, all-null text columns ``null``.
+    """
+    for i, field in enumerate(table.schema):
+        kind = field.type
+        if not (pa.types.is_string(kind) or pa.types.is_string_view(kind)):
+            continue
+        column = table.column(i)
+        if column.null_count == len(column):
+            typed = pa.chunked_array([pa.nulls(len(column))], type=pa.null())
+        else:
+            typed = column.cast(pa.large_string())
+        table = table.set_column(i, pa.field(field.name, typed.type), typed)
+    return table
+
+
+def read_columns(
+    con: duckdb.DuckDBPyConnection, name: str, columns: Iterable[str]
+) -> pd.DataFrame | None:
+    """Read some columns of a table into pandas exactly as ``warehouse.read_table`` would.
+
+    Args:
+        con: a connection.
+        name: ``schema.table``.
+        columns: the columns wanted, in order.
+
+    Returns:
+        The rows (``DATE`` columns as Arrow ``date32``), or None when the table does not exist.
+    """
+    if not table_exists(con, _checked(name)):
+        return None
+    wanted = list(columns)
+    frame = con.execute(f"SELECT {', '.join(_quoted(c) for c in wanted)} FROM {name}").df()
+    dates = {r[0] for r in con.execute(f"DESCRIBE {name}").fetchall() if r[1] == "DATE"}
+    for col in wanted:
+        if col in dates:
+            frame[col] = frame[col].astype("datetime64[s]").astype(pd.ArrowDtype(pa.date32()))
+    return frame
+
+
+def _frame_as_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
+    """Arrow table with all-null columns typed as text (DuckDB cannot store a NULL-typed column)."""
+    table = (
+        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    )
+    for i, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+    return table
+
+
+def swap_tables(
+    con: duckdb.DuckDBPyConnection,
+    copies: Mapping[str, str],
+    frames: Mapping[str, pd.DataFrame | pa.Table] | None = None,
+    appends: Mapping[str, str] | None = None,
+) -> None:
+    """Replace tables from other tables inside DuckDB, and from frames, in ONE transaction.
+
+    ``CREATE OR REPLACE TABLE target AS SELECT * FROM source`` copies inside the database (no
+    round trip through Python); either every table is replaced or, on any error or crash,
+    none is.
+
+    Args:
+        con: a read-write connection.
+        copies: target → source table (``{"golden.customers": "staging.customers"}``).
+        frames: target → rows to write (pandas or Arrow), replacing the target.
+        appends: target → source table whose rows are appended to the existing target.
+
+    Raises:
+        ValueError: a table name is not ``schema.identifier``.
+        duckdb.Error: a statement failed; every table keeps its previous content.
+    """
+    frames = frames or {}
+    appends = appends or {}
+    for name in [*copies.keys(), *copies.values(), *frames, *appends.keys(), *appends.values()]:
+        _checked(name)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for schema in {n.split(".", 1)[0] for n in [*copies, *frames, *appends]}:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        for target, source in copies.items():
+            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source}")
+        for target, frame in frames.items():
+            con.register(_FRAME_VIEW, _frame_as_arrow(frame))
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {_FRAME_VIEW}")
+            finally:
+                con.unregister(_FRAME_VIEW)
+        for target, source in appends.items():
+            con.execute(f"INSERT INTO {target} SELECT * FROM {source}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def table_schema(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, str]] | None:
+    """A table's ``(column, type)`` list in order, or None when it does not exist."""
+    if not table_exists(con, _checked(name)):
+        return None
+    return [(str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE {name}").fetchall()]

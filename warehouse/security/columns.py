@@ -1,0 +1,192 @@
+"""Vectorized masking of whole Arrow columns: each distinct value is masked once per mart build."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from warehouse.security.masking import mask_email, mask_person_name, mask_phone, pseudonyms
+
+ColumnLike = pa.Array | pa.ChunkedArray | pd.Series
+_SCALAR_RULES: dict[str, Callable[[str], str]] = {
+    "phone": mask_phone,
+    "email": mask_email,
+    "person": mask_person_name,
+}
+
+
+def text_column(values: ColumnLike) -> pa.ChunkedArray:
+    """A column as Arrow ``string`` (non-text columns are cast as pandas ``astype("string")`` does).
+
+    Args:
+        values: an Arrow array / chunked array or a pandas Series.
+
+    Returns:
+        A chunked ``string`` array with the same length and nulls.
+    """
+    if isinstance(values, pd.Series):
+        arrow = pa.array(values.astype("string"), from_pandas=True)
+        return _as_string(pa.chunked_array([arrow]))
+    chunked = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    kind = chunked.type
+    if pa.types.is_dictionary(kind):
+        chunked = chunked.cast(kind.value_type)
+        kind = chunked.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return _as_string(chunked)
+    # numbers, dates …: text as pandas writes it (nullable: Int64 17 → "17", not "17.0")
+    return text_column(chunked.to_pandas(types_mapper=pd.ArrowDtype))
+
+
+def _as_string(chunked: pa.ChunkedArray) -> pa.ChunkedArray:
+    if chunked.type == pa.string():
+        return chunked
+    return pa.chunked_array([c.cast(pa.string()) for c in chunked.chunks], type=pa.string())
+
+
+class ColumnMasker:
+    """Masks Arrow columns by kind (phone, email, person, pseudonym) once per distinct value.
+
+    :meth:`mask_many` encodes every column of one kind together, so a ``customer_id`` that
+    appears in every golden table is pseudonymized once. Nulls stay null. Outputs equal the
+    scalar rules (:func:`mask_phone`, :func:`mask_email`, :func:`mask_person_name`,
+    :func:`pseudonym`).
+
+    Args:
+        secret: the pseudonym key (required for the ``pseudonym`` kind only).
+    """
+
+    def __init__(self, secret: bytes | None = None) -> None:
+        self._secret = secret
+
+    def mask(self, values: ColumnLike, kind: str) -> pa.ChunkedArray:
+        """Mask a column by kind.
+
+        Args:
+            values: the column (Arrow or pandas).
+            kind: ``phone``, ``email``, ``person`` or ``pseudonym``.
+
+        Returns:
+            A ``string`` chunked array aligned with ``values``.
+
+        Raises:
+            ValueError: unknown kind, or ``pseudonym`` without a secret.
+        """
+        return self.mask_many([values], kind)[0]
+
+    def mask_many(self, columns: Sequence[ColumnLike], kind: str) -> list[pa.ChunkedArray]:
+        """Mask several columns of one kind, each distinct value once across all of them.
+
+        Args:
+            columns: the columns (Arrow or pandas).
+            kind: ``phone``, ``email``, ``person`` or ``pseudonym``.
+
+        Returns:
+            One ``string`` chunked array per column, aligned with it.
+
+        Raises:
+            ValueError: unknown kind, or ``pseudonym`` without a secret.
+        """
+        batch = self._batch(kind)
+        texts = [text_column(c) for c in columns]
+        chunks = [chunk for text in texts for chunk in text.chunks if len(chunk)]
+        if not chunks:
+            return [pa.chunked_array([], type=pa.string()) for _ in texts]
+        texts = [pa.chunked_array([c for c in t.chunks if len(c)], type=pa.string()) for t in texts]
+        encoded = _one_dictionary(pa.chunked_array(chunks, type=pa.string()).dictionary_encode())
+        if encoded.num_chunks != len(chunks):  # the rows are split back by chunk below
+            raise RuntimeError("dictionary encoding changed the chunk layout")
+        distinct = encoded.chunk(0).dictionary
+        results = pa.array(batch(distinct.to_pylist()), type=pa.string())
+        masked = iter(results.take(chunk.indices) for chunk in encoded.chunks)
+        return [
+            pa.chunked_array([next(masked) for _ in text.chunks], type=pa.string())
+            for text in texts
+        ]
+
+    def mask_names_by_type(
+        self, values: ColumnLike, enterprise: pa.ChunkedArray
+    ) -> pa.ChunkedArray:
+        """Individuals' names masked, enterprises' kept (``enterprise`` is a boolean per row).
+
+        Rows whose type is unknown (null in ``enterprise``) are masked: the safe default.
+        Only the distinct names of non-enterprise rows go through :func:`mask_person_name`.
+        """
+        text, keep, others = names_to_mask(values, enterprise)
+        return keep_enterprise_names(text, keep, self.mask(others, "person"))
+
+    def _batch(self, kind: str) -> Callable[[list[str]], list[str]]:
+        if kind in _SCALAR_RULES:
+            rule = _SCALAR_RULES[kind]
+            return lambda distinct: [rule(v) for v in distinct]
+        if kind == "pseudonym":
+            if not self._secret:
+                raise ValueError("pseudonyms need a secret key")
+            secret = self._secret
+            return lambda distinct: pseudonyms(distinct, secret)
+        raise ValueError(f"unknown masking kind {kind!r}")
+
+
+def names_to_mask(
+    values: ColumnLike, enterprise: pa.ChunkedArray
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray]:
+    """Split a name column: ``(text, keep, others)`` — ``others`` nulls the enterprise rows."""
+    text = text_column(values)
+    keep = _chunked(pc.fill_null(enterprise, False))
+    others = _as_string(_chunked(pc.if_else(keep, pa.scalar(None, pa.string()), text)))
+    return text, keep, others
+
+
+def keep_enterprise_names(
+    text: pa.ChunkedArray, keep: pa.ChunkedArray, masked: pa.ChunkedArray
+) -> pa.ChunkedArray:
+    """Enterprise rows keep their name; the others take the masked name."""
+    return _as_string(_chunked(pc.if_else(keep, text, masked)))
+
+
+def _one_dictionary(encoded: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The chunks of a dictionary-encoded column, sharing one dictionary."""
+    first = encoded.chunk(0).dictionary
+    same = all(
+        chunk.dictionary is first
+        or (
+            len(chunk.dictionary) == len(first)
+            and chunk.dictionary.buffers()[-1] is not None
+            and chunk.dictionary.buffers()[-1].address == first.buffers()[-1].address
+        )
+        for chunk in encoded.chunks
+    )
+    return encoded if same else encoded.unify_dictionaries()
+
+
+def _chunked(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    return values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+
+
+def lookup_types(
+    customer_ids: ColumnLike, known_ids: pa.ChunkedArray, known_types: pa.ChunkedArray
+) -> pa.ChunkedArray:
+    """Each row's customer type from a ``customer_id → customer_type`` table (first row wins).
+
+    Args:
+        customer_ids: the rows' customer ids.
+        known_ids: ids of the customers table (nulls and rows without a type are ignored).
+        known_types: the customers' types, aligned with ``known_ids``.
+
+    Returns:
+        A ``string`` chunked array: the type, or null when the id is unknown.
+    """
+    ids, types = text_column(known_ids), text_column(known_types)
+    valid = pc.and_(pc.is_valid(ids), pc.is_valid(types))
+    ids, types = ids.filter(valid).combine_chunks(), types.filter(valid).combine_chunks()
+    codes = ids.dictionary_encode()
+    _, first = np.unique(codes.indices.to_numpy(zero_copy_only=False), return_index=True)
+    order = pa.array(np.sort(first))
+    unique_ids, unique_types = ids.take(order), types.take(order)
+    rows = text_column(customer_ids)
+    positions = pc.index_in(rows, value_set=unique_ids)
+    return _as_string(_chunked(unique_types.take(positions.combine_chunks())))
