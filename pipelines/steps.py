@@ -33,7 +33,12 @@ from dedupe import (
     link_incremental,
     link_records,
 )
-from expectations import CheckOutcome, blocking_failures, validate_golden
+from expectations import (
+    GOLDEN_SUITE_RECORD_COLUMNS,
+    CheckOutcome,
+    blocking_failures,
+    validate_golden,
+)
 from sources import (
     CANONICAL_FIELDS,
     IngestResult,
@@ -42,6 +47,7 @@ from sources import (
     load_sources_config,
 )
 from warehouse import (
+    TRACKED_ATTRIBUTES,
     build_golden,
     create_views,
     ensure_schemas,
@@ -57,7 +63,13 @@ from warehouse.archive import (
     due_kind,
     list_snapshots,
     publish_snapshot,
+    read_columns,
+    read_tables_arrow,
+    swap_tables,
+    table_schema,
 )
+from warehouse.db import table_columns
+from warehouse.golden import RECORD_COLUMNS
 from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.security import erased_quarantine_rows, is_suppressed, read_suppression
 
@@ -72,6 +84,7 @@ from .faults import crash_point
 from .settings import ArchiveConfig
 
 log = logging.getLogger("customer_archive")
+_TEXT = pd.StringDtype("pyarrow", na_value=float("nan"))
 
 RAW_LINEAGE = (
     "record_key",
@@ -523,40 +536,60 @@ def latest_params(con: duckdb.DuckDBPyConnection) -> ModelParams | None:
     return ModelParams.from_json(table.sort_values("created_at")["params"].iloc[-1])
 
 
-def _best_scores(pairs: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
-    """Best in-cluster link probability per record (1.0 for singletons)."""
-    scores = clusters[["record_key"]].copy()
-    if len(pairs):
-        merged = pairs[pairs["decision"] == "match"]
-        both = pd.concat(
-            [
-                merged[["left_key", "probability"]].rename(columns={"left_key": "record_key"}),
-                merged[["right_key", "probability"]].rename(columns={"right_key": "record_key"}),
-            ]
-        )
-        best = both.groupby("record_key", as_index=False)["probability"].max()
-        scores = scores.merge(best, on="record_key", how="left")
-    else:
-        scores["probability"] = float("nan")
-    scores["match_score"] = scores["probability"].fillna(1.0).astype("float64")
-    return scores[["record_key", "match_score"]]
+def _best_scores(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Best in-cluster link probability per record (1.0 for singletons), computed in DuckDB.
+
+    Only the ``match`` pairs' best score per record leaves DuckDB (match.pairs is ~12 rows a
+    record at scale); NaN or null probabilities never win, as with pandas' ``max``.
+    """
+    best = con.sql(
+        "WITH ends AS ("
+        " SELECT left_key AS record_key, probability FROM match.pairs"
+        "  WHERE decision = 'match' AND NOT isnan(probability)"
+        " UNION ALL"
+        " SELECT right_key, probability FROM match.pairs"
+        "  WHERE decision = 'match' AND NOT isnan(probability)),"
+        " best AS (SELECT record_key, max(probability) AS p FROM ends GROUP BY record_key)"
+        " SELECT c.record_key, coalesce(best.p, 1.0)::DOUBLE AS match_score"
+        " FROM match.clusters AS c LEFT JOIN best USING (record_key)"
+    ).to_arrow_table()
+    return best.to_pandas(types_mapper=lambda t: _TEXT if pa.types.is_string(t) else None)
+
+
+def _check_required(con: duckdb.DuckDBPyConnection, names: tuple[str, ...], hint: str) -> None:
+    """Fail with a clear error naming the tables a stage needs that do not exist."""
+    missing = [n for n in names if not table_exists(con, n)]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} missing: {hint} first")
 
 
 def _required(
-    con: duckdb.DuckDBPyConnection, names: tuple[str, ...], hint: str
+    con: duckdb.DuckDBPyConnection,
+    names: tuple[str, ...],
+    hint: str,
+    columns: dict[str, tuple[str, ...]] | None = None,
 ) -> list[pd.DataFrame]:
-    """Read tables a stage cannot run without; a clear error names the missing ones."""
-    frames = {n: read_table(con, n) for n in names}
-    missing = [n for n, f in frames.items() if f is None]
-    if missing:
-        raise RuntimeError(f"{', '.join(missing)} missing: {hint} first")
-    return [frames[n] for n in names]  # type: ignore[misc]
+    """Read tables a stage cannot run without; a clear error names the missing ones.
+
+    ``columns`` limits a table to the listed columns it has (the others are never read).
+    """
+    _check_required(con, names, hint)
+    frames = []
+    for name in names:
+        wanted = (columns or {}).get(name)
+        if wanted is not None:
+            have = set(table_columns(con, name))
+            wanted = tuple(c for c in wanted if c in have)
+        frames.append(read_table(con, name, columns=wanted))
+    return frames  # type: ignore[return-value]
 
 
 def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
     """Assign stable customer IDs and build the new golden state into ``staging.*``."""
-    records, clusters, pairs = _required(
-        con, ("clean.records", "match.clusters", "match.pairs"), "run the clean and match stages"
+    hint = "run the clean and match stages"
+    _check_required(con, ("clean.records", "match.clusters", "match.pairs"), hint)
+    records, clusters = _required(
+        con, ("clean.records", "match.clusters"), hint, columns={"clean.records": RECORD_COLUMNS}
     )
     previous = read_table(con, "golden.crosswalk")
     id_history = read_table(con, "golden.customer_ids")
@@ -572,7 +605,7 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, A
     golden = build_golden(
         records,
         ids.assignments,
-        _best_scores(pairs, clusters),
+        _best_scores(con),
         read_table(con, "clean.transactions") if table_exists(con, "clean.transactions") else None,
         read_table(con, "clean.interactions") if table_exists(con, "clean.interactions") else None,
         ctx.config.golden,
@@ -647,7 +680,10 @@ def carry_forward_run_ids(
 def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[CheckOutcome]:
     """Validate the staged golden state with the Great Expectations suites; store the outcomes."""
     customers, crosswalk, records = _required(
-        con, ("staging.customers", "staging.crosswalk", "clean.records"), "run the golden stage"
+        con,
+        ("staging.customers", "staging.crosswalk", "clean.records"),
+        "run the golden stage",
+        columns={"clean.records": GOLDEN_SUITE_RECORD_COLUMNS},
     )
     previous = read_table(con, "golden.customers")
     outcomes = validate_golden(customers, crosswalk, records, previous, ctx.config.quality)
@@ -688,37 +724,40 @@ def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Check
 
 
 def swap_in_golden(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> None:
-    """Replace ``golden.*`` with the staged state, update history and ID events: one transaction."""
-    staged = {f"golden.{t}": read_table(con, f"staging.{t}") for t in GOLDEN_TABLES}
-    missing = [k for k, v in staged.items() if v is None]
+    """Replace ``golden.*`` with the staged state, update history and ID events: one transaction.
+
+    The staged tables are copied inside DuckDB (no pandas round trip); only the history (SCD2,
+    computed in pandas from the customers' tracked columns) is written from a frame.
+    """
+    missing = [f"golden.{t}" for t in GOLDEN_TABLES if not table_exists(con, f"staging.{t}")]
     if missing:
         raise RuntimeError(f"staging tables missing: {missing}")
     events = read_table(con, "staging.id_events")
+    tracked = read_columns(con, "staging.customers", ["customer_id", *TRACKED_ATTRIBUTES])
+    assert tracked is not None  # checked above
     history = update_history(
         read_table(con, "golden.customers_history"),
-        staged["golden.customers"],
+        tracked,
         ctx.run_id,
         ctx.run_date,
         id_events=events,
     )
-    ids = _concat(read_table(con, "golden.customer_ids"), events)
-    replace_tables(
-        con,
-        {**staged, "golden.customers_history": history, "golden.customer_ids": ids},
-    )
+    frames: dict[str, pd.DataFrame] = {"golden.customers_history": history}
+    appends: dict[str, str] = {}
+    old_ids = table_schema(con, "golden.customer_ids")
+    if events is not None and old_ids and old_ids == table_schema(con, "staging.id_events"):
+        appends["golden.customer_ids"] = "staging.id_events"  # same as the concat, in SQL
+    else:
+        frames["golden.customer_ids"] = _concat(read_table(con, "golden.customer_ids"), events)
+    copies = {f"golden.{t}": f"staging.{t}" for t in GOLDEN_TABLES}
+    swap_tables(con, copies, frames, appends)
     crash_point("publish:swapped")
     create_views(con)
 
 
-def golden_snapshot_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
-    """The published golden tables, keyed ``golden.<name>``, for a snapshot."""
-    names = EXPORTED
-    out = {}
-    for n in names:
-        t = read_table(con, f"golden.{n}")
-        if t is not None:
-            out[f"golden.{n}"] = t
-    return out
+def golden_snapshot_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
+    """The published golden tables, keyed ``golden.<name>``, as Arrow (for snapshot and mart)."""
+    return read_tables_arrow(con, [f"golden.{n}" for n in EXPORTED])
 
 
 def _concat(old: pd.DataFrame | None, new: pd.DataFrame | None) -> pd.DataFrame:
