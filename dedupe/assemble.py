@@ -170,11 +170,15 @@ def assemble(
         ),
         dtype=frame["left_key"].dtype,
     )
-    reason = np.full(len(frame), "review_band", dtype=object)
-    reason[refused] = "weak_link_between_clusters"
-    if contested.any():
-        hard = pairs.take(contested).hard_reasons().astype(str)
-        reason[contested] = "steward_match_contradicts_" + hard
+    # Reasons only for the pairs going to review (a few thousand), not one object per pair.
+    chosen = np.nonzero(review)[0]
+    reason = np.full(len(chosen), "review_band", dtype=object)
+    reason[refused[chosen]] = "weak_link_between_clusters"
+    against = contested[chosen]
+    if against.any():
+        names = np.array([*pairs.hard_names, None], dtype=object)
+        hard = names[pairs.hard[chosen[against]]].astype(str)
+        reason[against] = "steward_match_contradicts_" + hard
     queue = build_review_queue(prepared, frame, review, reason, comparisons_for(settings), params)
     return LinkResult(
         frame, clusters, queue, stats, params, warnings, prepared, pairs, labels

@@ -38,7 +38,8 @@ def build_review_queue(
         prepared: the prepared records (sorted by record_key).
         pairs: scored pairs (left_key, right_key, score, probability, <comparison>_level …).
         mask: which pairs go to review.
-        reason: why each pair is in review ('review_band', 'weak_link_between_clusters', …).
+        reason: why each selected pair is in review ('review_band',
+            'weak_link_between_clusters', …), one per True in `mask`, in pair order.
         comparisons: the comparisons used.
         params: model parameters (for the weights).
 
@@ -48,13 +49,15 @@ def build_review_queue(
         <comparison>_weight (bits).
     """
     chosen = pairs.loc[mask]
+    if len(reason) != len(chosen):
+        raise ValueError(f"{len(reason)} review reasons for {len(chosen)} selected pairs")
     out = pd.DataFrame(
         {
             "left_key": chosen["left_key"].to_numpy(dtype=object),
             "right_key": chosen["right_key"].to_numpy(dtype=object),
             "probability": chosen["probability"].to_numpy(dtype=np.float64),
             "score": chosen["score"].to_numpy(dtype=np.float64),
-            "reason": np.asarray(reason, dtype=object)[mask],
+            "reason": np.asarray(reason, dtype=object),
         }
     )
     keys = pd.Index(prepared["record_key"])
