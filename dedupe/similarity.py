@@ -95,8 +95,8 @@ def _bulk_contains(a: Sequence[str], b: Sequence[str], at_least: float = 0.0) ->
     (|s| + |t| − 2L), which rapidfuzz computes far faster than partial_ratio.
     """
     out = np.zeros(len(a), dtype=np.float64)
-    la, lb = np.strings.str_len(_strings(a)), np.strings.str_len(_strings(b))
-    shorter = np.minimum(la, lb).astype(np.int64)
+    la, lb = _lengths(a), _lengths(b)
+    shorter = np.minimum(la, lb)
     keep = shorter >= CONTAINS_MIN_LENGTH
     cutoff = at_least * 100.0 * (1.0 - 1e-9)  # a hair lower: never prune a borderline pair
     if cutoff > 0 and keep.any():
@@ -116,7 +116,13 @@ def _bulk_contains(a: Sequence[str], b: Sequence[str], at_least: float = 0.0) ->
 
 
 def _pick(values: Sequence[str], at: np.ndarray) -> list[str]:
-    return [values[i] for i in at.tolist()]
+    picked: list[str] = np.asarray(values, dtype=object)[at].tolist()
+    return picked
+
+
+def _lengths(values: Sequence[str]) -> np.ndarray:
+    """Characters per value (code points, as `len` and rapidfuzz count them)."""
+    return np.fromiter(map(len, values), dtype=np.int64, count=len(values))
 
 
 BULK: dict[str, BulkScorer] = {
