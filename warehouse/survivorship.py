@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from warehouse.settings import SURVIVING_ATTRIBUTES, GoldenSettings, SurvivorshipRule
 
@@ -27,6 +28,7 @@ LINEAGE_COLUMNS = [
     "candidates",
 ]
 _NO_DATE = np.int64(-(2**62))
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default ``str`` dtype
 _LAST_TEXT = "\uffff"  # sorts after every value: a missing value never wins "earliest"
 
 
@@ -237,7 +239,9 @@ def _lineage(
         return column.iloc[pos].reset_index(drop=True)
 
     def label(texts: list[str]) -> pd.Series:
-        return pd.Series(np.array(texts, dtype=object)[attr], dtype="str")
+        """One text per attribute code, decoded in Arrow (no Python string per row)."""
+        coded = pa.DictionaryArray.from_arrays(pa.array(attr), pa.array(texts, pa.string()))
+        return coded.dictionary_decode().to_pandas(types_mapper=lambda _: _TEXT)
 
     return pd.DataFrame(
         {
