@@ -285,8 +285,9 @@ def test_sigkill_in_the_middle_of_snapshot_writing_recovers(lab: FaultLab) -> No
     code = lab.wait(MID_SNAPSHOT)
     assert code == -9, (project / "child.log").read_text(errors="replace")[-3000:]
     leftovers = temp_folders(project)
-    assert len(leftovers) == 1  # killed mid-write: one Parquet file in the hidden temp folder
-    assert len(list(leftovers[0].glob("*.parquet"))) == 1
+    assert len(leftovers) == 1  # killed mid-write: the hidden temp folder holds the files
+    # written so far: the first one done, and the one the second writer thread had begun
+    assert 1 <= len(list(leftovers[0].glob("*.parquet"))) <= 2
     assert not (leftovers[0] / "manifest.json").exists()
     _check_after_kill(lab, project, "new", published=False)
     _check_recovery(lab, project)  # also removes the dead writer's temp folder

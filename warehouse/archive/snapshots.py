@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -65,6 +66,7 @@ __all__ = [
 LOG = logging.getLogger(__name__)
 
 SNAPSHOT_KINDS = ("daily", "month_end", "year_end", "restore_backup")
+_WRITERS = 2  # table files written at once
 _RESERVED_KEYS = frozenset(
     {
         "format",
@@ -177,6 +179,33 @@ def _write_table_file(table: pa.Table, path: Path, writer: TableWriter | None = 
     """Write one table as Parquet and fsync it (a seam for fault-injection tests)."""
     (writer or _plain_parquet)(table, path)
     fsync_file(path)
+
+
+def _write_and_checksum(table: pa.Table, path: Path, writer: TableWriter | None) -> tuple[str, int]:
+    _write_table_file(table, path, writer)
+    return file_sha256(path)
+
+
+def _write_table_files(
+    tables: Mapping[str, pa.Table], folder: Path, writer: TableWriter | None
+) -> dict[str, tuple[str, int]]:
+    """Write every table file (two at a time: Parquet encoding releases the GIL); checksums.
+
+    The first failure cancels the files not started yet and is raised once the running ones
+    end, so the caller can remove the temp folder.
+    """
+    workers = max(1, min(_WRITERS, os.cpu_count() or 1, len(tables)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapshot-write") as pool:
+        futures = {
+            name: pool.submit(_write_and_checksum, table, folder / table_file_name(name), writer)
+            for name, table in sorted(tables.items())
+        }
+        try:
+            return {name: future.result() for name, future in futures.items()}
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            raise
 
 
 def _write_manifest_file(manifest: Mapping[str, Any], path: Path) -> None:
@@ -297,11 +326,7 @@ def publish_snapshot(
     try:
         parent.mkdir(parents=True, exist_ok=True)
         temp.mkdir()
-        file_stats: dict[str, tuple[str, int]] = {}
-        for name, table in sorted(arrow_tables.items()):
-            file_path = temp / table_file_name(name)
-            _write_table_file(table, file_path, writer)
-            file_stats[name] = file_sha256(file_path)
+        file_stats = _write_table_files(arrow_tables, temp, writer)
         manifest = _build_manifest(
             arrow_tables,
             table_hashes,

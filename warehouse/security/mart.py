@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -141,11 +142,17 @@ def write_analyst_mart(
     duckdb_path.with_name(duckdb_path.name + ".wal").unlink(missing_ok=True)
     parquet_dir = Path(parquet_dir)
     parquet_dir.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {}
-    for name, frame in tables.items():
-        path = parquet_dir / f"{name}.parquet"
-        encrypt_parquet(frame, path, ring)
-        files[name] = path
+    files = {name: parquet_dir / f"{name}.parquet" for name in tables}
+    # two files at a time: Parquet encoding and encryption release the GIL
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mart-write") as pool:
+        futures = [pool.submit(encrypt_parquet, tables[n], files[n], ring) for n in tables]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     return files
 
 
