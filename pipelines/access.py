@@ -81,6 +81,7 @@ def open_warehouse(
             read_only=read_only,
             memory_limit=cfg.duckdb.memory_limit,
             temp_directory=cfg.duckdb.temp_directory,
+            threads=cfg.duckdb.threads,
         )
     ring = keyring(cfg, create=create_key)
     assert ring is not None  # keyring() raises when encryption is on and no key exists
@@ -91,6 +92,8 @@ def open_warehouse(
         con.execute(f"SET memory_limit = '{cfg.duckdb.memory_limit}'")
     if cfg.duckdb.temp_directory:
         con.execute(f"SET temp_directory = '{cfg.duckdb.temp_directory}'")
+    if cfg.duckdb.threads:
+        con.execute(f"SET threads = {int(cfg.duckdb.threads)}")
     return con
 
 

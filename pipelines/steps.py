@@ -457,8 +457,10 @@ def write_match(
             "match.review_queue": result.review_queue,
             "match.blocking_stats": result.blocking_stats.assign(run_id=ctx.run_id),
             "match.params": _concat(read_table(con, "match.params"), params),
-            "match.linked_records": records,
         },
+        # the records just linked, copied inside DuckDB (no 1 M-row round trip through pandas);
+        # nothing writes clean.records between this stage's read and this write
+        copies={"match.linked_records": "clean.records"},
     )
     n_clusters = int(result.clusters["cluster_key"].nunique()) if len(result.clusters) else 0
     stats = {

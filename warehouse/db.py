@@ -20,6 +20,7 @@ def connect(
     read_only: bool = False,
     memory_limit: str | None = None,
     temp_directory: str | None = None,
+    threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB warehouse.
 
@@ -28,6 +29,7 @@ def connect(
         read_only: open without write access (analyst queries, ``customer-archive sql``).
         memory_limit: DuckDB ``memory_limit`` (e.g. ``"4GB"``); beyond it DuckDB spills to disk.
         temp_directory: the spill folder for larger-than-memory work.
+        threads: DuckDB worker threads; None = DuckDB's default (all cores).
 
     Returns:
         An open connection; use it as a context manager to close it.
@@ -37,6 +39,8 @@ def connect(
         config["memory_limit"] = memory_limit
     if temp_directory:
         config["temp_directory"] = temp_directory
+    if threads:
+        config["threads"] = threads
     target = str(path)
     if target != ":memory:" and not read_only:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -135,24 +139,33 @@ def _write(
 
 
 def replace_tables(
-    con: duckdb.DuckDBPyConnection, tables: Mapping[str, pd.DataFrame | pa.Table]
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, pd.DataFrame | pa.Table],
+    copies: Mapping[str, str] | None = None,
 ) -> None:
     """Replace several tables in ONE transaction: either all are replaced or none is.
 
     Args:
         con: a read-write connection.
         tables: ``{"golden.customers": frame, …}``; missing schemas are created.
+        copies: ``{"target": "source"}`` tables copied inside DuckDB in the same transaction
+            (no round trip through Python), after the frames are written.
 
     Raises:
         ValueError: a table name is not ``[schema.]identifier``.
         duckdb.Error: a write failed; every table keeps its previous content.
     """
-    for name in tables:
+    copies = copies or {}
+    for name in [*tables, *copies, *copies.values()]:
         _check_name(name)
     con.execute("BEGIN TRANSACTION")
     try:
         for name, frame in tables.items():
             _write(con, name, frame, "replace")
+        for target, source in copies.items():
+            if "." in target:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.split('.', 1)[0]}")
+            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source}")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -38,6 +38,22 @@ def test_replace_tables_is_all_or_nothing(con):
     assert not table_exists(con, "golden.b")
 
 
+def test_replace_tables_copies_inside_duckdb_in_the_same_transaction(con):
+    con.execute("CREATE SCHEMA clean")
+    con.execute("CREATE TABLE clean.records AS SELECT 1 AS k, DATE '2026-01-02' AS d")
+    replace_tables(con, {"match.pairs": pd.DataFrame({"p": [1]})},
+                   copies={"match.linked_records": "clean.records"})  # fmt: skip
+    assert con.execute("SELECT k, d FROM match.linked_records").fetchall() == [
+        (1, date(2026, 1, 2))
+    ]
+    con.execute("INSERT INTO clean.records VALUES (2, NULL)")
+    with pytest.raises(duckdb.Error):  # the copy's source is missing: the frame is rolled back
+        replace_tables(con, {"match.pairs": pd.DataFrame({"p": [9]})},
+                       copies={"match.linked_records": "clean.nothing"})  # fmt: skip
+    assert read_table(con, "match.pairs")["p"].tolist() == [1]
+    assert con.execute("SELECT count(*) FROM match.linked_records").fetchall() == [(1,)]
+
+
 def test_replace_append_and_read(con):
     assert read_table(con, "golden.missing") is None
     replace_tables(con, {"ops.t": pd.DataFrame({"a": ["x"], "b": [None]})})
