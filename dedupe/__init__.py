@@ -13,7 +13,7 @@ from dedupe.pairset import PairSet
 from dedupe.prepare import RecordsError
 from dedupe.rules import DecisionError
 from dedupe.settings import MatchSettings
-from dedupe.shard import link_sharded, shard_pairs
+from dedupe.shard import ShardSetup, finish_sharded, link_sharded, prepare_sharded, shard_pairs
 
 __all__ = [
     "BLOCKING_RULES",
@@ -33,14 +33,17 @@ __all__ = [
     "PairSet",
     "RecordsError",
     "Scores",
+    "ShardSetup",
     "assign_customer_ids",
     "bcubed_scores",
     "blocking_recall",
     "explain_pair",
+    "finish_sharded",
     "link_incremental",
     "link_records",
     "link_sharded",
     "pairwise_scores",
+    "prepare_sharded",
     "resolve_customer_id",
     "shard_pairs",
 ]

@@ -16,8 +16,17 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from dedupe import LinkResult, MatchSettings, ModelParams, PairSet, link_incremental, shard_pairs
-from dedupe.shard import ShardSetup, finish_sharded, prepare_sharded
+from dedupe import (
+    LinkResult,
+    MatchSettings,
+    ModelParams,
+    PairSet,
+    ShardSetup,
+    finish_sharded,
+    link_incremental,
+    prepare_sharded,
+    shard_pairs,
+)
 from warehouse import read_table
 
 from . import steps

@@ -8,6 +8,7 @@ from warehouse.db import (
     read_table,
     replace_tables,
     run_sql,
+    table_columns,
     table_exists,
 )
 from warehouse.dictionary import (
@@ -52,6 +53,7 @@ __all__ = [
     "render_data_dictionary",
     "replace_tables",
     "run_sql",
+    "table_columns",
     "table_exists",
     "update_history",
     "write_data_dictionary",
