@@ -442,6 +442,8 @@ def main() -> None:
     parser.add_argument("--no-incremental", action="store_true")
     parser.add_argument("--profile", action="store_true",
                         help="profile the first full run with pyinstrument (benchmarks/profiles/)")
+    parser.add_argument("--profile-incremental", action="store_true",
+                        help="profile the first incremental run instead (…_incremental.html)")
     parser.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
     parser.add_argument("--worker", choices=["full", "incremental"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -488,14 +490,17 @@ def _run_size(
         workdir = OUT_ROOT / "data" / "bench" / "runs" / f"{records}-{k}-{os.getpid()}"
         base = [__file__, "--workdir", str(workdir), "--data", meta["folder"]]
         extra: list[str] = []
+        profiles = OUT_ROOT / "benchmarks" / "profiles"
         if args.profile and k == 0:
-            extra = ["--profile-file",
-                     str(OUT_ROOT / "benchmarks" / "profiles" / f"pipeline_{records}.html")]
+            extra = ["--profile-file", str(profiles / f"pipeline_{records}.html")]
+        inc_extra: list[str] = []
+        if args.profile_incremental and k == 0:
+            inc_extra = ["--profile-file", str(profiles / f"pipeline_{records}_incremental.html")]
         full.append(run_child([*base, "--worker", "full", *extra]))
         print(f"  full #{k + 1}: {full[-1]['wall_seconds']} s, "
               f"peak {full[-1]['peak_rss_mb']} MB, {_scores(full[-1])}", flush=True)
         if not args.no_incremental:
-            inc.append(run_child([*base, "--worker", "incremental"]))
+            inc.append(run_child([*base, "--worker", "incremental", *inc_extra]))
             print(f"  incremental #{k + 1}: {inc[-1]['wall_seconds']} s, "
                   f"peak {inc[-1]['peak_rss_mb']} MB", flush=True)
         if os.environ.get("BENCH_KEEP_WORKDIR"):  # keep the run's warehouse for profiling stages
