@@ -109,7 +109,7 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _to_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
+def to_duckdb_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
     """Arrow table with all-null columns typed as text (DuckDB cannot store a NULL-typed column)."""
     table = (
         frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
@@ -127,7 +127,7 @@ def _write(
     if schema:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     view = "_warehouse_frame"
-    con.register(view, _to_arrow(frame))
+    con.register(view, to_duckdb_arrow(frame))
     try:
         if how == "replace":
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")

@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.db import table_exists
+from warehouse.db import read_table, table_exists, to_duckdb_arrow
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 _FRAME_VIEW = "_publish_frame"
@@ -82,26 +82,7 @@ def read_columns(
     Returns:
         The rows (``DATE`` columns as Arrow ``date32``), or None when the table does not exist.
     """
-    if not table_exists(con, _checked(name)):
-        return None
-    wanted = list(columns)
-    frame = con.execute(f"SELECT {', '.join(_quoted(c) for c in wanted)} FROM {name}").df()
-    dates = {r[0] for r in con.execute(f"DESCRIBE {name}").fetchall() if r[1] == "DATE"}
-    for col in wanted:
-        if col in dates:
-            frame[col] = frame[col].astype("datetime64[s]").astype(pd.ArrowDtype(pa.date32()))
-    return frame
-
-
-def _frame_as_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
-    """Arrow table with all-null columns typed as text (DuckDB cannot store a NULL-typed column)."""
-    table = (
-        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
-    )
-    for i, field in enumerate(table.schema):
-        if pa.types.is_null(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
-    return table
+    return read_table(con, _checked(name), columns=list(columns))
 
 
 def swap_tables(
@@ -137,7 +118,7 @@ def swap_tables(
         for target, source in copies.items():
             con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source}")
         for target, frame in frames.items():
-            con.register(_FRAME_VIEW, _frame_as_arrow(frame))
+            con.register(_FRAME_VIEW, to_duckdb_arrow(frame))
             try:
                 con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {_FRAME_VIEW}")
             finally:
