@@ -65,7 +65,6 @@ from warehouse.archive import (
     due_kind,
     list_snapshots,
     publish_snapshot,
-    read_columns,
     read_tables_arrow,
     swap_tables,
     table_schema,
@@ -761,7 +760,7 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> None:
     if missing:
         raise RuntimeError(f"staging tables missing: {missing}")
     events = read_table(con, "staging.id_events")
-    tracked = read_columns(con, "staging.customers", ["customer_id", *TRACKED_ATTRIBUTES])
+    tracked = read_table(con, "staging.customers", ["customer_id", *TRACKED_ATTRIBUTES])
     assert tracked is not None  # checked above
     history = update_history(
         read_table(con, "golden.customers_history"),

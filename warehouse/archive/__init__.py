@@ -31,7 +31,7 @@ from warehouse.archive.snapshots import (
     load_snapshot,
     publish_snapshot,
 )
-from warehouse.archive.tables import read_columns, read_tables_arrow, swap_tables, table_schema
+from warehouse.archive.tables import read_tables_arrow, swap_tables, table_schema
 from warehouse.archive.verify import (
     TableReader,
     VerifyProblem,
@@ -72,7 +72,6 @@ __all__ = [
     "plan_retention",
     "prepare_restore",
     "publish_snapshot",
-    "read_columns",
     "read_parquet",
     "read_tables_arrow",
     "swap_tables",

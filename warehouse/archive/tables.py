@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.db import read_table, table_exists, to_duckdb_arrow
+from warehouse.db import table_exists, to_duckdb_arrow
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 _FRAME_VIEW = "_publish_frame"
@@ -67,22 +67,6 @@ def as_pandas_written(table: pa.Table) -> pa.Table:
             typed = column.cast(pa.large_string())
         table = table.set_column(i, pa.field(field.name, typed.type), typed)
     return table
-
-
-def read_columns(
-    con: duckdb.DuckDBPyConnection, name: str, columns: Iterable[str]
-) -> pd.DataFrame | None:
-    """Read some columns of a table into pandas exactly as ``warehouse.read_table`` would.
-
-    Args:
-        con: a connection.
-        name: ``schema.table``.
-        columns: the columns wanted, in order.
-
-    Returns:
-        The rows (``DATE`` columns as Arrow ``date32``), or None when the table does not exist.
-    """
-    return read_table(con, _checked(name), columns=list(columns))
 
 
 def swap_tables(

@@ -10,7 +10,6 @@ import pytest
 from warehouse import read_table
 from warehouse.archive import (
     content_hash,
-    read_columns,
     read_tables_arrow,
     swap_tables,
     table_schema,
@@ -51,13 +50,13 @@ def test_arrow_read_equals_the_pandas_route(con: duckdb.DuckDBPyConnection) -> N
     assert tables["golden.customers"].schema.field("closed_reason").type == pa.null()
 
 
-def test_read_columns_equals_a_slice_of_read_table(con: duckdb.DuckDBPyConnection) -> None:
+def test_read_table_columns_equals_a_slice_of_read_table(con: duckdb.DuckDBPyConnection) -> None:
     wanted = ["registered_date", "customer_id", "source_count"]
-    got = read_columns(con, "golden.customers", wanted)
+    got = read_table(con, "golden.customers", wanted)
     full = read_table(con, "golden.customers")
     assert got is not None and full is not None
     pd.testing.assert_frame_equal(got, full[wanted])
-    assert read_columns(con, "golden.missing", wanted) is None
+    assert read_table(con, "golden.missing", wanted) is None
 
 
 def test_swap_copies_appends_and_writes_frames_in_one_go(con: duckdb.DuckDBPyConnection) -> None:
