@@ -282,3 +282,43 @@ def parse_normalized_company_name(display: str | None) -> CompanyName:
         branch,
         (_CJK_GAP.sub("", " ".join(forms)) or None),
     )
+
+
+_TRAILING_REGION = re.compile(r"(?:公司|集团|厂|银行)\(([^()]+)\)$")
+
+
+def branch_place(display: str | None, branch: str | None) -> tuple[str | None, bool]:
+    """Which office of an organisation a record names: (place or branch text, qualifier only).
+
+    A branch part (上海分公司, 武汉办事处) gives its place code (`place_of_name`, so 上海 and
+    上海市 agree) or, without a place, its text. A region in brackets *after* the legal form
+    (恒丰集团有限公司（北京）) is not part of a registered name (the region of a registered
+    name sits before the trade or in the middle): departments add it to say which office they
+    deal with, so it names a place but not whether that is a branch — the second value is True
+    and the record stays compatible with the headquarters and with a branch in that place.
+
+    Args:
+        display: the normalized customer name.
+        branch: the branch part found by `parse_company_name`.
+
+    Returns:
+        (place code, branch text or None for the headquarters; True for a bracketed qualifier).
+
+    Example:
+        >>> branch_place("恒丰集团有限公司北京分公司", "北京分公司")
+        ('1101', False)
+        >>> branch_place("恒丰集团有限公司(北京)", None)
+        ('1101', True)
+    """
+    from cleaning.divisions import place_of_name
+
+    if branch:
+        words = _BRANCH_RE.sub("", branch).strip("() ")
+        return (place_of_name(words) if words else None) or branch, False
+    if display:
+        m = _TRAILING_REGION.search(display)
+        if m:
+            place = place_of_name(m.group(1).strip())
+            if place:
+                return place, True
+    return None, False

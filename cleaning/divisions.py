@@ -92,3 +92,71 @@ def province_names() -> list[str]:
         Names such as 北京市, 广东省, 广西壮族自治区.
     """
     return [d.name for d in division_index().by_code.values() if d.level == "province"]
+
+
+def _city_of(code: str) -> str:
+    """City-level code (4 digits) of a division code; municipalities map to their 01 city."""
+    if code[:2] + "0000" in MUNICIPALITIES:
+        return code[:2] + "01"
+    return code[:4]
+
+
+def place_of_code(code: str | None) -> str | None:
+    """Place of a 6-digit division code: its 4-digit city (``3301``) or 2-digit province (``44``).
+
+    Args:
+        code: GB/T 2260 code such as 330106 (district), 330100 (city), 440000 (province).
+
+    Returns:
+        The most specific place the code names at city level, or None for an invalid code.
+
+    Example:
+        >>> place_of_code("330106"), place_of_code("440000"), place_of_code("110000")
+        ('3301', '44', '1101')
+    """
+    if not code or len(code) < 6 or not code[:6].isdigit():
+        return None
+    if code[:2] + "0000" in MUNICIPALITIES:
+        return code[:2] + "01"
+    return code[:2] if code[2:4] == "00" else code[:4]
+
+
+@lru_cache(maxsize=65536)
+def place_of_name(text: str | None) -> str | None:
+    """Place named by a region text (深圳, 广东省深圳市, 江苏省, 浦东新区) as in `place_of_code`.
+
+    A leading province narrows the city; a city or district name shared by several cities
+    (in different provinces) resolves only when the province settles it. Several cities in one
+    text (湖南省长沙市、湘潭市) give the province.
+
+    Args:
+        text: a region name or a province + city (+ district) string.
+
+    Returns:
+        4-digit city code, 2-digit province code, or None when nothing resolves.
+
+    Example:
+        >>> place_of_name("广东省深圳市"), place_of_name("江苏省"), place_of_name("北京")
+        ('4403', '32', '1101')
+    """
+    if not text:
+        return None
+    idx = division_index()
+    rest = text.strip()
+    province: str | None = None
+    for length in range(min(len(rest), idx.max_len), 1, -1):
+        if rest[:length] in idx.provinces:
+            province = idx.provinces[rest[:length]][:2]
+            rest = rest[length:]
+            break
+    if province is not None and province + "0000" in MUNICIPALITIES:
+        return province + "01"
+    if "、" in rest or "," in rest:
+        return province
+    for length in range(min(len(rest), idx.max_len), 1, -1):
+        codes = idx.cities.get(rest[:length]) or idx.districts.get(rest[:length])
+        if not codes:
+            continue
+        cities = {_city_of(c) for c in codes if province is None or c[:2] == province}
+        return cities.pop() if len(cities) == 1 else province
+    return province

@@ -111,3 +111,49 @@ def flag_shared_phones(phone: pd.Series, name_key: pd.Series, min_names: int = 3
     counts = frame.dropna(subset=["phone"]).groupby("phone")["name_key"].nunique()
     shared = counts.index[counts >= min_names]
     return phone.isin(shared).fillna(False).astype(bool)
+
+
+@lru_cache(maxsize=4096)
+def _area_place(area: str) -> str | None:
+    """Place (see `cleaning.divisions.place_of_name`) of a Chinese landline area code."""
+    from phonenumbers import geocoder
+
+    from cleaning.divisions import place_of_name
+
+    for local in ("62345678", "6234567"):  # area codes use 8- or 7-digit local numbers
+        number = phonenumbers.parse(f"+86{area}{local}")
+        if phonenumbers.is_valid_number(number):
+            return place_of_name(geocoder.description_for_number(number, "zh")) or None
+    return None
+
+
+def landline_place(e164: str | None) -> str | None:
+    """Where a Chinese fixed line is: its area code's city (4 digits) or province (2 digits).
+
+    Mobiles, 400/800 hotlines and foreign numbers carry no place (a mobile's home region says
+    little about a company's seat).
+
+    Args:
+        e164: an E.164 number such as +8657112345678 (杭州 0571).
+
+    Returns:
+        The place code, or None.
+
+    Example:
+        >>> landline_place("+8657112345678"), landline_place("+8613912345678")
+        ('3301', None)
+    """
+    if not e164 or not e164.startswith("+86") or len(e164) < 10:
+        return None
+    digits = e164[3:]
+    if digits[0] in "1" and not digits.startswith("10"):
+        return None  # mobile
+    if digits[0] in "2" or digits.startswith("10"):
+        area = digits[:2]
+    elif digits[0] in "345789":
+        area = digits[:3]
+        if area in ("400", "800"):
+            return None
+    else:
+        return None
+    return _area_place(area)

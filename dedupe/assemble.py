@@ -96,10 +96,12 @@ def exclusive_codes(prepared: pd.DataFrame, settings: MatchSettings) -> tuple[np
             valid.astype("boolean").fillna(False).to_numpy(dtype=bool)
         )
         out.append(pd.factorize(codes, use_na_sentinel=True)[0].astype(np.int64))
-    if not settings.merge_branches and "branch" in prepared:
+    if not settings.merge_branches and "branch_key" in prepared:
         ent = prepared.get("customer_type", pd.Series("enterprise", index=prepared.index))
-        branch = prepared["branch"].astype("string").fillna("\x00headquarters")
-        branch = branch.where(ent.astype("string").eq("enterprise").fillna(False).to_numpy(bool))
+        branch = prepared["branch_key"].astype("string").fillna("\x00headquarters")
+        known = ent.astype("string").eq("enterprise").fillna(False).to_numpy(bool)
+        known &= ~prepared["branch_soft"].to_numpy(dtype=bool)  # a place qualifier: unknown
+        branch = branch.where(known)
         out.append(pd.factorize(branch, use_na_sentinel=True)[0].astype(np.int64))
     return tuple(out)
 

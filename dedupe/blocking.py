@@ -35,12 +35,18 @@ class BlockingRule:
         max_block_size: blocks larger than this are windowed; None = the settings' value.
         determines: comparisons whose outcome the key fixes (agreeing on the key implies
             agreeing on them); they are not trained on this rule's pairs.
+        window: neighbours per record in an oversize block; None = the settings' value.
+        order: prepared column whose sort order windows oversize blocks (a sorted
+            neighbourhood when every block is oversize): `name_key`, or `name_reversed` to
+            bring together names that differ early (泰聚 / 太聚) rather than late.
     """
 
     name: str
     key: str
     max_block_size: int | None = None
     determines: tuple[str, ...] = ()
+    window: int | None = None
+    order: str = "name_key"
 
 
 BLOCKING_RULES: dict[str, BlockingRule] = {
@@ -53,6 +59,13 @@ BLOCKING_RULES: dict[str, BlockingRule] = {
         BlockingRule("name_prefix_city", "name_prefix_city", determines=("name_key", "location")),
         BlockingRule("name_pinyin", "name_pinyin", determines=("name_key",)),
         BlockingRule("contact_city", "contact_city", determines=("contact_name", "location")),
+        # 字号 within a province: short forms (青岛金飞) and other legal forms of one trade name
+        BlockingRule("brand_province", "brand_province", max_block_size=30, window=4),
+        # sorted neighbourhood over all names of a kind, forwards and backwards: a typo in the
+        # trade name (飞兴 / 飞馨) with no phone or e-mail in common still meets its twin
+        BlockingRule("name_neighbours", "record_kind", max_block_size=2, window=3),
+        BlockingRule("name_neighbours_reversed", "record_kind", max_block_size=2, window=3,
+                     order="name_reversed"),
     )
 }
 
@@ -67,9 +80,24 @@ class CandidatePairs:
     stats: pd.DataFrame
 
 
-def order_rank(prepared: pd.DataFrame) -> np.ndarray:
-    """Rank of each record in (name_key, record_key) order, used to window oversize blocks."""
-    names = prepared["name_key"].fillna("").astype(str)
+def rule_rank(
+    prepared: pd.DataFrame, rule: BlockingRule, rank: np.ndarray, codes: Codes | None
+) -> np.ndarray:
+    """The order windowing `rule`'s oversize blocks: `rank` for `name_key`, else computed."""
+    if rule.order == "name_key":
+        return rank
+    name = f"{rule.order}@rank"
+    if codes is not None and name in codes:
+        return codes[name][0]
+    out = order_rank(prepared, rule.order)
+    if codes is not None:
+        codes[name] = (out, np.empty(0, np.int64))
+    return out
+
+
+def order_rank(prepared: pd.DataFrame, column: str = "name_key") -> np.ndarray:
+    """Rank of each record in (column, record_key) order, used to window oversize blocks."""
+    names = prepared[column].fillna("").astype(str)
     table = pa.table({"name": pa.array(names, type=pa.string()), "at": np.arange(len(prepared))})
     order = pc.sort_indices(
         table, sort_keys=[("name", "ascending"), ("at", "ascending")]
@@ -178,7 +206,10 @@ def generate_candidates(
         hot = None
         if hot_values is not None and len(hot_values):
             hot = _hot_codes(prepared, rule.key, key_codes, hot_values, codes)
-        left, right, oversize = block_pairs(key_codes, rank, cap, window, focus, hot)
+        left, right, oversize = block_pairs(
+            key_codes, rule_rank(prepared, rule, rank, codes), cap, rule.window or window,
+            focus, hot,
+        )
         names.append(rule.name)
         parts.append(left * np.int64(n) + right)
         oversizes.append(oversize)
@@ -309,9 +340,11 @@ def still_blocked(
         same = (lc == key[right]) & (lc >= 0)
         if not same.any():
             continue
-        position, sizes = _layout(rule.key, key, rank, codes)
+        position, sizes = _layout(
+            f"{rule.key}/{rule.order}", key, rule_rank(prepared, rule, rank, codes), codes
+        )
         sl, sr = left[same], right[same]
         ok = sizes[key[sl]] <= (rule.max_block_size or max_block_size)
-        ok |= np.abs(position[sl] - position[sr]) <= window
+        ok |= np.abs(position[sl] - position[sr]) <= (rule.window or window)
         keep[np.nonzero(same)[0][ok]] = True
     return keep

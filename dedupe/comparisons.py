@@ -145,6 +145,11 @@ def both_flags(column: str) -> Test:
     return _test
 
 
+def either_null(column: str) -> Test:
+    """The value is missing on either side (e.g. a place known only to province level)."""
+    return lambda ctx: ctx.null(column)
+
+
 def negate(test: Test) -> Test:
     """Logical not of a test."""
     return lambda ctx: ~test(ctx)
@@ -234,6 +239,8 @@ COMPARISONS: dict[str, Comparison] = {
                 Level("jw>=0.92", similar("name_key", 0.92), 0.05),
                 Level("jw>=0.80", similar("name_key", 0.80), 0.03),
                 Level("pinyin_reordered", similar("name_pinyin", 1.0, "rotation"), 0.01),
+                # a short form keeps the trade name: 金飞 (青岛金飞) vs 金飞电子
+                Level("prefix", similar("name_key", 1.0, "prefix"), 0.02),
             ),
             tf_column="name_key",
         ),
@@ -289,6 +296,23 @@ COMPARISONS: dict[str, Comparison] = {
                 Level("province", exact("province"), 0.05),
             ),
             null_columns=("city",),
+        ),
+        Comparison(
+            # where the customer is, from address, name region or landline area code
+            # (`dedupe.prepare`): a province-only place is compatible with its cities
+            "place",
+            ("place_city", "place_province", "district"),
+            (
+                Level("city_district", all_of(exact("place_city"), exact("district")), 0.4),
+                Level("city", exact("place_city"), 0.4),
+                Level(
+                    "province_city_unknown",
+                    all_of(exact("place_province"), either_null("place_city")),
+                    0.15,
+                ),
+                Level("province", exact("place_province"), 0.02),
+            ),
+            null_columns=("place_province",),
         ),
         Comparison(
             "address",

@@ -24,13 +24,22 @@ TEXT_FIELDS: tuple[str, ...] = (
     "credit_code",
     "industry_code",
     "registered_date",
+    "division_code",
 )
 BOOL_FIELDS: tuple[str, ...] = ("phone_shared", "email_is_free", "credit_code_valid")
+DERIVED_FLAGS: tuple[str, ...] = ("branch_soft",)
 DERIVED_FIELDS: tuple[str, ...] = (
     "name_pinyin",
     "name_prefix_city",
     "contact_city",
     "contact_pinyin",
+    "place_city",
+    "place_province",
+    "name_brand",
+    "brand_province",
+    "branch_key",
+    "record_kind",
+    "name_reversed",
 )
 
 
@@ -140,8 +149,74 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     prefix = out["name_key"].map(lambda s: s[:2] if s else None)
     out["name_prefix_city"] = _join(prefix, out["city"])
     out["contact_city"] = _join(out["contact_name"], out["city"])
+    _add_place(out)
+    _add_branch(out)
+    # 字号 (trade name): the first two characters of an organisation's key, the part a short
+    # form keeps (青岛金飞 → 金飞 vs 金飞电子); blocked within a province to stay selective.
+    enterprise = out["customer_type"].ne("individual").to_numpy(dtype=bool)
+    out["name_brand"] = prefix.where(enterprise & out["name_key"].str.len().ge(2).fillna(False))
+    out["brand_province"] = _join(out["name_brand"], out["place_province"])
+    # one block per kind of customer: windowed in name order it is a sorted neighbourhood
+    out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
+    out["name_reversed"] = _map_distinct(out["name_key"], lambda s: s[::-1])
     out = out.sort_values("record_key", kind="stable").reset_index(drop=True)
     return out
+
+
+def _add_place(out: pd.DataFrame) -> None:
+    """`place_city` (4-digit division code) and `place_province` (2-digit) of each record.
+
+    Where the customer is, from the most specific of: the address (division code, else the
+    city/province names), the region in the company name (深圳某某科技 → 深圳), the area code of
+    a fixed-line phone (0571 → 杭州). The first source that knows the city wins; a province
+    alone is used only when no source knows the city.
+    """
+    from cleaning.divisions import place_of_code, place_of_name
+    from cleaning.phone import landline_place
+
+    def region(text: str) -> str | None:
+        places = [place_of_name(p) for p in text.split("/")]
+        known = [p for p in places if p]
+        return max(known, key=len) if known else None
+
+    sources = [
+        _map_distinct(out["division_code"], place_of_code),
+        _map_distinct(out["city"], place_of_name),
+        _map_distinct(out["province"], place_of_name),
+        _map_distinct(out["name_region"], region),
+        _map_distinct(out["phone"], landline_place),
+    ]
+    city = pd.Series(None, index=out.index, dtype=object)
+    province = pd.Series(None, index=out.index, dtype=object)
+    for place in sources:
+        known = place.notna()
+        city = city.where(city.notna() | ~(known & (place.str.len() == 4)), place)
+        province = province.where(province.notna() | ~known, place.str[:2])
+    out["place_city"] = city
+    out["place_province"] = province
+
+
+def _add_branch(out: pd.DataFrame) -> None:
+    """`branch_key`: the office a record names (place of its branch part; None = head office).
+
+    A bracketed region after the legal form only qualifies the name (see
+    `cleaning.company.branch_place`): `branch_soft` marks it, compatible with the head office.
+    """
+    from cleaning.company import branch_place
+
+    names = _join(out["customer_name"], out["branch"].fillna(""))
+
+    def parse(text: str) -> str:
+        display, _, branch = text.partition("|")
+        place, soft = branch_place(display, branch or None)
+        return "" if place is None else ("~" if soft else "=") + place
+
+    parsed = _map_distinct(names, parse).fillna("")
+    key = parsed.str[1:].where(parsed.str.len() > 0)
+    soft = parsed.str.startswith("~").to_numpy(dtype=bool)
+    enterprise = out["customer_type"].ne("individual").to_numpy(dtype=bool)
+    out["branch_key"] = key.where(enterprise)
+    out["branch_soft"] = soft & enterprise
 
 
 def _join(left: pd.Series, right: pd.Series) -> pd.Series:

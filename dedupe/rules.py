@@ -33,8 +33,12 @@ def hard_rule_reasons(ctx: PairContext, merge_branches: bool) -> np.ndarray:
     """
     reasons = np.full(len(ctx), None, dtype=object)
     if not merge_branches:
-        lc, rc = ctx.pair_codes("branch")
-        reasons[lc != rc] = "branch_conflict"
+        # offices compared by place (北京分公司 = 北京办事处 = 有限公司（北京）); a bracketed
+        # place qualifier (branch_soft) is compatible with the head office (no branch)
+        lc, rc = ctx.pair_codes("branch_key")
+        ls, rs = ctx.flag("branch_soft")
+        soft = (ls & (rc < 0)) | (rs & (lc < 0))
+        reasons[(lc != rc) & ~soft] = "branch_conflict"
     lv, rv = ctx.flag("credit_code_valid")
     credit_conflict = lv & rv & ~ctx.null("credit_code") & ~ctx.exact("credit_code")
     reasons[credit_conflict] = "credit_code_conflict"

@@ -11,7 +11,7 @@ from dedupe.model import ComparisonParams, ModelParams, score_pairs, term_freque
 from dedupe.pairset import PairSet
 from dedupe.rules import hard_rule_reasons
 from dedupe.settings import MatchSettings
-from dedupe.training import estimate_m, estimate_prior, estimate_u
+from dedupe.training import estimate_m, estimate_prior, estimate_u, refine_m, unmatched_u
 
 CHUNK_PAIRS = 1_000_000
 """Pairs compared at a time: similarity caches and temporaries stay bounded in memory."""
@@ -97,7 +97,34 @@ def estimate_params(
             params.set_tf_table(comp.tf_column, term_frequencies(prepared, comp.tf_column))
     score, _ = _score(prepared, left, levels, comparisons, params, settings)
     params.prior = estimate_prior(score, len(prepared), settings.prior)
+    # anchor pairs: m of each field from the pairs the other fields call matches
+    bonus = score - score_pairs(levels, comparisons, params, None)[0]
+    pair_prior = _pair_prior(params.prior, len(prepared), len(left))
+    for _ in range(_REFINE_ROUNDS):
+        for c in comparisons:  # random pairs hold matches too (a share λ): take them out of u
+            params.comparisons[c.name].u = unmatched_u(
+                u[c.name], np.asarray(params.comparisons[c.name].m), params.prior
+            ).tolist()
+        m = refine_m(
+            levels, comparisons, {k: np.asarray(v.m) for k, v in params.comparisons.items()},
+            {k: np.asarray(v.u) for k, v in params.comparisons.items()}, pair_prior, bonus,
+        )
+        for c in comparisons:
+            params.comparisons[c.name].m = m[c.name].tolist()
+        score, _ = _score(prepared, left, levels, comparisons, params, settings)
+        bonus = score - score_pairs(levels, comparisons, params, None)[0]
+        params.prior = estimate_prior(score, len(prepared), settings.prior)
+        pair_prior = _pair_prior(params.prior, len(prepared), len(left))
     return params
+
+
+_REFINE_ROUNDS = 2
+
+
+def _pair_prior(prior: float, n_records: int, n_pairs: int) -> float:
+    """λ among candidate pairs: expected matches (λ over all pairs) per candidate pair."""
+    matches = prior * n_records * (n_records - 1) / 2
+    return float(np.clip(matches / max(n_pairs, 1), 1e-4, 0.5))
 
 
 def _score(

@@ -12,6 +12,9 @@ DEFAULT_BLOCKING_RULES: tuple[str, ...] = (
     "name_prefix_city",
     "name_pinyin",
     "contact_city",
+    "brand_province",
+    "name_neighbours",
+    "name_neighbours_reversed",
 )
 DEFAULT_COMPARISONS: tuple[str, ...] = (
     "name_key",
@@ -19,7 +22,7 @@ DEFAULT_COMPARISONS: tuple[str, ...] = (
     "email",
     "credit_code",
     "contact_name",
-    "location",
+    "place",
     "address",
     "customer_type",
 )

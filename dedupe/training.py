@@ -211,3 +211,77 @@ def estimate_prior(
             break
         lam = new
     return lam
+
+
+_ANCHOR = 0.99  # leave-one-out posterior at which a pair vouches for a field's m
+_MIN_ANCHORS = 50  # fewer anchor pairs than this: keep the EM estimate of that field
+
+
+def refine_m(
+    levels: dict[str, np.ndarray],
+    comparisons: list[Comparison],
+    m: dict[str, np.ndarray],
+    u: dict[str, np.ndarray],
+    prior: float,
+    bonus: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """m of each comparison re-estimated on the pairs the *other* comparisons call matches.
+
+    EM over candidate pairs lets the many look-alike non-matches that blocking brings (same
+    trade name, same common surname) into the match class, which inflates m of disagreement
+    levels: a different phone or another city then costs almost nothing and a full name alone
+    wins too little. Here, for each comparison, the pairs whose posterior *without* that
+    comparison is ≥ 0.99 serve as anchor matches and its m is their level shares — the
+    comparison's own evidence never selects the pairs it is estimated on (fields are taken as
+    conditionally independent, as the model itself assumes).
+
+    Args:
+        levels: level codes per comparison over the candidate pairs.
+        comparisons: the comparisons.
+        m, u: current estimates per comparison.
+        prior: λ for the candidate pairs' posterior.
+        bonus: term-frequency bonus (bits) per pair, or None.
+
+    Returns:
+        Refined m per comparison.
+    """
+    if not comparisons:
+        return m
+    n_pairs = len(levels[comparisons[0].name])
+    parts = {c.name: _weights(m[c.name], u[c.name])[levels[c.name]] for c in comparisons}
+    total = np.zeros(n_pairs, dtype=np.float64) if bonus is None else bonus.astype(np.float64)
+    for part in parts.values():
+        total = total + part
+    out = {}
+    for c in comparisons:
+        anchor = _posterior(total - parts[c.name], prior) >= _ANCHOR
+        observed = anchor & (levels[c.name] != NULL_LEVEL)
+        if observed.sum() < _MIN_ANCHORS:
+            out[c.name] = m[c.name]
+            continue
+        est = level_shares(levels[c.name][observed], None, len(c.labels))
+        est = np.maximum(est, _M_FLOOR)
+        est[NULL_LEVEL] = 0.0
+        out[c.name] = est / est.sum()
+    return out
+
+
+def unmatched_u(u_random: np.ndarray, m: np.ndarray, prior: float) -> np.ndarray:
+    """u among non-matches from u over random pairs, which are matches with probability λ.
+
+    Random pairs agree on a full company name mostly *because* some of them are the same
+    company: u_random = λ·m + (1−λ)·u. Left in, the matches make a rare exact agreement look
+    several times more common among strangers than it is.
+
+    Args:
+        u_random: level shares over random pairs (null level 0).
+        m: current m per level.
+        prior: λ, the match probability of a random pair.
+
+    Returns:
+        u per level (null level 0), each at least a tenth of its random-pair share.
+    """
+    u = (u_random - prior * m) / (1.0 - prior)
+    u = np.maximum(u, u_random * 0.1)
+    u[NULL_LEVEL] = 0.0
+    return u / u.sum() if u.sum() > 0 else u_random
