@@ -12,7 +12,7 @@ import pandas as pd
 from cleaning._distinct import column, map_distinct
 from cleaning.address import parse_normalized_address
 from cleaning.codes import customer_type_from_source, validate_credit_code
-from cleaning.company import ORG_WORDS, parse_normalized_company_name
+from cleaning.company import looks_like_organisation, parse_normalized_company_name
 from cleaning.dates import DateOrder, infer_date_order, parse_date
 from cleaning.email import email_from_normalized
 from cleaning.industry import map_industry
@@ -58,10 +58,14 @@ def clean_names(
     results, codes = _map_normalized(name, parse_normalized_company_name, normalized)
     parts = {f: column([r[i] for r in results], codes, idx) for i, f in enumerate(
         ("customer_name", "name_key", "name_region", "branch", "legal_form"))}  # fmt: skip
-    org = map_distinct(parts["customer_name"], lambda s: bool(ORG_WORDS.search(s)))
+    org = map_distinct(parts["customer_name"], looks_like_organisation)
     looks_org = column(*org, idx, dtype="boolean").fillna(False)
     has_code = raw["credit_code"].notna() & (raw["credit_code"].str.strip() != "")
-    evidence = has_code | parts["legal_form"].notna() | parts["branch"].notna() | looks_org
+    # a leading region before a trade name (南京航德, 青岛金飞: a short form of a company name)
+    # never starts a person's name
+    regional = parts["name_region"].notna() & parts["name_key"].str.len().ge(2).fillna(False)
+    evidence = (has_code | parts["legal_form"].notna() | parts["branch"].notna() | looks_org
+                | regional)
     src = column(*map_distinct(raw["customer_type"], customer_type_from_source), idx)
     inferred = pd.Series(np.where(evidence, "enterprise", "individual"), index=idx, dtype="string")
     ctype = src.fillna(inferred)

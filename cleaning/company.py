@@ -60,6 +60,7 @@ _EN_BRANCH_RE = re.compile(
 _BRACKET = re.compile(r"\(([^()]*)\)")
 _PUNCT = re.compile(r"[^\w]|_")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_SPACE = re.compile(r"(?<=[\u4e00-\u9fff]) +(?=[\u4e00-\u9fff])")
 _CJK_GAP = re.compile(r"(?<=[\u4e00-\u9fff)]) (?=[\u4e00-\u9fff(])")
 _COUNTRY = {"中国", "china", "中华", "prc"}
 # words that cannot stand alone as a company's core name once the region is removed
@@ -105,6 +106,40 @@ ORG_WORDS = re.compile(
     r"labs?|store|shop|hotel|restaurant|factory|agency|ventures|capital|media)\b)",
     re.IGNORECASE,
 )
+
+
+# 行业表述: the trade part of a company name (字号 + 行业 + 组织形式). A name of four or more
+# characters ending in one (中远实业, 聚达建筑工程, 海盛投资) is an organisation written without
+# its legal form; a person's name never ends so.
+TRADE_WORDS = re.compile(
+    r"(?:科技|技术|信息|网络|软件|数据|电子|通信|电器|机械|设备|仪器|器械|制造|材料|新材料|化工|"
+    r"能源|电力|环保|建筑|建设|工程|装饰|装修|设计|置业|地产|房地产|物业|投资|资本|金融|租赁|"
+    r"融资租赁|担保|保险|证券|实业|贸易|商贸|进出口|物流|运输|快递|供应链|餐饮|餐饮管理|食品|"
+    r"饮料|酒业|农业|养殖|医药|医疗|生物|健康|药业|教育|培训|文化|传媒|广告|影视|出版|旅游|"
+    r"酒店|咨询|管理|服务|人力资源|企业管理|会计|律师|印务|包装|纺织|服饰|服装|家居|家具|汽车|"
+    r"汽配|五金|建材|钢铁|有色|矿业|石油|燃气|水务|电气|自动化|智能|光电|新能源)$"
+)
+
+
+def looks_like_organisation(name: str | None) -> bool:
+    """True when a name reads as an organisation: an org word (公司, 医院) or a trade ending.
+
+    Args:
+        name: a normalized customer name.
+
+    Returns:
+        Whether the name is an organisation's rather than a person's.
+
+    Example:
+        >>> looks_like_organisation("聚达建筑工程"), looks_like_organisation("王建工")
+        (True, False)
+    """
+    if not name:
+        return False
+    if ORG_WORDS.search(name):
+        return True
+    compact = _CJK_SPACE.sub("", name)
+    return len(compact) >= 4 and TRADE_WORDS.search(compact) is not None
 
 
 class CompanyName(NamedTuple):
@@ -256,7 +291,8 @@ def parse_normalized_company_name(display: str | None) -> CompanyName:
     """
     if display is None:
         return CompanyName(None, None, None, None, None)
-    core, branch = _split_branch(display)
+    # a stray space inside Chinese text (分公 司, 宏创餐 饮) is a typing slip, not a separator
+    core, branch = _split_branch(_CJK_SPACE.sub("", display))
     core, forms = _strip_forms(core)
     regions: list[str] = []
     for m in reversed(list(_BRACKET.finditer(core))):

@@ -234,8 +234,13 @@ COMPARISONS: dict[str, Comparison] = {
             "name_key",
             ("name_key",),
             (
-                Level("exact", exact("name_key"), 0.85),
+                # a person's name (张伟) is shared by strangers far more often than an
+                # organisation's: its own level (and the term-frequency bonus of level 1)
+                Level("exact", all_of(exact("name_key"), negate(both_flags("is_org"))), 0.4),
+                Level("exact_org", exact("name_key"), 0.45),
                 Level("same_pinyin", exact("name_pinyin"), 0.05),
+                # the trade name (字号) sounds the same: 成星投资 / 诚星, 汇化贸易 / 汇华
+                Level("brand_sound", exact("brand_pinyin"), 0.02),
                 Level("jw>=0.92", similar("name_key", 0.92), 0.05),
                 Level("jw>=0.80", similar("name_key", 0.80), 0.03),
                 Level("pinyin_reordered", similar("name_pinyin", 1.0, "rotation"), 0.01),

@@ -27,7 +27,7 @@ TEXT_FIELDS: tuple[str, ...] = (
     "division_code",
 )
 BOOL_FIELDS: tuple[str, ...] = ("phone_shared", "email_is_free", "credit_code_valid")
-DERIVED_FLAGS: tuple[str, ...] = ("branch_soft",)
+DERIVED_FLAGS: tuple[str, ...] = ("branch_soft", "is_org", "is_person")
 DERIVED_FIELDS: tuple[str, ...] = (
     "name_pinyin",
     "name_prefix_city",
@@ -40,6 +40,7 @@ DERIVED_FIELDS: tuple[str, ...] = (
     "branch_key",
     "record_kind",
     "name_reversed",
+    "brand_pinyin",
 )
 
 
@@ -156,7 +157,11 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     enterprise = out["customer_type"].ne("individual").to_numpy(dtype=bool)
     out["name_brand"] = prefix.where(enterprise & out["name_key"].str.len().ge(2).fillna(False))
     out["brand_province"] = _join(out["name_brand"], out["place_province"])
+    out["brand_pinyin"] = _map_distinct(out["name_brand"], _pinyin)
     # one block per kind of customer: windowed in name order it is a sorted neighbourhood
+    out["is_org"] = enterprise & out["customer_type"].notna().to_numpy(dtype=bool)
+    individual = out["customer_type"].eq("individual").fillna(False).to_numpy(dtype=bool)
+    out["is_person"] = individual & out["name_key"].str.len().ge(2).fillna(False).to_numpy(bool)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
     out["name_reversed"] = _map_distinct(out["name_key"], lambda s: s[::-1])
     out = out.sort_values("record_key", kind="stable").reset_index(drop=True)

@@ -22,7 +22,8 @@ class DecisionError(ValueError):
 
 
 def hard_rule_reasons(ctx: PairContext, merge_branches: bool) -> np.ndarray:
-    """Reason a pair may never merge ('credit_code_conflict', 'branch_conflict') or None.
+    """Reason a pair may never merge ('credit_code_conflict', 'branch_conflict',
+    'name_conflict') or None.
 
     Args:
         ctx: candidate pairs over the prepared frame.
@@ -39,10 +40,34 @@ def hard_rule_reasons(ctx: PairContext, merge_branches: bool) -> np.ndarray:
         ls, rs = ctx.flag("branch_soft")
         soft = (ls & (rc < 0)) | (rs & (lc < 0))
         reasons[(lc != rc) & ~soft] = "branch_conflict"
+    names_differ = distinct_names(ctx)
+    reasons[names_differ] = "name_conflict"
     lv, rv = ctx.flag("credit_code_valid")
     credit_conflict = lv & rv & ~ctx.null("credit_code") & ~ctx.exact("credit_code")
     reasons[credit_conflict] = "credit_code_conflict"
     return reasons
+
+
+def distinct_names(ctx: PairContext) -> np.ndarray:
+    """Two organisations (or two people, full names) whose names agree at no level of the
+    `name_key` comparison — not equal, alike, same sound or trade name, nor a short form — and
+    are not one slip apart (`dedupe.similarity.one_slip`: a look-alike typo, a stray region).
+
+    Such records are two customers whatever else they share: companies in one building share a
+    switchboard, small firms give their bookkeeping agent's (代账公司) phone and e-mail, a family
+    shares a home phone and address. Mixed pairs (a person and a company) are left to the model:
+    a contact person's lead often stands for the company.
+    """
+    from dedupe.comparisons import COMPARISONS
+
+    name = COMPARISONS["name_key"]
+    unlike = name.evaluate(ctx) == len(name.levels) + 1
+    if unlike.any():
+        with ctx.focused(unlike):
+            unlike &= ctx.similarity("name_key", "one_slip") < 1.0
+    lo, ro = ctx.flag("is_org")
+    lp, rp = ctx.flag("is_person")
+    return unlike & ((lo & ro) | (lp & rp))
 
 
 def normalize_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:

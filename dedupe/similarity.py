@@ -38,7 +38,27 @@ def contains(a: str, b: str) -> float:
     return fuzz.partial_ratio(a, b) / 100.0
 
 
+def _aligned_mismatches(a: str, b: str) -> int:
+    """Characters that differ where two strings overlap when aligned at the start."""
+    return sum(x != y for x, y in zip(a, b, strict=False))
+
+
+def one_slip(a: str, b: str) -> float:
+    """1.0 when two names are one slip apart: aligned at the start or at the end they differ
+    in at most one character (凯夭 / 凯天数据, 西按信讯食品 / 新讯食品, 孙亥 / 孙海), or one
+    contains the other (创泰 in 添津创泰网络科技); else 0.0.
+    """
+    if min(len(a), len(b)) < 2:
+        return 0.0
+    if a in b or b in a:
+        return 1.0
+    front = _aligned_mismatches(a, b)
+    back = _aligned_mismatches(a[::-1], b[::-1])
+    return 1.0 if min(front, back) <= 1 else 0.0
+
+
 REFERENCE: dict[str, Callable[[str, str], float]] = {
+    "one_slip": one_slip,
     "jaro_winkler": JaroWinkler.normalized_similarity,
     "ratio": Indel.normalized_similarity,
     "prefix": prefix,
@@ -125,7 +145,26 @@ def _lengths(values: Sequence[str]) -> np.ndarray:
     return np.fromiter(map(len, values), dtype=np.int64, count=len(values))
 
 
+def _bulk_one_slip(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+    """`one_slip` in bulk: Hamming distance with padding counts the length difference too."""
+    from rapidfuzz.distance import Hamming
+
+    la, lb = _lengths(a), _lengths(b)
+    extra = np.abs(la - lb)
+    kwargs = {"pad": True}
+    front = process.cpdist(a, b, scorer=Hamming.distance, scorer_kwargs=kwargs,
+                           workers=WORKERS, dtype=np.int64) - extra
+    ra, rb = [s[::-1] for s in a], [s[::-1] for s in b]
+    back = process.cpdist(ra, rb, scorer=Hamming.distance, scorer_kwargs=kwargs,
+                          workers=WORKERS, dtype=np.int64) - extra
+    contained = process.cpdist(a, b, scorer=fuzz.partial_ratio, workers=WORKERS,
+                               dtype=np.float64, score_cutoff=100.0) >= 100.0
+    hit = (np.minimum(front, back) <= 1) | contained
+    return (hit & (np.minimum(la, lb) >= 2)).astype(np.float64)
+
+
 BULK: dict[str, BulkScorer] = {
+    "one_slip": _bulk_one_slip,
     "jaro_winkler": _bulk_rapidfuzz(JaroWinkler.normalized_similarity, 1.0),
     "ratio": _bulk_rapidfuzz(Indel.normalized_similarity, 1.0),
     "prefix": _bulk_prefix,
