@@ -113,18 +113,15 @@ def flag_shared_phones(phone: pd.Series, name_key: pd.Series, min_names: int = 3
     return phone.isin(shared).fillna(False).astype(bool)
 
 
-@lru_cache(maxsize=4096)
-def _area_place(area: str) -> str | None:
-    """Place (see `cleaning.divisions.place_of_name`) of a Chinese landline area code."""
-    from phonenumbers import geocoder
+@lru_cache(maxsize=1)
+def _area_places() -> dict[str, str]:
+    """Area code → place, from ``resources/area_codes.csv`` (built from phonenumbers' geocoder)."""
+    import csv
+    from pathlib import Path
 
-    from cleaning.divisions import place_of_name
-
-    for local in ("62345678", "6234567"):  # area codes use 8- or 7-digit local numbers
-        number = phonenumbers.parse(f"+86{area}{local}")
-        if phonenumbers.is_valid_number(number):
-            return place_of_name(geocoder.description_for_number(number, "zh")) or None
-    return None
+    path = Path(__file__).parent / "resources" / "area_codes.csv"
+    with path.open(encoding="utf-8") as fh:
+        return {row["area_code"]: row["place"] for row in csv.DictReader(fh)}
 
 
 def landline_place(e164: str | None) -> str | None:
@@ -156,4 +153,4 @@ def landline_place(e164: str | None) -> str | None:
             return None
     else:
         return None
-    return _area_place(area)
+    return _area_places().get(area)
