@@ -186,6 +186,9 @@ class Level:
     label: str
     test: Test
     m_init: float
+    alone: bool = True
+    """False: the level cannot make a match by itself — the pair also needs a level of an
+    `identity` comparison (a look-alike name may be another firm one character away)."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,9 @@ class Comparison:
     null_columns: tuple[str, ...] = ()
     else_m: float = 0.05
     tf_column: str | None = None
+    identity: bool = False
+    """Its agreeing levels identify a customer (phone, e-mail, contact, address, credit code),
+    corroborating a level that cannot stand alone."""
     labels: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -238,14 +244,23 @@ COMPARISONS: dict[str, Comparison] = {
                 # organisation's: its own level (and the term-frequency bonus of level 1)
                 Level("exact", all_of(exact("name_key"), negate(both_flags("is_org"))), 0.4),
                 Level("exact_org", exact("name_key"), 0.45),
-                Level("same_pinyin", exact("name_pinyin"), 0.05),
+                Level("same_pinyin", exact("name_pinyin"), 0.05, alone=False),
                 # the trade name (字号) sounds the same: 成星投资 / 诚星, 汇化贸易 / 汇华
-                Level("brand_sound", exact("brand_pinyin"), 0.02),
-                Level("jw>=0.92", similar("name_key", 0.92), 0.05),
-                Level("jw>=0.80", similar("name_key", 0.80), 0.03),
-                Level("pinyin_reordered", similar("name_pinyin", 1.0, "rotation"), 0.01),
+                Level("brand_sound", exact("brand_pinyin"), 0.02, alone=False),
+                Level("jw>=0.92", similar("name_key", 0.92), 0.05, alone=False),
+                Level("jw>=0.80", similar("name_key", 0.80), 0.03, alone=False),
+                Level(
+                    "pinyin_reordered", similar("name_pinyin", 1.0, "rotation"), 0.01, alone=False
+                ),
                 # a short form keeps the trade name: 金飞 (青岛金飞) vs 金飞电子
-                Level("prefix", similar("name_key", 1.0, "prefix"), 0.02),
+                Level("prefix", similar("name_key", 1.0, "prefix"), 0.02, alone=False),
+                # a person's record names the contact of a company's record (lead vs contract)
+                Level(
+                    "person_is_contact",
+                    all_of(exact("person_name"), negate(both_flags("is_org")),
+                           negate(both_flags("is_person"))),
+                    0.02,
+                ),
             ),
             tf_column="name_key",
         ),
@@ -253,9 +268,17 @@ COMPARISONS: dict[str, Comparison] = {
             "phone",
             ("phone", "phone_shared"),
             (
-                Level("exact", all_of(exact("phone"), negate(either_flag("phone_shared"))), 0.7),
+                # a mobile is one person's; a landline rings for a family, an office floor
+                Level(
+                    "exact_mobile",
+                    all_of(exact("phone"), both_flags("phone_mobile"),
+                           negate(either_flag("phone_shared"))),
+                    0.5,
+                ),
+                Level("exact", all_of(exact("phone"), negate(either_flag("phone_shared"))), 0.2),
                 Level("exact_shared", exact("phone"), 0.05),
             ),
+            identity=True,
         ),
         Comparison(
             "email",
@@ -268,6 +291,7 @@ COMPARISONS: dict[str, Comparison] = {
                     0.1,
                 ),
             ),
+            identity=True,
         ),
         Comparison(
             "credit_code",
@@ -277,6 +301,7 @@ COMPARISONS: dict[str, Comparison] = {
                 Level("both_valid_differ", both_flags("credit_code_valid"), 0.001),
                 Level("ratio>=0.88", similar("credit_code", 0.88, "ratio"), 0.05),
             ),
+            identity=True,
         ),
         Comparison(
             "contact_name",
@@ -291,6 +316,7 @@ COMPARISONS: dict[str, Comparison] = {
                 Level("surname_only", similar("contact_name", 1.0, "prefix"), 0.1),
             ),
             tf_column="contact_name",
+            identity=True,
         ),
         Comparison(
             "location",
@@ -327,6 +353,7 @@ COMPARISONS: dict[str, Comparison] = {
                 Level("ratio>=0.70", similar("address", 0.70, "ratio"), 0.2),
                 Level("contained", similar("address", 0.95, "contains"), 0.1),
             ),
+            identity=True,
         ),
         Comparison(
             "customer_type",
@@ -335,6 +362,29 @@ COMPARISONS: dict[str, Comparison] = {
         ),
     )
 }
+
+
+def uncorroborated(levels: dict[str, np.ndarray], comparisons: list[Comparison]) -> np.ndarray:
+    """Pairs resting on a level that cannot stand alone, with no `identity` level agreeing.
+
+    Args:
+        levels: level codes per comparison.
+        comparisons: the comparisons the codes belong to.
+
+    Returns:
+        Boolean mask per pair (such pairs may go to review, never merge on their own).
+    """
+    n = len(next(iter(levels.values()))) if levels else 0
+    weak = np.zeros(n, dtype=bool)
+    backed = np.zeros(n, dtype=bool)
+    for comp in comparisons:
+        codes = levels[comp.name]
+        for code, level in enumerate(comp.levels, start=1):
+            if not level.alone:
+                weak |= codes == code
+        if comp.identity:
+            backed |= (codes > NULL_LEVEL) & (codes <= len(comp.levels))
+    return weak & ~backed
 
 
 def compute_levels(ctx: PairContext, comparisons: list[Comparison]) -> dict[str, np.ndarray]:

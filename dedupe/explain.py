@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dedupe.comparisons import COMPARISONS, PairContext, compute_levels
+from dedupe.comparisons import uncorroborated
 from dedupe.model import ModelParams, score_pairs, tf_adjustment
 from dedupe.prepare import prepare_records
 from dedupe.rules import hard_rule_reasons
@@ -99,6 +100,8 @@ def explain_pair(
             prepared, np.array([0]), levels, comparisons, params, settings.tf_max_bonus
         )
     score, probability = score_pairs(levels, comparisons, params, bonus)
+    if uncorroborated(levels, comparisons)[0]:  # as scoring does: review at most
+        probability = np.minimum(probability, np.nextafter(settings.match_threshold, 0))
     evidence = []
     for comp in comparisons:
         code = int(levels[comp.name][0])

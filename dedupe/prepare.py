@@ -27,7 +27,7 @@ TEXT_FIELDS: tuple[str, ...] = (
     "division_code",
 )
 BOOL_FIELDS: tuple[str, ...] = ("phone_shared", "email_is_free", "credit_code_valid")
-DERIVED_FLAGS: tuple[str, ...] = ("branch_soft", "is_org", "is_person")
+DERIVED_FLAGS: tuple[str, ...] = ("branch_soft", "is_org", "is_person", "phone_mobile")
 DERIVED_FIELDS: tuple[str, ...] = (
     "name_pinyin",
     "name_prefix_city",
@@ -41,6 +41,7 @@ DERIVED_FIELDS: tuple[str, ...] = (
     "record_kind",
     "name_reversed",
     "brand_pinyin",
+    "person_name",
 )
 
 
@@ -142,6 +143,11 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     person = (out["customer_type"] == "individual") & out["name_key"].isna()
     person &= out["contact_name"].map(lambda c: c is not None and len(c) >= 2).astype(bool)
     out.loc[person, "name_key"] = out.loc[person, "contact_name"]
+    # the person a record names: an individual's own name, else the contact person
+    individual = out["customer_type"].eq("individual").fillna(False).to_numpy(dtype=bool)
+    out["person_name"] = out["contact_name"].where(
+        ~individual | out["name_key"].isna(), out["name_key"]
+    )
     # A contact who is the customer (individuals) adds no evidence beyond the name: comparing
     # both would count one agreement twice.
     out["contact_name"] = out["contact_name"].where(out["contact_name"] != out["name_key"], None)
@@ -161,11 +167,17 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     # one block per kind of customer: windowed in name order it is a sorted neighbourhood
     out["is_org"] = enterprise & out["customer_type"].notna().to_numpy(dtype=bool)
     individual = out["customer_type"].eq("individual").fillna(False).to_numpy(dtype=bool)
+    out["phone_mobile"] = _map_distinct(out["phone"], _is_mobile).fillna(False).to_numpy(bool)
     out["is_person"] = individual & out["name_key"].str.len().ge(2).fillna(False).to_numpy(bool)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
     out["name_reversed"] = _map_distinct(out["name_key"], lambda s: s[::-1])
     out = out.sort_values("record_key", kind="stable").reset_index(drop=True)
     return out
+
+
+def _is_mobile(e164: str) -> bool:
+    """A mainland mobile number (+86 1[3-9]…, 11 digits)."""
+    return len(e164) == 14 and e164.startswith("+861") and e164[4] in "3456789"
 
 
 def _add_place(out: pd.DataFrame) -> None:
@@ -197,6 +209,18 @@ def _add_place(out: pd.DataFrame) -> None:
         known = place.notna()
         city = city.where(city.notna() | ~(known & (place.str.len() == 4)), place)
         province = province.where(province.notna() | ~known, place.str[:2])
+    # an organisation's name known in one city only: its records without a place are there
+    # too (a same-named firm elsewhere would show a second city and stop this)
+    org = out["customer_type"].ne("individual").to_numpy(dtype=bool) & out["name_key"].notna()
+    frame = pd.DataFrame({"name": out["name_key"].where(org), "city": city, "prov": province})
+    seen = frame.dropna(subset=["name"])
+    n_city = seen.dropna(subset=["city"]).groupby("name")["city"].agg(["nunique", "first"])
+    n_prov = seen.dropna(subset=["prov"]).groupby("name")["prov"].nunique()
+    one = n_city[(n_city["nunique"] == 1)]
+    one = one[n_prov.reindex(one.index).fillna(0).to_numpy() <= 1]["first"]
+    fill = city.isna() & province.isna() & frame["name"].isin(one.index)
+    city = city.where(~fill, frame["name"].map(one))
+    province = province.where(~fill, city.str[:2])
     out["place_city"] = city
     out["place_province"] = province
 

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 
 from dedupe.blocking import BLOCKING_RULES
-from dedupe.comparisons import COMPARISONS, Comparison, PairContext, compute_levels
+from dedupe.comparisons import (
+    COMPARISONS,
+    Comparison,
+    PairContext,
+    compute_levels,
+    uncorroborated,
+)
 from dedupe.model import ComparisonParams, ModelParams, score_pairs, term_frequencies, tf_adjustment
 from dedupe.pairset import PairSet
 from dedupe.rules import hard_rule_reasons
@@ -172,4 +178,8 @@ def score_candidates(
     else:
         params.check(comparisons)
     score, probability = _score(prepared, left, levels, comparisons, params, settings)
+    # a look-alike name with nothing else in common goes to review at most (another firm one
+    # character away in the same city looks just like a typo)
+    weak = uncorroborated(levels, comparisons)
+    probability[weak] = np.minimum(probability[weak], np.nextafter(settings.match_threshold, 0))
     return PairSet.build(left, right, rule, levels, score, probability, hard), params
