@@ -209,18 +209,6 @@ def _add_place(out: pd.DataFrame) -> None:
         known = place.notna()
         city = city.where(city.notna() | ~(known & (place.str.len() == 4)), place)
         province = province.where(province.notna() | ~known, place.str[:2])
-    # an organisation's name known in one city only: its records without a place are there
-    # too (a same-named firm elsewhere would show a second city and stop this)
-    org = out["customer_type"].ne("individual").to_numpy(dtype=bool) & out["name_key"].notna()
-    frame = pd.DataFrame({"name": out["name_key"].where(org), "city": city, "prov": province})
-    seen = frame.dropna(subset=["name"])
-    n_city = seen.dropna(subset=["city"]).groupby("name")["city"].agg(["nunique", "first"])
-    n_prov = seen.dropna(subset=["prov"]).groupby("name")["prov"].nunique()
-    one = n_city[(n_city["nunique"] == 1)]
-    one = one[n_prov.reindex(one.index).fillna(0).to_numpy() <= 1]["first"]
-    fill = city.isna() & province.isna() & frame["name"].isin(one.index)
-    city = city.where(~fill, frame["name"].map(one))
-    province = province.where(~fill, city.str[:2])
     out["place_city"] = city
     out["place_province"] = province
 

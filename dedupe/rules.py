@@ -23,7 +23,7 @@ class DecisionError(ValueError):
 
 def hard_rule_reasons(ctx: PairContext, merge_branches: bool) -> np.ndarray:
     """Reason a pair may never merge ('credit_code_conflict', 'branch_conflict',
-    'name_conflict') or None.
+    'name_conflict', 'place_conflict') or None.
 
     Args:
         ctx: candidate pairs over the prepared frame.
@@ -40,12 +40,31 @@ def hard_rule_reasons(ctx: PairContext, merge_branches: bool) -> np.ndarray:
         ls, rs = ctx.flag("branch_soft")
         soft = (ls & (rc < 0)) | (rs & (lc < 0))
         reasons[(lc != rc) & ~soft] = "branch_conflict"
+    reasons[distinct_places(ctx)] = "place_conflict"
     names_differ = distinct_names(ctx)
     reasons[names_differ] = "name_conflict"
     lv, rv = ctx.flag("credit_code_valid")
     credit_conflict = lv & rv & ~ctx.null("credit_code") & ~ctx.exact("credit_code")
     reasons[credit_conflict] = "credit_code_conflict"
     return reasons
+
+
+def distinct_places(ctx: PairContext) -> np.ndarray:
+    """Two organisations (or two people) known to be in different cities.
+
+    A Chinese company name is unique only within the region that registered it: the same
+    trade name in another city is another company (city twins), and offices of one group are
+    told apart by the branch rule. The place is the `place` comparison's (address, name region,
+    landline area code); a province-only place is compatible with its cities.
+    """
+    from dedupe.comparisons import COMPARISONS
+
+    place = COMPARISONS["place"]
+    codes = place.evaluate(ctx)
+    apart = codes >= place.labels.index("province")
+    lo, ro = ctx.flag("is_org")
+    lp, rp = ctx.flag("is_person")
+    return apart & ((lo & ro) | (lp & rp))
 
 
 def distinct_names(ctx: PairContext) -> np.ndarray:
