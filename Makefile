@@ -69,3 +69,11 @@ $(BENCH_VENV)/.installed-stamp: benchmarks/requirements-splink.txt $(STAMP)
 
 bench-splink: $(BENCH_VENV)/.installed-stamp
 	$(BIN)/python benchmarks/bench_splink.py --records 10000 100000
+
+## bench-accuracy: `customer-archive run` on the demo and the external labelled corpus
+## (../shared/corpus/cn_2k, cn_20k), pairwise + B-cubed P/R/F1 and every missed / false pair
+## classified (not a candidate, below review, review band, hard rule, refused by clustering),
+## split by hard case; the summary table is appended to BENCHMARKS.md
+.PHONY: bench-accuracy
+bench-accuracy: $(STAMP)
+	$(BIN)/python benchmarks/bench_accuracy.py --sets demo cn_2k cn_20k --append

@@ -64,6 +64,8 @@ def decision_positions(
 
 
 _STEWARD = ("match", "no-match")
+STEWARD_OVERRIDABLE = frozenset({"name_conflict", "place_conflict"})
+"""Hard rules a steward's 'match' decision overrides (the others send it back to review)."""
 
 
 def steward_per_pair(
@@ -138,14 +140,17 @@ def assemble(
     left, right = pairs.left, pairs.right
     dec = steward_per_pair(pairs, n, *decisions)
     steward_match = dec == 0
-    contested = steward_match & (pairs.hard >= 0)
+    # name/place conflicts are the model's judgement: a steward's 'match' overrides them
+    names = np.array([*pairs.hard_names, ""], dtype=object)
+    overridable = np.isin(names[pairs.hard], list(STEWARD_OVERRIDABLE))
+    contested = steward_match & (pairs.hard >= 0) & ~overridable
     if contested.any():
         warnings.append(
             f"{int(contested.sum())} steward 'match' decision(s) contradict a hard rule; "
             "sent back to review"
         )
     no_match = dec == 1
-    cannot = (pairs.hard >= 0) | no_match
+    cannot = ((pairs.hard >= 0) & ~(steward_match & overridable)) | no_match
     must = steward_match & ~contested
     probability = pairs.probability
     labels, refused = cluster_pairs(

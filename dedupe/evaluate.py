@@ -1,6 +1,6 @@
-"""Error analysis (匹配评估): accuracy of a linking run against labelled truth, every error classed.
+"""Error analysis (匹配评估): a linking run's accuracy against labelled truth, errors classed.
 
-Pure functions over frames, shared by `customer-archive evaluate` and `benchmarks/bench_accuracy.py`:
+Pure functions over frames, shared by `customer-archive evaluate` and the accuracy benchmark:
 pairwise and B-cubed precision/recall/F1 of the clusters, and each missed pair (same entity, two
 customers) and each false pair (two entities, one customer) put in the stage that decided it:
 
@@ -67,8 +67,7 @@ class AccuracyReport:
         """JSON-friendly summary (no pair lists)."""
 
         def sc(s: Scores | None) -> dict[str, float] | None:
-            return None if s is None else {"precision": s.precision, "recall": s.recall,
-                                           "f1": s.f1}
+            return None if s is None else {"precision": s.precision, "recall": s.recall, "f1": s.f1}
 
         return {
             "records": self.records,
@@ -97,7 +96,10 @@ def _pairs_within(frame: pd.DataFrame, group: str) -> pd.DataFrame:
     joined = g.merge(g, on=group, suffixes=("_l", "_r"))
     joined = joined[joined["record_key_l"] < joined["record_key_r"]]
     return pd.DataFrame(
-        {"left_key": joined["record_key_l"].to_numpy(), "right_key": joined["record_key_r"].to_numpy()}
+        {
+            "left_key": joined["record_key_l"].to_numpy(),
+            "right_key": joined["record_key_r"].to_numpy(),
+        }
     )
 
 
@@ -137,7 +139,8 @@ def classify_false(false: pd.DataFrame, match_threshold: float) -> np.ndarray:
     """Class of each false pair: the pair itself scored a match, or it was merged through others."""
     prob = pd.to_numeric(false.get("probability"), errors="coerce").fillna(-1.0).to_numpy()
     steward = false.get("steward_decision", pd.Series(None, index=false.index))
-    direct = (prob >= match_threshold) | steward.astype("string").eq("match").fillna(False).to_numpy()
+    by_steward = steward.astype("string").eq("match").fillna(False).to_numpy()
+    direct = (prob >= match_threshold) | by_steward
     return np.where(direct, "scored_match", "transitive").astype(object)
 
 
@@ -210,10 +213,8 @@ def evaluate_links(
     true = _pairs_within(truth, "entity_id")
     predicted = _pairs_within(labelled, "cluster_key")
     both = true.merge(predicted, on=["left_key", "right_key"], how="outer", indicator=True)
-    missed = _with_pair_facts(both[both["_merge"] == "left_only"][["left_key", "right_key"]],
-                              pairs)
-    false = _with_pair_facts(both[both["_merge"] == "right_only"][["left_key", "right_key"]],
-                             pairs)
+    missed = _with_pair_facts(both[both["_merge"] == "left_only"][["left_key", "right_key"]], pairs)
+    false = _with_pair_facts(both[both["_merge"] == "right_only"][["left_key", "right_key"]], pairs)
     missed["class"] = classify_missed(missed, match_threshold, review_threshold)
     false["class"] = classify_false(false, match_threshold)
     by_case = pd.DataFrame()
@@ -291,8 +292,10 @@ def evaluate_decisions(
 def format_report(report: AccuracyReport, title: str = "") -> str:
     """Plain-text report: scores, error classes, per-hard-case split."""
     lines = [title] if title else []
-    lines.append(f"  records evaluated: {report.records}  true pairs: {report.true_pairs}  "
-                 f"predicted pairs: {report.predicted_pairs}")
+    lines.append(
+        f"  records evaluated: {report.records}  true pairs: {report.true_pairs}  "
+        f"predicted pairs: {report.predicted_pairs}"
+    )
     if report.pairwise is not None:
         lines.append(f"  pairwise: {report.pairwise}")
     if report.bcubed is not None:

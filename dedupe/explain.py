@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dedupe.comparisons import COMPARISONS, PairContext, compute_levels
-from dedupe.comparisons import uncorroborated
+from dedupe.comparisons import COMPARISONS, PairContext, compute_levels, uncorroborated
 from dedupe.model import ModelParams, score_pairs, tf_adjustment
 from dedupe.prepare import prepare_records
 from dedupe.rules import hard_rule_reasons

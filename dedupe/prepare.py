@@ -161,7 +161,8 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     # 字号 (trade name): the first two characters of an organisation's key, the part a short
     # form keeps (青岛金飞 → 金飞 vs 金飞电子); blocked within a province to stay selective.
     enterprise = out["customer_type"].ne("individual").to_numpy(dtype=bool)
-    out["name_brand"] = prefix.where(enterprise & out["name_key"].str.len().ge(2).fillna(False))
+    cjk = prefix.str.fullmatch(r"[\u4e00-\u9fff]{2}").fillna(False).to_numpy(dtype=bool)
+    out["name_brand"] = prefix.where(enterprise & cjk)
     out["brand_province"] = _join(out["name_brand"], out["place_province"])
     out["brand_pinyin"] = _map_distinct(out["name_brand"], _pinyin)
     # one block per kind of customer: windowed in name order it is a sorted neighbourhood

@@ -15,6 +15,7 @@ from dedupe.blocking import (
     block_pairs,
     generate_candidates,
     order_rank,
+    rule_rank,
 )
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, concat_pairs
@@ -41,9 +42,12 @@ class _RuleBlocks:
     sizes: np.ndarray
     position: np.ndarray
     shard: np.ndarray
+    rank: np.ndarray
+    window: int | None = None
 
     def generates(self, left: np.ndarray, right: np.ndarray, window: int) -> np.ndarray:
         """Whether this rule's blocking (with windowing of oversize blocks) yields each pair."""
+        window = self.window or window
         lc = self.codes[left]
         same = (lc == self.codes[right]) & (lc >= 0)
         small = np.zeros(len(left), dtype=bool)
@@ -55,9 +59,10 @@ class _RuleBlocks:
 def _rule_blocks(
     prepared: pd.DataFrame, rules: list[BlockingRule], max_block_size: int, shards: int
 ) -> list[_RuleBlocks]:
-    rank = order_rank(prepared)
+    name_rank = order_rank(prepared)
     out = []
     for rule in rules:
+        rank = rule_rank(prepared, rule, name_rank, None)
         codes, uniques = pd.factorize(prepared[rule.key], use_na_sentinel=True)
         codes = codes.astype(np.int64)
         order = np.lexsort((rank, codes))
@@ -69,7 +74,7 @@ def _rule_blocks(
         out.append(_RuleBlocks(
             rule, rule.max_block_size or max_block_size, codes,
             np.bincount(codes[codes >= 0], minlength=len(uniques)), position,
-            shard.astype(np.int64),
+            shard.astype(np.int64), rank, rule.window,
         ))
     return out
 
@@ -102,14 +107,15 @@ def shard_pairs(
     rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
     blocks = _rule_blocks(prepared, rules, settings.max_block_size, shards)
     n = np.int64(len(prepared))
-    rank = order_rank(prepared)
     ids: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     rows = []
     for r, rb in enumerate(blocks):
         mine = np.where((rb.codes >= 0) & (rb.shard[np.maximum(rb.codes, 0)] == shard),
                         rb.codes, -1)
-        left, right, oversize = block_pairs(mine, rank, rb.cap, settings.block_window)
+        left, right, oversize = block_pairs(
+            mine, rb.rank, rb.cap, rb.window or settings.block_window
+        )
         owned = np.ones(len(left), dtype=bool)
         for earlier in blocks[:r]:
             owned &= ~earlier.generates(left, right, settings.block_window)

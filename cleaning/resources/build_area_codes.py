@@ -19,7 +19,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType, geocoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from cleaning.divisions import place_of_name  # noqa: E402
+from cleaning.divisions import place_of_name
 
 _FIXED = (PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 

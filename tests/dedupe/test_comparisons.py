@@ -12,13 +12,24 @@ from tests.dedupe.conftest import record
 
 CASES = [
     # (comparison, left overrides, right overrides, expected level label)
-    ("name_key", {}, {}, "exact"),
-    ("name_key", {}, {"name_key": "华信科枝"}, "jw>=0.80"),
+    ("name_key", {}, {}, "exact_org"),
+    # a person's name agreement is its own level (张伟 is shared by strangers, 华信科技 is not)
+    ("name_key", {"customer_type": "individual", "name_key": "张伟"},
+     {"customer_type": "individual", "name_key": "张伟"}, "exact"),
+    # the trade name sounds the same (诚星 / 成星投资), a short form keeps the trade name
+    ("name_key", {"name_key": "诚星"}, {"name_key": "成星投资"}, "brand_sound"),
+    ("name_key", {"name_key": "金飞"}, {"name_key": "金飞电子"}, "brand_sound"),
+    ("name_key", {"name_key": "金"}, {"name_key": "金飞电子"}, "prefix"),
+    # a person's lead naming the contact of a company's record
+    ("name_key", {"customer_type": "individual", "name_key": "王伟", "contact_name": None},
+     {"contact_name": "王伟"}, "person_is_contact"),
+    ("name_key", {}, {"name_key": "华信科枝"}, "brand_sound"),
     ("name_key", {"name_key": "张伟"}, {"name_key": "张玮"}, "same_pinyin"),
     ("name_key", {}, {"name_key": "远东物流"}, "else"),
     ("name_key", {}, {"name_key": None}, "null"),
     ("name_key", {"name_key": "Acme Trading"}, {"name_key": "Acme Tradng"}, "jw>=0.92"),
-    ("phone", {}, {}, "exact"),
+    ("phone", {}, {}, "exact_mobile"),
+    ("phone", {"phone": "+861062345678"}, {"phone": "+861062345678"}, "exact"),
     ("phone", {"phone_shared": True}, {"phone_shared": True}, "exact_shared"),
     ("phone", {}, {"phone": "+8613900000000"}, "else"),
     ("phone", {"phone": None}, {}, "null"),
@@ -42,6 +53,19 @@ CASES = [
     ("location", {}, {"district": "朝阳区"}, "city"),
     ("location", {}, {"city": "上海市", "province": "上海市", "district": "浦东新区"}, "else"),
     ("location", {"city": None}, {}, "null"),
+    # place: address city, else the region in the name, else a landline's area code
+    ("place", {}, {}, "city_district"),
+    ("place", {}, {"district": "朝阳区"}, "city"),
+    ("place", {}, {"city": "上海市", "province": "上海市", "district": "浦东新区"}, "else"),
+    ("place", {"city": None, "province": None, "district": None, "phone": "+861062345678"},
+     {}, "city"),
+    ("place", {"city": None, "province": None, "district": None, "name_region": "北京"},
+     {}, "city"),
+    ("place", {"city": None, "province": "广东省", "district": None},
+     {"city": "深圳市", "province": "广东省"}, "province_city_unknown"),
+    ("place", {"city": "广州市", "province": "广东省", "district": None},
+     {"city": "深圳市", "province": "广东省"}, "province"),
+    ("place", {"city": None, "province": None, "district": None, "phone": None}, {}, "null"),
     ("address", {}, {"address": "海淀区中关村大街1号院"}, "ratio>=0.90"),
     ("customer_type", {}, {"customer_type": "individual"}, "else"),
     # romanized name in Western order vs the Chinese name (梁浩 = Liang Hao = "Hao Liang")

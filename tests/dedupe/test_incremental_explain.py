@@ -55,7 +55,7 @@ def test_explain_pair_shows_fields_and_verdict(linked) -> None:
     right = record(record_key="b:1", phone="+8613700000000")
     exp = explain_pair(left, right, linked.params)
     by_name = {f.comparison: f for f in exp.fields}
-    assert by_name["name_key"].level == "exact" and by_name["phone"].level == "else"
+    assert by_name["name_key"].level == "exact_org" and by_name["phone"].level == "else"
     assert by_name["phone"].weight < 0 < by_name["email"].weight
     total = sum(f.weight for f in exp.fields) + exp.tf_adjustment
     assert exp.score == pytest.approx(total)

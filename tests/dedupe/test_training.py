@@ -24,7 +24,7 @@ def test_prior_counts_confident_pairs_over_all_record_pairs() -> None:
         ("phone", "exact", "else"),
         ("email", "exact", "else"),
         ("contact_name", "exact", "else"),
-        ("location", "city_district", "else"),
+        ("place", "city_district", "else"),
     ],
 )
 def test_trained_weights_point_the_right_way(
