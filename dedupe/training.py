@@ -213,6 +213,7 @@ def estimate_prior(
     return lam
 
 
+_U_FLOOR = 0.01  # u among non-matches never below this share of its random-pair value
 _ANCHOR = 0.99  # leave-one-out posterior at which a pair vouches for a field's m
 _MIN_ANCHORS = 50  # fewer anchor pairs than this: keep the EM estimate of that field
 
@@ -279,9 +280,9 @@ def unmatched_u(u_random: np.ndarray, m: np.ndarray, prior: float) -> np.ndarray
         prior: λ, the match probability of a random pair.
 
     Returns:
-        u per level (null level 0), each at least a tenth of its random-pair share.
+        u per level (null level 0), each at least `_U_FLOOR` of its random-pair share.
     """
     u = (u_random - prior * m) / (1.0 - prior)
-    u = np.maximum(u, u_random * 0.1)
+    u = np.maximum(u, u_random * _U_FLOOR)
     u[NULL_LEVEL] = 0.0
     return u / u.sum() if u.sum() > 0 else u_random
