@@ -189,6 +189,10 @@ class Level:
     alone: bool = True
     """False: the level cannot make a match by itself — the pair also needs a level of an
     `identity` comparison (a look-alike name may be another firm one character away)."""
+    sufficient: bool = False
+    """True: the level identifies the customer on its own (one person's mobile, one mailbox, one
+    credit code): the pair is a match unless a hard rule or another comparison's disagreement
+    (`else`) of an `identity` comparison speaks against it."""
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,7 @@ COMPARISONS: dict[str, Comparison] = {
                     all_of(exact("phone"), both_flags("phone_mobile"),
                            negate(either_flag("phone_shared"))),
                     0.5,
+                    sufficient=True,
                 ),
                 Level("exact", all_of(exact("phone"), negate(either_flag("phone_shared"))), 0.2),
                 Level("exact_shared", exact("phone"), 0.05),
@@ -284,7 +289,7 @@ COMPARISONS: dict[str, Comparison] = {
             "email",
             ("email", "email_domain", "email_is_free"),
             (
-                Level("exact", exact("email"), 0.7),
+                Level("exact", exact("email"), 0.7, sufficient=True),
                 Level(
                     "same_company_domain",
                     all_of(exact("email_domain"), negate(either_flag("email_is_free"))),
@@ -297,7 +302,7 @@ COMPARISONS: dict[str, Comparison] = {
             "credit_code",
             ("credit_code", "credit_code_valid"),
             (
-                Level("exact", exact("credit_code"), 0.9),
+                Level("exact", exact("credit_code"), 0.9, sufficient=True),
                 Level("both_valid_differ", both_flags("credit_code_valid"), 0.001),
                 Level("ratio>=0.88", similar("credit_code", 0.88, "ratio"), 0.05),
             ),
@@ -385,6 +390,29 @@ def uncorroborated(levels: dict[str, np.ndarray], comparisons: list[Comparison])
         if comp.identity:
             backed |= (codes > NULL_LEVEL) & (codes <= len(comp.levels))
     return weak & ~backed
+
+
+def sufficient(levels: dict[str, np.ndarray], comparisons: list[Comparison]) -> np.ndarray:
+    """Pairs at a `sufficient` level with no `identity` comparison disagreeing (its else level).
+
+    Args:
+        levels: level codes per comparison.
+        comparisons: the comparisons the codes belong to.
+
+    Returns:
+        Boolean mask per pair (such pairs match unless a hard rule forbids it).
+    """
+    n = len(next(iter(levels.values()))) if levels else 0
+    strong = np.zeros(n, dtype=bool)
+    against = np.zeros(n, dtype=bool)
+    for comp in comparisons:
+        codes = levels[comp.name]
+        for code, level in enumerate(comp.levels, start=1):
+            if level.sufficient:
+                strong |= codes == code
+        if comp.identity:
+            against |= codes == len(comp.levels) + 1
+    return strong & ~against
 
 
 def compute_levels(ctx: PairContext, comparisons: list[Comparison]) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ from dedupe.comparisons import (
     Comparison,
     PairContext,
     compute_levels,
+    sufficient,
     uncorroborated,
 )
 from dedupe.model import ComparisonParams, ModelParams, score_pairs, term_frequencies, tf_adjustment
@@ -182,4 +183,8 @@ def score_candidates(
     # character away in the same city looks just like a typo)
     weak = uncorroborated(levels, comparisons)
     probability[weak] = np.minimum(probability[weak], np.nextafter(settings.match_threshold, 0))
+    # one person's mobile, one mailbox, one credit code: a match on its own (hard rules still
+    # keep bookkeeping agents, families and offices apart)
+    strong = sufficient(levels, comparisons) & ~weak
+    probability[strong] = np.maximum(probability[strong], settings.match_threshold)
     return PairSet.build(left, right, rule, levels, score, probability, hard), params
