@@ -247,7 +247,16 @@ COMPARISONS: dict[str, Comparison] = {
                 # a person's name (张伟) is shared by strangers far more often than an
                 # organisation's: its own level (and the term-frequency bonus of level 1)
                 Level("exact", all_of(exact("name_key"), negate(both_flags("is_org"))), 0.4),
-                Level("exact_org", exact("name_key"), 0.45),
+                # the name of firms in several cities (city twins), one record's city unknown:
+                # which of them it is needs more than the name
+                Level(
+                    "exact_org_elsewhere_too",
+                    all_of(exact("name_key"), both_flags("is_org"),
+                           either_flag("name_in_places"), either_null("place_city")),
+                    0.1,
+                    alone=False,
+                ),
+                Level("exact_org", exact("name_key"), 0.35),
                 Level("same_pinyin", exact("name_pinyin"), 0.05, alone=False),
                 # the trade name (字号) sounds the same: 成星投资 / 诚星, 汇化贸易 / 汇华
                 Level("brand_sound", exact("brand_pinyin"), 0.02, alone=False),

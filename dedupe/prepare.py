@@ -27,7 +27,9 @@ TEXT_FIELDS: tuple[str, ...] = (
     "division_code",
 )
 BOOL_FIELDS: tuple[str, ...] = ("phone_shared", "email_is_free", "credit_code_valid")
-DERIVED_FLAGS: tuple[str, ...] = ("branch_soft", "is_org", "is_person", "phone_mobile")
+DERIVED_FLAGS: tuple[str, ...] = (
+    "branch_soft", "is_org", "is_person", "phone_mobile", "name_in_places"
+)
 DERIVED_FIELDS: tuple[str, ...] = (
     "name_pinyin",
     "name_prefix_city",
@@ -170,6 +172,7 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     individual = out["customer_type"].eq("individual").fillna(False).to_numpy(dtype=bool)
     out["phone_mobile"] = _map_distinct(out["phone"], _is_mobile).fillna(False).to_numpy(bool)
     out["is_person"] = individual & out["name_key"].str.len().ge(2).fillna(False).to_numpy(bool)
+    out["name_in_places"] = _in_several_places(out)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
     out["name_reversed"] = _map_distinct(out["name_key"], lambda s: s[::-1])
     out = out.sort_values("record_key", kind="stable").reset_index(drop=True)
@@ -212,6 +215,22 @@ def _add_place(out: pd.DataFrame) -> None:
         province = province.where(province.notna() | ~known, place.str[:2])
     out["place_city"] = city
     out["place_province"] = province
+
+
+def _in_several_places(out: pd.DataFrame) -> np.ndarray:
+    """Whether an organisation's name key is carried by records in two or more places.
+
+    Two cities, or two provinces, among the records of one name: firms of that name exist in
+    several places (a brand in 杭州 and in 长沙), so a record without a city is ambiguous.
+    """
+    org = out["customer_type"].ne("individual").to_numpy(dtype=bool) & out["name_key"].notna()
+    org &= out["branch_key"].isna()  # offices of one group are told apart by the branch rule
+    frame = pd.DataFrame({"name": out["name_key"].where(org), "city": out["place_city"],
+                          "province": out["place_province"]}).dropna(subset=["name"])
+    cities = frame.dropna(subset=["city"]).groupby("name")["city"].nunique()
+    provinces = frame.dropna(subset=["province"]).groupby("name")["province"].nunique()
+    many = set(cities.index[cities > 1]) | set(provinces.index[provinces > 1])
+    return (out["name_key"].isin(many).to_numpy(dtype=bool) & org)
 
 
 def _add_branch(out: pd.DataFrame) -> None:
