@@ -39,6 +39,8 @@ class BlockingRule:
         order: prepared column whose sort order windows oversize blocks (a sorted
             neighbourhood when every block is oversize): `name_key`, or `name_reversed` to
             bring together names that differ early (泰聚 / 太聚) rather than late.
+        trains: whether EM estimates m on this rule's pairs (False for rules whose pairs are
+            nearly all non-matches, such as a sorted neighbourhood: EM learns little there).
     """
 
     name: str
@@ -47,6 +49,7 @@ class BlockingRule:
     determines: tuple[str, ...] = ()
     window: int | None = None
     order: str = "name_key"
+    trains: bool = True
 
 
 BLOCKING_RULES: dict[str, BlockingRule] = {
@@ -63,9 +66,10 @@ BLOCKING_RULES: dict[str, BlockingRule] = {
         BlockingRule("brand_province", "brand_province", max_block_size=30, window=4),
         # sorted neighbourhood over all names of a kind, forwards and backwards: a typo in the
         # trade name (飞兴 / 飞馨) with no phone or e-mail in common still meets its twin
-        BlockingRule("name_neighbours", "record_kind", max_block_size=2, window=3),
+        BlockingRule("name_neighbours", "record_kind", max_block_size=2, window=3,
+                     trains=False),
         BlockingRule("name_neighbours_reversed", "record_kind", max_block_size=2, window=3,
-                     order="name_reversed"),
+                     order="name_reversed", trains=False),
     )
 }
 

@@ -159,6 +159,8 @@ def estimate_m(
     rng = np.random.default_rng(seed)
     total_iterations = 0
     for rule in rules:
+        if not rule.trains:
+            continue
         idx = np.nonzero(_rule_mask(ctx, rule))[0]
         if len(idx) < _MIN_RULE_PAIRS:
             continue
