@@ -41,6 +41,8 @@ class BlockingRule:
             bring together names that differ early (泰聚 / 太聚) rather than late.
         trains: whether EM estimates m on this rule's pairs (False for rules whose pairs are
             nearly all non-matches, such as a sorted neighbourhood: EM learns little there).
+        min_similarity: (column, scorer, threshold): only pairs this alike are candidates — a
+            sorted neighbourhood keeps the neighbours whose names could be one firm's.
     """
 
     name: str
@@ -50,7 +52,20 @@ class BlockingRule:
     window: int | None = None
     order: str = "name_key"
     trains: bool = True
+    min_similarity: tuple[str, str, float] | None = None
 
+    def keeps(self, prepared: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Which of the rule's (left, right) pairs pass `min_similarity` (all without one)."""
+        if self.min_similarity is None or len(left) == 0:
+            return np.ones(len(left), dtype=bool)
+        from dedupe.comparisons import PairContext
+
+        column, scorer, threshold = self.min_similarity
+        return PairContext(prepared, left, right).similarity(column, scorer) >= threshold
+
+
+_ALIKE = ("name_key", "jaro_winkler", 0.7)
+"""Neighbours in name order are candidates only when their names are this alike."""
 
 BLOCKING_RULES: dict[str, BlockingRule] = {
     rule.name: rule
@@ -67,9 +82,9 @@ BLOCKING_RULES: dict[str, BlockingRule] = {
         # sorted neighbourhood over all names of a kind, forwards and backwards: a typo in the
         # trade name (飞兴 / 飞馨) with no phone or e-mail in common still meets its twin
         BlockingRule("name_neighbours", "record_kind", max_block_size=2, window=3,
-                     trains=False),
+                     trains=False, min_similarity=_ALIKE),
         BlockingRule("name_neighbours_reversed", "record_kind", max_block_size=2, window=3,
-                     order="name_reversed", trains=False),
+                     order="name_reversed", trains=False, min_similarity=_ALIKE),
     )
 }
 
@@ -214,6 +229,8 @@ def generate_candidates(
             key_codes, rule_rank(prepared, rule, rank, codes), cap, rule.window or window,
             focus, hot,
         )
+        kept = rule.keeps(prepared, left, right)
+        left, right = left[kept], right[kept]
         names.append(rule.name)
         parts.append(left * np.int64(n) + right)
         oversizes.append(oversize)
@@ -350,5 +367,6 @@ def still_blocked(
         sl, sr = left[same], right[same]
         ok = sizes[key[sl]] <= (rule.max_block_size or max_block_size)
         ok |= np.abs(position[sl] - position[sr]) <= (rule.window or window)
+        ok[ok] = rule.keeps(prepared, sl[ok], sr[ok])
         keep[np.nonzero(same)[0][ok]] = True
     return keep

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dedupe.comparisons import COMPARISONS, PairContext, compute_levels, uncorroborated
+from dedupe.comparisons import COMPARISONS, PairContext, compute_levels
 from dedupe.model import ModelParams, score_pairs, tf_adjustment
 from dedupe.prepare import prepare_records
 from dedupe.rules import hard_rule_reasons
+from dedupe.scoring import evidence_rules
 from dedupe.settings import MatchSettings
 
 
@@ -99,8 +100,7 @@ def explain_pair(
             prepared, np.array([0]), levels, comparisons, params, settings.tf_max_bonus
         )
     score, probability = score_pairs(levels, comparisons, params, bonus)
-    if uncorroborated(levels, comparisons)[0]:  # as scoring does: review at most
-        probability = np.minimum(probability, np.nextafter(settings.match_threshold, 0))
+    probability = evidence_rules(probability, levels, comparisons, settings.match_threshold)
     evidence = []
     for comp in comparisons:
         code = int(levels[comp.name][0])

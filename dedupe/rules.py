@@ -21,13 +21,17 @@ class DecisionError(ValueError):
     """Steward decisions are malformed (missing columns or unknown decision values)."""
 
 
-def hard_rule_reasons(ctx: PairContext, merge_branches: bool) -> np.ndarray:
+def hard_rule_reasons(
+    ctx: PairContext, merge_branches: bool, levels: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """Reason a pair may never merge ('credit_code_conflict', 'branch_conflict',
     'name_conflict', 'place_conflict') or None.
 
     Args:
         ctx: candidate pairs over the prepared frame.
         merge_branches: when True, headquarters and branches may merge.
+        levels: level codes already computed for these pairs (reused when they hold the
+            `name_key` / `place` comparisons).
 
     Returns:
         Object array with one reason or None per pair.
@@ -40,8 +44,9 @@ def hard_rule_reasons(ctx: PairContext, merge_branches: bool) -> np.ndarray:
         ls, rs = ctx.flag("branch_soft")
         soft = (ls & (rc < 0)) | (rs & (lc < 0))
         reasons[(lc != rc) & ~soft] = "branch_conflict"
-    reasons[distinct_places(ctx)] = "place_conflict"
-    names_differ = distinct_names(ctx)
+    levels = levels or {}
+    reasons[distinct_places(ctx, levels.get("place"))] = "place_conflict"
+    names_differ = distinct_names(ctx, levels.get("name_key"))
     reasons[names_differ] = "name_conflict"
     lv, rv = ctx.flag("credit_code_valid")
     credit_conflict = lv & rv & ~ctx.null("credit_code") & ~ctx.exact("credit_code")
@@ -49,7 +54,7 @@ def hard_rule_reasons(ctx: PairContext, merge_branches: bool) -> np.ndarray:
     return reasons
 
 
-def distinct_places(ctx: PairContext) -> np.ndarray:
+def distinct_places(ctx: PairContext, codes: np.ndarray | None = None) -> np.ndarray:
     """Two organisations (or two people) known to be in different cities.
 
     A Chinese company name is unique only within the region that registered it: the same
@@ -60,14 +65,14 @@ def distinct_places(ctx: PairContext) -> np.ndarray:
     from dedupe.comparisons import COMPARISONS
 
     place = COMPARISONS["place"]
-    codes = place.evaluate(ctx)
+    codes = place.evaluate(ctx) if codes is None else codes
     apart = codes >= place.labels.index("province")
     lo, ro = ctx.flag("is_org")
     lp, rp = ctx.flag("is_person")
     return apart & ((lo & ro) | (lp & rp))
 
 
-def distinct_names(ctx: PairContext) -> np.ndarray:
+def distinct_names(ctx: PairContext, codes: np.ndarray | None = None) -> np.ndarray:
     """Two organisations (or two people, full names) whose names agree at no level of the
     `name_key` comparison — not equal, alike, same sound or trade name, nor a short form — and
     are not one slip apart (`dedupe.similarity.one_slip`: a look-alike typo, a stray region).
@@ -80,7 +85,7 @@ def distinct_names(ctx: PairContext) -> np.ndarray:
     from dedupe.comparisons import COMPARISONS
 
     name = COMPARISONS["name_key"]
-    unlike = name.evaluate(ctx) == len(name.levels) + 1
+    unlike = (name.evaluate(ctx) if codes is None else codes) == len(name.levels) + 1
     if unlike.any():
         with ctx.focused(unlike):
             unlike &= ctx.similarity("name_key", "one_slip") < 1.0

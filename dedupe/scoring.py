@@ -57,9 +57,10 @@ def levels_and_hard(
     for start in range(0, max(len(left), 1), CHUNK_PAIRS):
         ctx = PairContext(prepared, left[start:start + CHUNK_PAIRS],
                           right[start:start + CHUNK_PAIRS], codes)
-        for name, level in compute_levels(ctx, comparisons).items():
+        chunk = compute_levels(ctx, comparisons)
+        for name, level in chunk.items():
             levels[name].append(level)
-        hard.append(hard_rule_reasons(ctx, merge_branches))
+        hard.append(hard_rule_reasons(ctx, merge_branches, chunk))
     return {k: np.concatenate(v) for k, v in levels.items()}, np.concatenate(hard)
 
 
@@ -125,7 +126,7 @@ def estimate_params(
     return params
 
 
-_REFINE_ROUNDS = 2
+_REFINE_ROUNDS = 1
 
 
 def _pair_prior(prior: float, n_records: int, n_pairs: int) -> float:
@@ -146,6 +147,36 @@ def _score(
     if settings.tf_adjustment:
         bonus = tf_adjustment(prepared, left, levels, comparisons, params, settings.tf_max_bonus)
     return score_pairs(levels, comparisons, params, bonus)
+
+
+def evidence_rules(
+    probability: np.ndarray,
+    levels: dict[str, np.ndarray],
+    comparisons: list[Comparison],
+    match_threshold: float,
+) -> np.ndarray:
+    """The model's probability after the levels' `alone` and `sufficient` declarations.
+
+    A look-alike name with nothing else in common goes to review at most (another firm one
+    character away in the same city looks just like a typo); one person's mobile, one mailbox,
+    one credit code make a match on their own (hard rules still keep bookkeeping agents,
+    families and offices apart).
+
+    Args:
+        probability: posterior per pair (not modified).
+        levels: level codes per comparison.
+        comparisons: the comparisons.
+        match_threshold: the auto-merge threshold.
+
+    Returns:
+        The adjusted probabilities.
+    """
+    out = probability.copy()
+    weak = uncorroborated(levels, comparisons)
+    out[weak] = np.minimum(out[weak], np.nextafter(match_threshold, 0))
+    strong = sufficient(levels, comparisons) & ~weak
+    out[strong] = np.maximum(out[strong], match_threshold)
+    return out
 
 
 def score_candidates(
@@ -179,12 +210,5 @@ def score_candidates(
     else:
         params.check(comparisons)
     score, probability = _score(prepared, left, levels, comparisons, params, settings)
-    # a look-alike name with nothing else in common goes to review at most (another firm one
-    # character away in the same city looks just like a typo)
-    weak = uncorroborated(levels, comparisons)
-    probability[weak] = np.minimum(probability[weak], np.nextafter(settings.match_threshold, 0))
-    # one person's mobile, one mailbox, one credit code: a match on its own (hard rules still
-    # keep bookkeeping agents, families and offices apart)
-    strong = sufficient(levels, comparisons) & ~weak
-    probability[strong] = np.maximum(probability[strong], settings.match_threshold)
+    probability = evidence_rules(probability, levels, comparisons, settings.match_threshold)
     return PairSet.build(left, right, rule, levels, score, probability, hard), params

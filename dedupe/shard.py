@@ -44,10 +44,16 @@ class _RuleBlocks:
     shard: np.ndarray
     rank: np.ndarray
     window: int | None = None
+    prepared: pd.DataFrame | None = None
 
     def generates(self, left: np.ndarray, right: np.ndarray, window: int) -> np.ndarray:
         """Whether this rule's blocking (with windowing of oversize blocks) yields each pair."""
-        window = self.window or window
+        out = self._blocks(left, right, self.window or window)
+        if self.rule.min_similarity is not None and self.prepared is not None and out.any():
+            out[out] = self.rule.keeps(self.prepared, left[out], right[out])
+        return out
+
+    def _blocks(self, left: np.ndarray, right: np.ndarray, window: int) -> np.ndarray:
         lc = self.codes[left]
         same = (lc == self.codes[right]) & (lc >= 0)
         small = np.zeros(len(left), dtype=bool)
@@ -74,7 +80,7 @@ def _rule_blocks(
         out.append(_RuleBlocks(
             rule, rule.max_block_size or max_block_size, codes,
             np.bincount(codes[codes >= 0], minlength=len(uniques)), position,
-            shard.astype(np.int64), rank, rule.window,
+            shard.astype(np.int64), rank, rule.window, prepared,
         ))
     return out
 
@@ -116,6 +122,8 @@ def shard_pairs(
         left, right, oversize = block_pairs(
             mine, rb.rank, rb.cap, rb.window or settings.block_window
         )
+        kept = rb.rule.keeps(prepared, left, right)
+        left, right = left[kept], right[kept]
         owned = np.ones(len(left), dtype=bool)
         for earlier in blocks[:r]:
             owned &= ~earlier.generates(left, right, settings.block_window)
