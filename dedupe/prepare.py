@@ -205,7 +205,10 @@ def _add_place(out: pd.DataFrame) -> None:
         _map_distinct(out["city"], place_of_name),
         _map_distinct(out["province"], place_of_name),
         _map_distinct(out["name_region"], region),
-        _map_distinct(out["phone"], landline_place),
+        # only fixed lines carry a place: mobiles (+861…) are not looked up
+        _map_distinct(out["phone"].where(~out["phone"].str.startswith("+861").fillna(True)
+                                         | out["phone"].str.startswith("+8610").fillna(False)),
+                      landline_place),
     ]
     city = pd.Series(None, index=out.index, dtype=object)
     province = pd.Series(None, index=out.index, dtype=object)
@@ -241,7 +244,9 @@ def _add_branch(out: pd.DataFrame) -> None:
     """
     from cleaning.company import branch_place
 
-    names = _join(out["customer_name"], out["branch"].fillna(""))
+    # only names with a branch part or ending in a bracket can name an office
+    maybe = out["branch"].notna() | out["customer_name"].str.endswith(")").fillna(False)
+    names = _join(out["customer_name"], out["branch"].fillna("")).where(maybe)
 
     def parse(text: str) -> str:
         display, _, branch = text.partition("|")

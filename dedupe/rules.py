@@ -85,13 +85,14 @@ def distinct_names(ctx: PairContext, codes: np.ndarray | None = None) -> np.ndar
     from dedupe.comparisons import COMPARISONS
 
     name = COMPARISONS["name_key"]
+    lo, ro = ctx.flag("is_org")
+    lp, rp = ctx.flag("is_person")
     unlike = (name.evaluate(ctx) if codes is None else codes) == len(name.levels) + 1
+    unlike &= (lo & ro) | (lp & rp)
     if unlike.any():
         with ctx.focused(unlike):
             unlike &= ctx.similarity("name_key", "one_slip") < 1.0
-    lo, ro = ctx.flag("is_org")
-    lp, rp = ctx.flag("is_person")
-    return unlike & ((lo & ro) | (lp & rp))
+    return unlike
 
 
 def normalize_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
