@@ -3,6 +3,7 @@
 from dedupe.assemble import LinkResult
 from dedupe.blocking import BLOCKING_RULES, BlockingRule
 from dedupe.comparisons import COMPARISONS, Comparison, Level
+from dedupe.evaluate import AccuracyReport, evaluate_decisions, evaluate_links, evaluate_run
 from dedupe.explain import Explanation, FieldEvidence, explain_pair
 from dedupe.ids import CustomerIdError, IdAssignment, assign_customer_ids, resolve_customer_id
 from dedupe.incremental import link_incremental
@@ -18,6 +19,7 @@ from dedupe.shard import ShardSetup, finish_sharded, link_sharded, prepare_shard
 __all__ = [
     "BLOCKING_RULES",
     "COMPARISONS",
+    "AccuracyReport",
     "BlockingRule",
     "Comparison",
     "CustomerIdError",
@@ -37,6 +39,9 @@ __all__ = [
     "assign_customer_ids",
     "bcubed_scores",
     "blocking_recall",
+    "evaluate_decisions",
+    "evaluate_links",
+    "evaluate_run",
     "explain_pair",
     "finish_sharded",
     "link_incremental",

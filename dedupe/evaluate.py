@@ -318,3 +318,86 @@ def format_report(report: AccuracyReport, title: str = "") -> str:
                 f"({row.false_merge_rate:6.2%}){row.missed_pairs:>12}{row.false_pairs:>12}"
             )
     return "\n".join(lines)
+
+
+def truth_frame(truth: pd.DataFrame) -> pd.DataFrame:
+    """A user's truth file as (record_key, entity_id, [hard_case]).
+
+    Accepts `record_key, entity_id` or `source_system, source_record_id, entity_id` (the
+    demo's and the corpus's truth.csv); a `hard_case` column is kept.
+
+    Raises:
+        ValueError: when the columns are missing.
+    """
+    if "entity_id" not in truth.columns:
+        raise ValueError("the truth file needs an entity_id column")
+    out = pd.DataFrame(index=truth.index)
+    if "record_key" in truth.columns:
+        out["record_key"] = truth["record_key"].astype(str)
+    elif {"source_system", "source_record_id"} <= set(truth.columns):
+        out["record_key"] = (
+            truth["source_system"].astype(str) + ":" + truth["source_record_id"].astype(str)
+        )
+    else:
+        raise ValueError("the truth file needs record_key or source_system + source_record_id")
+    out["entity_id"] = truth["entity_id"].astype(str)
+    if "hard_case" in truth.columns:
+        out["hard_case"] = truth["hard_case"]
+    return out
+
+
+def evaluate_run(
+    crosswalk: pd.DataFrame,
+    pairs: pd.DataFrame | None,
+    truth: pd.DataFrame | None = None,
+    labels: pd.DataFrame | None = None,
+    cases: pd.DataFrame | None = None,
+    match_threshold: float = 0.95,
+    review_threshold: float = 0.60,
+) -> AccuracyReport:
+    """Accuracy of a published run (golden.crosswalk + match.pairs) against a labelled sample.
+
+    Args:
+        crosswalk: golden.crosswalk (source_system, source_record_id, customer_id) — or any
+            frame with record_key and customer_id.
+        pairs: match.pairs of the run (None: errors are not classed beyond not_candidate).
+        truth: entity labels per record (see `truth_frame`); records of the sample missing
+            from the crosswalk count as singletons.
+        labels: labelled pairs (left_key, right_key, decision) instead of `truth`, e.g. the
+            steward decisions.
+        cases: entity_id, hard_case for the per-case split (or a `hard_case` column in truth).
+        match_threshold, review_threshold: the run's thresholds.
+
+    Returns:
+        The `AccuracyReport`.
+
+    Raises:
+        ValueError: when neither truth nor labels is given.
+    """
+    cw = crosswalk.copy()
+    if "record_key" not in cw.columns:
+        cw["record_key"] = (
+            cw["source_system"].astype(str) + ":" + cw["source_record_id"].astype(str)
+        )
+    clusters = cw[["record_key", "customer_id"]].rename(columns={"customer_id": "cluster_key"})
+    clusters = clusters.astype(str)
+    if labels is not None:
+        return evaluate_decisions(clusters, labels, pairs, match_threshold, review_threshold)
+    if truth is None:
+        raise ValueError("give a truth sample (entity per record) or labelled pairs")
+    sample = truth_frame(truth)
+    missing = sample.loc[~sample["record_key"].isin(clusters["record_key"]), ["record_key"]]
+    clusters = pd.concat(
+        [clusters, missing.assign(cluster_key="missing:" + missing["record_key"])],
+        ignore_index=True,
+    )
+    if cases is None and "hard_case" in sample.columns:
+        cases = sample[["entity_id", "hard_case"]].drop_duplicates("entity_id")
+    return evaluate_links(
+        clusters,
+        sample[["record_key", "entity_id"]],
+        pairs,
+        match_threshold,
+        review_threshold,
+        cases,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dedupe.evaluate import evaluate_decisions, evaluate_links, format_report
+from dedupe.evaluate import evaluate_decisions, evaluate_links, evaluate_run, format_report
 
 # five records of two entities (E1: a b c, E2: d e); the run put a, b in one customer, c apart,
 # and d, e with a in... see each case.
@@ -71,3 +71,25 @@ def test_labelled_pairs_from_steward_decisions() -> None:
     assert report.pairwise.recall == pytest.approx(0.5)
     assert report.bcubed is None
     assert report.missed["not_candidate"] == 1 and report.false["transitive"] == 1
+
+
+def test_evaluate_run_reads_a_crosswalk_and_a_truth_file() -> None:
+    crosswalk = pd.DataFrame(
+        {"source_system": ["crm", "crm", "leads"], "source_record_id": ["1", "2", "9"],
+         "customer_id": ["C1", "C1", "C2"]}
+    )
+    # leads:7 is in the sample but not in the crosswalk: a singleton
+    truth = pd.DataFrame(
+        {"source_system": ["crm", "crm", "leads", "leads"],
+         "source_record_id": ["1", "2", "9", "7"], "entity_id": ["E", "E", "F", "F"],
+         "hard_case": ["family", "family", None, None]}
+    )
+    report = evaluate_run(crosswalk, None, truth=truth)
+    assert report.records == 4 and report.true_pairs == 2
+    assert report.missed == {**dict.fromkeys(report.missed, 0), "not_candidate": 1}
+    assert set(report.by_case["hard_case"]) == {"family", "none"}
+    labels = pd.DataFrame({"left_key": ["crm:1"], "right_key": ["leads:9"],
+                           "decision": ["no-match"]})
+    assert evaluate_run(crosswalk, None, labels=labels).pairwise.precision == 1.0
+    with pytest.raises(ValueError, match="truth"):
+        evaluate_run(crosswalk, None)
