@@ -158,8 +158,8 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     prefix = out["name_key"].map(lambda s: s[:2] if s else None)
     out["name_prefix_city"] = _join(prefix, out["city"])
     out["contact_city"] = _join(out["contact_name"], out["city"])
-    _add_place(out)
     _add_branch(out)
+    _add_place(out)
     # 字号 (trade name): the first two characters of an organisation's key, the part a short
     # form keeps (青岛金飞 → 金飞 vs 金飞电子); blocked within a province to stay selective.
     enterprise = out["customer_type"].ne("individual").to_numpy(dtype=bool)
@@ -187,10 +187,11 @@ def _is_mobile(e164: str) -> bool:
 def _add_place(out: pd.DataFrame) -> None:
     """`place_city` (4-digit division code) and `place_province` (2-digit) of each record.
 
-    Where the customer is, from the most specific of: the address (division code, else the
-    city/province names), the region in the company name (深圳某某科技 → 深圳), the area code of
-    a fixed-line phone (0571 → 杭州). The first source that knows the city wins; a province
-    alone is used only when no source knows the city.
+    Where the customer is, from the most specific of: a branch office's place (某某公司西安分公司
+    → 西安), the region in a company's registered name (深圳某某科技 → 深圳), the address
+    (division code, else the city/province names), the area code of a fixed-line phone
+    (0571 → 杭州). The first source that knows the city wins; a province alone is used only
+    when no source knows the city.
     """
     from cleaning.divisions import place_of_code, place_of_name
     from cleaning.phone import landline_place
@@ -200,11 +201,16 @@ def _add_place(out: pd.DataFrame) -> None:
         known = [p for p in places if p]
         return max(known, key=len) if known else None
 
+    office = out["branch_key"].where(out["branch_key"].str.fullmatch(r"\d{2}|\d{4}").fillna(False))
+    registered = _map_distinct(out["name_region"], region).where(out["branch_key"].isna())
     sources = [
+        # a branch is where its branch part says (武汉某某公司西安分公司: 西安), a company
+        # where its registered name says (佛山某某 with an office address in 深圳: 佛山)
+        office,
+        registered,
         _map_distinct(out["division_code"], place_of_code),
         _map_distinct(out["city"], place_of_name),
         _map_distinct(out["province"], place_of_name),
-        _map_distinct(out["name_region"], region),
         # only fixed lines carry a place: mobiles (+861…) are not looked up
         _map_distinct(out["phone"].where(~out["phone"].str.startswith("+861").fillna(True)
                                          | out["phone"].str.startswith("+8610").fillna(False)),
