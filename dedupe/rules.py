@@ -59,14 +59,17 @@ def distinct_places(ctx: PairContext, codes: np.ndarray | None = None) -> np.nda
 
     A Chinese company name is unique only within the region that registered it: the same
     trade name in another city is another company (city twins), and offices of one group are
-    told apart by the branch rule. The place is the `place` comparison's (address, name region,
-    landline area code); a province-only place is compatible with its cities.
+    told apart by the branch rule (pairs with a branch office are left to it). The place is the
+    `place` comparison's (branch office, registered name, address, landline area code); a
+    province-only place is compatible with its cities.
     """
     from dedupe.comparisons import COMPARISONS
 
     place = COMPARISONS["place"]
     codes = place.evaluate(ctx) if codes is None else codes
     apart = codes >= place.labels.index("province")
+    lb, rb = ctx.pair_codes("branch_key")
+    apart &= (lb < 0) & (rb < 0)  # offices: the branch rule (and merge_branches) decides
     lo, ro = ctx.flag("is_org")
     lp, rp = ctx.flag("is_person")
     return apart & ((lo & ro) | (lp & rp))
