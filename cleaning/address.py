@@ -39,6 +39,9 @@ _Names = dict[str, list[str]] | dict[str, str]
 _PREFIXES: dict[int, tuple[_Names, frozenset[str]]] = {}
 
 
+_STREET = re.compile(r"[东西南北中]?(?:路|街|大道|大街|巷|胡同)")
+
+
 def _prefixes(names: _Names) -> frozenset[str]:
     """Every non-empty prefix of every name in a table, built once per table."""
     entry = _PREFIXES.get(id(names))
@@ -64,6 +67,8 @@ def _match_at(text: str, pos: int, names: _Names, ok) -> tuple:
             found.append(length)
         length += 1
     for length in reversed(found):
+        if _STREET.match(text, pos + length):
+            continue  # 南京路, 北京西路, 长沙街: a street named after a place, not the place
         hit = names[text[pos : pos + length]]
         codes = [hit] if isinstance(hit, str) else hit
         codes = [c for c in codes if ok(c)]

@@ -8,7 +8,15 @@ import pandas as pd
 import pytest
 
 from cleaning._steps import clean_address
-from cleaning.address import _hint_state, _in_scope, _match_at, _resolve_hint, _State, parse_address
+from cleaning.address import (
+    _STREET,
+    _hint_state,
+    _in_scope,
+    _match_at,
+    _resolve_hint,
+    _State,
+    parse_address,
+)
 from cleaning.divisions import division_index
 from cleaning.issues import IssueCollector
 from cleaning.text import normalize_text
@@ -18,7 +26,7 @@ def _match_at_reference(text: str, pos: int, names, ok) -> tuple:
     """The plain scan: every length from the longest division name down to 2."""
     for length in range(min(division_index().max_len, len(text) - pos), 1, -1):
         hit = names.get(text[pos : pos + length])
-        if hit is None:
+        if hit is None or _STREET.match(text, pos + length):  # 南京路 is a street
             continue
         codes = [c for c in ([hit] if isinstance(hit, str) else hit) if ok(c)]
         if codes:

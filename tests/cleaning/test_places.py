@@ -93,3 +93,18 @@ def test_looks_like_organisation(name, expected) -> None:
 def test_company_name_short_forms_and_stray_spaces(name, key, branch) -> None:
     parsed = parse_company_name(name)
     assert (parsed.name_key, parsed.branch) == (key, branch)
+
+
+@pytest.mark.parametrize(
+    ("address", "city"),
+    [
+        ("南京街43号", None),  # a street named after a city is not the city
+        ("北京西路100号", None),
+        ("上海市普陀区南京街43号", "上海市"),
+        ("南京市鼓楼区中山路1号", "南京市"),
+    ],
+)
+def test_streets_named_after_places(address, city) -> None:
+    from cleaning.address import parse_address
+
+    assert parse_address(address).city == city
