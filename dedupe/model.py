@@ -142,8 +142,14 @@ class ModelParams:
 
 
 def term_frequencies(prepared: pd.DataFrame, column: str) -> TfTable:
-    """Frequencies of `column` values: (frequent values, default for the rest, Σ tf²)."""
-    values = prepared[column].dropna()
+    """Frequencies of `column` values: (frequent values, default for the rest, Σ tf²).
+
+    Counted over distinct (value, phone, e-mail) holders rather than records: the same
+    customer exported by three departments is one holder of its name, so a rare name is not
+    made common by its own duplicates, while 张伟 stays common (many phones and e-mails).
+    """
+    holders = [c for c in (column, "phone", "email") if c in prepared.columns]
+    values = prepared[holders].drop_duplicates()[column].dropna()
     if values.empty:
         return TfTable({}, 1.0, 1.0)
     counts = values.value_counts()
