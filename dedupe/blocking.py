@@ -66,6 +66,8 @@ class BlockingRule:
 
 _ALIKE = ("name_key", "jaro_winkler", 0.7)
 """Neighbours in name order are candidates only when their names are this alike."""
+_ONE_DIGIT = ("phone", "ratio", 0.92)
+"""Neighbours in phone order are candidates only when one digit apart (or equal)."""
 
 BLOCKING_RULES: dict[str, BlockingRule] = {
     rule.name: rule
@@ -85,6 +87,11 @@ BLOCKING_RULES: dict[str, BlockingRule] = {
                      trains=False, min_similarity=_ALIKE),
         BlockingRule("name_neighbours_reversed", "record_kind", max_block_size=2, window=3,
                      order="name_reversed", trains=False, min_similarity=_ALIKE),
+        # the same over phone numbers: one mistyped digit (late, or early in reversed order)
+        BlockingRule("phone_neighbours", "phone_kind", max_block_size=2, window=2,
+                     order="phone", trains=False, min_similarity=_ONE_DIGIT),
+        BlockingRule("phone_neighbours_reversed", "phone_kind", max_block_size=2, window=2,
+                     order="phone_reversed", trains=False, min_similarity=_ONE_DIGIT),
     )
 }
 

@@ -291,6 +291,9 @@ COMPARISONS: dict[str, Comparison] = {
                 ),
                 Level("exact", all_of(exact("phone"), negate(either_flag("phone_shared"))), 0.2),
                 Level("exact_shared", exact("phone"), 0.05),
+                # one digit mistyped (a 14-character +86 number: ratio 1 − 2/28)
+                Level("one_digit_off", all_of(similar("phone", 0.92, "ratio"),
+                                              negate(either_flag("phone_shared"))), 0.02),
             ),
             identity=True,
         ),

@@ -44,6 +44,8 @@ DERIVED_FIELDS: tuple[str, ...] = (
     "name_reversed",
     "brand_pinyin",
     "person_name",
+    "phone_kind",
+    "phone_reversed",
 )
 
 
@@ -175,6 +177,8 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     out["name_in_places"] = _in_several_places(out)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
     out["name_reversed"] = _map_distinct(out["name_key"], lambda s: s[::-1])
+    out["phone_kind"] = out["phone"].str[:3].where(out["phone"].notna())  # +86 / other
+    out["phone_reversed"] = _map_distinct(out["phone"], lambda s: s[::-1])
     out = out.sort_values("record_key", kind="stable").reset_index(drop=True)
     return out
 

@@ -15,6 +15,8 @@ DEFAULT_BLOCKING_RULES: tuple[str, ...] = (
     "brand_province",
     "name_neighbours",
     "name_neighbours_reversed",
+    "phone_neighbours",
+    "phone_neighbours_reversed",
 )
 DEFAULT_COMPARISONS: tuple[str, ...] = (
     "name_key",
