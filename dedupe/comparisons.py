@@ -291,6 +291,11 @@ COMPARISONS: dict[str, Comparison] = {
                 ),
                 Level("exact", all_of(exact("phone"), negate(either_flag("phone_shared"))), 0.2),
                 Level("exact_shared", exact("phone"), 0.05),
+                # a mobile against a landline: one person's mobile and home phone, a contact's
+                # mobile and the office line — different numbers, but not a contradiction
+                Level("mobile_vs_landline",
+                      all_of(either_flag("phone_mobile"), negate(both_flags("phone_mobile"))),
+                      0.1),
                 # one digit mistyped (a 14-character +86 number: ratio 1 − 2/28)
                 Level("one_digit_off", all_of(similar("phone", 0.92, "ratio"),
                                               negate(either_flag("phone_shared"))), 0.02),
