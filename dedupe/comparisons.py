@@ -208,6 +208,9 @@ class Comparison:
     null_columns: tuple[str, ...] = ()
     else_m: float = 0.05
     tf_column: str | None = None
+    tf_without: str | None = None
+    """Flag column of records left out of the term frequencies (the tf-adjusted level 1 does
+    not apply to them: organisations have their own exact level)."""
     identity: bool = False
     """Its agreeing levels identify a customer (phone, e-mail, contact, address, credit code),
     corroborating a level that cannot stand alone."""
@@ -276,6 +279,7 @@ COMPARISONS: dict[str, Comparison] = {
                 ),
             ),
             tf_column="name_key",
+            tf_without="is_org",
         ),
         Comparison(
             "phone",

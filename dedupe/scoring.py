@@ -102,7 +102,10 @@ def estimate_params(
     )
     for comp in comparisons:
         if comp.tf_column is not None:
-            params.set_tf_table(comp.tf_column, term_frequencies(prepared, comp.tf_column))
+            scope = prepared
+            if comp.tf_without is not None and comp.tf_without in prepared:
+                scope = prepared[~prepared[comp.tf_without].to_numpy(dtype=bool)]
+            params.set_tf_table(comp.tf_column, term_frequencies(scope, comp.tf_column))
     score, _ = _score(prepared, left, levels, comparisons, params, settings)
     params.prior = estimate_prior(score, len(prepared), settings.prior)
     # anchor pairs: m of each field from the pairs the other fields call matches
