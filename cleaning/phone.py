@@ -102,15 +102,29 @@ def flag_shared_phones(phone: pd.Series, name_key: pd.Series, min_names: int = 3
     Args:
         phone: E.164 phones (nulls ignored).
         name_key: Customer match keys aligned with ``phone``.
-        min_names: A phone seen with at least this many distinct name keys is shared.
+        min_names: A phone seen with at least this many distinct name keys is shared. Names
+            count by the sound of their first two characters, and a one-character name (杨 of
+            杨女士) not at all: one customer's typos (李秀, 李绣, 李 秀) are one name.
 
     Returns:
         A boolean Series aligned with ``phone``.
     """
-    frame = pd.DataFrame({"phone": phone, "name_key": name_key})
+    frame = pd.DataFrame({"phone": phone, "name_key": _name_sound(name_key)})
     counts = frame.dropna(subset=["phone"]).groupby("phone")["name_key"].nunique()
     shared = counts.index[counts >= min_names]
     return phone.isin(shared).fillna(False).astype(bool)
+
+
+def _name_sound(name_key: pd.Series) -> pd.Series:
+    """Pinyin of a name key's first two characters (None for shorter keys), per distinct key."""
+    from pypinyin import lazy_pinyin
+
+    codes, uniques = pd.factorize(name_key, use_na_sentinel=True)
+    sounds = [
+        "".join(lazy_pinyin(str(u)[:2])) if len(str(u)) >= 2 else None for u in uniques
+    ]
+    values = pd.Series([*sounds, None], dtype=object)
+    return pd.Series(values.to_numpy()[codes], index=name_key.index, dtype=object)
 
 
 @lru_cache(maxsize=1)
