@@ -103,7 +103,7 @@ def flag_shared_phones(phone: pd.Series, name_key: pd.Series, min_names: int = 3
         phone: E.164 phones (nulls ignored).
         name_key: Customer match keys aligned with ``phone``.
         min_names: A phone seen with at least this many distinct name keys is shared. Names
-            count by the sound of their first two characters, and a one-character name (杨 of
+            count by the sound of their first two characters, and a lone Chinese surname (杨 of
             杨女士) not at all: one customer's typos (李秀, 李绣, 李 秀) are one name.
 
     Returns:
@@ -116,13 +116,16 @@ def flag_shared_phones(phone: pd.Series, name_key: pd.Series, min_names: int = 3
 
 
 def _name_sound(name_key: pd.Series) -> pd.Series:
-    """Pinyin of a name key's first two characters (None for shorter keys), per distinct key."""
+    """Pinyin of a name key's first two characters (None for a lone surname), per distinct key."""
     from pypinyin import lazy_pinyin
 
     codes, uniques = pd.factorize(name_key, use_na_sentinel=True)
-    sounds = [
-        "".join(lazy_pinyin(str(u)[:2])) if len(str(u)) >= 2 else None for u in uniques
-    ]
+    def sound(name: str) -> str | None:
+        if len(name) == 1 and "\u4e00" <= name <= "\u9fff":
+            return None  # a surname alone (杨 of 杨女士)
+        return "".join(lazy_pinyin(name[:2]))
+
+    sounds = [sound(str(u)) for u in uniques]
     values = pd.Series([*sounds, None], dtype=object)
     return pd.Series(values.to_numpy()[codes], index=name_key.index, dtype=object)
 

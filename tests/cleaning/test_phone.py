@@ -100,3 +100,12 @@ def test_shared_phone_needs_distinct_names() -> None:
     phone = pd.Series(["+1", "+1", "+1", "+2", "+2", "+2", None], dtype="string")
     keys = pd.Series(["a", "b", "c", "d", "d", "d", "e"], dtype="string")
     assert flag_shared_phones(phone, keys, 3).tolist() == [True] * 3 + [False] * 4
+
+
+def test_shared_phone_counts_a_customers_typos_once() -> None:
+    phone = pd.Series(["+1"] * 4 + ["+2"] * 3, dtype="string")
+    # one person's variants (same sound, a lone surname from 李女士) vs three companies
+    keys = pd.Series(
+        ["李秀", "李绣", "李", "李秀", "华信科技", "远东物流", "金飞电子"], dtype="string"
+    )
+    assert flag_shared_phones(phone, keys, 3).tolist() == [False] * 4 + [True] * 3

@@ -75,7 +75,7 @@ def test_shared_switchboard_flagged() -> None:
         {
             "record_key": [f"s:{i}" for i in range(4)],
             "source_system": "s",
-            "customer_name": ["甲公司", "乙公司", "丙公司", "丁公司"],
+            "customer_name": ["华信科技有限公司", "远东物流有限公司", "金飞电子有限公司", "丁公司"],
             "phone": ["010-62751234", "010 6275 1234", "+86 10 62751234", "13912345678"],
         },
         dtype="string",
