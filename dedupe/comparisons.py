@@ -310,7 +310,9 @@ COMPARISONS: dict[str, Comparison] = {
             "email",
             ("email", "email_domain", "email_is_free"),
             (
-                Level("exact", exact("email"), 0.7, sufficient=True),
+                Level("exact", all_of(exact("email"), negate(either_flag("email_shared"))), 0.65,
+                      sufficient=True),
+                Level("exact_shared", exact("email"), 0.05),
                 Level(
                     "same_company_domain",
                     all_of(exact("email_domain"), negate(either_flag("email_is_free"))),

@@ -28,7 +28,7 @@ TEXT_FIELDS: tuple[str, ...] = (
 )
 BOOL_FIELDS: tuple[str, ...] = ("phone_shared", "email_is_free", "credit_code_valid")
 DERIVED_FLAGS: tuple[str, ...] = (
-    "branch_soft", "is_org", "is_person", "phone_mobile", "name_in_places"
+    "branch_soft", "is_org", "is_person", "phone_mobile", "name_in_places", "email_shared"
 )
 DERIVED_FIELDS: tuple[str, ...] = (
     "name_pinyin",
@@ -172,6 +172,10 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     # one block per kind of customer: windowed in name order it is a sorted neighbourhood
     out["is_org"] = enterprise & out["customer_type"].notna().to_numpy(dtype=bool)
     individual = out["customer_type"].eq("individual").fillna(False).to_numpy(dtype=bool)
+    # a mailbox many customers give (their bookkeeping agent's, 代账公司) is no one's identity
+    from cleaning.phone import flag_shared_phones
+
+    out["email_shared"] = flag_shared_phones(out["email"], out["name_key"], 3).to_numpy(bool)
     out["phone_mobile"] = _map_distinct(out["phone"], _is_mobile).fillna(False).to_numpy(bool)
     out["is_person"] = individual & out["name_key"].str.len().ge(2).fillna(False).to_numpy(bool)
     out["name_in_places"] = _in_several_places(out)

@@ -85,3 +85,20 @@ def test_look_alike_name_alone_cannot_match() -> None:
     assert COMPARISONS["name_key"].labels[levels["name_key"][0]] == "same_pinyin"
     # a–b: only the look-alike name and the city; a–c: the same contact person too
     assert uncorroborated(levels, comps).tolist() == [True, False]
+
+
+def test_bookkeeping_agents_mailbox_is_no_ones_identity() -> None:
+    # three small firms give their bookkeeping agent's (代账公司) e-mail; a fourth record of one
+    # of them has no name: the mailbox must not make it a match on its own
+    agent = {"email": "daizhang@caishui.cn", "email_domain": "caishui.cn", "phone": None}
+    rows = [
+        record(record_key="a:1", name_key="华信科技", **agent),
+        record(record_key="b:1", name_key="远东物流", **agent),
+        record(record_key="c:1", name_key="金飞电子", **agent),
+        record(record_key="d:1", name_key=None, customer_name=None, **agent),
+    ]
+    prepared = prepare_records(pd.DataFrame(rows))
+    ctx = PairContext(prepared, np.array([0, 0]), np.array([1, 3]))
+    email = COMPARISONS["email"]
+    assert [email.labels[c] for c in email.evaluate(ctx)] == ["exact_shared", "exact_shared"]
+    assert hard_rule_reasons(ctx, merge_branches=False).tolist() == ["name_conflict", None]
