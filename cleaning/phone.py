@@ -109,21 +109,32 @@ def flag_shared_phones(phone: pd.Series, name_key: pd.Series, min_names: int = 3
     Returns:
         A boolean Series aligned with ``phone``.
     """
-    frame = pd.DataFrame({"phone": phone, "name_key": _name_sound(name_key)})
+    # only numbers on at least `min_names` records can be shared: sound out just their names
+    many = phone.map(phone.value_counts()).fillna(0).to_numpy() >= min_names
+    frame = pd.DataFrame({"phone": phone[many], "name_key": _name_sound(name_key[many])})
     counts = frame.dropna(subset=["phone"]).groupby("phone")["name_key"].nunique()
     shared = counts.index[counts >= min_names]
     return phone.isin(shared).fillna(False).astype(bool)
 
 
-def _name_sound(name_key: pd.Series) -> pd.Series:
-    """Pinyin of a name key's first two characters (None for a lone surname), per distinct key."""
+@lru_cache(maxsize=65536)
+def _char_sound(char: str) -> str:
+    """Pinyin of one character without tone (other characters as they are)."""
+    if not "\u3400" <= char <= "\u9fff":
+        return char.lower()
     from pypinyin import lazy_pinyin
 
+    return "".join(lazy_pinyin(char))
+
+
+def _name_sound(name_key: pd.Series) -> pd.Series:
+    """Pinyin of a name key's first two characters (None for a lone surname), per distinct key."""
     codes, uniques = pd.factorize(name_key, use_na_sentinel=True)
+
     def sound(name: str) -> str | None:
         if len(name) == 1 and "\u4e00" <= name <= "\u9fff":
             return None  # a surname alone (杨 of 杨女士)
-        return "".join(lazy_pinyin(name[:2]))
+        return "".join(_char_sound(c) for c in name[:2])
 
     sounds = [sound(str(u)) for u in uniques]
     values = pd.Series([*sounds, None], dtype=object)
