@@ -54,14 +54,26 @@ class BlockingRule:
     trains: bool = True
     min_similarity: tuple[str, str, float] | None = None
 
-    def keeps(self, prepared: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """Which of the rule's (left, right) pairs pass `min_similarity` (all without one)."""
+    def keeps(
+        self,
+        prepared: pd.DataFrame,
+        left: np.ndarray,
+        right: np.ndarray,
+        codes: Codes | None = None,
+    ) -> np.ndarray:
+        """Which of the rule's (left, right) pairs pass `min_similarity` (all without one).
+
+        `codes` is the run-wide cache of factorized columns (see `generate_candidates`).
+        """
         if self.min_similarity is None or len(left) == 0:
             return np.ones(len(left), dtype=bool)
         from dedupe.comparisons import PairContext
 
         column, scorer, threshold = self.min_similarity
-        return PairContext(prepared, left, right).similarity(column, scorer) >= threshold
+        if codes is not None:
+            cached_codes(prepared, column, codes)
+        ctx = PairContext(prepared, left, right, codes)
+        return ctx.similarity(column, scorer) >= threshold
 
 
 _ALIKE = ("name_key", "jaro_winkler", 0.7)
@@ -236,7 +248,7 @@ def generate_candidates(
             key_codes, rule_rank(prepared, rule, rank, codes), cap, rule.window or window,
             focus, hot,
         )
-        kept = rule.keeps(prepared, left, right)
+        kept = rule.keeps(prepared, left, right, codes)
         left, right = left[kept], right[kept]
         names.append(rule.name)
         parts.append(left * np.int64(n) + right)
@@ -374,6 +386,6 @@ def still_blocked(
         sl, sr = left[same], right[same]
         ok = sizes[key[sl]] <= (rule.max_block_size or max_block_size)
         ok |= np.abs(position[sl] - position[sr]) <= (rule.window or window)
-        ok[ok] = rule.keeps(prepared, sl[ok], sr[ok])
+        ok[ok] = rule.keeps(prepared, sl[ok], sr[ok], codes)
         keep[np.nonzero(same)[0][ok]] = True
     return keep
