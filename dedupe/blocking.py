@@ -76,7 +76,7 @@ class BlockingRule:
         return ctx.similarity(column, scorer) >= threshold
 
 
-_ALIKE = ("name_key", "jaro_winkler", 0.7)
+_ALIKE = ("name_key", "jaro_winkler", 0.8)
 """Neighbours in name order are candidates only when their names are this alike."""
 _ONE_DIGIT = ("phone", "ratio", 0.92)
 """Neighbours in phone order are candidates only when one digit apart (or equal)."""
