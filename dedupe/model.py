@@ -184,6 +184,11 @@ def tf_bonus(
     return out
 
 
+def posterior(score: np.ndarray, prior: float) -> np.ndarray:
+    """Match probability of a match weight (bits) under the prior λ."""
+    return _probability(score, prior)
+
+
 def _probability(score: np.ndarray, prior: float) -> np.ndarray:
     logit = score + np.log2(prior / (1.0 - prior))
     return 1.0 / (1.0 + np.exp2(-np.clip(logit, -60, 60)))

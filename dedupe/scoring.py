@@ -14,7 +14,14 @@ from dedupe.comparisons import (
     sufficient,
     uncorroborated,
 )
-from dedupe.model import ComparisonParams, ModelParams, score_pairs, term_frequencies, tf_adjustment
+from dedupe.model import (
+    ComparisonParams,
+    ModelParams,
+    posterior,
+    score_pairs,
+    term_frequencies,
+    tf_adjustment,
+)
 from dedupe.pairset import PairSet
 from dedupe.rules import hard_rule_reasons
 from dedupe.settings import MatchSettings
@@ -84,6 +91,29 @@ def estimate_params(
     Returns:
         The estimated model parameters.
     """
+    return _estimate(prepared, left, right, levels, settings, codes)[0]
+
+
+def _estimate(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    levels: dict[str, np.ndarray],
+    settings: MatchSettings,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[ModelParams, np.ndarray]:
+    """u from random pairs, m by EM per blocking rule, then λ over all record pairs.
+
+    Args:
+        prepared: the prepared records.
+        left, right: candidate pair positions.
+        levels: their level codes per comparison.
+        settings: matching settings (seed, EM limits, prior, tf settings).
+        codes: run-wide cache of factorized columns (see `levels_and_hard`).
+
+    Returns:
+        (the estimated parameters, the match weight of every pair under them).
+    """
     comparisons = comparisons_for(settings)
     ctx = PairContext(prepared, left, right, codes)
     u = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed)
@@ -126,7 +156,7 @@ def estimate_params(
         bonus = score - score_pairs(levels, comparisons, params, None)[0]
         params.prior = estimate_prior(score, len(prepared), settings.prior)
         pair_prior = _pair_prior(params.prior, len(prepared), len(left))
-    return params
+    return params, score
 
 
 _REFINE_ROUNDS = 1
@@ -208,10 +238,11 @@ def score_candidates(
     levels, hard = levels_and_hard(
         prepared, left, right, comparisons, settings.merge_branches, codes
     )
-    if params is None:
-        params = estimate_params(prepared, left, right, levels, settings, codes)
+    if params is None:  # the estimate's last scoring is this one (λ aside): reuse it
+        params, score = _estimate(prepared, left, right, levels, settings, codes)
+        probability = posterior(score, params.prior)
     else:
         params.check(comparisons)
-    score, probability = _score(prepared, left, levels, comparisons, params, settings)
+        score, probability = _score(prepared, left, levels, comparisons, params, settings)
     probability = evidence_rules(probability, levels, comparisons, settings.match_threshold)
     return PairSet.build(left, right, rule, levels, score, probability, hard), params
