@@ -19,7 +19,7 @@ from expectations.report import RunSummary, render_quality_report
 from warehouse import read_table, table_exists
 
 from .settings import ArchiveConfig
-from .steps import check_outcomes, ensure_dir, run_stats
+from .stages import check_outcomes, ensure_dir, run_stats
 
 log = logging.getLogger("customer_archive")
 

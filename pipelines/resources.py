@@ -13,26 +13,26 @@ import duckdb
 from warehouse import ensure_schemas
 
 from .access import open_warehouse
-from .settings import ArchiveConfig, load_config
-from .steps import RunContext
+from .settings import ArchiveConfig, default_config_path, load_config
+from .stages import RunContext
 
 
 class ArchiveResource(dg.ConfigurableResource):
     """The customer archive: its configuration file and its DuckDB warehouse.
 
     Attributes:
-        config_path: the project YAML (``archive.yml``).
+        config_path: the project YAML (default ``$CUSTOMER_ARCHIVE_CONFIG`` or ``archive.yml``).
         warehouse: overrides the configured DuckDB file.
         run_date: overrides today's date (``YYYY-MM-DD``), e.g. to replay a night.
     """
 
-    config_path: str = "archive.yml"
+    config_path: str | None = None
     warehouse: str | None = None
     run_date: str | None = None
 
     def load(self) -> ArchiveConfig:
         """The validated project configuration."""
-        return load_config(self.config_path, warehouse=self.warehouse)
+        return load_config(self.config_path or default_config_path(), warehouse=self.warehouse)
 
     def run_context(self, run_id: str) -> RunContext:
         """What the stages of one Dagster run share."""

@@ -17,14 +17,13 @@ import pandas as pd
 
 from dedupe import bcubed_scores, pairwise_scores
 from warehouse import read_table
-from warehouse.archive import RunLock
 
-from . import steps
-from .access import audit, open_warehouse
-from .definitions import build_definitions
+from .access import audit, open_warehouse, run_lock
+from .build import build_definitions
+from .jobs import JOB_NAME
 from .reporting import raise_alert
-from .schedules import JOB_NAME
 from .settings import ArchiveConfig, load_config
+from .stages import check_outcomes, run_stats
 
 log = logging.getLogger("customer_archive")
 
@@ -86,7 +85,7 @@ def _execute(
         # Each step process rebuilds the job by name (`archive_job`) and shares this instance
         # (its run storage and the fs IO manager's pickles of the shard inputs and outputs).
         recon = dg.build_reconstructable_job(
-            "pipelines.definitions",
+            "pipelines.build",
             "archive_job",
             reconstructable_kwargs={
                 "config_path": str(Path(config_path).resolve()) if config_path else None,
@@ -129,9 +128,7 @@ def run_pipeline(
     """
     wh = str(Path(warehouse).resolve()) if warehouse else None
     cfg = load_config(config_path, warehouse=wh)
-    lock_path = cfg.resolve(cfg.warehouse).with_suffix(".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with RunLock(lock_path):
+    with run_lock(cfg):
         result = _execute(cfg, str(config_path) if config_path else None, wh, run_date, instance)
     outcome = RunOutcome(run_id=result.run_id, success=result.success)
     for event in result.all_events:
@@ -141,8 +138,8 @@ def run_pipeline(
             if data is not None and data.error is not None:
                 outcome.errors.append(f"{event.step_key}: {_error_text(data.error)}")
     with open_warehouse(cfg) as con:
-        outcome.stats = steps.run_stats(con, result.run_id)
-        outcome.outcomes = steps.check_outcomes(con, result.run_id)
+        outcome.stats = run_stats(con, result.run_id)
+        outcome.outcomes = check_outcomes(con, result.run_id)
     failed_critical = [o for o in outcome.outcomes if o.critical and not o.success]
     outcome.blocked = bool(failed_critical) or any("PublishBlocked" in e for e in outcome.errors)
     if "snapshot" not in outcome.stats:

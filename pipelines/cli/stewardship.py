@@ -10,8 +10,8 @@ import pandas as pd
 from dedupe import explain_pair, resolve_customer_id
 from warehouse import read_table, replace_tables
 
-from .settings import ArchiveConfig
-from .steps import latest_params
+from ..settings import ArchiveConfig
+from ..stages import latest_params
 
 DECISIONS = ("match", "no-match")
 _SHOWN = ("customer_name", "contact_name", "phone", "email", "city", "credit_code")

@@ -20,8 +20,8 @@ from warehouse.security import (
 )
 from warehouse.security.keys import parse_key
 
-from .access import audit, keyring, open_warehouse
-from .settings import ArchiveConfig
+from ..access import audit, keyring, open_warehouse
+from ..settings import ArchiveConfig
 
 MART_KEY_ENV = "CUSTOMER_ARCHIVE_MART_KEY"
 
