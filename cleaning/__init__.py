@@ -7,6 +7,7 @@ from cleaning.codes import (
     credit_code_check_char,
     customer_type_from_source,
     infer_customer_type,
+    infer_customer_types,
     validate_credit_code,
 )
 from cleaning.company import CompanyName, parse_company_name, parse_normalized_company_name
@@ -53,6 +54,7 @@ __all__ = [
     "incremental_clean",
     "industry_sections",
     "infer_customer_type",
+    "infer_customer_types",
     "infer_date_order",
     "map_industry",
     "normalize_email",
