@@ -130,10 +130,7 @@ def retention(
     """
     from datetime import date
 
-    import pandas as pd
-
-    from warehouse import read_table
-    from warehouse.security import anonymize_dormant
+    from warehouse.security.retention import dormant_plan
 
     from ..access import audit
 
@@ -142,22 +139,9 @@ def retention(
         raise SystemExit("no retention period: pass --years or set security.retention_years")
     day = date.fromisoformat(today) if today else date.today()
     with open_warehouse(cfg, read_only=True) as con:
-        customers = read_table(con, "golden.customers")
-        facts = [
-            t[["customer_id", c]]
-            for name, c in (("golden.transactions", "txn_date"), ("golden.interactions",
-                                                                  "interaction_date"))
-            if (t := read_table(con, name)) is not None and c in t
-        ]  # fmt: skip
-    if customers is None:
+        plan = dormant_plan(con, period, day, cfg.security.retention_action)
+    if plan is None:
         raise SystemExit("nothing published yet")
-    plan = anonymize_dormant(
-        customers,
-        period,
-        day,
-        action=cfg.security.retention_action,
-        facts=pd.concat(facts) if facts else None,
-    )
     todo = plan[plan["action"].isin(["anonymize", "delete"])]
     if limit is not None:
         todo = todo.head(limit)
