@@ -36,7 +36,10 @@ def _run_stage(
     ctx = archive.run_context(context.run.run_id)
     started = time.perf_counter()
     crash_point(f"{stage}:before")
-    with run_log(ctx.config, ctx.run_id, stage), archive.connection(ctx.config) as con:
+    with (
+        run_log(ctx.config, ctx.run_id, stage),
+        archive.connection(ctx.config, context.run.tags) as con,
+    ):
         stats = fn(con, ctx)
         stats.seconds, stats.peak_rss_mb = stage_timing(started)
         record_stage(con, ctx, stage, stats)

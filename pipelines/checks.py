@@ -38,7 +38,7 @@ def build_golden_checks(quality: QualitySettings) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, archive: ArchiveResource
     ) -> Iterator[dg.AssetCheckResult]:
         ctx = archive.run_context(context.run.run_id)
-        with archive.connection(ctx.config) as con:
+        with archive.connection(ctx.config, context.run.tags) as con:
             outcomes = quality_stage(con, ctx)
             crash_point("quality:after")
             report = write_run_report(con, ctx.config, ctx.run_id)

@@ -13,19 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
-from dedupe import bcubed_scores, pairwise_scores
+from dedupe import accuracy_against_truth
+from sources.demo import read_truth
 from warehouse import read_table
 
 from .access import audit, open_warehouse, run_lock
 from .build import build_definitions
 from .jobs import JOB_NAME
 from .reporting import raise_alert
+from .resources import LOCK_HELD_TAG
 from .settings import ArchiveConfig, load_config
 from .stages import check_outcomes, run_stats
 
 log = logging.getLogger("customer_archive")
+# this process holds the run lock for the whole run: the resource must not take it per step
+LOCK_TAGS = {LOCK_HELD_TAG: "true"}
 
 
 @dataclass
@@ -95,13 +98,18 @@ def _execute(
         )
         with _persistent_instance(instance) as inst:
             return dg.execute_job(
-                recon, instance=inst, run_config=_quiet_dagster(), raise_on_error=False
+                recon,
+                instance=inst,
+                run_config=_quiet_dagster(),
+                raise_on_error=False,
+                tags=LOCK_TAGS,
             )
     defs = build_definitions(config_path, warehouse, run_date)
     return defs.resolve_job_def(JOB_NAME).execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
         run_config=_quiet_dagster(),
+        tags=LOCK_TAGS,
     )
 
 
@@ -165,22 +173,11 @@ def evaluate_against_truth(cfg: ArchiveConfig, truth_csv: Path) -> dict[str, Any
 
     The truth CSV has ``source_system, source_record_id, entity_id`` (the demo generator writes it).
     """
-    truth = pd.read_csv(truth_csv, dtype=str)
     with open_warehouse(cfg, read_only=True) as con:
         cw = read_table(con, "golden.crosswalk")
     if cw is None:
         raise RuntimeError("golden.crosswalk is missing: nothing published yet")
-    joined = cw.merge(truth, on=["source_system", "source_record_id"], how="inner")
-    pred = joined[["record_key", "customer_id"]].rename(columns={"customer_id": "cluster_key"})
-    tru = joined[["record_key", "entity_id"]]
-    pw = pairwise_scores(pred, tru)
-    b3 = bcubed_scores(pred, tru)
-    return {
-        "records_evaluated": len(joined),
-        "records_without_truth": len(cw) - len(joined),
-        "pairwise": {"precision": pw.precision, "recall": pw.recall, "f1": pw.f1},
-        "bcubed": {"precision": b3.precision, "recall": b3.recall, "f1": b3.f1},
-    }
+    return accuracy_against_truth(cw, read_truth(truth_csv))
 
 
 def format_summary(outcome: RunOutcome) -> str:

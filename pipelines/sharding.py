@@ -176,7 +176,7 @@ def match_finish(
             raise RuntimeError("a sharded rebuild reached the finishing step without its plan")
         else:
             result = finish_sharded(plan.setup, plan.settings, _checked(results, work.shards))
-        with archive.connection(ctx.config) as con:
+        with archive.connection(ctx.config, context.run.tags) as con:
             stats = write_match(con, ctx, work.inputs, result)
             if work.result is None:
                 stats.shards = work.shards
