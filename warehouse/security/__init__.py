@@ -54,6 +54,7 @@ from warehouse.security.roles import (
     is_table_allowed,
     quarantine_counts,
     resolve_role,
+    role_database,
 )
 from warehouse.security.snapshots import (
     encrypt_snapshot,
@@ -114,6 +115,7 @@ __all__ = [
     "read_suppression",
     "resolve_role",
     "rewrite_snapshot",
+    "role_database",
     "rotate_snapshot_keys",
     "rotate_warehouse_key",
     "treatment",
