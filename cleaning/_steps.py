@@ -11,7 +11,7 @@ import pandas as pd
 
 from cleaning._distinct import column, map_distinct
 from cleaning.address import parse_normalized_address
-from cleaning.codes import customer_type_from_source, validate_credit_code
+from cleaning.codes import customer_type_from_source, infer_customer_types, validate_credit_code
 from cleaning.company import looks_like_organisation, parse_normalized_company_name
 from cleaning.dates import DateOrder, infer_date_order, parse_date
 from cleaning.email import email_from_normalized
@@ -64,10 +64,10 @@ def clean_names(
     # a leading region before a trade name (南京航德, 青岛金飞: a short form of a company name)
     # never starts a person's name
     regional = parts["name_region"].notna() & parts["name_key"].str.len().ge(2).fillna(False)
-    evidence = (has_code | parts["legal_form"].notna() | parts["branch"].notna() | looks_org
-                | regional)
     src = column(*map_distinct(raw["customer_type"], customer_type_from_source), idx)
-    inferred = pd.Series(np.where(evidence, "enterprise", "individual"), index=idx, dtype="string")
+    inferred = infer_customer_types(
+        has_code, parts["legal_form"], parts["branch"], looks_org, regional
+    )
     ctype = src.fillna(inferred)
     issues.add(src.isna() & name.notna(), "customer_type", "customer_type_inferred",
                raw["customer_type"])  # fmt: skip

@@ -6,6 +6,9 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
+import pandas as pd
+
 from cleaning.text import normalize_text
 
 _CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, Z, S, V
@@ -133,22 +136,52 @@ def customer_type_from_source(text: str | None) -> str | None:
     return None
 
 
-def infer_customer_type(has_credit_code: bool, legal_form: str | None, branch: str | None,
-                        looks_like_org: bool) -> str:  # fmt: skip
-    """Infer the customer type when the source does not say it.
+def infer_customer_types(
+    has_credit_code: pd.Series,
+    legal_form: pd.Series,
+    branch: pd.Series,
+    looks_like_org: pd.Series,
+    regional_name: pd.Series | None = None,
+) -> pd.Series:
+    """Infer the customer type when the source does not say it (the one definition of the rule).
 
-    A credit code, a legal-form suffix, a branch part or organisation words (学校, 医院, 银行 …)
-    make the customer an enterprise; otherwise it is an individual.
+    A credit code, a legal-form suffix, a branch part, organisation words (学校, 医院, 银行 …, or
+    a trade ending such as 建筑工程, see `cleaning.company.looks_like_organisation`) or a leading
+    region before a trade name (南京航德: a short company name — no person's name starts with a
+    city) make the customer an enterprise; otherwise it is an individual.
 
     Args:
-        has_credit_code: A credit code is present.
-        legal_form: Legal-form suffix found in the name (有限公司, Ltd.).
-        branch: Branch part found in the name.
-        looks_like_org: The name contains organisation words.
+        has_credit_code: A credit code is present (boolean per record).
+        legal_form: Legal-form suffix found in the name (有限公司, Ltd.), missing when none.
+        branch: Branch part found in the name, missing when none.
+        looks_like_org: The name contains organisation words (boolean per record).
+        regional_name: The name starts with a region followed by a trade name (boolean per
+            record; None = no record does).
+
+    Returns:
+        ``enterprise`` or ``individual`` per record (pandas ``string``).
+    """
+    evidence = has_credit_code | legal_form.notna() | branch.notna() | looks_like_org
+    if regional_name is not None:
+        evidence = evidence | regional_name
+    return pd.Series(
+        np.where(evidence, "enterprise", "individual"), index=has_credit_code.index, dtype="string"
+    )
+
+
+def infer_customer_type(has_credit_code: bool, legal_form: str | None, branch: str | None,
+                        looks_like_org: bool, regional_name: bool = False) -> str:  # fmt: skip
+    """`infer_customer_types` for one record (empty texts count as absent).
 
     Returns:
         ``enterprise`` or ``individual``.
     """
-    if has_credit_code or legal_form or branch or looks_like_org:
-        return "enterprise"
-    return "individual"
+    return str(
+        infer_customer_types(
+            pd.Series([bool(has_credit_code)]),
+            pd.Series([legal_form or None], dtype=object),
+            pd.Series([branch or None], dtype=object),
+            pd.Series([bool(looks_like_org)]),
+            pd.Series([bool(regional_name)]),
+        ).iloc[0]
+    )

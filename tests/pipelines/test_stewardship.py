@@ -92,3 +92,25 @@ def test_audit_sample_is_stratified_reproducible_and_recorded(ran: Path, tmp_pat
     assert 0.1 <= share <= 0.3  # at least one per (tier, province) stratum
     assert {"check_result", "checker", "source_record_id"} <= set(sheet.columns)
     assert len(audits) == 2
+
+
+def test_evaluate_against_demo_truth_and_steward_labels(ran: Path, demo_dir: Path,
+                                                        tmp_path: Path, capsys) -> None:
+    truth = demo_dir / "truth.csv"
+    assert main(["evaluate", "--config", str(ran), "--truth", str(truth),
+                 "--errors", str(tmp_path / "err")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "pairwise: P=" in out and "not_candidate" in out
+    assert (tmp_path / "err" / "missed_pairs.csv").exists()
+    # no decisions yet, then one: precision/recall over the labelled pairs
+    assert main(["evaluate", "--config", str(ran), "--labels", "steward"]) == 1
+    cfg = load_config(ran)
+    with open_warehouse(cfg, read_only=True) as con:
+        cw = read_table(con, "golden.crosswalk")
+    same = cw.groupby("customer_id")["record_key"].agg(list)
+    left, right = next(keys for keys in same if len(keys) >= 2)[:2]
+    main(["review", "decide", "--config", str(ran), left, right, "--decision", "match"])
+    capsys.readouterr()
+    assert main(["evaluate", "--config", str(ran), "--labels", "steward"]) == 0
+    assert "P=1.0000 R=1.0000" in capsys.readouterr().out
+    assert main(["evaluate", "--config", str(ran)]) == 2  # neither truth nor labels
