@@ -98,3 +98,40 @@ class MatchSettings(BaseModel):
         if not self.comparisons:
             raise ValueError("matching.comparisons must name at least one comparison")
         return self
+
+
+MATCHER_VERSION = 2
+"""Bumped when the matcher's behaviour changes beyond what its level labels and rules show
+(2: place, offices, name/place conflicts, evidence declarations, anchor m — issue #16)."""
+
+
+def matcher_signature(settings: MatchSettings) -> str:
+    """The settings plus what the code makes of them: comparison levels and blocking rules.
+
+    A stored run's parameters and pairs can be reused (incremental runs, sharded rebuilds)
+    only under the same signature: after an upgrade that changes the levels or the rules, the
+    next run rebuilds in full instead of mixing old level codes with new ones.
+
+    Args:
+        settings: the matching settings.
+
+    Returns:
+        A JSON string (hash it to compare).
+    """
+    import json
+
+    from dedupe.blocking import BLOCKING_RULES
+    from dedupe.comparisons import COMPARISONS
+
+    comparisons = {
+        name: [
+            [lv.label, lv.alone, lv.sufficient] for lv in COMPARISONS[name].levels
+        ] + [COMPARISONS[name].identity, COMPARISONS[name].tf_column]
+        for name in settings.comparisons
+    }
+    rules = {name: repr(BLOCKING_RULES[name]) for name in settings.blocking_rules}
+    return json.dumps(
+        {"version": MATCHER_VERSION, "settings": settings.model_dump(mode="json"),
+         "comparisons": comparisons, "blocking_rules": rules},
+        ensure_ascii=False, sort_keys=True,
+    )

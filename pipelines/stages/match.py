@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 
 from dedupe import LinkResult, ModelParams, link_incremental, link_records
+from dedupe.settings import matcher_signature
 from warehouse import read_table
 from warehouse.match_state import (
     RematchPlan,
@@ -91,7 +92,7 @@ def match_inputs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchInputs
     if records is None:
         raise RuntimeError("clean.records is missing: run the clean stage first")
     decisions = read_table(con, "match.decisions")
-    state = match_state(ctx.config.matching.model_dump_json(), decisions)
+    state = match_state(matcher_signature(ctx.config.matching), decisions)
     plan = rematch_plan(con, records, state) if ctx.config.match_incremental else None
     return MatchInputs(records, decisions, state, plan)
 
