@@ -12,24 +12,38 @@ from dedupe.rules import hard_rule_reasons
 from dedupe.similarity import one_slip, score_pairs_of_values
 from tests.dedupe.conftest import record
 
-PERSON = {"customer_type": "individual", "contact_name": None, "email": None,
-          "email_domain": None, "address": None}
+PERSON = {
+    "customer_type": "individual",
+    "contact_name": None,
+    "email": None,
+    "email_domain": None,
+    "address": None,
+}
 
 CASES = [
     # (left overrides, right overrides, expected hard rule or None)
     # a bracketed place after the legal form names the office, as 北京分公司 does
-    ({"customer_name": "恒丰集团有限公司(北京)", "name_key": "恒丰", "branch": None},
-     {"customer_name": "恒丰集团有限公司北京分公司", "name_key": "恒丰", "branch": "北京分公司"},
-     None),
-    ({"customer_name": "恒丰集团有限公司(上海)", "name_key": "恒丰", "branch": None},
-     {"customer_name": "恒丰集团有限公司北京分公司", "name_key": "恒丰", "branch": "北京分公司"},
-     "branch_conflict"),
+    (
+        {"customer_name": "恒丰集团有限公司(北京)", "name_key": "恒丰", "branch": None},
+        {"customer_name": "恒丰集团有限公司北京分公司", "name_key": "恒丰", "branch": "北京分公司"},
+        None,
+    ),
+    (
+        {"customer_name": "恒丰集团有限公司(上海)", "name_key": "恒丰", "branch": None},
+        {"customer_name": "恒丰集团有限公司北京分公司", "name_key": "恒丰", "branch": "北京分公司"},
+        "branch_conflict",
+    ),
     # the qualifier is compatible with the head office, a real branch is not
-    ({"customer_name": "恒丰集团有限公司(北京)", "name_key": "恒丰", "branch": None},
-     {"customer_name": "恒丰集团有限公司", "name_key": "恒丰", "branch": None}, None),
-    ({"customer_name": "恒丰集团有限公司", "name_key": "恒丰", "branch": None},
-     {"customer_name": "恒丰集团有限公司北京分公司", "name_key": "恒丰", "branch": "北京分公司"},
-     "branch_conflict"),
+    (
+        {"customer_name": "恒丰集团有限公司(北京)", "name_key": "恒丰", "branch": None},
+        {"customer_name": "恒丰集团有限公司", "name_key": "恒丰", "branch": None},
+        None,
+    ),
+    (
+        {"customer_name": "恒丰集团有限公司", "name_key": "恒丰", "branch": None},
+        {"customer_name": "恒丰集团有限公司北京分公司", "name_key": "恒丰", "branch": "北京分公司"},
+        "branch_conflict",
+    ),
     # shared switchboard / bookkeeping agent: two firms with unrelated names, same phone
     ({}, {"name_key": "恒辰贸易", "customer_name": "恒辰贸易有限公司"}, "name_conflict"),
     # a look-alike typo is not a conflict (凯夭 / 凯天数据)
@@ -72,10 +86,15 @@ def test_one_slip_bulk_equals_reference(a: str, b: str, expected: float) -> None
 
 def test_look_alike_name_alone_cannot_match() -> None:
     rows = [
-        record(record_key="a:1", name_key="泰聚网络科技", phone=None, email=None,
-               address=None),
-        record(record_key="b:1", name_key="太聚网络科技", phone=None, email=None,
-               contact_name=None, address=None),
+        record(record_key="a:1", name_key="泰聚网络科技", phone=None, email=None, address=None),
+        record(
+            record_key="b:1",
+            name_key="太聚网络科技",
+            phone=None,
+            email=None,
+            contact_name=None,
+            address=None,
+        ),
         record(record_key="c:1", name_key="太聚网络科技", email=None, address=None),
     ]
     prepared = prepare_records(pd.DataFrame(rows))
