@@ -116,7 +116,7 @@ def _estimate(
     """
     comparisons = comparisons_for(settings)
     ctx = PairContext(prepared, left, right, codes)
-    u = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed)
+    u = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed, codes)
     rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
     m, iterations = estimate_m(
         ctx, levels, comparisons, rules, u,

@@ -26,7 +26,7 @@ from dedupe.comparisons import NULL_LEVEL, Comparison, PairContext, compute_leve
 _SMOOTH = 0.5  # pseudo-count per level so no level collapses to probability 0
 _M_FLOOR = 1e-4  # m never falls below this (EM on small rules can starve a level)
 _MIN_RULE_PAIRS = 30  # rules with fewer pairs in blocks do not train m
-_RULE_SAMPLE = 300_000  # pairs per rule used by EM
+_RULE_SAMPLE = 100_000  # pairs per rule used by EM
 _LAMBDA_ITERATIONS = 50
 
 
@@ -49,7 +49,11 @@ def level_shares(levels: np.ndarray, weights: np.ndarray | None, n_levels: int) 
 
 
 def estimate_u(
-    prepared: pd.DataFrame, comparisons: list[Comparison], n_pairs: int, seed: int
+    prepared: pd.DataFrame,
+    comparisons: list[Comparison],
+    n_pairs: int,
+    seed: int,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """u probabilities per level from uniformly random record pairs.
 
@@ -58,6 +62,7 @@ def estimate_u(
         comparisons: comparisons to evaluate.
         n_pairs: number of random pairs drawn (capped at the number of distinct pairs).
         seed: random seed (the estimate is deterministic).
+        codes: run-wide cache of factorized columns (reused, not recomputed).
 
     Returns:
         Comparison name → u per level code (null level 0).
@@ -68,7 +73,7 @@ def estimate_u(
     left = rng.integers(0, max(n, 1), size=size)
     right = rng.integers(0, max(n, 1), size=size)
     keep = left != right
-    ctx = PairContext(prepared, left[keep], right[keep])
+    ctx = PairContext(prepared, left[keep], right[keep], codes)
     levels = compute_levels(ctx, comparisons)
     return {c.name: level_shares(levels[c.name], None, len(c.labels)) for c in comparisons}
 
