@@ -180,9 +180,9 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     out["is_person"] = individual & out["name_key"].str.len().ge(2).fillna(False).to_numpy(bool)
     out["name_in_places"] = _in_several_places(out)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
-    out["name_reversed"] = _map_distinct(out["name_key"], lambda s: s[::-1])
+    out["name_reversed"] = _reversed(out["name_key"])
     out["phone_kind"] = out["phone"].str[:3].where(out["phone"].notna())  # +86 / other
-    out["phone_reversed"] = _map_distinct(out["phone"], lambda s: s[::-1])
+    out["phone_reversed"] = _reversed(out["phone"])
     out = out.sort_values("record_key", kind="stable").reset_index(drop=True)
     return out
 
@@ -273,6 +273,16 @@ def _add_branch(out: pd.DataFrame) -> None:
     enterprise = out["customer_type"].ne("individual").to_numpy(dtype=bool)
     out["branch_key"] = key.where(enterprise)
     out["branch_soft"] = soft & enterprise
+
+
+def _reversed(values: pd.Series) -> pd.Series:
+    """Each string reversed (Arrow `utf8_reverse`), None kept."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    out = pc.utf8_reverse(arr).to_numpy(zero_copy_only=False)
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _join(left: pd.Series, right: pd.Series) -> pd.Series:
