@@ -57,12 +57,15 @@ def _stage_seconds(con: duckdb.DuckDBPyConnection, stage: str) -> float:
     return float(json.loads(row[0]).get("seconds", float("nan"))) if row else float("nan")
 
 
-def _thresholds(con: duckdb.DuckDBPyConnection) -> tuple[float, float]:
-    """Match and review thresholds of the run (defaults: the run used the default settings)."""
+def _thresholds(config: Path) -> tuple[float, float]:
+    """Match and review thresholds of the run: the config's `matching:` section over defaults."""
+    import yaml
+
     from dedupe.settings import MatchSettings
 
-    defaults = MatchSettings()
-    return defaults.match_threshold, defaults.review_threshold
+    data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    settings = MatchSettings(**(data.get("matching") or {}))
+    return settings.match_threshold, settings.review_threshold
 
 
 def prepare_demo(work: Path, entities: int, seed: int) -> tuple[Path, Path, Path | None]:
@@ -121,7 +124,6 @@ def run_and_evaluate(
             "match_s": _stage_seconds(con, "match"),
             "clean_s": _stage_seconds(con, "clean"),
         }
-        match_threshold, review_threshold = _thresholds(con)
     finally:
         con.close()
     truth = pd.read_csv(truth_csv, dtype=str)
@@ -135,6 +137,7 @@ def run_and_evaluate(
     missing = missing.assign(cluster_key="missing:" + missing["record_key"])
     clusters = pd.concat([clusters, missing], ignore_index=True)
     cases = pd.read_csv(cases_csv, dtype=str) if cases_csv is not None else None
+    match_threshold, review_threshold = _thresholds(config)
     report = evaluate_links(
         clusters,
         truth[["record_key", "entity_id"]],
