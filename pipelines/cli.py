@@ -135,6 +135,12 @@ def _cmd_snapshots(args: argparse.Namespace) -> int:
     return snapshots_command(_cfg(args), args)
 
 
+def _cmd_deliveries(args: argparse.Namespace) -> int:
+    from .deliveries_ops import deliveries_command
+
+    return deliveries_command(_cfg(args), args)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .archive_ops import report_command
 
@@ -246,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "verify", "diff", "restore"])
     p.add_argument("ids", nargs="*", help="snapshot id(s) or folder(s)")
     p.set_defaults(func=_cmd_snapshots)
+
+    from .deliveries_ops import add_deliveries_parser
+
+    add_deliveries_parser(sub, _add_common).set_defaults(func=_cmd_deliveries)
 
     p = sub.add_parser("report", help="write (and open) the HTML quality report of a run")
     _add_common(p)

@@ -44,6 +44,7 @@ from expectations import (
 from sources import (
     CANONICAL_FIELDS,
     IngestResult,
+    SourceConfig,
     SourcesConfig,
     ingest_source,
     load_sources_config,
@@ -73,6 +74,7 @@ from warehouse.db import table_columns
 from warehouse.golden import RECORD_COLUMNS
 from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.security import erased_quarantine_rows, is_suppressed, read_suppression
+from warehouse.versions import create_version_views, current_raw_rows, delivery_reasons
 
 from .access import (
     keyring,
@@ -247,23 +249,24 @@ def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -
     return stats
 
 
-def active_raw_rows(con: duckdb.DuckDBPyConnection, sources: list[str]) -> pd.DataFrame:
-    """All active raw rows of the given sources, as one all-text frame.
+def active_raw_rows(con: duckdb.DuckDBPyConnection, sources: list[SourceConfig]) -> pd.DataFrame:
+    """The current version of every record of the given sources, as one all-text frame.
 
-    Read through Arrow (far faster than ``.df()``); text columns stay Arrow-backed ``string``,
-    the dtype cleaning works in.
+    One row per record however often it was delivered (``warehouse.versions``), with
+    ``deleted_at_source``; text columns stay Arrow-backed ``string``, the dtype cleaning works in.
     """
-    frames = []
-    text = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
-    for s in sources:
-        if table_exists(con, _raw_table(s)):
-            table = con.sql(
-                f"SELECT * EXCLUDE (active, run_id) FROM {_raw_table(s)} WHERE active"
-            ).to_arrow_table()
-            frames.append(table.to_pandas(types_mapper=text.get))
-    if not frames:
-        return pd.DataFrame(columns=[*CANONICAL_FIELDS, *RAW_LINEAGE])
-    return pd.concat(frames, ignore_index=True)
+    return current_raw_rows(con, sources)
+
+
+def _mark_deleted(records: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """Carry ``deleted_at_source`` of each record's current raw version onto clean.records."""
+    deleted = pd.Series(
+        raw["deleted_at_source"].to_numpy(), index=raw["record_key"].astype(str).to_numpy()
+    )
+    out = records.drop(columns=["deleted_at_source"], errors="ignore")
+    values = deleted.reindex(out["record_key"].astype(str).to_numpy()).to_numpy()
+    out["deleted_at_source"] = pd.Series(values, index=out.index).astype(pd.ArrowDtype(pa.date32()))
+    return out
 
 
 _LINEAGE_KEY = ["record_key", "source_file", "source_sha256", "source_row"]
@@ -359,8 +362,8 @@ def _reuse(prev: dict[str, pd.DataFrame | None], kept: pd.DataFrame) -> CleanRes
 def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, Any]:
     """Clean every active raw row into ``clean.*`` (replaced in one transaction)."""
     sources_cfg = load_sources(ctx.config)
-    names = [s.name for s in sources_cfg.sources]
-    raw = active_raw_rows(con, names)
+    raw = active_raw_rows(con, sources_cfg.sources)
+    create_version_views(con, sources_cfg.sources)
     options = CleaningOptions(
         date_order={s.name: s.date_order for s in sources_cfg.sources},
         departments={s.name: s.department for s in sources_cfg.sources},
@@ -369,6 +372,7 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
     mode = "incremental" if result is not None else "full"
     if result is None:
         result = clean_records(raw, options)
+    result = replace(result, records=_mark_deleted(result.records, raw))
     replace_tables(
         con,
         {
@@ -386,6 +390,7 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
         "mode": mode,
         "raw_rows": len(raw),
         "clean_records": len(result.records),
+        "deleted_at_source": int(result.records["deleted_at_source"].notna().sum()),
         "transactions": len(result.transactions),
         "interactions": len(result.interactions),
         "follow_up": len(result.follow_up),
@@ -768,6 +773,7 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> None:
         ctx.run_id,
         ctx.run_date,
         id_events=events,
+        delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records"),
     )
     frames: dict[str, pd.DataFrame] = {"golden.customers_history": history}
     appends: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -241,12 +242,13 @@ def test_incremental_clean_equals_full_clean(project: Path) -> None:
         departments={s.name: s.department for s in sources.sources},
     )
     with open_warehouse(cfg, read_only=True) as con:
-        raw = steps.active_raw_rows(con, [s.name for s in sources.sources])
+        raw = steps.active_raw_rows(con, sources.sources)
         stored = {
             t: read_table(con, f"clean.{t}")
             for t in ("records", "transactions", "interactions", "follow_up", "unmapped_industries")
         }
     full = clean_records(raw, options)
+    full = dataclasses.replace(full, records=steps._mark_deleted(full.records, raw))
 
     def norm(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         out = frame.astype("string").sort_values(keys).reset_index(drop=True)
