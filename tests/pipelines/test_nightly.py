@@ -141,6 +141,8 @@ def _clusters(project: Path) -> tuple[dict[frozenset, str], pd.DataFrame]:
 @pytest.mark.slow
 def test_short_replay_converges_to_a_full_rebuild(tmp_path: Path) -> None:
     settings = ReplaySettings(nights=5, entities=300, late_every=3, repeat_every=2)
+    for folder in ("nightly", "rebuild"):
+        (tmp_path / folder).mkdir()
     project = write_project(tmp_path / "nightly", tmp_path / "demo" / "landing")
     first_ids: dict[str, str] = {}
     nights = []
