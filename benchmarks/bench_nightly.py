@@ -4,7 +4,8 @@ Night 0 is the demo delivery (a full run); every later night the replay generato
 (``sources.demo.replay``) delivers a full sales re-export and service/marketing deltas with new,
 changed and deleted records, and now and then a late or repeated file. Each night runs the whole
 pipeline (``run_pipeline`` with the night as run date) in this process; after the last night a
-fresh warehouse is built from the same landing folder in one run (the full rebuild) and the two
+fresh warehouse is built from the same landing folder in one run (the full rebuild, starting from
+the nightly warehouse's match model as a full relink with ``scale.reuse_params`` does) and the two
 golden states are compared: same clusters, same golden values, unchanged entities kept their
 ``customer_id``, history holds every change with date and delivery.
 
@@ -78,6 +79,25 @@ def _run(cfg: Path, run_date: str) -> dict[str, Any]:
         "match": outcome.stats.get("match", {}),
         "golden": outcome.stats.get("golden", {}),
     }
+
+
+def _seed_match_model(source: Path, target: Path) -> None:
+    """Start the rebuild with the nightly warehouse's match model (scale.reuse_params)."""
+    from pipelines.access import open_warehouse
+    from pipelines.settings import load_config
+    from warehouse import ensure_schemas, read_table, replace_tables
+
+    with open_warehouse(load_config(source), read_only=True) as con:
+        params = read_table(con, "match.params")
+    assert params is not None
+    source_cfg, target_cfg = load_config(source), load_config(target)
+    key = target_cfg.resolve(target_cfg.security.key_file)
+    if not key.exists():  # the same master key (a fresh project would generate its own)
+        key.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source_cfg.resolve(source_cfg.security.key_file), key)
+    with open_warehouse(target_cfg) as con:
+        ensure_schemas(con)
+        replace_tables(con, {"match.params": params.tail(1)})
 
 
 def _state(cfg_path: Path) -> dict[str, Any]:
@@ -176,6 +196,7 @@ def main() -> None:
     stage_names = sorted({k for r in runs for k in r["stages"]})
     if not args.no_rebuild:
         rebuild_cfg = _write_config(args.workdir / "rebuild", data / "landing")
+        _seed_match_model(cfg, rebuild_cfg)
         full = _run(rebuild_cfg, nights[-1].run_date)
         result["rebuild_wall"] = full["wall"]
         result["rebuild_success"] = full["success"]

@@ -438,7 +438,15 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
     """Block, score and cluster the clean records into ``match.*``."""
     inputs = match_inputs(con, ctx)
     if inputs.plan is None:
-        result = link_records(inputs.records, ctx.config.matching, decisions=inputs.decisions)
+        # a full relink (records removed, first run) keeps the model of the previous run when
+        # the settings are unchanged, as sharded rebuilds do: no customer moves because EM
+        # re-estimated the weights on a slightly different night
+        from .sharding import reusable_params  # here: sharding imports this module
+
+        params = reusable_params(con, inputs.state) if ctx.config.scale.reuse_params else None
+        result = link_records(
+            inputs.records, ctx.config.matching, decisions=inputs.decisions, params=params
+        )
     else:
         changed, previous, pairs, params_prev = inputs.plan
         result = link_incremental(
