@@ -51,6 +51,11 @@ def build_schedule(config: ArchiveConfig, job) -> dg.ScheduleDefinition:
         cron_schedule=config.schedule.cron,
         execution_timezone=config.schedule.timezone,
         description="Nightly customer-archive run.",
+        default_status=(
+            dg.DefaultScheduleStatus.RUNNING
+            if config.schedule.enabled
+            else dg.DefaultScheduleStatus.STOPPED
+        ),
     )
 
 
@@ -62,6 +67,11 @@ def build_landing_sensor(config: ArchiveConfig, job) -> dg.SensorDefinition:
         job=job,
         minimum_interval_seconds=config.schedule.sensor_interval_seconds,
         description="Starts a run when new or changed files appear under the landing folder.",
+        default_status=(
+            dg.DefaultSensorStatus.RUNNING
+            if config.schedule.sensor_enabled
+            else dg.DefaultSensorStatus.STOPPED
+        ),
     )
     def _sensor(context: dg.SensorEvaluationContext):
         digest, count = landing_fingerprint(config)
