@@ -72,6 +72,13 @@ def test_full_reexport_in_a_new_date_folder_is_the_next_version(project: Path) -
         _q(project, f"SELECT record_key, phone FROM clean.records WHERE record_key IN ({keys})")
     )
     assert sorted(phones.values()) == [f"+861390000{i:04d}" for i in range(5)]
+    # the golden record shows them: each customer's contacts carry the new phone
+    shown = _q(
+        project,
+        "SELECT count(DISTINCT k.phone) FROM golden.contacts AS k JOIN golden.crosswalk AS c"
+        f" USING (customer_id) WHERE c.record_key IN ({keys}) AND k.phone LIKE '+861390000%'",
+    )
+    assert shown == [(5,)]
     # the version history holds the old and the new phone, with the date and the delivery
     versions = _q(
         project,
