@@ -74,7 +74,12 @@ from warehouse.db import table_columns
 from warehouse.golden import RECORD_COLUMNS
 from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.security import erased_quarantine_rows, is_suppressed, read_suppression
-from warehouse.versions import create_version_views, current_raw_rows, delivery_reasons
+from warehouse.versions import (
+    create_version_views,
+    current_raw_rows,
+    delivery_reasons,
+    mark_deleted_at_source,
+)
 
 from .access import (
     keyring,
@@ -258,17 +263,6 @@ def active_raw_rows(con: duckdb.DuckDBPyConnection, sources: list[SourceConfig])
     return current_raw_rows(con, sources)
 
 
-def _mark_deleted(records: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
-    """Carry ``deleted_at_source`` of each record's current raw version onto clean.records."""
-    deleted = pd.Series(
-        raw["deleted_at_source"].to_numpy(), index=raw["record_key"].astype(str).to_numpy()
-    )
-    out = records.drop(columns=["deleted_at_source"], errors="ignore")
-    values = deleted.reindex(out["record_key"].astype(str).to_numpy()).to_numpy()
-    out["deleted_at_source"] = pd.Series(values, index=out.index).astype(pd.ArrowDtype(pa.date32()))
-    return out
-
-
 _LINEAGE_KEY = ["record_key", "source_file", "source_sha256", "source_row"]
 
 
@@ -372,7 +366,7 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> dict[str, An
     mode = "incremental" if result is not None else "full"
     if result is None:
         result = clean_records(raw, options)
-    result = replace(result, records=_mark_deleted(result.records, raw))
+    result = replace(result, records=mark_deleted_at_source(result.records, raw))
     replace_tables(
         con,
         {

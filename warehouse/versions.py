@@ -32,6 +32,7 @@ __all__ = [
     "delivery_reasons",
     "ensure_withdrawn_table",
     "list_deliveries",
+    "mark_deleted_at_source",
     "withdraw_deliveries",
 ]
 
@@ -129,6 +130,25 @@ def create_version_views(
             f"CREATE OR REPLACE VIEW {VERSIONS_VIEW} AS " + " UNION ALL BY NAME ".join(parts)
         )
     return covered
+
+
+def mark_deleted_at_source(records: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """Carry ``deleted_at_source`` of each record's current raw version onto clean records.
+
+    Args:
+        records: Clean records (``record_key``; an older ``deleted_at_source`` is replaced).
+        raw: ``current_raw_rows`` (``record_key``, ``deleted_at_source``).
+
+    Returns:
+        The records with ``deleted_at_source`` (Arrow ``date32``, null while live at source).
+    """
+    deleted = pd.Series(
+        raw["deleted_at_source"].to_numpy(), index=raw["record_key"].astype(str).to_numpy()
+    )
+    out = records.drop(columns=["deleted_at_source"], errors="ignore")
+    values = deleted.reindex(out["record_key"].astype(str).to_numpy()).to_numpy()
+    out["deleted_at_source"] = pd.Series(values, index=out.index).astype(pd.ArrowDtype(pa.date32()))
+    return out
 
 
 def list_deliveries(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines import steps
+from warehouse.versions import mark_deleted_at_source
 from pipelines.access import open_warehouse, snapshot_reader
 from pipelines.runner import evaluate_against_truth, run_pipeline
 from pipelines.settings import load_config
@@ -248,7 +249,7 @@ def test_incremental_clean_equals_full_clean(project: Path) -> None:
             for t in ("records", "transactions", "interactions", "follow_up", "unmapped_industries")
         }
     full = clean_records(raw, options)
-    full = dataclasses.replace(full, records=steps._mark_deleted(full.records, raw))
+    full = dataclasses.replace(full, records=mark_deleted_at_source(full.records, raw))
 
     def norm(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         out = frame.astype("string").sort_values(keys).reset_index(drop=True)
