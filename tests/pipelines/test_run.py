@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from pipelines import steps
-from warehouse.versions import mark_deleted_at_source
 from pipelines.access import open_warehouse, snapshot_reader
 from pipelines.runner import evaluate_against_truth, run_pipeline
 from pipelines.settings import load_config
 from warehouse import read_table
 from warehouse.archive import list_snapshots, verify_snapshot
+from warehouse.versions import mark_deleted_at_source
 
 
 def _q(cfg_path: Path, sql: str) -> list[tuple]:
