@@ -155,10 +155,11 @@ def update_history(
         reason = "changed: " + names.str.replace(",", ", ", regex=False)
         if delivery_reasons is not None and len(delivery_reasons):
             # a delivery explains changed source values, not a tier/lifecycle moving with time
-            by_data = diff.loc[changed, list(SURVIVING_ATTRIBUTES)].any(axis=1).to_numpy()
+            by_data = diff.loc[changed, list(SURVIVING_ATTRIBUTES)].any(axis=1)
             why = still.loc[changed, "customer_id"].map(delivery_reasons).astype("string")
-            why = why.where(by_data)
-            reason = (reason + " (" + why.to_numpy() + ")").where(why.notna().to_numpy(), reason)
+            why = why.where(by_data.to_numpy(), pd.NA)
+            text = reason.astype("string") + " (" + why.fillna("") + ")"
+            reason = text.where(why.notna(), reason.astype("string"))
         parts.append(_close(still.loc[changed], as_of, run_id, reason))
         opened = _opened(now.loc[changed.to_numpy()], as_of, run_id, "updated", reason, "")
         opened["changed_attributes"] = names.to_numpy()
