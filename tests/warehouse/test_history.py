@@ -113,3 +113,12 @@ def test_a_delivery_is_the_reason_of_changed_values_not_of_a_lifecycle_move():
     opened = second[second["is_current"]].set_index("customer_id")["change_reason"]
     assert opened[ids[0]] == "changed: phone (delivery sales/2024-03-16/crm.csv)"
     assert opened[ids[1]] == "changed: lifecycle"
+
+
+def test_a_night_with_only_lifecycle_moves_keeps_the_plain_reason():
+    first = update_history(None, _customers(), "r1", RUN1)
+    reasons = pd.Series(["delivery sales/2024-03-16/crm.csv"], index=["C1"])
+    second = update_history(
+        first, _customers(rows=[{"lifecycle": "churned"}]), "r2", RUN2, delivery_reasons=reasons
+    )
+    assert second["change_reason"].tolist()[-1] == "changed: lifecycle"
