@@ -7,7 +7,13 @@ from dedupe.explain import Explanation, FieldEvidence, explain_pair
 from dedupe.ids import CustomerIdError, IdAssignment, assign_customer_ids, resolve_customer_id
 from dedupe.incremental import link_incremental
 from dedupe.link import link_records
-from dedupe.metrics import Scores, bcubed_scores, blocking_recall, pairwise_scores
+from dedupe.metrics import (
+    Scores,
+    accuracy_against_truth,
+    bcubed_scores,
+    blocking_recall,
+    pairwise_scores,
+)
 from dedupe.model import ModelError, ModelParams
 from dedupe.pairset import PairSet
 from dedupe.prepare import RecordsError
@@ -34,6 +40,7 @@ __all__ = [
     "RecordsError",
     "Scores",
     "ShardSetup",
+    "accuracy_against_truth",
     "assign_customer_ids",
     "bcubed_scores",
     "blocking_recall",

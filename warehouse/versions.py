@@ -262,7 +262,11 @@ def delivery_reasons(con: duckdb.DuckDBPyConnection, crosswalk: str, records: st
     Returns:
         Text indexed by ``customer_id`` (customers without a dated delivery are left out).
     """
+    if not (table_exists(con, crosswalk) and table_exists(con, records)):
+        return pd.Series(dtype="string")
     cols = {r[0] for r in con.execute(f"DESCRIBE {records}").fetchall()}
+    if "source_file" not in cols:
+        return pd.Series(dtype="string")
     deleted = "r.deleted_at_source" if "deleted_at_source" in cols else "NULL::DATE"
     date = delivery_date_sql("r.source_file", "r.ingested_at")
     frame = con.sql(

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipelines.access import open_warehouse
-from pipelines.deliveries_ops import withdraw
+from pipelines.cli.deliveries import withdraw
 from pipelines.runner import run_pipeline
 from pipelines.settings import load_config
 from sources.demo.replay import ReplaySettings, replay_nights

@@ -9,7 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipelines.steps import _as_text, _isin, carry_forward_run_ids
+from cleaning.incremental import isin_text as _isin
+from warehouse.publish import carry_forward_run_ids
+from warehouse.signatures import as_text as _as_text
 
 
 def _frame() -> pd.DataFrame:
@@ -48,9 +50,10 @@ def test_isin_equals_pandas_isin(dtype) -> None:
     keys = {"b", "中文", "zz"}
     assert _isin(values, keys).tolist() == values.isin(keys).tolist()
     assert _isin(values, set()).tolist() == [False] * len(values)
-    assert _isin(values, pa.array(sorted(keys), pa.large_string())).tolist() == values.isin(
-        keys
-    ).tolist()
+    assert (
+        _isin(values, pa.array(sorted(keys), pa.large_string())).tolist()
+        == values.isin(keys).tolist()
+    )
 
 
 def test_carry_forward_keeps_run_ids_of_unchanged_rows_only() -> None:
