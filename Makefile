@@ -58,6 +58,14 @@ bench: $(STAMP)
 bench-large: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py --records 1000000 --repeat 1
 
+## bench-nightly: 30-night replay at 100 k source records (full sales re-exports, deltas, deletions,
+## late and repeated files); every night a run, then a full rebuild to compare; figures to BENCHMARKS.md
+.PHONY: bench-nightly
+NIGHTS  ?= 30
+RECORDS ?= 100000
+bench-nightly: $(STAMP)
+	$(BIN)/python benchmarks/bench_nightly.py --records $(RECORDS) --nights $(NIGHTS)
+
 ## bench-splink: our dedupe vs Splink 5 (DuckDB) on the same cleaned records, Splink in .venv-bench
 .PHONY: bench-splink
 BENCH_VENV := .venv-bench

@@ -50,7 +50,14 @@ INDUSTRY_SECTIONS: frozenset[str] = frozenset("ABCDEFGHIJKLMNOPQRST")
 
 CUSTOMER_TYPES: tuple[str, ...] = ("enterprise", "individual")
 TIERS: tuple[str, ...] = ("A", "B", "C")
-LIFECYCLES: tuple[str, ...] = ("potential", "new", "active", "churned", "dormant")
+LIFECYCLES: tuple[str, ...] = (
+    "potential",
+    "new",
+    "active",
+    "churned",
+    "dormant",
+    "deleted_at_source",
+)
 
 CUSTOMER_ID_REGEX = r"^C\d{8}\d{3,}$"
 E164_REGEX = r"^\+[1-9]\d{6,14}$"

@@ -105,7 +105,14 @@ def _execute(
                 tags=LOCK_TAGS,
             )
     defs = build_definitions(config_path, warehouse, run_date)
-    return defs.resolve_job_def(JOB_NAME).execute_in_process(
+    job = defs.resolve_job_def(JOB_NAME)
+    if instance is None and os.environ.get("DAGSTER_HOME"):
+        # the deployment's instance: the run shows in the Dagster UI's run history
+        with dg.DagsterInstance.get() as home:
+            return job.execute_in_process(
+                instance=home, raise_on_error=False, run_config=_quiet_dagster(), tags=LOCK_TAGS
+            )
+    return job.execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
         run_config=_quiet_dagster(),

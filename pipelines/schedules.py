@@ -17,4 +17,10 @@ def build_schedule(config: ArchiveConfig, job) -> dg.ScheduleDefinition:
         cron_schedule=config.schedule.cron,
         execution_timezone=config.schedule.timezone,
         description="Nightly customer-archive run.",
+        # on by default wherever dagster-daemon runs (schedule.enabled; the UI still overrides)
+        default_status=(
+            dg.DefaultScheduleStatus.RUNNING
+            if config.schedule.enabled
+            else dg.DefaultScheduleStatus.STOPPED
+        ),
     )

@@ -21,6 +21,11 @@ def build_landing_sensor(config: ArchiveConfig, job) -> dg.SensorDefinition:
         job=job,
         minimum_interval_seconds=config.schedule.sensor_interval_seconds,
         description="Starts a run when new or changed files appear under the landing folder.",
+        default_status=(
+            dg.DefaultSensorStatus.RUNNING
+            if config.schedule.sensor_enabled
+            else dg.DefaultSensorStatus.STOPPED
+        ),
     )
     def _sensor(context: dg.SensorEvaluationContext):
         digest, count = landing_fingerprint(load_sources(config))

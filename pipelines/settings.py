@@ -28,9 +28,16 @@ class ConfigError(ValueError):
 
 
 class ScheduleSettings(BaseModel):
-    """When the nightly run starts."""
+    """When the nightly run starts, and whether the schedule and landing sensor start switched on.
+
+    ``enabled`` / ``sensor_enabled`` set the Dagster default status (RUNNING when true): a
+    deployment's ``dagster-daemon`` then runs the nightly job and reacts to landed files without
+    anyone switching them on in the UI (a switch in the UI still overrides the default).
+    """
 
     model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    sensor_enabled: bool = True
     cron: str = "0 2 * * *"
     timezone: str = "Asia/Shanghai"
     sensor_interval_seconds: int = Field(default=300, ge=30)

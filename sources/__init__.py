@@ -25,6 +25,7 @@ from sources.model import (
 )
 from sources.raw_table import FileRejected, RawTable
 from sources.readers import read_delivery
+from sources.versions import current_records_sql, delivery_date, record_versions_sql
 
 __all__ = [
     "CANONICAL_FIELDS",
@@ -41,6 +42,8 @@ __all__ = [
     "SourceConfig",
     "SourceConfigError",
     "SourcesConfig",
+    "current_records_sql",
+    "delivery_date",
     "detect_encoding",
     "file_sha256",
     "find_source_files",
@@ -51,4 +54,5 @@ __all__ = [
     "normalize_header",
     "plan_deliveries",
     "read_delivery",
+    "record_versions_sql",
 ]

@@ -13,6 +13,23 @@ from sources.model import CANONICAL_FIELDS, REQUIRED_FIELDS_DEFAULT
 
 SourceFormat = Literal["auto", "csv", "tsv", "xlsx", "xls", "json", "jsonl", "parquet"]
 DateOrder = Literal["auto", "ymd", "dmy", "mdy"]
+DeliveryKind = Literal["full", "delta"]
+"""``full``: each delivery is the source's whole current state; ``delta``: changes only."""
+
+DELETED_VALUES_DEFAULT: tuple[str, ...] = (
+    "1",
+    "true",
+    "t",
+    "y",
+    "yes",
+    "d",
+    "deleted",
+    "delete",
+    "是",
+    "删除",
+    "已删除",
+)
+"""Cell values (case-insensitive, trimmed) that mark a delta row as a deletion by default."""
 
 _SUFFIX_FORMATS: dict[str, str] = {
     ".csv": "csv",
@@ -33,6 +50,32 @@ class SourceConfigError(ValueError):
     """A sources.yml that cannot be used; the message names the file, the source and the key."""
 
 
+class DeletedFlag(BaseModel):
+    """The column of a delivery that marks a row as deleted at source (删除标记).
+
+    ``column`` is the header (or aliases tried in order); a row whose cell, trimmed and
+    lower-cased, is one of ``values`` is a deletion of that record as of the delivery.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str | list[str]
+    values: tuple[str, ...] = DELETED_VALUES_DEFAULT
+
+    @field_validator("column")
+    @classmethod
+    def _named(cls, value: str | list[str]) -> str | list[str]:
+        names = [value] if isinstance(value, str) else value
+        if not names or any(not str(n).strip() for n in names):
+            raise ValueError("deleted_flag.column must name a header")
+        return value
+
+    @property
+    def headers(self) -> list[str]:
+        """The header aliases, in priority order."""
+        return [self.column] if isinstance(self.column, str) else list(self.column)
+
+
 class SourceConfig(BaseModel):
     """How one department's exports are found and mapped to canonical fields.
 
@@ -40,6 +83,12 @@ class SourceConfig(BaseModel):
     list of aliases tried in order (手机 → 手机号码 → 联系电话 after a CRM upgrade). One
     header may feed several canonical fields. ``id_column`` is a shortcut for
     ``columns["source_record_id"]`` (the source's own id, e.g. 客户编号).
+
+    ``delivery`` says what one delivery is (docs/configuration.md, "Delivery semantics"):
+    ``full`` (the complete current state: a record missing from a later full delivery is
+    deleted at source) or ``delta`` (changes only, the default; ``deleted_flag`` names the
+    column marking deletions). ``updated_at`` is a shortcut for ``columns["updated_at"]``: the
+    record's last-change time, which orders versions delivered on the same date.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,6 +106,17 @@ class SourceConfig(BaseModel):
     required: tuple[str, ...] = REQUIRED_FIELDS_DEFAULT
     date_order: DateOrder = "auto"
     enabled: bool = True
+    delivery: DeliveryKind = "delta"
+    deleted_flag: DeletedFlag | None = None
+    updated_at: str | list[str] | None = None
+
+    @field_validator("deleted_flag", mode="before")
+    @classmethod
+    def _flag_shortcut(cls, value: Any) -> Any:
+        # `deleted_flag: 删除标记` is short for `deleted_flag: {column: 删除标记}`
+        if isinstance(value, str | list):
+            return {"column": value}
+        return value
 
     @field_validator("encoding")
     @classmethod
@@ -119,6 +179,10 @@ class SourceConfig(BaseModel):
                 h for h in names if h not in aliases.get(canonical, [])
             ]
             aliases[canonical] = merged
+        if self.updated_at is not None:
+            stamps = [self.updated_at] if isinstance(self.updated_at, str) else self.updated_at
+            known = aliases.get("updated_at", [])
+            aliases["updated_at"] = [*stamps, *(h for h in known if h not in stamps)]
         return aliases
 
     @property

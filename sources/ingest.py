@@ -111,30 +111,18 @@ def _ingest_file(
     collector.frames.append(records.rows)
 
 
-def _supersede_within_run(rows: pd.DataFrame, collector: _Collector) -> pd.DataFrame:
-    """Keep only the latest file's row when several files of this run carry one record_key."""
-    older = rows.duplicated(subset=["record_key"], keep="last")
-    if not older.any():
-        return rows
-    latest = rows.drop_duplicates(subset=["record_key"], keep="last").set_index("record_key")
-    stale = rows.loc[older]
-    newer_file = latest.loc[stale["record_key"], "source_file"].tolist()
-    newer_row = latest.loc[stale["record_key"], "source_row"].tolist()
-    for file, group in stale.groupby("source_file", sort=False):
-        positions = [stale.index.get_loc(i) for i in group.index]
-        collector.quarantine_rows(
-            str(file),
-            group["source_row"].astype("int64").tolist(),
-            group.drop(columns=list(LINEAGE_COLUMNS))
-            .to_json(orient="records", lines=True, force_ascii=False)
-            .splitlines(),
-            [f"superseded by {newer_file[p]} row {newer_row[p]} in this run" for p in positions],
+def _note_versions_within_run(rows: pd.DataFrame, collector: _Collector) -> None:
+    """Note records that several files of this run carry: each row is one version of it.
+
+    All rows are kept; which one is current is decided by the version order (delivery date,
+    ``updated_at``, arrival) in ``sources.versions``, never by dropping rows here.
+    """
+    repeated = rows.duplicated(subset=["record_key"], keep="first")
+    if repeated.any():
+        collector.warnings.append(
+            f"{collector.source.name}: {int(repeated.sum())} row(s) are further versions of "
+            "records another file of this run also delivers (kept; the newest is current)"
         )
-    collector.warnings.append(
-        f"{collector.source.name}: {int(older.sum())} row(s) superseded by a later file "
-        "of the same run"
-    )
-    return rows.loc[~older].reset_index(drop=True)
 
 
 def ingest_source(
@@ -181,7 +169,7 @@ def ingest_source(
             superseded.append(plan.path)
     frames = [f for f in collector.frames if not f.empty]
     rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(source)
-    rows = _supersede_within_run(rows, collector)
+    _note_versions_within_run(rows, collector)
     quarantined_rows = quarantined_rows_frame(*collector.q_rows)
     return IngestResult(
         rows=rows,

@@ -23,7 +23,7 @@ _CUSTOMER_ATTRS = (
     "tier | VARCHAR | 客户等级 A/B/C from 12-month revenue, count and recency | derived each "
     "run (settings golden.classification)",
     "lifecycle | VARCHAR | potential / new / active / churned / dormant (休眠: no business "
-    "for 3 years) | derived each run",
+    "for 3 years) / deleted_at_source (every record deleted at its source) | derived each run",
     "is_returning | BOOLEAN | business on two or more distinct dates (null for potential) | "
     "derived from golden.transactions",
 )

@@ -9,7 +9,8 @@ import pandas as pd
 
 from warehouse.settings import ClassificationSettings
 
-LIFECYCLES = ("potential", "new", "active", "churned", "dormant")
+LIFECYCLES = ("potential", "new", "active", "churned", "dormant", "deleted_at_source")
+"""Lifecycle stages; ``deleted_at_source`` (已在来源删除): every record deleted at its source."""
 TIERS = ("A", "B", "C")
 CLASS_COLUMNS = [
     "customer_id",

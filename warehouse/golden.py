@@ -49,6 +49,7 @@ RECORD_COLUMNS: tuple[str, ...] = tuple(
             "contact_title",
             "phone_type",
             "division_code",
+            "deleted_at_source",
         ]
     )
 )
@@ -157,7 +158,8 @@ def build_golden(
     base = records.merge(assignments[["record_key", "customer_id"]], on="record_key", how="left")
     base["_record_date"] = record_dates(base)
     crosswalk = _crosswalk(base, match_scores)
-    values, lineage = survive(base, settings, dates=base["_record_date"])
+    surviving, gone = _live_records(base)
+    values, lineage = survive(surviving, settings, dates=surviving["_record_date"])
     values["customer_type"] = customer_type(values["customer_type"], values["credit_code"])
     typed = np.flatnonzero(lineage["attribute"].eq("customer_type").to_numpy())
     rows = lineage.iloc[typed]
@@ -181,6 +183,11 @@ def build_golden(
         .merge(counts, left_on="customer_id", right_index=True, how="left")
         .merge(seen, left_on="customer_id", right_index=True, how="left")
     )
+    if len(gone):
+        # every record of these customers is deleted at source: kept, but not current
+        customers["lifecycle"] = customers["lifecycle"].mask(
+            member(customers["customer_id"], gone), "deleted_at_source"
+        )
     customers["updated_run_id"] = run_id
     for col in ("source_count", "record_count"):
         customers[col] = customers[col].astype("int64")
@@ -197,6 +204,24 @@ def build_golden(
         transactions=_dates(txns, ["txn_date"]),
         interactions=_dates(touches, ["interaction_date"]),
     )
+
+
+def _live_records(base: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """The records survivorship chooses from, and the customers deleted at every source.
+
+    A record deleted at source (``deleted_at_source`` set) gives its values only to a
+    customer with no live record left (so the archive keeps what was last known of it);
+    otherwise the live records decide.
+    """
+    if "deleted_at_source" not in base.columns:
+        return base, pd.Index([])
+    deleted = base["deleted_at_source"].notna().to_numpy()
+    if not deleted.any():
+        return base, pd.Index([])
+    live_ids = pd.Index(pd.unique(base.loc[~deleted, "customer_id"]))
+    has_live = member(base["customer_id"], live_ids)
+    gone = pd.Index(pd.unique(base.loc[deleted & ~has_live, "customer_id"]))
+    return base.loc[~(deleted & has_live)].reset_index(drop=True), gone
 
 
 def _dates(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:

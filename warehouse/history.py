@@ -106,6 +106,7 @@ def update_history(
     run_id: str,
     as_of: date,
     id_events: pd.DataFrame | None = None,
+    delivery_reasons: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Fold this run's golden customers into ``golden.customers_history`` (SCD type 2).
 
@@ -121,6 +122,8 @@ def update_history(
         run_id: the run writing the history.
         as_of: the run date (``valid_from`` of new rows, ``valid_to`` of closed ones).
         id_events: ``customer_id, event, other_customer_id`` from the ID assignment.
+        delivery_reasons: per ``customer_id``, the delivery behind the change (``delivery
+            sales/2026-11-24/crm_customers.csv``); appended to the reason of changed rows.
 
     Returns:
         The whole new history table; rows are valid on ``valid_from <= d < valid_to``.
@@ -150,6 +153,13 @@ def update_history(
     parts = [closed_before, still.loc[~changed]]
     if changed.any():
         reason = "changed: " + names.str.replace(",", ", ", regex=False)
+        if delivery_reasons is not None and len(delivery_reasons):
+            # a delivery explains changed source values, not a tier/lifecycle moving with time
+            by_data = diff.loc[changed, list(SURVIVING_ATTRIBUTES)].any(axis=1)
+            why = still.loc[changed, "customer_id"].map(delivery_reasons).astype("string")
+            why = why.where(by_data.to_numpy(), pd.NA)
+            text = reason.astype("string") + " (" + why.fillna("") + ")"
+            reason = text.where(why.notna(), reason.astype("string"))
         parts.append(_close(still.loc[changed], as_of, run_id, reason))
         opened = _opened(now.loc[changed.to_numpy()], as_of, run_id, "updated", reason, "")
         opened["changed_attributes"] = names.to_numpy()

@@ -15,6 +15,7 @@ from warehouse.history import TRACKED_ATTRIBUTES, update_history
 from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.ops import concat_frames
 from warehouse.signatures import row_signatures
+from warehouse.versions import delivery_reasons
 
 __all__ = [
     "carry_forward_run_ids",
@@ -86,6 +87,7 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) 
         run_id,
         run_date,
         id_events=events,
+        delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records"),
     )
     frames: dict[str, pd.DataFrame] = {"golden.customers_history": history}
     appends: dict[str, str] = {}

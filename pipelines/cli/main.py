@@ -62,6 +62,18 @@ def _retention(a: argparse.Namespace) -> int:
     return retention(_cfg(a), a.years, a.apply, a.limit, a.today)
 
 
+def _deliveries_list(a: argparse.Namespace) -> int:
+    from .deliveries import deliveries_list
+
+    return deliveries_list(_cfg(a), a.source, a.limit)
+
+
+def _deliveries_withdraw(a: argparse.Namespace) -> int:
+    from .deliveries import deliveries_withdraw
+
+    return deliveries_withdraw(_cfg(a), a.delivery, a.reason, a.source)
+
+
 def _keys(a: argparse.Namespace) -> int:
     from .security import mart_key, rotate_keys
 
@@ -98,6 +110,8 @@ HANDLERS: dict[str, Handler] = {
         Path(a.errors) if a.errors else None,
     ),
     "snapshots": _snapshots,
+    "deliveries list": _deliveries_list,
+    "deliveries withdraw": _deliveries_withdraw,
     "report": _report,
     "audit": _audit,
     "erase": _erase,
@@ -193,6 +207,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "verify", "diff", "restore"])
     p.add_argument("ids", nargs="*", help="snapshot id(s) or folder(s)")
     p.set_defaults(handler="snapshots")
+
+    p = sub.add_parser("deliveries", help="list delivered files; withdraw a bad delivery")
+    deliveries = p.add_subparsers(dest="action", required=True)
+    r = deliveries.add_parser("list", help="delivered files, newest date first, with withdrawals")
+    _add_common(r)
+    r.add_argument("--source", default=None, help="only this source's files")
+    r.add_argument("--limit", type=int, default=50, help="rows shown")
+    r.set_defaults(handler="deliveries list")
+    r = deliveries.add_parser(
+        "withdraw", help="take a bad delivery back: the next run restores the versions before it"
+    )
+    _add_common(r)
+    r.add_argument("delivery", help="landing path: a file, or a folder such as sales/2026-11-25")
+    r.add_argument("--reason", required=True, help="why (kept in the withdrawal and audit log)")
+    r.add_argument("--source", default=None, help="only this source's files")
+    r.set_defaults(handler="deliveries withdraw")
 
     p = sub.add_parser("report", help="write (and open) the HTML quality report of a run")
     _add_common(p)

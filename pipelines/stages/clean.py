@@ -1,17 +1,16 @@
-"""The clean stage: every active raw row into ``clean.*`` (incrementally when it can)."""
+"""The clean stage: the current version of every record into ``clean.*`` (incrementally)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 
 from cleaning import CleaningOptions, clean_records, date_order_frame, incremental_clean
 from cleaning.incremental import CLEAN_TABLES
-from sources import CANONICAL_FIELDS
 from warehouse import read_table, replace_tables
-from warehouse.raw import active_raw_rows
+from warehouse.versions import create_version_views, current_raw_rows, mark_deleted_at_source
 
 from .context import RunContext, StageResult, load_sources
 
@@ -30,13 +29,19 @@ class CleanStats(StageResult):
     transactions: int
     interactions: int
     follow_up: int
+    deleted_at_source: int = 0
 
 
 def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
-    """Clean every active raw row into ``clean.*`` (replaced in one transaction)."""
+    """Clean the current version of every record into ``clean.*`` (one transaction).
+
+    ``raw.<source>`` holds every version of every record; ``warehouse.versions`` picks the
+    current one per ``record_key`` (delivery date → updated_at → arrival, withdrawn deliveries
+    left out) with ``deleted_at_source``, which is carried onto ``clean.records``.
+    """
     sources_cfg = load_sources(ctx.config)
-    names = [s.name for s in sources_cfg.sources]
-    raw = active_raw_rows(con, names, CANONICAL_FIELDS)
+    raw = current_raw_rows(con, sources_cfg.sources)
+    create_version_views(con, sources_cfg.sources)
     options = CleaningOptions(
         date_order={s.name: s.date_order for s in sources_cfg.sources},
         departments={s.name: s.department for s in sources_cfg.sources},
@@ -48,6 +53,7 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
     mode = "incremental" if result is not None else "full"
     if result is None:
         result = clean_records(raw, options)
+    result = replace(result, records=mark_deleted_at_source(result.records, raw))
     replace_tables(
         con,
         {
@@ -66,6 +72,7 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
         transactions=len(result.transactions),
         interactions=len(result.interactions),
         follow_up=len(result.follow_up),
+        deleted_at_source=int(result.records["deleted_at_source"].notna().sum()),
     )
     log.info(
         "clean      (%s) records=%d transactions=%d interactions=%d follow_up=%d",

@@ -111,17 +111,25 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
     )
 
 
-def link(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
-    """Link in one process: a full rebuild, or the incremental link of the plan."""
+def link(inputs: MatchInputs, ctx: RunContext, params: ModelParams | None = None) -> LinkResult:
+    """Link in one process: a full rebuild (with ``params`` when given), or the plan's link."""
     if inputs.plan is None:
-        return link_records(inputs.records, ctx.config.matching, decisions=inputs.decisions)
+        return link_records(
+            inputs.records, ctx.config.matching, decisions=inputs.decisions, params=params
+        )
     return link_planned(inputs, ctx)
 
 
 def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
     """Block, score and cluster the clean records into ``match.*``."""
     inputs = match_inputs(con, ctx)
-    return write_match(con, ctx, inputs, link(inputs, ctx))
+    params = None
+    if inputs.plan is None and ctx.config.scale.reuse_params:
+        # a full relink (records removed, first run) keeps the previous run's model while the
+        # settings are unchanged, as sharded rebuilds do: no customer moves because EM
+        # re-estimated its weights on a slightly different night
+        params = reusable_params(con, inputs.state)
+    return write_match(con, ctx, inputs, link(inputs, ctx, params))
 
 
 def write_match(

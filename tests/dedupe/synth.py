@@ -13,8 +13,12 @@ _CITIES = [
     ("北京市", "北京市", "海淀区"),
     ("北京市", "北京市", "朝阳区"),
     ("上海市", "上海市", "浦东新区"),
-    ("广东省", "广州市", "天河区"), ("广东省", "深圳市", "南山区"), ("浙江省", "杭州市", "西湖区"),
-    ("江苏省", "南京市", "鼓楼区"), ("四川省", "成都市", "武侯区"), ("湖北省", "武汉市", "洪山区"),
+    ("广东省", "广州市", "天河区"),
+    ("广东省", "深圳市", "南山区"),
+    ("浙江省", "杭州市", "西湖区"),
+    ("江苏省", "南京市", "鼓楼区"),
+    ("四川省", "成都市", "武侯区"),
+    ("湖北省", "武汉市", "洪山区"),
 ]
 
 
@@ -45,9 +49,11 @@ def make_records(entities: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFra
         email = f"u{e}@{'corp' + str(e) + '.cn' if enterprise else 'qq.com'}"
         address = f"{city[2]}{''.join(rng.choice(_WORDS, 2))}路{int(rng.integers(1, 300))}号"
         for r in range(int(rng.choice([1, 2, 3], p=[0.4, 0.35, 0.25]))):
-            rec_name = _typo(rng, name, _WORDS if enterprise else _GIVEN) if (
-                r > 0 and rng.random() < 0.15
-            ) else name
+            rec_name = (
+                _typo(rng, name, _WORDS if enterprise else _GIVEN)
+                if (r > 0 and rng.random() < 0.15)
+                else name
+            )
             key = f"{['sales', 'service', 'marketing'][r]}:{e:06d}"
             rows.append(
                 {

@@ -21,7 +21,10 @@ def test_all_pairs_in_small_blocks() -> None:
     codes = np.array([0, 0, 0, 1, 1, -1, 2])
     left, right, oversize = block_pairs(codes, np.arange(7), max_block_size=5, window=2)
     assert sorted(zip(left.tolist(), right.tolist(), strict=True)) == [
-        (0, 1), (0, 2), (1, 2), (3, 4)
+        (0, 1),
+        (0, 2),
+        (1, 2),
+        (3, 4),
     ]
     assert oversize == 0
 
@@ -53,8 +56,13 @@ def test_candidates_union_rules_and_report_stats() -> None:
     rows = [
         record(record_key="a", phone="+8613900000001", email="x@a.cn"),
         record(record_key="b", phone="+8613900000001", email="x@a.cn"),
-        record(record_key="c", phone="+8613900000002", email=None, name_key="远东物流",
-               contact_name=None),
+        record(
+            record_key="c",
+            phone="+8613900000002",
+            email=None,
+            name_key="远东物流",
+            contact_name=None,
+        ),
     ]
     prepared = prepare_records(pd.DataFrame(rows))
     rules = [BLOCKING_RULES["phone"], BLOCKING_RULES["email"], BLOCKING_RULES["name_key"]]

@@ -17,8 +17,14 @@ def _run(edges, n, cannot=(), must=()):
 
 
 def test_weak_link_between_two_strong_clusters_keeps_them_apart() -> None:
-    strong = [(0, 1, 0.999), (0, 2, 0.999), (1, 2, 0.999), (3, 4, 0.999), (3, 5, 0.999),
-              (4, 5, 0.999)]
+    strong = [
+        (0, 1, 0.999),
+        (0, 2, 0.999),
+        (1, 2, 0.999),
+        (3, 4, 0.999),
+        (3, 5, 0.999),
+        (4, 5, 0.999),
+    ]
     labels, refused = _run([*strong, (2, 3, 0.96)], 6)
     assert labels.tolist() == [0, 0, 0, 3, 3, 3]
     assert refused.tolist() == [False] * 6 + [True]

@@ -36,9 +36,7 @@ def demo() -> tuple[pd.DataFrame, pd.DataFrame]:
 
     data = generate_demo_data(3000, 7)
     config = yaml.safe_load((_ROOT / "sources" / "sources.yml").read_text(encoding="utf-8"))
-    raw = pd.concat(
-        [_canonical(getattr(data, s), s, config) for s in _SOURCES], ignore_index=True
-    )
+    raw = pd.concat([_canonical(getattr(data, s), s, config) for s in _SOURCES], ignore_index=True)
     truth = data.truth.assign(
         record_key=data.truth["source_system"] + ":" + data.truth["source_record_id"].astype(str)
     )[["record_key", "entity_id"]]

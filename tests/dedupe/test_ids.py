@@ -29,7 +29,9 @@ def test_merge_split_grow_and_retire_are_recorded() -> None:
     prev = pd.DataFrame(
         {
             "record_key": ["a", "b", "c", "d", "e", "f", "g"],
-            "customer_id": ["C20240101001"] * 2 + ["C20240101002"] + ["C20240101003"] * 3
+            "customer_id": ["C20240101001"] * 2
+            + ["C20240101002"]
+            + ["C20240101003"] * 3
             + ["C20240101004"],
         }
     )
@@ -40,8 +42,15 @@ def test_merge_split_grow_and_retire_are_recorded() -> None:
     assert ids["a"] == ids["c"] == "C20240101001"
     assert ids["d"] == ids["h"] == "C20240101003"
     assert ids["f"] == "C20240315008"  # continues after the highest id issued that day
-    ev = set(map(tuple, out.events[["customer_id", "event", "other_customer_id"]]
-                 .fillna("").to_numpy().tolist()))
+    ev = set(
+        map(
+            tuple,
+            out.events[["customer_id", "event", "other_customer_id"]]
+            .fillna("")
+            .to_numpy()
+            .tolist(),
+        )
+    )
     assert ("C20240101002", "merged_into", "C20240101001") in ev
     assert ("C20240315008", "split_from", "C20240101003") in ev
     assert ("C20240101003", "grown", "") in ev
@@ -50,8 +59,9 @@ def test_merge_split_grow_and_retire_are_recorded() -> None:
 
 
 def test_resolve_detects_loops() -> None:
-    history = pd.DataFrame({"customer_id": ["A", "B"], "event": ["merged_into"] * 2,
-                            "other_customer_id": ["B", "A"]})
+    history = pd.DataFrame(
+        {"customer_id": ["A", "B"], "event": ["merged_into"] * 2, "other_customer_id": ["B", "A"]}
+    )
     with pytest.raises(CustomerIdError):
         resolve_customer_id("A", history)
 
@@ -115,9 +125,7 @@ def _reference_events(overlap, home, kept, fresh_clusters, id_of, prev, clusters
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_events_equal_the_per_cluster_reference(
-    seed: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_events_equal_the_per_cluster_reference(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(seed)
     keys = [f"r{i:03d}" for i in range(120)]
     first = [f"g{rng.integers(0, 40):02d}" for _ in keys]
@@ -132,8 +140,12 @@ def test_events_equal_the_per_cluster_reference(
     again = again.drop(rng.choice(len(keys), 10, replace=False))
     gone = [k for k, g in zip(keys, first, strict=True) if g == first[0]]
     again = again[~again["record_key"].isin(gone)]  # a whole customer leaves: retired
-    new = pd.DataFrame({"record_key": [f"n{i}" for i in range(6)],
-                        "cluster_key": [f"g{rng.integers(0, 40):02d}" for _ in range(6)]})
+    new = pd.DataFrame(
+        {
+            "record_key": [f"n{i}" for i in range(6)],
+            "cluster_key": [f"g{rng.integers(0, 40):02d}" for _ in range(6)],
+        }
+    )
     again = pd.concat([again, new], ignore_index=True)
     out = assign_customer_ids(again, prev, date(2024, 3, 15))
     monkeypatch.setattr(dedupe.ids, "_events", _reference_events)

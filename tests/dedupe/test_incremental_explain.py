@@ -77,8 +77,14 @@ def _phone_block(count: int) -> pd.DataFrame:
     names = ["赵一鸣", "钱二宝", "孙三元", "李四海", "周五福", "吴六合", "郑七星"]
     return pd.DataFrame(
         [
-            record(record_key=f"r:{i}", name_key=names[i], contact_name=None, email=None,
-                   address=None, district=None)
+            record(
+                record_key=f"r:{i}",
+                name_key=names[i],
+                contact_name=None,
+                email=None,
+                address=None,
+                district=None,
+            )
             for i in range(count)
         ]
     )
@@ -104,9 +110,7 @@ def test_incremental_pairs_equal_full_rebuild_when_block_crosses_cap(
         new = records.iloc[before:after]
     else:
         new = records.iloc[after:before].assign(phone="+8613700000000")
-    inc = link_incremental(
-        new, existing, base.pairs, settings, None, base.params, base.prepared
-    )
+    inc = link_incremental(new, existing, base.pairs, settings, None, base.params, base.prepared)
     everything = pd.concat([existing.head(after) if after < before else existing, new])
     full = link_records(everything, settings, params=base.params)
     pairs = {tuple(p) for p in full.pairs[["left_key", "right_key"]].to_numpy()}
@@ -121,9 +125,7 @@ def test_incremental_reusing_previous_result_equals_full_rebuild(reuse: str) -> 
     decisions = pd.DataFrame(
         {"left_key": [keys[3]], "right_key": [keys[4]], "decision": ["no-match"]}
     )
-    dupes = records.sample(8, random_state=5).assign(
-        record_key=lambda f: "dup:" + f["record_key"]
-    )
+    dupes = records.sample(8, random_state=5).assign(record_key=lambda f: "dup:" + f["record_key"])
     changed = records.sample(8, random_state=6).assign(email=None, address="某某路1号")
     new = pd.concat([dupes, changed], ignore_index=True)
     base = link_records(records, decisions=decisions)
@@ -144,10 +146,12 @@ def test_incremental_reusing_previous_result_equals_full_rebuild(reuse: str) -> 
         return
     # chained: the incremental result can seed the next incremental run
     more = records.sample(5, random_state=8).assign(record_key=lambda f: "more:" + f["record_key"])
-    again = link_incremental(more, everything, inc.pairs, None, decisions, base.params,
-                             previous=inc)
-    rebuilt = link_records(pd.concat([everything, more], ignore_index=True),
-                           decisions=decisions, params=base.params)
+    again = link_incremental(
+        more, everything, inc.pairs, None, decisions, base.params, previous=inc
+    )
+    rebuilt = link_records(
+        pd.concat([everything, more], ignore_index=True), decisions=decisions, params=base.params
+    )
     pd.testing.assert_frame_equal(again.pairs, rebuilt.pairs)
     assert _partition(again.clusters) == _partition(rebuilt.clusters)
 
@@ -160,7 +164,6 @@ def test_incremental_relabels_pairs_whose_windowed_block_changed() -> None:
     new = records.sample(12, random_state=2).assign(record_key=lambda f: "n:" + f["record_key"])
     base = link_records(records, settings)
     inc = link_incremental(new, records, base.pairs, settings, None, base.params, previous=base)
-    full = link_records(pd.concat([records, new], ignore_index=True), settings,
-                        params=base.params)
+    full = link_records(pd.concat([records, new], ignore_index=True), settings, params=base.params)
     pd.testing.assert_frame_equal(inc.pairs, full.pairs)
     pd.testing.assert_frame_equal(inc.clusters, full.clusters)

@@ -18,12 +18,30 @@ def _base_rows() -> list[dict]:
     # Background records so EM has non-matches to learn from.
     rows = []
     for i in range(40):
-        rows.append(record(record_key=f"z:{i:03d}", name_key=f"公司{i:03d}", phone=f"+86139{i:08d}",
-                           email=f"u{i}@c{i}.cn", email_domain=f"c{i}.cn", contact_name=f"李{i}",
-                           address=f"路{i}号", district="朝阳区" if i % 2 else "海淀区"))
-        rows.append(record(record_key=f"y:{i:03d}", name_key=f"公司{i:03d}", phone=f"+86139{i:08d}",
-                           email=f"u{i}@c{i}.cn", email_domain=f"c{i}.cn", contact_name=f"李{i}",
-                           address=f"路{i}号", district="朝阳区" if i % 2 else "海淀区"))
+        rows.append(
+            record(
+                record_key=f"z:{i:03d}",
+                name_key=f"公司{i:03d}",
+                phone=f"+86139{i:08d}",
+                email=f"u{i}@c{i}.cn",
+                email_domain=f"c{i}.cn",
+                contact_name=f"李{i}",
+                address=f"路{i}号",
+                district="朝阳区" if i % 2 else "海淀区",
+            )
+        )
+        rows.append(
+            record(
+                record_key=f"y:{i:03d}",
+                name_key=f"公司{i:03d}",
+                phone=f"+86139{i:08d}",
+                email=f"u{i}@c{i}.cn",
+                email_domain=f"c{i}.cn",
+                contact_name=f"李{i}",
+                address=f"路{i}号",
+                district="朝阳区" if i % 2 else "海淀区",
+            )
+        )
     return rows
 
 
@@ -31,8 +49,12 @@ def _base_rows() -> list[dict]:
     ("left", "right", "settings", "merged"),
     [
         ({}, {}, MatchSettings(), True),
-        ({"credit_code": "91110108MA01ABCD1X", "credit_code_valid": True},
-         {"credit_code": "91310000MA1FL0001Y", "credit_code_valid": True}, MatchSettings(), False),
+        (
+            {"credit_code": "91110108MA01ABCD1X", "credit_code_valid": True},
+            {"credit_code": "91310000MA1FL0001Y", "credit_code_valid": True},
+            MatchSettings(),
+            False,
+        ),
         ({"branch": None}, {"branch": "上海分公司"}, MatchSettings(), False),
         ({"branch": None}, {"branch": "上海分公司"}, MatchSettings(merge_branches=True), True),
     ],
@@ -49,8 +71,14 @@ def test_steward_decisions_override_scores() -> None:
         *_base_rows(),
         record(record_key="a:1"),
         record(record_key="b:1"),
-        record(record_key="c:1", name_key="远东物流", phone="+8613700000000", email=None,
-               contact_name="赵敏", address=None),
+        record(
+            record_key="c:1",
+            name_key="远东物流",
+            phone="+8613700000000",
+            email=None,
+            contact_name="赵敏",
+            address=None,
+        ),
     ]
     decisions = pd.DataFrame(
         {
@@ -88,8 +116,9 @@ def test_steward_match_against_credit_rule_goes_back_to_review() -> None:
 def test_bad_decision_value_is_rejected() -> None:
     decisions = pd.DataFrame({"left_key": ["a"], "right_key": ["b"], "decision": ["maybe"]})
     with pytest.raises(DecisionError, match="maybe"):
-        link_records(pd.DataFrame([record(record_key="a"), record(record_key="b")]),
-                     decisions=decisions)
+        link_records(
+            pd.DataFrame([record(record_key="a"), record(record_key="b")]), decisions=decisions
+        )
 
 
 def test_every_record_in_exactly_one_cluster(linked, synthetic) -> None:

@@ -94,12 +94,22 @@ def test_unequal_lists_are_an_error() -> None:
 def test_levels_in_bulk_equal_levels_pair_by_pair() -> None:
     """Lazy levels over many pairs (only undecided pairs scored) equal one pair at a time."""
     rng = np.random.default_rng(3)
-    streets = ["长江街107号", "天津市南开区长江街107号长江商务中心1818室", "黄河路23号",
-               "海淀区中关村大街1号", "海淀区中关村大街1号院", "中关村大街1号", None]
+    streets = [
+        "长江街107号",
+        "天津市南开区长江街107号长江商务中心1818室",
+        "黄河路23号",
+        "海淀区中关村大街1号",
+        "海淀区中关村大街1号院",
+        "中关村大街1号",
+        None,
+    ]
     names = ["华信科技", "华信科枝", "远东物流", "梁浩", "hao liang", "张伟", None]
     rows = [
-        record(record_key=f"k{i:03d}", address=streets[rng.integers(len(streets))],
-               name_key=names[rng.integers(len(names))])
+        record(
+            record_key=f"k{i:03d}",
+            address=streets[rng.integers(len(streets))],
+            name_key=names[rng.integers(len(names))],
+        )
         for i in range(60)
     ]
     prepared = prepare_records(pd.DataFrame(rows))

@@ -69,3 +69,34 @@ def test_whole_graph_materializes_with_dagster_materialize(project: Path) -> Non
     log_file = cfg.resolve(cfg.reports_dir) / result.run_id / "run.log.jsonl"
     stages = {json.loads(line)["stage"] for line in log_file.read_text().splitlines()}
     assert {"clean", "match", "golden", "publish", "snapshot"} <= stages
+
+
+def test_schedule_and_landing_sensor_are_on_by_configuration(project: Path) -> None:
+    on = build_definitions(str(project))
+    assert on.resolve_schedule_def("nightly_archive").default_status == (
+        dg.DefaultScheduleStatus.RUNNING
+    )
+    assert on.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    text = project.read_text(encoding="utf-8")
+    project.write_text(
+        text + "schedule:\n  enabled: false\n  sensor_enabled: false\n", encoding="utf-8"
+    )
+    off = build_definitions(str(project))
+    assert off.resolve_schedule_def("nightly_archive").default_status == (
+        dg.DefaultScheduleStatus.STOPPED
+    )
+    assert off.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_cli_parses_the_deliveries_commands() -> None:
+    from pipelines.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["deliveries", "withdraw", "sales/2026-11-25", "--reason", "truncated export"]
+    )
+    assert (args.handler, args.delivery, args.reason) == (
+        "deliveries withdraw",
+        "sales/2026-11-25",
+        "truncated export",
+    )
+    assert build_parser().parse_args(["deliveries", "list"]).handler == "deliveries list"

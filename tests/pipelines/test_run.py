@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,11 +14,10 @@ from pipelines.access import open_warehouse, snapshot_reader
 from pipelines.runner import evaluate_against_truth, run_pipeline
 from pipelines.settings import load_config
 from pipelines.stages import golden as golden_stage_module
-from sources import CANONICAL_FIELDS
 from warehouse import read_table
 from warehouse.archive import list_snapshots, verify_snapshot
 from warehouse.publish import carry_forward_run_ids
-from warehouse.raw import active_raw_rows
+from warehouse.versions import current_raw_rows, mark_deleted_at_source
 
 
 def _q(cfg_path: Path, sql: str) -> list[tuple]:
@@ -245,12 +245,13 @@ def test_incremental_clean_equals_full_clean(project: Path) -> None:
         departments={s.name: s.department for s in sources.sources},
     )
     with open_warehouse(cfg, read_only=True) as con:
-        raw = active_raw_rows(con, [s.name for s in sources.sources], CANONICAL_FIELDS)
+        raw = current_raw_rows(con, sources.sources)
         stored = {
             t: read_table(con, f"clean.{t}")
             for t in ("records", "transactions", "interactions", "follow_up", "unmapped_industries")
         }
     full = clean_records(raw, options)
+    full = dataclasses.replace(full, records=mark_deleted_at_source(full.records, raw))
 
     def norm(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         out = frame.astype("string").sort_values(keys).reset_index(drop=True)

@@ -50,9 +50,10 @@ def test_isin_equals_pandas_isin(dtype) -> None:
     keys = {"b", "中文", "zz"}
     assert _isin(values, keys).tolist() == values.isin(keys).tolist()
     assert _isin(values, set()).tolist() == [False] * len(values)
-    assert _isin(values, pa.array(sorted(keys), pa.large_string())).tolist() == values.isin(
-        keys
-    ).tolist()
+    assert (
+        _isin(values, pa.array(sorted(keys), pa.large_string())).tolist()
+        == values.isin(keys).tolist()
+    )
 
 
 def test_carry_forward_keeps_run_ids_of_unchanged_rows_only() -> None:

@@ -75,16 +75,16 @@ def test_corrected_file_supersedes_the_old_version(landing: Path) -> None:
     assert [f.status for f in again.files] == ["unchanged"]
 
 
-def test_same_record_in_two_new_files_keeps_the_later(landing: Path) -> None:
+def test_same_record_in_two_new_files_keeps_both_versions(landing: Path) -> None:
     _deliver(landing, "crm/2024-03-14/export.csv", ROWS)
     newer = [[*ROWS[0][:5], "北京市朝阳区新地址"]]
     _deliver(landing, "crm/2024-03-15/export.csv", newer)
     result = run(make_source(), landing)
     k001 = result.rows.loc[result.rows["source_record_id"] == "K001"]
-    assert k001["address"].tolist() == ["北京市朝阳区新地址"]
-    stale = result.quarantined_rows
-    assert stale["source_file"].tolist() == ["crm/2024-03-14/export.csv"]
-    assert stale["reason"].iloc[0] == "superseded by crm/2024-03-15/export.csv row 2 in this run"
+    # both are versions of K001 (sources.versions picks the newest as current)
+    assert k001["address"].tolist() == ["北京市海淀区中关村", "北京市朝阳区新地址"]
+    assert result.quarantined_rows.empty
+    assert any("further versions" in w for w in result.warnings)
 
 
 def test_manifest_without_required_columns_is_an_error(landing: Path) -> None:

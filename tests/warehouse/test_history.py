@@ -99,3 +99,26 @@ def test_tier_and_lifecycle_changes_are_recorded():
     first = update_history(None, _customers(), "r1", RUN1)
     second = update_history(first, _customers(rows=[{"lifecycle": "churned"}]), "r2", RUN2)
     assert second["change_reason"].tolist()[-1] == "changed: lifecycle"
+
+
+def test_a_delivery_is_the_reason_of_changed_values_not_of_a_lifecycle_move():
+    """Regression: a night with both kinds of change failed (NA reason in a string concat)."""
+    first = update_history(None, _customers(rows=[{}, {"customer_id": "C2"}]), "r1", RUN1)
+    ids = ["C1", "C2"]
+    changed = _customers(
+        rows=[{"phone": "+8613900000999"}, {"customer_id": "C2", "lifecycle": "churned"}]
+    )
+    reasons = pd.Series(["delivery sales/2024-03-16/crm.csv"] * 2, index=ids)
+    second = update_history(first, changed, "r2", RUN2, delivery_reasons=reasons)
+    opened = second[second["is_current"]].set_index("customer_id")["change_reason"]
+    assert opened[ids[0]] == "changed: phone (delivery sales/2024-03-16/crm.csv)"
+    assert opened[ids[1]] == "changed: lifecycle"
+
+
+def test_a_night_with_only_lifecycle_moves_keeps_the_plain_reason():
+    first = update_history(None, _customers(), "r1", RUN1)
+    reasons = pd.Series(["delivery sales/2024-03-16/crm.csv"], index=["C1"])
+    second = update_history(
+        first, _customers(rows=[{"lifecycle": "churned"}]), "r2", RUN2, delivery_reasons=reasons
+    )
+    assert second["change_reason"].tolist()[-1] == "changed: lifecycle"
