@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from dedupe import accuracy_against_truth
+from expectations import CheckOutcome
 from sources.demo import read_truth
 from warehouse import read_table
 
@@ -215,9 +216,18 @@ def format_summary(outcome: RunOutcome) -> str:
     if outcome.outcomes:
         passed = sum(o.success for o in outcome.outcomes)
         failed = [o for o in outcome.outcomes if not o.success]
-        lines.append(f"  expectations:      {passed} passed, {len(failed)} failed")
+        per_layer = ", ".join(
+            f"{layer} {sum(o.success for o in group)}/{len(group)}"
+            for layer in ("raw", "clean", "golden")
+            if (group := [o for o in outcome.outcomes if o.layer == layer])
+        )
+        lines.append(
+            f"  expectations:      {passed} passed, {len(failed)} failed  ({per_layer} passed)"
+        )
         for o in failed:
-            lines.append(f"    {'CRITICAL' if o.critical else 'warning '} {o.name}: {o.observed}")
+            lines.append(
+                f"    {'CRITICAL' if o.critical else 'warning '} {_check_label(o)}: {o.observed}"
+            )
     snap = s.get("snapshot", {})
     if "snapshot" in s:
         lines.append(
@@ -232,14 +242,24 @@ def format_summary(outcome: RunOutcome) -> str:
             f"F1={b3['f1']:.4f}  ({a['records_evaluated']} records)"
         )
     if outcome.blocked:
+        critical = [_check_label(o) for o in outcome.outcomes if o.critical and not o.success]
         lines.append(
-            "  PUBLISH BLOCKED: a critical expectation failed; the previous golden "
+            "  PUBLISH BLOCKED: "
+            + (f"critical expectation(s) failed: {', '.join(critical)}" if critical else
+               "a critical expectation failed")
+            + "; the stages after the failed check did not run, the previous golden "
             "tables and snapshots are untouched."
-        )
+        )  # fmt: skip
     for e in outcome.errors:
         lines.append(f"  error: {e}")
     lines.append("  status:            " + ("OK" if outcome.success else "FAILED"))
     return "\n".join(lines)
+
+
+def _check_label(o: CheckOutcome) -> str:
+    """``layer name`` (with the source for raw checks), e.g. ``raw[crm] raw_rows_reconciled``."""
+    source = o.observed.get("source_system") if o.layer == "raw" else None
+    return f"{o.layer}[{source}] {o.name}" if source else f"{o.layer} {o.name}"
 
 
 def configure_progress_logging() -> None:

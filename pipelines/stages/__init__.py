@@ -21,7 +21,7 @@ from .match import (
     write_match,
 )
 from .publish import PublishStats, SnapshotStats, snapshot_stage, swap_stage
-from .quality import check_outcomes, quality_stage
+from .quality import check_outcomes, clean_quality_stage, quality_stage, raw_quality_stage
 from .record import record_stage, run_stats
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "SnapshotStats",
     "StageResult",
     "check_outcomes",
+    "clean_quality_stage",
     "clean_stage",
     "ensure_dir",
     "golden_stage",
@@ -47,6 +48,7 @@ __all__ = [
     "match_inputs",
     "match_stage",
     "quality_stage",
+    "raw_quality_stage",
     "record_stage",
     "reusable_params",
     "run_stats",
