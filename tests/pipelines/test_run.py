@@ -8,10 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from expectations import checks_for_layer
 from pipelines import stages
 from pipelines.access import open_warehouse, snapshot_reader
-from pipelines.runner import evaluate_against_truth, run_pipeline
+from pipelines.runner import evaluate_against_truth, format_summary, run_pipeline
 from pipelines.settings import load_config
+from pipelines.stages import clean as clean_stage_module
 from pipelines.stages import golden as golden_stage_module
 from sources import CANONICAL_FIELDS
 from warehouse import read_table
@@ -66,12 +68,60 @@ def test_rerun_without_new_files_changes_nothing(project: Path) -> None:
     first = run_pipeline(project, run_date="2026-11-24")
     assert first.success, first.errors
     before = _q(project, sql)
+    layers = {o.layer for o in first.outcomes}
+    assert layers == {"raw", "clean", "golden"}, layers
+    raw_sources = {o.observed["source_system"] for o in first.outcomes if o.layer == "raw"}
+    assert raw_sources == {"marketing", "sales", "service"}
+    report = _latest_report(project)
+    assert "raw_rows_reconciled" in report and "clean_phone_e164" in report
+    assert "golden_customer_id_unique" in report
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
     ingested = [v["rows_ingested"] for k, v in second.stats.items() if k.startswith("ingest:")]
     assert ingested and sum(ingested) == 0
+    # no new delivery: every raw check passes, the delivery checks as skipped
+    raw = [o for o in second.outcomes if o.layer == "raw"]
+    assert len(raw) == len(checks_for_layer("raw")) * 3
+    assert all(o.success for o in raw), [o for o in raw if not o.success]
+    skipped = {o.name for o in raw if o.observed.get("skipped") == "no new delivery in this run"}
+    assert skipped == {"raw_rows_reconciled", "raw_delivery_not_empty", "raw_row_count_band"}
+    assert {o.layer for o in second.outcomes} == {"raw", "clean", "golden"}
     assert _q(project, sql) == before
     assert second.stats["snapshot"]["snapshot"] is None  # same content: no new snapshot
+
+
+def _latest_report(project: Path) -> str:
+    cfg = load_config(project)
+    latest = cfg.resolve(cfg.reports_dir) / "latest.txt"
+    return Path(latest.read_text(encoding="utf-8")).read_text(encoding="utf-8")
+
+
+def test_broken_clean_layer_blocks_everything_after_it(project: Path, monkeypatch) -> None:
+    """A critical clean check fails: match, golden, publish and snapshot never run."""
+    real = clean_stage_module.clean_records
+
+    def national_phones(*args, **kwargs):
+        result = real(*args, **kwargs)
+        phones = result.records["phone"]
+        result.records.loc[phones.notna().idxmax(), "phone"] = "13912345678"  # not E.164
+        return result
+
+    monkeypatch.setattr(clean_stage_module, "clean_records", national_phones)
+    out = run_pipeline(project, run_date="2026-11-24")
+    assert not out.success and out.blocked
+    assert "clean" in out.stats and "match" not in out.stats and "golden" not in out.stats
+    failed = [(o.layer, o.name) for o in out.outcomes if not o.success and o.critical]
+    assert failed == [("clean", "clean_phone_e164")]
+    assert {o.layer for o in out.outcomes} == {"raw", "clean"}  # golden never ran
+    summary = format_summary(out)
+    assert "PUBLISH BLOCKED: critical expectation(s) failed: clean clean_phone_e164" in summary
+    cfg = load_config(project)
+    assert list_snapshots(cfg.resolve(cfg.archive_dir)) == []
+    assert _q(project, "SELECT count(*) FROM information_schema.tables "
+                       "WHERE table_schema = 'golden'") == [(0,)]  # fmt: skip
+    alerts = (cfg.resolve(cfg.reports_dir) / "alerts.jsonl").read_text(encoding="utf-8")
+    assert "publishing blocked by clean check(s) on clean/records: clean_phone_e164" in alerts
+    assert "clean_phone_e164" in _latest_report(project)
 
 
 def test_bad_rows_are_quarantined_and_counts_reconcile(project: Path) -> None:
