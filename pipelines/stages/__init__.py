@@ -22,7 +22,7 @@ from .match import (
 )
 from .publish import PublishStats, SnapshotStats, snapshot_stage, swap_stage
 from .quality import check_outcomes, clean_quality_stage, quality_stage, raw_quality_stage
-from .record import record_stage, run_stats
+from .record import RunStats, record_stage, run_stats
 
 __all__ = [
     "CleanStats",
@@ -33,6 +33,7 @@ __all__ = [
     "PublishBlocked",
     "PublishStats",
     "RunContext",
+    "RunStats",
     "SnapshotStats",
     "StageResult",
     "check_outcomes",

@@ -34,9 +34,8 @@ def test_full_run_publishes_reconciled_golden_layer(project: Path, demo_dir: Pat
     cfg = load_config(project)
 
     # every source row is either ingested or quarantined, per source
-    for key, st in out.stats.items():
-        if key.startswith("ingest:"):
-            assert st["rows_in"] == st["rows_ingested"] + st["rows_quarantined"], key
+    for source, st in out.stats.ingest.items():
+        assert st.rows_in == st.rows_ingested + st.rows_quarantined, source
     # every clean record is in the crosswalk exactly once, and every customer has a record
     (n_clean,) = _q(project, "SELECT count(*) FROM clean.records")[0]
     (n_cw, n_keys) = _q(
@@ -77,7 +76,7 @@ def test_rerun_without_new_files_changes_nothing(project: Path) -> None:
     assert "golden_customer_id_unique" in report
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
-    ingested = [v["rows_ingested"] for k, v in second.stats.items() if k.startswith("ingest:")]
+    ingested = [v.rows_ingested for v in second.stats.ingest.values()]
     assert ingested and sum(ingested) == 0
     # no new delivery: every raw check passes, the delivery checks as skipped
     raw = [o for o in second.outcomes if o.layer == "raw"]
@@ -87,7 +86,7 @@ def test_rerun_without_new_files_changes_nothing(project: Path) -> None:
     assert skipped == {"raw_rows_reconciled", "raw_delivery_not_empty", "raw_row_count_band"}
     assert {o.layer for o in second.outcomes} == {"raw", "clean", "golden"}
     assert _q(project, sql) == before
-    assert second.stats["snapshot"]["snapshot"] is None  # same content: no new snapshot
+    assert second.stats.snapshot.snapshot is None  # same content: no new snapshot
 
 
 def _latest_report(project: Path) -> str:
@@ -109,7 +108,7 @@ def test_broken_clean_layer_blocks_everything_after_it(project: Path, monkeypatc
     monkeypatch.setattr(clean_stage_module, "clean_records", national_phones)
     out = run_pipeline(project, run_date="2026-11-24")
     assert not out.success and out.blocked
-    assert "clean" in out.stats and "match" not in out.stats and "golden" not in out.stats
+    assert out.stats.clean is not None and out.stats.match is None and out.stats.golden is None
     failed = [(o.layer, o.name) for o in out.outcomes if not o.success and o.critical]
     assert failed == [("clean", "clean_phone_e164")]
     assert {o.layer for o in out.outcomes} == {"raw", "clean"}  # golden never ran
@@ -142,9 +141,9 @@ def test_bad_rows_are_quarantined_and_counts_reconcile(project: Path) -> None:
     (sales_dir / "bad.csv").write_bytes(("\n".join(lines) + "\n").encode("gbk"))
     out = run_pipeline(project, run_date="2026-11-24")
     assert out.success, out.errors
-    st = out.stats["ingest:sales"]
-    assert st["rows_in"] == st["rows_ingested"] + st["rows_quarantined"]
-    assert st["rows_quarantined"] >= 2
+    st = out.stats.ingest["sales"]
+    assert st.rows_in == st.rows_ingested + st.rows_quarantined
+    assert st.rows_quarantined >= 2
     reasons = _q(project, "SELECT reason FROM quarantine.rows WHERE source_file LIKE '%bad.csv'")
     assert len(reasons) == 2 and all(r[0] for r in reasons)
 
@@ -240,8 +239,8 @@ def test_incremental_run_links_only_new_records_and_equals_full_rebuild(project:
     )
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
-    assert second.stats["match"]["mode"] == "incremental"
-    assert second.stats["match"]["records_relinked"] == 3
+    assert second.stats.match.mode == "incremental"
+    assert second.stats.match.records_relinked == 3
     with open_warehouse(cfg, read_only=True) as con:
         records = read_table(con, "clean.records")
         clusters = read_table(con, "match.clusters")
@@ -288,7 +287,7 @@ def test_incremental_clean_equals_full_clean(project: Path) -> None:
     )
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
-    assert second.stats["clean"]["mode"] == "incremental"
+    assert second.stats.clean.mode == "incremental"
     sources = stages.load_sources(cfg)
     options = CleaningOptions(
         date_order={s.name: s.date_order for s in sources.sources},
@@ -337,7 +336,7 @@ def test_incremental_clean_reflags_old_rows_when_a_switchboard_appears(project: 
     (later / "sb.jsonl").write_text(json.dumps(third, ensure_ascii=False) + "\n", encoding="utf-8")
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
-    assert second.stats["clean"]["mode"] == "incremental"
+    assert second.stats.clean.mode == "incremental"
     flags = dict(
         _q(
             project,
