@@ -223,11 +223,11 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
     accuracy = None
     if outcome.success:
         accuracy = evaluate_against_truth(load_config(cfg_path), data / "truth.csv")
-    elif "match" in outcome.stats:  # publishing blocked: score the match stage's clusters
+    elif outcome.stats.match is not None:  # publishing blocked: score the match stage's clusters
         accuracy = _match_accuracy(load_config(cfg_path), data / "truth.csv")
     stages = {
-        name: {"seconds": s.get("seconds"), "peak_rss_mb": s.get("peak_rss_mb")}
-        for name, s in outcome.stats.items()
+        name: {"seconds": s.seconds, "peak_rss_mb": s.peak_rss_mb}
+        for name, s in outcome.stats.by_stage().items()
     }
     steps = _step_seconds(instance, outcome.run_id)
     if "golden_expectations" in steps:
@@ -237,8 +237,7 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
     if report > 0:
         stages["report"] = {"seconds": round(report, 3)}
     stages["orchestration"] = {"seconds": round(wall - sum(steps.values()), 3)}
-    clean = outcome.stats.get("clean", {})
-    match = outcome.stats.get("match", {})
+    clean, match = outcome.stats.clean, outcome.stats.match
     # also human-readable in the parent's log, so a later failure loses no figures
     print(f"{phase} run: wall {wall:.1f} s, CPU {cpu:.1f} s, stages {json.dumps(stages)}",
           flush=True)
@@ -252,8 +251,8 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
             "cpu_seconds": round(cpu, 2),
             "peak_rss_mb": peak_rss_mb(),
             "stages": stages,
-            "clean_records": clean.get("clean_records"),
-            "candidate_pairs": match.get("candidate_pairs"),
+            "clean_records": clean.clean_records if clean else None,
+            "candidate_pairs": match.candidate_pairs if match else None,
             "accuracy": accuracy,
         }
     )

@@ -3,9 +3,11 @@
 from expectations.audit_sample import AuditSample, draw_audit_sample
 from expectations.catalog import CHECKS, CheckSpec, checks_for_layer
 from expectations.outcome import CheckOutcome, blocking_failures
+from expectations.raw_layer import RawTables
 from expectations.report import TREND_METRICS, RunSummary, render_quality_report
 from expectations.settings import QualitySettings
 from expectations.suites import (
+    CLEAN_SUITE_COLUMNS,
     GOLDEN_SUITE_RECORD_COLUMNS,
     build_data_docs,
     validate_clean,
@@ -15,12 +17,14 @@ from expectations.suites import (
 
 __all__ = [
     "CHECKS",
+    "CLEAN_SUITE_COLUMNS",
     "GOLDEN_SUITE_RECORD_COLUMNS",
     "TREND_METRICS",
     "AuditSample",
     "CheckOutcome",
     "CheckSpec",
     "QualitySettings",
+    "RawTables",
     "RunSummary",
     "blocking_failures",
     "build_data_docs",

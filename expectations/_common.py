@@ -119,21 +119,3 @@ def optional_column(
         return check
     results[name] = skipped(f"column {column!r} absent")
     return None
-
-
-def blank_to_null(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Copy ``frame`` with whitespace-only text in ``columns`` turned into nulls.
-
-    Args:
-        frame: Input frame (not modified).
-        columns: Text columns to normalise; absent ones are ignored.
-
-    Returns:
-        A copy with blanks as ``<NA>``.
-    """
-    out = frame.copy()
-    for column in columns:
-        if column in out.columns:
-            text = out[column].astype("string")
-            out[column] = text.mask(text.str.strip() == "")
-    return out

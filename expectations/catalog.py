@@ -29,44 +29,60 @@ _CRITICAL = True
 _WARNING = False
 
 _SPECS: tuple[CheckSpec, ...] = (
-    # --- raw: one delivery of one source system -----------------------------------------
-    CheckSpec(
-        "raw_not_empty",
-        "raw",
-        _CRITICAL,
-        "The delivery has at least one data row; an empty export is a failed export.",
-    ),
+    # --- raw: the current raw layer of one source and this run's deliveries of it ------
     CheckSpec(
         "raw_required_columns",
         "raw",
         _CRITICAL,
-        "Every required mapped field and the lineage columns are present.",
+        "raw.<source> has the lineage columns and every required mapped field.",
     ),
     CheckSpec(
-        "raw_record_key_not_null",
+        "raw_lineage_not_null",
         "raw",
         _CRITICAL,
-        "Every row carries a record_key, so it can be traced to its source row.",
+        "Every active raw row carries its lineage (record_key, source_system, source_file, "
+        "source_row, source_sha256, ingested_at, run_id), so it can be traced to its delivery.",
+    ),
+    CheckSpec(
+        "raw_rows_reconciled",
+        "raw",
+        _CRITICAL,
+        "For each file delivered in this run, rows read = rows ingested + rows quarantined "
+        "(nothing is lost on the way in).",
+    ),
+    CheckSpec(
+        "raw_record_key_format",
+        "raw",
+        _CRITICAL,
+        "Every active raw row's record_key is <source>:<source_record_id> of its own source.",
     ),
     CheckSpec(
         "raw_record_key_unique",
         "raw",
         _CRITICAL,
-        "record_key is unique within the delivery (source ids must not repeat).",
+        "record_key is unique within each delivered file among active rows (a record seen "
+        "again in a later delivery is a new version, not a duplicate).",
+    ),
+    CheckSpec(
+        "raw_delivery_not_empty",
+        "raw",
+        _WARNING,
+        "Each file delivered in this run has at least one data row (an empty export is "
+        "usually a failed export); a source with no new delivery passes.",
     ),
     CheckSpec(
         "raw_row_count_band",
         "raw",
-        _CRITICAL,
-        "Row count is within the configured band of the last delivery "
-        "(a truncated or doubled export).",
+        _WARNING,
+        "Rows delivered in this run are within the band of the source's previous delivery "
+        "(a truncated or doubled export); a source with no new delivery passes.",
     ),
     CheckSpec(
         "raw_required_fields_filled",
         "raw",
         _WARNING,
-        "Each required field is filled in most rows; a mostly empty column hints at a "
-        "changed export layout.",
+        "Each required field is filled in most of this run's new rows; a mostly empty column "
+        "hints at a changed export layout.",
     ),
     # --- clean: clean.records ---------------------------------------------------------
     CheckSpec(

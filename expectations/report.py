@@ -315,6 +315,12 @@ def _review_section(summary: RunSummary) -> str:
     return _section("review", "Review queue, merges and splits", table)
 
 
+def _layer_label(o: CheckOutcome) -> str:
+    """The layer, with the source of a raw check (``raw · sales``)."""
+    source = o.observed.get("source_system") if o.layer == "raw" else None
+    return f"{o.layer} · {source}" if source else o.layer
+
+
 def _expectations_section(outcomes: Sequence[CheckOutcome]) -> str:
     if not outcomes:
         return _section(
@@ -329,7 +335,7 @@ def _expectations_section(outcomes: Sequence[CheckOutcome]) -> str:
             verdict = f'<span class="{"fail" if o.critical else "warnfail"}">fail</span>'
         observed = escape(json.dumps(o.observed, ensure_ascii=False, default=str)[:600])
         rows.append(
-            f"<tr><td>{escape(o.layer)}</td><td>{escape(o.name)}</td>"
+            f"<tr><td>{escape(_layer_label(o))}</td><td>{escape(o.name)}</td>"
             f"<td>{escape(o.severity)}</td><td>{verdict}</td>"
             f"<td>{escape(o.description)}</td><td><code>{observed}</code></td></tr>"
         )

@@ -18,7 +18,10 @@ class QualitySettings(BaseModel):
         distribution_drift_tolerance: Highest total-variation distance (0–1) of a categorical
             distribution vs the previous snapshot.
         drift_attributes: Golden columns whose distributions are compared.
-        raw_min_fill_rate: Share of rows in which each required raw field must be filled.
+        raw_min_fill_rate: Share of a run's new raw rows in which each required field must
+            be filled.
+        raw_row_count_band: Allowed relative change of a run's delivered rows vs the source's
+            previous delivery (0.5 = ±50 %; a warning).
         clean_min_name_fill_rate: Share of clean records that must carry a customer name.
         golden_min_name_fill_rate: Share of golden customers that must have a name; the rest
             (leads with neither a company nor a contact name) are on the follow-up list.
@@ -34,6 +37,7 @@ class QualitySettings(BaseModel):
     distribution_drift_tolerance: float = Field(default=0.1, ge=0.0, le=1.0)
     drift_attributes: tuple[str, ...] = ("customer_type", "tier", "lifecycle", "province")
     raw_min_fill_rate: float = Field(default=0.5, ge=0.0, le=1.0)
+    raw_row_count_band: float = Field(default=0.5, ge=0.0)
     clean_min_name_fill_rate: float = Field(default=0.95, ge=0.0, le=1.0)
     golden_min_name_fill_rate: float = Field(default=0.98, ge=0.0, le=1.0)
     extra_known_provinces: frozenset[str] = frozenset()

@@ -1,25 +1,26 @@
-"""Great Expectations suites for the raw, clean and golden layers, built in code."""
+"""Great Expectations suites for the clean and golden layers, built in code (raw: ``raw_layer``)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from expectations import reference as ref
-from expectations._common import Results, blank_to_null, columns_present, skipped, to_outcomes
+from expectations._common import Results, columns_present, skipped, to_outcomes
 from expectations._golden_suite import GOLDEN_SUITE_RECORD_COLUMNS, validate_golden
 from expectations._gx_runner import GxCheck, build_docs_site, run_checks
 from expectations.outcome import CheckOutcome
+from expectations.raw_layer import validate_raw
 from expectations.settings import QualitySettings
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
 
 __all__ = [
+    "CLEAN_SUITE_COLUMNS",
     "GOLDEN_SUITE_RECORD_COLUMNS",
     "build_data_docs",
     "validate_clean",
@@ -27,7 +28,6 @@ __all__ = [
     "validate_raw",
 ]
 
-RAW_LINEAGE_COLUMNS: tuple[str, ...] = ("record_key", "source_system", "source_file", "source_row")
 CLEAN_REQUIRED_COLUMNS: tuple[str, ...] = (
     "record_key",
     "source_system",
@@ -35,87 +35,20 @@ CLEAN_REQUIRED_COLUMNS: tuple[str, ...] = (
     "customer_name",
     "customer_type",
 )
-
-
-def validate_raw(
-    rows: pd.DataFrame,
-    source_system: str,
-    required_fields: Sequence[str],
-    previous_row_count: int | None,
-    band: float = 0.5,
-    *,
-    settings: QualitySettings | None = None,
-) -> list[CheckOutcome]:
-    """Validate one source's raw delivery (suite ``raw.<source_system>``).
-
-    Args:
-        rows: ``IngestResult.rows`` of one source (all text plus lineage).
-        source_system: Source system name, used in the suite name and in ``observed``.
-        required_fields: Canonical fields the source mapping declares required.
-        previous_row_count: Row count of the last accepted delivery, or None for the first.
-        band: Allowed relative change of the row count vs the last delivery (0.5 = ±50 %).
-        settings: Thresholds and severity overrides; defaults when None.
-
-    Returns:
-        One outcome per raw check, in catalog order.
-
-    Raises:
-        ValueError: ``band`` is negative.
-    """
-    import great_expectations.expectations as gxe
-
-    if band < 0:
-        raise ValueError(f"band must be >= 0, got {band}")
-    settings = settings or QualitySettings()
-    frame = blank_to_null(rows, required_fields)
-    results: Results = {}
-    checks = [
-        GxCheck("raw_not_empty", [gxe.ExpectTableRowCountToBeBetween(min_value=1)]),
-        columns_present("raw_required_columns", frame, [*required_fields, *RAW_LINEAGE_COLUMNS]),
-        GxCheck(
-            "raw_record_key_not_null",
-            [gxe.ExpectColumnValuesToNotBeNull(column="record_key")],
-            key_column="source_row",
-        ),
-        GxCheck(
-            "raw_record_key_unique",
-            [gxe.ExpectColumnValuesToBeUnique(column="record_key")],
-            key_column="source_row",
-        ),
-    ]
-    if previous_row_count is None:
-        results["raw_row_count_band"] = skipped("no previous delivery to compare with")
-    else:
-        low = math.floor(previous_row_count * (1 - band))
-        high = math.ceil(previous_row_count * (1 + band))
-        checks.append(
-            GxCheck(
-                "raw_row_count_band",
-                [gxe.ExpectTableRowCountToBeBetween(min_value=max(low, 0), max_value=high)],
-                thresholds={
-                    "previous_row_count": previous_row_count,
-                    "band": band,
-                    "min": max(low, 0),
-                    "max": high,
-                },
-            )
-        )
-    present = [f for f in dict.fromkeys(required_fields) if f in frame.columns]
-    if present:
-        checks.append(
-            GxCheck(
-                "raw_required_fields_filled",
-                [
-                    gxe.ExpectColumnValuesToNotBeNull(column=f, mostly=settings.raw_min_fill_rate)
-                    for f in present
-                ],
-                thresholds={"mostly": settings.raw_min_fill_rate},
-            )
-        )
-    else:
-        results["raw_required_fields_filled"] = skipped("no required field present")
-    results.update(run_checks(f"raw.{source_system}", frame, checks))
-    return to_outcomes("raw", results, settings, {"source_system": source_system})
+CLEAN_SUITE_COLUMNS: tuple[str, ...] = (
+    *CLEAN_REQUIRED_COLUMNS,
+    "source_row",
+    "phone",
+    "email",
+    "province",
+    "industry_code",
+    "credit_code",
+    "credit_code_valid",
+    "issues",
+    "registered_date",
+    "updated_at",
+)
+"""The columns of clean.records ``validate_clean`` reads (the rest is never loaded)."""
 
 
 def validate_clean(

@@ -7,7 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from .assets import build_raw_assets, build_stage_assets
-from .checks import build_golden_checks
+from .checks import build_clean_checks, build_golden_checks, build_raw_checks
 from .jobs import JOB_NAME, build_job
 from .resources import ArchiveResource
 from .schedules import build_schedule
@@ -31,7 +31,8 @@ def build_definitions(
     path = str(config_path or default_config_path())
     config = load_config(path, warehouse=warehouse)
     sources = load_sources(config)
-    raw = build_raw_assets([(s.name, s.department) for s in sources.sources if s.enabled])
+    enabled = [s for s in sources.sources if s.enabled]
+    raw = build_raw_assets([(s.name, s.department) for s in enabled])
     freshness = dg.FreshnessPolicy.cron(
         deadline_cron=config.schedule.freshness_deadline_cron,
         lower_bound_delta=timedelta(hours=config.schedule.freshness_hours),
@@ -45,7 +46,11 @@ def build_definitions(
     job = build_job(config.scale)
     return dg.Definitions(
         assets=[*raw, *stage],
-        asset_checks=[build_golden_checks(config.quality)],
+        asset_checks=[
+            *build_raw_checks([s.name for s in enabled], config.quality),
+            build_clean_checks(config.quality),
+            build_golden_checks(config.quality),
+        ],
         jobs=[job],
         schedules=[build_schedule(config, job)],
         sensors=[

@@ -32,24 +32,20 @@ log = logging.getLogger("customer_archive")
 def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
     """The report's figures for one run, from ``ops.stage_stats`` and the quarantine tables."""
     stats = run_stats(con, run_id)
-    ingest = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("ingest:")}
-    started = min((v.get("recorded_at", "") for v in stats.values()), default="")
-    started = run_started_at(con, run_id) or started
-    golden = stats.get("golden", {})
-    match = stats.get("match", {})
+    golden, match = stats.golden, stats.match
     return RunSummary(
         run_id=run_id,
-        started_at=started or datetime.now(UTC).isoformat(timespec="seconds"),
-        rows_in={s: int(v.get("rows_in", 0)) for s, v in ingest.items()},
-        quarantined={s: int(v.get("rows_quarantined", 0)) for s, v in ingest.items()},
+        started_at=run_started_at(con, run_id) or datetime.now(UTC).isoformat(timespec="seconds"),
+        rows_in={s: v.rows_in for s, v in stats.ingest.items()},
+        quarantined={s: v.rows_quarantined for s, v in stats.ingest.items()},
         clean_rows=clean_rows_per_source(con),
-        candidate_pairs=int(match.get("candidate_pairs", 0)),
-        clusters=int(match.get("clusters", 0)),
-        golden_customers=int(golden.get("golden_customers", 0)),
-        review_queue=int(match.get("review_queue", 0)),
-        merges=int(golden.get("merges", 0)),
-        splits=int(golden.get("splits", 0)),
-        snapshot_path=(stats.get("snapshot") or {}).get("snapshot"),
+        candidate_pairs=match.candidate_pairs if match else 0,
+        clusters=match.clusters if match else 0,
+        golden_customers=golden.golden_customers if golden else 0,
+        review_queue=match.review_queue if match else 0,
+        merges=golden.merges if golden else 0,
+        splits=golden.splits if golden else 0,
+        snapshot_path=stats.snapshot.snapshot if stats.snapshot else None,
         quarantine_reasons=quarantine_reasons(con, run_id),
     )
 

@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from dedupe import accuracy_against_truth
+from expectations import CheckOutcome
 from sources.demo import read_truth
 from warehouse import read_table
 
@@ -24,7 +25,7 @@ from .jobs import JOB_NAME
 from .reporting import raise_alert
 from .resources import LOCK_HELD_TAG
 from .settings import ArchiveConfig, load_config
-from .stages import check_outcomes, run_stats
+from .stages import RunStats, check_outcomes, run_stats
 
 log = logging.getLogger("customer_archive")
 # this process holds the run lock for the whole run: the resource must not take it per step
@@ -37,7 +38,7 @@ class RunOutcome:
 
     run_id: str
     success: bool
-    stats: dict[str, dict] = field(default_factory=dict)
+    stats: RunStats = field(default_factory=RunStats)
     outcomes: list = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -157,7 +158,7 @@ def run_pipeline(
         outcome.outcomes = check_outcomes(con, result.run_id)
     failed_critical = [o for o in outcome.outcomes if o.critical and not o.success]
     outcome.blocked = bool(failed_critical) or any("PublishBlocked" in e for e in outcome.errors)
-    if "snapshot" not in outcome.stats:
+    if outcome.stats.snapshot is None:
         outcome.success = False
     if not outcome.success and not outcome.blocked:
         raise_alert(cfg, outcome.run_id, "run_failed", "; ".join(outcome.errors) or "run failed")
@@ -167,8 +168,10 @@ def run_pipeline(
         outcome.run_id,
         result="ok" if outcome.success else ("blocked" if outcome.blocked else "failed"),
         details={
-            "golden_customers": outcome.stats.get("golden", {}).get("golden_customers"),
-            "snapshot": (outcome.stats.get("snapshot") or {}).get("snapshot"),
+            "golden_customers": outcome.stats.golden.golden_customers
+            if outcome.stats.golden
+            else None,
+            "snapshot": outcome.stats.snapshot.snapshot if outcome.stats.snapshot else None,
             "failed_steps": outcome.failed_steps,
         },
     )
@@ -192,44 +195,45 @@ def format_summary(outcome: RunOutcome) -> str:
     s = outcome.stats
     lines = [f"Run {outcome.run_id}"]
     lines.append("  rows per source:   in  ingested  quarantined  (files new / skipped / bad)")
-    for key in sorted(k for k in s if k.startswith("ingest:")):
-        v = s[key]
+    for v in (s.ingest[k] for k in sorted(s.ingest)):
         lines.append(
-            f"    {v['source']:<12}{v['rows_in']:>8}{v['rows_ingested']:>10}"
-            f"{v['rows_quarantined']:>13}"
-            f"   ({v['files_new']} / {v['files_skipped']} / {v['files_quarantined']})"
+            f"    {v.source:<12}{v.rows_in:>8}{v.rows_ingested:>10}{v.rows_quarantined:>13}"
+            f"   ({v.files_new} / {v.files_skipped} / {v.files_quarantined})"
         )
-    if "clean" in s:
-        c = s["clean"]
+    if (c := s.clean) is not None:
         lines.append(
-            f"  clean records:     {c['clean_records']}  (transactions {c['transactions']}, "
-            f"interactions {c['interactions']}, follow-up {c['follow_up']})"
+            f"  clean records:     {c.clean_records}  (transactions {c.transactions}, "
+            f"interactions {c.interactions}, follow-up {c.follow_up})"
         )
-    if "match" in s:
-        m = s["match"]
+    if (m := s.match) is not None:
         lines.append(
-            f"  candidate pairs:   {m['candidate_pairs']}  (matched {m['matched_pairs']}, "
-            f"review queue {m['review_queue']})"
-            + (f", scored in {m['shards']} blocking shards" if m.get("shards") else "")
+            f"  candidate pairs:   {m.candidate_pairs}  (matched {m.matched_pairs}, "
+            f"review queue {m.review_queue})"
+            + (f", scored in {m.shards} blocking shards" if m.shards else "")
         )
-        lines.append(f"  clusters:          {m['clusters']}")
-    if "golden" in s:
-        g = s["golden"]
+        lines.append(f"  clusters:          {m.clusters}")
+    if (g := s.golden) is not None:
         lines.append(
-            f"  golden customers:  {g['golden_customers']}  (new ids {g['ids_created']}, "
-            f"merges {g['merges']}, splits {g['splits']})"
+            f"  golden customers:  {g.golden_customers}  (new ids {g.ids_created}, "
+            f"merges {g.merges}, splits {g.splits})"
         )
     if outcome.outcomes:
         passed = sum(o.success for o in outcome.outcomes)
         failed = [o for o in outcome.outcomes if not o.success]
-        lines.append(f"  expectations:      {passed} passed, {len(failed)} failed")
-        for o in failed:
-            lines.append(f"    {'CRITICAL' if o.critical else 'warning '} {o.name}: {o.observed}")
-    snap = s.get("snapshot", {})
-    if "snapshot" in s:
-        lines.append(
-            f"  snapshot:          {snap.get('snapshot') or 'unchanged (no new snapshot)'}"
+        per_layer = ", ".join(
+            f"{layer} {sum(o.success for o in group)}/{len(group)}"
+            for layer in ("raw", "clean", "golden")
+            if (group := [o for o in outcome.outcomes if o.layer == layer])
         )
+        lines.append(
+            f"  expectations:      {passed} passed, {len(failed)} failed  ({per_layer} passed)"
+        )
+        for o in failed:
+            lines.append(
+                f"    {'CRITICAL' if o.critical else 'warning '} {_check_label(o)}: {o.observed}"
+            )
+    if s.snapshot is not None:
+        lines.append(f"  snapshot:          {s.snapshot.snapshot or 'unchanged (no new snapshot)'}")
     if outcome.accuracy:
         a = outcome.accuracy
         pw, b3 = a["pairwise"], a["bcubed"]
@@ -239,14 +243,24 @@ def format_summary(outcome: RunOutcome) -> str:
             f"F1={b3['f1']:.4f}  ({a['records_evaluated']} records)"
         )
     if outcome.blocked:
+        critical = [_check_label(o) for o in outcome.outcomes if o.critical and not o.success]
         lines.append(
-            "  PUBLISH BLOCKED: a critical expectation failed; the previous golden "
+            "  PUBLISH BLOCKED: "
+            + (f"critical expectation(s) failed: {', '.join(critical)}" if critical else
+               "a critical expectation failed")
+            + "; the stages after the failed check did not run, the previous golden "
             "tables and snapshots are untouched."
-        )
+        )  # fmt: skip
     for e in outcome.errors:
         lines.append(f"  error: {e}")
     lines.append("  status:            " + ("OK" if outcome.success else "FAILED"))
     return "\n".join(lines)
+
+
+def _check_label(o: CheckOutcome) -> str:
+    """``layer name`` (with the source for raw checks), e.g. ``raw[crm] raw_rows_reconciled``."""
+    source = o.observed.get("source_system") if o.layer == "raw" else None
+    return f"{o.layer}[{source}] {o.name}" if source else f"{o.layer} {o.name}"
 
 
 def configure_progress_logging() -> None:

@@ -92,16 +92,23 @@ def read_stage_stats(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, d
 
 
 def write_check_results(
-    con: duckdb.DuckDBPyConnection, run_id: str, results: Sequence[Mapping[str, Any]]
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    results: Sequence[Mapping[str, Any]],
+    scope: str | None = None,
 ) -> None:
-    """Store a run's expectation outcomes in ``ops.check_results`` (replacing the run's rows).
+    """Store expectation outcomes in ``ops.check_results``.
 
-    Each result has ``name, layer, critical, success, observed (dict), description``.
+    Each result has ``name, layer, critical, success, observed (dict), description``. With a
+    ``scope`` (``raw.<source>``, ``clean.records``, ``golden``) only the run's earlier rows of
+    that scope are replaced, so the layers of one run are stored side by side; without one,
+    all of the run's rows are.
     """
     frame = pd.DataFrame(
         [
             {
                 "run_id": run_id,
+                "scope": scope,
                 "name": r["name"],
                 "layer": r["layer"],
                 "critical": r["critical"],
@@ -110,11 +117,20 @@ def write_check_results(
                 "description": r["description"],
             }
             for r in results
-        ]
-    )
+        ],
+        columns=[
+            "run_id", "scope", "name", "layer", "critical", "success", "observed", "description"
+        ],
+    )  # fmt: skip
+    frame["scope"] = frame["scope"].astype("string")
     previous = read_table(con, "ops.check_results")
     if previous is not None:
-        previous = previous[previous["run_id"] != run_id]
+        stale = previous["run_id"] == run_id
+        if scope is not None and "scope" in previous.columns:
+            stale &= previous["scope"] == scope
+        elif scope is not None:
+            stale &= False
+        previous = previous[~stale.fillna(False).astype(bool)]
     replace_tables(con, {"ops.check_results": concat_frames(previous, frame)})
 
 

@@ -21,8 +21,8 @@ from .match import (
     write_match,
 )
 from .publish import PublishStats, SnapshotStats, snapshot_stage, swap_stage
-from .quality import check_outcomes, quality_stage
-from .record import record_stage, run_stats
+from .quality import check_outcomes, clean_quality_stage, quality_stage, raw_quality_stage
+from .record import RunStats, record_stage, run_stats
 
 __all__ = [
     "CleanStats",
@@ -33,9 +33,11 @@ __all__ = [
     "PublishBlocked",
     "PublishStats",
     "RunContext",
+    "RunStats",
     "SnapshotStats",
     "StageResult",
     "check_outcomes",
+    "clean_quality_stage",
     "clean_stage",
     "ensure_dir",
     "golden_stage",
@@ -47,6 +49,7 @@ __all__ = [
     "match_inputs",
     "match_stage",
     "quality_stage",
+    "raw_quality_stage",
     "record_stage",
     "reusable_params",
     "run_stats",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from sources import SourcesConfig, load_sources_config
 
@@ -55,6 +55,26 @@ class StageResult:
     peak_rss_mb: float | None = None
 
     _OPTIONAL: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        """The typed figures from their ``as_dict`` form (as stored in ``ops.stage_stats``).
+
+        Figures the class does not know (written by another version) are ignored; a figure
+        it knows but the row lacks takes its default.
+
+        Raises:
+            ValueError: a figure without a default is missing.
+        """
+        known = {f.name: f for f in fields(cls) if f.init}
+        missing = [
+            name
+            for name, f in known.items()
+            if name not in data and f.default is MISSING and f.default_factory is MISSING
+        ]
+        if missing:
+            raise ValueError(f"{cls.__name__}: stored figures lack {missing}")
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     def as_dict(self) -> dict[str, Any]:
         """The figures as a JSON-ready mapping (timing last; unset optional figures left out)."""

@@ -63,11 +63,11 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
     failed, so a bad night never reaches analysts or the archive.
     """
     outcomes = check_outcomes(con, ctx.run_id)
-    if not outcomes:
+    if not any(o.layer == "golden" for o in outcomes):
         raise PublishBlocked(f"run {ctx.run_id}: quality checks have not run; not publishing")
     failed = blocking_failures(outcomes)
     if failed:
-        names = ", ".join(o.name for o in failed)
+        names = ", ".join(f"{o.layer} {o.name}" for o in failed)
         raise PublishBlocked(f"run {ctx.run_id}: critical expectations failed: {names}")
     swap_in_golden(con, ctx.run_id, ctx.run_date)
     crash_point("publish:swapped")
@@ -87,7 +87,7 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
     """Publish the golden layer as an immutable snapshot; apply retention; copy off-site."""
     cfg = ctx.config
     outcomes = check_outcomes(con, ctx.run_id)
-    if not outcomes or blocking_failures(outcomes):
+    if not any(o.layer == "golden" for o in outcomes) or blocking_failures(outcomes):
         raise PublishBlocked(f"run {ctx.run_id}: expectations missing or failed; no snapshot")
     source_manifest = run_deliveries(con, ctx.run_id)
     archive_dir = ensure_dir(cfg.resolve(cfg.archive_dir))

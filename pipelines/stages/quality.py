@@ -1,4 +1,9 @@
-"""The quality stage: the golden Great Expectations suite on the staged state, stored per run."""
+"""The quality stages: the raw, clean and golden Great Expectations suites, stored per run.
+
+``raw_quality_stage`` runs after each source's ingest, ``clean_quality_stage`` after the clean
+stage and ``quality_stage`` on the staged golden state; each stores its outcomes in
+``ops.check_results`` under its own scope, so the summary and the report show all three layers.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,22 @@ from dataclasses import asdict
 import duckdb
 
 from expectations import (
+    CLEAN_SUITE_COLUMNS,
     GOLDEN_SUITE_RECORD_COLUMNS,
     CheckOutcome,
     blocking_failures,
+    validate_clean,
     validate_golden,
+    validate_raw,
 )
 from warehouse import read_table
 from warehouse.ops import read_check_results, read_required, write_check_results
 
-from .context import RunContext
+from .context import RunContext, load_sources
 
 log = logging.getLogger("customer_archive")
 
-__all__ = ["check_outcomes", "quality_stage"]
+__all__ = ["check_outcomes", "clean_quality_stage", "quality_stage", "raw_quality_stage"]
 
 
 def check_outcomes(con: duckdb.DuckDBPyConnection, run_id: str) -> list[CheckOutcome]:
@@ -38,10 +46,46 @@ def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Check
     )
     previous = read_table(con, "golden.customers")
     outcomes = validate_golden(customers, crosswalk, records, previous, ctx.config.quality)
-    write_check_results(con, ctx.run_id, [asdict(o) for o in outcomes])
+    _store(con, ctx, "golden", outcomes)
+    return outcomes
+
+
+def raw_quality_stage(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str
+) -> list[CheckOutcome]:
+    """Validate ``raw.<source>`` and this run's deliveries of it; store the outcomes."""
+    src = next((s for s in load_sources(ctx.config).sources if s.name == source), None)
+    if src is None:
+        raise KeyError(f"source {source!r} is not declared in {ctx.config.sources_file}")
+    outcomes = validate_raw(
+        con, source, src.required_fields(), ctx.run_id, settings=ctx.config.quality
+    )
+    _store(con, ctx, f"raw.{source}", outcomes)
+    return outcomes
+
+
+def clean_quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[CheckOutcome]:
+    """Validate ``clean.records`` (current records, one per record_key); store the outcomes."""
+    (records,) = read_required(
+        con,
+        ("clean.records",),
+        "run the clean stage",
+        columns={"clean.records": CLEAN_SUITE_COLUMNS},
+    )
+    outcomes = validate_clean(records, settings=ctx.config.quality)
+    _store(con, ctx, "clean.records", outcomes)
+    return outcomes
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, scope: str, outcomes: list[CheckOutcome]
+) -> None:
+    """Write one suite's outcomes under ``scope`` and log the failures."""
+    write_check_results(con, ctx.run_id, [asdict(o) for o in outcomes], scope=scope)
     failed = blocking_failures(outcomes)
     log.info(
-        "quality    expectations passed=%d failed=%d (critical failed=%d)",
+        "quality    %s expectations passed=%d failed=%d (critical failed=%d)",
+        scope,
         sum(o.success for o in outcomes),
         sum(not o.success for o in outcomes),
         len(failed),
@@ -54,4 +98,3 @@ def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Check
                 o.name,
                 o.observed,
             )
-    return outcomes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -93,54 +94,147 @@ def test_absent_optional_column_is_recorded_as_skipped(clean_records) -> None:
     assert outcome.observed == {"skipped": "column 'email' absent"}
 
 
-@pytest.fixture()
-def raw_rows(clean_records: pd.DataFrame) -> pd.DataFrame:
-    frame = clean_records[["record_key", "source_system", "customer_name", "phone"]].copy()
-    frame["source_file"] = "crm_2024-03-15.csv"
-    frame["source_row"] = [str(i) for i in range(1, len(frame) + 1)]
-    return frame.astype("string")
+def _raw_warehouse(rows_read: int = 6, quarantined: int = 0) -> duckdb.DuckDBPyConnection:
+    """raw.crm with one delivery of run r1 (6 rows) and its manifest row."""
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw; CREATE SCHEMA ops; CREATE SCHEMA quarantine")
+    con.execute(
+        "CREATE TABLE raw.crm (source_record_id VARCHAR, customer_name VARCHAR, phone VARCHAR, "
+        "record_key VARCHAR, source_system VARCHAR, source_file VARCHAR, source_row BIGINT, "
+        "source_sha256 VARCHAR, ingested_at VARCHAR, extra VARCHAR, run_id VARCHAR, "
+        "active BOOLEAN)"
+    )
+    con.execute(
+        "CREATE TABLE ops.deliveries (source_system VARCHAR, path VARCHAR, size BIGINT, "
+        "sha256 VARCHAR, status VARCHAR, run_id VARCHAR, rows_read BIGINT, note VARCHAR)"
+    )
+    con.execute(
+        "CREATE TABLE quarantine.rows (source_system VARCHAR, source_file VARCHAR, "
+        "source_row BIGINT, raw_content VARCHAR, reason VARCHAR, run_id VARCHAR)"
+    )
+    _deliver(con, "r1", "crm/2024-03-15/crm.csv", 6, rows_read=rows_read)
+    for i in range(quarantined):
+        con.execute(
+            "INSERT INTO quarantine.rows VALUES ('crm', 'crm/2024-03-15/crm.csv', ?, '{}', "
+            "'empty key', 'r1')",
+            [100 + i],
+        )
+    return con
 
 
-def test_good_raw_delivery_passes(raw_rows) -> None:
-    outcomes = validate_raw(raw_rows, "crm", ["customer_name", "phone"], previous_row_count=5)
-    assert {o.name: o.observed for o in outcomes if not o.success} == {}
-    assert all(o.observed["source_system"] == "crm" for o in outcomes)
+def _deliver(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    path: str,
+    n: int,
+    rows_read: int | None = None,
+    first_id: int = 1,
+) -> None:
+    for i in range(n):
+        rid = f"C{first_id + i}"
+        con.execute(
+            "INSERT INTO raw.crm VALUES (?, ?, ?, ?, 'crm', ?, ?, 'abc', '2024-03-15T02:00:00', "
+            "'{}', ?, true)",
+            [rid, f"公司{i}", f"+86139000000{i:02d}", f"crm:{rid}", path, i + 1, run_id],
+        )
+    con.execute(
+        "INSERT INTO ops.deliveries VALUES ('crm', ?, 10, ?, 'new', ?, ?, '')",
+        [path, f"sha-{path}", run_id, n if rows_read is None else rows_read],
+    )
 
 
-@pytest.mark.parametrize(
-    ("check", "mutate", "previous"),
-    [
-        ("raw_not_empty", lambda f: f.iloc[0:0], None),
-        ("raw_required_columns", lambda f: f.drop(columns=["phone"]), None),
-        ("raw_required_columns", lambda f: f.drop(columns=["source_file"]), None),
-        ("raw_record_key_not_null", lambda f: _set(f, 2, "record_key", None), None),
-        ("raw_record_key_unique", lambda f: _set(f, 2, "record_key", "crm:1"), None),
-        ("raw_row_count_band", lambda f: f, 20),  # 6 rows vs 20 last time: truncated export
-        (
-            "raw_row_count_band",
-            lambda f: pd.concat([f] * 3, ignore_index=True).assign(
-                record_key=lambda d: "crm:" + d.index.astype("string")
-            ),
-            5,
-        ),
-    ],
-    ids=["empty", "missing-field", "missing-lineage", "null-key", "dup-key", "shrunk", "grew"],
-)
-def test_raw_critical_checks_fail_and_block(raw_rows, check, mutate, previous) -> None:
-    outcomes = validate_raw(mutate(raw_rows), "crm", ["customer_name", "phone"], previous)
+def _raw(con: duckdb.DuckDBPyConnection, run_id: str = "r1") -> dict:
+    return _by_name(validate_raw(con, "crm", ["source_record_id", "customer_name"], run_id))
+
+
+def test_good_raw_layer_passes() -> None:
+    outcomes = _raw(_raw_warehouse(quarantined=0))
+    assert {n: o.observed for n, o in outcomes.items() if not o.success} == {}
+    assert set(outcomes) == {n for n, s in CHECKS.items() if s.layer == "raw"}
+    assert all(o.observed["source_system"] == "crm" for o in outcomes.values())
+
+
+def test_quarantined_rows_reconcile() -> None:
+    outcome = _raw(_raw_warehouse(rows_read=8, quarantined=2))["raw_rows_reconciled"]
+    assert outcome.success and outcome.critical
+    assert outcome.observed["deliveries"][0] == {
+        "file": "crm/2024-03-15/crm.csv", "rows_read": 8, "ingested": 6, "quarantined": 2
+    }  # fmt: skip
+
+
+def test_source_with_nothing_new_passes() -> None:
+    """A second run with no new delivery: delivery checks pass as skipped, layer checks run."""
+    outcomes = _raw(_raw_warehouse(), run_id="r2")
+    assert all(o.success for o in outcomes.values())
+    for name in ("raw_rows_reconciled", "raw_delivery_not_empty", "raw_row_count_band"):
+        assert outcomes[name].observed["skipped"] == "no new delivery in this run"
+    assert outcomes["raw_lineage_not_null"].observed["active_rows"] == 6
+
+
+def test_a_later_version_of_a_record_is_not_a_duplicate() -> None:
+    """The same record_key in a later delivery is a new version (#15), not a key clash."""
+    con = _raw_warehouse()
+    _deliver(con, "r2", "crm/2024-03-16/crm.csv", 5)  # C1..C5 again, one day later
+    outcomes = _raw(con, run_id="r2")
+    assert outcomes["raw_record_key_unique"].success
+    assert outcomes["raw_row_count_band"].success  # 5 rows vs 6 last time
+
+
+RAW_BREAKS = [
+    ("raw_lineage_not_null", "UPDATE raw.crm SET source_file = NULL WHERE source_row = 2"),
+    ("raw_lineage_not_null", "UPDATE raw.crm SET run_id = NULL WHERE source_row = 2"),
+    ("raw_record_key_format", "UPDATE raw.crm SET record_key = 'C3' WHERE source_row = 3"),
+    ("raw_record_key_format", "UPDATE raw.crm SET record_key = 'erp:C3' WHERE source_row = 3"),
+    ("raw_record_key_unique", "UPDATE raw.crm SET record_key = 'crm:C1', source_record_id = 'C1'"
+     " WHERE source_row = 4"),
+    ("raw_rows_reconciled", "DELETE FROM raw.crm WHERE source_row = 5"),
+    ("raw_required_columns", "ALTER TABLE raw.crm DROP COLUMN source_sha256"),
+    ("raw_required_columns", "ALTER TABLE raw.crm DROP COLUMN customer_name"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("check", "sql"), RAW_BREAKS, ids=[f"{c}:{i}" for i, (c, _) in
+                         enumerate(RAW_BREAKS)])  # fmt: skip
+def test_raw_structural_checks_fail_and_block(check: str, sql: str) -> None:
+    con = _raw_warehouse()
+    con.execute(sql)
+    outcomes = validate_raw(con, "crm", ["source_record_id", "customer_name"], "r1")
     outcome = _by_name(outcomes)[check]
-    assert outcome.critical and not outcome.success
+    assert outcome.critical and not outcome.success, outcome.observed
     assert outcome in blocking_failures(outcomes)
 
 
-def test_raw_blank_required_field_is_a_warning(raw_rows) -> None:
-    frame = raw_rows.assign(phone=["  ", "", None, "+8613800001111", None, ""])
-    outcomes = validate_raw(frame, "crm", ["customer_name", "phone"], None)
-    outcome = _by_name(outcomes)["raw_required_fields_filled"]
+def test_superseded_rows_are_not_checked() -> None:
+    con = _raw_warehouse()
+    con.execute("UPDATE raw.crm SET record_key = 'bad', active = false WHERE source_row = 3")
+    assert _raw(con)["raw_record_key_format"].success
+
+
+def test_raw_critical_cases_cover_the_catalog() -> None:
+    critical = {n for n, s in CHECKS.items() if s.layer == "raw" and s.critical}
+    assert critical == {c for c, _ in RAW_BREAKS}
+
+
+@pytest.mark.parametrize(
+    ("check", "n", "rows_read"),
+    [("raw_row_count_band", 2, None), ("raw_row_count_band", 30, None),
+     ("raw_delivery_not_empty", 0, 0)],
+    ids=["shrunk", "grew", "empty"],
+)  # fmt: skip
+def test_volume_checks_are_warnings(check: str, n: int, rows_read: int | None) -> None:
+    con = _raw_warehouse()
+    _deliver(con, "r2", "crm/2024-03-16/crm.csv", n, rows_read=rows_read, first_id=100)
+    outcomes = validate_raw(con, "crm", ["source_record_id", "customer_name"], "r2")
+    outcome = _by_name(outcomes)[check]
     assert not outcome.success and not outcome.critical
     assert blocking_failures(outcomes) == []
 
 
-def test_raw_band_is_validated(raw_rows) -> None:
-    with pytest.raises(ValueError, match="band"):
-        validate_raw(raw_rows, "crm", [], None, band=-0.1)
+def test_raw_blank_required_field_is_a_warning() -> None:
+    con = _raw_warehouse()
+    con.execute("UPDATE raw.crm SET customer_name = '  ' WHERE source_row <= 4")
+    outcomes = validate_raw(con, "crm", ["source_record_id", "customer_name"], "r1")
+    outcome = _by_name(outcomes)["raw_required_fields_filled"]
+    assert not outcome.success and not outcome.critical
+    assert outcome.observed["unexpected_keys"] == ["customer_name"]
+    assert blocking_failures(outcomes) == []

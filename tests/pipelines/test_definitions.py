@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from expectations import checks_for_layer
 from pipelines.definitions import build_definitions
 from pipelines.jobs import JOB_NAME
 
@@ -36,6 +37,20 @@ def test_definitions_have_assets_checks_schedule_and_sensor(project: Path) -> No
     assert policy is not None  # ops see a stale golden table in the UI
     critical = {c.name for c in checks if c.asset_key == dg.AssetKey(["staging", "golden"])}
     assert {"golden_customer_id_unique", "crosswalk_covers_clean_records"} <= critical
+    # the raw suite on every raw asset, the clean suite on clean/records; critical = blocking
+    graph = defs.resolve_asset_graph()
+    for asset, layer in [
+        (["raw", "sales"], "raw"),
+        (["raw", "marketing"], "raw"),
+        (["clean", "records"], "clean"),
+        (["staging", "golden"], "golden"),
+    ]:
+        key = dg.AssetKey(asset)
+        names = {c.name for c in checks if c.asset_key == key}
+        assert names == {s.name for s in checks_for_layer(layer)}, asset
+        for spec in checks_for_layer(layer):
+            node = graph.get(dg.AssetCheckKey(key, spec.name))
+            assert node.blocking == spec.critical, spec.name
     assert defs.resolve_job_def(JOB_NAME) is not None
 
 

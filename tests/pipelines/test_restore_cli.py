@@ -55,7 +55,7 @@ def _write_leads(folder: Path, name: str, leads: list[dict]) -> Path:
 def _run(config: Path, run_date: str) -> SnapshotInfo:
     outcome = run_pipeline(config, run_date=run_date)
     assert outcome.success, outcome.errors
-    snap_id = outcome.stats["snapshot"]["snapshot_id"]
+    snap_id = outcome.stats.snapshot.snapshot_id
     cfg = load_config(config)
     return next(s for s in list_snapshots(cfg.resolve(cfg.archive_dir)) if s.snapshot_id == snap_id)
 

@@ -9,10 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from expectations import checks_for_layer
 from pipelines import stages
 from pipelines.access import open_warehouse, snapshot_reader
-from pipelines.runner import evaluate_against_truth, run_pipeline
+from pipelines.runner import evaluate_against_truth, format_summary, run_pipeline
 from pipelines.settings import load_config
+from pipelines.stages import clean as clean_stage_module
 from pipelines.stages import golden as golden_stage_module
 from warehouse import read_table
 from warehouse.archive import list_snapshots, verify_snapshot
@@ -32,9 +34,8 @@ def test_full_run_publishes_reconciled_golden_layer(project: Path, demo_dir: Pat
     cfg = load_config(project)
 
     # every source row is either ingested or quarantined, per source
-    for key, st in out.stats.items():
-        if key.startswith("ingest:"):
-            assert st["rows_in"] == st["rows_ingested"] + st["rows_quarantined"], key
+    for source, st in out.stats.ingest.items():
+        assert st.rows_in == st.rows_ingested + st.rows_quarantined, source
     # every clean record is in the crosswalk exactly once, and every customer has a record
     (n_clean,) = _q(project, "SELECT count(*) FROM clean.records")[0]
     (n_cw, n_keys) = _q(
@@ -66,12 +67,60 @@ def test_rerun_without_new_files_changes_nothing(project: Path) -> None:
     first = run_pipeline(project, run_date="2026-11-24")
     assert first.success, first.errors
     before = _q(project, sql)
+    layers = {o.layer for o in first.outcomes}
+    assert layers == {"raw", "clean", "golden"}, layers
+    raw_sources = {o.observed["source_system"] for o in first.outcomes if o.layer == "raw"}
+    assert raw_sources == {"marketing", "sales", "service"}
+    report = _latest_report(project)
+    assert "raw_rows_reconciled" in report and "clean_phone_e164" in report
+    assert "golden_customer_id_unique" in report
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
-    ingested = [v["rows_ingested"] for k, v in second.stats.items() if k.startswith("ingest:")]
+    ingested = [v.rows_ingested for v in second.stats.ingest.values()]
     assert ingested and sum(ingested) == 0
+    # no new delivery: every raw check passes, the delivery checks as skipped
+    raw = [o for o in second.outcomes if o.layer == "raw"]
+    assert len(raw) == len(checks_for_layer("raw")) * 3
+    assert all(o.success for o in raw), [o for o in raw if not o.success]
+    skipped = {o.name for o in raw if o.observed.get("skipped") == "no new delivery in this run"}
+    assert skipped == {"raw_rows_reconciled", "raw_delivery_not_empty", "raw_row_count_band"}
+    assert {o.layer for o in second.outcomes} == {"raw", "clean", "golden"}
     assert _q(project, sql) == before
-    assert second.stats["snapshot"]["snapshot"] is None  # same content: no new snapshot
+    assert second.stats.snapshot.snapshot is None  # same content: no new snapshot
+
+
+def _latest_report(project: Path) -> str:
+    cfg = load_config(project)
+    latest = cfg.resolve(cfg.reports_dir) / "latest.txt"
+    return Path(latest.read_text(encoding="utf-8")).read_text(encoding="utf-8")
+
+
+def test_broken_clean_layer_blocks_everything_after_it(project: Path, monkeypatch) -> None:
+    """A critical clean check fails: match, golden, publish and snapshot never run."""
+    real = clean_stage_module.clean_records
+
+    def national_phones(*args, **kwargs):
+        result = real(*args, **kwargs)
+        phones = result.records["phone"]
+        result.records.loc[phones.notna().idxmax(), "phone"] = "13912345678"  # not E.164
+        return result
+
+    monkeypatch.setattr(clean_stage_module, "clean_records", national_phones)
+    out = run_pipeline(project, run_date="2026-11-24")
+    assert not out.success and out.blocked
+    assert out.stats.clean is not None and out.stats.match is None and out.stats.golden is None
+    failed = [(o.layer, o.name) for o in out.outcomes if not o.success and o.critical]
+    assert failed == [("clean", "clean_phone_e164")]
+    assert {o.layer for o in out.outcomes} == {"raw", "clean"}  # golden never ran
+    summary = format_summary(out)
+    assert "PUBLISH BLOCKED: critical expectation(s) failed: clean clean_phone_e164" in summary
+    cfg = load_config(project)
+    assert list_snapshots(cfg.resolve(cfg.archive_dir)) == []
+    assert _q(project, "SELECT count(*) FROM information_schema.tables "
+                       "WHERE table_schema = 'golden'") == [(0,)]  # fmt: skip
+    alerts = (cfg.resolve(cfg.reports_dir) / "alerts.jsonl").read_text(encoding="utf-8")
+    assert "publishing blocked by clean check(s) on clean/records: clean_phone_e164" in alerts
+    assert "clean_phone_e164" in _latest_report(project)
 
 
 def test_bad_rows_are_quarantined_and_counts_reconcile(project: Path) -> None:
@@ -92,9 +141,9 @@ def test_bad_rows_are_quarantined_and_counts_reconcile(project: Path) -> None:
     (sales_dir / "bad.csv").write_bytes(("\n".join(lines) + "\n").encode("gbk"))
     out = run_pipeline(project, run_date="2026-11-24")
     assert out.success, out.errors
-    st = out.stats["ingest:sales"]
-    assert st["rows_in"] == st["rows_ingested"] + st["rows_quarantined"]
-    assert st["rows_quarantined"] >= 2
+    st = out.stats.ingest["sales"]
+    assert st.rows_in == st.rows_ingested + st.rows_quarantined
+    assert st.rows_quarantined >= 2
     reasons = _q(project, "SELECT reason FROM quarantine.rows WHERE source_file LIKE '%bad.csv'")
     assert len(reasons) == 2 and all(r[0] for r in reasons)
 
@@ -190,8 +239,8 @@ def test_incremental_run_links_only_new_records_and_equals_full_rebuild(project:
     )
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
-    assert second.stats["match"]["mode"] == "incremental"
-    assert second.stats["match"]["records_relinked"] == 3
+    assert second.stats.match.mode == "incremental"
+    assert second.stats.match.records_relinked == 3
     with open_warehouse(cfg, read_only=True) as con:
         records = read_table(con, "clean.records")
         clusters = read_table(con, "match.clusters")
@@ -238,7 +287,7 @@ def test_incremental_clean_equals_full_clean(project: Path) -> None:
     )
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
-    assert second.stats["clean"]["mode"] == "incremental"
+    assert second.stats.clean.mode == "incremental"
     sources = stages.load_sources(cfg)
     options = CleaningOptions(
         date_order={s.name: s.date_order for s in sources.sources},
@@ -288,7 +337,7 @@ def test_incremental_clean_reflags_old_rows_when_a_switchboard_appears(project: 
     (later / "sb.jsonl").write_text(json.dumps(third, ensure_ascii=False) + "\n", encoding="utf-8")
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
-    assert second.stats["clean"]["mode"] == "incremental"
+    assert second.stats.clean.mode == "incremental"
     flags = dict(
         _q(
             project,

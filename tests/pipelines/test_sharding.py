@@ -68,8 +68,8 @@ def _assert_same_run(
         pd.testing.assert_frame_equal(mine[name], base[name], obj=name)
     if not full:
         return
-    figures = {k: v for k, v in outcome.stats["match"].items() if k not in _RUN_FIGURES}
-    expected = {k: v for k, v in base_out.stats["match"].items() if k not in _RUN_FIGURES}
+    figures = {k: v for k, v in outcome.stats.match.as_dict().items() if k not in _RUN_FIGURES}
+    expected = {k: v for k, v in base_out.stats.match.as_dict().items() if k not in _RUN_FIGURES}
     assert figures == expected
 
 
@@ -79,7 +79,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> tuple[
     cfg = _project(tmp_path_factory.mktemp("single"), demo_dir / "landing")
     outcome = run_pipeline(cfg, run_date=RUN_DATE)
     assert outcome.success, outcome.errors
-    assert "shards" not in outcome.stats["match"]
+    assert outcome.stats.match.shards is None
     return cfg, outcome
 
 
@@ -88,8 +88,8 @@ def test_sharded_run_equals_single_process_run(
 ) -> None:
     cfg = _project(tmp_path, demo_dir / "landing", {"match_shards": 3})
     first = run_pipeline(cfg, run_date=RUN_DATE)
-    assert first.stats["match"]["shards"] == 3
-    assert first.stats["match"]["mode"] == "full"
+    assert first.stats.match.shards == 3
+    assert first.stats.match.mode == "full"
     _assert_same_run(cfg, first, baseline)
     assert "scored in 3 blocking shards" in format_summary(first)
     assert "blocking shards" not in format_summary(baseline[1])
@@ -97,8 +97,8 @@ def test_sharded_run_equals_single_process_run(
     # nothing new: the sharded graph takes the incremental path (no shards) and still publishes
     again = run_pipeline(cfg, run_date=RUN_DATE)
     assert again.success, again.errors
-    assert again.stats["match"]["mode"] == "incremental"
-    assert "shards" not in again.stats["match"]
+    assert again.stats.match.mode == "incremental"
+    assert again.stats.match.shards is None
     _assert_same_run(cfg, again, baseline, full=False)
 
 
@@ -111,7 +111,7 @@ def test_sharded_full_rebuild_reuses_params_of_unchanged_settings(
     # force a full rebuild with the same matching settings: the shards reuse the stored params
     cfg.write_text(cfg.read_text(encoding="utf-8") + "match_incremental: false\n", "utf-8")
     rebuilt = run_pipeline(cfg, run_date=RUN_DATE)
-    assert rebuilt.stats["match"]["mode"] == "full"
+    assert rebuilt.stats.match.mode == "full"
     with open_warehouse(load_config(cfg), read_only=True) as con:
         params = read_table(con, "match.params")
     assert params is not None and len(params) == 2
@@ -242,6 +242,6 @@ def test_multiprocess_run_equals_single_process_run(
         {"match_shards": 2, "executor": "multiprocess", "max_concurrent": 2},
     )
     outcome = run_pipeline(cfg, run_date=RUN_DATE)
-    assert outcome.stats["match"]["shards"] == 2
+    assert outcome.stats.match.shards == 2
     _assert_same_run(cfg, outcome, baseline)
-    assert outcome.stats["snapshot"]["snapshot"]
+    assert outcome.stats.snapshot.snapshot

@@ -50,7 +50,7 @@ def test_no_match_decision_splits_customer_next_run_and_is_explained(ran: Path, 
     )
     again = run_pipeline(ran, run_date="2026-11-25")
     assert again.success, again.errors
-    assert again.stats["match"]["mode"] == "full"  # a new decision means a full re-link
+    assert again.stats.match.mode == "full"  # a new decision means a full re-link
     a, b = _customer_of(cfg, left), _customer_of(cfg, right)
     assert a != b
     assert before in {a, b}  # one part keeps the lifelong id …

@@ -1,0 +1,384 @@
+"""The raw-layer suite: properties of one source's ``raw.<source>`` table, in DuckDB SQL.
+
+Run on every run, after the source's ingest. Structural properties are checked over the
+whole current raw layer (active rows, aggregated in SQL, so it stays cheap at any size);
+properties of a *delivery* (its rows reconcile, it is not empty, its size, its fill rates)
+are checked on the files this run delivered, so a source with nothing new passes them.
+
+Each property becomes a small derived frame — one row per checked unit (a column, a delivered
+file, an offending record key) with ``ok`` / ``bad`` in the check's own column — validated by
+one Great Expectations suite ``raw.<source>``, so every check is a GX expectation and shows in
+Data Docs. Uniqueness of ``record_key`` is asked per delivered file among active rows: when a
+record seen again in a later delivery becomes a new version of it (several rows per key, one
+current), keys still never repeat inside one delivery.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from expectations._common import Results, skipped, to_outcomes
+from expectations._gx_runner import GxCheck, run_checks
+from expectations.outcome import CheckOutcome
+from expectations.settings import QualitySettings
+
+__all__ = ["RAW_LINEAGE_COLUMNS", "RawTables", "validate_raw"]
+
+RAW_LINEAGE_COLUMNS: tuple[str, ...] = (
+    "record_key",
+    "source_system",
+    "source_file",
+    "source_row",
+    "source_sha256",
+    "ingested_at",
+    "run_id",
+)
+"""Lineage every active raw row must carry (``raw_lineage_not_null``)."""
+
+MAX_UNITS = 1000
+"""At most this many offending record keys are listed in a derived frame (counts stay exact)."""
+
+_FRESH = ("new", "changed")
+
+
+@dataclass(frozen=True)
+class RawTables:
+    """Where the raw suite reads (the warehouse's defaults).
+
+    Attributes:
+        raw: ``raw.<source>`` is ``f"{raw}.{source}"``.
+        deliveries: The delivered-files manifest (``source_system, path, status, run_id,
+            rows_read``).
+        quarantine_rows: Quarantined rows (``source_system, source_file, run_id``).
+    """
+
+    raw: str = "raw"
+    deliveries: str = "ops.deliveries"
+    quarantine_rows: str = "quarantine.rows"
+
+
+def validate_raw(
+    con: duckdb.DuckDBPyConnection,
+    source_system: str,
+    required_fields: Sequence[str],
+    run_id: str,
+    *,
+    settings: QualitySettings | None = None,
+    tables: RawTables | None = None,
+) -> list[CheckOutcome]:
+    """Validate one source's raw layer and this run's deliveries of it (suite ``raw.<source>``).
+
+    Args:
+        con: The warehouse (read only).
+        source_system: Source name; its table is ``raw.<source_system>``.
+        required_fields: Canonical fields the source mapping requires.
+        run_id: The run whose deliveries are checked (``ops.deliveries.run_id``).
+        settings: Thresholds (``raw_min_fill_rate``, ``raw_row_count_band``) and severity
+            overrides; defaults when None.
+        tables: Table names; the warehouse's when None.
+
+    Returns:
+        One outcome per raw check, in catalog order; ``observed`` carries ``source_system``.
+    """
+    settings = settings or QualitySettings()
+    tables = tables or RawTables()
+    table = f"{tables.raw}.{source_system}"
+    facts = _Facts()
+    results: Results = {}
+    columns = _columns(con, table)
+    deliveries = _run_deliveries(con, tables, source_system, run_id)
+    if columns is None:
+        reason = f"{table} does not exist yet (nothing ingested)"
+        for name in ("raw_required_columns", "raw_lineage_not_null", "raw_record_key_format"):
+            results[name] = skipped(reason)
+        results["raw_record_key_unique"] = skipped(reason)
+        if not deliveries.empty and int(deliveries["rows_read"].sum()) > 0:
+            results["raw_required_columns"] = (False, {"error": f"{table} is missing"})
+        columns = set()
+    else:
+        _required_columns(facts, columns, required_fields)
+        active = "active IS DISTINCT FROM false" if "active" in columns else "true"
+        _lineage(con, facts, table, columns, active)
+        _key_format(con, facts, results, table, columns, active, source_system)
+        _key_unique(con, facts, results, table, columns, active)
+    _reconciled(con, facts, results, tables, table, columns, source_system, run_id, deliveries)
+    _not_empty(facts, results, deliveries)
+    _band(con, facts, results, tables, source_system, run_id, deliveries, settings)
+    _filled(con, facts, results, table, columns, required_fields, run_id, settings)
+    checks = facts.checks(results)
+    if checks:
+        results.update(run_checks(f"raw.{source_system}", facts.frame(), checks))
+    return to_outcomes("raw", results, settings, {"source_system": source_system})
+
+
+class _Facts:
+    """Derived frame rows: (check, unit, ok) plus what each check adds to ``observed``."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, bool]] = []
+        self.extra: dict[str, dict[str, Any]] = {}
+        self.thresholds: dict[str, dict[str, Any]] = {}
+
+    def add(self, check: str, unit: str, ok: bool) -> None:
+        self.rows.append((check, unit, ok))
+
+    def frame(self) -> pd.DataFrame:
+        names = list(dict.fromkeys(c for c, _, _ in self.rows))
+        data: dict[str, list[Any]] = {"unit": [u for _, u, _ in self.rows]}
+        for name in names:
+            data[name] = [("ok" if ok else "bad") if c == name else None for c, _, ok in self.rows]
+        return pd.DataFrame(data).astype("string")
+
+    def checks(self, results: Results) -> list[GxCheck]:
+        import great_expectations.expectations as gxe
+
+        names = [n for n in dict.fromkeys(c for c, _, _ in self.rows) if n not in results]
+        return [
+            GxCheck(
+                name,
+                [gxe.ExpectColumnValuesToBeInSet(column=name, value_set=["ok"])],
+                key_column="unit",
+                thresholds=self.thresholds.get(name, {}),
+                extra=self.extra.get(name, {}),
+            )
+            for name in names
+        ]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str] | None:
+    schema, name = table.split(".", 1)
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchall()
+    return {r[0] for r in rows} or None
+
+
+def _run_deliveries(
+    con: duckdb.DuckDBPyConnection, tables: RawTables, source: str, run_id: str
+) -> pd.DataFrame:
+    """The files of ``source`` this run read (``new`` or ``changed``): path, rows_read."""
+    if _columns(con, tables.deliveries) is None:
+        return pd.DataFrame({"path": [], "rows_read": []})
+    return con.execute(
+        f"SELECT path, coalesce(rows_read, 0) AS rows_read FROM {tables.deliveries} "
+        "WHERE source_system = ? AND run_id = ? AND status IN ('new', 'changed') ORDER BY path",
+        [source, run_id],
+    ).df()
+
+
+def _required_columns(facts: _Facts, columns: set[str], required: Sequence[str]) -> None:
+    wanted = list(dict.fromkeys([*RAW_LINEAGE_COLUMNS, *required]))
+    for column in wanted:
+        facts.add("raw_required_columns", column, column in columns)
+    facts.extra["raw_required_columns"] = {
+        "required_columns": wanted,
+        "missing_columns": [c for c in wanted if c not in columns],
+    }
+
+
+def _lineage(
+    con: duckdb.DuckDBPyConnection, facts: _Facts, table: str, columns: set[str], active: str
+) -> None:
+    present = [c for c in RAW_LINEAGE_COLUMNS if c in columns]
+    if not present:
+        facts.add("raw_lineage_not_null", "(no lineage column)", False)
+        return
+    counts = ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in present)
+    row = con.execute(f"SELECT count(*), {counts} FROM {table} WHERE {active}").fetchone()
+    assert row is not None
+    nulls = dict(zip(present, (int(v) for v in row[1:]), strict=True))
+    for column, n in nulls.items():
+        facts.add("raw_lineage_not_null", column, n == 0)
+    facts.extra["raw_lineage_not_null"] = {
+        "active_rows": int(row[0]),
+        "null_counts": {c: n for c, n in nulls.items() if n},
+    }
+
+
+def _key_format(
+    con: duckdb.DuckDBPyConnection,
+    facts: _Facts,
+    results: Results,
+    table: str,
+    columns: set[str],
+    active: str,
+    source: str,
+) -> None:
+    name = "raw_record_key_format"
+    need = {"record_key", "source_system", "source_record_id"}
+    if not need <= columns:
+        results[name] = (False, {"error": f"columns {sorted(need - columns)} absent"})
+        return
+    bad = (
+        "record_key IS NULL OR source_record_id IS NULL OR trim(source_record_id) = '' "
+        "OR source_system IS DISTINCT FROM ? "
+        "OR record_key IS DISTINCT FROM source_system || ':' || source_record_id"
+    )
+    total, n_bad = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {bad}) FROM {table} WHERE {active}", [source]
+    ).fetchone() or (0, 0)
+    keys = con.execute(
+        f"SELECT coalesce(record_key, '<null> row ' || source_row::VARCHAR) FROM {table} "
+        f"WHERE {active} AND ({bad}) ORDER BY source_file, source_row LIMIT {MAX_UNITS}",
+        [source],
+    ).fetchall()
+    for (key,) in keys:
+        facts.add(name, str(key), False)
+    if not keys:
+        facts.add(name, f"{total} active rows", True)
+    facts.extra[name] = {"active_rows": int(total), "malformed": int(n_bad)}
+
+
+def _key_unique(
+    con: duckdb.DuckDBPyConnection,
+    facts: _Facts,
+    results: Results,
+    table: str,
+    columns: set[str],
+    active: str,
+) -> None:
+    name = "raw_record_key_unique"
+    if not {"record_key", "source_file"} <= columns:
+        results[name] = (False, {"error": "record_key or source_file absent"})
+        return
+    dup = (
+        f"SELECT source_file, record_key, count(*) AS n FROM {table} "
+        f"WHERE {active} AND record_key IS NOT NULL GROUP BY source_file, record_key "
+        "HAVING count(*) > 1"
+    )
+    n_keys, n_rows = con.execute(
+        f"SELECT count(*), coalesce(sum(n), 0) FROM ({dup})"
+    ).fetchone() or (0, 0)
+    for file, key, _ in con.execute(
+        f"{dup} ORDER BY source_file, record_key LIMIT {MAX_UNITS}"
+    ).fetchall():
+        facts.add(name, f"{key} ({file})", False)
+    if not n_keys:
+        facts.add(name, "all delivered files", True)
+    facts.extra[name] = {"duplicated_keys": int(n_keys), "duplicated_rows": int(n_rows)}
+
+
+def _reconciled(
+    con: duckdb.DuckDBPyConnection,
+    facts: _Facts,
+    results: Results,
+    tables: RawTables,
+    table: str,
+    columns: set[str],
+    source: str,
+    run_id: str,
+    deliveries: pd.DataFrame,
+) -> None:
+    name = "raw_rows_reconciled"
+    if deliveries.empty:
+        results[name] = skipped("no new delivery in this run")
+        return
+    ingested: dict[str, int] = {}
+    if {"run_id", "source_file"} <= columns:
+        ingested = dict(
+            con.execute(
+                f"SELECT source_file, count(*) FROM {table} WHERE run_id = ? GROUP BY 1",
+                [run_id],
+            ).fetchall()
+        )
+    quarantined: dict[str, int] = {}
+    if _columns(con, tables.quarantine_rows) is not None:
+        quarantined = dict(
+            con.execute(
+                f"SELECT source_file, count(*) FROM {tables.quarantine_rows} "
+                "WHERE source_system = ? AND run_id = ? GROUP BY 1",
+                [source, run_id],
+            ).fetchall()
+        )
+    figures = []
+    for path, read in zip(deliveries["path"], deliveries["rows_read"], strict=True):
+        kept, bad = int(ingested.get(path, 0)), int(quarantined.get(path, 0))
+        facts.add(name, str(path), int(read) == kept + bad)
+        figures.append({"file": path, "rows_read": int(read), "ingested": kept, "quarantined": bad})
+    facts.extra[name] = {"deliveries": figures[:20]}
+
+
+def _not_empty(facts: _Facts, results: Results, deliveries: pd.DataFrame) -> None:
+    name = "raw_delivery_not_empty"
+    if deliveries.empty:
+        results[name] = skipped("no new delivery in this run")
+        return
+    for path, read in zip(deliveries["path"], deliveries["rows_read"], strict=True):
+        facts.add(name, str(path), int(read) > 0)
+
+
+def _band(
+    con: duckdb.DuckDBPyConnection,
+    facts: _Facts,
+    results: Results,
+    tables: RawTables,
+    source: str,
+    run_id: str,
+    deliveries: pd.DataFrame,
+    settings: QualitySettings,
+) -> None:
+    name = "raw_row_count_band"
+    if deliveries.empty:
+        results[name] = skipped("no new delivery in this run")
+        return
+    previous = con.execute(
+        f"SELECT run_id, sum(coalesce(rows_read, 0)) AS n, max(rowid) AS pos "
+        f"FROM {tables.deliveries} WHERE source_system = ? AND run_id <> ? "
+        "AND status IN ('new', 'changed') GROUP BY run_id ORDER BY pos DESC LIMIT 1",
+        [source, run_id],
+    ).fetchone()
+    if previous is None:
+        results[name] = skipped("no previous delivery to compare with")
+        return
+    band = settings.raw_row_count_band
+    rows = int(deliveries["rows_read"].sum())
+    low = max(math.floor(int(previous[1]) * (1 - band)), 0)
+    high = math.ceil(int(previous[1]) * (1 + band))
+    facts.add(name, f"{rows} rows delivered", low <= rows <= high)
+    facts.thresholds[name] = {"band": band, "min": low, "max": high}
+    facts.extra[name] = {
+        "rows_delivered": rows,
+        "previous_rows": int(previous[1]),
+        "previous_run_id": str(previous[0]),
+    }
+
+
+def _filled(
+    con: duckdb.DuckDBPyConnection,
+    facts: _Facts,
+    results: Results,
+    table: str,
+    columns: set[str],
+    required: Sequence[str],
+    run_id: str,
+    settings: QualitySettings,
+) -> None:
+    name = "raw_required_fields_filled"
+    present = [f for f in dict.fromkeys(required) if f in columns]
+    if not present or "run_id" not in columns:
+        results[name] = skipped("no required field present")
+        return
+    filled = ", ".join(
+        f"count(*) FILTER (WHERE nullif(trim(\"{f}\"), '') IS NOT NULL)" for f in present
+    )
+    row = con.execute(
+        f"SELECT count(*), {filled} FROM {table} WHERE run_id = ?", [run_id]
+    ).fetchone()
+    assert row is not None
+    total = int(row[0])
+    if total == 0:
+        results[name] = skipped("no new rows in this run")
+        return
+    rates = {f: round(int(n) / total, 4) for f, n in zip(present, row[1:], strict=True)}
+    for field, rate in rates.items():
+        facts.add(name, field, rate >= settings.raw_min_fill_rate)
+    facts.thresholds[name] = {"mostly": settings.raw_min_fill_rate}
+    facts.extra[name] = {"new_rows": total, "fill_rates": rates}
