@@ -205,6 +205,12 @@ def format_summary(outcome: RunOutcome) -> str:
             f"  clean records:     {c['clean_records']}  (transactions {c['transactions']}, "
             f"interactions {c['interactions']}, follow-up {c['follow_up']})"
         )
+        if not c["clean_records"]:
+            quarantined = sum(s[k]["rows_quarantined"] for k in s if k.startswith("ingest:"))
+            lines.append(
+                f"  zero clean records: nothing to match or publish ({quarantined} row(s) "
+                "quarantined this run; see quarantine.rows / quarantine.files)"
+            )
     if "match" in s:
         m = s["match"]
         lines.append(
