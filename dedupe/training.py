@@ -207,8 +207,8 @@ def estimate_prior(
     if fixed is not None:
         return fixed
     total = max(n_records * (n_records - 1) / 2, 1.0)
-    if len(bayes_factor_bits) == 0:
-        return 1.0 / total
+    if len(bayes_factor_bits) == 0:  # no candidate pairs (0–2 records: a first, empty night)
+        return float(np.clip(1.0 / total, 1e-12, 0.5))
     lam = max(n_records / 2, 1.0) / total  # start: every record has one duplicate
     for _ in range(_LAMBDA_ITERATIONS):
         new = float(_posterior(bayes_factor_bits, lam).sum()) / total

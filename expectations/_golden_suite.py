@@ -67,6 +67,10 @@ def validate_golden(
     )
     if previous_customers is None:
         results["golden_row_count_drift"] = skipped("no previous snapshot")
+    if clean_records.empty and (previous_customers is None or previous_customers.empty):
+        # a first night on which every delivered row was quarantined: nothing to publish yet,
+        # which is not a broken delivery wiping a published archive (that stays critical)
+        results["golden_not_empty"] = skipped("no clean records and nothing published before")
     results.update(_crosswalk_results(customers, crosswalk, clean_records))
     results.update(_duplicate_results(customers, settings))
     results.update(_drift_results(customers, previous_customers, settings))

@@ -162,7 +162,8 @@ _SPECS: tuple[CheckSpec, ...] = (
         "golden_not_empty",
         "golden",
         _CRITICAL,
-        "golden.customers has rows; publishing an empty archive is never intended.",
+        "golden.customers has rows; publishing an empty archive is never intended. Skipped "
+        "(recorded) on a night with no clean records when nothing was published before.",
     ),
     CheckSpec(
         "golden_required_columns",

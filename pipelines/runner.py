@@ -205,6 +205,12 @@ def format_summary(outcome: RunOutcome) -> str:
             f"  clean records:     {c.clean_records}  (transactions {c.transactions}, "
             f"interactions {c.interactions}, follow-up {c.follow_up})"
         )
+        if not c.clean_records:
+            quarantined = sum(v.rows_quarantined for v in s.ingest.values())
+            lines.append(
+                f"  zero clean records: nothing to match or publish ({quarantined} row(s) "
+                "quarantined this run; see quarantine.rows / quarantine.files)"
+            )
     if (m := s.match) is not None:
         lines.append(
             f"  candidate pairs:   {m.candidate_pairs}  (matched {m.matched_pairs}, "

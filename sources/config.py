@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,6 +90,10 @@ class SourceConfig(BaseModel):
     deleted at source) or ``delta`` (changes only, the default; ``deleted_flag`` names the
     column marking deletions). ``updated_at`` is a shortcut for ``columns["updated_at"]``: the
     record's last-change time, which orders versions delivered on the same date.
+
+    ``id_pattern`` (optional) is a regular expression every record id must match in full;
+    rows whose id does not fit are quarantined (``sources/row_checks.py``). ``sheet: auto``
+    reads the workbook sheet whose header matches the mapping best.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -109,6 +114,18 @@ class SourceConfig(BaseModel):
     delivery: DeliveryKind = "delta"
     deleted_flag: DeletedFlag | None = None
     updated_at: str | list[str] | None = None
+    id_pattern: str | None = None
+    """Regular expression the whole (trimmed) record id must match, e.g. ``KH\\d{8}``."""
+
+    @field_validator("id_pattern")
+    @classmethod
+    def _valid_id_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
+        return value
 
     @field_validator("deleted_flag", mode="before")
     @classmethod
@@ -275,6 +292,10 @@ def _validate_source(path: Path, index: int, raw: Any) -> SourceConfig:
         message = first["msg"].removeprefix("Value error, ")
         raise _error(path, label, key, message) from exc
     mapped = source.field_aliases()
+    if source.id_pattern is not None and not source.has_id:
+        raise _error(
+            path, label, "id_pattern", "needs an id column (id_column or columns.source_record_id)"
+        )
     for canonical in source.required:
         if canonical not in mapped:
             raise _error(

@@ -20,6 +20,7 @@ from sources.model import (
 from sources.raw_table import FileRejected, RawTable
 from sources.readers import read_delivery
 from sources.records import FileRecords, build_file_records, row_raw_content
+from sources.row_checks import absent_not_drift, quarantine_structural
 
 __all__ = ["ingest_source", "plan_deliveries"]
 
@@ -80,7 +81,13 @@ def _ingest_file(
     )
     collector.warnings.extend(f"{source.name}: {w}" for w in table.warnings)
     mapping = resolve_headers(table.headers, source.field_aliases())
-    missing = mapping.missing(source.required_fields())
+    absent = mapping.missing(source.required_fields())
+    missing = absent_not_drift(absent, mapping, source, plan.path)
+    if absent and not missing:
+        collector.warnings.append(
+            f"{source.name}: {plan.path}: no record has key(s) for {', '.join(absent)} "
+            "(read as missing values)"
+        )
     if missing:
         reason = (
             f"schema drift: required field(s) {', '.join(missing)} not found among headers "
@@ -101,6 +108,7 @@ def _ingest_file(
         )
     if table.rows_read == 0:
         collector.warnings.append(f"{source.name}: {plan.path}: no data rows")
+    table = quarantine_structural(table, mapping, source, plan.path, collector.quarantine_rows)
     records: FileRecords = build_file_records(
         table, mapping, source, plan.path, plan.sha256, ingested_at
     )

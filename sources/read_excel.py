@@ -70,19 +70,57 @@ def _convert_column(values: list[Any]) -> tuple[list[str | None], int]:
     return out, long_numbers
 
 
-def _pick_sheet(workbook: CalamineWorkbook, sheet: str | int) -> Any:
+AUTO_SHEET = "auto"
+"""``sheet: auto``: read the sheet whose header matches the mapping best."""
+
+
+def _header_score(sheet: Any, keys: set[str]) -> int:
+    """How many known headers the best of a sheet's first rows holds."""
+    best = 0
+    for number, row in enumerate(sheet.iter_rows()):
+        if number >= HEADER_SCAN_ROWS:
+            break
+        cells = {normalize_header(cell_text(c) or "") for c in row}
+        best = max(best, len(cells & keys))
+    return best
+
+
+def _matching_sheet(
+    workbook: CalamineWorkbook, aliases: dict[str, list[str]], why: str
+) -> tuple[Any, str]:
+    """The sheet whose header matches the mapping best (first on ties), and a note saying so."""
+    names = list(workbook.sheet_names)
+    keys = {normalize_header(n) for found in aliases.values() for n in found} - {""}
+    threshold = max(1, min(2, len(keys)))
+    best_name, best_score = None, 0
+    for name in names:
+        score = _header_score(workbook.get_sheet_by_name(name), keys)
+        if score > best_score:
+            best_name, best_score = name, score
+    if best_name is None or best_score < threshold:
+        raise FileRejected(f"{why}; no sheet has a header matching the mapping (sheets: {names})")
+    return workbook.get_sheet_by_name(
+        best_name
+    ), f"{why}; read sheet {best_name!r}, whose header matches the mapping"
+
+
+def _pick_sheet(
+    workbook: CalamineWorkbook, sheet: str | int, aliases: dict[str, list[str]]
+) -> tuple[Any, str | None]:
     names = list(workbook.sheet_names)
     if isinstance(sheet, int):
         if not 0 <= sheet < len(names):
             raise FileRejected(f"sheet index {sheet} out of range (sheets: {names})")
-        return workbook.get_sheet_by_index(sheet)
+        return workbook.get_sheet_by_index(sheet), None
     if sheet in names:
-        return workbook.get_sheet_by_name(sheet)
+        return workbook.get_sheet_by_name(sheet), None
     wanted = normalize_header(sheet)
     for name in names:
         if normalize_header(name) == wanted:
-            return workbook.get_sheet_by_name(name)
-    raise FileRejected(f"sheet {sheet!r} not found (sheets: {names})")
+            return workbook.get_sheet_by_name(name), None
+    if sheet == AUTO_SHEET:
+        return _matching_sheet(workbook, aliases, "sheet: auto")
+    return _matching_sheet(workbook, aliases, f"sheet {sheet!r} not found")
 
 
 def read_excel(
@@ -100,7 +138,9 @@ def read_excel(
     Args:
         path: The delivered workbook.
         aliases: Canonical field → header aliases (used to find the header row).
-        sheet: Sheet name (matched tolerantly) or 0-based index.
+        sheet: Sheet name (matched tolerantly), 0-based index, or ``auto`` (the sheet whose
+            header matches the mapping). A named sheet that is missing falls back to the
+            matching sheet with a warning; the file is rejected when no sheet matches.
         header_row: ``auto`` or the 1-based sheet row of the header.
 
     Returns:
@@ -113,7 +153,8 @@ def read_excel(
         raise FileRejected("empty file")
     try:
         workbook = CalamineWorkbook.from_path(str(path))
-        rows_iter = iter(_pick_sheet(workbook, sheet).iter_rows())
+        picked, sheet_note = _pick_sheet(workbook, sheet, aliases)
+        rows_iter = iter(picked.iter_rows())
         head: list[list[Any]] = []
         for row in rows_iter:
             head.append(row)
@@ -148,7 +189,7 @@ def read_excel(
     except Exception as exc:
         raise FileRejected(f"unreadable workbook at row {number}: {exc}") from exc
     columns: dict[str, Any] = {}
-    warnings: list[str] = []
+    warnings: list[str] = [f"{path.name}: {sheet_note}"] if sheet_note else []
     for header, values in zip(headers, cells, strict=True):
         columns[header], long_numbers = _convert_column(values)
         if long_numbers:

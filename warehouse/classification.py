@@ -89,6 +89,8 @@ def classify(
     day = pd.Timestamp(as_of)
     out = customers[["customer_id"]].copy()
     biz = _business(transactions if transactions is not None else pd.DataFrame(), day)
+    if biz.empty:  # no business at all (e.g. a first night with zero records): keep key types
+        biz.index = pd.Index([], dtype=out["customer_id"].dtype, name=biz.index.name)
     out = out.merge(biz, left_on="customer_id", right_index=True, how="left")
     lead = record_sources["source_system"].isin(settings.lead_sources)
     non_lead = (~lead).groupby(record_sources["customer_id"]).sum()

@@ -91,7 +91,7 @@ def persist_delivery(
         if len(rows):
             insert_frame(con, raw_table(source), rows)
         for name, frame in side_tables.items():
-            if len(frame):
+            if len(frame) or name.startswith("quarantine."):  # quarantine tables always exist
                 insert_frame(
                     con, name, frame.assign(run_id=run_id) if "run_id" not in frame else frame
                 )

@@ -80,8 +80,8 @@ def _missing_column(c, x, r):
     return c.drop(columns=["lifecycle"]), x, r
 
 
-def _empty(c, x, r):
-    return c.iloc[0:0], x.iloc[0:0], r.iloc[0:0]
+def _empty(c, x, r):  # clean records exist but the golden layer came out empty
+    return c.iloc[0:0], x.iloc[0:0], r
 
 
 def _dup_crosswalk(c, x, r):  # one clean record linked to two customers
@@ -220,3 +220,15 @@ def test_unknown_override_name_is_rejected() -> None:
 def test_unlinkable_inputs_raise_a_clear_error(customers, crosswalk, clean_records) -> None:
     with pytest.raises(ValueError, match="crosswalk lacks column"):
         validate_golden(customers, crosswalk.drop(columns=["record_key"]), clean_records)
+
+
+def test_empty_night_before_anything_was_published_is_not_blocked(
+    customers, crosswalk, clean_records
+) -> None:
+    # a first night on which every delivered row was quarantined: nothing to publish yet
+    c, x, r = customers.iloc[0:0], crosswalk.iloc[0:0], clean_records.iloc[0:0]
+    outcome = _by_name(validate_golden(c, x, r))["golden_not_empty"]
+    assert outcome.success and "skipped" in outcome.observed
+    # once an archive was published, an empty golden layer still blocks
+    again = _by_name(validate_golden(c, x, r, previous_customers=customers))["golden_not_empty"]
+    assert not again.success and again in blocking_failures([again])

@@ -346,3 +346,59 @@ def test_incremental_clean_reflags_old_rows_when_a_switchboard_appears(project: 
         )
     )
     assert flags == {"marketing:SB0": True, "marketing:SB1": True, "marketing:SB9": True}
+
+
+def _one_source_project(root: Path, csv: str) -> Path:
+    """A project with one CRM source and one delivered CSV (``csv`` is its text)."""
+    landing = root / "landing"
+    (landing / "crm" / "2026-11-24").mkdir(parents=True)
+    (landing / "crm" / "2026-11-24" / "a.csv").write_text(csv, encoding="utf-8")
+    sources = root / "sources.yml"
+    sources.write_text(
+        "sources:\n"
+        "  - name: crm\n"
+        '    path: "crm/**/*.csv"\n'
+        "    columns: {source_record_id: 客户编号, customer_name: 客户名称, phone: 手机}\n",
+        encoding="utf-8",
+    )
+    cfg = root / "archive.yml"
+    cfg.write_text(
+        f"landing_dir: {landing}\nsources_file: {sources}\nwarehouse: state/warehouse.duckdb\n"
+        "archive_dir: state/archive\nreports_dir: state/reports\nexports_dir: state/exports\n",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def test_first_night_with_everything_quarantined_succeeds_and_says_so(tmp_path: Path) -> None:
+    from pipelines.runner import format_summary
+
+    # the name column is missing: the whole file is quarantined, zero clean records
+    cfg = _one_source_project(tmp_path, "客户编号,公司,手机\nK1,北京星辰,13912345678\n")
+    out = run_pipeline(cfg, run_date="2026-11-24")
+    assert out.success, out.errors
+    st = out.stats.ingest["crm"]
+    assert (st.rows_in, st.rows_ingested, st.rows_quarantined) == (1, 0, 1)
+    assert out.stats.clean is not None and out.stats.clean.clean_records == 0
+    assert out.stats.golden is not None and out.stats.golden.golden_customers == 0
+    summary = format_summary(out)
+    assert "zero clean records" in summary and "status:            OK" in summary
+    assert _q(cfg, "SELECT count(*) FROM golden.customers") == [(0,)]
+
+
+def test_quarantine_tables_exist_after_a_clean_run(tmp_path: Path) -> None:
+    cfg = _one_source_project(
+        tmp_path, "客户编号,客户名称,手机\nK1,北京星辰科技有限公司,13912345678\n"
+    )
+    out = run_pipeline(cfg, run_date="2026-11-24")
+    assert out.success, out.errors
+    assert _q(cfg, "SELECT count(*) FROM quarantine.rows") == [(0,)]
+    assert _q(cfg, "SELECT count(*) FROM quarantine.files") == [(0,)]
+    types = dict(
+        _q(
+            cfg,
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'quarantine' AND table_name = 'rows'",
+        )
+    )
+    assert types["reason"] == "VARCHAR" and types["run_id"] == "VARCHAR"

@@ -77,6 +77,20 @@ BAD_CASES = [
         "1-based",
     ),
     (
+        "bad_id_pattern",
+        GOOD.replace('path: "crm/*.csv"', 'path: "crm/*.csv"\n    id_pattern: "KH[0-9{8}"'),
+        "id_pattern",
+        "invalid regular expression",
+    ),
+    (
+        "id_pattern_without_id",
+        GOOD.replace("source_record_id: 客户编号, ", "").replace(
+            'path: "crm/*.csv"', 'path: "crm/*.csv"\n    id_pattern: "KH[0-9]{8}"'
+        ),
+        "id_pattern",
+        "needs an id column",
+    ),
+    (
         "unknown_key",
         GOOD.replace('path: "crm/*.csv"', 'path: "crm/*.csv"\n    sheeet: 1'),
         "sheeet",
@@ -111,3 +125,10 @@ def test_missing_landing_dir_is_an_error_only_when_files_are_checked(tmp_path: P
     with pytest.raises(SourceConfigError, match="landing_dir"):
         load_sources_config(path)
     assert load_sources_config(path, check_files=False).sources[0].name == "crm"
+
+
+def test_id_pattern_and_sheet_auto_load(tmp_path: Path) -> None:
+    extra = '\n    id_pattern: "K[0-9]{3}"\n    sheet: auto'
+    path = _write(tmp_path, GOOD.replace('path: "crm/*.csv"', 'path: "crm/*.csv"' + extra))
+    source = load_sources_config(path).source("crm")
+    assert source.id_pattern == "K[0-9]{3}" and source.sheet == "auto"

@@ -12,8 +12,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import xlsxwriter
 
 from sources import IngestResult
+from sources.row_checks import REPEATED_HEADER, SUMMARY_ROW
 from tests.sources.conftest import HEADERS, ROWS, csv_text, make_source, run, write_xlsx
 
 
@@ -199,6 +201,69 @@ def parquet_typed(landing: Path) -> None:
     pq.write_table(table, path)
 
 
+def concatenated_exports(landing: Path) -> None:
+    # `cat monday.csv tuesday.csv`: the second export's header line lands mid-file; a third
+    # part comes from after a CRM upgrade (客户全称, 手机号码: aliases of the mapping)
+    renamed = ["客户编号", "客户全称", "联系人", "手机号码", "邮箱", "地址"]
+    text = (
+        csv_text(HEADERS, [ROWS[0]]) + csv_text(HEADERS, [ROWS[1]]) + csv_text(renamed, [ROWS[2]])
+    )
+    _put(landing, "a.csv", text.encode("utf-8"))
+
+
+def summary_footer_rows(landing: Path) -> None:
+    rows = [
+        *ROWS,
+        ["K004", "合计科技有限公司", "", "", "", ""],  # a real company, not a total
+        ["合计：4条", "", "", "", "", ""],
+        ["", "总计", "", "", "", ""],
+        ["小计", "4", "", "", "", ""],
+        ["共4条记录", "", "", "", "", ""],
+        ["Total: 4", "", "", "", "", ""],
+    ]
+    _put(landing, "a.csv", csv_text(HEADERS, rows).encode("gbk"))
+
+
+def ids_off_pattern(landing: Path) -> None:
+    rows = [
+        ROWS[0],
+        ["12345", "杭州某某有限公司", "", "", "", ""],  # another system's id
+        ROWS[1],
+        ["K01", "深圳某某有限公司", "", "", "", ""],  # truncated id
+        [" K003 ", *ROWS[2][1:]],  # padded: trimmed before matching
+    ]
+    _put(landing, "a.csv", csv_text(HEADERS, rows).encode("utf-8"))
+
+
+def xlsx_readme_first_sheet(landing: Path) -> None:
+    path = landing / "crm" / "a.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook = xlsxwriter.Workbook(str(path))
+    readme = workbook.add_worksheet("说明")
+    readme.write(0, 0, "本文件为客户资料导出，数据见第二个工作表。")
+    readme.write(1, 0, "字段说明：客户编号、客户名称、手机")
+    data = workbook.add_worksheet("客户数据")
+    data.write_row(0, 0, HEADERS)
+    for offset, row in enumerate(ROWS):
+        data.write_row(1 + offset, 0, row)
+    workbook.close()
+
+
+def _jsonl(landing: Path, records: list[dict[str, str]]) -> None:
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    _put(landing, "a.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def jsonl_key_absent(landing: Path) -> None:
+    # no lead has a company name: the key is simply not written (not a changed export)
+    _jsonl(landing, [{"客户编号": r[0], "联系人": r[2], "手机": r[3]} for r in ROWS])
+
+
+def jsonl_key_renamed(landing: Path) -> None:
+    # the name key was renamed to one the mapping does not know: real schema drift
+    _jsonl(landing, [{"客户编号": r[0], "公司名": r[1], "手机": r[3]} for r in ROWS])
+
+
 # --- cases -------------------------------------------------------------------------------
 
 
@@ -317,6 +382,47 @@ def _check_parquet(result: IngestResult) -> None:
     assert json.loads(result.rows["extra"].iloc[1]) == {"签约日期": "2024-02-29"}
 
 
+def _check_missing_jsonl(result: IngestResult) -> None:
+    assert result.rows.empty
+    assert "schema drift" in result.quarantined_files["reason"].iloc[0]
+    assert result.quarantined_rows["source_row"].tolist() == [1, 2, 3]
+
+
+def _check_concatenated(result: IngestResult) -> None:
+    assert result.rows["source_record_id"].tolist() == ["K001", "K002", "K003"]
+    assert _names(result) == [r[1] for r in ROWS]
+    assert result.quarantined_rows["source_row"].tolist() == [3, 5]
+    assert _reasons(result) == [REPEATED_HEADER, REPEATED_HEADER]
+    assert json.loads(result.quarantined_rows["raw_content"].iloc[0])["客户名称"] == "客户名称"
+
+
+def _check_summary(result: IngestResult) -> None:
+    assert result.rows["source_record_id"].tolist() == ["K001", "K002", "K003", "K004"]
+    assert _names(result)[3] == "合计科技有限公司"
+    assert result.quarantined_rows["source_row"].tolist() == [6, 7, 8, 9, 10]
+    assert _reasons(result) == [SUMMARY_ROW] * 5
+
+
+def _check_id_pattern(result: IngestResult) -> None:
+    assert result.rows["source_record_id"].tolist() == ["K001", "K002", "K003"]
+    assert result.quarantined_rows["source_row"].tolist() == [3, 5]
+    assert _reasons(result) == ["id does not match id_pattern 'K\\\\d{3}'"] * 2
+
+
+def _check_second_sheet(result: IngestResult) -> None:
+    _check_three(result)
+    assert result.rows["source_row"].tolist() == [2, 3, 4]
+    assert any("客户数据" in w for w in result.warnings)
+
+
+def _check_key_absent(result: IngestResult) -> None:
+    assert result.rows["source_record_id"].tolist() == ["K001", "K002", "K003"]
+    assert result.rows["customer_name"].isna().all()
+    assert result.rows["phone"].tolist() == [r[3] for r in ROWS]
+    assert result.quarantined_files.empty and result.quarantined_rows.empty
+    assert any("read as missing values" in w for w in result.warnings)
+
+
 CASES = [
     Case("gbk_no_bom", gbk_no_bom, _check_three),
     Case("gb18030_rare_chars", gb18030_rare_chars, lambda r: _names(r)[0].startswith("𠮷")),
@@ -362,6 +468,23 @@ CASES = [
     Case("jsonl_bad_lines", jsonl_bad_line, _check_jsonl),
     Case("json_array_in_object", json_array, _check_json),
     Case("parquet_typed_columns", parquet_typed, _check_parquet),
+    Case("concatenated_exports_repeated_header", concatenated_exports, _check_concatenated),
+    Case("summary_footer_rows", summary_footer_rows, _check_summary),
+    Case("ids_off_id_pattern", ids_off_pattern, _check_id_pattern, {"id_pattern": r"K\d{3}"}),
+    Case(
+        "xlsx_readme_first_sheet_auto",
+        xlsx_readme_first_sheet,
+        _check_second_sheet,
+        {"sheet": "auto"},
+    ),
+    Case(
+        "xlsx_configured_sheet_missing",
+        xlsx_readme_first_sheet,
+        _check_second_sheet,
+        {"sheet": "客户"},
+    ),
+    Case("jsonl_optional_key_absent", jsonl_key_absent, _check_key_absent),
+    Case("jsonl_key_renamed_is_drift", jsonl_key_renamed, _check_missing_jsonl),
 ]
 
 

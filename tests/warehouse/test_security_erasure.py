@@ -261,3 +261,32 @@ def test_retention_plan_and_anonymization(setup) -> None:
         "WHERE customer_id = 'C20240315001'"
     ).fetchall()
     assert row == [(None, None, None, "北京市", "B")]  # counts by region/tier still work
+
+
+@pytest.mark.parametrize("column", ["customer_name", "phone", "email"])
+def test_delivery_with_an_all_empty_column_after_an_erasure(setup, column: str) -> None:
+    """After an erasure, a delivery whose name, phone or e-mail column is entirely empty loads.
+
+    ``Series.map`` over an all-null text column used to infer ``double`` and the check failed
+    with ``ArrowTypeError: … double vs string``.
+    """
+    con, ring, tmp = setup
+    erase_customer(
+        con,
+        "C20240315001",
+        "PIPL request 2024-18",
+        ring,
+        ErasureTargets(tmp / "archive", None, None, ()),
+        actor="dpo",
+        audit=AuditLog(tmp / "audit.jsonl"),
+        allow_unsafe_crypto=True,
+    )
+    suppression = read_suppression(con)
+    secret = ring.derive("suppression")
+    for storage in ("python", "pyarrow"):
+        delivery = _raw().astype(pd.StringDtype(storage))
+        delivery[column] = pd.Series([None] * len(delivery), dtype=pd.StringDtype(storage))
+        flags = is_suppressed(delivery, suppression, secret)
+        assert flags.dtype == bool
+        # crm:1 is the erased record key; the others are suppressed only by name + phone/email
+        assert flags.tolist()[0] is True and flags.tolist()[2:] == [False, False]

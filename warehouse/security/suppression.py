@@ -95,15 +95,27 @@ def suppression_entries(
     return frame.assign(customer_id=customer_id, created_at=created_at)[list(SUPPRESSION_COLUMNS)]
 
 
+def _map_text(text: pd.Series, lookup: dict[object, str]) -> pd.Series:
+    """Map a text column through ``lookup``, staying ``string`` typed even when all null.
+
+    ``Series.map`` over an all-null Arrow-backed column infers a ``double`` result, which
+    later fails against a set of strings (``ArrowTypeError … double vs string``); raw
+    columns are text, so the mapped column is built as text explicitly.
+    """
+    values = [lookup.get(v) if isinstance(v, str) else None for v in text.tolist()]
+    return pd.Series(pd.array(values, dtype="string"), index=text.index)
+
+
 def _normalized(records: pd.DataFrame, column: str, normalize: object) -> pd.Series:
     text = records[column].astype("string")
     lookup = {v: normalize(str(v)) for v in text.dropna().unique()}  # type: ignore[operator]
-    return text.map(lookup).astype("string").replace("", pd.NA)
+    return _map_text(text, lookup).replace("", pd.NA)
 
 
 def _hashes(kind: str, values: pd.Series, secret: bytes) -> pd.Series:
+    values = values.astype("string")
     lookup = {v: suppression_hash(kind, str(v), secret) for v in values.dropna().unique()}
-    return values.map(lookup)
+    return _map_text(values, lookup)
 
 
 def is_suppressed(

@@ -1,0 +1,241 @@
+"""Structural row checks: rows of a file that are not records (repeated headers, totals, odd ids).
+
+Run on a file after its headers are mapped and before its rows become records. Each check
+returns a reason per rejected row; the rows go to ``quarantine.rows`` with that reason and
+their raw content, so ``rows read = kept + quarantined`` still holds.
+
+* **repeated header**: two exports concatenated (``cat a.csv b.csv``) leave the second
+  header line mid-file; a row whose cells are the file's own headers is not a record.
+* **summary / footer rows**: ``合计：200条``, ``总计``, ``小计``, ``共200条``, ``Total: 200``
+  under the data are not customers.
+* **id pattern**: when the source declares ``id_pattern`` (a regular expression the whole
+  trimmed id must match), a row whose id does not fit is quarantined.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sources.config import SourceConfig
+from sources.headers import HeaderMapping, normalize_header
+from sources.raw_table import ROW_NUMBER, RawTable
+from sources.records import row_raw_content
+
+REPEATED_HEADER = "repeated header row (two exports concatenated?)"
+"""Reason recorded for a header line found among the data rows."""
+SUMMARY_ROW = "summary/footer row (合计/总计/小计/共N条), not a record"
+"""Reason recorded for a totals line under (or among) the data."""
+
+_SUMMARY = re.compile(
+    r"""^(?:
+        (?:本页|全部|总|累计)?(?:合计|总计|小计|共计|汇总|总数|统计|累计)   # 合计 总计 小计 …
+        (?:\s*[:：]|\s*\d|\s*[(（]|\s*$)                                   # then : / digit / end
+      | 共\s*[0-9０-９,，]+\s*(?:条|行|家|个|户|笔|项|名|位|人|项记录|条记录)  # 共200条
+      | (?:grand\s*)?(?:sub)?total(?:s)?\b\s*(?:[:：]|\d|\(|$)                  # Total: 200
+      | sum\s*[:：]
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def summary_text(cell: object) -> bool:
+    """Whether a cell reads like a summary/footer line (合计：200条, 总计, 小计, 共N条, Total).
+
+    A company called 合计科技有限公司 is not a summary: the word must stand alone or be
+    followed by a colon, a number or a bracket.
+
+    Args:
+        cell: A cell as read (text or null).
+
+    Returns:
+        True for a summary/footer marker.
+    """
+    if not isinstance(cell, str):
+        return False
+    text = cell.strip()
+    return bool(text) and _SUMMARY.match(text) is not None
+
+
+@dataclass(frozen=True)
+class RowRejections:
+    """Rows of a file the structural checks reject: ``reasons`` aligned with ``table.data``."""
+
+    reasons: pd.Series
+
+    @property
+    def mask(self) -> pd.Series:
+        """Boolean selector of the rejected rows."""
+        return self.reasons.notna()
+
+
+def _flags(cells: pd.Series, test: Callable[[str], bool]) -> np.ndarray:
+    """Apply ``test`` to every text cell (null cells are False), as a boolean array."""
+    return np.array([isinstance(v, str) and test(v) for v in cells.tolist()], dtype=bool)
+
+
+def _repeated_header(table: RawTable, mapping: HeaderMapping, source: SourceConfig) -> pd.Series:
+    """Rows whose mapped cells read as headers (the file's own or any alias of the mapping).
+
+    At least two mapped cells (one when a single column is mapped) must be header names,
+    and at least half of the row's filled mapped cells.
+    """
+    data = table.data
+    columns = list(dict.fromkeys(mapping.fields.values()))
+    names = {normalize_header(h) for h in table.headers}
+    names |= {normalize_header(a) for aliases in source.field_aliases().values() for a in aliases}
+    names.discard("")
+    hits = np.zeros(len(data), dtype=np.int64)
+    filled = np.zeros(len(data), dtype=np.int64)
+    for header in columns:
+        hits += _flags(data[header], lambda v: normalize_header(v) in names)
+        filled += data[header].notna().to_numpy(dtype=bool)
+    needed = max(1, min(2, len(columns)))
+    return pd.Series((hits >= needed) & (hits * 2 >= filled), index=data.index)
+
+
+def _summary_rows(table: RawTable, mapping: HeaderMapping) -> pd.Series:
+    """Rows whose id, name or first filled cell is a summary marker."""
+    data = table.data
+    flags = np.zeros(len(data), dtype=bool)
+    headers = list(table.headers)
+    if not headers or data.empty:
+        return pd.Series(flags, index=data.index)
+    first = data[headers[0]]
+    for header in headers[1:]:
+        if not first.isna().any():
+            break
+        first = first.fillna(data[header])
+    candidates = [first]
+    for field in ("source_record_id", "customer_name"):
+        header = mapping.fields.get(field)
+        if header is not None:
+            candidates.append(data[header])
+    for cells in candidates:
+        flags |= _flags(cells, summary_text)
+    return pd.Series(flags, index=data.index)
+
+
+def _id_mismatch(table: RawTable, mapping: HeaderMapping, source: SourceConfig) -> pd.Series:
+    data = table.data
+    header = mapping.fields.get("source_record_id")
+    if source.id_pattern is None or header is None:
+        return pd.Series(False, index=data.index)
+    pattern = re.compile(source.id_pattern)
+    # an empty id is left to the ``empty key`` check of the records step
+    misfit = _flags(data[header], lambda v: bool(v.strip()) and not pattern.fullmatch(v.strip()))
+    return pd.Series(misfit, index=data.index)
+
+
+def structural_rejections(
+    table: RawTable, mapping: HeaderMapping, source: SourceConfig
+) -> RowRejections:
+    """Run the structural row checks over one mapped file (first failing check gives the reason).
+
+    Args:
+        table: The file as read.
+        mapping: Its header mapping.
+        source: The source (``id_pattern``).
+
+    Returns:
+        The reason of every rejected row (null for rows that pass).
+    """
+    reasons = pd.Series(pd.NA, index=table.data.index, dtype="string")
+    if table.data.empty:
+        return RowRejections(reasons)
+    mismatch = f"id does not match id_pattern {source.id_pattern!r}"
+    checks = [
+        (_repeated_header(table, mapping, source), REPEATED_HEADER),
+        (_summary_rows(table, mapping), SUMMARY_ROW),
+        (_id_mismatch(table, mapping, source), mismatch),
+    ]
+    for flags, reason in checks:
+        reasons = reasons.mask(reasons.isna() & flags.to_numpy(), reason)
+    return RowRejections(reasons)
+
+
+def without_rows(table: RawTable, mask: pd.Series) -> RawTable:
+    """The table with the selected rows removed (row numbers and reader findings kept).
+
+    ``rows_read`` of the result is smaller by the removed rows; callers record the file's
+    ``rows_read`` before removing rows they quarantine themselves.
+    """
+    kept = table.data.loc[~mask.to_numpy()].reset_index(drop=True)
+    kept[ROW_NUMBER] = kept[ROW_NUMBER].astype("int64")
+    return RawTable(
+        headers=table.headers,
+        data=kept,
+        bad_rows=table.bad_rows,
+        warnings=table.warnings,
+        blank_rows=table.blank_rows,
+    )
+
+
+_KEYED_FORMATS = frozenset({"json", "jsonl"})
+
+
+def absent_not_drift(
+    missing: list[str], mapping: HeaderMapping, source: SourceConfig, path: str
+) -> list[str]:
+    """Of the required fields a file lacks, those that are schema drift.
+
+    In JSON and JSON Lines a key is written only when the record has a value: a mapped key
+    that no record carries (every lead without ``company``) is a missing value, not a
+    changed export. It is drift only when unknown keys came instead (``firm_name`` where
+    ``company`` was), i.e. the file has keys the mapping does not know. The record id is
+    always needed. Delimited, Excel and Parquet files always have a header per column, so
+    any missing required header there is drift.
+
+    Args:
+        missing: Required canonical fields no header covers.
+        mapping: The file's header mapping.
+        source: The source.
+        path: The file (its format decides).
+
+    Returns:
+        The fields that make the file schema drift (empty: load the file).
+    """
+    try:
+        keyed = source.file_format(Path(path)) in _KEYED_FORMATS
+    except ValueError:
+        keyed = False
+    if not keyed or mapping.unmapped:
+        return missing
+    return [name for name in missing if name == "source_record_id"]
+
+
+def quarantine_structural(
+    table: RawTable,
+    mapping: HeaderMapping,
+    source: SourceConfig,
+    path: str,
+    quarantine: Callable[[str, list[int], list[str], list[str]], None],
+) -> RawTable:
+    """Quarantine the rows the structural checks reject and return the table without them.
+
+    Args:
+        table: The file as read.
+        mapping: Its header mapping.
+        source: The source.
+        path: The file's path (relative to the landing folder).
+        quarantine: ``(file, rows, raw_content, reasons)`` sink for rejected rows.
+
+    Returns:
+        The table of the remaining rows.
+    """
+    rejected = structural_rejections(table, mapping, source)
+    mask = rejected.mask
+    if not mask.any():
+        return table
+    quarantine(
+        path,
+        table.data.loc[mask, ROW_NUMBER].astype("int64").tolist(),
+        row_raw_content(table, mask),
+        rejected.reasons[mask].astype(str).tolist(),
+    )
+    return without_rows(table, mask)
