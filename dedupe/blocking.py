@@ -29,6 +29,8 @@ def cached_codes(prepared: pd.DataFrame, column: str, codes: Codes | None) -> np
 class BlockingRule:
     """Records sharing the value of `key` (a prepared column) become candidate pairs.
 
+    Rules are declared as `dedupe.specs.BlockingRuleSpec` and compiled by `dedupe.levels`.
+
     Attributes:
         name: rule name reported in `blocking_stats` and `pairs.rule`.
         key: column of the prepared frame (see `dedupe.prepare`) holding the blocking key.
@@ -43,18 +45,16 @@ class BlockingRule:
     determines: tuple[str, ...] = ()
 
 
-BLOCKING_RULES: dict[str, BlockingRule] = {
-    rule.name: rule
-    for rule in (
-        BlockingRule("phone", "phone", determines=("phone",)),
-        BlockingRule("email", "email", determines=("email",)),
-        BlockingRule("credit_code", "credit_code", determines=("credit_code",)),
-        BlockingRule("name_key", "name_key", determines=("name_key",)),
-        BlockingRule("name_prefix_city", "name_prefix_city", determines=("name_key", "location")),
-        BlockingRule("name_pinyin", "name_pinyin", determines=("name_key",)),
-        BlockingRule("contact_city", "contact_city", determines=("contact_name", "location")),
-    )
-}
+def __getattr__(name: str) -> object:
+    """`BLOCKING_RULES`: the built-in rules (`dedupe.defaults`) compiled by `dedupe.levels`.
+
+    Resolved lazily because the compiler builds on this module (an import cycle otherwise).
+    """
+    if name == "BLOCKING_RULES":
+        from dedupe.levels import builtin_blocking_rules
+
+        return builtin_blocking_rules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass

@@ -69,6 +69,28 @@ class PairContext:
         lc, rc = self.pair_codes(column)
         return (lc == rc) & (lc >= 0)
 
+    def present(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each side of each pair has a value in `column`."""
+        lc, rc = self.pair_codes(column)
+        return lc >= 0, rc >= 0
+
+    def transformed_codes(
+        self, column: str, name: str, func: Callable[[object], object]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pair codes of `func` applied to `column` (once per distinct value; None = null)
+        and the distinct transformed values the codes index.
+
+        Cached under `name(column)` with the column codes, so chunks sharing a cache agree.
+        """
+        key = f"{name}({column})"
+        if key not in self._codes:
+            codes, uniques = self.codes(column)
+            mapped = pd.Series([func(u) for u in uniques.tolist()], dtype=object)
+            sub, values = column_codes(mapped)
+            self._codes[key] = (np.where(codes >= 0, sub[np.maximum(codes, 0)], -1), values)
+        codes, values = self._codes[key]
+        return codes[self._pos[0]], codes[self._pos[1]], values
+
     def flag(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         values = self.prepared[column].to_numpy(dtype=bool)
         return values[self.left], values[self.right]
@@ -187,7 +209,10 @@ class Level:
 class Comparison:
     """A field comparison: null when any `null_columns` value is missing, else levels, else `else`.
 
-    Level codes: 0 = null (no evidence), 1..k = `levels` in order, k+1 = else.
+    Level codes: 0 = null (no evidence), 1..k = `levels` in order, k+1 = else. A null column
+    with a `masked_columns` companion (phone → phone_masked) is null only when both are.
+    `partial_levels` (level codes) are partial evidence — masked values — whose weight is
+    capped (`dedupe.scoring.PARTIAL_MAX_BITS`) so they never make a match alone.
     """
 
     name: str
@@ -196,6 +221,8 @@ class Comparison:
     null_columns: tuple[str, ...] = ()
     else_m: float = 0.05
     tf_column: str | None = None
+    masked_columns: dict[str, str] = field(default_factory=dict)
+    partial_levels: tuple[int, ...] = ()
     labels: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -209,7 +236,12 @@ class Comparison:
         undecided = np.ones(len(ctx), dtype=bool)
         null = np.zeros(len(ctx), dtype=bool)
         for column in self.null_columns or self.columns[:1]:
-            null |= ctx.null(column)
+            if column in self.masked_columns:  # a masked value is evidence, not a null
+                lf, rf = ctx.present(column)
+                lm, rm = ctx.present(self.masked_columns[column])
+                null |= ~((lf | lm) & (rf | rm))
+            else:
+                null |= ctx.null(column)
         out[null] = NULL_LEVEL
         undecided &= ~null
         for code, level in enumerate(self.levels, start=1):
@@ -222,90 +254,16 @@ class Comparison:
         return out
 
 
-COMPARISONS: dict[str, Comparison] = {
-    c.name: c
-    for c in (
-        Comparison(
-            "name_key",
-            ("name_key",),
-            (
-                Level("exact", exact("name_key"), 0.85),
-                Level("same_pinyin", exact("name_pinyin"), 0.05),
-                Level("jw>=0.92", similar("name_key", 0.92), 0.05),
-                Level("jw>=0.80", similar("name_key", 0.80), 0.03),
-                Level("pinyin_reordered", similar("name_pinyin", 1.0, "rotation"), 0.01),
-            ),
-            tf_column="name_key",
-        ),
-        Comparison(
-            "phone",
-            ("phone", "phone_shared"),
-            (
-                Level("exact", all_of(exact("phone"), negate(either_flag("phone_shared"))), 0.7),
-                Level("exact_shared", exact("phone"), 0.05),
-            ),
-        ),
-        Comparison(
-            "email",
-            ("email", "email_domain", "email_is_free"),
-            (
-                Level("exact", exact("email"), 0.7),
-                Level(
-                    "same_company_domain",
-                    all_of(exact("email_domain"), negate(either_flag("email_is_free"))),
-                    0.1,
-                ),
-            ),
-        ),
-        Comparison(
-            "credit_code",
-            ("credit_code", "credit_code_valid"),
-            (
-                Level("exact", exact("credit_code"), 0.9),
-                Level("both_valid_differ", both_flags("credit_code_valid"), 0.001),
-                Level("ratio>=0.88", similar("credit_code", 0.88, "ratio"), 0.05),
-            ),
-        ),
-        Comparison(
-            "contact_name",
-            ("contact_name",),
-            (
-                Level("exact", exact("contact_name"), 0.7),
-                Level(
-                    "close",
-                    any_of(exact("contact_pinyin"), similar("contact_name", 0.9)),
-                    0.1,
-                ),
-                Level("surname_only", similar("contact_name", 1.0, "prefix"), 0.1),
-            ),
-            tf_column="contact_name",
-        ),
-        Comparison(
-            "location",
-            ("city", "district", "province"),
-            (
-                Level("city_district", all_of(exact("city"), exact("district")), 0.6),
-                Level("city", exact("city"), 0.25),
-                Level("province", exact("province"), 0.05),
-            ),
-            null_columns=("city",),
-        ),
-        Comparison(
-            "address",
-            ("address",),
-            (
-                Level("ratio>=0.90", similar("address", 0.90, "ratio"), 0.6),
-                Level("ratio>=0.70", similar("address", 0.70, "ratio"), 0.2),
-                Level("contained", similar("address", 0.95, "contains"), 0.1),
-            ),
-        ),
-        Comparison(
-            "customer_type",
-            ("customer_type",),
-            (Level("exact", exact("customer_type"), 0.95),),
-        ),
-    )
-}
+def __getattr__(name: str) -> object:
+    """`COMPARISONS`: the built-in comparisons (`dedupe.defaults`) compiled by `dedupe.levels`.
+
+    Resolved lazily because the compiler builds on this module (an import cycle otherwise).
+    """
+    if name == "COMPARISONS":
+        from dedupe.levels import builtin_comparisons
+
+        return builtin_comparisons()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def compute_levels(ctx: PairContext, comparisons: list[Comparison]) -> dict[str, np.ndarray]:

@@ -38,7 +38,66 @@ def hard_rule_reasons(ctx: PairContext, merge_branches: bool) -> np.ndarray:
     lv, rv = ctx.flag("credit_code_valid")
     credit_conflict = lv & rv & ~ctx.null("credit_code") & ~ctx.exact("credit_code")
     reasons[credit_conflict] = "credit_code_conflict"
+    if "id_number_valid" in ctx.prepared:
+        lv, rv = ctx.flag("id_number_valid")
+        if (lv & rv).any():  # two valid 居民身份证号 that differ: two people
+            id_conflict = lv & rv & ~ctx.null("id_number") & ~ctx.exact("id_number")
+            reasons[id_conflict] = "id_number_conflict"
     return reasons
+
+
+NAME_COMPATIBLE_JW = 0.8
+"""Jaro–Winkler on name keys at or above which two names are compatible (张伟 / 张玮)."""
+
+
+def _names_compatible(prepared: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Whether the two records' names may be one person: either missing, equal key or pinyin,
+    Jaro–Winkler ≥ 0.8, one a surname-only prefix of the other, or a compatible mask (张*)."""
+    from rapidfuzz.distance import JaroWinkler
+
+    from dedupe.levels import masked_compatible
+
+    names = prepared["name_key"].to_numpy(dtype=object)
+    pinyins = prepared["name_pinyin"].to_numpy(dtype=object)
+    masks = prepared["name_key_masked"].to_numpy(dtype=object)
+    out = np.zeros(len(left), dtype=bool)
+    for i, (a, b) in enumerate(zip(left.tolist(), right.tolist(), strict=True)):
+        na, nb, ma, mb = names[a], names[b], masks[a], masks[b]
+        if (na is None and ma is None) or (nb is None and mb is None):
+            out[i] = True
+        elif na is not None and nb is not None:
+            out[i] = (
+                na == nb or pinyins[a] == pinyins[b] or na.startswith(nb) or nb.startswith(na)
+                or JaroWinkler.normalized_similarity(na, nb) >= NAME_COMPATIBLE_JW
+            )  # fmt: skip
+        else:
+            mask, other = (ma, nb if nb is not None else mb) if ma is not None else (mb, na)
+            out[i] = masked_compatible(mask, other)
+    return out
+
+
+def id_number_matches(prepared: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Pairs that must match: the same valid 居民身份证号 and compatible names.
+
+    Args:
+        prepared: the prepared records.
+        left, right: pair positions.
+
+    Returns:
+        Boolean mask per pair.
+    """
+    if "id_number_valid" not in prepared or not len(left):
+        return np.zeros(len(left), dtype=bool)
+    valid = prepared["id_number_valid"].to_numpy(dtype=bool)
+    same = valid[left] & valid[right]
+    if not same.any():
+        return same
+    ids = prepared["id_number"].to_numpy(dtype=object)
+    at = np.nonzero(same)[0]
+    at = at[ids[left[at]] == ids[right[at]]]
+    out = np.zeros(len(left), dtype=bool)
+    out[at] = _names_compatible(prepared, left[at], right[at])
+    return out
 
 
 def normalize_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:

@@ -5,21 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dedupe.blocking import BLOCKING_RULES
-from dedupe.comparisons import COMPARISONS, Comparison, PairContext, compute_levels
+from dedupe.comparisons import Comparison, PairContext, compute_levels
+from dedupe.levels import comparisons_for, rules_for
 from dedupe.model import ComparisonParams, ModelParams, score_pairs, term_frequencies, tf_adjustment
 from dedupe.pairset import PairSet
 from dedupe.rules import hard_rule_reasons
 from dedupe.settings import MatchSettings
 from dedupe.training import estimate_m, estimate_prior, estimate_u
 
+PARTIAL_MAX_BITS = 4.0
+"""Cap on the match weight (bits) of a partial-evidence level (a masked phone or name agreeing
+with a full one): far below what a match needs, so a masked value never makes a match alone."""
 CHUNK_PAIRS = 1_000_000
 """Pairs compared at a time: similarity caches and temporaries stay bounded in memory."""
-
-
-def comparisons_for(settings: MatchSettings) -> list[Comparison]:
-    """The comparisons named in `settings`, in order."""
-    return [COMPARISONS[name] for name in settings.comparisons]
 
 
 def levels_and_hard(
@@ -79,11 +77,14 @@ def estimate_params(
     comparisons = comparisons_for(settings)
     ctx = PairContext(prepared, left, right, codes)
     u = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed)
-    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    rules = rules_for(settings)
     m, iterations = estimate_m(
         ctx, levels, comparisons, rules, u,
         settings.em_max_iterations, settings.em_tolerance, settings.seed,
     )
+    for comp in comparisons:
+        for code in comp.partial_levels:
+            m[comp.name][code] = min(m[comp.name][code], u[comp.name][code] * 2**PARTIAL_MAX_BITS)
     params = ModelParams(
         prior=0.5,
         comparisons={

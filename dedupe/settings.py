@@ -4,26 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DEFAULT_BLOCKING_RULES: tuple[str, ...] = (
-    "phone",
-    "email",
-    "credit_code",
-    "name_key",
-    "name_prefix_city",
-    "name_pinyin",
-    "contact_city",
+from dedupe.defaults import (
+    BUILTIN_BLOCKING_RULES,
+    BUILTIN_COMPARISONS,
+    DEFAULT_BLOCKING_RULES,
+    DEFAULT_COMPARISONS,
 )
-DEFAULT_COMPARISONS: tuple[str, ...] = (
-    "name_key",
-    "phone",
-    "email",
-    "credit_code",
-    "contact_name",
-    "location",
-    "address",
-    "customer_type",
-)
+from dedupe.specs import BlockingRuleSpec, ComparisonSpec
 
+__all__ = ["DEFAULT_BLOCKING_RULES", "DEFAULT_COMPARISONS", "MatchSettings"]
 
 class MatchSettings(BaseModel):
     """How records are blocked, scored, clustered and sent to review (客户匹配设置).
@@ -35,8 +24,12 @@ class MatchSettings(BaseModel):
         block_window: in an oversize block, each record is paired with this many neighbours
             in name order instead of with every member.
         merge_branches: when False, headquarters and branch offices never merge.
-        blocking_rules: names of the blocking rules to use (see `dedupe.blocking.BLOCKING_RULES`).
-        comparisons: names of the field comparisons to use (see `dedupe.comparisons.COMPARISONS`).
+        blocking_rules: blocking rules in priority order: a built-in rule by name
+            (`dedupe.defaults`) or a declared `BlockingRuleSpec` (keys or key expressions).
+        comparisons: field comparisons: a built-in comparison by name or a declared
+            `ComparisonSpec` (a field and levels from the level library, docs/dedupe.md).
+        id_number_match: two records with the same valid 居民身份证号 and compatible names
+            always match (as different valid numbers never do).
         em_max_iterations: cap on EM iterations when estimating m/u.
         em_tolerance: EM stops when no parameter moves more than this.
         prior: probability that a candidate pair is a match (λ); None = estimate by EM.
@@ -55,8 +48,13 @@ class MatchSettings(BaseModel):
     max_block_size: int = Field(default=60, ge=2)
     block_window: int = Field(default=6, ge=1)
     merge_branches: bool = False
-    blocking_rules: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKING_RULES))
-    comparisons: list[str] = Field(default_factory=lambda: list(DEFAULT_COMPARISONS))
+    blocking_rules: list[str | BlockingRuleSpec] = Field(
+        default_factory=lambda: list(DEFAULT_BLOCKING_RULES)
+    )
+    comparisons: list[str | ComparisonSpec] = Field(
+        default_factory=lambda: list(DEFAULT_COMPARISONS)
+    )
+    id_number_match: bool = True
     em_max_iterations: int = Field(default=30, ge=1)
     em_tolerance: float = Field(default=1e-4, gt=0.0)
     prior: float | None = Field(default=None, gt=0.0, lt=1.0)
@@ -68,28 +66,59 @@ class MatchSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> MatchSettings:
-        from dedupe.blocking import BLOCKING_RULES
-        from dedupe.comparisons import COMPARISONS
-
         if self.review_threshold > self.match_threshold:
             raise ValueError(
                 f"matching.review_threshold ({self.review_threshold}) must not exceed "
                 f"matching.match_threshold ({self.match_threshold})"
             )
-        unknown = [r for r in self.blocking_rules if r not in BLOCKING_RULES]
+        unknown = [r for r in self.blocking_rules
+                   if isinstance(r, str) and r not in BUILTIN_BLOCKING_RULES]  # fmt: skip
         if unknown:
             raise ValueError(
                 f"matching.blocking_rules: unknown rule(s) {unknown}; "
-                f"known: {sorted(BLOCKING_RULES)}"
+                f"known: {sorted(BUILTIN_BLOCKING_RULES)} or declare one with keys"
             )
-        unknown = [c for c in self.comparisons if c not in COMPARISONS]
+        unknown = [c for c in self.comparisons
+                   if isinstance(c, str) and c not in BUILTIN_COMPARISONS]  # fmt: skip
         if unknown:
             raise ValueError(
                 f"matching.comparisons: unknown comparison(s) {unknown}; "
-                f"known: {sorted(COMPARISONS)}"
+                f"known: {sorted(BUILTIN_COMPARISONS)} or declare one with field and levels"
             )
         if not self.blocking_rules:
             raise ValueError("matching.blocking_rules must name at least one rule")
         if not self.comparisons:
             raise ValueError("matching.comparisons must name at least one comparison")
+        for key, names in (
+            ("comparisons", [c.name for c in self.comparison_specs()]),
+            ("blocking_rules", [r.name for r in self.blocking_specs()]),
+        ):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"matching.{key}: name(s) used twice: {repeated}")
+        known = {c.name for c in self.comparison_specs()}
+        for rule in self.blocking_specs():
+            stray = [d for d in rule.determines or [] if d not in known]
+            if stray:
+                raise ValueError(
+                    f"matching.blocking_rules.{rule.name}.determines: {stray} are not "
+                    f"comparisons in use ({sorted(known)})"
+                )
+        from dedupe.levels import compile_comparison
+
+        for spec in self.comparison_specs():
+            try:
+                compile_comparison(spec)
+            except ValueError as exc:
+                raise ValueError(f"matching.comparisons.{spec.name}: {exc}") from exc
         return self
+
+    def comparison_specs(self) -> list[ComparisonSpec]:
+        """The comparisons in use as specs (built-in names resolved), in order."""
+        return [BUILTIN_COMPARISONS[c] if isinstance(c, str) else c for c in self.comparisons]
+
+    def blocking_specs(self) -> list[BlockingRuleSpec]:
+        """The blocking rules in use as specs (built-in names resolved), in priority order."""
+        return [
+            BUILTIN_BLOCKING_RULES[r] if isinstance(r, str) else r for r in self.blocking_rules
+        ]

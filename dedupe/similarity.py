@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Indel, JaroWinkler
+from rapidfuzz.distance import DamerauLevenshtein, Indel, Jaro, JaroWinkler, Levenshtein
 
 CONTAINS_MIN_LENGTH = 5
 """`contains` scores 0 when the shorter value has fewer characters than this."""
@@ -38,8 +38,16 @@ def contains(a: str, b: str) -> float:
     return fuzz.partial_ratio(a, b) / 100.0
 
 
+def _closeness(distance: Callable[..., int]) -> Callable[[str, str], float]:
+    """1 / (1 + edit distance in characters): 1.0 equal, 0.5 one edit, 0.33 two edits …"""
+    return lambda a, b: 1.0 / (1.0 + distance(a, b))
+
+
 REFERENCE: dict[str, Callable[[str, str], float]] = {
     "jaro_winkler": JaroWinkler.normalized_similarity,
+    "jaro": Jaro.normalized_similarity,
+    "levenshtein": _closeness(Levenshtein.distance),
+    "damerau_levenshtein": _closeness(DamerauLevenshtein.distance),
     "ratio": Indel.normalized_similarity,
     "prefix": prefix,
     "rotation": rotation,
@@ -125,8 +133,19 @@ def _lengths(values: Sequence[str]) -> np.ndarray:
     return np.fromiter(map(len, values), dtype=np.int64, count=len(values))
 
 
+def _bulk_closeness(distance: Callable[..., int]) -> BulkScorer:
+    def _score(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+        out = process.cpdist(a, b, scorer=distance, workers=WORKERS, dtype=np.int64)
+        return _as_float32(1.0 / (1.0 + np.asarray(out, dtype=np.float64)))
+
+    return _score
+
+
 BULK: dict[str, BulkScorer] = {
     "jaro_winkler": _bulk_rapidfuzz(JaroWinkler.normalized_similarity, 1.0),
+    "jaro": _bulk_rapidfuzz(Jaro.normalized_similarity, 1.0),
+    "levenshtein": _bulk_closeness(Levenshtein.distance),
+    "damerau_levenshtein": _bulk_closeness(DamerauLevenshtein.distance),
     "ratio": _bulk_rapidfuzz(Indel.normalized_similarity, 1.0),
     "prefix": _bulk_prefix,
     "rotation": _bulk_rotation,
