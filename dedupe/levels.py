@@ -142,8 +142,7 @@ def _mask_pattern(mask: str) -> re.Pattern[str]:
     digits = all(c.isdigit() or c == "*" for c in mask)
     parts = re.split(r"(\*+)", mask)
     regex = "".join(
-        (f".{{{len(p)}}}" if digits else ".+") if p.startswith("*") else re.escape(p)
-        for p in parts
+        (f".{{{len(p)}}}" if digits else ".+") if p.startswith("*") else re.escape(p) for p in parts
     )
     return re.compile(regex)
 

@@ -210,7 +210,8 @@ def _add_requested_fields(
         if field in records.columns:
             out[field] = _text(records, field)
         elif attributes is not None:
-            out[field] = attributes.map(lambda a, f=field: a.get(f) if a else None).astype(object)
+            values = [a.get(field) if a else None for a in attributes.tolist()]
+            out[field] = pd.Series(values, index=out.index, dtype=object)
         else:
             out[field] = pd.Series([None] * len(out), index=out.index, dtype=object)
 

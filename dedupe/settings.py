@@ -14,6 +14,7 @@ from dedupe.specs import BlockingRuleSpec, ComparisonSpec
 
 __all__ = ["DEFAULT_BLOCKING_RULES", "DEFAULT_COMPARISONS", "MatchSettings"]
 
+
 class MatchSettings(BaseModel):
     """How records are blocked, scored, clustered and sent to review (客户匹配设置).
 
@@ -96,14 +97,6 @@ class MatchSettings(BaseModel):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 raise ValueError(f"matching.{key}: name(s) used twice: {repeated}")
-        known = {c.name for c in self.comparison_specs()}
-        for rule in self.blocking_specs():
-            stray = [d for d in rule.determines or [] if d not in known]
-            if stray:
-                raise ValueError(
-                    f"matching.blocking_rules.{rule.name}.determines: {stray} are not "
-                    f"comparisons in use ({sorted(known)})"
-                )
         from dedupe.levels import compile_comparison
 
         for spec in self.comparison_specs():
@@ -111,6 +104,16 @@ class MatchSettings(BaseModel):
                 compile_comparison(spec)
             except ValueError as exc:
                 raise ValueError(f"matching.comparisons.{spec.name}: {exc}") from exc
+        known = {c.name for c in self.comparison_specs()}
+        for rule in self.blocking_rules:  # declared ones (built-ins name built-ins)
+            if isinstance(rule, str):
+                continue
+            stray = [d for d in rule.determines or [] if d not in known]
+            if stray:
+                raise ValueError(
+                    f"matching.blocking_rules.{rule.name}.determines: {stray} are not "
+                    f"comparisons in use ({sorted(known)})"
+                )
         return self
 
     def comparison_specs(self) -> list[ComparisonSpec]:
@@ -119,6 +122,4 @@ class MatchSettings(BaseModel):
 
     def blocking_specs(self) -> list[BlockingRuleSpec]:
         """The blocking rules in use as specs (built-in names resolved), in priority order."""
-        return [
-            BUILTIN_BLOCKING_RULES[r] if isinstance(r, str) else r for r in self.blocking_rules
-        ]
+        return [BUILTIN_BLOCKING_RULES[r] if isinstance(r, str) else r for r in self.blocking_rules]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sources import SourceConfigError, load_sources_config
@@ -167,3 +168,21 @@ def test_required_name_is_covered_by_a_join(tmp_path: Path) -> None:
     config = load_sources_config(_write(tmp_path))
     assert "customer_name" in config.sources[0].required_fields()
     assert config.sources[0].has_id
+
+
+def test_invoice_file_cleans_into_identity_and_masked_phone(tmp_path: Path) -> None:
+    """The generated department file through ingest and cleaning: configuration only."""
+    from cleaning import clean_records
+
+    config = load_sources_config(_write(tmp_path))
+    raw = run(config.sources[0], config.landing_dir).rows
+    records = clean_records(raw).records.set_index("source_record_id")
+    assert records.loc["A1", "phone"] == "+861065001234"
+    assert records.loc["A1", "city"] == "北京市" and records.loc["A1", "district"] == "朝阳区"
+    assert records.loc["A1", "id_number"] == "11010519491231002X"
+    assert records.loc["A1", "gender"] == "F" and records.loc["A1", "birth_date"] == "1949-12-31"
+    assert pd.isna(records.loc["A2", "phone"])
+    assert records.loc["A2", "phone_masked"] == "138****5678"
+    issues = {i["code"] for i in json.loads(records.loc["A2", "issues"])}
+    assert "phone_masked" in issues and "phone_invalid" not in issues
+    assert json.loads(records.loc["A3", "attributes"]) == {"wechat_id": "wx_wang"}

@@ -1,0 +1,155 @@
+"""Declared comparisons and blocking rules: validation naming the key, the level library, keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from dedupe import MatchSettings
+from dedupe.comparisons import PairContext
+from dedupe.defaults import BUILTIN_BLOCKING_RULES, BUILTIN_COMPARISONS
+from dedupe.levels import builtin_comparisons, comparisons_for, compile_comparison, rules_for
+from dedupe.prepare import prepare_records
+from dedupe.specs import ComparisonSpec
+
+GIVEN = {"name": "given_name", "field": "given_name", "tf_adjustment": True,
+         "levels": ["exact", {"type": "jaro_winkler", "threshold": 0.9}]}  # fmt: skip
+
+
+def test_defaults_are_the_builtin_set_in_declared_form() -> None:
+    settings = MatchSettings()
+    assert [c.name for c in comparisons_for(settings)] == list(BUILTIN_COMPARISONS)
+    assert [r.name for r in rules_for(settings)] == list(BUILTIN_BLOCKING_RULES)
+    labels = {c.name: c.labels for c in comparisons_for(settings)}
+    assert labels["name_key"] == ("null", "exact", "same_pinyin", "jw>=0.92", "jw>=0.80",
+                                  "pinyin_reordered", "masked_compatible", "else")  # fmt: skip
+    assert labels["location"] == ("null", "city_district", "city", "province", "else")
+    rules = {r.name: r for r in rules_for(settings)}
+    assert rules["name_prefix_city"].key == "first(name_key,2)|city"
+    assert rules["contact_city"].determines == ("contact_name", "location")
+
+
+def test_builtin_names_and_declared_specs_mix() -> None:
+    settings = MatchSettings(
+        comparisons=["name_key", "phone", GIVEN],
+        blocking_rules=["phone", {"name": "given_city", "keys": ["given_name", "city"]}],
+    )
+    rules = {r.name: r for r in rules_for(settings)}
+    assert rules["given_city"].key == "given_name|city"
+    assert rules["given_city"].determines == ("given_name",)  # the plain-key comparisons
+
+
+BAD = [
+    ("unknown_builtin", {"comparisons": ["name_key", "nmae"]}, "unknown comparison(s) ['nmae']"),
+    ("unknown_level", {"comparisons": [{**GIVEN, "levels": ["exakt"]}]}, "exakt"),
+    ("threshold_missing", {"comparisons": [{**GIVEN, "levels": [{"type": "jaro_winkler"}]}]},
+     "needs a threshold"),
+    ("threshold_range", {"comparisons": [{**GIVEN, "levels": [
+        {"type": "jaro", "threshold": 1.5}]}]}, "less than or equal to 1"),
+    ("distance_missing", {"comparisons": [{**GIVEN, "levels": [{"type": "levenshtein"}]}]},
+     "needs max_distance"),
+    ("duplicate_labels", {"comparisons": [{**GIVEN, "levels": ["exact", "exact"]}]},
+     "level labels repeat"),
+    ("repeated_name", {"comparisons": ["phone", {**GIVEN, "name": "phone"}]}, "used twice"),
+    ("bad_key", {"blocking_rules": [{"name": "x", "keys": ["substr(name_key)"]}]},
+     "use a field or first(f, n)"),
+    ("bad_first", {"blocking_rules": [{"name": "x", "keys": ["first(name_key)"]}]},
+     "first(field, n)"),
+    ("stray_determines", {"blocking_rules": [{"name": "x", "keys": ["phone"],
+                                               "determines": ["fone"]}]}, "['fone']"),
+    ("unknown_rule", {"blocking_rules": ["phone", "fone"]}, "unknown rule(s) ['fone']"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("settings", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_declarations_are_rejected_with_the_key(settings: dict, message: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        MatchSettings.model_validate(settings)
+    assert message in str(error.value)
+
+
+def test_project_config_error_names_file_and_key(tmp_path: Path) -> None:
+    from pipelines.settings import ConfigError, load_config
+
+    path = tmp_path / "archive.yml"
+    path.write_text(
+        "matching:\n  comparisons:\n    - name: dob\n      field: birth_date\n"
+        "      levels: [{type: date_distance}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(path) in str(error.value)
+    assert "matching.comparisons.0" in str(error.value)
+    assert "needs max_days" in str(error.value)
+
+
+def _levels(spec: dict, rows: list[dict[str, object]]) -> list[str]:
+    """Labels of the comparison for pairs (0, 1), (2, 3) … of `rows`."""
+    frame = pd.DataFrame(rows)
+    frame["record_key"] = [f"r:{i:03d}" for i in range(len(rows))]
+    comp = compile_comparison(ComparisonSpec.model_validate(spec))
+    settings = MatchSettings(comparisons=[spec])
+    prepared = prepare_records(frame, settings)
+    left = np.arange(0, len(rows), 2)
+    ctx = PairContext(prepared, left, left + 1)
+    return [comp.labels[int(c)] for c in comp.evaluate(ctx)]
+
+
+LEVEL_CASES = [
+    # characters, not bytes: one CJK substitution is one edit
+    ({"name": "n", "field": "family_name", "levels": [{"type": "levenshtein", "max_distance": 1}]},
+     [("欧阳", "欧杨", "lev<=1"), ("欧阳", "司马", "else"), ("smith", "smyth", "lev<=1")]),
+    ({"name": "n", "field": "family_name", "levels": [
+        {"type": "damerau_levenshtein", "max_distance": 1}]},
+     [("smith", "msith", "dl<=1"), ("smith", "mtihs", "else")]),
+    ({"name": "d", "field": "birth_date", "levels": [
+        "exact", {"type": "date_distance", "max_days": 31}]},
+     [("1990-01-05", "1990-01-05", "exact"), ("1990-01-05", "1990-02-01", "days<=31"),
+      ("1990-01-05", "1991-01-05", "else"), ("1990-01-05", None, "null")]),
+    ({"name": "a", "field": "amount", "levels": [
+        {"type": "numeric_distance", "max_abs": 1}, {"type": "numeric_distance", "max_rel": 0.1}]},
+     [("100", "100.5", "abs<=1"), ("100", "109", "rel<=0.1"), ("100", "200", "else")]),
+    ({"name": "p", "field": "family_name", "levels": ["pinyin"]},
+     [("张", "章", "pinyin"), ("张", "王", "else")]),
+    ({"name": "i", "field": "id_number", "levels": [
+        {"type": "id_number", "mode": "exact"}, {"type": "id_number", "mode": "typo"}]},
+     [("11010519491231002X", "11010519491231002X", "id_exact"),
+      ("11010519491231002X", "11010519491231012X", "id_typo"),
+      ("11010519491231002X", "1101051949123100", "else")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "cases"), LEVEL_CASES, ids=[c[0]["levels"].__repr__()[:40] for c in LEVEL_CASES]
+)
+def test_level_library(spec: dict, cases: list[tuple[object, object, str]]) -> None:
+    rows = []
+    for left, right, _ in cases:
+        rows += [{spec["field"]: left}, {spec["field"]: right}]
+    assert _levels(spec, rows) == [c[2] for c in cases]
+
+
+def test_attributes_are_compared_by_name_and_blocked_by_expression() -> None:
+    settings = MatchSettings(
+        comparisons=[{"name": "wechat", "field": "wechat_id", "levels": ["exact"]}],
+        blocking_rules=[{"name": "swapped", "keys": ["sorted(given_name, family_name)"]},
+                        {"name": "wx", "keys": ["first(wechat_id, 3)"]}],
+    )  # fmt: skip
+    records = pd.DataFrame({
+        "record_key": ["a:1", "a:2", "a:3"],
+        "given_name": ["Smith", "john", None], "family_name": ["John", "Smith", "x"],
+        "attributes": ['{"wechat_id": "ZW_88"}', '{"wechat_id": "zw_88"}', "{}"],
+    })  # fmt: skip
+    prepared = prepare_records(records, settings)
+    assert prepared["wechat_id"].tolist() == ["zw_88", "zw_88", None]
+    assert prepared["sorted(given_name,family_name)"].tolist() == ["john|smith", "john|smith", None]
+    assert prepared["first(wechat_id,3)"].tolist() == ["zw_", "zw_", None]
+
+
+def test_builtin_comparisons_are_compiled_once() -> None:
+    assert builtin_comparisons() is builtin_comparisons()
