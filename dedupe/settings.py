@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dedupe.defaults import (
     BUILTIN_BLOCKING_RULES,
@@ -64,6 +66,41 @@ class MatchSettings(BaseModel):
     u_sample_pairs: int = Field(default=200_000, ge=1000)
     min_cross_support: float = Field(default=0.5, ge=0.0, le=1.0)
     seed: int = 20240315
+
+    @model_validator(mode="before")
+    @classmethod
+    def _declared(cls, data: Any) -> Any:
+        """Validate declared entries one by one, so an error names the entry and its key."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key, spec_type in (
+            ("comparisons", ComparisonSpec),
+            ("blocking_rules", BlockingRuleSpec),
+        ):
+            entries = data.get(key)
+            if not isinstance(entries, list):
+                continue
+            out: list[Any] = []
+            for i, entry in enumerate(entries):
+                if isinstance(entry, dict):
+                    try:
+                        entry = spec_type.model_validate(entry)
+                    except ValidationError as exc:
+                        err = exc.errors()[0]
+                        where = ".".join(str(x) for x in err["loc"] if "[" not in str(x))
+                        label = entry.get("name", "?")
+                        msg = err["msg"].removeprefix("Value error, ")
+                        raise ValueError(
+                            f"matching.{key}.{i} ({label}){'.' + where if where else ''}: {msg}"
+                        ) from None
+                elif not isinstance(entry, (str, spec_type)):
+                    raise ValueError(
+                        f"matching.{key}.{i}: a built-in name or a mapping, not {entry!r}"
+                    )
+                out.append(entry)
+            data[key] = out
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> MatchSettings:
