@@ -6,6 +6,7 @@ from dedupe.comparisons import COMPARISONS, Comparison, Level
 from dedupe.explain import Explanation, FieldEvidence, explain_pair
 from dedupe.ids import CustomerIdError, IdAssignment, assign_customer_ids, resolve_customer_id
 from dedupe.incremental import link_incremental
+from dedupe.levels import comparisons_for, compile_blocking_rule, compile_comparison, rules_for
 from dedupe.link import link_records
 from dedupe.metrics import Scores, bcubed_scores, blocking_recall, pairwise_scores
 from dedupe.model import ModelError, ModelParams
@@ -14,18 +15,22 @@ from dedupe.prepare import RecordsError
 from dedupe.rules import DecisionError
 from dedupe.settings import MatchSettings
 from dedupe.shard import ShardSetup, finish_sharded, link_sharded, prepare_sharded, shard_pairs
+from dedupe.specs import BlockingRuleSpec, ComparisonSpec, LevelSpec
 
 __all__ = [
     "BLOCKING_RULES",
     "COMPARISONS",
     "BlockingRule",
+    "BlockingRuleSpec",
     "Comparison",
+    "ComparisonSpec",
     "CustomerIdError",
     "DecisionError",
     "Explanation",
     "FieldEvidence",
     "IdAssignment",
     "Level",
+    "LevelSpec",
     "LinkResult",
     "MatchSettings",
     "ModelError",
@@ -37,6 +42,9 @@ __all__ = [
     "assign_customer_ids",
     "bcubed_scores",
     "blocking_recall",
+    "comparisons_for",
+    "compile_blocking_rule",
+    "compile_comparison",
     "explain_pair",
     "finish_sharded",
     "link_incremental",
@@ -45,5 +53,6 @@ __all__ = [
     "pairwise_scores",
     "prepare_sharded",
     "resolve_customer_id",
+    "rules_for",
     "shard_pairs",
 ]
