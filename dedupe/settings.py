@@ -17,6 +17,14 @@ from dedupe.specs import BlockingRuleSpec, ComparisonSpec
 __all__ = ["DEFAULT_BLOCKING_RULES", "DEFAULT_COMPARISONS", "MatchSettings"]
 
 
+def _default_rules() -> list[str | BlockingRuleSpec]:
+    return list(DEFAULT_BLOCKING_RULES)
+
+
+def _default_comparisons() -> list[str | ComparisonSpec]:
+    return list(DEFAULT_COMPARISONS)
+
+
 class MatchSettings(BaseModel):
     """How records are blocked, scored, clustered and sent to review (客户匹配设置).
 
@@ -51,12 +59,8 @@ class MatchSettings(BaseModel):
     max_block_size: int = Field(default=60, ge=2)
     block_window: int = Field(default=6, ge=1)
     merge_branches: bool = False
-    blocking_rules: list[str | BlockingRuleSpec] = Field(
-        default_factory=lambda: list(DEFAULT_BLOCKING_RULES)
-    )
-    comparisons: list[str | ComparisonSpec] = Field(
-        default_factory=lambda: list(DEFAULT_COMPARISONS)
-    )
+    blocking_rules: list[str | BlockingRuleSpec] = Field(default_factory=_default_rules)
+    comparisons: list[str | ComparisonSpec] = Field(default_factory=_default_comparisons)
     id_number_match: bool = True
     em_max_iterations: int = Field(default=30, ge=1)
     em_tolerance: float = Field(default=1e-4, gt=0.0)
