@@ -291,3 +291,40 @@ def rules_for(settings: MatchSettings) -> list[BlockingRule]:
         builtins[r] if isinstance(r, str) else compile_blocking_rule(r, comparisons)
         for r in settings.blocking_rules
     ]
+
+
+def unknown_fields(settings: MatchSettings, available: set[str]) -> list[str]:
+    """Where the declared comparisons and keys read a field nobody provides.
+
+    Args:
+        settings: the matching settings.
+        available: the clean-record columns and the attribute names the sources declare.
+
+    Returns:
+        One message per unknown field, naming its key (`matching.comparisons.2 (wechat).field:
+        'wechat_id' …`); empty when every field is known.
+    """
+    from dedupe.prepare import BOOL_FIELDS, DERIVED_FIELDS, TEXT_FIELDS
+
+    known = available | {"record_key", *TEXT_FIELDS, *BOOL_FIELDS, *DERIVED_FIELDS}
+    known |= {f"{f}{MASKED_SUFFIX}" for f in TEXT_FIELDS}
+    problems = []
+    for i, spec in enumerate(settings.comparisons):
+        if isinstance(spec, str):
+            continue
+        for field in sorted(spec.referenced_fields() - known):
+            problems.append(
+                f"matching.comparisons.{i} ({spec.name}): field {field!r} is neither a clean "
+                "column nor an attribute any source declares (sources.yml `attributes:`)"
+            )
+    for i, rule in enumerate(settings.blocking_rules):
+        if isinstance(rule, str):
+            continue
+        for key in rule.keys:
+            for field in parse_key(key)[1]:
+                if field not in known:
+                    problems.append(
+                        f"matching.blocking_rules.{i} ({rule.name}): key {key!r} reads "
+                        f"{field!r}, neither a clean column nor a declared attribute"
+                    )
+    return problems

@@ -153,3 +153,21 @@ def test_attributes_are_compared_by_name_and_blocked_by_expression() -> None:
 
 def test_builtin_comparisons_are_compiled_once() -> None:
     assert builtin_comparisons() is builtin_comparisons()
+
+
+def test_fields_nobody_provides_are_reported_with_their_key() -> None:
+    from cleaning.pipeline import RECORD_COLUMNS
+    from dedupe.levels import unknown_fields
+
+    settings = MatchSettings(
+        comparisons=["phone", {"name": "wx", "field": "wechat_id", "levels": ["exact"]}],
+        blocking_rules=["phone", {"name": "dob", "keys": ["year(birth_date)", "postcode"]}],
+    )
+    problems = unknown_fields(settings, set(RECORD_COLUMNS))
+    assert problems == [
+        "matching.comparisons.1 (wx): field 'wechat_id' is neither a clean column nor an "
+        "attribute any source declares (sources.yml `attributes:`)",
+        "matching.blocking_rules.1 (dob): key 'postcode' reads 'postcode', neither a clean "
+        "column nor a declared attribute",
+    ]
+    assert unknown_fields(settings, {*RECORD_COLUMNS, "wechat_id", "postcode"}) == []
