@@ -171,3 +171,19 @@ def test_fields_nobody_provides_are_reported_with_their_key() -> None:
         "column nor a declared attribute",
     ]
     assert unknown_fields(settings, {*RECORD_COLUMNS, "wechat_id", "postcode"}) == []
+
+
+@pytest.mark.parametrize("bench", ["febrl3", "febrl4"])
+def test_febrl_configurations_load_and_name_only_known_fields(bench: str) -> None:
+    from cleaning.pipeline import RECORD_COLUMNS
+    from dedupe.levels import unknown_fields
+    from pipelines.settings import load_config
+    from sources import load_sources_config
+
+    folder = Path(__file__).parents[2] / "benchmarks" / "configs"
+    config = load_config(folder / f"{bench}.yml")
+    sources = load_sources_config(config.resolve(config.sources_file), check_files=False)
+    attributes = {a for s in sources.sources for a in s.attribute_names()}
+    assert {"soc_sec_id", "postcode", "date_of_birth"} <= attributes
+    assert unknown_fields(config.matching, {*RECORD_COLUMNS, *attributes}) == []
+    assert len(config.matching.comparisons) == 10
