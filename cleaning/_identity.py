@@ -76,6 +76,9 @@ def clean_identity(
                "birth_date_conflict", id_birth)  # fmt: skip
     out["birth_date"] = birth.fillna(id_birth)
     out["attributes"] = raw["attributes"].fillna("{}")
+    for name in ("customer_name", "contact_name"):  # 张* : partial evidence, never invalid
+        masked = raw[name].str.contains("*", regex=False).fillna(False)
+        issues.add(masked, name, "name_masked", raw[name])
 
 
 def _type(text: str) -> str | None:

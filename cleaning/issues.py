@@ -38,6 +38,7 @@ ISSUE_CODES: dict[str, str] = {
     "missing_contact": "no usable phone or email (follow-up)",
     "phone_masked": "phone partly hidden (138****5678): kept in phone_masked as partial evidence",
     "name_composed": "no full name given: composed from family_name and given_name",
+    "name_masked": "name partly hidden (张*): kept as written, compared as partial evidence",
     "id_number_invalid_length": "居民身份证号 not 17 digits and a check character (nor 15 digits)",
     "id_number_invalid_check": "居民身份证号 fails the GB 11643 (ISO 7064 MOD 11-2) check",
     "id_number_invalid_birth_date": "居民身份证号 carries no real birth date (1900 to today)",

@@ -168,7 +168,7 @@ def _raw(**columns: list[object]) -> pd.DataFrame:
 
 def test_clean_records_fill_identity_columns() -> None:
     raw = _raw(
-        customer_name=[None, "王芳", "李娜"],
+        customer_name=[None, "王芳", "李*"],
         given_name=["伟", None, None],
         family_name=["张", None, None],
         id_number=["11010519491231002x", "110105194912310021", None],
@@ -193,3 +193,6 @@ def test_clean_records_fill_identity_columns() -> None:
     assert pd.isna(records.loc["1", "phone"]) and records.loc["1", "phone_masked"] == "138****5678"
     assert "phone_invalid" not in codes1
     assert records.loc["2", "birth_date"] == "1985-06-01"
+    assert records.loc["2", "customer_name"] == "李*"  # masked: kept, flagged, not missing
+    codes2 = {i["code"] for i in json.loads(records.loc["2", "issues"])}
+    assert "name_masked" in codes2 and "missing_name" not in codes2
