@@ -7,6 +7,7 @@ from cleaning.codes import (
     credit_code_check_char,
     customer_type_from_source,
     infer_customer_type,
+    infer_customer_types,
     validate_credit_code,
 )
 from cleaning.company import CompanyName, parse_company_name, parse_normalized_company_name
@@ -14,6 +15,7 @@ from cleaning.dates import DateOrder, infer_date_order, parse_date
 from cleaning.divisions import division_index, province_names
 from cleaning.email import EmailResult, email_from_normalized, free_mail_domains, normalize_email
 from cleaning.facts import parse_satisfaction
+from cleaning.incremental import date_order_frame, incremental_clean
 from cleaning.industry import IndustryResult, industry_sections, map_industry
 from cleaning.issues import ISSUE_CODES
 from cleaning.person import person_key, split_normalized_person_name, split_person_name
@@ -43,13 +45,16 @@ __all__ = [
     "clean_records",
     "credit_code_check_char",
     "customer_type_from_source",
+    "date_order_frame",
     "date_orders",
     "division_index",
     "email_from_normalized",
     "flag_shared_phones",
     "free_mail_domains",
+    "incremental_clean",
     "industry_sections",
     "infer_customer_type",
+    "infer_customer_types",
     "infer_date_order",
     "map_industry",
     "normalize_email",

@@ -11,7 +11,7 @@ import pandas as pd
 
 from cleaning._distinct import column, map_distinct
 from cleaning.address import parse_normalized_address
-from cleaning.codes import customer_type_from_source, validate_credit_code
+from cleaning.codes import customer_type_from_source, infer_customer_types, validate_credit_code
 from cleaning.company import ORG_WORDS, parse_normalized_company_name
 from cleaning.dates import DateOrder, infer_date_order, parse_date
 from cleaning.email import email_from_normalized
@@ -62,9 +62,8 @@ def clean_names(
     org = map_distinct(parts["customer_name"], lambda s: bool(ORG_WORDS.search(s)))
     looks_org = column(*org, idx, dtype="boolean").fillna(False)
     has_code = raw["credit_code"].notna() & (raw["credit_code"].str.strip() != "")
-    evidence = has_code | parts["legal_form"].notna() | parts["branch"].notna() | looks_org
     src = column(*map_distinct(raw["customer_type"], customer_type_from_source), idx)
-    inferred = pd.Series(np.where(evidence, "enterprise", "individual"), index=idx, dtype="string")
+    inferred = infer_customer_types(has_code, parts["legal_form"], parts["branch"], looks_org)
     ctype = src.fillna(inferred)
     issues.add(src.isna() & name.notna(), "customer_type", "customer_type_inferred",
                raw["customer_type"])  # fmt: skip

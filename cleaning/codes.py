@@ -6,6 +6,9 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
+import pandas as pd
+
 from cleaning.text import normalize_text
 
 _CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, Z, S, V
@@ -133,22 +136,41 @@ def customer_type_from_source(text: str | None) -> str | None:
     return None
 
 
-def infer_customer_type(has_credit_code: bool, legal_form: str | None, branch: str | None,
-                        looks_like_org: bool) -> str:  # fmt: skip
-    """Infer the customer type when the source does not say it.
+def infer_customer_types(
+    has_credit_code: pd.Series, legal_form: pd.Series, branch: pd.Series, looks_like_org: pd.Series
+) -> pd.Series:
+    """Infer the customer type when the source does not say it (the one definition of the rule).
 
     A credit code, a legal-form suffix, a branch part or organisation words (学校, 医院, 银行 …)
     make the customer an enterprise; otherwise it is an individual.
 
     Args:
-        has_credit_code: A credit code is present.
-        legal_form: Legal-form suffix found in the name (有限公司, Ltd.).
-        branch: Branch part found in the name.
-        looks_like_org: The name contains organisation words.
+        has_credit_code: A credit code is present (boolean per record).
+        legal_form: Legal-form suffix found in the name (有限公司, Ltd.), missing when none.
+        branch: Branch part found in the name, missing when none.
+        looks_like_org: The name contains organisation words (boolean per record).
+
+    Returns:
+        ``enterprise`` or ``individual`` per record (pandas ``string``).
+    """
+    evidence = has_credit_code | legal_form.notna() | branch.notna() | looks_like_org
+    return pd.Series(
+        np.where(evidence, "enterprise", "individual"), index=has_credit_code.index, dtype="string"
+    )
+
+
+def infer_customer_type(has_credit_code: bool, legal_form: str | None, branch: str | None,
+                        looks_like_org: bool) -> str:  # fmt: skip
+    """`infer_customer_types` for one record (empty texts count as absent).
 
     Returns:
         ``enterprise`` or ``individual``.
     """
-    if has_credit_code or legal_form or branch or looks_like_org:
-        return "enterprise"
-    return "individual"
+    return str(
+        infer_customer_types(
+            pd.Series([bool(has_credit_code)]),
+            pd.Series([legal_form or None], dtype=object),
+            pd.Series([branch or None], dtype=object),
+            pd.Series([bool(looks_like_org)]),
+        ).iloc[0]
+    )

@@ -8,7 +8,13 @@ from dedupe.ids import CustomerIdError, IdAssignment, assign_customer_ids, resol
 from dedupe.incremental import link_incremental
 from dedupe.levels import comparisons_for, compile_blocking_rule, compile_comparison, rules_for
 from dedupe.link import link_records
-from dedupe.metrics import Scores, bcubed_scores, blocking_recall, pairwise_scores
+from dedupe.metrics import (
+    Scores,
+    accuracy_against_truth,
+    bcubed_scores,
+    blocking_recall,
+    pairwise_scores,
+)
 from dedupe.model import ModelError, ModelParams
 from dedupe.pairset import PairSet
 from dedupe.prepare import RecordsError
@@ -39,6 +45,7 @@ __all__ = [
     "RecordsError",
     "Scores",
     "ShardSetup",
+    "accuracy_against_truth",
     "assign_customer_ids",
     "bcubed_scores",
     "blocking_recall",

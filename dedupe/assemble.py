@@ -46,6 +46,14 @@ class LinkResult:
     pair_set: PairSet | None = None
     labels: np.ndarray | None = None
 
+    def matched_pairs(self) -> int:
+        """How many pairs were decided ``match``."""
+        return int((self.pairs["decision"] == "match").sum()) if len(self.pairs) else 0
+
+    def cluster_count(self) -> int:
+        """How many clusters (customers-to-be) the records form."""
+        return int(self.clusters["cluster_key"].nunique()) if len(self.clusters) else 0
+
 
 def decision_positions(
     decisions: pd.DataFrame, keys: pa.Array, warnings: list[str]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from warehouse import connect
+from warehouse.archive import RunLock
 from warehouse.security import (
     AuditLog,
     KeyMaterialError,
@@ -161,3 +163,21 @@ def audit(
     path = cfg.resolve(cfg.security.audit_log)
     path.parent.mkdir(parents=True, exist_ok=True)
     AuditLog(path).append(actor(), action, target, customers or [], result, details or {})
+
+
+def run_lock_path(cfg: ArchiveConfig) -> Path:
+    """The run lock's holder record beside the warehouse (``<warehouse>.lock``)."""
+    return cfg.resolve(cfg.warehouse).with_suffix(".lock")
+
+
+@contextmanager
+def run_lock(cfg: ArchiveConfig, run_id: str | None = None) -> Iterator[None]:
+    """Hold the warehouse's run lock, so pipeline runs and CLI writers exclude each other.
+
+    Raises:
+        warehouse.archive.RunLockedError: another run or writer holds the lock.
+    """
+    path = run_lock_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with RunLock(path, run_id=run_id):
+        yield

@@ -1,29 +1,48 @@
-"""Dagster assets: one per stage, each a thin wrapper over `pipelines.steps`."""
+"""Dagster assets: one per stage, each a thin wrapper over `pipelines.stages`."""
 
-import resource
 import time
 from collections.abc import Callable, Sequence
 
 import dagster as dg
+import duckdb
 
-from . import steps
 from .faults import crash_point
+from .jobs import WAREHOUSE_TAGS
 from .reporting import run_log, write_run_report
 from .resources import ArchiveResource
-from .sharding import WAREHOUSE_TAGS, build_sharded_match_asset, stage_metadata
+from .sharding import build_sharded_match_asset, stage_metadata
+from .stages import (
+    RunContext,
+    SnapshotStats,
+    StageResult,
+    clean_stage,
+    golden_stage,
+    ingest_stage,
+    match_stage,
+    record_stage,
+    snapshot_stage,
+    stage_timing,
+    swap_stage,
+)
+
+StageFn = Callable[[duckdb.DuckDBPyConnection, RunContext], StageResult]
 
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 
 
-def _run_stage(context: dg.AssetExecutionContext, archive: ArchiveResource, stage: str, fn) -> dict:
+def _run_stage(
+    context: dg.AssetExecutionContext, archive: ArchiveResource, stage: str, fn: StageFn
+) -> StageResult:
     ctx = archive.run_context(context.run.run_id)
     started = time.perf_counter()
     crash_point(f"{stage}:before")
-    with run_log(ctx.config, ctx.run_id, stage), archive.connection(ctx.config) as con:
+    with (
+        run_log(ctx.config, ctx.run_id, stage),
+        archive.connection(ctx.config, context.run.tags) as con,
+    ):
         stats = fn(con, ctx)
-        stats["seconds"] = round(time.perf_counter() - started, 3)
-        stats["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        steps.record_stage(con, ctx, stage, stats)
+        stats.seconds, stats.peak_rss_mb = stage_timing(started)
+        record_stage(con, ctx, stage, stats)
     crash_point(f"{stage}:after")
     return stats
 
@@ -34,7 +53,7 @@ def raw_source_asset(source: str, department: str) -> dg.AssetsDefinition:
         ["raw", source], [], "raw",
         f"New deliveries of the {source} source ({department}), read as text with lineage; "
         "bad rows and files to quarantine.*",
-        f"ingest:{source}", lambda con, ctx: steps.ingest_stage(con, ctx, source),
+        f"ingest:{source}", lambda con, ctx: ingest_stage(con, ctx, source),
         retry_policy=RETRY, kinds={"duckdb"},
     )  # fmt: skip
 
@@ -50,7 +69,7 @@ def _stage_asset(
     group: str,
     description: str,
     stage: str,
-    fn: Callable[..., dict],
+    fn: StageFn,
     **asset_kwargs,
 ) -> dg.AssetsDefinition:
     """One pipeline stage as an asset: run ``fn`` under the stage wrapper, report its figures."""
@@ -70,10 +89,10 @@ def _stage_asset(
     return _stage
 
 
-def _snapshot_and_report(con, ctx: steps.RunContext) -> dict:
+def _snapshot_and_report(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotStats:
     """Publish the snapshot, then re-render the run's report with the snapshot path in it."""
-    stats = steps.snapshot_stage(con, ctx)
-    stats["report"] = str(write_run_report(con, ctx.config, ctx.run_id, data_docs=False))
+    stats = snapshot_stage(con, ctx)
+    stats.report = str(write_run_report(con, ctx.config, ctx.run_id, data_docs=False))
     return stats
 
 
@@ -94,7 +113,7 @@ def build_stage_assets(
         ["clean", "records"], raw_keys, "clean",
         "Standardized customer records (clean.records) with transactions, interactions and "
         "the follow-up list.",
-        "clean", steps.clean_stage, kinds={"duckdb"},
+        "clean", clean_stage, kinds={"duckdb"},
     )  # fmt: skip
     match = (
         build_sharded_match_asset(clean.key)
@@ -102,19 +121,19 @@ def build_stage_assets(
         else _stage_asset(
             ["match", "clusters"], [clean.key], "match",
             "Candidate pairs, Fellegi–Sunter scores, clusters and the review queue.",
-            "match", steps.match_stage, kinds={"duckdb"},
+            "match", match_stage, kinds={"duckdb"},
         )
     )  # fmt: skip
     staged = _stage_asset(
         ["staging", "golden"], [match.key], "golden",
         "The new golden state with stable customer IDs, not yet published.",
-        "golden", steps.golden_stage, kinds={"duckdb"},
+        "golden", golden_stage, kinds={"duckdb"},
     )  # fmt: skip
     golden = _stage_asset(
         ["golden", "customers"], [staged.key], "golden",
         "Published golden.customers + golden.crosswalk and related tables; swapped in only "
         "when the critical expectations passed.",
-        "publish", steps.swap_stage, kinds={"duckdb"}, freshness_policy=golden_freshness,
+        "publish", swap_stage, kinds={"duckdb"}, freshness_policy=golden_freshness,
     )  # fmt: skip
     snapshot = _stage_asset(
         ["archive", "snapshot"], [golden.key], "archive",

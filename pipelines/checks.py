@@ -10,11 +10,11 @@ import dagster as dg
 
 from expectations import QualitySettings, checks_for_layer
 
-from . import steps
 from .faults import crash_point
+from .jobs import WAREHOUSE_TAGS
 from .reporting import raise_alert, write_run_report
 from .resources import ArchiveResource
-from .sharding import WAREHOUSE_TAGS
+from .stages import quality_stage
 
 STAGED = dg.AssetKey(["staging", "golden"])
 
@@ -38,8 +38,8 @@ def build_golden_checks(quality: QualitySettings) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, archive: ArchiveResource
     ) -> Iterator[dg.AssetCheckResult]:
         ctx = archive.run_context(context.run.run_id)
-        with archive.connection(ctx.config) as con:
-            outcomes = steps.quality_stage(con, ctx)
+        with archive.connection(ctx.config, context.run.tags) as con:
+            outcomes = quality_stage(con, ctx)
             crash_point("quality:after")
             report = write_run_report(con, ctx.config, ctx.run_id)
         context.log.info(f"quality report: {report}")

@@ -1,85 +1,19 @@
 """The single Dagster entry point: `dagster dev -m pipelines.definitions`.
 
-The project configuration comes from ``$CUSTOMER_ARCHIVE_CONFIG`` (default ``archive.yml``).
+The project configuration comes from ``$CUSTOMER_ARCHIVE_CONFIG`` (default ``archive.yml``). The
+definitions are built lazily, when Dagster loads them, never at import.
 """
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import dagster as dg
 
-from .assets import build_raw_assets, build_stage_assets
-from .checks import build_golden_checks
-from .resources import ArchiveResource
-from .schedules import (
-    JOB_NAME,
-    build_failure_alert_sensor,
-    build_job,
-    build_landing_sensor,
-    build_schedule,
-)
-from .settings import load_config
-from .steps import load_sources
+from .build import archive_job, build_definitions
+
+__all__ = ["archive_job", "build_definitions", "defs"]
 
 
-def build_definitions(
-    config_path: str | None = None, warehouse: str | None = None, run_date: str | None = None
-) -> dg.Definitions:
-    """Build the Definitions for one project configuration.
-
-    Args:
-        config_path: the project YAML; default ``$CUSTOMER_ARCHIVE_CONFIG`` or ``archive.yml``.
-        warehouse: overrides the DuckDB file of the configuration.
-        run_date: replay a given date (``YYYY-MM-DD``) instead of today.
-    """
-    path = config_path or os.environ.get("CUSTOMER_ARCHIVE_CONFIG", "archive.yml")
-    config = load_config(path, warehouse=warehouse)
-    sources = load_sources(config)
-    raw = build_raw_assets([(s.name, s.department) for s in sources.sources if s.enabled])
-    freshness = dg.FreshnessPolicy.cron(
-        deadline_cron=config.schedule.freshness_deadline_cron,
-        lower_bound_delta=timedelta(hours=config.schedule.freshness_hours),
-        timezone=config.schedule.timezone,
-    )
-    stage = build_stage_assets(
-        [a.key for a in raw],
-        golden_freshness=freshness,
-        match_shards=config.scale.match_shards,
-    )
-    job = build_job(config.scale)
-    return dg.Definitions(
-        assets=[*raw, *stage],
-        asset_checks=[build_golden_checks(config.quality)],
-        jobs=[job],
-        schedules=[build_schedule(config, job)],
-        sensors=[
-            build_landing_sensor(config, job),
-            build_failure_alert_sensor(config),
-        ],
-        resources={
-            "archive": ArchiveResource(
-                config_path=str(path), warehouse=warehouse, run_date=run_date
-            )
-        },
-    )
-
-
-def archive_job(
-    config_path: str | None = None, warehouse: str | None = None, run_date: str | None = None
-) -> dg.JobDefinition:
-    """The archive job of one configuration, rebuilt by name in each step process.
-
-    `dg.build_reconstructable_job("pipelines.definitions", "archive_job", ...)` points the
-    multiprocess executor here (`pipelines.runner.run_pipeline`).
-
-    Args:
-        config_path: the project YAML.
-        warehouse: overrides the DuckDB file of the configuration.
-        run_date: replay a given date (``YYYY-MM-DD``).
-    """
-    return build_definitions(config_path, warehouse, run_date).resolve_job_def(JOB_NAME)
-
-
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The Definitions of the configuration ``$CUSTOMER_ARCHIVE_CONFIG`` names."""
+    return build_definitions()

@@ -5,21 +5,26 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import numpy as np
 
 from expectations import build_data_docs
 from expectations.report import RunSummary, render_quality_report
-from warehouse import read_table, table_exists
+from warehouse.report_figures import (
+    clean_rows_per_source,
+    cluster_sizes,
+    quarantine_reasons,
+    run_started_at,
+    runs_in_order,
+    score_histogram,
+)
 
 from .settings import ArchiveConfig
-from .steps import check_outcomes, ensure_dir, run_stats
+from .stages import check_outcomes, ensure_dir, run_stats
 
 log = logging.getLogger("customer_archive")
 
@@ -28,23 +33,8 @@ def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
     """The report's figures for one run, from ``ops.stage_stats`` and the quarantine tables."""
     stats = run_stats(con, run_id)
     ingest = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("ingest:")}
-    reasons: Counter[str] = Counter()
-    q = read_table(con, "quarantine.rows")
-    if q is not None and len(q):
-        mine = q[q["run_id"] == run_id]
-        reasons.update(mine["reason"].astype(str).str.split(":").str[0].value_counts().to_dict())
-    qf = read_table(con, "quarantine.files")
-    if qf is not None and len(qf):
-        mine = qf[qf["run_id"] == run_id]
-        for r in mine["reason"].astype(str).str.split(":").str[0]:
-            reasons[f"file: {r}"] += 1
-    clean_rows = _rows_per_source(con)
     started = min((v.get("recorded_at", "") for v in stats.values()), default="")
-    table = read_table(con, "ops.stage_stats")
-    if table is not None and len(table):
-        rows = table[table["run_id"] == run_id]
-        if len(rows):
-            started = str(rows["recorded_at"].min())
+    started = run_started_at(con, run_id) or started
     golden = stats.get("golden", {})
     match = stats.get("match", {})
     return RunSummary(
@@ -52,7 +42,7 @@ def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
         started_at=started or datetime.now(UTC).isoformat(timespec="seconds"),
         rows_in={s: int(v.get("rows_in", 0)) for s, v in ingest.items()},
         quarantined={s: int(v.get("rows_quarantined", 0)) for s, v in ingest.items()},
-        clean_rows={str(k): int(v) for k, v in clean_rows.items()},
+        clean_rows=clean_rows_per_source(con),
         candidate_pairs=int(match.get("candidate_pairs", 0)),
         clusters=int(match.get("clusters", 0)),
         golden_customers=int(golden.get("golden_customers", 0)),
@@ -60,67 +50,17 @@ def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
         merges=int(golden.get("merges", 0)),
         splits=int(golden.get("splits", 0)),
         snapshot_path=(stats.get("snapshot") or {}).get("snapshot"),
-        quarantine_reasons=dict(reasons),
+        quarantine_reasons=quarantine_reasons(con, run_id),
     )
 
 
-def _rows_per_source(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Clean records per source system, most first (ties in order of first appearance)."""
-    if not table_exists(con, "clean.records"):
-        return {}
-    rows = con.execute(
-        "SELECT source_system, count(*) AS n, min(rowid) AS first FROM clean.records "
-        "WHERE source_system IS NOT NULL GROUP BY source_system ORDER BY n DESC, first"
-    ).fetchall()
-    return {str(k): int(n) for k, n, _ in rows}
-
-
 def _history(con: duckdb.DuckDBPyConnection, run_id: str, last: int = 30) -> list[dict]:
-    table = read_table(con, "ops.stage_stats")
-    if table is None or table.empty:
-        return []
-    order = table.groupby("run_id")["recorded_at"].min().sort_values()
-    earlier = [r for r in order.index if r != run_id][-last:]
+    earlier = [r for r in runs_in_order(con) if r != run_id][-last:]
     points = []
     for rid in earlier:
         s = run_summary(con, rid)
         points.append(s.trend_point(check_outcomes(con, rid)))
     return points
-
-
-def _score_histogram(con: duckdb.DuckDBPyConnection) -> list[tuple[float, int]] | None:
-    """20-bin histogram of pair probabilities on [0, 1] (null and NaN count as 0).
-
-    DuckDB counts the rows per distinct probability; ``np.histogram`` bins those values
-    weighted by their counts, so the bins are exactly ``np.histogram`` over every pair.
-    """
-    if not table_exists(con, "match.pairs"):
-        return None
-    rows = con.sql(
-        "SELECT p, count(*) AS n FROM (SELECT CASE WHEN probability IS NULL "
-        "OR isnan(CAST(probability AS DOUBLE)) THEN 0.0 ELSE CAST(probability AS DOUBLE) END "
-        "AS p FROM match.pairs) GROUP BY p"
-    ).fetchnumpy()
-    if not len(rows["p"]):
-        return None
-    counts, edges = np.histogram(
-        np.asarray(rows["p"], dtype=float),
-        bins=20,
-        range=(0, 1),
-        weights=np.asarray(rows["n"], dtype=np.int64),
-    )
-    return [(round(float(e), 2), int(c)) for e, c in zip(edges[:-1], counts, strict=True)]
-
-
-def _cluster_sizes(con: duckdb.DuckDBPyConnection) -> dict[int, int] | None:
-    """How many clusters have each size (records per ``cluster_key``), smallest size first."""
-    if not table_exists(con, "match.clusters"):
-        return None
-    rows = con.execute(
-        "SELECT size, count(*) FROM (SELECT count(*) AS size FROM match.clusters "
-        "WHERE cluster_key IS NOT NULL GROUP BY cluster_key) GROUP BY size ORDER BY size"
-    ).fetchall()
-    return {int(size): int(n) for size, n in rows} or None
 
 
 def write_run_report(
@@ -136,8 +76,8 @@ def write_run_report(
         run_summary(con, run_id),
         _history(con, run_id),
         check_outcomes(con, run_id),
-        _score_histogram(con),
-        _cluster_sizes(con),
+        score_histogram(con),
+        cluster_sizes(con),
         data_docs_href=href,
     )
     path = folder / "report.html"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -12,27 +12,30 @@ import duckdb
 
 from warehouse import ensure_schemas
 
-from .access import open_warehouse
-from .settings import ArchiveConfig, load_config
-from .steps import RunContext
+from .access import open_warehouse, run_lock
+from .settings import ArchiveConfig, default_config_path, load_config
+from .stages import RunContext
+
+LOCK_HELD_TAG = "customer_archive/run_lock_held"
+"""Run tag set by the launcher that already holds the run lock for the whole run."""
 
 
 class ArchiveResource(dg.ConfigurableResource):
     """The customer archive: its configuration file and its DuckDB warehouse.
 
     Attributes:
-        config_path: the project YAML (``archive.yml``).
+        config_path: the project YAML (default ``$CUSTOMER_ARCHIVE_CONFIG`` or ``archive.yml``).
         warehouse: overrides the configured DuckDB file.
         run_date: overrides today's date (``YYYY-MM-DD``), e.g. to replay a night.
     """
 
-    config_path: str = "archive.yml"
+    config_path: str | None = None
     warehouse: str | None = None
     run_date: str | None = None
 
     def load(self) -> ArchiveConfig:
         """The validated project configuration."""
-        return load_config(self.config_path, warehouse=self.warehouse)
+        return load_config(self.config_path or default_config_path(), warehouse=self.warehouse)
 
     def run_context(self, run_id: str) -> RunContext:
         """What the stages of one Dagster run share."""
@@ -44,13 +47,22 @@ class ArchiveResource(dg.ConfigurableResource):
         return RunContext(config=cfg, run_id=run_id, run_date=day)
 
     @contextmanager
-    def connection(self, cfg: ArchiveConfig) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection to the warehouse with its schemas in place."""
+    def connection(
+        self, cfg: ArchiveConfig, run_tags: Mapping[str, str] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection to the warehouse with its schemas in place, under the run lock.
+
+        A run started by `pipelines.runner.run_pipeline` holds the lock for the whole run and
+        says so in its tags (``LOCK_HELD_TAG``); any other run (Dagster UI, schedule, sensor)
+        takes the lock for the step, so it and the CLI writers exclude each other.
+        """
         path = cfg.resolve(cfg.warehouse)
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = open_warehouse(cfg, create_key=True)
-        try:
-            ensure_schemas(con)
-            yield con
-        finally:
-            con.close()
+        held = (run_tags or {}).get(LOCK_HELD_TAG) == "true"
+        with nullcontext() if held else run_lock(cfg):
+            con = open_warehouse(cfg, create_key=True)
+            try:
+                ensure_schemas(con)
+                yield con
+            finally:
+                con.close()

@@ -13,20 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
-from dedupe import bcubed_scores, pairwise_scores
+from dedupe import accuracy_against_truth
+from sources.demo import read_truth
 from warehouse import read_table
-from warehouse.archive import RunLock
 
-from . import steps
-from .access import audit, open_warehouse
-from .definitions import build_definitions
+from .access import audit, open_warehouse, run_lock
+from .build import build_definitions
+from .jobs import JOB_NAME
 from .reporting import raise_alert
-from .schedules import JOB_NAME
+from .resources import LOCK_HELD_TAG
 from .settings import ArchiveConfig, load_config
+from .stages import check_outcomes, run_stats
 
 log = logging.getLogger("customer_archive")
+# this process holds the run lock for the whole run: the resource must not take it per step
+LOCK_TAGS = {LOCK_HELD_TAG: "true"}
 
 
 @dataclass
@@ -86,7 +88,7 @@ def _execute(
         # Each step process rebuilds the job by name (`archive_job`) and shares this instance
         # (its run storage and the fs IO manager's pickles of the shard inputs and outputs).
         recon = dg.build_reconstructable_job(
-            "pipelines.definitions",
+            "pipelines.build",
             "archive_job",
             reconstructable_kwargs={
                 "config_path": str(Path(config_path).resolve()) if config_path else None,
@@ -96,13 +98,18 @@ def _execute(
         )
         with _persistent_instance(instance) as inst:
             return dg.execute_job(
-                recon, instance=inst, run_config=_quiet_dagster(), raise_on_error=False
+                recon,
+                instance=inst,
+                run_config=_quiet_dagster(),
+                raise_on_error=False,
+                tags=LOCK_TAGS,
             )
     defs = build_definitions(config_path, warehouse, run_date)
     return defs.resolve_job_def(JOB_NAME).execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
         run_config=_quiet_dagster(),
+        tags=LOCK_TAGS,
     )
 
 
@@ -129,9 +136,7 @@ def run_pipeline(
     """
     wh = str(Path(warehouse).resolve()) if warehouse else None
     cfg = load_config(config_path, warehouse=wh)
-    lock_path = cfg.resolve(cfg.warehouse).with_suffix(".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with RunLock(lock_path):
+    with run_lock(cfg):
         result = _execute(cfg, str(config_path) if config_path else None, wh, run_date, instance)
     outcome = RunOutcome(run_id=result.run_id, success=result.success)
     for event in result.all_events:
@@ -141,8 +146,8 @@ def run_pipeline(
             if data is not None and data.error is not None:
                 outcome.errors.append(f"{event.step_key}: {_error_text(data.error)}")
     with open_warehouse(cfg) as con:
-        outcome.stats = steps.run_stats(con, result.run_id)
-        outcome.outcomes = steps.check_outcomes(con, result.run_id)
+        outcome.stats = run_stats(con, result.run_id)
+        outcome.outcomes = check_outcomes(con, result.run_id)
     failed_critical = [o for o in outcome.outcomes if o.critical and not o.success]
     outcome.blocked = bool(failed_critical) or any("PublishBlocked" in e for e in outcome.errors)
     if "snapshot" not in outcome.stats:
@@ -168,22 +173,11 @@ def evaluate_against_truth(cfg: ArchiveConfig, truth_csv: Path) -> dict[str, Any
 
     The truth CSV has ``source_system, source_record_id, entity_id`` (the demo generator writes it).
     """
-    truth = pd.read_csv(truth_csv, dtype=str)
     with open_warehouse(cfg, read_only=True) as con:
         cw = read_table(con, "golden.crosswalk")
     if cw is None:
         raise RuntimeError("golden.crosswalk is missing: nothing published yet")
-    joined = cw.merge(truth, on=["source_system", "source_record_id"], how="inner")
-    pred = joined[["record_key", "customer_id"]].rename(columns={"customer_id": "cluster_key"})
-    tru = joined[["record_key", "entity_id"]]
-    pw = pairwise_scores(pred, tru)
-    b3 = bcubed_scores(pred, tru)
-    return {
-        "records_evaluated": len(joined),
-        "records_without_truth": len(cw) - len(joined),
-        "pairwise": {"precision": pw.precision, "recall": pw.recall, "f1": pw.f1},
-        "bcubed": {"precision": b3.precision, "recall": b3.recall, "f1": b3.f1},
-    }
+    return accuracy_against_truth(cw, read_truth(truth_csv))
 
 
 def format_summary(outcome: RunOutcome) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +14,13 @@ from expectations import QualitySettings
 from warehouse import GoldenSettings
 from warehouse.archive import RetentionPolicy
 
+CONFIG_ENV = "CUSTOMER_ARCHIVE_CONFIG"
 DEFAULT_CONFIG = Path("archive.yml")
+
+
+def default_config_path() -> Path:
+    """The project YAML when none is given: ``$CUSTOMER_ARCHIVE_CONFIG``, else ``archive.yml``."""
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
 class ConfigError(ValueError):

@@ -6,73 +6,51 @@ access (so shards can run in separate processes or pods), and ``match_finish`` u
 clusters once and writes ``match.*`` exactly as the single-process stage does.
 """
 
-import resource
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pandas as pd
 
 from dedupe import (
     LinkResult,
     MatchSettings,
-    ModelParams,
     PairSet,
     ShardSetup,
     finish_sharded,
-    link_incremental,
     prepare_sharded,
     shard_pairs,
 )
-from warehouse import read_table
 
-from . import steps
 from .access import open_warehouse
 from .faults import crash_point
+from .jobs import WAREHOUSE_TAGS
 from .reporting import run_log
 from .resources import ArchiveResource
-from .settings import ScaleSettings
+from .stages import (
+    MatchInputs,
+    StageResult,
+    link_planned,
+    match_inputs,
+    record_stage,
+    reusable_params,
+    stage_timing,
+    write_match,
+)
 
 MATCH_KEY = dg.AssetKey(["match", "clusters"])
-WAREHOUSE_TAG_KEY = "customer_archive/warehouse"
-# Op tag of every step that opens the DuckDB warehouse: the multiprocess executor runs at most
-# one of them at a time (DuckDB has a single writer per file); shard steps carry no such tag.
-WAREHOUSE_TAGS = {WAREHOUSE_TAG_KEY: "write"}
 SHARD_RETRY = dg.RetryPolicy(max_retries=2, delay=5)
-# Modules the forkserver imports once, so each step process forks warm instead of re-importing
-# pandas, DuckDB and Great Expectations (about 10 s per process otherwise).
-PRELOAD_MODULES = ["pipelines.steps"]
 
 
-def stage_metadata(stats: dict) -> dict:
+def stage_metadata(stats: StageResult) -> dict:
     """The stage figures Dagster can show as asset metadata (scalars only)."""
-    return {k: v for k, v in stats.items() if isinstance(v, int | float | str) and v is not None}
-
-
-def build_executor(scale: ScaleSettings) -> dg.ExecutorDefinition:
-    """The job's executor: in-process, or one process per step with warehouse steps serialized.
-
-    Args:
-        scale: the ``scale`` section of the project configuration.
-
-    Returns:
-        ``dg.in_process_executor``, or ``dg.multiprocess_executor`` configured with
-        ``max_concurrent`` processes, a forkserver with the project preloaded, and a limit of
-        one concurrent step tagged as a warehouse writer.
-    """
-    if scale.executor == "in_process":
-        return dg.in_process_executor
-    return dg.multiprocess_executor.configured(
-        {
-            "max_concurrent": scale.max_concurrent,
-            "tag_concurrency_limits": [{"key": WAREHOUSE_TAG_KEY, "value": "write", "limit": 1}],
-            "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}},
-        },
-        name="archive_multiprocess",
-    )
+    return {
+        k: v
+        for k, v in stats.as_dict().items()
+        if isinstance(v, int | float | str) and v is not None
+    }
 
 
 @dataclass
@@ -86,7 +64,7 @@ class MatchWork:
         result: the incremental link result (linked in prepare), None for a sharded rebuild.
     """
 
-    inputs: steps.MatchInputs
+    inputs: MatchInputs
     started: float
     shards: int
     result: LinkResult | None
@@ -108,25 +86,6 @@ class ShardResult:
     shard: int
     pairs: PairSet
     stats: pd.DataFrame
-
-
-def reusable_params(con: duckdb.DuckDBPyConnection, state: dict[str, str]) -> ModelParams | None:
-    """The latest run's model params when they were estimated under the same matching settings.
-
-    Args:
-        con: the warehouse.
-        state: the current settings/decisions hashes (``MatchInputs.state``).
-
-    Returns:
-        The params, or None when there is no previous run or the settings hash changed.
-    """
-    table = read_table(con, "match.params")
-    if table is None or table.empty:
-        return None
-    last = table.sort_values("created_at").iloc[-1]
-    if str(last.get("settings")) != state["settings"]:
-        return None
-    return ModelParams.from_json(last["params"])
 
 
 @dg.op(
@@ -152,14 +111,13 @@ def match_prepare(
     scale, settings = ctx.config.scale, ctx.config.matching
     with run_log(ctx.config, ctx.run_id, "match"):
         with open_warehouse(ctx.config, read_only=True) as con:
-            inputs = steps.match_inputs(con, ctx)
+            inputs = match_inputs(con, ctx)
             reuse = reusable_params(con, inputs.state) if scale.reuse_params else None
         if inputs.plan is not None:
-            changed, previous, pairs, params_prev = inputs.plan
-            result = link_incremental(
-                changed, previous, pairs, settings, inputs.decisions, params_prev
+            result = link_planned(inputs, ctx)
+            context.log.info(
+                f"incremental rematch of {len(inputs.plan.changed)} records: no shards"
             )
-            context.log.info(f"incremental rematch of {len(changed)} records: no shards")
             yield dg.Output(MatchWork(inputs, started, 0, result), "work")
             yield dg.Output(None, "plan")
             return
@@ -218,15 +176,12 @@ def match_finish(
             raise RuntimeError("a sharded rebuild reached the finishing step without its plan")
         else:
             result = finish_sharded(plan.setup, plan.settings, _checked(results, work.shards))
-        with archive.connection(ctx.config) as con:
-            stats = steps.write_match(con, ctx, work.inputs, result)
+        with archive.connection(ctx.config, context.run.tags) as con:
+            stats = write_match(con, ctx, work.inputs, result)
             if work.result is None:
-                stats["shards"] = work.shards
-            stats["seconds"] = round(time.time() - work.started, 3)
-            stats["peak_rss_mb"] = round(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-            )
-            steps.record_stage(con, ctx, "match", stats)
+                stats.shards = work.shards
+            stats.seconds, stats.peak_rss_mb = stage_timing(work.started, clock=time.time)
+            record_stage(con, ctx, "match", stats)
     crash_point("match:after")
     context.add_output_metadata(stage_metadata(stats))
 

@@ -7,7 +7,7 @@ from sources.config import (
     find_source_files,
     load_sources_config,
 )
-from sources.deliveries import file_sha256
+from sources.deliveries import file_sha256, landing_fingerprint
 from sources.encoding import detect_encoding
 from sources.headers import normalize_header
 from sources.ingest import ingest_source, plan_deliveries
@@ -25,12 +25,6 @@ from sources.model import (
 )
 from sources.raw_table import FileRejected, RawTable
 from sources.readers import read_delivery
-from sources.summary import (
-    SUMMARY_COLUMNS,
-    ingest_summary,
-    landing_fingerprint,
-    pending_deliveries,
-)
 
 __all__ = [
     "CANONICAL_FIELDS",
@@ -40,7 +34,6 @@ __all__ = [
     "QUARANTINED_FILE_COLUMNS",
     "QUARANTINED_ROW_COLUMNS",
     "REQUIRED_FIELDS_DEFAULT",
-    "SUMMARY_COLUMNS",
     "FileDelivery",
     "FileRejected",
     "IngestResult",
@@ -52,12 +45,10 @@ __all__ = [
     "file_sha256",
     "find_source_files",
     "ingest_source",
-    "ingest_summary",
     "landing_fingerprint",
     "load_sources_config",
     "manifest_frame",
     "normalize_header",
-    "pending_deliveries",
     "plan_deliveries",
     "read_delivery",
 ]

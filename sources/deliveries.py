@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sources.config import SourceConfig, find_source_files
+from sources.config import SourceConfig, SourcesConfig, find_source_files
 from sources.model import MANIFEST_COLUMNS, FileDelivery
 
 
@@ -113,3 +113,25 @@ def plan_deliveries(
             batch[sha] = rel
         plans.append(plan)
     return plans
+
+
+def landing_fingerprint(config: SourcesConfig) -> tuple[str, int]:
+    """Fingerprint (path, size, mtime) every landed file the sources declare; also count them.
+
+    A cheap sensor cursor: it changes whenever a file lands, is replaced, touched or removed,
+    without hashing contents.
+
+    Args:
+        config: the sources and their landing folder.
+
+    Returns:
+        The hex digest and the number of files fingerprinted.
+    """
+    entries: list[str] = []
+    for src in config.sources:
+        for path in sorted(Path(config.landing_dir).glob(src.path)):
+            if path.is_file():
+                st = path.stat()
+                entries.append(f"{path}|{st.st_size}|{st.st_mtime_ns}")
+    digest = hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
+    return digest, len(entries)

@@ -175,3 +175,8 @@ def write_demo(
         entities_csv=entities_csv,
         record_counts=counts,
     )
+
+
+def read_truth(path: Path) -> pd.DataFrame:
+    """Read a ground-truth CSV (``source_system, source_record_id, entity_id``) as text."""
+    return pd.read_csv(path, dtype=str)

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.definitions import build_definitions
-from pipelines.schedules import JOB_NAME
+from pipelines.jobs import JOB_NAME
 
 
 def test_definitions_have_assets_checks_schedule_and_sensor(project: Path) -> None:

@@ -13,7 +13,6 @@ from pipelines.access import open_warehouse, snapshot_reader
 from pipelines.cli import main
 from pipelines.runner import run_pipeline
 from pipelines.settings import ArchiveConfig, load_config
-from pipelines.steps import golden_snapshot_tables
 from sources.demo import write_demo
 from warehouse.archive import (
     SnapshotInfo,
@@ -22,6 +21,7 @@ from warehouse.archive import (
     list_snapshots,
     verify_snapshot,
 )
+from warehouse.publish import golden_snapshot_tables
 
 REPO = Path(__file__).resolve().parents[2]
 NEW_COMPANY = "苏州回滚测试精密机械有限公司"

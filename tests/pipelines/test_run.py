@@ -8,12 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import steps
+from pipelines import stages
 from pipelines.access import open_warehouse, snapshot_reader
 from pipelines.runner import evaluate_against_truth, run_pipeline
 from pipelines.settings import load_config
+from pipelines.stages import golden as golden_stage_module
+from sources import CANONICAL_FIELDS
 from warehouse import read_table
 from warehouse.archive import list_snapshots, verify_snapshot
+from warehouse.publish import carry_forward_run_ids
+from warehouse.raw import active_raw_rows
 
 
 def _q(cfg_path: Path, sql: str) -> list[tuple]:
@@ -102,7 +106,7 @@ def test_failing_critical_expectation_blocks_publish(project: Path, monkeypatch)
     snaps_before = list_snapshots(cfg.resolve(cfg.archive_dir))
     golden_before = _q(project, "SELECT * FROM golden.customers ORDER BY customer_id")
 
-    real = steps.build_golden
+    real = golden_stage_module.build_golden
 
     def corrupt(*args, **kwargs):
         tables = real(*args, **kwargs)
@@ -111,7 +115,7 @@ def test_failing_critical_expectation_blocks_publish(project: Path, monkeypatch)
         c.loc[c.index[1], "customer_id"] = c.loc[c.index[0], "customer_id"]
         return tables
 
-    monkeypatch.setattr(steps, "build_golden", corrupt)
+    monkeypatch.setattr(golden_stage_module, "build_golden", corrupt)
     (cfg.resolve(cfg.landing_dir) / "marketing" / "extra").mkdir(parents=True)
     (cfg.resolve(cfg.landing_dir) / "marketing" / "extra" / "more.jsonl").write_text(
         json.dumps(
@@ -165,7 +169,7 @@ def test_carry_forward_keeps_run_id_only_for_unchanged_rows() -> None:
         {"customer_id": ["C3", "C2", "C4"], "phone": [None, "+869", "+864"], "run": "r2"},
         index=[7, 8, 9],
     )
-    out = steps.carry_forward_run_ids(new, old, ["customer_id"], "run")
+    out = carry_forward_run_ids(new, old, ["customer_id"], "run")
     assert out.set_index("customer_id")["run"].to_dict() == {"C3": "r1", "C2": "r2", "C4": "r2"}
 
 
@@ -192,7 +196,7 @@ def test_incremental_run_links_only_new_records_and_equals_full_rebuild(project:
         records = read_table(con, "clean.records")
         clusters = read_table(con, "match.clusters")
         decisions = read_table(con, "match.decisions")
-        params = steps.latest_params(con)
+        params = stages.latest_params(con)
     full = link_records(records, cfg.matching, decisions=decisions, params=params)
 
     def groups(frame: pd.DataFrame) -> set[frozenset[str]]:
@@ -235,13 +239,13 @@ def test_incremental_clean_equals_full_clean(project: Path) -> None:
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
     assert second.stats["clean"]["mode"] == "incremental"
-    sources = steps.load_sources(cfg)
+    sources = stages.load_sources(cfg)
     options = CleaningOptions(
         date_order={s.name: s.date_order for s in sources.sources},
         departments={s.name: s.department for s in sources.sources},
     )
     with open_warehouse(cfg, read_only=True) as con:
-        raw = steps.active_raw_rows(con, [s.name for s in sources.sources])
+        raw = active_raw_rows(con, [s.name for s in sources.sources], CANONICAL_FIELDS)
         stored = {
             t: read_table(con, f"clean.{t}")
             for t in ("records", "transactions", "interactions", "follow_up", "unmapped_industries")

@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.access import open_warehouse, snapshot_reader
 from pipelines.cli import main
-from pipelines.query import open_for_role
+from pipelines.cli.query import open_for_role
 from pipelines.runner import run_pipeline
 from pipelines.settings import load_config
 from warehouse import read_table

@@ -12,10 +12,11 @@ import pytest
 from dedupe import ModelParams
 from pipelines.access import open_warehouse
 from pipelines.definitions import build_definitions
+from pipelines.jobs import JOB_NAME, WAREHOUSE_TAG_KEY
 from pipelines.runner import RunOutcome, format_summary, run_pipeline
-from pipelines.schedules import JOB_NAME
 from pipelines.settings import ConfigError, load_config
-from pipelines.sharding import MATCH_KEY, WAREHOUSE_TAG_KEY, reusable_params
+from pipelines.sharding import MATCH_KEY
+from pipelines.stages import reusable_params
 from tests.pipelines.conftest import write_project
 from warehouse import ensure_schemas, read_table, replace_tables
 

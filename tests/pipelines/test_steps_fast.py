@@ -9,7 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipelines.steps import _as_text, _isin, carry_forward_run_ids
+from cleaning.incremental import isin_text as _isin
+from warehouse.publish import carry_forward_run_ids
+from warehouse.signatures import as_text as _as_text
 
 
 def _frame() -> pd.DataFrame:

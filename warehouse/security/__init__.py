@@ -21,7 +21,7 @@ from warehouse.security.erasure import (
     erase_customer,
     read_suppression,
 )
-from warehouse.security.excel import neutralize_formulas
+from warehouse.security.excel import neutralize_formulas, write_audit_worksheet
 from warehouse.security.keys import (
     KeyMaterialError,
     KeyRing,
@@ -54,6 +54,7 @@ from warehouse.security.roles import (
     is_table_allowed,
     quarantine_counts,
     resolve_role,
+    role_database,
 )
 from warehouse.security.snapshots import (
     encrypt_snapshot,
@@ -62,7 +63,7 @@ from warehouse.security.snapshots import (
     rotate_snapshot_keys,
     verify_snapshot_with_key,
 )
-from warehouse.security.suppression import erased_quarantine_rows, is_suppressed
+from warehouse.security.suppression import drop_suppressed, erased_quarantine_rows, is_suppressed
 
 __all__ = [
     "PII_CLASSES",
@@ -86,6 +87,7 @@ __all__ = [
     "classify",
     "crypto_backend",
     "direct_columns",
+    "drop_suppressed",
     "encrypt_parquet",
     "encrypt_snapshot",
     "erase_customer",
@@ -113,10 +115,12 @@ __all__ = [
     "read_suppression",
     "resolve_role",
     "rewrite_snapshot",
+    "role_database",
     "rotate_snapshot_keys",
     "rotate_warehouse_key",
     "treatment",
     "verify_snapshot_with_key",
     "write_analyst_mart",
+    "write_audit_worksheet",
     "write_key_file",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -38,3 +40,14 @@ def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
             if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
                 out[column] = out[column].astype(series.dtype)
     return out
+
+
+def write_audit_worksheet(worksheet: pd.DataFrame, strata: pd.DataFrame, path: Path) -> None:
+    """Write an audit worksheet (formulas neutralized) as CSV, or XLSX with a strata sheet."""
+    sheet = neutralize_formulas(worksheet)
+    if path.suffix.lower() == ".csv":
+        sheet.to_csv(path, index=False, encoding="utf-8-sig")
+    else:
+        with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
+            sheet.to_excel(xl, sheet_name="audit", index=False)
+            strata.to_excel(xl, sheet_name="strata", index=False)

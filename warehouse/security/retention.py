@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
+import duckdb
 import pandas as pd
 
 RetentionAction = Literal["anonymize", "delete"]
@@ -83,3 +84,26 @@ def anonymize_dormant(
     out.loc[out["last"].isna(), "action"] = "review"
     out["last_activity"] = out["last"].dt.strftime("%Y-%m-%d").astype("string")
     return out[["customer_id", "last_activity", "dormant_days", "action"]].reset_index(drop=True)
+
+
+def dormant_plan(
+    con: duckdb.DuckDBPyConnection, years: int, today: date, action: RetentionAction
+) -> pd.DataFrame | None:
+    """`anonymize_dormant` over the published golden layer (None when nothing is published).
+
+    The activity facts are the transactions' ``txn_date`` and interactions' ``interaction_date``.
+    """
+    from warehouse.db import read_table
+
+    customers = read_table(con, "golden.customers")
+    facts = [
+        t[["customer_id", c]]
+        for name, c in (("golden.transactions", "txn_date"), ("golden.interactions",
+                                                              "interaction_date"))
+        if (t := read_table(con, name)) is not None and c in t
+    ]  # fmt: skip
+    if customers is None:
+        return None
+    return anonymize_dormant(
+        customers, years, today, action=action, facts=pd.concat(facts) if facts else None
+    )

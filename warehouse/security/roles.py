@@ -6,6 +6,7 @@ import fnmatch
 import os
 from collections.abc import Mapping
 
+import duckdb
 import pandas as pd
 
 ROLE_ENV = "CUSTOMER_ARCHIVE_ROLE"
@@ -67,3 +68,36 @@ def quarantine_counts(quarantined_rows: pd.DataFrame) -> pd.DataFrame:
     if quarantined_rows.empty:
         return pd.DataFrame(columns=[*keys, "rows"])
     return quarantined_rows.groupby(keys, dropna=False).size().reset_index(name="rows")
+
+
+def role_database(con: duckdb.DuckDBPyConnection, role: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with copies of just the tables ``role`` may read.
+
+    For ``steward`` and ``ops``: quarantined rows are never copied; ``ops`` gets their counts
+    (``ops.quarantine_counts``) instead of their content.
+
+    Args:
+        con: the warehouse (read-only is enough).
+        role: the role to copy for.
+    """
+    from warehouse.db import read_table
+
+    out = duckdb.connect()
+    tables = con.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+    ).fetchall()
+    for (name,) in tables:
+        if is_table_allowed(role, name) and not name.startswith("quarantine."):
+            frame = con.sql(f"SELECT * FROM {name}").to_arrow_table()
+            schema = name.split(".", 1)[0]
+            out.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            out.register("_t", frame)
+            out.execute(f"CREATE TABLE {name} AS SELECT * FROM _t")
+            out.unregister("_t")
+    if role == "ops" and is_table_allowed("admin", "quarantine.rows"):
+        rows = read_table(con, "quarantine.rows")
+        if rows is not None:
+            out.execute("CREATE SCHEMA IF NOT EXISTS ops")
+            out.register("_q", quarantine_counts(rows))
+            out.execute("CREATE TABLE ops.quarantine_counts AS SELECT * FROM _q")
+    return out

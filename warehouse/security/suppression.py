@@ -158,3 +158,26 @@ def erased_quarantine_rows(records: pd.DataFrame, suppressed: pd.Series) -> pd.D
     out["raw_content"] = pd.Series(pd.NA, index=rows.index, dtype="string")
     out["reason"] = "erased"
     return out.reset_index(drop=True)
+
+
+def drop_suppressed(
+    rows: pd.DataFrame, suppression: pd.DataFrame, secrets: Iterable[bytes]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split re-delivered rows of erased people off a delivery.
+
+    Args:
+        rows: the delivery's raw rows.
+        suppression: the suppression table (``security.suppression``).
+        secrets: ``KeyRing.derive("suppression", kid)`` for every key of the ring (entries
+            made before a key rotation keep working).
+
+    Returns:
+        The rows to keep (index reset) and the ``erased`` quarantine rows (no content).
+    """
+    flags = pd.Series(False, index=rows.index)
+    for secret in secrets:
+        flags |= is_suppressed(rows, suppression, secret)
+    if not flags.any():
+        return rows, erased_quarantine_rows(rows, flags)
+    kept = rows.loc[~flags.to_numpy()].reset_index(drop=True)
+    return kept, erased_quarantine_rows(rows, flags)

@@ -9,19 +9,17 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from warehouse import read_table
 from warehouse.security import (
     KeyRing,
     analyst_mart_key,
-    is_table_allowed,
     neutralize_formulas,
     open_encrypted_warehouse,
-    quarantine_counts,
+    role_database,
 )
 from warehouse.security.keys import parse_key
 
-from .access import audit, keyring, open_warehouse
-from .settings import ArchiveConfig
+from ..access import audit, keyring, open_warehouse
+from ..settings import ArchiveConfig
 
 MART_KEY_ENV = "CUSTOMER_ARCHIVE_MART_KEY"
 
@@ -43,26 +41,8 @@ def open_for_role(cfg: ArchiveConfig, role: str) -> duckdb.DuckDBPyConnection:
         env_key = os.environ.get(MART_KEY_ENV)
         ring = KeyRing(parse_key(env_key)) if env_key else analyst_mart_key(keyring(cfg))
         return open_encrypted_warehouse(mart, ring, read_only=True)
-    out = duckdb.connect()
     with open_warehouse(cfg, read_only=True) as con:
-        tables = con.execute(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables"
-        ).fetchall()
-        for (name,) in tables:
-            if is_table_allowed(role, name) and not name.startswith("quarantine."):
-                frame = con.sql(f"SELECT * FROM {name}").to_arrow_table()
-                schema = name.split(".", 1)[0]
-                out.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-                out.register("_t", frame)
-                out.execute(f"CREATE TABLE {name} AS SELECT * FROM _t")
-                out.unregister("_t")
-        if role == "ops" and is_table_allowed("admin", "quarantine.rows"):
-            rows = read_table(con, "quarantine.rows")
-            if rows is not None:
-                out.execute("CREATE SCHEMA IF NOT EXISTS ops")
-                out.register("_q", quarantine_counts(rows))
-                out.execute("CREATE TABLE ops.quarantine_counts AS SELECT * FROM _q")
-    return out
+        return role_database(con, role)
 
 
 def run_query(

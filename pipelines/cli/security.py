@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from warehouse.archive import RunLock
 from warehouse.security import ErasureTargets, erase_customer
 
-from .access import actor, keyring, open_warehouse
-from .settings import ArchiveConfig
+from ..access import actor, keyring, open_warehouse, run_lock
+from ..settings import ArchiveConfig
 
 
 def erase(cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase") -> int:
@@ -30,8 +29,7 @@ def erase(cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase"
     )
     audit_path = cfg.resolve(cfg.security.audit_log)
     audit_path.parent.mkdir(parents=True, exist_ok=True)
-    wh = cfg.resolve(cfg.warehouse)
-    with RunLock(wh.with_suffix(".lock")), open_warehouse(cfg) as con:
+    with run_lock(cfg), open_warehouse(cfg) as con:
         report = erase_customer(
             con,
             customer_id,
@@ -58,6 +56,7 @@ def rotate_keys(cfg: ArchiveConfig) -> int:
     import os
     import secrets
 
+    from warehouse.publish import golden_snapshot_tables
     from warehouse.security import (
         rotate_snapshot_keys,
         rotate_warehouse_key,
@@ -65,8 +64,7 @@ def rotate_keys(cfg: ArchiveConfig) -> int:
     )
     from warehouse.security.keys import KEY_ENV
 
-    from .access import audit, publish_analyst_mart
-    from .steps import golden_snapshot_tables
+    from ..access import audit, publish_analyst_mart
 
     if os.environ.get(KEY_ENV):
         raise SystemExit(
@@ -81,7 +79,7 @@ def rotate_keys(cfg: ArchiveConfig) -> int:
     pending = key_file.with_name(key_file.name + ".next")
     write_key_file(pending, new)
     wh = cfg.resolve(cfg.warehouse)
-    with RunLock(wh.with_suffix(".lock")):
+    with run_lock(cfg):
         if cfg.security.encrypt_warehouse and wh.exists():
             rotate_warehouse_key(
                 wh, old, new, allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto
@@ -107,7 +105,7 @@ def mart_key(cfg: ArchiveConfig) -> int:
     from warehouse.security import analyst_mart_key
     from warehouse.security.keys import encode_key
 
-    from .access import audit
+    from ..access import audit
 
     ring = keyring(cfg)
     if ring is None:
@@ -132,34 +130,18 @@ def retention(
     """
     from datetime import date
 
-    import pandas as pd
+    from warehouse.security.retention import dormant_plan
 
-    from warehouse import read_table
-    from warehouse.security import anonymize_dormant
-
-    from .access import audit
+    from ..access import audit
 
     period = years or cfg.security.retention_years
     if not period:
         raise SystemExit("no retention period: pass --years or set security.retention_years")
     day = date.fromisoformat(today) if today else date.today()
     with open_warehouse(cfg, read_only=True) as con:
-        customers = read_table(con, "golden.customers")
-        facts = [
-            t[["customer_id", c]]
-            for name, c in (("golden.transactions", "txn_date"), ("golden.interactions",
-                                                                  "interaction_date"))
-            if (t := read_table(con, name)) is not None and c in t
-        ]  # fmt: skip
-    if customers is None:
+        plan = dormant_plan(con, period, day, cfg.security.retention_action)
+    if plan is None:
         raise SystemExit("nothing published yet")
-    plan = anonymize_dormant(
-        customers,
-        period,
-        day,
-        action=cfg.security.retention_action,
-        facts=pd.concat(facts) if facts else None,
-    )
     todo = plan[plan["action"].isin(["anonymize", "delete"])]
     if limit is not None:
         todo = todo.head(limit)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import uuid
 import webbrowser
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,25 +14,27 @@ import pandas as pd
 from expectations.audit_sample import draw_audit_sample
 from warehouse import create_views, read_table, replace_tables
 from warehouse.archive import (
-    RunLock,
     SnapshotInfo,
     diff_snapshots,
     list_snapshots,
     prepare_restore,
     verify_snapshot,
 )
-from warehouse.security import neutralize_formulas
+from warehouse.ops import append_audit_record, latest_recorded_run
+from warehouse.publish import golden_snapshot_tables
+from warehouse.security import write_audit_worksheet
 
-from .access import (
+from ..access import (
     audit,
     open_warehouse,
+    run_lock,
     snapshot_encryption_note,
     snapshot_reader,
     snapshot_writer,
 )
-from .reporting import write_run_report
-from .settings import ArchiveConfig
-from .steps import ensure_dir, golden_snapshot_tables
+from ..reporting import write_run_report
+from ..settings import ArchiveConfig
+from ..stages import ensure_dir
 
 
 def find_snapshot(cfg: ArchiveConfig, ident: str) -> SnapshotInfo:
@@ -50,10 +52,10 @@ def find_snapshot(cfg: ArchiveConfig, ident: str) -> SnapshotInfo:
     return hits[0]
 
 
-def snapshots_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
+def snapshots_command(cfg: ArchiveConfig, action: str, ids: Sequence[str] = ()) -> int:
     """`customer-archive snapshots list|verify|diff|restore`."""
     archive_dir = cfg.resolve(cfg.archive_dir)
-    if args.action == "list":
+    if action == "list":
         snaps = list_snapshots(archive_dir)
         if not snaps:
             print(f"no snapshots in {archive_dir}")
@@ -61,19 +63,19 @@ def snapshots_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
             customers = s.row_counts.get("golden.customers", "?")
             print(f"{s.snapshot_id}  {s.kind:<14} customers={customers:<8} {s.path}")
         return 0
-    if args.action == "verify":
-        targets = [find_snapshot(cfg, i) for i in args.ids] or list_snapshots(archive_dir)
+    if action == "verify":
+        targets = [find_snapshot(cfg, i) for i in ids] or list_snapshots(archive_dir)
         bad = 0
         for s in targets:
             report = verify_snapshot(s.path, reader=snapshot_reader(cfg))
             print(f"{s.snapshot_id}: {report.summary()}")
             bad += not report.ok
         return 1 if bad else 0
-    if args.action == "diff":
-        if len(args.ids) != 2:
+    if action == "diff":
+        if len(ids) != 2:
             print("snapshots diff needs two snapshot ids", file=sys.stderr)
             return 2
-        a, b = (find_snapshot(cfg, i) for i in args.ids)
+        a, b = (find_snapshot(cfg, i) for i in ids)
         diff = diff_snapshots(a.path, b.path, reader=snapshot_reader(cfg))
         print(f"{a.snapshot_id} → {b.snapshot_id}")
         for key, value in diff.summary().items():
@@ -84,17 +86,16 @@ def snapshots_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
                 print(f"\n{name} (first 20):")
                 print(frame.head(20).to_string(index=False))
         return 0
-    if len(args.ids) != 1:
+    if len(ids) != 1:
         print("snapshots restore needs one snapshot id", file=sys.stderr)
         return 2
-    return restore_snapshot(cfg, find_snapshot(cfg, args.ids[0]))
+    return restore_snapshot(cfg, find_snapshot(cfg, ids[0]))
 
 
 def restore_snapshot(cfg: ArchiveConfig, snap: SnapshotInfo) -> int:
     """Rebuild the golden layer from a snapshot; the current state is snapshotted first."""
-    wh = cfg.resolve(cfg.warehouse)
     run_id = f"restore-{uuid.uuid4().hex[:8]}"
-    with RunLock(wh.with_suffix(".lock")), open_warehouse(cfg) as con:
+    with run_lock(cfg), open_warehouse(cfg) as con:
         plan = prepare_restore(
             snap.path,
             cfg.resolve(cfg.archive_dir),
@@ -116,19 +117,21 @@ def restore_snapshot(cfg: ArchiveConfig, snap: SnapshotInfo) -> int:
 def latest_run_id(cfg: ArchiveConfig) -> str:
     """The id of the most recent run recorded in the warehouse."""
     with open_warehouse(cfg, read_only=True) as con:
-        table = read_table(con, "ops.stage_stats")
-    if table is None or table.empty:
+        run_id = latest_recorded_run(con)
+    if run_id is None:
         raise SystemExit("no runs recorded yet: run `customer-archive run` first")
-    return str(table.sort_values("recorded_at")["run_id"].iloc[-1])
+    return run_id
 
 
-def report_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
+def report_command(
+    cfg: ArchiveConfig, run_id: str | None = None, open_browser: bool = False
+) -> int:
     """`customer-archive report [--run ID] [--open]`."""
-    run_id = args.run or latest_run_id(cfg)
+    run_id = run_id or latest_run_id(cfg)
     with open_warehouse(cfg, read_only=True) as con:
         path = write_run_report(con, cfg, run_id, data_docs=False)
     print(path)
-    if args.open:
+    if open_browser:
         webbrowser.open(path.resolve().as_uri())
     return 0
 
@@ -137,54 +140,47 @@ def _quarter(today: datetime) -> str:
     return f"{today.year}Q{(today.month - 1) // 3 + 1}"
 
 
-def audit_command(cfg: ArchiveConfig, args: argparse.Namespace) -> int:
+def audit_command(
+    cfg: ArchiveConfig, fraction: float = 0.1, seed: str | None = None, out: str | None = None
+) -> int:
     """`customer-archive audit --fraction 0.1`: a stratified worksheet, recorded in ops.audits."""
     now = datetime.now(UTC)
-    seed = args.seed or _quarter(now)
+    seed = seed or _quarter(now)
     with open_warehouse(cfg) as con:
         customers = read_table(con, "golden.customers")
         crosswalk = read_table(con, "golden.crosswalk")
         records = read_table(con, "clean.records")
         if customers is None or crosswalk is None or records is None:
             raise SystemExit("nothing published yet: run `customer-archive run` first")
-        sample = draw_audit_sample(customers, crosswalk, records, args.fraction, seed)
-        out = (
-            Path(args.out)
-            if args.out
+        sample = draw_audit_sample(customers, crosswalk, records, fraction, seed)
+        path = (
+            Path(out)
+            if out
             else (ensure_dir(cfg.resolve(cfg.reports_dir) / "audits") / f"audit_{seed}.xlsx")
         )
-        sheet = neutralize_formulas(sample.worksheet)
-        if out.suffix.lower() == ".csv":
-            sheet.to_csv(out, index=False, encoding="utf-8-sig")
-        else:
-            with pd.ExcelWriter(out, engine="xlsxwriter") as xl:
-                sheet.to_excel(xl, sheet_name="audit", index=False)
-                sample.strata.to_excel(xl, sheet_name="strata", index=False)
-        row = pd.DataFrame(
-            [
-                {
-                    "audit_id": f"audit-{seed}-{now:%Y%m%dT%H%M%S}",
-                    "created_at": now.isoformat(timespec="seconds"),
-                    "seed": seed,
-                    "fraction": args.fraction,
-                    "customers_sampled": len(sample.customers),
-                    "customers_total": len(customers),
-                    "records": len(sample.worksheet),
-                    "worksheet": str(out),
-                }
-            ]
+        write_audit_worksheet(sample.worksheet, sample.strata, path)
+        append_audit_record(
+            con,
+            {
+                "audit_id": f"audit-{seed}-{now:%Y%m%dT%H%M%S}",
+                "created_at": now.isoformat(timespec="seconds"),
+                "seed": seed,
+                "fraction": fraction,
+                "customers_sampled": len(sample.customers),
+                "customers_total": len(customers),
+                "records": len(sample.worksheet),
+                "worksheet": str(path),
+            },
         )
-        old = read_table(con, "ops.audits")
-        replace_tables(con, {"ops.audits": row if old is None else pd.concat([old, row])})
     audit(
         cfg,
         "export",
-        str(out),
+        str(path),
         customers=sample.customers["customer_id"].astype(str).tolist(),
-        details={"kind": "audit_sample", "seed": seed, "fraction": args.fraction},
+        details={"kind": "audit_sample", "seed": seed, "fraction": fraction},
     )
     print(
         f"audit sample {seed}: {len(sample.customers)} of {len(customers)} customers "
-        f"({len(sample.worksheet)} source records) → {out}"
+        f"({len(sample.worksheet)} source records) → {path}"
     )
     return 0

@@ -1,0 +1,168 @@
+"""The `customer-archive` commands as typed functions; `pipelines.cli.main` parses into them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..settings import ArchiveConfig, load_config
+
+__all__ = [
+    "audit_log_verify",
+    "demo",
+    "explain",
+    "ids",
+    "load_project",
+    "review_decide",
+    "review_list",
+    "run",
+    "sql",
+]
+
+
+def load_project(config: str | Path, warehouse: str | None = None) -> ArchiveConfig:
+    """The project configuration, with ``warehouse`` (resolved against the working folder)."""
+    wh = str(Path(warehouse).resolve()) if warehouse else None
+    return load_config(config, warehouse=wh)
+
+
+def demo(out: Path, entities: int, seed: int, delivery_date: str, force: bool = False) -> int:
+    """Write the demo departmental exports (with ground truth) unless already there."""
+    from sources.demo import write_demo
+
+    stamp = out / "demo.json"
+    wanted = {"entities": entities, "seed": seed, "delivery_date": delivery_date}
+    if stamp.exists() and not force and json.loads(stamp.read_text()) == wanted:
+        print(f"demo data already in {out} ({entities} entities, seed {seed})")
+        return 0
+    files = write_demo(out, entities, seed, delivery_date)
+    stamp.write_text(json.dumps(wanted))
+    counts = ", ".join(f"{k} {v}" for k, v in files.record_counts.items())
+    print(f"wrote demo exports to {out}/landing ({counts}); ground truth in {files.truth_csv}")
+    return 0
+
+
+def run(
+    config: str | Path,
+    warehouse: str | None = None,
+    run_date: str | None = None,
+    demo_truth: Path | None = None,
+) -> int:
+    """Run the whole pipeline once and print its summary (exit 3 when publishing was blocked)."""
+    from ..runner import (
+        configure_progress_logging,
+        evaluate_against_truth,
+        format_summary,
+        run_pipeline,
+    )
+
+    configure_progress_logging()
+    outcome = run_pipeline(config, warehouse, run_date)
+    if demo_truth and outcome.success:
+        outcome.accuracy = evaluate_against_truth(load_project(config, warehouse), demo_truth)
+    print(format_summary(outcome))
+    if outcome.blocked:
+        return 3
+    return 0 if outcome.success else 1
+
+
+def sql(
+    cfg: ArchiveConfig,
+    query: str | None,
+    file: Path | None = None,
+    fmt: str = "table",
+    output: str | None = None,
+    max_rows: int = 50,
+    role: str | None = None,
+) -> int:
+    """Query the warehouse read-only (as ``role``) and print or write the result."""
+    from warehouse.security import resolve_role
+
+    from .query import run_query
+
+    text = file.read_text(encoding="utf-8") if file else query
+    if not text:
+        print("give a query or --file", file=sys.stderr)
+        return 2
+    return run_query(cfg, text, fmt, output, max_rows, role=role or resolve_role())
+
+
+def review_list(cfg: ArchiveConfig, limit: int = 20) -> int:
+    """Print the pairs awaiting a steward decision, side by side."""
+    from ..access import open_warehouse
+    from .stewardship import review_queue
+
+    with open_warehouse(cfg, read_only=True) as con:
+        queue = review_queue(con, limit)
+    if queue.empty:
+        print("the review queue is empty")
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_columns", 30, "display.width", 220):
+            print(queue.to_string(index=False))
+    return 0
+
+
+def review_decide(
+    cfg: ArchiveConfig, left: str, right: str, decision: str, by: str, note: str | None = None
+) -> int:
+    """Record a steward's match / no-match for two records (the next run honours it)."""
+    from ..access import audit, open_warehouse, run_lock
+    from .stewardship import record_decision
+
+    with run_lock(cfg), open_warehouse(cfg) as con:
+        record_decision(con, left, right, decision, by, note or "")
+    audit(
+        cfg,
+        "review_decision",
+        f"{left}~{right}",
+        details={"decision": decision, "by": by, "note": note or ""},
+    )
+    print(f"recorded {decision} for {left} ~ {right}; the next run honours it")
+    return 0
+
+
+def explain(
+    cfg: ArchiveConfig,
+    left: str | None = None,
+    right: str | None = None,
+    customer: str | None = None,
+) -> int:
+    """Print why two records or one customer were (not) merged."""
+    from ..access import open_warehouse
+    from .stewardship import explain_customer, explain_records
+
+    with open_warehouse(cfg, read_only=True) as con:
+        if customer:
+            print(explain_customer(con, cfg, customer))
+        elif left and right:
+            print(explain_records(con, cfg, left, right))
+        else:
+            print("explain needs --customer ID or LEFT RIGHT record keys", file=sys.stderr)
+            return 2
+    return 0
+
+
+def ids(cfg: ArchiveConfig, customer_id: str) -> int:
+    """Print the current customer_id an old (merged) one resolves to."""
+    from ..access import open_warehouse
+    from .stewardship import resolve_id
+
+    with open_warehouse(cfg, read_only=True) as con:
+        current = resolve_id(con, customer_id)
+    print(current if current == customer_id else f"{customer_id} → {current}")
+    return 0
+
+
+def audit_log_verify(cfg: ArchiveConfig) -> int:
+    """Verify the hash chain of the audit log."""
+    from warehouse.security import AuditLog
+
+    result = AuditLog(cfg.resolve(cfg.security.audit_log)).verify()
+    if result.ok:
+        print(f"audit log intact: {result.entries} entries, hash chain verified")
+        return 0
+    print(f"audit log TAMPERED at line {result.first_bad_line}: {result.reason}", file=sys.stderr)
+    return 1

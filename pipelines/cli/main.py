@@ -1,0 +1,228 @@
+"""The `customer-archive` argument parser: it turns each sub-command into one typed call."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..settings import ConfigError, default_config_path
+from . import commands
+from .commands import load_project
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        default=None,
+        help="project YAML (default $CUSTOMER_ARCHIVE_CONFIG or archive.yml)",
+    )
+    p.add_argument("--warehouse", default=None, help="DuckDB file (overrides the config)")
+
+
+def _config(a: argparse.Namespace) -> Path:
+    return Path(a.config) if a.config else default_config_path()
+
+
+def _cfg(a: argparse.Namespace):
+    return load_project(_config(a), a.warehouse)
+
+
+def _snapshots(a: argparse.Namespace) -> int:
+    from .archive import snapshots_command
+
+    return snapshots_command(_cfg(a), a.action, a.ids)
+
+
+def _report(a: argparse.Namespace) -> int:
+    from .archive import report_command
+
+    return report_command(_cfg(a), a.run, a.open)
+
+
+def _audit(a: argparse.Namespace) -> int:
+    from .archive import audit_command
+
+    return audit_command(_cfg(a), a.fraction, a.seed, a.out)
+
+
+def _erase(a: argparse.Namespace) -> int:
+    from .security import erase
+
+    return erase(_cfg(a), a.customer, a.reason, a.mode)
+
+
+def _retention(a: argparse.Namespace) -> int:
+    from .security import retention
+
+    return retention(_cfg(a), a.years, a.apply, a.limit, a.today)
+
+
+def _keys(a: argparse.Namespace) -> int:
+    from .security import mart_key, rotate_keys
+
+    return rotate_keys(_cfg(a)) if a.action == "rotate" else mart_key(_cfg(a))
+
+
+HANDLERS: dict[str, Handler] = {
+    "demo": lambda a: commands.demo(
+        Path(a.out), a.entities, a.seed, a.delivery_date, force=a.force
+    ),
+    "run": lambda a: commands.run(
+        _config(a), a.warehouse, a.run_date, Path(a.demo_truth) if a.demo_truth else None
+    ),
+    "sql": lambda a: commands.sql(
+        _cfg(a),
+        a.query,
+        Path(a.file) if a.file else None,
+        a.format,
+        a.output,
+        a.max_rows,
+        a.role,
+    ),
+    "review list": lambda a: commands.review_list(_cfg(a), a.limit),
+    "review decide": lambda a: commands.review_decide(
+        _cfg(a), a.left, a.right, a.decision, a.by, a.note
+    ),
+    "explain": lambda a: commands.explain(_cfg(a), a.left, a.right, a.customer),
+    "ids": lambda a: commands.ids(_cfg(a), a.customer_id),
+    "snapshots": _snapshots,
+    "report": _report,
+    "audit": _audit,
+    "erase": _erase,
+    "retention": _retention,
+    "keys": _keys,
+    "audit-log": lambda a: commands.audit_log_verify(_cfg(a)),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="customer-archive",
+        description="客户档案 — departmental customer exports into one golden customer archive.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="write the demo departmental exports (with ground truth)")
+    p.add_argument("--entities", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", default="data/demo")
+    p.add_argument("--delivery-date", default="2026-11-23")
+    p.add_argument("--force", action="store_true", help="rewrite even if present")
+    p.set_defaults(handler="demo")
+
+    p = sub.add_parser("run", help="run the whole pipeline once (executor: scale.executor)")
+    _add_common(p)
+    p.add_argument("--run-date", default=None, help="replay a date (YYYY-MM-DD)")
+    p.add_argument("--demo-truth", default=None, help="truth.csv: print precision/recall/F1")
+    p.set_defaults(handler="run")
+
+    p = sub.add_parser("sql", help="query the warehouse (read-only) and print the result")
+    _add_common(p)
+    p.add_argument("query", nargs="?", default=None)
+    p.add_argument("--file", default=None, help="read the query from a .sql file")
+    p.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    p.add_argument("--output", default=None, help="write to a file instead of stdout")
+    p.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
+    p.add_argument(
+        "--role",
+        choices=["admin", "steward", "analyst", "ops"],
+        default=None,
+        help="default $CUSTOMER_ARCHIVE_ROLE or admin; analyst reads the masked mart only",
+    )
+    p.set_defaults(handler="sql")
+
+    p = sub.add_parser("review", help="steward review of uncertain matches")
+    review = p.add_subparsers(dest="action", required=True)
+    r = review.add_parser("list", help="pairs awaiting a decision, side by side")
+    _add_common(r)
+    r.add_argument("--limit", type=int, default=20)
+    r.set_defaults(handler="review list")
+    r = review.add_parser("decide", help="record match / no-match for two records")
+    _add_common(r)
+    r.add_argument("left", help="record key, e.g. sales:KH10000001")
+    r.add_argument("right", help="record key")
+    r.add_argument("--decision", choices=["match", "no-match"], required=True)
+    r.add_argument("--by", default=os.environ.get("USER", "steward"), help="who decides")
+    r.add_argument("--note", default=None)
+    r.set_defaults(handler="review decide")
+
+    p = sub.add_parser("explain", help="why two records or one customer were (not) merged")
+    _add_common(p)
+    p.add_argument("left", nargs="?", help="record key, e.g. sales:KH10000001")
+    p.add_argument("right", nargs="?", help="record key")
+    p.add_argument("--customer", default=None, help="a customer_id (old merged ids resolve)")
+    p.set_defaults(handler="explain")
+
+    p = sub.add_parser("ids", help="resolve an old customer_id to the current one")
+    _add_common(p)
+    p.add_argument("customer_id")
+    p.set_defaults(handler="ids")
+
+    p = sub.add_parser("snapshots", help="list, verify, diff or restore archive snapshots")
+    _add_common(p)
+    p.add_argument("action", choices=["list", "verify", "diff", "restore"])
+    p.add_argument("ids", nargs="*", help="snapshot id(s) or folder(s)")
+    p.set_defaults(handler="snapshots")
+
+    p = sub.add_parser("report", help="write (and open) the HTML quality report of a run")
+    _add_common(p)
+    p.add_argument("--run", default=None, help="run id (default: the latest)")
+    p.add_argument("--open", action="store_true", help="open it in a browser")
+    p.set_defaults(handler="report")
+
+    p = sub.add_parser("audit", help="draw the quarterly audit sample worksheet")
+    _add_common(p)
+    p.add_argument("--fraction", type=float, default=0.1)
+    p.add_argument("--seed", default=None, help="default: the current quarter, e.g. 2026Q4")
+    p.add_argument("--out", default=None, help="worksheet path (.xlsx or .csv)")
+    p.set_defaults(handler="audit")
+
+    p = sub.add_parser("erase", help="erase a customer's personal data everywhere (PIPL/GDPR)")
+    _add_common(p)
+    p.add_argument("--customer", required=True, help="customer_id (C…)")
+    p.add_argument("--reason", required=True, help="request reference, kept in the tombstone")
+    p.add_argument("--mode", choices=["erase", "anonymize"], default="erase")
+    p.set_defaults(handler="erase")
+
+    p = sub.add_parser("retention", help="anonymize/delete customers dormant for N years")
+    _add_common(p)
+    p.add_argument("--years", type=int, default=None, help="default security.retention_years")
+    p.add_argument("--apply", action="store_true", help="do it (default: print the plan)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many customers")
+    p.add_argument("--today", default=None, help="reference date (YYYY-MM-DD)")
+    p.set_defaults(handler="retention")
+
+    p = sub.add_parser("keys", help="rotate the master key; print the analyst mart key")
+    _add_common(p)
+    p.add_argument(
+        "action",
+        choices=["rotate", "mart-key"],
+        help="rotate the master key, or print the analyst mart key to hand to analysts",
+    )
+    p.set_defaults(handler="keys")
+
+    p = sub.add_parser("audit-log", help="verify the hash-chained audit log")
+    _add_common(p)
+    p.add_argument("action", choices=["verify"])
+    p.set_defaults(handler="audit-log")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `customer-archive` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(HANDLERS[args.handler](args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""The ingest stage: new deliveries of one source into ``raw.<source>`` and the quarantine."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+
+import duckdb
+
+from sources import CANONICAL_FIELDS, IngestResult, ingest_source
+from warehouse import ensure_schemas, read_table
+from warehouse.ops import concat_frames
+from warehouse.raw import persist_delivery
+from warehouse.security import drop_suppressed, read_suppression
+
+from ..access import keyring
+from .context import RunContext, StageResult, load_sources
+
+log = logging.getLogger("customer_archive")
+
+__all__ = ["IngestStats", "ingest_stage"]
+
+
+@dataclass(kw_only=True)
+class IngestStats(StageResult):
+    """What ingesting one source did."""
+
+    source: str
+    files_new: int
+    files_skipped: int
+    rows_in: int
+    rows_ingested: int
+    rows_quarantined: int
+    files_quarantined: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _drop_suppressed(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, result: IngestResult
+) -> IngestResult:
+    """Quarantine (reason ``erased``, no content) re-delivered rows of erased people."""
+    suppression = read_suppression(con)
+    if suppression is None or suppression.empty or result.rows.empty:
+        return result
+    ring = keyring(ctx.config)
+    if ring is None:
+        raise RuntimeError("the suppression list exists but no key is configured to check it")
+    secrets = [ring.derive("suppression", kid) for kid in ring.ids()]
+    kept, erased = drop_suppressed(result.rows, suppression, secrets)
+    if erased.empty:
+        return result
+    log.info("ingest     %d re-delivered rows of erased customers quarantined", len(erased))
+    return replace(
+        result, rows=kept, quarantined_rows=concat_frames(result.quarantined_rows, erased)
+    )
+
+
+def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -> IngestStats:
+    """Ingest the new deliveries of one source into ``raw.<source>`` and the quarantine tables.
+
+    A file the reader cannot handle at all is quarantined as a whole by ``ingest_source``; an
+    unexpected error is recorded in ``quarantine.files`` with its message and the run goes on.
+    """
+    ensure_schemas(con)
+    sources_cfg = load_sources(ctx.config)
+    src = next((s for s in sources_cfg.sources if s.name == source), None)
+    if src is None:
+        raise KeyError(f"source {source!r} is not declared in {ctx.config.sources_file}")
+    manifest = read_table(con, "ops.deliveries")
+    result = ingest_source(
+        src, sources_cfg.landing_dir, ctx.run_id, ctx.ingested_at, manifest=manifest
+    )
+    result = _drop_suppressed(con, ctx, result)
+    persist_delivery(
+        con,
+        source,
+        CANONICAL_FIELDS,
+        result.rows,
+        result.superseded_files,
+        {
+            "quarantine.rows": result.quarantined_rows,
+            "quarantine.files": result.quarantined_files,
+            "ops.deliveries": result.manifest_rows(ctx.run_id),
+        },
+        ctx.run_id,
+    )
+    fresh = [f for f in result.files if f.status in ("new", "changed")]
+    stats = IngestStats(
+        source=source,
+        files_new=len(fresh),
+        files_skipped=sum(f.status in ("duplicate", "unchanged") for f in result.files),
+        rows_in=int(sum((f.rows_read or 0) for f in fresh)),
+        rows_ingested=len(result.rows),
+        rows_quarantined=len(result.quarantined_rows),
+        files_quarantined=len(result.quarantined_files),
+        warnings=list(result.warnings),
+    )
+    log.info(
+        "ingest %-10s files new=%d skipped=%d rows in=%d kept=%d quarantined=%d",
+        source,
+        stats.files_new,
+        stats.files_skipped,
+        stats.rows_in,
+        stats.rows_ingested,
+        stats.rows_quarantined,
+    )
+    for w in result.warnings:
+        log.warning("ingest %s: %s", source, w)
+    return stats

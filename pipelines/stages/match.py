@@ -1,0 +1,164 @@
+"""The match stage: block, score and cluster the clean records into ``match.*``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from dedupe import LinkResult, ModelParams, link_incremental, link_records
+from warehouse import read_table
+from warehouse.match_state import (
+    RematchPlan,
+    latest_params_row,
+    match_state,
+    rematch_plan,
+    write_match_tables,
+)
+
+from .context import RunContext, StageResult
+
+log = logging.getLogger("customer_archive")
+
+__all__ = [
+    "MatchInputs",
+    "MatchStats",
+    "latest_params",
+    "link",
+    "link_planned",
+    "match_inputs",
+    "match_stage",
+    "reusable_params",
+    "write_match",
+]
+
+
+@dataclass
+class MatchInputs:
+    """What the match stage reads: records, decisions, the state hashes and the rematch plan.
+
+    ``plan`` is None for a full rebuild, else what an incremental link needs.
+    """
+
+    records: pd.DataFrame
+    decisions: pd.DataFrame | None
+    state: dict[str, str]
+    plan: RematchPlan | None
+
+
+@dataclass(kw_only=True)
+class MatchStats(StageResult):
+    """What the match stage did; ``shards`` is set for a sharded full rebuild."""
+
+    candidate_pairs: int
+    matched_pairs: int
+    review_queue: int
+    clusters: int
+    mode: str
+    records_relinked: int
+    shards: int | None = None
+
+    _OPTIONAL = ("shards",)
+
+
+def latest_params(con: duckdb.DuckDBPyConnection) -> ModelParams | None:
+    """The model parameters estimated by the latest match run, if any."""
+    latest = latest_params_row(con)
+    return None if latest is None else ModelParams.from_json(latest.params_json)
+
+
+def reusable_params(con: duckdb.DuckDBPyConnection, state: dict[str, str]) -> ModelParams | None:
+    """The latest run's model params when they were estimated under the same matching settings.
+
+    Args:
+        con: the warehouse.
+        state: the current settings/decisions hashes (``MatchInputs.state``).
+
+    Returns:
+        The params, or None when there is no previous run or the settings hash changed.
+    """
+    latest = latest_params_row(con)
+    if latest is None or latest.settings != state["settings"]:
+        return None
+    return ModelParams.from_json(latest.params_json)
+
+
+def match_inputs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchInputs:
+    """Read what the match stage links and decide between a full and an incremental rematch."""
+    records = read_table(con, "clean.records")
+    if records is None:
+        raise RuntimeError("clean.records is missing: run the clean stage first")
+    decisions = read_table(con, "match.decisions")
+    state = match_state(ctx.config.matching.model_dump_json(), decisions)
+    plan = rematch_plan(con, records, state) if ctx.config.match_incremental else None
+    return MatchInputs(records, decisions, state, plan)
+
+
+def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
+    """The incremental link of a rematch plan (``inputs.plan`` must be set)."""
+    plan = inputs.plan
+    assert plan is not None
+    return link_incremental(
+        plan.changed,
+        plan.previous,
+        plan.pairs,
+        ctx.config.matching,
+        inputs.decisions,
+        ModelParams.from_json(plan.params_json),
+    )
+
+
+def link(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
+    """Link in one process: a full rebuild, or the incremental link of the plan."""
+    if inputs.plan is None:
+        return link_records(inputs.records, ctx.config.matching, decisions=inputs.decisions)
+    return link_planned(inputs, ctx)
+
+
+def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
+    """Block, score and cluster the clean records into ``match.*``."""
+    inputs = match_inputs(con, ctx)
+    return write_match(con, ctx, inputs, link(inputs, ctx))
+
+
+def write_match(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, inputs: MatchInputs, result: LinkResult
+) -> MatchStats:
+    """Write a link result into ``match.*`` in one transaction and return the stage's figures."""
+    mode = "full" if inputs.plan is None else "incremental"
+    write_match_tables(
+        con,
+        {
+            "match.pairs": result.pairs,
+            "match.clusters": result.clusters,
+            "match.review_queue": result.review_queue,
+            "match.blocking_stats": result.blocking_stats.assign(run_id=ctx.run_id),
+        },
+        {
+            "run_id": ctx.run_id,
+            "created_at": ctx.ingested_at,
+            "params": result.params.to_json(),
+            "mode": mode,
+            **inputs.state,
+        },
+    )
+    stats = MatchStats(
+        candidate_pairs=len(result.pairs),
+        matched_pairs=result.matched_pairs(),
+        review_queue=len(result.review_queue),
+        clusters=result.cluster_count(),
+        mode=mode,
+        records_relinked=len(inputs.records) if inputs.plan is None else len(inputs.plan.changed),
+    )
+    log.info(
+        "match      (%s, %d records linked) candidate pairs=%d matched=%d review=%d clusters=%d",
+        stats.mode,
+        stats.records_relinked,
+        stats.candidate_pairs,
+        stats.matched_pairs,
+        stats.review_queue,
+        stats.clusters,
+    )
+    return stats

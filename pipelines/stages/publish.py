@@ -1,0 +1,126 @@
+"""The publish and snapshot stages: swap the staged golden state in, then archive it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import duckdb
+
+from expectations import blocking_failures
+from warehouse import create_views, export_parquet
+from warehouse.archive import (
+    apply_retention,
+    copy_offsite,
+    due_kind,
+    list_snapshots,
+    publish_snapshot,
+)
+from warehouse.ops import run_deliveries
+from warehouse.publish import golden_snapshot_tables, swap_in_golden
+
+from ..access import (
+    publish_analyst_mart,
+    snapshot_encryption_note,
+    snapshot_reader,
+    snapshot_writer,
+)
+from ..faults import crash_point
+from .context import PublishBlocked, RunContext, StageResult, ensure_dir
+from .quality import check_outcomes
+
+log = logging.getLogger("customer_archive")
+
+__all__ = ["PublishStats", "SnapshotStats", "snapshot_stage", "swap_stage"]
+
+
+@dataclass(kw_only=True)
+class PublishStats(StageResult):
+    """What publishing wrote: Parquet exports and analyst mart tables."""
+
+    exported_files: int
+    analyst_mart_tables: int
+
+
+@dataclass(kw_only=True)
+class SnapshotStats(StageResult):
+    """The snapshot written (None when the golden content did not change) and retention."""
+
+    kind: str
+    snapshot: str | None = None
+    snapshot_id: str | None = None
+    offsite: str | None = None
+    snapshots_deleted: int = 0
+    report: str | None = None
+
+    _OPTIONAL = ("snapshot_id", "offsite", "report")
+
+
+def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
+    """Swap the staged golden state into ``golden.*`` and export it as Parquet.
+
+    Refuses (``PublishBlocked``) when the run's expectations have not run or a critical one
+    failed, so a bad night never reaches analysts or the archive.
+    """
+    outcomes = check_outcomes(con, ctx.run_id)
+    if not outcomes:
+        raise PublishBlocked(f"run {ctx.run_id}: quality checks have not run; not publishing")
+    failed = blocking_failures(outcomes)
+    if failed:
+        names = ", ".join(o.name for o in failed)
+        raise PublishBlocked(f"run {ctx.run_id}: critical expectations failed: {names}")
+    swap_in_golden(con, ctx.run_id, ctx.run_date)
+    crash_point("publish:swapped")
+    create_views(con)
+    cfg = ctx.config
+    exported = export_parquet(con, ensure_dir(cfg.resolve(cfg.exports_dir) / "golden"))
+    mart = publish_analyst_mart(cfg, golden_snapshot_tables(con))
+    log.info(
+        "publish    golden tables swapped in; %d Parquet files exported; analyst mart %d tables",
+        len(exported),
+        len(mart),
+    )
+    return PublishStats(exported_files=len(exported), analyst_mart_tables=len(mart))
+
+
+def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotStats:
+    """Publish the golden layer as an immutable snapshot; apply retention; copy off-site."""
+    cfg = ctx.config
+    outcomes = check_outcomes(con, ctx.run_id)
+    if not outcomes or blocking_failures(outcomes):
+        raise PublishBlocked(f"run {ctx.run_id}: expectations missing or failed; no snapshot")
+    source_manifest = run_deliveries(con, ctx.run_id)
+    archive_dir = ensure_dir(cfg.resolve(cfg.archive_dir))
+    kind = due_kind(ctx.run_date, list_snapshots(archive_dir))
+    info = publish_snapshot(
+        golden_snapshot_tables(con),
+        archive_dir,
+        ctx.run_id,
+        ctx.started_at,
+        manifest_extra={
+            **snapshot_encryption_note(cfg),
+            "run_date": ctx.run_date.isoformat(),
+            "source_manifest": source_manifest,
+            "expectations": [
+                {"name": o.name, "critical": o.critical, "success": o.success} for o in outcomes
+            ],
+        },
+        kind=kind,
+        # month-end and year-end archives are kept even when nothing changed that day
+        skip_if_unchanged=kind == "daily",
+        writer=snapshot_writer(cfg),
+    )
+    crash_point("snapshot:published")
+    stats = SnapshotStats(kind=kind)
+    if info is None:
+        log.info("snapshot   golden content unchanged since the last snapshot: none written")
+    else:
+        stats.snapshot = str(info.path)
+        stats.snapshot_id = info.snapshot_id
+        log.info("snapshot   %s", info.path)
+        if cfg.offsite:
+            stats.offsite = copy_offsite(info.path, cfg.offsite, reader=snapshot_reader(cfg))
+            log.info("snapshot   off-site copy %s", stats.offsite)
+    plan = apply_retention(cfg.resolve(cfg.archive_dir), cfg.retention, ctx.run_date)
+    stats.snapshots_deleted = len(plan.delete)
+    return stats

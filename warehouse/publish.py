@@ -1,0 +1,105 @@
+"""Publishing the golden layer: run-id carry-forward, the staged → golden swap, snapshot tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from warehouse.archive import read_tables_arrow, swap_tables, table_schema
+from warehouse.db import read_table, replace_tables, table_exists
+from warehouse.history import TRACKED_ATTRIBUTES, update_history
+from warehouse.naming import EXPORTED, GOLDEN_TABLES
+from warehouse.ops import concat_frames
+from warehouse.signatures import row_signatures
+
+__all__ = [
+    "carry_forward_run_ids",
+    "golden_snapshot_tables",
+    "stage_golden",
+    "swap_in_golden",
+]
+
+
+def carry_forward_run_ids(
+    new: pd.DataFrame, old: pd.DataFrame | None, keys: Sequence[str], run_col: str
+) -> pd.DataFrame:
+    """Keep the previous run id on rows whose content did not change.
+
+    ``updated_run_id`` means "the run that last changed this row", so re-running on the same
+    inputs yields identical golden content (and no new snapshot).
+    """
+    keys = list(keys)
+    if old is None or old.empty or new.empty or run_col not in old.columns:
+        return new
+    new = new.reset_index(drop=True)
+    content = [c for c in new.columns if c != run_col and c in old.columns]
+    if len(content) != len(new.columns) - 1:
+        return new  # the schema changed: every row counts as changed
+    joined = (
+        new[keys]
+        .reset_index()
+        .merge(
+            pd.concat(
+                [old[keys], old[[run_col]].rename(columns={run_col: "_old_run"})], axis=1
+            ).assign(_old_sig=row_signatures(old, content)),
+            on=keys,
+            how="left",
+        )
+    )
+    new_sig = row_signatures(new, content)
+    same = joined["_old_sig"].to_numpy() == new_sig[joined["index"].to_numpy()]
+    out = new.copy()
+    pos = joined.loc[same, "index"].to_numpy()
+    out.loc[out.index[pos], run_col] = joined.loc[same, "_old_run"].to_numpy()
+    return out
+
+
+def stage_golden(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], events: pd.DataFrame
+) -> None:
+    """Write a new golden state (``golden.<name>`` keys) and its ID events into ``staging.*``."""
+    staged = {f"staging.{k.split('.', 1)[1]}": v for k, v in tables.items()}
+    staged["staging.id_events"] = events
+    replace_tables(con, staged)
+
+
+def swap_in_golden(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) -> None:
+    """Replace ``golden.*`` with the staged state, update history and ID events: one transaction.
+
+    The staged tables are copied inside DuckDB (no pandas round trip); only the history (SCD2,
+    computed in pandas from the customers' tracked columns) is written from a frame. The
+    caller recreates the views afterwards.
+    """
+    missing = [f"golden.{t}" for t in GOLDEN_TABLES if not table_exists(con, f"staging.{t}")]
+    if missing:
+        raise RuntimeError(f"staging tables missing: {missing}")
+    events = read_table(con, "staging.id_events")
+    tracked = read_table(con, "staging.customers", ["customer_id", *TRACKED_ATTRIBUTES])
+    assert tracked is not None  # checked above
+    history = update_history(
+        read_table(con, "golden.customers_history"),
+        tracked,
+        run_id,
+        run_date,
+        id_events=events,
+    )
+    frames: dict[str, pd.DataFrame] = {"golden.customers_history": history}
+    appends: dict[str, str] = {}
+    old_ids = table_schema(con, "golden.customer_ids")
+    if events is not None and old_ids and old_ids == table_schema(con, "staging.id_events"):
+        appends["golden.customer_ids"] = "staging.id_events"  # same as the concat, in SQL
+    else:
+        frames["golden.customer_ids"] = concat_frames(
+            read_table(con, "golden.customer_ids"), events
+        )
+    copies = {f"golden.{t}": f"staging.{t}" for t in GOLDEN_TABLES}
+    swap_tables(con, copies, frames, appends)
+
+
+def golden_snapshot_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
+    """The published golden tables, keyed ``golden.<name>``, as Arrow (for snapshot and mart)."""
+    return read_tables_arrow(con, [f"golden.{n}" for n in EXPORTED])

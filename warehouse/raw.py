@@ -1,0 +1,122 @@
+"""The raw layer (``raw.<source>``): table DDL, appending a delivery, and reading active rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from warehouse.db import table_exists
+
+RAW_LINEAGE = (
+    "record_key",
+    "source_system",
+    "source_file",
+    "source_row",
+    "source_sha256",
+    "ingested_at",
+    "extra",
+)
+
+__all__ = [
+    "RAW_LINEAGE",
+    "active_raw_rows",
+    "ensure_raw_table",
+    "insert_frame",
+    "persist_delivery",
+    "raw_table",
+]
+
+
+def raw_table(source: str) -> str:
+    """The raw table of one source (``raw.<source>``)."""
+    return f"raw.{source}"
+
+
+def ensure_raw_table(
+    con: duckdb.DuckDBPyConnection, source: str, canonical_fields: Sequence[str]
+) -> None:
+    """Create ``raw.<source>`` (all text, lineage, ``run_id`` and ``active``) if absent."""
+    cols = [f'"{c}" VARCHAR' for c in canonical_fields]
+    cols += [f'"{c}" VARCHAR' for c in RAW_LINEAGE if c != "source_row"]
+    cols += ['"source_row" BIGINT', '"run_id" VARCHAR', '"active" BOOLEAN']
+    con.execute(f"CREATE TABLE IF NOT EXISTS {raw_table(source)} ({', '.join(cols)})")
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Append a frame inside the caller's transaction, creating the table from it if absent."""
+    con.register("_frame", frame)
+    try:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _frame LIMIT 0")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _frame")
+    finally:
+        con.unregister("_frame")
+
+
+def persist_delivery(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    canonical_fields: Sequence[str],
+    rows: pd.DataFrame,
+    superseded_files: Iterable[Path | str],
+    side_tables: dict[str, pd.DataFrame],
+    run_id: str,
+) -> None:
+    """Write one source's ingest into the warehouse in one transaction.
+
+    Args:
+        con: the warehouse.
+        source: the source name (``raw.<source>``).
+        canonical_fields: the canonical text columns of every raw table.
+        rows: the rows read (``run_id`` and ``active`` are added here).
+        superseded_files: earlier files this delivery replaces (their rows become inactive).
+        side_tables: ``quarantine.rows``, ``quarantine.files`` and ``ops.deliveries`` frames.
+        run_id: the run writing.
+    """
+    rows = rows.copy()
+    rows["run_id"] = run_id
+    rows["active"] = True
+    con.execute("BEGIN TRANSACTION")
+    try:
+        ensure_raw_table(con, source, canonical_fields)
+        for old_path in superseded_files:
+            con.execute(
+                f"UPDATE {raw_table(source)} SET active = false "
+                "WHERE source_file = ? AND run_id <> ?",
+                [str(old_path), run_id],
+            )
+        if len(rows):
+            insert_frame(con, raw_table(source), rows)
+        for name, frame in side_tables.items():
+            if len(frame):
+                insert_frame(
+                    con, name, frame.assign(run_id=run_id) if "run_id" not in frame else frame
+                )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def active_raw_rows(
+    con: duckdb.DuckDBPyConnection, sources: list[str], canonical_fields: Sequence[str]
+) -> pd.DataFrame:
+    """All active raw rows of the given sources, as one all-text frame.
+
+    Read through Arrow (far faster than ``.df()``); text columns stay Arrow-backed ``string``,
+    the dtype cleaning works in.
+    """
+    frames = []
+    text = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    for s in sources:
+        if table_exists(con, raw_table(s)):
+            table = con.sql(
+                f"SELECT * EXCLUDE (active, run_id) FROM {raw_table(s)} WHERE active"
+            ).to_arrow_table()
+            frames.append(table.to_pandas(types_mapper=text.get))
+    if not frames:
+        return pd.DataFrame(columns=[*canonical_fields, *RAW_LINEAGE])
+    return pd.concat(frames, ignore_index=True)
