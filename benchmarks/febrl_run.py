@@ -68,7 +68,9 @@ def run(bench: str, wheel: Path) -> str:
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}"
                          f"\n{done.stderr[-3000:]}")  # fmt: skip
-    return f"## {bench}: `{' '.join(command[1:])}` ({seconds:.1f} s)\n{done.stdout}"
+    shown = ["customer-archive", "run", "--config", str(config.relative_to(_ROOT)),
+             "--demo-truth", str(truth.relative_to(_ROOT))]  # fmt: skip
+    return f"## {bench}: `{' '.join(shown)}` ({seconds:.1f} s)\n{done.stdout}"
 
 
 def main() -> None:
