@@ -216,9 +216,18 @@ def level_test(spec: LevelSpec, field: str) -> Test:
         test = both_flags(str(spec.flag))
     else:  # any
         test = any_of(*(level_test(s, column) for s in spec.any or []))
+    conditions = [test]
     if spec.unless_flag:
-        test = all_of(test, negate(either_flag(spec.unless_flag)))
-    return test
+        conditions.append(negate(either_flag(spec.unless_flag)))
+    conditions += [negate(both_flags(f)) for f in spec.unless_both]
+    conditions += [both_flags(f) for f in spec.if_both]
+    conditions += [either_flag(f) for f in spec.if_either]
+    conditions += [_either_null(c) for c in spec.if_null]
+    return conditions[0] if len(conditions) == 1 else all_of(*conditions)
+
+
+def _either_null(column: str) -> Test:
+    return lambda ctx: ctx.null(column)
 
 
 def compile_comparison(spec: ComparisonSpec) -> Comparison:

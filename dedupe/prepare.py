@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dedupe.settings import MatchSettings
-from dedupe.specs import parse_key
+from dedupe.specs import flag_fields, parse_key
 
 PINYIN_COLUMNS: dict[str, str] = {"name_key": "name_pinyin", "contact_name": "contact_pinyin"}
 
@@ -195,8 +195,10 @@ def _add_requested_fields(
 ) -> None:
     """Columns the declared comparisons / keys read that are not prepared yet."""
     wanted: set[str] = set()
+    flags: set[str] = set()
     for spec in settings.comparison_specs():
         wanted |= spec.referenced_fields()
+        flags |= flag_fields(spec.levels)
     for rule in settings.blocking_specs():
         for key in rule.keys:
             wanted.update(parse_key(key)[1])
@@ -207,7 +209,9 @@ def _add_requested_fields(
     if "attributes" in records.columns:
         attributes = _map_distinct(records["attributes"], _parse_attributes)
     for field in missing:
-        if field in records.columns:
+        if field in flags:
+            out[field] = _bool(records, field)
+        elif field in records.columns:
             out[field] = _text(records, field)
         elif attributes is not None:
             values = [a.get(field) if a else None for a in attributes.tolist()]

@@ -73,6 +73,9 @@ class LevelSpec(BaseModel):
             not both numbers are valid).
         unless_flag: a boolean column; the level does not hold when the flag is set on either
             side (a switchboard phone, a free-mail domain).
+        unless_both: boolean columns; the level does not hold when one is set on both sides.
+        if_both, if_either: boolean columns that must be set on both sides / on either side.
+        if_null: columns that must be missing on either side (a place known to province only).
         flag: for both_flags, the boolean column set on both sides.
         any: for `any`, sub-levels of which one must hold.
         m: starting m probability for EM (defaults by type).
@@ -91,6 +94,10 @@ class LevelSpec(BaseModel):
     max_rel: float | None = Field(default=None, ge=0.0)
     mode: Literal["exact", "typo"] = "exact"
     unless_flag: str | None = None
+    unless_both: list[str] = Field(default_factory=list)
+    if_both: list[str] = Field(default_factory=list)
+    if_either: list[str] = Field(default_factory=list)
+    if_null: list[str] = Field(default_factory=list)
     flag: str | None = None
     any: list[LevelSpec] | None = None
     m: float | None = Field(default=None, gt=0.0, le=1.0)
@@ -115,7 +122,8 @@ class LevelSpec(BaseModel):
             raise ValueError("level 'both_flags' needs flag (a boolean column)")
         if self.type == "any" and not self.any:
             raise ValueError("level 'any' needs a list of sub-levels under 'any'")
-        for name in (self.field, self.unless_flag, self.flag, *(self.fields or [])):
+        conditions = [*self.unless_both, *self.if_both, *self.if_either, *self.if_null]
+        for name in (self.field, self.unless_flag, self.flag, *(self.fields or []), *conditions):
             if name is not None and not FIELD_NAME.match(name):
                 raise ValueError(f"field name {name!r}: lowercase letters, digits and _")
         return self
@@ -186,10 +194,21 @@ class ComparisonSpec(BaseModel):
             for lv in levels:
                 out.update(f for f in (lv.field, lv.unless_flag, lv.flag) if f)
                 out.update(lv.fields or [])
+                out.update([*lv.unless_both, *lv.if_both, *lv.if_either, *lv.if_null])
                 walk(lv.any or [])
 
         walk(self.levels)
         return out
+
+
+def flag_fields(levels: list[LevelSpec]) -> set[str]:
+    """The boolean columns the levels test (prepared as booleans, not text)."""
+    out: set[str] = set()
+    for lv in levels:
+        out.update(f for f in (lv.unless_flag, lv.flag) if f)
+        out.update([*lv.unless_both, *lv.if_both, *lv.if_either])
+        out |= flag_fields(lv.any or [])
+    return out
 
 
 def level_m(spec: LevelSpec, position: int) -> float:

@@ -187,3 +187,21 @@ def test_febrl_configurations_load_and_name_only_known_fields(bench: str) -> Non
     assert {"soc_sec_id", "postcode", "date_of_birth"} <= attributes
     assert unknown_fields(config.matching, {*RECORD_COLUMNS, *attributes}) == []
     assert len(config.matching.comparisons) == 10
+
+
+def test_level_conditions_on_flags_and_nulls() -> None:
+    spec = {"name": "n", "field": "name_key", "levels": [
+        {"type": "exact", "unless_both": ["is_org"], "label": "exact_person"},
+        {"type": "exact", "if_both": ["is_org"], "if_either": ["name_in_places"],
+         "if_null": ["city"], "label": "exact_org_elsewhere"},
+        {"type": "exact", "label": "exact_org"},
+    ]}  # fmt: skip
+    rows = [
+        {"name_key": "a", "is_org": False, "name_in_places": False, "city": "x"},
+        {"name_key": "a", "is_org": True, "name_in_places": False, "city": "x"},
+        {"name_key": "b", "is_org": True, "name_in_places": True, "city": None},
+        {"name_key": "b", "is_org": True, "name_in_places": False, "city": "x"},
+        {"name_key": "c", "is_org": True, "name_in_places": False, "city": "x"},
+        {"name_key": "c", "is_org": True, "name_in_places": False, "city": "x"},
+    ]
+    assert _levels(spec, rows) == ["exact_person", "exact_org_elsewhere", "exact_org"]
