@@ -13,7 +13,7 @@ from .resources import ArchiveResource
 from .schedules import build_schedule
 from .sensors import build_failure_alert_sensor, build_landing_sensor
 from .settings import default_config_path, load_config
-from .stages import load_sources
+from .stages import check_matching_fields, load_sources
 
 __all__ = ["archive_job", "build_definitions"]
 
@@ -31,6 +31,7 @@ def build_definitions(
     path = str(config_path or default_config_path())
     config = load_config(path, warehouse=warehouse)
     sources = load_sources(config)
+    check_matching_fields(config, sources, path)
     raw = build_raw_assets([(s.name, s.department) for s in sources.sources if s.enabled])
     freshness = dg.FreshnessPolicy.cron(
         deadline_cron=config.schedule.freshness_deadline_cron,
