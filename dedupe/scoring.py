@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dedupe.comparisons import Comparison, PairContext, compute_levels
+from dedupe.comparisons import NULL_LEVEL, Comparison, PairContext, compute_levels
 from dedupe.levels import comparisons_for, rules_for
 from dedupe.model import ComparisonParams, ModelParams, score_pairs, term_frequencies, tf_adjustment
 from dedupe.pairset import PairSet
 from dedupe.rules import hard_rule_reasons
 from dedupe.settings import MatchSettings
-from dedupe.training import estimate_m, estimate_prior, estimate_u
+from dedupe.training import estimate_m, estimate_prior, estimate_u, initial_m, level_shares
 
 PARTIAL_MAX_BITS = 4.0
 """Cap on the match weight (bits) of a partial-evidence level (a masked phone or name agreeing
@@ -76,12 +76,19 @@ def estimate_params(
     """
     comparisons = comparisons_for(settings)
     ctx = PairContext(prepared, left, right, codes)
-    u = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed)
+    # A comparison null on every candidate pair (no id numbers in this data) has nothing to
+    # learn: it keeps its declared starting m and a flat u, and costs EM nothing.
+    active = [c for c in comparisons if bool((levels[c.name] != NULL_LEVEL).any())]
+    u = estimate_u(prepared, active, settings.u_sample_pairs, settings.seed)
     rules = rules_for(settings)
     m, iterations = estimate_m(
-        ctx, levels, comparisons, rules, u,
+        ctx, levels, active, rules, u,
         settings.em_max_iterations, settings.em_tolerance, settings.seed,
     )
+    for comp in comparisons:
+        if comp.name not in m:
+            m[comp.name] = initial_m(comp)
+            u[comp.name] = level_shares(np.zeros(1, dtype=np.int8), None, len(comp.labels))
     for comp in comparisons:
         for code in comp.partial_levels:
             m[comp.name][code] = min(m[comp.name][code], u[comp.name][code] * 2**PARTIAL_MAX_BITS)
