@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dedupe.comparisons import Comparison, PairContext, compute_levels, sufficient, uncorroborated
+from dedupe.comparisons import (
+    NULL_LEVEL,
+    Comparison,
+    PairContext,
+    compute_levels,
+    sufficient,
+    uncorroborated,
+)
 from dedupe.levels import comparisons_for, rules_for
 from dedupe.model import (
     ComparisonParams,
@@ -18,7 +25,15 @@ from dedupe.model import (
 from dedupe.pairset import PairSet
 from dedupe.rules import HARD_RULES, hard_rule_reasons
 from dedupe.settings import MatchSettings
-from dedupe.training import estimate_m, estimate_prior, estimate_u, refine_m, unmatched_u
+from dedupe.training import (
+    estimate_m,
+    estimate_prior,
+    estimate_u,
+    initial_m,
+    level_shares,
+    refine_m,
+    unmatched_u,
+)
 
 PARTIAL_MAX_BITS = 4.0
 """Cap on the match weight (bits) of a partial-evidence level (a masked phone or name agreeing
@@ -110,12 +125,20 @@ def _estimate(
     """
     comparisons = comparisons_for(settings)
     ctx = PairContext(prepared, left, right, codes)
-    u = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed, codes)
+    # A comparison null on every candidate pair (no id numbers in this data) has nothing to
+    # learn: it keeps its declared starting m and a flat u, and costs EM nothing (the anchor
+    # refinement below keeps its m too: it has no observed anchor pairs).
+    active = [c for c in comparisons if bool((levels[c.name] != NULL_LEVEL).any())]
+    u = estimate_u(prepared, active, settings.u_sample_pairs, settings.seed, codes)
     rules = rules_for(settings)
     m, iterations = estimate_m(
-        ctx, levels, comparisons, rules, u,
+        ctx, levels, active, rules, u,
         settings.em_max_iterations, settings.em_tolerance, settings.seed,
     )
+    for comp in comparisons:
+        if comp.name not in m:
+            m[comp.name] = initial_m(comp)
+            u[comp.name] = level_shares(np.zeros(1, dtype=np.int8), None, len(comp.labels))
     _cap_partial(m, u, comparisons)
     params = ModelParams(
         prior=0.5,
