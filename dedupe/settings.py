@@ -167,11 +167,14 @@ class MatchSettings(BaseModel):
         for rule in self.blocking_rules:  # declared ones (built-ins name built-ins)
             if isinstance(rule, str):
                 continue
-            stray = [d for d in rule.determines or [] if d not in known]
+            # a built-in comparison not in use is allowed (it determines nothing then): the
+            # built-in rules, written out in full, stay valid declarations
+            stray = [d for d in rule.determines or []
+                     if d not in known and d not in BUILTIN_COMPARISONS]  # fmt: skip
             if stray:
                 raise ValueError(
                     f"matching.blocking_rules.{rule.name}.determines: {stray} are not "
-                    f"comparisons in use ({sorted(known)})"
+                    f"comparisons in use ({sorted(known)}) nor built-in ones"
                 )
         return self
 

@@ -273,3 +273,26 @@ def test_name_and_place_conflicts_follow_the_runs_comparisons() -> None:
     assert hard_rule_reasons(ctx, False, comparisons=declared).tolist() == [None]
     without = ("branch_conflict", "credit_code_conflict")
     assert hard_rule_reasons(ctx, False, rules=without).tolist() == [None]
+
+
+def test_builtin_set_written_out_as_yaml_mappings_links_identically(synthetic, linked) -> None:
+    """One code path: the built-in set declared in full (as an archive.yml would, every
+    comparison and rule a mapping) gives the same model, pairs and clusters as the names."""
+    from dedupe import link_records
+    from dedupe.defaults import DEFAULT_BLOCKING_RULES
+
+    declared = MatchSettings(
+        comparisons=[BUILTIN_COMPARISONS[c].model_dump(exclude_defaults=True)
+                     for c in DEFAULT_COMPARISONS],
+        blocking_rules=[BUILTIN_BLOCKING_RULES[r].model_dump(exclude_defaults=True)
+                        for r in DEFAULT_BLOCKING_RULES],
+    )  # fmt: skip
+    assert all(not isinstance(c, str) for c in declared.comparisons)
+    assert [r.__dict__ for r in rules_for(declared)] == [
+        r.__dict__ for r in rules_for(MatchSettings())
+    ]
+    result = link_records(synthetic[0], declared)
+    clusters = result.clusters.sort_values("record_key").reset_index(drop=True)
+    expected = linked.clusters.sort_values("record_key").reset_index(drop=True)
+    pd.testing.assert_frame_equal(clusters, expected)
+    assert len(result.pairs) == len(linked.pairs)
