@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ENTITIES ?= 5000
 SEED     ?= 42
 
-.PHONY: setup run test lint dev bench bench-large clean report-screenshot
+.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large clean report-screenshot
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -53,6 +53,14 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sources.py --rows 200000
 	$(BIN)/python benchmarks/bench_cleaning.py --rows 200000
 	$(BIN)/python benchmarks/bench_dedupe.py --entities 20000
+
+## bench-febrl: FEBRL 3 and 4 through `customer-archive run` with the YAML of
+## benchmarks/configs/ only (pairwise / B-cubed P/R/F1 vs truth), appended to BENCHMARKS.md;
+## part of bench-accuracy (a prerequisite, so another bench-accuracy recipe can sit beside it)
+bench-febrl: $(STAMP)
+	PYTHONPATH=. $(BIN)/python benchmarks/febrl_run.py febrl3 febrl4 --append BENCHMARKS.md
+
+bench-accuracy: bench-febrl
 
 ## bench-large: 1 M source records end to end (full run + incremental 1 % run); takes many minutes
 bench-large: $(STAMP)

@@ -6,6 +6,10 @@ comparison set built from our declarative level types; blocking, u/m/λ training
 anti-chaining clustering are the same building blocks `dedupe.link_records` uses.
 
     PYTHONPATH=. .venv/bin/python benchmarks/febrl.py [--cache .cache/febrl]
+
+This calls the matcher's building blocks from Python. The same benchmark with no Python at all —
+source mappings and matching declared in `benchmarks/configs/febrl{3,4}.yml`, run by
+`customer-archive run` — is `benchmarks/febrl_run.py` (`make bench-febrl`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from cleaning.codes import customer_type_from_source, infer_customer_types, vali
 from cleaning.company import looks_like_organisation, parse_normalized_company_name
 from cleaning.dates import DateOrder, infer_date_order, parse_date
 from cleaning.email import email_from_normalized
+from cleaning.identity import masked_phone
 from cleaning.industry import map_industry
 from cleaning.issues import IssueCollector
 from cleaning.person import person_key, split_normalized_person_name
@@ -22,7 +23,7 @@ from cleaning.phone_bulk import normalize_phones
 from cleaning.text import normalize_text, normalize_texts
 
 T = TypeVar("T")
-DATE_FIELDS = ("registered_date", "updated_at", "txn_date", "interaction_date")
+DATE_FIELDS = ("registered_date", "updated_at", "txn_date", "interaction_date", "birth_date")
 
 
 def _changed(raw: pd.Series, clean: pd.Series) -> pd.Series:
@@ -146,7 +147,13 @@ def clean_contacts(
     """phone (E.164, type, ext) and email (lowercase, domain, free-mail)."""
     idx, phone = raw.index, raw["phone"]
     cod, uniques = pd.factorize(phone, use_na_sentinel=True)
-    res = normalize_phones([str(u) for u in uniques.tolist()], region)
+    texts = [str(u) for u in uniques.tolist()]
+    # masked phones (138****5678) are partial evidence: kept apart, never invalid
+    masks = [masked_phone(t) if "*" in t or "＊" in t else None for t in texts]
+    res = normalize_phones([t if m is None else "" for t, m in zip(texts, masks, strict=True)],
+                           region)  # fmt: skip
+    out["phone_masked"] = column(masks, cod, idx)
+    issues.add(out["phone_masked"].notna(), "phone", "phone_masked", phone)
     out["phone"] = column(res.e164, cod, idx)
     out["phone_type"] = column(res.type, cod, idx)
     out["phone_ext"] = column(res.ext, cod, idx)

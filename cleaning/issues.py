@@ -36,6 +36,18 @@ ISSUE_CODES: dict[str, str] = {
     "name_from_contact": "individual without a customer name: the contact person's name is used",
     "placeholder_missing": "a placeholder such as NULL, 无, -, / or N/A read as missing",
     "missing_contact": "no usable phone or email (follow-up)",
+    "phone_masked": "phone partly hidden (138****5678): kept in phone_masked as partial evidence",
+    "name_composed": "no full name given: composed from family_name and given_name",
+    "name_masked": "name partly hidden (张*): kept as written, compared as partial evidence",
+    "id_number_invalid_length": "居民身份证号 not 17 digits and a check character (nor 15 digits)",
+    "id_number_invalid_check": "居民身份证号 fails the GB 11643 (ISO 7064 MOD 11-2) check",
+    "id_number_invalid_birth_date": "居民身份证号 carries no real birth date (1900 to today)",
+    "id_number_invalid_region": "居民身份证号 starts with no GB/T 2260 province code",
+    "id_number_converted_15": "15-digit 居民身份证号 converted to 18 digits",
+    "id_number_masked": "居民身份证号 partly hidden: kept as written, neither valid nor invalid",
+    "gender_unparsed": "gender not one of 男/女, M/F, male/female, 1/2",
+    "gender_conflict": "gender differs from the one the 居民身份证号 encodes",
+    "birth_date_conflict": "birth date differs from the one the 居民身份证号 encodes",
 }
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cleaning import _steps, facts
+from cleaning import _identity, _steps, facts
 from cleaning.industry import unmapped_industries
 from cleaning.issues import IssueCollector
 from cleaning.phone import flag_shared_phones
@@ -15,13 +15,16 @@ LINEAGE = ("record_key", "source_system", "source_record_id", "source_file", "so
            "source_sha256", "ingested_at")  # fmt: skip
 CUSTOMER_FIELDS = ("customer_name", "customer_type", "contact_name", "phone", "email", "address",
                    "province", "city", "district", "industry", "credit_code", "registered_date",
-                   "updated_at")  # fmt: skip
+                   "updated_at", "id_number", "id_type", "birth_date", "gender", "given_name",
+                   "family_name")  # fmt: skip
 RECORD_COLUMNS = (
     *LINEAGE, "customer_name", "name_key", "name_region", "branch", "customer_type",
     "contact_name", "contact_title", "phone", "phone_type", "phone_ext", "phone_shared", "email",
     "email_domain", "email_is_free", "address", "province", "city", "district", "division_code",
     "industry_code", "industry", "industry_confidence", "credit_code", "credit_code_valid",
-    "registered_date", "updated_at", *(f"{f}_raw" for f in CUSTOMER_FIELDS), "issues",
+    "registered_date", "updated_at", "given_name", "family_name", "id_number", "id_kind",
+    "id_number_valid", "birth_date", "gender", "phone_masked", "attributes",
+    *(f"{f}_raw" for f in CUSTOMER_FIELDS), "issues",
 )  # fmt: skip
 
 
@@ -54,7 +57,8 @@ def _prepare(raw: pd.DataFrame) -> pd.DataFrame:
     Only these columns are taken (no whole-frame copy: extra columns are never read).
     """
     index = pd.RangeIndex(len(raw))
-    needed = (*LINEAGE, *CUSTOMER_FIELDS, *facts.TXN_FIELDS, *facts.INTERACTION_FIELDS)
+    needed = (*LINEAGE, *CUSTOMER_FIELDS, *facts.TXN_FIELDS, *facts.INTERACTION_FIELDS,
+              "attributes")  # fmt: skip
     columns: dict[str, pd.Series] = {}
     for name in dict.fromkeys(needed):
         if name not in raw:
@@ -109,6 +113,7 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     for name in LINEAGE:
         out[name] = src[name]
     out["source_row"] = pd.to_numeric(src["source_row"], errors="coerce").astype("Int64")
+    _identity.compose_customer_name(src, issues)
     _steps.clean_names(src, out, issues, normalized)
     _steps.clean_contacts(src, out, issues, options.default_region)
     if options.shared_phones is None:
@@ -123,6 +128,7 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     orders = _steps.source_date_orders(src, options.date_order)
     dates = {f: _steps.clean_date(src[f], orders, f, issues) for f in _steps.DATE_FIELDS}
     out["registered_date"], out["updated_at"] = dates["registered_date"], dates["updated_at"]
+    _identity.clean_identity(src, out, issues, dates["birth_date"])
     txns = facts.transactions(src, dates["txn_date"], issues)
     inter = facts.interactions(src, dates["interaction_date"], issues)
     issues.add(out["phone"].isna() & out["email"].isna(), "contact", "missing_contact")

@@ -7,6 +7,7 @@ from dedupe.evaluate import AccuracyReport, evaluate_decisions, evaluate_links, 
 from dedupe.explain import Explanation, FieldEvidence, explain_pair
 from dedupe.ids import CustomerIdError, IdAssignment, assign_customer_ids, resolve_customer_id
 from dedupe.incremental import link_incremental
+from dedupe.levels import comparisons_for, compile_blocking_rule, compile_comparison, rules_for
 from dedupe.link import link_records
 from dedupe.metrics import (
     Scores,
@@ -21,19 +22,23 @@ from dedupe.prepare import RecordsError
 from dedupe.rules import DecisionError
 from dedupe.settings import MatchSettings
 from dedupe.shard import ShardSetup, finish_sharded, link_sharded, prepare_sharded, shard_pairs
+from dedupe.specs import BlockingRuleSpec, ComparisonSpec, LevelSpec
 
 __all__ = [
     "BLOCKING_RULES",
     "COMPARISONS",
     "AccuracyReport",
     "BlockingRule",
+    "BlockingRuleSpec",
     "Comparison",
+    "ComparisonSpec",
     "CustomerIdError",
     "DecisionError",
     "Explanation",
     "FieldEvidence",
     "IdAssignment",
     "Level",
+    "LevelSpec",
     "LinkResult",
     "MatchSettings",
     "ModelError",
@@ -46,6 +51,9 @@ __all__ = [
     "assign_customer_ids",
     "bcubed_scores",
     "blocking_recall",
+    "comparisons_for",
+    "compile_blocking_rule",
+    "compile_comparison",
     "evaluate_decisions",
     "evaluate_links",
     "evaluate_run",
@@ -57,5 +65,6 @@ __all__ = [
     "pairwise_scores",
     "prepare_sharded",
     "resolve_customer_id",
+    "rules_for",
     "shard_pairs",
 ]

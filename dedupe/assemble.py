@@ -9,10 +9,11 @@ import pandas as pd
 import pyarrow as pa
 
 from dedupe.clustering import cluster_pairs
+from dedupe.levels import comparisons_for
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, positions_of
 from dedupe.review import build_review_queue
-from dedupe.scoring import comparisons_for
+from dedupe.rules import id_number_matches
 from dedupe.settings import MatchSettings
 
 
@@ -95,11 +96,17 @@ def steward_per_pair(
 def exclusive_codes(prepared: pd.DataFrame, settings: MatchSettings) -> tuple[np.ndarray, ...]:
     """Per-record codes of attributes one customer may hold at most one value of.
 
-    Valid credit codes (统一社会信用代码: one legal entity, one code) and, unless
+    Valid 居民身份证号 (one person, one number), valid credit codes (统一社会信用代码: one
+    legal entity, one code) and, unless
     ``merge_branches``, the branch part of the name (headquarters = no branch). Unknown or
     invalid codes are -1 (compatible with anything).
     """
     out = []
+    if "id_number_valid" in prepared and prepared["id_number_valid"].any():
+        # 居民身份证号: one person, one valid number (a hard rule like credit codes)
+        valid = prepared["id_number_valid"].to_numpy(dtype=bool)
+        numbers = prepared["id_number"].astype("string").where(valid)
+        out.append(pd.factorize(numbers, use_na_sentinel=True)[0].astype(np.int64))
     if "credit_code" in prepared:
         valid = prepared.get("credit_code_valid", pd.Series(False, index=prepared.index))
         codes = prepared["credit_code"].astype("string").where(
@@ -160,6 +167,13 @@ def assemble(
     no_match = dec == 1
     cannot = ((pairs.hard >= 0) & ~(steward_match & overridable)) | no_match
     must = steward_match & ~contested
+    if settings.id_number_match:
+        # the same valid 居民身份证号 with compatible names outweighs the model's own
+        # judgements (a person known in two cities: place_conflict), as a steward's match does
+        firm = ((pairs.hard >= 0) & ~overridable) | no_match
+        same_id = id_number_matches(prepared, left, right) & ~firm
+        must |= same_id
+        cannot &= ~same_id
     probability = pairs.probability
     labels, refused = cluster_pairs(
         n, left, right, probability, must, cannot,

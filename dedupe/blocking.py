@@ -29,6 +29,8 @@ def cached_codes(prepared: pd.DataFrame, column: str, codes: Codes | None) -> np
 class BlockingRule:
     """Records sharing the value of `key` (a prepared column) become candidate pairs.
 
+    Rules are declared as `dedupe.specs.BlockingRuleSpec` and compiled by `dedupe.levels`.
+
     Attributes:
         name: rule name reported in `blocking_stats` and `pairs.rule`.
         key: column of the prepared frame (see `dedupe.prepare`) holding the blocking key.
@@ -76,36 +78,16 @@ class BlockingRule:
         return ctx.similarity(column, scorer) >= threshold
 
 
-_ALIKE = ("name_key", "jaro_winkler", 0.8)
-"""Neighbours in name order are candidates only when their names are this alike."""
-_ONE_DIGIT = ("phone", "ratio", 0.92)
-"""Neighbours in phone order are candidates only when one digit apart (or equal)."""
+def __getattr__(name: str) -> object:
+    """`BLOCKING_RULES`: the built-in rules (`dedupe.defaults`) compiled by `dedupe.levels`.
 
-BLOCKING_RULES: dict[str, BlockingRule] = {
-    rule.name: rule
-    for rule in (
-        BlockingRule("phone", "phone", determines=("phone",)),
-        BlockingRule("email", "email", determines=("email",)),
-        BlockingRule("credit_code", "credit_code", determines=("credit_code",)),
-        BlockingRule("name_key", "name_key", determines=("name_key",)),
-        BlockingRule("name_prefix_city", "name_prefix_city", determines=("name_key", "location")),
-        BlockingRule("name_pinyin", "name_pinyin", determines=("name_key",)),
-        BlockingRule("contact_city", "contact_city", determines=("contact_name", "location")),
-        # 字号 within a province: short forms (青岛金飞) and other legal forms of one trade name
-        BlockingRule("brand_province", "brand_province", max_block_size=30, window=4),
-        # sorted neighbourhood over all names of a kind, forwards and backwards: a typo in the
-        # trade name (飞兴 / 飞馨) with no phone or e-mail in common still meets its twin
-        BlockingRule("name_neighbours", "record_kind", max_block_size=2, window=3,
-                     trains=False, min_similarity=_ALIKE),
-        BlockingRule("name_neighbours_reversed", "record_kind", max_block_size=2, window=3,
-                     order="name_reversed", trains=False, min_similarity=_ALIKE),
-        # the same over phone numbers: one mistyped digit (late, or early in reversed order)
-        BlockingRule("phone_neighbours", "phone_kind", max_block_size=2, window=2,
-                     order="phone", trains=False, min_similarity=_ONE_DIGIT),
-        BlockingRule("phone_neighbours_reversed", "phone_kind", max_block_size=2, window=2,
-                     order="phone_reversed", trains=False, min_similarity=_ONE_DIGIT),
-    )
-}
+    Resolved lazily because the compiler builds on this module (an import cycle otherwise).
+    """
+    if name == "BLOCKING_RULES":
+        from dedupe.levels import builtin_blocking_rules
+
+        return builtin_blocking_rules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass

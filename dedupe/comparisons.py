@@ -69,6 +69,28 @@ class PairContext:
         lc, rc = self.pair_codes(column)
         return (lc == rc) & (lc >= 0)
 
+    def present(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each side of each pair has a value in `column`."""
+        lc, rc = self.pair_codes(column)
+        return lc >= 0, rc >= 0
+
+    def transformed_codes(
+        self, column: str, name: str, func: Callable[[object], object]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pair codes of `func` applied to `column` (once per distinct value; None = null)
+        and the distinct transformed values the codes index.
+
+        Cached under `name(column)` with the column codes, so chunks sharing a cache agree.
+        """
+        key = f"{name}({column})"
+        if key not in self._codes:
+            codes, uniques = self.codes(column)
+            mapped = pd.Series([func(u) for u in uniques.tolist()], dtype=object)
+            sub, values = column_codes(mapped)
+            self._codes[key] = (np.where(codes >= 0, sub[np.maximum(codes, 0)], -1), values)
+        codes, values = self._codes[key]
+        return codes[self._pos[0]], codes[self._pos[1]], values
+
     def flag(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         values = self.prepared[column].to_numpy(dtype=bool)
         return values[self.left], values[self.right]
@@ -199,7 +221,10 @@ class Level:
 class Comparison:
     """A field comparison: null when any `null_columns` value is missing, else levels, else `else`.
 
-    Level codes: 0 = null (no evidence), 1..k = `levels` in order, k+1 = else.
+    Level codes: 0 = null (no evidence), 1..k = `levels` in order, k+1 = else. A null column
+    with a `masked_columns` companion (phone → phone_masked) is null only when both are.
+    `partial_levels` (level codes) are partial evidence — masked values — whose weight is
+    capped (`dedupe.scoring.PARTIAL_MAX_BITS`) so they never make a match alone.
     """
 
     name: str
@@ -214,6 +239,8 @@ class Comparison:
     identity: bool = False
     """Its agreeing levels identify a customer (phone, e-mail, contact, address, credit code),
     corroborating a level that cannot stand alone."""
+    masked_columns: dict[str, str] = field(default_factory=dict)
+    partial_levels: tuple[int, ...] = ()
     labels: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -227,7 +254,12 @@ class Comparison:
         undecided = np.ones(len(ctx), dtype=bool)
         null = np.zeros(len(ctx), dtype=bool)
         for column in self.null_columns or self.columns[:1]:
-            null |= ctx.null(column)
+            if column in self.masked_columns:  # a masked value is evidence, not a null
+                lf, rf = ctx.present(column)
+                lm, rm = ctx.present(self.masked_columns[column])
+                null |= ~((lf | lm) & (rf | rm))
+            else:
+                null |= ctx.null(column)
         out[null] = NULL_LEVEL
         undecided &= ~null
         for code, level in enumerate(self.levels, start=1):
@@ -240,156 +272,16 @@ class Comparison:
         return out
 
 
-COMPARISONS: dict[str, Comparison] = {
-    c.name: c
-    for c in (
-        Comparison(
-            "name_key",
-            ("name_key",),
-            (
-                # a person's name (张伟) is shared by strangers far more often than an
-                # organisation's: its own level (and the term-frequency bonus of level 1)
-                Level("exact", all_of(exact("name_key"), negate(both_flags("is_org"))), 0.4),
-                # the name of firms in several cities (city twins), one record's city unknown:
-                # which of them it is needs more than the name
-                Level(
-                    "exact_org_elsewhere_too",
-                    all_of(exact("name_key"), both_flags("is_org"),
-                           either_flag("name_in_places"), either_null("place_city")),
-                    0.1,
-                    alone=False,
-                ),
-                Level("exact_org", exact("name_key"), 0.35),
-                Level("same_pinyin", exact("name_pinyin"), 0.05, alone=False),
-                # the trade name (字号) sounds the same: 成星投资 / 诚星, 汇化贸易 / 汇华
-                Level("brand_sound", exact("brand_pinyin"), 0.02, alone=False),
-                Level("jw>=0.92", similar("name_key", 0.92), 0.05, alone=False),
-                Level("jw>=0.80", similar("name_key", 0.80), 0.03, alone=False),
-                Level(
-                    "pinyin_reordered", similar("name_pinyin", 1.0, "rotation"), 0.01, alone=False
-                ),
-                # a short form keeps the trade name: 金飞 (青岛金飞) vs 金飞电子
-                Level("prefix", similar("name_key", 1.0, "prefix"), 0.02, alone=False),
-                # a person's record names the contact of a company's record (lead vs contract)
-                Level(
-                    "person_is_contact",
-                    all_of(exact("person_name"), negate(both_flags("is_org")),
-                           negate(both_flags("is_person"))),
-                    0.02,
-                ),
-            ),
-            tf_column="name_key",
-            tf_without="is_org",
-        ),
-        Comparison(
-            "phone",
-            ("phone", "phone_shared"),
-            (
-                # a mobile is one person's; a landline rings for a family, an office floor
-                Level(
-                    "exact_mobile",
-                    all_of(exact("phone"), both_flags("phone_mobile"),
-                           negate(either_flag("phone_shared"))),
-                    0.5,
-                    sufficient=True,
-                ),
-                Level("exact", all_of(exact("phone"), negate(either_flag("phone_shared"))), 0.2),
-                Level("exact_shared", exact("phone"), 0.05),
-                # a mobile against a landline: one person's mobile and home phone, a contact's
-                # mobile and the office line — different numbers, but not a contradiction
-                Level("mobile_vs_landline",
-                      all_of(either_flag("phone_mobile"), negate(both_flags("phone_mobile"))),
-                      0.1),
-                # one digit mistyped (a 14-character +86 number: ratio 1 − 2/28)
-                Level("one_digit_off", all_of(similar("phone", 0.92, "ratio"),
-                                              negate(either_flag("phone_shared"))), 0.02),
-            ),
-            identity=True,
-        ),
-        Comparison(
-            "email",
-            ("email", "email_domain", "email_is_free"),
-            (
-                Level("exact", all_of(exact("email"), negate(either_flag("email_shared"))), 0.65,
-                      sufficient=True),
-                Level("exact_shared", exact("email"), 0.05),
-                Level(
-                    "same_company_domain",
-                    all_of(exact("email_domain"), negate(either_flag("email_is_free"))),
-                    0.1,
-                ),
-            ),
-            identity=True,
-        ),
-        Comparison(
-            "credit_code",
-            ("credit_code", "credit_code_valid"),
-            (
-                Level("exact", exact("credit_code"), 0.9, sufficient=True),
-                Level("both_valid_differ", both_flags("credit_code_valid"), 0.001),
-                Level("ratio>=0.88", similar("credit_code", 0.88, "ratio"), 0.05),
-            ),
-            identity=True,
-        ),
-        Comparison(
-            "contact_name",
-            ("contact_name",),
-            (
-                Level("exact", exact("contact_name"), 0.7),
-                Level(
-                    "close",
-                    any_of(exact("contact_pinyin"), similar("contact_name", 0.9)),
-                    0.1,
-                ),
-                Level("surname_only", similar("contact_name", 1.0, "prefix"), 0.1),
-            ),
-            tf_column="contact_name",
-            identity=True,
-        ),
-        Comparison(
-            "location",
-            ("city", "district", "province"),
-            (
-                Level("city_district", all_of(exact("city"), exact("district")), 0.6),
-                Level("city", exact("city"), 0.25),
-                Level("province", exact("province"), 0.05),
-            ),
-            null_columns=("city",),
-        ),
-        Comparison(
-            # where the customer is, from address, name region or landline area code
-            # (`dedupe.prepare`): a province-only place is compatible with its cities
-            "place",
-            ("place_city", "place_province", "district"),
-            (
-                Level("city_district", all_of(exact("place_city"), exact("district")), 0.4),
-                Level("city", exact("place_city"), 0.4),
-                Level(
-                    "province_city_unknown",
-                    all_of(exact("place_province"), either_null("place_city")),
-                    0.15,
-                ),
-                Level("province", exact("place_province"), 0.02),
-            ),
-            null_columns=("place_province",),
-        ),
-        Comparison(
-            "address",
-            ("address",),
-            (
-                Level("ratio>=0.90", similar("address", 0.90, "ratio"), 0.6),
-                Level("ratio>=0.70", similar("address", 0.70, "ratio"), 0.2),
-                Level("contained", similar("address", 0.95, "contains"), 0.1),
-            ),
-            identity=True,
-        ),
-        Comparison(
-            "customer_type",
-            ("customer_type",),
-            (Level("exact", exact("customer_type"), 0.95),),
-        ),
-    )
-}
+def __getattr__(name: str) -> object:
+    """`COMPARISONS`: the built-in comparisons (`dedupe.defaults`) compiled by `dedupe.levels`.
+
+    Resolved lazily because the compiler builds on this module (an import cycle otherwise).
+    """
+    if name == "COMPARISONS":
+        from dedupe.levels import builtin_comparisons
+
+        return builtin_comparisons()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def uncorroborated(levels: dict[str, np.ndarray], comparisons: list[Comparison]) -> np.ndarray:
@@ -412,6 +304,8 @@ def uncorroborated(levels: dict[str, np.ndarray], comparisons: list[Comparison])
                 weak |= codes == code
         if comp.identity:
             backed |= (codes > NULL_LEVEL) & (codes <= len(comp.levels))
+            for code in comp.partial_levels:  # a masked value is partial evidence only
+                backed &= codes != code
     return weak & ~backed
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dedupe.comparisons import COMPARISONS, PairContext, compute_levels
+from dedupe.comparisons import PairContext, compute_levels
+from dedupe.levels import comparisons_for
 from dedupe.model import ModelParams, score_pairs, tf_adjustment
 from dedupe.prepare import prepare_records
 from dedupe.rules import hard_rule_reasons
@@ -89,9 +90,9 @@ def explain_pair(
     lkey = str(rows[0].get("record_key") or "left")
     rkey = str(rows[1].get("record_key") or "right")
     rows[0]["record_key"], rows[1]["record_key"] = "0", "1"
-    prepared = prepare_records(pd.DataFrame(rows))
+    prepared = prepare_records(pd.DataFrame(rows), settings)
     ctx = PairContext(prepared, np.array([0]), np.array([1]))
-    comparisons = [COMPARISONS[name] for name in settings.comparisons]
+    comparisons = comparisons_for(settings)
     params.check(comparisons)
     levels = compute_levels(ctx, comparisons)
     bonus = np.zeros(1)
@@ -117,7 +118,9 @@ def explain_pair(
                 float(cp.weights()[code]),
             )
         )
-    hard = hard_rule_reasons(ctx, settings.merge_branches)[0]
+    hard = hard_rule_reasons(
+        ctx, settings.merge_branches, levels, {c.name: c for c in comparisons}, settings.hard_rules
+    )[0]
     p = float(probability[0])
     if hard:
         verdict = "no_match (hard rule)"

@@ -9,7 +9,6 @@ from scipy.sparse.csgraph import connected_components
 
 from dedupe.assemble import LinkResult, assemble, decision_positions
 from dedupe.blocking import (
-    BLOCKING_RULES,
     BlockingRule,
     Codes,
     cached_codes,
@@ -17,6 +16,7 @@ from dedupe.blocking import (
     order_rank,
     still_blocked,
 )
+from dedupe.levels import rules_for
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, concat_pairs, positions_of
 from dedupe.prepare import prepare_records
@@ -26,7 +26,10 @@ from dedupe.settings import MatchSettings
 
 
 def _merge_prepared(
-    new_records: pd.DataFrame, existing_records: pd.DataFrame, old_prepared: pd.DataFrame | None
+    new_records: pd.DataFrame,
+    existing_records: pd.DataFrame,
+    old_prepared: pd.DataFrame | None,
+    settings: MatchSettings,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray | None]:
     """Prepared records of this run, old versions of changed records, focus mask and remap.
 
@@ -39,12 +42,12 @@ def _merge_prepared(
         old_keys = existing_records["record_key"].astype(str).to_numpy(dtype=object)
         changed = positions_of(old_keys, new_keys) >= 0
         prepared = prepare_records(
-            pd.concat([existing_records[~changed], new_records], ignore_index=True)
+            pd.concat([existing_records[~changed], new_records], ignore_index=True), settings
         )
         focus = positions_of(prepared["record_key"].to_numpy(dtype=object), new_keys) >= 0
-        return prepared, prepare_records(existing_records[changed]), focus, None
+        return prepared, prepare_records(existing_records[changed], settings), focus, None
     changed = positions_of(old_prepared["record_key"].to_numpy(dtype=object), new_keys) >= 0
-    reuse, fresh = old_prepared[~changed], prepare_records(new_records)
+    reuse, fresh = old_prepared[~changed], prepare_records(new_records, settings)
     # Both parts are sorted by record_key: merge them instead of sorting everything again.
     slot = np.searchsorted(
         reuse["record_key"].to_numpy(dtype=object), fresh["record_key"].to_numpy(dtype=object)
@@ -83,8 +86,12 @@ def _old_pairs(
 ) -> tuple[PairSet, np.ndarray]:
     """The previous run's pairs in this run's positions (-1 = record gone) and its labels."""
     n = len(prepared)
-    if previous is not None and previous.pair_set is not None and previous.labels is not None \
-            and remap is not None:
+    if (
+        previous is not None
+        and previous.pair_set is not None
+        and previous.labels is not None
+        and remap is not None
+    ):
         old = previous.pair_set.take(slice(None))
         old.left, old.right = remap[old.left], remap[old.right]
         labels = np.full(n, -1, dtype=np.int64)
@@ -174,12 +181,17 @@ def link_incremental(
     if existing_prepared is not None and len(existing_prepared) != len(existing_records):
         existing_prepared, previous = None, None
     prepared, old_versions, focus, remap = _merge_prepared(
-        new_records, existing_records, existing_prepared
+        new_records, existing_records, existing_prepared, settings
     )
     n = len(prepared)
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
     old, old_labels = _old_pairs(
-        existing_pairs, previous, remap, prepared, focus, list(settings.comparisons)
+        existing_pairs,
+        previous,
+        remap,
+        prepared,
+        focus,
+        [c.name for c in settings.comparison_specs()],
     )
     touched = focus.copy()
     usable = (old.left >= 0) & (old.right >= 0)
@@ -187,7 +199,7 @@ def link_incremental(
     decided = decision_positions(normalize_decisions(decisions), keys, warnings)
     dl, dr, _ = decided
     decided_ids = np.sort(dl * np.int64(n) + dr)
-    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    rules = rules_for(settings)
     codes: Codes = {}
     rank = order_rank(prepared)
     # Reused pairs must still come out of blocking: a block that grew past the cap is windowed,
@@ -195,17 +207,31 @@ def link_incremental(
     hit = _changed_blocks(prepared, rules, focus, old_versions, codes)
     check = np.nonzero(usable & (hit[np.maximum(old.left, 0)] | hit[np.maximum(old.right, 0)]))[0]
     blocked = still_blocked(
-        prepared, rules, settings.max_block_size, settings.block_window,
-        old.left[check], old.right[check], codes, rank,
+        prepared,
+        rules,
+        settings.max_block_size,
+        settings.block_window,
+        old.left[check],
+        old.right[check],
+        codes,
+        rank,
     )
     lost = check[~blocked & ~_member(old.ids(n)[check], decided_ids)]
     _mark(touched, old.left[lost], old.right[lost])
     usable[lost] = False
     # A changed block can also change which rule generates a kept pair first (its label).
     kept = check[blocked]
-    labels = _first_rule(prepared, rules, settings, old.left[kept], old.right[kept],
-                         np.full(len(kept), None, dtype=object),
-                         np.zeros(n, dtype=bool), codes, rank)
+    labels = _first_rule(
+        prepared,
+        rules,
+        settings,
+        old.left[kept],
+        old.right[kept],
+        np.full(len(kept), None, dtype=object),
+        np.zeros(n, dtype=bool),
+        codes,
+        rank,
+    )
     _relabel(old, kept, labels)
     keep = np.nonzero(usable)[0]
     old_ids = old.ids(n)[keep]
@@ -214,11 +240,19 @@ def link_incremental(
         keep, old_ids = keep[order], old_ids[order]
     missing = ~_member(dl * np.int64(n) + dr, old_ids)
     cand = generate_candidates(
-        prepared, rules, settings.max_block_size, settings.block_window, focus=focus,
-        extra=(dl[missing], dr[missing]), hot_values=old_versions, codes=codes, rank=rank,
+        prepared,
+        rules,
+        settings.max_block_size,
+        settings.block_window,
+        focus=focus,
+        extra=(dl[missing], dr[missing]),
+        hot_values=old_versions,
+        codes=codes,
+        rank=rank,
     )
-    rule = _first_rule(prepared, rules, settings, cand.left, cand.right, cand.rule, focus,
-                       codes, rank)
+    rule = _first_rule(
+        prepared, rules, settings, cand.left, cand.right, cand.rule, focus, codes, rank
+    )
     fresh, params = score_candidates(prepared, cand.left, cand.right, rule, settings, params)
     fresh_ids = fresh.ids(n)
     _mark(touched, fresh.left, fresh.right, dl, dr)
@@ -254,8 +288,16 @@ def _first_rule(
     for r in rules:
         if len(todo) == 0:
             break
-        hit = still_blocked(prepared, [r], settings.max_block_size, settings.block_window,
-                            left[todo], right[todo], codes, rank)
+        hit = still_blocked(
+            prepared,
+            [r],
+            settings.max_block_size,
+            settings.block_window,
+            left[todo],
+            right[todo],
+            codes,
+            rank,
+        )
         rule[todo[hit]] = r.name
         todo = todo[~hit]
     return rule

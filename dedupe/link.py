@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from dedupe.assemble import LinkResult, assemble, decision_positions
-from dedupe.blocking import BLOCKING_RULES, Codes, generate_candidates
+from dedupe.blocking import Codes, generate_candidates
+from dedupe.levels import rules_for
 from dedupe.model import ModelParams
 from dedupe.pairset import arrow_strings
 from dedupe.prepare import prepare_records
@@ -36,10 +37,10 @@ def link_records(
     """
     settings = settings or MatchSettings()
     warnings: list[str] = []
-    prepared = prepare_records(records)
+    prepared = prepare_records(records, settings)
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
     decided = decision_positions(normalize_decisions(decisions), keys, warnings)
-    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    rules = rules_for(settings)
     codes: Codes = {}
     cand = generate_candidates(
         prepared, rules, settings.max_block_size, settings.block_window,

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+
+from dedupe.settings import MatchSettings
+from dedupe.specs import flag_fields, parse_key
+
+PINYIN_COLUMNS: dict[str, str] = {"name_key": "name_pinyin", "contact_name": "contact_pinyin"}
 
 TEXT_FIELDS: tuple[str, ...] = (
     "name_key",
@@ -25,15 +31,22 @@ TEXT_FIELDS: tuple[str, ...] = (
     "industry_code",
     "registered_date",
     "division_code",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "gender",
+    "id_number",
+    "id_kind",
+    "phone_masked",
 )
-BOOL_FIELDS: tuple[str, ...] = ("phone_shared", "email_is_free", "credit_code_valid")
+BOOL_FIELDS: tuple[str, ...] = (
+    "phone_shared", "email_is_free", "credit_code_valid", "id_number_valid"
+)  # fmt: skip
 DERIVED_FLAGS: tuple[str, ...] = (
     "branch_soft", "is_org", "is_person", "phone_mobile", "name_in_places", "email_shared"
 )
 DERIVED_FIELDS: tuple[str, ...] = (
     "name_pinyin",
-    "name_prefix_city",
-    "contact_city",
     "contact_pinyin",
     "place_city",
     "place_province",
@@ -46,7 +59,10 @@ DERIVED_FIELDS: tuple[str, ...] = (
     "person_name",
     "phone_kind",
     "phone_reversed",
+    "name_key_masked",
+    "contact_name_masked",
 )
+"""Columns `prepare_records` derives; blocking key expressions add one column per rule."""
 
 
 # Values that mean "unknown" in real exports; they must never count as an agreement.
@@ -74,7 +90,8 @@ def _char_pinyin(char: str) -> str:
     return "".join(lazy_pinyin(char)) if "\u3400" <= char <= "\u9fff" else char.lower()
 
 
-def _pinyin(text: str) -> str:
+def pinyin(text: str) -> str:
+    """Toneless pinyin of the CJK characters of `text`, other characters lower-cased."""
     return "".join(_char_pinyin(c) for c in text if not c.isspace())
 
 
@@ -112,11 +129,17 @@ def _bool(frame: pd.DataFrame, column: str) -> np.ndarray:
     return text.isin(["true", "1", "yes", "y", "t"]).fillna(False).to_numpy(dtype=bool)
 
 
-def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
+def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None) -> pd.DataFrame:
     """Return the matcher's view of `records`: sorted by `record_key`, nulls as None, keys derived.
+
+    Masked names (张*) move to `name_key_masked` / `contact_name_masked`: comparable with full
+    names, never an exact agreement. Fields the settings' comparisons and blocking rules read
+    that are not clean columns come from the `attributes` JSON (declared in sources.yml),
+    case-folded; each blocking rule with a key expression gets its key column.
 
     Args:
         records: `clean.records` rows (any of the compared fields may be absent or null).
+        settings: the matching settings whose fields and keys are needed; None = defaults.
 
     Returns:
         A frame with `record_key`, every text field (object dtype, None for null), the boolean
@@ -143,8 +166,14 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     domain = out["email"].map(lambda e: e.rpartition("@")[2] if e else None)
     out["email_domain"] = out["email_domain"].where(out["email_domain"].notna(), domain)
     out["credit_code"] = _map_distinct(out["credit_code"], str.upper)
+    # Masked names (张*) are partial evidence: kept apart from the exact-comparable columns.
+    _move_masked(out, "contact_name")
+    masked_name = _has_mask(out["customer_name"])
+    out["name_key_masked"] = out["customer_name"].where(masked_name, None)
+    if masked_name.any():
+        out["name_key"] = out["name_key"].where(~masked_name, None)
     # An individual recorded under a placeholder name (个人) is known by the contact's name.
-    person = (out["customer_type"] == "individual") & out["name_key"].isna()
+    person = (out["customer_type"] == "individual") & out["name_key"].isna() & ~masked_name
     person &= out["contact_name"].map(lambda c: c is not None and len(c) >= 2).astype(bool)
     out.loc[person, "name_key"] = out.loc[person, "contact_name"]
     # the person a record names: an individual's own name, else the contact person
@@ -155,11 +184,9 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     # A contact who is the customer (individuals) adds no evidence beyond the name: comparing
     # both would count one agreement twice.
     out["contact_name"] = out["contact_name"].where(out["contact_name"] != out["name_key"], None)
-    out["name_pinyin"] = _map_distinct(out["name_key"], _pinyin)
-    out["contact_pinyin"] = _map_distinct(out["contact_name"], _pinyin)
+    out["name_pinyin"] = _map_distinct(out["name_key"], pinyin)
+    out["contact_pinyin"] = _map_distinct(out["contact_name"], pinyin)
     prefix = out["name_key"].map(lambda s: s[:2] if s else None)
-    out["name_prefix_city"] = _join(prefix, out["city"])
-    out["contact_city"] = _join(out["contact_name"], out["city"])
     _add_branch(out)
     _add_place(out)
     # 字号 (trade name): the first two characters of an organisation's key, the part a short
@@ -168,7 +195,7 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     cjk = prefix.str.fullmatch(r"[\u4e00-\u9fff]{2}").fillna(False).to_numpy(dtype=bool)
     out["name_brand"] = prefix.where(enterprise & cjk)
     out["brand_province"] = _join(out["name_brand"], out["place_province"])
-    out["brand_pinyin"] = _map_distinct(out["name_brand"], _pinyin)
+    out["brand_pinyin"] = _map_distinct(out["name_brand"], pinyin)
     # one block per kind of customer: windowed in name order it is a sorted neighbourhood
     out["is_org"] = enterprise & out["customer_type"].notna().to_numpy(dtype=bool)
     individual = out["customer_type"].eq("individual").fillna(False).to_numpy(dtype=bool)
@@ -183,6 +210,14 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     out["name_reversed"] = _reversed(out["name_key"])
     out["phone_kind"] = out["phone"].str[:3].where(out["phone"].notna())  # +86 / other
     out["phone_reversed"] = _reversed(out["phone"])
+    for column in ("given_name", "family_name", "gender", "id_kind"):
+        out[column] = _map_distinct(out[column], str.lower)
+    settings = settings or MatchSettings()
+    _add_requested_fields(out, records, settings)
+    for rule in settings.blocking_specs():
+        column = rule.key_column()
+        if column not in out:
+            out[column] = _key_values(out, rule.keys)
     out = out.sort_values("record_key", kind="stable").reset_index(drop=True)
     return out
 
@@ -283,6 +318,89 @@ def _reversed(values: pd.Series) -> pd.Series:
     arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     out = pc.utf8_reverse(arr).to_numpy(zero_copy_only=False)
     return pd.Series(out, index=values.index, dtype=object)
+
+
+def _has_mask(values: pd.Series) -> pd.Series:
+    return values.astype("string").str.contains("*", regex=False).fillna(False).astype(bool)
+
+
+def _move_masked(out: pd.DataFrame, column: str) -> None:
+    """Values hiding characters (张*) leave `column` for `<column>_masked`."""
+    masked = _has_mask(out[column])
+    out[f"{column}_masked"] = out[column].where(masked, None)
+    if masked.any():
+        out[column] = out[column].where(~masked, None)
+
+
+def _add_requested_fields(
+    out: pd.DataFrame, records: pd.DataFrame, settings: MatchSettings
+) -> None:
+    """Columns the declared comparisons / keys read that are not prepared yet."""
+    wanted: set[str] = set()
+    flags: set[str] = set()
+    for spec in settings.comparison_specs():
+        wanted |= spec.referenced_fields()
+        flags |= flag_fields(spec.levels)
+        if spec.tf_without:
+            flags.add(spec.tf_without)
+    for rule in settings.blocking_specs():
+        wanted |= rule.referenced_fields()
+    missing = sorted(f for f in wanted if f not in out.columns)
+    if not missing:
+        return
+    attributes = None
+    if "attributes" in records.columns:
+        attributes = _map_distinct(records["attributes"], _parse_attributes)
+    for field in missing:
+        if field in flags:
+            out[field] = _bool(records, field)
+        elif field in records.columns:
+            out[field] = _text(records, field)
+        elif attributes is not None:
+            values = [a.get(field) if a else None for a in attributes.tolist()]
+            out[field] = pd.Series(values, index=out.index, dtype=object)
+        else:
+            out[field] = pd.Series([None] * len(out), index=out.index, dtype=object)
+
+
+def _parse_attributes(text: object) -> dict[str, str]:
+    try:
+        data = json.loads(str(text))
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    parsed = {str(k): _clean_text(v, False) for k, v in data.items() if v is not None}
+    return {k: v.casefold() for k, v in parsed.items() if v is not None}
+
+
+def _key_part(out: pd.DataFrame, expression: str) -> pd.Series:
+    func, fields, n = parse_key(expression)
+    if func is None:
+        return out[fields[0]]
+    if func == "pinyin":
+        column = PINYIN_COLUMNS.get(fields[0])
+        return out[column] if column else _map_distinct(out[fields[0]], pinyin)
+    if func == "first":
+        return _map_distinct(out[fields[0]], lambda s: s[:n])
+    if func == "last":
+        return _map_distinct(out[fields[0]], lambda s: s[-n:] if n else "")
+    if func == "year":
+        return _map_distinct(out[fields[0]], lambda s: s[:4])
+    # sorted: the values in sorted order (given and family names swapped block together)
+    parts = [out[f] for f in fields]
+    both = np.logical_and.reduce([p.notna().to_numpy() for p in parts])
+    rows = zip(*(p.tolist() for p in parts), strict=True)
+    joined = ["|".join(sorted(r)) if ok else None for r, ok in zip(rows, both, strict=True)]
+    return pd.Series(joined, index=out.index, dtype=object)
+
+
+def _key_values(out: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """One blocking key per record: the key parts joined with '|', None when a part is."""
+    result = _key_part(out, keys[0])
+    for key in keys[1:]:
+        result = _join(result, _key_part(out, key))
+    return result.astype(object).where(result.notna(), None)
 
 
 def _join(left: pd.Series, right: pd.Series) -> pd.Series:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dedupe.comparisons import PairContext
+from dedupe.comparisons import Comparison, PairContext
+from dedupe.settings import HARD_RULES_DEFAULT
 
 DECISION_COLUMNS: tuple[str, ...] = (
     "left_key",
@@ -21,23 +22,40 @@ class DecisionError(ValueError):
     """Steward decisions are malformed (missing columns or unknown decision values)."""
 
 
+HARD_RULES: tuple[str, ...] = HARD_RULES_DEFAULT
+"""The hard rules (`matching.hard_rules`), weakest first: a later reason overwrites an earlier
+one on the same pair. `branch_conflict` also needs `merge_branches: false`."""
+
+
 def hard_rule_reasons(
-    ctx: PairContext, merge_branches: bool, levels: dict[str, np.ndarray] | None = None
+    ctx: PairContext,
+    merge_branches: bool,
+    levels: dict[str, np.ndarray] | None = None,
+    comparisons: dict[str, Comparison] | None = None,
+    rules: tuple[str, ...] | list[str] = HARD_RULES,
 ) -> np.ndarray:
-    """Reason a pair may never merge ('credit_code_conflict', 'branch_conflict',
-    'name_conflict', 'place_conflict') or None.
+    """Reason a pair may never merge ('credit_code_conflict', 'id_number_conflict',
+    'branch_conflict', 'name_conflict', 'place_conflict') or None.
 
     Args:
         ctx: candidate pairs over the prepared frame.
         merge_branches: when True, headquarters and branches may merge.
         levels: level codes already computed for these pairs (reused when they hold the
             `name_key` / `place` comparisons).
+        comparisons: the run's comparisons by name: name_conflict reads its `name_key`,
+            place_conflict its `place`, and neither applies when the run does not compare
+            that (a declared person set such as FEBRL's); None = the built-in comparisons.
+        rules: the hard rules applied (`matching.hard_rules`).
 
     Returns:
         Object array with one reason or None per pair.
     """
     reasons = np.full(len(ctx), None, dtype=object)
-    if not merge_branches:
+    if comparisons is None:
+        from dedupe.levels import builtin_comparisons
+
+        comparisons = builtin_comparisons()
+    if not merge_branches and "branch_conflict" in rules:
         # offices compared by place (北京分公司 = 北京办事处 = 有限公司（北京）); a bracketed
         # place qualifier (branch_soft) is compatible with the head office (no branch)
         lc, rc = ctx.pair_codes("branch_key")
@@ -45,16 +63,27 @@ def hard_rule_reasons(
         soft = (ls & (rc < 0)) | (rs & (lc < 0))
         reasons[(lc != rc) & ~soft] = "branch_conflict"
     levels = levels or {}
-    reasons[distinct_places(ctx, levels.get("place"))] = "place_conflict"
-    names_differ = distinct_names(ctx, levels.get("name_key"))
-    reasons[names_differ] = "name_conflict"
-    lv, rv = ctx.flag("credit_code_valid")
-    credit_conflict = lv & rv & ~ctx.null("credit_code") & ~ctx.exact("credit_code")
-    reasons[credit_conflict] = "credit_code_conflict"
+    if "place_conflict" in rules and "place" in comparisons:
+        place = comparisons["place"]
+        reasons[distinct_places(ctx, levels.get("place"), place)] = "place_conflict"
+    if "name_conflict" in rules and "name_key" in comparisons:
+        name = comparisons["name_key"]
+        reasons[distinct_names(ctx, levels.get("name_key"), name)] = "name_conflict"
+    if "credit_code_conflict" in rules:
+        lv, rv = ctx.flag("credit_code_valid")
+        credit_conflict = lv & rv & ~ctx.null("credit_code") & ~ctx.exact("credit_code")
+        reasons[credit_conflict] = "credit_code_conflict"
+    if "id_number_conflict" in rules and "id_number_valid" in ctx.prepared:
+        lv, rv = ctx.flag("id_number_valid")
+        if (lv & rv).any():  # two valid 居民身份证号 that differ: two people
+            id_conflict = lv & rv & ~ctx.null("id_number") & ~ctx.exact("id_number")
+            reasons[id_conflict] = "id_number_conflict"
     return reasons
 
 
-def distinct_places(ctx: PairContext, codes: np.ndarray | None = None) -> np.ndarray:
+def distinct_places(
+    ctx: PairContext, codes: np.ndarray | None = None, place: Comparison | None = None
+) -> np.ndarray:
     """Two organisations (or two people) known to be in different cities.
 
     A Chinese company name is unique only within the region that registered it: the same
@@ -63,9 +92,10 @@ def distinct_places(ctx: PairContext, codes: np.ndarray | None = None) -> np.nda
     `place` comparison's (branch office, registered name, address, landline area code); a
     province-only place is compatible with its cities.
     """
-    from dedupe.comparisons import COMPARISONS
+    if place is None:
+        from dedupe.levels import builtin_comparisons
 
-    place = COMPARISONS["place"]
+        place = builtin_comparisons()["place"]
     codes = place.evaluate(ctx) if codes is None else codes
     apart = codes >= place.labels.index("province")
     lb, rb = ctx.pair_codes("branch_key")
@@ -75,7 +105,9 @@ def distinct_places(ctx: PairContext, codes: np.ndarray | None = None) -> np.nda
     return apart & ((lo & ro) | (lp & rp))
 
 
-def distinct_names(ctx: PairContext, codes: np.ndarray | None = None) -> np.ndarray:
+def distinct_names(
+    ctx: PairContext, codes: np.ndarray | None = None, name: Comparison | None = None
+) -> np.ndarray:
     """Two organisations (or two people, full names) whose names agree at no level of the
     `name_key` comparison — not equal, alike, same sound or trade name, nor a short form — and
     are not one slip apart (`dedupe.similarity.one_slip`: a look-alike typo, a stray region).
@@ -85,9 +117,10 @@ def distinct_names(ctx: PairContext, codes: np.ndarray | None = None) -> np.ndar
     shares a home phone and address. Mixed pairs (a person and a company) are left to the model:
     a contact person's lead often stands for the company.
     """
-    from dedupe.comparisons import COMPARISONS
+    if name is None:
+        from dedupe.levels import builtin_comparisons
 
-    name = COMPARISONS["name_key"]
+        name = builtin_comparisons()["name_key"]
     lo, ro = ctx.flag("is_org")
     lp, rp = ctx.flag("is_person")
     unlike = (name.evaluate(ctx) if codes is None else codes) == len(name.levels) + 1
@@ -96,6 +129,60 @@ def distinct_names(ctx: PairContext, codes: np.ndarray | None = None) -> np.ndar
         with ctx.focused(unlike):
             unlike &= ctx.similarity("name_key", "one_slip") < 1.0
     return unlike
+
+
+NAME_COMPATIBLE_JW = 0.8
+"""Jaro–Winkler on name keys at or above which two names are compatible (张伟 / 张玮)."""
+
+
+def _names_compatible(prepared: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Whether the two records' names may be one person: either missing, equal key or pinyin,
+    Jaro–Winkler ≥ 0.8, one a surname-only prefix of the other, or a compatible mask (张*)."""
+    from rapidfuzz.distance import JaroWinkler
+
+    from dedupe.levels import masked_compatible
+
+    names = prepared["name_key"].to_numpy(dtype=object)
+    pinyins = prepared["name_pinyin"].to_numpy(dtype=object)
+    masks = prepared["name_key_masked"].to_numpy(dtype=object)
+    out = np.zeros(len(left), dtype=bool)
+    for i, (a, b) in enumerate(zip(left.tolist(), right.tolist(), strict=True)):
+        na, nb, ma, mb = names[a], names[b], masks[a], masks[b]
+        if (na is None and ma is None) or (nb is None and mb is None):
+            out[i] = True
+        elif na is not None and nb is not None:
+            out[i] = (
+                na == nb or pinyins[a] == pinyins[b] or na.startswith(nb) or nb.startswith(na)
+                or JaroWinkler.normalized_similarity(na, nb) >= NAME_COMPATIBLE_JW
+            )  # fmt: skip
+        else:
+            mask, other = (ma, nb if nb is not None else mb) if ma is not None else (mb, na)
+            out[i] = masked_compatible(mask, other)
+    return out
+
+
+def id_number_matches(prepared: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Pairs that must match: the same valid 居民身份证号 and compatible names.
+
+    Args:
+        prepared: the prepared records.
+        left, right: pair positions.
+
+    Returns:
+        Boolean mask per pair.
+    """
+    if "id_number_valid" not in prepared or not len(left):
+        return np.zeros(len(left), dtype=bool)
+    valid = prepared["id_number_valid"].to_numpy(dtype=bool)
+    same = valid[left] & valid[right]
+    if not same.any():
+        return same
+    ids = prepared["id_number"].to_numpy(dtype=object)
+    at = np.nonzero(same)[0]
+    at = at[ids[left[at]] == ids[right[at]]]
+    out = np.zeros(len(left), dtype=bool)
+    out[at] = _names_compatible(prepared, left[at], right[at])
+    return out
 
 
 def normalize_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:

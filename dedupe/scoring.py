@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dedupe.blocking import BLOCKING_RULES
 from dedupe.comparisons import (
-    COMPARISONS,
+    NULL_LEVEL,
     Comparison,
     PairContext,
     compute_levels,
     sufficient,
     uncorroborated,
 )
+from dedupe.levels import comparisons_for, rules_for
 from dedupe.model import (
     ComparisonParams,
     ModelParams,
@@ -23,17 +23,23 @@ from dedupe.model import (
     tf_adjustment,
 )
 from dedupe.pairset import PairSet
-from dedupe.rules import hard_rule_reasons
+from dedupe.rules import HARD_RULES, hard_rule_reasons
 from dedupe.settings import MatchSettings
-from dedupe.training import estimate_m, estimate_prior, estimate_u, refine_m, unmatched_u
+from dedupe.training import (
+    estimate_m,
+    estimate_prior,
+    estimate_u,
+    initial_m,
+    level_shares,
+    refine_m,
+    unmatched_u,
+)
 
+PARTIAL_MAX_BITS = 4.0
+"""Cap on the match weight (bits) of a partial-evidence level (a masked phone or name agreeing
+with a full one): far below what a match needs, so a masked value never makes a match alone."""
 CHUNK_PAIRS = 1_000_000
 """Pairs compared at a time: similarity caches and temporaries stay bounded in memory."""
-
-
-def comparisons_for(settings: MatchSettings) -> list[Comparison]:
-    """The comparisons named in `settings`, in order."""
-    return [COMPARISONS[name] for name in settings.comparisons]
 
 
 def levels_and_hard(
@@ -43,6 +49,7 @@ def levels_and_hard(
     comparisons: list[Comparison],
     merge_branches: bool,
     codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    hard_rules: tuple[str, ...] | list[str] = HARD_RULES,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Level codes per comparison and hard-rule reasons per pair, computed chunk by chunk.
 
@@ -53,11 +60,13 @@ def levels_and_hard(
         merge_branches: whether HQ and branches may merge (else a hard rule).
         codes: a run-wide cache of factorized columns over all records (shared by chunks);
             None = a fresh cache when there are several chunks.
+        hard_rules: the hard rules applied (`matching.hard_rules`).
 
     Returns:
         (comparison name → int8 level codes, object array of hard-rule reasons or None).
     """
     levels: dict[str, list[np.ndarray]] = {c.name: [] for c in comparisons}
+    by_name = {c.name: c for c in comparisons}
     hard: list[np.ndarray] = []
     if codes is None and len(left) > CHUNK_PAIRS:
         codes = {}
@@ -67,7 +76,7 @@ def levels_and_hard(
         chunk = compute_levels(ctx, comparisons)
         for name, level in chunk.items():
             levels[name].append(level)
-        hard.append(hard_rule_reasons(ctx, merge_branches, chunk))
+        hard.append(hard_rule_reasons(ctx, merge_branches, chunk, by_name, hard_rules))
     return {k: np.concatenate(v) for k, v in levels.items()}, np.concatenate(hard)
 
 
@@ -116,12 +125,21 @@ def _estimate(
     """
     comparisons = comparisons_for(settings)
     ctx = PairContext(prepared, left, right, codes)
-    u = estimate_u(prepared, comparisons, settings.u_sample_pairs, settings.seed, codes)
-    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    # A comparison null on every candidate pair (no id numbers in this data) has nothing to
+    # learn: it keeps its declared starting m and a flat u, and costs EM nothing (the anchor
+    # refinement below keeps its m too: it has no observed anchor pairs).
+    active = [c for c in comparisons if bool((levels[c.name] != NULL_LEVEL).any())]
+    u = estimate_u(prepared, active, settings.u_sample_pairs, settings.seed, codes)
+    rules = rules_for(settings)
     m, iterations = estimate_m(
-        ctx, levels, comparisons, rules, u,
+        ctx, levels, active, rules, u,
         settings.em_max_iterations, settings.em_tolerance, settings.seed,
     )
+    for comp in comparisons:
+        if comp.name not in m:
+            m[comp.name] = initial_m(comp)
+            u[comp.name] = level_shares(np.zeros(1, dtype=np.int8), None, len(comp.labels))
+    _cap_partial(m, u, comparisons)
     params = ModelParams(
         prior=0.5,
         comparisons={
@@ -150,6 +168,7 @@ def _estimate(
             levels, comparisons, {k: np.asarray(v.m) for k, v in params.comparisons.items()},
             {k: np.asarray(v.u) for k, v in params.comparisons.items()}, pair_prior, bonus,
         )
+        _cap_partial(m, {k: np.asarray(v.u) for k, v in params.comparisons.items()}, comparisons)
         for c in comparisons:
             params.comparisons[c.name].m = m[c.name].tolist()
         score, _ = _score(prepared, left, levels, comparisons, params, settings)
@@ -160,6 +179,15 @@ def _estimate(
 
 
 _REFINE_ROUNDS = 1
+
+
+def _cap_partial(
+    m: dict[str, np.ndarray], u: dict[str, np.ndarray], comparisons: list[Comparison]
+) -> None:
+    """Partial-evidence levels (masked values) weigh at most `PARTIAL_MAX_BITS` (in place)."""
+    for comp in comparisons:
+        for code in comp.partial_levels:
+            m[comp.name][code] = min(m[comp.name][code], u[comp.name][code] * 2**PARTIAL_MAX_BITS)
 
 
 def _pair_prior(prior: float, n_records: int, n_pairs: int) -> float:
@@ -236,7 +264,7 @@ def score_candidates(
     """
     comparisons = comparisons_for(settings)
     levels, hard = levels_and_hard(
-        prepared, left, right, comparisons, settings.merge_branches, codes
+        prepared, left, right, comparisons, settings.merge_branches, codes, settings.hard_rules
     )
     if params is None:  # the estimate's last scoring is this one (λ aside): reuse it
         params, score = _estimate(prepared, left, right, levels, settings, codes)

@@ -2,32 +2,37 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any, Literal
 
-DEFAULT_BLOCKING_RULES: tuple[str, ...] = (
-    "phone",
-    "email",
-    "credit_code",
-    "name_key",
-    "name_prefix_city",
-    "name_pinyin",
-    "contact_city",
-    "brand_province",
-    "name_neighbours",
-    "name_neighbours_reversed",
-    "phone_neighbours",
-    "phone_neighbours_reversed",
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dedupe.defaults import (
+    BUILTIN_BLOCKING_RULES,
+    BUILTIN_COMPARISONS,
+    DEFAULT_BLOCKING_RULES,
+    DEFAULT_COMPARISONS,
 )
-DEFAULT_COMPARISONS: tuple[str, ...] = (
-    "name_key",
-    "phone",
-    "email",
-    "credit_code",
-    "contact_name",
-    "place",
-    "address",
-    "customer_type",
+from dedupe.specs import BlockingRuleSpec, ComparisonSpec
+
+HardRule = Literal[
+    "branch_conflict", "place_conflict", "name_conflict", "credit_code_conflict",
+    "id_number_conflict",
+]
+HARD_RULES_DEFAULT: tuple[str, ...] = (
+    "branch_conflict", "place_conflict", "name_conflict", "credit_code_conflict",
+    "id_number_conflict",
 )
+"""The hard rules, in the order `dedupe.rules.hard_rule_reasons` applies them."""
+
+__all__ = ["DEFAULT_BLOCKING_RULES", "DEFAULT_COMPARISONS", "MatchSettings"]
+
+
+def _default_rules() -> list[str | BlockingRuleSpec]:
+    return list(DEFAULT_BLOCKING_RULES)
+
+
+def _default_comparisons() -> list[str | ComparisonSpec]:
+    return list(DEFAULT_COMPARISONS)
 
 
 class MatchSettings(BaseModel):
@@ -40,8 +45,19 @@ class MatchSettings(BaseModel):
         block_window: in an oversize block, each record is paired with this many neighbours
             in name order instead of with every member.
         merge_branches: when False, headquarters and branch offices never merge.
-        blocking_rules: names of the blocking rules to use (see `dedupe.blocking.BLOCKING_RULES`).
-        comparisons: names of the field comparisons to use (see `dedupe.comparisons.COMPARISONS`).
+        blocking_rules: blocking rules in priority order: a built-in rule by name
+            (`dedupe.defaults`) or a declared `BlockingRuleSpec` (keys or key expressions).
+        comparisons: field comparisons: a built-in comparison by name or a declared
+            `ComparisonSpec` (a field and levels from the level library, docs/dedupe.md).
+        id_number_match: two records with the same valid 居民身份证号 and compatible names
+            always match (as different valid numbers never do).
+        hard_rules: the hard rules that keep pairs apart whatever their score:
+            `branch_conflict` (offices in different places, unless merge_branches),
+            `place_conflict` (two organisations or two people in different cities, by the
+            `place` comparison), `name_conflict` (names agreeing at no `name_key` level and
+            not one slip apart), `credit_code_conflict`, `id_number_conflict` (two valid
+            numbers that differ). Default: all. place_conflict and name_conflict apply only
+            when `place` / `name_key` are among the comparisons.
         em_max_iterations: cap on EM iterations when estimating m/u.
         em_tolerance: EM stops when no parameter moves more than this.
         prior: probability that a candidate pair is a match (λ); None = estimate by EM.
@@ -60,8 +76,10 @@ class MatchSettings(BaseModel):
     max_block_size: int = Field(default=60, ge=2)
     block_window: int = Field(default=6, ge=1)
     merge_branches: bool = False
-    blocking_rules: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKING_RULES))
-    comparisons: list[str] = Field(default_factory=lambda: list(DEFAULT_COMPARISONS))
+    blocking_rules: list[str | BlockingRuleSpec] = Field(default_factory=_default_rules)
+    comparisons: list[str | ComparisonSpec] = Field(default_factory=_default_comparisons)
+    id_number_match: bool = True
+    hard_rules: list[HardRule] = Field(default_factory=lambda: list(HARD_RULES_DEFAULT))
     em_max_iterations: int = Field(default=30, ge=1)
     em_tolerance: float = Field(default=1e-4, gt=0.0)
     prior: float | None = Field(default=None, gt=0.0, lt=1.0)
@@ -71,42 +89,112 @@ class MatchSettings(BaseModel):
     min_cross_support: float = Field(default=0.5, ge=0.0, le=1.0)
     seed: int = 20240315
 
+    @model_validator(mode="before")
+    @classmethod
+    def _declared(cls, data: Any) -> Any:
+        """Validate declared entries one by one, so an error names the entry and its key."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key, spec_type in (
+            ("comparisons", ComparisonSpec),
+            ("blocking_rules", BlockingRuleSpec),
+        ):
+            entries = data.get(key)
+            if not isinstance(entries, list):
+                continue
+            out: list[Any] = []
+            for i, entry in enumerate(entries):
+                if isinstance(entry, dict):
+                    try:
+                        entry = spec_type.model_validate(entry)
+                    except ValidationError as exc:
+                        err = exc.errors()[0]
+                        where = ".".join(str(x) for x in err["loc"] if "[" not in str(x))
+                        label = entry.get("name", "?")
+                        msg = err["msg"].removeprefix("Value error, ")
+                        raise ValueError(
+                            f"matching.{key}.{i} ({label}){'.' + where if where else ''}: {msg}"
+                        ) from None
+                elif not isinstance(entry, (str, spec_type)):
+                    raise ValueError(
+                        f"matching.{key}.{i}: a built-in name or a mapping, not {entry!r}"
+                    )
+                out.append(entry)
+            data[key] = out
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> MatchSettings:
-        from dedupe.blocking import BLOCKING_RULES
-        from dedupe.comparisons import COMPARISONS
-
         if self.review_threshold > self.match_threshold:
             raise ValueError(
                 f"matching.review_threshold ({self.review_threshold}) must not exceed "
                 f"matching.match_threshold ({self.match_threshold})"
             )
-        unknown = [r for r in self.blocking_rules if r not in BLOCKING_RULES]
+        unknown = [r for r in self.blocking_rules
+                   if isinstance(r, str) and r not in BUILTIN_BLOCKING_RULES]  # fmt: skip
         if unknown:
             raise ValueError(
                 f"matching.blocking_rules: unknown rule(s) {unknown}; "
-                f"known: {sorted(BLOCKING_RULES)}"
+                f"known: {sorted(BUILTIN_BLOCKING_RULES)} or declare one with keys"
             )
-        unknown = [c for c in self.comparisons if c not in COMPARISONS]
+        unknown = [c for c in self.comparisons
+                   if isinstance(c, str) and c not in BUILTIN_COMPARISONS]  # fmt: skip
         if unknown:
             raise ValueError(
                 f"matching.comparisons: unknown comparison(s) {unknown}; "
-                f"known: {sorted(COMPARISONS)}"
+                f"known: {sorted(BUILTIN_COMPARISONS)} or declare one with field and levels"
             )
         if not self.blocking_rules:
             raise ValueError("matching.blocking_rules must name at least one rule")
         if not self.comparisons:
             raise ValueError("matching.comparisons must name at least one comparison")
+        for key, names in (
+            ("comparisons", [c.name for c in self.comparison_specs()]),
+            ("blocking_rules", [r.name for r in self.blocking_specs()]),
+        ):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"matching.{key}: name(s) used twice: {repeated}")
+        from dedupe.levels import compile_comparison
+
+        for spec in self.comparison_specs():
+            try:
+                compile_comparison(spec)
+            except ValueError as exc:
+                raise ValueError(f"matching.comparisons.{spec.name}: {exc}") from exc
+        known = {c.name for c in self.comparison_specs()}
+        for rule in self.blocking_rules:  # declared ones (built-ins name built-ins)
+            if isinstance(rule, str):
+                continue
+            # a built-in comparison not in use is allowed (it determines nothing then): the
+            # built-in rules, written out in full, stay valid declarations
+            stray = [d for d in rule.determines or []
+                     if d not in known and d not in BUILTIN_COMPARISONS]  # fmt: skip
+            if stray:
+                raise ValueError(
+                    f"matching.blocking_rules.{rule.name}.determines: {stray} are not "
+                    f"comparisons in use ({sorted(known)}) nor built-in ones"
+                )
         return self
 
+    def comparison_specs(self) -> list[ComparisonSpec]:
+        """The comparisons in use as specs (built-in names resolved), in order."""
+        return [BUILTIN_COMPARISONS[c] if isinstance(c, str) else c for c in self.comparisons]
 
-MATCHER_VERSION = 2
-"""Bumped when the matcher's behaviour changes beyond what its level labels and rules show
-(2: place, offices, name/place conflicts, evidence declarations, anchor m — issue #16)."""
+    def blocking_specs(self) -> list[BlockingRuleSpec]:
+        """The blocking rules in use as specs (built-in names resolved), in priority order."""
+        return [BUILTIN_BLOCKING_RULES[r] if isinstance(r, str) else r for r in self.blocking_rules]
+
+
+MATCHER_VERSION = 3
+"""Bumped when the matcher's behaviour changes beyond what its declared specs show
+(2: place, offices, name/place conflicts, evidence declarations, anchor m — issue #16;
+3: declared comparisons / blocking rules, masked values, id numbers — issue #17)."""
 
 
 def matcher_signature(settings: MatchSettings) -> str:
-    """The settings plus what the code makes of them: comparison levels and blocking rules.
+    """The settings plus the comparisons and blocking rules they use, as resolved specs.
 
     A stored run's parameters and pairs can be reused (incremental runs, sharded rebuilds)
     only under the same signature: after an upgrade that changes the levels or the rules, the
@@ -120,16 +208,14 @@ def matcher_signature(settings: MatchSettings) -> str:
     """
     import json
 
-    from dedupe.blocking import BLOCKING_RULES
-    from dedupe.comparisons import COMPARISONS
-
     comparisons = {
-        name: [
-            [lv.label, lv.alone, lv.sufficient] for lv in COMPARISONS[name].levels
-        ] + [COMPARISONS[name].identity, COMPARISONS[name].tf_column]
-        for name in settings.comparisons
+        spec.name: spec.model_dump(mode="json", exclude_defaults=False)
+        for spec in settings.comparison_specs()
     }
-    rules = {name: repr(BLOCKING_RULES[name]) for name in settings.blocking_rules}
+    rules = {
+        spec.name: spec.model_dump(mode="json", exclude_defaults=False)
+        for spec in settings.blocking_specs()
+    }
     return json.dumps(
         {"version": MATCHER_VERSION, "settings": settings.model_dump(mode="json"),
          "comparisons": comparisons, "blocking_rules": rules},

@@ -10,13 +10,13 @@ import pandas as pd
 
 from dedupe.assemble import LinkResult, assemble, decision_positions
 from dedupe.blocking import (
-    BLOCKING_RULES,
     BlockingRule,
     block_pairs,
     generate_candidates,
     order_rank,
     rule_rank,
 )
+from dedupe.levels import rules_for
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, concat_pairs
 from dedupe.prepare import prepare_records
@@ -110,15 +110,18 @@ def shard_pairs(
     """
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} is outside 0..{shards - 1}")
-    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    rules = rules_for(settings)
     blocks = _rule_blocks(prepared, rules, settings.max_block_size, shards)
     n = np.int64(len(prepared))
     ids: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     rows = []
     for r, rb in enumerate(blocks):
-        mine = np.where((rb.codes >= 0) & (rb.shard[np.maximum(rb.codes, 0)] == shard),
-                        rb.codes, -1)
+        if len(rb.shard) == 0:  # no record has this rule's key (e.g. no id numbers)
+            mine = np.full(len(rb.codes), -1, dtype=np.int64)
+        else:
+            mine = np.where((rb.codes >= 0) & (rb.shard[np.maximum(rb.codes, 0)] == shard),
+                            rb.codes, -1)
         left, right, oversize = block_pairs(
             mine, rb.rank, rb.cap, rb.window or settings.block_window
         )
@@ -147,7 +150,7 @@ def _steward_pairs(
     dr: np.ndarray,
 ) -> tuple[PairSet, tuple[str, int, int, int]]:
     """Decided pairs no blocking rule generates (scored here, labelled 'steward')."""
-    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    rules = rules_for(settings)
     n = np.int64(len(prepared))
     keep = dl != dr
     pair_id = np.unique(dl[keep] * n + dr[keep])
@@ -197,7 +200,7 @@ def prepare_sharded(
         The setup `shard_pairs` (via ``setup.prepared``/``setup.params``) and `finish_sharded` use.
     """
     warnings: list[str] = []
-    prepared = prepare_records(records)
+    prepared = prepare_records(records, settings)
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
     decided = decision_positions(normalize_decisions(decisions), keys, warnings)
     if params is None:
@@ -285,7 +288,7 @@ def _train(
     decided: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> ModelParams:
     """Estimate params on the full candidate set, as `link_records` does."""
-    rules = [BLOCKING_RULES[name] for name in settings.blocking_rules]
+    rules = rules_for(settings)
     cand = generate_candidates(
         prepared, rules, settings.max_block_size, settings.block_window,
         extra=(decided[0], decided[1]),

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Indel, JaroWinkler
+from rapidfuzz.distance import DamerauLevenshtein, Indel, Jaro, JaroWinkler, Levenshtein
 
 CONTAINS_MIN_LENGTH = 5
 """`contains` scores 0 when the shorter value has fewer characters than this."""
@@ -55,11 +55,17 @@ def one_slip(a: str, b: str) -> float:
     front = _aligned_mismatches(a, b)
     back = _aligned_mismatches(a[::-1], b[::-1])
     return 1.0 if min(front, back) <= 1 else 0.0
+def _closeness(distance: Callable[..., int]) -> Callable[[str, str], float]:
+    """1 / (1 + edit distance in characters): 1.0 equal, 0.5 one edit, 0.33 two edits …"""
+    return lambda a, b: 1.0 / (1.0 + distance(a, b))
 
 
 REFERENCE: dict[str, Callable[[str, str], float]] = {
     "one_slip": one_slip,
     "jaro_winkler": JaroWinkler.normalized_similarity,
+    "jaro": Jaro.normalized_similarity,
+    "levenshtein": _closeness(Levenshtein.distance),
+    "damerau_levenshtein": _closeness(DamerauLevenshtein.distance),
     "ratio": Indel.normalized_similarity,
     "prefix": prefix,
     "rotation": rotation,
@@ -161,11 +167,20 @@ def _bulk_one_slip(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
                                dtype=np.float64, score_cutoff=100.0) >= 100.0
     hit = (np.minimum(front, back) <= 1) | contained
     return (hit & (np.minimum(la, lb) >= 2)).astype(np.float64)
+def _bulk_closeness(distance: Callable[..., int]) -> BulkScorer:
+    def _score(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+        out = process.cpdist(a, b, scorer=distance, workers=WORKERS, dtype=np.int64)
+        return _as_float32(1.0 / (1.0 + np.asarray(out, dtype=np.float64)))
+
+    return _score
 
 
 BULK: dict[str, BulkScorer] = {
     "one_slip": _bulk_one_slip,
     "jaro_winkler": _bulk_rapidfuzz(JaroWinkler.normalized_similarity, 1.0),
+    "jaro": _bulk_rapidfuzz(Jaro.normalized_similarity, 1.0),
+    "levenshtein": _bulk_closeness(Levenshtein.distance),
+    "damerau_levenshtein": _bulk_closeness(DamerauLevenshtein.distance),
     "ratio": _bulk_rapidfuzz(Indel.normalized_similarity, 1.0),
     "prefix": _bulk_prefix,
     "rotation": _bulk_rotation,

@@ -13,7 +13,7 @@ from .resources import ArchiveResource
 from .schedules import build_schedule
 from .sensors import build_failure_alert_sensor, build_landing_sensor
 from .settings import default_config_path, load_config
-from .stages import load_sources
+from .stages import check_matching_fields, load_sources
 
 __all__ = ["archive_job", "build_definitions"]
 
@@ -32,6 +32,7 @@ def build_definitions(
     config = load_config(path, warehouse=warehouse)
     sources = load_sources(config)
     enabled = [s for s in sources.sources if s.enabled]
+    check_matching_fields(config, sources, path)
     raw = build_raw_assets([(s.name, s.department) for s in enabled])
     freshness = dg.FreshnessPolicy.cron(
         deadline_cron=config.schedule.freshness_deadline_cron,

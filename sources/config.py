@@ -8,9 +8,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from sources.model import CANONICAL_FIELDS, REQUIRED_FIELDS_DEFAULT
+from sources.model import ATTRIBUTES_COLUMN, CANONICAL_FIELDS, REQUIRED_FIELDS_DEFAULT
 
 SourceFormat = Literal["auto", "csv", "tsv", "xlsx", "xls", "json", "jsonl", "parquet"]
 DateOrder = Literal["auto", "ymd", "dmy", "mdy"]
@@ -49,6 +56,86 @@ _SUFFIX_FORMATS: dict[str, str] = {
 
 class SourceConfigError(ValueError):
     """A sources.yml that cannot be used; the message names the file, the source and the key."""
+
+
+Headers = str | list[str]
+"""A header, or aliases tried in order."""
+
+SplitKind = Literal["address_phone", "bank_account"]
+SPLIT_PARTS: dict[str, tuple[str, ...]] = {
+    "address_phone": ("address", "phone"),
+    "bank_account": ("bank", "account"),
+}
+"""Parts of each combined-cell parse (地址电话: address, phone; 开户行及账号: bank, account)."""
+_SPLIT_DEFAULT_INTO: dict[str, dict[str, str]] = {
+    "address_phone": {"address": "address", "phone": "phone"},
+    "bank_account": {"bank": "bank_name", "account": "bank_account"},
+}
+_ATTRIBUTE_NAME = r"^[a-z][a-z0-9_]*$"
+
+
+def _header_list(headers: Headers) -> list[str]:
+    names = [headers] if isinstance(headers, str) else list(headers)
+    if not names or any(not str(h).strip() for h in names):
+        raise ValueError("maps to an empty header")
+    return names
+
+
+class JoinSpec(BaseModel):
+    """A field made of several columns, joined in order (blank parts skipped).
+
+    ``{join: [given_name, surname], sep: " "}``; each part is a header or a list of aliases.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    join: list[Headers] = Field(min_length=1)
+    sep: str = " "
+
+    @field_validator("join")
+    @classmethod
+    def _parts(cls, value: list[Headers]) -> list[Headers]:
+        for part in value:
+            _header_list(part)
+        return value
+
+
+class SplitSpec(BaseModel):
+    """A combined cell parsed into several fields (VAT invoice 地址电话, 开户行及账号).
+
+    ``into`` maps each part of the parse (``address``/``phone``, ``bank``/``account``) to a
+    canonical field or an attribute name; the defaults are address → address, phone → phone,
+    bank → bank_name, account → bank_account (the last two as attributes).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: Headers
+    kind: SplitKind
+    into: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("column")
+    @classmethod
+    def _column(cls, value: Headers) -> Headers:
+        _header_list(value)
+        return value
+
+    def targets(self) -> dict[str, str]:
+        """Part → target field (defaults filled in)."""
+        return {**_SPLIT_DEFAULT_INTO[self.kind], **self.into}
+
+    @model_validator(mode="after")
+    def _check_into(self) -> SplitSpec:
+        parts = SPLIT_PARTS[self.kind]
+        for part, target in self.into.items():
+            if part not in parts:
+                raise ValueError(f"{self.kind} yields {', '.join(parts)}; cannot map part {part!r}")
+            if target not in CANONICAL_FIELDS and not re.match(_ATTRIBUTE_NAME, target):
+                raise ValueError(
+                    f"part {part!r}: {target!r} is neither a canonical field "
+                    "nor an attribute name (lowercase letters, digits, _)"
+                )
+        return self
 
 
 class DeletedFlag(BaseModel):
@@ -107,7 +194,9 @@ class SourceConfig(BaseModel):
     sheet: str | int = 0
     header_row: Literal["auto"] | int = "auto"
     id_column: str | list[str] | None = None
-    columns: dict[str, str | list[str]] = Field(default_factory=dict)
+    columns: dict[str, Headers | JoinSpec] = Field(default_factory=dict)
+    attributes: dict[str, Headers | JoinSpec] = Field(default_factory=dict)
+    split: list[SplitSpec] = Field(default_factory=list)
     required: tuple[str, ...] = REQUIRED_FIELDS_DEFAULT
     date_order: DateOrder = "auto"
     enabled: bool = True
@@ -161,15 +250,43 @@ class SourceConfig(BaseModel):
 
     @field_validator("columns")
     @classmethod
-    def _canonical_columns(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+    def _canonical_columns(
+        cls, value: dict[str, Headers | JoinSpec]
+    ) -> dict[str, Headers | JoinSpec]:
         for canonical, headers in value.items():
             if canonical not in CANONICAL_FIELDS:
                 raise ValueError(
                     f"unknown canonical field {canonical!r} (known: {', '.join(CANONICAL_FIELDS)})"
+                    + (
+                        " — declare it under 'attributes:'"
+                        if re.match(_ATTRIBUTE_NAME, canonical)
+                        else ""
+                    )
                 )
-            names = [headers] if isinstance(headers, str) else headers
-            if not names or any(not str(h).strip() for h in names):
-                raise ValueError(f"field {canonical!r} maps to an empty header")
+            if not isinstance(headers, JoinSpec):
+                try:
+                    _header_list(headers)
+                except ValueError as exc:
+                    raise ValueError(f"field {canonical!r} {exc}") from exc
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(
+        cls, value: dict[str, Headers | JoinSpec]
+    ) -> dict[str, Headers | JoinSpec]:
+        for name, headers in value.items():
+            if not re.match(_ATTRIBUTE_NAME, name):
+                raise ValueError(
+                    f"attribute name {name!r}: use lowercase letters, digits and _ (wechat_id)"
+                )
+            if name in CANONICAL_FIELDS or name == ATTRIBUTES_COLUMN:
+                raise ValueError(f"attribute {name!r} is a canonical field: map it under columns")
+            if not isinstance(headers, JoinSpec):
+                try:
+                    _header_list(headers)
+                except ValueError as exc:
+                    raise ValueError(f"attribute {name!r} {exc}") from exc
         return value
 
     @field_validator("required")
@@ -181,7 +298,9 @@ class SourceConfig(BaseModel):
         return value
 
     def field_aliases(self) -> dict[str, list[str]]:
-        """Return canonical field → header aliases in priority order (id_column merged in).
+        """Return canonical field → header aliases of the one-column mappings (id merged in).
+
+        Fields built by ``join`` or ``split`` are not here: see :meth:`header_aliases`.
 
         Returns:
             A dict in mapping order; ``source_record_id`` first when the source has an id.
@@ -191,6 +310,8 @@ class SourceConfig(BaseModel):
             ids = [self.id_column] if isinstance(self.id_column, str) else list(self.id_column)
             aliases["source_record_id"] = ids
         for canonical, headers in self.columns.items():
+            if isinstance(headers, JoinSpec):
+                continue
             names = [headers] if isinstance(headers, str) else list(headers)
             merged = aliases.get(canonical, []) + [
                 h for h in names if h not in aliases.get(canonical, [])
@@ -202,13 +323,48 @@ class SourceConfig(BaseModel):
             aliases["updated_at"] = [*stamps, *(h for h in known if h not in stamps)]
         return aliases
 
+    def header_aliases(self) -> dict[str, list[str]]:
+        """Every header lookup the source needs, keyed for :func:`sources.headers.resolve_headers`.
+
+        Keys: a canonical field (one column), ``<field>#<i>`` (the i-th part of a join),
+        ``@<attribute>`` / ``@<attribute>#<i>`` (attributes) and ``split#<i>`` (combined cells).
+        """
+        aliases = self.field_aliases()
+        for prefix, mapping in (("", self.columns), ("@", self.attributes)):
+            for name, headers in mapping.items():
+                if isinstance(headers, JoinSpec):
+                    for i, part in enumerate(headers.join):
+                        aliases[f"{prefix}{name}#{i}"] = _header_list(part)
+                elif prefix:
+                    aliases[f"@{name}"] = _header_list(headers)
+        for i, spec in enumerate(self.split):
+            aliases[f"split#{i}"] = _header_list(spec.column)
+        return aliases
+
+    def output_fields(self) -> list[str]:
+        """Canonical fields this source fills (one-column, joined or parsed), mapping order."""
+        fields = list(self.field_aliases())
+        fields += [f for f, h in self.columns.items() if isinstance(h, JoinSpec)]
+        fields += [t for s in self.split for t in s.targets().values() if t in CANONICAL_FIELDS]
+        return list(dict.fromkeys(fields))
+
+    def attribute_names(self) -> list[str]:
+        """Attributes this source fills (declared or parsed from combined cells)."""
+        names = list(self.attributes)
+        names += [t for s in self.split for t in s.targets().values() if t not in CANONICAL_FIELDS]
+        return list(dict.fromkeys(names))
+
     @property
     def has_id(self) -> bool:
         """Whether the source declares its own id column (else a content hash is used)."""
-        return "source_record_id" in self.field_aliases()
+        return "source_record_id" in self.output_fields()
 
     def required_fields(self) -> tuple[str, ...]:
-        """Return the canonical fields a delivered file must cover (the id when declared)."""
+        """Return the canonical fields a delivered file must cover (the id when declared).
+
+        A joined field is covered when any of its parts is found; a parsed one when its
+        combined column is.
+        """
         extra = ("source_record_id",) if self.has_id else ()
         return tuple(dict.fromkeys((*extra, *self.required)))
 
@@ -287,11 +443,16 @@ def _validate_source(path: Path, index: int, raw: Any) -> SourceConfig:
     try:
         source = SourceConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "?"
+        errors = exc.errors()
+        # a mapping value is a header, a list of aliases or a {join: …}: report the error of
+        # the form the user wrote (a mapping → the JoinSpec branch), without the branch tags
+        joins = [e for e in errors if "JoinSpec" in e["loc"] and e["type"] != "model_type"]
+        first = joins[0] if joins else errors[0]
+        tags = {"str", "list[str]", "JoinSpec"}
+        key = ".".join(str(part) for part in first["loc"] if part not in tags) or "?"
         message = first["msg"].removeprefix("Value error, ")
         raise _error(path, label, key, message) from exc
-    mapped = source.field_aliases()
+    mapped = source.output_fields()
     if source.id_pattern is not None and not source.has_id:
         raise _error(
             path, label, "id_pattern", "needs an id column (id_column or columns.source_record_id)"

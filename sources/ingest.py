@@ -10,6 +10,7 @@ from sources.config import SourceConfig
 from sources.deliveries import plan_deliveries
 from sources.headers import resolve_headers
 from sources.model import (
+    ATTRIBUTES_COLUMN,
     EXTRA_COLUMN,
     LINEAGE_COLUMNS,
     FileDelivery,
@@ -19,7 +20,7 @@ from sources.model import (
 )
 from sources.raw_table import FileRejected, RawTable
 from sources.readers import read_delivery
-from sources.records import FileRecords, build_file_records, row_raw_content
+from sources.records import FileRecords, build_file_records, covered_fields, row_raw_content
 from sources.row_checks import absent_not_drift, quarantine_structural
 
 __all__ = ["ingest_source", "plan_deliveries"]
@@ -61,7 +62,9 @@ class _Collector:
 
 
 def _empty_rows(source: SourceConfig) -> pd.DataFrame:
-    fields = [f for f in source.field_aliases() if f != "source_record_id"]
+    fields = [f for f in source.output_fields() if f != "source_record_id"]
+    if source.attribute_names():
+        fields.append(ATTRIBUTES_COLUMN)
     columns = [*LINEAGE_COLUMNS, "source_record_id", *fields, EXTRA_COLUMN]
     frame = pd.DataFrame({c: pd.array([], dtype="string") for c in columns})
     frame["source_row"] = frame["source_row"].astype("int64")
@@ -80,8 +83,9 @@ def _ingest_file(
         [b.reason for b in bad],
     )
     collector.warnings.extend(f"{source.name}: {w}" for w in table.warnings)
-    mapping = resolve_headers(table.headers, source.field_aliases())
-    absent = mapping.missing(source.required_fields())
+    mapping = resolve_headers(table.headers, source.header_aliases())
+    covered = covered_fields(mapping, source)
+    absent = [f for f in source.required_fields() if f not in covered]
     missing = absent_not_drift(absent, mapping, source, plan.path)
     if absent and not missing:
         collector.warnings.append(

@@ -32,8 +32,18 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "interaction_subject",
     "interaction_outcome",
     "satisfaction",
+    "id_number",
+    "id_type",
+    "birth_date",
+    "gender",
+    "given_name",
+    "family_name",
 )
 """Every canonical field a source mapping may map a header to (docs/contracts.md)."""
+
+ATTRIBUTES_COLUMN = "attributes"
+"""Column holding the JSON object of a source's declared further identifiers (微信号, 护照号 …):
+attribute name → text, as mapped by ``attributes:`` / ``split:`` in sources.yml."""
 
 LINEAGE_COLUMNS: tuple[str, ...] = (
     "source_system",

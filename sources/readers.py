@@ -28,7 +28,7 @@ def read_delivery(path: Path, source: SourceConfig) -> RawTable:
         file_format = source.file_format(path)
     except ValueError as exc:
         raise FileRejected(str(exc)) from exc
-    aliases = source.field_aliases()
+    aliases = source.header_aliases()
     try:
         if file_format in ("csv", "tsv"):
             delimiter = source.delimiter or ("\t" if file_format == "tsv" else None)

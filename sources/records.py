@@ -9,9 +9,10 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from sources.config import SourceConfig
+from sources.combined import join_columns, split_column
+from sources.config import SPLIT_PARTS, JoinSpec, SourceConfig
 from sources.headers import HeaderMapping
-from sources.model import EXTRA_COLUMN, LINEAGE_COLUMNS
+from sources.model import ATTRIBUTES_COLUMN, EXTRA_COLUMN, LINEAGE_COLUMNS
 from sources.raw_table import ROW_NUMBER, RawTable
 
 _CONTENT = "__content_hash__"
@@ -68,6 +69,74 @@ def _extra_and_hash_sql(fields: list[str], unmapped: list[str]) -> str:
     )
 
 
+def covered_fields(mapping: HeaderMapping, source: SourceConfig) -> set[str]:
+    """Canonical fields a file provides: one-column ones found, joins with any part found,
+    and the canonical targets of combined columns found."""
+    found = {k for k in mapping.fields if "#" not in k and not k.startswith("@")}
+    for name, headers in source.columns.items():
+        if isinstance(headers, JoinSpec) and any(
+            f"{name}#{i}" in mapping.fields for i in range(len(headers.join))
+        ):
+            found.add(name)
+    for i, spec in enumerate(source.split):
+        if f"split#{i}" in mapping.fields:
+            found.update(spec.targets().values())
+    return found
+
+
+def _mapped_values(
+    data: pd.DataFrame, mapping: HeaderMapping, source: SourceConfig
+) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
+    """(canonical field → values, attribute → values) of one file, joins and splits applied.
+
+    A field filled both by its own column and by a combined cell keeps its own column's value
+    where that is not blank.
+    """
+    null = pd.Series(pd.NA, index=data.index, dtype="string")
+
+    def one(key: str, headers: object, prefix: str = "") -> pd.Series:
+        if isinstance(headers, JoinSpec):
+            parts = [
+                data[mapping.fields[f"{prefix}{key}#{i}"]]
+                for i in range(len(headers.join))
+                if f"{prefix}{key}#{i}" in mapping.fields
+            ]
+            return join_columns(parts, headers.sep) if parts else null
+        header = mapping.fields.get(f"{prefix}{key}")
+        return data[header] if header is not None else null
+
+    fields = {f: one(f, None) for f in source.field_aliases()}
+    fields.update({f: one(f, h) for f, h in source.columns.items() if isinstance(h, JoinSpec)})
+    attributes = {a: one(a, h, "@") for a, h in source.attributes.items()}
+    for i, spec in enumerate(source.split):
+        header = mapping.fields.get(f"split#{i}")
+        values = split_column(data[header], spec.kind) if header is not None else [null, null]
+        for part, parsed in zip(SPLIT_PARTS[spec.kind], values, strict=True):
+            target = spec.targets()[part]
+            into = fields if target in source.output_fields() else attributes
+            before = into.get(target)
+            if before is None:
+                into[target] = parsed
+            else:
+                blank = before.isna() | (before.astype("string").str.strip() == "")
+                into[target] = before.astype("string").where(~blank, parsed)
+    return fields, attributes
+
+
+def attributes_json(attributes: dict[str, pd.Series], index: pd.Index) -> pd.Series:
+    """One JSON object per row of the non-blank attribute values (keys sorted), '{}' if none."""
+    if not attributes:
+        return pd.Series("{}", index=index, dtype="string")
+    frame = pd.DataFrame({k: v.astype("string").str.strip() for k, v in sorted(attributes.items())})
+    frame = frame.mask(frame == "")
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    texts = [
+        json.dumps({k: v for k, v in r.items() if v is not None}, ensure_ascii=False)
+        for r in records
+    ]
+    return pd.Series(texts, index=index, dtype="string")
+
+
 def build_file_records(
     table: RawTable,
     mapping: HeaderMapping,
@@ -97,15 +166,13 @@ def build_file_records(
         Kept rows (contract columns) and rejected rows with reasons.
     """
     data = table.data
-    fields = list(source.field_aliases())
+    fields = source.output_fields()
+    values, attributes = _mapped_values(data, mapping, source)
     out = pd.DataFrame(index=data.index)
     for field in fields:
-        header = mapping.fields.get(field)
-        out[field] = (
-            data[header]
-            if header is not None
-            else pd.Series(pd.NA, index=data.index, dtype="string")
-        )
+        out[field] = values[field]
+    if source.attribute_names():
+        out[ATTRIBUTES_COLUMN] = attributes_json(attributes, data.index)
     hashed = out.drop(columns=["source_record_id"], errors="ignore")
     frame = pd.concat([hashed, data[mapping.unmapped]], axis=1)
     frame.columns = [
@@ -168,6 +235,8 @@ def build_file_records(
         if column != "source_row":
             kept[column] = kept[column].astype("string")
     order = [*LINEAGE_COLUMNS, "source_record_id", *[f for f in fields if f != "source_record_id"]]
+    if source.attribute_names():
+        order.append(ATTRIBUTES_COLUMN)
     kept = kept[[*order, EXTRA_COLUMN]].reset_index(drop=True)
     return FileRecords(
         rows=kept,

@@ -88,7 +88,7 @@ def _repeated_header(table: RawTable, mapping: HeaderMapping, source: SourceConf
     data = table.data
     columns = list(dict.fromkeys(mapping.fields.values()))
     names = {normalize_header(h) for h in table.headers}
-    names |= {normalize_header(a) for aliases in source.field_aliases().values() for a in aliases}
+    names |= {normalize_header(a) for aliases in source.header_aliases().values() for a in aliases}
     names.discard("")
     hits = np.zeros(len(data), dtype=np.int64)
     filled = np.zeros(len(data), dtype=np.int64)

@@ -19,6 +19,7 @@ RAW_LINEAGE = (
     "source_sha256",
     "ingested_at",
     "extra",
+    "attributes",  # declared identifiers (sources.yml `attributes:`), JSON text
 )
 
 __all__ = [
@@ -44,6 +45,9 @@ def ensure_raw_table(
     cols += [f'"{c}" VARCHAR' for c in RAW_LINEAGE if c != "source_row"]
     cols += ['"source_row" BIGINT', '"run_id" VARCHAR', '"active" BOOLEAN']
     con.execute(f"CREATE TABLE IF NOT EXISTS {raw_table(source)} ({', '.join(cols)})")
+    # columns added since the table was created (identity fields, attributes) arrive empty
+    for c in [*canonical_fields, *RAW_LINEAGE]:
+        con.execute(f'ALTER TABLE {raw_table(source)} ADD COLUMN IF NOT EXISTS "{c}" VARCHAR')
 
 
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:

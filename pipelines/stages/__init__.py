@@ -6,7 +6,15 @@ run converges to the same result. The transformations themselves live in the sta
 """
 
 from .clean import CleanStats, clean_stage
-from .context import PublishBlocked, RunContext, StageResult, ensure_dir, load_sources, stage_timing
+from .context import (
+    PublishBlocked,
+    RunContext,
+    StageResult,
+    check_matching_fields,
+    ensure_dir,
+    load_sources,
+    stage_timing,
+)
 from .golden import GoldenStats, golden_stage
 from .ingest import IngestStats, ingest_stage
 from .match import (
@@ -36,6 +44,7 @@ __all__ = [
     "RunStats",
     "SnapshotStats",
     "StageResult",
+    "check_matching_fields",
     "check_outcomes",
     "clean_quality_stage",
     "clean_stage",

@@ -12,12 +12,13 @@ from typing import Any, ClassVar, Self
 
 from sources import SourcesConfig, load_sources_config
 
-from ..settings import ArchiveConfig
+from ..settings import ArchiveConfig, ConfigError
 
 __all__ = [
     "PublishBlocked",
     "RunContext",
     "StageResult",
+    "check_matching_fields",
     "ensure_dir",
     "load_sources",
     "stage_timing",
@@ -110,6 +111,21 @@ def load_sources(config: ArchiveConfig) -> SourcesConfig:
         landing_dir=config.resolve(config.landing_dir),
         check_files=False,
     )
+
+
+def check_matching_fields(config: ArchiveConfig, sources: SourcesConfig, config_path: str) -> None:
+    """Fail early when a declared comparison or blocking key reads a field nobody provides.
+
+    Raises:
+        ConfigError: naming the configuration file and each key at fault.
+    """
+    from cleaning.pipeline import RECORD_COLUMNS
+    from dedupe.levels import unknown_fields
+
+    attributes = {a for s in sources.sources for a in s.attribute_names()}
+    problems = unknown_fields(config.matching, {*RECORD_COLUMNS, *attributes})
+    if problems:
+        raise ConfigError("\n  ".join([f"{config_path}: invalid configuration", *problems]))
 
 
 def ensure_dir(path: Path) -> Path:

@@ -52,7 +52,7 @@ def test_demo_data_links_accurately_without_giant_clusters(
     largest_entity = int(truth.groupby("entity_id").size().max())
     assert largest <= 2 * largest_entity + 2, f"cluster of {largest} records: chaining"
     pairwise = pairwise_scores(result.clusters, truth)
-    assert pairwise.f1 >= 0.95, pairwise
+    assert pairwise.f1 >= 0.98, pairwise  # 0.9895 with the declared built-in set (issue #17)
     assert pairwise.precision >= 0.97, pairwise
     assert bcubed_scores(result.clusters, truth).f1 >= 0.97
     # λ is the chance that two random records match: far below 1 % on any real customer base.

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
-from dedupe import comparisons
+from dedupe import defaults
 from dedupe.settings import MATCHER_VERSION, MatchSettings, matcher_signature
 
 
@@ -16,7 +15,8 @@ def test_signature_covers_settings_levels_and_rules(monkeypatch) -> None:
     assert "exact_mobile" in json.dumps(data["comparisons"]["phone"])
     assert "name_neighbours" in data["blocking_rules"]
     assert matcher_signature(MatchSettings(match_threshold=0.9)) != base
-    # a code change to a comparison's levels (same settings) changes the signature too
-    phone = comparisons.COMPARISONS["phone"]
-    monkeypatch.setitem(comparisons.COMPARISONS, "phone", replace(phone, levels=phone.levels[1:]))
+    # a change to a built-in comparison's levels (same settings) changes the signature too
+    phone = defaults.BUILTIN_COMPARISONS["phone"]
+    monkeypatch.setitem(defaults.BUILTIN_COMPARISONS, "phone",
+                        phone.model_copy(update={"levels": phone.levels[1:]}))
     assert matcher_signature(MatchSettings()) != base

@@ -40,6 +40,22 @@ _COLUMNS: dict[str, tuple[PiiClass, Treatment]] = {
     "value": ("direct", "drop"),  # attribute_lineage values (any attribute)
     "subject": ("direct", "drop"),  # free text of tickets may name people
     "interaction_subject": ("direct", "drop"),
+    # person identity fields (居民身份证号 and other documents, names in parts, identifiers)
+    "id_number": ("direct", "drop"),
+    "id_number_raw": ("direct", "drop"),
+    "id_type_raw": ("direct", "drop"),
+    "given_name": ("direct", "drop"),
+    "given_name_raw": ("direct", "drop"),
+    "family_name": ("direct", "drop"),
+    "family_name_raw": ("direct", "drop"),
+    "phone_masked": ("direct", "drop"),
+    "attributes": ("direct", "drop"),  # declared identifiers: 微信号, 护照号, 会员号 …
+    "birth_date": ("quasi", "drop"),  # with gender and region a classic re-identifier
+    "birth_date_raw": ("direct", "drop"),
+    "gender": ("quasi", "keep"),
+    "gender_raw": ("direct", "drop"),
+    "id_kind": ("none", "keep"),
+    "id_number_valid": ("none", "keep"),
     # quasi-identifiers kept at a coarse level
     "province": ("quasi", "keep"),
     "city": ("quasi", "keep"),
