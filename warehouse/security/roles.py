@@ -100,4 +100,5 @@ def role_database(con: duckdb.DuckDBPyConnection, role: str) -> duckdb.DuckDBPyC
             out.execute("CREATE SCHEMA IF NOT EXISTS ops")
             out.register("_q", quarantine_counts(rows))
             out.execute("CREATE TABLE ops.quarantine_counts AS SELECT * FROM _q")
+            out.unregister("_q")
     return out
