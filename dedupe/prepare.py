@@ -43,7 +43,8 @@ BOOL_FIELDS: tuple[str, ...] = (
     "phone_shared", "email_is_free", "credit_code_valid", "id_number_valid"
 )  # fmt: skip
 DERIVED_FLAGS: tuple[str, ...] = (
-    "branch_soft", "is_org", "is_person", "phone_mobile", "name_in_places", "email_shared"
+    "branch_soft", "is_org", "is_person", "phone_mobile", "name_in_places", "email_shared",
+    "name_one_holder",
 )
 DERIVED_FIELDS: tuple[str, ...] = (
     "name_pinyin",
@@ -206,6 +207,7 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     out["phone_mobile"] = _map_distinct(out["phone"], _is_mobile).fillna(False).to_numpy(bool)
     out["is_person"] = individual & out["name_key"].str.len().ge(2).fillna(False).to_numpy(bool)
     out["name_in_places"] = _in_several_places(out)
+    out["name_one_holder"] = _one_holder(out)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
     out["name_reversed"] = _reversed(out["name_key"])
     out["phone_kind"] = out["phone"].str[:3].where(out["phone"].notna())  # +86 / other
@@ -283,6 +285,30 @@ def _in_several_places(out: pd.DataFrame) -> np.ndarray:
     provinces = frame.dropna(subset=["province"]).groupby("name")["province"].nunique()
     many = set(cities.index[cities > 1]) | set(provinces.index[provinces > 1])
     return (out["name_key"].isin(many).to_numpy(dtype=bool) & org)
+
+
+_HOLDER_FIELDS: tuple[str, ...] = ("phone", "email", "place_city", "id_number")
+"""Fields on which the records of one person's name must never disagree (`_one_holder`)."""
+
+
+def _one_holder(out: pd.DataFrame) -> np.ndarray:
+    """Whether a person's full name is carried, in these records, by one holder only.
+
+    Two or more individuals' records of one name that never disagree (at most one phone, one
+    mailbox, one city and one id number among all of them) look like one person exported by
+    several departments; a name that two phones, two mailboxes or two cities carry is held by
+    several people (张伟 in 北京 and in 成都), and a record of it with nothing but the name
+    could be any of them. Counted over the whole data set, like `name_in_places`.
+    """
+    person = out["is_person"].to_numpy(dtype=bool)
+    frame = out.loc[person, ["name_key", *[c for c in _HOLDER_FIELDS if c in out]]]
+    if frame.empty:
+        return np.zeros(len(out), dtype=bool)
+    groups = frame.groupby("name_key", sort=False)
+    size = groups.size()
+    spread = groups.nunique(dropna=True).max(axis=1) if frame.shape[1] > 1 else size * 0
+    one = set(size.index[(size >= 2) & (spread.reindex(size.index).fillna(0) <= 1)])
+    return out["name_key"].isin(one).to_numpy(dtype=bool) & person
 
 
 def _add_branch(out: pd.DataFrame) -> None:
