@@ -7,6 +7,8 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dedupe.settings import MatchSettings
 from dedupe.specs import flag_fields, parse_key
@@ -80,6 +82,10 @@ NAME_PLACEHOLDERS: frozenset[str] = frozenset(
 )
 
 
+_PLACEHOLDER_SET = pa.array(sorted(PLACEHOLDERS))
+_NAME_PLACEHOLDER_SET = pa.array(sorted(NAME_PLACEHOLDERS))
+
+
 class RecordsError(ValueError):
     """The records handed to the matcher are unusable (missing or duplicate `record_key`)."""
 
@@ -99,7 +105,9 @@ def pinyin(text: str) -> str:
 def _map_distinct(values: pd.Series, func: object) -> pd.Series:
     """Apply `func` once per distinct non-null value and broadcast the results back."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.array([func(u) for u in uniques], dtype=object)  # type: ignore[operator]
+    # a plain list: iterating an Arrow-backed array value by value costs more than `func`
+    distinct = np.asarray(uniques, dtype=object).tolist()
+    mapped = np.array([func(u) for u in distinct], dtype=object)  # type: ignore[operator]
     out = np.full(len(values), None, dtype=object)
     ok = codes >= 0
     out[ok] = mapped[codes[ok]]
@@ -117,7 +125,18 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
     names = column in ("name_key", "customer_name", "contact_name")
-    return _map_distinct(frame[column], lambda v: _clean_text(v, names))
+    codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+    # `_clean_text` over the distinct values, vectorized (Arrow string kernels)
+    text = pc.utf8_trim_whitespace(pa.array(np.asarray(uniques, dtype=object).astype(str)))
+    unknown = pc.or_(pc.equal(text, ""), pc.is_in(pc.utf8_lower(text), _PLACEHOLDER_SET))
+    if names:
+        unknown = pc.or_(unknown, pc.is_in(text, _NAME_PLACEHOLDER_SET))
+    cleaned = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    cleaned[np.asarray(unknown.to_numpy(zero_copy_only=False), dtype=bool)] = None
+    out = np.full(len(codes), None, dtype=object)
+    ok = codes >= 0
+    out[ok] = cleaned[codes[ok]]
+    return pd.Series(out, index=frame.index, dtype=object)
 
 
 def _bool(frame: pd.DataFrame, column: str) -> np.ndarray:
