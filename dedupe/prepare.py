@@ -280,14 +280,25 @@ def _add_place(out: pd.DataFrame) -> None:
                                          | out["phone"].str.startswith("+8610").fillna(False)),
                       landline_place),
     ]
-    city = pd.Series(None, index=out.index, dtype=object)
-    province = pd.Series(None, index=out.index, dtype=object)
+    city = np.full(len(out), None, dtype=object)
+    province = np.full(len(out), None, dtype=object)
+    has_city = np.zeros(len(out), dtype=bool)
+    has_province = np.zeros(len(out), dtype=bool)
     for place in sources:
-        known = place.notna()
-        city = city.where(city.notna() | ~(known & (place.str.len() == 4)), place)
-        province = province.where(province.notna() | ~known, place.str[:2])
-    out["place_city"] = city
-    out["place_province"] = province
+        values = place.to_numpy(dtype=object)
+        text = pa.array(values, type=pa.string(), from_pandas=True)
+        known = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        length = pc.utf8_length(text).fill_null(0).to_numpy(zero_copy_only=False)
+        take = known & (length == 4) & ~has_city
+        city[take] = values[take]
+        has_city |= take
+        take = known & ~has_province
+        if take.any():
+            head = pc.utf8_slice_codeunits(text, 0, 2).to_numpy(zero_copy_only=False)
+            province[take] = np.asarray(head, dtype=object)[take]
+            has_province |= take
+    out["place_city"] = pd.Series(city, index=out.index, dtype=object)
+    out["place_province"] = pd.Series(province, index=out.index, dtype=object)
 
 
 def _in_several_places(out: pd.DataFrame) -> np.ndarray:
