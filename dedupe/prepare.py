@@ -226,7 +226,7 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     out["phone_mobile"] = _map_distinct(out["phone"], _is_mobile).fillna(False).to_numpy(bool)
     out["is_person"] = individual & out["name_key"].str.len().ge(2).fillna(False).to_numpy(bool)
     out["name_in_places"] = _in_several_places(out)
-    out["name_one_holder"] = _one_holder(out)
+    out["name_one_holder"] = sole_name_holders(out)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
     out["name_reversed"] = _reversed(out["name_key"])
     out["phone_kind"] = out["phone"].str[:3].where(out["phone"].notna())  # +86 / other
@@ -318,10 +318,10 @@ def _in_several_places(out: pd.DataFrame) -> np.ndarray:
 
 
 _HOLDER_FIELDS: tuple[str, ...] = ("phone", "email", "place_city", "id_number")
-"""Fields on which the records of one person's name must never disagree (`_one_holder`)."""
+"""Fields on which the records of one person's name must never disagree (`sole_name_holders`)."""
 
 
-def _one_holder(out: pd.DataFrame) -> np.ndarray:
+def sole_name_holders(out: pd.DataFrame) -> np.ndarray:
     """Whether a person's full name is carried, in these records, by one holder only.
 
     Two or more individuals' records of one name that never disagree (at most one phone, one
