@@ -127,7 +127,10 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     names = column in ("name_key", "customer_name", "contact_name")
     codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
     # `_clean_text` over the distinct values, vectorized (Arrow string kernels)
-    text = pc.utf8_trim_whitespace(pa.array(np.asarray(uniques, dtype=object).astype(str)))
+    try:
+        text = pc.utf8_trim_whitespace(pa.array(np.asarray(uniques, dtype=object).astype(str)))
+    except UnicodeError:  # a lone surrogate (broken export) has no UTF-8: value by value
+        return _map_distinct(frame[column], lambda v: _clean_text(v, names))
     unknown = pc.or_(pc.equal(text, ""), pc.is_in(pc.utf8_lower(text), _PLACEHOLDER_SET))
     if names:
         unknown = pc.or_(unknown, pc.is_in(text, _NAME_PLACEHOLDER_SET))
