@@ -18,7 +18,7 @@ REVIEW_THRESHOLD = 0.01
 
 
 def write_console_project(root: Path, landing: Path) -> Path:
-    """archive.yml under ``root``: the demo landing folder, all state under root, wide review band."""
+    """archive.yml under ``root``: the demo landing, all state under root, a wide review band."""
     root.mkdir(parents=True, exist_ok=True)
     cfg = root / "archive.yml"
     cfg.write_text(
