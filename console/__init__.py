@@ -6,7 +6,7 @@ Jinja2, and decisions go through the callable the caller hands in (``pipelines/c
 passes the audited ``review decide`` path).
 """
 
-from console.app import Backend, DecisionRejected, create_app
+from console.app import Backend, DecisionRejected, WarehouseUnavailable, create_app
 from console.data import QueueFilters, StewardData
 from console.search import SearchQuery, name_keys, parse_query
 
@@ -16,6 +16,7 @@ __all__ = [
     "QueueFilters",
     "SearchQuery",
     "StewardData",
+    "WarehouseUnavailable",
     "create_app",
     "name_keys",
     "parse_query",

@@ -7,6 +7,7 @@ that the warehouse changed (a pipeline run), and how to record decisions (the au
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,9 +26,16 @@ from starlette.templating import Jinja2Templates
 
 from .data import QueueFilters, StewardData
 
-__all__ = ["Backend", "DecisionRejected", "create_app"]
+__all__ = ["Backend", "DecisionRejected", "WarehouseUnavailable", "create_app"]
 
 Triple = tuple[str, str, str]
+
+
+log = logging.getLogger("customer_archive.console")
+
+
+class WarehouseUnavailable(Exception):
+    """The steward's tables cannot be read (nothing published, or a run holds the file)."""
 
 
 class DecisionRejected(Exception):
@@ -70,13 +78,27 @@ class _State:
         self._lock = threading.Lock()
         self._data: StewardData | None = None
         self._version: object = None
+        self.stale = ""  # why the pages show an older copy ("" when current)
 
     def data(self) -> StewardData:
+        """The steward data, re-read when the warehouse changed (the last copy while it is busy).
+
+        Raises:
+            WarehouseUnavailable: nothing could be read yet.
+        """
         version = self.backend.version()
         with self._lock:
             if self._data is None or version != self._version:
-                self._data = StewardData(self.backend.load())
+                try:
+                    self._data = StewardData(self.backend.load())
+                except (duckdb.Error, OSError, RuntimeError) as exc:
+                    if self._data is None:
+                        raise WarehouseUnavailable(str(exc)) from exc
+                    log.warning("warehouse changed but could not be re-read: %s", exc)
+                    self.stale = f"showing the copy read before the warehouse changed ({exc})"
+                    return self._data
                 self._version = version
+                self.stale = ""
             return self._data
 
     def decide(self, triples: list[Triple], note: str, steward: str) -> None:
@@ -97,6 +119,7 @@ def _render(request: Request, name: str, status: int = 200, **context: Any) -> R
     context.setdefault("message", request.query_params.get("msg", ""))
     context.setdefault("error", request.query_params.get("err", ""))
     context["steward"] = state.backend.who(request.headers)
+    context["stale"] = state.stale
     return _TEMPLATES.TemplateResponse(request, name, context, status_code=status)
 
 
@@ -116,6 +139,11 @@ def _int(value: Any, default: int = 0) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _missing(request: Request, customer_id: str) -> Response:
+    what = f"customer {customer_id} is not in the published archive."
+    return _render(request, "missing.html", status=404, what=what)
 
 
 async def home(request: Request) -> Response:
@@ -155,7 +183,7 @@ def customer(request: Request) -> Response:
     cid = request.path_params["customer_id"]
     view = data.customer(cid)
     if view is None:
-        return _render(request, "missing.html", status=404, what=f"customer {cid}")
+        return _missing(request, cid)
     return _render(request, "customer.html", view=view, active="search")
 
 
@@ -166,7 +194,7 @@ async def split(request: Request) -> Response:
     form = await request.form()
     view = await run_in_threadpool(lambda: state.data().customer(cid))
     if view is None:
-        return _render(request, "missing.html", status=404, what=f"customer {cid}")
+        return _missing(request, cid)
     chosen = {str(k) for k in form.getlist("record")}
     keys = [m.record_key for m in view.records]
     part = [k for k in keys if k in chosen]
@@ -192,7 +220,7 @@ async def merge(request: Request) -> Response:
     data = state.data()
     view = data.customer(cid)
     if view is None or not view.records:
-        return _render(request, "missing.html", status=404, what=f"customer {cid}")
+        return _missing(request, cid)
     if ":" in other:
         target_key = other if data.customer_of_record(other) else None
     else:
@@ -235,9 +263,14 @@ def decisions(request: Request) -> Response:
     )
 
 
+async def unavailable(request: Request, exc: Exception) -> Response:
+    return _render(request, "missing.html", status=503, what=f"The warehouse cannot be read: {exc}")
+
+
 def create_app(backend: Backend) -> Starlette:
     """The console application over ``backend`` (see :class:`Backend`)."""
     app = Starlette(
+        exception_handlers={WarehouseUnavailable: unavailable},
         routes=[
             Route("/", home),
             Route("/queue", queue),
@@ -247,7 +280,7 @@ def create_app(backend: Backend) -> Starlette:
             Route("/customer/{customer_id}/merge", merge, methods=["POST"]),
             Route("/search", search),
             Route("/decisions", decisions),
-        ]
+        ],
     )
     app.state.console = _State(backend)
     return app

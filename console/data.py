@@ -89,8 +89,24 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _source_of(record_key: str) -> str:
-    return record_key.split(":", 1)[0]
+def _member(row: tuple[Any, ...]) -> MemberRecord:
+    """A :data:`_MEMBER_SQL` row as a record."""
+    t = [_text(v) for v in row]
+    return MemberRecord(
+        record_key=t[0],
+        source_system=t[1],
+        source_record_id=t[2],
+        customer_id=t[3],
+        customer_name=t[4],
+        contact_name=t[5],
+        phone=t[6],
+        email=t[7],
+        city=t[8],
+        address=t[9],
+        credit_code=t[10],
+        match_score=None if row[11] is None else float(row[11]),
+        deleted_at_source=t[12],
+    )
 
 
 class StewardData:
@@ -208,7 +224,8 @@ class StewardData:
 
     def queue(self, filters: QueueFilters, position: int = 0) -> QueueView:
         """The queue page: the open pair at ``position`` among those matching ``filters``."""
-        where, params = ["true"], []
+        where: list[str] = ["true"]
+        params: list[Any] = []
         bounds = filters.bounds()
         if bounds:
             where.append("probability >= ? AND probability < ?")
@@ -300,14 +317,7 @@ class StewardData:
                 "'', '', '', '', match_score, '' FROM golden.crosswalk WHERE customer_id = ? "
                 "ORDER BY record_key"
             )
-        return [
-            MemberRecord(
-                *(_text(v) for v in r[:11]),
-                match_score=None if r[11] is None else float(r[11]),
-                deleted_at_source=_text(r[12]),
-            )
-            for r in self._query(sql, [customer_id])
-        ]
+        return [_member(r) for r in self._query(sql, [customer_id])]
 
     # ---- decisions -------------------------------------------------------------------------
 

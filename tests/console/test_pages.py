@@ -6,12 +6,13 @@ import json
 import re
 from pathlib import Path
 
+import duckdb
 import opencc
 import pytest
 from starlette.testclient import TestClient
 
-from console import create_app
-from pipelines.access import open_warehouse
+from console import Backend, create_app
+from pipelines.access import open_warehouse, run_lock
 from pipelines.cli.console import console_backend
 from pipelines.settings import load_config
 from warehouse import read_table
@@ -175,3 +176,41 @@ def test_every_page_answers_and_names_the_steward(project: Path, path: str) -> N
     page = _client(project).get(path)
     assert page.status_code == 200
     assert "王芳" in page.text and 'lang="zh-CN"' in page.text
+
+
+def test_a_busy_warehouse_keeps_the_last_copy_and_says_so(project: Path) -> None:
+    real = console_backend(load_config(project), "王芳")
+    state = {"busy": False, "version": 1}
+
+    def load() -> duckdb.DuckDBPyConnection:
+        if state["busy"]:  # what DuckDB says while a run holds the file
+            raise duckdb.IOException('Could not set lock on file "warehouse.duckdb"')
+        return real.load()
+
+    backend = Backend(load, lambda: state["version"], real.decide, "王芳")
+    client = TestClient(create_app(backend))
+    assert 'id="stale"' not in client.get("/queue").text
+    state.update(busy=True, version=2)
+    page = client.get("/queue")
+    assert page.status_code == 200 and "Could not set lock" in page.text
+    state["busy"] = False
+    assert 'id="stale"' not in client.get("/queue").text
+
+    never = Backend(lambda: (_ for _ in ()).throw(duckdb.IOException("locked")), lambda: 1,
+                    real.decide, "王芳")  # fmt: skip
+    assert TestClient(create_app(never)).get("/queue").status_code == 503
+
+
+def test_a_decision_while_a_run_holds_the_lock_is_refused(project: Path) -> None:
+    cfg = load_config(project)
+    client = _client(project)
+    left, right = _pair(client.get("/queue").text)
+    with run_lock(cfg, run_id="nightly"):
+        page = client.post(
+            "/decide", data={"left_key": left, "right_key": right, "decision": "match"}
+        )
+    assert "a pipeline run holds the warehouse" in page.text
+    assert _pair(page.text) == (left, right)  # still open
+    with open_warehouse(cfg, read_only=True) as con:
+        decided = read_table(con, "match.decisions")
+    assert decided is None or decided.empty
