@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import duckdb
 import pandas as pd
@@ -128,6 +128,22 @@ def _back(path: str, **params: Any) -> RedirectResponse:
     return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
 
 
+def _cross_site(request: Request) -> Response | None:
+    """A 403 for a form posted from another site (a forged decision), None when same-origin.
+
+    Browsers send ``Origin`` (or at least ``Referer``) with a form post; one naming another host
+    than the request's own is refused. Requests without either (scripts, tests) pass.
+    """
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin:
+        return None
+    host = request.headers.get("host", "")
+    if urlsplit(origin).netloc == host:
+        return None
+    what = f"a form posted from {origin} to {host} was refused (cross-site request)"
+    return _render(request, "missing.html", status=403, what=what)
+
+
 def _filters(source: Any) -> QueueFilters:
     return QueueFilters(
         str(source.get("band", "")), str(source.get("source", "")), str(source.get("reason", ""))
@@ -158,6 +174,8 @@ def queue(request: Request) -> Response:
 
 
 async def decide(request: Request) -> Response:
+    if refused := _cross_site(request):
+        return refused
     form = await request.form()
     filters = _filters(form)
     pos = _int(form.get("pos"))
@@ -189,6 +207,8 @@ def customer(request: Request) -> Response:
 
 async def split(request: Request) -> Response:
     """Records the checked records are not the same customer as the others (cannot-link)."""
+    if refused := _cross_site(request):
+        return refused
     state: _State = request.app.state.console
     cid = request.path_params["customer_id"]
     form = await request.form()
@@ -213,6 +233,8 @@ async def split(request: Request) -> Response:
 
 async def merge(request: Request) -> Response:
     """Records that this customer and another one (an id or a record key) are the same."""
+    if refused := _cross_site(request):
+        return refused
     state: _State = request.app.state.console
     cid = request.path_params["customer_id"]
     form = await request.form()

@@ -119,6 +119,12 @@ def test_steward_resolves_twenty_pairs_and_the_next_run_honours_them(
     assert open_pairs >= DECISIONS
     _shot(tab, tmp_path, "queue")
 
+    first = _pair(tab)
+    with tab.expect_navigation():  # type: ignore[attr-defined]
+        tab.keyboard.press("s")  # type: ignore[attr-defined]
+    assert _pair(tab) != first and _decided(tab) == 0  # skipped, not decided
+    tab.goto(f"{base}/queue")  # type: ignore[attr-defined]
+
     decided: dict[tuple[str, str], str] = {}
     for i in range(DECISIONS):
         left, right = _pair(tab)
@@ -148,6 +154,7 @@ def test_steward_resolves_twenty_pairs_and_the_next_run_honours_them(
     with open_warehouse(cfg, read_only=True) as con:
         owner = read_table(con, "golden.crosswalk").set_index("record_key")["customer_id"]
         queue = read_table(con, "match.review_queue")
+        golden = read_table(con, "golden.customers")
     for (left, right), decision in decided.items():
         assert (owner[left] == owner[right]) is (decision == "match"), (left, right, decision)
     still = set(zip(queue["left_key"], queue["right_key"], strict=True))
@@ -168,10 +175,16 @@ def test_steward_resolves_twenty_pairs_and_the_next_run_honours_them(
     assert left in records and right in records
     _shot(tab, tmp_path, "customer")
 
-    # search by the customer's name typed in traditional characters
-    name = tab.inner_text("#customer-title").split()[0]  # type: ignore[attr-defined]
-    tab.fill('header input[name="q"]', opencc.OpenCC("s2t").convert(name[:4]))  # type: ignore
+    # search by a name typed in traditional characters: the simplified customer comes up
+    s2t = opencc.OpenCC("s2t")
+    names = golden["customer_name"].dropna()
+    wanted = next(n for n in sorted(names) if s2t.convert(n[:4]) != n[:4])
+    typed = s2t.convert(wanted[:4])
+    tab.fill('header input[name="q"]', typed)  # type: ignore[attr-defined]
     with tab.expect_navigation():  # type: ignore[attr-defined]
         tab.press('header input[name="q"]', "Enter")  # type: ignore[attr-defined]
-    assert tab.locator(f'#hits a[href="/customer/{owner[left]}"]').count() == 1  # type: ignore
+    hits = tab.inner_text("#hits")  # type: ignore[attr-defined]
+    assert wanted in hits and typed not in hits
+    for cid in golden.loc[golden["customer_name"] == wanted, "customer_id"]:
+        assert tab.locator(f'#hits a[href="/customer/{cid}"]').count() == 1  # type: ignore
     _shot(tab, tmp_path, "search")

@@ -214,3 +214,13 @@ def test_a_decision_while_a_run_holds_the_lock_is_refused(project: Path) -> None
     with open_warehouse(cfg, read_only=True) as con:
         decided = read_table(con, "match.decisions")
     assert decided is None or decided.empty
+
+
+def test_a_form_posted_from_another_site_is_refused(project: Path) -> None:
+    client = _client(project)
+    left, right = _pair(client.get("/queue").text)
+    data = {"left_key": left, "right_key": right, "decision": "match"}
+    forged = client.post("/decide", data=data, headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403 and "cross-site" in forged.text
+    same = client.post("/decide", data=data, headers={"Origin": "http://testserver"})
+    assert same.status_code == 200 and "match: " in same.text
