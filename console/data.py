@@ -24,6 +24,7 @@ from .rows import (
     Evidence,
     FieldPair,
     GoldenValue,
+    Link,
     MemberRecord,
     QueuePair,
     QueueView,
@@ -57,6 +58,19 @@ _MEMBER_SQL = """
     FROM golden.crosswalk cw LEFT JOIN clean.records r USING (record_key)
 """
 _SHOWN_ROWS = 50
+# point look-ups of the pages (ART indexes on the console's in-memory copy, not the warehouse)
+_INDEXED = (
+    ("golden.crosswalk", "record_key"),
+    ("golden.crosswalk", "customer_id"),
+    ("clean.records", "record_key"),
+    ("golden.customers", "customer_id"),
+    ("golden.attribute_lineage", "customer_id"),
+    ("golden.contacts", "customer_id"),
+    ("golden.addresses", "customer_id"),
+    ("golden.transactions", "customer_id"),
+    ("golden.interactions", "customer_id"),
+    ("golden.customers_history", "customer_id"),
+)
 
 
 class QueueFilters:
@@ -187,6 +201,18 @@ class StewardData:
                 "upper(r.credit_code) FROM golden.crosswalk cw JOIN clean.records r "
                 "USING (record_key)"
             )
+        if self.has("match.pairs"):  # each scored pair from both ends, found by record
+            con.execute(
+                "CREATE OR REPLACE TABLE console.links AS "
+                "SELECT left_key AS record_key, right_key AS other, probability, decision "
+                "FROM match.pairs UNION ALL "
+                "SELECT right_key, left_key, probability, decision FROM match.pairs"
+            )
+            con.execute("CREATE INDEX console_links_record ON console.links (record_key)")
+        for table, column in _INDEXED:
+            if self.has(table):
+                index = f"console_{table.replace('.', '_')}_{column}"
+                con.execute(f"CREATE INDEX {index} ON {table} ({column})")
         con.execute(
             "CREATE OR REPLACE TABLE console.contact_keys AS SELECT DISTINCT * FROM ("
             + " UNION ALL ".join(parts)
@@ -293,20 +319,52 @@ class StewardData:
             reason=_text(row.get("reason")),
             fields=fields,
             evidence=evidence,
-            left=self._context(str(row["left_key"])),
-            right=self._context(str(row["right_key"])),
+            left=self._context(str(row["left_key"]), str(row["right_key"])),
+            right=self._context(str(row["right_key"]), str(row["left_key"])),
         )
 
-    def _context(self, record_key: str) -> RecordContext:
-        """The record's customer today and that customer's other records."""
+    def _context(self, record_key: str, partner: str) -> RecordContext:
+        """The record's customer today, that customer's other records, its strongest links."""
         hit = self._query(
             "SELECT customer_id FROM golden.crosswalk WHERE record_key = ?", [record_key]
         )
+        links = self._links(record_key, partner)
         if not hit:
-            return RecordContext(record_key, None, [])
+            return RecordContext(record_key, None, [], links)
         customer = str(hit[0][0])
         others = [m for m in self._members(customer) if m.record_key != record_key]
-        return RecordContext(record_key, customer, others)
+        return RecordContext(record_key, customer, others, links)
+
+    def _links(self, record_key: str, partner: str, limit: int = 5) -> list[Link]:
+        """The record's strongest scored pairs besides the one under review."""
+        if not self.has("match.pairs"):
+            return []
+        name = "r.customer_name" if self.has("clean.records") else "NULL"
+        join = " LEFT JOIN clean.records r USING (record_key)" if self.has("clean.records") else ""
+        top = self._query(
+            "SELECT other, probability, decision FROM console.links WHERE record_key = ? "
+            "AND other <> ? ORDER BY probability DESC, other LIMIT ?",
+            [record_key, partner, limit],
+        )
+        if not top:
+            return []
+        where = {str(r[0]): r for r in top}
+        rows = self._query(
+            f"SELECT cw.record_key, cw.customer_id, {name} FROM golden.crosswalk cw{join} "
+            "WHERE list_contains(?, cw.record_key)",
+            [list(where)],
+        )
+        owner = {str(r[0]): r for r in rows}
+        return [
+            Link(
+                other,
+                _text(owner.get(other, (None, None, None))[1]),
+                _text(owner.get(other, (None, None, None))[2]),
+                float(probability or 0.0),
+                _text(decision),
+            )
+            for other, probability, decision in top
+        ]
 
     def _members(self, customer_id: str) -> list[MemberRecord]:
         if self.has("clean.records"):

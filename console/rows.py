@@ -11,6 +11,7 @@ __all__ = [
     "Evidence",
     "FieldPair",
     "GoldenValue",
+    "Link",
     "MemberRecord",
     "QueuePair",
     "QueueView",
@@ -78,12 +79,25 @@ class MemberRecord:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A scored pair (``match.pairs``) from one record to another, and where the other one is."""
+
+    record_key: str
+    customer_id: str
+    customer_name: str
+    probability: float
+    decision: str  # match (same cluster), review, no_match
+
+
+@dataclass(frozen=True)
 class RecordContext:
-    """Where a record of a pair stands today: its customer and that customer's other records."""
+    """Where a record of a pair stands today: its customer, that customer's other records, and
+    its strongest scored links to other records."""
 
     record_key: str
     customer_id: str | None
     others: list[MemberRecord]
+    links: list[Link] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,10 @@ def test_queue_shows_a_pair_with_evidence_and_decisions_leave_it(project: Path) 
     assert "0 of " in page.text  # progress: nothing decided yet
     first = _pair(page.text)
 
+    # clustering context: each record's customer and its other scored links
+    assert re.search(r'is in\s*<a href="/customer/C', page.text)
+    assert any('class="links"' in client.get(f"/queue?pos={i}").text for i in range(5))
+
     skipped = client.get("/queue?pos=1")
     second = _pair(skipped.text)
     assert second != first
