@@ -51,26 +51,21 @@ _PAIR_FIELDS = (
     ("地址 address", "address"),
     ("信用代码 credit code", "credit_code"),
 )
-_MEMBER_SQL = """
+# console.members: each crosswalk record with the clean values the pages show (built once)
+_MEMBERS_SQL = """
+    CREATE OR REPLACE TABLE console.members AS
     SELECT cw.record_key, cw.source_system, cw.source_record_id, cw.customer_id,
            r.customer_name, r.contact_name, r.phone, r.email, r.city, r.address, r.credit_code,
-           cw.match_score, CAST(r.deleted_at_source AS VARCHAR)
-    FROM golden.crosswalk cw LEFT JOIN clean.records r USING (record_key)
+           cw.match_score, CAST(r.deleted_at_source AS VARCHAR) AS deleted_at_source
+    FROM golden.crosswalk cw LEFT JOIN {records} r USING (record_key)
 """
-_SHOWN_ROWS = 50
-# point look-ups of the pages (ART indexes on the console's in-memory copy, not the warehouse)
-_INDEXED = (
-    ("golden.crosswalk", "record_key"),
-    ("golden.crosswalk", "customer_id"),
-    ("clean.records", "record_key"),
-    ("golden.customers", "customer_id"),
-    ("golden.attribute_lineage", "customer_id"),
-    ("golden.contacts", "customer_id"),
-    ("golden.addresses", "customer_id"),
-    ("golden.transactions", "customer_id"),
-    ("golden.interactions", "customer_id"),
-    ("golden.customers_history", "customer_id"),
+_NO_RECORDS = (
+    "(SELECT NULL::VARCHAR AS record_key, NULL AS customer_name, NULL AS contact_name, "
+    "NULL AS phone, NULL AS email, NULL AS city, NULL AS address, NULL AS credit_code, "
+    "NULL AS deleted_at_source WHERE false)"
 )
+_SHOWN_ROWS = 50
+_LINKS = 5  # scored links shown per record in the queue's clustering context
 
 
 class QueueFilters:
@@ -104,7 +99,7 @@ def _text(value: Any) -> str:
 
 
 def _member(row: tuple[Any, ...]) -> MemberRecord:
-    """A :data:`_MEMBER_SQL` row as a record."""
+    """A ``console.members`` row as a record."""
     t = [_text(v) for v in row]
     return MemberRecord(
         record_key=t[0],
@@ -142,6 +137,9 @@ class StewardData:
         if "golden.crosswalk" not in self._tables:
             raise RuntimeError("nothing published yet: run the pipeline first")
         self._prepare()
+        # a page runs a handful of small look-ups: one thread each avoids waking (and, on a
+        # busy machine, waiting for) the whole DuckDB worker pool per query
+        con.execute("SET threads = 1")
 
     # ---- setup -----------------------------------------------------------------------------
 
@@ -165,8 +163,10 @@ class StewardData:
                 "probability DOUBLE, score DOUBLE, reason VARCHAR)"
             )
             self._tables.add("match.review_queue")
+        self._queue_summary()
         records = self.has("clean.records")
         con.execute("CREATE SCHEMA IF NOT EXISTS console")
+        con.execute(_MEMBERS_SQL.format(records="clean.records" if records else _NO_RECORDS))
         name_sql = "SELECT customer_id, customer_name AS name FROM golden.customers"
         if records:
             name_sql += (
@@ -201,23 +201,48 @@ class StewardData:
                 "upper(r.credit_code) FROM golden.crosswalk cw JOIN clean.records r "
                 "USING (record_key)"
             )
-        if self.has("match.pairs"):  # each scored pair from both ends, found by record
-            con.execute(
-                "CREATE OR REPLACE TABLE console.links AS "
-                "SELECT left_key AS record_key, right_key AS other, probability, decision "
-                "FROM match.pairs UNION ALL "
-                "SELECT right_key, left_key, probability, decision FROM match.pairs"
-            )
-            con.execute("CREATE INDEX console_links_record ON console.links (record_key)")
-        for table, column in _INDEXED:
-            if self.has(table):
-                index = f"console_{table.replace('.', '_')}_{column}"
-                con.execute(f"CREATE INDEX {index} ON {table} ({column})")
+        self._top_links: dict[str, list[tuple[str, float, str]]] = {}
+        if self.has("match.pairs"):  # each record's strongest pairs, from both ends, in memory
+            rows = con.execute(
+                "WITH l AS (SELECT left_key AS k, right_key AS o, probability AS p, decision AS d "
+                "FROM match.pairs UNION ALL SELECT right_key, left_key, probability, decision "
+                "FROM match.pairs) SELECT k, list(o ORDER BY p DESC, o)[:?], "
+                "list(p ORDER BY p DESC, o)[:?], list(d ORDER BY p DESC, o)[:?] FROM l GROUP BY k",
+                [_LINKS + 1] * 3,
+            ).fetchall()
+            self._top_links = {
+                k: list(zip(others, probs, decisions, strict=True))
+                for k, others, probs, decisions in rows
+            }
         con.execute(
             "CREATE OR REPLACE TABLE console.contact_keys AS SELECT DISTINCT * FROM ("
             + " UNION ALL ".join(parts)
             + ")"
         )
+
+    def _queue_summary(self) -> None:
+        """What the queue filters offer (sources, reasons, 0.1-wide score bands) and its size."""
+        con = self._con
+        ((total, lo),) = con.execute(
+            "SELECT count(*), min(probability) FROM match.review_queue"
+        ).fetchall()
+        keys = con.execute(
+            "SELECT DISTINCT split_part(k, ':', 1) FROM (SELECT left_key AS k FROM "
+            "match.review_queue UNION ALL SELECT right_key FROM match.review_queue) ORDER BY 1"
+        ).fetchall()
+        reasons = con.execute(
+            "SELECT DISTINCT reason FROM match.review_queue ORDER BY 1"
+        ).fetchall()
+        bands = []
+        if lo is not None:
+            start = math.floor(float(lo) * 10) / 10
+            while start < 1.0 - 1e-9:
+                bands.append(f"{start:.1f}-{min(start + 0.1, 1.0):.1f}")
+                start += 0.1
+        self._queue_total = int(total)
+        self._queue_sources = [str(k[0]) for k in keys]
+        self._queue_reasons = [str(r[0]) for r in reasons if r[0] is not None]
+        self._queue_bands = bands
 
     def _query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -241,11 +266,9 @@ class StewardData:
     # ---- review queue ----------------------------------------------------------------------
 
     _OPEN = """
-        SELECT q.* FROM match.review_queue q
-        WHERE NOT EXISTS (
-            SELECT 1 FROM match.decisions d
-            WHERE (d.left_key = q.left_key AND d.right_key = q.right_key)
-               OR (d.left_key = q.right_key AND d.right_key = q.left_key))
+        SELECT q.* FROM match.review_queue q ANTI JOIN match.decisions d
+        ON least(q.left_key, q.right_key) = least(d.left_key, d.right_key)
+        AND greatest(q.left_key, q.right_key) = greatest(d.left_key, d.right_key)
     """
 
     def queue(self, filters: QueueFilters, position: int = 0) -> QueueView:
@@ -263,41 +286,27 @@ class StewardData:
             where.append("reason = ?")
             params.append(filters.reason)
         cond = " AND ".join(where)
-        open_filtered = self._query(f"SELECT count(*) FROM ({self._OPEN}) WHERE {cond}", params)
-        count = int(open_filtered[0][0])
+        ((count, open_total),) = self._query(
+            f"SELECT count(*) FILTER (WHERE {cond}), count(*) FROM ({self._OPEN})", params
+        )
+        count, open_total = int(count), int(open_total)
         position = max(0, min(position, count - 1)) if count else 0
         frame = self._frame(
             f"SELECT * FROM ({self._OPEN}) WHERE {cond} "
             "ORDER BY probability DESC, left_key, right_key LIMIT 1 OFFSET ?",
             [*params, position],
         )
-        ((queue_total, open_total, lo),) = self._query(
-            f"SELECT (SELECT count(*) FROM match.review_queue), (SELECT count(*) FROM "
-            f"({self._OPEN})), (SELECT min(probability) FROM match.review_queue)"
-        )
-        keys = self._query(
-            "SELECT DISTINCT split_part(k, ':', 1) FROM (SELECT left_key AS k FROM "
-            "match.review_queue UNION ALL SELECT right_key FROM match.review_queue) ORDER BY 1"
-        )
-        reasons = self._query("SELECT DISTINCT reason FROM match.review_queue ORDER BY 1")
-        bands = []
-        if lo is not None:
-            step = 0.1
-            start = math.floor(float(lo) / step) * step
-            while start < 1.0 - 1e-9:
-                bands.append(f"{start:.1f}-{min(start + step, 1.0):.1f}")
-                start += step
         pair = self._pair(frame.iloc[0]) if len(frame) else None
         return QueueView(
             pair=pair,
             position=position,
             open_filtered=count,
-            open_total=int(open_total),
-            decided=int(queue_total) - int(open_total),
-            queue_total=int(queue_total),
-            sources=[str(k[0]) for k in keys],
-            reasons=[str(r[0]) for r in reasons if r[0] is not None],
-            bands=bands,
+            open_total=open_total,
+            decided=self._queue_total - open_total,
+            queue_total=self._queue_total,
+            sources=self._queue_sources,
+            reasons=self._queue_reasons,
+            bands=self._queue_bands,
         )
 
     def _pair(self, row: pd.Series) -> QueuePair:
@@ -326,7 +335,7 @@ class StewardData:
     def _context(self, record_key: str, partner: str) -> RecordContext:
         """The record's customer today, that customer's other records, its strongest links."""
         hit = self._query(
-            "SELECT customer_id FROM golden.crosswalk WHERE record_key = ?", [record_key]
+            "SELECT customer_id FROM console.members WHERE record_key = ?", [record_key]
         )
         links = self._links(record_key, partner)
         if not hit:
@@ -335,46 +344,24 @@ class StewardData:
         others = [m for m in self._members(customer) if m.record_key != record_key]
         return RecordContext(record_key, customer, others, links)
 
-    def _links(self, record_key: str, partner: str, limit: int = 5) -> list[Link]:
+    def _links(self, record_key: str, partner: str) -> list[Link]:
         """The record's strongest scored pairs besides the one under review."""
-        if not self.has("match.pairs"):
-            return []
-        name = "r.customer_name" if self.has("clean.records") else "NULL"
-        join = " LEFT JOIN clean.records r USING (record_key)" if self.has("clean.records") else ""
-        top = self._query(
-            "SELECT other, probability, decision FROM console.links WHERE record_key = ? "
-            "AND other <> ? ORDER BY probability DESC, other LIMIT ?",
-            [record_key, partner, limit],
-        )
+        top = [t for t in self._top_links.get(record_key, []) if t[0] != partner][:_LINKS]
         if not top:
             return []
-        where = {str(r[0]): r for r in top}
         rows = self._query(
-            f"SELECT cw.record_key, cw.customer_id, {name} FROM golden.crosswalk cw{join} "
-            "WHERE list_contains(?, cw.record_key)",
-            [list(where)],
+            "SELECT record_key, customer_id, customer_name FROM console.members "
+            "WHERE list_contains(?, record_key)",
+            [[t[0] for t in top]],
         )
-        owner = {str(r[0]): r for r in rows}
+        owner = {str(r[0]): (_text(r[1]), _text(r[2])) for r in rows}
         return [
-            Link(
-                other,
-                _text(owner.get(other, (None, None, None))[1]),
-                _text(owner.get(other, (None, None, None))[2]),
-                float(probability or 0.0),
-                _text(decision),
-            )
+            Link(other, *owner.get(other, ("", "")), float(probability or 0.0), _text(decision))
             for other, probability, decision in top
         ]
 
     def _members(self, customer_id: str) -> list[MemberRecord]:
-        if self.has("clean.records"):
-            sql = _MEMBER_SQL + " WHERE cw.customer_id = ? ORDER BY cw.record_key"
-        else:
-            sql = (
-                "SELECT record_key, source_system, source_record_id, customer_id, '', '', '', "
-                "'', '', '', '', match_score, '' FROM golden.crosswalk WHERE customer_id = ? "
-                "ORDER BY record_key"
-            )
+        sql = "SELECT * FROM console.members WHERE customer_id = ? ORDER BY record_key"
         return [_member(r) for r in self._query(sql, [customer_id])]
 
     # ---- decisions -------------------------------------------------------------------------
