@@ -70,6 +70,8 @@ def console_command(
             file=sys.stderr,
         )
     app = create_app(console_backend(cfg, steward, user_header))
+    print("reading the steward's tables and building the search keys …", flush=True)
+    app.state.console.data()  # at start, not on the first page (seconds on large archives)
     audit(cfg, "console_start", f"{host}:{port}", details={"steward": steward})
     print(f"steward console for {steward}: http://{host}:{port}/  (Ctrl+C stops it)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
