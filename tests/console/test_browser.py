@@ -27,18 +27,28 @@ from pipelines.settings import load_config
 from warehouse import read_table
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
-CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="needs Debian chromium (make browser-deps: apt install chromium)"
-)
-# screenshots go to the test's tmp folder; set this to also copy them (docs/img for the docs)
-SHOTS_ENV = "CONSOLE_SCREENSHOTS_DIR"
-DECISIONS = 20
 
 
 def _cjk_font() -> bool:
+    if shutil.which("fc-list") is None:
+        return False
     found = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
     return bool(found.stdout.strip())
+
+
+CHROMIUM = find_chromium()
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="needs Debian chromium (make browser-deps: apt install chromium)"
+    ),
+    pytest.mark.skipif(
+        CHROMIUM is not None and not _cjk_font(),
+        reason="needs a CJK font for the pages (make browser-deps: apt install fonts-noto-cjk)",
+    ),
+]
+# screenshots go to the test's tmp folder; set this to also copy them (docs/img for the docs)
+SHOTS_ENV = "CONSOLE_SCREENSHOTS_DIR"
+DECISIONS = 20
 
 
 def _free_port() -> int:
@@ -110,8 +120,6 @@ def _decided(tab: object) -> int:
 def test_steward_resolves_twenty_pairs_and_the_next_run_honours_them(
     served: tuple[Path, str], page: object, truth: dict[str, str], tmp_path: Path
 ) -> None:
-    if not _cjk_font():
-        pytest.skip("no CJK font (make browser-deps: apt install fonts-noto-cjk)")
     cfg_path, base = served
     tab = page
     tab.goto(f"{base}/queue")  # type: ignore[attr-defined]
