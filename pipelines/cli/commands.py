@@ -110,17 +110,9 @@ def review_decide(
     cfg: ArchiveConfig, left: str, right: str, decision: str, by: str, note: str | None = None
 ) -> int:
     """Record a steward's match / no-match for two records (the next run honours it)."""
-    from ..access import audit, open_warehouse, run_lock
-    from .stewardship import record_decision
+    from .stewardship import decide_audited
 
-    with run_lock(cfg), open_warehouse(cfg) as con:
-        record_decision(con, left, right, decision, by, note or "")
-    audit(
-        cfg,
-        "review_decision",
-        f"{left}~{right}",
-        details={"decision": decision, "by": by, "note": note or ""},
-    )
+    decide_audited(cfg, [(left, right, decision)], by, note or "")
     print(f"recorded {decision} for {left} ~ {right}; the next run honours it")
     return 0
 

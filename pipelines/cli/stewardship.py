@@ -55,6 +55,44 @@ def record_decision(
     return row
 
 
+def decide_audited(
+    cfg: ArchiveConfig,
+    decisions: list[tuple[str, str, str]],
+    decided_by: str,
+    note: str = "",
+    channel: str = "cli",
+) -> pd.DataFrame:
+    """Record steward decisions under the run lock and audit each one (CLI and console alike).
+
+    Args:
+        cfg: the project configuration.
+        decisions: ``(left_key, right_key, decision)`` triples, decision in :data:`DECISIONS`.
+        decided_by: who decides (kept in ``match.decisions`` and the audit log).
+        note: free text kept beside each decision.
+        channel: where the decision was taken (``cli``, ``console``), in the audit details.
+
+    Returns:
+        ``match.decisions`` after the last one.
+
+    Raises:
+        ValueError: an unknown decision or record key (nothing after it is recorded).
+        warehouse.archive.RunLockedError: a pipeline run or another writer holds the lock.
+    """
+    from ..access import audit, open_warehouse, run_lock
+
+    table = pd.DataFrame()
+    with run_lock(cfg), open_warehouse(cfg) as con:
+        for left, right, decision in decisions:
+            table = record_decision(con, left, right, decision, decided_by, note)
+            audit(
+                cfg,
+                "review_decision",
+                f"{left}~{right}",
+                details={"decision": decision, "by": decided_by, "note": note, "via": channel},
+            )
+    return table
+
+
 def explain_records(
     con: duckdb.DuckDBPyConnection, cfg: ArchiveConfig, left_key: str, right_key: str
 ) -> str:

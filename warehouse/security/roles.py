@@ -14,8 +14,19 @@ ROLES = frozenset({"admin", "steward", "analyst", "ops"})
 
 _ALLOWED: dict[str, frozenset[str]] = {
     "admin": frozenset({"*"}),
+    # stewards judge matches record by record (`explain`, the console): the clean records, the
+    # scored pairs and the model run they came from, beside the golden tables
     "steward": frozenset(
-        {"golden.*", "match.review_queue", "match.decisions", "clean.follow_up", "analytics.*"}
+        {
+            "golden.*",
+            "match.review_queue",
+            "match.decisions",
+            "match.pairs",
+            "match.params",
+            "clean.records",
+            "clean.follow_up",
+            "analytics.*",
+        }
     ),
     "analyst": frozenset({"mart.*"}),  # only inside the analyst mart file
     "ops": frozenset({"ops.*"}),  # quality figures and quarantine counts, no PII
