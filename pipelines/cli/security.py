@@ -98,12 +98,14 @@ def rotate_keys(cfg: ArchiveConfig) -> int:
 
 
 def mart_key(cfg: ArchiveConfig) -> int:
-    """Print the analyst mart key (hex) for ``$CUSTOMER_ARCHIVE_MART_KEY``; it opens the mart only.
+    """Print the analyst mart key (64 hex); it opens the mart only.
 
-    The master key cannot be derived from it. The hand-out is recorded in the audit log.
+    The same text is the mart's DuckDB ``ENCRYPTION_KEY`` (``ATTACH 'analyst_mart.duckdb' AS
+    mart (ENCRYPTION_KEY '<key>', READ_ONLY)`` in any DuckDB client) and the value of
+    ``$CUSTOMER_ARCHIVE_MART_KEY`` for ``customer-archive sql --role analyst``. The master key
+    cannot be derived from it. The hand-out is recorded in the audit log.
     """
-    from warehouse.security import analyst_mart_key
-    from warehouse.security.keys import encode_key
+    from warehouse.security import analyst_mart_key, mart_key_text
 
     from ..access import audit
 
@@ -111,7 +113,7 @@ def mart_key(cfg: ArchiveConfig) -> int:
     if ring is None:
         raise SystemExit("no master key configured")
     audit(cfg, "mart_key_issued", str(cfg.resolve(cfg.security.analyst_mart)))
-    print(encode_key(analyst_mart_key(ring).current))
+    print(mart_key_text(analyst_mart_key(ring)))
     return 0
 
 

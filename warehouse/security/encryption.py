@@ -107,6 +107,45 @@ def _attach(
         raise
 
 
+def open_encrypted_database(
+    path: Path | str,
+    key_text: str,
+    read_only: bool = False,
+    allow_unsafe_crypto: bool | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open (creating if absent) a DuckDB file encrypted with ``ENCRYPTION_KEY key_text``.
+
+    The same as ``ATTACH 'path' AS warehouse (ENCRYPTION_KEY 'key_text'); USE warehouse`` in
+    any DuckDB client: the file, its WAL and spilled temp files are encrypted (AES-GCM).
+
+    Args:
+        path: the database file.
+        key_text: the DuckDB encryption key string.
+        read_only: attach read-only (works with DuckDB's built-in crypto module).
+        allow_unsafe_crypto: see :func:`open_encrypted_warehouse`.
+
+    Returns:
+        An in-memory connection with the database attached and selected (``USE``).
+
+    Raises:
+        DecryptionError: the file exists but the key does not open it.
+        EncryptionUnavailableError: writing is requested but no crypto module may write.
+    """
+    path = Path(path)
+    con = duckdb.connect()
+    try:
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _prepare_writer(con, allow_unsafe_crypto)
+            con.execute("SET temp_file_encryption = true")
+        _attach(con, path, WAREHOUSE_ALIAS, key_text, read_only)
+        con.execute(f"USE {WAREHOUSE_ALIAS}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def open_encrypted_warehouse(
     path: Path | str,
     key: KeyRing | bytes,
@@ -133,20 +172,9 @@ def open_encrypted_warehouse(
         DecryptionError: the file exists but the key does not open it.
         EncryptionUnavailableError: writing is requested but no crypto module may write.
     """
-    ring = _as_ring(key)
-    path = Path(path)
-    con = duckdb.connect()
-    try:
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _prepare_writer(con, allow_unsafe_crypto)
-            con.execute("SET temp_file_encryption = true")
-        _attach(con, path, WAREHOUSE_ALIAS, warehouse_key_text(ring), read_only)
-        con.execute(f"USE {WAREHOUSE_ALIAS}")
-    except BaseException:
-        con.close()
-        raise
-    return con
+    return open_encrypted_database(
+        path, warehouse_key_text(_as_ring(key)), read_only, allow_unsafe_crypto
+    )
 
 
 def rotate_warehouse_key(

@@ -16,14 +16,14 @@ import pyarrow as pa
 from warehouse.archive import list_snapshots
 from warehouse.security._erase_sql import PersonMatch, erase_in_arrow, erase_in_table
 from warehouse.security.audit import AuditLog
+from warehouse.security.audit_anchor import record_audit_head
 from warehouse.security.encryption import (
     is_encrypted_parquet,
-    open_encrypted_warehouse,
     read_parquet_any,
     write_parquet_like,
 )
 from warehouse.security.keys import KeyRing
-from warehouse.security.mart import MART_PURPOSE, PSEUDONYM_PURPOSE
+from warehouse.security.mart import MART_PURPOSE, PSEUDONYM_PURPOSE, open_analyst_mart
 from warehouse.security.masking import pseudonym
 from warehouse.security.snapshots import rewrite_snapshot
 from warehouse.security.suppression import (
@@ -176,7 +176,7 @@ def _erase_mart(
     )
     mart_ring = KeyRing(key.derive(MART_PURPOSE))
     if targets.mart_duckdb is not None and Path(targets.mart_duckdb).exists():
-        con = open_encrypted_warehouse(targets.mart_duckdb, mart_ring, False, allow_unsafe_crypto)
+        con = open_analyst_mart(targets.mart_duckdb, mart_ring, False, allow_unsafe_crypto)
         try:
             for name, columns in _tables(con).items():
                 deleted, _ = erase_in_table(con, name, columns, pseudo)
@@ -318,6 +318,7 @@ def erase_customer(
         audit.append(
             actor, mode, "customer", [customer_id], "ok", {"reason": reason, **report.summary()}
         )
+        record_audit_head(con, audit.head())
     return report
 
 
