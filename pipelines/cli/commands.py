@@ -110,16 +110,23 @@ def review_decide(
     cfg: ArchiveConfig, left: str, right: str, decision: str, by: str, note: str | None = None
 ) -> int:
     """Record a steward's match / no-match for two records (the next run honours it)."""
-    from ..access import audit, open_warehouse, run_lock
+    from warehouse.security import pseudonym
+
+    from ..access import audit, keyring, open_warehouse, run_lock
     from .stewardship import record_decision
 
     with run_lock(cfg), open_warehouse(cfg) as con:
         record_decision(con, left, right, decision, by, note or "")
+    # record keys and the note's text stay in the warehouse (erasable); the log keeps
+    # keyed pseudonyms of the keys and the note's length, so it never holds personal data
+    ring = keyring(cfg)
+    secret = ring.derive("audit") if ring is not None else None
+    pair = f"{pseudonym(left, secret, 'R')}~{pseudonym(right, secret, 'R')}" if secret else "?~?"
     audit(
         cfg,
         "review_decision",
-        f"{left}~{right}",
-        details={"decision": decision, "by": by, "note": note or ""},
+        pair,
+        details={"decision": decision, "by": by, "note_chars": len(note or "")},
     )
     print(f"recorded {decision} for {left} ~ {right}; the next run honours it")
     return 0

@@ -21,12 +21,7 @@ def erase(cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase"
     ring = keyring(cfg, create=False)
     if ring is None:
         raise SystemExit("erasure needs the master key (snapshots, mart and suppression use it)")
-    targets = ErasureTargets(
-        archive_dir=cfg.resolve(cfg.archive_dir),
-        mart_duckdb=cfg.resolve(cfg.security.analyst_mart),
-        mart_parquet_dir=cfg.resolve(cfg.security.analyst_mart_parquet),
-        export_dirs=(cfg.resolve(cfg.exports_dir), cfg.resolve(cfg.reports_dir) / "audits"),
-    )
+    targets = erasure_targets(cfg)
     audit_path = cfg.resolve(cfg.security.audit_log)
     audit_path.parent.mkdir(parents=True, exist_ok=True)
     with run_lock(cfg), open_warehouse(cfg) as con:
@@ -42,7 +37,31 @@ def erase(cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase"
             allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto,
         )
     print(json.dumps({"customer_id": customer_id, **report.summary()}, ensure_ascii=False))
+    if report.landing_files:
+        print(
+            f"{len(report.landing_files)} landing file(s) (the departments' originals) still "
+            "hold this person; ask the departments to correct them, or let "
+            "security.landing_retention_days delete processed files:"
+        )
+        for path in report.landing_files:
+            print(f"  {path}")
     return 0
+
+
+def erasure_targets(cfg: ArchiveConfig) -> ErasureTargets:
+    """Everything the project writes besides the warehouse, for :func:`erase_customer`."""
+    from pathlib import Path
+
+    offsite = Path(cfg.offsite) if cfg.offsite and "://" not in cfg.offsite else None
+    return ErasureTargets(
+        archive_dir=cfg.resolve(cfg.archive_dir),
+        mart_duckdb=cfg.resolve(cfg.security.analyst_mart),
+        mart_parquet_dir=cfg.resolve(cfg.security.analyst_mart_parquet),
+        export_dirs=(cfg.resolve(cfg.exports_dir),),
+        report_dirs=(cfg.resolve(cfg.reports_dir),),
+        landing_dir=cfg.resolve(cfg.landing_dir),
+        offsite_dirs=(cfg.resolve(offsite),) if offsite is not None else (),
+    )
 
 
 def rotate_keys(cfg: ArchiveConfig) -> int:
