@@ -168,7 +168,9 @@ def _erase_csv(path: Path, match: PersonMatch) -> int | None:
 
 def _erase_xlsx(path: Path, match: PersonMatch) -> int | None:
     """Every sheet: the person's rows dropped, their values redacted in the other cells."""
-    sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
+    sheets = pd.read_excel(
+        path, sheet_name=None, dtype=str, keep_default_na=False, engine="calamine"
+    )
     pattern = text_pattern(match)
     total_deleted = total_changed = 0
     out: dict[str, pd.DataFrame] = {}
@@ -271,7 +273,9 @@ def files_holding(folder: Path, match: PersonMatch) -> list[Path]:
         suffix = path.suffix.lower()
         try:
             if suffix in {".xlsx", ".xlsm", ".xls"}:
-                sheets = pd.read_excel(path, sheet_name=None, dtype=str, header=None)
+                sheets = pd.read_excel(
+                    path, sheet_name=None, dtype=str, header=None, engine="calamine"
+                )
                 text = "\n".join(f.to_csv(index=False) for f in sheets.values())
             elif suffix == ".parquet":
                 text = pd.read_parquet(path).astype("string").to_csv(index=False)
