@@ -58,7 +58,7 @@ class Erased:
     people: list[Person]
     erase_output: str
     landing: Path
-    extra: dict[str, str] = field(default_factory=dict)
+    before: list[str] = field(default_factory=list)
 
 
 def _national(phone: str) -> str:
@@ -145,6 +145,7 @@ def erased(tmp_path_factory: pytest.TempPathFactory) -> Erased:
     assert outcome.success, outcome.errors
     cfg = load_config(config_path)
     people = _pick(cfg, candidates)
+    root = config_path.parent
     person, contact = people
     common = ["--config", str(config_path)]
     # everything that writes personal data somewhere, done before the erasure
@@ -160,6 +161,7 @@ def erased(tmp_path_factory: pytest.TempPathFactory) -> Erased:
     )
     assert main(["sql", lookup, *common]) == 0
     raise_alert(cfg, outcome.run_id, "test", f"row rejected: {next(iter(person.names))} {phone}")
+    before, _ = residue_scan(cfg, root, landing, people)
     erase_out = io.StringIO()
     import contextlib
 
@@ -167,7 +169,7 @@ def erased(tmp_path_factory: pytest.TempPathFactory) -> Erased:
         assert main(["erase", "--customer", person.customer_id, "--reason", "PIPL-1", *common]) == 0
         assert main(["erase", "--customer", contact.customer_id, "--reason", "PIPL-2",
                      "--mode", "anonymize", *common]) == 0  # fmt: skip
-    return Erased(cfg, config_path, people, erase_out.getvalue(), landing)
+    return Erased(cfg, config_path, people, erase_out.getvalue(), landing, before)
 
 
 def _record_key(cfg: ArchiveConfig, customer_id: str) -> str:
@@ -283,13 +285,15 @@ def _file_text(path: Path, cfg: ArchiveConfig, ring: KeyRing) -> str:
     return text
 
 
-def test_residue_scanner_finds_nothing_after_erasure(erased: Erased) -> None:
-    cfg = erased.cfg
+def residue_scan(
+    cfg: ArchiveConfig, root: Path, landing: Path, people: list[Person]
+) -> tuple[list[str], dict[str, int]]:
+    """Every warehouse and mart table, every file under the project's data folders
+    (decrypted, decoded, and as raw bytes): where do the people's values still appear?"""
     ring = keyring(cfg)
     assert ring is not None
-    root = erased.config_path.parent
-    skip_dirs = {root / "demo", erased.landing}  # generator output; departments' originals
-    scanners = [Scanner(p) for p in erased.people]
+    skip_dirs = {root / "demo", landing}  # generator output; departments' originals
+    scanners = [Scanner(p) for p in people]
     hits: list[str] = []
     scanned = {"files": 0, "tables": 0}
     with open_warehouse(cfg, read_only=True) as con:
@@ -318,20 +322,39 @@ def test_residue_scanner_finds_nothing_after_erasure(erased: Erased) -> None:
             exempt = path.name == "manifest.json" or path == cfg.resolve(cfg.security.audit_log)
             s.raw(str(path.relative_to(root)), data, hits, id_exempt=exempt)
             s.text(str(path.relative_to(root)), text, hits)
+    return hits, scanned
+
+
+def test_residue_scanner_finds_nothing_after_erasure(erased: Erased) -> None:
+    root = erased.config_path.parent
+    hits, scanned = residue_scan(erased.cfg, root, erased.landing, erased.people)
     # the scan really read decrypted content: other people are still there
     assert scanned["tables"] > 20 and scanned["files"] > 20, scanned
     assert not hits, "\n".join(hits[:20])
 
 
-def test_the_scanner_would_have_found_them_before(erased: Erased) -> None:
-    """The landing files (not erased, departments' originals) still hold them: the scanner
-    sees them there, so its silence elsewhere means something."""
-    scanners = [Scanner(p) for p in erased.people]
-    for s in scanners:
+def test_the_scanner_found_them_everywhere_before_the_erasure(erased: Erased) -> None:
+    """Its silence afterwards means something: before, it found them in every kind of place."""
+    where = {h.split(":", 1)[0] for h in erased.before}
+    expected = [
+        "warehouse quarantine.rows",  # the re-sent leads, quarantined with content
+        "warehouse golden.customers",
+        "warehouse match.decisions",  # the steward's note names the person
+        "state/reports/audits/audit_2026Q4.xlsx",
+        "state/reports/alerts.jsonl",
+        "state/exports/golden/customers.parquet",
+    ]
+    for place in expected:
+        assert any(w.startswith(place) for w in where), (place, sorted(where)[:40])
+    assert any(w.startswith("state/archive/") for w in where)  # decrypted snapshot files
+    # the audit log never held them, so it never needs rewriting
+    assert not any(w.startswith("data/audit/") for w in where), sorted(where)
+    # the landing files (the departments' originals, not erased) still hold them
+    for scanner in (Scanner(p) for p in erased.people):
         hits: list[str] = []
         for path in erased.landing.rglob("*.jsonl"):
-            s.text(str(path), path.read_text("utf-8"), hits)
-        assert hits, s.person.kind
+            scanner.text(str(path), path.read_text("utf-8"), hits)
+        assert hits, scanner.person.kind
 
 
 def test_erasure_lists_landing_files_that_still_hold_the_person(erased: Erased) -> None:
