@@ -124,6 +124,17 @@ def erase_in_table(
                 f"{_literal(REDACTED)}, 'gi') WHERE regexp_matches({q}, {_literal(pattern)}, 'i')"
             ).fetchall()
             redacted += int(done[0][0])
+    quoted = match.quoted_values_pattern()
+    if quoted and not has_link_columns(names):
+        # JSON text in unlinked tables (check samples: unexpected examples and keys)
+        replacement = _literal(f'"{REDACTED}"')
+        for column in text_columns:
+            q = _quote(column)
+            done = con.execute(
+                f"UPDATE {table} SET {q} = regexp_replace({q}, {_literal(quoted)}, "
+                f"{replacement}, 'g') WHERE regexp_matches({q}, {_literal(quoted)})"
+            ).fetchall()
+            redacted += int(done[0][0])
     return deleted, redacted
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 from collections.abc import Mapping
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 ROLE_ENV = "CUSTOMER_ARCHIVE_ROLE"
 ROLES = frozenset({"admin", "steward", "analyst", "ops"})
@@ -70,6 +72,31 @@ def quarantine_counts(quarantined_rows: pd.DataFrame) -> pd.DataFrame:
     return quarantined_rows.groupby(keys, dropna=False).size().reset_index(name="rows")
 
 
+SAMPLE_KEYS = ("unexpected_examples", "unexpected_keys")
+
+
+def check_results_without_examples(table: pa.Table) -> pa.Table:
+    """``ops.check_results`` for ops: the figures of ``observed`` without the sample values.
+
+    ``observed`` (JSON) may list up to five failing values and record keys — personal data;
+    ops gets the counts only.
+    """
+    if "observed" not in table.column_names:
+        return table
+    cleaned = []
+    for text in table.column("observed").to_pylist():
+        try:
+            value = json.loads(text) if isinstance(text, str) else text
+        except ValueError:
+            cleaned.append(None)  # not JSON: cannot tell figures from values, leave it out
+            continue
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in SAMPLE_KEYS}
+        cleaned.append(json.dumps(value, ensure_ascii=False) if value is not None else None)
+    index = table.column_names.index("observed")
+    return table.set_column(index, "observed", pa.array(cleaned, pa.string()))
+
+
 def role_database(con: duckdb.DuckDBPyConnection, role: str) -> duckdb.DuckDBPyConnection:
     """A locked, in-memory database with copies of just the tables ``role`` may read.
 
@@ -96,6 +123,8 @@ def role_database(con: duckdb.DuckDBPyConnection, role: str) -> duckdb.DuckDBPyC
         for (name,) in tables:
             if is_table_allowed(role, name) and not name.startswith("quarantine."):
                 frame = con.sql(f"SELECT * FROM {name}").to_arrow_table()
+                if role == "ops" and name == "ops.check_results":
+                    frame = check_results_without_examples(frame)
                 schema = name.split(".", 1)[0]
                 out.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
                 out.register("_t", frame)

@@ -160,3 +160,26 @@ def test_expired_landing_files(tmp_path: Path) -> None:
     changed.write_text("y\n", encoding="utf-8")  # re-delivered since ingest: keep for the run
     expired = expired_landing_files(tmp_path, processed, date(2026, 11, 24), 90, file_sha256)
     assert expired == [old]
+
+
+def test_check_samples_lose_the_persons_values_and_keys() -> None:
+    """Unlinked tables: a row naming their phone/email is deleted (tested elsewhere); names
+    and record keys as JSON values in the rest are redacted, the other people's stay."""
+    import duckdb
+
+    from warehouse.security._erase_sql import erase_in_table
+
+    con = duckdb.connect()
+    observed = json.dumps(
+        {"unexpected_count": 2, "unexpected_examples": [NAME, OTHER["name"]],
+         "unexpected_keys": [f"marketing:{SRC_ID}", OTHER["record_key"]]},
+        ensure_ascii=False,
+    )  # fmt: skip
+    con.execute("CREATE TABLE checks AS SELECT 'r1' AS run_id, ? AS observed", [observed])
+    deleted, redacted = erase_in_table(
+        con, "checks", {"run_id": "VARCHAR", "observed": "VARCHAR"}, _match()
+    )
+    after = json.loads(con.execute("SELECT observed FROM checks").fetchall()[0][0])
+    assert (deleted, redacted) == (0, 1)  # the row stays, its one cell is rewritten
+    assert after["unexpected_examples"] == ["[erased]", OTHER["name"]]
+    assert after["unexpected_keys"] == ["[erased]", OTHER["record_key"]]

@@ -47,6 +47,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "CREATE TABLE quarantine.rows AS SELECT 'crm' AS source_system, 'crm.csv' AS "
         f"source_file, 3 AS source_row, '{PHONE},张三' AS raw_content, 'bad_phone' AS reason",
         "CREATE TABLE ops.stage_stats AS SELECT 'r1' AS run_id, 12 AS records",
+        "CREATE TABLE ops.check_results AS SELECT 'r1' AS run_id, 'phone_valid' AS name, "
+        f'\'{{"unexpected_count": 1, "unexpected_examples": ["{PHONE}"], '
+        '"unexpected_keys": ["crm:1"]}\' AS observed',
     ]:
         con.execute(sql)
     con.close()
@@ -176,7 +179,10 @@ def test_each_role_holds_only_what_it_is_given(files) -> None:
     )
     assert _objects(analyst) == {"mart.customers"}
     assert _objects(steward) == {"golden.customers", "golden.customers_history"}
-    assert _objects(ops) == {"ops.stage_stats", "ops.quarantine_counts"}
+    assert _objects(ops) == {"ops.stage_stats", "ops.check_results", "ops.quarantine_counts"}
+    # ops sees the figures of failed checks, not the failing values or their record keys
+    observed = sandboxed_query(ops, "SELECT observed FROM ops.check_results").fetchall()
+    assert observed == [('{"unexpected_count": 1}',)]
     # ops sees quarantine counts and reasons, never the quarantined content
     counts = sandboxed_query(ops, "SELECT * FROM ops.quarantine_counts").df()
     assert counts.to_dict("records") == [
