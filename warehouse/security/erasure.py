@@ -180,9 +180,9 @@ def _erase_mart(
     if targets.mart_parquet_dir is not None and Path(targets.mart_parquet_dir).is_dir():
         files = sorted(Path(targets.mart_parquet_dir).glob("*.parquet"))
         for path in files:
-            deleted = erase_in_file(path, pseudo, mart_ring)
-            if deleted is not None:
-                report.mart_rows[str(path)] = deleted
+            dropped = erase_in_file(path, pseudo, mart_ring)
+            if dropped is not None:
+                report.mart_rows[str(path)] = dropped
 
 
 def erase_customer(

@@ -83,7 +83,7 @@ def check_results_without_examples(table: pa.Table) -> pa.Table:
     """
     if "observed" not in table.column_names:
         return table
-    cleaned = []
+    cleaned: list[str | None] = []
     for text in table.column("observed").to_pylist():
         try:
             value = json.loads(text) if isinstance(text, str) else text
