@@ -47,16 +47,17 @@ class PersonMatch:
         return {i for i in ids if len(i) >= 4}
 
     def quoted_values_pattern(self) -> str | None:
-        """RE2 pattern for the person's names and ids as whole JSON string values (``"张三"``).
+        """RE2 pattern for the person's names and ids as whole quoted values (``"张三"``).
 
-        Used on quarantined ``raw_content`` (a JSON object of header → text), where a name or
-        id counts only as a whole cell, not inside a longer text.
+        Used on quarantined ``raw_content`` (a JSON object of header → text) and JSON or
+        Python-list text in other unlinked cells (``['KH1', '张三']`` in a reason), where a
+        name or id counts only as a whole value, not inside a longer text.
         """
         values = sorted(self.names | self.identifiers(), key=lambda v: (-len(v), v))
         if not values:
             return None
         inner = "|".join(re.escape(v.strip()) for v in values if v.strip())
-        return f'"\\s*(?:{inner})\\s*"' if inner else None
+        return f"[\"']\\s*(?:{inner})\\s*[\"']" if inner else None
 
     def pattern(self) -> str | None:
         """RE2 pattern matching the phones (any separators) and emails, or None."""
