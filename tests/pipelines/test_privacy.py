@@ -480,3 +480,35 @@ def test_audit_log_tampering_is_detected_against_anchors(erased: Erased, capsys)
     finally:
         path.write_bytes(original)
     assert main(["audit-log", "verify", *common]) == 0
+
+
+# ---------------------------------------------------------------- landing retention (last:
+# it deletes the landing files the tests above read)
+
+
+def test_landing_retention_deletes_processed_files_after_n_days(erased: Erased) -> None:
+    from datetime import date
+
+    from pipelines.landing import apply_landing_retention
+    from pipelines.settings import ConfigError
+
+    bad = erased.config_path.with_name("bad.yml")
+    bad.write_text(
+        erased.config_path.read_text("utf-8") + "security:\n  landing_retention_days: 0\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="landing_retention_days"):
+        load_config(bad)
+    security = erased.cfg.security.model_copy(update={"landing_retention_days": 30})
+    cfg = erased.cfg.model_copy(update={"security": security})
+    unprocessed = erased.landing / "sales" / "2026-11-23" / "not_yet_ingested.csv"
+    unprocessed.write_text("客户编号\n", encoding="utf-8")
+    assert apply_landing_retention(cfg, date(2026, 12, 20)) == []  # 27 days: kept
+    deleted = apply_landing_retention(cfg, date(2026, 12, 31))  # 38 days after delivery
+    assert {p.name for p in deleted} == {
+        "leads.jsonl", "leads_resend.jsonl", "crm_customers.csv", "tickets.xlsx"
+    }  # fmt: skip
+    assert unprocessed.exists()  # never ingested: not the archive's to delete
+    assert not (erased.landing / "marketing").exists()  # emptied folders go too
+    log = cfg.resolve(cfg.security.audit_log).read_text("utf-8").splitlines()
+    assert json.loads(log[-1])["action"] == "landing_retention"
