@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 
-from warehouse.security import ErasureTargets, erase_customer
+from warehouse.security import ErasureTargets, KeyRing, erase_customer
 
 from ..access import actor, keyring, open_warehouse, run_lock
 from ..settings import ArchiveConfig
 
 
-def erase(cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase") -> int:
+def erase(
+    cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase", compact: bool = True
+) -> int:
     """Erase (or anonymize) one customer everywhere, leave a tombstone and a suppression entry.
 
     Runs under the run lock so no pipeline run writes at the same time. The audit log gets the
-    erasure with counts only (no personal data).
+    erasure with counts only (no personal data). With ``compact`` the warehouse and the mart
+    database are then rewritten into fresh files (:func:`compact_after_erasure`).
     """
     from warehouse.security import AuditLog
 
@@ -24,18 +27,21 @@ def erase(cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase"
     targets = erasure_targets(cfg)
     audit_path = cfg.resolve(cfg.security.audit_log)
     audit_path.parent.mkdir(parents=True, exist_ok=True)
-    with run_lock(cfg), open_warehouse(cfg) as con:
-        report = erase_customer(
-            con,
-            customer_id,
-            reason,
-            ring,
-            targets,
-            actor=actor(),
-            audit=AuditLog(audit_path),
-            mode=mode,  # type: ignore[arg-type]
-            allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto,
-        )
+    with run_lock(cfg):
+        with open_warehouse(cfg) as con:
+            report = erase_customer(
+                con,
+                customer_id,
+                reason,
+                ring,
+                targets,
+                actor=actor(),
+                audit=AuditLog(audit_path),
+                mode=mode,  # type: ignore[arg-type]
+                allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto,
+            )
+        if compact:
+            compact_after_erasure(cfg, ring)
     print(json.dumps({"customer_id": customer_id, **report.summary()}, ensure_ascii=False))
     if report.landing_files:
         print(
@@ -46,6 +52,26 @@ def erase(cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase"
         for path in report.landing_files:
             print(f"  {path}")
     return 0
+
+
+def compact_after_erasure(cfg: ArchiveConfig, ring: KeyRing) -> None:
+    """Rewrite the warehouse and the mart database so no deleted row survives in free blocks.
+
+    DuckDB does not wipe the blocks of deleted rows; copying the live content into a fresh
+    file (same key) and renaming it over the old one leaves none behind. Call it under the
+    run lock, with no connection open.
+    """
+    from warehouse.security import analyst_mart_key, compact_database, mart_key_text
+    from warehouse.security.encryption import warehouse_key_text
+
+    unsafe = cfg.security.allow_unsafe_duckdb_crypto
+    warehouse = cfg.resolve(cfg.warehouse)
+    if warehouse.exists():
+        text = warehouse_key_text(ring) if cfg.security.encrypt_warehouse else None
+        compact_database(warehouse, text, unsafe)
+    mart = cfg.resolve(cfg.security.analyst_mart)
+    if mart.exists():
+        compact_database(mart, mart_key_text(analyst_mart_key(ring)), unsafe)
 
 
 def erasure_targets(cfg: ArchiveConfig) -> ErasureTargets:
@@ -175,7 +201,11 @@ def retention(
     if apply:
         for row in todo.itertuples():
             mode = "anonymize" if row.action == "anonymize" else "erase"
-            erase(cfg, str(row.customer_id), "retention", mode)
+            erase(cfg, str(row.customer_id), "retention", mode, compact=False)
+        ring = keyring(cfg)
+        if ring is not None and len(todo):
+            with run_lock(cfg):
+                compact_after_erasure(cfg, ring)
         audit(
             cfg,
             "retention",

@@ -5,6 +5,7 @@ from warehouse.security.columns import ColumnMasker
 from warehouse.security.encryption import (
     DecryptionError,
     EncryptionUnavailableError,
+    compact_database,
     crypto_backend,
     encrypt_parquet,
     is_encrypted_parquet,
@@ -91,6 +92,7 @@ __all__ = [
     "build_analyst_mart_arrow",
     "check_read_only",
     "classify",
+    "compact_database",
     "crypto_backend",
     "direct_columns",
     "drop_suppressed",

@@ -91,12 +91,14 @@ def _prepare_writer(con: duckdb.DuckDBPyConnection, allow_unsafe_crypto: bool | 
 
 
 def _attach(
-    con: duckdb.DuckDBPyConnection, path: Path, alias: str, key_text: str, read_only: bool
+    con: duckdb.DuckDBPyConnection, path: Path, alias: str, key_text: str | None, read_only: bool
 ) -> None:
-    options = f"ENCRYPTION_KEY '{key_text}'" + (", READ_ONLY" if read_only else "")
+    options = [f"ENCRYPTION_KEY '{key_text}'"] if key_text is not None else []
+    options += ["READ_ONLY"] if read_only else []
     target = str(path).replace("'", "''")
+    suffix = f" ({', '.join(options)})" if options else ""
     try:
-        con.execute(f"ATTACH '{target}' AS {alias} ({options})")
+        con.execute(f"ATTACH '{target}' AS {alias}{suffix}")
     except duckdb.Error as exc:
         message = str(exc)
         if "key" in message.lower() or "decrypt" in message.lower():
@@ -194,16 +196,48 @@ def rotate_warehouse_key(
     Returns:
         The path; the old key no longer opens it.
     """
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.rotate-{secrets.token_hex(4)}")
+    return _copy_database(
+        Path(path),
+        warehouse_key_text(_as_ring(old)),
+        warehouse_key_text(_as_ring(new)),
+        allow_unsafe_crypto,
+    )
+
+
+def compact_database(
+    path: Path | str, key_text: str | None, allow_unsafe_crypto: bool | None = None
+) -> Path:
+    """Rewrite a DuckDB file into a fresh one (same key), leaving no deleted rows behind.
+
+    DuckDB reuses the blocks of deleted rows but does not wipe them: after an erasure the
+    old rows stay readable in free blocks (by anyone holding the file and its key) until
+    overwritten. Copying the live content into a new file and renaming it over the old one
+    leaves only live rows.
+
+    Args:
+        path: the database file (closed: no connection may hold it).
+        key_text: its DuckDB ``ENCRYPTION_KEY``, or None for a plain file.
+        allow_unsafe_crypto: see :func:`open_encrypted_warehouse`.
+
+    Returns:
+        The path.
+    """
+    return _copy_database(Path(path), key_text, key_text, allow_unsafe_crypto)
+
+
+def _copy_database(
+    path: Path, old_text: str | None, new_text: str | None, allow_unsafe_crypto: bool | None
+) -> Path:
+    temp = path.with_name(f".{path.name}.rewrite-{secrets.token_hex(4)}")
     con = duckdb.connect()
     try:
-        _prepare_writer(con, allow_unsafe_crypto)
-        _attach(con, path, "old_wh", warehouse_key_text(_as_ring(old)), True)
-        _attach(con, temp, "new_wh", warehouse_key_text(_as_ring(new)), False)
-        con.execute("COPY FROM DATABASE old_wh TO new_wh")
-        con.execute("DETACH new_wh")
-        con.execute("DETACH old_wh")
+        if new_text is not None:
+            _prepare_writer(con, allow_unsafe_crypto)
+        _attach(con, path, "old_db", old_text, True)
+        _attach(con, temp, "new_db", new_text, False)
+        con.execute("COPY FROM DATABASE old_db TO new_db")
+        con.execute("DETACH new_db")
+        con.execute("DETACH old_db")
     except BaseException:
         con.close()
         for leftover in (temp, temp.with_name(temp.name + ".wal")):
