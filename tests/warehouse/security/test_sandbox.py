@@ -68,7 +68,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "db": root / "other.duckdb",
         "wh": wh,
         "mart": root / "mart.duckdb",
-        "ring_key": root,  # placeholder so the dict stays Path-typed
     }
 
 
