@@ -124,7 +124,11 @@ HANDLERS: dict[str, Handler] = {
     "retention": _retention,
     "keys": _keys,
     "console": _console,
-    "audit-log": lambda a: commands.audit_log_verify(_cfg(a)),
+    "audit-log": lambda a: (
+        commands.audit_log_verify(_cfg(a))
+        if a.action == "verify"
+        else commands.audit_log_rechain(_cfg(a))
+    ),
 }
 
 
@@ -192,11 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(p)
     p.add_argument(
-        "--truth", default=None,
+        "--truth",
+        default=None,
         help="CSV: record_key (or source_system, source_record_id), entity_id[, hard_case]",
     )
     p.add_argument(
-        "--labels", default=None,
+        "--labels",
+        default=None,
         help="CSV of labelled pairs (left_key, right_key, decision), or 'steward' for the "
         "recorded steward decisions",
     )
@@ -284,9 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler="keys")
 
-    p = sub.add_parser("audit-log", help="verify the hash-chained audit log")
+    p = sub.add_parser(
+        "audit-log",
+        help="verify the hash-chained audit log against its anchors (warehouse, snapshots), "
+        "or re-chain a log written before query texts were redacted",
+    )
     _add_common(p)
-    p.add_argument("action", choices=["verify"])
+    p.add_argument("action", choices=["verify", "rechain"])
     p.set_defaults(handler="audit-log")
     return parser
 

@@ -84,13 +84,34 @@ def decide_audited(
     with run_lock(cfg), open_warehouse(cfg) as con:
         for left, right, decision in decisions:
             table = record_decision(con, left, right, decision, decided_by, note)
+            # record keys and the note's text stay in the warehouse (erasable); the log keeps
+            # keyed pseudonyms of the keys and the note's length, so it never holds personal data
             audit(
                 cfg,
                 "review_decision",
-                f"{left}~{right}",
-                details={"decision": decision, "by": decided_by, "note": note, "via": channel},
+                audited_pair(cfg, left, right),
+                details={
+                    "decision": decision,
+                    "by": decided_by,
+                    "note_chars": len(note),
+                    "via": channel,
+                },
             )
     return table
+
+
+def audited_pair(cfg: ArchiveConfig, left: str, right: str) -> str:
+    """How a decided pair is named in the audit log: keyed pseudonyms of both record keys
+    (``?~?`` when the archive has no key to derive them from)."""
+    from warehouse.security import pseudonym
+
+    from ..access import keyring
+
+    ring = keyring(cfg)
+    if ring is None:
+        return "?~?"
+    secret = ring.derive("audit")
+    return f"{pseudonym(left, secret, 'R')}~{pseudonym(right, secret, 'R')}"
 
 
 def explain_records(
