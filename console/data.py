@@ -137,9 +137,6 @@ class StewardData:
         if "golden.crosswalk" not in self._tables:
             raise RuntimeError("nothing published yet: run the pipeline first")
         self._prepare()
-        # a page runs a handful of small look-ups: one thread each avoids waking (and, on a
-        # busy machine, waiting for) the whole DuckDB worker pool per query
-        con.execute("SET threads = 1")
 
     # ---- setup -----------------------------------------------------------------------------
 

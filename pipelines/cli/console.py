@@ -29,7 +29,9 @@ def console_backend(cfg: ArchiveConfig, steward: str, user_header: str | None = 
 
     def load() -> duckdb.DuckDBPyConnection:
         with open_warehouse(cfg, read_only=True) as con:
-            return role_database(con, "steward")
+            # a page runs a handful of small look-ups: one thread each avoids waking (and, on
+            # a busy machine, waiting for) the whole DuckDB worker pool per query
+            return role_database(con, "steward", threads=1)
 
     def version() -> object:
         wal = path.with_name(path.name + ".wal")

@@ -108,7 +108,9 @@ def check_results_without_examples(table: pa.Table) -> pa.Table:
     return table.set_column(index, "observed", pa.array(cleaned, pa.string()))
 
 
-def role_database(con: duckdb.DuckDBPyConnection, role: str) -> duckdb.DuckDBPyConnection:
+def role_database(
+    con: duckdb.DuckDBPyConnection, role: str, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """A locked, in-memory database with copies of just the tables ``role`` may read.
 
     For ``steward`` and ``ops``: quarantined rows are never copied; ``ops`` gets their counts
@@ -121,6 +123,8 @@ def role_database(con: duckdb.DuckDBPyConnection, role: str) -> duckdb.DuckDBPyC
     Args:
         con: the warehouse (read-only is enough).
         role: the role to copy for.
+        threads: DuckDB threads of the copy, set before the settings are locked (``None``:
+            DuckDB's default).
     """
     from warehouse.db import table_columns, table_exists
     from warehouse.security.sandbox import lock_down
@@ -158,6 +162,8 @@ def role_database(con: duckdb.DuckDBPyConnection, role: str) -> duckdb.DuckDBPyC
                 out.execute("CREATE SCHEMA IF NOT EXISTS analytics")
                 out.execute(AS_OF_MACRO_SQL)
                 out.execute(AS_OF_ALL_MACRO_SQL)
+        if threads is not None:
+            out.execute(f"SET threads = {int(threads)}")
         return lock_down(out)
     except BaseException:
         out.close()
