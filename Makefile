@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 ENTITIES ?= 5000
 SEED     ?= 42
 
-.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large clean report-screenshot
+.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large clean report-screenshot \
+	fonts dossier-screenshot
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -22,8 +23,22 @@ run: $(STAMP)
 	$(BIN)/customer-archive demo --entities $(ENTITIES) --seed $(SEED) --out data/demo
 	$(BIN)/customer-archive run --config archive.yml --warehouse data/warehouse.duckdb --demo-truth data/demo/truth.csv
 
+## fonts: the CJK font embedded in dossier PDFs (fonts-wqy-microhei) and poppler-utils
+## (pdftoppm for screenshots); best effort: apt-get when missing, a warning when it cannot
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+fonts:
+	@test -f $(CJK_FONT) && command -v pdftoppm >/dev/null 2>&1 || \
+		{ (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			fonts-wqy-microhei poppler-utils >/dev/null) || \
+		  echo "warning: could not install fonts-wqy-microhei/poppler-utils; dossier PDFs need" \
+		       "a CJK font (set \$$CUSTOMER_ARCHIVE_CJK_FONT)"; }
+
+## dossier-screenshot: render one demo dossier page to docs/img/dossier_page1.png (pdftoppm)
+dossier-screenshot: $(STAMP) fonts
+	$(BIN)/python -m pipelines.cli.filing_screenshot docs/img/dossier_page1.png
+
 ## test: lint and the whole test suite (what CI runs)
-test: $(STAMP)
+test: $(STAMP) fonts
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

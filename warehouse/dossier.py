@@ -1,8 +1,8 @@
 """The customer dossier (客户档案) as PDF: base info, class, contacts, facts, history, lineage.
 
 Seed 004 电子归档: "将系统内已审核的资料导出为PDF格式". Rendered with fpdf2 (pure Python, no
-browser) in a CJK font that is embedded (subset) in every file: Noto Sans CJK SC from Debian's
-``fonts-noto-cjk`` (OpenType/CFF, embedded as CIDFontType0), else WenQuanYi (TrueType).
+browser) in a CJK font that is embedded (subset) in every file: WenQuanYi Micro Hei from Debian's
+``fonts-wqy-microhei`` (TrueType; ``make fonts``), else another installed CJK font.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from warehouse.filing import customer_folder
 from warehouse.naming import attachment_name
 
 FONT_ENV = "CUSTOMER_ARCHIVE_CJK_FONT"
-#: Fonts tried in order (Debian packages fonts-noto-cjk, fonts-wqy-microhei, fonts-wqy-zenhei).
+#: Fonts tried in order (Debian fonts-wqy-microhei, fonts-wqy-zenhei, fonts-noto-cjk). TrueType
+#: outlines first: fpdf2 embeds them as CIDFontType2 with Identity-H, whose text every reader
+#: extracts (pypdf garbles the CFF-keyed Noto CJK embedding with NUL bytes; poppler reads both).
 FONT_CANDIDATES = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf",
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
     "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
 )
 LIFECYCLE_ZH = {
     "potential": "潜在",

@@ -126,6 +126,26 @@ class Period:
         return f"{self.year:04d}-{self.month:02d}"
 
 
+@dataclass(frozen=True)
+class DateSpan:
+    """Any span of days (a year for the yearly package); ``label`` names its files."""
+
+    start: date
+    end: date
+    label: str
+
+    @classmethod
+    def year(cls, year: int) -> DateSpan:
+        """The calendar year ``year`` (label ``2026``)."""
+        return cls(date(year, 1, 1), date(year, 12, 31), str(year))
+
+    def __str__(self) -> str:
+        return self.label
+
+
+Span = Period | DateSpan
+
+
 def region_text(province: object, city: object, district: object) -> str | None:
     """地址(省市区): ``北京市`` + ``海淀区`` (a municipality's city is not repeated)."""
     parts: list[str] = []
@@ -193,7 +213,7 @@ def register_1(customers: pd.DataFrame, exclude: set[str] | None = None) -> pd.D
 def register_2(
     interactions: pd.DataFrame | None,
     history: pd.DataFrame | None,
-    period: Period,
+    period: Span,
     departments: Mapping[str, str] | None = None,
     exclude: set[str] | None = None,
 ) -> pd.DataFrame:
@@ -207,7 +227,7 @@ def register_2(
     Args:
         interactions: ``golden.interactions``.
         history: ``golden.customers_history``.
-        period: the month.
+        period: the month (or any :class:`DateSpan`).
         departments: source system → owning department (default: the source system).
         exclude: customer ids left out (the dormant archive).
 
@@ -266,7 +286,7 @@ def register_2(
     return out[columns].reset_index(drop=True)
 
 
-def register_3(documents: pd.DataFrame | None, period: Period | None = None) -> pd.DataFrame:
+def register_3(documents: pd.DataFrame | None, period: Span | None = None) -> pd.DataFrame:
     """表3: one row per archived document (``filing.documents``), in the period when given."""
     columns = list(REGISTER_3)
     if documents is None or documents.empty:
@@ -345,7 +365,7 @@ def format_register(frame: pd.DataFrame, name: RegisterName) -> pd.DataFrame:
     return out.rename(columns=HEADERS[name])[list(HEADERS[name].values())]
 
 
-def register_file_name(name: RegisterName, period: Period) -> str:
+def register_file_name(name: RegisterName, period: Span) -> str:
     """``表1_客户基础信息表_2026-11.xlsx``."""
     return f"{name}_{TITLES[name]}_{period}.xlsx"
 
