@@ -1,4 +1,4 @@
-"""The nightly schedule of the archive job."""
+"""The nightly schedule of the archive job, and the monthly / yearly archive package schedules."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dagster as dg
 
 from .settings import ArchiveConfig
 
-__all__ = ["build_schedule"]
+__all__ = ["FILING_JOB", "archive_package_job", "build_package_schedules", "build_schedule"]
 
 
 def build_schedule(config: ArchiveConfig, job) -> dg.ScheduleDefinition:
@@ -24,3 +24,80 @@ def build_schedule(config: ArchiveConfig, job) -> dg.ScheduleDefinition:
             else dg.DefaultScheduleStatus.STOPPED
         ),
     )
+
+
+FILING_JOB = "archive_package_job"
+
+
+class PackageDay(dg.Config):
+    """The day whose due packages to write (``YYYY-MM-DD``; the schedule sets it)."""
+
+    day: str
+
+
+@dg.op(required_resource_keys={"archive"})
+def write_due_packages(context: dg.OpExecutionContext, config: PackageDay) -> list[str]:
+    """Write every archive package due on the configured day (seed 004 归档周期)."""
+    from datetime import date
+
+    from .filing import run_due_packages
+
+    cfg = context.resources.archive.load()
+    results = run_due_packages(cfg, date.fromisoformat(config.day))
+    for r in results:
+        context.log.info(f"{r.package_id}: {r.dossiers} dossiers → {r.folder}")
+    return [r.package_id for r in results]
+
+
+@dg.job(name=FILING_JOB, description="Monthly / yearly archive packages due on a day (归档).")
+def archive_package_job() -> None:
+    """The one-op job the package schedules launch."""
+    write_due_packages()
+
+
+def build_package_schedules(
+    config: ArchiveConfig, job: dg.JobDefinition
+) -> list[dg.ScheduleDefinition]:
+    """The monthly and yearly package schedules.
+
+    Both check every day at ``filing.check_cron`` (Asia/Shanghai by default) whether a package
+    is due by the Chinese working-day calendar (``filing.calendar``): monthly on the month's last
+    working day, yearly in the first working week; otherwise they skip with the reason.
+    ``filing.monthly_enabled`` / ``yearly_enabled`` set whether they start running.
+    """
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from .filing import calendar, due_packages
+
+    def make(kind: str, enabled: bool) -> dg.ScheduleDefinition:
+        def evaluate(context: dg.ScheduleEvaluationContext):
+            when = context.scheduled_execution_time or datetime.now(
+                ZoneInfo(config.schedule.timezone)
+            )
+            day = when.astimezone(ZoneInfo(config.schedule.timezone)).date()
+            due = [d for d in due_packages(day, calendar(config), set()) if d.kind == kind]
+            if not due:
+                return dg.SkipReason(f"{day}: no {kind} archive package due")
+            return dg.RunRequest(
+                run_key=f"{kind}-{due[0].period}",
+                run_config={"ops": {"write_due_packages": {"config": {"day": day.isoformat()}}}},
+                tags={"customer_archive/package": f"{kind}-{due[0].period}"},
+            )
+
+        return dg.ScheduleDefinition(
+            name=f"{kind}_archive_package",
+            job=job,
+            cron_schedule=config.filing.check_cron,
+            execution_timezone=config.schedule.timezone,
+            execution_fn=evaluate,
+            description=f"{kind.capitalize()} archive package on its due working day (seed 004).",
+            default_status=(
+                dg.DefaultScheduleStatus.RUNNING if enabled else dg.DefaultScheduleStatus.STOPPED
+            ),
+        )
+
+    return [
+        make("monthly", config.filing.monthly_enabled),
+        make("yearly", config.filing.yearly_enabled),
+    ]

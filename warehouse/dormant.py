@@ -206,9 +206,7 @@ def dormant_events(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
     return read_table(con, EVENTS) if table_exists(con, EVENTS) else None
 
 
-def hide_customers(
-    tables: Mapping[str, pa.Table], customer_ids: set[str]
-) -> dict[str, pa.Table]:
+def hide_customers(tables: Mapping[str, pa.Table], customer_ids: set[str]) -> dict[str, pa.Table]:
     """The tables without the rows of ``customer_ids`` (by ``customer_id``), e.g. for the mart."""
     if not customer_ids:
         return dict(tables)

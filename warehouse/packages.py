@@ -76,7 +76,10 @@ def build_registers(
     canonical: dict[RegisterName, pd.DataFrame] = {
         "表1": register_1(customers, exclude),
         "表2": register_2(
-            tables.get("interactions"), tables.get("customers_history"), period, departments,
+            tables.get("interactions"),
+            tables.get("customers_history"),
+            period,
+            departments,
             exclude,
         ),
         "表3": register_3(documents, period),
@@ -237,9 +240,7 @@ def build_package(
             "kind": kind,
             "period": str(period),
             "archived_on": on.isoformat(),
-            "created_at": (created_at or datetime.now().astimezone()).isoformat(
-                timespec="seconds"
-            ),
+            "created_at": (created_at or datetime.now().astimezone()).isoformat(timespec="seconds"),
             "handled_by": handled_by,
             "reviewed_by": reviewed_by,
             "customers": [d.customer_id for d in docs],

@@ -154,9 +154,7 @@ def reverify_command(cfg: ArchiveConfig, as_of: str | None = None, out: str | No
         departments=filing.departments(cfg),
         exclude=hidden,
     )
-    path = (
-        Path(out) if out else filing.filing_dir(cfg) / "reverify" / f"回访清单_{day:%Y%m%d}.xlsx"
-    )
+    path = Path(out) if out else filing.filing_dir(cfg) / "reverify" / f"回访清单_{day:%Y%m%d}.xlsx"
     write_reverification_xlsx(listing, path)
     audit(
         cfg,

@@ -166,8 +166,11 @@ def _add_filing(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["monthly", "yearly", "due", "verify"])
     p.add_argument("ids", nargs="*", help="verify: package folders (default: all)")
     p.add_argument("--period", default=None, help="monthly: YYYY-MM; yearly: YYYY")
-    p.add_argument("--date", default=None, help="archive date (default: the due working day; "
-                   "due: the day to check, default today)")
+    p.add_argument(
+        "--date",
+        default=None,
+        help="archive date (default: the due working day; due: the day to check, default today)",
+    )
     p.set_defaults(handler="package")
 
     p = sub.add_parser("dormant", help="休眠档案: review candidates, approve the move (audited)")
