@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,7 +22,13 @@ import duckdb
 import pandas as pd
 
 from warehouse.db import read_table, table_exists
-from warehouse.dossier import CjkFont, collect_dossiers, dossier_path, render_dossier
+from warehouse.dossier import (
+    CjkFont,
+    collect_dossiers,
+    dossier_path,
+    render_dossier,
+    subset_font,
+)
 from warehouse.filing import (
     ArchivedDocument,
     archive_numbers,
@@ -49,6 +56,8 @@ PackageKind = Literal["monthly", "yearly"]
 DOSSIER_TABLES = ("customers", "contacts", "addresses", "transactions", "interactions",
                   "customers_history", "attribute_lineage")  # fmt: skip
 MANIFEST = "manifest.json"
+SUBSET_FROM = 3
+"""Batches larger than this render against a font subset (:func:`subset_font`)."""
 
 
 def golden_frames(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
@@ -113,9 +122,13 @@ def write_dossiers(
         customer id → PDF path (customers unknown to ``golden.customers`` are skipped).
     """
     out: dict[str, Path] = {}
-    for dossier in collect_dossiers(tables, customer_ids):
-        path = dossier_path(root, dossier.customer_id, on)
-        out[dossier.customer_id] = render_dossier(dossier, path, font, on)
+    dossiers = collect_dossiers(tables, customer_ids)
+    with tempfile.TemporaryDirectory(prefix="dossier-font-") as work:
+        if len(dossiers) > SUBSET_FROM:
+            font = subset_font(font, dossiers, Path(work))
+        for dossier in dossiers:
+            path = dossier_path(root, dossier.customer_id, on)
+            out[dossier.customer_id] = render_dossier(dossier, path, font, on)
     return out
 
 

@@ -75,9 +75,7 @@ def test_rendered_dossier_text(warehouse_two_runs, tmp_path):
     assert "+8613900000003" in compact  # the current phone
     # the font is embedded (a FontFile2/FontFile3 stream), not referenced
     fonts = [
-        obj.get_object()
-        for page in reader.pages
-        for obj in page["/Resources"]["/Font"].values()
+        obj.get_object() for page in reader.pages for obj in page["/Resources"]["/Font"].values()
     ]
     descendant = fonts[0]["/DescendantFonts"][0].get_object()
     descriptor = descendant["/FontDescriptor"].get_object()
