@@ -163,3 +163,38 @@ def test_dormant_archive_hidden_from_analysts(filed: Path, capsys) -> None:
     approved = entries[entries["action"] == "dormant_approve"]
     assert len(approved) == 1 and cid in approved.iloc[0]["customers"]
     assert (entries["action"] == "dormant_review").any()
+
+
+@pytest.mark.parametrize(
+    "when, monthly, yearly",
+    [
+        ("2026-11-30", "monthly-2026-11", None),  # Monday, last working day of November
+        ("2026-11-27", None, None),  # Friday before it
+        ("2026-10-30", "monthly-2026-10", None),  # Friday; 31 Oct is a Saturday
+        ("2026-01-05", None, "yearly-2025"),  # first working week of 2026 (1–3 Jan holiday)
+        ("2026-01-01", None, None),  # 元旦: not a working day
+    ],
+)
+def test_package_schedules(project: Path, when: str, monthly, yearly) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import dagster as dg
+
+    from pipelines.definitions import build_definitions
+
+    defs = build_definitions(str(project))
+    at = datetime.fromisoformat(when).replace(hour=18, tzinfo=ZoneInfo("Asia/Shanghai"))
+    for name, expected in (
+        ("monthly_archive_package", monthly),
+        ("yearly_archive_package", yearly),
+    ):
+        schedule = defs.resolve_schedule_def(name)
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+        with dg.build_schedule_context(scheduled_execution_time=at) as ctx:
+            result = schedule.evaluate_tick(ctx)
+        keys = [r.run_key for r in result.run_requests or []]
+        assert keys == ([expected] if expected else []), (name, when)
+        if expected:
+            config = result.run_requests[0].run_config
+            assert config["ops"]["write_due_packages"]["config"]["day"] == when
