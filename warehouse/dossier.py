@@ -38,6 +38,12 @@ LIFECYCLE_ZH = {
     "deleted_at_source": "已在来源删除",
 }
 TYPE_ZH = {"enterprise": "企业", "individual": "个人"}
+CHANGE_ZH = {
+    "created": "新建",
+    "updated": "变更",
+    "archived": "转入休眠档案",
+    "reactivated": "恢复活跃",
+}
 DOSSIER_DOC_TYPE = "档案"
 
 
@@ -410,14 +416,15 @@ def render_dossier(dossier: Dossier, path: Path, font: CjkFont, on: date) -> Pat
                 [
                     _date(r.get("valid_from")),
                     _date(r.get("valid_to")),
-                    r.get("change_type"),
+                    CHANGE_ZH.get(_text(r.get("change_type")), r.get("change_type")),
                     r.get("change_reason"),
                     r.get("changed_attributes"),
                     r.get("closed_reason"),
                 ]
             )
     for r in dossier.events.to_dict("records") if not dossier.events.empty else []:
-        rows.append([_date(r.get("at")), "", r.get("event"), r.get("reason"), "", ""])
+        event = CHANGE_ZH.get(_text(r.get("event")), r.get("event"))
+        rows.append([_date(r.get("at")), "", event, r.get("reason"), "", ""])
     rows.sort(key=lambda row: str(row[0]))
     table(
         ["生效日期", "失效日期", "类型", "变更原因", "变更字段", "关闭原因"],
@@ -441,7 +448,7 @@ def render_dossier(dossier: Dossier, path: Path, font: CjkFont, on: date) -> Pat
             ]
             for r in lin.to_dict("records")
         ],
-        (18, 30, 14, 14, 12, 12),
+        (18, 28, 12, 12, 12, 18),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
