@@ -187,7 +187,7 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> ArchiveConf
             raise ConfigError(f"{p}: configuration file not found")
         try:
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date (02-30)
             raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{p}: expected a mapping at the top level")

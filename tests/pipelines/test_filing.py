@@ -89,8 +89,8 @@ def test_export_dossier(filed: Path) -> None:
 
 def test_replayed_dates_make_month_end_and_year_end_packages(filed: Path) -> None:
     cfg = load_config(filed)
-    days = [date(2026, 11, 26) + timedelta(days=i) for i in range(5)]  # … Mon 30 Nov
-    days += [date(2026, 12, 30) + timedelta(days=i) for i in range(8)]  # … Wed 6 Jan 2027
+    days = [date(2026, 11, 27) + timedelta(days=i) for i in range(4)]  # Fri 27 … Mon 30 Nov
+    days += [date(2026, 12, 30) + timedelta(days=i) for i in range(7)]  # … Tue 5 Jan 2027
     for day in days:
         assert main(["package", "due", "--config", str(filed), "--date", day.isoformat()]) == 0
     with open_warehouse(cfg, read_only=True) as con:
