@@ -89,6 +89,11 @@ RECORDS ?= 100000
 bench-nightly: $(STAMP)
 	$(BIN)/python benchmarks/bench_nightly.py --records $(RECORDS) --nights $(NIGHTS)
 
+## bench-dossier: seconds per dossier PDF, full font vs the batch font subset; to BENCHMARKS.md
+.PHONY: bench-dossier
+bench-dossier: $(STAMP) fonts
+	$(BIN)/python benchmarks/bench_dossier.py --entities 40 --dossiers 30 --repeat 3
+
 ## bench-splink: our dedupe vs Splink 5 (DuckDB) on the same cleaned records, Splink in .venv-bench
 .PHONY: bench-splink
 BENCH_VENV := .venv-bench

@@ -289,7 +289,9 @@ def render_dossier(dossier: Dossier, path: Path, font: CjkFont, on: date) -> Pat
         pdf.cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("cjk", size=9)
 
-    def table(headers: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]) -> None:
+    def table(
+        headers: Sequence[str], rows: Sequence[Sequence[object]], widths: Sequence[int]
+    ) -> None:
         if not rows:
             pdf.cell(0, 6, "（无）", new_x="LMARGIN", new_y="NEXT")
             return

@@ -90,7 +90,7 @@ def reverification_list(
         if not stale:
             continue
         dated = [s for s in stale if s[1] is not None]
-        oldest = min(dated, key=lambda s: s[1]) if dated else stale[0]
+        oldest = min(dated, key=lambda s: pd.Timestamp(s[1])) if dated else stale[0]
         sources = sorted({s[2] for s in stale if s[2]})
         owner = oldest[2] or (sources[0] if sources else "")
         rows.append(

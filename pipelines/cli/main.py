@@ -84,6 +84,17 @@ def _filing(a: argparse.Namespace) -> int:
     from . import filing as f
 
     cfg = _cfg(a)
+    try:
+        return _filing_call(f, cfg, a)
+    except PermissionError as exc:
+        print(f"not allowed: {exc}", file=sys.stderr)
+        return 2
+    except FileExistsError as exc:
+        print(f"already archived: {exc}", file=sys.stderr)
+        return 1
+
+
+def _filing_call(f, cfg, a: argparse.Namespace) -> int:
     if a.handler == "export registers":
         return f.export_registers_command(cfg, a.period, a.role, a.out)
     if a.handler == "export dossier":

@@ -74,6 +74,11 @@ def test_export_registers(filed: Path) -> None:
     masked = _rows(filing.filing_dir(cfg) / "registers" / "2026-11" / "analyst" / t1.name)
     assert len(masked) == len(rows)
     assert not {r[0] for r in masked[1:]} & set(customers["customer_id"])
+    # ops holds no customer data; dossiers are for steward and admin
+    assert main(["export", "registers", "--config", str(filed), "--period", "2026-11",
+                 "--role", "ops"]) == 2  # fmt: skip
+    assert main(["export", "dossier", "--config", str(filed), "--period", "2026-11",
+                 "--role", "analyst"]) == 2  # fmt: skip
 
 
 def test_export_dossier(filed: Path) -> None:
@@ -125,8 +130,7 @@ def test_replayed_dates_make_month_end_and_year_end_packages(filed: Path) -> Non
     note = json.loads((yearly / "manifest.json").read_text(encoding="utf-8"))["calendar"]
     assert note["approximated_years"] == [2027]
     # immutable, and tampering is detected
-    with pytest.raises(FileExistsError):
-        main(["package", "monthly", "--config", str(filed), "--period", "2026-11"])
+    assert main(["package", "monthly", "--config", str(filed), "--period", "2026-11"]) == 1
     victim = next(november.rglob("*.pdf"))
     victim.write_bytes(victim.read_bytes() + b"%")
     assert verify_package(november) == [f"checksum mismatch {victim.relative_to(november)}"]
