@@ -137,35 +137,69 @@ def test_replayed_dates_make_month_end_and_year_end_packages(filed: Path) -> Non
     assert main(["package", "verify", "--config", str(filed)]) == 1
 
 
-def test_dormant_archive_hidden_from_analysts(filed: Path, capsys) -> None:
+def _resume_business(landing: Path, record_id: str, day: str) -> None:
+    """The next full CRM export, with a new contract for ``record_id`` signed on ``day``."""
+    import csv
+    import io
+
+    (old,) = (landing / "sales").glob("*/*.csv")
+    rows = list(csv.reader(io.StringIO(old.read_bytes().decode("gb18030"))))
+    header = rows[0]
+    at = {name: header.index(name) for name in ("客户编号", "签约日期", "合同编号", "合同金额",
+                                                  "更新时间")}  # fmt: skip
+    (row,) = [r for r in rows[1:] if r[at["客户编号"]] == record_id]
+    row[at["签约日期"]], row[at["合同编号"]] = day, "HT-RESUMED-1"
+    row[at["合同金额"]], row[at["更新时间"]] = "88000.00", f"{day} 10:00:00"
+    target = landing / "sales" / day / old.name
+    target.parent.mkdir(parents=True)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    target.write_bytes(out.getvalue().encode("gb18030"))
+
+
+def test_dormant_archive_hidden_from_analysts_and_reactivated(filed: Path, capsys) -> None:
     cfg = load_config(filed)
     assert main(["dormant", "review", "--config", str(filed)]) == 0
     listing = capsys.readouterr().out
     with open_warehouse(cfg, read_only=True) as con:
         customers = read_table(con, "golden.customers")
+        crosswalk = read_table(con, "golden.crosswalk")
     dormant = sorted(customers.loc[customers["lifecycle"] == "dormant", "customer_id"])
     assert dormant and all(c in listing for c in dormant)
-    cid = dormant[0]
-    assert main(["dormant", "approve", cid, "--config", str(filed), "--reason", "审批单 2026-17",
-                 "--date", "2026-11-25"]) == 0  # fmt: skip
-    # the next night republishes the analyst mart without the dormant customer
+    sales = crosswalk[crosswalk["source_system"] == "sales"].drop_duplicates("customer_id")
+    sales = sales.set_index("customer_id")["source_record_id"]
+    resumed = next(c for c in dormant if c in sales.index)  # gets a new contract below
+    kept = next(c for c in dormant if c != resumed)  # stays dormant
+    assert main(["dormant", "approve", kept, resumed, "--config", str(filed),
+                 "--reason", "审批单 2026-17", "--date", "2026-11-25"]) == 0  # fmt: skip
+    # the next night: `resumed` signed a contract; the mart is republished without `kept`
+    _resume_business(Path(cfg.resolve(cfg.landing_dir)), str(sales[resumed]), "2026-11-25")
     out = run_pipeline(filed, run_date="2026-11-25")
     assert out.success, out.errors
     secret = pseudonym_secret(keyring(cfg))
     with open_for_role(cfg, "analyst") as mart:
         ids = set(mart.execute("SELECT customer_id FROM mart.customers").df()["customer_id"])
-    assert pseudonym(cid, secret) not in ids
-    assert pseudonym(dormant[-1], secret) in ids or len(dormant) == 1
+    assert pseudonym(kept, secret) not in ids
+    assert pseudonym(resumed, secret) in ids  # reactivated: back in the analysts' view
     with open_warehouse(cfg, read_only=True) as con:
         steward = role_database(con, "steward")
         analyst = role_database(con, "analyst")
-    assert steward.execute("SELECT customer_id FROM dormant.customers").fetchall() == [(cid,)]
-    assert steward.execute("SELECT status FROM dormant.registry").fetchall() == [("dormant",)]
+    assert steward.execute("SELECT customer_id FROM dormant.customers").fetchall() == [(kept,)]
+    status = dict(steward.execute("SELECT customer_id, status FROM dormant.registry").fetchall())
+    assert status == {kept: "dormant", resumed: "reactivated"}
+    events = steward.execute(
+        "SELECT event, at::VARCHAR, actor FROM dormant.events WHERE customer_id = ? ORDER BY at",
+        [resumed],
+    ).fetchall()
+    assert [e[:2] for e in events] == [("archived", "2026-11-25"), ("reactivated", "2026-11-25")]
+    assert events[1][2].startswith("run ")
     tables = analyst.execute("SELECT table_schema FROM information_schema.tables").fetchall()
     assert ("dormant",) not in tables
     entries = AuditLog(cfg.resolve(cfg.security.audit_log)).to_frame()
     approved = entries[entries["action"] == "dormant_approve"]
-    assert len(approved) == 1 and cid in approved.iloc[0]["customers"]
+    assert len(approved) == 1 and set(approved.iloc[0]["customers"]) == {kept, resumed}
+    reactivated = entries[entries["action"] == "dormant_reactivate"]
+    assert len(reactivated) == 1 and list(reactivated.iloc[0]["customers"]) == [resumed]
     assert (entries["action"] == "dormant_review").any()
 
 
