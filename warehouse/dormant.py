@@ -150,12 +150,12 @@ def _append_events(
         {
             "customer_id": pd.Series(list(ids), dtype="string"),
             "event": event,
-            "at": on,
+            "event_date": on,
             "reason": reason,
             "actor": actor,
         }
     )
-    frame["at"] = pd.to_datetime(frame["at"]).dt.date
+    frame["event_date"] = pd.to_datetime(frame["event_date"]).dt.date
     append_table(con, EVENTS, frame)
 
 

@@ -426,7 +426,7 @@ def render_dossier(dossier: Dossier, path: Path, font: CjkFont, on: date) -> Pat
             )
     for r in dossier.events.to_dict("records") if not dossier.events.empty else []:
         event = CHANGE_ZH.get(_text(r.get("event")), r.get("event"))
-        rows.append([_date(r.get("at")), "", event, r.get("reason"), "", ""])
+        rows.append([_date(r.get("event_date")), "", event, r.get("reason"), "", ""])
     rows.sort(key=lambda row: str(row[0]))
     table(
         ["生效日期", "失效日期", "类型", "变更原因", "变更字段", "关闭原因"],

@@ -188,7 +188,8 @@ def test_dormant_archive_hidden_from_analysts_and_reactivated(filed: Path, capsy
     status = dict(steward.execute("SELECT customer_id, status FROM dormant.registry").fetchall())
     assert status == {kept: "dormant", resumed: "reactivated"}
     events = steward.execute(
-        "SELECT event, at::VARCHAR, actor FROM dormant.events WHERE customer_id = ? ORDER BY at",
+        "SELECT event, event_date::VARCHAR, actor FROM dormant.events "
+        "WHERE customer_id = ? ORDER BY event_date, event",
         [resumed],
     ).fetchall()
     assert [e[:2] for e in events] == [("archived", "2026-11-25"), ("reactivated", "2026-11-25")]
@@ -197,9 +198,9 @@ def test_dormant_archive_hidden_from_analysts_and_reactivated(filed: Path, capsy
     assert ("dormant",) not in tables
     entries = AuditLog(cfg.resolve(cfg.security.audit_log)).to_frame()
     approved = entries[entries["action"] == "dormant_approve"]
-    assert len(approved) == 1 and set(approved.iloc[0]["customers"]) == {kept, resumed}
+    assert len(approved) == 1 and set(approved.iloc[0]["customers"].split(",")) == {kept, resumed}
     reactivated = entries[entries["action"] == "dormant_reactivate"]
-    assert len(reactivated) == 1 and list(reactivated.iloc[0]["customers"]) == [resumed]
+    assert len(reactivated) == 1 and reactivated.iloc[0]["customers"] == resumed
     assert (entries["action"] == "dormant_review").any()
 
 
