@@ -107,6 +107,7 @@ def subset_font(font: CjkFont, dossiers: Sequence[Dossier], folder: Path) -> Cjk
     options.layout_features = ["*"]
     options.name_IDs = ["*"]
     options.notdef_outline = True
+    options.drop_tables = [*options.drop_tables, "FFTM"]  # FontForge timestamps: not needed
     subsetter = subset.Subsetter(options)
     subsetter.populate(unicodes={ord(ch) for ch in chars})
     subsetter.subset(source)
