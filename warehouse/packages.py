@@ -43,6 +43,7 @@ from warehouse.registers import (
     Period,
     RegisterName,
     Span,
+    customers_as_of,
     format_register,
     mask_for_role,
     register_1,
@@ -78,12 +79,18 @@ def build_registers(
     departments: Mapping[str, str] | None = None,
     exclude: set[str] | None = None,
 ) -> dict[RegisterName, pd.DataFrame]:
-    """表1, 表2, 表3 of a period, masked for ``role`` and formatted with the seed's headers."""
+    """表1, 表2, 表3 of a period, masked for ``role`` and formatted with the seed's headers.
+
+    表1 lists the customers as they stood at the period's end (``customers_as_of``), so a
+    register of a past month shows that month's names, contacts and tiers.
+    """
     customers = tables.get("customers")
     if customers is None:
         raise ValueError("no golden.customers: run `customer-archive run` first")
     canonical: dict[RegisterName, pd.DataFrame] = {
-        "表1": register_1(customers, exclude),
+        "表1": register_1(
+            customers_as_of(customers, tables.get("customers_history"), period.end), exclude
+        ),
         "表2": register_2(
             tables.get("interactions"),
             tables.get("customers_history"),

@@ -176,11 +176,29 @@ def _dates(values: pd.Series) -> pd.Series:
     return parsed.dt.strftime("%Y-%m-%d").astype("string")
 
 
+def customers_as_of(
+    customers: pd.DataFrame, history: pd.DataFrame | None, day: date
+) -> pd.DataFrame:
+    """The customers as they stood at the end of ``day`` (``golden.customers_history``, SCD2).
+
+    A version is valid on ``valid_from <= day < valid_to``; customers not yet created, or
+    merged away / no longer in any source by then, are absent. Without a history (an old
+    warehouse) the current ``customers`` are returned.
+    """
+    if history is None or history.empty:
+        return customers
+    start = pd.to_datetime(history["valid_from"].astype("string"), errors="coerce")
+    end = pd.to_datetime(history["valid_to"].astype("string"), errors="coerce")
+    cutoff = pd.Timestamp(day)
+    valid = (start <= cutoff) & (end.isna() | (end > cutoff))
+    return history[valid].drop_duplicates("customer_id", keep="last")
+
+
 def register_1(customers: pd.DataFrame, exclude: set[str] | None = None) -> pd.DataFrame:
     """表1: one row per customer, canonical columns (联系方式 and 省市区 joined on formatting).
 
     Args:
-        customers: ``golden.customers``.
+        customers: ``golden.customers``, or :func:`customers_as_of` a period's end.
         exclude: customer ids left out (the dormant archive).
 
     Returns:

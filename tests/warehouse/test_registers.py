@@ -16,6 +16,7 @@ from warehouse.registers import (
     REGISTER_2,
     REGISTER_3,
     Period,
+    customers_as_of,
     format_register,
     interaction_kind,
     mask_for_role,
@@ -85,6 +86,21 @@ def test_register_1_xlsx_matches_warehouse(warehouse_two_runs, tmp_path):
     for row in body:
         assert re.fullmatch(r"[ABC]类", row[6]), row
         assert row[8] == "" or re.fullmatch(r"\d{4}-\d{2}-\d{2}", row[8]), row
+
+
+def test_register_1_as_of_the_period_end(warehouse_two_runs):
+    customers = read_table(warehouse_two_runs, "golden.customers")
+    history = read_table(warehouse_two_runs, "golden.customers_history")
+
+    def phones(day: date) -> dict:
+        t1 = register_1(customers_as_of(customers, history, day))
+        return dict(zip(t1["customer_id"], t1["phone"], strict=True))
+
+    assert phones(date(2025, 5, 31)) == {}  # nothing published before the first run
+    june = phones(date(2025, 6, 30))
+    assert june["C20240315001"] == "+8613900000002"  # before the change of 2025-07-01
+    assert phones(date(2025, 7, 31))["C20240315001"] == "+8613900000003"
+    assert set(june) == set(customers["customer_id"])
 
 
 def test_register_2_lists_interactions_and_changes_of_the_period(warehouse_two_runs):
