@@ -156,10 +156,17 @@ def region_text(province: object, city: object, district: object) -> str | None:
 
 
 def contact_text(phone: object, email: object) -> str | None:
-    """联系方式: a mainland number as its 11/10+ national digits, other phones E.164, else email."""
+    """联系方式: a mainland number as dialled at home, other phones E.164, else the email.
+
+    Mobiles keep their 11 digits (``+8613900000003`` → ``13900000003``); fixed lines get the
+    trunk prefix back (``+862121058196`` → ``02121058196``).
+    """
     if isinstance(phone, str) and phone.strip():
         text = phone.strip()
-        return text[3:] if text.startswith("+86") else text
+        if not text.startswith("+86"):
+            return text
+        national = text[3:]
+        return national if national.startswith(("1", "400", "800")) else f"0{national}"
     if isinstance(email, str) and email.strip():
         return email.strip()
     return None

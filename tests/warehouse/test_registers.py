@@ -16,6 +16,7 @@ from warehouse.registers import (
     REGISTER_2,
     REGISTER_3,
     Period,
+    contact_text,
     customers_as_of,
     format_register,
     interaction_kind,
@@ -66,6 +67,21 @@ def test_period_refuses(bad):
 )
 def test_interaction_kind(channel, kind):
     assert interaction_kind(channel) == kind
+
+
+@pytest.mark.parametrize(
+    "phone, email, expected",
+    [
+        ("+8613900000003", None, "13900000003"),  # mobile
+        ("+862121058196", None, "02121058196"),  # Shanghai fixed line: trunk 0 back
+        ("+864008123456", None, "4008123456"),  # 400 service number
+        ("+85221234567", None, "+85221234567"),  # Hong Kong stays E.164
+        (None, "a@b.cn", "a@b.cn"),
+        (None, None, None),
+    ],
+)
+def test_contact_text(phone, email, expected):
+    assert contact_text(phone, email) == expected
 
 
 def test_register_1_xlsx_matches_warehouse(warehouse_two_runs, tmp_path):
