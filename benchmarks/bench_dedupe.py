@@ -60,7 +60,7 @@ def load_demo(entities: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, flo
     return records, truth, seconds
 
 
-def run(entities: int, seed: int, incremental_share: float) -> None:
+def run(entities: int, seed: int, incremental_share: float, incremental: bool = True) -> None:
     """Print the benchmark report for one size."""
     records, truth, clean_s = load_demo(entities, seed)
     print(f"## {entities:,} entities, {len(records):,} records (cleaning {clean_s:.1f}s)")
@@ -74,6 +74,10 @@ def run(entities: int, seed: int, incremental_share: float) -> None:
     print(f"b-cubed  {bcubed_scores(result.clusters, truth)}")
     print(f"dedupe full run {link_s:.2f}s; EM iterations {result.params.iterations}; "
           f"λ={result.params.prior:.3f}")
+    if not incremental:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS {peak:.0f} MB\n")
+        return
     sample = records.sample(frac=incremental_share, random_state=seed)
     new = sample.assign(record_key="inc:" + sample["record_key"])
     base = records
@@ -102,9 +106,13 @@ def main() -> None:
     parser.add_argument("--entities", type=int, nargs="+", default=[20_000])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--incremental-share", type=float, default=0.01)
+    parser.add_argument(
+        "--no-incremental", action="store_true",
+        help="only the full link (large sizes: skip the incremental run and the rebuild)",
+    )
     args = parser.parse_args()
     for n in args.entities:
-        run(n, args.seed, args.incremental_share)
+        run(n, args.seed, args.incremental_share, not args.no_incremental)
 
 
 if __name__ == "__main__":

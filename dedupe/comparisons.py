@@ -42,6 +42,9 @@ class PairContext:
                 self._rows = rows
                 self._pos = (np.searchsorted(rows, left), np.searchsorted(rows, right))
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {} if codes is None else codes
+        # with a run-wide cache the codes index all records: similarities scored for one set
+        # of pairs (a sorted neighbourhood's filter) are looked up, not scored again, later
+        self._shared = codes is not None
         self._sims: dict[tuple[str, str, float], tuple[np.ndarray, np.ndarray]] = {}
         self._focus: np.ndarray | None = None
 
@@ -127,9 +130,24 @@ class PairContext:
             width = np.int64(len(uniques) + 1)
             pair = lc[todo] * width + rc[todo]
             distinct, inverse = np.unique(pair, return_inverse=True)
-            a = uniques[distinct // width].tolist()
-            b = uniques[distinct % width].tolist()
-            out[todo] = score_pairs_of_values(scorer, a, b, bound)[inverse]
+            scores = np.zeros(len(distinct), dtype=np.float64)
+            memo_key = f"\x00similarity:{column}:{scorer}:{bound}"
+            known_ids, known = self._codes.get(memo_key, (np.zeros(0, np.int64), np.zeros(0)))
+            at = np.minimum(np.searchsorted(known_ids, distinct), max(len(known_ids) - 1, 0))
+            hit = (known_ids[at] == distinct) if len(known_ids) else np.zeros(len(distinct), bool)
+            scores[hit] = known[at[hit]]
+            new = ~hit
+            if new.any():
+                a = uniques[distinct[new] // width].tolist()
+                b = uniques[distinct[new] % width].tolist()
+                scores[new] = score_pairs_of_values(scorer, a, b, bound)
+                if self._shared:
+                    ids = np.concatenate([known_ids, distinct[new]])
+                    order = np.argsort(ids, kind="stable")
+                    self._codes[memo_key] = (
+                        ids[order], np.concatenate([known, scores[new]])[order]
+                    )
+            out[todo] = scores[inverse]
             done |= todo
         return out
 

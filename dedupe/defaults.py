@@ -29,7 +29,12 @@ _COMPARISONS: list[dict[str, Any]] = [
         "levels": [
             # a person's name (张伟) is shared by strangers far more often than an
             # organisation's: its own level (and the term-frequency bonus of level 1)
-            {"type": "exact", "unless_both": ["is_org"], "m": 0.4, "label": "exact"},
+            {"type": "exact", "unless_both": ["is_org", "name_one_holder"], "m": 0.4,
+             "label": "exact"},
+            # a person's name whose records never disagree on phone, mailbox, city or id
+            # number anywhere in the data: one person exported by several departments
+            {"type": "exact", "if_both": ["name_one_holder"], "m": 0.3,
+             "label": "exact_sole_holder", **_ALONE},
             # the name of firms in several cities (city twins), one record's city unknown:
             # which of them it is needs more than the name
             {"type": "exact", "if_both": ["is_org"], "if_either": ["name_in_places"],

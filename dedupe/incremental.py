@@ -19,7 +19,7 @@ from dedupe.blocking import (
 from dedupe.levels import rules_for
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, concat_pairs, positions_of
-from dedupe.prepare import prepare_records
+from dedupe.prepare import prepare_records, sole_name_holders
 from dedupe.rules import normalize_decisions
 from dedupe.scoring import score_candidates
 from dedupe.settings import MatchSettings
@@ -61,6 +61,17 @@ def _merge_prepared(
     prepared = pd.concat([reuse, fresh], ignore_index=True).take(index).reset_index(drop=True)
     remap = np.full(len(old_prepared), -1, dtype=np.int64)
     remap[~changed] = np.nonzero(~is_fresh)[0]
+    # `name_one_holder` is counted over all records: a new record of a name can end (or start)
+    # an unchanged record's claim to it; such records are linked again like changed ones
+    holder = sole_name_holders(prepared)
+    flipped = holder != prepared["name_one_holder"].to_numpy(dtype=bool)
+    if flipped.any():
+        prepared["name_one_holder"] = holder
+        stale = np.zeros(len(old_prepared), dtype=bool)
+        stale[~changed] = flipped[remap[~changed]]
+        remap[stale] = -1
+        changed |= stale
+        is_fresh |= flipped
     return prepared, old_prepared[changed], is_fresh, remap
 
 

@@ -7,6 +7,8 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dedupe.settings import MatchSettings
 from dedupe.specs import flag_fields, parse_key
@@ -43,7 +45,8 @@ BOOL_FIELDS: tuple[str, ...] = (
     "phone_shared", "email_is_free", "credit_code_valid", "id_number_valid"
 )  # fmt: skip
 DERIVED_FLAGS: tuple[str, ...] = (
-    "branch_soft", "is_org", "is_person", "phone_mobile", "name_in_places", "email_shared"
+    "branch_soft", "is_org", "is_person", "phone_mobile", "name_in_places", "email_shared",
+    "name_one_holder",
 )
 DERIVED_FIELDS: tuple[str, ...] = (
     "name_pinyin",
@@ -79,6 +82,10 @@ NAME_PLACEHOLDERS: frozenset[str] = frozenset(
 )
 
 
+_PLACEHOLDER_SET = pa.array(sorted(PLACEHOLDERS))
+_NAME_PLACEHOLDER_SET = pa.array(sorted(NAME_PLACEHOLDERS))
+
+
 class RecordsError(ValueError):
     """The records handed to the matcher are unusable (missing or duplicate `record_key`)."""
 
@@ -98,7 +105,9 @@ def pinyin(text: str) -> str:
 def _map_distinct(values: pd.Series, func: object) -> pd.Series:
     """Apply `func` once per distinct non-null value and broadcast the results back."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.array([func(u) for u in uniques], dtype=object)  # type: ignore[operator]
+    # a plain list: iterating an Arrow-backed array value by value costs more than `func`
+    distinct = np.asarray(uniques, dtype=object).tolist()
+    mapped = np.array([func(u) for u in distinct], dtype=object)  # type: ignore[operator]
     out = np.full(len(values), None, dtype=object)
     ok = codes >= 0
     out[ok] = mapped[codes[ok]]
@@ -116,7 +125,21 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
     names = column in ("name_key", "customer_name", "contact_name")
-    return _map_distinct(frame[column], lambda v: _clean_text(v, names))
+    codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+    # `_clean_text` over the distinct values, vectorized (Arrow string kernels)
+    try:
+        text = pc.utf8_trim_whitespace(pa.array(np.asarray(uniques, dtype=object).astype(str)))
+    except UnicodeError:  # a lone surrogate (broken export) has no UTF-8: value by value
+        return _map_distinct(frame[column], lambda v: _clean_text(v, names))
+    unknown = pc.or_(pc.equal(text, ""), pc.is_in(pc.utf8_lower(text), _PLACEHOLDER_SET))
+    if names:
+        unknown = pc.or_(unknown, pc.is_in(text, _NAME_PLACEHOLDER_SET))
+    cleaned = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    cleaned[np.asarray(unknown.to_numpy(zero_copy_only=False), dtype=bool)] = None
+    out = np.full(len(codes), None, dtype=object)
+    ok = codes >= 0
+    out[ok] = cleaned[codes[ok]]
+    return pd.Series(out, index=frame.index, dtype=object)
 
 
 def _bool(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -206,6 +229,7 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     out["phone_mobile"] = _map_distinct(out["phone"], _is_mobile).fillna(False).to_numpy(bool)
     out["is_person"] = individual & out["name_key"].str.len().ge(2).fillna(False).to_numpy(bool)
     out["name_in_places"] = _in_several_places(out)
+    out["name_one_holder"] = sole_name_holders(out)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
     out["name_reversed"] = _reversed(out["name_key"])
     out["phone_kind"] = out["phone"].str[:3].where(out["phone"].notna())  # +86 / other
@@ -259,14 +283,25 @@ def _add_place(out: pd.DataFrame) -> None:
                                          | out["phone"].str.startswith("+8610").fillna(False)),
                       landline_place),
     ]
-    city = pd.Series(None, index=out.index, dtype=object)
-    province = pd.Series(None, index=out.index, dtype=object)
+    city = np.full(len(out), None, dtype=object)
+    province = np.full(len(out), None, dtype=object)
+    has_city = np.zeros(len(out), dtype=bool)
+    has_province = np.zeros(len(out), dtype=bool)
     for place in sources:
-        known = place.notna()
-        city = city.where(city.notna() | ~(known & (place.str.len() == 4)), place)
-        province = province.where(province.notna() | ~known, place.str[:2])
-    out["place_city"] = city
-    out["place_province"] = province
+        values = place.to_numpy(dtype=object)
+        text = pa.array(values, type=pa.string(), from_pandas=True)
+        known = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        length = pc.utf8_length(text).fill_null(0).to_numpy(zero_copy_only=False)
+        take = known & (length == 4) & ~has_city
+        city[take] = values[take]
+        has_city |= take
+        take = known & ~has_province
+        if take.any():
+            head = pc.utf8_slice_codeunits(text, 0, 2).to_numpy(zero_copy_only=False)
+            province[take] = np.asarray(head, dtype=object)[take]
+            has_province |= take
+    out["place_city"] = pd.Series(city, index=out.index, dtype=object)
+    out["place_province"] = pd.Series(province, index=out.index, dtype=object)
 
 
 def _in_several_places(out: pd.DataFrame) -> np.ndarray:
@@ -283,6 +318,30 @@ def _in_several_places(out: pd.DataFrame) -> np.ndarray:
     provinces = frame.dropna(subset=["province"]).groupby("name")["province"].nunique()
     many = set(cities.index[cities > 1]) | set(provinces.index[provinces > 1])
     return (out["name_key"].isin(many).to_numpy(dtype=bool) & org)
+
+
+_HOLDER_FIELDS: tuple[str, ...] = ("phone", "email", "place_city", "id_number")
+"""Fields on which the records of one person's name must never disagree (`sole_name_holders`)."""
+
+
+def sole_name_holders(out: pd.DataFrame) -> np.ndarray:
+    """Whether a person's full name is carried, in these records, by one holder only.
+
+    Two or more individuals' records of one name that never disagree (at most one phone, one
+    mailbox, one city and one id number among all of them) look like one person exported by
+    several departments; a name that two phones, two mailboxes or two cities carry is held by
+    several people (张伟 in 北京 and in 成都), and a record of it with nothing but the name
+    could be any of them. Counted over the whole data set, like `name_in_places`.
+    """
+    person = out["is_person"].to_numpy(dtype=bool)
+    frame = out.loc[person, ["name_key", *[c for c in _HOLDER_FIELDS if c in out]]]
+    if frame.empty:
+        return np.zeros(len(out), dtype=bool)
+    groups = frame.groupby("name_key", sort=False)
+    size = groups.size()
+    spread = groups.nunique(dropna=True).max(axis=1) if frame.shape[1] > 1 else size * 0
+    one = set(size.index[(size >= 2) & (spread.reindex(size.index).fillna(0) <= 1)])
+    return out["name_key"].isin(one).to_numpy(dtype=bool) & person
 
 
 def _add_branch(out: pd.DataFrame) -> None:

@@ -159,10 +159,34 @@ def audit(
     result: str = "ok",
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one entry to the hash-chained audit log (who, when, what, which customers)."""
+    """Append one entry to the hash-chained audit log and anchor the new head in the warehouse.
+
+    The query text of ``query`` entries is stored redacted (no literals). The head
+    ``(seq, hash)`` goes to ``security.audit_head`` so a cut-off or rewritten log is detected
+    (``audit-log verify``); when the warehouse cannot be opened for writing right now (another
+    process holds it, or no master key on this machine) a warning says so and the next
+    anchored entry covers this one.
+    """
     path = cfg.resolve(cfg.security.audit_log)
     path.parent.mkdir(parents=True, exist_ok=True)
-    AuditLog(path).append(actor(), action, target, customers or [], result, details or {})
+    log_ = AuditLog(path)
+    log_.append(actor(), action, target, customers or [], result, details or {})
+    anchor_audit_head(cfg, log_.head())
+
+
+def anchor_audit_head(cfg: ArchiveConfig, head: tuple[int, str]) -> bool:
+    """Record the audit log's head in the warehouse (``security.audit_head``); False if not now."""
+    from warehouse.security.audit_anchor import record_audit_head
+
+    if not cfg.resolve(cfg.warehouse).exists():
+        return False
+    try:
+        with open_warehouse(cfg) as con:
+            record_audit_head(con, head)
+    except (duckdb.Error, KeyMaterialError, OSError) as exc:
+        log.warning("audit head %s not anchored in the warehouse now (%s)", head[0], exc)
+        return False
+    return True
 
 
 def run_lock_path(cfg: ArchiveConfig) -> Path:

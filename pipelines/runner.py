@@ -175,6 +175,13 @@ def run_pipeline(
             "failed_steps": outcome.failed_steps,
         },
     )
+    if outcome.success and cfg.security.landing_retention_days:
+        from datetime import date
+
+        from .landing import apply_landing_retention
+
+        with run_lock(cfg):
+            apply_landing_retention(cfg, date.fromisoformat(run_date) if run_date else date.today())
     return outcome
 
 

@@ -70,6 +70,8 @@ class SecuritySettings(BaseModel):
     audit_log: Path = Path("data/audit/audit.jsonl")
     retention_years: int | None = Field(default=None, ge=1)
     retention_action: Literal["anonymize", "delete"] = "anonymize"
+    # delete landing files a run ingested, N days after their delivery date (None: keep all)
+    landing_retention_days: int | None = Field(default=None, ge=1)
 
 
 class CalendarSettings(BaseModel):

@@ -110,17 +110,9 @@ def review_decide(
     cfg: ArchiveConfig, left: str, right: str, decision: str, by: str, note: str | None = None
 ) -> int:
     """Record a steward's match / no-match for two records (the next run honours it)."""
-    from ..access import audit, open_warehouse, run_lock
-    from .stewardship import record_decision
+    from .stewardship import decide_audited
 
-    with run_lock(cfg), open_warehouse(cfg) as con:
-        record_decision(con, left, right, decision, by, note or "")
-    audit(
-        cfg,
-        "review_decision",
-        f"{left}~{right}",
-        details={"decision": decision, "by": by, "note": note or ""},
-    )
+    decide_audited(cfg, [(left, right, decision)], by, note or "")
     print(f"recorded {decision} for {left} ~ {right}; the next run honours it")
     return 0
 
@@ -211,13 +203,54 @@ def ids(cfg: ArchiveConfig, customer_id: str) -> int:
     return 0
 
 
+def audit_anchors(cfg: ArchiveConfig) -> dict[str, tuple[int, str]]:
+    """Where the audit log's head is anchored: the warehouse and each snapshot manifest."""
+    from warehouse.security.audit_anchor import read_audit_head, snapshot_anchors
+
+    from ..access import open_warehouse
+
+    snapshots = snapshot_anchors(cfg.resolve(cfg.archive_dir))
+    anchors = {f"snapshot {k}": v for k, v in snapshots.items()}
+    if cfg.resolve(cfg.warehouse).exists():
+        with open_warehouse(cfg, read_only=True) as con:
+            head = read_audit_head(con)
+        if head is not None:
+            anchors["warehouse security.audit_head"] = head
+    return anchors
+
+
 def audit_log_verify(cfg: ArchiveConfig) -> int:
-    """Verify the hash chain of the audit log."""
+    """Verify the hash chain of the audit log and that every anchored head is still in it."""
     from warehouse.security import AuditLog
 
-    result = AuditLog(cfg.resolve(cfg.security.audit_log)).verify()
+    log_ = AuditLog(cfg.resolve(cfg.security.audit_log))
+    anchors = audit_anchors(cfg)
+    result = log_.verify(anchors=anchors.values())
     if result.ok:
-        print(f"audit log intact: {result.entries} entries, hash chain verified")
+        print(
+            f"audit log intact: {result.entries} entries, hash chain verified against "
+            f"{len(anchors)} anchors (warehouse, snapshot manifests)"
+        )
         return 0
     print(f"audit log TAMPERED at line {result.first_bad_line}: {result.reason}", file=sys.stderr)
     return 1
+
+
+def audit_log_rechain(cfg: ArchiveConfig) -> int:
+    """Redact a log written before redaction existed; the chain is rebuilt with a map."""
+    from warehouse.security import AuditLog
+
+    from ..access import actor, anchor_audit_head
+
+    log_ = AuditLog(cfg.resolve(cfg.security.audit_log))
+    try:
+        out = log_.rechain(actor=actor(), anchors=audit_anchors(cfg).values())
+    except ValueError as exc:
+        print(f"audit log not re-chained: {exc}", file=sys.stderr)
+        return 1
+    anchor_audit_head(cfg, log_.head())
+    print(
+        f"audit log re-chained: {out['entries']} entries, {out['changed']} redacted; "
+        f"old head {out['old_head'][0]} → map {out['map'].name} (sha256 {out['map_sha256'][:16]}…)"
+    )
+    return 0

@@ -74,6 +74,12 @@ def _deliveries_withdraw(a: argparse.Namespace) -> int:
     return deliveries_withdraw(_cfg(a), a.delivery, a.reason, a.source)
 
 
+def _console(a: argparse.Namespace) -> int:
+    from .console import console_command
+
+    return console_command(_cfg(a), a.host, a.port, a.by, a.user_header)
+
+
 def _keys(a: argparse.Namespace) -> int:
     from .security import mart_key, rotate_keys
 
@@ -143,7 +149,12 @@ HANDLERS: dict[str, Handler] = {
     "erase": _erase,
     "retention": _retention,
     "keys": _keys,
-    "audit-log": lambda a: commands.audit_log_verify(_cfg(a)),
+    "console": _console,
+    "audit-log": lambda a: (
+        commands.audit_log_verify(_cfg(a))
+        if a.action == "verify"
+        else commands.audit_log_rechain(_cfg(a))
+    ),
     "export registers": _filing,
     "export dossier": _filing,
     "package": _filing,
@@ -263,11 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(p)
     p.add_argument(
-        "--truth", default=None,
+        "--truth",
+        default=None,
         help="CSV: record_key (or source_system, source_record_id), entity_id[, hard_case]",
     )
     p.add_argument(
-        "--labels", default=None,
+        "--labels",
+        default=None,
         help="CSV of labelled pairs (left_key, right_key, decision), or 'steward' for the "
         "recorded steward decisions",
     )
@@ -330,6 +343,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--today", default=None, help="reference date (YYYY-MM-DD)")
     p.set_defaults(handler="retention")
 
+    p = sub.add_parser("console", help="the steward console: review queue, customers, search")
+    _add_common(p)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: this machine only)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument(
+        "--by",
+        default=os.environ.get("CUSTOMER_ARCHIVE_ACTOR") or os.environ.get("USER", "steward"),
+        help="who decides (default $CUSTOMER_ARCHIVE_ACTOR or $USER)",
+    )
+    p.add_argument(
+        "--user-header",
+        default=None,
+        help="header set by a login proxy naming the signed-in steward (e.g. X-Remote-User)",
+    )
+    p.set_defaults(handler="console")
+
     p = sub.add_parser("keys", help="rotate the master key; print the analyst mart key")
     _add_common(p)
     p.add_argument(
@@ -339,9 +368,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler="keys")
 
-    p = sub.add_parser("audit-log", help="verify the hash-chained audit log")
+    p = sub.add_parser(
+        "audit-log",
+        help="verify the hash-chained audit log against its anchors (warehouse, snapshots), "
+        "or re-chain a log written before query texts were redacted",
+    )
     _add_common(p)
-    p.add_argument("action", choices=["verify"])
+    p.add_argument("action", choices=["verify", "rechain"])
     p.set_defaults(handler="audit-log")
     _add_filing(sub)
     return parser

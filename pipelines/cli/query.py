@@ -11,10 +11,13 @@ import pandas as pd
 
 from warehouse.security import (
     KeyRing,
+    SandboxError,
     analyst_mart_key,
+    lock_down,
     neutralize_formulas,
-    open_encrypted_warehouse,
+    open_analyst_mart,
     role_database,
+    sandboxed_query,
 )
 from warehouse.security.keys import parse_key
 
@@ -27,10 +30,14 @@ MART_KEY_ENV = "CUSTOMER_ARCHIVE_MART_KEY"
 def open_for_role(cfg: ArchiveConfig, role: str) -> duckdb.DuckDBPyConnection:
     """A read-only connection holding only what ``role`` may read.
 
-    * admin: the warehouse itself;
+    * admin: the warehouse itself (unrestricted);
     * analyst: the analyst mart (masked PII), opened with the mart key only;
     * steward, ops: an in-memory database with copies of just their tables (ops: quality
-      figures and quarantine counts, never row content).
+      figures and quarantine counts, never row content; steward: ``customer_as_of``).
+
+    Every non-admin connection is sandboxed (``warehouse.security.sandbox``): no file or
+    network access, no extensions, configuration locked. Run queries on it through
+    :func:`warehouse.security.sandboxed_query` (one read-only statement).
     """
     if role == "admin":
         return open_warehouse(cfg, read_only=True)
@@ -39,8 +46,14 @@ def open_for_role(cfg: ArchiveConfig, role: str) -> duckdb.DuckDBPyConnection:
         if not mart.exists():
             raise SystemExit(f"analyst mart {mart} does not exist: run the pipeline first")
         env_key = os.environ.get(MART_KEY_ENV)
-        ring = KeyRing(parse_key(env_key)) if env_key else analyst_mart_key(keyring(cfg))
-        return open_encrypted_warehouse(mart, ring, read_only=True)
+        if env_key:
+            ring = KeyRing(parse_key(env_key))
+        else:
+            master = keyring(cfg)
+            if master is None:
+                raise SystemExit(f"no mart key: set ${MART_KEY_ENV} (`keys mart-key` prints it)")
+            ring = analyst_mart_key(master)
+        return lock_down(open_analyst_mart(mart, ring, read_only=True))
     with open_warehouse(cfg, read_only=True) as con:
         return role_database(con, role)
 
@@ -63,7 +76,16 @@ def run_query(
         print(f"warehouse {path} does not exist: run `customer-archive run` first", file=sys.stderr)
         return 2
     with open_for_role(cfg, role) as con:
-        frame = con.execute(query).df()
+        if role == "admin":
+            frame = con.execute(query).df()
+        else:
+            try:
+                frame = sandboxed_query(con, query).df()
+            except (SandboxError, duckdb.Error) as exc:
+                audit(cfg, "query", query[:500], result="denied",
+                      details={"role": role, "error": type(exc).__name__})  # fmt: skip
+                print(f"refused for role {role}: {exc}", file=sys.stderr)
+                return 3
     audit(cfg, "query", query[:500], details={"role": role, "rows": len(frame), "format": fmt})
     if fmt == "parquet":
         if not output:

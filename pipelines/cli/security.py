@@ -4,45 +4,90 @@ from __future__ import annotations
 
 import json
 
-from warehouse.security import ErasureTargets, erase_customer
+from warehouse.security import ErasureTargets, KeyRing, erase_customer
 
 from ..access import actor, keyring, open_warehouse, run_lock
 from ..settings import ArchiveConfig
 
 
-def erase(cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase") -> int:
+def erase(
+    cfg: ArchiveConfig, customer_id: str, reason: str, mode: str = "erase", compact: bool = True
+) -> int:
     """Erase (or anonymize) one customer everywhere, leave a tombstone and a suppression entry.
 
     Runs under the run lock so no pipeline run writes at the same time. The audit log gets the
-    erasure with counts only (no personal data).
+    erasure with counts only (no personal data). With ``compact`` the warehouse and the mart
+    database are then rewritten into fresh files (:func:`compact_after_erasure`).
     """
     from warehouse.security import AuditLog
 
     ring = keyring(cfg, create=False)
     if ring is None:
         raise SystemExit("erasure needs the master key (snapshots, mart and suppression use it)")
-    targets = ErasureTargets(
+    targets = erasure_targets(cfg)
+    audit_path = cfg.resolve(cfg.security.audit_log)
+    audit_path.parent.mkdir(parents=True, exist_ok=True)
+    with run_lock(cfg):
+        with open_warehouse(cfg) as con:
+            report = erase_customer(
+                con,
+                customer_id,
+                reason,
+                ring,
+                targets,
+                actor=actor(),
+                audit=AuditLog(audit_path),
+                mode=mode,  # type: ignore[arg-type]
+                allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto,
+            )
+        if compact:
+            compact_after_erasure(cfg, ring)
+    print(json.dumps({"customer_id": customer_id, **report.summary()}, ensure_ascii=False))
+    if report.landing_files:
+        print(
+            f"{len(report.landing_files)} landing file(s) (the departments' originals) still "
+            "hold this person; ask the departments to correct them, or let "
+            "security.landing_retention_days delete processed files:"
+        )
+        for path in report.landing_files:
+            print(f"  {path}")
+    return 0
+
+
+def compact_after_erasure(cfg: ArchiveConfig, ring: KeyRing) -> None:
+    """Rewrite the warehouse and the mart database so no deleted row survives in free blocks.
+
+    DuckDB does not wipe the blocks of deleted rows; copying the live content into a fresh
+    file (same key) and renaming it over the old one leaves none behind. Call it under the
+    run lock, with no connection open.
+    """
+    from warehouse.security import analyst_mart_key, compact_database, mart_key_text
+    from warehouse.security.encryption import warehouse_key_text
+
+    unsafe = cfg.security.allow_unsafe_duckdb_crypto
+    warehouse = cfg.resolve(cfg.warehouse)
+    if warehouse.exists():
+        text = warehouse_key_text(ring) if cfg.security.encrypt_warehouse else None
+        compact_database(warehouse, text, unsafe)
+    mart = cfg.resolve(cfg.security.analyst_mart)
+    if mart.exists():
+        compact_database(mart, mart_key_text(analyst_mart_key(ring)), unsafe)
+
+
+def erasure_targets(cfg: ArchiveConfig) -> ErasureTargets:
+    """Everything the project writes besides the warehouse, for :func:`erase_customer`."""
+    from pathlib import Path
+
+    offsite = Path(cfg.offsite) if cfg.offsite and "://" not in cfg.offsite else None
+    return ErasureTargets(
         archive_dir=cfg.resolve(cfg.archive_dir),
         mart_duckdb=cfg.resolve(cfg.security.analyst_mart),
         mart_parquet_dir=cfg.resolve(cfg.security.analyst_mart_parquet),
-        export_dirs=(cfg.resolve(cfg.exports_dir), cfg.resolve(cfg.reports_dir) / "audits"),
+        export_dirs=(cfg.resolve(cfg.exports_dir),),
+        report_dirs=(cfg.resolve(cfg.reports_dir),),
+        landing_dir=cfg.resolve(cfg.landing_dir),
+        offsite_dirs=(cfg.resolve(offsite),) if offsite is not None else (),
     )
-    audit_path = cfg.resolve(cfg.security.audit_log)
-    audit_path.parent.mkdir(parents=True, exist_ok=True)
-    with run_lock(cfg), open_warehouse(cfg) as con:
-        report = erase_customer(
-            con,
-            customer_id,
-            reason,
-            ring,
-            targets,
-            actor=actor(),
-            audit=AuditLog(audit_path),
-            mode=mode,  # type: ignore[arg-type]
-            allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto,
-        )
-    print(json.dumps({"customer_id": customer_id, **report.summary()}, ensure_ascii=False))
-    return 0
 
 
 def rotate_keys(cfg: ArchiveConfig) -> int:
@@ -98,12 +143,14 @@ def rotate_keys(cfg: ArchiveConfig) -> int:
 
 
 def mart_key(cfg: ArchiveConfig) -> int:
-    """Print the analyst mart key (hex) for ``$CUSTOMER_ARCHIVE_MART_KEY``; it opens the mart only.
+    """Print the analyst mart key (64 hex); it opens the mart only.
 
-    The master key cannot be derived from it. The hand-out is recorded in the audit log.
+    The same text is the mart's DuckDB ``ENCRYPTION_KEY`` (``ATTACH 'analyst_mart.duckdb' AS
+    mart (ENCRYPTION_KEY '<key>', READ_ONLY)`` in any DuckDB client) and the value of
+    ``$CUSTOMER_ARCHIVE_MART_KEY`` for ``customer-archive sql --role analyst``. The master key
+    cannot be derived from it. The hand-out is recorded in the audit log.
     """
-    from warehouse.security import analyst_mart_key
-    from warehouse.security.keys import encode_key
+    from warehouse.security import analyst_mart_key, mart_key_text
 
     from ..access import audit
 
@@ -111,7 +158,7 @@ def mart_key(cfg: ArchiveConfig) -> int:
     if ring is None:
         raise SystemExit("no master key configured")
     audit(cfg, "mart_key_issued", str(cfg.resolve(cfg.security.analyst_mart)))
-    print(encode_key(analyst_mart_key(ring).current))
+    print(mart_key_text(analyst_mart_key(ring)))
     return 0
 
 
@@ -154,7 +201,11 @@ def retention(
     if apply:
         for row in todo.itertuples():
             mode = "anonymize" if row.action == "anonymize" else "erase"
-            erase(cfg, str(row.customer_id), "retention", mode)
+            erase(cfg, str(row.customer_id), "retention", mode, compact=False)
+        ring = keyring(cfg)
+        if ring is not None and len(todo):
+            with run_lock(cfg):
+                compact_after_erasure(cfg, ring)
         audit(
             cfg,
             "retention",

@@ -55,6 +55,65 @@ def record_decision(
     return row
 
 
+def decide_audited(
+    cfg: ArchiveConfig,
+    decisions: list[tuple[str, str, str]],
+    decided_by: str,
+    note: str = "",
+    channel: str = "cli",
+) -> pd.DataFrame:
+    """Record steward decisions under the run lock and audit each one (CLI and console alike).
+
+    Args:
+        cfg: the project configuration.
+        decisions: ``(left_key, right_key, decision)`` triples, decision in :data:`DECISIONS`.
+        decided_by: who decides (kept in ``match.decisions`` and the audit log).
+        note: free text kept beside each decision.
+        channel: where the decision was taken (``cli``, ``console``), in the audit details.
+
+    Returns:
+        ``match.decisions`` after the last one.
+
+    Raises:
+        ValueError: an unknown decision or record key (nothing after it is recorded).
+        warehouse.archive.RunLockedError: a pipeline run or another writer holds the lock.
+    """
+    from ..access import audit, open_warehouse, run_lock
+
+    table = pd.DataFrame()
+    with run_lock(cfg), open_warehouse(cfg) as con:
+        for left, right, decision in decisions:
+            table = record_decision(con, left, right, decision, decided_by, note)
+            # record keys and the note's text stay in the warehouse (erasable); the log keeps
+            # keyed pseudonyms of the keys and the note's length, so it never holds personal data
+            audit(
+                cfg,
+                "review_decision",
+                audited_pair(cfg, left, right),
+                details={
+                    "decision": decision,
+                    "by": decided_by,
+                    "note_chars": len(note),
+                    "via": channel,
+                },
+            )
+    return table
+
+
+def audited_pair(cfg: ArchiveConfig, left: str, right: str) -> str:
+    """How a decided pair is named in the audit log: keyed pseudonyms of both record keys
+    (``?~?`` when the archive has no key to derive them from)."""
+    from warehouse.security import pseudonym
+
+    from ..access import keyring
+
+    ring = keyring(cfg)
+    if ring is None:
+        return "?~?"
+    secret = ring.derive("audit")
+    return f"{pseudonym(left, secret, 'R')}~{pseudonym(right, secret, 'R')}"
+
+
 def explain_records(
     con: duckdb.DuckDBPyConnection, cfg: ArchiveConfig, left_key: str, right_key: str
 ) -> str:

@@ -12,6 +12,7 @@ from warehouse import ensure_schemas, read_table
 from warehouse.ops import concat_frames
 from warehouse.raw import persist_delivery
 from warehouse.security import drop_suppressed, read_suppression
+from warehouse.security.suppression import scrub_quarantined
 
 from ..access import keyring
 from .context import RunContext, StageResult, load_sources
@@ -38,21 +39,33 @@ class IngestStats(StageResult):
 def _drop_suppressed(
     con: duckdb.DuckDBPyConnection, ctx: RunContext, result: IngestResult
 ) -> IngestResult:
-    """Quarantine (reason ``erased``, no content) re-delivered rows of erased people."""
+    """Quarantine (reason ``erased``, no content) re-delivered rows of erased people.
+
+    Rows the reader already quarantined (bad structure, empty key, …) are checked too, and
+    lose their ``raw_content`` when they belong to an erased person: nothing of theirs is
+    stored, whichever check caught the row first.
+    """
     suppression = read_suppression(con)
-    if suppression is None or suppression.empty or result.rows.empty:
+    if suppression is None or suppression.empty:
+        return result
+    if result.rows.empty and result.quarantined_rows.empty:
         return result
     ring = keyring(ctx.config)
     if ring is None:
         raise RuntimeError("the suppression list exists but no key is configured to check it")
     secrets = [ring.derive("suppression", kid) for kid in ring.ids()]
+    quarantined, scrubbed = scrub_quarantined(result.quarantined_rows, suppression, secrets)
+    if scrubbed:
+        log.info(
+            "ingest     %d quarantined rows of erased customers kept without content", scrubbed
+        )
+    if result.rows.empty:
+        return replace(result, quarantined_rows=quarantined)
     kept, erased = drop_suppressed(result.rows, suppression, secrets)
     if erased.empty:
-        return result
+        return replace(result, quarantined_rows=quarantined)
     log.info("ingest     %d re-delivered rows of erased customers quarantined", len(erased))
-    return replace(
-        result, rows=kept, quarantined_rows=concat_frames(result.quarantined_rows, erased)
-    )
+    return replace(result, rows=kept, quarantined_rows=concat_frames(quarantined, erased))
 
 
 def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -> IngestStats:

@@ -19,6 +19,8 @@ from warehouse.archive import (
 from warehouse.dormant import dormant_ids, hide_customers, reactivate_resumed
 from warehouse.ops import run_deliveries
 from warehouse.publish import golden_snapshot_tables, swap_in_golden
+from warehouse.security import AuditLog
+from warehouse.security.audit_anchor import manifest_audit_head
 
 from ..access import (
     audit,
@@ -112,6 +114,7 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
         ctx.started_at,
         manifest_extra={
             **snapshot_encryption_note(cfg),
+            **manifest_audit_head(AuditLog(cfg.resolve(cfg.security.audit_log)).head()),
             "run_date": ctx.run_date.isoformat(),
             "source_manifest": source_manifest,
             "expectations": [

@@ -15,7 +15,11 @@ CASES = [
     ("name_key", {}, {}, "exact_org"),
     # a person's name agreement is its own level (张伟 is shared by strangers, 华信科技 is not)
     ("name_key", {"customer_type": "individual", "name_key": "张伟"},
-     {"customer_type": "individual", "name_key": "张伟"}, "exact"),
+     {"customer_type": "individual", "name_key": "张伟", "phone": "+8613800000000"}, "exact"),
+    # …and when no record of the name disagrees with another (one phone, one mailbox, one
+    # city among them all), one person holds it: the agreement stands alone
+    ("name_key", {"customer_type": "individual", "name_key": "张伟"},
+     {"customer_type": "individual", "name_key": "张伟", "phone": None}, "exact_sole_holder"),
     # the trade name sounds the same (诚星 / 成星投资), a short form keeps the trade name
     ("name_key", {"name_key": "诚星"}, {"name_key": "成星投资"}, "brand_sound"),
     ("name_key", {"name_key": "金飞"}, {"name_key": "金飞电子"}, "brand_sound"),
@@ -129,3 +133,27 @@ def test_individual_named_by_placeholder_takes_the_contact_name() -> None:
     assert prepared["name_key"].tolist() == ["李倩", "李倩"]
     # the contact is the customer: compared once (as the name), not twice
     assert prepared["contact_name"].isna().all()
+
+
+def test_similarities_scored_once_per_run_are_reused_identically(monkeypatch) -> None:
+    """A sorted neighbourhood's filter scores names; the levels read those scores back."""
+    import dedupe.comparisons as comparisons
+
+    names = ["泰聚网络科技", "太聚网络科技", "华信科技", "华信科枝", "远东物流", "远东物留"]
+    rows = [record(record_key=f"r:{i}", name_key=n) for i, n in enumerate(names)]
+    prepared = prepare_records(pd.DataFrame(rows))
+    left, right = np.array([0, 2, 4, 0]), np.array([1, 3, 5, 2])
+    fresh = PairContext(prepared, left, right).similarity("name_key", "jaro_winkler")
+    scored: list[int] = []
+    real = comparisons.score_pairs_of_values
+
+    def counting(scorer: str, a: list[str], b: list[str], at_least: float = 0.0) -> np.ndarray:
+        scored.append(len(a))
+        return real(scorer, a, b, at_least)
+
+    monkeypatch.setattr(comparisons, "score_pairs_of_values", counting)
+    codes: dict = {}
+    PairContext(prepared, left[:3], right[:3], codes).similarity("name_key", "jaro_winkler")
+    again = PairContext(prepared, left, right, codes).similarity("name_key", "jaro_winkler")
+    assert scored == [3, 1]  # the second context scored only the pair the first had not
+    assert np.array_equal(again, fresh)

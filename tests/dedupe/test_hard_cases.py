@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dedupe.comparisons import COMPARISONS, PairContext, uncorroborated
+from dedupe.comparisons import COMPARISONS, PairContext, sufficient, uncorroborated
 from dedupe.prepare import prepare_records
 from dedupe.rules import hard_rule_reasons
 from dedupe.similarity import one_slip, score_pairs_of_values
@@ -121,3 +121,30 @@ def test_bookkeeping_agents_mailbox_is_no_ones_identity() -> None:
     email = COMPARISONS["email"]
     assert [email.labels[c] for c in email.evaluate(ctx)] == ["exact_shared", "exact_shared"]
     assert hard_rule_reasons(ctx, merge_branches=False).tolist() == ["name_conflict", None]
+
+
+def test_a_persons_name_with_one_holder_stands_alone_a_shared_one_does_not() -> None:
+    # 韦思远: three departments' records that never disagree (one phone, one mailbox, one
+    # city) — one person, even the ticket with nothing but the name. 王磊: two phones in two
+    # cities carry the name, so a record with only the name could be either of them.
+    person = {**PERSON, "customer_name": None, "phone": None, "city": None, "province": None,
+              "district": None}
+    rows = [
+        record(record_key="a:1", name_key="韦思远", **{**person, "phone": "+8613911112222"}),
+        record(record_key="b:1", name_key="韦思远", **person),
+        record(record_key="c:1", name_key="韦思远",
+               **{**person, "email": "wsy@qq.com", "city": "成都市", "province": "四川省"}),
+        record(record_key="d:1", name_key="王磊", **{**person, "phone": "+8613933334444",
+                                                   "city": "北京市", "province": "北京市"}),
+        record(record_key="e:1", name_key="王磊", **{**person, "phone": "+8613955556666",
+                                                   "city": "成都市", "province": "四川省"}),
+        record(record_key="f:1", name_key="王磊", **person),
+    ]
+    prepared = prepare_records(pd.DataFrame(rows))
+    assert prepared["name_one_holder"].tolist() == [True, True, True, False, False, False]
+    ctx = PairContext(prepared, np.array([0, 0, 1, 3, 4]), np.array([1, 2, 2, 5, 5]))
+    comps = [COMPARISONS[n] for n in ("name_key", "phone", "email", "contact_name", "place")]
+    levels = {c.name: c.evaluate(ctx) for c in comps}
+    labels = [COMPARISONS["name_key"].labels[c] for c in levels["name_key"]]
+    assert labels == ["exact_sole_holder"] * 3 + ["exact"] * 2
+    assert sufficient(levels, comps).tolist() == [True, True, True, False, False]

@@ -27,7 +27,8 @@ def test_defaults_are_the_builtin_set_in_declared_form() -> None:
     assert [r.name for r in rules_for(settings)] == list(BUILTIN_BLOCKING_RULES)
     labels = {c.name: c.labels for c in comparisons_for(settings)}
     assert labels["name_key"] == (
-        "null", "exact", "exact_org_elsewhere_too", "exact_org", "same_pinyin", "brand_sound",
+        "null", "exact", "exact_sole_holder", "exact_org_elsewhere_too", "exact_org",
+        "same_pinyin", "brand_sound",
         "jw>=0.92", "jw>=0.80", "pinyin_reordered", "prefix", "person_is_contact",
         "masked_compatible", "else",
     )

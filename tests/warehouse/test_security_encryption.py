@@ -6,6 +6,7 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -137,3 +138,34 @@ def test_snapshot_encryption_and_rotation(tmp_path: Path) -> None:
     assert verify_snapshot_with_key(snap, KeyRing(new.current)) == []
     manifest = (snap / "manifest.json").read_text(encoding="utf-8")
     assert new.current_id in manifest and "key_rotations" in manifest
+
+
+def test_compaction_leaves_no_deleted_row_in_the_file(tmp_path: Path) -> None:
+    """DuckDB keeps deleted rows in free blocks; after an erasure the file is rewritten."""
+    from warehouse.security import compact_database
+
+    path = tmp_path / "plain.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE t AS SELECT 'row' || i AS a, '1391234' || lpad(i::VARCHAR, 4, '0') AS phone "
+        "FROM range(20000) r(i)"
+    )
+    con.execute("CHECKPOINT")
+    con.execute("DELETE FROM t WHERE phone = '13912340777'")
+    con.execute("CHECKPOINT")
+    con.close()
+    assert b"13912340777" in path.read_bytes()  # deleted, yet still in the file
+    compact_database(path, None)
+    assert b"13912340777" not in path.read_bytes()
+    with duckdb.connect(str(path), read_only=True) as again:
+        assert again.execute("SELECT count(*) FROM t").fetchall() == [(19999,)]
+    # an encrypted file keeps its key
+    ring = KeyRing(b"k" * 32)
+    enc = tmp_path / "enc.duckdb"
+    with open_encrypted_warehouse(enc, ring, allow_unsafe_crypto=True) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    from warehouse.security.encryption import warehouse_key_text
+
+    compact_database(enc, warehouse_key_text(ring), allow_unsafe_crypto=True)
+    with open_encrypted_warehouse(enc, ring, read_only=True) as con:
+        assert con.execute("SELECT x FROM t").fetchall() == [(1,)]

@@ -22,6 +22,7 @@ from warehouse.security import (
     erase_customer,
     erased_quarantine_rows,
     is_suppressed,
+    open_analyst_mart,
     open_encrypted_warehouse,
     pseudonym_secret,
     read_parquet_any,
@@ -152,7 +153,7 @@ def test_analyst_mart_has_no_unmasked_pii_but_keeps_joins(setup) -> None:
     joined = mart["mart.crosswalk"].merge(customers, on="customer_id")
     assert len(joined) == 4  # pseudonymous keys still join
     files = write_analyst_mart(mart, tmp / "mart.duckdb", tmp / "mart", ring, True)
-    with open_encrypted_warehouse(tmp / "mart.duckdb", analyst_mart_key(ring), True) as ro:
+    with open_analyst_mart(tmp / "mart.duckdb", analyst_mart_key(ring), True) as ro:
         assert ro.execute("SELECT count(*) FROM mart.customers").fetchall() == [(3,)]
     with pytest.raises(DecryptionError):
         open_encrypted_warehouse(tmp / "mart.duckdb", ring, read_only=True)  # master ≠ mart key
@@ -200,7 +201,7 @@ def test_erasure_removes_the_person_everywhere_and_stays_erased(setup) -> None:
             "c": pd.read_csv(exports / "customers.csv", dtype="string"),
         }
     )
-    with open_encrypted_warehouse(tmp / "mart.duckdb", analyst_mart_key(ring), True) as ro:
+    with open_analyst_mart(tmp / "mart.duckdb", analyst_mart_key(ring), True) as ro:
         mart_customers = ro.execute("SELECT * FROM mart.customers").df()
     for needle in _needles(ERASED):
         assert needle not in warehouse_text, needle

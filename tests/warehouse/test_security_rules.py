@@ -142,6 +142,8 @@ ROLE_CASES = [
     {"role": "ops", "table": "quarantine.rows", "ok": False},
     {"role": "steward", "table": "match.review_queue", "ok": True},
     {"role": "steward", "table": "raw.crm", "ok": False},
+    {"role": "steward", "table": "clean.records", "ok": True},
+    {"role": "steward", "table": "quarantine.rows", "ok": False},
     {"role": "admin", "table": "raw.crm", "ok": True},
 ]
 

@@ -39,6 +39,25 @@ class PersonMatch:
     source_ids: set[tuple[str, str]] = field(default_factory=set)
     phones: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)  # people's names only (never a company's)
+
+    def identifiers(self) -> set[str]:
+        """Every id of the person as text: customer ids, record keys, source record ids."""
+        ids = set(self.customer_ids) | set(self.record_keys) | {b for _, b in self.source_ids}
+        return {i for i in ids if len(i) >= 4}
+
+    def quoted_values_pattern(self) -> str | None:
+        """RE2 pattern for the person's names and ids as whole quoted values (``"张三"``).
+
+        Used on quarantined ``raw_content`` (a JSON object of header → text) and JSON or
+        Python-list text in other unlinked cells (``['KH1', '张三']`` in a reason), where a
+        name or id counts only as a whole value, not inside a longer text.
+        """
+        values = sorted(self.names | self.identifiers(), key=lambda v: (-len(v), v))
+        if not values:
+            return None
+        inner = "|".join(re.escape(v.strip()) for v in values if v.strip())
+        return f"[\"']\\s*(?:{inner})\\s*[\"']" if inner else None
 
     def pattern(self) -> str | None:
         """RE2 pattern matching the phones (any separators) and emails, or None."""
@@ -89,6 +108,9 @@ def erase_in_table(
     pattern = match.pattern()
     deleted = redacted = 0
     linked = match.linked_sql(names)
+    if linked is None and "raw_content" in columns and not has_link_columns(names):
+        # quarantined rows: keep the row (counts reconcile), drop the content that holds them
+        redacted += _drop_raw_content(con, table, match)
     if linked is None and not has_link_columns(names) and pattern and text_columns:
         linked = " OR ".join(
             f"regexp_matches({_quote(c)}, {_literal(pattern)}, 'i')" for c in text_columns
@@ -103,7 +125,31 @@ def erase_in_table(
                 f"{_literal(REDACTED)}, 'gi') WHERE regexp_matches({q}, {_literal(pattern)}, 'i')"
             ).fetchall()
             redacted += int(done[0][0])
+    quoted = match.quoted_values_pattern()
+    if quoted and not has_link_columns(names):
+        # JSON text in unlinked tables (check samples: unexpected examples and keys)
+        replacement = _literal(f'"{REDACTED}"')
+        for column in text_columns:
+            q = _quote(column)
+            done = con.execute(
+                f"UPDATE {table} SET {q} = regexp_replace({q}, {_literal(quoted)}, "
+                f"{replacement}, 'g') WHERE regexp_matches({q}, {_literal(quoted)})"
+            ).fetchall()
+            redacted += int(done[0][0])
     return deleted, redacted
+
+
+def _drop_raw_content(con: duckdb.DuckDBPyConnection, table: str, match: PersonMatch) -> int:
+    """Null ``raw_content`` where it holds the person's phone, e-mail, name or id."""
+    parts = [p for p in (match.pattern(), match.quoted_values_pattern()) if p]
+    if not parts:
+        return 0
+    pattern = _literal("|".join(f"(?:{p})" for p in parts))
+    done = con.execute(
+        f"UPDATE {table} SET raw_content = NULL "
+        f"WHERE raw_content IS NOT NULL AND regexp_matches(raw_content, {pattern}, 'i')"
+    ).fetchall()
+    return int(done[0][0])
 
 
 def erase_in_arrow(table: pa.Table, match: PersonMatch) -> tuple[pa.Table, int, int]:

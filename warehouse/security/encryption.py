@@ -91,12 +91,14 @@ def _prepare_writer(con: duckdb.DuckDBPyConnection, allow_unsafe_crypto: bool | 
 
 
 def _attach(
-    con: duckdb.DuckDBPyConnection, path: Path, alias: str, key_text: str, read_only: bool
+    con: duckdb.DuckDBPyConnection, path: Path, alias: str, key_text: str | None, read_only: bool
 ) -> None:
-    options = f"ENCRYPTION_KEY '{key_text}'" + (", READ_ONLY" if read_only else "")
+    options = [f"ENCRYPTION_KEY '{key_text}'"] if key_text is not None else []
+    options += ["READ_ONLY"] if read_only else []
     target = str(path).replace("'", "''")
+    suffix = f" ({', '.join(options)})" if options else ""
     try:
-        con.execute(f"ATTACH '{target}' AS {alias} ({options})")
+        con.execute(f"ATTACH '{target}' AS {alias}{suffix}")
     except duckdb.Error as exc:
         message = str(exc)
         if "key" in message.lower() or "decrypt" in message.lower():
@@ -105,6 +107,45 @@ def _attach(
                 f"({type(exc).__name__})"
             ) from exc
         raise
+
+
+def open_encrypted_database(
+    path: Path | str,
+    key_text: str,
+    read_only: bool = False,
+    allow_unsafe_crypto: bool | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open (creating if absent) a DuckDB file encrypted with ``ENCRYPTION_KEY key_text``.
+
+    The same as ``ATTACH 'path' AS warehouse (ENCRYPTION_KEY 'key_text'); USE warehouse`` in
+    any DuckDB client: the file, its WAL and spilled temp files are encrypted (AES-GCM).
+
+    Args:
+        path: the database file.
+        key_text: the DuckDB encryption key string.
+        read_only: attach read-only (works with DuckDB's built-in crypto module).
+        allow_unsafe_crypto: see :func:`open_encrypted_warehouse`.
+
+    Returns:
+        An in-memory connection with the database attached and selected (``USE``).
+
+    Raises:
+        DecryptionError: the file exists but the key does not open it.
+        EncryptionUnavailableError: writing is requested but no crypto module may write.
+    """
+    path = Path(path)
+    con = duckdb.connect()
+    try:
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _prepare_writer(con, allow_unsafe_crypto)
+            con.execute("SET temp_file_encryption = true")
+        _attach(con, path, WAREHOUSE_ALIAS, key_text, read_only)
+        con.execute(f"USE {WAREHOUSE_ALIAS}")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def open_encrypted_warehouse(
@@ -133,20 +174,9 @@ def open_encrypted_warehouse(
         DecryptionError: the file exists but the key does not open it.
         EncryptionUnavailableError: writing is requested but no crypto module may write.
     """
-    ring = _as_ring(key)
-    path = Path(path)
-    con = duckdb.connect()
-    try:
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _prepare_writer(con, allow_unsafe_crypto)
-            con.execute("SET temp_file_encryption = true")
-        _attach(con, path, WAREHOUSE_ALIAS, warehouse_key_text(ring), read_only)
-        con.execute(f"USE {WAREHOUSE_ALIAS}")
-    except BaseException:
-        con.close()
-        raise
-    return con
+    return open_encrypted_database(
+        path, warehouse_key_text(_as_ring(key)), read_only, allow_unsafe_crypto
+    )
 
 
 def rotate_warehouse_key(
@@ -166,16 +196,48 @@ def rotate_warehouse_key(
     Returns:
         The path; the old key no longer opens it.
     """
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.rotate-{secrets.token_hex(4)}")
+    return _copy_database(
+        Path(path),
+        warehouse_key_text(_as_ring(old)),
+        warehouse_key_text(_as_ring(new)),
+        allow_unsafe_crypto,
+    )
+
+
+def compact_database(
+    path: Path | str, key_text: str | None, allow_unsafe_crypto: bool | None = None
+) -> Path:
+    """Rewrite a DuckDB file into a fresh one (same key), leaving no deleted rows behind.
+
+    DuckDB reuses the blocks of deleted rows but does not wipe them: after an erasure the
+    old rows stay readable in free blocks (by anyone holding the file and its key) until
+    overwritten. Copying the live content into a new file and renaming it over the old one
+    leaves only live rows.
+
+    Args:
+        path: the database file (closed: no connection may hold it).
+        key_text: its DuckDB ``ENCRYPTION_KEY``, or None for a plain file.
+        allow_unsafe_crypto: see :func:`open_encrypted_warehouse`.
+
+    Returns:
+        The path.
+    """
+    return _copy_database(Path(path), key_text, key_text, allow_unsafe_crypto)
+
+
+def _copy_database(
+    path: Path, old_text: str | None, new_text: str | None, allow_unsafe_crypto: bool | None
+) -> Path:
+    temp = path.with_name(f".{path.name}.rewrite-{secrets.token_hex(4)}")
     con = duckdb.connect()
     try:
-        _prepare_writer(con, allow_unsafe_crypto)
-        _attach(con, path, "old_wh", warehouse_key_text(_as_ring(old)), True)
-        _attach(con, temp, "new_wh", warehouse_key_text(_as_ring(new)), False)
-        con.execute("COPY FROM DATABASE old_wh TO new_wh")
-        con.execute("DETACH new_wh")
-        con.execute("DETACH old_wh")
+        if new_text is not None:
+            _prepare_writer(con, allow_unsafe_crypto)
+        _attach(con, path, "old_db", old_text, True)
+        _attach(con, temp, "new_db", new_text, False)
+        con.execute("COPY FROM DATABASE old_db TO new_db")
+        con.execute("DETACH new_db")
+        con.execute("DETACH old_db")
     except BaseException:
         con.close()
         for leftover in (temp, temp.with_name(temp.name + ".wal")):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,16 +12,13 @@ import pandas as pd
 import pyarrow as pa
 
 from warehouse.archive import list_snapshots
+from warehouse.archive._layout import MANIFEST_NAME, read_manifest
 from warehouse.security._erase_sql import PersonMatch, erase_in_arrow, erase_in_table
 from warehouse.security.audit import AuditLog
-from warehouse.security.encryption import (
-    is_encrypted_parquet,
-    open_encrypted_warehouse,
-    read_parquet_any,
-    write_parquet_like,
-)
+from warehouse.security.audit_anchor import record_audit_head
+from warehouse.security.files import erase_in_file, erase_in_tree, files_holding
 from warehouse.security.keys import KeyRing
-from warehouse.security.mart import MART_PURPOSE, PSEUDONYM_PURPOSE
+from warehouse.security.mart import MART_PURPOSE, PSEUDONYM_PURPOSE, open_analyst_mart
 from warehouse.security.masking import pseudonym
 from warehouse.security.snapshots import rewrite_snapshot
 from warehouse.security.suppression import (
@@ -40,12 +35,23 @@ _EXEMPT_SCHEMAS = frozenset({"security", "audit", "information_schema", "pg_cata
 
 @dataclass(frozen=True)
 class ErasureTargets:
-    """Where copies of the person's data live besides the warehouse connection."""
+    """Where copies of the person's data live besides the warehouse connection.
+
+    ``archive_dirs`` are walked whole: snapshots listed by a manifest are rewritten through
+    :func:`rewrite_snapshot` (checksums and content hashes renewed), and every other Parquet
+    or JSON file below them (delta snapshots, copies) through :func:`erase_in_file`.
+    ``export_dirs`` and ``report_dirs`` are walked whole too (Parquet, CSV, XLSX, HTML,
+    JSON/JSONL logs and alerts, text). ``landing_dir`` is only read: the report lists the
+    departments' files that still hold the person.
+    """
 
     archive_dir: Path | None = None
     mart_duckdb: Path | None = None
     mart_parquet_dir: Path | None = None
     export_dirs: tuple[Path, ...] = ()
+    report_dirs: tuple[Path, ...] = ()
+    landing_dir: Path | None = None
+    offsite_dirs: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -61,6 +67,9 @@ class ErasureReport:
     snapshot_rows: dict[str, dict[str, int]] = field(default_factory=dict)
     mart_rows: dict[str, int] = field(default_factory=dict)
     export_files: dict[str, int] = field(default_factory=dict)
+    archive_files: dict[str, int] = field(default_factory=dict)
+    report_files: dict[str, int] = field(default_factory=dict)
+    landing_files: list[str] = field(default_factory=list)
     suppression_entries: int = 0
 
     def summary(self) -> dict[str, object]:
@@ -72,6 +81,9 @@ class ErasureReport:
             "snapshots_rewritten": len(self.snapshot_rows),
             "mart_rows": sum(self.mart_rows.values()),
             "export_files_rewritten": len(self.export_files),
+            "archive_files_rewritten": len(self.archive_files),
+            "report_files_rewritten": len(self.report_files),
+            "landing_files_holding_person": len(self.landing_files),
             "suppression_entries": self.suppression_entries,
         }
 
@@ -140,26 +152,6 @@ def _person_names(con: duckdb.DuckDBPyConnection, customer_id: str, names: set[s
     return names
 
 
-def _erase_files(paths: list[Path], match: PersonMatch, key: KeyRing | None) -> dict[str, int]:
-    done: dict[str, int] = {}
-    for path in paths:
-        if path.suffix == ".parquet":
-            encrypted = is_encrypted_parquet(path)
-            table, deleted, redacted = erase_in_arrow(read_parquet_any(path, key), match)
-            if deleted or redacted:
-                temp = path.with_name(f".{path.name}.erase-{secrets.token_hex(4)}")
-                write_parquet_like(table, temp, key, encrypted)
-                os.replace(temp, path)
-                done[str(path)] = deleted
-        elif path.suffix == ".csv":
-            frame = pd.read_csv(path, dtype="string", keep_default_na=False)
-            table, deleted, redacted = erase_in_arrow(pa.Table.from_pandas(frame), match)
-            if deleted or redacted:
-                table.to_pandas().to_csv(path, index=False)
-                done[str(path)] = deleted
-    return done
-
-
 def _erase_mart(
     targets: ErasureTargets,
     match: PersonMatch,
@@ -176,7 +168,7 @@ def _erase_mart(
     )
     mart_ring = KeyRing(key.derive(MART_PURPOSE))
     if targets.mart_duckdb is not None and Path(targets.mart_duckdb).exists():
-        con = open_encrypted_warehouse(targets.mart_duckdb, mart_ring, False, allow_unsafe_crypto)
+        con = open_analyst_mart(targets.mart_duckdb, mart_ring, False, allow_unsafe_crypto)
         try:
             for name, columns in _tables(con).items():
                 deleted, _ = erase_in_table(con, name, columns, pseudo)
@@ -187,8 +179,10 @@ def _erase_mart(
             con.close()
     if targets.mart_parquet_dir is not None and Path(targets.mart_parquet_dir).is_dir():
         files = sorted(Path(targets.mart_parquet_dir).glob("*.parquet"))
-        for path, deleted in _erase_files(files, pseudo, mart_ring).items():
-            report.mart_rows[path] = deleted
+        for path in files:
+            dropped = erase_in_file(path, pseudo, mart_ring)
+            if dropped is not None:
+                report.mart_rows[str(path)] = dropped
 
 
 def erase_customer(
@@ -254,6 +248,7 @@ def erase_customer(
         if "customer_name" in kept and "customer_type" in kept:
             kept.loc[kept["customer_type"] != "enterprise", "customer_name"] = pd.NA
     names = _person_names(con, customer_id, values["names"])
+    match.names = {n.strip() for n in names if len(n.strip()) >= 2}
     entries = suppression_entries(
         customer_id,
         match.record_keys,
@@ -298,9 +293,14 @@ def erase_customer(
         raise
     con.execute("CHECKPOINT")
     report.suppression_entries = len(entries)
-    if targets.archive_dir is not None:
-        note = {"customer_id": customer_id, "reason": reason, "mode": mode}
-        for info in list_snapshots(Path(targets.archive_dir)):
+    note = {"customer_id": customer_id, "reason": reason, "mode": mode}
+    archives = [targets.archive_dir, *targets.offsite_dirs]
+    for folder in (Path(a) for a in archives if a is not None and Path(a).is_dir()):
+        covered: list[Path] = []
+        for info in list_snapshots(folder):
+            manifest = read_manifest(info.path)
+            covered += [info.path / MANIFEST_NAME]
+            covered += [info.path / e["file"] for e in manifest["files"].values()]
             changed = rewrite_snapshot(
                 info.path,
                 lambda _n, t: _changed_or_none(t, match),
@@ -310,14 +310,20 @@ def erase_customer(
             )
             if changed:
                 report.snapshot_rows[info.snapshot_id] = changed
+        # every other Parquet/JSON file below the archive (delta snapshots, copies, …)
+        report.archive_files.update(erase_in_tree(folder, match, key, skip=covered))
     _erase_mart(targets, match, key, report, allow_unsafe_crypto)
     for folder in targets.export_dirs:
-        files = sorted(p for p in Path(folder).rglob("*") if p.suffix in {".parquet", ".csv"})
-        report.export_files.update(_erase_files(files, match, key))
+        report.export_files.update(erase_in_tree(Path(folder), match, key))
+    for folder in targets.report_dirs:
+        report.report_files.update(erase_in_tree(Path(folder), match, key))
+    if targets.landing_dir is not None:
+        report.landing_files = [str(p) for p in files_holding(Path(targets.landing_dir), match)]
     if audit is not None:
         audit.append(
             actor, mode, "customer", [customer_id], "ok", {"reason": reason, **report.summary()}
         )
+        record_audit_head(con, audit.head())
     return report
 
 

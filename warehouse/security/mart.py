@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from warehouse.security._mart_mask import mask_tables
-from warehouse.security.encryption import encrypt_parquet, open_encrypted_warehouse
+from warehouse.security.encryption import encrypt_parquet, open_encrypted_database
 from warehouse.security.keys import KeyRing
 
 LOG = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def write_analyst_mart(
     temp = duckdb_path.with_name(f".{duckdb_path.name}.new")
     for leftover in (temp, temp.with_name(temp.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    con = open_encrypted_warehouse(temp, ring, allow_unsafe_crypto=allow_unsafe_crypto)
+    con = open_analyst_mart(temp, ring, allow_unsafe_crypto=allow_unsafe_crypto)
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {MART_SCHEMA}")
         for name, frame in tables.items():
@@ -159,6 +160,36 @@ def write_analyst_mart(
 def analyst_mart_key(key: KeyRing) -> KeyRing:
     """The key ring analysts are given: opens the mart only (derived one-way from the master)."""
     return KeyRing(key.derive(MART_PURPOSE))
+
+
+def mart_key_text(mart_key: KeyRing) -> str:
+    """The analyst key as handed out (``keys mart-key``): 64 hex characters.
+
+    The same text is the mart database's DuckDB ``ENCRYPTION_KEY``, so an analyst opens the
+    mart in any DuckDB client with ``ATTACH 'analyst_mart.duckdb' AS mart
+    (ENCRYPTION_KEY '<text>', READ_ONLY)``; ``KeyRing(parse_key(text))`` also decrypts the
+    mart's Parquet files (pyarrow). It opens nothing else: the warehouse key is derived from
+    the master key, which cannot be computed back from this one.
+
+    Args:
+        mart_key: :func:`analyst_mart_key` of the master ring (or the ring parsed from the
+            handed-out text).
+    """
+    return mart_key.current.hex()
+
+
+def open_analyst_mart(
+    path: Path | str,
+    mart_key: KeyRing,
+    read_only: bool = False,
+    allow_unsafe_crypto: bool | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the analyst mart database with the analyst key (:func:`mart_key_text`).
+
+    Raises:
+        DecryptionError: the key does not open the file.
+    """
+    return open_encrypted_database(path, mart_key_text(mart_key), read_only, allow_unsafe_crypto)
 
 
 def pseudonym_secret(key: KeyRing) -> bytes:

@@ -1,8 +1,10 @@
-"""Customer retention (not snapshot retention): dormant customers to anonymize or delete."""
+"""Retention (not snapshot retention): dormant customers, and processed landing files."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Literal
 
 import duckdb
@@ -107,3 +109,38 @@ def dormant_plan(
     return anonymize_dormant(
         customers, years, today, action=action, facts=pd.concat(facts) if facts else None
     )
+
+
+def expired_landing_files(
+    landing_dir: Path,
+    processed: Mapping[str, tuple[str, date | None]],
+    today: date,
+    days: int,
+    sha256: Callable[[Path], str],
+) -> list[Path]:
+    """Landing files older than ``days`` that a run has already ingested (safe to delete).
+
+    A file qualifies when its path (relative to ``landing_dir``) is in ``processed`` with the
+    same sha256 as on disk (a file changed since it was ingested is kept for the next run)
+    and its delivery date — the ``YYYY-MM-DD`` folder, else its modification day — is more
+    than ``days`` days before ``today``.
+
+    Args:
+        landing_dir: the landing folder.
+        processed: relative path → (sha256 recorded at ingest, delivery date or None).
+        today: the reference day.
+        days: ``security.landing_retention_days``.
+        sha256: the file hash function (``sources.deliveries.file_sha256``).
+
+    Returns:
+        The files to delete, in path order.
+    """
+    out: list[Path] = []
+    for relative, (digest, delivered) in sorted(processed.items()):
+        path = Path(landing_dir) / relative
+        if not path.is_file():
+            continue
+        day = delivered or datetime.fromtimestamp(path.stat().st_mtime, UTC).date()
+        if (today - day).days > days and sha256(path) == digest:
+            out.append(path)
+    return out

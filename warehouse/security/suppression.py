@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -13,6 +14,7 @@ import pandas as pd
 
 SUPPRESSION_COLUMNS = ("kind", "hash", "customer_id", "created_at")
 _NON_DIGIT = re.compile(r"\D")
+_DIGIT = re.compile(r"\d")
 _SPACE = re.compile(r"[\s·•.]+")
 NAME_COLUMNS = ("customer_name", "contact_name", "customer_name_raw", "contact_name_raw")
 PHONE_COLUMNS = ("phone", "phone_raw")
@@ -193,3 +195,62 @@ def drop_suppressed(
         return rows, erased_quarantine_rows(rows, flags)
     kept = rows.loc[~flags.to_numpy()].reset_index(drop=True)
     return kept, erased_quarantine_rows(rows, flags)
+
+
+def _row_hashes(values: list[str], source_system: str, secret: bytes) -> set[str]:
+    """Suppression hashes a quarantined row could match, from its cells (any header)."""
+    out = {suppression_hash("record_key", f"{source_system}:{v.strip()}", secret) for v in values}
+    names = {normalize_name(v) for v in values if len(v.strip()) <= 40 and not _DIGIT.search(v)}
+    phones = {p for p in (normalize_phone(v) for v in values) if 7 <= len(p) <= 15}
+    emails = {normalize_email(v) for v in values if "@" in v}
+    for name in {n for n in names if n}:
+        out |= {suppression_hash("name_phone", f"{name}|{p}", secret) for p in phones}
+        out |= {suppression_hash("name_email", f"{name}|{e}", secret) for e in emails}
+    return out
+
+
+def scrub_quarantined(
+    quarantined: pd.DataFrame, suppression: pd.DataFrame | None, secrets: Iterable[bytes]
+) -> tuple[pd.DataFrame, int]:
+    """Drop the content of quarantined rows that belong to an erased person.
+
+    Rows are quarantined (bad structure, empty key, …) before the suppression check sees
+    them, with their content as JSON (header → text, any header names): each row's cells are
+    hashed the way :func:`suppression_entries` hashes an erased person (record key from any
+    cell, name+phone, name+email) and a hit nulls ``raw_content``. The row itself stays, with
+    its reason, so counts still reconcile.
+
+    Returns:
+        The rows (content nulled where matched) and how many were scrubbed.
+    """
+    if suppression is None or suppression.empty or quarantined.empty:
+        return quarantined, 0
+    if "raw_content" not in quarantined:
+        return quarantined, 0
+    wanted = set(suppression["hash"].astype(str))
+    keys = list(secrets)
+    hit = []
+    for raw, source in zip(
+        quarantined["raw_content"].tolist(),
+        quarantined.get("source_system", pd.Series("", index=quarantined.index)).tolist(),
+        strict=True,
+    ):
+        if not isinstance(raw, str) or not raw:
+            hit.append(False)
+            continue
+        try:
+            parsed = json.loads(raw)
+            cells = parsed.values() if isinstance(parsed, dict) else parsed
+            values = [str(v) for v in cells if v not in (None, "")]
+        except (ValueError, TypeError, AttributeError):
+            values = [v for v in re.split(r"[,\t;|]", raw) if v.strip()]
+        hashes: set[str] = set()
+        for secret in keys:
+            hashes |= _row_hashes(values, str(source or ""), secret)
+        hit.append(bool(hashes & wanted))
+    mask = pd.Series(hit, index=quarantined.index, dtype=bool)
+    if not mask.any():
+        return quarantined, 0
+    out = quarantined.copy()
+    out["raw_content"] = out["raw_content"].astype("string").mask(mask, pd.NA)
+    return out, int(mask.sum())
