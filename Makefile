@@ -7,7 +7,8 @@ ENTITIES ?= 5000
 SEED     ?= 42
 
 .PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large clean report-screenshot \
-	browser-deps console bench-console
+	browser-deps console bench-console \
+	fonts dossier-screenshot
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -23,6 +24,20 @@ run: $(STAMP)
 	$(BIN)/customer-archive demo --entities $(ENTITIES) --seed $(SEED) --out data/demo
 	$(BIN)/customer-archive run --config archive.yml --warehouse data/warehouse.duckdb --demo-truth data/demo/truth.csv
 
+## fonts: the CJK font embedded in dossier PDFs (fonts-wqy-microhei) and poppler-utils
+## (pdftoppm for screenshots); best effort: apt-get when missing, a warning when it cannot
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+fonts:
+	@test -f $(CJK_FONT) && command -v pdftoppm >/dev/null 2>&1 || \
+		{ (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			fonts-wqy-microhei poppler-utils >/dev/null) || \
+		  echo "warning: could not install fonts-wqy-microhei/poppler-utils; dossier PDFs need" \
+		       "a CJK font (set \$$CUSTOMER_ARCHIVE_CJK_FONT)"; }
+
+## dossier-screenshot: render one demo dossier page to docs/img/dossier_page1.png (pdftoppm)
+dossier-screenshot: $(STAMP) fonts
+	$(BIN)/python -m pipelines.cli.filing_screenshot docs/img/dossier_page1.png
+
 ## browser-deps: Debian's chromium and CJK fonts for the browser tests (console, quality report);
 ## best effort: installs them as root when missing, never fails (those tests then skip, saying why)
 browser-deps:
@@ -33,7 +48,7 @@ browser-deps:
 	else echo "browser-deps: no root/apt; browser tests will skip (apt install chromium fonts-noto-cjk)"; fi
 
 ## test: lint and the whole test suite (what CI runs)
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps fonts
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
@@ -81,6 +96,11 @@ NIGHTS  ?= 30
 RECORDS ?= 100000
 bench-nightly: $(STAMP)
 	$(BIN)/python benchmarks/bench_nightly.py --records $(RECORDS) --nights $(NIGHTS)
+
+## bench-dossier: seconds per dossier PDF, full font vs the batch font subset; to BENCHMARKS.md
+.PHONY: bench-dossier
+bench-dossier: $(STAMP) fonts
+	$(BIN)/python benchmarks/bench_dossier.py --entities 40 --dossiers 30 --repeat 3
 
 ## bench-splink: our dedupe vs Splink 5 (DuckDB) on the same cleaned records, Splink in .venv-bench
 .PHONY: bench-splink

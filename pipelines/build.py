@@ -9,8 +9,9 @@ import dagster as dg
 from .assets import build_raw_assets, build_stage_assets
 from .checks import build_clean_checks, build_golden_checks, build_raw_checks
 from .jobs import JOB_NAME, build_job
+from .package_job import archive_package_job
 from .resources import ArchiveResource
-from .schedules import build_schedule
+from .schedules import build_package_schedules, build_schedule
 from .sensors import build_failure_alert_sensor, build_landing_sensor
 from .settings import default_config_path, load_config
 from .stages import check_matching_fields, load_sources
@@ -52,8 +53,11 @@ def build_definitions(
             build_clean_checks(config.quality),
             build_golden_checks(config.quality),
         ],
-        jobs=[job],
-        schedules=[build_schedule(config, job)],
+        jobs=[job, archive_package_job],
+        schedules=[
+            build_schedule(config, job),
+            *build_package_schedules(config, archive_package_job),
+        ],
         sensors=[
             build_landing_sensor(config, job),
             build_failure_alert_sensor(config),

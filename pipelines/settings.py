@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,6 +74,39 @@ class SecuritySettings(BaseModel):
     landing_retention_days: int | None = Field(default=None, ge=1)
 
 
+class CalendarSettings(BaseModel):
+    """Working days for the archive deadlines (法定节假日 and 调休 from ``chinesecalendar``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    overrides: dict[date, Literal["workday", "holiday"]] = Field(
+        default_factory=dict,
+        description="date → workday | holiday; wins over the holiday package (company closing "
+        "days, or a year the package does not know yet)",
+    )
+    unknown_years: Literal["weekdays", "error"] = Field(
+        default="weekdays",
+        description="a year without holiday data: Monday–Friday plus overrides (logged and "
+        "noted in the package manifest), or an error",
+    )
+
+
+class FilingSettings(BaseModel):
+    """Registers, dossiers and archive packages (docs/archive.md, seed 004 归档)."""
+
+    model_config = ConfigDict(extra="forbid")
+    dir: Path = Path("data/filing")
+    handled_by: str | None = Field(default=None, description="经办人 (default: the acting user)")
+    reviewed_by: str | None = Field(default=None, description="审核人 recorded in 表3")
+    font: Path | None = Field(default=None, description="CJK font file for dossier PDFs")
+    calendar: CalendarSettings = CalendarSettings()
+    monthly_enabled: bool = Field(default=True, description="monthly package schedule running")
+    yearly_enabled: bool = Field(default=True, description="yearly package schedule running")
+    check_cron: str = Field(
+        default="0 18 * * *", description="when the schedules check whether a package is due"
+    )
+    reverify_months: int = Field(default=12, ge=1, le=60)
+
+
 class ScaleSettings(BaseModel):
     """Scale-out of the match stage (docs/scaling.md): blocking shards and the Dagster executor.
 
@@ -125,6 +159,7 @@ class ArchiveConfig(BaseModel):
     retention: RetentionPolicy = RetentionPolicy()
     security: SecuritySettings = SecuritySettings()
     scale: ScaleSettings = ScaleSettings()
+    filing: FilingSettings = FilingSettings()
     base_dir: Path = Path(".")
 
     def resolve(self, path: Path | str) -> Path:
@@ -154,7 +189,7 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> ArchiveConf
             raise ConfigError(f"{p}: configuration file not found")
         try:
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date (02-30)
             raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{p}: expected a mapping at the top level")

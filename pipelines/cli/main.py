@@ -86,6 +86,32 @@ def _keys(a: argparse.Namespace) -> int:
     return rotate_keys(_cfg(a)) if a.action == "rotate" else mart_key(_cfg(a))
 
 
+def _filing(a: argparse.Namespace) -> int:
+    from . import filing as f
+
+    cfg = _cfg(a)
+    try:
+        return _filing_call(f, cfg, a)
+    except PermissionError as exc:
+        print(f"not allowed: {exc}", file=sys.stderr)
+        return 2
+    except FileExistsError as exc:
+        print(f"already archived: {exc}", file=sys.stderr)
+        return 1
+
+
+def _filing_call(f, cfg, a: argparse.Namespace) -> int:
+    if a.handler == "export registers":
+        return f.export_registers_command(cfg, a.period, a.role, a.out)
+    if a.handler == "export dossier":
+        return f.export_dossier_command(cfg, a.customer, a.period, a.date, a.role, a.out)
+    if a.handler == "package":
+        return f.package_command(cfg, a.action, a.period, a.date, a.ids)
+    if a.handler == "dormant":
+        return f.dormant_command(cfg, a.action, a.customers, a.reason, a.date)
+    return f.reverify_command(cfg, a.as_of, a.out)
+
+
 HANDLERS: dict[str, Handler] = {
     "demo": lambda a: commands.demo(
         Path(a.out), a.entities, a.seed, a.delivery_date, force=a.force
@@ -129,7 +155,59 @@ HANDLERS: dict[str, Handler] = {
         if a.action == "verify"
         else commands.audit_log_rechain(_cfg(a))
     ),
+    "export registers": _filing,
+    "export dossier": _filing,
+    "package": _filing,
+    "dormant": _filing,
+    "reverify": _filing,
 }
+
+
+def _add_filing(sub: argparse._SubParsersAction) -> None:
+    """The archive office's commands (seed 004): export, package, dormant, reverify."""
+    roles = ["admin", "steward", "analyst", "ops"]
+    p = sub.add_parser("export", help="表1/表2/表3 registers (XLSX) or 客户档案 dossiers (PDF)")
+    export = p.add_subparsers(dest="what", required=True)
+    r = export.add_parser("registers", help="表1/表2/表3 of a month with the seed's headers")
+    _add_common(r)
+    r.add_argument("--period", required=True, help="YYYY-MM")
+    r.add_argument("--role", choices=roles, default=None, help="default $CUSTOMER_ARCHIVE_ROLE")
+    r.add_argument("--out", default=None, help="folder (default filing.dir/registers/…)")
+    r.set_defaults(handler="export registers")
+    r = export.add_parser("dossier", help="one PDF per customer: <客户编号>_档案_<YYYYMMDD>.pdf")
+    _add_common(r)
+    r.add_argument("--customer", action="append", default=[], help="customer id (repeatable)")
+    r.add_argument("--period", default=None, help="YYYY-MM: customers new or changed then")
+    r.add_argument("--date", default=None, help="archive date printed and in the name (today)")
+    r.add_argument("--role", choices=roles, default=None, help="steward or admin")
+    r.add_argument("--out", default=None, help="folder (default filing.dir/dossiers)")
+    r.set_defaults(handler="export dossier")
+
+    p = sub.add_parser("package", help="monthly / yearly archive packages (归档), verify them")
+    _add_common(p)
+    p.add_argument("action", choices=["monthly", "yearly", "due", "verify"])
+    p.add_argument("ids", nargs="*", help="verify: package folders (default: all)")
+    p.add_argument("--period", default=None, help="monthly: YYYY-MM; yearly: YYYY")
+    p.add_argument(
+        "--date",
+        default=None,
+        help="archive date (default: the due working day; due: the day to check, default today)",
+    )
+    p.set_defaults(handler="package")
+
+    p = sub.add_parser("dormant", help="休眠档案: review candidates, approve the move (audited)")
+    _add_common(p)
+    p.add_argument("action", choices=["review", "approve"])
+    p.add_argument("customers", nargs="*", help="approve: customer ids")
+    p.add_argument("--reason", default=None, help="approval reference (required to approve)")
+    p.add_argument("--date", default=None, help="approval date (default today)")
+    p.set_defaults(handler="dormant")
+
+    p = sub.add_parser("reverify", help="每年回访: key contact data unconfirmed for 12 months")
+    _add_common(p)
+    p.add_argument("--as-of", default=None, help="reference date (default today)")
+    p.add_argument("--out", default=None, help="XLSX path")
+    p.set_defaults(handler="reverify")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("action", choices=["verify", "rechain"])
     p.set_defaults(handler="audit-log")
+    _add_filing(sub)
     return parser
 
 

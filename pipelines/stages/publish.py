@@ -16,12 +16,14 @@ from warehouse.archive import (
     list_snapshots,
     publish_snapshot,
 )
+from warehouse.dormant import dormant_ids, hide_customers, reactivate_resumed
 from warehouse.ops import run_deliveries
 from warehouse.publish import golden_snapshot_tables, swap_in_golden
 from warehouse.security import AuditLog
 from warehouse.security.audit_anchor import manifest_audit_head
 
 from ..access import (
+    audit,
     publish_analyst_mart,
     snapshot_encryption_note,
     snapshot_reader,
@@ -75,8 +77,19 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
     crash_point("publish:swapped")
     create_views(con)
     cfg = ctx.config
+    # 休眠档案: business resumed → back to the active archive (audited); the rest stay hidden
+    reactivated = reactivate_resumed(con, ctx.run_date, actor=f"run {ctx.run_id}")
+    if reactivated:
+        audit(
+            cfg,
+            "dormant_reactivate",
+            "dormant.registry",
+            customers=reactivated,
+            details={"run_id": ctx.run_id, "reason": "business resumed"},
+        )
+        log.info("publish    %d dormant customer(s) reactivated", len(reactivated))
     exported = export_parquet(con, ensure_dir(cfg.resolve(cfg.exports_dir) / "golden"))
-    mart = publish_analyst_mart(cfg, golden_snapshot_tables(con))
+    mart = publish_analyst_mart(cfg, hide_customers(golden_snapshot_tables(con), dormant_ids(con)))
     log.info(
         "publish    golden tables swapped in; %d Parquet files exported; analyst mart %d tables",
         len(exported),

@@ -226,3 +226,19 @@ def warehouse_two_runs(tmp_path_factory):
     publish(con, second, "run-2", RUN2)
     yield con
     con.close()
+
+
+@pytest.fixture
+def warehouse_two_runs_copy(tmp_path):
+    """A writable warehouse after the same two runs as ``warehouse_two_runs``."""
+    con = connect(tmp_path / "wh.duckdb")
+    ensure_schemas(con)
+    first = pd.concat([three_source_records(), extra_customers()], ignore_index=True)
+    publish(con, first, "run-1", RUN1)
+    second = first.copy()
+    at = second["record_key"] == "service:T900"
+    second.loc[at, "phone"] = "+8613900000003"
+    second.loc[at, "updated_at"] = "2025-06-28"
+    publish(con, second, "run-2", RUN2)
+    yield con
+    con.close()

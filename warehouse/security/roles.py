@@ -29,6 +29,7 @@ _ALLOWED: dict[str, frozenset[str]] = {
             "clean.follow_up",
             "analytics.*",
         }
+        | {"dormant.*", "filing.*"}  # the dormant archive (休眠档案) and the filing record
     ),
     "analyst": frozenset({"mart.*"}),  # only inside the analyst mart file
     "ops": frozenset({"ops.*"}),  # quality figures and quarantine counts, no PII
