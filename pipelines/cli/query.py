@@ -12,7 +12,6 @@ import pandas as pd
 from warehouse.security import (
     KeyRing,
     analyst_mart_key,
-    neutralize_formulas,
     open_encrypted_warehouse,
     role_database,
 )
@@ -20,6 +19,8 @@ from warehouse.security.keys import parse_key
 
 from ..access import audit, keyring, open_warehouse
 from ..settings import ArchiveConfig
+from .errors import DataError, UsageError
+from .render import render_csv, render_json, render_table
 
 MART_KEY_ENV = "CUSTOMER_ARCHIVE_MART_KEY"
 
@@ -37,7 +38,7 @@ def open_for_role(cfg: ArchiveConfig, role: str) -> duckdb.DuckDBPyConnection:
     if role == "analyst":
         mart = cfg.resolve(cfg.security.analyst_mart)
         if not mart.exists():
-            raise SystemExit(f"analyst mart {mart} does not exist: run the pipeline first")
+            raise DataError(f"analyst mart {mart} does not exist: run the pipeline first")
         env_key = os.environ.get(MART_KEY_ENV)
         ring = KeyRing(parse_key(env_key)) if env_key else analyst_mart_key(keyring(cfg))
         return open_encrypted_warehouse(mart, ring, read_only=True)
@@ -57,35 +58,40 @@ def run_query(
 
     Returns:
         The process exit code (0 on success).
+
+    Raises:
+        UsageError: ``--format parquet`` without ``--output``.
+        DataError: no warehouse yet; DuckDB's own errors (bad SQL, unknown table) pass through
+            to the CLI's error path as one line.
     """
+    if fmt == "parquet" and not output:
+        raise UsageError("--format parquet needs --output FILE")
     path = cfg.resolve(cfg.warehouse)
     if not path.exists():
-        print(f"warehouse {path} does not exist: run `customer-archive run` first", file=sys.stderr)
-        return 2
+        raise DataError(f"warehouse {path} does not exist: run `customer-archive run` first")
     with open_for_role(cfg, role) as con:
-        frame = con.execute(query).df()
+        # Arrow keeps SQL types: an INTEGER column with NULLs stays integer, NULL stays NULL.
+        relation = con.sql(query)
+        frame = (
+            pd.DataFrame()
+            if relation is None  # a statement without a result
+            else relation.to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)
+        )
     audit(cfg, "query", query[:500], details={"role": role, "rows": len(frame), "format": fmt})
     if fmt == "parquet":
-        if not output:
-            print("--format parquet needs --output FILE", file=sys.stderr)
-            return 2
+        assert output is not None
         frame.to_parquet(output, index=False)
         print(f"wrote {len(frame)} rows to {output}")
         return 0
     if fmt == "csv":
-        text = neutralize_formulas(frame).to_csv(index=False)
+        text = render_csv(frame)
     elif fmt == "json":
-        text = frame.to_json(orient="records", force_ascii=False, date_format="iso")
+        text = render_json(frame)
     else:
-        with pd.option_context("display.max_columns", 50, "display.width", 200):
-            text = frame.head(max_rows).to_string(index=False)
-        if len(frame) > max_rows:
-            text += f"\n… {len(frame) - max_rows} more rows ({len(frame)} in all)"
-        else:
-            text += f"\n({len(frame)} rows)"
+        text = render_table(frame, max_rows)
     if output:
         Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
         print(f"wrote {len(frame)} rows to {output}")
     else:
-        print(text)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
