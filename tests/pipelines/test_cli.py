@@ -1,4 +1,4 @@
-"""The CLI's one error path (one line, one exit code a class), `sql` rendering and start-up imports."""
+"""The CLI error path (one line, an exit code a class), `sql` rendering, start-up imports."""
 
 from __future__ import annotations
 
@@ -134,7 +134,8 @@ def test_broken_pipe_exits_quietly(small_project: Path) -> None:
 
 
 def test_sql_table_shows_null_and_aligns_chinese(small_project: Path, capsys) -> None:
-    query = "SELECT customer_id, customer_name, n_records, last_seen FROM golden.customers ORDER BY 1"
+    query = "SELECT customer_id, customer_name, n_records, last_seen FROM golden.customers"
+    query += " ORDER BY 1"
     assert main(_cli(small_project, "sql", query)) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "(3 rows)"
