@@ -7,15 +7,7 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pandas as pd
-
-from warehouse.security import (
-    KeyRing,
-    analyst_mart_key,
-    open_encrypted_warehouse,
-    role_database,
-)
-from warehouse.security.keys import parse_key
+import pyarrow as pa
 
 from ..access import audit, keyring, open_warehouse
 from ..settings import ArchiveConfig
@@ -36,12 +28,17 @@ def open_for_role(cfg: ArchiveConfig, role: str) -> duckdb.DuckDBPyConnection:
     if role == "admin":
         return open_warehouse(cfg, read_only=True)
     if role == "analyst":
+        from warehouse.security import KeyRing, analyst_mart_key, open_encrypted_warehouse
+        from warehouse.security.keys import parse_key
+
         mart = cfg.resolve(cfg.security.analyst_mart)
         if not mart.exists():
             raise DataError(f"analyst mart {mart} does not exist: run the pipeline first")
         env_key = os.environ.get(MART_KEY_ENV)
         ring = KeyRing(parse_key(env_key)) if env_key else analyst_mart_key(keyring(cfg))
         return open_encrypted_warehouse(mart, ring, read_only=True)
+    from warehouse.security import role_database
+
     with open_warehouse(cfg, read_only=True) as con:
         return role_database(con, role)
 
@@ -72,26 +69,25 @@ def run_query(
     with open_for_role(cfg, role) as con:
         # Arrow keeps SQL types: an INTEGER column with NULLs stays integer, NULL stays NULL.
         relation = con.sql(query)
-        frame = (
-            pd.DataFrame()
-            if relation is None  # a statement without a result
-            else relation.to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)
-        )
-    audit(cfg, "query", query[:500], details={"role": role, "rows": len(frame), "format": fmt})
+        table = pa.table({}) if relation is None else relation.to_arrow_table()
+    rows = table.num_rows
+    audit(cfg, "query", query[:500], details={"role": role, "rows": rows, "format": fmt})
     if fmt == "parquet":
+        import pyarrow.parquet as pq
+
         assert output is not None
-        frame.to_parquet(output, index=False)
-        print(f"wrote {len(frame)} rows to {output}")
+        pq.write_table(table, output)
+        print(f"wrote {rows} rows to {output}")
         return 0
     if fmt == "csv":
-        text = render_csv(frame)
+        text = render_csv(table)
     elif fmt == "json":
-        text = render_json(frame)
+        text = render_json(table)
     else:
-        text = render_table(frame, max_rows)
+        text = render_table(table, max_rows)
     if output:
         Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
-        print(f"wrote {len(frame)} rows to {output}")
+        print(f"wrote {rows} rows to {output}")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

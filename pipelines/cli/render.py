@@ -1,4 +1,8 @@
-"""Query results as text: an aligned table (NULL shown as NULL, CJK by display width), CSV, JSON."""
+"""Query results (Arrow tables) as text: an aligned table (NULL as NULL, CJK by width), CSV, JSON.
+
+Arrow keeps SQL types (an INTEGER column with NULLs stays integer, NULL stays None) and needs
+no pandas, so `customer-archive sql` starts fast; only the CSV writer loads pandas.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
+import pyarrow as pa
 
 __all__ = ["NULL", "render_csv", "render_json", "render_table"]
 
@@ -16,23 +20,14 @@ NULL = "NULL"
 
 
 def _is_null(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    try:
-        return bool(pd.isna(value)) if not isinstance(value, list | tuple | dict) else False
-    except (TypeError, ValueError):  # arrays and other containers are values, not NULL
-        return False
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _cell(value: Any) -> str:
     """One value as the table shows it (NULL for every kind of missing value)."""
     if _is_null(value):
         return NULL
-    if hasattr(value, "tolist") and not isinstance(value, pd.Timestamp):
-        value = value.tolist()  # NumPy scalars and arrays → Python values
-    if isinstance(value, pd.Timestamp | datetime):
+    if isinstance(value, datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, date | time):
         return value.isoformat()
@@ -47,25 +42,33 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+def _numeric(data_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(data_type)
+        or pa.types.is_floating(data_type)
+        or pa.types.is_decimal(data_type)
+    )
 
 
-def render_table(frame: pd.DataFrame, max_rows: int = 50) -> str:
+def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+
+
+def render_table(table: pa.Table, max_rows: int = 50) -> str:
     """An aligned text table of the first ``max_rows`` rows, then a row count line.
 
     Columns are aligned by display width (a Chinese character takes two cells), numbers to
     the right, NULL shown as ``NULL``; an empty result says ``(0 rows)``.
 
     Args:
-        frame: the query result.
+        table: the query result.
         max_rows: rows shown; the rest are counted.
 
     Returns:
         The table and a last line ``(N rows)`` or ``… K more rows (N in all)``.
 
     Examples:
-        >>> print(render_table(pd.DataFrame({"名称": ["张三", None], "n": [1, 22]})))
+        >>> print(render_table(pa.table({"名称": ["张三", None], "n": [1, 22]})))
         名称      n
         ------  ---
         张三      1
@@ -74,50 +77,50 @@ def render_table(frame: pd.DataFrame, max_rows: int = 50) -> str:
     """
     from tabulate import tabulate  # wide characters measured with wcwidth when installed
 
-    shown = frame.head(max_rows)
-    rows = [[_cell(v) for v in row] for row in shown.itertuples(index=False, name=None)]
-    align = ["right" if _numeric(frame[c]) else "left" for c in frame.columns]
-    headers = [str(c) for c in frame.columns]
-    table = tabulate(
+    rows = [[_cell(v) for v in row] for row in _rows(table.slice(0, max_rows))]
+    align = ["right" if _numeric(field.type) else "left" for field in table.schema]
+    headers = [str(name) for name in table.column_names]
+    text = tabulate(
         rows,
         headers=headers,
         tablefmt="simple",
         disable_numparse=True,
         colalign=align if headers else None,
     )
-    total = len(frame)
+    total = table.num_rows
     if total > max_rows:
         footer = f"… {total - max_rows} more rows ({total} in all; --max-rows N shows more)"
     else:
         footer = f"({total} row{'' if total == 1 else 's'})"
-    return f"{table}\n{footer}" if table else footer
+    return f"{text}\n{footer}" if text else footer
 
 
-def render_csv(frame: pd.DataFrame) -> str:
+def render_csv(table: pa.Table) -> str:
     """CSV for a spreadsheet: formula payloads neutralized (E.164 phones kept), NULL empty."""
+    import pandas as pd
+
     from warehouse.security.excel import neutralize_formulas
 
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype)  # integers with NULLs stay integers
     return neutralize_formulas(frame).to_csv(index=False)
 
 
 def _json_value(value: Any) -> Any:
     if _is_null(value):
         return None
-    if isinstance(value, pd.Timestamp | datetime | date | time):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
     if isinstance(value, bytes):
         return value.hex()
     return value
 
 
-def render_json(frame: pd.DataFrame) -> str:
+def render_json(table: pa.Table) -> str:
     """A JSON array of objects, one a row; NULL as ``null``, dates ISO, Chinese unescaped."""
+    names = [str(name) for name in table.column_names]
     records = [
-        {str(k): _json_value(v) for k, v in zip(frame.columns, row, strict=True)}
-        for row in frame.itertuples(index=False, name=None)
+        {k: _json_value(v) for k, v in zip(names, row, strict=True)} for row in _rows(table)
     ]
     return json.dumps(records, ensure_ascii=False, default=str)

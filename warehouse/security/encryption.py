@@ -8,9 +8,9 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pyarrow.parquet.encryption as pqe
@@ -18,6 +18,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from warehouse.security.keys import KeyMaterialError, KeyRing
+
+if TYPE_CHECKING:  # pandas loads only where a function needs it (fast CLI start)
+    import pandas as pd
 
 LOG = logging.getLogger(__name__)
 
