@@ -113,8 +113,13 @@ def review_decide(
     from ..access import audit, open_warehouse, run_lock
     from .stewardship import record_decision
 
+    from .errors import DataError
+
     with run_lock(cfg), open_warehouse(cfg) as con:
-        record_decision(con, left, right, decision, by, note or "")
+        try:
+            record_decision(con, left, right, decision, by, note or "")
+        except ValueError as exc:  # unknown record keys: the user's to fix, not a bug
+            raise DataError(f"{exc} (keys are source:record_id, e.g. from `review list`)") from exc
     audit(
         cfg,
         "review_decision",

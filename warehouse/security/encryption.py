@@ -73,7 +73,16 @@ def _allow_unsafe(allow_unsafe_crypto: bool | None) -> bool:
     return os.environ.get(ALLOW_UNSAFE_ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
-def _prepare_writer(con: duckdb.DuckDBPyConnection, allow_unsafe_crypto: bool | None) -> str:
+def _prepare_writer(
+    con: duckdb.DuckDBPyConnection, allow_unsafe_crypto: bool | None, creating: bool = True
+) -> str:
+    """Choose the crypto module for writing; refuse mbedtls without consent.
+
+    With consent, the mbedtls warning is logged when an encrypted database is *created* (the
+    first run: the moment the setting decides how the archive is protected), once per
+    process; later writers to the same file log it at debug level only, so everyday commands
+    do not repeat a warning the user has already accepted. With OpenSSL nothing is logged.
+    """
     backend = crypto_backend(con)
     if backend == "openssl":
         return backend
@@ -83,12 +92,16 @@ def _prepare_writer(con: duckdb.DuckDBPyConnection, allow_unsafe_crypto: bool | 
             "installed. Install it (INSTALL httpfs) or accept DuckDB's built-in mbedtls module, "
             f"which DuckDB labels unsafe (weak nonce generation), by setting ${ALLOW_UNSAFE_ENV}=1"
         )
-    if not _WARNED:
+    message = (
+        "writing encrypted DuckDB with the built-in mbedtls module (force_mbedtls_unsafe, "
+        "accepted by security.allow_unsafe_duckdb_crypto); install the httpfs extension to "
+        "use OpenSSL"
+    )
+    if creating and not _WARNED:
         _WARNED.append(True)
-        LOG.warning(
-            "writing encrypted DuckDB with the built-in mbedtls module (force_mbedtls_unsafe); "
-            "install the httpfs extension to use OpenSSL"
-        )
+        LOG.warning(message)
+    else:
+        LOG.debug(message)
     con.execute("SET force_mbedtls_unsafe = true")
     return "mbedtls-unsafe"
 
@@ -115,6 +128,7 @@ def open_encrypted_warehouse(
     key: KeyRing | bytes,
     read_only: bool = False,
     allow_unsafe_crypto: bool | None = None,
+    new_database: bool | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating if absent) an encrypted DuckDB warehouse as the connection's default database.
 
@@ -128,6 +142,9 @@ def open_encrypted_warehouse(
         read_only: attach read-only (works with DuckDB's built-in crypto module).
         allow_unsafe_crypto: permit writing with DuckDB's mbedtls module when httpfs is
             unavailable; default from ``$CUSTOMER_ARCHIVE_ALLOW_MBEDTLS``.
+        new_database: whether this write creates the database (the mbedtls warning is logged
+            then only); default: the file does not exist yet. A writer that rebuilds an
+            existing database in a temporary file passes ``False``.
 
     Returns:
         An in-memory connection with the warehouse attached and selected (``USE``).
@@ -142,7 +159,8 @@ def open_encrypted_warehouse(
     try:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _prepare_writer(con, allow_unsafe_crypto)
+            creating = not path.exists() if new_database is None else new_database
+            _prepare_writer(con, allow_unsafe_crypto, creating)
             con.execute("SET temp_file_encryption = true")
         _attach(con, path, WAREHOUSE_ALIAS, warehouse_key_text(ring), read_only)
         con.execute(f"USE {WAREHOUSE_ALIAS}")
@@ -173,7 +191,7 @@ def rotate_warehouse_key(
     temp = path.with_name(f".{path.name}.rotate-{secrets.token_hex(4)}")
     con = duckdb.connect()
     try:
-        _prepare_writer(con, allow_unsafe_crypto)
+        _prepare_writer(con, allow_unsafe_crypto, creating=False)  # same archive, new key
         _attach(con, path, "old_wh", warehouse_key_text(_as_ring(old)), True)
         _attach(con, temp, "new_wh", warehouse_key_text(_as_ring(new)), False)
         con.execute("COPY FROM DATABASE old_wh TO new_wh")

@@ -128,7 +128,9 @@ def write_analyst_mart(
     temp = duckdb_path.with_name(f".{duckdb_path.name}.new")
     for leftover in (temp, temp.with_name(temp.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    con = open_encrypted_warehouse(temp, ring, allow_unsafe_crypto=allow_unsafe_crypto)
+    con = open_encrypted_warehouse(
+        temp, ring, allow_unsafe_crypto=allow_unsafe_crypto, new_database=not duckdb_path.exists()
+    )
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {MART_SCHEMA}")
         for name, frame in tables.items():
