@@ -111,9 +111,8 @@ def review_decide(
 ) -> int:
     """Record a steward's match / no-match for two records (the next run honours it)."""
     from ..access import audit, open_warehouse, run_lock
-    from .stewardship import record_decision
-
     from .errors import DataError
+    from .stewardship import record_decision
 
     with run_lock(cfg), open_warehouse(cfg) as con:
         try:
