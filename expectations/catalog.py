@@ -193,8 +193,9 @@ _SPECS: tuple[CheckSpec, ...] = (
         "golden_customer_name_not_null",
         "golden",
         _CRITICAL,
-        "Golden customers have a name (at least golden_min_name_fill_rate of them; the few "
-        "nameless leads are on the follow-up list).",
+        "At least golden_min_name_fill_rate (default 80 %) of the golden customers have a "
+        "name: a higher missing-name rate signals a broken delivery. Nameless records (callers "
+        "known by phone, leads) are normal and on the owner department's follow-up list.",
     ),
     CheckSpec(
         "golden_customer_type_in_set",
