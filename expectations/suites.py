@@ -10,6 +10,7 @@ import pandas as pd
 
 from expectations import reference as ref
 from expectations._common import Results, columns_present, skipped, to_outcomes
+from expectations._dates import future_date_results
 from expectations._golden_suite import GOLDEN_SUITE_RECORD_COLUMNS, validate_golden
 from expectations._gx_runner import GxCheck, build_docs_site, run_checks
 from expectations.outcome import CheckOutcome
@@ -159,6 +160,16 @@ def validate_clean(
     else:
         results["clean_dates_iso"] = skipped("no date column present")
     results.update(run_checks("clean.records", records, checks))
+    results.update(
+        future_date_results(
+            "clean_dates_not_future",
+            "clean.dates",
+            records,
+            key,
+            ("registered_date", "updated_at"),
+            settings or QualitySettings(),
+        )
+    )
     results.update(_credit_code_flags(records))
     return to_outcomes("clean", results, settings)
 

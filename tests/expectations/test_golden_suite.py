@@ -281,3 +281,15 @@ def test_the_name_rate_gate_is_configurable_and_validated(
     cfg.write_text("quality:\n  golden_min_name_fill_rate: 1.5\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="golden_min_name_fill_rate"):
         load_config(cfg)
+
+
+def test_a_last_seen_in_the_future_fails_an_expectation(customers, crosswalk, clean_records):
+    from datetime import date
+
+    future = date(date.today().year + 2, 3, 1)
+    c = _set(customers, 1, "last_seen", future.isoformat())  # as the fixture holds dates
+    outcomes = validate_golden(c, crosswalk, clean_records)
+    outcome = _by_name(outcomes)["golden_dates_not_future"]
+    assert not outcome.success
+    assert outcome.observed["unexpected_keys"] == ["C20240315002"]
+    assert blocking_failures(outcomes) == []  # a warning: one mistyped date does not block
