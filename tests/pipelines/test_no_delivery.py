@@ -37,3 +37,40 @@ def test_a_night_without_files_keeps_the_archive_and_says_so(tmp_path: Path) -> 
     assert "nothing changes for crm" in summary
     after = _q(cfg, "SELECT customer_id, customer_name FROM golden.customers ORDER BY 1")
     assert after == before  # not an empty snapshot over a good one
+
+
+def _report(cfg: Path, run_id: str) -> str:
+    folder = load_config(cfg).resolve("state/reports") / run_id
+    return (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_report_written_during_a_run_is_complete(tmp_path: Path) -> None:
+    """Snapshot, finish time and the Data Docs link are in the report the run leaves behind;
+    two runs on one day get distinct trend labels; Data Docs load nothing remote."""
+    import re
+
+    from expectations._offline_docs import remote_assets
+
+    rows = "客户编号,客户名称,手机\nK1,北京星辰科技有限公司,13912345678\n"
+    cfg = _one_source_project(tmp_path, rows)
+    first = run_pipeline(cfg, run_date="2026-11-24")
+    assert first.success
+    html = _report(cfg, first.run_id)
+    snapshot = first.stats.snapshot.snapshot if first.stats.snapshot else None
+    assert snapshot and snapshot in html
+    assert "not published" not in html and "Finished at</td><td>—" not in html
+    assert "Data Docs were not built" not in html
+    href = re.search(r'href="(data_docs/index\.html)"', html)
+    assert href is not None
+    docs = load_config(cfg).resolve("state/reports") / first.run_id / href[1]
+    assert docs.is_file() and remote_assets(docs.read_text(encoding="utf-8")) == []
+
+    (tmp_path / "landing" / "crm" / "2026-11-25").mkdir()
+    (tmp_path / "landing" / "crm" / "2026-11-25" / "b.csv").write_text(
+        rows + "K2,张伟,13800000000\n", encoding="utf-8"
+    )
+    second = run_pipeline(cfg, run_date="2026-11-25")
+    assert second.success
+    html = _report(cfg, second.run_id)
+    labels = re.findall(r"<text[^>]*>(\d\d-\d\d \d\d:\d\d(?::\d\d)?)</text>", html)
+    assert len(set(labels)) == 2, labels  # two runs on one day: told apart by their times
