@@ -139,6 +139,8 @@ def _known_library_error(exc: BaseException) -> tuple[int, str, str] | None:
         return EXIT_BUSY, "busy", text
     if names & {"DecryptionError", "EncryptionUnavailableError", "KeyMaterialError"}:
         return EXIT_SECURITY, "security error", text
+    if "ArchiveError" in names:  # a damaged or unknown snapshot: nothing was changed
+        return EXIT_DATA, "archive error", text
     return None
 
 
