@@ -1,28 +1,50 @@
 """Entity resolution (客户去重): blocking, Fellegi–Sunter scoring, clustering and stable IDs."""
 
-from dedupe.assemble import LinkResult
-from dedupe.blocking import BLOCKING_RULES, BlockingRule
-from dedupe.comparisons import COMPARISONS, Comparison, Level
-from dedupe.evaluate import AccuracyReport, evaluate_decisions, evaluate_links, evaluate_run
-from dedupe.explain import Explanation, FieldEvidence, explain_pair
-from dedupe.ids import CustomerIdError, IdAssignment, assign_customer_ids, resolve_customer_id
-from dedupe.incremental import link_incremental
-from dedupe.levels import comparisons_for, compile_blocking_rule, compile_comparison, rules_for
-from dedupe.link import link_records
-from dedupe.metrics import (
-    Scores,
-    accuracy_against_truth,
-    bcubed_scores,
-    blocking_recall,
-    pairwise_scores,
-)
-from dedupe.model import ModelError, ModelParams
-from dedupe.pairset import PairSet
-from dedupe.prepare import RecordsError
-from dedupe.rules import DecisionError
-from dedupe.settings import MatchSettings
-from dedupe.shard import ShardSetup, finish_sharded, link_sharded, prepare_sharded, shard_pairs
-from dedupe.specs import BlockingRuleSpec, ComparisonSpec, LevelSpec
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Each public name and the module that defines it: the module is imported on first
+# use (PEP 562), so importing one light submodule (e.g. a settings class) does not load
+# pandas, SciPy or DuckDB for the whole package (the CLI must start fast).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "dedupe.assemble": ("LinkResult",),
+    "dedupe.blocking": ("BLOCKING_RULES", "BlockingRule"),
+    "dedupe.comparisons": ("COMPARISONS", "Comparison", "Level"),
+    "dedupe.evaluate": ("AccuracyReport", "evaluate_decisions", "evaluate_links", "evaluate_run"),
+    "dedupe.explain": ("Explanation", "FieldEvidence", "explain_pair"),
+    "dedupe.ids": ("CustomerIdError", "IdAssignment", "assign_customer_ids", "resolve_customer_id"),
+    "dedupe.incremental": ("link_incremental",),
+    "dedupe.levels": (
+        "comparisons_for",
+        "compile_blocking_rule",
+        "compile_comparison",
+        "rules_for",
+    ),
+    "dedupe.link": ("link_records",),
+    "dedupe.metrics": (
+        "Scores",
+        "accuracy_against_truth",
+        "bcubed_scores",
+        "blocking_recall",
+        "pairwise_scores",
+    ),
+    "dedupe.model": ("ModelError", "ModelParams"),
+    "dedupe.pairset": ("PairSet",),
+    "dedupe.prepare": ("RecordsError",),
+    "dedupe.rules": ("DecisionError",),
+    "dedupe.settings": ("MatchSettings",),
+    "dedupe.shard": (
+        "ShardSetup",
+        "finish_sharded",
+        "link_sharded",
+        "prepare_sharded",
+        "shard_pairs",
+    ),
+    "dedupe.specs": ("BlockingRuleSpec", "ComparisonSpec", "LevelSpec"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "BLOCKING_RULES",
@@ -68,3 +90,16 @@ __all__ = [
     "rules_for",
     "shard_pairs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULE_OF))

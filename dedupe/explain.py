@@ -44,6 +44,17 @@ class Explanation:
     verdict: str
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def weight(self) -> float:
+        """The shown match weight: fields + term-frequency bonus + prior (bits); it gives the
+        model probability ``1 / (1 + 2**-weight)``."""
+        return self.score + self.prior_weight
+
+    @property
+    def model_probability(self) -> float:
+        """The probability the weight gives (before any evidence rule)."""
+        return float(1.0 / (1.0 + np.exp2(-np.clip(self.weight, -60, 60))))
+
     def to_text(self) -> str:
         """Human-readable explanation."""
         lines = [f"{self.left_key}  vs  {self.right_key}", ""]
@@ -55,8 +66,13 @@ class Explanation:
         lines.append(f"{'tf adjustment':<36}{self.tf_adjustment:>+8.2f}")
         lines.append(f"{'prior (λ)':<36}{self.prior_weight:>+8.2f}")
         lines.append(
-            f"match weight {self.score:+.2f} bits → probability {self.probability:.4f}"
+            f"match weight {self.weight:+.2f} bits → probability {self.model_probability:.4f}"
         )
+        if abs(self.probability - self.model_probability) > 1e-9:
+            lines.append(
+                f"evidence rule: probability set to {self.probability:.4f} "
+                "(a declared 'alone'/'sufficient' level decides, not the sum)"
+            )
         if self.hard_rule:
             lines.append(f"hard rule: {self.hard_rule} (never merged)")
         lines.append(f"verdict: {self.verdict}")

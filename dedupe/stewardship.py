@@ -115,14 +115,28 @@ def explain_records(
     return text
 
 
+def link_class(probability: float, review_threshold: float, match_threshold: float) -> str:
+    """A scored link's class by its own probability: ``match``, ``review`` or ``below``."""
+    if probability >= match_threshold:
+        return "match"
+    return "review" if probability >= review_threshold else "below"
+
+
 def explain_customer(
     customer_id: str,
     history: pd.DataFrame | None,
     crosswalk: pd.DataFrame,
     pairs: pd.DataFrame | None,
     review_threshold: float,
+    match_threshold: float = 0.95,
 ) -> str:
-    """Why a golden customer holds the records it holds: each record and its links."""
+    """Why a golden customer holds the records it holds: each record and its links.
+
+    Each link is labelled by its own class: ``match`` (probability ≥ the match threshold),
+    ``review`` (between the thresholds) or ``below`` (under the review threshold); a link
+    below the match threshold inside a customer says that its records are joined through
+    other links (or a steward decision), not by this pair's evidence.
+    """
     cid = resolve_customer_id(customer_id, history) if history is not None else customer_id
     members = crosswalk[crosswalk["customer_id"] == cid]
     if members.empty:
@@ -138,8 +152,11 @@ def explain_customer(
         inner = pairs[pairs["left_key"].isin(keys) & pairs["right_key"].isin(keys)]
         lines.append(f"scored links inside the customer: {len(inner)}")
         for p in inner.sort_values("probability", ascending=False).head(20).itertuples():
+            label = link_class(p.probability, review_threshold, match_threshold)
+            if label != "match":
+                label += ", joined through other links"
             lines.append(
-                f"  {p.left_key} ~ {p.right_key}: probability {p.probability:.4f} ({p.decision})"
+                f"  {p.left_key} ~ {p.right_key}: probability {p.probability:.4f} ({label})"
             )
         outer = pairs[
             (pairs["left_key"].isin(keys) ^ pairs["right_key"].isin(keys))
@@ -148,5 +165,8 @@ def explain_customer(
         if len(outer):
             lines.append("near misses with other customers (not merged):")
             for p in outer.sort_values("probability", ascending=False).head(10).itertuples():
-                lines.append(f"  {p.left_key} ~ {p.right_key}: {p.probability:.4f} ({p.decision})")
+                label = link_class(p.probability, review_threshold, match_threshold)
+                lines.append(
+                    f"  {p.left_key} ~ {p.right_key}: probability {p.probability:.4f} ({label})"
+                )
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import pandas as pd
 from expectations import _golden_frames as frames
 from expectations import reference as ref
 from expectations._common import Results, columns_present, skipped, to_outcomes
+from expectations._dates import future_date_results
 from expectations._gx_runner import MAX_EXAMPLES, GxCheck, run_checks
 from expectations.outcome import CheckOutcome
 from expectations.settings import QualitySettings
@@ -71,6 +72,16 @@ def validate_golden(
         # a first night on which every delivered row was quarantined: nothing to publish yet,
         # which is not a broken delivery wiping a published archive (that stays critical)
         results["golden_not_empty"] = skipped("no clean records and nothing published before")
+    results.update(
+        future_date_results(
+            "golden_dates_not_future",
+            "golden.dates",
+            customers,
+            "customer_id",
+            ("registered_date", "first_seen", "last_seen"),
+            settings,
+        )
+    )
     results.update(_crosswalk_results(customers, crosswalk, clean_records))
     results.update(_duplicate_results(customers, settings))
     results.update(_drift_results(customers, previous_customers, settings))

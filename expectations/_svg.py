@@ -127,22 +127,49 @@ def line_chart(
             parts.append(
                 f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>'
             )
-        for (x, y, v), label in zip(coords, labels, strict=False):
+        shown = [(i, v) for i, v in enumerate(points) if v is not None]
+        for (x, y, v), (i, _) in zip(coords, shown, strict=True):
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}">'
-                f"<title>{escape(f'{name} {label}: {_fmt(v)}')}</title></circle>"
+                f"<title>{escape(f'{name} {labels[i]}: {_fmt(v)}')}</title></circle>"
             )
-    every = max(1, len(labels) // 8)
-    for i, label in enumerate(labels):
-        if i % every == 0 or i == len(labels) - 1:
-            anchor = "end" if i == len(labels) - 1 and i > 0 else "middle"
-            parts.append(
-                f'<text x="{left + i * step_x:.1f}" y="{top + plot_h + 14}" '
-                f'text-anchor="{anchor}" {_FONT}>{escape(_short(label))}</text>'
-            )
+    for i in tick_indices([left + i * step_x for i in range(len(labels))], labels):
+        anchor = "end" if i == len(labels) - 1 and i > 0 else "middle"
+        parts.append(
+            f'<text x="{left + i * step_x:.1f}" y="{top + plot_h + 14}" '
+            f'text-anchor="{anchor}" {_FONT}>{escape(_short(labels[i]))}</text>'
+        )
     parts.append(_legend(list(series), left, height - 12))
     parts.append("</svg>")
     return "".join(parts)
+
+
+_CHAR_PX = 6.2  # width of one label character at the chart font size (10 px sans-serif)
+
+
+def tick_indices(xs: Sequence[float], labels: Sequence[str]) -> list[int]:
+    """The labels to draw so that no two overlap: the last one always, then left to right.
+
+    A label is centred on its x (the last one ends there); one is skipped when it would touch
+    a label already placed (4 px of air). Several runs on one day get distinct labels from
+    the caller (``MM-DD HH:MM``), so nothing is drawn on top of each other.
+    """
+    if not labels:
+        return []
+
+    def span(i: int) -> tuple[float, float]:
+        w = len(_short(labels[i])) * _CHAR_PX
+        if i == len(labels) - 1 and i > 0:
+            return xs[i] - w, xs[i]
+        return xs[i] - w / 2, xs[i] + w / 2
+
+    last = len(labels) - 1
+    chosen = [last]
+    for i in range(last):
+        lo, hi = span(i)
+        if all(hi + 4 <= span(j)[0] or lo >= span(j)[1] + 4 for j in chosen):
+            chosen.append(i)
+    return sorted(chosen)
 
 
 def _open(title: str, width: int, height: int) -> str:

@@ -128,6 +128,13 @@ _SPECS: tuple[CheckSpec, ...] = (
         "registered_date and updated_at, where present, are real ISO YYYY-MM-DD dates.",
     ),
     CheckSpec(
+        "clean_dates_not_future",
+        "clean",
+        _WARNING,
+        "registered_date and updated_at are not in the future (quality.max_future_days of "
+        "slack): a date typed wrongly at the source, reported with its records.",
+    ),
+    CheckSpec(
         "clean_province_known",
         "clean",
         _CRITICAL,
@@ -193,8 +200,9 @@ _SPECS: tuple[CheckSpec, ...] = (
         "golden_customer_name_not_null",
         "golden",
         _CRITICAL,
-        "Golden customers have a name (at least golden_min_name_fill_rate of them; the few "
-        "nameless leads are on the follow-up list).",
+        "At least golden_min_name_fill_rate (default 80 %) of the golden customers have a "
+        "name: a higher missing-name rate signals a broken delivery. Nameless records (callers "
+        "known by phone, leads) are normal and on the owner department's follow-up list.",
     ),
     CheckSpec(
         "golden_customer_type_in_set",
@@ -208,6 +216,13 @@ _SPECS: tuple[CheckSpec, ...] = (
         "golden",
         _CRITICAL,
         "lifecycle, where set, is potential, new, active, churned or dormant.",
+    ),
+    CheckSpec(
+        "golden_dates_not_future",
+        "golden",
+        _WARNING,
+        "registered_date, first_seen and last_seen are not in the future (a last_seen in 2028 "
+        "would make a customer look active for years).",
     ),
     CheckSpec("golden_phone_e164", "golden", _CRITICAL, "phone, where present, is E.164."),
     CheckSpec("golden_email_format", "golden", _CRITICAL, "email, where present, is well-formed."),

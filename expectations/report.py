@@ -57,6 +57,8 @@ class RunSummary:
         snapshot_path: Archive folder written, or None when publishing was blocked.
         quarantine_reasons: ``{reason: rows}`` over all sources.
         finished_at: ISO timestamp of the run end, when known.
+        published: Whether the run published its golden layer (None: unknown, e.g. an old
+            summary); a run that did not is not plotted as 0 customers in the trends.
     """
 
     run_id: str
@@ -73,6 +75,7 @@ class RunSummary:
     snapshot_path: str | None = None
     quarantine_reasons: Mapping[str, int] = field(default_factory=dict)
     finished_at: str | None = None
+    published: bool | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunSummary:
@@ -112,7 +115,8 @@ class RunSummary:
             "rows_in": sum(self.rows_in.values()),
             "quarantined": sum(self.quarantined.values()),
             "clean_rows": sum(self.clean_rows.values()),
-            "golden_customers": self.golden_customers,
+            # a failed or blocked run published nothing: a gap in the chart, not a drop to 0
+            "golden_customers": None if self.published is False else self.golden_customers,
             "review_queue": self.review_queue,
             "merges": self.merges,
             "splits": self.splits,
@@ -354,8 +358,27 @@ def _expectations_section(outcomes: Sequence[CheckOutcome]) -> str:
     )
 
 
+def trend_labels(points: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One x-axis label per run: its date, with the time when several runs share a day.
+
+    Examples:
+        >>> trend_labels([{"started_at": "2026-12-04T09:00:00"},
+        ...               {"started_at": "2026-12-05T09:00:00"},
+        ...               {"started_at": "2026-12-05T14:30:10"}])
+        ['2026-12-04', '12-05 09:00', '12-05 14:30']
+    """
+    stamps = [str(p.get("started_at") or p.get("run_id") or "") for p in points]
+    days = [stamp[:10] for stamp in stamps]
+    shared = {d for d in days if days.count(d) > 1}
+    pairs = list(zip(days, stamps, strict=True))
+    labels = [f"{d[5:]} {stamp[11:16]}" if d in shared else d for d, stamp in pairs]
+    if len(set(labels)) < len(labels):  # two runs in one minute: seconds too
+        labels = [f"{d[5:]} {stamp[11:19]}" if d in shared else d for d, stamp in pairs]
+    return labels
+
+
 def _trends_section(points: Sequence[Mapping[str, Any]]) -> str:
-    labels = [str(p.get("started_at") or p.get("run_id"))[:10] for p in points]
+    labels = trend_labels(points)
     charts = []
     for key, label in TREND_METRICS:
         values = [p.get(key) for p in points]

@@ -23,8 +23,14 @@ class QualitySettings(BaseModel):
         raw_row_count_band: Allowed relative change of a run's delivered rows vs the source's
             previous delivery (0.5 = ±50 %; a warning).
         clean_min_name_fill_rate: Share of clean records that must carry a customer name.
-        golden_min_name_fill_rate: Share of golden customers that must have a name; the rest
-            (leads with neither a company nor a contact name) are on the follow-up list.
+        golden_min_name_fill_rate: Share of golden customers that must have a name, or
+            publishing is blocked (``golden_customer_name_not_null``). A rate that signals a
+            broken delivery (a lost name column), not every missing value: callers known only
+            by phone and nameless leads are normal and go to the owner department's follow-up
+            list (``clean.follow_up``, seed 004). Default 0.8: block when more than 20 % of
+            the customers have no name.
+        max_future_days: Days past today a date (registered, updated, first/last seen) may
+            lie before ``clean_dates_not_future`` / ``golden_dates_not_future`` fail.
         extra_known_provinces: Province values accepted beyond China's 34 provincial-level
             divisions (for archives that keep foreign regions).
         critical: Per-check severity overrides, ``{check name: True (critical) | False}``.
@@ -39,7 +45,8 @@ class QualitySettings(BaseModel):
     raw_min_fill_rate: float = Field(default=0.5, ge=0.0, le=1.0)
     raw_row_count_band: float = Field(default=0.5, ge=0.0)
     clean_min_name_fill_rate: float = Field(default=0.95, ge=0.0, le=1.0)
-    golden_min_name_fill_rate: float = Field(default=0.98, ge=0.0, le=1.0)
+    golden_min_name_fill_rate: float = Field(default=0.8, ge=0.0, le=1.0)
+    max_future_days: int = Field(default=1, ge=0)
     extra_known_provinces: frozenset[str] = frozenset()
     critical: dict[str, bool] = Field(default_factory=dict)
 

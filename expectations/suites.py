@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,14 +11,18 @@ import pandas as pd
 
 from expectations import reference as ref
 from expectations._common import Results, columns_present, skipped, to_outcomes
+from expectations._dates import future_date_results
 from expectations._golden_suite import GOLDEN_SUITE_RECORD_COLUMNS, validate_golden
 from expectations._gx_runner import GxCheck, build_docs_site, run_checks
+from expectations._offline_docs import make_offline
 from expectations.outcome import CheckOutcome
 from expectations.raw_layer import validate_raw
 from expectations.settings import QualitySettings
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CLEAN_SUITE_COLUMNS",
@@ -159,6 +164,16 @@ def validate_clean(
     else:
         results["clean_dates_iso"] = skipped("no date column present")
     results.update(run_checks("clean.records", records, checks))
+    results.update(
+        future_date_results(
+            "clean_dates_not_future",
+            "clean.dates",
+            records,
+            key,
+            ("registered_date", "updated_at"),
+            settings or QualitySettings(),
+        )
+    )
     results.update(_credit_code_flags(records))
     return to_outcomes("clean", results, settings)
 
@@ -166,13 +181,21 @@ def validate_clean(
 def build_data_docs(folder: Path) -> Path:
     """Write GX Data Docs for the suites and validations run in this process.
 
+    The site is self-contained: the CSS/JS that GX loads from CDNs are copied in from the
+    vendored ``expectations/data_docs_vendor`` and the links rewritten, so the docs render on
+    an offline machine.
+
     Args:
         folder: Folder for the static site (created when missing).
 
     Returns:
         Path of the site's ``index.html``.
     """
-    return build_docs_site(folder)
+    index = build_docs_site(folder)
+    left = make_offline(index.parent)
+    if left:
+        log.warning("Data Docs still load %d remote asset(s): %s", len(left), ", ".join(left))
+    return index
 
 
 def _credit_code_flags(records: pd.DataFrame) -> Results:

@@ -17,22 +17,23 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from warehouse import connect
 from warehouse.archive import RunLock
-from warehouse.security import (
-    AuditLog,
+
+# submodules, not the package: the mart's masking (pandas) loads only when a mart is written
+from warehouse.security.audit import AuditLog
+from warehouse.security.encryption import (
+    encrypt_parquet,
+    open_encrypted_warehouse,
+    read_parquet_any,
+)
+from warehouse.security.keys import (
+    KEY_ENV,
+    KEY_FILE_ENV,
     KeyMaterialError,
     KeyRing,
-    build_analyst_mart_arrow,
-    encrypt_parquet,
     generate_key_file,
     load_keyring,
-    open_encrypted_warehouse,
-    pseudonym_secret,
-    read_parquet_any,
-    write_analyst_mart,
 )
-from warehouse.security.keys import KEY_ENV, KEY_FILE_ENV
 from warehouse.security.snapshots import ENCRYPTION_SCHEME
 
 from .settings import ArchiveConfig
@@ -78,6 +79,8 @@ def open_warehouse(
     """Open the warehouse, encrypted (DuckDB database encryption) when configured."""
     path = cfg.resolve(cfg.warehouse)
     if not cfg.security.encrypt_warehouse:
+        from warehouse.db import connect  # (warehouse.db loads pandas: only when needed)
+
         return connect(
             path,
             read_only=read_only,
@@ -134,6 +137,12 @@ def publish_analyst_mart(
     """
     if not cfg.security.analyst_mart_enabled:
         return {}
+    from warehouse.security.mart import (
+        build_analyst_mart_arrow,
+        pseudonym_secret,
+        write_analyst_mart,
+    )
+
     ring = ring or keyring(cfg, create=True)
     assert ring is not None
     mart = build_analyst_mart_arrow(golden, pseudonym_secret(ring))

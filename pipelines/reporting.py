@@ -7,6 +7,7 @@ import logging
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from warehouse.report_figures import (
     clean_rows_per_source,
     cluster_sizes,
     quarantine_reasons,
+    run_finished_at,
     run_started_at,
     runs_in_order,
     score_histogram,
@@ -30,9 +32,17 @@ log = logging.getLogger("customer_archive")
 
 
 def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
-    """The report's figures for one run, from ``ops.stage_stats`` and the quarantine tables."""
+    """The report's figures for one run, from ``ops.stage_stats`` and the quarantine tables.
+
+    ``finished_at`` is when the snapshot stage recorded its figures (None while the run is
+    still going or when it stopped before); ``published`` whether the golden layer was
+    swapped in.
+    """
     stats = run_stats(con, run_id)
     golden, match = stats.golden, stats.match
+    snapshot = None
+    if stats.snapshot is not None:
+        snapshot = stats.snapshot.snapshot or "unchanged: golden content as before, no new snapshot"
     return RunSummary(
         run_id=run_id,
         started_at=run_started_at(con, run_id) or datetime.now(UTC).isoformat(timespec="seconds"),
@@ -45,8 +55,10 @@ def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
         review_queue=match.review_queue if match else 0,
         merges=golden.merges if golden else 0,
         splits=golden.splits if golden else 0,
-        snapshot_path=stats.snapshot.snapshot if stats.snapshot else None,
+        snapshot_path=snapshot,
         quarantine_reasons=quarantine_reasons(con, run_id),
+        finished_at=run_finished_at(con, run_id) if stats.snapshot is not None else None,
+        published=stats.publish is not None,
     )
 
 
@@ -60,16 +72,36 @@ def _history(con: duckdb.DuckDBPyConnection, run_id: str, last: int = 30) -> lis
 
 
 def write_run_report(
-    con: duckdb.DuckDBPyConnection, cfg: ArchiveConfig, run_id: str, data_docs: bool = True
+    con: duckdb.DuckDBPyConnection,
+    cfg: ArchiveConfig,
+    run_id: str,
+    data_docs: bool = True,
+    snapshot_path: str | None = None,
+    finished_at: str | None = None,
 ) -> Path:
-    """Write ``<reports_dir>/<run_id>/report.html`` and GX Data Docs beside it; return its path."""
+    """Write ``<reports_dir>/<run_id>/report.html`` and GX Data Docs beside it; return its path.
+
+    Args:
+        con: the warehouse.
+        cfg: the project configuration.
+        run_id: the run.
+        data_docs: build the Data Docs now; else link those an earlier step of the run built.
+        snapshot_path: the snapshot just written, when the snapshot stage re-renders the
+            report before its own figures are recorded.
+        finished_at: the run's end, likewise.
+    """
     folder = ensure_dir(cfg.resolve(cfg.reports_dir) / run_id)
-    href = None
+    index = folder / "data_docs" / "index.html"
     if data_docs:
         index = build_data_docs(folder / "data_docs")
-        href = str(index.relative_to(folder))
+    href = str(index.relative_to(folder)) if index.is_file() else None
+    summary = run_summary(con, run_id)
+    if snapshot_path is not None:
+        summary = replace(summary, snapshot_path=snapshot_path, published=True)
+    if finished_at is not None:
+        summary = replace(summary, finished_at=finished_at)
     html = render_quality_report(
-        run_summary(con, run_id),
+        summary,
         _history(con, run_id),
         check_outcomes(con, run_id),
         score_histogram(con),

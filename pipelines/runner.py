@@ -16,7 +16,9 @@ import dagster as dg
 
 from dedupe import accuracy_against_truth
 from expectations import CheckOutcome
+from sources.config import find_source_files
 from sources.demo import read_truth
+from sources.ingest import NO_DELIVERY
 from warehouse import read_table
 
 from .access import audit, open_warehouse, run_lock
@@ -24,8 +26,9 @@ from .build import build_definitions
 from .jobs import JOB_NAME
 from .reporting import raise_alert
 from .resources import LOCK_HELD_TAG
-from .settings import ArchiveConfig, load_config
+from .settings import ArchiveConfig, ConfigError, load_config
 from .stages import RunStats, check_outcomes, run_stats
+from .stages.context import load_sources
 
 log = logging.getLogger("customer_archive")
 # this process holds the run lock for the whole run: the resource must not take it per step
@@ -121,6 +124,33 @@ def _execute(
     )
 
 
+class NoDeliveryError(ConfigError):
+    """A first run finds no file for any source: the landing folder or the globs are wrong."""
+
+
+def check_first_delivery(cfg: ArchiveConfig) -> None:
+    """Refuse a first run (no warehouse yet) when no source's glob matches any file.
+
+    Later runs without files are normal (nothing changes; the summary warns per source), but a
+    first run with nothing at all would only create an empty archive.
+
+    Raises:
+        NoDeliveryError: naming the landing folder and the globs to check.
+    """
+    if cfg.resolve(cfg.warehouse).exists():
+        return
+    sources_cfg = load_sources(cfg)
+    enabled = [s for s in sources_cfg.sources if s.enabled]
+    landing = Path(sources_cfg.landing_dir)
+    if enabled and not any(find_source_files(s, landing) for s in enabled):
+        globs = ", ".join(f"{s.name}: {s.path}" for s in enabled)
+        raise NoDeliveryError(
+            f"no delivery to ingest: no file under landing_dir {landing} matches any source's "
+            f"glob ({globs}); check landing_dir in the configuration and the paths in "
+            f"{cfg.resolve(cfg.sources_file)}"
+        )
+
+
 def run_pipeline(
     config_path: str | Path | None,
     warehouse: str | Path | None = None,
@@ -144,6 +174,7 @@ def run_pipeline(
     """
     wh = str(Path(warehouse).resolve()) if warehouse else None
     cfg = load_config(config_path, warehouse=wh)
+    check_first_delivery(cfg)
     with run_lock(cfg):
         result = _execute(cfg, str(config_path) if config_path else None, wh, run_date, instance)
     outcome = RunOutcome(run_id=result.run_id, success=result.success)
@@ -207,6 +238,10 @@ def format_summary(outcome: RunOutcome) -> str:
             f"    {v.source:<12}{v.rows_in:>8}{v.rows_ingested:>10}{v.rows_quarantined:>13}"
             f"   ({v.files_new} / {v.files_skipped} / {v.files_quarantined})"
         )
+    for v in (s.ingest[k] for k in sorted(s.ingest)):
+        for warning in v.warnings:
+            if NO_DELIVERY in warning:
+                lines.append(f"    warning: {v.source}: {warning}")
     if (c := s.clean) is not None:
         lines.append(
             f"  clean records:     {c.clean_records}  (transactions {c.transactions}, "

@@ -137,6 +137,17 @@ def _note_versions_within_run(rows: pd.DataFrame, collector: _Collector) -> None
         )
 
 
+NO_DELIVERY = "no file matches"
+
+
+def no_delivery_warning(source: SourceConfig, landing_dir: Path) -> str:
+    """The warning of a source whose glob matches no file (see ``ingest_source``)."""
+    return (
+        f"{NO_DELIVERY} {source.path!r} under {landing_dir}: nothing delivered, nothing "
+        f"changes for {source.name}"
+    )
+
+
 def ingest_source(
     source: SourceConfig,
     landing_dir: Path,
@@ -165,6 +176,10 @@ def ingest_source(
     """
     collector = _Collector(source)
     plans = plan_deliveries(source, landing_dir, manifest) if source.enabled else []
+    if source.enabled and not plans:
+        # no delivery for a source: nothing changes for it (its published records stay); said
+        # aloud, since a wrong landing_dir or glob looks exactly like this
+        collector.warnings.append(no_delivery_warning(source, landing_dir))
     superseded: list[str] = []
     for plan in plans:
         if not plan.to_ingest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -39,6 +40,9 @@ class RawTable:
         return len(self.data) + len(self.bad_rows)
 
 
+_UNNAMED = re.compile(r"^column_\d+$")  # sources.headers.unique_headers' name of an empty header
+
+
 def finish_table(
     headers: list[str],
     data: pd.DataFrame,
@@ -61,6 +65,11 @@ def finish_table(
         column = data[header].astype("string")
         frame[header] = column.mask(column == "")
     frame[ROW_NUMBER] = data[ROW_NUMBER].astype("int64")
+    # a trailing delimiter on every line makes an unnamed, empty column: not data, no warning
+    unnamed_empty = [h for h in headers if _UNNAMED.match(h) and frame[h].isna().all()]
+    if unnamed_empty:
+        frame = frame.drop(columns=unnamed_empty)
+        headers = [h for h in headers if h not in unnamed_empty]
     blank = frame[headers].isna().all(axis=1) if headers else pd.Series(True, index=frame.index)
     blank_rows = int(blank.sum())
     if blank_rows:

@@ -44,6 +44,16 @@ def run_started_at(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     return None
 
 
+def run_finished_at(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """When a run recorded its last stage figures (``ops.stage_stats``), or None."""
+    table = read_table(con, "ops.stage_stats")
+    if table is not None and len(table):
+        rows = table[table["run_id"] == run_id]
+        if len(rows):
+            return str(rows["recorded_at"].max())
+    return None
+
+
 def runs_in_order(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Every run with recorded figures, oldest first."""
     table = read_table(con, "ops.stage_stats")

@@ -110,9 +110,13 @@ def review_decide(
     cfg: ArchiveConfig, left: str, right: str, decision: str, by: str, note: str | None = None
 ) -> int:
     """Record a steward's match / no-match for two records (the next run honours it)."""
+    from .errors import DataError
     from .stewardship import decide_audited
 
-    decide_audited(cfg, [(left, right, decision)], by, note or "")
+    try:
+        decide_audited(cfg, [(left, right, decision)], by, note or "")
+    except ValueError as exc:  # unknown record keys: the user's to fix, not a bug
+        raise DataError(f"{exc} (keys are source:record_id, e.g. from `review list`)") from exc
     print(f"recorded {decision} for {left} ~ {right}; the next run honours it")
     return 0
 
@@ -125,16 +129,21 @@ def explain(
 ) -> int:
     """Print why two records or one customer were (not) merged."""
     from ..access import open_warehouse
+    from .errors import DataError, UsageError
     from .stewardship import explain_customer, explain_records
 
+    if not customer and not (left and right):
+        raise UsageError("explain needs --customer ID or LEFT RIGHT record keys")
     with open_warehouse(cfg, read_only=True) as con:
-        if customer:
-            print(explain_customer(con, cfg, customer))
-        elif left and right:
-            print(explain_records(con, cfg, left, right))
-        else:
-            print("explain needs --customer ID or LEFT RIGHT record keys", file=sys.stderr)
-            return 2
+        try:
+            text = (
+                explain_customer(con, cfg, customer)
+                if customer
+                else explain_records(con, cfg, str(left), str(right))
+            )
+        except KeyError as exc:  # an unknown customer id or record key: the user's to fix
+            raise DataError(str(exc.args[0]) if exc.args else str(exc)) from exc
+    print(text)
     return 0
 
 

@@ -4,15 +4,44 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..settings import ConfigError, default_config_path
+from ..settings import default_config_path
 from . import commands
 from .commands import load_project
+from .errors import EXIT_USAGE, DataError, UsageError, report
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and the CLI's usage exit code."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: usage error: {message} (see {self.prog} --help)\n")
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a float in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], e.g. 0.1 for 10 %; got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {text}")
+    return value
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -22,6 +51,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="project YAML (default $CUSTOMER_ARCHIVE_CONFIG or archive.yml)",
     )
     p.add_argument("--warehouse", default=None, help="DuckDB file (overrides the config)")
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error (also $CUSTOMER_ARCHIVE_DEBUG=1)",
+    )
 
 
 def _config(a: argparse.Namespace) -> Path:
@@ -93,11 +128,9 @@ def _filing(a: argparse.Namespace) -> int:
     try:
         return _filing_call(f, cfg, a)
     except PermissionError as exc:
-        print(f"not allowed: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"not allowed: {exc}") from exc
     except FileExistsError as exc:
-        print(f"already archived: {exc}", file=sys.stderr)
-        return 1
+        raise DataError(f"already archived: {exc}") from exc
 
 
 def _filing_call(f, cfg, a: argparse.Namespace) -> int:
@@ -212,14 +245,17 @@ def _add_filing(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="customer-archive",
         description="客户档案 — departmental customer exports into one golden customer archive.",
+        epilog="Exit codes: 0 ok, 1 run failed, 2 usage/configuration, 3 publishing blocked, "
+        "4 data/query, 5 busy, 6 security, 70 internal error (see docs/cli.md).",
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="write the demo departmental exports (with ground truth)")
-    p.add_argument("--entities", type=int, default=5000)
+    p.add_argument("--entities", type=_positive, default=5000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default="data/demo")
     p.add_argument("--delivery-date", default="2026-11-23")
@@ -238,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", default=None, help="read the query from a .sql file")
     p.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
     p.add_argument("--output", default=None, help="write to a file instead of stdout")
-    p.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
+    p.add_argument("--max-rows", type=_positive, default=50, help="rows shown in table format")
     p.add_argument(
         "--role",
         choices=["admin", "steward", "analyst", "ops"],
@@ -251,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     review = p.add_subparsers(dest="action", required=True)
     r = review.add_parser("list", help="pairs awaiting a decision, side by side")
     _add_common(r)
-    r.add_argument("--limit", type=int, default=20)
+    r.add_argument("--limit", type=_positive, default=20)
     r.set_defaults(handler="review list")
     r = review.add_parser("decide", help="record match / no-match for two records")
     _add_common(r)
@@ -304,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = deliveries.add_parser("list", help="delivered files, newest date first, with withdrawals")
     _add_common(r)
     r.add_argument("--source", default=None, help="only this source's files")
-    r.add_argument("--limit", type=int, default=50, help="rows shown")
+    r.add_argument("--limit", type=_positive, default=50, help="rows shown")
     r.set_defaults(handler="deliveries list")
     r = deliveries.add_parser(
         "withdraw", help="take a bad delivery back: the next run restores the versions before it"
@@ -323,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="draw the quarterly audit sample worksheet")
     _add_common(p)
-    p.add_argument("--fraction", type=float, default=0.1)
+    p.add_argument("--fraction", type=_fraction, default=0.1, help="share sampled, in (0, 1]")
     p.add_argument("--seed", default=None, help="default: the current quarter, e.g. 2026Q4")
     p.add_argument("--out", default=None, help="worksheet path (.xlsx or .csv)")
     p.set_defaults(handler="audit")
@@ -337,9 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("retention", help="anonymize/delete customers dormant for N years")
     _add_common(p)
-    p.add_argument("--years", type=int, default=None, help="default security.retention_years")
+    p.add_argument("--years", type=_positive, default=None, help="default security.retention_years")
     p.add_argument("--apply", action="store_true", help="do it (default: print the plan)")
-    p.add_argument("--limit", type=int, default=None, help="at most this many customers")
+    p.add_argument("--limit", type=_positive, default=None, help="at most this many customers")
     p.add_argument("--today", default=None, help="reference date (YYYY-MM-DD)")
     p.set_defaults(handler="retention")
 
@@ -383,11 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `customer-archive` console script."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(HANDLERS[args.handler](args))
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    return report(lambda: HANDLERS[args.handler](args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -7,22 +7,12 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pandas as pd
-
-from warehouse.security import (
-    KeyRing,
-    SandboxError,
-    analyst_mart_key,
-    lock_down,
-    neutralize_formulas,
-    open_analyst_mart,
-    role_database,
-    sandboxed_query,
-)
-from warehouse.security.keys import parse_key
+import pyarrow as pa
 
 from ..access import audit, keyring, open_warehouse
 from ..settings import ArchiveConfig
+from .errors import DataError, SecurityError, UsageError
+from .render import render_csv, render_json, render_table
 
 MART_KEY_ENV = "CUSTOMER_ARCHIVE_MART_KEY"
 
@@ -42,18 +32,23 @@ def open_for_role(cfg: ArchiveConfig, role: str) -> duckdb.DuckDBPyConnection:
     if role == "admin":
         return open_warehouse(cfg, read_only=True)
     if role == "analyst":
+        from warehouse.security import KeyRing, analyst_mart_key, lock_down, open_analyst_mart
+        from warehouse.security.keys import parse_key
+
         mart = cfg.resolve(cfg.security.analyst_mart)
         if not mart.exists():
-            raise SystemExit(f"analyst mart {mart} does not exist: run the pipeline first")
+            raise DataError(f"analyst mart {mart} does not exist: run the pipeline first")
         env_key = os.environ.get(MART_KEY_ENV)
         if env_key:
             ring = KeyRing(parse_key(env_key))
         else:
             master = keyring(cfg)
             if master is None:
-                raise SystemExit(f"no mart key: set ${MART_KEY_ENV} (`keys mart-key` prints it)")
+                raise UsageError(f"no mart key: set ${MART_KEY_ENV} (`keys mart-key` prints it)")
             ring = analyst_mart_key(master)
         return lock_down(open_analyst_mart(mart, ring, read_only=True))
+    from warehouse.security import role_database
+
     with open_warehouse(cfg, read_only=True) as con:
         return role_database(con, role)
 
@@ -70,44 +65,49 @@ def run_query(
 
     Returns:
         The process exit code (0 on success).
+
+    Raises:
+        UsageError: ``--format parquet`` without ``--output``.
+        DataError: no warehouse yet; DuckDB's own errors (bad SQL, unknown table) pass through
+            to the CLI's error path as one line.
     """
+    if fmt == "parquet" and not output:
+        raise UsageError("--format parquet needs --output FILE")
     path = cfg.resolve(cfg.warehouse)
     if not path.exists():
-        print(f"warehouse {path} does not exist: run `customer-archive run` first", file=sys.stderr)
-        return 2
+        raise DataError(f"warehouse {path} does not exist: run `customer-archive run` first")
     with open_for_role(cfg, role) as con:
         if role == "admin":
-            frame = con.execute(query).df()
+            relation = con.sql(query)
         else:
+            from warehouse.security import SandboxError, sandboxed_query
+
             try:
-                frame = sandboxed_query(con, query).df()
+                relation = sandboxed_query(con, query)
             except (SandboxError, duckdb.Error) as exc:
                 audit(cfg, "query", query[:500], result="denied",
                       details={"role": role, "error": type(exc).__name__})  # fmt: skip
-                print(f"refused for role {role}: {exc}", file=sys.stderr)
-                return 3
-    audit(cfg, "query", query[:500], details={"role": role, "rows": len(frame), "format": fmt})
+                raise SecurityError(f"refused for role {role}: {exc}") from exc
+        # Arrow keeps SQL types: an INTEGER column with NULLs stays integer, NULL stays NULL.
+        table = pa.table({}) if relation is None else relation.to_arrow_table()
+    rows = table.num_rows
+    audit(cfg, "query", query[:500], details={"role": role, "rows": rows, "format": fmt})
     if fmt == "parquet":
-        if not output:
-            print("--format parquet needs --output FILE", file=sys.stderr)
-            return 2
-        frame.to_parquet(output, index=False)
-        print(f"wrote {len(frame)} rows to {output}")
+        import pyarrow.parquet as pq
+
+        assert output is not None
+        pq.write_table(table, output)
+        print(f"wrote {rows} rows to {output}")
         return 0
     if fmt == "csv":
-        text = neutralize_formulas(frame).to_csv(index=False)
+        text = render_csv(table)
     elif fmt == "json":
-        text = frame.to_json(orient="records", force_ascii=False, date_format="iso")
+        text = render_json(table)
     else:
-        with pd.option_context("display.max_columns", 50, "display.width", 200):
-            text = frame.head(max_rows).to_string(index=False)
-        if len(frame) > max_rows:
-            text += f"\n… {len(frame) - max_rows} more rows ({len(frame)} in all)"
-        else:
-            text += f"\n({len(frame)} rows)"
+        text = render_table(table, max_rows)
     if output:
         Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
-        print(f"wrote {len(frame)} rows to {output}")
+        print(f"wrote {rows} rows to {output}")
     else:
-        print(text)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

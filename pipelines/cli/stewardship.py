@@ -145,6 +145,7 @@ def explain_customer(con: duckdb.DuckDBPyConnection, cfg: ArchiveConfig, custome
         crosswalk,
         read_table(con, "match.pairs"),
         cfg.matching.review_threshold,
+        cfg.matching.match_threshold,
     )
 
 

@@ -167,3 +167,50 @@ def test_incremental_relabels_pairs_whose_windowed_block_changed() -> None:
     full = link_records(pd.concat([records, new], ignore_index=True), settings, params=base.params)
     pd.testing.assert_frame_equal(inc.pairs, full.pairs)
     pd.testing.assert_frame_equal(inc.clusters, full.clusters)
+
+
+def test_explained_weight_includes_the_prior_and_gives_the_shown_probability(linked) -> None:
+    """The printed "match weight … bits → probability …" adds up: fields + tf + prior."""
+    import re
+
+    left = record(record_key="a:1")
+    right = record(record_key="b:1", phone="+8613700000000")
+    exp = explain_pair(left, right, linked.params)
+    parts = sum(f.weight for f in exp.fields) + exp.tf_adjustment + exp.prior_weight
+    assert exp.weight == pytest.approx(parts)
+    shown = re.search(r"match weight ([+-][\d.]+) bits → probability ([\d.]+)", exp.to_text())
+    assert shown is not None
+    weight, probability = float(shown[1]), float(shown[2])
+    assert weight == pytest.approx(parts, abs=0.006)
+    assert probability == pytest.approx(1 / (1 + 2**-weight), abs=0.002)
+
+
+@pytest.mark.parametrize(
+    ("probability", "expected"),
+    [(0.99, "match"), (0.95, "match"), (0.7, "review"), (0.05, "below")],
+)
+def test_explain_customer_labels_links_by_their_class(probability: float, expected: str) -> None:
+    from dedupe.stewardship import explain_customer
+
+    crosswalk = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C1"],
+            "record_key": ["a:1", "b:1"],
+            "source_system": ["a", "b"],
+            "match_score": [1.0, 1.0],
+        }
+    )
+    # pairs.decision says "match" for every pair inside one cluster, whatever its probability
+    pairs = pd.DataFrame(
+        {
+            "left_key": ["a:1"],
+            "right_key": ["b:1"],
+            "probability": [probability],
+            "decision": ["match"],
+        }
+    )
+    text = explain_customer("C1", None, crosswalk, pairs, 0.6, 0.95)
+    line = next(x for x in text.splitlines() if "a:1 ~ b:1" in x)
+    assert f"({expected}" in line
+    if expected != "match":
+        assert "joined through other links" in line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import duckdb
 import pandas as pd
 import pytest
@@ -69,6 +71,8 @@ WARNING_CASES = [
     ("clean_credit_code_flag_consistent", "credit_code_valid", False, 0),  # code is valid
     ("clean_issues_json", "issues", "[{broken", 0),
     ("clean_customer_name_filled", "customer_name", None, 0),  # 1 of 6 missing < 95 %
+    ("clean_dates_not_future", "updated_at", str(date.today().year + 2) + "-01-15", 0),
+    ("clean_dates_not_future", "registered_date", str(date.today().year + 1) + "-12-31", 1),
 ]
 
 
@@ -238,3 +242,12 @@ def test_raw_blank_required_field_is_a_warning() -> None:
     assert not outcome.success and not outcome.critical
     assert outcome.observed["unexpected_keys"] == ["customer_name"]
     assert blocking_failures(outcomes) == []
+
+
+def test_a_date_of_tomorrow_is_within_the_slack(clean_records) -> None:
+    """Deliveries are stamped in Asia/Shanghai, a day ahead of UTC at night: one day's slack."""
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    outcome = _by_name(validate_clean(_set(clean_records, 0, "updated_at", tomorrow)))[
+        "clean_dates_not_future"
+    ]
+    assert outcome.success

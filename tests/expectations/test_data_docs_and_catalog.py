@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,25 @@ def test_data_docs_site_has_the_golden_suites(tmp_path, customers, crosswalk, cl
     pages = {p.stem for p in (tmp_path / "data_docs" / "expectations" / "golden").glob("*.html")}
     assert {"customers", "crosswalk", "record_coverage", "customer_links"} <= pages
     assert any((tmp_path / "data_docs" / "validations").rglob("*.html"))
+
+
+@pytest.mark.usefixtures("gx")
+def test_data_docs_load_no_remote_asset(tmp_path, customers, crosswalk, clean_records):
+    """An offline machine renders the Data Docs styled: every CSS/JS/image is in the site."""
+    from expectations._offline_docs import remote_assets
+
+    validate_golden(customers, crosswalk, clean_records)
+    index = build_data_docs(tmp_path / "data_docs")
+    pages = list(index.parent.rglob("*.html"))
+    assert len(pages) > 3
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert remote_assets(html) == [], page
+        for ref in re.findall(r'<(?:script|link)\b[^>]*?\b(?:src|href)="([^"]+)"', html):
+            if "static/vendor/" in ref:  # (GX's own favicon path is off by a level: harmless)
+                assert (page.parent / ref).resolve().is_file(), (page, ref)
+    vendored = [p for p in (index.parent / "static" / "vendor").rglob("*") if p.is_file()]
+    assert len(vendored) >= 15
 
 
 def test_quality_doc_lists_every_check_with_its_severity() -> None:

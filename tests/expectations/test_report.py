@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from html.parser import HTMLParser
 
 import pytest
@@ -222,3 +223,36 @@ def test_summary_dict_round_trip() -> None:
     assert RunSummary.from_dict(SUMMARY.as_dict()) == SUMMARY
     with pytest.raises(ValueError, match="run_id"):
         RunSummary.from_dict({"started_at": "x"})
+
+
+def test_trend_tick_labels_never_overlap() -> None:
+    """Many runs, several a day: the drawn x labels keep 4 px of air between them."""
+    from expectations._svg import _CHAR_PX, tick_indices
+    from expectations.report import trend_labels
+
+    stamps = [f"2026-12-0{1 + i // 6}T{8 + i % 6:02d}:15:00" for i in range(30)]
+    labels = trend_labels([{"started_at": s} for s in stamps])
+    assert len(set(labels)) == len(labels)  # runs sharing a day carry their time
+    xs = [48 + i * (300 / 29) for i in range(30)]
+    chosen = tick_indices(xs, labels)
+    assert chosen[-1] == 29 and len(chosen) >= 3
+    spans = []
+    for i in chosen:
+        w = len(labels[i]) * _CHAR_PX
+        spans.append((xs[i] - w, xs[i]) if i == 29 else (xs[i] - w / 2, xs[i] + w / 2))
+    for (_, hi), (lo, _) in itertools.pairwise(spans):
+        assert hi + 4 <= lo + 1e-9
+
+
+def test_a_failed_run_is_a_gap_not_zero_customers() -> None:
+
+    failed = RunSummary(run_id="r2", started_at="2026-12-05T02:00:00", published=False)
+    ok = RunSummary(
+        run_id="r1", started_at="2026-12-04T02:00:00", golden_customers=5000, published=True
+    )
+    assert failed.trend_point()["golden_customers"] is None
+    assert ok.trend_point()["golden_customers"] == 5000
+    from expectations import _svg as svg
+
+    chart = svg.line_chart(["a", "b", "c"], {"customers": [5000, None, 5010]}, "t")
+    assert chart.count("<circle") == 2  # no point drawn at 0 for the failed run

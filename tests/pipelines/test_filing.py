@@ -130,7 +130,7 @@ def test_replayed_dates_make_month_end_and_year_end_packages(filed: Path) -> Non
     note = json.loads((yearly / "manifest.json").read_text(encoding="utf-8"))["calendar"]
     assert note["approximated_years"] == [2027]
     # immutable, and tampering is detected
-    assert main(["package", "monthly", "--config", str(filed), "--period", "2026-11"]) == 1
+    assert main(["package", "monthly", "--config", str(filed), "--period", "2026-11"]) == 4
     victim = next(november.rglob("*.pdf"))
     victim.write_bytes(victim.read_bytes() + b"%")
     assert verify_package(november) == [f"checksum mismatch {victim.relative_to(november)}"]

@@ -390,7 +390,7 @@ def test_cli_attack_list(erased: Erased, role: str, capsys) -> None:
     for template in ROLE_ATTACKS:
         sql = template.format(role=role, **paths)
         code = main(["sql", "--config", str(erased.config_path), "--role", role, sql])
-        assert code == (0 if role == "admin" else 3), (role, sql)
+        assert code == (0 if role == "admin" else 6), (role, sql)
     if role != "admin":
         assert not (paths["root"] / f"attached_{role}.duckdb").exists()
     log = cfg.resolve(cfg.security.audit_log).read_text("utf-8")

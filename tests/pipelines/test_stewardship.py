@@ -71,9 +71,11 @@ def test_review_list_and_invalid_decision(ran: Path, capsys) -> None:
     assert main(["review", "list", "--config", str(ran), "--limit", "5"]) == 0
     out = capsys.readouterr().out
     assert "left_key" in out or "review queue is empty" in out
-    with pytest.raises(ValueError, match="unknown record key"):
-        main(["review", "decide", "--config", str(ran), "sales:NOPE", "sales:NOPE2",
-              "--decision", "match"])  # fmt: skip
+    code = main(["review", "decide", "--config", str(ran), "sales:NOPE", "sales:NOPE2",
+                 "--decision", "match"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 4  # a data error: one line, no traceback
+    assert err.startswith("data error: unknown record key") and err.count("\n") == 1
 
 
 def test_audit_sample_is_stratified_reproducible_and_recorded(ran: Path, tmp_path: Path) -> None:

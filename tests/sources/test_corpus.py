@@ -264,6 +264,95 @@ def jsonl_key_renamed(landing: Path) -> None:
     _jsonl(landing, [{"客户编号": r[0], "公司名": r[1], "手机": r[3]} for r in ROWS])
 
 
+# --- more awkward deliveries (issue #18) --------------------------------------------------
+
+
+def nul_bytes(landing: Path) -> None:
+    # a NUL byte inside a cell (a C-based export tool): kept verbatim in raw, the row loads
+    rows = [["K001", "北京星辰\x00科技有限公司", "", "13912345678", "", ""], *ROWS[1:]]
+    _put(landing, "a.csv", csv_text(HEADERS, rows).encode("utf-8"))
+
+
+def pipe_delimiter(landing: Path) -> None:
+    _put(landing, "a.csv", csv_text(HEADERS, ROWS, sep="|").encode("utf-8"))
+
+
+def trailing_delimiters(landing: Path) -> None:
+    # every line ends with a delimiter: an unnamed empty last column
+    text = "".join(",".join(r) + ",\n" for r in [HEADERS, *ROWS])
+    _put(landing, "a.csv", text.encode("utf-8"))
+
+
+def jsonl_utf8_bom(landing: Path) -> None:
+    lines = [json.dumps(dict(zip(HEADERS, r, strict=True)), ensure_ascii=False) for r in ROWS]
+    _put(landing, "a.jsonl", ("\ufeff" + "\n".join(lines) + "\n").encode("utf-8"))
+
+
+def json_top_level_array(landing: Path) -> None:
+    records = [dict(zip(HEADERS, r, strict=True)) for r in ROWS]
+    _put(landing, "a.json", json.dumps(records, ensure_ascii=False).encode("utf-8"))
+
+
+def footer_only_zero_records(landing: Path) -> None:
+    # a night with nothing to report: the header and a "共0条" footer
+    _put(landing, "a.csv", (csv_text(HEADERS, []) + "共0条,,,,,\n").encode("gbk"))
+
+
+def _xlsx_rows(landing: Path, rows: list[list[str]]) -> None:
+    def build(_workbook: Any, sheet: Any) -> None:
+        for i, row in enumerate(rows):
+            sheet.write_row(i, 0, row)
+
+    write_xlsx(landing / "crm" / "2024-03-15" / "a.xlsx", build)
+
+
+def xlsx_summary_footer(landing: Path) -> None:
+    _xlsx_rows(landing, [HEADERS, *ROWS, ["合计", "3", "", "", "", ""]])
+
+
+def xlsx_concatenated(landing: Path) -> None:
+    _xlsx_rows(landing, [HEADERS, ROWS[0], HEADERS, ROWS[1], ROWS[2]])
+
+
+def xlsx_empty_sheet(landing: Path) -> None:
+    _xlsx_rows(landing, [])
+
+
+def tsv_utf8(landing: Path) -> None:
+    _put(landing, "a.tsv", csv_text(HEADERS, ROWS, sep="\t").encode("utf-8"))
+
+
+def quoted_everything_crlf_bom(landing: Path) -> None:
+    text = "".join(",".join(f'"{v}"' for v in r) + "\r\n" for r in [HEADERS, *ROWS])
+    _put(landing, "a.csv", text.encode("utf-8-sig"))
+
+
+def ids_with_spaces(landing: Path) -> None:
+    rows = [[" K001 ", *ROWS[0][1:]], ["K002\t", *ROWS[1][1:]], ROWS[2]]
+    _put(landing, "a.csv", csv_text(HEADERS, rows).encode("utf-8"))
+
+
+def two_files_two_encodings(landing: Path) -> None:
+    _put(landing, "a.csv", csv_text(HEADERS, ROWS[:2]).encode("gbk"))
+    _put(landing, "b.csv", csv_text(HEADERS, ROWS[2:]).encode("utf-8"))
+
+
+def headers_and_footers_interleaved(landing: Path) -> None:
+    text = (
+        csv_text(HEADERS, [ROWS[0]])
+        + "合计：1条,,,,,\n"
+        + csv_text(HEADERS, ROWS[1:])
+        + "合计：2条,,,,,\n"
+    )
+    _put(landing, "a.csv", text.encode("utf-8"))
+
+
+def office_lock_and_hidden_files(landing: Path) -> None:
+    _put(landing, "a.csv", csv_text(HEADERS, ROWS).encode("utf-8"))
+    _put(landing, "~$a.xlsx", b"\x00lock")  # Excel's lock file while someone has it open
+    _put(landing, ".a.csv.swp", b"\x00swap")  # an editor's swap file
+
+
 # --- cases -------------------------------------------------------------------------------
 
 
@@ -423,6 +512,64 @@ def _check_key_absent(result: IngestResult) -> None:
     assert any("read as missing values" in w for w in result.warnings)
 
 
+def _ids(result: IngestResult) -> list[str]:
+    return result.rows["source_record_id"].tolist()
+
+
+def _check_ids_k1_k3(result: IngestResult) -> None:
+    assert _ids(result) == ["K001", "K002", "K003"]
+    assert _names(result) == [r[1] for r in ROWS]
+    assert result.quarantined_rows.empty and result.quarantined_files.empty
+
+
+def _check_nul(result: IngestResult) -> None:
+    assert _ids(result) == ["K001", "K002", "K003"]
+    assert _names(result)[0] == "北京星辰\x00科技有限公司"  # raw keeps it; cleaning strips it
+
+
+def _check_trailing(result: IngestResult) -> None:
+    assert _ids(result) == ["K001", "K002", "K003"]
+    assert result.quarantined_rows.empty and result.quarantined_files.empty
+    assert all(json.loads(e) == {} for e in result.rows["extra"])  # the empty column is dropped
+
+
+def _check_zero_records(result: IngestResult) -> None:
+    assert result.rows.empty
+    assert result.quarantined_rows["source_row"].tolist() == [2]
+    assert _reasons(result) == [SUMMARY_ROW]
+    assert result.quarantined_files.empty
+
+
+def _check_xlsx_footer(result: IngestResult) -> None:
+    assert _ids(result) == ["K001", "K002", "K003"]
+    assert result.quarantined_rows["source_row"].tolist() == [5]
+    assert _reasons(result) == [SUMMARY_ROW]
+
+
+def _check_xlsx_concatenated(result: IngestResult) -> None:
+    assert _ids(result) == ["K001", "K002", "K003"]
+    assert result.quarantined_rows["source_row"].tolist() == [3]
+    assert _reasons(result) == [REPEATED_HEADER]
+
+
+def _check_interleaved(result: IngestResult) -> None:
+    assert _ids(result) == ["K001", "K002", "K003"]
+    assert result.quarantined_rows["source_row"].tolist() == [3, 4, 7]
+    assert _reasons(result) == [SUMMARY_ROW, REPEATED_HEADER, SUMMARY_ROW]
+
+
+def _check_two_files(result: IngestResult) -> None:
+    assert _ids(result) == ["K001", "K002", "K003"]
+    assert result.rows["source_file"].tolist() == ["crm/2024-03-15/a.csv"] * 2 + [
+        "crm/2024-03-15/b.csv"
+    ]
+
+
+def _check_only_the_export(result: IngestResult) -> None:
+    _check_ids_k1_k3(result)
+    assert [f.path for f in result.files] == ["crm/2024-03-15/a.csv"]
+
+
 CASES = [
     Case("gbk_no_bom", gbk_no_bom, _check_three),
     Case("gb18030_rare_chars", gb18030_rare_chars, lambda r: _names(r)[0].startswith("𠮷")),
@@ -485,6 +632,21 @@ CASES = [
     ),
     Case("jsonl_optional_key_absent", jsonl_key_absent, _check_key_absent),
     Case("jsonl_key_renamed_is_drift", jsonl_key_renamed, _check_missing_jsonl),
+    Case("nul_bytes_in_cells", nul_bytes, _check_nul),
+    Case("pipe_delimiter", pipe_delimiter, _check_ids_k1_k3),
+    Case("trailing_delimiters", trailing_delimiters, _check_trailing),
+    Case("jsonl_utf8_bom", jsonl_utf8_bom, _check_ids_k1_k3),
+    Case("json_top_level_array", json_top_level_array, _check_ids_k1_k3),
+    Case("footer_only_zero_records", footer_only_zero_records, _check_zero_records),
+    Case("xlsx_summary_footer", xlsx_summary_footer, _check_xlsx_footer),
+    Case("xlsx_concatenated_exports", xlsx_concatenated, _check_xlsx_concatenated),
+    Case("xlsx_empty_sheet", xlsx_empty_sheet, _check_file_quarantined("empty sheet")),
+    Case("tsv_utf8", tsv_utf8, _check_ids_k1_k3),
+    Case("quoted_everything_crlf_bom", quoted_everything_crlf_bom, _check_ids_k1_k3),
+    Case("ids_with_surrounding_spaces", ids_with_spaces, _check_ids_k1_k3),
+    Case("two_files_two_encodings", two_files_two_encodings, _check_two_files),
+    Case("headers_and_footers_interleaved", headers_and_footers_interleaved, _check_interleaved),
+    Case("office_lock_and_hidden_files", office_lock_and_hidden_files, _check_only_the_export),
 ]
 
 
@@ -494,3 +656,7 @@ def test_awkward_delivery(case: Case, landing: Path) -> None:
     result = run(make_source(**case.source), landing)  # run() asserts reconciliation
     outcome = case.check(result)
     assert outcome is None or outcome is True
+
+
+def test_the_corpus_covers_at_least_40_kinds() -> None:
+    assert len({c.name for c in CASES}) == len(CASES) >= 40

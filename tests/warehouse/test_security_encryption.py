@@ -169,3 +169,29 @@ def test_compaction_leaves_no_deleted_row_in_the_file(tmp_path: Path) -> None:
     compact_database(enc, warehouse_key_text(ring), allow_unsafe_crypto=True)
     with open_encrypted_warehouse(enc, ring, read_only=True) as con:
         assert con.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+def test_mbedtls_warning_only_when_the_database_is_created(tmp_path: Path, caplog) -> None:
+    """The accepted mbedtls warning is logged once, when the archive is created, not by every
+    later writing command (each a new process: the per-process guard is reset here)."""
+    import logging
+
+    import duckdb
+
+    from warehouse.security import encryption
+
+    if crypto_backend(duckdb.connect()) == "openssl":
+        pytest.skip("httpfs (OpenSSL) is available: writing is secure, nothing to warn about")
+    path, ring = tmp_path / "wh.duckdb", _ring()
+
+    def warnings_when_opening(**kwargs: object) -> list[str]:
+        encryption._WARNED.clear()  # a new process
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger=encryption.LOG.name):
+            open_encrypted_warehouse(path, ring, allow_unsafe_crypto=True, **kwargs).close()
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+    assert any("mbedtls" in m for m in warnings_when_opening())  # created: warn
+    assert warnings_when_opening() == []  # an existing archive: consent was given already
+    assert warnings_when_opening(read_only=True) == []
+    assert any("mbedtls" in m for m in warnings_when_opening(new_database=True))

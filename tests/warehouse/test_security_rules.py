@@ -110,8 +110,12 @@ def test_unknown_columns_are_dropped_from_the_mart() -> None:
 
 FORMULAS = [
     {"value": "=1+1", "expected": "'=1+1"},
-    {"value": "+8613912345678", "expected": "'+8613912345678"},
-    {"value": "-2", "expected": "'-2"},
+    {"value": "+8613912345678", "expected": "+8613912345678"},  # E.164 phone: data
+    {"value": "+86 139-1234-5678", "expected": "+86 139-1234-5678"},  # formatted phone: data
+    {"value": "-2", "expected": "-2"},  # a negative number: data
+    {"value": "-", "expected": "-"},  # the exports' placeholder for "none"
+    {"value": "+1+cmd|' /C calc'!A0", "expected": "'+1+cmd|' /C calc'!A0"},  # DDE payload
+    {"value": '-HYPERLINK("http://x")', "expected": '\'-HYPERLINK("http://x")'},
     {"value": "@SUM(A1)", "expected": "'@SUM(A1)"},
     {"value": "\t=cmd", "expected": "'\t=cmd"},
     {"value": "\r=cmd", "expected": "'\r=cmd"},

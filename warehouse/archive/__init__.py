@@ -1,44 +1,55 @@
 """Immutable, verifiable, restorable archive snapshots of the golden tables, and the run lock."""
 
-from warehouse.archive._errors import (
-    ArchiveError,
-    OffsiteCopyError,
-    SnapshotVerificationError,
-    SnapshotWriteError,
-)
-from warehouse.archive._layout import clean_leftovers
-from warehouse.archive.diff import SnapshotDiff, diff_snapshots
-from warehouse.archive.lock import RunLock, RunLockedError
-from warehouse.archive.offsite import copy_offsite
-from warehouse.archive.restore import RestorePlan, prepare_restore
-from warehouse.archive.retention import (
-    RetentionPlan,
-    RetentionPolicy,
-    apply_retention,
-    due_kind,
-    first_work_week_end,
-    is_weekday,
-    last_business_day,
-    plan_retention,
-)
-from warehouse.archive.snapshots import (
-    SNAPSHOT_KINDS,
-    SnapshotInfo,
-    TableWriter,
-    content_hash,
-    latest_snapshot,
-    list_snapshots,
-    load_snapshot,
-    publish_snapshot,
-)
-from warehouse.archive.tables import read_tables_arrow, swap_tables, table_schema
-from warehouse.archive.verify import (
-    TableReader,
-    VerifyProblem,
-    VerifyReport,
-    read_parquet,
-    verify_snapshot,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Each public name and the module that defines it: the module is imported on first
+# use (PEP 562), so importing one light submodule (e.g. a settings class) does not load
+# pandas, SciPy or DuckDB for the whole package (the CLI must start fast).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "warehouse.archive._errors": (
+        "ArchiveError",
+        "OffsiteCopyError",
+        "SnapshotVerificationError",
+        "SnapshotWriteError",
+    ),
+    "warehouse.archive._layout": ("clean_leftovers",),
+    "warehouse.archive.diff": ("SnapshotDiff", "diff_snapshots"),
+    "warehouse.archive.lock": ("RunLock", "RunLockedError"),
+    "warehouse.archive.offsite": ("copy_offsite",),
+    "warehouse.archive.restore": ("RestorePlan", "prepare_restore"),
+    "warehouse.archive.retention": (
+        "RetentionPlan",
+        "RetentionPolicy",
+        "apply_retention",
+        "due_kind",
+        "first_work_week_end",
+        "is_weekday",
+        "last_business_day",
+        "plan_retention",
+    ),
+    "warehouse.archive.snapshots": (
+        "SNAPSHOT_KINDS",
+        "SnapshotInfo",
+        "TableWriter",
+        "content_hash",
+        "latest_snapshot",
+        "list_snapshots",
+        "load_snapshot",
+        "publish_snapshot",
+    ),
+    "warehouse.archive.tables": ("read_tables_arrow", "swap_tables", "table_schema"),
+    "warehouse.archive.verify": (
+        "TableReader",
+        "VerifyProblem",
+        "VerifyReport",
+        "read_parquet",
+        "verify_snapshot",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "SNAPSHOT_KINDS",
@@ -78,3 +89,16 @@ __all__ = [
     "table_schema",
     "verify_snapshot",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULE_OF))

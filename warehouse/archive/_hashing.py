@@ -7,12 +7,14 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:  # pandas loads only where a function needs it (fast CLI start)
+    import pandas as pd
 
 _CHUNK = 1 << 20
 _HEX = 64  # characters of a sha256 hex digest
@@ -49,6 +51,8 @@ def to_arrow(table: pd.DataFrame | pa.Table) -> pa.Table:
     """
     if isinstance(table, pa.Table):
         return table
+    import pandas as pd
+
     if isinstance(table, pd.DataFrame):
         return pa.Table.from_pandas(table, preserve_index=False)
     raise TypeError(f"expected a pandas DataFrame or a pyarrow Table, got {type(table).__name__}")

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 
 from warehouse.archive._errors import ArchiveError
 from warehouse.archive._hashing import duckdb_cursor
 from warehouse.archive._layout import read_manifest
 from warehouse.archive.verify import TableReader, read_parquet
+
+if TYPE_CHECKING:  # pandas loads only where a function needs it (fast CLI start)
+    import pandas as pd
 
 CUSTOMERS = "golden.customers"
 ID_EVENTS = "golden.customer_ids"
@@ -160,6 +163,8 @@ def diff_snapshots(
     Returns:
         A :class:`SnapshotDiff` with a summary and frames.
     """
+    import pandas as pd
+
     ma, mb = read_manifest(Path(a)), read_manifest(Path(b))
     read = reader or read_parquet
     ta, tb = _read(Path(a), ma, table, read), _read(Path(b), mb, table, read)
@@ -214,6 +219,8 @@ def _find_merges(
     b: tuple[Path, dict],
     read: TableReader,
 ) -> pd.DataFrame:
+    import pandas as pd
+
     frames = []
     events = _read(*b, ID_EVENTS, read)
     if events is not None and {"customer_id", "event", "other_customer_id"} <= set(

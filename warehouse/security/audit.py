@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from filelock import FileLock
+
+if TYPE_CHECKING:  # pandas loads only where a function needs it (fast CLI start)
+    import pandas as pd
 
 GENESIS = "0" * 64
 _FIELDS = ("seq", "at", "actor", "action", "target", "customers", "result", "details")
@@ -324,6 +326,8 @@ class AuditLog:
 
     def to_frame(self) -> pd.DataFrame:
         """The entries as a table (for an audit worksheet; neutralize formulas before Excel)."""
+        import pandas as pd
+
         if not self.path.is_file():
             return pd.DataFrame(columns=[*_FIELDS, "prev_hash", "hash"])
         frame = pd.read_json(self.path, lines=True, dtype=False)

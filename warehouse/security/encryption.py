@@ -8,9 +8,9 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pyarrow.parquet.encryption as pqe
@@ -18,6 +18,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from warehouse.security.keys import KeyMaterialError, KeyRing
+
+if TYPE_CHECKING:  # pandas loads only where a function needs it (fast CLI start)
+    import pandas as pd
 
 LOG = logging.getLogger(__name__)
 
@@ -70,7 +73,16 @@ def _allow_unsafe(allow_unsafe_crypto: bool | None) -> bool:
     return os.environ.get(ALLOW_UNSAFE_ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
-def _prepare_writer(con: duckdb.DuckDBPyConnection, allow_unsafe_crypto: bool | None) -> str:
+def _prepare_writer(
+    con: duckdb.DuckDBPyConnection, allow_unsafe_crypto: bool | None, creating: bool = True
+) -> str:
+    """Choose the crypto module for writing; refuse mbedtls without consent.
+
+    With consent, the mbedtls warning is logged when an encrypted database is *created* (the
+    first run: the moment the setting decides how the archive is protected), once per
+    process; later writers to the same file log it at debug level only, so everyday commands
+    do not repeat a warning the user has already accepted. With OpenSSL nothing is logged.
+    """
     backend = crypto_backend(con)
     if backend == "openssl":
         return backend
@@ -80,12 +92,16 @@ def _prepare_writer(con: duckdb.DuckDBPyConnection, allow_unsafe_crypto: bool | 
             "installed. Install it (INSTALL httpfs) or accept DuckDB's built-in mbedtls module, "
             f"which DuckDB labels unsafe (weak nonce generation), by setting ${ALLOW_UNSAFE_ENV}=1"
         )
-    if not _WARNED:
+    message = (
+        "writing encrypted DuckDB with the built-in mbedtls module (force_mbedtls_unsafe, "
+        "accepted by security.allow_unsafe_duckdb_crypto); install the httpfs extension to "
+        "use OpenSSL"
+    )
+    if creating and not _WARNED:
         _WARNED.append(True)
-        LOG.warning(
-            "writing encrypted DuckDB with the built-in mbedtls module (force_mbedtls_unsafe); "
-            "install the httpfs extension to use OpenSSL"
-        )
+        LOG.warning(message)
+    else:
+        LOG.debug(message)
     con.execute("SET force_mbedtls_unsafe = true")
     return "mbedtls-unsafe"
 
@@ -114,6 +130,7 @@ def open_encrypted_database(
     key_text: str,
     read_only: bool = False,
     allow_unsafe_crypto: bool | None = None,
+    new_database: bool | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating if absent) a DuckDB file encrypted with ``ENCRYPTION_KEY key_text``.
 
@@ -125,6 +142,7 @@ def open_encrypted_database(
         key_text: the DuckDB encryption key string.
         read_only: attach read-only (works with DuckDB's built-in crypto module).
         allow_unsafe_crypto: see :func:`open_encrypted_warehouse`.
+        new_database: see :func:`open_encrypted_warehouse`.
 
     Returns:
         An in-memory connection with the database attached and selected (``USE``).
@@ -138,7 +156,8 @@ def open_encrypted_database(
     try:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _prepare_writer(con, allow_unsafe_crypto)
+            creating = not path.exists() if new_database is None else new_database
+            _prepare_writer(con, allow_unsafe_crypto, creating)
             con.execute("SET temp_file_encryption = true")
         _attach(con, path, WAREHOUSE_ALIAS, key_text, read_only)
         con.execute(f"USE {WAREHOUSE_ALIAS}")
@@ -153,6 +172,7 @@ def open_encrypted_warehouse(
     key: KeyRing | bytes,
     read_only: bool = False,
     allow_unsafe_crypto: bool | None = None,
+    new_database: bool | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating if absent) an encrypted DuckDB warehouse as the connection's default database.
 
@@ -166,6 +186,9 @@ def open_encrypted_warehouse(
         read_only: attach read-only (works with DuckDB's built-in crypto module).
         allow_unsafe_crypto: permit writing with DuckDB's mbedtls module when httpfs is
             unavailable; default from ``$CUSTOMER_ARCHIVE_ALLOW_MBEDTLS``.
+        new_database: whether this write creates the database (the mbedtls warning is logged
+            then only); default: the file does not exist yet. A writer that rebuilds an
+            existing database in a temporary file passes ``False``.
 
     Returns:
         An in-memory connection with the warehouse attached and selected (``USE``).
@@ -175,7 +198,7 @@ def open_encrypted_warehouse(
         EncryptionUnavailableError: writing is requested but no crypto module may write.
     """
     return open_encrypted_database(
-        path, warehouse_key_text(_as_ring(key)), read_only, allow_unsafe_crypto
+        path, warehouse_key_text(_as_ring(key)), read_only, allow_unsafe_crypto, new_database
     )
 
 
@@ -232,7 +255,7 @@ def _copy_database(
     con = duckdb.connect()
     try:
         if new_text is not None:
-            _prepare_writer(con, allow_unsafe_crypto)
+            _prepare_writer(con, allow_unsafe_crypto, creating=False)  # same archive
         _attach(con, path, "old_db", old_text, True)
         _attach(con, temp, "new_db", new_text, False)
         con.execute("COPY FROM DATABASE old_db TO new_db")

@@ -1,4 +1,4 @@
-"""Neutralize spreadsheet formula injection in CSV/XLSX exports (cells starting = + - @ tab CR)."""
+"""Neutralize spreadsheet formula injection in CSV/XLSX exports (formula payloads, not phones)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,28 @@ from pathlib import Path
 import pandas as pd
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_PATTERN = r"^[=+\-@\t\r]"
+# A cell a spreadsheet would evaluate: it starts with = @ TAB CR, or with + - followed by
+# anything but a plain number or phone number (digits, spaces, dashes, dots, parentheses):
+# ``+8613912345678``, ``-2.5``, ``+86 139-1234-5678`` and a lone ``-`` are data;
+# ``+1+cmd|'/C calc'!A0``, ``-HYPERLINK(…)`` and ``=1+1`` are formulas.
+_PATTERN = r"^(?:[=@\t\r]|[+\-](?=[\s\S]*[^\d ().\-]))"
 
 
 def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Return a copy whose text cells that a spreadsheet would run as a formula start with ``'``.
 
-    Only text columns are touched (numbers stay numbers). Apply it to every frame written to
-    CSV or XLSX, including audit worksheets; Parquet/DuckDB outputs keep the original values.
+    Only text columns are touched (numbers stay numbers), and only real formula payloads: a
+    cell starting with ``=``, ``@``, TAB or CR, or with ``+``/``-`` followed by something that
+    is not a plain number or phone number. E.164 phones (``+8613912345678``) and negative
+    numbers stay as they are. Apply it to every frame written to a file meant for a
+    spreadsheet (CSV, XLSX: ``sql --format csv``, audit worksheets); JSON, Parquet and DuckDB
+    outputs keep the original values.
 
     Args:
         frame: the table to export.
 
     Returns:
-        A new frame; ``=1+1`` becomes ``'=1+1`` and ``+8613912345678`` becomes ``'+8613912345678``.
+        A new frame; ``=1+1`` becomes ``'=1+1``, ``+8613912345678`` stays as it is.
 
     Examples:
         >>> neutralize_formulas(pd.DataFrame({"a": ["=HYPERLINK(1)", "ok"]}))["a"].tolist()

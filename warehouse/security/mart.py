@@ -129,7 +129,9 @@ def write_analyst_mart(
     temp = duckdb_path.with_name(f".{duckdb_path.name}.new")
     for leftover in (temp, temp.with_name(temp.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    con = open_analyst_mart(temp, ring, allow_unsafe_crypto=allow_unsafe_crypto)
+    con = open_analyst_mart(
+        temp, ring, allow_unsafe_crypto=allow_unsafe_crypto, new_database=not duckdb_path.exists()
+    )
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {MART_SCHEMA}")
         for name, frame in tables.items():
@@ -183,13 +185,16 @@ def open_analyst_mart(
     mart_key: KeyRing,
     read_only: bool = False,
     allow_unsafe_crypto: bool | None = None,
+    new_database: bool | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the analyst mart database with the analyst key (:func:`mart_key_text`).
 
     Raises:
         DecryptionError: the key does not open the file.
     """
-    return open_encrypted_database(path, mart_key_text(mart_key), read_only, allow_unsafe_crypto)
+    return open_encrypted_database(
+        path, mart_key_text(mart_key), read_only, allow_unsafe_crypto, new_database
+    )
 
 
 def pseudonym_secret(key: KeyRing) -> bytes:

@@ -6,10 +6,13 @@ import fnmatch
 import json
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:  # pandas loads only where a function needs it (fast CLI start)
+    import pandas as pd
 
 ROLE_ENV = "CUSTOMER_ARCHIVE_ROLE"
 ROLES = frozenset({"admin", "steward", "analyst", "ops"})
@@ -78,6 +81,8 @@ def quarantine_counts(quarantined_rows: pd.DataFrame) -> pd.DataFrame:
     Returns:
         ``source_system, source_file, reason, rows``.
     """
+    import pandas as pd
+
     keys = [c for c in ("source_system", "source_file", "reason") if c in quarantined_rows]
     if quarantined_rows.empty:
         return pd.DataFrame(columns=[*keys, "rows"])

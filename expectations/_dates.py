@@ -1,0 +1,71 @@
+"""Dates in the future (a last_seen in 2028): per-record flags, then one GX check per layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import pandas as pd
+
+from expectations._common import Results, skipped
+from expectations._gx_runner import GxCheck, run_checks
+from expectations.settings import QualitySettings
+
+
+def future_date_flags(
+    frame: pd.DataFrame, key: str, columns: Sequence[str], latest: date
+) -> pd.DataFrame:
+    """``key, is_future``: 1 where any of ``columns`` holds a date after ``latest``.
+
+    Text dates are read as ISO ``YYYY-MM-DD``; values that are not dates are left to the
+    format checks (they are not flagged here).
+    """
+    future = pd.Series(False, index=frame.index)
+    limit = pd.Timestamp(latest)
+    for column in columns:
+        values = pd.to_datetime(frame[column], errors="coerce", format="mixed")
+        future |= (values > limit).fillna(False).astype(bool)
+    return pd.DataFrame({key: frame[key].to_numpy(), "is_future": future.astype(int).to_numpy()})
+
+
+def future_date_results(
+    name: str,
+    suite: str,
+    frame: pd.DataFrame,
+    key: str,
+    columns: Sequence[str],
+    settings: QualitySettings,
+    today: date | None = None,
+) -> Results:
+    """Run check ``name``: no date in ``columns`` lies more than ``max_future_days`` ahead.
+
+    Args:
+        name: the catalog check name.
+        suite: the GX suite name (``clean.dates``, ``golden.dates``).
+        frame: the records or customers.
+        key: the column reported for offending rows.
+        columns: the date columns present in ``frame`` (absent ones are ignored).
+        settings: ``max_future_days`` (a day's slack by default: deliveries are stamped in
+            Asia/Shanghai, ahead of UTC).
+        today: the reference date (default: today).
+    """
+    import great_expectations.expectations as gxe
+
+    present = [c for c in columns if c in frame.columns]
+    if not present or frame.empty or key not in frame.columns:
+        return {name: skipped("no date column or no rows")}
+    latest = (today or date.today()) + timedelta(days=settings.max_future_days)
+    flags = future_date_flags(frame, key, present, latest)
+    return run_checks(
+        suite,
+        flags,
+        [
+            GxCheck(
+                name,
+                [gxe.ExpectColumnValuesToBeInSet(column="is_future", value_set=[0])],
+                key_column=key,
+                thresholds={"latest_allowed": latest.isoformat(), "columns": present},
+                extra={"future_rows": int(flags["is_future"].sum())},
+            )
+        ],
+    )
