@@ -77,19 +77,19 @@ def run_query(
     if not path.exists():
         raise DataError(f"warehouse {path} does not exist: run `customer-archive run` first")
     with open_for_role(cfg, role) as con:
+        # Arrow keeps SQL types: an INTEGER column with NULLs stays integer, NULL stays NULL.
         if role == "admin":
             relation = con.sql(query)
+            table = pa.table({}) if relation is None else relation.to_arrow_table()
         else:
             from warehouse.security import SandboxError, sandboxed_query
 
             try:
-                relation = sandboxed_query(con, query)
+                table = sandboxed_query(con, query).to_arrow_table()
             except (SandboxError, duckdb.Error) as exc:
                 audit(cfg, "query", query[:500], result="denied",
                       details={"role": role, "error": type(exc).__name__})  # fmt: skip
                 raise SecurityError(f"refused for role {role}: {exc}") from exc
-        # Arrow keeps SQL types: an INTEGER column with NULLs stays integer, NULL stays NULL.
-        table = pa.table({}) if relation is None else relation.to_arrow_table()
     rows = table.num_rows
     audit(cfg, "query", query[:500], details={"role": role, "rows": rows, "format": fmt})
     if fmt == "parquet":

@@ -62,12 +62,15 @@ def check_read_only(sql: str) -> None:
         raise SandboxError(f"{kind.name} statements are not allowed for this role (read-only)")
 
 
-def sandboxed_query(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
+def sandboxed_query(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation:
     """Run one read-only query on a locked connection (:func:`check_read_only` first).
+
+    Returns a relation (``fetchall``, ``df``, ``to_arrow_table``); DuckDB may report some
+    refusals only when it is read, so read it where refusals are handled.
 
     Raises:
         SandboxError: the statement is not a single read-only query.
         duckdb.Error: DuckDB refused it (e.g. a file-reading table function).
     """
     check_read_only(sql)
-    return con.execute(sql)
+    return con.sql(sql)
