@@ -19,6 +19,7 @@ __all__ = [
     "LatestParams",
     "RematchPlan",
     "best_scores",
+    "best_scores_sql",
     "latest_params_row",
     "match_state",
     "rematch_plan",
@@ -126,13 +127,9 @@ def write_match_tables(
     )
 
 
-def best_scores(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Best in-cluster link probability per record (1.0 for singletons), computed in DuckDB.
-
-    Only the ``match`` pairs' best score per record leaves DuckDB (match.pairs is ~12 rows a
-    record at scale); NaN or null probabilities never win, as with pandas' ``max``.
-    """
-    best = con.sql(
+def best_scores_sql() -> str:
+    """SQL of ``record_key, match_score``: the best in-cluster link probability per record."""
+    return (
         "WITH ends AS ("
         " SELECT left_key AS record_key, probability FROM match.pairs"
         "  WHERE decision = 'match' AND NOT isnan(probability)"
@@ -142,5 +139,14 @@ def best_scores(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         " best AS (SELECT record_key, max(probability) AS p FROM ends GROUP BY record_key)"
         " SELECT c.record_key, coalesce(best.p, 1.0)::DOUBLE AS match_score"
         " FROM match.clusters AS c LEFT JOIN best USING (record_key)"
-    ).to_arrow_table()
+    )
+
+
+def best_scores(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Best in-cluster link probability per record (1.0 for singletons), computed in DuckDB.
+
+    Only the ``match`` pairs' best score per record leaves DuckDB (match.pairs is ~12 rows a
+    record at scale); NaN or null probabilities never win, as with pandas' ``max``.
+    """
+    best = con.sql(best_scores_sql()).to_arrow_table()
     return best.to_pandas(types_mapper=lambda t: _TEXT if pa.types.is_string(t) else None)

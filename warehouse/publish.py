@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from warehouse.archive import read_tables_arrow, swap_tables, table_schema
 from warehouse.db import read_table, replace_tables, table_exists
+from warehouse.golden_delta import state_copies
 from warehouse.history import TRACKED_ATTRIBUTES, update_history
 from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.ops import concat_frames
@@ -99,6 +100,7 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) 
             read_table(con, "golden.customer_ids"), events
         )
     copies = {f"golden.{t}": f"staging.{t}" for t in GOLDEN_TABLES}
+    copies.update(state_copies(con))  # the inputs the next incremental golden build compares
     swap_tables(con, copies, frames, appends)
 
 

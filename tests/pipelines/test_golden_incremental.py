@@ -1,0 +1,73 @@
+"""The incremental golden build (only touched customers rebuilt) equals a full golden build."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from pipelines.access import open_warehouse
+from pipelines.runner import run_pipeline
+from pipelines.settings import load_config
+from pipelines.stages.context import RunContext
+from pipelines.stages.golden import golden_stage
+from sources.demo.replay import ReplaySettings, replay_nights
+from tests.pipelines.conftest import write_project
+from warehouse import read_table
+from warehouse.archive._hashing import table_content_hash
+from warehouse.naming import GOLDEN_TABLES
+
+
+def _full_build_equals_published(project: Path, run_id: str, run_date: str) -> None:
+    """Rebuild every customer for the run just published: ``staging.*`` must equal ``golden.*``.
+
+    Run ids included: a full build carries the published run id forward on every row whose
+    content it reproduces, so any row the incremental build got wrong shows up.
+    """
+    cfg = load_config(project, golden_incremental=False)
+    with open_warehouse(cfg) as con:
+        ctx = RunContext(config=cfg, run_id=run_id, run_date=date.fromisoformat(run_date))
+        assert golden_stage(con, ctx).mode == "full"
+        for name in GOLDEN_TABLES:
+            staged = read_table(con, f"staging.{name}")
+            published = read_table(con, f"golden.{name}")
+            assert staged is not None and published is not None
+            assert len(staged) == len(published), name
+            assert table_content_hash(staged) == table_content_hash(published), name
+
+
+def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
+    tmp_path: Path,
+) -> None:
+    settings = ReplaySettings(nights=3, entities=200, late_every=2, repeat_every=2)
+    (tmp_path / "nightly").mkdir()
+    project = write_project(tmp_path / "nightly", tmp_path / "demo" / "landing")
+    modes = []
+    for night in replay_nights(tmp_path / "demo", settings):
+        outcome = run_pipeline(project, run_date=night.run_date)
+        assert outcome.success, (night.run_date, outcome.errors)
+        golden = outcome.stats.golden
+        assert golden is not None
+        modes.append((golden.mode, golden.customers_rebuilt, golden.golden_customers))
+        _full_build_equals_published(project, outcome.run_id, night.run_date)
+    assert modes[0][0] == "full"
+    later = modes[1:]
+    assert all(mode == "incremental" for mode, _, _ in later), modes
+    # a night's changes touch a small share of the customers
+    assert all(0 < rebuilt < total / 2 for _, rebuilt, total in later), modes
+
+
+def test_a_changed_golden_table_forces_a_full_build(project: Path) -> None:
+    """A restore, an erasure or a manual edit of golden.* makes the saved inputs stale."""
+    assert run_pipeline(project, run_date="2026-11-23").success
+    cfg = load_config(project)
+    with open_warehouse(cfg) as con:
+        con.execute(
+            "UPDATE golden.customers SET phone = NULL WHERE customer_id ="
+            " (SELECT min(customer_id) FROM golden.customers)"
+        )
+    again = run_pipeline(project, run_date="2026-11-24")
+    assert again.success, again.errors
+    assert again.stats.golden is not None and again.stats.golden.mode == "full"
+    third = run_pipeline(project, run_date="2026-11-25")
+    assert third.stats.golden is not None and third.stats.golden.mode == "incremental"
+    assert third.stats.golden.customers_rebuilt == 0
