@@ -201,15 +201,7 @@ def read_subset(
         return None
     present = table_columns(con, table)
     cols = [c for c in columns if c in present] if columns is not None else present
-    tmp = "staging._golden_subset"
-    con.execute(
-        f"CREATE OR REPLACE TABLE {tmp} AS SELECT {', '.join(_quote(c) for c in cols)}"
-        f" FROM {table} WHERE {where}"
-    )
-    try:
-        return read_table(con, tmp)
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    return read_table(con, table, cols, where=where)
 
 
 def touched_records_where() -> str:
