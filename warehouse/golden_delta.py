@@ -281,14 +281,9 @@ def untouched_inputs(
     """
     keep = customer_where(touched=False)
     customers = read_subset(con, "golden.customers", ["customer_id", "registered_date"], keep)
-    txns = read_subset(
-        con, "golden.transactions", ["customer_id", "txn_date", "txn_amount"], keep
-    )
+    txns = read_subset(con, "golden.transactions", ["customer_id", "txn_date", "txn_amount"], keep)
     sources = read_subset(con, "golden.crosswalk", ["customer_id", "source_system"], keep)
     assert customers is not None and txns is not None and sources is not None
     if len(txns):
-        txns["txn_date"] = pd.to_datetime(txns["txn_date"].astype("string")).astype(
-            "datetime64[s]"
-        )
+        txns["txn_date"] = pd.to_datetime(txns["txn_date"].astype("string")).astype("datetime64[s]")
     return customers, txns, sources
-

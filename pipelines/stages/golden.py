@@ -145,9 +145,7 @@ def _build(
     )
 
 
-def _carry_forward(
-    golden: GoldenTables, con: duckdb.DuckDBPyConnection, where: str | None
-) -> None:
+def _carry_forward(golden: GoldenTables, con: duckdb.DuckDBPyConnection, where: str | None) -> None:
     """Keep the previous run id on golden rows whose content did not change."""
 
     def old(name: str) -> pd.DataFrame | None:

@@ -1,9 +1,11 @@
-"""The incremental golden build (only touched customers rebuilt) equals a full golden build."""
+"""The incremental golden build and history fold (only touched customers) equal full ones."""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+
+import pandas as pd
 
 from pipelines.access import open_warehouse
 from pipelines.runner import run_pipeline
@@ -14,7 +16,9 @@ from sources.demo.replay import ReplaySettings, replay_nights
 from tests.pipelines.conftest import write_project
 from warehouse import read_table
 from warehouse.archive._hashing import table_content_hash
+from warehouse.history import TRACKED_ATTRIBUTES, update_history
 from warehouse.naming import GOLDEN_TABLES
+from warehouse.versions import delivery_reasons
 
 
 def _full_build_equals_published(project: Path, run_id: str, run_date: str) -> None:
@@ -35,6 +39,22 @@ def _full_build_equals_published(project: Path, run_id: str, run_date: str) -> N
             assert table_content_hash(staged) == table_content_hash(published), name
 
 
+def _history_equals_a_full_fold(
+    project: Path, before: pd.DataFrame | None, run_id: str, run_date: str
+) -> pd.DataFrame:
+    """The swap folds only changed customers into the history: same as folding all of them."""
+    with open_warehouse(load_config(project), read_only=True) as con:
+        published = read_table(con, "golden.customers_history")
+        customers = read_table(con, "golden.customers", ["customer_id", *TRACKED_ATTRIBUTES])
+        events = read_table(con, "staging.id_events")
+        reasons = delivery_reasons(con, "golden.crosswalk", "clean.records")
+    assert published is not None and customers is not None
+    full = update_history(before, customers, run_id, date.fromisoformat(run_date), events, reasons)
+    assert len(full) == len(published)
+    assert table_content_hash(full) == table_content_hash(published)
+    return published
+
+
 def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
     tmp_path: Path,
 ) -> None:
@@ -42,9 +62,11 @@ def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
     (tmp_path / "nightly").mkdir()
     project = write_project(tmp_path / "nightly", tmp_path / "demo" / "landing")
     modes = []
+    history: pd.DataFrame | None = None
     for night in replay_nights(tmp_path / "demo", settings):
         outcome = run_pipeline(project, run_date=night.run_date)
         assert outcome.success, (night.run_date, outcome.errors)
+        history = _history_equals_a_full_fold(project, history, outcome.run_id, night.run_date)
         golden = outcome.stats.golden
         assert golden is not None
         modes.append((golden.mode, golden.customers_rebuilt, golden.golden_customers))
