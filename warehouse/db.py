@@ -235,7 +235,8 @@ def read_table(
         con: a connection.
         name: ``schema.table``.
         columns: the columns to read, in this order (all when None).
-        where: an SQL condition: read only the matching rows (same dtypes as a whole read).
+        where: an SQL condition: read only the matching rows (dtypes follow the rows read: a
+            text column null in all of them comes back as ``object``).
 
     Returns:
         The rows, or None when the table does not exist. ``DATE`` columns come back as Arrow

@@ -196,7 +196,7 @@ def read_subset(
     columns: Sequence[str] | None,
     where: str,
 ) -> pd.DataFrame | None:
-    """``read_table`` of the rows of ``table`` matching ``where`` (same dtypes as a full read)."""
+    """``read_table`` of the rows of ``table`` matching ``where`` (absent columns left out)."""
     if not table_exists(con, table):
         return None
     present = table_columns(con, table)
