@@ -110,6 +110,6 @@ def test_where_reads_only_the_matching_rows() -> None:
     assert part["k"].tolist() == ["a", "c"]
     assert part["n"].dtype == "int32" and str(whole["n"].dtype) == "Int32"
     pd.testing.assert_frame_equal(
-        part, whole.iloc[[0, 2]].reset_index(drop=True), check_dtype=False
+        part.astype("string"), whole.iloc[[0, 2]].reset_index(drop=True).astype("string")
     )
     assert read_table(con, "t", ["k"], where="false") is not None
