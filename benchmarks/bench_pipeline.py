@@ -394,6 +394,7 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
                 _median_of(full, stage, "peak_rss_mb"),
                 i_s,
                 i_s / f_s if f_s == f_s and f_s > 0 else float("nan"),
+                _median_of(inc, stage, "peak_rss_mb"),
             ]
         )
     full_wall = median([r["wall_seconds"] for r in full])
@@ -401,11 +402,11 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
     full_rss = median([r["peak_rss_mb"] for r in full])
     inc_rss = median([r["peak_rss_mb"] for r in inc])
     stage_rows.append(["**whole run**", full_wall, n / full_wall, full_rss, inc_wall,
-                       inc_wall / full_wall])
+                       inc_wall / full_wall, inc_rss])
     full_cpu = median([r.get("cpu_seconds", float("nan")) for r in full])
     inc_cpu = median([r.get("cpu_seconds", float("nan")) for r in inc])
     stage_rows.append(["**whole run, CPU s** (user+sys)", full_cpu, n / full_cpu, "", inc_cpu,
-                       inc_cpu / full_cpu])
+                       inc_cpu / full_cpu, ""])
     scores_full = {k: median([_scores(r)[k] for r in full]) for k in _scores(full[0])}
     scores_inc = {k: median([_scores(r)[k] for r in inc]) for k in _scores(inc[0])} if inc else {}
     lines = [
@@ -422,7 +423,8 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
         f"{all(r['success'] for r in full + inc)}.",
         "",
         md_table(
-            ["stage", "full s", "rows/s", "peak RSS MB", "incremental s", "incr/full"],
+            ["stage", "full s", "rows/s", "peak RSS MB", "incremental s", "incr/full",
+             "incr. peak RSS MB"],
             stage_rows,
         ),
         "",
