@@ -6,7 +6,7 @@ classification (tier, lifecycle, 12-month revenue). So a night only needs to
 
 1. hash every record's golden inputs in DuckDB (``staging.golden_inputs``: record_key,
    customer_id, input hash) and compare them with the inputs of the published golden state
-   (``ops.golden_inputs``): a customer is *touched* when one of its records is new, gone,
+   (``match.golden_inputs``): a customer is *touched* when one of its records is new, gone,
    moved to another customer or changed (values, match score, transactions, interactions);
 2. run ``build_golden`` on the touched customers' records only;
 3. re-classify the untouched customers as of the run date from their published rows (a
@@ -17,7 +17,7 @@ classification (tier, lifecycle, 12-month revenue). So a night only needs to
 The result equals a full build (tests compare content hashes). A full build is used when there
 is no previous state, when the golden settings or the code changed, or when the published
 golden tables are no longer the ones the state describes (a restore, an erasure, a manual
-edit): ``ops.golden_state`` keeps a fingerprint of them.
+edit): ``match.golden_state`` keeps a fingerprint of them.
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ __all__ = [
     "untouched_inputs",
 ]
 
-INPUTS_TABLE = "ops.golden_inputs"
-STATE_TABLE = "ops.golden_state"
+# beside match.linked_records (admin only: record → customer links are not for the ops role)
+INPUTS_TABLE = "match.golden_inputs"
+STATE_TABLE = "match.golden_state"
 _STAGED_INPUTS = "staging.golden_inputs"
 _STAGED_STATE = "staging.golden_state"
 _TOUCHED = "staging._golden_touched"
