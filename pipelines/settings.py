@@ -150,6 +150,7 @@ class ArchiveConfig(BaseModel):
     offsite: str | None = None
     match_incremental: bool = True
     clean_incremental: bool = True
+    golden_incremental: bool = True
     alert_webhook: str | None = None
     schedule: ScheduleSettings = ScheduleSettings()
     duckdb: DuckDBSettings = DuckDBSettings()

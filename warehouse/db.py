@@ -218,7 +218,10 @@ def table_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
 
 
 def read_table(
-    con: duckdb.DuckDBPyConnection, name: str, columns: Sequence[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Sequence[str] | None = None,
+    where: str | None = None,
 ) -> pd.DataFrame | None:
     """Read a whole table or view (or some of its columns) into pandas.
 
@@ -232,6 +235,8 @@ def read_table(
         con: a connection.
         name: ``schema.table``.
         columns: the columns to read, in this order (all when None).
+        where: an SQL condition: read only the matching rows (dtypes follow the rows read: a
+            text column null in all of them comes back as ``object``).
 
     Returns:
         The rows, or None when the table does not exist. ``DATE`` columns come back as Arrow
@@ -243,7 +248,7 @@ def read_table(
     if not table_exists(con, name):
         return None
     select = ", ".join(_quote(c) for c in columns) if columns is not None else "*"
-    query = f"SELECT {select} FROM {name}"
+    query = f"SELECT {select} FROM {name}" + (f" WHERE {where}" if where else "")
     table = con.sql(query).to_arrow_table()
     names = table.column_names
     if len(set(names)) == len(names) and all(_arrow_fast(f.type) for f in table.schema):

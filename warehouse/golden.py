@@ -72,7 +72,7 @@ class GoldenTables:
         return {f"golden.{f.name}": getattr(self, f.name) for f in fields(self)}
 
 
-def _as_date(values: pd.Series) -> pd.Series:
+def as_date(values: pd.Series) -> pd.Series:
     """Datetime or ISO text as an Arrow ``date32`` column (a DuckDB ``DATE``)."""
     if not pd.api.types.is_datetime64_any_dtype(values):
         values = pd.to_datetime(
@@ -192,8 +192,8 @@ def build_golden(
     for col in ("source_count", "record_count"):
         customers[col] = customers[col].astype("int64")
     for col in ("registered_date", "first_seen", "last_seen", "last_business_date"):
-        customers[col] = _as_date(customers[col])
-    lineage["record_date"] = _as_date(lineage["record_date"])
+        customers[col] = as_date(customers[col])
+    lineage["record_date"] = as_date(lineage["record_date"])
     customers = customers[CUSTOMER_COLUMNS].sort_values("customer_id", ignore_index=True)
     return GoldenTables(
         customers=customers,
@@ -226,5 +226,5 @@ def _live_records(base: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
 
 def _dates(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     for col in cols:
-        frame[col] = _as_date(frame[col])
+        frame[col] = as_date(frame[col])
     return frame

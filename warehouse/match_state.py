@@ -9,9 +9,9 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.db import read_table, replace_tables
+from warehouse.db import read_table, replace_tables, table_columns, table_exists
 from warehouse.ops import concat_frames
-from warehouse.signatures import frame_hash, row_signatures
+from warehouse.signatures import frame_hash
 
 _TEXT = pd.StringDtype("pyarrow", na_value=float("nan"))
 
@@ -19,6 +19,7 @@ __all__ = [
     "LatestParams",
     "RematchPlan",
     "best_scores",
+    "best_scores_sql",
     "latest_params_row",
     "match_state",
     "rematch_plan",
@@ -71,32 +72,41 @@ def match_state(settings_json: str, decisions: pd.DataFrame | None) -> dict[str,
 
 
 def rematch_plan(
-    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, state: Mapping[str, str]
+    con: duckdb.DuckDBPyConnection, state: Mapping[str, str]
 ) -> RematchPlan | None:
     """What an incremental link needs, or None when only a full rebuild is right.
 
     Full rebuild when: no previous link, the matching settings or steward decisions changed,
     or records were removed (superseded files, erasure). Otherwise only the new and changed
-    records are linked against the previous set, with the previous model parameters.
+    records are linked against the previous set, with the previous model parameters. The
+    changed records are found in DuckDB (``clean.records EXCEPT match.linked_records``): only
+    they travel to pandas.
     """
     latest = latest_params_row(con)
-    previous = read_table(con, "match.linked_records")
+    if latest is None or latest.state() != dict(state):
+        return None
+    if not (table_exists(con, "match.linked_records") and table_exists(con, "match.pairs")):
+        return None
+    cols = table_columns(con, "clean.records")
+    if sorted(cols) != sorted(table_columns(con, "match.linked_records")):
+        return None
+    (removed,) = con.execute(
+        "SELECT count(*) FROM match.linked_records WHERE record_key NOT IN"
+        " (SELECT record_key FROM clean.records)"
+    ).fetchall()[0]
+    if removed:
+        return None
+    listed = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+    changed = read_table(
+        con,
+        "clean.records",
+        where=f"record_key IN (SELECT record_key FROM (SELECT {listed} FROM clean.records"
+        f" EXCEPT SELECT {listed} FROM match.linked_records))",
+    )
+    previous = read_table(con, "match.linked_records", cols)
     pairs = read_table(con, "match.pairs")
-    if latest is None or previous is None or pairs is None:
-        return None
-    if latest.state() != dict(state):
-        return None
-    old_keys = set(previous["record_key"])
-    if not old_keys <= set(records["record_key"]):
-        return None
-    cols = [c for c in records.columns if c in previous.columns]
-    if len(cols) != len(records.columns):
-        return None
-    old_sig = pd.Series(row_signatures(previous, cols), index=previous["record_key"].to_numpy())
-    new_sig = row_signatures(records, cols)
-    before = old_sig.reindex(records["record_key"].to_numpy()).to_numpy()
-    changed = records[before != new_sig]
-    return RematchPlan(changed, previous[cols], pairs, latest.params_json)
+    assert changed is not None and previous is not None and pairs is not None
+    return RematchPlan(changed, previous, pairs, latest.params_json)
 
 
 def write_match_tables(
@@ -126,13 +136,9 @@ def write_match_tables(
     )
 
 
-def best_scores(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Best in-cluster link probability per record (1.0 for singletons), computed in DuckDB.
-
-    Only the ``match`` pairs' best score per record leaves DuckDB (match.pairs is ~12 rows a
-    record at scale); NaN or null probabilities never win, as with pandas' ``max``.
-    """
-    best = con.sql(
+def best_scores_sql() -> str:
+    """SQL of ``record_key, match_score``: the best in-cluster link probability per record."""
+    return (
         "WITH ends AS ("
         " SELECT left_key AS record_key, probability FROM match.pairs"
         "  WHERE decision = 'match' AND NOT isnan(probability)"
@@ -142,5 +148,14 @@ def best_scores(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         " best AS (SELECT record_key, max(probability) AS p FROM ends GROUP BY record_key)"
         " SELECT c.record_key, coalesce(best.p, 1.0)::DOUBLE AS match_score"
         " FROM match.clusters AS c LEFT JOIN best USING (record_key)"
-    ).to_arrow_table()
+    )
+
+
+def best_scores(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Best in-cluster link probability per record (1.0 for singletons), computed in DuckDB.
+
+    Only the ``match`` pairs' best score per record leaves DuckDB (match.pairs is ~12 rows a
+    record at scale); NaN or null probabilities never win, as with pandas' ``max``.
+    """
+    best = con.sql(best_scores_sql()).to_arrow_table()
     return best.to_pandas(types_mapper=lambda t: _TEXT if pa.types.is_string(t) else None)

@@ -11,7 +11,8 @@ import pyarrow as pa
 
 from warehouse.archive import read_tables_arrow, swap_tables, table_schema
 from warehouse.db import read_table, replace_tables, table_exists
-from warehouse.history import TRACKED_ATTRIBUTES, update_history
+from warehouse.golden_delta import state_copies
+from warehouse.history import HISTORY_COLUMNS, TRACKED_ATTRIBUTES, update_history
 from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.ops import concat_frames
 from warehouse.signatures import row_signatures
@@ -72,24 +73,38 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) 
     """Replace ``golden.*`` with the staged state, update history and ID events: one transaction.
 
     The staged tables are copied inside DuckDB (no pandas round trip); only the history (SCD2,
-    computed in pandas from the customers' tracked columns) is written from a frame. The
-    caller recreates the views afterwards.
+    computed in pandas from the customers' tracked columns) is written from a frame: the rows
+    of the customers this run changed or removed, replacing theirs (the whole table when its
+    open rows are not the published customers). The caller recreates the views afterwards.
     """
     missing = [f"golden.{t}" for t in GOLDEN_TABLES if not table_exists(con, f"staging.{t}")]
     if missing:
         raise RuntimeError(f"staging tables missing: {missing}")
     events = read_table(con, "staging.id_events")
-    tracked = read_table(con, "staging.customers", ["customer_id", *TRACKED_ATTRIBUTES])
-    assert tracked is not None  # checked above
-    history = update_history(
-        read_table(con, "golden.customers_history"),
-        tracked,
-        run_id,
-        run_date,
-        id_events=events,
-        delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records"),
-    )
-    frames: dict[str, pd.DataFrame] = {"golden.customers_history": history}
+    frames: dict[str, pd.DataFrame] = {}
+    row_updates: dict[str, tuple[str, pd.DataFrame]] = {}
+    if _history_is_current(con):
+        # only customers this run changed (or that left the golden layer) can get new history
+        # rows: fold just them, replace just their rows (SQL), leave every other row alone
+        scope = _history_scope(con, run_id)
+        history = update_history(
+            read_table(con, "golden.customers_history", where=scope),
+            _tracked(con, scope),
+            run_id,
+            run_date,
+            id_events=events,
+            delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records", scope),
+        )
+        row_updates["golden.customers_history"] = (scope, history)
+    else:
+        frames["golden.customers_history"] = update_history(
+            read_table(con, "golden.customers_history"),
+            _tracked(con, None),
+            run_id,
+            run_date,
+            id_events=events,
+            delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records"),
+        )
     appends: dict[str, str] = {}
     old_ids = table_schema(con, "golden.customer_ids")
     if events is not None and old_ids and old_ids == table_schema(con, "staging.id_events"):
@@ -99,7 +114,50 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) 
             read_table(con, "golden.customer_ids"), events
         )
     copies = {f"golden.{t}": f"staging.{t}" for t in GOLDEN_TABLES}
-    swap_tables(con, copies, frames, appends)
+    copies.update(state_copies(con))  # the inputs the next incremental golden build compares
+    swap_tables(con, copies, frames, appends, row_updates)
+    con.execute(f"DROP TABLE IF EXISTS {_SCOPE}")
+
+
+_SCOPE = "staging._history_scope"
+
+
+def _history_is_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the history's open rows are the published customers (the usual case)."""
+    if not all(table_exists(con, f"golden.{t}") for t in ("customers_history", "customers")):
+        return False
+    cols = {c for c, _ in table_schema(con, "golden.customers_history") or []}
+    if not set(HISTORY_COLUMNS) <= cols:
+        return False
+    (stale,) = con.execute(
+        "SELECT count(*) FROM golden.customers AS g FULL JOIN"
+        " (SELECT customer_id FROM golden.customers_history WHERE valid_to IS NULL) AS h"
+        " USING (customer_id) WHERE g.customer_id IS NULL OR h.customer_id IS NULL"
+    ).fetchall()[0]
+    return stale == 0
+
+
+def _history_scope(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """Create the set of customers whose history this run may change; its SQL condition.
+
+    A customer whose staged row kept its previous ``updated_run_id`` has the content of its
+    published row (``carry_forward_run_ids``), so its open history row still holds.
+    """
+    con.execute(
+        f"CREATE OR REPLACE TABLE {_SCOPE} AS"
+        " SELECT customer_id FROM staging.customers WHERE updated_run_id = ?"
+        " OR customer_id NOT IN (SELECT customer_id FROM golden.customers)"
+        " UNION SELECT customer_id FROM golden.customers"
+        " WHERE customer_id NOT IN (SELECT customer_id FROM staging.customers)",
+        [run_id],
+    )
+    return f"customer_id IN (SELECT customer_id FROM {_SCOPE})"
+
+
+def _tracked(con: duckdb.DuckDBPyConnection, where: str | None) -> pd.DataFrame:
+    tracked = read_table(con, "staging.customers", ["customer_id", *TRACKED_ATTRIBUTES], where)
+    assert tracked is not None  # checked by the caller
+    return tracked
 
 
 def golden_snapshot_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:

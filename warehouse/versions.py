@@ -247,7 +247,9 @@ def withdraw_deliveries(
     return rows
 
 
-def delivery_reasons(con: duckdb.DuckDBPyConnection, crosswalk: str, records: str) -> pd.Series:
+def delivery_reasons(
+    con: duckdb.DuckDBPyConnection, crosswalk: str, records: str, where: str | None = None
+) -> pd.Series:
     """Per customer, the newest delivery behind its current records (the reason of a change).
 
     The record whose current version arrived last (or was deleted at source last) names it:
@@ -258,6 +260,7 @@ def delivery_reasons(con: duckdb.DuckDBPyConnection, crosswalk: str, records: st
         crosswalk: Table with ``record_key, customer_id``.
         records: Table with ``record_key, source_system, source_file`` (``deleted_at_source``
             when present).
+        where: SQL condition on the crosswalk's rows (e.g. only some customers); all when None.
 
     Returns:
         Text indexed by ``customer_id`` (customers without a dated delivery are left out).
@@ -274,7 +277,8 @@ def delivery_reasons(con: duckdb.DuckDBPyConnection, crosswalk: str, records: st
         WITH dated AS (
             SELECT c.customer_id, r.source_system, r.source_file,
                    {deleted} AS deleted_at, {date} AS delivered_on
-            FROM {crosswalk} AS c JOIN {records} AS r USING (record_key)
+            FROM (SELECT * FROM {crosswalk} WHERE {where or "true"}) AS c
+            JOIN {records} AS r USING (record_key)
         )
         SELECT customer_id,
                arg_max(CASE WHEN deleted_at IS NOT NULL AND deleted_at >= delivered_on

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
 import duckdb
+import pandas as pd
 
 from dedupe import assign_customer_ids
-from warehouse import build_golden, read_table, table_exists
-from warehouse.golden import RECORD_COLUMNS
-from warehouse.match_state import best_scores
+from warehouse import build_golden, read_table
+from warehouse.archive.snapshots import code_version
+from warehouse.classification import classify
+from warehouse.golden import RECORD_COLUMNS, GoldenTables, as_date
+from warehouse.golden_delta import (
+    GoldenPlan,
+    customer_where,
+    merge_staged,
+    plan_golden,
+    read_subset,
+    stage_inputs,
+    stage_state,
+    touched_records_where,
+    untouched_inputs,
+)
+from warehouse.match_state import best_scores_sql
 from warehouse.ops import read_required, require_tables
 from warehouse.publish import carry_forward_run_ids, stage_golden
 
@@ -30,60 +45,145 @@ class GoldenStats(StageResult):
     ids_created: int
     merges: int
     splits: int
+    mode: str = "full"
+    customers_rebuilt: int = 0
+
+
+_SCORES = "staging._golden_scores"
+
+
+def _settings_hash(ctx: RunContext) -> str:
+    """Hash of what the golden rows depend on besides the data: settings and code version."""
+    text = ctx.config.golden.model_dump_json() + "|" + code_version()
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats:
-    """Assign stable customer IDs and build the new golden state into ``staging.*``."""
+    """Assign stable customer IDs and build the new golden state into ``staging.*``.
+
+    Only the customers whose inputs changed are rebuilt when the published state allows it
+    (``golden_incremental``, ``warehouse.golden_delta``); otherwise every customer is.
+    """
     hint = "run the clean and match stages"
     require_tables(con, ("clean.records", "match.clusters", "match.pairs"), hint)
-    records, clusters = read_required(
-        con, ("clean.records", "match.clusters"), hint, columns={"clean.records": RECORD_COLUMNS}
-    )
-    previous = read_table(con, "golden.crosswalk")
-    id_history = read_table(con, "golden.customer_ids")
+    (clusters,) = read_required(con, ("match.clusters",), hint)
+    previous = read_table(con, "golden.crosswalk", ["record_key", "customer_id"])
+    id_history = read_table(con, "golden.customer_ids", ["customer_id"])
     existing_ids: list[str] = []
     if id_history is not None:
         existing_ids = id_history["customer_id"].dropna().astype(str).unique().tolist()
-    ids = assign_customer_ids(
-        clusters,
-        previous[["record_key", "customer_id"]] if previous is not None else None,
-        ctx.run_date,
-        existing_ids=existing_ids,
-    )
-    golden = build_golden(
-        records,
-        ids.assignments,
-        best_scores(con),
-        read_table(con, "clean.transactions") if table_exists(con, "clean.transactions") else None,
-        read_table(con, "clean.interactions") if table_exists(con, "clean.interactions") else None,
-        ctx.config.golden,
-        ctx.run_id,
-        ctx.run_date,
-    )
-    golden.customers = carry_forward_run_ids(
-        golden.customers, read_table(con, "golden.customers"), ["customer_id"], "updated_run_id"
-    )
-    golden.attribute_lineage = carry_forward_run_ids(
-        golden.attribute_lineage,
-        read_table(con, "golden.attribute_lineage"),
-        ["customer_id", "attribute"],
-        "run_id",
-    )
+    ids = assign_customer_ids(clusters, previous, ctx.run_date, existing_ids=existing_ids)
+    con.execute(f"CREATE OR REPLACE TABLE {_SCORES} AS {best_scores_sql()}")
+    stage_inputs(con, ids.assignments, RECORD_COLUMNS, f"SELECT * FROM {_SCORES}")
+    settings_hash = _settings_hash(ctx)
+    plan = plan_golden(con, settings_hash) if ctx.config.golden_incremental else None
     events = ids.events.assign(run_id=ctx.run_id, run_date=ctx.run_date.isoformat())
-    stage_golden(con, golden.as_dict(), events)
+    if plan is None:
+        customers = _full_build(con, ctx, ids.assignments, events)
+        mode, rebuilt = "full", customers
+    else:
+        _incremental_build(con, ctx, ids.assignments, events, plan)
+        mode, rebuilt = "incremental", len(plan.touched)
+        (customers,) = con.execute("SELECT count(*) FROM staging.customers").fetchall()[0]
+    con.execute(f"DROP TABLE IF EXISTS {_SCORES}")
+    stage_state(con, settings_hash)
+    (crosswalk_rows,) = con.execute("SELECT count(*) FROM staging.crosswalk").fetchall()[0]
     counts = events["event"].value_counts().to_dict() if len(events) else {}
     stats = GoldenStats(
-        golden_customers=len(golden.customers),
-        crosswalk_rows=len(golden.crosswalk),
+        golden_customers=int(customers),
+        crosswalk_rows=int(crosswalk_rows),
         ids_created=int(counts.get("created", 0)),
         merges=int(counts.get("merged_into", 0)),
         splits=int(counts.get("split_from", 0)),
+        mode=mode,
+        customers_rebuilt=int(rebuilt),
     )
     log.info(
-        "golden     customers=%d (new ids=%d merges=%d splits=%d)",
+        "golden     (%s, %d customers rebuilt) customers=%d (new ids=%d merges=%d splits=%d)",
+        stats.mode,
+        stats.customers_rebuilt,
         stats.golden_customers,
         stats.ids_created,
         stats.merges,
         stats.splits,
     )
     return stats
+
+
+def _build(
+    con: duckdb.DuckDBPyConnection,
+    ctx: RunContext,
+    assignments: pd.DataFrame,
+    where: str | None,
+) -> GoldenTables:
+    """``build_golden`` over every record (``where`` None) or the records matching ``where``."""
+    hint = "run the clean and match stages"
+    if where is None:
+        (records,) = read_required(
+            con, ("clean.records",), hint, columns={"clean.records": RECORD_COLUMNS}
+        )
+        scores = read_table(con, _SCORES)
+        txns = read_table(con, "clean.transactions")
+        touches = read_table(con, "clean.interactions")
+    else:
+        records = read_subset(con, "clean.records", RECORD_COLUMNS, where)
+        assert records is not None
+        scores = read_subset(con, _SCORES, None, where)
+        txns = read_subset(con, "clean.transactions", None, where)
+        touches = read_subset(con, "clean.interactions", None, where)
+        keys = pd.Index(records["record_key"])
+        assignments = assignments[assignments["record_key"].isin(keys)]
+    return build_golden(
+        records,
+        assignments,
+        scores,
+        txns,
+        touches,
+        ctx.config.golden,
+        ctx.run_id,
+        ctx.run_date,
+    )
+
+
+def _carry_forward(golden: GoldenTables, con: duckdb.DuckDBPyConnection, where: str | None) -> None:
+    """Keep the previous run id on golden rows whose content did not change."""
+
+    def old(name: str) -> pd.DataFrame | None:
+        table = f"golden.{name}"
+        return read_table(con, table) if where is None else read_subset(con, table, None, where)
+
+    golden.customers = carry_forward_run_ids(
+        golden.customers, old("customers"), ["customer_id"], "updated_run_id"
+    )
+    golden.attribute_lineage = carry_forward_run_ids(
+        golden.attribute_lineage, old("attribute_lineage"), ["customer_id", "attribute"], "run_id"
+    )
+
+
+def _full_build(
+    con: duckdb.DuckDBPyConnection,
+    ctx: RunContext,
+    assignments: pd.DataFrame,
+    events: pd.DataFrame,
+) -> int:
+    golden = _build(con, ctx, assignments, None)
+    _carry_forward(golden, con, None)
+    stage_golden(con, golden.as_dict(), events)
+    return len(golden.customers)
+
+
+def _incremental_build(
+    con: duckdb.DuckDBPyConnection,
+    ctx: RunContext,
+    assignments: pd.DataFrame,
+    events: pd.DataFrame,
+    plan: GoldenPlan,
+) -> None:
+    """Rebuild the touched customers, re-classify the others, merge into ``staging.*``."""
+    golden = _build(con, ctx, assignments, touched_records_where())
+    _carry_forward(golden, con, customer_where(touched=True))
+    customers, txns, sources = untouched_inputs(con)
+    classes = classify(customers, txns, sources, ctx.config.golden.classification, ctx.run_date)
+    classes["last_business_date"] = as_date(classes["last_business_date"])
+    merge_staged(con, golden.as_dict(), classes, ctx.run_id)
+    stage_golden(con, {}, events)

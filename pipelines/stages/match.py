@@ -10,7 +10,7 @@ import pandas as pd
 
 from dedupe import LinkResult, ModelParams, link_incremental, link_records
 from dedupe.settings import matcher_signature
-from warehouse import read_table
+from warehouse import read_table, table_exists
 from warehouse.match_state import (
     RematchPlan,
     latest_params_row,
@@ -43,7 +43,7 @@ class MatchInputs:
     ``plan`` is None for a full rebuild, else what an incremental link needs.
     """
 
-    records: pd.DataFrame
+    records: pd.DataFrame  # every clean record for a full rebuild, the changed ones for a plan
     decisions: pd.DataFrame | None
     state: dict[str, str]
     plan: RematchPlan | None
@@ -88,12 +88,14 @@ def reusable_params(con: duckdb.DuckDBPyConnection, state: dict[str, str]) -> Mo
 
 def match_inputs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchInputs:
     """Read what the match stage links and decide between a full and an incremental rematch."""
-    records = read_table(con, "clean.records")
-    if records is None:
+    if not table_exists(con, "clean.records"):
         raise RuntimeError("clean.records is missing: run the clean stage first")
     decisions = read_table(con, "match.decisions")
     state = match_state(matcher_signature(ctx.config.matching), decisions)
-    plan = rematch_plan(con, records, state) if ctx.config.match_incremental else None
+    plan = rematch_plan(con, state) if ctx.config.match_incremental else None
+    # an incremental link reads only the changed records (plan.changed) and the linked set
+    records = read_table(con, "clean.records") if plan is None else plan.changed
+    assert records is not None
     return MatchInputs(records, decisions, state, plan)
 
 

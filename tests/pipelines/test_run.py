@@ -159,9 +159,10 @@ def test_failing_critical_expectation_blocks_publish(project: Path, monkeypatch)
 
     def corrupt(*args, **kwargs):
         tables = real(*args, **kwargs)
-        # corrupt: two customers share one customer_id
+        # corrupt: one customer twice (its customer_id on two rows); an incremental build
+        # may rebuild a single customer, so no second customer is needed
         c = tables.customers
-        c.loc[c.index[1], "customer_id"] = c.loc[c.index[0], "customer_id"]
+        tables.customers = pd.concat([c, c.iloc[[0]]], ignore_index=True)
         return tables
 
     monkeypatch.setattr(golden_stage_module, "build_golden", corrupt)

@@ -94,3 +94,22 @@ def test_read_table_missing_table_and_column() -> None:
     con.execute("CREATE TABLE t AS SELECT 1 AS a")
     with pytest.raises(duckdb.BinderException, match="nope"):
         read_table(con, "t", columns=["nope"])
+
+
+def test_where_reads_only_the_matching_rows() -> None:
+    """Dtypes follow the rows read, as for any read (``n`` has no null among them: int32)."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t AS SELECT * FROM (VALUES"
+        " ('a', 1, DATE '2024-01-01', NULL::VARCHAR), ('b', NULL, NULL, 'x'),"
+        " ('c', 3, DATE '2024-03-01', NULL)) AS v(k, n, d, s)"
+    )
+    whole = read_table(con, "t")
+    part = read_table(con, "t", where="k IN ('a', 'c')")
+    assert whole is not None and part is not None
+    assert part["k"].tolist() == ["a", "c"]
+    assert part["n"].dtype == "int32" and str(whole["n"].dtype) == "Int32"
+    pd.testing.assert_frame_equal(
+        part.astype("string"), whole.iloc[[0, 2]].reset_index(drop=True).astype("string")
+    )
+    assert read_table(con, "t", ["k"], where="false") is not None

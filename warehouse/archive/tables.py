@@ -74,6 +74,7 @@ def swap_tables(
     copies: Mapping[str, str],
     frames: Mapping[str, pd.DataFrame | pa.Table] | None = None,
     appends: Mapping[str, str] | None = None,
+    row_updates: Mapping[str, tuple[str, pd.DataFrame | pa.Table]] | None = None,
 ) -> None:
     """Replace tables from other tables inside DuckDB, and from frames, in ONE transaction.
 
@@ -86,6 +87,8 @@ def swap_tables(
         copies: target → source table (``{"golden.customers": "staging.customers"}``).
         frames: target → rows to write (pandas or Arrow), replacing the target.
         appends: target → source table whose rows are appended to the existing target.
+        row_updates: target → (SQL condition, rows): the target's rows matching the condition
+            are replaced by the rows (inserted by column name).
 
     Raises:
         ValueError: a table name is not ``schema.identifier``.
@@ -93,7 +96,9 @@ def swap_tables(
     """
     frames = frames or {}
     appends = appends or {}
-    for name in [*copies.keys(), *copies.values(), *frames, *appends.keys(), *appends.values()]:
+    row_updates = row_updates or {}
+    names = [*copies.keys(), *copies.values(), *frames, *appends.keys(), *appends.values()]
+    for name in [*names, *row_updates]:
         _checked(name)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -109,6 +114,13 @@ def swap_tables(
                 con.unregister(_FRAME_VIEW)
         for target, source in appends.items():
             con.execute(f"INSERT INTO {target} SELECT * FROM {source}")
+        for target, (where, rows) in row_updates.items():
+            con.execute(f"DELETE FROM {target} WHERE {where}")
+            con.register(_FRAME_VIEW, to_duckdb_arrow(rows))
+            try:
+                con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {_FRAME_VIEW}")
+            finally:
+                con.unregister(_FRAME_VIEW)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

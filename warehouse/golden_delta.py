@@ -1,0 +1,290 @@
+"""Incremental golden build: rebuild only the customers whose inputs changed, merge in SQL.
+
+A customer's golden rows (customer, crosswalk, lineage, contacts, addresses, facts) depend only
+on its own records, their best match scores and their facts, plus the run date through
+classification (tier, lifecycle, 12-month revenue). So a night only needs to
+
+1. hash every record's golden inputs in DuckDB (``staging.golden_inputs``: record_key,
+   customer_id, input hash) and compare them with the inputs of the published golden state
+   (``match.golden_inputs``): a customer is *touched* when one of its records is new, gone,
+   moved to another customer or changed (values, match score, transactions, interactions);
+2. run ``build_golden`` on the touched customers' records only;
+3. re-classify the untouched customers as of the run date from their published rows (a
+   vectorized pass over the golden customers and transactions);
+4. write ``staging.*`` as the published tables minus the touched customers plus their
+   rebuilt rows, in SQL.
+
+The result equals a full build (tests compare content hashes). A full build is used when there
+is no previous state, when the golden settings or the code changed, or when the published
+golden tables are no longer the ones the state describes (a restore, an erasure, a manual
+edit): ``match.golden_state`` keeps a fingerprint of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from warehouse.db import read_table, table_columns, table_exists, to_duckdb_arrow
+from warehouse.naming import GOLDEN_TABLES
+
+__all__ = [
+    "INPUTS_TABLE",
+    "STATE_TABLE",
+    "GoldenPlan",
+    "customer_where",
+    "golden_fingerprint",
+    "merge_staged",
+    "plan_golden",
+    "read_subset",
+    "stage_inputs",
+    "stage_state",
+    "state_copies",
+    "touched_records_where",
+    "untouched_inputs",
+]
+
+# beside match.linked_records (admin only: record → customer links are not for the ops role)
+INPUTS_TABLE = "match.golden_inputs"
+STATE_TABLE = "match.golden_state"
+_STAGED_INPUTS = "staging.golden_inputs"
+_STAGED_STATE = "staging.golden_state"
+_TOUCHED = "staging._golden_touched"
+_ASSIGN = "_golden_assignments"
+_FINGERPRINTED = ("customers", "crosswalk")
+# classification columns re-derived for untouched customers: column → SQL of the new value
+_CLASS_SQL = {
+    "tier": "{n}::VARCHAR",
+    # every record deleted at source: classification does not apply (kept as published)
+    "lifecycle": "CASE WHEN g.lifecycle = 'deleted_at_source' THEN g.lifecycle"
+    " ELSE {n}::VARCHAR END",
+    "is_returning": "{n}::BOOLEAN",
+    "last_business_date": "{n}::DATE",
+    "revenue_12m": "{n}::DOUBLE",
+}
+
+
+@dataclass(frozen=True)
+class GoldenPlan:
+    """The customers to rebuild (``touched``) and the published ones kept (``kept`` count)."""
+
+    touched: pd.Series
+    kept: int
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _facts_hash_sql(table: str) -> str:
+    return (
+        f"SELECT record_key, sum(hash(f)::HUGEINT) AS h, count(*) AS n FROM {table} AS f"
+        " GROUP BY record_key"
+    )
+
+
+def stage_inputs(
+    con: duckdb.DuckDBPyConnection,
+    assignments: pd.DataFrame,
+    record_columns: Sequence[str],
+    scores_sql: str,
+) -> None:
+    """Write ``staging.golden_inputs``: one input hash per record with its customer.
+
+    Args:
+        con: the warehouse (read-write).
+        assignments: ``record_key, customer_id`` of every clean record (this run's IDs).
+        record_columns: the ``clean.records`` columns the golden build reads.
+        scores_sql: SQL yielding ``record_key, match_score`` (the best link score per record).
+    """
+    present = set(table_columns(con, "clean.records"))
+    cols = ", ".join(f"r.{_quote(c)}" for c in record_columns if c in present)
+    facts = []
+    joins = []
+    for i, table in enumerate(("clean.transactions", "clean.interactions")):
+        if table_exists(con, table):
+            joins.append(f" LEFT JOIN ({_facts_hash_sql(table)}) AS f{i} USING (record_key)")
+            facts += [f"f{i}.h", f"f{i}.n"]
+    con.register(_ASSIGN, to_duckdb_arrow(assignments[["record_key", "customer_id"]]))
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {_STAGED_INPUTS} AS"
+            f" SELECT r.record_key, a.customer_id,"
+            f" hash({cols}, s.match_score{''.join(', ' + f for f in facts)}) AS input_hash"
+            f" FROM clean.records AS r JOIN {_ASSIGN} AS a USING (record_key)"
+            f" LEFT JOIN ({scores_sql}) AS s USING (record_key)" + "".join(joins)
+        )
+    finally:
+        con.unregister(_ASSIGN)
+
+
+def golden_fingerprint(con: duckdb.DuckDBPyConnection, schema: str) -> str:
+    """A fingerprint of ``<schema>.<golden table>``: row counts, content hash of the key ones."""
+    parts = []
+    for name in GOLDEN_TABLES:
+        table = f"{schema}.{name}"
+        if not table_exists(con, table):
+            parts.append(f"{name}:-")
+            continue
+        if name in _FINGERPRINTED:
+            sql = f"SELECT count(*), sum(hash(t)::HUGEINT) FROM {table} AS t"
+            n, h = con.execute(sql).fetchall()[0]
+        else:
+            (n,), h = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0], ""
+        parts.append(f"{name}:{n}:{h}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def stage_state(con: duckdb.DuckDBPyConnection, settings_hash: str) -> None:
+    """Write ``staging.golden_state`` (settings hash, fingerprint of ``staging.*``)."""
+    frame = pd.DataFrame(
+        [{"settings_hash": settings_hash, "fingerprint": golden_fingerprint(con, "staging")}]
+    )
+    con.register("_golden_state", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {_STAGED_STATE} AS SELECT * FROM _golden_state")
+    finally:
+        con.unregister("_golden_state")
+
+
+def state_copies(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The state tables to publish beside the golden tables (target → staged source)."""
+    if table_exists(con, _STAGED_INPUTS) and table_exists(con, _STAGED_STATE):
+        return {INPUTS_TABLE: _STAGED_INPUTS, STATE_TABLE: _STAGED_STATE}
+    return {}
+
+
+def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPlan | None:
+    """The customers whose golden rows must be rebuilt, or None when only a full build is right.
+
+    Call after ``stage_inputs``. None when there is no published state, the settings hash
+    differs, or ``golden.*`` is not the state the published inputs describe.
+    """
+    if not (table_exists(con, INPUTS_TABLE) and table_exists(con, STATE_TABLE)):
+        return None
+    if not all(table_exists(con, f"golden.{t}") for t in GOLDEN_TABLES):
+        return None
+    rows = con.execute(f"SELECT settings_hash, fingerprint FROM {STATE_TABLE}").fetchall()
+    if len(rows) != 1:
+        return None
+    row = rows[0]
+    if row[0] != settings_hash or row[1] != golden_fingerprint(con, "golden"):
+        return None
+    con.execute(
+        f"CREATE OR REPLACE TABLE {_TOUCHED} AS SELECT DISTINCT customer_id FROM ("
+        f" (SELECT record_key, customer_id, input_hash FROM {_STAGED_INPUTS}"
+        f"  EXCEPT SELECT record_key, customer_id, input_hash FROM {INPUTS_TABLE})"
+        f" UNION ALL"
+        f" (SELECT record_key, customer_id, input_hash FROM {INPUTS_TABLE}"
+        f"  EXCEPT SELECT record_key, customer_id, input_hash FROM {_STAGED_INPUTS}))"
+    )
+    touched = read_table(con, _TOUCHED)
+    assert touched is not None
+    (kept,) = con.execute(
+        f"SELECT count(*) FROM golden.customers WHERE customer_id NOT IN"
+        f" (SELECT customer_id FROM {_TOUCHED})"
+    ).fetchall()[0]
+    return GoldenPlan(touched=touched["customer_id"], kept=int(kept))
+
+
+def read_subset(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str] | None,
+    where: str,
+) -> pd.DataFrame | None:
+    """``read_table`` of the rows of ``table`` matching ``where`` (absent columns left out)."""
+    if not table_exists(con, table):
+        return None
+    present = table_columns(con, table)
+    cols = [c for c in columns if c in present] if columns is not None else present
+    return read_table(con, table, cols, where=where)
+
+
+def touched_records_where() -> str:
+    """SQL condition: the record belongs to a touched customer (after ``plan_golden``)."""
+    return (
+        f"record_key IN (SELECT record_key FROM {_STAGED_INPUTS}"
+        f" WHERE customer_id IN (SELECT customer_id FROM {_TOUCHED}))"
+    )
+
+
+def customer_where(touched: bool) -> str:
+    """SQL condition on ``customer_id``: in (or not in) the touched customers."""
+    return f"customer_id {'' if touched else 'NOT '}IN (SELECT customer_id FROM {_TOUCHED})"
+
+
+def merge_staged(
+    con: duckdb.DuckDBPyConnection,
+    rebuilt: dict[str, pd.DataFrame],
+    classes: pd.DataFrame,
+    run_id: str,
+) -> None:
+    """Write ``staging.<table>``: the published rows of untouched customers plus ``rebuilt``.
+
+    Args:
+        con: the warehouse (read-write).
+        rebuilt: ``golden.<name>`` → the touched customers' new rows.
+        classes: untouched customers' classification as of this run (``customer_id, tier,
+            lifecycle, is_returning, last_business_date, revenue_12m``).
+        run_id: this run; an untouched customer whose classification changed gets it as
+            ``updated_run_id``.
+    """
+    keep = customer_where(touched=False)
+    new = {c: f"_new_{c}" for c in _CLASS_SQL}
+    changed = " OR ".join(f"{c} IS DISTINCT FROM {n}" for c, n in new.items())
+    picked = ", ".join(f"{_CLASS_SQL[c].format(n=f'n.{c}')} AS {n}" for c, n in new.items())
+    con.register("_golden_classes", to_duckdb_arrow(classes))
+    try:
+        con.execute(
+            "CREATE OR REPLACE TABLE staging.customers AS"
+            f" WITH j AS (SELECT g.*, {picked} FROM golden.customers AS g"
+            f"  JOIN _golden_classes AS n USING (customer_id) WHERE g.{keep})"
+            f" SELECT * EXCLUDE ({', '.join(new.values())}) REPLACE ("
+            + ", ".join(f"{n} AS {c}" for c, n in new.items())
+            + f", CASE WHEN {changed} THEN ? ELSE updated_run_id END AS updated_run_id)"
+            " FROM j",
+            [run_id],
+        )
+    finally:
+        con.unregister("_golden_classes")
+    for name in GOLDEN_TABLES:
+        if name != "customers":
+            con.execute(
+                f"CREATE OR REPLACE TABLE staging.{name} AS SELECT * FROM golden.{name}"
+                f" WHERE {keep}"
+            )
+    for key, frame in rebuilt.items():
+        name = key.split(".", 1)[1]
+        con.register("_golden_rebuilt", to_duckdb_arrow(frame))
+        try:
+            con.execute(f"INSERT INTO staging.{name} BY NAME SELECT * FROM _golden_rebuilt")
+        finally:
+            con.unregister("_golden_rebuilt")
+    con.execute(
+        "CREATE OR REPLACE TABLE staging.customers AS SELECT * FROM staging.customers"
+        " ORDER BY customer_id"
+    )
+
+
+def untouched_inputs(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What re-classifying the untouched customers needs, from the published golden tables.
+
+    Returns:
+        ``(customers: customer_id, registered_date; transactions: customer_id, txn_date,
+        txn_amount; record_sources: customer_id, source_system)``.
+    """
+    keep = customer_where(touched=False)
+    customers = read_subset(con, "golden.customers", ["customer_id", "registered_date"], keep)
+    txns = read_subset(con, "golden.transactions", ["customer_id", "txn_date", "txn_amount"], keep)
+    sources = read_subset(con, "golden.crosswalk", ["customer_id", "source_system"], keep)
+    assert customers is not None and txns is not None and sources is not None
+    if len(txns):
+        txns["txn_date"] = pd.to_datetime(txns["txn_date"].astype("string")).astype("datetime64[s]")
+    return customers, txns, sources
