@@ -22,6 +22,7 @@ from dedupe.prepare import RecordsError
 from dedupe.rules import DecisionError
 from dedupe.settings import MatchSettings
 from dedupe.shard import ShardSetup, finish_sharded, link_sharded, prepare_sharded, shard_pairs
+from dedupe.similarity import scoring_workers
 from dedupe.specs import BlockingRuleSpec, ComparisonSpec, LevelSpec
 
 __all__ = [
@@ -66,5 +67,6 @@ __all__ = [
     "prepare_sharded",
     "resolve_customer_id",
     "rules_for",
+    "scoring_workers",
     "shard_pairs",
 ]
