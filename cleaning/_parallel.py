@@ -21,8 +21,10 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-MIN_VALUES_PER_CHUNK = 5_000
-"""Below this many values per worker a column is parsed in this process (shipping costs more)."""
+MIN_VALUES_PER_CHUNK = 25_000
+"""Below this many values per worker a column is parsed in this process: shipping values and
+results and the workers' cold caches cost more than a column of 50 k values saves on 2 cores
+(measured: BENCHMARKS.md, "Both cores (issue #22)")."""
 CHUNKS_PER_WORKER = 2
 """Chunks per worker: a little balancing between fast and slow chunks, few round trips."""
 

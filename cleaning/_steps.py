@@ -64,13 +64,6 @@ def _map_normalized(
     return apply_values(func, values), codes
 
 
-def _phone_rows(region: str, texts: list[str]) -> list[tuple]:
-    """``normalize_phones`` of distinct texts as (e164, type, ext, others, has_text) rows."""
-    res = normalize_phones(texts, region)
-    fields = (res.e164, res.type, res.ext, res.others, res.has_text)
-    return list(zip(*(f.to_pylist() for f in fields), strict=True))
-
-
 def _individual_name_key(name: str | None) -> str | None:
     """The person key of an individual customer's normalized name."""
     return person_key(split_normalized_person_name(name)[0])
@@ -181,19 +174,16 @@ def clean_contacts(
     texts = [str(u) for u in uniques.tolist()]
     # masked phones (138****5678) are partial evidence: kept apart, never invalid
     masks = [masked_phone(t) if "*" in t or "＊" in t else None for t in texts]
-    rows = apply_bulk(
-        partial(_phone_rows, region),
-        [t if m is None else "" for t, m in zip(texts, masks, strict=True)],
-    )
-    e164, kinds, ext, others_, has_text_ = zip(*rows, strict=True) if rows else ([],) * 5
+    res = normalize_phones([t if m is None else "" for t, m in zip(texts, masks, strict=True)],
+                           region)  # fmt: skip
     out["phone_masked"] = column(masks, cod, idx)
     issues.add(out["phone_masked"].notna(), "phone", "phone_masked", phone)
-    out["phone"] = column(list(e164), cod, idx)
-    out["phone_type"] = column(list(kinds), cod, idx)
-    out["phone_ext"] = column(list(ext), cod, idx)
-    has_text = column(list(has_text_), cod, idx, "boolean")
+    out["phone"] = column(res.e164, cod, idx)
+    out["phone_type"] = column(res.type, cod, idx)
+    out["phone_ext"] = column(res.ext, cod, idx)
+    has_text = column(res.has_text, cod, idx, "boolean")
     issues.add(has_text.fillna(False) & out["phone"].isna(), "phone", "phone_invalid", phone)
-    others = column(list(others_), cod, idx)
+    others = column(res.others, cod, idx)
     issues.add(others.notna(), "phone", "phone_multiple", others)
 
     email = raw["email"]
