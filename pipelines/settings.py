@@ -101,6 +101,13 @@ class ScaleSettings(BaseModel):
         "bulk scoring and DuckDB threads (unless duckdb.threads is set); null = the machine's "
         "cores. Never changes a result (1 = everything single-threaded)",
     )
+    clean_workers: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="processes of the cleaning pool over distinct values; 1 (default) = off: on "
+        "the shared 2-core machine the pool made cleaning slower (BENCHMARKS.md, issue #22)",
+    )
     reuse_params: bool = Field(
         default=True,
         description="sharded full rebuilds reuse the previous run's model params when the "

@@ -53,7 +53,7 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
         departments={s.name: s.department for s in sources_cfg.sources},
     )
     result = None
-    with worker_pool(ctx.config.scale.resolved_workers()):  # distinct values parsed in chunks
+    with worker_pool(ctx.config.scale.clean_workers):  # distinct values parsed in chunks
         if ctx.config.clean_incremental:
             previous = {name: read_table(con, f"clean.{name}") for name in CLEAN_TABLES}
             result = incremental_clean(previous, raw, options)

@@ -32,7 +32,8 @@ _RUN_COLUMNS = {"run_id", "updated_run_id", "created_run_id", "ingested_at", "cl
 def _project(root: Path, landing: Path, workers: int) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     cfg = write_project(root, landing)
-    cfg.write_text(cfg.read_text("utf-8") + f"scale:\n  workers: {workers}\n", "utf-8")
+    scale = f"scale:\n  workers: {workers}\n  clean_workers: {workers}\n"
+    cfg.write_text(cfg.read_text("utf-8") + scale, "utf-8")
     return cfg
 
 
