@@ -13,6 +13,7 @@ the workers' start-up (importing ``cleaning``) once, not per column.
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -86,6 +87,9 @@ def apply_bulk(bulk: Callable[[Sequence[Any]], list[T]], values: Sequence[Any]) 
     pool, workers = _pool, _workers
     if pool is None or len(values) < MIN_VALUES_PER_CHUNK * workers:
         return bulk(values)
+    # fail here, loudly, on a function a worker cannot receive (a lambda): an unpicklable work
+    # item inside the executor can leave its manager thread waiting (a hang seen in testing)
+    pickle.dumps(bulk)
     chunks = min(workers * CHUNKS_PER_WORKER, len(values) // MIN_VALUES_PER_CHUNK)
     size = -(-len(values) // chunks)
     parts = [values[i : i + size] for i in range(0, len(values), size)]
