@@ -300,9 +300,13 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
 
 
 def _cpu_seconds() -> float:
-    """User + system CPU seconds of this process so far (all threads, e.g. DuckDB's)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """User + system CPU seconds of this process so far (all threads, e.g. DuckDB's), plus
+    its finished child processes (the cleaning worker pool of ``scale.workers``)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def _match_accuracy(cfg: Any, truth_csv: Path) -> dict[str, Any]:

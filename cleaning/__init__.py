@@ -1,5 +1,6 @@
 """Cleaning: standardize Chinese and international customer data into the clean layer."""
 
+from cleaning._parallel import worker_pool
 from cleaning.address import AddressResult, parse_address, parse_normalized_address
 from cleaning.amount import parse_amount
 from cleaning.codes import (
@@ -77,4 +78,5 @@ __all__ = [
     "to_simplified",
     "unmapped_from_records",
     "validate_credit_code",
+    "worker_pool",
 ]

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cleaning._parallel import apply_values
+
 T = TypeVar("T")
 
 
@@ -17,7 +19,8 @@ def map_distinct(series: pd.Series, func: Callable[[str], T]) -> tuple[list[T], 
 
     Args:
         series: Input values (nulls are skipped).
-        func: Function of one string.
+        func: Pure function of one string; module-level (picklable), as it may run in the
+            cleaning worker pool (:func:`cleaning._parallel.worker_pool`).
 
     Returns:
         ``(results, codes)``: ``results[i]`` is ``func`` of the i-th distinct value and
@@ -25,7 +28,7 @@ def map_distinct(series: pd.Series, func: Callable[[str], T]) -> tuple[list[T], 
     """
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     # tolist() hands out Python str at once (iterating an Arrow-backed Index is far slower)
-    results = [func(u if type(u) is str else str(u)) for u in uniques.tolist()]
+    results = apply_values(func, [u if type(u) is str else str(u) for u in uniques.tolist()])
     return results, codes
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from cleaning._distinct import column, map_distinct
@@ -37,6 +39,12 @@ def _person_part(text: str) -> str | None:
     return split_person_name(text)[0]
 
 
+def _validate_keyed_id(keyed: str) -> Any:
+    """``validate_id_number`` of an ``"<number>\\x1f<id_type>"`` key (module-level: picklable)."""
+    number, id_type = keyed.split("\x1f")[:2]
+    return validate_id_number(number, _type(id_type))
+
+
 def clean_identity(
     raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector, birth: pd.Series
 ) -> None:
@@ -53,9 +61,7 @@ def clean_identity(
     if id_raw.notna().any():
         typed = id_type.fillna("\x00")
         keyed = id_raw + "\x1f" + typed
-        results, codes = map_distinct(
-            keyed, lambda k: validate_id_number(k.split("\x1f")[0], _type(k.split("\x1f")[1]))
-        )
+        results, codes = map_distinct(keyed, _validate_keyed_id)
     else:
         results, codes = [], pd.factorize(id_raw, use_na_sentinel=True)[0]
     out["id_number"] = column([r.number for r in results], codes, idx)

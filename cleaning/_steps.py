@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from cleaning._distinct import column, map_distinct
+from cleaning._parallel import apply_bulk, apply_values
 from cleaning.address import parse_normalized_address
 from cleaning.codes import customer_type_from_source, infer_customer_types, validate_credit_code
 from cleaning.company import looks_like_organisation, parse_normalized_company_name
@@ -35,20 +36,43 @@ Normalized = dict[str, tuple[pd.Index, list[str | None]] | None]
 """column -> (its distinct raw texts, their normalize_text), filled by blank_placeholders."""
 
 
+def _normalize_then(func: Callable[[str | None], T], texts: list[str]) -> list[T]:
+    return [func(n) for n in normalize_texts(texts)]
+
+
 def _map_normalized(
-    series: pd.Series, func: Callable[[str | None], T], normalized: Normalized | None
+    series: pd.Series, func: Callable[[str | None], T] | None, normalized: Normalized | None
 ) -> tuple[list[T], np.ndarray]:
-    """Like ``map_distinct(series, lambda s: func(normalize_text(s)))``, reusing kept texts."""
+    """Like ``map_distinct(series, lambda s: func(normalize_text(s)))``, reusing kept texts.
+
+    ``func`` None returns the normalized texts themselves.
+    """
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     texts = [str(u) for u in uniques.tolist()]
     entry = (normalized or {}).get(str(series.name))
     if entry is None:
-        return [func(n) for n in normalize_texts(texts)], codes
+        if func is None:
+            return apply_bulk(normalize_texts, texts), codes  # type: ignore[return-value]
+        return apply_bulk(partial(_normalize_then, func), texts), codes
     index, norms = entry
     pos = index.get_indexer(texts)
     missing = [t for p, t in zip(pos, texts, strict=True) if p < 0]
-    extra = iter(normalize_texts(missing))
-    return [func(norms[p] if p >= 0 else next(extra)) for p in pos], codes
+    extra = iter(apply_bulk(normalize_texts, missing))
+    values = [norms[p] if p >= 0 else next(extra) for p in pos]
+    if func is None:
+        return values, codes  # type: ignore[return-value]
+    return apply_values(func, values), codes
+
+
+def _individual_name_key(name: str | None) -> str | None:
+    """The person key of an individual customer's normalized name."""
+    return person_key(split_normalized_person_name(name)[0])
+
+
+def _parse_address_row(row: tuple[str | None, str | None, str | None, str | None]) -> Any:
+    """``parse_normalized_address`` of one (text, province, city, district) combination."""
+    text, province, city, district = row
+    return parse_normalized_address(text, province or None, city or None, district or None)
 
 
 def clean_names(
@@ -78,7 +102,7 @@ def clean_names(
     # a person's key is only used for individuals: parse just their names
     person = _map_normalized(
         name.where(individual),
-        lambda s: person_key(split_normalized_person_name(s)[0]),
+        _individual_name_key,
         normalized,
     )
     person_keys = column(*person, idx)
@@ -128,7 +152,7 @@ def blank_placeholders(
         values = raw[name]
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         texts = [str(u) for u in uniques.tolist()]
-        norms = normalize_texts(texts)
+        norms = apply_bulk(normalize_texts, texts)
         flags = column(
             [(n or "").lower() in PLACEHOLDERS for n in norms], codes, raw.index, "boolean"
         ).fillna(False)
@@ -208,7 +232,7 @@ def clean_address(
     cols = [raw[c] for c in ("address", "province", "city", "district")]
     present = pd.concat([c.notna() for c in cols], axis=1).any(axis=1).to_numpy()
     a_codes, a_values = pd.factorize(cols[0], use_na_sentinel=True)
-    a_norms, _ = _map_normalized(cols[0], lambda n: n, normalized)
+    a_norms, _ = _map_normalized(cols[0], None, normalized)
     a_values = [str(v) for v in a_values.tolist()]
     out["address"] = column(a_norms, a_codes, idx)
     # the parser's text: normalized ("" when nothing remains), None for no or empty text
@@ -216,8 +240,7 @@ def clean_address(
     a_text.append(None)  # code -1 (null address) indexes the last entry
     key, first, (_, prov, city, dist) = _combined_codes(cols)
     texts = [a_text[c] for c in a_codes[first]]
-    res = [parse_normalized_address(t, p or None, c or None, d or None)
-           for t, p, c, d in zip(texts, prov, city, dist, strict=True)]  # fmt: skip
+    res = apply_values(_parse_address_row, list(zip(texts, prov, city, dist, strict=True)))
     cod = np.where(present, key, -1)
     for i, f in enumerate(("province", "city", "district", "division_code")):
         out[f] = column([r[i] for r in res], cod, idx)

@@ -14,13 +14,15 @@ equivalence against the library over every segment.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cleaning.phone import PhoneResult, _parse_one, normalize_phone
+from cleaning._parallel import apply_values
+from cleaning.phone import _parse_one, normalize_phone
 from cleaning.text import normalize_texts
 
 SEGMENT_DIGITS = 5  # leading digits of a CN mobile that decide validity and type (see above)
@@ -98,8 +100,11 @@ def normalize_phones(values: Sequence[str | None], region: str = "CN") -> PhoneC
         e164, kinds = [None] * n, [None] * n
     ext: list[str | None] = [None] * n
     others: list[str | None] = [None] * n
-    for i in np.flatnonzero(~fast).tolist():
-        res: PhoneResult = normalize_phone(values[i], region)
+    slow = np.flatnonzero(~fast).tolist()
+    # the per-value route (labels, landlines, extensions …) runs in the cleaning worker pool
+    # when one is open; segments above were decided once, here
+    results = apply_values(partial(normalize_phone, region=region), [values[i] for i in slow])
+    for i, res in zip(slow, results, strict=True):
         e164[i], kinds[i], ext[i] = res.e164, res.type, res.ext
         others[i] = ",".join(res.others) or None
     return PhoneColumns(

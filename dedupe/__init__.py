@@ -42,6 +42,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "prepare_sharded",
         "shard_pairs",
     ),
+    "dedupe.similarity": ("scoring_workers",),
     "dedupe.specs": ("BlockingRuleSpec", "ComparisonSpec", "LevelSpec"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -88,6 +89,7 @@ __all__ = [
     "prepare_sharded",
     "resolve_customer_id",
     "rules_for",
+    "scoring_workers",
     "shard_pairs",
 ]
 

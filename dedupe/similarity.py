@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -11,7 +12,8 @@ from rapidfuzz.distance import DamerauLevenshtein, Indel, Jaro, JaroWinkler, Lev
 CONTAINS_MIN_LENGTH = 5
 """`contains` scores 0 when the shorter value has fewer characters than this."""
 WORKERS = 1
-"""Threads rapidfuzz may use per bulk call (1: the pipeline's stages share few cores)."""
+"""Threads rapidfuzz uses per bulk call: 1 unless a stage sets it with :func:`scoring_workers`
+(``scale.workers``). Scores do not depend on it: each pair is scored alone."""
 
 BulkScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 PRUNABLE = frozenset({"contains"})
@@ -72,6 +74,24 @@ REFERENCE: dict[str, Callable[[str, str], float]] = {
     "contains": contains,
 }
 """Per-pair definition of each scorer: the bulk scorers return these values rounded to float32."""
+
+
+@contextmanager
+def scoring_workers(workers: int) -> Iterator[None]:
+    """Score bulk pairs with ``workers`` rapidfuzz threads inside this block (-1 = all cores).
+
+    Args:
+        workers: Threads per bulk call (rapidfuzz's ``workers``); 1 = the calling thread only.
+
+    Yields:
+        None; the previous setting is restored when the block ends.
+    """
+    global WORKERS
+    before, WORKERS = WORKERS, workers
+    try:
+        yield
+    finally:
+        WORKERS = before
 
 
 def _strings(values: Sequence[str]) -> np.ndarray:

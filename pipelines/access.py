@@ -86,7 +86,7 @@ def open_warehouse(
             read_only=read_only,
             memory_limit=cfg.duckdb.memory_limit,
             temp_directory=cfg.duckdb.temp_directory,
-            threads=cfg.duckdb.threads,
+            threads=duckdb_threads(cfg),
         )
     ring = keyring(cfg, create=create_key)
     assert ring is not None  # keyring() raises when encryption is on and no key exists
@@ -97,9 +97,13 @@ def open_warehouse(
         con.execute(f"SET memory_limit = '{cfg.duckdb.memory_limit}'")
     if cfg.duckdb.temp_directory:
         con.execute(f"SET temp_directory = '{cfg.duckdb.temp_directory}'")
-    if cfg.duckdb.threads:
-        con.execute(f"SET threads = {int(cfg.duckdb.threads)}")
+    con.execute(f"SET threads = {duckdb_threads(cfg)}")
     return con
+
+
+def duckdb_threads(cfg: ArchiveConfig) -> int:
+    """DuckDB's threads: ``duckdb.threads`` when set, else ``scale.workers`` (default: cores)."""
+    return int(cfg.duckdb.threads or cfg.scale.resolved_workers())
 
 
 def snapshot_writer(cfg: ArchiveConfig) -> Callable[[pa.Table, Path], Any] | None:

@@ -129,11 +129,31 @@ class ScaleSettings(BaseModel):
     max_concurrent: int = Field(
         default=2, ge=1, le=256, description="processes at once under the multiprocess executor"
     )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="processes/threads one step may use: the cleaning process pool, rapidfuzz "
+        "bulk scoring and DuckDB threads (unless duckdb.threads is set); null = the machine's "
+        "cores. Never changes a result (1 = everything single-threaded)",
+    )
+    clean_workers: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="processes of the cleaning pool over distinct values; 1 (default) = off: on "
+        "the shared 2-core machine the pool made cleaning slower (BENCHMARKS.md, issue #22)",
+    )
     reuse_params: bool = Field(
         default=True,
         description="sharded full rebuilds reuse the previous run's model params when the "
         "matching settings are unchanged (no training on the full candidate set)",
     )
+
+
+    def resolved_workers(self) -> int:
+        """``workers``, or the machine's cores (at least 1) when unset."""
+        return self.workers or max(1, os.cpu_count() or 1)
 
 
 class ArchiveConfig(BaseModel):

@@ -21,6 +21,7 @@ from dedupe import (
     ShardSetup,
     finish_sharded,
     prepare_sharded,
+    scoring_workers,
     shard_pairs,
 )
 
@@ -77,6 +78,7 @@ class ShardPlan:
     setup: ShardSetup
     settings: MatchSettings
     shards: int
+    workers: int = 1  # rapidfuzz threads per shard step
 
 
 @dataclass
@@ -128,7 +130,10 @@ def match_prepare(
         f"({'reused' if reuse is not None else 'estimated'} model params)"
     )
     yield dg.Output(MatchWork(inputs, started, shards, None), "work")
-    yield dg.Output(ShardPlan(setup, settings, shards), "plan")
+    # shard steps running side by side share the cores (multiprocess executor)
+    side_by_side = scale.max_concurrent if scale.executor == "multiprocess" else 1
+    workers = max(1, scale.resolved_workers() // min(side_by_side, shards))
+    yield dg.Output(ShardPlan(setup, settings, shards, workers), "plan")
     for shard in range(shards):
         yield dg.DynamicOutput(shard, mapping_key=f"shard_{shard}", output_name="shards")
 
@@ -141,9 +146,10 @@ def match_score_shard(shard: int, plan: ShardPlan | None) -> ShardResult:
     """Score one shard: pure, so it can run in any process or pod."""
     if plan is None:
         raise RuntimeError(f"shard {shard} was emitted without a shard plan")
-    pairs, stats = shard_pairs(
-        plan.setup.prepared, plan.settings, plan.setup.params, shard, plan.shards
-    )
+    with scoring_workers(plan.workers):
+        pairs, stats = shard_pairs(
+            plan.setup.prepared, plan.settings, plan.setup.params, shard, plan.shards
+        )
     return ShardResult(shard, pairs, stats)
 
 

@@ -75,8 +75,14 @@ class RowRejections:
 
 
 def _flags(cells: pd.Series, test: Callable[[str], bool]) -> np.ndarray:
-    """Apply ``test`` to every text cell (null cells are False), as a boolean array."""
-    return np.array([isinstance(v, str) and test(v) for v in cells.tolist()], dtype=bool)
+    """Apply ``test`` to every text cell (null cells are False), as a boolean array.
+
+    ``test`` runs once per distinct cell text (exports repeat values: cities, statuses, dates).
+    """
+    codes, uniques = pd.factorize(cells, use_na_sentinel=True)
+    passed = np.array([isinstance(v, str) and test(v) for v in uniques.tolist()] + [False],
+                      dtype=bool)  # fmt: skip
+    return passed[codes]  # code -1 (null) takes the trailing False
 
 
 def _repeated_header(table: RawTable, mapping: HeaderMapping, source: SourceConfig) -> pd.Series:

@@ -7,7 +7,13 @@ from dataclasses import dataclass, replace
 
 import duckdb
 
-from cleaning import CleaningOptions, clean_records, date_order_frame, incremental_clean
+from cleaning import (
+    CleaningOptions,
+    clean_records,
+    date_order_frame,
+    incremental_clean,
+    worker_pool,
+)
 from cleaning.incremental import CLEAN_TABLES
 from warehouse import read_table, replace_tables
 from warehouse.versions import create_version_views, current_raw_rows, mark_deleted_at_source
@@ -47,12 +53,13 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
         departments={s.name: s.department for s in sources_cfg.sources},
     )
     result = None
-    if ctx.config.clean_incremental:
-        previous = {name: read_table(con, f"clean.{name}") for name in CLEAN_TABLES}
-        result = incremental_clean(previous, raw, options)
-    mode = "incremental" if result is not None else "full"
-    if result is None:
-        result = clean_records(raw, options)
+    with worker_pool(ctx.config.scale.clean_workers):  # distinct values parsed in chunks
+        if ctx.config.clean_incremental:
+            previous = {name: read_table(con, f"clean.{name}") for name in CLEAN_TABLES}
+            result = incremental_clean(previous, raw, options)
+        mode = "incremental" if result is not None else "full"
+        if result is None:
+            result = clean_records(raw, options)
     result = replace(result, records=mark_deleted_at_source(result.records, raw))
     replace_tables(
         con,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from dedupe import LinkResult, ModelParams, link_incremental, link_records
+from dedupe import LinkResult, ModelParams, link_incremental, link_records, scoring_workers
 from dedupe.settings import matcher_signature
 from warehouse import read_table, table_exists
 from warehouse.match_state import (
@@ -114,12 +114,16 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
 
 
 def link(inputs: MatchInputs, ctx: RunContext, params: ModelParams | None = None) -> LinkResult:
-    """Link in one process: a full rebuild (with ``params`` when given), or the plan's link."""
-    if inputs.plan is None:
-        return link_records(
-            inputs.records, ctx.config.matching, decisions=inputs.decisions, params=params
-        )
-    return link_planned(inputs, ctx)
+    """Link in one process: a full rebuild (with ``params`` when given), or the plan's link.
+
+    Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores).
+    """
+    with scoring_workers(ctx.config.scale.resolved_workers()):
+        if inputs.plan is None:
+            return link_records(
+                inputs.records, ctx.config.matching, decisions=inputs.decisions, params=params
+            )
+        return link_planned(inputs, ctx)
 
 
 def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
