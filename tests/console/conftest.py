@@ -10,8 +10,8 @@ import pytest
 
 from pipelines.runner import run_pipeline
 from sources.demo import write_demo
+from tests.pipelines.conftest import write_project
 
-REPO = Path(__file__).resolve().parents[2]
 # the demo has few uncertain pairs at a few hundred entities; a wider review band (0.01 instead
 # of 0.6) gives the steward a queue of a few dozen pairs to work through
 REVIEW_THRESHOLD = 0.01
@@ -20,23 +20,7 @@ REVIEW_THRESHOLD = 0.01
 def write_console_project(root: Path, landing: Path) -> Path:
     """archive.yml under ``root``: the demo landing, all state under root, a wide review band."""
     root.mkdir(parents=True, exist_ok=True)
-    cfg = root / "archive.yml"
-    cfg.write_text(
-        "\n".join(
-            [
-                f"landing_dir: {landing}",
-                f"sources_file: {REPO / 'sources' / 'sources.yml'}",
-                "warehouse: state/warehouse.duckdb",
-                "archive_dir: state/archive",
-                "reports_dir: state/reports",
-                "exports_dir: state/exports",
-                f"matching: {{review_threshold: {REVIEW_THRESHOLD}}}",
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    return cfg
+    return write_project(root, landing, (f"matching: {{review_threshold: {REVIEW_THRESHOLD}}}",))
 
 
 @pytest.fixture(scope="session")

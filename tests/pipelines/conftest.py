@@ -12,8 +12,9 @@ from sources.demo import write_demo
 REPO = Path(__file__).resolve().parents[2]
 
 
-def write_project(root: Path, landing: Path | str) -> Path:
-    """Write an archive.yml under ``root`` that reads ``landing`` and keeps all state under root."""
+def write_project(root: Path, landing: Path | str, extra: tuple[str, ...] = ()) -> Path:
+    """Write an archive.yml under ``root`` that reads ``landing`` and keeps all state under root
+    (``extra``: further YAML lines)."""
     cfg = root / "archive.yml"
     cfg.write_text(
         "\n".join(
@@ -24,6 +25,7 @@ def write_project(root: Path, landing: Path | str) -> Path:
                 "archive_dir: state/archive",
                 "reports_dir: state/reports",
                 "exports_dir: state/exports",
+                *extra,
             ]
         )
         + "\n",
