@@ -13,6 +13,7 @@ from warehouse import read_table, replace_tables
 
 from ..settings import ArchiveConfig
 from ..stages import latest_params
+from .errors import DataError
 
 DECISIONS = steward.DECISIONS
 
@@ -154,4 +155,6 @@ def resolve_id(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
     history = read_table(con, "golden.customer_ids")
     if history is None:
         raise RuntimeError("no ID history yet: run the pipeline first")
+    if not history["customer_id"].astype(str).eq(customer_id).any():
+        raise DataError(f"unknown customer_id {customer_id!r}: no customer ever had this id")
     return resolve_customer_id(customer_id, history)

@@ -116,3 +116,14 @@ def test_evaluate_against_demo_truth_and_steward_labels(ran: Path, demo_dir: Pat
     assert main(["evaluate", "--config", str(ran), "--labels", "steward"]) == 0
     assert "P=1.0000 R=1.0000" in capsys.readouterr().out
     assert main(["evaluate", "--config", str(ran)]) == 2  # neither truth nor labels
+
+
+def test_ids_resolves_a_known_id_and_refuses_an_unknown_one(ran: Path, capsys) -> None:
+    cfg = load_config(ran)
+    with open_warehouse(cfg, read_only=True) as con:
+        known = str(read_table(con, "golden.customers")["customer_id"].iloc[0])
+    capsys.readouterr()
+    assert main(["ids", "--config", str(ran), known]) == 0
+    assert capsys.readouterr().out.strip() == known
+    assert main(["ids", "--config", str(ran), "C-NEVER-ISSUED"]) == 4  # data error, not echoed
+    assert "unknown customer_id 'C-NEVER-ISSUED'" in capsys.readouterr().err
