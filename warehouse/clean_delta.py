@@ -33,6 +33,7 @@ __all__ = [
     "CleanDelta",
     "add_changed",
     "apply_clean_delta",
+    "clean_scope",
     "clean_tables_present",
     "current_rows",
     "distinct_date_values",
@@ -42,6 +43,7 @@ __all__ = [
     "shared_phone_candidates",
     "shared_phones_now",
     "stage_current_versions",
+    "store_clean_failures",
     "unmapped_candidates",
 ]
 
@@ -56,6 +58,10 @@ COMPARED = ("source_file", "source_sha256", "source_row", "ingested_at")
 SCOPE_TABLE = "ops.clean_scope"
 """What the last clean did: one row ``(run_id, mode, NULL)``, plus ``(run_id, mode,
 record_key)`` for every record an incremental clean cleaned (the clean suite validates those)."""
+FAILURES_TABLE = "ops.clean_check_failures"
+"""Records failing a per-record clean check: ``check, record_key`` (+ ``run_id``), and in
+``ops.clean_check_state`` the quality settings they were validated under."""
+STATE_TABLE = "ops.clean_check_state"
 KEYED_TABLES = ("records", "transactions", "interactions", "follow_up")
 """``clean.<name>`` tables with rows per ``record_key`` (replaced by key)."""
 
@@ -358,3 +364,62 @@ def clean_tables_present(con: duckdb.DuckDBPyConnection) -> bool:
     return all(
         table_exists(con, f"clean.{name}") for name in (*KEYED_TABLES, "date_orders")
     ) and "deleted_at_source" in table_columns(con, "clean.records")
+
+
+def clean_scope(con: duckdb.DuckDBPyConnection, run_id: str, settings: str) -> str | None:
+    """A temporary table of the records the clean suite must validate this run; None = all.
+
+    All after a full clean, a clean of another run, or a change of the quality settings
+    (``settings``, their JSON); else the records this run's incremental clean cleaned plus the
+    records that failed a per-record check at the last validation.
+    """
+    if not (table_exists(con, SCOPE_TABLE) and table_exists(con, STATE_TABLE)):
+        return None
+    modes = con.execute(
+        f"SELECT mode FROM {SCOPE_TABLE} WHERE run_id = ? AND record_key IS NULL", [run_id]
+    ).fetchall()
+    stored = con.execute(f"SELECT settings FROM {STATE_TABLE}").fetchall()
+    if modes != [("incremental",)] or stored != [(settings,)]:
+        return None
+    name = "_clean_check_scope"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS"
+        f" SELECT record_key FROM {SCOPE_TABLE} WHERE run_id = ? AND record_key IS NOT NULL"
+        f" UNION SELECT record_key FROM {FAILURES_TABLE}",
+        [run_id],
+    )
+    return name
+
+
+def store_clean_failures(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    settings: str,
+    failing: Mapping[str, Sequence[str]],
+) -> None:
+    """Replace the failing records of the per-record clean checks (one transaction).
+
+    ``failing`` holds every failing record of each check over the whole table (what
+    ``clean_scope`` validated covers every earlier failure), keyed by check name.
+    """
+    rows = [(check, str(key)) for check, keys in failing.items() for key in keys]
+    frame = pa.table(
+        {
+            "run_id": pa.array([run_id] * len(rows), pa.string()),
+            "check_name": pa.array([r[0] for r in rows], pa.string()),
+            "record_key": pa.array([r[1] for r in rows], pa.string()),
+        }
+    )
+    con.register("_clean_failing", frame)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+        con.execute(f"CREATE OR REPLACE TABLE {FAILURES_TABLE} AS SELECT * FROM _clean_failing")
+        con.execute(f"CREATE OR REPLACE TABLE {STATE_TABLE} (settings VARCHAR, run_id VARCHAR)")
+        con.execute(f"INSERT INTO {STATE_TABLE} VALUES (?, ?)", [settings, run_id])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_clean_failing")

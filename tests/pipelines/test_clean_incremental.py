@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from cleaning import CleaningOptions, clean_records, date_order_frame
 from pipelines.access import open_warehouse
@@ -109,3 +110,71 @@ def test_nightly_clean_equals_a_full_clean_through_reexports_deltas_late_files_a
     stats = _night(project, last, "withdrawn")
     assert stats.mode == "incremental" and stats.cleaned > 0 and stats.removed > 0
     assert before is not None and stats.clean_records == before[0] - stats.removed
+
+
+def test_nightly_clean_suite_validates_new_rows_and_a_bad_new_row_still_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-record checks see only the records cleaned tonight (plus earlier failures),
+    the whole-table checks every record; a bad record cleaned tonight fails the critical
+    check, and stays failing on later nights until it is fixed."""
+    import cleaning.incremental as incremental
+    from expectations import blocking_failures
+    from pipelines.stages.quality import clean_quality_stage
+
+    settings = ReplaySettings(nights=2, entities=120, late_every=0, repeat_every=0)
+    project = write_project(tmp_path, tmp_path / "demo" / "landing")
+    nights = replay_nights(tmp_path / "demo", settings)
+    cfg = load_config(project)
+    real = incremental.clean_records
+    bad: list[str] = []
+
+    def corrupt(*args, **kwargs):  # a cleaning bug on one record cleaned tonight
+        result = real(*args, **kwargs)
+        row = result.records["phone"].notna().idxmax()
+        result.records.loc[row, "phone"] = "13912345678"  # national form, not E.164
+        bad.append(str(result.records.loc[row, "record_key"]))
+        return result
+
+    outcomes = []
+    for night in nights:
+        if night.night == 1:
+            monkeypatch.setattr(incremental, "clean_records", corrupt)
+        else:
+            monkeypatch.setattr(incremental, "clean_records", real)
+        ctx = RunContext(
+            config=cfg, run_id=f"q{night.night}", run_date=date.fromisoformat(night.run_date)
+        )
+        with open_warehouse(cfg, create_key=True) as con:
+            for source in load_sources(cfg).sources:
+                ingest_stage(con, ctx, source.name)
+            stats = clean_stage(con, ctx)
+            checks = {o.name: o for o in clean_quality_stage(con, ctx)}
+        outcomes.append((stats, checks))
+
+    (first, ok), (second, broken), (third, still) = outcomes
+    assert first.mode == "full" and second.mode == "incremental" == third.mode
+    assert blocking_failures(list(ok.values())) == []
+    phone = ok["clean_phone_e164"].observed
+    assert phone["rows_validated"] == phone["rows_in_table"] == first.clean_records
+    # tonight: only the records cleaned tonight are validated row by row ...
+    phone = broken["clean_phone_e164"].observed
+    assert phone["rows_validated"] == second.cleaned < phone["rows_in_table"]
+    # ... the bad one fails the critical check, so publishing would be blocked
+    assert not broken["clean_phone_e164"].success and broken["clean_phone_e164"].critical
+    assert phone["unexpected_keys"] == bad and phone["unexpected_count"] == 1
+    assert [o.name for o in blocking_failures(list(broken.values()))] == ["clean_phone_e164"]
+    # whole-table checks count every record
+    assert broken["clean_record_key_unique"].observed["element_count"] == second.clean_records
+    # the next night did not touch the bad record: it is validated again and still fails
+    assert not still["clean_phone_e164"].success
+    assert still["clean_phone_e164"].observed["unexpected_keys"] == bad
+    stored = _q_failures(project)
+    assert stored == [("clean_phone_e164", bad[0])]
+
+
+def _q_failures(project: Path) -> list[tuple]:
+    with open_warehouse(load_config(project), read_only=True) as con:
+        return con.execute(
+            "SELECT check_name, record_key FROM ops.clean_check_failures ORDER BY 1, 2"
+        ).fetchall()
