@@ -359,11 +359,12 @@ def apply_clean_delta(
             con.unregister(view)
 
 
-def clean_tables_present(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether every table an incremental clean starts from exists."""
+def clean_tables_present(con: duckdb.DuckDBPyConnection, record_columns: Sequence[str]) -> bool:
+    """Whether every table an incremental clean starts from exists, ``clean.records`` with
+    exactly ``record_columns`` (a clean layer written by another version is cleaned again)."""
     return all(
         table_exists(con, f"clean.{name}") for name in (*KEYED_TABLES, "date_orders")
-    ) and "deleted_at_source" in table_columns(con, "clean.records")
+    ) and set(table_columns(con, "clean.records")) == set(record_columns)
 
 
 def clean_scope(con: duckdb.DuckDBPyConnection, run_id: str, settings: str) -> str | None:

@@ -24,6 +24,7 @@ from cleaning.incremental import (
     switchboards,
     without_keys,
 )
+from cleaning.pipeline import RECORD_COLUMNS
 from warehouse import clean_delta as delta
 from warehouse import read_table, replace_tables
 from warehouse.versions import create_version_views, mark_deleted_at_source
@@ -76,7 +77,11 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
     create_version_views(con, sources_cfg.sources)
     with worker_pool(ctx.config.scale.clean_workers):  # distinct values parsed in chunks
         stats = None
-        if ctx.config.clean_incremental and current and delta.clean_tables_present(con):
+        if (
+            ctx.config.clean_incremental
+            and current
+            and delta.clean_tables_present(con, (*RECORD_COLUMNS, "deleted_at_source"))
+        ):
             stats = _incremental(con, ctx, options, current)
         if stats is None:
             stats = _full(con, ctx, options)
