@@ -16,7 +16,7 @@ from cleaning.dates import DateOrder, infer_date_order, parse_date
 from cleaning.divisions import division_index, province_names
 from cleaning.email import EmailResult, email_from_normalized, free_mail_domains, normalize_email
 from cleaning.facts import parse_satisfaction
-from cleaning.incremental import date_order_frame, incremental_clean
+from cleaning.incremental import date_order_frame
 from cleaning.industry import IndustryResult, industry_sections, map_industry
 from cleaning.issues import ISSUE_CODES
 from cleaning.person import person_key, split_normalized_person_name, split_person_name
@@ -52,7 +52,6 @@ __all__ = [
     "email_from_normalized",
     "flag_shared_phones",
     "free_mail_domains",
-    "incremental_clean",
     "industry_sections",
     "infer_customer_type",
     "infer_customer_types",

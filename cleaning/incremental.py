@@ -1,4 +1,12 @@
-"""Incremental cleaning: clean only raw rows new or changed since the last clean, same result."""
+"""Incremental cleaning: clean only records new or changed since the last clean, same result.
+
+Cleaning is row by row except for two whole-set inputs: each source's inferred day/month
+order (stored in ``clean.date_orders``; a change means a full clean) and the shared
+switchboard phones (a phone on records of ``shared_phone_min_names`` different names). The
+nightly clean (``pipelines/stages/clean.py``) finds the changed records in DuckDB
+(``warehouse.clean_delta``), cleans them here with the whole set's orders and switchboards,
+and cleans again the kept records whose switchboard flag flips.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +27,15 @@ from cleaning.pipeline import (
     unmapped_from_records,
 )
 
-CLEAN_TABLES = ("records", "transactions", "interactions", "follow_up", "date_orders")
-"""The ``clean.<name>`` tables an incremental clean starts from."""
-LINEAGE_KEY = ["record_key", "source_file", "source_sha256", "source_row"]
-
-__all__ = ["CLEAN_TABLES", "LINEAGE_KEY", "date_order_frame", "incremental_clean", "isin_text"]
+__all__ = [
+    "clean_batch",
+    "concat_results",
+    "date_order_frame",
+    "flag_disagrees",
+    "isin_text",
+    "switchboards",
+    "without_keys",
+]
 
 
 def isin_text(values: pd.Series, keys: set[str] | pa.Array) -> np.ndarray:
@@ -33,88 +45,72 @@ def isin_text(values: pd.Series, keys: set[str] | pa.Array) -> np.ndarray:
     return pc.is_in(column, value_set=value_set).to_numpy(zero_copy_only=False)
 
 
-def incremental_clean(
-    previous: Mapping[str, pd.DataFrame | None], raw: pd.DataFrame, options: CleaningOptions
-) -> CleanResult | None:
-    """Clean only raw rows that are new or changed since the last clean; None = clean all.
-
-    Cleaning is row by row except for two whole-set inputs, which are checked so the result
-    equals a full clean: each source's inferred day/month order (stored in
-    ``clean.date_orders``; a change means a full clean) and the shared-switchboard phones (the
-    new rows are cleaned with the union's switchboards, and old rows whose flag flips are
-    cleaned again with them).
+def switchboards(phone: pd.Series, name_key: pd.Series, min_names: int) -> frozenset[str]:
+    """The shared switchboard phones (``flag_shared_phones``) of a set of records, as a set.
 
     Args:
-        previous: the previous ``clean.<name>`` tables keyed by ``CLEAN_TABLES`` (None = absent).
-        raw: every active raw row.
-        options: the cleaning options of a full clean.
+        phone: E.164 phones of every record that can decide a flag (see
+            ``warehouse.clean_delta.shared_phone_candidates``) plus the records cleaned now.
+        name_key: Their name keys, aligned.
+        min_names: ``CleaningOptions.shared_phone_min_names``.
     """
-    prev = dict(previous)
-    if any(prev.get(name) is None for name in CLEAN_TABLES) or raw.empty:
-        return None
-    orders = date_orders(raw, options)
-    stored = dict(zip(prev["date_orders"]["source_system"], prev["date_orders"]["date_order"],
-                      strict=True))  # fmt: skip
-    if stored != orders:
-        return None
-    old = prev["records"]
-    same = (
-        raw[LINEAGE_KEY]
-        .astype("string")
-        .merge(old[LINEAGE_KEY].astype("string"), on=LINEAGE_KEY, how="left", indicator=True)[
-            "_merge"
-        ]
-        .eq("both")
-        .to_numpy()
+    phone = phone.reset_index(drop=True)
+    shared = flag_shared_phones(phone, name_key.reset_index(drop=True), min_names)
+    return frozenset(phone[shared.to_numpy()].dropna().astype(str))
+
+
+def flag_disagrees(records: pd.DataFrame, shared: frozenset[str]) -> pd.Series:
+    """Per clean record: its ``phone_shared`` flag is not what ``shared`` says (clean again)."""
+    flag = records["phone_shared"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    now = isin_text(records["phone"], pa.array(sorted(shared), pa.large_string()))
+    return pd.Series(flag != now, index=records.index)
+
+
+def clean_batch(
+    raw: pd.DataFrame, options: CleaningOptions, orders: Mapping[str, str], shared: frozenset[str]
+) -> CleanResult:
+    """Clean some current raw rows exactly as a full clean of every row would.
+
+    The two whole-set inputs of ``clean_records`` come from the whole set: each source's
+    day/month order (``orders``, from ``date_orders`` over every current row) and the
+    switchboard phones (``shared``).
+    """
+    explicit = replace(options, date_order=dict(orders), shared_phones=frozenset(shared))
+    return clean_records(raw, explicit)
+
+
+def without_keys(result: CleanResult, keys: set[str]) -> CleanResult:
+    """``result`` without the rows of ``keys`` (every table keyed by ``record_key``)."""
+    if not keys:
+        return result
+    key_set = pa.array(sorted(keys), pa.large_string())
+
+    def drop(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[~isin_text(frame["record_key"], key_set)]
+
+    return CleanResult(
+        records=drop(result.records),
+        transactions=drop(result.transactions),
+        interactions=drop(result.interactions),
+        follow_up=drop(result.follow_up),
+        unmapped_industries=result.unmapped_industries,
     )
-    fresh = raw[~same]
-    keep_keys = set(raw.loc[same, "record_key"])
-    kept = old[isin_text(old["record_key"], keep_keys)]
-    if fresh.empty and len(kept) == len(old):
-        return None if old.empty else _reuse(prev, kept)
-    explicit = replace(options, date_order=orders)
-    first = clean_records(fresh, explicit)
-    union_phone = pd.concat([kept["phone"], first.records["phone"]], ignore_index=True)
-    union_key = pd.concat([kept["name_key"], first.records["name_key"]], ignore_index=True)
-    shared = flag_shared_phones(union_phone, union_key, options.shared_phone_min_names)
-    old_flags = kept["phone_shared"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    flipped = shared.to_numpy()[: len(kept)] != old_flags
-    if flipped.any():
-        # a switchboard appeared or vanished: re-clean the old rows it touches as well
-        affected = set(kept.loc[flipped, "record_key"])
-        keep_keys -= affected
-        kept = kept[~isin_text(kept["record_key"], affected)]
-        fresh = pd.concat([fresh, raw[isin_text(raw["record_key"], affected)]], ignore_index=True)
-    switchboards = frozenset(union_phone[shared.to_numpy()].dropna().astype(str))
-    new = clean_records(fresh, replace(explicit, shared_phones=switchboards))
 
-    keep_set = pa.array(list(keep_keys), type=pa.large_string())
 
-    def merge(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-        older = prev[name]
-        return pd.concat(
-            [older[isin_text(older["record_key"], keep_set)], frame], ignore_index=True
-        )
+def concat_results(first: CleanResult, second: CleanResult) -> CleanResult:
+    """Rows of two cleans of disjoint records, one after the other."""
 
-    records = merge("records", new.records)
+    def both(name: str) -> pd.DataFrame:
+        return pd.concat([getattr(first, name), getattr(second, name)], ignore_index=True)
+
+    records = both("records")
     return CleanResult(
         records=records,
-        transactions=merge("transactions", new.transactions),
-        interactions=merge("interactions", new.interactions),
-        follow_up=merge("follow_up", new.follow_up),
+        transactions=both("transactions"),
+        interactions=both("interactions"),
+        follow_up=both("follow_up"),
         unmapped_industries=unmapped_from_records(records),
     )
-
-
-def _reuse(prev: dict[str, pd.DataFrame | None], kept: pd.DataFrame) -> CleanResult:
-    """Nothing new: the previous clean layer as it is."""
-    return CleanResult(
-        records=kept,
-        transactions=prev["transactions"],
-        interactions=prev["interactions"],
-        follow_up=prev["follow_up"],
-        unmapped_industries=unmapped_from_records(kept),
-    )  # type: ignore[arg-type]
 
 
 def date_order_frame(raw: pd.DataFrame, options: CleaningOptions) -> pd.DataFrame:

@@ -36,6 +36,7 @@ def future_date_results(
     columns: Sequence[str],
     settings: QualitySettings,
     today: date | None = None,
+    all_failing: bool = False,
 ) -> Results:
     """Run check ``name``: no date in ``columns`` lies more than ``max_future_days`` ahead.
 
@@ -48,6 +49,7 @@ def future_date_results(
         settings: ``max_future_days`` (a day's slack by default: deliveries are stamped in
             Asia/Shanghai, ahead of UTC).
         today: the reference date (default: today).
+        all_failing: list every offending key under ``observed["failing_keys"]``.
     """
     import great_expectations.expectations as gxe
 
@@ -68,4 +70,5 @@ def future_date_results(
                 extra={"future_rows": int(flags["is_future"].sum())},
             )
         ],
+        all_failing=all_failing,
     )

@@ -64,7 +64,7 @@ def gx_context() -> AbstractDataContext:
 
 
 def run_checks(
-    suite_name: str, frame: pd.DataFrame, checks: Sequence[GxCheck]
+    suite_name: str, frame: pd.DataFrame, checks: Sequence[GxCheck], all_failing: bool = False
 ) -> dict[str, tuple[bool, dict[str, Any]]]:
     """Validate ``frame`` with a suite built from ``checks`` and summarise each check.
 
@@ -75,6 +75,8 @@ def run_checks(
         suite_name: Suite, data asset and validation definition name (e.g. ``golden.customers``).
         frame: The table to validate.
         checks: Checks to evaluate on ``frame``.
+        all_failing: Also list, under ``observed["failing_keys"]``, the ``key_column`` value of
+            every failing row (GX's COMPLETE result format), not only the first examples.
 
     Returns:
         ``{check name: (success, observed)}``.
@@ -101,7 +103,10 @@ def run_checks(
         )
         result = definition.run(
             batch_parameters={"dataframe": frame},
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+            result_format={
+                "result_format": "COMPLETE" if all_failing else "SUMMARY",
+                "partial_unexpected_count": 20,
+            },
         )
     by_check: dict[str, list[Any]] = {check.name: [] for check in checks}
     for item in result.results:
@@ -110,7 +115,23 @@ def run_checks(
         if name not in by_check:
             raise RuntimeError(f"GX returned a result for an unknown expectation: {config}")
         by_check[name].append(item)
-    return {check.name: _summarise(check, by_check[check.name], frame) for check in checks}
+    out = {check.name: _summarise(check, by_check[check.name], frame) for check in checks}
+    if all_failing:
+        for check in checks:
+            out[check.name][1]["failing_keys"] = _failing_keys(check, by_check[check.name], frame)
+    return out
+
+
+def _failing_keys(check: GxCheck, results: Sequence[Any], frame: pd.DataFrame) -> list[Any]:
+    """The ``key_column`` value of every row an expectation of ``check`` found unexpected."""
+    if check.key_column is None or check.key_column not in frame.columns:
+        return []
+    rows: set[int] = set()
+    for r in results:
+        found = (r.result or {}).get("unexpected_index_list") or []
+        rows.update(i for i in found if isinstance(i, int))
+    keys = frame[check.key_column].iloc[sorted(rows)].tolist()
+    return sorted({_jsonable(k) for k in keys if k is not None and k is not pd.NA}, key=str)
 
 
 def build_docs_site(folder: Path) -> Path:

@@ -7,13 +7,14 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
 import pandas as pd
 
 from expectations import reference as ref
-from expectations._common import Results, columns_present, skipped, to_outcomes
+from expectations._common import Results, skipped, to_outcomes
 from expectations._dates import future_date_results
 from expectations._golden_suite import GOLDEN_SUITE_RECORD_COLUMNS, validate_golden
-from expectations._gx_runner import GxCheck, build_docs_site, run_checks
+from expectations._gx_runner import MAX_EXAMPLES, GxCheck, build_docs_site, run_checks
 from expectations._offline_docs import make_offline
 from expectations.outcome import CheckOutcome
 from expectations.raw_layer import validate_raw
@@ -27,7 +28,10 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CLEAN_SUITE_COLUMNS",
     "GOLDEN_SUITE_RECORD_COLUMNS",
+    "ROW_CHECKS",
+    "TABLE_CHECKS",
     "build_data_docs",
+    "clean_table_results",
     "validate_clean",
     "validate_golden",
     "validate_raw",
@@ -56,64 +60,160 @@ CLEAN_SUITE_COLUMNS: tuple[str, ...] = (
 """The columns of clean.records ``validate_clean`` reads (the rest is never loaded)."""
 
 
+TABLE_CHECKS: tuple[str, ...] = (
+    "clean_required_columns",
+    "clean_record_key_not_null",
+    "clean_record_key_unique",
+    "clean_customer_name_filled",
+)
+"""Clean checks over the whole table (counts, uniqueness, a fill rate): DuckDB SQL."""
+ROW_CHECKS: tuple[str, ...] = (
+    "clean_customer_type_in_set",
+    "clean_phone_e164",
+    "clean_email_format",
+    "clean_province_known",
+    "clean_industry_code_known",
+    "clean_credit_code_format",
+    "clean_issues_json",
+    "clean_dates_iso",
+    "clean_dates_not_future",
+    "clean_credit_code_flag_consistent",
+)
+"""Clean checks of one record at a time (GX): a nightly run validates only the records it
+cleaned plus those that failed before (``pipelines/stages/quality.py``)."""
+
+
 def validate_clean(
     records: pd.DataFrame,
     known_industry_codes: Collection[str] | None = None,
     *,
     settings: QualitySettings | None = None,
+    table: tuple[duckdb.DuckDBPyConnection, str] | None = None,
+    all_failing: bool = False,
 ) -> list[CheckOutcome]:
     """Validate clean.records: formats, value sets and required fields (suite ``clean.records``).
 
-    Optional contract columns that are absent are recorded as skipped checks.
+    The whole-table checks (``TABLE_CHECKS``) run in DuckDB SQL over ``table`` (or over
+    ``records`` when None); the per-record checks (``ROW_CHECKS``) run as Great Expectations
+    suites over ``records``, which may then be a subset of the table (the records cleaned
+    this run). Optional contract columns that are absent are recorded as skipped checks.
 
     Args:
-        records: ``CleanResult.records``.
+        records: ``CleanResult.records`` (the rows the per-record checks see).
         known_industry_codes: Accepted ``industry_code`` values; GB/T 4754-2017 sections A–T
             when None.
         settings: Thresholds and severity overrides; defaults when None.
+        table: ``(connection, table name)`` of the whole clean layer for the table checks.
+        all_failing: List every failing ``record_key`` of a per-record check under
+            ``observed["failing_keys"]`` (the caller stores and removes them).
 
     Returns:
         One outcome per clean check, in catalog order.
     """
+    settings = settings or QualitySettings()
+    if table is None:
+        con = duckdb.connect()
+        present = [c for c in CLEAN_SUITE_COLUMNS if c in records.columns]
+        con.register("records", records[present].reset_index(drop=True))
+        results = clean_table_results(con, "records", settings)
+        con.close()
+    else:
+        results = clean_table_results(*table, settings)
+    results.update(_row_results(records, known_industry_codes, settings, all_failing))
+    return to_outcomes("clean", results, settings)
+
+
+def clean_table_results(
+    con: duckdb.DuckDBPyConnection, table: str, settings: QualitySettings
+) -> Results:
+    """The whole-table clean checks (``TABLE_CHECKS``) as DuckDB SQL over ``table``.
+
+    ``observed`` has the figures a GX result would have (``expectation``, ``column``,
+    ``element_count``, ``unexpected_count``, examples as ``unexpected_keys``).
+    """
+    columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    required = list(CLEAN_REQUIRED_COLUMNS)
+    missing = [c for c in required if c not in columns]
+    results: Results = {
+        "clean_required_columns": (
+            not missing,
+            {"required_columns": required, "missing_columns": missing},
+        )
+    }
+    (total,) = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
+    absent = "column {!r} absent"
+    not_null = "expect_column_values_to_not_be_null"
+    if "record_key" not in columns:
+        for name in ("clean_record_key_not_null", "clean_record_key_unique"):
+            results[name] = (False, {"error": absent.format("record_key")})
+    else:
+        row = "source_row" if "source_row" in columns else "NULL"
+        nulls, rows = con.execute(
+            f"SELECT count(*), list({row} ORDER BY {row})[1:{MAX_EXAMPLES}] FROM {table}"
+            " WHERE record_key IS NULL"
+        ).fetchall()[0]
+        results["clean_record_key_not_null"] = (
+            nulls == 0,
+            {"expectation": not_null, "column": "record_key", "element_count": total,
+             "unexpected_count": nulls, **({"unexpected_keys": rows} if nulls else {})},
+        )  # fmt: skip
+        dupes, keys = con.execute(
+            f"SELECT coalesce(sum(n), 0), list(record_key ORDER BY record_key)[1:{MAX_EXAMPLES}]"
+            f" FROM (SELECT record_key, count(*) AS n FROM {table} WHERE record_key IS NOT NULL"
+            " GROUP BY record_key HAVING count(*) > 1)"
+        ).fetchall()[0]
+        results["clean_record_key_unique"] = (
+            dupes == 0,
+            {"expectation": "expect_column_values_to_be_unique", "column": "record_key",
+             "element_count": total, "unexpected_count": int(dupes),
+             **({"unexpected_examples": keys, "unexpected_keys": keys} if dupes else {})},
+        )  # fmt: skip
+    mostly = settings.clean_min_name_fill_rate
+    if "customer_name" not in columns:
+        results["clean_customer_name_filled"] = (False, {"error": absent.format("customer_name")})
+    else:
+        key = "record_key" if "record_key" in columns else "NULL"
+        empty, keys = con.execute(
+            f"SELECT count(*), list({key} ORDER BY {key})[1:{MAX_EXAMPLES}] FROM {table}"
+            " WHERE customer_name IS NULL"
+        ).fetchall()[0]
+        results["clean_customer_name_filled"] = (
+            total == 0 or (total - empty) / total >= mostly,
+            {"expectation": not_null, "column": "customer_name", "element_count": total,
+             "unexpected_count": empty, **({"unexpected_keys": keys} if empty else {}),
+             "thresholds": {"mostly": mostly}},
+        )  # fmt: skip
+    return results
+
+
+def _row_results(
+    records: pd.DataFrame,
+    known_industry_codes: Collection[str] | None,
+    settings: QualitySettings,
+    all_failing: bool,
+) -> Results:
+    """The per-record clean checks (``ROW_CHECKS``) as GX suites over ``records``."""
     import great_expectations.expectations as gxe
 
-    settings = settings or QualitySettings()
     industries = sorted(known_industry_codes or ref.INDUSTRY_SECTIONS)
     provinces = sorted(ref.PROVINCES | settings.extra_known_provinces)
     results: Results = {}
     key = "record_key"
-    checks = [
-        columns_present("clean_required_columns", records, CLEAN_REQUIRED_COLUMNS),
-        GxCheck(
-            "clean_record_key_not_null",
-            [gxe.ExpectColumnValuesToNotBeNull(column=key)],
-            key_column="source_row",
-        ),
-        GxCheck(
-            "clean_record_key_unique",
-            [gxe.ExpectColumnValuesToBeUnique(column=key)],
-            key_column=key,
-        ),
-        GxCheck(
-            "clean_customer_name_filled",
-            [
-                gxe.ExpectColumnValuesToNotBeNull(
-                    column="customer_name", mostly=settings.clean_min_name_fill_rate
-                )
-            ],
-            key_column=key,
-            thresholds={"mostly": settings.clean_min_name_fill_rate},
-        ),
-        GxCheck(
-            "clean_customer_type_in_set",
-            [
-                gxe.ExpectColumnValuesToBeInSet(
-                    column="customer_type", value_set=list(ref.CUSTOMER_TYPES)
-                )
-            ],
-            key_column=key,
-        ),
-    ]
+    checks = []
+    if "customer_type" in records.columns:
+        checks.append(
+            GxCheck(
+                "clean_customer_type_in_set",
+                [
+                    gxe.ExpectColumnValuesToBeInSet(
+                        column="customer_type", value_set=list(ref.CUSTOMER_TYPES)
+                    )
+                ],
+                key_column=key,
+            )
+        )
+    else:
+        results["clean_customer_type_in_set"] = (False, {"error": "column 'customer_type' absent"})
     optional: list[tuple[str, str, list[Expectation]]] = [
         (
             "clean_phone_e164",
@@ -163,7 +263,7 @@ def validate_clean(
         )
     else:
         results["clean_dates_iso"] = skipped("no date column present")
-    results.update(run_checks("clean.records", records, checks))
+    results.update(run_checks("clean.records", records, checks, all_failing=all_failing))
     results.update(
         future_date_results(
             "clean_dates_not_future",
@@ -171,11 +271,12 @@ def validate_clean(
             records,
             key,
             ("registered_date", "updated_at"),
-            settings or QualitySettings(),
+            settings,
+            all_failing=all_failing,
         )
     )
-    results.update(_credit_code_flags(records))
-    return to_outcomes("clean", results, settings)
+    results.update(_credit_code_flags(records, all_failing))
+    return results
 
 
 def build_data_docs(folder: Path) -> Path:
@@ -198,7 +299,7 @@ def build_data_docs(folder: Path) -> Path:
     return index
 
 
-def _credit_code_flags(records: pd.DataFrame) -> Results:
+def _credit_code_flags(records: pd.DataFrame, all_failing: bool = False) -> Results:
     """Check ``credit_code_valid`` against the GB 32100 check digit (``clean.credit_codes``)."""
     import great_expectations.expectations as gxe
 
@@ -220,4 +321,4 @@ def _credit_code_flags(records: pd.DataFrame) -> Results:
         [gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["agree"])],
         key_column="record_key",
     )
-    return run_checks("clean.credit_codes", frame, [check])
+    return run_checks("clean.credit_codes", frame, [check], all_failing=all_failing)

@@ -29,6 +29,7 @@ __all__ = [
     "DeliveryNotFound",
     "create_version_views",
     "current_raw_rows",
+    "current_versions_sql",
     "delivery_reasons",
     "ensure_withdrawn_table",
     "list_deliveries",
@@ -47,7 +48,12 @@ RAW_LINEAGE = (
     "ingested_at",
     "extra",
 )
-_TEXT = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+TEXT_TYPES = {
+    pa.string(): pd.StringDtype("pyarrow"),
+    pa.large_string(): pd.StringDtype("pyarrow"),
+}
+"""Arrow → pandas types of the all-text raw frames (``to_pandas(types_mapper=TEXT_TYPES.get)``)."""
+_VERSION_HELPERS = "run_id, delivery_date, version_no, last_delivery_date"
 
 
 class DeliveryNotFound(LookupError):
@@ -93,10 +99,8 @@ def current_raw_rows(
         if not table_exists(con, _raw_table(source.name)):
             continue
         sql = current_records_sql(_raw_table(source.name), source, withdrawn)
-        table = con.sql(
-            f"SELECT * EXCLUDE (run_id, delivery_date, version_no, last_delivery_date) FROM ({sql})"
-        ).to_arrow_table()
-        frames.append(table.to_pandas(types_mapper=_TEXT.get))
+        table = con.sql(f"SELECT * EXCLUDE ({_VERSION_HELPERS}) FROM ({sql})").to_arrow_table()
+        frames.append(table.to_pandas(types_mapper=TEXT_TYPES.get))
     if not frames:
         empty = pd.DataFrame(
             {c: pd.Series(dtype="string") for c in [*CANONICAL_FIELDS, *RAW_LINEAGE]}
@@ -104,6 +108,25 @@ def current_raw_rows(
         empty["deleted_at_source"] = pd.Series(dtype=pd.ArrowDtype(pa.date32()))
         return empty
     return pd.concat(frames, ignore_index=True)
+
+
+def current_versions_sql(
+    con: duckdb.DuckDBPyConnection, sources: Sequence[SourceConfig]
+) -> str | None:
+    """One ``SELECT`` of the current version of every record of every source (in DuckDB).
+
+    The rows and columns of ``current_raw_rows`` (sources' columns united by name), for
+    callers that keep the work in DuckDB (the nightly clean selects the changed records from
+    it). None when no source has a raw table yet.
+    """
+    withdrawn = _withdrawn(con)
+    parts = [
+        f"(SELECT * EXCLUDE ({_VERSION_HELPERS}) FROM"
+        f" ({current_records_sql(_raw_table(s.name), s, withdrawn)}))"
+        for s in sources
+        if table_exists(con, _raw_table(s.name))
+    ]
+    return " UNION ALL BY NAME ".join(parts) if parts else None
 
 
 def create_version_views(

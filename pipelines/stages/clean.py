@@ -6,17 +6,28 @@ import logging
 from dataclasses import dataclass, replace
 
 import duckdb
+import pandas as pd
 
 from cleaning import (
     CleaningOptions,
     clean_records,
     date_order_frame,
-    incremental_clean,
+    date_orders,
+    unmapped_from_records,
     worker_pool,
 )
-from cleaning.incremental import CLEAN_TABLES
+from cleaning._steps import DATE_FIELDS
+from cleaning.incremental import (
+    clean_batch,
+    concat_results,
+    flag_disagrees,
+    switchboards,
+    without_keys,
+)
+from cleaning.pipeline import RECORD_COLUMNS
+from warehouse import clean_delta as delta
 from warehouse import read_table, replace_tables
-from warehouse.versions import create_version_views, current_raw_rows, mark_deleted_at_source
+from warehouse.versions import create_version_views, mark_deleted_at_source
 
 from .context import RunContext, StageResult, load_sources
 
@@ -24,10 +35,18 @@ log = logging.getLogger("customer_archive")
 
 __all__ = ["CleanStats", "clean_stage"]
 
+FULL_CLEAN_SHARE = 0.5
+"""A nightly clean with more than this share of the records changed cleans everything."""
+
 
 @dataclass(kw_only=True)
 class CleanStats(StageResult):
-    """What the clean stage did (``mode``: ``incremental`` or ``full``)."""
+    """What the clean stage did (``mode``: ``incremental`` or ``full``).
+
+    ``raw_rows``: current records (one per record_key); ``cleaned``: records cleaned this run
+    (all of them in a full clean); ``removed``: clean records dropped because they have no
+    current version any more (their only delivery was withdrawn).
+    """
 
     mode: str
     raw_rows: int
@@ -36,6 +55,8 @@ class CleanStats(StageResult):
     interactions: int
     follow_up: int
     deleted_at_source: int = 0
+    cleaned: int = 0
+    removed: int = 0
 
 
 def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
@@ -43,23 +64,43 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
 
     ``raw.<source>`` holds every version of every record; ``warehouse.versions`` picks the
     current one per ``record_key`` (delivery date → updated_at → arrival, withdrawn deliveries
-    left out) with ``deleted_at_source``, which is carried onto ``clean.records``.
+    left out) with ``deleted_at_source``, which is carried onto ``clean.records``. A nightly
+    run cleans only the records whose current version changed (``_incremental``); the result
+    equals a full clean of the same raw state.
     """
     sources_cfg = load_sources(ctx.config)
-    raw = current_raw_rows(con, sources_cfg.sources)
-    create_version_views(con, sources_cfg.sources)
     options = CleaningOptions(
         date_order={s.name: s.date_order for s in sources_cfg.sources},
         departments={s.name: s.department for s in sources_cfg.sources},
     )
-    result = None
+    current = delta.stage_current_versions(con, sources_cfg.sources)
+    create_version_views(con, sources_cfg.sources)
     with worker_pool(ctx.config.scale.clean_workers):  # distinct values parsed in chunks
-        if ctx.config.clean_incremental:
-            previous = {name: read_table(con, f"clean.{name}") for name in CLEAN_TABLES}
-            result = incremental_clean(previous, raw, options)
-        mode = "incremental" if result is not None else "full"
-        if result is None:
-            result = clean_records(raw, options)
+        stats = None
+        if (
+            ctx.config.clean_incremental
+            and current
+            and delta.clean_tables_present(con, (*RECORD_COLUMNS, "deleted_at_source"))
+        ):
+            stats = _incremental(con, ctx, options, current)
+        if stats is None:
+            stats = _full(con, ctx, options)
+    log.info(
+        "clean      (%s) records=%d cleaned=%d transactions=%d interactions=%d follow_up=%d",
+        stats.mode,
+        stats.clean_records,
+        stats.cleaned,
+        stats.transactions,
+        stats.interactions,
+        stats.follow_up,
+    )
+    return stats
+
+
+def _full(con: duckdb.DuckDBPyConnection, ctx: RunContext, options: CleaningOptions) -> CleanStats:
+    """Clean every current record and replace ``clean.*``."""
+    raw = delta.current_rows(con, keys=None, every=True)
+    result = clean_records(raw, options)
     result = replace(result, records=mark_deleted_at_source(result.records, raw))
     replace_tables(
         con,
@@ -72,21 +113,95 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
             "clean.date_orders": date_order_frame(raw, options),
         },
     )
-    stats = CleanStats(
-        mode=mode,
+    for sql in delta.scope_sql(ctx.run_id, "full", incremental=False):
+        con.execute(sql)
+    return CleanStats(
+        mode="full",
         raw_rows=len(raw),
+        cleaned=len(raw),
         clean_records=len(result.records),
         transactions=len(result.transactions),
         interactions=len(result.interactions),
         follow_up=len(result.follow_up),
         deleted_at_source=int(result.records["deleted_at_source"].notna().sum()),
     )
-    log.info(
-        "clean      (%s) records=%d transactions=%d interactions=%d follow_up=%d",
-        mode,
-        stats.clean_records,
-        stats.transactions,
-        stats.interactions,
-        stats.follow_up,
+
+
+def _incremental(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, options: CleaningOptions, current: int
+) -> CleanStats | None:
+    """Clean only the records whose current version changed; None = a full clean is due.
+
+    Due when a source's inferred day/month order changed (every date of it may parse
+    differently) or when most records changed (a full clean is cheaper).
+    """
+    orders = date_orders(delta.distinct_date_values(con, DATE_FIELDS), options)
+    stored = read_table(con, "clean.date_orders")
+    assert stored is not None  # clean_tables_present
+    if dict(zip(stored["source_system"], stored["date_order"], strict=True)) != orders:
+        return None
+    changes = delta.find_changes(con)
+    if changes.changed > FULL_CLEAN_SHARE * changes.current:
+        return None
+    fresh = delta.current_rows(con)
+    result = clean_batch(fresh, options, orders, delta.shared_phones_now(con))
+    # switchboards over the union of kept and new records; re-clean every flag that flips
+    candidates = delta.shared_phone_candidates(
+        con, result.records["phone"].dropna().astype(str), options.shared_phone_min_names
     )
-    return stats
+    shared = switchboards(
+        pd.concat([candidates["phone"], result.records["phone"]], ignore_index=True),
+        pd.concat([candidates["name_key"], result.records["name_key"]], ignore_index=True),
+        options.shared_phone_min_names,
+    )
+    redo = set(delta.flag_mismatches(con, shared))
+    redo_new = set(result.records.loc[flag_disagrees(result.records, shared), "record_key"])
+    if redo or redo_new:
+        delta.add_changed(con, redo)
+        again = delta.current_rows(con, keys=redo | redo_new)
+        fresh = pd.concat([fresh[~fresh["record_key"].isin(redo_new)], again], ignore_index=True)
+        result = concat_results(
+            without_keys(result, redo_new), clean_batch(again, options, orders, shared)
+        )
+    records = mark_deleted_at_source(result.records, fresh)
+    kept_unmapped = delta.unmapped_candidates(con)
+    unmapped = unmapped_from_records(
+        pd.concat([kept_unmapped, records[["industry_raw", "industry_code"]]], ignore_index=True)
+    )
+    delta.apply_clean_delta(
+        con,
+        delta.CleanDelta(
+            frames={
+                "records": records,
+                "transactions": result.transactions,
+                "interactions": result.interactions,
+                "follow_up": result.follow_up,
+            },
+            replaced=list(fresh["record_key"].astype(str)),
+            small={
+                "clean.unmapped_industries": unmapped,
+                "clean.date_orders": pd.DataFrame(
+                    list(orders.items()), columns=["source_system", "date_order"]
+                ),
+            },
+        ),
+        after=delta.scope_sql(ctx.run_id, "incremental", incremental=True),
+    )
+    counts = con.execute(
+        "SELECT (SELECT count(*) FROM clean.records),"
+        " (SELECT count(*) FROM clean.transactions),"
+        " (SELECT count(*) FROM clean.interactions), (SELECT count(*) FROM clean.follow_up),"
+        " (SELECT count(deleted_at_source) FROM clean.records)"
+    ).fetchall()[0]
+    assert counts is not None
+    return CleanStats(
+        mode="incremental",
+        raw_rows=current,
+        cleaned=len(fresh),
+        removed=changes.gone,
+        clean_records=int(counts[0]),
+        transactions=int(counts[1]),
+        interactions=int(counts[2]),
+        follow_up=int(counts[3]),
+        deleted_at_source=int(counts[4]),
+    )

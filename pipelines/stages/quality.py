@@ -7,6 +7,7 @@ stage and ``quality_stage`` on the staged golden state; each stores its outcomes
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 
@@ -21,8 +22,15 @@ from expectations import (
     validate_golden,
     validate_raw,
 )
-from warehouse import read_table
-from warehouse.ops import read_check_results, read_required, write_check_results
+from expectations.suites import ROW_CHECKS
+from warehouse import read_table, table_columns
+from warehouse.clean_delta import clean_scope, store_clean_failures
+from warehouse.ops import (
+    read_check_results,
+    read_required,
+    require_tables,
+    write_check_results,
+)
 
 from .context import RunContext, load_sources
 
@@ -65,14 +73,37 @@ def raw_quality_stage(
 
 
 def clean_quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[CheckOutcome]:
-    """Validate ``clean.records`` (current records, one per record_key); store the outcomes."""
-    (records,) = read_required(
-        con,
-        ("clean.records",),
-        "run the clean stage",
-        columns={"clean.records": CLEAN_SUITE_COLUMNS},
+    """Validate ``clean.records`` (current records, one per record_key); store the outcomes.
+
+    The whole-table checks run in DuckDB SQL. The per-record checks (GX) see every record
+    after a full clean; after this run's incremental clean only the records it cleaned plus
+    those that failed a per-record check before (``ops.clean_check_failures``), so their
+    counts still cover the whole table: a record cleaned earlier passed then and is unchanged.
+    A change of the quality settings validates every record again.
+    """
+    require_tables(con, ("clean.records",), "run the clean stage")
+    settings = ctx.config.quality
+    fingerprint = json.dumps(
+        {k: sorted(v) if isinstance(v, frozenset) else v for k, v in settings.model_dump().items()},
+        sort_keys=True,
     )
-    outcomes = validate_clean(records, settings=ctx.config.quality)
+    scope = clean_scope(con, ctx.run_id, fingerprint)
+    columns = [c for c in CLEAN_SUITE_COLUMNS if c in table_columns(con, "clean.records")]
+    where = None if scope is None else f"record_key IN (SELECT record_key FROM {scope})"
+    records = read_table(con, "clean.records", columns, where)
+    assert records is not None
+    outcomes = validate_clean(
+        records, settings=settings, table=(con, "clean.records"), all_failing=True
+    )
+    failing = {o.name: o.observed.pop("failing_keys", []) for o in outcomes}
+    (total,) = con.execute("SELECT count(*) FROM clean.records").fetchall()[0]
+    for o in outcomes:
+        if o.name in ROW_CHECKS and "skipped" not in o.observed:
+            o.observed["rows_validated"] = len(records)
+            o.observed["rows_in_table"] = int(total)
+            if scope is not None:
+                o.observed["validated"] = "records cleaned this run and earlier failures"
+    store_clean_failures(con, ctx.run_id, fingerprint, failing)
     _store(con, ctx, "clean.records", outcomes)
     return outcomes
 

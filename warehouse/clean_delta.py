@@ -1,0 +1,426 @@
+"""The nightly clean in DuckDB: which records changed since the last clean, and the write-back.
+
+The clean layer is a function of the current version of every record (``warehouse.versions``).
+A nightly run stages those current versions in a temporary table, finds in SQL the record
+keys whose current version differs from what ``clean.records`` holds (new record, new version,
+an older version current again after a withdrawal, a record gone), reads only those raw rows
+into pandas, and writes the cleaned rows back by key (DELETE + INSERT in one transaction).
+Records whose only change is ``deleted_at_source`` are updated in place, never re-cleaned.
+
+Only SQL and frames here: the cleaning itself is ``cleaning`` (wired in
+``pipelines/stages/clean.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from sources.config import SourceConfig
+from warehouse.db import table_columns, table_exists, to_duckdb_arrow
+from warehouse.versions import TEXT_TYPES, current_versions_sql
+
+__all__ = [
+    "CHANGED",
+    "CURRENT",
+    "GONE",
+    "SCOPE_TABLE",
+    "ChangeCounts",
+    "CleanDelta",
+    "add_changed",
+    "apply_clean_delta",
+    "clean_scope",
+    "clean_tables_present",
+    "current_rows",
+    "distinct_date_values",
+    "find_changes",
+    "flag_mismatches",
+    "scope_sql",
+    "shared_phone_candidates",
+    "shared_phones_now",
+    "stage_current_versions",
+    "store_clean_failures",
+    "unmapped_candidates",
+]
+
+CURRENT = "_clean_current"
+"""Temporary table: the current version of every record (one row a ``record_key``)."""
+CHANGED = "_clean_changed"
+"""Temporary table: ``record_key`` of every record to clean again this run."""
+GONE = "_clean_gone"
+"""Temporary table: ``record_key`` of clean records that have no current version any more."""
+COMPARED = ("source_file", "source_sha256", "source_row", "ingested_at")
+"""Lineage of the sighting behind a clean record: equal lineage = same raw values."""
+SCOPE_TABLE = "ops.clean_scope"
+"""What the last clean did: one row ``(run_id, mode, NULL)``, plus ``(run_id, mode,
+record_key)`` for every record an incremental clean cleaned (the clean suite validates those)."""
+FAILURES_TABLE = "ops.clean_check_failures"
+"""Records failing a per-record clean check: ``check, record_key`` (+ ``run_id``), and in
+``ops.clean_check_state`` the quality settings they were validated under."""
+STATE_TABLE = "ops.clean_check_state"
+KEYED_TABLES = ("records", "transactions", "interactions", "follow_up")
+"""``clean.<name>`` tables with rows per ``record_key`` (replaced by key)."""
+
+
+@dataclass(frozen=True)
+class ChangeCounts:
+    """What changed since the last clean (record counts)."""
+
+    current: int
+    changed: int
+    gone: int
+    deletion_changed: int
+
+
+@dataclass(frozen=True)
+class CleanDelta:
+    """The rows an incremental clean writes back.
+
+    Attributes:
+        frames: new rows of ``clean.records``/``transactions``/``interactions``/``follow_up``
+            (keyed by ``KEYED_TABLES`` name) for the keys in ``replaced``.
+        replaced: ``record_key`` of every record whose rows are replaced (cleaned again, or
+            gone: those have no new rows).
+        small: whole-set tables rewritten whole (``clean.unmapped_industries``,
+            ``clean.date_orders``), computed by the caller.
+    """
+
+    frames: Mapping[str, pd.DataFrame]
+    replaced: Sequence[str]
+    small: Mapping[str, pd.DataFrame]
+
+
+def stage_current_versions(con: duckdb.DuckDBPyConnection, sources: Sequence[SourceConfig]) -> int:
+    """Materialize the current version of every record in the temporary table ``CURRENT``.
+
+    Returns:
+        The number of current records.
+    """
+    sql = current_versions_sql(con, sources)
+    if sql is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {CURRENT} (record_key VARCHAR,"
+                  " source_system VARCHAR, deleted_at_source DATE)")  # fmt: skip
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {CURRENT} AS {sql}")
+    row = con.execute(f"SELECT count(*) FROM {CURRENT}").fetchall()[0]
+    return int(row[0]) if row else 0
+
+
+def find_changes(con: duckdb.DuckDBPyConnection, clean: str = "clean.records") -> ChangeCounts:
+    """Compare ``CURRENT`` with ``clean``: fill ``CHANGED`` and ``GONE``; count the changes.
+
+    A record is changed when it is new or the lineage of its current version (file, sha256,
+    row, ingest time) differs from the clean record's; gone when the clean record has no
+    current version (its only delivery was withdrawn). A record whose lineage is equal but
+    whose ``deleted_at_source`` differs is counted in ``deletion_changed`` (updated in place
+    by ``apply_clean_delta``).
+    """
+    differs = " OR ".join(f"c.{col}::VARCHAR IS DISTINCT FROM r.{col}::VARCHAR" for col in COMPARED)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CHANGED} AS SELECT c.record_key FROM {CURRENT} AS c"
+        f" LEFT JOIN {clean} AS r ON r.record_key = c.record_key"
+        f" WHERE r.record_key IS NULL OR {differs}",
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {GONE} AS SELECT r.record_key FROM {clean} AS r"
+        f" ANTI JOIN {CURRENT} AS c ON c.record_key = r.record_key",
+    )
+    row = con.execute(
+        f"SELECT (SELECT count(*) FROM {CURRENT}), (SELECT count(*) FROM {CHANGED}),"
+        f" (SELECT count(*) FROM {GONE}),"
+        f" (SELECT count(*) FROM {CURRENT} AS c JOIN {clean} AS r USING (record_key)"
+        f"  WHERE c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
+        f"  AND c.record_key NOT IN (SELECT record_key FROM {CHANGED}))"
+    ).fetchall()[0]
+    assert row is not None
+    return ChangeCounts(*(int(v) for v in row))
+
+
+def add_changed(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> int:
+    """Add ``keys`` (records to clean again, e.g. a switchboard flag flipped) to ``CHANGED``."""
+    frame = pa.table({"record_key": pa.array(sorted(set(keys)), pa.string())})
+    if not len(frame):
+        return 0
+    con.register("_clean_more", frame)
+    try:
+        con.execute(
+            f"INSERT INTO {CHANGED} SELECT record_key FROM _clean_more"
+            f" WHERE record_key NOT IN (SELECT record_key FROM {CHANGED})",
+        )
+    finally:
+        con.unregister("_clean_more")
+    return len(frame)
+
+
+def current_rows(
+    con: duckdb.DuckDBPyConnection, keys: Iterable[str] | None = None, every: bool = False
+) -> pd.DataFrame:
+    """Raw rows of current versions as one all-text frame (as ``current_raw_rows`` gives).
+
+    Args:
+        con: The warehouse (``CURRENT`` staged).
+        keys: Only these records; None = the records in ``CHANGED``.
+        every: Every current record (a full clean).
+    """
+    if every:
+        return _text_frame(con.sql(f"SELECT * FROM {CURRENT}").to_arrow_table())
+    if keys is None:
+        where = f"record_key IN (SELECT record_key FROM {CHANGED})"
+        return _text_frame(con.sql(f"SELECT * FROM {CURRENT} WHERE {where}").to_arrow_table())
+    frame = pa.table({"record_key": pa.array(sorted(set(keys)), pa.string())})
+    con.register("_clean_keys", frame)
+    try:
+        table = con.sql(
+            f"SELECT c.* FROM {CURRENT} AS c SEMI JOIN _clean_keys AS k USING (record_key)"
+        ).to_arrow_table()
+    finally:
+        con.unregister("_clean_keys")
+    return _text_frame(table)
+
+
+def _text_frame(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas(types_mapper=TEXT_TYPES.get)
+
+
+def distinct_date_values(con: duckdb.DuckDBPyConnection, fields: Sequence[str]) -> pd.DataFrame:
+    """Every distinct (source, date text) over the current versions' ``fields``.
+
+    What ``cleaning.date_orders`` infers each source's day/month order from, without reading
+    the rows (absent columns are skipped).
+
+    Returns:
+        ``source_system`` and one column per field (one value filled a row, the rest null).
+    """
+    present = {r[0] for r in con.execute(f"DESCRIBE {CURRENT}").fetchall()}
+    parts = [f"SELECT DISTINCT source_system, NULL AS value, NULL AS field FROM {CURRENT}"] + [
+        f"SELECT DISTINCT source_system, {f} AS value, '{f}' AS field FROM {CURRENT}"
+        f" WHERE {f} IS NOT NULL"
+        for f in fields
+        if f in present
+    ]
+    long = (
+        con.sql(" UNION ALL ".join(parts)).to_arrow_table().to_pandas(types_mapper=TEXT_TYPES.get)
+    )
+    out = pd.DataFrame({"source_system": long["source_system"].astype("string")})
+    for f in fields:
+        out[f] = long["value"].where(long["field"] == f).astype("string")
+    return out
+
+
+def shared_phone_candidates(
+    con: duckdb.DuckDBPyConnection, new_phones: Iterable[str], min_names: int
+) -> pd.DataFrame:
+    """``phone, name_key`` of kept clean records that can decide a switchboard flag.
+
+    Kept = not changed, not gone. Their phone either appears on a record cleaned this run or
+    on at least ``min_names`` kept records; any other phone is on fewer than ``min_names``
+    records of the union, so it cannot be shared (``cleaning.phone.flag_shared_phones``).
+    """
+    phones = pa.table({"phone": pa.array(sorted(set(new_phones)), pa.string())})
+    con.register("_clean_new_phones", phones)
+    try:
+        return (
+            con.sql(
+                f"""
+            WITH kept AS (
+                SELECT record_key, phone, name_key FROM clean.records
+                WHERE phone IS NOT NULL
+                  AND record_key NOT IN (SELECT record_key FROM {CHANGED})
+                  AND record_key NOT IN (SELECT record_key FROM {GONE})
+            ),
+            many AS (SELECT phone FROM kept GROUP BY phone HAVING count(*) >= {int(min_names)})
+            SELECT record_key, phone, name_key FROM kept
+            WHERE phone IN (SELECT phone FROM many)
+               OR phone IN (SELECT phone FROM _clean_new_phones)
+            """
+            )
+            .to_arrow_table()
+            .to_pandas(types_mapper=TEXT_TYPES.get)
+        )
+    finally:
+        con.unregister("_clean_new_phones")
+
+
+def flag_mismatches(con: duckdb.DuckDBPyConnection, shared: Iterable[str]) -> list[str]:
+    """Kept clean records whose ``phone_shared`` flag disagrees with the switchboards now."""
+    table = pa.table({"phone": pa.array(sorted(set(shared)), pa.string())})
+    con.register("_clean_shared", table)
+    try:
+        rows = con.execute(
+            f"""
+            SELECT record_key FROM clean.records
+            WHERE record_key NOT IN (SELECT record_key FROM {CHANGED})
+              AND record_key NOT IN (SELECT record_key FROM {GONE})
+              AND coalesce(phone_shared, false)
+                  <> coalesce(phone IN (SELECT phone FROM _clean_shared), false)
+            """
+        ).fetchall()
+    finally:
+        con.unregister("_clean_shared")
+    return [r[0] for r in rows]
+
+
+def unmapped_candidates(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``industry_raw, industry_code`` of kept clean records no industry section matched.
+
+    Kept = not in ``CHANGED`` or ``GONE``; with the rows cleaned this run, every record a
+    count of unmapped industry texts can include.
+    """
+    return (
+        con.sql(
+            "SELECT industry_raw, industry_code FROM clean.records"
+            " WHERE industry_code IS NULL AND industry_raw IS NOT NULL"
+            f" AND record_key NOT IN (SELECT record_key FROM {CHANGED})"
+            f" AND record_key NOT IN (SELECT record_key FROM {GONE})"
+        )
+        .to_arrow_table()
+        .to_pandas(types_mapper=TEXT_TYPES.get)
+    )
+
+
+def shared_phones_now(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The phones flagged as switchboards in ``clean.records`` (a first guess for tonight)."""
+    rows = con.execute(
+        "SELECT DISTINCT phone FROM clean.records WHERE phone_shared AND phone IS NOT NULL"
+    ).fetchall()
+    return frozenset(r[0] for r in rows)
+
+
+def scope_sql(run_id: str, mode: str, incremental: bool) -> list[str]:
+    """Statements replacing ``SCOPE_TABLE`` with this run's clean (keys from ``CHANGED``)."""
+    run, kind = "'" + run_id.replace("'", "''") + "'", "'" + mode.replace("'", "''") + "'"
+    out = [
+        "CREATE SCHEMA IF NOT EXISTS ops",
+        f"CREATE TABLE IF NOT EXISTS {SCOPE_TABLE}"
+        " (run_id VARCHAR, mode VARCHAR, record_key VARCHAR)",
+        f"DELETE FROM {SCOPE_TABLE}",
+        f"INSERT INTO {SCOPE_TABLE} VALUES ({run}, {kind}, NULL)",
+    ]
+    if incremental:
+        out.append(f"INSERT INTO {SCOPE_TABLE} SELECT {run}, {kind}, record_key FROM {CHANGED}")
+    return out
+
+
+def apply_clean_delta(
+    con: duckdb.DuckDBPyConnection,
+    delta: CleanDelta,
+    after: Sequence[str] = (),
+) -> None:
+    """Write an incremental clean back, in ONE transaction (all or nothing).
+
+    Per keyed table: DELETE the rows of ``delta.replaced`` and of ``GONE``, INSERT the new rows
+    (by column name); ``clean.records.deleted_at_source`` follows ``CURRENT`` for every record;
+    the small whole-set tables are replaced.
+
+    Args:
+        con: The warehouse (``CURRENT``, ``GONE`` staged).
+        delta: The new rows and the keys they replace.
+        after: SQL statements run inside the transaction after the writes (``scope_sql``).
+    """
+    keys = pa.table({"record_key": pa.array(sorted(set(delta.replaced)), pa.string())})
+    con.register("_clean_replaced", keys)
+    registered = ["_clean_replaced"]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name in KEYED_TABLES:
+            table = f"clean.{name}"
+            frame = delta.frames.get(name)
+            con.execute(
+                f"DELETE FROM {table} WHERE record_key IN (SELECT record_key FROM _clean_replaced)"
+                f" OR record_key IN (SELECT record_key FROM {GONE})"
+            )
+            if frame is not None and len(frame):
+                view = f"_clean_new_{name}"
+                con.register(view, to_duckdb_arrow(frame))
+                registered.append(view)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
+        con.execute(
+            f"UPDATE clean.records AS r SET deleted_at_source = c.deleted_at_source"
+            f" FROM {CURRENT} AS c WHERE c.record_key = r.record_key"
+            " AND c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
+        )
+        for name, frame in delta.small.items():
+            view = f"_clean_small_{name.replace('.', '_')}"
+            con.register(view, to_duckdb_arrow(frame))
+            registered.append(view)
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")
+        for sql in after:
+            con.execute(sql)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for view in registered:
+            con.unregister(view)
+
+
+def clean_tables_present(con: duckdb.DuckDBPyConnection, record_columns: Sequence[str]) -> bool:
+    """Whether every table an incremental clean starts from exists, ``clean.records`` with
+    exactly ``record_columns`` (a clean layer written by another version is cleaned again)."""
+    return all(
+        table_exists(con, f"clean.{name}") for name in (*KEYED_TABLES, "date_orders")
+    ) and set(table_columns(con, "clean.records")) == set(record_columns)
+
+
+def clean_scope(con: duckdb.DuckDBPyConnection, run_id: str, settings: str) -> str | None:
+    """A temporary table of the records the clean suite must validate this run; None = all.
+
+    All after a full clean, a clean of another run, or a change of the quality settings
+    (``settings``, their JSON); else the records this run's incremental clean cleaned plus the
+    records that failed a per-record check at the last validation.
+    """
+    if not (table_exists(con, SCOPE_TABLE) and table_exists(con, STATE_TABLE)):
+        return None
+    modes = con.execute(
+        f"SELECT mode FROM {SCOPE_TABLE} WHERE run_id = ? AND record_key IS NULL", [run_id]
+    ).fetchall()
+    stored = con.execute(f"SELECT settings FROM {STATE_TABLE}").fetchall()
+    if modes != [("incremental",)] or stored != [(settings,)]:
+        return None
+    name = "_clean_check_scope"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS"
+        f" SELECT record_key FROM {SCOPE_TABLE} WHERE run_id = ? AND record_key IS NOT NULL"
+        f" UNION SELECT record_key FROM {FAILURES_TABLE}",
+        [run_id],
+    )
+    return name
+
+
+def store_clean_failures(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    settings: str,
+    failing: Mapping[str, Sequence[str]],
+) -> None:
+    """Replace the failing records of the per-record clean checks (one transaction).
+
+    ``failing`` holds every failing record of each check over the whole table (what
+    ``clean_scope`` validated covers every earlier failure), keyed by check name.
+    """
+    rows = [(check, str(key)) for check, keys in failing.items() for key in keys]
+    frame = pa.table(
+        {
+            "run_id": pa.array([run_id] * len(rows), pa.string()),
+            "check_name": pa.array([r[0] for r in rows], pa.string()),
+            "record_key": pa.array([r[1] for r in rows], pa.string()),
+        }
+    )
+    con.register("_clean_failing", frame)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+        con.execute(f"CREATE OR REPLACE TABLE {FAILURES_TABLE} AS SELECT * FROM _clean_failing")
+        con.execute(f"CREATE OR REPLACE TABLE {STATE_TABLE} (settings VARCHAR, run_id VARCHAR)")
+        con.execute(f"INSERT INTO {STATE_TABLE} VALUES (?, ?)", [settings, run_id])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_clean_failing")
