@@ -40,11 +40,6 @@ _PREFIXES: dict[int, tuple[_Names, frozenset[str]]] = {}
 
 
 _STREET = re.compile(r"[东西南北中]?(?:路|街|大道|大街|巷|胡同)")
-# every text _STREET matches: it reads no further than the first of them a text starts with
-_STREET_WORDS = frozenset(
-    d + w for d in ("", *"东西南北中") for w in ("路", "街", "大道", "大街", "巷", "胡同")
-)
-_STREET_PREFIXES = frozenset(w[:k] for w in _STREET_WORDS for k in range(1, len(w) + 1))
 
 
 def _prefixes(names: _Names) -> frozenset[str]:
@@ -56,41 +51,12 @@ def _prefixes(names: _Names) -> frozenset[str]:
     return entry[1]
 
 
-class _Reach:
-    """How far a scan read its text: ``end`` chars, or the whole text (its length mattered)."""
-
-    __slots__ = ("end", "whole")
-
-    def __init__(self) -> None:
-        self.end = 0
-        self.whole = False
-
-    def read(self, text: str, end: int) -> None:
-        """Note a read of ``text[:end]``; reading up to or past its end depends on its length."""
-        if end >= len(text):
-            self.whole = True
-        elif end > self.end:
-            self.end = end
-
-    def street(self, text: str, pos: int) -> None:
-        """Note the chars ``_STREET.match(text, pos)`` decides on: up to a street word or the
-        first char that starts none."""
-        for end in range(pos + 1, pos + 4):
-            self.read(text, end)
-            if self.whole:
-                return
-            head = text[pos:end]
-            if head in _STREET_WORDS or head not in _STREET_PREFIXES:
-                return
-
-
-def _match_at(text: str, pos: int, names: _Names, ok, reach: _Reach | None = None) -> tuple:
+def _match_at(text: str, pos: int, names: _Names, ok) -> tuple:
     """Longest name in ``names`` starting at ``pos`` whose codes pass ``ok``; (codes, end).
 
     Walks forward while the text is still a prefix of some name (a trie walk over a prefix
     set), then tries the names found longest first: the same answer as trying every length
-    from the longest division name down, in a few lookups. ``reach`` (when given) notes how
-    far the text was read.
+    from the longest division name down, in a few lookups.
     """
     prefixes = _prefixes(names)
     limit = len(text) - pos  # no name is longer than the longest division name: no other bound
@@ -100,12 +66,7 @@ def _match_at(text: str, pos: int, names: _Names, ok, reach: _Reach | None = Non
         if length >= 2 and text[pos : pos + length] in names:
             found.append(length)
         length += 1
-    if reach is not None:
-        # the walk stopped at a char that extends no name, or at the end of the text
-        reach.read(text, pos + length)
     for length in reversed(found):
-        if reach is not None:
-            reach.street(text, pos + length)
         if _STREET.match(text, pos + length):
             continue  # 南京路, 北京西路, 长沙街: a street named after a place, not the place
         hit = names[text[pos : pos + length]]
@@ -150,43 +111,31 @@ def _resolve_hint(state: _State, value: str | None) -> None:
     _scan(state, text, hint=True)
 
 
-def _scan(state: _State, text: str, hint: bool = False, reach: _Reach | None = None) -> int:
-    """Match province, city, district in order from the start of ``text``; return end position.
-
-    ``reach`` (when given) notes how far the text was read: the scan reads nothing else, so
-    any text with the same first ``reach.end`` chars scans the same (see :func:`_scan_cached`).
-    """
+def _scan(state: _State, text: str, hint: bool = False) -> int:
+    """Match province, city, district in order from the start of ``text``; return end position."""
     idx = division_index()
     pos = 0
-    codes, end = _match_at(text, pos, idx.provinces, lambda c: True, reach)
+    codes, end = _match_at(text, pos, idx.provinces, lambda c: True)
     if codes:
         _set(state, "province", codes[0])
         pos = end
-    else:
-        if reach is not None:
-            reach.read(text, 1)
-        if text[:1] in PROVINCE_ABBREVIATIONS and not hint:
-            trial = _State()
-            trial.province = PROVINCE_ABBREVIATIONS[text[0]]
-            ok = _in_scope(trial)
-            if (
-                _match_at(text, 1, idx.cities, ok, reach)[0]
-                or _match_at(text, 1, idx.districts, ok, reach)[0]
-            ):
-                _set(state, "province", trial.province)
-                pos = 1
+    elif text[:1] in PROVINCE_ABBREVIATIONS and not hint:
+        trial = _State()
+        trial.province = PROVINCE_ABBREVIATIONS[text[0]]
+        ok = _in_scope(trial)
+        if _match_at(text, 1, idx.cities, ok)[0] or _match_at(text, 1, idx.districts, ok)[0]:
+            _set(state, "province", trial.province)
+            pos = 1
     if state.province in MUNICIPALITIES:
         state.city = state.city or state.province
         prov = idx.by_code[state.province]
         for repeat in (prov.name, prov.short_name, "市辖区"):  # 北京市北京市海淀区
-            if reach is not None:
-                reach.read(text, pos + len(repeat))
             if text.startswith(repeat, pos):
                 pos += len(repeat)
-    codes, end = _match_at(text, pos, idx.cities, _in_scope(state), reach)
+    codes, end = _match_at(text, pos, idx.cities, _in_scope(state))
     if codes and state.province is None:
         # an unscoped short city name must not swallow a longer district name (朝阳区 ≠ 朝阳市)
-        longer = _match_at(text, pos, idx.district_full, lambda c: True, reach)[1]
+        longer = _match_at(text, pos, idx.district_full, lambda c: True)[1]
         if longer > end:
             codes = []
     if len(codes) == 1:
@@ -195,62 +144,11 @@ def _scan(state: _State, text: str, hint: bool = False, reach: _Reach | None = N
         pos = end
     scoped = state.province is not None or state.city is not None
     names = idx.districts if scoped else idx.district_full
-    codes, end = _match_at(text, pos, names, _in_scope(state), reach)
+    codes, end = _match_at(text, pos, names, _in_scope(state))
     if len(codes) == 1:
         _set(state, "district", codes[0])
         pos = end
     return pos
-
-
-_Codes = tuple[str | None, str | None, str | None, bool]
-# (codes before the scan, head of the text) -> (codes after, end position); ``head`` is the
-# text's first ``reach.end`` chars, or (text,) when the scan depended on the text's length
-_SCANS: dict[tuple[_Codes, str | tuple[str]], tuple[_Codes, int]] = {}
-# per starting codes: the reaches seen, most used first, and how often each was used
-_SCAN_REACHES: dict[_Codes, tuple[list[int], dict[int, int]]] = {}
-_SCAN_CACHE_MAX = 200_000
-
-
-def _scan_codes(before: _Codes, text: str) -> tuple[_Codes, int]:
-    """:func:`_scan` of an address text from the codes ``before``: (codes after, end position).
-
-    Remembered by the part of the text the scan read: addresses differ mostly after their
-    province/city/district, and the scan reads only a few chars past the last division it
-    finds, so addresses sharing that head (at any length) share one scan. The same codes and
-    end position as :func:`_scan` on every text.
-    """
-    hit = _SCANS.get((before, (text,)))
-    if hit is not None:
-        return hit
-    reaches = _SCAN_REACHES.get(before)
-    if reaches is not None:
-        order, uses = reaches
-        size = len(text)
-        for end in order:
-            if end < size:
-                hit = _SCANS.get((before, text[:end]))
-                if hit is not None:
-                    uses[end] += 1
-                    if uses[end] & 1023 == 0:  # now and then: most used reach first
-                        order.sort(key=uses.__getitem__, reverse=True)
-                    return hit
-    state = _State()
-    state.province, state.city, state.district, state.conflict = before
-    reach = _Reach()
-    pos = _scan(state, text, reach=reach)
-    hit = ((state.province, state.city, state.district, state.conflict), pos)
-    if len(_SCANS) >= _SCAN_CACHE_MAX:
-        _SCANS.clear()
-        _SCAN_REACHES.clear()
-    if reach.whole:
-        _SCANS[(before, (text,))] = hit
-    else:
-        _SCANS[(before, text[: reach.end])] = hit
-        order, uses = _SCAN_REACHES.setdefault(before, ([], {}))
-        if reach.end not in uses:
-            uses[reach.end] = 0
-            order.append(reach.end)
-    return hit
 
 
 def _finish(state: _State) -> tuple[str | None, str | None, str | None, str | None]:
@@ -275,16 +173,6 @@ def _finish(state: _State) -> tuple[str | None, str | None, str | None, str | No
         return idx.by_code[c].name if c else None
 
     return name(state.province), name(state.city), name(state.district), code
-
-
-@lru_cache(maxsize=100_000)
-def _finished(
-    province: str | None, city: str | None, district: str | None
-) -> tuple[str | None, str | None, str | None, str | None]:
-    """:func:`_finish` of the codes found (few distinct combinations)."""
-    state = _State()
-    state.province, state.city, state.district = province, city, district
-    return _finish(state)
 
 
 @lru_cache(maxsize=20_000)
@@ -346,11 +234,20 @@ def parse_normalized_address(
     Returns:
         The same :class:`AddressResult` as ``parse_address`` on the original text.
     """
-    before = _hint_state(province, city, district)
-    after, remainder = before, None
+    state = _State()
+    state.province, state.city, state.district, state.conflict = _hint_state(
+        province, city, district
+    )
+    remainder = None
     if norm is not None:
         compact = _COUNTRY_PREFIX.sub("", _NOISE.sub("", norm))
-        after, pos = _scan_codes(before, compact)
+        before = (state.province, state.city, state.district)
+        pos = _scan(state, compact)
         remainder = compact[pos:] or None
-    conflict = after[3] or any(b and a != b for a, b in zip(after[:3], before[:3], strict=True))
-    return AddressResult(*_finished(*after[:3]), remainder, conflict)
+        if any(
+            b and a != b
+            for a, b in zip((state.province, state.city, state.district), before, strict=True)
+        ):
+            state.conflict = True
+    prov, cty, dist, code = _finish(state)
+    return AddressResult(prov, cty, dist, code, remainder, state.conflict)

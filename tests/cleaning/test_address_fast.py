@@ -97,30 +97,3 @@ def test_bulk_clean_address_equals_parse_address_row_by_row() -> None:
         )
     flagged = issues.to_series()
     assert "address_conflict" in flagged[9] and "address_conflict" not in flagged[0]
-
-
-def test_scan_remembered_by_head_equals_plain_scan() -> None:
-    """Texts sharing heads of every length (the cache's hits) scan exactly as a fresh scan."""
-    from cleaning import address
-
-    rng = random.Random(5)
-    heads = _texts(rng)[:400]
-    # street words and near misses after a name: 大道 / 大厦, 东大街 / 东门, 胡同 / 胡X
-    tails = ["", "路", "东路1号", "大街", "大道", "大厦", "东大街", "东门", "胡同", "胡X", "西路",
-             "西湖", "中山路", "1号", "区", "市", "X", "西"]  # fmt: skip
-    texts = [h + t for h in heads for t in rng.sample(tails, 6)]
-    texts += [t[:k] for t in texts[:300] for k in range(len(t) + 1)]  # every prefix, ends too
-    rng.shuffle(texts)
-    starts = [(None, None, None, False), ("440000", None, None, False),
-              ("110000", "110000", None, False), ("330000", "330100", None, True)]  # fmt: skip
-    address._SCANS.clear()
-    address._SCAN_REACHES.clear()
-    for _ in range(2):  # the second pass reads the cache filled by the first
-        for text in texts:
-            for before in starts:
-                state = _State()
-                state.province, state.city, state.district, state.conflict = before
-                pos = address._scan(state, text)
-                expected = ((state.province, state.city, state.district, state.conflict), pos)
-                assert address._scan_codes(before, text) == expected, (before, text)
-    assert len(address._SCANS) < len(texts) * len(starts)  # heads were shared

@@ -1,7 +1,7 @@
 """Ingest + clean of a demo delivery: the fast routes give the same tables as the plain ones.
 
-The plain routes are the per-value code the fast paths replace: a fresh division scan per
-address, ``is_valid_number`` + ``number_type`` per phone, ``normalize_header`` on every
+The plain routes are the per-value code the fast paths replace: ``is_valid_number`` +
+``number_type`` per phone, ``normalize_header`` on every
 distinct cell, ``cell_text`` on every XLSX cell.
 """
 
@@ -27,13 +27,6 @@ from sources.demo import write_demo
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _plain_scan(before: tuple, text: str) -> tuple[tuple, int]:
-    state = address._State()
-    state.province, state.city, state.district, state.conflict = before
-    pos = address._scan(state, text)
-    return (state.province, state.city, state.district, state.conflict), pos
-
-
 def _plain_number(digits: str, region: str) -> tuple[str, str] | None:
     try:
         num = phonenumbers.parse(digits, region)
@@ -57,8 +50,6 @@ def _digest(frame: pd.DataFrame) -> str:
 
 def _run(landing: Path) -> dict[str, str]:
     """Content hashes of the ingested rows and every clean table."""
-    address._SCANS.clear()
-    address._SCAN_REACHES.clear()
     address.parse_address.cache_clear()
     phone.normalize_phone.cache_clear()
     if hasattr(phone._number, "cache_clear"):
@@ -79,7 +70,6 @@ def test_fast_routes_give_identical_tables(tmp_path: Path, monkeypatch: pytest.M
     write_demo(tmp_path, entities=800, seed=11, delivery_date="2026-11-23")
     landing = tmp_path / "landing"
     fast = _run(landing)
-    monkeypatch.setattr(address, "_scan_codes", _plain_scan)
     monkeypatch.setattr(phone, "_number", _plain_number)
     monkeypatch.setattr(row_checks, "_not_header_pattern", lambda names: None)
     monkeypatch.setattr(read_excel, "_convert_column", _plain_convert)
