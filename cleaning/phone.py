@@ -8,7 +8,14 @@ from typing import NamedTuple
 
 import pandas as pd
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat, PhoneNumberType
+from phonenumbers.phonenumberutil import (
+    REGION_CODE_FOR_NON_GEO_ENTITY,
+    _number_type_helper,
+    country_code_for_valid_region,
+    national_significant_number,
+    region_code_for_number,
+)
 
 from cleaning.text import normalize_text
 
@@ -54,14 +61,47 @@ def _parse_one(text: str, region: str) -> PhoneResult:
         digits = "+" + digits[2:]
     elif region == "CN" and digits.startswith("86") and len(digits) in (12, 13):
         digits = "+" + digits  # 86 13912345678 / 86 10 12345678 without the plus
+    number = _number(digits, region)
+    if number is None:
+        return PhoneResult(None, None, ext, False)
+    return PhoneResult(number[0], number[1], ext, True)
+
+
+def _valid_type(num: phonenumbers.PhoneNumber) -> int | None:
+    """``number_type(num)`` when ``is_valid_number(num)``, else None, classifying once.
+
+    Both library calls resolve the number's region and metadata and run the same type
+    classification (``_number_type_helper``); a number is valid when its region's calling
+    code is its own and the type is known. ``tests/cleaning/test_phone.py`` pins this
+    against the two public calls.
+    """
+    region = region_code_for_number(num)
+    if region is None:
+        return None
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(num.country_code, region.upper())
+    if metadata is None or (
+        region != REGION_CODE_FOR_NON_GEO_ENTITY
+        and num.country_code != country_code_for_valid_region(region)
+    ):
+        return None
+    kind = _number_type_helper(national_significant_number(num), metadata)
+    return None if kind == PhoneNumberType.UNKNOWN else kind
+
+
+@lru_cache(maxsize=200_000)
+def _number(digits: str, region: str) -> tuple[str, str] | None:
+    """(E.164, type) of a valid number's digits (a leading + for a country code), else None.
+
+    Remembered per digits: one number is written many ways (139 1234 5678, 139-1234-5678).
+    """
     try:
         num = phonenumbers.parse(digits, region)
     except NumberParseException:
-        return PhoneResult(None, None, ext, False)
-    if not phonenumbers.is_valid_number(num):
-        return PhoneResult(None, None, ext, False)
-    kind = _TYPES.get(phonenumbers.number_type(num), "other")
-    return PhoneResult(phonenumbers.format_number(num, PhoneNumberFormat.E164), kind, ext, True)
+        return None
+    kind = _valid_type(num)
+    if kind is None:
+        return None
+    return phonenumbers.format_number(num, PhoneNumberFormat.E164), _TYPES.get(kind, "other")
 
 
 @lru_cache(maxsize=500_000)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from python_calamine import CalamineWorkbook
 
 from sources.headers import HEADER_SCAN_ROWS, detect_header_row, normalize_header, unique_headers
@@ -53,8 +55,17 @@ def cell_text(value: Any) -> str | None:
     return str(value)
 
 
-def _convert_column(values: list[Any]) -> tuple[list[str | None], int]:
-    """Convert a column's cells (cached per distinct typed value); count over-long numbers."""
+def _convert_column(values: Sequence[Any]) -> tuple[Any, int]:
+    """Convert a column's cells (cached per distinct typed value); count over-long numbers.
+
+    A column of text cells only (the usual case) becomes an Arrow string array at once:
+    ``cell_text`` would return each text as it is ("" stays "", read as empty by
+    ``finish_table`` like the None ``cell_text`` gives it).
+    """
+    try:
+        return pd.arrays.ArrowStringArray(pa.array(values, pa.string())), 0
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass  # numbers, dates, booleans: rendered one distinct value at a time
     cache: dict[tuple[type, Any], str | None] = {}
     out: list[str | None] = []
     long_numbers = 0
@@ -172,22 +183,26 @@ def read_excel(
         raise FileRejected(f"header_row {header_row} is beyond the sheet's {len(head)} rows")
     headers = unique_headers(head_text[index])
     width = len(headers)
-    cells: list[list[Any]] = [[] for _ in headers]
+    kept: list[list[Any]] = []
     numbers: list[int] = []
     bad: list[BadRow] = []
     number = index + 1
     try:
         for row in [*head[index + 1 :], *rows_iter]:
             number += 1
-            if len(row) > width and any(c not in ("", None) for c in row[width:]):
+            size = len(row)
+            if size > width and any(c not in ("", None) for c in row[width:]):
                 raw = "\t".join(cell_text(c) or "" for c in row)
                 bad.append(BadRow(number, raw, f"cells beyond the {width} header columns"))
                 continue
             numbers.append(number)
-            for position in range(width):
-                cells[position].append(row[position] if position < len(row) else None)
+            if size != width:  # short rows padded with empty cells, empty extra cells dropped
+                row = row[:width] if size > width else [*row, *([None] * (width - size))]
+            kept.append(row)
     except Exception as exc:
         raise FileRejected(f"unreadable workbook at row {number}: {exc}") from exc
+    # rows to columns in one transpose
+    cells: list[Any] = list(zip(*kept, strict=True)) if kept else [() for _ in headers]
     columns: dict[str, Any] = {}
     warnings: list[str] = [f"{path.name}: {sheet_note}"] if sheet_note else []
     for header, values in zip(headers, cells, strict=True):

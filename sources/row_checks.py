@@ -15,15 +15,20 @@ their raw content, so ``rows read = kept + quarantined`` still holds.
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sources.config import SourceConfig
-from sources.headers import HeaderMapping, normalize_header
+from sources.headers import _EDGE_MARKS, HeaderMapping, normalize_header
 from sources.raw_table import ROW_NUMBER, RawTable
 from sources.records import row_raw_content
 
@@ -74,22 +79,73 @@ class RowRejections:
         return self.reasons.notna()
 
 
-def _flags(cells: pd.Series, test: Callable[[str], bool]) -> np.ndarray:
+def _flags(
+    cells: pd.Series, test: Callable[[str], bool], certainly_not: str | None = None
+) -> np.ndarray:
     """Apply ``test`` to every text cell (null cells are False), as a boolean array.
 
-    ``test`` runs once per distinct cell text (exports repeat values: cities, statuses, dates).
+    ``test`` runs once per distinct cell text (exports repeat values: cities, statuses, dates),
+    and not at all on texts matching the regular expression ``certainly_not`` (an Arrow/RE2
+    search over all distinct texts at once), for which ``test`` must be False.
     """
     codes, uniques = pd.factorize(cells, use_na_sentinel=True)
-    passed = np.array([isinstance(v, str) and test(v) for v in uniques.tolist()] + [False],
-                      dtype=bool)  # fmt: skip
+    values = uniques.tolist()
+    if certainly_not is not None and values:
+        texts = pa.array([v if isinstance(v, str) else None for v in values], pa.string())
+        skip = pc.fill_null(pc.match_substring_regex(texts, certainly_not), True)
+        tested = [not s and test(v) for v, s in zip(values, skip.to_pylist(), strict=True)]
+        return np.array([*tested, False], dtype=bool)[codes]
+    passed = np.array([isinstance(v, str) and test(v) for v in values] + [False], dtype=bool)
     return passed[codes]  # code -1 (null) takes the trailing False
+
+
+_CJK_FIRST, _CJK_LAST = 0x4E00, 0x9FFF
+
+
+@lru_cache(maxsize=1)
+def _composable() -> frozenset[int]:
+    """Code points that are part of a canonical decomposition into two or more chars.
+
+    Only these can merge with a neighbour under NFKC's composition (e + ◌́ → é, = + ◌̸ → ≠);
+    a singleton decomposition (a compatibility ideograph → its unified one) never composes.
+    """
+    found: set[int] = set()
+    for code in range(sys.maxunicode + 1):
+        parts = unicodedata.decomposition(chr(code)).split()
+        if len(parts) >= 2 and not parts[0].startswith("<"):
+            found.update(int(p, 16) for p in parts)
+    return frozenset(found)
+
+
+def _not_header_pattern(names: set[str]) -> str | None:
+    """A regex found only in texts whose ``normalize_header`` is none of ``names`` (or None).
+
+    ``normalize_header`` keeps some chars of a text whatever surrounds them: a CJK unified
+    ideograph or a printable ASCII char, other than a space or an edge mark, that composes
+    with no neighbour (NFKC leaves it alone; casefold maps it to one char). A text holding
+    such a char whose casefold no header key holds is no header.
+    """
+    allowed = {c for name in names for c in name}
+    composable = _composable()
+    ranges: list[tuple[int, int]] = []
+    for code in (*range(0x21, 0x7F), *range(_CJK_FIRST, _CJK_LAST + 1)):
+        char = chr(code)
+        if char in _EDGE_MARKS or code in composable or char.casefold() in allowed:
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    parts = [f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges]
+    return "[" + "".join(parts) + "]" if parts else None
 
 
 def _repeated_header(table: RawTable, mapping: HeaderMapping, source: SourceConfig) -> pd.Series:
     """Rows whose mapped cells read as headers (the file's own or any alias of the mapping).
 
     At least two mapped cells (one when a single column is mapped) must be header names,
-    and at least half of the row's filled mapped cells.
+    and at least half of the row's filled mapped cells. Cells holding a char no header has
+    are ruled out at once over all distinct cells (:func:`_not_header_pattern`).
     """
     data = table.data
     columns = list(dict.fromkeys(mapping.fields.values()))
@@ -98,8 +154,9 @@ def _repeated_header(table: RawTable, mapping: HeaderMapping, source: SourceConf
     names.discard("")
     hits = np.zeros(len(data), dtype=np.int64)
     filled = np.zeros(len(data), dtype=np.int64)
+    certainly_not = _not_header_pattern(names)
     for header in columns:
-        hits += _flags(data[header], lambda v: normalize_header(v) in names)
+        hits += _flags(data[header], lambda v: normalize_header(v) in names, certainly_not)
         filled += data[header].notna().to_numpy(dtype=bool)
     needed = max(1, min(2, len(columns)))
     return pd.Series((hits >= needed) & (hits * 2 >= filled), index=data.index)

@@ -109,3 +109,29 @@ def test_shared_phone_counts_a_customers_typos_once() -> None:
         ["李秀", "李绣", "李", "李秀", "华信科技", "远东物流", "金飞电子"], dtype="string"
     )
     assert flag_shared_phones(phone, keys, 3).tolist() == [False] * 4 + [True] * 3
+
+
+def test_one_classification_equals_is_valid_and_number_type() -> None:
+    """``_valid_type`` (one type classification) == is_valid_number + number_type, on numbers
+    of every kind: CN mobiles/landlines/400/800, foreign, non-geographic, short and long."""
+    import random
+
+    import phonenumbers
+
+    from cleaning.phone import _valid_type
+
+    rng = random.Random(7)
+    prefixes = ["", "0", "1", "13", "17", "19", "10", "20", "21", "400", "800", "571", "0571"]
+    prefixes += ["+1", "+44", "+852", "+886", "+81", "+800", "+882", "+86", "+8610", "+86400"]
+    checked = valid = 0
+    for _ in range(6000):
+        text = rng.choice(prefixes) + "".join(rng.choices("0123456789", k=rng.randrange(3, 12)))
+        try:
+            num = phonenumbers.parse(text, rng.choice(["CN", "CN", "US", "HK"]))
+        except phonenumbers.NumberParseException:
+            continue
+        checked += 1
+        expected = phonenumbers.number_type(num) if phonenumbers.is_valid_number(num) else None
+        valid += expected is not None
+        assert _valid_type(num) == expected, text
+    assert checked > 5000 and valid > 300
