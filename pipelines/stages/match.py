@@ -8,9 +8,16 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from dedupe import LinkResult, ModelParams, link_incremental, link_records, scoring_workers
+from dedupe import (
+    LinkResult,
+    ModelParams,
+    link_incremental,
+    link_records,
+    record_columns,
+    scoring_workers,
+)
 from dedupe.settings import matcher_signature
-from warehouse import read_table, table_exists
+from warehouse import read_table, table_columns, table_exists
 from warehouse.match_state import (
     RematchPlan,
     latest_params_row,
@@ -94,9 +101,22 @@ def match_inputs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchInputs
     state = match_state(matcher_signature(ctx.config.matching), decisions)
     plan = rematch_plan(con, state) if ctx.config.match_incremental else None
     # an incremental link reads only the changed records (plan.changed) and the linked set
-    records = read_table(con, "clean.records") if plan is None else plan.changed
+    records = _records_to_link(con, ctx) if plan is None else plan.changed
     assert records is not None
     return MatchInputs(records, decisions, state, plan)
+
+
+def _records_to_link(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pd.DataFrame:
+    """``clean.records`` for a full rebuild: only the columns the matcher reads.
+
+    The lineage, raw values and issues (half the clean layer's columns) never reach the
+    matcher; leaving them in DuckDB keeps them out of the match stage's peak memory.
+    """
+    wanted = record_columns(ctx.config.matching)
+    columns = [c for c in table_columns(con, "clean.records") if c in wanted]
+    records = read_table(con, "clean.records", columns)
+    assert records is not None
+    return records
 
 
 def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
