@@ -125,6 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workdir", type=Path, help="a kept bench_pipeline run folder")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--memory-limit", help="DuckDB memory_limit for the run (e.g. 1GB)")
     args = parser.parse_args()
     from pipelines.settings import load_config
     from pipelines.stages.context import RunContext
@@ -143,6 +144,8 @@ def main() -> None:
         from pipelines.access import open_warehouse
 
         con = open_warehouse(cfg)
+        if args.memory_limit:
+            con.execute(f"SET memory_limit = '{args.memory_limit}'")
         ctx = RunContext(config=cfg, run_id="match-memory", run_date=date.today())
         sampler = Sampler()
         wrap(sampler)
@@ -153,6 +156,10 @@ def main() -> None:
             stats = match_stage(con, ctx)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         sampler.stop()
+        duck = con.sql(
+            "SELECT tag, round(memory_usage_bytes / 2**20) FROM duckdb_memory()"
+            " WHERE memory_usage_bytes > 0 ORDER BY 2 DESC"
+        ).fetchall()
         con.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -162,6 +169,7 @@ def main() -> None:
     print(f"RSS before the stage {before:,.0f} MB; stage peak {peak:,.0f} MB "
           f"(+{peak - before:,.0f} MB); ru_maxrss "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+    print(f"DuckDB buffer memory at the end (MB): {dict(duck)}")
     print("| phase | RSS at start MB | peak MB | peak above stage start MB |")
     print("|---|---|---|---|")
     rows = []

@@ -155,7 +155,13 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
         # settings are unchanged, as sharded rebuilds do: no customer moves because EM
         # re-estimated its weights on a slightly different night
         params = reusable_params(con, inputs.state)
-    return write_match(con, ctx, inputs, link(inputs, ctx, params))
+    result = link(inputs, ctx, params)
+    if inputs.plan is None:
+        # the matcher's working set (prepared records, pair arrays, labels) and the records
+        # themselves are not written: freed before the write, which is the stage's peak
+        result.prepared = result.pair_set = result.labels = None
+        inputs.records = inputs.records.iloc[:0]
+    return write_match(con, ctx, inputs, result)
 
 
 def write_match(
@@ -185,7 +191,8 @@ def write_match(
         review_queue=len(result.review_queue),
         clusters=result.cluster_count(),
         mode=mode,
-        records_relinked=len(inputs.records) if inputs.plan is None else len(inputs.plan.changed),
+        # a full rebuild clusters every record it linked (one clusters row each)
+        records_relinked=len(result.clusters) if inputs.plan is None else len(inputs.plan.changed),
     )
     log.info(
         "match      (%s, %d records linked) candidate pairs=%d matched=%d review=%d clusters=%d",
