@@ -140,10 +140,20 @@ def link(inputs: MatchInputs, ctx: RunContext, params: ModelParams | None = None
     """
     with scoring_workers(ctx.config.scale.resolved_workers()):
         if inputs.plan is None:
+            # handed over, not kept: `link_records` lets go of the records once it has
+            # prepared them, so they are not held through blocking, scoring and assembling
             return link_records(
-                inputs.records, ctx.config.matching, decisions=inputs.decisions, params=params
+                _hand_over(inputs), ctx.config.matching, decisions=inputs.decisions,
+                params=params,
             )
         return link_planned(inputs, ctx)
+
+
+def _hand_over(inputs: MatchInputs) -> pd.DataFrame:
+    """``inputs.records``, left empty (same columns) in ``inputs``: the caller owns them."""
+    records = inputs.records
+    inputs.records = records.iloc[:0]
+    return records
 
 
 def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
@@ -157,10 +167,9 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
         params = reusable_params(con, inputs.state)
     result = link(inputs, ctx, params)
     if inputs.plan is None:
-        # the matcher's working set (prepared records, pair arrays, labels) and the records
-        # themselves are not written: freed before the write, which is the stage's peak
+        # the matcher's working set (prepared records, pair arrays, labels) is not written:
+        # freed before the write
         result.prepared = result.pair_set = result.labels = None
-        inputs.records = inputs.records.iloc[:0]
     return write_match(con, ctx, inputs, result)
 
 
