@@ -265,38 +265,12 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
         out[column] = _map_distinct(out[column], str.lower)
     settings = settings or MatchSettings()
     _add_requested_fields(out, records, settings)
-    built = list(_BUILT_PER_ROW)
     for rule in settings.blocking_specs():
         column = rule.key_column()
         if column not in out:
             out[column] = _key_values(out, rule.keys)
-            built.append(column)
-    for column in built:
-        out[column] = _shared(out[column])
     out = out.sort_values("record_key", kind="stable").reset_index(drop=True)
     return out
-
-
-_BUILT_PER_ROW: tuple[str, ...] = (
-    "name_reversed", "phone_reversed", "place_city", "place_province", "phone_kind",
-    "name_brand", "brand_province",
-)  # fmt: skip
-"""Derived text columns computed row by row (one string object per record, repeats included)."""
-
-
-def _shared(values: pd.Series) -> pd.Series:
-    """The same values with one string object per distinct value (nulls kept as they are).
-
-    A column built row by row holds a copy of a value for every record carrying it; blocking
-    keys repeat by design, so sharing them saves a third of the prepared frame's memory.
-    """
-    if values.dtype != object:  # Arrow-backed text holds no per-row objects
-        return values
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    out = values.to_numpy(dtype=object, copy=True)
-    ok = codes >= 0
-    out[ok] = np.asarray(uniques, dtype=object)[codes[ok]]
-    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _is_mobile(e164: str) -> bool:
