@@ -163,19 +163,19 @@ class PairSet:
         Args:
             keys: record keys of the prepared frame, in order (positions index into it).
         """
-        frame = pd.DataFrame(
-            {
-                "left_key": pd.Series(keys.take(pa.array(self.left)), dtype=_STR),
-                "right_key": pd.Series(keys.take(pa.array(self.right)), dtype=_STR),
-                "rule": _decode(self.rule, self.rule_names),
-                "score": self.score,
-                "probability": self.probability,
-            }
-        )
+        columns: dict[str, pd.Series | np.ndarray] = {
+            "left_key": pd.Series(keys.take(pa.array(self.left)), dtype=_STR),
+            "right_key": pd.Series(keys.take(pa.array(self.right)), dtype=_STR),
+            "rule": _decode(self.rule, self.rule_names),
+            "score": self.score,
+            "probability": self.probability,
+        }
         for name, codes in self.levels.items():
-            frame[f"{name}_level"] = codes
-        frame["hard_rule"] = _decode(self.hard, self.hard_names).astype("string")
-        return frame
+            columns[f"{name}_level"] = codes
+        columns["hard_rule"] = _decode(self.hard, self.hard_names).astype("string")
+        # the numbers are the pair set's own arrays, not copies (≈ 25 bytes a pair at the
+        # match stage's peak); copy-on-write keeps the frame's later edits off them
+        return pd.DataFrame(columns, copy=False)
 
 
 def concat_pairs(parts: list[PairSet]) -> PairSet:
