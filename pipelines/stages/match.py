@@ -136,7 +136,9 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
 def link(inputs: MatchInputs, ctx: RunContext, params: ModelParams | None = None) -> LinkResult:
     """Link in one process: a full rebuild (with ``params`` when given), or the plan's link.
 
-    Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores).
+    Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores). A full
+    rebuild takes ``inputs.records`` over (left empty in ``inputs``) so they are freed once
+    prepared; their count is the result's ``clusters`` rows.
     """
     with scoring_workers(ctx.config.scale.resolved_workers()):
         if inputs.plan is None:
