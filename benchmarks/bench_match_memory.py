@@ -120,12 +120,46 @@ def wrap(sampler: Sampler) -> None:
     pairset.PairSet.to_frame = frame
 
 
+MATCH_TABLES = ("match.pairs", "match.clusters", "match.review_queue", "match.blocking_stats")
+
+
+def _table_hashes(cfg: Any) -> dict[str, str]:
+    """Content hash of each match table (rows sorted by their first two columns, no run id)."""
+    from pipelines.access import open_warehouse
+    from warehouse import read_table
+    from warehouse.signatures import frame_hash
+
+    con = open_warehouse(cfg, read_only=True)
+    try:
+        out = {}
+        for name in MATCH_TABLES:
+            frame = read_table(con, name)
+            assert frame is not None, name
+            frame = frame.drop(columns=[c for c in ("run_id",) if c in frame.columns])
+            frame = frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
+            out[name] = frame_hash(frame)
+        return out
+    finally:
+        con.close()
+
+
+def _compare(kept: Any, now: Any) -> dict[str, bool]:
+    """Per match table: whether this run wrote what the kept run wrote."""
+    before, after = _table_hashes(kept), _table_hashes(now)
+    return {name: before[name] == after[name] for name in MATCH_TABLES}
+
+
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workdir", type=Path, help="a kept bench_pipeline run folder")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--memory-limit", help="DuckDB memory_limit for the run (e.g. 1GB)")
+    parser.add_argument(
+        "--compare", action="store_true",
+        help="check that match.* written now equals (content hash) what the kept run wrote "
+        "(that run must have been a first full run, as bench_pipeline's are)",
+    )
     args = parser.parse_args()
     from pipelines.settings import load_config
     from pipelines.stages.context import RunContext
@@ -161,6 +195,7 @@ def main() -> None:
             " WHERE memory_usage_bytes > 0 ORDER BY 2 DESC"
         ).fetchall()
         con.close()
+        same = _compare(src, cfg) if args.compare else None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     peak = max(sampler.peaks.values())
@@ -170,6 +205,8 @@ def main() -> None:
           f"(+{peak - before:,.0f} MB); ru_maxrss "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
     print(f"DuckDB buffer memory at the end (MB): {dict(duck)}")
+    if same is not None:
+        print("match.* identical to the kept run's:", same)
     print("| phase | RSS at start MB | peak MB | peak above stage start MB |")
     print("|---|---|---|---|")
     rows = []
