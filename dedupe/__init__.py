@@ -32,7 +32,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "dedupe.model": ("ModelError", "ModelParams"),
     "dedupe.pairset": ("PairSet",),
-    "dedupe.prepare": ("RecordsError",),
+    "dedupe.prepare": ("RecordsError", "record_columns"),
     "dedupe.rules": ("DecisionError",),
     "dedupe.settings": ("MatchSettings",),
     "dedupe.shard": (
@@ -87,6 +87,7 @@ __all__ = [
     "link_sharded",
     "pairwise_scores",
     "prepare_sharded",
+    "record_columns",
     "resolve_customer_id",
     "rules_for",
     "scoring_workers",

@@ -12,6 +12,8 @@ import pandas as pd
 from dedupe.similarity import PRUNABLE, score_pairs_of_values
 
 NULL_LEVEL = 0
+SIMILARITY_MEMO = "\x00similarity:"
+"""Prefix of the run-wide cache entries remembering similarities per pair of values."""
 
 
 def column_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +133,7 @@ class PairContext:
             pair = lc[todo] * width + rc[todo]
             distinct, inverse = np.unique(pair, return_inverse=True)
             scores = np.zeros(len(distinct), dtype=np.float64)
-            memo_key = f"\x00similarity:{column}:{scorer}:{bound}"
+            memo_key = f"{SIMILARITY_MEMO}{column}:{scorer}:{bound}"
             known_ids, known = self._codes.get(memo_key, (np.zeros(0, np.int64), np.zeros(0)))
             at = np.minimum(np.searchsorted(known_ids, distinct), max(len(known_ids) - 1, 0))
             hit = (known_ids[at] == distinct) if len(known_ids) else np.zeros(len(distinct), bool)

@@ -38,6 +38,8 @@ def link_records(
     settings = settings or MatchSettings()
     warnings: list[str] = []
     prepared = prepare_records(records, settings)
+    # not needed once prepared: a caller that handed the records over frees them here
+    del records
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
     decided = decision_positions(normalize_decisions(decisions), keys, warnings)
     rules = rules_for(settings)
@@ -49,4 +51,7 @@ def link_records(
     pairs, params = score_candidates(
         prepared, cand.left, cand.right, cand.rule, settings, params, codes
     )
-    return assemble(prepared, pairs, decided, settings, params, cand.stats, warnings)
+    stats = cand.stats
+    # the candidate arrays and the factorized columns are not needed to assemble: freed first
+    del cand, codes
+    return assemble(prepared, pairs, decided, settings, params, stats, warnings)

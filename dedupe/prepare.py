@@ -152,6 +152,33 @@ def _bool(frame: pd.DataFrame, column: str) -> np.ndarray:
     return text.isin(["true", "1", "yes", "y", "t"]).fillna(False).to_numpy(dtype=bool)
 
 
+def record_columns(settings: MatchSettings | None = None) -> frozenset[str]:
+    """The `clean.records` columns `prepare_records` reads under `settings` (a superset).
+
+    A full match reads only these from the warehouse: the lineage, raw values and issues of
+    the clean layer (half its columns) never reach the matcher, so they need not be loaded.
+
+    Args:
+        settings: the matching settings; None = defaults.
+
+    Returns:
+        `record_key`, the text and boolean fields, every field the declared comparisons and
+        blocking rules reference, and `attributes` when one of those is not a clean column.
+    """
+    settings = settings or MatchSettings()
+    wanted: set[str] = set()
+    for spec in settings.comparison_specs():
+        wanted |= spec.referenced_fields() | flag_fields(spec.levels)
+        if spec.tf_without:
+            wanted.add(spec.tf_without)
+    for rule in settings.blocking_specs():
+        wanted |= rule.referenced_fields()
+    known = {"record_key", *TEXT_FIELDS, *BOOL_FIELDS}
+    # a field neither clean nor derived may come from the `attributes` JSON
+    extra = {"attributes"} if wanted - known - set(DERIVED_FIELDS) - set(DERIVED_FLAGS) else set()
+    return frozenset(known | wanted | extra)
+
+
 def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None) -> pd.DataFrame:
     """Return the matcher's view of `records`: sorted by `record_key`, nulls as None, keys derived.
 

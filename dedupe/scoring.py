@@ -7,6 +7,7 @@ import pandas as pd
 
 from dedupe.comparisons import (
     NULL_LEVEL,
+    SIMILARITY_MEMO,
     Comparison,
     PairContext,
     compute_levels,
@@ -266,6 +267,11 @@ def score_candidates(
     levels, hard = levels_and_hard(
         prepared, left, right, comparisons, settings.merge_branches, codes, settings.hard_rules
     )
+    if codes is not None:
+        # similarities remembered per pair of values serve the blocking filters and the level
+        # chunks; scoring reads levels only: freed before EM (recomputed if ever asked again)
+        for key in [k for k in codes if k.startswith(SIMILARITY_MEMO)]:
+            del codes[key]
     if params is None:  # the estimate's last scoring is this one (λ aside): reuse it
         params, score = _estimate(prepared, left, right, levels, settings, codes)
         probability = posterior(score, params.prior)

@@ -8,9 +8,16 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from dedupe import LinkResult, ModelParams, link_incremental, link_records, scoring_workers
+from dedupe import (
+    LinkResult,
+    ModelParams,
+    link_incremental,
+    link_records,
+    record_columns,
+    scoring_workers,
+)
 from dedupe.settings import matcher_signature
-from warehouse import read_table, table_exists
+from warehouse import read_table, table_columns, table_exists
 from warehouse.match_state import (
     RematchPlan,
     latest_params_row,
@@ -94,9 +101,22 @@ def match_inputs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchInputs
     state = match_state(matcher_signature(ctx.config.matching), decisions)
     plan = rematch_plan(con, state) if ctx.config.match_incremental else None
     # an incremental link reads only the changed records (plan.changed) and the linked set
-    records = read_table(con, "clean.records") if plan is None else plan.changed
+    records = _records_to_link(con, ctx) if plan is None else plan.changed
     assert records is not None
     return MatchInputs(records, decisions, state, plan)
+
+
+def _records_to_link(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pd.DataFrame:
+    """``clean.records`` for a full rebuild: only the columns the matcher reads.
+
+    The lineage, raw values and issues (half the clean layer's columns) never reach the
+    matcher; leaving them in DuckDB keeps them out of the match stage's peak memory.
+    """
+    wanted = record_columns(ctx.config.matching)
+    columns = [c for c in table_columns(con, "clean.records") if c in wanted]
+    records = read_table(con, "clean.records", columns)
+    assert records is not None
+    return records
 
 
 def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
@@ -116,14 +136,26 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
 def link(inputs: MatchInputs, ctx: RunContext, params: ModelParams | None = None) -> LinkResult:
     """Link in one process: a full rebuild (with ``params`` when given), or the plan's link.
 
-    Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores).
+    Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores). A full
+    rebuild takes ``inputs.records`` over (left empty in ``inputs``) so they are freed once
+    prepared; their count is the result's ``clusters`` rows.
     """
     with scoring_workers(ctx.config.scale.resolved_workers()):
         if inputs.plan is None:
+            # handed over, not kept: `link_records` lets go of the records once it has
+            # prepared them, so they are not held through blocking, scoring and assembling
             return link_records(
-                inputs.records, ctx.config.matching, decisions=inputs.decisions, params=params
+                _hand_over(inputs), ctx.config.matching, decisions=inputs.decisions,
+                params=params,
             )
         return link_planned(inputs, ctx)
+
+
+def _hand_over(inputs: MatchInputs) -> pd.DataFrame:
+    """``inputs.records``, left empty (same columns) in ``inputs``: the caller owns them."""
+    records = inputs.records
+    inputs.records = records.iloc[:0]
+    return records
 
 
 def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
@@ -135,7 +167,12 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
         # settings are unchanged, as sharded rebuilds do: no customer moves because EM
         # re-estimated its weights on a slightly different night
         params = reusable_params(con, inputs.state)
-    return write_match(con, ctx, inputs, link(inputs, ctx, params))
+    result = link(inputs, ctx, params)
+    if inputs.plan is None:
+        # the matcher's working set (prepared records, pair arrays, labels) is not written:
+        # freed before the write
+        result.prepared = result.pair_set = result.labels = None
+    return write_match(con, ctx, inputs, result)
 
 
 def write_match(
@@ -165,7 +202,8 @@ def write_match(
         review_queue=len(result.review_queue),
         clusters=result.cluster_count(),
         mode=mode,
-        records_relinked=len(inputs.records) if inputs.plan is None else len(inputs.plan.changed),
+        # a full rebuild clusters every record it linked (one clusters row each)
+        records_relinked=len(result.clusters) if inputs.plan is None else len(inputs.plan.changed),
     )
     log.info(
         "match      (%s, %d records linked) candidate pairs=%d matched=%d review=%d clusters=%d",
