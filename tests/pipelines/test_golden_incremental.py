@@ -99,3 +99,30 @@ def test_a_changed_golden_table_forces_a_full_build(project: Path) -> None:
     assert again.success, again.errors
     assert again.stats.golden is not None and again.stats.golden.mode == "full"
     _full_build_equals_published(project, again.run_id, "2026-11-24")
+
+
+def test_a_later_run_date_reclassifies_only_customers_crossing_a_bound(project: Path) -> None:
+    """Unchanged inputs, a later run date: tiers and lifecycles move as in a full build.
+
+    Only the customers with a business date near a moved bound are re-classified (read into
+    pandas); the rest keep their published rows, and the staged delta holds just the
+    customers whose classification changed.
+    """
+    first = run_pipeline(project, run_date="2026-11-23")
+    assert first.success, first.errors
+    later = run_pipeline(project, run_date="2027-06-11")  # 200 days: new → active, tier windows
+    assert later.success, later.errors
+    golden = later.stats.golden
+    assert golden is not None and golden.mode == "incremental", golden
+    assert golden.customers_rebuilt == 0
+    assert 0 < golden.customers_reclassified < golden.golden_customers
+    with open_warehouse(load_config(project), read_only=True) as con:
+        (moved,) = con.execute(
+            "SELECT count(*) FROM golden.customers WHERE updated_run_id = ?", [later.run_id]
+        ).fetchall()[0]
+    assert 0 < moved <= golden.customers_reclassified
+    _full_build_equals_published(project, later.run_id, "2027-06-11")
+    next_day = run_pipeline(project, run_date="2027-06-12")
+    assert next_day.success and next_day.stats.golden is not None
+    assert next_day.stats.golden.customers_reclassified < golden.customers_reclassified
+    _full_build_equals_published(project, next_day.run_id, "2027-06-12")
