@@ -44,6 +44,7 @@ __all__ = [
     "customer_where",
     "golden_fingerprint",
     "plan_golden",
+    "published_state",
     "read_subset",
     "reclassify_inputs",
     "stage_delta",
@@ -172,6 +173,14 @@ def state_copies(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     if table_exists(con, _STAGED_INPUTS) and table_exists(con, _STAGED_STATE):
         return {INPUTS_TABLE: _STAGED_INPUTS, STATE_TABLE: _STAGED_STATE}
     return {}
+
+
+def published_state(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the published golden state (``match.golden_state``), if any."""
+    if not table_exists(con, STATE_TABLE):
+        return None
+    rows = con.execute(f"SELECT fingerprint FROM {STATE_TABLE}").fetchall()
+    return str(rows[0][0]) if len(rows) == 1 else None
 
 
 def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPlan | None:

@@ -69,7 +69,9 @@ def stage_golden(
     replace_tables(con, staged)
 
 
-def swap_in_golden(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) -> None:
+def swap_in_golden(
+    con: duckdb.DuckDBPyConnection, run_id: str, run_date: date
+) -> dict[str, str] | None:
     """Replace ``golden.*`` with the staged state, update history and ID events: one transaction.
 
     A staged delta (the incremental golden build, ``staged_delta``) replaces just the rows of
@@ -78,6 +80,11 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) 
     computed in pandas from the customers' tracked columns) is written from a frame: the rows
     of the customers this run changed or removed, replacing theirs (the whole table when its
     open rows are not the published customers). The caller recreates the views afterwards.
+
+    Returns:
+        ``golden.<table>`` → SQL condition on ``customer_id`` selecting the customers whose
+        rows were replaced (valid until the next run's golden stage), for every exported
+        table; None when a whole table was replaced.
     """
     missing = [f"golden.{t}" for t in GOLDEN_TABLES if not table_exists(con, f"staging.{t}")]
     if missing:
@@ -120,7 +127,11 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) 
     row_updates.update(delta or {})
     copies.update(state_copies(con))  # the inputs the next incremental golden build compares
     swap_tables(con, copies, frames, appends, row_updates)
-    con.execute(f"DROP TABLE IF EXISTS {_SCOPE}")
+    if delta is None or frames:
+        return None
+    changed = {target: where for target, (where, _) in row_updates.items()}
+    changed["golden.customer_ids"] = "customer_id IN (SELECT customer_id FROM staging.id_events)"
+    return changed
 
 
 _SCOPE = "staging._history_scope"
