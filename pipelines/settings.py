@@ -171,6 +171,7 @@ class ArchiveConfig(BaseModel):
     match_incremental: bool = True
     clean_incremental: bool = True
     golden_incremental: bool = True
+    export_full_every_days: int = Field(default=7, ge=1)
     alert_webhook: str | None = None
     schedule: ScheduleSettings = ScheduleSettings()
     duckdb: DuckDBSettings = DuckDBSettings()

@@ -143,3 +143,58 @@ def classify(
             "is_returning": returning.array,
         }
     )
+
+
+def reclassify_candidates_sql(
+    settings: ClassificationSettings, previous: date, current: date, where: str
+) -> tuple[str, list[date]]:
+    """SQL of the published customers whose classification may differ between two run dates.
+
+    With unchanged inputs, :func:`classify` gives another answer on ``current`` than on
+    ``previous`` only when a threshold crosses one of the customer's business dates: a
+    transaction or registration date entering the past (``<= as_of``) or leaving the 12-month
+    window, or a business date crossing the new, churned, dormant or tier recency bound. Every
+    such bound is ``as_of`` minus a fixed offset, so a customer with no transaction or
+    registration date within the shifted ranges keeps its classification. The set returned is a
+    superset (ranges widened by a day); callers re-classify it with :func:`classify`.
+
+    Args:
+        settings: the classification thresholds (the same as the published state's).
+        previous: the run date the published classification is as of.
+        current: this run's date.
+        where: an SQL condition on ``customer_id`` selecting the customers to consider.
+
+    Returns:
+        ``(sql, parameters)``: the SQL yields one ``customer_id`` column over
+        ``golden.customers`` and ``golden.transactions``.
+    """
+    low, high = sorted((previous, current))
+    day = pd.Timedelta(days=1)
+    offsets = {
+        pd.Timedelta(days=d)
+        for d in (
+            0,
+            365,
+            settings.churned_after_days,
+            settings.new_within_days,
+            settings.tier_a.max_days_since_business,
+            settings.tier_b.max_days_since_business,
+        )
+    }
+    shifts: list[pd.Timedelta | pd.DateOffset] = sorted(offsets)
+    shifts.append(pd.DateOffset(years=settings.dormant_after_years))  # as classify's dormant_from
+    ranges: list[date] = []
+    for shift in shifts:
+        ranges += [
+            (pd.Timestamp(low) - shift - day).date(),
+            (pd.Timestamp(high) - shift + day).date(),
+        ]
+    n = len(ranges) // 2
+    between = " OR ".join(["{col} BETWEEN ? AND ?"] * n)
+    sql = (
+        f"SELECT customer_id FROM golden.customers WHERE {where} AND"
+        f" ({between.format(col='registered_date::DATE')})"
+        f" UNION SELECT customer_id FROM golden.transactions WHERE {where} AND"
+        f" ({between.format(col='txn_date::DATE')})"
+    )
+    return sql, ranges + ranges

@@ -9,10 +9,11 @@ classification (tier, lifecycle, 12-month revenue). So a night only needs to
    (``match.golden_inputs``): a customer is *touched* when one of its records is new, gone,
    moved to another customer or changed (values, match score, transactions, interactions);
 2. run ``build_golden`` on the touched customers' records only;
-3. re-classify the untouched customers as of the run date from their published rows (a
-   vectorized pass over the golden customers and transactions);
-4. write ``staging.*`` as the published tables minus the touched customers plus their
-   rebuilt rows, in SQL.
+3. re-classify, as of the run date, only the untouched customers whose classification can
+   change since the published state's date (a business date crossing a bound, found in SQL);
+4. stage the result as a delta: ``staging.delta_<name>`` holds the rebuilt rows (and the
+   re-classified customers), ``staging.<name>`` is a view of the new state over ``golden.*``;
+   the swap deletes and inserts just those customers' rows, in one transaction.
 
 The result equals a full build (tests compare content hashes). A full build is used when there
 is no previous state, when the golden settings or the code changed, or when the published
@@ -25,27 +26,33 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import duckdb
 import pandas as pd
 
+from warehouse.classification import reclassify_candidates_sql
 from warehouse.db import read_table, table_columns, table_exists, to_duckdb_arrow
 from warehouse.naming import GOLDEN_TABLES
+from warehouse.settings import ClassificationSettings
 
 __all__ = [
     "INPUTS_TABLE",
     "STATE_TABLE",
     "GoldenPlan",
+    "clear_staged",
     "customer_where",
     "golden_fingerprint",
-    "merge_staged",
     "plan_golden",
+    "published_state",
     "read_subset",
+    "reclassify_inputs",
+    "stage_delta",
     "stage_inputs",
     "stage_state",
+    "staged_delta",
     "state_copies",
     "touched_records_where",
-    "untouched_inputs",
 ]
 
 # beside match.linked_records (admin only: record → customer links are not for the ops role)
@@ -54,6 +61,8 @@ STATE_TABLE = "match.golden_state"
 _STAGED_INPUTS = "staging.golden_inputs"
 _STAGED_STATE = "staging.golden_state"
 _TOUCHED = "staging._golden_touched"
+_CHANGED = "staging._golden_changed"  # touched + re-classified: whose golden.customers row changes
+_CANDIDATES = "staging._golden_reclassify"
 _ASSIGN = "_golden_assignments"
 _FINGERPRINTED = ("customers", "crosswalk")
 # classification columns re-derived for untouched customers: column → SQL of the new value
@@ -70,10 +79,12 @@ _CLASS_SQL = {
 
 @dataclass(frozen=True)
 class GoldenPlan:
-    """The customers to rebuild (``touched``) and the published ones kept (``kept`` count)."""
+    """The customers to rebuild (``touched``), the published ones kept (``kept`` count) and
+    the date the published classification is as of (None: unknown)."""
 
     touched: pd.Series
     kept: int
+    as_of: date | None = None
 
 
 def _quote(name: str) -> str:
@@ -139,10 +150,16 @@ def golden_fingerprint(con: duckdb.DuckDBPyConnection, schema: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
-def stage_state(con: duckdb.DuckDBPyConnection, settings_hash: str) -> None:
-    """Write ``staging.golden_state`` (settings hash, fingerprint of ``staging.*``)."""
+def stage_state(con: duckdb.DuckDBPyConnection, settings_hash: str, as_of: date) -> None:
+    """Write ``staging.golden_state`` (settings hash, fingerprint of ``staging.*``, run date)."""
     frame = pd.DataFrame(
-        [{"settings_hash": settings_hash, "fingerprint": golden_fingerprint(con, "staging")}]
+        [
+            {
+                "settings_hash": settings_hash,
+                "fingerprint": golden_fingerprint(con, "staging"),
+                "as_of": as_of.isoformat(),
+            }
+        ]
     )
     con.register("_golden_state", frame)
     try:
@@ -158,6 +175,14 @@ def state_copies(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return {}
 
 
+def published_state(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the published golden state (``match.golden_state``), if any."""
+    if not table_exists(con, STATE_TABLE):
+        return None
+    rows = con.execute(f"SELECT fingerprint FROM {STATE_TABLE}").fetchall()
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
 def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPlan | None:
     """The customers whose golden rows must be rebuilt, or None when only a full build is right.
 
@@ -168,7 +193,10 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
         return None
     if not all(table_exists(con, f"golden.{t}") for t in GOLDEN_TABLES):
         return None
-    rows = con.execute(f"SELECT settings_hash, fingerprint FROM {STATE_TABLE}").fetchall()
+    has_date = "as_of" in table_columns(con, STATE_TABLE)
+    rows = con.execute(
+        f"SELECT settings_hash, fingerprint, {'as_of' if has_date else 'NULL'} FROM {STATE_TABLE}"
+    ).fetchall()
     if len(rows) != 1:
         return None
     row = rows[0]
@@ -188,7 +216,8 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
         f"SELECT count(*) FROM golden.customers WHERE customer_id NOT IN"
         f" (SELECT customer_id FROM {_TOUCHED})"
     ).fetchall()[0]
-    return GoldenPlan(touched=touched["customer_id"], kept=int(kept))
+    as_of = date.fromisoformat(row[2]) if row[2] else None
+    return GoldenPlan(touched=touched["customer_id"], kept=int(kept), as_of=as_of)
 
 
 def read_subset(
@@ -218,73 +247,148 @@ def customer_where(touched: bool) -> str:
     return f"customer_id {'' if touched else 'NOT '}IN (SELECT customer_id FROM {_TOUCHED})"
 
 
-def merge_staged(
-    con: duckdb.DuckDBPyConnection,
-    rebuilt: dict[str, pd.DataFrame],
-    classes: pd.DataFrame,
-    run_id: str,
-) -> None:
-    """Write ``staging.<table>``: the published rows of untouched customers plus ``rebuilt``.
+def _delta(name: str) -> str:
+    return f"staging.delta_{name}"
 
-    Args:
-        con: the warehouse (read-write).
-        rebuilt: ``golden.<name>`` → the touched customers' new rows.
-        classes: untouched customers' classification as of this run (``customer_id, tier,
-            lifecycle, is_returning, last_business_date, revenue_12m``).
-        run_id: this run; an untouched customer whose classification changed gets it as
-            ``updated_run_id``.
-    """
-    keep = customer_where(touched=False)
-    new = {c: f"_new_{c}" for c in _CLASS_SQL}
-    changed = " OR ".join(f"{c} IS DISTINCT FROM {n}" for c, n in new.items())
-    picked = ", ".join(f"{_CLASS_SQL[c].format(n=f'n.{c}')} AS {n}" for c, n in new.items())
-    con.register("_golden_classes", to_duckdb_arrow(classes))
-    try:
-        con.execute(
-            "CREATE OR REPLACE TABLE staging.customers AS"
-            f" WITH j AS (SELECT g.*, {picked} FROM golden.customers AS g"
-            f"  JOIN _golden_classes AS n USING (customer_id) WHERE g.{keep})"
-            f" SELECT * EXCLUDE ({', '.join(new.values())}) REPLACE ("
-            + ", ".join(f"{n} AS {c}" for c, n in new.items())
-            + f", CASE WHEN {changed} THEN ? ELSE updated_run_id END AS updated_run_id)"
-            " FROM j",
-            [run_id],
-        )
-    finally:
-        con.unregister("_golden_classes")
+
+def _keys(name: str) -> str:
+    """The table of customers whose ``golden.<name>`` rows the staged delta replaces."""
+    return _CHANGED if name == "customers" else _TOUCHED
+
+
+def clear_staged(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the staged golden state (views of a delta build or tables of a full one)."""
+    views = {
+        r[0]
+        for r in con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = 'staging'"
+        ).fetchall()
+    }
     for name in GOLDEN_TABLES:
-        if name != "customers":
-            con.execute(
-                f"CREATE OR REPLACE TABLE staging.{name} AS SELECT * FROM golden.{name}"
-                f" WHERE {keep}"
-            )
-    for key, frame in rebuilt.items():
-        name = key.split(".", 1)[1]
-        con.register("_golden_rebuilt", to_duckdb_arrow(frame))
-        try:
-            con.execute(f"INSERT INTO staging.{name} BY NAME SELECT * FROM _golden_rebuilt")
-        finally:
-            con.unregister("_golden_rebuilt")
-    con.execute(
-        "CREATE OR REPLACE TABLE staging.customers AS SELECT * FROM staging.customers"
-        " ORDER BY customer_id"
-    )
+        kind = "VIEW" if name in views else "TABLE"
+        con.execute(f"DROP {kind} IF EXISTS staging.{name}")
+        con.execute(f"DROP TABLE IF EXISTS {_delta(name)}")
+    con.execute(f"DROP TABLE IF EXISTS {_CHANGED}")
 
 
-def untouched_inputs(
+def reclassify_inputs(
     con: duckdb.DuckDBPyConnection,
+    plan: GoldenPlan,
+    settings: ClassificationSettings,
+    as_of: date,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """What re-classifying the untouched customers needs, from the published golden tables.
+    """What re-classifying the untouched customers as of ``as_of`` needs (``classify`` inputs).
+
+    Only the untouched customers whose classification can differ from the published one are
+    read (``reclassify_candidates_sql``): those with a business date crossing a bound between
+    the published state's date and ``as_of``. All untouched customers when the published
+    state's date is unknown.
 
     Returns:
         ``(customers: customer_id, registered_date; transactions: customer_id, txn_date,
         txn_amount; record_sources: customer_id, source_system)``.
     """
     keep = customer_where(touched=False)
+    if plan.as_of is not None:
+        sql, params = reclassify_candidates_sql(settings, plan.as_of, as_of, keep)
+        con.execute(f"CREATE OR REPLACE TABLE {_CANDIDATES} AS {sql}", params)
+        keep = f"customer_id IN (SELECT customer_id FROM {_CANDIDATES})"
     customers = read_subset(con, "golden.customers", ["customer_id", "registered_date"], keep)
     txns = read_subset(con, "golden.transactions", ["customer_id", "txn_date", "txn_amount"], keep)
     sources = read_subset(con, "golden.crosswalk", ["customer_id", "source_system"], keep)
+    con.execute(f"DROP TABLE IF EXISTS {_CANDIDATES}")
     assert customers is not None and txns is not None and sources is not None
     if len(txns):
         txns["txn_date"] = pd.to_datetime(txns["txn_date"].astype("string")).astype("datetime64[s]")
     return customers, txns, sources
+
+
+def stage_delta(
+    con: duckdb.DuckDBPyConnection,
+    rebuilt: dict[str, pd.DataFrame],
+    classes: pd.DataFrame,
+    run_id: str,
+) -> dict[str, int]:
+    """Stage the new golden state as a delta on ``golden.*``; no table is copied.
+
+    ``staging.delta_<name>`` holds the touched customers' rebuilt rows (for ``customers`` also
+    the untouched customers whose classification changed), typed as ``golden.<name>``;
+    ``staging.<name>`` is a view of the new state (the published rows of the other customers
+    plus the delta), so the quality suites and the history read it as before, and
+    ``swap_in_golden`` replaces just the delta's customers (``staged_delta``).
+
+    Args:
+        con: the warehouse (read-write).
+        rebuilt: ``golden.<name>`` → the touched customers' new rows.
+        classes: re-classified untouched customers (``customer_id, tier, lifecycle,
+            is_returning, last_business_date, revenue_12m``); those whose values differ from
+            the published ones get them, and this run as ``updated_run_id``.
+        run_id: this run.
+
+    Returns:
+        ``golden.<name>`` → rows in its delta.
+    """
+    clear_staged(con)
+    for name in GOLDEN_TABLES:
+        con.execute(f"CREATE TABLE {_delta(name)} AS SELECT * FROM golden.{name} LIMIT 0")
+    for key, frame in rebuilt.items():
+        name = key.split(".", 1)[1]
+        con.register("_golden_rebuilt", to_duckdb_arrow(frame))
+        try:
+            con.execute(f"INSERT INTO {_delta(name)} BY NAME SELECT * FROM _golden_rebuilt")
+        finally:
+            con.unregister("_golden_rebuilt")
+    new = {c: f"_new_{c}" for c in _CLASS_SQL}
+    changed = " OR ".join(f"{c} IS DISTINCT FROM {n}" for c, n in new.items())
+    picked = ", ".join(f"{_CLASS_SQL[c].format(n=f'n.{c}')} AS {n}" for c, n in new.items())
+    con.register("_golden_classes", to_duckdb_arrow(classes))
+    try:
+        con.execute(
+            f"INSERT INTO {_delta('customers')}"
+            f" WITH j AS (SELECT g.*, {picked} FROM golden.customers AS g"
+            f"  JOIN _golden_classes AS n USING (customer_id) WHERE g.{customer_where(False)})"
+            f" SELECT * EXCLUDE ({', '.join(new.values())}) REPLACE ("
+            + ", ".join(f"{n} AS {c}" for c, n in new.items())
+            + f", ?::VARCHAR AS updated_run_id) FROM j WHERE {changed}",
+            [run_id],
+        )
+    finally:
+        con.unregister("_golden_classes")
+    con.execute(
+        f"CREATE TABLE {_CHANGED} AS SELECT customer_id FROM {_TOUCHED}"
+        f" UNION SELECT customer_id FROM {_delta('customers')}"
+    )
+    counts = {}
+    for name in GOLDEN_TABLES:
+        con.execute(
+            f"CREATE VIEW staging.{name} AS SELECT * FROM golden.{name}"
+            f" WHERE customer_id NOT IN (SELECT customer_id FROM {_keys(name)})"
+            f" UNION ALL SELECT * FROM {_delta(name)}"
+        )
+        (n,) = con.execute(f"SELECT count(*) FROM {_delta(name)}").fetchall()[0]
+        counts[f"golden.{name}"] = int(n)
+    return counts
+
+
+def staged_delta(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]] | None:
+    """The staged delta to swap in: ``golden.<name>`` → (SQL condition, delta table).
+
+    The condition selects the published rows the delta replaces (its customers). None when
+    the staged state is a full one (``staging.<name>`` tables) or incomplete.
+    """
+    needed = [_delta(n) for n in GOLDEN_TABLES] + [_TOUCHED, _CHANGED]
+    if not all(table_exists(con, t) for t in needed):
+        return None
+    (views,) = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'staging'"
+        " AND view_name IN (" + ", ".join(f"'{n}'" for n in GOLDEN_TABLES) + ")"
+    ).fetchall()[0]
+    if views != len(GOLDEN_TABLES):
+        return None
+    return {
+        f"golden.{n}": (
+            f"customer_id IN (SELECT customer_id FROM {_keys(n)})",
+            _delta(n),
+        )
+        for n in GOLDEN_TABLES
+    }

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from warehouse.archive import read_tables_arrow, swap_tables, table_schema
 from warehouse.db import read_table, replace_tables, table_exists
-from warehouse.golden_delta import state_copies
+from warehouse.golden_delta import staged_delta, state_copies
 from warehouse.history import HISTORY_COLUMNS, TRACKED_ATTRIBUTES, update_history
 from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.ops import concat_frames
@@ -69,20 +69,29 @@ def stage_golden(
     replace_tables(con, staged)
 
 
-def swap_in_golden(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) -> None:
+def swap_in_golden(
+    con: duckdb.DuckDBPyConnection, run_id: str, run_date: date
+) -> dict[str, str] | None:
     """Replace ``golden.*`` with the staged state, update history and ID events: one transaction.
 
-    The staged tables are copied inside DuckDB (no pandas round trip); only the history (SCD2,
+    A staged delta (the incremental golden build, ``staged_delta``) replaces just the rows of
+    its customers (DELETE + INSERT by ``customer_id``); a full staged state is copied inside
+    DuckDB (no pandas round trip). Only the history (SCD2,
     computed in pandas from the customers' tracked columns) is written from a frame: the rows
     of the customers this run changed or removed, replacing theirs (the whole table when its
     open rows are not the published customers). The caller recreates the views afterwards.
+
+    Returns:
+        ``golden.<table>`` → SQL condition on ``customer_id`` selecting the customers whose
+        rows were replaced (valid until the next run's golden stage), for every exported
+        table; None when a whole table was replaced.
     """
     missing = [f"golden.{t}" for t in GOLDEN_TABLES if not table_exists(con, f"staging.{t}")]
     if missing:
         raise RuntimeError(f"staging tables missing: {missing}")
     events = read_table(con, "staging.id_events")
     frames: dict[str, pd.DataFrame] = {}
-    row_updates: dict[str, tuple[str, pd.DataFrame]] = {}
+    row_updates: dict[str, tuple[str, pd.DataFrame | str]] = {}
     if _history_is_current(con):
         # only customers this run changed (or that left the golden layer) can get new history
         # rows: fold just them, replace just their rows (SQL), leave every other row alone
@@ -113,10 +122,16 @@ def swap_in_golden(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) 
         frames["golden.customer_ids"] = concat_frames(
             read_table(con, "golden.customer_ids"), events
         )
-    copies = {f"golden.{t}": f"staging.{t}" for t in GOLDEN_TABLES}
+    delta = staged_delta(con)
+    copies = {} if delta else {f"golden.{t}": f"staging.{t}" for t in GOLDEN_TABLES}
+    row_updates.update(delta or {})
     copies.update(state_copies(con))  # the inputs the next incremental golden build compares
     swap_tables(con, copies, frames, appends, row_updates)
-    con.execute(f"DROP TABLE IF EXISTS {_SCOPE}")
+    if delta is None or frames:
+        return None
+    changed = {target: where for target, (where, _) in row_updates.items()}
+    changed["golden.customer_ids"] = "customer_id IN (SELECT customer_id FROM staging.id_events)"
+    return changed
 
 
 _SCOPE = "staging._history_scope"

@@ -16,14 +16,15 @@ from warehouse.classification import classify
 from warehouse.golden import RECORD_COLUMNS, GoldenTables, as_date
 from warehouse.golden_delta import (
     GoldenPlan,
+    clear_staged,
     customer_where,
-    merge_staged,
     plan_golden,
     read_subset,
+    reclassify_inputs,
+    stage_delta,
     stage_inputs,
     stage_state,
     touched_records_where,
-    untouched_inputs,
 )
 from warehouse.match_state import best_scores_sql
 from warehouse.ops import read_required, require_tables
@@ -47,6 +48,7 @@ class GoldenStats(StageResult):
     splits: int
     mode: str = "full"
     customers_rebuilt: int = 0
+    customers_reclassified: int = 0
 
 
 _SCORES = "staging._golden_scores"
@@ -73,20 +75,22 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     if id_history is not None:
         existing_ids = id_history["customer_id"].dropna().astype(str).unique().tolist()
     ids = assign_customer_ids(clusters, previous, ctx.run_date, existing_ids=existing_ids)
+    clear_staged(con)
     con.execute(f"CREATE OR REPLACE TABLE {_SCORES} AS {best_scores_sql()}")
     stage_inputs(con, ids.assignments, RECORD_COLUMNS, f"SELECT * FROM {_SCORES}")
     settings_hash = _settings_hash(ctx)
     plan = plan_golden(con, settings_hash) if ctx.config.golden_incremental else None
     events = ids.events.assign(run_id=ctx.run_id, run_date=ctx.run_date.isoformat())
+    reclassified = 0
     if plan is None:
         customers = _full_build(con, ctx, ids.assignments, events)
         mode, rebuilt = "full", customers
     else:
-        _incremental_build(con, ctx, ids.assignments, events, plan)
+        reclassified = _incremental_build(con, ctx, ids.assignments, events, plan)
         mode, rebuilt = "incremental", len(plan.touched)
         (customers,) = con.execute("SELECT count(*) FROM staging.customers").fetchall()[0]
     con.execute(f"DROP TABLE IF EXISTS {_SCORES}")
-    stage_state(con, settings_hash)
+    stage_state(con, settings_hash, ctx.run_date)
     (crosswalk_rows,) = con.execute("SELECT count(*) FROM staging.crosswalk").fetchall()[0]
     counts = events["event"].value_counts().to_dict() if len(events) else {}
     stats = GoldenStats(
@@ -97,6 +101,7 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
         splits=int(counts.get("split_from", 0)),
         mode=mode,
         customers_rebuilt=int(rebuilt),
+        customers_reclassified=reclassified,
     )
     log.info(
         "golden     (%s, %d customers rebuilt) customers=%d (new ids=%d merges=%d splits=%d)",
@@ -178,12 +183,18 @@ def _incremental_build(
     assignments: pd.DataFrame,
     events: pd.DataFrame,
     plan: GoldenPlan,
-) -> None:
-    """Rebuild the touched customers, re-classify the others, merge into ``staging.*``."""
+) -> int:
+    """Rebuild the touched customers, re-classify the others that may change, stage a delta.
+
+    Returns:
+        How many untouched customers were re-classified (their classification inputs read).
+    """
     golden = _build(con, ctx, assignments, touched_records_where())
     _carry_forward(golden, con, customer_where(touched=True))
-    customers, txns, sources = untouched_inputs(con)
-    classes = classify(customers, txns, sources, ctx.config.golden.classification, ctx.run_date)
+    settings = ctx.config.golden.classification
+    customers, txns, sources = reclassify_inputs(con, plan, settings, ctx.run_date)
+    classes = classify(customers, txns, sources, settings, ctx.run_date)
     classes["last_business_date"] = as_date(classes["last_business_date"])
-    merge_staged(con, golden.as_dict(), classes, ctx.run_id)
+    stage_delta(con, golden.as_dict(), classes, ctx.run_id)
     stage_golden(con, {}, events)
+    return len(customers)

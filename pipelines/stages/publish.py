@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import duckdb
 
 from expectations import blocking_failures
-from warehouse import create_views, export_parquet
+from warehouse import create_views
 from warehouse.archive import (
     apply_retention,
     copy_offsite,
@@ -17,6 +17,8 @@ from warehouse.archive import (
     publish_snapshot,
 )
 from warehouse.dormant import dormant_ids, hide_customers, reactivate_resumed
+from warehouse.export_changes import publish_exports
+from warehouse.golden_delta import published_state
 from warehouse.ops import run_deliveries
 from warehouse.publish import golden_snapshot_tables, swap_in_golden
 from warehouse.security import AuditLog
@@ -40,10 +42,11 @@ __all__ = ["PublishStats", "SnapshotStats", "snapshot_stage", "swap_stage"]
 
 @dataclass(kw_only=True)
 class PublishStats(StageResult):
-    """What publishing wrote: Parquet exports and analyst mart tables."""
+    """What publishing wrote: Parquet exports (full, or change files) and analyst mart tables."""
 
     exported_files: int
     analyst_mart_tables: int
+    export: str = "full"
 
 
 @dataclass(kw_only=True)
@@ -73,7 +76,8 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
     if failed:
         names = ", ".join(f"{o.layer} {o.name}" for o in failed)
         raise PublishBlocked(f"run {ctx.run_id}: critical expectations failed: {names}")
-    swap_in_golden(con, ctx.run_id, ctx.run_date)
+    before = published_state(con)
+    changed = swap_in_golden(con, ctx.run_id, ctx.run_date)
     crash_point("publish:swapped")
     create_views(con)
     cfg = ctx.config
@@ -88,14 +92,24 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
             details={"run_id": ctx.run_id, "reason": "business resumed"},
         )
         log.info("publish    %d dormant customer(s) reactivated", len(reactivated))
-    exported = export_parquet(con, ensure_dir(cfg.resolve(cfg.exports_dir) / "golden"))
+    exported = publish_exports(
+        con,
+        ensure_dir(cfg.resolve(cfg.exports_dir) / "golden"),
+        ctx.run_id,
+        ctx.run_date,
+        changed,
+        cfg.export_full_every_days,
+        states=(before, published_state(con)),
+    )
+    export = "changes" if any(p.parent.name.startswith("seq=") for p in exported) else "full"
     mart = publish_analyst_mart(cfg, hide_customers(golden_snapshot_tables(con), dormant_ids(con)))
     log.info(
-        "publish    golden tables swapped in; %d Parquet files exported; analyst mart %d tables",
+        "publish    golden tables swapped in; %d Parquet files exported (%s); analyst mart %d",
         len(exported),
+        export,
         len(mart),
     )
-    return PublishStats(exported_files=len(exported), analyst_mart_tables=len(mart))
+    return PublishStats(exported_files=len(exported), analyst_mart_tables=len(mart), export=export)
 
 
 def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotStats:

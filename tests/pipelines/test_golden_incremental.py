@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from pipelines.access import open_warehouse
@@ -16,8 +17,9 @@ from sources.demo.replay import ReplaySettings, replay_nights
 from tests.pipelines.conftest import write_project
 from warehouse import read_table
 from warehouse.archive._hashing import table_content_hash
+from warehouse.export_changes import current_export_sql
 from warehouse.history import TRACKED_ATTRIBUTES, update_history
-from warehouse.naming import GOLDEN_TABLES
+from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.versions import delivery_reasons
 
 
@@ -56,6 +58,22 @@ def _history_equals_a_full_fold(
     return published
 
 
+def _exports_equal_published(project: Path) -> None:
+    """The Parquet exports (full export + change files) read back as every golden table."""
+    cfg = load_config(project)
+    out = cfg.resolve(cfg.exports_dir) / "golden"
+    with open_warehouse(cfg, read_only=True) as con:
+        published = {t: con.execute(f"SELECT * FROM golden.{t}").df() for t in EXPORTED}
+    with duckdb.connect() as con:
+        for table, frame in published.items():
+            exported = con.execute(current_export_sql(out, table)).df()
+            columns = sorted(frame.columns)
+            assert sorted(exported.columns) == columns, table
+            pd.testing.assert_frame_equal(
+                _as_text(exported[columns]), _as_text(frame[columns]), obj=table
+            )
+
+
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     text = frame.astype("string").fillna("\x00")
     return text.sort_values(list(text.columns), ignore_index=True)
@@ -68,6 +86,7 @@ def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
     (tmp_path / "nightly").mkdir()
     project = write_project(tmp_path / "nightly", tmp_path / "demo" / "landing")
     modes = []
+    exports = []
     history: pd.DataFrame | None = None
     for night in replay_nights(tmp_path / "demo", settings):
         outcome = run_pipeline(project, run_date=night.run_date)
@@ -76,10 +95,15 @@ def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
         golden = outcome.stats.golden
         assert golden is not None
         modes.append((golden.mode, golden.customers_rebuilt, golden.golden_customers))
+        assert outcome.stats.publish is not None
+        exports.append(outcome.stats.publish.export)
+        _exports_equal_published(project)
         _full_build_equals_published(project, outcome.run_id, night.run_date)
     assert modes[0][0] == "full"
     later = modes[1:]
     assert all(mode == "incremental" for mode, _, _ in later), modes
+    # a nightly writes only the changed customers' rows beside the first night's full export
+    assert exports[0] == "full" and set(exports[1:]) == {"changes"}, exports
     # a night's changes touch a small share of the customers
     assert all(0 < rebuilt < total / 2 for _, rebuilt, total in later), modes
 
@@ -99,3 +123,30 @@ def test_a_changed_golden_table_forces_a_full_build(project: Path) -> None:
     assert again.success, again.errors
     assert again.stats.golden is not None and again.stats.golden.mode == "full"
     _full_build_equals_published(project, again.run_id, "2026-11-24")
+
+
+def test_a_later_run_date_reclassifies_only_customers_crossing_a_bound(project: Path) -> None:
+    """Unchanged inputs, a later run date: tiers and lifecycles move as in a full build.
+
+    Only the customers with a business date near a moved bound are re-classified (read into
+    pandas); the rest keep their published rows, and the staged delta holds just the
+    customers whose classification changed.
+    """
+    first = run_pipeline(project, run_date="2026-11-23")
+    assert first.success, first.errors
+    later = run_pipeline(project, run_date="2027-06-11")  # 200 days: new → active, tier windows
+    assert later.success, later.errors
+    golden = later.stats.golden
+    assert golden is not None and golden.mode == "incremental", golden
+    assert golden.customers_rebuilt == 0
+    assert 0 < golden.customers_reclassified < golden.golden_customers
+    with open_warehouse(load_config(project), read_only=True) as con:
+        (moved,) = con.execute(
+            "SELECT count(*) FROM golden.customers WHERE updated_run_id = ?", [later.run_id]
+        ).fetchall()[0]
+    assert 0 < moved <= golden.customers_reclassified
+    _full_build_equals_published(project, later.run_id, "2027-06-11")
+    next_day = run_pipeline(project, run_date="2027-06-12")
+    assert next_day.success and next_day.stats.golden is not None
+    assert next_day.stats.golden.customers_reclassified < golden.customers_reclassified
+    _full_build_equals_published(project, next_day.run_id, "2027-06-12")

@@ -74,7 +74,7 @@ def swap_tables(
     copies: Mapping[str, str],
     frames: Mapping[str, pd.DataFrame | pa.Table] | None = None,
     appends: Mapping[str, str] | None = None,
-    row_updates: Mapping[str, tuple[str, pd.DataFrame | pa.Table]] | None = None,
+    row_updates: Mapping[str, tuple[str, pd.DataFrame | pa.Table | str]] | None = None,
 ) -> None:
     """Replace tables from other tables inside DuckDB, and from frames, in ONE transaction.
 
@@ -88,7 +88,8 @@ def swap_tables(
         frames: target → rows to write (pandas or Arrow), replacing the target.
         appends: target → source table whose rows are appended to the existing target.
         row_updates: target → (SQL condition, rows): the target's rows matching the condition
-            are replaced by the rows (inserted by column name).
+            are replaced by the rows (inserted by column name); rows given as a table name
+            are copied from that table inside DuckDB.
 
     Raises:
         ValueError: a table name is not ``schema.identifier``.
@@ -98,7 +99,8 @@ def swap_tables(
     appends = appends or {}
     row_updates = row_updates or {}
     names = [*copies.keys(), *copies.values(), *frames, *appends.keys(), *appends.values()]
-    for name in [*names, *row_updates]:
+    sources = [rows for _, rows in row_updates.values() if isinstance(rows, str)]
+    for name in [*names, *row_updates, *sources]:
         _checked(name)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -116,6 +118,9 @@ def swap_tables(
             con.execute(f"INSERT INTO {target} SELECT * FROM {source}")
         for target, (where, rows) in row_updates.items():
             con.execute(f"DELETE FROM {target} WHERE {where}")
+            if isinstance(rows, str):
+                con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {rows}")
+                continue
             con.register(_FRAME_VIEW, to_duckdb_arrow(rows))
             try:
                 con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {_FRAME_VIEW}")
