@@ -18,12 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from warehouse.archive._hashing import duckdb_cursor, schema_record
+
+if TYPE_CHECKING:
+    from warehouse.archive.snapshots import SnapshotInfo
 
 ADD = "add"
 DROP = "drop"
@@ -214,6 +218,30 @@ def delta_share(deltas: Mapping[str, TableDelta], tables: Mapping[str, pa.Table]
     return changed / total if total else 0.0
 
 
-def deltas_on(base_id: str, snapshot_bases: Sequence[str | None]) -> int:
-    """How many snapshots use ``base_id`` as their base."""
-    return sum(1 for b in snapshot_bases if b == base_id)
+def delta_base(
+    existing: Sequence[SnapshotInfo], kind: str, policy: SnapshotPolicy, full: bool = False
+) -> SnapshotInfo | None:
+    """The full snapshot a new snapshot should be a delta on, or None for a full snapshot.
+
+    Full: when deltas are off or ``full`` is asked for, for every kind but ``daily``
+    (month end, year end, pre-restore backup), when there is no full snapshot yet, and when
+    ``policy.max_deltas`` deltas already share the last full one.
+
+    Args:
+        existing: published snapshots, oldest first.
+        kind: the new snapshot's kind.
+        policy: the snapshot policy.
+        full: a full snapshot was asked for (on demand).
+
+    Returns:
+        The base, or None.
+    """
+    if full or not policy.delta or kind != "daily":
+        return None
+    fulls = [s for s in existing if s.storage == "full"]
+    if not fulls:
+        return None
+    base = fulls[-1]
+    if sum(1 for s in existing if s.base_id == base.snapshot_id) >= policy.max_deltas:
+        return None
+    return base
