@@ -169,14 +169,17 @@ def test_verify_passes_then_reports_a_tampered_parquet_file(history: History, ca
     out = capsys.readouterr().out
     assert out.count(": OK (") == len(list_snapshots(history.cfg.resolve(history.cfg.archive_dir)))
 
-    target = history.b.path / "golden.customers.parquet"
+    # the second night's snapshot is a delta on the first: its customers' added rows
+    assert history.b.storage == "delta" and history.b.base_id == history.a.snapshot_id
+    name = "golden.customers.add.parquet"
+    target = history.b.path / name
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the file
     target.write_bytes(bytes(data))
 
     assert main(["snapshots", "verify", "--config", config]) == 1
     out = capsys.readouterr().out
-    bad = [line for line in out.splitlines() if "golden.customers.parquet" in line]
+    bad = [line for line in out.splitlines() if name in line]
     assert bad and "checksum_mismatch" in bad[0], out
     assert f"snapshot {history.b.snapshot_id}: " in out
     assert f"{history.a.snapshot_id}: snapshot {history.a.snapshot_id}: OK" in out
