@@ -30,7 +30,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "RetentionPlan",
         "RetentionPolicy",
         "apply_delta",
-    "apply_retention",
+        "apply_retention",
         "due_kind",
         "first_work_week_end",
         "is_weekday",

@@ -3,7 +3,9 @@
 A delta snapshot holds, per table, the positions of the base table's rows that are gone
 (``drop``: row numbers in the base file's order) and the rows that are new (``add``); changed
 rows are a drop plus an add. Reconstruction is ``base.filter(not dropped) ++ add``, in Arrow,
-so the table's types are exactly the ones a full snapshot would have written. Rows are matched
+so the table's types are exactly the ones a full snapshot would have written (a column empty,
+typed Arrow ``null``, on the base night is cast to its later type; any other change of a
+table's columns stores that table whole). Rows are matched
 as multisets by a 128-bit row fingerprint (two DuckDB row hashes over the columns in name
 order, in two directions); the manifest keeps the sha256 content hash of every represented
 table, which ``verify_snapshot`` recomputes on the reconstruction.
@@ -102,10 +104,6 @@ def row_fingerprints(table: pa.Table) -> np.ndarray:
     return pairs
 
 
-def _as_keys(pairs: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(pairs).view(np.dtype((np.void, 16))).ravel()
-
-
 def multiset_changes(base: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows of ``base`` not in ``current`` and rows of ``current`` not in ``base`` (multisets).
 
@@ -117,15 +115,18 @@ def multiset_changes(base: np.ndarray, current: np.ndarray) -> tuple[np.ndarray,
         ``(base positions to drop, current positions to add)``, each sorted.
     """
     n = len(base)
-    keys = np.concatenate([_as_keys(base), _as_keys(current)])
-    side = np.concatenate([np.zeros(n, dtype=np.int8), np.ones(len(current), dtype=np.int8)])
-    position = np.concatenate([np.arange(n), np.arange(len(current))])
-    if not len(keys):
+    both = np.concatenate([base, current]).astype(np.uint64, copy=False)
+    if not len(both):
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    order = np.lexsort((position, side, keys))
-    keys, side, position = keys[order], side[order], position[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(keys)]))
+    # two stable sorts = order by (first, second fingerprint), base rows before current ones
+    order = np.argsort(both[:, 1], kind="stable")
+    order = order[np.argsort(both[order, 0], kind="stable")]
+    keys = both[order]
+    side = (order >= n).astype(np.int8)
+    position = np.where(side == 1, order - n, order)
+    new_group = np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)]
+    starts = np.flatnonzero(new_group)
+    group = np.cumsum(new_group) - 1
     in_base = np.bincount(group, weights=side == 0, minlength=len(starts)).astype(np.int64)
     in_current = np.bincount(group, weights=side == 1, minlength=len(starts)).astype(np.int64)
     # rank within (group, side): base entries come first in each group, then current ones
@@ -133,6 +134,21 @@ def multiset_changes(base: np.ndarray, current: np.ndarray) -> tuple[np.ndarray,
     drop = (side == 0) & (rank >= in_current[group])
     add = (side == 1) & (rank >= in_base[group])
     return np.sort(position[drop]).astype(np.int64), np.sort(position[add]).astype(np.int64)
+
+
+def widens(base: list[dict], schema: pa.Schema) -> bool:
+    """Whether a base table of schema ``base`` (schema record) reads as ``schema`` by a cast.
+
+    True when the columns are the same and the only type changes are from Arrow ``null`` (a
+    column empty on the base night, typed once it holds values).
+    """
+    now = schema_record(schema)
+    return len(base) == len(now) and all(
+        b["name"] == c["name"]
+        and b["nullable"] == c["nullable"]
+        and b["type"] in (c["type"], "null")
+        for b, c in zip(base, now, strict=True)
+    )
 
 
 def table_delta(base: pa.Table | None, current: pa.Table) -> TableDelta:
@@ -145,9 +161,11 @@ def table_delta(base: pa.Table | None, current: pa.Table) -> TableDelta:
     Returns:
         A :class:`TableDelta`.
     """
-    if base is None or schema_record(base.schema) != schema_record(current.schema):
-        return TableDelta(full=current)
-    if not current.column_names:
+    if (
+        base is None
+        or not current.column_names
+        or not widens(schema_record(base.schema), current.schema)
+    ):
         return TableDelta(full=current)
     drop, add = multiset_changes(row_fingerprints(base), row_fingerprints(current))
     return TableDelta(drop=drop, add=current.take(pa.array(add, type=pa.int64())))
@@ -197,11 +215,13 @@ def apply_delta(
             )
         keep[drop] = False
     kept = base.filter(pa.array(keep))
-    if add is None or not add.num_rows:
+    if add is None:
         return kept
-    if add.schema != base.schema:
-        add = add.cast(base.schema)
-    return pa.concat_tables([kept, add])
+    if add.schema != kept.schema:  # a column empty (null-typed) on the base night
+        if not widens(schema_record(kept.schema), add.schema):
+            raise ValueError("the added rows' columns differ from the base table's")
+        kept = kept.cast(add.schema)
+    return pa.concat_tables([kept, add]) if add.num_rows else kept
 
 
 def delta_for(

@@ -16,14 +16,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from warehouse.archive._digest_cache import TableRows, read_cache, write_cache
 from warehouse.archive._errors import ArchiveError, SnapshotVerificationError, SnapshotWriteError
 from warehouse.archive._hashing import (
     combine_table_hashes,
     content_hash,
     file_sha256,
+    hash_from_digests,
+    row_digests,
     schema_record,
     table_content_hash,
     to_arrow,
@@ -57,6 +61,9 @@ from warehouse.archive.delta import (
     delta_share,
     drop_positions,
     drop_table,
+    multiset_changes,
+    row_fingerprints,
+    widens,
 )
 from warehouse.archive.verify import TableReader, VerifyReport, read_parquet, verify_snapshot
 
@@ -286,6 +293,27 @@ def part_file_name(table: str, part: str) -> str:
     return f"{check_table_name(table)}.{part}.parquet"
 
 
+def _delta_from_cache(
+    tables: Mapping[str, pa.Table], cached: Mapping[str, TableRows]
+) -> tuple[dict[str, TableDelta], dict[str, str]]:
+    """Deltas and content hashes of ``tables`` against a base whose rows are cached."""
+    deltas: dict[str, TableDelta] = {}
+    hashes: dict[str, str] = {}
+    for name, table in tables.items():
+        rows = cached.get(name)
+        if rows is None or not table.column_names or not widens(rows.schema, table.schema):
+            deltas[name] = TableDelta(full=table)
+            hashes[name] = table_content_hash(table)
+            continue
+        drop, add = multiset_changes(rows.fingerprints, row_fingerprints(table))
+        added = table.take(pa.array(add, type=pa.int64()))
+        kept = np.delete(rows.digests, drop)
+        new = row_digests(added) if added.num_rows else np.empty(0, dtype=kept.dtype)
+        hashes[name] = hash_from_digests(table.schema, np.concatenate([kept, new]))
+        deltas[name] = TableDelta(drop=drop, add=added)
+    return deltas, hashes
+
+
 def _delta_parts(deltas: Mapping[str, TableDelta]) -> dict[str, tuple[str, str, pa.Table]]:
     """File key → (table, part, part table) of every stored part of a delta snapshot."""
     parts: dict[str, tuple[str, str, pa.Table]] = {}
@@ -420,7 +448,35 @@ def publish_snapshot(
     archive_dir = Path(archive_dir)
     snapshot_id = snapshot_id_for(created_at, run_id)
     arrow_tables = {check_table_name(name): to_arrow(t) for name, t in tables.items()}
-    table_hashes = {name: table_content_hash(t) for name, t in arrow_tables.items()}
+    parts, table_hashes = None, None
+    if base is not None:
+        if base.storage != "full":
+            raise ValueError(f"the base of a delta must be a full snapshot, not {base.storage}")
+        cached = read_cache(archive_dir, base.snapshot_id, base.content_hash)
+        if cached:  # the base's rows are known: hash only the added rows
+            deltas, table_hashes = _delta_from_cache(arrow_tables, cached)
+        else:
+            base_tables = load_snapshot(base.path, verify=False, reader=reader)
+            deltas = delta_for(base_tables, arrow_tables)
+        share = delta_share(deltas, arrow_tables)
+        if share > max_delta_share:
+            LOG.info("changes are %.0f%% of the rows: writing a full snapshot", 100 * share)
+        else:
+            parts = _delta_parts(deltas)
+    cache_rows: dict[str, TableRows] = {}
+    if parts is None:  # a full snapshot: keep its rows for the deltas that will build on it
+        table_hashes = {}
+        for name, table in arrow_tables.items():
+            if not table.column_names:
+                table_hashes[name] = table_content_hash(table)
+                continue
+            digests = row_digests(table)
+            table_hashes[name] = hash_from_digests(table.schema, digests)
+            cache_rows[name] = TableRows(
+                schema_record(table.schema), row_fingerprints(table), digests
+            )
+    elif table_hashes is None:
+        table_hashes = {name: table_content_hash(t) for name, t in arrow_tables.items()}
     snapshot_hash = combine_table_hashes(table_hashes)
     existing = list_snapshots(archive_dir)
     if skip_if_unchanged and existing and existing[-1].content_hash == snapshot_hash:
@@ -430,16 +486,6 @@ def publish_snapshot(
     final = parent / snapshot_id
     if final.exists():
         raise FileExistsError(errno.EEXIST, "snapshot already published", str(final))
-    parts = None
-    if base is not None:
-        if base.storage != "full":
-            raise ValueError(f"the base of a delta must be a full snapshot, not {base.storage}")
-        deltas = delta_for(load_snapshot(base.path, verify=False, reader=reader), arrow_tables)
-        share = delta_share(deltas, arrow_tables)
-        if share > max_delta_share:
-            LOG.info("changes are %.0f%% of the rows: writing a full snapshot", 100 * share)
-        else:
-            parts = _delta_parts(deltas)
     clean_leftovers(archive_dir)
     temp = parent / temp_dir_name(snapshot_id)
     try:
@@ -491,6 +537,8 @@ def publish_snapshot(
     except BaseException:
         _remove_temp(temp)
         raise
+    if parts is None:
+        write_cache(archive_dir, snapshot_id, manifest["content_hash"], cache_rows)
     LOG.info("published snapshot %s (%s)", snapshot_id, kind)
     return _info_from_manifest(final, manifest)
 

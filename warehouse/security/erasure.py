@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from warehouse.archive import list_snapshots
+from warehouse.archive._digest_cache import drop_cache
 from warehouse.archive._layout import MANIFEST_NAME, read_manifest
 from warehouse.security._erase_sql import PersonMatch, erase_in_arrow, erase_in_table
 from warehouse.security.audit import AuditLog
@@ -332,6 +333,7 @@ def erase_customer(
                 erased[n] is not t for n, t in deltas[info.snapshot_id].items()
             ):
                 report.snapshot_rows[info.snapshot_id] = removed
+        drop_cache(folder)  # row digests of the old content: rebuilt by the next full snapshot
         # every other Parquet/JSON file below the archive (delta snapshots, copies, …)
         report.archive_files.update(erase_in_tree(folder, match, key, skip=covered))
     _erase_mart(targets, match, key, report, allow_unsafe_crypto)
