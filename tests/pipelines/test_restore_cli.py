@@ -190,3 +190,14 @@ def test_verify_passes_then_reports_a_tampered_parquet_file(history: History, ca
     assert main(["snapshots", "restore", history.b.snapshot_id, "--config", config]) == 4
     assert capsys.readouterr().err.startswith("archive error: ")  # one line, no traceback
     assert _golden_hash(history.cfg) == before
+
+
+def test_snapshots_full_on_demand_and_list_shows_the_storage(history: History, capsys) -> None:
+    config = str(history.config)
+    assert main(["snapshots", "full", "--config", config]) == 0
+    assert "published full snapshot" in capsys.readouterr().out
+    latest = list_snapshots(history.cfg.resolve(history.cfg.archive_dir))[-1]
+    assert latest.storage == "full" and latest.content_hash == _golden_hash(history.cfg)
+    assert main(["snapshots", "list", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert f"delta on {history.a.snapshot_id}" in out  # the second night's snapshot
