@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ENTITIES ?= 5000
 SEED     ?= 42
 
-.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large bench-cli bench-golden clean report-screenshot \
+.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large bench-cli bench-golden bench-startup clean report-screenshot \
 	browser-deps console bench-console \
 	fonts dossier-screenshot
 
@@ -85,6 +85,10 @@ bench-golden: $(STAMP)
 ## bench-cli: start-up of `customer-archive sql "SELECT 1"` (medians, heaviest imports)
 bench-cli: $(STAMP)
 	$(BIN)/python benchmarks/bench_cli_startup.py --repeat 15
+
+## bench-startup: fixed start-up of `customer-archive run` per component (CPU and wall medians)
+bench-startup: $(STAMP)
+	$(BIN)/python benchmarks/bench_run_startup.py --repeat 7
 
 ## bench-febrl: FEBRL 3 and 4 through `customer-archive run` with the YAML of
 ## benchmarks/configs/ only (pairwise / B-cubed P/R/F1 vs truth), appended to BENCHMARKS.md;

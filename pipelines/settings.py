@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dedupe import MatchSettings
 from expectations import QualitySettings
 from warehouse import GoldenSettings
-from warehouse.archive import RetentionPolicy
+from warehouse.archive import RetentionPolicy, SnapshotPolicy
 
 CONFIG_ENV = "CUSTOMER_ARCHIVE_CONFIG"
 DEFAULT_CONFIG = Path("archive.yml")
@@ -179,6 +179,7 @@ class ArchiveConfig(BaseModel):
     golden: GoldenSettings = GoldenSettings()
     quality: QualitySettings = QualitySettings()
     retention: RetentionPolicy = RetentionPolicy()
+    snapshots: SnapshotPolicy = SnapshotPolicy()
     security: SecuritySettings = SecuritySettings()
     scale: ScaleSettings = ScaleSettings()
     filing: FilingSettings = FilingSettings()

@@ -18,11 +18,13 @@ from warehouse.archive import (
     diff_snapshots,
     list_snapshots,
     prepare_restore,
+    publish_snapshot,
     verify_snapshot,
 )
 from warehouse.ops import append_audit_record, latest_recorded_run
 from warehouse.publish import golden_snapshot_tables
-from warehouse.security import write_audit_worksheet
+from warehouse.security import AuditLog, write_audit_worksheet
+from warehouse.security.audit_anchor import manifest_audit_head
 
 from ..access import (
     audit,
@@ -53,7 +55,7 @@ def find_snapshot(cfg: ArchiveConfig, ident: str) -> SnapshotInfo:
 
 
 def snapshots_command(cfg: ArchiveConfig, action: str, ids: Sequence[str] = ()) -> int:
-    """`customer-archive snapshots list|verify|diff|restore`."""
+    """`customer-archive snapshots list|verify|diff|restore|full`."""
     archive_dir = cfg.resolve(cfg.archive_dir)
     if action == "list":
         snaps = list_snapshots(archive_dir)
@@ -61,8 +63,11 @@ def snapshots_command(cfg: ArchiveConfig, action: str, ids: Sequence[str] = ()) 
             print(f"no snapshots in {archive_dir}")
         for s in snaps:
             customers = s.row_counts.get("golden.customers", "?")
-            print(f"{s.snapshot_id}  {s.kind:<14} customers={customers:<8} {s.path}")
+            storage = f"delta on {s.base_id}" if s.base_id else "full"
+            print(f"{s.snapshot_id}  {s.kind:<14} customers={customers:<8} {storage}  {s.path}")
         return 0
+    if action == "full":
+        return full_snapshot(cfg)
     if action == "verify":
         targets = [find_snapshot(cfg, i) for i in ids] or list_snapshots(archive_dir)
         bad = 0
@@ -90,6 +95,32 @@ def snapshots_command(cfg: ArchiveConfig, action: str, ids: Sequence[str] = ()) 
         print("snapshots restore needs one snapshot id", file=sys.stderr)
         return 2
     return restore_snapshot(cfg, find_snapshot(cfg, ids[0]))
+
+
+def full_snapshot(cfg: ArchiveConfig) -> int:
+    """Publish a full snapshot of the current golden layer now (on demand; later deltas use it)."""
+    run_id = f"full-{uuid.uuid4().hex[:8]}"
+    with run_lock(cfg), open_warehouse(cfg) as con:
+        tables = golden_snapshot_tables(con)
+        if not tables:
+            raise SystemExit("nothing published yet: run `customer-archive run` first")
+        info = publish_snapshot(
+            tables,
+            ensure_dir(cfg.resolve(cfg.archive_dir)),
+            run_id,
+            datetime.now(UTC),
+            {
+                "reason": "full snapshot requested from the CLI",
+                **snapshot_encryption_note(cfg),
+                **manifest_audit_head(AuditLog(cfg.resolve(cfg.security.audit_log)).head()),
+            },
+            skip_if_unchanged=False,
+            writer=snapshot_writer(cfg),
+        )
+    assert info is not None
+    audit(cfg, "snapshot", info.snapshot_id, details={"storage": "full", "run_id": run_id})
+    print(f"published full snapshot {info.snapshot_id} at {info.path}")
+    return 0
 
 
 def restore_snapshot(cfg: ArchiveConfig, snap: SnapshotInfo) -> int:

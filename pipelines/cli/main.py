@@ -329,9 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("customer_id")
     p.set_defaults(handler="ids")
 
-    p = sub.add_parser("snapshots", help="list, verify, diff or restore archive snapshots")
+    p = sub.add_parser(
+        "snapshots", help="list, verify, diff or restore archive snapshots; publish a full one"
+    )
     _add_common(p)
-    p.add_argument("action", choices=["list", "verify", "diff", "restore"])
+    p.add_argument("action", choices=["list", "verify", "diff", "restore", "full"])
     p.add_argument("ids", nargs="*", help="snapshot id(s) or folder(s)")
     p.set_defaults(handler="snapshots")
 

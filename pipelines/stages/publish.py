@@ -12,6 +12,7 @@ from warehouse import create_views
 from warehouse.archive import (
     apply_retention,
     copy_offsite,
+    delta_base,
     due_kind,
     list_snapshots,
     publish_snapshot,
@@ -54,13 +55,14 @@ class SnapshotStats(StageResult):
     """The snapshot written (None when the golden content did not change) and retention."""
 
     kind: str
+    storage: str | None = None
     snapshot: str | None = None
     snapshot_id: str | None = None
     offsite: str | None = None
     snapshots_deleted: int = 0
     report: str | None = None
 
-    _OPTIONAL = ("snapshot_id", "offsite", "report")
+    _OPTIONAL = ("snapshot_id", "offsite", "report", "storage")
 
 
 def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
@@ -120,7 +122,10 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
         raise PublishBlocked(f"run {ctx.run_id}: expectations missing or failed; no snapshot")
     source_manifest = run_deliveries(con, ctx.run_id)
     archive_dir = ensure_dir(cfg.resolve(cfg.archive_dir))
-    kind = due_kind(ctx.run_date, list_snapshots(archive_dir))
+    existing = list_snapshots(archive_dir)
+    kind = due_kind(ctx.run_date, existing)
+    # nightly: a delta on the last full snapshot; month end, year end, first run: full
+    base = delta_base(existing, kind, cfg.snapshots)
     info = publish_snapshot(
         golden_snapshot_tables(con),
         archive_dir,
@@ -139,6 +144,9 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
         # month-end and year-end archives are kept even when nothing changed that day
         skip_if_unchanged=kind == "daily",
         writer=snapshot_writer(cfg),
+        base=base,
+        reader=snapshot_reader(cfg),
+        max_delta_share=cfg.snapshots.max_delta_share,
     )
     crash_point("snapshot:published")
     stats = SnapshotStats(kind=kind)
@@ -147,7 +155,8 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
     else:
         stats.snapshot = str(info.path)
         stats.snapshot_id = info.snapshot_id
-        log.info("snapshot   %s", info.path)
+        stats.storage = info.storage
+        log.info("snapshot   %s (%s)", info.path, info.storage)
         if cfg.offsite:
             stats.offsite = copy_offsite(info.path, cfg.offsite, reader=snapshot_reader(cfg))
             log.info("snapshot   off-site copy %s", stats.offsite)

@@ -169,14 +169,17 @@ def test_verify_passes_then_reports_a_tampered_parquet_file(history: History, ca
     out = capsys.readouterr().out
     assert out.count(": OK (") == len(list_snapshots(history.cfg.resolve(history.cfg.archive_dir)))
 
-    target = history.b.path / "golden.customers.parquet"
+    # the second night's snapshot is a delta on the first: its customers' added rows
+    assert history.b.storage == "delta" and history.b.base_id == history.a.snapshot_id
+    name = "golden.customers.add.parquet"
+    target = history.b.path / name
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the file
     target.write_bytes(bytes(data))
 
     assert main(["snapshots", "verify", "--config", config]) == 1
     out = capsys.readouterr().out
-    bad = [line for line in out.splitlines() if "golden.customers.parquet" in line]
+    bad = [line for line in out.splitlines() if name in line]
     assert bad and "checksum_mismatch" in bad[0], out
     assert f"snapshot {history.b.snapshot_id}: " in out
     assert f"{history.a.snapshot_id}: snapshot {history.a.snapshot_id}: OK" in out
@@ -187,3 +190,14 @@ def test_verify_passes_then_reports_a_tampered_parquet_file(history: History, ca
     assert main(["snapshots", "restore", history.b.snapshot_id, "--config", config]) == 4
     assert capsys.readouterr().err.startswith("archive error: ")  # one line, no traceback
     assert _golden_hash(history.cfg) == before
+
+
+def test_snapshots_full_on_demand_and_list_shows_the_storage(history: History, capsys) -> None:
+    config = str(history.config)
+    assert main(["snapshots", "full", "--config", config]) == 0
+    assert "published full snapshot" in capsys.readouterr().out
+    latest = list_snapshots(history.cfg.resolve(history.cfg.archive_dir))[-1]
+    assert latest.storage == "full" and latest.content_hash == _golden_hash(history.cfg)
+    assert main(["snapshots", "list", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert f"delta on {history.a.snapshot_id}" in out  # the second night's snapshot

@@ -131,7 +131,54 @@ def _fixed_width(digests: pa.ChunkedArray) -> np.ndarray:
 
 def _sorted_digests_hash(digests: pa.ChunkedArray) -> str:
     """sha256 of the sorted row digests joined with ``,`` (``string_agg(d, ',' ORDER BY d)``)."""
-    rows = np.sort(_fixed_width(digests))
+    return _rows_hash(_fixed_width(digests))
+
+
+def row_digests(table: pa.Table) -> np.ndarray:
+    """Each row's sha256 digest (64 hex characters, ``S64``), in the table's row order.
+
+    The digests :func:`table_content_hash` sorts and hashes; with them kept, a table that
+    differs by a few rows is hashed again from the changed rows alone
+    (:func:`hash_from_digests`).
+
+    Args:
+        table: the table (at least one column).
+
+    Returns:
+        An ``S64`` numpy array, one digest per row.
+    """
+    columns = sorted(table.column_names)
+    if not columns:
+        raise ValueError("a table without columns has no row digests")
+    con = duckdb_cursor()
+    try:
+        con.register("t", table)
+        return _fixed_width(con.sql(_row_digests_sql(columns)).to_arrow_table()["d"])
+    finally:
+        con.close()
+
+
+def hash_from_digests(schema: pa.Schema, digests: np.ndarray) -> str:
+    """:func:`table_content_hash` of a table with this schema and these row digests (any order).
+
+    Args:
+        schema: the table's schema.
+        digests: ``S64`` row digests (:func:`row_digests`), one per row.
+
+    Returns:
+        The sha256 hex digest :func:`table_content_hash` gives for the table.
+    """
+    columns = sorted(schema.names)
+    header = ";".join(f"{c}:{logical_type(schema.field(c).type)}" for c in columns)
+    digest = hashlib.sha256()
+    digest.update(header.encode("utf-8"))
+    digest.update(f"|rows={len(digests)}|".encode())
+    digest.update(_rows_hash(digests).encode("ascii"))
+    return digest.hexdigest()
+
+
+def _rows_hash(digests: np.ndarray) -> str:
+    rows = np.sort(digests)
     digest = hashlib.sha256()
     for first in range(0, len(rows), _SORT_BATCH):
         batch = rows[first : first + _SORT_BATCH]

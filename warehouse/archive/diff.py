@@ -61,8 +61,11 @@ def _q(name: str) -> str:
 
 
 def _read(snapshot: Path, manifest: dict, table: str, reader: TableReader) -> pa.Table | None:
-    entry = manifest["files"].get(table)
-    return None if entry is None else reader(snapshot / entry["file"])
+    from warehouse.archive.snapshots import read_snapshot_table
+
+    if table not in manifest.get("tables", manifest["files"]):
+        return None
+    return read_snapshot_table(snapshot, table, reader=reader)  # a delta is rebuilt on its base
 
 
 def _check_key(table: pa.Table, key: str, label: str, con: duckdb.DuckDBPyConnection) -> None:

@@ -131,6 +131,7 @@ def copy_offsite(snapshot: Path, destination: str, *, reader: TableReader | None
     The copy lands at ``<destination>/<YYYY>/<Qn>/<snapshot_id>/``. Locally it is written to a
     temp folder, verified and renamed; on an fsspec URL (``s3://…``) data files go first, are
     checked by sha256, and the manifest is written last. Copying again is a no-op once complete.
+    A delta snapshot's base is copied first (a no-op when it is there already).
 
     Args:
         snapshot: the local snapshot folder.
@@ -152,6 +153,10 @@ def copy_offsite(snapshot: Path, destination: str, *, reader: TableReader | None
             f"not copying a snapshot that fails verification: {report.summary()}"
         )
     manifest = read_manifest(snapshot)
+    if manifest.get("storage", "full") != "full":  # a delta needs its base beside it
+        from warehouse.archive.snapshots import base_path
+
+        copy_offsite(base_path(snapshot, manifest), destination, reader=reader)
     created_at = datetime.fromisoformat(str(manifest["created_at"]))
     relative = relative_snapshot_path(str(manifest["snapshot_id"]), created_at)
     if _is_local(destination):

@@ -168,7 +168,8 @@ def plan_retention(
     month its month-end snapshot (a ``month_end`` one, else the last on/before the month's last
     business day, 每月最后1个工作日); per closed year its consolidated ``year_end`` snapshot from
     the next year's first work week (次年首个工作周, first five business days), else the year's
-    last snapshot; ``restore_backup`` snapshots for ``keep_restore_backup_days``.
+    last snapshot; ``restore_backup`` snapshots for ``keep_restore_backup_days``; and the base
+    (full snapshot) of every kept delta snapshot, so a kept delta always stays restorable.
 
     Args:
         snapshots: published snapshots.
@@ -197,6 +198,12 @@ def plan_retention(
     if policy.keep_year_end:
         for snapshot_id, reason in _year_end_picks(ordered, today, business_days).items():
             reasons[snapshot_id].append(reason)
+    by_id = {s.snapshot_id: s for s in ordered}
+    for info in ordered:  # a kept delta needs its base (a full snapshot, so one step)
+        if reasons[info.snapshot_id] and info.base_id is not None:
+            base = by_id.get(info.base_id)
+            if base is not None:
+                reasons[base.snapshot_id].append(f"base of kept delta {info.snapshot_id}")
     keep = [s for s in ordered if reasons[s.snapshot_id]]
     delete = [s for s in ordered if not reasons[s.snapshot_id]]
     for info in delete:

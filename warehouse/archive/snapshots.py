@@ -16,14 +16,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from warehouse.archive._digest_cache import TableRows, read_cache, write_cache
 from warehouse.archive._errors import ArchiveError, SnapshotVerificationError, SnapshotWriteError
 from warehouse.archive._hashing import (
     combine_table_hashes,
     content_hash,
     file_sha256,
+    hash_from_digests,
+    row_digests,
     schema_record,
     table_content_hash,
     to_arrow,
@@ -39,26 +43,40 @@ from warehouse.archive._layout import (
     is_snapshot_dir_name,
     manifest_bytes,
     read_manifest,
+    relative_snapshot_path,
     snapshot_id_for,
     snapshot_parent,
     table_file_name,
     temp_dir_name,
     write_file_durably,
 )
-from warehouse.archive.diff import SnapshotDiff, diff_snapshots
+from warehouse.archive.delta import (
+    ADD,
+    DROP,
+    FULL,
+    PARTS,
+    TableDelta,
+    apply_delta,
+    delta_for,
+    delta_share,
+    drop_positions,
+    drop_table,
+    multiset_changes,
+    row_fingerprints,
+    widens,
+)
 from warehouse.archive.verify import TableReader, VerifyReport, read_parquet, verify_snapshot
 
 __all__ = [
     "SNAPSHOT_KINDS",
-    "SnapshotDiff",
     "SnapshotInfo",
     "VerifyReport",
     "content_hash",
-    "diff_snapshots",
     "latest_snapshot",
     "list_snapshots",
     "load_snapshot",
     "publish_snapshot",
+    "read_snapshot_table",
     "verify_snapshot",
 ]
 
@@ -77,6 +95,9 @@ _RESERVED_KEYS = frozenset(
         "row_counts",
         "files",
         "content_hash",
+        "storage",
+        "base",
+        "tables",
     }
 )
 
@@ -95,6 +116,8 @@ class SnapshotInfo:
     content_hash: str
     row_counts: dict[str, int]
     kind: str
+    storage: str = "full"
+    base_id: str | None = None
 
 
 def _sort_key(info: SnapshotInfo) -> tuple[datetime, str]:
@@ -139,6 +162,8 @@ def _info_from_manifest(path: Path, manifest: Mapping[str, Any]) -> SnapshotInfo
         content_hash=str(manifest["content_hash"]),
         row_counts={str(k): int(v) for k, v in manifest["row_counts"].items()},
         kind=str(manifest.get("kind", "daily")),
+        storage=str(manifest.get("storage", "full")),
+        base_id=str(manifest["base"]["snapshot_id"]) if manifest.get("base") else None,
     )
 
 
@@ -189,17 +214,21 @@ def _write_and_checksum(table: pa.Table, path: Path, writer: TableWriter | None)
 
 
 def _write_table_files(
-    tables: Mapping[str, pa.Table], folder: Path, writer: TableWriter | None
+    tables: Mapping[str, pa.Table],
+    folder: Path,
+    writer: TableWriter | None,
+    file_names: Mapping[str, str] | None = None,
 ) -> dict[str, tuple[str, int]]:
     """Write every table file (two at a time: Parquet encoding releases the GIL); checksums.
 
     The first failure cancels the files not started yet and is raised once the running ones
     end, so the caller can remove the temp folder.
     """
+    names = file_names or {name: table_file_name(name) for name in tables}
     workers = max(1, min(_WRITERS, os.cpu_count() or 1, len(tables)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapshot-write") as pool:
         futures = {
-            name: pool.submit(_write_and_checksum, table, folder / table_file_name(name), writer)
+            name: pool.submit(_write_and_checksum, table, folder / names[name], writer)
             for name, table in sorted(tables.items())
         }
         try:
@@ -257,6 +286,104 @@ def _build_manifest(
     return manifest
 
 
+def part_file_name(table: str, part: str) -> str:
+    """File name of one part of a delta table (``golden.customers.add.parquet``)."""
+    if part not in PARTS:
+        raise ValueError(f"delta part must be one of {PARTS}, got {part!r}")
+    return f"{check_table_name(table)}.{part}.parquet"
+
+
+def _delta_from_cache(
+    tables: Mapping[str, pa.Table], cached: Mapping[str, TableRows]
+) -> tuple[dict[str, TableDelta], dict[str, str]]:
+    """Deltas and content hashes of ``tables`` against a base whose rows are cached."""
+    deltas: dict[str, TableDelta] = {}
+    hashes: dict[str, str] = {}
+    for name, table in tables.items():
+        rows = cached.get(name)
+        if rows is None or not table.column_names or not widens(rows.schema, table.schema):
+            deltas[name] = TableDelta(full=table)
+            hashes[name] = table_content_hash(table)
+            continue
+        drop, add = multiset_changes(rows.fingerprints, row_fingerprints(table))
+        added = table.take(pa.array(add, type=pa.int64()))
+        kept = np.delete(rows.digests, drop)
+        new = row_digests(added) if added.num_rows else np.empty(0, dtype=kept.dtype)
+        hashes[name] = hash_from_digests(table.schema, np.concatenate([kept, new]))
+        deltas[name] = TableDelta(drop=drop, add=added)
+    return deltas, hashes
+
+
+def _delta_parts(deltas: Mapping[str, TableDelta]) -> dict[str, tuple[str, str, pa.Table]]:
+    """File key → (table, part, part table) of every stored part of a delta snapshot."""
+    parts: dict[str, tuple[str, str, pa.Table]] = {}
+    for name, delta in sorted(deltas.items()):
+        if delta.full is not None:
+            parts[f"{name}:{FULL}"] = (name, FULL, delta.full)
+            continue
+        assert delta.drop is not None and delta.add is not None
+        parts[f"{name}:{DROP}"] = (name, DROP, drop_table(delta.drop))
+        parts[f"{name}:{ADD}"] = (name, ADD, delta.add)
+    return parts
+
+
+def _build_delta_manifest(
+    arrow_tables: Mapping[str, pa.Table],
+    table_hashes: Mapping[str, str],
+    parts: Mapping[str, tuple[str, str, pa.Table]],
+    file_stats: Mapping[str, tuple[str, int]],
+    base: SnapshotInfo,
+    *,
+    snapshot_id: str,
+    run_id: str,
+    created_at: datetime,
+    kind: str,
+    manifest_extra: Mapping[str, Any],
+) -> dict[str, Any]:
+    files = {
+        key: {
+            "file": part_file_name(table, part),
+            "table": table,
+            "part": part,
+            "sha256": file_stats[key][0],
+            "bytes": file_stats[key][1],
+            "rows": part_table.num_rows,
+            "schema": schema_record(part_table.schema),
+            "content_hash": table_content_hash(part_table),
+        }
+        for key, (table, part, part_table) in sorted(parts.items())
+    }
+    tables = {
+        name: {
+            "rows": arrow_tables[name].num_rows,
+            "schema": schema_record(arrow_tables[name].schema),
+            "content_hash": table_hashes[name],
+            "parts": {part: key for key, (t, part, _p) in sorted(parts.items()) if t == name},
+        }
+        for name in sorted(arrow_tables)
+    }
+    manifest: dict[str, Any] = dict(manifest_extra)
+    manifest.update(
+        format=MANIFEST_FORMAT,
+        snapshot_id=snapshot_id,
+        run_id=run_id,
+        created_at=created_at.isoformat(),
+        kind=kind,
+        storage="delta",
+        base={
+            "snapshot_id": base.snapshot_id,
+            "path": relative_snapshot_path(base.snapshot_id, base.created_at),
+            "content_hash": base.content_hash,
+        },
+        code_version=code_version(),
+        row_counts={name: arrow_tables[name].num_rows for name in sorted(arrow_tables)},
+        tables=tables,
+        files=files,
+        content_hash=combine_table_hashes(table_hashes),
+    )
+    return manifest
+
+
 def _describe_os_error(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return f"disk full (no space left on device): {exc}"
@@ -275,6 +402,9 @@ def publish_snapshot(
     skip_if_unchanged: bool = True,
     *,
     writer: TableWriter | None = None,
+    base: SnapshotInfo | None = None,
+    reader: TableReader | None = None,
+    max_delta_share: float = 1.0,
 ) -> SnapshotInfo | None:
     """Publish an immutable snapshot: Parquet per table + manifest, written aside then renamed in.
 
@@ -293,6 +423,11 @@ def publish_snapshot(
             latest snapshot's.
         writer: writes one table file inside the temp folder (default: plain zstd Parquet);
             an encrypting writer keeps encryption inside the atomic publish.
+        base: write a delta snapshot on this full snapshot (rows dropped and added per table,
+            see :mod:`warehouse.archive.delta`); None writes a full snapshot.
+        reader: reads the base's table files (a decrypting one for encrypted snapshots).
+        max_delta_share: with ``base``, write a full snapshot instead when the delta would store
+            more than this share of the represented rows.
 
     Returns:
         The published snapshot, or ``None`` when skipped as unchanged.
@@ -313,7 +448,35 @@ def publish_snapshot(
     archive_dir = Path(archive_dir)
     snapshot_id = snapshot_id_for(created_at, run_id)
     arrow_tables = {check_table_name(name): to_arrow(t) for name, t in tables.items()}
-    table_hashes = {name: table_content_hash(t) for name, t in arrow_tables.items()}
+    parts, table_hashes = None, None
+    if base is not None:
+        if base.storage != "full":
+            raise ValueError(f"the base of a delta must be a full snapshot, not {base.storage}")
+        cached = read_cache(archive_dir, base.snapshot_id, base.content_hash)
+        if cached:  # the base's rows are known: hash only the added rows
+            deltas, table_hashes = _delta_from_cache(arrow_tables, cached)
+        else:
+            base_tables = load_snapshot(base.path, verify=False, reader=reader)
+            deltas = delta_for(base_tables, arrow_tables)
+        share = delta_share(deltas, arrow_tables)
+        if share > max_delta_share:
+            LOG.info("changes are %.0f%% of the rows: writing a full snapshot", 100 * share)
+        else:
+            parts = _delta_parts(deltas)
+    cache_rows: dict[str, TableRows] = {}
+    if parts is None:  # a full snapshot: keep its rows for the deltas that will build on it
+        table_hashes = {}
+        for name, table in arrow_tables.items():
+            if not table.column_names:
+                table_hashes[name] = table_content_hash(table)
+                continue
+            digests = row_digests(table)
+            table_hashes[name] = hash_from_digests(table.schema, digests)
+            cache_rows[name] = TableRows(
+                schema_record(table.schema), row_fingerprints(table), digests
+            )
+    elif table_hashes is None:
+        table_hashes = {name: table_content_hash(t) for name, t in arrow_tables.items()}
     snapshot_hash = combine_table_hashes(table_hashes)
     existing = list_snapshots(archive_dir)
     if skip_if_unchanged and existing and existing[-1].content_hash == snapshot_hash:
@@ -328,17 +491,37 @@ def publish_snapshot(
     try:
         parent.mkdir(parents=True, exist_ok=True)
         temp.mkdir()
-        file_stats = _write_table_files(arrow_tables, temp, writer)
-        manifest = _build_manifest(
-            arrow_tables,
-            table_hashes,
-            file_stats,
-            snapshot_id=snapshot_id,
-            run_id=run_id,
-            created_at=created_at,
-            kind=kind,
-            manifest_extra=extra,
-        )
+        if parts is not None and base is not None:
+            file_stats = _write_table_files(
+                {key: part for key, (_t, _p, part) in parts.items()},
+                temp,
+                writer,
+                {key: part_file_name(t, p) for key, (t, p, _part) in parts.items()},
+            )
+            manifest = _build_delta_manifest(
+                arrow_tables,
+                table_hashes,
+                parts,
+                file_stats,
+                base,
+                snapshot_id=snapshot_id,
+                run_id=run_id,
+                created_at=created_at,
+                kind=kind,
+                manifest_extra=extra,
+            )
+        else:
+            file_stats = _write_table_files(arrow_tables, temp, writer)
+            manifest = _build_manifest(
+                arrow_tables,
+                table_hashes,
+                file_stats,
+                snapshot_id=snapshot_id,
+                run_id=run_id,
+                created_at=created_at,
+                kind=kind,
+                manifest_extra=extra,
+            )
         _write_manifest_file(manifest, temp / MANIFEST_NAME)
         fsync_dir(temp)
         _commit_dir(temp, final)
@@ -354,6 +537,8 @@ def publish_snapshot(
     except BaseException:
         _remove_temp(temp)
         raise
+    if parts is None:
+        write_cache(archive_dir, snapshot_id, manifest["content_hash"], cache_rows)
     LOG.info("published snapshot %s (%s)", snapshot_id, kind)
     return _info_from_manifest(final, manifest)
 
@@ -392,9 +577,54 @@ def load_snapshot(
         report = verify_snapshot(path, reader=reader)
         if not report.ok:
             raise SnapshotVerificationError(f"refusing to load: {report.summary()}")
-    manifest = read_manifest(path)
-    read = reader or read_parquet
-    return {name: read(path / entry["file"]) for name, entry in manifest["files"].items()}
+    return _load_tables(path, read_manifest(path), reader or read_parquet)
+
+
+def base_path(path: Path, manifest: Mapping[str, Any]) -> Path:
+    """Folder of a delta snapshot's base (same archive root: ``<root>/<YYYY>/<Qn>/<id>``)."""
+    return Path(path).parents[2] / str(manifest["base"]["path"])
+
+
+def _load_tables(
+    path: Path, manifest: Mapping[str, Any], read: TableReader, only: str | None = None
+) -> dict[str, pa.Table]:
+    """Every table (or ``only`` that one) of a full or delta snapshot, without verifying."""
+    if manifest.get("storage", "full") == "full":
+        return {
+            name: read(path / entry["file"])
+            for name, entry in manifest["files"].items()
+            if only is None or name == only
+        }
+    base_folder = base_path(path, manifest)
+    base_manifest = read_manifest(base_folder) if base_folder.is_dir() else None
+    if base_manifest is None:
+        raise ArchiveError(f"delta snapshot {path.name}: its base {base_folder} is missing")
+    out: dict[str, pa.Table] = {}
+    for name, table in manifest["tables"].items():
+        if only is not None and name != only:
+            continue
+        parts = {
+            part: read(path / manifest["files"][key]["file"])
+            for part, key in table["parts"].items()
+        }
+        if FULL in parts:
+            out[name] = parts[FULL]
+            continue
+        base_entry = base_manifest["files"].get(name)
+        if base_entry is None:
+            raise ArchiveError(f"delta snapshot {path.name}: its base has no table {name}")
+        out[name] = apply_delta(
+            read(base_folder / base_entry["file"]), drop_positions(parts[DROP]), parts[ADD]
+        )
+    return out
+
+
+def read_snapshot_table(
+    path: Path, table: str, *, reader: TableReader | None = None
+) -> pa.Table | None:
+    """One table of a full or delta snapshot (rebuilt from the base for a delta), or None."""
+    path = Path(path)
+    return _load_tables(path, read_manifest(path), reader or read_parquet, only=table).get(table)
 
 
 def latest_snapshot(archive_dir: Path) -> SnapshotInfo | None:

@@ -18,6 +18,7 @@ from warehouse.archive._hashing import (
     table_content_hash,
 )
 from warehouse.archive._layout import MANIFEST_NAME, read_manifest
+from warehouse.archive.delta import ADD, DROP, FULL, apply_delta, drop_positions
 
 TableReader = Callable[[Path], pa.Table]
 
@@ -33,7 +34,9 @@ class VerifyProblem:
 
     ``code`` is one of ``missing_manifest``, ``bad_manifest``, ``missing_file``, ``extra_file``,
     ``size_mismatch``, ``checksum_mismatch``, ``unreadable_file``, ``row_count_mismatch``,
-    ``schema_mismatch``, ``content_hash_mismatch``.
+    ``schema_mismatch``, ``content_hash_mismatch``; for a delta snapshot also ``missing_base``,
+    ``base_mismatch`` (the base is not the one recorded), ``delta_unappliable`` and
+    ``base_<code>`` for each problem of its base.
     """
 
     file: str
@@ -71,8 +74,12 @@ def _check_table_file(
     entry: dict[str, Any],
     problems: list[VerifyProblem],
     reader: TableReader,
+    tables: dict[str, pa.Table] | None = None,
 ) -> str | None:
-    """Check one Parquet file against its manifest entry; return its content hash if readable."""
+    """Check one Parquet file against its manifest entry; return its content hash if readable.
+
+    ``tables`` (when given) receives the table read, under its file name.
+    """
     sha, size = file_sha256(path)
     if size != entry.get("bytes"):
         problems.append(
@@ -105,6 +112,8 @@ def _check_table_file(
                 file_name, "schema_mismatch", f"schema {table.schema} differs from manifest"
             )
         )
+    if tables is not None:
+        tables[file_name] = table
     return table_content_hash(table)
 
 
@@ -132,6 +141,7 @@ def verify_snapshot(path: Path, *, reader: TableReader | None = None) -> VerifyR
     for extra in sorted(present - expected):
         problems.append(VerifyProblem(extra, "extra_file", "not listed in the manifest"))
     table_hashes: dict[str, str] = {}
+    read_files: dict[str, pa.Table] = {}
     checked = 0
     for table, entry in sorted(files.items()):
         file_name = entry["file"]
@@ -140,7 +150,9 @@ def verify_snapshot(path: Path, *, reader: TableReader | None = None) -> VerifyR
             problems.append(VerifyProblem(file_name, "missing_file", f"table {table} is missing"))
             continue
         checked += 1
-        digest = _check_table_file(file_path, file_name, entry, problems, reader or read_parquet)
+        digest = _check_table_file(
+            file_path, file_name, entry, problems, reader or read_parquet, read_files
+        )
         if digest is not None:
             table_hashes[table] = digest
             if digest != entry.get("content_hash"):
@@ -149,10 +161,85 @@ def verify_snapshot(path: Path, *, reader: TableReader | None = None) -> VerifyR
                         file_name, "content_hash_mismatch", f"table {table} content changed"
                     )
                 )
-    if len(table_hashes) == len(files) and combine_table_hashes(table_hashes) != manifest.get(
+    if manifest.get("storage", "full") != "full":
+        checked += _verify_delta(path, manifest, read_files, problems, reader or read_parquet)
+    elif len(table_hashes) == len(files) and combine_table_hashes(table_hashes) != manifest.get(
         "content_hash"
     ):
         problems.append(
             VerifyProblem(MANIFEST_NAME, "content_hash_mismatch", "snapshot content hash differs")
         )
     return VerifyReport(path, manifest.get("snapshot_id"), checked, problems)
+
+
+def _verify_delta(
+    path: Path,
+    manifest: dict[str, Any],
+    read_files: dict[str, pa.Table],
+    problems: list[VerifyProblem],
+    reader: TableReader,
+) -> int:
+    """Check a delta's base (intact, the one recorded) and rebuild every table from both.
+
+    Returns:
+        How many files of the base were checked.
+    """
+    from warehouse.archive.snapshots import base_path
+
+    base = manifest.get("base") or {}
+    folder = base_path(path, manifest)
+    if not folder.is_dir():
+        problems.append(
+            VerifyProblem(MANIFEST_NAME, "missing_base", f"base {base.get('snapshot_id')} absent")
+        )
+        return 0
+    base_report = verify_snapshot(folder, reader=reader)
+    for problem in base_report.problems:
+        problems.append(
+            VerifyProblem(f"base/{problem.file}", f"base_{problem.code}", problem.detail)
+        )
+    base_manifest = read_manifest(folder) if base_report.problems == [] else None
+    if base_manifest is None:
+        return base_report.checked_files
+    if base_manifest.get("content_hash") != base.get("content_hash"):
+        problems.append(
+            VerifyProblem(
+                MANIFEST_NAME, "base_mismatch", "the base's content differs from the one recorded"
+            )
+        )
+        return base_report.checked_files
+    hashes: dict[str, str] = {}
+    for name, entry in sorted(manifest.get("tables", {}).items()):
+        files = {part: manifest["files"].get(key, {}) for part, key in entry["parts"].items()}
+        parts = {part: read_files.get(f.get("file", "")) for part, f in files.items()}
+        if any(p is None for p in parts.values()):
+            continue  # a part already reported as missing or unreadable
+        base_entry = base_manifest["files"].get(name)
+        try:
+            if FULL in parts:
+                table = parts[FULL]
+            elif base_entry is None:
+                raise ValueError(f"the base has no table {name}")
+            else:
+                base_table = reader(folder / base_entry["file"])
+                table = apply_delta(base_table, drop_positions(parts[DROP]), parts[ADD])
+        except (ValueError, pa.ArrowException) as exc:
+            problems.append(VerifyProblem(name, "delta_unappliable", str(exc)))
+            continue
+        hashes[name] = table_content_hash(table)
+        if table.num_rows != entry.get("rows"):
+            problems.append(
+                VerifyProblem(name, "row_count_mismatch", f"{table.num_rows} rows rebuilt")
+            )
+        if schema_record(table.schema) != entry.get("schema"):
+            problems.append(VerifyProblem(name, "schema_mismatch", "rebuilt schema differs"))
+        if hashes[name] != entry.get("content_hash"):
+            problems.append(
+                VerifyProblem(name, "content_hash_mismatch", f"rebuilt table {name} differs")
+            )
+    tables = manifest.get("tables", {})
+    if len(hashes) == len(tables) and combine_table_hashes(hashes) != manifest.get("content_hash"):
+        problems.append(
+            VerifyProblem(MANIFEST_NAME, "content_hash_mismatch", "snapshot content hash differs")
+        )
+    return base_report.checked_files

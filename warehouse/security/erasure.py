@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from warehouse.archive import list_snapshots
+from warehouse.archive._digest_cache import drop_cache
 from warehouse.archive._layout import MANIFEST_NAME, read_manifest
 from warehouse.security._erase_sql import PersonMatch, erase_in_arrow, erase_in_table
 from warehouse.security.audit import AuditLog
@@ -20,7 +21,7 @@ from warehouse.security.files import erase_in_file, erase_in_tree, files_holding
 from warehouse.security.keys import KeyRing
 from warehouse.security.mart import MART_PURPOSE, PSEUDONYM_PURPOSE, open_analyst_mart
 from warehouse.security.masking import pseudonym
-from warehouse.security.snapshots import rewrite_snapshot
+from warehouse.security.snapshots import read_snapshot, rewrite_delta, rewrite_snapshot
 from warehouse.security.suppression import (
     EMAIL_COLUMNS,
     NAME_COLUMNS,
@@ -297,10 +298,20 @@ def erase_customer(
     archives = [targets.archive_dir, *targets.offsite_dirs]
     for folder in (Path(a) for a in archives if a is not None and Path(a).is_dir()):
         covered: list[Path] = []
-        for info in list_snapshots(folder):
+        snapshots = list_snapshots(folder)
+        # a delta drops base rows by position: read what each delta represents before its
+        # base loses rows, erase it there, and encode it again on the erased base
+        deltas = {
+            info.snapshot_id: read_snapshot(info.path, key)
+            for info in snapshots
+            if info.storage != "full"
+        }
+        for info in snapshots:
             manifest = read_manifest(info.path)
             covered += [info.path / MANIFEST_NAME]
             covered += [info.path / e["file"] for e in manifest["files"].values()]
+            if info.snapshot_id in deltas:
+                continue
             changed = rewrite_snapshot(
                 info.path,
                 lambda _n, t: _changed_or_none(t, match),
@@ -310,6 +321,19 @@ def erase_customer(
             )
             if changed:
                 report.snapshot_rows[info.snapshot_id] = changed
+        for info in snapshots:
+            if info.snapshot_id not in deltas:
+                continue
+            erased = {
+                name: erase_in_arrow(table, match)[0]
+                for name, table in deltas[info.snapshot_id].items()
+            }
+            removed = rewrite_delta(info.path, erased, key, note_key="erasures", note=note)
+            if any(removed.values()) or any(
+                erased[n] is not t for n, t in deltas[info.snapshot_id].items()
+            ):
+                report.snapshot_rows[info.snapshot_id] = removed
+        drop_cache(folder)  # row digests of the old content: rebuilt by the next full snapshot
         # every other Parquet/JSON file below the archive (delta snapshots, copies, …)
         report.archive_files.update(erase_in_tree(folder, match, key, skip=covered))
     _erase_mart(targets, match, key, report, allow_unsafe_crypto)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from warehouse.archive import list_snapshots
+from warehouse.archive import list_snapshots, load_snapshot, verify_snapshot
 from warehouse.archive._hashing import (
     combine_table_hashes,
     file_sha256,
@@ -19,6 +19,8 @@ from warehouse.archive._hashing import (
     table_content_hash,
 )
 from warehouse.archive._layout import MANIFEST_NAME, fsync_file, manifest_bytes, read_manifest
+from warehouse.archive.delta import ADD, DROP, FULL, delta_for, drop_table
+from warehouse.archive.snapshots import base_path, part_file_name
 from warehouse.security.encryption import (
     DecryptionError,
     file_key_ids,
@@ -38,11 +40,107 @@ def read_snapshot(snapshot_dir: Path, key: KeyRing | None) -> dict[str, pa.Table
     Raises:
         DecryptionError: a file is encrypted and the ring does not open it.
     """
-    manifest = read_manifest(Path(snapshot_dir))
-    return {
-        name: read_parquet_any(Path(snapshot_dir) / entry["file"], key)
-        for name, entry in manifest["files"].items()
+    return load_snapshot(Path(snapshot_dir), verify=False, reader=_reader(key))
+
+
+def _reader(key: KeyRing | None) -> Callable[[Path], pa.Table]:
+    return lambda path: read_parquet_any(path, key)
+
+
+def rewrite_delta(
+    snapshot_dir: Path,
+    tables: dict[str, pa.Table],
+    key: KeyRing | None,
+    note_key: str | None = None,
+    note: dict[str, Any] | None = None,
+) -> dict[str, int]:
+    """Store new content in a published delta snapshot, encoded again on its (rewritten) base.
+
+    Erasure rewrites a delta this way: rows leave its base, so the base row positions the
+    delta drops are no longer valid; the delta is re-encoded from the erased tables it
+    represents (read before the base was rewritten) against the erased base. Part files are
+    written beside the old ones and renamed over them; the manifest is replaced last.
+
+    Args:
+        snapshot_dir: the delta snapshot folder.
+        tables: the tables the delta shall represent.
+        key: the key ring (parts are encrypted when the delta's files were).
+        note_key: manifest list to record the change in.
+        note: the record (no personal data).
+
+    Returns:
+        Rows removed per represented table.
+    """
+    snapshot_dir = Path(snapshot_dir)
+    manifest = read_manifest(snapshot_dir)
+    base_dir = base_path(snapshot_dir, manifest)
+    base_manifest = read_manifest(base_dir)
+    base_tables = read_snapshot(base_dir, key)
+    encrypted = any(
+        is_encrypted_parquet(snapshot_dir / e["file"]) for e in manifest["files"].values()
+    )
+    deltas = delta_for(base_tables, tables)
+    files: dict[str, dict[str, Any]] = {}
+    represented: dict[str, dict[str, Any]] = {}
+    key_ids: set[str] = set()
+    written: list[Path] = []
+    for name, delta in sorted(deltas.items()):
+        parts = (
+            {FULL: delta.full}
+            if delta.full is not None
+            else {DROP: drop_table(delta.drop), ADD: delta.add}  # type: ignore[arg-type]
+        )
+        keys = {}
+        for part, table in parts.items():
+            file_key = f"{name}:{part}"
+            path = snapshot_dir / part_file_name(name, part)
+            temp = path.with_name(f".{path.name}.rewrite-{secrets.token_hex(4)}")
+            used = write_parquet_like(table, temp, key, encrypted)
+            fsync_file(temp)
+            os.replace(temp, path)
+            written.append(path)
+            if used:
+                key_ids.add(used)
+            sha, size = file_sha256(path)
+            files[file_key] = {
+                "file": path.name,
+                "table": name,
+                "part": part,
+                "sha256": sha,
+                "bytes": size,
+                "rows": table.num_rows,
+                "schema": schema_record(table.schema),
+                "content_hash": table_content_hash(table),
+            }
+            keys[part] = file_key
+        represented[name] = {
+            "rows": tables[name].num_rows,
+            "schema": schema_record(tables[name].schema),
+            "content_hash": table_content_hash(tables[name]),
+            "parts": keys,
+        }
+    for stale in {e["file"] for e in manifest["files"].values()} - {p.name for p in written}:
+        (snapshot_dir / stale).unlink(missing_ok=True)
+    removed = {
+        name: int(manifest["row_counts"].get(name, 0)) - t.num_rows for name, t in tables.items()
     }
+    manifest.update(
+        files=files,
+        tables=represented,
+        row_counts={name: entry["rows"] for name, entry in sorted(represented.items())},
+        content_hash=combine_table_hashes(
+            {name: entry["content_hash"] for name, entry in represented.items()}
+        ),
+    )
+    manifest["base"]["content_hash"] = base_manifest["content_hash"]
+    if key_ids:
+        manifest["encryption"] = {"scheme": ENCRYPTION_SCHEME, "key_ids": sorted(key_ids)}
+    if note_key:
+        record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), **(note or {})}
+        record["tables"] = {k: v for k, v in removed.items() if v}
+        manifest.setdefault(note_key, []).append(record)
+    _write_manifest(snapshot_dir, manifest)
+    return removed
 
 
 def _write_manifest(snapshot_dir: Path, manifest: dict[str, Any]) -> None:
@@ -85,6 +183,7 @@ def rewrite_snapshot(
     current_ids = file_key_ids(paths, key) if key is not None else dict.fromkeys(paths)
     changed: dict[str, int] = {}
     key_ids: set[str] = set()
+    before = {name: entry.get("content_hash") for name, entry in files.items()}
     for name, entry in sorted(files.items()):
         path = paths[name]
         was_encrypted = is_encrypted_parquet(path)
@@ -114,10 +213,17 @@ def rewrite_snapshot(
         changed[name] = table.num_rows - out.num_rows
     if not changed:
         return changed
-    manifest["content_hash"] = combine_table_hashes(
-        {name: entry["content_hash"] for name, entry in files.items()}
-    )
-    manifest["row_counts"] = {name: entry["rows"] for name, entry in sorted(files.items())}
+    if manifest.get("storage", "full") == "full":
+        manifest["content_hash"] = combine_table_hashes(
+            {name: entry["content_hash"] for name, entry in files.items()}
+        )
+        manifest["row_counts"] = {name: entry["rows"] for name, entry in sorted(files.items())}
+    elif any(changed.values()) or any(
+        entry["content_hash"] != before[name] for name, entry in files.items()
+    ):
+        raise ValueError(
+            f"{snapshot_dir.name} is a delta snapshot: change its content with rewrite_delta"
+        )
     if key_ids:
         manifest["encryption"] = {"scheme": ENCRYPTION_SCHEME, "key_ids": sorted(key_ids)}
     if note_key:
@@ -181,6 +287,9 @@ def verify_snapshot_with_key(snapshot_dir: Path, key: KeyRing | None) -> list[st
     """
     snapshot_dir = Path(snapshot_dir)
     manifest = read_manifest(snapshot_dir)
+    if manifest.get("storage", "full") != "full":  # rebuilt on its base, both checked
+        report = verify_snapshot(snapshot_dir, reader=_reader(key))
+        return [f"{p.file}: {p.code} {p.detail}" for p in report.problems]
     problems: list[str] = []
     hashes: dict[str, str] = {}
     for name, entry in sorted(manifest["files"].items()):
