@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
@@ -19,15 +25,52 @@ from dedupe.blocking import (
 from dedupe.levels import rules_for
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, concat_pairs, positions_of
-from dedupe.prepare import prepare_records, sole_name_holders
+from dedupe.prepare import _in_several_places, prepare_records, sole_name_holders
 from dedupe.rules import normalize_decisions
 from dedupe.scoring import score_candidates
 from dedupe.settings import MatchSettings
 
+PREPARED_CODE: tuple[str, ...] = (
+    "dedupe.prepare",
+    "dedupe.specs",
+    "cleaning.phone",
+    "cleaning.company",
+    "cleaning.divisions",
+)
+"""Modules whose code decides `prepare_records`' output (their bytes make `prepared_version`)."""
+
+
+def prepared_version() -> str:
+    """Fingerprint of the code that prepares records (`PREPARED_CODE` and pypinyin's version).
+
+    Prepared records stored by one version are reused only by the same version: an upgrade of
+    the preparation (or of the cleaning helpers it calls) prepares every record again.
+    """
+    digest = hashlib.sha256()
+    for module in PREPARED_CODE:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"cannot locate module {module} to fingerprint it")
+        digest.update(Path(spec.origin).read_bytes())
+    digest.update(importlib.metadata.version("pypinyin").encode())
+    return digest.hexdigest()[:20]
+
+
+def whole_set_flags(prepared: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The prepared flags counted over the whole record set, as `prepare_records` sets them."""
+    from cleaning.phone import flag_shared_phones
+
+    return {
+        "email_shared": flag_shared_phones(prepared["email"], prepared["name_key"], 3)
+        .to_numpy(dtype=bool),
+        "name_in_places": _in_several_places(prepared),
+        "name_one_holder": sole_name_holders(prepared),
+    }
+
 
 def _merge_prepared(
     new_records: pd.DataFrame,
-    existing_records: pd.DataFrame,
+    existing_records: pd.DataFrame | None,
     old_prepared: pd.DataFrame | None,
     settings: MatchSettings,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray | None]:
@@ -39,6 +82,7 @@ def _merge_prepared(
     """
     new_keys = arrow_strings(new_records["record_key"].astype(str).to_numpy(dtype=object))
     if old_prepared is None:
+        assert existing_records is not None
         old_keys = existing_records["record_key"].astype(str).to_numpy(dtype=object)
         changed = positions_of(old_keys, new_keys) >= 0
         prepared = prepare_records(
@@ -61,12 +105,16 @@ def _merge_prepared(
     prepared = pd.concat([reuse, fresh], ignore_index=True).take(index).reset_index(drop=True)
     remap = np.full(len(old_prepared), -1, dtype=np.int64)
     remap[~changed] = np.nonzero(~is_fresh)[0]
-    # `name_one_holder` is counted over all records: a new record of a name can end (or start)
-    # an unchanged record's claim to it; such records are linked again like changed ones
-    holder = sole_name_holders(prepared)
-    flipped = holder != prepared["name_one_holder"].to_numpy(dtype=bool)
+    # `email_shared`, `name_in_places` and `name_one_holder` are counted over all records: a
+    # new record of a name (or mailbox) can end or start an unchanged record's flag; such
+    # records are prepared anew and linked again like changed ones
+    flipped = np.zeros(total, dtype=bool)
+    for column, values in whole_set_flags(prepared).items():
+        differs = values != prepared[column].to_numpy(dtype=bool)
+        if differs.any():
+            prepared[column] = values
+            flipped |= differs
     if flipped.any():
-        prepared["name_one_holder"] = holder
         stale = np.zeros(len(old_prepared), dtype=bool)
         stale[~changed] = flipped[remap[~changed]]
         remap[stale] = -1
@@ -185,12 +233,114 @@ def link_incremental(
     Returns:
         A LinkResult over all records (existing + new); `blocking_stats` counts new pairs only.
     """
-    settings = settings or MatchSettings()
-    warnings: list[str] = []
     if previous is not None and previous.prepared is not None:
         existing_prepared = previous.prepared
     if existing_prepared is not None and len(existing_prepared) != len(existing_records):
         existing_prepared, previous = None, None
+    return _link(
+        new_records, existing_records, existing_pairs, settings, decisions, params,
+        existing_prepared, previous,
+    )
+
+
+def link_stored(
+    new_records: pd.DataFrame,
+    stored: StoredLink,
+    settings: MatchSettings | None,
+    decisions: pd.DataFrame | None,
+    params: ModelParams,
+) -> LinkResult:
+    """`link_incremental` from the previous link as the warehouse stores it.
+
+    No previous record is prepared again and no previous pair is looked up by key: the
+    stored prepared records, the pairs by position and the cluster labels are reused, as
+    with ``link_incremental(previous=…)``; the result equals a full rebuild the same way.
+
+    Args:
+        new_records: new records and new versions of changed records.
+        stored: the previous run's prepared records, pairs and labels (`StoredLink`).
+        settings: matching settings (the previous run's); None = defaults.
+        decisions: all steward decisions so far.
+        params: the model parameters of the previous run.
+
+    Returns:
+        A LinkResult over all records whose `refreshed` marks the prepared rows this run
+        prepared or re-flagged (what the stored prepared records must be updated with).
+
+    Raises:
+        ValueError: the stored prepared records are not sorted by record_key, or the pairs
+            or labels do not fit them.
+    """
+    keys = stored.prepared["record_key"].to_numpy(dtype=object)
+    if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
+        raise ValueError("stored prepared records are not sorted by record_key")
+    n = len(keys)
+    pairs, labels = stored.pairs, stored.labels
+    if len(labels) != n or (len(pairs) and (pairs.left.min() < 0 or pairs.right.max() >= n)):
+        raise ValueError("stored pairs or cluster labels do not fit the stored records")
+    previous = LinkResult(
+        stored.steward_pairs, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), params,
+        prepared=stored.prepared, pair_set=pairs, labels=labels,
+    )
+    return _link(
+        new_records, None, stored.steward_pairs, settings, decisions, params,
+        stored.prepared, previous,
+    )
+
+
+@dataclass
+class StoredLink:
+    """The previous link as stored: prepared records, pairs by position, cluster labels.
+
+    Attributes:
+        prepared: the prepared records (`LinkResult.prepared`), sorted by record_key.
+        pairs: the scored pairs with positions into `prepared`.
+        labels: cluster label per prepared row (position of its cluster's first record).
+        steward_pairs: the pairs holding a steward decision (left_key, right_key,
+            steward_decision); their components are clustered again.
+    """
+
+    prepared: pd.DataFrame
+    pairs: PairSet
+    labels: np.ndarray
+    steward_pairs: pd.DataFrame
+
+
+def stored_pair_set(
+    columns: dict[str, np.ndarray], rule_names: list[str], hard_names: list[str]
+) -> PairSet:
+    """A PairSet from stored columns: left, right, rule, score, probability, hard, <c>_level.
+
+    `rule` and `hard` are codes into `rule_names` / `hard_names` (-1 = none).
+    """
+    levels = {
+        name[: -len("_level")]: np.asarray(values, dtype=np.int8)
+        for name, values in columns.items()
+        if name.endswith("_level")
+    }
+    return PairSet(
+        np.asarray(columns["left"], dtype=np.int64), np.asarray(columns["right"], dtype=np.int64),
+        np.asarray(columns["rule"], dtype=np.int16), np.asarray(columns["score"], np.float64),
+        np.asarray(columns["probability"], np.float64), levels,
+        np.asarray(columns["hard"], dtype=np.int16), list(rule_names), list(hard_names),
+    )
+
+
+def _link(
+    new_records: pd.DataFrame,
+    existing_records: pd.DataFrame | None,
+    existing_pairs: pd.DataFrame,
+    settings: MatchSettings | None,
+    decisions: pd.DataFrame | None,
+    params: ModelParams,
+    existing_prepared: pd.DataFrame | None,
+    previous: LinkResult | None,
+) -> LinkResult:
+    """The body of `link_incremental` / `link_stored` (arguments as theirs)."""
+    settings = settings or MatchSettings()
+    warnings: list[str] = []
+    if existing_prepared is None and existing_records is None:
+        raise ValueError("an incremental link needs the previous records or their preparation")
     prepared, old_versions, focus, remap = _merge_prepared(
         new_records, existing_records, existing_prepared, settings
     )
@@ -276,9 +426,11 @@ def link_incremental(
     replaced = _member(old_ids, np.sort(fresh_ids))
     keep, old_ids = keep[~replaced], old_ids[~replaced]
     pairs = _interleave(old, keep, old_ids, fresh, fresh_ids)
-    return assemble(
+    result = assemble(
         prepared, pairs, decided, settings, params, cand.stats, warnings, old_labels, touched
     )
+    result.refreshed = focus
+    return result
 
 
 def _first_rule(

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from dedupe import LinkResult, ModelParams, link_incremental, link_records, scoring_workers
+from dedupe import (
+    LinkResult,
+    ModelParams,
+    StoredLink,
+    link_incremental,
+    link_records,
+    link_stored,
+    prepared_version,
+    scoring_workers,
+    stored_pair_set,
+)
 from dedupe.settings import matcher_signature
 from warehouse import read_table, table_exists
 from warehouse.match_state import (
@@ -92,7 +102,7 @@ def match_inputs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchInputs
         raise RuntimeError("clean.records is missing: run the clean stage first")
     decisions = read_table(con, "match.decisions")
     state = match_state(matcher_signature(ctx.config.matching), decisions)
-    plan = rematch_plan(con, state) if ctx.config.match_incremental else None
+    plan = rematch_plan(con, state, prepared_version()) if ctx.config.match_incremental else None
     # an incremental link reads only the changed records (plan.changed) and the linked set
     records = read_table(con, "clean.records") if plan is None else plan.changed
     assert records is not None
@@ -103,13 +113,29 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
     """The incremental link of a rematch plan (``inputs.plan`` must be set)."""
     plan = inputs.plan
     assert plan is not None
+    params = ModelParams.from_json(plan.params_json)
+    if plan.stored is not None:
+        stored = plan.stored
+        return link_stored(
+            plan.changed,
+            StoredLink(
+                stored.prepared,
+                stored_pair_set(stored.pairs, stored.rule_names, stored.hard_names),
+                stored.labels,
+                stored.steward_pairs,
+            ),
+            ctx.config.matching,
+            inputs.decisions,
+            params,
+        )
+    assert plan.previous is not None and plan.pairs is not None
     return link_incremental(
         plan.changed,
         plan.previous,
         plan.pairs,
         ctx.config.matching,
         inputs.decisions,
-        ModelParams.from_json(plan.params_json),
+        params,
     )
 
 
@@ -143,6 +169,12 @@ def write_match(
 ) -> MatchStats:
     """Write a link result into ``match.*`` in one transaction and return the stage's figures."""
     mode = "full" if inputs.plan is None else "incremental"
+    # match.prepared: replaced by a full link (or an incremental one that prepared every
+    # record), else only the rows this run prepared or re-flagged
+    changed_only = inputs.plan is not None and inputs.plan.stored is not None
+    prepared = result.prepared
+    if prepared is not None and changed_only and result.refreshed is not None:
+        prepared = prepared[result.refreshed]
     write_match_tables(
         con,
         {
@@ -158,6 +190,9 @@ def write_match(
             "mode": mode,
             **inputs.state,
         },
+        prepared,
+        prepared_version(),
+        "changed" if changed_only and result.refreshed is not None else "all",
     )
     stats = MatchStats(
         candidate_pairs=len(result.pairs),
