@@ -63,8 +63,8 @@ def whole_set_flags(prepared: pd.DataFrame) -> dict[str, np.ndarray]:
     return {
         "email_shared": flag_shared_phones(prepared["email"], prepared["name_key"], 3)
         .to_numpy(dtype=bool),
-        "name_in_places": _in_several_places(prepared),
-        "name_one_holder": sole_name_holders(prepared),
+        "name_in_places": np.asarray(_in_several_places(prepared), dtype=bool),
+        "name_one_holder": np.asarray(sole_name_holders(prepared), dtype=bool),
     }
 
 
