@@ -17,9 +17,11 @@ from dedupe.assemble import LinkResult, assemble, decision_positions
 from dedupe.blocking import (
     BlockingRule,
     Codes,
+    _layout,
     cached_codes,
     generate_candidates,
     order_rank,
+    rule_rank,
     still_blocked,
 )
 from dedupe.levels import rules_for
@@ -166,26 +168,147 @@ def _old_pairs(
     return old, _labels_from_matches(n, old, match)
 
 
+@dataclass
+class _Layout:
+    """One rule's blocks in the order a full run windows them (`blocking._layout`).
+
+    `members` lists the records block by block, each block in its window order; block `b`
+    holds `members[start[b]:start[b] + sizes[b]]`; `position` is each record's place in it.
+    """
+
+    key: np.ndarray
+    position: np.ndarray
+    sizes: np.ndarray
+    members: np.ndarray
+    start: np.ndarray
+    cap: int
+    window: int
+
+
+def _rule_layout(
+    prepared: pd.DataFrame,
+    rule: BlockingRule,
+    settings: MatchSettings,
+    codes: Codes,
+    rank: np.ndarray,
+) -> _Layout:
+    key = cached_codes(prepared, rule.key, codes)
+    position, sizes = _layout(
+        f"{rule.key}/{rule.order}", key, rule_rank(prepared, rule, rank, codes), codes
+    )
+    members = np.empty(len(position), dtype=np.int64)
+    members[position] = np.arange(len(position))
+    # records without a key (-1) come first in the layout, then the blocks in code order
+    start = int((key < 0).sum()) + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    cap = rule.max_block_size or settings.max_block_size
+    return _Layout(key, position, sizes, members, start, cap, rule.window or settings.block_window)
+
+
+def _near(layout: _Layout, places: np.ndarray, n: int) -> np.ndarray:
+    """Records within `window` places (in layout order) of the given layout places."""
+    width = len(layout.members)
+    if len(places) == 0 or width == 0:
+        return np.zeros(n, dtype=bool)
+    reach = np.zeros(width + 1, dtype=np.int64)
+    np.add.at(reach, np.clip(places - layout.window, 0, width), 1)
+    np.add.at(reach, np.clip(places + layout.window + 1, 0, width), -1)
+    out = np.zeros(n, dtype=bool)
+    out[layout.members[np.cumsum(reach[:-1]) > 0]] = True
+    return out
+
+
+def _gaps(
+    prepared: pd.DataFrame,
+    rule: BlockingRule,
+    layout: _Layout,
+    old_versions: pd.DataFrame,
+    at: np.ndarray,
+    codes: Codes,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each old version sat in its block's window order, as a layout place.
+
+    Returns:
+        (block code per old version, -1 = no such block now; the layout place of the gap it
+        left: the first member ordered after it).
+    """
+    values = old_versions[rule.key].to_numpy(dtype=object)
+    block = np.full(len(values), -1, dtype=np.int64)
+    known = pd.notna(values)
+    if known.any():
+        block[known] = pd.Index(codes[rule.key][1]).get_indexer(values[known])
+    place = np.full(len(values), -1, dtype=np.int64)
+    if not (block >= 0).any():
+        return block, place
+    # the window order's names, block by block (slices below are views, not copies)
+    ordered = prepared[rule.order].fillna("").astype(str).to_numpy(dtype=object)[layout.members]
+    own = old_versions[rule.order].fillna("").astype(str).to_numpy(dtype=object)
+    for i in np.nonzero(block >= 0)[0]:
+        lo = layout.start[block[i]]
+        inside = layout.members[lo : lo + layout.sizes[block[i]]]
+        names = ordered[lo : lo + layout.sizes[block[i]]]
+        first = np.searchsorted(names, own[i], side="left")
+        last = np.searchsorted(names, own[i], side="right")
+        # equal names are ordered by record position, the old version's is its record's
+        place[i] = lo + first + np.searchsorted(inside[first:last], at[i])
+    return block, place
+
+
 def _changed_blocks(
     prepared: pd.DataFrame,
     rules: list[BlockingRule],
+    settings: MatchSettings,
     focus: np.ndarray,
     old_versions: pd.DataFrame,
     codes: Codes,
-) -> np.ndarray:
-    """Records sharing a block with a new/changed record or with an old version (any rule)."""
-    hit = np.zeros(len(prepared), dtype=bool)
+    rank: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """What a change touches in the blocks: records to re-check, to expand, blocks to expand.
+
+    A block that is oversize (windowed) before and after the change only changes around the
+    change: a pair of unchanged records that a full run now generates, or no longer does, or
+    labels by another rule, has a record within `window` places (in the block's window order)
+    of a new/changed record or of the gap an old version left. Other changed blocks (small, or
+    crossing the cap) are taken whole, as before.
+
+    Returns:
+        (hit: records whose reused pairs are checked again; near: unchanged records whose
+        pairs are generated again like a changed record's (neighbours of a gap); hot: the old
+        versions with the key values of blocks to expand whole, other keys nulled).
+    """
+    n = len(prepared)
+    hit = np.zeros(n, dtype=bool)
+    near = np.zeros(n, dtype=bool)
+    hot = old_versions.copy()
+    whole: dict[str, np.ndarray] = {}
+    at = np.empty(0, dtype=np.int64)
+    if len(old_versions):
+        at = positions_of(
+            old_versions["record_key"].to_numpy(dtype=object),
+            arrow_strings(prepared["record_key"].to_numpy(dtype=object)),
+        )
     for rule in rules:
-        key = cached_codes(prepared, rule.key, codes)
-        changed = np.zeros(int(key.max(initial=-1)) + 2, dtype=bool)
-        changed[key[focus]] = True
-        wanted = old_versions[rule.key].dropna().unique() if len(old_versions) else []
-        if len(wanted):
-            at = pd.Index(codes[rule.key][1]).get_indexer(wanted)
-            changed[at[at >= 0]] = True
-        changed[-1] = False  # code -1 (null key) is never a block
-        hit |= changed[key]
-    return hit
+        layout = _rule_layout(prepared, rule, settings, codes, rank)
+        key, sizes = layout.key, layout.sizes
+        inserted = np.bincount(key[focus & (key >= 0)], minlength=len(sizes))
+        block, place = _gaps(prepared, rule, layout, old_versions, at, codes)
+        # oversize now and before (it lost at most `inserted` members' worth of size)
+        # (one slot more: code -1, no key, is never windowed nor changed)
+        windowed = np.append(sizes - inserted > layout.cap, False)
+        changed = np.zeros(len(sizes) + 1, dtype=bool)  # last slot: code -1
+        changed[key[focus & (key >= 0)]] = True
+        changed[block[block >= 0]] = True
+        changed[-1] = False
+        hit |= (changed & ~windowed)[key]
+        places = layout.position[focus & windowed[key]]
+        gap = place[windowed[block]]
+        hit |= _near(layout, np.concatenate([places, gap, gap - 1]), n)
+        near |= _near(layout, np.concatenate([gap, gap - 1]), n)
+        # an old version's block is expanded whole unless it stays windowed for every rule
+        expand = (block >= 0) & ~windowed[block]
+        whole[rule.key] = whole.get(rule.key, np.zeros(len(block), dtype=bool)) | expand
+    for column, expand in whole.items():
+        hot[column] = hot[column].where(expand, None)
+    return hit, near & ~focus, hot
 
 
 def _member(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
@@ -365,7 +488,7 @@ def _link(
     rank = order_rank(prepared)
     # Reused pairs must still come out of blocking: a block that grew past the cap is windowed,
     # one that shrank under it pairs everyone. Only pairs in a changed block can differ.
-    hit = _changed_blocks(prepared, rules, focus, old_versions, codes)
+    hit, near, hot = _changed_blocks(prepared, rules, settings, focus, old_versions, codes, rank)
     check = np.nonzero(usable & (hit[np.maximum(old.left, 0)] | hit[np.maximum(old.right, 0)]))[0]
     blocked = still_blocked(
         prepared,
@@ -405,9 +528,9 @@ def _link(
         rules,
         settings.max_block_size,
         settings.block_window,
-        focus=focus,
+        focus=focus | near,
         extra=(dl[missing], dr[missing]),
-        hot_values=old_versions,
+        hot_values=hot,
         codes=codes,
         rank=rank,
     )
