@@ -280,6 +280,7 @@ def write_match_tables(
     prepared: pd.DataFrame | None = None,
     prepared_version: str | None = None,
     prepared_rows: str = "all",
+    relinked: pd.Series | None = None,
 ) -> None:
     """Replace ``match.*`` with a link result in one transaction and append its params row.
 
@@ -295,6 +296,9 @@ def write_match_tables(
         prepared_version: the fingerprint of the code that prepared them (required with
             `prepared`).
         prepared_rows: "all" or "changed".
+        relinked: the record keys an incremental link relinked (new and changed records):
+            only their rows of ``match.linked_records`` are refreshed from ``clean.records``
+            (no record was removed, else the link is a full one); None = copy it whole.
     """
     frames: dict[str, pd.DataFrame] = {
         **tables,
@@ -321,9 +325,19 @@ def write_match_tables(
         frames,
         # the records just linked, copied inside DuckDB (no 1 M-row round trip through pandas);
         # nothing writes clean.records between this stage's read and this write
-        copies={"match.linked_records": "clean.records"},
+        copies={} if relinked is not None else {"match.linked_records": "clean.records"},
         upserts=upserts,
         drops=drops,
+        refreshes=(
+            {}
+            if relinked is None
+            else {
+                "match.linked_records": (
+                    "clean.records",
+                    pd.DataFrame({"record_key": relinked.astype(str).to_numpy(dtype=object)}),
+                )
+            }
+        ),
     )
 
 

@@ -193,6 +193,7 @@ def write_match(
         prepared,
         prepared_version(),
         "changed" if changed_only and result.refreshed is not None else "all",
+        None if inputs.plan is None else inputs.plan.changed["record_key"],
     )
     stats = MatchStats(
         candidate_pairs=len(result.pairs),

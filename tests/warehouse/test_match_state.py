@@ -30,7 +30,11 @@ STATE = match_state("{}", None)
 
 
 def _write(
-    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, result: LinkResult, rows: str
+    con: duckdb.DuckDBPyConnection,
+    records: pd.DataFrame,
+    result: LinkResult,
+    rows: str,
+    relinked: pd.Series | None = None,
 ) -> None:
     replace_tables(con, {"clean.records": records})
     prepared = result.prepared
@@ -43,7 +47,7 @@ def _write(
         {"match.pairs": result.pairs, "match.clusters": result.clusters},
         {"run_id": rows, "created_at": pd.Timestamp.now(), "params": result.params.to_json(),
          **STATE},
-        prepared, VERSION, rows,
+        prepared, VERSION, rows, relinked,
     )  # fmt: skip
 
 
@@ -91,7 +95,13 @@ def test_two_nights_from_the_stored_link_equal_full_rebuilds(
         ) | set(changed["record_key"])
         inc = _link(plan, settings)
         _same(inc, link_records(current, settings, params=base.params))
-        _write(con, current, inc, "changed")
+        _write(con, current, inc, "changed", plan.changed["record_key"])
+        # only the relinked rows of match.linked_records were refreshed: it equals the records
+        assert con.execute(
+            "SELECT (SELECT count(*) FROM match.linked_records),"
+            " (SELECT count(*) FROM (SELECT * FROM clean.records"
+            "  EXCEPT SELECT * FROM match.linked_records))"
+        ).fetchall() == [(len(current), 0)]
         # the stored preparation is what a preparation of every current record gives
         stored = read_table(con, PREPARED_TABLE).drop(columns="prepared_version")
         stored = stored.sort_values("record_key", ignore_index=True)
