@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ENTITIES ?= 5000
 SEED     ?= 42
 
-.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large bench-cli clean report-screenshot \
+.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large bench-cli bench-match-nightly clean report-screenshot \
 	browser-deps console bench-console \
 	fonts dossier-screenshot
 
@@ -76,6 +76,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sources.py --rows 200000
 	$(BIN)/python benchmarks/bench_cleaning.py --rows 200000
 	$(BIN)/python benchmarks/bench_dedupe.py --entities 20000
+
+## bench-match-nightly: the match stage alone, full vs nightly (stored link) at 100 k records
+## (needs the data of `bench_pipeline.py --records 100000`)
+bench-match-nightly: $(STAMP)
+	$(BIN)/python benchmarks/bench_match_nightly.py --records 100000
 
 ## bench-cli: start-up of `customer-archive sql "SELECT 1"` (medians, heaviest imports)
 bench-cli: $(STAMP)
