@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from warehouse.ops import concat_frames
 from warehouse.signatures import frame_hash
 
 _TEXT = pd.StringDtype("pyarrow", na_value=float("nan"))
+log = logging.getLogger("customer_archive")
 
 __all__ = [
     "PREPARED_TABLE",
@@ -149,7 +151,10 @@ def rematch_plan(
     )
     assert changed is not None
     if prepared_version is not None and stored_is_usable(con, prepared_version):
-        return RematchPlan(changed, None, None, latest.params_json, read_stored(con))
+        try:
+            return RematchPlan(changed, None, None, latest.params_json, read_stored(con))
+        except ValueError as err:  # unusable: the older route below still links correctly
+            log.warning("match.prepared not used (%s): preparing every record again", err)
     previous = read_table(con, "match.linked_records", cols)
     pairs = read_table(con, "match.pairs")
     assert previous is not None and pairs is not None
@@ -198,6 +203,9 @@ def read_stored(con: duckdb.DuckDBPyConnection) -> StoredMatch:
                 " ORDER BY record_key"
             ).to_arrow_table()
         )
+        keys = prepared["record_key"].to_numpy(dtype=object)
+        if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
+            raise ValueError("DuckDB's record_key order is not the matcher's (a collation?)")
         names = {
             column: [
                 r[0]

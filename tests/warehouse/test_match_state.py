@@ -148,6 +148,15 @@ def test_another_preparation_version_or_no_stored_table_reads_the_records() -> N
     replace_tables(con, {"clean.records": pd.concat([records, new], ignore_index=True)})
     other = rematch_plan(con, STATE, "v2")
     assert other is not None and other.stored is None and other.previous is not None
+    # a stored link that does not fit (a pair naming an unknown record) is not used either
+    con.execute(
+        "INSERT INTO match.pairs BY NAME SELECT 'ghost' AS left_key, right_key, rule, score,"
+        " probability FROM match.pairs LIMIT 1"
+    )
+    unfit = rematch_plan(con, STATE, VERSION)
+    assert unfit is not None and unfit.stored is None and unfit.previous is not None
+    con.execute("DELETE FROM match.pairs WHERE left_key = 'ghost'")
+    assert rematch_plan(con, STATE, VERSION).stored is not None  # type: ignore[union-attr]
     # a link written without its preparation (None) drops the stored table
     write_match_tables(
         con, {"match.pairs": base.pairs, "match.clusters": base.clusters},
