@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ENTITIES ?= 5000
 SEED     ?= 42
 
-.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large bench-cli bench-golden bench-startup clean report-screenshot \
+.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large bench-cli bench-golden bench-startup bench-match-nightly clean report-screenshot \
 	browser-deps console bench-console \
 	fonts dossier-screenshot
 
@@ -81,6 +81,11 @@ bench: $(STAMP)
 ## same inputs, CPU seconds per stage at 100 k (needs bench_pipeline's cached data/bench/100000)
 bench-golden: $(STAMP)
 	$(BIN)/python benchmarks/bench_golden_nightly.py --records 100000
+
+## bench-match-nightly: the match stage alone, full vs nightly (stored link) at 100 k records
+## (needs the data of `bench_pipeline.py --records 100000`)
+bench-match-nightly: $(STAMP)
+	$(BIN)/python benchmarks/bench_match_nightly.py --records 100000
 
 ## bench-cli: start-up of `customer-archive sql "SELECT 1"` (medians, heaviest imports)
 bench-cli: $(STAMP)

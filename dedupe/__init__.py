@@ -15,7 +15,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "dedupe.evaluate": ("AccuracyReport", "evaluate_decisions", "evaluate_links", "evaluate_run"),
     "dedupe.explain": ("Explanation", "FieldEvidence", "explain_pair"),
     "dedupe.ids": ("CustomerIdError", "IdAssignment", "assign_customer_ids", "resolve_customer_id"),
-    "dedupe.incremental": ("link_incremental",),
+    "dedupe.incremental": (
+        "StoredLink",
+        "link_incremental",
+        "link_stored",
+        "prepared_version",
+        "stored_pair_set",
+    ),
     "dedupe.levels": (
         "comparisons_for",
         "compile_blocking_rule",
@@ -70,6 +76,7 @@ __all__ = [
     "RecordsError",
     "Scores",
     "ShardSetup",
+    "StoredLink",
     "accuracy_against_truth",
     "assign_customer_ids",
     "bcubed_scores",
@@ -85,13 +92,16 @@ __all__ = [
     "link_incremental",
     "link_records",
     "link_sharded",
+    "link_stored",
     "pairwise_scores",
     "prepare_sharded",
+    "prepared_version",
     "record_columns",
     "resolve_customer_id",
     "rules_for",
     "scoring_workers",
     "shard_pairs",
+    "stored_pair_set",
 ]
 
 

@@ -34,6 +34,8 @@ class LinkResult:
         pair_set: `pairs` as integer positions into `prepared` and compact arrays (hand it to
             `link_incremental` next time so old pairs are not looked up by key again).
         labels: cluster label per row of `prepared` (position of the cluster's first record).
+        refreshed: incremental runs: which rows of `prepared` this run prepared or re-flagged
+            (new or changed records, whole-set flags flipped); None = all of them.
     """
 
     pairs: pd.DataFrame
@@ -45,6 +47,7 @@ class LinkResult:
     prepared: pd.DataFrame | None = None
     pair_set: PairSet | None = None
     labels: np.ndarray | None = None
+    refreshed: np.ndarray | None = None
 
     def matched_pairs(self) -> int:
         """How many pairs were decided ``match``."""

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
@@ -11,23 +17,62 @@ from dedupe.assemble import LinkResult, assemble, decision_positions
 from dedupe.blocking import (
     BlockingRule,
     Codes,
+    _layout,
     cached_codes,
     generate_candidates,
     order_rank,
+    rule_rank,
     still_blocked,
 )
 from dedupe.levels import rules_for
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, concat_pairs, positions_of
-from dedupe.prepare import prepare_records, sole_name_holders
+from dedupe.prepare import _in_several_places, prepare_records, sole_name_holders
 from dedupe.rules import normalize_decisions
 from dedupe.scoring import score_candidates
 from dedupe.settings import MatchSettings
 
+PREPARED_CODE: tuple[str, ...] = (
+    "dedupe.prepare",
+    "dedupe.specs",
+    "cleaning.phone",
+    "cleaning.company",
+    "cleaning.divisions",
+)
+"""Modules whose code decides `prepare_records`' output (their bytes make `prepared_version`)."""
+
+
+def prepared_version() -> str:
+    """Fingerprint of the code that prepares records (`PREPARED_CODE` and pypinyin's version).
+
+    Prepared records stored by one version are reused only by the same version: an upgrade of
+    the preparation (or of the cleaning helpers it calls) prepares every record again.
+    """
+    digest = hashlib.sha256()
+    for module in PREPARED_CODE:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"cannot locate module {module} to fingerprint it")
+        digest.update(Path(spec.origin).read_bytes())
+    digest.update(importlib.metadata.version("pypinyin").encode())
+    return digest.hexdigest()[:20]
+
+
+def whole_set_flags(prepared: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The prepared flags counted over the whole record set, as `prepare_records` sets them."""
+    from cleaning.phone import flag_shared_phones
+
+    return {
+        "email_shared": flag_shared_phones(prepared["email"], prepared["name_key"], 3)
+        .to_numpy(dtype=bool),
+        "name_in_places": np.asarray(_in_several_places(prepared), dtype=bool),
+        "name_one_holder": np.asarray(sole_name_holders(prepared), dtype=bool),
+    }
+
 
 def _merge_prepared(
     new_records: pd.DataFrame,
-    existing_records: pd.DataFrame,
+    existing_records: pd.DataFrame | None,
     old_prepared: pd.DataFrame | None,
     settings: MatchSettings,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray | None]:
@@ -39,6 +84,7 @@ def _merge_prepared(
     """
     new_keys = arrow_strings(new_records["record_key"].astype(str).to_numpy(dtype=object))
     if old_prepared is None:
+        assert existing_records is not None
         old_keys = existing_records["record_key"].astype(str).to_numpy(dtype=object)
         changed = positions_of(old_keys, new_keys) >= 0
         prepared = prepare_records(
@@ -61,12 +107,16 @@ def _merge_prepared(
     prepared = pd.concat([reuse, fresh], ignore_index=True).take(index).reset_index(drop=True)
     remap = np.full(len(old_prepared), -1, dtype=np.int64)
     remap[~changed] = np.nonzero(~is_fresh)[0]
-    # `name_one_holder` is counted over all records: a new record of a name can end (or start)
-    # an unchanged record's claim to it; such records are linked again like changed ones
-    holder = sole_name_holders(prepared)
-    flipped = holder != prepared["name_one_holder"].to_numpy(dtype=bool)
+    # `email_shared`, `name_in_places` and `name_one_holder` are counted over all records: a
+    # new record of a name (or mailbox) can end or start an unchanged record's flag; such
+    # records are prepared anew and linked again like changed ones
+    flipped = np.zeros(total, dtype=bool)
+    for column, values in whole_set_flags(prepared).items():
+        differs = values != prepared[column].to_numpy(dtype=bool)
+        if differs.any():
+            prepared[column] = values
+            flipped |= differs
     if flipped.any():
-        prepared["name_one_holder"] = holder
         stale = np.zeros(len(old_prepared), dtype=bool)
         stale[~changed] = flipped[remap[~changed]]
         remap[stale] = -1
@@ -118,26 +168,147 @@ def _old_pairs(
     return old, _labels_from_matches(n, old, match)
 
 
+@dataclass
+class _Layout:
+    """One rule's blocks in the order a full run windows them (`blocking._layout`).
+
+    `members` lists the records block by block, each block in its window order; block `b`
+    holds `members[start[b]:start[b] + sizes[b]]`; `position` is each record's place in it.
+    """
+
+    key: np.ndarray
+    position: np.ndarray
+    sizes: np.ndarray
+    members: np.ndarray
+    start: np.ndarray
+    cap: int
+    window: int
+
+
+def _rule_layout(
+    prepared: pd.DataFrame,
+    rule: BlockingRule,
+    settings: MatchSettings,
+    codes: Codes,
+    rank: np.ndarray,
+) -> _Layout:
+    key = cached_codes(prepared, rule.key, codes)
+    position, sizes = _layout(
+        f"{rule.key}/{rule.order}", key, rule_rank(prepared, rule, rank, codes), codes
+    )
+    members = np.empty(len(position), dtype=np.int64)
+    members[position] = np.arange(len(position))
+    # records without a key (-1) come first in the layout, then the blocks in code order
+    start = int((key < 0).sum()) + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    cap = rule.max_block_size or settings.max_block_size
+    return _Layout(key, position, sizes, members, start, cap, rule.window or settings.block_window)
+
+
+def _near(layout: _Layout, places: np.ndarray, n: int) -> np.ndarray:
+    """Records within `window` places (in layout order) of the given layout places."""
+    width = len(layout.members)
+    if len(places) == 0 or width == 0:
+        return np.zeros(n, dtype=bool)
+    reach = np.zeros(width + 1, dtype=np.int64)
+    np.add.at(reach, np.clip(places - layout.window, 0, width), 1)
+    np.add.at(reach, np.clip(places + layout.window + 1, 0, width), -1)
+    out = np.zeros(n, dtype=bool)
+    out[layout.members[np.cumsum(reach[:-1]) > 0]] = True
+    return out
+
+
+def _gaps(
+    prepared: pd.DataFrame,
+    rule: BlockingRule,
+    layout: _Layout,
+    old_versions: pd.DataFrame,
+    at: np.ndarray,
+    codes: Codes,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each old version sat in its block's window order, as a layout place.
+
+    Returns:
+        (block code per old version, -1 = no such block now; the layout place of the gap it
+        left: the first member ordered after it).
+    """
+    values = old_versions[rule.key].to_numpy(dtype=object)
+    block = np.full(len(values), -1, dtype=np.int64)
+    known = pd.notna(values)
+    if known.any():
+        block[known] = pd.Index(codes[rule.key][1]).get_indexer(values[known])
+    place = np.full(len(values), -1, dtype=np.int64)
+    if not (block >= 0).any():
+        return block, place
+    # the window order's names, block by block (slices below are views, not copies)
+    ordered = prepared[rule.order].fillna("").astype(str).to_numpy(dtype=object)[layout.members]
+    own = old_versions[rule.order].fillna("").astype(str).to_numpy(dtype=object)
+    for i in np.nonzero(block >= 0)[0]:
+        lo = layout.start[block[i]]
+        inside = layout.members[lo : lo + layout.sizes[block[i]]]
+        names = ordered[lo : lo + layout.sizes[block[i]]]
+        first = np.searchsorted(names, own[i], side="left")
+        last = np.searchsorted(names, own[i], side="right")
+        # equal names are ordered by record position, the old version's is its record's
+        place[i] = lo + first + np.searchsorted(inside[first:last], at[i])
+    return block, place
+
+
 def _changed_blocks(
     prepared: pd.DataFrame,
     rules: list[BlockingRule],
+    settings: MatchSettings,
     focus: np.ndarray,
     old_versions: pd.DataFrame,
     codes: Codes,
-) -> np.ndarray:
-    """Records sharing a block with a new/changed record or with an old version (any rule)."""
-    hit = np.zeros(len(prepared), dtype=bool)
+    rank: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """What a change touches in the blocks: records to re-check, to expand, blocks to expand.
+
+    A block that is oversize (windowed) before and after the change only changes around the
+    change: a pair of unchanged records that a full run now generates, or no longer does, or
+    labels by another rule, has a record within `window` places (in the block's window order)
+    of a new/changed record or of the gap an old version left. Other changed blocks (small, or
+    crossing the cap) are taken whole, as before.
+
+    Returns:
+        (hit: records whose reused pairs are checked again; near: unchanged records whose
+        pairs are generated again like a changed record's (neighbours of a gap); hot: the old
+        versions with the key values of blocks to expand whole, other keys nulled).
+    """
+    n = len(prepared)
+    hit = np.zeros(n, dtype=bool)
+    near = np.zeros(n, dtype=bool)
+    hot = old_versions.copy()
+    whole: dict[str, np.ndarray] = {}
+    at = np.empty(0, dtype=np.int64)
+    if len(old_versions):
+        at = positions_of(
+            old_versions["record_key"].to_numpy(dtype=object),
+            arrow_strings(prepared["record_key"].to_numpy(dtype=object)),
+        )
     for rule in rules:
-        key = cached_codes(prepared, rule.key, codes)
-        changed = np.zeros(int(key.max(initial=-1)) + 2, dtype=bool)
-        changed[key[focus]] = True
-        wanted = old_versions[rule.key].dropna().unique() if len(old_versions) else []
-        if len(wanted):
-            at = pd.Index(codes[rule.key][1]).get_indexer(wanted)
-            changed[at[at >= 0]] = True
-        changed[-1] = False  # code -1 (null key) is never a block
-        hit |= changed[key]
-    return hit
+        layout = _rule_layout(prepared, rule, settings, codes, rank)
+        key, sizes = layout.key, layout.sizes
+        inserted = np.bincount(key[focus & (key >= 0)], minlength=len(sizes))
+        block, place = _gaps(prepared, rule, layout, old_versions, at, codes)
+        # oversize now and before (it lost at most `inserted` members' worth of size)
+        # (one slot more: code -1, no key, is never windowed nor changed)
+        windowed = np.append(sizes - inserted > layout.cap, False)
+        changed = np.zeros(len(sizes) + 1, dtype=bool)  # last slot: code -1
+        changed[key[focus & (key >= 0)]] = True
+        changed[block[block >= 0]] = True
+        changed[-1] = False
+        hit |= (changed & ~windowed)[key]
+        places = layout.position[focus & windowed[key]]
+        gap = place[windowed[block]]
+        hit |= _near(layout, np.concatenate([places, gap, gap - 1]), n)
+        near |= _near(layout, np.concatenate([gap, gap - 1]), n)
+        # an old version's block is expanded whole unless it stays windowed for every rule
+        expand = (block >= 0) & ~windowed[block]
+        whole[rule.key] = whole.get(rule.key, np.zeros(len(block), dtype=bool)) | expand
+    for column, expand in whole.items():
+        hot[column] = hot[column].where(expand, None)
+    return hit, near & ~focus, hot
 
 
 def _member(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
@@ -185,12 +356,114 @@ def link_incremental(
     Returns:
         A LinkResult over all records (existing + new); `blocking_stats` counts new pairs only.
     """
-    settings = settings or MatchSettings()
-    warnings: list[str] = []
     if previous is not None and previous.prepared is not None:
         existing_prepared = previous.prepared
     if existing_prepared is not None and len(existing_prepared) != len(existing_records):
         existing_prepared, previous = None, None
+    return _link(
+        new_records, existing_records, existing_pairs, settings, decisions, params,
+        existing_prepared, previous,
+    )
+
+
+def link_stored(
+    new_records: pd.DataFrame,
+    stored: StoredLink,
+    settings: MatchSettings | None,
+    decisions: pd.DataFrame | None,
+    params: ModelParams,
+) -> LinkResult:
+    """`link_incremental` from the previous link as the warehouse stores it.
+
+    No previous record is prepared again and no previous pair is looked up by key: the
+    stored prepared records, the pairs by position and the cluster labels are reused, as
+    with ``link_incremental(previous=…)``; the result equals a full rebuild the same way.
+
+    Args:
+        new_records: new records and new versions of changed records.
+        stored: the previous run's prepared records, pairs and labels (`StoredLink`).
+        settings: matching settings (the previous run's); None = defaults.
+        decisions: all steward decisions so far.
+        params: the model parameters of the previous run.
+
+    Returns:
+        A LinkResult over all records whose `refreshed` marks the prepared rows this run
+        prepared or re-flagged (what the stored prepared records must be updated with).
+
+    Raises:
+        ValueError: the stored prepared records are not sorted by record_key, or the pairs
+            or labels do not fit them.
+    """
+    keys = stored.prepared["record_key"].to_numpy(dtype=object)
+    if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
+        raise ValueError("stored prepared records are not sorted by record_key")
+    n = len(keys)
+    pairs, labels = stored.pairs, stored.labels
+    if len(labels) != n or (len(pairs) and (pairs.left.min() < 0 or pairs.right.max() >= n)):
+        raise ValueError("stored pairs or cluster labels do not fit the stored records")
+    previous = LinkResult(
+        stored.steward_pairs, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), params,
+        prepared=stored.prepared, pair_set=pairs, labels=labels,
+    )
+    return _link(
+        new_records, None, stored.steward_pairs, settings, decisions, params,
+        stored.prepared, previous,
+    )
+
+
+@dataclass
+class StoredLink:
+    """The previous link as stored: prepared records, pairs by position, cluster labels.
+
+    Attributes:
+        prepared: the prepared records (`LinkResult.prepared`), sorted by record_key.
+        pairs: the scored pairs with positions into `prepared`.
+        labels: cluster label per prepared row (position of its cluster's first record).
+        steward_pairs: the pairs holding a steward decision (left_key, right_key,
+            steward_decision); their components are clustered again.
+    """
+
+    prepared: pd.DataFrame
+    pairs: PairSet
+    labels: np.ndarray
+    steward_pairs: pd.DataFrame
+
+
+def stored_pair_set(
+    columns: dict[str, np.ndarray], rule_names: list[str], hard_names: list[str]
+) -> PairSet:
+    """A PairSet from stored columns: left, right, rule, score, probability, hard, <c>_level.
+
+    `rule` and `hard` are codes into `rule_names` / `hard_names` (-1 = none).
+    """
+    levels = {
+        name[: -len("_level")]: np.asarray(values, dtype=np.int8)
+        for name, values in columns.items()
+        if name.endswith("_level")
+    }
+    return PairSet(
+        np.asarray(columns["left"], dtype=np.int64), np.asarray(columns["right"], dtype=np.int64),
+        np.asarray(columns["rule"], dtype=np.int16), np.asarray(columns["score"], np.float64),
+        np.asarray(columns["probability"], np.float64), levels,
+        np.asarray(columns["hard"], dtype=np.int16), list(rule_names), list(hard_names),
+    )
+
+
+def _link(
+    new_records: pd.DataFrame,
+    existing_records: pd.DataFrame | None,
+    existing_pairs: pd.DataFrame,
+    settings: MatchSettings | None,
+    decisions: pd.DataFrame | None,
+    params: ModelParams,
+    existing_prepared: pd.DataFrame | None,
+    previous: LinkResult | None,
+) -> LinkResult:
+    """The body of `link_incremental` / `link_stored` (arguments as theirs)."""
+    settings = settings or MatchSettings()
+    warnings: list[str] = []
+    if existing_prepared is None and existing_records is None:
+        raise ValueError("an incremental link needs the previous records or their preparation")
     prepared, old_versions, focus, remap = _merge_prepared(
         new_records, existing_records, existing_prepared, settings
     )
@@ -215,7 +488,7 @@ def link_incremental(
     rank = order_rank(prepared)
     # Reused pairs must still come out of blocking: a block that grew past the cap is windowed,
     # one that shrank under it pairs everyone. Only pairs in a changed block can differ.
-    hit = _changed_blocks(prepared, rules, focus, old_versions, codes)
+    hit, near, hot = _changed_blocks(prepared, rules, settings, focus, old_versions, codes, rank)
     check = np.nonzero(usable & (hit[np.maximum(old.left, 0)] | hit[np.maximum(old.right, 0)]))[0]
     blocked = still_blocked(
         prepared,
@@ -255,9 +528,9 @@ def link_incremental(
         rules,
         settings.max_block_size,
         settings.block_window,
-        focus=focus,
+        focus=focus | near,
         extra=(dl[missing], dr[missing]),
-        hot_values=old_versions,
+        hot_values=hot,
         codes=codes,
         rank=rank,
     )
@@ -276,9 +549,11 @@ def link_incremental(
     replaced = _member(old_ids, np.sort(fresh_ids))
     keep, old_ids = keep[~replaced], old_ids[~replaced]
     pairs = _interleave(old, keep, old_ids, fresh, fresh_ids)
-    return assemble(
+    result = assemble(
         prepared, pairs, decided, settings, params, cand.stats, warnings, old_labels, touched
     )
+    result.refreshed = focus
+    return result
 
 
 def _first_rule(

@@ -142,6 +142,9 @@ def replace_tables(
     con: duckdb.DuckDBPyConnection,
     tables: Mapping[str, pd.DataFrame | pa.Table],
     copies: Mapping[str, str] | None = None,
+    upserts: Mapping[str, tuple[pd.DataFrame | pa.Table, str]] | None = None,
+    drops: Sequence[str] = (),
+    refreshes: Mapping[str, tuple[str, pd.DataFrame | pa.Table]] | None = None,
 ) -> None:
     """Replace several tables in ONE transaction: either all are replaced or none is.
 
@@ -150,18 +153,55 @@ def replace_tables(
         tables: ``{"golden.customers": frame, …}``; missing schemas are created.
         copies: ``{"target": "source"}`` tables copied inside DuckDB in the same transaction
             (no round trip through Python), after the frames are written.
+        upserts: ``{"table": (rows, key column)}``: the table's rows whose key is among the
+            rows' keys are deleted and the rows inserted (by column name), in the same
+            transaction; the table is created from the rows when absent.
+        drops: tables dropped (when they exist) in the same transaction.
+        refreshes: ``{"target": ("source", keys)}``: the target's rows whose key is in `keys`
+            (a one-column frame: the key column) are deleted and the source's rows with those
+            keys copied in, inside DuckDB (instead of copying the whole source; `copies`).
 
     Raises:
         ValueError: a table name is not ``[schema.]identifier``.
         duckdb.Error: a write failed; every table keeps its previous content.
     """
     copies = copies or {}
-    for name in [*tables, *copies, *copies.values()]:
+    upserts = upserts or {}
+    refreshes = refreshes or {}
+    sources = [source for source, _ in refreshes.values()]
+    for name in [*tables, *copies, *copies.values(), *upserts, *drops, *refreshes, *sources]:
         _check_name(name)
     con.execute("BEGIN TRANSACTION")
     try:
         for name, frame in tables.items():
             _write(con, name, frame, "replace")
+        for name, (rows, key) in upserts.items():
+            if table_exists(con, name):
+                view = "_warehouse_keys"
+                keys = rows.select([key]) if isinstance(rows, pa.Table) else rows[[key]]
+                con.register(view, to_duckdb_arrow(keys))
+                try:
+                    con.execute(
+                        f"DELETE FROM {name} WHERE {_quote(key)} IN"
+                        f" (SELECT {_quote(key)} FROM {view})"
+                    )
+                finally:
+                    con.unregister(view)
+            _write(con, name, rows, "append")
+        for name in drops:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+        for target, (source, keys) in refreshes.items():
+            view = "_warehouse_keys"
+            key = _quote(keys.column_names[0] if isinstance(keys, pa.Table) else keys.columns[0])
+            con.register(view, to_duckdb_arrow(keys))
+            try:
+                con.execute(f"DELETE FROM {target} WHERE {key} IN (SELECT {key} FROM {view})")
+                con.execute(
+                    f"INSERT INTO {target} BY NAME SELECT * FROM {source}"
+                    f" WHERE {key} IN (SELECT {key} FROM {view})"
+                )
+            finally:
+                con.unregister(view)
         for target, source in copies.items():
             if "." in target:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.split('.', 1)[0]}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -14,15 +16,20 @@ from warehouse.ops import concat_frames
 from warehouse.signatures import frame_hash
 
 _TEXT = pd.StringDtype("pyarrow", na_value=float("nan"))
+log = logging.getLogger("customer_archive")
 
 __all__ = [
+    "PREPARED_TABLE",
     "LatestParams",
     "RematchPlan",
+    "StoredMatch",
     "best_scores",
     "best_scores_sql",
     "latest_params_row",
     "match_state",
+    "read_stored",
     "rematch_plan",
+    "stored_is_usable",
     "write_match_tables",
 ]
 
@@ -40,14 +47,49 @@ class LatestParams:
         return {"settings": self.settings, "decisions": self.decisions}
 
 
+PREPARED_TABLE = "match.prepared"
+"""The matcher's prepared records of the last link, one row per record_key (see `read_stored`)."""
+PREPARED_VERSION = "prepared_version"
+"""Column of `match.prepared`: the fingerprint of the code that prepared the row."""
+
+
+@dataclass
+class StoredMatch:
+    """The previous link as ``match.*`` keeps it, read without record keys on the pairs.
+
+    Attributes:
+        prepared: ``match.prepared`` (without its version column), ordered by record_key.
+        pairs: ``match.pairs`` as columns of numbers: left, right (positions into
+            `prepared`), rule and hard (codes into `rule_names` / `hard_names`, -1 = none),
+            score, probability and every ``<comparison>_level``.
+        rule_names, hard_names: the labels behind the codes.
+        labels: per prepared row, the position of its cluster's first record.
+        steward_pairs: the pairs holding a steward decision (left_key, right_key,
+            steward_decision).
+    """
+
+    prepared: pd.DataFrame
+    pairs: dict[str, np.ndarray]
+    rule_names: list[str]
+    hard_names: list[str]
+    labels: np.ndarray
+    steward_pairs: pd.DataFrame
+
+
 @dataclass
 class RematchPlan:
-    """What an incremental link needs: the changed records, the previous set, pairs and params."""
+    """What an incremental link needs: the changed records, the previous link and params.
+
+    Either `stored` is set (the previous link as ``match.prepared`` and positions: nothing
+    is prepared again) or `previous` and `pairs` (the linked records and pairs frame, for a
+    warehouse without a usable ``match.prepared``).
+    """
 
     changed: pd.DataFrame
-    previous: pd.DataFrame
-    pairs: pd.DataFrame
+    previous: pd.DataFrame | None
+    pairs: pd.DataFrame | None
     params_json: str
+    stored: StoredMatch | None = None
 
 
 def latest_params_row(con: duckdb.DuckDBPyConnection) -> LatestParams | None:
@@ -72,7 +114,9 @@ def match_state(settings_json: str, decisions: pd.DataFrame | None) -> dict[str,
 
 
 def rematch_plan(
-    con: duckdb.DuckDBPyConnection, state: Mapping[str, str]
+    con: duckdb.DuckDBPyConnection,
+    state: Mapping[str, str],
+    prepared_version: str | None = None,
 ) -> RematchPlan | None:
     """What an incremental link needs, or None when only a full rebuild is right.
 
@@ -80,7 +124,9 @@ def rematch_plan(
     or records were removed (superseded files, erasure). Otherwise only the new and changed
     records are linked against the previous set, with the previous model parameters. The
     changed records are found in DuckDB (``clean.records EXCEPT match.linked_records``): only
-    they travel to pandas.
+    they travel to pandas. When ``match.prepared`` holds every linked record prepared by
+    `prepared_version`, the previous link is read from it (`read_stored`) and the linked
+    records are not read at all.
     """
     latest = latest_params_row(con)
     if latest is None or latest.state() != dict(state):
@@ -103,16 +149,146 @@ def rematch_plan(
         where=f"record_key IN (SELECT record_key FROM (SELECT {listed} FROM clean.records"
         f" EXCEPT SELECT {listed} FROM match.linked_records))",
     )
+    assert changed is not None
+    if prepared_version is not None and stored_is_usable(con, prepared_version):
+        try:
+            return RematchPlan(changed, None, None, latest.params_json, read_stored(con))
+        except ValueError as err:  # unusable: the older route below still links correctly
+            log.warning("match.prepared not used (%s): preparing every record again", err)
     previous = read_table(con, "match.linked_records", cols)
     pairs = read_table(con, "match.pairs")
-    assert changed is not None and previous is not None and pairs is not None
+    assert previous is not None and pairs is not None
     return RematchPlan(changed, previous, pairs, latest.params_json)
+
+
+def stored_is_usable(con: duckdb.DuckDBPyConnection, prepared_version: str) -> bool:
+    """Whether ``match.prepared`` holds exactly the linked records, all of `prepared_version`."""
+    if not (table_exists(con, PREPARED_TABLE) and table_exists(con, "match.clusters")):
+        return False
+    if PREPARED_VERSION not in table_columns(con, PREPARED_TABLE):
+        return False
+    (other, rows, linked, clustered) = con.execute(
+        f"SELECT (SELECT count(*) FROM {PREPARED_TABLE}"
+        f"         WHERE {PREPARED_VERSION} IS DISTINCT FROM ?),"
+        f" (SELECT count(*) FROM {PREPARED_TABLE}),"
+        " (SELECT count(*) FROM match.linked_records AS l"
+        f"   SEMI JOIN {PREPARED_TABLE} AS p USING (record_key)),"
+        " (SELECT count(*) FROM match.clusters)",
+        [prepared_version],
+    ).fetchall()[0]
+    (total,) = con.execute("SELECT count(*) FROM match.linked_records").fetchall()[0]
+    return other == 0 and rows == linked == total == clustered
+
+
+_POSITIONS = (
+    "CREATE OR REPLACE TEMP TABLE _match_positions AS SELECT record_key,"
+    " (row_number() OVER (ORDER BY record_key) - 1)::BIGINT AS pos FROM {table}"
+)
+
+
+def read_stored(con: duckdb.DuckDBPyConnection) -> StoredMatch:
+    """The previous link from ``match.prepared``, ``match.pairs`` and ``match.clusters``.
+
+    Record keys are turned into positions inside DuckDB (the prepared records' order by
+    record_key), so the pairs reach Python as numbers only: no key strings per pair.
+
+    Raises:
+        ValueError: a pair or cluster names a record ``match.prepared`` does not hold.
+    """
+    con.execute(_POSITIONS.format(table=PREPARED_TABLE))
+    try:
+        prepared = _arrow_frame(
+            con.sql(
+                f"SELECT * EXCLUDE ({PREPARED_VERSION}) FROM {PREPARED_TABLE}"
+                " ORDER BY record_key"
+            ).to_arrow_table()
+        )
+        keys = prepared["record_key"].to_numpy(dtype=object)
+        if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
+            raise ValueError("DuckDB's record_key order is not the matcher's (a collation?)")
+        names = {
+            column: [
+                r[0]
+                for r in con.execute(
+                    f"SELECT DISTINCT {column} FROM match.pairs WHERE {column} IS NOT NULL"
+                    f" ORDER BY {column}"
+                ).fetchall()
+            ]
+            for column in ("rule", "hard_rule")
+        }
+        levels = [c for c in table_columns(con, "match.pairs") if c.endswith("_level")]
+        select = ", ".join(
+            [
+                "l.pos AS left",
+                "r.pos AS right",
+                "(coalesce(list_position(?::VARCHAR[], p.rule), 0) - 1)::SMALLINT AS rule",
+                "p.score",
+                "p.probability",
+                "(coalesce(list_position(?::VARCHAR[], p.hard_rule), 0) - 1)::SMALLINT AS hard",
+                *(f'p."{c}"' for c in levels),
+            ]
+        )
+        table = con.sql(
+            f"SELECT {select} FROM match.pairs AS p"
+            " JOIN _match_positions AS l ON p.left_key = l.record_key"
+            " JOIN _match_positions AS r ON p.right_key = r.record_key"
+            " ORDER BY l.pos, r.pos",
+            params=[names["rule"], names["hard_rule"]],
+        ).to_arrow_table()
+        (total,) = con.execute("SELECT count(*) FROM match.pairs").fetchall()[0]
+        if table.num_rows != total:
+            raise ValueError(
+                f"{total - table.num_rows} stored pair(s) name records not in {PREPARED_TABLE}"
+            )
+        pairs = {c: table.column(c).to_numpy() for c in table.column_names}
+        del table
+        labels = (
+            con.sql(
+                "SELECT k.pos, f.pos AS label FROM match.clusters AS c"
+                " JOIN _match_positions AS k USING (record_key)"
+                " JOIN _match_positions AS f ON c.cluster_key = f.record_key ORDER BY k.pos"
+            )
+            .to_arrow_table()
+            .column("label")
+            .to_numpy()
+        )
+        if len(labels) != len(prepared):
+            raise ValueError(f"match.clusters does not cover {PREPARED_TABLE}")
+        steward = read_table(
+            con,
+            "match.pairs",
+            ["left_key", "right_key", "steward_decision"],
+            where="steward_decision IS NOT NULL",
+        )
+        assert steward is not None
+    finally:
+        con.execute("DROP TABLE IF EXISTS _match_positions")
+    return StoredMatch(
+        prepared, pairs, names["rule"], names["hard_rule"], labels.astype(np.int64), steward
+    )
+
+
+def _arrow_frame(table: pa.Table) -> pd.DataFrame:
+    """Prepared records as the matcher holds them: text as object (None for null), flags bool."""
+    columns = {}
+    for field in table.schema:
+        column = table.column(field.name)
+        if pa.types.is_boolean(field.type):
+            columns[field.name] = column.fill_null(False).to_numpy()
+        else:
+            values = column.to_numpy(zero_copy_only=False)
+            columns[field.name] = np.asarray(values, dtype=object)
+    return pd.DataFrame(columns, copy=False)
 
 
 def write_match_tables(
     con: duckdb.DuckDBPyConnection,
     tables: Mapping[str, pd.DataFrame],
     params_row: Mapping[str, object],
+    prepared: pd.DataFrame | None = None,
+    prepared_version: str | None = None,
+    prepared_rows: str = "all",
+    relinked: pd.Series | None = None,
 ) -> None:
     """Replace ``match.*`` with a link result in one transaction and append its params row.
 
@@ -121,18 +297,55 @@ def write_match_tables(
         tables: ``match.pairs``, ``match.clusters``, ``match.review_queue``,
             ``match.blocking_stats`` frames.
         params_row: the ``match.params`` row (run_id, created_at, params, mode, state hashes).
+        prepared: the prepared records to keep in ``match.prepared``: every linked record
+            (`prepared_rows` "all": the table is replaced) or only those this run prepared
+            or re-flagged ("changed": their rows are replaced by record_key). None drops
+            ``match.prepared`` (the next incremental link prepares every record again).
+        prepared_version: the fingerprint of the code that prepared them (required with
+            `prepared`).
+        prepared_rows: "all" or "changed".
+        relinked: the record keys an incremental link relinked (new and changed records):
+            only their rows of ``match.linked_records`` are refreshed from ``clean.records``
+            (no record was removed, else the link is a full one); None = copy it whole.
     """
+    frames: dict[str, pd.DataFrame] = {
+        **tables,
+        "match.params": concat_frames(
+            read_table(con, "match.params"), pd.DataFrame([dict(params_row)])
+        ),
+    }
+    upserts: dict[str, tuple[pd.DataFrame, str]] = {}
+    drops: list[str] = []
+    if prepared is None:
+        drops.append(PREPARED_TABLE)
+    else:
+        if prepared_version is None:
+            raise ValueError("prepared records need the version of the code that prepared them")
+        rows = prepared.assign(**{PREPARED_VERSION: prepared_version})
+        if prepared_rows == "all":
+            frames[PREPARED_TABLE] = rows
+        elif prepared_rows == "changed":
+            upserts[PREPARED_TABLE] = (rows, "record_key")
+        else:
+            raise ValueError(f"prepared_rows must be 'all' or 'changed', not {prepared_rows!r}")
     replace_tables(
         con,
-        {
-            **tables,
-            "match.params": concat_frames(
-                read_table(con, "match.params"), pd.DataFrame([dict(params_row)])
-            ),
-        },
+        frames,
         # the records just linked, copied inside DuckDB (no 1 M-row round trip through pandas);
         # nothing writes clean.records between this stage's read and this write
-        copies={"match.linked_records": "clean.records"},
+        copies={} if relinked is not None else {"match.linked_records": "clean.records"},
+        upserts=upserts,
+        drops=drops,
+        refreshes=(
+            {}
+            if relinked is None
+            else {
+                "match.linked_records": (
+                    "clean.records",
+                    pd.DataFrame({"record_key": relinked.astype(str).to_numpy(dtype=object)}),
+                )
+            }
+        ),
     )
 
 

@@ -11,10 +11,14 @@ import pandas as pd
 from dedupe import (
     LinkResult,
     ModelParams,
+    StoredLink,
     link_incremental,
     link_records,
+    link_stored,
+    prepared_version,
     record_columns,
     scoring_workers,
+    stored_pair_set,
 )
 from dedupe.settings import matcher_signature
 from warehouse import read_table, table_columns, table_exists
@@ -99,7 +103,7 @@ def match_inputs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchInputs
         raise RuntimeError("clean.records is missing: run the clean stage first")
     decisions = read_table(con, "match.decisions")
     state = match_state(matcher_signature(ctx.config.matching), decisions)
-    plan = rematch_plan(con, state) if ctx.config.match_incremental else None
+    plan = rematch_plan(con, state, prepared_version()) if ctx.config.match_incremental else None
     # an incremental link reads only the changed records (plan.changed) and the linked set
     records = _records_to_link(con, ctx) if plan is None else plan.changed
     assert records is not None
@@ -123,13 +127,29 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
     """The incremental link of a rematch plan (``inputs.plan`` must be set)."""
     plan = inputs.plan
     assert plan is not None
+    params = ModelParams.from_json(plan.params_json)
+    if plan.stored is not None:
+        stored = plan.stored
+        return link_stored(
+            plan.changed,
+            StoredLink(
+                stored.prepared,
+                stored_pair_set(stored.pairs, stored.rule_names, stored.hard_names),
+                stored.labels,
+                stored.steward_pairs,
+            ),
+            ctx.config.matching,
+            inputs.decisions,
+            params,
+        )
+    assert plan.previous is not None and plan.pairs is not None
     return link_incremental(
         plan.changed,
         plan.previous,
         plan.pairs,
         ctx.config.matching,
         inputs.decisions,
-        ModelParams.from_json(plan.params_json),
+        params,
     )
 
 
@@ -169,9 +189,9 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
         params = reusable_params(con, inputs.state)
     result = link(inputs, ctx, params)
     if inputs.plan is None:
-        # the matcher's working set (prepared records, pair arrays, labels) is not written:
-        # freed before the write
-        result.prepared = result.pair_set = result.labels = None
+        # the matcher's working set (pair arrays, labels) is not written: freed before the
+        # write; the prepared records are kept, they become `match.prepared`
+        result.pair_set = result.labels = None
     return write_match(con, ctx, inputs, result)
 
 
@@ -180,6 +200,12 @@ def write_match(
 ) -> MatchStats:
     """Write a link result into ``match.*`` in one transaction and return the stage's figures."""
     mode = "full" if inputs.plan is None else "incremental"
+    # match.prepared: replaced by a full link (or an incremental one that prepared every
+    # record), else only the rows this run prepared or re-flagged
+    changed_only = inputs.plan is not None and inputs.plan.stored is not None
+    prepared = result.prepared
+    if prepared is not None and changed_only and result.refreshed is not None:
+        prepared = prepared[result.refreshed]
     write_match_tables(
         con,
         {
@@ -195,6 +221,10 @@ def write_match(
             "mode": mode,
             **inputs.state,
         },
+        prepared,
+        prepared_version(),
+        "changed" if changed_only and result.refreshed is not None else "all",
+        None if inputs.plan is None else inputs.plan.changed["record_key"],
     )
     stats = MatchStats(
         candidate_pairs=len(result.pairs),

@@ -214,3 +214,28 @@ def test_explain_customer_labels_links_by_their_class(probability: float, expect
     assert f"({expected}" in line
     if expected != "match":
         assert "joined through other links" in line
+
+
+@pytest.mark.parametrize("change", ["leaves", "joins", "renamed"])
+def test_windowed_block_that_stays_windowed_equals_full_rebuild(change: str) -> None:
+    # Only the neighbours of a change are generated again in a block windowed before and
+    # after it: a member leaving brings its two neighbours together (a pair a full run now
+    # makes), one joining parts them; a renamed member moves from one place to another.
+    settings = MatchSettings(max_block_size=3, block_window=1, blocking_rules=["phone"])
+    records = _phone_block(7)
+    middle = records.iloc[[3]]
+    if change == "leaves":
+        existing, new = records, middle.assign(phone="+8613700000000")
+    elif change == "joins":
+        existing, new = records.drop(index=3), middle
+    else:
+        existing, new = records, middle.assign(name_key="钱一宝")
+    base = link_records(existing, settings)
+    inc = link_incremental(new, existing, base.pairs, settings, None, base.params, previous=base)
+    everything = pd.concat(
+        [existing[~existing["record_key"].isin(new["record_key"])], new], ignore_index=True
+    )
+    full = link_records(everything, settings, params=base.params)
+    pd.testing.assert_frame_equal(inc.pairs, full.pairs)
+    pd.testing.assert_frame_equal(inc.clusters, full.clusters)
+    pd.testing.assert_frame_equal(inc.review_queue, full.review_queue)

@@ -1,0 +1,168 @@
+"""The stored previous link (match.prepared, pairs by position) gives a full rebuild's result."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from dedupe import (
+    LinkResult,
+    MatchSettings,
+    ModelParams,
+    StoredLink,
+    link_records,
+    link_stored,
+    stored_pair_set,
+)
+from tests.dedupe.synth import make_records
+from warehouse import read_table, replace_tables
+from warehouse.match_state import (
+    PREPARED_TABLE,
+    RematchPlan,
+    match_state,
+    rematch_plan,
+    write_match_tables,
+)
+
+VERSION = "v1"
+STATE = match_state("{}", None)
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    records: pd.DataFrame,
+    result: LinkResult,
+    rows: str,
+    relinked: pd.Series | None = None,
+) -> None:
+    replace_tables(con, {"clean.records": records})
+    prepared = result.prepared
+    assert prepared is not None
+    if rows == "changed":
+        assert result.refreshed is not None
+        prepared = prepared[result.refreshed]
+    write_match_tables(
+        con,
+        {"match.pairs": result.pairs, "match.clusters": result.clusters},
+        {"run_id": rows, "created_at": pd.Timestamp.now(), "params": result.params.to_json(),
+         **STATE},
+        prepared, VERSION, rows, relinked,
+    )  # fmt: skip
+
+
+def _link(plan: RematchPlan, settings: MatchSettings | None) -> LinkResult:
+    stored = plan.stored
+    assert stored is not None
+    return link_stored(
+        plan.changed,
+        StoredLink(stored.prepared, stored_pair_set(stored.pairs, stored.rule_names,
+                                                    stored.hard_names),
+                   stored.labels, stored.steward_pairs),
+        settings, None, ModelParams.from_json(plan.params_json),
+    )  # fmt: skip
+
+
+def _same(inc: LinkResult, full: LinkResult) -> None:
+    pd.testing.assert_frame_equal(inc.pairs, full.pairs)
+    pd.testing.assert_frame_equal(inc.clusters, full.clusters)
+    pd.testing.assert_frame_equal(inc.review_queue, full.review_queue)
+
+
+@pytest.mark.parametrize("settings", [None, MatchSettings(max_block_size=3, block_window=1)])
+def test_two_nights_from_the_stored_link_equal_full_rebuilds(
+    settings: MatchSettings | None,
+) -> None:
+    records, _ = make_records(400, seed=41)
+    con = duckdb.connect()
+    base = link_records(records, settings)
+    _write(con, records, base, "all")
+    current = records
+    for night in (1, 2):
+        dupes = current.sample(6, random_state=night).assign(
+            record_key=lambda f, n=night: f"n{n}:" + f["record_key"]
+        )
+        changed = current.sample(6, random_state=10 + night).assign(email=None, phone=None)
+        current = pd.concat(
+            [current[~current["record_key"].isin(changed["record_key"])], dupes, changed],
+            ignore_index=True,
+        )
+        replace_tables(con, {"clean.records": current})
+        plan = rematch_plan(con, STATE, VERSION)
+        assert plan is not None and plan.stored is not None and plan.previous is None
+        assert set(dupes["record_key"]) <= set(plan.changed["record_key"]) <= set(
+            dupes["record_key"]
+        ) | set(changed["record_key"])
+        inc = _link(plan, settings)
+        _same(inc, link_records(current, settings, params=base.params))
+        _write(con, current, inc, "changed", plan.changed["record_key"])
+        # only the relinked rows of match.linked_records were refreshed: it equals the records
+        assert con.execute(
+            "SELECT (SELECT count(*) FROM match.linked_records),"
+            " (SELECT count(*) FROM (SELECT * FROM clean.records"
+            "  EXCEPT SELECT * FROM match.linked_records))"
+        ).fetchall() == [(len(current), 0)]
+        # the stored preparation is what a preparation of every current record gives
+        stored = read_table(con, PREPARED_TABLE).drop(columns="prepared_version")
+        stored = stored.sort_values("record_key", ignore_index=True)
+        assert inc.prepared is not None
+        assert stored.shape == inc.prepared.shape
+        assert (stored["record_key"].to_numpy() == inc.prepared["record_key"].to_numpy()).all()
+        assert (stored["email_shared"].to_numpy() == inc.prepared["email_shared"].to_numpy()).all()
+
+
+def test_a_new_record_flipping_a_whole_set_flag_relinks_the_unchanged_ones() -> None:
+    records, _ = make_records(200, seed=5)
+    # two firms giving one mailbox: a third makes it shared (a bookkeeping agent's, 代账公司)
+    mailbox = "caiwu@daizhang.cn"
+    firms = records.index[[0, 100]]
+    records.loc[firms, "email"] = mailbox
+    records.loc[firms, "customer_name"] = ["青松建材有限公司", "白云物流有限公司"]
+    records.loc[firms, "name_key"] = ["青松建材", "白云物流"]
+    con = duckdb.connect()
+    base = link_records(records)
+    assert base.prepared is not None
+    assert not base.prepared.loc[base.prepared["email"] == mailbox, "email_shared"].any()
+    _write(con, records, base, "all")
+    third = records.iloc[[50]].assign(
+        record_key="new:third", customer_name="远山贸易有限公司", name_key="远山贸易", email=mailbox
+    )
+    current = pd.concat([records, third], ignore_index=True)
+    replace_tables(con, {"clean.records": current})
+    plan = rematch_plan(con, STATE, VERSION)
+    assert plan is not None and plan.stored is not None
+    inc = _link(plan, None)
+    _same(inc, link_records(current, params=base.params))
+    assert inc.prepared is not None and inc.refreshed is not None
+    flipped = inc.prepared["email"] == mailbox
+    assert inc.prepared.loc[flipped, "email_shared"].all()
+    assert inc.refreshed[flipped.to_numpy()].all()
+
+
+def test_another_preparation_version_or_no_stored_table_reads_the_records() -> None:
+    records, _ = make_records(120, seed=9)
+    con = duckdb.connect()
+    base = link_records(records)
+    _write(con, records, base, "all")
+    new = records.head(2).assign(record_key=lambda f: "n:" + f["record_key"])
+    replace_tables(con, {"clean.records": pd.concat([records, new], ignore_index=True)})
+    other = rematch_plan(con, STATE, "v2")
+    assert other is not None and other.stored is None and other.previous is not None
+    # a stored link that does not fit (a pair naming an unknown record) is not used either
+    con.execute(
+        "INSERT INTO match.pairs BY NAME SELECT 'ghost' AS left_key, right_key, rule, score,"
+        " probability FROM match.pairs LIMIT 1"
+    )
+    unfit = rematch_plan(con, STATE, VERSION)
+    assert unfit is not None and unfit.stored is None and unfit.previous is not None
+    con.execute("DELETE FROM match.pairs WHERE left_key = 'ghost'")
+    assert rematch_plan(con, STATE, VERSION).stored is not None  # type: ignore[union-attr]
+    # a link written without its preparation (None) drops the stored table
+    write_match_tables(
+        con, {"match.pairs": base.pairs, "match.clusters": base.clusters},
+        {"run_id": "x", "created_at": pd.Timestamp.now(), "params": base.params.to_json(),
+         **STATE},
+    )  # fmt: skip
+    assert read_table(con, PREPARED_TABLE) is None
+    plan = rematch_plan(con, STATE, VERSION)
+    assert plan is not None and plan.stored is None
