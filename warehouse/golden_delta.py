@@ -24,6 +24,7 @@ edit): ``match.golden_state`` keeps a fingerprint of them.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -35,6 +36,8 @@ from warehouse.classification import reclassify_candidates_sql
 from warehouse.db import read_table, table_columns, table_exists, to_duckdb_arrow
 from warehouse.naming import GOLDEN_TABLES
 from warehouse.settings import ClassificationSettings
+
+log = logging.getLogger("customer_archive")
 
 __all__ = [
     "INPUTS_TABLE",
@@ -190,17 +193,28 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
     differs, or ``golden.*`` is not the state the published inputs describe.
     """
     if not (table_exists(con, INPUTS_TABLE) and table_exists(con, STATE_TABLE)):
+        log.info("golden     full build: no published golden state yet")
         return None
-    if not all(table_exists(con, f"golden.{t}") for t in GOLDEN_TABLES):
+    missing = [t for t in GOLDEN_TABLES if not table_exists(con, f"golden.{t}")]
+    if missing:
+        log.info("golden     full build: golden tables missing: %s", ", ".join(missing))
         return None
     has_date = "as_of" in table_columns(con, STATE_TABLE)
     rows = con.execute(
         f"SELECT settings_hash, fingerprint, {'as_of' if has_date else 'NULL'} FROM {STATE_TABLE}"
     ).fetchall()
     if len(rows) != 1:
+        log.info("golden     full build: %d rows in %s (expected 1)", len(rows), STATE_TABLE)
         return None
     row = rows[0]
-    if row[0] != settings_hash or row[1] != golden_fingerprint(con, "golden"):
+    if row[0] != settings_hash:
+        log.info("golden     full build: golden settings or code changed since the last build")
+        return None
+    if row[1] != golden_fingerprint(con, "golden"):
+        log.warning(
+            "golden     full build: golden.* is not the state the last build published"
+            " (fingerprint differs: changed outside a run, restored, or erased)"
+        )
         return None
     con.execute(
         f"CREATE OR REPLACE TABLE {_TOUCHED} AS SELECT DISTINCT customer_id FROM ("

@@ -228,6 +228,12 @@ def test_incremental_run_links_only_new_records_and_equals_full_rebuild(project:
 
     assert run_pipeline(project, run_date="2026-11-24").success
     cfg = load_config(project)
+    # the full link stores every prepared record: the nightly links against them
+    stored, linked = _q(
+        project,
+        "SELECT (SELECT count(*) FROM match.prepared), (SELECT count(*) FROM clean.records)",
+    )[0]
+    assert stored == linked > 0
     leads = [
         {"lead_id": "LN1", "company": "杭州新线索网络科技有限公司", "mobile": "13700000009"},
         {"lead_id": "LN2", "company": "杭州新线索网络科技", "mobile": "137-0000-0009"},
