@@ -249,6 +249,30 @@ def _commit_dir(temp: Path, final: Path) -> None:
     commit_dir(temp, final)
 
 
+def _manifest_head(
+    arrow_tables: Mapping[str, pa.Table],
+    table_hashes: Mapping[str, str],
+    snapshot_id: str,
+    run_id: str,
+    created_at: datetime,
+    kind: str,
+    manifest_extra: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The manifest fields every snapshot has, full or delta (the caller adds its files)."""
+    manifest: dict[str, Any] = dict(manifest_extra)
+    manifest.update(
+        format=MANIFEST_FORMAT,
+        snapshot_id=snapshot_id,
+        run_id=run_id,
+        created_at=created_at.isoformat(),
+        kind=kind,
+        code_version=code_version(),
+        row_counts={name: arrow_tables[name].num_rows for name in sorted(arrow_tables)},
+        content_hash=combine_table_hashes(table_hashes),
+    )
+    return manifest
+
+
 def _build_manifest(
     arrow_tables: Mapping[str, pa.Table],
     table_hashes: Mapping[str, str],
@@ -271,18 +295,10 @@ def _build_manifest(
         }
         for name in sorted(arrow_tables)
     }
-    manifest: dict[str, Any] = dict(manifest_extra)
-    manifest.update(
-        format=MANIFEST_FORMAT,
-        snapshot_id=snapshot_id,
-        run_id=run_id,
-        created_at=created_at.isoformat(),
-        kind=kind,
-        code_version=code_version(),
-        row_counts={name: arrow_tables[name].num_rows for name in sorted(arrow_tables)},
-        files=files,
-        content_hash=combine_table_hashes(table_hashes),
+    manifest = _manifest_head(
+        arrow_tables, table_hashes, snapshot_id, run_id, created_at, kind, manifest_extra
     )
+    manifest.update(files=files)
     return manifest
 
 
@@ -362,24 +378,18 @@ def _build_delta_manifest(
         }
         for name in sorted(arrow_tables)
     }
-    manifest: dict[str, Any] = dict(manifest_extra)
+    manifest = _manifest_head(
+        arrow_tables, table_hashes, snapshot_id, run_id, created_at, kind, manifest_extra
+    )
     manifest.update(
-        format=MANIFEST_FORMAT,
-        snapshot_id=snapshot_id,
-        run_id=run_id,
-        created_at=created_at.isoformat(),
-        kind=kind,
         storage="delta",
         base={
             "snapshot_id": base.snapshot_id,
             "path": relative_snapshot_path(base.snapshot_id, base.created_at),
             "content_hash": base.content_hash,
         },
-        code_version=code_version(),
-        row_counts={name: arrow_tables[name].num_rows for name in sorted(arrow_tables)},
         tables=tables,
         files=files,
-        content_hash=combine_table_hashes(table_hashes),
     )
     return manifest
 
