@@ -69,16 +69,16 @@ def _run(cfg: Path, run_date: str) -> dict[str, Any]:
     started = time.perf_counter()
     outcome = run_pipeline(cfg, run_date=run_date, instance=dg.DagsterInstance.ephemeral())
     wall = time.perf_counter() - started
-    stages = {k: (v.get("seconds") or 0.0) for k, v in outcome.stats.items()}
+    by_stage = outcome.stats.by_stage()
+    stages = {k: (v.seconds or 0.0) for k, v in by_stage.items()}
     return {
         "success": outcome.success,
         "errors": outcome.errors,
         "wall": wall,
         "stages": stages,
-        "clean": outcome.stats.get("clean", {}),
-        "match": outcome.stats.get("match", {}),
-        "golden": outcome.stats.get("golden", {}),
-    }
+        **{name: by_stage[name].as_dict() if name in by_stage else {}
+           for name in ("clean", "match", "golden")},
+    }  # fmt: skip
 
 
 def _seed_match_model(source: Path, target: Path) -> None:
