@@ -360,10 +360,12 @@ def link_incremental(
         existing_prepared = previous.prepared
     if existing_prepared is not None and len(existing_prepared) != len(existing_records):
         existing_prepared, previous = None, None
-    return _link(
+    result = _link(
         new_records, existing_records, existing_pairs, settings, decisions, params,
         existing_prepared, previous,
     )
+    assert isinstance(result, LinkResult)
+    return result
 
 
 def link_stored(
@@ -394,6 +396,47 @@ def link_stored(
         ValueError: the stored prepared records are not sorted by record_key, or the pairs
             or labels do not fit them.
     """
+    result = _link(
+        new_records, None, stored.steward_pairs, settings, decisions, params,
+        stored.prepared, _stored_previous(stored, params),
+    )
+    assert isinstance(result, LinkResult)
+    return result
+
+
+def link_stored_delta(
+    new_records: pd.DataFrame,
+    stored: StoredLink,
+    settings: MatchSettings | None,
+    decisions: pd.DataFrame | None,
+    params: ModelParams,
+) -> LinkDelta:
+    """`link_stored`, returning only what changed (`LinkDelta`) instead of every row.
+
+    The stored rows of records outside `LinkDelta.records` stay what a full rebuild gives
+    (their pairs, cluster rows and review rows do not change): writing the delta over the
+    stored tables (`warehouse.match_state.write_match_delta`) gives a full rebuild's tables.
+
+    Args:
+        as `link_stored`.
+
+    Returns:
+        The affected records and their pairs, cluster rows and review rows.
+
+    Raises:
+        ValueError: as `link_stored`.
+    """
+    settings = settings or MatchSettings()
+    result = _link(
+        new_records, None, stored.steward_pairs, settings, decisions, params,
+        stored.prepared, _stored_previous(stored, params), delta=True,
+    )
+    assert isinstance(result, LinkDelta)
+    return result
+
+
+def _stored_previous(stored: StoredLink, params: ModelParams) -> LinkResult:
+    """The stored link as the previous `LinkResult` `_link` reuses (checked to fit)."""
     keys = stored.prepared["record_key"].to_numpy(dtype=object)
     if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
         raise ValueError("stored prepared records are not sorted by record_key")
@@ -401,13 +444,110 @@ def link_stored(
     pairs, labels = stored.pairs, stored.labels
     if len(labels) != n or (len(pairs) and (pairs.left.min() < 0 or pairs.right.max() >= n)):
         raise ValueError("stored pairs or cluster labels do not fit the stored records")
-    previous = LinkResult(
+    return LinkResult(
         stored.steward_pairs, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), params,
         prepared=stored.prepared, pair_set=pairs, labels=labels,
     )
-    return _link(
-        new_records, None, stored.steward_pairs, settings, decisions, params,
-        stored.prepared, previous,
+
+
+@dataclass
+class LinkDelta:
+    """What a nightly link changes: the affected records and their rows of ``match.*``.
+
+    Attributes:
+        records: record keys whose rows are replaced: the records of every strong-edge
+            component holding a new, changed, re-flagged or re-paired record (a union of whole
+            components, so every other record keeps its cluster and its pairs' decisions).
+        pairs: every pair with an endpoint in `records` (`LinkResult.pairs` columns).
+        clusters: the cluster rows of `records`.
+        review_queue: the review rows of `pairs` (each has an endpoint in `records`).
+        blocking_stats, params, warnings: as `LinkResult`'s.
+        prepared: every prepared record of this run; refreshed: the rows this run prepared
+            or re-flagged (what ``match.prepared`` is updated with).
+    """
+
+    records: pd.Series
+    pairs: pd.DataFrame
+    clusters: pd.DataFrame
+    review_queue: pd.DataFrame
+    blocking_stats: pd.DataFrame
+    params: ModelParams
+    warnings: list[str]
+    prepared: pd.DataFrame
+    refreshed: np.ndarray
+
+
+def affected_records(
+    prepared: pd.DataFrame,
+    pairs: PairSet,
+    decided: tuple[np.ndarray, np.ndarray, np.ndarray],
+    settings: MatchSettings,
+    touched: np.ndarray,
+) -> np.ndarray:
+    """Records whose strong-edge component (as `cluster_pairs` forms it) holds a touched one.
+
+    Components are taken over a superset of the edges `cluster_pairs` joins (every pair at
+    or above the match threshold, every steward 'match', every two records with one valid
+    居民身份证号), so the mask is a union of whole `cluster_pairs` components: re-clustering
+    exactly these records gives every record a full rebuild's label.
+    """
+    n = len(prepared)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    strong = pairs.probability >= settings.match_threshold
+    dl, dr, dd = decided
+    steward = dd == "match"
+    left, right = [pairs.left[strong], dl[steward]], [pairs.right[strong], dr[steward]]
+    if settings.id_number_match and "id_number_valid" in prepared:
+        valid = prepared["id_number_valid"].to_numpy(dtype=bool)
+        numbers = prepared["id_number"].astype("string").where(valid)
+        codes = pd.factorize(numbers, use_na_sentinel=True)[0].astype(np.int64)
+        members = np.nonzero(codes >= 0)[0]
+        if len(members):
+            first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
+            np.minimum.at(first, codes[members], members)
+            left.append(first[codes[members]])
+            right.append(members)
+    al, ar = np.concatenate(left), np.concatenate(right)
+    graph = coo_matrix((np.ones(len(al), dtype=np.int8), (al, ar)), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    hot = np.zeros(int(comp.max()) + 1, dtype=bool)
+    hot[comp[touched]] = True
+    return hot[comp]
+
+
+def _assemble_delta(
+    prepared: pd.DataFrame,
+    pairs: PairSet,
+    decided: tuple[np.ndarray, np.ndarray, np.ndarray],
+    settings: MatchSettings,
+    params: ModelParams,
+    stats: pd.DataFrame,
+    warnings: list[str],
+    touched: np.ndarray,
+    focus: np.ndarray,
+) -> LinkDelta:
+    """`assemble` over the affected records' pairs only (see `LinkDelta`).
+
+    The affected records are whole components of the clustering graph: clustering their
+    pairs alone gives them a full rebuild's labels; a pair from one of them to another
+    record joins two components, so it is never 'match' and its decision depends on the
+    pair alone, as in a full rebuild.
+    """
+    affected = affected_records(prepared, pairs, decided, settings, touched)
+    rows = np.nonzero(affected[pairs.left] | affected[pairs.right])[0]
+    result = assemble(prepared, pairs.take(rows), decided, settings, params, stats, warnings)
+    clusters = result.clusters[affected].reset_index(drop=True)
+    return LinkDelta(
+        records=clusters["record_key"],
+        pairs=result.pairs,
+        clusters=clusters,
+        review_queue=result.review_queue,
+        blocking_stats=stats,
+        params=params,
+        warnings=warnings,
+        prepared=prepared,
+        refreshed=focus,
     )
 
 
@@ -458,8 +598,12 @@ def _link(
     params: ModelParams,
     existing_prepared: pd.DataFrame | None,
     previous: LinkResult | None,
-) -> LinkResult:
-    """The body of `link_incremental` / `link_stored` (arguments as theirs)."""
+    delta: bool = False,
+) -> LinkResult | LinkDelta:
+    """The body of `link_incremental` / `link_stored` (arguments as theirs).
+
+    With `delta`, only the affected records' rows are assembled (`LinkDelta`), not all.
+    """
     settings = settings or MatchSettings()
     warnings: list[str] = []
     if existing_prepared is None and existing_records is None:
@@ -516,7 +660,9 @@ def _link(
         codes,
         rank,
     )
-    _relabel(old, kept, labels)
+    relabelled = _relabel(old, kept, labels)
+    # a pair whose rule label changed is rewritten with its records' component
+    _mark(touched, old.left[relabelled], old.right[relabelled])
     keep = np.nonzero(usable)[0]
     old_ids = old.ids(n)[keep]
     if len(old_ids) > 1 and not (old_ids[1:] > old_ids[:-1]).all():
@@ -549,6 +695,10 @@ def _link(
     replaced = _member(old_ids, np.sort(fresh_ids))
     keep, old_ids = keep[~replaced], old_ids[~replaced]
     pairs = _interleave(old, keep, old_ids, fresh, fresh_ids)
+    if delta:
+        return _assemble_delta(
+            prepared, pairs, decided, settings, params, cand.stats, warnings, touched, focus
+        )
     result = assemble(
         prepared, pairs, decided, settings, params, cand.stats, warnings, old_labels, touched
     )
@@ -589,11 +739,16 @@ def _first_rule(
     return rule
 
 
-def _relabel(pairs: PairSet, index: np.ndarray, labels: np.ndarray) -> None:
-    """Set the rule label of `pairs[index]` (labels None = keep), in place on a copy of codes."""
+def _relabel(pairs: PairSet, index: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Set the rule label of `pairs[index]` (labels None = keep), in place on a copy of codes.
+
+    Returns:
+        The positions (into `pairs`) whose label changed.
+    """
     set_ = np.array([x is not None for x in labels], dtype=bool)
     if not set_.any():
-        return
+        return np.empty(0, dtype=np.int64)
+    before = np.array([*pairs.rule_names, None], dtype=object)[pairs.rule[index[set_]]]
     names = list(pairs.rule_names)
     for name in dict.fromkeys(labels[set_].tolist()):
         if name not in names:
@@ -602,6 +757,7 @@ def _relabel(pairs: PairSet, index: np.ndarray, labels: np.ndarray) -> None:
     rule = pairs.rule.copy()
     rule[index[set_]] = np.array([lookup[x] for x in labels[set_].tolist()], dtype=np.int16)
     pairs.rule, pairs.rule_names = rule, names
+    return index[set_][before != labels[set_]]
 
 
 def _interleave(

@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.db import read_table, replace_tables, table_columns, table_exists
+from warehouse.db import (
+    read_table,
+    replace_tables,
+    table_columns,
+    table_exists,
+    to_duckdb_arrow,
+)
 from warehouse.ops import concat_frames
 from warehouse.signatures import frame_hash
 
@@ -30,6 +36,7 @@ __all__ = [
     "read_stored",
     "rematch_plan",
     "stored_is_usable",
+    "write_match_delta",
     "write_match_tables",
 ]
 
@@ -347,6 +354,116 @@ def write_match_tables(
             }
         ),
     )
+
+
+DELTA_TABLES = ("match.pairs", "match.clusters", "match.review_queue")
+"""The tables a nightly link updates row by row (`write_match_delta`); the others are small."""
+
+
+@dataclass(frozen=True)
+class DeltaWrite:
+    """What `write_match_delta` changed: rows deleted and inserted per table."""
+
+    deleted: dict[str, int]
+    inserted: dict[str, int]
+
+
+def write_match_delta(
+    con: duckdb.DuckDBPyConnection,
+    records: pd.Series,
+    tables: Mapping[str, pd.DataFrame],
+    params_row: Mapping[str, object],
+    prepared: pd.DataFrame,
+    prepared_version: str,
+    relinked: pd.Series,
+) -> DeltaWrite:
+    """Write a nightly link's delta over ``match.*`` in one transaction.
+
+    The rows of ``match.pairs`` and ``match.review_queue`` with an endpoint in `records`, and
+    the ``match.clusters`` rows of `records`, are deleted and the delta's rows inserted; every
+    other row stays as it is (not read, not rewritten). ``match.blocking_stats`` is replaced,
+    the params row appended, ``match.prepared`` updated with the rows this run prepared or
+    re-flagged and ``match.linked_records`` refreshed for the relinked records.
+
+    Args:
+        con: the warehouse (``match.*`` written by an earlier link).
+        records: the affected record keys (`dedupe.LinkDelta.records`).
+        tables: ``match.pairs``, ``match.clusters``, ``match.review_queue`` rows of the
+            affected records and ``match.blocking_stats``.
+        params_row: the ``match.params`` row.
+        prepared: the prepared rows this run prepared or re-flagged.
+        prepared_version: the fingerprint of the code that prepared them.
+        relinked: the new and changed record keys.
+
+    Returns:
+        Rows deleted and inserted per table.
+
+    Raises:
+        ValueError: a table the delta updates is missing (a full write is needed).
+        duckdb.Error: a write failed; every table keeps its previous content.
+    """
+    for name in (*DELTA_TABLES, PREPARED_TABLE, "match.linked_records"):
+        if not table_exists(con, name):
+            raise ValueError(f"{name} is missing: a nightly link cannot be written as a delta")
+    keys = pa.table({"record_key": pa.array(records.astype(str).to_numpy(dtype=object),
+                                            type=pa.string())})  # fmt: skip
+    fresh = pa.table({"record_key": pa.array(relinked.astype(str).to_numpy(dtype=object),
+                                             type=pa.string())})  # fmt: skip
+    rows = prepared.assign(**{PREPARED_VERSION: prepared_version})
+    params = concat_frames(read_table(con, "match.params"), pd.DataFrame([dict(params_row)]))
+    views = {
+        "_delta_keys": keys,
+        "_delta_relinked": fresh,
+        "_delta_prepared": to_duckdb_arrow(rows),
+        "_delta_params": to_duckdb_arrow(params),
+        **{f"_delta_{n.split('.')[1]}": to_duckdb_arrow(tables[n]) for n in DELTA_TABLES},
+    }
+    stats = tables.get("match.blocking_stats")
+    if stats is not None:
+        views["_delta_stats"] = to_duckdb_arrow(stats)
+    deleted: dict[str, int] = {}
+    inserted: dict[str, int] = {}
+    for view, table in views.items():
+        con.register(view, table)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name in DELTA_TABLES:
+            where = (
+                "record_key IN (SELECT record_key FROM _delta_keys)"
+                if name == "match.clusters"
+                else "left_key IN (SELECT record_key FROM _delta_keys)"
+                " OR right_key IN (SELECT record_key FROM _delta_keys)"
+            )
+            (deleted[name],) = con.execute(f"DELETE FROM {name} WHERE {where}").fetchone() or (0,)
+            view = f"_delta_{name.split('.')[1]}"
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+            inserted[name] = views[view].num_rows
+        con.execute(
+            f"DELETE FROM {PREPARED_TABLE} WHERE record_key IN"
+            " (SELECT record_key FROM _delta_prepared)"
+        )
+        con.execute(f"INSERT INTO {PREPARED_TABLE} BY NAME SELECT * FROM _delta_prepared")
+        con.execute(
+            "DELETE FROM match.linked_records WHERE record_key IN"
+            " (SELECT record_key FROM _delta_relinked)"
+        )
+        con.execute(
+            "INSERT INTO match.linked_records BY NAME SELECT * FROM clean.records"
+            " WHERE record_key IN (SELECT record_key FROM _delta_relinked)"
+        )
+        if stats is not None:
+            con.execute(
+                "CREATE OR REPLACE TABLE match.blocking_stats AS SELECT * FROM _delta_stats"
+            )
+        con.execute("CREATE OR REPLACE TABLE match.params AS SELECT * FROM _delta_params")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for view in views:
+            con.unregister(view)
+    return DeltaWrite(deleted, inserted)
 
 
 def best_scores_sql() -> str:

@@ -13,15 +13,18 @@ from dedupe import (
     StoredLink,
     link_records,
     link_stored,
+    link_stored_delta,
     stored_pair_set,
 )
 from tests.dedupe.synth import make_records
 from warehouse import read_table, replace_tables
 from warehouse.match_state import (
+    DELTA_TABLES,
     PREPARED_TABLE,
     RematchPlan,
     match_state,
     rematch_plan,
+    write_match_delta,
     write_match_tables,
 )
 
@@ -166,3 +169,91 @@ def test_another_preparation_version_or_no_stored_table_reads_the_records() -> N
     assert read_table(con, PREPARED_TABLE) is None
     plan = rematch_plan(con, STATE, VERSION)
     assert plan is not None and plan.stored is None
+
+
+def _stored(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """A frame as the warehouse stores and reads it back, in `keys` order."""
+    con = duckdb.connect()
+    replace_tables(con, {"t.frame": frame})
+    return con.sql(f"SELECT * FROM t.frame ORDER BY {', '.join(keys)}").df()
+
+
+def _write_all(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, base: LinkResult) -> None:
+    replace_tables(con, {"clean.records": records})
+    write_match_tables(
+        con,
+        {"match.pairs": base.pairs, "match.clusters": base.clusters,
+         "match.review_queue": base.review_queue},
+        {"run_id": "all", "created_at": pd.Timestamp.now(), "params": base.params.to_json(),
+         **STATE},
+        base.prepared, VERSION,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("settings", [None, MatchSettings(max_block_size=3, block_window=1)])
+def test_a_nightly_delta_rewrites_only_the_affected_clusters_and_equals_a_full_rebuild(
+    settings: MatchSettings | None,
+) -> None:
+    records, _ = make_records(400, seed=43)
+    con = duckdb.connect()
+    base = link_records(records, settings)
+    _write_all(con, records, base)
+    current = records
+    for night in (1, 2):
+        dupes = current.sample(3, random_state=night).assign(
+            record_key=lambda f, n=night: f"n{n}:" + f["record_key"]
+        )
+        changed = current.sample(3, random_state=20 + night).assign(email=None, phone=None)
+        current = pd.concat(
+            [current[~current["record_key"].isin(changed["record_key"])], dupes, changed],
+            ignore_index=True,
+        )
+        replace_tables(con, {"clean.records": current})
+        before = {
+            name: con.sql(f"SELECT rowid, * FROM {name}").df() for name in DELTA_TABLES
+        }
+        plan = rematch_plan(con, STATE, VERSION)
+        assert plan is not None and plan.stored is not None
+        s = plan.stored
+        delta = link_stored_delta(
+            plan.changed,
+            StoredLink(s.prepared, stored_pair_set(s.pairs, s.rule_names, s.hard_names),
+                       s.labels, s.steward_pairs),
+            settings, None, ModelParams.from_json(plan.params_json),
+        )  # fmt: skip
+        assert set(plan.changed["record_key"]) <= set(delta.records)
+        # a small change touches a small part of the warehouse
+        assert len(delta.records) < len(current) / 4
+        written = write_match_delta(
+            con, delta.records,
+            {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
+             "match.review_queue": delta.review_queue},
+            {"run_id": f"night{night}", "created_at": pd.Timestamp.now(),
+             "params": delta.params.to_json(), **STATE},
+            delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"],
+        )  # fmt: skip
+        assert written.inserted["match.clusters"] == len(delta.records) < len(current)
+        assert written.inserted["match.pairs"] < len(before["match.pairs"]) / 2
+        full = link_records(current, settings, params=base.params)
+        for name, frame, keys in (
+            ("match.pairs", full.pairs, ["left_key", "right_key"]),
+            ("match.clusters", full.clusters, ["record_key"]),
+            ("match.review_queue", full.review_queue, ["left_key", "right_key"]),
+        ):
+            after = con.sql(f"SELECT rowid, * FROM {name}").df()
+            pd.testing.assert_frame_equal(
+                con.sql(f"SELECT * FROM {name} ORDER BY {', '.join(keys)}").df(),
+                _stored(frame, keys),
+            )
+            # untouched rows were neither deleted nor rewritten: same rowid, same content
+            ends = ["record_key"] if name == "match.clusters" else ["left_key", "right_key"]
+            untouched = ~before[name][ends].isin(set(delta.records)).any(axis=1)
+            kept = before[name][untouched]
+            assert len(kept) > 0 or name == "match.review_queue"
+            same = kept.merge(after, on=list(kept.columns), how="left", indicator=True)
+            assert (same["_merge"] == "both").all(), name
+        assert con.execute(
+            "SELECT (SELECT count(*) FROM match.linked_records),"
+            " (SELECT count(*) FROM (SELECT * FROM clean.records"
+            "  EXCEPT SELECT * FROM match.linked_records))"
+        ).fetchall() == [(len(current), 0)]
