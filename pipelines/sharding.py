@@ -15,6 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from dedupe import (
+    LinkDelta,
     LinkResult,
     MatchSettings,
     PairSet,
@@ -68,7 +69,7 @@ class MatchWork:
     inputs: MatchInputs
     started: float
     shards: int
-    result: LinkResult | None
+    result: LinkResult | LinkDelta | None
 
 
 @dataclass

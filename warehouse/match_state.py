@@ -97,6 +97,9 @@ class RematchPlan:
     pairs: pd.DataFrame | None
     params_json: str
     stored: StoredMatch | None = None
+    delta: bool = False
+    """Whether the link may be written as a delta (`write_match_delta`): `stored` is set and
+    every table it updates row by row exists."""
 
 
 def latest_params_row(con: duckdb.DuckDBPyConnection) -> LatestParams | None:
@@ -159,7 +162,8 @@ def rematch_plan(
     assert changed is not None
     if prepared_version is not None and stored_is_usable(con, prepared_version):
         try:
-            return RematchPlan(changed, None, None, latest.params_json, read_stored(con))
+            delta = all(table_exists(con, name) for name in DELTA_TABLES)
+            return RematchPlan(changed, None, None, latest.params_json, read_stored(con), delta)
         except ValueError as err:  # unusable: the older route below still links correctly
             log.warning("match.prepared not used (%s): preparing every record again", err)
     previous = read_table(con, "match.linked_records", cols)

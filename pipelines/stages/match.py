@@ -9,12 +9,14 @@ import duckdb
 import pandas as pd
 
 from dedupe import (
+    LinkDelta,
     LinkResult,
     ModelParams,
     StoredLink,
     link_incremental,
     link_records,
     link_stored,
+    link_stored_delta,
     prepared_version,
     record_columns,
     scoring_workers,
@@ -27,6 +29,7 @@ from warehouse.match_state import (
     latest_params_row,
     match_state,
     rematch_plan,
+    write_match_delta,
     write_match_tables,
 )
 
@@ -123,14 +126,19 @@ def _records_to_link(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> pd.Data
     return records
 
 
-def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
-    """The incremental link of a rematch plan (``inputs.plan`` must be set)."""
+def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult | LinkDelta:
+    """The incremental link of a rematch plan (``inputs.plan`` must be set).
+
+    From a stored link whose tables can take a delta (``plan.delta``), only the affected
+    records' rows are assembled (`LinkDelta`, written by `write_match_delta`).
+    """
     plan = inputs.plan
     assert plan is not None
     params = ModelParams.from_json(plan.params_json)
     if plan.stored is not None:
         stored = plan.stored
-        return link_stored(
+        how = link_stored_delta if plan.delta else link_stored
+        return how(
             plan.changed,
             StoredLink(
                 stored.prepared,
@@ -153,7 +161,9 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult:
     )
 
 
-def link(inputs: MatchInputs, ctx: RunContext, params: ModelParams | None = None) -> LinkResult:
+def link(
+    inputs: MatchInputs, ctx: RunContext, params: ModelParams | None = None
+) -> LinkResult | LinkDelta:
     """Link in one process: a full rebuild (with ``params`` when given), or the plan's link.
 
     Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores). A full
@@ -188,7 +198,7 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
         # re-estimated its weights on a slightly different night
         params = reusable_params(con, inputs.state)
     result = link(inputs, ctx, params)
-    if inputs.plan is None:
+    if isinstance(result, LinkResult) and inputs.plan is None:
         # the matcher's working set (pair arrays, labels) is not written: freed before the
         # write; the prepared records are kept, they become `match.prepared`
         result.pair_set = result.labels = None
@@ -196,9 +206,14 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
 
 
 def write_match(
-    con: duckdb.DuckDBPyConnection, ctx: RunContext, inputs: MatchInputs, result: LinkResult
+    con: duckdb.DuckDBPyConnection,
+    ctx: RunContext,
+    inputs: MatchInputs,
+    result: LinkResult | LinkDelta,
 ) -> MatchStats:
     """Write a link result into ``match.*`` in one transaction and return the stage's figures."""
+    if isinstance(result, LinkDelta):
+        return _write_delta(con, ctx, inputs, result)
     mode = "full" if inputs.plan is None else "incremental"
     # match.prepared: replaced by a full link (or an incremental one that prepared every
     # record), else only the rows this run prepared or re-flagged
@@ -226,7 +241,7 @@ def write_match(
         "changed" if changed_only and result.refreshed is not None else "all",
         None if inputs.plan is None else inputs.plan.changed["record_key"],
     )
-    stats = MatchStats(
+    return _logged(MatchStats(
         candidate_pairs=len(result.pairs),
         matched_pairs=result.matched_pairs(),
         review_queue=len(result.review_queue),
@@ -234,7 +249,60 @@ def write_match(
         mode=mode,
         # a full rebuild clusters every record it linked (one clusters row each)
         records_relinked=len(result.clusters) if inputs.plan is None else len(inputs.plan.changed),
+    ))
+
+
+def _write_delta(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, inputs: MatchInputs, delta: LinkDelta
+) -> MatchStats:
+    """Write a nightly link's delta (affected records' rows only) and count the tables."""
+    plan = inputs.plan
+    assert plan is not None
+    written = write_match_delta(
+        con,
+        delta.records,
+        {
+            "match.pairs": delta.pairs,
+            "match.clusters": delta.clusters,
+            "match.review_queue": delta.review_queue,
+            "match.blocking_stats": delta.blocking_stats.assign(run_id=ctx.run_id),
+        },
+        {
+            "run_id": ctx.run_id,
+            "created_at": ctx.ingested_at,
+            "params": delta.params.to_json(),
+            "mode": "incremental",
+            **inputs.state,
+        },
+        delta.prepared[delta.refreshed],
+        prepared_version(),
+        plan.changed["record_key"],
     )
+    log.info(
+        "match      delta: %d affected records; rows deleted/inserted: %s",
+        len(delta.records),
+        ", ".join(
+            f"{name} {written.deleted[name]}/{written.inserted[name]}" for name in written.inserted
+        ),
+    )
+    (pairs, matched, review, clusters) = con.execute(
+        "SELECT (SELECT count(*) FROM match.pairs),"
+        " (SELECT count(*) FROM match.pairs WHERE decision = 'match'),"
+        " (SELECT count(*) FROM match.review_queue),"
+        " (SELECT count(DISTINCT cluster_key) FROM match.clusters)"
+    ).fetchall()[0]
+    return _logged(MatchStats(
+        candidate_pairs=int(pairs),
+        matched_pairs=int(matched),
+        review_queue=int(review),
+        clusters=int(clusters),
+        mode="incremental",
+        records_relinked=len(plan.changed),
+    ))
+
+
+def _logged(stats: MatchStats) -> MatchStats:
+    """`stats`, logged as the stage's one line."""
     log.info(
         "match      (%s, %d records linked) candidate pairs=%d matched=%d review=%d clusters=%d",
         stats.mode,
