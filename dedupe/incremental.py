@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -396,6 +397,8 @@ def link_stored(
         ValueError: the stored prepared records are not sorted by record_key, or the pairs
             or labels do not fit them.
     """
+    if stored.more is not None:
+        raise ValueError("link_stored needs every stored pair (use link_stored_delta)")
     result = _link(
         new_records, None, stored.steward_pairs, settings, decisions, params,
         stored.prepared, _stored_previous(stored, params),
@@ -429,7 +432,7 @@ def link_stored_delta(
     settings = settings or MatchSettings()
     result = _link(
         new_records, None, stored.steward_pairs, settings, decisions, params,
-        stored.prepared, _stored_previous(stored, params), delta=True,
+        stored.prepared, _stored_previous(stored, params), delta=True, more=stored.more,
     )
     assert isinstance(result, LinkDelta)
     return result
@@ -442,6 +445,8 @@ def _stored_previous(stored: StoredLink, params: ModelParams) -> LinkResult:
         raise ValueError("stored prepared records are not sorted by record_key")
     n = len(keys)
     pairs, labels = stored.pairs, stored.labels
+    if labels is None:  # a delta does not cluster from the previous labels: any will do
+        labels = np.arange(n, dtype=np.int64)
     if len(labels) != n or (len(pairs) and (pairs.left.min() < 0 or pairs.right.max() >= n)):
         raise ValueError("stored pairs or cluster labels do not fit the stored records")
     return LinkResult(
@@ -526,15 +531,19 @@ def _assemble_delta(
     warnings: list[str],
     touched: np.ndarray,
     focus: np.ndarray,
+    rest: _Rest | None = None,
 ) -> LinkDelta:
     """`assemble` over the affected records' pairs only (see `LinkDelta`).
 
     The affected records are whole components of the clustering graph: clustering their
     pairs alone gives them a full rebuild's labels; a pair from one of them to another
     record joins two components, so it is never 'match' and its decision depends on the
-    pair alone, as in a full rebuild.
+    pair alone, as in a full rebuild. With `rest`, `pairs` lacks stored pairs of records
+    not read yet: those of the affected records are read now (unchanged stored pairs).
     """
     affected = affected_records(prepared, pairs, decided, settings, touched)
+    if rest is not None:
+        pairs = rest.add(pairs, affected, len(prepared))
     rows = np.nonzero(affected[pairs.left] | affected[pairs.right])[0]
     result = assemble(prepared, pairs.take(rows), decided, settings, params, stats, warnings)
     clusters = result.clusters[affected].reset_index(drop=True)
@@ -561,12 +570,18 @@ class StoredLink:
         labels: cluster label per prepared row (position of its cluster's first record).
         steward_pairs: the pairs holding a steward decision (left_key, right_key,
             steward_decision); their components are clustered again.
+        more: None when `pairs` holds every stored pair. Else `pairs` holds at least every
+            pair at or above the match threshold and every pair with a steward decision,
+            ``more(mask)`` gives the stored pairs touching the rows `mask` selects, and
+            `labels` may be None: only `link_stored_delta` takes such a stored link (it reads
+            the other pairs of the records it re-checks or re-clusters, no others).
     """
 
     prepared: pd.DataFrame
     pairs: PairSet
-    labels: np.ndarray
+    labels: np.ndarray | None
     steward_pairs: pd.DataFrame
+    more: Callable[[np.ndarray], PairSet] | None = None
 
 
 def stored_pair_set(
@@ -599,11 +614,16 @@ def _link(
     existing_prepared: pd.DataFrame | None,
     previous: LinkResult | None,
     delta: bool = False,
+    more: Callable[[np.ndarray], PairSet] | None = None,
 ) -> LinkResult | LinkDelta:
     """The body of `link_incremental` / `link_stored` (arguments as theirs).
 
-    With `delta`, only the affected records' rows are assembled (`LinkDelta`), not all.
+    With `delta`, only the affected records' rows are assembled (`LinkDelta`), not all; with
+    `more` (delta only), ``previous.pair_set`` holds the strong and steward pairs only and
+    the other pairs of the records re-checked or re-clustered are read with it.
     """
+    if more is not None and not delta:
+        raise ValueError("a link from some of the stored pairs can only be a delta")
     settings = settings or MatchSettings()
     warnings: list[str] = []
     if existing_prepared is None and existing_records is None:
@@ -613,6 +633,21 @@ def _link(
     )
     n = len(prepared)
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
+    rules = rules_for(settings)
+    codes: Codes = {}
+    rank = order_rank(prepared)
+    # Reused pairs must still come out of blocking: a block that grew past the cap is windowed,
+    # one that shrank under it pairs everyone. Only pairs in a changed block can differ.
+    hit, near, hot = _changed_blocks(prepared, rules, settings, focus, old_versions, codes, rank)
+    loaded: np.ndarray | None = None
+    if more is not None:
+        if previous is None or previous.pair_set is None or remap is None:
+            raise ValueError("a link from some of the stored pairs needs the stored link")
+        # every stored pair of a changed record or of a record re-checked or re-paired here
+        loaded = np.zeros(len(remap), dtype=bool)
+        want = remap < 0
+        want[~want] = (hit | near)[remap[~want]]
+        previous.pair_set = _with_more(previous.pair_set, more, want, loaded, len(remap))
     old, old_labels = _old_pairs(
         existing_pairs,
         previous,
@@ -627,12 +662,6 @@ def _link(
     decided = decision_positions(normalize_decisions(decisions), keys, warnings)
     dl, dr, _ = decided
     decided_ids = np.sort(dl * np.int64(n) + dr)
-    rules = rules_for(settings)
-    codes: Codes = {}
-    rank = order_rank(prepared)
-    # Reused pairs must still come out of blocking: a block that grew past the cap is windowed,
-    # one that shrank under it pairs everyone. Only pairs in a changed block can differ.
-    hit, near, hot = _changed_blocks(prepared, rules, settings, focus, old_versions, codes, rank)
     check = np.nonzero(usable & (hit[np.maximum(old.left, 0)] | hit[np.maximum(old.right, 0)]))[0]
     blocked = still_blocked(
         prepared,
@@ -696,14 +725,70 @@ def _link(
     keep, old_ids = keep[~replaced], old_ids[~replaced]
     pairs = _interleave(old, keep, old_ids, fresh, fresh_ids)
     if delta:
+        rest = None
+        if more is not None:
+            assert loaded is not None and remap is not None
+            rest = _Rest(more, loaded, remap)
         return _assemble_delta(
-            prepared, pairs, decided, settings, params, cand.stats, warnings, touched, focus
+            prepared, pairs, decided, settings, params, cand.stats, warnings, touched, focus,
+            rest,
         )
     result = assemble(
         prepared, pairs, decided, settings, params, cand.stats, warnings, old_labels, touched
     )
     result.refreshed = focus
     return result
+
+
+@dataclass
+class _Rest:
+    """The stored pairs not read yet: `more` reads them, `loaded` marks the stored rows whose
+    pairs are all read, `remap` is each stored row's position in this run."""
+
+    more: Callable[[np.ndarray], PairSet]
+    loaded: np.ndarray
+    remap: np.ndarray
+
+    def add(self, pairs: PairSet, records: np.ndarray, n: int) -> PairSet:
+        """`pairs` (sorted by id, no repeats) with the unread stored pairs of `records`.
+
+        A stored pair with no endpoint read before is unchanged (not re-checked, lost nor
+        re-scored), so it is added as stored, at this run's positions.
+        """
+        want = np.zeros(len(self.remap), dtype=bool)
+        alive = self.remap >= 0
+        want[alive] = records[self.remap[alive]]
+        want &= ~self.loaded
+        if not want.any():
+            return pairs
+        extra = self.more(want)
+        unread = ~self.loaded[extra.left] & ~self.loaded[extra.right]
+        extra = extra.take(np.nonzero(unread)[0])
+        self.loaded |= want
+        extra.left, extra.right = self.remap[extra.left], self.remap[extra.right]
+        # the strong ones were read up front (and are in `pairs` already)
+        extra = extra.take(np.nonzero(~_member(extra.ids(n), pairs.ids(n)))[0])
+        both = concat_pairs([pairs, extra])
+        return both.take(np.argsort(both.ids(n), kind="stable"))
+
+
+def _with_more(
+    pairs: PairSet,
+    more: Callable[[np.ndarray], PairSet],
+    want: np.ndarray,
+    loaded: np.ndarray,
+    n: int,
+) -> PairSet:
+    """`pairs` (stored positions) with every stored pair touching the rows `want` selects.
+
+    Marks those rows in `loaded`; the result is sorted by (left, right) without repeats.
+    """
+    loaded |= want
+    if not want.any():
+        return pairs
+    both = concat_pairs([pairs, more(want)])
+    _, first = np.unique(both.ids(n), return_index=True)
+    return both.take(first)
 
 
 def _first_rule(

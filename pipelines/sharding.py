@@ -116,8 +116,9 @@ def match_prepare(
         with open_warehouse(ctx.config, read_only=True) as con:
             inputs = match_inputs(con, ctx)
             reuse = reusable_params(con, inputs.state) if scale.reuse_params else None
+            # a nightly link reads the stored pairs it needs while it links: connection open
+            result = link_planned(inputs, ctx) if inputs.plan is not None else None
         if inputs.plan is not None:
-            result = link_planned(inputs, ctx)
             context.log.info(
                 f"incremental rematch of {len(inputs.plan.changed)} records: no shards"
             )

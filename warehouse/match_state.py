@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -70,17 +70,23 @@ class StoredMatch:
             `prepared`), rule and hard (codes into `rule_names` / `hard_names`, -1 = none),
             score, probability and every ``<comparison>_level``.
         rule_names, hard_names: the labels behind the codes.
-        labels: per prepared row, the position of its cluster's first record.
+        labels: per prepared row, the position of its cluster's first record (None when
+            read for a delta: `more` is set).
         steward_pairs: the pairs holding a steward decision (left_key, right_key,
             steward_decision).
+        more: None when `pairs` holds every stored pair; else `pairs` holds only the strong
+            ones (probability at or above the match threshold) and those with a steward
+            decision, and ``more(mask)`` reads the stored pairs touching the prepared rows
+            `mask` selects (same columns and codes as `pairs`).
     """
 
     prepared: pd.DataFrame
     pairs: dict[str, np.ndarray]
     rule_names: list[str]
     hard_names: list[str]
-    labels: np.ndarray
+    labels: np.ndarray | None
     steward_pairs: pd.DataFrame
+    more: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
 
 
 @dataclass
@@ -127,6 +133,7 @@ def rematch_plan(
     con: duckdb.DuckDBPyConnection,
     state: Mapping[str, str],
     prepared_version: str | None = None,
+    strong_at: float | None = None,
 ) -> RematchPlan | None:
     """What an incremental link needs, or None when only a full rebuild is right.
 
@@ -136,7 +143,10 @@ def rematch_plan(
     changed records are found in DuckDB (``clean.records EXCEPT match.linked_records``): only
     they travel to pandas. When ``match.prepared`` holds every linked record prepared by
     `prepared_version`, the previous link is read from it (`read_stored`) and the linked
-    records are not read at all.
+    records are not read at all. With `strong_at` (the match threshold) and every table a
+    delta updates, only the strong pairs are read now and the others on demand
+    (`read_stored`): the plan is then a delta's (``delta``), and `con` must stay open until
+    the link is done.
     """
     latest = latest_params_row(con)
     if latest is None or latest.state() != dict(state):
@@ -163,7 +173,8 @@ def rematch_plan(
     if prepared_version is not None and stored_is_usable(con, prepared_version):
         try:
             delta = all(table_exists(con, name) for name in DELTA_TABLES)
-            return RematchPlan(changed, None, None, latest.params_json, read_stored(con), delta)
+            stored = read_stored(con, strong_at if delta else None)
+            return RematchPlan(changed, None, None, latest.params_json, stored, delta)
         except ValueError as err:  # unusable: the older route below still links correctly
             log.warning("match.prepared not used (%s): preparing every record again", err)
     previous = read_table(con, "match.linked_records", cols)
@@ -191,17 +202,28 @@ def stored_is_usable(con: duckdb.DuckDBPyConnection, prepared_version: str) -> b
     return other == 0 and rows == linked == total == clustered
 
 
+_READ_FIRST = "coalesce(p.probability >= ? OR p.steward_decision IS NOT NULL, false)"
+"""The stored pairs a delta reads up front (the parameter: the match threshold)."""
+
 _POSITIONS = (
     "CREATE OR REPLACE TEMP TABLE _match_positions AS SELECT record_key,"
     " (row_number() OVER (ORDER BY record_key) - 1)::BIGINT AS pos FROM {table}"
 )
 
 
-def read_stored(con: duckdb.DuckDBPyConnection) -> StoredMatch:
+def read_stored(
+    con: duckdb.DuckDBPyConnection, strong_at: float | None = None
+) -> StoredMatch:
     """The previous link from ``match.prepared``, ``match.pairs`` and ``match.clusters``.
 
     Record keys are turned into positions inside DuckDB (the prepared records' order by
     record_key), so the pairs reach Python as numbers only: no key strings per pair.
+
+    Args:
+        con: the warehouse (kept open while `StoredMatch.more` is used).
+        strong_at: None = read every pair and the cluster labels; else read only the pairs
+            whose probability is at least this (or that hold a steward decision), no labels,
+            and set `StoredMatch.more` to read the others a nightly delta needs.
 
     Raises:
         ValueError: a pair or cluster names a record ``match.prepared`` does not hold.
@@ -239,32 +261,48 @@ def read_stored(con: duckdb.DuckDBPyConnection) -> StoredMatch:
                 *(f'p."{c}"' for c in levels),
             ]
         )
+        where = (
+            ""
+            if strong_at is None
+            else f" WHERE {_READ_FIRST}"
+        )
         table = con.sql(
             f"SELECT {select} FROM match.pairs AS p"
             " JOIN _match_positions AS l ON p.left_key = l.record_key"
             " JOIN _match_positions AS r ON p.right_key = r.record_key"
-            " ORDER BY l.pos, r.pos",
-            params=[names["rule"], names["hard_rule"]],
+            f"{where} ORDER BY l.pos, r.pos",
+            params=[names["rule"], names["hard_rule"], *([] if strong_at is None else [strong_at])],
         ).to_arrow_table()
-        (total,) = con.execute("SELECT count(*) FROM match.pairs").fetchall()[0]
-        if table.num_rows != total:
-            raise ValueError(
-                f"{total - table.num_rows} stored pair(s) name records not in {PREPARED_TABLE}"
-            )
+        if strong_at is None:
+            (total,) = con.execute("SELECT count(*) FROM match.pairs").fetchall()[0]
+            unknown = total - table.num_rows
+        else:  # the pairs not read now must fit the records too
+            (unknown,) = con.execute(
+                "SELECT count(*) FROM match.pairs AS p WHERE NOT EXISTS"
+                " (SELECT 1 FROM _match_positions AS l WHERE l.record_key = p.left_key)"
+                " OR NOT EXISTS"
+                " (SELECT 1 FROM _match_positions AS r WHERE r.record_key = p.right_key)"
+            ).fetchall()[0]
+        if unknown:
+            raise ValueError(f"{unknown} stored pair(s) name records not in {PREPARED_TABLE}")
         pairs = {c: table.column(c).to_numpy() for c in table.column_names}
         del table
-        labels = (
-            con.sql(
-                "SELECT k.pos, f.pos AS label FROM match.clusters AS c"
-                " JOIN _match_positions AS k USING (record_key)"
-                " JOIN _match_positions AS f ON c.cluster_key = f.record_key ORDER BY k.pos"
+        labels = None
+        if strong_at is None:
+            labels = (
+                con.sql(
+                    "SELECT k.pos, f.pos AS label FROM match.clusters AS c"
+                    " JOIN _match_positions AS k USING (record_key)"
+                    " JOIN _match_positions AS f ON c.cluster_key = f.record_key"
+                    " ORDER BY k.pos"
+                )
+                .to_arrow_table()
+                .column("label")
+                .to_numpy()
+                .astype(np.int64)
             )
-            .to_arrow_table()
-            .column("label")
-            .to_numpy()
-        )
-        if len(labels) != len(prepared):
-            raise ValueError(f"match.clusters does not cover {PREPARED_TABLE}")
+            if len(labels) != len(prepared):
+                raise ValueError(f"match.clusters does not cover {PREPARED_TABLE}")
         steward = read_table(
             con,
             "match.pairs",
@@ -274,9 +312,75 @@ def read_stored(con: duckdb.DuckDBPyConnection) -> StoredMatch:
         assert steward is not None
     finally:
         con.execute("DROP TABLE IF EXISTS _match_positions")
+    more = None
+    if strong_at is not None:
+        keys = arrow_keys(prepared["record_key"])
+
+        def more(mask: np.ndarray) -> dict[str, np.ndarray]:
+            return _pairs_touching(
+                con, keys, mask, names["rule"], names["hard_rule"], levels, strong_at
+            )
+
     return StoredMatch(
-        prepared, pairs, names["rule"], names["hard_rule"], labels.astype(np.int64), steward
+        prepared, pairs, names["rule"], names["hard_rule"], labels, steward, more
     )
+
+
+def arrow_keys(keys: pd.Series) -> pa.Array:
+    """Record keys as one Arrow string array (positions index into it)."""
+    return pa.array(keys.to_numpy(dtype=object), type=pa.string())
+
+
+def _pairs_touching(
+    con: duckdb.DuckDBPyConnection,
+    keys: pa.Array,
+    mask: np.ndarray,
+    rule_names: list[str],
+    hard_names: list[str],
+    levels: list[str],
+    strong_at: float,
+) -> dict[str, np.ndarray]:
+    """The stored pairs with an endpoint among ``keys[mask]`` not read up front (below
+    `strong_at`, no steward decision), as `read_stored` reads pairs.
+
+    Filtered by record key inside DuckDB; only the matching pairs' keys reach Python, where
+    they become positions into `keys` (hashed in Arrow).
+    """
+    import pyarrow.compute as pc
+
+    wanted = pa.table({"record_key": keys.filter(pa.array(mask))})
+    select = ", ".join(
+        [
+            "p.left_key",
+            "p.right_key",
+            "(coalesce(list_position(?::VARCHAR[], p.rule), 0) - 1)::SMALLINT AS rule",
+            "p.score",
+            "p.probability",
+            "(coalesce(list_position(?::VARCHAR[], p.hard_rule), 0) - 1)::SMALLINT AS hard",
+            *(f'p."{c}"' for c in levels),
+        ]
+    )
+    con.register("_match_wanted", wanted)
+    try:
+        table = con.sql(
+            f"SELECT {select} FROM match.pairs AS p"
+            " WHERE (p.left_key IN (SELECT record_key FROM _match_wanted)"
+            " OR p.right_key IN (SELECT record_key FROM _match_wanted))"
+            f" AND NOT {_READ_FIRST}",
+            params=[rule_names, hard_names, strong_at],
+        ).to_arrow_table()
+    finally:
+        con.unregister("_match_wanted")
+    out = {
+        side: pc.index_in(table.column(f"{side}_key"), value_set=keys)
+        .fill_null(-1)
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int64)
+        for side in ("left", "right")
+    }
+    for name in table.column_names[2:]:
+        out[name] = table.column(name).to_numpy()
+    return out
 
 
 def _arrow_frame(table: pa.Table) -> pd.DataFrame:

@@ -6,12 +6,14 @@ import logging
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from dedupe import (
     LinkDelta,
     LinkResult,
     ModelParams,
+    PairSet,
     StoredLink,
     link_incremental,
     link_records,
@@ -26,6 +28,7 @@ from dedupe.settings import matcher_signature
 from warehouse import read_table, table_columns, table_exists
 from warehouse.match_state import (
     RematchPlan,
+    StoredMatch,
     latest_params_row,
     match_state,
     rematch_plan,
@@ -46,6 +49,7 @@ __all__ = [
     "match_inputs",
     "match_stage",
     "reusable_params",
+    "stored_link",
     "write_match",
 ]
 
@@ -106,7 +110,11 @@ def match_inputs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchInputs
         raise RuntimeError("clean.records is missing: run the clean stage first")
     decisions = read_table(con, "match.decisions")
     state = match_state(matcher_signature(ctx.config.matching), decisions)
-    plan = rematch_plan(con, state, prepared_version()) if ctx.config.match_incremental else None
+    plan = (
+        rematch_plan(con, state, prepared_version(), ctx.config.matching.match_threshold)
+        if ctx.config.match_incremental
+        else None
+    )
     # an incremental link reads only the changed records (plan.changed) and the linked set
     records = _records_to_link(con, ctx) if plan is None else plan.changed
     assert records is not None
@@ -136,20 +144,17 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult | LinkDelta
     assert plan is not None
     params = ModelParams.from_json(plan.params_json)
     if plan.stored is not None:
-        stored = plan.stored
-        how = link_stored_delta if plan.delta else link_stored
-        return how(
-            plan.changed,
-            StoredLink(
-                stored.prepared,
-                stored_pair_set(stored.pairs, stored.rule_names, stored.hard_names),
-                stored.labels,
-                stored.steward_pairs,
-            ),
-            ctx.config.matching,
-            inputs.decisions,
-            params,
-        )
+        try:
+            return (link_stored_delta if plan.delta else link_stored)(
+                plan.changed,
+                stored_link(plan.stored),
+                ctx.config.matching,
+                inputs.decisions,
+                params,
+            )
+        finally:
+            # the reader of the other stored pairs holds the connection: not kept past the link
+            plan.stored.more = None
     assert plan.previous is not None and plan.pairs is not None
     return link_incremental(
         plan.changed,
@@ -158,6 +163,24 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult | LinkDelta
         ctx.config.matching,
         inputs.decisions,
         params,
+    )
+
+
+def stored_link(stored: StoredMatch) -> StoredLink:
+    """The matcher's view of a stored link (pairs as a `PairSet`, the rest read on demand)."""
+    more = None
+    if stored.more is not None:
+        read = stored.more
+
+        def more(mask: np.ndarray) -> PairSet:
+            return stored_pair_set(read(mask), stored.rule_names, stored.hard_names)
+
+    return StoredLink(
+        stored.prepared,
+        stored_pair_set(stored.pairs, stored.rule_names, stored.hard_names),
+        stored.labels,
+        stored.steward_pairs,
+        more,
     )
 
 
