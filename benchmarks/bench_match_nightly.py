@@ -65,14 +65,14 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
     import duckdb
 
     from dedupe import (
+        MatchSettings,
         ModelParams,
-        StoredLink,
         link_records,
         link_stored,
         link_stored_delta,
         prepared_version,
-        stored_pair_set,
     )
+    from pipelines.stages.match import stored_link
     from warehouse import replace_tables
     from warehouse.match_state import (
         latest_params_row,
@@ -107,14 +107,12 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
         shutil.copy(base_db, db)
         con = duckdb.connect(str(db))
         started = time.process_time()
-        plan = rematch_plan(con, state, prepared_version())
+        # the delta reads the strong stored pairs up front, the others on demand
+        strong_at = MatchSettings().match_threshold if step == "delta" else None
+        plan = rematch_plan(con, state, prepared_version(), strong_at)
         assert plan is not None and plan.stored is not None
         read = time.process_time()
-        s = plan.stored
-        stored = StoredLink(
-            s.prepared, stored_pair_set(s.pairs, s.rule_names, s.hard_names), s.labels,
-            s.steward_pairs,
-        )  # fmt: skip
+        stored = stored_link(plan.stored)
         params = ModelParams.from_json(plan.params_json)
         row["params"] = plan.params_json
         if step == "whole":
@@ -140,7 +138,8 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
             )  # fmt: skip
             what = (
                 f"{len(delta.records)} affected records, pairs deleted/inserted"
-                f" {written.deleted['match.pairs']}/{written.inserted['match.pairs']}"
+                f" {written.deleted['match.pairs']}/{written.inserted['match.pairs']} of"
+                f" {con.sql('SELECT count(*) FROM match.pairs').fetchall()[0][0]}"
             )
         done = time.process_time()
         print(f"nightly {step}: {done - started:.2f} CPU s (read {read - started:.2f}, link"

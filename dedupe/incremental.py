@@ -714,7 +714,13 @@ def _link(
     )
     fresh, params = score_candidates(prepared, cand.left, cand.right, rule, settings, params)
     fresh_ids = fresh.ids(n)
-    _mark(touched, fresh.left, fresh.right, dl, dr)
+    scored = np.ones(len(fresh), dtype=bool)
+    if delta:
+        # a weak new pair of a new or changed record joins no component (its row is written
+        # with that record's): its other record keeps its cluster and its rows
+        weak = fresh.probability < settings.match_threshold
+        scored = ~(weak & (focus[fresh.left] | focus[fresh.right]))
+    _mark(touched, fresh.left[scored], fresh.right[scored], dl, dr)
     if "steward_decision" in existing_pairs.columns:
         # A changed steward decision can re-shape its component: re-cluster those too.
         had = existing_pairs["steward_decision"].notna().to_numpy(dtype=bool)
