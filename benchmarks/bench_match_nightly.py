@@ -134,7 +134,7 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
                 {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
                  "match.review_queue": delta.review_queue},
                 row, delta.prepared[delta.refreshed], prepared_version(),
-                plan.changed["record_key"],
+                plan.changed["record_key"], delta.dropped,
             )  # fmt: skip
             what = (
                 f"{len(delta.records)} affected records, pairs deleted/inserted"

@@ -6,7 +6,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -225,8 +225,11 @@ def _gaps(
     old_versions: pd.DataFrame,
     at: np.ndarray,
     codes: Codes,
+    names: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where each old version sat in its block's window order, as a layout place.
+
+    `names` caches each order column as text (rules share them: converted once).
 
     Returns:
         (block code per old version, -1 = no such block now; the layout place of the gap it
@@ -241,7 +244,11 @@ def _gaps(
     if not (block >= 0).any():
         return block, place
     # the window order's names, block by block (slices below are views, not copies)
-    ordered = prepared[rule.order].fillna("").astype(str).to_numpy(dtype=object)[layout.members]
+    if names is None:
+        names = {}
+    if rule.order not in names:
+        names[rule.order] = prepared[rule.order].fillna("").astype(str).to_numpy(dtype=object)
+    ordered = names[rule.order][layout.members]
     own = old_versions[rule.order].fillna("").astype(str).to_numpy(dtype=object)
     for i in np.nonzero(block >= 0)[0]:
         lo = layout.start[block[i]]
@@ -281,6 +288,7 @@ def _changed_blocks(
     near = np.zeros(n, dtype=bool)
     hot = old_versions.copy()
     whole: dict[str, np.ndarray] = {}
+    order_names: dict[str, np.ndarray] = {}
     at = np.empty(0, dtype=np.int64)
     if len(old_versions):
         at = positions_of(
@@ -291,7 +299,7 @@ def _changed_blocks(
         layout = _rule_layout(prepared, rule, settings, codes, rank)
         key, sizes = layout.key, layout.sizes
         inserted = np.bincount(key[focus & (key >= 0)], minlength=len(sizes))
-        block, place = _gaps(prepared, rule, layout, old_versions, at, codes)
+        block, place = _gaps(prepared, rule, layout, old_versions, at, codes, order_names)
         # oversize now and before (it lost at most `inserted` members' worth of size)
         # (one slot more: code -1, no key, is never windowed nor changed)
         windowed = np.append(sizes - inserted > layout.cap, False)
@@ -469,6 +477,8 @@ class LinkDelta:
         blocking_stats, params, warnings: as `LinkResult`'s.
         prepared: every prepared record of this run; refreshed: the rows this run prepared
             or re-flagged (what ``match.prepared`` is updated with).
+        dropped: pairs (left_key, right_key) of records outside `records` that a full
+            rebuild no longer generates (weak pairs a changed block lost): deleted as rows.
     """
 
     records: pd.Series
@@ -480,6 +490,57 @@ class LinkDelta:
     warnings: list[str]
     prepared: pd.DataFrame
     refreshed: np.ndarray
+    dropped: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({"left_key": [], "right_key": []}, dtype=object)
+    )
+
+
+def _valid_ids(prepared: pd.DataFrame) -> np.ndarray:
+    """Which records hold a valid 居民身份证号 (a must-link may join them to another)."""
+    if "id_number_valid" not in prepared:
+        return np.zeros(len(prepared), dtype=bool)
+    return prepared["id_number_valid"].to_numpy(dtype=bool)
+
+
+def _shaping(
+    pairs: PairSet, settings: MatchSettings, valid_id: np.ndarray, hard: bool = True
+) -> np.ndarray:
+    """Pairs whose coming or going can re-shape a clustering component: strong ones, those of
+    two records with valid 居民身份证号 (a must-link) and, with `hard`, hard-rule
+    (cannot-link) ones.
+
+    Positions of -1 (a record gone) count as with a valid number when the other has one.
+    """
+    ok = np.append(valid_id, False)
+    return (
+        (pairs.probability >= settings.match_threshold)
+        | ((pairs.hard >= 0) & hard)
+        | (ok[pairs.left] & ok[pairs.right])
+        | (ok[pairs.left] & (pairs.right < 0))
+        | (ok[pairs.right] & (pairs.left < 0))
+    )
+
+
+def _as_stored(
+    old: PairSet,
+    keep: np.ndarray,
+    old_ids: np.ndarray,
+    fresh: PairSet,
+    fresh_ids: np.ndarray,
+    focus: np.ndarray,
+) -> np.ndarray:
+    """Fresh pairs of two unchanged records that equal a kept stored pair (same id and rule):
+    scored from the same prepared rows with the same params, their rows are the stored ones."""
+    out = np.zeros(len(fresh), dtype=bool)
+    inner = np.nonzero(~focus[fresh.left] & ~focus[fresh.right])[0]
+    if len(inner) == 0 or len(old_ids) == 0:
+        return out
+    at = np.minimum(np.searchsorted(old_ids, fresh_ids[inner]), len(old_ids) - 1)
+    found = old_ids[at] == fresh_ids[inner]
+    before = np.array([*old.rule_names, None], dtype=object)[old.rule[keep[at]]]
+    now = np.array([*fresh.rule_names, None], dtype=object)[fresh.rule[inner]]
+    out[inner[found & (before == now)]] = True
+    return out
 
 
 def affected_records(
@@ -488,8 +549,12 @@ def affected_records(
     decided: tuple[np.ndarray, np.ndarray, np.ndarray],
     settings: MatchSettings,
     touched: np.ndarray,
+    cannot: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Records whose strong-edge component (as `cluster_pairs` forms it) holds a touched one.
+
+    `cannot`: (left, right) of cannot-link pairs that came or went: a component holding both
+    records of one counts as touched.
 
     Components are taken over a superset of the edges `cluster_pairs` joins (every pair at
     or above the match threshold, every steward 'match', every two records with one valid
@@ -518,6 +583,9 @@ def affected_records(
     _, comp = connected_components(graph, directed=False)
     hot = np.zeros(int(comp.max()) + 1, dtype=bool)
     hot[comp[touched]] = True
+    if cannot is not None and len(cannot[0]):
+        inside = comp[cannot[0]] == comp[cannot[1]]
+        hot[comp[cannot[0][inside]]] = True
     return hot[comp]
 
 
@@ -532,6 +600,7 @@ def _assemble_delta(
     touched: np.ndarray,
     focus: np.ndarray,
     rest: _Rest | None = None,
+    cannot: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LinkDelta:
     """`assemble` over the affected records' pairs only (see `LinkDelta`).
 
@@ -541,7 +610,7 @@ def _assemble_delta(
     pair alone, as in a full rebuild. With `rest`, `pairs` lacks stored pairs of records
     not read yet: those of the affected records are read now (unchanged stored pairs).
     """
-    affected = affected_records(prepared, pairs, decided, settings, touched)
+    affected = affected_records(prepared, pairs, decided, settings, touched, cannot)
     if rest is not None:
         pairs = rest.add(pairs, affected, len(prepared))
     rows = np.nonzero(affected[pairs.left] | affected[pairs.right])[0]
@@ -658,7 +727,13 @@ def _link(
     )
     touched = focus.copy()
     usable = (old.left >= 0) & (old.right >= 0)
-    _mark(touched, old.left[~usable], old.right[~usable])
+    # a delta re-clusters only around pairs that can re-shape a component when they go or
+    # come (`_shaping`); the others are written alone (with a new/changed record, or dropped)
+    valid_id = _valid_ids(prepared) if delta else None
+    # (a cannot-link to a changed record's old version mattered only inside its component,
+    # which then also held a strong or must-link pair of that record: marked here)
+    gone = ~usable if valid_id is None else ~usable & _shaping(old, settings, valid_id, False)
+    _mark(touched, old.left[gone], old.right[gone])
     decided = decision_positions(normalize_decisions(decisions), keys, warnings)
     dl, dr, _ = decided
     decided_ids = np.sort(dl * np.int64(n) + dr)
@@ -674,6 +749,15 @@ def _link(
         rank,
     )
     lost = check[~blocked & ~_member(old.ids(n)[check], decided_ids)]
+    dropped = np.empty(0, dtype=np.int64)
+    cannot = np.empty(0, dtype=np.int64)
+    if valid_id is not None:
+        # a weak lost pair is deleted as a row, nobody re-clustered; a lost cannot-link only
+        # re-shapes a component holding both its records (`affected_records` checks)
+        shapes = _shaping(old.take(lost), settings, valid_id, False)
+        lost, dropped = lost[shapes], lost[~shapes]
+        cannot = dropped[old.hard[dropped] >= 0]
+        usable[dropped] = False
     _mark(touched, old.left[lost], old.right[lost])
     usable[lost] = False
     # A changed block can also change which rule generates a kept pair first (its label).
@@ -720,6 +804,8 @@ def _link(
         # with that record's): its other record keeps its cluster and its rows
         weak = fresh.probability < settings.match_threshold
         scored = ~(weak & (focus[fresh.left] | focus[fresh.right]))
+        # a pair of unchanged records scored again as stored (same rule) is the stored row
+        scored &= ~_as_stored(old, keep, old_ids, fresh, fresh_ids, focus)
     _mark(touched, fresh.left[scored], fresh.right[scored], dl, dr)
     if "steward_decision" in existing_pairs.columns:
         # A changed steward decision can re-shape its component: re-cluster those too.
@@ -735,10 +821,17 @@ def _link(
         if more is not None:
             assert loaded is not None and remap is not None
             rest = _Rest(more, loaded, remap)
-        return _assemble_delta(
+        result = _assemble_delta(
             prepared, pairs, decided, settings, params, cand.stats, warnings, touched, focus,
-            rest,
+            rest, (old.left[cannot], old.right[cannot]),
         )
+        result.dropped = pd.DataFrame(
+            {
+                "left_key": prepared["record_key"].to_numpy(dtype=object)[old.left[dropped]],
+                "right_key": prepared["record_key"].to_numpy(dtype=object)[old.right[dropped]],
+            }
+        )
+        return result
     result = assemble(
         prepared, pairs, decided, settings, params, cand.stats, warnings, old_labels, touched
     )

@@ -484,6 +484,7 @@ def write_match_delta(
     prepared: pd.DataFrame,
     prepared_version: str,
     relinked: pd.Series,
+    dropped: pd.DataFrame | None = None,
 ) -> DeltaWrite:
     """Write a nightly link's delta over ``match.*`` in one transaction.
 
@@ -502,6 +503,8 @@ def write_match_delta(
         prepared: the prepared rows this run prepared or re-flagged.
         prepared_version: the fingerprint of the code that prepared them.
         relinked: the new and changed record keys.
+        dropped: pairs (left_key, right_key) deleted from ``match.pairs`` and
+            ``match.review_queue`` besides the affected records' (`dedupe.LinkDelta.dropped`).
 
     Returns:
         Rows deleted and inserted per table.
@@ -524,6 +527,15 @@ def write_match_delta(
         "_delta_relinked": fresh,
         "_delta_prepared": to_duckdb_arrow(rows),
         "_delta_params": to_duckdb_arrow(params),
+        "_delta_dropped": pa.table(
+            {
+                side: pa.array(
+                    [] if dropped is None else dropped[side].astype(str).to_numpy(dtype=object),
+                    type=pa.string(),
+                )
+                for side in ("left_key", "right_key")
+            }
+        ),
         **{f"_delta_{n.split('.')[1]}": to_duckdb_arrow(tables[n]) for n in DELTA_TABLES},
     }
     stats = tables.get("match.blocking_stats")
@@ -543,6 +555,12 @@ def write_match_delta(
                 " OR right_key IN (SELECT record_key FROM _delta_keys)"
             )
             (deleted[name],) = con.execute(f"DELETE FROM {name} WHERE {where}").fetchone() or (0,)
+            if name != "match.clusters":
+                (gone,) = con.execute(
+                    f"DELETE FROM {name} AS t USING _delta_dropped AS d"
+                    " WHERE t.left_key = d.left_key AND t.right_key = d.right_key"
+                ).fetchone() or (0,)
+                deleted[name] += gone
             view = f"_delta_{name.split('.')[1]}"
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
             inserted[name] = views[view].num_rows

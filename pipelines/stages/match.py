@@ -300,6 +300,7 @@ def _write_delta(
         delta.prepared[delta.refreshed],
         prepared_version(),
         plan.changed["record_key"],
+        delta.dropped,
     )
     log.info(
         "match      delta: %d affected records; rows deleted/inserted: %s",

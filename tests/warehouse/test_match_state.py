@@ -268,6 +268,7 @@ def test_a_nightly_delta_rewrites_only_the_affected_clusters_and_equals_a_full_r
             {"run_id": f"night{night}", "created_at": pd.Timestamp.now(),
              "params": delta.params.to_json(), **STATE},
             delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"],
+            delta.dropped,
         )  # fmt: skip
         assert written.inserted["match.clusters"] == len(delta.records) < len(current)
         assert written.inserted["match.pairs"] < len(before["match.pairs"]) / 2
@@ -285,6 +286,9 @@ def test_a_nightly_delta_rewrites_only_the_affected_clusters_and_equals_a_full_r
             # untouched rows were neither deleted nor rewritten: same rowid, same content
             ends = ["record_key"] if name == "match.clusters" else ["left_key", "right_key"]
             untouched = ~before[name][ends].isin(set(delta.records)).any(axis=1)
+            if name != "match.clusters":  # nor a pair deleted as dropped
+                gone = before[name].merge(delta.dropped, how="left", indicator=True)
+                untouched &= (gone["_merge"] == "left_only").to_numpy()
             kept = before[name][untouched]
             assert len(kept) > 0 or name == "match.review_queue"
             same = kept.merge(after, on=list(kept.columns), how="left", indicator=True)
