@@ -298,3 +298,54 @@ def test_a_nightly_delta_rewrites_only_the_affected_clusters_and_equals_a_full_r
             " (SELECT count(*) FROM (SELECT * FROM clean.records"
             "  EXCEPT SELECT * FROM match.linked_records))"
         ).fetchall() == [(len(current), 0)]
+
+
+def test_a_nightly_delta_relinks_records_whose_whole_set_flag_flipped() -> None:
+    records, _ = make_records(200, seed=5)
+    mailbox = "caiwu@daizhang.cn"
+    firms = records.index[[0, 100]]
+    records.loc[firms, "email"] = mailbox
+    records.loc[firms, "customer_name"] = ["青松建材有限公司", "白云物流有限公司"]
+    records.loc[firms, "name_key"] = ["青松建材", "白云物流"]
+    con = duckdb.connect()
+    base = link_records(records)
+    _write_all(con, records, base)
+    third = records.iloc[[50]].assign(
+        record_key="new:third", customer_name="远山贸易有限公司", name_key="远山贸易", email=mailbox
+    )
+    current = pd.concat([records, third], ignore_index=True)
+    replace_tables(con, {"clean.records": current})
+    plan = rematch_plan(con, STATE, VERSION, MatchSettings().match_threshold)
+    assert plan is not None and plan.stored is not None and plan.delta
+    s = plan.stored
+    delta = link_stored_delta(
+        plan.changed,
+        StoredLink(s.prepared, stored_pair_set(s.pairs, s.rule_names, s.hard_names), s.labels,
+                   s.steward_pairs, _counting(s, [])),
+        None, None, ModelParams.from_json(plan.params_json),
+    )  # fmt: skip
+    # the two firms whose mailbox became shared are relinked with the new record
+    flipped = set(records.loc[firms, "record_key"])
+    assert flipped <= set(delta.records)
+    write_match_delta(
+        con, delta.records,
+        {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
+         "match.review_queue": delta.review_queue},
+        {"run_id": "n1", "created_at": pd.Timestamp.now(), "params": delta.params.to_json(),
+         **STATE},
+        delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"], delta.dropped,
+    )  # fmt: skip
+    full = link_records(current, params=base.params)
+    for name, frame, keys in (
+        ("match.pairs", full.pairs, ["left_key", "right_key"]),
+        ("match.clusters", full.clusters, ["record_key"]),
+        ("match.review_queue", full.review_queue, ["left_key", "right_key"]),
+    ):
+        pd.testing.assert_frame_equal(
+            con.sql(f"SELECT * FROM {name} ORDER BY {', '.join(keys)}").df(),
+            _stored(frame, keys),
+        )
+    shared = con.sql(
+        f"SELECT bool_and(email_shared) FROM {PREPARED_TABLE} WHERE email = '{mailbox}'"
+    ).fetchall()
+    assert shared == [(True,)]
