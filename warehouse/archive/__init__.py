@@ -16,7 +16,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SnapshotWriteError",
     ),
     "warehouse.archive._layout": ("clean_leftovers",),
-    "warehouse.archive._scoped": ("ChangedState", "changed_state"),
+    "warehouse.archive._scoped": ("ChangedState", "changed_state", "customers_changed"),
     "warehouse.archive.delta": (
         "SnapshotPolicy",
         "apply_delta",
@@ -85,6 +85,7 @@ __all__ = [
     "clean_leftovers",
     "content_hash",
     "copy_offsite",
+    "customers_changed",
     "delta_base",
     "diff_snapshots",
     "due_kind",

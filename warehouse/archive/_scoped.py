@@ -120,9 +120,27 @@ def changed_state(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> Cha
         for column in columns
         if column in {c for c, _t in table_schema(con, table) or []}
     ]
-    keys = np.empty(0, dtype=np.uint32)
-    if selects:
-        found = con.sql(" UNION ".join(selects)).to_arrow_table()["k"]
-        keys = np.unique(found.to_numpy().astype(np.uint32))
     present = tuple(n for n in names if table_exists(con, n))
-    return ChangedState(con, present, keys)
+    return ChangedState(con, present, _keys_of(con, selects))
+
+
+def customers_changed(
+    con: duckdb.DuckDBPyConnection, names: tuple[str, ...], customers_sql: str
+) -> ChangedState:
+    """A :class:`ChangedState` for the customers a query returns (one ``customer_id`` column).
+
+    Args:
+        con: the warehouse.
+        names: the tables the snapshot holds.
+        customers_sql: ``SELECT customer_id FROM …`` of the customers whose rows changed.
+    """
+    select = f"SELECT {key_sql()} AS k FROM ({customers_sql}) WHERE customer_id IS NOT NULL"
+    present = tuple(n for n in names if table_exists(con, n))
+    return ChangedState(con, present, _keys_of(con, [select]))
+
+
+def _keys_of(con: duckdb.DuckDBPyConnection, selects: list[str]) -> np.ndarray:
+    if not selects:
+        return np.empty(0, dtype=np.uint32)
+    found = con.sql(" UNION ".join(selects)).to_arrow_table()["k"]
+    return np.unique(found.to_numpy().astype(np.uint32))
