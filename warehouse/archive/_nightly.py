@@ -158,4 +158,10 @@ def nightly_delta(
         out.deltas[name] = delta
         changed.append(keys)
     out.changed_keys = np.unique(np.concatenate(changed)) if changed else out.changed_keys
+    LOG.info(
+        "snapshot delta: %s; %d of %d tables read whole",
+        f"rows of {len(scope)} changed customers read" if scope is not None else "no scope",
+        len(out.tables_read_whole),
+        len(names),
+    )
     return out
