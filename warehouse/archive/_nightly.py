@@ -44,6 +44,7 @@ class NightlyDelta:
     deltas: dict[str, TableDelta]
     hashes: dict[str, str]
     shapes: dict[str, TableShape]
+    added_hashes: dict[str, str]
     changed_keys: np.ndarray
     tables_read_whole: list[str]
 
@@ -62,11 +63,12 @@ def _fingerprints(digests: np.ndarray) -> np.ndarray:
 
 def _compare(
     cached: TableRows, compared: np.ndarray, current: pa.Table
-) -> tuple[TableDelta, str, np.ndarray]:
+) -> tuple[TableDelta, str, str, np.ndarray]:
     """Match the cached rows at sorted indices ``compared`` with ``current`` (their now).
 
     Returns:
-        The table's delta, its content hash and the keys of the customers whose rows differ.
+        The table's delta, its content hash, the content hash of its added rows and the keys
+        of the customers whose rows differ.
     """
     base = cached.rows[compared]
     if current.num_rows:
@@ -84,15 +86,29 @@ def _compare(
         changed += [np.asarray(base["k"][drop_i], dtype=np.uint32), keys[add_i]]
     drop = np.sort(np.asarray(base["p"][drop_i], dtype=np.int64))
     delta = TableDelta(drop=drop, add=current.take(pa.array(add_i, type=pa.int64())))
-    return delta, hash_from_sorted(current.schema, merged), np.concatenate(changed)
+    return (
+        delta,
+        hash_from_sorted(current.schema, merged),
+        hash_from_sorted(current.schema, added),
+        np.concatenate(changed),
+    )
 
 
 def _in_keys(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Mask of ``keys`` found in the sorted ``wanted`` keys."""
-    if not len(wanted):
-        return np.zeros(len(keys), dtype=bool)
-    at = np.searchsorted(wanted, keys)
-    return wanted[np.minimum(at, len(wanted) - 1)] == keys
+    """Mask of ``keys`` found in the sorted ``wanted`` keys.
+
+    A bitmap over the keys' low 24 bits finds the candidates in one pass (no search per row);
+    only those are looked up exactly.
+    """
+    found = np.zeros(len(keys), dtype=bool)
+    if not len(wanted) or not len(keys):
+        return found
+    bitmap = np.zeros(1 << 24, dtype=bool)
+    bitmap[wanted & 0xFFFFFF] = True
+    candidates = np.flatnonzero(bitmap[keys & 0xFFFFFF])
+    at = np.searchsorted(wanted, keys[candidates])
+    found[candidates] = wanted[np.minimum(at, len(wanted) - 1)] == keys[candidates]
+    return found
 
 
 def nightly_delta(
@@ -116,7 +132,7 @@ def nightly_delta(
     Returns:
         A :class:`NightlyDelta`.
     """
-    out = NightlyDelta({}, {}, {}, np.empty(0, dtype=np.uint32), [])
+    out = NightlyDelta({}, {}, {}, {}, np.empty(0, dtype=np.uint32), [])
     changed: list[np.ndarray] = []
     scope = None
     if state is not None:
@@ -135,7 +151,9 @@ def nightly_delta(
                 and scoped.other_guard_sum == others_sum
             )
             if same_others and scoped.rows.column_names and widens(rows.schema, scoped.rows.schema):
-                delta, out.hashes[name], keys = _compare(rows, inside, scoped.rows)
+                delta, out.hashes[name], out.added_hashes[name], keys = _compare(
+                    rows, inside, scoped.rows
+                )
                 out.deltas[name] = delta
                 out.shapes[name] = TableShape(
                     scoped.other_rows + scoped.rows.num_rows, scoped.rows.schema
@@ -143,7 +161,11 @@ def nightly_delta(
                 changed.append(keys)
                 continue
             if not same_others:
-                LOG.info("snapshot delta: %s changed outside the run's customers; reading it", name)
+                LOG.info(
+                    "snapshot delta: %s differs from the base outside the run's customers;"
+                    " reading it whole",
+                    name,
+                )
         table = whole(name)
         out.tables_read_whole.append(name)
         out.shapes[name] = TableShape(table.num_rows, table.schema)
@@ -154,7 +176,7 @@ def nightly_delta(
             out.hashes[name] = table_content_hash(table)
             continue
         every = np.arange(len(rows.rows), dtype=np.int64)
-        delta, out.hashes[name], keys = _compare(rows, every, table)
+        delta, out.hashes[name], out.added_hashes[name], keys = _compare(rows, every, table)
         out.deltas[name] = delta
         changed.append(keys)
     out.changed_keys = np.unique(np.concatenate(changed)) if changed else out.changed_keys

@@ -60,19 +60,19 @@ class ChangedState:
     con: duckdb.DuckDBPyConnection
     names: tuple[str, ...]
     touched: np.ndarray
+    columns: dict[str, list[tuple[str, str]]]
 
     def read(self, name: str, keys: np.ndarray) -> ScopedRows | None:
         """``name``'s rows of the customers with these keys; None if it has no ``customer_id``."""
-        columns = [c for c, _t in table_schema(self.con, name) or []]
+        described = self.columns.get(name, [])
+        columns = [c for c, _t in described]
         if KEY_COLUMN not in columns:
             return None
         key_table = pa.table({"k": pa.array(np.asarray(keys, dtype=np.uint32), pa.uint32())})
         self.con.register(_KEYS, key_table)
         try:
             inside = f"{key_sql()} IN (SELECT k FROM {_KEYS})"
-            texts = [
-                c for c, t in table_schema(self.con, name) or [] if t.upper().startswith("VARCHAR")
-            ]
+            texts = [c for c, t in described if t.upper().startswith("VARCHAR")]
             counts = ", ".join(f'count("{c}")' for c in texts)
             summary = self.con.execute(
                 f"SELECT count(*) FILTER (WHERE NOT ({inside})),"
@@ -120,8 +120,7 @@ def changed_state(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> Cha
         for column in columns
         if column in {c for c, _t in table_schema(con, table) or []}
     ]
-    present = tuple(n for n in names if table_exists(con, n))
-    return ChangedState(con, present, _keys_of(con, selects))
+    return _state(con, names, _keys_of(con, selects))
 
 
 def customers_changed(
@@ -135,8 +134,23 @@ def customers_changed(
         customers_sql: ``SELECT customer_id FROM …`` of the customers whose rows changed.
     """
     select = f"SELECT {key_sql()} AS k FROM ({customers_sql}) WHERE customer_id IS NOT NULL"
-    present = tuple(n for n in names if table_exists(con, n))
-    return ChangedState(con, present, _keys_of(con, [select]))
+    return _state(con, names, _keys_of(con, [select]))
+
+
+def _state(
+    con: duckdb.DuckDBPyConnection, names: tuple[str, ...], keys: np.ndarray
+) -> ChangedState:
+    """The state over the tables of ``names`` that exist, their columns read in one query."""
+    described: dict[str, list[tuple[str, str]]] = {}
+    rows = con.execute(
+        "SELECT schema_name || '.' || table_name, column_name, data_type FROM duckdb_columns()"
+        " WHERE NOT internal ORDER BY schema_name, table_name, column_index"
+    ).fetchall()
+    for table, column, kind in rows:
+        if table in names:
+            described.setdefault(str(table), []).append((str(column), str(kind)))
+    present = tuple(n for n in names if n in described)
+    return ChangedState(con, present, keys, described)
 
 
 def _keys_of(con: duckdb.DuckDBPyConnection, selects: list[str]) -> np.ndarray:

@@ -337,7 +337,9 @@ def _build_delta_manifest(
     created_at: datetime,
     kind: str,
     manifest_extra: Mapping[str, Any],
+    part_hashes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    known = part_hashes or {}
     files = {
         key: {
             "file": part_file_name(table, part),
@@ -347,7 +349,7 @@ def _build_delta_manifest(
             "bytes": file_stats[key][1],
             "rows": part_table.num_rows,
             "schema": schema_record(part_table.schema),
-            "content_hash": table_content_hash(part_table),
+            "content_hash": known.get(key) or table_content_hash(part_table),
         }
         for key, (table, part, part_table) in sorted(parts.items())
     }
@@ -523,6 +525,9 @@ def publish_snapshot(
                 created_at=created_at,
                 kind=kind,
                 manifest_extra=extra,
+                part_hashes={f"{t}:{ADD}": h for t, h in nightly.added_hashes.items()}
+                if nightly is not None
+                else None,
             )
         else:
             file_stats = _write_table_files(arrow_tables, temp, writer)

@@ -114,7 +114,7 @@ def test_a_change_outside_the_named_customers_is_found(
     # of the untouched rows sees it, the table is compared whole, the delta stays exact
     con.execute("UPDATE golden.transactions SET amount = -1 WHERE customer_id = 'C0299'")
     info = _night(con, 1, tmp_path, touched[:1])
-    assert "golden.transactions changed outside the run's customers" in caplog.text
+    assert "golden.transactions differs from the base outside the run's customers" in caplog.text
     assert info is not None and info.storage == "delta"
     assert info.content_hash == content_hash(_tables(con))
     assert content_hash(load_snapshot(info.path)) == content_hash(_tables(con))
