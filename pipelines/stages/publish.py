@@ -11,6 +11,7 @@ from expectations import blocking_failures
 from warehouse import create_views
 from warehouse.archive import (
     apply_retention,
+    changed_state,
     copy_offsite,
     delta_base,
     due_kind,
@@ -20,6 +21,7 @@ from warehouse.archive import (
 from warehouse.dormant import dormant_ids, hide_customers, reactivate_resumed
 from warehouse.export_changes import publish_exports
 from warehouse.golden_delta import published_state
+from warehouse.naming import EXPORTED
 from warehouse.ops import run_deliveries
 from warehouse.publish import golden_snapshot_tables, swap_in_golden
 from warehouse.security import AuditLog
@@ -126,8 +128,11 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
     kind = due_kind(ctx.run_date, existing)
     # nightly: a delta on the last full snapshot; month end, year end, first run: full
     base = delta_base(existing, kind, cfg.snapshots)
+    # a delta after an incremental swap reads only the customers it replaced (and checks the
+    # rest by one aggregate); otherwise the whole golden tables
+    changed = changed_state(con, tuple(f"golden.{n}" for n in EXPORTED)) if base else None
     info = publish_snapshot(
-        golden_snapshot_tables(con),
+        changed or golden_snapshot_tables(con),
         archive_dir,
         ctx.run_id,
         ctx.started_at,
