@@ -42,7 +42,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from warehouse.db import table_columns, table_exists
+from warehouse.db import table_exists
 from warehouse.security.encryption import encrypt_parquet, read_encrypted_parquet
 from warehouse.security.keys import KeyRing
 from warehouse.security.mart import (
@@ -91,11 +91,31 @@ class MartPublish:
     seq: int = 0
 
 
-def mart_settings_hash(con: duckdb.DuckDBPyConnection, tables: Sequence[str], key: KeyRing) -> str:
+def _schemas(
+    con: duckdb.DuckDBPyConnection, tables: Sequence[str]
+) -> dict[str, list[tuple[str, str]]]:
+    """``(column, type)`` of each table that exists, in column order (one catalog query)."""
+    rows = con.execute(
+        "SELECT table_schema || '.' || table_name, column_name, data_type"
+        " FROM information_schema.columns ORDER BY table_schema, table_name, ordinal_position"
+    ).fetchall()
+    wanted = set(tables)
+    out: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in rows:
+        if table in wanted:
+            out.setdefault(table, []).append((column, kind))
+    return {t: out[t] for t in tables if t in out}
+
+
+def mart_settings_hash(schemas: Mapping[str, Sequence[tuple[str, str]]], key: KeyRing) -> str:
     """A hash of everything besides the golden rows that decides the mart's content.
 
     The mart key id, a one-way fingerprint of the pseudonym key, the masking code and the
     schemas (column names and types) of the golden tables.
+
+    Args:
+        schemas: ``golden.<table>`` → ``(column, type)`` pairs in order.
+        key: the master key ring.
     """
     digest = hashlib.sha256()
     digest.update(analyst_mart_key(key).current_id.encode())
@@ -103,14 +123,7 @@ def mart_settings_hash(con: duckdb.DuckDBPyConnection, tables: Sequence[str], ke
     here = Path(__file__).resolve().parent
     for name in _MASKING_CODE:
         digest.update((here / name).read_bytes())
-    for table in tables:
-        schema, name = table.split(".", 1)
-        rows = con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            [schema, name],
-        ).fetchall()
-        digest.update(json.dumps([table, rows]).encode())
+    digest.update(json.dumps([[t, list(map(list, c))] for t, c in schemas.items()]).encode())
     return digest.hexdigest()
 
 
@@ -226,11 +239,12 @@ def publish_mart(
     from warehouse.dormant import hide_customers
 
     hidden_now = {str(c) for c in hidden}
-    tables = [t for t in tables if table_exists(con, t)]
-    settings = mart_settings_hash(con, tables, key)
+    schemas = _schemas(con, tables)
+    tables = list(schemas)
+    settings = mart_settings_hash(schemas, key)
     state = _read_state(con)
     before, after = states
-    keyed = all("customer_id" in table_columns(con, t) for t in tables)
+    keyed = all(any(c == "customer_id" for c, _ in schemas[t]) for t in tables)
     present = (
         keyed
         and Path(duckdb_path).exists()
