@@ -105,7 +105,7 @@ bench-accuracy: bench-febrl
 
 ## bench-large: 1 M source records end to end (full run + incremental 1 % run); takes many minutes
 bench-large: $(STAMP)
-	$(BIN)/python benchmarks/bench_pipeline.py --records 1000000 --repeat 1
+	$(BIN)/python benchmarks/bench_pipeline.py --records 1000000 --repeat 3
 
 ## bench-nightly: 30-night replay at 100 k source records (full sales re-exports, deltas, deletions,
 ## late and repeated files); every night a run, then a full rebuild to compare; figures to BENCHMARKS.md

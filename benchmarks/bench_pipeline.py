@@ -13,12 +13,14 @@ For each size (source records across the three departments) the script
 3. drops the 1 % delivery into the same landing folder and runs the job again (the nightly
    incremental run), again in a child process;
 4. prints per-stage wall time, peak RSS and rows/s plus pairwise and B-cubed P/R/F1, takes the
-   median over ``--repeat`` runs, and appends a dated section to ``BENCHMARKS.md``.
+   median over ``--repeat`` full runs (``--nightly-repeat`` nightly runs after each, every one
+   from a copy of the state the full run left), and appends a dated section to ``BENCHMARKS.md``.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_pipeline.py --records 10000 100000 --repeat 3
     .venv/bin/python benchmarks/bench_pipeline.py --records 1000000 --repeat 1
+    .venv/bin/python benchmarks/bench_pipeline.py --records 1000000 --repeat 3 --nightly-repeat 3
 """
 
 from __future__ import annotations
@@ -530,7 +532,11 @@ def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size below 1 M")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="full runs per size (default 3 below 1 M, 1 from 1 M)")
+    parser.add_argument("--nightly-repeat", type=int, default=1,
+                        help="nightly runs after each full run, each from a copy of the state "
+                             "the full run left (the median is reported)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--delta-share", type=float, default=0.01)
     parser.add_argument("--no-incremental", action="store_true")
@@ -556,7 +562,7 @@ def main() -> None:
         _full_redelivery(meta)
         print(f"\n== {records:,} records: data {'cached' if meta['cached'] else 'generated'} "
               f"({meta['base_records']:,} + {meta['delta_records']:,})", flush=True)
-        repeats = args.repeat if records < 1_000_000 else 1
+        repeats = args.repeat if args.repeat is not None else (3 if records < 1_000_000 else 1)
         try:
             full, inc = _run_size(args, meta, records, repeats)
         except RuntimeError as exc:  # keep what the other sizes measured; say what failed
@@ -595,9 +601,20 @@ def _run_size(
         print(f"  full #{k + 1}: {full[-1]['wall_seconds']} s, "
               f"peak {full[-1]['peak_rss_mb']} MB, {_scores(full[-1])}", flush=True)
         if not args.no_incremental:
-            inc.append(run_child([*base, "--worker", "incremental", *inc_extra]))
-            print(f"  incremental #{k + 1}: {inc[-1]['wall_seconds']} s, "
-                  f"peak {inc[-1]['peak_rss_mb']} MB", flush=True)
+            nightly = max(1, args.nightly_repeat)
+            saved = workdir.with_name(workdir.name + "-after-full")
+            if nightly > 1:  # every nightly starts from the same state the full run left
+                shutil.rmtree(saved, ignore_errors=True)
+                shutil.copytree(workdir, saved, symlinks=True)
+            for j in range(nightly):
+                if j:
+                    shutil.rmtree(workdir)
+                    shutil.copytree(saved, workdir, symlinks=True)
+                inc.append(run_child([*base, "--worker", "incremental",
+                                      *(inc_extra if j == 0 else [])]))
+                print(f"  incremental #{k + 1}.{j + 1}: {inc[-1]['wall_seconds']} s, "
+                      f"peak {inc[-1]['peak_rss_mb']} MB", flush=True)
+            shutil.rmtree(saved, ignore_errors=True)
         if os.environ.get("BENCH_KEEP_WORKDIR"):  # keep the run's warehouse for profiling stages
             print(f"  kept {workdir}", flush=True)
         else:

@@ -13,9 +13,18 @@ import pandas as pd
 from expectations import reference as ref
 from expectations._common import Results, skipped, to_outcomes
 from expectations._dates import future_date_results
-from expectations._golden_suite import GOLDEN_SUITE_RECORD_COLUMNS, validate_golden
-from expectations._gx_runner import MAX_EXAMPLES, GxCheck, build_docs_site, run_checks
+from expectations._golden_suite import (
+    GOLDEN_ROW_CHECKS,
+    GOLDEN_ROW_COLUMNS,
+    GOLDEN_SUITE_RECORD_COLUMNS,
+    GoldenSuiteTables,
+    golden_table_results,
+    validate_golden,
+    validate_golden_tables,
+)
+from expectations._gx_runner import GxCheck, build_docs_site, run_checks
 from expectations._offline_docs import make_offline
+from expectations._sql_checks import columns_result, null_result, table_columns, unique_result
 from expectations.outcome import CheckOutcome
 from expectations.raw_layer import validate_raw
 from expectations.settings import QualitySettings
@@ -27,13 +36,18 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CLEAN_SUITE_COLUMNS",
+    "GOLDEN_ROW_CHECKS",
+    "GOLDEN_ROW_COLUMNS",
     "GOLDEN_SUITE_RECORD_COLUMNS",
     "ROW_CHECKS",
     "TABLE_CHECKS",
+    "GoldenSuiteTables",
     "build_data_docs",
     "clean_table_results",
+    "golden_table_results",
     "validate_clean",
     "validate_golden",
+    "validate_golden_tables",
     "validate_raw",
 ]
 
@@ -131,58 +145,26 @@ def clean_table_results(
     ``observed`` has the figures a GX result would have (``expectation``, ``column``,
     ``element_count``, ``unexpected_count``, examples as ``unexpected_keys``).
     """
-    columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-    required = list(CLEAN_REQUIRED_COLUMNS)
-    missing = [c for c in required if c not in columns]
+    columns = table_columns(con, table)
     results: Results = {
-        "clean_required_columns": (
-            not missing,
-            {"required_columns": required, "missing_columns": missing},
-        )
+        "clean_required_columns": columns_result(columns, CLEAN_REQUIRED_COLUMNS),
     }
     (total,) = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
     absent = "column {!r} absent"
-    not_null = "expect_column_values_to_not_be_null"
     if "record_key" not in columns:
         for name in ("clean_record_key_not_null", "clean_record_key_unique"):
             results[name] = (False, {"error": absent.format("record_key")})
     else:
-        row = "source_row" if "source_row" in columns else "NULL"
-        nulls, rows = con.execute(
-            f"SELECT count(*), list({row} ORDER BY {row})[1:{MAX_EXAMPLES}] FROM {table}"
-            " WHERE record_key IS NULL"
-        ).fetchall()[0]
-        results["clean_record_key_not_null"] = (
-            nulls == 0,
-            {"expectation": not_null, "column": "record_key", "element_count": total,
-             "unexpected_count": nulls, **({"unexpected_keys": rows} if nulls else {})},
-        )  # fmt: skip
-        dupes, keys = con.execute(
-            f"SELECT coalesce(sum(n), 0), list(record_key ORDER BY record_key)[1:{MAX_EXAMPLES}]"
-            f" FROM (SELECT record_key, count(*) AS n FROM {table} WHERE record_key IS NOT NULL"
-            " GROUP BY record_key HAVING count(*) > 1)"
-        ).fetchall()[0]
-        results["clean_record_key_unique"] = (
-            dupes == 0,
-            {"expectation": "expect_column_values_to_be_unique", "column": "record_key",
-             "element_count": total, "unexpected_count": int(dupes),
-             **({"unexpected_examples": keys, "unexpected_keys": keys} if dupes else {})},
-        )  # fmt: skip
-    mostly = settings.clean_min_name_fill_rate
+        row = "source_row" if "source_row" in columns else None
+        results["clean_record_key_not_null"] = null_result(con, table, "record_key", total, row)
+        results["clean_record_key_unique"] = unique_result(con, table, "record_key", total)
     if "customer_name" not in columns:
         results["clean_customer_name_filled"] = (False, {"error": absent.format("customer_name")})
     else:
-        key = "record_key" if "record_key" in columns else "NULL"
-        empty, keys = con.execute(
-            f"SELECT count(*), list({key} ORDER BY {key})[1:{MAX_EXAMPLES}] FROM {table}"
-            " WHERE customer_name IS NULL"
-        ).fetchall()[0]
-        results["clean_customer_name_filled"] = (
-            total == 0 or (total - empty) / total >= mostly,
-            {"expectation": not_null, "column": "customer_name", "element_count": total,
-             "unexpected_count": empty, **({"unexpected_keys": keys} if empty else {}),
-             "thresholds": {"mostly": mostly}},
-        )  # fmt: skip
+        key = "record_key" if "record_key" in columns else None
+        results["clean_customer_name_filled"] = null_result(
+            con, table, "customer_name", total, key, mostly=settings.clean_min_name_fill_rate
+        )
     return results
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -37,6 +38,9 @@ from warehouse.security.keys import (
 from warehouse.security.snapshots import ENCRYPTION_SCHEME
 
 from .settings import ArchiveConfig
+
+if TYPE_CHECKING:
+    from warehouse.security.mart_delta import MartPublish
 
 log = logging.getLogger("customer_archive")
 
@@ -155,6 +159,41 @@ def publish_analyst_mart(
         cfg.resolve(cfg.security.analyst_mart),
         cfg.resolve(cfg.security.analyst_mart_parquet),
         ring,
+        allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto,
+    )
+
+
+def update_analyst_mart(
+    cfg: ArchiveConfig,
+    con: duckdb.DuckDBPyConnection,
+    changed: Mapping[str, str] | None,
+    states: tuple[str | None, str | None],
+    run_date: date,
+) -> MartPublish | None:
+    """After a publish: replace the touched customers' mart rows, or rebuild the mart whole.
+
+    ``changed`` and ``states`` are the swap's (``swap_in_golden``, ``published_state``); see
+    ``warehouse.security.mart_delta``. None when the analyst mart is turned off.
+    """
+    if not cfg.security.analyst_mart_enabled:
+        return None
+    from warehouse.dormant import dormant_ids
+    from warehouse.naming import EXPORTED
+    from warehouse.security.mart_delta import publish_mart
+
+    ring = keyring(cfg, create=True)
+    assert ring is not None
+    return publish_mart(
+        con,
+        tables=[f"golden.{n}" for n in EXPORTED],
+        hidden=dormant_ids(con),
+        changed=changed,
+        states=states,
+        duckdb_path=cfg.resolve(cfg.security.analyst_mart),
+        parquet_dir=cfg.resolve(cfg.security.analyst_mart_parquet),
+        key=ring,
+        run_date=run_date,
+        full_every_days=cfg.export_full_every_days,
         allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto,
     )
 

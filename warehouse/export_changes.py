@@ -30,6 +30,7 @@ __all__ = [
     "CHANGES_DIR",
     "MANIFEST",
     "REPLACED",
+    "condition_customers_sql",
     "current_export_sql",
     "full_export_due",
     "publish_exports",
@@ -124,7 +125,7 @@ def publish_exports(
         replaced.append(
             f"SELECT '{table}' AS table_name, customer_id FROM"
             f" (SELECT DISTINCT customer_id FROM golden.{table} WHERE {where}"
-            f"  UNION SELECT customer_id FROM ({_keys_sql(where)}))"
+            f"  UNION SELECT customer_id FROM ({condition_customers_sql(where)}))"
         )
     target = out_dir / CHANGES_DIR / REPLACED / part / f"{run_id}.parquet"
     _copy(con, " UNION ALL ".join(replaced) or "SELECT NULL AS table_name LIMIT 0", target)
@@ -133,8 +134,14 @@ def publish_exports(
     return written
 
 
-def _keys_sql(where: str) -> str:
-    """The customers a ``customer_id IN (SELECT customer_id FROM …)`` condition names."""
+def condition_customers_sql(where: str) -> str:
+    """The customers a ``customer_id IN (SELECT customer_id FROM …)`` condition names (a SELECT).
+
+    Also the customers no longer in the table the condition is applied to (deleted ones).
+
+    Raises:
+        ValueError: ``where`` is not of that form.
+    """
     prefix = "customer_id IN ("
     if not (where.startswith(prefix) and where.endswith(")")):
         raise ValueError(f"not a customer set condition: {where}")

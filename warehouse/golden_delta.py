@@ -40,12 +40,14 @@ from warehouse.settings import ClassificationSettings
 log = logging.getLogger("customer_archive")
 
 __all__ = [
+    "ASSIGNMENTS",
     "INPUTS_TABLE",
     "STATE_TABLE",
     "GoldenPlan",
     "clear_staged",
     "customer_where",
     "golden_fingerprint",
+    "id_assignment_inputs",
     "plan_golden",
     "published_state",
     "read_subset",
@@ -55,6 +57,7 @@ __all__ = [
     "stage_state",
     "staged_delta",
     "state_copies",
+    "store_assignments",
     "touched_records_where",
 ]
 
@@ -67,6 +70,9 @@ _TOUCHED = "staging._golden_touched"
 _CHANGED = "staging._golden_changed"  # touched + re-classified: whose golden.customers row changes
 _CANDIDATES = "staging._golden_reclassify"
 _ASSIGN = "_golden_assignments"
+ASSIGNMENTS = "staging._golden_assignments"
+"""``record_key, customer_id`` of every clustered record this run (``store_assignments``)."""
+_STABLE = "staging._golden_stable"
 _FINGERPRINTED = ("customers", "crosswalk")
 # classification columns re-derived for untouched customers: column → SQL of the new value
 _CLASS_SQL = {
@@ -88,6 +94,7 @@ class GoldenPlan:
     touched: pd.Series
     kept: int
     as_of: date | None = None
+    parts: Parts | None = None
 
 
 def _quote(name: str) -> str:
@@ -103,7 +110,7 @@ def _facts_hash_sql(table: str) -> str:
 
 def stage_inputs(
     con: duckdb.DuckDBPyConnection,
-    assignments: pd.DataFrame,
+    assignments: pd.DataFrame | str,
     record_columns: Sequence[str],
     scores_sql: str,
 ) -> None:
@@ -111,7 +118,8 @@ def stage_inputs(
 
     Args:
         con: the warehouse (read-write).
-        assignments: ``record_key, customer_id`` of every clean record (this run's IDs).
+        assignments: ``record_key, customer_id`` of every clean record (this run's IDs), or
+            the name of a table holding them (``ASSIGNMENTS``).
         record_columns: the ``clean.records`` columns the golden build reads.
         scores_sql: SQL yielding ``record_key, match_score`` (the best link score per record).
     """
@@ -123,46 +131,183 @@ def stage_inputs(
         if table_exists(con, table):
             joins.append(f" LEFT JOIN ({_facts_hash_sql(table)}) AS f{i} USING (record_key)")
             facts += [f"f{i}.h", f"f{i}.n"]
-    con.register(_ASSIGN, to_duckdb_arrow(assignments[["record_key", "customer_id"]]))
+    source = assignments if isinstance(assignments, str) else _ASSIGN
+    if not isinstance(assignments, str):
+        con.register(_ASSIGN, to_duckdb_arrow(assignments[["record_key", "customer_id"]]))
     try:
         con.execute(
             f"CREATE OR REPLACE TABLE {_STAGED_INPUTS} AS"
             f" SELECT r.record_key, a.customer_id,"
             f" hash({cols}, s.match_score{''.join(', ' + f for f in facts)}) AS input_hash"
-            f" FROM clean.records AS r JOIN {_ASSIGN} AS a USING (record_key)"
+            f" FROM clean.records AS r JOIN {source} AS a USING (record_key)"
             f" LEFT JOIN ({scores_sql}) AS s USING (record_key)" + "".join(joins)
         )
     finally:
+        if not isinstance(assignments, str):
+            con.unregister(_ASSIGN)
+
+
+def id_assignment_inputs(
+    con: duckdb.DuckDBPyConnection, run_date: date
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]] | None:
+    """What ``assign_customer_ids`` must see when the unchanged clusters keep their ids.
+
+    A cluster is *stable* when its records are exactly the records of one published customer
+    (``golden.crosswalk``): that customer's id picks it as home, nothing else claims it, and
+    it yields no ID event, so ``assign_customer_ids`` over the other clusters and the other
+    previous customers gives the same ids and events as over all of them. Found in SQL and
+    kept in ``staging._golden_stable`` for ``store_assignments``.
+
+    Returns:
+        ``(clusters, previous, issued)``: the other clusters (``record_key, cluster_key``), the
+        other published customers' crosswalk rows (``record_key, customer_id``) and the ids
+        already issued with ``run_date``'s stamp (all that ``assign_customer_ids`` reads of
+        the issued ids); None without a published crosswalk.
+    """
+    if not table_exists(con, "golden.crosswalk"):
+        return None
+    con.execute(
+        f"CREATE OR REPLACE TABLE {_STABLE} AS"
+        " WITH j AS (SELECT c.cluster_key::VARCHAR AS cluster_key, x.customer_id"
+        "  FROM match.clusters AS c LEFT JOIN golden.crosswalk AS x USING (record_key)),"
+        " cs AS (SELECT cluster_key, count(*) AS n, count(customer_id) AS known,"
+        "  count(DISTINCT customer_id) AS ids, min(customer_id) AS customer_id"
+        "  FROM j GROUP BY cluster_key),"
+        " ps AS (SELECT customer_id, count(*) AS n FROM golden.crosswalk GROUP BY customer_id)"
+        " SELECT cs.cluster_key, cs.customer_id FROM cs JOIN ps USING (customer_id)"
+        " WHERE cs.ids = 1 AND cs.known = cs.n AND cs.n = ps.n"
+    )
+    clusters = read_table(
+        con,
+        "match.clusters",
+        ["record_key", "cluster_key"],
+        where=f"cluster_key::VARCHAR NOT IN (SELECT cluster_key FROM {_STABLE})",
+    )
+    previous = read_table(
+        con,
+        "golden.crosswalk",
+        ["record_key", "customer_id"],
+        where=f"customer_id NOT IN (SELECT customer_id FROM {_STABLE})",
+    )
+    assert clusters is not None and previous is not None
+    stamp = f"C{run_date.strftime('%Y%m%d')}%"
+    issued = [
+        str(r[0])
+        for r in con.execute(
+            "SELECT customer_id FROM golden.crosswalk WHERE customer_id LIKE ?"
+            + (
+                " UNION SELECT customer_id FROM golden.customer_ids WHERE customer_id LIKE ?"
+                if table_exists(con, "golden.customer_ids")
+                else ""
+            ),
+            [stamp, stamp] if table_exists(con, "golden.customer_ids") else [stamp],
+        ).fetchall()
+        if r[0] is not None
+    ]
+    return clusters, previous, issued
+
+
+def store_assignments(
+    con: duckdb.DuckDBPyConnection, assignments: pd.DataFrame, stable: bool = True
+) -> None:
+    """Write ``ASSIGNMENTS``: ``assignments`` (of the clusters handed to
+    ``assign_customer_ids``), plus with ``stable`` the stable clusters' records with their
+    kept ids (``id_assignment_inputs``)."""
+    con.register(_ASSIGN, to_duckdb_arrow(assignments[["record_key", "customer_id"]]))
+    kept = (
+        f" UNION ALL SELECT c.record_key::VARCHAR, s.customer_id FROM match.clusters AS c"
+        f" JOIN {_STABLE} AS s ON c.cluster_key::VARCHAR = s.cluster_key"
+        if stable
+        else ""
+    )
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {ASSIGNMENTS} AS"
+            f" SELECT record_key::VARCHAR AS record_key, customer_id::VARCHAR AS customer_id"
+            f" FROM {_ASSIGN}" + kept
+        )
+    finally:
         con.unregister(_ASSIGN)
+    con.execute(f"DROP TABLE IF EXISTS {_STABLE}")
+
+
+Parts = dict[str, tuple[int, int | None]]
+"""``golden table`` → (row count, sum of row hashes or None when not fingerprinted / empty)."""
+
+
+def _parts(con: duckdb.DuckDBPyConnection, schema: str) -> Parts:
+    """Row counts (and content hash sums of the key tables) of ``<schema>.<golden table>``
+    (absent tables left out)."""
+    parts: Parts = {}
+    for name in GOLDEN_TABLES:
+        one = _parts_of(con, f"{schema}.{name}", name)
+        if one is not None:
+            parts[name] = one
+    return parts
+
+
+def _digest(parts: Parts) -> str:
+    """The fingerprint of ``parts`` (missing tables as ``-``; see ``golden_fingerprint``)."""
+    out = []
+    for name in GOLDEN_TABLES:
+        if name not in parts:
+            out.append(f"{name}:-")
+            continue
+        n, h = parts[name]
+        out.append(f"{name}:{n}:{'' if name not in _FINGERPRINTED else h}")
+    return hashlib.sha256("|".join(out).encode()).hexdigest()
 
 
 def golden_fingerprint(con: duckdb.DuckDBPyConnection, schema: str) -> str:
     """A fingerprint of ``<schema>.<golden table>``: row counts, content hash of the key ones."""
-    parts = []
+    return _digest(_parts(con, schema))
+
+
+def _parts_of(
+    con: duckdb.DuckDBPyConnection, table: str, name: str, where: str = ""
+) -> tuple[int, int | None] | None:
+    if not table_exists(con, table):
+        return None
+    hashed = "sum(hash(t)::HUGEINT)" if name in _FINGERPRINTED else "NULL"
+    n, h = con.execute(f"SELECT count(*), {hashed} FROM {table} AS t {where}").fetchall()[0]
+    return int(n), None if h is None else int(h)
+
+
+def _delta_digest(con: duckdb.DuckDBPyConnection, published: Parts) -> str:
+    """The fingerprint of the staged delta state from the published one's parts: each sum less
+    the replaced published rows plus the delta rows (sums of row hashes add up)."""
+    parts: Parts = {}
     for name in GOLDEN_TABLES:
-        table = f"{schema}.{name}"
-        if not table_exists(con, table):
-            parts.append(f"{name}:-")
-            continue
-        if name in _FINGERPRINTED:
-            sql = f"SELECT count(*), sum(hash(t)::HUGEINT) FROM {table} AS t"
-            n, h = con.execute(sql).fetchall()[0]
-        else:
-            (n,), h = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0], ""
-        parts.append(f"{name}:{n}:{h}")
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+        n, h = published[name]
+        where = f"WHERE customer_id IN (SELECT customer_id FROM {_keys(name)})"
+        gone = _parts_of(con, f"golden.{name}", name, where)
+        new = _parts_of(con, _delta(name), name)
+        assert gone is not None and new is not None
+        count = n - gone[0] + new[0]
+        total = None
+        if name in _FINGERPRINTED and count:
+            total = (h or 0) - (gone[1] or 0) + (new[1] or 0)
+        parts[name] = (count, total)
+    return _digest(parts)
 
 
-def stage_state(con: duckdb.DuckDBPyConnection, settings_hash: str, as_of: date) -> None:
-    """Write ``staging.golden_state`` (settings hash, fingerprint of ``staging.*``, run date)."""
+def stage_state(
+    con: duckdb.DuckDBPyConnection,
+    settings_hash: str,
+    as_of: date,
+    published: Parts | None = None,
+) -> None:
+    """Write ``staging.golden_state`` (settings hash, fingerprint of ``staging.*``, run date).
+
+    After a delta build with the published state's ``parts`` (``GoldenPlan.parts``), the
+    fingerprint is derived from them and the delta (no scan of the staged views).
+    """
+    if published is not None and staged_delta(con) is not None:
+        fingerprint = _delta_digest(con, published)
+    else:
+        fingerprint = golden_fingerprint(con, "staging")
     frame = pd.DataFrame(
-        [
-            {
-                "settings_hash": settings_hash,
-                "fingerprint": golden_fingerprint(con, "staging"),
-                "as_of": as_of.isoformat(),
-            }
-        ]
+        [{"settings_hash": settings_hash, "fingerprint": fingerprint, "as_of": as_of.isoformat()}]
     )
     con.register("_golden_state", frame)
     try:
@@ -210,19 +355,22 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
     if row[0] != settings_hash:
         log.info("golden     full build: golden settings or code changed since the last build")
         return None
-    if row[1] != golden_fingerprint(con, "golden"):
+    parts = _parts(con, "golden")
+    if row[1] != _digest(parts):
         log.warning(
             "golden     full build: golden.* is not the state the last build published"
             " (fingerprint differs: changed outside a run, restored, or erased)"
         )
         return None
+    # a record new, gone, moved or changed touches its old and its new customer
     con.execute(
-        f"CREATE OR REPLACE TABLE {_TOUCHED} AS SELECT DISTINCT customer_id FROM ("
-        f" (SELECT record_key, customer_id, input_hash FROM {_STAGED_INPUTS}"
-        f"  EXCEPT SELECT record_key, customer_id, input_hash FROM {INPUTS_TABLE})"
-        f" UNION ALL"
-        f" (SELECT record_key, customer_id, input_hash FROM {INPUTS_TABLE}"
-        f"  EXCEPT SELECT record_key, customer_id, input_hash FROM {_STAGED_INPUTS}))"
+        f"CREATE OR REPLACE TABLE {_TOUCHED} AS"
+        f" WITH d AS (SELECT n.customer_id AS new_id, o.customer_id AS old_id"
+        f"  FROM {_STAGED_INPUTS} AS n FULL JOIN {INPUTS_TABLE} AS o USING (record_key)"
+        f"  WHERE n.customer_id IS DISTINCT FROM o.customer_id"
+        f"  OR n.input_hash IS DISTINCT FROM o.input_hash)"
+        f" SELECT new_id AS customer_id FROM d WHERE new_id IS NOT NULL"
+        f" UNION SELECT old_id FROM d WHERE old_id IS NOT NULL"
     )
     touched = read_table(con, _TOUCHED)
     assert touched is not None
@@ -231,7 +379,7 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
         f" (SELECT customer_id FROM {_TOUCHED})"
     ).fetchall()[0]
     as_of = date.fromisoformat(row[2]) if row[2] else None
-    return GoldenPlan(touched=touched["customer_id"], kept=int(kept), as_of=as_of)
+    return GoldenPlan(touched=touched["customer_id"], kept=int(kept), as_of=as_of, parts=parts)
 
 
 def read_subset(

@@ -10,20 +10,24 @@ import duckdb
 import pandas as pd
 
 from dedupe import assign_customer_ids
+from dedupe.ids import IdAssignment
 from warehouse import build_golden, read_table
 from warehouse.archive.snapshots import code_version
 from warehouse.classification import classify
 from warehouse.golden import RECORD_COLUMNS, GoldenTables, as_date
 from warehouse.golden_delta import (
+    ASSIGNMENTS,
     GoldenPlan,
     clear_staged,
     customer_where,
+    id_assignment_inputs,
     plan_golden,
     read_subset,
     reclassify_inputs,
     stage_delta,
     stage_inputs,
     stage_state,
+    store_assignments,
     touched_records_where,
 )
 from warehouse.match_state import best_scores_sql
@@ -68,29 +72,28 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     """
     hint = "run the clean and match stages"
     require_tables(con, ("clean.records", "match.clusters", "match.pairs"), hint)
-    (clusters,) = read_required(con, ("match.clusters",), hint)
-    previous = read_table(con, "golden.crosswalk", ["record_key", "customer_id"])
-    id_history = read_table(con, "golden.customer_ids", ["customer_id"])
-    existing_ids: list[str] = []
-    if id_history is not None:
-        existing_ids = id_history["customer_id"].dropna().astype(str).unique().tolist()
-    ids = assign_customer_ids(clusters, previous, ctx.run_date, existing_ids=existing_ids)
     clear_staged(con)
+    ids = _assign_ids(con, ctx)
     con.execute(f"CREATE OR REPLACE TABLE {_SCORES} AS {best_scores_sql()}")
-    stage_inputs(con, ids.assignments, RECORD_COLUMNS, f"SELECT * FROM {_SCORES}")
+    stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, f"SELECT * FROM {_SCORES}")
     settings_hash = _settings_hash(ctx)
     plan = plan_golden(con, settings_hash) if ctx.config.golden_incremental else None
     events = ids.events.assign(run_id=ctx.run_id, run_date=ctx.run_date.isoformat())
     reclassified = 0
     if plan is None:
-        customers = _full_build(con, ctx, ids.assignments, events)
+        assignments = read_table(con, ASSIGNMENTS)
+        assert assignments is not None
+        customers = _full_build(con, ctx, assignments, events)
         mode, rebuilt = "full", customers
     else:
-        reclassified = _incremental_build(con, ctx, ids.assignments, events, plan)
+        assignments = read_table(con, ASSIGNMENTS, where=touched_records_where())
+        assert assignments is not None
+        reclassified = _incremental_build(con, ctx, assignments, events, plan)
         mode, rebuilt = "incremental", len(plan.touched)
         (customers,) = con.execute("SELECT count(*) FROM staging.customers").fetchall()[0]
     con.execute(f"DROP TABLE IF EXISTS {_SCORES}")
-    stage_state(con, settings_hash, ctx.run_date)
+    con.execute(f"DROP TABLE IF EXISTS {ASSIGNMENTS}")
+    stage_state(con, settings_hash, ctx.run_date, None if plan is None else plan.parts)
     (crosswalk_rows,) = con.execute("SELECT count(*) FROM staging.crosswalk").fetchall()[0]
     counts = events["event"].value_counts().to_dict() if len(events) else {}
     stats = GoldenStats(
@@ -115,6 +118,30 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     return stats
 
 
+def _assign_ids(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> IdAssignment:
+    """Stable customer IDs for every cluster, written to ``ASSIGNMENTS``; this run's ID events.
+
+    With ``golden_incremental``, the clusters that are exactly a published customer keep its
+    id in SQL and only the other clusters go through ``assign_customer_ids`` (same ids and
+    events as over all of them: ``id_assignment_inputs``).
+    """
+    inputs = id_assignment_inputs(con, ctx.run_date) if ctx.config.golden_incremental else None
+    if inputs is not None:
+        clusters, previous, issued = inputs
+        ids = assign_customer_ids(clusters, previous, ctx.run_date, existing_ids=issued)
+        store_assignments(con, ids.assignments)
+        return ids
+    (clusters,) = read_required(con, ("match.clusters",), "run the clean and match stages")
+    crosswalk = read_table(con, "golden.crosswalk", ["record_key", "customer_id"])
+    id_history = read_table(con, "golden.customer_ids", ["customer_id"])
+    existing_ids: list[str] = []
+    if id_history is not None:
+        existing_ids = id_history["customer_id"].dropna().astype(str).unique().tolist()
+    ids = assign_customer_ids(clusters, crosswalk, ctx.run_date, existing_ids=existing_ids)
+    store_assignments(con, ids.assignments, stable=False)
+    return ids
+
+
 def _build(
     con: duckdb.DuckDBPyConnection,
     ctx: RunContext,
@@ -136,8 +163,6 @@ def _build(
         scores = read_subset(con, _SCORES, None, where)
         txns = read_subset(con, "clean.transactions", None, where)
         touches = read_subset(con, "clean.interactions", None, where)
-        keys = pd.Index(records["record_key"])
-        assignments = assignments[assignments["record_key"].isin(keys)]
     return build_golden(
         records,
         assignments,

@@ -11,15 +11,17 @@ from expectations import blocking_failures
 from warehouse import create_views
 from warehouse.archive import (
     apply_retention,
+    changed_state,
     copy_offsite,
     delta_base,
     due_kind,
     list_snapshots,
     publish_snapshot,
 )
-from warehouse.dormant import dormant_ids, hide_customers, reactivate_resumed
+from warehouse.dormant import reactivate_resumed
 from warehouse.export_changes import publish_exports
 from warehouse.golden_delta import published_state
+from warehouse.naming import EXPORTED
 from warehouse.ops import run_deliveries
 from warehouse.publish import golden_snapshot_tables, swap_in_golden
 from warehouse.security import AuditLog
@@ -27,10 +29,10 @@ from warehouse.security.audit_anchor import manifest_audit_head
 
 from ..access import (
     audit,
-    publish_analyst_mart,
     snapshot_encryption_note,
     snapshot_reader,
     snapshot_writer,
+    update_analyst_mart,
 )
 from ..faults import crash_point
 from .context import PublishBlocked, RunContext, StageResult, ensure_dir
@@ -43,11 +45,19 @@ __all__ = ["PublishStats", "SnapshotStats", "snapshot_stage", "swap_stage"]
 
 @dataclass(kw_only=True)
 class PublishStats(StageResult):
-    """What publishing wrote: Parquet exports (full, or change files) and analyst mart tables."""
+    """What publishing wrote: Parquet exports (full, or change files) and the analyst mart.
+
+    ``mart`` is ``full`` (rebuilt whole), ``delta`` (the rows of ``mart_customers`` touched
+    customers replaced) or ``off``.
+    """
 
     exported_files: int
     analyst_mart_tables: int
     export: str = "full"
+    mart: str = "full"
+    mart_customers: int | None = None
+
+    _OPTIONAL = ("mart_customers",)
 
 
 @dataclass(kw_only=True)
@@ -104,14 +114,27 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
         states=(before, published_state(con)),
     )
     export = "changes" if any(p.parent.name.startswith("seq=") for p in exported) else "full"
-    mart = publish_analyst_mart(cfg, hide_customers(golden_snapshot_tables(con), dormant_ids(con)))
+    # the analyst mart: the touched customers' rows replaced, or rebuilt whole (mart_delta)
+    mart = update_analyst_mart(cfg, con, changed, (before, published_state(con)), ctx.run_date)
+    mart_mode = "off" if mart is None else mart.mode
+    if mart is not None and mart.mode == "full":
+        log.info("publish    analyst mart rebuilt whole: %s", mart.reason)
     log.info(
-        "publish    golden tables swapped in; %d Parquet files exported (%s); analyst mart %d",
+        "publish    golden tables swapped in; %d Parquet files exported (%s); analyst mart %d"
+        " tables (%s%s)",
         len(exported),
         export,
-        len(mart),
+        0 if mart is None else len(mart.files),
+        mart_mode,
+        "" if mart is None or mart.mode == "full" else f", {mart.customers} customers",
     )
-    return PublishStats(exported_files=len(exported), analyst_mart_tables=len(mart), export=export)
+    return PublishStats(
+        exported_files=len(exported),
+        analyst_mart_tables=0 if mart is None else len(mart.files),
+        export=export,
+        mart=mart_mode,
+        mart_customers=None if mart is None or mart.mode == "full" else mart.customers,
+    )
 
 
 def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotStats:
@@ -126,8 +149,11 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
     kind = due_kind(ctx.run_date, existing)
     # nightly: a delta on the last full snapshot; month end, year end, first run: full
     base = delta_base(existing, kind, cfg.snapshots)
+    # a delta after an incremental swap reads only the customers it replaced (and checks the
+    # rest by one aggregate); otherwise the whole golden tables
+    changed = changed_state(con, tuple(f"golden.{n}" for n in EXPORTED)) if base else None
     info = publish_snapshot(
-        golden_snapshot_tables(con),
+        changed or golden_snapshot_tables(con),
         archive_dir,
         ctx.run_id,
         ctx.started_at,

@@ -15,22 +15,24 @@ import duckdb
 
 from expectations import (
     CLEAN_SUITE_COLUMNS,
-    GOLDEN_SUITE_RECORD_COLUMNS,
     CheckOutcome,
+    QualitySettings,
     blocking_failures,
     validate_clean,
-    validate_golden,
     validate_raw,
 )
-from expectations.suites import ROW_CHECKS
+from expectations.suites import (
+    GOLDEN_ROW_CHECKS,
+    GOLDEN_ROW_COLUMNS,
+    ROW_CHECKS,
+    GoldenSuiteTables,
+    validate_golden_tables,
+)
 from warehouse import read_table, table_columns
 from warehouse.clean_delta import clean_scope, store_clean_failures
-from warehouse.ops import (
-    read_check_results,
-    read_required,
-    require_tables,
-    write_check_results,
-)
+from warehouse.db import table_exists
+from warehouse.golden_checks import golden_check_scope, store_golden_failures
+from warehouse.ops import read_check_results, require_tables, write_check_results
 
 from .context import RunContext, load_sources
 
@@ -45,15 +47,38 @@ def check_outcomes(con: duckdb.DuckDBPyConnection, run_id: str) -> list[CheckOut
 
 
 def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[CheckOutcome]:
-    """Validate the staged golden state with the Great Expectations suites; store the outcomes."""
-    customers, crosswalk, records = read_required(
-        con,
-        ("staging.customers", "staging.crosswalk", "clean.records"),
-        "run the golden stage",
-        columns={"clean.records": GOLDEN_SUITE_RECORD_COLUMNS},
+    """Validate the staged golden state (``staging.*``); store the outcomes.
+
+    The whole-table checks (counts, uniqueness, the crosswalk against the clean records and
+    the customers, credit codes per customer, duplicates, drift against ``golden.*``) run in
+    DuckDB SQL. The per-customer checks (GX) see every customer after a full build; after an
+    incremental one only the customers it staged plus those that failed a per-customer check
+    before (``warehouse.golden_checks``), so a bad row keeps failing until it is fixed.
+    """
+    require_tables(
+        con, ("staging.customers", "staging.crosswalk", "clean.records"), "run the golden stage"
     )
-    previous = read_table(con, "golden.customers")
-    outcomes = validate_golden(customers, crosswalk, records, previous, ctx.config.quality)
+    settings = ctx.config.quality
+    fingerprint = _settings_fingerprint(settings)
+    scope = golden_check_scope(con, fingerprint)
+    present = table_columns(con, "staging.customers")
+    columns = [c for c in GOLDEN_ROW_COLUMNS if c in present]
+    where = None if scope is None else f"customer_id IN (SELECT customer_id FROM {scope})"
+    rows = read_table(con, "staging.customers", columns, where)
+    assert rows is not None
+    previous = "golden.customers" if table_exists(con, "golden.customers") else None
+    outcomes = validate_golden_tables(
+        con, rows, settings, GoldenSuiteTables(previous=previous), all_failing=True
+    )
+    failing = {o.name: o.observed.pop("failing_keys", []) for o in outcomes}
+    (total,) = con.execute("SELECT count(*) FROM staging.customers").fetchall()[0]
+    for o in outcomes:
+        if o.name in GOLDEN_ROW_CHECKS and "skipped" not in o.observed:
+            o.observed["rows_validated"] = len(rows)
+            o.observed["rows_in_table"] = int(total)
+            if scope is not None:
+                o.observed["validated"] = "customers staged this run and earlier failures"
+    store_golden_failures(con, ctx.run_id, fingerprint, failing)
     _store(con, ctx, "golden", outcomes)
     return outcomes
 
@@ -83,10 +108,7 @@ def clean_quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list
     """
     require_tables(con, ("clean.records",), "run the clean stage")
     settings = ctx.config.quality
-    fingerprint = json.dumps(
-        {k: sorted(v) if isinstance(v, frozenset) else v for k, v in settings.model_dump().items()},
-        sort_keys=True,
-    )
+    fingerprint = _settings_fingerprint(settings)
     scope = clean_scope(con, ctx.run_id, fingerprint)
     columns = [c for c in CLEAN_SUITE_COLUMNS if c in table_columns(con, "clean.records")]
     where = None if scope is None else f"record_key IN (SELECT record_key FROM {scope})"
@@ -106,6 +128,14 @@ def clean_quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list
     store_clean_failures(con, ctx.run_id, fingerprint, failing)
     _store(con, ctx, "clean.records", outcomes)
     return outcomes
+
+
+def _settings_fingerprint(settings: QualitySettings) -> str:
+    """The quality settings as JSON: stored failures hold only under the settings they had."""
+    return json.dumps(
+        {k: sorted(v) if isinstance(v, frozenset) else v for k, v in settings.model_dump().items()},
+        sort_keys=True,
+    )
 
 
 def _store(

@@ -16,6 +16,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SnapshotWriteError",
     ),
     "warehouse.archive._layout": ("clean_leftovers",),
+    "warehouse.archive._scoped": ("ChangedState", "changed_state", "customers_changed"),
     "warehouse.archive.delta": (
         "SnapshotPolicy",
         "apply_delta",
@@ -62,6 +63,7 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = [
     "SNAPSHOT_KINDS",
     "ArchiveError",
+    "ChangedState",
     "OffsiteCopyError",
     "RestorePlan",
     "RetentionPlan",
@@ -79,9 +81,11 @@ __all__ = [
     "VerifyReport",
     "apply_delta",
     "apply_retention",
+    "changed_state",
     "clean_leftovers",
     "content_hash",
     "copy_offsite",
+    "customers_changed",
     "delta_base",
     "diff_snapshots",
     "due_kind",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import os
 import threading
@@ -174,6 +175,82 @@ def hash_from_digests(schema: pa.Schema, digests: np.ndarray) -> str:
     digest.update(header.encode("utf-8"))
     digest.update(f"|rows={len(digests)}|".encode())
     digest.update(_rows_hash(digests).encode("ascii"))
+    return digest.hexdigest()
+
+
+KEY_COLUMN = "customer_id"
+"""The column a golden table's rows belong to (their customer): nightly deltas read by it."""
+
+
+def guard_sql(columns: list[str]) -> str:
+    """SQL of a row's 64-bit DuckDB hash over its values (columns in name order).
+
+    Cheap (no sha256, no text): summed over the rows a nightly delta does not read, it checks
+    that they are the base's rows. An Arrow table registered in DuckDB and the warehouse table
+    it was read from give the same hashes (a NULL hashes alike whatever its type, so a text
+    column read as Arrow ``null`` does too); a type that did not would only make the delta
+    read that table whole.
+    """
+    return "hash(" + ", ".join(_quoted(c) for c in sorted(columns)) + ")"
+
+
+def key_sql(column: str = KEY_COLUMN) -> str:
+    """SQL of a row's 32-bit customer key (``hash(customer_id)`` folded; collisions are harmless:
+    they only widen the set of rows a delta compares)."""
+    return f"(hash(CAST({_quoted(column)} AS VARCHAR)) % 4294967296)::UINTEGER"
+
+
+def row_state(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Each row's sha256 digest (32 bytes, ``S32``), guard hash and customer key, in row order.
+
+    Args:
+        table: the table (at least one column).
+
+    Returns:
+        ``(digests, guards, keys)``; ``keys`` is None when the table has no ``customer_id``.
+    """
+    columns = sorted(table.column_names)
+    if not columns:
+        raise ValueError("a table without columns has no row digests")
+    keyed = KEY_COLUMN in columns
+    select = _row_digests_sql(columns).removesuffix(" FROM t")
+    select += f", {guard_sql(columns)} AS g"
+    if keyed:
+        select += f", {key_sql()} AS k"
+    con = duckdb_cursor()
+    try:
+        con.register("t", table)
+        result = con.sql(select + " FROM t").to_arrow_table()
+    finally:
+        con.close()
+    digests = np.frombuffer(binascii.unhexlify(_fixed_width(result["d"]).tobytes()), "S32")
+    guards = result["g"].to_numpy().astype(np.uint64, copy=False)
+    keys = result["k"].to_numpy().astype(np.uint32, copy=False) if keyed else None
+    return digests, guards, keys
+
+
+def hash_from_sorted(schema: pa.Schema, digests: np.ndarray) -> str:
+    """:func:`table_content_hash` of a table with this schema and these sorted ``S32`` digests.
+
+    The digests must be sorted (bytewise, which is the order of their hex form): nothing is
+    sorted here, so a cache kept sorted gives the hash in one pass.
+    """
+    columns = sorted(schema.names)
+    header = ";".join(f"{c}:{logical_type(schema.field(c).type)}" for c in columns)
+    rows = hashlib.sha256()
+    comma = np.frombuffer(b",", dtype=np.uint8)[0]
+    for first in range(0, len(digests), _SORT_BATCH):
+        batch = np.ascontiguousarray(digests[first : first + _SORT_BATCH])
+        hexed = np.frombuffer(binascii.hexlify(batch.tobytes()), dtype=np.uint8)
+        joined = np.empty((len(batch), _HEX + 1), dtype=np.uint8)
+        joined[:, :_HEX] = hexed.reshape(len(batch), _HEX)
+        joined[:, _HEX] = comma
+        flat = joined.reshape(-1)
+        rows.update(flat[:-1] if first + _SORT_BATCH >= len(digests) else flat)
+    digest = hashlib.sha256()
+    digest.update(header.encode("utf-8"))
+    digest.update(f"|rows={len(digests)}|".encode())
+    digest.update(rows.hexdigest().encode("ascii"))
     return digest.hexdigest()
 
 

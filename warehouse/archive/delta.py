@@ -5,10 +5,12 @@ A delta snapshot holds, per table, the positions of the base table's rows that a
 rows are a drop plus an add. Reconstruction is ``base.filter(not dropped) ++ add``, in Arrow,
 so the table's types are exactly the ones a full snapshot would have written (a column empty,
 typed Arrow ``null``, on the base night is cast to its later type; any other change of a
-table's columns stores that table whole). Rows are matched
-as multisets by a 128-bit row fingerprint (two DuckDB row hashes over the columns in name
-order, in two directions); the manifest keeps the sha256 content hash of every represented
-table, which ``verify_snapshot`` recomputes on the reconstruction.
+table's columns stores that table whole). A nightly
+run's delta is computed from the base's cached row digests and the changed customers' rows
+(``_nightly``, ``_digest_cache``, ``_scoped``); :func:`table_delta` (used when erasure re-encodes
+a delta) matches rows as multisets by a 128-bit row fingerprint (two DuckDB row hashes over the
+columns in name order, in two directions). The manifest keeps the sha256 content hash of every
+represented table, which ``verify_snapshot`` recomputes on the reconstruction.
 
 Deltas are taken against the last full snapshot (a star, not a chain: every delta needs only
 its base, so losing one delta never breaks another); a full snapshot is written on the first

@@ -16,18 +16,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from warehouse.archive._digest_cache import TableRows, read_cache, write_cache
+from warehouse.archive._digest_cache import (
+    TableRows,
+    read_cache,
+    read_changed,
+    write_cache,
+    write_changed,
+)
 from warehouse.archive._errors import ArchiveError, SnapshotVerificationError, SnapshotWriteError
 from warehouse.archive._hashing import (
     combine_table_hashes,
     content_hash,
     file_sha256,
-    hash_from_digests,
-    row_digests,
+    hash_from_sorted,
     schema_record,
     table_content_hash,
     to_arrow,
@@ -50,6 +54,7 @@ from warehouse.archive._layout import (
     temp_dir_name,
     write_file_durably,
 )
+from warehouse.archive._nightly import TableShape, cache_rows, nightly_delta
 from warehouse.archive.delta import (
     ADD,
     DROP,
@@ -57,13 +62,9 @@ from warehouse.archive.delta import (
     PARTS,
     TableDelta,
     apply_delta,
-    delta_for,
     delta_share,
     drop_positions,
     drop_table,
-    multiset_changes,
-    row_fingerprints,
-    widens,
 )
 from warehouse.archive.verify import TableReader, VerifyReport, read_parquet, verify_snapshot
 
@@ -103,6 +104,8 @@ _RESERVED_KEYS = frozenset(
 
 if TYPE_CHECKING:  # pandas loads only where a function needs it (fast CLI start)
     import pandas as pd
+
+    from warehouse.archive._scoped import ChangedState
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,7 @@ def _commit_dir(temp: Path, final: Path) -> None:
 
 
 def _manifest_head(
-    arrow_tables: Mapping[str, pa.Table],
+    arrow_tables: Mapping[str, pa.Table | TableShape],
     table_hashes: Mapping[str, str],
     snapshot_id: str,
     run_id: str,
@@ -309,27 +312,6 @@ def part_file_name(table: str, part: str) -> str:
     return f"{check_table_name(table)}.{part}.parquet"
 
 
-def _delta_from_cache(
-    tables: Mapping[str, pa.Table], cached: Mapping[str, TableRows]
-) -> tuple[dict[str, TableDelta], dict[str, str]]:
-    """Deltas and content hashes of ``tables`` against a base whose rows are cached."""
-    deltas: dict[str, TableDelta] = {}
-    hashes: dict[str, str] = {}
-    for name, table in tables.items():
-        rows = cached.get(name)
-        if rows is None or not table.column_names or not widens(rows.schema, table.schema):
-            deltas[name] = TableDelta(full=table)
-            hashes[name] = table_content_hash(table)
-            continue
-        drop, add = multiset_changes(rows.fingerprints, row_fingerprints(table))
-        added = table.take(pa.array(add, type=pa.int64()))
-        kept = np.delete(rows.digests, drop)
-        new = row_digests(added) if added.num_rows else np.empty(0, dtype=kept.dtype)
-        hashes[name] = hash_from_digests(table.schema, np.concatenate([kept, new]))
-        deltas[name] = TableDelta(drop=drop, add=added)
-    return deltas, hashes
-
-
 def _delta_parts(deltas: Mapping[str, TableDelta]) -> dict[str, tuple[str, str, pa.Table]]:
     """File key → (table, part, part table) of every stored part of a delta snapshot."""
     parts: dict[str, tuple[str, str, pa.Table]] = {}
@@ -344,7 +326,7 @@ def _delta_parts(deltas: Mapping[str, TableDelta]) -> dict[str, tuple[str, str, 
 
 
 def _build_delta_manifest(
-    arrow_tables: Mapping[str, pa.Table],
+    arrow_tables: Mapping[str, pa.Table | TableShape],
     table_hashes: Mapping[str, str],
     parts: Mapping[str, tuple[str, str, pa.Table]],
     file_stats: Mapping[str, tuple[str, int]],
@@ -355,7 +337,9 @@ def _build_delta_manifest(
     created_at: datetime,
     kind: str,
     manifest_extra: Mapping[str, Any],
+    part_hashes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    known = part_hashes or {}
     files = {
         key: {
             "file": part_file_name(table, part),
@@ -365,7 +349,7 @@ def _build_delta_manifest(
             "bytes": file_stats[key][1],
             "rows": part_table.num_rows,
             "schema": schema_record(part_table.schema),
-            "content_hash": table_content_hash(part_table),
+            "content_hash": known.get(key) or table_content_hash(part_table),
         }
         for key, (table, part, part_table) in sorted(parts.items())
     }
@@ -403,7 +387,7 @@ def _describe_os_error(exc: OSError) -> str:
 
 
 def publish_snapshot(
-    tables: Mapping[str, pd.DataFrame | pa.Table],
+    tables: Mapping[str, pd.DataFrame | pa.Table] | ChangedState,
     archive_dir: Path,
     run_id: str,
     created_at: datetime,
@@ -423,7 +407,9 @@ def publish_snapshot(
     full disk never leaves a partial snapshot listed. A published folder is never modified.
 
     Args:
-        tables: table name (``"golden.customers"``) → DataFrame or Arrow table.
+        tables: table name (``"golden.customers"``) → DataFrame or Arrow table; or the
+            warehouse's tables and the customers this run changed (``changed_state``): then a
+            delta reads only those customers' rows (and whole tables only where needed).
         archive_dir: the archive root.
         run_id: the pipeline run id (letters, digits, ``_.-``).
         created_at: the snapshot time (names the folder).
@@ -457,36 +443,56 @@ def publish_snapshot(
         raise ValueError(f"manifest_extra may not set reserved manifest keys: {clash}")
     archive_dir = Path(archive_dir)
     snapshot_id = snapshot_id_for(created_at, run_id)
-    arrow_tables = {check_table_name(name): to_arrow(t) for name, t in tables.items()}
-    parts, table_hashes = None, None
+    state = None if isinstance(tables, Mapping) else tables
+    arrow_tables: dict[str, pa.Table] = {}
+    if isinstance(tables, Mapping):
+        arrow_tables = {check_table_name(name): to_arrow(t) for name, t in tables.items()}
+    names = sorted(state.names if state is not None else arrow_tables)
+    for name in names:
+        check_table_name(name)
+
+    def whole(name: str) -> pa.Table:
+        if name not in arrow_tables:
+            assert state is not None
+            from warehouse.archive.tables import read_tables_arrow
+
+            arrow_tables.update(read_tables_arrow(state.con, [name]))
+        return arrow_tables[name]
+
+    parts, table_hashes, nightly = None, None, None
+    shapes: dict[str, pa.Table | TableShape] = {}
     if base is not None:
         if base.storage != "full":
             raise ValueError(f"the base of a delta must be a full snapshot, not {base.storage}")
         cached = read_cache(archive_dir, base.snapshot_id, base.content_hash)
-        if cached:  # the base's rows are known: hash only the added rows
-            deltas, table_hashes = _delta_from_cache(arrow_tables, cached)
-        else:
-            base_tables = load_snapshot(base.path, verify=False, reader=reader)
-            deltas = delta_for(base_tables, arrow_tables)
-        share = delta_share(deltas, arrow_tables)
+        if not cached:  # an older cache format, or none: derive it from the base once
+            cached = _cache_from_base(archive_dir, base, reader)
+        nightly = nightly_delta(
+            cached,
+            names,
+            whole,
+            state,
+            read_changed(archive_dir, base.snapshot_id) if state is not None else None,
+        )
+        table_hashes, shapes = nightly.hashes, dict(nightly.shapes)
+        share = delta_share(nightly.deltas, shapes)
         if share > max_delta_share:
             LOG.info("changes are %.0f%% of the rows: writing a full snapshot", 100 * share)
         else:
-            parts = _delta_parts(deltas)
-    cache_rows: dict[str, TableRows] = {}
+            parts = _delta_parts(nightly.deltas)
+    cache_rows_of: dict[str, TableRows] = {}
     if parts is None:  # a full snapshot: keep its rows for the deltas that will build on it
+        for name in names:
+            whole(name)
+        shapes = dict(arrow_tables)
         table_hashes = {}
         for name, table in arrow_tables.items():
             if not table.column_names:
                 table_hashes[name] = table_content_hash(table)
                 continue
-            digests = row_digests(table)
-            table_hashes[name] = hash_from_digests(table.schema, digests)
-            cache_rows[name] = TableRows(
-                schema_record(table.schema), row_fingerprints(table), digests
-            )
-    elif table_hashes is None:
-        table_hashes = {name: table_content_hash(t) for name, t in arrow_tables.items()}
+            cache_rows_of[name] = cache_rows(table)
+            table_hashes[name] = hash_from_sorted(table.schema, cache_rows_of[name].rows["d"])
+    assert table_hashes is not None
     snapshot_hash = combine_table_hashes(table_hashes)
     existing = list_snapshots(archive_dir)
     if skip_if_unchanged and existing and existing[-1].content_hash == snapshot_hash:
@@ -509,7 +515,7 @@ def publish_snapshot(
                 {key: part_file_name(t, p) for key, (t, p, _part) in parts.items()},
             )
             manifest = _build_delta_manifest(
-                arrow_tables,
+                shapes,
                 table_hashes,
                 parts,
                 file_stats,
@@ -519,6 +525,9 @@ def publish_snapshot(
                 created_at=created_at,
                 kind=kind,
                 manifest_extra=extra,
+                part_hashes={f"{t}:{ADD}": h for t, h in nightly.added_hashes.items()}
+                if nightly is not None
+                else None,
             )
         else:
             file_stats = _write_table_files(arrow_tables, temp, writer)
@@ -548,9 +557,30 @@ def publish_snapshot(
         _remove_temp(temp)
         raise
     if parts is None:
-        write_cache(archive_dir, snapshot_id, manifest["content_hash"], cache_rows)
+        write_cache(archive_dir, snapshot_id, manifest["content_hash"], cache_rows_of)
+    elif nightly is not None and state is not None:
+        write_changed(archive_dir, nightly.changed_keys)
     LOG.info("published snapshot %s (%s)", snapshot_id, kind)
     return _info_from_manifest(final, manifest)
+
+
+def _cache_from_base(
+    archive_dir: Path, base: SnapshotInfo, reader: TableReader | None
+) -> dict[str, TableRows]:
+    """The base's cache rows, read from its files; kept when they give its content hash."""
+    base_tables = load_snapshot(base.path, verify=False, reader=reader)
+    cached = {name: cache_rows(t) for name, t in base_tables.items() if t.column_names}
+    hashes = {
+        name: hash_from_sorted(t.schema, cached[name].rows["d"])
+        if name in cached
+        else table_content_hash(t)
+        for name, t in base_tables.items()
+    }
+    if combine_table_hashes(hashes) == base.content_hash:
+        write_cache(archive_dir, base.snapshot_id, base.content_hash, cached)
+    else:
+        LOG.warning("base %s does not hash to its manifest's content hash", base.snapshot_id)
+    return cached
 
 
 def _remove_temp(temp: Path) -> str:

@@ -20,6 +20,7 @@ from warehouse.security.audit_anchor import record_audit_head
 from warehouse.security.files import erase_in_file, erase_in_tree, files_holding
 from warehouse.security.keys import KeyRing
 from warehouse.security.mart import MART_PURPOSE, PSEUDONYM_PURPOSE, open_analyst_mart
+from warehouse.security.mart_delta import forget_mart_state
 from warehouse.security.masking import pseudonym
 from warehouse.security.snapshots import read_snapshot, rewrite_delta, rewrite_snapshot
 from warehouse.security.suppression import (
@@ -179,7 +180,8 @@ def _erase_mart(
         finally:
             con.close()
     if targets.mart_parquet_dir is not None and Path(targets.mart_parquet_dir).is_dir():
-        files = sorted(Path(targets.mart_parquet_dir).glob("*.parquet"))
+        # the last full write and the nightly change files (changes/…, mart_delta)
+        files = sorted(Path(targets.mart_parquet_dir).rglob("*.parquet"))
         for path in files:
             dropped = erase_in_file(path, pseudo, mart_ring)
             if dropped is not None:
@@ -288,6 +290,7 @@ def erase_customer(
             con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _rows LIMIT 0")
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
             con.unregister("_rows")
+        forget_mart_state(con)  # the next publish rebuilds the mart whole, from what is left
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,7 +118,8 @@ def write_analyst_mart(
     Args:
         tables: the output of :func:`build_analyst_mart` or :func:`build_analyst_mart_arrow`.
         duckdb_path: the mart database (replaced as a whole).
-        parquet_dir: folder for ``mart.<table>.parquet``.
+        parquet_dir: folder for ``mart.<table>.parquet`` (its nightly change files, if any,
+            are removed: this write is the whole mart).
         key: the master key ring.
         allow_unsafe_crypto: see ``open_encrypted_warehouse``.
 
@@ -156,6 +158,8 @@ def write_analyst_mart(
             for future in futures:
                 future.cancel()
             raise
+    # the whole mart is written: the nightly change files are folded in (mart_delta)
+    shutil.rmtree(parquet_dir / "changes", ignore_errors=True)
     return files
 
 

@@ -1,0 +1,73 @@
+"""Unchanged clusters keep their ids in SQL: same ids and events as assigning every cluster."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from dedupe import assign_customer_ids
+from warehouse import read_table
+from warehouse.golden_delta import ASSIGNMENTS, id_assignment_inputs, store_assignments
+
+RUN = date(2026, 11, 24)
+# the published crosswalk: record → customer
+PUBLISHED = {
+    "a1": "C20261123001", "a2": "C20261123001",  # stays as it is
+    "b1": "C20261123002", "b2": "C20261123002",  # gains a new record b3
+    "c1": "C20261123003", "d1": "C20261123004",  # c and d merge
+    "e1": "C20261123005", "e2": "C20261123005", "e3": "C20261123005",  # e splits
+    "f1": "C20261123006",  # f's only record is gone: retired
+    "g1": "C20261124001",  # an id already issued today (a re-run of the day)
+}  # fmt: skip
+CASES = {
+    "unchanged": {"A": ["a1", "a2"], "B": ["b1", "b2"], "C": ["c1"], "D": ["d1"], "E": ["e1", "e2", "e3"], "F": ["f1"], "G": ["g1"]},  # noqa: E501
+    "grow_merge_split_retire_new": {"A": ["a1", "a2"], "B": ["b1", "b2", "b3"], "C": ["c1", "d1"], "E1": ["e1", "e2"], "E2": ["e3"], "G": ["g1"], "N": ["n1"]},  # noqa: E501
+    "nothing_published_matches": {"X": ["x1"], "Y": ["y1", "y2"]},
+}  # fmt: skip
+
+
+def _frames(clusters: dict[str, list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = [(key, cluster) for cluster, keys in clusters.items() for key in keys]
+    clustered = pd.DataFrame(rows, columns=["record_key", "cluster_key"])
+    crosswalk = pd.DataFrame(list(PUBLISHED.items()), columns=["record_key", "customer_id"])
+    return clustered, crosswalk
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_stable_clusters_keep_ids_and_the_rest_equals_a_full_assignment(case: str) -> None:
+    clusters, crosswalk = _frames(CASES[case])
+    issued = sorted(set(crosswalk["customer_id"]))
+    full = assign_customer_ids(clusters, crosswalk, RUN, existing_ids=issued)
+    with duckdb.connect() as con:
+        for schema in ("match", "golden", "staging"):
+            con.execute(f"CREATE SCHEMA {schema}")
+        con.execute("CREATE TABLE match.clusters AS SELECT * FROM clusters")
+        con.execute("CREATE TABLE golden.crosswalk AS SELECT * FROM crosswalk")
+        con.execute("CREATE TABLE golden.customer_ids AS SELECT customer_id FROM crosswalk")
+        inputs = id_assignment_inputs(con, RUN)
+        assert inputs is not None
+        rest, previous, today = inputs
+        assert today == ["C20261124001"]
+        part = assign_customer_ids(rest, previous, RUN, existing_ids=today)
+        store_assignments(con, part.assignments)
+        got = read_table(con, ASSIGNMENTS)
+    assert got is not None
+
+    def by_key(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.astype(str).sort_values("record_key", ignore_index=True)
+
+    pd.testing.assert_frame_equal(by_key(got), by_key(full.assignments))
+    pd.testing.assert_frame_equal(
+        part.events.astype(str).reset_index(drop=True),
+        full.events.astype(str).reset_index(drop=True),
+    )
+    if case == "unchanged":
+        assert rest.empty and previous.empty and part.events.empty
+    if case == "grow_merge_split_retire_new":
+        assert set(rest["cluster_key"]) == {"B", "C", "E1", "E2", "N"}
+        assert {"grown", "merged_into", "split_from", "retired", "created"} <= set(
+            full.events["event"]
+        )

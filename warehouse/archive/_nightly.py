@@ -1,0 +1,189 @@
+"""A delta's rows and content hashes from the base's cached rows (``_digest_cache``).
+
+Per table: the compared base rows (the changed customers', or all) are matched with the
+current rows of the same customers by sha256 row digest (as multisets); unmatched base rows are
+dropped, unmatched current rows added. The table's content hash is the sorted-digest hash of
+the cached digests minus the dropped plus the added ones, merged into the sorted cache (no
+sort of the whole table). See :mod:`warehouse.archive._digest_cache` for what is cached and
+:mod:`warehouse.archive._scoped` for what is read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from warehouse.archive._digest_cache import TableRows, guard_total, table_rows
+from warehouse.archive._hashing import hash_from_sorted, row_state, schema_record
+from warehouse.archive.delta import TableDelta, multiset_changes, widens
+
+if TYPE_CHECKING:
+    from warehouse.archive._scoped import ChangedState
+
+LOG = logging.getLogger(__name__)
+_MASK64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """What a manifest records of a table it did not read whole: rows and schema."""
+
+    num_rows: int
+    schema: pa.Schema
+
+
+@dataclass
+class NightlyDelta:
+    """Every table's delta, content hash and shape; keys of customers that differ from base."""
+
+    deltas: dict[str, TableDelta]
+    hashes: dict[str, str]
+    shapes: dict[str, TableShape]
+    added_hashes: dict[str, str]
+    changed_keys: np.ndarray
+    tables_read_whole: list[str]
+
+
+def cache_rows(table: pa.Table) -> TableRows:
+    """A table's cache record (digests, guards, keys), from the table itself."""
+    digests, guards, keys = row_state(table)
+    return table_rows(schema_record(table.schema), digests, guards, keys)
+
+
+def _fingerprints(digests: np.ndarray) -> np.ndarray:
+    """The first 128 bits of ``S32`` digests as ``(n, 2)`` uint64 (what rows are matched by)."""
+    raw = np.frombuffer(np.ascontiguousarray(digests, dtype="S32").tobytes(), dtype="<u8")
+    return raw.reshape(-1, 4)[:, :2]
+
+
+def _compare(
+    cached: TableRows, compared: np.ndarray, current: pa.Table
+) -> tuple[TableDelta, str, str, np.ndarray]:
+    """Match the cached rows at sorted indices ``compared`` with ``current`` (their now).
+
+    Returns:
+        The table's delta, its content hash, the content hash of its added rows and the keys
+        of the customers whose rows differ.
+    """
+    base = cached.rows[compared]
+    if current.num_rows:
+        digests, _guards, keys = row_state(current)
+    else:
+        digests, keys = np.empty(0, dtype="S32"), None
+    drop_i, add_i = multiset_changes(_fingerprints(base["d"]), _fingerprints(digests))
+    keep = np.ones(len(cached.rows), dtype=bool)
+    keep[compared[drop_i]] = False
+    kept = np.asarray(cached.rows["d"][keep])
+    added = np.sort(digests[add_i])
+    merged = np.insert(kept, np.searchsorted(kept, added), added)
+    changed = [np.empty(0, dtype=np.uint32)]
+    if cached.keyed and keys is not None:  # unkeyed tables: the keys mean nothing
+        changed += [np.asarray(base["k"][drop_i], dtype=np.uint32), keys[add_i]]
+    drop = np.sort(np.asarray(base["p"][drop_i], dtype=np.int64))
+    delta = TableDelta(drop=drop, add=current.take(pa.array(add_i, type=pa.int64())))
+    return (
+        delta,
+        hash_from_sorted(current.schema, merged),
+        hash_from_sorted(current.schema, added),
+        np.concatenate(changed),
+    )
+
+
+def _in_keys(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Mask of ``keys`` found in the sorted ``wanted`` keys.
+
+    A bitmap over the keys' low 24 bits finds the candidates in one pass (no search per row);
+    only those are looked up exactly.
+    """
+    found = np.zeros(len(keys), dtype=bool)
+    if not len(wanted) or not len(keys):
+        return found
+    bitmap = np.zeros(1 << 24, dtype=bool)
+    bitmap[wanted & 0xFFFFFF] = True
+    candidates = np.flatnonzero(bitmap[keys & 0xFFFFFF])
+    at = np.searchsorted(wanted, keys[candidates])
+    found[candidates] = wanted[np.minimum(at, len(wanted) - 1)] == keys[candidates]
+    return found
+
+
+def nightly_delta(
+    cached: Mapping[str, TableRows],
+    names: list[str],
+    whole: Callable[[str], pa.Table],
+    state: ChangedState | None = None,
+    changed_before: np.ndarray | None = None,
+) -> NightlyDelta:
+    """Every table's delta against the cached base rows.
+
+    Args:
+        cached: the base's cached rows per table.
+        names: the tables of the new snapshot.
+        whole: reads one current table whole.
+        state: the customers this run changed; with it, a keyed table reads only their rows
+            (and the customers ``changed_before`` the last delta) and checks the others by an
+            aggregate; without it, every table is read whole.
+        changed_before: keys of the customers whose rows differed from base at the last delta.
+
+    Returns:
+        A :class:`NightlyDelta`.
+    """
+    out = NightlyDelta({}, {}, {}, {}, np.empty(0, dtype=np.uint32), [])
+    changed: list[np.ndarray] = []
+    scope = None
+    if state is not None:
+        before = changed_before if changed_before is not None else np.empty(0, np.uint32)
+        scope = np.union1d(state.touched, before).astype(np.uint32)
+    for name in names:
+        rows = cached.get(name)
+        scoped = None
+        if rows is not None and rows.keyed and state is not None and scope is not None:
+            scoped = state.read(name, scope)
+        if scoped is not None and rows is not None:
+            inside = np.flatnonzero(_in_keys(np.asarray(rows.rows["k"]), scope))
+            others_sum = (rows.guard_sum - guard_total(rows.rows["g"][inside])) & _MASK64
+            same_others = (
+                scoped.other_rows == len(rows.rows) - len(inside)
+                and scoped.other_guard_sum == others_sum
+            )
+            if same_others and scoped.rows.column_names and widens(rows.schema, scoped.rows.schema):
+                delta, out.hashes[name], out.added_hashes[name], keys = _compare(
+                    rows, inside, scoped.rows
+                )
+                out.deltas[name] = delta
+                out.shapes[name] = TableShape(
+                    scoped.other_rows + scoped.rows.num_rows, scoped.rows.schema
+                )
+                changed.append(keys)
+                continue
+            if not same_others:
+                LOG.info(
+                    "snapshot delta: %s differs from the base outside the run's customers;"
+                    " reading it whole",
+                    name,
+                )
+        table = whole(name)
+        out.tables_read_whole.append(name)
+        out.shapes[name] = TableShape(table.num_rows, table.schema)
+        if rows is None or not table.column_names or not widens(rows.schema, table.schema):
+            from warehouse.archive._hashing import table_content_hash
+
+            out.deltas[name] = TableDelta(full=table)
+            out.hashes[name] = table_content_hash(table)
+            continue
+        every = np.arange(len(rows.rows), dtype=np.int64)
+        delta, out.hashes[name], out.added_hashes[name], keys = _compare(rows, every, table)
+        out.deltas[name] = delta
+        changed.append(keys)
+    out.changed_keys = np.unique(np.concatenate(changed)) if changed else out.changed_keys
+    LOG.info(
+        "snapshot delta: %s; %d of %d tables read whole",
+        f"rows of {len(scope)} changed customers read" if scope is not None else "no scope",
+        len(out.tables_read_whole),
+        len(names),
+    )
+    return out
