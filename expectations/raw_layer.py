@@ -411,12 +411,13 @@ def _band(
     if deliveries.empty:
         results[name] = skipped("no new delivery in this run")
         return
-    previous = con.execute(
+    found = con.execute(
         f"SELECT run_id, sum(coalesce(rows_read, 0)) AS n, max(rowid) AS pos "
         f"FROM {tables.deliveries} WHERE source_system = ? AND run_id <> ? "
         "AND status IN ('new', 'changed') GROUP BY run_id ORDER BY pos DESC LIMIT 1",
         [source, run_id],
-    ).fetchone()
+    ).fetchall()
+    previous = found[0] if found else None
     if previous is None:
         results[name] = skipped("no previous delivery to compare with")
         return
@@ -453,8 +454,7 @@ def _filled(
     )
     row = con.execute(
         f"SELECT count(*), {filled} FROM {table} WHERE run_id = ?", [run_id]
-    ).fetchone()
-    assert row is not None
+    ).fetchall()[0]
     total = int(row[0])
     if total == 0:
         results[name] = skipped("no new rows in this run")
