@@ -1,9 +1,14 @@
 """The raw-layer suite: properties of one source's ``raw.<source>`` table, in DuckDB SQL.
 
-Run on every run, after the source's ingest. Structural properties are checked over the
-whole current raw layer (active rows, aggregated in SQL, so it stays cheap at any size);
-properties of a *delivery* (its rows reconcile, it is not empty, its size, its fill rates)
-are checked on the files this run delivered, so a source with nothing new passes them.
+Run on every run, after the source's ingest. The per-row properties (lineage filled, key
+format, key unique within a delivered file) are checked in SQL on the rows this run delivered,
+plus the rows of earlier runs that failed one of them and are still live (``recheck_runs``:
+a bad delivery keeps failing until it is withdrawn or corrected, and a withdrawal clears it),
+plus any row without a run; rows checked once and passed never change, so the nightly cost
+follows the night's rows, not the raw layer's growth. Properties of a *delivery* (its rows
+reconcile, it is not empty, its size, its fill rates) are checked on the files this run
+delivered, so a source with nothing new passes them. Each per-row check reports the runs whose
+rows failed it (``failing_runs``), what the stage keeps for the next run.
 
 Each property becomes a small derived frame — one row per checked unit (a column, a delivered
 file, an offending record key) with ``ok`` / ``bad`` in the check's own column — validated by
@@ -28,7 +33,7 @@ from expectations._gx_runner import GxCheck, run_checks
 from expectations.outcome import CheckOutcome
 from expectations.settings import QualitySettings
 
-__all__ = ["RAW_LINEAGE_COLUMNS", "RawTables", "validate_raw"]
+__all__ = ["RAW_LINEAGE_COLUMNS", "ROW_CHECKS", "RawTables", "validate_raw"]
 
 RAW_LINEAGE_COLUMNS: tuple[str, ...] = (
     "record_key",
@@ -45,6 +50,8 @@ MAX_UNITS = 1000
 """At most this many offending record keys are listed in a derived frame (counts stay exact)."""
 
 _FRESH = ("new", "changed")
+ROW_CHECKS = ("raw_lineage_not_null", "raw_record_key_format", "raw_record_key_unique")
+"""The per-row raw checks: checked on this run's rows plus ``recheck_runs``."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +63,14 @@ class RawTables:
         deliveries: The delivered-files manifest (``source_system, path, status, run_id,
             rows_read``).
         quarantine_rows: Quarantined rows (``source_system, source_file, run_id``).
+        withdrawn: Withdrawn delivered files (``source_system, path, sha256``); their rows
+            are not checked again.
     """
 
     raw: str = "raw"
     deliveries: str = "ops.deliveries"
     quarantine_rows: str = "quarantine.rows"
+    withdrawn: str = "ops.withdrawn_deliveries"
 
 
 def validate_raw(
@@ -71,6 +81,7 @@ def validate_raw(
     *,
     settings: QualitySettings | None = None,
     tables: RawTables | None = None,
+    recheck_runs: Sequence[str] = (),
 ) -> list[CheckOutcome]:
     """Validate one source's raw layer and this run's deliveries of it (suite ``raw.<source>``).
 
@@ -82,6 +93,8 @@ def validate_raw(
         settings: Thresholds (``raw_min_fill_rate``, ``raw_row_count_band``) and severity
             overrides; defaults when None.
         tables: Table names; the warehouse's when None.
+        recheck_runs: Earlier runs whose rows failed a per-row check (``failing_runs``):
+            their live rows are checked again.
 
     Returns:
         One outcome per raw check, in catalog order; ``observed`` carries ``source_system``.
@@ -104,9 +117,10 @@ def validate_raw(
     else:
         _required_columns(facts, columns, required_fields)
         active = "active IS DISTINCT FROM false" if "active" in columns else "true"
-        _lineage(con, facts, table, columns, active)
-        _key_format(con, facts, results, table, columns, active, source_system)
-        _key_unique(con, facts, results, table, columns, active)
+        rows = f"{active} AND {_row_scope(con, tables, columns, run_id, recheck_runs)}"
+        _lineage(con, facts, table, columns, active, rows)
+        _key_format(con, facts, results, table, columns, rows, source_system)
+        _key_unique(con, facts, results, table, columns, rows)
     _reconciled(con, facts, results, tables, table, columns, source_system, run_id, deliveries)
     _not_empty(facts, results, deliveries)
     _band(con, facts, results, tables, source_system, run_id, deliveries, settings)
@@ -174,6 +188,48 @@ def _run_deliveries(
     ).df()
 
 
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _row_scope(
+    con: duckdb.DuckDBPyConnection,
+    tables: RawTables,
+    columns: set[str],
+    run_id: str,
+    recheck_runs: Sequence[str],
+) -> str:
+    """SQL condition: this run's rows, rows of no run, live rows of ``recheck_runs``."""
+    if "run_id" not in columns:
+        return "true"
+    earlier = [r for r in dict.fromkeys(recheck_runs) if r != run_id]
+    scope = f"(run_id = {_lit(run_id)} OR run_id IS NULL"
+    if earlier:
+        live = ""
+        if _columns(con, tables.withdrawn) is not None and {"source_file", "source_sha256"} <= (
+            columns
+        ):
+            live = (
+                f" AND NOT EXISTS (SELECT 1 FROM {tables.withdrawn} AS w"
+                " WHERE w.path = source_file AND w.sha256 = source_sha256)"
+            )
+        scope += f" OR (run_id IN ({', '.join(_lit(r) for r in earlier)}){live})"
+    return scope + ")"
+
+
+def _failing_runs(
+    con: duckdb.DuckDBPyConnection, table: str, columns: set[str], where: str, params: list
+) -> list[str]:
+    """The runs (``run_id``) of the rows ``where`` selects, for the next run's re-check."""
+    if "run_id" not in columns:
+        return []
+    rows = con.execute(
+        f"SELECT DISTINCT run_id FROM {table} WHERE run_id IS NOT NULL AND {where} ORDER BY 1",
+        params,
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def _required_columns(facts: _Facts, columns: set[str], required: Sequence[str]) -> None:
     wanted = list(dict.fromkeys([*RAW_LINEAGE_COLUMNS, *required]))
     for column in wanted:
@@ -185,22 +241,33 @@ def _required_columns(facts: _Facts, columns: set[str], required: Sequence[str])
 
 
 def _lineage(
-    con: duckdb.DuckDBPyConnection, facts: _Facts, table: str, columns: set[str], active: str
+    con: duckdb.DuckDBPyConnection,
+    facts: _Facts,
+    table: str,
+    columns: set[str],
+    active: str,
+    rows: str,
 ) -> None:
     present = [c for c in RAW_LINEAGE_COLUMNS if c in columns]
     if not present:
         facts.add("raw_lineage_not_null", "(no lineage column)", False)
         return
     counts = ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in present)
-    row = con.execute(f"SELECT count(*), {counts} FROM {table} WHERE {active}").fetchone()
-    assert row is not None
+    row = con.execute(f"SELECT count(*), {counts} FROM {table} WHERE {rows}").fetchall()[0]
+    (total,) = con.execute(f"SELECT count(*) FROM {table} WHERE {active}").fetchall()[0]
     nulls = dict(zip(present, (int(v) for v in row[1:]), strict=True))
     for column, n in nulls.items():
         facts.add("raw_lineage_not_null", column, n == 0)
+    bad = " OR ".join(f'"{c}" IS NULL' for c in present)
     facts.extra["raw_lineage_not_null"] = {
-        "active_rows": int(row[0]),
+        "active_rows": int(total),
+        "rows_checked": int(row[0]),
         "null_counts": {c: n for c, n in nulls.items() if n},
-    }
+        "failing_runs": (
+            _failing_runs(con, table, columns, f"{rows} AND ({bad})", []) if any(nulls.values())
+            else []
+        ),
+    }  # fmt: skip
 
 
 def _key_format(
@@ -209,7 +276,7 @@ def _key_format(
     results: Results,
     table: str,
     columns: set[str],
-    active: str,
+    rows: str,
     source: str,
 ) -> None:
     name = "raw_record_key_format"
@@ -223,18 +290,24 @@ def _key_format(
         "OR record_key IS DISTINCT FROM source_system || ':' || source_record_id"
     )
     total, n_bad = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {bad}) FROM {table} WHERE {active}", [source]
-    ).fetchone() or (0, 0)
+        f"SELECT count(*), count(*) FILTER (WHERE {bad}) FROM {table} WHERE {rows}", [source]
+    ).fetchall()[0]
     keys = con.execute(
         f"SELECT coalesce(record_key, '<null> row ' || source_row::VARCHAR) FROM {table} "
-        f"WHERE {active} AND ({bad}) ORDER BY source_file, source_row LIMIT {MAX_UNITS}",
+        f"WHERE {rows} AND ({bad}) ORDER BY source_file, source_row LIMIT {MAX_UNITS}",
         [source],
     ).fetchall()
     for (key,) in keys:
         facts.add(name, str(key), False)
     if not keys:
-        facts.add(name, f"{total} active rows", True)
-    facts.extra[name] = {"active_rows": int(total), "malformed": int(n_bad)}
+        facts.add(name, f"{total} rows checked", True)
+    facts.extra[name] = {
+        "rows_checked": int(total),
+        "malformed": int(n_bad),
+        "failing_runs": _failing_runs(con, table, columns, f"{rows} AND ({bad})", [source])
+        if n_bad
+        else [],
+    }
 
 
 def _key_unique(
@@ -243,7 +316,7 @@ def _key_unique(
     results: Results,
     table: str,
     columns: set[str],
-    active: str,
+    rows: str,
 ) -> None:
     name = "raw_record_key_unique"
     if not {"record_key", "source_file"} <= columns:
@@ -251,19 +324,28 @@ def _key_unique(
         return
     dup = (
         f"SELECT source_file, record_key, count(*) AS n FROM {table} "
-        f"WHERE {active} AND record_key IS NOT NULL GROUP BY source_file, record_key "
+        f"WHERE {rows} AND record_key IS NOT NULL GROUP BY source_file, record_key "
         "HAVING count(*) > 1"
     )
-    n_keys, n_rows = con.execute(
-        f"SELECT count(*), coalesce(sum(n), 0) FROM ({dup})"
-    ).fetchone() or (0, 0)
+    n_keys, n_rows = con.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM ({dup})").fetchall()[0]
     for file, key, _ in con.execute(
         f"{dup} ORDER BY source_file, record_key LIMIT {MAX_UNITS}"
     ).fetchall():
         facts.add(name, f"{key} ({file})", False)
     if not n_keys:
         facts.add(name, "all delivered files", True)
-    facts.extra[name] = {"duplicated_keys": int(n_keys), "duplicated_rows": int(n_rows)}
+    failing = []
+    if n_keys:
+        failing = _failing_runs(
+            con, table, columns,
+            f"{rows} AND (source_file, record_key) IN (SELECT source_file, record_key FROM"
+            f" ({dup}))", [],
+        )  # fmt: skip
+    facts.extra[name] = {
+        "duplicated_keys": int(n_keys),
+        "duplicated_rows": int(n_rows),
+        "failing_runs": failing,
+    }
 
 
 def _reconciled(
@@ -329,12 +411,13 @@ def _band(
     if deliveries.empty:
         results[name] = skipped("no new delivery in this run")
         return
-    previous = con.execute(
+    found = con.execute(
         f"SELECT run_id, sum(coalesce(rows_read, 0)) AS n, max(rowid) AS pos "
         f"FROM {tables.deliveries} WHERE source_system = ? AND run_id <> ? "
         "AND status IN ('new', 'changed') GROUP BY run_id ORDER BY pos DESC LIMIT 1",
         [source, run_id],
-    ).fetchone()
+    ).fetchall()
+    previous = found[0] if found else None
     if previous is None:
         results[name] = skipped("no previous delivery to compare with")
         return
@@ -371,8 +454,7 @@ def _filled(
     )
     row = con.execute(
         f"SELECT count(*), {filled} FROM {table} WHERE run_id = ?", [run_id]
-    ).fetchone()
-    assert row is not None
+    ).fetchall()[0]
     total = int(row[0])
     if total == 0:
         results[name] = skipped("no new rows in this run")

@@ -49,6 +49,27 @@ _SUMMARY = re.compile(
 )
 
 
+_SUMMARY_FIRST = "本全总累合小共汇统gstGST"
+"""Every char a summary marker can start with (the first chars of ``_SUMMARY``'s branches)."""
+
+
+def _not_summary_pattern() -> str:
+    """A regex matching texts that start with an ASCII letter or digit, or a CJK ideograph,
+    that no summary marker starts with: ``summary_text`` is False for them (no leading space
+    to strip, no case folding onto ``g``/``s``/``t``), so they need no Python test."""
+    ranges: list[tuple[int, int]] = []
+    for code in (*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B),
+                 *range(_CJK_FIRST, _CJK_LAST + 1)):  # fmt: skip
+        if chr(code) in _SUMMARY_FIRST:
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    parts = [f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges]
+    return "^[" + "".join(parts) + "]"
+
+
 def summary_text(cell: object) -> bool:
     """Whether a cell reads like a summary/footer line (合计：200条, 总计, 小计, 共N条, Total).
 
@@ -89,17 +110,22 @@ def _flags(
     search over all distinct texts at once), for which ``test`` must be False.
     """
     codes, uniques = pd.factorize(cells, use_na_sentinel=True)
-    values = uniques.tolist()
-    if certainly_not is not None and values:
-        texts = pa.array([v if isinstance(v, str) else None for v in values], pa.string())
+    passed = np.zeros(len(uniques) + 1, dtype=bool)  # code -1 (null) takes the trailing False
+    todo = np.arange(len(uniques))
+    if certainly_not is not None and len(uniques):
+        try:
+            texts = pa.array(uniques, type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: test the texts only
+            texts = pa.array([v if isinstance(v, str) else None for v in uniques], pa.string())
         skip = pc.fill_null(pc.match_substring_regex(texts, certainly_not), True)
-        tested = [not s and test(v) for v, s in zip(values, skip.to_pylist(), strict=True)]
-        return np.array([*tested, False], dtype=bool)[codes]
-    passed = np.array([isinstance(v, str) and test(v) for v in values] + [False], dtype=bool)
-    return passed[codes]  # code -1 (null) takes the trailing False
+        todo = np.flatnonzero(~skip.to_numpy(zero_copy_only=False))
+    values = uniques.take(todo).tolist() if len(todo) < len(uniques) else uniques.tolist()
+    passed[todo] = [isinstance(v, str) and test(v) for v in values]
+    return passed[codes]
 
 
 _CJK_FIRST, _CJK_LAST = 0x4E00, 0x9FFF
+_NOT_SUMMARY = _not_summary_pattern()
 
 
 @lru_cache(maxsize=1)
@@ -180,7 +206,7 @@ def _summary_rows(table: RawTable, mapping: HeaderMapping) -> pd.Series:
         if header is not None:
             candidates.append(data[header])
     for cells in candidates:
-        flags |= _flags(cells, summary_text)
+        flags |= _flags(cells, summary_text, _NOT_SUMMARY)
     return pd.Series(flags, index=data.index)
 
 

@@ -27,12 +27,19 @@ from sources.config import SourceConfig
 from sources.model import CANONICAL_FIELDS
 
 __all__ = [
+    "TAIL_COLUMNS",
     "VERSION_COLUMNS",
     "WITHDRAWN_COLUMNS",
+    "current_from_numbered_sql",
     "current_records_sql",
     "delivery_date",
     "delivery_date_sql",
+    "fold_sql",
+    "later_sql",
+    "new_sightings_sql",
+    "numbered_sightings_sql",
     "record_versions_sql",
+    "version_tails_sql",
 ]
 
 WITHDRAWN_COLUMNS: tuple[str, ...] = (
@@ -135,24 +142,44 @@ def _withdrawn_filter(withdrawn_table: str | None) -> str:
     )
 
 
-def _sightings_sql(raw_table: str, source: SourceConfig, withdrawn_table: str | None) -> str:
-    """CTEs ending in ``numbered``: every live sighting with its version number and gaps."""
+def _live_columns_sql(source: SourceConfig) -> str:
+    """The per-sighting columns every resolution adds to a raw row (``r``)."""
     content = ", ".join(_quoted(c) for c in _HASHED)
+    return (
+        f"{delivery_date_sql('r.source_file', 'r.ingested_at')} AS delivery_date,"
+        f" {_deletion_sql(source)} AS is_deletion, hash({content}) AS content_hash"
+    )
+
+
+def _sightings_sql(
+    raw_table: str,
+    source: SourceConfig,
+    withdrawn_table: str | None,
+    where: str = "",
+    dates_table: str | None = None,
+) -> str:
+    """CTEs ending in ``numbered``: every live sighting with its version number and gaps.
+
+    ``where`` narrows the sightings (e.g. to some record keys: ``r.record_key IN (…)``); the
+    source's delivery dates then come from ``dates_table`` (``d, next_d``: every live date of
+    the source), since the gaps of a ``full`` source depend on all of them.
+    """
     full = "true" if source.delivery == "full" else "false"
     order = "delivery_date, updated_ts NULLS FIRST, ingested_at, source_file, source_row"
+    if dates_table is None:
+        dates = """SELECT delivery_date AS d, min(source_file) AS first_file,
+               lead(delivery_date) OVER (ORDER BY delivery_date) AS next_d
+        FROM live GROUP BY delivery_date"""
+    else:
+        dates = f"SELECT d, NULL AS first_file, next_d FROM {dates_table}"
     return f"""
     live AS (
-        SELECT r.* EXCLUDE (active),
-               {delivery_date_sql("r.source_file", "r.ingested_at")} AS delivery_date,
-               {_deletion_sql(source)} AS is_deletion,
-               hash({content}) AS content_hash
+        SELECT r.* EXCLUDE (active), {_live_columns_sql(source)}
         FROM {raw_table} AS r
-        WHERE r.active{_withdrawn_filter(withdrawn_table)}
+        WHERE r.active{_withdrawn_filter(withdrawn_table)}{f" AND ({where})" if where else ""}
     ),
     source_dates AS (
-        SELECT delivery_date AS d, min(source_file) AS first_file,
-               lead(delivery_date) OVER (ORDER BY delivery_date) AS next_d
-        FROM live GROUP BY delivery_date
+        {dates}
     ),
     ordered AS (
         SELECT l.*, {_updated_sql()} AS updated_ts,
@@ -194,8 +221,42 @@ _HELPERS = (
 )
 
 
+def _current_select(numbered: str) -> str:
+    """The current version per record from the sightings in ``numbered`` (see below)."""
+    return f"""
+    state AS (
+        SELECT record_key,
+               arg_max(is_deletion, seq) AS ends_deleted,
+               arg_max(delivery_date, seq) AS newest_date,
+               arg_max(gap_after, seq) AS ends_in_gap,
+               arg_max(next_source_date, seq) AS gap_date,
+               max(delivery_date) AS last_delivery_date
+        FROM {numbered} GROUP BY record_key
+    ),
+    valued AS (
+        SELECT * FROM {numbered}
+        WHERE NOT is_deletion
+        QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY seq DESC) = 1
+    ),
+    introduced AS (
+        SELECT n.* FROM {numbered} AS n JOIN valued AS v
+          ON n.record_key = v.record_key AND n.version_no = v.version_no
+        QUALIFY row_number() OVER (PARTITION BY n.record_key ORDER BY n.seq) = 1
+    )
+    SELECT i.* EXCLUDE ({_HELPERS}),
+           i.delivery_date, i.version_no, s.last_delivery_date,
+           CASE WHEN s.ends_deleted THEN s.newest_date
+                WHEN s.ends_in_gap THEN s.gap_date END AS deleted_at_source
+    FROM introduced AS i JOIN state AS s USING (record_key)
+    """
+
+
 def current_records_sql(
-    raw_table: str, source: SourceConfig, withdrawn_table: str | None = None
+    raw_table: str,
+    source: SourceConfig,
+    withdrawn_table: str | None = None,
+    where: str = "",
+    dates_table: str | None = None,
 ) -> str:
     """SQL selecting the current version of every record of one source (one row a key).
 
@@ -210,36 +271,154 @@ def current_records_sql(
             ``run_id`` and ``active``).
         source: The source's mapping (``delivery``, ``deleted_flag``).
         withdrawn_table: ``ops.withdrawn_deliveries`` (None: nothing withdrawn).
+        where: Only the records this condition on the raw row (``r``) selects; every one of
+            their sightings must pass it (a condition on ``record_key``).
+        dates_table: Every live delivery date of the source (``d, next_d``); required with
+            ``where``, which would otherwise hide the dates of other records.
 
     Returns:
         A ``SELECT`` statement.
     """
+    sightings = _sightings_sql(raw_table, source, withdrawn_table, where, dates_table)
+    return f"WITH {sightings}, {_current_select('numbered')}"
+
+
+def numbered_sightings_sql(
+    raw_table: str,
+    source: SourceConfig,
+    withdrawn_table: str | None = None,
+    where: str = "",
+    dates_table: str | None = None,
+) -> str:
+    """SQL of every live sighting with its order (``seq``), ``version_no`` and gap flags.
+
+    What ``current_from_numbered_sql`` and ``version_tails_sql`` read once materialized
+    (arguments as ``current_records_sql``).
+    """
+    sightings = _sightings_sql(raw_table, source, withdrawn_table, where, dates_table)
+    return f"WITH {sightings} SELECT * FROM numbered"
+
+
+def current_from_numbered_sql(numbered: str) -> str:
+    """``current_records_sql`` over a materialized ``numbered_sightings_sql`` table."""
+    return f"WITH {_current_select(numbered)}"
+
+
+TAIL_COLUMNS: tuple[str, ...] = (
+    "record_key",
+    "t_hash",
+    "t_deletion",
+    "t_date",
+    "t_updated",
+    "t_ingested",
+    "t_file",
+    "t_row",
+    "t_version",
+)
+"""Columns of a record's stored *tail*: its newest sighting (content hash, deletion marker,
+order: date, updated_at, arrival, file, row; version number). What a new sighting is
+folded onto."""
+
+
+def version_tails_sql(numbered: str) -> str:
+    """SQL of each record's tail (``TAIL_COLUMNS``) from a materialized ``numbered`` table."""
     return f"""
-    WITH {_sightings_sql(raw_table, source, withdrawn_table)},
-    state AS (
-        SELECT record_key,
-               arg_max(is_deletion, seq) AS ends_deleted,
-               arg_max(delivery_date, seq) AS newest_date,
-               arg_max(gap_after, seq) AS ends_in_gap,
-               arg_max(next_source_date, seq) AS gap_date,
-               max(delivery_date) AS last_delivery_date
-        FROM numbered GROUP BY record_key
-    ),
-    valued AS (
-        SELECT * FROM numbered
-        WHERE NOT is_deletion
-        QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY seq DESC) = 1
-    ),
-    introduced AS (
-        SELECT n.* FROM numbered AS n JOIN valued AS v
-          ON n.record_key = v.record_key AND n.version_no = v.version_no
-        QUALIFY row_number() OVER (PARTITION BY n.record_key ORDER BY n.seq) = 1
+    SELECT record_key, content_hash AS t_hash, is_deletion AS t_deletion,
+           delivery_date AS t_date, updated_ts AS t_updated, ingested_at AS t_ingested,
+           source_file AS t_file, source_row AS t_row, version_no AS t_version
+    FROM {numbered} WHERE seq = sightings
+    """
+
+
+def new_sightings_sql(
+    raw_table: str, source: SourceConfig, files_table: str, dates_table: str
+) -> str:
+    """SQL of the sightings in some delivered files, with the columns the fold needs.
+
+    Args:
+        raw_table: The source's raw table.
+        source: The source's mapping.
+        files_table: ``source_file, source_sha256`` of the (live) files to read.
+        dates_table: Every live delivery date of the source (``d, next_d``).
+    """
+    full = "true" if source.delivery == "full" else "false"
+    return f"""
+    SELECT l.*, {_updated_sql()} AS updated_ts,
+           CASE WHEN {full} THEN s.next_d END AS next_source_date
+    FROM (SELECT r.* EXCLUDE (active), {_live_columns_sql(source)}
+          FROM {raw_table} AS r
+          SEMI JOIN {files_table} AS f
+            ON f.source_file = r.source_file AND f.source_sha256 = r.source_sha256
+          WHERE r.active) AS l
+    JOIN {dates_table} AS s ON s.d = l.delivery_date
+    """
+
+
+def later_sql(new: str, tail: str) -> str:
+    """SQL: the sighting ``new`` sorts after the tail ``tail`` (the resolution's order)."""
+    n, t = new, tail
+    updated_eq = f"{n}.updated_ts IS NOT DISTINCT FROM {t}.t_updated"
+    updated_gt = (
+        f"({n}.updated_ts IS NOT NULL AND ({t}.t_updated IS NULL"
+        f" OR {n}.updated_ts > {t}.t_updated))"
     )
-    SELECT i.* EXCLUDE ({_HELPERS}),
-           i.delivery_date, i.version_no, s.last_delivery_date,
-           CASE WHEN s.ends_deleted THEN s.newest_date
-                WHEN s.ends_in_gap THEN s.gap_date END AS deleted_at_source
-    FROM introduced AS i JOIN state AS s USING (record_key)
+    return (
+        f"({n}.delivery_date > {t}.t_date OR ({n}.delivery_date = {t}.t_date AND ({updated_gt}"
+        f" OR ({updated_eq} AND ({n}.ingested_at > {t}.t_ingested"
+        f" OR ({n}.ingested_at = {t}.t_ingested AND ({n}.source_file > {t}.t_file"
+        f" OR ({n}.source_file = {t}.t_file AND {n}.source_row > {t}.t_row))))))))"
+    )
+
+
+def fold_sql(new: str, tails: str, dates_table: str, source: SourceConfig) -> str:
+    """SQL folding new sightings onto each record's stored tail (the resolution, continued).
+
+    For records whose every new sighting sorts after their tail (no late delivery among
+    them), numbering the new sightings from the tail gives the versions a resolution over
+    all sightings would give. One row per new sighting: its raw columns, ``seq`` /
+    ``sightings`` among the new ones, ``version_no``, and ``starts`` (it begins a version).
+
+    Args:
+        new: ``new_sightings_sql`` rows of the records to fold.
+        tails: Stored tails (``TAIL_COLUMNS``); a record without one is new.
+        dates_table: Every live delivery date of the source (``d, next_d``).
+        source: The source's mapping (a ``full`` source has gaps).
+    """
+    order = "delivery_date, updated_ts NULLS FIRST, ingested_at, source_file, source_row"
+    tail_next = "d.next_d" if source.delivery == "full" else "NULL::DATE"
+    return f"""
+    WITH seqd AS (
+        SELECT *,
+               row_number() OVER w AS seq,
+               count(*) OVER (PARTITION BY record_key) AS sightings,
+               lag(content_hash) OVER w AS lag_hash,
+               lag(is_deletion) OVER w AS lag_deletion,
+               lag(next_source_date) OVER w AS lag_next
+        FROM {new}
+        WINDOW w AS (PARTITION BY record_key ORDER BY {order})
+    ),
+    prior AS (
+        SELECT s.*, t.t_version, t.record_key IS NOT NULL AS has_tail,
+               CASE WHEN s.seq = 1 THEN t.t_hash ELSE s.lag_hash END AS prev_hash,
+               CASE WHEN s.seq = 1 THEN t.t_deletion ELSE s.lag_deletion END AS prev_deletion,
+               CASE WHEN s.seq = 1 THEN {tail_next} ELSE s.lag_next END AS prev_next
+        FROM seqd AS s
+        LEFT JOIN {tails} AS t ON t.record_key = s.record_key
+        LEFT JOIN {dates_table} AS d ON d.d = t.t_date
+    ),
+    flagged AS (
+        SELECT *,
+               (seq = 1 AND NOT has_tail) OR prev_hash <> content_hash
+               OR prev_deletion <> is_deletion
+               OR coalesce(NOT prev_deletion AND prev_next IS NOT NULL
+                           AND delivery_date > prev_next, false) AS starts
+        FROM prior
+    )
+    SELECT * EXCLUDE (lag_hash, lag_deletion, lag_next, prev_hash, prev_deletion, prev_next),
+           coalesce(t_version, 0)
+             + sum(starts::INTEGER) OVER (PARTITION BY record_key ORDER BY seq
+                                          ROWS UNBOUNDED PRECEDING) AS version_no
+    FROM flagged
     """
 
 

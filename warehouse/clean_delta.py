@@ -1,8 +1,9 @@
 """The nightly clean in DuckDB: which records changed since the last clean, and the write-back.
 
 The clean layer is a function of the current version of every record (``warehouse.versions``).
-A nightly run stages those current versions in a temporary table, finds in SQL the record
-keys whose current version differs from what ``clean.records`` holds (new record, new version,
+A nightly run brings the stored current versions up to date by key (``warehouse.version_state``:
+only the sightings new since the last run are read), finds in SQL the record keys whose
+current version differs from what ``clean.records`` holds (new record, new version,
 an older version current again after a withdrawal, a record gone), reads only those raw rows
 into pandas, and writes the cleaned rows back by key (DELETE + INSERT in one transaction).
 Records whose only change is ``deleted_at_source`` are updated in place, never re-cleaned.
@@ -22,7 +23,13 @@ import pyarrow as pa
 
 from sources.config import SourceConfig
 from warehouse.db import table_columns, table_exists, to_duckdb_arrow
-from warehouse.versions import TEXT_TYPES, current_versions_sql
+from warehouse.version_state import (
+    CURRENT_TABLE,
+    VersionStats,
+    current_state_sql,
+    update_version_state,
+)
+from warehouse.versions import TEXT_TYPES
 
 __all__ = [
     "CHANGED",
@@ -48,7 +55,7 @@ __all__ = [
 ]
 
 CURRENT = "_clean_current"
-"""Temporary table: the current version of every record (one row a ``record_key``)."""
+"""Temporary view: the current version of every record (one row a ``record_key``)."""
 CHANGED = "_clean_changed"
 """Temporary table: ``record_key`` of every record to clean again this run."""
 GONE = "_clean_gone"
@@ -94,20 +101,26 @@ class CleanDelta:
     small: Mapping[str, pd.DataFrame]
 
 
-def stage_current_versions(con: duckdb.DuckDBPyConnection, sources: Sequence[SourceConfig]) -> int:
-    """Materialize the current version of every record in the temporary table ``CURRENT``.
+def stage_current_versions(
+    con: duckdb.DuckDBPyConnection, sources: Sequence[SourceConfig], force_full: bool = False
+) -> tuple[int, VersionStats]:
+    """Bring the stored current versions up to date and expose them as the view ``CURRENT``.
+
+    The version state (``warehouse.version_state``) is updated by key from the sightings new
+    since the last run (a whole resolution on the first run, after a withdrawal, a changed
+    setting, or when ``force_full``); ``CURRENT`` is a temporary view over it.
 
     Returns:
-        The number of current records.
+        The number of current records, and what the version step read.
     """
-    sql = current_versions_sql(con, sources)
-    if sql is None:
+    stats = update_version_state(con, sources, force_full=force_full)
+    if table_exists(con, CURRENT_TABLE):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {CURRENT} AS {current_state_sql(sources)}")
+    else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {CURRENT} (record_key VARCHAR,"
                   " source_system VARCHAR, deleted_at_source DATE)")  # fmt: skip
-    else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {CURRENT} AS {sql}")
     row = con.execute(f"SELECT count(*) FROM {CURRENT}").fetchall()[0]
-    return int(row[0]) if row else 0
+    return (int(row[0]) if row else 0), stats
 
 
 def find_changes(con: duckdb.DuckDBPyConnection, clean: str = "clean.records") -> ChangeCounts:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import pandas as pd
@@ -45,7 +45,10 @@ class CleanStats(StageResult):
 
     ``raw_rows``: current records (one per record_key); ``cleaned``: records cleaned this run
     (all of them in a full clean); ``removed``: clean records dropped because they have no
-    current version any more (their only delivery was withdrawn).
+    current version any more (their only delivery was withdrawn). ``versions_*``: the version
+    step (``warehouse.version_state``): ``incremental`` (only new sightings folded onto the
+    stored state) or ``full`` (``versions_full_sources`` says which source and why), the raw
+    sightings it read, the records folded or resolved again, its CPU seconds.
     """
 
     mode: str
@@ -57,6 +60,12 @@ class CleanStats(StageResult):
     deleted_at_source: int = 0
     cleaned: int = 0
     removed: int = 0
+    versions_mode: str = ""
+    versions_sightings_read: int = 0
+    versions_keys_folded: int = 0
+    versions_keys_recomputed: int = 0
+    versions_cpu_seconds: float = 0.0
+    versions_full_sources: list[str] = field(default_factory=list)
 
 
 def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
@@ -73,7 +82,7 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
         date_order={s.name: s.date_order for s in sources_cfg.sources},
         departments={s.name: s.department for s in sources_cfg.sources},
     )
-    current = delta.stage_current_versions(con, sources_cfg.sources)
+    current, versions = delta.stage_current_versions(con, sources_cfg.sources)
     create_version_views(con, sources_cfg.sources)
     with worker_pool(ctx.config.scale.clean_workers):  # distinct values parsed in chunks
         stats = None
@@ -85,6 +94,15 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
             stats = _incremental(con, ctx, options, current)
         if stats is None:
             stats = _full(con, ctx, options)
+    stats = replace(
+        stats,
+        versions_mode=versions.mode,
+        versions_sightings_read=versions.sightings_read,
+        versions_keys_folded=versions.keys_folded,
+        versions_keys_recomputed=versions.keys_recomputed,
+        versions_cpu_seconds=versions.cpu_seconds,
+        versions_full_sources=list(versions.full_sources),
+    )
     log.info(
         "clean      (%s) records=%d cleaned=%d transactions=%d interactions=%d follow_up=%d",
         stats.mode,

@@ -21,6 +21,7 @@ from expectations import (
     validate_clean,
     validate_raw,
 )
+from expectations.raw_layer import ROW_CHECKS as RAW_ROW_CHECKS
 from expectations.suites import (
     GOLDEN_ROW_CHECKS,
     GOLDEN_ROW_COLUMNS,
@@ -32,7 +33,12 @@ from warehouse import read_table, table_columns
 from warehouse.clean_delta import clean_scope, store_clean_failures
 from warehouse.db import table_exists
 from warehouse.golden_checks import golden_check_scope, store_golden_failures
-from warehouse.ops import read_check_results, require_tables, write_check_results
+from warehouse.ops import (
+    read_check_results,
+    require_tables,
+    write_check_results,
+)
+from warehouse.raw_checks import pending_raw_runs, store_pending_raw_runs
 
 from .context import RunContext, load_sources
 
@@ -86,13 +92,26 @@ def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Check
 def raw_quality_stage(
     con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str
 ) -> list[CheckOutcome]:
-    """Validate ``raw.<source>`` and this run's deliveries of it; store the outcomes."""
+    """Validate ``raw.<source>`` and this run's deliveries of it; store the outcomes.
+
+    The per-row checks see this run's rows and the live rows of earlier runs that failed one
+    (``ops.raw_check_pending``), so a bad delivery keeps failing until withdrawn or corrected.
+    """
     src = next((s for s in load_sources(ctx.config).sources if s.name == source), None)
     if src is None:
         raise KeyError(f"source {source!r} is not declared in {ctx.config.sources_file}")
     outcomes = validate_raw(
-        con, source, src.required_fields(), ctx.run_id, settings=ctx.config.quality
+        con,
+        source,
+        src.required_fields(),
+        ctx.run_id,
+        settings=ctx.config.quality,
+        recheck_runs=pending_raw_runs(con, source),
     )
+    # the runs whose rows failed a per-row check are checked again by the next run
+    failing = [r for o in outcomes if o.name in RAW_ROW_CHECKS
+               for r in o.observed.get("failing_runs", [])]  # fmt: skip
+    store_pending_raw_runs(con, source, failing)
     _store(con, ctx, f"raw.{source}", outcomes)
     return outcomes
 

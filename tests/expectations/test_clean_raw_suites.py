@@ -251,3 +251,46 @@ def test_a_date_of_tomorrow_is_within_the_slack(clean_records) -> None:
         "clean_dates_not_future"
     ]
     assert outcome.success
+
+
+def test_per_row_checks_see_this_runs_rows_and_earlier_failures_until_withdrawn() -> None:
+    """The per-row checks read the night's rows, not the whole raw layer; a delivery that
+    failed one is checked again every run (it keeps blocking) until it is withdrawn."""
+    con = _raw_warehouse()
+    _deliver(con, "r2", "crm/2024-03-16/crm.csv", 4)  # the same C1..C4 again: new versions
+    con.execute(  # r2's file repeats a key: a critical failure
+        "UPDATE raw.crm SET record_key = 'crm:C1', source_record_id = 'C1'"
+        " WHERE run_id = 'r2' AND source_row = 2"
+    )
+    failed = _raw(con, run_id="r2")["raw_record_key_unique"]
+    assert not failed.success and failed.observed["failing_runs"] == ["r2"]
+    lineage = _raw(con, run_id="r2")["raw_lineage_not_null"].observed
+    assert (lineage["rows_checked"], lineage["active_rows"]) == (4, 10)
+
+    # the next run delivers good rows: r2 is checked again and still blocks
+    _deliver(con, "r3", "crm/2024-03-17/crm.csv", 3, first_id=50)
+    outcomes = _by_name(
+        validate_raw(con, "crm", ["source_record_id", "customer_name"], "r3", recheck_runs=["r2"])
+    )
+    assert not outcomes["raw_record_key_unique"].success
+    assert outcomes["raw_record_key_unique"].observed["failing_runs"] == ["r2"]
+    assert outcomes["raw_lineage_not_null"].observed["rows_checked"] == 3 + 4
+    assert outcomes["raw_record_key_unique"] in blocking_failures(list(outcomes.values()))
+    # without the failure to carry, only r3's rows are read and all pass
+    assert _raw(con, run_id="r3")["raw_lineage_not_null"].observed["rows_checked"] == 3
+    assert _raw(con, run_id="r3")["raw_record_key_unique"].success
+
+    # the bad delivery is withdrawn: its rows are not checked again, the run passes
+    con.execute(
+        "CREATE TABLE ops.withdrawn_deliveries (source_system VARCHAR, path VARCHAR,"
+        " sha256 VARCHAR, withdrawn_at TIMESTAMP, reason VARCHAR, withdrawn_by VARCHAR)"
+    )
+    con.execute(
+        "INSERT INTO ops.withdrawn_deliveries VALUES ('crm', 'crm/2024-03-16/crm.csv', 'abc',"
+        " now(), 'bad', 'test')"
+    )
+    outcomes = _by_name(
+        validate_raw(con, "crm", ["source_record_id", "customer_name"], "r4", recheck_runs=["r2"])
+    )
+    assert outcomes["raw_record_key_unique"].success
+    assert outcomes["raw_record_key_unique"].observed["failing_runs"] == []

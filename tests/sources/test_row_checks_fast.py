@@ -43,3 +43,23 @@ def test_prefilter_rejects_only_non_headers() -> None:
 
     skipped = pc.match_substring_regex(pa.array(["张三", "138-1234-5678", "北京市1号"]), pattern)
     assert skipped.to_pylist() == [True, True, True]
+
+
+def test_summary_prefilter_skips_only_texts_that_are_no_summary() -> None:
+    """Texts the Arrow pre-filter rules out are never summary markers (合计, 共N条, Total)."""
+    from sources.row_checks import _NOT_SUMMARY, summary_text
+
+    rng = random.Random(5)
+    alphabet = [*"合计总小共汇统累本全页部数条行:：( 0123456789", *"TotalSUMGrandsubſK", "\u3000"]
+    cells = ["合计：200条", "共 12 条", "Total: 3", "小计", "Sum:", "合计科技有限公司", "KH1001"]
+    cells += ["".join(rng.choices(alphabet, k=rng.randrange(1, 9))) for _ in range(20_000)]
+    plain = _flags(pd.Series(cells, dtype="string"), summary_text)
+    filtered = _flags(pd.Series(cells, dtype="string"), summary_text, _NOT_SUMMARY)
+    assert plain.sum() > 10
+    assert (plain == filtered).all()
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pa.array(["KH1001", "星辰科技", "13912345678"])
+    skipped = pc.match_substring_regex(texts, _NOT_SUMMARY)
+    assert skipped.to_pylist() == [True, True, True]

@@ -1,0 +1,109 @@
+"""The stored current versions, updated by key batch after batch, equal a resolution over all
+sightings: late dates that open a gap, late and same-date files that sort before the stored
+newest sighting, deletion markers, records missing from a full delivery and coming back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+
+from sources.versions import current_records_sql
+from tests.sources.test_versions import _raw, _source
+from warehouse.version_state import CURRENT_TABLE, update_version_state
+
+FLAG = '{"删除标记": "Y"}'
+
+
+def _d(day: int, name: str = "a") -> str:
+    return f"crm/2030-01-0{day}/{name}.csv"
+
+
+# each scenario: the batches delivered one run after the other, and the source's settings
+SCENARIOS: dict[str, tuple[dict[str, Any], list[list[dict[str, Any]]]]] = {
+    "a late full date opens a gap between two sightings": (
+        {"delivery": "full"},
+        [
+            [{"key": "K1", "file": _d(1), "phone": "1"}, {"key": "K2", "file": _d(1)}],
+            [{"key": "K1", "file": _d(3), "phone": "1"}, {"key": "K2", "file": _d(3)}],
+            [{"key": "K2", "file": _d(2)}],  # K1 missing on the 2nd: deleted, then restored
+        ],
+    ),
+    "a late file older than the newest sighting never wins": (
+        {"delivery": "full"},
+        [
+            [{"key": "K1", "file": _d(2), "phone": "new"}],
+            [{"key": "K1", "file": _d(1), "phone": "old"}, {"key": "K3", "file": _d(1)}],
+        ],
+    ),
+    "same date: an earlier updated_at arriving later sorts first": (
+        {"delivery": "delta"},
+        [
+            [{"key": "K1", "file": _d(1, "b"), "phone": "b", "updated_at": "2029-12-31"}],
+            [{"key": "K1", "file": _d(1, "c"), "phone": "c", "updated_at": "2029-12-01"}],
+            [{"key": "K1", "file": _d(1, "d"), "phone": "d", "updated_at": "2030-01-01"}],
+        ],
+    ),
+    "deletion markers, a record only ever deleted, then delivered": (
+        {"deleted_flag": "删除标记"},
+        [
+            [{"key": "K1", "file": _d(1), "phone": "1"}, {"key": "K2", "file": _d(1)}],
+            [
+                {"key": "K1", "file": _d(2), "extra": FLAG},
+                {"key": "K9", "file": _d(2), "extra": FLAG},
+            ],
+            [{"key": "K1", "file": _d(3), "phone": "1"}],
+            [
+                {"key": "K9", "file": _d(4), "phone": "9"},
+                {"key": "K2", "file": _d(4), "extra": FLAG},
+            ],
+        ],
+    ),
+    "missing from full deliveries, back with the same values, unchanged re-exports": (
+        {"delivery": "full"},
+        [
+            [{"key": "K1", "file": _d(1)}, {"key": "K2", "file": _d(1), "phone": "2"}],
+            [{"key": "K1", "file": _d(2)}],
+            [{"key": "K1", "file": _d(3)}, {"key": "K2", "file": _d(3), "phone": "2"}],
+            [{"key": "K1", "file": _d(4), "phone": "changed"}],
+            [{"key": "K1", "file": _d(5), "phone": "changed"}, {"key": "K2", "file": _d(5, "b")}],
+        ],
+    ),
+}
+
+
+def _state(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.sql(
+        f"SELECT * EXCLUDE (version_source) FROM {CURRENT_TABLE} ORDER BY record_key"
+    ).df()
+
+
+def _expected(con: duckdb.DuckDBPyConnection, source: Any) -> pd.DataFrame:
+    sql = current_records_sql("raw.crm", source)
+    return con.sql(
+        f"SELECT * REPLACE (version_no::BIGINT AS version_no) FROM ({sql}) ORDER BY record_key"
+    ).df()
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_each_batch_folded_equals_a_full_resolution(name: str) -> None:
+    settings, batches = SCENARIOS[name]
+    source = _source(**settings)
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    for step, batch in enumerate(batches, start=1):
+        rows = [{"ingested_at": f"2030-02-0{step}T00:00:{i:02d}", "run": f"r{step}", **r}
+                for i, r in enumerate(batch)]  # fmt: skip
+        frame = _raw(rows)  # noqa: F841 - read by DuckDB
+        if step == 1:
+            con.execute("CREATE TABLE raw.crm AS SELECT * FROM frame")
+        else:
+            con.execute("INSERT INTO raw.crm BY NAME SELECT * FROM frame")
+        stats = update_version_state(con, [source])
+        assert stats.mode == ("full" if step == 1 else "incremental"), stats.full_sources
+        assert stats.sightings_read >= len(batch)
+        expected = _expected(con, source)
+        stored = _state(con)[list(expected.columns)]
+        pd.testing.assert_frame_equal(stored, expected, obj=f"{name}, batch {step}")
