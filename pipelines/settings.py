@@ -144,6 +144,13 @@ class ScaleSettings(BaseModel):
         description="processes of the cleaning pool over distinct values; 1 (default) = off: on "
         "the shared 2-core machine the pool made cleaning slower (BENCHMARKS.md, issue #22)",
     )
+    clean_chunk_records: int = Field(
+        default=100_000,
+        ge=1,
+        description="current records a full clean reads and cleans at a time (appended to "
+        "clean.* chunk by chunk: memory holds one chunk, not every record); never changes a "
+        "result",
+    )
     reuse_params: bool = Field(
         default=True,
         description="sharded full rebuilds reuse the previous run's model params when the "
