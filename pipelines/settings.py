@@ -53,6 +53,10 @@ class DuckDBSettings(BaseModel):
     memory_limit: str | None = None
     temp_directory: str | None = None
     threads: int | None = None
+    # give the memory of finished DuckDB work back to the system (allocator background
+    # threads) instead of keeping it for DuckDB's next query: the run's pandas work then does
+    # not stack on DuckDB's retained peak (BENCHMARKS.md, issue #22)
+    release_memory: bool = True
 
 
 class SecuritySettings(BaseModel):

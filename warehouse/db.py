@@ -21,6 +21,7 @@ def connect(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     threads: int | None = None,
+    release_memory: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB warehouse.
 
@@ -30,6 +31,9 @@ def connect(
         memory_limit: DuckDB ``memory_limit`` (e.g. ``"4GB"``); beyond it DuckDB spills to disk.
         temp_directory: the spill folder for larger-than-memory work.
         threads: DuckDB worker threads; None = DuckDB's default (all cores).
+        release_memory: DuckDB's allocator background threads on: memory freed by finished
+            queries goes back to the system within about a second (else the process keeps
+            it for DuckDB's later work, and the Python work after a large query stacks on it).
 
     Returns:
         An open connection; use it as a context manager to close it.
@@ -41,6 +45,8 @@ def connect(
         config["temp_directory"] = temp_directory
     if threads:
         config["threads"] = threads
+    if release_memory:
+        config["allocator_background_threads"] = True
     target = str(path)
     if target != ":memory:" and not read_only:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
