@@ -1,13 +1,15 @@
-"""Where the match stage's memory goes: resident memory per phase of one full match stage.
+"""Where the match (or clean) stage's memory goes: resident memory per phase of one full stage.
 
-Runs `pipelines.stages.match.match_stage` once on a copy of a warehouse left by
-`BENCH_KEEP_WORKDIR=1 benchmarks/bench_pipeline.py …` (its workdir holds `archive.yml`), with a
-thread sampling the process's resident memory every 10 ms and the stage's steps (reading
-`clean.records`, preparing, blocking, comparing, EM, assembling, writing) wrapped to label the
+Runs `pipelines.stages.match.match_stage` (`--stage clean`: `clean_stage`, a full clean) once
+on a copy of a warehouse left by `BENCH_KEEP_WORKDIR=1 benchmarks/bench_pipeline.py …` (its
+workdir holds `archive.yml`), with a thread sampling the process's resident memory every 10 ms
+and the stage's steps (reading `clean.records`, preparing, blocking, comparing, EM, assembling,
+writing; for the clean stage: staging, reading, cleaning, writing) wrapped to label the
 samples. Prints, per phase, the resident memory at its start and its peak, and the stage's
 peak above the process's resident memory before the stage (imports and the open warehouse).
 
     .venv/bin/python benchmarks/bench_match_memory.py data/bench/runs/100000-0-<pid>
+    .venv/bin/python benchmarks/bench_match_memory.py --stage clean --chunk 50000 <workdir>
 """
 
 from __future__ import annotations
@@ -97,19 +99,41 @@ WRAPPED: list[tuple[str, str, str]] = [
     ("dedupe.assemble", "build_review_queue", "review queue"),
     ("warehouse.match_state", "replace_tables", "replace_tables"),
 ]
+CLEAN_WRAPPED: list[tuple[str, str, str]] = [
+    ("warehouse.clean_delta", "stage_current_versions", "stage current versions"),
+    ("warehouse.clean_delta", "current_rows", "read current rows"),
+    ("warehouse.clean_full", "current_slice", "read current rows"),
+    ("pipelines.stages.clean", "clean_records", "clean"),
+    ("pipelines.stages.clean", "clean_batch", "clean"),
+    ("pipelines.stages.clean", "replace_tables", "write clean.*"),
+    ("warehouse.db.ChunkedTables", "append", "write clean.*"),
+    ("warehouse.clean_full", "flag_mismatches", "switchboards"),
+    ("warehouse.clean_full", "update_records", "switchboards"),
+]
 
 
-def wrap(sampler: Sampler) -> None:
-    """Label the stage's steps (patched where they are looked up)."""
-    for module, attr, label in WRAPPED:
-        mod = importlib.import_module(module)
-        func = getattr(mod, attr)
+def wrap(sampler: Sampler, steps: list[tuple[str, str, str]] = WRAPPED) -> None:
+    """Label the stage's steps (patched where they are looked up; absent ones skipped, so an
+    older checkout runs too)."""
+    for module, attr, label in steps:
+        path, _, cls = module.rpartition(".") if module.endswith("Tables") else (module, "", "")
+        try:
+            mod: Any = importlib.import_module(path)
+        except ImportError:
+            continue
+        if cls:
+            mod = getattr(mod, cls, None)
+        func = getattr(mod, attr, None)
+        if func is None:
+            continue
 
         def wrapper(*a: Any, _f: Callable = func, _l: str = label, **k: Any) -> Any:
             with sampler.phase(_l):
                 return _f(*a, **k)
 
         setattr(mod, attr, wrapper)
+    if steps is not WRAPPED:
+        return
     pairset = importlib.import_module("dedupe.pairset")
     to_frame = pairset.PairSet.to_frame
 
@@ -123,8 +147,12 @@ def wrap(sampler: Sampler) -> None:
 MATCH_TABLES = ("match.pairs", "match.clusters", "match.review_queue", "match.blocking_stats")
 
 
-def _table_hashes(cfg: Any) -> dict[str, str]:
-    """Content hash of each match table (rows sorted by their first two columns, no run id)."""
+CLEAN_TABLES = ("clean.records", "clean.transactions", "clean.interactions", "clean.follow_up",
+                "clean.unmapped_industries", "clean.date_orders")  # fmt: skip
+
+
+def _table_hashes(cfg: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str, str]:
+    """Content hash of each table (rows sorted by their first two columns, no run id)."""
     from pipelines.access import open_warehouse
     from warehouse import read_table
     from warehouse.signatures import frame_hash
@@ -132,7 +160,7 @@ def _table_hashes(cfg: Any) -> dict[str, str]:
     con = open_warehouse(cfg, read_only=True)
     try:
         out = {}
-        for name in MATCH_TABLES:
+        for name in tables:
             frame = read_table(con, name)
             assert frame is not None, name
             frame = frame.drop(columns=[c for c in ("run_id",) if c in frame.columns])
@@ -143,10 +171,10 @@ def _table_hashes(cfg: Any) -> dict[str, str]:
         con.close()
 
 
-def _compare(kept: Any, now: Any) -> dict[str, bool]:
-    """Per match table: whether this run wrote what the kept run wrote."""
-    before, after = _table_hashes(kept), _table_hashes(now)
-    return {name: before[name] == after[name] for name in MATCH_TABLES}
+def _compare(kept: Any, now: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str, bool]:
+    """Per table: whether this run wrote what the kept run wrote."""
+    before, after = _table_hashes(kept, tables), _table_hashes(now, tables)
+    return {name: before[name] == after[name] for name in tables}
 
 
 def main() -> None:
@@ -156,12 +184,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--memory-limit", help="DuckDB memory_limit for the run (e.g. 1GB)")
     parser.add_argument(
-        "--compare", action="store_true",
-        help="check that match.* written now equals (content hash) what the kept run wrote "
-        "(that run must have been a first full run, as bench_pipeline's are)",
+        "--compare",
+        action="store_true",
+        help="check that match.* (clean.*) written now equals (content hash) what the kept run "
+        "wrote (that run must have been a first full run, as bench_pipeline's are)",
     )
+    parser.add_argument("--stage", choices=["match", "clean"], default="match")
+    parser.add_argument("--chunk", type=int, help="scale.clean_chunk_records (--stage clean)")
     args = parser.parse_args()
+    clean = args.stage == "clean"
     from pipelines.settings import load_config
+    from pipelines.stages.clean import clean_stage
     from pipelines.stages.context import RunContext
     from pipelines.stages.match import match_stage
 
@@ -171,10 +204,17 @@ def main() -> None:
         shutil.copy(src.resolve(src.warehouse), tmp / "warehouse.duckdb")
         cfg = load_config(args.workdir / "archive.yml", warehouse=str(tmp / "warehouse.duckdb"))
         # a first full run: no incremental plan, parameters estimated by EM
-        cfg = cfg.model_copy(update={
-            "match_incremental": False,
-            "scale": cfg.scale.model_copy(update={"reuse_params": False}),
-        })
+        scale = {
+            "reuse_params": False,
+            **({"clean_chunk_records": args.chunk} if args.chunk else {}),
+        }
+        cfg = cfg.model_copy(
+            update={
+                "match_incremental": False,
+                "clean_incremental": False,
+                "scale": cfg.scale.model_copy(update=scale),
+            }
+        )
         from pipelines.access import open_warehouse
 
         con = open_warehouse(cfg)
@@ -182,12 +222,12 @@ def main() -> None:
             con.execute(f"SET memory_limit = '{args.memory_limit}'")
         ctx = RunContext(config=cfg, run_id="match-memory", run_date=date.today())
         sampler = Sampler()
-        wrap(sampler)
+        wrap(sampler, CLEAN_WRAPPED if clean else WRAPPED)
         before = rss_mb()
         sampler.start()
         started, cpu = time.perf_counter(), time.process_time()
-        with sampler.phase("match stage"):
-            stats = match_stage(con, ctx)
+        with sampler.phase(f"{args.stage} stage"):
+            stats: Any = clean_stage(con, ctx) if clean else match_stage(con, ctx)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         sampler.stop()
         duck = con.sql(
@@ -195,18 +235,26 @@ def main() -> None:
             " WHERE memory_usage_bytes > 0 ORDER BY 2 DESC"
         ).fetchall()
         con.close()
-        same = _compare(src, cfg) if args.compare else None
+        tables = CLEAN_TABLES if clean else MATCH_TABLES
+        same = _compare(src, cfg, tables) if args.compare else None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     peak = max(sampler.peaks.values())
-    print(f"records {stats.records_relinked:,}, candidate pairs {stats.candidate_pairs:,}, "
-          f"wall {wall:.1f} s, CPU {cpu:.1f} s")
-    print(f"RSS before the stage {before:,.0f} MB; stage peak {peak:,.0f} MB "
-          f"(+{peak - before:,.0f} MB); ru_maxrss "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+    if clean:
+        print(f"records {stats.clean_records:,} ({stats.mode}), wall {wall:.1f} s, CPU {cpu:.1f} s")
+    else:
+        print(
+            f"records {stats.records_relinked:,}, candidate pairs {stats.candidate_pairs:,}, "
+            f"wall {wall:.1f} s, CPU {cpu:.1f} s"
+        )
+    print(
+        f"RSS before the stage {before:,.0f} MB; stage peak {peak:,.0f} MB "
+        f"(+{peak - before:,.0f} MB); ru_maxrss "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+    )
     print(f"DuckDB buffer memory at the end (MB): {dict(duck)}")
     if same is not None:
-        print("match.* identical to the kept run's:", same)
+        print(f"{args.stage} tables identical to the kept run's:", same)
     print("| phase | RSS at start MB | peak MB | peak above stage start MB |")
     print("|---|---|---|---|")
     rows = []
@@ -215,11 +263,22 @@ def main() -> None:
         print(f"| {label} | {start:,.0f} | {top:,.0f} | {top - before:+,.0f} |")
         rows.append({"phase": label, "start_mb": round(start), "peak_mb": round(top)})
     if args.json:
-        args.json.write_text(json.dumps({
-            "records": stats.records_relinked, "pairs": stats.candidate_pairs,
-            "before_mb": round(before), "peak_mb": round(peak), "wall_s": round(wall, 1),
-            "cpu_s": round(cpu, 1), "phases": rows,
-        }, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "stage": args.stage,
+                    "chunk": args.chunk,
+                    "records": stats.clean_records if clean else stats.records_relinked,
+                    "pairs": None if clean else stats.candidate_pairs,
+                    "before_mb": round(before),
+                    "peak_mb": round(peak),
+                    "wall_s": round(wall, 1),
+                    "cpu_s": round(cpu, 1),
+                    "phases": rows,
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def open_warehouse(
             memory_limit=cfg.duckdb.memory_limit,
             temp_directory=cfg.duckdb.temp_directory,
             threads=duckdb_threads(cfg),
+            release_memory=cfg.duckdb.release_memory,
         )
     ring = keyring(cfg, create=create_key)
     assert ring is not None  # keyring() raises when encryption is on and no key exists
@@ -102,6 +103,8 @@ def open_warehouse(
     if cfg.duckdb.temp_directory:
         con.execute(f"SET temp_directory = '{cfg.duckdb.temp_directory}'")
     con.execute(f"SET threads = {duckdb_threads(cfg)}")
+    if cfg.duckdb.release_memory:
+        con.execute("SET allocator_background_threads = true")
     return con
 
 

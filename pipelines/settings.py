@@ -53,6 +53,10 @@ class DuckDBSettings(BaseModel):
     memory_limit: str | None = None
     temp_directory: str | None = None
     threads: int | None = None
+    # give the memory of finished DuckDB work back to the system (allocator background
+    # threads) instead of keeping it for DuckDB's next query: the run's pandas work then does
+    # not stack on DuckDB's retained peak (BENCHMARKS.md, issue #22)
+    release_memory: bool = True
 
 
 class SecuritySettings(BaseModel):
@@ -143,6 +147,13 @@ class ScaleSettings(BaseModel):
         le=256,
         description="processes of the cleaning pool over distinct values; 1 (default) = off: on "
         "the shared 2-core machine the pool made cleaning slower (BENCHMARKS.md, issue #22)",
+    )
+    clean_chunk_records: int = Field(
+        default=100_000,
+        ge=1,
+        description="current records a full clean reads and cleans at a time (appended to "
+        "clean.* chunk by chunk: memory holds one chunk, not every record); never changes a "
+        "result",
     )
     reuse_params: bool = Field(
         default=True,

@@ -21,6 +21,7 @@ def connect(
     memory_limit: str | None = None,
     temp_directory: str | None = None,
     threads: int | None = None,
+    release_memory: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB warehouse.
 
@@ -30,6 +31,9 @@ def connect(
         memory_limit: DuckDB ``memory_limit`` (e.g. ``"4GB"``); beyond it DuckDB spills to disk.
         temp_directory: the spill folder for larger-than-memory work.
         threads: DuckDB worker threads; None = DuckDB's default (all cores).
+        release_memory: DuckDB's allocator background threads on: memory freed by finished
+            queries goes back to the system within about a second (else the process keeps
+            it for DuckDB's later work, and the Python work after a large query stacks on it).
 
     Returns:
         An open connection; use it as a context manager to close it.
@@ -41,6 +45,8 @@ def connect(
         config["temp_directory"] = temp_directory
     if threads:
         config["threads"] = threads
+    if release_memory:
+        config["allocator_background_threads"] = True
     target = str(path)
     if target != ":memory:" and not read_only:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -221,6 +227,43 @@ def append_table(con: duckdb.DuckDBPyConnection, name: str, df: pd.DataFrame | p
         df: the rows to append.
     """
     _write(con, _check_name(name), df, "append")
+
+
+class ChunkedTables:
+    """Write tables chunk by chunk, inside the caller's transaction, as ONE write of every chunk.
+
+    The tables are dropped on creation and each one is created from its first chunk; later
+    chunks are inserted by column name. A column whose chunks so far were all null (an Arrow
+    ``null`` column, stored as text) takes the type of the first chunk that has values, so the
+    table's column types equal those of one write of the concatenated frames.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
+        self._con = con
+        self._untyped: dict[str, set[str]] = {}
+        for name in names:
+            _check_name(name)
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def append(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
+        """Append one chunk of rows to ``name`` (created from the first chunk)."""
+        table = (
+            frame if isinstance(frame, pa.Table)
+            else pa.Table.from_pandas(frame, preserve_index=False)
+        )  # fmt: skip
+        nulls = {f.name for f in table.schema if pa.types.is_null(f.type)}
+        if name not in self._untyped:
+            _write(self._con, name, table, "replace")
+            self._untyped[name] = nulls
+            return
+        for column in sorted(self._untyped[name] - nulls):  # first values: take their type
+            field = table.schema.field(column)
+            with self._con.cursor() as cur:  # the type name DuckDB gives the Arrow type
+                typed = cur.from_arrow(pa.table({column: pa.nulls(0, field.type)}))
+                sql_type = str(typed.types[0])
+            self._con.execute(f'ALTER TABLE {name} ALTER "{column}" TYPE {sql_type}')
+            self._untyped[name].discard(column)
+        _write(self._con, name, table, "append")
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

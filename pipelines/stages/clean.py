@@ -10,8 +10,6 @@ import pandas as pd
 
 from cleaning import (
     CleaningOptions,
-    clean_records,
-    date_order_frame,
     date_orders,
     unmapped_from_records,
     worker_pool,
@@ -26,7 +24,9 @@ from cleaning.incremental import (
 )
 from cleaning.pipeline import RECORD_COLUMNS
 from warehouse import clean_delta as delta
-from warehouse import read_table, replace_tables
+from warehouse import clean_full as full
+from warehouse import read_table
+from warehouse.db import ChunkedTables
 from warehouse.versions import create_version_views, mark_deleted_at_source
 
 from .context import RunContext, StageResult, load_sources
@@ -93,7 +93,7 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
         ):
             stats = _incremental(con, ctx, options, current)
         if stats is None:
-            stats = _full(con, ctx, options)
+            stats = _full(con, ctx, options, current)
     stats = replace(
         stats,
         versions_mode=versions.mode,
@@ -115,33 +115,73 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
     return stats
 
 
-def _full(con: duckdb.DuckDBPyConnection, ctx: RunContext, options: CleaningOptions) -> CleanStats:
-    """Clean every current record and replace ``clean.*``."""
-    raw = delta.current_rows(con, keys=None, every=True)
-    result = clean_records(raw, options)
-    result = replace(result, records=mark_deleted_at_source(result.records, raw))
-    replace_tables(
-        con,
-        {
-            "clean.records": result.records,
-            "clean.transactions": result.transactions,
-            "clean.interactions": result.interactions,
-            "clean.follow_up": result.follow_up,
-            "clean.unmapped_industries": result.unmapped_industries,
-            "clean.date_orders": date_order_frame(raw, options),
-        },
+def _full(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, options: CleaningOptions, current: int
+) -> CleanStats:
+    """Clean every current record and replace ``clean.*`` (one transaction), in chunks.
+
+    ``scale.clean_chunk_records`` current records at a time (in table order), each chunk
+    appended to ``clean.*``, so memory holds one chunk's frames, not the whole set's; the
+    result equals one clean of every record (``warehouse.clean_full``). The whole-set inputs:
+    the day/month orders come from the distinct date texts in SQL; the switchboards are
+    guessed (those ``clean.records`` holds, if any), counted over the written records after
+    the last chunk, and the records whose flag was guessed wrong are cleaned again in place.
+    """
+    orders = date_orders(delta.distinct_date_values(con, DATE_FIELDS), options)
+    guess = (
+        delta.shared_phones_now(con)
+        if delta.clean_tables_present(con, (*RECORD_COLUMNS, "deleted_at_source"))
+        else frozenset()
     )
-    for sql in delta.scope_sql(ctx.run_id, "full", incremental=False):
-        con.execute(sql)
+    size = ctx.config.scale.clean_chunk_records
+    counts = dict.fromkeys(("records", "transactions", "interactions", "follow_up"), 0)
+    deleted = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        names = (*counts, "unmapped_industries", "date_orders")
+        tables = ChunkedTables(con, [f"clean.{name}" for name in names])
+        full.stage_slices(con)
+        for start in range(0, current, size) or [0]:  # no record: the tables, empty
+            raw = full.current_slice(con, start, start + size)
+            result = clean_batch(raw, options, orders, guess)
+            records = mark_deleted_at_source(result.records, raw)
+            del raw
+            deleted += int(records["deleted_at_source"].notna().sum())
+            for name, frame in (("records", records), ("transactions", result.transactions),
+                                ("interactions", result.interactions),
+                                ("follow_up", result.follow_up)):  # fmt: skip
+                tables.append(f"clean.{name}", frame)
+                counts[name] += len(frame)
+            del result, records
+        full.drop_slices(con)
+        phones = full.phone_name_keys(con, options.shared_phone_min_names)
+        shared = switchboards(phones["phone"], phones["name_key"], options.shared_phone_min_names)
+        redo = full.flag_mismatches(con, shared)
+        if redo:
+            raw = delta.current_rows(con, keys=redo)
+            again = clean_batch(raw, options, orders, shared)
+            full.update_records(con, mark_deleted_at_source(again.records, raw))
+        full.sort_table(con, "clean.follow_up", ["record_key", "missing"])
+        tables.append("clean.unmapped_industries", unmapped_from_records(full.unmapped_inputs(con)))
+        tables.append(
+            "clean.date_orders",
+            pd.DataFrame(list(orders.items()), columns=["source_system", "date_order"]),
+        )
+        for sql in delta.scope_sql(ctx.run_id, "full", incremental=False):
+            con.execute(sql)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     return CleanStats(
         mode="full",
-        raw_rows=len(raw),
-        cleaned=len(raw),
-        clean_records=len(result.records),
-        transactions=len(result.transactions),
-        interactions=len(result.interactions),
-        follow_up=len(result.follow_up),
-        deleted_at_source=int(result.records["deleted_at_source"].notna().sum()),
+        raw_rows=current,
+        cleaned=current,
+        clean_records=counts["records"],
+        transactions=counts["transactions"],
+        interactions=counts["interactions"],
+        follow_up=counts["follow_up"],
+        deleted_at_source=deleted,
     )
 
 

@@ -40,3 +40,5 @@ def test_duckdb_limits_reach_the_connection(tmp_path: Path, encrypted: bool) -> 
         assert _setting(con, "threads") == 1
         assert _setting(con, "temp_directory") == str(spill)
         assert _setting(con, "memory_limit") == "953.6 MiB"  # 1 GB, in DuckDB's units
+        # duckdb.release_memory (default on): freed memory goes back to the system
+        assert _setting(con, "allocator_background_threads") in (True, "true")

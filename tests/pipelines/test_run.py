@@ -97,7 +97,7 @@ def _latest_report(project: Path) -> str:
 
 def test_broken_clean_layer_blocks_everything_after_it(project: Path, monkeypatch) -> None:
     """A critical clean check fails: match, golden, publish and snapshot never run."""
-    real = clean_stage_module.clean_records
+    real = clean_stage_module.clean_batch  # what the full clean cleans each chunk with
 
     def national_phones(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -105,7 +105,7 @@ def test_broken_clean_layer_blocks_everything_after_it(project: Path, monkeypatc
         result.records.loc[phones.notna().idxmax(), "phone"] = "13912345678"  # not E.164
         return result
 
-    monkeypatch.setattr(clean_stage_module, "clean_records", national_phones)
+    monkeypatch.setattr(clean_stage_module, "clean_batch", national_phones)
     out = run_pipeline(project, run_date="2026-11-24")
     assert not out.success and out.blocked
     assert out.stats.clean is not None and out.stats.match is None and out.stats.golden is None

@@ -1,0 +1,129 @@
+"""The full clean in chunks: the SQL around cleaning the current records a slice at a time.
+
+A full clean holding every current record in pandas at once peaked at ≈ 6 GB at 1 M records
+(BENCHMARKS.md, issue #22). The stage (``pipelines/stages/clean.py``) instead reads the current
+versions staged in ``warehouse.clean_delta.CURRENT`` a slice of rows at a time (in their
+order), cleans each slice with the whole set's inputs and appends it to ``clean.*``
+(``warehouse.db.ChunkedTables``). The two whole-set inputs come from SQL: each source's
+day/month order from the distinct date texts before the first chunk
+(``clean_delta.distinct_date_values``), the switchboard phones from the written
+``clean.records`` after the last one (records whose flag was guessed wrong are cleaned again
+and updated in place, so the table keeps its row order).
+
+Only SQL and frames here: the cleaning itself is ``cleaning``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from warehouse.clean_delta import CURRENT
+from warehouse.db import to_duckdb_arrow
+from warehouse.versions import TEXT_TYPES
+
+__all__ = [
+    "current_slice",
+    "drop_slices",
+    "flag_mismatches",
+    "phone_name_keys",
+    "sort_table",
+    "stage_slices",
+    "unmapped_inputs",
+    "update_records",
+]
+
+
+_SLICED = "_clean_full_current"
+
+
+def stage_slices(con: duckdb.DuckDBPyConnection) -> None:
+    """Copy ``CURRENT`` (a view over the stored versions) into a temp table to slice by rowid.
+
+    A view has no ``rowid``; the temporary table keeps the view's row order and lives in
+    DuckDB's memory (spilled under ``memory_limit``), not in pandas.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_SLICED} AS SELECT * FROM {CURRENT}")
+
+
+def drop_slices(con: duckdb.DuckDBPyConnection) -> None:
+    """Free the temp table of ``stage_slices`` once every slice is cleaned."""
+    con.execute(f"DROP TABLE IF EXISTS {_SLICED}")
+
+
+def current_slice(con: duckdb.DuckDBPyConnection, start: int, stop: int) -> pd.DataFrame:
+    """Rows ``start`` ≤ row < ``stop`` of ``CURRENT`` in its order, as one all-text frame.
+
+    ``stage_slices`` must have run first.
+    """
+    table = con.sql(
+        f"SELECT * FROM {_SLICED} WHERE rowid >= $start AND rowid < $stop ORDER BY rowid",
+        params={"start": start, "stop": stop},
+    ).to_arrow_table()
+    return table.to_pandas(types_mapper=TEXT_TYPES.get)
+
+
+def phone_name_keys(con: duckdb.DuckDBPyConnection, min_names: int) -> pd.DataFrame:
+    """``phone, name_key`` of the clean records whose phone is on ≥ ``min_names`` records.
+
+    Only those phones can be switchboards (``cleaning.phone.flag_shared_phones``), so the
+    switchboards of these rows are those of every clean record.
+    """
+    return (
+        con.sql(
+            "SELECT phone, name_key FROM clean.records WHERE phone IN"
+            " (SELECT phone FROM clean.records WHERE phone IS NOT NULL"
+            "  GROUP BY phone HAVING count(*) >= $n)",
+            params={"n": int(min_names)},
+        )
+        .to_arrow_table()
+        .to_pandas(types_mapper=TEXT_TYPES.get)
+    )
+
+
+def flag_mismatches(con: duckdb.DuckDBPyConnection, shared: frozenset[str]) -> list[str]:
+    """``record_key`` of clean records whose ``phone_shared`` disagrees with ``shared``."""
+    con.register("_clean_full_shared", pa.table({"phone": pa.array(sorted(shared), pa.string())}))
+    try:
+        rows = con.execute(
+            "SELECT record_key FROM clean.records WHERE coalesce(phone_shared, false)"
+            " <> coalesce(phone IN (SELECT phone FROM _clean_full_shared), false)"
+        ).fetchall()
+    finally:
+        con.unregister("_clean_full_shared")
+    return [r[0] for r in rows]
+
+
+def update_records(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> None:
+    """Overwrite the ``clean.records`` rows of ``records``' keys in place (every column)."""
+    if records.empty:
+        return
+    columns = [c for c in records.columns if c != "record_key"]
+    sets = ", ".join(f'"{c}" = n."{c}"' for c in columns)
+    con.register("_clean_full_redo", to_duckdb_arrow(records))
+    try:
+        con.execute(
+            f"UPDATE clean.records AS r SET {sets} FROM _clean_full_redo AS n"
+            " WHERE n.record_key = r.record_key"
+        )
+    finally:
+        con.unregister("_clean_full_redo")
+
+
+def unmapped_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``industry_raw, industry_code`` of the clean records no industry section matched."""
+    return (
+        con.sql(
+            "SELECT industry_raw, industry_code FROM clean.records"
+            " WHERE industry_code IS NULL AND industry_raw IS NOT NULL"
+        )
+        .to_arrow_table()
+        .to_pandas(types_mapper=TEXT_TYPES.get)
+    )
+
+
+def sort_table(con: duckdb.DuckDBPyConnection, name: str, keys: list[str]) -> None:
+    """Rewrite ``name`` sorted by ``keys`` (a table written in chunks, each one sorted)."""
+    order = ", ".join(f'"{k}"' for k in keys)
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name} ORDER BY {order}")
