@@ -42,7 +42,8 @@ def stage_slices(con: duckdb.DuckDBPyConnection) -> None:
     """Copy ``CURRENT`` (a view over the stored versions) into a temp table to slice by rowid.
 
     A view has no ``rowid``; the temporary table keeps the view's row order and lives in
-    DuckDB's memory (spilled under ``memory_limit``), not in pandas.
+    DuckDB's memory (spilled under ``memory_limit``), not in pandas. Call it outside a
+    transaction: a table created inside one numbers its rows from a large offset.
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_SLICED} AS SELECT * FROM {CURRENT}")
 

@@ -136,11 +136,11 @@ def _full(
     size = ctx.config.scale.clean_chunk_records
     counts = dict.fromkeys(("records", "transactions", "interactions", "follow_up"), 0)
     deleted = 0
+    full.stage_slices(con)  # before the transaction: rowids there start at 0
     con.execute("BEGIN TRANSACTION")
     try:
         names = (*counts, "unmapped_industries", "date_orders")
         tables = ChunkedTables(con, [f"clean.{name}" for name in names])
-        full.stage_slices(con)
         for start in range(0, current, size) or [0]:  # no record: the tables, empty
             raw = full.current_slice(con, start, start + size)
             result = clean_batch(raw, options, orders, guess)
