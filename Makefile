@@ -115,6 +115,12 @@ RECORDS ?= 100000
 bench-nightly: $(STAMP)
 	$(BIN)/python benchmarks/bench_nightly.py --records $(RECORDS) --nights $(NIGHTS)
 
+## bench-versions: the nightly version step (stored state, new sightings only) vs a resolution over
+## every raw sighting, night by night over a replay (NIGHTS, default 10 here); figures to BENCHMARKS.md
+.PHONY: bench-versions
+bench-versions: $(STAMP)
+	$(BIN)/python benchmarks/bench_versions.py --records $(RECORDS) --nights $(or $(VERSION_NIGHTS),10)
+
 ## bench-dossier: seconds per dossier PDF, full font vs the batch font subset; to BENCHMARKS.md
 .PHONY: bench-dossier
 bench-dossier: $(STAMP) fonts

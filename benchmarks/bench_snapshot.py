@@ -58,10 +58,10 @@ def _scaled(con, names, tables, touched_sql: str, scale: float, prefix: str) -> 
             )
         else:
             con.execute(f"CREATE TABLE {target} AS SELECT * FROM _t")
-            for copy in range(1, int(scale)):
+            for copy in range(1, int(scale)):  # copies of the untouched customers only
                 con.execute(
                     f"INSERT INTO {target} SELECT * REPLACE (customer_id || '~{copy}' AS"
-                    f" customer_id) FROM _t"
+                    f" customer_id) FROM _t WHERE NOT ({touched_sql})"
                 )
         con.unregister("_t")
     del names
