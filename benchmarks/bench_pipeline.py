@@ -178,9 +178,12 @@ def _full_redelivery(meta: dict[str, Any]) -> None:
             raise RuntimeError(f"{source.name}: full re-delivery supports CSV exports only")
         for delta in sorted((folder / "delta").glob(f"{source.name}/{DELTA_DATE}/*.csv")):
             base = folder / "base" / source.name / BASE_DATE / delta.name
-            base_bytes, new_lines = base.read_bytes(), delta.read_bytes().splitlines(True)[1:]
+            base_bytes, delta_bytes = base.read_bytes(), delta.read_bytes()
             if not base_bytes.endswith(b"\n"):
                 base_bytes += b"\n"
+            if delta_bytes.startswith(base_bytes):  # converted by another benchmark already
+                continue
+            new_lines = delta_bytes.splitlines(True)[1:]
             delta.write_bytes(base_bytes + b"".join(new_lines))
             meta["redelivered_records"] = meta.get("redelivered_records", 0) + meta[
                 "base_counts"
