@@ -14,17 +14,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import duckdb
-import pyarrow as pa
 
 from warehouse.db import table_exists
 from warehouse.golden_delta import published_state, staged_delta
+from warehouse.ops import replace_check_failures
 
 __all__ = ["FAILURES_TABLE", "STATE_TABLE", "golden_check_scope", "store_golden_failures"]
 
 FAILURES_TABLE = "ops.golden_check_failures"
 """Golden customers failing a per-customer check: ``run_id, check_name, customer_id``."""
 STATE_TABLE = "ops.golden_check_state"
-"""``settings, run_id, fingerprint``: the quality settings and the staged golden state
+"""``settings, fingerprint, run_id``: the quality settings and the staged golden state
 (``staging.golden_state``'s fingerprint) the stored failures were found in."""
 _SCOPE = "_golden_check_scope"
 _DELTA_CUSTOMERS = "staging.delta_customers"
@@ -72,27 +72,11 @@ def store_golden_failures(
     if table_exists(con, "staging.golden_state"):
         rows = con.execute("SELECT fingerprint FROM staging.golden_state").fetchall()
         fingerprint = str(rows[0][0]) if len(rows) == 1 else None
-    pairs = [(check, str(key)) for check, keys in failing.items() for key in keys]
-    frame = pa.table(
-        {
-            "run_id": pa.array([run_id] * len(pairs), pa.string()),
-            "check_name": pa.array([p[0] for p in pairs], pa.string()),
-            "customer_id": pa.array([p[1] for p in pairs], pa.string()),
-        }
+    replace_check_failures(
+        con,
+        (FAILURES_TABLE, STATE_TABLE),
+        "customer_id",
+        run_id,
+        failing,
+        {"settings": settings, "fingerprint": fingerprint},
     )
-    con.register("_golden_failing", frame)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
-        con.execute(f"CREATE OR REPLACE TABLE {FAILURES_TABLE} AS SELECT * FROM _golden_failing")
-        con.execute(
-            f"CREATE OR REPLACE TABLE {STATE_TABLE}"
-            " (settings VARCHAR, run_id VARCHAR, fingerprint VARCHAR)"
-        )
-        con.execute(f"INSERT INTO {STATE_TABLE} VALUES (?, ?, ?)", [settings, run_id, fingerprint])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_golden_failing")

@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from warehouse.db import read_table, replace_tables, table_columns, table_exists
 
@@ -19,6 +20,7 @@ __all__ = [
     "read_check_results",
     "read_required",
     "read_stage_stats",
+    "replace_check_failures",
     "require_tables",
     "run_deliveries",
     "write_check_results",
@@ -174,3 +176,49 @@ def latest_recorded_run(con: duckdb.DuckDBPyConnection) -> str | None:
     if table is None or table.empty:
         return None
     return str(table.sort_values("recorded_at")["run_id"].iloc[-1])
+
+
+def replace_check_failures(
+    con: duckdb.DuckDBPyConnection,
+    tables: tuple[str, str],
+    key_column: str,
+    run_id: str,
+    failing: Mapping[str, Sequence[Any]],
+    state: Mapping[str, str | None],
+) -> None:
+    """Replace a suite's stored per-row failures and the state they hold under (one transaction).
+
+    Args:
+        con: the warehouse.
+        tables: ``(failures table, state table)``, e.g. ``ops.golden_check_failures`` and
+            ``ops.golden_check_state``.
+        key_column: the column naming a failing row (``record_key``, ``customer_id``).
+        run_id: the run that validated.
+        failing: check name → every failing key.
+        state: the state table's one row (text columns; ``run_id`` is added).
+    """
+    failures, state_table = tables
+    pairs = [(check, str(key)) for check, keys in failing.items() for key in keys]
+    frame = pa.table(
+        {
+            "run_id": pa.array([run_id] * len(pairs), pa.string()),
+            "check_name": pa.array([p[0] for p in pairs], pa.string()),
+            key_column: pa.array([p[1] for p in pairs], pa.string()),
+        }
+    )
+    row = {**state, "run_id": run_id}
+    columns = ", ".join(f'"{c}" VARCHAR' for c in row)
+    con.register("_check_failing", frame)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+        con.execute(f"CREATE OR REPLACE TABLE {failures} AS SELECT * FROM _check_failing")
+        con.execute(f"CREATE OR REPLACE TABLE {state_table} ({columns})")
+        marks = ", ".join("?" for _ in row)
+        con.execute(f"INSERT INTO {state_table} VALUES ({marks})", list(row.values()))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_check_failing")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import asdict
 
 import duckdb
@@ -76,14 +77,10 @@ def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Check
     outcomes = validate_golden_tables(
         con, rows, settings, GoldenSuiteTables(previous=previous), all_failing=True
     )
-    failing = {o.name: o.observed.pop("failing_keys", []) for o in outcomes}
-    (total,) = con.execute("SELECT count(*) FROM staging.customers").fetchall()[0]
-    for o in outcomes:
-        if o.name in GOLDEN_ROW_CHECKS and "skipped" not in o.observed:
-            o.observed["rows_validated"] = len(rows)
-            o.observed["rows_in_table"] = int(total)
-            if scope is not None:
-                o.observed["validated"] = "customers staged this run and earlier failures"
+    failing = _scoped_figures(
+        con, outcomes, GOLDEN_ROW_CHECKS, len(rows), "staging.customers",
+        None if scope is None else "customers staged this run and earlier failures",
+    )  # fmt: skip
     store_golden_failures(con, ctx.run_id, fingerprint, failing)
     _store(con, ctx, "golden", outcomes)
     return outcomes
@@ -136,17 +133,45 @@ def clean_quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list
     outcomes = validate_clean(
         records, settings=settings, table=(con, "clean.records"), all_failing=True
     )
-    failing = {o.name: o.observed.pop("failing_keys", []) for o in outcomes}
-    (total,) = con.execute("SELECT count(*) FROM clean.records").fetchall()[0]
-    for o in outcomes:
-        if o.name in ROW_CHECKS and "skipped" not in o.observed:
-            o.observed["rows_validated"] = len(records)
-            o.observed["rows_in_table"] = int(total)
-            if scope is not None:
-                o.observed["validated"] = "records cleaned this run and earlier failures"
+    failing = _scoped_figures(
+        con, outcomes, ROW_CHECKS, len(records), "clean.records",
+        None if scope is None else "records cleaned this run and earlier failures",
+    )  # fmt: skip
     store_clean_failures(con, ctx.run_id, fingerprint, failing)
     _store(con, ctx, "clean.records", outcomes)
     return outcomes
+
+
+def _scoped_figures(
+    con: duckdb.DuckDBPyConnection,
+    outcomes: list[CheckOutcome],
+    row_checks: Collection[str],
+    validated: int,
+    table: str,
+    scoped: str | None,
+) -> dict[str, list]:
+    """Take each check's failing keys out of ``observed``; note what the row checks saw.
+
+    Args:
+        con: the warehouse.
+        outcomes: one suite's outcomes (``all_failing``: with ``failing_keys``).
+        row_checks: the suite's per-row checks.
+        validated: how many rows they validated.
+        table: the whole table they belong to (its rows are ``rows_in_table``).
+        scoped: what the validated rows are, when not the whole table (``validated``).
+
+    Returns:
+        check name → every failing key (to store).
+    """
+    failing = {o.name: o.observed.pop("failing_keys", []) for o in outcomes}
+    (total,) = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
+    for o in outcomes:
+        if o.name in row_checks and "skipped" not in o.observed:
+            o.observed["rows_validated"] = validated
+            o.observed["rows_in_table"] = int(total)
+            if scoped is not None:
+                o.observed["validated"] = scoped
+    return failing
 
 
 def _settings_fingerprint(settings: QualitySettings) -> str:
