@@ -251,6 +251,7 @@ def publish_mart(
         and all((Path(parquet_dir) / f"{mart_table_name(t)}.parquet").exists() for t in tables)
     )
     reason = _full_reason(state, changed, settings, before, run_date, full_every_days, present)
+    forget_mart_state(con)  # a crash below leaves no state: the next publish rebuilds whole
     if reason is None:
         assert state is not None and changed is not None
         done = _delta(
@@ -263,7 +264,6 @@ def publish_mart(
             _write_state(con, settings, after, full_date, done.seq, hidden_now)
             return done
         reason = "a column that was empty in every row got values"
-    forget_mart_state(con)
     mart = build_analyst_mart_arrow(
         hide_customers(read_tables_arrow(con, tables), hidden_now), pseudonym_secret(key)
     )
