@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from sources.config import SourceConfig
 from warehouse.db import table_columns, table_exists, to_duckdb_arrow
+from warehouse.ops import replace_check_failures
 from warehouse.version_state import (
     CURRENT_TABLE,
     VersionStats,
@@ -416,24 +417,6 @@ def store_clean_failures(
     ``failing`` holds every failing record of each check over the whole table (what
     ``clean_scope`` validated covers every earlier failure), keyed by check name.
     """
-    rows = [(check, str(key)) for check, keys in failing.items() for key in keys]
-    frame = pa.table(
-        {
-            "run_id": pa.array([run_id] * len(rows), pa.string()),
-            "check_name": pa.array([r[0] for r in rows], pa.string()),
-            "record_key": pa.array([r[1] for r in rows], pa.string()),
-        }
+    replace_check_failures(
+        con, (FAILURES_TABLE, STATE_TABLE), "record_key", run_id, failing, {"settings": settings}
     )
-    con.register("_clean_failing", frame)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
-        con.execute(f"CREATE OR REPLACE TABLE {FAILURES_TABLE} AS SELECT * FROM _clean_failing")
-        con.execute(f"CREATE OR REPLACE TABLE {STATE_TABLE} (settings VARCHAR, run_id VARCHAR)")
-        con.execute(f"INSERT INTO {STATE_TABLE} VALUES (?, ?)", [settings, run_id])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_clean_failing")
