@@ -106,13 +106,15 @@ def accuracy_against_truth(crosswalk: pd.DataFrame, truth: pd.DataFrame) -> dict
     Args:
         crosswalk: ``golden.crosswalk`` (``record_key, source_system, source_record_id,
             customer_id``).
-        truth: ``source_system, source_record_id, entity_id`` (the demo generator writes it).
+        truth: ``source_system, source_record_id, entity_id`` (the demo generator writes it),
+            or ``record_key, entity_id``.
 
     Returns:
         ``records_evaluated``, ``records_without_truth``, and ``pairwise`` / ``bcubed`` each
         with ``precision``, ``recall``, ``f1``.
     """
-    joined = crosswalk.merge(truth, on=["source_system", "source_record_id"], how="inner")
+    on = ["record_key"] if "record_key" in truth.columns else ["source_system", "source_record_id"]
+    joined = crosswalk.merge(truth[[*on, "entity_id"]], on=on, how="inner")
     pred = joined[["record_key", "customer_id"]].rename(columns={"customer_id": "cluster_key"})
     tru = joined[["record_key", "entity_id"]]
     pw = pairwise_scores(pred, tru)

@@ -163,6 +163,7 @@ def evaluate(
     import pandas as pd
 
     from dedupe.evaluate import evaluate_run, format_report
+    from sources.demo import read_truth
     from warehouse import read_table
 
     from ..access import open_warehouse
@@ -170,7 +171,7 @@ def evaluate(
     if (truth is None) == (labels is None):
         print("evaluate needs --truth FILE or --labels FILE|steward (one of them)", file=sys.stderr)
         return 2
-    sample = pd.read_csv(truth, dtype=str) if truth is not None else None
+    sample = read_truth(truth) if truth is not None else None
     pairs_file = None if labels in (None, "steward") else pd.read_csv(labels, dtype=str)
     with open_warehouse(cfg, read_only=True) as con:
         crosswalk = read_table(con, "golden.crosswalk")

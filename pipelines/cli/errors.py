@@ -135,6 +135,8 @@ def _known_library_error(exc: BaseException) -> tuple[int, str, str] | None:
     text = _first_line(str(exc))
     if "ConfigError" in names:
         return EXIT_USAGE, "configuration error", _joined(str(exc))
+    if "TruthFileError" in names:
+        return EXIT_USAGE, "truth file error", text
     if "RunLockedError" in names:
         return EXIT_BUSY, "busy", text
     if names & {"DecryptionError", "EncryptionUnavailableError", "KeyMaterialError"}:

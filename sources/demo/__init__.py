@@ -4,6 +4,8 @@ from sources.demo.credit_code import uscc_check_char
 from sources.demo.generator import (
     DemoData,
     DemoFiles,
+    TruthFileError,
+    check_truth_columns,
     generate_demo_data,
     read_truth,
     write_demo,
@@ -12,6 +14,8 @@ from sources.demo.generator import (
 __all__ = [
     "DemoData",
     "DemoFiles",
+    "TruthFileError",
+    "check_truth_columns",
     "generate_demo_data",
     "read_truth",
     "uscc_check_char",

@@ -177,6 +177,31 @@ def write_demo(
     )
 
 
+class TruthFileError(ValueError):
+    """A truth file without the columns an evaluation needs (a user's file to fix)."""
+
+
+def check_truth_columns(frame: pd.DataFrame, source: object) -> None:
+    """Raise ``TruthFileError`` unless ``frame`` names each record and its entity.
+
+    A record is named by ``record_key`` or by ``source_system`` and ``source_record_id``.
+    """
+    columns = set(frame.columns)
+    named = "record_key" in columns or {"source_system", "source_record_id"} <= columns
+    if "entity_id" in columns and named:
+        return
+    shown = ", ".join(map(str, list(frame.columns)[:12])) or "none"
+    raise TruthFileError(
+        f"{source}: a truth file needs the columns entity_id and record_key (or source_system"
+        f" and source_record_id), one row per labelled record; its columns are: {shown}"
+    )
+
+
 def read_truth(path: Path) -> pd.DataFrame:
-    """Read a ground-truth CSV (``source_system, source_record_id, entity_id``) as text."""
-    return pd.read_csv(path, dtype=str)
+    """Read a ground-truth CSV (``source_system, source_record_id, entity_id``) as text.
+
+    ``record_key, entity_id`` is accepted too. Raises ``TruthFileError`` for other columns.
+    """
+    frame = pd.read_csv(path, dtype=str)
+    check_truth_columns(frame, path)
+    return frame

@@ -127,3 +127,29 @@ def test_ids_resolves_a_known_id_and_refuses_an_unknown_one(ran: Path, capsys) -
     assert capsys.readouterr().out.strip() == known
     assert main(["ids", "--config", str(ran), "C-NEVER-ISSUED"]) == 4  # data error, not echoed
     assert "unknown customer_id 'C-NEVER-ISSUED'" in capsys.readouterr().err
+
+
+def test_truth_file_with_other_columns_is_a_usage_error_and_record_keys_work(
+    ran: Path, demo_dir: Path, tmp_path: Path, capsys
+) -> None:
+    from pipelines.runner import evaluate_against_truth
+
+    cfg = load_config(ran)
+    entities = tmp_path / "entities.csv"  # an entity list (no record column), as corpora ship
+    entities.write_text("entity_id,kind,name\nE1,enterprise,长沙泰聚网络科技有限公司\n",
+                        encoding="utf-8")  # fmt: skip
+    capsys.readouterr()
+    assert main(["evaluate", "--config", str(ran), "--truth", str(entities)]) == 2
+    err = capsys.readouterr().err
+    assert "truth file error" in err and "entity_id and record_key" in err
+    assert "internal error" not in err
+    # the same truth keyed by record_key scores exactly as by source_system + source_record_id
+    truth = pd.read_csv(demo_dir / "truth.csv", dtype=str)
+    keyed = tmp_path / "keyed.csv"
+    truth.assign(record_key=truth["source_system"] + ":" + truth["source_record_id"])[
+        ["record_key", "entity_id"]
+    ].to_csv(keyed, index=False)
+    by_source = evaluate_against_truth(cfg, demo_dir / "truth.csv")
+    by_key = evaluate_against_truth(cfg, keyed)
+    assert by_key == by_source
+    assert by_key["records_evaluated"] > 0
