@@ -9,6 +9,7 @@ clean (the records guessed wrong are cleaned again in place).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import shutil
 from datetime import date
 from pathlib import Path
@@ -91,7 +92,12 @@ def test_a_full_clean_in_chunks_equals_one_chunk(ingested: tuple[Path, str]) -> 
     stats_one, one, types_one = _clean(project, 1_000_000, oracle=False)
     # again in chunks of 300 records: the clean layer is replaced whole ...
     stats_many, many, types_many = _clean(project, 300, oracle=True)
-    assert stats_many == stats_one
+    # the clean figures are equal; the version step's differ (the first run resolved every
+    # version, the second read the stored state)
+    def figures(stats: object) -> dict:
+        return {k: v for k, v in dataclasses.asdict(stats).items() if not k.startswith("versions_")}
+
+    assert figures(stats_many) == figures(stats_one)
     assert stats_one.clean_records > 3 * 300
     for name in TABLES:
         assert types_many[name] == types_one[name], name
