@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -57,17 +57,21 @@ def _not_summary_pattern() -> str:
     """A regex matching texts that start with an ASCII letter or digit, or a CJK ideograph,
     that no summary marker starts with: ``summary_text`` is False for them (no leading space
     to strip, no case folding onto ``g``/``s``/``t``), so they need no Python test."""
+    codes = (*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B),
+             *range(_CJK_FIRST, _CJK_LAST + 1))  # fmt: skip
+    return "^[" + _class_ranges(c for c in codes if chr(c) not in _SUMMARY_FIRST) + "]"
+
+
+def _class_ranges(codes: Iterable[int]) -> str:
+    """The inside of a regex character class matching these code points (ascending order),
+    consecutive ones folded into ranges."""
     ranges: list[tuple[int, int]] = []
-    for code in (*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B),
-                 *range(_CJK_FIRST, _CJK_LAST + 1)):  # fmt: skip
-        if chr(code) in _SUMMARY_FIRST:
-            continue
+    for code in codes:
         if ranges and ranges[-1][1] == code - 1:
             ranges[-1] = (ranges[-1][0], code)
         else:
             ranges.append((code, code))
-    parts = [f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges]
-    return "^[" + "".join(parts) + "]"
+    return "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
 
 
 def summary_text(cell: object) -> bool:
@@ -153,17 +157,12 @@ def _not_header_pattern(names: set[str]) -> str | None:
     """
     allowed = {c for name in names for c in name}
     composable = _composable()
-    ranges: list[tuple[int, int]] = []
-    for code in (*range(0x21, 0x7F), *range(_CJK_FIRST, _CJK_LAST + 1)):
-        char = chr(code)
-        if char in _EDGE_MARKS or code in composable or char.casefold() in allowed:
-            continue
-        if ranges and ranges[-1][1] == code - 1:
-            ranges[-1] = (ranges[-1][0], code)
-        else:
-            ranges.append((code, code))
-    parts = [f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges]
-    return "[" + "".join(parts) + "]" if parts else None
+    inside = _class_ranges(
+        code
+        for code in (*range(0x21, 0x7F), *range(_CJK_FIRST, _CJK_LAST + 1))
+        if not (chr(code) in _EDGE_MARKS or code in composable or chr(code).casefold() in allowed)
+    )
+    return "[" + inside + "]" if inside else None
 
 
 def _repeated_header(table: RawTable, mapping: HeaderMapping, source: SourceConfig) -> pd.Series:
