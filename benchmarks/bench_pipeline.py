@@ -181,10 +181,9 @@ def _full_redelivery(meta: dict[str, Any]) -> None:
             base_bytes, delta_bytes = base.read_bytes(), delta.read_bytes()
             if not base_bytes.endswith(b"\n"):
                 base_bytes += b"\n"
-            if delta_bytes.startswith(base_bytes):  # converted by another benchmark already
-                continue
-            new_lines = delta_bytes.splitlines(True)[1:]
-            delta.write_bytes(base_bytes + b"".join(new_lines))
+            if not delta_bytes.startswith(base_bytes):  # not converted by another benchmark
+                new_lines = delta_bytes.splitlines(True)[1:]
+                delta.write_bytes(base_bytes + b"".join(new_lines))
             meta["redelivered_records"] = meta.get("redelivered_records", 0) + meta[
                 "base_counts"
             ].get(source.name, 0)
