@@ -71,6 +71,38 @@ def whole_set_flags(prepared: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+FLAG_GROUPS: dict[str, str] = {
+    "email_shared": "email",
+    "name_in_places": "name_key",
+    "name_one_holder": "name_key",
+}
+"""Each whole-set flag and the column whose equal values it is counted over: a record's flag
+depends only on the records sharing its value there (`whole_set_flags`)."""
+
+
+def touched_flags(
+    prepared: pd.DataFrame, touched: pd.DataFrame
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The whole-set flags of the records sharing a value of `touched`, as `whole_set_flags`.
+
+    A flag is counted over the records of one value (`FLAG_GROUPS`): only the groups of the
+    values the `touched` rows carry (new versions and old ones) can change, so only their
+    records are counted again, each flag over whole groups of its own column.
+
+    Returns:
+        flag column → (row positions into `prepared`, the flag's value there).
+    """
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for group in dict.fromkeys(FLAG_GROUPS.values()):
+        wanted = pd.unique(touched[group].dropna().to_numpy(dtype=object))
+        at = np.nonzero(prepared[group].isin(wanted).to_numpy(dtype=bool))[0]
+        counted = whole_set_flags(prepared.iloc[at].reset_index(drop=True))
+        for column, by in FLAG_GROUPS.items():
+            if by == group:
+                out[column] = (at, counted[column])
+    return out
+
+
 def _merge_prepared(
     new_records: pd.DataFrame,
     existing_records: pd.DataFrame | None,
@@ -111,12 +143,17 @@ def _merge_prepared(
     # `email_shared`, `name_in_places` and `name_one_holder` are counted over all records: a
     # new record of a name (or mailbox) can end or start an unchanged record's flag; such
     # records are prepared anew and linked again like changed ones
+    # (only the groups of the values new records and old versions carry are counted again)
     flipped = np.zeros(total, dtype=bool)
-    for column, values in whole_set_flags(prepared).items():
-        differs = values != prepared[column].to_numpy(dtype=bool)
+    touched = pd.concat([fresh, old_prepared[changed]], ignore_index=True)
+    for column, (at, values) in touched_flags(prepared, touched).items():
+        current = prepared[column].to_numpy(dtype=bool)
+        differs = values != current[at]
         if differs.any():
-            prepared[column] = values
-            flipped |= differs
+            current = current.copy()
+            current[at] = values
+            prepared[column] = current
+            flipped[at[differs]] = True
     if flipped.any():
         stale = np.zeros(len(old_prepared), dtype=bool)
         stale[~changed] = flipped[remap[~changed]]
