@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,9 @@ from scipy.sparse.csgraph import connected_components
 from dedupe.assemble import LinkResult, assemble, decision_positions
 from dedupe.blocking import (
     BlockingRule,
+    CandidatePairs,
     Codes,
+    _first_rule_union,
     _layout,
     cached_codes,
     generate_candidates,
@@ -721,6 +724,7 @@ def _link(
     previous: LinkResult | None,
     delta: bool = False,
     more: Callable[[np.ndarray], PairSet] | None = None,
+    subset: _Subset | None = None,
 ) -> LinkResult | LinkDelta:
     """The body of `link_incremental` / `link_stored` (arguments as theirs).
 
@@ -732,19 +736,31 @@ def _link(
         raise ValueError("a link from some of the stored pairs can only be a delta")
     settings = settings or MatchSettings()
     warnings: list[str] = []
-    if existing_prepared is None and existing_records is None:
-        raise ValueError("an incremental link needs the previous records or their preparation")
-    prepared, old_versions, focus, remap = _merge_prepared(
-        new_records, existing_records, existing_prepared, settings
-    )
+    rules = rules_for(settings)
+    near_by: dict[str, np.ndarray] = {}
+    hot_by: dict[str, np.ndarray] = {}
+    if subset is not None:
+        # the reached records only; places and block sizes are the whole new state's
+        prepared, focus, remap, codes = subset.prepared, subset.focus, subset.remap, subset.codes
+        rank = order_rank(prepared)
+        hit, near, near_by, hot_by = _subset_blocks(subset, rules, settings)
+        hot = pd.DataFrame()
+    else:
+        if existing_prepared is None and existing_records is None:
+            raise ValueError("an incremental link needs the previous records or their preparation")
+        prepared, old_versions, focus, remap = _merge_prepared(
+            new_records, existing_records, existing_prepared, settings
+        )
+        codes = {}
+        rank = order_rank(prepared)
+        # Reused pairs must still come out of blocking: a block that grew past the cap is
+        # windowed, one that shrank under it pairs everyone. Only pairs in a changed block
+        # can differ.
+        hit, near, hot = _changed_blocks(
+            prepared, rules, settings, focus, old_versions, codes, rank
+        )
     n = len(prepared)
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
-    rules = rules_for(settings)
-    codes: Codes = {}
-    rank = order_rank(prepared)
-    # Reused pairs must still come out of blocking: a block that grew past the cap is windowed,
-    # one that shrank under it pairs everyone. Only pairs in a changed block can differ.
-    hit, near, hot = _changed_blocks(prepared, rules, settings, focus, old_versions, codes, rank)
     loaded: np.ndarray | None = None
     if more is not None:
         if previous is None or previous.pair_set is None or remap is None:
@@ -819,17 +835,22 @@ def _link(
         order = np.argsort(old_ids, kind="stable")
         keep, old_ids = keep[order], old_ids[order]
     missing = ~_member(dl * np.int64(n) + dr, old_ids)
-    cand = generate_candidates(
-        prepared,
-        rules,
-        settings.max_block_size,
-        settings.block_window,
-        focus=focus | near,
-        extra=(dl[missing], dr[missing]),
-        hot_values=hot,
-        codes=codes,
-        rank=rank,
-    )
+    if subset is not None:
+        cand = _subset_candidates(
+            subset, rules, settings, near_by, hot_by, (dl[missing], dr[missing])
+        )
+    else:
+        cand = generate_candidates(
+            prepared,
+            rules,
+            settings.max_block_size,
+            settings.block_window,
+            focus=focus | near,
+            extra=(dl[missing], dr[missing]),
+            hot_values=hot,
+            codes=codes,
+            rank=rank,
+        )
     rule = _first_rule(
         prepared, rules, settings, cand.left, cand.right, cand.rule, focus, codes, rank
     )
@@ -995,3 +1016,358 @@ def _interleave(
     index[slot] = len(old) + np.arange(len(fresh))
     index[~is_fresh] = keep
     return concat_pairs([old, fresh]).take(index)
+
+
+class SubsetSource(Protocol):
+    """The stored link as a nightly subset link reads it (`warehouse.match_subset`).
+
+    `rows` gives stored prepared rows by key, `groups` the stored rows sharing a value of a
+    column (less some keys), `reach` the part of the stored link a change can reach: an object
+    with `prepared` (stored rows, sorted by record_key), `pairs` (stored pairs among them by
+    position: the columns `stored_pair_set` takes), `rule_names`, `hard_names`,
+    `steward_pairs`, `places` and `gaps` (per ``key/order`` of each blocking rule: record_key,
+    place and block size in the new state; record_key and gap of each old version).
+    """
+
+    def rows(self, keys: np.ndarray) -> pd.DataFrame: ...
+
+    def groups(self, column: str, values: np.ndarray, without: np.ndarray) -> pd.DataFrame: ...
+
+    def reach(
+        self,
+        fresh: pd.DataFrame,
+        changed: np.ndarray,
+        flipped: np.ndarray,
+        decided: np.ndarray,
+        layouts: Sequence[tuple[str, str, int, int]],
+    ) -> Any: ...
+
+
+@dataclass
+class _Subset:
+    """A nightly link's records: the reached stored rows merged with this run's versions.
+
+    `prepared`, `old_versions` (stored rows of changed records), `focus` (new, changed or
+    re-flagged rows), `remap` (each stored row's position now, -1 = replaced), `fresh` (rows
+    of new versions, not re-flagged ones), `codes` (the run's cache with every rule's layout:
+    places and sizes of the whole new state), `gaps` (per layout, gap of each old version,
+    aligned with `old_versions`).
+    """
+
+    prepared: pd.DataFrame
+    old_versions: pd.DataFrame
+    focus: np.ndarray
+    remap: np.ndarray
+    fresh: np.ndarray
+    codes: Codes
+    gaps: dict[str, np.ndarray]
+
+
+def _layouts(rules: list[BlockingRule], settings: MatchSettings) -> list[tuple[str, str, int, int]]:
+    return [
+        (r.key, r.order, r.max_block_size or settings.max_block_size,
+         r.window or settings.block_window)
+        for r in rules
+    ]  # fmt: skip
+
+
+def _subset_flags(
+    fresh: pd.DataFrame, old: pd.DataFrame, source: SubsetSource
+) -> dict[str, dict[str, bool]]:
+    """Set `fresh`'s whole-set flags as counted over every record now (in place); return the
+    stored records whose flags flip: record_key → {flag: new value}.
+
+    Each flag is counted over the groups (`FLAG_GROUPS`) of the values the new and the old
+    versions carry: the stored rows of those groups (less the old versions) and the new rows.
+    """
+    changed = old["record_key"].to_numpy(dtype=object)
+    flips: dict[str, dict[str, bool]] = {}
+    for group in dict.fromkeys(FLAG_GROUPS.values()):
+        values = pd.unique(
+            pd.concat([fresh[group], old[group]], ignore_index=True).dropna().to_numpy(object)
+        )
+        stored = source.groups(group, np.asarray([str(v) for v in values], dtype=object), changed)
+        both = pd.concat([stored, fresh[stored.columns]], ignore_index=True)
+        counted = whole_set_flags(both)
+        for column, by in FLAG_GROUPS.items():
+            if by != group:
+                continue
+            values_now = counted[column]
+            fresh[column] = values_now[len(stored):]
+            was = stored[column].to_numpy(dtype=bool)
+            for i in np.nonzero(values_now[: len(stored)] != was)[0]:
+                flips.setdefault(stored["record_key"].iat[i], {})[column] = bool(values_now[i])
+    return flips
+
+
+def _subset(
+    new_records: pd.DataFrame,
+    source: SubsetSource,
+    settings: MatchSettings,
+    rules: list[BlockingRule],
+    decisions: pd.DataFrame | None,
+) -> tuple[_Subset, PairSet, pd.DataFrame]:
+    """Prepare the new versions, find and read what they reach, merge (see `_Subset`).
+
+    Returns:
+        (the subset, the stored pairs among its stored rows by stored position, the stored
+        steward pairs).
+    """
+    fresh = prepare_records(new_records, settings)
+    old = source.rows(fresh["record_key"].to_numpy(dtype=object))
+    flips = _subset_flags(fresh, old, source)
+    decided = normalize_decisions(decisions)
+    decided_keys = pd.unique(
+        pd.concat([decided["left_key"], decided["right_key"]]).astype(str).to_numpy(object)
+    )
+    read = source.reach(
+        fresh,
+        old["record_key"].to_numpy(dtype=object),
+        np.asarray(list(flips), dtype=object),
+        np.asarray(decided_keys, dtype=object),
+        _layouts(rules, settings),
+    )
+    stored: pd.DataFrame = read.prepared
+    stored_keys = arrow_strings(stored["record_key"].to_numpy(dtype=object))
+    changed = positions_of(old["record_key"].to_numpy(dtype=object), stored_keys)
+    if (changed < 0).any():
+        raise ValueError("an old version is missing from the subset read")
+    flipped = positions_of(np.asarray(list(flips), dtype=object), stored_keys)
+    if (flipped < 0).any():
+        raise ValueError("a re-flagged record is missing from the subset read")
+    replaced = np.zeros(len(stored), dtype=bool)
+    replaced[changed] = True
+    again = stored.iloc[flipped].copy()
+    for i, key in enumerate(again["record_key"].tolist()):
+        for column, value in flips[key].items():
+            again.iloc[i, again.columns.get_loc(column)] = value
+    replaced[flipped] = True
+    parts = [stored[~replaced], fresh[stored.columns], again]
+    origin = np.concatenate([np.nonzero(~replaced)[0], np.full(len(fresh) + len(again), -1)])
+    is_fresh = np.concatenate(
+        [np.zeros((~replaced).sum(), bool), np.ones(len(fresh), bool), np.zeros(len(again), bool)]
+    )
+    merged = pd.concat(parts, ignore_index=True)
+    for column in FLAG_GROUPS:
+        merged[column] = merged[column].astype(bool)
+    order = np.argsort(merged["record_key"].to_numpy(dtype=object), kind="stable")
+    prepared = merged.take(order).reset_index(drop=True)
+    origin, is_fresh = origin[order], is_fresh[order]
+    remap = np.full(len(stored), -1, dtype=np.int64)
+    remap[origin[origin >= 0]] = np.nonzero(origin >= 0)[0]
+    focus = origin < 0
+    keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
+    codes: Codes = {}
+    gaps: dict[str, np.ndarray] = {}
+    old_versions = stored.iloc[np.sort(changed)].reset_index(drop=True)
+    for rule in rules:
+        name = f"{rule.key}/{rule.order}"
+        if f"{name}@layout" in codes:
+            continue
+        key = cached_codes(prepared, rule.key, codes)
+        places = read.places[name]
+        at = positions_of(places["record_key"].to_numpy(dtype=object), keys)
+        if (at < 0).any() or len(np.unique(at)) != int((key >= 0).sum()):
+            raise ValueError(f"the subset read does not place every record of {name}")
+        position = np.full(len(prepared), -1, dtype=np.int64)
+        position[at] = places["place"].to_numpy(dtype=np.int64)
+        sizes = np.zeros(len(codes[rule.key][1]), dtype=np.int64)
+        sizes[key[at]] = places["size"].to_numpy(dtype=np.int64)
+        codes[f"{name}@layout"] = (position, sizes)
+        gap = read.gaps[name]
+        where = positions_of(
+            old_versions["record_key"].to_numpy(dtype=object),
+            arrow_strings(gap["record_key"].to_numpy(dtype=object)),
+        )
+        values = np.append(gap["gap"].to_numpy(dtype=np.int64), -1)
+        gaps[name] = values[where]  # -1 (no block now, no key) takes the appended -1
+    pairs = stored_pair_set(read.pairs, read.rule_names, read.hard_names)
+    subset = _Subset(prepared, old_versions, focus, remap, is_fresh, codes, gaps)
+    return subset, pairs, read.steward_pairs
+
+
+def _ranges(
+    block: np.ndarray, place: np.ndarray, lo_block: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """Which records (block, place) lie in one of the ranges [lo, hi] of block `lo_block`."""
+    out = np.zeros(len(block), dtype=bool)
+    if len(lo) == 0 or len(block) == 0:
+        return out
+    width = int(max(place.max(initial=0), hi.max(initial=0))) + 2
+    ids = block * width + place
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    start = np.searchsorted(sorted_ids, lo_block * width + np.maximum(lo, 0), side="left")
+    end = np.searchsorted(sorted_ids, lo_block * width + np.minimum(hi, width - 1), side="right")
+    reach = np.zeros(len(block) + 1, dtype=np.int64)
+    np.add.at(reach, start, 1)
+    np.add.at(reach, np.maximum(end, start), -1)
+    out[order[np.cumsum(reach[:-1]) > 0]] = True
+    return out
+
+
+def _subset_blocks(
+    subset: _Subset, rules: list[BlockingRule], settings: MatchSettings
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """`_changed_blocks` over a subset, from the whole new state's places and block sizes.
+
+    A block small before and after the change generates the same pairs of unchanged records;
+    one crossing the cap is re-checked whole (and, when it shrank under it, expanded whole);
+    one oversize before and after changes only within `window` places of a new/changed
+    record's place or of a gap an old version left.
+
+    Returns:
+        (hit: records whose stored pairs are checked again, near: unchanged records whose
+        pairs are generated again (any rule), near per rule name, hot block codes per rule).
+    """
+    prepared, codes, focus = subset.prepared, subset.codes, subset.focus
+    n = len(prepared)
+    hit = np.zeros(n, dtype=bool)
+    near_any = np.zeros(n, dtype=bool)
+    near: dict[str, np.ndarray] = {}
+    hot: dict[str, np.ndarray] = {}
+    for rule in rules:
+        name = f"{rule.key}/{rule.order}"
+        key = cached_codes(prepared, rule.key, codes)
+        position, sizes = codes[f"{name}@layout"]
+        cap = rule.max_block_size or settings.max_block_size
+        window = rule.window or settings.block_window
+        values = subset.old_versions[rule.key].to_numpy(dtype=object)
+        block = np.full(len(values), -1, dtype=np.int64)
+        known = pd.notna(values)
+        if known.any():
+            block[known] = pd.Index(codes[rule.key][1]).get_indexer(values[known])
+        inserted = np.bincount(key[subset.fresh & (key >= 0)], minlength=len(sizes))
+        removed = np.bincount(block[block >= 0], minlength=len(sizes))
+        over_now = sizes > cap
+        over_before = sizes - inserted + removed > cap
+        crossing = np.append(over_now != over_before, False)
+        hit |= crossing[key]
+        both = over_now & over_before
+        anchor = focus & (key >= 0)
+        anchor[anchor] = both[key[anchor]]
+        gap = subset.gaps[name]
+        at_gap = (block >= 0) & (gap >= 0)
+        at_gap[at_gap] = both[block[at_gap]]
+        g_block, g = block[at_gap], gap[at_gap]
+        inside = key >= 0
+        b, p = key[inside], position[inside]
+        fixed = _ranges(
+            b, p,
+            np.concatenate([key[anchor], g_block]),
+            np.concatenate([position[anchor] - window, g - 1 - window]),
+            np.concatenate([position[anchor] + window, g + window]),
+        )  # fmt: skip
+        around = _ranges(b, p, g_block, g - 1 - window, g + window)
+        hit[np.nonzero(inside)[0][fixed]] = True
+        mask = np.zeros(n, dtype=bool)
+        mask[np.nonzero(inside)[0][around]] = True
+        mask &= ~focus
+        near[rule.name] = mask
+        near_any |= mask
+        down = (block >= 0) & (gap >= 0)
+        down[down] = ~over_now[block[down]] & over_before[block[down]]
+        hot[rule.name] = np.unique(block[down])
+    return hit, near_any, near, hot
+
+
+def _subset_candidates(
+    subset: _Subset,
+    rules: list[BlockingRule],
+    settings: MatchSettings,
+    near: dict[str, np.ndarray],
+    hot: dict[str, np.ndarray],
+    extra: tuple[np.ndarray, np.ndarray],
+) -> CandidatePairs:
+    """`generate_candidates` (focus + near, hot blocks, steward extras) over a subset: blocks
+    are windowed by the whole new state's places and sizes, not the subset's."""
+    prepared, codes, focus = subset.prepared, subset.codes, subset.focus
+    n = len(prepared)
+    names: list[str] = []
+    parts: list[np.ndarray] = []
+    oversizes: list[int] = []
+    for rule in rules:
+        key = cached_codes(prepared, rule.key, codes)
+        position, sizes = codes[f"{rule.key}/{rule.order}@layout"]
+        cap = rule.max_block_size or settings.max_block_size
+        window = rule.window or settings.block_window
+        wanted = focus | near[rule.name]
+        expanded = np.union1d(np.unique(key[wanted & (key >= 0)]), hot[rule.name])
+        idx = np.nonzero((key >= 0) & np.isin(key, expanded))[0]
+        left = right = np.empty(0, np.int64)
+        oversize = 0
+        if len(idx) >= 2:
+            members = idx[np.lexsort((position[idx], key[idx]))]
+            block, place = key[members], position[members]
+            big = sizes[block] > cap
+            lefts, rights = [], []
+            for d in range(1, max(cap - 1, window) + 1):
+                same = block[:-d] == block[d:]
+                if not same.any():
+                    break
+                same &= ~big[:-d] | (place[d:] - place[:-d] <= window)
+                at = np.nonzero(same)[0]
+                lefts.append(members[at])
+                rights.append(members[at + d])
+            if lefts:
+                left, right = np.concatenate(lefts), np.concatenate(rights)
+            left, right = np.minimum(left, right), np.maximum(left, right)
+            keep = wanted[left] | wanted[right]
+            if len(hot[rule.name]):
+                keep |= np.isin(key[left], hot[rule.name])
+            left, right = left[keep], right[keep]
+            oversize = int((sizes[expanded] > cap).sum())
+        kept = rule.keeps(prepared, left, right, codes)
+        left, right = left[kept], right[kept]
+        names.append(rule.name)
+        parts.append(left * np.int64(n) + right)
+        oversizes.append(oversize)
+    if len(extra[0]):
+        el, er = np.minimum(*extra), np.maximum(*extra)
+        names.append("steward")
+        parts.append(el[el != er] * np.int64(n) + er[el != er])
+        oversizes.append(0)
+    ids, rule_at, pairs, new = _first_rule_union(parts)
+    stats = pd.DataFrame(
+        {"rule": names, "pairs": pairs, "new_pairs": new, "oversize_blocks": oversizes},
+        columns=["rule", "pairs", "new_pairs", "oversize_blocks"],
+    )
+    labels = np.array(names, dtype=object)[rule_at] if names else np.empty(0, dtype=object)
+    return CandidatePairs(ids // max(n, 1), ids % max(n, 1), labels, stats)
+
+
+def link_subset_delta(
+    new_records: pd.DataFrame,
+    source: SubsetSource,
+    settings: MatchSettings | None,
+    decisions: pd.DataFrame | None,
+    params: ModelParams,
+) -> LinkDelta:
+    """`link_stored_delta` from only the part of the stored link the change can reach.
+
+    The new versions are prepared, their whole-set flags counted over the groups of the
+    values they and the old versions carry (`SubsetSource.groups`), and `source` reads the
+    records the change reaches with every blocking rule's window places and block sizes of
+    the whole new state (`SubsetSource.reach`). The delta link then runs over those records
+    alone (positions relative to them): blocks are windowed by the whole state's places, so
+    the delta equals `link_stored_delta`'s over every stored record, and writing it
+    (`warehouse.match_state.write_match_delta`) gives a full rebuild's tables.
+
+    Raises:
+        ValueError: the read does not fit (an old version, a re-flagged record or a place is
+            missing): link from the whole stored link instead.
+    """
+    settings = settings or MatchSettings()
+    rules = rules_for(settings)
+    subset, pairs, steward = _subset(new_records, source, settings, rules, decisions)
+    labels = np.arange(len(subset.remap), dtype=np.int64)
+    previous = LinkResult(
+        steward, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), params,
+        prepared=None, pair_set=pairs, labels=labels,
+    )  # fmt: skip
+    result = _link(
+        new_records, None, steward, settings, decisions, params, None, previous,
+        delta=True, subset=subset,
+    )
+    assert isinstance(result, LinkDelta)
+    return result

@@ -1,0 +1,379 @@
+"""The part of the stored link a nightly change can reach, found and read in DuckDB.
+
+A nightly link (`dedupe.link_subset_delta`) needs, of the previous link in ``match.*``, only
+the records its change can reach; this module finds them in SQL over ``match.prepared`` and
+``match.pairs`` and reads only those (see docs/matching.md, "Nightly runs"):
+
+1. `StoredSubset.rows`: stored prepared rows by key (the old versions of changed records);
+   `StoredSubset.groups`: the stored rows sharing a value of a column (the whole-set flags
+   are counted over such groups);
+2. `StoredSubset.reach`: for each blocking rule (a `Layout`), the new state's blocks of the
+   changed records and of their old versions are ranked in the rule's window order (order
+   column as text, ties by record_key) with their whole size; a block small now, or crossing
+   the cap, is taken whole, an oversize one only around the changed places and the gaps old
+   versions left. To those records come the steward-decided ones and those sharing a valid id
+   number with a new version, then every record they share a stored pair with, then the
+   whole strong-pair components (and valid id number groups) of all of these, then every
+   record those share a stored pair with. The prepared rows of that set, the stored pairs
+   among them (positions, not keys) and each record's window place and block size per rule
+   are read; nothing else of ``match.*`` leaves DuckDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from warehouse.db import table_columns, to_duckdb_arrow
+from warehouse.match_state import PREPARED_TABLE, PREPARED_VERSION, _arrow_frame
+
+__all__ = ["Layout", "ReadSubset", "StoredSubset"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One blocking rule's windowing: block key column, order column, cap and window."""
+
+    key: str
+    order: str
+    cap: int
+    window: int
+
+
+@dataclass
+class ReadSubset:
+    """What `StoredSubset.reach` read.
+
+    Attributes:
+        prepared: the stored prepared rows of the reached records, sorted by record_key.
+        pairs: the stored pairs between them: left, right (positions into `prepared`), rule
+            and hard (codes into `rule_names` / `hard_names`, -1 none), score, probability and
+            every ``<comparison>_level``.
+        rule_names, hard_names: the labels behind the codes.
+        steward_pairs: every stored pair with a steward decision (left_key, right_key,
+            steward_decision).
+        places: per `Layout` (``key/order``), for the reached records and the new versions
+            in the new state: record_key, place (in the block's window order) and size (the
+            block's whole size); records without a key are absent.
+        gaps: per `Layout`, for the old versions of changed records: record_key and gap (the
+            place in the new state of the first member ordered after the old version).
+        complete: record keys whose every stored pair is in `pairs` (the others are only
+            partners of those).
+    """
+
+    prepared: pd.DataFrame
+    pairs: dict[str, np.ndarray]
+    rule_names: list[str]
+    hard_names: list[str]
+    steward_pairs: pd.DataFrame
+    places: dict[str, pd.DataFrame]
+    gaps: dict[str, pd.DataFrame]
+    complete: np.ndarray
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _keys(values: Sequence[str] | np.ndarray) -> pa.Table:
+    return pa.table({"record_key": pa.array(np.asarray(values, dtype=object), type=pa.string())})
+
+
+class StoredSubset:
+    """Reads of ``match.prepared`` / ``match.pairs`` for one nightly link (one connection).
+
+    Args:
+        con: the warehouse (``match.*`` written by an earlier link, stored state usable).
+        strong_at: the match threshold (pairs at or above it join a clustering component).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, strong_at: float) -> None:
+        self.con = con
+        self.strong_at = strong_at
+        self.columns = [c for c in table_columns(con, PREPARED_TABLE) if c != PREPARED_VERSION]
+
+    def _frame(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
+        table = self.con.sql(sql, params=params).to_arrow_table()
+        return _arrow_frame(table)
+
+    def _select(self) -> str:
+        return ", ".join(_q(c) for c in self.columns)
+
+    def rows(self, keys: np.ndarray) -> pd.DataFrame:
+        """The stored prepared rows of `keys` (those stored), sorted by record_key."""
+        self.con.register("_sub_wanted", _keys(keys))
+        try:
+            return self._frame(
+                f"SELECT {self._select()} FROM {PREPARED_TABLE}"
+                " WHERE record_key IN (SELECT record_key FROM _sub_wanted) ORDER BY record_key"
+            )
+        finally:
+            self.con.unregister("_sub_wanted")
+
+    def groups(self, column: str, values: np.ndarray, without: np.ndarray) -> pd.DataFrame:
+        """The stored prepared rows whose `column` is one of `values`, less the keys `without`."""
+        self.con.register("_sub_values", pa.table({"v": pa.array(
+            np.asarray(values, dtype=object), type=pa.string())}))  # fmt: skip
+        self.con.register("_sub_without", _keys(without))
+        try:
+            return self._frame(
+                f"SELECT {self._select()} FROM {PREPARED_TABLE}"
+                f" WHERE {_q(column)}::VARCHAR IN (SELECT v FROM _sub_values)"
+                " AND record_key NOT IN (SELECT record_key FROM _sub_without)"
+                " ORDER BY record_key"
+            )
+        finally:
+            self.con.unregister("_sub_values")
+            self.con.unregister("_sub_without")
+
+    def reach(
+        self,
+        fresh: pd.DataFrame,
+        changed: np.ndarray,
+        flipped: np.ndarray,
+        decided: np.ndarray,
+        layouts: Sequence[Layout | tuple[str, str, int, int]],
+    ) -> ReadSubset:
+        """The stored link around a change (see the module's docstring).
+
+        Args:
+            fresh: the new versions (prepared rows: record_key, every layout's key and order
+                column, id_number, id_number_valid).
+            changed: record keys whose stored row is an old version (replaced by `fresh`).
+            flipped: stored record keys whose whole-set flags flipped (linked again).
+            decided: record keys named by a steward decision (re-clustered every night).
+            layouts: the blocking rules' windowing.
+        """
+        con = self.con
+        layouts = [Layout(*lay) for lay in layouts]
+        needed = sorted(
+            {"record_key", "id_number", "id_number_valid"}
+            | {lay.key for lay in layouts}
+            | {lay.order for lay in layouts}
+        )
+        text = ", ".join(
+            f"{_q(c)}::VARCHAR AS {_q(c)}" if c != "id_number_valid" else
+            f"coalesce({_q(c)}, false) AS {_q(c)}" for c in needed
+        )  # fmt: skip
+        views = {
+            "_sub_fresh": to_duckdb_arrow(
+                pa.Table.from_pandas(fresh[needed].astype(
+                    {c: object for c in needed if c != "id_number_valid"}), preserve_index=False)
+            ),
+            "_sub_changed": _keys(changed),
+            "_sub_flipped": _keys(flipped),
+            "_sub_decided": _keys(decided),
+        }
+        for name, table in views.items():
+            con.register(name, table)
+        temps = ["_sub_now", "_sub_old", "_sub_focus", "_sub_a", "_sub_c", "_sub_s", "_sub_edges"]
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _sub_now AS SELECT {text} FROM {PREPARED_TABLE}"
+                " WHERE record_key NOT IN (SELECT record_key FROM _sub_changed)"
+                f" UNION ALL BY NAME SELECT {text} FROM _sub_fresh"
+            )
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _sub_old AS SELECT {text} FROM {PREPARED_TABLE}"
+                " WHERE record_key IN (SELECT record_key FROM _sub_changed)"
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_focus AS SELECT record_key FROM _sub_fresh"
+                " UNION SELECT record_key FROM _sub_flipped"
+            )
+            # 1. the records the change reaches in the blocks, per rule
+            reached = ["SELECT record_key FROM _sub_focus", "SELECT record_key FROM _sub_decided",
+                       "SELECT left_key FROM match.pairs WHERE steward_decision IS NOT NULL",
+                       "SELECT right_key FROM match.pairs WHERE steward_decision IS NOT NULL",
+                       "SELECT n.record_key FROM _sub_now AS n JOIN _sub_fresh AS f"
+                       " ON n.id_number = f.id_number WHERE n.id_number_valid"
+                       " AND f.id_number_valid"]  # fmt: skip
+            for i, lay in enumerate(layouts):
+                self._rank(i, lay)
+                reached.append(self._near_sql(i, lay))
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_a AS SELECT DISTINCT record_key FROM ("
+                + " UNION ALL ".join(reached) + ")"
+            )
+            # 2. their pair partners, 3. whole strong components, 4. their partners
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_edges AS"
+                " SELECT left_key AS a, right_key AS b FROM match.pairs WHERE probability >= ?"
+                " UNION ALL SELECT right_key, left_key FROM match.pairs WHERE probability >= ?"
+                " UNION ALL SELECT p.record_key, q.record_key FROM"
+                f" (SELECT record_key, id_number FROM {PREPARED_TABLE} WHERE id_number_valid)"
+                f" AS p JOIN (SELECT record_key, id_number FROM {PREPARED_TABLE}"
+                "  WHERE id_number_valid) AS q ON p.id_number = q.id_number"
+                "  AND p.record_key <> q.record_key",
+                [self.strong_at, self.strong_at],
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_c AS SELECT record_key FROM _sub_a"
+                " UNION SELECT right_key FROM match.pairs"
+                "  WHERE left_key IN (SELECT record_key FROM _sub_a)"
+                " UNION SELECT left_key FROM match.pairs"
+                "  WHERE right_key IN (SELECT record_key FROM _sub_a)"
+            )
+            while True:
+                (grew,) = con.execute(
+                    "INSERT INTO _sub_c SELECT DISTINCT e.b FROM _sub_edges AS e"
+                    " WHERE e.a IN (SELECT record_key FROM _sub_c)"
+                    " AND e.b NOT IN (SELECT record_key FROM _sub_c)"
+                ).fetchone() or (0,)
+                if not grew:
+                    break
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_s AS SELECT record_key FROM _sub_c"
+                " UNION SELECT right_key FROM match.pairs"
+                "  WHERE left_key IN (SELECT record_key FROM _sub_c)"
+                " UNION SELECT left_key FROM match.pairs"
+                "  WHERE right_key IN (SELECT record_key FROM _sub_c)"
+            )
+            prepared = self._frame(
+                f"SELECT {self._select()} FROM {PREPARED_TABLE}"
+                " WHERE record_key IN (SELECT record_key FROM _sub_s) ORDER BY record_key"
+            )
+            complete = np.asarray(
+                con.sql(
+                    "SELECT record_key FROM _sub_c WHERE record_key IN"
+                    f" (SELECT record_key FROM {PREPARED_TABLE})"
+                ).to_arrow_table().column(0).to_pylist(),
+                dtype=object,
+            )
+            places, gaps = {}, {}
+            for i, lay in enumerate(layouts):
+                name = f"{lay.key}/{lay.order}"
+                if name not in places:
+                    places[name], gaps[name] = self._places(i, lay)
+            pairs, rule_names, hard_names, steward = self._pairs()
+        finally:
+            for name in views:
+                con.unregister(name)
+            for i in range(len(layouts)):
+                con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
+            for name in temps:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+        return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps,
+                          complete)  # fmt: skip
+
+    def _rank(self, i: int, lay: Layout) -> None:
+        """``_sub_rank<i>``: the new state's members of the changed blocks, each with its place
+        in the window order and the block's size, and the old versions as gaps (``real`` 0)."""
+        k, o = _q(lay.key), _q(lay.order)
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _sub_rank{i} AS"
+            f" WITH blocks AS (SELECT {k} AS k FROM _sub_fresh WHERE {k} IS NOT NULL"
+            f"  UNION SELECT {k} FROM _sub_old WHERE {k} IS NOT NULL"
+            f"  UNION SELECT n.{k} FROM _sub_now AS n"
+            "   WHERE n.record_key IN (SELECT record_key FROM _sub_flipped)"
+            f"   AND n.{k} IS NOT NULL),"
+            f" pts AS (SELECT record_key, {k} AS k, coalesce({o}, '') AS o, 1 AS real"
+            f"  FROM _sub_now WHERE {k} IN (SELECT k FROM blocks)"
+            f"  UNION ALL SELECT record_key, {k}, coalesce({o}, ''), 0 FROM _sub_old"
+            f"  WHERE {k} IN (SELECT k FROM blocks))"
+            " SELECT record_key, k, real,"
+            "  sum(real) OVER (PARTITION BY k ORDER BY o, record_key, real"
+            "   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::BIGINT - real AS place,"
+            "  (sum(real) OVER (PARTITION BY k))::BIGINT AS size,"
+            "  (sum(real * (record_key IN (SELECT record_key FROM _sub_fresh))::INT)"
+            "   OVER (PARTITION BY k))::BIGINT AS inserted,"
+            "  (sum(1 - real) OVER (PARTITION BY k))::BIGINT AS removed"
+            " FROM pts"
+        )
+
+    def _near_sql(self, i: int, lay: Layout) -> str:
+        """The members of ``_sub_rank<i>`` a change reaches: whole blocks small now or crossing
+        the cap, else those within reach of a new/changed record's place or of a gap."""
+        cap, w = lay.cap, lay.window
+        over_now = f"size > {cap}"
+        over_before = f"size - inserted + removed > {cap}"
+        return (
+            f"SELECT r.record_key FROM _sub_rank{i} AS r WHERE r.real = 1 AND r.k IN"
+            f" (SELECT k FROM _sub_rank{i} WHERE ({over_now}) <> ({over_before})"
+            f"  OR (NOT ({over_now}) AND real = 1 AND record_key IN"
+            "   (SELECT record_key FROM _sub_focus)))"
+            f" UNION ALL SELECT r.record_key FROM _sub_rank{i} AS r JOIN ("
+            f"  SELECT k, unnest(range(place - {2 * w + 1}, place + {2 * w + 1})) AS at"
+            f"   FROM _sub_rank{i} WHERE real = 0 AND ({over_now}) AND ({over_before})"
+            f"  UNION ALL SELECT k, unnest(range(place - {w}, place + {w + 1})) AS at"
+            f"   FROM _sub_rank{i} WHERE real = 1 AND {over_now}"
+            "    AND record_key IN (SELECT record_key FROM _sub_focus)"
+            ") AS a ON r.k = a.k AND r.place = a.at WHERE r.real = 1"
+        )
+
+    def _places(self, i: int, lay: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Place and block size of the reached records and new versions, gaps of old versions."""
+        k, o = _q(lay.key), _q(lay.order)
+        table = self.con.sql(
+            f"WITH want AS (SELECT record_key FROM _sub_s UNION SELECT record_key FROM _sub_fresh),"
+            f" blocks AS (SELECT DISTINCT n.{k} AS k FROM _sub_now AS n"
+            f"  WHERE n.record_key IN (SELECT record_key FROM want) AND n.{k} IS NOT NULL"
+            f"  AND n.{k} NOT IN (SELECT k FROM _sub_rank{i})),"
+            f" ranked AS (SELECT record_key, {k} AS k,"
+            f"  row_number() OVER (PARTITION BY {k} ORDER BY coalesce({o}, ''), record_key) - 1"
+            f"   AS place, count(*) OVER (PARTITION BY {k}) AS size"
+            f"  FROM _sub_now WHERE {k} IN (SELECT k FROM blocks)"
+            f"  UNION ALL SELECT record_key, k, place, size FROM _sub_rank{i} WHERE real = 1)"
+            " SELECT record_key, place::BIGINT AS place, size::BIGINT AS size FROM ranked"
+            " WHERE record_key IN (SELECT record_key FROM want)"
+        ).to_arrow_table()
+        gaps = self.con.sql(
+            f"SELECT record_key, place::BIGINT AS gap FROM _sub_rank{i} WHERE real = 0"
+        ).to_arrow_table()
+        return _arrow_frame(table), _arrow_frame(gaps)
+
+    def _pairs(
+        self,
+    ) -> tuple[dict[str, np.ndarray], list[str], list[str], pd.DataFrame]:
+        """The stored pairs between the reached records, by position into them."""
+        con = self.con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _sub_pos AS SELECT record_key,"
+            " (row_number() OVER (ORDER BY record_key) - 1)::BIGINT AS pos FROM"
+            f" (SELECT record_key FROM {PREPARED_TABLE}"
+            "  WHERE record_key IN (SELECT record_key FROM _sub_s))"
+        )
+        try:
+            names = {
+                column: [
+                    r[0]
+                    for r in con.execute(
+                        f"SELECT DISTINCT {column} FROM match.pairs WHERE {column} IS NOT NULL"
+                        f" ORDER BY {column}"
+                    ).fetchall()
+                ]
+                for column in ("rule", "hard_rule")
+            }
+            levels = [c for c in table_columns(con, "match.pairs") if c.endswith("_level")]
+            select = ", ".join(
+                [
+                    "l.pos AS left",
+                    "r.pos AS right",
+                    "(coalesce(list_position(?::VARCHAR[], p.rule), 0) - 1)::SMALLINT AS rule",
+                    "p.score",
+                    "p.probability",
+                    "(coalesce(list_position(?::VARCHAR[], p.hard_rule), 0) - 1)::SMALLINT"
+                    " AS hard",
+                    *(f"p.{_q(c)}" for c in levels),
+                ]
+            )
+            table = con.sql(
+                f"SELECT {select} FROM match.pairs AS p"
+                " JOIN _sub_pos AS l ON p.left_key = l.record_key"
+                " JOIN _sub_pos AS r ON p.right_key = r.record_key"
+                " ORDER BY l.pos, r.pos",
+                params=[names["rule"], names["hard_rule"]],
+            ).to_arrow_table()
+            pairs = {c: table.column(c).to_numpy() for c in table.column_names}
+            steward = self._frame(
+                "SELECT left_key, right_key, steward_decision FROM match.pairs"
+                " WHERE steward_decision IS NOT NULL"
+            )
+        finally:
+            con.execute("DROP TABLE IF EXISTS _sub_pos")
+        return pairs, names["rule"], names["hard_rule"], steward
