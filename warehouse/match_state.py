@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -20,6 +21,9 @@ from warehouse.db import (
 )
 from warehouse.ops import concat_frames
 from warehouse.signatures import frame_hash
+
+if TYPE_CHECKING:
+    from warehouse.match_subset import StoredSubset
 
 _TEXT = pd.StringDtype("pyarrow", na_value=float("nan"))
 log = logging.getLogger("customer_archive")
@@ -104,8 +108,11 @@ class RematchPlan:
     params_json: str
     stored: StoredMatch | None = None
     delta: bool = False
-    """Whether the link may be written as a delta (`write_match_delta`): `stored` is set and
-    every table it updates row by row exists."""
+    """Whether the link may be written as a delta (`write_match_delta`): `stored` (or
+    `reach`) is set and every table it updates row by row exists."""
+    reach: StoredSubset | None = None
+    """Set instead of `stored` for a delta read around the change only
+    (`warehouse.match_subset`): nothing of ``match.*`` is read up front."""
 
 
 def latest_params_row(con: duckdb.DuckDBPyConnection) -> LatestParams | None:
@@ -134,6 +141,7 @@ def rematch_plan(
     state: Mapping[str, str],
     prepared_version: str | None = None,
     strong_at: float | None = None,
+    subset: bool = False,
 ) -> RematchPlan | None:
     """What an incremental link needs, or None when only a full rebuild is right.
 
@@ -146,7 +154,8 @@ def rematch_plan(
     records are not read at all. With `strong_at` (the match threshold) and every table a
     delta updates, only the strong pairs are read now and the others on demand
     (`read_stored`): the plan is then a delta's (``delta``), and `con` must stay open until
-    the link is done.
+    the link is done. With `subset` too, not even those: the plan's `reach` reads only the
+    part of the stored link the change reaches (`warehouse.match_subset.StoredSubset`).
     """
     latest = latest_params_row(con)
     if latest is None or latest.state() != dict(state):
@@ -171,8 +180,13 @@ def rematch_plan(
     )
     assert changed is not None
     if prepared_version is not None and stored_is_usable(con, prepared_version):
+        delta = all(table_exists(con, name) for name in DELTA_TABLES)
+        if delta and subset and strong_at is not None:
+            from warehouse.match_subset import StoredSubset
+
+            reach = StoredSubset(con, strong_at)
+            return RematchPlan(changed, None, None, latest.params_json, None, True, reach)
         try:
-            delta = all(table_exists(con, name) for name in DELTA_TABLES)
             stored = read_stored(con, strong_at if delta else None)
             return RematchPlan(changed, None, None, latest.params_json, stored, delta)
         except ValueError as err:  # unusable: the older route below still links correctly

@@ -19,6 +19,7 @@ from dedupe import (
     link_records,
     link_stored,
     link_stored_delta,
+    link_subset_delta,
     prepared_version,
     record_columns,
     scoring_workers,
@@ -31,6 +32,7 @@ from warehouse.match_state import (
     StoredMatch,
     latest_params_row,
     match_state,
+    read_stored,
     rematch_plan,
     write_match_delta,
     write_match_tables,
@@ -111,7 +113,9 @@ def match_inputs(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchInputs
     decisions = read_table(con, "match.decisions")
     state = match_state(matcher_signature(ctx.config.matching), decisions)
     plan = (
-        rematch_plan(con, state, prepared_version(), ctx.config.matching.match_threshold)
+        rematch_plan(
+            con, state, prepared_version(), ctx.config.matching.match_threshold, subset=True
+        )
         if ctx.config.match_incremental
         else None
     )
@@ -138,11 +142,22 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult | LinkDelta
     """The incremental link of a rematch plan (``inputs.plan`` must be set).
 
     From a stored link whose tables can take a delta (``plan.delta``), only the affected
-    records' rows are assembled (`LinkDelta`, written by `write_match_delta`).
+    records' rows are assembled (`LinkDelta`, written by `write_match_delta`); with
+    ``plan.reach`` only the records the change reaches are read (`link_subset_delta`), else
+    (or when that read does not fit) every stored prepared record.
     """
     plan = inputs.plan
     assert plan is not None
     params = ModelParams.from_json(plan.params_json)
+    if plan.reach is not None:
+        reach, plan.reach = plan.reach, None  # holds the connection: not kept past the link
+        try:
+            return link_subset_delta(
+                plan.changed, reach, ctx.config.matching, inputs.decisions, params
+            )
+        except ValueError as err:  # the whole stored link still links correctly
+            log.warning("match: the reached records do not fit (%s): reading every one", err)
+            plan.stored = read_stored(reach.con, ctx.config.matching.match_threshold)
     if plan.stored is not None:
         try:
             return (link_stored_delta if plan.delta else link_stored)(
