@@ -10,7 +10,9 @@ each step in its own process (its own peak RSS), from the same base warehouse:
   ``match.pairs`` / ``clusters`` / ``review_queue`` assembled and rewritten: the route before
   the delta write);
 * ``delta``: ``rematch_plan`` → ``link_stored_delta`` → ``write_match_delta`` (only the
-  affected records' rows assembled, deleted and inserted; what the match stage runs).
+  affected records' rows assembled, deleted and inserted; every stored prepared record read);
+* ``subset``: ``rematch_plan(subset=True)`` → ``link_subset_delta`` → ``write_match_delta``
+  (only the records the change reaches read: what the match stage runs).
 
 Prints CPU seconds per step and peak RSS, and checks each nightly's ``match.*`` tables against
 a full rebuild with the same params (same pairs with every column, clusters, review queue).
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import OUT_ROOT
 
-STEPS = ("full", "whole", "delta", "check")
+STEPS = ("full", "whole", "delta", "subset", "check")
 
 
 def _rss() -> float:
@@ -70,6 +72,7 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
         link_records,
         link_stored,
         link_stored_delta,
+        link_subset_delta,
         prepared_version,
     )
     from pipelines.stages.match import stored_link
@@ -101,6 +104,34 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
         replace_tables(con, {"clean.records": records})  # night 1: the held-back records
         print(f"full: {cpu:.2f} CPU s ({len(records[~new])} records, {len(result.pairs)}"
               f" pairs), peak RSS {_rss():.0f} MB")  # fmt: skip
+        return
+    if step == "subset":
+        db = work / f"{step}.duckdb"
+        shutil.copy(base_db, db)
+        con = duckdb.connect(str(db))
+        started = time.process_time()
+        plan = rematch_plan(
+            con, state, prepared_version(), MatchSettings().match_threshold, subset=True
+        )
+        assert plan is not None and plan.reach is not None
+        read = time.process_time()
+        params = ModelParams.from_json(plan.params_json)
+        row["params"] = plan.params_json
+        delta = link_subset_delta(plan.changed, plan.reach, None, None, params)
+        linked = time.process_time()
+        written = write_match_delta(
+            con, delta.records,
+            {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
+             "match.review_queue": delta.review_queue},
+            row, delta.prepared[delta.refreshed], prepared_version(),
+            plan.changed["record_key"], delta.dropped,
+        )  # fmt: skip
+        done = time.process_time()
+        total = con.sql("SELECT count(*) FROM match.prepared").fetchall()[0][0]
+        print(f"nightly subset: {done - started:.2f} CPU s (plan {read - started:.2f}, read +"
+              f" link {linked - read:.2f}, write {done - linked:.2f}; {len(plan.changed)}"
+              f" records relinked, {len(delta.prepared)} of {total} prepared records read,"
+              f" {len(delta.records)} affected), peak RSS {_rss():.0f} MB")  # fmt: skip
         return
     if step in ("whole", "delta"):
         db = work / f"{step}.duckdb"
@@ -156,7 +187,7 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
                               "match.review_queue": full.review_queue})  # fmt: skip
     order = {"match.pairs": "left_key, right_key", "match.clusters": "record_key",
              "match.review_queue": "left_key, right_key"}  # fmt: skip
-    for route in ("whole", "delta"):
+    for route in ("whole", "delta", "subset"):
         got = duckdb.connect(str(work / f"{route}.duckdb"), read_only=True)
         same = {
             name: got.sql(f"SELECT * FROM {name} ORDER BY {keys}").df().equals(

@@ -725,7 +725,8 @@ def _link(
     delta: bool = False,
     more: Callable[[np.ndarray], PairSet] | None = None,
     subset: _Subset | None = None,
-) -> LinkResult | LinkDelta:
+    touched_only: bool = False,
+) -> LinkResult | LinkDelta | np.ndarray:
     """The body of `link_incremental` / `link_stored` (arguments as theirs).
 
     With `delta`, only the affected records' rows are assembled (`LinkDelta`), not all; with
@@ -791,6 +792,8 @@ def _link(
     dl, dr, _ = decided
     decided_ids = np.sort(dl * np.int64(n) + dr)
     check = np.nonzero(usable & (hit[np.maximum(old.left, 0)] | hit[np.maximum(old.right, 0)]))[0]
+    if subset is not None:  # a pair with a bare-key record keeps its status (see `_Subset`)
+        check = check[~subset.stub[old.left[check]] & ~subset.stub[old.right[check]]]
     blocked = still_blocked(
         prepared,
         rules,
@@ -871,6 +874,9 @@ def _link(
         if had.any():
             for side in ("left_key", "right_key"):
                 _mark(touched, positions_of(existing_pairs.loc[had, side].to_numpy(object), keys))
+    if touched_only:  # the touched records and the ends of the cannot-links gone
+        ends = np.concatenate([np.nonzero(touched)[0], old.left[cannot], old.right[cannot]])
+        return prepared["record_key"].to_numpy(dtype=object)[np.unique(ends)]
     replaced = _member(old_ids, np.sort(fresh_ids))
     keep, old_ids = keep[~replaced], old_ids[~replaced]
     pairs = _interleave(old, keep, old_ids, fresh, fresh_ids)
@@ -1042,6 +1048,10 @@ class SubsetSource(Protocol):
         layouts: Sequence[tuple[str, str, int, int]],
     ) -> Any: ...
 
+    def grow(self, touched: np.ndarray, review_at: float) -> Any: ...
+
+    def close(self) -> None: ...
+
 
 @dataclass
 class _Subset:
@@ -1051,7 +1061,7 @@ class _Subset:
     re-flagged rows), `remap` (each stored row's position now, -1 = replaced), `fresh` (rows
     of new versions, not re-flagged ones), `codes` (the run's cache with every rule's layout:
     places and sizes of the whole new state), `gaps` (per layout, gap of each old version,
-    aligned with `old_versions`).
+    aligned with `old_versions`), `stub` (see below).
     """
 
     prepared: pd.DataFrame
@@ -1061,6 +1071,9 @@ class _Subset:
     fresh: np.ndarray
     codes: Codes
     gaps: dict[str, np.ndarray]
+    stub: np.ndarray
+    """Rows read as a bare key (every other column null): partners of re-clustered records
+    whose pairs with them are written back as they are; never re-checked nor blocked."""
 
 
 def _layouts(rules: list[BlockingRule], settings: MatchSettings) -> list[tuple[str, str, int, int]]:
@@ -1100,19 +1113,14 @@ def _subset_flags(
     return flips
 
 
-def _subset(
+def _prepare_change(
     new_records: pd.DataFrame,
     source: SubsetSource,
     settings: MatchSettings,
-    rules: list[BlockingRule],
     decisions: pd.DataFrame | None,
-) -> tuple[_Subset, PairSet, pd.DataFrame]:
-    """Prepare the new versions, find and read what they reach, merge (see `_Subset`).
-
-    Returns:
-        (the subset, the stored pairs among its stored rows by stored position, the stored
-        steward pairs).
-    """
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, bool]], np.ndarray]:
+    """The new versions prepared (whole-set flags counted), their stored old versions, the
+    stored records whose flags flip (`_subset_flags`) and the steward-decided record keys."""
     fresh = prepare_records(new_records, settings)
     old = source.rows(fresh["record_key"].to_numpy(dtype=object))
     flips = _subset_flags(fresh, old, source)
@@ -1120,13 +1128,25 @@ def _subset(
     decided_keys = pd.unique(
         pd.concat([decided["left_key"], decided["right_key"]]).astype(str).to_numpy(object)
     )
-    read = source.reach(
-        fresh,
-        old["record_key"].to_numpy(dtype=object),
-        np.asarray(list(flips), dtype=object),
-        np.asarray(decided_keys, dtype=object),
-        _layouts(rules, settings),
-    )
+    return fresh, old, flips, np.asarray(decided_keys, dtype=object)
+
+
+def _subset(
+    read: Any,
+    fresh: pd.DataFrame,
+    old: pd.DataFrame,
+    flips: dict[str, dict[str, bool]],
+    rules: list[BlockingRule],
+) -> tuple[_Subset, PairSet, pd.DataFrame]:
+    """Merge a subset read (`SubsetSource.reach` / `grow`) with this run's versions.
+
+    Returns:
+        (the subset, the stored pairs among its stored rows by stored position, the stored
+        steward pairs).
+
+    Raises:
+        ValueError: the read lacks an old version, a re-flagged record or a window place.
+    """
     stored: pd.DataFrame = read.prepared
     stored_keys = arrow_strings(stored["record_key"].to_numpy(dtype=object))
     changed = positions_of(old["record_key"].to_numpy(dtype=object), stored_keys)
@@ -1157,6 +1177,11 @@ def _subset(
     remap[origin[origin >= 0]] = np.nonzero(origin >= 0)[0]
     focus = origin < 0
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
+    stub = positions_of(np.asarray(read.stub, dtype=object), keys)
+    if (stub < 0).any():
+        raise ValueError("a bare-key record is missing from the subset read")
+    bare = np.zeros(len(prepared), dtype=bool)
+    bare[stub] = True
     codes: Codes = {}
     gaps: dict[str, np.ndarray] = {}
     old_versions = stored.iloc[np.sort(changed)].reset_index(drop=True)
@@ -1167,7 +1192,7 @@ def _subset(
         key = cached_codes(prepared, rule.key, codes)
         places = read.places[name]
         at = positions_of(places["record_key"].to_numpy(dtype=object), keys)
-        if (at < 0).any() or len(np.unique(at)) != int((key >= 0).sum()):
+        if (at < 0).any() or len(np.unique(at)) != int((key >= 0).sum()) or (key[at] < 0).any():
             raise ValueError(f"the subset read does not place every record of {name}")
         position = np.full(len(prepared), -1, dtype=np.int64)
         position[at] = places["place"].to_numpy(dtype=np.int64)
@@ -1182,7 +1207,7 @@ def _subset(
         values = np.append(gap["gap"].to_numpy(dtype=np.int64), -1)
         gaps[name] = values[where]  # -1 (no block now, no key) takes the appended -1
     pairs = stored_pair_set(read.pairs, read.rule_names, read.hard_names)
-    subset = _Subset(prepared, old_versions, focus, remap, is_fresh, codes, gaps)
+    subset = _Subset(prepared, old_versions, focus, remap, is_fresh, codes, gaps, bare)
     return subset, pairs, read.steward_pairs
 
 
@@ -1359,15 +1384,35 @@ def link_subset_delta(
     """
     settings = settings or MatchSettings()
     rules = rules_for(settings)
-    subset, pairs, steward = _subset(new_records, source, settings, rules, decisions)
-    labels = np.arange(len(subset.remap), dtype=np.int64)
-    previous = LinkResult(
-        steward, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), params,
-        prepared=None, pair_set=pairs, labels=labels,
-    )  # fmt: skip
+    fresh, old, flips, decided = _prepare_change(new_records, source, settings, decisions)
+    flipped = np.asarray(list(flips), dtype=object)
+    changed = old["record_key"].to_numpy(dtype=object)
+    try:
+        # pass 1: the records the change reaches in the blocks, to find the touched ones
+        read = source.reach(fresh, changed, flipped, decided, _layouts(rules, settings))
+        first = _subset(read, fresh, old, flips, rules)
+        touched = _link(
+            new_records, None, first[2], settings, decisions, params, None,
+            _previous(first, params), delta=True, subset=first[0], touched_only=True,
+        )
+        del first
+        # pass 2: with the whole components of the touched records and their partners
+        read = source.grow(np.asarray(touched, dtype=object), settings.review_threshold)
+    finally:
+        source.close()
+    subset, pairs, steward = _subset(read, fresh, old, flips, rules)
     result = _link(
-        new_records, None, steward, settings, decisions, params, None, previous,
-        delta=True, subset=subset,
+        new_records, None, steward, settings, decisions, params, None,
+        _previous((subset, pairs, steward), params), delta=True, subset=subset,
     )
     assert isinstance(result, LinkDelta)
     return result
+
+
+def _previous(read: tuple[_Subset, PairSet, pd.DataFrame], params: ModelParams) -> LinkResult:
+    """The stored pairs of a subset as the previous `LinkResult` `_link` reuses."""
+    subset, pairs, steward = read
+    return LinkResult(
+        steward, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), params,
+        prepared=None, pair_set=pairs, labels=np.arange(len(subset.remap), dtype=np.int64),
+    )  # fmt: skip

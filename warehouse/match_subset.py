@@ -62,8 +62,7 @@ class ReadSubset:
             block's whole size); records without a key are absent.
         gaps: per `Layout`, for the old versions of changed records: record_key and gap (the
             place in the new state of the first member ordered after the old version).
-        complete: record keys whose every stored pair is in `pairs` (the others are only
-            partners of those).
+        stub: keys of the records read as a bare key (only partners of re-clustered ones).
     """
 
     prepared: pd.DataFrame
@@ -73,7 +72,7 @@ class ReadSubset:
     steward_pairs: pd.DataFrame
     places: dict[str, pd.DataFrame]
     gaps: dict[str, pd.DataFrame]
-    complete: np.ndarray
+    stub: np.ndarray
 
 
 def _q(name: str) -> str:
@@ -171,7 +170,7 @@ class StoredSubset:
         }
         for name, table in views.items():
             con.register(name, table)
-        temps = ["_sub_now", "_sub_old", "_sub_focus", "_sub_a", "_sub_c", "_sub_s", "_sub_edges"]
+        self.layouts = layouts
         try:
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE _sub_now AS SELECT {text} FROM {PREPARED_TABLE}"
@@ -183,24 +182,50 @@ class StoredSubset:
                 " WHERE record_key IN (SELECT record_key FROM _sub_changed)"
             )
             con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_fresh_keys AS SELECT record_key, id_number,"
+                " id_number_valid FROM _sub_fresh"
+            )
+            con.execute(
                 "CREATE OR REPLACE TEMP TABLE _sub_focus AS SELECT record_key FROM _sub_fresh"
                 " UNION SELECT record_key FROM _sub_flipped"
             )
-            # 1. the records the change reaches in the blocks, per rule
+            # the records the change reaches in the blocks, per rule, and the decided ones
             reached = ["SELECT record_key FROM _sub_focus", "SELECT record_key FROM _sub_decided",
                        "SELECT left_key FROM match.pairs WHERE steward_decision IS NOT NULL",
                        "SELECT right_key FROM match.pairs WHERE steward_decision IS NOT NULL",
-                       "SELECT n.record_key FROM _sub_now AS n JOIN _sub_fresh AS f"
-                       " ON n.id_number = f.id_number WHERE n.id_number_valid"
-                       " AND f.id_number_valid"]  # fmt: skip
+                       "SELECT record_key FROM _sub_mates"]  # fmt: skip
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_mates AS SELECT n.record_key FROM _sub_now"
+                " AS n JOIN _sub_fresh AS f ON n.id_number = f.id_number"
+                " WHERE n.id_number_valid AND f.id_number_valid"
+            )
             for i, lay in enumerate(layouts):
                 self._rank(i, lay)
                 reached.append(self._near_sql(i, lay))
+            # with every record the old versions (and re-flagged rows) share a stored pair with
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE _sub_a AS SELECT DISTINCT record_key FROM ("
-                + " UNION ALL ".join(reached) + ")"
+                "CREATE OR REPLACE TEMP TABLE _sub_full AS SELECT DISTINCT record_key FROM ("
+                + " UNION ALL ".join(reached)
+                + " UNION ALL SELECT right_key FROM match.pairs WHERE left_key IN"
+                "  (SELECT record_key FROM _sub_old UNION SELECT record_key FROM _sub_flipped)"
+                " UNION ALL SELECT left_key FROM match.pairs WHERE right_key IN"
+                "  (SELECT record_key FROM _sub_old UNION SELECT record_key FROM _sub_flipped))"
             )
-            # 2. their pair partners, 3. whole strong components, 4. their partners
+            con.execute("CREATE OR REPLACE TEMP TABLE _sub_stub (record_key VARCHAR)")
+            return self._read()
+        finally:
+            for name in views:
+                con.unregister(name)
+
+    def grow(self, touched: np.ndarray, review_at: float) -> ReadSubset:
+        """The records of `reach` with the whole components of the `touched` ones (strong
+        stored pairs, valid id number groups; from the new versions' id number mates too) and
+        every record those share a stored pair with: in full when that pair can reach the
+        review queue (probability at least `review_at`, a steward decision or a hard rule), as
+        a bare key otherwise (only its key is written with the pair)."""
+        con = self.con
+        con.register("_sub_touched", _keys(touched))
+        try:
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _sub_edges AS"
                 " SELECT left_key AS a, right_key AS b FROM match.pairs WHERE probability >= ?"
@@ -213,11 +238,8 @@ class StoredSubset:
                 [self.strong_at, self.strong_at],
             )
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE _sub_c AS SELECT record_key FROM _sub_a"
-                " UNION SELECT right_key FROM match.pairs"
-                "  WHERE left_key IN (SELECT record_key FROM _sub_a)"
-                " UNION SELECT left_key FROM match.pairs"
-                "  WHERE right_key IN (SELECT record_key FROM _sub_a)"
+                "CREATE OR REPLACE TEMP TABLE _sub_c AS SELECT record_key FROM _sub_touched"
+                " UNION SELECT record_key FROM _sub_mates"
             )
             while True:
                 (grew,) = con.execute(
@@ -227,39 +249,67 @@ class StoredSubset:
                 ).fetchone() or (0,)
                 if not grew:
                     break
+            review = (
+                "(p.probability >= ? OR p.steward_decision IS NOT NULL"
+                " OR p.hard_rule IS NOT NULL)"
+            )
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE _sub_s AS SELECT record_key FROM _sub_c"
-                " UNION SELECT right_key FROM match.pairs"
+                "CREATE OR REPLACE TEMP TABLE _sub_full AS SELECT record_key FROM _sub_full"
+                " UNION SELECT record_key FROM _sub_c"
+                f" UNION SELECT p.right_key FROM match.pairs AS p WHERE {review}"
+                "  AND p.left_key IN (SELECT record_key FROM _sub_c)"
+                f" UNION SELECT p.left_key FROM match.pairs AS p WHERE {review}"
+                "  AND p.right_key IN (SELECT record_key FROM _sub_c)",
+                [review_at, review_at],
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_stub AS SELECT record_key FROM ("
+                " SELECT right_key AS record_key FROM match.pairs"
                 "  WHERE left_key IN (SELECT record_key FROM _sub_c)"
                 " UNION SELECT left_key FROM match.pairs"
-                "  WHERE right_key IN (SELECT record_key FROM _sub_c)"
+                "  WHERE right_key IN (SELECT record_key FROM _sub_c))"
+                " WHERE record_key NOT IN (SELECT record_key FROM _sub_full)"
             )
-            prepared = self._frame(
-                f"SELECT {self._select()} FROM {PREPARED_TABLE}"
-                " WHERE record_key IN (SELECT record_key FROM _sub_s) ORDER BY record_key"
-            )
-            complete = np.asarray(
-                con.sql(
-                    "SELECT record_key FROM _sub_c WHERE record_key IN"
-                    f" (SELECT record_key FROM {PREPARED_TABLE})"
-                ).to_arrow_table().column(0).to_pylist(),
-                dtype=object,
-            )
-            places, gaps = {}, {}
-            for i, lay in enumerate(layouts):
-                name = f"{lay.key}/{lay.order}"
-                if name not in places:
-                    places[name], gaps[name] = self._places(i, lay)
-            pairs, rule_names, hard_names, steward = self._pairs()
+            return self._read()
         finally:
-            for name in views:
-                con.unregister(name)
-            for i in range(len(layouts)):
-                con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
-            for name in temps:
-                con.execute(f"DROP TABLE IF EXISTS {name}")
-        return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps,
-                          complete)  # fmt: skip
+            con.unregister("_sub_touched")
+
+    def close(self) -> None:
+        """Drop the temporary tables of `reach` / `grow`."""
+        for name in ("_sub_now", "_sub_old", "_sub_fresh_keys", "_sub_focus", "_sub_mates",
+                     "_sub_full", "_sub_stub", "_sub_edges", "_sub_c", "_sub_s"):  # fmt: skip
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        for i in range(len(getattr(self, "layouts", []))):
+            self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
+
+    def _read(self) -> ReadSubset:
+        """The rows of ``_sub_full`` and bare keys of ``_sub_stub`` (every other column null),
+        the pairs among them with one end in ``_sub_full``, places and gaps."""
+        con = self.con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _sub_s AS SELECT record_key FROM _sub_full"
+            f" WHERE record_key IN (SELECT record_key FROM {PREPARED_TABLE})"
+            " UNION ALL SELECT record_key FROM _sub_stub"
+        )
+        others = [c for c in self.columns if c != "record_key"]
+        prepared = self._frame(
+            f"SELECT {self._select()} FROM {PREPARED_TABLE}"
+            " WHERE record_key IN (SELECT record_key FROM _sub_full)"
+            f" UNION ALL SELECT s.record_key, {', '.join('p.' + _q(c) for c in others)}"
+            f" FROM _sub_stub AS s LEFT JOIN (SELECT * FROM {PREPARED_TABLE} WHERE false) AS p"
+            " ON true ORDER BY record_key"
+        )
+        places, gaps = {}, {}
+        for i, lay in enumerate(self.layouts):
+            name = f"{lay.key}/{lay.order}"
+            if name not in places:
+                places[name], gaps[name] = self._places(i, lay)
+        pairs, rule_names, hard_names, steward = self._pairs()
+        stub = np.asarray(
+            con.sql("SELECT record_key FROM _sub_stub").to_arrow_table().column(0).to_pylist(),
+            dtype=object,
+        )
+        return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps, stub)
 
     def _rank(self, i: int, lay: Layout) -> None:
         """``_sub_rank<i>``: the new state's members of the changed blocks, each with its place
@@ -310,7 +360,8 @@ class StoredSubset:
         """Place and block size of the reached records and new versions, gaps of old versions."""
         k, o = _q(lay.key), _q(lay.order)
         table = self.con.sql(
-            f"WITH want AS (SELECT record_key FROM _sub_s UNION SELECT record_key FROM _sub_fresh),"
+            "WITH want AS (SELECT record_key FROM _sub_full"
+            "  UNION SELECT record_key FROM _sub_fresh_keys),"
             f" blocks AS (SELECT DISTINCT n.{k} AS k FROM _sub_now AS n"
             f"  WHERE n.record_key IN (SELECT record_key FROM want) AND n.{k} IS NOT NULL"
             f"  AND n.{k} NOT IN (SELECT k FROM _sub_rank{i})),"
@@ -335,8 +386,7 @@ class StoredSubset:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _sub_pos AS SELECT record_key,"
             " (row_number() OVER (ORDER BY record_key) - 1)::BIGINT AS pos FROM"
-            f" (SELECT record_key FROM {PREPARED_TABLE}"
-            "  WHERE record_key IN (SELECT record_key FROM _sub_s))"
+            " (SELECT record_key FROM _sub_s)"
         )
         try:
             names = {
@@ -366,6 +416,8 @@ class StoredSubset:
                 f"SELECT {select} FROM match.pairs AS p"
                 " JOIN _sub_pos AS l ON p.left_key = l.record_key"
                 " JOIN _sub_pos AS r ON p.right_key = r.record_key"
+                " WHERE p.left_key IN (SELECT record_key FROM _sub_full)"
+                " OR p.right_key IN (SELECT record_key FROM _sub_full)"
                 " ORDER BY l.pos, r.pos",
                 params=[names["rule"], names["hard_rule"]],
             ).to_arrow_table()

@@ -318,7 +318,8 @@ def _write_delta(
         delta.dropped,
     )
     log.info(
-        "match      delta: %d affected records; rows deleted/inserted: %s",
+        "match      delta: %d records read, %d affected; rows deleted/inserted: %s",
+        len(delta.prepared),
         len(delta.records),
         ", ".join(
             f"{name} {written.deleted[name]}/{written.inserted[name]}" for name in written.inserted

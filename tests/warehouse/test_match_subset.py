@@ -24,8 +24,13 @@ VERSION = "v1"
 STATE = match_state("{}", None)
 
 
-def _write_all(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, settings) -> ModelParams:
-    base = link_records(records, settings)
+def _write_all(
+    con: duckdb.DuckDBPyConnection,
+    records: pd.DataFrame,
+    settings: MatchSettings | None,
+    decisions: pd.DataFrame | None = None,
+) -> ModelParams:
+    base = link_records(records, settings, decisions=decisions)
     replace_tables(con, {"clean.records": records})
     write_match_tables(
         con,
@@ -38,14 +43,20 @@ def _write_all(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, settings) 
     return base.params
 
 
-def _night(con: duckdb.DuckDBPyConnection, current: pd.DataFrame, settings, night: int,
-           params: ModelParams) -> int:  # fmt: skip
+def _night(
+    con: duckdb.DuckDBPyConnection,
+    current: pd.DataFrame,
+    settings: MatchSettings | None,
+    night: int,
+    params: ModelParams,
+    decisions: pd.DataFrame | None = None,
+) -> int:
     """Link `current` (already in clean.records) from the reached subset; check equality."""
     threshold = (settings or MatchSettings()).match_threshold
     plan = rematch_plan(con, STATE, VERSION, threshold)
     assert plan is not None and plan.stored is not None and plan.delta
     source = StoredSubset(con, threshold)
-    delta = link_subset_delta(plan.changed, source, settings, None, params)
+    delta = link_subset_delta(plan.changed, source, settings, decisions, params)
     assert set(plan.changed["record_key"]) <= set(delta.records)
     write_match_delta(
         con, delta.records,
@@ -55,7 +66,7 @@ def _night(con: duckdb.DuckDBPyConnection, current: pd.DataFrame, settings, nigh
          "params": delta.params.to_json(), **STATE},
         delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"], delta.dropped,
     )  # fmt: skip
-    full = link_records(current, settings, params=params)
+    full = link_records(current, settings, decisions=decisions, params=params)
     for name, frame, keys in (
         ("match.pairs", full.pairs, ["left_key", "right_key"]),
         ("match.clusters", full.clusters, ["record_key"]),
@@ -78,27 +89,50 @@ def _night(con: duckdb.DuckDBPyConnection, current: pd.DataFrame, settings, nigh
     return len(delta.prepared)
 
 
+def _decisions(records: pd.DataFrame) -> pd.DataFrame:
+    """A steward 'match' across two customers and a 'no-match' inside one."""
+    keys = records["record_key"].tolist()
+    return pd.DataFrame(
+        {
+            "left_key": [keys[3], keys[10]],
+            "right_key": [keys[200], keys[11]],
+            "decision": ["match", "no-match"],
+            "decided_by": ["steward", "steward"],
+            "decided_at": [pd.Timestamp("2026-11-01")] * 2,
+        }
+    )
+
+
 @pytest.mark.parametrize(
-    "settings", [None, MatchSettings(max_block_size=3, block_window=1)]
+    ("settings", "steward"),
+    [
+        (None, False),
+        (MatchSettings(max_block_size=3, block_window=1), False),
+        (MatchSettings(max_block_size=2, block_window=2), True),
+    ],
 )
 def test_nights_linked_from_the_reached_subset_equal_full_rebuilds(
-    settings: MatchSettings | None,
+    settings: MatchSettings | None, steward: bool
 ) -> None:
     records, _ = make_records(400, seed=43)
+    decisions = _decisions(records) if steward else None
     con = duckdb.connect()
-    params = _write_all(con, records, settings)
+    params = _write_all(con, records, settings, decisions)
     current = records
     for night in (1, 2, 3):
-        dupes = current.sample(3, random_state=night).assign(
+        dupes = current.sample(4, random_state=night).assign(
             record_key=lambda f, n=night: f"n{n}:" + f["record_key"]
         )
-        changed = current.sample(3, random_state=20 + night).assign(email=None, phone=None)
+        changed = current.sample(4, random_state=20 + night).assign(email=None, phone=None)
+        renamed = current.sample(2, random_state=40 + night)
+        renamed = renamed.assign(name_key=renamed["name_key"].str[::-1])
+        gone = pd.concat([changed, renamed])["record_key"]
         current = pd.concat(
-            [current[~current["record_key"].isin(changed["record_key"])], dupes, changed],
+            [current[~current["record_key"].isin(gone)], dupes, changed, renamed],
             ignore_index=True,
         )
         replace_tables(con, {"clean.records": current})
-        read = _night(con, current, settings, night, params)
+        read = _night(con, current, settings, night, params, decisions)
         # only part of the warehouse was read
         assert read < len(current)
 
