@@ -130,7 +130,8 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
         total = con.sql("SELECT count(*) FROM match.prepared").fetchall()[0][0]
         print(f"nightly subset: {done - started:.2f} CPU s (plan {read - started:.2f}, read +"
               f" link {linked - read:.2f}, write {done - linked:.2f}; {len(plan.changed)}"
-              f" records relinked, {len(delta.prepared)} of {total} prepared records read,"
+              f" records relinked, {len(delta.prepared)} of {total} prepared records read"
+              f" ({delta.bare} as a bare key),"
               f" {len(delta.records)} affected), peak RSS {_rss():.0f} MB")  # fmt: skip
         return
     if step in ("whole", "delta"):

@@ -533,6 +533,8 @@ class LinkDelta:
     dropped: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame({"left_key": [], "right_key": []}, dtype=object)
     )
+    bare: int = 0
+    """Rows of `prepared` read as a bare key (`link_subset_delta`: weak partners only)."""
 
 
 def _valid_ids(prepared: pd.DataFrame) -> np.ndarray:
@@ -1406,6 +1408,7 @@ def link_subset_delta(
         _previous((subset, pairs, steward), params), delta=True, subset=subset,
     )
     assert isinstance(result, LinkDelta)
+    result.bare = int(subset.stub.sum())
     return result
 
 

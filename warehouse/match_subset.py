@@ -95,6 +95,9 @@ class StoredSubset:
         self.con = con
         self.strong_at = strong_at
         self.columns = [c for c in table_columns(con, PREPARED_TABLE) if c != PREPARED_VERSION]
+        self.layouts: list[Layout] = []
+        self._rows: pd.DataFrame | None = None
+        self._places_done: dict[str, pd.DataFrame] = {}
 
     def _frame(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
         table = self.con.sql(sql, params=params).to_arrow_table()
@@ -221,8 +224,8 @@ class StoredSubset:
         """The records of `reach` with the whole components of the `touched` ones (strong
         stored pairs, valid id number groups; from the new versions' id number mates too) and
         every record those share a stored pair with: in full when that pair can reach the
-        review queue (probability at least `review_at`, a steward decision or a hard rule), as
-        a bare key otherwise (only its key is written with the pair)."""
+        review queue (probability at least `review_at`, or a steward decision), as a bare key
+        otherwise (only its key is written with the pair)."""
         con = self.con
         con.register("_sub_touched", _keys(touched))
         try:
@@ -249,10 +252,7 @@ class StoredSubset:
                 ).fetchone() or (0,)
                 if not grew:
                     break
-            review = (
-                "(p.probability >= ? OR p.steward_decision IS NOT NULL"
-                " OR p.hard_rule IS NOT NULL)"
-            )
+            review = "(p.probability >= ? OR p.steward_decision IS NOT NULL)"
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _sub_full AS SELECT record_key FROM _sub_full"
                 " UNION SELECT record_key FROM _sub_c"
@@ -277,38 +277,58 @@ class StoredSubset:
     def close(self) -> None:
         """Drop the temporary tables of `reach` / `grow`."""
         for name in ("_sub_now", "_sub_old", "_sub_fresh_keys", "_sub_focus", "_sub_mates",
-                     "_sub_full", "_sub_stub", "_sub_edges", "_sub_c", "_sub_s"):  # fmt: skip
+                     "_sub_full", "_sub_stub", "_sub_edges", "_sub_c", "_sub_s",
+                     "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
-        for i in range(len(getattr(self, "layouts", []))):
+        self._rows, self._places_done = None, {}
+        for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
 
     def _read(self) -> ReadSubset:
         """The rows of ``_sub_full`` and bare keys of ``_sub_stub`` (every other column null),
-        the pairs among them with one end in ``_sub_full``, places and gaps."""
+        the pairs among them with one end in ``_sub_full``, places and gaps. Rows and places
+        an earlier `_read` of this change read (``_sub_done``) are not read again."""
         con = self.con
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _sub_s AS SELECT record_key FROM _sub_full"
             f" WHERE record_key IN (SELECT record_key FROM {PREPARED_TABLE})"
             " UNION ALL SELECT record_key FROM _sub_stub"
         )
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS _sub_done (record_key VARCHAR)")
         others = [c for c in self.columns if c != "record_key"]
-        prepared = self._frame(
+        rows = self._frame(
             f"SELECT {self._select()} FROM {PREPARED_TABLE}"
             " WHERE record_key IN (SELECT record_key FROM _sub_full)"
+            " AND record_key NOT IN (SELECT record_key FROM _sub_done)"
             f" UNION ALL SELECT s.record_key, {', '.join('p.' + _q(c) for c in others)}"
             f" FROM _sub_stub AS s LEFT JOIN (SELECT * FROM {PREPARED_TABLE} WHERE false) AS p"
-            " ON true ORDER BY record_key"
+            " ON true"
         )
         places, gaps = {}, {}
         for i, lay in enumerate(self.layouts):
             name = f"{lay.key}/{lay.order}"
             if name not in places:
                 places[name], gaps[name] = self._places(i, lay)
-        pairs, rule_names, hard_names, steward = self._pairs()
+                if name in self._places_done:
+                    places[name] = pd.concat([self._places_done[name], places[name]],
+                                             ignore_index=True)  # fmt: skip
         stub = np.asarray(
             con.sql("SELECT record_key FROM _sub_stub").to_arrow_table().column(0).to_pylist(),
             dtype=object,
         )
+        if self._rows is not None:
+            rows = pd.concat([self._rows, rows], ignore_index=True)
+        order = np.argsort(rows["record_key"].to_numpy(dtype=object), kind="stable")
+        prepared = rows.take(order).reset_index(drop=True)
+        # what later reads of this change reuse: the full rows and their places
+        bare = np.zeros(len(prepared), dtype=bool)
+        bare[np.searchsorted(prepared["record_key"].to_numpy(dtype=object), stub)] = True
+        self._rows, self._places_done = prepared[~bare], places
+        con.execute(
+            "INSERT INTO _sub_done SELECT record_key FROM _sub_full"
+            " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
+        )
+        pairs, rule_names, hard_names, steward = self._pairs()
         return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps, stub)
 
     def _rank(self, i: int, lay: Layout) -> None:
@@ -360,8 +380,9 @@ class StoredSubset:
         """Place and block size of the reached records and new versions, gaps of old versions."""
         k, o = _q(lay.key), _q(lay.order)
         table = self.con.sql(
-            "WITH want AS (SELECT record_key FROM _sub_full"
-            "  UNION SELECT record_key FROM _sub_fresh_keys),"
+            "WITH want AS (SELECT record_key FROM (SELECT record_key FROM _sub_full"
+            "  UNION SELECT record_key FROM _sub_fresh_keys)"
+            "  WHERE record_key NOT IN (SELECT record_key FROM _sub_done)),"
             f" blocks AS (SELECT DISTINCT n.{k} AS k FROM _sub_now AS n"
             f"  WHERE n.record_key IN (SELECT record_key FROM want) AND n.{k} IS NOT NULL"
             f"  AND n.{k} NOT IN (SELECT k FROM _sub_rank{i})),"
