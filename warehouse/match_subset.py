@@ -2,21 +2,23 @@
 
 A nightly link (`dedupe.link_subset_delta`) needs, of the previous link in ``match.*``, only
 the records its change can reach; this module finds them in SQL over ``match.prepared`` and
-``match.pairs`` and reads only those (see docs/matching.md, "Nightly runs"):
+``match.pairs`` and reads only those (docs/dedupe.md, "The nightly link from the reached records only"):
 
 1. `StoredSubset.rows`: stored prepared rows by key (the old versions of changed records);
    `StoredSubset.groups`: the stored rows sharing a value of a column (the whole-set flags
    are counted over such groups);
-2. `StoredSubset.reach`: for each blocking rule (a `Layout`), the new state's blocks of the
-   changed records and of their old versions are ranked in the rule's window order (order
-   column as text, ties by record_key) with their whole size; a block small now, or crossing
-   the cap, is taken whole, an oversize one only around the changed places and the gaps old
-   versions left. To those records come the steward-decided ones and those sharing a valid id
-   number with a new version, then every record they share a stored pair with, then the
-   whole strong-pair components (and valid id number groups) of all of these, then every
-   record those share a stored pair with. The prepared rows of that set, the stored pairs
-   among them (positions, not keys) and each record's window place and block size per rule
-   are read; nothing else of ``match.*`` leaves DuckDB.
+2. `StoredSubset.reach` (pass 1): for each blocking rule (a `Layout`), the new state's blocks
+   of the changed records and of their old versions are ranked in the rule's window order
+   (order column as text, ties by record_key) with their whole size before and after; a block
+   small now is taken whole, one crossing the cap whole, an oversize one only around the
+   changed places and the gaps old versions left. To those come the steward-decided records,
+   those sharing a valid id number with a new version, and every record an old version shares
+   a stored pair with. Their prepared rows, the stored pairs among them (positions, not keys)
+   and each record's window place and block size per rule are read;
+3. `StoredSubset.grow` (pass 2): the matcher found the touched records on pass 1; the whole
+   strong-pair components (and valid id number groups) of those are added (a fixed point in
+   SQL), with every record they share a stored pair with: in full when the pair can reach the
+   review queue, else as a bare key. Nothing else of ``match.*`` leaves DuckDB.
 """
 
 from __future__ import annotations
