@@ -156,3 +156,10 @@ def test_a_flag_flip_from_the_subset_relinks_the_unchanged_records() -> None:
         f"SELECT bool_and(email_shared) FROM {PREPARED_TABLE} WHERE email = '{mailbox}'"
     ).fetchall()
     assert shared == [(True,)]
+
+
+def test_a_night_without_changes_reads_no_stored_record() -> None:
+    records, _ = make_records(150, seed=3)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    assert _night(con, records, None, 1, params) == 0
