@@ -95,6 +95,7 @@ WRAPPED: list[tuple[str, str, str]] = [
     ("dedupe.scoring", "_estimate", "EM"),
     ("dedupe.scoring", "evidence_rules", "evidence"),
     ("dedupe.link", "assemble", "assemble"),
+    ("dedupe.link", "assemble_compact", "assemble"),
     ("dedupe.assemble", "cluster_pairs", "cluster"),
     ("dedupe.assemble", "build_review_queue", "review queue"),
     ("warehouse.match_state", "replace_tables", "replace_tables"),
@@ -142,6 +143,16 @@ def wrap(sampler: Sampler, steps: list[tuple[str, str, str]] = WRAPPED) -> None:
             return to_frame(self, keys)
 
     pairset.PairSet.to_frame = frame
+    assemble = importlib.import_module("dedupe.assemble")
+    compact = getattr(assemble, "CompactLink", None)
+    if compact is not None:  # the pairs written a batch at a time (absent in older checkouts)
+        batches = compact.pair_batches
+
+        def streamed(self: Any, *a: Any, **k: Any) -> Any:
+            with sampler.phase("pairs batches"):
+                yield from batches(self, *a, **k)
+
+        compact.pair_batches = streamed
 
 
 MATCH_TABLES = ("match.pairs", "match.clusters", "match.review_queue", "match.blocking_stats")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dedupe.assemble import LinkResult, assemble, decision_positions
+from dedupe.assemble import CompactLink, LinkResult, assemble_compact, decision_positions
 from dedupe.blocking import Codes, generate_candidates
 from dedupe.levels import rules_for
 from dedupe.model import ModelParams
@@ -14,7 +14,7 @@ from dedupe.rules import normalize_decisions
 from dedupe.scoring import score_candidates
 from dedupe.settings import MatchSettings
 
-__all__ = ["LinkResult", "link_records"]
+__all__ = ["CompactLink", "LinkResult", "link_compact", "link_records"]
 
 
 def link_records(
@@ -35,6 +35,20 @@ def link_records(
     Returns:
         The scored pairs, clusters, review queue, blocking stats and the parameters used.
     """
+    return link_compact(records, settings, decisions, params).to_result()
+
+
+def link_compact(
+    records: pd.DataFrame,
+    settings: MatchSettings | None = None,
+    decisions: pd.DataFrame | None = None,
+    params: ModelParams | None = None,
+) -> CompactLink:
+    """`link_records` without the frame of every pair (the full match stage writes
+    ``match.pairs`` from it a batch at a time: `CompactLink.pair_reader`).
+
+    Same arguments as `link_records`; the records are dropped once prepared.
+    """
     settings = settings or MatchSettings()
     warnings: list[str] = []
     prepared = prepare_records(records, settings)
@@ -54,4 +68,4 @@ def link_records(
     stats = cand.stats
     # the candidate arrays and the factorized columns are not needed to assemble: freed first
     del cand, codes
-    return assemble(prepared, pairs, decided, settings, params, stats, warnings)
+    return assemble_compact(prepared, pairs, decided, settings, params, stats, warnings)

@@ -404,6 +404,7 @@ def write_match_tables(
     prepared_version: str | None = None,
     prepared_rows: str = "all",
     relinked: pd.Series | None = None,
+    pair_batches: pa.RecordBatchReader | None = None,
 ) -> None:
     """Replace ``match.*`` with a link result in one transaction and append its params row.
 
@@ -422,7 +423,12 @@ def write_match_tables(
         relinked: the record keys an incremental link relinked (new and changed records):
             only their rows of ``match.linked_records`` are refreshed from ``clean.records``
             (no record was removed, else the link is a full one); None = copy it whole.
+        pair_batches: ``match.pairs`` as a stream of Arrow record batches (then not in
+            `tables`): DuckDB reads it a batch at a time, so the pairs never exist as one
+            frame (a full link's 14 M pairs at 1 M records).
     """
+    if pair_batches is not None and "match.pairs" in tables:
+        raise ValueError("match.pairs given twice: as a frame and as record batches")
     frames: dict[str, pd.DataFrame] = {
         **tables,
         "match.params": concat_frames(
@@ -443,25 +449,38 @@ def write_match_tables(
             upserts[PREPARED_TABLE] = (rows, "record_key")
         else:
             raise ValueError(f"prepared_rows must be 'all' or 'changed', not {prepared_rows!r}")
-    replace_tables(
-        con,
-        frames,
-        # the records just linked, copied inside DuckDB (no 1 M-row round trip through pandas);
-        # nothing writes clean.records between this stage's read and this write
-        copies={} if relinked is not None else {"match.linked_records": "clean.records"},
-        upserts=upserts,
-        drops=drops,
-        refreshes=(
-            {}
-            if relinked is None
-            else {
-                "match.linked_records": (
-                    "clean.records",
-                    pd.DataFrame({"record_key": relinked.astype(str).to_numpy(dtype=object)}),
-                )
-            }
-        ),
-    )
+    copies = {} if relinked is not None else {"match.linked_records": "clean.records"}
+    if pair_batches is not None:
+        # the stream, registered as a view, is copied in like a table (in the same transaction)
+        con.register(_PAIR_STREAM, pair_batches)
+        copies["match.pairs"] = _PAIR_STREAM
+    try:
+        replace_tables(
+            con,
+            frames,
+            # the records just linked, copied inside DuckDB (no 1 M-row round trip through
+            # pandas); nothing writes clean.records between this stage's read and this write
+            copies=copies,
+            upserts=upserts,
+            drops=drops,
+            refreshes=(
+                {}
+                if relinked is None
+                else {
+                    "match.linked_records": (
+                        "clean.records",
+                        pd.DataFrame({"record_key": relinked.astype(str).to_numpy(dtype=object)}),
+                    )
+                }
+            ),
+        )
+    finally:
+        if pair_batches is not None:
+            con.unregister(_PAIR_STREAM)
+
+
+_PAIR_STREAM = "_match_pair_batches"
+"""The view name `write_match_tables` registers a stream of ``match.pairs`` batches under."""
 
 
 DELTA_TABLES = ("match.pairs", "match.clusters", "match.review_queue")
