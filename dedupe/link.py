@@ -10,13 +10,13 @@ import pandas as pd
 import pyarrow as pa
 
 from dedupe.assemble import CompactLink, LinkResult, assemble_compact, decision_positions
-from dedupe.blocking import Codes, generate_candidates
+from dedupe.blocking import Codes, generate_candidate_codes
 from dedupe.levels import comparisons_for, rules_for
 from dedupe.model import ModelParams
 from dedupe.pairset import arrow_strings
 from dedupe.prepare import prepare_records
 from dedupe.rules import normalize_decisions
-from dedupe.scoring import score_candidates
+from dedupe.scoring import score_candidates_compact
 from dedupe.settings import MatchSettings
 
 __all__ = ["CompactLink", "LinkResult", "link_compact", "link_records"]
@@ -69,15 +69,16 @@ def link_compact(
     decided = decision_positions(normalize_decisions(decisions), keys, warnings)
     rules = rules_for(settings)
     codes: Codes = {}
-    cand = generate_candidates(
+    cand = generate_candidate_codes(
         prepared, rules, settings.max_block_size, settings.block_window,
         extra=(decided[0], decided[1]), codes=codes,
     )
-    pairs, params = score_candidates(
-        prepared, cand.left, cand.right, cand.rule, settings, params, codes
-    )
     stats = cand.stats
-    # the candidate arrays and the factorized columns are not needed to assemble: freed first
+    # the pair set takes the candidate arrays over (int32 positions, int16 rule codes)
+    pairs, params = score_candidates_compact(
+        prepared, cand.left, cand.right, (cand.rule, cand.rule_names), settings, params, codes
+    )
+    # the factorized columns are not needed to assemble: freed first
     del cand, codes
     return_free_memory()
     return assemble_compact(prepared, pairs, decided, settings, params, stats, warnings)

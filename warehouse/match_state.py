@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -437,23 +437,39 @@ def write_match_tables(
     }
     upserts: dict[str, tuple[pd.DataFrame, str]] = {}
     drops: list[str] = []
+    streams: dict[str, pa.RecordBatchReader] = {}
     if prepared is None:
         drops.append(PREPARED_TABLE)
     else:
         if prepared_version is None:
             raise ValueError("prepared records need the version of the code that prepared them")
-        rows = prepared.assign(**{PREPARED_VERSION: prepared_version})
-        if prepared_rows == "all":
-            frames[PREPARED_TABLE] = rows
-        elif prepared_rows == "changed":
-            upserts[PREPARED_TABLE] = (rows, "record_key")
+        if prepared_rows == "all" and pair_batches is not None:
+            # streamed like the pairs, a slice at a time, and written first: the frame is let
+            # go once DuckDB has read it, before the pairs are written
+            streams[PREPARED_TABLE] = _frame_stream(prepared, {PREPARED_VERSION: prepared_version})
         else:
-            raise ValueError(f"prepared_rows must be 'all' or 'changed', not {prepared_rows!r}")
-    copies = {} if relinked is not None else {"match.linked_records": "clean.records"}
+            rows = prepared.assign(**{PREPARED_VERSION: prepared_version})
+            if prepared_rows == "all":
+                frames[PREPARED_TABLE] = rows
+            elif prepared_rows == "changed":
+                upserts[PREPARED_TABLE] = (rows, "record_key")
+            else:
+                raise ValueError(
+                    f"prepared_rows must be 'all' or 'changed', not {prepared_rows!r}"
+                )
+    del prepared
     if pair_batches is not None:
-        # the stream, registered as a view, is copied in like a table (in the same transaction)
-        con.register(_PAIR_STREAM, pair_batches)
-        copies["match.pairs"] = _PAIR_STREAM
+        streams["match.pairs"] = pair_batches
+    views = {name: f"_stream_{name.replace('.', '_')}" for name in streams}
+    # the streams, registered as views, are copied in like tables (in the same transaction)
+    copies = {name: views[name] for name in streams if name != "match.pairs"}
+    if relinked is None:
+        copies["match.linked_records"] = "clean.records"
+    if "match.pairs" in streams:
+        copies["match.pairs"] = views["match.pairs"]
+    for name, stream in streams.items():
+        con.register(views[name], stream)
+    del streams, pair_batches
     try:
         replace_tables(
             con,
@@ -475,12 +491,33 @@ def write_match_tables(
             ),
         )
     finally:
-        if pair_batches is not None:
-            con.unregister(_PAIR_STREAM)
+        for view in views.values():
+            con.unregister(view)
 
 
-_PAIR_STREAM = "_match_pair_batches"
-"""The view name `write_match_tables` registers a stream of ``match.pairs`` batches under."""
+_PREPARED_BATCH_ROWS = 100_000
+
+
+def _frame_stream(
+    frame: pd.DataFrame, constants: Mapping[str, str], rows: int = _PREPARED_BATCH_ROWS
+) -> pa.RecordBatchReader:
+    """`frame` plus constant columns as Arrow record batches of `rows` rows, converted one
+    slice at a time (all-null columns typed as text, as `to_duckdb_arrow` types them).
+
+    The stream holds the frame until it is read to the end, then lets go of it.
+    """
+    first = pa.Table.from_pandas(frame.iloc[:rows].assign(**constants), preserve_index=False)
+    schema = pa.schema(
+        [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in first.schema]
+    )
+    del first
+
+    def batches(frame: pd.DataFrame = frame) -> Iterator[pa.RecordBatch]:
+        for start in range(0, len(frame), rows):
+            part = frame.iloc[start:start + rows].assign(**constants)
+            yield from pa.Table.from_pandas(part, preserve_index=False).cast(schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 DELTA_TABLES = ("match.pairs", "match.clusters", "match.review_queue")

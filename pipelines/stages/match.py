@@ -299,7 +299,7 @@ def _write_compact(
             "mode": "full",
             **inputs.state,
         },
-        result.prepared,
+        _take_prepared(result),
         prepared_version(),
         pair_batches=result.pair_reader(),
     )
@@ -311,6 +311,12 @@ def _write_compact(
         mode="full",
         records_relinked=len(result.clusters),
     ))
+
+
+def _take_prepared(result: CompactLink) -> pd.DataFrame:
+    """``result.prepared``, left None in `result`: the write lets go of it once stored."""
+    prepared, result.prepared = result.prepared, None  # type: ignore[assignment]
+    return prepared
 
 
 def _write_delta(
