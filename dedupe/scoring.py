@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -50,7 +52,7 @@ def levels_and_hard(
     comparisons: list[Comparison],
     merge_branches: bool,
     codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-    hard_rules: tuple[str, ...] | list[str] = HARD_RULES,
+    hard_rules: Sequence[str] = HARD_RULES,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Level codes per comparison and hard-rule reasons per pair, computed chunk by chunk.
 
@@ -79,7 +81,7 @@ def levels_and_hard_codes(
     comparisons: list[Comparison],
     merge_branches: bool,
     codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-    hard_rules: tuple[str, ...] | list[str] = HARD_RULES,
+    hard_rules: Sequence[str] = HARD_RULES,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
     """`levels_and_hard` with the hard rules as codes: one int16 per pair, not an object.
 
@@ -103,7 +105,7 @@ def levels_and_hard_codes(
         chunk = compute_levels(ctx, comparisons)
         for name, level in chunk.items():
             levels[name][start:stop] = level
-        reasons = hard_rule_reasons(ctx, merge_branches, chunk, by_name, hard_rules)
+        reasons = hard_rule_reasons(ctx, merge_branches, chunk, by_name, tuple(hard_rules))
         found, uniques = pd.factorize(reasons, use_na_sentinel=True)
         for value in uniques:
             if value not in names:
