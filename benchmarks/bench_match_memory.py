@@ -90,11 +90,15 @@ WRAPPED: list[tuple[str, str, str]] = [
     ("pipelines.stages.match", "write_match", "write match.*"),
     ("dedupe.link", "prepare_records", "prepare"),
     ("dedupe.link", "generate_candidates", "blocking"),
+    ("dedupe.link", "generate_candidate_codes", "blocking"),
     ("dedupe.link", "score_candidates", "score"),
+    ("dedupe.link", "score_candidates_compact", "score"),
     ("dedupe.scoring", "levels_and_hard", "levels"),
+    ("dedupe.scoring", "levels_and_hard_codes", "levels"),
     ("dedupe.scoring", "_estimate", "EM"),
     ("dedupe.scoring", "evidence_rules", "evidence"),
     ("dedupe.link", "assemble", "assemble"),
+    ("dedupe.link", "assemble_compact", "assemble"),
     ("dedupe.assemble", "cluster_pairs", "cluster"),
     ("dedupe.assemble", "build_review_queue", "review queue"),
     ("warehouse.match_state", "replace_tables", "replace_tables"),
@@ -142,9 +146,20 @@ def wrap(sampler: Sampler, steps: list[tuple[str, str, str]] = WRAPPED) -> None:
             return to_frame(self, keys)
 
     pairset.PairSet.to_frame = frame
+    assemble = importlib.import_module("dedupe.assemble")
+    compact = getattr(assemble, "CompactLink", None)
+    if compact is not None:  # the pairs written a batch at a time (absent in older checkouts)
+        batches = compact.pair_batches
+
+        def streamed(self: Any, *a: Any, **k: Any) -> Any:
+            with sampler.phase("pairs batches"):
+                yield from batches(self, *a, **k)
+
+        compact.pair_batches = streamed
 
 
-MATCH_TABLES = ("match.pairs", "match.clusters", "match.review_queue", "match.blocking_stats")
+MATCH_TABLES = ("match.pairs", "match.clusters", "match.review_queue", "match.blocking_stats",
+                "match.prepared", "match.linked_records")  # fmt: skip
 
 
 CLEAN_TABLES = ("clean.records", "clean.transactions", "clean.interactions", "clean.follow_up",
@@ -230,6 +245,8 @@ def main() -> None:
             stats: Any = clean_stage(con, ctx) if clean else match_stage(con, ctx)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         sampler.stop()
+        # before the comparison, which reads the written tables back
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         duck = con.sql(
             "SELECT tag, round(memory_usage_bytes / 2**20) FROM duckdb_memory()"
             " WHERE memory_usage_bytes > 0 ORDER BY 2 DESC"
@@ -249,8 +266,7 @@ def main() -> None:
         )
     print(
         f"RSS before the stage {before:,.0f} MB; stage peak {peak:,.0f} MB "
-        f"(+{peak - before:,.0f} MB); ru_maxrss "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+        f"(+{peak - before:,.0f} MB); ru_maxrss {maxrss:,.0f} MB"
     )
     print(f"DuckDB buffer memory at the end (MB): {dict(duck)}")
     if same is not None:
@@ -272,6 +288,7 @@ def main() -> None:
                     "pairs": None if clean else stats.candidate_pairs,
                     "before_mb": round(before),
                     "peak_mb": round(peak),
+                    "maxrss_mb": round(maxrss),
                     "wall_s": round(wall, 1),
                     "cpu_s": round(cpu, 1),
                     "phases": rows,

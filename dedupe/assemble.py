@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,7 +152,113 @@ def assemble(
             may have changed (incremental runs; see `cluster_pairs`).
 
     Returns:
-        The run's LinkResult.
+        The run's LinkResult (`assemble_compact`'s result with its pairs frame built).
+    """
+    return assemble_compact(
+        prepared, pairs, decisions, settings, params, stats, warnings, previous, touched
+    ).to_result()
+
+
+PAIR_BATCH_ROWS = 500_000
+"""Rows of ``match.pairs`` built at a time from a `CompactLink` (bounded memory)."""
+_DECISIONS = ("no_match", "review", "match")
+
+
+@dataclass
+class CompactLink:
+    """A link's result with the pairs kept as numbers: no frame of every pair.
+
+    The full match stage writes ``match.pairs`` from it a batch at a time (`pair_reader`);
+    `to_result` gives the `LinkResult` with the whole pairs frame (the same rows).
+
+    Attributes:
+        pair_set: the scored pairs (positions into `prepared`).
+        keys: the record keys of `prepared`, in order (Arrow strings).
+        steward: steward decision per pair (-1 none, 0 'match', 1 'no-match').
+        decision: decision per pair (0 'no_match', 1 'review', 2 'match').
+        clusters, review_queue, blocking_stats, params, warnings, prepared, labels: as in
+            `LinkResult`.
+    """
+
+    pair_set: PairSet
+    keys: pa.Array
+    steward: np.ndarray
+    decision: np.ndarray
+    clusters: pd.DataFrame
+    review_queue: pd.DataFrame
+    blocking_stats: pd.DataFrame
+    params: ModelParams
+    warnings: list[str]
+    prepared: pd.DataFrame
+    labels: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.pair_set)
+
+    def matched_pairs(self) -> int:
+        """How many pairs were decided ``match``."""
+        return int((self.decision == 2).sum())
+
+    def cluster_count(self) -> int:
+        """How many clusters (customers-to-be) the records form."""
+        return int(self.clusters["cluster_key"].nunique()) if len(self.clusters) else 0
+
+    def pairs_frame(self, rows: slice | None = None) -> pd.DataFrame:
+        """The rows `rows` (all when None) of the pairs frame (`LinkResult.pairs` columns)."""
+        pairs = self.pair_set if rows is None else self.pair_set.take(rows)
+        dec = self.steward if rows is None else self.steward[rows]
+        decision = self.decision if rows is None else self.decision[rows]
+        frame = pairs.to_frame(self.keys)
+        frame["steward_decision"] = pd.Series(
+            pa.array(_STEWARD).take(pa.array(dec.astype(np.int32), mask=dec < 0)),
+            dtype="string",
+        )
+        frame["decision"] = pd.Series(
+            pa.array(list(_DECISIONS)).take(pa.array(decision.astype(np.int32))),
+            dtype=frame["left_key"].dtype,
+        )
+        return frame
+
+    def pair_batches(self, rows: int = PAIR_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """``match.pairs`` as Arrow record batches of at most `rows` pairs, in pair order."""
+        schema = self.pair_schema()
+        for start in range(0, len(self), rows):
+            part = pa.Table.from_pandas(
+                self.pairs_frame(slice(start, start + rows)), preserve_index=False
+            )
+            yield from part.cast(schema).to_batches()
+
+    def pair_schema(self) -> pa.Schema:
+        """The Arrow schema of `pair_batches`."""
+        return pa.Table.from_pandas(self.pairs_frame(slice(0, 0)), preserve_index=False).schema
+
+    def pair_reader(self, rows: int = PAIR_BATCH_ROWS) -> pa.RecordBatchReader:
+        """`pair_batches` as one stream (DuckDB reads it batch by batch)."""
+        return pa.RecordBatchReader.from_batches(self.pair_schema(), self.pair_batches(rows))
+
+    def to_result(self) -> LinkResult:
+        """The `LinkResult`, with the frame of every pair built."""
+        return LinkResult(
+            self.pairs_frame(), self.clusters, self.review_queue, self.blocking_stats,
+            self.params, self.warnings, self.prepared, self.pair_set, self.labels,
+        )
+
+
+def assemble_compact(
+    prepared: pd.DataFrame,
+    pairs: PairSet,
+    decisions: tuple[np.ndarray, np.ndarray, np.ndarray],
+    settings: MatchSettings,
+    params: ModelParams,
+    stats: pd.DataFrame,
+    warnings: list[str],
+    previous: np.ndarray | None = None,
+    touched: np.ndarray | None = None,
+) -> CompactLink:
+    """`assemble` without the frame of every pair: decisions kept as codes per pair.
+
+    Same arguments as `assemble`. Only the pairs going to review (a few thousand) become a
+    frame, for the review queue.
     """
     n = len(prepared)
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
@@ -160,7 +267,7 @@ def assemble(
     steward_match = dec == 0
     # name/place conflicts are the model's judgement: a steward's 'match' overrides them
     names = np.array([*pairs.hard_names, ""], dtype=object)
-    overridable = np.isin(names[pairs.hard], list(STEWARD_OVERRIDABLE))
+    overridable = np.isin(names, list(STEWARD_OVERRIDABLE))[pairs.hard]
     contested = steward_match & (pairs.hard >= 0) & ~overridable
     if contested.any():
         warnings.append(
@@ -177,12 +284,14 @@ def assemble(
         same_id = id_number_matches(prepared, left, right) & ~firm
         must |= same_id
         cannot &= ~same_id
+        del firm, same_id
     probability = pairs.probability
     labels, refused = cluster_pairs(
         n, left, right, probability, must, cannot,
         settings.match_threshold, settings.min_cross_support, previous, touched,
         exclusive=exclusive_codes(prepared, settings),
     )
+    del must
     clusters = pd.DataFrame(
         {
             "record_key": prepared["record_key"].to_numpy(dtype=object),
@@ -192,26 +301,21 @@ def assemble(
     same = labels[left] == labels[right]
     band = (probability >= settings.review_threshold) & ~same & ~cannot
     review = (band | refused | contested) & ~same & ~no_match
-    frame = pairs.to_frame(keys)
-    frame["steward_decision"] = pd.Series(
-        pa.array(_STEWARD).take(pa.array(dec.astype(np.int32), mask=dec < 0)), dtype="string"
-    )
-    frame["decision"] = pd.Series(
-        pa.array(["no_match", "review", "match"]).take(
-            pa.array(np.where(same, 2, np.where(review, 1, 0)))
-        ),
-        dtype=frame["left_key"].dtype,
-    )
+    del band, cannot
+    decision = np.where(same, 2, np.where(review, 1, 0)).astype(np.int8)
     # Reasons only for the pairs going to review (a few thousand), not one object per pair.
     chosen = np.nonzero(review)[0]
     reason = np.full(len(chosen), "review_band", dtype=object)
     reason[refused[chosen]] = "weak_link_between_clusters"
     against = contested[chosen]
     if against.any():
-        names = np.array([*pairs.hard_names, None], dtype=object)
-        hard = names[pairs.hard[chosen[against]]].astype(str)
+        hard_names = np.array([*pairs.hard_names, None], dtype=object)
+        hard = hard_names[pairs.hard[chosen[against]]].astype(str)
         reason[against] = "steward_match_contradicts_" + hard
-    queue = build_review_queue(prepared, frame, review, reason, comparisons_for(settings), params)
-    return LinkResult(
-        frame, clusters, queue, stats, params, warnings, prepared, pairs, labels
+    queue = build_review_queue(
+        prepared, pairs.take(chosen).to_frame(keys), np.ones(len(chosen), dtype=bool), reason,
+        comparisons_for(settings), params,
+    )
+    return CompactLink(
+        pairs, keys, dec, decision, clusters, queue, stats, params, warnings, prepared, labels
     )

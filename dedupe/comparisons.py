@@ -144,10 +144,13 @@ class PairContext:
                 b = uniques[distinct[new] % width].tolist()
                 scores[new] = score_pairs_of_values(scorer, a, b, bound)
                 if self._shared:
-                    ids = np.concatenate([known_ids, distinct[new]])
-                    order = np.argsort(ids, kind="stable")
+                    # merged in place of a sort: both are sorted and disjoint, so inserting
+                    # gives the sorted union (one new array each, not four: the memo grows
+                    # with the distinct value pairs of a 14 M-pair link)
+                    at_new = np.searchsorted(known_ids, distinct[new])
                     self._codes[memo_key] = (
-                        ids[order], np.concatenate([known, scores[new]])[order]
+                        np.insert(known_ids, at_new, distinct[new]),
+                        np.insert(known, at_new, scores[new]),
                     )
             out[todo] = scores[inverse]
             done |= todo

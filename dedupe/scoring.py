@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -50,7 +52,7 @@ def levels_and_hard(
     comparisons: list[Comparison],
     merge_branches: bool,
     codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-    hard_rules: tuple[str, ...] | list[str] = HARD_RULES,
+    hard_rules: Sequence[str] = HARD_RULES,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Level codes per comparison and hard-rule reasons per pair, computed chunk by chunk.
 
@@ -66,19 +68,51 @@ def levels_and_hard(
     Returns:
         (comparison name → int8 level codes, object array of hard-rule reasons or None).
     """
-    levels: dict[str, list[np.ndarray]] = {c.name: [] for c in comparisons}
+    levels, hard, names = levels_and_hard_codes(
+        prepared, left, right, comparisons, merge_branches, codes, hard_rules
+    )
+    return levels, np.array([*names, None], dtype=object)[hard]
+
+
+def levels_and_hard_codes(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    comparisons: list[Comparison],
+    merge_branches: bool,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    hard_rules: Sequence[str] = HARD_RULES,
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """`levels_and_hard` with the hard rules as codes: one int16 per pair, not an object.
+
+    Each chunk's levels are written into arrays sized for all pairs (no list of chunks
+    concatenated at the end: one copy of the levels, not two).
+
+    Returns:
+        (comparison name → int8 level codes, int16 code per pair into the hard-rule names
+        (-1 = none), the names in order of first appearance).
+    """
+    n = len(left)
+    levels = {c.name: np.empty(n, dtype=np.int8) for c in comparisons}
     by_name = {c.name: c for c in comparisons}
-    hard: list[np.ndarray] = []
-    if codes is None and len(left) > CHUNK_PAIRS:
+    hard = np.empty(n, dtype=np.int16)
+    names: list[str] = []
+    if codes is None and n > CHUNK_PAIRS:
         codes = {}
-    for start in range(0, max(len(left), 1), CHUNK_PAIRS):
-        ctx = PairContext(prepared, left[start:start + CHUNK_PAIRS],
-                          right[start:start + CHUNK_PAIRS], codes)
+    for start in range(0, max(n, 1), CHUNK_PAIRS):
+        stop = min(start + CHUNK_PAIRS, n)
+        ctx = PairContext(prepared, left[start:stop], right[start:stop], codes)
         chunk = compute_levels(ctx, comparisons)
         for name, level in chunk.items():
-            levels[name].append(level)
-        hard.append(hard_rule_reasons(ctx, merge_branches, chunk, by_name, hard_rules))
-    return {k: np.concatenate(v) for k, v in levels.items()}, np.concatenate(hard)
+            levels[name][start:stop] = level
+        reasons = hard_rule_reasons(ctx, merge_branches, chunk, by_name, tuple(hard_rules))
+        found, uniques = pd.factorize(reasons, use_na_sentinel=True)
+        for value in uniques:
+            if value not in names:
+                names.append(str(value))
+        lookup = np.array([names.index(str(v)) for v in uniques] + [-1], dtype=np.int16)
+        hard[start:stop] = lookup[found]
+    return levels, hard, names
 
 
 def estimate_params(
@@ -239,6 +273,44 @@ def evidence_rules(
     strong = sufficient(levels, comparisons) & ~weak
     out[strong] = np.maximum(out[strong], match_threshold)
     return out
+
+
+def score_candidates_compact(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    rule: tuple[np.ndarray, list[str]],
+    settings: MatchSettings,
+    params: ModelParams | None,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[PairSet, ModelParams]:
+    """`score_candidates` over coded labels: no object per pair for rules or hard rules.
+
+    Args:
+        prepared, left, right, settings, params, codes: as for `score_candidates`.
+        rule: (code per pair, the rule names the codes index), e.g. `encode_labels`.
+
+    Returns:
+        (the scored pairs, the parameters used): the same pairs, levels, scores and labels.
+    """
+    comparisons = comparisons_for(settings)
+    levels, hard, hard_names = levels_and_hard_codes(
+        prepared, left, right, comparisons, settings.merge_branches, codes, settings.hard_rules
+    )
+    if codes is not None:
+        for key in [k for k in codes if k.startswith(SIMILARITY_MEMO)]:
+            del codes[key]
+    if params is None:
+        params, score = _estimate(prepared, left, right, levels, settings, codes)
+        probability = posterior(score, params.prior)
+    else:
+        params.check(comparisons)
+        score, probability = _score(prepared, left, levels, comparisons, params, settings)
+    probability = evidence_rules(probability, levels, comparisons, settings.match_threshold)
+    return PairSet(
+        left, right, rule[0], np.asarray(score, np.float64), probability, levels, hard,
+        list(rule[1]), hard_names,
+    ), params
 
 
 def score_candidates(

@@ -42,7 +42,12 @@ class TrainingResult:
 
 def level_shares(levels: np.ndarray, weights: np.ndarray | None, n_levels: int) -> np.ndarray:
     """Share of each non-null level among `levels` (weighted), with a pseudo-count per level."""
-    counts = np.bincount(levels, weights=weights, minlength=n_levels).astype(np.float64)
+    return _shares(np.bincount(levels, weights=weights, minlength=n_levels))
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    """`level_shares` of per-level counts (null level dropped, a pseudo-count per level)."""
+    counts = counts.astype(np.float64)
     counts[NULL_LEVEL] = 0.0
     counts[1:] += _SMOOTH
     return counts / counts.sum()
@@ -223,6 +228,7 @@ def estimate_prior(
 _U_FLOOR = 0.01  # u among non-matches never below this share of its random-pair value
 _ANCHOR = 0.99  # leave-one-out posterior at which a pair vouches for a field's m
 _MIN_ANCHORS = 50  # fewer anchor pairs than this: keep the EM estimate of that field
+_REFINE_CHUNK = 1_000_000  # pairs weighed at a time by `refine_m`
 
 
 def refine_m(
@@ -256,18 +262,34 @@ def refine_m(
     if not comparisons:
         return m
     n_pairs = len(levels[comparisons[0].name])
-    parts = {c.name: _weights(m[c.name], u[c.name])[levels[c.name]] for c in comparisons}
-    total = np.zeros(n_pairs, dtype=np.float64) if bonus is None else bonus.astype(np.float64)
-    for part in parts.values():
-        total = total + part
+    weights = {c.name: _weights(m[c.name], u[c.name]) for c in comparisons}
+    counts = {c.name: np.zeros(len(c.labels), dtype=np.int64) for c in comparisons}
+    observed_total = dict.fromkeys(counts, 0)
+    # in chunks of pairs: the per-pair sums are the same float operations in the same order,
+    # and the anchor counts are integers, so the result does not depend on the chunking
+    # (one float64 array per comparison over all pairs was the match stage's EM peak)
+    for start in range(0, n_pairs, _REFINE_CHUNK):
+        stop = min(start + _REFINE_CHUNK, n_pairs)
+        parts = {c.name: weights[c.name][levels[c.name][start:stop]] for c in comparisons}
+        total = (
+            np.zeros(stop - start, dtype=np.float64)
+            if bonus is None
+            else bonus[start:stop].astype(np.float64)
+        )
+        for part in parts.values():
+            total = total + part
+        for c in comparisons:
+            codes = levels[c.name][start:stop]
+            anchor = _posterior(total - parts[c.name], prior) >= _ANCHOR
+            observed = anchor & (codes != NULL_LEVEL)
+            observed_total[c.name] += int(observed.sum())
+            counts[c.name] += np.bincount(codes[observed], minlength=len(c.labels))
     out = {}
     for c in comparisons:
-        anchor = _posterior(total - parts[c.name], prior) >= _ANCHOR
-        observed = anchor & (levels[c.name] != NULL_LEVEL)
-        if observed.sum() < _MIN_ANCHORS:
+        if observed_total[c.name] < _MIN_ANCHORS:
             out[c.name] = m[c.name]
             continue
-        est = level_shares(levels[c.name][observed], None, len(c.labels))
+        est = _shares(counts[c.name])
         est = np.maximum(est, _M_FLOOR)
         est[NULL_LEVEL] = 0.0
         out[c.name] = est / est.sum()

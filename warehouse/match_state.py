@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -418,6 +418,7 @@ def write_match_tables(
     prepared_version: str | None = None,
     prepared_rows: str = "all",
     relinked: pd.Series | None = None,
+    pair_batches: pa.RecordBatchReader | None = None,
 ) -> None:
     """Replace ``match.*`` with a link result in one transaction and append its params row.
 
@@ -436,7 +437,12 @@ def write_match_tables(
         relinked: the record keys an incremental link relinked (new and changed records):
             only their rows of ``match.linked_records`` are refreshed from ``clean.records``
             (no record was removed, else the link is a full one); None = copy it whole.
+        pair_batches: ``match.pairs`` as a stream of Arrow record batches (then not in
+            `tables`): DuckDB reads it a batch at a time, so the pairs never exist as one
+            frame (a full link's 14 M pairs at 1 M records).
     """
+    if pair_batches is not None and "match.pairs" in tables:
+        raise ValueError("match.pairs given twice: as a frame and as record batches")
     frames: dict[str, pd.DataFrame] = {
         **tables,
         "match.params": concat_frames(
@@ -445,37 +451,87 @@ def write_match_tables(
     }
     upserts: dict[str, tuple[pd.DataFrame, str]] = {}
     drops: list[str] = []
+    streams: dict[str, pa.RecordBatchReader] = {}
     if prepared is None:
         drops.append(PREPARED_TABLE)
     else:
         if prepared_version is None:
             raise ValueError("prepared records need the version of the code that prepared them")
-        rows = prepared.assign(**{PREPARED_VERSION: prepared_version})
-        if prepared_rows == "all":
-            frames[PREPARED_TABLE] = rows
-        elif prepared_rows == "changed":
-            upserts[PREPARED_TABLE] = (rows, "record_key")
+        if prepared_rows == "all" and pair_batches is not None:
+            # streamed like the pairs, a slice at a time, and written first: the frame is let
+            # go once DuckDB has read it, before the pairs are written
+            streams[PREPARED_TABLE] = _frame_stream(prepared, {PREPARED_VERSION: prepared_version})
         else:
-            raise ValueError(f"prepared_rows must be 'all' or 'changed', not {prepared_rows!r}")
-    replace_tables(
-        con,
-        frames,
-        # the records just linked, copied inside DuckDB (no 1 M-row round trip through pandas);
-        # nothing writes clean.records between this stage's read and this write
-        copies={} if relinked is not None else {"match.linked_records": "clean.records"},
-        upserts=upserts,
-        drops=drops,
-        refreshes=(
-            {}
-            if relinked is None
-            else {
-                "match.linked_records": (
-                    "clean.records",
-                    pd.DataFrame({"record_key": relinked.astype(str).to_numpy(dtype=object)}),
+            rows = prepared.assign(**{PREPARED_VERSION: prepared_version})
+            if prepared_rows == "all":
+                frames[PREPARED_TABLE] = rows
+            elif prepared_rows == "changed":
+                upserts[PREPARED_TABLE] = (rows, "record_key")
+            else:
+                raise ValueError(
+                    f"prepared_rows must be 'all' or 'changed', not {prepared_rows!r}"
                 )
-            }
-        ),
+    del prepared
+    if pair_batches is not None:
+        streams["match.pairs"] = pair_batches
+    views = {name: f"_stream_{name.replace('.', '_')}" for name in streams}
+    # the streams, registered as views, are copied in like tables (in the same transaction)
+    copies = {name: views[name] for name in streams if name != "match.pairs"}
+    if relinked is None:
+        copies["match.linked_records"] = "clean.records"
+    if "match.pairs" in streams:
+        copies["match.pairs"] = views["match.pairs"]
+    for name, stream in streams.items():
+        con.register(views[name], stream)
+    del streams, pair_batches
+    try:
+        replace_tables(
+            con,
+            frames,
+            # the records just linked, copied inside DuckDB (no 1 M-row round trip through
+            # pandas); nothing writes clean.records between this stage's read and this write
+            copies=copies,
+            upserts=upserts,
+            drops=drops,
+            refreshes=(
+                {}
+                if relinked is None
+                else {
+                    "match.linked_records": (
+                        "clean.records",
+                        pd.DataFrame({"record_key": relinked.astype(str).to_numpy(dtype=object)}),
+                    )
+                }
+            ),
+        )
+    finally:
+        for view in views.values():
+            con.unregister(view)
+
+
+_PREPARED_BATCH_ROWS = 100_000
+
+
+def _frame_stream(
+    frame: pd.DataFrame, constants: Mapping[str, str], rows: int = _PREPARED_BATCH_ROWS
+) -> pa.RecordBatchReader:
+    """`frame` plus constant columns as Arrow record batches of `rows` rows, converted one
+    slice at a time (all-null columns typed as text, as `to_duckdb_arrow` types them).
+
+    The stream holds the frame until it is read to the end, then lets go of it.
+    """
+    first = pa.Table.from_pandas(frame.iloc[:rows].assign(**constants), preserve_index=False)
+    schema = pa.schema(
+        [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in first.schema]
     )
+    del first
+
+    def batches(frame: pd.DataFrame = frame) -> Iterator[pa.RecordBatch]:
+        for start in range(0, len(frame), rows):
+            part = frame.iloc[start:start + rows].assign(**constants)
+            yield from pa.Table.from_pandas(part, preserve_index=False).cast(schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 DELTA_TABLES = ("match.pairs", "match.clusters", "match.review_queue")

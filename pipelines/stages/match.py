@@ -16,7 +16,6 @@ from dedupe import (
     PairSet,
     StoredLink,
     link_incremental,
-    link_records,
     link_stored,
     link_stored_delta,
     link_subset_delta,
@@ -25,6 +24,7 @@ from dedupe import (
     scoring_workers,
     stored_pair_set,
 )
+from dedupe.link import CompactLink, link_compact
 from dedupe.settings import matcher_signature
 from warehouse import read_table, table_columns, table_exists
 from warehouse.match_state import (
@@ -201,18 +201,20 @@ def stored_link(stored: StoredMatch) -> StoredLink:
 
 def link(
     inputs: MatchInputs, ctx: RunContext, params: ModelParams | None = None
-) -> LinkResult | LinkDelta:
+) -> CompactLink | LinkResult | LinkDelta:
     """Link in one process: a full rebuild (with ``params`` when given), or the plan's link.
 
     Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores). A full
     rebuild takes ``inputs.records`` over (left empty in ``inputs``) so they are freed once
-    prepared; their count is the result's ``clusters`` rows.
+    prepared; their count is the result's ``clusters`` rows. Its pairs stay numbers
+    (`CompactLink`): ``match.pairs`` is written from them a batch at a time, never as one
+    frame of every pair.
     """
     with scoring_workers(ctx.config.scale.resolved_workers()):
         if inputs.plan is None:
-            # handed over, not kept: `link_records` lets go of the records once it has
+            # handed over, not kept: `link_compact` lets go of the records once it has
             # prepared them, so they are not held through blocking, scoring and assembling
-            return link_records(
+            return link_compact(
                 _hand_over(inputs), ctx.config.matching, decisions=inputs.decisions,
                 params=params,
             )
@@ -236,10 +238,10 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
         # re-estimated its weights on a slightly different night
         params = reusable_params(con, inputs.state)
     result = link(inputs, ctx, params)
-    if isinstance(result, LinkResult) and inputs.plan is None:
-        # the matcher's working set (pair arrays, labels) is not written: freed before the
-        # write; the prepared records are kept, they become `match.prepared`
-        result.pair_set = result.labels = None
+    if isinstance(result, CompactLink):
+        # the cluster labels are not written: freed before the write; the pairs (written a
+        # batch at a time) and the prepared records (`match.prepared`) are kept
+        result.labels = None
     return write_match(con, ctx, inputs, result)
 
 
@@ -247,11 +249,13 @@ def write_match(
     con: duckdb.DuckDBPyConnection,
     ctx: RunContext,
     inputs: MatchInputs,
-    result: LinkResult | LinkDelta,
+    result: CompactLink | LinkResult | LinkDelta,
 ) -> MatchStats:
     """Write a link result into ``match.*`` in one transaction and return the stage's figures."""
     if isinstance(result, LinkDelta):
         return _write_delta(con, ctx, inputs, result)
+    if isinstance(result, CompactLink):
+        return _write_compact(con, ctx, inputs, result)
     mode = "full" if inputs.plan is None else "incremental"
     # match.prepared: replaced by a full link (or an incremental one that prepared every
     # record), else only the rows this run prepared or re-flagged
@@ -288,6 +292,46 @@ def write_match(
         # a full rebuild clusters every record it linked (one clusters row each)
         records_relinked=len(result.clusters) if inputs.plan is None else len(inputs.plan.changed),
     ))
+
+
+def _write_compact(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, inputs: MatchInputs, result: CompactLink
+) -> MatchStats:
+    """Write a full link whose pairs are numbers: ``match.pairs`` streamed in Arrow batches."""
+    if inputs.plan is not None:
+        raise ValueError("a compact link result is written by a full rebuild only")
+    write_match_tables(
+        con,
+        {
+            "match.clusters": result.clusters,
+            "match.review_queue": result.review_queue,
+            "match.blocking_stats": result.blocking_stats.assign(run_id=ctx.run_id),
+        },
+        {
+            "run_id": ctx.run_id,
+            "created_at": ctx.ingested_at,
+            "params": result.params.to_json(),
+            "mode": "full",
+            **inputs.state,
+        },
+        _take_prepared(result),
+        prepared_version(),
+        pair_batches=result.pair_reader(),
+    )
+    return _logged(MatchStats(
+        candidate_pairs=len(result),
+        matched_pairs=result.matched_pairs(),
+        review_queue=len(result.review_queue),
+        clusters=result.cluster_count(),
+        mode="full",
+        records_relinked=len(result.clusters),
+    ))
+
+
+def _take_prepared(result: CompactLink) -> pd.DataFrame:
+    """``result.prepared``, left None in `result`: the write lets go of it once stored."""
+    prepared, result.prepared = result.prepared, None  # type: ignore[assignment]
+    return prepared
 
 
 def _write_delta(

@@ -1,0 +1,103 @@
+"""The full match stage's compact link equals `link_records`: pairs, clusters, queue, params."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import dedupe.scoring as scoring
+import dedupe.training as training
+from dedupe import LinkResult, MatchSettings
+from dedupe.blocking import generate_candidate_codes, generate_candidates
+from dedupe.comparisons import Comparison
+from dedupe.levels import comparisons_for, rules_for
+from dedupe.link import link_compact
+from dedupe.prepare import prepare_records
+
+
+def _values(frame: pd.DataFrame, column: str) -> list[object]:
+    return [None if v is None or v is pd.NA or v != v else v for v in frame[column].tolist()]
+
+
+def test_the_compact_link_writes_what_link_records_returns(
+    synthetic: tuple[pd.DataFrame, pd.DataFrame], linked: LinkResult
+) -> None:
+    compact = link_compact(synthetic[0])
+    # several batches: the stream is the pairs frame, row for row
+    batches = list(compact.pair_batches(rows=700))
+    assert len(batches) > 3
+    streamed = pa.Table.from_batches(batches, schema=compact.pair_schema())
+    assert streamed.equals(pa.Table.from_pandas(linked.pairs, preserve_index=False))
+    assert len(compact) == len(linked.pairs)
+    assert compact.matched_pairs() == linked.matched_pairs()
+    assert compact.cluster_count() == linked.cluster_count()
+    pd.testing.assert_frame_equal(compact.clusters, linked.clusters)
+    pd.testing.assert_frame_equal(compact.review_queue, linked.review_queue)
+    assert compact.params.to_json() == linked.params.to_json()
+    # text held as Arrow strings, the same values (None for null where objects hold None)
+    assert linked.prepared is not None
+    assert list(compact.prepared.columns) == list(linked.prepared.columns)
+    arrow = [c for c in compact.prepared if compact.prepared[c].dtype != object]
+    assert "customer_name" in arrow
+    for column in compact.prepared.columns:
+        assert _values(compact.prepared, column) == _values(linked.prepared, column), column
+
+
+def test_compact_candidates_are_the_candidates(
+    synthetic: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    settings = MatchSettings()
+    prepared = prepare_records(synthetic[0], settings)
+    rules = rules_for(settings)
+    extra = (np.array([5, 9]), np.array([2, 9]))
+    old = generate_candidates(prepared, rules, settings.max_block_size, settings.block_window,
+                              extra=extra)  # fmt: skip
+    new = generate_candidate_codes(prepared, rules, settings.max_block_size,
+                                   settings.block_window, extra=extra)  # fmt: skip
+    assert new.left.dtype == np.int32 and new.rule.dtype == np.int16
+    assert np.array_equal(new.left, old.left) and np.array_equal(new.right, old.right)
+    assert np.array_equal(np.array(new.rule_names, dtype=object)[new.rule], old.rule)
+    assert "steward" in new.rule_names
+    pd.testing.assert_frame_equal(new.stats, old.stats)
+
+
+def test_levels_and_hard_rules_do_not_depend_on_the_chunks(
+    synthetic: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = MatchSettings()
+    prepared = prepare_records(synthetic[0], settings)
+    cand = generate_candidates(prepared, rules_for(settings), settings.max_block_size,
+                               settings.block_window)  # fmt: skip
+    comparisons = comparisons_for(settings)
+    whole, hard = scoring.levels_and_hard(prepared, cand.left, cand.right, comparisons, False)
+    assert any(h is not None for h in hard)  # the set has hard-rule conflicts to code
+    monkeypatch.setattr(scoring, "CHUNK_PAIRS", 333)
+    levels, codes, names = scoring.levels_and_hard_codes(
+        prepared, cand.left, cand.right, comparisons, False
+    )
+    assert codes.dtype == np.int16
+    assert np.array_equal(np.array([*names, None], dtype=object)[codes], hard)
+    for name, values in whole.items():
+        assert np.array_equal(levels[name], values), name
+
+
+def _comparisons() -> list[Comparison]:
+    return comparisons_for(MatchSettings())
+
+
+def test_refine_m_does_not_depend_on_the_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    comparisons = _comparisons()
+    n = 5_000
+    levels = {c.name: rng.integers(0, len(c.labels), n).astype(np.int8) for c in comparisons}
+    m = {c.name: training.initial_m(c) for c in comparisons}
+    u = {c.name: rng.dirichlet(np.ones(len(c.labels))) for c in comparisons}
+    bonus = rng.normal(0, 2, n)
+    whole = training.refine_m(levels, comparisons, m, u, 0.3, bonus)
+    assert any(not np.array_equal(whole[c.name], m[c.name]) for c in comparisons)
+    monkeypatch.setattr(training, "_REFINE_CHUNK", 777)
+    chunked = training.refine_m(levels, comparisons, m, u, 0.3, bonus)
+    for c in comparisons:  # bit for bit: integer counts, per-pair sums in the same order
+        assert np.array_equal(chunked[c.name], whole[c.name]), c.name
