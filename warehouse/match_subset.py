@@ -2,7 +2,8 @@
 
 A nightly link (`dedupe.link_subset_delta`) needs, of the previous link in ``match.*``, only
 the records its change can reach; this module finds them in SQL over ``match.prepared`` and
-``match.pairs`` and reads only those (docs/dedupe.md, "The nightly link from the reached records only"):
+``match.pairs`` and reads only those (docs/dedupe.md, "The nightly link from the reached
+records only"):
 
 1. `StoredSubset.rows`: stored prepared rows by key (the old versions of changed records);
    `StoredSubset.groups`: the stored rows sharing a value of a column (the whole-set flags
