@@ -68,11 +68,14 @@ _STAGED_INPUTS = "staging.golden_inputs"
 _STAGED_STATE = "staging.golden_state"
 _TOUCHED = "staging._golden_touched"
 _CHANGED = "staging._golden_changed"  # touched + re-classified: whose golden.customers row changes
-_CANDIDATES = "staging._golden_reclassify"
-_ASSIGN = "_golden_assignments"
-ASSIGNMENTS = "staging._golden_assignments"
-"""``record_key, customer_id`` of every clustered record this run (``store_assignments``)."""
-_STABLE = "staging._golden_stable"
+# Intermediates used only inside the golden stage are TEMP tables (one connection): in memory or
+# the DuckDB temp directory, never written (encrypted, logged) into the warehouse file.
+_CANDIDATES = "_golden_reclassify"
+_ASSIGN = "_golden_assignments_frame"
+ASSIGNMENTS = "_golden_assignments"
+"""``record_key, customer_id`` of every clustered record this run (``store_assignments``): a
+TEMP table of the golden stage's connection."""
+_STABLE = "_golden_stable"
 _FINGERPRINTED = ("customers", "crosswalk")
 # classification columns re-derived for untouched customers: column → SQL of the new value
 _CLASS_SQL = {
@@ -167,7 +170,7 @@ def id_assignment_inputs(
     if not table_exists(con, "golden.crosswalk"):
         return None
     con.execute(
-        f"CREATE OR REPLACE TABLE {_STABLE} AS"
+        f"CREATE OR REPLACE TEMP TABLE {_STABLE} AS"
         " WITH j AS (SELECT c.cluster_key::VARCHAR AS cluster_key, x.customer_id"
         "  FROM match.clusters AS c LEFT JOIN golden.crosswalk AS x USING (record_key)),"
         " cs AS (SELECT cluster_key, count(*) AS n, count(customer_id) AS known,"
@@ -222,7 +225,7 @@ def store_assignments(
     )
     try:
         con.execute(
-            f"CREATE OR REPLACE TABLE {ASSIGNMENTS} AS"
+            f"CREATE OR REPLACE TEMP TABLE {ASSIGNMENTS} AS"
             f" SELECT record_key::VARCHAR AS record_key, customer_id::VARCHAR AS customer_id"
             f" FROM {_ASSIGN}" + kept
         )
@@ -453,7 +456,7 @@ def reclassify_inputs(
     keep = customer_where(touched=False)
     if plan.as_of is not None:
         sql, params = reclassify_candidates_sql(settings, plan.as_of, as_of, keep)
-        con.execute(f"CREATE OR REPLACE TABLE {_CANDIDATES} AS {sql}", params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CANDIDATES} AS {sql}", params)
         keep = f"customer_id IN (SELECT customer_id FROM {_CANDIDATES})"
     customers = read_subset(con, "golden.customers", ["customer_id", "registered_date"], keep)
     txns = read_subset(con, "golden.transactions", ["customer_id", "txn_date", "txn_amount"], keep)
