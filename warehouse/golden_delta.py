@@ -4,10 +4,12 @@ A customer's golden rows (customer, crosswalk, lineage, contacts, addresses, fac
 on its own records, their best match scores and their facts, plus the run date through
 classification (tier, lifecycle, 12-month revenue). So a night only needs to
 
-1. hash every record's golden inputs in DuckDB (``staging.golden_inputs``: record_key,
-   customer_id, input hash) and compare them with the inputs of the published golden state
+1. hash every record's golden inputs in DuckDB (a TEMP table: record_key, customer_id, input
+   hash) and compare them with the inputs of the published golden state
    (``match.golden_inputs``): a customer is *touched* when one of its records is new, gone,
    moved to another customer or changed (values, match score, transactions, interactions);
+   only the changed records' rows are staged (``staging.golden_inputs`` is a view of the
+   published inputs and ``staging.delta_golden_inputs``, ``stage_input_state``);
 2. run ``build_golden`` on the touched customers' records only;
 3. re-classify, as of the run date, only the untouched customers whose classification can
    change since the published state's date (a business date crossing a bound, found in SQL);
@@ -53,6 +55,7 @@ __all__ = [
     "read_subset",
     "reclassify_inputs",
     "stage_delta",
+    "stage_input_state",
     "stage_inputs",
     "stage_state",
     "staged_delta",
@@ -65,6 +68,10 @@ __all__ = [
 INPUTS_TABLE = "match.golden_inputs"
 STATE_TABLE = "match.golden_state"
 _STAGED_INPUTS = "staging.golden_inputs"
+_NEW_INPUTS = "_golden_inputs_new"  # TEMP: this run's input hash of every record
+_INPUT_CHANGES = "_golden_input_changes"  # TEMP: records whose inputs differ from the published
+_REPLACED_INPUTS = "staging._golden_inputs_replaced"
+_DELTA_INPUTS = "staging.delta_golden_inputs"
 _STAGED_STATE = "staging.golden_state"
 _TOUCHED = "staging._golden_touched"
 _CHANGED = "staging._golden_changed"  # touched + re-classified: whose golden.customers row changes
@@ -117,7 +124,7 @@ def stage_inputs(
     record_columns: Sequence[str],
     scores_sql: str,
 ) -> None:
-    """Write ``staging.golden_inputs``: one input hash per record with its customer.
+    """Hash every record's golden inputs (a TEMP table; ``stage_input_state`` stages them).
 
     Args:
         con: the warehouse (read-write).
@@ -139,7 +146,7 @@ def stage_inputs(
         con.register(_ASSIGN, to_duckdb_arrow(assignments[["record_key", "customer_id"]]))
     try:
         con.execute(
-            f"CREATE OR REPLACE TABLE {_STAGED_INPUTS} AS"
+            f"CREATE OR REPLACE TEMP TABLE {_NEW_INPUTS} AS"
             f" SELECT r.record_key, a.customer_id,"
             f" hash({cols}, s.match_score{''.join(', ' + f for f in facts)}) AS input_hash"
             f" FROM clean.records AS r JOIN {source} AS a USING (record_key)"
@@ -367,13 +374,17 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
         return None
     # a record new, gone, moved or changed touches its old and its new customer
     con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_INPUT_CHANGES} AS"
+        f" SELECT record_key, n.customer_id AS new_id, o.customer_id AS old_id,"
+        f" n.input_hash AS new_hash"
+        f" FROM {_NEW_INPUTS} AS n FULL JOIN {INPUTS_TABLE} AS o USING (record_key)"
+        f" WHERE n.customer_id IS DISTINCT FROM o.customer_id"
+        f" OR n.input_hash IS DISTINCT FROM o.input_hash"
+    )
+    con.execute(
         f"CREATE OR REPLACE TABLE {_TOUCHED} AS"
-        f" WITH d AS (SELECT n.customer_id AS new_id, o.customer_id AS old_id"
-        f"  FROM {_STAGED_INPUTS} AS n FULL JOIN {INPUTS_TABLE} AS o USING (record_key)"
-        f"  WHERE n.customer_id IS DISTINCT FROM o.customer_id"
-        f"  OR n.input_hash IS DISTINCT FROM o.input_hash)"
-        f" SELECT new_id AS customer_id FROM d WHERE new_id IS NOT NULL"
-        f" UNION SELECT old_id FROM d WHERE old_id IS NOT NULL"
+        f" SELECT new_id AS customer_id FROM {_INPUT_CHANGES} WHERE new_id IS NOT NULL"
+        f" UNION SELECT old_id FROM {_INPUT_CHANGES} WHERE old_id IS NOT NULL"
     )
     touched = read_table(con, _TOUCHED)
     assert touched is not None
@@ -402,7 +413,7 @@ def read_subset(
 def touched_records_where() -> str:
     """SQL condition: the record belongs to a touched customer (after ``plan_golden``)."""
     return (
-        f"record_key IN (SELECT record_key FROM {_STAGED_INPUTS}"
+        f"record_key IN (SELECT record_key FROM {_NEW_INPUTS}"
         f" WHERE customer_id IN (SELECT customer_id FROM {_TOUCHED}))"
     )
 
@@ -434,6 +445,47 @@ def clear_staged(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP {kind} IF EXISTS staging.{name}")
         con.execute(f"DROP TABLE IF EXISTS {_delta(name)}")
     con.execute(f"DROP TABLE IF EXISTS {_CHANGED}")
+    _clear_staged_inputs(con, views)
+
+
+def _clear_staged_inputs(con: duckdb.DuckDBPyConnection, views: set[str]) -> None:
+    name = _STAGED_INPUTS.split(".", 1)[1]
+    con.execute(f"DROP {'VIEW' if name in views else 'TABLE'} IF EXISTS {_STAGED_INPUTS}")
+    for table in (_DELTA_INPUTS, _REPLACED_INPUTS):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def stage_input_state(con: duckdb.DuckDBPyConnection, incremental: bool) -> None:
+    """Stage every record's input hash as ``staging.golden_inputs`` (published with the
+    golden tables as ``match.golden_inputs``); drop this stage's TEMP tables.
+
+    After an incremental build (``plan_golden`` found the changed records) only the changed
+    rows are written: ``staging.golden_inputs`` is a view of the published inputs less the
+    replaced records plus ``staging.delta_golden_inputs``, so a night writes its change, not
+    a copy of every record's hash. After a full build it is a table of every record.
+    """
+    views = {
+        r[0]
+        for r in con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = 'staging'"
+        ).fetchall()
+    }
+    _clear_staged_inputs(con, views)
+    if not incremental:
+        con.execute(f"CREATE TABLE {_STAGED_INPUTS} AS SELECT * FROM {_NEW_INPUTS}")
+    else:
+        con.execute(f"CREATE TABLE {_REPLACED_INPUTS} AS SELECT record_key FROM {_INPUT_CHANGES}")
+        con.execute(
+            f"CREATE TABLE {_DELTA_INPUTS} AS SELECT record_key, new_id AS customer_id,"
+            f" new_hash AS input_hash FROM {_INPUT_CHANGES} WHERE new_id IS NOT NULL"
+        )
+        con.execute(
+            f"CREATE VIEW {_STAGED_INPUTS} AS SELECT * FROM {INPUTS_TABLE}"
+            f" WHERE record_key NOT IN (SELECT record_key FROM {_REPLACED_INPUTS})"
+            f" UNION ALL SELECT * FROM {_DELTA_INPUTS}"
+        )
+    con.execute(f"DROP TABLE IF EXISTS {_NEW_INPUTS}")
+    con.execute(f"DROP TABLE IF EXISTS {_INPUT_CHANGES}")
 
 
 def reclassify_inputs(

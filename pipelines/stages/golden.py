@@ -25,6 +25,7 @@ from warehouse.golden_delta import (
     read_subset,
     reclassify_inputs,
     stage_delta,
+    stage_input_state,
     stage_inputs,
     stage_state,
     store_assignments,
@@ -93,6 +94,7 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
         (customers,) = con.execute("SELECT count(*) FROM staging.customers").fetchall()[0]
     con.execute(f"DROP TABLE IF EXISTS {_SCORES}")
     con.execute(f"DROP TABLE IF EXISTS {ASSIGNMENTS}")
+    stage_input_state(con, incremental=plan is not None)
     stage_state(con, settings_hash, ctx.run_date, None if plan is None else plan.parts)
     (crosswalk_rows,) = con.execute("SELECT count(*) FROM staging.crosswalk").fetchall()[0]
     counts = events["event"].value_counts().to_dict() if len(events) else {}
