@@ -248,12 +248,20 @@ Parts = dict[str, tuple[int, int | None]]
 def _parts(con: duckdb.DuckDBPyConnection, schema: str) -> Parts:
     """Row counts (and content hash sums of the key tables) of ``<schema>.<golden table>``
     (absent tables left out)."""
-    parts: Parts = {}
-    for name in GOLDEN_TABLES:
-        one = _parts_of(con, f"{schema}.{name}", name)
-        if one is not None:
-            parts[name] = one
-    return parts
+    present = _relations(con, schema)
+    return {
+        name: _parts_of(con, f"{schema}.{name}", name) for name in GOLDEN_TABLES if name in present
+    }
+
+
+def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
+    """The tables and views of ``schema`` (one catalog query for all of them)."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?"
+        " UNION SELECT view_name FROM duckdb_views() WHERE schema_name = ?",
+        [schema, schema],
+    ).fetchall()
+    return {str(r[0]) for r in rows}
 
 
 def _digest(parts: Parts) -> str:
@@ -275,9 +283,8 @@ def golden_fingerprint(con: duckdb.DuckDBPyConnection, schema: str) -> str:
 
 def _parts_of(
     con: duckdb.DuckDBPyConnection, table: str, name: str, where: str = ""
-) -> tuple[int, int | None] | None:
-    if not table_exists(con, table):
-        return None
+) -> tuple[int, int | None]:
+    """Row count (and content hash sum of a fingerprinted table) of an existing ``table``."""
     hashed = "sum(hash(t)::HUGEINT)" if name in _FINGERPRINTED else "NULL"
     n, h = con.execute(f"SELECT count(*), {hashed} FROM {table} AS t {where}").fetchall()[0]
     return int(n), None if h is None else int(h)
@@ -290,9 +297,8 @@ def _delta_digest(con: duckdb.DuckDBPyConnection, published: Parts) -> str:
     for name in GOLDEN_TABLES:
         n, h = published[name]
         where = f"WHERE customer_id IN (SELECT customer_id FROM {_keys(name)})"
-        gone = _parts_of(con, f"golden.{name}", name, where)
+        gone = _parts_of(con, f"golden.{name}", name, where)  # both exist: staged_delta
         new = _parts_of(con, _delta(name), name)
-        assert gone is not None and new is not None
         count = n - gone[0] + new[0]
         total = None
         if name in _FINGERPRINTED and count:
@@ -350,7 +356,8 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
     if not (table_exists(con, INPUTS_TABLE) and table_exists(con, STATE_TABLE)):
         log.info("golden     full build: no published golden state yet")
         return None
-    missing = [t for t in GOLDEN_TABLES if not table_exists(con, f"golden.{t}")]
+    golden = _relations(con, "golden")
+    missing = [t for t in GOLDEN_TABLES if t not in golden]
     if missing:
         log.info("golden     full build: golden tables missing: %s", ", ".join(missing))
         return None
@@ -594,7 +601,8 @@ def staged_delta(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]] |
     the staged state is a full one (``staging.<name>`` tables) or incomplete.
     """
     needed = [_delta(n) for n in GOLDEN_TABLES] + [_TOUCHED, _CHANGED]
-    if not all(table_exists(con, t) for t in needed):
+    staged = _relations(con, "staging")
+    if not all(t.split(".", 1)[1] in staged for t in needed):
         return None
     (views,) = con.execute(
         "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'staging'"
