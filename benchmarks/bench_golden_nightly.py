@@ -14,17 +14,29 @@ golden build changes, on identical inputs:
    own child process with Great Expectations imported before the clock starts (its ≈ 6 CPU s
    import is a fixed cost of every run, measured elsewhere).
 
+``--state DIR`` keeps the prepared warehouse (steps 1–2) in ``DIR`` and reuses it when it is
+there, so two code versions can be measured on the same inputs (set
+``CUSTOMER_ARCHIVE_CODE_VERSION`` to one value for the preparation and the measurement: the
+golden settings hash includes the code version, and a different one forces a full build).
+``--profile DIR`` writes a cProfile of each mode's stages (``<mode>.prof`` and the top
+functions by cumulative time as ``<mode>.txt``).
+
 Usage::
 
     .venv/bin/python benchmarks/bench_golden_nightly.py --records 100000
+    CUSTOMER_ARCHIVE_CODE_VERSION=bench .venv/bin/python benchmarks/bench_golden_nightly.py \
+        --records 200000 --state data/bench/golden-state-200000 --profile benchmarks/profiles/golden
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
+import io
 import json
 import os
+import pstats
 import resource
 import shutil
 import subprocess
@@ -34,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import ROOT, emit_result, run_child
+from benchmarks._common import OUT_ROOT, ROOT, emit_result, run_child
 from benchmarks.bench_pipeline import BASE_DATE, DELTA_DATE, _write_config
 
 STAGES = ("golden", "quality", "publish")
@@ -45,7 +57,7 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def stages_worker(workdir: Path, mode: str) -> None:
+def stages_worker(workdir: Path, mode: str, profile: Path | None = None) -> None:
     """Run golden → golden quality → publish on ``workdir``'s warehouse; emit CPU/wall per stage."""
     import great_expectations  # noqa: F401 - a fixed import cost, kept out of the figures
 
@@ -64,11 +76,16 @@ def stages_worker(workdir: Path, mode: str) -> None:
     )
     figures: dict[str, dict[str, float]] = {}
     details: dict[str, object] = {}
+    profiler = cProfile.Profile() if profile is not None else None
     with open_warehouse(cfg) as con:
         for name, fn in (("golden", golden_stage), ("quality", quality_stage),
                          ("publish", swap_stage)):  # fmt: skip
             cpu, wall = _cpu(), time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             result = fn(con, ctx)
+            if profiler is not None:
+                profiler.disable()
             figures[name] = {
                 "cpu_s": round(_cpu() - cpu, 2),
                 "wall_s": round(time.perf_counter() - wall, 2),
@@ -77,25 +94,17 @@ def stages_worker(workdir: Path, mode: str) -> None:
                 details["golden"] = result.as_dict()
             if name == "publish":
                 details["publish"] = result.as_dict()
+    if profiler is not None and profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(profile / f"{mode}.prof")
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(60)
+        (profile / f"{mode}.txt").write_text(text.getvalue(), encoding="utf-8")
     emit_result({"mode": mode, "stages": figures, "details": details})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--worker", choices=["full", "nightly"], help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        stages_worker(args.workdir, args.worker)
-        return
-    data = ROOT / "data" / "bench" / str(args.records)
-    if not (data / "base").is_dir():
-        raise SystemExit(
-            f"{data} missing: run benchmarks/bench_pipeline.py --records {args.records}"
-        )
-    root = ROOT / "data" / "bench" / "golden-runs" / f"{args.records}-{os.getpid()}"
-    base = root / "base"
+def _prepare(data: Path, base: Path) -> None:
+    """A full run of the base delivery, then the nightly stopped before its golden stage."""
     landing = base / "landing"
     shutil.copytree(data / "base", landing)
     cfg = _write_config(base, landing)
@@ -110,23 +119,50 @@ def main() -> None:
     env = {**os.environ, "CUSTOMER_ARCHIVE_CRASH_AT": "golden:before"}
     subprocess.run([sys.executable, "-c", script, str(cfg), DELTA_DATE], cwd=ROOT, env=env)
     print("nightly run stopped before its golden stage", flush=True)
+    (base / "prepared").write_text(DELTA_DATE, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--worker", choices=["full", "nightly"], help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--state", type=Path, help="keep / reuse the prepared warehouse here")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each mode here")
+    parser.add_argument("--modes", nargs="+", choices=["full", "nightly"],
+                        default=["full", "nightly"])  # fmt: skip
+    args = parser.parse_args()
+    if args.worker:
+        stages_worker(args.workdir, args.worker, args.profile)
+        return
+    data = OUT_ROOT / "data" / "bench" / str(args.records)
+    if not (data / "base").is_dir():
+        raise SystemExit(
+            f"{data} missing: run benchmarks/bench_pipeline.py --records {args.records}"
+        )
+    root = OUT_ROOT / "data" / "bench" / "golden-runs" / f"{args.records}-{os.getpid()}"
+    base = args.state.resolve() if args.state else root / "base"
+    if not (base / "prepared").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        _prepare(data, base)
     results = {}
-    for mode in ("full", "nightly"):
+    for mode in args.modes:
         copy = root / mode
         shutil.copytree(base, copy, symlinks=True)
-        _write_config(copy, landing)
+        _write_config(copy, base / "landing")
         for lock in (copy / "state").glob("*.lock"):
             lock.unlink()
-        results[mode] = run_child([__file__, "--worker", mode, "--workdir", str(copy)], cwd=ROOT)
-    rows = ["| stage | full CPU s | nightly CPU s | nightly/full | full wall s | nightly wall s |",
-            "|---|---|---|---|---|---|"]  # fmt: skip
+        argv = [__file__, "--worker", mode, "--workdir", str(copy)]
+        if args.profile:
+            argv += ["--profile", str(args.profile.resolve())]
+        results[mode] = run_child(argv, cwd=ROOT)
+        shutil.rmtree(copy, ignore_errors=True)
+    rows = ["| stage | " + " | ".join(f"{m} CPU s | {m} wall s" for m in args.modes) + " |",
+            "|---|" + "---|---|" * len(args.modes)]  # fmt: skip
     for stage in STAGES:
-        f, n = results["full"]["stages"][stage], results["nightly"]["stages"][stage]
-        ratio = n["cpu_s"] / f["cpu_s"] if f["cpu_s"] else float("nan")
-        rows.append(
-            f"| {stage} | {f['cpu_s']} | {n['cpu_s']} | {ratio:.3f} | {f['wall_s']}"
-            f" | {n['wall_s']} |"
-        )
+        cells = [results[m]["stages"][stage] for m in args.modes]
+        rows.append(f"| {stage} | " + " | ".join(f"{c['cpu_s']} | {c['wall_s']}" for c in cells)
+                    + " |")  # fmt: skip
     print("\n".join(rows))
     print(json.dumps({m: r["details"] for m, r in results.items()}, indent=1))
     shutil.rmtree(root, ignore_errors=True)

@@ -4,10 +4,12 @@ A customer's golden rows (customer, crosswalk, lineage, contacts, addresses, fac
 on its own records, their best match scores and their facts, plus the run date through
 classification (tier, lifecycle, 12-month revenue). So a night only needs to
 
-1. hash every record's golden inputs in DuckDB (``staging.golden_inputs``: record_key,
-   customer_id, input hash) and compare them with the inputs of the published golden state
+1. hash every record's golden inputs in DuckDB (a TEMP table: record_key, customer_id, input
+   hash) and compare them with the inputs of the published golden state
    (``match.golden_inputs``): a customer is *touched* when one of its records is new, gone,
    moved to another customer or changed (values, match score, transactions, interactions);
+   only the changed records' rows are staged (``staging.golden_inputs`` is a view of the
+   published inputs and ``staging.delta_golden_inputs``, ``stage_input_state``);
 2. run ``build_golden`` on the touched customers' records only;
 3. re-classify, as of the run date, only the untouched customers whose classification can
    change since the published state's date (a business date crossing a bound, found in SQL);
@@ -53,6 +55,7 @@ __all__ = [
     "read_subset",
     "reclassify_inputs",
     "stage_delta",
+    "stage_input_state",
     "stage_inputs",
     "stage_state",
     "staged_delta",
@@ -65,14 +68,21 @@ __all__ = [
 INPUTS_TABLE = "match.golden_inputs"
 STATE_TABLE = "match.golden_state"
 _STAGED_INPUTS = "staging.golden_inputs"
+_NEW_INPUTS = "_golden_inputs_new"  # TEMP: this run's input hash of every record
+_INPUT_CHANGES = "_golden_input_changes"  # TEMP: records whose inputs differ from the published
+_REPLACED_INPUTS = "staging._golden_inputs_replaced"
+_DELTA_INPUTS = "staging.delta_golden_inputs"
 _STAGED_STATE = "staging.golden_state"
 _TOUCHED = "staging._golden_touched"
 _CHANGED = "staging._golden_changed"  # touched + re-classified: whose golden.customers row changes
-_CANDIDATES = "staging._golden_reclassify"
-_ASSIGN = "_golden_assignments"
-ASSIGNMENTS = "staging._golden_assignments"
-"""``record_key, customer_id`` of every clustered record this run (``store_assignments``)."""
-_STABLE = "staging._golden_stable"
+# Intermediates used only inside the golden stage are TEMP tables (one connection): in memory or
+# the DuckDB temp directory, never written (encrypted, logged) into the warehouse file.
+_CANDIDATES = "_golden_reclassify"
+_ASSIGN = "_golden_assignments_frame"
+ASSIGNMENTS = "_golden_assignments"
+"""``record_key, customer_id`` of every clustered record this run (``store_assignments``): a
+TEMP table of the golden stage's connection."""
+_STABLE = "_golden_stable"
 _FINGERPRINTED = ("customers", "crosswalk")
 # classification columns re-derived for untouched customers: column → SQL of the new value
 _CLASS_SQL = {
@@ -114,7 +124,7 @@ def stage_inputs(
     record_columns: Sequence[str],
     scores_sql: str,
 ) -> None:
-    """Write ``staging.golden_inputs``: one input hash per record with its customer.
+    """Hash every record's golden inputs (a TEMP table; ``stage_input_state`` stages them).
 
     Args:
         con: the warehouse (read-write).
@@ -136,7 +146,7 @@ def stage_inputs(
         con.register(_ASSIGN, to_duckdb_arrow(assignments[["record_key", "customer_id"]]))
     try:
         con.execute(
-            f"CREATE OR REPLACE TABLE {_STAGED_INPUTS} AS"
+            f"CREATE OR REPLACE TEMP TABLE {_NEW_INPUTS} AS"
             f" SELECT r.record_key, a.customer_id,"
             f" hash({cols}, s.match_score{''.join(', ' + f for f in facts)}) AS input_hash"
             f" FROM clean.records AS r JOIN {source} AS a USING (record_key)"
@@ -167,7 +177,7 @@ def id_assignment_inputs(
     if not table_exists(con, "golden.crosswalk"):
         return None
     con.execute(
-        f"CREATE OR REPLACE TABLE {_STABLE} AS"
+        f"CREATE OR REPLACE TEMP TABLE {_STABLE} AS"
         " WITH j AS (SELECT c.cluster_key::VARCHAR AS cluster_key, x.customer_id"
         "  FROM match.clusters AS c LEFT JOIN golden.crosswalk AS x USING (record_key)),"
         " cs AS (SELECT cluster_key, count(*) AS n, count(customer_id) AS known,"
@@ -222,7 +232,7 @@ def store_assignments(
     )
     try:
         con.execute(
-            f"CREATE OR REPLACE TABLE {ASSIGNMENTS} AS"
+            f"CREATE OR REPLACE TEMP TABLE {ASSIGNMENTS} AS"
             f" SELECT record_key::VARCHAR AS record_key, customer_id::VARCHAR AS customer_id"
             f" FROM {_ASSIGN}" + kept
         )
@@ -238,12 +248,20 @@ Parts = dict[str, tuple[int, int | None]]
 def _parts(con: duckdb.DuckDBPyConnection, schema: str) -> Parts:
     """Row counts (and content hash sums of the key tables) of ``<schema>.<golden table>``
     (absent tables left out)."""
-    parts: Parts = {}
-    for name in GOLDEN_TABLES:
-        one = _parts_of(con, f"{schema}.{name}", name)
-        if one is not None:
-            parts[name] = one
-    return parts
+    present = _relations(con, schema)
+    return {
+        name: _parts_of(con, f"{schema}.{name}", name) for name in GOLDEN_TABLES if name in present
+    }
+
+
+def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
+    """The tables and views of ``schema`` (one catalog query for all of them)."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?"
+        " UNION SELECT view_name FROM duckdb_views() WHERE schema_name = ?",
+        [schema, schema],
+    ).fetchall()
+    return {str(r[0]) for r in rows}
 
 
 def _digest(parts: Parts) -> str:
@@ -265,9 +283,8 @@ def golden_fingerprint(con: duckdb.DuckDBPyConnection, schema: str) -> str:
 
 def _parts_of(
     con: duckdb.DuckDBPyConnection, table: str, name: str, where: str = ""
-) -> tuple[int, int | None] | None:
-    if not table_exists(con, table):
-        return None
+) -> tuple[int, int | None]:
+    """Row count (and content hash sum of a fingerprinted table) of an existing ``table``."""
     hashed = "sum(hash(t)::HUGEINT)" if name in _FINGERPRINTED else "NULL"
     n, h = con.execute(f"SELECT count(*), {hashed} FROM {table} AS t {where}").fetchall()[0]
     return int(n), None if h is None else int(h)
@@ -280,9 +297,8 @@ def _delta_digest(con: duckdb.DuckDBPyConnection, published: Parts) -> str:
     for name in GOLDEN_TABLES:
         n, h = published[name]
         where = f"WHERE customer_id IN (SELECT customer_id FROM {_keys(name)})"
-        gone = _parts_of(con, f"golden.{name}", name, where)
+        gone = _parts_of(con, f"golden.{name}", name, where)  # both exist: staged_delta
         new = _parts_of(con, _delta(name), name)
-        assert gone is not None and new is not None
         count = n - gone[0] + new[0]
         total = None
         if name in _FINGERPRINTED and count:
@@ -340,7 +356,8 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
     if not (table_exists(con, INPUTS_TABLE) and table_exists(con, STATE_TABLE)):
         log.info("golden     full build: no published golden state yet")
         return None
-    missing = [t for t in GOLDEN_TABLES if not table_exists(con, f"golden.{t}")]
+    golden = _relations(con, "golden")
+    missing = [t for t in GOLDEN_TABLES if t not in golden]
     if missing:
         log.info("golden     full build: golden tables missing: %s", ", ".join(missing))
         return None
@@ -364,13 +381,17 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
         return None
     # a record new, gone, moved or changed touches its old and its new customer
     con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_INPUT_CHANGES} AS"
+        f" SELECT record_key, n.customer_id AS new_id, o.customer_id AS old_id,"
+        f" n.input_hash AS new_hash"
+        f" FROM {_NEW_INPUTS} AS n FULL JOIN {INPUTS_TABLE} AS o USING (record_key)"
+        f" WHERE n.customer_id IS DISTINCT FROM o.customer_id"
+        f" OR n.input_hash IS DISTINCT FROM o.input_hash"
+    )
+    con.execute(
         f"CREATE OR REPLACE TABLE {_TOUCHED} AS"
-        f" WITH d AS (SELECT n.customer_id AS new_id, o.customer_id AS old_id"
-        f"  FROM {_STAGED_INPUTS} AS n FULL JOIN {INPUTS_TABLE} AS o USING (record_key)"
-        f"  WHERE n.customer_id IS DISTINCT FROM o.customer_id"
-        f"  OR n.input_hash IS DISTINCT FROM o.input_hash)"
-        f" SELECT new_id AS customer_id FROM d WHERE new_id IS NOT NULL"
-        f" UNION SELECT old_id FROM d WHERE old_id IS NOT NULL"
+        f" SELECT new_id AS customer_id FROM {_INPUT_CHANGES} WHERE new_id IS NOT NULL"
+        f" UNION SELECT old_id FROM {_INPUT_CHANGES} WHERE old_id IS NOT NULL"
     )
     touched = read_table(con, _TOUCHED)
     assert touched is not None
@@ -399,7 +420,7 @@ def read_subset(
 def touched_records_where() -> str:
     """SQL condition: the record belongs to a touched customer (after ``plan_golden``)."""
     return (
-        f"record_key IN (SELECT record_key FROM {_STAGED_INPUTS}"
+        f"record_key IN (SELECT record_key FROM {_NEW_INPUTS}"
         f" WHERE customer_id IN (SELECT customer_id FROM {_TOUCHED}))"
     )
 
@@ -431,6 +452,47 @@ def clear_staged(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP {kind} IF EXISTS staging.{name}")
         con.execute(f"DROP TABLE IF EXISTS {_delta(name)}")
     con.execute(f"DROP TABLE IF EXISTS {_CHANGED}")
+    _clear_staged_inputs(con, views)
+
+
+def _clear_staged_inputs(con: duckdb.DuckDBPyConnection, views: set[str]) -> None:
+    name = _STAGED_INPUTS.split(".", 1)[1]
+    con.execute(f"DROP {'VIEW' if name in views else 'TABLE'} IF EXISTS {_STAGED_INPUTS}")
+    for table in (_DELTA_INPUTS, _REPLACED_INPUTS):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def stage_input_state(con: duckdb.DuckDBPyConnection, incremental: bool) -> None:
+    """Stage every record's input hash as ``staging.golden_inputs`` (published with the
+    golden tables as ``match.golden_inputs``); drop this stage's TEMP tables.
+
+    After an incremental build (``plan_golden`` found the changed records) only the changed
+    rows are written: ``staging.golden_inputs`` is a view of the published inputs less the
+    replaced records plus ``staging.delta_golden_inputs``, so a night writes its change, not
+    a copy of every record's hash. After a full build it is a table of every record.
+    """
+    views = {
+        r[0]
+        for r in con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = 'staging'"
+        ).fetchall()
+    }
+    _clear_staged_inputs(con, views)
+    if not incremental:
+        con.execute(f"CREATE TABLE {_STAGED_INPUTS} AS SELECT * FROM {_NEW_INPUTS}")
+    else:
+        con.execute(f"CREATE TABLE {_REPLACED_INPUTS} AS SELECT record_key FROM {_INPUT_CHANGES}")
+        con.execute(
+            f"CREATE TABLE {_DELTA_INPUTS} AS SELECT record_key, new_id AS customer_id,"
+            f" new_hash AS input_hash FROM {_INPUT_CHANGES} WHERE new_id IS NOT NULL"
+        )
+        con.execute(
+            f"CREATE VIEW {_STAGED_INPUTS} AS SELECT * FROM {INPUTS_TABLE}"
+            f" WHERE record_key NOT IN (SELECT record_key FROM {_REPLACED_INPUTS})"
+            f" UNION ALL SELECT * FROM {_DELTA_INPUTS}"
+        )
+    con.execute(f"DROP TABLE IF EXISTS {_NEW_INPUTS}")
+    con.execute(f"DROP TABLE IF EXISTS {_INPUT_CHANGES}")
 
 
 def reclassify_inputs(
@@ -453,7 +515,7 @@ def reclassify_inputs(
     keep = customer_where(touched=False)
     if plan.as_of is not None:
         sql, params = reclassify_candidates_sql(settings, plan.as_of, as_of, keep)
-        con.execute(f"CREATE OR REPLACE TABLE {_CANDIDATES} AS {sql}", params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CANDIDATES} AS {sql}", params)
         keep = f"customer_id IN (SELECT customer_id FROM {_CANDIDATES})"
     customers = read_subset(con, "golden.customers", ["customer_id", "registered_date"], keep)
     txns = read_subset(con, "golden.transactions", ["customer_id", "txn_date", "txn_amount"], keep)
@@ -539,7 +601,8 @@ def staged_delta(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]] |
     the staged state is a full one (``staging.<name>`` tables) or incomplete.
     """
     needed = [_delta(n) for n in GOLDEN_TABLES] + [_TOUCHED, _CHANGED]
-    if not all(table_exists(con, t) for t in needed):
+    staged = _relations(con, "staging")
+    if not all(t.split(".", 1)[1] in staged for t in needed):
         return None
     (views,) = con.execute(
         "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'staging'"

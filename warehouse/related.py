@@ -74,18 +74,23 @@ def _text(frame: pd.DataFrame, col: str) -> pd.Series:
     return s.where(s != "")
 
 
-def _sources(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """Comma-joined sorted distinct source systems per group.
+def _sources(
+    frame: pd.DataFrame, groups: np.ndarray, count: int
+) -> pd.api.extensions.ExtensionArray:
+    """Comma-joined sorted distinct source systems per group (``groups``: each row's group).
 
-    Vectorized: each system is one bit, the distinct (group, system) bits are summed per group,
+    Vectorized: each system is one bit, set per group with one scatter per system (a handful),
     and the few distinct bit masks are turned into text once each.
     """
     names = sorted(frame["source_system"].dropna().unique())
-    bit = frame["source_system"].map({n: 1 << i for i, n in enumerate(names)})
-    pairs = frame[keys].assign(_bit=bit.fillna(0).astype("int64")).drop_duplicates()
-    masks = pairs.groupby(keys, dropna=False, sort=False)["_bit"].sum()
-    text = {m: ",".join(n for i, n in enumerate(names) if m >> i & 1) for m in masks.unique()}
-    return masks.map(text).astype("string")
+    systems = frame["source_system"].to_numpy(dtype=object)
+    masks = np.zeros(count, dtype=np.int64)
+    for i, name in enumerate(names):
+        seen = np.zeros(count, dtype=bool)
+        seen[groups[systems == name]] = True
+        masks |= seen.astype(np.int64) << i
+    text = {m: ",".join(n for i, n in enumerate(names) if m >> i & 1) for m in np.unique(masks)}
+    return pd.Series(masks).map(text).astype("string").array
 
 
 def _golden_values(out: pd.DataFrame, golden: pd.DataFrame, cols: list[str]) -> list[pd.Series]:
@@ -136,7 +141,8 @@ def build_contacts(base: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
         last_seen=("date", "max"),
         record_count=("source_system", "size"),
     )
-    out["source_systems"] = _sources(c, keys)
+    # sort=False: group numbers follow first appearance, the order of ``out``'s rows
+    out["source_systems"] = _sources(c, grouped.ngroup().to_numpy(), len(out))
     out = out.reset_index()
     g_phone, g_name, g_email = _golden_values(out, golden, ["phone", "contact_name", "email"])
     by_phone = g_phone.notna() & (out["phone"] == g_phone)
@@ -183,7 +189,7 @@ def build_addresses(base: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
         last_seen=("date", "max"),
         record_count=("source_system", "size"),
     )
-    out["source_systems"] = _sources(a, keys)
+    out["source_systems"] = _sources(a, grouped.ngroup().to_numpy(), len(out))
     out = out.reset_index()
     same = pd.Series(True, index=out.index)
     for col, g_value in zip(parts, _golden_values(out, golden, parts), strict=True):

@@ -15,16 +15,17 @@ from warehouse import build_golden, read_table
 from warehouse.archive.snapshots import code_version
 from warehouse.classification import classify
 from warehouse.golden import RECORD_COLUMNS, GoldenTables, as_date
+from warehouse.golden_carry import carry_forward_published
 from warehouse.golden_delta import (
     ASSIGNMENTS,
     GoldenPlan,
     clear_staged,
-    customer_where,
     id_assignment_inputs,
     plan_golden,
     read_subset,
     reclassify_inputs,
     stage_delta,
+    stage_input_state,
     stage_inputs,
     stage_state,
     store_assignments,
@@ -32,7 +33,7 @@ from warehouse.golden_delta import (
 )
 from warehouse.match_state import best_scores_sql
 from warehouse.ops import read_required, require_tables
-from warehouse.publish import carry_forward_run_ids, stage_golden
+from warehouse.publish import stage_golden
 
 from .context import RunContext, StageResult
 
@@ -55,7 +56,7 @@ class GoldenStats(StageResult):
     customers_reclassified: int = 0
 
 
-_SCORES = "staging._golden_scores"
+_SCORES = "_golden_scores"  # a TEMP table: used only inside this stage
 
 
 def _settings_hash(ctx: RunContext) -> str:
@@ -74,7 +75,7 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     require_tables(con, ("clean.records", "match.clusters", "match.pairs"), hint)
     clear_staged(con)
     ids = _assign_ids(con, ctx)
-    con.execute(f"CREATE OR REPLACE TABLE {_SCORES} AS {best_scores_sql()}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
     stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, f"SELECT * FROM {_SCORES}")
     settings_hash = _settings_hash(ctx)
     plan = plan_golden(con, settings_hash) if ctx.config.golden_incremental else None
@@ -93,6 +94,7 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
         (customers,) = con.execute("SELECT count(*) FROM staging.customers").fetchall()[0]
     con.execute(f"DROP TABLE IF EXISTS {_SCORES}")
     con.execute(f"DROP TABLE IF EXISTS {ASSIGNMENTS}")
+    stage_input_state(con, incremental=plan is not None)
     stage_state(con, settings_hash, ctx.run_date, None if plan is None else plan.parts)
     (crosswalk_rows,) = con.execute("SELECT count(*) FROM staging.crosswalk").fetchall()[0]
     counts = events["event"].value_counts().to_dict() if len(events) else {}
@@ -175,19 +177,16 @@ def _build(
     )
 
 
-def _carry_forward(golden: GoldenTables, con: duckdb.DuckDBPyConnection, where: str | None) -> None:
-    """Keep the previous run id on golden rows whose content did not change."""
-
-    def old(name: str) -> pd.DataFrame | None:
-        table = f"golden.{name}"
-        return read_table(con, table) if where is None else read_subset(con, table, None, where)
-
-    golden.customers = carry_forward_run_ids(
-        golden.customers, old("customers"), ["customer_id"], "updated_run_id"
+def _carry_forward(golden: GoldenTables, con: duckdb.DuckDBPyConnection) -> None:
+    """Keep the previous run id on golden rows whose content did not change (compared in
+    DuckDB with the published rows: ``warehouse.golden_carry``)."""
+    golden.customers = carry_forward_published(
+        con, golden.customers, "golden.customers", ["customer_id"], "updated_run_id"
     )
-    golden.attribute_lineage = carry_forward_run_ids(
-        golden.attribute_lineage, old("attribute_lineage"), ["customer_id", "attribute"], "run_id"
-    )
+    golden.attribute_lineage = carry_forward_published(
+        con, golden.attribute_lineage, "golden.attribute_lineage", ["customer_id", "attribute"],
+        "run_id",
+    )  # fmt: skip
 
 
 def _full_build(
@@ -197,7 +196,7 @@ def _full_build(
     events: pd.DataFrame,
 ) -> int:
     golden = _build(con, ctx, assignments, None)
-    _carry_forward(golden, con, None)
+    _carry_forward(golden, con)
     stage_golden(con, golden.as_dict(), events)
     return len(golden.customers)
 
@@ -215,7 +214,7 @@ def _incremental_build(
         How many untouched customers were re-classified (their classification inputs read).
     """
     golden = _build(con, ctx, assignments, touched_records_where())
-    _carry_forward(golden, con, customer_where(touched=True))
+    _carry_forward(golden, con)
     settings = ctx.config.golden.classification
     customers, txns, sources = reclassify_inputs(con, plan, settings, ctx.run_date)
     classes = classify(customers, txns, sources, settings, ctx.run_date)

@@ -39,6 +39,13 @@ def _full_build_equals_published(project: Path, run_id: str, run_date: str) -> N
             assert staged is not None and published is not None
             assert len(staged) == len(published), name
             assert table_content_hash(staged) == table_content_hash(published), name
+        # the input hashes the next night compares with: after a nightly only the changed
+        # records' rows were staged and published (a view over the published ones), yet they
+        # equal every record's hashes as a full build stages them
+        full_inputs = read_table(con, "staging.golden_inputs")
+        published_inputs = read_table(con, "match.golden_inputs")
+        assert full_inputs is not None and published_inputs is not None
+        assert table_content_hash(full_inputs) == table_content_hash(published_inputs)
 
 
 def _history_equals_a_full_fold(
