@@ -24,7 +24,7 @@ from warehouse.export_changes import publish_exports
 from warehouse.golden_delta import published_state
 from warehouse.naming import EXPORTED
 from warehouse.ops import run_deliveries
-from warehouse.publish import swap_in_golden
+from warehouse.publish import inserted_from, swap_in_golden
 from warehouse.security import AuditLog
 from warehouse.security.audit_anchor import manifest_audit_head
 
@@ -113,6 +113,7 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
         changed,
         cfg.export_full_every_days,
         states=(before, published_state(con)),
+        sources=inserted_from(con, changed),
     )
     export = "changes" if any(p.parent.name.startswith("seq=") for p in exported) else "full"
     # the analyst mart: the touched customers' rows replaced, or rebuilt whole (mart_delta)

@@ -164,7 +164,7 @@ def nightly_delta(
             )
             if same_others and scoped.rows.column_names and widens(rows.schema, scoped.rows.schema):
                 delta, out.hashes[name], out.added_hashes[name], keys = _compare(
-                    rows, inside, scoped.rows
+                    rows, inside, scoped.rows, scoped.state
                 )
                 out.deltas[name] = delta
                 out.shapes[name] = TableShape(

@@ -18,6 +18,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from warehouse.archive._digest_cache import guard_total
 from warehouse.archive._hashing import (
     KEY_COLUMN,
     guard_sql,
@@ -48,11 +49,13 @@ class ScopedRows:
         rows: current rows whose customer key is in the scope, typed like a whole-table read.
         other_rows: how many rows are outside the scope.
         other_guard_sum: their guard hashes summed mod 2**64.
+        state: ``row_state(rows)``, computed in the scan that read them.
     """
 
     rows: pa.Table
     other_rows: int
     other_guard_sum: int
+    state: RowState | None = None
 
 
 @dataclass(frozen=True)
@@ -102,20 +105,25 @@ class ChangedState(WarehouseTables):
         key_table = pa.table({"k": pa.array(np.asarray(keys, dtype=np.uint32), pa.uint32())})
         self.con.register(_KEYS, key_table)
         try:
-            inside = f"{key_sql()} IN (SELECT k FROM {_KEYS})"
+            # the whole table's count and guard sum (no key per row); the scope's rows come
+            # with their row state, and the others' figures are the difference
             texts = [c for c, t in described if t.upper().startswith("VARCHAR")]
             counts = ", ".join(f'count("{c}")' for c in texts)
             summary = self.con.execute(
-                f"SELECT count(*) FILTER (WHERE NOT ({inside})),"
-                f" sum({guard_sql(columns)}::HUGEINT) FILTER (WHERE NOT ({inside}))"
+                f"SELECT count(*), sum({guard_sql(columns)}::HUGEINT)"
                 f"{', ' + counts if counts else ''} FROM {name}"
             ).fetchall()[0]
-            rows = self.con.sql(f"SELECT * FROM {name} WHERE {inside}").to_arrow_table()
+            result = self.con.sql(
+                f"SELECT *, {row_state_select(columns)} FROM {name}"
+                f" WHERE {key_sql()} IN (SELECT k FROM {_KEYS})"
+            ).to_arrow_table()
         finally:
             self.con.unregister(_KEYS)
-        other_rows, other_sum, *non_null = summary
+        all_rows, all_sum, *non_null = summary
+        rows, state = split_row_state(result)
         rows = _typed_like_whole(as_pandas_written(rows), dict(zip(texts, non_null, strict=True)))
-        return ScopedRows(rows, int(other_rows), int(other_sum or 0) % (1 << 64))
+        other_sum = (int(all_sum or 0) - guard_total(state[1])) % (1 << 64)
+        return ScopedRows(rows, int(all_rows) - rows.num_rows, other_sum, state)
 
 
 def _typed_like_whole(rows: pa.Table, non_null: dict[str, int]) -> pa.Table:
