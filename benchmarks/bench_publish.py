@@ -8,11 +8,14 @@ state to a temporary folder, then, in a child process, runs ``swap_stage`` and
 DuckDB's threads included) and wall seconds. ``--code DIR`` imports the pipeline from another
 checkout (e.g. a ``git archive`` of ``main``), so two releases are compared on the same state.
 
-    # prepare (the full run, and the nightly after a completed full run), then measure:
-    CUSTOMER_ARCHIVE_CRASH_AT=publish:before .venv/bin/python benchmarks/bench_pipeline.py \\
-        --workdir data/states/full-100000 --data data/bench/100000 --worker full
+    # prepare data/states/{full,nightly}-100000 from the cached bench data, then measure:
+    .venv/bin/python benchmarks/bench_publish.py --prepare 100000
     .venv/bin/python benchmarks/bench_publish.py data/states/nightly-100000 --repeat 3
     .venv/bin/python benchmarks/bench_publish.py data/states/nightly-100000 --code /tmp/main
+
+A nightly state is prepared by the code that will be measured on it only as far as its full
+run's publish goes (the mart's and the snapshot cache's state): prepare one per release when
+comparing releases that changed what the full publish writes (the masking code, the cache).
 """
 
 from __future__ import annotations
@@ -97,9 +100,50 @@ def _stopped_run(con) -> str:
     return str(run_id)
 
 
+def prepare(records: int, out: Path, code: Path) -> list[Path]:
+    """Prepared states of ``records`` (bench data cached by ``bench_pipeline.py``).
+
+    ``full-<n>``: the full run of the base delivery stopped before publish; ``nightly-<n>``: a
+    completed full run, then the nightly run stopped before publish.
+    """
+    data = _ROOT / "data" / "bench" / str(records)
+    if not (data / "meta.json").exists():
+        sys.exit(f"no bench data in {data}: run bench_pipeline.py --records {records} first")
+    out.mkdir(parents=True, exist_ok=True)
+    script = str(code / "benchmarks" / "bench_pipeline.py")
+    env = {**os.environ, "CUSTOMER_ARCHIVE_CODE_VERSION": "bench"}
+    stop = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": "publish:before"}
+    work = out / f".work-{records}"
+
+    def worker(phase: str, environ: dict[str, str]) -> None:
+        cmd = [sys.executable, script, "--workdir", str(work), "--data", str(data)]
+        subprocess.run([*cmd, "--worker", phase], env=environ, capture_output=True, check=False)
+
+    made = []
+    for name, steps in (("full", [("full", stop)]),
+                        ("nightly", [("full", env), ("incremental", stop)])):  # fmt: skip
+        shutil.rmtree(work, ignore_errors=True)
+        for phase, environ in steps:
+            worker(phase, environ)
+        target = out / f"{name}-{records}"
+        shutil.rmtree(target, ignore_errors=True)
+        work.rename(target)
+        cfg = target / "archive.yml"
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace(str(work), str(target)), "utf-8")
+        made.append(target)
+        print(f"prepared {target}", flush=True)
+    return made
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("state", type=Path, nargs="?")
+    parser.add_argument(
+        "--prepare",
+        type=int,
+        metavar="RECORDS",
+        help="prepare data/states/{full,nightly}-RECORDS (then measure both)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--code", type=Path, default=_ROOT, help="checkout to import from")
     parser.add_argument("--profile", type=Path, help="cProfile stats of the first repeat")
@@ -109,17 +153,27 @@ def main() -> None:
         worker(args.worker, args.profile)
         return
     code = args.code.resolve()
-    state = args.state.resolve()
+    if args.prepare:
+        for state in prepare(args.prepare, _ROOT / "data" / "states", code):
+            measure(state, code, args.repeat, None)
+        return
+    if args.state is None:
+        parser.error("give a prepared state (or --prepare RECORDS)")
+    measure(args.state.resolve(), code, args.repeat, args.profile)
+
+
+def measure(state: Path, code: Path, repeat: int, profile: Path | None) -> None:
+    """Publish + snapshot on copies of ``state``, ``repeat`` times; print medians."""
     runs = []
-    for k in range(args.repeat):
+    for k in range(repeat):
         with tempfile.TemporaryDirectory(dir=state.parent, prefix=".bench-publish-") as tmp:
             project = _copy_state(state, Path(tmp))
             env = {**os.environ, "PYTHONPATH": str(code)}
             env.setdefault("CUSTOMER_ARCHIVE_CODE_VERSION", "bench")
             cmd = [sys.executable, str(code / "benchmarks" / "bench_publish.py"),
                    "--worker", str(project)]  # fmt: skip
-            if args.profile and k == 0:
-                cmd += ["--profile", str(args.profile)]
+            if profile and k == 0:
+                cmd += ["--profile", str(profile)]
             if not (code / "benchmarks" / "bench_publish.py").exists():
                 cmd[1] = str(Path(__file__).resolve())
             done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -135,7 +189,7 @@ def main() -> None:
         }
         for stage in ("publish", "snapshot")
     }
-    print(json.dumps({"state": str(state), "code": str(code), "repeat": args.repeat,
+    print(json.dumps({"state": str(state), "code": str(code), "repeat": repeat,
                       "median": summary, "details": runs[0]["details"]}, indent=1))  # fmt: skip
 
 
