@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ENTITIES ?= 5000
 SEED     ?= 42
 
-.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large bench-cli bench-golden bench-startup bench-match-nightly clean report-screenshot \
+.PHONY: setup run test lint dev bench bench-accuracy bench-febrl bench-large bench-cli bench-golden bench-publish bench-startup bench-match-nightly clean report-screenshot \
 	browser-deps console bench-console \
 	fonts dossier-screenshot
 
@@ -81,6 +81,11 @@ bench: $(STAMP)
 ## same inputs, CPU seconds per stage at 100 k (needs bench_pipeline's cached data/bench/100000)
 bench-golden: $(STAMP)
 	$(BIN)/python benchmarks/bench_golden_nightly.py --records 100000
+
+## bench-publish: the publish and snapshot stages alone (CPU, wall), full and nightly, at 100 k
+## records, each on copies of a run stopped just before publish (needs data/bench/100000)
+bench-publish: $(STAMP)
+	$(BIN)/python benchmarks/bench_publish.py --prepare 100000 --repeat 3
 
 ## bench-match-nightly: the match stage alone, full vs nightly (stored link) at 100 k records
 ## (needs the data of `bench_pipeline.py --records 100000`)

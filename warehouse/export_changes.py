@@ -30,6 +30,7 @@ __all__ = [
     "CHANGES_DIR",
     "MANIFEST",
     "REPLACED",
+    "changed_rows_sql",
     "condition_customers_sql",
     "current_export_sql",
     "full_export_due",
@@ -80,6 +81,7 @@ def publish_exports(
     changed: Mapping[str, str] | None,
     every_days: int,
     states: tuple[str | None, str | None] = (None, None),
+    sources: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write this run's exports: the full export, or the change files of ``changed``.
 
@@ -93,6 +95,9 @@ def publish_exports(
         every_days: write a full export when this many days passed since the last one.
         states: the fingerprints (``match.golden_state``) of the golden state before and
             after this run's swap; change files only extend exports of the state before.
+        sources: ``golden.<table>`` → the table whose rows the swap inserted after deleting
+            the rows ``changed`` names (the staged delta): its change file is read from there
+            (the same rows, typed as the golden table) instead of scanning the whole table.
 
     Returns:
         The files (and partition folders) written.
@@ -120,18 +125,67 @@ def publish_exports(
         if where is None or not table_exists(con, f"golden.{table}"):
             continue
         target = out_dir / CHANGES_DIR / table / part / f"{run_id}.parquet"
-        _copy(con, f"SELECT * FROM golden.{table} WHERE {where}", target)
+        _copy(
+            con,
+            changed_rows_sql(con, f"golden.{table}", where, (sources or {}).get(f"golden.{table}")),
+            target,
+        )
         written.append(target)
+        # the customers the condition names (a golden row it selects is one of theirs)
         replaced.append(
             f"SELECT '{table}' AS table_name, customer_id FROM"
-            f" (SELECT DISTINCT customer_id FROM golden.{table} WHERE {where}"
-            f"  UNION SELECT customer_id FROM ({condition_customers_sql(where)}))"
+            f" (SELECT DISTINCT customer_id FROM ({condition_customers_sql(where)}))"
         )
     target = out_dir / CHANGES_DIR / REPLACED / part / f"{run_id}.parquet"
     _copy(con, " UNION ALL ".join(replaced) or "SELECT NULL AS table_name LIMIT 0", target)
     written.append(target)
     _write_manifest(out_dir, {**manifest, "seq": seq, "last_run_id": run_id, "state": new})
     return written
+
+
+def changed_rows_sql(
+    con: duckdb.DuckDBPyConnection, table: str, where: str, source: str | None = None
+) -> str:
+    """A SELECT of ``table``'s rows that ``where`` selects, read from ``source`` when given.
+
+    ``source`` holds the rows the swap inserted into ``table`` after deleting every row
+    ``where`` selects (``swap_in_golden``'s staged delta), so ``table``'s rows selected by
+    ``where`` are exactly ``source``'s rows selected by it, cast to ``table``'s column types
+    as the INSERT cast them. Reading them there costs the size of the change, not a scan of
+    every column of the table. Without ``source`` (or when a column type cannot be cast to),
+    the table itself is read.
+    """
+    plain = f"SELECT * FROM {table} WHERE {where}"
+    if source is None:
+        return plain
+    described = _columns(con, (table, source))
+    target, given = described.get(table, []), {c for c, _t in described.get(source, [])}
+    if not target or "customer_id" not in given or not given <= {c for c, _t in target}:
+        return plain
+    select = []
+    for column, kind in target:
+        if kind.strip('"').upper() == "NULL":
+            return plain
+        quoted = '"' + column.replace('"', '""') + '"'
+        value = f"s.{quoted}" if column in given else "NULL"
+        select.append(f"CAST({value} AS {kind}) AS {quoted}")
+    return f"SELECT {', '.join(select)} FROM {source} AS s WHERE {where}"
+
+
+def _columns(
+    con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]
+) -> dict[str, list[tuple[str, str]]]:
+    """``(column, type)`` of each of ``tables`` that exists, in column order (one query)."""
+    rows = con.execute(
+        "SELECT schema_name || '.' || table_name, column_name, data_type FROM duckdb_columns()"
+        " WHERE NOT internal AND schema_name || '.' || table_name IN (SELECT unnest(?))"
+        " ORDER BY schema_name, table_name, column_index",
+        [list(tables)],
+    ).fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for name, column, kind in rows:
+        out.setdefault(str(name), []).append((str(column), str(kind)))
+    return out
 
 
 def condition_customers_sql(where: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import duckdb
@@ -21,6 +21,7 @@ from warehouse.versions import delivery_reasons
 __all__ = [
     "carry_forward_run_ids",
     "golden_snapshot_tables",
+    "inserted_from",
     "stage_golden",
     "swap_in_golden",
 ]
@@ -132,6 +133,20 @@ def swap_in_golden(
     changed = {target: where for target, (where, _) in row_updates.items()}
     changed["golden.customer_ids"] = "customer_id IN (SELECT customer_id FROM staging.id_events)"
     return changed
+
+
+def inserted_from(
+    con: duckdb.DuckDBPyConnection, changed: Mapping[str, str] | None
+) -> dict[str, str]:
+    """``golden.<table>`` → the staged delta table :func:`swap_in_golden` inserted its rows from.
+
+    For those tables the swap deleted the rows ``changed[table]`` selects and inserted the
+    delta's rows, so the changed rows can be read from the (small) delta table.
+    """
+    if not changed:
+        return {}
+    delta = staged_delta(con) or {}
+    return {t: rows for t, (where, rows) in delta.items() if changed.get(t) == where}
 
 
 _SCOPE = "staging._history_scope"

@@ -17,13 +17,14 @@ from warehouse.archive import (
     due_kind,
     list_snapshots,
     publish_snapshot,
+    warehouse_tables,
 )
 from warehouse.dormant import reactivate_resumed
 from warehouse.export_changes import publish_exports
 from warehouse.golden_delta import published_state
 from warehouse.naming import EXPORTED
 from warehouse.ops import run_deliveries
-from warehouse.publish import golden_snapshot_tables, swap_in_golden
+from warehouse.publish import inserted_from, swap_in_golden
 from warehouse.security import AuditLog
 from warehouse.security.audit_anchor import manifest_audit_head
 
@@ -112,6 +113,7 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
         changed,
         cfg.export_full_every_days,
         states=(before, published_state(con)),
+        sources=inserted_from(con, changed),
     )
     export = "changes" if any(p.parent.name.startswith("seq=") for p in exported) else "full"
     # the analyst mart: the touched customers' rows replaced, or rebuilt whole (mart_delta)
@@ -150,10 +152,11 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
     # nightly: a delta on the last full snapshot; month end, year end, first run: full
     base = delta_base(existing, kind, cfg.snapshots)
     # a delta after an incremental swap reads only the customers it replaced (and checks the
-    # rest by one aggregate); otherwise the whole golden tables
-    changed = changed_state(con, tuple(f"golden.{n}" for n in EXPORTED)) if base else None
+    # rest by one aggregate); otherwise the whole golden tables, each read and hashed in one scan
+    names = tuple(f"golden.{n}" for n in EXPORTED)
+    changed = changed_state(con, names) if base else None
     info = publish_snapshot(
-        changed or golden_snapshot_tables(con),
+        changed or warehouse_tables(con, names),
         archive_dir,
         ctx.run_id,
         ctx.started_at,

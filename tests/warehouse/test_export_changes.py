@@ -93,3 +93,43 @@ def test_exports_of_another_state_or_an_old_full_export_are_replaced_by_a_full_e
     publish_exports(con, out, "run4", date(2026, 12, 1), changed, 7, states=("s3", "s4"))
     assert read_manifest(out)["full_run_id"] == "run4"  # type: ignore[index]
     assert not (out / CHANGES_DIR).exists()
+
+
+def test_change_files_read_from_the_swapped_in_delta_equal_a_scan_of_the_table(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    out, scanned = tmp_path / "golden", tmp_path / "scanned"
+    for folder in (out, scanned):
+        publish_exports(con, folder, "run1", date(2026, 11, 23), None, 7, states=(None, "s1"))
+    # the staged delta as a swap inserts it: other column order, narrower types, a column
+    # missing (NULL in the golden table), one row of a customer the condition does not name
+    # (not in any change file, as a scan of the table leaves it out too)
+    con.execute(
+        "CREATE TABLE delta_tx AS SELECT * FROM (VALUES (7, 2026, 'C4'), (1, 2026, 'C9'))"
+        " t(txn_amount, txn_year, customer_id)"
+    )
+    con.execute(
+        "CREATE TABLE delta_cw AS SELECT * FROM (VALUES ('C4', 'r5'), ('C4', 'r3'))"
+        " t(customer_id, record_key)"
+    )
+    con.execute("INSERT INTO changed VALUES ('C3'), ('C4')")
+    for table, source in (("transactions", "delta_tx"), ("crosswalk", "delta_cw")):
+        con.execute(f"DELETE FROM golden.{table} WHERE {CHANGED}")
+        con.execute(f"INSERT INTO golden.{table} BY NAME SELECT * FROM {source}")
+    changed = {f"golden.{t}": CHANGED for t in ("transactions", "crosswalk")}
+    sources = {"golden.transactions": "delta_tx", "golden.crosswalk": "delta_cw"}
+    publish_exports(con, out, "run2", date(2026, 11, 24), changed, 7, ("s1", "s2"), sources=sources)
+    publish_exports(con, scanned, "run2", date(2026, 11, 24), changed, 7, states=("s1", "s2"))
+    for table in ("transactions", "crosswalk"):
+        assert _current(out, table) == _current(scanned, table), table
+        files = [
+            f"{folder}/{CHANGES_DIR}/{name}/seq=000001/run2.parquet"
+            for folder in (out, scanned)
+            for name in (table, "_replaced")
+        ]
+        with duckdb.connect() as reader:
+            rows = []
+            for file in files:
+                result = reader.execute(f"SELECT * FROM '{file}' ORDER BY ALL")
+                rows.append((result.description, result.fetchall()))
+        assert rows[0][1] and rows[0] == rows[2] and rows[1] == rows[3]  # same columns, types, rows

@@ -16,7 +16,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SnapshotWriteError",
     ),
     "warehouse.archive._layout": ("clean_leftovers",),
-    "warehouse.archive._scoped": ("ChangedState", "changed_state", "customers_changed"),
+    "warehouse.archive._scoped": (
+        "ChangedState",
+        "WarehouseTables",
+        "changed_state",
+        "customers_changed",
+        "warehouse_tables",
+    ),
     "warehouse.archive.delta": (
         "SnapshotPolicy",
         "apply_delta",
@@ -79,6 +85,7 @@ __all__ = [
     "TableWriter",
     "VerifyProblem",
     "VerifyReport",
+    "WarehouseTables",
     "apply_delta",
     "apply_retention",
     "changed_state",
@@ -105,6 +112,7 @@ __all__ = [
     "swap_tables",
     "table_schema",
     "verify_snapshot",
+    "warehouse_tables",
 ]
 
 

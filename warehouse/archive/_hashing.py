@@ -200,6 +200,45 @@ def key_sql(column: str = KEY_COLUMN) -> str:
     return f"(hash(CAST({_quoted(column)} AS VARCHAR)) % 4294967296)::UINTEGER"
 
 
+_STATE_COLUMNS = ("__row_digest", "__row_guard", "__row_key")
+
+
+def row_state_select(columns: list[str]) -> str:
+    """SQL select items of a row's digest, guard hash and (with ``customer_id``) customer key.
+
+    Named ``__row_digest``, ``__row_guard``, ``__row_key``; :func:`split_row_state` takes them
+    off a result. Evaluated over the warehouse table itself, they equal :func:`row_state` of
+    the table read as Arrow (the same casts of the same DuckDB values), so a whole table is
+    read and hashed in one scan.
+    """
+    columns = sorted(columns)
+    if not columns:
+        raise ValueError("a table without columns has no row digests")
+    digest = _row_digests_sql(columns).removeprefix("SELECT ").removesuffix(" AS d FROM t")
+    select = f"{digest} AS {_STATE_COLUMNS[0]}, {guard_sql(columns)} AS {_STATE_COLUMNS[1]}"
+    if KEY_COLUMN in columns:
+        select += f", {key_sql()} AS {_STATE_COLUMNS[2]}"
+    return select
+
+
+def split_row_state(
+    result: pa.Table,
+) -> tuple[pa.Table, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """A result with :func:`row_state_select`'s columns → the table and its :func:`row_state`."""
+    names = [n for n in _STATE_COLUMNS if n in result.column_names]
+    state = _state_arrays(result, *names)
+    return result.drop_columns(names), state
+
+
+def _state_arrays(
+    result: pa.Table, digest: str, guard: str, key: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    digests = np.frombuffer(binascii.unhexlify(_fixed_width(result[digest]).tobytes()), "S32")
+    guards = result[guard].to_numpy().astype(np.uint64, copy=False)
+    keys = result[key].to_numpy().astype(np.uint32, copy=False) if key else None
+    return digests, guards, keys
+
+
 def row_state(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Each row's sha256 digest (32 bytes, ``S32``), guard hash and customer key, in row order.
 
@@ -223,10 +262,7 @@ def row_state(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray | Non
         result = con.sql(select + " FROM t").to_arrow_table()
     finally:
         con.close()
-    digests = np.frombuffer(binascii.unhexlify(_fixed_width(result["d"]).tobytes()), "S32")
-    guards = result["g"].to_numpy().astype(np.uint64, copy=False)
-    keys = result["k"].to_numpy().astype(np.uint32, copy=False) if keyed else None
-    return digests, guards, keys
+    return _state_arrays(result, "d", "g", "k" if keyed else None)
 
 
 def hash_from_sorted(schema: pa.Schema, digests: np.ndarray) -> str:

@@ -25,6 +25,9 @@ from warehouse.archive.delta import TableDelta, multiset_changes, widens
 if TYPE_CHECKING:
     from warehouse.archive._scoped import ChangedState
 
+RowState = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+"""A table's row digests (``S32``), guard hashes and customer keys (or None), in row order."""
+
 LOG = logging.getLogger(__name__)
 _MASK64 = (1 << 64) - 1
 
@@ -62,16 +65,23 @@ def _fingerprints(digests: np.ndarray) -> np.ndarray:
 
 
 def _compare(
-    cached: TableRows, compared: np.ndarray, current: pa.Table
+    cached: TableRows,
+    compared: np.ndarray,
+    current: pa.Table,
+    current_state: RowState | None = None,
 ) -> tuple[TableDelta, str, str, np.ndarray]:
     """Match the cached rows at sorted indices ``compared`` with ``current`` (their now).
+
+    ``current_state`` is ``row_state(current)`` when the caller has it already.
 
     Returns:
         The table's delta, its content hash, the content hash of its added rows and the keys
         of the customers whose rows differ.
     """
     base = cached.rows[compared]
-    if current.num_rows:
+    if current_state is not None:
+        digests, _guards, keys = current_state
+    elif current.num_rows:
         digests, _guards, keys = row_state(current)
     else:
         digests, keys = np.empty(0, dtype="S32"), None
@@ -117,6 +127,7 @@ def nightly_delta(
     whole: Callable[[str], pa.Table],
     state: ChangedState | None = None,
     changed_before: np.ndarray | None = None,
+    row_states: Mapping[str, RowState] | None = None,
 ) -> NightlyDelta:
     """Every table's delta against the cached base rows.
 
@@ -128,6 +139,7 @@ def nightly_delta(
             (and the customers ``changed_before`` the last delta) and checks the others by an
             aggregate; without it, every table is read whole.
         changed_before: keys of the customers whose rows differed from base at the last delta.
+        row_states: ``row_state`` of tables ``whole`` read with it (looked up after the call).
 
     Returns:
         A :class:`NightlyDelta`.
@@ -152,7 +164,7 @@ def nightly_delta(
             )
             if same_others and scoped.rows.column_names and widens(rows.schema, scoped.rows.schema):
                 delta, out.hashes[name], out.added_hashes[name], keys = _compare(
-                    rows, inside, scoped.rows
+                    rows, inside, scoped.rows, scoped.state
                 )
                 out.deltas[name] = delta
                 out.shapes[name] = TableShape(
@@ -176,7 +188,8 @@ def nightly_delta(
             out.hashes[name] = table_content_hash(table)
             continue
         every = np.arange(len(rows.rows), dtype=np.int64)
-        delta, out.hashes[name], out.added_hashes[name], keys = _compare(rows, every, table)
+        known = (row_states or {}).get(name)
+        delta, out.hashes[name], out.added_hashes[name], keys = _compare(rows, every, table, known)
         out.deltas[name] = delta
         changed.append(keys)
     out.changed_keys = np.unique(np.concatenate(changed)) if changed else out.changed_keys

@@ -11,13 +11,22 @@ whole table instead. Nothing here trusts the touched set for correctness.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from warehouse.archive._hashing import KEY_COLUMN, guard_sql, key_sql
+from warehouse.archive._digest_cache import guard_total
+from warehouse.archive._hashing import (
+    KEY_COLUMN,
+    guard_sql,
+    key_sql,
+    row_state_select,
+    split_row_state,
+)
+from warehouse.archive._nightly import RowState
 from warehouse.archive.tables import as_pandas_written, table_schema
 from warehouse.db import table_exists
 
@@ -40,27 +49,52 @@ class ScopedRows:
         rows: current rows whose customer key is in the scope, typed like a whole-table read.
         other_rows: how many rows are outside the scope.
         other_guard_sum: their guard hashes summed mod 2**64.
+        state: ``row_state(rows)``, computed in the scan that read them.
     """
 
     rows: pa.Table
     other_rows: int
     other_guard_sum: int
+    state: RowState | None = None
 
 
 @dataclass(frozen=True)
-class ChangedState:
-    """The warehouse tables of a snapshot and the customers a run changed in them.
+class WarehouseTables:
+    """The warehouse tables of a snapshot, read whole from the warehouse when needed.
 
     Attributes:
         con: the warehouse connection.
         names: the ``schema.table`` names the snapshot holds (those that exist).
-        touched: sorted 32-bit keys of the customers this run's swap replaced.
+        columns: each table's ``(column, type)`` pairs in order.
     """
 
     con: duckdb.DuckDBPyConnection
     names: tuple[str, ...]
-    touched: np.ndarray
     columns: dict[str, list[tuple[str, str]]]
+
+    def read_whole(self, name: str) -> tuple[pa.Table, RowState | None]:
+        """A whole table, typed as ``read_tables_arrow`` types it, and its row state.
+
+        One scan reads the rows and hashes them (``row_state_select``); the state equals
+        ``row_state`` of the table read, without handing the rows back to DuckDB.
+        """
+        columns = [c for c, _t in self.columns.get(name, [])]
+        if not columns:
+            return as_pandas_written(self.con.sql(f"SELECT * FROM {name}").to_arrow_table()), None
+        result = self.con.sql(f"SELECT *, {row_state_select(columns)} FROM {name}")
+        table, state = split_row_state(result.to_arrow_table())
+        return as_pandas_written(table), state
+
+
+@dataclass(frozen=True)
+class ChangedState(WarehouseTables):
+    """The warehouse tables of a snapshot and the customers a run changed in them.
+
+    Attributes:
+        touched: sorted 32-bit keys of the customers this run's swap replaced.
+    """
+
+    touched: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype=np.uint32))
 
     def read(self, name: str, keys: np.ndarray) -> ScopedRows | None:
         """``name``'s rows of the customers with these keys; None if it has no ``customer_id``."""
@@ -71,20 +105,25 @@ class ChangedState:
         key_table = pa.table({"k": pa.array(np.asarray(keys, dtype=np.uint32), pa.uint32())})
         self.con.register(_KEYS, key_table)
         try:
-            inside = f"{key_sql()} IN (SELECT k FROM {_KEYS})"
+            # the whole table's count and guard sum (no key per row); the scope's rows come
+            # with their row state, and the others' figures are the difference
             texts = [c for c, t in described if t.upper().startswith("VARCHAR")]
             counts = ", ".join(f'count("{c}")' for c in texts)
             summary = self.con.execute(
-                f"SELECT count(*) FILTER (WHERE NOT ({inside})),"
-                f" sum({guard_sql(columns)}::HUGEINT) FILTER (WHERE NOT ({inside}))"
+                f"SELECT count(*), sum({guard_sql(columns)}::HUGEINT)"
                 f"{', ' + counts if counts else ''} FROM {name}"
             ).fetchall()[0]
-            rows = self.con.sql(f"SELECT * FROM {name} WHERE {inside}").to_arrow_table()
+            result = self.con.sql(
+                f"SELECT *, {row_state_select(columns)} FROM {name}"
+                f" WHERE {key_sql()} IN (SELECT k FROM {_KEYS})"
+            ).to_arrow_table()
         finally:
             self.con.unregister(_KEYS)
-        other_rows, other_sum, *non_null = summary
+        all_rows, all_sum, *non_null = summary
+        rows, state = split_row_state(result)
         rows = _typed_like_whole(as_pandas_written(rows), dict(zip(texts, non_null, strict=True)))
-        return ScopedRows(rows, int(other_rows), int(other_sum or 0) % (1 << 64))
+        other_sum = (int(all_sum or 0) - guard_total(state[1])) % (1 << 64)
+        return ScopedRows(rows, int(all_rows) - rows.num_rows, other_sum, state)
 
 
 def _typed_like_whole(rows: pa.Table, non_null: dict[str, int]) -> pa.Table:
@@ -137,10 +176,28 @@ def customers_changed(
     return _state(con, names, _keys_of(con, [select]))
 
 
+def warehouse_tables(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> WarehouseTables:
+    """The tables of ``names`` that exist, to snapshot whole (a full snapshot).
+
+    Args:
+        con: the warehouse.
+        names: the tables the snapshot holds.
+    """
+    present, described = _described(con, names)
+    return WarehouseTables(con, present, described)
+
+
 def _state(
     con: duckdb.DuckDBPyConnection, names: tuple[str, ...], keys: np.ndarray
 ) -> ChangedState:
     """The state over the tables of ``names`` that exist, their columns read in one query."""
+    present, described = _described(con, names)
+    return ChangedState(con, present, described, touched=keys)
+
+
+def _described(
+    con: duckdb.DuckDBPyConnection, names: tuple[str, ...]
+) -> tuple[tuple[str, ...], dict[str, list[tuple[str, str]]]]:
     described: dict[str, list[tuple[str, str]]] = {}
     rows = con.execute(
         "SELECT schema_name || '.' || table_name, column_name, data_type FROM duckdb_columns()"
@@ -150,7 +207,7 @@ def _state(
         if table in names:
             described.setdefault(str(table), []).append((str(column), str(kind)))
     present = tuple(n for n in names if n in described)
-    return ChangedState(con, present, keys, described)
+    return present, described
 
 
 def _keys_of(con: duckdb.DuckDBPyConnection, selects: list[str]) -> np.ndarray:

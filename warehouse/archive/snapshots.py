@@ -23,6 +23,7 @@ from warehouse.archive._digest_cache import (
     TableRows,
     read_cache,
     read_changed,
+    table_rows,
     write_cache,
     write_changed,
 )
@@ -54,7 +55,7 @@ from warehouse.archive._layout import (
     temp_dir_name,
     write_file_durably,
 )
-from warehouse.archive._nightly import TableShape, cache_rows, nightly_delta
+from warehouse.archive._nightly import RowState, TableShape, cache_rows, nightly_delta
 from warehouse.archive.delta import (
     ADD,
     DROP,
@@ -105,7 +106,7 @@ _RESERVED_KEYS = frozenset(
 if TYPE_CHECKING:  # pandas loads only where a function needs it (fast CLI start)
     import pandas as pd
 
-    from warehouse.archive._scoped import ChangedState
+    from warehouse.archive._scoped import WarehouseTables
 
 
 @dataclass(frozen=True)
@@ -387,7 +388,7 @@ def _describe_os_error(exc: OSError) -> str:
 
 
 def publish_snapshot(
-    tables: Mapping[str, pd.DataFrame | pa.Table] | ChangedState,
+    tables: Mapping[str, pd.DataFrame | pa.Table] | WarehouseTables,
     archive_dir: Path,
     run_id: str,
     created_at: datetime,
@@ -408,8 +409,9 @@ def publish_snapshot(
 
     Args:
         tables: table name (``"golden.customers"``) → DataFrame or Arrow table; or the
-            warehouse's tables and the customers this run changed (``changed_state``): then a
-            delta reads only those customers' rows (and whole tables only where needed).
+            warehouse's tables (``warehouse_tables``: each read and hashed in one scan), or
+            those and the customers this run changed (``changed_state``): then a delta reads
+            only those customers' rows (and whole tables only where needed).
         archive_dir: the archive root.
         run_id: the pipeline run id (letters, digits, ``_.-``).
         created_at: the snapshot time (names the folder).
@@ -443,20 +445,24 @@ def publish_snapshot(
         raise ValueError(f"manifest_extra may not set reserved manifest keys: {clash}")
     archive_dir = Path(archive_dir)
     snapshot_id = snapshot_id_for(created_at, run_id)
-    state = None if isinstance(tables, Mapping) else tables
+    from warehouse.archive._scoped import ChangedState
+
+    source = None if isinstance(tables, Mapping) else tables
+    state = source if isinstance(source, ChangedState) else None
     arrow_tables: dict[str, pa.Table] = {}
     if isinstance(tables, Mapping):
         arrow_tables = {check_table_name(name): to_arrow(t) for name, t in tables.items()}
-    names = sorted(state.names if state is not None else arrow_tables)
+    names = sorted(source.names if source is not None else arrow_tables)
     for name in names:
         check_table_name(name)
+    row_states: dict[str, RowState] = {}  # of the tables read from the warehouse
 
     def whole(name: str) -> pa.Table:
         if name not in arrow_tables:
-            assert state is not None
-            from warehouse.archive.tables import read_tables_arrow
-
-            arrow_tables.update(read_tables_arrow(state.con, [name]))
+            assert source is not None
+            arrow_tables[name], read_state = source.read_whole(name)
+            if read_state is not None:
+                row_states[name] = read_state
         return arrow_tables[name]
 
     parts, table_hashes, nightly = None, None, None
@@ -473,6 +479,7 @@ def publish_snapshot(
             whole,
             state,
             read_changed(archive_dir, base.snapshot_id) if state is not None else None,
+            row_states,
         )
         table_hashes, shapes = nightly.hashes, dict(nightly.shapes)
         share = delta_share(nightly.deltas, shapes)
@@ -490,7 +497,12 @@ def publish_snapshot(
             if not table.column_names:
                 table_hashes[name] = table_content_hash(table)
                 continue
-            cache_rows_of[name] = cache_rows(table)
+            known = row_states.get(name)
+            cache_rows_of[name] = (
+                cache_rows(table)
+                if known is None
+                else table_rows(schema_record(table.schema), *known)
+            )
             table_hashes[name] = hash_from_sorted(table.schema, cache_rows_of[name].rows["d"])
     assert table_hashes is not None
     snapshot_hash = combine_table_hashes(table_hashes)

@@ -7,9 +7,15 @@ follows it the same way instead of being masked and rewritten whole:
   (by its pseudonymized ``customer_id``) and an INSERT of their new masked rows, table by table;
 * the **mart Parquet files** keep the last full write (``mart.<table>.parquet``) and get one
   change file per table and night (``changes/mart.<table>/seq=<n>.parquet``: the touched
-  customers' new masked rows) plus the list of touched customers
-  (``changes/_replaced/seq=<n>.parquet``: their pseudonymized ``customer_id``);
+  customers' new masked rows) plus the list of touched customers per table
+  (``changes/_replaced/seq=<n>.parquet``: ``table_name`` and their pseudonymized
+  ``customer_id``; lists written before it had no ``table_name`` and name every table's);
   :func:`read_mart_parquet` reads a table's current state from them.
+
+Masking is row-local (no table without ``customer_type`` masks a name by type), so a table's
+mart rows change only for the customers whose rows of that table the swap replaced and those
+that moved in or out of the dormant archive: only theirs are replaced, per table, and the rows
+the swap inserted are read from the staged delta (no scan of every column of a golden table).
 
 *Touched* customers are those whose golden rows the swap replaced (``swap_in_golden``'s
 conditions, deleted customers included) and those that entered or left the dormant archive
@@ -75,6 +81,7 @@ CHANGES_DIR = "changes"
 REPLACED = "_replaced"
 _TOUCHED = "_mart_touched"
 _HIDDEN_NOW = "_mart_hidden_now"
+_BY_TABLE = "_mart_touched_by_table"
 #: the modules whose code decides the masked values (a change rebuilds the mart)
 _MASKING_CODE = ("pii.py", "columns.py", "masking.py", "_mart_mask.py", "mart.py")
 
@@ -256,7 +263,7 @@ def publish_mart(
         assert state is not None and changed is not None
         done = _delta(
             con, tables, hidden_now, changed, state, duckdb_path, parquet_dir, key,
-            allow_unsafe_crypto,
+            allow_unsafe_crypto, schemas,
         )  # fmt: skip
         if done is not None:
             full_date = state["full_date"]
@@ -280,6 +287,76 @@ def _touched_sql(changed: Mapping[str, str]) -> list[str]:
     return [f"({condition_customers_sql(w)})" for w in dict.fromkeys(changed.values())]
 
 
+def _row_local(schemas: Mapping[str, Sequence[tuple[str, str]]]) -> bool:
+    """Whether each table's masked rows depend on that table's rows alone.
+
+    A name masked by its customer's type in a table without ``customer_type`` looks the type
+    up in the customers table: then a change of a customers row changes other tables' rows.
+    """
+    from warehouse.security.pii import treatment
+
+    for columns in schemas.values():
+        names = {c for c, _t in columns}
+        if "customer_type" not in names and any(treatment(c) == "name_by_type" for c in names):
+            return False
+    return True
+
+
+def _touched_by_table(
+    con: duckdb.DuckDBPyConnection,
+    tables: Sequence[str],
+    changed: Mapping[str, str],
+    row_local: bool,
+) -> None:
+    """``_BY_TABLE`` (table_name, customer_id): the customers whose mart rows of a table change.
+
+    Those whose rows of that table the swap replaced and those that entered or left the
+    dormant archive; every touched customer in every table when masking is not row-local.
+    """
+    from warehouse.export_changes import condition_customers_sql
+
+    selects = []
+    for table in tables:
+        where = changed.get(table)
+        own = [f"(SELECT customer_id FROM {_TOUCHED})"]
+        if row_local:
+            own = [f"({condition_customers_sql(where)})"] if where else []
+            own += [
+                f"(SELECT customer_id FROM {_HIDDEN_NOW}"
+                f" EXCEPT SELECT customer_id FROM {HIDDEN_TABLE})",
+                f"(SELECT customer_id FROM {HIDDEN_TABLE}"
+                f" EXCEPT SELECT customer_id FROM {_HIDDEN_NOW})",
+            ]
+        selects.append(
+            f"SELECT DISTINCT '{table}' AS table_name, customer_id"
+            f" FROM ({' UNION ALL '.join(own)}) WHERE customer_id IS NOT NULL"
+        )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_BY_TABLE} AS " + " UNION ALL ".join(selects))
+
+
+def _touched_rows(
+    con: duckdb.DuckDBPyConnection, table: str, changed: Mapping[str, str], source: str | None
+) -> pa.Table:
+    """The golden rows of the customers ``_BY_TABLE`` lists for ``table``.
+
+    The rows the swap inserted from the staged delta are read there (``changed_rows_sql``);
+    the table itself is scanned only for listed customers whose rows it did not replace
+    (dormant archive moves), or when the swap did not replace its rows from a delta.
+    """
+    from warehouse.export_changes import changed_rows_sql, condition_customers_sql
+
+    listed = f"SELECT customer_id FROM {_BY_TABLE} WHERE table_name = '{table}'"
+    if source is None or table not in changed:
+        return con.sql(f"SELECT * FROM {table} WHERE customer_id IN ({listed})").to_arrow_table()
+    where = changed[table]
+    sql = changed_rows_sql(con, table, f"{where} AND customer_id IN ({listed})", source)
+    rest = f"{listed} EXCEPT {condition_customers_sql(where)}"
+    (others,) = con.execute(f"SELECT count(*) FROM ({rest})").fetchall()[0]
+    if others:
+        sql += f" UNION ALL SELECT * FROM {table} WHERE customer_id IN ({rest})"
+    return con.sql(sql).to_arrow_table()
+
+
 def _delta(
     con: duckdb.DuckDBPyConnection,
     tables: Sequence[str],
@@ -290,6 +367,7 @@ def _delta(
     parquet_dir: Path,
     key: KeyRing,
     allow_unsafe_crypto: bool | None,
+    schemas: Mapping[str, Sequence[tuple[str, str]]],
 ) -> MartPublish | None:
     """Replace the touched customers' rows; None when only a full rebuild is right."""
     from warehouse.dormant import hide_customers
@@ -315,15 +393,23 @@ def _delta(
     )
     touched = [str(r[0]) for r in con.execute(f"SELECT customer_id FROM {_TOUCHED}").fetchall()]
     secret = pseudonym_secret(key)
-    rows: dict[str, pa.Table] = {}
-    for table in tables:
-        sql = f"SELECT * FROM {table} WHERE customer_id IN (SELECT customer_id FROM {_TOUCHED})"
-        rows[table] = con.sql(sql).to_arrow_table()
+    _touched_by_table(con, tables, changed, _row_local(schemas))
+    from warehouse.publish import inserted_from
+
+    sources = inserted_from(con, changed)  # the staged delta tables the swap inserted from
+    rows = {table: _touched_rows(con, table, changed, sources.get(table)) for table in tables}
     from warehouse.archive.tables import as_pandas_written
 
     rows = {name: as_pandas_written(t) for name, t in rows.items()}
     mart = build_analyst_mart_arrow(hide_customers(rows, hidden_now), secret)
-    replaced = pa.table({"customer_id": pa.array(pseudonyms(touched, secret), pa.string())})
+    pairs = con.execute(f"SELECT table_name, customer_id FROM {_BY_TABLE}").fetchall()
+    pseudonym_of = dict(zip(touched, pseudonyms(touched, secret), strict=True))
+    replaced = pa.table(
+        {
+            "table_name": pa.array([mart_table_name(t) for t, _c in pairs], pa.string()),
+            "customer_id": pa.array([pseudonym_of[str(c)] for _t, c in pairs], pa.string()),
+        }
+    )
     ring = analyst_mart_key(key)
     mcon = open_analyst_mart(duckdb_path, ring, allow_unsafe_crypto=allow_unsafe_crypto)
     try:
@@ -334,8 +420,8 @@ def _delta(
             mcon.register("_mart_replaced", replaced)
             for name, masked in mart.items():
                 mcon.execute(
-                    f"DELETE FROM {name} WHERE customer_id IN"
-                    " (SELECT customer_id FROM _mart_replaced)"
+                    f"DELETE FROM {name} WHERE customer_id IN (SELECT customer_id"
+                    f" FROM _mart_replaced WHERE table_name = '{name}')"
                 )
                 mcon.register("_mart_rows", masked)
                 mcon.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _mart_rows")
@@ -411,8 +497,10 @@ def read_mart_parquet(parquet_dir: Path, table: str, key: KeyRing) -> pa.Table:
         return base
     newest: dict[str, str] = {}
     for part in seqs:  # ascending: a later night's list wins
-        ids = read_encrypted_parquet(replaced_dir / part, key).column("customer_id")
-        newest.update(dict.fromkeys(ids.to_pylist(), part))
+        listed = read_encrypted_parquet(replaced_dir / part, key)
+        if "table_name" in listed.column_names:  # per table (older lists hold every table's)
+            listed = listed.filter(pc.fill_null(pc.equal(listed["table_name"], name), False))
+        newest.update(dict.fromkeys(listed.column("customer_id").to_pylist(), part))
     replaced = pa.array(list(newest), pa.string())
     pieces = [_without(base, replaced)]
     for part in seqs:

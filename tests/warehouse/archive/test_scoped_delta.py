@@ -150,3 +150,59 @@ def test_a_column_typed_later_widens(tmp_path: Path, con: duckdb.DuckDBPyConnect
     assert loaded["golden.customers"].schema.field("note").type == pa.large_string()
     assert content_hash(loaded) == content_hash(_tables(con))
     assert date(2020, 1, 6) in loaded["golden.customers"]["since"].to_pylist()
+
+
+def _golden_types(con: duckdb.DuckDBPyConnection) -> None:
+    """A table with every golden column type, NULLs, an empty text column, quotes, Chinese."""
+    con.execute(
+        "CREATE TABLE golden.addresses AS SELECT 'C' || lpad(i::VARCHAR, 4, '0') AS customer_id,"
+        " CASE WHEN i % 5 = 0 THEN NULL ELSE '上海市''' || i END AS city, i::BIGINT * 3 AS n,"
+        " i::UBIGINT AS u, i % 2 = 0 AS flag, CASE WHEN i % 4 = 0 THEN NULL ELSE i / 7 END AS x,"
+        " DATE '2024-02-28' + i::INTEGER AS day, NULL::VARCHAR AS empty FROM range(50) AS r(i)"
+    )
+
+
+def test_a_whole_table_read_and_hashed_in_one_scan_equals_read_then_hashed(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    from warehouse.archive import warehouse_tables
+    from warehouse.archive._hashing import row_state
+
+    _golden_types(con)
+    names = (*NAMES, "golden.addresses", "golden.missing")
+    source = warehouse_tables(con, names)
+    assert source.names == (*NAMES, "golden.addresses")  # tables that do not exist are left out
+    expected = read_tables_arrow(con, source.names)
+    for name in source.names:
+        table, state = source.read_whole(name)
+        assert table.equals(expected[name])  # typed as a whole-table read types it
+        assert state is not None
+        digests, guards, keys = row_state(expected[name])
+        assert (state[0] == digests).all() and (state[1] == guards).all()
+        assert keys is not None and state[2] is not None and (state[2] == keys).all()
+
+
+def test_a_full_snapshot_read_from_the_warehouse_equals_one_of_its_tables(
+    tmp_path: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    from warehouse.archive import warehouse_tables
+
+    _golden_types(con)
+    names = (*NAMES, "golden.addresses")
+    from_frames = publish_snapshot(read_tables_arrow(con, names), tmp_path / "a", "r0", START)
+    cache_a = (tmp_path / "a" / CACHE_DIR / ".t0.npy").read_bytes()
+    direct = publish_snapshot(warehouse_tables(con, names), tmp_path / "b", "r0", START)
+    assert from_frames is not None and direct is not None
+    assert (
+        direct.content_hash
+        == from_frames.content_hash
+        == content_hash(
+            _tables(con)
+            | {"golden.addresses": read_tables_arrow(con, ["golden.addresses"])["golden.addresses"]}
+        )
+    )
+    assert verify_snapshot(direct.path).ok
+    assert (tmp_path / "b" / CACHE_DIR / ".t0.npy").read_bytes() == cache_a  # same delta cache
+    touched = _change(con, 1)  # and a nightly delta on it stays exact
+    info = _night(con, 1, tmp_path / "b", touched)  # (its delta holds the tables of NAMES)
+    assert info is not None and info.content_hash == content_hash(_tables(con))

@@ -191,3 +191,37 @@ def test_a_column_empty_everywhere_that_gets_values_rebuilds(tmp_path: Path, rin
     redo = _publish(con, tmp_path, ring, _night(con, ["C2"]), ("s1", "s2"))
     assert redo.mode == "full" and "empty" in redo.reason
     _assert_equals_full(con, tmp_path, ring)
+
+
+def test_each_table_replaces_only_the_customers_whose_rows_of_it_changed(
+    tmp_path: Path, ring: KeyRing
+) -> None:
+    from warehouse.security.encryption import encrypt_parquet, read_encrypted_parquet
+    from warehouse.security.masking import pseudonyms
+
+    con = _warehouse()
+    _publish(con, tmp_path, ring, None, (None, "s1"))
+    # the swap replaced C1's customers row (re-classified) and C4's contacts rows only
+    con.execute("UPDATE golden.customers SET province = '天津' WHERE customer_id = 'C1'")
+    con.execute("UPDATE golden.contacts SET email = 'new@example.com' WHERE customer_id = 'C4'")
+    con.execute("CREATE TABLE staging.c1 AS SELECT 'C1' AS customer_id")
+    con.execute("CREATE TABLE staging.c4 AS SELECT 'C4' AS customer_id")
+    changed = {
+        "golden.customers": "customer_id IN (SELECT customer_id FROM staging.c1)",
+        "golden.contacts": "customer_id IN (SELECT customer_id FROM staging.c4)",
+    }
+    night = _publish(con, tmp_path, ring, changed, ("s1", "s2"), {"C3"})  # C3 now dormant
+    assert (night.mode, night.customers) == ("delta", 3)
+    _assert_equals_full(con, tmp_path, ring, {"C3"})
+    mart_key = analyst_mart_key(ring)
+    listed = tmp_path / "parquet" / CHANGES_DIR / "_replaced" / "seq=000001.parquet"
+    replaced = read_encrypted_parquet(listed, mart_key).to_pylist()
+    c1, c3, c4 = pseudonyms(["C1", "C3", "C4"], pseudonym_secret(ring))
+    assert sorted((r["table_name"], r["customer_id"]) for r in replaced) == sorted(
+        [("mart.customers", c1), ("mart.customers", c3), ("mart.contacts", c4),
+         ("mart.contacts", c3), ("mart.customer_ids", c3)]
+    )  # fmt: skip
+    # a list written before lists were per table (no table_name) still names every table's
+    encrypt_parquet(pa.table({"customer_id": [c1]}), listed, mart_key)
+    contacts = read_mart_parquet(tmp_path / "parquet", "contacts", mart_key)
+    assert c1 not in contacts.column("customer_id").to_pylist()  # its rows: the night's (none)
