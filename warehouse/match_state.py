@@ -253,28 +253,8 @@ def read_stored(
         keys = prepared["record_key"].to_numpy(dtype=object)
         if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
             raise ValueError("DuckDB's record_key order is not the matcher's (a collation?)")
-        names = {
-            column: [
-                r[0]
-                for r in con.execute(
-                    f"SELECT DISTINCT {column} FROM match.pairs WHERE {column} IS NOT NULL"
-                    f" ORDER BY {column}"
-                ).fetchall()
-            ]
-            for column in ("rule", "hard_rule")
-        }
-        levels = [c for c in table_columns(con, "match.pairs") if c.endswith("_level")]
-        select = ", ".join(
-            [
-                "l.pos AS left",
-                "r.pos AS right",
-                "(coalesce(list_position(?::VARCHAR[], p.rule), 0) - 1)::SMALLINT AS rule",
-                "p.score",
-                "p.probability",
-                "(coalesce(list_position(?::VARCHAR[], p.hard_rule), 0) - 1)::SMALLINT AS hard",
-                *(f'p."{c}"' for c in levels),
-            ]
-        )
+        names, levels = stored_pair_labels(con)
+        select = stored_pair_select(levels, "l.pos AS left", "r.pos AS right")
         where = (
             ""
             if strong_at is None
@@ -340,6 +320,48 @@ def read_stored(
     )
 
 
+def stored_pair_labels(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The labels behind the rule codes of ``match.pairs`` and its level columns.
+
+    Returns:
+        ({"rule": [...], "hard_rule": [...]}, each sorted: a code is an index into it; the
+        ``<comparison>_level`` columns).
+    """
+    names = {
+        column: [
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT {column} FROM match.pairs WHERE {column} IS NOT NULL"
+                f" ORDER BY {column}"
+            ).fetchall()
+        ]
+        for column in ("rule", "hard_rule")
+    }
+    levels = [c for c in table_columns(con, "match.pairs") if c.endswith("_level")]
+    return names, levels
+
+
+def stored_pair_select(levels: list[str], left: str, right: str) -> str:
+    """The select list that reads stored pairs (alias ``p``) as the matcher's arrays.
+
+    `left` and `right` select the two ends; rule and hard rule become codes into the label
+    lists of `stored_pair_labels`, passed as the first two query parameters.
+    """
+    return ", ".join(
+        [
+            left,
+            right,
+            "(coalesce(list_position(?::VARCHAR[], p.rule), 0) - 1)::SMALLINT AS rule",
+            "p.score",
+            "p.probability",
+            "(coalesce(list_position(?::VARCHAR[], p.hard_rule), 0) - 1)::SMALLINT AS hard",
+            *('p."' + c.replace('"', '""') + '"' for c in levels),
+        ]
+    )
+
+
 def arrow_keys(keys: pd.Series) -> pa.Array:
     """Record keys as one Arrow string array (positions index into it)."""
     return pa.array(keys.to_numpy(dtype=object), type=pa.string())
@@ -363,17 +385,7 @@ def _pairs_touching(
     import pyarrow.compute as pc
 
     wanted = pa.table({"record_key": keys.filter(pa.array(mask))})
-    select = ", ".join(
-        [
-            "p.left_key",
-            "p.right_key",
-            "(coalesce(list_position(?::VARCHAR[], p.rule), 0) - 1)::SMALLINT AS rule",
-            "p.score",
-            "p.probability",
-            "(coalesce(list_position(?::VARCHAR[], p.hard_rule), 0) - 1)::SMALLINT AS hard",
-            *(f'p."{c}"' for c in levels),
-        ]
-    )
+    select = stored_pair_select(levels, "p.left_key", "p.right_key")
     con.register("_match_wanted", wanted)
     try:
         table = con.sql(

@@ -33,7 +33,13 @@ import pandas as pd
 import pyarrow as pa
 
 from warehouse.db import table_columns, to_duckdb_arrow
-from warehouse.match_state import PREPARED_TABLE, PREPARED_VERSION, _arrow_frame
+from warehouse.match_state import (
+    PREPARED_TABLE,
+    PREPARED_VERSION,
+    _arrow_frame,
+    stored_pair_labels,
+    stored_pair_select,
+)
 
 __all__ = ["Layout", "ReadSubset", "StoredSubset"]
 
@@ -413,29 +419,8 @@ class StoredSubset:
             " (SELECT record_key FROM _sub_s)"
         )
         try:
-            names = {
-                column: [
-                    r[0]
-                    for r in con.execute(
-                        f"SELECT DISTINCT {column} FROM match.pairs WHERE {column} IS NOT NULL"
-                        f" ORDER BY {column}"
-                    ).fetchall()
-                ]
-                for column in ("rule", "hard_rule")
-            }
-            levels = [c for c in table_columns(con, "match.pairs") if c.endswith("_level")]
-            select = ", ".join(
-                [
-                    "l.pos AS left",
-                    "r.pos AS right",
-                    "(coalesce(list_position(?::VARCHAR[], p.rule), 0) - 1)::SMALLINT AS rule",
-                    "p.score",
-                    "p.probability",
-                    "(coalesce(list_position(?::VARCHAR[], p.hard_rule), 0) - 1)::SMALLINT"
-                    " AS hard",
-                    *(f"p.{_q(c)}" for c in levels),
-                ]
-            )
+            names, levels = stored_pair_labels(con)
+            select = stored_pair_select(levels, "l.pos AS left", "r.pos AS right")
             table = con.sql(
                 f"SELECT {select} FROM match.pairs AS p"
                 " JOIN _sub_pos AS l ON p.left_key = l.record_key"
