@@ -299,6 +299,27 @@ def _candidate_ids(
         names.append(rule.name)
         parts.append(left * np.int64(n) + right)
         oversizes.append(oversize)
+    return union_candidates(n, names, parts, oversizes, extra)
+
+
+def union_candidates(
+    n: int,
+    names: list[str],
+    parts: list[np.ndarray],
+    oversizes: list[int],
+    extra: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray, list[str], pd.DataFrame]:
+    """The rules' pair ids (left·n + right) with the steward-decided pairs, as one set.
+
+    Args:
+        n: the number of records (pair ids are left·n + right).
+        names, parts, oversizes: per blocking rule, its name, pair ids and oversize blocks
+            (extended here by the steward pairs).
+        extra: steward-decided pairs (left and right positions), or None.
+
+    Returns:
+        (distinct pair ids ascending, first rule index per id, rule names, blocking stats).
+    """
     if extra is not None and len(extra[0]):
         el, er = np.minimum(*extra), np.maximum(*extra)
         names.append("steward")

@@ -20,13 +20,13 @@ from dedupe.blocking import (
     BlockingRule,
     CandidatePairs,
     Codes,
-    _first_rule_union,
     _layout,
     cached_codes,
     generate_candidates,
     order_rank,
     rule_rank,
     still_blocked,
+    union_candidates,
 )
 from dedupe.levels import rules_for
 from dedupe.model import ModelParams
@@ -1349,16 +1349,7 @@ def _subset_candidates(
         names.append(rule.name)
         parts.append(left * np.int64(n) + right)
         oversizes.append(oversize)
-    if len(extra[0]):
-        el, er = np.minimum(*extra), np.maximum(*extra)
-        names.append("steward")
-        parts.append(el[el != er] * np.int64(n) + er[el != er])
-        oversizes.append(0)
-    ids, rule_at, pairs, new = _first_rule_union(parts)
-    stats = pd.DataFrame(
-        {"rule": names, "pairs": pairs, "new_pairs": new, "oversize_blocks": oversizes},
-        columns=["rule", "pairs", "new_pairs", "oversize_blocks"],
-    )
+    ids, rule_at, names, stats = union_candidates(n, names, parts, oversizes, extra)
     labels = np.array(names, dtype=object)[rule_at] if names else np.empty(0, dtype=object)
     return CandidatePairs(ids // max(n, 1), ids % max(n, 1), labels, stats)
 
