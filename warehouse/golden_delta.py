@@ -59,7 +59,7 @@ __all__ = [
     "stage_inputs",
     "stage_state",
     "staged_delta",
-    "state_copies",
+    "state_swap",
     "store_assignments",
     "touched_records_where",
 ]
@@ -332,11 +332,50 @@ def stage_state(
         con.unregister("_golden_state")
 
 
-def state_copies(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """The state tables to publish beside the golden tables (target → staged source)."""
-    if table_exists(con, _STAGED_INPUTS) and table_exists(con, _STAGED_STATE):
-        return {INPUTS_TABLE: _STAGED_INPUTS, STATE_TABLE: _STAGED_STATE}
-    return {}
+def state_swap(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """The state tables to publish beside the golden tables, as ``swap_tables`` arguments.
+
+    Returns:
+        ``(copies, row_updates)``: target → staged table copied whole, and target → (SQL
+        condition, delta table) for the rows to replace. After an incremental build the
+        input hashes were staged as a delta (``stage_input_state``): ``match.golden_inputs``
+        gets its replaced records' rows deleted and the delta's rows inserted, which is what
+        the staged view (published inputs less the replaced records plus the delta) holds,
+        without rewriting every record's row. Otherwise (a full build, or a published table
+        whose columns differ from the delta's) the staged inputs are copied whole.
+        ``match.golden_state`` (one row) is always copied.
+    """
+    if not (table_exists(con, _STAGED_INPUTS) and table_exists(con, _STAGED_STATE)):
+        return {}, {}
+    copies = {STATE_TABLE: _STAGED_STATE}
+    if _inputs_staged_as_delta(con):
+        (replaced,) = con.execute(f"SELECT count(*) FROM {_REPLACED_INPUTS}").fetchall()[0]
+        log.info("golden     inputs published as a delta: %d records replaced", replaced)
+        where = f"record_key IN (SELECT record_key FROM {_REPLACED_INPUTS})"
+        return copies, {INPUTS_TABLE: (where, _DELTA_INPUTS)}
+    return {INPUTS_TABLE: _STAGED_INPUTS, **copies}, {}
+
+
+def _inputs_staged_as_delta(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``staging.golden_inputs`` is the delta view over ``match.golden_inputs`` (and
+    the published table has the delta's columns and types, so DELETE + INSERT equals it)."""
+    staged = _relations(con, "staging")
+    parts = (_STAGED_INPUTS, _DELTA_INPUTS, _REPLACED_INPUTS)
+    if not all(t.split(".", 1)[1] in staged for t in parts):
+        return False
+    (views,) = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'staging' AND view_name = ?",
+        [_STAGED_INPUTS.split(".", 1)[1]],
+    ).fetchall()[0]
+    if views != 1 or not table_exists(con, INPUTS_TABLE):
+        return False
+
+    def schema(name: str) -> list[tuple[str, str]]:
+        return [(str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE {name}").fetchall()]
+
+    return schema(INPUTS_TABLE) == schema(_DELTA_INPUTS)
 
 
 def published_state(con: duckdb.DuckDBPyConnection) -> str | None:

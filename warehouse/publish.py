@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from warehouse.archive import read_tables_arrow, swap_tables, table_schema
 from warehouse.db import read_table, replace_tables, table_exists
-from warehouse.golden_delta import staged_delta, state_copies
+from warehouse.golden_delta import staged_delta, state_swap
 from warehouse.history import HISTORY_COLUMNS, TRACKED_ATTRIBUTES, update_history
 from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.ops import concat_frames
@@ -77,7 +77,9 @@ def swap_in_golden(
 
     A staged delta (the incremental golden build, ``staged_delta``) replaces just the rows of
     its customers (DELETE + INSERT by ``customer_id``); a full staged state is copied inside
-    DuckDB (no pandas round trip). Only the history (SCD2,
+    DuckDB (no pandas round trip). The golden state's input hashes staged as a delta
+    (``state_swap``) replace just the changed records' rows of ``match.golden_inputs``, else
+    they are copied whole. Only the history (SCD2,
     computed in pandas from the customers' tracked columns) is written from a frame: the rows
     of the customers this run changed or removed, replacing theirs (the whole table when its
     open rows are not the published customers). The caller recreates the views afterwards.
@@ -126,8 +128,11 @@ def swap_in_golden(
     delta = staged_delta(con)
     copies = {} if delta else {f"golden.{t}": f"staging.{t}" for t in GOLDEN_TABLES}
     row_updates.update(delta or {})
-    copies.update(state_copies(con))  # the inputs the next incremental golden build compares
-    swap_tables(con, copies, frames, appends, row_updates)
+    # the inputs the next incremental golden build compares: after a nightly only the changed
+    # records' rows are replaced (DELETE + INSERT), in the same transaction
+    state_copies, state_updates = state_swap(con)
+    copies.update(state_copies)
+    swap_tables(con, copies, frames, appends, {**row_updates, **state_updates})
     if delta is None or frames:
         return None
     changed = {target: where for target, (where, _) in row_updates.items()}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pytest
 
 from pipelines.access import open_warehouse
 from pipelines.runner import run_pipeline
@@ -87,7 +89,7 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = ReplaySettings(nights=2, entities=150, late_every=1, repeat_every=2)
     (tmp_path / "nightly").mkdir()
@@ -95,9 +97,15 @@ def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
     modes = []
     exports = []
     history: pd.DataFrame | None = None
+    inputs_delta = []
     for night in replay_nights(tmp_path / "demo", settings):
-        outcome = run_pipeline(project, run_date=night.run_date)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="customer_archive"):
+            outcome = run_pipeline(project, run_date=night.run_date)
         assert outcome.success, (night.run_date, outcome.errors)
+        # the publish replaced only the changed records' input hashes (DELETE + INSERT), not
+        # a copy of every record's (tests/warehouse/test_golden_delta_inputs.py: the rows)
+        inputs_delta.append("inputs published as a delta" in caplog.text)
         history = _history_equals_a_full_fold(project, history, outcome.run_id, night.run_date)
         golden = outcome.stats.golden
         assert golden is not None
@@ -109,6 +117,7 @@ def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
     assert modes[0][0] == "full"
     later = modes[1:]
     assert all(mode == "incremental" for mode, _, _ in later), modes
+    assert inputs_delta == [False] + [True] * len(later), inputs_delta
     # a nightly writes only the changed customers' rows beside the first night's full export
     assert exports[0] == "full" and set(exports[1:]) == {"changes"}, exports
     # a night's changes touch a small share of the customers
