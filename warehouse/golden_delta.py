@@ -9,7 +9,8 @@ classification (tier, lifecycle, 12-month revenue). So a night only needs to
    (``match.golden_inputs``): a customer is *touched* when one of its records is new, gone,
    moved to another customer or changed (values, match score, transactions, interactions);
    only the changed records' rows are staged (``staging.golden_inputs`` is a view of the
-   published inputs and ``staging.delta_golden_inputs``, ``stage_input_state``);
+   published inputs and ``staging.delta_golden_inputs``, ``stage_input_state``, and the swap
+   replaces just those rows of ``match.golden_inputs``, ``state_swap``);
 2. run ``build_golden`` on the touched customers' records only;
 3. re-classify, as of the run date, only the untouched customers whose classification can
    change since the published state's date (a business date crossing a bound, found in SQL);
