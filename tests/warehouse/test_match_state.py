@@ -196,7 +196,10 @@ def _counting(stored: StoredMatch, read: list[int]) -> Callable[[np.ndarray], Pa
     return more
 
 
-def _write_all(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, base: LinkResult) -> None:
+def write_full_link(
+    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, base: LinkResult
+) -> None:
+    """Store `records` and a full link of them as a run writes them (``clean.*``, ``match.*``)."""
     replace_tables(con, {"clean.records": records})
     write_match_tables(
         con,
@@ -227,7 +230,7 @@ def test_a_nightly_delta_rewrites_only_the_affected_clusters_and_equals_a_full_r
     records, _ = make_records(400, seed=43)
     con = duckdb.connect()
     base = link_records(records, settings)
-    _write_all(con, records, base)
+    write_full_link(con, records, base)
     current = records
     for night in (1, 2):
         dupes = current.sample(3, random_state=night).assign(
@@ -309,7 +312,7 @@ def test_a_nightly_delta_relinks_records_whose_whole_set_flag_flipped() -> None:
     records.loc[firms, "name_key"] = ["青松建材", "白云物流"]
     con = duckdb.connect()
     base = link_records(records)
-    _write_all(con, records, base)
+    write_full_link(con, records, base)
     third = records.iloc[[50]].assign(
         record_key="new:third", customer_name="远山贸易有限公司", name_key="远山贸易", email=mailbox
     )

@@ -9,19 +9,15 @@ import pytest
 from dedupe import MatchSettings, ModelParams, link_records
 from dedupe.incremental import link_subset_delta
 from tests.dedupe.synth import make_records
+from tests.warehouse.test_match_state import STATE, VERSION, write_full_link
 from warehouse import replace_tables
 from warehouse.match_state import (
     DELTA_TABLES,
     PREPARED_TABLE,
-    match_state,
     rematch_plan,
     write_match_delta,
-    write_match_tables,
 )
 from warehouse.match_subset import StoredSubset
-
-VERSION = "v1"
-STATE = match_state("{}", None)
 
 
 def _write_all(
@@ -31,15 +27,7 @@ def _write_all(
     decisions: pd.DataFrame | None = None,
 ) -> ModelParams:
     base = link_records(records, settings, decisions=decisions)
-    replace_tables(con, {"clean.records": records})
-    write_match_tables(
-        con,
-        {"match.pairs": base.pairs, "match.clusters": base.clusters,
-         "match.review_queue": base.review_queue},
-        {"run_id": "all", "created_at": pd.Timestamp.now(), "params": base.params.to_json(),
-         **STATE},
-        base.prepared, VERSION,
-    )  # fmt: skip
+    write_full_link(con, records, base)
     return base.params
 
 
