@@ -511,7 +511,8 @@ class LinkDelta:
         records: record keys whose rows are replaced: the records of every strong-edge
             component holding a new, changed, re-flagged or re-paired record (a union of whole
             components, so every other record keeps its cluster and its pairs' decisions).
-        pairs: every pair with an endpoint in `records` (`LinkResult.pairs` columns).
+        pairs: every pair with an endpoint in `records` (`LinkResult.pairs` columns); with
+            `partial`, only those whose other endpoint is in `prepared`.
         clusters: the cluster rows of `records`.
         review_queue: the review rows of `pairs` (each has an endpoint in `records`).
         blocking_stats, params, warnings: as `LinkResult`'s.
@@ -533,8 +534,10 @@ class LinkDelta:
     dropped: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame({"left_key": [], "right_key": []}, dtype=object)
     )
-    bare: int = 0
-    """Rows of `prepared` read as a bare key (`link_subset_delta`: weak partners only)."""
+    partial: bool = False
+    """`prepared` holds only the records read (`link_subset_delta`): `pairs` then holds the
+    affected records' pairs with those records only; their stored pairs with any other record
+    are unchanged (write with ``within`` = ``prepared.record_key``)."""
 
 
 def _valid_ids(prepared: pd.DataFrame) -> np.ndarray:
@@ -794,8 +797,6 @@ def _link(
     dl, dr, _ = decided
     decided_ids = np.sort(dl * np.int64(n) + dr)
     check = np.nonzero(usable & (hit[np.maximum(old.left, 0)] | hit[np.maximum(old.right, 0)]))[0]
-    if subset is not None:  # a pair with a bare-key record keeps its status (see `_Subset`)
-        check = check[~subset.stub[old.left[check]] & ~subset.stub[old.right[check]]]
     blocked = still_blocked(
         prepared,
         rules,
@@ -1035,6 +1036,8 @@ class SubsetSource(Protocol):
     position: the columns `stored_pair_set` takes), `rule_names`, `hard_names`,
     `steward_pairs`, `places` and `gaps` (per ``key/order`` of each blocking rule: record_key,
     place and block size in the new state; record_key and gap of each old version).
+    `grow` adds the whole strong-pair (and valid id number) components of the touched records
+    to what `reach` read and gives the same kind of object.
     """
 
     def rows(self, keys: np.ndarray) -> pd.DataFrame: ...
@@ -1050,7 +1053,7 @@ class SubsetSource(Protocol):
         layouts: Sequence[tuple[str, str, int, int]],
     ) -> Any: ...
 
-    def grow(self, touched: np.ndarray, review_at: float) -> Any: ...
+    def grow(self, touched: np.ndarray) -> Any: ...
 
     def close(self) -> None: ...
 
@@ -1063,7 +1066,7 @@ class _Subset:
     re-flagged rows), `remap` (each stored row's position now, -1 = replaced), `fresh` (rows
     of new versions, not re-flagged ones), `codes` (the run's cache with every rule's layout:
     places and sizes of the whole new state), `gaps` (per layout, gap of each old version,
-    aligned with `old_versions`), `stub` (see below).
+    aligned with `old_versions`).
     """
 
     prepared: pd.DataFrame
@@ -1073,9 +1076,6 @@ class _Subset:
     fresh: np.ndarray
     codes: Codes
     gaps: dict[str, np.ndarray]
-    stub: np.ndarray
-    """Rows read as a bare key (every other column null): partners of re-clustered records
-    whose pairs with them are written back as they are; never re-checked nor blocked."""
 
 
 def _layouts(rules: list[BlockingRule], settings: MatchSettings) -> list[tuple[str, str, int, int]]:
@@ -1179,11 +1179,6 @@ def _subset(
     remap[origin[origin >= 0]] = np.nonzero(origin >= 0)[0]
     focus = origin < 0
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
-    stub = positions_of(np.asarray(read.stub, dtype=object), keys)
-    if (stub < 0).any():
-        raise ValueError("a bare-key record is missing from the subset read")
-    bare = np.zeros(len(prepared), dtype=bool)
-    bare[stub] = True
     codes: Codes = {}
     gaps: dict[str, np.ndarray] = {}
     old_versions = stored.iloc[np.sort(changed)].reset_index(drop=True)
@@ -1209,7 +1204,7 @@ def _subset(
         values = np.append(gap["gap"].to_numpy(dtype=np.int64), -1)
         gaps[name] = values[where]  # -1 (no block now, no key) takes the appended -1
     pairs = stored_pair_set(read.pairs, read.rule_names, read.hard_names)
-    subset = _Subset(prepared, old_versions, focus, remap, is_fresh, codes, gaps, bare)
+    subset = _Subset(prepared, old_versions, focus, remap, is_fresh, codes, gaps)
     return subset, pairs, read.steward_pairs
 
 
@@ -1390,7 +1385,7 @@ def link_subset_delta(
         )
         del first
         # pass 2: with the whole components of the touched records and their partners
-        read = source.grow(np.asarray(touched, dtype=object), settings.review_threshold)
+        read = source.grow(np.asarray(touched, dtype=object))
     finally:
         source.close()
     subset, pairs, steward = _subset(read, fresh, old, flips, rules)
@@ -1399,7 +1394,7 @@ def link_subset_delta(
         _previous((subset, pairs, steward), params), delta=True, subset=subset,
     )
     assert isinstance(result, LinkDelta)
-    result.bare = int(subset.stub.sum())
+    result.partial = True
     return result
 
 

@@ -567,14 +567,19 @@ def write_match_delta(
     prepared_version: str,
     relinked: pd.Series,
     dropped: pd.DataFrame | None = None,
+    within: pd.Series | None = None,
 ) -> DeltaWrite:
     """Write a nightly link's delta over ``match.*`` in one transaction.
 
-    The rows of ``match.pairs`` and ``match.review_queue`` with an endpoint in `records`, and
-    the ``match.clusters`` rows of `records`, are deleted and the delta's rows inserted; every
-    other row stays as it is (not read, not rewritten). ``match.blocking_stats`` is replaced,
-    the params row appended, ``match.prepared`` updated with the rows this run prepared or
-    re-flagged and ``match.linked_records`` refreshed for the relinked records.
+    The delta's rows replace the stored rows of its scope: the ``match.clusters`` rows of
+    `records`, and the ``match.pairs`` and ``match.review_queue`` rows with an endpoint in
+    `records` (and, with `within`, the other endpoint in `within`). Only rows that differ are
+    written: a stored row of the scope equal to a delta row (every column) stays as it is; a
+    stored row of the scope the delta lacks, or holds otherwise, is deleted, as are the
+    `dropped` pairs; a delta row not stored as it is is inserted. Every row outside the scope
+    stays as it is (not read, not rewritten). ``match.blocking_stats`` is replaced, the params
+    row appended, ``match.prepared`` updated with the rows this run prepared or re-flagged
+    and ``match.linked_records`` refreshed for the relinked records.
 
     Args:
         con: the warehouse (``match.*`` written by an earlier link).
@@ -587,6 +592,8 @@ def write_match_delta(
         relinked: the new and changed record keys.
         dropped: pairs (left_key, right_key) deleted from ``match.pairs`` and
             ``match.review_queue`` besides the affected records' (`dedupe.LinkDelta.dropped`).
+        within: the records the link read (`dedupe.LinkDelta.partial`: its pairs hold the
+            affected records' pairs with these only); None = every record.
 
     Returns:
         Rows deleted and inserted per table.
@@ -598,15 +605,11 @@ def write_match_delta(
     for name in (*DELTA_TABLES, PREPARED_TABLE, "match.linked_records"):
         if not table_exists(con, name):
             raise ValueError(f"{name} is missing: a nightly link cannot be written as a delta")
-    keys = pa.table({"record_key": pa.array(records.astype(str).to_numpy(dtype=object),
-                                            type=pa.string())})  # fmt: skip
-    fresh = pa.table({"record_key": pa.array(relinked.astype(str).to_numpy(dtype=object),
-                                             type=pa.string())})  # fmt: skip
     rows = prepared.assign(**{PREPARED_VERSION: prepared_version})
     params = concat_frames(read_table(con, "match.params"), pd.DataFrame([dict(params_row)]))
     views = {
-        "_delta_keys": keys,
-        "_delta_relinked": fresh,
+        "_delta_keys": _key_table(records),
+        "_delta_relinked": _key_table(relinked),
         "_delta_prepared": to_duckdb_arrow(rows),
         "_delta_params": to_duckdb_arrow(params),
         "_delta_dropped": pa.table(
@@ -620,6 +623,8 @@ def write_match_delta(
         ),
         **{f"_delta_{n.split('.')[1]}": to_duckdb_arrow(tables[n]) for n in DELTA_TABLES},
     }
+    if within is not None:
+        views["_delta_within"] = _key_table(within)
     stats = tables.get("match.blocking_stats")
     if stats is not None:
         views["_delta_stats"] = to_duckdb_arrow(stats)
@@ -630,22 +635,9 @@ def write_match_delta(
     con.execute("BEGIN TRANSACTION")
     try:
         for name in DELTA_TABLES:
-            where = (
-                "record_key IN (SELECT record_key FROM _delta_keys)"
-                if name == "match.clusters"
-                else "left_key IN (SELECT record_key FROM _delta_keys)"
-                " OR right_key IN (SELECT record_key FROM _delta_keys)"
+            deleted[name], inserted[name] = _write_changed_rows(
+                con, name, f"_delta_{name.split('.')[1]}", within is not None
             )
-            (deleted[name],) = con.execute(f"DELETE FROM {name} WHERE {where}").fetchone() or (0,)
-            if name != "match.clusters":
-                (gone,) = con.execute(
-                    f"DELETE FROM {name} AS t USING _delta_dropped AS d"
-                    " WHERE t.left_key = d.left_key AND t.right_key = d.right_key"
-                ).fetchone() or (0,)
-                deleted[name] += gone
-            view = f"_delta_{name.split('.')[1]}"
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
-            inserted[name] = views[view].num_rows
         con.execute(
             f"DELETE FROM {PREPARED_TABLE} WHERE record_key IN"
             " (SELECT record_key FROM _delta_prepared)"
@@ -671,7 +663,59 @@ def write_match_delta(
     finally:
         for view in views:
             con.unregister(view)
+        for temp in ("_delta_old", "_delta_new", "_delta_gone"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
     return DeltaWrite(deleted, inserted)
+
+
+def _key_table(keys: pd.Series) -> pa.Table:
+    """`keys` as a one-column Arrow table (``record_key``, text)."""
+    return pa.table({"record_key": pa.array(keys.astype(str).to_numpy(dtype=object),
+                                            type=pa.string())})  # fmt: skip
+
+
+def _write_changed_rows(
+    con: duckdb.DuckDBPyConnection, name: str, view: str, within: bool
+) -> tuple[int, int]:
+    """Replace the rows of `name` in the delta's scope by the rows of `view` that differ.
+
+    The scope: rows of the affected records (``_delta_keys``); for pair tables, those with an
+    endpoint there (and, with `within`, the other in ``_delta_within``). The delta's rows are
+    cast to the stored types first (as an insert would), then compared on every column.
+
+    Returns:
+        (rows deleted, rows inserted).
+    """
+    if name == "match.clusters":
+        scope = "record_key IN (SELECT record_key FROM _delta_keys)"
+        key = ["record_key"]
+    else:
+        other = "{} IN (SELECT record_key FROM _delta_within)" if within else "true"
+        scope = (
+            f"(left_key IN (SELECT record_key FROM _delta_keys) AND {other.format('right_key')})"
+            f" OR (right_key IN (SELECT record_key FROM _delta_keys)"
+            f" AND {other.format('left_key')})"
+        )
+        key = ["left_key", "right_key"]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_new AS SELECT * FROM {name} LIMIT 0")
+    con.execute(f"INSERT INTO _delta_new BY NAME SELECT * FROM {view}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_old AS SELECT * FROM {name} WHERE {scope}")
+    on = " AND ".join(f"t.{k} = g.{k}" for k in key)
+    keys = ", ".join(key)
+    # a stored row of the scope the delta lacks or holds otherwise, and the dropped pairs
+    dropped = "" if name == "match.clusters" else f" UNION SELECT {keys} FROM _delta_dropped"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _delta_gone AS SELECT DISTINCT {keys} FROM"
+        f" (SELECT * FROM _delta_old EXCEPT SELECT * FROM _delta_new){dropped}"
+    )
+    (deleted,) = con.execute(
+        f"DELETE FROM {name} AS t USING _delta_gone AS g WHERE {on}"
+    ).fetchone() or (0,)
+    (inserted,) = con.execute(
+        f"INSERT INTO {name} SELECT * FROM (SELECT * FROM _delta_new EXCEPT ALL"
+        " SELECT * FROM _delta_old)"
+    ).fetchone() or (0,)
+    return int(deleted), int(inserted)
 
 
 def best_scores_sql() -> str:

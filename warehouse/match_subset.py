@@ -71,7 +71,6 @@ class ReadSubset:
             block's whole size); records without a key are absent.
         gaps: per `Layout`, for the old versions of changed records: record_key and gap (the
             place in the new state of the first member ordered after the old version).
-        stub: keys of the records read as a bare key (only partners of re-clustered ones).
     """
 
     prepared: pd.DataFrame
@@ -81,7 +80,6 @@ class ReadSubset:
     steward_pairs: pd.DataFrame
     places: dict[str, pd.DataFrame]
     gaps: dict[str, pd.DataFrame]
-    stub: np.ndarray
 
 
 def _q(name: str) -> str:
@@ -223,61 +221,48 @@ class StoredSubset:
                 " UNION ALL SELECT left_key FROM match.pairs WHERE right_key IN"
                 "  (SELECT record_key FROM _sub_old UNION SELECT record_key FROM _sub_flipped))"
             )
-            con.execute("CREATE OR REPLACE TEMP TABLE _sub_stub (record_key VARCHAR)")
             return self._read()
         finally:
             for name in views:
                 con.unregister(name)
 
-    def grow(self, touched: np.ndarray, review_at: float) -> ReadSubset:
-        """The records of `reach` with the whole components of the `touched` ones (strong
-        stored pairs, valid id number groups; from the new versions' id number mates too) and
-        every record those share a stored pair with: in full when that pair can reach the
-        review queue (probability at least `review_at`, or a steward decision), as a bare key
-        otherwise (only its key is written with the pair)."""
+    def grow(self, touched: np.ndarray) -> ReadSubset:
+        """The records of `reach` with the whole components of the `touched` ones: a fixed
+        point over the strong stored pairs and the valid id number groups (from the new
+        versions' id number mates too). A weak partner of a component's member is not read:
+        their pair's row does not change (docs/dedupe.md, "The nightly link from the reached
+        records only"), and the delta is written only within the records read."""
         con = self.con
         con.register("_sub_touched", _keys(touched))
         try:
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE _sub_edges AS"
-                " SELECT left_key AS a, right_key AS b FROM match.pairs WHERE probability >= ?"
-                " UNION ALL SELECT right_key, left_key FROM match.pairs WHERE probability >= ?"
-                " UNION ALL SELECT p.record_key, q.record_key FROM"
-                f" (SELECT record_key, id_number FROM {PREPARED_TABLE} WHERE id_number_valid)"
-                f" AS p JOIN (SELECT record_key, id_number FROM {PREPARED_TABLE}"
-                "  WHERE id_number_valid) AS q ON p.id_number = q.id_number"
-                "  AND p.record_key <> q.record_key",
-                [self.strong_at, self.strong_at],
-            )
-            con.execute(
                 "CREATE OR REPLACE TEMP TABLE _sub_c AS SELECT record_key FROM _sub_touched"
                 " UNION SELECT record_key FROM _sub_mates"
             )
+            con.execute("CREATE OR REPLACE TEMP TABLE _sub_f AS SELECT record_key FROM _sub_c")
+            # only the frontier's edges are looked up each round (components are small)
             while True:
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _sub_f AS SELECT DISTINCT b AS record_key"
+                    " FROM (SELECT right_key AS b FROM match.pairs WHERE probability >= ?"
+                    "  AND left_key IN (SELECT record_key FROM _sub_f)"
+                    " UNION ALL SELECT left_key FROM match.pairs WHERE probability >= ?"
+                    "  AND right_key IN (SELECT record_key FROM _sub_f)"
+                    f" UNION ALL SELECT q.record_key FROM {PREPARED_TABLE} AS q"
+                    "  WHERE q.id_number_valid AND q.id_number IN"
+                    f"  (SELECT p.id_number FROM {PREPARED_TABLE} AS p WHERE p.id_number_valid"
+                    "   AND p.record_key IN (SELECT record_key FROM _sub_f)))"
+                    " WHERE b NOT IN (SELECT record_key FROM _sub_c)",
+                    [self.strong_at, self.strong_at],
+                )
                 (grew,) = con.execute(
-                    "INSERT INTO _sub_c SELECT DISTINCT e.b FROM _sub_edges AS e"
-                    " WHERE e.a IN (SELECT record_key FROM _sub_c)"
-                    " AND e.b NOT IN (SELECT record_key FROM _sub_c)"
+                    "INSERT INTO _sub_c SELECT record_key FROM _sub_f"
                 ).fetchone() or (0,)
                 if not grew:
                     break
-            review = "(p.probability >= ? OR p.steward_decision IS NOT NULL)"
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _sub_full AS SELECT record_key FROM _sub_full"
                 " UNION SELECT record_key FROM _sub_c"
-                f" UNION SELECT p.right_key FROM match.pairs AS p WHERE {review}"
-                "  AND p.left_key IN (SELECT record_key FROM _sub_c)"
-                f" UNION SELECT p.left_key FROM match.pairs AS p WHERE {review}"
-                "  AND p.right_key IN (SELECT record_key FROM _sub_c)",
-                [review_at, review_at],
-            )
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _sub_stub AS SELECT record_key FROM ("
-                " SELECT right_key AS record_key FROM match.pairs"
-                "  WHERE left_key IN (SELECT record_key FROM _sub_c)"
-                " UNION SELECT left_key FROM match.pairs"
-                "  WHERE right_key IN (SELECT record_key FROM _sub_c))"
-                " WHERE record_key NOT IN (SELECT record_key FROM _sub_full)"
             )
             return self._read()
         finally:
@@ -286,7 +271,7 @@ class StoredSubset:
     def close(self) -> None:
         """Drop the temporary tables of `reach` / `grow`."""
         for name in ("_sub_now", "_sub_old", "_sub_fresh_keys", "_sub_focus", "_sub_mates",
-                     "_sub_full", "_sub_stub", "_sub_edges", "_sub_c", "_sub_s",
+                     "_sub_full", "_sub_c", "_sub_f", "_sub_s",
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._rows, self._places_done = None, {}
@@ -294,24 +279,18 @@ class StoredSubset:
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
 
     def _read(self) -> ReadSubset:
-        """The rows of ``_sub_full`` and bare keys of ``_sub_stub`` (every other column null),
-        the pairs among them with one end in ``_sub_full``, places and gaps. Rows and places
+        """The rows of ``_sub_full``, the pairs among them, places and gaps. Rows and places
         an earlier `_read` of this change read (``_sub_done``) are not read again."""
         con = self.con
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _sub_s AS SELECT record_key FROM _sub_full"
             f" WHERE record_key IN (SELECT record_key FROM {PREPARED_TABLE})"
-            " UNION ALL SELECT record_key FROM _sub_stub"
         )
         con.execute("CREATE TEMP TABLE IF NOT EXISTS _sub_done (record_key VARCHAR)")
-        others = [c for c in self.columns if c != "record_key"]
         rows = self._frame(
             f"SELECT {self._select()} FROM {PREPARED_TABLE}"
             " WHERE record_key IN (SELECT record_key FROM _sub_full)"
             " AND record_key NOT IN (SELECT record_key FROM _sub_done)"
-            f" UNION ALL SELECT s.record_key, {', '.join('p.' + _q(c) for c in others)}"
-            f" FROM _sub_stub AS s LEFT JOIN (SELECT * FROM {PREPARED_TABLE} WHERE false) AS p"
-            " ON true"
         )
         places, gaps = {}, {}
         for i, lay in enumerate(self.layouts):
@@ -321,24 +300,18 @@ class StoredSubset:
                 if name in self._places_done:
                     places[name] = pd.concat([self._places_done[name], places[name]],
                                              ignore_index=True)  # fmt: skip
-        stub = np.asarray(
-            con.sql("SELECT record_key FROM _sub_stub").to_arrow_table().column(0).to_pylist(),
-            dtype=object,
-        )
         if self._rows is not None:
             rows = pd.concat([self._rows, rows], ignore_index=True)
         order = np.argsort(rows["record_key"].to_numpy(dtype=object), kind="stable")
         prepared = rows.take(order).reset_index(drop=True)
-        # what later reads of this change reuse: the full rows and their places
-        bare = np.zeros(len(prepared), dtype=bool)
-        bare[np.searchsorted(prepared["record_key"].to_numpy(dtype=object), stub)] = True
-        self._rows, self._places_done = prepared[~bare], places
+        # what later reads of this change reuse: the rows and their places
+        self._rows, self._places_done = prepared, places
         con.execute(
             "INSERT INTO _sub_done SELECT record_key FROM _sub_full"
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
         pairs, rule_names, hard_names, steward = self._pairs()
-        return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps, stub)
+        return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps)
 
     def _rank(self, i: int, lay: Layout) -> None:
         """``_sub_rank<i>``: the new state's members of the changed blocks, each with its place
@@ -425,8 +398,6 @@ class StoredSubset:
                 f"SELECT {select} FROM match.pairs AS p"
                 " JOIN _sub_pos AS l ON p.left_key = l.record_key"
                 " JOIN _sub_pos AS r ON p.right_key = r.record_key"
-                " WHERE p.left_key IN (SELECT record_key FROM _sub_full)"
-                " OR p.right_key IN (SELECT record_key FROM _sub_full)"
                 " ORDER BY l.pos, r.pos",
                 params=[names["rule"], names["hard_rule"]],
             ).to_arrow_table()

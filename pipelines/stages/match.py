@@ -360,12 +360,11 @@ def _write_delta(
         prepared_version(),
         plan.changed["record_key"],
         delta.dropped,
+        delta.prepared["record_key"] if delta.partial else None,
     )
     log.info(
-        "match      delta: %d records read (%d as a bare key), %d affected;"
-        " rows deleted/inserted: %s",
+        "match      delta: %d records read, %d affected; rows deleted/inserted: %s",
         len(delta.prepared),
-        delta.bare,
         len(delta.records),
         ", ".join(
             f"{name} {written.deleted[name]}/{written.inserted[name]}" for name in written.inserted

@@ -53,7 +53,9 @@ def _night(
         {"run_id": f"night{night}", "created_at": pd.Timestamp.now(),
          "params": delta.params.to_json(), **STATE},
         delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"], delta.dropped,
+        delta.prepared["record_key"],
     )  # fmt: skip
+    assert delta.partial
     full = link_records(current, settings, decisions=decisions, params=params)
     for name, frame, keys in (
         ("match.pairs", full.pairs, ["left_key", "right_key"]),
