@@ -7,13 +7,15 @@ import pandas as pd
 import pytest
 
 from dedupe import MatchSettings, ModelParams, link_records
-from dedupe.incremental import link_subset_delta
+from dedupe.incremental import LinkDelta, _layouts, link_subset_delta
+from dedupe.levels import rules_for
 from tests.dedupe.synth import make_records
 from tests.warehouse.test_match_state import STATE, VERSION, write_full_link
 from warehouse import replace_tables
 from warehouse.match_state import (
     DELTA_TABLES,
     PREPARED_TABLE,
+    DeltaWrite,
     rematch_plan,
     write_match_delta,
 )
@@ -38,15 +40,20 @@ def _night(
     night: int,
     params: ModelParams,
     decisions: pd.DataFrame | None = None,
-) -> int:
-    """Link `current` (already in clean.records) from the reached subset; check equality."""
+) -> tuple[LinkDelta, DeltaWrite]:
+    """Link `current` (already in clean.records) from the reached subset; check equality.
+
+    Returns:
+        The delta (its `prepared`: the records read, and the new versions) and what the
+        write deleted and inserted.
+    """
     threshold = (settings or MatchSettings()).match_threshold
     plan = rematch_plan(con, STATE, VERSION, threshold)
     assert plan is not None and plan.stored is not None and plan.delta
     source = StoredSubset(con, threshold)
     delta = link_subset_delta(plan.changed, source, settings, decisions, params)
     assert set(plan.changed["record_key"]) <= set(delta.records)
-    write_match_delta(
+    written = write_match_delta(
         con, delta.records,
         {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
          "match.review_queue": delta.review_queue},
@@ -76,7 +83,7 @@ def _night(
     assert full.prepared is not None
     for column in ("email_shared", "name_in_places", "name_one_holder"):
         assert (prepared[column].to_numpy() == full.prepared[column].to_numpy()).all(), column
-    return len(delta.prepared)
+    return delta, written
 
 
 def _decisions(records: pd.DataFrame) -> pd.DataFrame:
@@ -122,9 +129,9 @@ def test_nights_linked_from_the_reached_subset_equal_full_rebuilds(
             ignore_index=True,
         )
         replace_tables(con, {"clean.records": current})
-        read = _night(con, current, settings, night, params, decisions)
+        delta, _ = _night(con, current, settings, night, params, decisions)
         # only part of the warehouse was read
-        assert read < len(current)
+        assert len(delta.prepared) < len(current)
 
 
 def test_a_flag_flip_from_the_subset_relinks_the_unchanged_records() -> None:
@@ -152,4 +159,79 @@ def test_a_night_without_changes_reads_no_stored_record() -> None:
     records, _ = make_records(150, seed=3)
     con = duckdb.connect()
     params = _write_all(con, records, None)
-    assert _night(con, records, None, 1, params) == 0
+    delta, written = _night(con, records, None, 1, params)
+    assert len(delta.prepared) == 0
+    assert sum(written.deleted.values()) == sum(written.inserted.values()) == 0
+
+
+def _fan_out(con: duckdb.DuckDBPyConnection, threshold: float) -> tuple[str, str, str]:
+    """A stored record X, a strong partner D of it and a weak partner W of D that shares no
+    stored pair and no block key with X: a change of X reaches W only through D's pairs."""
+    keys = sorted({lay[0] for lay in _layouts(rules_for(MatchSettings()), MatchSettings())})
+    blocks = " AND ".join(
+        f'(x."{k}" IS NULL OR w."{k}" IS NULL OR x."{k}" <> w."{k}")' for k in keys
+    )
+    found = con.execute(
+        "WITH e AS (SELECT left_key AS a, right_key AS b, probability FROM match.pairs"
+        " UNION ALL SELECT right_key, left_key, probability FROM match.pairs)"
+        " SELECT s.a, s.b, t.b FROM e AS s JOIN e AS t ON t.a = s.b"
+        f" JOIN {PREPARED_TABLE} AS x ON x.record_key = s.a"
+        f" JOIN {PREPARED_TABLE} AS w ON w.record_key = t.b"
+        " WHERE s.probability >= ? AND t.probability < ? AND t.b <> s.a"
+        " AND t.b NOT IN (SELECT b FROM e WHERE a = s.a)"
+        f" AND {blocks} ORDER BY s.a, s.b, t.b LIMIT 1",
+        [threshold, threshold],
+    ).fetchall()
+    assert found, "the synthetic records hold no strong pair with a far weak partner"
+    return found[0]
+
+
+def test_a_change_reads_the_strong_component_not_its_weak_partners() -> None:
+    records, _ = make_records(400, seed=43)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    threshold = MatchSettings().match_threshold
+    x, d, w = _fan_out(con, threshold)
+    # what the read used to take: every record sharing a stored pair with X's component
+    partners = {
+        k for (k,) in con.execute(
+            "SELECT right_key FROM match.pairs WHERE left_key IN (?, ?)"
+            " UNION SELECT left_key FROM match.pairs WHERE right_key IN (?, ?)", [x, d, x, d],
+        ).fetchall()
+    }  # fmt: skip
+    stored_pairs = con.sql("SELECT count(*) FROM match.pairs").fetchall()[0][0]
+    current = records.copy()
+    current.loc[current["record_key"] == x, "email"] = None
+    replace_tables(con, {"clean.records": current})
+    delta, written = _night(con, current, None, 1, params)
+    read = set(delta.prepared["record_key"])
+    # X's component is re-clustered (D read in full), W (D's weak partner only) is not read
+    assert {x, d} <= read and d in set(delta.records)
+    assert w in partners and w not in read
+    # the change reads its blocks and the component, a small part of the warehouse
+    assert len(read) < len(records) / 4
+    # and writes only the rows that changed, not every pair of the affected records
+    assert written.inserted["match.pairs"] + written.deleted["match.pairs"] < stored_pairs / 20
+    assert written.inserted["match.clusters"] <= len(delta.records)
+
+
+def test_rows_equal_to_the_stored_ones_are_not_written_again() -> None:
+    records, _ = make_records(300, seed=9)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    before = con.sql("SELECT rowid AS id, * FROM match.pairs").df()
+    # a new version of a clustered record that prepares as the stored one (a trailing space)
+    key = con.sql("SELECT min(left_key) FROM match.pairs WHERE decision = 'match'").fetchall()
+    key = key[0][0]
+    current = records.assign(
+        customer_name=lambda f: f["customer_name"].where(f["record_key"] != key,
+                                                         f["customer_name"] + " ")
+    )  # fmt: skip
+    replace_tables(con, {"clean.records": current})
+    delta, written = _night(con, current, None, 1, params)
+    # its component is linked again, every row comes out as stored: none is rewritten
+    assert key in set(delta.records) and len(delta.pairs) > 0 and len(delta.clusters) > 1
+    assert sum(written.deleted.values()) == sum(written.inserted.values()) == 0
+    after = con.sql("SELECT rowid AS id, * FROM match.pairs").df()
+    pd.testing.assert_frame_equal(after.sort_values("id", ignore_index=True),
+                                  before.sort_values("id", ignore_index=True))  # fmt: skip
