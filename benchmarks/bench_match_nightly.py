@@ -1,50 +1,71 @@
 """The match stage alone, full vs nightly (stored link), on the pipeline benchmark's clean records.
 
-Needs ``data/bench/<n>/clean_records.parquet`` (written by ``bench_pipeline.py``). `--base`
-records of it (all by default; a seeded random sample otherwise) make the warehouse, of which
-`--changed` records (1 % by default; random, seeded) are held back: the full link
-(``link_records`` + ``write_match_tables``) runs over the rest, then the nightly link adds them,
-each step in its own process (its own peak RSS), from the same base warehouse:
+Needs ``data/bench/<n>/clean_records.parquet`` (written by ``bench_pipeline.py`` or
+``bench_splink.prepare_input``). `--base` records of it (all by default; a seeded random sample
+otherwise) make the warehouse, of which `--changed` records (1 % by default; random, seeded) are
+held back: the full link (``link_records`` + ``write_match_tables``) runs over the rest, then
+the nightly link adds them, each step in its own process (its own peak RSS), from the same base
+warehouse:
 
 * ``whole``: ``rematch_plan`` → ``link_stored`` → ``write_match_tables`` (every row of
   ``match.pairs`` / ``clusters`` / ``review_queue`` assembled and rewritten: the route before
   the delta write);
 * ``delta``: ``rematch_plan`` → ``link_stored_delta`` → ``write_match_delta`` (only the
-  affected records' rows assembled, deleted and inserted; every stored prepared record read);
+  affected records' rows assembled and written; every stored prepared record read);
 * ``subset``: ``rematch_plan(subset=True)`` → ``link_subset_delta`` → ``write_match_delta``
   (only the records the change reaches read: what the match stage runs).
 
-Prints CPU seconds per step and peak RSS, and checks each nightly's ``match.*`` tables against
-a full rebuild with the same params (same pairs with every column, clusters, review queue).
+``--baseline DIR`` runs the ``subset`` step a second time with the code of DIR (an exported
+commit: ``git archive <ref> | tar -x -C DIR``) first on the import path, each variant
+``--repeat`` times, interleaved, and prints both side by side (medians): CPU seconds of the
+nightly, its peak RSS, the records read and the ``match.pairs`` rows deleted / inserted.
+``--append`` adds that table to BENCHMARKS.md.
+
+The ``check`` step compares each nightly's ``match.*`` tables with a full rebuild with the same
+params (same pairs with every column, clusters, review queue).
 
 Usage::
 
     .venv/bin/python benchmarks/bench_match_nightly.py --records 100000
     .venv/bin/python benchmarks/bench_match_nightly.py --records 100000 --base 50000 --changed 1000
+    git archive main | tar -x -C /tmp/base
+    .venv/bin/python benchmarks/bench_match_nightly.py --records 100000 --steps subset \\
+        --baseline /tmp/base --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if os.environ.get("BENCH_CODE_DIR"):  # the baseline's code first (see --baseline)
+    sys.path.insert(0, os.environ["BENCH_CODE_DIR"])
+sys.path.insert(1 if os.environ.get("BENCH_CODE_DIR") else 0,
+                str(Path(__file__).resolve().parents[1]))  # fmt: skip
 
-from benchmarks._common import OUT_ROOT
+from benchmarks._common import (
+    OUT_ROOT,
+    append_section,
+    command_line,
+    emit_result,
+    machine_facts,
+    md_table,
+    median,
+    peak_rss_mb,
+    run_child,
+    section_header,
+)
 
 STEPS = ("full", "whole", "delta", "subset", "check")
-
-
-def _rss() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _records(
@@ -63,6 +84,51 @@ def _records(
     return records, new
 
 
+def _subset(work: Path, db_name: str) -> dict[str, Any]:
+    """The nightly subset link over a copy of the base warehouse, its figures."""
+    import duckdb
+
+    from dedupe import MatchSettings, ModelParams, link_subset_delta, prepared_version
+    from warehouse.match_state import match_state, rematch_plan, write_match_delta
+
+    state = match_state("{}", None)
+    row = {"run_id": "subset", "created_at": pd.Timestamp.now(), **state}
+    db = work / db_name
+    shutil.copy(work / "base.duckdb", db)
+    con = duckdb.connect(str(db))
+    rss = peak_rss_mb()
+    started = time.process_time()
+    threshold = MatchSettings().match_threshold
+    plan = rematch_plan(con, state, prepared_version(), threshold, subset=True)
+    assert plan is not None and plan.reach is not None
+    read = time.process_time()
+    params = ModelParams.from_json(plan.params_json)
+    row["params"] = plan.params_json
+    delta = link_subset_delta(plan.changed, plan.reach, None, None, params)
+    linked = time.process_time()
+    # (a baseline without `LinkDelta.partial` writes every pair of the affected records)
+    within = delta.prepared["record_key"] if getattr(delta, "partial", False) else None
+    written = write_match_delta(
+        con, delta.records,
+        {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
+         "match.review_queue": delta.review_queue},
+        row, delta.prepared[delta.refreshed], prepared_version(),
+        plan.changed["record_key"], delta.dropped, *([] if within is None else [within]),
+    )  # fmt: skip
+    done = time.process_time()
+    total = con.sql("SELECT count(*) FROM match.prepared").fetchall()[0][0]
+    return {
+        "cpu": done - started, "plan": read - started, "link": linked - read,
+        "write": done - linked, "relinked": len(plan.changed), "read": len(delta.prepared),
+        "bare": int(getattr(delta, "bare", 0)), "stored": int(total),
+        "affected": len(delta.records),
+        "pairs_deleted": written.deleted["match.pairs"],
+        "pairs_inserted": written.inserted["match.pairs"],
+        "clusters_written": written.inserted["match.clusters"],
+        "rss_before": rss, "rss": peak_rss_mb(),
+    }  # fmt: skip
+
+
 def _child(step: str, data: Path, work: Path, base: int | None, changed: int | None) -> None:
     import duckdb
 
@@ -72,7 +138,6 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
         link_records,
         link_stored,
         link_stored_delta,
-        link_subset_delta,
         prepared_version,
     )
     from pipelines.stages.match import stored_link
@@ -85,6 +150,16 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
         write_match_tables,
     )
 
+    if step.startswith("subset"):
+        result = _subset(work, f"{step}.duckdb")
+        print(f"nightly {step}: {result['cpu']:.2f} CPU s (plan {result['plan']:.2f}, read +"
+              f" link {result['link']:.2f}, write {result['write']:.2f}; {result['relinked']}"
+              f" records relinked, {result['read']} of {result['stored']} prepared records"
+              f" read ({result['bare']} as a bare key), {result['affected']} affected, pairs"
+              f" deleted/inserted {result['pairs_deleted']}/{result['pairs_inserted']}),"
+              f" peak RSS {result['rss']:.0f} MB")  # fmt: skip
+        emit_result(result)
+        return
     state = match_state("{}", None)
     records, new = _records(data, base, changed)
     base_db = work / "base.duckdb"
@@ -103,36 +178,7 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
         cpu = time.process_time() - started
         replace_tables(con, {"clean.records": records})  # night 1: the held-back records
         print(f"full: {cpu:.2f} CPU s ({len(records[~new])} records, {len(result.pairs)}"
-              f" pairs), peak RSS {_rss():.0f} MB")  # fmt: skip
-        return
-    if step == "subset":
-        db = work / f"{step}.duckdb"
-        shutil.copy(base_db, db)
-        con = duckdb.connect(str(db))
-        started = time.process_time()
-        plan = rematch_plan(
-            con, state, prepared_version(), MatchSettings().match_threshold, subset=True
-        )
-        assert plan is not None and plan.reach is not None
-        read = time.process_time()
-        params = ModelParams.from_json(plan.params_json)
-        row["params"] = plan.params_json
-        delta = link_subset_delta(plan.changed, plan.reach, None, None, params)
-        linked = time.process_time()
-        written = write_match_delta(
-            con, delta.records,
-            {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
-             "match.review_queue": delta.review_queue},
-            row, delta.prepared[delta.refreshed], prepared_version(),
-            plan.changed["record_key"], delta.dropped,
-        )  # fmt: skip
-        done = time.process_time()
-        total = con.sql("SELECT count(*) FROM match.prepared").fetchall()[0][0]
-        print(f"nightly subset: {done - started:.2f} CPU s (plan {read - started:.2f}, read +"
-              f" link {linked - read:.2f}, write {done - linked:.2f}; {len(plan.changed)}"
-              f" records relinked, {len(delta.prepared)} of {total} prepared records read"
-              f" ({delta.bare} as a bare key),"
-              f" {len(delta.records)} affected), peak RSS {_rss():.0f} MB")  # fmt: skip
+              f" pairs), peak RSS {peak_rss_mb():.0f} MB")  # fmt: skip
         return
     if step in ("whole", "delta"):
         db = work / f"{step}.duckdb"
@@ -148,16 +194,16 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
         params = ModelParams.from_json(plan.params_json)
         row["params"] = plan.params_json
         if step == "whole":
-            result = link_stored(plan.changed, stored, None, None, params)
+            whole = link_stored(plan.changed, stored, None, None, params)
             linked = time.process_time()
-            assert result.prepared is not None and result.refreshed is not None
+            assert whole.prepared is not None and whole.refreshed is not None
             write_match_tables(
-                con, {"match.pairs": result.pairs, "match.clusters": result.clusters,
-                      "match.review_queue": result.review_queue},
-                row, result.prepared[result.refreshed], prepared_version(), "changed",
+                con, {"match.pairs": whole.pairs, "match.clusters": whole.clusters,
+                      "match.review_queue": whole.review_queue},
+                row, whole.prepared[whole.refreshed], prepared_version(), "changed",
                 plan.changed["record_key"],
             )  # fmt: skip
-            what = f"{len(result.pairs)} pairs rewritten"
+            what = f"{len(whole.pairs)} pairs rewritten"
         else:
             delta = link_stored_delta(plan.changed, stored, None, None, params)
             linked = time.process_time()
@@ -176,7 +222,7 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
         done = time.process_time()
         print(f"nightly {step}: {done - started:.2f} CPU s (read {read - started:.2f}, link"
               f" {linked - read:.2f}, write {done - linked:.2f}; {len(plan.changed)} records"
-              f" relinked, {what}), peak RSS {_rss():.0f} MB")  # fmt: skip
+              f" relinked, {what}), peak RSS {peak_rss_mb():.0f} MB")  # fmt: skip
         return
     con = duckdb.connect(str(base_db), read_only=True)
     latest = latest_params_row(con)
@@ -188,7 +234,9 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
                               "match.review_queue": full.review_queue})  # fmt: skip
     order = {"match.pairs": "left_key, right_key", "match.clusters": "record_key",
              "match.review_queue": "left_key, right_key"}  # fmt: skip
-    for route in ("whole", "delta", "subset"):
+    routes = sorted(p.stem for p in work.glob("*.duckdb") if p.stem != "base")
+    failed = []
+    for route in routes:
         got = duckdb.connect(str(work / f"{route}.duckdb"), read_only=True)
         same = {
             name: got.sql(f"SELECT * FROM {name} ORDER BY {keys}").df().equals(
@@ -197,6 +245,40 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
             for name, keys in order.items()
         }
         print(f"nightly {route} == full rebuild: {same}")
+        if not all(same.values()):
+            failed.append(route)
+    if failed:
+        raise SystemExit(f"not equal to a full rebuild: {failed}")
+
+
+def _side_by_side(
+    args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]], facts: dict[str, Any]
+) -> str:
+    """The medians of each variant of the subset step as a markdown table."""
+    columns = [
+        ("CPU s", "cpu"), ("plan CPU s", "plan"), ("read + link CPU s", "link"),
+        ("write CPU s", "write"), ("peak RSS MB", "rss"), ("records read", "read"),
+        ("as a bare key", "bare"), ("affected", "affected"),
+        ("pairs deleted", "pairs_deleted"), ("pairs inserted", "pairs_inserted"),
+        ("cluster rows written", "clusters_written"),
+    ]  # fmt: skip
+    rows = []
+    for variant, results in runs.items():
+        cells: list[object] = [variant, len(results)]
+        for _, key in columns:
+            value = median([float(r[key]) for r in results])
+            cells.append(int(value) if key not in ("cpu", "plan", "link", "write", "rss")
+                         else value)  # fmt: skip
+        rows.append(cells)
+    first = next(iter(runs.values()))[0]
+    load = ", ".join(f"{x:.2f}" for x in machine_facts()["load_avg"])
+    return md_table(["code", "runs", *[c for c, _ in columns]], rows) + (
+        f"\n\n{first['relinked']:,} records relinked of {first['stored']:,} stored"
+        f" (`--records {args.records}`"
+        + (f" `--base {args.base}`" if args.base else "")
+        + (f" `--changed {args.changed}`" if args.changed else "")
+        + f"); load average at the end {load}."
+    )
 
 
 def main() -> None:
@@ -204,7 +286,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000, help="the bench data set")
     parser.add_argument("--base", type=int, help="records of it to use (default: all)")
     parser.add_argument("--changed", type=int, help="records held back (default: 1 %%)")
-    parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
+                        help="steps to run (default: all; the full link is made when missing)")
+    parser.add_argument("--baseline", type=Path,
+                        help="a source tree of the code to compare the subset step with")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each subset variant")
+    parser.add_argument("--append", action="store_true",
+                        help="append the side-by-side table to BENCHMARKS.md")
+    parser.add_argument("--step", help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = OUT_ROOT / "data" / "bench" / str(args.records)
     work = OUT_ROOT / "data" / "bench_match" / f"{args.records}-{args.base}-{args.changed}"
@@ -212,12 +301,46 @@ def main() -> None:
     if args.step:
         _child(args.step, data, work, args.base, args.changed)
         return
+    facts = machine_facts()
+    for stale in work.glob("*.duckdb"):
+        if stale.stem != "base":
+            stale.unlink()
+    steps = list(args.steps)
+    if "full" not in steps and not (work / "base.duckdb").exists():
+        steps.insert(0, "full")
+    variants = {"this": None} if args.baseline is None else {
+        "baseline": args.baseline.resolve(), "this": None}  # fmt: skip
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for step in STEPS:
-        command = [sys.executable, __file__, "--records", str(args.records), "--step", step]
-        for flag, value in (("--base", args.base), ("--changed", args.changed)):
-            if value is not None:
-                command += [flag, str(value)]
-        subprocess.run(command, check=True)
+        if step not in steps:
+            continue
+        rounds = args.repeat if step == "subset" else 1
+        for _ in range(rounds):
+            for variant, code in variants.items() if step == "subset" else [("this", None)]:
+                name = step if variant == "this" else f"{step}-{variant}"
+                command = [__file__, "--records", str(args.records), "--step", name]
+                for flag, value in (("--base", args.base), ("--changed", args.changed)):
+                    if value is not None:
+                        command += [flag, str(value)]
+                if step != "subset":
+                    subprocess.run([sys.executable, *command], check=True)
+                    continue
+                saved = dict(os.environ)
+                if code is not None:  # its own code, this checkout's data and results
+                    os.environ.update(BENCH_CODE_DIR=str(code), BENCH_OUT=str(OUT_ROOT))
+                try:
+                    runs[variant].append(run_child(command))
+                finally:
+                    os.environ.clear()
+                    os.environ.update(saved)
+    if any(runs.values()):
+        table = _side_by_side(args, {v: r for v, r in runs.items() if r}, facts)
+        print(table)
+        if args.append:
+            facts["code"] = facts.get("code", "") + (
+                f" vs the baseline tree {args.baseline}" if args.baseline else "")
+            append_section(section_header("Nightly match stage: reached records and rows"
+                                          " written", command_line(), facts) + table)
 
 
 if __name__ == "__main__":
