@@ -69,8 +69,10 @@ STEPS = ("full", "whole", "delta", "subset", "check")
 
 
 def _records(
-    data: Path, base: int | None, changed: int | None
-) -> tuple[pd.DataFrame, np.ndarray]:
+    data: Path, base: int | None, changed: int | None, modified: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the stored records, the night's records): `changed` records held back (new on the
+    night) and `modified` others whose contact changed (new phone, no email) on the night."""
     records = pd.read_parquet(data / "clean_records.parquet")
     if base is not None and base < len(records):
         keep = np.random.default_rng(2).permutation(len(records))[:base]
@@ -81,7 +83,12 @@ def _records(
     else:
         new = np.zeros(len(records), dtype=bool)
         new[rng.permutation(len(records))[:changed]] = True
-    return records, new
+    night = records.copy()
+    if modified:
+        at = np.random.default_rng(3).permutation(np.nonzero(~new)[0])[:modified]
+        night.loc[at, "phone"] = [f"+86139{i:08d}" for i in range(len(at))]
+        night.loc[at, ["email", "email_domain"]] = None
+    return records[~new], night
 
 
 def _subset(work: Path, db_name: str) -> dict[str, Any]:
@@ -129,7 +136,7 @@ def _subset(work: Path, db_name: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _child(step: str, data: Path, work: Path, base: int | None, changed: int | None) -> None:
+def _child(step: str, data: Path, work: Path, args: argparse.Namespace) -> None:
     import duckdb
 
     from dedupe import (
@@ -161,23 +168,24 @@ def _child(step: str, data: Path, work: Path, base: int | None, changed: int | N
         emit_result(result)
         return
     state = match_state("{}", None)
-    records, new = _records(data, base, changed)
+    stored, records = _records(data, args.base, args.changed, args.modified)
     base_db = work / "base.duckdb"
     row = {"run_id": step, "created_at": pd.Timestamp.now(), **state}
     if step == "full":
         base_db.unlink(missing_ok=True)
         con = duckdb.connect(str(base_db))
-        replace_tables(con, {"clean.records": records[~new]})
+        replace_tables(con, {"clean.records": stored})
         started = time.process_time()
-        result = link_records(records[~new])
+        result = link_records(stored)
         write_match_tables(
             con, {"match.pairs": result.pairs, "match.clusters": result.clusters,
                   "match.review_queue": result.review_queue},
             {**row, "params": result.params.to_json()}, result.prepared, prepared_version(),
         )  # fmt: skip
         cpu = time.process_time() - started
-        replace_tables(con, {"clean.records": records})  # night 1: the held-back records
-        print(f"full: {cpu:.2f} CPU s ({len(records[~new])} records, {len(result.pairs)}"
+        # night 1: the held-back records and the modified ones
+        replace_tables(con, {"clean.records": records})
+        print(f"full: {cpu:.2f} CPU s ({len(stored)} records, {len(result.pairs)}"
               f" pairs), peak RSS {peak_rss_mb():.0f} MB")  # fmt: skip
         return
     if step in ("whole", "delta"):
@@ -277,6 +285,7 @@ def _side_by_side(
         f" (`--records {args.records}`"
         + (f" `--base {args.base}`" if args.base else "")
         + (f" `--changed {args.changed}`" if args.changed else "")
+        + (f" `--modified {args.modified}`" if args.modified else "")
         + f"); load average at the end {load}."
     )
 
@@ -286,6 +295,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000, help="the bench data set")
     parser.add_argument("--base", type=int, help="records of it to use (default: all)")
     parser.add_argument("--changed", type=int, help="records held back (default: 1 %%)")
+    parser.add_argument("--modified", type=int, default=0,
+                        help="records whose contact changes on the night (default: none)")
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
                         help="steps to run (default: all; the full link is made when missing)")
     parser.add_argument("--baseline", type=Path,
@@ -296,10 +307,11 @@ def main() -> None:
     parser.add_argument("--step", help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = OUT_ROOT / "data" / "bench" / str(args.records)
-    work = OUT_ROOT / "data" / "bench_match" / f"{args.records}-{args.base}-{args.changed}"
+    work = OUT_ROOT / "data" / "bench_match" / (
+        f"{args.records}-{args.base}-{args.changed}-{args.modified}")
     work.mkdir(parents=True, exist_ok=True)
     if args.step:
-        _child(args.step, data, work, args.base, args.changed)
+        _child(args.step, data, work, args)
         return
     facts = machine_facts()
     for stale in work.glob("*.duckdb"):
@@ -319,7 +331,8 @@ def main() -> None:
             for variant, code in variants.items() if step == "subset" else [("this", None)]:
                 name = step if variant == "this" else f"{step}-{variant}"
                 command = [__file__, "--records", str(args.records), "--step", name]
-                for flag, value in (("--base", args.base), ("--changed", args.changed)):
+                for flag, value in (("--base", args.base), ("--changed", args.changed),
+                                    ("--modified", args.modified)):
                     if value is not None:
                         command += [flag, str(value)]
                 if step != "subset":
