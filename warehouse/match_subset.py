@@ -18,8 +18,11 @@ records only"):
    and each record's window place and block size per rule are read;
 3. `StoredSubset.grow` (pass 2): the matcher found the touched records on pass 1; the whole
    strong-pair components (and valid id number groups) of those are added (a fixed point in
-   SQL), with every record they share a stored pair with: in full when the pair can reach the
-   review queue, else as a bare key. Nothing else of ``match.*`` leaves DuckDB.
+   SQL, one frontier a round), nothing more: a weak partner of a component's member outside
+   the reach keeps its pair's row (the pair joins two components: its decision and review
+   row depend on the pair alone, which no change reached), so it is not read, and the delta
+   is written only within the records read (`write_match_delta`'s ``within``). Nothing else
+   of ``match.*`` leaves DuckDB.
 """
 
 from __future__ import annotations
