@@ -71,7 +71,9 @@ class MatchInputs:
 
 @dataclass(kw_only=True)
 class MatchStats(StageResult):
-    """What the match stage did; ``shards`` is set for a sharded full rebuild."""
+    """What the match stage did; ``shards`` is set for a sharded full rebuild; a nightly
+    written as a delta sets ``records_read`` (prepared records read from ``match.prepared``,
+    and the new versions) and the ``match.pairs`` rows it deleted and inserted."""
 
     candidate_pairs: int
     matched_pairs: int
@@ -80,8 +82,11 @@ class MatchStats(StageResult):
     mode: str
     records_relinked: int
     shards: int | None = None
+    records_read: int | None = None
+    pairs_deleted: int | None = None
+    pairs_inserted: int | None = None
 
-    _OPTIONAL = ("shards",)
+    _OPTIONAL = ("shards", "records_read", "pairs_deleted", "pairs_inserted")
 
 
 def latest_params(con: duckdb.DuckDBPyConnection) -> ModelParams | None:
@@ -383,6 +388,9 @@ def _write_delta(
         clusters=int(clusters),
         mode="incremental",
         records_relinked=len(plan.changed),
+        records_read=len(delta.prepared),
+        pairs_deleted=written.deleted["match.pairs"],
+        pairs_inserted=written.inserted["match.pairs"],
     ))
 
 

@@ -248,6 +248,11 @@ def test_incremental_run_links_only_new_records_and_equals_full_rebuild(project:
     assert second.success, second.errors
     assert second.stats.match.mode == "incremental"
     assert second.stats.match.records_relinked == 3
+    # it read the records the three reach, wrote only the pair rows that changed
+    m = second.stats.match
+    assert m.records_read is not None and 3 <= m.records_read < stored
+    assert m.pairs_deleted is not None and m.pairs_inserted is not None
+    assert m.pairs_deleted + m.pairs_inserted < m.candidate_pairs / 4
     with open_warehouse(cfg, read_only=True) as con:
         records = read_table(con, "clean.records")
         clusters = read_table(con, "match.clusters")
