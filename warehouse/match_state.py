@@ -690,12 +690,16 @@ def _write_changed_rows(
         scope = "record_key IN (SELECT record_key FROM _delta_keys)"
         key = ["record_key"]
     else:
-        other = "{} IN (SELECT record_key FROM _delta_within)" if within else "true"
+        # (the affected records are among those read: both ends read, one affected)
         scope = (
-            f"(left_key IN (SELECT record_key FROM _delta_keys) AND {other.format('right_key')})"
-            f" OR (right_key IN (SELECT record_key FROM _delta_keys)"
-            f" AND {other.format('left_key')})"
+            "(left_key IN (SELECT record_key FROM _delta_keys)"
+            " OR right_key IN (SELECT record_key FROM _delta_keys))"
         )
+        if within:
+            scope = (
+                "left_key IN (SELECT record_key FROM _delta_within)"
+                f" AND right_key IN (SELECT record_key FROM _delta_within) AND {scope}"
+            )
         key = ["left_key", "right_key"]
     con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_new AS SELECT * FROM {name} LIMIT 0")
     con.execute(f"INSERT INTO _delta_new BY NAME SELECT * FROM {view}")
