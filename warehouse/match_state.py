@@ -690,20 +690,19 @@ def _write_changed_rows(
         scope = "record_key IN (SELECT record_key FROM _delta_keys)"
         key = ["record_key"]
     else:
-        # (the affected records are among those read: both ends read, one affected)
         scope = (
-            "(left_key IN (SELECT record_key FROM _delta_keys)"
-            " OR right_key IN (SELECT record_key FROM _delta_keys))"
+            "left_key IN (SELECT record_key FROM _delta_keys)"
+            " OR right_key IN (SELECT record_key FROM _delta_keys)"
         )
-        if within:
-            scope = (
-                "left_key IN (SELECT record_key FROM _delta_within)"
-                f" AND right_key IN (SELECT record_key FROM _delta_within) AND {scope}"
-            )
         key = ["left_key", "right_key"]
     con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_new AS SELECT * FROM {name} LIMIT 0")
     con.execute(f"INSERT INTO _delta_new BY NAME SELECT * FROM {view}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_old AS SELECT * FROM {name} WHERE {scope}")
+    if within and name != "match.clusters":  # (filtered after the scan: the table is large)
+        con.execute(
+            "DELETE FROM _delta_old WHERE left_key NOT IN (SELECT record_key FROM _delta_within)"
+            " OR right_key NOT IN (SELECT record_key FROM _delta_within)"
+        )
     on = " AND ".join(f"t.{k} = g.{k}" for k in key)
     keys = ", ".join(key)
     # a stored row of the scope the delta lacks or holds otherwise, and the dropped pairs
