@@ -246,7 +246,7 @@ class StoredSubset:
             # only the frontier's edges are looked up each round (components are small)
             while True:
                 con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _sub_f AS SELECT DISTINCT b AS record_key"
+                    "CREATE OR REPLACE TEMP TABLE _sub_n AS SELECT DISTINCT b AS record_key"
                     " FROM (SELECT right_key AS b FROM match.pairs WHERE probability >= ?"
                     "  AND left_key IN (SELECT record_key FROM _sub_f)"
                     " UNION ALL SELECT left_key FROM match.pairs WHERE probability >= ?"
@@ -258,6 +258,7 @@ class StoredSubset:
                     " WHERE b NOT IN (SELECT record_key FROM _sub_c)",
                     [self.strong_at, self.strong_at],
                 )
+                con.execute("CREATE OR REPLACE TEMP TABLE _sub_f AS SELECT * FROM _sub_n")
                 (grew,) = con.execute(
                     "INSERT INTO _sub_c SELECT record_key FROM _sub_f"
                 ).fetchone() or (0,)
@@ -274,7 +275,7 @@ class StoredSubset:
     def close(self) -> None:
         """Drop the temporary tables of `reach` / `grow`."""
         for name in ("_sub_now", "_sub_old", "_sub_fresh_keys", "_sub_focus", "_sub_mates",
-                     "_sub_full", "_sub_c", "_sub_f", "_sub_s",
+                     "_sub_full", "_sub_c", "_sub_f", "_sub_n", "_sub_s",
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._rows, self._places_done = None, {}
