@@ -120,6 +120,13 @@ RECORDS ?= 100000
 bench-nightly: $(STAMP)
 	$(BIN)/python benchmarks/bench_nightly.py --records $(RECORDS) --nights $(NIGHTS)
 
+## bench-late: a late full delivery (old export re-sent) and the nightly match's changed-record
+## search (clean change log vs every row) at 100 k, ingest/clean/match stages only (needs
+## data/bench/100000 from bench_pipeline.py); prints the table for BENCHMARKS.md
+.PHONY: bench-late
+bench-late: $(STAMP)
+	$(BIN)/python benchmarks/bench_late_delivery.py --records 100000
+
 ## bench-versions: the nightly version step (stored state, new sightings only) vs a resolution over
 ## every raw sighting, night by night over a replay (NIGHTS, default 10 here); figures to BENCHMARKS.md
 .PHONY: bench-versions

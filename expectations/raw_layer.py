@@ -397,6 +397,15 @@ def _not_empty(facts: _Facts, results: Results, deliveries: pd.DataFrame) -> Non
         facts.add(name, str(path), int(read) > 0)
 
 
+_DELIVERY_KEY = (
+    r"coalesce(nullif(regexp_extract(path, '(^|/)(\d{4}-\d{2}-\d{2})(/|$)', 2), ''), path)"
+)
+"""SQL naming the delivery a manifest row's file belongs to: its ``YYYY-MM-DD`` folder (the
+delivery date, as ``sources.versions.delivery_date`` reads it; a full delivery may be split
+into several files of one date), else the file itself. Written here: ``expectations`` imports
+no other stage package."""
+
+
 def _band(
     con: duckdb.DuckDBPyConnection,
     facts: _Facts,
@@ -407,30 +416,53 @@ def _band(
     deliveries: pd.DataFrame,
     settings: QualitySettings,
 ) -> None:
+    """Each delivery of this run against the source's previous delivery (not the night's sum).
+
+    A delivery is the files of one delivery date (``_DELIVERY_KEY``): two whole exports in one
+    night (a late one and the night's own) are two deliveries, each about the size of the last
+    one. The previous delivery is the source's newest (by delivery date, then arrival) from an
+    earlier run, withdrawn files left out: an export that suddenly shrank or grew against it
+    fails (a warning).
+    """
     name = "raw_row_count_band"
     if deliveries.empty:
         results[name] = skipped("no new delivery in this run")
         return
+    withdrawn = (
+        f" AND NOT EXISTS (SELECT 1 FROM {tables.withdrawn} AS w WHERE w.source_system ="
+        " d.source_system AND w.path = d.path AND w.sha256 = d.sha256)"
+        if _columns(con, tables.withdrawn) is not None
+        else ""
+    )
     found = con.execute(
-        f"SELECT run_id, sum(coalesce(rows_read, 0)) AS n, max(rowid) AS pos "
-        f"FROM {tables.deliveries} WHERE source_system = ? AND run_id <> ? "
-        "AND status IN ('new', 'changed') GROUP BY run_id ORDER BY pos DESC LIMIT 1",
+        f"""SELECT run_id, delivery, sum(coalesce(rows_read, 0)) AS n
+        FROM (SELECT d.*, {_DELIVERY_KEY} AS delivery, rowid AS pos FROM {tables.deliveries} AS d
+              WHERE source_system = ? AND run_id <> ? AND status IN ('new', 'changed'){withdrawn})
+        GROUP BY run_id, delivery
+        ORDER BY try_cast(delivery AS DATE) DESC NULLS LAST, max(pos) DESC LIMIT 1""",
         [source, run_id],
     ).fetchall()
-    previous = found[0] if found else None
-    if previous is None:
+    if not found:
         results[name] = skipped("no previous delivery to compare with")
         return
+    previous_run, previous_delivery, previous_rows = found[0][0], found[0][1], int(found[0][2])
+    tonight = con.execute(
+        f"SELECT {_DELIVERY_KEY} AS delivery, sum(coalesce(rows_read, 0)) AS n"
+        f" FROM {tables.deliveries} WHERE source_system = ? AND run_id = ?"
+        " AND status IN ('new', 'changed') GROUP BY delivery ORDER BY delivery",
+        [source, run_id],
+    ).fetchall()
     band = settings.raw_row_count_band
-    rows = int(deliveries["rows_read"].sum())
-    low = max(math.floor(int(previous[1]) * (1 - band)), 0)
-    high = math.ceil(int(previous[1]) * (1 + band))
-    facts.add(name, f"{rows} rows delivered", low <= rows <= high)
+    low = max(math.floor(previous_rows * (1 - band)), 0)
+    high = math.ceil(previous_rows * (1 + band))
+    for delivery, rows in tonight:
+        facts.add(name, f"{delivery}: {int(rows)} rows", low <= int(rows) <= high)
     facts.thresholds[name] = {"band": band, "min": low, "max": high}
     facts.extra[name] = {
-        "rows_delivered": rows,
-        "previous_rows": int(previous[1]),
-        "previous_run_id": str(previous[0]),
+        "deliveries": [{"delivery": str(d), "rows": int(n)} for d, n in tonight][:20],
+        "previous_delivery": str(previous_delivery),
+        "previous_rows": previous_rows,
+        "previous_run_id": str(previous_run),
     }
 
 

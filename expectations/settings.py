@@ -20,8 +20,9 @@ class QualitySettings(BaseModel):
         drift_attributes: Golden columns whose distributions are compared.
         raw_min_fill_rate: Share of a run's new raw rows in which each required field must
             be filled.
-        raw_row_count_band: Allowed relative change of a run's delivered rows vs the source's
-            previous delivery (0.5 = ±50 %; a warning).
+        raw_row_count_band: Allowed relative change of each delivery's rows (the files of
+            one delivery date) vs the source's previous delivery, its newest from an earlier
+            run (0.5 = ±50 %; a warning). Two whole exports in one night are two deliveries.
         clean_min_name_fill_rate: Share of clean records that must carry a customer name.
         golden_min_name_fill_rate: Share of golden customers that must have a name, or
             publishing is blocked (``golden_customer_name_not_null``). A rate that signals a

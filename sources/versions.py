@@ -30,6 +30,7 @@ __all__ = [
     "TAIL_COLUMNS",
     "VERSION_COLUMNS",
     "WITHDRAWN_COLUMNS",
+    "arrival_order_sql",
     "current_from_numbered_sql",
     "current_records_sql",
     "delivery_date",
@@ -221,6 +222,15 @@ _HELPERS = (
 )
 
 
+def arrival_order_sql(alias: str) -> str:
+    """The order sightings arrived in (columns of the table aliased ``alias``).
+
+    The current version's lineage is its first sighting in this order: the delivery that
+    first brought the current values, whatever date a later delivery of them names.
+    """
+    return f"{alias}.ingested_at, {alias}.source_file, {alias}.source_row"
+
+
 def _current_select(numbered: str) -> str:
     """The current version per record from the sightings in ``numbered`` (see below)."""
     return f"""
@@ -241,7 +251,7 @@ def _current_select(numbered: str) -> str:
     introduced AS (
         SELECT n.* FROM {numbered} AS n JOIN valued AS v
           ON n.record_key = v.record_key AND n.version_no = v.version_no
-        QUALIFY row_number() OVER (PARTITION BY n.record_key ORDER BY n.seq) = 1
+        QUALIFY row_number() OVER (PARTITION BY n.record_key ORDER BY {arrival_order_sql('n')}) = 1
     )
     SELECT i.* EXCLUDE ({_HELPERS}),
            i.delivery_date, i.version_no, s.last_delivery_date,
@@ -260,9 +270,12 @@ def current_records_sql(
 ) -> str:
     """SQL selecting the current version of every record of one source (one row a key).
 
-    The row carries the raw columns of the sighting that *introduced* the current values
-    (its file, row, sha256 and ingest time: an unchanged re-delivery changes nothing), plus
-    ``delivery_date`` (that sighting's date), ``version_no``, ``last_delivery_date`` (the
+    The row carries the raw columns of the sighting that *introduced* the current values: of
+    the current version's sightings, the one that arrived first (``arrival_order_sql``: its file,
+    row, sha256 and ingest time). So an unchanged re-delivery changes nothing, and neither
+    does a late delivery (an older date arriving later) with the same values: it dates the
+    version earlier in ``record_versions_sql``, but the values came with the earlier arrival.
+    Plus ``delivery_date`` (that sighting's date), ``version_no``, ``last_delivery_date`` (the
     newest sighting) and ``deleted_at_source`` (a ``DATE`` when the record is deleted at
     source, else null). A record whose only versions are deletion markers is left out.
 

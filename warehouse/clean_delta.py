@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from sources.config import SourceConfig
 from warehouse.db import table_columns, table_exists, to_duckdb_arrow
-from warehouse.ops import replace_check_failures
+from warehouse.ops import record_clean_run, replace_check_failures
 from warehouse.version_state import (
     CURRENT_TABLE,
     VersionStats,
@@ -323,40 +323,65 @@ def apply_clean_delta(
     con: duckdb.DuckDBPyConnection,
     delta: CleanDelta,
     after: Sequence[str] = (),
+    run_id: str | None = None,
 ) -> None:
     """Write an incremental clean back, in ONE transaction (all or nothing).
 
     Per keyed table: DELETE the rows of ``delta.replaced`` and of ``GONE``, INSERT the new rows
     (by column name); ``clean.records.deleted_at_source`` follows ``CURRENT`` for every record;
-    the small whole-set tables are replaced.
+    the small whole-set tables are replaced. With ``run_id`` every record whose
+    ``clean.records`` row this changes is logged (``warehouse.ops.record_clean_run``):
+    inserted, updated (cleaned again, or ``deleted_at_source`` updated in place) or removed.
 
     Args:
         con: The warehouse (``CURRENT``, ``GONE`` staged).
         delta: The new rows and the keys they replace.
         after: SQL statements run inside the transaction after the writes (``scope_sql``).
+        run_id: The run to log the changes under (None: not logged).
     """
-    keys = pa.table({"record_key": pa.array(sorted(set(delta.replaced)), pa.string())})
+    replaced = sorted(set(delta.replaced))
+    keys = pa.table({"record_key": pa.array(replaced, pa.string())})
     con.register("_clean_replaced", keys)
     registered = ["_clean_replaced"]
     con.execute("BEGIN TRANSACTION")
     try:
+        existed: set[str] = set()
         for name in KEYED_TABLES:
             table = f"clean.{name}"
             frame = delta.frames.get(name)
-            con.execute(
+            deleted = con.execute(
                 f"DELETE FROM {table} WHERE record_key IN (SELECT record_key FROM _clean_replaced)"
                 f" OR record_key IN (SELECT record_key FROM {GONE})"
+                + (" RETURNING record_key" if name == "records" else "")
             )
+            if name == "records":
+                existed = {r[0] for r in deleted.fetchall()}
             if frame is not None and len(frame):
                 view = f"_clean_new_{name}"
                 con.register(view, to_duckdb_arrow(frame))
                 registered.append(view)
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
-        con.execute(
+        in_place = con.execute(
             f"UPDATE clean.records AS r SET deleted_at_source = c.deleted_at_source"
             f" FROM {CURRENT} AS c WHERE c.record_key = r.record_key"
             " AND c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
-        )
+            " RETURNING r.record_key"
+        ).fetchall()
+        if run_id is not None:
+            gone = [r[0] for r in con.execute(f"SELECT record_key FROM {GONE}").fetchall()]
+            log = [(k, "updated" if k in existed else "inserted") for k in replaced]
+            log += [(k, "removed") for k in gone] + [(r[0], "updated") for r in in_place]
+            con.register(
+                "_clean_log",
+                pa.table(
+                    {
+                        "record_key": pa.array([k for k, _ in log], pa.string()),
+                        "change": pa.array([c for _, c in log], pa.string()),
+                    }
+                ),
+            )
+            registered.append("_clean_log")
+            record_clean_run(con, run_id, "incremental", "_clean_log")
         for name, frame in delta.small.items():
             view = f"_clean_small_{name.replace('.', '_')}"
             con.register(view, to_duckdb_arrow(frame))

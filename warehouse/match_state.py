@@ -19,7 +19,7 @@ from warehouse.db import (
     table_exists,
     to_duckdb_arrow,
 )
-from warehouse.ops import concat_frames
+from warehouse.ops import clean_changes_since, concat_frames, linked_run
 from warehouse.signatures import frame_hash
 
 if TYPE_CHECKING:
@@ -149,7 +149,10 @@ def rematch_plan(
     or records were removed (superseded files, erasure). Otherwise only the new and changed
     records are linked against the previous set, with the previous model parameters. The
     changed records are found in DuckDB (``clean.records EXCEPT match.linked_records``): only
-    they travel to pandas. When ``match.prepared`` holds every linked record prepared by
+    they travel to pandas. When the clean change log covers every clean since the last link
+    (``warehouse.ops.clean_changes_since``) both sides are first narrowed to the records it
+    lists (the same result: no other row of ``clean.records`` changed since), else every
+    record is compared. When ``match.prepared`` holds every linked record prepared by
     `prepared_version`, the previous link is read from it (`read_stored`) and the linked
     records are not read at all. With `strong_at` (the match threshold) and every table a
     delta updates, only the strong pairs are read now and the others on demand
@@ -165,20 +168,9 @@ def rematch_plan(
     cols = table_columns(con, "clean.records")
     if sorted(cols) != sorted(table_columns(con, "match.linked_records")):
         return None
-    (removed,) = con.execute(
-        "SELECT count(*) FROM match.linked_records WHERE record_key NOT IN"
-        " (SELECT record_key FROM clean.records)"
-    ).fetchall()[0]
-    if removed:
+    changed = _changed_records(con, cols)
+    if changed is None:
         return None
-    listed = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-    changed = read_table(
-        con,
-        "clean.records",
-        where=f"record_key IN (SELECT record_key FROM (SELECT {listed} FROM clean.records"
-        f" EXCEPT SELECT {listed} FROM match.linked_records))",
-    )
-    assert changed is not None
     if prepared_version is not None and stored_is_usable(con, prepared_version):
         delta = all(table_exists(con, name) for name in DELTA_TABLES)
         if delta and subset and strong_at is not None:
@@ -195,6 +187,61 @@ def rematch_plan(
     pairs = read_table(con, "match.pairs")
     assert previous is not None and pairs is not None
     return RematchPlan(changed, previous, pairs, latest.params_json)
+
+
+_LOGGED_ROWS = {
+    "clean.records": "_rematch_clean_rows",
+    "match.linked_records": "_rematch_linked_rows",
+}
+"""Temporary tables of the ``rowid`` of each side's rows of the logged records."""
+
+
+def _changed_records(con: duckdb.DuckDBPyConnection, cols: list[str]) -> pd.DataFrame | None:
+    """The rows of ``clean.records`` that ``match.linked_records`` does not hold; None when a
+    linked record is no longer clean (removed: a full rebuild is right).
+
+    When the clean change log covers every clean since the last link
+    (``warehouse.ops.clean_changes_since``), only the rows of the records it lists are
+    compared: their ``rowid`` are found over the key column alone, and DuckDB reads the other
+    columns of those rows only. The result is the same: no other row changed since that link
+    left ``match.linked_records`` equal to ``clean.records``. Else (first run, an older
+    warehouse, a full clean, a link more than ``CLEAN_LOG_RUNS`` cleans behind) every row of
+    both tables is compared.
+    """
+    logged = clean_changes_since(con, linked_run(con))
+    within = dict.fromkeys(_LOGGED_ROWS, "")
+    if logged is not None:
+        for table, rows in _LOGGED_ROWS.items():
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT rowid AS id FROM {table}"
+                f" SEMI JOIN {logged} USING (record_key)"
+            )
+            within[table] = f" WHERE rowid IN (SELECT id FROM {rows})"
+    clean, linked = within["clean.records"], within["match.linked_records"]
+    try:
+        (removed,) = con.execute(
+            f"SELECT count(*) FROM (SELECT record_key FROM match.linked_records{linked}"
+            f" EXCEPT SELECT record_key FROM clean.records{clean})"
+        ).fetchall()[0]
+        if removed:
+            return None
+        listed = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+        keys = (
+            f"record_key IN (SELECT record_key FROM (SELECT {listed} FROM clean.records{clean}"
+            f" EXCEPT SELECT {listed} FROM match.linked_records{linked}))"
+        )
+        changed = read_table(
+            con,
+            "clean.records",
+            where=keys if logged is None else f"{clean.removeprefix(' WHERE ')} AND {keys}",
+        )
+    finally:
+        for rows in _LOGGED_ROWS.values():
+            con.execute(f"DROP TABLE IF EXISTS {rows}")
+        if logged is not None:
+            con.execute(f"DROP TABLE IF EXISTS {logged}")
+    assert changed is not None
+    return changed
 
 
 def stored_is_usable(con: duckdb.DuckDBPyConnection, prepared_version: str) -> bool:

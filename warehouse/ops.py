@@ -1,4 +1,5 @@
-"""Run bookkeeping tables: ``ops.stage_stats`` (stage figures) and ``ops.check_results``."""
+"""Run bookkeeping tables: ``ops.stage_stats`` (stage figures), ``ops.check_results``, and the
+clean layer's change log (``ops.clean_runs``, ``ops.clean_changes``)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,18 @@ import pyarrow as pa
 from warehouse.db import read_table, replace_tables, table_columns, table_exists
 
 __all__ = [
+    "CLEAN_CHANGES",
+    "CLEAN_LOG_RUNS",
+    "CLEAN_RUNS",
     "append_audit_record",
+    "clean_changes_since",
     "concat_frames",
     "latest_recorded_run",
+    "linked_run",
     "read_check_results",
     "read_required",
     "read_stage_stats",
+    "record_clean_run",
     "replace_check_failures",
     "require_tables",
     "run_deliveries",
@@ -222,3 +229,111 @@ def replace_check_failures(
         raise
     finally:
         con.unregister("_check_failing")
+
+
+CLEAN_RUNS = "ops.clean_runs"
+"""One row per clean that committed: ``seq`` (1, 2, … in commit order), ``run_id``, ``mode``
+(``full`` or ``incremental``), ``changed`` (records it logged), ``recorded_at``."""
+CLEAN_CHANGES = "ops.clean_changes"
+"""One row per record an incremental clean changed in ``clean.records``: ``seq``, ``run_id``,
+``record_key``, ``change`` (``inserted``, ``updated`` — cleaned again or updated in place,
+e.g. ``deleted_at_source`` —, ``removed``). A full clean logs no keys (every row changed)."""
+CLEAN_LOG_RUNS = 32
+"""At most this many cleans are kept in the log (and none older than the one the last link
+read): a link more than this many cleans behind compares the whole tables instead."""
+
+
+def linked_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run of the last link (the newest ``match.params`` row), or None.
+
+    That link left ``match.linked_records`` equal to ``clean.records`` as the same run's clean
+    had written it (a full link copies it whole, a nightly one refreshes every changed record,
+    in the transaction that appends the params row).
+    """
+    if not table_exists(con, "match.params"):
+        return None
+    row = con.execute("SELECT arg_max(run_id, created_at) FROM match.params").fetchall()
+    return None if not row or row[0][0] is None else str(row[0][0])
+
+
+def record_clean_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, mode: str, changes: str | None = None
+) -> None:
+    """Log a clean in ``CLEAN_RUNS`` / ``CLEAN_CHANGES``; run inside the clean's transaction.
+
+    Args:
+        con: The warehouse, in the transaction that writes ``clean.*``.
+        run_id: The run.
+        mode: ``full`` or ``incremental``.
+        changes: A table of ``record_key, change`` (every record the clean inserted, updated
+            or removed in ``clean.records``); None for a full clean.
+
+    Cleans older than the last link's (``linked_run``), and beyond ``CLEAN_LOG_RUNS``, are
+    pruned: nothing reads them.
+    """
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {CLEAN_RUNS} (seq BIGINT, run_id VARCHAR, mode VARCHAR,"
+        " changed BIGINT, recorded_at VARCHAR)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {CLEAN_CHANGES} (seq BIGINT, run_id VARCHAR,"
+        " record_key VARCHAR, change VARCHAR)"
+    )
+    row = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {CLEAN_RUNS}").fetchall()[0]
+    seq = int(row[0])
+    changed = 0
+    if changes is not None:
+        (changed,) = con.execute(
+            f"INSERT INTO {CLEAN_CHANGES} SELECT ?, ?, record_key, change FROM {changes}",
+            [seq, run_id],
+        ).fetchall()[0]
+    con.execute(
+        f"INSERT INTO {CLEAN_RUNS} VALUES (?, ?, ?, ?, ?)",
+        [seq, run_id, mode, int(changed), datetime.now(UTC).isoformat(timespec="seconds")],
+    )
+    linked = linked_run(con)
+    found = con.execute(
+        f"SELECT max(seq) FROM {CLEAN_RUNS} WHERE run_id = ?", [linked]
+    ).fetchall()[0][0]
+    keep = max(seq - CLEAN_LOG_RUNS + 1, int(found) if found is not None else 0)
+    for table in (CLEAN_CHANGES, CLEAN_RUNS):
+        con.execute(f"DELETE FROM {table} WHERE seq < ?", [keep])
+
+
+def clean_changes_since(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str | None:
+    """A temporary table of the records the cleans after ``run_id``'s changed, or None.
+
+    The log is complete when ``run_id``'s clean is logged (once) and every clean after it was
+    incremental: then ``clean.records`` differs from what it was after that clean in these
+    records' rows only (a failed run in between committed no clean, so logged nothing and
+    changed nothing). None when it cannot tell: nothing logged (first run, a warehouse from
+    before the log), ``run_id``'s clean not in the log (pruned, or it ran elsewhere), more
+    than one clean in that run, or a full clean since.
+
+    Args:
+        con: The warehouse.
+        run_id: The run whose clean the caller's state was taken from (``linked_run``).
+
+    Returns:
+        The name of a temporary table of distinct ``record_key`` (maybe empty), or None.
+    """
+    if run_id is None or not (table_exists(con, CLEAN_RUNS) and table_exists(con, CLEAN_CHANGES)):
+        return None
+    at = con.execute(
+        f"SELECT count(*), max(seq) FROM {CLEAN_RUNS} WHERE run_id = ?", [run_id]
+    ).fetchall()[0]
+    if at[0] != 1:
+        return None
+    (full,) = con.execute(
+        f"SELECT count(*) FROM {CLEAN_RUNS} WHERE seq > ? AND mode <> 'incremental'", [at[1]]
+    ).fetchall()[0]
+    if full:
+        return None
+    name = "_clean_changed_since"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT DISTINCT record_key"
+        f" FROM {CLEAN_CHANGES} WHERE seq > ?",
+        [at[1]],
+    )
+    return name

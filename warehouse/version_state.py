@@ -32,6 +32,7 @@ import duckdb
 
 from sources.config import SourceConfig
 from sources.versions import (
+    arrival_order_sql,
     current_from_numbered_sql,
     delivery_date_sql,
     fold_sql,
@@ -56,8 +57,9 @@ CURRENT_TABLE = "history.current_versions"
 TAILS_TABLE = "history.version_tails"
 FILES_TABLE = "history.version_files"
 STATE_TABLE = "history.version_state"
-STATE_FORMAT = 1
-"""Bump when the stored state's meaning changes (forces a whole resolution)."""
+STATE_FORMAT = 2
+"""Bump when the stored state's meaning changes (forces a whole resolution). 2: the current
+version's lineage is its first sighting to arrive, not its first by delivery date."""
 _WITHDRAWN = "ops.withdrawn_deliveries"
 _TOMBSTONES = "security.tombstones"
 _HELPERS = "version_source, run_id, delivery_date, version_no, last_delivery_date"
@@ -315,7 +317,8 @@ def _fold_new(
     if folded:
         raw_columns = [r[0] for r in con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "active"]
         cols = ", ".join('f."' + c.replace('"', '""') + '"' for c in raw_columns)
-        # the version each record's current values belong to, when it began tonight
+        # the version each record's current values belong to, when it began tonight: its
+        # lineage is the first of tonight's sightings of it to arrive (all of them are new)
         introduced = f"""
             WITH valued AS (
                 SELECT record_key, max(version_no) AS v FROM _v_folded
@@ -325,7 +328,9 @@ def _fold_new(
                    NULL::DATE AS last_delivery_date, NULL::DATE AS deleted_at_source
             FROM _v_folded AS f JOIN valued AS v
               ON v.record_key = f.record_key AND v.v = f.version_no
-            WHERE f.starts AND NOT f.is_deletion AND f.version_no > coalesce(f.t_version, 0)"""
+            WHERE NOT f.is_deletion AND f.version_no > coalesce(f.t_version, 0)
+            QUALIFY row_number() OVER (PARTITION BY f.record_key
+                                       ORDER BY {arrival_order_sql("f")}) = 1"""
         con.execute("CREATE OR REPLACE TEMP TABLE _v_introduced AS " + introduced)
         con.execute(
             f"DELETE FROM {CURRENT_TABLE} WHERE version_source = {src}"

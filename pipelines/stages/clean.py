@@ -27,6 +27,7 @@ from warehouse import clean_delta as delta
 from warehouse import clean_full as full
 from warehouse import read_table
 from warehouse.db import ChunkedTables
+from warehouse.ops import record_clean_run
 from warehouse.versions import create_version_views, mark_deleted_at_source
 
 from .context import RunContext, StageResult, load_sources
@@ -169,6 +170,7 @@ def _full(
         )
         for sql in delta.scope_sql(ctx.run_id, "full", incremental=False):
             con.execute(sql)
+        record_clean_run(con, ctx.run_id, "full")  # every record may have changed
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -244,6 +246,7 @@ def _incremental(
             },
         ),
         after=delta.scope_sql(ctx.run_id, "incremental", incremental=True),
+        run_id=ctx.run_id,
     )
     counts = con.execute(
         "SELECT (SELECT count(*) FROM clean.records),"

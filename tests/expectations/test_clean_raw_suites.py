@@ -234,6 +234,57 @@ def test_volume_checks_are_warnings(check: str, n: int, rows_read: int | None) -
     assert blocking_failures(outcomes) == []
 
 
+def _band(con: duckdb.DuckDBPyConnection, run_id: str = "r2"):
+    return _raw(con, run_id)["raw_row_count_band"]
+
+
+def test_two_whole_exports_in_one_night_are_each_compared_with_the_previous_delivery() -> None:
+    """Issue #15: a late export and the night's own (12 rows against 6) are two deliveries."""
+    con = _raw_warehouse()  # r1: crm/2024-03-15, 6 rows
+    _deliver(con, "r2", "crm/2024-03-10/crm.csv", 6)  # late, an older date
+    _deliver(con, "r2", "crm/2024-03-16/crm.csv", 5)
+    outcome = _band(con)
+    assert outcome.success, outcome.observed
+    assert outcome.observed["deliveries"] == [
+        {"delivery": "2024-03-10", "rows": 6}, {"delivery": "2024-03-16", "rows": 5}
+    ]  # fmt: skip
+    assert outcome.observed["previous_delivery"] == "2024-03-15"
+    assert outcome.observed["previous_rows"] == 6
+
+
+def test_a_shrunk_export_beside_a_normal_one_still_fails() -> None:
+    con = _raw_warehouse()
+    _deliver(con, "r2", "crm/2024-03-10/crm.csv", 6)
+    _deliver(con, "r2", "crm/2024-03-16/crm.csv", 2, first_id=50)  # truncated
+    outcome = _band(con)
+    assert not outcome.success and not outcome.critical
+    assert outcome.observed["unexpected_keys"] == ["2024-03-16: 2 rows"]
+
+
+def test_a_delivery_split_into_files_of_one_date_counts_as_one() -> None:
+    con = _raw_warehouse()
+    _deliver(con, "r2", "crm/2024-03-16/part1.csv", 2)  # alone, 2 of 6 rows would fail
+    _deliver(con, "r2", "crm/2024-03-16/part2.csv", 4, first_id=3)
+    outcome = _band(con)
+    assert outcome.success, outcome.observed
+    assert outcome.observed["deliveries"] == [{"delivery": "2024-03-16", "rows": 6}]
+
+
+def test_the_previous_delivery_is_the_newest_dated_one_not_late_or_withdrawn() -> None:
+    con = _raw_warehouse()  # r1: 2024-03-15, 6 rows
+    _deliver(con, "r2", "crm/2024-03-01/crm.csv", 2)  # a late, small, old export
+    _deliver(con, "r3", "crm/2024-03-16/crm.csv", 20, first_id=10)  # a doubled export ...
+    con.execute(
+        "CREATE TABLE ops.withdrawn_deliveries AS SELECT 'crm' AS source_system,"
+        " 'crm/2024-03-16/crm.csv' AS path, 'sha-crm/2024-03-16/crm.csv' AS sha256"
+    )  # ... withdrawn
+    _deliver(con, "r4", "crm/2024-03-17/crm.csv", 6)
+    outcome = _band(con, "r4")
+    assert outcome.success, outcome.observed
+    assert outcome.observed["previous_delivery"] == "2024-03-15"
+    assert outcome.observed["previous_run_id"] == "r1"
+
+
 def test_raw_blank_required_field_is_a_warning() -> None:
     con = _raw_warehouse()
     con.execute("UPDATE raw.crm SET customer_name = '  ' WHERE source_row <= 4")

@@ -130,6 +130,51 @@ def test_a_late_delivery_never_overwrites_newer_values() -> None:
         assert current["deleted_at_source"].isna().all()
 
 
+def test_a_late_or_repeated_delivery_with_the_same_values_keeps_the_current_lineage() -> None:
+    """Issue #15: a late copy of an older export must not make unchanged records "changed".
+
+    The current values keep the lineage of the delivery that first brought them (arrival
+    order); the version history still dates the version from the late file and names it.
+    """
+    first, second = "crm/2030-01-05/a.csv", "crm/2030-01-06/a.csv"
+    late, again = "crm/2030-01-01/a.csv", "crm/2030-01-07/a.csv"
+    rows = [
+        {"key": "K1", "file": first, "phone": "1", "ingested_at": "2030-01-05T01"},
+        {"key": "K2", "file": first, "phone": "2", "ingested_at": "2030-01-05T01"},
+        {"key": "K3", "file": first, "phone": "3", "ingested_at": "2030-01-05T01"},
+        {"key": "K1", "file": second, "phone": "1", "ingested_at": "2030-01-06T01"},
+        {"key": "K2", "file": second, "phone": "2b", "ingested_at": "2030-01-06T01"},
+        {"key": "K3", "file": second, "phone": "3", "ingested_at": "2030-01-06T01"},
+        # the third night: a late older export (K1 and K2 as first delivered, an older phone
+        # for K3) and the night's own re-export
+        {"key": "K1", "file": late, "phone": "1", "ingested_at": "2030-01-07T01"},
+        {"key": "K2", "file": late, "phone": "2", "ingested_at": "2030-01-07T01"},
+        {"key": "K3", "file": late, "phone": "old", "ingested_at": "2030-01-07T01"},
+        {"key": "K1", "file": again, "phone": "1", "ingested_at": "2030-01-07T02"},
+        {"key": "K2", "file": again, "phone": "2b", "ingested_at": "2030-01-07T02"},
+        {"key": "K3", "file": again, "phone": "3", "ingested_at": "2030-01-07T02"},
+    ]
+    for kind in ("full", "delta"):
+        source = _source(delivery=kind)
+        current = _query(rows, source)
+        assert _current(current, "phone") == {"K1": "1", "K2": "2b", "K3": "3"}, kind
+        # the lineage the clean layer compares is the one before the late file arrived
+        before = _query(rows[:6], source)
+        for column in ("source_file", "source_row", "source_sha256", "ingested_at"):
+            assert _current(current, column) == _current(before, column), (kind, column)
+        # the history keeps the late file as the oldest version, with its date
+        history = _query(rows, source, versions=True)
+        k1 = history[history["source_record_id"] == "K1"]
+        assert k1[["valid_from", "delivery", "change"]].values.tolist() == [
+            [pd.Timestamp(2030, 1, 1), late, "created"]
+        ], kind
+        k2 = history[history["source_record_id"] == "K2"]
+        assert k2["delivery"].tolist() == [late, second], kind
+        k3 = history[history["source_record_id"] == "K3"]
+        assert k3["delivery"].tolist() == [late, first], kind
+        assert k3["phone"].tolist() == ["old", "3"], kind
+
+
 def test_same_date_orders_by_updated_at_then_arrival() -> None:
     rows = [
         {"key": "K1", "file": "crm/2030-01-01/b.csv", "phone": "b", "updated_at": "2029-12-01"},

@@ -38,6 +38,26 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[list[dict[str, Any]]]]] = {
             [{"key": "K1", "file": _d(1), "phone": "old"}, {"key": "K3", "file": _d(1)}],
         ],
     ),
+    "a late older export and a re-export: unchanged values keep their first arrival": (
+        {"delivery": "full"},
+        [
+            [{"key": "K1", "file": _d(3), "phone": "1"}, {"key": "K2", "file": _d(3)}],
+            [{"key": "K1", "file": _d(4), "phone": "1"}, {"key": "K2", "file": _d(4)}],
+            [
+                {"key": "K1", "file": _d(1), "phone": "1"},  # late, same values
+                {"key": "K2", "file": _d(1), "phone": "old"},  # late, older values
+                {"key": "K1", "file": _d(5), "phone": "1"},
+                {"key": "K2", "file": _d(5)},
+                {"key": "K3", "file": _d(5)},
+            ],
+            [
+                {"key": "K3", "file": _d(2)},
+                # two new files of one night: the version starts on the 6th, arrived on the 7th
+                {"key": "K1", "file": _d(7), "phone": "7"},
+                {"key": "K1", "file": _d(6), "phone": "7"},
+            ],
+        ],
+    ),
     "same date: an earlier updated_at arriving later sorts first": (
         {"delivery": "delta"},
         [
