@@ -188,6 +188,12 @@ def _table_hashes(cfg: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str,
             frame = frame.drop(columns=[c for c in ("run_id",) if c in frame.columns])
             frame = frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
             out[name] = frame_hash(frame)
+        if tables is MATCH_TABLES:  # the model estimated by the run (its last params row)
+            out["match.params (params)"] = str(
+                con.execute(
+                    "SELECT params FROM match.params ORDER BY created_at DESC LIMIT 1"
+                ).fetchone()
+            )
         return out
     finally:
         con.close()
@@ -196,7 +202,7 @@ def _table_hashes(cfg: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str,
 def _compare(kept: Any, now: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str, bool]:
     """Per table: whether this run wrote what the kept run wrote."""
     before, after = _table_hashes(kept, tables), _table_hashes(now, tables)
-    return {name: before[name] == after[name] for name in tables}
+    return {name: before[name] == after[name] for name in before}
 
 
 def _profiler() -> Any:
