@@ -15,7 +15,7 @@ from dedupe.similarity import PRUNABLE, score_pairs_of_values
 NULL_LEVEL = 0
 SIMILARITY_MEMO = "\x00similarity:"
 """Prefix of the run-wide cache entries remembering similarities per pair of values."""
-_CACHE_LOCK = threading.RLock()
+CACHE_LOCK = threading.RLock()
 """Held while a shared cache entry (factorized column, transformed codes) is computed: chunks
 scored in parallel threads (`dedupe.scoring.levels_and_hard_codes`) compute each entry once."""
 
@@ -75,7 +75,7 @@ class PairContext:
         """Factorized codes of `column` (-1 = null) and its distinct values."""
         found = self._codes.get(column)
         if found is None:
-            with _CACHE_LOCK:
+            with CACHE_LOCK:
                 found = self._codes.get(column)
                 if found is None:
                     values = self.prepared[column]
@@ -136,7 +136,7 @@ class PairContext:
         """
         key = f"{name}({column})"
         if key not in self._codes:
-            with _CACHE_LOCK:
+            with CACHE_LOCK:
                 if key not in self._codes:
                     codes, uniques = self.codes(column)
                     mapped = pd.Series([func(u) for u in uniques.tolist()], dtype=object)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,6 +30,7 @@ from dedupe.model import (
 from dedupe.pairset import PairSet
 from dedupe.rules import HARD_RULES, hard_rule_reasons
 from dedupe.settings import MatchSettings
+from dedupe.similarity import scoring_threads
 from dedupe.training import (
     estimate_m,
     estimate_prior,
@@ -48,15 +48,6 @@ CHUNK_PAIRS = 1_000_000
 """Pairs compared at a time: similarity caches and temporaries stay bounded in memory."""
 MIN_THREAD_PAIRS = 200_000
 """Fewer pairs than this per thread are compared in one thread (a pool costs more)."""
-
-
-def scoring_threads() -> int:
-    """Threads comparing chunks of pairs side by side: the stage's `scoring_workers` setting
-    (``scale.workers``; 1 = one thread). The levels do not depend on it."""
-    from dedupe import similarity
-
-    workers = similarity.WORKERS
-    return max(1, os.cpu_count() or 1) if workers < 0 else max(1, workers)
 
 
 def levels_and_hard(
@@ -241,6 +232,7 @@ def _estimate(
     del base
     pair_prior = _pair_prior(params.prior, len(prepared), len(left))
     for _ in range(_REFINE_ROUNDS):
+        del score  # recomputed below: refine_m reads the bonus (one array per pair less)
         for c in comparisons:  # random pairs hold matches too (a share λ): take them out of u
             params.comparisons[c.name].u = unmatched_u(
                 u[c.name], np.asarray(params.comparisons[c.name].m), params.prior
@@ -421,6 +413,10 @@ def score_candidates_compact(
     if codes is not None:
         for key in [k for k in codes if k.startswith(SIMILARITY_MEMO)]:
             del codes[key]
+    from dedupe.link import return_free_memory  # (dedupe.link imports this module)
+
+    # what the chunks' threads freed (each thread allocates from its own heap) goes back
+    return_free_memory()
     if params is None:
         params, score = _estimate(prepared, left, right, levels, settings, codes)
         probability = posterior(score, params.prior)

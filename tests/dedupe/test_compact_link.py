@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+import dedupe.blocking as blocking
 import dedupe.scoring as scoring
 import dedupe.training as training
 from dedupe import LinkResult, MatchSettings
@@ -189,3 +190,30 @@ def test_streamed_pairs_carry_the_steward_decisions(
     assert streamed.equals(framed)
     assert streamed.column("steward_decision").null_count == len(streamed) - 3
     assert streamed.column("hard_rule").null_count < len(streamed)
+
+
+def test_rules_blocked_in_threads_give_the_same_candidates(
+    synthetic: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = MatchSettings()
+    prepared = prepare_records(synthetic[0], settings)
+    rules = rules_for(settings)
+    alone = generate_candidate_codes(prepared, rules, settings.max_block_size,
+                                     settings.block_window)  # fmt: skip
+    monkeypatch.setattr(blocking, "MIN_THREAD_RECORDS", 10)
+    seen: set[str] = set()
+    pairs = blocking.block_pairs
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.add(threading.current_thread().name)
+        return pairs(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(blocking, "block_pairs", spy)
+    with scoring_workers(2):
+        threaded = generate_candidate_codes(prepared, rules, settings.max_block_size,
+                                            settings.block_window, codes={})  # fmt: skip
+    assert any(name.startswith("blocking") for name in seen)
+    assert np.array_equal(threaded.left, alone.left)
+    assert np.array_equal(threaded.right, alone.right)
+    assert np.array_equal(threaded.rule, alone.rule) and threaded.rule_names == alone.rule_names
+    pd.testing.assert_frame_equal(threaded.stats, alone.stats)
