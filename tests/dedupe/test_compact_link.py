@@ -106,6 +106,19 @@ def test_refine_m_does_not_depend_on_the_chunks(monkeypatch: pytest.MonkeyPatch)
     chunked = training.refine_m(levels, comparisons, m, u, 0.3, bonus)
     for c in comparisons:  # bit for bit: integer counts, per-pair sums in the same order
         assert np.array_equal(chunked[c.name], whole[c.name]), c.name
+    with scoring_workers(2):  # chunks weighed in two threads: the counts add up the same
+        threaded = training.refine_m(levels, comparisons, m, u, 0.3, bonus)
+    for c in comparisons:
+        assert np.array_equal(threaded[c.name], whole[c.name]), c.name
+
+
+def test_the_posterior_is_its_formula_bit_for_bit() -> None:
+    score = np.random.default_rng(5).normal(0, 30, 10_000)
+    score[:3] = [np.inf, -np.inf, 0.0]
+    for prior in (1e-6, 0.01, 0.3):
+        logit = score + np.log2(prior / (1.0 - prior))
+        expected = 1.0 / (1.0 + np.exp2(-np.clip(logit, -60, 60)))
+        assert np.array_equal(training._posterior(score, prior), expected)
 
 
 def test_levels_scored_in_threads_equal_one_thread(
