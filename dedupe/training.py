@@ -140,6 +140,10 @@ def _em_rule(
     return m, float(p.sum()), iterations
 
 
+_Job = tuple[list[Comparison], dict[str, np.ndarray]]
+"""One rule's EM: the comparisons it trains and their levels on its sampled pairs."""
+
+
 def _rule_mask(ctx: PairContext, rule: BlockingRule) -> np.ndarray:
     """Candidate pairs that agree on the rule's key (whichever rule labelled them)."""
     return ctx.exact(rule.key)
@@ -176,6 +180,8 @@ def estimate_m(
     mass = dict.fromkeys(start, 0.0)
     rng = np.random.default_rng(seed)
     total_iterations = 0
+    # each rule's sample drawn in rule order (one random stream), its EM run on its own
+    jobs: list[_Job] = []
     for rule in rules:
         if not rule.trains:
             continue
@@ -187,10 +193,15 @@ def estimate_m(
         trained = [c for c in comparisons if c.name not in rule.determines]
         if not trained:
             continue
-        m_rule, matches, iterations = _em_rule(
-            {c.name: levels[c.name][idx] for c in trained}, trained, start, u,
-            max_iterations, tolerance,
-        )
+        jobs.append((trained, {c.name: levels[c.name][idx] for c in trained}))
+
+    def em(job: _Job) -> tuple[dict[str, np.ndarray], float, int]:
+        return _em_rule(job[1], job[0], start, u, max_iterations, tolerance)
+
+    # the rules' EM side by side, summed in rule order as one thread sums them
+    for (trained, _), (m_rule, matches, iterations) in zip(
+        jobs, in_order(em, jobs, scoring_threads(), "em"), strict=True
+    ):
         total_iterations += iterations
         for c in trained:
             sums[c.name] += matches * m_rule[c.name]

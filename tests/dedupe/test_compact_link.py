@@ -14,7 +14,7 @@ import dedupe.scoring as scoring
 import dedupe.training as training
 from dedupe import LinkResult, MatchSettings
 from dedupe.blocking import generate_candidate_codes, generate_candidates
-from dedupe.comparisons import Comparison
+from dedupe.comparisons import Comparison, PairContext
 from dedupe.levels import comparisons_for, rules_for
 from dedupe.link import link_compact
 from dedupe.model import score_pairs, tf_adjustment
@@ -230,3 +230,26 @@ def test_rules_blocked_in_threads_give_the_same_candidates(
     assert np.array_equal(threaded.right, alone.right)
     assert np.array_equal(threaded.rule, alone.rule) and threaded.rule_names == alone.rule_names
     pd.testing.assert_frame_equal(threaded.stats, alone.stats)
+
+
+def test_em_per_rule_in_threads_estimates_the_same_m(
+    synthetic: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    settings = MatchSettings()
+    prepared = prepare_records(synthetic[0], settings)
+    cand = generate_candidate_codes(prepared, rules_for(settings), settings.max_block_size,
+                                    settings.block_window)  # fmt: skip
+    comparisons = comparisons_for(settings)
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    levels, _, _ = scoring.levels_and_hard_codes(
+        prepared, cand.left, cand.right, comparisons, False, codes
+    )
+    u = training.estimate_u(prepared, comparisons, 20_000, 7, codes)
+    ctx = PairContext(prepared, cand.left, cand.right, codes)
+    args = (ctx, levels, comparisons, rules_for(settings), u, 30, 1e-4, 7)
+    m, iterations = training.estimate_m(*args)
+    with scoring_workers(2):
+        threaded, again = training.estimate_m(*args)
+    assert iterations == again and iterations > 10
+    for c in comparisons:
+        assert np.array_equal(threaded[c.name], m[c.name]), c.name
