@@ -103,10 +103,9 @@ def levels_and_hard_codes(
     hard = np.empty(n, dtype=np.int16)
     names: list[str] = []
     threads = max(1, min(scoring_threads(), -(-n // MIN_THREAD_PAIRS)))
-    # at most CHUNK_PAIRS a chunk, and at least one chunk a thread; not shorter than that:
-    # each chunk inserts its new value pairs into the similarity memo (a copy of the memo),
-    # so more chunks cost more at 14 M pairs than two chunks in flight cost in memory
-    size = max(min(CHUNK_PAIRS, -(-n // threads)), 1)
+    # with several threads, as many pairs in flight as one thread holds: the same memory
+    # (a chunk's masks, similarities and temporaries: ≈ 150 MB a million pairs)
+    size = max(min(CHUNK_PAIRS // threads, -(-n // threads)), 1)
     if codes is None and n > size:
         codes = {}
 
