@@ -5,8 +5,10 @@ on a copy of a warehouse left by `BENCH_KEEP_WORKDIR=1 benchmarks/bench_pipeline
 workdir holds `archive.yml`), with a thread sampling the process's resident memory every 10 ms
 and the stage's steps (reading `clean.records`, preparing, blocking, comparing, EM, assembling,
 writing; for the clean stage: staging, reading, cleaning, writing) wrapped to label the
-samples. Prints, per phase, the resident memory at its start and its peak, and the stage's
-peak above the process's resident memory before the stage (imports and the open warehouse).
+samples. Prints, per phase, the resident memory at its start and its peak, the CPU seconds
+(all threads of the process) and wall seconds spent inside it, and the stage's peak above the
+process's resident memory before the stage (imports and the open warehouse). `--profile FILE`
+also records a pyinstrument profile of the stage (pyinstrument is not a project dependency).
 
     .venv/bin/python benchmarks/bench_match_memory.py data/bench/runs/100000-0-<pid>
     .venv/bin/python benchmarks/bench_match_memory.py --stage clean --chunk 50000 <workdir>
@@ -50,6 +52,8 @@ class Sampler:
         self.peaks: dict[str, float] = {}
         self.starts: dict[str, float] = {}
         self.order: list[str] = []
+        self.cpu: dict[str, float] = {}  # process CPU s (all threads) inside each phase
+        self.wall: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -76,11 +80,14 @@ class Sampler:
         if label not in self.starts:
             self.starts[label] = rss_mb()
             self.order.append(label)
+        cpu, wall = time.process_time(), time.perf_counter()
         try:
             yield
         finally:
             now = rss_mb()
             self.peaks[label] = max(self.peaks.get(label, 0.0), now)
+            self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - cpu
+            self.wall[label] = self.wall.get(label, 0.0) + time.perf_counter() - wall
             self.stack.pop()
 
 
@@ -181,6 +188,12 @@ def _table_hashes(cfg: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str,
             frame = frame.drop(columns=[c for c in ("run_id",) if c in frame.columns])
             frame = frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
             out[name] = frame_hash(frame)
+        if tables is MATCH_TABLES:  # the model estimated by the run (its last params row)
+            out["match.params (params)"] = str(
+                con.execute(
+                    "SELECT params FROM match.params ORDER BY created_at DESC LIMIT 1"
+                ).fetchone()
+            )
         return out
     finally:
         con.close()
@@ -189,7 +202,22 @@ def _table_hashes(cfg: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str,
 def _compare(kept: Any, now: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str, bool]:
     """Per table: whether this run wrote what the kept run wrote."""
     before, after = _table_hashes(kept, tables), _table_hashes(now, tables)
-    return {name: before[name] == after[name] for name in tables}
+    return {name: before[name] == after[name] for name in before}
+
+
+def _profiler() -> Any:
+    """A pyinstrument profiler on the process's CPU clock (every thread's CPU seconds, charged
+    to what the main thread runs: rapidfuzz's and DuckDB's threads count where they are
+    called; load does not inflate it as it does wall time), sampling every 1 ms."""
+    try:
+        from pyinstrument import Profiler
+        from pyinstrument.stack_sampler import get_stack_sampler
+    except ImportError:
+        raise SystemExit(
+            "--profile needs pyinstrument: .venv/bin/pip install pyinstrument"
+        ) from None
+    get_stack_sampler().timer_func = time.process_time
+    return Profiler(interval=0.001)
 
 
 def main() -> None:
@@ -206,7 +234,21 @@ def main() -> None:
     )
     parser.add_argument("--stage", choices=["match", "clean"], default="match")
     parser.add_argument("--chunk", type=int, help="scale.clean_chunk_records (--stage clean)")
+    parser.add_argument(
+        "--profile", type=Path,
+        help="profile the stage with pyinstrument (not a project dependency: pip install it "
+        "into the venv) and write its text report here (HTML beside it); the figures then "
+        "include the profiler's overhead",
+    )
+    parser.add_argument("--workers", type=int, help="scale.workers for the run (default: as set)")
+    parser.add_argument(
+        "--code", type=Path,
+        help="a checkout (e.g. a `git archive` of main) whose packages run the stage instead of "
+        "this one's: before/after side by side with the same benchmark",
+    )
     args = parser.parse_args()
+    if args.code is not None:
+        sys.path.insert(0, str(args.code.resolve()))
     clean = args.stage == "clean"
     from pipelines.settings import load_config
     from pipelines.stages.clean import clean_stage
@@ -222,6 +264,7 @@ def main() -> None:
         scale = {
             "reuse_params": False,
             **({"clean_chunk_records": args.chunk} if args.chunk else {}),
+            **({"workers": args.workers} if args.workers else {}),
         }
         cfg = cfg.model_copy(
             update={
@@ -240,10 +283,18 @@ def main() -> None:
         wrap(sampler, CLEAN_WRAPPED if clean else WRAPPED)
         before = rss_mb()
         sampler.start()
+        profiler = _profiler() if args.profile else None
         started, cpu = time.perf_counter(), time.process_time()
         with sampler.phase(f"{args.stage} stage"):
+            if profiler is not None:
+                profiler.start()
             stats: Any = clean_stage(con, ctx) if clean else match_stage(con, ctx)
+            if profiler is not None:
+                profiler.stop()
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if profiler is not None:
+            args.profile.write_text(profiler.output_text(unicode=True, show_all=False))
+            args.profile.with_suffix(".html").write_text(profiler.output_html())
         sampler.stop()
         # before the comparison, which reads the written tables back
         maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -257,6 +308,10 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     peak = max(sampler.peaks.values())
+    if args.code is not None:
+        import dedupe
+
+        print(f"code: {Path(dedupe.__file__).resolve().parents[1]}")
     if clean:
         print(f"records {stats.clean_records:,} ({stats.mode}), wall {wall:.1f} s, CPU {cpu:.1f} s")
     else:
@@ -271,13 +326,16 @@ def main() -> None:
     print(f"DuckDB buffer memory at the end (MB): {dict(duck)}")
     if same is not None:
         print(f"{args.stage} tables identical to the kept run's:", same)
-    print("| phase | RSS at start MB | peak MB | peak above stage start MB |")
-    print("|---|---|---|---|")
+    print("| phase | RSS at start MB | peak MB | peak above stage start MB | CPU s | wall s |")
+    print("|---|---|---|---|---|---|")
     rows = []
     for label in sampler.order:
         start, top = sampler.starts[label], sampler.peaks.get(label, sampler.starts[label])
-        print(f"| {label} | {start:,.0f} | {top:,.0f} | {top - before:+,.0f} |")
-        rows.append({"phase": label, "start_mb": round(start), "peak_mb": round(top)})
+        pcpu, pwall = sampler.cpu.get(label, 0.0), sampler.wall.get(label, 0.0)
+        print(f"| {label} | {start:,.0f} | {top:,.0f} | {top - before:+,.0f} | {pcpu:.2f} |"
+              f" {pwall:.2f} |")
+        rows.append({"phase": label, "start_mb": round(start), "peak_mb": round(top),
+                     "cpu_s": round(pcpu, 2), "wall_s": round(pwall, 2)})
     if args.json:
         args.json.write_text(
             json.dumps(

@@ -220,13 +220,33 @@ class CompactLink:
         return frame
 
     def pair_batches(self, rows: int = PAIR_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        """``match.pairs`` as Arrow record batches of at most `rows` pairs, in pair order."""
+        """``match.pairs`` as Arrow record batches of at most `rows` pairs, in pair order.
+
+        Built from the arrays directly (keys and labels taken in Arrow, numbers wrapped),
+        not through a pandas frame per batch: the same rows and types as `pairs_frame`.
+        """
         schema = self.pair_schema()
         for start in range(0, len(self), rows):
-            part = pa.Table.from_pandas(
-                self.pairs_frame(slice(start, start + rows)), preserve_index=False
-            )
-            yield from part.cast(schema).to_batches()
+            yield self._pair_batch(slice(start, start + rows), schema)
+
+    def _pair_batch(self, rows: slice, schema: pa.Schema) -> pa.RecordBatch:
+        """The pairs at `rows` as one record batch of `schema` (`pair_schema`)."""
+        pairs = self.pair_set
+        dec = self.steward[rows]
+        columns: dict[str, pa.Array] = {
+            "left_key": self.keys.take(pa.array(pairs.left[rows])),
+            "right_key": self.keys.take(pa.array(pairs.right[rows])),
+            "rule": _labels(pairs.rule[rows], pairs.rule_names),
+            "score": pa.array(pairs.score[rows]),
+            "probability": pa.array(pairs.probability[rows]),
+            **{f"{name}_level": pa.array(codes[rows]) for name, codes in pairs.levels.items()},
+            "hard_rule": _labels(pairs.hard[rows], pairs.hard_names),
+            "steward_decision": _labels(dec, list(_STEWARD)),
+            "decision": _labels(self.decision[rows], list(_DECISIONS)),
+        }
+        return pa.RecordBatch.from_arrays(
+            [columns[f.name].cast(f.type) for f in schema], schema=schema
+        )
 
     def pair_schema(self) -> pa.Schema:
         """The Arrow schema of `pair_batches`."""
@@ -242,6 +262,12 @@ class CompactLink:
             self.pairs_frame(), self.clusters, self.review_queue, self.blocking_stats,
             self.params, self.warnings, self.prepared, self.pair_set, self.labels,
         )
+
+
+def _labels(codes: np.ndarray, names: list[str]) -> pa.Array:
+    """Label per code (-1 = null) as an Arrow string array."""
+    indices = pa.array(codes.astype(np.int32), mask=codes < 0)
+    return pa.array(names, type=pa.string()).take(indices)
 
 
 def assemble_compact(

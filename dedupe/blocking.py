@@ -9,8 +9,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dedupe.comparisons import column_codes
+from dedupe.comparisons import CACHE_LOCK, column_codes
+from dedupe.similarity import in_order, scoring_threads
 
+MIN_THREAD_RECORDS = 20_000
+"""Fewer records than this are blocked rule after rule in one thread (a pool costs more)."""
 Codes = dict[str, tuple[np.ndarray, np.ndarray]]
 """Cache of factorized prepared columns: column → (int64 codes, -1 = null; distinct values);
 also `<column>@layout` → (rank position inside the block order, block sizes)."""
@@ -21,7 +24,9 @@ def cached_codes(prepared: pd.DataFrame, column: str, codes: Codes | None) -> np
     if codes is None:
         return column_codes(prepared[column])[0]
     if column not in codes:
-        codes[column] = column_codes(prepared[column])
+        with CACHE_LOCK:  # rules blocked side by side factorize a shared key once
+            if column not in codes:
+                codes[column] = column_codes(prepared[column])
     return codes[column][0]
 
 
@@ -107,12 +112,12 @@ def rule_rank(
     if rule.order == "name_key":
         return rank
     name = f"{rule.order}@rank"
-    if codes is not None and name in codes:
-        return codes[name][0]
-    out = order_rank(prepared, rule.order)
-    if codes is not None:
-        codes[name] = (out, np.empty(0, np.int64))
-    return out
+    if codes is None:
+        return order_rank(prepared, rule.order)
+    with CACHE_LOCK:  # rules blocked side by side rank a shared order once
+        if name not in codes:
+            codes[name] = (order_rank(prepared, rule.order), np.empty(0, np.int64))
+    return codes[name][0]
 
 
 def order_rank(prepared: pd.DataFrame, column: str = "name_key") -> np.ndarray:
@@ -281,10 +286,9 @@ def _candidate_ids(
     stats): the work of `generate_candidates`."""
     n = len(prepared)
     rank = order_rank(prepared) if rank is None else rank
-    names: list[str] = []
-    parts: list[np.ndarray] = []
-    oversizes: list[int] = []
-    for rule in rules:
+
+    def pairs_of(rule: BlockingRule) -> tuple[np.ndarray, int]:
+        """The rule's pair ids (left·n + right) and its oversize blocks."""
         key_codes = cached_codes(prepared, rule.key, codes)
         cap = rule.max_block_size or max_block_size
         hot = None
@@ -296,9 +300,16 @@ def _candidate_ids(
         )
         kept = rule.keeps(prepared, left, right, codes)
         left, right = left[kept], right[kept]
-        names.append(rule.name)
-        parts.append(left * np.int64(n) + right)
-        oversizes.append(oversize)
+        return left * np.int64(n) + right, oversize
+
+    # rules side by side (sorts, similarity scoring: numpy and rapidfuzz release the GIL),
+    # their pairs gathered in rule order: the union is the one thread's
+    threads = scoring_threads() if n >= MIN_THREAD_RECORDS else 1
+    found = in_order(pairs_of, rules, threads, "blocking")
+    names = [rule.name for rule in rules]
+    parts = [part for part, _ in found]
+    oversizes = [oversize for _, oversize in found]
+    del found
     return union_candidates(n, names, parts, oversizes, extra)
 
 

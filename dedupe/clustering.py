@@ -102,17 +102,26 @@ def _union_find(
     refused: np.ndarray,
     exclusive: tuple[np.ndarray, ...] = (),
 ) -> None:
-    """Constrained union-find over the edges of non-trivial components (updates labels)."""
-    nodes = np.unique(np.concatenate([left[edge_idx], right[edge_idx]]))
-    parent = {int(v): int(v) for v in nodes}
+    """Constrained union-find over the edges of non-trivial components (updates labels).
+
+    The per-edge loop is Python (each union depends on the ones before it); everything it
+    reads is converted to Python ints once, not indexed out of numpy arrays edge by edge.
+    """
+    nodes = np.unique(np.concatenate([left[edge_idx], right[edge_idx]])).tolist()
+    parent = dict(zip(nodes, nodes, strict=True))
     # per cluster root: the one known value of each exclusive attribute (-1 = none yet)
-    values = {int(v): [int(c[v]) for c in exclusive] for v in nodes}
-    members = {int(v): {int(v)} for v in nodes}
-    adjacency: dict[int, set[int]] = {int(v): set() for v in nodes}
-    for a, b in zip(left[edge_idx].tolist(), right[edge_idx].tolist(), strict=True):
+    if exclusive:
+        known = np.stack([c[nodes] for c in exclusive], axis=1).astype(np.int64).tolist()
+    else:
+        known = [[] for _ in nodes]
+    values: dict[int, list[int]] = dict(zip(nodes, known, strict=True))
+    members = {v: {v} for v in nodes}
+    adjacency: dict[int, set[int]] = {v: set() for v in nodes}
+    edge_left, edge_right = left[edge_idx].tolist(), right[edge_idx].tolist()
+    for a, b in zip(edge_left, edge_right, strict=True):
         adjacency[a].add(b)
         adjacency[b].add(a)
-    forbidden: dict[int, set[int]] = {int(v): set() for v in nodes}
+    forbidden: dict[int, set[int]] = {v: set() for v in nodes}
     for a, b in zip(left[cannot_idx_mask].tolist(), right[cannot_idx_mask].tolist(), strict=True):
         if a in forbidden and b in forbidden:
             forbidden[a].add(b)
@@ -126,8 +135,10 @@ def _union_find(
 
     order = np.lexsort((right[edge_idx], left[edge_idx], -probability[edge_idx],
                         ~must_link[edge_idx]))
-    for k in edge_idx[order].tolist():
-        ra, rb = find(int(left[k])), find(int(right[k]))
+    ordered = edge_idx[order]
+    for k, a, b, must in zip(ordered.tolist(), left[ordered].tolist(), right[ordered].tolist(),
+                             must_link[ordered].tolist(), strict=True):  # fmt: skip
+        ra, rb = find(a), find(b)
         if ra == rb:
             continue
         if len(members[ra]) < len(members[rb]) or (
@@ -140,7 +151,7 @@ def _union_find(
         ):
             refused[k] = True
             continue
-        if len(small) >= 2 and not must_link[k]:
+        if len(small) >= 2 and not must:
             strong = sum(len(adjacency[x] & big) for x in small)
             needed = max(2, math.ceil(min_cross_support * len(small)))
             if strong < needed and strong < min_cross_support * len(big) * len(small):
@@ -151,8 +162,5 @@ def _union_find(
         big |= small
         forbidden[ra] |= forbidden[rb]
         del members[rb]
-    for root, group in members.items():
-        label = min(group)
-        for x in group:
-            labels[x] = label
-        del root
+    for group in members.values():
+        labels[np.fromiter(group, dtype=np.int64, count=len(group))] = min(group)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,9 @@ from dedupe.similarity import PRUNABLE, score_pairs_of_values
 NULL_LEVEL = 0
 SIMILARITY_MEMO = "\x00similarity:"
 """Prefix of the run-wide cache entries remembering similarities per pair of values."""
+CACHE_LOCK = threading.RLock()
+"""Held while a shared cache entry (factorized column, transformed codes) is computed: chunks
+scored in parallel threads (`dedupe.scoring.levels_and_hard_codes`) compute each entry once."""
 
 
 def column_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +35,18 @@ class PairContext:
         left: np.ndarray,
         right: np.ndarray,
         codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        *,
+        remember: bool = False,
     ) -> None:
+        """Args:
+        prepared: the prepared records.
+        left, right: pair positions into `prepared`.
+        codes: a run-wide cache of factorized columns (shared by contexts), or None.
+        remember: keep each column's `exact`, `null`, `present` and `flag` masks (one byte
+            a pair each) for this context's lifetime: the levels of one chunk ask for the
+            same column's masks many times (every level of a comparison, the hard rules).
+            Meant for chunks of bounded size; the masks are read-only.
+        """
         self.prepared = prepared
         self.left = left
         self.right = right
@@ -49,35 +64,67 @@ class PairContext:
         self._shared = codes is not None
         self._sims: dict[tuple[str, str, float], tuple[np.ndarray, np.ndarray]] = {}
         self._focus: np.ndarray | None = None
+        self._masks: dict[tuple[str, str], tuple[np.ndarray, ...]] | None = (
+            {} if remember else None
+        )
 
     def __len__(self) -> int:
         return len(self.left)
 
     def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """Factorized codes of `column` (-1 = null) and its distinct values."""
-        if column not in self._codes:
-            values = self.prepared[column]
-            if self._rows is not None:
-                values = values.iloc[self._rows]
-            self._codes[column] = column_codes(values)
-        return self._codes[column]
+        found = self._codes.get(column)
+        if found is None:
+            with CACHE_LOCK:
+                found = self._codes.get(column)
+                if found is None:
+                    values = self.prepared[column]
+                    if self._rows is not None:
+                        values = values.iloc[self._rows]
+                    found = self._codes[column] = column_codes(values)
+        return found
 
     def pair_codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         codes, _ = self.codes(column)
         return codes[self._pos[0]], codes[self._pos[1]]
 
+    def _remembered(
+        self, kind: str, column: str, compute: Callable[[], tuple[np.ndarray, ...]]
+    ) -> tuple[np.ndarray, ...]:
+        """`compute()`, kept per (kind, column) when this context remembers its masks."""
+        if self._masks is None:
+            return compute()
+        found = self._masks.get((kind, column))
+        if found is None:
+            found = compute()
+            for mask in found:
+                mask.flags.writeable = False  # shared by every caller: never edited in place
+            self._masks[(kind, column)] = found
+        return found
+
     def null(self, column: str) -> np.ndarray:
-        lc, rc = self.pair_codes(column)
-        return (lc < 0) | (rc < 0)
+        def compute() -> tuple[np.ndarray, ...]:
+            lc, rc = self.pair_codes(column)
+            return ((lc < 0) | (rc < 0),)
+
+        return self._remembered("null", column, compute)[0]
 
     def exact(self, column: str) -> np.ndarray:
-        lc, rc = self.pair_codes(column)
-        return (lc == rc) & (lc >= 0)
+        def compute() -> tuple[np.ndarray, ...]:
+            lc, rc = self.pair_codes(column)
+            return ((lc == rc) & (lc >= 0),)
+
+        return self._remembered("exact", column, compute)[0]
 
     def present(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """Whether each side of each pair has a value in `column`."""
-        lc, rc = self.pair_codes(column)
-        return lc >= 0, rc >= 0
+
+        def compute() -> tuple[np.ndarray, ...]:
+            lc, rc = self.pair_codes(column)
+            return lc >= 0, rc >= 0
+
+        lp, rp = self._remembered("present", column, compute)
+        return lp, rp
 
     def transformed_codes(
         self, column: str, name: str, func: Callable[[object], object]
@@ -89,16 +136,24 @@ class PairContext:
         """
         key = f"{name}({column})"
         if key not in self._codes:
-            codes, uniques = self.codes(column)
-            mapped = pd.Series([func(u) for u in uniques.tolist()], dtype=object)
-            sub, values = column_codes(mapped)
-            self._codes[key] = (np.where(codes >= 0, sub[np.maximum(codes, 0)], -1), values)
+            with CACHE_LOCK:
+                if key not in self._codes:
+                    codes, uniques = self.codes(column)
+                    mapped = pd.Series([func(u) for u in uniques.tolist()], dtype=object)
+                    sub, values = column_codes(mapped)
+                    self._codes[key] = (
+                        np.where(codes >= 0, sub[np.maximum(codes, 0)], -1), values
+                    )
         codes, values = self._codes[key]
         return codes[self._pos[0]], codes[self._pos[1]], values
 
     def flag(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        values = self.prepared[column].to_numpy(dtype=bool)
-        return values[self.left], values[self.right]
+        def compute() -> tuple[np.ndarray, ...]:
+            values = self.prepared[column].to_numpy(dtype=bool)
+            return values[self.left], values[self.right]
+
+        lf, rf = self._remembered("flag", column, compute)
+        return lf, rf
 
     @contextmanager
     def focused(self, mask: np.ndarray) -> Iterator[None]:

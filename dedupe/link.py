@@ -74,6 +74,8 @@ def link_compact(
         extra=(decided[0], decided[1]), codes=codes,
     )
     stats = cand.stats
+    # the rules' threads freed their temporaries into their own heaps: handed back first
+    return_free_memory()
     # the pair set takes the candidate arrays over (int32 positions, int16 rule codes)
     pairs, params = score_candidates_compact(
         prepared, cand.left, cand.right, (cand.rule, cand.rule_names), settings, params, codes

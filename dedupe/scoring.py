@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -17,17 +18,19 @@ from dedupe.comparisons import (
     uncorroborated,
 )
 from dedupe.levels import comparisons_for, rules_for
+from dedupe.model import _CLAMP as _TF_CLAMP  # the floor `model.tf_bonus` puts under a share
 from dedupe.model import (
     ComparisonParams,
     ModelParams,
     posterior,
     score_pairs,
     term_frequencies,
-    tf_adjustment,
+    tf_bonus,
 )
 from dedupe.pairset import PairSet
 from dedupe.rules import HARD_RULES, hard_rule_reasons
 from dedupe.settings import MatchSettings
+from dedupe.similarity import scoring_threads
 from dedupe.training import (
     estimate_m,
     estimate_prior,
@@ -43,6 +46,8 @@ PARTIAL_MAX_BITS = 4.0
 with a full one): far below what a match needs, so a masked value never makes a match alone."""
 CHUNK_PAIRS = 1_000_000
 """Pairs compared at a time: similarity caches and temporaries stay bounded in memory."""
+MIN_THREAD_PAIRS = 200_000
+"""Fewer pairs than this per thread are compared in one thread (a pool costs more)."""
 
 
 def levels_and_hard(
@@ -97,21 +102,49 @@ def levels_and_hard_codes(
     by_name = {c.name: c for c in comparisons}
     hard = np.empty(n, dtype=np.int16)
     names: list[str] = []
-    if codes is None and n > CHUNK_PAIRS:
+    threads = max(1, min(scoring_threads(), -(-n // MIN_THREAD_PAIRS)))
+    # with several threads, as many pairs in flight as one thread holds: the same memory
+    # (a chunk's masks, similarities and temporaries: ≈ 150 MB a million pairs)
+    size = max(min(CHUNK_PAIRS // threads, -(-n // threads)), 1)
+    if codes is None and n > size:
         codes = {}
-    for start in range(0, max(n, 1), CHUNK_PAIRS):
-        stop = min(start + CHUNK_PAIRS, n)
-        ctx = PairContext(prepared, left[start:stop], right[start:stop], codes)
-        chunk = compute_levels(ctx, comparisons)
-        for name, level in chunk.items():
+
+    def chunk(start: int) -> tuple[np.ndarray, list[str]]:
+        """Levels of the chunk at `start` (written in place), its hard rules as local codes."""
+        stop = min(start + size, n)
+        # intp positions: every gather of a column's codes indexes with them (int32
+        # positions are converted again on each gather); the chunk's masks are remembered
+        ctx = PairContext(
+            prepared, left[start:stop].astype(np.intp), right[start:stop].astype(np.intp),
+            codes, remember=True,
+        )
+        found = compute_levels(ctx, comparisons)
+        for name, level in found.items():
             levels[name][start:stop] = level
-        reasons = hard_rule_reasons(ctx, merge_branches, chunk, by_name, tuple(hard_rules))
-        found, uniques = pd.factorize(reasons, use_na_sentinel=True)
-        for value in uniques:
-            if value not in names:
-                names.append(str(value))
-        lookup = np.array([names.index(str(v)) for v in uniques] + [-1], dtype=np.int16)
-        hard[start:stop] = lookup[found]
+        reasons = hard_rule_reasons(ctx, merge_branches, found, by_name, tuple(hard_rules))
+        local, uniques = pd.factorize(reasons, use_na_sentinel=True)
+        return local.astype(np.int16), [str(v) for v in uniques]
+
+    starts = range(0, max(n, 1), size)
+    if threads == 1 or len(starts) == 1:
+        results: Iterable[tuple[np.ndarray, list[str]]] = map(chunk, starts)
+        pool = None
+    else:
+        # chunks side by side: numpy, rapidfuzz and pandas' factorization release the GIL;
+        # each chunk writes its own slice, and the hard-rule names are numbered below in
+        # chunk order, as one thread numbers them
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="levels")
+        results = pool.map(chunk, starts)
+    try:
+        for start, (local, uniques) in zip(starts, results, strict=True):
+            for value in uniques:
+                if value not in names:
+                    names.append(value)
+            lookup = np.array([names.index(v) for v in uniques] + [-1], dtype=np.int16)
+            hard[start:start + len(local)] = lookup[local]
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return levels, hard, names
 
 
@@ -189,12 +222,18 @@ def _estimate(
             if comp.tf_without is not None and comp.tf_without in prepared:
                 scope = prepared[~prepared[comp.tf_without].to_numpy(dtype=bool)]
             params.set_tf_table(comp.tf_column, term_frequencies(scope, comp.tf_column))
-    score, _ = _score(prepared, left, levels, comparisons, params, settings)
+    # the term-frequency bonus depends on the tf tables alone (fixed from here on): once
+    tf = _tf(prepared, left, levels, comparisons, params, settings, codes)
+    base = _weight_sum(levels, comparisons, params)
+    # `score_pairs` adds the bonus last: base + tf is its score, bit for bit
+    score = base if tf is None else base + tf
     params.prior = estimate_prior(score, len(prepared), settings.prior)
     # anchor pairs: m of each field from the pairs the other fields call matches
-    bonus = score - score_pairs(levels, comparisons, params, None)[0]
+    bonus = score - base
+    del base
     pair_prior = _pair_prior(params.prior, len(prepared), len(left))
     for _ in range(_REFINE_ROUNDS):
+        del score  # recomputed below: refine_m reads the bonus (one array per pair less)
         for c in comparisons:  # random pairs hold matches too (a share λ): take them out of u
             params.comparisons[c.name].u = unmatched_u(
                 u[c.name], np.asarray(params.comparisons[c.name].m), params.prior
@@ -206,8 +245,10 @@ def _estimate(
         _cap_partial(m, {k: np.asarray(v.u) for k, v in params.comparisons.items()}, comparisons)
         for c in comparisons:
             params.comparisons[c.name].m = m[c.name].tolist()
-        score, _ = _score(prepared, left, levels, comparisons, params, settings)
-        bonus = score - score_pairs(levels, comparisons, params, None)[0]
+        base = _weight_sum(levels, comparisons, params)
+        score = base if tf is None else base + tf
+        bonus = score - base
+        del base
         params.prior = estimate_prior(score, len(prepared), settings.prior)
         pair_prior = _pair_prior(params.prior, len(prepared), len(left))
     return params, score
@@ -238,11 +279,84 @@ def _score(
     comparisons: list[Comparison],
     params: ModelParams,
     settings: MatchSettings,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    bonus = None
-    if settings.tf_adjustment:
-        bonus = tf_adjustment(prepared, left, levels, comparisons, params, settings.tf_max_bonus)
+    bonus = _tf(prepared, left, levels, comparisons, params, settings, codes)
     return score_pairs(levels, comparisons, params, bonus)
+
+
+def _weight_sum(
+    levels: dict[str, np.ndarray], comparisons: list[Comparison], params: ModelParams
+) -> np.ndarray:
+    """`score_pairs`' match weight without a tf bonus (the same additions in the same order),
+    without its posterior: EM reads only the weights."""
+    n_pairs = len(next(iter(levels.values()))) if levels else 0
+    score = np.zeros(n_pairs, dtype=np.float64)
+    for c in comparisons:
+        score += params.comparisons[c.name].weights()[levels[c.name]]
+    return score
+
+
+def _tf(
+    prepared: pd.DataFrame,
+    left: np.ndarray,
+    levels: dict[str, np.ndarray],
+    comparisons: list[Comparison],
+    params: ModelParams,
+    settings: MatchSettings,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None,
+) -> np.ndarray | None:
+    """`model.tf_adjustment` (None when the settings turn it off), read through the run's
+    factorized columns when `codes` holds them: one lookup per distinct value met, not a
+    Python object per pair hashed again. The bonus of a value is the same float either way."""
+    if not settings.tf_adjustment:
+        return None
+    total = np.zeros(len(left), dtype=np.float64)
+    for comp in comparisons:
+        if comp.tf_column is None or comp.name not in levels:
+            continue
+        exact = levels[comp.name] == 1
+        known = None if codes is None else codes.get(comp.tf_column)
+        bonus = None if known is None else _tf_by_codes(
+            known, left, exact, params, settings.tf_max_bonus, comp.tf_column
+        )
+        if bonus is None:
+            values = prepared[comp.tf_column].to_numpy(dtype=object)[left]
+            bonus = tf_bonus(values, exact, params, settings.tf_max_bonus, comp.tf_column)
+        total += bonus
+    return total
+
+
+def _tf_by_codes(
+    known: tuple[np.ndarray, np.ndarray],
+    left: np.ndarray,
+    exact: np.ndarray,
+    params: ModelParams,
+    max_bonus: float,
+    column: str,
+) -> np.ndarray | None:
+    """`model.tf_bonus` of the left values at `exact` pairs from the column's codes and
+    distinct values; None when an exact pair's left value is null (left to `tf_bonus`)."""
+    out = np.zeros(len(left), dtype=np.float64)
+    if not exact.any():
+        return out
+    column_codes, uniques = known
+    at = column_codes[left[exact]]
+    if (at < 0).any():
+        return None
+    met = np.zeros(len(uniques), dtype=bool)
+    met[at] = True
+    used = np.nonzero(met)[0]
+    slot = np.zeros(len(uniques), dtype=np.int64)
+    slot[used] = np.arange(len(used))
+    table = params.tf_table(column)
+    freq = np.array(
+        [table.values.get(str(u), table.default) for u in uniques[used].tolist()],
+        dtype=np.float64,
+    )
+    bonus = np.clip(np.log2(table.reference / np.maximum(freq, _TF_CLAMP)), -max_bonus, max_bonus)
+    out[exact] = bonus[slot[at]]
+    return out
 
 
 def evidence_rules(
@@ -300,12 +414,18 @@ def score_candidates_compact(
     if codes is not None:
         for key in [k for k in codes if k.startswith(SIMILARITY_MEMO)]:
             del codes[key]
+    from dedupe.link import return_free_memory  # (dedupe.link imports this module)
+
+    # what the chunks' threads freed (each thread allocates from its own heap) goes back
+    return_free_memory()
     if params is None:
         params, score = _estimate(prepared, left, right, levels, settings, codes)
         probability = posterior(score, params.prior)
     else:
         params.check(comparisons)
-        score, probability = _score(prepared, left, levels, comparisons, params, settings)
+        score, probability = _score(
+            prepared, left, levels, comparisons, params, settings, codes
+        )
     probability = evidence_rules(probability, levels, comparisons, settings.match_threshold)
     return PairSet(
         left, right, rule[0], np.asarray(score, np.float64), probability, levels, hard,

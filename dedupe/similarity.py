@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -15,6 +18,8 @@ WORKERS = 1
 """Threads rapidfuzz uses per bulk call: 1 unless a stage sets it with :func:`scoring_workers`
 (``scale.workers``). Scores do not depend on it: each pair is scored alone."""
 
+T = TypeVar("T")
+R = TypeVar("R")
 BulkScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 PRUNABLE = frozenset({"contains"})
 """Scorers that skip pairs which cannot reach the caller's threshold (reported as 0)."""
@@ -92,6 +97,25 @@ def scoring_workers(workers: int) -> Iterator[None]:
         yield
     finally:
         WORKERS = before
+
+
+def scoring_threads() -> int:
+    """Threads the matcher may run side by side (chunks of pairs, blocking rules, EM rules):
+    the `scoring_workers` setting (``scale.workers``; -1 = every core, 1 = one thread).
+    Results never depend on it: each thread computes its own part, gathered in order."""
+    return max(1, os.cpu_count() or 1) if WORKERS < 0 else max(1, WORKERS)
+
+
+def in_order(func: Callable[[T], R], items: Sequence[T], threads: int, name: str) -> list[R]:
+    """``[func(item) for item in items]``, computed by up to `threads` threads.
+
+    For work that releases the GIL (numpy, rapidfuzz, Arrow): the results come back in the
+    items' order whichever thread finished first, so callers combine them as one thread does.
+    """
+    if threads <= 1 or len(items) <= 1:
+        return [func(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(threads, len(items)), thread_name_prefix=name) as pool:
+        return list(pool.map(func, items))
 
 
 def _strings(values: Sequence[str]) -> np.ndarray:

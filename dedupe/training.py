@@ -22,6 +22,7 @@ import pandas as pd
 
 from dedupe.blocking import BlockingRule
 from dedupe.comparisons import NULL_LEVEL, Comparison, PairContext, compute_levels
+from dedupe.similarity import in_order, scoring_threads
 
 _SMOOTH = 0.5  # pseudo-count per level so no level collapses to probability 0
 _M_FLOOR = 1e-4  # m never falls below this (EM on small rules can starve a level)
@@ -96,8 +97,15 @@ def _weights(m: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def _posterior(score: np.ndarray, prior: float) -> np.ndarray:
-    logit = score + np.log2(prior / (1.0 - prior))
-    return 1.0 / (1.0 + np.exp2(-np.clip(logit, -60, 60)))
+    """1 / (1 + 2^−clip(score + log2(λ/(1−λ)), ±60)), in one array (the same operations
+    element by element as written out, without a temporary per step: EM calls it often)."""
+    out = score + np.log2(prior / (1.0 - prior))
+    np.clip(out, -60, 60, out=out)
+    np.negative(out, out=out)
+    np.exp2(out, out=out)
+    out += 1.0
+    np.divide(1.0, out, out=out)
+    return out
 
 
 def _em_rule(
@@ -130,6 +138,10 @@ def _em_rule(
         if delta < tolerance:
             break
     return m, float(p.sum()), iterations
+
+
+_Job = tuple[list[Comparison], dict[str, np.ndarray]]
+"""One rule's EM: the comparisons it trains and their levels on its sampled pairs."""
 
 
 def _rule_mask(ctx: PairContext, rule: BlockingRule) -> np.ndarray:
@@ -168,6 +180,8 @@ def estimate_m(
     mass = dict.fromkeys(start, 0.0)
     rng = np.random.default_rng(seed)
     total_iterations = 0
+    # each rule's sample drawn in rule order (one random stream), its EM run on its own
+    jobs: list[_Job] = []
     for rule in rules:
         if not rule.trains:
             continue
@@ -179,10 +193,15 @@ def estimate_m(
         trained = [c for c in comparisons if c.name not in rule.determines]
         if not trained:
             continue
-        m_rule, matches, iterations = _em_rule(
-            {c.name: levels[c.name][idx] for c in trained}, trained, start, u,
-            max_iterations, tolerance,
-        )
+        jobs.append((trained, {c.name: levels[c.name][idx] for c in trained}))
+
+    def em(job: _Job) -> tuple[dict[str, np.ndarray], float, int]:
+        return _em_rule(job[1], job[0], start, u, max_iterations, tolerance)
+
+    # the rules' EM side by side, summed in rule order as one thread sums them
+    for (trained, _), (m_rule, matches, iterations) in zip(
+        jobs, in_order(em, jobs, scoring_threads(), "em"), strict=True
+    ):
         total_iterations += iterations
         for c in trained:
             sums[c.name] += matches * m_rule[c.name]
@@ -268,8 +287,12 @@ def refine_m(
     # in chunks of pairs: the per-pair sums are the same float operations in the same order,
     # and the anchor counts are integers, so the result does not depend on the chunking
     # (one float64 array per comparison over all pairs was the match stage's EM peak)
-    for start in range(0, n_pairs, _REFINE_CHUNK):
-        stop = min(start + _REFINE_CHUNK, n_pairs)
+    # (chunks side by side in threads hold as many pairs as one chunk: the same memory)
+    threads = scoring_threads()
+    size = max(_REFINE_CHUNK // threads, 1)
+
+    def chunk(start: int) -> dict[str, tuple[int, np.ndarray]]:
+        stop = min(start + size, n_pairs)
         parts = {c.name: weights[c.name][levels[c.name][start:stop]] for c in comparisons}
         total = (
             np.zeros(stop - start, dtype=np.float64)
@@ -278,12 +301,21 @@ def refine_m(
         )
         for part in parts.values():
             total = total + part
+        found = {}
         for c in comparisons:
             codes = levels[c.name][start:stop]
             anchor = _posterior(total - parts[c.name], prior) >= _ANCHOR
             observed = anchor & (codes != NULL_LEVEL)
-            observed_total[c.name] += int(observed.sum())
-            counts[c.name] += np.bincount(codes[observed], minlength=len(c.labels))
+            found[c.name] = (
+                int(observed.sum()), np.bincount(codes[observed], minlength=len(c.labels))
+            )
+        return found
+
+    starts = list(range(0, n_pairs, size))
+    for found in in_order(chunk, starts, threads if len(starts) > 1 else 1, "refine"):
+        for name, (observed, per_level) in found.items():
+            observed_total[name] += observed
+            counts[name] += per_level
     out = {}
     for c in comparisons:
         if observed_total[c.name] < _MIN_ANCHORS:
