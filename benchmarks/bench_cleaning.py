@@ -117,7 +117,7 @@ def _differences(result: CleanResult) -> list[str]:
     return problems
 
 
-def _stage_once(workdir: Path, workers: int, compare: bool) -> dict[str, Any]:
+def _stage_once(workdir: Path, workers: int, compare: bool, chunk: int | None) -> dict[str, Any]:
     """One full clean stage on a copy of ``workdir``'s warehouse (this interpreter's code)."""
     from bench_match_memory import CLEAN_TABLES, _table_hashes
 
@@ -131,7 +131,9 @@ def _stage_once(workdir: Path, workers: int, compare: bool) -> dict[str, Any]:
     try:
         shutil.copy(src.resolve(src.warehouse), tmp / "warehouse.duckdb")
         cfg = load_config(workdir / "archive.yml", warehouse=str(tmp / "warehouse.duckdb"))
-        scale = cfg.scale.model_copy(update={"clean_workers": workers})
+        scale = cfg.scale.model_copy(
+            update={"clean_workers": workers, **({"clean_chunk_records": chunk} if chunk else {})}
+        )
         cfg = cfg.model_copy(
             update={"match_incremental": False, "clean_incremental": False, "scale": scale}
         )
@@ -170,11 +172,14 @@ def _stage_side_by_side(args: argparse.Namespace) -> None:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(code), str(here.parent)]))
             load = os.getloadavg()[0]
             out = subprocess.run(
-                [sys.executable, str(here), "--workdir", str(args.workdir), "--once",
-                 "--workers", str(workers), *(["--compare"] if args.compare else [])],
-                env=env, cwd=code, check=True, capture_output=True, text=True,
-            ).stdout.strip().splitlines()[-1]  # fmt: skip
-            run = {**json.loads(out), "load": round(load, 1)}
+                [sys.executable, str(here), "--workdir", str(args.workdir.resolve()), "--once",
+                 "--workers", str(workers), *(["--compare"] if args.compare else []),
+                 *(["--chunk", str(args.chunk)] if args.chunk else [])],
+                env=env, cwd=code, capture_output=True, text=True,
+            )  # fmt: skip
+            if out.returncode:
+                raise SystemExit(f"{code} workers={workers} failed:\n{out.stderr}")
+            run = {**json.loads(out.stdout.strip().splitlines()[-1]), "load": round(load, 1)}
             runs[(code, workers)].append(run)
             print(f"run {k + 1} {code.name} workers={workers}: {run}", flush=True)
     print("| code | workers | CPU s (median) | wall s (median) | runs CPU / wall | load | "
@@ -200,6 +205,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, action="append",
                         help="with --workdir: scale.clean_workers (repeatable; default 1)")
     parser.add_argument("--repeat", type=int, default=3, help="with --workdir: runs of each")
+    parser.add_argument("--chunk", type=int,
+                        help="with --workdir: scale.clean_chunk_records (default: the config's)")
     parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--base", type=int, default=10_000)
@@ -212,7 +219,8 @@ def main() -> None:
                         "layer; with --workdir: with the clean.* tables the kept run wrote")
     args = parser.parse_args()  # fmt: skip
     if args.workdir and args.once:
-        print(json.dumps(_stage_once(args.workdir, (args.workers or [1])[0], args.compare)))
+        workers = (args.workers or [1])[0]
+        print(json.dumps(_stage_once(args.workdir, workers, args.compare, args.chunk)))
         return
     if args.workdir:
         _stage_side_by_side(args)

@@ -162,9 +162,9 @@ def blank_placeholders(
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         texts = [str(u) for u in uniques.tolist()]
         norms = apply_bulk(normalize_texts, texts)
-        flags = column(
-            [(n or "").lower() in PLACEHOLDERS for n in norms], codes, raw.index, "boolean"
-        ).fillna(False)
+        placeholder = [(n or "").lower() in PLACEHOLDERS for n in norms]
+        placeholder.append(False)  # code -1 (null) takes the last entry
+        flags = pd.Series(np.array(placeholder, dtype=bool)[codes], index=raw.index)
         if normalized is not None and name in normalized:
             normalized[name] = (pd.Index(texts, dtype=object), norms)
         if name in ("txn_amount", "satisfaction"):
