@@ -104,7 +104,7 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     issues = IssueCollector(src.index)
     # blank_placeholders replaces columns (never edits them in place): no copies needed
     originals = {name: src[name] for name in CUSTOMER_FIELDS}
-    # normalized texts of these columns are kept for the name and address steps
+    # normalized texts of these columns are kept for the name, contact and address steps
     normalized: _steps.Normalized = dict.fromkeys(
         ("customer_name", "contact_name", "address", "phone", "email")
     )
