@@ -175,6 +175,7 @@ def _serve(down: int, up: int) -> None:
 
     recv_conn, send_conn = Connection(down, writable=False), Connection(up, readable=False)
     import cleaning.pipeline  # noqa: F401 - import while the parent reads its first slices
+
     while True:
         try:
             message = recv_conn.recv()
