@@ -1,13 +1,32 @@
-"""Benchmark: clean_records on N rows (a realistic 10 k raw frame replicated), time and peak RSS."""
+"""Benchmark: clean_records on N rows (a realistic 10 k raw frame replicated), time and peak RSS.
+
+``--workdir W`` instead runs the whole full clean stage (``pipelines.stages.clean.clean_stage``)
+on copies of the warehouse a kept ``bench_pipeline.py`` run left (``BENCH_KEEP_WORKDIR=1``),
+each run in a fresh interpreter (cold caches, as in a run), for one or more code trees side by
+side (``--code DIR``: a ``git archive`` export; its modules are imported first), alternating,
+and prints the median CPU seconds (the stage's process and its helper processes) and wall
+seconds, and whether every ``clean.*`` table equals (content hash) what the kept run wrote::
+
+    .venv/bin/python benchmarks/bench_cleaning.py --workdir data/bench/runs/100000-0-123 \
+        --code /tmp/main_export --code . --workers 1 --workers 2 --repeat 3
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -98,9 +117,97 @@ def _differences(result: CleanResult) -> list[str]:
     return problems
 
 
+def _stage_once(workdir: Path, workers: int, compare: bool, chunk: int | None) -> dict[str, Any]:
+    """One full clean stage on a copy of ``workdir``'s warehouse (this interpreter's code)."""
+    from bench_match_memory import CLEAN_TABLES, _table_hashes
+
+    from pipelines.access import open_warehouse
+    from pipelines.settings import load_config
+    from pipelines.stages.clean import clean_stage
+    from pipelines.stages.context import RunContext
+
+    src = load_config(workdir / "archive.yml")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-clean-"))
+    try:
+        shutil.copy(src.resolve(src.warehouse), tmp / "warehouse.duckdb")
+        cfg = load_config(workdir / "archive.yml", warehouse=str(tmp / "warehouse.duckdb"))
+        scale = cfg.scale.model_copy(
+            update={"clean_workers": workers, **({"clean_chunk_records": chunk} if chunk else {})}
+        )
+        cfg = cfg.model_copy(
+            update={"match_incremental": False, "clean_incremental": False, "scale": scale}
+        )
+        con = open_warehouse(cfg)
+        ctx = RunContext(config=cfg, run_id="bench-clean", run_date=date.today())
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start, cpu = time.perf_counter(), time.process_time()
+        stats = clean_stage(con, ctx)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        helper_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+        con.close()
+        same = None
+        if compare:
+            before, now = _table_hashes(src, CLEAN_TABLES), _table_hashes(cfg, CLEAN_TABLES)
+            same = all(before[t] == now[t] for t in CLEAN_TABLES)
+        return {
+            "records": stats.clean_records,
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu + helper_cpu, 2),
+            "helper_cpu_s": round(helper_cpu, 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "identical": same,
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stage_side_by_side(args: argparse.Namespace) -> None:
+    """Alternate runs of every (code tree, workers) and print the medians as a table."""
+    variants = [(Path(c).resolve(), w) for c in args.code or ["."] for w in args.workers or [1]]
+    runs: dict[tuple[Path, int], list[dict[str, Any]]] = {v: [] for v in variants}
+    here = Path(__file__).resolve()
+    for k in range(args.repeat):
+        for code, workers in variants:
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(code), str(here.parent)]))
+            load = os.getloadavg()[0]
+            out = subprocess.run(
+                [sys.executable, str(here), "--workdir", str(args.workdir.resolve()), "--once",
+                 "--workers", str(workers), *(["--compare"] if args.compare else []),
+                 *(["--chunk", str(args.chunk)] if args.chunk else [])],
+                env=env, cwd=code, capture_output=True, text=True,
+            )  # fmt: skip
+            if out.returncode:
+                raise SystemExit(f"{code} workers={workers} failed:\n{out.stderr}")
+            run = {**json.loads(out.stdout.strip().splitlines()[-1]), "load": round(load, 1)}
+            runs[(code, workers)].append(run)
+            print(f"run {k + 1} {code.name} workers={workers}: {run}", flush=True)
+    print("| code | workers | CPU s (median) | wall s (median) | runs CPU / wall | load | "
+          "identical |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    for (code, workers), rs in runs.items():
+        cpus, walls = [r["cpu_s"] for r in rs], [r["wall_s"] for r in rs]
+        print(
+            f"| {code.name} | {workers} | {statistics.median(cpus):.2f} | "
+            f"{statistics.median(walls):.2f} | "
+            f"{', '.join(f'{c:.1f}/{w:.1f}' for c, w in zip(cpus, walls, strict=True))} | "
+            f"{min(r['load'] for r in rs)}–{max(r['load'] for r in rs)} | "
+            f"{set(r['identical'] for r in rs)} |"
+        )
+
+
 def main() -> None:
     """Run the benchmark and print a JSON line."""
     parser = argparse.ArgumentParser()
+    parser.add_argument("--workdir", type=Path,
+                        help="a kept bench_pipeline run folder: time its full clean stage")
+    parser.add_argument("--code", action="append",
+                        help="with --workdir: a code tree to run (repeatable; default: this one)")
+    parser.add_argument("--workers", type=int, action="append",
+                        help="with --workdir: scale.clean_workers (repeatable; default 1)")
+    parser.add_argument("--repeat", type=int, default=3, help="with --workdir: runs of each")
+    parser.add_argument("--chunk", type=int,
+                        help="with --workdir: scale.clean_chunk_records (default: the config's)")
+    parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--base", type=int, default=10_000)
     parser.add_argument("--stage1m", action="store_true",
@@ -108,8 +215,16 @@ def main() -> None:
     parser.add_argument("--per-source", type=int, default=0,
                         help="with --stage1m: first N rows of each source (0 = all)")
     parser.add_argument("--compare", action="store_true",
-                        help="with --stage1m and all rows: compare with the exported clean layer")
+                        help="with --stage1m and all rows: compare with the exported clean "
+                        "layer; with --workdir: with the clean.* tables the kept run wrote")
     args = parser.parse_args()  # fmt: skip
+    if args.workdir and args.once:
+        workers = (args.workers or [1])[0]
+        print(json.dumps(_stage_once(args.workdir, workers, args.compare, args.chunk)))
+        return
+    if args.workdir:
+        _stage_side_by_side(args)
+        return
     options = CleaningOptions()
     if args.stage1m:
         raw = _stage_raw(args.per_source)

@@ -54,14 +54,23 @@ def _map_normalized(
         if func is None:
             return apply_bulk(normalize_texts, texts), codes  # type: ignore[return-value]
         return apply_bulk(partial(_normalize_then, func), texts), codes
+    values = _kept_norms(texts, entry)
+    if func is None:
+        return values, codes  # type: ignore[return-value]
+    return apply_values(func, values), codes
+
+
+def _kept_norms(
+    texts: list[str], entry: tuple[pd.Index, list[str | None]] | None
+) -> list[str | None]:
+    """``normalize_texts(texts)``, taking the texts ``blank_placeholders`` kept from ``entry``."""
+    if entry is None:
+        return apply_bulk(normalize_texts, texts)
     index, norms = entry
     pos = index.get_indexer(texts)
     missing = [t for p, t in zip(pos, texts, strict=True) if p < 0]
     extra = iter(apply_bulk(normalize_texts, missing))
-    values = [norms[p] if p >= 0 else next(extra) for p in pos]
-    if func is None:
-        return values, codes  # type: ignore[return-value]
-    return apply_values(func, values), codes
+    return [norms[p] if p >= 0 else next(extra) for p in pos]
 
 
 def _individual_name_key(name: str | None) -> str | None:
@@ -153,9 +162,9 @@ def blank_placeholders(
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         texts = [str(u) for u in uniques.tolist()]
         norms = apply_bulk(normalize_texts, texts)
-        flags = column(
-            [(n or "").lower() in PLACEHOLDERS for n in norms], codes, raw.index, "boolean"
-        ).fillna(False)
+        placeholder = [(n or "").lower() in PLACEHOLDERS for n in norms]
+        placeholder.append(False)  # code -1 (null) takes the last entry
+        flags = pd.Series(np.array(placeholder, dtype=bool)[codes], index=raw.index)
         if normalized is not None and name in normalized:
             normalized[name] = (pd.Index(texts, dtype=object), norms)
         if name in ("txn_amount", "satisfaction"):
@@ -166,16 +175,25 @@ def blank_placeholders(
 
 
 def clean_contacts(
-    raw: pd.DataFrame, out: pd.DataFrame, issues: IssueCollector, region: str
+    raw: pd.DataFrame,
+    out: pd.DataFrame,
+    issues: IssueCollector,
+    region: str,
+    normalized: Normalized | None = None,
 ) -> None:
     """phone (E.164, type, ext) and email (lowercase, domain, free-mail)."""
     idx, phone = raw.index, raw["phone"]
+    kept = normalized or {}
     cod, uniques = pd.factorize(phone, use_na_sentinel=True)
     texts = [str(u) for u in uniques.tolist()]
     # masked phones (138****5678) are partial evidence: kept apart, never invalid
     masks = [masked_phone(t) if "*" in t or "＊" in t else None for t in texts]
-    res = normalize_phones([t if m is None else "" for t, m in zip(texts, masks, strict=True)],
-                           region)  # fmt: skip
+    norms = _kept_norms(texts, kept.get("phone"))
+    res = normalize_phones(
+        [t if m is None else "" for t, m in zip(texts, masks, strict=True)],
+        region,
+        [n if m is None else None for n, m in zip(norms, masks, strict=True)],  # "" → None
+    )
     out["phone_masked"] = column(masks, cod, idx)
     issues.add(out["phone_masked"].notna(), "phone", "phone_masked", phone)
     out["phone"] = column(res.e164, cod, idx)
@@ -188,7 +206,7 @@ def clean_contacts(
 
     email = raw["email"]
     cod, uniques = pd.factorize(email, use_na_sentinel=True)
-    norms = normalize_texts(uniques.tolist())
+    norms = _kept_norms([str(u) for u in uniques.tolist()], kept.get("email"))
     mails = [email_from_normalized(n) for n in norms]
     out["email"] = column([r.email for r in mails], cod, idx)
     out["email_domain"] = column([r.domain for r in mails], cod, idx)

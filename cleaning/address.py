@@ -58,23 +58,31 @@ def _match_at(text: str, pos: int, names: _Names, ok) -> tuple:
     set), then tries the names found longest first: the same answer as trying every length
     from the longest division name down, in a few lookups.
     """
-    prefixes = _prefixes(names)
-    limit = len(text) - pos  # no name is longer than the longest division name: no other bound
+    entry = _PREFIXES.get(id(names))  # (inlined _prefixes: this runs a few times an address)
+    prefixes = entry[1] if entry is not None else _prefixes(names)
     found = []
-    length = 1
-    while length <= limit and text[pos : pos + length] in prefixes:
-        if length >= 2 and text[pos : pos + length] in names:
-            found.append(length)
-        length += 1
-    for length in reversed(found):
-        if _STREET.match(text, pos + length):
+    end, stop = pos + 1, len(text)  # no name is longer than the longest division name
+    while end <= stop:
+        piece = text[pos:end]
+        if piece not in prefixes:
+            break
+        if end - pos >= 2 and piece in names:
+            found.append(end)
+        end += 1
+    for end in reversed(found):
+        if _STREET.match(text, end):
             continue  # 南京路, 北京西路, 长沙街: a street named after a place, not the place
-        hit = names[text[pos : pos + length]]
+        hit = names[text[pos:end]]
         codes = [hit] if isinstance(hit, str) else hit
         codes = [c for c in codes if ok(c)]
         if codes:
-            return codes, pos + length
+            return codes, end
     return [], pos
+
+
+def _anywhere(code: str) -> bool:
+    """Predicate: any code (no scope yet)."""
+    return True
 
 
 def _in_scope(state: _State):
@@ -115,7 +123,7 @@ def _scan(state: _State, text: str, hint: bool = False) -> int:
     """Match province, city, district in order from the start of ``text``; return end position."""
     idx = division_index()
     pos = 0
-    codes, end = _match_at(text, pos, idx.provinces, lambda c: True)
+    codes, end = _match_at(text, pos, idx.provinces, _anywhere)
     if codes:
         _set(state, "province", codes[0])
         pos = end
@@ -135,7 +143,7 @@ def _scan(state: _State, text: str, hint: bool = False) -> int:
     codes, end = _match_at(text, pos, idx.cities, _in_scope(state))
     if codes and state.province is None:
         # an unscoped short city name must not swallow a longer district name (朝阳区 ≠ 朝阳市)
-        longer = _match_at(text, pos, idx.district_full, lambda c: True)[1]
+        longer = _match_at(text, pos, idx.district_full, _anywhere)[1]
         if longer > end:
             codes = []
     if len(codes) == 1:
@@ -241,13 +249,14 @@ def parse_normalized_address(
     remainder = None
     if norm is not None:
         compact = _COUNTRY_PREFIX.sub("", _NOISE.sub("", norm))
-        before = (state.province, state.city, state.district)
+        province, city, district = state.province, state.city, state.district
         pos = _scan(state, compact)
         remainder = compact[pos:] or None
-        if any(
-            b and a != b
-            for a, b in zip((state.province, state.city, state.district), before, strict=True)
+        if (
+            (province and state.province != province)
+            or (city and state.city != city)
+            or (district and state.district != district)
         ):
-            state.conflict = True
+            state.conflict = True  # the text moved a code the columns had set
     prov, cty, dist, code = _finish(state)
     return AddressResult(prov, cty, dist, code, remainder, state.conflict)

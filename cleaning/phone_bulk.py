@@ -14,7 +14,7 @@ equivalence against the library over every segment.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import numpy as np
@@ -44,6 +44,7 @@ class PhoneColumns(NamedTuple):
     has_text: pa.Array  # the value is not blank after normalization
 
 
+@lru_cache(maxsize=20_000)  # ≤ 10,000 segments (1xxxx): a chunked full clean decides each once
 def _segment_result(segment: str) -> tuple[bool, str | None] | None:
     """(valid, type) of a five-digit CN mobile segment, or None when representatives disagree."""
     answers = set()
@@ -76,12 +77,17 @@ def _mobile_fast_path(norms: pa.Array) -> tuple[np.ndarray, pa.Array, pa.Array]:
     return mask.to_numpy(zero_copy_only=False), e164, kinds
 
 
-def normalize_phones(values: Sequence[str | None], region: str = "CN") -> PhoneColumns:
+def normalize_phones(
+    values: Sequence[str | None],
+    region: str = "CN",
+    norms: Sequence[str | None] | None = None,
+) -> PhoneColumns:
     """Normalize many phone fields; the same results as :func:`normalize_phone` on each value.
 
     Args:
         values: Raw phone texts (typically the distinct values of a column).
         region: ISO region for numbers written without a country code.
+        norms: ``normalize_texts(values)`` when the caller has it already (not computed again).
 
     Returns:
         A :class:`PhoneColumns` aligned with ``values``.
@@ -90,7 +96,7 @@ def normalize_phones(values: Sequence[str | None], region: str = "CN") -> PhoneC
         >>> normalize_phones(["139 1234 5678", "010-62751234转8001"]).e164.to_pylist()
         ['+8613912345678', '+861062751234']
     """
-    norms = pa.array(normalize_texts(values), pa.string())
+    norms = pa.array(normalize_texts(values) if norms is None else norms, pa.string())
     n = len(norms)
     if region == "CN" and n:
         fast, fast_e164, fast_type = _mobile_fast_path(norms)

@@ -104,8 +104,10 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     issues = IssueCollector(src.index)
     # blank_placeholders replaces columns (never edits them in place): no copies needed
     originals = {name: src[name] for name in CUSTOMER_FIELDS}
-    # normalized texts of these columns are kept for the name and address steps
-    normalized: _steps.Normalized = dict.fromkeys(("customer_name", "contact_name", "address"))
+    # normalized texts of these columns are kept for the name, contact and address steps
+    normalized: _steps.Normalized = dict.fromkeys(
+        ("customer_name", "contact_name", "address", "phone", "email")
+    )
     _steps.blank_placeholders(
         src, (*CUSTOMER_FIELDS, *facts.TXN_FIELDS, *facts.INTERACTION_FIELDS), issues, normalized
     )
@@ -115,7 +117,7 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     out["source_row"] = pd.to_numeric(src["source_row"], errors="coerce").astype("Int64")
     _identity.compose_customer_name(src, issues)
     _steps.clean_names(src, out, issues, normalized)
-    _steps.clean_contacts(src, out, issues, options.default_region)
+    _steps.clean_contacts(src, out, issues, options.default_region, normalized)
     if options.shared_phones is None:
         out["phone_shared"] = flag_shared_phones(out["phone"], out["name_key"],
                                                  options.shared_phone_min_names)  # fmt: skip

@@ -145,8 +145,10 @@ class ScaleSettings(BaseModel):
         default=1,
         ge=1,
         le=256,
-        description="processes of the cleaning pool over distinct values; 1 (default) = off: on "
-        "the shared 2-core machine the pool made cleaning slower (BENCHMARKS.md, issue #22)",
+        description="processes that clean at once: a full clean hands whole slices to N - 1 "
+        "helper processes, a nightly clean spreads distinct values over a pool; 1 (default) = "
+        "the stage's process only: on the shared 2-core machine helpers made cleaning slower "
+        "(BENCHMARKS.md, issue #22). Never changes a result",
     )
     clean_chunk_records: int = Field(
         default=100_000,

@@ -28,6 +28,7 @@ __all__ = [
     "drop_slices",
     "flag_mismatches",
     "phone_name_keys",
+    "slice_bounds",
     "sort_table",
     "stage_slices",
     "unmapped_inputs",
@@ -51,6 +52,22 @@ def stage_slices(con: duckdb.DuckDBPyConnection) -> None:
 def drop_slices(con: duckdb.DuckDBPyConnection) -> None:
     """Free the temp table of ``stage_slices`` once every slice is cleaned."""
     con.execute(f"DROP TABLE IF EXISTS {_SLICED}")
+
+
+def slice_bounds(current: int, size: int, processes: int = 1) -> list[tuple[int, int]]:
+    """``(start, stop)`` row bounds of the slices a full clean reads, in order.
+
+    At most ``size`` records a slice. With several processes cleaning side by side, the
+    records are split evenly into a multiple of ``processes`` slices (at least one each), so
+    no process waits on a short last slice. No record: one empty slice (the tables, empty).
+    """
+    if current <= 0:
+        return [(0, size)]
+    if processes <= 1:
+        return [(start, start + size) for start in range(0, current, size)]
+    count = -(-max(-(-current // size), processes) // processes) * processes
+    step = -(-current // count)
+    return [(start, min(start + step, current)) for start in range(0, current, step)]
 
 
 def current_slice(con: duckdb.DuckDBPyConnection, start: int, stop: int) -> pd.DataFrame:

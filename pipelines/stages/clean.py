@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import duckdb
 import pandas as pd
@@ -14,6 +15,7 @@ from cleaning import (
     unmapped_from_records,
     worker_pool,
 )
+from cleaning._slices import clean_slices
 from cleaning._steps import DATE_FIELDS
 from cleaning.incremental import (
     clean_batch,
@@ -85,16 +87,16 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
     )
     current, versions = delta.stage_current_versions(con, sources_cfg.sources)
     create_version_views(con, sources_cfg.sources)
-    with worker_pool(ctx.config.scale.clean_workers):  # distinct values parsed in chunks
-        stats = None
-        if (
-            ctx.config.clean_incremental
-            and current
-            and delta.clean_tables_present(con, (*RECORD_COLUMNS, "deleted_at_source"))
-        ):
+    stats = None
+    if (
+        ctx.config.clean_incremental
+        and current
+        and delta.clean_tables_present(con, (*RECORD_COLUMNS, "deleted_at_source"))
+    ):
+        with worker_pool(ctx.config.scale.clean_workers):  # distinct values parsed in chunks
             stats = _incremental(con, ctx, options, current)
-        if stats is None:
-            stats = _full(con, ctx, options, current)
+    if stats is None:  # a full clean: whole slices side by side (clean_slices)
+        stats = _full(con, ctx, options, current)
     stats = replace(
         stats,
         versions_mode=versions.mode,
@@ -137,14 +139,19 @@ def _full(
     size = ctx.config.scale.clean_chunk_records
     counts = dict.fromkeys(("records", "transactions", "interactions", "follow_up"), 0)
     deleted = 0
+    workers = ctx.config.scale.clean_workers
     full.stage_slices(con)  # before the transaction: rowids there start at 0
     con.execute("BEGIN TRANSACTION")
     try:
         names = (*counts, "unmapped_industries", "date_orders")
         tables = ChunkedTables(con, [f"clean.{name}" for name in names])
-        for start in range(0, current, size) or [0]:  # no record: the tables, empty
-            raw = full.current_slice(con, start, start + size)
-            result = clean_batch(raw, options, orders, guess)
+        slices = clean_slices(
+            partial(full.current_slice, con),
+            full.slice_bounds(current, size, workers),
+            partial(clean_batch, options=options, orders=orders, shared=guess),
+            helpers=workers - 1,
+        )
+        for raw, result in slices:  # in slice order, whichever process cleaned it
             records = mark_deleted_at_source(result.records, raw)
             del raw
             deleted += int(records["deleted_at_source"].notna().sum())

@@ -48,3 +48,15 @@ def test_bulk_normalize_texts_equals_one_by_one() -> None:
     ]
     values += [None, "", "  ", "NULL", "無", "暫無"]
     assert normalize_texts(values) == [normalize_text(v) for v in values]
+
+
+def test_bulk_ascii_fast_path_equals_one_by_one() -> None:
+    """The Arrow route of printable-ASCII values gives ``normalize_text``'s texts, mixed in."""
+    rng = random.Random(11)
+    alphabet = string.printable[:95] + "   \t\x7f\x00é臺"  # mostly printable ASCII, some not
+    values: list[str | None] = [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 10))) for _ in range(5000)
+    ]
+    values += [*CASES, None, "\ud800"]  # a lone surrogate: Arrow refuses it, one by one then
+    assert normalize_texts(values) == [normalize_text(v) for v in values]
+    assert normalize_texts(values[:-1]) == [normalize_text(v) for v in values[:-1]]

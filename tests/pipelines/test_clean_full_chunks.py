@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cleaning import _slices
 from pipelines.access import open_warehouse
 from pipelines.settings import load_config
 from pipelines.stages import load_sources
@@ -46,11 +47,12 @@ def _make_switchboard(landing: Path) -> str:
 
 
 def _clean(
-    project: Path, chunk: int, oracle: bool
+    project: Path, chunk: int, oracle: bool, workers: int = 1
 ) -> tuple[CleanStats, dict[str, pd.DataFrame], dict]:
-    extra = ("clean_incremental: false", "scale:", f"  clean_chunk_records: {chunk}")
+    extra = ("clean_incremental: false", "scale:", f"  clean_chunk_records: {chunk}",
+             f"  clean_workers: {workers}")  # fmt: skip
     text = project.read_text(encoding="utf-8")
-    cfg_path = project.parent / f"archive-{chunk}.yml"
+    cfg_path = project.parent / f"archive-{chunk}-{workers}.yml"
     cfg_path.write_text(text + "\n".join(extra) + "\n", encoding="utf-8")
     cfg = load_config(cfg_path)
     ctx = RunContext(config=cfg, run_id=f"c{chunk}", run_date=date(2026, 11, 23))
@@ -107,3 +109,36 @@ def test_a_full_clean_in_chunks_equals_one_chunk(ingested: tuple[Path, str]) -> 
     flagged = records.loc[records["phone"] == switchboard, "phone_shared"]
     assert len(flagged) == 4 and flagged.all()
     assert records["issues"][records["phone"] == switchboard].str.contains("phone_shared").all()
+
+
+def test_slices_cleaned_in_helper_processes_equal_one_chunk(
+    ingested: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, switchboard = ingested
+    stats_one, one, types_one = _clean(project, 1_000_000, oracle=False)
+    started: list[int] = []
+    real_init = _slices._Helper.__init__
+
+    def counting_init(self: _slices._Helper) -> None:
+        real_init(self)
+        started.append(self.proc.pid)
+
+    answered: list[bool] = []
+    real_result = _slices._Helper.result
+
+    def recording_result(self: _slices._Helper, deadline: float) -> tuple[bool, object]:
+        ok, value = real_result(self, deadline)
+        answered.append(ok)
+        return ok, value
+
+    monkeypatch.setattr(_slices._Helper, "__init__", counting_init)
+    monkeypatch.setattr(_slices._Helper, "result", recording_result)
+    # two processes: even slices here, odd slices in a helper; every slice's result is used
+    stats_two, two, types_two = _clean(project, 200, oracle=True, workers=2)
+    assert len(started) == 1 and len(answered) >= 2 and all(answered)  # the helper cleaned
+    assert stats_two.clean_records == stats_one.clean_records > 4 * 200
+    for name in TABLES:
+        assert types_two[name] == types_one[name], name
+        pd.testing.assert_frame_equal(_sorted(two[name]), _sorted(one[name]), obj=name)
+    records = two["records"]
+    assert records.loc[records["phone"] == switchboard, "phone_shared"].all()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cleaning import _parallel
+from cleaning import _parallel, _slices
 from dedupe import similarity
 from pipelines.access import duckdb_threads, open_warehouse
 from pipelines.runner import run_pipeline
@@ -62,6 +62,16 @@ def test_two_workers_publish_what_one_worker_publishes(
         return real_map(self, fn, *iterables, **kwargs)
 
     monkeypatch.setattr(_parallel.ProcessPoolExecutor, "map", counting_map)
+    # a full clean cleans whole slices side by side: one in a helper process
+    helpers: list[int] = []
+    real_result = _slices._Helper.result
+
+    def recording_result(self: _slices._Helper, deadline: float) -> tuple[bool, object]:
+        ok, value = real_result(self, deadline)
+        helpers.append(ok)
+        return ok, value
+
+    monkeypatch.setattr(_slices._Helper, "result", recording_result)
     scored_with: list[int] = []
     real_cpdist = similarity.process.cpdist
 
@@ -74,13 +84,13 @@ def test_two_workers_publish_what_one_worker_publishes(
     landing = demo_dir / "landing"
     single_cfg = _project(tmp_path / "one", landing, workers=1)
     assert run_pipeline(single_cfg, run_date=RUN_DATE).success
-    assert not pooled_calls and set(scored_with) == {1}
+    assert not pooled_calls and not helpers and set(scored_with) == {1}
     scored_with.clear()
 
     pooled_cfg = _project(tmp_path / "two", landing, workers=2)
     outcome = run_pipeline(pooled_cfg, run_date=RUN_DATE)
     assert outcome.success, outcome.errors
-    assert pooled_calls, "the cleaning worker pool was never used"
+    assert helpers and all(helpers), "no helper process cleaned a slice of the full clean"
     assert set(scored_with) == {2}
     single, pooled = _published(single_cfg), _published(pooled_cfg)
     for name in _TABLES:

@@ -1,0 +1,107 @@
+"""``clean_slices``: slices cleaned in helper processes come back in order, equal, never hang."""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+
+import pandas as pd
+import pytest
+
+from cleaning import _slices
+from cleaning._slices import HelperError, clean_slices
+from cleaning.incremental import clean_batch
+from cleaning.pipeline import CleaningOptions
+from warehouse.clean_full import slice_bounds
+
+
+def _frame(n: int) -> pd.DataFrame:
+    phones = ["139 1234 5678", "010-6275 1234 转 8001", "+86 21 6888 8888", "12345", None]
+    return pd.DataFrame(
+        {
+            "record_key": [f"crm:{i}" for i in range(n)],
+            "source_system": "crm",
+            "source_record_id": [str(i) for i in range(n)],
+            "source_row": [str(i + 1) for i in range(n)],
+            "customer_name": [f"北京星辰{i % 7}科技有限公司上海分公司" for i in range(n)],
+            "contact_name": ["张伟经理", "Mr. JOHN SMITH", None, "王女士"][0:1] * n,
+            "phone": [phones[i % len(phones)] for i in range(n)],
+            "address": [f"沪浦东新区世纪大道{i}号" for i in range(n)],
+            "registered_date": ["2024年3月15日", "15/03/2024", "无"][0:1] * n,
+        },
+        dtype="string",
+    )
+
+
+RAW = _frame(60)
+
+
+def _read(start: int, stop: int) -> pd.DataFrame:
+    return RAW.iloc[start:stop].reset_index(drop=True)
+
+
+def _rows(frame: pd.DataFrame) -> list[str]:
+    return frame["record_key"].tolist()
+
+
+def _exit_in_helper(parent: int, raw: pd.DataFrame) -> list[str]:
+    if os.getpid() != parent:
+        os._exit(3)  # the helper dies without answering
+    return _rows(raw)
+
+
+def _sleep_in_helper(parent: int, raw: pd.DataFrame) -> list[str]:
+    if os.getpid() != parent:
+        time.sleep(60)
+    return _rows(raw)
+
+
+def _fail(raw: pd.DataFrame) -> list[str]:
+    raise ValueError(f"bad slice of {len(raw)} rows")
+
+
+def test_helpers_clean_slices_as_this_process_does() -> None:
+    clean = partial(clean_batch, options=CleaningOptions(), orders={"crm": "auto"},
+                    shared=frozenset())  # fmt: skip
+    bounds = slice_bounds(len(RAW), 25, processes=2)
+    alone = list(clean_slices(_read, bounds, clean, helpers=0))
+    side_by_side = list(clean_slices(_read, bounds, clean, helpers=1))
+    assert len(side_by_side) == len(alone) == len(bounds) == 4
+    for (raw_a, res_a), (raw_b, res_b) in zip(alone, side_by_side, strict=True):
+        pd.testing.assert_frame_equal(raw_a, raw_b)
+        for table in ("records", "transactions", "interactions", "follow_up"):
+            pd.testing.assert_frame_equal(getattr(res_a, table), getattr(res_b, table))
+    assert [k for raw, _ in side_by_side for k in _rows(raw)] == _rows(RAW)
+
+
+def test_a_dead_helper_s_slices_are_cleaned_here() -> None:
+    bounds = slice_bounds(len(RAW), 10, processes=2)
+    out = list(clean_slices(_read, bounds, partial(_exit_in_helper, os.getpid()), helpers=1))
+    assert [k for _, rows in out for k in rows] == _rows(RAW)
+
+
+def test_a_helper_that_does_not_answer_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_slices, "HELPER_TIMEOUT", 1.0)
+    bounds = slice_bounds(len(RAW), 30, processes=2)
+    started = time.monotonic()
+    out = list(clean_slices(_read, bounds, partial(_sleep_in_helper, os.getpid()), helpers=1))
+    assert [k for _, rows in out for k in rows] == _rows(RAW)
+    assert time.monotonic() - started < 30  # not the helper's 60 s
+
+
+def test_an_error_in_a_helper_is_raised_with_its_traceback() -> None:
+    bounds = slice_bounds(len(RAW), 30, processes=2)
+    slices = clean_slices(_read, bounds, _fail, helpers=1)
+    with pytest.raises(ValueError, match="bad slice of 30 rows"):
+        next(slices)  # this process's own slice fails as it would alone
+    slices = clean_slices(_read, bounds, _fail_in_helper_only, helpers=1)
+    assert _rows(next(slices)[0]) == _rows(RAW)[:30]
+    with pytest.raises(HelperError, match="ValueError: bad slice of 30 rows"):
+        next(slices)
+
+
+def _fail_in_helper_only(raw: pd.DataFrame) -> list[str]:
+    if raw["record_key"].iloc[0] != "crm:0":
+        return _fail(raw)
+    return _rows(raw)
