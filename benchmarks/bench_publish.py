@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 _ROOT = Path(__file__).resolve().parents[1]
 _PREFIX = "PUBLISH-RESULT "
@@ -118,7 +119,43 @@ def worker(project: Path, profile: Path | None) -> None:
         details[name] = result.as_dict() if hasattr(result, "as_dict") else None
     if profiler is not None and profile is not None:
         profiler.dump_stats(profile)
+    details["hashes"] = _result_hashes(cfg, details)
     print(_PREFIX + json.dumps({"stages": figures, "details": details}, default=str), flush=True)
+
+
+def _result_hashes(cfg: Any, details: dict[str, Any]) -> dict[str, str]:
+    """Content hashes of what the stages wrote (after the clock): every published golden
+    table, each analyst mart table (its Parquet file, values as text) and the snapshot's
+    manifest content hash, so two checkouts' results can be compared."""
+    import pyarrow as pa
+
+    from pipelines.access import keyring, open_warehouse
+    from warehouse.archive._hashing import table_content_hash
+    from warehouse.naming import EXPORTED
+    from warehouse.security.mart import analyst_mart_key
+    from warehouse.security.mart_delta import read_mart_parquet
+
+    out: dict[str, str] = {}
+    with open_warehouse(cfg, read_only=True) as con:
+        for table in EXPORTED:
+            out[f"golden.{table}"] = table_content_hash(
+                con.sql(f"SELECT * FROM golden.{table}").to_arrow_table()
+            )
+    ring = keyring(cfg)
+    if ring is not None and cfg.security.analyst_mart_enabled:
+        for table in EXPORTED:
+            mart = read_mart_parquet(
+                cfg.resolve(cfg.security.analyst_mart_parquet),
+                f"mart.{table}",
+                analyst_mart_key(ring),
+            )
+            text = pa.table({n: mart.column(n).cast(pa.string()) for n in mart.column_names})
+            out[f"mart.{table}"] = table_content_hash(text)
+    snapshot = (details.get("snapshot") or {}).get("snapshot")
+    if snapshot:
+        manifest = json.loads((Path(snapshot) / "manifest.json").read_text(encoding="utf-8"))
+        out["snapshot"] = str(manifest["content_hash"])
+    return out
 
 
 def _stopped_run(con) -> tuple[str, str]:
@@ -139,7 +176,9 @@ def _stopped_run(con) -> tuple[str, str]:
     return str(run_id), "publish"
 
 
-def prepare(records: int, out: Path, code: Path) -> list[Path]:
+def prepare(
+    records: int, out: Path, code: Path, kinds: tuple[str, ...] = ("full", "nightly", "first")
+) -> list[Path]:
     """Prepared states of ``records`` (bench data cached by ``bench_pipeline.py``).
 
     ``full-<n>``: the full run of the base delivery stopped before publish; ``nightly-<n>``: a
@@ -161,9 +200,12 @@ def prepare(records: int, out: Path, code: Path) -> list[Path]:
 
     made = []
     before_golden = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": "golden:before"}
-    for name, steps in (("full", [("full", stop)]),
-                        ("nightly", [("full", env), ("incremental", stop)]),
-                        ("first", [("full", before_golden)])):  # fmt: skip
+    plans = {
+        "full": [("full", stop)],
+        "nightly": [("full", env), ("incremental", stop)],
+        "first": [("full", before_golden)],
+    }
+    for name, steps in ((k, plans[k]) for k in kinds):
         shutil.rmtree(work, ignore_errors=True)
         for phase, environ in steps:
             worker(phase, environ)
@@ -184,7 +226,14 @@ def main() -> None:
         "--prepare",
         type=int,
         metavar="RECORDS",
-        help="prepare data/states/{full,nightly}-RECORDS (then measure both)",
+        help="prepare data/states/{full,nightly,first}-RECORDS (then measure each)",
+    )
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=["full", "nightly", "first"],
+        default=["full", "nightly", "first"],
+        help="which states --prepare makes",
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
@@ -202,7 +251,8 @@ def main() -> None:
         return
     codes = [c.resolve() for c in args.code]
     if args.prepare:
-        for state in prepare(args.prepare, _ROOT / "data" / "states", codes[0]):
+        states = prepare(args.prepare, _ROOT / "data" / "states", codes[0], tuple(args.kinds))
+        for state in states:
             measure(state, codes, args.repeat, None)
         return
     if args.state is None:
@@ -231,6 +281,13 @@ def measure(state: Path, codes: list[Path], repeat: int, profile: Path | None) -
             }
             for stage in stages
         }
+    hashes = {str(code): done[0]["details"].get("hashes") for code, done in runs.items()}
+    if len(codes) > 1:
+        first = next(iter(hashes.values()))
+        same = all(h == first for h in hashes.values())
+        print(f"results identical across checkouts: {same}", flush=True)
+        if not same:
+            print(json.dumps(hashes, indent=1), flush=True)
     print(json.dumps({"state": str(state), "repeat": repeat, "load": os.getloadavg(),
                       "median": summary, "details": runs[codes[0]][0]["details"]},
                      indent=1))  # fmt: skip

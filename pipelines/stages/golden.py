@@ -82,6 +82,7 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     """
     hint = "run the clean and match stages"
     require_tables(con, ("clean.records", "match.clusters", "match.pairs"), hint)
+    return_free_memory()  # what the stages before freed: back to the system, not stacked on
     clear_staged(con)
     ids = _assign_ids(con, ctx)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
