@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -201,9 +202,12 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
     """Build every customer into ``staging.*``, ``scale.golden_chunk_records`` records at a time.
 
     Each chunk holds whole customers (``warehouse.golden_chunks``), is read, built, carried
-    forward and appended to the staged tables (one transaction for all chunks), so memory holds
-    one chunk's frames; the staged tables equal one build over every record. What
-    ``build_golden`` checks over the whole set is checked in SQL first.
+    forward and appended to the staged tables, so memory holds one chunk's frames; the staged
+    tables equal one build over every record. What ``build_golden`` checks over the whole set
+    is checked in SQL first. Each chunk is committed: DuckDB keeps the Arrow buffers of rows
+    inserted in an open transaction until it ends, so one transaction over every chunk would
+    hold every chunk's rows twice. The staged state is trusted only once this stage has ended
+    (publishing needs its checks); a failure drops what was staged.
 
     Returns:
         The number of golden customers staged.
@@ -211,10 +215,10 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
     check_golden_inputs(con, ASSIGNMENTS)
     chunks = plan_golden_chunks(con, ASSIGNMENTS, ctx.config.scale.golden_chunk_records)
     log.info("golden     full build in %d chunk(s) of whole customers", len(chunks))
+    names = [*(f"staging.{t}" for t in GOLDEN_TABLES), "staging.id_events"]
     customers = 0
-    con.execute("BEGIN TRANSACTION")
     try:
-        staged = ChunkedTables(con, [*(f"staging.{t}" for t in GOLDEN_TABLES), "staging.id_events"])
+        staged = ChunkedTables(con, names)
         for chunk in chunks:
             where = chunk_where(chunk)
             assignments = read_table(con, ASSIGNMENTS, where=where)
@@ -222,15 +226,19 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
             golden = _build(con, ctx, assignments, where)
             del assignments
             _carry_forward(golden, con)
+            con.execute("BEGIN TRANSACTION")
             for name, frame in golden.as_dict().items():
                 staged.append(f"staging.{name.split('.', 1)[1]}", frame)
+            con.execute("COMMIT")
             customers += len(golden.customers)
-            del golden
+            del golden, frame
             return_free_memory()  # the chunk's frames: back to the system before the next
         staged.append("staging.id_events", events)
-        con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        for name in names:  # nothing half staged stays behind
+            con.execute(f"DROP TABLE IF EXISTS {name}")
         raise
     finally:
         drop_chunk_plan(con)
