@@ -82,8 +82,9 @@ bench: $(STAMP)
 bench-golden: $(STAMP)
 	$(BIN)/python benchmarks/bench_golden_nightly.py --records 100000
 
-## bench-publish: the publish and snapshot stages alone (CPU, wall), full and nightly, at 100 k
-## records, each on copies of a run stopped just before publish (needs data/bench/100000)
+## bench-publish: the publish and snapshot stages alone (CPU, wall, resident memory), full and
+## nightly, at 100 k records, each on copies of a run stopped just before publish; and golden,
+## quality, publish, snapshot on a full run stopped before golden (needs data/bench/100000)
 bench-publish: $(STAMP)
 	$(BIN)/python benchmarks/bench_publish.py --prepare 100000 --repeat 3
 

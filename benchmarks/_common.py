@@ -74,6 +74,26 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def resident_mb(reset_peak: bool = False) -> dict[str, float]:
+    """This process's resident memory now (``rss``) and its peak since the last reset (``hwm``).
+
+    With ``reset_peak`` the peak is reset first (``/proc/self/clear_refs``, Linux ≥ 4.0), so the
+    next reading is the peak of what ran since: a stage's own peak, not the run's so far.
+    """
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return {"rss": float("nan"), "hwm": float("nan")}
+    if reset_peak:
+        # where not allowed, the peak stays the process's (the figures say so: own = so far)
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")
+    fields = dict(
+        line.split(":", 1) for line in status.read_text().splitlines() if line.startswith("Vm")
+    )
+    kib = {k: float(v.split()[0]) for k, v in fields.items() if k in ("VmRSS", "VmHWM")}
+    return {"rss": round(kib["VmRSS"] / 1024, 1), "hwm": round(kib["VmHWM"] / 1024, 1)}
+
+
 def median(values: Sequence[float]) -> float:
     """The median of ``values`` (NaN when empty)."""
     return float(statistics.median(values)) if values else float("nan")

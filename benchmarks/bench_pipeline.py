@@ -51,6 +51,7 @@ from benchmarks._common import (
     md_table,
     median,
     peak_rss_mb,
+    resident_mb,
     run_child,
     section_header,
 )
@@ -245,7 +246,7 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
         profiler.start()
     import dagster as dg
 
-    stage_cpu = _count_stage_cpu()
+    stage_cpu, stage_rss = _count_stage_cpu()
     instance = dg.DagsterInstance.ephemeral()
     cpu_started = _cpu_seconds()
     started = time.perf_counter()
@@ -278,6 +279,9 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
         stages["quality:raw"] = {"seconds": round(sum(raw_checks), 3)}
     for name, cpu_s in stage_cpu.items():
         stages.setdefault(name, {})["cpu_seconds"] = round(cpu_s, 2)
+    run_peak = max(stage_rss.pop("_run")["peak_rss_mb"], resident_mb()["hwm"])
+    for name, resident in stage_rss.items():
+        stages.setdefault(name, {}).update(resident)
     snapshot_s = float(stages.get("snapshot", {}).get("seconds") or 0)
     report = steps.get("archive__snapshot", 0.0) - snapshot_s
     if report > 0:
@@ -301,7 +305,7 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
             "errors": outcome.errors,
             "wall_seconds": round(wall, 2),
             "cpu_seconds": round(cpu, 2),
-            "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_mb": max(run_peak, peak_rss_mb()),
             "stages": stages,
             "modes": modes,
             "clean_records": clean.clean_records if clean else None,
@@ -311,12 +315,16 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
     )
 
 
-def _count_stage_cpu() -> dict[str, float]:
+def _count_stage_cpu() -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Wrap the stage functions the Dagster definitions call so each adds its CPU seconds.
 
     Process CPU (``time.process_time``: every thread, DuckDB's included) around each stage call;
     the in-process executor runs one step at a time, so the figures do not overlap. Keys follow
     the stage table (``ingest``, ``clean``, …, ``quality:raw``, ``quality:clean``, ``quality``).
+    The second mapping holds each stage's resident memory (``ingest:<source>`` per source): at
+    its start, its own peak (the process's peak is reset when it starts), at its end, and the
+    process's peak so far (``peak_rss_mb``, which replaces the stage's ``ru_maxrss`` figure:
+    the reset lowers that too); ``_run`` keeps the process's peak across the resets.
     """
     import functools
 
@@ -324,6 +332,7 @@ def _count_stage_cpu() -> dict[str, float]:
     import pipelines.checks as checks
 
     cpu: dict[str, float] = {}
+    rss: dict[str, dict[str, float]] = {"_run": {"peak_rss_mb": 0.0}}
     names = {
         assets: {"ingest_stage": "ingest", "clean_stage": "clean", "match_stage": "match",
                  "golden_stage": "golden", "swap_stage": "publish",
@@ -337,14 +346,26 @@ def _count_stage_cpu() -> dict[str, float]:
 
             @functools.wraps(fn)
             def timed(*args: Any, _fn: Any = fn, _key: str = key, **kwargs: Any) -> Any:
+                name = f"{_key}:{args[2]}" if _key == "ingest" and len(args) > 2 else _key
+                before = resident_mb()
+                rss["_run"] = {"peak_rss_mb": max(rss["_run"]["peak_rss_mb"], before["hwm"])}
+                at_start = resident_mb(reset_peak=True)
                 started = time.process_time()
                 try:
                     return _fn(*args, **kwargs)
                 finally:
                     cpu[_key] = cpu.get(_key, 0.0) + time.process_time() - started
+                    after = resident_mb()
+                    rss[name] = {
+                        "rss_start_mb": at_start["rss"],
+                        "rss_own_peak_mb": after["hwm"],
+                        "rss_end_mb": after["rss"],
+                        # the process's peak so far (resetting the peak also resets ru_maxrss)
+                        "peak_rss_mb": max(rss["_run"]["peak_rss_mb"], after["hwm"]),
+                    }
 
             setattr(module, attr, timed)
-    return cpu
+    return cpu, rss
 
 
 def _cpu_seconds() -> float:
@@ -431,6 +452,24 @@ def _scores(run: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def _resident_table(full: list[dict], inc: list[dict]) -> str:
+    """Markdown of each stage's resident memory at start, own peak and end (full, nightly)."""
+    fields = ("rss_start_mb", "rss_own_peak_mb", "rss_end_mb")
+    rows = [
+        [stage, *[_median_of(full, stage, f) for f in fields],
+         *[_median_of(inc, stage, f) for f in fields]]
+        for stage in _stage_keys(full + inc)
+        if any(r["stages"].get(stage, {}).get("rss_own_peak_mb") for r in full + inc)
+    ]
+    if not rows:
+        return ""
+    return md_table(
+        ["stage", "full: start", "full: own peak", "full: end", "nightly: start",
+         "nightly: own peak", "nightly: end"],
+        rows,
+    )
+
+
 def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tuple[str, dict]:
     """Markdown for one size plus its summary figures."""
     n = meta["base_records"]
@@ -490,6 +529,11 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
             ],
         ),
     ]
+    resident = _resident_table(full, inc)
+    if resident:
+        lines += ["", "Resident memory per stage, MB (medians): at the stage's start, the "
+                  "stage's own peak (the process's peak reset when it starts), at its end.",
+                  "", resident]
     blocked = [r for r in full + inc if r.get("blocked")]
     if blocked:
         lines += ["", f"{len(blocked)} run(s) were blocked by a critical expectation (nothing "

@@ -157,6 +157,13 @@ class ScaleSettings(BaseModel):
         "clean.* chunk by chunk: memory holds one chunk, not every record); never changes a "
         "result",
     )
+    golden_chunk_records: int = Field(
+        default=100_000,
+        ge=1,
+        description="records a full golden build reads, builds and stages at a time (whole "
+        "customers, in customer_id order: memory holds one chunk's frames, not every "
+        "record's); never changes a golden table's content",
+    )
     reuse_params: bool = Field(
         default=True,
         description="sharded full rebuilds reuse the previous run's model params when the "

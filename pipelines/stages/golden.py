@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -11,11 +12,19 @@ import pandas as pd
 
 from dedupe import assign_customer_ids
 from dedupe.ids import IdAssignment
+from dedupe.link import return_free_memory
 from warehouse import build_golden, read_table
 from warehouse.archive.snapshots import code_version
 from warehouse.classification import classify
+from warehouse.db import ChunkedTables
 from warehouse.golden import RECORD_COLUMNS, GoldenTables, as_date
 from warehouse.golden_carry import carry_forward_published
+from warehouse.golden_chunks import (
+    check_golden_inputs,
+    chunk_where,
+    drop_chunk_plan,
+    plan_golden_chunks,
+)
 from warehouse.golden_delta import (
     ASSIGNMENTS,
     GoldenPlan,
@@ -32,6 +41,7 @@ from warehouse.golden_delta import (
     touched_records_where,
 )
 from warehouse.match_state import best_scores_sql
+from warehouse.naming import GOLDEN_TABLES
 from warehouse.ops import read_required, require_tables
 from warehouse.publish import stage_golden
 
@@ -73,6 +83,7 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     """
     hint = "run the clean and match stages"
     require_tables(con, ("clean.records", "match.clusters", "match.pairs"), hint)
+    return_free_memory()  # what the stages before freed: back to the system, not stacked on
     clear_staged(con)
     ids = _assign_ids(con, ctx)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
@@ -82,9 +93,7 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     events = ids.events.assign(run_id=ctx.run_id, run_date=ctx.run_date.isoformat())
     reclassified = 0
     if plan is None:
-        assignments = read_table(con, ASSIGNMENTS)
-        assert assignments is not None
-        customers = _full_build(con, ctx, assignments, events)
+        customers = _full_build(con, ctx, events)
         mode, rebuilt = "full", customers
     else:
         assignments = read_table(con, ASSIGNMENTS, where=touched_records_where())
@@ -189,16 +198,51 @@ def _carry_forward(golden: GoldenTables, con: duckdb.DuckDBPyConnection) -> None
     )  # fmt: skip
 
 
-def _full_build(
-    con: duckdb.DuckDBPyConnection,
-    ctx: RunContext,
-    assignments: pd.DataFrame,
-    events: pd.DataFrame,
-) -> int:
-    golden = _build(con, ctx, assignments, None)
-    _carry_forward(golden, con)
-    stage_golden(con, golden.as_dict(), events)
-    return len(golden.customers)
+def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.DataFrame) -> int:
+    """Build every customer into ``staging.*``, ``scale.golden_chunk_records`` records at a time.
+
+    Each chunk holds whole customers (``warehouse.golden_chunks``), is read, built, carried
+    forward and appended to the staged tables, so memory holds one chunk's frames; the staged
+    tables equal one build over every record. What ``build_golden`` checks over the whole set
+    is checked in SQL first. Each chunk is committed: DuckDB keeps the Arrow buffers of rows
+    inserted in an open transaction until it ends, so one transaction over every chunk would
+    hold every chunk's rows twice. The staged state is trusted only once this stage has ended
+    (publishing needs its checks); a failure drops what was staged.
+
+    Returns:
+        The number of golden customers staged.
+    """
+    check_golden_inputs(con, ASSIGNMENTS)
+    chunks = plan_golden_chunks(con, ASSIGNMENTS, ctx.config.scale.golden_chunk_records)
+    log.info("golden     full build in %d chunk(s) of whole customers", len(chunks))
+    names = [*(f"staging.{t}" for t in GOLDEN_TABLES), "staging.id_events"]
+    customers = 0
+    try:
+        staged = ChunkedTables(con, names)
+        for chunk in chunks:
+            where = chunk_where(chunk)
+            assignments = read_table(con, ASSIGNMENTS, where=where)
+            assert assignments is not None
+            golden = _build(con, ctx, assignments, where)
+            del assignments
+            _carry_forward(golden, con)
+            con.execute("BEGIN TRANSACTION")
+            for name, frame in golden.as_dict().items():
+                staged.append(f"staging.{name.split('.', 1)[1]}", frame)
+            con.execute("COMMIT")
+            customers += len(golden.customers)
+            del golden, frame
+            return_free_memory()  # the chunk's frames: back to the system before the next
+        staged.append("staging.id_events", events)
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        for name in names:  # nothing half staged stays behind
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+        raise
+    finally:
+        drop_chunk_plan(con)
+    return customers
 
 
 def _incremental_build(

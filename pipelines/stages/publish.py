@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from dedupe.link import return_free_memory
 from expectations import blocking_failures
 from warehouse import create_views
 from warehouse.archive import (
@@ -89,6 +90,7 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
     if failed:
         names = ", ".join(f"{o.layer} {o.name}" for o in failed)
         raise PublishBlocked(f"run {ctx.run_id}: critical expectations failed: {names}")
+    return_free_memory()  # what the stages before freed: back to the system, not stacked on
     before = published_state(con)
     changed = swap_in_golden(con, ctx.run_id, ctx.run_date)
     crash_point("publish:swapped")
@@ -145,6 +147,7 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
     outcomes = check_outcomes(con, ctx.run_id)
     if not any(o.layer == "golden" for o in outcomes) or blocking_failures(outcomes):
         raise PublishBlocked(f"run {ctx.run_id}: expectations missing or failed; no snapshot")
+    return_free_memory()
     source_manifest = run_deliveries(con, ctx.run_id)
     archive_dir = ensure_dir(cfg.resolve(cfg.archive_dir))
     existing = list_snapshots(archive_dir)

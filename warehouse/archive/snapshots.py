@@ -278,7 +278,7 @@ def _manifest_head(
 
 
 def _build_manifest(
-    arrow_tables: Mapping[str, pa.Table],
+    arrow_tables: Mapping[str, pa.Table | TableShape],
     table_hashes: Mapping[str, str],
     file_stats: Mapping[str, tuple[str, int]],
     *,
@@ -488,38 +488,54 @@ def publish_snapshot(
         else:
             parts = _delta_parts(nightly.deltas)
     cache_rows_of: dict[str, TableRows] = {}
-    if parts is None:  # a full snapshot: keep its rows for the deltas that will build on it
-        for name in names:
-            whole(name)
-        shapes = dict(arrow_tables)
-        table_hashes = {}
-        for name, table in arrow_tables.items():
-            if not table.column_names:
-                table_hashes[name] = table_content_hash(table)
-                continue
-            known = row_states.get(name)
-            cache_rows_of[name] = (
-                cache_rows(table)
-                if known is None
-                else table_rows(schema_record(table.schema), *known)
+    parent = snapshot_parent(archive_dir, created_at)
+    final = parent / snapshot_id
+    temp = parent / temp_dir_name(snapshot_id)
+    if parts is None:
+        # a full snapshot: each table is read, hashed and written one at a time (its rows kept
+        # for the deltas that will build on it), so memory holds one table being hashed and one
+        # being written, not all of them; unchanged content removes what was written
+        def take(name: str) -> pa.Table:
+            table = whole(name)
+            arrow_tables.pop(name, None)
+            return table
+
+        clean_leftovers(archive_dir)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            temp.mkdir()
+            table_hashes, shapes, file_stats = _write_full_tables(
+                names, take, row_states, cache_rows_of, temp, writer
             )
-            table_hashes[name] = hash_from_sorted(table.schema, cache_rows_of[name].rows["d"])
+        except FileExistsError:
+            _remove_temp(temp)
+            raise
+        except OSError as exc:
+            cleanup = _remove_temp(temp)
+            raise SnapshotWriteError(
+                f"could not publish snapshot {snapshot_id} to {parent}: "
+                f"{_describe_os_error(exc)}; nothing was published, earlier snapshots are "
+                f"untouched{cleanup}"
+            ) from exc
+        except BaseException:
+            _remove_temp(temp)
+            raise
     assert table_hashes is not None
     snapshot_hash = combine_table_hashes(table_hashes)
     existing = list_snapshots(archive_dir)
     if skip_if_unchanged and existing and existing[-1].content_hash == snapshot_hash:
+        _remove_temp(temp)
         LOG.info("content unchanged since snapshot %s; nothing published", existing[-1].snapshot_id)
         return None
-    parent = snapshot_parent(archive_dir, created_at)
-    final = parent / snapshot_id
     if final.exists():
+        _remove_temp(temp)
         raise FileExistsError(errno.EEXIST, "snapshot already published", str(final))
-    clean_leftovers(archive_dir)
-    temp = parent / temp_dir_name(snapshot_id)
+    if parts is not None:
+        clean_leftovers(archive_dir)
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        temp.mkdir()
         if parts is not None and base is not None:
+            temp.mkdir()
             file_stats = _write_table_files(
                 {key: part for key, (_t, _p, part) in parts.items()},
                 temp,
@@ -542,9 +558,8 @@ def publish_snapshot(
                 else None,
             )
         else:
-            file_stats = _write_table_files(arrow_tables, temp, writer)
             manifest = _build_manifest(
-                arrow_tables,
+                shapes,
                 table_hashes,
                 file_stats,
                 snapshot_id=snapshot_id,
@@ -574,6 +589,57 @@ def publish_snapshot(
         write_changed(archive_dir, nightly.changed_keys)
     LOG.info("published snapshot %s (%s)", snapshot_id, kind)
     return _info_from_manifest(final, manifest)
+
+
+def _write_full_tables(
+    names: list[str],
+    whole: Callable[[str], pa.Table],
+    row_states: Mapping[str, RowState],
+    cache_rows_of: dict[str, TableRows],
+    temp: Path,
+    writer: TableWriter | None,
+) -> tuple[dict[str, str], dict[str, pa.Table | TableShape], dict[str, tuple[str, int]]]:
+    """Every table of a full snapshot: read, hashed, its cache rows kept, written to ``temp``.
+
+    One table's file is written (in a thread: Parquet encoding releases the GIL) while the next
+    is read and hashed; a table is let go once written, so at most two are held.
+
+    Returns:
+        Each table's content hash, its shape (rows and schema) and its file's checksum and size.
+    """
+    hashes: dict[str, str] = {}
+    shapes: dict[str, pa.Table | TableShape] = {}
+    stats: dict[str, tuple[str, int]] = {}
+    pending: tuple[str, Any] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-write") as pool:
+        try:
+            for name in names:
+                table = whole(name)
+                if not table.column_names:
+                    hashes[name] = table_content_hash(table)
+                else:
+                    known = row_states.get(name)
+                    cache_rows_of[name] = (
+                        cache_rows(table)
+                        if known is None
+                        else table_rows(schema_record(table.schema), *known)
+                    )
+                    hashes[name] = hash_from_sorted(table.schema, cache_rows_of[name].rows["d"])
+                shapes[name] = TableShape(table.num_rows, table.schema)
+                if pending is not None:
+                    stats[pending[0]] = pending[1].result()
+                future = pool.submit(
+                    _write_and_checksum, table, temp / table_file_name(name), writer
+                )
+                pending = (name, future)
+                del table
+            if pending is not None:
+                stats[pending[0]] = pending[1].result()
+        except BaseException:
+            if pending is not None:
+                pending[1].cancel()
+            raise
+    return hashes, shapes, stats
 
 
 def _cache_from_base(

@@ -43,7 +43,7 @@ def _get(frame: Frame, column: str) -> pa.ChunkedArray | pd.Series:
     return frame.column(column) if isinstance(frame, pa.Table) else frame[column]
 
 
-def _customer_types(tables: Mapping[str, Frame]) -> Types | None:
+def customer_types(tables: Mapping[str, Frame]) -> Types | None:
     """``customer_id`` and ``customer_type`` of the customers table, if there is one."""
     for name, frame in tables.items():
         if name.endswith("customers") and {"customer_id", "customer_type"} <= set(
@@ -68,7 +68,11 @@ def _enterprise_rows(frame: Frame, types: Types | None) -> pa.ChunkedArray:
 
 
 def mask_tables(
-    tables: Mapping[str, Frame], secret: bytes, targets: Mapping[str, str]
+    tables: Mapping[str, Frame],
+    secret: bytes,
+    targets: Mapping[str, str],
+    masker: ColumnMasker | None = None,
+    types: Types | None = None,
 ) -> dict[str, MaskedTable]:
     """Apply the PII treatments to every column of every table.
 
@@ -79,11 +83,15 @@ def mask_tables(
         tables: source name → table.
         secret: the pseudonym key.
         targets: source name → mart name.
+        masker: the masker to use (one that remembers its values masks each distinct value
+            once over several calls); a new one when None.
+        types: ``customer_id`` and ``customer_type`` of every customer (:func:`customer_types`)
+            when ``tables`` may lack the customers table; taken from ``tables`` when None.
 
     Returns:
         Mart name → :class:`MaskedTable`, in the order of ``tables``.
     """
-    types = _customer_types(tables)
+    types = customer_types(tables) if types is None else types
     out: dict[str, MaskedTable] = {}
     requests: dict[str, list[tuple[str, str, Any]]] = {}
     names: dict[tuple[str, str], tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
@@ -108,7 +116,7 @@ def mask_tables(
             requests.setdefault(how, []).append((target, column, values))
         if table.dropped:
             LOG.info("analyst mart %s: dropped columns %s", target, table.dropped)
-    masker = ColumnMasker(secret)
+    masker = ColumnMasker(secret) if masker is None else masker
     for kind, wanted in requests.items():
         results = masker.mask_many([values for _, _, values in wanted], kind)
         for (target, column, _), masked in zip(wanted, results, strict=True):

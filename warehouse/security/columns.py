@@ -56,12 +56,17 @@ class ColumnMasker:
     scalar rules (:func:`mask_phone`, :func:`mask_email`, :func:`mask_person_name`,
     :func:`pseudonym`).
 
+    With ``remember`` the masked values are kept (Arrow arrays per kind) and reused by later
+    calls, so tables masked one after the other still mask each distinct value once.
+
     Args:
         secret: the pseudonym key (required for the ``pseudonym`` kind only).
+        remember: keep every kind's masked values for the next calls.
     """
 
-    def __init__(self, secret: bytes | None = None) -> None:
+    def __init__(self, secret: bytes | None = None, remember: bool = False) -> None:
         self._secret = secret
+        self._memo: dict[str, tuple[pa.Array, pa.Array]] | None = {} if remember else None
 
     def mask(self, values: ColumnLike, kind: str) -> pa.ChunkedArray:
         """Mask a column by kind.
@@ -101,7 +106,7 @@ class ColumnMasker:
         if encoded.num_chunks != len(chunks):  # the rows are split back by chunk below
             raise RuntimeError("dictionary encoding changed the chunk layout")
         distinct = encoded.chunk(0).dictionary
-        results = pa.array(batch(distinct.to_pylist()), type=pa.string())
+        results = self._results(kind, distinct, batch)
         masked = iter(results.take(chunk.indices) for chunk in encoded.chunks)
         return [
             pa.chunked_array([next(masked) for _ in text.chunks], type=pa.string())
@@ -118,6 +123,30 @@ class ColumnMasker:
         """
         text, keep, others = names_to_mask(values, enterprise)
         return keep_enterprise_names(text, keep, self.mask(others, "person"))
+
+    def _results(
+        self, kind: str, distinct: pa.Array, batch: Callable[[list[str]], list[str]]
+    ) -> pa.Array:
+        """The masked value of each distinct value (remembered ones looked up, not recomputed)."""
+        known = None if self._memo is None else self._memo.get(kind)
+        if known is None:
+            results = pa.array(batch(distinct.to_pylist()), type=pa.string())
+            if self._memo is not None:
+                self._memo[kind] = (distinct, results)
+            return results
+        values, masked = known
+        position = pc.index_in(distinct, value_set=values)
+        new = position.is_null().to_numpy(zero_copy_only=False)
+        fresh_values = distinct.filter(pa.array(new))
+        fresh = pa.array(batch(fresh_values.to_pylist()), type=pa.string())
+        assert self._memo is not None
+        self._memo[kind] = (
+            pa.concat_arrays([values, fresh_values.cast(values.type)]),
+            pa.concat_arrays([masked, fresh]),
+        )
+        found = position.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        take = np.where(new, len(values) + np.cumsum(new) - 1, found)
+        return self._memo[kind][1].take(pa.array(take))
 
     def _batch(self, kind: str) -> Callable[[list[str]], list[str]]:
         if kind in _SCALAR_RULES:

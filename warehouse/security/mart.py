@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,7 +12,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.security._mart_mask import mask_tables
+from warehouse.security._mart_mask import Types, mask_tables
+from warehouse.security.columns import ColumnMasker
 from warehouse.security.encryption import encrypt_parquet, open_encrypted_database
 from warehouse.security.keys import KeyRing
 
@@ -38,7 +39,12 @@ def _targets(tables: Mapping[str, Frame]) -> dict[str, str]:
     return targets
 
 
-def build_analyst_mart_arrow(tables: Mapping[str, Frame], secret: bytes) -> dict[str, pa.Table]:
+def build_analyst_mart_arrow(
+    tables: Mapping[str, Frame],
+    secret: bytes,
+    masker: ColumnMasker | None = None,
+    types: Types | None = None,
+) -> dict[str, pa.Table]:
     """:func:`build_analyst_mart` over Arrow tables, returning Arrow tables (the fast path).
 
     Every distinct value is masked once per call (a ``customer_id`` found in every table is
@@ -48,6 +54,10 @@ def build_analyst_mart_arrow(tables: Mapping[str, Frame], secret: bytes) -> dict
     Args:
         tables: ``{"golden.customers": table, …}`` (Arrow tables or DataFrames).
         secret: the pseudonym key (``KeyRing.derive("pseudonym")``).
+        masker: a masker remembering its values (``ColumnMasker(secret, remember=True)``)
+            to build the mart a few tables at a time, each distinct value masked once.
+        types: every customer's type (``customer_types``) when ``tables`` lacks the
+            customers table (a mart built a few tables at a time).
 
     Returns:
         ``{"mart.customers": masked table, …}``.
@@ -60,7 +70,7 @@ def build_analyst_mart_arrow(tables: Mapping[str, Frame], secret: bytes) -> dict
         for name, t in tables.items()
     }
     out: dict[str, pa.Table] = {}
-    for target, masked in mask_tables(arrow, secret, _targets(arrow)).items():
+    for target, masked in mask_tables(arrow, secret, _targets(arrow), masker, types).items():
         columns = dict(masked.columns)
         for column in masked.masked:
             columns[column] = columns[column].cast(pa.large_string())
@@ -104,7 +114,7 @@ def build_analyst_mart(tables: Mapping[str, Frame], secret: bytes) -> dict[str, 
 
 
 def write_analyst_mart(
-    tables: Mapping[str, Frame],
+    tables: Mapping[str, Frame] | Iterable[Mapping[str, Frame]],
     duckdb_path: Path,
     parquet_dir: Path,
     key: KeyRing,
@@ -116,7 +126,9 @@ def write_analyst_mart(
     handed to analysts (see :func:`analyst_mart_key`); it does not open the warehouse.
 
     Args:
-        tables: the output of :func:`build_analyst_mart` or :func:`build_analyst_mart_arrow`.
+        tables: the output of :func:`build_analyst_mart` or :func:`build_analyst_mart_arrow`;
+            or an iterable of such outputs (a few tables each), written one after the other
+            so only one group is held at a time (each group is let go once written).
         duckdb_path: the mart database (replaced as a whole).
         parquet_dir: folder for ``mart.<table>.parquet`` (its nightly change files, if any,
             are removed: this write is the whole mart).
@@ -126,27 +138,41 @@ def write_analyst_mart(
     Returns:
         Table name → Parquet file.
     """
+    groups: Iterable[Mapping[str, Frame]] = [tables] if isinstance(tables, Mapping) else tables
     ring = analyst_mart_key(key)
     duckdb_path = Path(duckdb_path)
     temp = duckdb_path.with_name(f".{duckdb_path.name}.new")
     for leftover in (temp, temp.with_name(temp.name + ".wal")):
         leftover.unlink(missing_ok=True)
+    parquet_dir = Path(parquet_dir)
+    parquet_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
     con = open_analyst_mart(
         temp, ring, allow_unsafe_crypto=allow_unsafe_crypto, new_database=not duckdb_path.exists()
     )
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {MART_SCHEMA}")
-        for name, frame in tables.items():
-            con.register("_mart_frame", frame)
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _mart_frame")
-            con.unregister("_mart_frame")
+        for group in groups:
+            for name, frame in group.items():
+                con.register("_mart_frame", frame)
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _mart_frame")
+                con.unregister("_mart_frame")
+            files.update(_write_parquet(group, parquet_dir, ring))
+            del group
         con.execute("CHECKPOINT")
     finally:
         con.close()
     temp.replace(duckdb_path)
     duckdb_path.with_name(duckdb_path.name + ".wal").unlink(missing_ok=True)
-    parquet_dir = Path(parquet_dir)
-    parquet_dir.mkdir(parents=True, exist_ok=True)
+    # the whole mart is written: the nightly change files are folded in (mart_delta)
+    shutil.rmtree(parquet_dir / "changes", ignore_errors=True)
+    return files
+
+
+def _write_parquet(
+    tables: Mapping[str, Frame], parquet_dir: Path, ring: KeyRing
+) -> dict[str, Path]:
+    """``mart.<table>.parquet`` of each table, encrypted with the mart key."""
     files = {name: parquet_dir / f"{name}.parquet" for name in tables}
     # two files at a time: Parquet encoding and encryption release the GIL
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mart-write") as pool:
@@ -158,8 +184,6 @@ def write_analyst_mart(
             for future in futures:
                 future.cancel()
             raise
-    # the whole mart is written: the nightly change files are folded in (mart_delta)
-    shutil.rmtree(parquet_dir / "changes", ignore_errors=True)
     return files
 
 

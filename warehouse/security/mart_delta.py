@@ -39,7 +39,7 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -49,6 +49,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from warehouse.db import table_exists
+from warehouse.security._mart_mask import customer_types
+from warehouse.security.columns import ColumnMasker
 from warehouse.security.encryption import encrypt_parquet, read_encrypted_parquet
 from warehouse.security.keys import KeyRing
 from warehouse.security.mart import (
@@ -242,8 +244,6 @@ def publish_mart(
     Returns:
         What was written.
     """
-    from warehouse.archive import read_tables_arrow
-    from warehouse.dormant import hide_customers
 
     hidden_now = {str(c) for c in hidden}
     schemas = _schemas(con, tables)
@@ -271,13 +271,52 @@ def publish_mart(
             _write_state(con, settings, after, full_date, done.seq, hidden_now)
             return done
         reason = "a column that was empty in every row got values"
-    mart = build_analyst_mart_arrow(
-        hide_customers(read_tables_arrow(con, tables), hidden_now), pseudonym_secret(key)
+    counted: list[int] = []
+    files = write_analyst_mart(
+        _masked_one_by_one(con, tables, hidden_now, pseudonym_secret(key), counted),
+        duckdb_path,
+        parquet_dir,
+        key,
+        allow_unsafe_crypto,
     )
-    files = write_analyst_mart(mart, duckdb_path, parquet_dir, key, allow_unsafe_crypto)
     _write_state(con, settings, after, run_date, 0, hidden_now)
-    rows = sum(len(t) for t in mart.values())
-    return MartPublish(files=files, mode="full", reason=reason, rows=rows)
+    return MartPublish(files=files, mode="full", reason=reason, rows=sum(counted))
+
+
+def _masked_one_by_one(
+    con: duckdb.DuckDBPyConnection,
+    tables: Sequence[str],
+    hidden: set[str],
+    secret: bytes,
+    counted: list[int],
+) -> Iterator[dict[str, pa.Table]]:
+    """The whole mart, one masked table at a time (read, hidden customers left out, masked).
+
+    One masker remembers what it masked, so each distinct value is masked once over all tables
+    (as one build of every table does), and every table's names are masked by the customer
+    types of the customers table: the tables equal ``build_analyst_mart_arrow`` of them all,
+    while memory holds one table (and its masked copy) instead of all of them.
+    """
+    from warehouse.archive import read_tables_arrow
+    from warehouse.archive.tables import as_pandas_written, table_schema
+    from warehouse.dormant import hide_customers
+
+    masker = ColumnMasker(secret, remember=True)
+    types = None
+    for name in tables:  # the customers table's types, as one build finds them (two columns)
+        if name.endswith("customers") and {"customer_id", "customer_type"} <= {
+            c for c, _t in table_schema(con, name) or []
+        }:
+            pair = con.sql(f"SELECT customer_id, customer_type FROM {name}").to_arrow_table()
+            types = customer_types({name: as_pandas_written(pair)})
+            break
+    for name in tables:
+        masked = build_analyst_mart_arrow(
+            hide_customers(read_tables_arrow(con, [name]), hidden), secret, masker, types
+        )
+        counted.append(sum(t.num_rows for t in masked.values()))
+        yield masked
+        del masked
 
 
 def _touched_sql(changed: Mapping[str, str]) -> list[str]:

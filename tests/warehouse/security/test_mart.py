@@ -17,6 +17,7 @@ from warehouse.security import (
     pseudonym,
     treatment,
 )
+from warehouse.security._mart_mask import customer_types
 
 SECRET = b"m" * 32
 
@@ -162,3 +163,32 @@ def test_two_tables_with_one_mart_name_are_refused() -> None:
         build_analyst_mart_arrow(tables, SECRET)
     with pytest.raises(ValueError, match=r"mart\.customers"):
         build_analyst_mart(tables, SECRET)
+
+
+def test_mart_built_table_by_table_equals_one_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One remembering masker over the tables one at a time (what a full publish does, so it
+    holds one table at a time): the same mart, and each distinct value masked once."""
+    import warehouse.security.columns as columns
+
+    tables = _golden()
+    masked: list[str] = []
+    real = columns.pseudonyms
+
+    def counting(values, secret, prefix="P"):  # type: ignore[no-untyped-def]
+        values = list(values)
+        masked.extend(values)
+        return real(values, secret, prefix)
+
+    monkeypatch.setattr(columns, "pseudonyms", counting)
+    whole = build_analyst_mart_arrow(tables, SECRET)
+    once = sorted(masked)
+    masked.clear()
+    masker = columns.ColumnMasker(SECRET, remember=True)
+    types = customer_types(tables)
+    one_by_one: dict[str, pa.Table] = {}
+    for name in reversed(list(tables)):  # the customers table last: types come from `types`
+        one_by_one.update(build_analyst_mart_arrow({name: tables[name]}, SECRET, masker, types))
+    assert sorted(masked) == once == sorted(set(once))  # every distinct value masked once
+    assert one_by_one.keys() == whole.keys()
+    for name, table in whole.items():
+        assert one_by_one[name].equals(table), name
