@@ -24,6 +24,7 @@ from cleaning.incremental import (
     switchboards,
     without_keys,
 )
+from cleaning.memos import clear_value_memos
 from cleaning.pipeline import RECORD_COLUMNS
 from warehouse import clean_delta as delta
 from warehouse import clean_full as full
@@ -106,14 +107,19 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
         versions_cpu_seconds=versions.cpu_seconds,
         versions_full_sources=list(versions.full_sources),
     )
+    # the parsers' per-value memos are not read again in this process: let them go (a full
+    # run at 1 M otherwise carries them through match, golden and publish)
+    dropped = clear_value_memos()
     log.info(
-        "clean      (%s) records=%d cleaned=%d transactions=%d interactions=%d follow_up=%d",
+        "clean      (%s) records=%d cleaned=%d transactions=%d interactions=%d follow_up=%d"
+        " memo_answers_dropped=%d",
         stats.mode,
         stats.clean_records,
         stats.cleaned,
         stats.transactions,
         stats.interactions,
         stats.follow_up,
+        dropped,
     )
     return stats
 
