@@ -57,6 +57,9 @@ from benchmarks._common import (
 
 RECORDS_PER_ENTITY = 2.4  # the demo generator's average (docs of sources.demo)
 BASE_DATE = "2026-11-23"
+# ticket rows per service XLSX file (a sheet holds 1,048,576 rows, the title and header take 3;
+# beyond that xlsxwriter drops rows silently), so a 10 M export comes as several files
+XLSX_MAX_ROWS = 1_000_000
 DELTA_DATE = "2026-11-24"
 STAGES = (
     "ingest", "clean", "match", "golden", "quality", "publish", "snapshot", "report",
@@ -90,14 +93,23 @@ def _write_delivery(tables: dict[str, Any], landing: Path, date: str) -> dict[st
     from sources.demo.writers import write_marketing_jsonl, write_sales_csv, write_service_xlsx
 
     day = dt.date.fromisoformat(date)
-    return {
-        "sales": write_sales_csv(tables["sales"], landing / "sales" / date / "crm_customers.csv"),
-        "service": write_service_xlsx(
-            tables["service"],
-            landing / "service" / date / "tickets.xlsx",
+    service = tables["service"]
+    parts = -(-len(service.frame) // XLSX_MAX_ROWS) or 1
+    service_rows = 0
+    for part in range(parts):  # an XLSX sheet holds 1,048,576 rows: larger exports are split
+        rows = np.zeros(len(service.frame), dtype=bool)
+        rows[part * XLSX_MAX_ROWS:(part + 1) * XLSX_MAX_ROWS] = True
+        chunk = service if parts == 1 else _split_table(service, rows)[1]
+        name = "tickets.xlsx" if part == 0 else f"tickets_{part + 1}.xlsx"
+        service_rows += write_service_xlsx(
+            chunk,
+            landing / "service" / date / name,
             title=f"客服工单导出（{day.year}年{day.month}月）",
             created=dt.datetime.combine(day, dt.time(8, 0)),
-        ),
+        )
+    return {
+        "sales": write_sales_csv(tables["sales"], landing / "sales" / date / "crm_customers.csv"),
+        "service": service_rows,
         "marketing": write_marketing_jsonl(
             tables["marketing"], landing / "marketing" / date / "leads.jsonl"
         ),

@@ -93,3 +93,22 @@ def test_watchdog_kills_the_whole_tree_over_its_memory_limit(tmp_path: Path) -> 
     assert tree_pids(root_pid) == []  # nothing of the tree is left
     assert "# summary" in (tmp_path / "w.log").read_text()
     assert any(s.disk for s in samples)
+
+
+def test_a_service_export_beyond_one_sheet_is_split_into_files(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    from python_calamine import CalamineWorkbook
+
+    from sources.demo.generator import _generate
+
+    tables = _generate(300, 7).tables
+    rows = len(tables["service"].frame)
+    monkeypatch.setattr(bp, "XLSX_MAX_ROWS", rows // 3 + 1)  # as if a sheet held a third
+    counts = bp._write_delivery(tables, tmp_path, bp.BASE_DATE)
+    files = sorted((tmp_path / "service" / bp.BASE_DATE).glob("*.xlsx"))
+    assert [f.name for f in files] == ["tickets.xlsx", "tickets_2.xlsx", "tickets_3.xlsx"]
+    in_files = 0
+    for f in files:
+        sheet = CalamineWorkbook.from_path(str(f)).get_sheet_by_name("工单").to_python()
+        in_files += sum(1 for row in sheet[3:] if any(str(v) for v in row))
+    assert counts["service"] == rows == in_files  # every ticket is in exactly one file
