@@ -577,6 +577,10 @@ def _tree_table(runs: list[dict]) -> str:
         rows.append([k, med(k, "seconds"), med(k, "tree_cpu_s"), med(k, "tree_peak_rss_mb"),
                      med(k, "peak_disk_mb"), ", ".join(sorted(states))])
     trees = [r["tree"] for r in runs if r.get("tree")]
+    outside = median([float(r["tree"]["tree_cpu_s"]) - sum(
+        v["tree_cpu_s"] for v in r.get("stage_tree", {}).values()) for r in runs if r.get("tree")])
+    rows.append(["outside the steps (start-up, Dagster, step processes' start)", "", outside,
+                 "", "", ""])
     disk = [r.get("disk_mb", {}) for r in runs]
     rows.append([
         "**whole run**", median([float(t["wall_s"]) for t in trees]),
