@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,6 +61,8 @@ BASE_DATE = "2026-11-23"
 # ticket rows per service XLSX file (a sheet holds 1,048,576 rows, the title and header take 3;
 # beyond that xlsxwriter drops rows silently), so a 10 M export comes as several files
 XLSX_MAX_ROWS = 1_000_000
+# entities per generator batch (≈ 2.4 M source records, ≈ 3.5 GB of generator memory)
+GEN_BATCH_ENTITIES = 1_000_000
 DELTA_DATE = "2026-11-24"
 STAGES = (
     "ingest", "clean", "match", "golden", "quality", "publish", "snapshot", "report",
@@ -88,8 +91,13 @@ def _split_table(table: Any, delta: np.ndarray) -> tuple[Any, Any]:
     return take(~delta), take(delta)
 
 
-def _write_delivery(tables: dict[str, Any], landing: Path, date: str) -> dict[str, int]:
-    """Write one delivery of the three departments' exports the way their systems do."""
+def _write_delivery(
+    tables: dict[str, Any], landing: Path, date: str, suffix: str = ""
+) -> dict[str, int]:
+    """Write one delivery of the three departments' exports the way their systems do.
+
+    ``suffix`` goes at the end of every file name (more files of the same delivery).
+    """
     from sources.demo.writers import write_marketing_jsonl, write_sales_csv, write_service_xlsx
 
     day = dt.date.fromisoformat(date)
@@ -100,7 +108,7 @@ def _write_delivery(tables: dict[str, Any], landing: Path, date: str) -> dict[st
         rows = np.zeros(len(service.frame), dtype=bool)
         rows[part * XLSX_MAX_ROWS:(part + 1) * XLSX_MAX_ROWS] = True
         chunk = service if parts == 1 else _split_table(service, rows)[1]
-        name = "tickets.xlsx" if part == 0 else f"tickets_{part + 1}.xlsx"
+        name = f"tickets{suffix}.xlsx" if part == 0 else f"tickets{suffix}_{part + 1}.xlsx"
         service_rows += write_service_xlsx(
             chunk,
             landing / "service" / date / name,
@@ -108,12 +116,36 @@ def _write_delivery(tables: dict[str, Any], landing: Path, date: str) -> dict[st
             created=dt.datetime.combine(day, dt.time(8, 0)),
         )
     return {
-        "sales": write_sales_csv(tables["sales"], landing / "sales" / date / "crm_customers.csv"),
+        "sales": write_sales_csv(
+            tables["sales"], landing / "sales" / date / f"crm_customers{suffix}.csv"
+        ),
         "service": service_rows,
         "marketing": write_marketing_jsonl(
-            tables["marketing"], landing / "marketing" / date / "leads.jsonl"
+            tables["marketing"], landing / "marketing" / date / f"leads{suffix}.jsonl"
         ),
     }
+
+
+def _batch_ids(tables: dict[str, Any], truth: Any, batch: int) -> tuple[dict[str, Any], Any]:
+    """Make a later generator batch's record and entity ids distinct from every other batch's.
+
+    The batch number goes after the id's letters (``KH10000001`` → ``KH310000001``,
+    ``E0000015`` → ``E30000015``): the same shape of id, never one of batch 0 (one digit more).
+    """
+    from sources.demo.generator import _ID_COLUMN
+
+    def tag(values: Any) -> Any:
+        text = pd.Series(values, dtype=object).astype(str)
+        return (text.str.extract(r"^([A-Za-z]*)", expand=False) + str(batch)
+                + text.str.replace(r"^[A-Za-z]*", "", regex=True)).to_numpy(dtype=object)
+
+    for source, table in tables.items():
+        column = _ID_COLUMN[source]
+        table.frame[column] = tag(table.frame[column].to_numpy())
+    truth = truth.copy()
+    truth["source_record_id"] = tag(truth["source_record_id"].to_numpy())
+    truth["entity_id"] = tag(truth["entity_id"].to_numpy())
+    return tables, truth
 
 
 def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
@@ -123,6 +155,12 @@ def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
         records: wanted number of source records (entities = records / 2.4).
         seed: generator seed.
         delta_share: share of every department's rows held back for the second delivery.
+
+    Beyond ``GEN_BATCH_ENTITIES`` entities the generator runs in independent batches (seed +
+    1000 × batch, ids made distinct by ``_batch_ids``) written as extra files of the same
+    deliveries, so its memory stays that of one batch: the generator holds ≈ 1.4 KB per record
+    (≈ 14 GB for 10 M records in one go). Batches share the generator's name and address pools,
+    so people and companies of different batches can share a name, as in a larger country.
 
     Returns:
         The cache's metadata: folder, record counts per delivery, generation seconds.
@@ -139,21 +177,44 @@ def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
             meta["folder"] = str(folder)  # a cache copied from another checkout names its origin
             return meta
     shutil.rmtree(folder, ignore_errors=True)
-    started = time.perf_counter()
     entities = max(1, round(records / RECORDS_PER_ENTITY))
-    generated = _generate(entities, seed)
-    gen_s = time.perf_counter() - started
-    rng = np.random.default_rng(seed + 1)
-    base_tables: dict[str, Any] = {}
-    delta_tables: dict[str, Any] = {}
-    for source, table in generated.tables.items():
-        mask = rng.random(len(table.frame)) < delta_share
-        base_tables[source], delta_tables[source] = _split_table(table, mask)
-    started = time.perf_counter()
-    base_counts = _write_delivery(base_tables, folder / "base", BASE_DATE)
-    delta_counts = _write_delivery(delta_tables, folder / "delta", DELTA_DATE)
-    generated.data.truth.to_csv(folder / "truth.csv", index=False, lineterminator="\n")
-    write_s = time.perf_counter() - started
+    batches = -(-entities // GEN_BATCH_ENTITIES)
+    gen_s = write_s = 0.0
+    base_counts: dict[str, int] = {}
+    delta_counts: dict[str, int] = {}
+    for batch in range(batches):
+        started = time.perf_counter()
+        size = entities // batches + (1 if batch < entities % batches else 0)
+        generated = _generate(size, seed + 1000 * batch)
+        tables = generated.tables
+        truth = generated.data.truth
+        del generated
+        if batch:
+            tables, truth = _batch_ids(tables, truth, batch)
+        gen_s += time.perf_counter() - started
+        rng = np.random.default_rng(seed + 1 + 1000 * batch)
+        base_tables: dict[str, Any] = {}
+        delta_tables: dict[str, Any] = {}
+        for source, table in tables.items():
+            mask = rng.random(len(table.frame)) < delta_share
+            base_tables[source], delta_tables[source] = _split_table(table, mask)
+        del tables
+        started = time.perf_counter()
+        suffix = f"_{batch + 1}" if batch else ""
+        for counts, part, folder_name, date in (
+            (base_counts, base_tables, "base", BASE_DATE),
+            (delta_counts, delta_tables, "delta", DELTA_DATE),
+        ):
+            for k, v in _write_delivery(part, folder / folder_name, date, suffix).items():
+                counts[k] = counts.get(k, 0) + v
+        truth.to_csv(folder / "truth.csv", index=False, lineterminator="\n",
+                     mode="a" if batch else "w", header=not batch)
+        write_s += time.perf_counter() - started
+        del base_tables, delta_tables, truth
+        if batches > 1:
+            print(f"  generated batch {batch + 1}/{batches} ({size:,} entities): "
+                  f"{gen_s:.0f} s generating, {write_s:.0f} s writing so far, peak RSS "
+                  f"{peak_rss_mb():,.0f} MB", flush=True)
     meta = {
         "records": records,
         "entities": entities,
@@ -165,6 +226,7 @@ def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
         "delta_counts": delta_counts,
         "generate_seconds": round(gen_s, 2),
         "write_seconds": round(write_s, 2),
+        "generator_batches": batches,
         "folder": str(folder),
     }
     meta_file.write_text(json.dumps(meta, indent=2), encoding="utf-8")

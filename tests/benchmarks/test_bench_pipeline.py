@@ -112,3 +112,26 @@ def test_a_service_export_beyond_one_sheet_is_split_into_files(tmp_path: Path,
         sheet = CalamineWorkbook.from_path(str(f)).get_sheet_by_name("工单").to_python()
         in_files += sum(1 for row in sheet[3:] if any(str(v) for v in row))
     assert counts["service"] == rows == in_files  # every ticket is in exactly one file
+
+
+def test_large_sizes_are_generated_in_batches_with_distinct_ids(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    import pandas as pd
+
+    monkeypatch.setattr(bp, "OUT_ROOT", tmp_path)
+    monkeypatch.setattr(bp, "GEN_BATCH_ENTITIES", 200)
+    meta = bp.prepare_data(1200, seed=5, delta_share=0.05)  # 500 entities: 3 batches
+    assert meta["generator_batches"] == 3
+    folder = Path(meta["folder"])
+    truth = pd.read_csv(folder / "truth.csv", dtype=str)
+    assert len(truth) == meta["base_records"] + meta["delta_records"]
+    assert not truth.duplicated(["source_system", "source_record_id"]).any()
+    assert truth["entity_id"].nunique() == 500
+    # every batch is more files of the same two deliveries
+    sales = sorted(p.name for p in (folder / "base" / "sales" / bp.BASE_DATE).glob("*.csv"))
+    assert sales == ["crm_customers.csv", "crm_customers_2.csv", "crm_customers_3.csv"]
+    ids = pd.concat(pd.read_csv(folder / "base" / "sales" / bp.BASE_DATE / name, dtype=str,
+                                encoding="gb18030")
+                    ["客户编号"] for name in sales)
+    assert ids.is_unique and ids.str.fullmatch(r"KH\d+").all()
+    assert set(ids) <= set(truth["source_record_id"])
