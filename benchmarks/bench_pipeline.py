@@ -148,13 +148,47 @@ def _batch_ids(tables: dict[str, Any], truth: Any, batch: int) -> tuple[dict[str
     return tables, truth
 
 
-def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
+def _generate_batch(
+    folder: Path, batch: int, entities: int, seed: int, delta_share: float
+) -> dict[str, Any]:
+    """Generate one batch and write it as files of the base and delta deliveries (plus its
+    truth as ``truth_<batch>.csv``); return its counts and seconds."""
+    from sources.demo.generator import _generate
+
+    started = time.perf_counter()
+    generated = _generate(entities, seed + 1000 * batch)
+    tables, truth = generated.tables, generated.data.truth
+    del generated
+    if batch:
+        tables, truth = _batch_ids(tables, truth, batch)
+    gen_s = time.perf_counter() - started
+    rng = np.random.default_rng(seed + 1 + 1000 * batch)
+    base_tables: dict[str, Any] = {}
+    delta_tables: dict[str, Any] = {}
+    for source, table in tables.items():
+        mask = rng.random(len(table.frame)) < delta_share
+        base_tables[source], delta_tables[source] = _split_table(table, mask)
+    del tables
+    started = time.perf_counter()
+    suffix = f"_{batch + 1}" if batch else ""
+    base = _write_delivery(base_tables, folder / "base", BASE_DATE, suffix)
+    delta = _write_delivery(delta_tables, folder / "delta", DELTA_DATE, suffix)
+    truth.to_csv(folder / f"truth_{batch}.csv", index=False, lineterminator="\n")
+    write_s = time.perf_counter() - started
+    print(f"  generated batch {batch + 1} ({entities:,} entities): {gen_s:.0f} s generating, "
+          f"{write_s:.0f} s writing, peak RSS {peak_rss_mb():,.0f} MB", flush=True)
+    return {"base_counts": base, "delta_counts": delta, "generate_seconds": gen_s,
+            "write_seconds": write_s}
+
+
+def prepare_data(records: int, seed: int, delta_share: float, jobs: int = 1) -> dict[str, Any]:
     """Generate (or reuse) the cached base + delta deliveries and truth for one size.
 
     Args:
         records: wanted number of source records (entities = records / 2.4).
         seed: generator seed.
         delta_share: share of every department's rows held back for the second delivery.
+        jobs: generator batches generated side by side (processes).
 
     Beyond ``GEN_BATCH_ENTITIES`` entities the generator runs in independent batches (seed +
     1000 × batch, ids made distinct by ``_batch_ids``) written as extra files of the same
@@ -165,9 +199,6 @@ def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
     Returns:
         The cache's metadata: folder, record counts per delivery, generation seconds.
     """
-    # The public write_demo writes a single delivery; the split needs the generator's tables.
-    from sources.demo.generator import _generate
-
     folder = OUT_ROOT / "data" / "bench" / str(records)
     meta_file = folder / "meta.json"
     if meta_file.exists():
@@ -177,44 +208,36 @@ def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
             meta["folder"] = str(folder)  # a cache copied from another checkout names its origin
             return meta
     shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     entities = max(1, round(records / RECORDS_PER_ENTITY))
     batches = -(-entities // GEN_BATCH_ENTITIES)
-    gen_s = write_s = 0.0
+    sizes = [entities // batches + (1 if b < entities % batches else 0) for b in range(batches)]
     base_counts: dict[str, int] = {}
     delta_counts: dict[str, int] = {}
-    for batch in range(batches):
-        started = time.perf_counter()
-        size = entities // batches + (1 if batch < entities % batches else 0)
-        generated = _generate(size, seed + 1000 * batch)
-        tables = generated.tables
-        truth = generated.data.truth
-        del generated
-        if batch:
-            tables, truth = _batch_ids(tables, truth, batch)
-        gen_s += time.perf_counter() - started
-        rng = np.random.default_rng(seed + 1 + 1000 * batch)
-        base_tables: dict[str, Any] = {}
-        delta_tables: dict[str, Any] = {}
-        for source, table in tables.items():
-            mask = rng.random(len(table.frame)) < delta_share
-            base_tables[source], delta_tables[source] = _split_table(table, mask)
-        del tables
-        started = time.perf_counter()
-        suffix = f"_{batch + 1}" if batch else ""
-        for counts, part, folder_name, date in (
-            (base_counts, base_tables, "base", BASE_DATE),
-            (delta_counts, delta_tables, "delta", DELTA_DATE),
-        ):
-            for k, v in _write_delivery(part, folder / folder_name, date, suffix).items():
+    args = [(folder, b, sizes[b], seed, delta_share) for b in range(batches)]
+    if jobs > 1 and batches > 1:  # batches are independent: generate them side by side
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(jobs, batches), mp_context=context) as pool:
+            done = list(pool.map(_generate_batch, *zip(*args, strict=True)))
+    else:
+        done = [_generate_batch(*a) for a in args]
+    gen_s = sum(d["generate_seconds"] for d in done)
+    write_s = sum(d["write_seconds"] for d in done)
+    for d in done:
+        for counts, key in ((base_counts, "base_counts"), (delta_counts, "delta_counts")):
+            for k, v in d[key].items():
                 counts[k] = counts.get(k, 0) + v
-        truth.to_csv(folder / "truth.csv", index=False, lineterminator="\n",
-                     mode="a" if batch else "w", header=not batch)
-        write_s += time.perf_counter() - started
-        del base_tables, delta_tables, truth
-        if batches > 1:
-            print(f"  generated batch {batch + 1}/{batches} ({size:,} entities): "
-                  f"{gen_s:.0f} s generating, {write_s:.0f} s writing so far, peak RSS "
-                  f"{peak_rss_mb():,.0f} MB", flush=True)
+    with (folder / "truth.csv").open("wb") as out:
+        for b in range(batches):
+            part = folder / f"truth_{b}.csv"
+            with part.open("rb") as src:
+                if b:
+                    src.readline()  # one header
+                shutil.copyfileobj(src, out)
+            part.unlink()
     meta = {
         "records": records,
         "entities": entities,
@@ -833,6 +856,9 @@ def main() -> None:
                        help="kill a run whose process tree's RSS exceeds this; it is reported "
                             "as killed, with the stages it reached")
     watch.add_argument("--deadline", help="UTC HH:MM: kill a run still going then")
+    parser.add_argument("--gen-jobs", type=int, default=1,
+                        help="generator batches (sizes beyond 2.4 M records) generated side by "
+                             "side")
     parser.add_argument("--prepare-only", action="store_true",
                         help="generate (or find) the cached data of each size and stop")
     parser.add_argument("--worker", choices=["full", "incremental"], help=argparse.SUPPRESS)
@@ -851,7 +877,7 @@ def main() -> None:
     print(f"machine: {facts}", flush=True)
     sections, summaries = [], []
     for records in args.records:
-        meta = prepare_data(records, args.seed, args.delta_share)
+        meta = prepare_data(records, args.seed, args.delta_share, args.gen_jobs)
         _full_redelivery(meta)
         print(f"\n== {records:,} records: data {'cached' if meta['cached'] else 'generated'} "
               f"({meta['base_records']:,} + {meta['delta_records']:,})", flush=True)

@@ -120,7 +120,7 @@ def test_large_sizes_are_generated_in_batches_with_distinct_ids(tmp_path: Path,
 
     monkeypatch.setattr(bp, "OUT_ROOT", tmp_path)
     monkeypatch.setattr(bp, "GEN_BATCH_ENTITIES", 200)
-    meta = bp.prepare_data(1200, seed=5, delta_share=0.05)  # 500 entities: 3 batches
+    meta = bp.prepare_data(1200, seed=5, delta_share=0.05, jobs=2)  # 500 entities: 3 batches
     assert meta["generator_batches"] == 3
     folder = Path(meta["folder"])
     truth = pd.read_csv(folder / "truth.csv", dtype=str)
