@@ -878,7 +878,8 @@ def main() -> None:
     sections, summaries = [], []
     for records in args.records:
         meta = prepare_data(records, args.seed, args.delta_share, args.gen_jobs)
-        _full_redelivery(meta)
+        if not args.no_incremental:
+            _full_redelivery(meta)
         print(f"\n== {records:,} records: data {'cached' if meta['cached'] else 'generated'} "
               f"({meta['base_records']:,} + {meta['delta_records']:,})", flush=True)
         if args.prepare_only:
