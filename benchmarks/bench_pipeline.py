@@ -177,8 +177,11 @@ def _generate_batch(
     write_s = time.perf_counter() - started
     print(f"  generated batch {batch + 1} ({entities:,} entities): {gen_s:.0f} s generating, "
           f"{write_s:.0f} s writing, peak RSS {peak_rss_mb():,.0f} MB", flush=True)
-    return {"base_counts": base, "delta_counts": delta, "generate_seconds": gen_s,
-            "write_seconds": write_s}
+    result = {"base_counts": base, "delta_counts": delta, "generate_seconds": gen_s,
+              "write_seconds": write_s, "peak_rss_mb": peak_rss_mb()}
+    # written last: a batch with this file is complete (an interrupted generation resumes)
+    (folder / f"batch_{batch}.json").write_text(json.dumps(result), encoding="utf-8")
+    return result
 
 
 def prepare_data(records: int, seed: int, delta_share: float, jobs: int = 1) -> dict[str, Any]:
@@ -207,23 +210,33 @@ def prepare_data(records: int, seed: int, delta_share: float, jobs: int = 1) -> 
             meta["cached"] = True
             meta["folder"] = str(folder)  # a cache copied from another checkout names its origin
             return meta
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
     entities = max(1, round(records / RECORDS_PER_ENTITY))
     batches = -(-entities // GEN_BATCH_ENTITIES)
+    plan = {"records": records, "seed": seed, "delta_share": delta_share, "batches": batches}
+    plan_file = folder / "plan.json"
+    if not plan_file.exists() or json.loads(plan_file.read_text(encoding="utf-8")) != plan:
+        shutil.rmtree(folder, ignore_errors=True)  # else: resume, keeping the finished batches
+        folder.mkdir(parents=True)
+        plan_file.write_text(json.dumps(plan), encoding="utf-8")
     sizes = [entities // batches + (1 if b < entities % batches else 0) for b in range(batches)]
     base_counts: dict[str, int] = {}
     delta_counts: dict[str, int] = {}
-    args = [(folder, b, sizes[b], seed, delta_share) for b in range(batches)]
-    if jobs > 1 and batches > 1:  # batches are independent: generate them side by side
+    finished = {b: json.loads((folder / f"batch_{b}.json").read_text(encoding="utf-8"))
+                for b in range(batches) if (folder / f"batch_{b}.json").exists()}
+    args = [(folder, b, sizes[b], seed, delta_share) for b in range(batches) if b not in finished]
+    if jobs > 1 and len(args) > 1:  # batches are independent: generate them side by side
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(jobs, batches), mp_context=context) as pool:
+        # each worker in its own session: the kernel's autogroup scheduler shares the CPU
+        # between sessions, so workers of one session would only split one session's share
+        with ProcessPoolExecutor(min(jobs, len(args)), mp_context=context,
+                                 initializer=os.setsid) as pool:
             done = list(pool.map(_generate_batch, *zip(*args, strict=True)))
     else:
         done = [_generate_batch(*a) for a in args]
+    done += list(finished.values())
     gen_s = sum(d["generate_seconds"] for d in done)
     write_s = sum(d["write_seconds"] for d in done)
     for d in done:
@@ -237,7 +250,10 @@ def prepare_data(records: int, seed: int, delta_share: float, jobs: int = 1) -> 
                 if b:
                     src.readline()  # one header
                 shutil.copyfileobj(src, out)
-            part.unlink()
+    for b in range(batches):
+        (folder / f"truth_{b}.csv").unlink()
+        (folder / f"batch_{b}.json").unlink()
+    plan_file.unlink()
     meta = {
         "records": records,
         "entities": entities,
