@@ -298,9 +298,10 @@ def _full_redelivery(meta: dict[str, Any]) -> None:
             if not delta_bytes.startswith(base_bytes):  # not converted by another benchmark
                 new_lines = delta_bytes.splitlines(True)[1:]
                 delta.write_bytes(base_bytes + b"".join(new_lines))
-            meta["redelivered_records"] = meta.get("redelivered_records", 0) + meta[
-                "base_counts"
-            ].get(source.name, 0)
+        # every base file of the source is delivered again (one file per generator batch)
+        meta["redelivered_records"] = meta.get("redelivered_records", 0) + meta[
+            "base_counts"
+        ].get(source.name, 0)
     meta["full_redelivery"] = True
     saved = {k: v for k, v in meta.items() if k != "cached"}
     (folder / "meta.json").write_text(json.dumps(saved, indent=2), encoding="utf-8")
