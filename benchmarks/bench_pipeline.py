@@ -752,9 +752,19 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
     inc_rss = median([r["peak_rss_mb"] for r in inc])
     stage_rows.append(["**whole run**", full_wall, n / full_wall, full_rss, inc_wall,
                        inc_wall / full_wall, inc_rss, "", ""])
-    full_cpu = median([r.get("cpu_seconds", float("nan")) for r in full])
-    inc_cpu = median([r.get("cpu_seconds", float("nan")) for r in inc])
-    stage_rows.append(["**whole run, CPU s** (user+sys)", full_cpu, n / full_cpu, "", inc_cpu,
+    # under the multiprocess executor the steps run in processes the worker's getrusage does
+    # not see: the whole tree's CPU seconds (sampled) are the run's CPU there
+    multi = (full[0].get("settings") or {}).get("executor") == "multiprocess"
+
+    def run_cpu(r: dict[str, Any]) -> float:
+        if multi and r.get("tree"):
+            return float(r["tree"]["tree_cpu_s"])
+        return float(r.get("cpu_seconds", float("nan")))
+
+    full_cpu = median([run_cpu(r) for r in full])
+    inc_cpu = median([run_cpu(r) for r in inc])
+    stage_rows.append(["**whole run, CPU s** (user+sys" + (", process tree)" if multi else ")"),
+                       full_cpu, n / full_cpu, "", inc_cpu,
                        inc_cpu / full_cpu, "", full_cpu, inc_cpu])
     scores_full = {k: median([_scores(r)[k] for r in full]) for k in _scores(full[0])}
     scores_inc = {k: median([_scores(r)[k] for r in inc]) for k in _scores(inc[0])} if inc else {}
@@ -1104,7 +1114,8 @@ def stage_tree_figures(samples: list[Any], steps: dict[str, dict[str, Any]]) -> 
                 sum(float(np.interp(b, times, cpus) - np.interp(a, times, cpus))
                     for a, b in merged), 1),
             "tree_peak_rss_mb": round(max((x.rss for x in inside), default=0) / 1e6),
-            "peak_disk_mb": round(max(disk, default=0) / 1e6),
+            # disk is read every 10 s: a short stage may hold no reading (NaN, shown as –)
+            "peak_disk_mb": round(max(disk) / 1e6) if disk else float("nan"),
             "status": status.get(stage, "success"),
         }
     return out
