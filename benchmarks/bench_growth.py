@@ -90,21 +90,37 @@ def summary_table(groups: dict[tuple[str, int], list[dict[str, Any]]]) -> str:
             steps = runs[-1].get("steps") or {}
             running = [k for k, w in steps.items() if w["status"] != "success"]
             reached = f" (running: {', '.join(running) or '–'})"
-        rows.append([
-            f"{records:,}", label, len(use), status + reached,
-            _med(use, lambda r: r["tree"]["wall_s"]),
-            _med(use, lambda r: r["tree"]["tree_cpu_s"]),
-            _med(use, lambda r: r["tree"]["peak_tree_rss_mb"]),
-            _med(use, lambda r: r["tree"]["peak_tree_pss_mb"]),
-            _med(use, lambda r: r["tree"]["peak_disk_mb"]["run_folder"]),
-            _med(use, lambda r: r["tree"]["peak_disk_mb"]["warehouse"]),
-            _med(use, lambda r: r["tree"]["peak_disk_mb"]["duckdb_temp"]),
-            _med(use, lambda r: r["tree"]["peak_disk_mb"]["dagster"]),
-        ])
+        rows.append(
+            [
+                f"{records:,}",
+                label,
+                len(use),
+                status + reached,
+                _med(use, lambda r: r["tree"]["wall_s"]),
+                _med(use, lambda r: r["tree"]["tree_cpu_s"]),
+                _med(use, lambda r: r["tree"]["peak_tree_rss_mb"]),
+                _med(use, lambda r: r["tree"]["peak_tree_pss_mb"]),
+                _med(use, lambda r: r["tree"]["peak_disk_mb"]["run_folder"]),
+                _med(use, lambda r: r["tree"]["peak_disk_mb"]["warehouse"]),
+                _med(use, lambda r: r["tree"]["peak_disk_mb"]["duckdb_temp"]),
+                _med(use, lambda r: r["tree"]["peak_disk_mb"]["dagster"]),
+            ]
+        )
     return md_table(
-        ["records", "settings", "runs", "status", "wall s", "tree CPU s", "tree peak RSS MB",
-         "tree peak PSS MB", "peak disk MB (run folder)", "warehouse MB", "DuckDB spill MB",
-         "Dagster storage MB"],
+        [
+            "records",
+            "settings",
+            "runs",
+            "status",
+            "wall s",
+            "tree CPU s",
+            "tree peak RSS MB",
+            "tree peak PSS MB",
+            "peak disk MB (run folder)",
+            "warehouse MB",
+            "DuckDB spill MB",
+            "Dagster storage MB",
+        ],
         rows,
     )
 
@@ -115,8 +131,9 @@ def stage_table(groups: dict[tuple[str, int], list[dict[str, Any]]], label: str)
     stages: list[str] = []
     for _, runs in sizes:
         for r in runs:
-            for k, _ in sorted((r.get("stage_tree") or {}).items(),
-                               key=lambda kv: kv[1].get("started_s", 0)):
+            for k, _ in sorted(
+                (r.get("stage_tree") or {}).items(), key=lambda kv: kv[1].get("started_s", 0)
+            ):
                 if k not in stages:
                     stages.append(k)
     rows = []
@@ -138,8 +155,7 @@ def stage_table(groups: dict[tuple[str, int], list[dict[str, Any]]], label: str)
         done = [r for r in runs if not _stopped(r)] or runs
         cells.append(f"{_med(done, _outside_cpu):,.0f} s")
     rows.append(cells)
-    return md_table(["stage: tree CPU s / peak RSS MB", *(f"{rec:,}" for rec, _ in sizes)],
-                    rows)
+    return md_table(["stage: tree CPU s / peak RSS MB", *(f"{rec:,}" for rec, _ in sizes)], rows)
 
 
 def _outside_cpu(run: dict[str, Any]) -> float:
@@ -160,14 +176,27 @@ def growth_table(groups: dict[tuple[str, int], list[dict[str, Any]]]) -> str:
         for (ra, a), (rb, b) in itertools.pairwise(sizes):
             factor = rb / ra
             cpu = _med(b, lambda r: r["tree"]["tree_cpu_s"]) / _med(
-                a, lambda r: r["tree"]["tree_cpu_s"])
+                a, lambda r: r["tree"]["tree_cpu_s"]
+            )
             rss = _med(b, lambda r: r["tree"]["peak_tree_rss_mb"]) / _med(
-                a, lambda r: r["tree"]["peak_tree_rss_mb"])
+                a, lambda r: r["tree"]["peak_tree_rss_mb"]
+            )
             disk = _med(b, lambda r: r["tree"]["peak_disk_mb"]["run_folder"]) / _med(
-                a, lambda r: r["tree"]["peak_disk_mb"]["run_folder"])
+                a, lambda r: r["tree"]["peak_disk_mb"]["run_folder"]
+            )
             rows.append([f"{ra:,} → {rb:,}", label, factor, cpu, cpu / factor, rss, disk])
-    return md_table(["sizes", "settings", "records ×", "tree CPU ×", "CPU × / records ×",
-                     "tree peak RSS ×", "peak disk ×"], rows)
+    return md_table(
+        [
+            "sizes",
+            "settings",
+            "records ×",
+            "tree CPU ×",
+            "CPU × / records ×",
+            "tree peak RSS ×",
+            "peak disk ×",
+        ],
+        rows,
+    )
 
 
 def main() -> None:
@@ -180,16 +209,21 @@ def main() -> None:
     groups = group_runs(load_results(args.results, args.since))
     if not groups:
         sys.exit(f"no results under {args.results}")
-    parts = ["Per size and settings (the whole process tree; medians over finished runs):", "",
-             summary_table(groups)]
+    parts = [
+        "Per size and settings (the whole process tree; medians over finished runs):",
+        "",
+        summary_table(groups),
+    ]
     for label in dict.fromkeys(lab for lab, _ in groups):
         parts += ["", f"Per stage, settings {label}:", "", stage_table(groups, label)]
     parts += ["", "Growth:", "", growth_table(groups)]
     text = "\n".join(parts)
     print(text)
     if args.append:
-        append_section(section_header("Growth by size (bench_growth.py)", command_line(),
-                                      machine_facts()) + text)
+        append_section(
+            section_header("Growth by size (bench_growth.py)", command_line(), machine_facts())
+            + text
+        )
 
 
 if __name__ == "__main__":

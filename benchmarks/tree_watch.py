@@ -69,7 +69,7 @@ def _stat_fields(pid: int) -> list[str] | None:
     except OSError:
         return None
     # the command name is in parentheses and may hold spaces: split after the last ')'
-    return text[text.rfind(")") + 2:].split()
+    return text[text.rfind(")") + 2 :].split()
 
 
 def _cpu_ticks(pid: int) -> tuple[int, int] | None:
@@ -234,8 +234,10 @@ def watch(
     reason = None
     with log.open("a", encoding="utf-8") as fh:
         limit = f"{max_rss / 1e9:.1f} GB" if max_rss else "none"
-        fh.write(f"# {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} pid {proc.pid} "
-                 f"limit {limit} deadline {deadline} cmd {command}\n")
+        fh.write(
+            f"# {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} pid {proc.pid} "
+            f"limit {limit} deadline {deadline} cmd {command}\n"
+        )
         fh.write("utc\telapsed_s\tprocesses\trss_mb\tpss_mb\tcpu_s\tdisk_mb\tlargest\n")
         while True:
             s = sample(proc.pid, cpu)
@@ -303,8 +305,9 @@ def main() -> None:
     if not command:
         parser.error("no command given")
     deadline = parse_deadline(args.deadline, dt.datetime.now(dt.UTC)) if args.deadline else None
-    status, summary, _ = watch(command, args.log, int(args.max_rss_gb * 1e9), deadline,
-                               args.every, args.stdout)
+    status, summary, _ = watch(
+        command, args.log, int(args.max_rss_gb * 1e9), deadline, args.every, args.stdout
+    )
     if summary["killed"]:
         print(f"watchdog: killed: {summary['killed']}", file=sys.stderr)
     print("watchdog: " + json.dumps(summary), file=sys.stderr)

@@ -14,8 +14,15 @@ from pipelines.settings import load_config
 
 
 def _args(**kw: object) -> argparse.Namespace:
-    base = {"shards": None, "executor": None, "max_concurrent": 2, "workers": None,
-            "memory_limit": None, "duckdb_threads": None, "temp_dir": None}
+    base = {
+        "shards": None,
+        "executor": None,
+        "max_concurrent": 2,
+        "workers": None,
+        "memory_limit": None,
+        "duckdb_threads": None,
+        "temp_dir": None,
+    }
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -50,15 +57,30 @@ def test_steps_map_to_stages() -> None:
 
 def test_stage_figures_come_from_the_samples_inside_each_stage() -> None:
     t0 = 1000.0
-    samples = [Sample(t0 + i, 1, rss=(100 + 10 * i) * 10**6, pss=0, cpu_s=2.0 * i,
-                      disk={"run_folder": i * 10**6}) for i in range(21)]
+    samples = [
+        Sample(
+            t0 + i,
+            1,
+            rss=(100 + 10 * i) * 10**6,
+            pss=0,
+            cpu_s=2.0 * i,
+            disk={"run_folder": i * 10**6},
+        )
+        for i in range(21)
+    ]
     steps = {
         "raw__sales": {"start": t0 + 1, "end": t0 + 5, "status": "success"},
         # two shard steps side by side: their windows merge, the stage is not counted twice
-        "match__clusters.match_score_shard[shard_0]": {"start": t0 + 10, "end": t0 + 14,
-                                                       "status": "success"},
-        "match__clusters.match_score_shard[shard_1]": {"start": t0 + 12, "end": t0 + 16,
-                                                       "status": "success"},
+        "match__clusters.match_score_shard[shard_0]": {
+            "start": t0 + 10,
+            "end": t0 + 14,
+            "status": "success",
+        },
+        "match__clusters.match_score_shard[shard_1]": {
+            "start": t0 + 12,
+            "end": t0 + 16,
+            "status": "success",
+        },
         "staging__golden": {"start": t0 + 18, "end": None, "status": "running"},  # killed
     }
     fig = bp.stage_tree_figures(samples, steps)
@@ -81,9 +103,14 @@ def test_watchdog_kills_the_whole_tree_over_its_memory_limit(tmp_path: Path) -> 
         time.sleep(60)
     """)
     started = time.time()
-    status, summary, samples = watch([sys.executable, "-c", script], tmp_path / "w.log",
-                                     max_rss=150 * 10**6, deadline=None, every=0.2,
-                                     disk={"tmp": tmp_path})
+    status, summary, samples = watch(
+        [sys.executable, "-c", script],
+        tmp_path / "w.log",
+        max_rss=150 * 10**6,
+        deadline=None,
+        every=0.2,
+        disk={"tmp": tmp_path},
+    )
     assert status == 137
     assert "limit" in str(summary["killed"])
     assert summary["peak_processes"] >= 2
@@ -95,8 +122,7 @@ def test_watchdog_kills_the_whole_tree_over_its_memory_limit(tmp_path: Path) -> 
     assert any(s.disk for s in samples)
 
 
-def test_a_service_export_beyond_one_sheet_is_split_into_files(tmp_path: Path,
-                                                               monkeypatch) -> None:
+def test_a_service_export_beyond_one_sheet_is_split_into_files(tmp_path: Path, monkeypatch) -> None:
     from python_calamine import CalamineWorkbook
 
     from sources.demo.generator import _generate
@@ -114,8 +140,9 @@ def test_a_service_export_beyond_one_sheet_is_split_into_files(tmp_path: Path,
     assert counts["service"] == rows == in_files  # every ticket is in exactly one file
 
 
-def test_large_sizes_are_generated_in_batches_with_distinct_ids(tmp_path: Path,
-                                                                monkeypatch) -> None:
+def test_large_sizes_are_generated_in_batches_with_distinct_ids(
+    tmp_path: Path, monkeypatch
+) -> None:
     import pandas as pd
 
     monkeypatch.setattr(bp, "OUT_ROOT", tmp_path)
@@ -130,8 +157,11 @@ def test_large_sizes_are_generated_in_batches_with_distinct_ids(tmp_path: Path,
     # every batch is more files of the same two deliveries
     sales = sorted(p.name for p in (folder / "base" / "sales" / bp.BASE_DATE).glob("*.csv"))
     assert sales == ["crm_customers.csv", "crm_customers_2.csv", "crm_customers_3.csv"]
-    ids = pd.concat(pd.read_csv(folder / "base" / "sales" / bp.BASE_DATE / name, dtype=str,
-                                encoding="gb18030")
-                    ["客户编号"] for name in sales)
+    ids = pd.concat(
+        pd.read_csv(folder / "base" / "sales" / bp.BASE_DATE / name, dtype=str, encoding="gb18030")[
+            "客户编号"
+        ]
+        for name in sales
+    )
     assert ids.is_unique and ids.str.fullmatch(r"KH\d+").all()
     assert set(ids) <= set(truth["source_record_id"])
