@@ -113,6 +113,28 @@ bench-accuracy: bench-febrl
 bench-large: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py --records 1000000 --repeat 3
 
+## bench-growth: full runs at 10 k and 100 k with the settings of the 10 M rehearsal (10 match
+## shards through the multiprocess executor, DuckDB memory_limit 6GB) and with the defaults; the
+## whole process tree's CPU, peak RSS and disk per stage (docs/scaling.md "Growth")
+.PHONY: bench-growth bench-10m
+SCALE_ARGS ?= --shards 10 --memory-limit 6GB
+bench-growth: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py --records 10000 100000 --repeat 1 --no-incremental $(SCALE_ARGS)
+	$(BIN)/python benchmarks/bench_pipeline.py --records 10000 100000 --repeat 1 --no-incremental
+
+## bench-10m: the 10 M scale-out rehearsal: generates ≈ 4 GB of demo exports (data/bench/10000000),
+## one full run with SCALE_ARGS, nice 10, watched twice: the benchmark stops the run above
+## RUN_RSS_GB of tree RSS or at DEADLINE (UTC HH:MM) and reports the stages it reached; the outer
+## watchdog kills everything above MAX_RSS_GB or at WATCH_DEADLINE (default: DEADLINE)
+MAX_RSS_GB ?= 12
+RUN_RSS_GB ?= 11.5
+bench-10m: $(STAMP)
+	nice -n 10 $(BIN)/python benchmarks/tree_watch.py --max-rss-gb $(MAX_RSS_GB) \
+		$(if $(or $(WATCH_DEADLINE),$(DEADLINE)),--deadline $(or $(WATCH_DEADLINE),$(DEADLINE))) \
+		--every 10 --log data/bench/logs/run10m.watchdog.log -- \
+		$(BIN)/python benchmarks/bench_pipeline.py --records 10000000 --repeat 1 --no-incremental \
+		$(SCALE_ARGS) --sample-every 2 --max-tree-rss-gb $(RUN_RSS_GB) $(if $(DEADLINE),--deadline $(DEADLINE))
+
 ## bench-nightly: 30-night replay at 100 k source records (full sales re-exports, deltas, deletions,
 ## late and repeated files); every night a run, then a full rebuild to compare; figures to BENCHMARKS.md
 .PHONY: bench-nightly

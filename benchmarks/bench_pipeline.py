@@ -38,11 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (
     OUT_ROOT,
+    RESULT_PREFIX,
     ROOT,
     append_section,
     command_line,
@@ -52,12 +54,16 @@ from benchmarks._common import (
     median,
     peak_rss_mb,
     resident_mb,
-    run_child,
     section_header,
 )
 
 RECORDS_PER_ENTITY = 2.4  # the demo generator's average (docs of sources.demo)
 BASE_DATE = "2026-11-23"
+# ticket rows per service XLSX file (a sheet holds 1,048,576 rows, the title and header take 3;
+# beyond that xlsxwriter drops rows silently), so a 10 M export comes as several files
+XLSX_MAX_ROWS = 1_000_000
+# entities per generator batch (≈ 2.4 M source records, ≈ 3.5 GB of generator memory)
+GEN_BATCH_ENTITIES = 1_000_000
 DELTA_DATE = "2026-11-24"
 STAGES = (
     "ingest", "clean", "match", "golden", "quality", "publish", "snapshot", "report",
@@ -86,62 +92,169 @@ def _split_table(table: Any, delta: np.ndarray) -> tuple[Any, Any]:
     return take(~delta), take(delta)
 
 
-def _write_delivery(tables: dict[str, Any], landing: Path, date: str) -> dict[str, int]:
-    """Write one delivery of the three departments' exports the way their systems do."""
+def _write_delivery(
+    tables: dict[str, Any], landing: Path, date: str, suffix: str = ""
+) -> dict[str, int]:
+    """Write one delivery of the three departments' exports the way their systems do.
+
+    ``suffix`` goes at the end of every file name (more files of the same delivery).
+    """
     from sources.demo.writers import write_marketing_jsonl, write_sales_csv, write_service_xlsx
 
     day = dt.date.fromisoformat(date)
-    return {
-        "sales": write_sales_csv(tables["sales"], landing / "sales" / date / "crm_customers.csv"),
-        "service": write_service_xlsx(
-            tables["service"],
-            landing / "service" / date / "tickets.xlsx",
+    service = tables["service"]
+    parts = -(-len(service.frame) // XLSX_MAX_ROWS) or 1
+    service_rows = 0
+    for part in range(parts):  # an XLSX sheet holds 1,048,576 rows: larger exports are split
+        rows = np.zeros(len(service.frame), dtype=bool)
+        rows[part * XLSX_MAX_ROWS:(part + 1) * XLSX_MAX_ROWS] = True
+        chunk = service if parts == 1 else _split_table(service, rows)[1]
+        name = f"tickets{suffix}.xlsx" if part == 0 else f"tickets{suffix}_{part + 1}.xlsx"
+        service_rows += write_service_xlsx(
+            chunk,
+            landing / "service" / date / name,
             title=f"客服工单导出（{day.year}年{day.month}月）",
             created=dt.datetime.combine(day, dt.time(8, 0)),
+        )
+    return {
+        "sales": write_sales_csv(
+            tables["sales"], landing / "sales" / date / f"crm_customers{suffix}.csv"
         ),
+        "service": service_rows,
         "marketing": write_marketing_jsonl(
-            tables["marketing"], landing / "marketing" / date / "leads.jsonl"
+            tables["marketing"], landing / "marketing" / date / f"leads{suffix}.jsonl"
         ),
     }
 
 
-def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
+def _batch_ids(tables: dict[str, Any], truth: Any, batch: int) -> tuple[dict[str, Any], Any]:
+    """Make a later generator batch's record and entity ids distinct from every other batch's.
+
+    The batch number goes after the id's letters (``KH10000001`` → ``KH310000001``,
+    ``E0000015`` → ``E30000015``): the same shape of id, never one of batch 0 (one digit more).
+    """
+    from sources.demo.generator import _ID_COLUMN
+
+    def tag(values: Any) -> Any:
+        text = pd.Series(values, dtype=object).astype(str)
+        return (text.str.extract(r"^([A-Za-z]*)", expand=False) + str(batch)
+                + text.str.replace(r"^[A-Za-z]*", "", regex=True)).to_numpy(dtype=object)
+
+    for source, table in tables.items():
+        column = _ID_COLUMN[source]
+        table.frame[column] = tag(table.frame[column].to_numpy())
+    truth = truth.copy()
+    truth["source_record_id"] = tag(truth["source_record_id"].to_numpy())
+    truth["entity_id"] = tag(truth["entity_id"].to_numpy())
+    return tables, truth
+
+
+def _generate_batch(
+    folder: Path, batch: int, entities: int, seed: int, delta_share: float
+) -> dict[str, Any]:
+    """Generate one batch and write it as files of the base and delta deliveries (plus its
+    truth as ``truth_<batch>.csv``); return its counts and seconds."""
+    from sources.demo.generator import _generate
+
+    started = time.perf_counter()
+    generated = _generate(entities, seed + 1000 * batch)
+    tables, truth = generated.tables, generated.data.truth
+    del generated
+    if batch:
+        tables, truth = _batch_ids(tables, truth, batch)
+    gen_s = time.perf_counter() - started
+    rng = np.random.default_rng(seed + 1 + 1000 * batch)
+    base_tables: dict[str, Any] = {}
+    delta_tables: dict[str, Any] = {}
+    for source, table in tables.items():
+        mask = rng.random(len(table.frame)) < delta_share
+        base_tables[source], delta_tables[source] = _split_table(table, mask)
+    del tables
+    started = time.perf_counter()
+    suffix = f"_{batch + 1}" if batch else ""
+    base = _write_delivery(base_tables, folder / "base", BASE_DATE, suffix)
+    delta = _write_delivery(delta_tables, folder / "delta", DELTA_DATE, suffix)
+    truth.to_csv(folder / f"truth_{batch}.csv", index=False, lineterminator="\n")
+    write_s = time.perf_counter() - started
+    print(f"  generated batch {batch + 1} ({entities:,} entities): {gen_s:.0f} s generating, "
+          f"{write_s:.0f} s writing, peak RSS {peak_rss_mb():,.0f} MB", flush=True)
+    result = {"base_counts": base, "delta_counts": delta, "generate_seconds": gen_s,
+              "write_seconds": write_s, "peak_rss_mb": peak_rss_mb()}
+    # written last: a batch with this file is complete (an interrupted generation resumes)
+    (folder / f"batch_{batch}.json").write_text(json.dumps(result), encoding="utf-8")
+    return result
+
+
+def prepare_data(records: int, seed: int, delta_share: float, jobs: int = 1) -> dict[str, Any]:
     """Generate (or reuse) the cached base + delta deliveries and truth for one size.
 
     Args:
         records: wanted number of source records (entities = records / 2.4).
         seed: generator seed.
         delta_share: share of every department's rows held back for the second delivery.
+        jobs: generator batches generated side by side (processes).
+
+    Beyond ``GEN_BATCH_ENTITIES`` entities the generator runs in independent batches (seed +
+    1000 × batch, ids made distinct by ``_batch_ids``) written as extra files of the same
+    deliveries, so its memory stays that of one batch: the generator holds ≈ 1.4 KB per record
+    (≈ 14 GB for 10 M records in one go). Batches share the generator's name and address pools,
+    so people and companies of different batches can share a name, as in a larger country.
 
     Returns:
         The cache's metadata: folder, record counts per delivery, generation seconds.
     """
-    # The public write_demo writes a single delivery; the split needs the generator's tables.
-    from sources.demo.generator import _generate
-
     folder = OUT_ROOT / "data" / "bench" / str(records)
     meta_file = folder / "meta.json"
     if meta_file.exists():
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         if meta.get("seed") == seed and meta.get("delta_share") == delta_share:
             meta["cached"] = True
+            meta["folder"] = str(folder)  # a cache copied from another checkout names its origin
             return meta
-    shutil.rmtree(folder, ignore_errors=True)
-    started = time.perf_counter()
     entities = max(1, round(records / RECORDS_PER_ENTITY))
-    generated = _generate(entities, seed)
-    gen_s = time.perf_counter() - started
-    rng = np.random.default_rng(seed + 1)
-    base_tables: dict[str, Any] = {}
-    delta_tables: dict[str, Any] = {}
-    for source, table in generated.tables.items():
-        mask = rng.random(len(table.frame)) < delta_share
-        base_tables[source], delta_tables[source] = _split_table(table, mask)
-    started = time.perf_counter()
-    base_counts = _write_delivery(base_tables, folder / "base", BASE_DATE)
-    delta_counts = _write_delivery(delta_tables, folder / "delta", DELTA_DATE)
-    generated.data.truth.to_csv(folder / "truth.csv", index=False, lineterminator="\n")
-    write_s = time.perf_counter() - started
+    batches = -(-entities // GEN_BATCH_ENTITIES)
+    plan = {"records": records, "seed": seed, "delta_share": delta_share, "batches": batches}
+    plan_file = folder / "plan.json"
+    if not plan_file.exists() or json.loads(plan_file.read_text(encoding="utf-8")) != plan:
+        shutil.rmtree(folder, ignore_errors=True)  # else: resume, keeping the finished batches
+        folder.mkdir(parents=True)
+        plan_file.write_text(json.dumps(plan), encoding="utf-8")
+    sizes = [entities // batches + (1 if b < entities % batches else 0) for b in range(batches)]
+    base_counts: dict[str, int] = {}
+    delta_counts: dict[str, int] = {}
+    finished = {b: json.loads((folder / f"batch_{b}.json").read_text(encoding="utf-8"))
+                for b in range(batches) if (folder / f"batch_{b}.json").exists()}
+    args = [(folder, b, sizes[b], seed, delta_share) for b in range(batches) if b not in finished]
+    if jobs > 1 and len(args) > 1:  # batches are independent: generate them side by side
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        # each worker in its own session: the kernel's autogroup scheduler shares the CPU
+        # between sessions, so workers of one session would only split one session's share
+        with ProcessPoolExecutor(min(jobs, len(args)), mp_context=context,
+                                 initializer=os.setsid) as pool:
+            done = list(pool.map(_generate_batch, *zip(*args, strict=True)))
+    else:
+        done = [_generate_batch(*a) for a in args]
+    done += list(finished.values())
+    gen_s = sum(d["generate_seconds"] for d in done)
+    write_s = sum(d["write_seconds"] for d in done)
+    for d in done:
+        for counts, key in ((base_counts, "base_counts"), (delta_counts, "delta_counts")):
+            for k, v in d[key].items():
+                counts[k] = counts.get(k, 0) + v
+    with (folder / "truth.csv").open("wb") as out:
+        for b in range(batches):
+            part = folder / f"truth_{b}.csv"
+            with part.open("rb") as src:
+                if b:
+                    src.readline()  # one header
+                shutil.copyfileobj(src, out)
+    for b in range(batches):
+        (folder / f"truth_{b}.csv").unlink()
+        (folder / f"batch_{b}.json").unlink()
+    plan_file.unlink()
     meta = {
         "records": records,
         "entities": entities,
@@ -153,6 +266,7 @@ def prepare_data(records: int, seed: int, delta_share: float) -> dict[str, Any]:
         "delta_counts": delta_counts,
         "generate_seconds": round(gen_s, 2),
         "write_seconds": round(write_s, 2),
+        "generator_batches": batches,
         "folder": str(folder),
     }
     meta_file.write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -185,41 +299,83 @@ def _full_redelivery(meta: dict[str, Any]) -> None:
             if not delta_bytes.startswith(base_bytes):  # not converted by another benchmark
                 new_lines = delta_bytes.splitlines(True)[1:]
                 delta.write_bytes(base_bytes + b"".join(new_lines))
-            meta["redelivered_records"] = meta.get("redelivered_records", 0) + meta[
-                "base_counts"
-            ].get(source.name, 0)
+        # every base file of the source is delivered again (one file per generator batch)
+        meta["redelivered_records"] = meta.get("redelivered_records", 0) + meta[
+            "base_counts"
+        ].get(source.name, 0)
     meta["full_redelivery"] = True
     saved = {k: v for k, v in meta.items() if k != "cached"}
     (folder / "meta.json").write_text(json.dumps(saved, indent=2), encoding="utf-8")
 
 
-def _write_config(workdir: Path, landing: Path) -> Path:
-    """A project config whose state lives under ``workdir`` (same shape as the test projects)."""
+def _write_config(workdir: Path, landing: Path, scale: dict[str, Any] | None = None) -> Path:
+    """A project config whose state lives under ``workdir`` (same shape as the test projects).
+
+    ``scale`` (from the command line, see ``scale_settings``) may set ``match_shards``,
+    ``executor``, ``max_concurrent`` and ``workers`` (the ``scale`` section) and
+    ``memory_limit``, ``temp_directory`` and ``threads`` (the ``duckdb`` section); the temp
+    folder defaults to ``state/duckdb_tmp`` in the run's folder.
+    """
+    scale = scale or {}
+    lines = [
+        f"landing_dir: {landing}",
+        f"sources_file: {ROOT / 'sources' / 'sources.yml'}",
+        "warehouse: state/warehouse.duckdb",
+        "archive_dir: state/archive",
+        "reports_dir: state/reports",
+        "exports_dir: state/exports",
+        "duckdb:",
+        f"  temp_directory: {scale.get('temp_directory') or workdir / 'state' / 'duckdb_tmp'}",
+    ]
+    for key in ("memory_limit", "threads"):
+        if scale.get(key) is not None:
+            lines.append(f"  {key}: {json.dumps(scale[key])}")
+    scale_keys = [k for k in ("match_shards", "executor", "max_concurrent", "workers")
+                  if scale.get(k) is not None]
+    if scale_keys:
+        lines.append("scale:")
+        lines += [f"  {k}: {json.dumps(scale[k])}" for k in scale_keys]
     cfg = workdir / "archive.yml"
-    cfg.write_text(
-        "\n".join(
-            [
-                f"landing_dir: {landing}",
-                f"sources_file: {ROOT / 'sources' / 'sources.yml'}",
-                "warehouse: state/warehouse.duckdb",
-                "archive_dir: state/archive",
-                "reports_dir: state/reports",
-                "exports_dir: state/exports",
-                "duckdb:",
-                f"  temp_directory: {workdir / 'state' / 'duckdb_tmp'}",
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return cfg
+
+
+def scale_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's scale-out settings from the command line (None = the project's default)."""
+    executor = args.executor or ("multiprocess" if args.shards and args.shards > 1 else None)
+    return {
+        "match_shards": args.shards,
+        "executor": executor,
+        "max_concurrent": args.max_concurrent if executor == "multiprocess" else None,
+        "workers": args.workers,
+        "memory_limit": args.memory_limit,
+        "threads": args.duckdb_threads,
+        "temp_directory": str(args.temp_dir) if args.temp_dir else None,
+    }
+
+
+def settings_label(scale: dict[str, Any]) -> str:
+    """A short text of the non-default scale settings (for headings and result files)."""
+    parts = [f"{k}={v}" for k, v in scale.items() if v is not None and k != "temp_directory"]
+    return ", ".join(parts) or "defaults (in-process, 1 shard, no DuckDB memory limit)"
 
 
 # --------------------------------------------------------------------------- worker (child)
 
 
-def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
-    """Run one pipeline run in this process and emit its figures (child-process entry point)."""
+def worker(
+    workdir: Path,
+    data: Path,
+    phase: str,
+    profile: Path | None,
+    scale: dict[str, Any] | None = None,
+    landing_direct: bool = False,
+) -> None:
+    """Run one pipeline run in this process and emit its figures (child-process entry point).
+
+    ``landing_direct`` reads the cached base delivery in place instead of copying it into the
+    run's folder (full runs without a nightly run after them: at 10 M the copy is GBs).
+    """
     from pipelines.runner import evaluate_against_truth, run_pipeline
     from pipelines.settings import load_config
 
@@ -227,12 +383,15 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
     if phase == "full":
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
-        shutil.copytree(data / "base", landing)
+        if landing_direct:
+            landing = data / "base"
+        else:
+            shutil.copytree(data / "base", landing)
         run_date = BASE_DATE
     else:
         shutil.copytree(data / "delta", landing, dirs_exist_ok=True)
         run_date = DELTA_DATE
-    cfg_path = _write_config(workdir, landing)
+    cfg_path = _write_config(workdir, landing, scale)
     profiler = None
     if profile is not None:
         try:
@@ -247,7 +406,11 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
     import dagster as dg
 
     stage_cpu, stage_rss = _count_stage_cpu()
-    instance = dg.DagsterInstance.ephemeral()
+    # A persistent instance in the run's folder (one per phase): the multiprocess executor's
+    # step processes share it, and the parent reads its event log (the steps reached) when the
+    # run is killed by the memory or time limit.
+    (workdir / "dagster" / phase).mkdir(parents=True, exist_ok=True)
+    instance = dg.DagsterInstance.local_temp(str(workdir / "dagster" / phase))
     cpu_started = _cpu_seconds()
     started = time.perf_counter()
     outcome = run_pipeline(cfg_path, run_date=run_date, instance=instance)
@@ -311,6 +474,8 @@ def worker(workdir: Path, data: Path, phase: str, profile: Path | None) -> None:
             "clean_records": clean.clean_records if clean else None,
             "candidate_pairs": match.candidate_pairs if match else None,
             "accuracy": accuracy,
+            "steps": step_windows(instance, outcome.run_id),
+            "disk_mb": disk_use(workdir, scale),
         }
     )
 
@@ -420,6 +585,70 @@ def _step_seconds(instance: Any, run_id: str) -> dict[str, float]:
     return out
 
 
+def step_windows(instance: Any, run_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """Start/end (epoch seconds) and outcome of every step of a run, from its event log.
+
+    A step that started but has no end event was running when the run stopped (``end`` None,
+    ``status`` "running"). ``run_id`` None = the instance's latest run (after a kill).
+    """
+    import dagster as dg
+
+    if run_id is None:
+        runs = instance.get_runs(limit=1)
+        if not runs:
+            return {}
+        run_id = runs[0].run_id
+    out: dict[str, dict[str, Any]] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            out[event.step_key] = {"start": record.timestamp, "end": None, "status": "running"}
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS and event.step_key in out:
+            out[event.step_key].update(end=record.timestamp, status="success")
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_key in out:
+            out[event.step_key].update(end=record.timestamp, status="failure")
+    return out
+
+
+def stage_of_step(step_key: str) -> str:
+    """The stage-table name of a Dagster step key (``raw__sales`` → ``ingest``, …)."""
+    rules = (
+        ("raw_expectations", "quality:raw"), ("clean_expectations", "quality:clean"),
+        ("golden_expectations", "quality"), ("raw__", "ingest"), ("clean__", "clean"),
+        ("match", "match"), ("staging__", "golden"), ("golden__", "publish"),
+        ("publish", "publish"), ("archive__", "snapshot"),
+    )
+    for prefix, stage in rules:
+        if step_key.startswith(prefix):
+            return stage
+    return step_key.split("[", 1)[0]
+
+
+def disk_paths(workdir: Path, scale: dict[str, Any] | None) -> dict[str, Path]:
+    """The run's folders whose disk use is reported: warehouse, DuckDB spill, Dagster storage
+    (the multiprocess executor's pickles between steps), archive + exports, everything."""
+    state = workdir / "state"
+    temp = Path((scale or {}).get("temp_directory") or state / "duckdb_tmp")
+    return {
+        "warehouse": state / "warehouse.duckdb",
+        "warehouse_wal": state / "warehouse.duckdb.wal",
+        "duckdb_temp": temp,
+        "dagster": workdir / "dagster",
+        "archive": state / "archive",
+        "exports": state / "exports",
+        "run_folder": workdir,
+    }
+
+
+def disk_use(workdir: Path, scale: dict[str, Any] | None) -> dict[str, float]:
+    """Disk use (MB) of the run's folders right now."""
+    from benchmarks.tree_watch import du
+
+    return {k: round(du(p) / 1e6, 1) for k, p in disk_paths(workdir, scale).items()}
+
+
 # --------------------------------------------------------------------------- parent
 
 
@@ -470,8 +699,74 @@ def _resident_table(full: list[dict], inc: list[dict]) -> str:
     )
 
 
+def _tree_table(runs: list[dict]) -> str:
+    """Per stage, the whole process tree (worker + Dagster step processes): wall, CPU, peak RSS
+    and peak disk of the run folder (medians over runs), from the tree samples."""
+    keys: list[str] = []
+    for run in runs:
+        keys += [k for k in run.get("stage_tree", {}) if k not in keys]
+    first = runs[0].get("stage_tree", {})  # stages in the order the first run started them
+    keys.sort(key=lambda k: (first.get(k, {}).get("started_s", float("inf")), k))
+
+    def med(stage: str, field: str) -> float:
+        return median([float(r["stage_tree"][stage][field]) for r in runs
+                       if stage in r.get("stage_tree", {})])
+
+    rows: list[list[object]] = []
+    for k in keys:
+        states = {r["stage_tree"][k]["status"] for r in runs if k in r.get("stage_tree", {})}
+        rows.append([k, med(k, "seconds"), med(k, "tree_cpu_s"), med(k, "tree_peak_rss_mb"),
+                     med(k, "peak_disk_mb"), ", ".join(sorted(states))])
+    trees = [r["tree"] for r in runs if r.get("tree")]
+    outside = median([float(r["tree"]["tree_cpu_s"]) - sum(
+        v["tree_cpu_s"] for v in r.get("stage_tree", {}).values()) for r in runs if r.get("tree")])
+    rows.append(["outside the steps (start-up, Dagster, step processes' start)", "", outside,
+                 "", "", ""])
+    disk = [r.get("disk_mb", {}) for r in runs]
+    rows.append([
+        "**whole run**", median([float(t["wall_s"]) for t in trees]),
+        median([float(t["tree_cpu_s"]) for t in trees]),
+        median([float(t["peak_tree_rss_mb"]) for t in trees]),
+        median([float(t.get("peak_disk_mb", {}).get("run_folder", float("nan")))
+                for t in trees]),
+        f"PSS peak {median([float(t['peak_tree_pss_mb']) for t in trees]):,.0f} MB; "
+        f"at the end: warehouse {median([float(d.get('warehouse', 0)) for d in disk]):,.0f} MB,"
+        f" DuckDB temp {median([float(d.get('duckdb_temp', 0)) for d in disk]):,.0f} MB, "
+        f"Dagster storage {median([float(d.get('dagster', 0)) for d in disk]):,.0f} MB",
+    ])
+    return md_table(["stage (process tree)", "wall s", "tree CPU s", "tree peak RSS MB",
+                     "run folder peak disk MB", "status"], rows)
+
+
+def _killed_report(meta: dict[str, Any], run: dict[str, Any]) -> str:
+    """Markdown for a run the watchdog killed (or that failed): how far it got."""
+    reached = [k for k, w in run.get("steps", {}).items() if w["status"] != "success"]
+    done = [k for k, w in run.get("steps", {}).items() if w["status"] == "success"]
+    return "\n".join([
+        f"### {meta['records']:,} source records ({meta['entities']:,} entities; base "
+        f"delivery {meta['base_records']:,} records): **{run['phase']} run stopped** — "
+        f"{run.get('killed') or run.get('failed')}",
+        "",
+        f"Settings: {settings_label(run.get('settings') or {})}. Data generation "
+        f"{meta['generate_seconds']} s + writing files {meta['write_seconds']} s. "
+        f"Steps finished: {', '.join(done) or 'none'}; running when stopped: "
+        f"{', '.join(reached) or 'none'}.",
+        "",
+        _tree_table([run]),
+    ])
+
+
 def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tuple[str, dict]:
     """Markdown for one size plus its summary figures."""
+    if any(r.get("killed") or r.get("failed") for r in full):
+        run = next(r for r in full if r.get("killed") or r.get("failed"))
+        tree = run.get("tree", {})
+        return _killed_report(meta, run), {
+            "records": meta["records"], "base_records": meta["base_records"],
+            "full_s": float("nan"), "full_rss_mb": float("nan"), "full_cpu_s": float("nan"),
+            "tree_rss_mb": float(tree.get("peak_tree_rss_mb", float("nan"))),
+            "killed": True,
+        }
     n = meta["base_records"]
     stage_rows = []
     for stage in _stage_keys(full + inc):
@@ -496,9 +791,19 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
     inc_rss = median([r["peak_rss_mb"] for r in inc])
     stage_rows.append(["**whole run**", full_wall, n / full_wall, full_rss, inc_wall,
                        inc_wall / full_wall, inc_rss, "", ""])
-    full_cpu = median([r.get("cpu_seconds", float("nan")) for r in full])
-    inc_cpu = median([r.get("cpu_seconds", float("nan")) for r in inc])
-    stage_rows.append(["**whole run, CPU s** (user+sys)", full_cpu, n / full_cpu, "", inc_cpu,
+    # under the multiprocess executor the steps run in processes the worker's getrusage does
+    # not see: the whole tree's CPU seconds (sampled) are the run's CPU there
+    multi = (full[0].get("settings") or {}).get("executor") == "multiprocess"
+
+    def run_cpu(r: dict[str, Any]) -> float:
+        if multi and r.get("tree"):
+            return float(r["tree"]["tree_cpu_s"])
+        return float(r.get("cpu_seconds", float("nan")))
+
+    full_cpu = median([run_cpu(r) for r in full])
+    inc_cpu = median([run_cpu(r) for r in inc])
+    stage_rows.append(["**whole run, CPU s** (user+sys" + (", process tree)" if multi else ")"),
+                       full_cpu, n / full_cpu, "", inc_cpu,
                        inc_cpu / full_cpu, "", full_cpu, inc_cpu])
     scores_full = {k: median([_scores(r)[k] for r in full]) for k in _scores(full[0])}
     scores_inc = {k: median([_scores(r)[k] for r in inc]) for k in _scores(inc[0])} if inc else {}
@@ -520,6 +825,11 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
              "incr. peak RSS MB", "full CPU s", "incr. CPU s"],
             stage_rows,
         ),
+        "",
+        f"Settings: {settings_label(full[0].get('settings') or {})}. The whole process tree "
+        "(full run):",
+        "",
+        _tree_table(full),
         "",
         md_table(
             ["run", "pairwise P", "pairwise R", "pairwise F1", "B³ P", "B³ R", "B³ F1"],
@@ -551,6 +861,10 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
         "incremental_rss_mb": inc_rss,
         "pairwise_f1": scores_full["pairwise_f1"],
         "bcubed_f1": scores_full["bcubed_f1"],
+        "tree_rss_mb": median([float(r["tree"]["peak_tree_rss_mb"]) for r in full]),
+        "tree_cpu_s": median([float(r["tree"]["tree_cpu_s"]) for r in full]),
+        "disk_mb": median([float(r["tree"].get("peak_disk_mb", {}).get("run_folder", 0))
+                           for r in full]),
     }
     return "\n".join(lines), summary
 
@@ -558,6 +872,7 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
 def _growth_table(summaries: list[dict]) -> str:
     """How time and memory grow between consecutive sizes (1.0 per ×10 would be linear)."""
     rows = []
+    summaries = [x for x in summaries if not x.get("killed")]
     for a, b in itertools.pairwise(summaries):
         factor = b["base_records"] / a["base_records"]
         rows.append(
@@ -568,9 +883,12 @@ def _growth_table(summaries: list[dict]) -> str:
                 (b["full_s"] / a["full_s"]) / factor,
                 b["full_cpu_s"] / a["full_cpu_s"],
                 b["full_rss_mb"] / a["full_rss_mb"],
+                b["tree_rss_mb"] / a["tree_rss_mb"],
+                b["disk_mb"] / a["disk_mb"] if a.get("disk_mb") else float("nan"),
             ]
         )
-    header = ["sizes", "records ×", "wall ×", "wall × / records ×", "CPU ×", "peak RSS ×"]
+    header = ["sizes", "records ×", "wall ×", "wall × / records ×", "CPU ×", "peak RSS ×",
+              "tree peak RSS ×", "disk ×"]
     return md_table(header, rows)
 
 
@@ -591,23 +909,53 @@ def main() -> None:
     parser.add_argument("--profile-incremental", action="store_true",
                         help="profile the first incremental run instead (…_incremental.html)")
     parser.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
+    scale = parser.add_argument_group("scale-out settings (written into each run's archive.yml)")
+    scale.add_argument("--shards", type=int, help="scale.match_shards (default: the project's, 1)")
+    scale.add_argument("--executor", choices=["in_process", "multiprocess"],
+                       help="scale.executor (default: multiprocess when --shards > 1)")
+    scale.add_argument("--max-concurrent", type=int, default=2,
+                       help="scale.max_concurrent under the multiprocess executor")
+    scale.add_argument("--workers", type=int, help="scale.workers (default: the machine's cores)")
+    scale.add_argument("--memory-limit", help="duckdb.memory_limit, e.g. 6GB")
+    scale.add_argument("--duckdb-threads", type=int, help="duckdb.threads")
+    scale.add_argument("--temp-dir", type=Path,
+                       help="duckdb.temp_directory (default: state/duckdb_tmp in the run folder)")
+    watch = parser.add_argument_group("watching each run's process tree")
+    watch.add_argument("--sample-every", type=float, default=1.0,
+                       help="seconds between readings of the tree's RSS/PSS/CPU (disk: 10 s)")
+    watch.add_argument("--max-tree-rss-gb", type=float,
+                       help="kill a run whose process tree's RSS exceeds this; it is reported "
+                            "as killed, with the stages it reached")
+    watch.add_argument("--deadline", help="UTC HH:MM: kill a run still going then")
+    parser.add_argument("--gen-jobs", type=int, default=1,
+                        help="generator batches (sizes beyond 2.4 M records) generated side by "
+                             "side")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="generate (or find) the cached data of each size and stop")
     parser.add_argument("--worker", choices=["full", "incremental"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--profile-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--scale-json", help=argparse.SUPPRESS)
+    parser.add_argument("--landing-direct", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.workdir, args.data, args.worker, args.profile_file)
+        worker(args.workdir, args.data, args.worker, args.profile_file,
+               json.loads(args.scale_json) if args.scale_json else None, args.landing_direct)
         return
     facts = machine_facts()
     command = command_line()
     print(f"machine: {facts}", flush=True)
     sections, summaries = [], []
     for records in args.records:
-        meta = prepare_data(records, args.seed, args.delta_share)
-        _full_redelivery(meta)
+        meta = prepare_data(records, args.seed, args.delta_share, args.gen_jobs)
+        if not args.no_incremental:
+            _full_redelivery(meta)
         print(f"\n== {records:,} records: data {'cached' if meta['cached'] else 'generated'} "
               f"({meta['base_records']:,} + {meta['delta_records']:,})", flush=True)
+        if args.prepare_only:
+            print(json.dumps({k: v for k, v in meta.items()}), flush=True)
+            continue
         repeats = args.repeat if args.repeat is not None else (3 if records < 1_000_000 else 1)
         try:
             full, inc = _run_size(args, meta, records, repeats)
@@ -619,6 +967,8 @@ def main() -> None:
         print("\n" + text, flush=True)
         sections.append(text)
         summaries.append(summary)
+    if args.prepare_only:
+        return
     body = section_header("Pipeline end to end", command, facts) + "\n\n".join(sections)
     if len(summaries) > 1:
         body += "\n\nGrowth (full run):\n\n" + _growth_table(summaries)
@@ -630,12 +980,16 @@ def main() -> None:
 def _run_size(
     args: argparse.Namespace, meta: dict[str, Any], records: int, repeats: int
 ) -> tuple[list[dict], list[dict]]:
-    """Full (+ incremental) runs of one size, each in a child process."""
+    """Full (+ incremental) runs of one size, each in a child process watched as a tree."""
     full: list[dict] = []
     inc: list[dict] = []
+    scale = scale_settings(args)
     for k in range(repeats):
         workdir = OUT_ROOT / "data" / "bench" / "runs" / f"{records}-{k}-{os.getpid()}"
-        base = [__file__, "--workdir", str(workdir), "--data", meta["folder"]]
+        base = [__file__, "--workdir", str(workdir), "--data", meta["folder"],
+                "--scale-json", json.dumps(scale)]
+        if args.no_incremental:
+            base.append("--landing-direct")
         extra: list[str] = []
         profiles = OUT_ROOT / "benchmarks" / "profiles"
         if args.profile and k == 0:
@@ -643,9 +997,16 @@ def _run_size(
         inc_extra: list[str] = []
         if args.profile_incremental and k == 0:
             inc_extra = ["--profile-file", str(profiles / f"pipeline_{records}_incremental.html")]
-        full.append(run_child([*base, "--worker", "full", *extra]))
+        full.append(run_watched([*base, "--worker", "full", *extra], workdir, "full", args,
+                                scale))
+        _save_result(full[-1], records, k, "full")
         print(f"  full #{k + 1}: {full[-1]['wall_seconds']} s, "
-              f"peak {full[-1]['peak_rss_mb']} MB, {_scores(full[-1])}", flush=True)
+              f"peak {full[-1]['peak_rss_mb']} MB (tree {full[-1]['tree']['peak_tree_rss_mb']} "
+              f"MB), {_scores(full[-1])}", flush=True)
+        if full[-1].get("killed"):
+            print(f"  full #{k + 1} KILLED: {full[-1]['killed']}", flush=True)
+            _drop_workdir(workdir)
+            break
         if not args.no_incremental:
             nightly = max(1, args.nightly_repeat)
             saved = workdir.with_name(workdir.name + "-after-full")
@@ -656,16 +1017,152 @@ def _run_size(
                 if j:
                     shutil.rmtree(workdir)
                     shutil.copytree(saved, workdir, symlinks=True)
-                inc.append(run_child([*base, "--worker", "incremental",
-                                      *(inc_extra if j == 0 else [])]))
+                inc.append(run_watched([*base, "--worker", "incremental",
+                                        *(inc_extra if j == 0 else [])], workdir,
+                                       "incremental", args, scale))
+                _save_result(inc[-1], records, k, f"incremental{j}")
                 print(f"  incremental #{k + 1}.{j + 1}: {inc[-1]['wall_seconds']} s, "
                       f"peak {inc[-1]['peak_rss_mb']} MB", flush=True)
             shutil.rmtree(saved, ignore_errors=True)
-        if os.environ.get("BENCH_KEEP_WORKDIR"):  # keep the run's warehouse for profiling stages
-            print(f"  kept {workdir}", flush=True)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        _drop_workdir(workdir)
     return full, inc
+
+
+def _drop_workdir(workdir: Path) -> None:
+    if os.environ.get("BENCH_KEEP_WORKDIR"):  # keep the run's warehouse for profiling stages
+        print(f"  kept {workdir}", flush=True)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _save_result(result: dict[str, Any], records: int, k: int, phase: str) -> None:
+    """Keep every run's figures as JSON under data/bench/results/ (growth tables across runs)."""
+    folder = OUT_ROOT / "data" / "bench" / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    name = f"{records}-{phase}-{k}-{stamp}.json"
+    (folder / name).write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+
+
+def run_watched(
+    argv: list[str], workdir: Path, phase: str, args: argparse.Namespace, scale: dict[str, Any]
+) -> dict[str, Any]:
+    """Run one worker as a watched process tree: its result plus the tree's figures.
+
+    The tree (the worker, Dagster's forkserver and step processes, process pools) is sampled
+    every ``--sample-every`` seconds (RSS, PSS, CPU) and its folders' disk use every 10 s;
+    ``--max-tree-rss-gb`` / ``--deadline`` kill it. Per stage, the samples inside the stage's
+    step windows give the tree's peak RSS, CPU seconds and peak disk. A killed or failed run
+    returns what it reached (steps from the Dagster event log in the run's folder) with
+    ``killed`` / ``failed`` set instead of raising.
+    """
+    from benchmarks.tree_watch import parse_deadline, watch
+
+    logs = OUT_ROOT / "data" / "bench" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stem = f"{workdir.name}-{phase}"
+    out_file = logs / f"{stem}.out"
+    out_file.unlink(missing_ok=True)
+    deadline = parse_deadline(args.deadline, dt.datetime.now(dt.UTC)) if args.deadline else None
+    max_rss = int(args.max_tree_rss_gb * 1e9) if args.max_tree_rss_gb else None
+    status, summary, samples = watch(
+        [sys.executable, *argv], logs / f"{stem}.rss.log", max_rss, deadline, args.sample_every,
+        stdout=out_file, disk=disk_paths(workdir, scale), cwd=ROOT,
+    )
+    result: dict[str, Any] | None = None
+    tail: list[str] = []
+    for line in out_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith(RESULT_PREFIX):
+            result = json.loads(line[len(RESULT_PREFIX):])
+        else:
+            print("    | " + line, flush=True)
+            tail = [*tail[-29:], line]
+    if result is None:
+        result = _partial_result(workdir, phase, summary, status, tail)
+    result["tree"] = summary
+    result["settings"] = scale
+    result["stage_tree"] = stage_tree_figures(samples, result.get("steps") or {})
+    result["samples"] = [
+        [round(x.at, 1), round(x.rss / 1e6), round(x.pss / 1e6), round(x.cpu_s, 1),
+         {k: round(v / 1e6) for k, v in x.disk.items()}]
+        for x in samples
+    ]
+    return result
+
+
+def _partial_result(
+    workdir: Path, phase: str, summary: dict[str, Any], status: int, tail: list[str]
+) -> dict[str, Any]:
+    """What a killed or failed worker reached: its steps from the Dagster event log."""
+    steps: dict[str, Any] = {}
+    instance_dir = workdir / "dagster" / phase
+    if instance_dir.exists():
+        import dagster as dg
+
+        try:
+            with dg.DagsterInstance.local_temp(str(instance_dir)) as instance:
+                steps = step_windows(instance)
+        except Exception as exc:
+            tail.append(f"(could not read the Dagster event log: {exc!r})")
+    return {
+        "phase": phase,
+        "success": False,
+        "blocked": False,
+        "killed": summary.get("killed"),
+        "failed": None if summary.get("killed") else f"exit {status}: " + " / ".join(tail[-5:]),
+        "errors": [],
+        "wall_seconds": summary["wall_s"],
+        "cpu_seconds": summary["tree_cpu_s"],
+        "peak_rss_mb": float("nan"),
+        "stages": {},
+        "modes": {},
+        "clean_records": None,
+        "candidate_pairs": None,
+        "accuracy": None,
+        "steps": steps,
+        "disk_mb": {k: round(v, 1) for k, v in summary.get("peak_disk_mb", {}).items()},
+    }
+
+
+def stage_tree_figures(samples: list[Any], steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per stage: wall seconds (its steps' windows merged), and from the tree samples inside
+    those windows the peak RSS (MB), CPU seconds and peak disk use of the run folder (MB)."""
+    if not samples:
+        return {}
+    last = samples[-1].at
+    windows: dict[str, list[tuple[float, float]]] = {}
+    status: dict[str, str] = {}
+    for key, w in steps.items():
+        stage = stage_of_step(key)
+        windows.setdefault(stage, []).append((w["start"], w["end"] or last))
+        if w["status"] != "success" or status.get(stage, "success") != "success":
+            status[stage] = w["status"] if w["status"] != "success" else status[stage]
+        else:
+            status[stage] = "success"
+    times = [x.at for x in samples]
+    cpus = [x.cpu_s for x in samples]
+    out: dict[str, Any] = {}
+    for stage, spans in windows.items():
+        merged: list[list[float]] = []
+        for a, b in sorted(spans):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        inside = [x for x in samples if any(a <= x.at <= b for a, b in merged)]
+        disk = [x.disk.get("run_folder", 0) for x in inside if x.disk]
+        out[stage] = {
+            "started_s": round(merged[0][0] - samples[0].at, 1),  # since the run started
+            "seconds": round(sum(b - a for a, b in merged), 2),
+            "tree_cpu_s": round(
+                sum(float(np.interp(b, times, cpus) - np.interp(a, times, cpus))
+                    for a, b in merged), 1),
+            "tree_peak_rss_mb": round(max((x.rss for x in inside), default=0) / 1e6),
+            # disk is read every 10 s: a short stage may hold no reading (NaN, shown as –)
+            "peak_disk_mb": round(max(disk) / 1e6) if disk else float("nan"),
+            "status": status.get(stage, "success"),
+        }
+    return out
 
 
 if __name__ == "__main__":

@@ -166,6 +166,7 @@ def _english_names(r: random.Random, cities: list[str], n: int) -> list[tuple[st
     """Draw distinct English company names with their industry section."""
     names: list[tuple[str, str]] = []
     seen: set[str] = set()
+    numbered: dict[str, int] = {}
     sections = list(ENGLISH_BUSINESS)
     for i in range(n):
         for _ in range(100):
@@ -182,8 +183,13 @@ def _english_names(r: random.Random, cities: list[str], n: int) -> list[tuple[st
                 seen.add(name)
                 names.append((name, sec))
                 break
-        else:
-            raise RuntimeError("could not draw distinct English company names")
+        else:  # every draw taken (millions of entities): number the last draw's name
+            stem = " ".join(p for p in parts[:-1] if p)
+            numbered[stem] = numbered.get(stem, 1) + 1
+            while (name := f"{stem} {numbered[stem]} {parts[-1]}") in seen:
+                numbered[stem] += 1
+            seen.add(name)
+            names.append((name, sec))
     return names
 
 

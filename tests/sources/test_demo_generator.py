@@ -286,3 +286,16 @@ def test_each_source_keeps_one_day_month_order() -> None:
     assert parsed.notna().all()  # the CRM always writes day first
     service_text = demo.service["工单日期"].dropna().loc[lambda s: s.str.contains("/")]
     assert service_text.str.fullmatch(r"\d{4}/\d{1,2}/\d{1,2}").all()  # year first
+
+
+def test_english_company_names_stay_distinct_beyond_the_word_lists() -> None:
+    """At millions of entities the English name combinations run out: names get numbered."""
+    import random
+
+    from sources.demo.entities import CITIES, _english_names
+
+    cities = list(CITIES)[:3]
+    names = _english_names(random.Random(1), [cities[i % 3] for i in range(30_000)], 30_000)
+    texts = [name for name, _ in names]
+    assert len(set(texts)) == 30_000
+    assert any(any(ch.isdigit() for ch in t) for t in texts)  # some draws were all taken
