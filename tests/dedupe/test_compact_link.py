@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -88,6 +89,30 @@ def test_levels_and_hard_rules_do_not_depend_on_the_chunks(
         assert np.array_equal(levels[name], values), name
 
 
+class Leveled(NamedTuple):
+    """The synthetic records prepared, blocked and compared with the default settings."""
+
+    settings: MatchSettings
+    prepared: pd.DataFrame
+    cand: Any
+    comparisons: list[Comparison]
+    codes: dict[str, tuple[np.ndarray, np.ndarray]]
+    levels: Any
+
+
+def _leveled(synthetic: tuple[pd.DataFrame, pd.DataFrame]) -> Leveled:
+    settings = MatchSettings()
+    prepared = prepare_records(synthetic[0], settings)
+    cand = generate_candidate_codes(prepared, rules_for(settings), settings.max_block_size,
+                                    settings.block_window)  # fmt: skip
+    comparisons = comparisons_for(settings)
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    levels, _, _ = scoring.levels_and_hard_codes(
+        prepared, cand.left, cand.right, comparisons, False, codes
+    )
+    return Leveled(settings, prepared, cand, comparisons, codes, levels)
+
+
 def _comparisons() -> list[Comparison]:
     return comparisons_for(MatchSettings())
 
@@ -157,15 +182,7 @@ def test_levels_scored_in_threads_equal_one_thread(
 def test_estimate_reads_term_frequencies_through_the_codes(
     synthetic: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = MatchSettings()
-    prepared = prepare_records(synthetic[0], settings)
-    cand = generate_candidate_codes(prepared, rules_for(settings), settings.max_block_size,
-                                    settings.block_window)  # fmt: skip
-    comparisons = comparisons_for(settings)
-    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    levels, _, _ = scoring.levels_and_hard_codes(
-        prepared, cand.left, cand.right, comparisons, False, codes
-    )
+    settings, prepared, cand, comparisons, codes, levels = _leveled(synthetic)
     assert "name_key" in codes and "contact_name" in codes
     params, score = scoring._estimate(prepared, cand.left, cand.right, levels, settings, codes)
     # the model's own definition: a Python object per pair, every score summed anew
@@ -235,15 +252,7 @@ def test_rules_blocked_in_threads_give_the_same_candidates(
 def test_em_per_rule_in_threads_estimates_the_same_m(
     synthetic: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
-    settings = MatchSettings()
-    prepared = prepare_records(synthetic[0], settings)
-    cand = generate_candidate_codes(prepared, rules_for(settings), settings.max_block_size,
-                                    settings.block_window)  # fmt: skip
-    comparisons = comparisons_for(settings)
-    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    levels, _, _ = scoring.levels_and_hard_codes(
-        prepared, cand.left, cand.right, comparisons, False, codes
-    )
+    settings, prepared, cand, comparisons, codes, levels = _leveled(synthetic)
     u = training.estimate_u(prepared, comparisons, 20_000, 7, codes)
     ctx = PairContext(prepared, cand.left, cand.right, codes)
     args = (ctx, levels, comparisons, rules_for(settings), u, 30, 1e-4, 7)
