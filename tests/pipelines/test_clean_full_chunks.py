@@ -159,10 +159,16 @@ def test_a_clean_failing_between_chunks_leaves_the_old_layer_whole(
     _, before, types_before = _clean(project, 1_000_000, oracle=False)
     real_append = ChunkedTables.append
     appended: list[str] = []
+    committed: list[int] = []
 
     def failing_append(self: ChunkedTables, name: str, frame: object) -> None:
         real_append(self, name, frame)  # type: ignore[arg-type]
         appended.append(name)
+        if name == "clean._building_records":  # what another connection sees: each chunk is
+            (db,) = self._con.execute("SELECT current_database()").fetchall()[0]
+            with self._con.cursor() as other:  # committed (memory does not hold every chunk)
+                sql = f'SELECT count(*) FROM "{db}".clean._building_records'
+                committed.append(other.execute(sql).fetchall()[0][0])
         if appended.count("clean._building_records") == 3:  # two chunks committed, a third half
             raise KeyboardInterrupt  # an interruption, not an error the stage could expect
 
@@ -170,6 +176,7 @@ def test_a_clean_failing_between_chunks_leaves_the_old_layer_whole(
     with pytest.raises(KeyboardInterrupt):
         _clean(project, 300, oracle=False)
     monkeypatch.undo()
+    assert committed == [300, 600, 900]
     cfg = load_config(project)
     with open_warehouse(cfg) as con:
         assert _clean_tables(con) == sorted(TABLES)  # nothing built is left behind
