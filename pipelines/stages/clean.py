@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -165,11 +166,13 @@ def _full(
             records = mark_deleted_at_source(result.records, raw)
             del raw
             deleted += int(records["deleted_at_source"].notna().sum())
+            con.execute("BEGIN TRANSACTION")  # one commit a chunk (each commit costs a checkpoint)
             for name, frame in (("records", records), ("transactions", result.transactions),
                                 ("interactions", result.interactions),
                                 ("follow_up", result.follow_up)):  # fmt: skip
-                tables.append(full.building(name), frame)  # committed: memory stays one chunk
+                tables.append(full.building(name), frame)
                 counts[name] += len(frame)
+            con.execute("COMMIT")  # committed: DuckDB's memory holds one chunk, not every one
             del result, records
             crash_point("clean:chunk")  # fault tests: killed between two committed chunks
         full.drop_slices(con)
@@ -201,6 +204,8 @@ def _full(
             raise
     except BaseException as exc:
         try:  # the old layer is untouched; free what was built (a kill leaves it to next run)
+            with contextlib.suppress(duckdb.TransactionException):  # a chunk's, if open
+                con.execute("ROLLBACK")
             full.drop_slices(con)
             full.drop_building(con)
         except duckdb.Error as cleanup:
