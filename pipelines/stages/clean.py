@@ -166,7 +166,7 @@ def _full(
             records = mark_deleted_at_source(result.records, raw)
             del raw
             deleted += int(records["deleted_at_source"].notna().sum())
-            con.execute("BEGIN TRANSACTION")  # one commit a chunk (each commit costs a checkpoint)
+            con.execute("BEGIN TRANSACTION")  # one commit a chunk, not a table: commits cost CPU
             for name, frame in (("records", records), ("transactions", result.transactions),
                                 ("interactions", result.interactions),
                                 ("follow_up", result.follow_up)):  # fmt: skip
