@@ -3,17 +3,28 @@
 A full clean holding every current record in pandas at once peaked at ≈ 6 GB at 1 M records
 (BENCHMARKS.md, issue #22). The stage (``pipelines/stages/clean.py``) instead reads the current
 versions staged in ``warehouse.clean_delta.CURRENT`` a slice of rows at a time (in their
-order), cleans each slice with the whole set's inputs and appends it to ``clean.*``
-(``warehouse.db.ChunkedTables``). The two whole-set inputs come from SQL: each source's
+order), cleans each slice with the whole set's inputs and appends it to a table under a
+building name, ``clean._building_<name>`` (``building``; ``warehouse.db.ChunkedTables``),
+each chunk committed on its own. The two whole-set inputs come from SQL: each source's
 day/month order from the distinct date texts before the first chunk
-(``clean_delta.distinct_date_values``), the switchboard phones from the written
-``clean.records`` after the last one (records whose flag was guessed wrong are cleaned again
-and updated in place, so the table keeps its row order).
+(``clean_delta.distinct_date_values``), the switchboard phones from the written building
+records after the last one (records whose flag was guessed wrong are cleaned again and updated
+in place, so the table keeps its row order). Then ONE short transaction drops the old
+``clean.*`` tables and renames the built ones (``swap_in``).
+
+Why not one transaction around every chunk: DuckDB keeps a transaction's appended rows in
+memory until COMMIT, so the whole clean layer sat in memory (a 10 M rehearsal stopped in the
+clean stage at 11.7 GB). Committed chunk by chunk, memory holds about one chunk. The old
+layer stays untouched until the swap: a failed clean drops its building tables
+(``drop_building``), and one killed mid-way leaves them for the next clean stage to drop; no
+reader ever sees a partial or mixed ``clean.*`` under the published names.
 
 Only SQL and frames here: the cleaning itself is ``cleaning``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import duckdb
 import pandas as pd
@@ -24,19 +35,57 @@ from warehouse.db import to_duckdb_arrow
 from warehouse.versions import TEXT_TYPES
 
 __all__ = [
+    "BUILDING",
+    "building",
     "current_slice",
+    "drop_building",
     "drop_slices",
     "flag_mismatches",
     "phone_name_keys",
     "slice_bounds",
     "sort_table",
     "stage_slices",
+    "swap_in",
     "unmapped_inputs",
     "update_records",
 ]
 
 
 _SLICED = "_clean_full_current"
+SCHEMA = "clean"
+BUILDING = "_building_"  # the prefix of the tables a full clean builds before the swap
+
+
+def building(name: str) -> str:
+    """The building name of the clean table ``name``: ``records`` → ``clean._building_records``."""
+    return f"{SCHEMA}.{BUILDING}{name}"
+
+
+def drop_building(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Drop every ``clean._building_*`` table (those of a failed or killed full clean).
+
+    Call it outside a transaction. Returns the names dropped.
+    """
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables()"
+        " WHERE schema_name = ? AND starts_with(table_name, ?)",
+        [SCHEMA, BUILDING],
+    ).fetchall()
+    names = sorted(r[0] for r in rows)
+    for table in names:
+        con.execute(f'DROP TABLE IF EXISTS {SCHEMA}."{table}"')
+    return names
+
+
+def swap_in(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
+    """Replace each ``clean.<name>`` by its building table; inside the caller's transaction.
+
+    Drops the old table (if any) and renames the built one (DuckDB renames in a transaction, and
+    ROLLBACK restores both), so the swap commits or rolls back with the caller's other writes.
+    """
+    for name in names:
+        con.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{name}")
+        con.execute(f"ALTER TABLE {building(name)} RENAME TO {name}")
 
 
 def stage_slices(con: duckdb.DuckDBPyConnection) -> None:
@@ -82,16 +131,18 @@ def current_slice(con: duckdb.DuckDBPyConnection, start: int, stop: int) -> pd.D
     return table.to_pandas(types_mapper=TEXT_TYPES.get)
 
 
-def phone_name_keys(con: duckdb.DuckDBPyConnection, min_names: int) -> pd.DataFrame:
+def phone_name_keys(
+    con: duckdb.DuckDBPyConnection, min_names: int, table: str = "clean.records"
+) -> pd.DataFrame:
     """``phone, name_key`` of the clean records whose phone is on ≥ ``min_names`` records.
 
     Only those phones can be switchboards (``cleaning.phone.flag_shared_phones``), so the
-    switchboards of these rows are those of every clean record.
+    switchboards of these rows are those of every clean record. ``table``: the records read.
     """
     return (
         con.sql(
-            "SELECT phone, name_key FROM clean.records WHERE phone IN"
-            " (SELECT phone FROM clean.records WHERE phone IS NOT NULL"
+            f"SELECT phone, name_key FROM {table} WHERE phone IN"
+            f" (SELECT phone FROM {table} WHERE phone IS NOT NULL"
             "  GROUP BY phone HAVING count(*) >= $n)",
             params={"n": int(min_names)},
         )
@@ -100,12 +151,14 @@ def phone_name_keys(con: duckdb.DuckDBPyConnection, min_names: int) -> pd.DataFr
     )
 
 
-def flag_mismatches(con: duckdb.DuckDBPyConnection, shared: frozenset[str]) -> list[str]:
-    """``record_key`` of clean records whose ``phone_shared`` disagrees with ``shared``."""
+def flag_mismatches(
+    con: duckdb.DuckDBPyConnection, shared: frozenset[str], table: str = "clean.records"
+) -> list[str]:
+    """``record_key`` in ``table`` whose ``phone_shared`` disagrees with ``shared``."""
     con.register("_clean_full_shared", pa.table({"phone": pa.array(sorted(shared), pa.string())}))
     try:
         rows = con.execute(
-            "SELECT record_key FROM clean.records WHERE coalesce(phone_shared, false)"
+            f"SELECT record_key FROM {table} WHERE coalesce(phone_shared, false)"
             " <> coalesce(phone IN (SELECT phone FROM _clean_full_shared), false)"
         ).fetchall()
     finally:
@@ -113,8 +166,10 @@ def flag_mismatches(con: duckdb.DuckDBPyConnection, shared: frozenset[str]) -> l
     return [r[0] for r in rows]
 
 
-def update_records(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> None:
-    """Overwrite the ``clean.records`` rows of ``records``' keys in place (every column)."""
+def update_records(
+    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, table: str = "clean.records"
+) -> None:
+    """Overwrite the rows of ``records``' keys in ``table`` in place (every column)."""
     if records.empty:
         return
     columns = [c for c in records.columns if c != "record_key"]
@@ -122,18 +177,18 @@ def update_records(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> Non
     con.register("_clean_full_redo", to_duckdb_arrow(records))
     try:
         con.execute(
-            f"UPDATE clean.records AS r SET {sets} FROM _clean_full_redo AS n"
+            f"UPDATE {table} AS r SET {sets} FROM _clean_full_redo AS n"
             " WHERE n.record_key = r.record_key"
         )
     finally:
         con.unregister("_clean_full_redo")
 
 
-def unmapped_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """``industry_raw, industry_code`` of the clean records no industry section matched."""
+def unmapped_inputs(con: duckdb.DuckDBPyConnection, table: str = "clean.records") -> pd.DataFrame:
+    """``industry_raw, industry_code`` of the records of ``table`` no industry section matched."""
     return (
         con.sql(
-            "SELECT industry_raw, industry_code FROM clean.records"
+            f"SELECT industry_raw, industry_code FROM {table}"
             " WHERE industry_code IS NULL AND industry_raw IS NOT NULL"
         )
         .to_arrow_table()

@@ -230,8 +230,12 @@ def append_table(con: duckdb.DuckDBPyConnection, name: str, df: pd.DataFrame | p
 
 
 class ChunkedTables:
-    """Write tables chunk by chunk, inside the caller's transaction, as ONE write of every chunk.
+    """Write tables chunk by chunk with the column types of ONE write of every chunk.
 
+    Each append runs in whatever transaction the caller holds; outside one, each commits on
+    its own. Keep many chunks out of one open transaction: DuckDB holds the rows a transaction
+    appends in memory until COMMIT, so memory would grow with every chunk (write under other
+    names and swap them in instead, as the full clean does: ``warehouse.clean_full``).
     The tables are dropped on creation and each one is created from its first chunk; later
     chunks are inserted by column name. A column whose chunks so far were all null (an Arrow
     ``null`` column, stored as text) takes the type of the first chunk that has values, so the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -33,6 +34,7 @@ from warehouse.db import ChunkedTables
 from warehouse.ops import record_clean_run
 from warehouse.versions import create_version_views, mark_deleted_at_source
 
+from ..faults import crash_point
 from .context import RunContext, StageResult, load_sources
 
 log = logging.getLogger("customer_archive")
@@ -86,6 +88,7 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
         date_order={s.name: s.date_order for s in sources_cfg.sources},
         departments={s.name: s.department for s in sources_cfg.sources},
     )
+    full.drop_building(con)  # a killed full clean's leftovers (whichever mode runs now)
     current, versions = delta.stage_current_versions(con, sources_cfg.sources)
     create_version_views(con, sources_cfg.sources)
     stats = None
@@ -127,14 +130,16 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
 def _full(
     con: duckdb.DuckDBPyConnection, ctx: RunContext, options: CleaningOptions, current: int
 ) -> CleanStats:
-    """Clean every current record and replace ``clean.*`` (one transaction), in chunks.
+    """Clean every current record and replace ``clean.*`` whole, in chunks.
 
     ``scale.clean_chunk_records`` current records at a time (in table order), each chunk
-    appended to ``clean.*``, so memory holds one chunk's frames, not the whole set's; the
-    result equals one clean of every record (``warehouse.clean_full``). The whole-set inputs:
-    the day/month orders come from the distinct date texts in SQL; the switchboards are
-    guessed (those ``clean.records`` holds, if any), counted over the written records after
-    the last chunk, and the records whose flag was guessed wrong are cleaned again in place.
+    appended to the building tables ``clean._building_*`` and committed on its own, so memory
+    holds one chunk's frames and rows, not the whole set's; the result equals one clean of
+    every record (``warehouse.clean_full``). The whole-set inputs: the day/month orders come
+    from the distinct date texts in SQL; the switchboards are guessed (those ``clean.records``
+    holds, if any), counted over the built records after the last chunk, and the records whose
+    flag was guessed wrong are cleaned again in place. Then ONE short transaction swaps the
+    built tables in (with the scope and the clean log): the old layer stays whole until then.
     """
     orders = date_orders(delta.distinct_date_values(con, DATE_FIELDS), options)
     guess = (
@@ -146,11 +151,11 @@ def _full(
     counts = dict.fromkeys(("records", "transactions", "interactions", "follow_up"), 0)
     deleted = 0
     workers = ctx.config.scale.clean_workers
-    full.stage_slices(con)  # before the transaction: rowids there start at 0
-    con.execute("BEGIN TRANSACTION")
+    names = (*counts, "unmapped_industries", "date_orders")
+    built = full.building("records")
+    full.stage_slices(con)  # outside any transaction: rowids start at 0
     try:
-        names = (*counts, "unmapped_industries", "date_orders")
-        tables = ChunkedTables(con, [f"clean.{name}" for name in names])
+        tables = ChunkedTables(con, [full.building(name) for name in names])
         slices = clean_slices(
             partial(full.current_slice, con),
             full.slice_bounds(current, size, workers),
@@ -161,32 +166,50 @@ def _full(
             records = mark_deleted_at_source(result.records, raw)
             del raw
             deleted += int(records["deleted_at_source"].notna().sum())
+            con.execute("BEGIN TRANSACTION")  # one commit a chunk, not a table: commits cost CPU
             for name, frame in (("records", records), ("transactions", result.transactions),
                                 ("interactions", result.interactions),
                                 ("follow_up", result.follow_up)):  # fmt: skip
-                tables.append(f"clean.{name}", frame)
+                tables.append(full.building(name), frame)
                 counts[name] += len(frame)
+            con.execute("COMMIT")  # committed: DuckDB's memory holds one chunk, not every one
             del result, records
+            crash_point("clean:chunk")  # fault tests: killed between two committed chunks
         full.drop_slices(con)
-        phones = full.phone_name_keys(con, options.shared_phone_min_names)
+        phones = full.phone_name_keys(con, options.shared_phone_min_names, built)
         shared = switchboards(phones["phone"], phones["name_key"], options.shared_phone_min_names)
-        redo = full.flag_mismatches(con, shared)
+        redo = full.flag_mismatches(con, shared, built)
         if redo:
             raw = delta.current_rows(con, keys=redo)
             again = clean_batch(raw, options, orders, shared)
-            full.update_records(con, mark_deleted_at_source(again.records, raw))
-        full.sort_table(con, "clean.follow_up", ["record_key", "missing"])
-        tables.append("clean.unmapped_industries", unmapped_from_records(full.unmapped_inputs(con)))
+            full.update_records(con, mark_deleted_at_source(again.records, raw), built)
+        full.sort_table(con, full.building("follow_up"), ["record_key", "missing"])
         tables.append(
-            "clean.date_orders",
+            full.building("unmapped_industries"),
+            unmapped_from_records(full.unmapped_inputs(con, built)),
+        )
+        tables.append(
+            full.building("date_orders"),
             pd.DataFrame(list(orders.items()), columns=["source_system", "date_order"]),
         )
-        for sql in delta.scope_sql(ctx.run_id, "full", incremental=False):
-            con.execute(sql)
-        record_clean_run(con, ctx.run_id, "full")  # every record may have changed
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            full.swap_in(con, names)
+            for sql in delta.scope_sql(ctx.run_id, "full", incremental=False):
+                con.execute(sql)
+            record_clean_run(con, ctx.run_id, "full")  # every record may have changed
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except BaseException as exc:
+        try:  # the old layer is untouched; free what was built (a kill leaves it to next run)
+            with contextlib.suppress(duckdb.TransactionException):  # a chunk's, if open
+                con.execute("ROLLBACK")
+            full.drop_slices(con)
+            full.drop_building(con)
+        except duckdb.Error as cleanup:
+            exc.add_note(f"dropping the building tables failed too: {cleanup}")
         raise
     return CleanStats(
         mode="full",

@@ -14,6 +14,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -27,6 +28,7 @@ from pipelines.stages.ingest import ingest_stage
 from tests.pipelines.conftest import write_project
 from tests.pipelines.test_clean_incremental import _assert_equals_full_clean
 from warehouse import read_table
+from warehouse.db import ChunkedTables
 
 TABLES = ("records", "transactions", "interactions", "follow_up", "unmapped_industries",
           "date_orders")  # fmt: skip
@@ -142,3 +144,77 @@ def test_slices_cleaned_in_helper_processes_equal_one_chunk(
         pd.testing.assert_frame_equal(_sorted(two[name]), _sorted(one[name]), obj=name)
     records = two["records"]
     assert records.loc[records["phone"] == switchboard, "phone_shared"].all()
+
+
+def _clean_tables(con: object) -> list[str]:
+    rows = con.execute(  # type: ignore[attr-defined]
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'clean' ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_a_clean_failing_between_chunks_leaves_the_old_layer_whole(
+    ingested: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, _ = ingested
+    _, before, types_before = _clean(project, 1_000_000, oracle=False)
+    real_append = ChunkedTables.append
+    appended: list[str] = []
+    committed: list[int] = []
+
+    def failing_append(self: ChunkedTables, name: str, frame: object) -> None:
+        real_append(self, name, frame)  # type: ignore[arg-type]
+        appended.append(name)
+        if name == "clean._building_records":  # what another connection sees: each chunk is
+            (db,) = self._con.execute("SELECT current_database()").fetchall()[0]
+            with self._con.cursor() as other:  # committed (memory does not hold every chunk)
+                try:
+                    sql = f'SELECT count(*) FROM "{db}".clean._building_records'
+                    committed.append(other.execute(sql).fetchall()[0][0])
+                except duckdb.CatalogException:  # created in the first chunk, not committed yet
+                    committed.append(0)
+        if appended.count("clean._building_records") == 3:  # two chunks committed, a third half
+            raise KeyboardInterrupt  # an interruption, not an error the stage could expect
+
+    monkeypatch.setattr(ChunkedTables, "append", failing_append)
+    with pytest.raises(KeyboardInterrupt):
+        _clean(project, 300, oracle=False)
+    monkeypatch.undo()
+    assert committed == [0, 300, 600]  # seen while the next chunk is being appended
+    cfg = load_config(project)
+    with open_warehouse(cfg) as con:
+        assert _clean_tables(con) == sorted(TABLES)  # nothing built is left behind
+        (runs,) = con.execute("SELECT count(*) FROM ops.clean_runs").fetchall()[0]
+        assert runs == 1  # the failed clean logged nothing
+        for name in TABLES:  # the old layer, untouched
+            assert con.execute(f"DESCRIBE clean.{name}").fetchall() == types_before[name]
+            pd.testing.assert_frame_equal(
+                _sorted(read_table(con, f"clean.{name}")), _sorted(before[name]), obj=name
+            )
+    # the next clean works and equals an uninterrupted one
+    _, after, types_after = _clean(project, 300, oracle=True)
+    for name in TABLES:
+        assert types_after[name] == types_before[name], name
+        pd.testing.assert_frame_equal(_sorted(after[name]), _sorted(before[name]), obj=name)
+
+
+def test_the_next_clean_drops_what_a_killed_clean_built(ingested: tuple[Path, str]) -> None:
+    project, _ = ingested
+    _, before, _ = _clean(project, 1_000_000, oracle=False)
+    cfg = load_config(project)
+    with open_warehouse(cfg) as con:  # what a SIGKILL between two chunks leaves: committed chunks
+        con.execute(
+            "CREATE TABLE clean._building_records AS SELECT * FROM clean.records LIMIT 300"
+        )
+        con.execute("CREATE TABLE clean._building_follow_up AS SELECT 1 AS stray")
+    # the next run, incremental (the project's default) or full, drops them first
+    with open_warehouse(cfg) as con:
+        stats = clean_stage(con, RunContext(config=cfg, run_id="n", run_date=date(2026, 11, 24)))
+        assert stats.mode == "incremental"
+        assert _clean_tables(con) == sorted(TABLES)
+        con.execute("CREATE TABLE clean._building_records AS SELECT 1 AS stray")
+    _, after, _ = _clean(project, 300, oracle=True)  # a full clean with a leftover
+    for name in TABLES:
+        pd.testing.assert_frame_equal(_sorted(after[name]), _sorted(before[name]), obj=name)
+    with open_warehouse(cfg) as con:
+        assert _clean_tables(con) == sorted(TABLES)

@@ -54,6 +54,9 @@ POINTS: dict[str, tuple[str, bool]] = {
     "snapshot:published": ("new", True),
 }
 MID_SNAPSHOT = "snapshot:mid-write"  # SIGKILL after the first Parquet file of the snapshot
+# SIGKILL inside a full clean, after its first chunk is committed to the building tables (the
+# project forces full cleans of 100-record chunks): old golden, the old clean layer whole
+MID_CLEAN = "clean:chunk"
 
 
 def _write_project(root: Path) -> Path:
@@ -218,10 +221,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
         assert lab.wait("base") == 0, (base / "child.log").read_text()
         lab.base_snapshots = archive_ids(base)
         lab.old = golden_state(base)
-        for name in [*POINTS, MID_SNAPSHOT, "reference"]:
+        for name in [*POINTS, MID_SNAPSHOT, MID_CLEAN, "reference"]:
             shutil.copytree(base, lab.project(name))
             add_delivery(lab.project(name))
-        for point in POINTS:
+        with (lab.project(MID_CLEAN) / "archive.yml").open("a", encoding="utf-8") as cfg:
+            cfg.write("\nclean_incremental: false\nscale:\n  clean_chunk_records: 100\n")
+        for point in [*POINTS, MID_CLEAN]:
             lab.submit(point, lab.project(point), NEXT_DATE, crash_at=point)
         lab.submit(MID_SNAPSHOT, lab.project(MID_SNAPSHOT), NEXT_DATE, kill_after_files=1)
         # meanwhile, the uninterrupted run on the same inputs, in this process
@@ -291,6 +296,28 @@ def test_sigkill_in_the_middle_of_snapshot_writing_recovers(lab: FaultLab) -> No
     assert not (leftovers[0] / "manifest.json").exists()
     _check_after_kill(lab, project, "new", published=False)
     _check_recovery(lab, project)  # also removes the dead writer's temp folder
+
+
+def test_sigkill_between_two_chunks_of_a_full_clean_recovers(lab: FaultLab) -> None:
+    project = lab.project(MID_CLEAN)
+    code = lab.wait(MID_CLEAN)
+    assert code == -9, (project / "child.log").read_text(errors="replace")[-3000:]
+    with open_warehouse(_cfg(project), read_only=True) as con:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'clean'"
+        ).fetchall()]  # fmt: skip
+        built = con.execute("SELECT count(*) FROM clean._building_records").fetchall()[0][0]
+        clean_runs = con.execute("SELECT count(*) FROM ops.clean_runs").fetchall()[0][0]
+    assert built == 100  # the first chunk was committed, under the building name only
+    assert "records" in tables and clean_runs == 1  # the old layer; the killed clean unlogged
+    _check_after_kill(lab, project, "old", published=False)
+    _check_recovery(lab, project)  # a full clean again: drops the leftovers first
+    with open_warehouse(_cfg(project), read_only=True) as con:
+        left = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'clean'"
+            " AND starts_with(table_name, '_building_')"
+        ).fetchall()[0][0]
+    assert left == 0
 
 
 @dataclass
