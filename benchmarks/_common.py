@@ -69,6 +69,37 @@ def code_version() -> str:
     return head + ("-dirty" if dirty else "")
 
 
+def write_project_config(
+    workdir: Path,
+    landing: Path,
+    *,
+    duckdb: dict[str, Any] | None = None,
+    scale: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``workdir/archive.yml``: read ``landing``, keep all state under ``workdir/state``.
+
+    The same shape as the test projects' config. ``duckdb`` and ``scale`` add those sections
+    (keys whose value is ``None`` are left out, so the project's defaults apply).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"landing_dir: {landing}",
+        f"sources_file: {ROOT / 'sources' / 'sources.yml'}",
+        "warehouse: state/warehouse.duckdb",
+        "archive_dir: state/archive",
+        "reports_dir: state/reports",
+        "exports_dir: state/exports",
+    ]
+    for section, values in (("duckdb", duckdb), ("scale", scale)):
+        kept = {k: v for k, v in (values or {}).items() if v is not None}
+        if kept:
+            lines.append(f"{section}:")
+            lines += [f"  {k}: {json.dumps(v)}" for k, v in kept.items()]
+    cfg = workdir / "archive.yml"
+    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return cfg
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, in MB (Linux reports KiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -24,6 +24,7 @@ from benchmarks._common import (
     md_table,
     median,
     section_header,
+    write_project_config,
 )
 
 
@@ -46,14 +47,7 @@ def main() -> int:
     facts = machine_facts()
     work = Path(tempfile.mkdtemp(prefix="bench-dossier-"))
     write_demo(work / "demo", entities=a.entities, seed=3)
-    cfg_path = work / "archive.yml"
-    cfg_path.write_text(
-        f"landing_dir: {work / 'demo' / 'landing'}\n"
-        f"sources_file: {Path(__file__).resolve().parents[1] / 'sources' / 'sources.yml'}\n"
-        "warehouse: state/warehouse.duckdb\narchive_dir: state/archive\n"
-        "reports_dir: state/reports\nexports_dir: state/exports\n",
-        encoding="utf-8",
-    )
+    cfg_path = write_project_config(work, work / "demo" / "landing")
     if not run_pipeline(cfg_path, run_date="2026-11-24").success:
         raise SystemExit("pipeline run failed")
     with open_warehouse(load_config(cfg_path), read_only=True) as con:

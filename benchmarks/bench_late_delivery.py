@@ -31,28 +31,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import OUT_ROOT, machine_facts, median
+from benchmarks._common import OUT_ROOT, machine_facts, median, write_project_config
 
 SALES = "crm_customers.csv"
 
 
 def _config(work: Path) -> Path:
-    cfg = work / "archive.yml"
-    cfg.write_text(
-        "\n".join(
-            [
-                f"landing_dir: {work / 'landing'}",
-                f"sources_file: {Path(__file__).resolve().parents[1] / 'sources' / 'sources.yml'}",
-                "warehouse: state/warehouse.duckdb",
-                "archive_dir: state/archive",
-                "reports_dir: state/reports",
-                "exports_dir: state/exports",
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    return cfg
+    return write_project_config(work, work / "landing")
 
 
 def _search(con, repeat: int) -> dict[str, object]:  # type: ignore[no-untyped-def]

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (
     OUT_ROOT,
-    ROOT,
     append_section,
     command_line,
     machine_facts,
@@ -34,31 +33,16 @@ from benchmarks._common import (
     median,
     peak_rss_mb,
     section_header,
+    write_project_config,
 )
 
 RECORDS_PER_ENTITY = 2.4  # the demo generator's average source records per customer
 
 
 def _write_config(workdir: Path, landing: Path) -> Path:
-    cfg = workdir / "archive.yml"
-    workdir.mkdir(parents=True, exist_ok=True)
-    cfg.write_text(
-        "\n".join(
-            [
-                f"landing_dir: {landing}",
-                f"sources_file: {ROOT / 'sources' / 'sources.yml'}",
-                "warehouse: state/warehouse.duckdb",
-                "archive_dir: state/archive",
-                "reports_dir: state/reports",
-                "exports_dir: state/exports",
-                "duckdb:",
-                f"  temp_directory: {workdir / 'state' / 'duckdb_tmp'}",
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
+    return write_project_config(
+        workdir, landing, duckdb={"temp_directory": str(workdir / "state" / "duckdb_tmp")}
     )
-    return cfg
 
 
 def _run(cfg: Path, run_date: str) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from benchmarks._common import (
     peak_rss_mb,
     resident_mb,
     section_header,
+    write_project_config,
 )
 
 RECORDS_PER_ENTITY = 2.4  # the demo generator's average (docs of sources.demo)
@@ -317,27 +318,14 @@ def _write_config(workdir: Path, landing: Path, scale: dict[str, Any] | None = N
     folder defaults to ``state/duckdb_tmp`` in the run's folder.
     """
     scale = scale or {}
-    lines = [
-        f"landing_dir: {landing}",
-        f"sources_file: {ROOT / 'sources' / 'sources.yml'}",
-        "warehouse: state/warehouse.duckdb",
-        "archive_dir: state/archive",
-        "reports_dir: state/reports",
-        "exports_dir: state/exports",
-        "duckdb:",
-        f"  temp_directory: {scale.get('temp_directory') or workdir / 'state' / 'duckdb_tmp'}",
-    ]
-    for key in ("memory_limit", "threads"):
-        if scale.get(key) is not None:
-            lines.append(f"  {key}: {json.dumps(scale[key])}")
-    scale_keys = [k for k in ("match_shards", "executor", "max_concurrent", "workers")
-                  if scale.get(k) is not None]
-    if scale_keys:
-        lines.append("scale:")
-        lines += [f"  {k}: {json.dumps(scale[k])}" for k in scale_keys]
-    cfg = workdir / "archive.yml"
-    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return cfg
+    temp = scale.get("temp_directory") or str(workdir / "state" / "duckdb_tmp")
+    return write_project_config(
+        workdir,
+        landing,
+        duckdb={"temp_directory": temp, "memory_limit": scale.get("memory_limit"),
+                "threads": scale.get("threads")},
+        scale={k: scale.get(k) for k in ("match_shards", "executor", "max_concurrent", "workers")},
+    )
 
 
 def scale_settings(args: argparse.Namespace) -> dict[str, Any]:

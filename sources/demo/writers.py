@@ -30,6 +30,10 @@ def write_sales_csv(table: SourceTable, path: Path) -> int:
     return len(table.frame)
 
 
+XLSX_MAX_ROWS = 1_048_576  # rows of one Excel worksheet (title, blank and header rows included)
+_XLSX_HEADER_ROWS = 3
+
+
 def write_service_xlsx(table: SourceTable, path: Path, title: str, created: dt.datetime) -> int:
     """Write the ticket export: sheet 工单, title on row 1, blank row 2, header on row 3.
 
@@ -41,9 +45,19 @@ def write_service_xlsx(table: SourceTable, path: Path, title: str, created: dt.d
 
     Returns:
         The number of ticket rows written.
+
+    Raises:
+        ValueError: the rows do not fit on one worksheet (Excel's limit; the writer would
+            drop the rows beyond it without a word). Split the export into several files.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame = table.frame
+    if len(frame) + _XLSX_HEADER_ROWS > XLSX_MAX_ROWS:
+        raise ValueError(
+            f"{path.name}: {len(frame):,} ticket rows do not fit on one worksheet "
+            f"(at most {XLSX_MAX_ROWS - _XLSX_HEADER_ROWS:,} below the title and header rows); "
+            "write them into several files"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
     date_col = frame.columns.get_loc("工单日期")
     phone_col = frame.columns.get_loc("联系电话")
     date_cells = table.date_cells or [False] * len(frame)

@@ -77,6 +77,15 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(keys).reset_index(drop=True)
 
 
+def _assert_same_layer(
+    got: dict[str, pd.DataFrame], got_types: dict, want: dict[str, pd.DataFrame], want_types: dict
+) -> None:
+    """Every clean table has the same column types and the same rows (in any order)."""
+    for name in TABLES:
+        assert got_types[name] == want_types[name], name
+        pd.testing.assert_frame_equal(_sorted(got[name]), _sorted(want[name]), obj=name)
+
+
 @pytest.fixture
 def ingested(tmp_path: Path, demo_dir: Path) -> tuple[Path, str]:
     landing = tmp_path / "landing"
@@ -103,9 +112,7 @@ def test_a_full_clean_in_chunks_equals_one_chunk(ingested: tuple[Path, str]) -> 
 
     assert figures(stats_many) == figures(stats_one)
     assert stats_one.clean_records > 3 * 300
-    for name in TABLES:
-        assert types_many[name] == types_one[name], name
-        pd.testing.assert_frame_equal(_sorted(many[name]), _sorted(one[name]), obj=name)
+    _assert_same_layer(many, types_many, one, types_one)
     # ... the switchboard's records sit in different chunks, yet all are flagged
     records = many["records"]
     flagged = records.loc[records["phone"] == switchboard, "phone_shared"]
@@ -139,9 +146,7 @@ def test_slices_cleaned_in_helper_processes_equal_one_chunk(
     stats_two, two, types_two = _clean(project, 200, oracle=True, workers=2)
     assert len(started) == 1 and len(answered) >= 2 and all(answered)  # the helper cleaned
     assert stats_two.clean_records == stats_one.clean_records > 4 * 200
-    for name in TABLES:
-        assert types_two[name] == types_one[name], name
-        pd.testing.assert_frame_equal(_sorted(two[name]), _sorted(one[name]), obj=name)
+    _assert_same_layer(two, types_two, one, types_one)
     records = two["records"]
     assert records.loc[records["phone"] == switchboard, "phone_shared"].all()
 
@@ -193,9 +198,7 @@ def test_a_clean_failing_between_chunks_leaves_the_old_layer_whole(
             )
     # the next clean works and equals an uninterrupted one
     _, after, types_after = _clean(project, 300, oracle=True)
-    for name in TABLES:
-        assert types_after[name] == types_before[name], name
-        pd.testing.assert_frame_equal(_sorted(after[name]), _sorted(before[name]), obj=name)
+    _assert_same_layer(after, types_after, before, types_before)
 
 
 def test_the_next_clean_drops_what_a_killed_clean_built(ingested: tuple[Path, str]) -> None:

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from python_calamine import CalamineWorkbook
 
-from sources.demo import DemoFiles, generate_demo_data, write_demo
+from sources.demo import DemoFiles, generate_demo_data, write_demo, writers
+from sources.demo.records import SourceTable
 
 SALES_HEADERS = [
     "客户编号",
@@ -168,6 +169,22 @@ def test_service_xlsx_has_title_blank_row_and_header_on_row_3(
     assert any(isinstance(d, str) for d in ticket_dates)  # … and typed text
     phones = [r[SERVICE_HEADERS.index("联系电话")] for r in data]
     assert any(isinstance(p, float | int) for p in phones)  # Excel turned some into numbers
+
+
+def test_service_rows_beyond_one_worksheet_are_refused_not_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = pd.DataFrame({h: ["x"] * 8 for h in SERVICE_HEADERS})
+    table = SourceTable(frame=frame, entity=list(range(8)))
+    created = dt.datetime(2026, 11, 1)
+    monkeypatch.setattr(writers, "XLSX_MAX_ROWS", 3 + 8)  # a worksheet that just holds them
+    assert writers.write_service_xlsx(table, tmp_path / "fits.xlsx", "t", created) == 8
+    assert len(CalamineWorkbook.from_path(str(tmp_path / "fits.xlsx")).get_sheet_by_index(0)
+               .to_python()) == 3 + 8  # fmt: skip
+    monkeypatch.setattr(writers, "XLSX_MAX_ROWS", 3 + 7)  # one row too many: an error, no file
+    with pytest.raises(ValueError, match="8 ticket rows do not fit on one worksheet"):
+        writers.write_service_xlsx(table, tmp_path / "short.xlsx", "t", created)
+    assert not (tmp_path / "short.xlsx").exists()
 
 
 def test_leads_are_jsonl_with_optional_keys(demo_dir: tuple[Path, DemoFiles]) -> None:
