@@ -200,11 +200,24 @@ def _text_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=TEXT_TYPES.get)
 
 
+# SQL: a text that may be ``a/b/yyyy`` once normalized: not printable ASCII (NFKC may turn it
+# into one), or printable ASCII starting with ``a-b-`` / ``a/b/`` / ``a.b.`` (spaces allowed)
+_MAY_DECIDE_ORDER = (
+    "(NOT regexp_full_match({v}, '[ -~]*')"
+    " OR regexp_matches({v}, '^ *[0-9]{{1,2}} *[-/.] *[0-9]{{1,2}} *[-/.]'))"
+)
+
+
 def distinct_date_values(con: duckdb.DuckDBPyConnection, fields: Sequence[str]) -> pd.DataFrame:
-    """Every distinct (source, date text) over the current versions' ``fields``.
+    """Every distinct (source, date text) over the current versions' ``fields`` that can
+    decide a day/month order, and every source.
 
     What ``cleaning.date_orders`` infers each source's day/month order from, without reading
-    the rows (absent columns are skipped).
+    the rows (absent columns are skipped). Only an ``a/b/yyyy`` text is evidence
+    (``cleaning.dates.infer_date_order``); a printable-ASCII text (``normalize_text`` only
+    trims and collapses its spaces) that does not start as one (ISO dates, the bulk) is left
+    out in SQL, so the orders are those of every text and Python sees a few, not every date
+    of the warehouse, each night.
 
     Returns:
         ``source_system`` and one column per field (one value filled a row, the rest null).
@@ -212,7 +225,7 @@ def distinct_date_values(con: duckdb.DuckDBPyConnection, fields: Sequence[str]) 
     present = {r[0] for r in con.execute(f"DESCRIBE {CURRENT}").fetchall()}
     parts = [f"SELECT DISTINCT source_system, NULL AS value, NULL AS field FROM {CURRENT}"] + [
         f"SELECT DISTINCT source_system, {f} AS value, '{f}' AS field FROM {CURRENT}"
-        f" WHERE {f} IS NOT NULL"
+        f" WHERE {f} IS NOT NULL AND {_MAY_DECIDE_ORDER.format(v=f)}"
         for f in fields
         if f in present
     ]
