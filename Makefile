@@ -10,11 +10,17 @@ SEED     ?= 42
 	browser-deps console bench-console \
 	fonts dossier-screenshot
 
-$(STAMP): pyproject.toml
+# Byte code is compiled at install (`--compile-bytecode`, and `compileall` for the project's
+# own packages): a process started with PYTHONDONTWRITEBYTECODE=1 (containers, CI, this
+# sandbox) otherwise compiles every module it imports from source on every start — ≈ 5 CPU s
+# for Great Expectations alone, paid by every run (BENCHMARKS.md, "Nightly fixed costs").
+PROJECT_PACKAGES := sources cleaning dedupe warehouse expectations pipelines console benchmarks
+$(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev]'
+	$(BIN)/python -m compileall -q -j 0 $(PROJECT_PACKAGES) >/dev/null
 	@touch $(STAMP)
 
 setup: $(STAMP)

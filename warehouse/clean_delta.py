@@ -61,6 +61,9 @@ CHANGED = "_clean_changed"
 """Temporary table: ``record_key`` of every record to clean again this run."""
 GONE = "_clean_gone"
 """Temporary table: ``record_key`` of clean records that have no current version any more."""
+DELETION_CHANGED = "_clean_deletion_changed"
+"""Temporary table: ``record_key`` of records not in ``CHANGED`` whose ``deleted_at_source``
+differs from the clean record's (``find_changes``): updated in place by ``apply_clean_delta``."""
 COMPARED = ("source_file", "source_sha256", "source_row", "ingested_at")
 """Lineage of the sighting behind a clean record: equal lineage = same raw values."""
 SCOPE_TABLE = "ops.clean_scope"
@@ -143,12 +146,15 @@ def find_changes(con: duckdb.DuckDBPyConnection, clean: str = "clean.records") -
         f"CREATE OR REPLACE TEMP TABLE {GONE} AS SELECT r.record_key FROM {clean} AS r"
         f" ANTI JOIN {CURRENT} AS c ON c.record_key = r.record_key",
     )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {DELETION_CHANGED} AS SELECT c.record_key"
+        f" FROM {CURRENT} AS c JOIN {clean} AS r USING (record_key)"
+        f" WHERE c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
+        f" AND c.record_key NOT IN (SELECT record_key FROM {CHANGED})"
+    )
     row = con.execute(
         f"SELECT (SELECT count(*) FROM {CURRENT}), (SELECT count(*) FROM {CHANGED}),"
-        f" (SELECT count(*) FROM {GONE}),"
-        f" (SELECT count(*) FROM {CURRENT} AS c JOIN {clean} AS r USING (record_key)"
-        f"  WHERE c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
-        f"  AND c.record_key NOT IN (SELECT record_key FROM {CHANGED}))"
+        f" (SELECT count(*) FROM {GONE}), (SELECT count(*) FROM {DELETION_CHANGED})"
     ).fetchall()[0]
     assert row is not None
     return ChangeCounts(*(int(v) for v in row))
@@ -200,11 +206,24 @@ def _text_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=TEXT_TYPES.get)
 
 
+# SQL: a text that may be ``a/b/yyyy`` once normalized: not printable ASCII (NFKC may turn it
+# into one), or printable ASCII starting with ``a-b-`` / ``a/b/`` / ``a.b.`` (spaces allowed)
+_MAY_DECIDE_ORDER = (
+    "(NOT regexp_full_match({v}, '[ -~]*')"
+    " OR regexp_matches({v}, '^ *[0-9]{{1,2}} *[-/.] *[0-9]{{1,2}} *[-/.]'))"
+)
+
+
 def distinct_date_values(con: duckdb.DuckDBPyConnection, fields: Sequence[str]) -> pd.DataFrame:
-    """Every distinct (source, date text) over the current versions' ``fields``.
+    """Every distinct (source, date text) over the current versions' ``fields`` that can
+    decide a day/month order, and every source.
 
     What ``cleaning.date_orders`` infers each source's day/month order from, without reading
-    the rows (absent columns are skipped).
+    the rows (absent columns are skipped). Only an ``a/b/yyyy`` text is evidence
+    (``cleaning.dates.infer_date_order``); a printable-ASCII text (``normalize_text`` only
+    trims and collapses its spaces) that does not start as one (ISO dates, the bulk) is left
+    out in SQL, so the orders are those of every text and Python sees a few, not every date
+    of the warehouse, each night.
 
     Returns:
         ``source_system`` and one column per field (one value filled a row, the rest null).
@@ -212,7 +231,7 @@ def distinct_date_values(con: duckdb.DuckDBPyConnection, fields: Sequence[str]) 
     present = {r[0] for r in con.execute(f"DESCRIBE {CURRENT}").fetchall()}
     parts = [f"SELECT DISTINCT source_system, NULL AS value, NULL AS field FROM {CURRENT}"] + [
         f"SELECT DISTINCT source_system, {f} AS value, '{f}' AS field FROM {CURRENT}"
-        f" WHERE {f} IS NOT NULL"
+        f" WHERE {f} IS NOT NULL AND {_MAY_DECIDE_ORDER.format(v=f)}"
         for f in fields
         if f in present
     ]
@@ -328,7 +347,9 @@ def apply_clean_delta(
     """Write an incremental clean back, in ONE transaction (all or nothing).
 
     Per keyed table: DELETE the rows of ``delta.replaced`` and of ``GONE``, INSERT the new rows
-    (by column name); ``clean.records.deleted_at_source`` follows ``CURRENT`` for every record;
+    (by column name); ``clean.records.deleted_at_source`` follows ``CURRENT`` for every record
+    (after ``find_changes``, an ``UPDATE`` of only the records it found differing and those
+    written again, not a join of every record);
     the small whole-set tables are replaced. With ``run_id`` every record whose
     ``clean.records`` row this changes is logged (``warehouse.ops.record_clean_run``):
     inserted, updated (cleaned again, or ``deleted_at_source`` updated in place) or removed.
@@ -363,7 +384,10 @@ def apply_clean_delta(
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
         in_place = con.execute(
             f"UPDATE clean.records AS r SET deleted_at_source = c.deleted_at_source"
-            f" FROM {CURRENT} AS c WHERE c.record_key = r.record_key"
+            f" FROM (SELECT record_key, deleted_at_source FROM {CURRENT}"
+            f"  WHERE {_maybe_deletion_changed('record_key', con)}) AS c"
+            f" WHERE c.record_key = r.record_key"
+            f" AND {_maybe_deletion_changed('r.record_key', con)}"
             " AND c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
             " RETURNING r.record_key"
         ).fetchall()
@@ -396,6 +420,21 @@ def apply_clean_delta(
     finally:
         for view in registered:
             con.unregister(view)
+
+
+def _maybe_deletion_changed(column: str, con: duckdb.DuckDBPyConnection) -> str:
+    """SQL condition: ``column`` names a record whose ``deleted_at_source`` may differ now.
+
+    After ``find_changes``: the records it found (``DELETION_CHANGED``) and those written
+    again this run (``_clean_replaced``); any other clean record was compared there and has
+    not changed since. Without ``find_changes``' table: every record (``true``).
+    """
+    if not table_exists(con, DELETION_CHANGED):
+        return "true"
+    return (
+        f"({column} IN (SELECT record_key FROM {DELETION_CHANGED})"
+        f" OR {column} IN (SELECT record_key FROM _clean_replaced))"
+    )
 
 
 def clean_tables_present(con: duckdb.DuckDBPyConnection, record_columns: Sequence[str]) -> bool:

@@ -63,3 +63,14 @@ def test_summary_prefilter_skips_only_texts_that_are_no_summary() -> None:
     texts = pa.array(["KH1001", "星辰科技", "13912345678"])
     skipped = pc.match_substring_regex(texts, _NOT_SUMMARY)
     assert skipped.to_pylist() == [True, True, True]
+
+
+def test_stored_composable_table_equals_a_scan_of_the_unicode_database() -> None:
+    """The stored code points (no scan of 1.1 M code points per run) are what a scan finds."""
+    import unicodedata
+
+    from sources import row_checks
+
+    assert unicodedata.unidata_version == row_checks._COMPOSABLE_UNIDATA  # else it scans
+    assert row_checks._composable() == row_checks._scan_composable()
+    assert {ord("e"), 0x301, ord("="), 0x338} <= row_checks._composable()
