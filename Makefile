@@ -15,9 +15,21 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
-	@touch $(STAMP)
+	$(COMPILE)
+	@touch $(STAMP) $(PYC_STAMP)
 
-setup: $(STAMP)
+# Byte-compiled at setup: where PYTHONDONTWRITEBYTECODE is set (CI images, this workplace)
+# nothing writes a .pyc, so every run, step process and clean helper compiled ≈ 3,600 modules
+# again at import (≈ 4–5 CPU s each; BENCHMARKS.md, "Full run CPU: profile and second core").
+# The second rule compiles a .venv installed before this rule existed (make setup).
+PYC_STAMP := $(VENV)/.bytecode-stamp
+COMPILE = $(BIN)/python -m compileall -q -j 0 $(VENV)/lib sources cleaning dedupe warehouse \
+	expectations pipelines console >/dev/null
+$(PYC_STAMP): $(STAMP)
+	$(COMPILE)
+	@touch $(PYC_STAMP)
+
+setup: $(STAMP) $(PYC_STAMP)
 
 ## run: generate the demo exports (if absent) and run the whole pipeline into data/warehouse.duckdb
 run: $(STAMP)
