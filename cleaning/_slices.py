@@ -48,7 +48,7 @@ class HelperError(RuntimeError):
 class _Helper:
     """One child interpreter serving cleaning requests over two pipes."""
 
-    def __init__(self) -> None:
+    def __init__(self, warm: str = "cleaning.pipeline") -> None:
         down_r, down_w = os.pipe()  # parent → child
         up_r, up_w = os.pipe()  # child → parent
         root = str(Path(__file__).resolve().parents[1])  # the folder holding ``cleaning``
@@ -56,7 +56,7 @@ class _Helper:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cleaning._slices", str(down_r), str(up_w)],
+                [sys.executable, "-m", "cleaning._slices", str(down_r), str(up_w), warm],
                 pass_fds=(down_r, up_w),
                 stdin=subprocess.DEVNULL,
                 env=env,
@@ -126,6 +126,7 @@ def clean_slices(
     bounds: Sequence[tuple[int, int]],
     clean: Callable[[pd.DataFrame], R],
     helpers: int = 0,
+    warm: str = "cleaning.pipeline",
 ) -> Iterator[tuple[pd.DataFrame, R]]:
     """``(raw, clean(raw))`` for ``raw = read(start, stop)`` of every slice, in slice order.
 
@@ -135,11 +136,13 @@ def clean_slices(
         clean: A picklable (module-level, or a ``functools.partial`` of one) pure function of a
             slice; helpers run the same function on the slices they are given.
         helpers: Helper processes (0 = every slice in this process).
+        warm: A module each helper imports while the first slices are read (the one
+            ``clean`` needs; the golden build's chunks use ``warehouse.golden``).
 
     Yields:
         Each slice with its result; the caller may write it while helpers go on cleaning.
     """
-    pool = [_Helper() for _ in range(min(helpers, max(len(bounds) - 1, 0)))]
+    pool = [_Helper(warm) for _ in range(min(helpers, max(len(bounds) - 1, 0)))]
     try:
         first = 0
         while first < len(bounds):
@@ -169,12 +172,13 @@ def clean_slices(
             helper.close()
 
 
-def _serve(down: int, up: int) -> None:
+def _serve(down: int, up: int, warm: str = "cleaning.pipeline") -> None:
     """The helper's loop: answer ``(func, payload)`` requests until ``None`` or end of input."""
+    import importlib
     import traceback
 
     recv_conn, send_conn = Connection(down, writable=False), Connection(up, readable=False)
-    import cleaning.pipeline  # noqa: F401 - import while the parent reads its first slices
+    importlib.import_module(warm)  # while the parent reads its first slices
 
     while True:
         try:
@@ -193,4 +197,4 @@ def _serve(down: int, up: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]), int(sys.argv[2]))
+    _serve(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:4])

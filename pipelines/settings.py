@@ -164,6 +164,14 @@ class ScaleSettings(BaseModel):
         "customers, in customer_id order: memory holds one chunk's frames, not every "
         "record's); never changes a golden table's content",
     )
+    golden_workers: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="processes that build golden chunks at once: a full golden build hands "
+        "whole chunks to N - 1 helper processes; 1 (default) = the stage's process only. Never "
+        "changes a golden table's content",
+    )
     reuse_params: bool = Field(
         default=True,
         description="sharded full rebuilds reuse the previous run's model params when the "

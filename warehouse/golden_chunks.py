@@ -17,11 +17,52 @@ SQL, with the same messages.
 
 from __future__ import annotations
 
+from datetime import date
+from typing import NamedTuple
+
 import duckdb
+import pandas as pd
 
 from warehouse.db import table_exists
+from warehouse.golden import GoldenTables, build_golden
+from warehouse.settings import GoldenSettings
 
-__all__ = ["check_golden_inputs", "chunk_where", "drop_chunk_plan", "plan_golden_chunks"]
+__all__ = [
+    "GoldenInputs",
+    "build_golden_chunk",
+    "check_golden_inputs",
+    "chunk_where",
+    "drop_chunk_plan",
+    "plan_golden_chunks",
+]
+
+
+class GoldenInputs(NamedTuple):
+    """What ``build_golden`` reads for a set of whole customers (one chunk, or every record)."""
+
+    records: pd.DataFrame
+    assignments: pd.DataFrame
+    scores: pd.DataFrame | None
+    transactions: pd.DataFrame | None
+    interactions: pd.DataFrame | None
+
+
+def build_golden_chunk(
+    inputs: GoldenInputs, settings: GoldenSettings, run_id: str, as_of: date
+) -> GoldenTables:
+    """``build_golden`` of one chunk's inputs: a pure function of picklable arguments, so a
+    helper process (``cleaning._slices.clean_slices``) can build a chunk beside this one."""
+    return build_golden(
+        inputs.records,
+        inputs.assignments,
+        inputs.scores,
+        inputs.transactions,
+        inputs.interactions,
+        settings,
+        run_id,
+        as_of,
+    )
+
 
 _CHUNK_OF = "_golden_chunk_of"  # TEMP: record_key → chunk number
 _FACTS = (("clean.transactions", "transactions"), ("clean.interactions", "interactions"))

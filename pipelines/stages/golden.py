@@ -6,20 +6,24 @@ import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 import duckdb
 import pandas as pd
 
+from cleaning._slices import clean_slices
 from dedupe import assign_customer_ids
 from dedupe.ids import IdAssignment
 from dedupe.link import return_free_memory
-from warehouse import build_golden, read_table
+from warehouse import read_table
 from warehouse.archive.snapshots import code_version
 from warehouse.classification import classify
 from warehouse.db import ChunkedTables
 from warehouse.golden import RECORD_COLUMNS, GoldenTables, as_date
 from warehouse.golden_carry import carry_forward_published
 from warehouse.golden_chunks import (
+    GoldenInputs,
+    build_golden_chunk,
     check_golden_inputs,
     chunk_where,
     drop_chunk_plan,
@@ -153,13 +157,10 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> IdAssignment
     return ids
 
 
-def _build(
-    con: duckdb.DuckDBPyConnection,
-    ctx: RunContext,
-    assignments: pd.DataFrame,
-    where: str | None,
-) -> GoldenTables:
-    """``build_golden`` over every record (``where`` None) or the records matching ``where``."""
+def _inputs(
+    con: duckdb.DuckDBPyConnection, assignments: pd.DataFrame, where: str | None
+) -> GoldenInputs:
+    """What ``build_golden`` reads: every record (``where`` None) or those matching ``where``."""
     hint = "run the clean and match stages"
     if where is None:
         (records,) = read_required(
@@ -174,16 +175,27 @@ def _build(
         scores = read_subset(con, _SCORES, None, where)
         txns = read_subset(con, "clean.transactions", None, where)
         touches = read_subset(con, "clean.interactions", None, where)
-    return build_golden(
-        records,
-        assignments,
-        scores,
-        txns,
-        touches,
-        ctx.config.golden,
-        ctx.run_id,
-        ctx.run_date,
+    return GoldenInputs(records, assignments, scores, txns, touches)
+
+
+def _build(
+    con: duckdb.DuckDBPyConnection,
+    ctx: RunContext,
+    assignments: pd.DataFrame,
+    where: str | None,
+) -> GoldenTables:
+    """``build_golden`` over every record (``where`` None) or the records matching ``where``."""
+    return build_golden_chunk(
+        _inputs(con, assignments, where), ctx.config.golden, ctx.run_id, ctx.run_date
     )
+
+
+def _chunk_inputs(con: duckdb.DuckDBPyConnection, chunk: int) -> GoldenInputs:
+    """The inputs of one chunk of ``plan_golden_chunks`` (read in this process)."""
+    where = chunk_where(chunk)
+    assignments = read_table(con, ASSIGNMENTS, where=where)
+    assert assignments is not None
+    return _inputs(con, assignments, where)
 
 
 def _carry_forward(golden: GoldenTables, con: duckdb.DuckDBPyConnection) -> None:
@@ -203,28 +215,44 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
 
     Each chunk holds whole customers (``warehouse.golden_chunks``), is read, built, carried
     forward and appended to the staged tables, so memory holds one chunk's frames; the staged
-    tables equal one build over every record. What ``build_golden`` checks over the whole set
-    is checked in SQL first. Each chunk is committed: DuckDB keeps the Arrow buffers of rows
-    inserted in an open transaction until it ends, so one transaction over every chunk would
-    hold every chunk's rows twice. The staged state is trusted only once this stage has ended
-    (publishing needs its checks); a failure drops what was staged.
+    tables equal one build over every record. With ``scale.golden_workers`` N > 1, N - 1
+    helper processes (``cleaning._slices``) build the chunks after each one this process builds
+    (their inputs are read here and kept until their result is back: memory holds N chunks).
+    What ``build_golden`` checks over the whole set is checked in SQL first. Each chunk is
+    committed: DuckDB keeps the Arrow buffers of rows inserted in an open transaction until it
+    ends, so one transaction over every chunk would hold every chunk's rows twice. The staged
+    state is trusted only once this stage has ended (publishing needs its checks); a failure
+    drops what was staged.
 
     Returns:
         The number of golden customers staged.
     """
     check_golden_inputs(con, ASSIGNMENTS)
     chunks = plan_golden_chunks(con, ASSIGNMENTS, ctx.config.scale.golden_chunk_records)
-    log.info("golden     full build in %d chunk(s) of whole customers", len(chunks))
+    helpers = min(ctx.config.scale.golden_workers - 1, len(chunks) - 1)
+    log.info(
+        "golden     full build in %d chunk(s) of whole customers, %d helper process(es)",
+        len(chunks),
+        max(helpers, 0),
+    )
     names = [*(f"staging.{t}" for t in GOLDEN_TABLES), "staging.id_events"]
     customers = 0
+    build = partial(
+        build_golden_chunk, settings=ctx.config.golden, run_id=ctx.run_id, as_of=ctx.run_date
+    )
+    # chunks in order; with helpers, the next chunks are built in helper processes while
+    # this one builds its own (a chunk's tables depend on its own customers only)
+    built = clean_slices(
+        lambda chunk, _: _chunk_inputs(con, chunk),
+        [(chunk, chunk) for chunk in chunks],
+        build,
+        helpers=max(helpers, 0),
+        warm="warehouse.golden_chunks",
+    )
     try:
         staged = ChunkedTables(con, names)
-        for chunk in chunks:
-            where = chunk_where(chunk)
-            assignments = read_table(con, ASSIGNMENTS, where=where)
-            assert assignments is not None
-            golden = _build(con, ctx, assignments, where)
-            del assignments
+        for inputs, golden in built:
+            del inputs
             _carry_forward(golden, con)
             con.execute("BEGIN TRANSACTION")
             for name, frame in golden.as_dict().items():
@@ -241,6 +269,7 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
             con.execute(f"DROP TABLE IF EXISTS {name}")
         raise
     finally:
+        built.close()  # helpers stopped, whatever happened
         drop_chunk_plan(con)
     return customers
 

@@ -21,10 +21,14 @@ from warehouse.naming import GOLDEN_TABLES
 _STAGED = (*GOLDEN_TABLES, "id_events", "golden_inputs")
 
 
-def _staged(project: Path, run_id: str, chunk_records: int) -> dict[str, tuple]:
+def _staged(
+    project: Path, run_id: str, chunk_records: int, workers: int = 1
+) -> dict[str, tuple]:
     """A full golden build of the published run's inputs: each staged table's hash and types."""
     cfg = load_config(
-        project, golden_incremental=False, scale={"golden_chunk_records": chunk_records}
+        project,
+        golden_incremental=False,
+        scale={"golden_chunk_records": chunk_records, "golden_workers": workers},
     )
     with open_warehouse(cfg) as con:
         ctx = RunContext(config=cfg, run_id=run_id, run_date=date(2026, 11, 23))
@@ -54,6 +58,13 @@ def test_chunked_full_build_equals_one_build(
         chunked = _staged(project, first.run_id, 97)
     assert "full build in 1 chunk(s)" not in caplog.text and "chunk(s)" in caplog.text
     assert chunked == whole
+    # chunks built side by side in helper processes (scale.golden_workers): the same tables
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="customer_archive"):
+        helped = _staged(project, first.run_id, 97, workers=3)
+    assert "2 helper process(es)" in caplog.text
+    assert "in this process" not in caplog.text  # no helper failed and fell back to here
+    assert helped == whole
     # and both equal what the run published (run ids carried forward on unchanged rows)
     with open_warehouse(load_config(project), read_only=True) as con:
         for name in GOLDEN_TABLES:
