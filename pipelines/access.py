@@ -119,7 +119,12 @@ def snapshot_writer(cfg: ArchiveConfig) -> Callable[[pa.Table, Path], Any] | Non
         return None
     ring = keyring(cfg, create=True)
     assert ring is not None
-    return lambda table, path: encrypt_parquet(table, path, ring)
+
+    def write(table: Any, path: Path) -> str:
+        return encrypt_parquet(table, path, ring)
+
+    write.takes_batches = True  # type: ignore[attr-defined]  # a full snapshot a batch at a time
+    return write
 
 
 def snapshot_encryption_note(cfg: ArchiveConfig) -> dict[str, Any]:
