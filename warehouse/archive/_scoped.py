@@ -29,7 +29,7 @@ from warehouse.archive._hashing import (
 from warehouse.archive._nightly import RowState
 from warehouse.archive.tables import as_pandas_written, read_table_batches, table_schema
 from warehouse.db import table_exists
-from warehouse.parquet_batches import BATCH_ROWS, TableBatches
+from warehouse.parquet_batches import TableBatches
 
 _KEYS = "_snapshot_changed_keys"
 # the tables of customers whose golden rows the swap of this run replaced (warehouse.publish
@@ -87,7 +87,7 @@ class WarehouseTables:
         return as_pandas_written(table), state
 
     def read_batches(
-        self, name: str, rows: int = BATCH_ROWS
+        self, name: str, rows: int | None = None
     ) -> tuple[TableBatches, list[RowState]]:
         """``read_whole`` a batch of ``rows`` rows at a time (the last one shorter).
 

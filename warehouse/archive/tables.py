@@ -9,8 +9,9 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from warehouse import parquet_batches
 from warehouse.db import table_exists, to_duckdb_arrow
-from warehouse.parquet_batches import BATCH_ROWS, TableBatches
+from warehouse.parquet_batches import TableBatches
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 _FRAME_VIEW = "_publish_frame"
@@ -51,11 +52,12 @@ def read_tables_arrow(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> d
 def read_table_batches(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    rows: int = BATCH_ROWS,
+    rows: int | None = None,
     extra: str = "",
     split: Callable[[pa.Table], pa.Table] | None = None,
 ) -> TableBatches:
-    """``read_tables_arrow`` of one table, ``rows`` rows at a time (the last batch shorter).
+    """``read_tables_arrow`` of one table, ``rows`` rows at a time (the last batch shorter;
+    default ``parquet_batches.BATCH_ROWS``).
 
     Each batch is typed as the whole table read at once is (``as_pandas_written``: a text
     column empty in EVERY row is ``null`` in every batch, found by one count first), and the
@@ -64,6 +66,7 @@ def read_table_batches(
     until the last batch is read.
     """
     _checked(name)
+    rows = rows or parquet_batches.BATCH_ROWS
     schema = con.sql(f"SELECT * FROM {name} LIMIT 0").to_arrow_table().schema
     texts = [
         f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_string_view(f.type)
