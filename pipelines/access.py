@@ -88,7 +88,7 @@ def open_warehouse(
         return connect(
             path,
             read_only=read_only,
-            memory_limit=cfg.duckdb.memory_limit,
+            memory_limit=cfg.duckdb.resolved_memory_limit(),
             temp_directory=cfg.duckdb.temp_directory,
             threads=duckdb_threads(cfg),
             release_memory=cfg.duckdb.release_memory,
@@ -98,8 +98,9 @@ def open_warehouse(
     con = open_encrypted_warehouse(
         path, ring, read_only=read_only, allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto
     )
-    if cfg.duckdb.memory_limit:
-        con.execute(f"SET memory_limit = '{cfg.duckdb.memory_limit}'")
+    memory_limit = cfg.duckdb.resolved_memory_limit()
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
     if cfg.duckdb.temp_directory:
         con.execute(f"SET temp_directory = '{cfg.duckdb.temp_directory}'")
     con.execute(f"SET threads = {duckdb_threads(cfg)}")
