@@ -256,6 +256,7 @@ def main() -> None:
             tracemalloc.start(3)
         anatomy.start()
         figures = {}
+        details: dict[str, Any] = {}
         for name in args.stages:
             with open_warehouse(cfg) as con:
                 with anatomy.lock:
@@ -263,15 +264,18 @@ def main() -> None:
                     anatomy.cursor = con.cursor()
                     anatomy.peaks[name] = start = anatomy.parts()
                 cpu, wall = time.process_time(), time.perf_counter()
-                functions[name](con, ctx)
+                result = functions[name](con, ctx)
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
                 with anatomy.lock:
                     anatomy.cursor.close()
                     anatomy.cursor = None
             end = status_mb()["VmRSS"]
+            details[name] = result.as_dict() if hasattr(result, "as_dict") else None
             figures[name] = {"start": start["VmRSS"], "peak": anatomy.peaks[name], "end": end,
                              "cpu_s": round(cpu, 2), "wall_s": round(wall, 2)}  # fmt: skip
         anatomy.stop()
+        # what the stages wrote (golden tables, mart, snapshot): compare two runs by these
+        hashes = bench_publish._result_hashes(cfg, details) if "snapshot" in figures else {}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     keys = ["VmRSS", "RssAnon", "RssFile", "duckdb_buffers", "duckdb_spilled", "arrow_pool",
@@ -290,6 +294,8 @@ def main() -> None:
         print(f"{name}: traced peak {traced:,.0f} MB; largest allocation sites then:")
         for line in top:
             print(f"    {line}")
+    if hashes:
+        print("result hashes:", json.dumps(hashes, sort_keys=True))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1, default=str))
 
