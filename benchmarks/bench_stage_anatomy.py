@@ -99,7 +99,8 @@ class Anatomy:
         self.stack: list[str] = []
         self.cursor: Any = None
         self.peaks: dict[str, dict[str, Any]] = {}
-        self.traced: dict[str, tuple[float, list[str]]] = {}  # stage → (MB, top allocations)
+        self.traced: dict[str, tuple[float, list[str]]] = {}
+        self.phase_peaks: dict[tuple[str, str], float] = {}  # (stage, phase) → peak VmRSS  # stage → (MB, top allocations)
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -134,6 +135,8 @@ class Anatomy:
             rss = status_mb()["VmRSS"]
             with self.lock:
                 stage = self.stage
+                key = (stage, " > ".join(self.stack) or "-")
+                self.phase_peaks[key] = max(self.phase_peaks.get(key, 0.0), rss)
                 top = self.peaks.get(stage)
                 if top is None or rss > top["VmRSS"] + 5:  # a new peak: read the parts
                     self.peaks[stage] = self.parts()
@@ -294,6 +297,10 @@ def main() -> None:
         print(f"{name}: traced peak {traced:,.0f} MB; largest allocation sites then:")
         for line in top:
             print(f"    {line}")
+    print("peak VmRSS per phase (MB):")
+    for (stage, phase), top in anatomy.phase_peaks.items():
+        if stage in figures:
+            print(f"    {stage}: {phase}: {top:,.0f}")
     if hashes:
         print("result hashes:", json.dumps(hashes, sort_keys=True))
     if args.json:
