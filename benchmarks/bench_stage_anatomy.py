@@ -100,7 +100,7 @@ class Anatomy:
         self.cursor: Any = None
         self.peaks: dict[str, dict[str, Any]] = {}
         self.traced: dict[str, tuple[float, list[str]]] = {}
-        self.phase_peaks: dict[tuple[str, str], float] = {}  # (stage, phase) → peak VmRSS  # stage → (MB, top allocations)
+        self.phase_peaks: dict[tuple[str, str], float] = {}  # (stage, phase) → peak VmRSS
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
