@@ -61,12 +61,21 @@ def read_table_batches(
 
     Each batch is typed as the whole table read at once is (``as_pandas_written``: a text
     column empty in EVERY row is ``null`` in every batch, found by one count first), and the
-    batches together equal it row for row. ``extra`` adds select items (e.g. each row's
-    hash) that ``split`` takes off each raw batch before it is typed. The connection is busy
-    until the last batch is read.
+    batches together equal it row for row. A table is read by ranges of ``rows`` row ids
+    (fewer rows where rows were deleted), each a query of its own: memory holds one batch
+    (DuckDB's Arrow reader gathers the whole result first); a view through that reader.
+    ``extra`` adds select items (e.g. each row's hash) that ``split`` takes off each raw
+    batch before it is typed.
     """
     _checked(name)
     rows = rows or parquet_batches.BATCH_ROWS
+    schema_name, _, table_name = name.partition(".")
+    is_table = bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [schema_name, table_name],
+        ).fetchall()[0][0]
+    )
     schema = con.sql(f"SELECT * FROM {name} LIMIT 0").to_arrow_table().schema
     texts = [
         f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_string_view(f.type)
@@ -95,10 +104,21 @@ def read_table_batches(
         return pa.Table.from_arrays(arrays, schema=target)
 
     def batches() -> Iterator[pa.Table]:
+        select = f"SELECT *{', ' + extra if extra else ''} FROM {name}"
+        if is_table:
+            # ranges of row ids, each read on its own: DuckDB's Arrow reader would gather the
+            # whole result in memory first (DuckDB 2.0); a range is a scan of its row groups,
+            # in row id order (the order of a scan of the whole table)
+            (top,) = con.execute(f"SELECT max(rowid) FROM {name}").fetchall()[0]
+            for low in range(0, -1 if top is None else int(top) + 1, rows):
+                part = con.sql(f"{select} WHERE rowid >= {low} AND rowid < {low + rows}")
+                result = part.to_arrow_table()
+                if result.num_rows:
+                    yield typed(result)
+            return
         held: list[pa.RecordBatch] = []
         count = 0
-        select = f"SELECT *{', ' + extra if extra else ''} FROM {name}"
-        # DuckDB hands over at most a row group (122,880 rows) a batch: gathered to `rows`
+        # a view: DuckDB hands over at most a row group (122,880 rows) a batch
         for batch in con.sql(select).to_arrow_reader(min(rows, 122_880)):
             held.append(batch)
             count += batch.num_rows
