@@ -104,7 +104,7 @@ def swap_in_golden(
     if missing:
         raise RuntimeError(f"staging tables missing: {missing}")
     events = read_table(con, "staging.id_events")
-    history: str | None = None
+    folded: str | None = None  # the whole history, folded in customer ranges
     frames: dict[str, pd.DataFrame] = {}
     row_updates: dict[str, tuple[str, pd.DataFrame | str]] = {}
     if _history_is_current(con):
@@ -123,8 +123,8 @@ def swap_in_golden(
     else:
         # every customer's history folded (a first run): a range of customers at a time
         # into staging, the copy swapped in below; few customers: in one frame
-        history = _fold_in_chunks(con, run_id, run_date, events, history_chunk)
-        if history is None:
+        folded = _fold_in_chunks(con, run_id, run_date, events, history_chunk)
+        if folded is None:
             frames["golden.customers_history"] = update_history(
                 read_table(con, "golden.customers_history"),
                 _tracked(con, None),
@@ -148,12 +148,12 @@ def swap_in_golden(
     # records' rows are replaced (DELETE + INSERT), in the same transaction
     state_copies, state_updates = state_swap(con)
     copies.update(state_copies)
-    if history is not None:  # the history folded whole, chunk by chunk
-        copies["golden.customers_history"] = history
+    if folded is not None:  # the history folded whole, chunk by chunk
+        copies["golden.customers_history"] = folded
     swap_tables(con, copies, frames, appends, {**row_updates, **state_updates})
-    if history is not None:
-        con.execute(f"DROP TABLE IF EXISTS {history}")
-    if delta is None or frames or history is not None:
+    if folded is not None:
+        con.execute(f"DROP TABLE IF EXISTS {folded}")
+    if delta is None or frames or folded is not None:
         return None
     changed = {target: where for target, (where, _) in row_updates.items()}
     changed["golden.customer_ids"] = "customer_id IN (SELECT customer_id FROM staging.id_events)"
