@@ -345,7 +345,7 @@ def scale_settings(args: argparse.Namespace) -> dict[str, Any]:
 def settings_label(scale: dict[str, Any]) -> str:
     """A short text of the non-default scale settings (for headings and result files)."""
     parts = [f"{k}={v}" for k, v in scale.items() if v is not None and k != "temp_directory"]
-    return ", ".join(parts) or "defaults (in-process, 1 shard, no DuckDB memory limit)"
+    return ", ".join(parts) or "defaults (in-process, 1 shard, DuckDB memory_limit auto)"
 
 
 # --------------------------------------------------------------------------- worker (child)

@@ -88,7 +88,7 @@ def open_warehouse(
         return connect(
             path,
             read_only=read_only,
-            memory_limit=cfg.duckdb.memory_limit,
+            memory_limit=cfg.duckdb.resolved_memory_limit(),
             temp_directory=cfg.duckdb.temp_directory,
             threads=duckdb_threads(cfg),
             release_memory=cfg.duckdb.release_memory,
@@ -98,8 +98,9 @@ def open_warehouse(
     con = open_encrypted_warehouse(
         path, ring, read_only=read_only, allow_unsafe_crypto=cfg.security.allow_unsafe_duckdb_crypto
     )
-    if cfg.duckdb.memory_limit:
-        con.execute(f"SET memory_limit = '{cfg.duckdb.memory_limit}'")
+    memory_limit = cfg.duckdb.resolved_memory_limit()
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
     if cfg.duckdb.temp_directory:
         con.execute(f"SET temp_directory = '{cfg.duckdb.temp_directory}'")
     con.execute(f"SET threads = {duckdb_threads(cfg)}")
@@ -119,7 +120,12 @@ def snapshot_writer(cfg: ArchiveConfig) -> Callable[[pa.Table, Path], Any] | Non
         return None
     ring = keyring(cfg, create=True)
     assert ring is not None
-    return lambda table, path: encrypt_parquet(table, path, ring)
+
+    def write(table: Any, path: Path) -> str:
+        return encrypt_parquet(table, path, ring)
+
+    write.takes_batches = True  # type: ignore[attr-defined]  # a full snapshot a batch at a time
+    return write
 
 
 def snapshot_encryption_note(cfg: ArchiveConfig) -> dict[str, Any]:

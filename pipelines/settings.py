@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dedupe import MatchSettings
 from expectations import QualitySettings
@@ -46,17 +47,63 @@ class ScheduleSettings(BaseModel):
     freshness_deadline_cron: str = "0 6 * * *"
 
 
+_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+AUTO_MEMORY_SHARE = 0.25
+AUTO_MEMORY_CAP_MIB = 2048
+AUTO_MEMORY_FLOOR_MIB = 256
+
+
+def machine_memory_mib() -> int | None:
+    """The memory this process may use, in MiB: the machine's RAM, or a smaller cgroup limit
+    (a container's ``memory.max``); None when it cannot be read."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text(encoding="ascii").strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
+    except OSError:
+        pass
+    return total // 2**20
+
+
 class DuckDBSettings(BaseModel):
-    """Larger-than-memory knobs handed to DuckDB."""
+    """Larger-than-memory knobs handed to DuckDB.
+
+    ``memory_limit``: ``auto`` (default) bounds DuckDB's buffer pool by the machine: a quarter
+    of its memory (:func:`machine_memory_mib`, a container's limit counts), at most 2 GiB and
+    at least 256 MiB (:meth:`resolved_memory_limit`); beyond it DuckDB spills to
+    ``temp_directory``. A size (``"4GB"``, ``"1536MiB"``) sets it; null leaves DuckDB's own
+    default (80 % of the machine's RAM, kept as cache by the buffer pool).
+    """
 
     model_config = ConfigDict(extra="forbid")
-    memory_limit: str | None = None
+    memory_limit: str | None = "auto"
     temp_directory: str | None = None
     threads: int | None = None
     # give the memory of finished DuckDB work back to the system (allocator background
     # threads) instead of keeping it for DuckDB's next query: the run's pandas work then does
     # not stack on DuckDB's retained peak (BENCHMARKS.md, issue #22)
     release_memory: bool = True
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == "auto" or _SIZE.match(value):
+            return None if value is None else value.strip()
+        raise ValueError(f"memory_limit: auto, null or a size like 4GB or 1536MiB, not {value!r}")
+
+    def resolved_memory_limit(self) -> str | None:
+        """The ``memory_limit`` handed to DuckDB (``auto`` worked out for this machine)."""
+        if self.memory_limit is None or self.memory_limit.lower() != "auto":
+            return self.memory_limit
+        total = machine_memory_mib()
+        if total is None:
+            return f"{AUTO_MEMORY_CAP_MIB}MiB"
+        share = int(total * AUTO_MEMORY_SHARE)
+        return f"{max(AUTO_MEMORY_FLOOR_MIB, min(AUTO_MEMORY_CAP_MIB, share))}MiB"
 
 
 class SecuritySettings(BaseModel):

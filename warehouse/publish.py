@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from warehouse.archive import read_tables_arrow, swap_tables, table_schema
-from warehouse.db import read_table, replace_tables, table_exists
+from warehouse.db import ChunkedTables, read_table, replace_tables, table_exists
 from warehouse.golden_delta import staged_delta, state_swap
 from warehouse.history import HISTORY_COLUMNS, TRACKED_ATTRIBUTES, update_history
 from warehouse.naming import EXPORTED, GOLDEN_TABLES
@@ -25,6 +25,11 @@ __all__ = [
     "stage_golden",
     "swap_in_golden",
 ]
+
+
+HISTORY_CHUNK_CUSTOMERS = 40_000
+"""Customers a chunk of a whole history fold (a first run: every customer); ≈ 100,000 source
+records of the demo data, as `scale.golden_chunk_records`."""
 
 
 def carry_forward_run_ids(
@@ -71,7 +76,10 @@ def stage_golden(
 
 
 def swap_in_golden(
-    con: duckdb.DuckDBPyConnection, run_id: str, run_date: date
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    run_date: date,
+    history_chunk: int = HISTORY_CHUNK_CUSTOMERS,
 ) -> dict[str, str] | None:
     """Replace ``golden.*`` with the staged state, update history and ID events: one transaction.
 
@@ -82,7 +90,10 @@ def swap_in_golden(
     they are copied whole. Only the history (SCD2,
     computed in pandas from the customers' tracked columns) is written from a frame: the rows
     of the customers this run changed or removed, replacing theirs (the whole table when its
-    open rows are not the published customers). The caller recreates the views afterwards.
+    open rows are not the published customers: folded ``history_chunk`` customers at a time
+    into ``staging._history_whole``, each range committed, then copied in the swap; the same
+    rows as one fold of every customer, as each customer's history depends on its own rows
+    only). The caller recreates the views afterwards.
 
     Returns:
         ``golden.<table>`` → SQL condition on ``customer_id`` selecting the customers whose
@@ -93,6 +104,7 @@ def swap_in_golden(
     if missing:
         raise RuntimeError(f"staging tables missing: {missing}")
     events = read_table(con, "staging.id_events")
+    folded: str | None = None  # the whole history, folded in customer ranges
     frames: dict[str, pd.DataFrame] = {}
     row_updates: dict[str, tuple[str, pd.DataFrame | str]] = {}
     if _history_is_current(con):
@@ -109,14 +121,18 @@ def swap_in_golden(
         )
         row_updates["golden.customers_history"] = (scope, history)
     else:
-        frames["golden.customers_history"] = update_history(
-            read_table(con, "golden.customers_history"),
-            _tracked(con, None),
-            run_id,
-            run_date,
-            id_events=events,
-            delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records"),
-        )
+        # every customer's history folded (a first run): a range of customers at a time
+        # into staging, the copy swapped in below; few customers: in one frame
+        folded = _fold_in_chunks(con, run_id, run_date, events, history_chunk)
+        if folded is None:
+            frames["golden.customers_history"] = update_history(
+                read_table(con, "golden.customers_history"),
+                _tracked(con, None),
+                run_id,
+                run_date,
+                id_events=events,
+                delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records"),
+            )
     appends: dict[str, str] = {}
     old_ids = table_schema(con, "golden.customer_ids")
     if events is not None and old_ids and old_ids == table_schema(con, "staging.id_events"):
@@ -132,8 +148,12 @@ def swap_in_golden(
     # records' rows are replaced (DELETE + INSERT), in the same transaction
     state_copies, state_updates = state_swap(con)
     copies.update(state_copies)
+    if folded is not None:  # the history folded whole, chunk by chunk
+        copies["golden.customers_history"] = folded
     swap_tables(con, copies, frames, appends, {**row_updates, **state_updates})
-    if delta is None or frames:
+    if folded is not None:
+        con.execute(f"DROP TABLE IF EXISTS {folded}")
+    if delta is None or frames or folded is not None:
         return None
     changed = {target: where for target, (where, _) in row_updates.items()}
     changed["golden.customer_ids"] = "customer_id IN (SELECT customer_id FROM staging.id_events)"
@@ -155,6 +175,66 @@ def inserted_from(
 
 
 _SCOPE = "staging._history_scope"
+_HISTORY_WHOLE = "staging._history_whole"
+
+
+def _fold_in_chunks(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    run_date: date,
+    events: pd.DataFrame | None,
+    chunk: int,
+) -> str | None:
+    """Fold every customer's history ``chunk`` customers at a time into ``_HISTORY_WHOLE``.
+
+    Customers are taken in ``customer_id`` order (those staged and those with history), each
+    range read, folded (``update_history``) and appended on its own (committed: DuckDB keeps
+    the rows of an open transaction in memory), so memory holds one range's frames.
+
+    Returns:
+        The table holding the whole new history, or None when every customer fits in one
+        chunk (the caller folds them in one frame, as before).
+    """
+    old = table_exists(con, "golden.customers_history")
+    ids = "SELECT customer_id FROM staging.customers"
+    if old:
+        ids += " UNION ALL SELECT customer_id FROM golden.customers_history"
+    bounds = [
+        str(row[0])
+        for row in con.execute(
+            f"SELECT customer_id FROM (SELECT customer_id, row_number() OVER (ORDER BY"
+            f" customer_id) - 1 AS n FROM (SELECT DISTINCT customer_id FROM ({ids})"
+            f" WHERE customer_id IS NOT NULL)) WHERE n % {int(chunk)} = 0 ORDER BY customer_id"
+        ).fetchall()
+    ]
+    if len(bounds) <= 1:
+        return None
+    writer = ChunkedTables(con, [_HISTORY_WHOLE])
+    for i, low in enumerate(bounds):
+        high = bounds[i + 1] if i + 1 < len(bounds) else None
+        where = "customer_id >= " + _literal(low)
+        where += "" if high is None else " AND customer_id < " + _literal(high)
+        part = None
+        if events is not None and len(events):
+            ids_of = events["customer_id"].astype("string")
+            keep = (ids_of >= low) & ((ids_of < high) if high is not None else True)
+            part = events[keep.fillna(False).to_numpy(dtype=bool)]
+        writer.append(
+            _HISTORY_WHOLE,
+            update_history(
+                read_table(con, "golden.customers_history", where=where) if old else None,
+                _tracked(con, where),
+                run_id,
+                run_date,
+                id_events=part,
+                delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records", where),
+            ),
+        )
+    return _HISTORY_WHOLE
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _history_is_current(con: duckdb.DuckDBPyConnection) -> bool:

@@ -43,7 +43,7 @@ def test_default_options_leave_the_project_defaults(tmp_path: Path) -> None:
     cfg = load_config(bp._write_config(tmp_path, tmp_path / "landing", scale))
     assert cfg.scale.match_shards == 1
     assert cfg.scale.executor == "in_process"
-    assert cfg.duckdb.memory_limit is None
+    assert cfg.duckdb.memory_limit == "auto"  # the project default: bounded by the machine
     assert Path(str(cfg.duckdb.temp_directory)) == tmp_path / "state" / "duckdb_tmp"
     assert bp.settings_label(scale).startswith("defaults")
 

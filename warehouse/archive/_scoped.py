@@ -27,8 +27,9 @@ from warehouse.archive._hashing import (
     split_row_state,
 )
 from warehouse.archive._nightly import RowState
-from warehouse.archive.tables import as_pandas_written, table_schema
+from warehouse.archive.tables import as_pandas_written, read_table_batches, table_schema
 from warehouse.db import table_exists
+from warehouse.parquet_batches import TableBatches
 
 _KEYS = "_snapshot_changed_keys"
 # the tables of customers whose golden rows the swap of this run replaced (warehouse.publish
@@ -84,6 +85,30 @@ class WarehouseTables:
         result = self.con.sql(f"SELECT *, {row_state_select(columns)} FROM {name}")
         table, state = split_row_state(result.to_arrow_table())
         return as_pandas_written(table), state
+
+    def read_batches(
+        self, name: str, rows: int | None = None
+    ) -> tuple[TableBatches, list[RowState]]:
+        """``read_whole`` a batch of ``rows`` rows at a time (the last one shorter).
+
+        The batches are typed as ``read_whole`` types the whole table (a text column empty
+        in every row is ``null`` in every batch) and together equal it, row for row; each
+        batch's row state is appended to the returned list as the batch is read (their
+        concatenation is ``read_whole``'s state). The connection is busy until the last
+        batch is read.
+        """
+        columns = [c for c, _t in self.columns.get(name, [])]
+        if not columns:
+            raise ValueError(f"{name} has no columns to read in batches")
+        states: list[RowState] = []
+
+        def split(result: pa.Table) -> pa.Table:
+            table, state = split_row_state(result)
+            states.append(state)
+            return table
+
+        parts = read_table_batches(self.con, name, rows, row_state_select(columns), split)
+        return parts, states
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from warehouse.archive._digest_cache import (
     TableRows,
@@ -29,6 +29,7 @@ from warehouse.archive._digest_cache import (
 )
 from warehouse.archive._errors import ArchiveError, SnapshotVerificationError, SnapshotWriteError
 from warehouse.archive._hashing import (
+    KEY_COLUMN,
     combine_table_hashes,
     content_hash,
     file_sha256,
@@ -68,6 +69,7 @@ from warehouse.archive.delta import (
     drop_table,
 )
 from warehouse.archive.verify import TableReader, VerifyReport, read_parquet, verify_snapshot
+from warehouse.parquet_batches import TableBatches, write_parquet
 
 __all__ = [
     "SNAPSHOT_KINDS",
@@ -199,20 +201,32 @@ def list_snapshots(archive_dir: Path) -> list[SnapshotInfo]:
 
 
 TableWriter = Callable[[pa.Table, Path], Any]
-"""Writes one table file (e.g. Parquet modular encryption); the snapshot fsyncs it afterwards."""
+"""Writes one table file (e.g. Parquet modular encryption); the snapshot fsyncs it afterwards.
+A writer with ``takes_batches = True`` is also given ``TableBatches`` (a full snapshot read
+from the warehouse a row batch at a time, :func:`takes_batches`)."""
 
 
-def _plain_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="zstd")
+def _plain_parquet(table: pa.Table | TableBatches, path: Path) -> None:
+    write_parquet(table, path, compression="zstd")
 
 
-def _write_table_file(table: pa.Table, path: Path, writer: TableWriter | None = None) -> None:
+def takes_batches(writer: TableWriter | None) -> bool:
+    """Whether ``writer`` also writes a table handed over in row batches (``TableBatches``):
+    the default writer does, another one when it says so (``writer.takes_batches = True``)."""
+    return writer is None or bool(getattr(writer, "takes_batches", False))
+
+
+def _write_table_file(
+    table: pa.Table | TableBatches, path: Path, writer: TableWriter | None = None
+) -> None:
     """Write one table as Parquet and fsync it (a seam for fault-injection tests)."""
     (writer or _plain_parquet)(table, path)
     fsync_file(path)
 
 
-def _write_and_checksum(table: pa.Table, path: Path, writer: TableWriter | None) -> tuple[str, int]:
+def _write_and_checksum(
+    table: pa.Table | TableBatches, path: Path, writer: TableWriter | None
+) -> tuple[str, int]:
     _write_table_file(table, path, writer)
     return file_sha256(path)
 
@@ -500,13 +514,21 @@ def publish_snapshot(
             arrow_tables.pop(name, None)
             return table
 
+        def batches(name: str) -> tuple[TableBatches, list[RowState]] | None:
+            # a table not read yet, from the warehouse: read, hashed and written a row batch
+            # at a time (memory holds one batch of it, not the table)
+            if source is None or name in arrow_tables or not source.columns.get(name):
+                return None
+            return source.read_batches(name)
+
         clean_leftovers(archive_dir)
         try:
             parent.mkdir(parents=True, exist_ok=True)
             temp.mkdir()
             table_hashes, shapes, file_stats = _write_full_tables(
-                names, take, row_states, cache_rows_of, temp, writer
-            )
+                names, take, row_states, cache_rows_of, temp, writer,
+                batches if takes_batches(writer) else None,
+            )  # fmt: skip
         except FileExistsError:
             _remove_temp(temp)
             raise
@@ -598,10 +620,13 @@ def _write_full_tables(
     cache_rows_of: dict[str, TableRows],
     temp: Path,
     writer: TableWriter | None,
+    batches: Callable[[str], tuple[TableBatches, list[RowState]] | None] | None = None,
 ) -> tuple[dict[str, str], dict[str, pa.Table | TableShape], dict[str, tuple[str, int]]]:
     """Every table of a full snapshot: read, hashed, its cache rows kept, written to ``temp``.
 
-    One table's file is written (in a thread: Parquet encoding releases the GIL) while the next
+    A table ``batches`` hands over in row batches is read, hashed and written a batch at a
+    time (the batches' row states joined afterwards: the same hash and cache rows). Any other
+    table's file is written (in a thread: Parquet encoding releases the GIL) while the next
     is read and hashed; a table is let go once written, so at most two are held.
 
     Returns:
@@ -614,6 +639,18 @@ def _write_full_tables(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-write") as pool:
         try:
             for name in names:
+                streamed = batches(name) if batches is not None else None
+                if streamed is not None:
+                    if pending is not None:  # the connection reads one table at a time
+                        stats[pending[0]] = pending[1].result()
+                        pending = None
+                    parts, states = streamed
+                    stats[name] = _write_and_checksum(parts, temp / table_file_name(name), writer)
+                    state = _joined_states(states, KEY_COLUMN in parts.schema.names)
+                    cache_rows_of[name] = table_rows(schema_record(parts.schema), *state)
+                    hashes[name] = hash_from_sorted(parts.schema, cache_rows_of[name].rows["d"])
+                    shapes[name] = TableShape(len(state[0]), parts.schema)
+                    continue
                 table = whole(name)
                 if not table.column_names:
                     hashes[name] = table_content_hash(table)
@@ -640,6 +677,18 @@ def _write_full_tables(
                 pending[1].cancel()
             raise
     return hashes, shapes, stats
+
+
+def _joined_states(states: list[RowState], keyed: bool) -> RowState:
+    """The row state of a table from its batches' states (in row order)."""
+    if not states:
+        keys = np.empty(0, dtype=np.uint32) if keyed else None
+        return np.empty(0, dtype="S32"), np.empty(0, dtype=np.uint64), keys
+    digests = np.concatenate([d for d, _g, _k in states])
+    guards = np.concatenate([g for _d, g, _k in states])
+    keys_of = [k for _d, _g, k in states]
+    joined = None if any(k is None for k in keys_of) else np.concatenate(keys_of)  # type: ignore[arg-type]
+    return digests, guards, joined
 
 
 def _cache_from_base(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from warehouse import parquet_batches
 from warehouse.db import table_exists, to_duckdb_arrow
+from warehouse.parquet_batches import TableBatches
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 _FRAME_VIEW = "_publish_frame"
@@ -45,6 +47,90 @@ def read_tables_arrow(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> d
         if table_exists(con, _checked(name)):
             out[name] = as_pandas_written(con.sql(f"SELECT * FROM {name}").to_arrow_table())
     return out
+
+
+def read_table_batches(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    rows: int | None = None,
+    extra: str = "",
+    split: Callable[[pa.Table], pa.Table] | None = None,
+) -> TableBatches:
+    """``read_tables_arrow`` of one table, ``rows`` rows at a time (the last batch shorter;
+    default ``parquet_batches.BATCH_ROWS``).
+
+    Each batch is typed as the whole table read at once is (``as_pandas_written``: a text
+    column empty in EVERY row is ``null`` in every batch, found by one count first), and the
+    batches together equal it row for row. A table is read by ranges of ``rows`` row ids
+    (fewer rows where rows were deleted), each a query of its own: memory holds one batch
+    (DuckDB's Arrow reader gathers the whole result first); a view through that reader.
+    ``extra`` adds select items (e.g. each row's hash) that ``split`` takes off each raw
+    batch before it is typed.
+    """
+    _checked(name)
+    rows = rows or parquet_batches.BATCH_ROWS
+    schema_name, _, table_name = name.partition(".")
+    is_table = bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [schema_name, table_name],
+        ).fetchall()[0][0]
+    )
+    schema = con.sql(f"SELECT * FROM {name} LIMIT 0").to_arrow_table().schema
+    texts = [
+        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_string_view(f.type)
+    ]
+    empty: set[str] = set()
+    if texts:
+        counts = con.execute(
+            "SELECT " + ", ".join(f"count({_quoted(c)})" for c in texts) + f" FROM {name}"
+        ).fetchall()[0]
+        empty = {c for c, n in zip(texts, counts, strict=True) if n == 0}
+    target = pa.schema(
+        [
+            pa.field(f.name, pa.null() if f.name in empty else pa.large_string())
+            if f.name in texts
+            else f
+            for f in schema
+        ]
+    )
+
+    def typed(result: pa.Table) -> pa.Table:
+        table = split(result) if split is not None else result
+        arrays = [
+            pa.nulls(len(table)) if f.name in empty else table.column(f.name).cast(f.type)
+            for f in target
+        ]
+        return pa.Table.from_arrays(arrays, schema=target)
+
+    def batches() -> Iterator[pa.Table]:
+        select = f"SELECT *{', ' + extra if extra else ''} FROM {name}"
+        if is_table:
+            # ranges of row ids, each read on its own: DuckDB's Arrow reader would gather the
+            # whole result in memory first (DuckDB 2.0); a range is a scan of its row groups,
+            # in row id order (the order of a scan of the whole table)
+            (top,) = con.execute(f"SELECT max(rowid) FROM {name}").fetchall()[0]
+            for low in range(0, -1 if top is None else int(top) + 1, rows):
+                part = con.sql(f"{select} WHERE rowid >= {low} AND rowid < {low + rows}")
+                result = part.to_arrow_table()
+                if result.num_rows:
+                    yield typed(result)
+            return
+        held: list[pa.RecordBatch] = []
+        count = 0
+        # a view: DuckDB hands over at most a row group (122,880 rows) a batch
+        for batch in con.sql(select).to_arrow_reader(min(rows, 122_880)):
+            held.append(batch)
+            count += batch.num_rows
+            while count >= rows:
+                whole = pa.Table.from_batches(held)
+                yield typed(whole.slice(0, rows))
+                rest = whole.slice(rows)
+                held, count = rest.to_batches(), rest.num_rows
+        if count:
+            yield typed(pa.Table.from_batches(held))
+
+    return TableBatches(target, batches())
 
 
 def as_pandas_written(table: pa.Table) -> pa.Table:

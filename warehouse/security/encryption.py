@@ -17,6 +17,7 @@ import pyarrow.parquet.encryption as pqe
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from warehouse.parquet_batches import TableBatches, write_parquet
 from warehouse.security.keys import KeyMaterialError, KeyRing
 
 if TYPE_CHECKING:  # pandas loads only where a function needs it (fast CLI start)
@@ -307,14 +308,17 @@ def is_encrypted_parquet(path: Path | str) -> bool:
         return handle.read(4) == b"PARE"
 
 
-def encrypt_parquet(table: pa.Table | pd.DataFrame, path: Path | str, key: KeyRing | bytes) -> str:
+def encrypt_parquet(
+    table: pa.Table | pd.DataFrame | TableBatches, path: Path | str, key: KeyRing | bytes
+) -> str:
     """Write a table as a Parquet file with every column and the footer encrypted (AES-GCM).
 
     Data keys are random per file and wrapped with a key derived from the ring's current
     master key; the master key id is stored in the file so rotation can find old files.
 
     Args:
-        table: the rows.
+        table: the rows (``TableBatches``: written batch by batch, each held only while
+            written).
         path: the file to write.
         key: the key ring.
 
@@ -323,7 +327,9 @@ def encrypt_parquet(table: pa.Table | pd.DataFrame, path: Path | str, key: KeyRi
     """
     ring = _as_ring(key)
     arrow = (
-        table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
+        table
+        if isinstance(table, pa.Table | TableBatches)
+        else pa.Table.from_pandas(table, preserve_index=False)
     )
     config = pqe.EncryptionConfiguration(
         footer_key=ring.current_id,
@@ -334,7 +340,7 @@ def encrypt_parquet(table: pa.Table | pd.DataFrame, path: Path | str, key: KeyRi
         internal_key_material=True,
     )
     properties = _factory(ring).file_encryption_properties(pqe.KmsConnectionConfig(), config)
-    pq.write_table(arrow, str(path), compression="zstd", encryption_properties=properties)
+    write_parquet(arrow, path, compression="zstd", encryption_properties=properties)
     return ring.current_id
 
 

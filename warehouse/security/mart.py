@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from warehouse.parquet_batches import TableBatches
 from warehouse.security._mart_mask import Types, mask_tables
 from warehouse.security.columns import ColumnMasker
 from warehouse.security.encryption import encrypt_parquet, open_encrypted_database
@@ -19,6 +20,7 @@ from warehouse.security.keys import KeyRing
 
 LOG = logging.getLogger(__name__)
 Frame = pd.DataFrame | pa.Table
+Written = Frame | TableBatches
 MART_SCHEMA = "mart"
 MART_PURPOSE = "analyst-mart"
 PSEUDONYM_PURPOSE = "pseudonym"
@@ -114,7 +116,7 @@ def build_analyst_mart(tables: Mapping[str, Frame], secret: bytes) -> dict[str, 
 
 
 def write_analyst_mart(
-    tables: Mapping[str, Frame] | Iterable[Mapping[str, Frame]],
+    tables: Mapping[str, Written] | Iterable[Mapping[str, Written]],
     duckdb_path: Path,
     parquet_dir: Path,
     key: KeyRing,
@@ -128,7 +130,9 @@ def write_analyst_mart(
     Args:
         tables: the output of :func:`build_analyst_mart` or :func:`build_analyst_mart_arrow`;
             or an iterable of such outputs (a few tables each), written one after the other
-            so only one group is held at a time (each group is let go once written).
+            so only one group is held at a time (each group is let go once written). A table
+            given as ``TableBatches`` is written a row batch at a time (each batch appended
+            to the mart table and to its Parquet file, then let go).
         duckdb_path: the mart database (replaced as a whole).
         parquet_dir: folder for ``mart.<table>.parquet`` (its nightly change files, if any,
             are removed: this write is the whole mart).
@@ -138,7 +142,7 @@ def write_analyst_mart(
     Returns:
         Table name → Parquet file.
     """
-    groups: Iterable[Mapping[str, Frame]] = [tables] if isinstance(tables, Mapping) else tables
+    groups: Iterable[Mapping[str, Written]] = [tables] if isinstance(tables, Mapping) else tables
     ring = analyst_mart_key(key)
     duckdb_path = Path(duckdb_path)
     temp = duckdb_path.with_name(f".{duckdb_path.name}.new")
@@ -153,12 +157,17 @@ def write_analyst_mart(
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {MART_SCHEMA}")
         for group in groups:
-            for name, frame in group.items():
+            whole = {n: t for n, t in group.items() if not isinstance(t, TableBatches)}
+            for name, frame in whole.items():
                 con.register("_mart_frame", frame)
                 con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _mart_frame")
                 con.unregister("_mart_frame")
-            files.update(_write_parquet(group, parquet_dir, ring))
-            del group
+            files.update(_write_parquet(whole, parquet_dir, ring))
+            for name, parts in group.items():
+                if isinstance(parts, TableBatches):
+                    files[name] = parquet_dir / f"{name}.parquet"
+                    encrypt_parquet(_into_table(con, name, parts), files[name], ring)
+            del group, whole
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -167,6 +176,29 @@ def write_analyst_mart(
     # the whole mart is written: the nightly change files are folded in (mart_delta)
     shutil.rmtree(parquet_dir / "changes", ignore_errors=True)
     return files
+
+
+def _into_table(con: duckdb.DuckDBPyConnection, name: str, parts: TableBatches) -> TableBatches:
+    """``parts`` as they pass on to the Parquet writer, each appended to the mart table
+    ``name`` (created from the first; from the schema when there are none)."""
+
+    def appended() -> Iterator[pa.Table]:
+        made = False
+        for batch in parts:
+            con.register("_mart_frame", batch)
+            if made:
+                con.execute(f"INSERT INTO {name} SELECT * FROM _mart_frame")
+            else:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _mart_frame")
+                made = True
+            con.unregister("_mart_frame")
+            yield batch
+        if not made:
+            con.register("_mart_frame", parts.schema.empty_table())
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _mart_frame")
+            con.unregister("_mart_frame")
+
+    return TableBatches(parts.schema, appended())
 
 
 def _write_parquet(

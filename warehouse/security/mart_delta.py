@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from warehouse.db import table_exists
+from warehouse.parquet_batches import TableBatches
 from warehouse.security._mart_mask import customer_types
 from warehouse.security.columns import ColumnMasker
 from warehouse.security.encryption import encrypt_parquet, read_encrypted_parquet
@@ -289,17 +290,19 @@ def _masked_one_by_one(
     hidden: set[str],
     secret: bytes,
     counted: list[int],
-) -> Iterator[dict[str, pa.Table]]:
-    """The whole mart, one masked table at a time (read, hidden customers left out, masked).
+) -> Iterator[dict[str, TableBatches]]:
+    """The whole mart, one masked table at a time, each a row batch at a time (read, hidden
+    customers left out, masked: ``TableBatches`` that ``write_analyst_mart`` writes as they come).
 
     One masker remembers what it masked, so each distinct value is masked once over all tables
     (as one build of every table does), and every table's names are masked by the customer
     types of the customers table: the tables equal ``build_analyst_mart_arrow`` of them all,
-    while memory holds one table (and its masked copy) instead of all of them.
+    while memory holds one batch of one table (and its masked copy) instead of all of them.
     """
     from warehouse.archive import read_tables_arrow
-    from warehouse.archive.tables import as_pandas_written, table_schema
+    from warehouse.archive.tables import as_pandas_written, read_table_batches, table_schema
     from warehouse.dormant import hide_customers
+    from warehouse.parquet_batches import TableBatches
 
     masker = ColumnMasker(secret, remember=True)
     types = None
@@ -311,12 +314,35 @@ def _masked_one_by_one(
             types = customer_types({name: as_pandas_written(pair)})
             break
     for name in tables:
-        masked = build_analyst_mart_arrow(
-            hide_customers(read_tables_arrow(con, [name]), hidden), secret, masker, types
+        if not table_exists(con, name):
+            continue
+        target = mart_table_name(name)
+        # read, hidden customers left out and masked a row batch at a time: each value is
+        # masked as in one build of the whole table (per value, one remembering masker)
+        masked = (
+            build_analyst_mart_arrow(hide_customers({name: part}, hidden), secret, masker, types)[
+                target
+            ]
+            for part in read_table_batches(con, name)
         )
-        counted.append(sum(t.num_rows for t in masked.values()))
-        yield masked
-        del masked
+        first = next(masked, None)
+        if first is None:  # no rows: the empty table masked, as a whole-table build does
+            first = build_analyst_mart_arrow(
+                hide_customers(read_tables_arrow(con, [name]), hidden), secret, masker, types
+            )[target]
+        yield {target: TableBatches(first.schema, _same_schema(first, masked, counted))}
+
+
+def _same_schema(
+    first: pa.Table, rest: Iterator[pa.Table], counted: list[int]
+) -> Iterator[pa.Table]:
+    """The masked batches of one table, each cast to the first one's schema (a masked column
+    can be typed ``null`` in a batch whose rows are all null); their rows are counted."""
+    counted.append(first.num_rows)
+    yield first
+    for batch in rest:
+        counted[-1] += batch.num_rows
+        yield batch if batch.schema == first.schema else batch.cast(first.schema)
 
 
 def _touched_sql(changed: Mapping[str, str]) -> list[str]:
