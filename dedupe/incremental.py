@@ -1411,6 +1411,7 @@ def link_subset_delta(
     finally:
         source.close()
     subset, pairs, steward = _subset(read, fresh, old, flips, rules, keep)
+    del read  # its rows were merged into `subset`: not held through the link
     result = _link(
         new_records, None, steward, settings, decisions, params, None,
         _previous((subset, pairs, steward), params), delta=True, subset=subset,
