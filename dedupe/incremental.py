@@ -589,6 +589,34 @@ def _as_stored(
     return out
 
 
+def _stored_again(
+    old: PairSet,
+    keep: np.ndarray,
+    old_ids: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    rule: np.ndarray,
+    focus: np.ndarray,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which candidate pairs (`left` < `right`, rule labels `rule`) are pairs of two unchanged
+    records that equal a kept stored pair (same id and rule, as `_as_stored` tests after
+    scoring), and where: (mask, position into `old_ids` / `keep`)."""
+    found = np.zeros(len(left), dtype=bool)
+    at = np.zeros(len(left), dtype=np.int64)
+    inner = np.nonzero(~focus[left] & ~focus[right])[0]
+    if len(inner) == 0 or len(old_ids) == 0:
+        return found, at
+    ids = left[inner].astype(np.int64) * np.int64(n) + right[inner].astype(np.int64)
+    where = np.minimum(np.searchsorted(old_ids, ids), len(old_ids) - 1)
+    hit = old_ids[where] == ids
+    before = np.array([*old.rule_names, None], dtype=object)[old.rule[keep[where]]]
+    same = hit & (before == np.asarray(rule, dtype=object)[inner])
+    found[inner[same]] = True
+    at[inner[same]] = where[same]
+    return found, at
+
+
 def affected_records(
     prepared: pd.DataFrame,
     pairs: PairSet,
@@ -861,7 +889,18 @@ def _link(
     rule = _first_rule(
         prepared, rules, settings, cand.left, cand.right, cand.rule, focus, codes, rank
     )
-    fresh, params = score_candidates(prepared, cand.left, cand.right, rule, settings, params)
+    if delta:
+        # a pair of two unchanged records stored with the same rule is its stored row (same
+        # prepared rows, same params): taken as stored, not compared and scored again
+        again, at = _stored_again(old, keep, old_ids, cand.left, cand.right, rule, focus, n)
+        new = ~again
+        fresh, params = score_candidates(
+            prepared, cand.left[new], cand.right[new], rule[new], settings, params
+        )
+        if again.any():
+            fresh = concat_pairs([fresh, old.take(keep[at[again]])])
+    else:
+        fresh, params = score_candidates(prepared, cand.left, cand.right, rule, settings, params)
     fresh_ids = fresh.ids(n)
     scored = np.ones(len(fresh), dtype=bool)
     if delta:

@@ -249,20 +249,25 @@ class StoredSubset:
                 " UNION SELECT record_key FROM _sub_mates"
             )
             con.execute("CREATE OR REPLACE TEMP TABLE _sub_f AS SELECT record_key FROM _sub_c")
-            # only the frontier's edges are looked up each round (components are small)
+            # the stored records with a valid id number, read once (not twice a round)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_ids AS SELECT record_key, id_number"
+                f" FROM {PREPARED_TABLE} WHERE id_number_valid"
+            )
+            # only the frontier's edges are looked up each round (components are small), both
+            # ends in one scan of the pairs
             while True:
                 con.execute(
                     "CREATE OR REPLACE TEMP TABLE _sub_n AS SELECT DISTINCT b AS record_key"
-                    " FROM (SELECT right_key AS b FROM match.pairs WHERE probability >= ?"
-                    "  AND left_key IN (SELECT record_key FROM _sub_f)"
-                    " UNION ALL SELECT left_key FROM match.pairs WHERE probability >= ?"
-                    "  AND right_key IN (SELECT record_key FROM _sub_f)"
-                    f" UNION ALL SELECT q.record_key FROM {PREPARED_TABLE} AS q"
-                    "  WHERE q.id_number_valid AND q.id_number IN"
-                    f"  (SELECT p.id_number FROM {PREPARED_TABLE} AS p WHERE p.id_number_valid"
-                    "   AND p.record_key IN (SELECT record_key FROM _sub_f)))"
+                    " FROM (SELECT CASE WHEN left_key IN (SELECT record_key FROM _sub_f)"
+                    "  THEN right_key ELSE left_key END AS b FROM match.pairs"
+                    "  WHERE probability >= ? AND (left_key IN (SELECT record_key FROM _sub_f)"
+                    "   OR right_key IN (SELECT record_key FROM _sub_f))"
+                    " UNION ALL SELECT q.record_key FROM _sub_ids AS q WHERE q.id_number IN"
+                    "  (SELECT p.id_number FROM _sub_ids AS p"
+                    "   WHERE p.record_key IN (SELECT record_key FROM _sub_f)))"
                     " WHERE b NOT IN (SELECT record_key FROM _sub_c)",
-                    [self.strong_at, self.strong_at],
+                    [self.strong_at],
                 )
                 con.execute("CREATE OR REPLACE TEMP TABLE _sub_f AS SELECT * FROM _sub_n")
                 (grew,) = con.execute(
@@ -282,7 +287,7 @@ class StoredSubset:
         """Drop the temporary tables of `reach` / `grow`."""
         self.con.execute("DROP VIEW IF EXISTS _sub_now")
         for name in ("_sub_chg", "_sub_new", "_sub_old", "_sub_fresh_keys", "_sub_focus",
-                     "_sub_mates", "_sub_full", "_sub_c", "_sub_f", "_sub_n", "_sub_s",
+                     "_sub_mates", "_sub_full", "_sub_c", "_sub_f", "_sub_n", "_sub_s", "_sub_ids",
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._rows, self._places_done = None, {}
