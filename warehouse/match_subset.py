@@ -254,20 +254,24 @@ class StoredSubset:
                 "CREATE OR REPLACE TEMP TABLE _sub_ids AS SELECT record_key, id_number"
                 f" FROM {PREPARED_TABLE} WHERE id_number_valid"
             )
-            # only the frontier's edges are looked up each round (components are small), both
-            # ends in one scan of the pairs
+            # and the strong pairs' keys (≈ a tenth of the pairs): each round looks up only
+            # the frontier's edges (components are small) in them, not in every stored pair
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_strong AS SELECT left_key, right_key"
+                " FROM match.pairs WHERE probability >= ?",
+                [self.strong_at],
+            )
             while True:
                 con.execute(
                     "CREATE OR REPLACE TEMP TABLE _sub_n AS SELECT DISTINCT b AS record_key"
                     " FROM (SELECT CASE WHEN left_key IN (SELECT record_key FROM _sub_f)"
-                    "  THEN right_key ELSE left_key END AS b FROM match.pairs"
-                    "  WHERE probability >= ? AND (left_key IN (SELECT record_key FROM _sub_f)"
-                    "   OR right_key IN (SELECT record_key FROM _sub_f))"
+                    "  THEN right_key ELSE left_key END AS b FROM _sub_strong"
+                    "  WHERE left_key IN (SELECT record_key FROM _sub_f)"
+                    "   OR right_key IN (SELECT record_key FROM _sub_f)"
                     " UNION ALL SELECT q.record_key FROM _sub_ids AS q WHERE q.id_number IN"
                     "  (SELECT p.id_number FROM _sub_ids AS p"
                     "   WHERE p.record_key IN (SELECT record_key FROM _sub_f)))"
-                    " WHERE b NOT IN (SELECT record_key FROM _sub_c)",
-                    [self.strong_at],
+                    " WHERE b NOT IN (SELECT record_key FROM _sub_c)"
                 )
                 con.execute("CREATE OR REPLACE TEMP TABLE _sub_f AS SELECT * FROM _sub_n")
                 (grew,) = con.execute(
@@ -275,6 +279,8 @@ class StoredSubset:
                 ).fetchone() or (0,)
                 if not grew:
                     break
+            for temp in ("_sub_strong", "_sub_ids"):
+                con.execute(f"DROP TABLE IF EXISTS {temp}")
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _sub_full AS SELECT record_key FROM _sub_full"
                 " UNION SELECT record_key FROM _sub_c"
@@ -287,7 +293,8 @@ class StoredSubset:
         """Drop the temporary tables of `reach` / `grow`."""
         self.con.execute("DROP VIEW IF EXISTS _sub_now")
         for name in ("_sub_chg", "_sub_new", "_sub_old", "_sub_fresh_keys", "_sub_focus",
-                     "_sub_mates", "_sub_full", "_sub_c", "_sub_f", "_sub_n", "_sub_s", "_sub_ids",
+                     "_sub_mates", "_sub_full", "_sub_c", "_sub_f", "_sub_n", "_sub_s",
+                     "_sub_ids", "_sub_strong",
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._rows, self._places_done = None, {}
