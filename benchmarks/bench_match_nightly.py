@@ -91,6 +91,13 @@ def _records(
     return records[~new], night
 
 
+def _fresh_copy(base: Path, db: Path) -> None:
+    """`base` copied to `db`, without the write-ahead log a killed earlier run may have left
+    beside `db` (DuckDB would replay it onto the copy: a nightly already applied)."""
+    db.with_name(db.name + ".wal").unlink(missing_ok=True)
+    shutil.copy(base, db)
+
+
 def _subset(work: Path, db_name: str) -> dict[str, Any]:
     """The nightly subset link over a copy of the base warehouse, its figures."""
     import duckdb
@@ -101,7 +108,7 @@ def _subset(work: Path, db_name: str) -> dict[str, Any]:
     state = match_state("{}", None)
     row = {"run_id": "subset", "created_at": pd.Timestamp.now(), **state}
     db = work / db_name
-    shutil.copy(work / "base.duckdb", db)
+    _fresh_copy(work / "base.duckdb", db)
     con = duckdb.connect(str(db))
     rss = peak_rss_mb()
     started = time.process_time()
@@ -190,7 +197,7 @@ def _child(step: str, data: Path, work: Path, args: argparse.Namespace) -> None:
         return
     if step in ("whole", "delta"):
         db = work / f"{step}.duckdb"
-        shutil.copy(base_db, db)
+        _fresh_copy(base_db, db)
         con = duckdb.connect(str(db))
         started = time.process_time()
         # the delta reads the strong stored pairs up front, the others on demand
@@ -314,8 +321,8 @@ def main() -> None:
         _child(args.step, data, work, args)
         return
     facts = machine_facts()
-    for stale in work.glob("*.duckdb"):
-        if stale.stem != "base":
+    for stale in [*work.glob("*.duckdb"), *work.glob("*.duckdb.wal")]:
+        if not stale.name.startswith("base."):
             stale.unlink()
     steps = list(args.steps)
     if "full" not in steps and not (work / "base.duckdb").exists():

@@ -29,6 +29,7 @@ from dedupe.blocking import (
     union_candidates,
 )
 from dedupe.levels import rules_for
+from dedupe.link import arrow_text_columns, object_columns
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, concat_pairs, positions_of
 from dedupe.prepare import _in_several_places, prepare_records, sole_name_holders
@@ -588,6 +589,34 @@ def _as_stored(
     return out
 
 
+def _stored_again(
+    old: PairSet,
+    keep: np.ndarray,
+    old_ids: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    rule: np.ndarray,
+    focus: np.ndarray,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which candidate pairs (`left` < `right`, rule labels `rule`) are pairs of two unchanged
+    records that equal a kept stored pair (same id and rule, as `_as_stored` tests after
+    scoring), and where: (mask, position into `old_ids` / `keep`)."""
+    found = np.zeros(len(left), dtype=bool)
+    at = np.zeros(len(left), dtype=np.int64)
+    inner = np.nonzero(~focus[left] & ~focus[right])[0]
+    if len(inner) == 0 or len(old_ids) == 0:
+        return found, at
+    ids = left[inner].astype(np.int64) * np.int64(n) + right[inner].astype(np.int64)
+    where = np.minimum(np.searchsorted(old_ids, ids), len(old_ids) - 1)
+    hit = old_ids[where] == ids
+    before = np.array([*old.rule_names, None], dtype=object)[old.rule[keep[where]]]
+    same = hit & (before == np.asarray(rule, dtype=object)[inner])
+    found[inner[same]] = True
+    at[inner[same]] = where[same]
+    return found, at
+
+
 def affected_records(
     prepared: pd.DataFrame,
     pairs: PairSet,
@@ -860,7 +889,18 @@ def _link(
     rule = _first_rule(
         prepared, rules, settings, cand.left, cand.right, cand.rule, focus, codes, rank
     )
-    fresh, params = score_candidates(prepared, cand.left, cand.right, rule, settings, params)
+    if delta:
+        # a pair of two unchanged records stored with the same rule is its stored row (same
+        # prepared rows, same params): taken as stored, not compared and scored again
+        again, at = _stored_again(old, keep, old_ids, cand.left, cand.right, rule, focus, n)
+        new = ~again
+        fresh, params = score_candidates(
+            prepared, cand.left[new], cand.right[new], rule[new], settings, params
+        )
+        if again.any():
+            fresh = concat_pairs([fresh, old.take(keep[at[again]])])
+    else:
+        fresh, params = score_candidates(prepared, cand.left, cand.right, rule, settings, params)
     fresh_ids = fresh.ids(n)
     scored = np.ones(len(fresh), dtype=bool)
     if delta:
@@ -1139,8 +1179,14 @@ def _subset(
     old: pd.DataFrame,
     flips: dict[str, dict[str, bool]],
     rules: list[BlockingRule],
+    keep: frozenset[str] = frozenset(),
 ) -> tuple[_Subset, PairSet, pd.DataFrame]:
     """Merge a subset read (`SubsetSource.reach` / `grow`) with this run's versions.
+
+    The text columns are held as a full link holds them (`_link_text`): the `keep` columns
+    as objects (None for null), the others as Arrow strings, in the stored rows and the new
+    versions alike, so the merged frame stays Arrow-backed (a column of Arrow rows and
+    object rows would be concatenated as Python objects: ≈ 3× the memory).
 
     Returns:
         (the subset, the stored pairs among its stored rows by stored position, the stored
@@ -1149,7 +1195,7 @@ def _subset(
     Raises:
         ValueError: the read lacks an old version, a re-flagged record or a window place.
     """
-    stored: pd.DataFrame = read.prepared
+    stored = _link_text(read.prepared, keep)
     stored_keys = arrow_strings(stored["record_key"].to_numpy(dtype=object))
     changed = positions_of(old["record_key"].to_numpy(dtype=object), stored_keys)
     if (changed < 0).any():
@@ -1164,16 +1210,18 @@ def _subset(
         for column, value in flips[key].items():
             again.iloc[i, again.columns.get_loc(column)] = value
     replaced[flipped] = True
-    parts = [stored[~replaced], fresh[stored.columns], again]
+    parts = [stored[~replaced], _link_text(fresh[stored.columns], keep), again]
     origin = np.concatenate([np.nonzero(~replaced)[0], np.full(len(fresh) + len(again), -1)])
     is_fresh = np.concatenate(
         [np.zeros((~replaced).sum(), bool), np.ones(len(fresh), bool), np.zeros(len(again), bool)]
     )
     merged = pd.concat(parts, ignore_index=True)
+    del parts
     for column in FLAG_GROUPS:
         merged[column] = merged[column].astype(bool)
     order = np.argsort(merged["record_key"].to_numpy(dtype=object), kind="stable")
     prepared = merged.take(order).reset_index(drop=True)
+    del merged
     origin, is_fresh = origin[order], is_fresh[order]
     remap = np.full(len(stored), -1, dtype=np.int64)
     remap[origin[origin >= 0]] = np.nonzero(origin >= 0)[0]
@@ -1206,6 +1254,18 @@ def _subset(
     pairs = stored_pair_set(read.pairs, read.rule_names, read.hard_names)
     subset = _Subset(prepared, old_versions, focus, remap, is_fresh, codes, gaps)
     return subset, pairs, read.steward_pairs
+
+
+def _link_text(frame: pd.DataFrame, keep: frozenset[str]) -> pd.DataFrame:
+    """`frame`'s text columns as the full link holds them (`dedupe.link.arrow_text_columns`):
+    Arrow strings, but the `keep` columns as objects with None for null (the matcher tests
+    them with ``is None``)."""
+    out = arrow_text_columns(frame, keep)
+    for column in keep.intersection(out.columns):
+        if isinstance(out[column].dtype, pd.StringDtype):
+            values = out[column].to_numpy(dtype=object, na_value=None)
+            out[column] = pd.Series(values, index=out.index, dtype=object)
+    return out
 
 
 def _ranges(
@@ -1372,13 +1432,14 @@ def link_subset_delta(
     """
     settings = settings or MatchSettings()
     rules = rules_for(settings)
+    keep = object_columns(settings)
     fresh, old, flips, decided = _prepare_change(new_records, source, settings, decisions)
     flipped = np.asarray(list(flips), dtype=object)
     changed = old["record_key"].to_numpy(dtype=object)
     try:
         # pass 1: the records the change reaches in the blocks, to find the touched ones
         read = source.reach(fresh, changed, flipped, decided, _layouts(rules, settings))
-        first = _subset(read, fresh, old, flips, rules)
+        first = _subset(read, fresh, old, flips, rules, keep)
         touched = _link(
             new_records, None, first[2], settings, decisions, params, None,
             _previous(first, params), delta=True, subset=first[0], touched_only=True,
@@ -1388,7 +1449,8 @@ def link_subset_delta(
         read = source.grow(np.asarray(touched, dtype=object))
     finally:
         source.close()
-    subset, pairs, steward = _subset(read, fresh, old, flips, rules)
+    subset, pairs, steward = _subset(read, fresh, old, flips, rules, keep)
+    del read  # its rows were merged into `subset`: not held through the link
     result = _link(
         new_records, None, steward, settings, decisions, params, None,
         _previous((subset, pairs, steward), params), delta=True, subset=subset,

@@ -185,10 +185,16 @@ class StoredSubset:
             con.register(name, table)
         self.layouts = layouts
         try:
+            # the new state, as a view: a copy of every stored row's block and order columns
+            # would be the largest thing this link holds in memory (≈ 0.2 KB a record)
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _sub_now AS SELECT {text} FROM {PREPARED_TABLE}"
-                " WHERE record_key NOT IN (SELECT record_key FROM _sub_changed)"
-                f" UNION ALL BY NAME SELECT {text} FROM _sub_fresh"
+                "CREATE OR REPLACE TEMP TABLE _sub_chg AS SELECT record_key FROM _sub_changed"
+            )
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _sub_new AS SELECT {text} FROM _sub_fresh")
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW _sub_now AS SELECT {text} FROM {PREPARED_TABLE}"
+                " WHERE record_key NOT IN (SELECT record_key FROM _sub_chg)"
+                " UNION ALL BY NAME SELECT * FROM _sub_new"
             )
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE _sub_old AS SELECT {text} FROM {PREPARED_TABLE}"
@@ -243,20 +249,29 @@ class StoredSubset:
                 " UNION SELECT record_key FROM _sub_mates"
             )
             con.execute("CREATE OR REPLACE TEMP TABLE _sub_f AS SELECT record_key FROM _sub_c")
-            # only the frontier's edges are looked up each round (components are small)
+            # the stored records with a valid id number, read once (not twice a round)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_ids AS SELECT record_key, id_number"
+                f" FROM {PREPARED_TABLE} WHERE id_number_valid"
+            )
+            # and the strong pairs' keys (≈ a tenth of the pairs): each round looks up only
+            # the frontier's edges (components are small) in them, not in every stored pair
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_strong AS SELECT left_key, right_key"
+                " FROM match.pairs WHERE probability >= ?",
+                [self.strong_at],
+            )
             while True:
                 con.execute(
                     "CREATE OR REPLACE TEMP TABLE _sub_n AS SELECT DISTINCT b AS record_key"
-                    " FROM (SELECT right_key AS b FROM match.pairs WHERE probability >= ?"
-                    "  AND left_key IN (SELECT record_key FROM _sub_f)"
-                    " UNION ALL SELECT left_key FROM match.pairs WHERE probability >= ?"
-                    "  AND right_key IN (SELECT record_key FROM _sub_f)"
-                    f" UNION ALL SELECT q.record_key FROM {PREPARED_TABLE} AS q"
-                    "  WHERE q.id_number_valid AND q.id_number IN"
-                    f"  (SELECT p.id_number FROM {PREPARED_TABLE} AS p WHERE p.id_number_valid"
-                    "   AND p.record_key IN (SELECT record_key FROM _sub_f)))"
-                    " WHERE b NOT IN (SELECT record_key FROM _sub_c)",
-                    [self.strong_at, self.strong_at],
+                    " FROM (SELECT CASE WHEN left_key IN (SELECT record_key FROM _sub_f)"
+                    "  THEN right_key ELSE left_key END AS b FROM _sub_strong"
+                    "  WHERE left_key IN (SELECT record_key FROM _sub_f)"
+                    "   OR right_key IN (SELECT record_key FROM _sub_f)"
+                    " UNION ALL SELECT q.record_key FROM _sub_ids AS q WHERE q.id_number IN"
+                    "  (SELECT p.id_number FROM _sub_ids AS p"
+                    "   WHERE p.record_key IN (SELECT record_key FROM _sub_f)))"
+                    " WHERE b NOT IN (SELECT record_key FROM _sub_c)"
                 )
                 con.execute("CREATE OR REPLACE TEMP TABLE _sub_f AS SELECT * FROM _sub_n")
                 (grew,) = con.execute(
@@ -264,6 +279,8 @@ class StoredSubset:
                 ).fetchone() or (0,)
                 if not grew:
                     break
+            for temp in ("_sub_strong", "_sub_ids"):
+                con.execute(f"DROP TABLE IF EXISTS {temp}")
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _sub_full AS SELECT record_key FROM _sub_full"
                 " UNION SELECT record_key FROM _sub_c"
@@ -274,8 +291,10 @@ class StoredSubset:
 
     def close(self) -> None:
         """Drop the temporary tables of `reach` / `grow`."""
-        for name in ("_sub_now", "_sub_old", "_sub_fresh_keys", "_sub_focus", "_sub_mates",
-                     "_sub_full", "_sub_c", "_sub_f", "_sub_n", "_sub_s",
+        self.con.execute("DROP VIEW IF EXISTS _sub_now")
+        for name in ("_sub_chg", "_sub_new", "_sub_old", "_sub_fresh_keys", "_sub_focus",
+                     "_sub_mates", "_sub_full", "_sub_c", "_sub_f", "_sub_n", "_sub_s",
+                     "_sub_ids", "_sub_strong",
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._rows, self._places_done = None, {}
@@ -297,17 +316,22 @@ class StoredSubset:
             " AND record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
         places, gaps = {}, {}
-        for i, lay in enumerate(self.layouts):
+        firsts = self._unranked_blocks()
+        for i in firsts:
+            lay = self.layouts[i]
             name = f"{lay.key}/{lay.order}"
-            if name not in places:
-                places[name], gaps[name] = self._places(i, lay)
-                if name in self._places_done:
-                    places[name] = pd.concat([self._places_done[name], places[name]],
-                                             ignore_index=True)  # fmt: skip
+            places[name], gaps[name] = self._places(i, lay)
+            if name in self._places_done:
+                places[name] = pd.concat([self._places_done[name], places[name]],
+                                         ignore_index=True)  # fmt: skip
+        for temp in ("_sub_want", "_sub_brows", *(f"_sub_blk{i}" for i in firsts)):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
         if self._rows is not None:
             rows = pd.concat([self._rows, rows], ignore_index=True)
+            self._rows = None  # (the concatenation holds them: one copy less while sorting)
         order = np.argsort(rows["record_key"].to_numpy(dtype=object), kind="stable")
         prepared = rows.take(order).reset_index(drop=True)
+        del rows
         # what later reads of this change reuse: the rows and their places
         self._rows, self._places_done = prepared, places
         con.execute(
@@ -362,23 +386,55 @@ class StoredSubset:
             ") AS a ON r.k = a.k AND r.place = a.at WHERE r.real = 1"
         )
 
+    def _unranked_blocks(self) -> list[int]:
+        """The records to place (``_sub_want``: reached or new, not placed by an earlier read)
+        and, per layout, the blocks of theirs not ranked already (``_sub_blk<i>``), with every
+        member of those blocks in the new state (``_sub_brows``: one scan of the new state for
+        every layout, not one or two a layout). Returns the first layout index of each
+        ``key/order``."""
+        con = self.con
+        firsts = list({f"{lay.key}/{lay.order}": i
+                       for i, lay in reversed(list(enumerate(self.layouts)))}.values())[::-1]
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _sub_want AS SELECT record_key FROM ("
+            " SELECT record_key FROM _sub_full UNION SELECT record_key FROM _sub_fresh_keys)"
+            " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
+        )
+        keyed = ", ".join(
+            f"n.{_q(self.layouts[i].key)} AS k{i}" for i in firsts
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _sub_wrows AS SELECT {keyed} FROM _sub_now AS n"
+            " WHERE n.record_key IN (SELECT record_key FROM _sub_want)"
+        )
+        for i in firsts:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _sub_blk{i} AS SELECT DISTINCT k{i} AS k"
+                f" FROM _sub_wrows WHERE k{i} IS NOT NULL"
+                f" AND k{i} NOT IN (SELECT k FROM _sub_rank{i})"
+            )
+        con.execute("DROP TABLE IF EXISTS _sub_wrows")
+        inside = " OR ".join(
+            f"{_q(self.layouts[i].key)} IN (SELECT k FROM _sub_blk{i})" for i in firsts
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _sub_brows AS SELECT * FROM _sub_now"
+            f" WHERE {inside or 'false'}"
+        )
+        return firsts
+
     def _places(self, i: int, lay: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Place and block size of the reached records and new versions, gaps of old versions."""
+        """Place and block size of the reached records and new versions, gaps of old versions
+        (after `_unranked_blocks`)."""
         k, o = _q(lay.key), _q(lay.order)
         table = self.con.sql(
-            "WITH want AS (SELECT record_key FROM (SELECT record_key FROM _sub_full"
-            "  UNION SELECT record_key FROM _sub_fresh_keys)"
-            "  WHERE record_key NOT IN (SELECT record_key FROM _sub_done)),"
-            f" blocks AS (SELECT DISTINCT n.{k} AS k FROM _sub_now AS n"
-            f"  WHERE n.record_key IN (SELECT record_key FROM want) AND n.{k} IS NOT NULL"
-            f"  AND n.{k} NOT IN (SELECT k FROM _sub_rank{i})),"
-            f" ranked AS (SELECT record_key, {k} AS k,"
+            f"WITH ranked AS (SELECT record_key, {k} AS k,"
             f"  row_number() OVER (PARTITION BY {k} ORDER BY coalesce({o}, ''), record_key) - 1"
             f"   AS place, count(*) OVER (PARTITION BY {k}) AS size"
-            f"  FROM _sub_now WHERE {k} IN (SELECT k FROM blocks)"
+            f"  FROM _sub_brows WHERE {k} IN (SELECT k FROM _sub_blk{i})"
             f"  UNION ALL SELECT record_key, k, place, size FROM _sub_rank{i} WHERE real = 1)"
             " SELECT record_key, place::BIGINT AS place, size::BIGINT AS size FROM ranked"
-            " WHERE record_key IN (SELECT record_key FROM want)"
+            " WHERE record_key IN (SELECT record_key FROM _sub_want)"
         ).to_arrow_table()
         gaps = self.con.sql(
             f"SELECT record_key, place::BIGINT AS gap FROM _sub_rank{i} WHERE real = 0"

@@ -24,7 +24,7 @@ from dedupe import (
     scoring_workers,
     stored_pair_set,
 )
-from dedupe.link import CompactLink, link_compact
+from dedupe.link import CompactLink, link_compact, return_free_memory
 from dedupe.settings import matcher_signature
 from warehouse import read_table, table_columns, table_exists
 from warehouse.match_state import (
@@ -345,6 +345,13 @@ def _write_delta(
     """Write a nightly link's delta (affected records' rows only) and count the tables."""
     plan = inputs.plan
     assert plan is not None
+    # of the records read only the re-prepared rows and the keys are written: the rest of the
+    # frame is let go of (and the heap handed back) before DuckDB writes
+    records_read = len(delta.prepared)
+    refreshed = delta.prepared[delta.refreshed]
+    within = delta.prepared["record_key"] if delta.partial else None
+    delta.prepared = delta.prepared.iloc[:0]
+    return_free_memory()
     written = write_match_delta(
         con,
         delta.records,
@@ -361,15 +368,15 @@ def _write_delta(
             "mode": "incremental",
             **inputs.state,
         },
-        delta.prepared[delta.refreshed],
+        refreshed,
         prepared_version(),
         plan.changed["record_key"],
         delta.dropped,
-        delta.prepared["record_key"] if delta.partial else None,
+        within,
     )
     log.info(
         "match      delta: %d records read, %d affected; rows deleted/inserted: %s",
-        len(delta.prepared),
+        records_read,
         len(delta.records),
         ", ".join(
             f"{name} {written.deleted[name]}/{written.inserted[name]}" for name in written.inserted
@@ -388,7 +395,7 @@ def _write_delta(
         clusters=int(clusters),
         mode="incremental",
         records_relinked=len(plan.changed),
-        records_read=len(delta.prepared),
+        records_read=records_read,
         pairs_deleted=written.deleted["match.pairs"],
         pairs_inserted=written.inserted["match.pairs"],
     ))

@@ -235,3 +235,47 @@ def test_rows_equal_to_the_stored_ones_are_not_written_again() -> None:
     after = con.sql("SELECT rowid AS id, * FROM match.pairs").df()
     pd.testing.assert_frame_equal(after.sort_values("id", ignore_index=True),
                                   before.sort_values("id", ignore_index=True))  # fmt: skip
+
+
+def test_stored_pairs_generated_again_are_taken_as_stored_not_scored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Around a change, pairs of unchanged records come out of blocking again; those stored
+    with the same rule keep their stored rows (not compared and scored again), and the night
+    still equals a full rebuild. The records read are held as Arrow text (memory)."""
+    import dedupe.incremental as incremental
+
+    settings = MatchSettings(max_block_size=2, block_window=2)
+    records, _ = make_records(400, seed=43)
+    con = duckdb.connect()
+    params = _write_all(con, records, settings)
+    stored = {
+        (left, right): rule
+        for left, right, rule in con.sql("SELECT left_key, right_key, rule FROM match.pairs")
+        .fetchall()
+    }
+    changed = records.sample(6, random_state=7).assign(email=None, phone=None)
+    current = pd.concat(
+        [records[~records["record_key"].isin(changed["record_key"])], changed],
+        ignore_index=True,
+    )
+    replace_tables(con, {"clean.records": current})
+    scored: list[tuple[str, str, str]] = []
+    score = incremental.score_candidates
+
+    def spy(prepared, left, right, rule, *args, **kwargs):  # type: ignore[no-untyped-def]
+        keys = prepared["record_key"].to_numpy(dtype=object)
+        scored.extend(zip(keys[left], keys[right], rule, strict=True))
+        return score(prepared, left, right, rule, *args, **kwargs)
+
+    monkeypatch.setattr(incremental, "score_candidates", spy)
+    delta, _ = _night(con, current, settings, 1, params)
+    focus = set(delta.prepared["record_key"][delta.refreshed])
+    assert scored and any(left in focus or right in focus for left, right, _ in scored)
+    again = [
+        (left, right) for left, right, rule in scored
+        if left not in focus and right not in focus and stored.get((left, right)) == rule
+    ]  # fmt: skip
+    assert again == []
+    assert isinstance(delta.prepared["customer_name"].dtype, pd.StringDtype)
+    assert delta.prepared["record_key"].dtype == object
