@@ -141,3 +141,52 @@ ONE_COLUMN = {
     "unexpected_examples": ["2021-3-4x"],
     "unexpected_keys": ["sales:S-9"],
 }
+
+
+TRICKY_DATES = [
+    "2024-02-29", "2023-02-29", "2024-1-5", "2024-01- 5", "2024-1-05", " 2024-01-05",
+    "2024-01-05 ", "0001-01-01", "0000-12-31", "99999-01-01", "2024-00-10", "2024-12-00",
+    "2024-04-31", "2024-12-31x", "2024/12/31", "", "２０２４-０１-０５", "٢٠٢٤-01-05",
+]  # fmt: skip
+TRICKY_JSON = [
+    "[]", "[1,]", '{"a":1,}', '["a,]"]', "NaN", "nan", "-Infinity", "inf", "[1e999]",
+    '"\\ud800"', "[] []", "", " [] ", "\ufeff[]", '{"a":1,"a":2}', "[" * 1200 + "]" * 1200,
+    '[{"code": "info"}]', "01", "'a'", '"a\\tb"', "null",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("values", "expectation"),
+    [
+        (TRICKY_DATES, "date"),
+        (TRICKY_JSON, "json"),
+    ],
+)
+def test_sql_formats_agree_with_great_expectations(values: list[str], expectation: str) -> None:
+    """Value by value, the SQL path and GX's own expectation fail the same rows."""
+    import great_expectations.expectations as gxe
+
+    from expectations._gx_runner import GxCheck, run_checks
+    from expectations._sql_checks import ISO_DATE, JSON_TEXT, format_result
+
+    frame = pd.DataFrame(
+        {"k": [f"k{i}" for i in range(len(values))], "v": pd.array(values, dtype="string")}
+    )
+    if expectation == "date":
+        rule, gx = (
+            ISO_DATE,
+            gxe.ExpectColumnValuesToMatchStrftimeFormat(column="v", strftime_format="%Y-%m-%d"),
+        )
+    else:
+        rule, gx = JSON_TEXT, gxe.ExpectColumnValuesToBeJsonParseable(column="v")
+    sql = format_result(frame, ["v"], rule, "k", all_failing=True)
+    want = run_checks("test.formats", frame, [GxCheck("c", [gx], key_column="k")], True)["c"]
+    assert sql == want
+    assert 0 < sql[1]["unexpected_count"] < len(values)
+
+
+def test_dates_held_as_dates_keep_the_great_expectations_error(clean_records) -> None:
+    frame = clean_records.copy()
+    frame["registered_date"] = pd.to_datetime(frame["registered_date"])
+    outcome = {o.name: o for o in validate_clean(frame)}["clean_dates_iso"]
+    assert not outcome.success and "string" in outcome.observed["error"]
