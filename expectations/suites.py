@@ -103,8 +103,9 @@ ROW_CHECKS: tuple[str, ...] = (
     "clean_dates_not_future",
     "clean_credit_code_flag_consistent",
 )
-"""Clean checks of one record at a time (GX): a nightly run validates only the records it
-cleaned plus those that failed before (``pipelines/stages/quality.py``)."""
+"""Clean checks of one record at a time (GX; ``clean_dates_iso`` and ``clean_issues_json`` as
+DuckDB SQL with GX's verdicts, ``_sql_checks.format_result``): a nightly run validates only the
+records it cleaned plus those that failed before (``pipelines/stages/quality.py``)."""
 
 
 def validate_clean(
@@ -118,9 +119,10 @@ def validate_clean(
     """Validate clean.records: formats, value sets and required fields (suite ``clean.records``).
 
     The whole-table checks (``TABLE_CHECKS``) run in DuckDB SQL over ``table`` (or over
-    ``records`` when None); the per-record checks (``ROW_CHECKS``) run as Great Expectations
-    suites over ``records``, which may then be a subset of the table (the records cleaned
-    this run). Optional contract columns that are absent are recorded as skipped checks.
+    ``records`` when None); the per-record checks (``ROW_CHECKS``) run over ``records``, which
+    may then be a subset of the table (the records cleaned this run): as Great Expectations
+    suites, except the ISO-date and issues-JSON checks (SQL, same verdicts and figures).
+    Optional contract columns that are absent are recorded as skipped checks.
 
     Args:
         records: ``CleanResult.records`` (the rows the per-record checks see).
@@ -184,7 +186,7 @@ def _row_results(
     settings: QualitySettings,
     all_failing: bool,
 ) -> Results:
-    """The per-record clean checks (``ROW_CHECKS``) as GX suites over ``records``."""
+    """The per-record clean checks (``ROW_CHECKS``) over ``records`` (GX, two in SQL)."""
     import great_expectations.expectations as gxe
 
     industries = sorted(known_industry_codes or ref.INDUSTRY_SECTIONS)
