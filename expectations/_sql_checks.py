@@ -230,7 +230,9 @@ def format_result(
             if key is not None:
                 keys.extend(_jsonable(v) for v in frame[key].iloc[first].tolist())
                 if all_failing:
-                    failing.update(_jsonable(v) for v in frame[key].iloc[bad_rows].tolist())
+                    found = frame[key].iloc[bad_rows].tolist()
+                    # as _gx_runner._failing_keys: None/NA left out, a NaN key kept (as None)
+                    failing.update(_jsonable(v) for v in found if v is not None and v is not pd.NA)
     finally:
         con.close()
     success = all(d["success"] for d in details)
@@ -247,5 +249,5 @@ def format_result(
     if keys:
         observed["unexpected_keys"] = first_distinct(keys)
     if all_failing:
-        observed["failing_keys"] = sorted(failing - {None}, key=str)
+        observed["failing_keys"] = sorted(failing, key=str)
     return success, observed

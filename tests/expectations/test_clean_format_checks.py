@@ -190,3 +190,31 @@ def test_dates_held_as_dates_keep_the_great_expectations_error(clean_records) ->
     frame["registered_date"] = pd.to_datetime(frame["registered_date"])
     outcome = {o.name: o for o in validate_clean(frame)}["clean_dates_iso"]
     assert not outcome.success and "string" in outcome.observed["error"]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"k": pd.Series([], dtype="str"), "v": pd.Series([], dtype="str")}),
+        pd.DataFrame({"k": ["a", "b"], "v": pd.Series([None, None], dtype=object)}),
+        pd.DataFrame(
+            {"k": ["a", "b", None], "v": pd.Series([float("nan"), "2024-1-32", "x"], dtype=object)}
+        ),
+    ],
+    ids=["no rows", "all null", "object column, NaN and a null key"],
+)
+def test_sql_formats_agree_on_empty_and_null(frame: pd.DataFrame) -> None:
+    import great_expectations.expectations as gxe
+
+    from expectations._gx_runner import GxCheck, run_checks
+    from expectations._sql_checks import ISO_DATE, JSON_TEXT, format_result
+
+    for rule, gx in (
+        (
+            ISO_DATE,
+            gxe.ExpectColumnValuesToMatchStrftimeFormat(column="v", strftime_format="%Y-%m-%d"),
+        ),
+        (JSON_TEXT, gxe.ExpectColumnValuesToBeJsonParseable(column="v")),
+    ):
+        want = run_checks("test.formats", frame, [GxCheck("c", [gx], key_column="k")], True)["c"]
+        assert format_result(frame, ["v"], rule, "k", all_failing=True) == want
