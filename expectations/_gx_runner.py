@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # GX takes ~8 s to import: load it only when a suite first ru
     from great_expectations.expectations import Expectation
 
 MAX_EXAMPLES = 5
+PARTIAL_EXAMPLES = 20
+"""Unexpected rows per expectation whose values and keys are looked at for examples."""
 _DATA_SOURCE = "customer_archive"
 _DOCS_SITE = "customer_archive_docs"
 _lock = threading.RLock()
@@ -105,7 +107,7 @@ def run_checks(
             batch_parameters={"dataframe": frame},
             result_format={
                 "result_format": "COMPLETE" if all_failing else "SUMMARY",
-                "partial_unexpected_count": 20,
+                "partial_unexpected_count": PARTIAL_EXAMPLES,
             },
         )
     by_check: dict[str, list[Any]] = {check.name: [] for check in checks}

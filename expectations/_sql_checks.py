@@ -7,14 +7,31 @@ Each returns ``(success, observed)`` with the figures a GX result would carry
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
+import pandas as pd
 
-from expectations._gx_runner import MAX_EXAMPLES
+from expectations._gx_runner import MAX_EXAMPLES, PARTIAL_EXAMPLES, _jsonable
+from expectations._gx_runner import _first_distinct as first_distinct
 
-__all__ = ["columns_result", "null_result", "quote", "table_columns", "unique_result"]
+__all__ = [
+    "ISO_DATE",
+    "JSON_TEXT",
+    "RowFormat",
+    "columns_result",
+    "format_result",
+    "is_text",
+    "null_result",
+    "quote",
+    "table_columns",
+    "unique_result",
+]
 
 Result = tuple[bool, dict[str, Any]]
 
@@ -89,3 +106,148 @@ def unique_result(con: duckdb.DuckDBPyConnection, table: str, column: str, total
     if dupes:
         observed.update({"unexpected_examples": keys, "unexpected_keys": keys})
     return dupes == 0, observed
+
+
+def _strptime_iso(value: str) -> bool:
+    """Python's verdict on one value, as GX's ``expect_column_values_to_match_strftime_format``."""
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def _json_loads(value: str) -> bool:
+    """Python's verdict on one value, as GX's ``expect_column_values_to_be_json_parseable``."""
+    try:
+        json.loads(value)
+    except Exception:  # GX catches everything (RecursionError of a deep nesting included)
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class RowFormat:
+    """A per-value format rule: a DuckDB condition that certainly passes, Python's for the rest.
+
+    Attributes:
+        expectation: the GX expectation whose verdicts it gives.
+        surely_valid: SQL over ``v`` (a non-null text value), true only where ``valid`` is
+            true; values it leaves out are decided by ``valid`` (few: the invalid ones and
+            rare forms such as ``2026-1-5``).
+        valid: the exact verdict GX computes per value.
+    """
+
+    expectation: str
+    surely_valid: str
+    valid: Callable[[str], bool]
+
+
+ISO_DATE = RowFormat(
+    "expect_column_values_to_match_strftime_format",
+    # zero-padded Y-M-D that DuckDB reads as a date (a real day); year 0 is no Python date
+    "regexp_full_match(v, '[0-9]{4}-[0-9]{2}-[0-9]{2}') AND TRY_CAST(v AS DATE) IS NOT NULL"
+    " AND NOT starts_with(v, '0000')",
+    _strptime_iso,
+)
+"""``%Y-%m-%d`` as ``datetime.strptime`` reads it (``ISO_DATE_FORMAT``)."""
+
+JSON_TEXT = RowFormat(
+    "expect_column_values_to_be_json_parseable",
+    # DuckDB (yyjson) also takes trailing commas and nan/inf in any case, Python does not;
+    # Python stops at ~1000 levels of nesting
+    "json_valid(v) AND NOT regexp_matches(v, ',\\s*[\\]}]|[nN][aA][nN]|[iI][nN][fF]')"
+    " AND length(v) - length(translate(v, '[{', '')) < 500",
+    _json_loads,
+)
+"""Text ``json.loads`` parses."""
+
+
+def is_text(values: pd.Series) -> bool:
+    """``values`` hold only text and nulls (what the SQL row formats read like GX does)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return True
+    if values.dtype != object:
+        return False
+    return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+
+
+def format_result(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    rule: RowFormat,
+    key: str | None,
+    all_failing: bool = False,
+) -> Result:
+    """Every non-null value of ``columns`` (text, see ``is_text``) follows ``rule``.
+
+    The same figures as GX's map expectations summarised by ``_gx_runner.run_checks``:
+    per column ``element_count``, ``unexpected_count``, ``missing_count`` (flat when one
+    column, under ``expectations`` plus their total when several); the first distinct
+    unexpected values and their ``key`` values (from the first 20 per column, in row
+    order); with ``all_failing`` every failing key, sorted, under ``failing_keys``.
+
+    Args:
+        frame: the records (any index; row order is the order of the examples).
+        columns: the text columns to check.
+        rule: the format.
+        key: the column naming offending rows (None or absent: no keys).
+        all_failing: list every failing key.
+    """
+    key = key if key is not None and key in frame.columns else None
+    con = duckdb.connect()
+    details: list[dict[str, Any]] = []
+    examples: list[Any] = []
+    keys: list[Any] = []
+    failing: set[Any] = set()
+    try:
+        for column in columns:
+            values = frame[column]
+            text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("str")
+            data = {"_row": np.arange(len(frame)), "v": text.reset_index(drop=True)}
+            con.register("_values", pd.DataFrame(data, copy=False))
+            bad_rows = [
+                row
+                for row, value in con.execute(
+                    "SELECT _row, v FROM _values WHERE v IS NOT NULL"
+                    f" AND NOT ({rule.surely_valid}) ORDER BY _row"
+                ).fetchall()
+                if not rule.valid(value)
+            ]
+            con.unregister("_values")
+            details.append(
+                {
+                    "expectation": rule.expectation,
+                    "column": column,
+                    "success": not bad_rows,
+                    "element_count": len(frame),
+                    "unexpected_count": len(bad_rows),
+                    "missing_count": int(values.isna().sum()),
+                }
+            )
+            first = bad_rows[:PARTIAL_EXAMPLES]
+            examples.extend(_jsonable(v) for v in values.iloc[first].tolist())
+            if key is not None:
+                keys.extend(_jsonable(v) for v in frame[key].iloc[first].tolist())
+                if all_failing:
+                    found = frame[key].iloc[bad_rows].tolist()
+                    # as _gx_runner._failing_keys: None/NA left out, a NaN key kept (as None)
+                    failing.update(_jsonable(v) for v in found if v is not None and v is not pd.NA)
+    finally:
+        con.close()
+    success = all(d["success"] for d in details)
+    observed: dict[str, Any]
+    if len(details) == 1:
+        observed = {k: v for k, v in details[0].items() if k != "success"}
+    else:
+        observed = {
+            "expectations": details,
+            "unexpected_count": sum(d["unexpected_count"] for d in details),
+        }
+    if examples:
+        observed["unexpected_examples"] = first_distinct(examples)
+    if keys:
+        observed["unexpected_keys"] = first_distinct(keys)
+    if all_failing:
+        observed["failing_keys"] = sorted(failing, key=str)
+    return success, observed
