@@ -128,8 +128,8 @@ def test_slices_cleaned_in_helper_processes_equal_one_chunk(
     started: list[int] = []
     real_init = _slices._Helper.__init__
 
-    def counting_init(self: _slices._Helper) -> None:
-        real_init(self)
+    def counting_init(self: _slices._Helper, *args: str, **kwargs: str) -> None:
+        real_init(self, *args, **kwargs)
         started.append(self.proc.pid)
 
     answered: list[bool] = []
