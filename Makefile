@@ -152,9 +152,9 @@ bench-nightly: $(STAMP)
 ## bench-determinism: one nightly repeated from one saved state (workers 1, 2, 2 with the matcher's
 ## threads finishing in reverse order); fails when a repeat's match/golden tables or rebuilt set differ
 .PHONY: bench-determinism
-ENTITIES ?= 3000
+DETERMINISM_ENTITIES ?= 3000
 bench-determinism: $(STAMP)
-	$(BIN)/python benchmarks/bench_nightly_determinism.py --entities $(ENTITIES) --repeats 2
+	$(BIN)/python benchmarks/bench_nightly_determinism.py --entities $(DETERMINISM_ENTITIES) --repeats 2
 
 ## bench-late: a late full delivery (old export re-sent) and the nightly match's changed-record
 ## search (clean change log vs every row) at 100 k, ingest/clean/match stages only (needs
