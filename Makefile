@@ -149,6 +149,13 @@ RECORDS ?= 100000
 bench-nightly: $(STAMP)
 	$(BIN)/python benchmarks/bench_nightly.py --records $(RECORDS) --nights $(NIGHTS)
 
+## bench-determinism: one nightly repeated from one saved state (workers 1, 2, 2 with the matcher's
+## threads finishing in reverse order); fails when a repeat's match/golden tables or rebuilt set differ
+.PHONY: bench-determinism
+DETERMINISM_ENTITIES ?= 3000
+bench-determinism: $(STAMP)
+	$(BIN)/python benchmarks/bench_nightly_determinism.py --entities $(DETERMINISM_ENTITIES) --repeats 2
+
 ## bench-late: a late full delivery (old export re-sent) and the nightly match's changed-record
 ## search (clean change log vs every row) at 100 k, ingest/clean/match stages only (needs
 ## data/bench/100000 from bench_pipeline.py); prints the table for BENCHMARKS.md
