@@ -209,6 +209,9 @@ def _fold_in_chunks(
     ]
     if len(bounds) <= 1:
         return None
+    # the reasons of every customer in one join (per range it rescanned every clean record:
+    # ranges x records), looked up by customer id in each range's fold
+    reasons = delivery_reasons(con, "staging.crosswalk", "clean.records")
     writer = ChunkedTables(con, [_HISTORY_WHOLE])
     for i, low in enumerate(bounds):
         high = bounds[i + 1] if i + 1 < len(bounds) else None
@@ -227,7 +230,7 @@ def _fold_in_chunks(
                 run_id,
                 run_date,
                 id_events=part,
-                delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records", where),
+                delivery_reasons=reasons,
             ),
         )
     return _HISTORY_WHOLE
