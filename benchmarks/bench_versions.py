@@ -35,6 +35,32 @@ from benchmarks._common import (
 from benchmarks.bench_nightly import RECORDS_PER_ENTITY, _write_config
 
 
+def _live_files_by_grouping_raw(con: Any, raw: str, withdrawn: str | None) -> None:
+    """The version step's live-file list as it was computed before the per-file index
+    ``ops.raw_files``: a GROUP BY over every active raw row (same output as the index read)."""
+    from sources.versions import delivery_date_sql
+
+    anti = (
+        f" ANTI JOIN {withdrawn} AS w ON w.path = f.source_file AND w.sha256 = f.source_sha256"
+        " AND w.source_system = f.source_system"
+        if withdrawn
+        else ""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _bench_live AS
+        SELECT f.source_file, f.source_sha256, f.ingest_day,
+               {delivery_date_sql("f.source_file", "f.ingest_day")} AS d, sum(f.n) AS n
+        FROM (SELECT source_system, source_file, source_sha256,
+                     substr(ingested_at, 1, 10) AS ingest_day, count(*) AS n
+              FROM {raw} WHERE active GROUP BY ALL) AS f{anti}
+        GROUP BY ALL"""
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _bench_dates AS SELECT d, lead(d) OVER (ORDER BY d)"
+        " AS next_d FROM (SELECT DISTINCT d FROM _bench_live WHERE d IS NOT NULL)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=100_000, help="source records of night 0")
@@ -102,11 +128,7 @@ def main() -> None:
                 index_cpu.append(time.process_time() - started)
                 started = time.process_time()
                 for s in sources:
-                    con.execute(
-                        "CREATE OR REPLACE TEMP TABLE _bench_live AS SELECT source_system,"
-                        " source_file, source_sha256, substr(ingested_at, 1, 10) AS ingest_day,"
-                        f" count(*) AS n FROM raw.{s.name} WHERE active GROUP BY ALL"
-                    )
+                    _live_files_by_grouping_raw(con, f"raw.{s.name}", withdrawn)
                 group_cpu.append(time.process_time() - started)
             started = time.process_time()
             sql = current_versions_sql(con, sources)
