@@ -22,13 +22,22 @@ RAW_LINEAGE = (
     "attributes",  # declared identifiers (sources.yml `attributes:`), JSON text
 )
 
+RAW_FILES_TABLE = "ops.raw_files"
+"""Per-file index of the raw layer: one row per (source, file, sha256, ingest day, run) with the
+number of its active rows, kept in step with ``raw.<source>`` by :func:`persist_delivery`. The
+version step reads its live files here (a few rows per delivery) instead of grouping every raw
+row (which grows by a whole source with each full re-export)."""
+
 __all__ = [
+    "RAW_FILES_TABLE",
     "RAW_LINEAGE",
     "active_raw_rows",
     "ensure_raw_table",
+    "index_raw_rows",
     "insert_frame",
     "persist_delivery",
     "raw_table",
+    "reindex_raw_files",
 ]
 
 
@@ -48,6 +57,41 @@ def ensure_raw_table(
     # columns added since the table was created (identity fields, attributes) arrive empty
     for c in [*canonical_fields, *RAW_LINEAGE]:
         con.execute(f'ALTER TABLE {raw_table(source)} ADD COLUMN IF NOT EXISTS "{c}" VARCHAR')
+
+
+def _ensure_raw_files(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {RAW_FILES_TABLE} (source VARCHAR, source_system VARCHAR,"
+        " source_file VARCHAR, source_sha256 VARCHAR, ingest_day VARCHAR, run_id VARCHAR,"
+        " n BIGINT)"
+    )
+
+
+def index_raw_rows(con: duckdb.DuckDBPyConnection, source: str, relation: str) -> None:
+    """Add the active rows of ``relation`` (rows just appended to ``raw.<source>``) to the index.
+
+    Call it with exactly the rows appended, in the transaction that appends them.
+    """
+    _ensure_raw_files(con)
+    con.execute(
+        f"""INSERT INTO {RAW_FILES_TABLE}
+        SELECT ? AS source, source_system, source_file, source_sha256,
+               substr(ingested_at, 1, 10) AS ingest_day, run_id, count(*) AS n
+        FROM {relation} WHERE active GROUP BY ALL""",
+        [source],
+    )
+
+
+def reindex_raw_files(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Rebuild the index rows of one source from ``raw.<source>`` (reads every raw row).
+
+    For a warehouse written before the index existed, and after raw rows were deleted in place
+    (an erasure): the version step does it when it resolves a source whole.
+    """
+    _ensure_raw_files(con)
+    con.execute(f"DELETE FROM {RAW_FILES_TABLE} WHERE source = ?", [source])
+    index_raw_rows(con, source, raw_table(source))
 
 
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
@@ -79,6 +123,8 @@ def persist_delivery(
         superseded_files: earlier files this delivery replaces (their rows become inactive).
         side_tables: ``quarantine.rows``, ``quarantine.files`` and ``ops.deliveries`` frames.
         run_id: the run writing.
+
+    The per-file index ``ops.raw_files`` is kept in step (same transaction).
     """
     rows = rows.copy()
     rows["run_id"] = run_id
@@ -92,8 +138,19 @@ def persist_delivery(
                 "WHERE source_file = ? AND run_id <> ?",
                 [str(old_path), run_id],
             )
+            _ensure_raw_files(con)
+            con.execute(
+                f"DELETE FROM {RAW_FILES_TABLE} WHERE source = ? AND source_file = ?"
+                " AND run_id <> ?",
+                [source, str(old_path), run_id],
+            )
         if len(rows):
             insert_frame(con, raw_table(source), rows)
+            con.register("_indexed", rows)
+            try:
+                index_raw_rows(con, source, "_indexed")
+            finally:
+                con.unregister("_indexed")
         for name, frame in side_tables.items():
             if len(frame) or name.startswith("quarantine."):  # quarantine tables always exist
                 insert_frame(

@@ -11,7 +11,9 @@ re-export (30 nights of a 300 k-row full source = 9 M sightings), so the result 
 * ``history.version_files``: the live delivered files the state covers (file, sha256, ingest
   date, rows), and ``history.version_state`` the settings it was computed under.
 
-A run compares the live files of each source with the stored ones. New files only: their rows
+A run compares the live files of each source (from the raw layer's per-file index
+``ops.raw_files``, kept by the ingest: a few rows per delivery, never a scan of the raw rows)
+with the stored ones. New files only: their rows
 are folded onto the tails of their records (``fold_sql``); records whose new sightings sort
 before their tail (a late delivery) or whose earlier gaps move (a late ``full`` delivery date)
 are resolved again over all their sightings; records missing from a new ``full`` delivery get
@@ -42,6 +44,7 @@ from sources.versions import (
     version_tails_sql,
 )
 from warehouse.db import table_exists
+from warehouse.raw import RAW_FILES_TABLE, reindex_raw_files
 
 __all__ = [
     "CURRENT_TABLE",
@@ -57,9 +60,10 @@ CURRENT_TABLE = "history.current_versions"
 TAILS_TABLE = "history.version_tails"
 FILES_TABLE = "history.version_files"
 STATE_TABLE = "history.version_state"
-STATE_FORMAT = 2
+STATE_FORMAT = 3
 """Bump when the stored state's meaning changes (forces a whole resolution). 2: the current
-version's lineage is its first sighting to arrive, not its first by delivery date."""
+version's lineage is its first sighting to arrive, not its first by delivery date. 3: the live
+files come from the per-file index ``ops.raw_files`` (rebuilt from raw on the first run)."""
 _WITHDRAWN = "ops.withdrawn_deliveries"
 _TOMBSTONES = "security.tombstones"
 _HELPERS = "version_source, run_id, delivery_date, version_no, last_delivery_date"
@@ -155,8 +159,13 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, raw: str) -> None:
             con.execute(f"ALTER TABLE {CURRENT_TABLE} ADD COLUMN {quoted} {kind}")
 
 
-def _stage_live_files(con: duckdb.DuckDBPyConnection, raw: str, withdrawn: str | None) -> None:
-    """``_v_live``: the live files of the source (file, sha256, ingest day, date, rows)."""
+def _stage_live_files(con: duckdb.DuckDBPyConnection, source: str, withdrawn: str | None) -> None:
+    """``_v_live``: the live files of the source (file, sha256, ingest day, date, rows).
+
+    Read from the raw layer's per-file index (``ops.raw_files``, kept by the ingest), so the
+    cost is per delivered file, not per raw row: a ``full`` source re-exported whole every
+    night adds one index row per night, not a whole source of rows to group.
+    """
     anti = (
         f" ANTI JOIN {withdrawn} AS w ON w.path = f.source_file AND w.sha256 = f.source_sha256"
         " AND w.source_system = f.source_system"
@@ -167,9 +176,9 @@ def _stage_live_files(con: duckdb.DuckDBPyConnection, raw: str, withdrawn: str |
         f"""CREATE OR REPLACE TEMP TABLE _v_live AS
         SELECT f.source_file, f.source_sha256, f.ingest_day,
                {delivery_date_sql("f.source_file", "f.ingest_day")} AS d, sum(f.n) AS n
-        FROM (SELECT source_system, source_file, source_sha256,
-                     substr(ingested_at, 1, 10) AS ingest_day, count(*) AS n
-              FROM {raw} WHERE active GROUP BY ALL) AS f{anti}
+        FROM (SELECT source_system, source_file, source_sha256, ingest_day, sum(n) AS n
+              FROM {RAW_FILES_TABLE} WHERE source = {_lit(source)} AND n > 0
+              GROUP BY ALL) AS f{anti}
         GROUP BY ALL"""
     )
     con.execute(
@@ -401,23 +410,31 @@ def update_version_state(
             _ensure_tables(con, raw)
             src = _lit(source.name)
             settings = _settings(con, source, raw)
-            _stage_live_files(con, raw, withdrawn)
             stored = con.execute(
                 f"SELECT settings FROM {STATE_TABLE} WHERE version_source = {src}"
             ).fetchall()
+            reason = (
+                "forced" if force_full
+                else "no stored state" if not stored
+                else "settings changed" if stored != [(settings,)]
+                else "no raw file index" if not table_exists(con, RAW_FILES_TABLE)
+                else None
+            )  # fmt: skip
+            if reason is not None:
+                # resolved whole: the index is rebuilt from raw (this reads every raw row, as
+                # the resolution does; an erasure, which deletes raw rows, changes the settings)
+                reindex_raw_files(con, source.name)
+            _stage_live_files(con, source.name, withdrawn)
             gone = _count(
                 con,
                 "SELECT source_file, source_sha256, ingest_day, n FROM"
                 f" {FILES_TABLE} WHERE version_source = {src}"
                 " EXCEPT SELECT source_file, source_sha256, ingest_day, n FROM _v_live",
             )
-            reason = (
-                "forced" if force_full
-                else "no stored state" if not stored
-                else "settings changed" if stored != [(settings,)]
-                else f"{gone} file(s) withdrawn, superseded or erased" if gone
-                else None
-            )  # fmt: skip
+            if reason is None and gone:
+                reason = f"{gone} file(s) withdrawn, superseded or erased"
+                reindex_raw_files(con, source.name)  # resolved whole anyway: index checked too
+                _stage_live_files(con, source.name, withdrawn)
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _v_old_dates AS SELECT DISTINCT d FROM"
                 f" {FILES_TABLE} WHERE version_source = {src} AND d IS NOT NULL"

@@ -12,6 +12,7 @@ import pytest
 
 from sources.versions import current_records_sql
 from tests.sources.test_versions import _raw, _source
+from warehouse.raw import index_raw_rows
 from warehouse.version_state import CURRENT_TABLE, update_version_state
 
 FLAG = '{"删除标记": "Y"}'
@@ -121,9 +122,61 @@ def test_each_batch_folded_equals_a_full_resolution(name: str) -> None:
             con.execute("CREATE TABLE raw.crm AS SELECT * FROM frame")
         else:
             con.execute("INSERT INTO raw.crm BY NAME SELECT * FROM frame")
+        # what the ingest keeps with every append: the per-file index of the rows appended
+        index_raw_rows(con, "crm", f"(SELECT * FROM raw.crm WHERE run_id = 'r{step}')")
         stats = update_version_state(con, [source])
         assert stats.mode == ("full" if step == 1 else "incremental"), stats.full_sources
         assert stats.sightings_read >= len(batch)
         expected = _expected(con, source)
         stored = _state(con)[list(expected.columns)]
         pd.testing.assert_frame_equal(stored, expected, obj=f"{name}, batch {step}")
+
+
+def _ingest_batches(
+    con: duckdb.DuckDBPyConnection, source: Any, batches: list, index: bool
+) -> None:
+    for step, batch in enumerate(batches, start=1):
+        rows = [{"ingested_at": f"2030-02-0{step}T00:00:{i:02d}", "run": f"r{step}", **r}
+                for i, r in enumerate(batch)]  # fmt: skip
+        frame = _raw(rows)  # noqa: F841 - read by DuckDB
+        con.execute("CREATE TABLE IF NOT EXISTS raw.crm AS SELECT * FROM frame LIMIT 0")
+        con.execute("INSERT INTO raw.crm BY NAME SELECT * FROM frame")
+        if index:
+            index_raw_rows(con, "crm", f"(SELECT * FROM raw.crm WHERE run_id = 'r{step}')")
+        update_version_state(con, [source])
+
+
+def test_raw_rows_erased_in_place_rebuild_the_index_and_the_state() -> None:
+    settings, batches = SCENARIOS[
+        "missing from full deliveries, back with the same values, unchanged re-exports"
+    ]
+    source = _source(**settings)
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    _ingest_batches(con, source, batches, index=True)
+    # an erasure deletes the person's raw rows and leaves a tombstone (no index update)
+    con.execute("DELETE FROM raw.crm WHERE record_key = 'crm:K2'")
+    con.execute("CREATE SCHEMA security")
+    con.execute("CREATE TABLE security.tombstones AS SELECT 'C1' AS customer_id")
+    stats = update_version_state(con, [source])
+    assert stats.full_sources == ["crm: settings changed"]
+    expected = _expected(con, source)
+    assert "crm:K2" not in set(expected["record_key"])
+    pd.testing.assert_frame_equal(_state(con)[list(expected.columns)], expected)
+    indexed = con.execute("SELECT sum(n) FROM ops.raw_files WHERE source = 'crm'").fetchall()[0][0]
+    assert indexed == con.execute("SELECT count(*) FROM raw.crm WHERE active").fetchall()[0][0]
+
+
+def test_a_warehouse_without_the_index_is_indexed_once_then_folds() -> None:
+    settings, batches = SCENARIOS["a late full date opens a gap between two sightings"]
+    source = _source(**settings)
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    _ingest_batches(con, source, batches[:2], index=True)
+    con.execute("DROP TABLE ops.raw_files")  # as written before the index existed
+    stats = update_version_state(con, [source])
+    assert stats.full_sources == ["crm: no raw file index"]
+    stats = update_version_state(con, [source])
+    assert (stats.mode, stats.sightings_read) == ("incremental", 0)
+    expected = _expected(con, source)
+    pd.testing.assert_frame_equal(_state(con)[list(expected.columns)], expected)
