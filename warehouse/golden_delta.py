@@ -4,13 +4,19 @@ A customer's golden rows (customer, crosswalk, lineage, contacts, addresses, fac
 on its own records, their best match scores and their facts, plus the run date through
 classification (tier, lifecycle, 12-month revenue). So a night only needs to
 
-1. hash every record's golden inputs in DuckDB (a TEMP table: record_key, customer_id, input
-   hash) and compare them with the inputs of the published golden state
+1. hash the golden inputs of every record that may have changed in DuckDB (a TEMP table:
+   record_key, customer_id, input hash) and compare them with the inputs of the published
+   golden state
    (``match.golden_inputs``): a customer is *touched* when one of its records is new, gone,
    moved to another customer or changed (values, match score, transactions, interactions);
    only the changed records' rows are staged (``staging.golden_inputs`` is a view of the
    published inputs and ``staging.delta_golden_inputs``, ``stage_input_state``, and the swap
-   replaces just those rows of ``match.golden_inputs``, ``state_swap``);
+   replaces just those rows of ``match.golden_inputs``, ``state_swap``). The records that may
+   have changed (``golden_scope``) are those the clean and match change logs list since the
+   published state's run (``warehouse.ops.clean_changes_since``, ``match_changes_since``) and
+   those of the clusters whose customer id was assigned again; when the logs do not cover
+   every clean and link since that run (first run, a full clean or link, an older warehouse,
+   too many runs), every record is hashed;
 2. run ``build_golden`` on the touched customers' records only;
 3. re-classify, as of the run date, only the untouched customers whose classification can
    change since the published state's date (a business date crossing a bound, found in SQL);
@@ -38,6 +44,7 @@ import pandas as pd
 from warehouse.classification import reclassify_candidates_sql
 from warehouse.db import read_table, table_columns, table_exists, to_duckdb_arrow
 from warehouse.naming import GOLDEN_TABLES
+from warehouse.ops import clean_changes_since, match_changes_since
 from warehouse.settings import ClassificationSettings
 
 log = logging.getLogger("customer_archive")
@@ -46,12 +53,16 @@ __all__ = [
     "ASSIGNMENTS",
     "INPUTS_TABLE",
     "STATE_TABLE",
+    "TOUCHED_RECORDS",
     "GoldenPlan",
+    "PublishedGolden",
     "clear_staged",
     "customer_where",
     "golden_fingerprint",
+    "golden_scope",
     "id_assignment_inputs",
     "plan_golden",
+    "published_golden",
     "published_state",
     "read_subset",
     "reclassify_inputs",
@@ -84,6 +95,10 @@ ASSIGNMENTS = "_golden_assignments"
 """``record_key, customer_id`` of every clustered record this run (``store_assignments``): a
 TEMP table of the golden stage's connection."""
 _STABLE = "_golden_stable"
+_REASSIGNED = "_golden_reassigned"  # TEMP: records of the clusters assigned an id again
+_SCOPE = "_golden_scope"  # TEMP: the records whose inputs may have changed (golden_scope)
+TOUCHED_RECORDS = "_golden_touched_records"
+"""TEMP table of the ``record_key`` of the touched customers' records (after ``plan_golden``)."""
 _FINGERPRINTED = ("customers", "crosswalk")
 # classification columns re-derived for untouched customers: column → SQL of the new value
 _CLASS_SQL = {
@@ -95,6 +110,17 @@ _CLASS_SQL = {
     "last_business_date": "{n}::DATE",
     "revenue_12m": "{n}::DOUBLE",
 }
+
+
+@dataclass(frozen=True)
+class PublishedGolden:
+    """The published golden state an incremental build starts from (``published_golden``):
+    the golden tables' ``parts``, the date its classification is as of and the run that
+    built it (None: unknown, a state from before it was kept)."""
+
+    parts: Parts
+    as_of: date | None
+    run_id: str | None
 
 
 @dataclass(frozen=True)
@@ -124,8 +150,12 @@ def stage_inputs(
     assignments: pd.DataFrame | str,
     record_columns: Sequence[str],
     scores_sql: str,
-) -> None:
+    within: str | None = None,
+) -> int:
     """Hash every record's golden inputs (a TEMP table; ``stage_input_state`` stages them).
+
+    With `within` (a table of ``record_key``: ``golden_scope``) only those records' inputs
+    are hashed, and only their facts read.
 
     Args:
         con: the warehouse (read-write).
@@ -133,14 +163,22 @@ def stage_inputs(
             the name of a table holding them (``ASSIGNMENTS``).
         record_columns: the ``clean.records`` columns the golden build reads.
         scores_sql: SQL yielding ``record_key, match_score`` (the best link score per record).
+        within: only these records (None: every record).
+
+    Returns:
+        The number of records hashed.
     """
+    only = "" if within is None else f" WHERE record_key IN (SELECT record_key FROM {within})"
     present = set(table_columns(con, "clean.records"))
     cols = ", ".join(f"r.{_quote(c)}" for c in record_columns if c in present)
     facts = []
     joins = []
     for i, table in enumerate(("clean.transactions", "clean.interactions")):
         if table_exists(con, table):
-            joins.append(f" LEFT JOIN ({_facts_hash_sql(table)}) AS f{i} USING (record_key)")
+            facts_table = table if within is None else f"(SELECT * FROM {table}{only})"
+            joins.append(
+                f" LEFT JOIN ({_facts_hash_sql(facts_table)}) AS f{i} USING (record_key)"
+            )
             facts += [f"f{i}.h", f"f{i}.n"]
     source = assignments if isinstance(assignments, str) else _ASSIGN
     if not isinstance(assignments, str):
@@ -150,12 +188,14 @@ def stage_inputs(
             f"CREATE OR REPLACE TEMP TABLE {_NEW_INPUTS} AS"
             f" SELECT r.record_key, a.customer_id,"
             f" hash({cols}, s.match_score{''.join(', ' + f for f in facts)}) AS input_hash"
-            f" FROM clean.records AS r JOIN {source} AS a USING (record_key)"
+            f" FROM (SELECT * FROM clean.records{only}) AS r JOIN {source} AS a USING (record_key)"
             f" LEFT JOIN ({scores_sql}) AS s USING (record_key)" + "".join(joins)
         )
     finally:
         if not isinstance(assignments, str):
             con.unregister(_ASSIGN)
+    (hashed,) = con.execute(f"SELECT count(*) FROM {_NEW_INPUTS}").fetchall()[0]
+    return int(hashed)
 
 
 def id_assignment_inputs(
@@ -223,7 +263,10 @@ def store_assignments(
 ) -> None:
     """Write ``ASSIGNMENTS``: ``assignments`` (of the clusters handed to
     ``assign_customer_ids``), plus with ``stable`` the stable clusters' records with their
-    kept ids (``id_assignment_inputs``)."""
+    kept ids (``id_assignment_inputs``). With ``stable`` the records of ``assignments`` are
+    kept too (``_REASSIGNED``): only their customer id may differ from the published one, so
+    ``golden_scope`` needs no comparison of every record's."""
+    con.execute(f"DROP TABLE IF EXISTS {_REASSIGNED}")
     con.register(_ASSIGN, to_duckdb_arrow(assignments[["record_key", "customer_id"]]))
     kept = (
         f" UNION ALL SELECT c.record_key::VARCHAR, s.customer_id FROM match.clusters AS c"
@@ -237,6 +280,11 @@ def store_assignments(
             f" SELECT record_key::VARCHAR AS record_key, customer_id::VARCHAR AS customer_id"
             f" FROM {_ASSIGN}" + kept
         )
+        if stable:
+            con.execute(
+                f"CREATE TEMP TABLE {_REASSIGNED} AS SELECT record_key::VARCHAR AS record_key"
+                f" FROM {_ASSIGN}"
+            )
     finally:
         con.unregister(_ASSIGN)
     con.execute(f"DROP TABLE IF EXISTS {_STABLE}")
@@ -313,8 +361,10 @@ def stage_state(
     settings_hash: str,
     as_of: date,
     published: Parts | None = None,
+    run_id: str | None = None,
 ) -> None:
-    """Write ``staging.golden_state`` (settings hash, fingerprint of ``staging.*``, run date).
+    """Write ``staging.golden_state`` (settings hash, fingerprint of ``staging.*``, run date,
+    and the run that built it: ``golden_scope`` reads the change logs since that run).
 
     After a delta build with the published state's ``parts`` (``GoldenPlan.parts``), the
     fingerprint is derived from them and the delta (no scan of the staged views).
@@ -324,8 +374,16 @@ def stage_state(
     else:
         fingerprint = golden_fingerprint(con, "staging")
     frame = pd.DataFrame(
-        [{"settings_hash": settings_hash, "fingerprint": fingerprint, "as_of": as_of.isoformat()}]
+        [
+            {
+                "settings_hash": settings_hash,
+                "fingerprint": fingerprint,
+                "as_of": as_of.isoformat(),
+                "run_id": run_id,
+            }
+        ]
     )
+    frame["run_id"] = frame["run_id"].astype("string")
     con.register("_golden_state", frame)
     try:
         con.execute(f"CREATE OR REPLACE TABLE {_STAGED_STATE} AS SELECT * FROM _golden_state")
@@ -387,12 +445,12 @@ def published_state(con: duckdb.DuckDBPyConnection) -> str | None:
     return str(rows[0][0]) if len(rows) == 1 else None
 
 
-def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPlan | None:
-    """The customers whose golden rows must be rebuilt, or None when only a full build is right.
-
-    Call after ``stage_inputs``. None when there is no published state, the settings hash
-    differs, or ``golden.*`` is not the state the published inputs describe.
-    """
+def published_golden(
+    con: duckdb.DuckDBPyConnection, settings_hash: str
+) -> PublishedGolden | None:
+    """The published golden state an incremental build may start from, or None when only a
+    full build is right: no published state, the settings hash differs, or ``golden.*`` is
+    not the state the published inputs describe (the reason is logged)."""
     if not (table_exists(con, INPUTS_TABLE) and table_exists(con, STATE_TABLE)):
         log.info("golden     full build: no published golden state yet")
         return None
@@ -401,9 +459,10 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
     if missing:
         log.info("golden     full build: golden tables missing: %s", ", ".join(missing))
         return None
-    has_date = "as_of" in table_columns(con, STATE_TABLE)
+    have = table_columns(con, STATE_TABLE)
+    optional = ", ".join(c if c in have else "NULL" for c in ("as_of", "run_id"))
     rows = con.execute(
-        f"SELECT settings_hash, fingerprint, {'as_of' if has_date else 'NULL'} FROM {STATE_TABLE}"
+        f"SELECT settings_hash, fingerprint, {optional} FROM {STATE_TABLE}"
     ).fetchall()
     if len(rows) != 1:
         log.info("golden     full build: %d rows in %s (expected 1)", len(rows), STATE_TABLE)
@@ -419,12 +478,83 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
             " (fingerprint differs: changed outside a run, restored, or erased)"
         )
         return None
+    as_of = date.fromisoformat(row[2]) if row[2] else None
+    return PublishedGolden(parts=parts, as_of=as_of, run_id=None if row[3] is None else str(row[3]))
+
+
+def golden_scope(con: duckdb.DuckDBPyConnection, published: PublishedGolden) -> str | None:
+    """A TEMP table of the records whose golden inputs may differ from the published ones, or
+    None when every record's must be hashed.
+
+    A record's inputs are its ``clean.records`` row and facts, its best match score and its
+    customer id. Since the run that built the published state they can only have changed for
+    the records the cleans logged (``clean_changes_since``: rows and facts are written by
+    record), the records whose ``match.pairs`` or ``match.clusters`` rows a link changed
+    (``match_changes_since``) and the records of the clusters assigned an id again
+    (``store_assignments``: a stable cluster keeps its published customer's id). None when a
+    log cannot tell (see those), the state does not name its run, or the ids were assigned
+    over every cluster. Call after ``store_assignments``.
+    """
+    if published.run_id is None:
+        log.info("golden     every record hashed: the published state names no run")
+        return None
+    if not table_exists(con, _REASSIGNED):
+        log.info("golden     every record hashed: customer ids assigned over every cluster")
+        return None
+    logs = {
+        "clean": clean_changes_since(con, published.run_id),
+        "match": match_changes_since(con, published.run_id),
+    }
+    try:
+        short = [name for name, table in logs.items() if table is None]
+        if short:
+            log.info(
+                "golden     every record hashed: the %s change log does not cover every run"
+                " since the published golden state's (%s)",
+                " and ".join(short),
+                published.run_id,
+            )
+            return None
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_SCOPE} AS SELECT record_key FROM {logs['clean']}"
+            f" UNION SELECT record_key FROM {logs['match']}"
+            f" UNION SELECT record_key FROM {_REASSIGNED}"
+        )
+    finally:
+        for table in logs.values():
+            if table is not None:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+    return _SCOPE
+
+
+def plan_golden(
+    con: duckdb.DuckDBPyConnection,
+    settings_hash: str,
+    published: PublishedGolden | None = None,
+    within: str | None = None,
+) -> GoldenPlan | None:
+    """The customers whose golden rows must be rebuilt, or None when only a full build is right.
+
+    Call after ``stage_inputs``. None when ``published_golden`` finds no usable published
+    state (``published``: already found). With `within` (``golden_scope``, the records
+    ``stage_inputs`` hashed) only those records are compared: the others did not change.
+    """
+    if published is None:
+        published = published_golden(con, settings_hash)
+        if published is None:
+            return None
+    old = INPUTS_TABLE
+    if within is not None:
+        old = (
+            f"(SELECT * FROM {INPUTS_TABLE}"
+            f" WHERE record_key IN (SELECT record_key FROM {within}))"
+        )
     # a record new, gone, moved or changed touches its old and its new customer
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_INPUT_CHANGES} AS"
         f" SELECT record_key, n.customer_id AS new_id, o.customer_id AS old_id,"
         f" n.input_hash AS new_hash"
-        f" FROM {_NEW_INPUTS} AS n FULL JOIN {INPUTS_TABLE} AS o USING (record_key)"
+        f" FROM {_NEW_INPUTS} AS n FULL JOIN {old} AS o USING (record_key)"
         f" WHERE n.customer_id IS DISTINCT FROM o.customer_id"
         f" OR n.input_hash IS DISTINCT FROM o.input_hash"
     )
@@ -433,14 +563,22 @@ def plan_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> GoldenPla
         f" SELECT new_id AS customer_id FROM {_INPUT_CHANGES} WHERE new_id IS NOT NULL"
         f" UNION SELECT old_id FROM {_INPUT_CHANGES} WHERE old_id IS NOT NULL"
     )
+    # the touched customers' records (this run's ids, clean records only)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {TOUCHED_RECORDS} AS SELECT record_key FROM {ASSIGNMENTS}"
+        f" WHERE customer_id IN (SELECT customer_id FROM {_TOUCHED})"
+        f" AND record_key IN (SELECT record_key FROM clean.records)"
+    )
     touched = read_table(con, _TOUCHED)
     assert touched is not None
     (kept,) = con.execute(
         f"SELECT count(*) FROM golden.customers WHERE customer_id NOT IN"
         f" (SELECT customer_id FROM {_TOUCHED})"
     ).fetchall()[0]
-    as_of = date.fromisoformat(row[2]) if row[2] else None
-    return GoldenPlan(touched=touched["customer_id"], kept=int(kept), as_of=as_of, parts=parts)
+    return GoldenPlan(
+        touched=touched["customer_id"], kept=int(kept), as_of=published.as_of,
+        parts=published.parts,
+    )  # fmt: skip
 
 
 def read_subset(
@@ -459,10 +597,7 @@ def read_subset(
 
 def touched_records_where() -> str:
     """SQL condition: the record belongs to a touched customer (after ``plan_golden``)."""
-    return (
-        f"record_key IN (SELECT record_key FROM {_NEW_INPUTS}"
-        f" WHERE customer_id IN (SELECT customer_id FROM {_TOUCHED}))"
-    )
+    return f"record_key IN (SELECT record_key FROM {TOUCHED_RECORDS})"
 
 
 def customer_where(touched: bool) -> str:
@@ -531,8 +666,8 @@ def stage_input_state(con: duckdb.DuckDBPyConnection, incremental: bool) -> None
             f" WHERE record_key NOT IN (SELECT record_key FROM {_REPLACED_INPUTS})"
             f" UNION ALL SELECT * FROM {_DELTA_INPUTS}"
         )
-    con.execute(f"DROP TABLE IF EXISTS {_NEW_INPUTS}")
-    con.execute(f"DROP TABLE IF EXISTS {_INPUT_CHANGES}")
+    for temp in (_NEW_INPUTS, _INPUT_CHANGES, _SCOPE, _REASSIGNED, TOUCHED_RECORDS):
+        con.execute(f"DROP TABLE IF EXISTS {temp}")
 
 
 def reclassify_inputs(

@@ -19,7 +19,7 @@ from warehouse.db import (
     table_exists,
     to_duckdb_arrow,
 )
-from warehouse.ops import clean_changes_since, concat_frames, linked_run
+from warehouse.ops import clean_changes_since, concat_frames, linked_run, record_match_run
 from warehouse.signatures import frame_hash
 
 if TYPE_CHECKING:
@@ -514,6 +514,8 @@ def write_match_tables(
     """
     if pair_batches is not None and "match.pairs" in tables:
         raise ValueError("match.pairs given twice: as a frame and as record batches")
+    # logged first (every row may change): a failed write leaves a `full` entry, never a gap
+    record_match_run(con, str(params_row["run_id"]), "full")
     frames: dict[str, pd.DataFrame] = {
         **tables,
         "match.params": concat_frames(
@@ -638,7 +640,9 @@ def write_match_delta(
     `dropped` pairs; a delta row not stored as it is is inserted. Every row outside the scope
     stays as it is (not read, not rewritten). ``match.blocking_stats`` is replaced, the params
     row appended, ``match.prepared`` updated with the rows this run prepared or re-flagged
-    and ``match.linked_records`` refreshed for the relinked records.
+    and ``match.linked_records`` refreshed for the relinked records. The records whose
+    ``match.pairs`` or ``match.clusters`` rows were deleted or inserted are logged in the same
+    transaction (``warehouse.ops.record_match_run``): the golden build hashes only those.
 
     Args:
         con: the warehouse (``match.*`` written by an earlier link).
@@ -693,10 +697,13 @@ def write_match_delta(
         con.register(view, table)
     con.execute("BEGIN TRANSACTION")
     try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CHANGED_KEYS} (record_key VARCHAR)")
         for name in DELTA_TABLES:
             deleted[name], inserted[name] = _write_changed_rows(
-                con, name, f"_delta_{name.split('.')[1]}", within is not None
-            )
+                con, name, f"_delta_{name.split('.')[1]}", within is not None,
+                logged=name in _LOGGED_TABLES,
+            )  # fmt: skip
+        record_match_run(con, str(params_row["run_id"]), "incremental", _CHANGED_KEYS)
         con.execute(
             f"DELETE FROM {PREPARED_TABLE} WHERE record_key IN"
             " (SELECT record_key FROM _delta_prepared)"
@@ -722,7 +729,7 @@ def write_match_delta(
     finally:
         for view in views:
             con.unregister(view)
-        for temp in ("_delta_old", "_delta_new", "_delta_gone"):
+        for temp in ("_delta_old", "_delta_new", "_delta_gone", "_delta_added", _CHANGED_KEYS):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
     return DeltaWrite(deleted, inserted)
 
@@ -733,14 +740,21 @@ def _key_table(keys: pd.Series) -> pa.Table:
                                             type=pa.string())})  # fmt: skip
 
 
+_LOGGED_TABLES = ("match.pairs", "match.clusters")
+"""The tables whose changed rows name the records logged (what the golden build reads)."""
+_CHANGED_KEYS = "_delta_changed_keys"
+
+
 def _write_changed_rows(
-    con: duckdb.DuckDBPyConnection, name: str, view: str, within: bool
+    con: duckdb.DuckDBPyConnection, name: str, view: str, within: bool, logged: bool = False
 ) -> tuple[int, int]:
     """Replace the rows of `name` in the delta's scope by the rows of `view` that differ.
 
     The scope: rows of the affected records (``_delta_keys``); for pair tables, those with an
     endpoint there (and, with `within`, the other in ``_delta_within``). The delta's rows are
-    cast to the stored types first (as an insert would), then compared on every column.
+    cast to the stored types first (as an insert would), then compared on every column. With
+    `logged`, the records of every row deleted or inserted (both endpoints of a pair) are
+    appended to ``_CHANGED_KEYS``.
 
     Returns:
         (rows deleted, rows inserted).
@@ -770,28 +784,43 @@ def _write_changed_rows(
         f"CREATE OR REPLACE TEMP TABLE _delta_gone AS SELECT DISTINCT {keys} FROM"
         f" (SELECT * FROM _delta_old EXCEPT SELECT * FROM _delta_new){dropped}"
     )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _delta_added AS SELECT * FROM _delta_new EXCEPT ALL"
+        " SELECT * FROM _delta_old"
+    )
+    if logged:
+        for k in key:
+            con.execute(
+                f"INSERT INTO {_CHANGED_KEYS} SELECT {k} FROM _delta_gone"
+                f" UNION SELECT {k} FROM _delta_added"
+            )
     (deleted,) = con.execute(
         f"DELETE FROM {name} AS t USING _delta_gone AS g WHERE {on}"
     ).fetchone() or (0,)
-    (inserted,) = con.execute(
-        f"INSERT INTO {name} SELECT * FROM (SELECT * FROM _delta_new EXCEPT ALL"
-        " SELECT * FROM _delta_old)"
-    ).fetchone() or (0,)
+    (inserted,) = con.execute(f"INSERT INTO {name} SELECT * FROM _delta_added").fetchone() or (0,)
     return int(deleted), int(inserted)
 
 
-def best_scores_sql() -> str:
-    """SQL of ``record_key, match_score``: the best in-cluster link probability per record."""
+def best_scores_sql(within: str | None = None) -> str:
+    """SQL of ``record_key, match_score``: the best in-cluster link probability per record.
+
+    With `within` (a table of ``record_key``) only those records' scores (the same values).
+    """
+    only = {
+        side: "" if within is None else f" AND {side} IN (SELECT record_key FROM {within})"
+        for side in ("left_key", "right_key", "c.record_key")
+    }
     return (
         "WITH ends AS ("
         " SELECT left_key AS record_key, probability FROM match.pairs"
-        "  WHERE decision = 'match' AND NOT isnan(probability)"
+        f"  WHERE decision = 'match' AND NOT isnan(probability){only['left_key']}"
         " UNION ALL"
         " SELECT right_key, probability FROM match.pairs"
-        "  WHERE decision = 'match' AND NOT isnan(probability)),"
+        f"  WHERE decision = 'match' AND NOT isnan(probability){only['right_key']}),"
         " best AS (SELECT record_key, max(probability) AS p FROM ends GROUP BY record_key)"
         " SELECT c.record_key, coalesce(best.p, 1.0)::DOUBLE AS match_score"
         " FROM match.clusters AS c LEFT JOIN best USING (record_key)"
+        + ("" if within is None else f" WHERE TRUE{only['c.record_key']}")
     )
 
 

@@ -1,5 +1,6 @@
-"""Run bookkeeping tables: ``ops.stage_stats`` (stage figures), ``ops.check_results``, and the
-clean layer's change log (``ops.clean_runs``, ``ops.clean_changes``)."""
+"""Run bookkeeping tables: ``ops.stage_stats`` (stage figures), ``ops.check_results``, the
+clean layer's change log (``ops.clean_runs``, ``ops.clean_changes``) and the match layer's
+(``ops.match_runs``, ``ops.match_changes``)."""
 
 from __future__ import annotations
 
@@ -18,15 +19,20 @@ __all__ = [
     "CLEAN_CHANGES",
     "CLEAN_LOG_RUNS",
     "CLEAN_RUNS",
+    "MATCH_CHANGES",
+    "MATCH_LOG_RUNS",
+    "MATCH_RUNS",
     "append_audit_record",
     "clean_changes_since",
     "concat_frames",
     "latest_recorded_run",
     "linked_run",
+    "match_changes_since",
     "read_check_results",
     "read_required",
     "read_stage_stats",
     "record_clean_run",
+    "record_match_run",
     "replace_check_failures",
     "require_tables",
     "run_deliveries",
@@ -318,22 +324,99 @@ def clean_changes_since(con: duckdb.DuckDBPyConnection, run_id: str | None) -> s
     Returns:
         The name of a temporary table of distinct ``record_key`` (maybe empty), or None.
     """
-    if run_id is None or not (table_exists(con, CLEAN_RUNS) and table_exists(con, CLEAN_CHANGES)):
+    return _changes_since(con, (CLEAN_RUNS, CLEAN_CHANGES), run_id, "_clean_changed_since")
+
+
+def _changes_since(
+    con: duckdb.DuckDBPyConnection, log: tuple[str, str], run_id: str | None, name: str
+) -> str | None:
+    """``clean_changes_since`` / ``match_changes_since`` over ``log`` (runs, changes tables):
+    the records logged after ``run_id``'s entry, as the temporary table ``name``, or None when
+    the log cannot tell (see those)."""
+    runs, changes = log
+    if run_id is None or not (table_exists(con, runs) and table_exists(con, changes)):
         return None
     at = con.execute(
-        f"SELECT count(*), max(seq) FROM {CLEAN_RUNS} WHERE run_id = ?", [run_id]
+        f"SELECT count(*), max(seq) FROM {runs} WHERE run_id = ?", [run_id]
     ).fetchall()[0]
     if at[0] != 1:
         return None
     (full,) = con.execute(
-        f"SELECT count(*) FROM {CLEAN_RUNS} WHERE seq > ? AND mode <> 'incremental'", [at[1]]
+        f"SELECT count(*) FROM {runs} WHERE seq > ? AND mode <> 'incremental'", [at[1]]
     ).fetchall()[0]
     if full:
         return None
-    name = "_clean_changed_since"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT DISTINCT record_key"
-        f" FROM {CLEAN_CHANGES} WHERE seq > ?",
+        f" FROM {changes} WHERE seq > ?",
         [at[1]],
     )
     return name
+
+
+MATCH_RUNS = "ops.match_runs"
+"""One row per link written to ``match.*``: ``seq`` (1, 2, … in write order), ``run_id``,
+``mode`` (``full`` or ``incremental``), ``changed`` (records it logged), ``recorded_at``."""
+MATCH_CHANGES = "ops.match_changes"
+"""One row per record a nightly link changed a ``match.pairs`` or ``match.clusters`` row of
+(an endpoint of a pair row deleted or inserted, or the record of a cluster row deleted or
+inserted): ``seq``, ``run_id``, ``record_key``. A full link logs no keys (every row changed)."""
+MATCH_LOG_RUNS = 32
+"""At most this many links are kept in the match log: a golden build more than this many
+links behind hashes every record's inputs instead."""
+
+
+def record_match_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, mode: str, changes: str | None = None
+) -> None:
+    """Log a link in ``MATCH_RUNS`` / ``MATCH_CHANGES``.
+
+    A nightly link (``mode`` ``incremental``, ``changes`` a table of ``record_key``, repeats
+    allowed) logs inside the transaction of its delta, so the log and ``match.*`` change
+    together. A full link (``changes`` None) is logged before its write, in a transaction of
+    its own: a write that then fails leaves a ``full`` entry behind, which only makes the next
+    golden build hash every record (never a log that misses a change).
+
+    Args:
+        con: The warehouse.
+        run_id: The run.
+        mode: ``full`` or ``incremental``.
+        changes: A table of the records whose ``match.*`` rows the link changed; None for a
+            full link.
+    """
+    if (mode == "incremental") != (changes is not None):
+        raise ValueError("an incremental link logs its changed records, a full link none")
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {MATCH_RUNS} (seq BIGINT, run_id VARCHAR, mode VARCHAR,"
+        " changed BIGINT, recorded_at VARCHAR)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {MATCH_CHANGES} (seq BIGINT, run_id VARCHAR,"
+        " record_key VARCHAR)"
+    )
+    row = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {MATCH_RUNS}").fetchall()[0]
+    seq = int(row[0])
+    changed = 0
+    if changes is not None:
+        (changed,) = con.execute(
+            f"INSERT INTO {MATCH_CHANGES} SELECT DISTINCT ?, ?, record_key FROM {changes}",
+            [seq, run_id],
+        ).fetchall()[0]
+    con.execute(
+        f"INSERT INTO {MATCH_RUNS} VALUES (?, ?, ?, ?, ?)",
+        [seq, run_id, mode, int(changed), datetime.now(UTC).isoformat(timespec="seconds")],
+    )
+    for table in (MATCH_CHANGES, MATCH_RUNS):
+        con.execute(f"DELETE FROM {table} WHERE seq < ?", [seq - MATCH_LOG_RUNS + 1])
+
+
+def match_changes_since(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str | None:
+    """A temporary table of the records the links after ``run_id``'s changed, or None.
+
+    Complete (as ``clean_changes_since``) when ``run_id``'s link is logged once and every link
+    after it was a logged nightly delta: then ``match.pairs`` and ``match.clusters`` differ
+    from what that link left only in rows of these records. None when it cannot tell (no
+    log, ``run_id``'s link not logged or pruned, a full link since).
+    """
+    return _changes_since(con, (MATCH_RUNS, MATCH_CHANGES), run_id, "_match_changed_since")

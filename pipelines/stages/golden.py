@@ -31,10 +31,13 @@ from warehouse.golden_chunks import (
 )
 from warehouse.golden_delta import (
     ASSIGNMENTS,
+    TOUCHED_RECORDS,
     GoldenPlan,
     clear_staged,
+    golden_scope,
     id_assignment_inputs,
     plan_golden,
+    published_golden,
     read_subset,
     reclassify_inputs,
     stage_delta,
@@ -68,6 +71,9 @@ class GoldenStats(StageResult):
     mode: str = "full"
     customers_rebuilt: int = 0
     customers_reclassified: int = 0
+    records_hashed: int = 0
+    """Records whose golden inputs were hashed: every record, or (nightly, change logs
+    complete: ``warehouse.golden_delta.golden_scope``) only those that may have changed."""
 
 
 _SCORES = "_golden_scores"  # a TEMP table: used only inside this stage
@@ -83,17 +89,30 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     """Assign stable customer IDs and build the new golden state into ``staging.*``.
 
     Only the customers whose inputs changed are rebuilt when the published state allows it
-    (``golden_incremental``, ``warehouse.golden_delta``); otherwise every customer is.
+    (``golden_incremental``, ``warehouse.golden_delta``); otherwise every customer is. When
+    the clean and match change logs cover every run since the published state's, only the
+    records they list (and those assigned an id again) are hashed and scored
+    (``golden_scope``); the best match scores are then computed for the touched customers'
+    records only.
     """
     hint = "run the clean and match stages"
     require_tables(con, ("clean.records", "match.clusters", "match.pairs"), hint)
     return_free_memory()  # what the stages before freed: back to the system, not stacked on
     clear_staged(con)
     ids = _assign_ids(con, ctx)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
-    stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, f"SELECT * FROM {_SCORES}")
     settings_hash = _settings_hash(ctx)
-    plan = plan_golden(con, settings_hash) if ctx.config.golden_incremental else None
+    published = published_golden(con, settings_hash) if ctx.config.golden_incremental else None
+    scope = None if published is None else golden_scope(con, published)
+    if scope is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
+        hashed = stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, f"SELECT * FROM {_SCORES}")
+    else:
+        scores = best_scores_sql(scope)
+        hashed = stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, scores, within=scope)
+    plan = None if published is None else plan_golden(con, settings_hash, published, scope)
+    if scope is not None:  # the scores the rebuild reads: the touched customers' records'
+        sql = best_scores_sql(TOUCHED_RECORDS)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {sql}")
     events = ids.events.assign(run_id=ctx.run_id, run_date=ctx.run_date.isoformat())
     reclassified = 0
     if plan is None:
@@ -108,7 +127,9 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     con.execute(f"DROP TABLE IF EXISTS {_SCORES}")
     con.execute(f"DROP TABLE IF EXISTS {ASSIGNMENTS}")
     stage_input_state(con, incremental=plan is not None)
-    stage_state(con, settings_hash, ctx.run_date, None if plan is None else plan.parts)
+    stage_state(
+        con, settings_hash, ctx.run_date, None if plan is None else plan.parts, ctx.run_id
+    )
     (crosswalk_rows,) = con.execute("SELECT count(*) FROM staging.crosswalk").fetchall()[0]
     counts = events["event"].value_counts().to_dict() if len(events) else {}
     stats = GoldenStats(
@@ -120,11 +141,14 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
         mode=mode,
         customers_rebuilt=int(rebuilt),
         customers_reclassified=reclassified,
+        records_hashed=hashed,
     )
     log.info(
-        "golden     (%s, %d customers rebuilt) customers=%d (new ids=%d merges=%d splits=%d)",
+        "golden     (%s, %d customers rebuilt, %d records hashed) customers=%d"
+        " (new ids=%d merges=%d splits=%d)",
         stats.mode,
         stats.customers_rebuilt,
+        stats.records_hashed,
         stats.golden_customers,
         stats.ids_created,
         stats.merges,

@@ -98,6 +98,7 @@ def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
     exports = []
     history: pd.DataFrame | None = None
     inputs_delta = []
+    hashed: list[tuple[int, int]] = []
     for night in replay_nights(tmp_path / "demo", settings):
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="customer_archive"):
@@ -110,6 +111,7 @@ def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
         golden = outcome.stats.golden
         assert golden is not None
         modes.append((golden.mode, golden.customers_rebuilt, golden.golden_customers))
+        hashed.append((golden.records_hashed, golden.crosswalk_rows))
         assert outcome.stats.publish is not None
         exports.append(outcome.stats.publish.export)
         _exports_equal_published(project)
@@ -122,6 +124,37 @@ def test_nightly_golden_rebuilds_only_touched_customers_and_equals_a_full_build(
     assert exports[0] == "full" and set(exports[1:]) == {"changes"}, exports
     # a night's changes touch a small share of the customers
     assert all(0 < rebuilt < total / 2 for _, rebuilt, total in later), modes
+    # the first build hashes every record's inputs; a nightly only the records the clean and
+    # match change logs list (golden_scope), and still equals a full build (checked above)
+    assert hashed[0][0] == hashed[0][1], hashed
+    assert all(0 < n < records / 2 for n, records in hashed[1:]), hashed
+
+
+def test_golden_falls_back_to_every_record_when_the_match_log_is_incomplete(
+    project: Path,
+) -> None:
+    """A warehouse from before the match change log (or a link not logged): every record's
+    inputs are hashed again, and the result still equals a full build."""
+    first = run_pipeline(project, run_date="2026-11-23")
+    assert first.success and first.stats.golden is not None
+    records = first.stats.golden.crosswalk_rows
+    assert first.stats.golden.records_hashed == records
+    quiet = run_pipeline(project, run_date="2026-11-24")
+    assert quiet.success and quiet.stats.golden is not None
+    # nothing delivered, nothing relinked: the logs list no record, none is hashed
+    assert quiet.stats.golden.mode == "incremental"
+    assert quiet.stats.golden.records_hashed == 0
+    with open_warehouse(load_config(project)) as con:
+        con.execute("DROP TABLE ops.match_runs")
+    older = run_pipeline(project, run_date="2026-11-25")
+    assert older.success, older.errors
+    assert older.stats.golden is not None and older.stats.golden.mode == "incremental"
+    assert older.stats.golden.records_hashed == records
+    _full_build_equals_published(project, older.run_id, "2026-11-25")
+    # the link of that run is logged again: the next night narrows once more
+    again = run_pipeline(project, run_date="2026-11-26")
+    assert again.success and again.stats.golden is not None
+    assert again.stats.golden.records_hashed == 0
 
 
 def test_a_changed_golden_table_forces_a_full_build(project: Path) -> None:

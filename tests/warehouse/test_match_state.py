@@ -32,6 +32,7 @@ from warehouse.match_state import (
     write_match_delta,
     write_match_tables,
 )
+from warehouse.ops import match_changes_since
 
 VERSION = "v1"
 STATE = match_state("{}", None)
@@ -301,6 +302,29 @@ def test_a_nightly_delta_rewrites_only_the_affected_clusters_and_equals_a_full_r
             " (SELECT count(*) FROM (SELECT * FROM clean.records"
             "  EXCEPT SELECT * FROM match.linked_records))"
         ).fetchall() == [(len(current), 0)]
+        # the match change log names every record of a pairs or clusters row that changed
+        # (what the golden build hashes again), beside at most the dropped pairs' ends
+        differ: set[str] = set()
+        for name, ends in (("match.pairs", ["left_key", "right_key"]),
+                           ("match.clusters", ["record_key"])):  # fmt: skip
+            old_rows = before[name].drop(columns="rowid")
+            new_rows = con.sql(f"SELECT * FROM {name}").df()
+            both = old_rows.astype(str).merge(new_rows.astype(str), how="outer", indicator=True)
+            changed_rows = both[both["_merge"] != "both"]
+            differ |= {str(k) for e in ends for k in changed_rows[e]}
+        logged = {
+            str(r[0])
+            for r in con.execute(
+                "SELECT record_key FROM ops.match_changes WHERE run_id = ?", [f"night{night}"]
+            ).fetchall()
+        }
+        dropped_ends = set(delta.dropped["left_key"]) | set(delta.dropped["right_key"])
+        assert differ and differ <= logged <= differ | {str(k) for k in dropped_ends}
+        since = match_changes_since(con, "all" if night == 1 else "night1")
+        assert since is not None
+        assert {str(r[0]) for r in con.execute(f"SELECT record_key FROM {since}").fetchall()} >= (
+            logged
+        )
 
 
 def test_a_nightly_delta_relinks_records_whose_whole_set_flag_flipped() -> None:
