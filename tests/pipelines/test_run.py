@@ -155,7 +155,7 @@ def test_failing_critical_expectation_blocks_publish(project: Path, monkeypatch)
     snaps_before = list_snapshots(cfg.resolve(cfg.archive_dir))
     golden_before = _q(project, "SELECT * FROM golden.customers ORDER BY customer_id")
 
-    real = golden_stage_module.build_golden
+    real = golden_stage_module.build_golden_chunk
 
     def corrupt(*args, **kwargs):
         tables = real(*args, **kwargs)
@@ -165,7 +165,7 @@ def test_failing_critical_expectation_blocks_publish(project: Path, monkeypatch)
         tables.customers = pd.concat([c, c.iloc[[0]]], ignore_index=True)
         return tables
 
-    monkeypatch.setattr(golden_stage_module, "build_golden", corrupt)
+    monkeypatch.setattr(golden_stage_module, "build_golden_chunk", corrupt)
     (cfg.resolve(cfg.landing_dir) / "marketing" / "extra").mkdir(parents=True)
     (cfg.resolve(cfg.landing_dir) / "marketing" / "extra" / "more.jsonl").write_text(
         json.dumps(
