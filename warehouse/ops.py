@@ -262,6 +262,46 @@ def linked_run(con: duckdb.DuckDBPyConnection) -> str | None:
     return None if not row or row[0][0] is None else str(row[0][0])
 
 
+def _log_run(
+    con: duckdb.DuckDBPyConnection,
+    tables: tuple[str, str],
+    run_id: str,
+    mode: str,
+    changes: str | None,
+    extra: tuple[str, str] | None,
+) -> int:
+    """Append one run to a change log (``tables``: its runs and its changes table, created
+    when missing) and return the run's ``seq``.
+
+    ``changes`` (None: nothing logged per record) is a table with ``record_key``; ``extra``
+    names one more column kept per record (its name in the log, its name in ``changes``),
+    else the distinct keys are logged.
+    """
+    runs, changed_table = tables
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {runs} (seq BIGINT, run_id VARCHAR, mode VARCHAR,"
+        " changed BIGINT, recorded_at VARCHAR)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {changed_table} (seq BIGINT, run_id VARCHAR,"
+        " record_key VARCHAR" + (f", {extra[0]} VARCHAR)" if extra else ")")
+    )
+    row = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {runs}").fetchall()[0]
+    seq = int(row[0])
+    changed = 0
+    if changes is not None:
+        select = f"?, ?, record_key, {extra[1]}" if extra else "DISTINCT ?, ?, record_key"
+        (changed,) = con.execute(
+            f"INSERT INTO {changed_table} SELECT {select} FROM {changes}", [seq, run_id]
+        ).fetchall()[0]
+    con.execute(
+        f"INSERT INTO {runs} VALUES (?, ?, ?, ?, ?)",
+        [seq, run_id, mode, int(changed), datetime.now(UTC).isoformat(timespec="seconds")],
+    )
+    return seq
+
+
 def record_clean_run(
     con: duckdb.DuckDBPyConnection, run_id: str, mode: str, changes: str | None = None
 ) -> None:
@@ -277,26 +317,8 @@ def record_clean_run(
     Cleans older than the last link's (``linked_run``), and beyond ``CLEAN_LOG_RUNS``, are
     pruned: nothing reads them.
     """
-    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {CLEAN_RUNS} (seq BIGINT, run_id VARCHAR, mode VARCHAR,"
-        " changed BIGINT, recorded_at VARCHAR)"
-    )
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {CLEAN_CHANGES} (seq BIGINT, run_id VARCHAR,"
-        " record_key VARCHAR, change VARCHAR)"
-    )
-    row = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {CLEAN_RUNS}").fetchall()[0]
-    seq = int(row[0])
-    changed = 0
-    if changes is not None:
-        (changed,) = con.execute(
-            f"INSERT INTO {CLEAN_CHANGES} SELECT ?, ?, record_key, change FROM {changes}",
-            [seq, run_id],
-        ).fetchall()[0]
-    con.execute(
-        f"INSERT INTO {CLEAN_RUNS} VALUES (?, ?, ?, ?, ?)",
-        [seq, run_id, mode, int(changed), datetime.now(UTC).isoformat(timespec="seconds")],
+    seq = _log_run(
+        con, (CLEAN_RUNS, CLEAN_CHANGES), run_id, mode, changes, ("change", "change")
     )
     linked = linked_run(con)
     found = con.execute(
@@ -386,27 +408,7 @@ def record_match_run(
     """
     if (mode == "incremental") != (changes is not None):
         raise ValueError("an incremental link logs its changed records, a full link none")
-    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {MATCH_RUNS} (seq BIGINT, run_id VARCHAR, mode VARCHAR,"
-        " changed BIGINT, recorded_at VARCHAR)"
-    )
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {MATCH_CHANGES} (seq BIGINT, run_id VARCHAR,"
-        " record_key VARCHAR)"
-    )
-    row = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {MATCH_RUNS}").fetchall()[0]
-    seq = int(row[0])
-    changed = 0
-    if changes is not None:
-        (changed,) = con.execute(
-            f"INSERT INTO {MATCH_CHANGES} SELECT DISTINCT ?, ?, record_key FROM {changes}",
-            [seq, run_id],
-        ).fetchall()[0]
-    con.execute(
-        f"INSERT INTO {MATCH_RUNS} VALUES (?, ?, ?, ?, ?)",
-        [seq, run_id, mode, int(changed), datetime.now(UTC).isoformat(timespec="seconds")],
-    )
+    seq = _log_run(con, (MATCH_RUNS, MATCH_CHANGES), run_id, mode, changes, None)
     for table in (MATCH_CHANGES, MATCH_RUNS):
         con.execute(f"DELETE FROM {table} WHERE seq < ?", [seq - MATCH_LOG_RUNS + 1])
 
