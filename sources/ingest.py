@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
+from sources.batch_state import SeenKeys, key_hashes
 from sources.config import SourceConfig
 from sources.deliveries import plan_deliveries
-from sources.headers import resolve_headers
+from sources.headers import HeaderMapping, resolve_headers
 from sources.model import (
     ATTRIBUTES_COLUMN,
     EXTRA_COLUMN,
@@ -19,11 +23,33 @@ from sources.model import (
     quarantined_rows_frame,
 )
 from sources.raw_table import FileRejected, RawTable
-from sources.readers import read_delivery
-from sources.records import FileRecords, build_file_records, covered_fields, row_raw_content
+from sources.readers import read_delivery_batches
+from sources.records import (
+    FileRecords,
+    FileSeen,
+    build_file_records,
+    covered_fields,
+    repeated_id_warning,
+    row_raw_content,
+)
 from sources.row_checks import absent_not_drift, quarantine_structural
 
-__all__ = ["ingest_source", "plan_deliveries"]
+__all__ = ["BatchSink", "ingest_source", "plan_deliveries"]
+
+
+class BatchSink(Protocol):
+    """Where the rows of a file read in batches go, batch by batch (the warehouse's staging).
+
+    ``append`` takes kept rows and quarantined rows in file order (rows of earlier files not
+    handed over yet come first); ``discard`` drops what was appended for a file that broke
+    after some of its batches (the file is then quarantined as a whole).
+    """
+
+    def append(self, rows: pd.DataFrame, quarantined_rows: pd.DataFrame) -> None:
+        """Take one batch."""
+
+    def discard(self, source_file: str) -> None:
+        """Forget every row appended for ``source_file``."""
 
 
 class _Collector:
@@ -41,6 +67,49 @@ class _Collector:
         )
         self.q_files: tuple[list[str], list[str], list[str], list[str]] = ([], [], [], [])
         self.warnings: list[str] = []
+        self.run_keys: SeenKeys | None = None
+        """The record keys of this run's files, once a file is read in batches."""
+        self.repeats = 0
+
+    def add_rows(self, rows: pd.DataFrame) -> None:
+        """Keep a file's (or a batch's) records; count keys an earlier row of the run had."""
+        self.frames.append(rows)
+        self._note_keys(rows)
+
+    def _note_keys(self, rows: pd.DataFrame) -> None:
+        if self.run_keys is None or rows.empty:
+            return
+        keys = rows["record_key"]
+        hi, lo = key_hashes(keys)
+        at = self.run_keys.find(hi, lo)
+        again = (at >= 0) | keys.duplicated(keep="first").to_numpy()
+        self.repeats += int(again.sum())
+        self.run_keys.add(hi[~again], lo[~again], np.zeros(int((~again).sum()), np.int64))
+
+    def track_run_keys(self) -> None:
+        """From now on count repeated keys batch by batch (the rows kept so far included)."""
+        if self.run_keys is None:
+            self.run_keys = SeenKeys()
+            for frame in self.frames:
+                self._note_keys(frame)
+
+    def hand_over(self, sink: BatchSink) -> None:
+        """Give the rows kept and quarantined so far to ``sink`` and forget them."""
+        frames = [f for f in self.frames if not f.empty]
+        quarantined = quarantined_rows_frame(*self.q_rows)
+        if frames or len(quarantined):
+            rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(self.source)
+            sink.append(rows, quarantined)
+        self.frames = []
+        for column in self.q_rows:
+            column.clear()
+
+    def forget_file(self, file: str) -> None:
+        """Drop what is held of one file's rows (kept and quarantined)."""
+        self.frames = [f.loc[f["source_file"] != file] for f in self.frames]
+        keep = [i for i, name in enumerate(self.q_rows[1]) if name != file]
+        for column in self.q_rows:
+            column[:] = [column[i] for i in keep]
 
     def quarantine_rows(
         self, file: str, rows: list[int], raw: list[str], reasons: list[str]
@@ -71,18 +140,11 @@ def _empty_rows(source: SourceConfig) -> pd.DataFrame:
     return frame
 
 
-def _ingest_file(
-    plan: FileDelivery, table: RawTable, collector: _Collector, ingested_at: str
-) -> None:
+def _map_file(
+    plan: FileDelivery, table: RawTable, collector: _Collector
+) -> tuple[HeaderMapping, str | None]:
+    """Map a file's headers (from its first batch) and say whether it is schema drift."""
     source = collector.source
-    bad = table.bad_rows
-    collector.quarantine_rows(
-        plan.path,
-        [b.source_row for b in bad],
-        [b.raw_content for b in bad],
-        [b.reason for b in bad],
-    )
-    collector.warnings.extend(f"{source.name}: {w}" for w in table.warnings)
     mapping = resolve_headers(table.headers, source.header_aliases())
     covered = covered_fields(mapping, source)
     absent = [f for f in source.required_fields() if f not in covered]
@@ -98,29 +160,113 @@ def _ingest_file(
             f"{table.headers}"
         )
         collector.quarantine_file(plan, reason)
+        return mapping, reason
+    if mapping.unmapped:
+        collector.warnings.append(
+            f"{source.name}: {plan.path}: unexpected column(s) {mapping.unmapped} kept in extra"
+        )
+    return mapping, None
+
+
+def _reader_findings(plan: FileDelivery, table: RawTable, collector: _Collector) -> None:
+    """Quarantine the rows the reader rejected; keep its warnings."""
+    bad = table.bad_rows
+    collector.quarantine_rows(
+        plan.path,
+        [b.source_row for b in bad],
+        [b.raw_content for b in bad],
+        [b.reason for b in bad],
+    )
+    collector.warnings.extend(f"{collector.source.name}: {w}" for w in table.warnings)
+
+
+def _ingest_batch(
+    plan: FileDelivery,
+    table: RawTable,
+    collector: _Collector,
+    ingested_at: str,
+    mapping: HeaderMapping,
+    drift: str | None,
+    seen: FileSeen | None,
+) -> int:
+    """Quarantine and keep the rows of one file or batch; return rows repeating an id."""
+    source = collector.source
+    if drift is not None:
         everything = pd.Series(True, index=table.data.index)
         collector.quarantine_rows(
             plan.path,
             table.data["__source_row__"].astype("int64").tolist(),
             row_raw_content(table, everything),
-            [f"file quarantined: {reason}"] * len(table.data),
+            [f"file quarantined: {drift}"] * len(table.data),
         )
-        return
-    if mapping.unmapped:
-        collector.warnings.append(
-            f"{source.name}: {plan.path}: unexpected column(s) {mapping.unmapped} kept in extra"
-        )
-    if table.rows_read == 0:
-        collector.warnings.append(f"{source.name}: {plan.path}: no data rows")
+        return 0
     table = quarantine_structural(table, mapping, source, plan.path, collector.quarantine_rows)
     records: FileRecords = build_file_records(
-        table, mapping, source, plan.path, plan.sha256, ingested_at
+        table, mapping, source, plan.path, plan.sha256, ingested_at, seen
     )
     collector.quarantine_rows(
         plan.path, records.rejected_rows, records.rejected_raw, records.rejected_reasons
     )
     collector.warnings.extend(f"{source.name}: {w}" for w in records.warnings)
-    collector.frames.append(records.rows)
+    collector.add_rows(records.rows)
+    return records.repeated
+
+
+def _ingest_file(
+    plan: FileDelivery, table: RawTable, collector: _Collector, ingested_at: str
+) -> None:
+    """Ingest a file read in one pass."""
+    plan.rows_read = table.rows_read
+    _reader_findings(plan, table, collector)
+    mapping, drift = _map_file(plan, table, collector)
+    if drift is None and table.rows_read == 0:
+        collector.warnings.append(f"{collector.source.name}: {plan.path}: no data rows")
+    _ingest_batch(plan, table, collector, ingested_at, mapping, drift, None)
+
+
+def _ingest_batches(
+    plan: FileDelivery,
+    batches: Iterator[RawTable],
+    collector: _Collector,
+    ingested_at: str,
+    sink: BatchSink | None,
+) -> None:
+    """Ingest a file read in batches, handing each batch to ``sink`` (if any) once done.
+
+    Repeats and ``~n`` suffixes count across the batches (``FileSeen``); a file that breaks
+    after some batches is quarantined whole and its handed-over rows discarded.
+    """
+    collector.track_run_keys()
+    if sink is not None:
+        collector.hand_over(sink)
+    seen = FileSeen()
+    rows_read = repeated = 0
+    drift: str | None = None
+    try:
+        for number, table in enumerate(batches):
+            _reader_findings(plan, table, collector)
+            if number == 0:
+                first_headers = table.headers
+                mapping, drift = _map_file(plan, table, collector)
+            elif table.headers != first_headers:
+                # an unnamed column the first batch dropped as empty holds values here: they
+                # are kept (in extra) with this batch's own mapping
+                mapping = resolve_headers(table.headers, collector.source.header_aliases())
+            rows_read += table.rows_read
+            repeated += _ingest_batch(plan, table, collector, ingested_at, mapping, drift, seen)
+            if sink is not None:
+                collector.hand_over(sink)
+    except FileRejected as exc:
+        collector.forget_file(plan.path)
+        if sink is not None:
+            sink.discard(plan.path)
+        collector.quarantine_file(plan, str(exc))
+        return
+    plan.rows_read = rows_read
+    if repeated:
+        collector.warnings.append(
+            f"{collector.source.name}: {repeated_id_warning(plan.path, repeated)}"
+        )
 
 
 def _note_versions_within_run(rows: pd.DataFrame, collector: _Collector) -> None:
@@ -131,10 +277,20 @@ def _note_versions_within_run(rows: pd.DataFrame, collector: _Collector) -> None
     """
     repeated = rows.duplicated(subset=["record_key"], keep="first")
     if repeated.any():
-        collector.warnings.append(
-            f"{collector.source.name}: {int(repeated.sum())} row(s) are further versions of "
-            "records another file of this run also delivers (kept; the newest is current)"
-        )
+        collector.warnings.append(_versions_warning(collector.source, int(repeated.sum())))
+
+
+def _versions_warning(source: SourceConfig, repeated: int) -> str:
+    return (
+        f"{source.name}: {repeated} row(s) are further versions of "
+        "records another file of this run also delivers (kept; the newest is current)"
+    )
+
+
+def _chain(first: RawTable, second: RawTable, rest: Iterator[RawTable]) -> Iterator[RawTable]:
+    yield first
+    yield second
+    yield from rest
 
 
 NO_DELIVERY = "no file matches"
@@ -154,6 +310,9 @@ def ingest_source(
     run_id: str,
     ingested_at: str,
     manifest: pd.DataFrame | None = None,
+    *,
+    batch_rows: int | None = None,
+    sink: BatchSink | None = None,
 ) -> IngestResult:
     """Ingest the new and changed files of one source, losing nothing.
 
@@ -169,10 +328,16 @@ def ingest_source(
         run_id: This run's id (recorded in manifest notes).
         ingested_at: This run's timestamp, ISO text, stamped on every row.
         manifest: Earlier runs' delivered-files table, or None on a first run.
+        batch_rows: Files of more rows are read in batches of this many (CSV/TSV, XLSX/XLS,
+            Parquet; see ``read_delivery_batches``); None reads every file whole. The
+            rows are the same either way.
+        sink: Takes the rows of files read in batches, batch by batch (and the rows of the
+            files before them); None keeps them in the result.
 
     Returns:
         The ``IngestResult``; ``files`` lists every matching file with its status,
-        ``superseded_files`` the paths whose older version this run replaces.
+        ``superseded_files`` the paths whose older version this run replaces. With a
+        ``sink``, its ``rows`` and ``quarantined_rows`` are those not handed to it.
     """
     collector = _Collector(source)
     plans = plan_deliveries(source, landing_dir, manifest) if source.enabled else []
@@ -185,18 +350,25 @@ def ingest_source(
         if not plan.to_ingest:
             collector.warnings.append(f"{source.name}: {plan.path}: {plan.note}")
             continue
+        batches = read_delivery_batches(landing_dir / plan.path, source, batch_rows)
         try:
-            table = read_delivery(landing_dir / plan.path, source)
+            first = next(batches)
+            second = next(batches, None)
         except FileRejected as exc:
             collector.quarantine_file(plan, str(exc))
             continue
-        plan.rows_read = table.rows_read
-        _ingest_file(plan, table, collector, ingested_at)
+        if second is None:
+            _ingest_file(plan, first, collector, ingested_at)
+        else:
+            _ingest_batches(plan, _chain(first, second, batches), collector, ingested_at, sink)
         if plan.status == "changed":
             superseded.append(plan.path)
     frames = [f for f in collector.frames if not f.empty]
     rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(source)
-    _note_versions_within_run(rows, collector)
+    if collector.run_keys is None:
+        _note_versions_within_run(rows, collector)
+    elif collector.repeats:
+        collector.warnings.append(_versions_warning(source, collector.repeats))
     quarantined_rows = quarantined_rows_frame(*collector.q_rows)
     return IngestResult(
         rows=rows,

@@ -48,6 +48,7 @@ def finish_table(
     data: pd.DataFrame,
     bad_rows: list[BadRow] | None = None,
     warnings: list[str] | None = None,
+    drop_unnamed: list[str] | None = None,
 ) -> RawTable:
     """Normalize a reader's frame: ``string`` dtype, empty text → null, blank rows dropped.
 
@@ -56,6 +57,10 @@ def finish_table(
         data: The frame as read, with ``ROW_NUMBER``.
         bad_rows: Rows rejected while reading.
         warnings: Reader warnings.
+        drop_unnamed: For a later batch of a file read in batches, the unnamed empty columns
+            its first batch dropped: those are dropped again where this batch leaves them
+            empty too (a value in one keeps it, so nothing is lost). None: drop every
+            unnamed column that is empty here (a whole file, or a first batch).
 
     Returns:
         The finished table; rows whose every cell is empty are counted in ``blank_rows``.
@@ -66,7 +71,8 @@ def finish_table(
         frame[header] = column.mask(column == "")
     frame[ROW_NUMBER] = data[ROW_NUMBER].astype("int64")
     # a trailing delimiter on every line makes an unnamed, empty column: not data, no warning
-    unnamed_empty = [h for h in headers if _UNNAMED.match(h) and frame[h].isna().all()]
+    candidates = headers if drop_unnamed is None else drop_unnamed
+    unnamed_empty = [h for h in candidates if _UNNAMED.match(h) and frame[h].isna().all()]
     if unnamed_empty:
         frame = frame.drop(columns=unnamed_empty)
         headers = [h for h in headers if h not in unnamed_empty]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,96 @@ def _pick_sheet(
     return _matching_sheet(workbook, aliases, f"sheet {sheet!r} not found")
 
 
+@dataclass
+class _Sheet:
+    """An opened sheet: its rows after the header, header texts and where the data starts."""
+
+    rows: Iterator[list[Any]]
+    headers: list[str]
+    header_number: int
+    data_rows: int
+    """Rows below the header (calamine's range height; an upper bound on records)."""
+    note: str | None
+
+
+def _open_sheet(
+    path: Path, aliases: dict[str, list[str]], sheet: str | int, header_row: int | str
+) -> _Sheet:
+    if path.stat().st_size == 0:
+        raise FileRejected("empty file")
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        picked, sheet_note = _pick_sheet(workbook, sheet, aliases)
+        rows_iter = iter(picked.iter_rows())
+        head: list[list[Any]] = []
+        for row in rows_iter:
+            head.append(row)
+            if len(head) >= HEADER_SCAN_ROWS:
+                break
+        height = int(picked.height)
+    except FileRejected:
+        raise
+    except Exception as exc:  # calamine raises several error types for damaged workbooks
+        raise FileRejected(f"unreadable workbook: {type(exc).__name__}: {exc}") from exc
+    head_text = [[cell_text(c) or "" for c in row] for row in head]
+    if not any(any(c.strip() for c in row) for row in head_text):
+        raise FileRejected("empty sheet")
+    index = detect_header_row(head_text, aliases) if header_row == "auto" else int(header_row) - 1
+    if index >= len(head_text):
+        raise FileRejected(f"header_row {header_row} is beyond the sheet's {len(head)} rows")
+    return _Sheet(
+        rows=itertools.chain(head[index + 1 :], rows_iter),
+        headers=unique_headers(head_text[index]),
+        header_number=index + 1,
+        data_rows=max(height - index - 1, 0),
+        note=f"{path.name}: {sheet_note}" if sheet_note else None,
+    )
+
+
+def _sheet_table(
+    path: Path,
+    sheet: _Sheet,
+    number: int,
+    limit: int | None,
+    warnings: list[str],
+    drop_unnamed: list[str] | None = None,
+) -> tuple[RawTable, int]:
+    """The next ``limit`` rows of a sheet (None: all) as a table, and the last row's number."""
+    headers = sheet.headers
+    width = len(headers)
+    kept: list[list[Any]] = []
+    numbers: list[int] = []
+    bad: list[BadRow] = []
+    try:
+        for row in itertools.islice(sheet.rows, limit):
+            number += 1
+            size = len(row)
+            if size > width and any(c not in ("", None) for c in row[width:]):
+                raw = "\t".join(cell_text(c) or "" for c in row)
+                bad.append(BadRow(number, raw, f"cells beyond the {width} header columns"))
+                continue
+            numbers.append(number)
+            if size != width:  # short rows padded with empty cells, empty extra cells dropped
+                row = row[:width] if size > width else [*row, *([None] * (width - size))]
+            kept.append(row)
+    except Exception as exc:
+        raise FileRejected(f"unreadable workbook at row {number}: {exc}") from exc
+    # rows to columns in one transpose
+    cells: list[Any] = list(zip(*kept, strict=True)) if kept else [() for _ in headers]
+    del kept
+    columns: dict[str, Any] = {}
+    for header, values in zip(headers, cells, strict=True):
+        columns[header], long_numbers = _convert_column(values)
+        if long_numbers:
+            warnings.append(
+                f"{path.name}: column {header!r}: {long_numbers} numeric cell(s) with more than "
+                f"{_EXACT_DIGITS} digits; Excel kept only {_EXACT_DIGITS} significant digits"
+            )
+    frame = pd.DataFrame(columns, dtype="string")
+    frame[ROW_NUMBER] = pd.array(numbers, dtype="int64")
+    return finish_table(headers, frame, bad, warnings, drop_unnamed), number
+
+
 def read_excel(
     path: Path,
     aliases: dict[str, list[str]],
@@ -160,58 +252,39 @@ def read_excel(
     Raises:
         FileRejected: when the workbook is corrupt, the sheet is missing or it is empty.
     """
-    if path.stat().st_size == 0:
-        raise FileRejected("empty file")
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        picked, sheet_note = _pick_sheet(workbook, sheet, aliases)
-        rows_iter = iter(picked.iter_rows())
-        head: list[list[Any]] = []
-        for row in rows_iter:
-            head.append(row)
-            if len(head) >= HEADER_SCAN_ROWS:
-                break
-    except FileRejected:
-        raise
-    except Exception as exc:  # calamine raises several error types for damaged workbooks
-        raise FileRejected(f"unreadable workbook: {type(exc).__name__}: {exc}") from exc
-    head_text = [[cell_text(c) or "" for c in row] for row in head]
-    if not any(any(c.strip() for c in row) for row in head_text):
-        raise FileRejected("empty sheet")
-    index = detect_header_row(head_text, aliases) if header_row == "auto" else int(header_row) - 1
-    if index >= len(head_text):
-        raise FileRejected(f"header_row {header_row} is beyond the sheet's {len(head)} rows")
-    headers = unique_headers(head_text[index])
-    width = len(headers)
-    kept: list[list[Any]] = []
-    numbers: list[int] = []
-    bad: list[BadRow] = []
-    number = index + 1
-    try:
-        for row in [*head[index + 1 :], *rows_iter]:
-            number += 1
-            size = len(row)
-            if size > width and any(c not in ("", None) for c in row[width:]):
-                raw = "\t".join(cell_text(c) or "" for c in row)
-                bad.append(BadRow(number, raw, f"cells beyond the {width} header columns"))
-                continue
-            numbers.append(number)
-            if size != width:  # short rows padded with empty cells, empty extra cells dropped
-                row = row[:width] if size > width else [*row, *([None] * (width - size))]
-            kept.append(row)
-    except Exception as exc:
-        raise FileRejected(f"unreadable workbook at row {number}: {exc}") from exc
-    # rows to columns in one transpose
-    cells: list[Any] = list(zip(*kept, strict=True)) if kept else [() for _ in headers]
-    columns: dict[str, Any] = {}
-    warnings: list[str] = [f"{path.name}: {sheet_note}"] if sheet_note else []
-    for header, values in zip(headers, cells, strict=True):
-        columns[header], long_numbers = _convert_column(values)
-        if long_numbers:
-            warnings.append(
-                f"{path.name}: column {header!r}: {long_numbers} numeric cell(s) with more than "
-                f"{_EXACT_DIGITS} digits; Excel kept only {_EXACT_DIGITS} significant digits"
-            )
-    frame = pd.DataFrame(columns, dtype="string")
-    frame[ROW_NUMBER] = pd.array(numbers, dtype="int64")
-    return finish_table(headers, frame, bad, warnings)
+    opened = _open_sheet(path, aliases, sheet, header_row)
+    warnings = [opened.note] if opened.note else []
+    table, _ = _sheet_table(path, opened, opened.header_number, None, warnings)
+    return table
+
+
+def read_excel_batches(
+    path: Path,
+    aliases: dict[str, list[str]],
+    sheet: str | int = 0,
+    header_row: int | str = "auto",
+    batch_rows: int | None = None,
+) -> Iterator[RawTable]:
+    """``read_excel`` as batches of at most ``batch_rows`` sheet rows (None: one batch).
+
+    python-calamine loads the sheet's cells whole (it has no lazy row reader); what is
+    bounded by the batch is everything made of them: the Python cell values, the text
+    columns and the records built from a batch. A sheet that fits in one batch is read
+    exactly as ``read_excel`` does.
+    """
+    opened = _open_sheet(path, aliases, sheet, header_row)
+    warnings = [opened.note] if opened.note else []
+    if batch_rows is None or opened.data_rows <= batch_rows:
+        yield _sheet_table(path, opened, opened.header_number, None, warnings)[0]
+        return
+    number = opened.header_number
+    dropped: list[str] | None = None
+    while True:
+        table, last = _sheet_table(path, opened, number, batch_rows, warnings, dropped)
+        if last == number and number > opened.header_number:
+            return
+        if dropped is None:
+            dropped = [h for h in opened.headers if h not in table.headers]
+        number = last
+        yield table
+        warnings = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,42 @@ def read_parquet(path: Path) -> RawTable:
     frame = text.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
     frame[ROW_NUMBER] = pd.RangeIndex(1, len(frame) + 1)
     return finish_table(headers, frame)
+
+
+def read_parquet_batches(path: Path, batch_rows: int | None = None) -> Iterator[RawTable]:
+    """``read_parquet`` as batches of at most ``batch_rows`` rows (None: one batch).
+
+    A file of at most ``batch_rows`` rows (its footer says) is read whole as ``read_parquet``
+    does; a longer one through ``ParquetFile.iter_batches``.
+
+    Raises:
+        FileRejected: when the file is empty or not readable Parquet.
+    """
+    if path.stat().st_size == 0:
+        raise FileRejected("empty file")
+    try:
+        parquet = pq.ParquetFile(path)
+        rows = parquet.metadata.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise FileRejected(f"unreadable Parquet: {exc}") from exc
+    if batch_rows is None or rows <= batch_rows:
+        yield read_parquet(path)
+        return
+    headers = unique_headers(parquet.schema_arrow.names)
+    number = 1
+    dropped: list[str] | None = None
+    try:
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            text = pa.table(
+                [_arrow_text(pa.chunked_array([c], type=c.type)) for c in batch.columns],
+                names=headers,
+            )
+            frame = text.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+            frame[ROW_NUMBER] = pd.RangeIndex(number, number + len(frame))
+            number += len(frame)
+            table = finish_table(headers, frame, drop_unnamed=dropped)
+            if dropped is None:
+                dropped = [h for h in headers if h not in table.headers]
+            yield table
+    except (pa.ArrowException, OSError) as exc:
+        raise FileRejected(f"unreadable Parquet: {exc}") from exc

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from sources.batch_state import SeenKeys, key_hashes
 from sources.combined import join_columns, split_column
 from sources.config import SPLIT_PARTS, JoinSpec, SourceConfig
 from sources.headers import HeaderMapping
@@ -27,6 +30,62 @@ class FileRecords:
     rejected_raw: list[str]
     rejected_reasons: list[str]
     warnings: list[str]
+    repeated: int = 0
+    """Kept rows that repeat an earlier row's id with other content (given a ``~n`` suffix)."""
+
+
+@dataclass
+class FileSeen:
+    """What the earlier batches of one file kept: (id, content) → first row, id → kept rows."""
+
+    pairs: SeenKeys = dataclass_field(default_factory=SeenKeys)
+    ids: SeenKeys = dataclass_field(default_factory=SeenKeys)
+
+
+def repeated_id_warning(source_file: str, repeated: int) -> str:
+    """The warning of a file whose rows repeat an id with different content."""
+    return (
+        f"{source_file}: {repeated} row(s) repeat an id with different content; "
+        "kept with a ~n suffix on source_record_id"
+    )
+
+
+def _exact_repeats(pair: pd.DataFrame, seen: FileSeen | None) -> tuple[pd.Series, pd.Series]:
+    """Which keyed rows repeat an earlier row's (id, content), and that earlier row's number.
+
+    ``pair`` holds ``id``, ``content`` and ``row`` of the keyed rows in file order; with
+    ``seen``, the pairs of earlier batches count too (and this batch's new ones are added).
+    """
+    exact = pair.duplicated(subset=["id", "content"], keep="first")
+    first_row = pair.groupby(["id", "content"])["row"].transform("first")
+    if seen is None or pair.empty:
+        return exact, first_row
+    hi, lo = key_hashes(pair["id"] + "\x1f" + pair["content"])
+    at = seen.pairs.find(hi, lo)
+    earlier = at >= 0
+    first_row = first_row.where(~earlier, seen.pairs.value[np.where(earlier, at, 0)])
+    new = ~earlier & ~exact.to_numpy()
+    seen.pairs.add(hi[new], lo[new], pair["row"].to_numpy(np.int64)[new])
+    return exact | pd.Series(earlier, index=pair.index), first_row
+
+
+def _occurrences(kept_ids: pd.Series, seen: FileSeen | None) -> pd.Series:
+    """0 for the first kept row of an id, 1 for the second … (earlier batches counted)."""
+    occurrence = kept_ids.groupby(kept_ids).cumcount()
+    if seen is None or kept_ids.empty:
+        return occurrence
+    hi, lo = key_hashes(kept_ids)
+    at = seen.ids.find(hi, lo)
+    earlier = at >= 0
+    before = np.where(earlier, seen.ids.value[np.where(earlier, at, 0)], 0)
+    occurrence = occurrence + before
+    last = ~kept_ids.duplicated(keep="last").to_numpy()  # an id's last row: its new count
+    counts = occurrence.to_numpy(np.int64) + 1
+    known = last & earlier
+    seen.ids.value[at[known]] = counts[known]
+    fresh = last & ~earlier
+    seen.ids.add(hi[fresh], lo[fresh], counts[fresh])
+    return occurrence
 
 
 def row_raw_content(table: RawTable, mask: pd.Series) -> list[str]:
@@ -144,6 +203,7 @@ def build_file_records(
     source_file: str,
     sha256: str,
     ingested_at: str,
+    seen: FileSeen | None = None,
 ) -> FileRecords:
     """Map a file's columns to canonical fields and give every row its identity.
 
@@ -161,6 +221,9 @@ def build_file_records(
         source_file: Path relative to the landing folder.
         sha256: The file's sha256.
         ingested_at: Run timestamp (ISO text).
+        seen: For a file read in batches, what its earlier batches kept (updated here):
+            repeats and ``~n`` suffixes then count across the batches. None: ``table`` is
+            the whole file.
 
     Returns:
         Kept rows (contract columns) and rejected rows with reasons.
@@ -207,22 +270,19 @@ def build_file_records(
     reasons[rejected] = "empty key: source_record_id"
     keyed = ~rejected
     pair = pd.DataFrame({"id": ids, "content": content, "row": rows})[keyed]
-    exact = pair.duplicated(subset=["id", "content"], keep="first")
-    first_row = pair.groupby(["id", "content"])["row"].transform("first")
+    exact, first_row = _exact_repeats(pair, seen)
     reasons[exact[exact].index] = "duplicate of row " + first_row[exact].astype("string")
     rejected = rejected | reasons.ne("")
 
     warnings: list[str] = []
     kept_ids = ids[~rejected]
-    occurrence = kept_ids.groupby(kept_ids).cumcount()
+    occurrence = _occurrences(kept_ids, seen)
     repeated = occurrence > 0
     if repeated.any():
         suffixed = kept_ids[repeated] + "~" + (occurrence[repeated] + 1).astype("string")
         out.loc[suffixed.index, "source_record_id"] = suffixed
-        warnings.append(
-            f"{source_file}: {int(repeated.sum())} row(s) repeat an id with different content; "
-            "kept with a ~n suffix on source_record_id"
-        )
+        if seen is None:
+            warnings.append(repeated_id_warning(source_file, int(repeated.sum())))
 
     kept = out.loc[~rejected].copy()
     kept.insert(0, "source_system", source.name)
@@ -244,4 +304,5 @@ def build_file_records(
         rejected_raw=row_raw_content(table, rejected),
         rejected_reasons=reasons[rejected].tolist(),
         warnings=warnings,
+        repeated=int(repeated.sum()),
     )
