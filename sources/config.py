@@ -388,6 +388,11 @@ class SourceConfig(BaseModel):
         return _SUFFIX_FORMATS[suffix]
 
 
+DEFAULT_INGEST_BATCH_ROWS = 100_000
+"""``ingest_batch_rows`` unless sources.yml sets it: a file of more rows is read, checked and
+staged in batches of this many, so ingest memory follows the batch, not the file."""
+
+
 class SourcesConfig(BaseModel):
     """All sources of a project and the landing folder their globs are relative to."""
 
@@ -395,6 +400,8 @@ class SourcesConfig(BaseModel):
 
     landing_dir: Path
     sources: list[SourceConfig]
+    ingest_batch_rows: int | None = Field(default=DEFAULT_INGEST_BATCH_ROWS, ge=1)
+    """Files of more rows are ingested in batches of this many (None: every file whole)."""
 
     def source(self, name: str) -> SourceConfig:
         """Return the source called ``name``.
@@ -491,7 +498,7 @@ def load_sources_config(
         raise SourceConfigError(f"{path}: cannot read sources config: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("sources"), list):
         raise SourceConfigError(f"{path}: key 'sources': expected a list of source mappings")
-    unknown = set(document) - {"landing_dir", "sources"}
+    unknown = set(document) - {"landing_dir", "sources", "ingest_batch_rows"}
     if unknown:
         raise SourceConfigError(f"{path}: unknown top-level key(s): {', '.join(sorted(unknown))}")
 
@@ -518,4 +525,11 @@ def load_sources_config(
                 path, source.name, "path", f"glob {source.path!r} matches no file in {landing_dir}"
             )
         sources.append(source)
-    return SourcesConfig(landing_dir=landing_dir, sources=sources)
+    batch_rows = document.get("ingest_batch_rows", DEFAULT_INGEST_BATCH_ROWS)
+    try:
+        return SourcesConfig(landing_dir=landing_dir, sources=sources, ingest_batch_rows=batch_rows)
+    except ValidationError as exc:
+        raise SourceConfigError(
+            f"{path}: key 'ingest_batch_rows': a whole number of rows >= 1 (or null), "
+            f"not {batch_rows!r}"
+        ) from exc

@@ -31,6 +31,7 @@ row (which grows by a whole source with each full re-export)."""
 __all__ = [
     "RAW_FILES_TABLE",
     "RAW_LINEAGE",
+    "RawStaging",
     "active_raw_rows",
     "ensure_raw_table",
     "index_raw_rows",
@@ -104,6 +105,51 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
         con.unregister("_frame")
 
 
+class RawStaging:
+    """The batches of one source's ingest, appended and committed one by one until published.
+
+    A file read in batches (``sources.ingest_source``'s ``sink``) lands here batch by batch,
+    so its rows are never all in memory; :func:`persist_delivery` moves them into
+    ``raw.<source>`` and ``quarantine.rows`` in its one transaction and drops the tables. A
+    run that stops before leaves them behind; the next ingest of the source starts them anew.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> None:
+        self.con = con
+        self.run_id = run_id
+        self.rows_table = f"ops._ingest_{source}_rows"
+        self.quarantine_table = f"ops._ingest_{source}_quarantine"
+        self.rows = 0
+        self.quarantined = 0
+        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+        self.drop()
+
+    def append(self, rows: pd.DataFrame, quarantined_rows: pd.DataFrame) -> None:
+        """Append (and commit) one batch of kept and quarantined rows."""
+        if len(rows):
+            insert_frame(self.con, self.rows_table, rows.assign(run_id=self.run_id, active=True))
+            self.rows += len(rows)
+        if len(quarantined_rows):
+            insert_frame(
+                self.con, self.quarantine_table, quarantined_rows.assign(run_id=self.run_id)
+            )
+            self.quarantined += len(quarantined_rows)
+
+    def discard(self, source_file: str) -> None:
+        """Forget the rows appended for one file (it broke after some batches)."""
+        for table, counter in ((self.rows_table, "rows"), (self.quarantine_table, "quarantined")):
+            if table_exists(self.con, table):
+                dropped = self.con.execute(
+                    f"DELETE FROM {table} WHERE source_file = ?", [source_file]
+                ).fetchone()
+                setattr(self, counter, getattr(self, counter) - int(dropped[0] if dropped else 0))
+
+    def drop(self) -> None:
+        """Drop the staging tables."""
+        self.con.execute(f"DROP TABLE IF EXISTS {self.rows_table}")
+        self.con.execute(f"DROP TABLE IF EXISTS {self.quarantine_table}")
+
+
 def persist_delivery(
     con: duckdb.DuckDBPyConnection,
     source: str,
@@ -112,6 +158,7 @@ def persist_delivery(
     superseded_files: Iterable[Path | str],
     side_tables: dict[str, pd.DataFrame],
     run_id: str,
+    staged: RawStaging | None = None,
 ) -> None:
     """Write one source's ingest into the warehouse in one transaction.
 
@@ -123,6 +170,8 @@ def persist_delivery(
         superseded_files: earlier files this delivery replaces (their rows become inactive).
         side_tables: ``quarantine.rows``, ``quarantine.files`` and ``ops.deliveries`` frames.
         run_id: the run writing.
+        staged: batches already appended to staging tables: published before ``rows`` (they
+            come from earlier files, or earlier in the file order) and dropped.
 
     The per-file index ``ops.raw_files`` is kept in step (same transaction).
     """
@@ -144,6 +193,8 @@ def persist_delivery(
                 " AND run_id <> ?",
                 [source, str(old_path), run_id],
             )
+        if staged is not None:
+            _publish_staged(con, source, staged)
         if len(rows):
             insert_frame(con, raw_table(source), rows)
             con.register("_indexed", rows)
@@ -160,6 +211,20 @@ def persist_delivery(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _publish_staged(con: duckdb.DuckDBPyConnection, source: str, staged: RawStaging) -> None:
+    """Move staged batches into ``raw.<source>`` and ``quarantine.rows`` (caller's transaction)."""
+    if table_exists(con, staged.rows_table):
+        con.execute(f"INSERT INTO {raw_table(source)} BY NAME SELECT * FROM {staged.rows_table}")
+        index_raw_rows(con, source, staged.rows_table)
+    if table_exists(con, staged.quarantine_table):
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS quarantine.rows AS "
+            f"SELECT * FROM {staged.quarantine_table} LIMIT 0"
+        )
+        con.execute(f"INSERT INTO quarantine.rows BY NAME SELECT * FROM {staged.quarantine_table}")
+    staged.drop()
 
 
 def active_raw_rows(

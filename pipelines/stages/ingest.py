@@ -6,11 +6,12 @@ import logging
 from dataclasses import dataclass, field, replace
 
 import duckdb
+import pandas as pd
 
 from sources import CANONICAL_FIELDS, IngestResult, ingest_source
 from warehouse import ensure_schemas, read_table
 from warehouse.ops import concat_frames
-from warehouse.raw import persist_delivery
+from warehouse.raw import RawStaging, persist_delivery
 from warehouse.security import drop_suppressed, read_suppression
 from warehouse.security.suppression import scrub_quarantined
 
@@ -68,6 +69,23 @@ def _drop_suppressed(
     return replace(result, rows=kept, quarantined_rows=concat_frames(quarantined, erased))
 
 
+@dataclass
+class _SuppressedStaging:
+    """``RawStaging`` behind the erasure check: each batch is checked before it is staged."""
+
+    con: duckdb.DuckDBPyConnection
+    ctx: RunContext
+    staging: RawStaging
+
+    def append(self, rows: pd.DataFrame, quarantined_rows: pd.DataFrame) -> None:
+        batch = IngestResult(rows, quarantined_rows, quarantined_rows.iloc[:0])
+        batch = _drop_suppressed(self.con, self.ctx, batch)
+        self.staging.append(batch.rows, batch.quarantined_rows)
+
+    def discard(self, source_file: str) -> None:
+        self.staging.discard(source_file)
+
+
 def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -> IngestStats:
     """Ingest the new deliveries of one source into ``raw.<source>`` and the quarantine tables.
 
@@ -80,8 +98,15 @@ def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -
     if src is None:
         raise KeyError(f"source {source!r} is not declared in {ctx.config.sources_file}")
     manifest = read_table(con, "ops.deliveries")
+    staging = RawStaging(con, source, ctx.run_id)
     result = ingest_source(
-        src, sources_cfg.landing_dir, ctx.run_id, ctx.ingested_at, manifest=manifest
+        src,
+        sources_cfg.landing_dir,
+        ctx.run_id,
+        ctx.ingested_at,
+        manifest=manifest,
+        batch_rows=sources_cfg.ingest_batch_rows,
+        sink=_SuppressedStaging(con, ctx, staging),
     )
     result = _drop_suppressed(con, ctx, result)
     persist_delivery(
@@ -96,6 +121,7 @@ def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -
             "ops.deliveries": result.manifest_rows(ctx.run_id),
         },
         ctx.run_id,
+        staged=staging,
     )
     fresh = [f for f in result.files if f.status in ("new", "changed")]
     stats = IngestStats(
@@ -103,8 +129,8 @@ def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -
         files_new=len(fresh),
         files_skipped=sum(f.status in ("duplicate", "unchanged") for f in result.files),
         rows_in=int(sum((f.rows_read or 0) for f in fresh)),
-        rows_ingested=len(result.rows),
-        rows_quarantined=len(result.quarantined_rows),
+        rows_ingested=len(result.rows) + staging.rows,
+        rows_quarantined=len(result.quarantined_rows) + staging.quarantined,
         files_quarantined=len(result.quarantined_files),
         warnings=list(result.warnings),
     )
