@@ -50,6 +50,13 @@ class SeenKeys:
                 found[i] = left[i] + hits[0]
         return found
 
+    def values_at(self, at: np.ndarray) -> np.ndarray:
+        """The values at positions from ``find`` (0 where a key was not found)."""
+        values = np.zeros(len(at), dtype=np.int64)
+        found = at >= 0
+        values[found] = self.value[at[found]]
+        return values
+
     def add(self, hi: np.ndarray, lo: np.ndarray, value: np.ndarray) -> None:
         """Insert keys that are not in the state yet (each once) with their values."""
         if not len(hi):

@@ -63,7 +63,7 @@ def _exact_repeats(pair: pd.DataFrame, seen: FileSeen | None) -> tuple[pd.Series
     hi, lo = key_hashes(pair["id"] + "\x1f" + pair["content"])
     at = seen.pairs.find(hi, lo)
     earlier = at >= 0
-    first_row = first_row.where(~earlier, seen.pairs.value[np.where(earlier, at, 0)])
+    first_row = first_row.where(~earlier, seen.pairs.values_at(at))
     new = ~earlier & ~exact.to_numpy()
     seen.pairs.add(hi[new], lo[new], pair["row"].to_numpy(np.int64)[new])
     return exact | pd.Series(earlier, index=pair.index), first_row
@@ -77,7 +77,7 @@ def _occurrences(kept_ids: pd.Series, seen: FileSeen | None) -> pd.Series:
     hi, lo = key_hashes(kept_ids)
     at = seen.ids.find(hi, lo)
     earlier = at >= 0
-    before = np.where(earlier, seen.ids.value[np.where(earlier, at, 0)], 0)
+    before = seen.ids.values_at(at)
     occurrence = occurrence + before
     last = ~kept_ids.duplicated(keep="last").to_numpy()  # an id's last row: its new count
     counts = occurrence.to_numpy(np.int64) + 1
