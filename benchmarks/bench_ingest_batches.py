@@ -73,7 +73,7 @@ def worker(code: Path, landing: Path, source_name: str, batch_rows: int | None) 
         staging = None
         kwargs: dict[str, object] = {}
         if batch_rows is not None:
-            staging = raw_layer.RawStaging(con, source_name, "bench")
+            staging = raw_layer.RawStaging("bench")
             kwargs = {"batch_rows": batch_rows, "sink": staging}
         result = ingest_source(source, landing, "bench", "2026-12-06T00:00:00", None, **kwargs)
         extra = {"staged": staging} if staging is not None else {}
@@ -91,6 +91,8 @@ def worker(code: Path, landing: Path, source_name: str, batch_rows: int | None) 
             "bench",
             **extra,
         )
+        if staging is not None:
+            staging.close()
         cpu = time.process_time() - cpu0
         wall = time.perf_counter() - wall0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -134,8 +136,11 @@ def run(codes: list[Path], landing: Path, source: str, batch_rows: str, repeat: 
     results: dict[str, list[dict[str, float]]] = {str(c): [] for c in codes}
     for _ in range(repeat):
         for code in codes:
-            rows = "none" if code != ROOT and not (code / "sources" / "batch_state.py").exists() \
+            rows = (
+                "none"
+                if code != ROOT and not (code / "sources" / "batch_state.py").exists()
                 else batch_rows
+            )
             out = subprocess.run(
                 [sys.executable, __file__, "worker", "--code", str(code), "--landing",
                  str(landing), "--source", source, "--batch-rows", rows],

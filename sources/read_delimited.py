@@ -250,6 +250,8 @@ def read_delimited(
 
 _COUNT_CHUNK = 1 << 24
 _TEXT_CHUNK = 1 << 20
+_BLOCK_BYTES = 1 << 24
+"""Bytes of CSV Arrow parses at a time when a file streams (a batch is one or more blocks)."""
 
 
 def record_bound(path: Path) -> int:
@@ -356,7 +358,7 @@ def _arrow_frames(body: io.RawIOBase, layout: _Layout, batch_rows: int) -> Itera
     """Arrow's streaming CSV reader over the records, regrouped into ``batch_rows`` rows."""
     reader = pacsv.open_csv(
         io.BufferedReader(body, buffer_size=_TEXT_CHUNK),
-        read_options=pacsv.ReadOptions(column_names=layout.headers, block_size=1 << 24),
+        read_options=pacsv.ReadOptions(column_names=layout.headers, block_size=_BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(layout.headers, pa.string()),

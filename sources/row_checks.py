@@ -186,7 +186,13 @@ def _scan_composable() -> frozenset[int]:
     return frozenset(found)
 
 
-def _not_header_pattern(names: set[str]) -> str | None:
+def _not_header_pattern(names: set[str] | frozenset[str]) -> str | None:
+    """``_header_free_pattern`` of these names (cached: every batch of a file asks again)."""
+    return _header_free_pattern(frozenset(names))
+
+
+@lru_cache(maxsize=8)
+def _header_free_pattern(names: frozenset[str]) -> str | None:
     """A regex found only in texts whose ``normalize_header`` is none of ``names`` (or None).
 
     ``normalize_header`` keeps some chars of a text whatever surrounds them: a CJK unified

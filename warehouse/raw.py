@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from warehouse.db import table_exists
+from warehouse.db import table_exists, to_duckdb_arrow
 
 RAW_LINEAGE = (
     "record_key",
@@ -106,48 +109,61 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
 
 
 class RawStaging:
-    """The batches of one source's ingest, appended and committed one by one until published.
+    """The batches of one source's ingest, spilled to Parquet files until published.
 
     A file read in batches (``sources.ingest_source``'s ``sink``) lands here batch by batch,
-    so its rows are never all in memory; :func:`persist_delivery` moves them into
-    ``raw.<source>`` and ``quarantine.rows`` in its one transaction and drops the tables. A
-    run that stops before leaves them behind; the next ingest of the source starts them anew.
+    so its rows are never all in memory; :func:`persist_delivery` inserts them into
+    ``raw.<source>`` and ``quarantine.rows`` in its one transaction (nothing is in the
+    warehouse before: a run that stops leaves no partial delivery). ``close`` removes the
+    files.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> None:
-        self.con = con
+    def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.rows_table = f"ops._ingest_{source}_rows"
-        self.quarantine_table = f"ops._ingest_{source}_quarantine"
+        self._folder = tempfile.TemporaryDirectory(prefix="ingest-batches-")
+        self.row_files: list[Path] = []
+        self.quarantine_files: list[Path] = []
         self.rows = 0
         self.quarantined = 0
-        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
-        self.drop()
+
+    def _write(self, frame: pd.DataFrame, kind: str) -> Path:
+        files = self.row_files if kind == "rows" else self.quarantine_files
+        path = Path(self._folder.name) / f"{kind}-{len(files):06d}.parquet"
+        pq.write_table(to_duckdb_arrow(frame), path)
+        files.append(path)
+        return path
 
     def append(self, rows: pd.DataFrame, quarantined_rows: pd.DataFrame) -> None:
-        """Append (and commit) one batch of kept and quarantined rows."""
+        """Spill one batch of kept and quarantined rows."""
         if len(rows):
-            insert_frame(self.con, self.rows_table, rows.assign(run_id=self.run_id, active=True))
+            self._write(rows.assign(run_id=self.run_id, active=True), "rows")
             self.rows += len(rows)
         if len(quarantined_rows):
-            insert_frame(
-                self.con, self.quarantine_table, quarantined_rows.assign(run_id=self.run_id)
-            )
+            self._write(quarantined_rows.assign(run_id=self.run_id), "quarantine")
             self.quarantined += len(quarantined_rows)
 
     def discard(self, source_file: str) -> None:
-        """Forget the rows appended for one file (it broke after some batches)."""
-        for table, counter in ((self.rows_table, "rows"), (self.quarantine_table, "quarantined")):
-            if table_exists(self.con, table):
-                dropped = self.con.execute(
-                    f"DELETE FROM {table} WHERE source_file = ?", [source_file]
-                ).fetchone()
-                setattr(self, counter, getattr(self, counter) - int(dropped[0] if dropped else 0))
+        """Forget the rows spilled for one file (it broke after some batches)."""
+        for files, counter in ((self.row_files, "rows"), (self.quarantine_files, "quarantined")):
+            for path in files:
+                table = pq.read_table(path)
+                keep = pc.not_equal(table.column("source_file"), source_file)
+                kept = table.filter(keep)
+                if kept.num_rows != table.num_rows:
+                    pq.write_table(kept, path)
+                    setattr(self, counter, getattr(self, counter) - table.num_rows + kept.num_rows)
 
-    def drop(self) -> None:
-        """Drop the staging tables."""
-        self.con.execute(f"DROP TABLE IF EXISTS {self.rows_table}")
-        self.con.execute(f"DROP TABLE IF EXISTS {self.quarantine_table}")
+    def relation(self, kind: str) -> str | None:
+        """The spilled rows (``rows`` or ``quarantine``) as a DuckDB table function, in order."""
+        files = self.row_files if kind == "rows" else self.quarantine_files
+        if not files:
+            return None
+        listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+        return f"read_parquet([{listed}], union_by_name = true)"
+
+    def close(self) -> None:
+        """Remove the spilled files."""
+        self._folder.cleanup()
 
 
 def persist_delivery(
@@ -170,8 +186,8 @@ def persist_delivery(
         superseded_files: earlier files this delivery replaces (their rows become inactive).
         side_tables: ``quarantine.rows``, ``quarantine.files`` and ``ops.deliveries`` frames.
         run_id: the run writing.
-        staged: batches already appended to staging tables: published before ``rows`` (they
-            come from earlier files, or earlier in the file order) and dropped.
+        staged: batches spilled while reading: published before ``rows`` (they come
+            earlier in the file order).
 
     The per-file index ``ops.raw_files`` is kept in step (same transaction).
     """
@@ -214,17 +230,18 @@ def persist_delivery(
 
 
 def _publish_staged(con: duckdb.DuckDBPyConnection, source: str, staged: RawStaging) -> None:
-    """Move staged batches into ``raw.<source>`` and ``quarantine.rows`` (caller's transaction)."""
-    if table_exists(con, staged.rows_table):
-        con.execute(f"INSERT INTO {raw_table(source)} BY NAME SELECT * FROM {staged.rows_table}")
-        index_raw_rows(con, source, staged.rows_table)
-    if table_exists(con, staged.quarantine_table):
+    """Insert spilled batches into ``raw.<source>`` and ``quarantine.rows`` (caller's
+    transaction), in the order they were spilled."""
+    rows = staged.relation("rows")
+    if rows is not None:
+        con.execute(f"INSERT INTO {raw_table(source)} BY NAME SELECT * FROM {rows}")
+        index_raw_rows(con, source, rows)
+    quarantined = staged.relation("quarantine")
+    if quarantined is not None:
         con.execute(
-            "CREATE TABLE IF NOT EXISTS quarantine.rows AS "
-            f"SELECT * FROM {staged.quarantine_table} LIMIT 0"
+            f"CREATE TABLE IF NOT EXISTS quarantine.rows AS SELECT * FROM {quarantined} LIMIT 0"
         )
-        con.execute(f"INSERT INTO quarantine.rows BY NAME SELECT * FROM {staged.quarantine_table}")
-    staged.drop()
+        con.execute(f"INSERT INTO quarantine.rows BY NAME SELECT * FROM {quarantined}")
 
 
 def active_raw_rows(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 import duckdb
 import pandas as pd
 
-from sources import CANONICAL_FIELDS, IngestResult, ingest_source
+from sources import CANONICAL_FIELDS, IngestResult, SourceConfig, SourcesConfig, ingest_source
 from warehouse import ensure_schemas, read_table
 from warehouse.ops import concat_frames
 from warehouse.raw import RawStaging, persist_delivery
@@ -97,8 +97,22 @@ def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -
     src = next((s for s in sources_cfg.sources if s.name == source), None)
     if src is None:
         raise KeyError(f"source {source!r} is not declared in {ctx.config.sources_file}")
+    staging = RawStaging(ctx.run_id)
+    try:
+        return _ingest_and_persist(con, ctx, source, src, sources_cfg, staging)
+    finally:
+        staging.close()
+
+
+def _ingest_and_persist(
+    con: duckdb.DuckDBPyConnection,
+    ctx: RunContext,
+    source: str,
+    src: SourceConfig,
+    sources_cfg: SourcesConfig,
+    staging: RawStaging,
+) -> IngestStats:
     manifest = read_table(con, "ops.deliveries")
-    staging = RawStaging(con, source, ctx.run_id)
     result = ingest_source(
         src,
         sources_cfg.landing_dir,
