@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -69,6 +70,8 @@ def worker(code: Path, landing: Path, source_name: str, batch_rows: int | None) 
     source = config.source(source_name)
     with tempfile.TemporaryDirectory() as folder:
         con = duckdb.connect(str(Path(folder) / "w.duckdb"))
+        if os.environ.get("BENCH_DUCKDB_MEMORY"):  # e.g. 512MB; unset: DuckDB's default
+            con.execute("SET memory_limit = ?", [os.environ["BENCH_DUCKDB_MEMORY"]])
         ensure_schemas(con)
         staging = None
         kwargs: dict[str, object] = {}
@@ -76,6 +79,8 @@ def worker(code: Path, landing: Path, source_name: str, batch_rows: int | None) 
             staging = raw_layer.RawStaging("bench")
             kwargs = {"batch_rows": batch_rows, "sink": staging}
         result = ingest_source(source, landing, "bench", "2026-12-06T00:00:00", None, **kwargs)
+        read_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        read_cpu = time.process_time() - cpu0
         extra = {"staged": staging} if staging is not None else {}
         raw_layer.persist_delivery(
             con,
@@ -114,6 +119,8 @@ def worker(code: Path, landing: Path, source_name: str, batch_rows: int | None) 
                 "cpu_s": round(cpu, 2),
                 "wall_s": round(wall, 2),
                 "peak_mb": round(peak, 1),
+                "read_cpu_s": round(read_cpu, 2),
+                "read_peak_mb": round(read_peak, 1),
                 "start_mb": round(start_rss, 1),
                 "kept": kept[0] if kept else None,
                 "quarantined": quarantine[0] if quarantine else None,

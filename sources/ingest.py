@@ -230,13 +230,17 @@ def _ingest_batches(
     collector: _Collector,
     ingested_at: str,
     sink: BatchSink | None,
+    several_files: bool,
 ) -> None:
     """Ingest a file read in batches, handing each batch to ``sink`` (if any) once done.
 
-    Repeats and ``~n`` suffixes count across the batches (``FileSeen``); a file that breaks
-    after some batches is quarantined whole and its handed-over rows discarded.
+    Repeats and ``~n`` suffixes count across the batches (``FileSeen``); record keys that
+    another file of the run also has are counted when the run reads ``several_files`` (one
+    file's keys are unique: its ids carry ``~n`` suffixes). A file that breaks after some
+    batches is quarantined whole and its handed-over rows discarded.
     """
-    collector.track_run_keys()
+    if several_files:
+        collector.track_run_keys()
     if sink is not None:
         collector.hand_over(sink)
     seen = FileSeen()
@@ -346,6 +350,7 @@ def ingest_source(
         # aloud, since a wrong landing_dir or glob looks exactly like this
         collector.warnings.append(no_delivery_warning(source, landing_dir))
     superseded: list[str] = []
+    several = sum(plan.to_ingest for plan in plans) > 1
     for plan in plans:
         if not plan.to_ingest:
             collector.warnings.append(f"{source.name}: {plan.path}: {plan.note}")
@@ -360,7 +365,9 @@ def ingest_source(
         if second is None:
             _ingest_file(plan, first, collector, ingested_at)
         else:
-            _ingest_batches(plan, _chain(first, second, batches), collector, ingested_at, sink)
+            _ingest_batches(
+                plan, _chain(first, second, batches), collector, ingested_at, sink, several
+            )
         if plan.status == "changed":
             superseded.append(plan.path)
     frames = [f for f in collector.frames if not f.empty]
