@@ -107,9 +107,10 @@ class _Collector:
     def forget_file(self, file: str) -> None:
         """Drop what is held of one file's rows (kept and quarantined)."""
         self.frames = [f.loc[f["source_file"] != file] for f in self.frames]
-        keep = [i for i, name in enumerate(self.q_rows[1]) if name != file]
-        for column in self.q_rows:
-            column[:] = [column[i] for i in keep]
+        ours = [i for i, name in enumerate(self.q_rows[1]) if name == file]
+        for i in reversed(ours):  # a rare path (a file broken after some batches)
+            for column in self.q_rows:
+                del column[i]
 
     def quarantine_rows(
         self, file: str, rows: list[int], raw: list[str], reasons: list[str]
