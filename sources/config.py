@@ -388,9 +388,12 @@ class SourceConfig(BaseModel):
         return _SUFFIX_FORMATS[suffix]
 
 
-DEFAULT_INGEST_BATCH_ROWS = 100_000
+DEFAULT_INGEST_BATCH_ROWS = 500_000
 """``ingest_batch_rows`` unless sources.yml sets it: a file of more rows is read, checked and
-staged in batches of this many, so ingest memory follows the batch, not the file."""
+staged in batches of this many, so ingest memory follows the batch, not the file. Batching
+costs CPU (+19 % for a 2-batch file, +36 % for 10 batches: BENCHMARKS.md, branch
+``ingest10m``) and only lowers the peak once a file is several batches long, so the default
+keeps files up to half a million rows on the one-pass path."""
 
 
 class SourcesConfig(BaseModel):
