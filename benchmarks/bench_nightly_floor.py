@@ -95,7 +95,7 @@ def _reads(con: Any, names: list[str]) -> dict[str, tuple[int, float, float]]:
         times, rows = [], 0
         for _ in range(2):
             started = time.process_time()
-            (rows,) = con.execute(f"SELECT count(*) FROM {name} AS t WHERE hash(t) > 0").fetchone()
+            rows = con.execute(f"SELECT count(*), sum(hash(t)) FROM {name} AS t").fetchone()[0]
             times.append(time.process_time() - started)
         out[name] = (int(rows), round(times[0], 3), round(times[1], 3))
     return out
