@@ -113,10 +113,13 @@ def levels_and_hard_codes(
         """Levels of the chunk at `start` (written in place), its hard rules as local codes."""
         stop = min(start + size, n)
         # intp positions: every gather of a column's codes indexes with them (int32
-        # positions are converted again on each gather); the chunk's masks are remembered
+        # positions are converted again on each gather); the chunk's masks are remembered;
+        # the similarity memo is read (what blocking scored), not grown: a value pair met
+        # in two chunks is scored twice (the same score), but no memo of every value pair
+        # is held (≈ 45 bytes a candidate pair) nor copied on each chunk's insertion
         ctx = PairContext(
             prepared, left[start:stop].astype(np.intp), right[start:stop].astype(np.intp),
-            codes, remember=True,
+            codes, remember=True, grow_memo=False,
         )
         found = compute_levels(ctx, comparisons)
         for name, level in found.items():
