@@ -191,8 +191,10 @@ class PairContext:
             _, uniques = self.codes(column)
             width = np.int64(len(uniques) + 1)
             pair = lc[todo] * width + rc[todo]
-            # hashed, not sorted: each pair of values is scored alone, in any order
-            inverse, distinct = pd.factorize(pair)
+            if self._shared:  # sorted: merged into the sorted memo below
+                distinct, inverse = np.unique(pair, return_inverse=True)
+            else:  # hashed: each pair of values is scored alone, in any order
+                inverse, distinct = pd.factorize(pair)
             scores = np.zeros(len(distinct), dtype=np.float64)
             memo_key = f"{SIMILARITY_MEMO}{column}:{scorer}:{bound}"
             known_ids, known = self._codes.get(memo_key, (np.zeros(0, np.int64), np.zeros(0)))
@@ -207,12 +209,10 @@ class PairContext:
                 if self._shared:
                     # merged in place of a sort: both are sorted and disjoint, so inserting
                     # gives the sorted union (one new array each, not four)
-                    order = np.argsort(distinct[new])
-                    new_ids, new_scores = distinct[new][order], scores[new][order]
-                    at_new = np.searchsorted(known_ids, new_ids)
+                    at_new = np.searchsorted(known_ids, distinct[new])
                     self._codes[memo_key] = (
-                        np.insert(known_ids, at_new, new_ids),
-                        np.insert(known, at_new, new_scores),
+                        np.insert(known_ids, at_new, distinct[new]),
+                        np.insert(known, at_new, scores[new]),
                     )
             out[todo] = scores[inverse]
             done |= todo
