@@ -293,3 +293,17 @@ def test_level_chunks_read_the_memo_blocking_left_and_do_not_grow_it(
     assert chunked_names == names and np.array_equal(chunked, hard)
     for name, values in whole.items():
         assert np.array_equal(levels[name], values), name
+
+
+def test_em_random_pairs_read_the_run_cache_and_leave_the_memo_as_it_was(
+    synthetic: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    leveled = _leveled(synthetic)
+    prepared, comparisons, codes = leveled.prepared, leveled.comparisons, leveled.codes
+    memo = {k: len(v[0]) for k, v in codes.items() if k.startswith(scoring.SIMILARITY_MEMO)}
+    u = training.estimate_u(prepared, comparisons, 20_000, 7, codes)
+    after = {k: len(v[0]) for k, v in codes.items() if k.startswith(scoring.SIMILARITY_MEMO)}
+    assert after == memo  # nothing looks a random pair's similarity up again
+    fresh = training.estimate_u(prepared, comparisons, 20_000, 7)
+    for c in comparisons:
+        assert np.array_equal(u[c.name], fresh[c.name]), c.name
