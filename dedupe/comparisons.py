@@ -37,6 +37,7 @@ class PairContext:
         codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
         *,
         remember: bool = False,
+        grow_memo: bool = True,
     ) -> None:
         """Args:
         prepared: the prepared records.
@@ -46,6 +47,10 @@ class PairContext:
             a pair each) for this context's lifetime: the levels of one chunk ask for the
             same column's masks many times (every level of a comparison, the hard rules).
             Meant for chunks of bounded size; the masks are read-only.
+        grow_memo: with a run-wide cache, add the similarities this context scores to the
+            cache's memo (False: only read what is there, e.g. what blocking scored). The
+            full link's level chunks read it only: a memo of every distinct value pair of a
+            14 M-pair link is ≈ 0.6 GB, and each insertion copied it whole.
         """
         self.prepared = prepared
         self.left = left
@@ -61,7 +66,7 @@ class PairContext:
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {} if codes is None else codes
         # with a run-wide cache the codes index all records: similarities scored for one set
         # of pairs (a sorted neighbourhood's filter) are looked up, not scored again, later
-        self._shared = codes is not None
+        self._shared = codes is not None and grow_memo
         self._sims: dict[tuple[str, str, float], tuple[np.ndarray, np.ndarray]] = {}
         self._focus: np.ndarray | None = None
         self._masks: dict[tuple[str, str], tuple[np.ndarray, ...]] | None = (
@@ -186,7 +191,10 @@ class PairContext:
             _, uniques = self.codes(column)
             width = np.int64(len(uniques) + 1)
             pair = lc[todo] * width + rc[todo]
-            distinct, inverse = np.unique(pair, return_inverse=True)
+            if self._shared:  # sorted: merged into the sorted memo below
+                distinct, inverse = np.unique(pair, return_inverse=True)
+            else:  # hashed: each pair of values is scored alone, in any order
+                inverse, distinct = pd.factorize(pair)
             scores = np.zeros(len(distinct), dtype=np.float64)
             memo_key = f"{SIMILARITY_MEMO}{column}:{scorer}:{bound}"
             known_ids, known = self._codes.get(memo_key, (np.zeros(0, np.int64), np.zeros(0)))
@@ -200,8 +208,7 @@ class PairContext:
                 scores[new] = score_pairs_of_values(scorer, a, b, bound)
                 if self._shared:
                     # merged in place of a sort: both are sorted and disjoint, so inserting
-                    # gives the sorted union (one new array each, not four: the memo grows
-                    # with the distinct value pairs of a 14 M-pair link)
+                    # gives the sorted union (one new array each, not four)
                     at_new = np.searchsorted(known_ids, distinct[new])
                     self._codes[memo_key] = (
                         np.insert(known_ids, at_new, distinct[new]),

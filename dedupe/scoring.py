@@ -113,10 +113,13 @@ def levels_and_hard_codes(
         """Levels of the chunk at `start` (written in place), its hard rules as local codes."""
         stop = min(start + size, n)
         # intp positions: every gather of a column's codes indexes with them (int32
-        # positions are converted again on each gather); the chunk's masks are remembered
+        # positions are converted again on each gather); the chunk's masks are remembered;
+        # the similarity memo is read (what blocking scored), not grown: a value pair met
+        # in two chunks is scored twice (the same score), but no memo of every value pair
+        # is held (≈ 45 bytes a candidate pair) nor copied on each chunk's insertion
         ctx = PairContext(
             prepared, left[start:stop].astype(np.intp), right[start:stop].astype(np.intp),
-            codes, remember=True,
+            codes, remember=True, grow_memo=False,
         )
         found = compute_levels(ctx, comparisons)
         for name, level in found.items():
@@ -229,10 +232,10 @@ def _estimate(
     score = base if tf is None else base + tf
     params.prior = estimate_prior(score, len(prepared), settings.prior)
     # anchor pairs: m of each field from the pairs the other fields call matches
-    bonus = score - base
+    bonus = _bonus(score, base)
     del base
     pair_prior = _pair_prior(params.prior, len(prepared), len(left))
-    for _ in range(_REFINE_ROUNDS):
+    for round_ in range(_REFINE_ROUNDS):
         del score  # recomputed below: refine_m reads the bonus (one array per pair less)
         for c in comparisons:  # random pairs hold matches too (a share λ): take them out of u
             params.comparisons[c.name].u = unmatched_u(
@@ -242,16 +245,31 @@ def _estimate(
             levels, comparisons, {k: np.asarray(v.m) for k, v in params.comparisons.items()},
             {k: np.asarray(v.u) for k, v in params.comparisons.items()}, pair_prior, bonus,
         )
+        # the pair arrays alive at once (8 bytes a pair each: 110 MB at 1 M) are the EM
+        # peak: each is let go as soon as it was last read (the bonus before the next
+        # one is computed; the tf bonus and the bonus after the last round)
+        bonus = None
         _cap_partial(m, {k: np.asarray(v.u) for k, v in params.comparisons.items()}, comparisons)
         for c in comparisons:
             params.comparisons[c.name].m = m[c.name].tolist()
         base = _weight_sum(levels, comparisons, params)
         score = base if tf is None else base + tf
-        bonus = score - base
+        if round_ == _REFINE_ROUNDS - 1:
+            tf = None
+        else:
+            bonus = _bonus(score, base)
         del base
         params.prior = estimate_prior(score, len(prepared), settings.prior)
         pair_prior = _pair_prior(params.prior, len(prepared), len(left))
     return params, score
+
+
+def _bonus(score: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """``score - base`` (the tf bonus as `refine_m` reads it), written over `base` when
+    `score` is another array: element by element the same subtraction, one array less."""
+    if score is base:
+        return score - base
+    return np.subtract(score, base, out=base)
 
 
 _REFINE_ROUNDS = 1

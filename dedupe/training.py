@@ -79,7 +79,9 @@ def estimate_u(
     left = rng.integers(0, max(n, 1), size=size)
     right = rng.integers(0, max(n, 1), size=size)
     keep = left != right
-    ctx = PairContext(prepared, left[keep], right[keep], codes)
+    # the run's cache is read, its similarity memo not grown: no later step looks up a
+    # random pair's similarity
+    ctx = PairContext(prepared, left[keep], right[keep], codes, grow_memo=False)
     levels = compute_levels(ctx, comparisons)
     return {c.name: level_shares(levels[c.name], None, len(c.labels)) for c in comparisons}
 

@@ -262,3 +262,48 @@ def test_em_per_rule_in_threads_estimates_the_same_m(
     assert iterations == again and iterations > 10
     for c in comparisons:
         assert np.array_equal(threaded[c.name], m[c.name]), c.name
+
+
+def test_level_chunks_read_the_memo_blocking_left_and_do_not_grow_it(
+    synthetic: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = MatchSettings()
+    prepared = prepare_records(synthetic[0], settings)
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    cand = generate_candidate_codes(prepared, rules_for(settings), settings.max_block_size,
+                                    settings.block_window, codes=codes)  # fmt: skip
+    comparisons = comparisons_for(settings)
+    memo = {k: (v[0].copy(), v[1].copy()) for k, v in codes.items()
+            if k.startswith(scoring.SIMILARITY_MEMO)}  # fmt: skip
+    assert memo  # the sorted neighbourhoods' name and phone filters scored value pairs
+    whole, hard, names = scoring.levels_and_hard_codes(
+        prepared, cand.left, cand.right, comparisons, False
+    )
+    # many chunks sharing the run's cache: they read blocking's scores, add none (a memo of
+    # every value pair of a 14 M-pair link was ≈ 0.6 GB, copied on each chunk's insertion)
+    monkeypatch.setattr(scoring, "CHUNK_PAIRS", 500)
+    with scoring_workers(2):
+        levels, chunked, chunked_names = scoring.levels_and_hard_codes(
+            prepared, cand.left, cand.right, comparisons, False, codes
+        )
+    after = {k for k in codes if k.startswith(scoring.SIMILARITY_MEMO)}
+    assert after == set(memo)
+    for key, (ids, scores) in memo.items():
+        assert np.array_equal(codes[key][0], ids) and np.array_equal(codes[key][1], scores)
+    assert chunked_names == names and np.array_equal(chunked, hard)
+    for name, values in whole.items():
+        assert np.array_equal(levels[name], values), name
+
+
+def test_em_random_pairs_read_the_run_cache_and_leave_the_memo_as_it_was(
+    synthetic: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    leveled = _leveled(synthetic)
+    prepared, comparisons, codes = leveled.prepared, leveled.comparisons, leveled.codes
+    memo = {k: len(v[0]) for k, v in codes.items() if k.startswith(scoring.SIMILARITY_MEMO)}
+    u = training.estimate_u(prepared, comparisons, 20_000, 7, codes)
+    after = {k: len(v[0]) for k, v in codes.items() if k.startswith(scoring.SIMILARITY_MEMO)}
+    assert after == memo  # nothing looks a random pair's similarity up again
+    fresh = training.estimate_u(prepared, comparisons, 20_000, 7)
+    for c in comparisons:
+        assert np.array_equal(u[c.name], fresh[c.name]), c.name

@@ -157,3 +157,36 @@ def test_similarities_scored_once_per_run_are_reused_identically(monkeypatch) ->
     again = PairContext(prepared, left, right, codes).similarity("name_key", "jaro_winkler")
     assert scored == [3, 1]  # the second context scored only the pair the first had not
     assert np.array_equal(again, fresh)
+
+
+def test_a_context_that_does_not_grow_the_memo_still_reads_it(monkeypatch) -> None:
+    """The full link's level chunks read what blocking scored and add nothing to the memo."""
+    import dedupe.comparisons as comparisons
+
+    names = ["泰聚网络科技", "太聚网络科技", "华信科技", "华信科枝", "远东物流", "远东物留"]
+    rows = [record(record_key=f"r:{i}", name_key=n) for i, n in enumerate(names)]
+    prepared = prepare_records(pd.DataFrame(rows))
+    left, right = np.array([0, 2, 4, 0]), np.array([1, 3, 5, 2])
+    fresh = PairContext(prepared, left, right).similarity("name_key", "jaro_winkler")
+    scored: list[int] = []
+    real = comparisons.score_pairs_of_values
+
+    def counting(scorer: str, a: list[str], b: list[str], at_least: float = 0.0) -> np.ndarray:
+        scored.append(len(a))
+        return real(scorer, a, b, at_least)
+
+    monkeypatch.setattr(comparisons, "score_pairs_of_values", counting)
+    codes: dict = {}
+    PairContext(prepared, left[:3], right[:3], codes).similarity("name_key", "jaro_winkler")
+    (memo,) = [k for k in codes if k.startswith(comparisons.SIMILARITY_MEMO)]
+    again = PairContext(prepared, left, right, codes, grow_memo=False).similarity(
+        "name_key", "jaro_winkler"
+    )
+    assert scored == [3, 1]  # the three pairs read back, the fourth scored
+    assert np.array_equal(again, fresh)
+    assert len(codes[memo][0]) == 3  # and not added
+    # a value pair met twice in one context is scored once, in whatever order it is met
+    twice = PairContext(prepared, np.array([2, 0, 2]), np.array([3, 1, 3]), {}, grow_memo=False)
+    scored.clear()
+    sims = twice.similarity("name_key", "jaro_winkler")
+    assert scored == [2] and sims[0] == sims[2] == fresh[1] and sims[1] == fresh[0]
