@@ -213,13 +213,14 @@ def _fold_in_chunks(
     # ranges x records), looked up by customer id in each range's fold
     reasons = delivery_reasons(con, "staging.crosswalk", "clean.records")
     writer = ChunkedTables(con, [_HISTORY_WHOLE])
+    # the events' customer ids as text once (per range it converted every event again)
+    ids_of = None if events is None or not len(events) else events["customer_id"].astype("string")
     for i, low in enumerate(bounds):
         high = bounds[i + 1] if i + 1 < len(bounds) else None
         where = "customer_id >= " + _literal(low)
         where += "" if high is None else " AND customer_id < " + _literal(high)
         part = None
-        if events is not None and len(events):
-            ids_of = events["customer_id"].astype("string")
+        if events is not None and ids_of is not None:
             keep = (ids_of >= low) & ((ids_of < high) if high is not None else True)
             part = events[keep.fillna(False).to_numpy(dtype=bool)]
         writer.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -66,7 +67,7 @@ class ColumnMasker:
 
     def __init__(self, secret: bytes | None = None, remember: bool = False) -> None:
         self._secret = secret
-        self._memo: dict[str, tuple[pa.Array, pa.Array]] | None = {} if remember else None
+        self._memo: dict[str, _Remembered] | None = {} if remember else None
 
     def mask(self, values: ColumnLike, kind: str) -> pa.ChunkedArray:
         """Mask a column by kind.
@@ -128,25 +129,10 @@ class ColumnMasker:
         self, kind: str, distinct: pa.Array, batch: Callable[[list[str]], list[str]]
     ) -> pa.Array:
         """The masked value of each distinct value (remembered ones looked up, not recomputed)."""
-        known = None if self._memo is None else self._memo.get(kind)
-        if known is None:
-            results = pa.array(batch(distinct.to_pylist()), type=pa.string())
-            if self._memo is not None:
-                self._memo[kind] = (distinct, results)
-            return results
-        values, masked = known
-        position = pc.index_in(distinct, value_set=values)
-        new = position.is_null().to_numpy(zero_copy_only=False)
-        fresh_values = distinct.filter(pa.array(new))
-        fresh = pa.array(batch(fresh_values.to_pylist()), type=pa.string())
-        assert self._memo is not None
-        self._memo[kind] = (
-            pa.concat_arrays([values, fresh_values.cast(values.type)]),
-            pa.concat_arrays([masked, fresh]),
-        )
-        found = position.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-        take = np.where(new, len(values) + np.cumsum(new) - 1, found)
-        return self._memo[kind][1].take(pa.array(take))
+        if self._memo is None:
+            return pa.array(batch(distinct.to_pylist()), type=pa.string())
+        known = self._memo.setdefault(kind, _Remembered())
+        return known.masked(distinct, batch)
 
     def _batch(self, kind: str) -> Callable[[list[str]], list[str]]:
         if kind in _SCALAR_RULES:
@@ -158,6 +144,78 @@ class ColumnMasker:
             secret = self._secret
             return lambda distinct: pseudonyms(distinct, secret)
         raise ValueError(f"unknown masking kind {kind!r}")
+
+
+class _Remembered:
+    """Values masked so far (one kind) and their masked values, found again by a hash index.
+
+    Looking a call's distinct values up costs their number, not the number remembered: an
+    Arrow ``index_in`` against every remembered value rebuilt its hash table on each call
+    (the full mart masks a row batch a call: calls × remembered values grew with the square
+    of the data). The index is each value's 64-bit hash (DuckDB's ``hash``), sorted, with
+    the value's position; a hit is checked against the value itself, and a value whose
+    hash is shared (a collision) is looked up exactly among all remembered values.
+    """
+
+    def __init__(self) -> None:
+        self._values = pa.array([], type=pa.string())
+        self._masked = pa.array([], type=pa.string())
+        self._hashes = np.empty(0, dtype=np.uint64)  # sorted
+        self._positions = np.empty(0, dtype=np.int64)  # of each hash's value
+        self._db: duckdb.DuckDBPyConnection | None = None
+
+    def masked(self, distinct: pa.Array, batch: Callable[[list[str]], list[str]]) -> pa.Array:
+        """The masked value of each of ``distinct`` (distinct, non-null); new ones masked
+        with ``batch`` and remembered."""
+        hashes = self._hash(distinct)
+        found = self._find(distinct, hashes)
+        fresh = found < 0
+        if fresh.any():
+            values = distinct.filter(pa.array(fresh))
+            self._remember(values, pa.array(batch(values.to_pylist()), type=pa.string()),
+                           hashes[fresh])  # fmt: skip
+            found[fresh] = np.arange(len(self._values) - len(values), len(self._values))
+        return self._masked.take(pa.array(found))
+
+    def _hash(self, values: pa.Array) -> np.ndarray:
+        if self._db is None:
+            self._db = duckdb.connect()
+        self._db.register("_masked_values", pa.table({"v": values}))
+        try:
+            result = self._db.sql("SELECT hash(v) AS h FROM _masked_values").to_arrow_table()
+        finally:
+            self._db.unregister("_masked_values")
+        return result.column("h").to_numpy().astype(np.uint64, copy=False)
+
+    def _find(self, distinct: pa.Array, hashes: np.ndarray) -> np.ndarray:
+        """Each value's position among the remembered ones, -1 when not remembered."""
+        found = np.full(len(distinct), -1, dtype=np.int64)
+        if not len(self._values):
+            return found
+        order = np.argsort(hashes)  # sorted queries: the search walks the index in order
+        at = np.empty(len(hashes), dtype=np.int64)
+        at[order] = np.searchsorted(self._hashes, hashes[order])
+        at = np.minimum(at, len(self._hashes) - 1)
+        hit = self._hashes[at] == hashes
+        candidates = np.where(hit, self._positions[at], 0)
+        remembered = self._values
+        same = pc.equal(distinct.cast(pa.string()), remembered.take(pa.array(candidates)))
+        same = np.asarray(same.fill_null(False), dtype=bool) & hit
+        found[same] = candidates[same]
+        shared = hit & ~same  # the hash of another value: look it up exactly
+        if shared.any():
+            exact = pc.index_in(distinct.filter(pa.array(shared)), value_set=remembered)
+            found[shared] = exact.fill_null(-1).to_numpy(zero_copy_only=False)
+        return found
+
+    def _remember(self, values: pa.Array, masked: pa.Array, hashes: np.ndarray) -> None:
+        order = np.argsort(hashes, kind="stable")
+        sorted_hashes = hashes[order]
+        at = np.searchsorted(self._hashes, sorted_hashes, side="right")
+        self._hashes = np.insert(self._hashes, at, sorted_hashes)
+        self._positions = np.insert(self._positions, at, len(self._values) + order)
+        self._values = pa.concat_arrays([self._values, values.cast(pa.string())])
+        self._masked = pa.concat_arrays([self._masked, masked])
 
 
 def names_to_mask(

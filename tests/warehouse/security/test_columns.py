@@ -105,6 +105,65 @@ def test_mask_many_masks_each_column_like_mask() -> None:
     assert together[2].to_pylist() == [None] * 3
 
 
+def _batches_of_ids() -> list[pa.ChunkedArray]:
+    """Row batches sharing some values with earlier batches, with nulls and empty chunks."""
+    batches = []
+    for b in range(6):
+        values = [f"C2024{(7 * i + b) % 40:07d}" if i % 3 else f"R{b}-{i}" for i in range(60)]
+        values[::11] = [None] * len(values[::11])
+        batches.append(pa.chunked_array([pa.array(values[:25]), pa.array([], pa.string()),
+                                         pa.array(values[25:])]))  # fmt: skip
+    return batches
+
+
+def test_remembering_masker_equals_a_fresh_one_batch_after_batch() -> None:
+    remembering = ColumnMasker(SECRET, remember=True)
+    for batch in _batches_of_ids():
+        assert remembering.mask(batch, "pseudonym").to_pylist() == [
+            None if v is None else pseudonym(v, SECRET) for v in batch.to_pylist()
+        ]
+
+
+def test_remembered_values_are_found_without_a_scan_of_all_of_them(monkeypatch) -> None:
+    """A batch's values are looked up by the hash index: an ``index_in`` against every
+    remembered value per batch made the full mart's masking grow with the data's square."""
+    import warehouse.security.columns as columns
+
+    masker = ColumnMasker(SECRET, remember=True)
+    batches = _batches_of_ids()
+    masker.mask(batches[0], "pseudonym")
+    calls: list[int] = []
+    real = columns.pc.index_in
+
+    def spy(values, value_set, **kw):  # type: ignore[no-untyped-def]
+        calls.append(len(value_set))
+        return real(values, value_set=value_set, **kw)
+
+    monkeypatch.setattr(columns.pc, "index_in", spy)
+    for batch in batches[1:]:
+        masker.mask(batch, "pseudonym")
+    assert calls == []
+
+
+def test_remembered_values_sharing_a_hash_are_told_apart(monkeypatch) -> None:
+    """Every value hashed alike (collisions): each is still found exactly, none is mixed up."""
+    import numpy as np
+
+    import warehouse.security.columns as columns
+
+    monkeypatch.setattr(
+        columns._Remembered, "_hash", lambda self, values: np.zeros(len(values), np.uint64)
+    )
+    masker = ColumnMasker(SECRET, remember=True)
+    for batch in _batches_of_ids():
+        assert masker.mask(batch, "phone").to_pylist() == [
+            None if v is None else mask_phone(v) for v in batch.to_pylist()
+        ]
+        assert masker.mask(batch, "pseudonym").to_pylist() == [
+            None if v is None else pseudonym(v, SECRET) for v in batch.to_pylist()
+        ]
+
+
 def test_non_text_columns_are_masked_as_their_pandas_text() -> None:
     ids = pa.chunked_array([pa.array([17, None, 3], pa.int64())])
     out = ColumnMasker(SECRET).mask(ids, "pseudonym").to_pylist()
