@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -1236,8 +1238,8 @@ def _subset(
             continue
         key = cached_codes(prepared, rule.key, codes)
         places = read.places[name]
-        at = positions_of(places["record_key"].to_numpy(dtype=object), keys)
-        if (at < 0).any() or len(np.unique(at)) != int((key >= 0).sum()) or (key[at] < 0).any():
+        at = _placed(places["record_key"], keys, key)
+        if at is None:
             raise ValueError(f"the subset read does not place every record of {name}")
         position = np.full(len(prepared), -1, dtype=np.int64)
         position[at] = places["place"].to_numpy(dtype=np.int64)
@@ -1254,6 +1256,27 @@ def _subset(
     pairs = stored_pair_set(read.pairs, read.rule_names, read.hard_names)
     subset = _Subset(prepared, old_versions, focus, remap, is_fresh, codes, gaps)
     return subset, pairs, read.steward_pairs
+
+
+def _placed(placed: pd.Series, keys: pa.Array, key: np.ndarray) -> np.ndarray | None:
+    """Position (into `keys`, sorted) of each record `placed` names, or None unless `placed`
+    names each record with a block key (`key` >= 0) exactly once.
+
+    Both sides are sorted record keys (Arrow's order is the code point order a Python sort
+    gives `keys`), so the records line up by position: one Arrow sort and one comparison, not
+    a hash lookup of every key (and no Python string) per blocking rule.
+    """
+    inside = np.nonzero(key >= 0)[0]
+    if len(placed) != len(inside):
+        return None
+    names = arrow_strings(placed)
+    order = pc.sort_indices(names)
+    same = pc.equal(names.take(order), keys.take(pa.array(inside)))
+    if same.null_count or not pc.all(same, min_count=0).as_py():
+        return None
+    at = np.empty(len(inside), dtype=np.int64)
+    at[order.to_numpy()] = inside
+    return at
 
 
 def _link_text(frame: pd.DataFrame, keep: frozenset[str]) -> pd.DataFrame:
