@@ -324,7 +324,8 @@ class StoredSubset:
             if name in self._places_done:
                 places[name] = pd.concat([self._places_done[name], places[name]],
                                          ignore_index=True)  # fmt: skip
-        for temp in ("_sub_want", "_sub_brows", *(f"_sub_blk{i}" for i in firsts)):
+        for temp in ("_sub_want", "_sub_wrows", "_sub_brows",
+                     *(f"_sub_{t}{i}" for i in firsts for t in ("blk", "bsz"))):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
         if self._rows is not None:
             rows = pd.concat([self._rows, rows], ignore_index=True)
@@ -388,10 +389,10 @@ class StoredSubset:
 
     def _unranked_blocks(self) -> list[int]:
         """The records to place (``_sub_want``: reached or new, not placed by an earlier read)
-        and, per layout, the blocks of theirs not ranked already (``_sub_blk<i>``), with every
-        member of those blocks in the new state (``_sub_brows``: one scan of the new state for
-        every layout, not one or two a layout). Returns the first layout index of each
-        ``key/order``."""
+        and, per layout, the blocks of theirs not ranked already (``_sub_blk<i>``) with their
+        size in the new state (``_sub_bsz<i>``), from every member of those blocks
+        (``_sub_brows``: one scan of the new state for every layout, not one or two a layout).
+        Returns the first layout index of each ``key/order``."""
         con = self.con
         firsts = list({f"{lay.key}/{lay.order}": i
                        for i, lay in reversed(list(enumerate(self.layouts)))}.values())[::-1]
@@ -400,12 +401,10 @@ class StoredSubset:
             " SELECT record_key FROM _sub_full UNION SELECT record_key FROM _sub_fresh_keys)"
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
-        keyed = ", ".join(
-            f"n.{_q(self.layouts[i].key)} AS k{i}" for i in firsts
-        )
+        keyed = ", ".join(f"n.{_q(self.layouts[i].key)} AS k{i}" for i in firsts)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _sub_wrows AS SELECT {keyed} FROM _sub_now AS n"
-            " WHERE n.record_key IN (SELECT record_key FROM _sub_want)"
+            f"CREATE OR REPLACE TEMP TABLE _sub_wrows AS SELECT n.record_key, {keyed}"
+            " FROM _sub_now AS n WHERE n.record_key IN (SELECT record_key FROM _sub_want)"
         )
         for i in firsts:
             con.execute(
@@ -413,7 +412,6 @@ class StoredSubset:
                 f" FROM _sub_wrows WHERE k{i} IS NOT NULL"
                 f" AND k{i} NOT IN (SELECT k FROM _sub_rank{i})"
             )
-        con.execute("DROP TABLE IF EXISTS _sub_wrows")
         inside = " OR ".join(
             f"{_q(self.layouts[i].key)} IN (SELECT k FROM _sub_blk{i})" for i in firsts
         )
@@ -421,17 +419,29 @@ class StoredSubset:
             "CREATE OR REPLACE TEMP TABLE _sub_brows AS SELECT * FROM _sub_now"
             f" WHERE {inside or 'false'}"
         )
+        for i in firsts:
+            k = _q(self.layouts[i].key)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _sub_bsz{i} AS SELECT {k} AS k,"
+                f" count(*)::BIGINT AS size FROM _sub_brows"
+                f" WHERE {k} IN (SELECT k FROM _sub_blk{i}) GROUP BY {k}"
+            )
         return firsts
 
     def _places(self, i: int, lay: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Place and block size of the reached records and new versions, gaps of old versions
-        (after `_unranked_blocks`)."""
+        (after `_unranked_blocks`). A record of an unranked block within the rule's cap gets
+        place 0: every pair of such a block is generated whatever the order (its size is what
+        the link reads), so its true place is not computed."""
         k, o = _q(lay.key), _q(lay.order)
         table = self.con.sql(
             f"WITH ranked AS (SELECT record_key, {k} AS k,"
             f"  row_number() OVER (PARTITION BY {k} ORDER BY coalesce({o}, ''), record_key) - 1"
             f"   AS place, count(*) OVER (PARTITION BY {k}) AS size"
-            f"  FROM _sub_brows WHERE {k} IN (SELECT k FROM _sub_blk{i})"
+            f"  FROM _sub_brows WHERE {k} IN"
+            f"   (SELECT k FROM _sub_bsz{i} WHERE size > {lay.cap})"
+            f"  UNION ALL SELECT w.record_key, w.k{i}, 0, b.size FROM _sub_wrows AS w"
+            f"   JOIN _sub_bsz{i} AS b ON w.k{i} = b.k WHERE b.size <= {lay.cap}"
             f"  UNION ALL SELECT record_key, k, place, size FROM _sub_rank{i} WHERE real = 1)"
             " SELECT record_key, place::BIGINT AS place, size::BIGINT AS size FROM ranked"
             " WHERE record_key IN (SELECT record_key FROM _sub_want)"
