@@ -300,6 +300,7 @@ class StoredSubset:
         self._rows, self._places_done = None, {}
         for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
+            self.con.execute(f"DROP TABLE IF EXISTS _sub_bk{i}")
 
     def _read(self) -> ReadSubset:
         """The rows of ``_sub_full``, the pairs among them, places and gaps. Rows and places
@@ -344,7 +345,10 @@ class StoredSubset:
 
     def _rank(self, i: int, lay: Layout) -> None:
         """``_sub_rank<i>``: the new state's members of the changed blocks, each with its place
-        in the window order and the block's size, and the old versions as gaps (``real`` 0)."""
+        in the window order, and the old versions as gaps (``real`` 0); ``_sub_bk<i>``: each
+        of those blocks' size now, new versions inserted and old versions removed (counted
+        once a block, not carried on each of its members: the sorted-neighbourhood rules'
+        blocks hold nearly every record)."""
         k, o = _q(lay.key), _q(lay.order)
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE _sub_rank{i} AS"
@@ -357,33 +361,39 @@ class StoredSubset:
             f"  FROM _sub_now WHERE {k} IN (SELECT k FROM blocks)"
             f"  UNION ALL SELECT record_key, {k}, coalesce({o}, ''), 0 FROM _sub_old"
             f"  WHERE {k} IN (SELECT k FROM blocks))"
-            " SELECT record_key, k, real,"
+            " SELECT record_key, k, real::TINYINT AS real,"
             "  sum(real) OVER (PARTITION BY k ORDER BY o, record_key, real"
-            "   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::BIGINT - real AS place,"
-            "  (sum(real) OVER (PARTITION BY k))::BIGINT AS size,"
-            "  (sum(real * (record_key IN (SELECT record_key FROM _sub_fresh))::INT)"
-            "   OVER (PARTITION BY k))::BIGINT AS inserted,"
-            "  (sum(1 - real) OVER (PARTITION BY k))::BIGINT AS removed"
+            "   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::BIGINT - real AS place"
             " FROM pts"
+        )
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _sub_bk{i} AS SELECT r.k,"
+            " r.size, coalesce(f.inserted, 0)::BIGINT AS inserted, r.removed"
+            " FROM (SELECT k, count(*) FILTER (WHERE real = 1)::BIGINT AS size,"
+            f"  count(*) FILTER (WHERE real = 0)::BIGINT AS removed FROM _sub_rank{i}"
+            "  GROUP BY k) AS r"
+            f" LEFT JOIN (SELECT {k} AS k, count(*) AS inserted FROM _sub_new"
+            f"  WHERE {k} IS NOT NULL GROUP BY {k}) AS f ON r.k = f.k"
         )
 
     def _near_sql(self, i: int, lay: Layout) -> str:
         """The members of ``_sub_rank<i>`` a change reaches: whole blocks small now or crossing
         the cap, else those within reach of a new/changed record's place or of a gap."""
         cap, w = lay.cap, lay.window
-        over_now = f"size > {cap}"
-        over_before = f"size - inserted + removed > {cap}"
+        over_now = f"b.size > {cap}"
+        over_before = f"b.size - b.inserted + b.removed > {cap}"
+        ranked = f"_sub_rank{i} AS p JOIN _sub_bk{i} AS b ON p.k = b.k"
         return (
             f"SELECT r.record_key FROM _sub_rank{i} AS r WHERE r.real = 1 AND r.k IN"
-            f" (SELECT k FROM _sub_rank{i} WHERE ({over_now}) <> ({over_before})"
-            f"  OR (NOT ({over_now}) AND real = 1 AND record_key IN"
-            "   (SELECT record_key FROM _sub_focus)))"
+            f" (SELECT b.k FROM _sub_bk{i} AS b WHERE ({over_now}) <> ({over_before})"
+            f"  UNION SELECT p.k FROM {ranked} WHERE NOT ({over_now}) AND p.real = 1"
+            "   AND p.record_key IN (SELECT record_key FROM _sub_focus))"
             f" UNION ALL SELECT r.record_key FROM _sub_rank{i} AS r JOIN ("
-            f"  SELECT k, unnest(range(place - {2 * w + 1}, place + {2 * w + 1})) AS at"
-            f"   FROM _sub_rank{i} WHERE real = 0 AND ({over_now}) AND ({over_before})"
-            f"  UNION ALL SELECT k, unnest(range(place - {w}, place + {w + 1})) AS at"
-            f"   FROM _sub_rank{i} WHERE real = 1 AND {over_now}"
-            "    AND record_key IN (SELECT record_key FROM _sub_focus)"
+            f"  SELECT p.k, unnest(range(p.place - {2 * w + 1}, p.place + {2 * w + 1})) AS at"
+            f"   FROM {ranked} WHERE p.real = 0 AND ({over_now}) AND ({over_before})"
+            f"  UNION ALL SELECT p.k, unnest(range(p.place - {w}, p.place + {w + 1})) AS at"
+            f"   FROM {ranked} WHERE p.real = 1 AND {over_now}"
+            "    AND p.record_key IN (SELECT record_key FROM _sub_focus)"
             ") AS a ON r.k = a.k AND r.place = a.at WHERE r.real = 1"
         )
 
@@ -442,7 +452,8 @@ class StoredSubset:
             f"   (SELECT k FROM _sub_bsz{i} WHERE size > {lay.cap})"
             f"  UNION ALL SELECT w.record_key, w.k{i}, 0, b.size FROM _sub_wrows AS w"
             f"   JOIN _sub_bsz{i} AS b ON w.k{i} = b.k WHERE b.size <= {lay.cap}"
-            f"  UNION ALL SELECT record_key, k, place, size FROM _sub_rank{i} WHERE real = 1)"
+            f"  UNION ALL SELECT r.record_key, r.k, r.place, b.size FROM _sub_rank{i} AS r"
+            f"   JOIN _sub_bk{i} AS b ON r.k = b.k WHERE r.real = 1)"
             " SELECT record_key, place::BIGINT AS place, size::BIGINT AS size FROM ranked"
             " WHERE record_key IN (SELECT record_key FROM _sub_want)"
         ).to_arrow_table()
