@@ -343,3 +343,33 @@ def test_placed_lines_up_sorted_keys_and_rejects_a_missing_or_extra_record() -> 
     assert _placed(pd.Series(["d", "a", "b"], dtype="str"), keys, key) is None
     assert _placed(pd.Series(["d", "a", "a"], dtype="str"), keys, key) is None
     assert _placed(pd.Series([], dtype=object), pa.array([], pa.string()), key[:0]) is not None
+
+
+def test_pass_two_takes_the_pairs_pass_one_scored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pass 2 links over pass 1's records and the touched records' components: the candidate
+    pairs pass 1 scored come out again and are taken as scored (no pair is scored twice), and
+    the night still equals a full rebuild."""
+    import dedupe.incremental as incremental
+
+    records, _ = make_records(400, seed=43)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    changed = records.sample(6, random_state=7).assign(email=None, phone=None)
+    dupes = records.sample(4, random_state=8).assign(record_key=lambda f: "n:" + f["record_key"])
+    current = pd.concat(
+        [records[~records["record_key"].isin(changed["record_key"])], changed, dupes],
+        ignore_index=True,
+    )
+    replace_tables(con, {"clean.records": current})
+    scored: list[tuple[str, str, str]] = []
+    score = incremental.score_candidates
+
+    def spy(prepared, left, right, rule, *args, **kwargs):  # type: ignore[no-untyped-def]
+        keys = prepared["record_key"].to_numpy(dtype=object)
+        scored.extend(zip(keys[left], keys[right], rule, strict=True))
+        return score(prepared, left, right, rule, *args, **kwargs)
+
+    monkeypatch.setattr(incremental, "score_candidates", spy)
+    _night(con, current, None, 1, params)
+    assert scored
+    assert len(set(scored)) == len(scored)
