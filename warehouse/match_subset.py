@@ -12,10 +12,11 @@ records only"):
    of the changed records and of their old versions are ranked in the rule's window order
    (order column as text, ties by record_key) with their whole size before and after; a block
    small now is taken whole, one crossing the cap whole, an oversize one only around the
-   changed places and the gaps old versions left. To those come the steward-decided records,
-   those sharing a valid id number with a new version, and every record an old version shares
-   a stored pair with. Their prepared rows, the stored pairs among them (positions, not keys)
-   and each record's window place and block size per rule are read;
+   changed places and the gaps old versions left (the block totals counted once a block).
+   To those come the steward-decided records, those sharing a valid id number with a new
+   version, and every record an old version shares a stored pair with. Their prepared rows, the stored pairs among them (positions, not keys)
+   and each record's window place and block size per rule are read (a record of an untouched
+   block within the cap: its block's size only, place 0);
 3. `StoredSubset.grow` (pass 2): the matcher found the touched records on pass 1; the whole
    strong-pair components (and valid id number groups) of those are added (a fixed point in
    SQL, one frontier a round), nothing more: a weak partner of a component's member outside
@@ -71,7 +72,9 @@ class ReadSubset:
             steward_decision).
         places: per `Layout` (``key/order``), for the reached records and the new versions
             in the new state: record_key, place (in the block's window order) and size (the
-            block's whole size); records without a key are absent.
+            block's whole size); records without a key are absent. A record of a block no
+            change touched that is within the rule's cap has place 0: every pair of such a
+            block is generated whatever the order.
         gaps: per `Layout`, for the old versions of changed records: record_key and gap (the
             place in the new state of the first member ordered after the old version).
     """
