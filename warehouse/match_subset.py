@@ -14,9 +14,10 @@ records only"):
    small now is taken whole, one crossing the cap whole, an oversize one only around the
    changed places and the gaps old versions left (the block totals counted once a block).
    To those come the steward-decided records, those sharing a valid id number with a new
-   version, and every record an old version shares a stored pair with. Their prepared rows, the stored pairs among them (positions, not keys)
-   and each record's window place and block size per rule are read (a record of an untouched
-   block within the cap: its block's size only, place 0);
+   version, and every record an old version shares a stored pair with. Their prepared rows,
+   the stored pairs among them (positions, not keys) and each record's window place and block
+   size per rule are read (a record of an untouched block within the cap: its block's size
+   only, place 0);
 3. `StoredSubset.grow` (pass 2): the matcher found the touched records on pass 1; the whole
    strong-pair components (and valid id number groups) of those are added (a fixed point in
    SQL, one frontier a round), nothing more: a weak partner of a component's member outside
