@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -617,6 +619,28 @@ def _stored_again(
     return found, at
 
 
+def _scored_again(
+    scored: PairSet | None, left: np.ndarray, right: np.ndarray, rule: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which candidate pairs (`left` < `right`, rule labels `rule`) an earlier pass of this
+    link scored with the same rule (`scored`, at this run's positions), and where:
+    (mask, position into `scored`)."""
+    found = np.zeros(len(left), dtype=bool)
+    at = np.zeros(len(left), dtype=np.int64)
+    if scored is None or len(scored) == 0 or len(left) == 0:
+        return found, at
+    scored_ids = scored.ids(n)
+    order = np.argsort(scored_ids, kind="stable")
+    ids = left.astype(np.int64) * np.int64(n) + right.astype(np.int64)
+    where = np.minimum(np.searchsorted(scored_ids[order], ids), len(order) - 1)
+    where = order[where]
+    hit = scored_ids[where] == ids
+    before = np.array([*scored.rule_names, None], dtype=object)[scored.rule[where]]
+    found = hit & (before == np.asarray(rule, dtype=object))
+    at[found] = where[found]
+    return found, at
+
+
 def affected_records(
     prepared: pd.DataFrame,
     pairs: PairSet,
@@ -760,12 +784,17 @@ def _link(
     more: Callable[[np.ndarray], PairSet] | None = None,
     subset: _Subset | None = None,
     touched_only: bool = False,
-) -> LinkResult | LinkDelta | np.ndarray:
+    scored_before: PairSet | None = None,
+) -> LinkResult | LinkDelta | tuple[np.ndarray, PairSet]:
     """The body of `link_incremental` / `link_stored` (arguments as theirs).
 
     With `delta`, only the affected records' rows are assembled (`LinkDelta`), not all; with
     `more` (delta only), ``previous.pair_set`` holds the strong and steward pairs only and
-    the other pairs of the records re-checked or re-clustered are read with it.
+    the other pairs of the records re-checked or re-clustered are read with it. With
+    `touched_only`, the link stops once the touched records are known: (their keys, the
+    candidate pairs it scored); `scored_before` (delta only) holds pairs such a pass scored,
+    at this run's positions: a candidate among them with the same rule is taken, not scored
+    again (same prepared rows, same parameters).
     """
     if more is not None and not delta:
         raise ValueError("a link from some of the stored pairs can only be a delta")
@@ -893,14 +922,22 @@ def _link(
         # a pair of two unchanged records stored with the same rule is its stored row (same
         # prepared rows, same params): taken as stored, not compared and scored again
         again, at = _stored_again(old, keep, old_ids, cand.left, cand.right, rule, focus, n)
-        new = ~again
+        known, where = _scored_again(scored_before, cand.left, cand.right, rule, n)
+        known &= ~again
+        new = ~again & ~known
         fresh, params = score_candidates(
             prepared, cand.left[new], cand.right[new], rule[new], settings, params
         )
-        if again.any():
-            fresh = concat_pairs([fresh, old.take(keep[at[again]])])
+        scored_now = fresh
+        if again.any() or known.any():
+            assert scored_before is not None or not known.any()
+            fresh = concat_pairs([
+                fresh, old.take(keep[at[again]]),
+                *([] if scored_before is None else [scored_before.take(where[known])]),
+            ])  # fmt: skip
     else:
         fresh, params = score_candidates(prepared, cand.left, cand.right, rule, settings, params)
+        scored_now = fresh
     fresh_ids = fresh.ids(n)
     scored = np.ones(len(fresh), dtype=bool)
     if delta:
@@ -919,7 +956,7 @@ def _link(
                 _mark(touched, positions_of(existing_pairs.loc[had, side].to_numpy(object), keys))
     if touched_only:  # the touched records and the ends of the cannot-links gone
         ends = np.concatenate([np.nonzero(touched)[0], old.left[cannot], old.right[cannot]])
-        return prepared["record_key"].to_numpy(dtype=object)[np.unique(ends)]
+        return prepared["record_key"].to_numpy(dtype=object)[np.unique(ends)], scored_now
     replaced = _member(old_ids, np.sort(fresh_ids))
     keep, old_ids = keep[~replaced], old_ids[~replaced]
     pairs = _interleave(old, keep, old_ids, fresh, fresh_ids)
@@ -1236,8 +1273,8 @@ def _subset(
             continue
         key = cached_codes(prepared, rule.key, codes)
         places = read.places[name]
-        at = positions_of(places["record_key"].to_numpy(dtype=object), keys)
-        if (at < 0).any() or len(np.unique(at)) != int((key >= 0).sum()) or (key[at] < 0).any():
+        at = _placed(places["record_key"], keys, key)
+        if at is None:
             raise ValueError(f"the subset read does not place every record of {name}")
         position = np.full(len(prepared), -1, dtype=np.int64)
         position[at] = places["place"].to_numpy(dtype=np.int64)
@@ -1254,6 +1291,27 @@ def _subset(
     pairs = stored_pair_set(read.pairs, read.rule_names, read.hard_names)
     subset = _Subset(prepared, old_versions, focus, remap, is_fresh, codes, gaps)
     return subset, pairs, read.steward_pairs
+
+
+def _placed(placed: pd.Series, keys: pa.Array, key: np.ndarray) -> np.ndarray | None:
+    """Position (into `keys`, sorted) of each record `placed` names, or None unless `placed`
+    names each record with a block key (`key` >= 0) exactly once.
+
+    Both sides are sorted record keys (Arrow's order is the code point order a Python sort
+    gives `keys`), so the records line up by position: one Arrow sort and one comparison, not
+    a hash lookup of every key (and no Python string) per blocking rule.
+    """
+    inside = np.nonzero(key >= 0)[0]
+    if len(placed) != len(inside):
+        return None
+    names = arrow_strings(placed)
+    order = pc.sort_indices(names)
+    same = pc.equal(names.take(order), keys.take(pa.array(inside)))
+    if same.null_count or not pc.all(same, min_count=0).as_py():
+        return None
+    at = np.empty(len(inside), dtype=np.int64)
+    at[order.to_numpy()] = inside
+    return at
 
 
 def _link_text(frame: pd.DataFrame, keep: frozenset[str]) -> pd.DataFrame:
@@ -1440,10 +1498,14 @@ def link_subset_delta(
         # pass 1: the records the change reaches in the blocks, to find the touched ones
         read = source.reach(fresh, changed, flipped, decided, _layouts(rules, settings))
         first = _subset(read, fresh, old, flips, rules, keep)
-        touched = _link(
+        found = _link(
             new_records, None, first[2], settings, decisions, params, None,
             _previous(first, params), delta=True, subset=first[0], touched_only=True,
         )
+        assert isinstance(found, tuple)
+        touched, scored = found
+        # the pairs pass 1 scored, by record key (pass 2 reads more records: new positions)
+        scored_keys = first[0].prepared["record_key"].to_numpy(dtype=object)
         del first
         # pass 2: with the whole components of the touched records and their partners
         read = source.grow(np.asarray(touched, dtype=object))
@@ -1454,10 +1516,21 @@ def link_subset_delta(
     result = _link(
         new_records, None, steward, settings, decisions, params, None,
         _previous((subset, pairs, steward), params), delta=True, subset=subset,
+        scored_before=_moved(scored, scored_keys, subset.prepared),
     )
     assert isinstance(result, LinkDelta)
     result.partial = True
     return result
+
+
+def _moved(pairs: PairSet, keys: np.ndarray, prepared: pd.DataFrame) -> PairSet:
+    """`pairs` (positions into the records `keys`) at their positions in `prepared`; a pair
+    of a record `prepared` lacks is left out (pass 2 reads every record pass 1 read, so
+    none is, but nothing relies on it)."""
+    at = positions_of(keys, arrow_strings(prepared["record_key"].to_numpy(dtype=object)))
+    moved = pairs.take(np.nonzero((at[pairs.left] >= 0) & (at[pairs.right] >= 0))[0])
+    moved.left, moved.right = at[moved.left], at[moved.right]
+    return moved
 
 
 def _previous(read: tuple[_Subset, PairSet, pd.DataFrame], params: ModelParams) -> LinkResult:

@@ -12,10 +12,12 @@ records only"):
    of the changed records and of their old versions are ranked in the rule's window order
    (order column as text, ties by record_key) with their whole size before and after; a block
    small now is taken whole, one crossing the cap whole, an oversize one only around the
-   changed places and the gaps old versions left. To those come the steward-decided records,
-   those sharing a valid id number with a new version, and every record an old version shares
-   a stored pair with. Their prepared rows, the stored pairs among them (positions, not keys)
-   and each record's window place and block size per rule are read;
+   changed places and the gaps old versions left (the block totals counted once a block).
+   To those come the steward-decided records, those sharing a valid id number with a new
+   version, and every record an old version shares a stored pair with. Their prepared rows,
+   the stored pairs among them (positions, not keys) and each record's window place and block
+   size per rule are read (a record of an untouched block within the cap: its block's size
+   only, place 0);
 3. `StoredSubset.grow` (pass 2): the matcher found the touched records on pass 1; the whole
    strong-pair components (and valid id number groups) of those are added (a fixed point in
    SQL, one frontier a round), nothing more: a weak partner of a component's member outside
@@ -71,7 +73,9 @@ class ReadSubset:
             steward_decision).
         places: per `Layout` (``key/order``), for the reached records and the new versions
             in the new state: record_key, place (in the block's window order) and size (the
-            block's whole size); records without a key are absent.
+            block's whole size); records without a key are absent. A record of a block no
+            change touched that is within the rule's cap has place 0: every pair of such a
+            block is generated whatever the order.
         gaps: per `Layout`, for the old versions of changed records: record_key and gap (the
             place in the new state of the first member ordered after the old version).
     """
@@ -300,6 +304,7 @@ class StoredSubset:
         self._rows, self._places_done = None, {}
         for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
+            self.con.execute(f"DROP TABLE IF EXISTS _sub_bk{i}")
 
     def _read(self) -> ReadSubset:
         """The rows of ``_sub_full``, the pairs among them, places and gaps. Rows and places
@@ -324,7 +329,8 @@ class StoredSubset:
             if name in self._places_done:
                 places[name] = pd.concat([self._places_done[name], places[name]],
                                          ignore_index=True)  # fmt: skip
-        for temp in ("_sub_want", "_sub_brows", *(f"_sub_blk{i}" for i in firsts)):
+        for temp in ("_sub_want", "_sub_wrows", "_sub_brows",
+                     *(f"_sub_{t}{i}" for i in firsts for t in ("blk", "bsz"))):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
         if self._rows is not None:
             rows = pd.concat([self._rows, rows], ignore_index=True)
@@ -343,7 +349,10 @@ class StoredSubset:
 
     def _rank(self, i: int, lay: Layout) -> None:
         """``_sub_rank<i>``: the new state's members of the changed blocks, each with its place
-        in the window order and the block's size, and the old versions as gaps (``real`` 0)."""
+        in the window order, and the old versions as gaps (``real`` 0); ``_sub_bk<i>``: each
+        of those blocks' size now, new versions inserted and old versions removed (counted
+        once a block, not carried on each of its members: the sorted-neighbourhood rules'
+        blocks hold nearly every record)."""
         k, o = _q(lay.key), _q(lay.order)
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE _sub_rank{i} AS"
@@ -356,42 +365,48 @@ class StoredSubset:
             f"  FROM _sub_now WHERE {k} IN (SELECT k FROM blocks)"
             f"  UNION ALL SELECT record_key, {k}, coalesce({o}, ''), 0 FROM _sub_old"
             f"  WHERE {k} IN (SELECT k FROM blocks))"
-            " SELECT record_key, k, real,"
+            " SELECT record_key, k, real::TINYINT AS real,"
             "  sum(real) OVER (PARTITION BY k ORDER BY o, record_key, real"
-            "   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::BIGINT - real AS place,"
-            "  (sum(real) OVER (PARTITION BY k))::BIGINT AS size,"
-            "  (sum(real * (record_key IN (SELECT record_key FROM _sub_fresh))::INT)"
-            "   OVER (PARTITION BY k))::BIGINT AS inserted,"
-            "  (sum(1 - real) OVER (PARTITION BY k))::BIGINT AS removed"
+            "   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::BIGINT - real AS place"
             " FROM pts"
+        )
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _sub_bk{i} AS SELECT r.k,"
+            " r.size, coalesce(f.inserted, 0)::BIGINT AS inserted, r.removed"
+            " FROM (SELECT k, count(*) FILTER (WHERE real = 1)::BIGINT AS size,"
+            f"  count(*) FILTER (WHERE real = 0)::BIGINT AS removed FROM _sub_rank{i}"
+            "  GROUP BY k) AS r"
+            f" LEFT JOIN (SELECT {k} AS k, count(*) AS inserted FROM _sub_new"
+            f"  WHERE {k} IS NOT NULL GROUP BY {k}) AS f ON r.k = f.k"
         )
 
     def _near_sql(self, i: int, lay: Layout) -> str:
         """The members of ``_sub_rank<i>`` a change reaches: whole blocks small now or crossing
         the cap, else those within reach of a new/changed record's place or of a gap."""
         cap, w = lay.cap, lay.window
-        over_now = f"size > {cap}"
-        over_before = f"size - inserted + removed > {cap}"
+        over_now = f"b.size > {cap}"
+        over_before = f"b.size - b.inserted + b.removed > {cap}"
+        ranked = f"_sub_rank{i} AS p JOIN _sub_bk{i} AS b ON p.k = b.k"
         return (
             f"SELECT r.record_key FROM _sub_rank{i} AS r WHERE r.real = 1 AND r.k IN"
-            f" (SELECT k FROM _sub_rank{i} WHERE ({over_now}) <> ({over_before})"
-            f"  OR (NOT ({over_now}) AND real = 1 AND record_key IN"
-            "   (SELECT record_key FROM _sub_focus)))"
+            f" (SELECT b.k FROM _sub_bk{i} AS b WHERE ({over_now}) <> ({over_before})"
+            f"  UNION SELECT p.k FROM {ranked} WHERE NOT ({over_now}) AND p.real = 1"
+            "   AND p.record_key IN (SELECT record_key FROM _sub_focus))"
             f" UNION ALL SELECT r.record_key FROM _sub_rank{i} AS r JOIN ("
-            f"  SELECT k, unnest(range(place - {2 * w + 1}, place + {2 * w + 1})) AS at"
-            f"   FROM _sub_rank{i} WHERE real = 0 AND ({over_now}) AND ({over_before})"
-            f"  UNION ALL SELECT k, unnest(range(place - {w}, place + {w + 1})) AS at"
-            f"   FROM _sub_rank{i} WHERE real = 1 AND {over_now}"
-            "    AND record_key IN (SELECT record_key FROM _sub_focus)"
+            f"  SELECT p.k, unnest(range(p.place - {2 * w + 1}, p.place + {2 * w + 1})) AS at"
+            f"   FROM {ranked} WHERE p.real = 0 AND ({over_now}) AND ({over_before})"
+            f"  UNION ALL SELECT p.k, unnest(range(p.place - {w}, p.place + {w + 1})) AS at"
+            f"   FROM {ranked} WHERE p.real = 1 AND {over_now}"
+            "    AND p.record_key IN (SELECT record_key FROM _sub_focus)"
             ") AS a ON r.k = a.k AND r.place = a.at WHERE r.real = 1"
         )
 
     def _unranked_blocks(self) -> list[int]:
         """The records to place (``_sub_want``: reached or new, not placed by an earlier read)
-        and, per layout, the blocks of theirs not ranked already (``_sub_blk<i>``), with every
-        member of those blocks in the new state (``_sub_brows``: one scan of the new state for
-        every layout, not one or two a layout). Returns the first layout index of each
-        ``key/order``."""
+        and, per layout, the blocks of theirs not ranked already (``_sub_blk<i>``) with their
+        size in the new state (``_sub_bsz<i>``), from every member of those blocks
+        (``_sub_brows``: one scan of the new state for every layout, not one or two a layout).
+        Returns the first layout index of each ``key/order``."""
         con = self.con
         firsts = list({f"{lay.key}/{lay.order}": i
                        for i, lay in reversed(list(enumerate(self.layouts)))}.values())[::-1]
@@ -400,12 +415,10 @@ class StoredSubset:
             " SELECT record_key FROM _sub_full UNION SELECT record_key FROM _sub_fresh_keys)"
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
-        keyed = ", ".join(
-            f"n.{_q(self.layouts[i].key)} AS k{i}" for i in firsts
-        )
+        keyed = ", ".join(f"n.{_q(self.layouts[i].key)} AS k{i}" for i in firsts)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _sub_wrows AS SELECT {keyed} FROM _sub_now AS n"
-            " WHERE n.record_key IN (SELECT record_key FROM _sub_want)"
+            f"CREATE OR REPLACE TEMP TABLE _sub_wrows AS SELECT n.record_key, {keyed}"
+            " FROM _sub_now AS n WHERE n.record_key IN (SELECT record_key FROM _sub_want)"
         )
         for i in firsts:
             con.execute(
@@ -413,7 +426,6 @@ class StoredSubset:
                 f" FROM _sub_wrows WHERE k{i} IS NOT NULL"
                 f" AND k{i} NOT IN (SELECT k FROM _sub_rank{i})"
             )
-        con.execute("DROP TABLE IF EXISTS _sub_wrows")
         inside = " OR ".join(
             f"{_q(self.layouts[i].key)} IN (SELECT k FROM _sub_blk{i})" for i in firsts
         )
@@ -421,18 +433,31 @@ class StoredSubset:
             "CREATE OR REPLACE TEMP TABLE _sub_brows AS SELECT * FROM _sub_now"
             f" WHERE {inside or 'false'}"
         )
+        for i in firsts:
+            k = _q(self.layouts[i].key)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _sub_bsz{i} AS SELECT {k} AS k,"
+                f" count(*)::BIGINT AS size FROM _sub_brows"
+                f" WHERE {k} IN (SELECT k FROM _sub_blk{i}) GROUP BY {k}"
+            )
         return firsts
 
     def _places(self, i: int, lay: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Place and block size of the reached records and new versions, gaps of old versions
-        (after `_unranked_blocks`)."""
+        (after `_unranked_blocks`). A record of an unranked block within the rule's cap gets
+        place 0: every pair of such a block is generated whatever the order (its size is what
+        the link reads), so its true place is not computed."""
         k, o = _q(lay.key), _q(lay.order)
         table = self.con.sql(
             f"WITH ranked AS (SELECT record_key, {k} AS k,"
             f"  row_number() OVER (PARTITION BY {k} ORDER BY coalesce({o}, ''), record_key) - 1"
             f"   AS place, count(*) OVER (PARTITION BY {k}) AS size"
-            f"  FROM _sub_brows WHERE {k} IN (SELECT k FROM _sub_blk{i})"
-            f"  UNION ALL SELECT record_key, k, place, size FROM _sub_rank{i} WHERE real = 1)"
+            f"  FROM _sub_brows WHERE {k} IN"
+            f"   (SELECT k FROM _sub_bsz{i} WHERE size > {lay.cap})"
+            f"  UNION ALL SELECT w.record_key, w.k{i}, 0, b.size FROM _sub_wrows AS w"
+            f"   JOIN _sub_bsz{i} AS b ON w.k{i} = b.k WHERE b.size <= {lay.cap}"
+            f"  UNION ALL SELECT r.record_key, r.k, r.place, b.size FROM _sub_rank{i} AS r"
+            f"   JOIN _sub_bk{i} AS b ON r.k = b.k WHERE r.real = 1)"
             " SELECT record_key, place::BIGINT AS place, size::BIGINT AS size FROM ranked"
             " WHERE record_key IN (SELECT record_key FROM _sub_want)"
         ).to_arrow_table()

@@ -279,3 +279,97 @@ def test_stored_pairs_generated_again_are_taken_as_stored_not_scored(
     assert again == []
     assert isinstance(delta.prepared["customer_name"].dtype, pd.StringDtype)
     assert delta.prepared["record_key"].dtype == object
+
+
+def test_records_of_untouched_blocks_within_the_cap_are_placed_by_size_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reached record whose block (of a rule) no change touched and which is within the
+    rule's cap is given place 0 and the block's true size: every pair of such a block is
+    generated whatever the order, so the block is not ranked. The night still equals a full
+    rebuild (`_night`)."""
+    records, _ = make_records(400, seed=43)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    before = con.sql(f"SELECT * FROM {PREPARED_TABLE}").df()
+    changed = records.sample(6, random_state=7).assign(email=None, phone=None)
+    current = pd.concat(
+        [records[~records["record_key"].isin(changed["record_key"])], changed],
+        ignore_index=True,
+    )
+    replace_tables(con, {"clean.records": current})
+    reads: list[object] = []
+    read = StoredSubset._read
+
+    def spy(self: StoredSubset) -> object:
+        reads.append(result := read(self))
+        return result
+
+    monkeypatch.setattr(StoredSubset, "_read", spy)
+    _night(con, current, None, 1, params)
+    full = link_records(current, None, params=params)
+    assert full.prepared is not None and reads
+    settings = MatchSettings()
+    checked = 0
+    for key, order, cap, _ in _layouts(rules_for(settings), settings):
+        now = full.prepared[key].astype(object)
+        sizes = now.value_counts()
+        # blocks a change touched (ranked in the window order): new and old versions' keys
+        touched = set(now[full.prepared["record_key"].isin(changed["record_key"])].dropna())
+        touched |= set(before.loc[before["record_key"].isin(changed["record_key"]), key].dropna())
+        block = dict(zip(full.prepared["record_key"], now, strict=True))
+        places = reads[-1].places[f"{key}/{order}"]  # type: ignore[attr-defined]
+        for record, place, size in places[["record_key", "place", "size"]].itertuples(
+            index=False
+        ):
+            assert size == sizes[block[record]]
+            if size <= cap and block[record] not in touched:
+                assert place == 0
+                checked += 1
+    assert checked > 0
+
+
+def test_placed_lines_up_sorted_keys_and_rejects_a_missing_or_extra_record() -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from dedupe.incremental import _placed
+
+    keys = pa.array(["a", "b", "c", "d"])
+    key = np.array([0, -1, 1, 0])  # "b" has no block key
+    at = _placed(pd.Series(["d", "a", "c"], dtype="str"), keys, key)
+    assert at is not None and at.tolist() == [3, 0, 2]
+    assert _placed(pd.Series(["d", "a"], dtype="str"), keys, key) is None
+    assert _placed(pd.Series(["d", "a", "b"], dtype="str"), keys, key) is None
+    assert _placed(pd.Series(["d", "a", "a"], dtype="str"), keys, key) is None
+    assert _placed(pd.Series([], dtype=object), pa.array([], pa.string()), key[:0]) is not None
+
+
+def test_pass_two_takes_the_pairs_pass_one_scored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pass 2 links over pass 1's records and the touched records' components: the candidate
+    pairs pass 1 scored come out again and are taken as scored (no pair is scored twice), and
+    the night still equals a full rebuild."""
+    import dedupe.incremental as incremental
+
+    records, _ = make_records(400, seed=43)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    changed = records.sample(6, random_state=7).assign(email=None, phone=None)
+    dupes = records.sample(4, random_state=8).assign(record_key=lambda f: "n:" + f["record_key"])
+    current = pd.concat(
+        [records[~records["record_key"].isin(changed["record_key"])], changed, dupes],
+        ignore_index=True,
+    )
+    replace_tables(con, {"clean.records": current})
+    scored: list[tuple[str, str, str]] = []
+    score = incremental.score_candidates
+
+    def spy(prepared, left, right, rule, *args, **kwargs):  # type: ignore[no-untyped-def]
+        keys = prepared["record_key"].to_numpy(dtype=object)
+        scored.extend(zip(keys[left], keys[right], rule, strict=True))
+        return score(prepared, left, right, rule, *args, **kwargs)
+
+    monkeypatch.setattr(incremental, "score_candidates", spy)
+    _night(con, current, None, 1, params)
+    assert scored
+    assert len(set(scored)) == len(scored)
