@@ -214,22 +214,10 @@ def read_delimited(
     del data
     if not text.strip():
         raise FileRejected("empty file")
-    head = text[:_HEAD_CHARS]
-    if delimiter is None:
-        delimiter = _sniff_delimiter(head, aliases)
-    rows, ends = _head_rows(head, delimiter)
-    if not rows:
-        raise FileRejected("no header row found")
-    if header_row == "auto":
-        index = detect_header_row(rows, aliases)
-    else:
-        index = int(header_row) - 1
-        if index >= len(rows):
-            raise FileRejected(f"header_row {header_row} is beyond the first {len(rows)} rows")
-    headers = unique_headers(rows[index])
-    body = text[ends[index] :]
+    layout = _layout(text[:_HEAD_CHARS], aliases, delimiter, header_row)
+    headers, delimiter, first_row = layout.headers, layout.delimiter, layout.first_row
+    body = text[layout.body_start :]
     del text
-    first_row = index + 2
     bad: list[BadRow] = []
     frame: pd.DataFrame | None = None
     if clean:
