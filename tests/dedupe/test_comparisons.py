@@ -135,8 +135,9 @@ def test_individual_named_by_placeholder_takes_the_contact_name() -> None:
     assert prepared["contact_name"].isna().all()
 
 
-def test_similarities_scored_once_per_run_are_reused_identically(monkeypatch) -> None:
-    """A sorted neighbourhood's filter scores names; the levels read those scores back."""
+def _counted_name_pairs(monkeypatch):  # type: ignore[no-untyped-def]
+    """Six names, four pairs, their fresh similarities, and a list of how many value pairs
+    each later ``score_pairs_of_values`` call scores."""
     import dedupe.comparisons as comparisons
 
     names = ["泰聚网络科技", "太聚网络科技", "华信科技", "华信科枝", "远东物流", "远东物留"]
@@ -152,6 +153,12 @@ def test_similarities_scored_once_per_run_are_reused_identically(monkeypatch) ->
         return real(scorer, a, b, at_least)
 
     monkeypatch.setattr(comparisons, "score_pairs_of_values", counting)
+    return prepared, left, right, fresh, scored
+
+
+def test_similarities_scored_once_per_run_are_reused_identically(monkeypatch) -> None:
+    """A sorted neighbourhood's filter scores names; the levels read those scores back."""
+    prepared, left, right, fresh, scored = _counted_name_pairs(monkeypatch)
     codes: dict = {}
     PairContext(prepared, left[:3], right[:3], codes).similarity("name_key", "jaro_winkler")
     again = PairContext(prepared, left, right, codes).similarity("name_key", "jaro_winkler")
@@ -163,19 +170,7 @@ def test_a_context_that_does_not_grow_the_memo_still_reads_it(monkeypatch) -> No
     """The full link's level chunks read what blocking scored and add nothing to the memo."""
     import dedupe.comparisons as comparisons
 
-    names = ["泰聚网络科技", "太聚网络科技", "华信科技", "华信科枝", "远东物流", "远东物留"]
-    rows = [record(record_key=f"r:{i}", name_key=n) for i, n in enumerate(names)]
-    prepared = prepare_records(pd.DataFrame(rows))
-    left, right = np.array([0, 2, 4, 0]), np.array([1, 3, 5, 2])
-    fresh = PairContext(prepared, left, right).similarity("name_key", "jaro_winkler")
-    scored: list[int] = []
-    real = comparisons.score_pairs_of_values
-
-    def counting(scorer: str, a: list[str], b: list[str], at_least: float = 0.0) -> np.ndarray:
-        scored.append(len(a))
-        return real(scorer, a, b, at_least)
-
-    monkeypatch.setattr(comparisons, "score_pairs_of_values", counting)
+    prepared, left, right, fresh, scored = _counted_name_pairs(monkeypatch)
     codes: dict = {}
     PairContext(prepared, left[:3], right[:3], codes).similarity("name_key", "jaro_winkler")
     (memo,) = [k for k in codes if k.startswith(comparisons.SIMILARITY_MEMO)]

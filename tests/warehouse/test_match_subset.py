@@ -237,14 +237,28 @@ def test_rows_equal_to_the_stored_ones_are_not_written_again() -> None:
                                   before.sort_values("id", ignore_index=True))  # fmt: skip
 
 
+def _spy_on_scoring(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """The (left key, right key, rule) of every candidate the night scores from now on."""
+    import dedupe.incremental as incremental
+
+    scored: list[tuple[str, str, str]] = []
+    score = incremental.score_candidates
+
+    def spy(prepared, left, right, rule, *args, **kwargs):  # type: ignore[no-untyped-def]
+        keys = prepared["record_key"].to_numpy(dtype=object)
+        scored.extend(zip(keys[left], keys[right], rule, strict=True))
+        return score(prepared, left, right, rule, *args, **kwargs)
+
+    monkeypatch.setattr(incremental, "score_candidates", spy)
+    return scored
+
+
 def test_stored_pairs_generated_again_are_taken_as_stored_not_scored(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Around a change, pairs of unchanged records come out of blocking again; those stored
     with the same rule keep their stored rows (not compared and scored again), and the night
     still equals a full rebuild. The records read are held as Arrow text (memory)."""
-    import dedupe.incremental as incremental
-
     settings = MatchSettings(max_block_size=2, block_window=2)
     records, _ = make_records(400, seed=43)
     con = duckdb.connect()
@@ -260,15 +274,7 @@ def test_stored_pairs_generated_again_are_taken_as_stored_not_scored(
         ignore_index=True,
     )
     replace_tables(con, {"clean.records": current})
-    scored: list[tuple[str, str, str]] = []
-    score = incremental.score_candidates
-
-    def spy(prepared, left, right, rule, *args, **kwargs):  # type: ignore[no-untyped-def]
-        keys = prepared["record_key"].to_numpy(dtype=object)
-        scored.extend(zip(keys[left], keys[right], rule, strict=True))
-        return score(prepared, left, right, rule, *args, **kwargs)
-
-    monkeypatch.setattr(incremental, "score_candidates", spy)
+    scored = _spy_on_scoring(monkeypatch)
     delta, _ = _night(con, current, settings, 1, params)
     focus = set(delta.prepared["record_key"][delta.refreshed])
     assert scored and any(left in focus or right in focus for left, right, _ in scored)
@@ -349,8 +355,6 @@ def test_pass_two_takes_the_pairs_pass_one_scored(monkeypatch: pytest.MonkeyPatc
     """Pass 2 links over pass 1's records and the touched records' components: the candidate
     pairs pass 1 scored come out again and are taken as scored (no pair is scored twice), and
     the night still equals a full rebuild."""
-    import dedupe.incremental as incremental
-
     records, _ = make_records(400, seed=43)
     con = duckdb.connect()
     params = _write_all(con, records, None)
@@ -361,15 +365,7 @@ def test_pass_two_takes_the_pairs_pass_one_scored(monkeypatch: pytest.MonkeyPatc
         ignore_index=True,
     )
     replace_tables(con, {"clean.records": current})
-    scored: list[tuple[str, str, str]] = []
-    score = incremental.score_candidates
-
-    def spy(prepared, left, right, rule, *args, **kwargs):  # type: ignore[no-untyped-def]
-        keys = prepared["record_key"].to_numpy(dtype=object)
-        scored.extend(zip(keys[left], keys[right], rule, strict=True))
-        return score(prepared, left, right, rule, *args, **kwargs)
-
-    monkeypatch.setattr(incremental, "score_candidates", spy)
+    scored = _spy_on_scoring(monkeypatch)
     _night(con, current, None, 1, params)
     assert scored
     assert len(set(scored)) == len(scored)
