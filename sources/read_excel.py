@@ -188,9 +188,14 @@ def _sheet_table(
     number: int,
     limit: int | None,
     warnings: list[str],
+    long_numbers: dict[str, int],
     drop_unnamed: list[str] | None = None,
 ) -> tuple[RawTable, int]:
-    """The next ``limit`` rows of a sheet (None: all) as a table, and the last row's number."""
+    """The next ``limit`` rows of a sheet (None: all) as a table, and the last row's number.
+
+    Over-long numbers are counted per header into ``long_numbers`` (summed over the batches
+    of one file, warned about once by ``_long_number_warnings``).
+    """
     headers = sheet.headers
     width = len(headers)
     kept: list[list[Any]] = []
@@ -215,15 +220,21 @@ def _sheet_table(
     del kept
     columns: dict[str, Any] = {}
     for header, values in zip(headers, cells, strict=True):
-        columns[header], long_numbers = _convert_column(values)
-        if long_numbers:
-            warnings.append(
-                f"{path.name}: column {header!r}: {long_numbers} numeric cell(s) with more than "
-                f"{_EXACT_DIGITS} digits; Excel kept only {_EXACT_DIGITS} significant digits"
-            )
+        columns[header], count = _convert_column(values)
+        if count:
+            long_numbers[header] = long_numbers.get(header, 0) + count
     frame = pd.DataFrame(columns, dtype="string")
     frame[ROW_NUMBER] = pd.array(numbers, dtype="int64")
     return finish_table(headers, frame, bad, warnings, drop_unnamed), number
+
+
+def _long_number_warnings(path: Path, long_numbers: dict[str, int]) -> list[str]:
+    """One warning per column with over-long numbers, counted over the whole sheet."""
+    return [
+        f"{path.name}: column {header!r}: {count} numeric cell(s) with more than "
+        f"{_EXACT_DIGITS} digits; Excel kept only {_EXACT_DIGITS} significant digits"
+        for header, count in long_numbers.items()
+    ]
 
 
 def read_excel(
@@ -254,7 +265,9 @@ def read_excel(
     """
     opened = _open_sheet(path, aliases, sheet, header_row)
     warnings = [opened.note] if opened.note else []
-    table, _ = _sheet_table(path, opened, opened.header_number, None, warnings)
+    long_numbers: dict[str, int] = {}
+    table, _ = _sheet_table(path, opened, opened.header_number, None, warnings, long_numbers)
+    table.warnings.extend(_long_number_warnings(path, long_numbers))
     return table
 
 
@@ -274,17 +287,28 @@ def read_excel_batches(
     """
     opened = _open_sheet(path, aliases, sheet, header_row)
     warnings = [opened.note] if opened.note else []
+    long_numbers: dict[str, int] = {}
     if batch_rows is None or opened.data_rows <= batch_rows:
-        yield _sheet_table(path, opened, opened.header_number, None, warnings)[0]
+        table = _sheet_table(path, opened, opened.header_number, None, warnings, long_numbers)[0]
+        table.warnings.extend(_long_number_warnings(path, long_numbers))
+        yield table
         return
     number = opened.header_number
     dropped: list[str] | None = None
+    previous: RawTable | None = None  # held back: the last batch carries the sheet's warnings
     while True:
-        table, last = _sheet_table(path, opened, number, batch_rows, warnings, dropped)
+        table, last = _sheet_table(
+            path, opened, number, batch_rows, warnings, long_numbers, dropped
+        )
         if last == number and number > opened.header_number:
-            return
+            break
         if dropped is None:
             dropped = [h for h in opened.headers if h not in table.headers]
         number = last
-        yield table
+        if previous is not None:
+            yield previous
+        previous = table
         warnings = []
+    if previous is not None:
+        previous.warnings.extend(_long_number_warnings(path, long_numbers))
+        yield previous

@@ -164,6 +164,23 @@ def test_xlsx_batches_give_the_one_pass_rows(landing: Path) -> None:
     assert "duplicate of row 8" in set(result.quarantined_rows["reason"])  # a title row above
 
 
+def test_xlsx_long_numbers_are_warned_once_for_the_whole_sheet(landing: Path) -> None:
+    """Numbers Excel cut to 15 digits in several batches: one warning, the sheet's total."""
+
+    def build(workbook: Any, sheet: Any) -> None:
+        sheet.write_row(0, 0, HEADERS)
+        for number, row in enumerate(DATA[:3] + DATA[4:6], start=1):
+            sheet.write_row(number, 0, row)
+            if number != 3:  # not on the summary row
+                sheet.write_number(number, 3, 1.2345678901234567e17 + number)  # 18 digits
+
+    write_xlsx(landing / "crm" / "a.xlsx", build)
+    result = _assert_same(make_source(), landing, 2)
+    long_number = [w for w in result.warnings if "15 significant digits" in w]
+    assert len(long_number) == 1, result.warnings
+    assert "'手机': 4 numeric cell(s)" in long_number[0]
+
+
 def test_parquet_batches_give_the_one_pass_rows(landing: Path) -> None:
     path = landing / "crm" / "a.parquet"
     path.parent.mkdir(parents=True)
