@@ -188,14 +188,15 @@ class ScaleSettings(BaseModel):
         "bulk scoring and DuckDB threads (unless duckdb.threads is set); null = the machine's "
         "cores. Never changes a result (1 = everything single-threaded)",
     )
-    clean_workers: int = Field(
-        default=1,
+    clean_workers: int | None = Field(
+        default=None,
         ge=1,
         le=256,
         description="processes that clean at once: a full clean hands whole slices to N - 1 "
-        "helper processes, a nightly clean spreads distinct values over a pool; 1 (default) = "
-        "the stage's process only: on the shared 2-core machine helpers made cleaning slower "
-        "(BENCHMARKS.md, issue #22). Never changes a result",
+        "helper processes, a nightly clean spreads distinct values over a pool; null (default) "
+        "= a full clean uses scale.workers processes when its records fill more than one "
+        "chunk (one process otherwise), a nightly clean one process (its pool does not pay: "
+        "BENCHMARKS.md, issue #22). Never changes a result",
     )
     clean_chunk_records: int = Field(
         default=100_000,
@@ -211,13 +212,13 @@ class ScaleSettings(BaseModel):
         "customers, in customer_id order: memory holds one chunk's frames, not every "
         "record's); never changes a golden table's content",
     )
-    golden_workers: int = Field(
-        default=1,
+    golden_workers: int | None = Field(
+        default=None,
         ge=1,
         le=256,
         description="processes that build golden chunks at once: a full golden build hands "
-        "whole chunks to N - 1 helper processes; 1 (default) = the stage's process only. Never "
-        "changes a golden table's content",
+        "whole chunks to N - 1 helper processes; null (default) = scale.workers (one process "
+        "when the records fill one chunk). Never changes a golden table's content",
     )
     reuse_params: bool = Field(
         default=True,
@@ -229,6 +230,27 @@ class ScaleSettings(BaseModel):
     def resolved_workers(self) -> int:
         """``workers``, or the machine's cores (at least 1) when unset."""
         return self.workers or max(1, os.cpu_count() or 1)
+
+    def full_clean_processes(self, records: int) -> int:
+        """Processes a full clean of ``records`` current records uses (``clean_workers``).
+
+        Unset: ``resolved_workers()``, at most one per chunk of ``clean_chunk_records``, so
+        records that fit one chunk are cleaned in the stage's process alone (a helper's
+        start-up would cost more than it saves).
+        """
+        if self.clean_workers is not None:
+            return self.clean_workers
+        chunks = -(-max(records, 1) // self.clean_chunk_records)
+        return max(1, min(self.resolved_workers(), chunks))
+
+    def nightly_clean_processes(self) -> int:
+        """Processes a nightly clean's value pool uses: ``clean_workers``, unset = 1."""
+        return self.clean_workers or 1
+
+    def golden_processes(self) -> int:
+        """Processes a full golden build uses: ``golden_workers``, unset = ``resolved_workers``
+        (the build caps it at its chunk count)."""
+        return self.golden_workers or self.resolved_workers()
 
 
 class ArchiveConfig(BaseModel):
