@@ -212,13 +212,14 @@ class ScaleSettings(BaseModel):
         "customers, in customer_id order: memory holds one chunk's frames, not every "
         "record's); never changes a golden table's content",
     )
-    golden_workers: int | None = Field(
-        default=None,
+    golden_workers: int = Field(
+        default=1,
         ge=1,
         le=256,
         description="processes that build golden chunks at once: a full golden build hands "
-        "whole chunks to N - 1 helper processes; null (default) = scale.workers (one process "
-        "when the records fill one chunk). Never changes a golden table's content",
+        "whole chunks to N - 1 helper processes; 1 (default) = the stage's process only: a "
+        "helper cut the stage's own CPU by ≈ 14 % but added ≈ 1 GB to the run's processes "
+        "(BENCHMARKS.md, issue #22). Never changes a golden table's content",
     )
     reuse_params: bool = Field(
         default=True,
@@ -246,11 +247,6 @@ class ScaleSettings(BaseModel):
     def nightly_clean_processes(self) -> int:
         """Processes a nightly clean's value pool uses: ``clean_workers``, unset = 1."""
         return self.clean_workers or 1
-
-    def golden_processes(self) -> int:
-        """Processes a full golden build uses: ``golden_workers``, unset = ``resolved_workers``
-        (the build caps it at its chunk count)."""
-        return self.golden_workers or self.resolved_workers()
 
 
 class ArchiveConfig(BaseModel):

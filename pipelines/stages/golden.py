@@ -253,7 +253,7 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
     """
     check_golden_inputs(con, ASSIGNMENTS)
     chunks = plan_golden_chunks(con, ASSIGNMENTS, ctx.config.scale.golden_chunk_records)
-    helpers = min(ctx.config.scale.golden_processes() - 1, len(chunks) - 1)
+    helpers = min(ctx.config.scale.golden_workers - 1, len(chunks) - 1)
     log.info(
         "golden     full build in %d chunk(s) of whole customers, %d helper process(es)",
         len(chunks),

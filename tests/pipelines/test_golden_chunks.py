@@ -22,16 +22,14 @@ _STAGED = (*GOLDEN_TABLES, "id_events", "golden_inputs")
 
 
 def _staged(
-    project: Path, run_id: str, chunk_records: int, workers: int | None = 1, cores: int = 2
+    project: Path, run_id: str, chunk_records: int, workers: int = 1
 ) -> dict[str, tuple]:
-    """A full golden build of the published run's inputs: each staged table's hash and types.
-
-    ``workers``: ``scale.golden_workers`` (None = unset: ``scale.workers``, here ``cores``).
-    """
-    scale = {"golden_chunk_records": chunk_records, "workers": cores}
-    if workers is not None:
-        scale["golden_workers"] = workers
-    cfg = load_config(project, golden_incremental=False, scale=scale)
+    """A full golden build of the published run's inputs: each staged table's hash and types."""
+    cfg = load_config(
+        project,
+        golden_incremental=False,
+        scale={"golden_chunk_records": chunk_records, "golden_workers": workers},
+    )
     with open_warehouse(cfg) as con:
         ctx = RunContext(config=cfg, run_id=run_id, run_date=date(2026, 11, 23))
         assert golden_stage(con, ctx).mode == "full"
@@ -67,12 +65,6 @@ def test_chunked_full_build_equals_one_build(
     assert "2 helper process(es)" in caplog.text
     assert "in this process" not in caplog.text  # no helper failed and fell back to here
     assert helped == whole
-    # unset, golden_workers follows scale.workers: two cores, one helper, the same tables
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="customer_archive"):
-        default = _staged(project, first.run_id, 97, workers=None, cores=2)
-    assert "1 helper process(es)" in caplog.text
-    assert default == whole
     # and both equal what the run published (run ids carried forward on unchanged rows)
     with open_warehouse(load_config(project), read_only=True) as con:
         for name in GOLDEN_TABLES:
