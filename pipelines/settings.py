@@ -188,15 +188,15 @@ class ScaleSettings(BaseModel):
         "bulk scoring and DuckDB threads (unless duckdb.threads is set); null = the machine's "
         "cores. Never changes a result (1 = everything single-threaded)",
     )
-    clean_workers: int | None = Field(
-        default=None,
+    clean_workers: int = Field(
+        default=1,
         ge=1,
         le=256,
         description="processes that clean at once: a full clean hands whole slices to N - 1 "
-        "helper processes, a nightly clean spreads distinct values over a pool; null (default) "
-        "= a full clean uses scale.workers processes when its records fill more than one "
-        "chunk (one process otherwise), a nightly clean one process (its pool does not pay: "
-        "BENCHMARKS.md, issue #22). Never changes a result",
+        "helper processes, a nightly clean spreads distinct values over a pool; 1 (default) = "
+        "the stage's process only: at 1 M a helper took 10 % off the stage's own CPU for 19 % "
+        "more in all (each process parses its own slices' distinct values), and under load it "
+        "cannot gain wall time (BENCHMARKS.md, issue #22). Never changes a result",
     )
     clean_chunk_records: int = Field(
         default=100_000,
@@ -218,8 +218,8 @@ class ScaleSettings(BaseModel):
         le=256,
         description="processes that build golden chunks at once: a full golden build hands "
         "whole chunks to N - 1 helper processes; 1 (default) = the stage's process only: a "
-        "helper cut the stage's own CPU by ≈ 14 % but added ≈ 1 GB to the run's processes "
-        "(BENCHMARKS.md, issue #22). Never changes a golden table's content",
+        "helper took 10-14 % off the stage's own CPU and held 0.75-1.2 GB (BENCHMARKS.md, "
+        "issue #22). Never changes a golden table's content",
     )
     reuse_params: bool = Field(
         default=True,
@@ -231,22 +231,6 @@ class ScaleSettings(BaseModel):
     def resolved_workers(self) -> int:
         """``workers``, or the machine's cores (at least 1) when unset."""
         return self.workers or max(1, os.cpu_count() or 1)
-
-    def full_clean_processes(self, records: int) -> int:
-        """Processes a full clean of ``records`` current records uses (``clean_workers``).
-
-        Unset: ``resolved_workers()``, at most one per chunk of ``clean_chunk_records``, so
-        records that fit one chunk are cleaned in the stage's process alone (a helper's
-        start-up would cost more than it saves).
-        """
-        if self.clean_workers is not None:
-            return self.clean_workers
-        chunks = -(-max(records, 1) // self.clean_chunk_records)
-        return max(1, min(self.resolved_workers(), chunks))
-
-    def nightly_clean_processes(self) -> int:
-        """Processes a nightly clean's value pool uses: ``clean_workers``, unset = 1."""
-        return self.clean_workers or 1
 
 
 class ArchiveConfig(BaseModel):

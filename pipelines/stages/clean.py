@@ -97,7 +97,7 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
         and current
         and delta.clean_tables_present(con, (*RECORD_COLUMNS, "deleted_at_source"))
     ):
-        with worker_pool(ctx.config.scale.nightly_clean_processes()):  # values in chunks
+        with worker_pool(ctx.config.scale.clean_workers):  # distinct values parsed in chunks
             stats = _incremental(con, ctx, options, current)
     if stats is None:  # a full clean: whole slices side by side (clean_slices)
         stats = _full(con, ctx, options, current)
@@ -150,7 +150,7 @@ def _full(
     size = ctx.config.scale.clean_chunk_records
     counts = dict.fromkeys(("records", "transactions", "interactions", "follow_up"), 0)
     deleted = 0
-    workers = ctx.config.scale.full_clean_processes(current)
+    workers = ctx.config.scale.clean_workers
     names = (*counts, "unmapped_industries", "date_orders")
     built = full.building("records")
     full.stage_slices(con)  # outside any transaction: rowids start at 0

@@ -49,12 +49,10 @@ def _make_switchboard(landing: Path) -> str:
 
 
 def _clean(
-    project: Path, chunk: int, oracle: bool, workers: int | None = 1, cores: int = 2
+    project: Path, chunk: int, oracle: bool, workers: int = 1
 ) -> tuple[CleanStats, dict[str, pd.DataFrame], dict]:
-    """Clean with ``scale.clean_workers: workers`` (None = unset) and ``scale.workers: cores``."""
     extra = ("clean_incremental: false", "scale:", f"  clean_chunk_records: {chunk}",
-             f"  workers: {cores}",
-             *([] if workers is None else [f"  clean_workers: {workers}"]))  # fmt: skip
+             f"  clean_workers: {workers}")  # fmt: skip
     text = project.read_text(encoding="utf-8")
     cfg_path = project.parent / f"archive-{chunk}-{workers}.yml"
     cfg_path.write_text(text + "\n".join(extra) + "\n", encoding="utf-8")
@@ -151,28 +149,6 @@ def test_slices_cleaned_in_helper_processes_equal_one_chunk(
     _assert_same_layer(two, types_two, one, types_one)
     records = two["records"]
     assert records.loc[records["phone"] == switchboard, "phone_shared"].all()
-
-
-def test_unset_clean_workers_take_a_helper_only_beyond_one_chunk(
-    ingested: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    project, _ = ingested
-    started: list[int] = []
-    real_init = _slices._Helper.__init__
-
-    def counting_init(self: _slices._Helper, *args: str, **kwargs: str) -> None:
-        real_init(self, *args, **kwargs)
-        started.append(self.proc.pid)
-
-    monkeypatch.setattr(_slices._Helper, "__init__", counting_init)
-    # two cores, every record in one chunk: the stage's process alone
-    stats_one, one, types_one = _clean(project, 1_000_000, oracle=False, workers=None)
-    assert started == []
-    # more than one chunk: scale.workers processes, the same clean layer
-    stats_two, two, types_two = _clean(project, 300, oracle=False, workers=None)
-    assert len(started) == 1
-    assert stats_two.clean_records == stats_one.clean_records > 300
-    _assert_same_layer(two, types_two, one, types_one)
 
 
 def _clean_tables(con: object) -> list[str]:

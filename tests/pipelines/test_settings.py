@@ -63,21 +63,3 @@ def test_override_replaces_file_value(tmp_path: Path) -> None:
     path.write_text("warehouse: a.duckdb\n", encoding="utf-8")
     cfg = load_config(path, warehouse=str(tmp_path / "b.duckdb"))
     assert cfg.resolve(cfg.warehouse) == tmp_path / "b.duckdb"
-
-
-def test_unset_clean_workers_follow_the_cores_for_a_full_clean_only() -> None:
-    from pipelines.settings import ScaleSettings
-
-    scale = ScaleSettings(workers=2, clean_chunk_records=100_000)
-    # a full clean: one process per chunk of records, up to scale.workers
-    assert scale.full_clean_processes(0) == 1
-    assert scale.full_clean_processes(100_000) == 1
-    assert scale.full_clean_processes(100_001) == 2
-    assert scale.full_clean_processes(1_000_000) == 2
-    # the nightly's value pool stays off; a full golden build stays in the stage's process
-    assert scale.nightly_clean_processes() == 1
-    assert scale.golden_workers == 1
-    # set explicitly, clean_workers is used as given (1 = the stage's process only)
-    fixed = ScaleSettings(workers=2, clean_workers=1)
-    assert fixed.full_clean_processes(1_000_000) == 1
-    assert ScaleSettings(workers=2, clean_workers=3).nightly_clean_processes() == 3
