@@ -324,7 +324,8 @@ def _write_config(workdir: Path, landing: Path, scale: dict[str, Any] | None = N
         landing,
         duckdb={"temp_directory": temp, "memory_limit": scale.get("memory_limit"),
                 "threads": scale.get("threads")},
-        scale={k: scale.get(k) for k in ("match_shards", "executor", "max_concurrent", "workers")},
+        scale={k: scale.get(k) for k in ("match_shards", "executor", "max_concurrent", "workers",
+                                         "clean_workers", "golden_workers")},
     )
 
 
@@ -336,6 +337,8 @@ def scale_settings(args: argparse.Namespace) -> dict[str, Any]:
         "executor": executor,
         "max_concurrent": args.max_concurrent if executor == "multiprocess" else None,
         "workers": args.workers,
+        "clean_workers": args.clean_workers,
+        "golden_workers": args.golden_workers,
         "memory_limit": args.memory_limit,
         "threads": args.duckdb_threads,
         "temp_directory": str(args.temp_dir) if args.temp_dir else None,
@@ -471,7 +474,8 @@ def worker(
 def _count_stage_cpu() -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Wrap the stage functions the Dagster definitions call so each adds its CPU seconds.
 
-    Process CPU (``time.process_time``: every thread, DuckDB's included) around each stage call;
+    Process CPU (``time.process_time``: every thread, DuckDB's included) plus the finished child
+    processes' (clean and golden helpers) around each stage call;
     the in-process executor runs one step at a time, so the figures do not overlap. Keys follow
     the stage table (``ingest``, ``clean``, …, ``quality:raw``, ``quality:clean``, ``quality``).
     The second mapping holds each stage's resident memory (``ingest:<source>`` per source): at
@@ -503,11 +507,15 @@ def _count_stage_cpu() -> tuple[dict[str, float], dict[str, dict[str, float]]]:
                 before = resident_mb()
                 rss["_run"] = {"peak_rss_mb": max(rss["_run"]["peak_rss_mb"], before["hwm"])}
                 at_start = resident_mb(reset_peak=True)
-                started = time.process_time()
+                started, children = time.process_time(), _children_cpu()
                 try:
                     return _fn(*args, **kwargs)
                 finally:
-                    cpu[_key] = cpu.get(_key, 0.0) + time.process_time() - started
+                    own = time.process_time() - started
+                    helpers = _children_cpu() - children
+                    cpu[_key] = cpu.get(_key, 0.0) + own + helpers
+                    if helpers > 0:
+                        cpu[f"{_key}:helpers"] = cpu.get(f"{_key}:helpers", 0.0) + helpers
                     after = resident_mb()
                     rss[name] = {
                         "rss_start_mb": at_start["rss"],
@@ -519,6 +527,13 @@ def _count_stage_cpu() -> tuple[dict[str, float], dict[str, dict[str, float]]]:
 
             setattr(module, attr, timed)
     return cpu, rss
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished child processes (a stage's clean or
+    golden helpers, which it waits for before it returns)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _cpu_seconds() -> float:
@@ -904,6 +919,10 @@ def main() -> None:
     scale.add_argument("--max-concurrent", type=int, default=2,
                        help="scale.max_concurrent under the multiprocess executor")
     scale.add_argument("--workers", type=int, help="scale.workers (default: the machine's cores)")
+    scale.add_argument("--clean-workers", type=int,
+                       help="scale.clean_workers (default: the project's)")
+    scale.add_argument("--golden-workers", type=int,
+                       help="scale.golden_workers (default: the project's)")
     scale.add_argument("--memory-limit", help="duckdb.memory_limit, e.g. 6GB")
     scale.add_argument("--duckdb-threads", type=int, help="duckdb.threads")
     scale.add_argument("--temp-dir", type=Path,

@@ -194,8 +194,9 @@ class ScaleSettings(BaseModel):
         le=256,
         description="processes that clean at once: a full clean hands whole slices to N - 1 "
         "helper processes, a nightly clean spreads distinct values over a pool; 1 (default) = "
-        "the stage's process only: on the shared 2-core machine helpers made cleaning slower "
-        "(BENCHMARKS.md, issue #22). Never changes a result",
+        "the stage's process only: at 1 M a helper took 10 % off the stage's own CPU for 19 % "
+        "more in all (each process parses its own slices' distinct values), and under load it "
+        "cannot gain wall time (BENCHMARKS.md, issue #22). Never changes a result",
     )
     clean_chunk_records: int = Field(
         default=100_000,
@@ -216,8 +217,9 @@ class ScaleSettings(BaseModel):
         ge=1,
         le=256,
         description="processes that build golden chunks at once: a full golden build hands "
-        "whole chunks to N - 1 helper processes; 1 (default) = the stage's process only. Never "
-        "changes a golden table's content",
+        "whole chunks to N - 1 helper processes; 1 (default) = the stage's process only: a "
+        "helper took 10-14 % off the stage's own CPU and held 0.75-1.2 GB (BENCHMARKS.md, "
+        "issue #22). Never changes a golden table's content",
     )
     reuse_params: bool = Field(
         default=True,
