@@ -903,7 +903,8 @@ def main() -> None:
                         help="full runs per size (default 3 below 1 M, 1 from 1 M)")
     parser.add_argument("--nightly-repeat", type=int, default=1,
                         help="nightly runs after each full run, each from a copy of the state "
-                             "the full run left (the median is reported)")
+                             "the full run left (the median is reported); 0 = none, as "
+                             "--no-incremental")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--delta-share", type=float, default=0.01)
     parser.add_argument("--no-incremental", action="store_true")
@@ -1014,8 +1015,8 @@ def _run_size(
             print(f"  full #{k + 1} KILLED: {full[-1]['killed']}", flush=True)
             _drop_workdir(workdir)
             break
-        if not args.no_incremental:
-            nightly = max(1, args.nightly_repeat)
+        nightly = 0 if args.no_incremental else max(0, args.nightly_repeat)
+        if nightly:
             saved = workdir.with_name(workdir.name + "-after-full")
             if nightly > 1:  # every nightly starts from the same state the full run left
                 shutil.rmtree(saved, ignore_errors=True)
