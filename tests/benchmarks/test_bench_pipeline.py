@@ -19,6 +19,8 @@ def _args(**kw: object) -> argparse.Namespace:
         "executor": None,
         "max_concurrent": 2,
         "workers": None,
+        "clean_workers": None,
+        "golden_workers": None,
         "memory_limit": None,
         "duckdb_threads": None,
         "temp_dir": None,
@@ -27,12 +29,15 @@ def _args(**kw: object) -> argparse.Namespace:
 
 
 def test_scale_options_reach_a_valid_project_config(tmp_path: Path) -> None:
-    scale = bp.scale_settings(_args(shards=10, memory_limit="6GB", temp_dir=tmp_path / "spill"))
+    scale = bp.scale_settings(
+        _args(shards=10, memory_limit="6GB", temp_dir=tmp_path / "spill", clean_workers=2)
+    )
     assert scale["executor"] == "multiprocess"  # shards imply the multiprocess executor
     cfg = load_config(bp._write_config(tmp_path, tmp_path / "landing", scale))
     assert cfg.scale.match_shards == 10
     assert cfg.scale.executor == "multiprocess"
     assert cfg.scale.max_concurrent == 2
+    assert cfg.scale.clean_workers == 2
     assert cfg.duckdb.memory_limit == "6GB"
     assert Path(str(cfg.duckdb.temp_directory)) == tmp_path / "spill"
     assert "match_shards=10" in bp.settings_label(scale)
