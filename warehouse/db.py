@@ -115,6 +115,42 @@ def _check_name(name: str) -> str:
     return name
 
 
+def create_empty_table(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    query: str,
+    *,
+    replace: bool = False,
+    if_not_exists: bool = False,
+) -> None:
+    """Create ``name`` with the columns and types of ``query`` and no rows, from column DDL.
+
+    Use it instead of ``CREATE TABLE name AS <query> LIMIT 0`` (or any ``CREATE TABLE … AS``
+    that may yield no rows) whenever rows can be inserted into the table in the same
+    transaction: with DuckDB 2.0.0 (threads > 1), a table created empty by a CTAS inside a
+    transaction loses what a later INSERT of one row group (122,880 rows) or more adds in
+    that transaction — scans return none of them, while ``count(*)`` still counts them
+    (docs/warehouse.md, "Never create an empty table by CTAS in a write transaction").
+
+    Args:
+        con: a read-write connection.
+        name: the table (``[schema.]table``, as it would appear in the SQL).
+        query: a SELECT (or a table function) whose column names and types the table takes,
+            as a CTAS of it would (no constraints, no rows); it is only described, not run.
+        replace: ``CREATE OR REPLACE TABLE``.
+        if_not_exists: ``CREATE TABLE IF NOT EXISTS`` (the query is described anyway).
+
+    Raises:
+        ValueError: both ``replace`` and ``if_not_exists``.
+    """
+    if replace and if_not_exists:
+        raise ValueError("create_empty_table: replace and if_not_exists exclude each other")
+    columns = con.execute(f"DESCRIBE {query}").fetchall()
+    ddl = ", ".join(f"{_quote(str(column))} {kind}" for column, kind, *_ in columns)
+    verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+    con.execute(f"{verb}{' IF NOT EXISTS' if if_not_exists else ''} {name} ({ddl})")
+
+
 def to_duckdb_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
     """Arrow table with all-null columns typed as text (DuckDB cannot store a NULL-typed column)."""
     table = (
@@ -133,12 +169,15 @@ def _write(
     if schema:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     view = "_warehouse_frame"
-    con.register(view, to_duckdb_arrow(frame))
+    table = to_duckdb_arrow(frame)
+    con.register(view, table)
     try:
-        if how == "replace":
+        if how == "replace" and table.num_rows:
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")
+        elif how == "replace":  # an empty CTAS would lose a later big insert in the same tx
+            create_empty_table(con, name, f"SELECT * FROM {view}", replace=True)
         else:
-            con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM {view} LIMIT 0")
+            create_empty_table(con, name, f"SELECT * FROM {view}", if_not_exists=True)
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
     finally:
         con.unregister(view)

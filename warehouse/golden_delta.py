@@ -42,7 +42,13 @@ import duckdb
 import pandas as pd
 
 from warehouse.classification import reclassify_candidates_sql
-from warehouse.db import read_table, table_columns, table_exists, to_duckdb_arrow
+from warehouse.db import (
+    create_empty_table,
+    read_table,
+    table_columns,
+    table_exists,
+    to_duckdb_arrow,
+)
 from warehouse.naming import GOLDEN_TABLES
 from warehouse.ops import clean_changes_since, match_changes_since
 from warehouse.settings import ClassificationSettings
@@ -729,7 +735,7 @@ def stage_delta(
     """
     clear_staged(con)
     for name in GOLDEN_TABLES:
-        con.execute(f"CREATE TABLE {_delta(name)} AS SELECT * FROM golden.{name} LIMIT 0")
+        create_empty_table(con, _delta(name), f"SELECT * FROM golden.{name}")
     for key, frame in rebuilt.items():
         name = key.split(".", 1)[1]
         con.register("_golden_rebuilt", to_duckdb_arrow(frame))

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from warehouse.db import table_exists, to_duckdb_arrow
+from warehouse.db import create_empty_table, table_exists, to_duckdb_arrow
 
 RAW_LINEAGE = (
     "record_key",
@@ -102,7 +102,7 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     """Append a frame inside the caller's transaction, creating the table from it if absent."""
     con.register("_frame", frame)
     try:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _frame LIMIT 0")
+        create_empty_table(con, table, "SELECT * FROM _frame", if_not_exists=True)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _frame")
     finally:
         con.unregister("_frame")
@@ -238,8 +238,8 @@ def _publish_staged(con: duckdb.DuckDBPyConnection, source: str, staged: RawStag
         index_raw_rows(con, source, rows)
     quarantined = staged.relation("quarantine")
     if quarantined is not None:
-        con.execute(
-            f"CREATE TABLE IF NOT EXISTS quarantine.rows AS SELECT * FROM {quarantined} LIMIT 0"
+        create_empty_table(
+            con, "quarantine.rows", f"SELECT * FROM {quarantined}", if_not_exists=True
         )
         con.execute(f"INSERT INTO quarantine.rows BY NAME SELECT * FROM {quarantined}")
 

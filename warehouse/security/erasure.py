@@ -14,6 +14,7 @@ import pyarrow as pa
 from warehouse.archive import list_snapshots
 from warehouse.archive._digest_cache import drop_cache
 from warehouse.archive._layout import MANIFEST_NAME, read_manifest
+from warehouse.db import create_empty_table
 from warehouse.security._erase_sql import PersonMatch, erase_in_arrow, erase_in_table
 from warehouse.security.audit import AuditLog
 from warehouse.security.audit_anchor import record_audit_head
@@ -287,7 +288,7 @@ def erase_customer(
         for table, frame in ((TOMBSTONES, tomb), (SUPPRESSION, entries)):
             con.execute("CREATE SCHEMA IF NOT EXISTS security")
             con.register("_rows", frame)
-            con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _rows LIMIT 0")
+            create_empty_table(con, table, "SELECT * FROM _rows", if_not_exists=True)
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
             con.unregister("_rows")
         forget_mart_state(con)  # the next publish rebuilds the mart whole, from what is left
