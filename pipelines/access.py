@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,118 @@ def open_warehouse(
     if cfg.duckdb.release_memory:
         con.execute("SET allocator_background_threads = true")
     return con
+
+
+@dataclass
+class RunWarehouse:
+    """The warehouse database one in-process run keeps open from its first step to its last.
+
+    Every stage used to open the warehouse itself, so each started with an empty DuckDB
+    buffer pool and decrypted every block it read again (DuckDB's mbedtls module: ≈ 110 MB/s;
+    BENCHMARKS.md, "Nightly floor"). A step now gets its own connection to this one database
+    (:meth:`step`: a cursor, i.e. its own transactions and temporary tables, closed after the
+    step) and finds the blocks the steps before it read or wrote still decrypted.
+
+    Attributes:
+        con: the connection that holds the database open (never handed to a step).
+        memory_limit: DuckDB's ``memory_limit`` of the run (restored after each trim).
+        keep_bytes: how much of the buffer pool a step leaves to the next
+            (``duckdb.stage_cache``); the least recently used blocks beyond it are evicted.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    memory_limit: str | None
+    keep_bytes: int
+
+    def step(self) -> duckdb.DuckDBPyConnection:
+        """A connection for one step: the run's database, the warehouse selected."""
+        (database,) = self.con.execute("SELECT current_database()").fetchone() or ("",)
+        step = self.con.cursor()
+        step.execute(f'USE "{database}"')
+        return step
+
+    def buffered_bytes(self) -> int:
+        """Bytes DuckDB's buffer pool holds now (cached blocks, spilled and in-flight data)."""
+        sql = "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+        (used,) = self.con.execute(sql).fetchone() or (0,)
+        return int(used)
+
+    def trim(self) -> None:
+        """Evict the least recently used blocks beyond ``keep_bytes`` (after each step).
+
+        DuckDB evicts down to a lowered ``memory_limit`` at once (least recently used first,
+        unpinned blocks only: between steps nothing is pinned); the run's limit is then set
+        back. So a stage's peak never carries more than ``keep_bytes`` of an earlier stage's
+        blocks.
+        """
+        held = self.buffered_bytes()
+        log.debug("DuckDB buffer pool after the step: %.0f MB", held / 1e6)
+        if held <= self.keep_bytes:
+            return
+        try:
+            self.con.execute(f"SET memory_limit = '{max(self.keep_bytes // 1024, 1)}KiB'")
+        except duckdb.OutOfMemoryException as exc:  # what is left cannot be evicted now
+            log.warning("DuckDB buffer pool not trimmed between steps: %s", exc)
+        finally:
+            if self.memory_limit:
+                self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            else:
+                self.con.execute("RESET memory_limit")
+
+
+_RUN_WAREHOUSES: dict[Path, RunWarehouse] = {}
+"""The warehouse held open by a run in this process, by database file (see `run_warehouse`)."""
+
+
+@contextmanager
+def run_warehouse(cfg: ArchiveConfig) -> Iterator[RunWarehouse | None]:
+    """Hold the warehouse open for an in-process run's steps (a nightly: it exists already).
+
+    A first run (no warehouse file yet) and ``duckdb.stage_cache: 0`` keep the old way: every
+    step opens and closes the warehouse itself. The caller holds the run lock.
+    """
+    path = cfg.resolve(cfg.warehouse)
+    keep = int(cfg.duckdb.stage_cache)
+    if not keep or not path.exists() or path in _RUN_WAREHOUSES:
+        yield None
+        return
+    con = open_warehouse(cfg, create_key=True)
+    held = RunWarehouse(con, cfg.duckdb.resolved_memory_limit(), keep)
+    _RUN_WAREHOUSES[path] = held
+    try:
+        yield held
+    finally:
+        del _RUN_WAREHOUSES[path]
+        con.close()
+
+
+@contextmanager
+def step_warehouse(
+    cfg: ArchiveConfig, create_key: bool = False, trim: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection: to the run's database when one is held (`run_warehouse`),
+    else to a warehouse opened and closed here.
+
+    Args:
+        cfg: the project configuration.
+        create_key: see :func:`keyring` (only when the warehouse is opened here).
+        trim: at the end of a step: trim the held buffer pool to ``duckdb.stage_cache``.
+    """
+    held = _RUN_WAREHOUSES.get(cfg.resolve(cfg.warehouse))
+    if held is None:
+        con = open_warehouse(cfg, create_key=create_key)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    step = held.step()
+    try:
+        yield step
+    finally:
+        step.close()
+        if trim:
+            held.trim()
 
 
 def duckdb_threads(cfg: ArchiveConfig) -> int:
@@ -242,7 +355,7 @@ def anchor_audit_head(cfg: ArchiveConfig, head: tuple[int, str]) -> bool:
     if not cfg.resolve(cfg.warehouse).exists():
         return False
     try:
-        with open_warehouse(cfg) as con:
+        with step_warehouse(cfg) as con:
             record_audit_head(con, head)
     except (duckdb.Error, KeyMaterialError, OSError) as exc:
         log.warning("audit head %s not anchored in the warehouse now (%s)", head[0], exc)
