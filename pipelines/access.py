@@ -144,20 +144,21 @@ class RunWarehouse:
         (used,) = self.con.execute(sql).fetchone() or (0,)
         return int(used)
 
-    def trim(self) -> None:
-        """Evict the least recently used blocks beyond ``keep_bytes`` (after each step).
+    def trim(self, keep: int | None = None) -> None:
+        """Evict the least recently used blocks beyond ``keep`` bytes (default ``keep_bytes``).
 
         DuckDB evicts down to a lowered ``memory_limit`` at once (least recently used first,
         unpinned blocks only: between steps nothing is pinned); the run's limit is then set
         back. So a stage's peak never carries more than ``keep_bytes`` of an earlier stage's
         blocks.
         """
+        keep = self.keep_bytes if keep is None else keep
         held = self.buffered_bytes()
-        log.debug("DuckDB buffer pool after the step: %.0f MB", held / 1e6)
-        if held <= self.keep_bytes:
+        log.debug("DuckDB buffer pool between steps: %.0f MB", held / 1e6)
+        if held <= keep:
             return
         try:
-            self.con.execute(f"SET memory_limit = '{max(self.keep_bytes // 1024, 1)}KiB'")
+            self.con.execute(f"SET memory_limit = '{max(keep // 1024, 1)}KiB'")
         except duckdb.OutOfMemoryException as exc:  # what is left cannot be evicted now
             log.warning("DuckDB buffer pool not trimmed between steps: %s", exc)
         finally:
@@ -195,7 +196,7 @@ def run_warehouse(cfg: ArchiveConfig) -> Iterator[RunWarehouse | None]:
 
 @contextmanager
 def step_warehouse(
-    cfg: ArchiveConfig, create_key: bool = False, trim: bool = False
+    cfg: ArchiveConfig, create_key: bool = False, trim: bool = False, cold: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection: to the run's database when one is held (`run_warehouse`),
     else to a warehouse opened and closed here.
@@ -204,8 +205,12 @@ def step_warehouse(
         cfg: the project configuration.
         create_key: see :func:`keyring` (only when the warehouse is opened here).
         trim: at the end of a step: trim the held buffer pool to ``duckdb.stage_cache``.
+        cold: start with the held buffer pool emptied, as with a connection of its own (a
+            step whose peak is the run's and that reads little of what the steps before read).
     """
     held = _RUN_WAREHOUSES.get(cfg.resolve(cfg.warehouse))
+    if held is not None and cold:
+        held.trim(0)
     if held is None:
         con = open_warehouse(cfg, create_key=create_key)
         try:

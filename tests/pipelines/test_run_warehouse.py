@@ -60,6 +60,22 @@ def test_steps_share_one_buffer_pool_trimmed_to_the_stage_cache(tmp_path: Path) 
     assert access._RUN_WAREHOUSES == {}
 
 
+def test_the_next_step_finds_the_blocks_warm_unless_it_starts_cold(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, "1GiB")
+    with step_warehouse(cfg, create_key=True) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS clean")
+        con.execute("CREATE TABLE clean.t AS SELECT range AS i, md5(range::VARCHAR) AS s"
+                    " FROM range(400000)")  # fmt: skip
+    with run_warehouse(cfg) as held:
+        assert held is not None
+        with step_warehouse(cfg, trim=True) as first:
+            first.execute("SELECT sum(hash(t)) FROM clean.t AS t").fetchall()
+        warm = held.buffered_bytes()
+        assert warm > 4 * 2**20  # kept for the next step
+        with step_warehouse(cfg, trim=True, cold=True):
+            assert held.buffered_bytes() < warm / 4  # a cold step starts with the pool emptied
+
+
 def test_no_held_warehouse_for_a_first_run_or_stage_cache_zero(tmp_path: Path) -> None:
     cfg = _config(tmp_path, "0")
     with step_warehouse(cfg, create_key=True) as con:
