@@ -194,6 +194,18 @@ def run_warehouse(cfg: ArchiveConfig) -> Iterator[RunWarehouse | None]:
         con.close()
 
 
+def end_stage_cache(cfg: ArchiveConfig) -> None:
+    """Keep nothing between the rest of this run's steps (a stage rebuilt its tables whole).
+
+    A rebuild (a first clean, new match settings, a new code version) makes the stages after
+    it full-size too: their peaks are a full run's, and must not carry an earlier stage's
+    blocks. No-op when no warehouse is held.
+    """
+    held = _RUN_WAREHOUSES.get(cfg.resolve(cfg.warehouse))
+    if held is not None:
+        held.keep_bytes = 0
+
+
 @contextmanager
 def step_warehouse(
     cfg: ArchiveConfig, create_key: bool = False, trim: bool = False, cold: bool = False

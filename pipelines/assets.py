@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
+from .access import end_stage_cache
 from .faults import crash_point
 from .jobs import WAREHOUSE_TAGS
 from .reporting import run_log, write_run_report
@@ -48,6 +49,8 @@ def _run_stage(
         stats = fn(con, ctx)
         stats.seconds, stats.peak_rss_mb = stage_timing(started)
         record_stage(con, ctx, stage, stats)
+        if getattr(stats, "mode", None) == "full":  # the rest of the run is full-size
+            end_stage_cache(ctx.config)
     crash_point(f"{stage}:after")
     return stats
 
