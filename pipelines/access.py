@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,8 +103,11 @@ def open_warehouse(
     memory_limit = cfg.duckdb.resolved_memory_limit()
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-    if cfg.duckdb.temp_directory:
-        con.execute(f"SET temp_directory = '{cfg.duckdb.temp_directory}'")
+    # spill beside the warehouse, as DuckDB does for an unencrypted file, not into the working
+    # folder's `.tmp` (the default of the in-memory database it is attached to): another
+    # encrypted database opened in this process (the analyst mart) refuses a folder that
+    # holds this one's temporary files
+    con.execute(f"SET temp_directory = '{cfg.duckdb.temp_directory or f'{path}.tmp'}'")
     con.execute(f"SET threads = {duckdb_threads(cfg)}")
     if cfg.duckdb.release_memory:
         con.execute("SET allocator_background_threads = true")
@@ -125,11 +129,13 @@ class RunWarehouse:
         memory_limit: DuckDB's ``memory_limit`` of the run (restored after each trim).
         keep_bytes: how much of the buffer pool a step leaves to the next
             (``duckdb.stage_cache``); the least recently used blocks beyond it are evicted.
+        reopen: opens the warehouse again (:meth:`trim` to nothing closes the database).
     """
 
     con: duckdb.DuckDBPyConnection
     memory_limit: str | None
     keep_bytes: int
+    reopen: Callable[[], duckdb.DuckDBPyConnection]
 
     def step(self) -> duckdb.DuckDBPyConnection:
         """A connection for one step: the run's database, the warehouse selected."""
@@ -150,12 +156,17 @@ class RunWarehouse:
         DuckDB evicts down to a lowered ``memory_limit`` at once (least recently used first,
         unpinned blocks only: between steps nothing is pinned); the run's limit is then set
         back. So a stage's peak never carries more than ``keep_bytes`` of an earlier stage's
-        blocks.
+        blocks. ``keep`` 0 closes the database and opens it again (nothing to evict, nothing
+        written to temporary files).
         """
         keep = self.keep_bytes if keep is None else keep
         held = self.buffered_bytes()
         log.debug("DuckDB buffer pool between steps: %.0f MB", held / 1e6)
         if held <= keep:
+            return
+        if not keep:  # nothing kept: the database closed and opened again, as per step before
+            self.con.close()
+            self.con = self.reopen()
             return
         try:
             self.con.execute(f"SET memory_limit = '{max(keep // 1024, 1)}KiB'")
@@ -184,14 +195,14 @@ def run_warehouse(cfg: ArchiveConfig) -> Iterator[RunWarehouse | None]:
     if not keep or not path.exists() or path in _RUN_WAREHOUSES:
         yield None
         return
-    con = open_warehouse(cfg, create_key=True)
-    held = RunWarehouse(con, cfg.duckdb.resolved_memory_limit(), keep)
+    reopen = partial(open_warehouse, cfg, create_key=True)
+    held = RunWarehouse(reopen(), cfg.duckdb.resolved_memory_limit(), keep, reopen)
     _RUN_WAREHOUSES[path] = held
     try:
         yield held
     finally:
         del _RUN_WAREHOUSES[path]
-        con.close()
+        held.con.close()
 
 
 def end_stage_cache(cfg: ArchiveConfig) -> None:
