@@ -90,7 +90,7 @@ class DuckDBSettings(BaseModel):
     # how much of DuckDB's buffer pool a nightly run (in-process, warehouse already there)
     # keeps warm from one stage to the next, so a table read (decrypted) by one stage is not
     # read again by the next; 0 = every stage opens the warehouse itself (pipelines.access)
-    stage_cache: ByteSize = Field(default=ByteSize(768 * 2**20))
+    stage_cache: ByteSize = Field(default=ByteSize(256 * 2**20))
 
     @field_validator("memory_limit")
     @classmethod
