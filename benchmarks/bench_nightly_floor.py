@@ -60,9 +60,11 @@ def changed_leads(delta_file: Path, count: int) -> list[dict[str, Any]]:
     return rows
 
 
-def worker(workdir: Path, leads: Path) -> None:
-    """One nightly run on ``workdir`` with ``leads`` delivered (child-process entry point)."""
+def worker(workdir: Path, leads: Path, stage_cache: str | None = None) -> None:
+    """One nightly run on ``workdir`` with ``leads`` delivered (child-process entry point);
+    ``stage_cache`` sets ``duckdb.stage_cache`` (default: the project's)."""
     import dagster as dg
+    import yaml
 
     from benchmarks.bench_pipeline import _count_stage_cpu, _write_config
     from pipelines.runner import run_pipeline
@@ -72,7 +74,11 @@ def worker(workdir: Path, leads: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(leads, target / "leads.jsonl")
     cfg_path = _write_config(workdir, landing)
-    stage_cpu, _rss = _count_stage_cpu()
+    if stage_cache is not None:
+        cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        cfg.setdefault("duckdb", {})["stage_cache"] = stage_cache
+        cfg_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    stage_cpu, rss = _count_stage_cpu()
     (workdir / "dagster" / "floor").mkdir(parents=True, exist_ok=True)
     instance = dg.DagsterInstance.local_temp(str(workdir / "dagster" / "floor"))
     cpu, wall = time.process_time(), time.perf_counter()
@@ -84,6 +90,13 @@ def worker(workdir: Path, leads: Path) -> None:
         "wall_seconds": round(time.perf_counter() - wall, 1),
         "golden": None if golden is None else f"{golden.mode}, {golden.customers_rebuilt} rebuilt",
         "stages": {name: round(seconds, 2) for name, seconds in stage_cpu.items()},
+        "own_peak_mb": {
+            name: round(v["rss_own_peak_mb"]) for name, v in rss.items() if name != "_run"
+        },
+        "rss_start_mb": {
+            name: round(v["rss_start_mb"]) for name, v in rss.items() if name != "_run"
+        },
+        "peak_rss_mb": round(max(v["peak_rss_mb"] for v in rss.values())),
     }
     print(_PREFIX + json.dumps(result), flush=True)
 
@@ -138,11 +151,12 @@ def main() -> None:
     parser.add_argument("--changed", type=int, default=20, help="marketing leads changed")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--cold-read", action="store_true", help="first vs second table reads")
+    parser.add_argument("--stage-cache", help="duckdb.stage_cache of the runs, e.g. 0 or 512MiB")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--leads", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.leads)
+        worker(args.worker, args.leads, args.stage_cache)
         return
     if args.cold_read:
         for kind, tables in cold_read(args.state).items():
@@ -170,7 +184,8 @@ def main() -> None:
             shutil.copytree(args.state, workdir, symlinks=True)
             done = subprocess.run(
                 [sys.executable, __file__, "--state", str(args.state), "--worker", str(workdir),
-                 "--leads", str(leads)],
+                 "--leads", str(leads),
+                 *(["--stage-cache", args.stage_cache] if args.stage_cache else [])],
                 cwd=ROOT, capture_output=True, text=True, check=False,
             )  # fmt: skip
             lines = [ln for ln in done.stdout.splitlines() if ln.startswith(_PREFIX)]

@@ -11,7 +11,9 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,12 +103,151 @@ def open_warehouse(
     memory_limit = cfg.duckdb.resolved_memory_limit()
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-    if cfg.duckdb.temp_directory:
-        con.execute(f"SET temp_directory = '{cfg.duckdb.temp_directory}'")
+    # spill beside the warehouse, as DuckDB does for an unencrypted file, not into the working
+    # folder's `.tmp` (the default of the in-memory database it is attached to): another
+    # encrypted database opened in this process (the analyst mart) refuses a folder that
+    # holds this one's temporary files
+    con.execute(f"SET temp_directory = '{cfg.duckdb.temp_directory or f'{path}.tmp'}'")
     con.execute(f"SET threads = {duckdb_threads(cfg)}")
     if cfg.duckdb.release_memory:
         con.execute("SET allocator_background_threads = true")
     return con
+
+
+@dataclass
+class RunWarehouse:
+    """The warehouse database one in-process run keeps open from its first step to its last.
+
+    Every stage used to open the warehouse itself, so each started with an empty DuckDB
+    buffer pool and decrypted every block it read again (DuckDB's mbedtls module: ≈ 110 MB/s;
+    BENCHMARKS.md, "Nightly floor"). A step now gets its own connection to this one database
+    (:meth:`step`: a cursor, i.e. its own transactions and temporary tables, closed after the
+    step) and finds the blocks the steps before it read or wrote still decrypted.
+
+    Attributes:
+        con: the connection that holds the database open (never handed to a step).
+        memory_limit: DuckDB's ``memory_limit`` of the run (restored after each trim).
+        keep_bytes: how much of the buffer pool a step leaves to the next
+            (``duckdb.stage_cache``); the least recently used blocks beyond it are evicted.
+        reopen: opens the warehouse again (:meth:`trim` to nothing closes the database).
+    """
+
+    con: duckdb.DuckDBPyConnection
+    memory_limit: str | None
+    keep_bytes: int
+    reopen: Callable[[], duckdb.DuckDBPyConnection]
+
+    def step(self) -> duckdb.DuckDBPyConnection:
+        """A connection for one step: the run's database, the warehouse selected."""
+        (database,) = self.con.execute("SELECT current_database()").fetchone() or ("",)
+        step = self.con.cursor()
+        step.execute(f'USE "{database}"')
+        return step
+
+    def buffered_bytes(self) -> int:
+        """Bytes DuckDB's buffer pool holds now (cached blocks, spilled and in-flight data)."""
+        sql = "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+        (used,) = self.con.execute(sql).fetchone() or (0,)
+        return int(used)
+
+    def trim(self, keep: int | None = None) -> None:
+        """Evict the least recently used blocks beyond ``keep`` bytes (default ``keep_bytes``).
+
+        DuckDB evicts down to a lowered ``memory_limit`` at once (least recently used first,
+        unpinned blocks only: between steps nothing is pinned); the run's limit is then set
+        back. So a stage's peak never carries more than ``keep_bytes`` of an earlier stage's
+        blocks. ``keep`` 0 closes the database and opens it again (nothing to evict, nothing
+        written to temporary files).
+        """
+        keep = self.keep_bytes if keep is None else keep
+        held = self.buffered_bytes()
+        log.debug("DuckDB buffer pool between steps: %.0f MB", held / 1e6)
+        if held <= keep:
+            return
+        if not keep:  # nothing kept: the database closed and opened again, as per step before
+            self.con.close()
+            self.con = self.reopen()
+            return
+        try:
+            self.con.execute(f"SET memory_limit = '{max(keep // 1024, 1)}KiB'")
+        except duckdb.OutOfMemoryException as exc:  # what is left cannot be evicted now
+            log.warning("DuckDB buffer pool not trimmed between steps: %s", exc)
+        finally:
+            if self.memory_limit:
+                self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            else:
+                self.con.execute("RESET memory_limit")
+
+
+_RUN_WAREHOUSES: dict[Path, RunWarehouse] = {}
+"""The warehouse held open by a run in this process, by database file (see `run_warehouse`)."""
+
+
+@contextmanager
+def run_warehouse(cfg: ArchiveConfig) -> Iterator[RunWarehouse | None]:
+    """Hold the warehouse open for an in-process run's steps (a nightly: it exists already).
+
+    A first run (no warehouse file yet) and ``duckdb.stage_cache: 0`` keep the old way: every
+    step opens and closes the warehouse itself. The caller holds the run lock.
+    """
+    path = cfg.resolve(cfg.warehouse)
+    keep = int(cfg.duckdb.stage_cache)
+    if not keep or not path.exists() or path in _RUN_WAREHOUSES:
+        yield None
+        return
+    reopen = partial(open_warehouse, cfg, create_key=True)
+    held = RunWarehouse(reopen(), cfg.duckdb.resolved_memory_limit(), keep, reopen)
+    _RUN_WAREHOUSES[path] = held
+    try:
+        yield held
+    finally:
+        del _RUN_WAREHOUSES[path]
+        held.con.close()
+
+
+def end_stage_cache(cfg: ArchiveConfig) -> None:
+    """Keep nothing between the rest of this run's steps (a stage rebuilt its tables whole).
+
+    A rebuild (a first clean, new match settings, a new code version) makes the stages after
+    it full-size too: their peaks are a full run's, and must not carry an earlier stage's
+    blocks. No-op when no warehouse is held.
+    """
+    held = _RUN_WAREHOUSES.get(cfg.resolve(cfg.warehouse))
+    if held is not None:
+        held.keep_bytes = 0
+
+
+@contextmanager
+def step_warehouse(
+    cfg: ArchiveConfig, create_key: bool = False, trim: bool = False, cold: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection: to the run's database when one is held (`run_warehouse`),
+    else to a warehouse opened and closed here.
+
+    Args:
+        cfg: the project configuration.
+        create_key: see :func:`keyring` (only when the warehouse is opened here).
+        trim: at the end of a step: trim the held buffer pool to ``duckdb.stage_cache``.
+        cold: start with the held buffer pool emptied, as with a connection of its own (a
+            step whose peak is the run's and that reads little of what the steps before read).
+    """
+    held = _RUN_WAREHOUSES.get(cfg.resolve(cfg.warehouse))
+    if held is not None and cold:
+        held.trim(0)
+    if held is None:
+        con = open_warehouse(cfg, create_key=create_key)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    step = held.step()
+    try:
+        yield step
+    finally:
+        step.close()
+        if trim:
+            held.trim()
 
 
 def duckdb_threads(cfg: ArchiveConfig) -> int:
@@ -242,7 +383,7 @@ def anchor_audit_head(cfg: ArchiveConfig, head: tuple[int, str]) -> bool:
     if not cfg.resolve(cfg.warehouse).exists():
         return False
     try:
-        with open_warehouse(cfg) as con:
+        with step_warehouse(cfg) as con:
             record_audit_head(con, head)
     except (duckdb.Error, KeyMaterialError, OSError) as exc:
         log.warning("audit head %s not anchored in the warehouse now (%s)", head[0], exc)

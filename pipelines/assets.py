@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
+from .access import end_stage_cache
 from .faults import crash_point
 from .jobs import WAREHOUSE_TAGS
 from .reporting import run_log, write_run_report
@@ -32,18 +33,24 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def _run_stage(
-    context: dg.AssetExecutionContext, archive: ArchiveResource, stage: str, fn: StageFn
+    context: dg.AssetExecutionContext,
+    archive: ArchiveResource,
+    stage: str,
+    fn: StageFn,
+    cold: bool = False,
 ) -> StageResult:
     ctx = archive.run_context(context.run.run_id)
     started = time.perf_counter()
     crash_point(f"{stage}:before")
     with (
         run_log(ctx.config, ctx.run_id, stage),
-        archive.connection(ctx.config, context.run.tags) as con,
+        archive.connection(ctx.config, context.run.tags, cold) as con,
     ):
         stats = fn(con, ctx)
         stats.seconds, stats.peak_rss_mb = stage_timing(started)
         record_stage(con, ctx, stage, stats)
+        if getattr(stats, "mode", None) == "full":  # the rest of the run is full-size
+            end_stage_cache(ctx.config)
     crash_point(f"{stage}:after")
     return stats
 
@@ -71,9 +78,14 @@ def _stage_asset(
     description: str,
     stage: str,
     fn: StageFn,
+    cold: bool = False,
     **asset_kwargs,
 ) -> dg.AssetsDefinition:
-    """One pipeline stage as an asset: run ``fn`` under the stage wrapper, report its figures."""
+    """One pipeline stage as an asset: run ``fn`` under the stage wrapper, report its figures.
+
+    ``cold``: the stage starts with the run's DuckDB buffer pool emptied
+    (`pipelines.access.step_warehouse`).
+    """
 
     @dg.asset(
         key=key,
@@ -84,7 +96,7 @@ def _stage_asset(
         **asset_kwargs,
     )
     def _stage(context: dg.AssetExecutionContext, archive: ArchiveResource) -> dg.MaterializeResult:
-        stats = _run_stage(context, archive, stage, fn)
+        stats = _run_stage(context, archive, stage, fn, cold)
         return dg.MaterializeResult(metadata=stage_metadata(stats))
 
     return _stage
@@ -131,7 +143,9 @@ def build_stage_assets(
         else _stage_asset(
             ["match", "clusters"], [clean.key], "match",
             "Candidate pairs, Fellegi–Sunter scores, clusters and the review queue.",
-            "match", match_stage, kinds={"duckdb"},
+            # its frames set a nightly's peak, and a warm pool saves it nothing (BENCHMARKS.md,
+            # issue #15, `nightfloor2`): it starts with the pool emptied
+            "match", match_stage, cold=True, kinds={"duckdb"},
         )
     )  # fmt: skip
     staged = _stage_asset(

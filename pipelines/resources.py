@@ -12,7 +12,7 @@ import duckdb
 
 from warehouse import ensure_schemas
 
-from .access import open_warehouse, run_lock
+from .access import run_lock, step_warehouse
 from .settings import ArchiveConfig, default_config_path, load_config
 from .stages import RunContext
 
@@ -48,21 +48,20 @@ class ArchiveResource(dg.ConfigurableResource):
 
     @contextmanager
     def connection(
-        self, cfg: ArchiveConfig, run_tags: Mapping[str, str] | None = None
+        self, cfg: ArchiveConfig, run_tags: Mapping[str, str] | None = None, cold: bool = False
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection to the warehouse with its schemas in place, under the run lock.
 
         A run started by `pipelines.runner.run_pipeline` holds the lock for the whole run and
         says so in its tags (``LOCK_HELD_TAG``); any other run (Dagster UI, schedule, sensor)
-        takes the lock for the step, so it and the CLI writers exclude each other.
+        takes the lock for the step, so it and the CLI writers exclude each other. In an
+        in-process run that holds the warehouse open (`pipelines.access.run_warehouse`), the
+        step's connection is to that database, its buffer pool warm from the steps before
+        (``cold``: emptied first; `pipelines.access.step_warehouse`).
         """
         path = cfg.resolve(cfg.warehouse)
         path.parent.mkdir(parents=True, exist_ok=True)
         held = (run_tags or {}).get(LOCK_HELD_TAG) == "true"
-        with nullcontext() if held else run_lock(cfg):
-            con = open_warehouse(cfg, create_key=True)
-            try:
-                ensure_schemas(con)
-                yield con
-            finally:
-                con.close()
+        with nullcontext() if held else run_lock(cfg), step_warehouse(cfg, True, True, cold) as con:
+            ensure_schemas(con)
+            yield con

@@ -21,7 +21,7 @@ from sources.demo import read_truth
 from sources.ingest import NO_DELIVERY
 from warehouse import read_table
 
-from .access import audit, open_warehouse, run_lock
+from .access import audit, open_warehouse, run_lock, run_warehouse
 from .build import build_definitions
 from .jobs import JOB_NAME
 from .reporting import raise_alert
@@ -110,18 +110,24 @@ def _execute(
             )
     defs = build_definitions(config_path, warehouse, run_date)
     job = defs.resolve_job_def(JOB_NAME)
-    if instance is None and os.environ.get("DAGSTER_HOME"):
-        # the deployment's instance: the run shows in the Dagster UI's run history
-        with dg.DagsterInstance.get() as home:
-            return job.execute_in_process(
-                instance=home, raise_on_error=False, run_config=_quiet_dagster(), tags=LOCK_TAGS
-            )
-    return job.execute_in_process(
-        instance=instance or dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-        run_config=_quiet_dagster(),
-        tags=LOCK_TAGS,
-    )
+    # every step in this process: one warehouse database for all of them (a nightly's stages
+    # find what the stages before them read still decrypted in DuckDB's buffer pool)
+    with run_warehouse(cfg):
+        if instance is None and os.environ.get("DAGSTER_HOME"):
+            # the deployment's instance: the run shows in the Dagster UI's run history
+            with dg.DagsterInstance.get() as home:
+                return job.execute_in_process(
+                    instance=home,
+                    raise_on_error=False,
+                    run_config=_quiet_dagster(),
+                    tags=LOCK_TAGS,
+                )
+        return job.execute_in_process(
+            instance=instance or dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+            run_config=_quiet_dagster(),
+            tags=LOCK_TAGS,
+        )
 
 
 class NoDeliveryError(ConfigError):

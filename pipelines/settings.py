@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
 
 from dedupe import MatchSettings
 from expectations import QualitySettings
@@ -87,6 +87,10 @@ class DuckDBSettings(BaseModel):
     # threads) instead of keeping it for DuckDB's next query: the run's pandas work then does
     # not stack on DuckDB's retained peak (BENCHMARKS.md, issue #22)
     release_memory: bool = True
+    # how much of DuckDB's buffer pool a nightly run (in-process, warehouse already there)
+    # keeps warm from one stage to the next, so a table read (decrypted) by one stage is not
+    # read again by the next; 0 = every stage opens the warehouse itself (pipelines.access)
+    stage_cache: ByteSize = Field(default=ByteSize(256 * 2**20))
 
     @field_validator("memory_limit")
     @classmethod
