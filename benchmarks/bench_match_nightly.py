@@ -98,6 +98,13 @@ def _fresh_copy(base: Path, db: Path) -> None:
     shutil.copy(base, db)
 
 
+def _memory_limit() -> str:
+    """DuckDB's ``memory_limit`` of a pipeline run on this machine (``auto``)."""
+    from pipelines.settings import DuckDBSettings
+
+    return DuckDBSettings().resolved_memory_limit() or "2GiB"
+
+
 def _subset(work: Path, db_name: str) -> dict[str, Any]:
     """The nightly subset link over a copy of the base warehouse, its figures."""
     import duckdb
@@ -109,7 +116,10 @@ def _subset(work: Path, db_name: str) -> dict[str, Any]:
     row = {"run_id": "subset", "created_at": pd.Timestamp.now(), **state}
     db = work / db_name
     _fresh_copy(work / "base.duckdb", db)
-    con = duckdb.connect(str(db))
+    # DuckDB as a pipeline run opens the warehouse (`pipelines.access.open_warehouse`): its
+    # buffer pool bounded by `memory_limit: auto`, finished work's memory given back
+    con = duckdb.connect(str(db), config={"memory_limit": _memory_limit(),
+                                          "allocator_background_threads": True})  # fmt: skip
     rss = peak_rss_mb()
     started = time.process_time()
     threshold = MatchSettings().match_threshold
