@@ -122,11 +122,11 @@ def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) 
     Python link that follows, which sets the night's peak. The limit is lowered to what
     DuckDB holds besides those blocks (plus `margin_mib`), which evicts them, and set back.
     """
-    (limit,) = con.execute(_SETTING).fetchone() or ("",)
-    (other,) = con.execute(
+    ((limit,),) = con.execute(_SETTING).fetchall()
+    ((other,),) = con.execute(
         "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
         " WHERE tag <> 'BASE_TABLE'"
-    ).fetchone() or (0,)
+    ).fetchall()
     try:
         con.execute(f"SET memory_limit = '{int(other) // 2**20 + margin_mib}MiB'")
     finally:
@@ -347,7 +347,7 @@ class StoredSubset:
         """
         if self.memory_mib is None or self._limit is not None:
             return
-        (limit,) = self.con.execute(_SETTING).fetchone() or ("",)
+        ((limit,),) = self.con.execute(_SETTING).fetchall()
         now = _limit_bytes(str(limit))
         if now is not None and now <= self.memory_mib * 2**20:
             return
