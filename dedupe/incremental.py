@@ -31,7 +31,7 @@ from dedupe.blocking import (
     union_candidates,
 )
 from dedupe.levels import rules_for
-from dedupe.link import arrow_text_columns, object_columns
+from dedupe.link import arrow_text_columns, object_columns, return_free_memory
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, concat_pairs, positions_of
 from dedupe.prepare import _in_several_places, prepare_records, sole_name_holders
@@ -1506,13 +1506,16 @@ def link_subset_delta(
         touched, scored = found
         # the pairs pass 1 scored, by record key (pass 2 reads more records: new positions)
         scored_keys = first[0].prepared["record_key"].to_numpy(dtype=object)
-        del first
+        del first, found
+        # pass 1's subset and link arrays are freed: handed back before pass 2 reads more
+        return_free_memory()
         # pass 2: with the whole components of the touched records and their partners
         read = source.grow(np.asarray(touched, dtype=object))
     finally:
         source.close()
     subset, pairs, steward = _subset(read, fresh, old, flips, rules, keep)
     del read  # its rows were merged into `subset`: not held through the link
+    return_free_memory()
     result = _link(
         new_records, None, steward, settings, decisions, params, None,
         _previous((subset, pairs, steward), params), delta=True, subset=subset,

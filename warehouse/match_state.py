@@ -695,14 +695,24 @@ def write_match_delta(
     inserted: dict[str, int] = {}
     for view, table in views.items():
         con.register(view, table)
-    con.execute("BEGIN TRANSACTION")
+    temps = [_CHANGED_KEYS]
+    began = False
     try:
+        # the rows to delete and insert are worked out before the transaction, into temporary
+        # tables it only reads: DuckDB 2.0.0 reads back rows a transaction wrote itself as
+        # none once they fill a row group (122,880 rows) and it scans them in parallel — a
+        # 1 M-record nightly's 0.8 M delta pairs then compared as an empty delta, every stored
+        # pair of its scope deleted and none inserted (`_changed_rows`)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_CHANGED_KEYS} (record_key VARCHAR)")
         for name in DELTA_TABLES:
-            deleted[name], inserted[name] = _write_changed_rows(
+            temps += _changed_rows(
                 con, name, f"_delta_{name.split('.')[1]}", within is not None,
                 logged=name in _LOGGED_TABLES,
             )  # fmt: skip
+        con.execute("BEGIN TRANSACTION")
+        began = True
+        for name in DELTA_TABLES:
+            deleted[name], inserted[name] = _write_changed_rows(con, name)
         record_match_run(con, str(params_row["run_id"]), "incremental", _CHANGED_KEYS)
         con.execute(
             f"DELETE FROM {PREPARED_TABLE} WHERE record_key IN"
@@ -724,12 +734,13 @@ def write_match_delta(
         con.execute("CREATE OR REPLACE TABLE match.params AS SELECT * FROM _delta_params")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        if began:
+            con.execute("ROLLBACK")
         raise
     finally:
         for view in views:
             con.unregister(view)
-        for temp in ("_delta_old", "_delta_new", "_delta_gone", "_delta_added", _CHANGED_KEYS):
+        for temp in temps:
             con.execute(f"DROP TABLE IF EXISTS {temp}")
     return DeltaWrite(deleted, inserted)
 
@@ -745,10 +756,17 @@ _LOGGED_TABLES = ("match.pairs", "match.clusters")
 _CHANGED_KEYS = "_delta_changed_keys"
 
 
-def _write_changed_rows(
+def _temp(name: str, what: str) -> str:
+    """The temporary table of `what` (``gone`` / ``added``) rows of the table `name`."""
+    return f"_delta_{what}_{name.split('.')[1]}"
+
+
+def _changed_rows(
     con: duckdb.DuckDBPyConnection, name: str, view: str, within: bool, logged: bool = False
-) -> tuple[int, int]:
-    """Replace the rows of `name` in the delta's scope by the rows of `view` that differ.
+) -> list[str]:
+    """The rows of `name` in the delta's scope that `view`'s rows replace, as temporary tables
+    (``_temp(name, "gone")``: keys of the rows to delete; ``_temp(name, "added")``: rows to
+    insert). Run outside the write's transaction (see `write_match_delta`).
 
     The scope: rows of the affected records (``_delta_keys``); for pair tables, those with an
     endpoint there (and, with `within`, the other in ``_delta_within``). The delta's rows are
@@ -757,7 +775,7 @@ def _write_changed_rows(
     appended to ``_CHANGED_KEYS``.
 
     Returns:
-        (rows deleted, rows inserted).
+        The temporary tables made (the gone and added rows).
     """
     if name == "match.clusters":
         scope = "record_key IN (SELECT record_key FROM _delta_keys)"
@@ -768,36 +786,56 @@ def _write_changed_rows(
             " OR right_key IN (SELECT record_key FROM _delta_keys)"
         )
         key = ["left_key", "right_key"]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_new AS SELECT * FROM {name} LIMIT 0")
-    con.execute(f"INSERT INTO _delta_new BY NAME SELECT * FROM {view}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_old AS SELECT * FROM {name} WHERE {scope}")
-    if within and name != "match.clusters":  # (filtered after the scan: the table is large)
+    gone, added = _temp(name, "gone"), _temp(name, "added")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_new AS SELECT * FROM {name} LIMIT 0")
+        con.execute(f"INSERT INTO _delta_new BY NAME SELECT * FROM {view}")
         con.execute(
-            "DELETE FROM _delta_old WHERE left_key NOT IN (SELECT record_key FROM _delta_within)"
-            " OR right_key NOT IN (SELECT record_key FROM _delta_within)"
+            f"CREATE OR REPLACE TEMP TABLE _delta_old AS SELECT * FROM {name} WHERE {scope}"
         )
-    on = " AND ".join(f"t.{k} = g.{k}" for k in key)
-    keys = ", ".join(key)
-    # a stored row of the scope the delta lacks or holds otherwise, and the dropped pairs
-    dropped = "" if name == "match.clusters" else f" UNION SELECT {keys} FROM _delta_dropped"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _delta_gone AS SELECT DISTINCT {keys} FROM"
-        f" (SELECT * FROM _delta_old EXCEPT SELECT * FROM _delta_new){dropped}"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _delta_added AS SELECT * FROM _delta_new EXCEPT ALL"
-        " SELECT * FROM _delta_old"
-    )
+        if within and name != "match.clusters":  # (filtered after the scan: the table is large)
+            con.execute(
+                "DELETE FROM _delta_old WHERE left_key NOT IN"
+                " (SELECT record_key FROM _delta_within)"
+                " OR right_key NOT IN (SELECT record_key FROM _delta_within)"
+            )
+        keys = ", ".join(key)
+        # a stored row of the scope the delta lacks or holds otherwise, and the dropped pairs
+        dropped = "" if name == "match.clusters" else f" UNION SELECT {keys} FROM _delta_dropped"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {gone} AS SELECT DISTINCT {keys} FROM"
+            f" (SELECT * FROM _delta_old EXCEPT SELECT * FROM _delta_new){dropped}"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {added} AS SELECT * FROM _delta_new EXCEPT ALL"
+            " SELECT * FROM _delta_old"
+        )
+    finally:
+        for temp in ("_delta_new", "_delta_old"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
     if logged:
         for k in key:
             con.execute(
-                f"INSERT INTO {_CHANGED_KEYS} SELECT {k} FROM _delta_gone"
-                f" UNION SELECT {k} FROM _delta_added"
+                f"INSERT INTO {_CHANGED_KEYS} SELECT {k} FROM {gone}"
+                f" UNION SELECT {k} FROM {added}"
             )
+    return [gone, added]
+
+
+def _write_changed_rows(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int]:
+    """Delete the gone rows of `name` and insert the added ones (`_changed_rows`).
+
+    Returns:
+        (rows deleted, rows inserted).
+    """
+    key = ["record_key"] if name == "match.clusters" else ["left_key", "right_key"]
+    on = " AND ".join(f"t.{k} = g.{k}" for k in key)
     (deleted,) = con.execute(
-        f"DELETE FROM {name} AS t USING _delta_gone AS g WHERE {on}"
+        f"DELETE FROM {name} AS t USING {_temp(name, 'gone')} AS g WHERE {on}"
     ).fetchone() or (0,)
-    (inserted,) = con.execute(f"INSERT INTO {name} SELECT * FROM _delta_added").fetchone() or (0,)
+    (inserted,) = con.execute(
+        f"INSERT INTO {name} SELECT * FROM {_temp(name, 'added')}"
+    ).fetchone() or (0,)
     return int(deleted), int(inserted)
 
 

@@ -97,6 +97,42 @@ def _keys(values: Sequence[str] | np.ndarray) -> pa.Table:
     return pa.table({"record_key": pa.array(np.asarray(values, dtype=object), type=pa.string())})
 
 
+_SETTING = "SELECT current_setting('memory_limit')"
+_UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}  # fmt: skip
+SUBSET_MEMORY_MIB = 1024
+"""DuckDB's ``memory_limit`` while a nightly reads its reach (at most; a lower limit stays)."""
+
+
+def _limit_bytes(setting: str) -> int | None:
+    """A ``memory_limit`` as DuckDB shows it (``"2.0 GiB"``) in bytes; None if not a size."""
+    number, _, unit = setting.strip().partition(" ")
+    try:
+        return int(float(number) * _UNITS[unit or "B"])
+    except (KeyError, ValueError):
+        return None
+
+
+def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) -> None:
+    """Let DuckDB drop the blocks of stored tables it keeps cached (read again from the file
+    when a later query needs them); temporary tables stay in memory.
+
+    A read of the reach scans ``match.prepared`` and ``match.pairs``: their blocks then stay in
+    DuckDB's buffer pool (up to its ``memory_limit``, ≈ 0.75 GB at 1 M records) under the
+    Python link that follows, which sets the night's peak. The limit is lowered to what
+    DuckDB holds besides those blocks (plus `margin_mib`), which evicts them, and set back.
+    """
+    ((limit,),) = con.execute(_SETTING).fetchall()
+    ((other,),) = con.execute(
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+        " WHERE tag <> 'BASE_TABLE'"
+    ).fetchall()
+    try:
+        con.execute(f"SET memory_limit = '{int(other) // 2**20 + margin_mib}MiB'")
+    finally:
+        con.execute(f"SET memory_limit = '{limit}'")
+
+
 class StoredSubset:
     """Reads of ``match.prepared`` / ``match.pairs`` for one nightly link (one connection).
 
@@ -105,9 +141,16 @@ class StoredSubset:
         strong_at: the match threshold (pairs at or above it join a clustering component).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, strong_at: float) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        strong_at: float,
+        memory_mib: int | None = SUBSET_MEMORY_MIB,
+    ) -> None:
         self.con = con
         self.strong_at = strong_at
+        self.memory_mib = memory_mib
+        self._limit: str | None = None
         self.columns = [c for c in table_columns(con, PREPARED_TABLE) if c != PREPARED_VERSION]
         self.layouts: list[Layout] = []
         self._rows: pd.DataFrame | None = None
@@ -166,6 +209,7 @@ class StoredSubset:
             layouts: the blocking rules' windowing.
         """
         con = self.con
+        self._bound_memory()
         layouts = [Layout(*lay) for lay in layouts]
         needed = sorted(
             {"record_key", "id_number", "id_number_valid"}
@@ -293,8 +337,28 @@ class StoredSubset:
         finally:
             con.unregister("_sub_touched")
 
+    def _bound_memory(self) -> None:
+        """Lower DuckDB's ``memory_limit`` to `memory_mib` until `close` (never raise it).
+
+        The reach scans ``match.prepared`` and ``match.pairs`` whole; under the warehouse's
+        limit (2 GiB by default) their blocks stay cached in DuckDB's buffer pool on top of the
+        records the link holds in Python — the night's peak. Under a small limit DuckDB keeps
+        only what a query needs (a block scanned is let go, a large sort would spill).
+        """
+        if self.memory_mib is None or self._limit is not None:
+            return
+        ((limit,),) = self.con.execute(_SETTING).fetchall()
+        now = _limit_bytes(str(limit))
+        if now is not None and now <= self.memory_mib * 2**20:
+            return
+        self._limit = str(limit)
+        self.con.execute(f"SET memory_limit = '{self.memory_mib}MiB'")
+
     def close(self) -> None:
-        """Drop the temporary tables of `reach` / `grow`."""
+        """Drop the temporary tables of `reach` / `grow`; DuckDB's memory limit is restored."""
+        if self._limit is not None:
+            self.con.execute(f"SET memory_limit = '{self._limit}'")
+            self._limit = None
         self.con.execute("DROP VIEW IF EXISTS _sub_now")
         for name in ("_sub_chg", "_sub_new", "_sub_old", "_sub_fresh_keys", "_sub_focus",
                      "_sub_mates", "_sub_full", "_sub_c", "_sub_f", "_sub_n", "_sub_s",
@@ -345,6 +409,7 @@ class StoredSubset:
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
         pairs, rule_names, hard_names, steward = self._pairs()
+        release_cached_blocks(con)
         return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps)
 
     def _rank(self, i: int, lay: Layout) -> None:

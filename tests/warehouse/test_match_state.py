@@ -376,3 +376,37 @@ def test_a_nightly_delta_relinks_records_whose_whole_set_flag_flipped() -> None:
         f"SELECT bool_and(email_shared) FROM {PREPARED_TABLE} WHERE email = '{mailbox}'"
     ).fetchall()
     assert shared == [(True,)]
+
+
+def test_a_delta_larger_than_a_row_group_is_written_whole() -> None:
+    """A delta of more pair rows than DuckDB's row group (122,880) holds is written whole.
+
+    DuckDB 2.0.0 scans rows a transaction wrote itself as none once they fill a row group and
+    are scanned in parallel: a delta compared inside its write transaction came out empty, so
+    every stored pair of its scope was deleted and none inserted (a 1 M-record nightly).
+    """
+    records, _ = make_records(60, seed=5)
+    con = duckdb.connect(config={"threads": 4})
+    base = link_records(records)
+    write_full_link(con, records, base)
+    keys = base.clusters["record_key"]
+    # every record affected: the stored pairs, each also paired with 2,200 new keys
+    extra = base.pairs.iloc[np.zeros(len(keys) * 2_200, dtype=np.int64)].reset_index(drop=True)
+    extra["left_key"] = np.repeat(keys.to_numpy(dtype=object), 2_200)
+    extra["right_key"] = [f"zz:{i:07d}" for i in range(len(extra))]
+    pairs = pd.concat([base.pairs, extra], ignore_index=True)
+    assert len(pairs) > 122_880
+    written = write_match_delta(
+        con, keys,
+        {"match.pairs": pairs, "match.clusters": base.clusters,
+         "match.review_queue": base.review_queue},
+        {"run_id": "night1", "created_at": pd.Timestamp.now(),
+         "params": base.params.to_json(), **STATE},
+        base.prepared.iloc[:0], VERSION, keys.iloc[:0],
+    )  # fmt: skip
+    assert written.inserted["match.pairs"] == len(extra)
+    assert written.deleted["match.pairs"] == 0
+    pd.testing.assert_frame_equal(
+        con.sql("SELECT * FROM match.pairs ORDER BY left_key, right_key").df(),
+        _stored(pairs, ["left_key", "right_key"]),
+    )

@@ -369,3 +369,31 @@ def test_pass_two_takes_the_pairs_pass_one_scored(monkeypatch: pytest.MonkeyPatc
     _night(con, current, None, 1, params)
     assert scored
     assert len(set(scored)) == len(scored)
+
+
+@pytest.mark.parametrize(("limit", "during"), [("2GiB", "1.0 GiB"), ("256MiB", "256.0 MiB")])
+def test_the_reach_is_read_under_a_bounded_duckdb_memory_limit_restored_after(
+    monkeypatch: pytest.MonkeyPatch, limit: str, during: str
+) -> None:
+    """While the reach is read DuckDB's ``memory_limit`` is at most `SUBSET_MEMORY_MIB` (a lower
+    one stays), and the link's cached blocks are let go; the limit is set back after the
+    link and the night still equals a full rebuild."""
+    records, _ = make_records(300, seed=21)
+    con = duckdb.connect(config={"memory_limit": limit})
+    params = _write_all(con, records, None)
+    seen: list[str] = []
+    pairs = StoredSubset._pairs
+
+    def spy(self: StoredSubset) -> object:
+        seen.append(str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
+        return pairs(self)
+
+    monkeypatch.setattr(StoredSubset, "_pairs", spy)
+    dupes = records.sample(4, random_state=1)
+    dupes = dupes.assign(record_key="n:" + dupes["record_key"])
+    current = pd.concat([records, dupes], ignore_index=True)
+    replace_tables(con, {"clean.records": current})
+    _night(con, current, None, 1, params)
+    assert seen == [during, during]  # pass 1 and pass 2
+    after = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert after == ("2.0 GiB" if limit == "2GiB" else "256.0 MiB")
