@@ -122,6 +122,7 @@ def create_empty_table(
     *,
     replace: bool = False,
     if_not_exists: bool = False,
+    temp: bool = False,
 ) -> None:
     """Create ``name`` with the columns and types of ``query`` and no rows, from column DDL.
 
@@ -139,6 +140,7 @@ def create_empty_table(
             as a CTAS of it would (no constraints, no rows); it is only described, not run.
         replace: ``CREATE OR REPLACE TABLE``.
         if_not_exists: ``CREATE TABLE IF NOT EXISTS`` (the query is described anyway).
+        temp: a temporary table (``CREATE TEMP TABLE``).
 
     Raises:
         ValueError: both ``replace`` and ``if_not_exists``.
@@ -147,7 +149,7 @@ def create_empty_table(
         raise ValueError("create_empty_table: replace and if_not_exists exclude each other")
     columns = con.execute(f"DESCRIBE {query}").fetchall()
     ddl = ", ".join(f"{_quote(str(column))} {kind}" for column, kind, *_ in columns)
-    verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+    verb = ("CREATE OR REPLACE" if replace else "CREATE") + (" TEMP TABLE" if temp else " TABLE")
     con.execute(f"{verb}{' IF NOT EXISTS' if if_not_exists else ''} {name} ({ddl})")
 
 

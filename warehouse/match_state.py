@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from warehouse.db import (
+    create_empty_table,
     read_table,
     replace_tables,
     table_columns,
@@ -699,10 +700,11 @@ def write_match_delta(
     began = False
     try:
         # the rows to delete and insert are worked out before the transaction, into temporary
-        # tables it only reads: DuckDB 2.0.0 reads back rows a transaction wrote itself as
-        # none once they fill a row group (122,880 rows) and it scans them in parallel — a
-        # 1 M-record nightly's 0.8 M delta pairs then compared as an empty delta, every stored
-        # pair of its scope deleted and none inserted (`_changed_rows`)
+        # tables it only reads, and the delta's table is created from column DDL: DuckDB 2.0.0
+        # (threads > 1) scans as empty an insert of >= one row group (122,880 rows) into a
+        # table created empty by a CTAS in the same transaction — a 1 M-record nightly's 0.8 M
+        # delta pairs then compared as an empty delta, every stored pair of its scope deleted
+        # and none inserted (`_changed_rows`; docs/warehouse.md)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_CHANGED_KEYS} (record_key VARCHAR)")
         for name in DELTA_TABLES:
             temps += _changed_rows(
@@ -788,7 +790,7 @@ def _changed_rows(
         key = ["left_key", "right_key"]
     gone, added = _temp(name, "gone"), _temp(name, "added")
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _delta_new AS SELECT * FROM {name} LIMIT 0")
+        create_empty_table(con, "_delta_new", f"SELECT * FROM {name}", replace=True, temp=True)
         con.execute(f"INSERT INTO _delta_new BY NAME SELECT * FROM {view}")
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _delta_old AS SELECT * FROM {name} WHERE {scope}"
