@@ -178,12 +178,17 @@ def swap_tables(
             are copied from that table inside DuckDB.
 
     Raises:
-        ValueError: a table name is not ``schema.identifier``.
+        ValueError: a table name is not ``schema.identifier``, or a target is both replaced
+            (copies, frames) and appended to or updated: a table the transaction created empty
+            by a CTAS loses a large insert in DuckDB 2.0.0 (docs/warehouse.md).
         duckdb.Error: a statement failed; every table keeps its previous content.
     """
     frames = frames or {}
     appends = appends or {}
     row_updates = row_updates or {}
+    both = sorted({*copies, *frames} & {*appends, *row_updates})
+    if both:
+        raise ValueError(f"swap_tables: {both} both replaced and appended to or updated")
     names = [*copies.keys(), *copies.values(), *frames, *appends.keys(), *appends.values()]
     sources = [rows for _, rows in row_updates.values() if isinstance(rows, str)]
     for name in [*names, *row_updates, *sources]:

@@ -88,3 +88,18 @@ def test_a_failed_swap_changes_nothing(con: duckdb.DuckDBPyConnection) -> None:
     assert con.execute("SELECT count(*) FROM golden.customers").fetchall() == [(2,)]
     with pytest.raises(ValueError, match="invalid table name"):
         swap_tables(con, {"golden.customers; DROP TABLE x": "staging.customers"})
+
+
+def test_a_table_both_replaced_and_appended_to_is_refused(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Replacing a table by a CTAS and inserting into it in one transaction risks DuckDB 2.0.0's
+    empty-CTAS row loss (docs/warehouse.md): refused before anything changes."""
+    con.execute("CREATE TABLE staging.customers AS SELECT * FROM golden.customers LIMIT 0")
+    with pytest.raises(ValueError, match="both replaced and appended"):
+        swap_tables(
+            con,
+            {"golden.customers": "staging.customers"},
+            appends={"golden.customers": "staging.customers"},
+        )
+    assert con.execute("SELECT count(*) FROM golden.customers").fetchall() == [(2,)]
