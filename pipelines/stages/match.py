@@ -325,7 +325,9 @@ def _write_compact(
         },
         _take_prepared(result),
         prepared_version(),
-        pair_batches=result.pair_reader(),
+        # one stream per DuckDB thread (written as their UNION ALL, in order): one Arrow
+        # stream is stored by one thread, and the pairs are the write's largest table
+        pair_batches=result.pair_readers(_duckdb_threads(con)),
     )
     return _logged(MatchStats(
         candidate_pairs=len(result),
@@ -335,6 +337,12 @@ def _write_compact(
         mode="full",
         records_relinked=len(result.clusters),
     ))
+
+
+def _duckdb_threads(con: duckdb.DuckDBPyConnection) -> int:
+    """The threads DuckDB runs a query with on `con` (its ``threads`` setting)."""
+    row = con.execute("SELECT current_setting('threads')").fetchone()
+    return max(1, int(row[0])) if row is not None else 1
 
 
 def _take_prepared(result: CompactLink) -> pd.DataFrame:
