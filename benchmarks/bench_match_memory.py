@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_stage_anatomy's samplers
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -54,6 +55,9 @@ class Sampler:
         self.order: list[str] = []
         self.cpu: dict[str, float] = {}  # process CPU s (all threads) inside each phase
         self.wall: dict[str, float] = {}
+        # what makes up the stage's highest sample (`parts`, read when a new peak is sampled)
+        self.parts: Callable[[], dict[str, Any]] | None = None
+        self.at_peak: dict[str, Any] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -64,6 +68,8 @@ class Sampler:
         while not self._stop.is_set():
             now, label = rss_mb(), self._label()
             self.peaks[label] = max(self.peaks.get(label, 0.0), now)
+            if self.parts is not None and now > self.at_peak.get("rss", 0.0) + 5:
+                self.at_peak = {"rss": now, "phase": label, **self.parts()}
             time.sleep(self.every)
 
     def start(self) -> None:
@@ -145,6 +151,8 @@ def wrap(sampler: Sampler, steps: list[tuple[str, str, str]] = WRAPPED) -> None:
         setattr(mod, attr, wrapper)
     if steps is not WRAPPED:
         return
+    import pyarrow as pa
+
     pairset = importlib.import_module("dedupe.pairset")
     to_frame = pairset.PairSet.to_frame
 
@@ -163,6 +171,20 @@ def wrap(sampler: Sampler, steps: list[tuple[str, str, str]] = WRAPPED) -> None:
                 yield from batches(self, *a, **k)
 
         compact.pair_batches = streamed
+    state = importlib.import_module("warehouse.match_state")
+    frame_stream = getattr(state, "_frame_stream", None)
+    if frame_stream is not None:  # match.prepared streamed (absent in older checkouts)
+
+        def prepared_stream(*a: Any, **k: Any) -> Any:
+            reader = frame_stream(*a, **k)
+
+            def batches() -> Any:
+                with sampler.phase("prepared batches"):
+                    yield from reader
+
+            return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+        state._frame_stream = prepared_stream
 
 
 MATCH_TABLES = ("match.pairs", "match.clusters", "match.review_queue", "match.blocking_stats",
@@ -203,6 +225,33 @@ def _compare(kept: Any, now: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dic
     """Per table: whether this run wrote what the kept run wrote."""
     before, after = _table_hashes(kept, tables), _table_hashes(now, tables)
     return {name: before[name] == after[name] for name in before}
+
+
+def _parts(cursor: Any) -> Callable[[], dict[str, Any]]:
+    """What resident memory is made of now: heaps and mapped files (``/proc/self/status``),
+    DuckDB's buffer manager (read on `cursor`, a second connection to the stage's database),
+    Arrow's default pool, glibc's heap in use and freed-but-kept (MB)."""
+    import duckdb
+    import pyarrow as pa
+    from bench_stage_anatomy import _LIBC, status_mb
+
+    def parts() -> dict[str, Any]:
+        now: dict[str, Any] = dict(status_mb())
+        now["arrow_pool"] = pa.total_allocated_bytes() / 2**20
+        if _LIBC is not None:
+            info = _LIBC.mallinfo2()
+            now["glibc_in_use"] = (info.uordblks + info.hblkhd) / 2**20
+            now["glibc_free_kept"] = info.fordblks / 2**20
+        try:
+            ((used,),) = cursor.execute(
+                "SELECT sum(memory_usage_bytes) FROM duckdb_memory()"
+            ).fetchall()
+            now["duckdb_buffers"] = (used or 0) / 2**20
+        except duckdb.Error as exc:  # the figure is missing, and the output says so
+            now["duckdb_buffers"] = f"n/a ({type(exc).__name__})"
+        return now
+
+    return parts
 
 
 def _profiler() -> Any:
@@ -280,6 +329,7 @@ def main() -> None:
             con.execute(f"SET memory_limit = '{args.memory_limit}'")
         ctx = RunContext(config=cfg, run_id="match-memory", run_date=date.today())
         sampler = Sampler()
+        sampler.parts = _parts(con.cursor())
         wrap(sampler, CLEAN_WRAPPED if clean else WRAPPED)
         before = rss_mb()
         sampler.start()
@@ -324,6 +374,8 @@ def main() -> None:
         f"(+{peak - before:,.0f} MB); ru_maxrss {maxrss:,.0f} MB"
     )
     print(f"DuckDB buffer memory at the end (MB): {dict(duck)}")
+    print("at the stage's peak sample:", {k: round(v) if isinstance(v, float) else v
+                                          for k, v in sampler.at_peak.items()})
     if same is not None:
         print(f"{args.stage} tables identical to the kept run's:", same)
     print("| phase | RSS at start MB | peak MB | peak above stage start MB | CPU s | wall s |")
@@ -350,6 +402,7 @@ def main() -> None:
                     "wall_s": round(wall, 1),
                     "cpu_s": round(cpu, 1),
                     "phases": rows,
+                    "at_peak": sampler.at_peak,
                 },
                 indent=1,
             )

@@ -219,15 +219,19 @@ class CompactLink:
         )
         return frame
 
-    def pair_batches(self, rows: int = PAIR_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        """``match.pairs`` as Arrow record batches of at most `rows` pairs, in pair order.
+    def pair_batches(
+        self, rows: int = PAIR_BATCH_ROWS, start: int = 0, stop: int | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """``match.pairs`` as Arrow record batches of at most `rows` pairs, in pair order
+        (the pairs ``start:stop``; all by default).
 
         Built from the arrays directly (keys and labels taken in Arrow, numbers wrapped),
         not through a pandas frame per batch: the same rows and types as `pairs_frame`.
         """
         schema = self.pair_schema()
-        for start in range(0, len(self), rows):
-            yield self._pair_batch(slice(start, start + rows), schema)
+        stop = len(self) if stop is None else min(stop, len(self))
+        for at in range(start, stop, rows):
+            yield self._pair_batch(slice(at, min(at + rows, stop)), schema)
 
     def _pair_batch(self, rows: slice, schema: pa.Schema) -> pa.RecordBatch:
         """The pairs at `rows` as one record batch of `schema` (`pair_schema`)."""
@@ -255,6 +259,23 @@ class CompactLink:
     def pair_reader(self, rows: int = PAIR_BATCH_ROWS) -> pa.RecordBatchReader:
         """`pair_batches` as one stream (DuckDB reads it batch by batch)."""
         return pa.RecordBatchReader.from_batches(self.pair_schema(), self.pair_batches(rows))
+
+    def pair_readers(self, parts: int, rows: int = PAIR_BATCH_ROWS) -> list[pa.RecordBatchReader]:
+        """`pair_batches` as up to `parts` streams of consecutive pairs, in pair order.
+
+        DuckDB reads one Arrow stream in one thread: written as the ``UNION ALL`` of these
+        streams (in order), its threads compress and store the parts side by side.
+        Each part but the last holds a whole number of `rows` batches, so the batches are
+        the ones `pair_reader` makes.
+        """
+        batches = -(-len(self) // rows)
+        per = max(1, -(-batches // max(1, parts))) * rows
+        schema = self.pair_schema()
+        starts = range(0, max(len(self), 1), per)
+        return [
+            pa.RecordBatchReader.from_batches(schema, self.pair_batches(rows, at, at + per))
+            for at in starts
+        ]
 
     def to_result(self) -> LinkResult:
         """The `LinkResult`, with the frame of every pair built."""

@@ -438,6 +438,9 @@ def score_candidates_compact(
     return_free_memory()
     if params is None:
         params, score = _estimate(prepared, left, right, levels, settings, codes)
+        # EM's per-pair temporaries (≈ 0.9 GB freed but kept at 1 M records) go back before
+        # the posterior and the evidence rules allocate theirs
+        return_free_memory()
         probability = posterior(score, params.prior)
     else:
         params.check(comparisons)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -490,7 +490,7 @@ def write_match_tables(
     prepared_version: str | None = None,
     prepared_rows: str = "all",
     relinked: pd.Series | None = None,
-    pair_batches: pa.RecordBatchReader | None = None,
+    pair_batches: pa.RecordBatchReader | Sequence[pa.RecordBatchReader] | None = None,
 ) -> None:
     """Replace ``match.*`` with a link result in one transaction and append its params row.
 
@@ -511,7 +511,9 @@ def write_match_tables(
             (no record was removed, else the link is a full one); None = copy it whole.
         pair_batches: ``match.pairs`` as a stream of Arrow record batches (then not in
             `tables`): DuckDB reads it a batch at a time, so the pairs never exist as one
-            frame (a full link's 14 M pairs at 1 M records).
+            frame (a full link's 14 M pairs at 1 M records). Several streams (consecutive
+            pairs, in order) are written as their ``UNION ALL``: DuckDB's threads store
+            them side by side (one stream is read by one thread), the rows in the same order.
     """
     if pair_batches is not None and "match.pairs" in tables:
         raise ValueError("match.pairs given twice: as a frame and as record batches")
@@ -546,8 +548,11 @@ def write_match_tables(
                     f"prepared_rows must be 'all' or 'changed', not {prepared_rows!r}"
                 )
     del prepared
-    if pair_batches is not None:
+    parts: list[pa.RecordBatchReader] = []
+    if isinstance(pair_batches, pa.RecordBatchReader):
         streams["match.pairs"] = pair_batches
+    elif pair_batches is not None:
+        parts = list(pair_batches)
     views = {name: f"_stream_{name.replace('.', '_')}" for name in streams}
     # the streams, registered as views, are copied in like tables (in the same transaction)
     copies = {name: views[name] for name in streams if name != "match.pairs"}
@@ -557,7 +562,18 @@ def write_match_tables(
         copies["match.pairs"] = views["match.pairs"]
     for name, stream in streams.items():
         con.register(views[name], stream)
-    del streams, pair_batches
+    registered = list(views.values())
+    if parts:  # one view over the parts, in order
+        part_views = [f"_stream_match_pairs_{i}" for i in range(len(parts))]
+        for view, part in zip(part_views, parts, strict=True):
+            con.register(view, part)
+        registered += part_views
+        copies["match.pairs"] = "_stream_match_pairs"
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW _stream_match_pairs AS "
+            + " UNION ALL ".join(f"SELECT * FROM {view}" for view in part_views)
+        )
+    del streams, pair_batches, parts
     try:
         replace_tables(
             con,
@@ -579,7 +595,9 @@ def write_match_tables(
             ),
         )
     finally:
-        for view in views.values():
+        if len(registered) > len(views):
+            con.execute("DROP VIEW IF EXISTS _stream_match_pairs")
+        for view in registered:
             con.unregister(view)
 
 

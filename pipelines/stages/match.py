@@ -305,6 +305,10 @@ def _write_compact(
     """Write a full link whose pairs are numbers: ``match.pairs`` streamed in Arrow batches."""
     if inputs.plan is not None:
         raise ValueError("a compact link result is written by a full rebuild only")
+    # what assembling freed (its per-pair masks, the union-find's arrays) goes back before
+    # DuckDB writes: DuckDB allocates from its own heap (jemalloc), so glibc's freed-but-kept
+    # memory would stack under its buffers (≈ 1 GB at 1 M records: the stage's peak)
+    return_free_memory()
     write_match_tables(
         con,
         {
@@ -321,7 +325,9 @@ def _write_compact(
         },
         _take_prepared(result),
         prepared_version(),
-        pair_batches=result.pair_reader(),
+        # one stream per DuckDB thread (written as their UNION ALL, in order): one Arrow
+        # stream is stored by one thread, and the pairs are the write's largest table
+        pair_batches=result.pair_readers(_duckdb_threads(con)),
     )
     return _logged(MatchStats(
         candidate_pairs=len(result),
@@ -331,6 +337,12 @@ def _write_compact(
         mode="full",
         records_relinked=len(result.clusters),
     ))
+
+
+def _duckdb_threads(con: duckdb.DuckDBPyConnection) -> int:
+    """The threads DuckDB runs a query with on `con` (its ``threads`` setting)."""
+    row = con.execute("SELECT current_setting('threads')").fetchone()
+    return max(1, int(row[0])) if row is not None else 1
 
 
 def _take_prepared(result: CompactLink) -> pd.DataFrame:
