@@ -35,12 +35,17 @@ def _buffered(con) -> int:
     return int(con.execute(sql).fetchall()[0][0])
 
 
-def test_steps_share_one_buffer_pool_trimmed_to_the_stage_cache(tmp_path: Path) -> None:
-    cfg = _config(tmp_path, "2MiB")
-    with step_warehouse(cfg, create_key=True) as con:  # the warehouse exists from here on
+def _with_table(cfg) -> None:
+    """Create the warehouse with ``clean.t``: 400,000 rows, several MiB of blocks."""
+    with step_warehouse(cfg, create_key=True) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS clean")
         con.execute("CREATE TABLE clean.t AS SELECT range AS i, md5(range::VARCHAR) AS s"
                     " FROM range(400000)")  # fmt: skip
+
+
+def test_steps_share_one_buffer_pool_trimmed_to_the_stage_cache(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, "2MiB")
+    _with_table(cfg)  # the warehouse exists from here on
     with run_warehouse(cfg) as held:
         assert held is not None
         with step_warehouse(cfg, trim=True) as first:
@@ -62,10 +67,7 @@ def test_steps_share_one_buffer_pool_trimmed_to_the_stage_cache(tmp_path: Path) 
 
 def test_the_next_step_finds_the_blocks_warm_unless_it_starts_cold(tmp_path: Path) -> None:
     cfg = _config(tmp_path, "1GiB")
-    with step_warehouse(cfg, create_key=True) as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS clean")
-        con.execute("CREATE TABLE clean.t AS SELECT range AS i, md5(range::VARCHAR) AS s"
-                    " FROM range(400000)")  # fmt: skip
+    _with_table(cfg)
     with run_warehouse(cfg) as held:
         assert held is not None
         with step_warehouse(cfg, trim=True) as first:
