@@ -205,6 +205,12 @@ def run_warehouse(cfg: ArchiveConfig) -> Iterator[RunWarehouse | None]:
         held.con.close()
 
 
+def holds_warehouse(cfg: ArchiveConfig) -> bool:
+    """Whether this process holds the run's warehouse open (`run_warehouse`): a step must then
+    connect through `step_warehouse` (DuckDB refuses a second open of the same file)."""
+    return cfg.resolve(cfg.warehouse) in _RUN_WAREHOUSES
+
+
 def end_stage_cache(cfg: ArchiveConfig) -> None:
     """Keep nothing between the rest of this run's steps (a stage rebuilt its tables whole).
 
