@@ -205,12 +205,6 @@ def run_warehouse(cfg: ArchiveConfig) -> Iterator[RunWarehouse | None]:
         held.con.close()
 
 
-def holds_warehouse(cfg: ArchiveConfig) -> bool:
-    """Whether this process holds the run's warehouse open (`run_warehouse`): a step must then
-    connect through `step_warehouse` (DuckDB refuses a second open of the same file)."""
-    return cfg.resolve(cfg.warehouse) in _RUN_WAREHOUSES
-
-
 def end_stage_cache(cfg: ArchiveConfig) -> None:
     """Keep nothing between the rest of this run's steps (a stage rebuilt its tables whole).
 
@@ -225,14 +219,21 @@ def end_stage_cache(cfg: ArchiveConfig) -> None:
 
 @contextmanager
 def step_warehouse(
-    cfg: ArchiveConfig, create_key: bool = False, trim: bool = False, cold: bool = False
+    cfg: ArchiveConfig,
+    create_key: bool = False,
+    trim: bool = False,
+    cold: bool = False,
+    read_only: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection: to the run's database when one is held (`run_warehouse`),
-    else to a warehouse opened and closed here.
+    """A connection for one step: to the run's database when one is held (`run_warehouse`;
+    DuckDB refuses a second open of the same file), else to a warehouse opened and closed here.
 
     Args:
         cfg: the project configuration.
         create_key: see :func:`keyring` (only when the warehouse is opened here).
+        read_only: the step only reads: a warehouse opened here is opened read-only, so steps
+            of a multiprocess run can read it side by side (shard steps). A held database
+            stays the run's read-write one.
         trim: at the end of a step: trim the held buffer pool to ``duckdb.stage_cache``.
         cold: start with the held buffer pool emptied, as with a connection of its own (a
             step whose peak is the run's and that reads little of what the steps before read).
@@ -241,7 +242,7 @@ def step_warehouse(
     if held is not None and cold:
         held.trim(0)
     if held is None:
-        con = open_warehouse(cfg, create_key=create_key)
+        con = open_warehouse(cfg, read_only=read_only, create_key=create_key)
         try:
             yield con
         finally:

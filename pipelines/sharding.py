@@ -26,7 +26,7 @@ from dedupe import (
     shard_pairs,
 )
 
-from .access import holds_warehouse, open_warehouse, step_warehouse
+from .access import step_warehouse
 from .faults import crash_point
 from .jobs import WAREHOUSE_TAGS
 from .reporting import run_log
@@ -113,15 +113,9 @@ def match_prepare(
     crash_point("match:before")
     scale, settings = ctx.config.scale, ctx.config.matching
     with run_log(ctx.config, ctx.run_id, "match"):
-        # in a run holding the warehouse open, its database (the match step starts cold);
-        # else read-only, as shard steps of a multiprocess run may read beside it
-        held = holds_warehouse(ctx.config)
-        opened = (
-            step_warehouse(ctx.config, cold=True)
-            if held
-            else open_warehouse(ctx.config, read_only=True)
-        )
-        with opened as con:
+        # read-only: shard steps of a multiprocess run may read beside it (the match step
+        # starts cold in a run holding the warehouse open)
+        with step_warehouse(ctx.config, cold=True, read_only=True) as con:
             inputs = match_inputs(con, ctx)
             reuse = reusable_params(con, inputs.state) if scale.reuse_params else None
             # a nightly link reads the stored pairs it needs while it links: connection open

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import pipelines.access as access
@@ -138,3 +139,30 @@ def test_a_nightly_opens_the_warehouse_once_with_the_same_result(
     assert golden_state_hash(tmp_path / "held" / "archive.yml") == golden_state_hash(
         tmp_path / "per_step" / "archive.yml"
     )
+
+
+def test_a_read_only_step_reads_beside_other_readers_and_refuses_writes(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, "0")  # no held database: each step opens the warehouse itself
+    _with_table(cfg)
+    with step_warehouse(cfg, read_only=True) as first, step_warehouse(cfg, read_only=True) as two:
+        # two read-only steps side by side (shard steps of a multiprocess run read so)
+        assert first.execute("SELECT count(*) FROM clean.t").fetchall() == [(400000,)]
+        assert two.execute("SELECT count(*) FROM clean.t").fetchall() == [(400000,)]
+        with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+            first.execute("CREATE TABLE clean.u AS SELECT 1 AS x")
+
+
+def test_a_read_only_step_of_a_held_run_connects_through_the_held_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _config(tmp_path, "1GiB")
+    _with_table(cfg)
+    with run_warehouse(cfg) as held:
+        assert held is not None
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("the held warehouse must not be opened a second time")
+
+        monkeypatch.setattr(access, "open_warehouse", refuse)
+        with step_warehouse(cfg, read_only=True, cold=True) as con:
+            assert con.execute("SELECT count(*) FROM clean.t").fetchall() == [(400000,)]
