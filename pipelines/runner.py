@@ -238,10 +238,15 @@ def format_summary(outcome: RunOutcome) -> str:
     """The closing summary printed by `customer-archive run`."""
     s = outcome.stats
     lines = [f"Run {outcome.run_id}"]
-    lines.append("  rows per source:   in  ingested  quarantined  (files new / skipped / bad)")
+    # the name column as wide as the longest source name: the figures stay under their headers
+    width = max([14, *(len(v.source) + 2 for v in s.ingest.values())])
+    lines.append(
+        f"  {'rows per source:':<{width + 2}}{'in':>8}{'ingested':>10}{'quarantined':>13}"
+        "   (files new / skipped / bad)"
+    )
     for v in (s.ingest[k] for k in sorted(s.ingest)):
         lines.append(
-            f"    {v.source:<12}{v.rows_in:>8}{v.rows_ingested:>10}{v.rows_quarantined:>13}"
+            f"    {v.source:<{width}}{v.rows_in:>8}{v.rows_ingested:>10}{v.rows_quarantined:>13}"
             f"   ({v.files_new} / {v.files_skipped} / {v.files_quarantined})"
         )
     for v in (s.ingest[k] for k in sorted(s.ingest)):

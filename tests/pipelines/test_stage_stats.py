@@ -61,9 +61,24 @@ def test_unknown_figures_and_stages_are_ignored_missing_ones_named() -> None:
 
 def test_summary_reads_the_typed_figures() -> None:
     text = format_summary(RunOutcome(run_id="r", success=True, stats=RunStats.from_json(_stored())))
-    assert "sales             10         9            1   (1 / 0 / 0)" in text
+    assert "    sales               10         9            1   (1 / 0 / 0)" in text
     assert "candidate pairs:   20  (matched 5, review queue 2), scored in 3 blocking shards" in text
     assert "snapshot:          /a/b" in text
+
+
+def test_summary_columns_stay_under_their_headers_for_long_source_names() -> None:
+    stored = _stored()
+    long = dict(stored["ingest:sales"], source="marketing_leads_2026", rows_in=12681)
+    stored["ingest:marketing_leads_2026"] = long
+    text = format_summary(RunOutcome(run_id="r", success=True, stats=RunStats.from_json(stored)))
+    lines = text.splitlines()
+    header = next(line for line in lines if "rows per source:" in line)
+    rows = [line for line in lines if line.startswith("    sales") or "marketing_leads" in line]
+    assert len(rows) == 2
+    for column in ("in", "ingested", "quarantined"):
+        end = header.index(f" {column} ") + 1 + len(column)  # right-aligned figures end here
+        for row in rows:
+            assert row[end - 1].isdigit() and row[end] == " ", (column, row)
 
 
 def test_a_run_that_stopped_early_has_no_later_figures() -> None:
