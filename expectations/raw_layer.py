@@ -49,7 +49,9 @@ RAW_LINEAGE_COLUMNS: tuple[str, ...] = (
 MAX_UNITS = 1000
 """At most this many offending record keys are listed in a derived frame (counts stay exact)."""
 
-_FRESH = ("new", "changed")
+_FRESH = ("new", "changed", "retried")
+_FRESH_SQL = "(" + ", ".join(f"'{status}'" for status in _FRESH) + ")"
+"""The delivery statuses of files a run read (``sources.model.FileDelivery.to_ingest``)."""
 ROW_CHECKS = ("raw_lineage_not_null", "raw_record_key_format", "raw_record_key_unique")
 """The per-row raw checks: checked on this run's rows plus ``recheck_runs``."""
 
@@ -178,12 +180,12 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str] | None:
 def _run_deliveries(
     con: duckdb.DuckDBPyConnection, tables: RawTables, source: str, run_id: str
 ) -> pd.DataFrame:
-    """The files of ``source`` this run read (``new`` or ``changed``): path, rows_read."""
+    """The files of ``source`` this run read (status in ``_FRESH``): path, rows_read."""
     if _columns(con, tables.deliveries) is None:
         return pd.DataFrame({"path": [], "rows_read": []})
     return con.execute(
         f"SELECT path, coalesce(rows_read, 0) AS rows_read FROM {tables.deliveries} "
-        "WHERE source_system = ? AND run_id = ? AND status IN ('new', 'changed') ORDER BY path",
+        f"WHERE source_system = ? AND run_id = ? AND status IN {_FRESH_SQL} ORDER BY path",
         [source, run_id],
     ).df()
 
@@ -437,7 +439,7 @@ def _band(
     found = con.execute(
         f"""SELECT run_id, delivery, sum(coalesce(rows_read, 0)) AS n
         FROM (SELECT d.*, {_DELIVERY_KEY} AS delivery, rowid AS pos FROM {tables.deliveries} AS d
-              WHERE source_system = ? AND run_id <> ? AND status IN ('new', 'changed'){withdrawn})
+              WHERE source_system = ? AND run_id <> ? AND status IN {_FRESH_SQL}{withdrawn})
         GROUP BY run_id, delivery
         ORDER BY try_cast(delivery AS DATE) DESC NULLS LAST, max(pos) DESC LIMIT 1""",
         [source, run_id],
@@ -449,7 +451,7 @@ def _band(
     tonight = con.execute(
         f"SELECT {_DELIVERY_KEY} AS delivery, sum(coalesce(rows_read, 0)) AS n"
         f" FROM {tables.deliveries} WHERE source_system = ? AND run_id = ?"
-        " AND status IN ('new', 'changed') GROUP BY delivery ORDER BY delivery",
+        f" AND status IN {_FRESH_SQL} GROUP BY delivery ORDER BY delivery",
         [source, run_id],
     ).fetchall()
     band = settings.raw_row_count_band

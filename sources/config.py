@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -340,6 +341,13 @@ class SourceConfig(BaseModel):
         for i, spec in enumerate(self.split):
             aliases[f"split#{i}"] = _header_list(spec.column)
         return aliases
+
+    def mapping_sha256(self) -> str:
+        """Fingerprint of how this source's files are read and mapped (every key but
+        ``enabled``): a file quarantined whole under one mapping is read again once it
+        changes (``sources.deliveries.plan_deliveries``)."""
+        text = self.model_dump_json(exclude={"enabled"})
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def output_fields(self) -> list[str]:
         """Canonical fields this source fills (one-column, joined or parsed), mapping order."""

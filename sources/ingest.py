@@ -11,7 +11,7 @@ import pandas as pd
 
 from sources.batch_state import SeenKeys, key_hashes
 from sources.config import SourceConfig
-from sources.deliveries import plan_deliveries
+from sources.deliveries import Rejected, plan_deliveries
 from sources.headers import HeaderMapping, resolve_headers
 from sources.model import (
     ATTRIBUTES_COLUMN,
@@ -318,6 +318,7 @@ def ingest_source(
     *,
     batch_rows: int | None = None,
     sink: BatchSink | None = None,
+    rejected: Rejected | None = None,
 ) -> IngestResult:
     """Ingest the new and changed files of one source, losing nothing.
 
@@ -338,6 +339,8 @@ def ingest_source(
             rows are the same either way.
         sink: Takes the rows of files read in batches, batch by batch (and the rows of the
             files before them); None keeps them in the result.
+        rejected: Files earlier runs quarantined whole, (path, sha256, run_id): read again
+            when the source's mapping changed since (``plan_deliveries``).
 
     Returns:
         The ``IngestResult``; ``files`` lists every matching file with its status,
@@ -345,7 +348,7 @@ def ingest_source(
         ``sink``, its ``rows`` and ``quarantined_rows`` are those not handed to it.
     """
     collector = _Collector(source)
-    plans = plan_deliveries(source, landing_dir, manifest) if source.enabled else []
+    plans = plan_deliveries(source, landing_dir, manifest, rejected) if source.enabled else []
     if source.enabled and not plans:
         # no delivery for a source: nothing changes for it (its published records stay); said
         # aloud, since a wrong landing_dir or glob looks exactly like this
@@ -369,7 +372,7 @@ def ingest_source(
             _ingest_batches(
                 plan, _chain(first, second, batches), collector, ingested_at, sink, several
             )
-        if plan.status == "changed":
+        if plan.status in ("changed", "retried"):
             superseded.append(plan.path)
     frames = [f for f in collector.frames if not f.empty]
     rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(source)

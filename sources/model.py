@@ -82,10 +82,13 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "status",
     "run_id",
     "rows_read",
+    "mapping_sha256",
 )
 """Columns of the delivered-files manifest the warehouse persists between runs."""
 
-DeliveryStatus = Literal["new", "changed", "duplicate", "unchanged"]
+DeliveryStatus = Literal["new", "changed", "retried", "duplicate", "unchanged"]
+READ_STATUSES: tuple[str, ...] = ("new", "changed", "retried")
+"""The statuses of files a run reads (the others are skipped)."""
 
 
 @dataclass
@@ -94,8 +97,11 @@ class FileDelivery:
 
     ``path`` is relative to the landing folder (POSIX separators). ``status`` is ``new``
     (never seen), ``changed`` (same path, new content: supersedes the older version),
-    ``duplicate`` (content already delivered, possibly under another name: skipped) or
-    ``unchanged`` (same path and content as before: skipped).
+    ``duplicate`` (content already delivered, possibly under another name: skipped),
+    ``unchanged`` (same path and content as before: skipped) or ``retried`` (content an
+    earlier run quarantined whole, read again because the source's mapping changed since).
+    ``mapping_sha256`` is the fingerprint of the source mapping the run read it with
+    (``SourceConfig.mapping_sha256``).
     """
 
     source_system: str
@@ -105,11 +111,12 @@ class FileDelivery:
     status: DeliveryStatus
     rows_read: int = 0
     note: str = ""
+    mapping_sha256: str = ""
 
     @property
     def to_ingest(self) -> bool:
         """Whether the run reads this file."""
-        return self.status in ("new", "changed")
+        return self.status in READ_STATUSES
 
 
 @dataclass
@@ -154,10 +161,11 @@ def manifest_frame(files: list[FileDelivery], run_id: str) -> pd.DataFrame:
             "status": [f.status for f in files],
             "run_id": [run_id] * len(files),
             "rows_read": pd.array([f.rows_read for f in files], dtype="int64"),
+            "mapping_sha256": [f.mapping_sha256 for f in files],
             "note": [f.note for f in files],
         }
     )
-    for column in ("source_system", "path", "sha256", "status", "run_id", "note"):
+    for column in ("source_system", "path", "sha256", "status", "run_id", "mapping_sha256", "note"):
         frame[column] = frame[column].astype("string")
     return frame
 

@@ -42,6 +42,7 @@ __all__ = [
     "persist_delivery",
     "raw_table",
     "reindex_raw_files",
+    "rejected_files",
 ]
 
 
@@ -220,6 +221,7 @@ def persist_delivery(
                 con.unregister("_indexed")
         for name, frame in side_tables.items():
             if len(frame) or name.startswith("quarantine."):  # quarantine tables always exist
+                _add_new_columns(con, name, frame)
                 insert_frame(
                     con, name, frame.assign(run_id=run_id) if "run_id" not in frame else frame
                 )
@@ -227,6 +229,29 @@ def persist_delivery(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Give an existing side table the text columns a later version writes (e.g.
+    ``ops.deliveries.mapping_sha256``); earlier rows hold NULL there."""
+    if not table_exists(con, table):
+        return
+    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    for column in frame.columns:
+        if column not in have:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" VARCHAR')
+
+
+def rejected_files(con: duckdb.DuckDBPyConnection, source: str) -> set[tuple[str, str, str]]:
+    """The files of a source earlier runs quarantined whole: (path, sha256, run_id)."""
+    if not table_exists(con, "quarantine.files"):
+        return set()
+    rows = con.execute(
+        "SELECT source_file, source_sha256, run_id FROM quarantine.files"
+        " WHERE source_system = ? AND source_sha256 IS NOT NULL",
+        [source],
+    ).fetchall()
+    return {(str(path), str(sha), str(run)) for path, sha, run in rows}
 
 
 def _publish_staged(con: duckdb.DuckDBPyConnection, source: str, staged: RawStaging) -> None:

@@ -242,7 +242,8 @@ def withdraw_deliveries(
     path = target.strip().replace("\\", "/").rstrip("/")
     found = con.execute(
         "SELECT DISTINCT d.source_system, d.path, d.sha256 FROM ops.deliveries AS d"
-        " WHERE d.status IN ('new', 'changed') AND (d.path = ? OR starts_with(d.path, ?))"
+        " WHERE d.status IN ('new', 'changed', 'retried')"
+        " AND (d.path = ? OR starts_with(d.path, ?))"
         " AND (? IS NULL OR d.source_system = ?)"
         f" AND NOT EXISTS (SELECT 1 FROM {WITHDRAWN_TABLE} AS w WHERE w.source_system ="
         " d.source_system AND w.path = d.path AND w.sha256 = d.sha256)"

@@ -11,7 +11,7 @@ import pandas as pd
 from sources import CANONICAL_FIELDS, IngestResult, SourceConfig, SourcesConfig, ingest_source
 from warehouse import ensure_schemas, read_table
 from warehouse.ops import concat_frames
-from warehouse.raw import RawStaging, persist_delivery
+from warehouse.raw import RawStaging, persist_delivery, rejected_files
 from warehouse.security import drop_suppressed, read_suppression
 from warehouse.security.suppression import scrub_quarantined
 
@@ -121,6 +121,7 @@ def _ingest_and_persist(
         manifest=manifest,
         batch_rows=sources_cfg.ingest_batch_rows,
         sink=_SuppressedStaging(con, ctx, staging),
+        rejected=rejected_files(con, source),
     )
     result = _drop_suppressed(con, ctx, result)
     persist_delivery(
@@ -137,7 +138,7 @@ def _ingest_and_persist(
         ctx.run_id,
         staged=staging,
     )
-    fresh = [f for f in result.files if f.status in ("new", "changed")]
+    fresh = [f for f in result.files if f.to_ingest]
     stats = IngestStats(
         source=source,
         files_new=len(fresh),

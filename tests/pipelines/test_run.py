@@ -412,6 +412,30 @@ def test_first_night_with_everything_quarantined_succeeds_and_says_so(tmp_path: 
     assert _q(cfg, "SELECT count(*) FROM golden.customers") == [(0,)]
 
 
+def test_a_file_quarantined_for_an_unknown_header_arrives_once_the_mapping_knows_it(
+    tmp_path: Path,
+) -> None:
+    cfg = _one_source_project(
+        tmp_path, "客户编号,公司,手机\nK1,北京星辰科技有限公司,13912345678\nK2,李娜,13812345678\n"
+    )
+    assert run_pipeline(cfg, run_date="2026-11-24").success
+    assert _q(cfg, "SELECT count(*) FROM quarantine.files") == [(1,)]
+    assert run_pipeline(cfg, run_date="2026-11-25").success  # skipped: the same mapping
+    sources = tmp_path / "sources.yml"
+    text = sources.read_text(encoding="utf-8")
+    sources.write_text(text.replace("customer_name: 客户名称", "customer_name: [客户名称, 公司]"))
+    out = run_pipeline(cfg, run_date="2026-11-26")
+    assert out.success, out.errors
+    st = out.stats.ingest["crm"]
+    assert (st.files_new, st.rows_in, st.rows_ingested, st.rows_quarantined) == (1, 2, 2, 0)
+    assert _q(cfg, "SELECT count(*) FROM golden.customers") == [(2,)]
+    assert _q(cfg, "SELECT status FROM ops.deliveries ORDER BY status") == [
+        ("new",),
+        ("retried",),
+        ("unchanged",),
+    ]
+
+
 def test_quarantine_tables_exist_after_a_clean_run(tmp_path: Path) -> None:
     cfg = _one_source_project(
         tmp_path, "客户编号,客户名称,手机\nK1,北京星辰科技有限公司,13912345678\n"

@@ -8,8 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sources import manifest_frame, plan_deliveries
-from tests.sources.conftest import HEADERS, ROWS, csv_text, make_source, run
+from sources import SourceConfig, ingest_source, manifest_frame, plan_deliveries
+from tests.sources.conftest import (
+    COLUMNS,
+    HEADERS,
+    ROWS,
+    assert_reconciled,
+    csv_text,
+    make_source,
+    run,
+)
 
 
 def _deliver(landing: Path, relative: str, rows: list[list[str]]) -> Path:
@@ -117,3 +125,66 @@ def test_sources_without_id_get_a_stable_content_hash(landing: Path) -> None:
     _deliver(landing, "crm/2024-03-14/a.csv", shuffled)  # same rows, other order
     second = run(make_source(columns=columns), landing)
     assert sorted(second.rows["source_record_id"]) == sorted(ids)
+
+
+def _quarantined_whole(landing: Path) -> tuple[pd.DataFrame, set[tuple[str, str, str]]]:
+    """Run 1 reads an export whose name column has a header the mapping does not know."""
+    drifted = ["公司名称" if h == "客户名称" else h for h in HEADERS]
+    path = landing / "crm/2024-03-14/export.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(csv_text(drifted, ROWS).encode("gbk"))
+    first = run(make_source(), landing)
+    assert first.rows.empty and first.quarantined_files["reason"].str.contains("drift").all()
+    rejected = {
+        (f, sha, "run-1")
+        for f, sha in zip(
+            first.quarantined_files["source_file"],
+            first.quarantined_files["source_sha256"],
+            strict=True,
+        )
+    }
+    return manifest_frame(first.files, "run-1"), rejected
+
+
+def _with_alias() -> SourceConfig:
+    return make_source(columns={**COLUMNS, "customer_name": ["客户名称", "公司名称"]})
+
+
+def test_a_file_quarantined_whole_is_read_again_once_its_mapping_is_fixed(landing: Path) -> None:
+    manifest, rejected = _quarantined_whole(landing)
+    # the same mapping: reading it again would quarantine it again
+    same = ingest_source(make_source(), landing, "run-2", "t", manifest, rejected=rejected)
+    assert [f.status for f in same.files] == ["unchanged"] and same.rows.empty
+    # the nights it was skipped as unchanged are recorded too: they never read it
+    manifest = pd.concat([manifest, manifest_frame(same.files, "run-2")], ignore_index=True)
+
+    fixed = ingest_source(_with_alias(), landing, "run-3", "t", manifest, rejected=rejected)
+    assert_reconciled(fixed)
+    assert [f.status for f in fixed.files] == ["retried"]
+    assert "quarantined whole by run run-1" in fixed.files[0].note
+    assert sorted(fixed.rows["customer_name"]) == sorted(r[1] for r in ROWS)
+    assert fixed.quarantined_files.empty
+    # read under the fixed mapping, recorded so: the night after skips it
+    history = pd.concat([manifest, manifest_frame(fixed.files, "run-3")], ignore_index=True)
+    after = ingest_source(_with_alias(), landing, "run-4", "t", history, rejected=rejected)
+    assert [f.status for f in after.files] == ["unchanged"]
+
+
+def test_the_same_export_sent_again_after_the_fix_is_read_once(landing: Path) -> None:
+    manifest, rejected = _quarantined_whole(landing)
+    resent = landing / "crm/2024-03-15/export (1).csv"
+    resent.parent.mkdir(parents=True)
+    shutil.copy(landing / "crm/2024-03-14/export.csv", resent)
+    fixed = ingest_source(_with_alias(), landing, "run-2", "t", manifest, rejected=rejected)
+    assert_reconciled(fixed)
+    assert [f.status for f in fixed.files] == ["retried", "duplicate"]
+    assert len(fixed.rows) == len(ROWS)
+
+
+def test_a_file_quarantined_before_mappings_were_fingerprinted_is_read_again_once(
+    landing: Path,
+) -> None:
+    manifest, rejected = _quarantined_whole(landing)
+    old = manifest.drop(columns=["mapping_sha256"])  # a warehouse of an earlier version
+    result = ingest_source(_with_alias(), landing, "run-2", "t", old, rejected=rejected)
+    assert [f.status for f in result.files] == ["retried"] and len(result.rows) == len(ROWS)
