@@ -6,7 +6,7 @@ import binascii
 import hashlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -382,3 +382,29 @@ def file_sha256(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def hash_from_sorted_batches(schema: pa.Schema, batches: Iterable[np.ndarray]) -> str:
+    """:func:`hash_from_sorted` of the concatenation of ``batches`` (``S32`` digests, sorted
+    across batches), without holding them together: a nightly delta merges its base's cached
+    digests with its added rows' a chunk at a time (``warehouse.archive._nightly``)."""
+    columns = sorted(schema.names)
+    header = ";".join(f"{c}:{logical_type(schema.field(c).type)}" for c in columns)
+    rows = hashlib.sha256()
+    count = 0
+    for digests in batches:
+        for first in range(0, len(digests), _SORT_BATCH):
+            batch = np.ascontiguousarray(digests[first : first + _SORT_BATCH])
+            hexed = np.frombuffer(binascii.hexlify(batch.tobytes()), dtype=np.uint8)
+            # a comma before every digest but the first: the digests joined by commas
+            joined = np.empty((len(batch), _HEX + 1), dtype=np.uint8)
+            joined[:, 0] = ord(",")
+            joined[:, 1:] = hexed.reshape(len(batch), _HEX)
+            flat = joined.reshape(-1)
+            rows.update(flat if count else flat[1:])
+            count += len(batch)
+    digest = hashlib.sha256()
+    digest.update(header.encode("utf-8"))
+    digest.update(f"|rows={count}|".encode())
+    digest.update(rows.hexdigest().encode("ascii"))
+    return digest.hexdigest()

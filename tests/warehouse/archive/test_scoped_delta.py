@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -206,3 +207,57 @@ def test_a_full_snapshot_read_from_the_warehouse_equals_one_of_its_tables(
     touched = _change(con, 1)  # and a nightly delta on it stays exact
     info = _night(con, 1, tmp_path / "b", touched)  # (its delta holds the tables of NAMES)
     assert info is not None and info.content_hash == content_hash(_tables(con))
+
+
+def test_deltas_read_the_cache_a_chunk_at_a_time_with_the_same_hashes(
+    tmp_path: Path, con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chunks of 7 cached rows: every table's base rows span many chunks, dropped rows and
+    # added digests fall in every one of them, and the content hash is still what a full
+    # snapshot records (the hash is taken as the chunks are merged, the cache never whole)
+    from warehouse.archive import _nightly
+
+    monkeypatch.setattr(_nightly, "_CHUNK_ROWS", 7)
+    reads: list[int] = []
+    whole = _nightly.row_chunks
+
+    def counted(rows, size=None):  # type: ignore[no-untyped-def]
+        for start, chunk in whole(rows, size):
+            assert not isinstance(chunk, np.memmap)  # read from the file, not the mapping
+            reads.append(len(chunk))
+            yield start, chunk
+
+    monkeypatch.setattr(_nightly, "row_chunks", counted)
+    first = publish_snapshot(_tables(con), tmp_path, "r0", START)
+    assert first is not None
+    for n in range(1, 4):
+        info = _night(con, n, tmp_path, _change(con, n))
+        assert info is not None and info.storage == "delta"
+        assert info.content_hash == content_hash(_tables(con))
+        assert content_hash(load_snapshot(info.path)) == content_hash(_tables(con))
+    assert reads and max(reads) == 7
+
+
+def test_sorted_digests_hashed_in_batches_equal_one_array(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from warehouse.archive import _nightly
+    from warehouse.archive._hashing import hash_from_sorted, hash_from_sorted_batches
+
+    rng = np.random.default_rng(7)
+    schema = pa.schema([("customer_id", pa.string()), ("n", pa.int64())])
+    cached = np.sort(rng.integers(0, 256, (200, 32), dtype=np.uint8).view("S32").ravel())
+    cached[50:53] = cached[50]  # equal rows: a multiset
+    rows = np.zeros(len(cached), dtype=[("d", "S32"), ("k", "<u4")])
+    rows["d"] = cached
+    new = rng.integers(0, 256, (30, 32), dtype=np.uint8).view("S32").ravel()
+    added = np.sort(np.concatenate([new, cached[[0, 50, 199]]]))
+    dropped = np.array([0, 3, 50, 51, 120, 199])
+    kept = np.delete(cached, dropped)
+    expected = hash_from_sorted(schema, np.insert(kept, np.searchsorted(kept, added), added))
+    for size in (1, 5, 64, 1000):
+        monkeypatch.setattr(_nightly, "_CHUNK_ROWS", size)
+        merged = list(_nightly._merged_digests(rows, dropped, added))
+        assert hash_from_sorted_batches(schema, merged) == expected
+        assert hash_from_sorted_batches(schema, [np.empty(0, "S32"), *merged]) == expected
+    assert hash_from_sorted_batches(schema, []) == hash_from_sorted(schema, np.empty(0, "S32"))
