@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dedupe.similarity import PRUNABLE, score_pairs_of_values
+from dedupe.similarity import PRUNABLE, score_pairs_of_values, value_lengths
 
 NULL_LEVEL = 0
 SIMILARITY_MEMO = "\x00similarity:"
-"""Prefix of the run-wide cache entries remembering similarities per pair of values."""
+"""Prefix of the run-wide cache entries remembering similarities per pair of values (and the
+lengths of a column's distinct values the scorers read): dropped together after the levels."""
+LENGTH_SCORERS = frozenset({"contains", "one_slip"})
+"""Scorers that read the values' lengths: given them from the column's distinct values."""
 CACHE_LOCK = threading.RLock()
 """Held while a shared cache entry (factorized column, transformed codes) is computed: chunks
 scored in parallel threads (`dedupe.scoring.levels_and_hard_codes`) compute each entry once."""
@@ -203,9 +206,16 @@ class PairContext:
             scores[hit] = known[at[hit]]
             new = ~hit
             if new.any():
-                a = uniques[distinct[new] // width].tolist()
-                b = uniques[distinct[new] % width].tolist()
-                scores[new] = score_pairs_of_values(scorer, a, b, bound)
+                # object arrays of the values (no Python list per pair); a scorer that reads
+                # lengths gathers them from the distinct values' (counted once a run)
+                ia, ib = distinct[new] // width, distinct[new] % width
+                lengths = None
+                if scorer in LENGTH_SCORERS:
+                    counted = self._value_lengths(column, uniques)
+                    lengths = (counted[ia], counted[ib])
+                scores[new] = score_pairs_of_values(
+                    scorer, uniques[ia], uniques[ib], bound, lengths=lengths
+                )
                 if self._shared:
                     # merged in place of a sort: both are sorted and disjoint, so inserting
                     # gives the sorted union (one new array each, not four)
@@ -217,6 +227,18 @@ class PairContext:
             out[todo] = scores[inverse]
             done |= todo
         return out
+
+    def _value_lengths(self, column: str, uniques: np.ndarray) -> np.ndarray:
+        """`len` of each distinct value of `column` (cached with its codes, under the
+        similarity memo's prefix: freed with the memo once the levels are done)."""
+        key = f"{SIMILARITY_MEMO}length:{column}"
+        found = self._codes.get(key)
+        if found is None:
+            with CACHE_LOCK:
+                found = self._codes.get(key)
+                if found is None:
+                    found = self._codes[key] = (value_lengths(uniques), np.zeros(0))
+        return found[0]
 
 
 Test = Callable[[PairContext], np.ndarray]

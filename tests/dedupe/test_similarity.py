@@ -122,3 +122,20 @@ def test_levels_in_bulk_equal_levels_pair_by_pair() -> None:
             single[i] = comp.evaluate(PairContext(prepared, np.array([a]), np.array([b])))[0]
         assert np.array_equal(lazy, single), name
         assert len(set(lazy.tolist())) >= 3
+
+
+@pytest.mark.parametrize("scorer", ["contains", "one_slip"])
+def test_scorers_given_lengths_score_as_when_counting_them(scorer: str) -> None:
+    """The levels hand `contains` / `one_slip` object arrays and the values' lengths gathered
+    from their distinct values: the same scores as lists whose lengths are counted."""
+    left, right = _random_pairs(2000, seed=11)
+    lengths = (np.array([len(v) for v in left], np.int32), np.array([len(v) for v in right]))
+    reference = np.array(
+        [np.float32(REFERENCE[scorer](a, b)) for a, b in zip(left, right, strict=True)],
+        dtype=np.float64,
+    )
+    arrays = np.array(left, dtype=object), np.array(right, dtype=object)
+    assert np.array_equal(score_pairs_of_values(scorer, *arrays, lengths=lengths), reference)
+    if scorer == "contains":
+        pruned = score_pairs_of_values(scorer, *arrays, 0.9, lengths=lengths)
+        assert np.array_equal(pruned >= 0.9, reference >= 0.9)
