@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dedupe.similarity import PRUNABLE, score_pairs_of_values, value_lengths
+from dedupe.similarity import PRUNABLE, indel_from_ratio, score_pairs_of_values, value_lengths
 
 NULL_LEVEL = 0
 SIMILARITY_MEMO = "\x00similarity:"
@@ -209,12 +209,15 @@ class PairContext:
                 # object arrays of the values (no Python list per pair); a scorer that reads
                 # lengths gathers them from the distinct values' (counted once a run)
                 ia, ib = distinct[new] // width, distinct[new] % width
-                lengths = None
+                lengths = indel = None
                 if scorer in LENGTH_SCORERS:
                     counted = self._value_lengths(column, uniques)
                     lengths = (counted[ia], counted[ib])
+                if scorer == "contains" and bound > 0:
+                    assert lengths is not None
+                    indel = self._known_indel(column, todo, inverse, new, lengths)
                 scores[new] = score_pairs_of_values(
-                    scorer, uniques[ia], uniques[ib], bound, lengths=lengths
+                    scorer, uniques[ia], uniques[ib], bound, lengths=lengths, indel=indel
                 )
                 if self._shared:
                     # merged in place of a sort: both are sorted and disjoint, so inserting
@@ -226,6 +229,34 @@ class PairContext:
                     )
             out[todo] = scores[inverse]
             done |= todo
+        return out
+
+    def _known_indel(
+        self,
+        column: str,
+        todo: np.ndarray,
+        inverse: np.ndarray,
+        new: np.ndarray,
+        lengths: tuple[np.ndarray, np.ndarray],
+    ) -> np.ndarray | None:
+        """The Indel distance of the value pairs `contains` is about to score (`new` of the
+        distinct value pairs of the `todo` pairs, `inverse` mapping one to the other), from
+        the `ratio` similarity this context already has for the same pairs (the address
+        comparison's first levels): -1 where it has none; None when it has no ratio."""
+        ratio = self._sims.get((column, "ratio", 0.0))
+        if ratio is None:
+            return None
+        values, done = ratio
+        pairs = np.nonzero(todo)[0]
+        # one pair of each distinct value pair (the last one met: any holds the same values)
+        first = np.empty(len(new), dtype=np.int64)
+        first[inverse] = pairs
+        first = first[new]
+        known = done[first]
+        out = np.full(len(first), -1, dtype=np.int64)
+        out[known] = indel_from_ratio(
+            values[first[known]], lengths[0][known], lengths[1][known]
+        )
         return out
 
     def _value_lengths(self, column: str, uniques: np.ndarray) -> np.ndarray:

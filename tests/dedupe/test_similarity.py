@@ -159,3 +159,27 @@ def test_pinyin_is_each_characters_pinyin_joined(text: str) -> None:
 
     assert pinyin(text) == "".join(one(c) for c in text if not c.isspace())
     assert pinyin(text) == pinyin(text)  # the table filled by the first call reads the same
+
+
+def test_indel_distance_comes_back_from_the_ratio_similarity() -> None:
+    """`contains` prunes with the Indel distance its address comparison's `ratio` levels
+    already scored: recovered from the float32 ratio it is the integer distance itself, and
+    `contains` given it (or given it in part, -1 elsewhere) scores as when computing it."""
+    from rapidfuzz.distance import Indel
+
+    from dedupe.similarity import indel_from_ratio
+
+    left, right = _random_pairs(3000, seed=5)
+    left += ["天津市南开区长江街107号" * 40]  # long values: the float32 ratio still suffices
+    right += ["天津市南开区长江街108号" * 39]
+    la = np.array([len(v) for v in left], np.int32)
+    lb = np.array([len(v) for v in right], np.int32)
+    ratio = score_pairs_of_values("ratio", left, right)
+    truth = np.array([Indel.distance(a, b) for a, b in zip(left, right, strict=True)])
+    assert np.array_equal(indel_from_ratio(ratio, la, lb), truth)
+    partial = truth.copy()
+    partial[::3] = -1
+    plain = score_pairs_of_values("contains", left, right, 0.95)
+    for given in (truth, partial):
+        got = score_pairs_of_values("contains", left, right, 0.95, lengths=(la, lb), indel=given)
+        assert np.array_equal(got, plain)
