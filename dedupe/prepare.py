@@ -97,27 +97,9 @@ def _char_pinyin(char: str) -> str:
     return "".join(lazy_pinyin(char)) if "\u3400" <= char <= "\u9fff" else char.lower()
 
 
-class _PinyinTable(dict[int, str]):
-    """`str.translate` table of `pinyin`: each character's pinyin (lower case for others, ""
-    for white space), filled the first time a character is met."""
-
-    def __missing__(self, code: int) -> str:
-        char = chr(code)
-        found = self[code] = "" if char.isspace() else _char_pinyin(char)
-        return found
-
-
-_PINYIN_TABLE = _PinyinTable()
-
-
 def pinyin(text: str) -> str:
-    """Toneless pinyin of the CJK characters of `text`, other characters lower-cased (each
-    character on its own), white space left out.
-
-    One `str.translate` through a table of the characters met so far: the same text as
-    joining each character's pinyin, without a Python call per character.
-    """
-    return text.translate(_PINYIN_TABLE)
+    """Toneless pinyin of the CJK characters of `text`, other characters lower-cased."""
+    return "".join(_char_pinyin(c) for c in text if not c.isspace())
 
 
 def _map_distinct(values: pd.Series, func: object) -> pd.Series:

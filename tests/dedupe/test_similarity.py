@@ -141,25 +141,6 @@ def test_scorers_given_lengths_score_as_when_counting_them(scorer: str) -> None:
         assert np.array_equal(pruned >= 0.9, reference >= 0.9)
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["刘浩然", "刘 浩\u3000然", "Σ ΑΣ", "İstanbul", "ＡＢＣ Co.", "ǅ", "ß", "", "  ", "a\tb\nc",
-     "\u33ff\u3400\u9fff\ua000", "刘\ud800"],
-)
-def test_pinyin_is_each_characters_pinyin_joined(text: str) -> None:
-    """`pinyin` (one `str.translate`) equals its definition character by character: CJK as
-    toneless pinyin, other characters lower-cased one by one (a final Σ stays σ), white
-    space left out."""
-    from pypinyin import lazy_pinyin
-
-    from dedupe.prepare import pinyin
-
-    def one(char: str) -> str:
-        return "".join(lazy_pinyin(char)) if "\u3400" <= char <= "\u9fff" else char.lower()
-
-    assert pinyin(text) == "".join(one(c) for c in text if not c.isspace())
-    assert pinyin(text) == pinyin(text)  # the table filled by the first call reads the same
-
 
 def test_indel_distance_comes_back_from_the_ratio_similarity() -> None:
     """`contains` prunes with the Indel distance its address comparison's `ratio` levels
