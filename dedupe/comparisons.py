@@ -14,8 +14,12 @@ from dedupe.similarity import PRUNABLE, indel_from_ratio, score_pairs_of_values,
 
 NULL_LEVEL = 0
 SIMILARITY_MEMO = "\x00similarity:"
-"""Prefix of the run-wide cache entries remembering similarities per pair of values (and the
-lengths of a column's distinct values the scorers read): dropped together after the levels."""
+"""Prefix of the run-wide cache entries remembering similarities per pair of values."""
+VALUE_LENGTHS = "\x00lengths:"
+"""Prefix of the run-wide cache entries holding the lengths of a column's distinct values
+(read by the scorers of `LENGTH_SCORERS`): dropped with the similarity memo after the levels."""
+SCORER_CACHES = (SIMILARITY_MEMO, VALUE_LENGTHS)
+"""Prefixes of the run-wide cache entries only similarity scoring reads (`str.startswith`)."""
 LENGTH_SCORERS = frozenset({"contains", "one_slip"})
 """Scorers that read the values' lengths: given them from the column's distinct values."""
 CACHE_LOCK = threading.RLock()
@@ -260,9 +264,9 @@ class PairContext:
         return out
 
     def _value_lengths(self, column: str, uniques: np.ndarray) -> np.ndarray:
-        """`len` of each distinct value of `column` (cached with its codes, under the
-        similarity memo's prefix: freed with the memo once the levels are done)."""
-        key = f"{SIMILARITY_MEMO}length:{column}"
+        """`len` of each distinct value of `column` (cached with its codes; freed with the
+        similarity memo once the levels are done: `SCORER_CACHES`)."""
+        key = f"{VALUE_LENGTHS}{column}"
         found = self._codes.get(key)
         if found is None:
             with CACHE_LOCK:
