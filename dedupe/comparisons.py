@@ -10,11 +10,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dedupe.similarity import PRUNABLE, score_pairs_of_values
+from dedupe.similarity import PRUNABLE, indel_from_ratio, score_pairs_of_values, value_lengths
 
 NULL_LEVEL = 0
 SIMILARITY_MEMO = "\x00similarity:"
 """Prefix of the run-wide cache entries remembering similarities per pair of values."""
+VALUE_LENGTHS = "\x00lengths:"
+"""Prefix of the run-wide cache entries holding the lengths of a column's distinct values
+(read by the scorers of `LENGTH_SCORERS`): dropped with the similarity memo after the levels."""
+SCORER_CACHES = (SIMILARITY_MEMO, VALUE_LENGTHS)
+"""Prefixes of the run-wide cache entries only similarity scoring reads (`str.startswith`)."""
+LENGTH_SCORERS = frozenset({"contains", "one_slip"})
+"""Scorers that read the values' lengths: given them from the column's distinct values."""
 CACHE_LOCK = threading.RLock()
 """Held while a shared cache entry (factorized column, transformed codes) is computed: chunks
 scored in parallel threads (`dedupe.scoring.levels_and_hard_codes`) compute each entry once."""
@@ -203,9 +210,19 @@ class PairContext:
             scores[hit] = known[at[hit]]
             new = ~hit
             if new.any():
-                a = uniques[distinct[new] // width].tolist()
-                b = uniques[distinct[new] % width].tolist()
-                scores[new] = score_pairs_of_values(scorer, a, b, bound)
+                # object arrays of the values (no Python list per pair); a scorer that reads
+                # lengths gathers them from the distinct values' (counted once a run)
+                ia, ib = distinct[new] // width, distinct[new] % width
+                lengths = indel = None
+                if scorer in LENGTH_SCORERS:
+                    counted = self._value_lengths(column, uniques)
+                    lengths = (counted[ia], counted[ib])
+                if scorer == "contains" and bound > 0:
+                    assert lengths is not None
+                    indel = self._known_indel(column, todo, inverse, new, lengths)
+                scores[new] = score_pairs_of_values(
+                    scorer, uniques[ia], uniques[ib], bound, lengths=lengths, indel=indel
+                )
                 if self._shared:
                     # merged in place of a sort: both are sorted and disjoint, so inserting
                     # gives the sorted union (one new array each, not four)
@@ -217,6 +234,46 @@ class PairContext:
             out[todo] = scores[inverse]
             done |= todo
         return out
+
+    def _known_indel(
+        self,
+        column: str,
+        todo: np.ndarray,
+        inverse: np.ndarray,
+        new: np.ndarray,
+        lengths: tuple[np.ndarray, np.ndarray],
+    ) -> np.ndarray | None:
+        """The Indel distance of the value pairs `contains` is about to score (`new` of the
+        distinct value pairs of the `todo` pairs, `inverse` mapping one to the other), from
+        the `ratio` similarity this context already has for the same pairs (the address
+        comparison's first levels): -1 where it has none; None when it has no ratio."""
+        ratio = self._sims.get((column, "ratio", 0.0))
+        if ratio is None:
+            return None
+        values, done = ratio
+        pairs = np.nonzero(todo)[0]
+        # one pair of each distinct value pair (the last one met: any holds the same values)
+        first = np.empty(len(new), dtype=np.int64)
+        first[inverse] = pairs
+        first = first[new]
+        known = done[first]
+        out = np.full(len(first), -1, dtype=np.int64)
+        out[known] = indel_from_ratio(
+            values[first[known]], lengths[0][known], lengths[1][known]
+        )
+        return out
+
+    def _value_lengths(self, column: str, uniques: np.ndarray) -> np.ndarray:
+        """`len` of each distinct value of `column` (cached with its codes; freed with the
+        similarity memo once the levels are done: `SCORER_CACHES`)."""
+        key = f"{VALUE_LENGTHS}{column}"
+        found = self._codes.get(key)
+        if found is None:
+            with CACHE_LOCK:
+                found = self._codes.get(key)
+                if found is None:
+                    found = self._codes[key] = (value_lengths(uniques), np.zeros(0))
+        return found[0]
 
 
 Test = Callable[[PairContext], np.ndarray]

@@ -10,7 +10,7 @@ import pandas as pd
 
 from dedupe.comparisons import (
     NULL_LEVEL,
-    SIMILARITY_MEMO,
+    SCORER_CACHES,
     Comparison,
     PairContext,
     compute_levels,
@@ -430,7 +430,7 @@ def score_candidates_compact(
         prepared, left, right, comparisons, settings.merge_branches, codes, settings.hard_rules
     )
     if codes is not None:
-        for key in [k for k in codes if k.startswith(SIMILARITY_MEMO)]:
+        for key in [k for k in codes if k.startswith(SCORER_CACHES)]:
             del codes[key]
     from dedupe.link import return_free_memory  # (dedupe.link imports this module)
 
@@ -483,7 +483,7 @@ def score_candidates(
     if codes is not None:
         # similarities remembered per pair of values serve the blocking filters and the level
         # chunks; scoring reads levels only: freed before EM (recomputed if ever asked again)
-        for key in [k for k in codes if k.startswith(SIMILARITY_MEMO)]:
+        for key in [k for k in codes if k.startswith(SCORER_CACHES)]:
             del codes[key]
     if params is None:  # the estimate's last scoring is this one (λ aside): reuse it
         params, score = _estimate(prepared, left, right, levels, settings, codes)

@@ -21,6 +21,8 @@ WORKERS = 1
 T = TypeVar("T")
 R = TypeVar("R")
 BulkScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
+Lengths = tuple[np.ndarray, np.ndarray]
+"""Characters of each left and each right value (what `len` counts), when already known."""
 PRUNABLE = frozenset({"contains"})
 """Scorers that skip pairs which cannot reach the caller's threshold (reported as 0)."""
 
@@ -156,25 +158,36 @@ def _bulk_rotation(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
     return hit.astype(np.float64)
 
 
-def _bulk_contains(a: Sequence[str], b: Sequence[str], at_least: float = 0.0) -> np.ndarray:
+def _bulk_contains(
+    a: Sequence[str],
+    b: Sequence[str],
+    at_least: float = 0.0,
+    lengths: Lengths | None = None,
+    indel: np.ndarray | None = None,
+) -> np.ndarray:
     """`contains` per pair; with `at_least` > 0, pairs that cannot reach it score 0 unscored.
 
     partial_ratio scores the shorter value s (length m) against substrings w of the longer t,
     200·LCS(s, w) / (m + |w|); LCS(s, w) ≤ min(LCS(s, t), |w|), so the score is at most
     200·L / (m + L) with L = LCS(s, t). L comes from the integer Indel distance
-    (|s| + |t| − 2L), which rapidfuzz computes far faster than partial_ratio.
+    (|s| + |t| − 2L), which rapidfuzz computes far faster than partial_ratio; `indel` gives
+    it where the caller knows it already (-1 = not known: computed here).
     """
     out = np.zeros(len(a), dtype=np.float64)
-    la, lb = _lengths(a), _lengths(b)
+    la, lb = lengths if lengths is not None else (_lengths(a), _lengths(b))
     shorter = np.minimum(la, lb)
     keep = shorter >= CONTAINS_MIN_LENGTH
     cutoff = at_least * 100.0 * (1.0 - 1e-9)  # a hair lower: never prune a borderline pair
     if cutoff > 0 and keep.any():
         at = np.nonzero(keep)[0]
-        pick_a, pick_b = _pick(a, at), _pick(b, at)
-        distance = process.cpdist(pick_a, pick_b, scorer=Indel.distance, workers=WORKERS,
-                                  dtype=np.int64)
-        lcs = (la[at] + lb[at] - np.asarray(distance, dtype=np.int64)) // 2
+        distance = np.full(len(at), -1, dtype=np.int64) if indel is None else indel[at]
+        unknown = np.nonzero(distance < 0)[0]
+        if len(unknown):
+            distance[unknown] = process.cpdist(
+                _pick(a, at[unknown]), _pick(b, at[unknown]), scorer=Indel.distance,
+                workers=WORKERS, dtype=np.int64,
+            )
+        lcs = (la[at] + lb[at] - distance) // 2
         bound = 200.0 * lcs / (shorter[at] + lcs)
         keep[at[bound < cutoff]] = False
     at = np.nonzero(keep)[0]
@@ -185,9 +198,20 @@ def _bulk_contains(a: Sequence[str], b: Sequence[str], at_least: float = 0.0) ->
     return out
 
 
-def _pick(values: Sequence[str], at: np.ndarray) -> list[str]:
-    picked: list[str] = np.asarray(values, dtype=object)[at].tolist()
-    return picked
+def indel_from_ratio(ratio: np.ndarray, la: np.ndarray, lb: np.ndarray) -> np.ndarray:
+    """The integer Indel distance back from the `ratio` scorer's similarity of the same pairs.
+
+    ratio is 1 − d / (|a| + |b|) rounded to float32 (relative error ≤ 2⁻²⁴): d is the
+    nearest integer to (1 − ratio)·(|a| + |b|) while |a| + |b| < 2²² characters."""
+    total = la.astype(np.int64) + lb
+    if len(total) and int(total.max()) >= 1 << 22:
+        raise ValueError("values too long to recover their Indel distance from a ratio")
+    return np.rint((1.0 - ratio) * total).astype(np.int64)
+
+
+def _pick(values: Sequence[str], at: np.ndarray) -> np.ndarray:
+    """The values at positions `at`, as an object array (no Python list built per pair)."""
+    return np.asarray(values, dtype=object)[at]
 
 
 def _lengths(values: Sequence[str]) -> np.ndarray:
@@ -195,12 +219,20 @@ def _lengths(values: Sequence[str]) -> np.ndarray:
     return np.fromiter(map(len, values), dtype=np.int64, count=len(values))
 
 
-def _bulk_one_slip(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+def value_lengths(values: np.ndarray) -> np.ndarray:
+    """`len` of each of a column's distinct values (int32): the pairs' lengths are gathered
+    from it (`score_pairs_of_values(lengths=…)`), not counted again pair by pair."""
+    return np.fromiter(map(len, values.tolist()), dtype=np.int32, count=len(values))
+
+
+def _bulk_one_slip(
+    a: Sequence[str], b: Sequence[str], lengths: Lengths | None = None
+) -> np.ndarray:
     """`one_slip` in bulk: Hamming distance with padding counts the length difference too."""
     from rapidfuzz.distance import Hamming
 
-    la, lb = _lengths(a), _lengths(b)
-    extra = np.abs(la - lb)
+    la, lb = lengths if lengths is not None else (_lengths(a), _lengths(b))
+    extra = np.abs(la.astype(np.int64) - lb)
     kwargs = {"pad": True}
     front = process.cpdist(a, b, scorer=Hamming.distance, scorer_kwargs=kwargs,
                            workers=WORKERS, dtype=np.int64) - extra
@@ -234,15 +266,26 @@ BULK: dict[str, BulkScorer] = {
 
 
 def score_pairs_of_values(
-    scorer: str, a: Sequence[str], b: Sequence[str], at_least: float = 0.0
+    scorer: str,
+    a: Sequence[str],
+    b: Sequence[str],
+    at_least: float = 0.0,
+    lengths: Lengths | None = None,
+    indel: np.ndarray | None = None,
 ) -> np.ndarray:
     """Similarity in [0, 1] of each (a[i], b[i]), as `REFERENCE[scorer]` defines it.
 
     Args:
         scorer: one of `BULK` (jaro_winkler, ratio, prefix, rotation, contains).
-        a, b: equally long lists of non-null strings.
+        a, b: equally long lists (or object arrays) of non-null strings.
         at_least: for the `PRUNABLE` scorers, similarities below this may be reported as 0
             (pairs that provably cannot reach it are not scored); exact at or above it.
+        lengths: ``len`` of each value of `a` and of `b`, when the caller knows them (e.g.
+            gathered from its distinct values' lengths): the scorers that read lengths
+            (contains, one_slip) then do not count them pair by pair. Same scores.
+        indel: for `contains`, the Indel distance of each pair where known (-1 where not,
+            e.g. from the `ratio` scorer: `indel_from_ratio`): its pruning pass reads it
+            instead of computing it again. Same scores.
 
     Returns:
         float64 similarity per pair.
@@ -256,7 +299,9 @@ def score_pairs_of_values(
         return np.zeros(0, dtype=np.float64)
     try:
         if scorer in PRUNABLE:
-            return _bulk_contains(a, b, at_least)
+            return _bulk_contains(a, b, at_least, lengths, indel)
+        if scorer == "one_slip":
+            return _bulk_one_slip(a, b, lengths)
         return BULK[scorer](a, b)
     except UnicodeEncodeError:
         # numpy strings are UTF-8: a lone surrogate cannot be stored; score those pairs exactly.

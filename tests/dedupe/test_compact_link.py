@@ -15,7 +15,7 @@ import dedupe.scoring as scoring
 import dedupe.training as training
 from dedupe import LinkResult, MatchSettings
 from dedupe.blocking import generate_candidate_codes, generate_candidates
-from dedupe.comparisons import Comparison, PairContext
+from dedupe.comparisons import SIMILARITY_MEMO, Comparison, PairContext
 from dedupe.levels import comparisons_for, rules_for
 from dedupe.link import link_compact
 from dedupe.model import score_pairs, tf_adjustment
@@ -274,7 +274,7 @@ def test_level_chunks_read_the_memo_blocking_left_and_do_not_grow_it(
                                     settings.block_window, codes=codes)  # fmt: skip
     comparisons = comparisons_for(settings)
     memo = {k: (v[0].copy(), v[1].copy()) for k, v in codes.items()
-            if k.startswith(scoring.SIMILARITY_MEMO)}  # fmt: skip
+            if k.startswith(SIMILARITY_MEMO)}  # fmt: skip
     assert memo  # the sorted neighbourhoods' name and phone filters scored value pairs
     whole, hard, names = scoring.levels_and_hard_codes(
         prepared, cand.left, cand.right, comparisons, False
@@ -286,7 +286,7 @@ def test_level_chunks_read_the_memo_blocking_left_and_do_not_grow_it(
         levels, chunked, chunked_names = scoring.levels_and_hard_codes(
             prepared, cand.left, cand.right, comparisons, False, codes
         )
-    after = {k for k in codes if k.startswith(scoring.SIMILARITY_MEMO)}
+    after = {k for k in codes if k.startswith(SIMILARITY_MEMO)}
     assert after == set(memo)
     for key, (ids, scores) in memo.items():
         assert np.array_equal(codes[key][0], ids) and np.array_equal(codes[key][1], scores)
@@ -300,9 +300,9 @@ def test_em_random_pairs_read_the_run_cache_and_leave_the_memo_as_it_was(
 ) -> None:
     leveled = _leveled(synthetic)
     prepared, comparisons, codes = leveled.prepared, leveled.comparisons, leveled.codes
-    memo = {k: len(v[0]) for k, v in codes.items() if k.startswith(scoring.SIMILARITY_MEMO)}
+    memo = {k: len(v[0]) for k, v in codes.items() if k.startswith(SIMILARITY_MEMO)}
     u = training.estimate_u(prepared, comparisons, 20_000, 7, codes)
-    after = {k: len(v[0]) for k, v in codes.items() if k.startswith(scoring.SIMILARITY_MEMO)}
+    after = {k: len(v[0]) for k, v in codes.items() if k.startswith(SIMILARITY_MEMO)}
     assert after == memo  # nothing looks a random pair's similarity up again
     fresh = training.estimate_u(prepared, comparisons, 20_000, 7)
     for c in comparisons:

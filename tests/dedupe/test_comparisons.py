@@ -148,9 +148,11 @@ def _counted_name_pairs(monkeypatch):  # type: ignore[no-untyped-def]
     scored: list[int] = []
     real = comparisons.score_pairs_of_values
 
-    def counting(scorer: str, a: list[str], b: list[str], at_least: float = 0.0) -> np.ndarray:
+    def counting(
+        scorer: str, a: list[str], b: list[str], at_least: float = 0.0, **kw: object
+    ) -> np.ndarray:
         scored.append(len(a))
-        return real(scorer, a, b, at_least)
+        return real(scorer, a, b, at_least, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(comparisons, "score_pairs_of_values", counting)
     return prepared, left, right, fresh, scored
@@ -185,3 +187,25 @@ def test_a_context_that_does_not_grow_the_memo_still_reads_it(monkeypatch) -> No
     scored.clear()
     sims = twice.similarity("name_key", "jaro_winkler")
     assert scored == [2] and sims[0] == sims[2] == fresh[1] and sims[1] == fresh[0]
+
+
+def test_shared_cache_lengths_are_each_columns_own() -> None:
+    """`contains` on two columns through one run-wide cache (each column's distinct values'
+    lengths cached under its own name) scores every pair as the per-pair definition does."""
+    from dedupe.similarity import REFERENCE
+
+    names = ["天津市南开区长江街", "南开区长江街", "华信科技有限公司", "华信科技"]
+    streets = ["长江街107号长江商务中心", "长江街107号", "中山路", "中山路一号院"]
+    rows = [
+        record(record_key=f"r:{i}", name_key=n, address=a)
+        for i, (n, a) in enumerate(zip(names, streets, strict=True))
+    ]
+    prepared = prepare_records(pd.DataFrame(rows))
+    left, right = np.array([0, 2, 0, 1]), np.array([1, 3, 2, 3])
+    codes: dict = {}
+    for column in ("address", "name_key", "address"):
+        got = PairContext(prepared, left, right, codes).similarity(column, "contains")
+        values = prepared[column].tolist()
+        pairs = zip(left.tolist(), right.tolist(), strict=True)
+        want = [float(np.float32(REFERENCE["contains"](values[a], values[b]))) for a, b in pairs]
+        assert got.tolist() == want

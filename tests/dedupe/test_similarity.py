@@ -122,3 +122,45 @@ def test_levels_in_bulk_equal_levels_pair_by_pair() -> None:
             single[i] = comp.evaluate(PairContext(prepared, np.array([a]), np.array([b])))[0]
         assert np.array_equal(lazy, single), name
         assert len(set(lazy.tolist())) >= 3
+
+
+@pytest.mark.parametrize("scorer", ["contains", "one_slip"])
+def test_scorers_given_lengths_score_as_when_counting_them(scorer: str) -> None:
+    """The levels hand `contains` / `one_slip` object arrays and the values' lengths gathered
+    from their distinct values: the same scores as lists whose lengths are counted."""
+    left, right = _random_pairs(2000, seed=11)
+    lengths = (np.array([len(v) for v in left], np.int32), np.array([len(v) for v in right]))
+    reference = np.array(
+        [np.float32(REFERENCE[scorer](a, b)) for a, b in zip(left, right, strict=True)],
+        dtype=np.float64,
+    )
+    arrays = np.array(left, dtype=object), np.array(right, dtype=object)
+    assert np.array_equal(score_pairs_of_values(scorer, *arrays, lengths=lengths), reference)
+    if scorer == "contains":
+        pruned = score_pairs_of_values(scorer, *arrays, 0.9, lengths=lengths)
+        assert np.array_equal(pruned >= 0.9, reference >= 0.9)
+
+
+
+def test_indel_distance_comes_back_from_the_ratio_similarity() -> None:
+    """`contains` prunes with the Indel distance its address comparison's `ratio` levels
+    already scored: recovered from the float32 ratio it is the integer distance itself, and
+    `contains` given it (or given it in part, -1 elsewhere) scores as when computing it."""
+    from rapidfuzz.distance import Indel
+
+    from dedupe.similarity import indel_from_ratio
+
+    left, right = _random_pairs(3000, seed=5)
+    left += ["天津市南开区长江街107号" * 40]  # long values: the float32 ratio still suffices
+    right += ["天津市南开区长江街108号" * 39]
+    la = np.array([len(v) for v in left], np.int32)
+    lb = np.array([len(v) for v in right], np.int32)
+    ratio = score_pairs_of_values("ratio", left, right)
+    truth = np.array([Indel.distance(a, b) for a, b in zip(left, right, strict=True)])
+    assert np.array_equal(indel_from_ratio(ratio, la, lb), truth)
+    partial = truth.copy()
+    partial[::3] = -1
+    plain = score_pairs_of_values("contains", left, right, 0.95)
+    for given in (truth, partial):
+        got = score_pairs_of_values("contains", left, right, 0.95, lengths=(la, lb), indel=given)
+        assert np.array_equal(got, plain)
