@@ -48,10 +48,17 @@ class GoldenInputs(NamedTuple):
 
 
 def build_golden_chunk(
-    inputs: GoldenInputs, settings: GoldenSettings, run_id: str, as_of: date
+    inputs: GoldenInputs,
+    settings: GoldenSettings,
+    run_id: str,
+    as_of: date,
+    inputs_checked: bool = False,
 ) -> GoldenTables:
     """``build_golden`` of one chunk's inputs: a pure function of picklable arguments, so a
-    helper process (``cleaning._slices.clean_slices``) can build a chunk beside this one."""
+    helper process (``cleaning._slices.clean_slices``) can build a chunk beside this one.
+
+    ``inputs_checked``: :func:`check_golden_inputs` passed over every chunk's inputs, so
+    ``build_golden`` does not check each chunk's records and assignments again."""
     return build_golden(
         inputs.records,
         inputs.assignments,
@@ -61,6 +68,7 @@ def build_golden_chunk(
         settings,
         run_id,
         as_of,
+        inputs_checked=inputs_checked,
     )
 
 
