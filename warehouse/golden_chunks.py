@@ -12,7 +12,8 @@ sees (``tests/pipelines/test_golden_chunks.py``).
 What ``build_golden`` checks over its input (every record has one customer, no record key
 twice, every fact has a record) must hold over the whole set, not per slice: a record
 without a customer would otherwise be in no slice. :func:`check_golden_inputs` checks it in
-SQL, with the same messages.
+SQL, with the same messages, once before the chunks; the chunks' builds do not check their
+slices again (``build_golden_chunk(..., inputs_checked=True)``).
 """
 
 from __future__ import annotations
