@@ -81,6 +81,7 @@ def tee_batches(
     results: list[Any] = [None] * len(consumers)
     errors: list[BaseException] = []
     stop = threading.Event()
+    finished = [threading.Event() for _ in consumers]  # a consumer that returned
 
     def fed(box: queue.Queue[Any]) -> Iterator[pa.Table]:
         while True:
@@ -96,11 +97,8 @@ def tee_batches(
             errors.append(exc)
             stop.set()
         finally:
-            while True:  # let a producer blocked on this queue go on (and see ``stop``)
-                try:
-                    queues[k].get_nowait()
-                except queue.Empty:
-                    break
+            finished[k].set()  # the producer hands it nothing more
+            _drain(queues[k])  # a producer blocked on this queue goes on
 
     threads = [
         threading.Thread(target=run, args=(k, c), name=f"tee-batches-{k}", daemon=True)
@@ -109,10 +107,10 @@ def tee_batches(
     for thread in threads:
         thread.start()
 
-    def put(box: queue.Queue[Any], item: Any) -> None:
-        while not stop.is_set():
+    def put(k: int, item: Any) -> None:
+        while not stop.is_set() and not finished[k].is_set():
             try:
-                box.put(item, timeout=0.1)
+                queues[k].put(item, timeout=0.1)
                 return
             except queue.Full:
                 continue
@@ -121,18 +119,22 @@ def tee_batches(
         for batch in data:
             if stop.is_set():
                 break
-            for box in queues:
-                put(box, batch)
+            for k in range(len(queues)):
+                put(k, batch)
             del batch
     except BaseException as exc:
         errors.insert(0, exc)
         stop.set()
     finally:
         for k, box in enumerate(queues):
-            if threads[k].is_alive():
-                if stop.is_set():  # an error: the consumers' input ends here
-                    _drain(box)
-                box.put(_END)
+            if stop.is_set():  # an error: the consumers' input ends here
+                _drain(box)
+            while not finished[k].is_set():  # the end, unless the consumer returned already
+                try:
+                    box.put(_END, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
         for thread in threads:
             thread.join()
     if errors:

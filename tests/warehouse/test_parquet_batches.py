@@ -87,3 +87,13 @@ def test_a_producer_error_ends_the_consumers_and_is_raised() -> None:
     with pytest.raises(ValueError, match="bad row"):
         tee_batches(TableBatches(SCHEMA, broken()), [lambda rows: counted.append(len(list(rows)))])
     assert counted and counted[0] <= 1
+
+
+def test_a_consumer_that_stops_reading_does_not_block_the_others() -> None:
+    def first_only(rows: TableBatches) -> int:
+        for batch in rows:
+            return int(batch.column("n")[0].as_py())
+        return -1
+
+    first, counted = tee_batches(_batches(50), [first_only, lambda rows: sum(1 for _ in rows)])
+    assert (first, counted) == (0, 50)
