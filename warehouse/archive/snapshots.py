@@ -69,7 +69,7 @@ from warehouse.archive.delta import (
     drop_table,
 )
 from warehouse.archive.verify import TableReader, VerifyReport, read_parquet, verify_snapshot
-from warehouse.parquet_batches import TableBatches, tee_batches, write_parquet
+from warehouse.parquet_batches import TableBatches, write_parquet
 
 __all__ = [
     "SNAPSHOT_KINDS",
@@ -645,11 +645,7 @@ def _write_full_tables(
                         stats[pending[0]] = pending[1].result()
                         pending = None
                     parts, states = streamed
-                    path = temp / table_file_name(name)
-                    # read and hashed here, batch by batch, while a thread writes the file
-                    (stats[name],) = tee_batches(
-                        parts, [lambda rows, path=path: _write_and_checksum(rows, path, writer)]
-                    )
+                    stats[name] = _write_and_checksum(parts, temp / table_file_name(name), writer)
                     state = _joined_states(states, KEY_COLUMN in parts.schema.names)
                     cache_rows_of[name] = table_rows(schema_record(parts.schema), *state)
                     hashes[name] = hash_from_sorted(parts.schema, cache_rows_of[name].rows["d"])

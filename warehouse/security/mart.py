@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.parquet_batches import TableBatches, tee_batches
+from warehouse.parquet_batches import TableBatches
 from warehouse.security._mart_mask import Types, mask_tables
 from warehouse.security.columns import ColumnMasker
 from warehouse.security.encryption import encrypt_parquet, open_encrypted_database
@@ -132,9 +132,7 @@ def write_analyst_mart(
             or an iterable of such outputs (a few tables each), written one after the other
             so only one group is held at a time (each group is let go once written). A table
             given as ``TableBatches`` is written a row batch at a time (each batch appended
-            to the mart table and to its Parquet file, then let go): the batches are made in
-            the calling thread while one thread appends them and another writes the file
-            (``tee_batches``).
+            to the mart table and to its Parquet file, then let go).
         duckdb_path: the mart database (replaced as a whole).
         parquet_dir: folder for ``mart.<table>.parquet`` (its nightly change files, if any,
             are removed: this write is the whole mart).
@@ -168,16 +166,7 @@ def write_analyst_mart(
             for name, parts in group.items():
                 if isinstance(parts, TableBatches):
                     files[name] = parquet_dir / f"{name}.parquet"
-                    path = files[name]
-                    # this thread makes the batches (reads and masks them); one thread
-                    # appends them to the mart table, another writes the Parquet file
-                    tee_batches(
-                        parts,
-                        [
-                            lambda batches, name=name: _into_table(con, name, batches),
-                            lambda batches, path=path: encrypt_parquet(batches, path, ring),
-                        ],
-                    )
+                    encrypt_parquet(_into_table(con, name, parts), files[name], ring)
             del group, whole
         con.execute("CHECKPOINT")
     finally:
@@ -189,22 +178,27 @@ def write_analyst_mart(
     return files
 
 
-def _into_table(con: duckdb.DuckDBPyConnection, name: str, parts: TableBatches) -> None:
-    """Append ``parts`` to the mart table ``name`` (created from the first batch; from the
-    schema when there are none), each batch committed on its own."""
-    made = False
-    for batch in parts:
-        con.register("_mart_frame", batch)
-        if made:
-            con.execute(f"INSERT INTO {name} SELECT * FROM _mart_frame")
-        else:
+def _into_table(con: duckdb.DuckDBPyConnection, name: str, parts: TableBatches) -> TableBatches:
+    """``parts`` as they pass on to the Parquet writer, each appended to the mart table
+    ``name`` (created from the first; from the schema when there are none)."""
+
+    def appended() -> Iterator[pa.Table]:
+        made = False
+        for batch in parts:
+            con.register("_mart_frame", batch)
+            if made:
+                con.execute(f"INSERT INTO {name} SELECT * FROM _mart_frame")
+            else:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _mart_frame")
+                made = True
+            con.unregister("_mart_frame")
+            yield batch
+        if not made:
+            con.register("_mart_frame", parts.schema.empty_table())
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _mart_frame")
-            made = True
-        con.unregister("_mart_frame")
-    if not made:
-        con.register("_mart_frame", parts.schema.empty_table())
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _mart_frame")
-        con.unregister("_mart_frame")
+            con.unregister("_mart_frame")
+
+    return TableBatches(parts.schema, appended())
 
 
 def _write_parquet(
