@@ -85,7 +85,7 @@ def run_checks(
     """
     import great_expectations as gx
 
-    frame = frame.reset_index(drop=True)
+    frame = _checked_columns(frame, checks).reset_index(drop=True)
     with _lock:
         context = gx_context()
         batch_definition = _batch_definition(context, suite_name)
@@ -122,6 +122,33 @@ def run_checks(
         for check in checks:
             out[check.name][1]["failing_keys"] = _failing_keys(check, by_check[check.name], frame)
     return out
+
+
+_COLUMN_KWARGS = ("column", "column_A", "column_B")
+
+
+def _checked_columns(frame: pd.DataFrame, checks: Sequence[GxCheck]) -> pd.DataFrame:
+    """The columns of ``frame`` the checks read: their expectations' columns and key columns.
+
+    GX copies the whole batch frame for each expectation (its null filter and unexpected-row
+    selection take every column) and fingerprints every column of it once per validation, so
+    columns no expectation reads cost CPU and change nothing in the results (rows, their
+    order and index stay the same). An expectation naming no column (a table expectation)
+    keeps every column.
+    """
+    wanted: list[str] = []
+    for check in checks:
+        if check.key_column is not None:
+            wanted.append(check.key_column)
+        for expectation in check.expectations:
+            kwargs = expectation.configuration.kwargs
+            named = [kwargs[k] for k in _COLUMN_KWARGS if kwargs.get(k) is not None]
+            named += list(kwargs.get("column_list") or [])
+            if not named:
+                return frame
+            wanted.extend(named)
+    keep = [c for c in dict.fromkeys(wanted) if c in frame.columns]
+    return frame if len(keep) == len(frame.columns) else frame[keep]
 
 
 def _failing_keys(check: GxCheck, results: Sequence[Any], frame: pd.DataFrame) -> list[Any]:

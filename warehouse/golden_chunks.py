@@ -12,7 +12,8 @@ sees (``tests/pipelines/test_golden_chunks.py``).
 What ``build_golden`` checks over its input (every record has one customer, no record key
 twice, every fact has a record) must hold over the whole set, not per slice: a record
 without a customer would otherwise be in no slice. :func:`check_golden_inputs` checks it in
-SQL, with the same messages.
+SQL, with the same messages, once before the chunks; the chunks' builds do not check their
+slices again (``build_golden_chunk(..., inputs_checked=True)``).
 """
 
 from __future__ import annotations
@@ -48,10 +49,17 @@ class GoldenInputs(NamedTuple):
 
 
 def build_golden_chunk(
-    inputs: GoldenInputs, settings: GoldenSettings, run_id: str, as_of: date
+    inputs: GoldenInputs,
+    settings: GoldenSettings,
+    run_id: str,
+    as_of: date,
+    inputs_checked: bool = False,
 ) -> GoldenTables:
     """``build_golden`` of one chunk's inputs: a pure function of picklable arguments, so a
-    helper process (``cleaning._slices.clean_slices``) can build a chunk beside this one."""
+    helper process (``cleaning._slices.clean_slices``) can build a chunk beside this one.
+
+    ``inputs_checked``: :func:`check_golden_inputs` passed over every chunk's inputs, so
+    ``build_golden`` does not check each chunk's records and assignments again."""
     return build_golden(
         inputs.records,
         inputs.assignments,
@@ -61,6 +69,7 @@ def build_golden_chunk(
         settings,
         run_id,
         as_of,
+        inputs_checked=inputs_checked,
     )
 
 

@@ -261,8 +261,13 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
     )
     names = [*(f"staging.{t}" for t in GOLDEN_TABLES), "staging.id_events"]
     customers = 0
+    # the inputs were checked over the whole set above (SQL): not again chunk by chunk
     build = partial(
-        build_golden_chunk, settings=ctx.config.golden, run_id=ctx.run_id, as_of=ctx.run_date
+        build_golden_chunk,
+        settings=ctx.config.golden,
+        run_id=ctx.run_id,
+        as_of=ctx.run_date,
+        inputs_checked=True,
     )
     # chunks in order; with helpers, the next chunks are built in helper processes while
     # this one builds its own (a chunk's tables depend on its own customers only)

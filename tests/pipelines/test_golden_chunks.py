@@ -13,6 +13,7 @@ from pipelines.runner import run_pipeline
 from pipelines.settings import load_config
 from pipelines.stages.context import RunContext
 from pipelines.stages.golden import golden_stage
+from warehouse import golden as golden_module
 from warehouse import read_table
 from warehouse.archive._hashing import table_content_hash
 from warehouse.archive.tables import table_schema
@@ -46,7 +47,7 @@ def _staged(
 
 
 def test_chunked_full_build_equals_one_build(
-    project: Path, caplog: pytest.LogCaptureFixture
+    project: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = run_pipeline(project, run_date="2026-11-23")
     assert first.success, first.errors
@@ -54,9 +55,19 @@ def test_chunked_full_build_equals_one_build(
         whole = _staged(project, first.run_id, 10**9)
     assert "full build in 1 chunk(s)" in caplog.text
     caplog.clear()
+    # the inputs are checked once over the whole set (SQL), not again in every chunk
+    checked: list[int] = []
+    real_check = golden_module._check_assignments
+    monkeypatch.setattr(
+        golden_module,
+        "_check_assignments",
+        lambda records, assignments: checked.append(len(records))
+        or real_check(records, assignments),
+    )
     with caplog.at_level(logging.INFO, logger="customer_archive"):
         chunked = _staged(project, first.run_id, 97)
     assert "full build in 1 chunk(s)" not in caplog.text and "chunk(s)" in caplog.text
+    assert checked == []
     assert chunked == whole
     # chunks built side by side in helper processes (scale.golden_workers): the same tables
     caplog.clear()

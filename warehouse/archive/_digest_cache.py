@@ -70,12 +70,32 @@ def table_rows(
     """The cache record of a table from its rows' digests, guards and keys (row order)."""
     if len(digests) >= 1 << 32:
         raise ValueError("a cached table holds fewer than 2**32 rows")
-    rows = np.empty(len(digests), dtype=ROW)
-    rows["d"], rows["g"] = digests, guards
-    rows["k"] = 0 if keys is None else keys
-    rows["p"] = np.arange(len(digests), dtype=np.uint32)
-    rows = rows[np.argsort(rows["d"], kind="stable")]
+    order = digest_order(digests)
+    rows = np.empty(len(digests), dtype=ROW)  # filled in digest order (no gather of records)
+    rows["d"], rows["g"] = digests[order], guards[order]
+    rows["k"] = 0 if keys is None else keys[order]
+    rows["p"] = order
     return TableRows(schema, rows, keys is not None, guard_total(guards))
+
+
+def digest_order(digests: np.ndarray) -> np.ndarray:
+    """The stable sort order of ``S32`` digests (``np.argsort(digests, kind="stable")``).
+
+    Sorted by their first 8 bytes as a big-endian integer (a sort of integers, not of 32-byte
+    strings); equal first bytes keep their row order, which is the digests' own order when the
+    digests are equal too (the same row twice). Should two different digests share their first
+    8 bytes, the digests are sorted whole instead.
+    """
+    flat = np.ascontiguousarray(digests, dtype="S32")
+    head = flat.view(">u8")[::4].astype("<u8")
+    order = np.argsort(head, kind="stable")
+    ordered = head[order]
+    tied = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if len(tied):
+        whole = flat[order]
+        if not np.array_equal(whole[tied], whole[tied + 1]):
+            return np.argsort(flat, kind="stable")
+    return order
 
 
 def guard_total(guards: np.ndarray) -> int:

@@ -109,3 +109,31 @@ def test_more_rows_than_one_join_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hashing, "_SORT_BATCH", 7)  # many batches: commas between batches count
     table = _mixed(50)
     assert table_content_hash(table) == _reference_hash(table)
+
+
+def test_digest_order_is_the_stable_sort_of_the_digests() -> None:
+    import os
+
+    import numpy as np
+
+    from warehouse.archive._digest_cache import ROW, digest_order, table_rows
+
+    rng = np.random.default_rng(7)
+    digests = np.frombuffer(os.urandom(32 * 5000), dtype="S32").copy()
+    digests[rng.integers(0, 5000, 600)] = digests[rng.integers(0, 5000, 600)]  # rows twice
+    digests[10] = digests[5][:31] + b"\x00"  # a trailing zero byte
+    want = np.argsort(digests, kind="stable")
+    assert np.array_equal(digest_order(digests), want)
+    # two different digests with the same first 8 bytes: still the order of the whole digests
+    shared = digests.copy()
+    shared[20] = shared[30][:8] + b"\xff" * 24
+    shared[21] = shared[30][:8] + b"\x00" * 24
+    assert np.array_equal(digest_order(shared), np.argsort(shared, kind="stable"))
+    # the cache record: rows in digest order, each with its own guard, key and position
+    guards = rng.integers(0, 2**63, len(shared), dtype=np.uint64)
+    keys = rng.integers(0, 2**32, len(shared), dtype=np.uint32)
+    rows = table_rows([], shared, guards, keys).rows
+    order = np.argsort(shared, kind="stable")
+    assert rows.dtype == ROW
+    assert np.array_equal(rows["d"], shared[order]) and np.array_equal(rows["p"], order)
+    assert np.array_equal(rows["g"], guards[order]) and np.array_equal(rows["k"], keys[order])
