@@ -587,24 +587,26 @@ def _merged_pairs(
     `added` (positions now; no pair of both) as one set sorted by (left, right).
 
     `moved` increases (both reads are sorted by record key), so the earlier pairs stay
-    sorted; each added pair is inserted at its place, a column at a time.
+    sorted; each added pair is inserted at its place, a column at a time, and each earlier
+    column is taken out of `earlier` once merged (one column more than the pairs at a time,
+    not a second copy of every pair).
 
     Raises:
         ValueError: the two sets' columns differ, or a pair is in both.
     """
     if set(earlier) != set(added):
         raise ValueError("the earlier and the added pairs have different columns")
-    left, right = moved[earlier["left"]], moved[earlier["right"]]
-    ids = left * np.int64(n) + right
+    ids = moved[earlier["left"]] * np.int64(n) + moved[earlier["right"]]
     new_ids = added["left"] * np.int64(n) + added["right"]
     at = np.searchsorted(ids, new_ids)
-    if (ids[np.minimum(at, len(ids) - 1)] == new_ids).any() if len(ids) else False:
+    if len(ids) and (ids[np.minimum(at, len(ids) - 1)] == new_ids).any():
         raise ValueError("an added pair was read before")
     del ids, new_ids
-    out = {"left": np.insert(left, at, added["left"]),
-           "right": np.insert(right, at, added["right"])}  # fmt: skip
-    del left, right
-    for column, values in earlier.items():
-        if column not in out:
-            out[column] = np.insert(values, at, added[column].astype(values.dtype, copy=False))
+    out: dict[str, np.ndarray] = {}
+    for column in list(earlier):
+        values = earlier.pop(column)
+        if column in ("left", "right"):
+            values = moved[values]
+        out[column] = np.insert(values, at, added[column].astype(values.dtype, copy=False))
+        del values
     return out

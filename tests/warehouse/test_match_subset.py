@@ -468,11 +468,15 @@ def test_merged_pairs_insert_the_added_pairs_at_their_places() -> None:
 
     # earlier: records 0..3 then, at 1, 2, 4, 6 now (records 0, 3, 5 added)
     moved = np.array([1, 2, 4, 6])
-    earlier = {"left": np.array([0, 0, 1, 2]), "right": np.array([1, 3, 2, 3]),
-               "score": np.array([1.0, 2.0, 3.0, 4.0])}  # fmt: skip
+    def earlier() -> dict[str, np.ndarray]:
+        return {"left": np.array([0, 0, 1, 2]), "right": np.array([1, 3, 2, 3]),
+                "score": np.array([1.0, 2.0, 3.0, 4.0])}  # fmt: skip
+
     added = {"left": np.array([0, 1, 2, 5]), "right": np.array([3, 5, 5, 6]),
              "score": np.array([9.0, 8.0, 7.0, 6.0])}  # fmt: skip
-    out = _merged_pairs(earlier, moved, added, 7)
+    taken = earlier()
+    out = _merged_pairs(taken, moved, added, 7)
+    assert not taken  # (its columns were taken out as they were merged)
     assert list(zip(out["left"].tolist(), out["right"].tolist(), strict=True)) == [
         (0, 3), (1, 2), (1, 5), (1, 6), (2, 4), (2, 5), (4, 6), (5, 6)
     ]
@@ -480,7 +484,7 @@ def test_merged_pairs_insert_the_added_pairs_at_their_places() -> None:
     again = {"left": np.array([0, 1, 1]), "right": np.array([3, 2, 5]),
              "score": np.array([9.0, 0.5, 8.0])}  # fmt: skip
     with pytest.raises(ValueError, match="read before"):  # (1, 2) is earlier's (0, 1)
-        _merged_pairs(earlier, moved, again, 7)
-    none = {k: v[:0] for k, v in earlier.items()}
+        _merged_pairs(earlier(), moved, again, 7)
+    none = {k: v[:0] for k, v in earlier().items()}
     out = _merged_pairs(none, moved, added, 7)
     assert out["left"].tolist() == [0, 1, 2, 5] and out["score"].tolist() == [9.0, 8.0, 7.0, 6.0]
