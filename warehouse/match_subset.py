@@ -23,8 +23,10 @@ records only"):
    SQL, one frontier a round), nothing more: a weak partner of a component's member outside
    the reach keeps its pair's row (the pair joins two components: its decision and review
    row depend on the pair alone, which no change reached), so it is not read, and the delta
-   is written only within the records read (`write_match_delta`'s ``within``). Nothing else
-   of ``match.*`` leaves DuckDB.
+   is written only within the records read (`write_match_delta`'s ``within``). The rows,
+   places and stored pairs pass 1 read are kept, not read again: only the stored pairs with
+   an end among the records pass 2 adds are (`_merged_pairs`). Nothing else of ``match.*``
+   leaves DuckDB.
 """
 
 from __future__ import annotations
