@@ -560,12 +560,18 @@ class StoredSubset:
             con.execute("CREATE OR REPLACE TEMP TABLE _sub_pos AS SELECT * FROM _sub_spos")
             names, levels = stored_pair_labels(con)
             select = stored_pair_select(levels, "l.pos AS left", "r.pos AS right")
-            some = "" if earlier is None else " WHERE l.added OR r.added"
+            # (pass 2: the pairs with an added end found first, against the few added keys,
+            # then joined: cheaper than probing every pair with every record read)
+            added_sql = "SELECT record_key FROM _sub_pos WHERE added"
+            pairs_sql = "match.pairs" if earlier is None else (
+                f"(SELECT * FROM match.pairs WHERE left_key IN ({added_sql})"
+                f" OR right_key IN ({added_sql}))"
+            )  # fmt: skip
             table = con.sql(
-                f"SELECT {select} FROM match.pairs AS p"
+                f"SELECT {select} FROM {pairs_sql} AS p"
                 " JOIN _sub_pos AS l ON p.left_key = l.record_key"
                 " JOIN _sub_pos AS r ON p.right_key = r.record_key"
-                f"{some} ORDER BY l.pos, r.pos",
+                " ORDER BY l.pos, r.pos",
                 params=[names["rule"], names["hard_rule"]],
             ).to_arrow_table()
             pairs = {c: table.column(c).to_numpy() for c in table.column_names}
