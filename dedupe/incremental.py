@@ -1506,7 +1506,7 @@ def link_subset_delta(
         touched, scored = found
         # the pairs pass 1 scored, by record key (pass 2 reads more records: new positions)
         scored_keys = first[0].prepared["record_key"].to_numpy(dtype=object)
-        del first, found
+        del first, found, read
         # pass 1's subset and link arrays are freed: handed back before pass 2 reads more
         return_free_memory()
         # pass 2: with the whole components of the touched records and their partners

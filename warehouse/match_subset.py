@@ -23,8 +23,10 @@ records only"):
    SQL, one frontier a round), nothing more: a weak partner of a component's member outside
    the reach keeps its pair's row (the pair joins two components: its decision and review
    row depend on the pair alone, which no change reached), so it is not read, and the delta
-   is written only within the records read (`write_match_delta`'s ``within``). Nothing else
-   of ``match.*`` leaves DuckDB.
+   is written only within the records read (`write_match_delta`'s ``within``). The rows,
+   places and stored pairs pass 1 read are kept, not read again: only the stored pairs with
+   an end among the records pass 2 adds are (`_merged_pairs`). Nothing else of ``match.*``
+   leaves DuckDB.
 """
 
 from __future__ import annotations
@@ -155,6 +157,7 @@ class StoredSubset:
         self.layouts: list[Layout] = []
         self._rows: pd.DataFrame | None = None
         self._places_done: dict[str, pd.DataFrame] = {}
+        self._pairs_done: dict[str, np.ndarray] | None = None
 
     def _frame(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
         table = self.con.sql(sql, params=params).to_arrow_table()
@@ -361,11 +364,11 @@ class StoredSubset:
             self._limit = None
         self.con.execute("DROP VIEW IF EXISTS _sub_now")
         for name in ("_sub_chg", "_sub_new", "_sub_old", "_sub_fresh_keys", "_sub_focus",
-                     "_sub_mates", "_sub_full", "_sub_c", "_sub_f", "_sub_n", "_sub_s",
+                     "_sub_mates", "_sub_full", "_sub_c", "_sub_f", "_sub_n",
                      "_sub_ids", "_sub_strong",
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
-        self._rows, self._places_done = None, {}
+        self._rows, self._places_done, self._pairs_done = None, {}, None
         for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
             self.con.execute(f"DROP TABLE IF EXISTS _sub_bk{i}")
@@ -374,10 +377,6 @@ class StoredSubset:
         """The rows of ``_sub_full``, the pairs among them, places and gaps. Rows and places
         an earlier `_read` of this change read (``_sub_done``) are not read again."""
         con = self.con
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _sub_s AS SELECT record_key FROM _sub_full"
-            f" WHERE record_key IN (SELECT record_key FROM {PREPARED_TABLE})"
-        )
         con.execute("CREATE TEMP TABLE IF NOT EXISTS _sub_done (record_key VARCHAR)")
         rows = self._frame(
             f"SELECT {self._select()} FROM {PREPARED_TABLE}"
@@ -396,19 +395,26 @@ class StoredSubset:
         for temp in ("_sub_want", "_sub_wrows", "_sub_brows",
                      *(f"_sub_{t}{i}" for i in firsts for t in ("blk", "bsz"))):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
+        before = 0
         if self._rows is not None:
+            before = len(self._rows)
             rows = pd.concat([self._rows, rows], ignore_index=True)
             self._rows = None  # (the concatenation holds them: one copy less while sorting)
         order = np.argsort(rows["record_key"].to_numpy(dtype=object), kind="stable")
         prepared = rows.take(order).reset_index(drop=True)
         del rows
-        # what later reads of this change reuse: the rows and their places
+        # each row an earlier read read: its position now (both sorted by key: increasing)
+        moved = np.empty(len(order), dtype=np.int64)
+        moved[order] = np.arange(len(order), dtype=np.int64)
+        moved = moved[:before]
+        # what later reads of this change reuse: the rows, their places and their pairs
         self._rows, self._places_done = prepared, places
         con.execute(
             "INSERT INTO _sub_done SELECT record_key FROM _sub_full"
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
-        pairs, rule_names, hard_names, steward = self._pairs()
+        pairs, rule_names, hard_names, steward = self._pairs(prepared, moved)
+        self._pairs_done = pairs
         release_cached_blocks(con)
         return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps)
 
@@ -532,30 +538,83 @@ class StoredSubset:
         return _arrow_frame(table), _arrow_frame(gaps)
 
     def _pairs(
-        self,
+        self, prepared: pd.DataFrame, moved: np.ndarray
     ) -> tuple[dict[str, np.ndarray], list[str], list[str], pd.DataFrame]:
-        """The stored pairs between the reached records, by position into them."""
+        """The stored pairs between the records read (`prepared`), by position into them.
+
+        The pairs an earlier read of this change read (among its records, at their positions
+        then; `moved`: each of those records' position now) are not read again: only the
+        stored pairs with an end among the records added since are (a scan of
+        ``match.pairs`` all the same, but a join and a sort of those few pairs, not of every
+        pair among the records read), and merged into the earlier ones in (left, right) order.
+        """
         con = self.con
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _sub_pos AS SELECT record_key,"
-            " (row_number() OVER (ORDER BY record_key) - 1)::BIGINT AS pos FROM"
-            " (SELECT record_key FROM _sub_s)"
-        )
+        earlier = self._pairs_done if len(moved) else None
+        added = np.ones(len(prepared), dtype=bool)
+        added[moved] = False
+        con.register("_sub_spos", pa.table({
+            "record_key": pa.array(prepared["record_key"].to_numpy(dtype=object), pa.string()),
+            "pos": pa.array(np.arange(len(prepared), dtype=np.int64)),
+            "added": pa.array(added)}))  # fmt: skip
         try:
+            con.execute("CREATE OR REPLACE TEMP TABLE _sub_pos AS SELECT * FROM _sub_spos")
             names, levels = stored_pair_labels(con)
             select = stored_pair_select(levels, "l.pos AS left", "r.pos AS right")
+            # (pass 2: the pairs with an added end found first, against the few added keys,
+            # then joined: cheaper than probing every pair with every record read)
+            added_sql = "SELECT record_key FROM _sub_pos WHERE added"
+            pairs_sql = "match.pairs" if earlier is None else (
+                f"(SELECT * FROM match.pairs WHERE left_key IN ({added_sql})"
+                f" OR right_key IN ({added_sql}))"
+            )  # fmt: skip
             table = con.sql(
-                f"SELECT {select} FROM match.pairs AS p"
+                f"SELECT {select} FROM {pairs_sql} AS p"
                 " JOIN _sub_pos AS l ON p.left_key = l.record_key"
                 " JOIN _sub_pos AS r ON p.right_key = r.record_key"
                 " ORDER BY l.pos, r.pos",
                 params=[names["rule"], names["hard_rule"]],
             ).to_arrow_table()
             pairs = {c: table.column(c).to_numpy() for c in table.column_names}
+            del table
             steward = self._frame(
                 "SELECT left_key, right_key, steward_decision FROM match.pairs"
                 " WHERE steward_decision IS NOT NULL"
             )
         finally:
+            con.unregister("_sub_spos")
             con.execute("DROP TABLE IF EXISTS _sub_pos")
+        if earlier is not None:
+            pairs = _merged_pairs(earlier, moved, pairs, len(prepared))
         return pairs, names["rule"], names["hard_rule"], steward
+
+
+def _merged_pairs(
+    earlier: dict[str, np.ndarray], moved: np.ndarray, added: dict[str, np.ndarray], n: int
+) -> dict[str, np.ndarray]:
+    """The pairs of an earlier read (positions then; `moved`: each position's now) and
+    `added` (positions now; no pair of both) as one set sorted by (left, right).
+
+    `moved` increases (both reads are sorted by record key), so the earlier pairs stay
+    sorted; each added pair is inserted at its place, a column at a time, and each earlier
+    column is taken out of `earlier` once merged (one column more than the pairs at a time,
+    not a second copy of every pair).
+
+    Raises:
+        ValueError: the two sets' columns differ, or a pair is in both.
+    """
+    if set(earlier) != set(added):
+        raise ValueError("the earlier and the added pairs have different columns")
+    ids = moved[earlier["left"]] * np.int64(n) + moved[earlier["right"]]
+    new_ids = added["left"] * np.int64(n) + added["right"]
+    at = np.searchsorted(ids, new_ids)
+    if len(ids) and (ids[np.minimum(at, len(ids) - 1)] == new_ids).any():
+        raise ValueError("an added pair was read before")
+    del ids, new_ids
+    out: dict[str, np.ndarray] = {}
+    for column in list(earlier):
+        values = earlier.pop(column)
+        if column in ("left", "right"):
+            values = moved[values]
+        out[column] = np.insert(values, at, added[column].astype(values.dtype, copy=False))
+        del values
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -384,9 +385,9 @@ def test_the_reach_is_read_under_a_bounded_duckdb_memory_limit_restored_after(
     seen: list[str] = []
     pairs = StoredSubset._pairs
 
-    def spy(self: StoredSubset) -> object:
+    def spy(self: StoredSubset, *args: object) -> object:
         seen.append(str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
-        return pairs(self)
+        return pairs(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(StoredSubset, "_pairs", spy)
     dupes = records.sample(4, random_state=1)
@@ -397,3 +398,93 @@ def test_the_reach_is_read_under_a_bounded_duckdb_memory_limit_restored_after(
     assert seen == [during, during]  # pass 1 and pass 2
     after = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert after == ("2.0 GiB" if limit == "2GiB" else "256.0 MiB")
+
+
+def test_pass_two_reads_only_the_stored_pairs_of_the_records_it_adds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pass 2 does not read again the stored pairs pass 1 read: DuckDB gives it only the
+    stored pairs with an end among the records it adds (pairs between two added records
+    too), merged into pass 1's at their new positions; the link gets every stored pair among
+    the records read, each with its stored columns, and the night equals a full rebuild."""
+    import warehouse.match_subset as match_subset
+
+    records, _ = make_records(1000, seed=3)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    stored = con.sql("SELECT left_key, right_key, score FROM match.pairs").df()
+    merges: list[tuple[np.ndarray, dict[str, np.ndarray], int]] = []
+    merged = match_subset._merged_pairs
+
+    def spy(earlier, moved, added, n):  # type: ignore[no-untyped-def]
+        merges.append((moved.copy(), {k: v.copy() for k, v in added.items()}, n))
+        return merged(earlier, moved, added, n)
+
+    monkeypatch.setattr(match_subset, "_merged_pairs", spy)
+    reads: list[object] = []
+    read = StoredSubset._read
+
+    def spy_read(self: StoredSubset) -> object:
+        reads.append(read(self))
+        return reads[-1]
+
+    monkeypatch.setattr(StoredSubset, "_read", spy_read)
+    # (a change whose touched records' strong components reach past pass 1's records)
+    changed = records.sample(4, random_state=3).assign(email=None, phone=None)
+    changed = changed.assign(name_key=changed["name_key"].str[::-1])
+    dupes = records.sample(4, random_state=8).assign(record_key=lambda f: "n:" + f["record_key"])
+    current = pd.concat(
+        [records[~records["record_key"].isin(changed["record_key"])], changed, dupes],
+        ignore_index=True,
+    )
+    replace_tables(con, {"clean.records": current})
+    _night(con, current, None, 1, params)
+    assert len(reads) == 2 and len(merges) == 1
+    moved, added, n = merges[0]
+    last = reads[1]
+    assert isinstance(last, match_subset.ReadSubset)
+    keys = last.prepared["record_key"].to_numpy(dtype=object)
+    assert n == len(keys) > len(moved)  # pass 2 added records
+    new = np.ones(n, dtype=bool)
+    new[moved] = False
+    # DuckDB gave only pairs with an added end, some of them between two added records
+    assert len(added["left"]) and (new[added["left"]] | new[added["right"]]).all()
+    assert (new[added["left"]] & new[added["right"]]).any()
+    # the link got every stored pair among the records read, in (left, right) order
+    among = stored[stored["left_key"].isin(keys) & stored["right_key"].isin(keys)]
+    got = pd.DataFrame({"left_key": keys[last.pairs["left"]],
+                        "right_key": keys[last.pairs["right"]], "score": last.pairs["score"]})
+    assert len(added["left"]) < len(got)
+    ids = last.pairs["left"] * n + last.pairs["right"]
+    assert (np.diff(ids) > 0).all()
+    pd.testing.assert_frame_equal(
+        got.sort_values(["left_key", "right_key"]).reset_index(drop=True),
+        among.sort_values(["left_key", "right_key"]).reset_index(drop=True),
+    )
+
+
+def test_merged_pairs_insert_the_added_pairs_at_their_places() -> None:
+    from warehouse.match_subset import _merged_pairs
+
+    # earlier: records 0..3 then, at 1, 2, 4, 6 now (records 0, 3, 5 added)
+    moved = np.array([1, 2, 4, 6])
+    def earlier() -> dict[str, np.ndarray]:
+        return {"left": np.array([0, 0, 1, 2]), "right": np.array([1, 3, 2, 3]),
+                "score": np.array([1.0, 2.0, 3.0, 4.0])}  # fmt: skip
+
+    added = {"left": np.array([0, 1, 2, 5]), "right": np.array([3, 5, 5, 6]),
+             "score": np.array([9.0, 8.0, 7.0, 6.0])}  # fmt: skip
+    taken = earlier()
+    out = _merged_pairs(taken, moved, added, 7)
+    assert not taken  # (its columns were taken out as they were merged)
+    assert list(zip(out["left"].tolist(), out["right"].tolist(), strict=True)) == [
+        (0, 3), (1, 2), (1, 5), (1, 6), (2, 4), (2, 5), (4, 6), (5, 6)
+    ]
+    assert out["score"].tolist() == [9.0, 1.0, 8.0, 2.0, 3.0, 7.0, 4.0, 6.0]
+    again = {"left": np.array([0, 1, 1]), "right": np.array([3, 2, 5]),
+             "score": np.array([9.0, 0.5, 8.0])}  # fmt: skip
+    with pytest.raises(ValueError, match="read before"):  # (1, 2) is earlier's (0, 1)
+        _merged_pairs(earlier(), moved, again, 7)
+    none = {k: v[:0] for k, v in earlier().items()}
+    out = _merged_pairs(none, moved, added, 7)
+    assert out["left"].tolist() == [0, 1, 2, 5] and out["score"].tolist() == [9.0, 8.0, 7.0, 6.0]
