@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -99,7 +102,31 @@ def clean_records(raw: pd.DataFrame, options: CleaningOptions | None = None) -> 
     Returns:
         A :class:`CleanResult`.
     """
-    options = options or CleaningOptions()
+    with collector_paused():
+        return _clean(raw, options or CleaningOptions())
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """CPython's cyclic garbage collector off inside the block (as it was after it).
+
+    A clean allocates millions of tracked objects (per-value result tuples, lists of texts)
+    and frees them by reference counting: it makes no reference cycles to collect, yet each
+    700 allocations started a collection that walked the young objects, and every few dozen
+    of those the whole heap (≈ 7 % of a full clean's CPU, BENCHMARKS.md issue #22 `fullclean2`).
+    Results cannot change: the collector only ever frees unreachable objects.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _clean(raw: pd.DataFrame, options: CleaningOptions) -> CleanResult:
+    """:func:`clean_records` with the collector paused."""
     src = _prepare(raw)
     issues = IssueCollector(src.index)
     # blank_placeholders replaces columns (never edits them in place): no copies needed
