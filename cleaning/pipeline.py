@@ -111,10 +111,11 @@ def collector_paused() -> Iterator[None]:
     """CPython's cyclic garbage collector off inside the block (as it was after it).
 
     A clean allocates millions of tracked objects (per-value result tuples, lists of texts)
-    and frees them by reference counting: it makes no reference cycles to collect, yet each
-    700 allocations started a collection that walked the young objects, and every few dozen
-    of those the whole heap (≈ 7 % of a full clean's CPU, BENCHMARKS.md issue #22 `fullclean2`).
-    Results cannot change: the collector only ever frees unreachable objects.
+    and frees them by reference counting: it makes no reference cycles to collect, yet every
+    700 net allocations started a collection of the young objects, every tenth of those of
+    the older ones, and now and then of the whole heap (py-spy: ≈ 7 % of a full clean's
+    samples; BENCHMARKS.md, issue #22, branch ``fullclean2``). Results cannot change: the
+    collector only ever frees unreachable objects, which it still does once enabled again.
     """
     enabled = gc.isenabled()
     gc.disable()
