@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -73,6 +73,7 @@ def _kept_norms(
     return [norms[p] if p >= 0 else next(extra) for p in pos]
 
 
+@lru_cache(maxsize=500_000)  # a full clean's slices share names (cleaning.memos clears it)
 def _individual_name_key(name: str | None) -> str | None:
     """The person key of an individual customer's normalized name."""
     return person_key(split_normalized_person_name(name)[0])

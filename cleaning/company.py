@@ -280,6 +280,7 @@ def parse_company_name(text: str | None) -> CompanyName:
     return parse_normalized_company_name(normalize_text(text))
 
 
+@lru_cache(maxsize=500_000)  # a full clean's slices share names: each parsed once a stage
 def parse_normalized_company_name(display: str | None) -> CompanyName:
     """:func:`parse_company_name` for a name already through ``normalize_text`` (bulk callers).
 

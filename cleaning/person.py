@@ -115,6 +115,7 @@ def split_person_name(text: str | None) -> tuple[str | None, str | None]:
     return split_normalized_person_name(normalize_text(text))
 
 
+@lru_cache(maxsize=500_000)  # a full clean's slices share contacts: each split once a stage
 def split_normalized_person_name(s: str | None) -> tuple[str | None, str | None]:
     """:func:`split_person_name` for a name already through ``normalize_text`` (bulk callers).
 
