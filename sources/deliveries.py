@@ -92,7 +92,7 @@ def plan_deliveries(
         path, sha, run = str(path), str(sha), str(run)
         first_by_sha.setdefault(sha, (path, run))
         latest_by_path[path] = (sha, run)
-        if status not in READ_STATUSES:  # skipped (unchanged, duplicate): not a reading
+        if str(status) not in READ_STATUSES:  # skipped (unchanged, duplicate): not a reading
             continue
         if (path, sha, run) not in rejected:
             accepted.add(sha)
