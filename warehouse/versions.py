@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sources.config import SourceConfig
-from sources.model import CANONICAL_FIELDS
+from sources.model import CANONICAL_FIELDS, READ_STATUSES
 from sources.versions import (
     WITHDRAWN_COLUMNS,
     current_records_sql,
@@ -242,7 +242,7 @@ def withdraw_deliveries(
     path = target.strip().replace("\\", "/").rstrip("/")
     found = con.execute(
         "SELECT DISTINCT d.source_system, d.path, d.sha256 FROM ops.deliveries AS d"
-        " WHERE d.status IN ('new', 'changed', 'retried')"
+        f" WHERE d.status IN {tuple(READ_STATUSES)}"
         " AND (d.path = ? OR starts_with(d.path, ?))"
         " AND (? IS NULL OR d.source_system = ?)"
         f" AND NOT EXISTS (SELECT 1 FROM {WITHDRAWN_TABLE} AS w WHERE w.source_system ="
