@@ -40,6 +40,12 @@ _SIMPLE = r"^[0-9 ()+.\-]+$"
 _SEPARATORS = r"[ ().\-]"
 _MOBILE = r"^(?:\+86|0086|86)?(?P<nsn>1[0-9]{10})$"
 _DASH_EXT = r"[0-9]{7}-[0-9]{1,5}$"  # 1391234-5678: normalize_phone reads a trailing extension
+# a plain number and an extension as phone._EXT reads it: 转 / ext / ext. / # and 1-6 digits
+# (the number ends in no space: _EXT's leading \s* takes it), or a dash and 1-5 digits right
+# after seven digits; normalized texts hold single spaces only
+_EXT_MARK = r"^(?P<body>[0-9 ()+.\-]*[0-9()+.\-]) ?(?:转|(?i:ext)\.?|#) ?:? ?(?P<ext>[0-9]{1,6})$"
+_EXT_DASH = r"^(?P<body>[0-9 ()+.\-]*[0-9]{7})-(?P<ext>[0-9]{1,5})$"
+_EXT_ANY = r"转|#|(?i:ext)|[0-9]{7}-[0-9]{1,5}$"  # every text the two above can split
 # the digits _parse_one hands to phonenumbers for a CN landline: trunk 0 or +86, then a national
 # number starting 10 or 2-9 (neither a carrier prefix 11/12/17… nor a trunk 0 that parse reads)
 _LANDLINE = r"^(?P<form>0|\+86)(?P<nsn>(?:10|[2-9][0-9])[0-9]{5,9})$"
@@ -224,6 +230,32 @@ def _landline_fast_path(norms: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, 
     return mask, e164, kinds
 
 
+def _split_extension(norms: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(number text, extension) of each text, the extension null where there is none.
+
+    Only a plain number followed by one extension is split (see ``_EXT_MARK``/``_EXT_DASH``):
+    there ``phone._EXT`` finds its leftmost match at the extension mark (nothing before it
+    can be followed by only digits), so ``_parse_one`` reads the same number text and
+    extension. Other texts are returned whole.
+    """
+    exts = pa.nulls(len(norms), pa.string())
+    # the extractions (submatches) run only on texts that hold a mark: most hold none
+    marked = pc.fill_null(pc.match_substring_regex(norms, _EXT_ANY), False)
+    if not pc.any(marked).as_py():
+        return norms, exts
+    part = pc.filter(norms, marked)
+    bodies, part_exts = part, pa.nulls(len(part), pa.string())
+    for pattern in (_EXT_MARK, _EXT_DASH):
+        found = pc.extract_regex(part, pattern)
+        hit = pc.fill_null(pc.is_valid(found), False)
+        bodies = pc.if_else(hit, pc.struct_field(found, "body"), bodies)
+        part_exts = pc.if_else(hit, pc.struct_field(found, "ext"), part_exts)
+    return (
+        pc.replace_with_mask(norms, marked, bodies),
+        pc.replace_with_mask(exts, marked, part_exts),
+    )
+
+
 def _mobile_fast_path(norms: pa.Array) -> tuple[np.ndarray, pa.Array, pa.Array]:
     """Rows decided by their segment: (mask, e164, type) with nulls where invalid."""
     simple = pc.fill_null(pc.match_substring_regex(norms, _SIMPLE), False)
@@ -266,16 +298,17 @@ def normalize_phones(
     norms = pa.array(normalize_texts(values) if norms is None else norms, pa.string())
     n = len(norms)
     if region == "CN" and n:
-        fast, fast_e164, fast_type = _mobile_fast_path(norms)
+        bodies, exts = _split_extension(norms)  # the number decides; the extension is kept
+        fast, fast_e164, fast_type = _mobile_fast_path(bodies)
         e164, kinds = fast_e164.to_pylist(), fast_type.to_pylist()
-        land, land_e164, land_type = _landline_fast_path(norms, np.flatnonzero(~fast))
+        land, land_e164, land_type = _landline_fast_path(bodies, np.flatnonzero(~fast))
         for i in np.flatnonzero(land).tolist():
             e164[i], kinds[i] = land_e164[i], land_type[i]
         fast = fast | land
+        ext: list[str | None] = exts.to_pylist()
     else:
         fast = np.zeros(n, dtype=bool)
-        e164, kinds = [None] * n, [None] * n
-    ext: list[str | None] = [None] * n
+        e164, kinds, ext = [None] * n, [None] * n, [None] * n
     others: list[str | None] = [None] * n
     slow = np.flatnonzero(~fast).tolist()
     # the per-value route (labels, landlines, extensions …) runs in the cleaning worker pool

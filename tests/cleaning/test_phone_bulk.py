@@ -20,6 +20,7 @@ from cleaning.phone_bulk import (
     _landline_key_result,
     _mobile_fast_path,
     _segment_result,
+    _split_extension,
     _tail_free,
     _widened,
     normalize_phones,
@@ -133,10 +134,33 @@ LANDLINE_EDGES = [
 ]  # fmt: skip
 
 
+EXTENSION_EDGES = [
+    "010-62751234转8001", "010-62751234 转 8001", "010-62751234转 :8001", "010-62751234ext12",
+    "010-62751234 EXT. 12", "010-62751234 Ext: 12", "010-62751234#12", "010-62751234 # 12",
+    "010-62751234-808", "010-62751234-80888", "010-62751234-808888", "010 6275 1234-12",
+    "010-62751234转1234567", "010-62751234转", "010-62751234x12", "010-62751234 extension 12",
+    "010-62751234分机12", "010-62751234-转12", "010-62751234.ext12", "0101234567-12#34",
+    "13912345678转8001", "13912345678 ext 12", "13912345678-12", "1391234-5678", "139 1234-5678",
+    "+86 139 1234 5678#9", "(0755)8601 3388转808", "+86 755 8601 3388 ext.8", "转8001",
+    "#12", "ext 12", "010-62751234转8001转9", "010-62751234#12#3", "010-62751234 ext 12 ext 3",
+    "0571-88886666-1-2", "400-800-1234转5", "95588转1", "12345678-12", "1234567-12",
+]  # fmt: skip
+
+
 def test_landlines_of_every_area_code_equal_the_library() -> None:
     rng = random.Random(20261207)
-    values = _every_area_code(rng) + LANDLINE_EDGES
+    values = _every_area_code(rng) + LANDLINE_EDGES + EXTENSION_EDGES
     assert _got(values) == _expected(values)
+
+
+def test_extensions_are_split_off_plain_numbers_only() -> None:
+    values = ["010-62751234转8001", "13912345678 ext. 12", "0755-86013388-808", "139转1",
+              "010-62751234x12", "010-62751234"]  # fmt: skip
+    norms = pa.array([normalize_text(v) for v in values], pa.string())
+    bodies, exts = _split_extension(norms)
+    assert bodies.to_pylist() == ["010-62751234", "13912345678", "0755-86013388", "139",
+                                  "010-62751234x12", "010-62751234"]  # fmt: skip
+    assert exts.to_pylist() == ["8001", "12", "808", "1", None, None]
 
 
 def test_landline_fast_path_decides_plain_landlines_only() -> None:
