@@ -1,8 +1,9 @@
 """Ingest + clean of a demo delivery: the fast routes give the same tables as the plain ones.
 
 The plain routes are the per-value code the fast paths replace: ``is_valid_number`` +
-``number_type`` per phone, ``normalize_header`` on every
-distinct cell, ``cell_text`` on every XLSX cell.
+``number_type`` per phone, ``normalize_phone`` on every distinct phone (no mobile segment,
+landline key or extension split in Arrow), ``normalize_header`` on every distinct cell,
+``cell_text`` on every XLSX cell.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
 import pytest
 from phonenumbers import PhoneNumberFormat
 
 import sources.read_excel as read_excel
 import sources.row_checks as row_checks
-from cleaning import address, phone
+from cleaning import address, phone, phone_bulk
 from cleaning.pipeline import CleaningOptions, clean_records
 from sources import ingest_source
 from sources.config import load_sources_config
@@ -36,6 +39,20 @@ def _plain_number(digits: str, region: str) -> tuple[str, str] | None:
         return None
     kind = phone._TYPES.get(phonenumbers.number_type(num), "other")
     return phonenumbers.format_number(num, PhoneNumberFormat.E164), kind
+
+
+def _no_mobile_segments(norms: pa.Array) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    n = len(norms)
+    return np.zeros(n, dtype=bool), pa.nulls(n, pa.string()), pa.nulls(n, pa.string())
+
+
+def _no_landline_keys(norms: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, list, list]:
+    n = len(norms)
+    return np.zeros(n, dtype=bool), [None] * n, [None] * n
+
+
+def _no_extension_split(norms: pa.Array) -> tuple[pa.Array, pa.Array]:
+    return norms, pa.nulls(len(norms), pa.string())
 
 
 def _plain_convert(values: Any) -> tuple[list[str | None], int]:
@@ -71,6 +88,9 @@ def test_fast_routes_give_identical_tables(tmp_path: Path, monkeypatch: pytest.M
     landing = tmp_path / "landing"
     fast = _run(landing)
     monkeypatch.setattr(phone, "_number", _plain_number)
+    monkeypatch.setattr(phone_bulk, "_mobile_fast_path", _no_mobile_segments)
+    monkeypatch.setattr(phone_bulk, "_landline_fast_path", _no_landline_keys)
+    monkeypatch.setattr(phone_bulk, "_split_extension", _no_extension_split)
     monkeypatch.setattr(row_checks, "_not_header_pattern", lambda names: None)
     monkeypatch.setattr(read_excel, "_convert_column", _plain_convert)
     plain = _run(landing)
