@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -91,16 +90,29 @@ class RecordsError(ValueError):
     """The records handed to the matcher are unusable (missing or duplicate `record_key`)."""
 
 
-@lru_cache(maxsize=65536)
 def _char_pinyin(char: str) -> str:
     from pypinyin import lazy_pinyin
 
     return "".join(lazy_pinyin(char)) if "\u3400" <= char <= "\u9fff" else char.lower()
 
 
+class _PinyinTable(dict[int, "str | None"]):
+    """`str.translate` table of the characters met so far, each filled on first sight: a CJK
+    character's toneless pinyin, whitespace dropped, any other character lower-cased."""
+
+    def __missing__(self, code: int) -> str | None:
+        char = chr(code)
+        value = None if char.isspace() else _char_pinyin(char)
+        self[code] = value
+        return value
+
+
+_PINYIN = _PinyinTable()
+
+
 def pinyin(text: str) -> str:
     """Toneless pinyin of the CJK characters of `text`, other characters lower-cased."""
-    return "".join(_char_pinyin(c) for c in text if not c.isspace())
+    return text.translate(_PINYIN)
 
 
 def _distinct(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
