@@ -196,6 +196,14 @@ def _clean_distinct(
     return codes, _folded(cleaned, fold)
 
 
+def _reordered(
+    distinct: tuple[np.ndarray, np.ndarray], order: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values (`_distinct`) with the codes put in `order`."""
+    codes, values = distinct
+    return codes[order], values
+
+
 def _folded(values: np.ndarray, fold: object) -> np.ndarray:
     """`fold` of every non-None value of `values` (an object array, changed in place)."""
     if fold is not None:
@@ -279,16 +287,17 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     # in record_key order from the start (code point order, as Python compares strings): every
     # column below is built in its final order, none is reordered at the end
     order = pc.sort_indices(pa.array(keys)).to_numpy()
-    wanted = record_columns(settings)
-    records = records[[c for c in records.columns if c in wanted]].take(order)
-    records.index = pd.RangeIndex(len(records))
     out = pd.DataFrame({"record_key": keys.take(order).astype(object).to_numpy()})
-    # every text field once per distinct value: its codes, kept for the keys derived from it
-    text = {column: _clean_distinct(records, column, _FOLDS.get(column)) for column in TEXT_FIELDS}
+    # every text field once per distinct value: its codes (in key order), kept for the keys
+    # derived from it
+    text = {
+        column: _reordered(_clean_distinct(records, column, _FOLDS.get(column)), order)
+        for column in TEXT_FIELDS
+    }
     for column, (codes, cleaned) in text.items():
         out[column] = pd.Series(_spread(codes, cleaned), index=out.index, dtype=object)
     for column in BOOL_FIELDS:
-        out[column] = _bool(records, column)
+        out[column] = _bool(records, column)[order]
     codes, emails = text["email"]
     domain = [None if e is None else e.rpartition("@")[2] for e in emails.tolist()]
     out["email_domain"] = out["email_domain"].where(
@@ -321,8 +330,7 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
         _spread(name_codes, [pinyin(n) for n in name_list]), index=out.index, dtype=object
     )
     out["contact_pinyin"] = _map_distinct(out["contact_name"], pinyin)
-    # as `Series.map` types it: pandas' text dtype (NaN for null) when a key is known
-    prefix = pd.Series(_spread(name_codes, [n[:2] for n in name_list]), index=out.index)
+    prefix = _text_series(name_codes, [n[:2] for n in name_list], out.index)
     cjk = _spread(name_codes, [_CJK_PAIR.fullmatch(n[:2]) is not None for n in name_list], False)
     phones = _phone_parts(text["phone"])
     _add_branch(out, text["customer_name"])
@@ -351,7 +359,7 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     )
     out["phone_kind"] = pd.Series(phones["phone_kind"], index=out.index, dtype=object)
     out["phone_reversed"] = pd.Series(phones["phone_reversed"], index=out.index, dtype=object)
-    _add_requested_fields(out, records, settings)
+    _add_requested_fields(out, records, settings, order)
     for rule in settings.blocking_specs():
         column = rule.key_column()
         if column not in out:
@@ -372,6 +380,18 @@ _FOLDS: dict[str, object] = {
 
 _CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
 _OFFICE = re.compile(r"\d{2}|\d{4}")
+
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _text_series(codes: np.ndarray, distinct: list[str], index: pd.Index) -> pd.Series:
+    """Per row the distinct text of its code (-1: null) as `Series.map` would type it:
+    pandas' text dtype (NaN for null) when a value is known, else object."""
+    if not distinct:
+        return pd.Series(np.full(len(codes), None, dtype=object), index=index)
+    taken = pa.array(distinct, type=pa.large_string()).take(pa.array(codes, mask=codes < 0))
+    return pd.Series(taken.to_pandas(types_mapper=lambda _: _STR), index=index)
 
 
 def _phone_parts(phone: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
@@ -557,9 +577,10 @@ def _move_masked(out: pd.DataFrame, column: str, masked: np.ndarray) -> None:
 
 
 def _add_requested_fields(
-    out: pd.DataFrame, records: pd.DataFrame, settings: MatchSettings
+    out: pd.DataFrame, records: pd.DataFrame, settings: MatchSettings, order: np.ndarray
 ) -> None:
-    """Columns the declared comparisons / keys read that are not prepared yet."""
+    """Columns the declared comparisons / keys read that are not prepared yet (from `records`
+    taken in `order`: the prepared rows')."""
     wanted: set[str] = set()
     flags: set[str] = set()
     for spec in settings.comparison_specs():
@@ -572,6 +593,9 @@ def _add_requested_fields(
     missing = sorted(f for f in wanted if f not in out.columns)
     if not missing:
         return
+    read = [c for c in records.columns if c in missing or c == "attributes"]
+    records = records[read].take(order)
+    records.index = out.index
     attributes = None
     if "attributes" in records.columns:
         attributes = _map_distinct(records["attributes"], _parse_attributes)
