@@ -153,3 +153,11 @@ def test_absent_and_all_null_columns_prepare_as_before() -> None:
     _assert_same(pd.DataFrame({"record_key": ["z:2", "z:1"], "name_key": ["甲乙", None]}))
     _assert_same(pd.DataFrame({"record_key": ["z:2", "z:1"], "name_key": [None, None],
                                "email": [None, None], "phone": ["x", None]}))
+
+
+def test_no_records_and_a_foreign_index_prepare_as_before() -> None:
+    _assert_same(pd.DataFrame({"record_key": pd.Series([], dtype=object)}))
+    # integer keys (ordered as text), an index neither ordered nor from 0
+    _assert_same(pd.DataFrame({"record_key": [3, 10, 2], "name_key": ["甲乙", "甲乙", None],
+                               "customer_type": ["enterprise"] * 3,
+                               "city": ["杭州市", "长沙市", None]}, index=[10, 5, 7]))
