@@ -196,7 +196,9 @@ CLEAN_TABLES = ("clean.records", "clean.transactions", "clean.interactions", "cl
 
 
 def _table_hashes(cfg: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str, str]:
-    """Content hash of each table (rows sorted by their first two columns, no run id)."""
+    """Content hash of each table (rows sorted by their first two columns, no run id; the
+    `prepared_version` column of ``match.prepared`` apart: any edit of `dedupe/prepare.py`
+    changes that fingerprint, not the prepared rows)."""
     from pipelines.access import open_warehouse
     from warehouse import read_table
     from warehouse.signatures import frame_hash
@@ -207,7 +209,11 @@ def _table_hashes(cfg: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str,
         for name in tables:
             frame = read_table(con, name)
             assert frame is not None, name
-            frame = frame.drop(columns=[c for c in ("run_id",) if c in frame.columns])
+            if "prepared_version" in frame.columns:  # the code's fingerprint: compared apart
+                versions = sorted(frame["prepared_version"].dropna().unique().tolist())
+                out[f"{name} (prepared_version)"] = ",".join(versions)
+            drop = ("run_id", "prepared_version")
+            frame = frame.drop(columns=[c for c in drop if c in frame.columns])
             frame = frame.sort_values(list(frame.columns[:2])).reset_index(drop=True)
             out[name] = frame_hash(frame)
         if tables is MATCH_TABLES:  # the model estimated by the run (its last params row)

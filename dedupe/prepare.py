@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+import re
 
 import numpy as np
 import pandas as pd
@@ -90,28 +90,56 @@ class RecordsError(ValueError):
     """The records handed to the matcher are unusable (missing or duplicate `record_key`)."""
 
 
-@lru_cache(maxsize=65536)
 def _char_pinyin(char: str) -> str:
     from pypinyin import lazy_pinyin
 
     return "".join(lazy_pinyin(char)) if "\u3400" <= char <= "\u9fff" else char.lower()
 
 
+class _PinyinTable(dict[int, "str | None"]):
+    """`str.translate` table of the characters met so far, each filled on first sight: a CJK
+    character's toneless pinyin, whitespace dropped, any other character lower-cased."""
+
+    def __missing__(self, code: int) -> str | None:
+        char = chr(code)
+        value = None if char.isspace() else _char_pinyin(char)
+        self[code] = value
+        return value
+
+
+_PINYIN = _PinyinTable()
+
+
 def pinyin(text: str) -> str:
     """Toneless pinyin of the CJK characters of `text`, other characters lower-cased."""
-    return "".join(_char_pinyin(c) for c in text if not c.isspace())
+    return text.translate(_PINYIN)
+
+
+def _distinct(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's code (-1 = null) and the distinct non-null values (an object array)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _spread(codes: np.ndarray, mapped: np.ndarray | list, missing: object = None) -> np.ndarray:
+    """Per row, the mapped value of its code (`_distinct`), `missing` for a null (code -1).
+
+    Booleans stay booleans (then `missing` must be a boolean too); anything else is an object
+    array, so equal values of many rows are one Python object.
+    """
+    mapped = np.asarray(mapped, dtype=bool if isinstance(missing, bool) else object)
+    table = np.empty(len(mapped) + 1, dtype=mapped.dtype)
+    table[:-1] = mapped
+    table[-1] = missing
+    return table[codes]
 
 
 def _map_distinct(values: pd.Series, func: object) -> pd.Series:
     """Apply `func` once per distinct non-null value and broadcast the results back."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, distinct = _distinct(values)
     # a plain list: iterating an Arrow-backed array value by value costs more than `func`
-    distinct = np.asarray(uniques, dtype=object).tolist()
-    mapped = np.array([func(u) for u in distinct], dtype=object)  # type: ignore[operator]
-    out = np.full(len(values), None, dtype=object)
-    ok = codes >= 0
-    out[ok] = mapped[codes[ok]]
-    return pd.Series(out, index=values.index, dtype=object)
+    mapped = np.array([func(u) for u in distinct.tolist()], dtype=object)  # type: ignore[operator]
+    return pd.Series(_spread(codes, mapped), index=values.index, dtype=object)
 
 
 def _clean_text(value: object, names: bool) -> str | None:
@@ -121,25 +149,72 @@ def _clean_text(value: object, names: bool) -> str | None:
     return text
 
 
-def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+_NAME_FIELDS = frozenset({"name_key", "customer_name", "contact_name"})
+_NUL_ON = "\\x00[\\s\\S]*"  # a NUL character and all after it (RE2)
+
+
+def _arrow_text(uniques: object) -> pa.Array | None:
+    """Distinct values as one Arrow string array (zero-copy: pandas' Arrow-backed text), None
+    when they are held otherwise."""
+    array = getattr(uniques, "array", uniques)
+    dtype = getattr(array, "dtype", None)
+    arrow = isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    arrow |= isinstance(dtype, pd.ArrowDtype) and pa.types.is_string(dtype.pyarrow_dtype)
+    arrow |= isinstance(dtype, pd.ArrowDtype) and pa.types.is_large_string(dtype.pyarrow_dtype)
+    return pa.array(array) if arrow else None
+
+
+def _clean_distinct(
+    frame: pd.DataFrame, column: str, fold: object = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`column`'s codes per row (`_distinct`) and its cleaned distinct values: trimmed, None
+    for a placeholder (`PLACEHOLDERS`; names also `NAME_PLACEHOLDERS`), then `fold` (e.g.
+    ``str.lower``) applied to the rest. An absent column is all null."""
     if column not in frame.columns:
-        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    names = column in ("name_key", "customer_name", "contact_name")
+        return np.full(len(frame), -1, dtype=np.intp), np.empty(0, dtype=object)
+    names = column in _NAME_FIELDS
     codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-    # `_clean_text` over the distinct values, vectorized (Arrow string kernels)
-    try:
-        text = pc.utf8_trim_whitespace(pa.array(np.asarray(uniques, dtype=object).astype(str)))
-    except UnicodeError:  # a lone surrogate (broken export) has no UTF-8: value by value
-        return _map_distinct(frame[column], lambda v: _clean_text(v, names))
+    text = _arrow_text(uniques)
+    if text is not None:
+        # as the text went through numpy's fixed-width strings before (a value ends at its
+        # first NUL character): the same values
+        if pc.any(pc.match_substring(text, "\x00")).as_py():
+            text = pc.replace_substring_regex(text, _NUL_ON, "")
+    else:
+        try:  # `_clean_text` over the distinct values, vectorized (Arrow string kernels)
+            text = pa.array(np.asarray(uniques, dtype=object).astype(str))
+        except UnicodeError:  # a lone surrogate (broken export) has no UTF-8: value by value
+            distinct = np.asarray(uniques, dtype=object).tolist()
+            cleaned = [_clean_text(v, names) for v in distinct]
+            return codes, _folded(np.array(cleaned, dtype=object), fold)
+    text = pc.utf8_trim_whitespace(text)
     unknown = pc.or_(pc.equal(text, ""), pc.is_in(pc.utf8_lower(text), _PLACEHOLDER_SET))
     if names:
         unknown = pc.or_(unknown, pc.is_in(text, _NAME_PLACEHOLDER_SET))
     cleaned = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
     cleaned[np.asarray(unknown.to_numpy(zero_copy_only=False), dtype=bool)] = None
-    out = np.full(len(codes), None, dtype=object)
-    ok = codes >= 0
-    out[ok] = cleaned[codes[ok]]
-    return pd.Series(out, index=frame.index, dtype=object)
+    return codes, _folded(cleaned, fold)
+
+
+def _reordered(
+    distinct: tuple[np.ndarray, np.ndarray], order: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values (`_distinct`) with the codes put in `order`."""
+    codes, values = distinct
+    return codes[order], values
+
+
+def _folded(values: np.ndarray, fold: object) -> np.ndarray:
+    """`fold` of every non-None value of `values` (an object array, changed in place)."""
+    if fold is not None:
+        known = np.flatnonzero(values != None)  # noqa: E711 (element-wise)
+        values[known] = [fold(v) for v in values[known].tolist()]  # type: ignore[operator]
+    return values
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    codes, cleaned = _clean_distinct(frame, column)
+    return pd.Series(_spread(codes, cleaned), index=frame.index, dtype=object)
 
 
 def _bool(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -148,6 +223,8 @@ def _bool(frame: pd.DataFrame, column: str) -> np.ndarray:
     raw = frame[column]
     if raw.dtype == bool:
         return raw.to_numpy()
+    if isinstance(raw.dtype, pd.BooleanDtype):  # nullable flags: null is False
+        return raw.to_numpy(dtype=bool, na_value=False)
     text = raw.astype("string").str.strip().str.lower()
     return text.isin(["true", "1", "yes", "y", "t"]).fillna(False).to_numpy(dtype=bool)
 
@@ -206,71 +283,144 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     dup = keys[keys.duplicated()]
     if len(dup):
         raise RecordsError(f"duplicate record_key values, e.g. {list(dup.unique()[:5])}")
-    out = pd.DataFrame({"record_key": keys.astype(object).to_numpy()}, index=records.index)
-    for column in TEXT_FIELDS:
-        out[column] = _text(records, column)
+    settings = settings or MatchSettings()
+    # in record_key order from the start (code point order, as Python compares strings): every
+    # column below is built in its final order, none is reordered at the end
+    order = pc.sort_indices(pa.array(keys)).to_numpy()
+    out = pd.DataFrame({"record_key": keys.take(order).astype(object).to_numpy()})
+    # every text field once per distinct value: its codes (in key order), kept for the keys
+    # derived from it
+    text = {
+        column: _reordered(_clean_distinct(records, column, _FOLDS.get(column)), order)
+        for column in TEXT_FIELDS
+    }
+    for column, (codes, cleaned) in text.items():
+        out[column] = pd.Series(_spread(codes, cleaned), index=out.index, dtype=object)
     for column in BOOL_FIELDS:
-        out[column] = _bool(records, column)
-    out["customer_type"] = _map_distinct(out["customer_type"], str.lower)
-    out["email"] = _map_distinct(out["email"], str.lower)
-    domain = out["email"].map(lambda e: e.rpartition("@")[2] if e else None)
-    out["email_domain"] = out["email_domain"].where(out["email_domain"].notna(), domain)
-    out["credit_code"] = _map_distinct(out["credit_code"], str.upper)
+        out[column] = _bool(records, column)[order]
+    codes, emails = text["email"]
+    domain = [None if e is None else e.rpartition("@")[2] for e in emails.tolist()]
+    out["email_domain"] = out["email_domain"].where(
+        out["email_domain"].notna(), pd.Series(_spread(codes, domain), index=out.index)
+    )
     # Masked names (张*) are partial evidence: kept apart from the exact-comparable columns.
-    _move_masked(out, "contact_name")
-    masked_name = _has_mask(out["customer_name"])
+    _move_masked(out, "contact_name", _has_mask(*text["contact_name"]))
+    masked_name = _has_mask(*text["customer_name"])
     out["name_key_masked"] = out["customer_name"].where(masked_name, None)
     if masked_name.any():
         out["name_key"] = out["name_key"].where(~masked_name, None)
+    codes, types = text["customer_type"]
+    individual = _spread(codes, types == "individual", False)
     # An individual recorded under a placeholder name (个人) is known by the contact's name.
-    person = (out["customer_type"] == "individual") & out["name_key"].isna() & ~masked_name
-    person &= out["contact_name"].map(lambda c: c is not None and len(c) >= 2).astype(bool)
+    codes, contacts = _distinct(out["contact_name"])
+    person = individual & out["name_key"].isna().to_numpy(dtype=bool) & ~masked_name
+    person &= _spread(codes, [len(c) >= 2 for c in contacts.tolist()], False)
     out.loc[person, "name_key"] = out.loc[person, "contact_name"]
     # the person a record names: an individual's own name, else the contact person
-    individual = out["customer_type"].eq("individual").fillna(False).to_numpy(dtype=bool)
     out["person_name"] = out["contact_name"].where(
         ~individual | out["name_key"].isna(), out["name_key"]
     )
     # A contact who is the customer (individuals) adds no evidence beyond the name: comparing
     # both would count one agreement twice.
     out["contact_name"] = out["contact_name"].where(out["contact_name"] != out["name_key"], None)
-    out["name_pinyin"] = _map_distinct(out["name_key"], pinyin)
+    # what is derived from the name key, once per distinct key
+    name_codes, names = _distinct(out["name_key"])
+    name_list = names.tolist()
+    out["name_pinyin"] = pd.Series(
+        _spread(name_codes, [pinyin(n) for n in name_list]), index=out.index, dtype=object
+    )
     out["contact_pinyin"] = _map_distinct(out["contact_name"], pinyin)
-    prefix = out["name_key"].map(lambda s: s[:2] if s else None)
-    _add_branch(out)
-    _add_place(out)
+    prefix = _text_series(name_codes, [n[:2] for n in name_list], out.index)
+    cjk = _spread(name_codes, [_CJK_PAIR.fullmatch(n[:2]) is not None for n in name_list], False)
+    phones = _phone_parts(text["phone"])
+    _add_branch(out, text["customer_name"])
+    _add_place(out, phones["landline_place"])
     # 字号 (trade name): the first two characters of an organisation's key, the part a short
     # form keeps (青岛金飞 → 金飞 vs 金飞电子); blocked within a province to stay selective.
     enterprise = out["customer_type"].ne("individual").to_numpy(dtype=bool)
-    cjk = prefix.str.fullmatch(r"[\u4e00-\u9fff]{2}").fillna(False).to_numpy(dtype=bool)
     out["name_brand"] = prefix.where(enterprise & cjk)
     out["brand_province"] = _join(out["name_brand"], out["place_province"])
     out["brand_pinyin"] = _map_distinct(out["name_brand"], pinyin)
     # one block per kind of customer: windowed in name order it is a sorted neighbourhood
     out["is_org"] = enterprise & out["customer_type"].notna().to_numpy(dtype=bool)
-    individual = out["customer_type"].eq("individual").fillna(False).to_numpy(dtype=bool)
     # a mailbox many customers give (their bookkeeping agent's, 代账公司) is no one's identity
     from cleaning.phone import flag_shared_phones
 
     out["email_shared"] = flag_shared_phones(out["email"], out["name_key"], 3).to_numpy(bool)
-    out["phone_mobile"] = _map_distinct(out["phone"], _is_mobile).fillna(False).to_numpy(bool)
-    out["is_person"] = individual & out["name_key"].str.len().ge(2).fillna(False).to_numpy(bool)
-    out["name_in_places"] = _in_several_places(out)
+    out["phone_mobile"] = phones["phone_mobile"]
+    out["is_person"] = individual & _spread(
+        name_codes, [len(n) >= 2 for n in name_list], False
+    )
+    out["name_in_places"] = _in_several_places(out, name_codes)
     out["name_one_holder"] = sole_name_holders(out)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
-    out["name_reversed"] = _reversed(out["name_key"])
-    out["phone_kind"] = out["phone"].str[:3].where(out["phone"].notna())  # +86 / other
-    out["phone_reversed"] = _reversed(out["phone"])
-    for column in ("given_name", "family_name", "gender", "id_kind"):
-        out[column] = _map_distinct(out[column], str.lower)
-    settings = settings or MatchSettings()
-    _add_requested_fields(out, records, settings)
+    out["name_reversed"] = pd.Series(
+        _spread(name_codes, [n[::-1] for n in name_list]), index=out.index, dtype=object
+    )
+    out["phone_kind"] = pd.Series(phones["phone_kind"], index=out.index, dtype=object)
+    out["phone_reversed"] = pd.Series(phones["phone_reversed"], index=out.index, dtype=object)
+    _add_requested_fields(out, records, settings, order)
     for rule in settings.blocking_specs():
         column = rule.key_column()
         if column not in out:
             out[column] = _key_values(out, rule.keys)
-    out = out.sort_values("record_key", kind="stable").reset_index(drop=True)
     return out
+
+
+_FOLDS: dict[str, object] = {
+    "customer_type": str.lower,
+    "email": str.lower,
+    "credit_code": str.upper,
+    "given_name": str.lower,
+    "family_name": str.lower,
+    "gender": str.lower,
+    "id_kind": str.lower,
+}
+"""Text fields kept case-folded (`_clean_distinct`'s `fold`)."""
+
+_CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
+_OFFICE = re.compile(r"\d{2}|\d{4}")
+
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _text_series(codes: np.ndarray, distinct: list[str], index: pd.Index) -> pd.Series:
+    """Per row the distinct text of its code (-1: null) as `Series.map` would type it:
+    pandas' text dtype (NaN for null) when a value is known, else object."""
+    if not distinct:
+        return pd.Series(np.full(len(codes), None, dtype=object), index=index)
+    taken = pa.array(distinct, type=pa.large_string()).take(pa.array(codes, mask=codes < 0))
+    return pd.Series(taken.to_pandas(types_mapper=lambda _: _STR), index=index)
+
+
+def _phone_parts(phone: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """What is derived from the phone (codes and distinct values, `_clean_distinct`), per row:
+    `phone_mobile`, `phone_kind` (its first 3 characters: +86 / other; NaN for none),
+    `phone_reversed` and a fixed line's `landline_place`."""
+    from cleaning.phone import landline_place
+
+    codes, phones = phone
+    known = [p for p in phones.tolist() if p is not None]
+    at = np.flatnonzero(phones != None)  # noqa: E711 (element-wise)
+
+    def spread(values: list, missing: object = None) -> np.ndarray:
+        full = np.full(len(phones), missing, dtype=bool if isinstance(missing, bool) else object)
+        full[at] = values
+        return _spread(codes, full, missing)
+
+    return {
+        "phone_mobile": spread([_is_mobile(p) for p in known], False),
+        "phone_kind": spread([p[:3] for p in known], np.nan),
+        "phone_reversed": spread([p[::-1] for p in known]),
+        # only fixed lines carry a place: mobiles (+861…) are not looked up
+        "landline_place": spread(
+            [
+                landline_place(p) if not p.startswith("+861") or p.startswith("+8610") else None
+                for p in known
+            ]
+        ),
+    }
 
 
 def _is_mobile(e164: str) -> bool:
@@ -278,44 +428,39 @@ def _is_mobile(e164: str) -> bool:
     return len(e164) == 14 and e164.startswith("+861") and e164[4] in "3456789"
 
 
-def _add_place(out: pd.DataFrame) -> None:
+def _add_place(out: pd.DataFrame, landline: np.ndarray) -> None:
     """`place_city` (4-digit division code) and `place_province` (2-digit) of each record.
 
     Where the customer is, from the most specific of: a branch office's place (某某公司西安分公司
     → 西安), the region in a company's registered name (深圳某某科技 → 深圳), the address
     (division code, else the city/province names), the area code of a fixed-line phone
-    (0571 → 杭州). The first source that knows the city wins; a province alone is used only
-    when no source knows the city.
+    (`landline`: 0571 → 杭州). The first source that knows the city wins; a province alone is
+    used only when no source knows the city.
     """
     from cleaning.divisions import place_of_code, place_of_name
-    from cleaning.phone import landline_place
 
     def region(text: str) -> str | None:
         places = [place_of_name(p) for p in text.split("/")]
         known = [p for p in places if p]
         return max(known, key=len) if known else None
 
-    office = out["branch_key"].where(out["branch_key"].str.fullmatch(r"\d{2}|\d{4}").fillna(False))
+    office = _map_distinct(out["branch_key"], lambda k: k if _OFFICE.fullmatch(k) else None)
     registered = _map_distinct(out["name_region"], region).where(out["branch_key"].isna())
     sources = [
         # a branch is where its branch part says (武汉某某公司西安分公司: 西安), a company
         # where its registered name says (佛山某某 with an office address in 深圳: 佛山)
-        office,
-        registered,
-        _map_distinct(out["division_code"], place_of_code),
-        _map_distinct(out["city"], place_of_name),
-        _map_distinct(out["province"], place_of_name),
-        # only fixed lines carry a place: mobiles (+861…) are not looked up
-        _map_distinct(out["phone"].where(~out["phone"].str.startswith("+861").fillna(True)
-                                         | out["phone"].str.startswith("+8610").fillna(False)),
-                      landline_place),
+        office.to_numpy(dtype=object),
+        registered.to_numpy(dtype=object),
+        _map_distinct(out["division_code"], place_of_code).to_numpy(dtype=object),
+        _map_distinct(out["city"], place_of_name).to_numpy(dtype=object),
+        _map_distinct(out["province"], place_of_name).to_numpy(dtype=object),
+        landline,
     ]
     city = np.full(len(out), None, dtype=object)
     province = np.full(len(out), None, dtype=object)
     has_city = np.zeros(len(out), dtype=bool)
     has_province = np.zeros(len(out), dtype=bool)
-    for place in sources:
-        values = place.to_numpy(dtype=object)
+    for values in sources:
         text = pa.array(values, type=pa.string(), from_pandas=True)
         known = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         length = pc.utf8_length(text).fill_null(0).to_numpy(zero_copy_only=False)
@@ -331,20 +476,35 @@ def _add_place(out: pd.DataFrame) -> None:
     out["place_province"] = pd.Series(province, index=out.index, dtype=object)
 
 
-def _in_several_places(out: pd.DataFrame) -> np.ndarray:
+def _in_several_places(out: pd.DataFrame, name_codes: np.ndarray | None = None) -> np.ndarray:
     """Whether an organisation's name key is carried by records in two or more places.
 
     Two cities, or two provinces, among the records of one name: firms of that name exist in
     several places (a brand in 杭州 and in 长沙), so a record without a city is ambiguous.
+
+    Args:
+        out: prepared records (`name_key`, `customer_type`, `branch_key`, `place_city`,
+            `place_province`).
+        name_codes: `name_key`'s codes (`_distinct`) when the caller has them.
     """
     org = out["customer_type"].ne("individual").to_numpy(dtype=bool) & out["name_key"].notna()
     org &= out["branch_key"].isna()  # offices of one group are told apart by the branch rule
-    frame = pd.DataFrame({"name": out["name_key"].where(org), "city": out["place_city"],
-                          "province": out["place_province"]}).dropna(subset=["name"])
-    cities = frame.dropna(subset=["city"]).groupby("name")["city"].nunique()
-    provinces = frame.dropna(subset=["province"]).groupby("name")["province"].nunique()
-    many = set(cities.index[cities > 1]) | set(provinces.index[provinces > 1])
-    return (out["name_key"].isin(many).to_numpy(dtype=bool) & org)
+    org = np.asarray(org, dtype=bool)
+    names = _distinct(out["name_key"])[0] if name_codes is None else name_codes
+    many = np.zeros(names.max(initial=-1) + 1, dtype=bool)
+    for column in ("place_city", "place_province"):
+        many |= _distinct_per_group(names, _distinct(out[column])[0], org, len(many)) > 1
+    return org & _spread(names, many, False)
+
+
+def _distinct_per_group(
+    groups: np.ndarray, values: np.ndarray, rows: np.ndarray, count: int
+) -> np.ndarray:
+    """Per group code (0 … `count` − 1): how many distinct value codes its `rows` carry
+    (null values, code -1, not counted; as pandas' ``groupby(…).nunique()``)."""
+    keep = rows & (groups >= 0) & (values >= 0)
+    pairs = np.unique(groups[keep].astype(np.int64) * (values.max(initial=0) + 1) + values[keep])
+    return np.bincount(pairs // (values.max(initial=0) + 1), minlength=count)
 
 
 _HOLDER_FIELDS: tuple[str, ...] = ("phone", "email", "place_city", "id_number")
@@ -361,26 +521,31 @@ def sole_name_holders(out: pd.DataFrame) -> np.ndarray:
     could be any of them. Counted over the whole data set, like `name_in_places`.
     """
     person = out["is_person"].to_numpy(dtype=bool)
-    frame = out.loc[person, ["name_key", *[c for c in _HOLDER_FIELDS if c in out]]]
-    if frame.empty:
-        return np.zeros(len(out), dtype=bool)
-    groups = frame.groupby("name_key", sort=False)
-    size = groups.size()
-    spread = groups.nunique(dropna=True).max(axis=1) if frame.shape[1] > 1 else size * 0
-    one = set(size.index[(size >= 2) & (spread.reindex(size.index).fillna(0) <= 1)])
-    return out["name_key"].isin(one).to_numpy(dtype=bool) & person
+    names = _distinct(out["name_key"])[0]
+    names = np.where(person, names, -1)
+    count = names.max(initial=-1) + 1
+    size = np.bincount(names[names >= 0], minlength=count)
+    spread = np.zeros(count, dtype=np.int64)
+    for column in (c for c in _HOLDER_FIELDS if c in out):
+        values = _distinct(out[column])[0]
+        spread = np.maximum(spread, _distinct_per_group(names, values, person, count))
+    one = (size >= 2) & (spread <= 1)
+    return person & _spread(names, one, False)
 
 
-def _add_branch(out: pd.DataFrame) -> None:
+def _add_branch(out: pd.DataFrame, customer_names: tuple[np.ndarray, np.ndarray]) -> None:
     """`branch_key`: the office a record names (place of its branch part; None = head office).
 
     A bracketed region after the legal form only qualifies the name (see
     `cleaning.company.branch_place`): `branch_soft` marks it, compatible with the head office.
+    `customer_names`: `customer_name`'s codes and distinct values (`_clean_distinct`).
     """
     from cleaning.company import branch_place
 
     # only names with a branch part or ending in a bracket can name an office
-    maybe = out["branch"].notna() | out["customer_name"].str.endswith(")").fillna(False)
+    codes, distinct = customer_names
+    bracket = [v is not None and v.endswith(")") for v in distinct.tolist()]
+    maybe = out["branch"].notna().to_numpy(dtype=bool) | _spread(codes, bracket, False)
     names = _join(out["customer_name"], out["branch"].fillna("")).where(maybe)
 
     def parse(text: str) -> str:
@@ -388,40 +553,34 @@ def _add_branch(out: pd.DataFrame) -> None:
         place, soft = branch_place(display, branch or None)
         return "" if place is None else ("~" if soft else "=") + place
 
-    parsed = _map_distinct(names, parse).fillna("")
-    key = parsed.str[1:].where(parsed.str.len() > 0)
-    soft = parsed.str.startswith("~").to_numpy(dtype=bool)
+    codes, distinct = _distinct(names)
+    parsed = [parse(text) for text in distinct.tolist()]
+    # a name that names no office: no key (NaN, as pandas' `where` leaves it), not soft
+    key = _spread(codes, [p[1:] if p else np.nan for p in parsed], np.nan)
+    soft = _spread(codes, [p.startswith("~") for p in parsed], False)
     enterprise = out["customer_type"].ne("individual").to_numpy(dtype=bool)
-    out["branch_key"] = key.where(enterprise)
+    out["branch_key"] = pd.Series(key, index=out.index, dtype=object).where(enterprise)
     out["branch_soft"] = soft & enterprise
 
 
-def _reversed(values: pd.Series) -> pd.Series:
-    """Each string reversed (Arrow `utf8_reverse`), None kept."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-    out = pc.utf8_reverse(arr).to_numpy(zero_copy_only=False)
-    return pd.Series(out, index=values.index, dtype=object)
+def _has_mask(codes: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """Per row: whether its value (codes and distinct values: `_distinct`) hides characters
+    (张*)."""
+    return _spread(codes, [v is not None and "*" in v for v in distinct.tolist()], False)
 
 
-def _has_mask(values: pd.Series) -> pd.Series:
-    return values.astype("string").str.contains("*", regex=False).fillna(False).astype(bool)
-
-
-def _move_masked(out: pd.DataFrame, column: str) -> None:
-    """Values hiding characters (张*) leave `column` for `<column>_masked`."""
-    masked = _has_mask(out[column])
+def _move_masked(out: pd.DataFrame, column: str, masked: np.ndarray) -> None:
+    """Values hiding characters (张*, `masked`) leave `column` for `<column>_masked`."""
     out[f"{column}_masked"] = out[column].where(masked, None)
     if masked.any():
         out[column] = out[column].where(~masked, None)
 
 
 def _add_requested_fields(
-    out: pd.DataFrame, records: pd.DataFrame, settings: MatchSettings
+    out: pd.DataFrame, records: pd.DataFrame, settings: MatchSettings, order: np.ndarray
 ) -> None:
-    """Columns the declared comparisons / keys read that are not prepared yet."""
+    """Columns the declared comparisons / keys read that are not prepared yet (from `records`
+    taken in `order`: the prepared rows')."""
     wanted: set[str] = set()
     flags: set[str] = set()
     for spec in settings.comparison_specs():
@@ -434,6 +593,9 @@ def _add_requested_fields(
     missing = sorted(f for f in wanted if f not in out.columns)
     if not missing:
         return
+    read = [c for c in records.columns if c in missing or c == "attributes"]
+    records = records[read].take(order)
+    records.index = out.index
     attributes = None
     if "attributes" in records.columns:
         attributes = _map_distinct(records["attributes"], _parse_attributes)
@@ -490,6 +652,15 @@ def _key_values(out: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 
 def _join(left: pd.Series, right: pd.Series) -> pd.Series:
-    both = left.notna() & right.notna()
-    joined = left.astype("string") + "|" + right.astype("string")
-    return joined.astype(object).where(both, None)
+    """`left` + "|" + `right` per row (Arrow), None when either is null."""
+    joined = pc.binary_join_element_wise(_arrow_strings(left), _arrow_strings(right), "|")
+    return pd.Series(joined.to_numpy(zero_copy_only=False), index=left.index, dtype=object)
+
+
+def _arrow_strings(values: pd.Series) -> pa.Array:
+    """`values` as an Arrow string array (null for None/NaN); other than text (a flag field
+    named in a key) as pandas' string dtype writes it ("True")."""
+    try:
+        return pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array(values.astype("string"), type=pa.string())
