@@ -244,10 +244,16 @@ def _estimate(
     # u where each level's pairs are: random pairs outside the candidates, the candidates'
     # expected non-matches counted all (`training.scored_u`); the posteriors move with u
     outside = outside_candidates(sample_left, sample_right, left, right, len(prepared))
+    # which random pairs the score would decide (no hard rule keeps them apart)
+    sample_decided = pd.isna(hard_rule_reasons(
+        PairContext(prepared, sample_left, sample_right, codes, grow_memo=False),
+        settings.merge_branches, random_levels, {c.name: c for c in comparisons},
+        settings.hard_rules,
+    ))
     for _ in range(_U_ROUNDS):
         found = scored_u(
             random_levels, outside, levels, score, params.prior, separated, len(prepared),
-            active,
+            active, sample_decided,
         )
         for c in active:
             params.comparisons[c.name].u = found[c.name].tolist()
@@ -255,7 +261,7 @@ def _estimate(
         base = _weight_sum(levels, comparisons, params)
         score = base if tf is None else base + tf
         params.prior = estimate_prior(score, len(prepared), settings.prior)
-    del random_levels, outside
+    del random_levels, outside, sample_decided
     # anchor pairs: m of each field from the pairs the other fields call matches
     bonus = _bonus(score, base)
     del base

@@ -148,6 +148,7 @@ def scored_u(
     separated: np.ndarray | None,
     n_records: int,
     comparisons: list[Comparison],
+    sample_decided: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """u among non-matches, each level counted where its pairs are.
 
@@ -161,13 +162,14 @@ def scored_u(
     as a share of the random pairs] + [the expected non-matches among the candidate pairs in
     the level, Σ(1 − posterior), as a share of all record pairs].
 
-    Candidate pairs a hard rule keeps apart (`separated`) are not counted: the score never
-    decides them, and the likelihood ratio it needs is that of "in this level *and* left to
-    the score" (matches are almost never kept apart, so m stays). Offices of one group and
-    city twins share the full name; the branch and place rules separate them, and counted
-    in, a few thousand of them made an exact company name look ten times commoner among the
-    pairs the score decides than it is. For common levels the candidates add next to
-    nothing and the estimate is the random pairs' share, as before.
+    The score only decides pairs no hard rule keeps apart, so the candidates' part is taken
+    among those: candidate pairs a rule separates (`separated`) are not counted, and the
+    count is a share of the pairs left to the score (`sample_decided`: the random pairs no
+    rule separates), u = P(level | non-match, decided). Offices of one group and city twins
+    share the full name; the branch and place rules separate them, and counted in, a few
+    thousand of them made an exact company name look twenty times commoner among the pairs
+    the score decides than it is. For common levels the candidates add next to nothing and
+    the estimate is the random pairs' share, as before.
 
     Args:
         random_levels: level codes of the random pairs per comparison.
@@ -176,6 +178,7 @@ def scored_u(
         score: match weight (bits) of each candidate pair under the current parameters.
         prior: λ, the match probability of two random records.
         separated: candidate pairs a hard rule keeps apart (None: none).
+        sample_decided: random pairs no hard rule keeps apart (None: all).
         n_records: number of records.
         comparisons: the comparisons to estimate (those in `random_levels`).
 
@@ -201,10 +204,14 @@ def scored_u(
         if n_present == 0:  # no random pair holds this field: the sample's shares as before
             out[c.name] = level_shares(sample, None, len(c.labels))
             continue
-        # pairs of records that both hold the field, estimated from the sample
+        # pairs of records that both hold the field, estimated from the sample, and of
+        # those the pairs left to the score
         pairs_present = total * n_present / len(sample)
+        decided = pairs_present
+        if sample_decided is not None:
+            decided *= max(int((present & sample_decided).sum()), 1) / n_present
         share = np.bincount(sample[present & outside], minlength=len(c.labels)) / n_present
-        u = share + counted[c.name] / pairs_present
+        u = share + counted[c.name] / decided
         # half a pair among all pairs: a level nothing reached is rare, not impossible
         u = np.maximum(u, 0.5 / pairs_present)
         u[NULL_LEVEL] = 0.0
