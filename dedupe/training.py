@@ -130,9 +130,17 @@ def outside_candidates(
     found = np.zeros(len(distinct), dtype=bool)
     if len(distinct) == 0:
         return np.ones(len(keys), dtype=bool)
+    # only candidates both of whose records are in the sample can be one of its pairs: a
+    # cheap gather settles the others before the search
+    drawn = np.zeros(n_records, dtype=bool)
+    drawn[sample_left] = True
+    drawn[sample_right] = True
     for start in range(0, len(left), _REFINE_CHUNK):
-        lo = left[start:start + _REFINE_CHUNK].astype(np.int64)
-        hi = right[start:start + _REFINE_CHUNK].astype(np.int64)
+        lo = left[start:start + _REFINE_CHUNK]
+        hi = right[start:start + _REFINE_CHUNK]
+        keep = drawn[lo] & drawn[hi]
+        lo = lo[keep].astype(np.int64)
+        hi = hi[keep].astype(np.int64)
         cand = np.minimum(lo, hi) * n_records + np.maximum(lo, hi)
         pos = np.minimum(np.searchsorted(distinct, cand), len(distinct) - 1)
         found[pos[distinct[pos] == cand]] = True
