@@ -34,11 +34,13 @@ from dedupe.similarity import scoring_threads
 from dedupe.training import (
     estimate_m,
     estimate_prior,
-    estimate_u,
     initial_m,
     level_shares,
+    outside_candidates,
+    random_pair_levels,
+    random_pairs,
     refine_m,
-    unmatched_u,
+    scored_u,
 )
 
 PARTIAL_MAX_BITS = 4.0
@@ -158,6 +160,7 @@ def estimate_params(
     levels: dict[str, np.ndarray],
     settings: MatchSettings,
     codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    separated: np.ndarray | None = None,
 ) -> ModelParams:
     """u from random pairs, m by EM per blocking rule, then λ over all record pairs.
 
@@ -167,11 +170,12 @@ def estimate_params(
         levels: their level codes per comparison.
         settings: matching settings (seed, EM limits, prior, tf settings).
         codes: run-wide cache of factorized columns (see `levels_and_hard`).
+        separated: candidate pairs a hard rule keeps apart (`training.scored_u`); None = none.
 
     Returns:
         The estimated model parameters.
     """
-    return _estimate(prepared, left, right, levels, settings, codes)[0]
+    return _estimate(prepared, left, right, levels, settings, codes, separated)[0]
 
 
 def _estimate(
@@ -181,6 +185,7 @@ def _estimate(
     levels: dict[str, np.ndarray],
     settings: MatchSettings,
     codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    separated: np.ndarray | None = None,
 ) -> tuple[ModelParams, np.ndarray]:
     """u from random pairs, m by EM per blocking rule, then λ over all record pairs.
 
@@ -190,6 +195,7 @@ def _estimate(
         levels: their level codes per comparison.
         settings: matching settings (seed, EM limits, prior, tf settings).
         codes: run-wide cache of factorized columns (see `levels_and_hard`).
+        separated: candidate pairs a hard rule keeps apart (`training.scored_u`); None = none.
 
     Returns:
         (the estimated parameters, the match weight of every pair under them).
@@ -200,7 +206,11 @@ def _estimate(
     # learn: it keeps its declared starting m and a flat u, and costs EM nothing (the anchor
     # refinement below keeps its m too: it has no observed anchor pairs).
     active = [c for c in comparisons if bool((levels[c.name] != NULL_LEVEL).any())]
-    u = estimate_u(prepared, active, settings.u_sample_pairs, settings.seed, codes)
+    sample_left, sample_right = random_pairs(
+        len(prepared), settings.u_sample_pairs, settings.seed
+    )
+    random_levels = random_pair_levels(prepared, active, sample_left, sample_right, codes)
+    u = {c.name: level_shares(random_levels[c.name], None, len(c.labels)) for c in active}
     rules = rules_for(settings)
     m, iterations = estimate_m(
         ctx, levels, active, rules, u,
@@ -231,16 +241,33 @@ def _estimate(
     # `score_pairs` adds the bonus last: base + tf is its score, bit for bit
     score = base if tf is None else base + tf
     params.prior = estimate_prior(score, len(prepared), settings.prior)
+    # u where each level's pairs are: random pairs outside the candidates, the candidates'
+    # expected non-matches counted all (`training.scored_u`); the posteriors move with u
+    outside = outside_candidates(sample_left, sample_right, left, right, len(prepared))
+    # which random pairs the score would decide (no hard rule keeps them apart)
+    sample_decided = pd.isna(hard_rule_reasons(
+        PairContext(prepared, sample_left, sample_right, codes, grow_memo=False),
+        settings.merge_branches, random_levels, {c.name: c for c in comparisons},
+        settings.hard_rules,
+    ))
+    for _ in range(_U_ROUNDS):
+        found = scored_u(
+            random_levels, outside, levels, score, params.prior, separated, len(prepared),
+            active, sample_decided,
+        )
+        for c in active:
+            params.comparisons[c.name].u = found[c.name].tolist()
+        del score, base
+        base = _weight_sum(levels, comparisons, params)
+        score = base if tf is None else base + tf
+        params.prior = estimate_prior(score, len(prepared), settings.prior)
+    del random_levels, outside, sample_decided
     # anchor pairs: m of each field from the pairs the other fields call matches
     bonus = _bonus(score, base)
     del base
     pair_prior = _pair_prior(params.prior, len(prepared), len(left))
     for round_ in range(_REFINE_ROUNDS):
         del score  # recomputed below: refine_m reads the bonus (one array per pair less)
-        for c in comparisons:  # random pairs hold matches too (a share λ): take them out of u
-            params.comparisons[c.name].u = unmatched_u(
-                u[c.name], np.asarray(params.comparisons[c.name].m), params.prior
-            ).tolist()
         m = refine_m(
             levels, comparisons, {k: np.asarray(v.m) for k, v in params.comparisons.items()},
             {k: np.asarray(v.u) for k, v in params.comparisons.items()}, pair_prior, bonus,
@@ -273,6 +300,8 @@ def _bonus(score: np.ndarray, base: np.ndarray) -> np.ndarray:
 
 
 _REFINE_ROUNDS = 1
+_U_ROUNDS = 3
+"""Rounds of `training.scored_u`: each re-scores the pairs under the u it found."""
 
 
 def _cap_partial(
@@ -437,7 +466,9 @@ def score_candidates_compact(
     # what the chunks' threads freed (each thread allocates from its own heap) goes back
     return_free_memory()
     if params is None:
-        params, score = _estimate(prepared, left, right, levels, settings, codes)
+        params, score = _estimate(
+            prepared, left, right, levels, settings, codes, separated=hard >= 0
+        )
         # EM's per-pair temporaries (≈ 0.9 GB freed but kept at 1 M records) go back before
         # the posterior and the evidence rules allocate theirs
         return_free_memory()
@@ -486,7 +517,9 @@ def score_candidates(
         for key in [k for k in codes if k.startswith(SCORER_CACHES)]:
             del codes[key]
     if params is None:  # the estimate's last scoring is this one (λ aside): reuse it
-        params, score = _estimate(prepared, left, right, levels, settings, codes)
+        params, score = _estimate(
+            prepared, left, right, levels, settings, codes, separated=pd.notna(hard)
+        )
         probability = posterior(score, params.prior)
     else:
         params.check(comparisons)

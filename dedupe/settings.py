@@ -190,13 +190,15 @@ class MatchSettings(BaseModel):
         return [BUILTIN_BLOCKING_RULES[r] if isinstance(r, str) else r for r in self.blocking_rules]
 
 
-MATCHER_VERSION = 4
+MATCHER_VERSION = 5
 """Bumped when the matcher's behaviour changes beyond what its declared specs show
 (2: place, offices, name/place conflicts, evidence declarations, anchor m — issue #16;
 3: declared comparisons / blocking rules, masked values, id numbers — issue #17;
 4: a nightly whose match delta held ≥ 122,880 pair rows stored too few ``match.pairs``
 (DuckDB 2.0.0's empty-CTAS row loss, docs/warehouse.md): the next run rebuilds in full,
-which repairs such a warehouse)."""
+which repairs such a warehouse;
+5: u of the rare levels counted among the candidate pairs (`training.scored_u`), so a
+model trained on a seed-dependent random sample is retrained once)."""
 
 
 def matcher_signature(settings: MatchSettings) -> str:

@@ -293,8 +293,11 @@ def _train(
         prepared, rules, settings.max_block_size, settings.block_window,
         extra=(decided[0], decided[1]),
     )
-    levels, _ = levels_and_hard(
-        prepared, cand.left, cand.right, comparisons_for(settings), settings.merge_branches
+    levels, hard = levels_and_hard(
+        prepared, cand.left, cand.right, comparisons_for(settings), settings.merge_branches,
+        hard_rules=settings.hard_rules,
     )
-    return estimate_params(prepared, cand.left, cand.right, levels, settings)
+    return estimate_params(
+        prepared, cand.left, cand.right, levels, settings, separated=pd.notna(hard)
+    )
 

@@ -54,6 +54,39 @@ def _shares(counts: np.ndarray) -> np.ndarray:
     return counts / counts.sum()
 
 
+def random_pairs(n_records: int, n_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniformly random pairs of distinct records (positions), `n_pairs` draws at most.
+
+    Args:
+        n_records: number of records.
+        n_pairs: number of random pairs drawn (capped at the number of distinct pairs).
+        seed: random seed (deterministic).
+
+    Returns:
+        (left, right) positions; draws of a record with itself are dropped.
+    """
+    rng = np.random.default_rng(seed)
+    size = min(n_pairs, max(n_records * (n_records - 1) // 2, 1))
+    left = rng.integers(0, max(n_records, 1), size=size)
+    right = rng.integers(0, max(n_records, 1), size=size)
+    keep = left != right
+    return left[keep], right[keep]
+
+
+def random_pair_levels(
+    prepared: pd.DataFrame,
+    comparisons: list[Comparison],
+    left: np.ndarray,
+    right: np.ndarray,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Level codes of random pairs (`random_pairs`) per comparison."""
+    # the run's cache is read, its similarity memo not grown: no later step looks up a
+    # random pair's similarity
+    ctx = PairContext(prepared, left, right, codes, grow_memo=False)
+    return compute_levels(ctx, comparisons)
+
+
 def estimate_u(
     prepared: pd.DataFrame,
     comparisons: list[Comparison],
@@ -73,17 +106,125 @@ def estimate_u(
     Returns:
         Comparison name → u per level code (null level 0).
     """
-    n = len(prepared)
-    rng = np.random.default_rng(seed)
-    size = min(n_pairs, max(n * (n - 1) // 2, 1))
-    left = rng.integers(0, max(n, 1), size=size)
-    right = rng.integers(0, max(n, 1), size=size)
-    keep = left != right
-    # the run's cache is read, its similarity memo not grown: no later step looks up a
-    # random pair's similarity
-    ctx = PairContext(prepared, left[keep], right[keep], codes, grow_memo=False)
-    levels = compute_levels(ctx, comparisons)
+    left, right = random_pairs(len(prepared), n_pairs, seed)
+    levels = random_pair_levels(prepared, comparisons, left, right, codes)
     return {c.name: level_shares(levels[c.name], None, len(c.labels)) for c in comparisons}
+
+
+def outside_candidates(
+    sample_left: np.ndarray,
+    sample_right: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    n_records: int,
+) -> np.ndarray:
+    """Which random pairs are *not* candidate pairs (in either order).
+
+    The candidates are looked up in the sample's sorted distinct keys a chunk at a time (no
+    copy of every candidate pair's key at once).
+    """
+    keys = np.minimum(sample_left, sample_right).astype(np.int64) * n_records + np.maximum(
+        sample_left, sample_right
+    )
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    found = np.zeros(len(distinct), dtype=bool)
+    if len(distinct) == 0:
+        return np.ones(len(keys), dtype=bool)
+    # only candidates both of whose records are in the sample can be one of its pairs: a
+    # cheap gather settles the others before the search
+    drawn = np.zeros(n_records, dtype=bool)
+    drawn[sample_left] = True
+    drawn[sample_right] = True
+    for start in range(0, len(left), _REFINE_CHUNK):
+        lo = left[start:start + _REFINE_CHUNK]
+        hi = right[start:start + _REFINE_CHUNK]
+        keep = drawn[lo] & drawn[hi]
+        lo = lo[keep].astype(np.int64)
+        hi = hi[keep].astype(np.int64)
+        cand = np.minimum(lo, hi) * n_records + np.maximum(lo, hi)
+        pos = np.minimum(np.searchsorted(distinct, cand), len(distinct) - 1)
+        found[pos[distinct[pos] == cand]] = True
+    return ~found[inverse]
+
+
+def scored_u(
+    random_levels: dict[str, np.ndarray],
+    outside: np.ndarray,
+    levels: dict[str, np.ndarray],
+    score: np.ndarray,
+    prior: float,
+    separated: np.ndarray | None,
+    n_records: int,
+    comparisons: list[Comparison],
+    sample_decided: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """u among non-matches, each level counted where its pairs are.
+
+    A level that mostly duplicates reach among random pairs (the same full company name) is
+    seen a dozen times in 200,000 random pairs, nearly all of them matches: its u was the
+    difference of two near-equal handfuls, and the seed of the sample moved pairwise F1 on
+    the external corpus between 0.91 and 0.96. Such pairs are candidates (blocking brings
+    records with one name together), so they are counted there, all of them:
+
+    u(level) = [random pairs in the level that are *not* candidates (nearly all non-matches)
+    as a share of the random pairs] + [the expected non-matches among the candidate pairs in
+    the level, Σ(1 − posterior), as a share of all record pairs].
+
+    The score only decides pairs no hard rule keeps apart, so the candidates' part is taken
+    among those: candidate pairs a rule separates (`separated`) are not counted, and the
+    count is a share of the pairs left to the score (`sample_decided`: the random pairs no
+    rule separates), u = P(level | non-match, decided). Offices of one group and city twins
+    share the full name; the branch and place rules separate them, and counted in, a few
+    thousand of them made an exact company name look twenty times commoner among the pairs
+    the score decides than it is. For common levels the candidates add next to nothing and
+    the estimate is the random pairs' share, as before.
+
+    Args:
+        random_levels: level codes of the random pairs per comparison.
+        outside: which random pairs are not candidates (`outside_candidates`).
+        levels: level codes of the candidate pairs per comparison.
+        score: match weight (bits) of each candidate pair under the current parameters.
+        prior: λ, the match probability of two random records.
+        separated: candidate pairs a hard rule keeps apart (None: none).
+        sample_decided: random pairs no hard rule keeps apart (None: all).
+        n_records: number of records.
+        comparisons: the comparisons to estimate (those in `random_levels`).
+
+    Returns:
+        Comparison name → u per level code (null level 0), summing to 1.
+    """
+    counted = {c.name: np.zeros(len(c.labels), dtype=np.float64) for c in comparisons}
+    for start in range(0, len(score), _REFINE_CHUNK):
+        stop = start + _REFINE_CHUNK
+        nonmatch = 1.0 - _posterior(score[start:stop], prior)
+        if separated is not None:
+            nonmatch[separated[start:stop]] = 0.0
+        for c in comparisons:
+            counted[c.name] += np.bincount(
+                levels[c.name][start:stop], weights=nonmatch, minlength=len(c.labels)
+            )
+    total = max(n_records * (n_records - 1) / 2, 1.0)
+    out = {}
+    for c in comparisons:
+        sample = random_levels[c.name]
+        present = sample != NULL_LEVEL
+        n_present = int(present.sum())
+        if n_present == 0:  # no random pair holds this field: the sample's shares as before
+            out[c.name] = level_shares(sample, None, len(c.labels))
+            continue
+        # pairs of records that both hold the field, estimated from the sample, and of
+        # those the pairs left to the score
+        pairs_present = total * n_present / len(sample)
+        decided = pairs_present
+        if sample_decided is not None:
+            decided *= max(int((present & sample_decided).sum()), 1) / n_present
+        share = np.bincount(sample[present & outside], minlength=len(c.labels)) / n_present
+        u = share + counted[c.name] / decided
+        # half a pair among all pairs: a level nothing reached is rare, not impossible
+        u = np.maximum(u, 0.5 / pairs_present)
+        u[NULL_LEVEL] = 0.0
+        out[c.name] = u / u.sum()
+    return out
 
 
 def initial_m(comp: Comparison) -> np.ndarray:
@@ -246,7 +387,6 @@ def estimate_prior(
     return lam
 
 
-_U_FLOOR = 0.01  # u among non-matches never below this share of its random-pair value
 _ANCHOR = 0.99  # leave-one-out posterior at which a pair vouches for a field's m
 _MIN_ANCHORS = 50  # fewer anchor pairs than this: keep the EM estimate of that field
 _REFINE_CHUNK = 1_000_000  # pairs weighed at a time by `refine_m`
@@ -328,24 +468,3 @@ def refine_m(
         est[NULL_LEVEL] = 0.0
         out[c.name] = est / est.sum()
     return out
-
-
-def unmatched_u(u_random: np.ndarray, m: np.ndarray, prior: float) -> np.ndarray:
-    """u among non-matches from u over random pairs, which are matches with probability λ.
-
-    Random pairs agree on a full company name mostly *because* some of them are the same
-    company: u_random = λ·m + (1−λ)·u. Left in, the matches make a rare exact agreement look
-    several times more common among strangers than it is.
-
-    Args:
-        u_random: level shares over random pairs (null level 0).
-        m: current m per level.
-        prior: λ, the match probability of a random pair.
-
-    Returns:
-        u per level (null level 0), each at least `_U_FLOOR` of its random-pair share.
-    """
-    u = (u_random - prior * m) / (1.0 - prior)
-    u = np.maximum(u, u_random * _U_FLOOR)
-    u[NULL_LEVEL] = 0.0
-    return u / u.sum() if u.sum() > 0 else u_random

@@ -32,6 +32,7 @@ from expectations._common import Results, skipped, to_outcomes
 from expectations._gx_runner import GxCheck, run_checks
 from expectations.outcome import CheckOutcome
 from expectations.settings import QualitySettings
+from sources.model import READ_STATUSES
 
 __all__ = ["RAW_LINEAGE_COLUMNS", "ROW_CHECKS", "RawTables", "validate_raw"]
 
@@ -49,7 +50,7 @@ RAW_LINEAGE_COLUMNS: tuple[str, ...] = (
 MAX_UNITS = 1000
 """At most this many offending record keys are listed in a derived frame (counts stay exact)."""
 
-_FRESH = ("new", "changed", "retried")
+_FRESH = READ_STATUSES  # the statuses of a delivery this run read (one list, sources.model)
 _FRESH_SQL = "(" + ", ".join(f"'{status}'" for status in _FRESH) + ")"
 """The delivery statuses of files a run read (``sources.model.FileDelivery.to_ingest``)."""
 ROW_CHECKS = ("raw_lineage_not_null", "raw_record_key_format", "raw_record_key_unique")
