@@ -73,7 +73,9 @@ def build_sales(world: World, entity_rows: np.ndarray, seed: int) -> SourceTable
     days: list[int] = []
     for pos, i in enumerate(ents):
         again = pos > 0 and ents[pos - 1] == i
-        days.append(world.registered_day[i] + (between(r, 20, 700) if again else 0))
+        # never after the export's newest day: a CRM exported on 2026-11-20 holds no contract
+        # signed in 2027 (the clean layer's not-in-the-future check would flag it)
+        days.append(min(world.registered_day[i] + (between(r, 20, 700) if again else 0), LAST_DAY))
     by_day = np.argsort(np.array(days), kind="stable")
     ents = [ents[k] for k in by_day]
     days = [days[k] for k in by_day]

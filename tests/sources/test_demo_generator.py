@@ -316,3 +316,13 @@ def test_english_company_names_stay_distinct_beyond_the_word_lists() -> None:
     texts = [name for name, _ in names]
     assert len(set(texts)) == 30_000
     assert any(any(ch.isdigit() for ch in t) for t in texts)  # some draws were all taken
+
+
+def test_no_contract_is_signed_after_the_export(demo_dir: tuple[Path, DemoFiles]) -> None:
+    """A re-entered customer's second contract is weeks to years later, but never after the
+    export's newest day (it made the quickstart's not-in-the-future checks warn)."""
+    _, files = demo_dir
+    sales = _read_sales(files)
+    years = sales["合同编号"].str.extract(r"^HT(\d{4})", expand=False).dropna().astype(int)
+    assert len(years) > 0
+    assert years.max() <= 2026
