@@ -47,12 +47,14 @@ def test_stable_clusters_keep_ids_and_the_rest_equals_a_full_assignment(case: st
         con.execute("CREATE TABLE match.clusters AS SELECT * FROM clusters")
         con.execute("CREATE TABLE golden.crosswalk AS SELECT * FROM crosswalk")
         con.execute("CREATE TABLE golden.customer_ids AS SELECT customer_id FROM crosswalk")
+        con.execute("CREATE SCHEMA clean")
+        con.execute("CREATE TABLE clean.records AS SELECT record_key FROM clusters")
         inputs = id_assignment_inputs(con, RUN)
         assert inputs is not None
         rest, previous, today = inputs
         assert today == ["C20261124001"]
         part = assign_customer_ids(rest, previous, RUN, existing_ids=today)
-        store_assignments(con, part.assignments)
+        assert store_assignments(con, part.assignments)  # cluster-exact
         got = read_table(con, ASSIGNMENTS)
     assert got is not None
 
