@@ -316,10 +316,13 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
     Asked of DuckDB's binder first (``con.table``: ≈ 0.1 ms, where a read of the catalog
     functions ``duckdb_tables()`` and ``duckdb_views()`` costs ≈ 1.3 ms and a run asks
-    ≈ 250 times): a relation that binds exists. Only when it does not bind is the catalog
-    read (``catalog_has``), so a view whose base table is gone still exists, as before.
-    Nothing is cached: the answer always follows the tables created and dropped so far,
-    in this connection's transaction.
+    ≈ 250 times): a name that binds exists. A failed bind executes nothing, so it does not
+    abort an open transaction (a failed statement would). Only when the name does not bind
+    is the catalog read (``catalog_has``), so a view whose base table is gone still exists,
+    as before. Nothing is cached: the answer always follows the tables created and dropped
+    so far, in this connection's transaction. A result of ``execute`` the caller left
+    unfinished is first run to its end (``con.complete()``), as the catalog query's
+    ``execute`` did: callers read a relation next, which DuckDB refuses while one is open.
 
     Args:
         con: a connection.
@@ -328,9 +331,11 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     Returns:
         True when the table or view exists.
     """
+    _check_name(name)
+    con.complete()
     try:
-        con.table(_check_name(name))
-    except duckdb.CatalogException:
+        con.table(name)
+    except (duckdb.CatalogException, duckdb.BinderException):
         return catalog_has(con, name)
     return True
 

@@ -68,6 +68,26 @@ def test_an_existing_table_is_answered_without_reading_the_catalog(
     assert reads == ["golden.missing"]
 
 
+def test_a_miss_inside_a_transaction_leaves_it_usable(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("BEGIN TRANSACTION")
+    con.execute("CREATE TABLE golden.kept (x INTEGER)")
+    assert not table_exists(con, "golden.missing")
+    con.execute("INSERT INTO golden.kept VALUES (1)")  # not aborted by the miss
+    con.execute("COMMIT")
+    assert con.execute("SELECT count(*) FROM golden.kept").fetchall() == [(1,)]
+
+
 def test_a_bad_name_is_refused(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(ValueError):
         table_exists(con, "golden.x; DROP TABLE y")
+
+
+def test_a_result_left_unfinished_is_completed_as_before(con: duckdb.DuckDBPyConnection) -> None:
+    """Callers read a relation right after an ``execute`` they did not fetch, with a
+    ``table_exists`` in between (``read_table``): the check completes that result, as the
+    catalog query did, so the relation's work is not refused."""
+    con.execute("CREATE TABLE golden.customers (customer_id VARCHAR)")
+    con.execute("INSERT INTO golden.customers VALUES ('C1'), ('C2')")
+    con.execute("SELECT * FROM golden.customers")  # result not fetched
+    assert table_exists(con, "golden.customers")
+    assert con.sql("SELECT count(*) FROM golden.customers").fetchall() == [(2,)]
