@@ -314,12 +314,41 @@ class ChunkedTables:
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether a table or view ``[schema.]name`` exists.
 
+    Asked of DuckDB's binder first (``con.table``: ≈ 0.1 ms, where a read of the catalog
+    functions ``duckdb_tables()`` and ``duckdb_views()`` costs ≈ 1.3 ms and a run asks
+    ≈ 250 times): a name that binds exists. A failed bind executes nothing, so it does not
+    abort an open transaction (a failed statement would). Only when the name does not bind
+    is the catalog read (``catalog_has``), so a view whose base table is gone still exists,
+    as before. Nothing is cached: the answer always follows the tables created and dropped
+    so far, in this connection's transaction. A result of ``execute`` the caller left
+    unfinished is first run to its end (``con.complete()``), as the catalog query's
+    ``execute`` did: callers read a relation next, which DuckDB refuses while one is open.
+
     Args:
         con: a connection.
         name: ``schema.table`` (schema ``main`` when omitted).
 
     Returns:
         True when the table or view exists.
+    """
+    _check_name(name)
+    con.complete()
+    try:
+        con.table(name)
+    except (duckdb.CatalogException, duckdb.BinderException):
+        return catalog_has(con, name)
+    return True
+
+
+def catalog_has(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the catalog lists a table or view ``[schema.]name`` (in any attached database).
+
+    Args:
+        con: a connection.
+        name: ``schema.table`` (schema ``main`` when omitted).
+
+    Returns:
+        True when ``duckdb_tables()`` or ``duckdb_views()`` lists it.
     """
     schema, _, table = _check_name(name).rpartition(".")
     rows = con.execute(

@@ -60,13 +60,16 @@ __all__ = [
     "INPUTS_TABLE",
     "STATE_TABLE",
     "TOUCHED_RECORDS",
+    "ClusterInvariantError",
     "GoldenPlan",
     "PublishedGolden",
+    "check_exact_clusters",
     "clear_staged",
     "customer_where",
     "golden_fingerprint",
     "golden_scope",
     "id_assignment_inputs",
+    "logged_changes",
     "plan_golden",
     "published_golden",
     "published_state",
@@ -101,6 +104,9 @@ ASSIGNMENTS = "_golden_assignments"
 """``record_key, customer_id`` of every clustered record this run (``store_assignments``): a
 TEMP table of the golden stage's connection."""
 _STABLE = "_golden_stable"
+_ID_SCOPE = "_golden_id_clusters"  # TEMP: the clusters that may have changed (record, cluster)
+_ID_CUSTOMERS = "_golden_id_customers"  # TEMP: the published customers of their records
+_LOGGED = "_golden_logged"  # TEMP: the records the change logs list since the published run
 _REASSIGNED = "_golden_reassigned"  # TEMP: records of the clusters assigned an id again
 _SCOPE = "_golden_scope"  # TEMP: the records whose inputs may have changed (golden_scope)
 TOUCHED_RECORDS = "_golden_touched_records"
@@ -127,6 +133,10 @@ class PublishedGolden:
     parts: Parts
     as_of: date | None
     run_id: str | None
+    exact_clusters: bool = False
+    """The build that staged it checked that each ``match.clusters`` cluster's records were
+    exactly one customer's crosswalk records (``check_exact_clusters``): a nightly may then
+    read only the changed clusters to assign ids (``id_assignment_inputs``)."""
 
 
 @dataclass(frozen=True)
@@ -204,8 +214,13 @@ def stage_inputs(
     return int(hashed)
 
 
+class ClusterInvariantError(RuntimeError):
+    """The published crosswalk and ``match.clusters`` break the invariant a nightly's id
+    assignment relies on (``id_assignment_inputs``), or an id assignment broke it."""
+
+
 def id_assignment_inputs(
-    con: duckdb.DuckDBPyConnection, run_date: date
+    con: duckdb.DuckDBPyConnection, run_date: date, logged: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]] | None:
     """What ``assign_customer_ids`` must see when the unchanged clusters keep their ids.
 
@@ -213,73 +228,160 @@ def id_assignment_inputs(
     (``golden.crosswalk``): that customer's id picks it as home, nothing else claims it, and
     it yields no ID event, so ``assign_customer_ids`` over the other clusters and the other
     previous customers gives the same ids and events as over all of them. Found in SQL and
-    kept in ``staging._golden_stable`` for ``store_assignments``.
+    kept in ``_golden_stable`` for ``store_assignments``.
+
+    With `logged` (``logged_changes``: the records the clean and match change logs list since
+    the published state's run; pass it only when that state is *cluster-exact*,
+    ``PublishedGolden.exact_clusters``) only the clusters that may have changed are read:
+    those holding a logged record or a record of a published customer that has one. Every
+    other cluster is stable. The invariant that makes this true: when the published state
+    was staged, the records of each ``match.clusters`` cluster were exactly the crosswalk
+    records of one customer (``store_assignments`` checked it); a cluster none of whose
+    records the logs list has the same rows since, and no record of its customer left it.
+    Its customers' crosswalk rows are then exactly the unread clusters' records: the counts
+    are compared, and a difference (``match.clusters`` or ``golden.crosswalk`` changed
+    outside a logged run) raises :class:`ClusterInvariantError`.
 
     Returns:
         ``(clusters, previous, issued)``: the other clusters (``record_key, cluster_key``), the
         other published customers' crosswalk rows (``record_key, customer_id``) and the ids
         already issued with ``run_date``'s stamp (all that ``assign_customer_ids`` reads of
         the issued ids); None without a published crosswalk.
+
+    Raises:
+        ClusterInvariantError: with `logged`, the clusters not read are not the crosswalk
+            records of the customers not read.
     """
     if not table_exists(con, "golden.crosswalk"):
         return None
+    for temp in (_ID_SCOPE, _ID_CUSTOMERS):
+        con.execute(f"DROP TABLE IF EXISTS {temp}")
+    clusters_table, crosswalk = "match.clusters", "golden.crosswalk"
+    if logged is not None:
+        _read_only_changed_clusters(con, logged)
+        clusters_table = _ID_SCOPE
+        crosswalk = (
+            f"(SELECT * FROM golden.crosswalk"
+            f" WHERE customer_id IN (SELECT customer_id FROM {_ID_CUSTOMERS}))"
+        )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_STABLE} AS"
         " WITH j AS (SELECT c.cluster_key::VARCHAR AS cluster_key, x.customer_id"
-        "  FROM match.clusters AS c LEFT JOIN golden.crosswalk AS x USING (record_key)),"
+        f"  FROM {clusters_table} AS c LEFT JOIN golden.crosswalk AS x USING (record_key)),"
         " cs AS (SELECT cluster_key, count(*) AS n, count(customer_id) AS known,"
         "  count(DISTINCT customer_id) AS ids, min(customer_id) AS customer_id"
         "  FROM j GROUP BY cluster_key),"
-        " ps AS (SELECT customer_id, count(*) AS n FROM golden.crosswalk GROUP BY customer_id)"
+        f" ps AS (SELECT customer_id, count(*) AS n FROM {crosswalk} AS x GROUP BY customer_id)"
         " SELECT cs.cluster_key, cs.customer_id FROM cs JOIN ps USING (customer_id)"
         " WHERE cs.ids = 1 AND cs.known = cs.n AND cs.n = ps.n"
     )
     clusters = read_table(
         con,
-        "match.clusters",
+        clusters_table,
         ["record_key", "cluster_key"],
         where=f"cluster_key::VARCHAR NOT IN (SELECT cluster_key FROM {_STABLE})",
     )
+    only = ""
+    if logged is not None:
+        only = f" AND customer_id IN (SELECT customer_id FROM {_ID_CUSTOMERS})"
     previous = read_table(
         con,
         "golden.crosswalk",
         ["record_key", "customer_id"],
-        where=f"customer_id NOT IN (SELECT customer_id FROM {_STABLE})",
+        where=f"customer_id NOT IN (SELECT customer_id FROM {_STABLE}){only}",
     )
     assert clusters is not None and previous is not None
     stamp = f"C{run_date.strftime('%Y%m%d')}%"
+    history = table_exists(con, "golden.customer_ids")
     issued = [
         str(r[0])
         for r in con.execute(
             "SELECT customer_id FROM golden.crosswalk WHERE customer_id LIKE ?"
             + (
                 " UNION SELECT customer_id FROM golden.customer_ids WHERE customer_id LIKE ?"
-                if table_exists(con, "golden.customer_ids")
+                if history
                 else ""
             ),
-            [stamp, stamp] if table_exists(con, "golden.customer_ids") else [stamp],
+            [stamp, stamp] if history else [stamp],
         ).fetchall()
         if r[0] is not None
     ]
     return clusters, previous, issued
 
 
+def _read_only_changed_clusters(con: duckdb.DuckDBPyConnection, logged: str) -> None:
+    """``_ID_SCOPE``: the clusters that may have changed since the published state (those
+    holding a `logged` record or a record of a published customer that has one), and
+    ``_ID_CUSTOMERS``: the published customers of their records and of the logged ones.
+    Check that what is left out matches (see ``id_assignment_inputs``)."""
+    con.execute(
+        f"CREATE TEMP TABLE {_ID_CUSTOMERS} AS SELECT DISTINCT customer_id FROM golden.crosswalk"
+        f" WHERE record_key IN (SELECT record_key FROM {logged})"
+    )
+    con.execute(
+        f"CREATE TEMP TABLE {_ID_SCOPE} AS"
+        f" WITH seeds AS (SELECT record_key FROM {logged}"
+        f"  UNION SELECT record_key FROM golden.crosswalk"
+        f"  WHERE customer_id IN (SELECT customer_id FROM {_ID_CUSTOMERS})),"
+        " keys AS (SELECT DISTINCT cluster_key FROM match.clusters"
+        "  WHERE record_key IN (SELECT record_key FROM seeds))"
+        " SELECT record_key, cluster_key FROM match.clusters"
+        " WHERE cluster_key IN (SELECT cluster_key FROM keys)"
+    )
+    con.execute(
+        f"INSERT INTO {_ID_CUSTOMERS} SELECT DISTINCT customer_id FROM golden.crosswalk"
+        f" WHERE record_key IN (SELECT record_key FROM {_ID_SCOPE})"
+        f" AND customer_id NOT IN (SELECT customer_id FROM {_ID_CUSTOMERS})"
+    )
+    (left_clusters, left_crosswalk) = con.execute(
+        f"SELECT (SELECT count(*) FROM match.clusters) - (SELECT count(*) FROM {_ID_SCOPE}),"
+        " (SELECT count(*) FROM golden.crosswalk) - (SELECT count(*) FROM golden.crosswalk"
+        f"  WHERE customer_id IN (SELECT customer_id FROM {_ID_CUSTOMERS}))"
+    ).fetchall()[0]
+    if left_clusters != left_crosswalk:
+        raise ClusterInvariantError(
+            f"the clusters no change log lists hold {left_clusters} records but their"
+            f" published customers {left_crosswalk}: match.clusters or golden.crosswalk was"
+            " changed outside a logged run since the published golden state. Run once with"
+            " golden_incremental: false to assign every cluster's id again."
+        )
+
+
 def store_assignments(
     con: duckdb.DuckDBPyConnection, assignments: pd.DataFrame, stable: bool = True
-) -> None:
+) -> bool:
     """Write ``ASSIGNMENTS``: ``assignments`` (of the clusters handed to
     ``assign_customer_ids``), plus with ``stable`` the stable clusters' records with their
-    kept ids (``id_assignment_inputs``). With ``stable`` the records of ``assignments`` are
-    kept too (``_REASSIGNED``): only their customer id may differ from the published one, so
-    ``golden_scope`` needs no comparison of every record's."""
+    kept ids (``id_assignment_inputs``; after a read of only the changed clusters, the other
+    clusters' records with their published customers' ids). With ``stable`` the records of
+    ``assignments`` are kept too (``_REASSIGNED``): only their customer id may differ from
+    the published one, so ``golden_scope`` needs no comparison of every record's.
+
+    Then check what the next night's ``id_assignment_inputs`` relies on for this run's
+    assignments (``check_exact_clusters``).
+
+    Returns:
+        Whether the staged state is cluster-exact (``stage_state(exact_clusters=...)``).
+
+    Raises:
+        ClusterInvariantError: the handed clusters did not get one id each, distinct from
+            each other's and from the kept ids.
+    """
     con.execute(f"DROP TABLE IF EXISTS {_REASSIGNED}")
     con.register(_ASSIGN, to_duckdb_arrow(assignments[["record_key", "customer_id"]]))
-    kept = (
-        f" UNION ALL SELECT c.record_key::VARCHAR, s.customer_id FROM match.clusters AS c"
-        f" JOIN {_STABLE} AS s ON c.cluster_key::VARCHAR = s.cluster_key"
-        if stable
-        else ""
-    )
+    restricted = stable and table_exists(con, _ID_SCOPE)
+    kept = ""
+    if stable:
+        kept = (
+            f" UNION ALL SELECT c.record_key::VARCHAR, s.customer_id"
+            f" FROM {_ID_SCOPE if restricted else 'match.clusters'} AS c"
+            f" JOIN {_STABLE} AS s ON c.cluster_key::VARCHAR = s.cluster_key"
+        )
+    if restricted:  # the clusters not read: their records keep their published customer
+        kept += (
+            " UNION ALL SELECT record_key, customer_id FROM golden.crosswalk"
+            f" WHERE customer_id NOT IN (SELECT customer_id FROM {_ID_CUSTOMERS})"
+        )
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {ASSIGNMENTS} AS"
@@ -291,9 +393,62 @@ def store_assignments(
                 f"CREATE TEMP TABLE {_REASSIGNED} AS SELECT record_key::VARCHAR AS record_key"
                 f" FROM {_ASSIGN}"
             )
+        exact = check_exact_clusters(con, _ASSIGN, _ID_SCOPE if restricted else None)
     finally:
         con.unregister(_ASSIGN)
-    con.execute(f"DROP TABLE IF EXISTS {_STABLE}")
+    for temp in (_STABLE, _ID_SCOPE, _ID_CUSTOMERS):
+        con.execute(f"DROP TABLE IF EXISTS {temp}")
+    return exact
+
+
+def check_exact_clusters(
+    con: duckdb.DuckDBPyConnection, handed: str, read: str | None = None
+) -> bool:
+    """Whether ``ASSIGNMENTS`` is *cluster-exact*: every record of ``match.clusters`` is a
+    ``clean.records`` record (so in the crosswalk this run stages) and each cluster's records
+    are exactly one customer's. Only what this run decided is checked: the clusters handed
+    to ``assign_customer_ids`` (`handed`: ``record_key, customer_id``) get one id each,
+    distinct from each other's and from every kept id; and the records of the clusters read
+    (`read`, after a read of only the changed clusters; None: every cluster) are clean. The
+    kept clusters are exact by construction (stable: exactly one published customer) or by
+    the published state's being exact (the clusters not read).
+
+    Returns:
+        False when a clustered record is not clean (the next night reads every cluster).
+
+    Raises:
+        ClusterInvariantError: a handed cluster got two ids, two handed clusters one id, or
+            a handed id is a kept one: ``assign_customer_ids`` broke its contract.
+    """
+    clusters = "match.clusters" if read is None else read
+    (split, shared, reused) = con.execute(
+        f"WITH h AS (SELECT h.customer_id, c.cluster_key FROM {handed} AS h"
+        f"  JOIN {clusters} AS c ON c.record_key = h.record_key::VARCHAR)"
+        " SELECT (SELECT count(*) FROM (SELECT cluster_key FROM h GROUP BY cluster_key"
+        "   HAVING count(DISTINCT customer_id) > 1)),"
+        "  (SELECT count(*) FROM (SELECT customer_id FROM h GROUP BY customer_id"
+        "   HAVING count(DISTINCT cluster_key) > 1)),"
+        f"  (SELECT count(*) FROM {ASSIGNMENTS} WHERE customer_id IN"
+        f"   (SELECT customer_id::VARCHAR FROM {handed}) AND record_key NOT IN"
+        f"   (SELECT record_key::VARCHAR FROM {handed}))"
+    ).fetchall()[0]
+    if split or shared or reused:
+        raise ClusterInvariantError(
+            f"customer id assignment: {split} cluster(s) got two ids, {shared} id(s) went to"
+            f" two clusters, {reused} kept record(s) share an id given to another cluster"
+        )
+    (records, clean) = con.execute(
+        f"SELECT (SELECT count(DISTINCT record_key) FROM {clusters}),"
+        f" (SELECT count(DISTINCT record_key) FROM clean.records"
+        f"  WHERE record_key IN (SELECT record_key FROM {clusters}))"
+    ).fetchall()[0]
+    if records != clean:
+        log.info(
+            "golden     %d clustered record(s) not in clean.records: the next night reads"
+            " every cluster to assign ids",
+            records - clean,
+        )
+    return bool(records == clean)
 
 
 Parts = dict[str, tuple[int, int | None]]
@@ -368,9 +523,11 @@ def stage_state(
     as_of: date,
     published: Parts | None = None,
     run_id: str | None = None,
+    exact_clusters: bool = False,
 ) -> None:
     """Write ``staging.golden_state`` (settings hash, fingerprint of ``staging.*``, run date,
-    and the run that built it: ``golden_scope`` reads the change logs since that run).
+    the run that built it: ``logged_changes`` reads the change logs since that run, and
+    whether its assignments were checked cluster-exact: ``store_assignments``).
 
     After a delta build with the published state's ``parts`` (``GoldenPlan.parts``), the
     fingerprint is derived from them and the delta (no scan of the staged views).
@@ -386,6 +543,7 @@ def stage_state(
                 "fingerprint": fingerprint,
                 "as_of": as_of.isoformat(),
                 "run_id": run_id,
+                "exact_clusters": exact_clusters,
             }
         ]
     )
@@ -466,7 +624,9 @@ def published_golden(
         log.info("golden     full build: golden tables missing: %s", ", ".join(missing))
         return None
     have = table_columns(con, STATE_TABLE)
-    optional = ", ".join(c if c in have else "NULL" for c in ("as_of", "run_id"))
+    optional = ", ".join(
+        c if c in have else "NULL" for c in ("as_of", "run_id", "exact_clusters")
+    )
     rows = con.execute(
         f"SELECT settings_hash, fingerprint, {optional} FROM {STATE_TABLE}"
     ).fetchall()
@@ -485,27 +645,26 @@ def published_golden(
         )
         return None
     as_of = date.fromisoformat(row[2]) if row[2] else None
-    return PublishedGolden(parts=parts, as_of=as_of, run_id=None if row[3] is None else str(row[3]))
+    return PublishedGolden(
+        parts=parts,
+        as_of=as_of,
+        run_id=None if row[3] is None else str(row[3]),
+        exact_clusters=bool(row[4]),
+    )
 
 
-def golden_scope(con: duckdb.DuckDBPyConnection, published: PublishedGolden) -> str | None:
-    """A TEMP table of the records whose golden inputs may differ from the published ones, or
-    None when every record's must be hashed.
+def logged_changes(con: duckdb.DuckDBPyConnection, published: PublishedGolden) -> str | None:
+    """A TEMP table of the records the clean and match change logs list since the run that
+    built the published state, or None when a log cannot tell (the reason is logged).
 
-    A record's inputs are its ``clean.records`` row and facts, its best match score and its
-    customer id. Since the run that built the published state they can only have changed for
-    the records the cleans logged (``clean_changes_since``: rows and facts are written by
-    record), the records whose ``match.pairs`` or ``match.clusters`` rows a link changed
-    (``match_changes_since``) and the records of the clusters assigned an id again
-    (``store_assignments``: a stable cluster keeps its published customer's id). None when a
-    log cannot tell (see those), the state does not name its run, or the ids were assigned
-    over every cluster. Call after ``store_assignments``.
+    Since that run a record's ``clean.records`` row and facts can only have changed if the
+    cleans logged it (``clean_changes_since``: rows and facts are written by record), and
+    its ``match.pairs`` or ``match.clusters`` rows only if a link logged it
+    (``match_changes_since``). None when a log cannot tell (see those) or the state does
+    not name its run. Read by ``id_assignment_inputs`` and ``golden_scope``.
     """
     if published.run_id is None:
         log.info("golden     every record hashed: the published state names no run")
-        return None
-    if not table_exists(con, _REASSIGNED):
-        log.info("golden     every record hashed: customer ids assigned over every cluster")
         return None
     logs = {
         "clean": clean_changes_since(con, published.run_id),
@@ -522,14 +681,36 @@ def golden_scope(con: duckdb.DuckDBPyConnection, published: PublishedGolden) -> 
             )
             return None
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_SCOPE} AS SELECT record_key FROM {logs['clean']}"
+            f"CREATE OR REPLACE TEMP TABLE {_LOGGED} AS SELECT record_key FROM {logs['clean']}"
             f" UNION SELECT record_key FROM {logs['match']}"
-            f" UNION SELECT record_key FROM {_REASSIGNED}"
         )
     finally:
         for table in logs.values():
             if table is not None:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
+    return _LOGGED
+
+
+def golden_scope(con: duckdb.DuckDBPyConnection, logged: str | None) -> str | None:
+    """A TEMP table of the records whose golden inputs may differ from the published ones, or
+    None when every record's must be hashed.
+
+    A record's inputs are its ``clean.records`` row and facts, its best match score and its
+    customer id. Since the run that built the published state they can only have changed for
+    the records the change logs list (`logged`: ``logged_changes``) and the records of the
+    clusters assigned an id again (``store_assignments``: a stable cluster keeps its
+    published customer's id). None when the logs cannot tell (`logged` None) or the ids were
+    assigned over every cluster. Call after ``store_assignments``.
+    """
+    if logged is None:
+        return None
+    if not table_exists(con, _REASSIGNED):
+        log.info("golden     every record hashed: customer ids assigned over every cluster")
+        return None
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_SCOPE} AS SELECT record_key FROM {logged}"
+        f" UNION SELECT record_key FROM {_REASSIGNED}"
+    )
     return _SCOPE
 
 
@@ -672,7 +853,7 @@ def stage_input_state(con: duckdb.DuckDBPyConnection, incremental: bool) -> None
             f" WHERE record_key NOT IN (SELECT record_key FROM {_REPLACED_INPUTS})"
             f" UNION ALL SELECT * FROM {_DELTA_INPUTS}"
         )
-    for temp in (_NEW_INPUTS, _INPUT_CHANGES, _SCOPE, _REASSIGNED, TOUCHED_RECORDS):
+    for temp in (_NEW_INPUTS, _INPUT_CHANGES, _SCOPE, _REASSIGNED, TOUCHED_RECORDS, _LOGGED):
         con.execute(f"DROP TABLE IF EXISTS {temp}")
 
 

@@ -31,11 +31,12 @@ from warehouse.golden_chunks import (
 )
 from warehouse.golden_delta import (
     ASSIGNMENTS,
-    TOUCHED_RECORDS,
     GoldenPlan,
+    PublishedGolden,
     clear_staged,
     golden_scope,
     id_assignment_inputs,
+    logged_changes,
     plan_golden,
     published_golden,
     read_subset,
@@ -91,28 +92,26 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     Only the customers whose inputs changed are rebuilt when the published state allows it
     (``golden_incremental``, ``warehouse.golden_delta``); otherwise every customer is. When
     the clean and match change logs cover every run since the published state's, only the
-    records they list (and those assigned an id again) are hashed and scored
-    (``golden_scope``); the best match scores are then computed for the touched customers'
-    records only.
+    records they list (and those assigned an id again) are hashed
+    (``golden_scope``). The best match scores are computed once per run, in one pass over
+    ``match.pairs`` (its scan is the cost, not the records it keeps): the hashes and the
+    rebuild read them from one TEMP table.
     """
     hint = "run the clean and match stages"
     require_tables(con, ("clean.records", "match.clusters", "match.pairs"), hint)
     return_free_memory()  # what the stages before freed: back to the system, not stacked on
     clear_staged(con)
-    ids = _assign_ids(con, ctx)
     settings_hash = _settings_hash(ctx)
     published = published_golden(con, settings_hash) if ctx.config.golden_incremental else None
-    scope = None if published is None else golden_scope(con, published)
-    if scope is None:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
-        hashed = stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, f"SELECT * FROM {_SCORES}")
-    else:
-        scores = best_scores_sql(scope)
-        hashed = stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, scores, within=scope)
+    logged = None if published is None else logged_changes(con, published)
+    ids, exact = _assign_ids(con, ctx, published, logged)
+    scope = golden_scope(con, logged)
+    # one pass over match.pairs: the scores hashed (the scope's) and those the rebuild reads
+    # (the touched customers' records, known only after the hashes) come from one table
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
+    scores = f"SELECT * FROM {_SCORES}"
+    hashed = stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, scores, within=scope)
     plan = None if published is None else plan_golden(con, settings_hash, published, scope)
-    if scope is not None:  # the scores the rebuild reads: the touched customers' records'
-        sql = best_scores_sql(TOUCHED_RECORDS)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {sql}")
     events = ids.events.assign(run_id=ctx.run_id, run_date=ctx.run_date.isoformat())
     reclassified = 0
     if plan is None:
@@ -128,7 +127,12 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     con.execute(f"DROP TABLE IF EXISTS {ASSIGNMENTS}")
     stage_input_state(con, incremental=plan is not None)
     stage_state(
-        con, settings_hash, ctx.run_date, None if plan is None else plan.parts, ctx.run_id
+        con,
+        settings_hash,
+        ctx.run_date,
+        None if plan is None else plan.parts,
+        ctx.run_id,
+        exact_clusters=exact,
     )
     (crosswalk_rows,) = con.execute("SELECT count(*) FROM staging.crosswalk").fetchall()[0]
     counts = events["event"].value_counts().to_dict() if len(events) else {}
@@ -157,19 +161,31 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     return stats
 
 
-def _assign_ids(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> IdAssignment:
-    """Stable customer IDs for every cluster, written to ``ASSIGNMENTS``; this run's ID events.
+def _assign_ids(
+    con: duckdb.DuckDBPyConnection,
+    ctx: RunContext,
+    published: PublishedGolden | None = None,
+    logged: str | None = None,
+) -> tuple[IdAssignment, bool]:
+    """Stable customer IDs for every cluster, written to ``ASSIGNMENTS``; this run's ID events
+    and whether the assignments are cluster-exact (``store_assignments``).
 
     With ``golden_incremental``, the clusters that are exactly a published customer keep its
     id in SQL and only the other clusters go through ``assign_customer_ids`` (same ids and
-    events as over all of them: ``id_assignment_inputs``).
+    events as over all of them: ``id_assignment_inputs``). When the published state is
+    cluster-exact and the change logs cover every run since it (`logged`), only the clusters
+    the logs may have changed are read.
     """
-    inputs = id_assignment_inputs(con, ctx.run_date) if ctx.config.golden_incremental else None
-    if inputs is not None:
-        clusters, previous, issued = inputs
-        ids = assign_customer_ids(clusters, previous, ctx.run_date, existing_ids=issued)
-        store_assignments(con, ids.assignments)
-        return ids
+    if ctx.config.golden_incremental:
+        narrow = logged if published is not None and published.exact_clusters else None
+        if logged is not None and narrow is None:
+            log.info("golden     ids: every cluster read (the published state is not checked"
+                     " cluster-exact)")  # fmt: skip
+        inputs = id_assignment_inputs(con, ctx.run_date, narrow)
+        if inputs is not None:
+            clusters, previous, issued = inputs
+            ids = assign_customer_ids(clusters, previous, ctx.run_date, existing_ids=issued)
+            return ids, store_assignments(con, ids.assignments)
     (clusters,) = read_required(con, ("match.clusters",), "run the clean and match stages")
     crosswalk = read_table(con, "golden.crosswalk", ["record_key", "customer_id"])
     id_history = read_table(con, "golden.customer_ids", ["customer_id"])
@@ -177,8 +193,7 @@ def _assign_ids(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> IdAssignment
     if id_history is not None:
         existing_ids = id_history["customer_id"].dropna().astype(str).unique().tolist()
     ids = assign_customer_ids(clusters, crosswalk, ctx.run_date, existing_ids=existing_ids)
-    store_assignments(con, ids.assignments, stable=False)
-    return ids
+    return ids, store_assignments(con, ids.assignments, stable=False)
 
 
 def _inputs(

@@ -10,7 +10,12 @@ import pytest
 
 from dedupe import assign_customer_ids
 from warehouse import read_table
-from warehouse.golden_delta import ASSIGNMENTS, id_assignment_inputs, store_assignments
+from warehouse.golden_delta import (
+    ASSIGNMENTS,
+    ClusterInvariantError,
+    id_assignment_inputs,
+    store_assignments,
+)
 
 RUN = date(2026, 11, 24)
 # the published crosswalk: record → customer
@@ -47,12 +52,14 @@ def test_stable_clusters_keep_ids_and_the_rest_equals_a_full_assignment(case: st
         con.execute("CREATE TABLE match.clusters AS SELECT * FROM clusters")
         con.execute("CREATE TABLE golden.crosswalk AS SELECT * FROM crosswalk")
         con.execute("CREATE TABLE golden.customer_ids AS SELECT customer_id FROM crosswalk")
+        con.execute("CREATE SCHEMA clean")
+        con.execute("CREATE TABLE clean.records AS SELECT record_key FROM clusters")
         inputs = id_assignment_inputs(con, RUN)
         assert inputs is not None
         rest, previous, today = inputs
         assert today == ["C20261124001"]
         part = assign_customer_ids(rest, previous, RUN, existing_ids=today)
-        store_assignments(con, part.assignments)
+        assert store_assignments(con, part.assignments)  # cluster-exact
         got = read_table(con, ASSIGNMENTS)
     assert got is not None
 
@@ -71,3 +78,87 @@ def test_stable_clusters_keep_ids_and_the_rest_equals_a_full_assignment(case: st
         assert {"grown", "merged_into", "split_from", "retired", "created"} <= set(
             full.events["event"]
         )
+
+
+def _rows(clusters: dict[str, list[str]]) -> set[tuple[str, str]]:
+    return {(key, cluster) for cluster, keys in clusters.items() for key in keys}
+
+
+def _warehouse(
+    con: duckdb.DuckDBPyConnection, clusters: pd.DataFrame, crosswalk: pd.DataFrame
+) -> None:
+    for schema in ("match", "golden", "staging", "clean"):
+        con.execute(f"CREATE SCHEMA {schema}")
+    con.register("clusters_frame", clusters)
+    con.register("crosswalk_frame", crosswalk)
+    con.execute("CREATE TABLE match.clusters AS SELECT * FROM clusters_frame")
+    con.execute("CREATE TABLE golden.crosswalk AS SELECT * FROM crosswalk_frame")
+    con.execute("CREATE TABLE golden.customer_ids AS SELECT customer_id FROM crosswalk_frame")
+    con.execute("CREATE TABLE clean.records AS SELECT record_key FROM clusters_frame")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_reading_only_the_logged_clusters_gives_the_same_ids_and_events(case: str) -> None:
+    """The published crosswalk is cluster-exact for the "unchanged" clusters (one customer
+    per cluster): a night that reads only the clusters holding a record the change logs
+    list (a changed cluster row) or a record of their published customers assigns the same
+    ids and events as one that reads every cluster."""
+    clusters, crosswalk = _frames(CASES[case])
+    logged = sorted({key for key, _ in _rows(CASES["unchanged"]) ^ _rows(CASES[case])})
+    issued = sorted(set(crosswalk["customer_id"]))
+    full = assign_customer_ids(clusters, crosswalk, RUN, existing_ids=issued)
+    with duckdb.connect() as con:
+        _warehouse(con, clusters, crosswalk)
+        con.execute(
+            "CREATE TEMP TABLE logged AS SELECT unnest(?::VARCHAR[]) AS record_key", [logged]
+        )
+        inputs = id_assignment_inputs(con, RUN, "logged")
+        assert inputs is not None
+        rest, previous, today = inputs
+        part = assign_customer_ids(rest, previous, RUN, existing_ids=today)
+        assert store_assignments(con, part.assignments)
+        got = read_table(con, ASSIGNMENTS)
+    assert got is not None
+    pd.testing.assert_frame_equal(
+        got.astype(str).sort_values("record_key", ignore_index=True),
+        full.assignments.astype(str).sort_values("record_key", ignore_index=True),
+    )
+    pd.testing.assert_frame_equal(
+        part.events.astype(str).reset_index(drop=True),
+        full.events.astype(str).reset_index(drop=True),
+    )
+    if case == "unchanged":  # nothing logged: no cluster read
+        assert rest.empty and previous.empty
+
+
+def test_a_cluster_row_changed_outside_the_logs_is_refused() -> None:
+    """A cluster row deleted without a log entry: the clusters not read no longer hold their
+    customers' records, so reading only the logged ones would assign other ids."""
+    clusters, crosswalk = _frames(CASES["unchanged"])
+    with duckdb.connect() as con:
+        _warehouse(con, clusters, crosswalk)
+        con.execute("DELETE FROM match.clusters WHERE record_key = 'a2'")
+        con.execute("CREATE TEMP TABLE logged (record_key VARCHAR)")
+        with pytest.raises(ClusterInvariantError, match="changed outside a logged run"):
+            id_assignment_inputs(con, RUN, "logged")
+
+
+def test_assignments_breaking_one_cluster_one_customer_are_refused() -> None:
+    clusters, crosswalk = _frames(CASES["grow_merge_split_retire_new"])
+    with duckdb.connect() as con:
+        _warehouse(con, clusters, crosswalk)
+        bad = pd.DataFrame({
+            "record_key": ["a1", "a2", "b1"],
+            "customer_id": ["C20261124001", "C20261124002", "C20261124001"],
+        })  # fmt: skip
+        with pytest.raises(ClusterInvariantError, match="got two ids"):
+            store_assignments(con, bad, stable=False)
+
+
+def test_a_clustered_record_missing_from_clean_makes_the_state_not_exact() -> None:
+    clusters, crosswalk = _frames(CASES["unchanged"])
+    with duckdb.connect() as con:
+        _warehouse(con, clusters, crosswalk)
+        con.execute("DELETE FROM clean.records WHERE record_key = 'c1'")
+        ids = assign_customer_ids(clusters, crosswalk, RUN, existing_ids=[])
+        assert not store_assignments(con, ids.assignments, stable=False)
