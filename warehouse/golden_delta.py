@@ -239,8 +239,9 @@ def id_assignment_inputs(
     records of one customer (``store_assignments`` checked it); a cluster none of whose
     records the logs list has the same rows since, and no record of its customer left it.
     Its customers' crosswalk rows are then exactly the unread clusters' records: the counts
-    are compared, and a difference (``match.clusters`` or ``golden.crosswalk`` changed
-    outside a logged run) raises :class:`ClusterInvariantError`.
+    are compared, and on a difference (``match.clusters`` or ``golden.crosswalk`` changed
+    outside a logged run) every cluster is read instead, with a warning: the run assigns the
+    same ids as a full read, and no later night fails on it.
 
     Returns:
         ``(clusters, previous, issued)``: the other clusters (``record_key, cluster_key``), the
@@ -248,9 +249,6 @@ def id_assignment_inputs(
         already issued with ``run_date``'s stamp (all that ``assign_customer_ids`` reads of
         the issued ids); None without a published crosswalk.
 
-    Raises:
-        ClusterInvariantError: with `logged`, the clusters not read are not the crosswalk
-            records of the customers not read.
     """
     if not table_exists(con, "golden.crosswalk"):
         return None
@@ -258,12 +256,18 @@ def id_assignment_inputs(
         con.execute(f"DROP TABLE IF EXISTS {temp}")
     clusters_table, crosswalk = "match.clusters", "golden.crosswalk"
     if logged is not None:
-        _read_only_changed_clusters(con, logged)
-        clusters_table = _ID_SCOPE
-        crosswalk = (
-            f"(SELECT * FROM golden.crosswalk"
-            f" WHERE customer_id IN (SELECT customer_id FROM {_ID_CUSTOMERS}))"
-        )
+        try:
+            _read_only_changed_clusters(con, logged)
+        except ClusterInvariantError as exc:
+            # a night must not fail because of what an earlier hand changed: read them all
+            log.warning("golden ids: %s; every cluster is read this run", exc)
+            logged = None
+        else:
+            clusters_table = _ID_SCOPE
+            crosswalk = (
+                f"(SELECT * FROM golden.crosswalk"
+                f" WHERE customer_id IN (SELECT customer_id FROM {_ID_CUSTOMERS}))"
+            )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_STABLE} AS"
         " WITH j AS (SELECT c.cluster_key::VARCHAR AS cluster_key, x.customer_id"
@@ -342,8 +346,7 @@ def _read_only_changed_clusters(con: duckdb.DuckDBPyConnection, logged: str) -> 
         raise ClusterInvariantError(
             f"the clusters no change log lists hold {left_clusters} records but their"
             f" published customers {left_crosswalk}: match.clusters or golden.crosswalk was"
-            " changed outside a logged run since the published golden state. Run once with"
-            " golden_incremental: false to assign every cluster's id again."
+            " changed outside a logged run since the published golden state"
         )
 
 
