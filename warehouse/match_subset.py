@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.db import table_columns, to_duckdb_arrow
+from warehouse.db import MEMORY_LIMIT_SETTING, memory_limit_bytes, table_columns, to_duckdb_arrow
 from warehouse.match_state import (
     PREPARED_TABLE,
     PREPARED_VERSION,
@@ -99,20 +99,8 @@ def _keys(values: Sequence[str] | np.ndarray) -> pa.Table:
     return pa.table({"record_key": pa.array(np.asarray(values, dtype=object), type=pa.string())})
 
 
-_SETTING = "SELECT current_setting('memory_limit')"
-_UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
-          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}  # fmt: skip
 SUBSET_MEMORY_MIB = 1024
 """DuckDB's ``memory_limit`` while a nightly reads its reach (at most; a lower limit stays)."""
-
-
-def _limit_bytes(setting: str) -> int | None:
-    """A ``memory_limit`` as DuckDB shows it (``"2.0 GiB"``) in bytes; None if not a size."""
-    number, _, unit = setting.strip().partition(" ")
-    try:
-        return int(float(number) * _UNITS[unit or "B"])
-    except (KeyError, ValueError):
-        return None
 
 
 def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) -> None:
@@ -124,7 +112,7 @@ def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) 
     Python link that follows, which sets the night's peak. The limit is lowered to what
     DuckDB holds besides those blocks (plus `margin_mib`), which evicts them, and set back.
     """
-    ((limit,),) = con.execute(_SETTING).fetchall()
+    ((limit,),) = con.execute(MEMORY_LIMIT_SETTING).fetchall()
     ((other,),) = con.execute(
         "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
         " WHERE tag <> 'BASE_TABLE'"
@@ -350,8 +338,8 @@ class StoredSubset:
         """
         if self.memory_mib is None or self._limit is not None:
             return
-        ((limit,),) = self.con.execute(_SETTING).fetchall()
-        now = _limit_bytes(str(limit))
+        ((limit,),) = self.con.execute(MEMORY_LIMIT_SETTING).fetchall()
+        now = memory_limit_bytes(str(limit))
         if now is not None and now <= self.memory_mib * 2**20:
             return
         self._limit = str(limit)
