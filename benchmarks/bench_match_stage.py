@@ -258,7 +258,10 @@ def measure(state: Path, codes: list[Path], repeat: int, profile: Path | None) -
     runs: dict[Path, list[dict[str, Any]]] = {code: [] for code in codes}
     for k in range(repeat):
         for code in codes:
-            run = _measure_once(state, code, profile if k == 0 else None)
+            # one profile per checkout: <profile>-<checkout folder name>.<suffix>
+            named = None if profile is None or k else profile.with_name(
+                f"{profile.stem}-{code.name}{profile.suffix}")  # fmt: skip
+            run = _measure_once(state, code, named)
             runs[code].append(run)
             print(f"{code}: CPU {run['cpu_s']} s, wall {run['wall_s']} s, peak"
                   f" {run['peak_mb']} MB in {run['peak_phase']!r}; phases"
