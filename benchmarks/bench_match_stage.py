@@ -9,8 +9,8 @@ connection, opened as a stage opens the warehouse) and prints its CPU seconds (u
 the process, DuckDB's threads included), wall seconds, its own peak resident memory (the
 process's peak is reset when the stage starts), the phase running at that peak (a thread reads
 ``VmRSS`` every 10 ms; phases are the stage's steps, see ``_PHASES``) and content hashes of
-every ``match.*`` table and the match log it wrote (without their timestamp columns: when the
-run ran), so two checkouts' results can be compared. ``--code DIR ...`` imports the
+every ``match.*`` table and the match log it wrote (without timestamps and ``*_at`` columns:
+when the run ran), so two checkouts' results can be compared. ``--code DIR ...`` imports the
 pipeline from other checkouts (e.g. a ``git archive`` of ``main``), alternating repeat by
 repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the first repeat.
 
@@ -141,7 +141,7 @@ def _hashes(con: Any) -> dict[str, str]:
     for (name,) in tables:
         described = con.sql(f"SELECT * FROM {name} LIMIT 0")
         cols = [c for c, t in zip(described.columns, described.types, strict=True)
-                if "TIMESTAMP" not in str(t) and c != "created_at"]  # fmt: skip
+                if "TIMESTAMP" not in str(t) and not c.endswith("_at")]  # fmt: skip
         listed = ", ".join(f'"{c}"' for c in cols)
         table = con.sql(f"SELECT {listed} FROM {name} ORDER BY ALL").to_arrow_table()
         out[name] = f"{table.num_rows}:{table_content_hash(table)}"

@@ -844,8 +844,11 @@ def _changed_rows(
             f"CREATE OR REPLACE TEMP TABLE {gone} AS SELECT DISTINCT {keys} FROM"
             f" (SELECT * FROM _delta_old EXCEPT SELECT * FROM _delta_new){dropped}"
         )
+        # a delta row not stored as it is: a set difference, as the delta's rows are unique
+        # (one a pair, one a record); EXCEPT ALL gave the same rows at ≈ 3× the CPU (DuckDB
+        # numbers the repeats of every row first)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {added} AS SELECT * FROM _delta_new EXCEPT ALL"
+            f"CREATE OR REPLACE TEMP TABLE {added} AS SELECT * FROM _delta_new EXCEPT"
             " SELECT * FROM _delta_old"
         )
     finally:
