@@ -146,6 +146,7 @@ class StoredSubset:
         self._rows: pd.DataFrame | None = None
         self._places_done: dict[str, pd.DataFrame] = {}
         self._pairs_done: dict[str, np.ndarray] | None = None
+        self._labels: tuple[dict[str, list[str]], list[str]] | None = None
 
     def _frame(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
         table = self.con.sql(sql, params=params).to_arrow_table()
@@ -357,6 +358,7 @@ class StoredSubset:
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._rows, self._places_done, self._pairs_done = None, {}, None
+        self._labels = None
         for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
             self.con.execute(f"DROP TABLE IF EXISTS _sub_bk{i}")
@@ -546,7 +548,9 @@ class StoredSubset:
             "added": pa.array(added)}))  # fmt: skip
         try:
             con.execute("CREATE OR REPLACE TEMP TABLE _sub_pos AS SELECT * FROM _sub_spos")
-            names, levels = stored_pair_labels(con)
+            if self._labels is None:  # (two scans of match.pairs: once for both reads)
+                self._labels = stored_pair_labels(con)
+            names, levels = self._labels
             select = stored_pair_select(levels, "l.pos AS left", "r.pos AS right")
             # (pass 2: the pairs with an added end found first, against the few added keys,
             # then joined: cheaper than probing every pair with every record read)
