@@ -631,8 +631,10 @@ DELTA_TABLES = ("match.pairs", "match.clusters", "match.review_queue")
 """The tables a nightly link updates row by row (`write_match_delta`); the others are small."""
 
 
-DELTA_WRITE_MEMORY_MIB = 1024
-"""DuckDB's ``memory_limit`` while `write_match_delta` works (at most; a lower limit stays)."""
+DELTA_WRITE_MEMORY_MIB = 512
+"""DuckDB's ``memory_limit`` while `write_match_delta` works (at most; a lower limit stays).
+At 1 M records the write's own rise fell from ≈ 0.9 GB (2 GiB limit, and 1 GiB) to ≈ 0.46 GB,
+at the same CPU (BENCHMARKS.md, branch ``nmatch9``)."""
 
 
 @dataclass(frozen=True)

@@ -412,7 +412,7 @@ def test_a_delta_larger_than_a_row_group_is_written_whole() -> None:
     )
 
 
-@pytest.mark.parametrize(("limit", "during"), [("2GiB", "1.0 GiB"), ("256MiB", "256.0 MiB")])
+@pytest.mark.parametrize(("limit", "during"), [("2GiB", "512.0 MiB"), ("256MiB", "256.0 MiB")])
 def test_the_delta_write_runs_under_a_bounded_duckdb_memory_limit_restored_after(
     monkeypatch: pytest.MonkeyPatch, limit: str, during: str
 ) -> None:
