@@ -633,8 +633,8 @@ DELTA_TABLES = ("match.pairs", "match.clusters", "match.review_queue")
 
 DELTA_WRITE_MEMORY_MIB = 512
 """DuckDB's ``memory_limit`` while `write_match_delta` works (at most; a lower limit stays).
-At 1 M records the write's own rise fell from ≈ 0.9 GB (2 GiB limit, and 1 GiB) to ≈ 0.46 GB,
-at the same CPU (BENCHMARKS.md, branch ``nmatch9``)."""
+At 1 M records the write's own rise was ≈ 0.9 GB under the 2 GiB (or a 1 GiB) limit and
+≈ 0.5 GB under 512 MiB, at the same CPU (BENCHMARKS.md, branch ``nmatch9``)."""
 
 
 @dataclass(frozen=True)
