@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -13,6 +15,7 @@ import pyarrow as pa
 
 SCHEMAS = ("raw", "quarantine", "clean", "match", "staging", "golden", "analytics", "ops", "audit")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+log = logging.getLogger("customer_archive")
 
 
 def connect(
@@ -51,6 +54,47 @@ def connect(
     if target != ":memory:" and not read_only:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(target, read_only=read_only, config=config)
+
+
+MEMORY_LIMIT_SETTING = "SELECT current_setting('memory_limit')"
+_UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}  # fmt: skip
+
+
+def memory_limit_bytes(setting: str) -> int | None:
+    """A ``memory_limit`` as DuckDB shows it (``"2.0 GiB"``) in bytes; None if not a size."""
+    number, _, unit = setting.strip().partition(" ")
+    try:
+        return int(float(number) * _UNITS[unit or "B"])
+    except (KeyError, ValueError):
+        return None
+
+
+@contextmanager
+def memory_limit_at_most(con: duckdb.DuckDBPyConnection, mib: int) -> Iterator[None]:
+    """DuckDB's ``memory_limit`` at most `mib` MiB inside the block, then set back.
+
+    A lower limit already set stays (never raised). Under the lower limit DuckDB keeps fewer
+    scanned blocks cached and spills a large intermediate to its temporary directory instead
+    of growing: what a step that runs beside large Python objects wants. When DuckDB cannot
+    evict down to the lower limit when it is set (pinned blocks), the limit is left as it
+    was (logged as a warning): the block runs as it would without the bound.
+    """
+    ((limit,),) = con.execute(MEMORY_LIMIT_SETTING).fetchall()
+    now = memory_limit_bytes(str(limit))
+    if now is not None and now <= mib * 2**20:
+        yield
+        return
+    try:
+        con.execute(f"SET memory_limit = '{mib}MiB'")
+    except duckdb.OutOfMemoryException as exc:
+        log.warning("DuckDB memory_limit not lowered to %d MiB: %s", mib, exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{limit}'")
 
 
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from warehouse.db import (
     create_empty_table,
+    memory_limit_at_most,
     read_table,
     replace_tables,
     table_columns,
@@ -630,6 +631,12 @@ DELTA_TABLES = ("match.pairs", "match.clusters", "match.review_queue")
 """The tables a nightly link updates row by row (`write_match_delta`); the others are small."""
 
 
+DELTA_WRITE_MEMORY_MIB = 512
+"""DuckDB's ``memory_limit`` while `write_match_delta` works (at most; a lower limit stays).
+At 1 M records the write's own rise was ≈ 0.9 GB under the 2 GiB (or a 1 GiB) limit and
+≈ 0.5 GB under 512 MiB, at the same CPU (BENCHMARKS.md, branch ``nmatch9``)."""
+
+
 @dataclass(frozen=True)
 class DeltaWrite:
     """What `write_match_delta` changed: rows deleted and inserted per table."""
@@ -641,7 +648,7 @@ class DeltaWrite:
 def write_match_delta(
     con: duckdb.DuckDBPyConnection,
     records: pd.Series,
-    tables: Mapping[str, pd.DataFrame],
+    tables: MutableMapping[str, pd.DataFrame],
     params_row: Mapping[str, object],
     prepared: pd.DataFrame,
     prepared_version: str,
@@ -663,11 +670,19 @@ def write_match_delta(
     ``match.pairs`` or ``match.clusters`` rows were deleted or inserted are logged in the same
     transaction (``warehouse.ops.record_match_run``): the golden build hashes only those.
 
+    The rows to delete and insert are worked out under DuckDB's ``memory_limit`` lowered to
+    `DELTA_WRITE_MEMORY_MIB` (`memory_limit_at_most`; set back after the write): the scope's
+    scan of ``match.pairs`` and the comparison run beside the delta's frames, and under the
+    warehouse's limit (2 GiB by default) DuckDB kept the scanned blocks cached on top of
+    them — a 1 M nightly's peak. Each delta frame is taken out of `tables` once DuckDB holds
+    its rows, so a caller that keeps no other reference lets it go before the next.
+
     Args:
         con: the warehouse (``match.*`` written by an earlier link).
         records: the affected record keys (`dedupe.LinkDelta.records`).
         tables: ``match.pairs``, ``match.clusters``, ``match.review_queue`` rows of the
-            affected records and ``match.blocking_stats``.
+            affected records and ``match.blocking_stats``; the first three are removed from
+            it (handed over).
         params_row: the ``match.params`` row.
         prepared: the prepared rows this run prepared or re-flagged.
         prepared_version: the fingerprint of the code that prepared them.
@@ -703,7 +718,6 @@ def write_match_delta(
                 for side in ("left_key", "right_key")
             }
         ),
-        **{f"_delta_{n.split('.')[1]}": to_duckdb_arrow(tables[n]) for n in DELTA_TABLES},
     }
     if within is not None:
         views["_delta_within"] = _key_table(within)
@@ -714,54 +728,60 @@ def write_match_delta(
     inserted: dict[str, int] = {}
     for view, table in views.items():
         con.register(view, table)
-    temps = [_CHANGED_KEYS]
-    began = False
-    try:
-        # the rows to delete and insert are worked out before the transaction, into temporary
-        # tables it only reads, and the delta's table is created from column DDL: DuckDB 2.0.0
-        # (threads > 1) scans as empty an insert of >= one row group (122,880 rows) into a
-        # table created empty by a CTAS in the same transaction — a 1 M-record nightly's 0.8 M
-        # delta pairs then compared as an empty delta, every stored pair of its scope deleted
-        # and none inserted (`_changed_rows`; docs/warehouse.md)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CHANGED_KEYS} (record_key VARCHAR)")
-        for name in DELTA_TABLES:
-            temps += _changed_rows(
-                con, name, f"_delta_{name.split('.')[1]}", within is not None,
-                logged=name in _LOGGED_TABLES,
-            )  # fmt: skip
-        con.execute("BEGIN TRANSACTION")
-        began = True
-        for name in DELTA_TABLES:
-            deleted[name], inserted[name] = _write_changed_rows(con, name)
-        record_match_run(con, str(params_row["run_id"]), "incremental", _CHANGED_KEYS)
-        con.execute(
-            f"DELETE FROM {PREPARED_TABLE} WHERE record_key IN"
-            " (SELECT record_key FROM _delta_prepared)"
-        )
-        con.execute(f"INSERT INTO {PREPARED_TABLE} BY NAME SELECT * FROM _delta_prepared")
-        con.execute(
-            "DELETE FROM match.linked_records WHERE record_key IN"
-            " (SELECT record_key FROM _delta_relinked)"
-        )
-        con.execute(
-            "INSERT INTO match.linked_records BY NAME SELECT * FROM clean.records"
-            " WHERE record_key IN (SELECT record_key FROM _delta_relinked)"
-        )
-        if stats is not None:
+    with memory_limit_at_most(con, DELTA_WRITE_MEMORY_MIB):
+        temps = [_CHANGED_KEYS]
+        began = False
+        try:
+            # the rows to delete and insert are worked out before the transaction, into temporary
+            # tables it only reads, and the delta's table is created from column DDL: DuckDB 2.0.0
+            # (threads > 1) scans as empty an insert of >= one row group (122,880 rows) into a
+            # table created empty by a CTAS in the same transaction — a 1 M-record nightly's 0.8 M
+            # delta pairs then compared as an empty delta, every stored pair of its scope deleted
+            # and none inserted (`_changed_rows`; docs/warehouse.md)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_CHANGED_KEYS} (record_key VARCHAR)")
+            for name in DELTA_TABLES:
+                view = f"_delta_{name.split('.')[1]}"
+                # one delta frame at a time in Arrow, let go of once DuckDB holds its rows
+                con.register(view, to_duckdb_arrow(tables.pop(name)))
+                try:
+                    temps += _changed_rows(
+                        con, name, view, within is not None, logged=name in _LOGGED_TABLES
+                    )
+                finally:
+                    con.unregister(view)
+            con.execute("BEGIN TRANSACTION")
+            began = True
+            for name in DELTA_TABLES:
+                deleted[name], inserted[name] = _write_changed_rows(con, name)
+            record_match_run(con, str(params_row["run_id"]), "incremental", _CHANGED_KEYS)
             con.execute(
-                "CREATE OR REPLACE TABLE match.blocking_stats AS SELECT * FROM _delta_stats"
+                f"DELETE FROM {PREPARED_TABLE} WHERE record_key IN"
+                " (SELECT record_key FROM _delta_prepared)"
             )
-        con.execute("CREATE OR REPLACE TABLE match.params AS SELECT * FROM _delta_params")
-        con.execute("COMMIT")
-    except BaseException:
-        if began:
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        for view in views:
-            con.unregister(view)
-        for temp in temps:
-            con.execute(f"DROP TABLE IF EXISTS {temp}")
+            con.execute(f"INSERT INTO {PREPARED_TABLE} BY NAME SELECT * FROM _delta_prepared")
+            con.execute(
+                "DELETE FROM match.linked_records WHERE record_key IN"
+                " (SELECT record_key FROM _delta_relinked)"
+            )
+            con.execute(
+                "INSERT INTO match.linked_records BY NAME SELECT * FROM clean.records"
+                " WHERE record_key IN (SELECT record_key FROM _delta_relinked)"
+            )
+            if stats is not None:
+                con.execute(
+                    "CREATE OR REPLACE TABLE match.blocking_stats AS SELECT * FROM _delta_stats"
+                )
+            con.execute("CREATE OR REPLACE TABLE match.params AS SELECT * FROM _delta_params")
+            con.execute("COMMIT")
+        except BaseException:
+            if began:
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            for view in views:
+                con.unregister(view)
+            for temp in temps:
+                con.execute(f"DROP TABLE IF EXISTS {temp}")
     return DeltaWrite(deleted, inserted)
 
 
@@ -826,8 +846,11 @@ def _changed_rows(
             f"CREATE OR REPLACE TEMP TABLE {gone} AS SELECT DISTINCT {keys} FROM"
             f" (SELECT * FROM _delta_old EXCEPT SELECT * FROM _delta_new){dropped}"
         )
+        # a delta row not stored as it is: a set difference, as the delta's rows are unique
+        # (one a pair, one a record); EXCEPT ALL gave the same rows at ≈ 3× the CPU (DuckDB
+        # numbers the repeats of every row first)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {added} AS SELECT * FROM _delta_new EXCEPT ALL"
+            f"CREATE OR REPLACE TEMP TABLE {added} AS SELECT * FROM _delta_new EXCEPT"
             " SELECT * FROM _delta_old"
         )
     finally:

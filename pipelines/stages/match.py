@@ -358,21 +358,26 @@ def _write_delta(
     plan = inputs.plan
     assert plan is not None
     # of the records read only the re-prepared rows and the keys are written: the rest of the
-    # frame is let go of (and the heap handed back) before DuckDB writes
+    # frame is let go of (and the heap handed back) before DuckDB writes; the delta's rows are
+    # handed over to the write, which lets each table's frame go once DuckDB holds its rows
     records_read = len(delta.prepared)
     refreshed = delta.prepared[delta.refreshed]
     within = delta.prepared["record_key"] if delta.partial else None
     delta.prepared = delta.prepared.iloc[:0]
+    tables = {
+        "match.pairs": delta.pairs,
+        "match.clusters": delta.clusters,
+        "match.review_queue": delta.review_queue,
+        "match.blocking_stats": delta.blocking_stats.assign(run_id=ctx.run_id),
+    }
+    delta.pairs, delta.clusters, delta.review_queue = (
+        delta.pairs.iloc[:0], delta.clusters.iloc[:0], delta.review_queue.iloc[:0]
+    )
     return_free_memory()
     written = write_match_delta(
         con,
         delta.records,
-        {
-            "match.pairs": delta.pairs,
-            "match.clusters": delta.clusters,
-            "match.review_queue": delta.review_queue,
-            "match.blocking_stats": delta.blocking_stats.assign(run_id=ctx.run_id),
-        },
+        tables,
         {
             "run_id": ctx.run_id,
             "created_at": ctx.ingested_at,

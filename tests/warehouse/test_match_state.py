@@ -410,3 +410,58 @@ def test_a_delta_larger_than_a_row_group_is_written_whole() -> None:
         con.sql("SELECT * FROM match.pairs ORDER BY left_key, right_key").df(),
         _stored(pairs, ["left_key", "right_key"]),
     )
+
+
+@pytest.mark.parametrize(("limit", "during"), [("2GiB", "512.0 MiB"), ("256MiB", "256.0 MiB")])
+def test_the_delta_write_runs_under_a_bounded_duckdb_memory_limit_restored_after(
+    monkeypatch: pytest.MonkeyPatch, limit: str, during: str
+) -> None:
+    """While the delta's rows are compared and written DuckDB's ``memory_limit`` is at most
+    `DELTA_WRITE_MEMORY_MIB` (a lower one stays); it is set back after the write, and after a
+    write that fails; the delta frames are handed over: each is let go of once compared."""
+    import weakref
+
+    import warehouse.match_state as match_state_module
+
+    records, _ = make_records(80, seed=7)
+    con = duckdb.connect(config={"memory_limit": limit})
+    base = link_records(records)
+    write_full_link(con, records, base)
+    seen: list[tuple[str, str, list[bool]]] = []
+    changed_rows = match_state_module._changed_rows
+    frames = {n: base.pairs.copy() if n == "match.pairs" else
+              (base.clusters.copy() if n == "match.clusters" else base.review_queue.copy())
+              for n in DELTA_TABLES}  # fmt: skip
+    alive = {n: weakref.ref(f) for n, f in frames.items()}
+
+    def spy(con_: duckdb.DuckDBPyConnection, name: str, *args: object, **kwargs: object) -> object:
+        setting = con_.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        seen.append((name, str(setting), [alive[n]() is not None for n in DELTA_TABLES]))
+        return changed_rows(con_, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(match_state_module, "_changed_rows", spy)
+    tables: dict[str, pd.DataFrame] = {**frames}
+    del frames
+    keys = base.clusters["record_key"]
+    row = {"run_id": "night1", "created_at": pd.Timestamp.now(),
+           "params": base.params.to_json(), **STATE}  # fmt: skip
+    written = write_match_delta(con, keys, tables, row, base.prepared.iloc[:0], VERSION,
+                                keys.iloc[:0])  # fmt: skip
+    assert [s[:2] for s in seen] == [(n, during) for n in DELTA_TABLES]
+    # each frame is let go of once in Arrow, before its rows are compared (handed over)
+    assert [s[2] for s in seen] == [[False, True, True], [False, False, True],
+                                    [False, False, False]]  # fmt: skip
+    assert not tables.keys() & set(DELTA_TABLES)
+    assert written.deleted["match.pairs"] == written.inserted["match.pairs"] == 0
+    restored = "2.0 GiB" if limit == "2GiB" else "256.0 MiB"
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == restored
+
+    def failing(*args: object, **kwargs: object) -> object:
+        raise duckdb.IOException("disk full")
+
+    monkeypatch.setattr(match_state_module, "_write_changed_rows", failing)
+    again = {"match.pairs": base.pairs, "match.clusters": base.clusters,
+             "match.review_queue": base.review_queue}  # fmt: skip
+    with pytest.raises(duckdb.IOException):
+        write_match_delta(con, keys, again, row, base.prepared.iloc[:0], VERSION, keys.iloc[:0])
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == restored

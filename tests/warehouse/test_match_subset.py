@@ -488,3 +488,35 @@ def test_merged_pairs_insert_the_added_pairs_at_their_places() -> None:
     none = {k: v[:0] for k, v in earlier().items()}
     out = _merged_pairs(none, moved, added, 7)
     assert out["left"].tolist() == [0, 1, 2, 5] and out["score"].tolist() == [9.0, 8.0, 7.0, 6.0]
+
+
+def test_the_stored_pair_labels_are_read_once_for_both_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rule labels of ``match.pairs`` (two scans of the whole table) are read once a night,
+    not again by pass 2's read; the night still equals a full rebuild."""
+    import warehouse.match_subset as match_subset
+
+    records, _ = make_records(300, seed=21)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    calls: list[int] = []
+    labels = match_subset.stored_pair_labels
+    reads = StoredSubset._pairs
+
+    def spy(con_: duckdb.DuckDBPyConnection) -> object:
+        calls.append(1)
+        return labels(con_)
+
+    def counted(self: StoredSubset, *args: object) -> object:
+        calls.append(0)
+        return reads(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(match_subset, "stored_pair_labels", spy)
+    monkeypatch.setattr(StoredSubset, "_pairs", counted)
+    dupes = records.sample(4, random_state=1)
+    dupes = dupes.assign(record_key="n:" + dupes["record_key"])
+    current = pd.concat([records, dupes], ignore_index=True)
+    replace_tables(con, {"clean.records": current})
+    _night(con, current, None, 1, params)
+    assert calls == [0, 1, 0]  # pass 1 reads them, pass 2 reuses them

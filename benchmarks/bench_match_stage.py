@@ -1,0 +1,309 @@
+"""The nightly match stage alone, as the pipeline runs it, on a warehouse stopped before it.
+
+A prepared state (``--prepare N``) is a bench project (``bench_pipeline.py``'s worker folder,
+the cached bench data of N records) whose full run completed and whose nightly run was stopped
+right before its match stage (``CUSTOMER_ARCHIVE_CRASH_AT=match:before``): ingest and clean of
+the night are done, the clean change log written. Each repeat copies the state to a temporary
+folder and, in a child process, runs ``pipelines.stages.match.match_stage`` on it (one
+connection, opened as a stage opens the warehouse) and prints its CPU seconds (user + sys of
+the process, DuckDB's threads included), wall seconds, its own peak resident memory (the
+process's peak is reset when the stage starts), the phase running at that peak (a thread reads
+``VmRSS`` every 10 ms; phases are the stage's steps, see ``_PHASES``) and content hashes of
+every ``match.*`` table and the match log it wrote (without timestamps and ``*_at`` columns:
+when the run ran), so two checkouts' results can be compared. ``--code DIR ...`` imports the
+pipeline from other checkouts (e.g. a ``git archive`` of ``main``), alternating repeat by
+repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the first repeat.
+
+    .venv/bin/python benchmarks/bench_match_stage.py --prepare 200000 --states /tmp/states
+    .venv/bin/python benchmarks/bench_match_stage.py /tmp/states/prematch-200000 --repeat 3 \\
+        --code /tmp/main .
+    .venv/bin/python benchmarks/bench_match_stage.py /tmp/states/prematch-200000 --repeat 1 \\
+        --profile /tmp/match.prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_ROOT = Path(__file__).resolve().parents[1]
+_PREFIX = "MATCH-STAGE-RESULT "
+_PHASES = (
+    ("pipelines.stages.match", "match_inputs", "plan"),
+    ("pipelines.stages.match", "link", "link"),
+    ("dedupe.incremental", "_prepare_change", "link: prepare change"),
+    ("dedupe.incremental", "_link", "link: score + cluster"),
+    ("warehouse.match_subset", "StoredSubset.reach", "link: reach (pass 1 read)"),
+    ("warehouse.match_subset", "StoredSubset.grow", "link: grow (pass 2 read)"),
+    ("pipelines.stages.match", "write_match", "write"),
+    ("warehouse.match_state", "write_match_delta", "write: delta"),
+    ("warehouse.match_state", "_changed_rows", "write: changed rows"),
+)
+"""(module, function, label) of the steps the peak is located in (innermost running wins;
+a step missing from a checkout is skipped)."""
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _status_mb() -> dict[str, float]:
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmRSS", "VmHWM")):
+            name, value = line.split(":", 1)
+            fields[name] = float(value.split()[0]) / 1024
+    return fields
+
+
+class _Phases:
+    """The step running now (a stack of labels) and the highest ``VmRSS`` seen in each."""
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+        self.peaks: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.entered: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def wrap(self, owner: Any, attr: str, label: str) -> None:
+        func = getattr(owner, attr)
+
+        def wrapper(*args: Any, _f: Callable[..., Any] = func, **kwargs: Any) -> Any:
+            self.stack.append(label)
+            self.entered.setdefault(label, _status_mb()["VmRSS"])
+            started = _cpu()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                self.cpu[label] = self.cpu.get(label, 0.0) + _cpu() - started
+                self.stack.pop()
+
+        setattr(owner, attr, wrapper)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            label = self.stack[-1] if self.stack else "-"
+            rss = _status_mb()["VmRSS"]
+            self.peaks[label] = max(self.peaks.get(label, 0.0), rss)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _wrap_phases(phases: _Phases) -> None:
+    for module_name, name, label in _PHASES:
+        module = importlib.import_module(module_name)
+        owner: Any = module
+        *outer, attr = name.split(".")
+        for part in outer:
+            owner = getattr(owner, part, None)
+        if owner is None or not hasattr(owner, attr):
+            continue
+        original = getattr(owner, attr)
+        phases.wrap(owner, attr, label)
+        if owner is not module:
+            continue
+        # also where it was imported by name
+        for other in list(sys.modules.values()):
+            if other is not module and getattr(other, attr, None) is original:
+                setattr(other, attr, getattr(owner, attr))
+
+
+def _hashes(con: Any) -> dict[str, str]:
+    """Content hashes of every ``match.*`` table and of the match log (``ops``)."""
+    from warehouse.archive._hashing import table_content_hash
+
+    out = {}
+    tables = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+        " WHERE schema_name = 'match' OR table_name LIKE '%match%' ORDER BY 1"
+    ).fetchall()
+    for (name,) in tables:
+        described = con.sql(f"SELECT * FROM {name} LIMIT 0")
+        cols = [c for c, t in zip(described.columns, described.types, strict=True)
+                if "TIMESTAMP" not in str(t) and not c.endswith("_at")]  # fmt: skip
+        listed = ", ".join(f'"{c}"' for c in cols)
+        table = con.sql(f"SELECT {listed} FROM {name} ORDER BY ALL").to_arrow_table()
+        out[name] = f"{table.num_rows}:{table_content_hash(table)}"
+    return out
+
+
+def worker(project: Path, profile: Path | None) -> None:
+    """Run the match stage of the stopped nightly; print the figures."""
+    import datetime as dt
+
+    import great_expectations  # noqa: F401 - a fixed import cost, kept out of the figures
+
+    from pipelines.access import open_warehouse
+    from pipelines.settings import load_config
+    from pipelines.stages.context import RunContext
+    from pipelines.stages.match import match_stage
+
+    cfg = load_config(project / "archive.yml")
+    with open_warehouse(cfg) as con:
+        (run_id,) = con.execute(
+            "SELECT run_id FROM ops.stage_stats WHERE stage = 'clean' AND run_id NOT IN"
+            " (SELECT run_id FROM ops.stage_stats WHERE stage = 'match')"
+        ).fetchone() or (None,)
+    if run_id is None:
+        sys.exit(f"{project}: no run stopped before its match stage")
+    run_date = max(dt.date.fromisoformat(p.name) for p in (project / "landing").glob("*/*"))
+    ctx = RunContext(config=cfg, run_id=str(run_id), run_date=run_date)
+    phases = _Phases()
+    _wrap_phases(phases)
+    profiler = None
+    if profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)
+    with open_warehouse(cfg) as con:
+        start = _status_mb()
+        Path("/proc/self/clear_refs").write_text("5")
+        phases.start()
+        cpu, wall = _cpu(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        stats = match_stage(con, ctx)
+        if profiler is not None:
+            profiler.disable()
+        cpu, wall = _cpu() - cpu, time.perf_counter() - wall
+        phases.stop()
+        end = _status_mb()
+        hashes = _hashes(con)
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
+    top = max(phases.peaks.items(), key=lambda kv: kv[1]) if phases.peaks else ("-", 0.0)
+    result = {
+        "cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "rss_start_mb": round(start["VmRSS"], 1),
+        "peak_mb": round(end["VmHWM"], 1),
+        "rss_end_mb": round(end["VmRSS"], 1),
+        "peak_phase": top[0],
+        "phase_peaks_mb": {k: round(v, 1) for k, v in phases.peaks.items()},
+        "phase_cpu_s": {k: round(v, 2) for k, v in phases.cpu.items()},
+        "phase_start_mb": {k: round(v, 1) for k, v in phases.entered.items()},
+        "stats": stats.as_dict(),
+        "hashes": hashes,
+    }
+    print(_PREFIX + json.dumps(result, default=str), flush=True)
+
+
+def prepare(records: int, states: Path) -> Path:
+    """``states/prematch-<records>``: a full run of the cached bench data, then its nightly
+    run stopped before the match stage."""
+    data = Path(os.environ.get("BENCH_OUT", _ROOT)) / "data" / "bench" / str(records)
+    if not (data / "meta.json").exists():
+        sys.exit(f"no bench data in {data}: run bench_pipeline.py --records {records} first")
+    target = states / f"prematch-{records}"
+    shutil.rmtree(target, ignore_errors=True)
+    states.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CUSTOMER_ARCHIVE_CODE_VERSION": "bench"}
+    cmd = [sys.executable, str(_ROOT / "benchmarks" / "bench_pipeline.py"),
+           "--workdir", str(target), "--data", str(data), "--scale-json", "{}"]  # fmt: skip
+    subprocess.run([*cmd, "--worker", "full"], env=env, check=True, capture_output=True)
+    stop = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": "match:before"}
+    subprocess.run([*cmd, "--worker", "incremental"], env=stop, check=False, capture_output=True)
+    return target
+
+
+def _copy_state(state: Path, into: Path) -> Path:
+    """Copy a prepared project; its ``archive.yml`` paths point at the copy."""
+    target = into / state.name
+    shutil.copytree(state, target, symlinks=True)
+    cfg = target / "archive.yml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(str(state), str(target)), "utf-8")
+    return target
+
+
+def _measure_once(state: Path, code: Path, profile: Path | None) -> dict[str, Any]:
+    """One child process running this file's worker with ``code`` first on its import path."""
+    with tempfile.TemporaryDirectory(dir=state.parent, prefix=".bench-match-") as tmp:
+        project = _copy_state(state, Path(tmp))
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        env.setdefault("CUSTOMER_ARCHIVE_CODE_VERSION", "bench")
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(project)]
+        if profile:
+            cmd += ["--profile", str(profile)]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        lines = [x for x in done.stdout.splitlines() if x.startswith(_PREFIX)]
+        if done.returncode or not lines:
+            sys.exit(f"worker failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return json.loads(lines[-1][len(_PREFIX):])
+
+
+def measure(state: Path, codes: list[Path], repeat: int, profile: Path | None) -> None:
+    """The match stage on copies of `state`, `repeat` times per checkout (alternating); the
+    medians, and whether every run's ``match.*`` hashes are equal."""
+    runs: dict[Path, list[dict[str, Any]]] = {code: [] for code in codes}
+    for k in range(repeat):
+        for code in codes:
+            # one profile per checkout: <profile>-<checkout folder name>.<suffix>
+            named = None if profile is None or k else profile.with_name(
+                f"{profile.stem}-{code.name}{profile.suffix}")  # fmt: skip
+            run = _measure_once(state, code, named)
+            runs[code].append(run)
+            print(f"{code}: CPU {run['cpu_s']} s, wall {run['wall_s']} s, peak"
+                  f" {run['peak_mb']} MB in {run['peak_phase']!r}; phases"
+                  f" {json.dumps(run['phase_peaks_mb'])}; RSS at first start"
+                  f" {json.dumps(run['phase_start_mb'])}; CPU {json.dumps(run['phase_cpu_s'])}",
+                  flush=True)  # fmt: skip
+    hashes = [run["hashes"] for done in runs.values() for run in done]
+    print(f"match.* identical across runs and checkouts: {all(h == hashes[0] for h in hashes)}")
+    if not all(h == hashes[0] for h in hashes):
+        print(json.dumps(hashes, indent=1))
+    for code, done in runs.items():
+        cpu = [r["cpu_s"] for r in done]
+        peak = [r["peak_mb"] for r in done]
+        print(f"{code}: {len(done)} runs, CPU s median {statistics.median(cpu):.2f}"
+              f" ({min(cpu):.2f}-{max(cpu):.2f}), peak MB median {statistics.median(peak):.0f}"
+              f" ({min(peak):.0f}-{max(peak):.0f}), stats {json.dumps(done[0]['stats'])}")
+    print(f"load average at the end: {os.getloadavg()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("state", type=Path, nargs="?")
+    parser.add_argument("--prepare", type=int, metavar="RECORDS",
+                        help="prepare STATES/prematch-RECORDS from the cached bench data")
+    parser.add_argument("--states", type=Path, default=_ROOT / "data" / "states",
+                        help="where --prepare puts the state")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--code", type=Path, nargs="+", default=[_ROOT],
+                        help="checkout(s) to import from; several alternate, repeat by repeat")
+    parser.add_argument("--profile", type=Path, help="cProfile stats of the first repeat")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.profile)
+        return
+    if args.prepare:
+        print(f"prepared {prepare(args.prepare, args.states.resolve())}", flush=True)
+        return
+    if args.state is None:
+        parser.error("give a prepared state (or --prepare RECORDS)")
+    measure(args.state.resolve(), [c.resolve() for c in args.code], args.repeat, args.profile)
+
+
+if __name__ == "__main__":
+    main()
