@@ -9,9 +9,11 @@ import os
 import platform
 import resource
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,40 @@ def run_child(argv: list[str], cwd: Path = ROOT, python: str | None = None) -> d
             f"benchmark worker failed (exit {proc.returncode}): {shlex.join(cmd)}\n{tail}"
         )
     return result
+
+
+def copy_state(state: Path, into: Path) -> Path:
+    """Copy a prepared bench project into `into`; its ``archive.yml`` paths point at the copy."""
+    target = into / state.name
+    shutil.copytree(state, target, symlinks=True)
+    cfg = target / "archive.yml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(str(state), str(target)), "utf-8")
+    return target
+
+
+def run_on_state_copy(
+    script: Path, state: Path, code: Path, profile: Path | None, *, prefix: str, tmp_prefix: str
+) -> dict[str, Any]:
+    """Run ``script --worker <copy of state>`` in a child process importing the pipeline from
+    ``code`` (a checkout: ``PYTHONPATH``), and return the JSON of its last `prefix` line.
+
+    The copy lives in a temporary folder beside `state` (same disk), removed afterwards; the
+    child's code version is ``bench`` unless ``CUSTOMER_ARCHIVE_CODE_VERSION`` is set, so two
+    checkouts compared on one state see the same version. Exits with the worker's output
+    when it fails or prints no result.
+    """
+    with tempfile.TemporaryDirectory(dir=state.parent, prefix=tmp_prefix) as tmp:
+        project = copy_state(state, Path(tmp))
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        env.setdefault("CUSTOMER_ARCHIVE_CODE_VERSION", "bench")
+        cmd = [sys.executable, str(script), "--worker", str(project)]
+        if profile:
+            cmd += ["--profile", str(profile)]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        lines = [x for x in done.stdout.splitlines() if x.startswith(prefix)]
+        if done.returncode or not lines:
+            sys.exit(f"worker failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return json.loads(lines[-1][len(prefix) :])
 
 
 def md_row(cells: Sequence[object]) -> str:

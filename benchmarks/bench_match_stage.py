@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import resource
@@ -32,12 +33,15 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# this checkout's benchmarks/_common.py (the script's folder is first on sys.path, before
+# the --code checkout a worker imports the pipeline from)
+import _common
 
 _ROOT = Path(__file__).resolve().parents[1]
 _PREFIX = "MATCH-STAGE-RESULT "
@@ -227,29 +231,11 @@ def prepare(records: int, states: Path) -> Path:
     return target
 
 
-def _copy_state(state: Path, into: Path) -> Path:
-    """Copy a prepared project; its ``archive.yml`` paths point at the copy."""
-    target = into / state.name
-    shutil.copytree(state, target, symlinks=True)
-    cfg = target / "archive.yml"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace(str(state), str(target)), "utf-8")
-    return target
-
-
 def _measure_once(state: Path, code: Path, profile: Path | None) -> dict[str, Any]:
     """One child process running this file's worker with ``code`` first on its import path."""
-    with tempfile.TemporaryDirectory(dir=state.parent, prefix=".bench-match-") as tmp:
-        project = _copy_state(state, Path(tmp))
-        env = {**os.environ, "PYTHONPATH": str(code)}
-        env.setdefault("CUSTOMER_ARCHIVE_CODE_VERSION", "bench")
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(project)]
-        if profile:
-            cmd += ["--profile", str(profile)]
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        lines = [x for x in done.stdout.splitlines() if x.startswith(_PREFIX)]
-        if done.returncode or not lines:
-            sys.exit(f"worker failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return json.loads(lines[-1][len(_PREFIX):])
+    return _common.run_on_state_copy(
+        Path(__file__).resolve(), state, code, profile, prefix=_PREFIX, tmp_prefix=".bench-match-"
+    )
 
 
 def measure(state: Path, codes: list[Path], repeat: int, profile: Path | None) -> None:

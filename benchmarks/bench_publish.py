@@ -26,7 +26,6 @@ comparing releases that changed what the full publish writes (the masking code, 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -34,10 +33,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+# this checkout's benchmarks/_common.py (the script's folder is first on sys.path, before
+# the --code checkout a worker imports the pipeline from)
+import _common
 
 _ROOT = Path(__file__).resolve().parents[1]
 _PREFIX = "PUBLISH-RESULT "
@@ -52,28 +54,6 @@ def _children_cpu() -> float:
     """CPU seconds of the child processes ended so far (the golden build's helpers)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def _copy_state(state: Path, into: Path) -> Path:
-    """Copy a prepared project; its ``archive.yml`` paths point at the copy."""
-    target = into / state.name
-    shutil.copytree(state, target, symlinks=True)
-    cfg = target / "archive.yml"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace(str(state), str(target)), "utf-8")
-    return target
-
-
-def _resident_mb(reset_peak: bool = False) -> dict[str, float]:
-    """``benchmarks._common.resident_mb`` of this checkout (``--code`` may hold an older one)."""
-    module = sys.modules.get("_bench_common")
-    if module is None:
-        path = _ROOT / "benchmarks" / "_common.py"
-        spec = importlib.util.spec_from_file_location("_bench_common", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["_bench_common"] = module
-        spec.loader.exec_module(module)
-    return module.resident_mb(reset_peak)
 
 
 def worker(project: Path, profile: Path | None) -> None:
@@ -107,7 +87,7 @@ def worker(project: Path, profile: Path | None) -> None:
         stages = [("golden", golden_stage), ("quality", quality_stage), *stages]
     for name, fn in stages:
         with open_warehouse(cfg) as con:  # one connection a stage, as the Dagster job opens
-            start = _resident_mb(reset_peak=True)
+            start = _common.resident_mb(reset_peak=True)
             cpu, wall, helpers = _cpu(), time.perf_counter(), _children_cpu()
             if profiler is not None:
                 profiler.enable()
@@ -119,7 +99,7 @@ def worker(project: Path, profile: Path | None) -> None:
                 "wall_s": round(time.perf_counter() - wall, 3),
                 "helper_cpu_s": round(_children_cpu() - helpers, 3),
             }
-        end = _resident_mb()
+        end = _common.resident_mb()
         figures[name].update(
             rss_start_mb=start["rss"], rss_peak_mb=end["hwm"], rss_end_mb=end["rss"]
         )
@@ -303,18 +283,9 @@ def measure(state: Path, codes: list[Path], repeat: int, profile: Path | None) -
 
 def _measure_once(state: Path, code: Path, profile: Path | None) -> dict:
     """One child process running this file's worker with ``code`` first on its import path."""
-    with tempfile.TemporaryDirectory(dir=state.parent, prefix=".bench-publish-") as tmp:
-        project = _copy_state(state, Path(tmp))
-        env = {**os.environ, "PYTHONPATH": str(code)}
-        env.setdefault("CUSTOMER_ARCHIVE_CODE_VERSION", "bench")
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(project)]
-        if profile:
-            cmd += ["--profile", str(profile)]
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        lines = [x for x in done.stdout.splitlines() if x.startswith(_PREFIX)]
-        if done.returncode or not lines:
-            sys.exit(f"worker failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return json.loads(lines[-1][len(_PREFIX) :])
+    return _common.run_on_state_copy(
+        Path(__file__).resolve(), state, code, profile, prefix=_PREFIX, tmp_prefix=".bench-publish-"
+    )
 
 
 if __name__ == "__main__":
