@@ -93,7 +93,10 @@ def swap_in_golden(
     open rows are not the published customers: folded ``history_chunk`` customers at a time
     into ``staging._history_whole``, each range committed, then copied in the swap; the same
     rows as one fold of every customer, as each customer's history depends on its own rows
-    only). The caller recreates the views afterwards.
+    only). A first run (no history yet) selects every customer's first row in SQL, and its ID
+    events are copied from ``staging.id_events``: the same rows and types as the pandas fold
+    and the frame of the events, without reading every customer into pandas. The caller
+    recreates the views afterwards.
 
     Returns:
         ``golden.<table>`` → SQL condition on ``customer_id`` selecting the customers whose
@@ -103,11 +106,14 @@ def swap_in_golden(
     missing = [f"golden.{t}" for t in GOLDEN_TABLES if not table_exists(con, f"staging.{t}")]
     if missing:
         raise RuntimeError(f"staging tables missing: {missing}")
-    events = read_table(con, "staging.id_events")
+    current = _history_is_current(con)
+    first = not current and _no_history(con)
+    # the ID events in pandas only where a fold reads them (a first run copies them in SQL)
+    events = None if first else read_table(con, "staging.id_events")
     folded: str | None = None  # the whole history, folded in customer ranges
     frames: dict[str, pd.DataFrame] = {}
     row_updates: dict[str, tuple[str, pd.DataFrame | str]] = {}
-    if _history_is_current(con):
+    if current:
         # only customers this run changed (or that left the golden layer) can get new history
         # rows: fold just them, replace just their rows (SQL), leave every other row alone
         scope = _history_scope(con, run_id)
@@ -120,7 +126,7 @@ def swap_in_golden(
             delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records", scope),
         )
         row_updates["golden.customers_history"] = (scope, history)
-    elif _no_history(con):
+    elif first:
         # a first run: every customer's first row, selected in SQL by a view the swap
         # copies from (the same rows as update_history's fold of no history: no pandas round
         # trip of every customer, no staging table written to be copied again)
@@ -140,10 +146,16 @@ def swap_in_golden(
                 delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records"),
             )
     appends: dict[str, str] = {}
+    copies_ids: dict[str, str] = {}
     old_ids = table_schema(con, "golden.customer_ids")
-    if events is not None and old_ids and old_ids == table_schema(con, "staging.id_events"):
+    staged_ids = table_schema(con, "staging.id_events")
+    if staged_ids and old_ids and old_ids == staged_ids:
         appends["golden.customer_ids"] = "staging.id_events"  # same as the concat, in SQL
+    elif staged_ids and old_ids is None:
+        copies_ids = {"golden.customer_ids": "staging.id_events"}  # the frame's rows, in SQL
     else:
+        if events is None:
+            events = read_table(con, "staging.id_events")
         frames["golden.customer_ids"] = concat_frames(
             read_table(con, "golden.customer_ids"), events
         )
@@ -154,6 +166,7 @@ def swap_in_golden(
     # records' rows are replaced (DELETE + INSERT), in the same transaction
     state_copies, state_updates = state_swap(con)
     copies.update(state_copies)
+    copies.update(copies_ids)
     if folded is not None:  # the history folded whole, chunk by chunk
         copies["golden.customers_history"] = folded
     swap_tables(con, copies, frames, appends, {**row_updates, **state_updates})
@@ -161,7 +174,7 @@ def swap_in_golden(
         con.execute(f"DROP VIEW IF EXISTS {folded}")
     elif folded is not None:
         con.execute(f"DROP TABLE IF EXISTS {folded}")
-    if delta is None or frames or folded is not None:
+    if delta is None or frames or copies_ids or folded is not None:
         return None
     changed = {target: where for target, (where, _) in row_updates.items()}
     changed["golden.customer_ids"] = "customer_id IN (SELECT customer_id FROM staging.id_events)"

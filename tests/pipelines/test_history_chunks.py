@@ -13,7 +13,8 @@ from pipelines.settings import load_config
 from warehouse import read_table
 from warehouse.archive._hashing import table_content_hash
 from warehouse.archive.tables import table_schema
-from warehouse.db import table_exists
+from warehouse.db import replace_tables, table_exists
+from warehouse.ops import concat_frames
 from warehouse.publish import swap_in_golden
 
 _BREAK = {
@@ -79,7 +80,15 @@ def _first_swap(project: Path, copy: Path, old_path: bool, monkeypatch) -> tuple
                 " ('C-not-a-customer', 'merged_into', 'C4')",
                 [ids[0], ids[1], ids[2], ids[2], ids[3]],
             )
+            # the ID events as the swap wrote them from a frame before (a first run)
+            frame = concat_frames(None, read_table(con, "staging.id_events"))
+            replace_tables(con, {"staging.expected_ids": frame})
             swap_in_golden(con, "r2", date(2026, 11, 24), history_chunk=7)
+            ids_written = [
+                (table_schema(con, n), table_content_hash(read_table(con, n)))
+                for n in ("golden.customer_ids", "staging.expected_ids")
+            ]
+            assert ids_written[0] == ids_written[1]
             history = con.sql(
                 "SELECT * FROM golden.customers_history ORDER BY rowid"
             ).to_arrow_table()
