@@ -69,6 +69,7 @@ def _first_swap(project: Path, copy: Path, old_path: bool, monkeypatch) -> tuple
             patch.setattr(publish, "update_history", _refuse)
         with open_warehouse(cfg) as con:
             con.execute(_BREAK["first"])
+            con.execute("DROP TABLE golden.customer_ids")  # no ID events written yet either
             ids = [r[0] for r in con.execute(
                 "SELECT customer_id FROM staging.customers ORDER BY customer_id LIMIT 4"
             ).fetchall()]  # fmt: skip
