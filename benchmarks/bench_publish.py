@@ -112,9 +112,11 @@ def worker(project: Path, profile: Path | None) -> None:
 
 def _result_hashes(cfg: Any, details: dict[str, Any]) -> dict[str, str]:
     """Content hashes of what the stages wrote (after the clock): every published golden
-    table, each analyst mart table (its Parquet file, values as text) and the snapshot's
-    manifest content hash, so two checkouts' results can be compared."""
+    table, each full Parquet export (values as text), each analyst mart table (its Parquet
+    file, values as text) and the snapshot's manifest content hash, so two checkouts'
+    results can be compared."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from pipelines.access import keyring, open_warehouse
     from warehouse.archive._hashing import table_content_hash
@@ -128,6 +130,13 @@ def _result_hashes(cfg: Any, details: dict[str, Any]) -> dict[str, str]:
             out[f"golden.{table}"] = table_content_hash(
                 con.sql(f"SELECT * FROM golden.{table}").to_arrow_table()
             )
+    exports = cfg.resolve(cfg.exports_dir) / "golden"
+    for table in EXPORTED:
+        for path in (exports / f"{table}.parquet", exports / table):
+            if path.exists():
+                data = pq.read_table(path)
+                text = pa.table({n: data.column(n).cast(pa.string()) for n in data.column_names})
+                out[f"export.{table}"] = table_content_hash(text)
     ring = keyring(cfg)
     if ring is not None and cfg.security.analyst_mart_enabled:
         for table in EXPORTED:

@@ -93,7 +93,10 @@ def swap_in_golden(
     open rows are not the published customers: folded ``history_chunk`` customers at a time
     into ``staging._history_whole``, each range committed, then copied in the swap; the same
     rows as one fold of every customer, as each customer's history depends on its own rows
-    only). The caller recreates the views afterwards.
+    only). A first run (no history yet) selects every customer's first row in SQL, and its ID
+    events are copied from ``staging.id_events``: the same rows and types as the pandas fold
+    and the frame of the events, without reading every customer into pandas. The caller
+    recreates the views afterwards.
 
     Returns:
         ``golden.<table>`` → SQL condition on ``customer_id`` selecting the customers whose
@@ -103,11 +106,14 @@ def swap_in_golden(
     missing = [f"golden.{t}" for t in GOLDEN_TABLES if not table_exists(con, f"staging.{t}")]
     if missing:
         raise RuntimeError(f"staging tables missing: {missing}")
-    events = read_table(con, "staging.id_events")
+    current = _history_is_current(con)
+    first = not current and _no_history(con)
+    # the ID events in pandas only where a fold reads them (a first run copies them in SQL)
+    events = None if first else read_table(con, "staging.id_events")
     folded: str | None = None  # the whole history, folded in customer ranges
     frames: dict[str, pd.DataFrame] = {}
     row_updates: dict[str, tuple[str, pd.DataFrame | str]] = {}
-    if _history_is_current(con):
+    if current:
         # only customers this run changed (or that left the golden layer) can get new history
         # rows: fold just them, replace just their rows (SQL), leave every other row alone
         scope = _history_scope(con, run_id)
@@ -120,9 +126,15 @@ def swap_in_golden(
             delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records", scope),
         )
         row_updates["golden.customers_history"] = (scope, history)
+    elif first:
+        # a first run: every customer's first row, selected in SQL by a view the swap
+        # copies from (the same rows as update_history's fold of no history: no pandas round
+        # trip of every customer, no staging table written to be copied again)
+        folded = _first_history(con, run_id, run_date)
     else:
-        # every customer's history folded (a first run): a range of customers at a time
-        # into staging, the copy swapped in below; few customers: in one frame
+        # every customer's history folded again (its open rows are not the published
+        # customers): a range of customers at a time into staging, the copy swapped in
+        # below; few customers: in one frame
         folded = _fold_in_chunks(con, run_id, run_date, events, history_chunk)
         if folded is None:
             frames["golden.customers_history"] = update_history(
@@ -134,10 +146,16 @@ def swap_in_golden(
                 delivery_reasons=delivery_reasons(con, "staging.crosswalk", "clean.records"),
             )
     appends: dict[str, str] = {}
+    copies_ids: dict[str, str] = {}
     old_ids = table_schema(con, "golden.customer_ids")
-    if events is not None and old_ids and old_ids == table_schema(con, "staging.id_events"):
+    staged_ids = table_schema(con, "staging.id_events")
+    if staged_ids and old_ids and old_ids == staged_ids:
         appends["golden.customer_ids"] = "staging.id_events"  # same as the concat, in SQL
+    elif staged_ids and old_ids is None:
+        copies_ids = {"golden.customer_ids": "staging.id_events"}  # the frame's rows, in SQL
     else:
+        if events is None:
+            events = read_table(con, "staging.id_events")
         frames["golden.customer_ids"] = concat_frames(
             read_table(con, "golden.customer_ids"), events
         )
@@ -148,12 +166,15 @@ def swap_in_golden(
     # records' rows are replaced (DELETE + INSERT), in the same transaction
     state_copies, state_updates = state_swap(con)
     copies.update(state_copies)
+    copies.update(copies_ids)
     if folded is not None:  # the history folded whole, chunk by chunk
         copies["golden.customers_history"] = folded
     swap_tables(con, copies, frames, appends, {**row_updates, **state_updates})
-    if folded is not None:
+    if folded == _HISTORY_FIRST:
+        con.execute(f"DROP VIEW IF EXISTS {folded}")
+    elif folded is not None:
         con.execute(f"DROP TABLE IF EXISTS {folded}")
-    if delta is None or frames or folded is not None:
+    if delta is None or frames or copies_ids or folded is not None:
         return None
     changed = {target: where for target, (where, _) in row_updates.items()}
     changed["golden.customer_ids"] = "customer_id IN (SELECT customer_id FROM staging.id_events)"
@@ -176,6 +197,54 @@ def inserted_from(
 
 _SCOPE = "staging._history_scope"
 _HISTORY_WHOLE = "staging._history_whole"
+_HISTORY_FIRST = "staging._history_first"
+
+
+def _no_history(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether no customer has history yet (no ``golden.customers_history``, or no row)."""
+    if not table_exists(con, "golden.customers_history"):
+        return True
+    (rows,) = con.execute("SELECT count(*) FROM golden.customers_history").fetchall()[0]
+    return rows == 0
+
+
+def _first_history(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date) -> str:
+    """Create the view of every staged customer's first history row; return its name.
+
+    The rows, column types and order of ``update_history(None, customers, run_id, run_date,
+    id_events)`` written to the warehouse: one open ``created`` row per customer of
+    ``staging.customers``, its reason the customer's last ID event in ``staging.id_events``
+    (``merged into C…``, ``split from C…``) or ``new customer``.
+    """
+    events = "SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS event, NULL::VARCHAR AS other"
+    columns = {c for c, _t in table_schema(con, "staging.id_events") or []}
+    if {"customer_id", "event"} <= columns:
+        other = "other_customer_id" if "other_customer_id" in columns else "NULL"
+        # the last event of each customer, in the table's row order (drop_duplicates keep last)
+        events = (
+            "SELECT customer_id::VARCHAR AS customer_id, event::VARCHAR AS event,"
+            f" {other}::VARCHAR AS other FROM staging.id_events"
+            " QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY rowid DESC) = 1"
+        )
+    typed = {"registered_date": "DATE", "is_returning": "BOOLEAN"}
+    tracked = ", ".join(
+        f'CAST(c."{a}" AS {typed.get(a, "VARCHAR")}) AS "{a}"' for a in TRACKED_ATTRIBUTES
+    )
+    reason = (
+        "CASE WHEN e.event IS NOT NULL AND e.event <> 'created' THEN"
+        " replace(e.event, '_', ' ') || coalesce(' ' || e.other, '') ELSE 'new customer' END"
+    )
+    con.execute(
+        f"CREATE OR REPLACE VIEW {_HISTORY_FIRST} AS"
+        f" SELECT CAST(c.customer_id AS VARCHAR) AS customer_id, {tracked},"
+        f" DATE '{run_date.isoformat()}' AS valid_from, NULL::DATE AS valid_to,"
+        f" true AS is_current, 'created' AS change_type, {reason} AS change_reason,"
+        f" '' AS changed_attributes, NULL::VARCHAR AS closed_reason,"
+        f" {_literal(run_id)} AS run_id, NULL::VARCHAR AS closed_run_id"
+        f" FROM staging.customers AS c LEFT JOIN ({events}) AS e"
+        " ON e.customer_id = CAST(c.customer_id AS VARCHAR) ORDER BY c.customer_id"
+    )
+    return _HISTORY_FIRST
 
 
 def _fold_in_chunks(
