@@ -395,8 +395,7 @@ def _write_delta(
         plan.changed["record_key"],
         delta.dropped,
         within,
-        # the relinked records' clean rows as the plan read them (not a scan of clean.records)
-        plan.changed_rows,
+        _changed_rows(con, plan),
     )
     log.info(
         "match      delta: %d records read, %d affected; rows deleted/inserted: %s",
@@ -423,6 +422,14 @@ def _write_delta(
         pairs_deleted=written.deleted["match.pairs"],
         pairs_inserted=written.inserted["match.pairs"],
     ))
+
+
+def _changed_rows(con: duckdb.DuckDBPyConnection, plan: RematchPlan) -> str | None:
+    """The temporary table of the relinked records' clean rows the plan kept, when `con` is
+    the connection that planned (a sharded run writes from another: ``clean.records`` is
+    read then)."""
+    name = plan.changed_rows
+    return name if name is not None and table_exists(con, name) else None
 
 
 def _logged(stats: MatchStats) -> MatchStats:
