@@ -37,6 +37,7 @@ __all__ = [
     "StoredMatch",
     "best_scores",
     "best_scores_sql",
+    "drop_changed_rows",
     "latest_params_row",
     "match_state",
     "read_stored",
@@ -115,6 +116,10 @@ class RematchPlan:
     reach: StoredSubset | None = None
     """Set instead of `stored` for a delta read around the change only
     (`warehouse.match_subset`): nothing of ``match.*`` is read up front."""
+    changed_rows: str | None = None
+    """The temporary table holding `changed` as ``clean.records`` holds it (every column, the
+    types DuckDB stores), kept for the delta write's ``match.linked_records`` refresh
+    (`write_match_delta`'s ``relinked_rows``); the caller drops it (`drop_changed_rows`)."""
 
 
 def latest_params_row(con: duckdb.DuckDBPyConnection) -> LatestParams | None:
@@ -179,12 +184,17 @@ def rematch_plan(
             from warehouse.match_subset import StoredSubset
 
             reach = StoredSubset(con, strong_at)
-            return RematchPlan(changed, None, None, latest.params_json, None, True, reach)
+            return RematchPlan(
+                changed, None, None, latest.params_json, None, True, reach, CHANGED_ROWS
+            )
         try:
             stored = read_stored(con, strong_at if delta else None)
-            return RematchPlan(changed, None, None, latest.params_json, stored, delta)
+            return RematchPlan(
+                changed, None, None, latest.params_json, stored, delta, changed_rows=CHANGED_ROWS
+            )
         except ValueError as err:  # unusable: the older route below still links correctly
             log.warning("match.prepared not used (%s): preparing every record again", err)
+    drop_changed_rows(con)
     previous = read_table(con, "match.linked_records", cols)
     pairs = read_table(con, "match.pairs")
     assert previous is not None and pairs is not None
@@ -198,9 +208,22 @@ _LOGGED_ROWS = {
 """Temporary tables of the ``rowid`` of each side's rows of the logged records."""
 
 
+CHANGED_ROWS = "_rematch_changed_rows"
+"""The temporary table of the changed records' ``clean.records`` rows (`RematchPlan`)."""
+
+
+def drop_changed_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary table of a plan's changed rows (`RematchPlan.changed_rows`)."""
+    con.execute(f"DROP TABLE IF EXISTS {CHANGED_ROWS}")
+
+
 def _changed_records(con: duckdb.DuckDBPyConnection, cols: list[str]) -> pd.DataFrame | None:
     """The rows of ``clean.records`` that ``match.linked_records`` does not hold; None when a
     linked record is no longer clean (removed: a full rebuild is right).
+
+    The rows are kept in DuckDB too, as the temporary table `CHANGED_ROWS`: a delta write
+    copies them into ``match.linked_records`` from there (a scan of their few rows, not of
+    every column of ``clean.records`` again; nothing writes ``clean.records`` in between).
 
     When the clean change log covers every clean since the last link
     (``warehouse.ops.clean_changes_since``), only the rows of the records it lists are
@@ -232,11 +255,12 @@ def _changed_records(con: duckdb.DuckDBPyConnection, cols: list[str]) -> pd.Data
             f"record_key IN (SELECT record_key FROM (SELECT {listed} FROM clean.records{clean}"
             f" EXCEPT SELECT {listed} FROM match.linked_records{linked}))"
         )
-        changed = read_table(
-            con,
-            "clean.records",
-            where=keys if logged is None else f"{clean.removeprefix(' WHERE ')} AND {keys}",
+        where = keys if logged is None else f"{clean.removeprefix(' WHERE ')} AND {keys}"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {CHANGED_ROWS} AS SELECT * FROM clean.records"
+            f" WHERE {where}"
         )
+        changed = read_table(con, CHANGED_ROWS)
     finally:
         for rows in _LOGGED_ROWS.values():
             con.execute(f"DROP TABLE IF EXISTS {rows}")
@@ -655,6 +679,7 @@ def write_match_delta(
     relinked: pd.Series,
     dropped: pd.DataFrame | None = None,
     within: pd.Series | None = None,
+    relinked_rows: str | None = None,
 ) -> DeltaWrite:
     """Write a nightly link's delta over ``match.*`` in one transaction.
 
@@ -691,6 +716,9 @@ def write_match_delta(
             ``match.review_queue`` besides the affected records' (`dedupe.LinkDelta.dropped`).
         within: the records the link read (`dedupe.LinkDelta.partial`: its pairs hold the
             affected records' pairs with these only); None = every record.
+        relinked_rows: a table holding the `relinked` records' ``clean.records`` rows as
+            they are now (`RematchPlan.changed_rows`), copied into ``match.linked_records``;
+            None: they are read from ``clean.records`` (a scan of every column of it).
 
     Returns:
         Rows deleted and inserted per table.
@@ -764,7 +792,8 @@ def write_match_delta(
                 " (SELECT record_key FROM _delta_relinked)"
             )
             con.execute(
-                "INSERT INTO match.linked_records BY NAME SELECT * FROM clean.records"
+                "INSERT INTO match.linked_records BY NAME SELECT * FROM"
+                f" {relinked_rows or 'clean.records'}"
                 " WHERE record_key IN (SELECT record_key FROM _delta_relinked)"
             )
             if stats is not None:

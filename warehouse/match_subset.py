@@ -395,14 +395,19 @@ class StoredSubset:
         for temp in ("_sub_want", "_sub_wrows", "_sub_brows",
                      *(f"_sub_{t}{i}" for i in firsts for t in ("blk", "bsz"))):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
-        before = 0
-        if self._rows is not None:
-            before = len(self._rows)
-            rows = pd.concat([self._rows, rows], ignore_index=True)
-            self._rows = None  # (the concatenation holds them: one copy less while sorting)
-        order = np.argsort(rows["record_key"].to_numpy(dtype=object), kind="stable")
-        prepared = rows.take(order).reset_index(drop=True)
-        del rows
+        # the earlier read's rows (pass 1's, held for this one) and the added ones, sorted
+        # by key into one frame a column at a time: the earlier frame is emptied as it is
+        # merged (one column more than the rows at a time, not a concatenation of every row
+        # beside the sorted copy: pass 2's peak at 1 M records)
+        parts = [rows] if self._rows is None else [self._rows, rows]
+        self._rows = None
+        before = len(parts[0]) if len(parts) == 2 else 0
+        order = np.argsort(
+            np.concatenate([part["record_key"].to_numpy(dtype=object) for part in parts]),
+            kind="stable",
+        )
+        prepared = _taken(parts, order)
+        del rows, parts
         # each row an earlier read read: its position now (both sorted by key: increasing)
         moved = np.empty(len(order), dtype=np.int64)
         moved[order] = np.arange(len(order), dtype=np.int64)
@@ -588,6 +593,19 @@ class StoredSubset:
         if earlier is not None:
             pairs = _merged_pairs(earlier, moved, pairs, len(prepared))
         return pairs, names["rule"], names["hard_rule"], steward
+
+
+def _taken(frames: list[pd.DataFrame], order: np.ndarray) -> pd.DataFrame:
+    """The rows of `frames` (same columns) concatenated, then taken in `order`; each frame
+    is emptied as the result is built, a column at a time (each column concatenated as
+    ``pd.concat`` concatenates frames, the frames' copy of it let go of once taken)."""
+    columns: dict[str, pd.Series] = {}
+    for column in list(frames[0].columns):
+        joined = pd.concat([frame.pop(column).to_frame() for frame in frames],
+                           ignore_index=True)[column]  # fmt: skip
+        columns[column] = joined.take(order).reset_index(drop=True)
+        del joined
+    return pd.DataFrame(columns, copy=False)
 
 
 def _merged_pairs(

@@ -30,6 +30,7 @@ from warehouse import read_table, table_columns, table_exists
 from warehouse.match_state import (
     RematchPlan,
     StoredMatch,
+    drop_changed_rows,
     latest_params_row,
     match_state,
     read_stored,
@@ -236,18 +237,22 @@ def _hand_over(inputs: MatchInputs) -> pd.DataFrame:
 def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
     """Block, score and cluster the clean records into ``match.*``."""
     inputs = match_inputs(con, ctx)
-    params = None
-    if inputs.plan is None and ctx.config.scale.reuse_params:
-        # a full relink (records removed, first run) keeps the previous run's model while the
-        # settings are unchanged, as sharded rebuilds do: no customer moves because EM
-        # re-estimated its weights on a slightly different night
-        params = reusable_params(con, inputs.state)
-    result = link(inputs, ctx, params)
-    if isinstance(result, CompactLink):
-        # the cluster labels are not written: freed before the write; the pairs (written a
-        # batch at a time) and the prepared records (`match.prepared`) are kept
-        result.labels = None
-    return write_match(con, ctx, inputs, result)
+    try:
+        params = None
+        if inputs.plan is None and ctx.config.scale.reuse_params:
+            # a full relink (records removed, first run) keeps the previous run's model while
+            # the settings are unchanged, as sharded rebuilds do: no customer moves because EM
+            # re-estimated its weights on a slightly different night
+            params = reusable_params(con, inputs.state)
+        result = link(inputs, ctx, params)
+        if isinstance(result, CompactLink):
+            # the cluster labels are not written: freed before the write; the pairs (written a
+            # batch at a time) and the prepared records (`match.prepared`) are kept
+            result.labels = None
+        return write_match(con, ctx, inputs, result)
+    finally:
+        if inputs.plan is not None and inputs.plan.changed_rows is not None:
+            drop_changed_rows(con)
 
 
 def write_match(
@@ -390,6 +395,7 @@ def _write_delta(
         plan.changed["record_key"],
         delta.dropped,
         within,
+        _changed_rows(con, plan),
     )
     log.info(
         "match      delta: %d records read, %d affected; rows deleted/inserted: %s",
@@ -416,6 +422,14 @@ def _write_delta(
         pairs_deleted=written.deleted["match.pairs"],
         pairs_inserted=written.inserted["match.pairs"],
     ))
+
+
+def _changed_rows(con: duckdb.DuckDBPyConnection, plan: RematchPlan) -> str | None:
+    """The temporary table of the relinked records' clean rows the plan kept, when `con` is
+    the connection that planned (a sharded run writes from another: ``clean.records`` is
+    read then)."""
+    name = plan.changed_rows
+    return name if name is not None and table_exists(con, name) else None
 
 
 def _logged(stats: MatchStats) -> MatchStats:

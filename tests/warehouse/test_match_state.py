@@ -378,6 +378,56 @@ def test_a_nightly_delta_relinks_records_whose_whole_set_flag_flipped() -> None:
     assert shared == [(True,)]
 
 
+def test_the_delta_write_refreshes_linked_records_from_the_rows_the_plan_kept() -> None:
+    """The plan keeps the changed records' clean rows in DuckDB (`RematchPlan.changed_rows`:
+    every column, as ``clean.records`` stores them); the delta write copies them into
+    ``match.linked_records`` from there, not from a scan of ``clean.records`` (every column
+    of every record: 2.3 CPU s of a 1 M nightly for its 10 k rows)."""
+    records, _ = make_records(200, seed=9)
+    con = duckdb.connect()
+    base = link_records(records)
+    write_full_link(con, records, base)
+    changed = records.sample(4, random_state=3).assign(email=None)
+    new = records.sample(2, random_state=4).assign(record_key=lambda f: "new:" + f["record_key"])
+    current = pd.concat(
+        [records[~records["record_key"].isin(changed["record_key"])], changed, new],
+        ignore_index=True,
+    )
+    replace_tables(con, {"clean.records": current})
+    plan = rematch_plan(con, STATE, VERSION, MatchSettings().match_threshold)
+    assert plan is not None and plan.stored is not None and plan.delta
+    assert plan.changed_rows is not None
+    relinked = set(plan.changed["record_key"])
+    assert set(new["record_key"]) < relinked <= set(changed["record_key"]) | set(new["record_key"])
+    assert con.execute(
+        f"SELECT (SELECT count(*) FROM {plan.changed_rows}), (SELECT count(*) FROM"
+        f" (SELECT * FROM {plan.changed_rows} EXCEPT SELECT * FROM clean.records))"
+    ).fetchall() == [(len(relinked), 0)]
+    s = plan.stored
+    delta = link_stored_delta(
+        plan.changed,
+        StoredLink(s.prepared, stored_pair_set(s.pairs, s.rule_names, s.hard_names), s.labels,
+                   s.steward_pairs, _counting(s, [])),
+        None, None, ModelParams.from_json(plan.params_json),
+    )  # fmt: skip
+    # the write must not need clean.records: it is out of its reach
+    con.execute("ALTER TABLE clean.records RENAME TO records_now")
+    write_match_delta(
+        con, delta.records,
+        {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
+         "match.review_queue": delta.review_queue},
+        {"run_id": "n1", "created_at": pd.Timestamp.now(), "params": delta.params.to_json(),
+         **STATE},
+        delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"], delta.dropped,
+        relinked_rows=plan.changed_rows,
+    )  # fmt: skip
+    assert con.execute(
+        "SELECT (SELECT count(*) FROM match.linked_records),"
+        " (SELECT count(*) FROM (SELECT * FROM clean.records_now"
+        "  EXCEPT SELECT * FROM match.linked_records))"
+    ).fetchall() == [(len(current), 0)]
+
+
 def test_a_delta_larger_than_a_row_group_is_written_whole() -> None:
     """A delta of more pair rows than DuckDB's row group (122,880) holds is written whole.
 

@@ -520,3 +520,31 @@ def test_the_stored_pair_labels_are_read_once_for_both_passes(
     replace_tables(con, {"clean.records": current})
     _night(con, current, None, 1, params)
     assert calls == [0, 1, 0]  # pass 1 reads them, pass 2 reuses them
+
+
+def test_pass_two_merges_the_rows_a_column_at_a_time_as_a_concatenation_would() -> None:
+    """`_taken` gives what concatenating the frames then taking `order` gives (dtypes too:
+    a column of nulls only in one read, text in the other), and empties each frame as it
+    goes: pass 1's rows are not held beside a concatenation and its sorted copy."""
+    from warehouse.match_subset import _taken
+
+    text = pd.StringDtype("pyarrow", na_value=float("nan"))
+    earlier = pd.DataFrame({
+        "record_key": pd.Series(["a", "c", "e"], dtype=text),
+        "email_shared": [True, False, True],
+        "phone": pd.Series([None, None, None], dtype=object),
+        "score": [1.0, 2.0, 3.0],
+    })  # fmt: skip
+    added = pd.DataFrame({
+        "record_key": pd.Series(["d", "b"], dtype=text),
+        "email_shared": [False, True],
+        "phone": pd.Series(["138", None], dtype=text),
+        "score": [4.0, 5.0],
+    })  # fmt: skip
+    keys = np.concatenate([f["record_key"].to_numpy(dtype=object) for f in (earlier, added)])
+    order = np.argsort(keys, kind="stable")
+    expected = pd.concat([earlier, added], ignore_index=True).take(order).reset_index(drop=True)
+    got = _taken([earlier, added], order)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["record_key"].tolist() == ["a", "b", "c", "d", "e"]
+    assert earlier.columns.empty and added.columns.empty
