@@ -196,8 +196,8 @@ def _leading_region(core: str) -> tuple[str | None, str]:
     """Strip a leading province and/or city/district name (北京, 广东省深圳市) from a core name.
 
     Per table only the longest name the core starts with counts (found by walking the prefix
-    set, as a trie would); it is stripped when a non-generic rest of two or more characters
-    remains.
+    set, as a trie would); it is stripped when the rest still holds a trade name
+    (`keeps_trade_name`).
     """
     idx = division_index()
     found: list[str] = []
@@ -211,10 +211,31 @@ def _leading_region(core: str) -> tuple[str | None, str]:
             length += 1
         if best:
             head, tail = rest[:best], rest[best:]
-            if len(tail) >= 2 and tail not in _GENERIC:
+            if keeps_trade_name(tail):
                 found.append(head)
                 rest = tail
     return ("".join(found) or None), rest
+
+
+def keeps_trade_name(rest: str) -> bool:
+    """Whether a core name without its leading region still holds a trade name (字号).
+
+    A registered name is region + 字号 + 行业 + legal form, and a 字号 has two or more characters:
+    what remains must be two or more characters, not a generic word (银行, 大学), and not one
+    character or none before its trade words (行业表述, `TRADE_WORDS`). Else the "region" is part
+    of the 字号 itself: 金华拓供应链 (金华 is also a city) keeps it, and so does 上海电气;
+    南京航德科技 drops 南京.
+
+    Example:
+        >>> keeps_trade_name("航德科技"), keeps_trade_name("拓供应链"), keeps_trade_name("电气")
+        (True, False, False)
+    """
+    if len(rest) < 2 or rest in _GENERIC:
+        return False
+    trade = rest
+    while (found := TRADE_WORDS.search(trade)) is not None:
+        trade = trade[: found.start()]
+    return len(trade) >= 2
 
 
 def _strip_forms(name: str) -> tuple[str, list[str]]:
@@ -275,7 +296,7 @@ def parse_company_name(text: str | None) -> CompanyName:
 
     Example:
         >>> parse_company_name("北京某某（上海）科技有限公司杭州分公司")
-        CompanyName(display='北京某某(上海)科技有限公司杭州分公司', name_key='某某科技', region='北京', branch='杭州分公司', legal_form='有限公司')
+        CompanyName(display='北京某某(上海)科技有限公司杭州分公司', name_key='某某科技', region='北京/上海', branch='杭州分公司', legal_form='有限公司')
     """  # noqa: E501
     return parse_normalized_company_name(normalize_text(text))
 

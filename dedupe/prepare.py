@@ -514,11 +514,12 @@ _HOLDER_FIELDS: tuple[str, ...] = ("phone", "email", "place_city", "id_number")
 def sole_name_holders(out: pd.DataFrame) -> np.ndarray:
     """Whether a person's full name is carried, in these records, by one holder only.
 
-    Two or more individuals' records of one name that never disagree (at most one phone, one
-    mailbox, one city and one id number among all of them) look like one person exported by
-    several departments; a name that two phones, two mailboxes or two cities carry is held by
-    several people (张伟 in 北京 and in 成都), and a record of it with nothing but the name
-    could be any of them. Counted over the whole data set, like `name_in_places`.
+    Two or more individuals' records of one name that never disagree (at most one mobile, one
+    landline, one mailbox, one city and one id number among all of them) look like one person
+    exported by several departments (a lead with a home phone, a ticket with the mobile); a
+    name that two mobiles, two landlines, two mailboxes or two cities carry is held by several
+    people (张伟 in 北京 and in 成都), and a record of it with nothing but the name could be any
+    of them. Counted over the whole data set, like `name_in_places`.
     """
     person = out["is_person"].to_numpy(dtype=bool)
     names = _distinct(out["name_key"])[0]
@@ -528,6 +529,13 @@ def sole_name_holders(out: pd.DataFrame) -> np.ndarray:
     spread = np.zeros(count, dtype=np.int64)
     for column in (c for c in _HOLDER_FIELDS if c in out):
         values = _distinct(out[column])[0]
+        if column == "phone" and "phone_mobile" in out:
+            # one mobile and one landline (home, office) are one person's: two of a kind are not
+            mobile = out["phone_mobile"].to_numpy(dtype=bool)
+            for kind in (mobile, ~mobile):
+                kept = np.where(kind, values, -1)
+                spread = np.maximum(spread, _distinct_per_group(names, kept, person, count))
+            continue
         spread = np.maximum(spread, _distinct_per_group(names, values, person, count))
     one = (size >= 2) & (spread <= 1)
     return person & _spread(names, one, False)

@@ -190,7 +190,7 @@ class MatchSettings(BaseModel):
         return [BUILTIN_BLOCKING_RULES[r] if isinstance(r, str) else r for r in self.blocking_rules]
 
 
-MATCHER_VERSION = 5
+MATCHER_VERSION = 6
 """Bumped when the matcher's behaviour changes beyond what its declared specs show
 (2: place, offices, name/place conflicts, evidence declarations, anchor m — issue #16;
 3: declared comparisons / blocking rules, masked values, id numbers — issue #17;
@@ -198,7 +198,9 @@ MATCHER_VERSION = 5
 (DuckDB 2.0.0's empty-CTAS row loss, docs/warehouse.md): the next run rebuilds in full,
 which repairs such a warehouse;
 5: u of the rare levels counted among the candidate pairs (`training.scored_u`), so a
-model trained on a seed-dependent random sample is retrained once)."""
+model trained on a seed-dependent random sample is retrained once;
+6: a person's name carried by one mobile and one landline has one holder (`name_one_holder`),
+so the sole-holder level's population and its trained weights change)."""
 
 
 def matcher_signature(settings: MatchSettings) -> str:

@@ -249,6 +249,32 @@ CLEAN_LOG_RUNS = 32
 read): a link more than this many cleans behind compares the whole tables instead."""
 
 
+CLEANER = "ops.cleaner"
+"""One row: ``cleaner_version`` (`cleaning.cleaner_version`) of the code that made the whole
+clean layer, written with each clean in its transaction."""
+
+
+def stored_cleaner_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The cleaner version the clean layer was made by; None when not recorded (a warehouse
+    from before versions were stored: its cleaner is unknown)."""
+    if not table_exists(con, CLEANER):
+        return None
+    rows = con.execute(f"SELECT cleaner_version FROM {CLEANER}").fetchall()
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
+def cleaner_version_sql(version: str) -> list[str]:
+    """Statements that record `version` as the clean layer's (run in the clean's transaction)."""
+    if not version.isalnum():
+        raise ValueError(f"not a cleaner version: {version!r}")
+    return [
+        "CREATE SCHEMA IF NOT EXISTS ops",
+        f"CREATE TABLE IF NOT EXISTS {CLEANER} (cleaner_version VARCHAR)",
+        f"DELETE FROM {CLEANER}",
+        f"INSERT INTO {CLEANER} VALUES ('{version}')",
+    ]
+
+
 def linked_run(con: duckdb.DuckDBPyConnection) -> str | None:
     """The run of the last link (the newest ``match.params`` row), or None.
 

@@ -27,11 +27,12 @@ from cleaning.incremental import (
 )
 from cleaning.memos import clear_value_memos
 from cleaning.pipeline import RECORD_COLUMNS
+from cleaning.version import cleaner_version
 from warehouse import clean_delta as delta
 from warehouse import clean_full as full
 from warehouse import read_table
 from warehouse.db import ChunkedTables
-from warehouse.ops import record_clean_run
+from warehouse.ops import cleaner_version_sql, record_clean_run, stored_cleaner_version
 from warehouse.versions import create_version_views, mark_deleted_at_source
 
 from ..faults import crash_point
@@ -92,11 +93,13 @@ def clean_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> CleanStats:
     current, versions = delta.stage_current_versions(con, sources_cfg.sources)
     create_version_views(con, sources_cfg.sources)
     stats = None
-    if (
-        ctx.config.clean_incremental
-        and current
-        and delta.clean_tables_present(con, (*RECORD_COLUMNS, "deleted_at_source"))
-    ):
+    present = delta.clean_tables_present(con, (*RECORD_COLUMNS, "deleted_at_source"))
+    made_by = stored_cleaner_version(con) if present else None
+    if present and made_by != cleaner_version():
+        # an upgrade changed the cleaner: records cleaned before would keep the old rules
+        log.info("clean      cleaner version %s, the clean layer's %s: every record is"
+                 " cleaned again", cleaner_version(), made_by or "not recorded")  # fmt: skip
+    elif ctx.config.clean_incremental and current and present:
         with worker_pool(ctx.config.scale.clean_workers):  # distinct values parsed in chunks
             stats = _incremental(con, ctx, options, current)
     if stats is None:  # a full clean: whole slices side by side (clean_slices)
@@ -195,7 +198,8 @@ def _full(
         con.execute("BEGIN TRANSACTION")
         try:
             full.swap_in(con, names)
-            for sql in delta.scope_sql(ctx.run_id, "full", incremental=False):
+            for sql in (*delta.scope_sql(ctx.run_id, "full", incremental=False),
+                        *cleaner_version_sql(cleaner_version())):  # fmt: skip
                 con.execute(sql)
             record_clean_run(con, ctx.run_id, "full")  # every record may have changed
             con.execute("COMMIT")
@@ -281,7 +285,10 @@ def _incremental(
                 ),
             },
         ),
-        after=delta.scope_sql(ctx.run_id, "incremental", incremental=True),
+        after=[
+            *delta.scope_sql(ctx.run_id, "incremental", incremental=True),
+            *cleaner_version_sql(cleaner_version()),
+        ],
         run_id=ctx.run_id,
     )
     counts = con.execute(

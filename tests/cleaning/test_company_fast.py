@@ -8,10 +8,10 @@ from cleaning.company import (
     _CN_FORM_RE,
     _CN_FORMS,
     _EN_FORM_RE,
-    _GENERIC,
     _leading_region,
     _region_tables,
     _strip_forms,
+    keeps_trade_name,
 )
 from cleaning.divisions import division_index
 
@@ -25,7 +25,7 @@ def _leading_region_reference(core: str) -> tuple[str | None, str]:
             head = rest[:length]
             if head in names:
                 tail = rest[length:]
-                if len(tail) >= 2 and tail not in _GENERIC:
+                if keeps_trade_name(tail):
                     found.append(head)
                     rest = tail
                 break

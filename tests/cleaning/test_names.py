@@ -38,6 +38,14 @@ COMPANIES: list[tuple[str, str, str | None, str | None, str | None]] = [
     ("Acme (Shanghai) Co., Ltd.", "acme", "Shanghai", None, "Co., Ltd"),
     ("Acme (China) Co., Ltd.", "acme", "China", None, "Co., Ltd"),
     ("Acme (Hong Kong) Limited", "acme", "Hong Kong", None, "Limited"),
+    # a place name is the region only when a 字号 of two or more characters follows it: in
+    # 金华拓供应链 (金华 is also a city) and 新星投资 (新星 a district) it is the 字号 itself
+    ("金华拓供应链股份有限公司", "金华拓供应链", None, None, "股份有限公司"),
+    ("广东省金华拓供应链股份有限公司", "金华拓供应链", "广东省", None, "股份有限公司"),
+    ("金华拓供应链（广州）股份有限公司", "金华拓供应链", "广州", None, "股份有限公司"),
+    ("新星投资有限公司", "新星投资", None, None, "有限公司"),
+    ("上海电气集团股份有限公司", "上海电气", None, None, "集团股份有限公司"),
+    ("南京航德科技有限公司", "航德科技", "南京", None, "有限公司"),
 ]
 
 

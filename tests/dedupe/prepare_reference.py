@@ -367,6 +367,11 @@ def sole_name_holders(out: pd.DataFrame) -> np.ndarray:
     """
     person = out["is_person"].to_numpy(dtype=bool)
     frame = out.loc[person, ["name_key", *[c for c in _HOLDER_FIELDS if c in out]]]
+    if "phone" in frame and "phone_mobile" in out:
+        # one mobile and one landline (home, office) are one person's: two of a kind are not
+        mobile = out.loc[person, "phone_mobile"].astype(bool)
+        phone = frame["phone"]
+        frame = frame.assign(phone=phone.where(mobile), landline=phone.where(~mobile))
     if frame.empty:
         return np.zeros(len(out), dtype=bool)
     groups = frame.groupby("name_key", sort=False)

@@ -148,3 +148,27 @@ def test_a_persons_name_with_one_holder_stands_alone_a_shared_one_does_not() -> 
     labels = [COMPARISONS["name_key"].labels[c] for c in levels["name_key"]]
     assert labels == ["exact_sole_holder"] * 3 + ["exact"] * 2
     assert sufficient(levels, comps).tolist() == [True, True, True, False, False]
+
+
+def test_a_persons_mobile_and_home_landline_are_one_holder_two_mobiles_are_not() -> None:
+    # 郭刚杰: a marketing lead with a home landline in 成都, a service ticket with a mobile —
+    # one person (a mobile and a landline are not a disagreement). 肖博博: two different
+    # mobiles carry the name — two people; so do two landlines (何林欣).
+    person = {**PERSON, "customer_name": None, "phone": None, "city": None, "province": None,
+              "district": None}
+    rows = [
+        record(record_key="a:1", name_key="郭刚杰", **{**person, "phone": "+862864730831",
+                                                   "city": "成都市", "province": "四川省"}),
+        record(record_key="a:2", name_key="郭刚杰", **{**person, "phone": "+8618918668589"}),
+        record(record_key="b:1", name_key="肖博博", **{**person, "phone": "+8613638485406"}),
+        record(record_key="b:2", name_key="肖博博", **{**person, "phone": "+8617638485406"}),
+        record(record_key="c:1", name_key="何林欣", **{**person, "phone": "+862132211069"}),
+        record(record_key="c:2", name_key="何林欣", **{**person, "phone": "+862164730831"}),
+    ]
+    prepared = prepare_records(pd.DataFrame(rows))
+    assert prepared["name_one_holder"].tolist() == [True, True, False, False, False, False]
+    ctx = PairContext(prepared, np.array([0, 2, 4]), np.array([1, 3, 5]))
+    name = COMPARISONS["name_key"]
+    labels = [name.labels[c] for c in name.evaluate(ctx)]
+    assert labels == ["exact_sole_holder", "exact", "exact"]
+    assert sufficient({name.name: name.evaluate(ctx)}, [name]).tolist() == [True, False, False]

@@ -178,3 +178,30 @@ def _q_failures(project: Path) -> list[tuple]:
         return con.execute(
             "SELECT check_name, record_key FROM ops.clean_check_failures ORDER BY 1, 2"
         ).fetchall()
+
+
+def test_an_upgraded_cleaner_cleans_every_record_again_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records cleaned by an older cleaner would keep its rules beside records cleaned by the
+    new one: after an upgrade (another `cleaner_version`, or none recorded) the next clean is
+    full, whatever changed; the night after, with the same cleaner, is incremental again."""
+    import pipelines.stages.clean as clean_module
+    from cleaning.version import cleaner_version
+    from warehouse.ops import stored_cleaner_version
+
+    settings = ReplaySettings(nights=3, entities=120, late_every=0, repeat_every=0)
+    project = write_project(tmp_path, tmp_path / "demo" / "landing")
+    nights = replay_nights(tmp_path / "demo", settings)
+    versions = [cleaner_version(), cleaner_version(), "0upgraded0", "0upgraded0"]
+    modes, stored = [], []
+    for night, version in zip(nights, versions, strict=True):
+        monkeypatch.setattr(clean_module, "cleaner_version", lambda v=version: v)
+        if night.night == 1:  # a warehouse from before versions were recorded
+            with open_warehouse(load_config(project)) as con:
+                con.execute("DROP TABLE ops.cleaner")
+        modes.append(_night(project, night.run_date, f"u{night.night}").mode)
+        with open_warehouse(load_config(project), read_only=True) as con:
+            stored.append(stored_cleaner_version(con))
+    assert modes == ["full", "full", "full", "incremental"]
+    assert stored == versions

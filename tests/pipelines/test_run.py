@@ -345,11 +345,15 @@ def test_incremental_clean_equals_full_clean(project: Path) -> None:
 
 
 def test_incremental_clean_reflags_old_rows_when_a_switchboard_appears(project: Path) -> None:
-    """A phone that becomes shared by a new delivery is flagged on the old rows too."""
+    """A phone that becomes shared by a new delivery is flagged on the old rows too.
+
+    (Names with a 字号 of two characters: in 北京甲科技 the one-character 甲 is no 字号, so 北京
+    stays in the key, and three such names would sound alike by their first two characters.)
+    """
     cfg = load_config(project)
     first = [
         {"lead_id": f"SB{i}", "company": name, "mobile": "010-66668888"}
-        for i, name in enumerate(["北京甲科技有限公司", "北京乙贸易有限公司"])
+        for i, name in enumerate(["北京金甲科技有限公司", "北京银乙贸易有限公司"])
     ]
     folder = cfg.resolve(cfg.landing_dir) / "marketing" / "2026-11-24"
     folder.mkdir(parents=True)
@@ -359,7 +363,7 @@ def test_incremental_clean_reflags_old_rows_when_a_switchboard_appears(project: 
     assert run_pipeline(project, run_date="2026-11-24").success
     later = cfg.resolve(cfg.landing_dir) / "marketing" / "2026-11-25"
     later.mkdir(parents=True)
-    third = {"lead_id": "SB9", "company": "北京丙物流有限公司", "mobile": "010-66668888"}
+    third = {"lead_id": "SB9", "company": "北京铜丙物流有限公司", "mobile": "010-66668888"}
     (later / "sb.jsonl").write_text(json.dumps(third, ensure_ascii=False) + "\n", encoding="utf-8")
     second = run_pipeline(project, run_date="2026-11-25")
     assert second.success, second.errors
