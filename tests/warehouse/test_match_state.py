@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -196,6 +197,30 @@ def _counting(stored: StoredMatch, read: list[int]) -> Callable[[np.ndarray], Pa
 
     return more
 
+def _link_plan(plan: Any, more: Any, settings: MatchSettings | None = None) -> Any:
+    """The nightly link of a plan's changed records against its stored link."""
+    s = plan.stored
+    return link_stored_delta(
+        plan.changed,
+        StoredLink(s.prepared, stored_pair_set(s.pairs, s.rule_names, s.hard_names), s.labels,
+                   s.steward_pairs, more),
+        settings, None, ModelParams.from_json(plan.params_json),
+    )  # fmt: skip
+
+
+def _write_plan_delta(con: Any, plan: Any, delta: Any, run_id: str, **kwargs: Any) -> Any:
+    """`write_match_delta` of a plan's link (`_link_plan`) as run `run_id`."""
+    return write_match_delta(
+        con, delta.records,
+        {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
+         "match.review_queue": delta.review_queue},
+        {"run_id": run_id, "created_at": pd.Timestamp.now(), "params": delta.params.to_json(),
+         **STATE},
+        delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"], delta.dropped,
+        **kwargs,
+    )  # fmt: skip
+
+
 
 def write_full_link(
     con: duckdb.DuckDBPyConnection, records: pd.DataFrame, base: LinkResult
@@ -253,27 +278,14 @@ def test_a_nightly_delta_rewrites_only_the_affected_clusters_and_equals_a_full_r
         assert (s.more is not None) == partial
         read: list[int] = [len(s.pairs["left"])]
         more = None if s.more is None else _counting(s, read)
-        delta = link_stored_delta(
-            plan.changed,
-            StoredLink(s.prepared, stored_pair_set(s.pairs, s.rule_names, s.hard_names),
-                       s.labels, s.steward_pairs, more),
-            settings, None, ModelParams.from_json(plan.params_json),
-        )  # fmt: skip
+        delta = _link_plan(plan, more, settings)
         if partial:  # the weak pairs are read on demand, none twice
             stored_pairs = len(before["match.pairs"])
             assert read[0] < stored_pairs and len(read) > 1 and sum(read) <= stored_pairs
         assert set(plan.changed["record_key"]) <= set(delta.records)
         # a small change touches a small part of the warehouse
         assert len(delta.records) < len(current) / 4
-        written = write_match_delta(
-            con, delta.records,
-            {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
-             "match.review_queue": delta.review_queue},
-            {"run_id": f"night{night}", "created_at": pd.Timestamp.now(),
-             "params": delta.params.to_json(), **STATE},
-            delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"],
-            delta.dropped,
-        )  # fmt: skip
+        written = _write_plan_delta(con, plan, delta, f"night{night}")
         assert written.inserted["match.clusters"] <= len(delta.records) < len(current)
         assert written.inserted["match.pairs"] < len(before["match.pairs"]) / 2
         full = link_records(current, settings, params=base.params)
@@ -344,24 +356,11 @@ def test_a_nightly_delta_relinks_records_whose_whole_set_flag_flipped() -> None:
     replace_tables(con, {"clean.records": current})
     plan = rematch_plan(con, STATE, VERSION, MatchSettings().match_threshold)
     assert plan is not None and plan.stored is not None and plan.delta
-    s = plan.stored
-    delta = link_stored_delta(
-        plan.changed,
-        StoredLink(s.prepared, stored_pair_set(s.pairs, s.rule_names, s.hard_names), s.labels,
-                   s.steward_pairs, _counting(s, [])),
-        None, None, ModelParams.from_json(plan.params_json),
-    )  # fmt: skip
+    delta = _link_plan(plan, _counting(plan.stored, []))
     # the two firms whose mailbox became shared are relinked with the new record
     flipped = set(records.loc[firms, "record_key"])
     assert flipped <= set(delta.records)
-    write_match_delta(
-        con, delta.records,
-        {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
-         "match.review_queue": delta.review_queue},
-        {"run_id": "n1", "created_at": pd.Timestamp.now(), "params": delta.params.to_json(),
-         **STATE},
-        delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"], delta.dropped,
-    )  # fmt: skip
+    _write_plan_delta(con, plan, delta, "n1")
     full = link_records(current, params=base.params)
     for name, frame, keys in (
         ("match.pairs", full.pairs, ["left_key", "right_key"]),
@@ -403,24 +402,10 @@ def test_the_delta_write_refreshes_linked_records_from_the_rows_the_plan_kept() 
         f"SELECT (SELECT count(*) FROM {plan.changed_rows}), (SELECT count(*) FROM"
         f" (SELECT * FROM {plan.changed_rows} EXCEPT SELECT * FROM clean.records))"
     ).fetchall() == [(len(relinked), 0)]
-    s = plan.stored
-    delta = link_stored_delta(
-        plan.changed,
-        StoredLink(s.prepared, stored_pair_set(s.pairs, s.rule_names, s.hard_names), s.labels,
-                   s.steward_pairs, _counting(s, [])),
-        None, None, ModelParams.from_json(plan.params_json),
-    )  # fmt: skip
+    delta = _link_plan(plan, _counting(plan.stored, []))
     # the write must not need clean.records: it is out of its reach
     con.execute("ALTER TABLE clean.records RENAME TO records_now")
-    write_match_delta(
-        con, delta.records,
-        {"match.pairs": delta.pairs, "match.clusters": delta.clusters,
-         "match.review_queue": delta.review_queue},
-        {"run_id": "n1", "created_at": pd.Timestamp.now(), "params": delta.params.to_json(),
-         **STATE},
-        delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"], delta.dropped,
-        relinked_rows=plan.changed_rows,
-    )  # fmt: skip
+    _write_plan_delta(con, plan, delta, "n1", relinked_rows=plan.changed_rows)
     assert con.execute(
         "SELECT (SELECT count(*) FROM match.linked_records),"
         " (SELECT count(*) FROM (SELECT * FROM clean.records_now"
