@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
-import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,6 +13,7 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from cleaning.version import CLEANING_LIBRARIES, code_fingerprint, module_files
 from dedupe.assemble import LinkResult, assemble, decision_positions
 from dedupe.blocking import (
     BlockingRule,
@@ -50,19 +47,12 @@ PREPARED_CODE: tuple[str, ...] = (
 
 
 def prepared_version() -> str:
-    """Fingerprint of the code that prepares records (`PREPARED_CODE` and pypinyin's version).
+    """Fingerprint of the code that prepares records (`PREPARED_CODE`) and the libraries it uses.
 
     Prepared records stored by one version are reused only by the same version: an upgrade of
     the preparation (or of the cleaning helpers it calls) prepares every record again.
     """
-    digest = hashlib.sha256()
-    for module in PREPARED_CODE:
-        spec = importlib.util.find_spec(module)
-        if spec is None or spec.origin is None:
-            raise RuntimeError(f"cannot locate module {module} to fingerprint it")
-        digest.update(Path(spec.origin).read_bytes())
-    digest.update(importlib.metadata.version("pypinyin").encode())
-    return digest.hexdigest()[:20]
+    return code_fingerprint(module_files(PREPARED_CODE), CLEANING_LIBRARIES)
 
 
 def whole_set_flags(prepared: pd.DataFrame) -> dict[str, np.ndarray]:
