@@ -75,7 +75,8 @@ _SPECS: tuple[CheckSpec, ...] = (
         "raw",
         _WARNING,
         "Rows delivered in this run are within the band of the source's previous delivery "
-        "(a truncated or doubled export); a source with no new delivery passes.",
+        "(a truncated or doubled export) for sources delivering full exports; a source with "
+        "no new delivery, or one delivering deltas, passes.",
     ),
     CheckSpec(
         "raw_required_fields_filled",

@@ -32,6 +32,7 @@ from expectations._common import Results, skipped, to_outcomes
 from expectations._gx_runner import GxCheck, run_checks
 from expectations.outcome import CheckOutcome
 from expectations.settings import QualitySettings
+from sources.config import DeliveryKind
 from sources.model import READ_STATUSES
 
 __all__ = ["RAW_LINEAGE_COLUMNS", "ROW_CHECKS", "RawTables", "validate_raw"]
@@ -85,6 +86,7 @@ def validate_raw(
     settings: QualitySettings | None = None,
     tables: RawTables | None = None,
     recheck_runs: Sequence[str] = (),
+    delivery: DeliveryKind = "full",
 ) -> list[CheckOutcome]:
     """Validate one source's raw layer and this run's deliveries of it (suite ``raw.<source>``).
 
@@ -98,6 +100,9 @@ def validate_raw(
         tables: Table names; the warehouse's when None.
         recheck_runs: Earlier runs whose rows failed a per-row check (``failing_runs``):
             their live rows are checked again.
+        delivery: What one delivery of the source is (its ``delivery`` in sources.yml). The
+            row-count band compares the deliveries of a ``full`` source only: a ``delta``
+            delivery's size is the night's changes, which vary by nature.
 
     Returns:
         One outcome per raw check, in catalog order; ``observed`` carries ``source_system``.
@@ -126,7 +131,7 @@ def validate_raw(
         _key_unique(con, facts, results, table, columns, rows)
     _reconciled(con, facts, results, tables, table, columns, source_system, run_id, deliveries)
     _not_empty(facts, results, deliveries)
-    _band(con, facts, results, tables, source_system, run_id, deliveries, settings)
+    _band(con, facts, results, tables, source_system, run_id, deliveries, settings, delivery)
     _filled(con, facts, results, table, columns, required_fields, run_id, settings)
     checks = facts.checks(results)
     if checks:
@@ -418,6 +423,7 @@ def _band(
     run_id: str,
     deliveries: pd.DataFrame,
     settings: QualitySettings,
+    delivery: DeliveryKind,
 ) -> None:
     """Each delivery of this run against the source's previous delivery (not the night's sum).
 
@@ -425,11 +431,15 @@ def _band(
     night (a late one and the night's own) are two deliveries, each about the size of the last
     one. The previous delivery is the source's newest (by delivery date, then arrival) from an
     earlier run, withdrawn files left out: an export that suddenly shrank or grew against it
-    fails (a warning).
+    fails (a warning). A ``delta`` source's deliveries are not compared: each holds the night's
+    changes, whose size varies by nature.
     """
     name = "raw_row_count_band"
     if deliveries.empty:
         results[name] = skipped("no new delivery in this run")
+        return
+    if delivery != "full":
+        results[name] = skipped("a delta source: a delivery holds the night's changes")
         return
     withdrawn = (
         f" AND NOT EXISTS (SELECT 1 FROM {tables.withdrawn} AS w WHERE w.source_system ="

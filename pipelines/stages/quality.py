@@ -104,6 +104,7 @@ def raw_quality_stage(
         ctx.run_id,
         settings=ctx.config.quality,
         recheck_runs=pending_raw_runs(con, source),
+        delivery=src.delivery,
     )
     # the runs whose rows failed a per-row check are checked again by the next run
     failing = [r for o in outcomes if o.name in RAW_ROW_CHECKS

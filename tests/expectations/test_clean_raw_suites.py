@@ -234,6 +234,19 @@ def test_volume_checks_are_warnings(check: str, n: int, rows_read: int | None) -
     assert blocking_failures(outcomes) == []
 
 
+def test_a_small_delta_after_the_initial_load_is_not_a_volume_warning() -> None:
+    """A delta source's nightly delivery holds the night's changes: 2 rows after a load of 6."""
+    con = _raw_warehouse()
+    _deliver(con, "r2", "crm/2024-03-16/crm.csv", 2, first_id=100)
+    required = ["source_record_id", "customer_name"]
+    as_delta = _by_name(validate_raw(con, "crm", required, "r2", delivery="delta"))
+    assert as_delta["raw_row_count_band"].success
+    assert "delta" in as_delta["raw_row_count_band"].observed["skipped"]
+    # the same delivery from a source that re-exports its whole table is a shrunken export
+    as_full = _by_name(validate_raw(con, "crm", required, "r2", delivery="full"))
+    assert not as_full["raw_row_count_band"].success
+
+
 def _band(con: duckdb.DuckDBPyConnection, run_id: str = "r2"):
     return _raw(con, run_id)["raw_row_count_band"]
 
