@@ -99,10 +99,9 @@ def review_list(cfg: ArchiveConfig, limit: int = 20) -> int:
     if queue.empty:
         print("the review queue is empty")
     else:
-        import pandas as pd
+        from .render import render_frame
 
-        with pd.option_context("display.max_columns", 30, "display.width", 220):
-            print(queue.to_string(index=False))
+        print(render_frame(queue.round({"probability": 4}), max_rows=limit))
     return 0
 
 

@@ -10,6 +10,7 @@ from warehouse.versions import DeliveryNotFound, list_deliveries, withdraw_deliv
 
 from ..access import actor, audit, open_warehouse
 from ..settings import ArchiveConfig
+from .render import render_frame
 
 __all__ = ["deliveries_list", "deliveries_withdraw", "withdraw"]
 
@@ -51,9 +52,10 @@ def deliveries_list(cfg: ArchiveConfig, source: str | None = None, limit: int = 
     if frame.empty:
         print("no deliveries yet")
         return 0
-    shown = frame.head(limit).drop(columns=["sha256"], errors="ignore")
-    with pd.option_context("display.max_columns", 20, "display.width", 200):
-        print(shown.to_string(index=False))
+    shown = frame.drop(columns=["sha256"], errors="ignore")
+    if pd.api.types.is_datetime64_any_dtype(shown["delivery_date"]):  # a date, not a midnight
+        shown = shown.assign(delivery_date=shown["delivery_date"].dt.date)
+    print(render_frame(shown, max_rows=limit))
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["NULL", "render_csv", "render_json", "render_table"]
+__all__ = ["NULL", "render_csv", "render_frame", "render_json", "render_table"]
 
 NULL = "NULL"
 
@@ -54,7 +54,9 @@ def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
     return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
 
-def render_table(table: pa.Table, max_rows: int = 50) -> str:
+def render_table(
+    table: pa.Table, max_rows: int = 50, more_hint: str = "--max-rows N shows more"
+) -> str:
     """An aligned text table of the first ``max_rows`` rows, then a row count line.
 
     Columns are aligned by display width (a Chinese character takes two cells), numbers to
@@ -63,6 +65,7 @@ def render_table(table: pa.Table, max_rows: int = 50) -> str:
     Args:
         table: the query result.
         max_rows: rows shown; the rest are counted.
+        more_hint: how the reader asks for more rows (the command's option).
 
     Returns:
         The table and a last line ``(N rows)`` or ``… K more rows (N in all)``.
@@ -89,10 +92,19 @@ def render_table(table: pa.Table, max_rows: int = 50) -> str:
     )
     total = table.num_rows
     if total > max_rows:
-        footer = f"… {total - max_rows} more rows ({total} in all; --max-rows N shows more)"
+        footer = f"… {total - max_rows} more rows ({total} in all; {more_hint})"
     else:
         footer = f"({total} row{'' if total == 1 else 's'})"
     return f"{text}\n{footer}" if text else footer
+
+
+def render_frame(frame: Any, max_rows: int = 50, more_hint: str = "--limit N shows more") -> str:
+    """A pandas listing (review queue, deliveries) as `render_table` shows query results.
+
+    Missing values of every kind (None, NaN, NaT) show as NULL, not as pandas' ``NaN`` /
+    ``None`` / ``NaT``, and Chinese text is aligned by its display width.
+    """
+    return render_table(pa.Table.from_pandas(frame, preserve_index=False), max_rows, more_hint)
 
 
 def render_csv(table: pa.Table) -> str:

@@ -155,6 +155,31 @@ def test_sql_table_shows_null_and_aligns_chinese(small_project: Path, capsys) ->
     assert wcswidth(c1.rstrip()) == wcswidth(c3.rstrip())
 
 
+def test_listings_show_missing_values_as_null_and_align_chinese() -> None:
+    """The review queue and delivery listings: no pandas NaN/None/NaT, CJK by display width."""
+    import pandas as pd
+    from wcwidth import wcswidth
+
+    from pipelines.cli.render import render_frame
+
+    frame = pd.DataFrame({
+        "left_customer_name": ["北京星鑫信息技术有限公司", None, "王芳"],
+        "probability": [0.9968, float("nan"), 0.5],
+        "withdrawn_at": pd.to_datetime(["2026-12-07 06:35", None, None]),
+    })  # fmt: skip
+    lines = render_frame(frame, max_rows=2, more_hint="--limit N shows more").splitlines()
+    text = "\n".join(lines)
+    assert "NaN" not in text and "None" not in text and "NaT" not in text
+    assert lines[3].split() == ["NULL", "NULL", "NULL"]
+    assert lines[-1] == "… 1 more rows (3 in all; --limit N shows more)"
+    # the wide name does not shift the right-aligned probabilities: they end at one column
+    def end_of_field(line: str, n: int) -> int:
+        field = list(re.finditer(r"\S+", line))[n]
+        return wcswidth(line[: field.end()])
+
+    assert end_of_field(lines[2], 1) == end_of_field(lines[3], 1)
+
+
 def test_sql_empty_result_says_zero_rows(small_project: Path, capsys) -> None:
     assert main(_cli(small_project, "sql", "SELECT * FROM golden.customers WHERE false")) == 0
     out = capsys.readouterr().out
