@@ -162,6 +162,14 @@ def _map_file(
         )
         collector.quarantine_file(plan, reason)
         return mapping, reason
+    declared = source.header_aliases()
+    not_found = [k for k in declared if k not in mapping.fields and k not in absent]
+    if not_found:
+        named = ", ".join(f"{k} ({' / '.join(declared[k])})" for k in not_found)
+        collector.warnings.append(
+            f"{source.name}: {plan.path}: declared column(s) not found, read as missing: "
+            f"{named}; the file's headers are {table.headers}"
+        )
     if mapping.unmapped:
         collector.warnings.append(
             f"{source.name}: {plan.path}: unexpected column(s) {mapping.unmapped} kept in extra"

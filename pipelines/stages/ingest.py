@@ -158,6 +158,6 @@ def _ingest_and_persist(
         stats.rows_ingested,
         stats.rows_quarantined,
     )
-    for w in result.warnings:
-        log.warning("ingest %s: %s", source, w)
+    for w in result.warnings:  # the source is named once, not again by the warning's prefix
+        log.warning("ingest %s: %s", source, w.removeprefix(f"{source}: "))
     return stats

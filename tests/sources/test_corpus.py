@@ -94,6 +94,11 @@ def missing_required(landing: Path) -> None:
     _put(landing, "a.csv", csv_text(headers, ROWS).encode("utf-8"))
 
 
+def optional_column_renamed(landing: Path) -> None:
+    headers = ["客户编号", "客户名称", "联系人", "联系方式", "邮箱", "地址"]  # 联系方式: undeclared
+    _put(landing, "a.csv", csv_text(headers, ROWS).encode("utf-8"))
+
+
 def extra_columns(landing: Path) -> None:
     headers = [*HEADERS, "备注", "客户经理"]
     rows = [[*row, "重点客户", "赵六"] for row in ROWS]
@@ -389,6 +394,16 @@ def _check_missing(result: IngestResult) -> None:
     assert json.loads(result.quarantined_rows["raw_content"].iloc[0])["公司"] == ROWS[0][1]
 
 
+def _check_optional_renamed(result: IngestResult) -> None:
+    """A declared optional field the file lacks: kept rows, the field empty, and the user told
+    which declared headers were not found (not only that 联系方式 went to `extra`)."""
+    assert result.rows["source_record_id"].tolist() == ["K001", "K002", "K003"]
+    assert result.rows["phone"].isna().all()
+    notes = [w for w in result.warnings if "declared column(s) not found" in w]
+    assert len(notes) == 1 and "phone (手机 / 手机号码 / 联系电话)" in notes[0]
+    assert "联系方式" in notes[0]  # the file's headers, so the fix is obvious
+
+
 def _check_extra(result: IngestResult) -> None:
     assert json.loads(result.rows["extra"].iloc[0]) == {"备注": "重点客户", "客户经理": "赵六"}
     assert any("备注" in w for w in result.warnings)
@@ -601,6 +616,7 @@ CASES = [
     ),
     Case("missing_required_column", missing_required, _check_missing),
     Case("extra_columns", extra_columns, _check_extra),
+    Case("optional_column_renamed", optional_column_renamed, _check_optional_renamed),
     Case("empty_file", empty_file, _check_file_quarantined("empty file")),
     Case("header_only", header_only, _check_header_only),
     Case("truncated_csv", truncated, _check_truncated),
