@@ -226,7 +226,7 @@ def _add_filing(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="archive date (default: the due working day; due: the day to check, default today)",
     )
-    p.set_defaults(handler="package")
+    p.set_defaults(handler="package", trailing="ids")
 
     p = sub.add_parser("dormant", help="休眠档案: review candidates, approve the move (audited)")
     _add_common(p)
@@ -234,7 +234,7 @@ def _add_filing(sub: argparse._SubParsersAction) -> None:
     p.add_argument("customers", nargs="*", help="approve: customer ids")
     p.add_argument("--reason", default=None, help="approval reference (required to approve)")
     p.add_argument("--date", default=None, help="approval date (default today)")
-    p.set_defaults(handler="dormant")
+    p.set_defaults(handler="dormant", trailing="customers")
 
     p = sub.add_parser("reverify", help="每年回访: key contact data unconfirmed for 12 months")
     _add_common(p)
@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("action", choices=["list", "verify", "diff", "restore", "full"])
     p.add_argument("ids", nargs="*", help="snapshot id(s) or folder(s)")
-    p.set_defaults(handler="snapshots")
+    p.set_defaults(handler="snapshots", trailing="ids")
 
     p = sub.add_parser("deliveries", help="list delivered files; withdraw a bad delivery")
     deliveries = p.add_subparsers(dest="action", required=True)
@@ -420,7 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `customer-archive` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse fills `action ids*` at the first positional it meets, so in `snapshots verify
+    # --config a.yml ID` the ID comes back unparsed: it belongs to the command's id list
+    trailing = getattr(args, "trailing", None)
+    if extra and (trailing is None or any(x.startswith("-") for x in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        setattr(args, trailing, [*getattr(args, trailing), *extra])
     return report(lambda: HANDLERS[args.handler](args), debug=args.debug)
 
 

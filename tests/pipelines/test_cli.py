@@ -88,6 +88,35 @@ def test_bad_option_values_are_one_usage_line(args: list[str], capsys) -> None:
     assert err.count("\n") == 1 and "usage error" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "field", "expected"),
+    [
+        (["snapshots", "verify", "--config", "a.yml", "S1", "S2"], "ids", ["S1", "S2"]),
+        (["snapshots", "restore", "S1", "--config", "a.yml"], "ids", ["S1"]),
+        (["dormant", "approve", "--reason", "OA-1", "C1", "C2"], "customers", ["C1", "C2"]),
+        (["package", "verify", "--config", "a.yml", "P1"], "ids", ["P1"]),
+    ],
+)
+def test_ids_may_follow_the_options(
+    argv: list[str], field: str, expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`snapshots verify --config a.yml ID` (options before the ids) reaches the command."""
+    import importlib
+
+    main_module = importlib.import_module("pipelines.cli.main")
+    seen = {}
+    handler = argv[0]
+    monkeypatch.setitem(main_module.HANDLERS, handler, lambda a: seen.setdefault("a", a) and 0)
+    assert main(argv) == 0
+    assert getattr(seen["a"], field) == expected
+
+
+def test_an_unknown_option_after_the_ids_is_still_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["snapshots", "verify", "S1", "--bogus"])
+    assert stop.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
 def test_missing_config_is_a_usage_error(tmp_path: Path, capsys) -> None:
     assert main(["sql", "--config", str(tmp_path / "none.yml"), "SELECT 1"]) == EXIT_USAGE
     assert "configuration file not found" in capsys.readouterr().err
