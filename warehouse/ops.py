@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.db import read_table, replace_tables, table_columns, table_exists
+from warehouse.db import append_table, read_table, replace_tables, table_columns, table_exists
 
 __all__ = [
     "CLEAN_CHANGES",
@@ -138,7 +138,23 @@ def write_check_results(
         ],
     )  # fmt: skip
     frame["scope"] = frame["scope"].astype("string")
-    previous = read_table(con, "ops.check_results")
+    if table_exists(con, "ops.check_results") and "scope" in table_columns(
+        con, "ops.check_results"
+    ):
+        # the run's rows of this scope replaced, every earlier run's left where they are: the
+        # write follows the night, not the number of runs stored
+        where, params = ("run_id = ?", [run_id]) if scope is None else (
+            "run_id = ? AND scope = ?", [run_id, scope])  # fmt: skip
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM ops.check_results WHERE {where}", params)
+            append_table(con, "ops.check_results", frame)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return
+    previous = read_table(con, "ops.check_results")  # none yet, or one stored before `scope`
     if previous is not None:
         stale = previous["run_id"] == run_id
         if scope is not None and "scope" in previous.columns:
