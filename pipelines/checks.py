@@ -4,7 +4,7 @@ Each suite is computed by one run of its stage in `pipelines.stages.quality` (th
 every ``raw/<source>``, the clean suite on ``clean/records``, the golden suite on
 ``staging/golden``) and reported to Dagster as **one check per suite and severity**:
 ``<layer>_critical`` (blocking) and ``<layer>_warnings``, each result naming every catalog entry
-(`expectations.catalog`) of its group in its metadata, failing ones listed first. A failed
+(`expectations.catalog`) of its group in its metadata and the failing ones in ``failed``. A failed
 critical check stops every asset after the one it checks (a broken raw or clean layer is never
 matched, staged or published); the warnings check shows in the Dagster UI and in the report but
 never blocks. Every expectation's own result stays in ``ops.check_results`` and the run's report.
@@ -89,15 +89,15 @@ def group_result(
     """One group's result: passed when every entry passed (an entry without an outcome fails).
 
     Metadata: ``failed`` (the failing names, or ``none``), ``expectations`` (how many), then one
-    JSON entry per expectation under its name (``passed`` and its observed figures), failing
-    ones first.
+    JSON entry per expectation under its name (``passed`` and its observed figures; Dagster
+    stores metadata by name, so ``failed`` and the description are where failures stand out).
     """
     by_name = {o.name: o for o in outcomes}
     names = [s.name for s in group.entries]
     failed = [n for n in names if n not in by_name or not by_name[n].success]
     word = "critical" if group.critical else "warning"
     entries: dict[str, dg.MetadataValue] = {}
-    for name in [*failed, *(n for n in names if n not in failed)]:
+    for name in names:
         outcome = by_name.get(name)
         value = (
             {"passed": outcome.success, **_flat(outcome.observed)}
