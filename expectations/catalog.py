@@ -13,7 +13,9 @@ class CheckSpec:
     """Catalog entry for one named check.
 
     Attributes:
-        name: Unique check name, used as the Dagster asset-check name.
+        name: Unique check name: its row in ``ops.check_results`` and the report, and its
+            metadata entry in the result of its Dagster check (``<layer>_critical`` or
+            ``<layer>_warnings``, `pipelines.checks`).
         layer: Layer the check validates.
         critical: Default severity; True blocks publishing. Overridable per name in settings.
         description: What the check guards and why it matters, in one sentence.

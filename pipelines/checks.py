@@ -1,19 +1,28 @@
 """Dagster asset checks: the raw, clean and golden Great Expectations suites.
 
-One Dagster check per catalog entry (`expectations.catalog`), each suite computed by one run of
-its stage in `pipelines.stages.quality`: the raw suite on every ``raw/<source>``, the clean suite
-on ``clean/records``, the golden suite on ``staging/golden``. Critical checks are blocking, so a
-failure stops every asset after the one it checks (a broken raw or clean layer is never matched,
-staged or published); warnings show in the Dagster UI and in the report but never block.
+Each suite is computed by one run of its stage in `pipelines.stages.quality` (the raw suite on
+every ``raw/<source>``, the clean suite on ``clean/records``, the golden suite on
+``staging/golden``) and reported to Dagster as **one check per suite and severity**:
+``<layer>_critical`` (blocking) and ``<layer>_warnings``, each result naming every catalog entry
+(`expectations.catalog`) of its group in its metadata and the failing ones in ``failed``. A failed
+critical check stops every asset after the one it checks (a broken raw or clean layer is never
+matched, staged or published); the warnings check shows in the Dagster UI and in the report but
+never blocks. Every expectation's own result stays in ``ops.check_results`` and the run's report.
+
+Why grouped (BENCHMARKS.md, issue #15, branch `nightdag`): Dagster writes three events per
+check and run (planned, evaluation, step output); with one check per catalog entry that was 183
+of a nightly's 241 events, and each event written to a ``$DAGSTER_HOME`` SQLite instance opens,
+commits and closes its shard databases (tens of ms of wall under load).
 """
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 import duckdb
 
 from expectations import CheckOutcome, QualitySettings, checks_for_layer
-from expectations.catalog import Layer
+from expectations.catalog import CheckSpec, Layer
 
 from .faults import crash_point
 from .jobs import WAREHOUSE_TAGS
@@ -23,8 +32,94 @@ from .stages import RunContext, clean_quality_stage, quality_stage, raw_quality_
 
 STAGED = dg.AssetKey(["staging", "golden"])
 CLEAN = dg.AssetKey(["clean", "records"])
+MISSING = "the suite produced no result for this check"
 
 Suite = Callable[[duckdb.DuckDBPyConnection, RunContext], list[CheckOutcome]]
+
+
+@dataclass(frozen=True)
+class CheckGroup:
+    """One Dagster check: the catalog entries of one layer with one severity.
+
+    Attributes:
+        name: the Dagster check name, ``<layer>_critical`` or ``<layer>_warnings``.
+        layer: the suite's layer.
+        critical: True = blocking, its failures have severity ERROR.
+        entries: the catalog entries it reports, in catalog order.
+    """
+
+    name: str
+    layer: Layer
+    critical: bool
+    entries: tuple[CheckSpec, ...]
+
+
+def check_groups(layer: Layer, quality: QualitySettings) -> list[CheckGroup]:
+    """The Dagster checks of one layer under these settings: critical first; none empty."""
+    specs = checks_for_layer(layer)
+    groups = []
+    for critical, suffix in ((True, "critical"), (False, "warnings")):
+        entries = tuple(s for s in specs if quality.is_critical(s.name) == critical)
+        if entries:
+            groups.append(CheckGroup(f"{layer}_{suffix}", layer, critical, entries))
+    return groups
+
+
+def group_spec(group: CheckGroup, asset: dg.AssetKey) -> dg.AssetCheckSpec:
+    """The Dagster spec of one group: blocking when critical, its entries in the description."""
+    word = "critical" if group.critical else "warning"
+    effect = (
+        f"any failure blocks the assets after {'/'.join(asset.path)}"
+        if group.critical
+        else "failures are reported, never block"
+    )
+    lines = "\n".join(f"- `{s.name}`: {s.description}" for s in group.entries)
+    return dg.AssetCheckSpec(
+        group.name,
+        asset=asset,
+        blocking=group.critical,
+        description=f"[{word}] {len(group.entries)} {group.layer} expectations; {effect}. "
+        f"Each one's result is in this check's metadata under its name.\n\n{lines}",
+    )
+
+
+def group_result(
+    group: CheckGroup, asset: dg.AssetKey, outcomes: Sequence[CheckOutcome]
+) -> dg.AssetCheckResult:
+    """One group's result: passed when every entry passed (an entry without an outcome fails).
+
+    Metadata: ``failed`` (the failing names, or ``none``), ``expectations`` (how many), then one
+    JSON entry per expectation under its name (``passed`` and its observed figures; Dagster
+    stores metadata by name, so ``failed`` and the description are where failures stand out).
+    """
+    by_name = {o.name: o for o in outcomes}
+    names = [s.name for s in group.entries]
+    failed = [n for n in names if n not in by_name or not by_name[n].success]
+    word = "critical" if group.critical else "warning"
+    entries: dict[str, dg.MetadataValue] = {}
+    for name in names:
+        outcome = by_name.get(name)
+        value = (
+            {"passed": outcome.success, **_flat(outcome.observed)}
+            if outcome is not None
+            else {"passed": False, "error": MISSING}
+        )
+        entries[name] = dg.MetadataValue.json(value)
+    summary = f"{len(names) - len(failed)} of {len(names)} {word} expectations passed" + (
+        f"; failed: {', '.join(failed)}" if failed else ""
+    )
+    return dg.AssetCheckResult(
+        check_name=group.name,
+        asset_key=asset,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR if group.critical else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "failed": dg.MetadataValue.text(", ".join(failed) or "none"),
+            "expectations": dg.MetadataValue.int(len(names)),
+            **entries,
+        },
+        description=summary,
+    )
 
 
 def _layer_checks(
@@ -35,25 +130,18 @@ def _layer_checks(
     quality: QualitySettings,
     always_report: bool = False,
 ) -> dg.AssetChecksDefinition:
-    """One layer's suite as one multi-asset check on ``asset``, a spec per catalog entry.
+    """One layer's suite as one multi-asset check on ``asset``: a spec per severity group.
 
     The run's report is written after the golden suite (``always_report``) and after any suite
     with a critical failure, so a run blocked early still has a report naming the check.
     """
-    specs = [
-        dg.AssetCheckSpec(
-            spec.name,
-            asset=asset,
-            blocking=quality.is_critical(spec.name),
-            description=("[critical] " if quality.is_critical(spec.name) else "[warning] ")
-            + spec.description,
-        )
-        for spec in checks_for_layer(layer)
-    ]
-    names = {s.name for s in specs}
+    groups = check_groups(layer, quality)
+    known = {s.name for g in groups for s in g.entries}
     where = "/".join(asset.path)
 
-    @dg.multi_asset_check(specs=specs, name=name, op_tags=WAREHOUSE_TAGS)
+    @dg.multi_asset_check(
+        specs=[group_spec(g, asset) for g in groups], name=name, op_tags=WAREHOUSE_TAGS
+    )
     def _checks(
         context: dg.AssetCheckExecutionContext, archive: ArchiveResource
     ) -> Iterator[dg.AssetCheckResult]:
@@ -76,39 +164,13 @@ def _layer_checks(
                 f"publishing blocked by {layer} check(s) on {where}: {', '.join(failed)}"
                 f"{after}; report: {report}",
             )
-        yield from _results(context, asset, names, outcomes)
+        for o in outcomes:
+            if o.name not in known:
+                context.log.warning("expectation %s is not in the %s catalog", o.name, o.layer)
+        for group in groups:
+            yield group_result(group, asset, outcomes)
 
     return _checks
-
-
-def _results(
-    context: dg.AssetCheckExecutionContext,
-    asset: dg.AssetKey,
-    names: set[str],
-    outcomes: Sequence[CheckOutcome],
-) -> Iterator[dg.AssetCheckResult]:
-    seen = set()
-    for o in outcomes:
-        if o.name not in names:
-            context.log.warning("expectation %s is not in the %s catalog", o.name, o.layer)
-            continue
-        seen.add(o.name)
-        yield dg.AssetCheckResult(
-            check_name=o.name,
-            asset_key=asset,
-            passed=o.success,
-            severity=dg.AssetCheckSeverity.ERROR if o.critical else dg.AssetCheckSeverity.WARN,
-            metadata=_flat(o.observed),
-            description=o.description,
-        )
-    for missing in sorted(names - seen):
-        yield dg.AssetCheckResult(
-            check_name=missing,
-            asset_key=asset,
-            passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"error": "the suite produced no result for this check"},
-        )
 
 
 def build_raw_checks(

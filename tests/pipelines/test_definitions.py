@@ -35,9 +35,8 @@ def test_definitions_have_assets_checks_schedule_and_sensor(project: Path) -> No
     golden = defs.resolve_assets_def(dg.AssetKey(["golden", "customers"]))
     policy = golden.specs_by_key[dg.AssetKey(["golden", "customers"])].freshness_policy
     assert policy is not None  # ops see a stale golden table in the UI
-    critical = {c.name for c in checks if c.asset_key == dg.AssetKey(["staging", "golden"])}
-    assert {"golden_customer_id_unique", "crosswalk_covers_clean_records"} <= critical
-    # the raw suite on every raw asset, the clean suite on clean/records; critical = blocking
+    # one check per suite and severity: <layer>_critical (blocking) and <layer>_warnings, each
+    # naming its catalog entries in its description (pipelines/checks.py)
     graph = defs.resolve_asset_graph()
     for asset, layer in [
         (["raw", "sales"], "raw"),
@@ -47,10 +46,17 @@ def test_definitions_have_assets_checks_schedule_and_sensor(project: Path) -> No
     ]:
         key = dg.AssetKey(asset)
         names = {c.name for c in checks if c.asset_key == key}
-        assert names == {s.name for s in checks_for_layer(layer)}, asset
-        for spec in checks_for_layer(layer):
-            node = graph.get(dg.AssetCheckKey(key, spec.name))
-            assert node.blocking == spec.critical, spec.name
+        assert names == {f"{layer}_critical", f"{layer}_warnings"}, asset
+        for name in names:
+            node = graph.get(dg.AssetCheckKey(key, name))
+            assert node.blocking == name.endswith("_critical"), name
+            entries = [s for s in checks_for_layer(layer) if s.critical == node.blocking]
+            assert entries and all(f"`{s.name}`" in node.description for s in entries), name
+    golden_critical = graph.get(
+        dg.AssetCheckKey(dg.AssetKey(["staging", "golden"]), "golden_critical")
+    )
+    assert "`golden_customer_id_unique`" in golden_critical.description
+    assert "`crosswalk_covers_clean_records`" in golden_critical.description
     assert defs.resolve_job_def(JOB_NAME) is not None
 
 
