@@ -8,7 +8,8 @@ stopped before its golden stage (what a first load or a full rebuild does after 
 stage). Each repeat copies the state to a temporary folder, then, in a child process, runs the
 stopped run's remaining stages (golden, golden quality, publish, snapshot; or publish and
 snapshot) and prints per stage its CPU seconds (user + sys of the process, DuckDB's threads
-included), wall seconds, and resident memory in MB at its start, its own peak (the process's
+included), wall seconds, the CPU seconds with the stage's connection closed (``cpu_closed_s``:
+its checkpoint included), and resident memory in MB at its start, its own peak (the process's
 peak is reset when it starts) and at its end. Great Expectations is imported before the clock
 starts (a fixed cost of any validating run). ``--code DIR`` imports the pipeline from another
 checkout (e.g. a ``git archive`` of ``main``), so two releases are compared on the same state.
@@ -101,7 +102,11 @@ def worker(project: Path, profile: Path | None) -> None:
             }
         end = _common.resident_mb()
         figures[name].update(
-            rss_start_mb=start["rss"], rss_peak_mb=end["hwm"], rss_end_mb=end["rss"]
+            # with the connection's close (its checkpoint: what the stage wrote, to the file)
+            cpu_closed_s=round(_cpu() - cpu, 3),
+            rss_start_mb=start["rss"],
+            rss_peak_mb=end["hwm"],
+            rss_end_mb=end["rss"],
         )
         details[name] = result.as_dict() if hasattr(result, "as_dict") else None
     if profiler is not None and profile is not None:

@@ -49,6 +49,7 @@ from warehouse.db import (
     table_exists,
     to_duckdb_arrow,
 )
+from warehouse.golden_staged import drop_staged
 from warehouse.naming import GOLDEN_TABLES
 from warehouse.ops import clean_changes_since, match_changes_since
 from warehouse.settings import ClassificationSettings
@@ -805,7 +806,8 @@ def _keys(name: str) -> str:
 
 
 def clear_staged(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the staged golden state (views of a delta build or tables of a full one)."""
+    """Drop the staged golden state: views of a delta build or of a full one, tables of a full
+    one (``staging.<table>`` or the hidden ``golden._staged_<table>``, ``golden_staged``)."""
     views = {
         r[0]
         for r in con.execute(
@@ -817,6 +819,7 @@ def clear_staged(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP {kind} IF EXISTS staging.{name}")
         con.execute(f"DROP TABLE IF EXISTS {_delta(name)}")
     con.execute(f"DROP TABLE IF EXISTS {_CHANGED}")
+    drop_staged(con)
     _clear_staged_inputs(con, views)
 
 

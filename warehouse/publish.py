@@ -12,6 +12,7 @@ import pyarrow as pa
 from warehouse.archive import read_tables_arrow, swap_tables, table_schema
 from warehouse.db import ChunkedTables, read_table, replace_tables, table_exists
 from warehouse.golden_delta import staged_delta, state_swap
+from warehouse.golden_staged import staged_full
 from warehouse.history import HISTORY_COLUMNS, TRACKED_ATTRIBUTES, update_history
 from warehouse.naming import EXPORTED, GOLDEN_TABLES
 from warehouse.ops import concat_frames
@@ -84,10 +85,12 @@ def swap_in_golden(
     """Replace ``golden.*`` with the staged state, update history and ID events: one transaction.
 
     A staged delta (the incremental golden build, ``staged_delta``) replaces just the rows of
-    its customers (DELETE + INSERT by ``customer_id``); a full staged state is copied inside
-    DuckDB (no pandas round trip). The golden state's input hashes staged as a delta
-    (``state_swap``) replace just the changed records' rows of ``match.golden_inputs``, else
-    they are copied whole. Only the history (SCD2,
+    its customers (DELETE + INSERT by ``customer_id``); a full build staged under hidden names
+    (``golden._staged_<table>`` behind the views ``staging.<table>``, ``golden_staged``) is
+    renamed in, the views dropped, after every other write of the transaction (no row
+    copied); a full state staged as ``staging.*`` tables is copied inside DuckDB. The golden
+    state's input hashes staged as a delta (``state_swap``) replace just the changed records'
+    rows of ``match.golden_inputs``, else they are copied whole. Only the history (SCD2,
     computed in pandas from the customers' tracked columns) is written from a frame: the rows
     of the customers this run changed or removed, replacing theirs (the whole table when its
     open rows are not the published customers: folded ``history_chunk`` customers at a time
@@ -160,7 +163,10 @@ def swap_in_golden(
             read_table(con, "golden.customer_ids"), events
         )
     delta = staged_delta(con)
-    copies = {} if delta else {f"golden.{t}": f"staging.{t}" for t in GOLDEN_TABLES}
+    # a full build staged under hidden names in golden is renamed in (no row copied), its
+    # staging views dropped with it; one staged as staging.* tables is copied
+    renames = None if delta else staged_full(con)
+    copies = {} if delta or renames else {f"golden.{t}": f"staging.{t}" for t in GOLDEN_TABLES}
     row_updates.update(delta or {})
     # the inputs the next incremental golden build compares: after a nightly only the changed
     # records' rows are replaced (DELETE + INSERT), in the same transaction
@@ -169,7 +175,15 @@ def swap_in_golden(
     copies.update(copies_ids)
     if folded is not None:  # the history folded whole, chunk by chunk
         copies["golden.customers_history"] = folded
-    swap_tables(con, copies, frames, appends, {**row_updates, **state_updates})
+    swap_tables(
+        con,
+        copies,
+        frames,
+        appends,
+        {**row_updates, **state_updates},
+        renames=renames,
+        drop_views=[f"staging.{t}" for t in GOLDEN_TABLES] if renames else (),
+    )
     if folded == _HISTORY_FIRST:
         con.execute(f"DROP VIEW IF EXISTS {folded}")
     elif folded is not None:

@@ -48,6 +48,7 @@ from warehouse.golden_delta import (
     store_assignments,
     touched_records_where,
 )
+from warehouse.golden_staged import stage_views, staged_table
 from warehouse.match_state import best_scores_sql
 from warehouse.naming import GOLDEN_TABLES
 from warehouse.ops import read_required, require_tables
@@ -250,7 +251,8 @@ def _carry_forward(golden: GoldenTables, con: duckdb.DuckDBPyConnection) -> None
 
 
 def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.DataFrame) -> int:
-    """Build every customer into ``staging.*``, ``scale.golden_chunk_records`` records at a time.
+    """Build every customer into ``golden._staged_*`` (read as the views ``staging.*``:
+    ``warehouse.golden_staged``), ``scale.golden_chunk_records`` records at a time.
 
     Each chunk holds whole customers (``warehouse.golden_chunks``), is read, built, carried
     forward and appended to the staged tables, so memory holds one chunk's frames; the staged
@@ -274,7 +276,9 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
         len(chunks),
         max(helpers, 0),
     )
-    names = [*(f"staging.{t}" for t in GOLDEN_TABLES), "staging.id_events"]
+    # the golden tables under hidden names in golden (renamed in by the swap: no copy), read
+    # through the staging.<table> views; the ID events in staging
+    names = [*(staged_table(t) for t in GOLDEN_TABLES), "staging.id_events"]
     customers = 0
     # the inputs were checked over the whole set above (SQL): not again chunk by chunk
     build = partial(
@@ -300,17 +304,20 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
             _carry_forward(golden, con)
             con.execute("BEGIN TRANSACTION")
             for name, frame in golden.as_dict().items():
-                staged.append(f"staging.{name.split('.', 1)[1]}", frame)
+                staged.append(staged_table(name.split(".", 1)[1]), frame)
             con.execute("COMMIT")
             customers += len(golden.customers)
             del golden, frame
             return_free_memory()  # the chunk's frames: back to the system before the next
         staged.append("staging.id_events", events)
+        stage_views(con)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         for name in names:  # nothing half staged stays behind
             con.execute(f"DROP TABLE IF EXISTS {name}")
+        for table in GOLDEN_TABLES:
+            con.execute(f"DROP VIEW IF EXISTS staging.{table}")
         raise
     finally:
         built.close()  # helpers stopped, whatever happened

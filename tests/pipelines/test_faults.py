@@ -57,6 +57,9 @@ MID_SNAPSHOT = "snapshot:mid-write"  # SIGKILL after the first Parquet file of t
 # SIGKILL inside a full clean, after its first chunk is committed to the building tables (the
 # project forces full cleans of 100-record chunks): old golden, the old clean layer whole
 MID_CLEAN = "clean:chunk"
+# SIGKILL after the golden suite passed on a FULL golden build (the project forces full
+# builds): staged under the hidden golden._staged_* names, not swapped in yet: old golden
+FULL_STAGED = "full-golden:quality:after"
 
 
 def _write_project(root: Path) -> Path:
@@ -221,13 +224,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
         assert lab.wait("base") == 0, (base / "child.log").read_text()
         lab.base_snapshots = archive_ids(base)
         lab.old = golden_state(base)
-        for name in [*POINTS, MID_SNAPSHOT, MID_CLEAN, "reference"]:
+        for name in [*POINTS, MID_SNAPSHOT, MID_CLEAN, FULL_STAGED, "reference"]:
             shutil.copytree(base, lab.project(name))
             add_delivery(lab.project(name))
         with (lab.project(MID_CLEAN) / "archive.yml").open("a", encoding="utf-8") as cfg:
             cfg.write("\nclean_incremental: false\nscale:\n  clean_chunk_records: 100\n")
+        with (lab.project(FULL_STAGED) / "archive.yml").open("a", encoding="utf-8") as cfg:
+            cfg.write("\ngolden_incremental: false\n")
         for point in [*POINTS, MID_CLEAN]:
             lab.submit(point, lab.project(point), NEXT_DATE, crash_at=point)
+        lab.submit(FULL_STAGED, lab.project(FULL_STAGED), NEXT_DATE, crash_at="quality:after")
         lab.submit(MID_SNAPSHOT, lab.project(MID_SNAPSHOT), NEXT_DATE, kill_after_files=1)
         # meanwhile, the uninterrupted run on the same inputs, in this process
         ref = lab.project("reference")
@@ -318,6 +324,43 @@ def test_sigkill_between_two_chunks_of_a_full_clean_recovers(lab: FaultLab) -> N
             " AND starts_with(table_name, '_building_')"
         ).fetchall()[0][0]
     assert left == 0
+
+
+def test_sigkill_between_a_full_golden_build_and_its_swap_recovers(lab: FaultLab) -> None:
+    """A full build staged under hidden names in golden, killed before the swap: golden.*
+    is the old state, no role sees the staged tables, the next run drops and rebuilds them."""
+    from warehouse.security import role_database
+
+    project = lab.project(FULL_STAGED)
+    code = lab.wait(FULL_STAGED)
+    assert code == -9, (project / "child.log").read_text(errors="replace")[-3000:]
+    hidden = (
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'golden'"
+        " AND starts_with(table_name, '_staged_') ORDER BY table_name"
+    )
+    with open_warehouse(_cfg(project), read_only=True) as con:
+        staged = [r[0] for r in con.execute(hidden).fetchall()]
+        new_customers = con.execute(
+            "SELECT * EXCLUDE (updated_run_id) FROM staging.customers ORDER BY customer_id"
+        ).df()
+        steward = role_database(con, "steward")
+        try:
+            seen = {r[0] for r in steward.execute(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+            ).fetchall()}  # fmt: skip
+        finally:
+            steward.close()
+    assert len(staged) == 7  # every golden table staged, under its hidden name only
+    pd.testing.assert_frame_equal(new_customers, lab.new["customers"])  # the new state, staged
+    assert "golden.customers" in seen and not any(t.startswith("golden._") for t in seen)
+    _check_after_kill(lab, project, "old", published=False)  # golden.* untouched
+    _check_recovery(lab, project)  # a full build again: drops the leftovers first
+    with open_warehouse(_cfg(project), read_only=True) as con:
+        assert con.execute(hidden).fetchall() == []  # renamed in by the swap
+        views = con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'staging'"
+        ).fetchall()[0][0]
+    assert views == 0  # the staging views of the swapped build dropped with it
 
 
 @dataclass

@@ -14,6 +14,8 @@ from warehouse import read_table
 from warehouse.archive._hashing import table_content_hash
 from warehouse.archive.tables import table_schema
 from warehouse.db import replace_tables, table_exists
+from warehouse.golden_staged import stage_views, staged_table
+from warehouse.naming import GOLDEN_TABLES
 from warehouse.ops import concat_frames
 from warehouse.publish import swap_in_golden
 
@@ -27,11 +29,20 @@ _BREAK = {
 }
 
 
+def _restage(con) -> None:
+    """Stage the published golden tables again as a full build stages them (hidden tables in
+    golden, ``staging.*`` views: ``warehouse.golden_staged``); the run's swap renamed them."""
+    for name in GOLDEN_TABLES:
+        con.execute(f"CREATE TABLE {staged_table(name)} AS SELECT * FROM golden.{name}")
+    stage_views(con)
+
+
 def _swapped(project: Path, run_id: str, copy: Path, chunk: int, why: str) -> tuple:
     cfg = load_config(project)
     shutil.copy(cfg.resolve(cfg.warehouse), copy)
     cfg = load_config(project, warehouse=str(copy))
     with open_warehouse(cfg) as con:
+        _restage(con)
         con.execute(_BREAK[why])
         changed = swap_in_golden(con, run_id, date(2026, 11, 24), history_chunk=chunk)
         history = read_table(con, "golden.customers_history")
@@ -68,6 +79,7 @@ def _first_swap(project: Path, copy: Path, old_path: bool, monkeypatch) -> tuple
         else:  # the first rows never go through the pandas fold
             patch.setattr(publish, "update_history", _refuse)
         with open_warehouse(cfg) as con:
+            _restage(con)
             con.execute(_BREAK["first"])
             con.execute("DROP TABLE golden.customer_ids")  # no ID events written yet either
             ids = [r[0] for r in con.execute(

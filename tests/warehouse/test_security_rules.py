@@ -149,6 +149,10 @@ ROLE_CASES = [
     {"role": "steward", "table": "clean.records", "ok": True},
     {"role": "steward", "table": "quarantine.rows", "ok": False},
     {"role": "admin", "table": "raw.crm", "ok": True},
+    # a full golden build waiting for its quality gate (warehouse.golden_staged): not published
+    {"role": "steward", "table": "golden._staged_customers", "ok": False},
+    {"role": "steward", "table": "golden.customers", "ok": True},
+    {"role": "admin", "table": "golden._staged_customers", "ok": True},
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import duckdb
 import pandas as pd
@@ -161,12 +161,16 @@ def swap_tables(
     frames: Mapping[str, pd.DataFrame | pa.Table] | None = None,
     appends: Mapping[str, str] | None = None,
     row_updates: Mapping[str, tuple[str, pd.DataFrame | pa.Table | str]] | None = None,
+    renames: Mapping[str, str] | None = None,
+    drop_views: Sequence[str] = (),
 ) -> None:
     """Replace tables from other tables inside DuckDB, and from frames, in ONE transaction.
 
     ``CREATE OR REPLACE TABLE target AS SELECT * FROM source`` copies inside the database (no
-    round trip through Python); either every table is replaced or, on any error or crash,
-    none is.
+    round trip through Python); a rename replaces a table by another of its schema without
+    writing a row (``DROP`` + ``ALTER TABLE … RENAME``, after every other write, so those may
+    read the source first). Either every table is replaced or, on any error or crash, none is
+    (DuckDB's DDL is transactional: a ROLLBACK restores both names).
 
     Args:
         con: a read-write connection.
@@ -176,20 +180,33 @@ def swap_tables(
         row_updates: target → (SQL condition, rows): the target's rows matching the condition
             are replaced by the rows (inserted by column name); rows given as a table name
             are copied from that table inside DuckDB.
+        renames: target → source table of the same schema, renamed to the target's name (the
+            target dropped first, if it exists).
+        drop_views: views dropped (if they exist), e.g. those reading a renamed source.
 
     Raises:
-        ValueError: a table name is not ``schema.identifier``, or a target is both replaced
-            (copies, frames) and appended to or updated: a table the transaction created empty
-            by a CTAS loses a large insert in DuckDB 2.0.0 (docs/warehouse.md).
+        ValueError: a table name is not ``schema.identifier``, a target is both replaced
+            (copies, frames, renames) and appended to or updated: a table the transaction
+            created empty by a CTAS loses a large insert in DuckDB 2.0.0 (docs/warehouse.md),
+            a target both renamed and copied or written, or a rename's source is in another
+            schema than its target.
         duckdb.Error: a statement failed; every table keeps its previous content.
     """
     frames = frames or {}
     appends = appends or {}
     row_updates = row_updates or {}
-    both = sorted({*copies, *frames} & {*appends, *row_updates})
+    renames = renames or {}
+    both = sorted({*copies, *frames, *renames} & {*appends, *row_updates})
     if both:
         raise ValueError(f"swap_tables: {both} both replaced and appended to or updated")
+    twice = sorted(set(renames) & {*copies, *frames})
+    if twice:
+        raise ValueError(f"swap_tables: {twice} both renamed and copied or written")
+    moved = [t for t, src in renames.items() if _checked(t).split(".")[0] != src.split(".")[0]]
+    if moved:
+        raise ValueError(f"swap_tables: {moved} renamed from another schema")
     names = [*copies.keys(), *copies.values(), *frames, *appends.keys(), *appends.values()]
+    names += [*renames.keys(), *renames.values(), *drop_views]
     sources = [rows for _, rows in row_updates.values() if isinstance(rows, str)]
     for name in [*names, *row_updates, *sources]:
         _checked(name)
@@ -217,6 +234,11 @@ def swap_tables(
                 con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {_FRAME_VIEW}")
             finally:
                 con.unregister(_FRAME_VIEW)
+        for view in drop_views:
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+        for target, source in renames.items():
+            con.execute(f"DROP TABLE IF EXISTS {target}")
+            con.execute(f"ALTER TABLE {source} RENAME TO {target.split('.', 1)[1]}")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

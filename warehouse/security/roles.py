@@ -58,8 +58,18 @@ def allowed_tables(role: str) -> frozenset[str]:
 
 
 def is_table_allowed(role: str, table: str) -> bool:
-    """Whether ``role`` may read ``schema.table`` (patterns of :func:`allowed_tables`)."""
-    return any(fnmatch.fnmatchcase(table.lower(), p) for p in allowed_tables(role))
+    """Whether ``role`` may read ``schema.table`` (patterns of :func:`allowed_tables`).
+
+    A ``schema.*`` pattern never grants a table whose name starts with ``_``: those are not
+    published (e.g. ``golden._staged_*``, a full golden build waiting for its quality gate:
+    ``warehouse.golden_staged``). Only admin's ``*`` covers them.
+    """
+    name = table.lower()
+    hidden = name.partition(".")[2].startswith("_")
+    return any(
+        fnmatch.fnmatchcase(name, p) and not (hidden and p.endswith(".*"))
+        for p in allowed_tables(role)
+    )
 
 
 def resolve_role(env: Mapping[str, str] | None = None) -> str:

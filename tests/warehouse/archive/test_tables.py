@@ -103,3 +103,54 @@ def test_a_table_both_replaced_and_appended_to_is_refused(
             appends={"golden.customers": "staging.customers"},
         )
     assert con.execute("SELECT count(*) FROM golden.customers").fetchall() == [(2,)]
+
+
+def test_a_rename_replaces_a_table_by_the_same_table_and_a_failed_one_changes_nothing(
+    tmp_path,
+) -> None:
+    """A renamed source becomes the target (the same table: no row written again) after every
+    other write of the transaction; a failure after a rename restores both names; the renamed
+    table is what the file holds when reopened."""
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA golden; CREATE SCHEMA staging")
+    con.execute("CREATE TABLE golden.customers AS SELECT 'old' AS v FROM range(2)")
+    con.execute("CREATE TABLE golden._staged_customers AS SELECT 'new' AS v FROM range(3)")
+    con.execute("CREATE VIEW staging.customers AS SELECT * FROM golden._staged_customers")
+    oid = "SELECT table_oid FROM duckdb_tables() WHERE schema_name = 'golden' AND table_name = ?"
+    staged = con.execute(oid, ["_staged_customers"]).fetchall()
+    with pytest.raises(duckdb.CatalogException):
+        swap_tables(
+            con,
+            {},
+            renames={
+                "golden.customers": "golden._staged_customers",
+                "golden.other": "golden._staged_not_there",
+            },
+            drop_views=["staging.customers"],
+        )
+    assert con.execute("SELECT v, count(*) FROM golden.customers GROUP BY v").fetchall() == [
+        ("old", 2)
+    ]
+    assert con.execute("SELECT count(*) FROM staging.customers").fetchall() == [(3,)]
+    # the history copy reads the staged rows (through the view) before the rename
+    swap_tables(
+        con,
+        {"golden.history": "staging.customers"},
+        renames={"golden.customers": "golden._staged_customers"},
+        drop_views=["staging.customers"],
+    )
+    assert con.execute(oid, ["customers"]).fetchall() == staged  # renamed, not copied
+    con.close()
+    con = duckdb.connect(str(path))  # catalog oids are per process: names and rows from here
+    assert con.execute("SELECT v, count(*) FROM golden.customers GROUP BY v").fetchall() == [
+        ("new", 3)
+    ]
+    assert con.execute(oid, ["_staged_customers"]).fetchall() == []
+    assert con.execute("SELECT count(*) FROM golden.history").fetchall() == [(3,)]
+    assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchall() == [
+        (0,)
+    ]
+    with pytest.raises(ValueError, match="renamed from another schema"):
+        swap_tables(con, {}, renames={"golden.x": "staging.x"})
+    con.close()
