@@ -52,6 +52,7 @@ __all__ = [
     "shared_phones_now",
     "stage_current_versions",
     "store_clean_failures",
+    "touched_phones",
     "unmapped_candidates",
 ]
 
@@ -244,56 +245,81 @@ def distinct_date_values(con: duckdb.DuckDBPyConnection, fields: Sequence[str]) 
     return out
 
 
-def shared_phone_candidates(
-    con: duckdb.DuckDBPyConnection, new_phones: Iterable[str], min_names: int
-) -> pd.DataFrame:
-    """``phone, name_key`` of kept clean records that can decide a switchboard flag.
+def touched_phones(con: duckdb.DuckDBPyConnection, new_phones: Iterable[str]) -> frozenset[str]:
+    """The phones whose switchboard flag this run's change can move.
 
-    Kept = not changed, not gone. Their phone either appears on a record cleaned this run or
-    on at least ``min_names`` kept records; any other phone is on fewer than ``min_names``
-    records of the union, so it cannot be shared (``cleaning.phone.flag_shared_phones``).
+    ``new_phones`` (on the records cleaned this run) and the phones the clean records in
+    ``CHANGED`` or ``GONE`` held until now (their rows leave the union). Any other phone is on
+    exactly the kept records it was on at the last clean, so its flag stays what
+    ``clean.records`` holds (a function of the records on the phone,
+    ``cleaning.phone.flag_shared_phones``).
     """
-    phones = pa.table({"phone": pa.array(sorted(set(new_phones)), pa.string())})
-    con.register("_clean_new_phones", phones)
+    rows = con.execute(
+        f"SELECT DISTINCT phone FROM clean.records WHERE phone IS NOT NULL"
+        f" AND (record_key IN (SELECT record_key FROM {CHANGED})"
+        f"  OR record_key IN (SELECT record_key FROM {GONE}))"
+    ).fetchall()
+    return frozenset(new_phones) | frozenset(r[0] for r in rows)
+
+
+def shared_phone_candidates(
+    con: duckdb.DuckDBPyConnection, phones: Iterable[str]
+) -> pd.DataFrame:
+    """``record_key, phone, name_key`` of kept clean records on one of ``phones``.
+
+    Kept = not changed, not gone. With ``touched_phones`` as ``phones``: with the records
+    cleaned this run, every record that decides the flag of a phone that can move (the others
+    keep theirs), not every record of a phone on ``min_names`` records or more.
+    """
+    table = pa.table({"phone": pa.array(sorted(set(phones)), pa.string())})
+    con.register("_clean_touched_phones", table)
     try:
         return (
             con.sql(
                 f"""
-            WITH kept AS (
-                SELECT record_key, phone, name_key FROM clean.records
-                WHERE phone IS NOT NULL
-                  AND record_key NOT IN (SELECT record_key FROM {CHANGED})
-                  AND record_key NOT IN (SELECT record_key FROM {GONE})
-            ),
-            many AS (SELECT phone FROM kept GROUP BY phone HAVING count(*) >= {int(min_names)})
-            SELECT record_key, phone, name_key FROM kept
-            WHERE phone IN (SELECT phone FROM many)
-               OR phone IN (SELECT phone FROM _clean_new_phones)
+            SELECT record_key, phone, name_key FROM clean.records
+            WHERE phone IN (SELECT phone FROM _clean_touched_phones)
+              AND record_key NOT IN (SELECT record_key FROM {CHANGED})
+              AND record_key NOT IN (SELECT record_key FROM {GONE})
             """
             )
             .to_arrow_table()
             .to_pandas(types_mapper=TEXT_TYPES.get)
         )
     finally:
-        con.unregister("_clean_new_phones")
+        con.unregister("_clean_touched_phones")
 
 
-def flag_mismatches(con: duckdb.DuckDBPyConnection, shared: Iterable[str]) -> list[str]:
-    """Kept clean records whose ``phone_shared`` flag disagrees with the switchboards now."""
+def flag_mismatches(
+    con: duckdb.DuckDBPyConnection, shared: Iterable[str], phones: Iterable[str] | None = None
+) -> list[str]:
+    """Kept clean records whose ``phone_shared`` flag disagrees with the switchboards now.
+
+    ``phones``: only records on these phones (``touched_phones``: no other flag can move);
+    None = every kept record.
+    """
     table = pa.table({"phone": pa.array(sorted(set(shared)), pa.string())})
     con.register("_clean_shared", table)
+    registered = ["_clean_shared"]
+    only = ""
+    if phones is not None:
+        con.register("_clean_flag_phones", pa.table(
+            {"phone": pa.array(sorted(set(phones)), pa.string())}))  # fmt: skip
+        registered.append("_clean_flag_phones")
+        only = "AND phone IN (SELECT phone FROM _clean_flag_phones)"
     try:
         rows = con.execute(
             f"""
             SELECT record_key FROM clean.records
             WHERE record_key NOT IN (SELECT record_key FROM {CHANGED})
-              AND record_key NOT IN (SELECT record_key FROM {GONE})
+              AND record_key NOT IN (SELECT record_key FROM {GONE}) {only}
               AND coalesce(phone_shared, false)
                   <> coalesce(phone IN (SELECT phone FROM _clean_shared), false)
             """
         ).fetchall()
     finally:
-        con.unregister("_clean_shared")
+        for name in registered:
+            con.unregister(name)
     return [r[0] for r in rows]
 
 
