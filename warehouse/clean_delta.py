@@ -189,9 +189,12 @@ def current_rows(
     """
     if every:
         return _text_frame(con.sql(f"SELECT * FROM {CURRENT}").to_arrow_table())
-    if keys is None:
-        where = f"record_key IN (SELECT record_key FROM {CHANGED})"
-        return _text_frame(con.sql(f"SELECT * FROM {CURRENT} WHERE {where}").to_arrow_table())
+    if keys is None:  # a semi join, not IN (subquery): DuckDB then skips most of the table
+        return _text_frame(
+            con.sql(
+                f"SELECT c.* FROM {CURRENT} AS c SEMI JOIN {CHANGED} AS k USING (record_key)"
+            ).to_arrow_table()
+        )
     frame = pa.table({"record_key": pa.array(sorted(set(keys)), pa.string())})
     con.register("_clean_keys", frame)
     try:
@@ -374,8 +377,9 @@ def apply_clean_delta(
 
     Per keyed table: DELETE the rows of ``delta.replaced`` and of ``GONE``, INSERT the new rows
     (by column name); ``clean.records.deleted_at_source`` follows ``CURRENT`` for every record
-    (after ``find_changes``, an ``UPDATE`` of only the records it found differing and those
-    written again, not a join of every record);
+    (after ``find_changes``, an ``UPDATE`` of only the records it found differing — none, no
+    statement — and, unless the new rows carry ``CURRENT``'s value, those written again; not a
+    join of every record);
     the small whole-set tables are replaced. With ``run_id`` every record whose
     ``clean.records`` row this changes is logged (``warehouse.ops.record_clean_run``):
     inserted, updated (cleaned again, or ``deleted_at_source`` updated in place) or removed.
@@ -396,27 +400,34 @@ def apply_clean_delta(
         for name in KEYED_TABLES:
             table = f"clean.{name}"
             frame = delta.frames.get(name)
-            deleted = con.execute(
-                f"DELETE FROM {table} WHERE record_key IN (SELECT record_key FROM _clean_replaced)"
+            where = (
+                "record_key IN (SELECT record_key FROM _clean_replaced)"
                 f" OR record_key IN (SELECT record_key FROM {GONE})"
-                + (" RETURNING record_key" if name == "records" else "")
             )
-            if name == "records":
-                existed = {r[0] for r in deleted.fetchall()}
+            if name == "records":  # not DELETE … RETURNING: that reads every column it deletes
+                found = con.execute(f"SELECT record_key FROM {table} WHERE {where}").fetchall()
+                existed = {r[0] for r in found}
+            con.execute(f"DELETE FROM {table} WHERE {where}")
             if frame is not None and len(frame):
                 view = f"_clean_new_{name}"
                 con.register(view, to_duckdb_arrow(frame))
                 registered.append(view)
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
-        in_place = con.execute(
-            f"UPDATE clean.records AS r SET deleted_at_source = c.deleted_at_source"
-            f" FROM (SELECT record_key, deleted_at_source FROM {CURRENT}"
-            f"  WHERE {_maybe_deletion_changed('record_key', con)}) AS c"
-            f" WHERE c.record_key = r.record_key"
-            f" AND {_maybe_deletion_changed('r.record_key', con)}"
-            " AND c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
-            " RETURNING r.record_key"
-        ).fetchall()
+        records = delta.frames.get("records")
+        carried = records is not None and "deleted_at_source" in records.columns
+        in_place = (
+            []
+            if carried and _nothing_deletion_changed(con)
+            else con.execute(
+                f"UPDATE clean.records AS r SET deleted_at_source = c.deleted_at_source"
+                f" FROM (SELECT record_key, deleted_at_source FROM {CURRENT}"
+                f"  WHERE {_maybe_deletion_changed('record_key', con, carried)}) AS c"
+                f" WHERE c.record_key = r.record_key"
+                f" AND {_maybe_deletion_changed('r.record_key', con, carried)}"
+                " AND c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
+                " RETURNING r.record_key"
+            ).fetchall()
+        )
         if run_id is not None:
             gone = [r[0] for r in con.execute(f"SELECT record_key FROM {GONE}").fetchall()]
             log = [(k, "updated" if k in existed else "inserted") for k in replaced]
@@ -448,19 +459,33 @@ def apply_clean_delta(
             con.unregister(view)
 
 
-def _maybe_deletion_changed(column: str, con: duckdb.DuckDBPyConnection) -> str:
+def _maybe_deletion_changed(
+    column: str, con: duckdb.DuckDBPyConnection, carried: bool = False
+) -> str:
     """SQL condition: ``column`` names a record whose ``deleted_at_source`` may differ now.
 
-    After ``find_changes``: the records it found (``DELETION_CHANGED``) and those written
-    again this run (``_clean_replaced``); any other clean record was compared there and has
-    not changed since. Without ``find_changes``' table: every record (``true``).
+    After ``find_changes``: the records it found (``DELETION_CHANGED``) and, unless their new
+    rows carry ``CURRENT``'s ``deleted_at_source`` already (``carried``: the clean stage's
+    rows do, ``mark_deleted_at_source`` of the current rows), those written again this run
+    (``_clean_replaced``); any other clean record was compared there and has not changed
+    since. Without ``find_changes``' table: every record (``true``).
     """
     if not table_exists(con, DELETION_CHANGED):
         return "true"
+    if carried:
+        return f"{column} IN (SELECT record_key FROM {DELETION_CHANGED})"
     return (
         f"({column} IN (SELECT record_key FROM {DELETION_CHANGED})"
         f" OR {column} IN (SELECT record_key FROM _clean_replaced))"
     )
+
+
+def _nothing_deletion_changed(con: duckdb.DuckDBPyConnection) -> bool:
+    """``find_changes`` ran and found no kept record whose ``deleted_at_source`` moved."""
+    if not table_exists(con, DELETION_CHANGED):
+        return False
+    row = con.execute(f"SELECT count(*) FROM {DELETION_CHANGED}").fetchall()[0]
+    return row is not None and int(row[0]) == 0
 
 
 def clean_tables_present(con: duckdb.DuckDBPyConnection, record_columns: Sequence[str]) -> bool:
