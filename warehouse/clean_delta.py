@@ -52,6 +52,7 @@ __all__ = [
     "shared_phones_now",
     "stage_current_versions",
     "store_clean_failures",
+    "touched_phones",
     "unmapped_candidates",
 ]
 
@@ -188,9 +189,12 @@ def current_rows(
     """
     if every:
         return _text_frame(con.sql(f"SELECT * FROM {CURRENT}").to_arrow_table())
-    if keys is None:
-        where = f"record_key IN (SELECT record_key FROM {CHANGED})"
-        return _text_frame(con.sql(f"SELECT * FROM {CURRENT} WHERE {where}").to_arrow_table())
+    if keys is None:  # a semi join, not IN (subquery): DuckDB then skips most of the table
+        return _text_frame(
+            con.sql(
+                f"SELECT c.* FROM {CURRENT} AS c SEMI JOIN {CHANGED} AS k USING (record_key)"
+            ).to_arrow_table()
+        )
     frame = pa.table({"record_key": pa.array(sorted(set(keys)), pa.string())})
     con.register("_clean_keys", frame)
     try:
@@ -244,56 +248,81 @@ def distinct_date_values(con: duckdb.DuckDBPyConnection, fields: Sequence[str]) 
     return out
 
 
-def shared_phone_candidates(
-    con: duckdb.DuckDBPyConnection, new_phones: Iterable[str], min_names: int
-) -> pd.DataFrame:
-    """``phone, name_key`` of kept clean records that can decide a switchboard flag.
+def touched_phones(con: duckdb.DuckDBPyConnection, new_phones: Iterable[str]) -> frozenset[str]:
+    """The phones whose switchboard flag this run's change can move.
 
-    Kept = not changed, not gone. Their phone either appears on a record cleaned this run or
-    on at least ``min_names`` kept records; any other phone is on fewer than ``min_names``
-    records of the union, so it cannot be shared (``cleaning.phone.flag_shared_phones``).
+    ``new_phones`` (on the records cleaned this run) and the phones the clean records in
+    ``CHANGED`` or ``GONE`` held until now (their rows leave the union). Any other phone is on
+    exactly the kept records it was on at the last clean, so its flag stays what
+    ``clean.records`` holds (a function of the records on the phone,
+    ``cleaning.phone.flag_shared_phones``).
     """
-    phones = pa.table({"phone": pa.array(sorted(set(new_phones)), pa.string())})
-    con.register("_clean_new_phones", phones)
+    rows = con.execute(
+        f"SELECT DISTINCT phone FROM clean.records WHERE phone IS NOT NULL"
+        f" AND (record_key IN (SELECT record_key FROM {CHANGED})"
+        f"  OR record_key IN (SELECT record_key FROM {GONE}))"
+    ).fetchall()
+    return frozenset(new_phones) | frozenset(r[0] for r in rows)
+
+
+def shared_phone_candidates(
+    con: duckdb.DuckDBPyConnection, phones: Iterable[str]
+) -> pd.DataFrame:
+    """``record_key, phone, name_key`` of kept clean records on one of ``phones``.
+
+    Kept = not changed, not gone. With ``touched_phones`` as ``phones``: with the records
+    cleaned this run, every record that decides the flag of a phone that can move (the others
+    keep theirs), not every record of a phone on ``min_names`` records or more.
+    """
+    table = pa.table({"phone": pa.array(sorted(set(phones)), pa.string())})
+    con.register("_clean_touched_phones", table)
     try:
         return (
             con.sql(
                 f"""
-            WITH kept AS (
-                SELECT record_key, phone, name_key FROM clean.records
-                WHERE phone IS NOT NULL
-                  AND record_key NOT IN (SELECT record_key FROM {CHANGED})
-                  AND record_key NOT IN (SELECT record_key FROM {GONE})
-            ),
-            many AS (SELECT phone FROM kept GROUP BY phone HAVING count(*) >= {int(min_names)})
-            SELECT record_key, phone, name_key FROM kept
-            WHERE phone IN (SELECT phone FROM many)
-               OR phone IN (SELECT phone FROM _clean_new_phones)
+            SELECT record_key, phone, name_key FROM clean.records
+            WHERE phone IN (SELECT phone FROM _clean_touched_phones)
+              AND record_key NOT IN (SELECT record_key FROM {CHANGED})
+              AND record_key NOT IN (SELECT record_key FROM {GONE})
             """
             )
             .to_arrow_table()
             .to_pandas(types_mapper=TEXT_TYPES.get)
         )
     finally:
-        con.unregister("_clean_new_phones")
+        con.unregister("_clean_touched_phones")
 
 
-def flag_mismatches(con: duckdb.DuckDBPyConnection, shared: Iterable[str]) -> list[str]:
-    """Kept clean records whose ``phone_shared`` flag disagrees with the switchboards now."""
+def flag_mismatches(
+    con: duckdb.DuckDBPyConnection, shared: Iterable[str], phones: Iterable[str] | None = None
+) -> list[str]:
+    """Kept clean records whose ``phone_shared`` flag disagrees with the switchboards now.
+
+    ``phones``: only records on these phones (``touched_phones``: no other flag can move);
+    None = every kept record.
+    """
     table = pa.table({"phone": pa.array(sorted(set(shared)), pa.string())})
     con.register("_clean_shared", table)
+    registered = ["_clean_shared"]
+    only = ""
+    if phones is not None:
+        con.register("_clean_flag_phones", pa.table(
+            {"phone": pa.array(sorted(set(phones)), pa.string())}))  # fmt: skip
+        registered.append("_clean_flag_phones")
+        only = "AND phone IN (SELECT phone FROM _clean_flag_phones)"
     try:
         rows = con.execute(
             f"""
             SELECT record_key FROM clean.records
             WHERE record_key NOT IN (SELECT record_key FROM {CHANGED})
-              AND record_key NOT IN (SELECT record_key FROM {GONE})
+              AND record_key NOT IN (SELECT record_key FROM {GONE}) {only}
               AND coalesce(phone_shared, false)
                   <> coalesce(phone IN (SELECT phone FROM _clean_shared), false)
             """
         ).fetchall()
     finally:
-        con.unregister("_clean_shared")
+        for name in registered:
+            con.unregister(name)
     return [r[0] for r in rows]
 
 
@@ -348,8 +377,9 @@ def apply_clean_delta(
 
     Per keyed table: DELETE the rows of ``delta.replaced`` and of ``GONE``, INSERT the new rows
     (by column name); ``clean.records.deleted_at_source`` follows ``CURRENT`` for every record
-    (after ``find_changes``, an ``UPDATE`` of only the records it found differing and those
-    written again, not a join of every record);
+    (after ``find_changes``, an ``UPDATE`` of only the records it found differing — none, no
+    statement — and, unless the new rows carry ``CURRENT``'s value, those written again; not a
+    join of every record);
     the small whole-set tables are replaced. With ``run_id`` every record whose
     ``clean.records`` row this changes is logged (``warehouse.ops.record_clean_run``):
     inserted, updated (cleaned again, or ``deleted_at_source`` updated in place) or removed.
@@ -370,27 +400,34 @@ def apply_clean_delta(
         for name in KEYED_TABLES:
             table = f"clean.{name}"
             frame = delta.frames.get(name)
-            deleted = con.execute(
-                f"DELETE FROM {table} WHERE record_key IN (SELECT record_key FROM _clean_replaced)"
+            where = (
+                "record_key IN (SELECT record_key FROM _clean_replaced)"
                 f" OR record_key IN (SELECT record_key FROM {GONE})"
-                + (" RETURNING record_key" if name == "records" else "")
             )
-            if name == "records":
-                existed = {r[0] for r in deleted.fetchall()}
+            if name == "records":  # not DELETE … RETURNING: that reads every column it deletes
+                found = con.execute(f"SELECT record_key FROM {table} WHERE {where}").fetchall()
+                existed = {r[0] for r in found}
+            con.execute(f"DELETE FROM {table} WHERE {where}")
             if frame is not None and len(frame):
                 view = f"_clean_new_{name}"
                 con.register(view, to_duckdb_arrow(frame))
                 registered.append(view)
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
-        in_place = con.execute(
-            f"UPDATE clean.records AS r SET deleted_at_source = c.deleted_at_source"
-            f" FROM (SELECT record_key, deleted_at_source FROM {CURRENT}"
-            f"  WHERE {_maybe_deletion_changed('record_key', con)}) AS c"
-            f" WHERE c.record_key = r.record_key"
-            f" AND {_maybe_deletion_changed('r.record_key', con)}"
-            " AND c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
-            " RETURNING r.record_key"
-        ).fetchall()
+        records = delta.frames.get("records")
+        carried = records is not None and "deleted_at_source" in records.columns
+        in_place = (
+            []
+            if carried and _nothing_deletion_changed(con)
+            else con.execute(
+                f"UPDATE clean.records AS r SET deleted_at_source = c.deleted_at_source"
+                f" FROM (SELECT record_key, deleted_at_source FROM {CURRENT}"
+                f"  WHERE {_maybe_deletion_changed('record_key', con, carried)}) AS c"
+                f" WHERE c.record_key = r.record_key"
+                f" AND {_maybe_deletion_changed('r.record_key', con, carried)}"
+                " AND c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
+                " RETURNING r.record_key"
+            ).fetchall()
+        )
         if run_id is not None:
             gone = [r[0] for r in con.execute(f"SELECT record_key FROM {GONE}").fetchall()]
             log = [(k, "updated" if k in existed else "inserted") for k in replaced]
@@ -422,19 +459,33 @@ def apply_clean_delta(
             con.unregister(view)
 
 
-def _maybe_deletion_changed(column: str, con: duckdb.DuckDBPyConnection) -> str:
+def _maybe_deletion_changed(
+    column: str, con: duckdb.DuckDBPyConnection, carried: bool = False
+) -> str:
     """SQL condition: ``column`` names a record whose ``deleted_at_source`` may differ now.
 
-    After ``find_changes``: the records it found (``DELETION_CHANGED``) and those written
-    again this run (``_clean_replaced``); any other clean record was compared there and has
-    not changed since. Without ``find_changes``' table: every record (``true``).
+    After ``find_changes``: the records it found (``DELETION_CHANGED``) and, unless their new
+    rows carry ``CURRENT``'s ``deleted_at_source`` already (``carried``: the clean stage's
+    rows do, ``mark_deleted_at_source`` of the current rows), those written again this run
+    (``_clean_replaced``); any other clean record was compared there and has not changed
+    since. Without ``find_changes``' table: every record (``true``).
     """
     if not table_exists(con, DELETION_CHANGED):
         return "true"
+    if carried:
+        return f"{column} IN (SELECT record_key FROM {DELETION_CHANGED})"
     return (
         f"({column} IN (SELECT record_key FROM {DELETION_CHANGED})"
         f" OR {column} IN (SELECT record_key FROM _clean_replaced))"
     )
+
+
+def _nothing_deletion_changed(con: duckdb.DuckDBPyConnection) -> bool:
+    """``find_changes`` ran and found no kept record whose ``deleted_at_source`` moved."""
+    if not table_exists(con, DELETION_CHANGED):
+        return False
+    row = con.execute(f"SELECT count(*) FROM {DELETION_CHANGED}").fetchall()[0]
+    return row is not None and int(row[0]) == 0
 
 
 def clean_tables_present(con: duckdb.DuckDBPyConnection, record_columns: Sequence[str]) -> bool:

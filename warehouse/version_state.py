@@ -67,6 +67,13 @@ files come from the per-file index ``ops.raw_files`` (rebuilt from raw on the fi
 _WITHDRAWN = "ops.withdrawn_deliveries"
 _TOMBSTONES = "security.tombstones"
 _HELPERS = "version_source, run_id, delivery_date, version_no, last_delivery_date"
+_SIGHTING_KEY = "record_key, source_file, source_sha256, source_row, ingested_at"
+"""Columns naming one sighting of ``new_sightings_sql`` (one raw row of a live file)."""
+_FOLD_COLUMNS = (
+    f"{_SIGHTING_KEY}, delivery_date, updated_ts, is_deletion, content_hash, next_source_date"
+)
+"""What ``fold_sql`` and the tails read of a new sighting: not its raw values (a full
+re-export's rows are mostly unchanged; only the versions that begin tonight need them)."""
 _TAIL_SELECT = (
     "record_key, content_hash AS t_hash, is_deletion AS t_deletion, delivery_date AS t_date,"
     " updated_ts AS t_updated, ingested_at AS t_ingested, source_file AS t_file,"
@@ -312,34 +319,38 @@ def _fold_new(
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _v_folded AS "
         + fold_sql(
-            "(SELECT * FROM _v_new ANTI JOIN _v_redo USING (record_key))",
+            f"(SELECT {_FOLD_COLUMNS} FROM _v_new ANTI JOIN _v_redo USING (record_key))",
             tails,
             "_v_dates",
             source,
         )
     )
-    con.execute("DROP TABLE IF EXISTS _v_new")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _v_fold_keys AS SELECT DISTINCT record_key FROM _v_folded"
     )
     folded = _count(con, "SELECT 1 FROM _v_fold_keys")
     if folded:
         raw_columns = [r[0] for r in con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "active"]
-        cols = ", ".join('f."' + c.replace('"', '""') + '"' for c in raw_columns)
+        cols = ", ".join('n."' + c.replace('"', '""') + '"' for c in raw_columns)
         # the version each record's current values belong to, when it began tonight: its
-        # lineage is the first of tonight's sightings of it to arrive (all of them are new)
+        # lineage is the first of tonight's sightings of it to arrive (all of them are new);
+        # its raw values come from _v_new (the fold carried only _FOLD_COLUMNS)
         introduced = f"""
             WITH valued AS (
                 SELECT record_key, max(version_no) AS v FROM _v_folded
                 WHERE NOT is_deletion GROUP BY record_key
+            ),
+            picked AS (
+                SELECT f.{_SIGHTING_KEY.replace(", ", ", f.")}, f.delivery_date, f.version_no
+                FROM _v_folded AS f JOIN valued AS v
+                  ON v.record_key = f.record_key AND v.v = f.version_no
+                WHERE NOT f.is_deletion AND f.version_no > coalesce(f.t_version, 0)
+                QUALIFY row_number() OVER (PARTITION BY f.record_key
+                                           ORDER BY {arrival_order_sql("f")}) = 1
             )
-            SELECT {cols}, f.delivery_date, f.version_no,
+            SELECT {cols}, p.delivery_date, p.version_no,
                    NULL::DATE AS last_delivery_date, NULL::DATE AS deleted_at_source
-            FROM _v_folded AS f JOIN valued AS v
-              ON v.record_key = f.record_key AND v.v = f.version_no
-            WHERE NOT f.is_deletion AND f.version_no > coalesce(f.t_version, 0)
-            QUALIFY row_number() OVER (PARTITION BY f.record_key
-                                       ORDER BY {arrival_order_sql("f")}) = 1"""
+            FROM picked AS p JOIN _v_new AS n USING ({_SIGHTING_KEY})"""
         con.execute("CREATE OR REPLACE TEMP TABLE _v_introduced AS " + introduced)
         con.execute(
             f"DELETE FROM {CURRENT_TABLE} WHERE version_source = {src}"
@@ -358,6 +369,7 @@ def _fold_new(
         )
         con.execute("DROP TABLE IF EXISTS _v_introduced")
     con.execute("DROP TABLE IF EXISTS _v_folded")
+    con.execute("DROP TABLE IF EXISTS _v_new")
     return read, folded, redone
 
 

@@ -244,17 +244,18 @@ def _incremental(
     if changes.changed > FULL_CLEAN_SHARE * changes.current:
         return None
     fresh = delta.current_rows(con)
-    result = clean_batch(fresh, options, orders, delta.shared_phones_now(con))
-    # switchboards over the union of kept and new records; re-clean every flag that flips
-    candidates = delta.shared_phone_candidates(
-        con, result.records["phone"].dropna().astype(str), options.shared_phone_min_names
-    )
-    shared = switchboards(
+    before = delta.shared_phones_now(con)
+    result = clean_batch(fresh, options, orders, before)
+    # switchboards: only a phone on a record cleaned now or leaving can change its flag; the
+    # others keep clean.records' (re-clean every flag that flips)
+    touched = delta.touched_phones(con, result.records["phone"].dropna().astype(str))
+    candidates = delta.shared_phone_candidates(con, touched)
+    shared = (before - touched) | switchboards(
         pd.concat([candidates["phone"], result.records["phone"]], ignore_index=True),
         pd.concat([candidates["name_key"], result.records["name_key"]], ignore_index=True),
         options.shared_phone_min_names,
     )
-    redo = set(delta.flag_mismatches(con, shared))
+    redo = set(delta.flag_mismatches(con, shared, touched))
     redo_new = set(result.records.loc[flag_disagrees(result.records, shared), "record_key"])
     if redo or redo_new:
         delta.add_changed(con, redo)

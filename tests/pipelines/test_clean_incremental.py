@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from cleaning import CleaningOptions, clean_records, date_order_frame
+from cleaning.incremental import switchboards
 from pipelines.access import open_warehouse
 from pipelines.settings import load_config
 from pipelines.stages import load_sources
@@ -205,3 +206,73 @@ def test_an_upgraded_cleaner_cleans_every_record_again_once(
             stored.append(stored_cleaner_version(con))
     assert modes == ["full", "full", "full", "incremental"]
     assert stored == versions
+
+
+def _crm_night(project: Path, run_date: str, rows: list[tuple[str, str, str]]) -> CleanStats:
+    """Deliver ``rows`` (id, name, phone) as the CRM's whole export of ``run_date``; clean."""
+    cfg = load_config(project)
+    folder = cfg.resolve(cfg.landing_dir) / "crm" / run_date
+    folder.mkdir(parents=True)
+    text = "客户编号,客户名称,电话\n" + "".join(f"{k},{n},{p}\n" for k, n, p in rows)
+    (folder / "export.csv").write_text(text, encoding="utf-8")
+    ctx = RunContext(config=cfg, run_id=run_date, run_date=date.fromisoformat(run_date))
+    with open_warehouse(cfg, create_key=True) as con:
+        ingest_stage(con, ctx, "crm")
+        stats = clean_stage(con, ctx)
+        _assert_equals_full_clean(con, project)
+    return stats
+
+
+def test_nightly_clean_counts_switchboards_only_on_phones_the_change_touches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A switchboard no changed record is on keeps its flags without its records being read.
+
+    Phone A is a switchboard on three kept records; phone B gets its third name tonight (its
+    two old records are flagged again) and C's record changes. Only B's and C's records
+    decide a flag tonight: A's are not sounded out again (every flag still equals a full
+    clean's).
+    """
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (tmp_path / "sources.yml").write_text(
+        "sources:\n  - name: crm\n    path: \"crm/**/*.csv\"\n    delivery: full\n"
+        "    columns: {source_record_id: 客户编号, customer_name: 客户名称, phone: 电话}\n",
+        encoding="utf-8",
+    )
+    project = tmp_path / "archive.yml"
+    project.write_text(
+        f"landing_dir: {landing}\nsources_file: {tmp_path / 'sources.yml'}\n"
+        "warehouse: state/warehouse.duckdb\narchive_dir: state/archive\n"
+        "reports_dir: state/reports\nexports_dir: state/exports\n",
+        encoding="utf-8",
+    )
+    a, b, c = "010-66668888", "010-77779999", "010-55556666"
+    rows = [
+        ("K1", "北京金甲科技有限公司", a),
+        ("K2", "上海银乙贸易有限公司", a),
+        ("K3", "广州铜丙物流有限公司", a),
+        ("K4", "深圳铁丁科技有限公司", b),
+        ("K5", "杭州锡戊贸易有限公司", b),
+        ("K6", "成都钴己物流有限公司", c),
+    ]
+    assert _crm_night(project, "2026-11-24", rows).mode == "full"
+
+    counted: list[set[str]] = []
+
+    def spy(phone: pd.Series, name_key: pd.Series, min_names: int) -> frozenset[str]:
+        counted.append(set(phone.dropna().astype(str)))
+        return switchboards(phone, name_key, min_names)
+
+    monkeypatch.setattr("pipelines.stages.clean.switchboards", spy)
+    again = [*rows[:5], ("K6", "成都钴己快运有限公司", c), ("K7", "南京锌庚科技有限公司", b)]
+    stats = _crm_night(project, "2026-11-25", again)
+    assert stats.mode == "incremental" and stats.cleaned == 2 + 2  # K6, K7; K4, K5 reflagged
+
+    with open_warehouse(load_config(project)) as con:
+        phones = dict(con.execute("SELECT record_key, phone FROM clean.records").fetchall())
+        flags = dict(con.execute("SELECT record_key, phone_shared FROM clean.records").fetchall())
+    assert flags == {f"crm:K{i}": i != 6 for i in range(1, 8)}
+    assert counted, "the switchboards were not counted"
+    assert phones["crm:K1"] not in set().union(*counted)
+    assert {phones["crm:K4"], phones["crm:K6"]} <= set().union(*counted)

@@ -1,0 +1,345 @@
+"""The nightly clean stage alone, as the pipeline runs it, on a warehouse stopped before it.
+
+A prepared state (``--prepare N``) is a bench project (``bench_pipeline.py``'s worker folder,
+the cached bench data of N records) whose full run completed and whose nightly run (1 % new
+records + the sales CRM's whole export again) was stopped right before its clean stage
+(``CUSTOMER_ARCHIVE_CRASH_AT=clean:before``): the night's ingest is done. Each repeat copies
+the state to a temporary folder and, in a child process, runs
+``pipelines.stages.clean.clean_stage`` on it (one connection, opened as a stage opens the
+warehouse) and prints its CPU seconds (user + sys of the process, DuckDB's threads included),
+wall seconds, peak resident memory, CPU per step (see ``_PHASES``) and content hashes of every
+``clean.*`` table, the clean change log, the clean scope and the version state (without
+timestamps and ``*_at`` columns), so two checkouts' results can be compared. ``--code DIR ...``
+imports the pipeline from other checkouts (e.g. a ``git archive`` of ``main``), alternating
+repeat by repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the first repeat;
+``--sql`` adds the CPU seconds of every DuckDB statement (a connection proxy) to the output.
+
+    .venv/bin/python benchmarks/bench_clean_stage.py --prepare 200000 --states /tmp/states
+    .venv/bin/python benchmarks/bench_clean_stage.py /tmp/states/preclean-200000 --repeat 3 \\
+        --code /tmp/main .
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# this checkout's benchmarks/_common.py (the script's folder is first on sys.path, before
+# the --code checkout a worker imports the pipeline from)
+import _common
+
+_ROOT = Path(__file__).resolve().parents[1]
+_PREFIX = "CLEAN-STAGE-RESULT "
+_PHASES = (
+    ("warehouse.clean_delta", "stage_current_versions", "versions"),
+    ("warehouse.versions", "create_version_views", "version views"),
+    ("pipelines.stages.clean", "_incremental", "incremental"),
+    ("cleaning", "date_orders", "date orders"),
+    ("warehouse.clean_delta", "distinct_date_values", "distinct dates"),
+    ("warehouse.clean_delta", "find_changes", "find changes"),
+    ("warehouse.clean_delta", "current_rows", "current rows"),
+    ("cleaning.incremental", "clean_batch", "clean batch"),
+    ("warehouse.clean_delta", "shared_phones_now", "shared phones now"),
+    ("warehouse.clean_delta", "shared_phone_candidates", "phone candidates"),
+    ("cleaning.incremental", "switchboards", "switchboards"),
+    ("warehouse.clean_delta", "flag_mismatches", "flag mismatches"),
+    ("warehouse.clean_delta", "unmapped_candidates", "unmapped candidates"),
+    ("warehouse.clean_delta", "apply_clean_delta", "write"),
+)
+"""(module, function, label) of the steps the CPU and the peak are located in (innermost
+a step missing from a checkout is skipped)."""
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _status_mb() -> dict[str, float]:
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmRSS", "VmHWM")):
+            name, value = line.split(":", 1)
+            fields[name] = float(value.split()[0]) / 1024
+    return fields
+
+
+class _Phases:
+    """The step running now (a stack of labels) and the highest ``VmRSS`` seen in each."""
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+        self.peaks: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.entered: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def wrap(self, owner: Any, attr: str, label: str) -> None:
+        func = getattr(owner, attr)
+
+        def wrapper(*args: Any, _f: Callable[..., Any] = func, **kwargs: Any) -> Any:
+            self.stack.append(label)
+            self.entered.setdefault(label, _status_mb()["VmRSS"])
+            started = _cpu()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                self.cpu[label] = self.cpu.get(label, 0.0) + _cpu() - started
+                self.stack.pop()
+
+        setattr(owner, attr, wrapper)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            label = self.stack[-1] if self.stack else "-"
+            rss = _status_mb()["VmRSS"]
+            self.peaks[label] = max(self.peaks.get(label, 0.0), rss)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+
+class _SqlTimes:
+    """CPU seconds (process clock: DuckDB's threads included) per SQL text, summed over its
+    ``execute``/``sql`` call and the fetches of its result."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def add(self, sql: str, seconds: float, call: bool) -> None:
+        key = " ".join(sql.split())[:160]
+        self.cpu[key] = self.cpu.get(key, 0.0) + seconds
+        if call:
+            self.calls[key] = self.calls.get(key, 0) + 1
+
+
+class _Timed:
+    """A DuckDB connection or relation whose query methods are timed under one SQL text."""
+
+    _QUERY = frozenset({"execute", "sql", "query"})
+    _FETCH = frozenset({"fetchall", "fetchone", "fetchdf", "df", "to_df", "arrow",
+                        "to_arrow_table", "fetch_arrow_table", "fetchnumpy", "to_table"})
+
+    def __init__(self, target: Any, times: _SqlTimes, sql: str = "") -> None:
+        self._target, self._times, self._sql = target, times, sql
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr) or name not in self._QUERY | self._FETCH:
+            return attr
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            sql = str(args[0]) if name in self._QUERY and args else self._sql
+            started = _cpu()
+            out = attr(*args, **kwargs)
+            self._times.add(sql, _cpu() - started, name in self._QUERY)
+            if name in self._QUERY and out is not None:
+                return _Timed(out, self._times, sql)
+            return out
+
+        return timed
+
+def _wrap_phases(phases: _Phases) -> None:
+    for module_name, name, label in _PHASES:
+        module = importlib.import_module(module_name)
+        owner: Any = module
+        *outer, attr = name.split(".")
+        for part in outer:
+            owner = getattr(owner, part, None)
+        if owner is None or not hasattr(owner, attr):
+            continue
+        original = getattr(owner, attr)
+        phases.wrap(owner, attr, label)
+        if owner is not module:
+            continue
+        # also where it was imported by name
+        for other in list(sys.modules.values()):
+            if other is not module and getattr(other, attr, None) is original:
+                setattr(other, attr, getattr(owner, attr))
+
+
+def _hashes(con: Any) -> dict[str, str]:
+    """Content hashes of every ``clean.*`` table, the clean log and scope, the version state."""
+    from warehouse.archive._hashing import table_content_hash
+
+    out = {}
+    tables = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+        " WHERE schema_name = 'clean' OR table_name LIKE '%clean%' OR table_name LIKE '%version%'"
+        " ORDER BY 1"
+    ).fetchall()
+    for (name,) in tables:
+        described = con.sql(f"SELECT * FROM {name} LIMIT 0")
+        cols = [c for c, t in zip(described.columns, described.types, strict=True)
+                if "TIMESTAMP" not in str(t) and not c.endswith("_at")]  # fmt: skip
+        listed = ", ".join(f'"{c}"' for c in cols)
+        table = con.sql(f"SELECT {listed} FROM {name} ORDER BY ALL").to_arrow_table()
+        out[name] = f"{table.num_rows}:{table_content_hash(table)}"
+    return out
+
+
+def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
+    """Run the clean stage of the stopped nightly; print the figures."""
+    import datetime as dt
+
+    import great_expectations  # noqa: F401 - a fixed import cost, kept out of the figures
+
+    from pipelines.access import open_warehouse
+    from pipelines.settings import load_config
+    from pipelines.stages.clean import clean_stage
+    from pipelines.stages.context import RunContext
+
+    cfg = load_config(project / "archive.yml")
+    run_id = "bench-nightly-clean"  # the stopped run's clean logs under a fixed id: comparable
+    run_date = max(dt.date.fromisoformat(p.name) for p in (project / "landing").glob("*/*"))
+    ctx = RunContext(config=cfg, run_id=str(run_id), run_date=run_date)
+    phases = _Phases()
+    _wrap_phases(phases)
+    profiler = None
+    if profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)
+    with open_warehouse(cfg) as con:
+        start = _status_mb()
+        Path("/proc/self/clear_refs").write_text("5")
+        phases.start()
+        cpu, wall = _cpu(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        times = _SqlTimes()
+        stats = clean_stage(_Timed(con, times) if sql else con, ctx)  # type: ignore[arg-type]
+        if profiler is not None:
+            profiler.disable()
+        cpu, wall = _cpu() - cpu, time.perf_counter() - wall
+        phases.stop()
+        end = _status_mb()
+        hashes = _hashes(con)
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
+    top = max(phases.peaks.items(), key=lambda kv: kv[1]) if phases.peaks else ("-", 0.0)
+    result = {
+        "cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "rss_start_mb": round(start["VmRSS"], 1),
+        "peak_mb": round(end["VmHWM"], 1),
+        "rss_end_mb": round(end["VmRSS"], 1),
+        "peak_phase": top[0],
+        "phase_peaks_mb": {k: round(v, 1) for k, v in phases.peaks.items()},
+        "phase_cpu_s": {k: round(v, 2) for k, v in phases.cpu.items()},
+        "phase_start_mb": {k: round(v, 1) for k, v in phases.entered.items()},
+        "stats": stats.as_dict(),
+        "hashes": hashes,
+        "sql_cpu_s": dict(sorted(((k, round(v, 3)) for k, v in times.cpu.items()),
+                                 key=lambda kv: -kv[1])[:25]) if sql else {},
+        "sql_calls": times.calls if sql else {},
+    }
+    print(_PREFIX + json.dumps(result, default=str), flush=True)
+
+
+def prepare(records: int, states: Path) -> Path:
+    """``states/preclean-<records>``: a full run of the cached bench data, then its nightly
+    run stopped before the clean stage."""
+    data = Path(os.environ.get("BENCH_OUT", _ROOT)) / "data" / "bench" / str(records)
+    if not (data / "meta.json").exists():
+        sys.exit(f"no bench data in {data}: run bench_pipeline.py --records {records} first")
+    target = states / f"preclean-{records}"
+    shutil.rmtree(target, ignore_errors=True)
+    states.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CUSTOMER_ARCHIVE_CODE_VERSION": "bench"}
+    cmd = [sys.executable, str(_ROOT / "benchmarks" / "bench_pipeline.py"),
+           "--workdir", str(target), "--data", str(data), "--scale-json", "{}"]  # fmt: skip
+    subprocess.run([*cmd, "--worker", "full"], env=env, check=True, capture_output=True)
+    stop = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": "clean:before"}
+    subprocess.run([*cmd, "--worker", "incremental"], env=stop, check=False, capture_output=True)
+    return target
+
+
+def _measure_once(state: Path, code: Path, profile: Path | None) -> dict[str, Any]:
+    """One child process running this file's worker with ``code`` first on its import path."""
+    return _common.run_on_state_copy(
+        Path(__file__).resolve(), state, code, profile, prefix=_PREFIX, tmp_prefix=".bench-clean-"
+    )
+
+
+def measure(state: Path, codes: list[Path], repeat: int, profile: Path | None) -> None:
+    """The clean stage on copies of `state`, `repeat` times per checkout (alternating); the
+    medians, and whether every run's ``clean.*`` hashes are equal."""
+    runs: dict[Path, list[dict[str, Any]]] = {code: [] for code in codes}
+    for k in range(repeat):
+        for code in codes:
+            # one profile per checkout: <profile>-<checkout folder name>.<suffix>
+            named = None if profile is None or k else profile.with_name(
+                f"{profile.stem}-{code.name}{profile.suffix}")  # fmt: skip
+            run = _measure_once(state, code, named)
+            runs[code].append(run)
+            print(f"{code}: CPU {run['cpu_s']} s, wall {run['wall_s']} s, peak"
+                  f" {run['peak_mb']} MB in {run['peak_phase']!r}; phases"
+                  f" {json.dumps(run['phase_peaks_mb'])}; RSS at first start"
+                  f" {json.dumps(run['phase_start_mb'])}; CPU {json.dumps(run['phase_cpu_s'])}",
+                  flush=True)  # fmt: skip
+            for text, cpu in run["sql_cpu_s"].items():
+                print(f"  sql {cpu:8.3f} s x{run['sql_calls'].get(text, 0)}  {text}")
+    hashes = [run["hashes"] for done in runs.values() for run in done]
+    print(f"clean.* identical across runs and checkouts: {all(h == hashes[0] for h in hashes)}")
+    if not all(h == hashes[0] for h in hashes):
+        print(json.dumps(hashes, indent=1))
+    for code, done in runs.items():
+        cpu = [r["cpu_s"] for r in done]
+        peak = [r["peak_mb"] for r in done]
+        print(f"{code}: {len(done)} runs, CPU s median {statistics.median(cpu):.2f}"
+              f" ({min(cpu):.2f}-{max(cpu):.2f}), peak MB median {statistics.median(peak):.0f}"
+              f" ({min(peak):.0f}-{max(peak):.0f}), stats {json.dumps(done[0]['stats'])}")
+    print(f"load average at the end: {os.getloadavg()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("state", type=Path, nargs="?")
+    parser.add_argument("--prepare", type=int, metavar="RECORDS",
+                        help="prepare STATES/preclean-RECORDS from the cached bench data")
+    parser.add_argument("--states", type=Path, default=_ROOT / "data" / "states",
+                        help="where --prepare puts the state")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--code", type=Path, nargs="+", default=[_ROOT],
+                        help="checkout(s) to import from; several alternate, repeat by repeat")
+    parser.add_argument("--profile", type=Path, help="cProfile stats of the first repeat")
+    parser.add_argument("--sql", action="store_true",
+                        help="time every DuckDB statement (a connection proxy; adds overhead)")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.profile, os.environ.get("BENCH_CLEAN_SQL") == "1")
+        return
+    if args.prepare:
+        print(f"prepared {prepare(args.prepare, args.states.resolve())}", flush=True)
+        return
+    if args.state is None:
+        parser.error("give a prepared state (or --prepare RECORDS)")
+    if args.sql:
+        os.environ["BENCH_CLEAN_SQL"] = "1"  # the workers inherit it
+    measure(args.state.resolve(), [c.resolve() for c in args.code], args.repeat, args.profile)
+
+
+if __name__ == "__main__":
+    main()
