@@ -99,8 +99,14 @@ def _keys(values: Sequence[str] | np.ndarray) -> pa.Table:
     return pa.table({"record_key": pa.array(np.asarray(values, dtype=object), type=pa.string())})
 
 
-SUBSET_MEMORY_MIB = 1024
-"""DuckDB's ``memory_limit`` while a nightly reads its reach (at most; a lower limit stays)."""
+SUBSET_MEMORY_MIB = 640
+"""DuckDB's ``memory_limit`` while a nightly reads its reach (at most; a lower limit stays).
+
+At 1 M records DuckDB filled a 1 GiB bound (cached blocks of ``match.prepared`` /
+``match.pairs`` beside the rank tables, ≈ 0.26 GB) while Python built the rows and pairs
+read: the link's peak. 640 MiB holds the rank tables and a read's result (≈ 0.25 GB) without
+spilling much (the reads +≈ 4 CPU s at 1 M); 384 MiB made them spill and doubled the reads'
+CPU (BENCHMARKS.md, "Nightly match stage at 1 M: the link's peak …")."""
 
 
 def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) -> None:
