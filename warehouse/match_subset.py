@@ -105,7 +105,7 @@ SUBSET_MEMORY_MIB = 640
 At 1 M records DuckDB filled a 1 GiB bound (cached blocks of ``match.prepared`` /
 ``match.pairs`` beside the rank tables, ≈ 0.26 GB) while Python built the rows and pairs
 read: the link's peak. 640 MiB holds the rank tables and a read's result (≈ 0.25 GB) without
-spilling much (the reads +≈ 4 CPU s at 1 M); 384 MiB made them spill and doubled the reads'
+spilling much (the reads +≈ 4–7 CPU s at 1 M); 384 MiB made them spill and doubled the reads'
 CPU (BENCHMARKS.md, "Nightly match stage at 1 M: the link's peak …")."""
 
 
