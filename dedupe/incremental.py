@@ -1207,13 +1207,17 @@ def _subset(
     flips: dict[str, dict[str, bool]],
     rules: list[BlockingRule],
     keep: frozenset[str] = frozenset(),
+    consume: bool = False,
 ) -> tuple[_Subset, PairSet, pd.DataFrame]:
     """Merge a subset read (`SubsetSource.reach` / `grow`) with this run's versions.
 
     The text columns are held as a full link holds them (`_link_text`): the `keep` columns
     as objects (None for null), the others as Arrow strings, in the stored rows and the new
     versions alike, so the merged frame stays Arrow-backed (a column of Arrow rows and
-    object rows would be concatenated as Python objects: ≈ 3× the memory).
+    object rows would be concatenated as Python objects: ≈ 3× the memory). The stored rows
+    are converted a column at a time as they are merged (`_sorted_rows`), not as a second
+    frame beside the read's; with `consume` (the read is not used again), each column of
+    ``read.prepared`` is let go of once merged.
 
     Returns:
         (the subset, the stored pairs among its stored rows by stored position, the stored
@@ -1222,7 +1226,7 @@ def _subset(
     Raises:
         ValueError: the read lacks an old version, a re-flagged record or a window place.
     """
-    stored = _link_text(read.prepared, keep)
+    stored = read.prepared
     stored_keys = arrow_strings(stored["record_key"].to_numpy(dtype=object))
     changed = positions_of(old["record_key"].to_numpy(dtype=object), stored_keys)
     if (changed < 0).any():
@@ -1230,9 +1234,10 @@ def _subset(
     flipped = positions_of(np.asarray(list(flips), dtype=object), stored_keys)
     if (flipped < 0).any():
         raise ValueError("a re-flagged record is missing from the subset read")
-    replaced = np.zeros(len(stored), dtype=bool)
+    n_stored = len(stored)
+    replaced = np.zeros(n_stored, dtype=bool)
     replaced[changed] = True
-    again = stored.iloc[flipped].copy()
+    again = _text_rows(stored, flipped, keep)
     for i, key in enumerate(again["record_key"].tolist()):
         for column, value in flips[key].items():
             again.iloc[i, again.columns.get_loc(column)] = value
@@ -1252,16 +1257,16 @@ def _subset(
     # the kept stored rows, the new versions and the re-flagged rows in key order, built a
     # column at a time (not their concatenation beside its sorted copy: at 1 M records the
     # read's rows, the concatenation and the copy were three frames of ≈ 0.4 M records)
-    prepared = _sorted_rows(stored, kept, [text, again], order)
-    del text, again
+    old_versions = _text_rows(stored, np.sort(changed), keep)
+    prepared = _sorted_rows(stored, kept, [text, again], order, keep, consume)
+    del text, again, stored
     origin, is_fresh = origin[order], is_fresh[order]
-    remap = np.full(len(stored), -1, dtype=np.int64)
+    remap = np.full(n_stored, -1, dtype=np.int64)
     remap[origin[origin >= 0]] = np.nonzero(origin >= 0)[0]
     focus = origin < 0
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
     codes: Codes = {}
     gaps: dict[str, np.ndarray] = {}
-    old_versions = stored.iloc[np.sort(changed)].reset_index(drop=True)
     for rule in rules:
         name = f"{rule.key}/{rule.order}"
         if f"{name}@layout" in codes:
@@ -1289,14 +1294,30 @@ def _subset(
 
 
 def _sorted_rows(
-    stored: pd.DataFrame, kept: np.ndarray, others: list[pd.DataFrame], order: np.ndarray
+    stored: pd.DataFrame,
+    kept: np.ndarray,
+    others: list[pd.DataFrame],
+    order: np.ndarray,
+    keep: frozenset[str] | None = None,
+    consume: bool = False,
 ) -> pd.DataFrame:
     """The `kept` rows of `stored` and the rows of `others` (same columns) concatenated, then
     taken in `order`, a column at a time: what ``pd.concat`` of the frames then ``take``
-    give (the flag columns as bool), holding one column of the concatenation at a time."""
+    give (the flag columns as bool), holding one column of the concatenation at a time.
+
+    With `keep`, `stored` is a read's rows and each of its columns is taken as
+    ``_link_text(stored, keep)`` holds it (converted a column at a time, as merged); with
+    `consume`, each column of `stored` is taken out of it once merged (`stored` is left
+    without columns: the read's rows and the merged copy are not both held whole)."""
     columns: dict[str, pd.Series] = {}
-    for column in stored.columns:
-        frames = [stored[[column]].iloc[kept], *(other[[column]] for other in others)]
+    for column in list(stored.columns):
+        part = stored[column]
+        if consume:
+            del stored[column]
+        if keep is not None:
+            part = _text_column(part, keep)
+        frames = [part.iloc[kept].to_frame(), *(other[[column]] for other in others)]
+        del part
         joined = pd.concat(frames, ignore_index=True)[column]
         del frames
         if column in FLAG_GROUPS:
@@ -1325,6 +1346,27 @@ def _placed(placed: pd.Series, keys: pa.Array, key: np.ndarray) -> np.ndarray | 
     at = np.empty(len(inside), dtype=np.int64)
     at[order.to_numpy()] = inside
     return at
+
+
+def _text_column(values: pd.Series, keep: frozenset[str]) -> pd.Series:
+    """One column of ``_link_text(frame, keep)``, from the column of `frame` (all its rows:
+    whether an object column becomes Arrow strings depends on every value)."""
+    name = values.name
+    return _link_text(values.reset_index(drop=True).to_frame(), keep)[name]
+
+
+def _text_rows(frame: pd.DataFrame, rows: np.ndarray, keep: frozenset[str]) -> pd.DataFrame:
+    """``_link_text(frame, keep).iloc[rows]`` (index reset) without converting every row:
+    a column whose conversion does not depend on its other values (a `keep` column, a
+    column not of objects) is converted at `rows` only."""
+    columns: dict[str, pd.Series] = {}
+    for column in frame.columns:
+        values = frame[column]
+        if column in keep or values.dtype != object:
+            columns[column] = _text_column(values.iloc[rows], keep)
+        else:
+            columns[column] = _text_column(values, keep).iloc[rows].reset_index(drop=True)
+    return pd.DataFrame(columns, copy=False)
 
 
 def _link_text(frame: pd.DataFrame, keep: frozenset[str]) -> pd.DataFrame:
@@ -1504,10 +1546,11 @@ def link_subset_delta(
     settings = settings or MatchSettings()
     rules = rules_for(settings)
     keep = object_columns(settings)
-    fresh, old, flips, decided = _prepare_change(new_records, source, settings, decisions)
-    flipped = np.asarray(list(flips), dtype=object)
-    changed = old["record_key"].to_numpy(dtype=object)
     try:
+        # (inside: the source's reads bound DuckDB's memory until `close`)
+        fresh, old, flips, decided = _prepare_change(new_records, source, settings, decisions)
+        flipped = np.asarray(list(flips), dtype=object)
+        changed = old["record_key"].to_numpy(dtype=object)
         # pass 1: the records the change reaches in the blocks, to find the touched ones
         read = source.reach(fresh, changed, flipped, decided, _layouts(rules, settings))
         first = _subset(read, fresh, old, flips, rules, keep)
@@ -1526,8 +1569,9 @@ def link_subset_delta(
         read = source.grow(np.asarray(touched, dtype=object))
     finally:
         source.close()
-    subset, pairs, steward = _subset(read, fresh, old, flips, rules, keep)
-    del read  # its rows were merged into `subset`: not held through the link
+    # (the read's rows are let go of a column at a time as they are merged into `subset`)
+    subset, pairs, steward = _subset(read, fresh, old, flips, rules, keep, consume=True)
+    del read  # its pairs are in `pairs`: not held through the link
     return_free_memory()
     result = _link(
         new_records, None, steward, settings, decisions, params, None,

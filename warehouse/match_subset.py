@@ -99,8 +99,14 @@ def _keys(values: Sequence[str] | np.ndarray) -> pa.Table:
     return pa.table({"record_key": pa.array(np.asarray(values, dtype=object), type=pa.string())})
 
 
-SUBSET_MEMORY_MIB = 1024
-"""DuckDB's ``memory_limit`` while a nightly reads its reach (at most; a lower limit stays)."""
+SUBSET_MEMORY_MIB = 640
+"""DuckDB's ``memory_limit`` while a nightly reads its reach (at most; a lower limit stays).
+
+At 1 M records DuckDB filled a 1 GiB bound (cached blocks of ``match.prepared`` /
+``match.pairs`` beside the rank tables, ≈ 0.26 GB) while Python built the rows and pairs
+read: the link's peak. 640 MiB holds the rank tables and a read's result (≈ 0.25 GB) without
+spilling much (the reads +≈ 4–7 CPU s at 1 M); 384 MiB made them spill and doubled the reads'
+CPU (BENCHMARKS.md, "Nightly match stage at 1 M: the link's peak …")."""
 
 
 def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) -> None:
@@ -157,6 +163,7 @@ class StoredSubset:
 
     def rows(self, keys: np.ndarray) -> pd.DataFrame:
         """The stored prepared rows of `keys` (those stored), sorted by record_key."""
+        self._bound_memory()
         self.con.register("_sub_wanted", _keys(keys))
         try:
             return self._frame(
@@ -168,6 +175,7 @@ class StoredSubset:
 
     def groups(self, column: str, values: np.ndarray, without: np.ndarray) -> pd.DataFrame:
         """The stored prepared rows whose `column` is one of `values`, less the keys `without`."""
+        self._bound_memory()
         self.con.register("_sub_values", pa.table({"v": pa.array(
             np.asarray(values, dtype=object), type=pa.string())}))  # fmt: skip
         self.con.register("_sub_without", _keys(without))
@@ -540,7 +548,7 @@ class StoredSubset:
         gaps = self.con.sql(
             f"SELECT record_key, place::BIGINT AS gap FROM _sub_rank{i} WHERE real = 0"
         ).to_arrow_table()
-        return _arrow_frame(table), _arrow_frame(gaps)
+        return _numbered_frame(table), _numbered_frame(gaps)
 
     def _pairs(
         self, prepared: pd.DataFrame, moved: np.ndarray
@@ -593,6 +601,27 @@ class StoredSubset:
         if earlier is not None:
             pairs = _merged_pairs(earlier, moved, pairs, len(prepared))
         return pairs, names["rule"], names["hard_rule"], steward
+
+
+def _numbered_frame(table: pa.Table) -> pd.DataFrame:
+    """A places or gaps read (record_key and integer columns) as a frame: the key as the
+    prepared rows hold it (`_arrow_frame`), each integer column as int64 numbers.
+
+    Not `_arrow_frame` whole: it gives a column of numbers as Python objects (≈ 40 bytes a
+    value, not 8; at 1 M records a nightly reads ≈ 4.7 M places, two numbers each).
+
+    Raises:
+        ValueError: an integer column holds a null (a place, size or gap always has a value).
+    """
+    frame = _arrow_frame(table.select(["record_key"]))
+    for name in table.column_names:
+        if name == "record_key":
+            continue
+        column = table.column(name)
+        if column.null_count:
+            raise ValueError(f"{name} has {column.null_count} nulls")
+        frame[name] = column.to_numpy().astype(np.int64, copy=False)
+    return frame
 
 
 def _taken(frames: list[pd.DataFrame], order: np.ndarray) -> pd.DataFrame:
