@@ -99,14 +99,15 @@ def _keys(values: Sequence[str] | np.ndarray) -> pa.Table:
     return pa.table({"record_key": pa.array(np.asarray(values, dtype=object), type=pa.string())})
 
 
-SUBSET_MEMORY_MIB = 640
+SUBSET_MEMORY_MIB = 1024
 """DuckDB's ``memory_limit`` while a nightly reads its reach (at most; a lower limit stays).
 
-At 1 M records DuckDB filled a 1 GiB bound (cached blocks of ``match.prepared`` /
-``match.pairs`` beside the rank tables, ≈ 0.26 GB) while Python built the rows and pairs
-read: the link's peak. 640 MiB holds the rank tables and a read's result (≈ 0.25 GB) without
-spilling much (the reads +≈ 4–7 CPU s at 1 M); 384 MiB made them spill and doubled the reads'
-CPU (BENCHMARKS.md, "Nightly match stage at 1 M: the link's peak …")."""
+At 1 M records DuckDB fills this bound (cached blocks of ``match.prepared`` / ``match.pairs``
+beside the rank tables, ≈ 0.26 GB) while Python builds the rows and pairs read. 640 MiB took
+≈ 0.25 GB off the link's peak but cost the reads ≈ 4–7 CPU s at 1 M (DuckDB re-reads and
+decrypts what it no longer caches); 384 MiB made the rank tables spill and doubled the reads'
+CPU (BENCHMARKS.md, "Nightly match stage at 1 M: the link's peak …"). A nightly's time is
+what its window limits; its peak stays below a full run's, which sizes the machine: 1 GiB."""
 
 
 def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) -> None:

@@ -372,7 +372,7 @@ def test_pass_two_takes_the_pairs_pass_one_scored(monkeypatch: pytest.MonkeyPatc
     assert len(set(scored)) == len(scored)
 
 
-@pytest.mark.parametrize(("limit", "during"), [("2GiB", "640.0 MiB"), ("256MiB", "256.0 MiB")])
+@pytest.mark.parametrize(("limit", "during"), [("2GiB", "1.0 GiB"), ("256MiB", "256.0 MiB")])
 def test_the_reach_is_read_under_a_bounded_duckdb_memory_limit_restored_after(
     monkeypatch: pytest.MonkeyPatch, limit: str, during: str
 ) -> None:
