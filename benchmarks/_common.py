@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import json
 import os
 import platform
@@ -14,7 +15,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -258,3 +260,79 @@ def command_line() -> str:
     with contextlib.suppress(ValueError):  # a script outside the repository keeps its path
         script = script.resolve().relative_to(ROOT)
     return shlex.join([".venv/bin/python", str(script), *sys.argv[1:]])
+
+
+def process_cpu() -> float:
+    """CPU seconds of this process so far (user + system, every thread: DuckDB's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def status_mb() -> dict[str, float]:
+    """``VmRSS`` (resident now) and ``VmHWM`` (its peak) of this process, MB."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmRSS", "VmHWM")):
+            name, value = line.split(":", 1)
+            fields[name] = float(value.split()[0]) / 1024
+    return fields
+
+
+class StepPhases:
+    """The pipeline step running now (a stack of labels): CPU per step, the RSS when each step
+    was first entered, and the highest ``VmRSS`` sampled (every 10 ms) while it ran."""
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+        self.peaks: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.entered: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def wrap(self, owner: Any, attr: str, label: str) -> None:
+        func = getattr(owner, attr)
+
+        def wrapper(*args: Any, _f: Callable[..., Any] = func, **kwargs: Any) -> Any:
+            self.stack.append(label)
+            self.entered.setdefault(label, status_mb()["VmRSS"])
+            started = process_cpu()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                self.cpu[label] = self.cpu.get(label, 0.0) + process_cpu() - started
+                self.stack.pop()
+
+        setattr(owner, attr, wrapper)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            label = self.stack[-1] if self.stack else "-"
+            rss = status_mb()["VmRSS"]
+            self.peaks[label] = max(self.peaks.get(label, 0.0), rss)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def wrap_steps(self, steps: Sequence[tuple[str, str, str]]) -> None:
+        """Wrap each ``(module, function, label)`` step, also where it was imported by name; a
+        step missing from the checkout measured is skipped."""
+        for module_name, name, label in steps:
+            module = importlib.import_module(module_name)
+            owner: Any = module
+            *outer, attr = name.split(".")
+            for part in outer:
+                owner = getattr(owner, part, None)
+            if owner is None or not hasattr(owner, attr):
+                continue
+            original = getattr(owner, attr)
+            self.wrap(owner, attr, label)
+            if owner is not module:
+                continue
+            for other in list(sys.modules.values()):
+                if other is not module and getattr(other, attr, None) is original:
+                    setattr(other, attr, getattr(owner, attr))

@@ -24,18 +24,13 @@ repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the first repeat
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,77 +55,6 @@ _PHASES = (
 a step missing from a checkout is skipped)."""
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _status_mb() -> dict[str, float]:
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(("VmRSS", "VmHWM")):
-            name, value = line.split(":", 1)
-            fields[name] = float(value.split()[0]) / 1024
-    return fields
-
-
-class _Phases:
-    """The step running now (a stack of labels) and the highest ``VmRSS`` seen in each."""
-
-    def __init__(self) -> None:
-        self.stack: list[str] = []
-        self.peaks: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
-        self.entered: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def wrap(self, owner: Any, attr: str, label: str) -> None:
-        func = getattr(owner, attr)
-
-        def wrapper(*args: Any, _f: Callable[..., Any] = func, **kwargs: Any) -> Any:
-            self.stack.append(label)
-            self.entered.setdefault(label, _status_mb()["VmRSS"])
-            started = _cpu()
-            try:
-                return _f(*args, **kwargs)
-            finally:
-                self.cpu[label] = self.cpu.get(label, 0.0) + _cpu() - started
-                self.stack.pop()
-
-        setattr(owner, attr, wrapper)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.01):
-            label = self.stack[-1] if self.stack else "-"
-            rss = _status_mb()["VmRSS"]
-            self.peaks[label] = max(self.peaks.get(label, 0.0), rss)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _wrap_phases(phases: _Phases) -> None:
-    for module_name, name, label in _PHASES:
-        module = importlib.import_module(module_name)
-        owner: Any = module
-        *outer, attr = name.split(".")
-        for part in outer:
-            owner = getattr(owner, part, None)
-        if owner is None or not hasattr(owner, attr):
-            continue
-        original = getattr(owner, attr)
-        phases.wrap(owner, attr, label)
-        if owner is not module:
-            continue
-        # also where it was imported by name
-        for other in list(sys.modules.values()):
-            if other is not module and getattr(other, attr, None) is original:
-                setattr(other, attr, getattr(owner, attr))
 
 
 def _hashes(con: Any) -> dict[str, str]:
@@ -173,26 +97,26 @@ def worker(project: Path, profile: Path | None) -> None:
         sys.exit(f"{project}: no run stopped before its match stage")
     run_date = max(dt.date.fromisoformat(p.name) for p in (project / "landing").glob("*/*"))
     ctx = RunContext(config=cfg, run_id=str(run_id), run_date=run_date)
-    phases = _Phases()
-    _wrap_phases(phases)
+    phases = _common.StepPhases()
+    phases.wrap_steps(_PHASES)
     profiler = None
     if profile is not None:
         import cProfile
 
         profiler = cProfile.Profile(time.process_time)
     with open_warehouse(cfg) as con:
-        start = _status_mb()
+        start = _common.status_mb()
         Path("/proc/self/clear_refs").write_text("5")
         phases.start()
-        cpu, wall = _cpu(), time.perf_counter()
+        cpu, wall = _common.process_cpu(), time.perf_counter()
         if profiler is not None:
             profiler.enable()
         stats = match_stage(con, ctx)
         if profiler is not None:
             profiler.disable()
-        cpu, wall = _cpu() - cpu, time.perf_counter() - wall
+        cpu, wall = _common.process_cpu() - cpu, time.perf_counter() - wall
         phases.stop()
-        end = _status_mb()
+        end = _common.status_mb()
         hashes = _hashes(con)
     if profiler is not None and profile is not None:
         profiler.dump_stats(profile)
