@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import importlib
@@ -336,3 +337,108 @@ class StepPhases:
             for other in list(sys.modules.values()):
                 if other is not module and getattr(other, attr, None) is original:
                     setattr(other, attr, getattr(owner, attr))
+
+
+def prepare_stopped_state(records: int, states: Path, stage: str) -> Path:
+    """``states/pre<stage>-<records>``: a full run of the cached bench data (``BENCH_OUT``),
+    then its nightly run stopped right before `stage` (``CUSTOMER_ARCHIVE_CRASH_AT``)."""
+    data = Path(os.environ.get("BENCH_OUT", ROOT)) / "data" / "bench" / str(records)
+    if not (data / "meta.json").exists():
+        sys.exit(f"no bench data in {data}: run bench_pipeline.py --records {records} first")
+    target = states / f"pre{stage}-{records}"
+    shutil.rmtree(target, ignore_errors=True)
+    states.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CUSTOMER_ARCHIVE_CODE_VERSION": "bench"}
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_pipeline.py"),
+           "--workdir", str(target), "--data", str(data), "--scale-json", "{}"]  # fmt: skip
+    subprocess.run([*cmd, "--worker", "full"], env=env, check=True, capture_output=True)
+    stop = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": f"{stage}:before"}
+    subprocess.run([*cmd, "--worker", "incremental"], env=stop, check=False, capture_output=True)
+    return target
+
+
+def compare_stage_runs(
+    script: Path,
+    state: Path,
+    codes: list[Path],
+    repeat: int,
+    profile: Path | None,
+    *,
+    prefix: str,
+    stage: str,
+    tables: str,
+) -> None:
+    """One stage on copies of `state`, `repeat` times per checkout (alternating, each run a
+    child process of `script`'s worker): each run's figures, whether every run's `tables`
+    hashes are equal, and the medians per checkout."""
+    runs: dict[Path, list[dict[str, Any]]] = {code: [] for code in codes}
+    for k in range(repeat):
+        for code in codes:
+            # one profile per checkout: <profile>-<checkout folder name>.<suffix>
+            named = None if profile is None or k else profile.with_name(
+                f"{profile.stem}-{code.name}{profile.suffix}")  # fmt: skip
+            run = run_on_state_copy(
+                script, state, code, named, prefix=prefix, tmp_prefix=f".bench-{stage}-"
+            )
+            runs[code].append(run)
+            print(f"{code}: CPU {run['cpu_s']} s, wall {run['wall_s']} s, peak"
+                  f" {run['peak_mb']} MB in {run['peak_phase']!r}; phases"
+                  f" {json.dumps(run['phase_peaks_mb'])}; RSS at first start"
+                  f" {json.dumps(run['phase_start_mb'])}; CPU {json.dumps(run['phase_cpu_s'])}",
+                  flush=True)  # fmt: skip
+            for text, cpu in run.get("sql_cpu_s", {}).items():
+                print(f"  sql {cpu:8.3f} s x{run['sql_calls'].get(text, 0)}  {text}")
+    hashes = [run["hashes"] for done in runs.values() for run in done]
+    print(f"{tables} identical across runs and checkouts: {all(h == hashes[0] for h in hashes)}")
+    if not all(h == hashes[0] for h in hashes):
+        print(json.dumps(hashes, indent=1))
+    for code, done in runs.items():
+        cpu = [r["cpu_s"] for r in done]
+        peak = [r["peak_mb"] for r in done]
+        print(f"{code}: {len(done)} runs, CPU s median {statistics.median(cpu):.2f}"
+              f" ({min(cpu):.2f}-{max(cpu):.2f}), peak MB median {statistics.median(peak):.0f}"
+              f" ({min(peak):.0f}-{max(peak):.0f}), stats {json.dumps(done[0]['stats'])}")
+    print(f"load average at the end: {os.getloadavg()}")
+
+
+def stage_bench_main(
+    doc: str,
+    script: Path,
+    stage: str,
+    tables: str,
+    prefix: str,
+    worker: Callable[[Path, Path | None, bool], None],
+    sql: bool = False,
+) -> None:
+    """The command line of a one-stage bench (``bench_match_stage``, ``bench_clean_stage``):
+    ``--prepare RECORDS`` makes a state stopped before `stage`; a state and ``--code``
+    checkouts compare the stage's runs; ``--worker`` is the child; ``--sql`` (where `sql`)
+    times every DuckDB statement (``BENCH_STAGE_SQL=1`` for the children)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("state", type=Path, nargs="?")
+    parser.add_argument("--prepare", type=int, metavar="RECORDS",
+                        help=f"prepare STATES/pre{stage}-RECORDS from the cached bench data")
+    parser.add_argument("--states", type=Path, default=ROOT / "data" / "states",
+                        help="where --prepare puts the state")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--code", type=Path, nargs="+", default=[ROOT],
+                        help="checkout(s) to import from; several alternate, repeat by repeat")
+    parser.add_argument("--profile", type=Path, help="cProfile stats of the first repeat")
+    if sql:
+        parser.add_argument("--sql", action="store_true",
+                            help="time every DuckDB statement (a connection proxy; adds overhead)")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.profile, os.environ.get("BENCH_STAGE_SQL") == "1")
+        return
+    if args.prepare:
+        state = prepare_stopped_state(args.prepare, args.states.resolve(), stage)
+        print(f"prepared {state}", flush=True)
+        return
+    if args.state is None:
+        parser.error("give a prepared state (or --prepare RECORDS)")
+    if sql and args.sql:
+        os.environ["BENCH_STAGE_SQL"] = "1"  # the workers inherit it
+    compare_stage_runs(script, args.state.resolve(), [c.resolve() for c in args.code],
+                       args.repeat, args.profile, prefix=prefix, stage=stage, tables=tables)

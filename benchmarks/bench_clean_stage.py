@@ -21,13 +21,7 @@ repeat by repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the fi
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import shutil
-import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -180,88 +174,9 @@ def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
     print(_PREFIX + json.dumps(result, default=str), flush=True)
 
 
-def prepare(records: int, states: Path) -> Path:
-    """``states/preclean-<records>``: a full run of the cached bench data, then its nightly
-    run stopped before the clean stage."""
-    data = Path(os.environ.get("BENCH_OUT", _ROOT)) / "data" / "bench" / str(records)
-    if not (data / "meta.json").exists():
-        sys.exit(f"no bench data in {data}: run bench_pipeline.py --records {records} first")
-    target = states / f"preclean-{records}"
-    shutil.rmtree(target, ignore_errors=True)
-    states.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CUSTOMER_ARCHIVE_CODE_VERSION": "bench"}
-    cmd = [sys.executable, str(_ROOT / "benchmarks" / "bench_pipeline.py"),
-           "--workdir", str(target), "--data", str(data), "--scale-json", "{}"]  # fmt: skip
-    subprocess.run([*cmd, "--worker", "full"], env=env, check=True, capture_output=True)
-    stop = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": "clean:before"}
-    subprocess.run([*cmd, "--worker", "incremental"], env=stop, check=False, capture_output=True)
-    return target
-
-
-def _measure_once(state: Path, code: Path, profile: Path | None) -> dict[str, Any]:
-    """One child process running this file's worker with ``code`` first on its import path."""
-    return _common.run_on_state_copy(
-        Path(__file__).resolve(), state, code, profile, prefix=_PREFIX, tmp_prefix=".bench-clean-"
-    )
-
-
-def measure(state: Path, codes: list[Path], repeat: int, profile: Path | None) -> None:
-    """The clean stage on copies of `state`, `repeat` times per checkout (alternating); the
-    medians, and whether every run's ``clean.*`` hashes are equal."""
-    runs: dict[Path, list[dict[str, Any]]] = {code: [] for code in codes}
-    for k in range(repeat):
-        for code in codes:
-            # one profile per checkout: <profile>-<checkout folder name>.<suffix>
-            named = None if profile is None or k else profile.with_name(
-                f"{profile.stem}-{code.name}{profile.suffix}")  # fmt: skip
-            run = _measure_once(state, code, named)
-            runs[code].append(run)
-            print(f"{code}: CPU {run['cpu_s']} s, wall {run['wall_s']} s, peak"
-                  f" {run['peak_mb']} MB in {run['peak_phase']!r}; phases"
-                  f" {json.dumps(run['phase_peaks_mb'])}; RSS at first start"
-                  f" {json.dumps(run['phase_start_mb'])}; CPU {json.dumps(run['phase_cpu_s'])}",
-                  flush=True)  # fmt: skip
-            for text, cpu in run["sql_cpu_s"].items():
-                print(f"  sql {cpu:8.3f} s x{run['sql_calls'].get(text, 0)}  {text}")
-    hashes = [run["hashes"] for done in runs.values() for run in done]
-    print(f"clean.* identical across runs and checkouts: {all(h == hashes[0] for h in hashes)}")
-    if not all(h == hashes[0] for h in hashes):
-        print(json.dumps(hashes, indent=1))
-    for code, done in runs.items():
-        cpu = [r["cpu_s"] for r in done]
-        peak = [r["peak_mb"] for r in done]
-        print(f"{code}: {len(done)} runs, CPU s median {statistics.median(cpu):.2f}"
-              f" ({min(cpu):.2f}-{max(cpu):.2f}), peak MB median {statistics.median(peak):.0f}"
-              f" ({min(peak):.0f}-{max(peak):.0f}), stats {json.dumps(done[0]['stats'])}")
-    print(f"load average at the end: {os.getloadavg()}")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("state", type=Path, nargs="?")
-    parser.add_argument("--prepare", type=int, metavar="RECORDS",
-                        help="prepare STATES/preclean-RECORDS from the cached bench data")
-    parser.add_argument("--states", type=Path, default=_ROOT / "data" / "states",
-                        help="where --prepare puts the state")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--code", type=Path, nargs="+", default=[_ROOT],
-                        help="checkout(s) to import from; several alternate, repeat by repeat")
-    parser.add_argument("--profile", type=Path, help="cProfile stats of the first repeat")
-    parser.add_argument("--sql", action="store_true",
-                        help="time every DuckDB statement (a connection proxy; adds overhead)")
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker(args.worker, args.profile, os.environ.get("BENCH_CLEAN_SQL") == "1")
-        return
-    if args.prepare:
-        print(f"prepared {prepare(args.prepare, args.states.resolve())}", flush=True)
-        return
-    if args.state is None:
-        parser.error("give a prepared state (or --prepare RECORDS)")
-    if args.sql:
-        os.environ["BENCH_CLEAN_SQL"] = "1"  # the workers inherit it
-    measure(args.state.resolve(), [c.resolve() for c in args.code], args.repeat, args.profile)
+    _common.stage_bench_main(__doc__ or "", Path(__file__).resolve(), "clean", "clean.*",
+                             _PREFIX, worker, sql=True)
 
 
 if __name__ == "__main__":

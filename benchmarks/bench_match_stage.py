@@ -23,12 +23,7 @@ repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the first repeat
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import shutil
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -76,8 +71,8 @@ def _hashes(con: Any) -> dict[str, str]:
     return out
 
 
-def worker(project: Path, profile: Path | None) -> None:
-    """Run the match stage of the stopped nightly; print the figures."""
+def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
+    """Run the match stage of the stopped nightly; print the figures (`sql`: not timed here)."""
     import datetime as dt
 
     import great_expectations  # noqa: F401 - a fixed import cost, kept out of the figures
@@ -137,82 +132,9 @@ def worker(project: Path, profile: Path | None) -> None:
     print(_PREFIX + json.dumps(result, default=str), flush=True)
 
 
-def prepare(records: int, states: Path) -> Path:
-    """``states/prematch-<records>``: a full run of the cached bench data, then its nightly
-    run stopped before the match stage."""
-    data = Path(os.environ.get("BENCH_OUT", _ROOT)) / "data" / "bench" / str(records)
-    if not (data / "meta.json").exists():
-        sys.exit(f"no bench data in {data}: run bench_pipeline.py --records {records} first")
-    target = states / f"prematch-{records}"
-    shutil.rmtree(target, ignore_errors=True)
-    states.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CUSTOMER_ARCHIVE_CODE_VERSION": "bench"}
-    cmd = [sys.executable, str(_ROOT / "benchmarks" / "bench_pipeline.py"),
-           "--workdir", str(target), "--data", str(data), "--scale-json", "{}"]  # fmt: skip
-    subprocess.run([*cmd, "--worker", "full"], env=env, check=True, capture_output=True)
-    stop = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": "match:before"}
-    subprocess.run([*cmd, "--worker", "incremental"], env=stop, check=False, capture_output=True)
-    return target
-
-
-def _measure_once(state: Path, code: Path, profile: Path | None) -> dict[str, Any]:
-    """One child process running this file's worker with ``code`` first on its import path."""
-    return _common.run_on_state_copy(
-        Path(__file__).resolve(), state, code, profile, prefix=_PREFIX, tmp_prefix=".bench-match-"
-    )
-
-
-def measure(state: Path, codes: list[Path], repeat: int, profile: Path | None) -> None:
-    """The match stage on copies of `state`, `repeat` times per checkout (alternating); the
-    medians, and whether every run's ``match.*`` hashes are equal."""
-    runs: dict[Path, list[dict[str, Any]]] = {code: [] for code in codes}
-    for k in range(repeat):
-        for code in codes:
-            # one profile per checkout: <profile>-<checkout folder name>.<suffix>
-            named = None if profile is None or k else profile.with_name(
-                f"{profile.stem}-{code.name}{profile.suffix}")  # fmt: skip
-            run = _measure_once(state, code, named)
-            runs[code].append(run)
-            print(f"{code}: CPU {run['cpu_s']} s, wall {run['wall_s']} s, peak"
-                  f" {run['peak_mb']} MB in {run['peak_phase']!r}; phases"
-                  f" {json.dumps(run['phase_peaks_mb'])}; RSS at first start"
-                  f" {json.dumps(run['phase_start_mb'])}; CPU {json.dumps(run['phase_cpu_s'])}",
-                  flush=True)  # fmt: skip
-    hashes = [run["hashes"] for done in runs.values() for run in done]
-    print(f"match.* identical across runs and checkouts: {all(h == hashes[0] for h in hashes)}")
-    if not all(h == hashes[0] for h in hashes):
-        print(json.dumps(hashes, indent=1))
-    for code, done in runs.items():
-        cpu = [r["cpu_s"] for r in done]
-        peak = [r["peak_mb"] for r in done]
-        print(f"{code}: {len(done)} runs, CPU s median {statistics.median(cpu):.2f}"
-              f" ({min(cpu):.2f}-{max(cpu):.2f}), peak MB median {statistics.median(peak):.0f}"
-              f" ({min(peak):.0f}-{max(peak):.0f}), stats {json.dumps(done[0]['stats'])}")
-    print(f"load average at the end: {os.getloadavg()}")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("state", type=Path, nargs="?")
-    parser.add_argument("--prepare", type=int, metavar="RECORDS",
-                        help="prepare STATES/prematch-RECORDS from the cached bench data")
-    parser.add_argument("--states", type=Path, default=_ROOT / "data" / "states",
-                        help="where --prepare puts the state")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--code", type=Path, nargs="+", default=[_ROOT],
-                        help="checkout(s) to import from; several alternate, repeat by repeat")
-    parser.add_argument("--profile", type=Path, help="cProfile stats of the first repeat")
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker(args.worker, args.profile)
-        return
-    if args.prepare:
-        print(f"prepared {prepare(args.prepare, args.states.resolve())}", flush=True)
-        return
-    if args.state is None:
-        parser.error("give a prepared state (or --prepare RECORDS)")
-    measure(args.state.resolve(), [c.resolve() for c in args.code], args.repeat, args.profile)
+    _common.stage_bench_main(__doc__ or "", Path(__file__).resolve(), "match", "match.*",
+                             _PREFIX, worker)
 
 
 if __name__ == "__main__":
