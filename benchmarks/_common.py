@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -442,3 +443,73 @@ def stage_bench_main(
         os.environ["BENCH_STAGE_SQL"] = "1"  # the workers inherit it
     compare_stage_runs(script, args.state.resolve(), [c.resolve() for c in args.code],
                        args.repeat, args.profile, prefix=prefix, stage=stage, tables=tables)
+
+
+def table_hashes(con: Any, where: str) -> dict[str, str]:
+    """``rows:content hash`` of each table `where` selects (a condition on ``duckdb_tables()``:
+    ``schema_name``, ``table_name``), timestamp columns and ``*_at`` left out: comparable
+    across runs and checkouts."""
+    from warehouse.archive._hashing import table_content_hash
+
+    out = {}
+    tables = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+        f" WHERE {where} ORDER BY 1"
+    ).fetchall()
+    for (name,) in tables:
+        described = con.sql(f"SELECT * FROM {name} LIMIT 0")
+        cols = [c for c, t in zip(described.columns, described.types, strict=True)
+                if "TIMESTAMP" not in str(t) and not c.endswith("_at")]  # fmt: skip
+        listed = ", ".join(f'"{c}"' for c in cols)
+        table = con.sql(f"SELECT {listed} FROM {name} ORDER BY ALL").to_arrow_table()
+        out[name] = f"{table.num_rows}:{table_content_hash(table)}"
+    return out
+
+
+def measure_stage(
+    open_warehouse: Callable[[], Any],
+    run_stage: Callable[[Any], Any],
+    steps: Sequence[tuple[str, str, str]],
+    profile: Path | None,
+    hashes_where: str,
+) -> dict[str, Any]:
+    """Run one stage on a warehouse (`run_stage(con)` → its stats) with its `steps` timed and
+    sampled, under cProfile when `profile`; its CPU, wall, peak (``VmHWM`` reset at the start),
+    the step at the peak, per-step figures, stats and the `hashes_where` tables' hashes."""
+    phases = StepPhases()
+    phases.wrap_steps(steps)
+    profiler = None
+    if profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)
+    with open_warehouse() as con:
+        start = status_mb()
+        Path("/proc/self/clear_refs").write_text("5")
+        phases.start()
+        cpu, wall = process_cpu(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        stats = run_stage(con)
+        if profiler is not None:
+            profiler.disable()
+        cpu, wall = process_cpu() - cpu, time.perf_counter() - wall
+        phases.stop()
+        end = status_mb()
+        hashes = table_hashes(con, hashes_where)
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
+    top = max(phases.peaks.items(), key=lambda kv: kv[1]) if phases.peaks else ("-", 0.0)
+    return {
+        "cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "rss_start_mb": round(start["VmRSS"], 1),
+        "peak_mb": round(end["VmHWM"], 1),
+        "rss_end_mb": round(end["VmRSS"], 1),
+        "peak_phase": top[0],
+        "phase_peaks_mb": {k: round(v, 1) for k, v in phases.peaks.items()},
+        "phase_cpu_s": {k: round(v, 2) for k, v in phases.cpu.items()},
+        "phase_start_mb": {k: round(v, 1) for k, v in phases.entered.items()},
+        "stats": stats.as_dict(),
+        "hashes": hashes,
+    }

@@ -22,7 +22,6 @@ repeat by repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the fi
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ from typing import Any
 # the --code checkout a worker imports the pipeline from)
 import _common
 
-_ROOT = Path(__file__).resolve().parents[1]
 _PREFIX = "CLEAN-STAGE-RESULT "
 _PHASES = (
     ("warehouse.clean_delta", "stage_current_versions", "versions"),
@@ -95,28 +93,9 @@ class _Timed:
         return timed
 
 
-def _hashes(con: Any) -> dict[str, str]:
-    """Content hashes of every ``clean.*`` table, the clean log and scope, the version state."""
-    from warehouse.archive._hashing import table_content_hash
-
-    out = {}
-    tables = con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
-        " WHERE schema_name = 'clean' OR table_name LIKE '%clean%' OR table_name LIKE '%version%'"
-        " ORDER BY 1"
-    ).fetchall()
-    for (name,) in tables:
-        described = con.sql(f"SELECT * FROM {name} LIMIT 0")
-        cols = [c for c, t in zip(described.columns, described.types, strict=True)
-                if "TIMESTAMP" not in str(t) and not c.endswith("_at")]  # fmt: skip
-        listed = ", ".join(f'"{c}"' for c in cols)
-        table = con.sql(f"SELECT {listed} FROM {name} ORDER BY ALL").to_arrow_table()
-        out[name] = f"{table.num_rows}:{table_content_hash(table)}"
-    return out
-
-
 def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
-    """Run the clean stage of the stopped nightly; print the figures."""
+    """Run the clean stage of the stopped nightly; print the figures (`sql`: every statement's
+    CPU too)."""
     import datetime as dt
 
     import great_expectations  # noqa: F401 - a fixed import cost, kept out of the figures
@@ -130,47 +109,18 @@ def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
     run_id = "bench-nightly-clean"  # the stopped run's clean logs under a fixed id: comparable
     run_date = max(dt.date.fromisoformat(p.name) for p in (project / "landing").glob("*/*"))
     ctx = RunContext(config=cfg, run_id=str(run_id), run_date=run_date)
-    phases = _common.StepPhases()
-    phases.wrap_steps(_PHASES)
-    profiler = None
-    if profile is not None:
-        import cProfile
-
-        profiler = cProfile.Profile(time.process_time)
-    with open_warehouse(cfg) as con:
-        start = _common.status_mb()
-        Path("/proc/self/clear_refs").write_text("5")
-        phases.start()
-        cpu, wall = _common.process_cpu(), time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
-        times = _SqlTimes()
-        stats = clean_stage(_Timed(con, times) if sql else con, ctx)  # type: ignore[arg-type]
-        if profiler is not None:
-            profiler.disable()
-        cpu, wall = _common.process_cpu() - cpu, time.perf_counter() - wall
-        phases.stop()
-        end = _common.status_mb()
-        hashes = _hashes(con)
-    if profiler is not None and profile is not None:
-        profiler.dump_stats(profile)
-    top = max(phases.peaks.items(), key=lambda kv: kv[1]) if phases.peaks else ("-", 0.0)
-    result = {
-        "cpu_s": round(cpu, 2),
-        "wall_s": round(wall, 2),
-        "rss_start_mb": round(start["VmRSS"], 1),
-        "peak_mb": round(end["VmHWM"], 1),
-        "rss_end_mb": round(end["VmRSS"], 1),
-        "peak_phase": top[0],
-        "phase_peaks_mb": {k: round(v, 1) for k, v in phases.peaks.items()},
-        "phase_cpu_s": {k: round(v, 2) for k, v in phases.cpu.items()},
-        "phase_start_mb": {k: round(v, 1) for k, v in phases.entered.items()},
-        "stats": stats.as_dict(),
-        "hashes": hashes,
-        "sql_cpu_s": dict(sorted(((k, round(v, 3)) for k, v in times.cpu.items()),
-                                 key=lambda kv: -kv[1])[:25]) if sql else {},
-        "sql_calls": times.calls if sql else {},
-    }
+    times = _SqlTimes()
+    result = _common.measure_stage(
+        lambda: open_warehouse(cfg),
+        lambda con: clean_stage(_Timed(con, times) if sql else con, ctx),  # type: ignore[arg-type]
+        _PHASES,
+        profile,
+        # every clean.* table, the clean log and scope, the version state
+        "schema_name = 'clean' OR table_name LIKE '%clean%' OR table_name LIKE '%version%'",
+    )
+    result["sql_cpu_s"] = dict(sorted(((k, round(v, 3)) for k, v in times.cpu.items()),
+                                      key=lambda kv: -kv[1])[:25]) if sql else {}  # fmt: skip
+    result["sql_calls"] = times.calls if sql else {}
     print(_PREFIX + json.dumps(result, default=str), flush=True)
 
 

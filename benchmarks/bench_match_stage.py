@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 # this checkout's benchmarks/_common.py (the script's folder is first on sys.path, before
 # the --code checkout a worker imports the pipeline from)
 import _common
 
-_ROOT = Path(__file__).resolve().parents[1]
 _PREFIX = "MATCH-STAGE-RESULT "
 _PHASES = (
     ("pipelines.stages.match", "match_inputs", "plan"),
@@ -50,25 +47,6 @@ _PHASES = (
 a step missing from a checkout is skipped)."""
 
 
-
-
-def _hashes(con: Any) -> dict[str, str]:
-    """Content hashes of every ``match.*`` table and of the match log (``ops``)."""
-    from warehouse.archive._hashing import table_content_hash
-
-    out = {}
-    tables = con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
-        " WHERE schema_name = 'match' OR table_name LIKE '%match%' ORDER BY 1"
-    ).fetchall()
-    for (name,) in tables:
-        described = con.sql(f"SELECT * FROM {name} LIMIT 0")
-        cols = [c for c, t in zip(described.columns, described.types, strict=True)
-                if "TIMESTAMP" not in str(t) and not c.endswith("_at")]  # fmt: skip
-        listed = ", ".join(f'"{c}"' for c in cols)
-        table = con.sql(f"SELECT {listed} FROM {name} ORDER BY ALL").to_arrow_table()
-        out[name] = f"{table.num_rows}:{table_content_hash(table)}"
-    return out
 
 
 def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
@@ -92,43 +70,14 @@ def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
         sys.exit(f"{project}: no run stopped before its match stage")
     run_date = max(dt.date.fromisoformat(p.name) for p in (project / "landing").glob("*/*"))
     ctx = RunContext(config=cfg, run_id=str(run_id), run_date=run_date)
-    phases = _common.StepPhases()
-    phases.wrap_steps(_PHASES)
-    profiler = None
-    if profile is not None:
-        import cProfile
-
-        profiler = cProfile.Profile(time.process_time)
-    with open_warehouse(cfg) as con:
-        start = _common.status_mb()
-        Path("/proc/self/clear_refs").write_text("5")
-        phases.start()
-        cpu, wall = _common.process_cpu(), time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
-        stats = match_stage(con, ctx)
-        if profiler is not None:
-            profiler.disable()
-        cpu, wall = _common.process_cpu() - cpu, time.perf_counter() - wall
-        phases.stop()
-        end = _common.status_mb()
-        hashes = _hashes(con)
-    if profiler is not None and profile is not None:
-        profiler.dump_stats(profile)
-    top = max(phases.peaks.items(), key=lambda kv: kv[1]) if phases.peaks else ("-", 0.0)
-    result = {
-        "cpu_s": round(cpu, 2),
-        "wall_s": round(wall, 2),
-        "rss_start_mb": round(start["VmRSS"], 1),
-        "peak_mb": round(end["VmHWM"], 1),
-        "rss_end_mb": round(end["VmRSS"], 1),
-        "peak_phase": top[0],
-        "phase_peaks_mb": {k: round(v, 1) for k, v in phases.peaks.items()},
-        "phase_cpu_s": {k: round(v, 2) for k, v in phases.cpu.items()},
-        "phase_start_mb": {k: round(v, 1) for k, v in phases.entered.items()},
-        "stats": stats.as_dict(),
-        "hashes": hashes,
-    }
+    result = _common.measure_stage(
+        lambda: open_warehouse(cfg),
+        lambda con: match_stage(con, ctx),
+        _PHASES,
+        profile,
+        # every match.* table and the match log (ops)
+        "schema_name = 'match' OR table_name LIKE '%match%'",
+    )
     print(_PREFIX + json.dumps(result, default=str), flush=True)
 
 
