@@ -34,6 +34,19 @@ def _write_all(
     return base.params
 
 
+def _tonight(
+    records: pd.DataFrame, new: int, seed: int, changed: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The current records of a night: `records` with `changed` as their new versions and
+    `new` copies of sampled records under new keys (``n:<key>``)."""
+    dupes = records.sample(new, random_state=seed)
+    dupes = dupes.assign(record_key="n:" + dupes["record_key"])
+    if changed is None:
+        return pd.concat([records, dupes], ignore_index=True)
+    kept = records[~records["record_key"].isin(changed["record_key"])]
+    return pd.concat([kept, changed, dupes], ignore_index=True)
+
+
 def _night(
     con: duckdb.DuckDBPyConnection,
     current: pd.DataFrame,
@@ -360,11 +373,7 @@ def test_pass_two_takes_the_pairs_pass_one_scored(monkeypatch: pytest.MonkeyPatc
     con = duckdb.connect()
     params = _write_all(con, records, None)
     changed = records.sample(6, random_state=7).assign(email=None, phone=None)
-    dupes = records.sample(4, random_state=8).assign(record_key=lambda f: "n:" + f["record_key"])
-    current = pd.concat(
-        [records[~records["record_key"].isin(changed["record_key"])], changed, dupes],
-        ignore_index=True,
-    )
+    current = _tonight(records, 4, 8, changed)
     replace_tables(con, {"clean.records": current})
     scored = _spy_on_scoring(monkeypatch)
     _night(con, current, None, 1, params)
@@ -390,9 +399,7 @@ def test_the_reach_is_read_under_a_bounded_duckdb_memory_limit_restored_after(
         return pairs(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(StoredSubset, "_pairs", spy)
-    dupes = records.sample(4, random_state=1)
-    dupes = dupes.assign(record_key="n:" + dupes["record_key"])
-    current = pd.concat([records, dupes], ignore_index=True)
+    current = _tonight(records, 4, 1)
     replace_tables(con, {"clean.records": current})
     _night(con, current, None, 1, params)
     assert seen == [during, during]  # pass 1 and pass 2
@@ -435,11 +442,7 @@ def test_pass_two_reads_only_the_stored_pairs_of_the_records_it_adds(
     # (a change whose touched records' strong components reach past pass 1's records)
     changed = records.sample(4, random_state=3).assign(email=None, phone=None)
     changed = changed.assign(name_key=changed["name_key"].str[::-1])
-    dupes = records.sample(4, random_state=8).assign(record_key=lambda f: "n:" + f["record_key"])
-    current = pd.concat(
-        [records[~records["record_key"].isin(changed["record_key"])], changed, dupes],
-        ignore_index=True,
-    )
+    current = _tonight(records, 4, 8, changed)
     replace_tables(con, {"clean.records": current})
     _night(con, current, None, 1, params)
     assert len(reads) == 2 and len(merges) == 1
@@ -517,9 +520,7 @@ def test_the_stored_pair_labels_are_read_once_for_both_passes(
 
     monkeypatch.setattr(match_subset, "stored_pair_labels", spy)
     monkeypatch.setattr(StoredSubset, "_pairs", counted)
-    dupes = records.sample(4, random_state=1)
-    dupes = dupes.assign(record_key="n:" + dupes["record_key"])
-    current = pd.concat([records, dupes], ignore_index=True)
+    current = _tonight(records, 4, 1)
     replace_tables(con, {"clean.records": current})
     _night(con, current, None, 1, params)
     assert calls == [0, 1, 0]  # pass 1 reads them, pass 2 reuses them
@@ -607,9 +608,7 @@ def test_pass_two_lets_go_of_the_rows_it_read_as_it_merges_them(
 
     monkeypatch.setattr(StoredSubset, "reach", spy_reach)
     monkeypatch.setattr(StoredSubset, "grow", spy_grow)
-    dupes = records.sample(5, random_state=2)
-    dupes = dupes.assign(record_key="n:" + dupes["record_key"])
-    current = pd.concat([records, dupes], ignore_index=True)
+    current = _tonight(records, 5, 2)
     replace_tables(con, {"clean.records": current})
     _night(con, current, None, 1, params)
     (_, columns), (second, read_columns) = reads
