@@ -12,7 +12,10 @@ wall seconds, peak resident memory, CPU per step (see ``_PHASES``) and content h
 timestamps and ``*_at`` columns), so two checkouts' results can be compared. ``--code DIR ...``
 imports the pipeline from other checkouts (e.g. a ``git archive`` of ``main``), alternating
 repeat by repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the first repeat;
-``--sql`` adds the CPU seconds of every DuckDB statement (a connection proxy) to the output.
+``--sql`` adds the CPU seconds of every DuckDB statement (a connection proxy) to the output
+(each ``COMMIT`` apart: ``COMMIT #1`` is the version state's); ``BENCH_STAGE_CHECKPOINT=1``
+checkpoints the state before the stage, outside the figures (a state stopped by a crash holds
+the night's ingest in its WAL: the stage's first large commit would pay its checkpoint).
 
     .venv/bin/python benchmarks/bench_clean_stage.py --prepare 200000 --states /tmp/states
     .venv/bin/python benchmarks/bench_clean_stage.py /tmp/states/preclean-200000 --repeat 3 \\
@@ -22,6 +25,7 @@ repeat by repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the fi
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +65,10 @@ class _SqlTimes:
 
     def add(self, sql: str, seconds: float, call: bool) -> None:
         key = " ".join(sql.split())[:160]
+        if key.upper() == "COMMIT":  # each transaction's commit apart (the version state's first)
+            key = f"COMMIT #{self.calls.get('#commits', 0) + int(call)}"
+            if call:
+                self.calls["#commits"] = self.calls.get("#commits", 0) + 1
         self.cpu[key] = self.cpu.get(key, 0.0) + seconds
         if call:
             self.calls[key] = self.calls.get(key, 0) + 1
@@ -110,8 +118,16 @@ def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
     run_date = max(dt.date.fromisoformat(p.name) for p in (project / "landing").glob("*/*"))
     ctx = RunContext(config=cfg, run_id=str(run_id), run_date=run_date)
     times = _SqlTimes()
+    def opened() -> Any:
+        con = open_warehouse(cfg)
+        if os.environ.get("BENCH_STAGE_CHECKPOINT") == "1":
+            # the stopped ingest's writes are checkpointed here, outside the figures (a state
+            # stopped by a crash leaves them in the WAL, the stage's first commits pay them)
+            con.execute("CHECKPOINT")
+        return con
+
     result = _common.measure_stage(
-        lambda: open_warehouse(cfg),
+        opened,
         lambda con: clean_stage(_Timed(con, times) if sql else con, ctx),  # type: ignore[arg-type]
         _PHASES,
         profile,
