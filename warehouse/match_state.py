@@ -21,6 +21,7 @@ from warehouse.db import (
     table_exists,
     to_duckdb_arrow,
 )
+from warehouse.decision_changes import decided_records, with_decided_rows
 from warehouse.ops import clean_changes_since, concat_frames, linked_run, record_match_run
 from warehouse.signatures import frame_hash
 
@@ -152,8 +153,11 @@ def rematch_plan(
 ) -> RematchPlan | None:
     """What an incremental link needs, or None when only a full rebuild is right.
 
-    Full rebuild when: no previous link, the matching settings or steward decisions changed,
-    or records were removed (superseded files, erasure). Otherwise only the new and changed
+    Full rebuild when: no previous link, the matching settings changed, the steward
+    decisions changed since a link that kept no record of its own
+    (`warehouse.decision_changes`), or records were removed (superseded files, erasure).
+    When only decisions changed, the records of every decision added, changed or removed
+    count as changed records (`decided_records`). Otherwise only the new and changed
     records are linked against the previous set, with the previous model parameters. The
     changed records are found in DuckDB (``clean.records EXCEPT match.linked_records``): only
     they travel to pandas. When the clean change log covers every clean since the last link
@@ -168,8 +172,13 @@ def rematch_plan(
     part of the stored link the change reaches (`warehouse.match_subset.StoredSubset`).
     """
     latest = latest_params_row(con)
-    if latest is None or latest.state() != dict(state):
+    if latest is None or latest.settings != state["settings"]:
         return None
+    decided = None  # only the steward decisions changed: their records are relinked too
+    if latest.decisions != state["decisions"]:
+        decided = decided_records(con, latest.decisions)
+        if decided is None:
+            return None
     if not (table_exists(con, "match.linked_records") and table_exists(con, "match.pairs")):
         return None
     cols = table_columns(con, "clean.records")
@@ -178,6 +187,8 @@ def rematch_plan(
     changed = _changed_records(con, cols)
     if changed is None:
         return None
+    if decided is not None and len(decided):
+        changed = with_decided_rows(con, CHANGED_ROWS, decided)
     if prepared_version is not None and stored_is_usable(con, prepared_version):
         delta = all(table_exists(con, name) for name in DELTA_TABLES)
         if delta and subset and strong_at is not None:

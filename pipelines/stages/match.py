@@ -27,6 +27,7 @@ from dedupe import (
 from dedupe.link import CompactLink, link_compact, return_free_memory
 from dedupe.settings import matcher_signature
 from warehouse import read_table, table_columns, table_exists
+from warehouse.decision_changes import keep_linked_decisions
 from warehouse.match_state import (
     RematchPlan,
     StoredMatch,
@@ -261,11 +262,26 @@ def write_match(
     inputs: MatchInputs,
     result: CompactLink | LinkResult | LinkDelta,
 ) -> MatchStats:
-    """Write a link result into ``match.*`` in one transaction and return the stage's figures."""
+    """Write a link result into ``match.*`` in one transaction and return the stage's figures.
+
+    The steward decisions it was made under are kept after it (`keep_linked_decisions`): the
+    next run relinks only the records of the decisions changed since.
+    """
     if isinstance(result, LinkDelta):
-        return _write_delta(con, ctx, inputs, result)
-    if isinstance(result, CompactLink):
-        return _write_compact(con, ctx, inputs, result)
+        stats = _write_delta(con, ctx, inputs, result)
+    elif isinstance(result, CompactLink):
+        stats = _write_compact(con, ctx, inputs, result)
+    else:
+        stats = _write_result(con, ctx, inputs, result)
+    keep_linked_decisions(con)
+    return stats
+
+
+def _write_result(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, inputs: MatchInputs, result: LinkResult
+) -> MatchStats:
+    """Write a link result whose pairs are one frame (a sharded full link, or an incremental
+    one not written as a delta)."""
     mode = "full" if inputs.plan is None else "incremental"
     # match.prepared: replaced by a full link (or an incremental one that prepared every
     # record), else only the rows this run prepared or re-flagged

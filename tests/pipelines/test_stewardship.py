@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,8 @@ from pipelines.access import open_warehouse
 from pipelines.cli import main
 from pipelines.runner import run_pipeline
 from pipelines.settings import load_config
+from tests.pipelines.conftest import write_project
+from tests.pipelines.test_nightly import golden_state_hash
 from warehouse import read_table
 
 
@@ -50,7 +53,8 @@ def test_no_match_decision_splits_customer_next_run_and_is_explained(ran: Path, 
     )
     again = run_pipeline(ran, run_date="2026-11-25")
     assert again.success, again.errors
-    assert again.stats.match.mode == "full"  # a new decision means a full re-link
+    # only the decided records are relinked (issue #15): a decision is no reason to relink all
+    assert again.stats.match.mode == "incremental"
     a, b = _customer_of(cfg, left), _customer_of(cfg, right)
     assert a != b
     assert before in {a, b}  # one part keeps the lifelong id …
@@ -65,6 +69,106 @@ def test_no_match_decision_splits_customer_next_run_and_is_explained(ran: Path, 
     text = capsys.readouterr().out
     assert "steward decision: no-match by 王芳" in text
     assert "different customers" in text
+
+
+def _twin(project: Path, root: Path, *extra: str) -> Path:
+    """A project under `root` with a copy of `project`'s state and key, reading its landing."""
+    for part in ("state", "data"):
+        if (project.parent / part).exists():
+            shutil.copytree(project.parent / part, root / part)
+    return write_project(root, load_config(project).landing_dir, extra)
+
+
+def _pair_across_customers(cfg, taken: set[str]) -> tuple[str, str]:
+    """A scored pair (review queue first) whose records are in two customers, none `taken`."""
+    with open_warehouse(cfg, read_only=True) as con:
+        queue = read_table(con, "match.review_queue")
+        pairs = read_table(con, "match.pairs")
+        cw = read_table(con, "golden.crosswalk").set_index("record_key")["customer_id"]
+    for frame in (queue, pairs.sort_values("probability", ascending=False)):
+        for left, right in frame[["left_key", "right_key"]].itertuples(index=False):
+            if cw[left] != cw[right] and not {left, right} & taken:
+                return left, right
+    raise AssertionError("no pair across customers")
+
+
+def _events(cfg) -> set[tuple]:
+    with open_warehouse(cfg, read_only=True) as con:
+        events = read_table(con, "golden.customer_ids")
+    return set(events[["customer_id", "event", "other_customer_id"]].itertuples(index=False))
+
+
+def test_decisions_relink_only_their_records_as_a_full_rebuild_would(
+    ran: Path, tmp_path: Path
+) -> None:
+    """Issue #15: a no-match and a match decision are linked incrementally next run, to the
+    clusters, customer ids, golden rows and ID events a full relink (same params) gives."""
+    cfg = load_config(ran)
+    with open_warehouse(cfg, read_only=True) as con:
+        pairs = read_table(con, "match.pairs")
+        cw = read_table(con, "golden.crosswalk")
+    sizes = cw.groupby("customer_id").size()
+    two = cw[cw["customer_id"].isin(sizes[sizes == 2].index)]
+    split = pairs[
+        (pairs["decision"] == "match")
+        & pairs["left_key"].isin(two["record_key"])
+        & pairs["right_key"].isin(two["record_key"])
+    ].iloc[0]
+    a, b = split["left_key"], split["right_key"]
+    c, d = _pair_across_customers(cfg, {a, b})
+    before = _customer_of(cfg, a)
+    args = ["--config", str(ran)]
+    for left, right, decision in ((a, b, "no-match"), (c, d, "match")):
+        assert main(["review", "decide", *args, left, right, "--decision", decision]) == 0
+    (tmp_path / "full").mkdir()
+    full = _twin(ran, tmp_path / "full", "match_incremental: false")
+
+    nightly = run_pipeline(ran, run_date="2026-11-25")
+    rebuild = run_pipeline(full, run_date="2026-11-25")
+    assert nightly.success and rebuild.success, (nightly.errors, rebuild.errors)
+    assert nightly.stats.match.mode == "incremental"
+    assert nightly.stats.match.records_relinked <= 4  # the decided records (no clean change)
+    assert rebuild.stats.match.mode == "full"
+
+    full_cfg = load_config(full)
+    assert _customer_of(cfg, a) != _customer_of(cfg, b)
+    assert before in {_customer_of(cfg, a), _customer_of(cfg, b)}  # the lifelong id stays
+    assert _customer_of(cfg, c) == _customer_of(cfg, d)
+    with open_warehouse(cfg, read_only=True) as con:
+        inc_clusters = read_table(con, "match.clusters")
+        inc_cw = read_table(con, "golden.crosswalk")
+    with open_warehouse(full_cfg, read_only=True) as con:
+        full_clusters = read_table(con, "match.clusters")
+        full_cw = read_table(con, "golden.crosswalk")
+
+    def partition(clusters: pd.DataFrame) -> set[frozenset]:
+        return set(clusters.groupby("cluster_key")["record_key"].agg(frozenset))
+
+    assert partition(inc_clusters) == partition(full_clusters)
+    ids = ["record_key", "customer_id", "match_score"]
+    pd.testing.assert_frame_equal(
+        inc_cw[ids].sort_values("record_key").reset_index(drop=True),
+        full_cw[ids].sort_values("record_key").reset_index(drop=True),
+    )
+    assert golden_state_hash(ran) == golden_state_hash(full)
+    assert _events(cfg) == _events(full_cfg)
+
+
+def test_decisions_without_the_last_links_copy_relink_in_full_once(ran: Path) -> None:
+    """A warehouse whose last link kept no copy of its decisions (older, or a failed write):
+    the next run after a decision links in full, the one after that incrementally."""
+    cfg = load_config(ran)
+    with open_warehouse(cfg) as con:
+        con.execute("DROP TABLE match.linked_decisions")
+        pairs = read_table(con, "match.pairs")
+    left, right = pairs.iloc[0][["left_key", "right_key"]]
+    args = ["--config", str(ran)]
+    assert main(["review", "decide", *args, left, right, "--decision", "no-match"]) == 0
+    once = run_pipeline(ran, run_date="2026-11-25")
+    assert once.success and once.stats.match.mode == "full"
+    assert main(["review", "decide", *args, left, right, "--decision", "match"]) == 0
+    then = run_pipeline(ran, run_date="2026-11-26")
+    assert then.success and then.stats.match.mode == "incremental"
 
 
 def test_review_list_and_invalid_decision(ran: Path, capsys) -> None:
