@@ -80,3 +80,50 @@ def test_decided_rows_join_the_changed_rows_once() -> None:
     rows = with_decided_rows(con, "_changed", pd.Series(["a", "c", "gone"]))
     assert sorted(rows["record_key"]) == ["a", "c"]
     assert rows.set_index("record_key").loc["c", "name"] == "z"
+
+
+def test_a_plan_after_changed_decisions_relinks_their_records_as_a_full_link_would() -> None:
+    """`rematch_plan` after decisions only: no full rebuild; the decided records relinked from
+    the stored link give a full link's pairs, clusters and review queue (same params)."""
+    from dedupe import StoredLink, link_records, link_stored, stored_pair_set
+    from tests.dedupe.synth import make_records
+    from warehouse.match_state import match_state, rematch_plan, write_match_tables
+
+    records, _ = make_records(400, seed=43)
+    base = link_records(records)
+    con = connect(":memory:")
+    ensure_schemas(con)
+    replace_tables(con, {"clean.records": records})
+    write_match_tables(
+        con,
+        {"match.pairs": base.pairs, "match.clusters": base.clusters},
+        {"run_id": "r1", "created_at": pd.Timestamp.now(), "params": base.params.to_json(),
+         **match_state("{}", None)},
+        base.prepared, "v1", "all",
+    )  # fmt: skip
+    keep_linked_decisions(con)
+    merged = base.pairs[base.pairs["decision"] == "match"].iloc[0]
+    apart = base.pairs[base.pairs["decision"] != "match"].iloc[0]
+    decisions = _decisions(
+        (merged["left_key"], merged["right_key"], "no-match", "1"),
+        (apart["left_key"], apart["right_key"], "match", "1"),
+    )
+    replace_tables(con, {"match.decisions": decisions})
+    state = match_state("{}", read_table(con, "match.decisions"))
+    assert rematch_plan(con, {**state, "settings": "other"}, "v1") is None  # settings: full
+    plan = rematch_plan(con, state, "v1")
+    assert plan is not None and plan.stored is not None
+    decided = {merged["left_key"], merged["right_key"], apart["left_key"], apart["right_key"]}
+    assert set(plan.changed["record_key"]) == decided  # no clean change: the decided only
+    stored = plan.stored
+    inc = link_stored(
+        plan.changed,
+        StoredLink(stored.prepared, stored_pair_set(stored.pairs, stored.rule_names,
+                                                    stored.hard_names),
+                   stored.labels, stored.steward_pairs),
+        None, decisions, base.params,
+    )  # fmt: skip
+    full = link_records(records, decisions=decisions, params=base.params)
+    pd.testing.assert_frame_equal(inc.pairs, full.pairs)
+    pd.testing.assert_frame_equal(inc.clusters, full.clusters)
+    pd.testing.assert_frame_equal(inc.review_queue, full.review_queue)
