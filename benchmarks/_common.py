@@ -88,9 +88,12 @@ def write_project_config(
     (keys whose value is ``None`` are left out, so the project's defaults apply).
     """
     workdir.mkdir(parents=True, exist_ok=True)
+    # a copy beside the config: a state kept for later benchmarks does not name the checkout
+    # (or worktree) that made it, which may be gone by then
+    shutil.copyfile(ROOT / "sources" / "sources.yml", workdir / "sources.yml")
     lines = [
         f"landing_dir: {landing}",
-        f"sources_file: {ROOT / 'sources' / 'sources.yml'}",
+        "sources_file: sources.yml",
         "warehouse: state/warehouse.duckdb",
         "archive_dir: state/archive",
         "reports_dir: state/reports",

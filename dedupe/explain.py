@@ -89,6 +89,7 @@ def explain_pair(
     right: pd.Series | dict[str, object],
     params: ModelParams,
     settings: MatchSettings | None = None,
+    prepared: pd.DataFrame | None = None,
 ) -> Explanation:
     """Explain the score of one pair of clean records.
 
@@ -97,6 +98,12 @@ def explain_pair(
         right: the other record.
         params: model parameters (from `LinkResult.params` or the warehouse).
         settings: matching settings; None = defaults.
+        prepared: the two records as the link prepared them among all the records (rows of
+            ``match.prepared``, left then right), so the explanation is the link's own score;
+            None = prepared here from the two records alone, and the facts that depend on the
+            other records (an organisation's name carried in several places, the sole holder
+            of a person's name, a phone shared by many names) are those of the two only (a
+            note says so).
 
     Returns:
         The per-field evidence, total weight, probability, hard rule and verdict.
@@ -105,8 +112,20 @@ def explain_pair(
     rows = [dict(left), dict(right)]
     lkey = str(rows[0].get("record_key") or "left")
     rkey = str(rows[1].get("record_key") or "right")
-    rows[0]["record_key"], rows[1]["record_key"] = "0", "1"
-    prepared = prepare_records(pd.DataFrame(rows), settings)
+    notes = ["clustering may still join or split the pair through other records of the clusters"]
+    if prepared is None:
+        rows[0]["record_key"], rows[1]["record_key"] = "0", "1"
+        prepared = prepare_records(pd.DataFrame(rows), settings)
+        notes.append(
+            "prepared from these two records alone: facts that depend on the other records "
+            "(a name in several places, a name's sole holder, a shared phone) may differ "
+            "from the link's"
+        )
+    else:
+        keys = [str(k) for k in prepared["record_key"]]
+        if keys != [lkey, rkey]:
+            raise ValueError(f"prepared rows are {keys}, expected [{lkey!r}, {rkey!r}]")
+        prepared = prepared.reset_index(drop=True)
     ctx = PairContext(prepared, np.array([0]), np.array([1]))
     comparisons = comparisons_for(settings)
     params.check(comparisons)
@@ -156,5 +175,5 @@ def explain_pair(
         p,
         hard,
         verdict,
-        ["clustering may still join or split the pair through other records of the clusters"],
+        notes,
     )

@@ -98,10 +98,24 @@ def explain_records(
     settings: MatchSettings,
     crosswalk: pd.DataFrame | None,
     decisions: pd.DataFrame | None,
+    prepared: pd.DataFrame | None = None,
+    stored: pd.DataFrame | None = None,
 ) -> str:
-    """Why two records were (not) merged: per-field levels, weights, score, clusters."""
-    expl = explain_pair(_record(records, left_key), _record(records, right_key), params, settings)
+    """Why two records were (not) merged: per-field levels, weights, score, clusters.
+
+    `prepared` holds the two records as the last link prepared them (left, right; see
+    `explain_pair`), `stored` the last link's row of the pair in ``match.pairs`` (if scored).
+    """
+    expl = explain_pair(
+        _record(records, left_key), _record(records, right_key), params, settings, prepared
+    )
     text = expl.to_text()
+    if stored is not None and len(stored):
+        row = stored.iloc[0]
+        text += (
+            f"\nlast link: scored by rule {row['rule']}, probability {row['probability']:.4f},"
+            f" decision {row['decision']}"
+        )
     if crosswalk is not None:
         ids = crosswalk.set_index("record_key")["customer_id"]
         a, b = ids.get(left_key), ids.get(right_key)

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sources.config import SourceConfig
-from warehouse.db import table_columns, table_exists, to_duckdb_arrow
+from warehouse.db import table_columns, table_exists, to_duckdb_arrow, transaction
 from warehouse.ops import record_clean_run, replace_check_failures
 from warehouse.version_state import (
     CURRENT_TABLE,
@@ -394,66 +394,62 @@ def apply_clean_delta(
     keys = pa.table({"record_key": pa.array(replaced, pa.string())})
     con.register("_clean_replaced", keys)
     registered = ["_clean_replaced"]
-    con.execute("BEGIN TRANSACTION")
     try:
-        existed: set[str] = set()
-        for name in KEYED_TABLES:
-            table = f"clean.{name}"
-            frame = delta.frames.get(name)
-            where = (
-                "record_key IN (SELECT record_key FROM _clean_replaced)"
-                f" OR record_key IN (SELECT record_key FROM {GONE})"
+        with transaction(con):
+            existed: set[str] = set()
+            for name in KEYED_TABLES:
+                table = f"clean.{name}"
+                frame = delta.frames.get(name)
+                where = (
+                    "record_key IN (SELECT record_key FROM _clean_replaced)"
+                    f" OR record_key IN (SELECT record_key FROM {GONE})"
+                )
+                if name == "records":  # not DELETE … RETURNING: that reads every column it deletes
+                    found = con.execute(f"SELECT record_key FROM {table} WHERE {where}").fetchall()
+                    existed = {r[0] for r in found}
+                con.execute(f"DELETE FROM {table} WHERE {where}")
+                if frame is not None and len(frame):
+                    view = f"_clean_new_{name}"
+                    con.register(view, to_duckdb_arrow(frame))
+                    registered.append(view)
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
+            records = delta.frames.get("records")
+            carried = records is not None and "deleted_at_source" in records.columns
+            in_place = (
+                []
+                if carried and _nothing_deletion_changed(con)
+                else con.execute(
+                    f"UPDATE clean.records AS r SET deleted_at_source = c.deleted_at_source"
+                    f" FROM (SELECT record_key, deleted_at_source FROM {CURRENT}"
+                    f"  WHERE {_maybe_deletion_changed('record_key', con, carried)}) AS c"
+                    f" WHERE c.record_key = r.record_key"
+                    f" AND {_maybe_deletion_changed('r.record_key', con, carried)}"
+                    " AND c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
+                    " RETURNING r.record_key"
+                ).fetchall()
             )
-            if name == "records":  # not DELETE … RETURNING: that reads every column it deletes
-                found = con.execute(f"SELECT record_key FROM {table} WHERE {where}").fetchall()
-                existed = {r[0] for r in found}
-            con.execute(f"DELETE FROM {table} WHERE {where}")
-            if frame is not None and len(frame):
-                view = f"_clean_new_{name}"
+            if run_id is not None:
+                gone = [r[0] for r in con.execute(f"SELECT record_key FROM {GONE}").fetchall()]
+                log = [(k, "updated" if k in existed else "inserted") for k in replaced]
+                log += [(k, "removed") for k in gone] + [(r[0], "updated") for r in in_place]
+                con.register(
+                    "_clean_log",
+                    pa.table(
+                        {
+                            "record_key": pa.array([k for k, _ in log], pa.string()),
+                            "change": pa.array([c for _, c in log], pa.string()),
+                        }
+                    ),
+                )
+                registered.append("_clean_log")
+                record_clean_run(con, run_id, "incremental", "_clean_log")
+            for name, frame in delta.small.items():
+                view = f"_clean_small_{name.replace('.', '_')}"
                 con.register(view, to_duckdb_arrow(frame))
                 registered.append(view)
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
-        records = delta.frames.get("records")
-        carried = records is not None and "deleted_at_source" in records.columns
-        in_place = (
-            []
-            if carried and _nothing_deletion_changed(con)
-            else con.execute(
-                f"UPDATE clean.records AS r SET deleted_at_source = c.deleted_at_source"
-                f" FROM (SELECT record_key, deleted_at_source FROM {CURRENT}"
-                f"  WHERE {_maybe_deletion_changed('record_key', con, carried)}) AS c"
-                f" WHERE c.record_key = r.record_key"
-                f" AND {_maybe_deletion_changed('r.record_key', con, carried)}"
-                " AND c.deleted_at_source IS DISTINCT FROM r.deleted_at_source"
-                " RETURNING r.record_key"
-            ).fetchall()
-        )
-        if run_id is not None:
-            gone = [r[0] for r in con.execute(f"SELECT record_key FROM {GONE}").fetchall()]
-            log = [(k, "updated" if k in existed else "inserted") for k in replaced]
-            log += [(k, "removed") for k in gone] + [(r[0], "updated") for r in in_place]
-            con.register(
-                "_clean_log",
-                pa.table(
-                    {
-                        "record_key": pa.array([k for k, _ in log], pa.string()),
-                        "change": pa.array([c for _, c in log], pa.string()),
-                    }
-                ),
-            )
-            registered.append("_clean_log")
-            record_clean_run(con, run_id, "incremental", "_clean_log")
-        for name, frame in delta.small.items():
-            view = f"_clean_small_{name.replace('.', '_')}"
-            con.register(view, to_duckdb_arrow(frame))
-            registered.append(view)
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")
-        for sql in after:
-            con.execute(sql)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")
+            for sql in after:
+                con.execute(sql)
     finally:
         for view in registered:
             con.unregister(view)

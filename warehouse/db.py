@@ -71,6 +71,19 @@ def memory_limit_bytes(setting: str) -> int | None:
 
 
 @contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction around the block: committed when it ends, rolled back (and the
+    error re-raised) when it raises, so a stopped write leaves nothing partial."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
 def memory_limit_at_most(con: duckdb.DuckDBPyConnection, mib: int) -> Iterator[None]:
     """DuckDB's ``memory_limit`` at most `mib` MiB inside the block, then set back.
 
@@ -262,8 +275,7 @@ def replace_tables(
     sources = [source for source, _ in refreshes.values()]
     for name in [*tables, *copies, *copies.values(), *upserts, *drops, *refreshes, *sources]:
         _check_name(name)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name, frame in tables.items():
             _write(con, name, frame, "replace")
         for name, (rows, key) in upserts.items():
@@ -297,10 +309,6 @@ def replace_tables(
             if "." in target:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.split('.', 1)[0]}")
             con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def append_table(con: duckdb.DuckDBPyConnection, name: str, df: pd.DataFrame | pa.Table) -> None:

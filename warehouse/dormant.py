@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from warehouse.db import append_table, read_table, table_exists
+from warehouse.db import append_table, read_table, table_exists, transaction
 
 SCHEMA = "dormant"
 REGISTRY = "dormant.registry"
@@ -97,8 +97,7 @@ def approve_dormant(
         return []
     chosen = candidates[candidates["customer_id"].isin(wanted)]
     ids_sql = ", ".join("'" + c.replace("'", "''") + "'" for c in wanted)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         for table in COPIED:
             if not table_exists(con, f"golden.{table}"):
@@ -131,10 +130,6 @@ def approve_dormant(
         registry["reactivated_on"] = pd.to_datetime(registry["reactivated_on"]).dt.date
         append_table(con, REGISTRY, registry)
         _append_events(con, wanted, "archived", on, f"休眠档案: {reason}", actor)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return wanted
 
 
@@ -183,8 +178,7 @@ def reactivate_resumed(
     if not ids:
         return []
     ids_sql = ", ".join("'" + c.replace("'", "''") + "'" for c in ids)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(
             f"UPDATE {REGISTRY} SET status = 'reactivated', reactivated_on = ? "
             f"WHERE customer_id IN ({ids_sql})",
@@ -194,10 +188,6 @@ def reactivate_resumed(
             if table_exists(con, f"{SCHEMA}.{table}"):
                 con.execute(f"DELETE FROM {SCHEMA}.{table} WHERE customer_id IN ({ids_sql})")
         _append_events(con, ids, "reactivated", on, "业务恢复: 自动转回活跃档案", actor)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return ids
 
 

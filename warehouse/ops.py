@@ -13,7 +13,14 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.db import append_table, read_table, replace_tables, table_columns, table_exists
+from warehouse.db import (
+    append_table,
+    read_table,
+    replace_tables,
+    table_columns,
+    table_exists,
+    transaction,
+)
 
 __all__ = [
     "CLEAN_CHANGES",
@@ -145,14 +152,9 @@ def write_check_results(
         # write follows the night, not the number of runs stored
         where, params = ("run_id = ?", [run_id]) if scope is None else (
             "run_id = ? AND scope = ?", [run_id, scope])  # fmt: skip
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(f"DELETE FROM ops.check_results WHERE {where}", params)
             append_table(con, "ops.check_results", frame)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return
     previous = read_table(con, "ops.check_results")  # none yet, or one stored before `scope`
     if previous is not None:
@@ -238,17 +240,13 @@ def replace_check_failures(
     row = {**state, "run_id": run_id}
     columns = ", ".join(f'"{c}" VARCHAR' for c in row)
     con.register("_check_failing", frame)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
-        con.execute(f"CREATE OR REPLACE TABLE {failures} AS SELECT * FROM _check_failing")
-        con.execute(f"CREATE OR REPLACE TABLE {state_table} ({columns})")
-        marks = ", ".join("?" for _ in row)
-        con.execute(f"INSERT INTO {state_table} VALUES ({marks})", list(row.values()))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+            con.execute(f"CREATE OR REPLACE TABLE {failures} AS SELECT * FROM _check_failing")
+            con.execute(f"CREATE OR REPLACE TABLE {state_table} ({columns})")
+            marks = ", ".join("?" for _ in row)
+            con.execute(f"INSERT INTO {state_table} VALUES ({marks})", list(row.values()))
     finally:
         con.unregister("_check_failing")
 

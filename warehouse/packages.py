@@ -21,7 +21,7 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
-from warehouse.db import read_table, table_exists
+from warehouse.db import read_table, table_exists, transaction
 from warehouse.dossier import (
     CjkFont,
     collect_dossiers,
@@ -282,8 +282,7 @@ def build_package(
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         record_documents(con, docs)
         record_package(
             con,
@@ -299,10 +298,6 @@ def build_package(
                 "reviewed_by": reviewed_by,
             },
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return PackageResult(pid, kind, str(period), folder, len(docs), [d.archive_no for d in docs])
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import duckdb
 import pyarrow as pa
 
-from warehouse.db import table_exists
+from warehouse.db import table_exists, transaction
 
 __all__ = ["PENDING_TABLE", "pending_raw_runs", "store_pending_raw_runs"]
 
@@ -35,17 +35,14 @@ def store_pending_raw_runs(
     """Replace the pending runs of ``source`` (one transaction)."""
     frame = pa.table({"run_id": pa.array(sorted(set(runs)), pa.string())})
     con.register("_raw_pending", frame)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
-        con.execute(
-            f"CREATE TABLE IF NOT EXISTS {PENDING_TABLE} (source_system VARCHAR, run_id VARCHAR)"
-        )
-        con.execute(f"DELETE FROM {PENDING_TABLE} WHERE source_system = ?", [source])
-        con.execute(f"INSERT INTO {PENDING_TABLE} SELECT ?, run_id FROM _raw_pending", [source])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {PENDING_TABLE}"
+                " (source_system VARCHAR, run_id VARCHAR)"
+            )
+            con.execute(f"DELETE FROM {PENDING_TABLE} WHERE source_system = ?", [source])
+            con.execute(f"INSERT INTO {PENDING_TABLE} SELECT ?, run_id FROM _raw_pending", [source])
     finally:
         con.unregister("_raw_pending")

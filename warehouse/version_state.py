@@ -43,7 +43,7 @@ from sources.versions import (
     numbered_sightings_sql,
     version_tails_sql,
 )
-from warehouse.db import table_exists
+from warehouse.db import table_exists, transaction
 from warehouse.raw import RAW_FILES_TABLE, reindex_raw_files
 
 __all__ = [
@@ -413,74 +413,70 @@ def update_version_state(
     started = time.process_time()
     stats = VersionStats()
     withdrawn = _WITHDRAWN if table_exists(con, _WITHDRAWN) else None
-    con.execute("BEGIN TRANSACTION")
     try:
-        for source in sources:
-            raw = f"raw.{source.name}"
-            if not table_exists(con, raw):
-                continue
-            _ensure_tables(con, raw)
-            src = _lit(source.name)
-            settings = _settings(con, source, raw)
-            stored = con.execute(
-                f"SELECT settings FROM {STATE_TABLE} WHERE version_source = {src}"
-            ).fetchall()
-            reason = (
-                "forced" if force_full
-                else "no stored state" if not stored
-                else "settings changed" if stored != [(settings,)]
-                else "no raw file index" if not table_exists(con, RAW_FILES_TABLE)
-                else None
-            )  # fmt: skip
-            if reason is not None:
-                # resolved whole: the index is rebuilt from raw (this reads every raw row, as
-                # the resolution does; an erasure, which deletes raw rows, changes the settings)
-                reindex_raw_files(con, source.name)
-            _stage_live_files(con, source.name, withdrawn)
-            gone = _count(
-                con,
-                "SELECT source_file, source_sha256, ingest_day, n FROM"
-                f" {FILES_TABLE} WHERE version_source = {src}"
-                " EXCEPT SELECT source_file, source_sha256, ingest_day, n FROM _v_live",
-            )
-            if reason is None and gone:
-                reason = f"{gone} file(s) withdrawn, superseded or erased"
-                reindex_raw_files(con, source.name)  # resolved whole anyway: index checked too
+        with transaction(con):
+            for source in sources:
+                raw = f"raw.{source.name}"
+                if not table_exists(con, raw):
+                    continue
+                _ensure_tables(con, raw)
+                src = _lit(source.name)
+                settings = _settings(con, source, raw)
+                stored = con.execute(
+                    f"SELECT settings FROM {STATE_TABLE} WHERE version_source = {src}"
+                ).fetchall()
+                reason = (
+                    "forced" if force_full
+                    else "no stored state" if not stored
+                    else "settings changed" if stored != [(settings,)]
+                    else "no raw file index" if not table_exists(con, RAW_FILES_TABLE)
+                    else None
+                )  # fmt: skip
+                if reason is not None:
+                    # resolved whole: the index is rebuilt from raw (this reads every raw row, as
+                    # the resolution does; an erasure, which deletes raw rows, changes the settings)
+                    reindex_raw_files(con, source.name)
                 _stage_live_files(con, source.name, withdrawn)
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _v_old_dates AS SELECT DISTINCT d FROM"
-                f" {FILES_TABLE} WHERE version_source = {src} AND d IS NOT NULL"
-            )
-            if reason is not None:
-                stats.full_sources.append(f"{source.name}: {reason}")
-                stats.sightings_read += _resolve(con, source, raw, withdrawn, None)
-                stats.keys_recomputed += _count(
-                    con, f"SELECT 1 FROM {TAILS_TABLE} WHERE version_source = {src}"
+                gone = _count(
+                    con,
+                    "SELECT source_file, source_sha256, ingest_day, n FROM"
+                    f" {FILES_TABLE} WHERE version_source = {src}"
+                    " EXCEPT SELECT source_file, source_sha256, ingest_day, n FROM _v_live",
                 )
-            else:
-                read, folded, redone = _fold_new(con, source, raw, withdrawn)
-                stats.sightings_read += read
-                stats.keys_folded += folded
-                stats.keys_recomputed += redone
-                # dates whose next delivery date moved (a new full delivery, a late one)
+                if reason is None and gone:
+                    reason = f"{gone} file(s) withdrawn, superseded or erased"
+                    reindex_raw_files(con, source.name)  # resolved whole anyway: index checked too
+                    _stage_live_files(con, source.name, withdrawn)
                 con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _v_moved AS SELECT n.d FROM _v_dates AS n"
-                    " LEFT JOIN (SELECT d, lead(d) OVER (ORDER BY d) AS next_d"
-                    "            FROM _v_old_dates) AS o USING (d)"
-                    " WHERE o.next_d IS DISTINCT FROM n.next_d"
+                    "CREATE OR REPLACE TEMP TABLE _v_old_dates AS SELECT DISTINCT d FROM"
+                    f" {FILES_TABLE} WHERE version_source = {src} AND d IS NOT NULL"
                 )
-                _refresh_deletions(con, source)
-            con.execute(f"DELETE FROM {FILES_TABLE} WHERE version_source = {src}")
-            con.execute(
-                f"INSERT INTO {FILES_TABLE} SELECT {src}, source_file, source_sha256,"
-                " ingest_day, d, n FROM _v_live"
-            )
-            con.execute(f"DELETE FROM {STATE_TABLE} WHERE version_source = {src}")
-            con.execute(f"INSERT INTO {STATE_TABLE} VALUES ({src}, ?)", [settings])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+                if reason is not None:
+                    stats.full_sources.append(f"{source.name}: {reason}")
+                    stats.sightings_read += _resolve(con, source, raw, withdrawn, None)
+                    stats.keys_recomputed += _count(
+                        con, f"SELECT 1 FROM {TAILS_TABLE} WHERE version_source = {src}"
+                    )
+                else:
+                    read, folded, redone = _fold_new(con, source, raw, withdrawn)
+                    stats.sightings_read += read
+                    stats.keys_folded += folded
+                    stats.keys_recomputed += redone
+                    # dates whose next delivery date moved (a new full delivery, a late one)
+                    con.execute(
+                        "CREATE OR REPLACE TEMP TABLE _v_moved AS SELECT n.d FROM _v_dates AS n"
+                        " LEFT JOIN (SELECT d, lead(d) OVER (ORDER BY d) AS next_d"
+                        "            FROM _v_old_dates) AS o USING (d)"
+                        " WHERE o.next_d IS DISTINCT FROM n.next_d"
+                    )
+                    _refresh_deletions(con, source)
+                con.execute(f"DELETE FROM {FILES_TABLE} WHERE version_source = {src}")
+                con.execute(
+                    f"INSERT INTO {FILES_TABLE} SELECT {src}, source_file, source_sha256,"
+                    " ingest_day, d, n FROM _v_live"
+                )
+                con.execute(f"DELETE FROM {STATE_TABLE} WHERE version_source = {src}")
+                con.execute(f"INSERT INTO {STATE_TABLE} VALUES ({src}, ?)", [settings])
     finally:
         for name in ("_v_live", "_v_dates", "_v_old_dates", "_v_added", "_v_late", "_v_redo",
                      "_v_fold_keys", "_v_moved", "_v_keys", "_v_all_keys"):  # fmt: skip

@@ -7,7 +7,7 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from warehouse.db import ensure_schemas, table_exists
+from warehouse.db import ensure_schemas, table_exists, transaction
 from warehouse.dictionary import DATA_DICTIONARY
 from warehouse.views_sql import AS_OF_ALL_MACRO_SQL, AS_OF_MACRO_SQL, AS_OF_SQL, VIEW_SQL
 
@@ -45,8 +45,7 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
         con: a read-write connection.
     """
     ensure_schemas(con)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name, doc in DATA_DICTIONARY.items():
             if doc.kind == "table" and table_exists(con, name):
                 _comment(con, name)
@@ -61,10 +60,6 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
         if table_exists(con, "golden.customers_history"):
             con.execute(AS_OF_MACRO_SQL)
             con.execute(AS_OF_ALL_MACRO_SQL)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def customer_as_of(con: duckdb.DuckDBPyConnection, customer_id: str, as_of: date) -> pd.DataFrame:

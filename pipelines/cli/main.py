@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("left", nargs="?", help="record key, e.g. sales:KH10000001")
     p.add_argument("right", nargs="?", help="record key")
     p.add_argument("--customer", default=None, help="a customer_id (old merged ids resolve)")
-    p.set_defaults(handler="explain")
+    p.set_defaults(handler="explain", trailing=("left", "right"))
 
     p = sub.add_parser(
         "evaluate", help="precision/recall of the customers against your labelled sample"
@@ -424,10 +424,18 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     # argparse fills `action ids*` at the first positional it meets, so in `snapshots verify
     # --config a.yml ID` the ID comes back unparsed: it belongs to the command's id list
+    # (a list), and in `explain L --config a.yml R` R belongs to the first optional positional
+    # argparse left empty (a tuple of names, filled in order)
     trailing = getattr(args, "trailing", None)
     if extra and (trailing is None or any(x.startswith("-") for x in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if extra:
+    if extra and isinstance(trailing, tuple):
+        empty = [name for name in trailing if getattr(args, name) is None]
+        if len(extra) > len(empty):
+            parser.error(f"unrecognized arguments: {' '.join(extra[len(empty):])}")
+        for name, value in zip(empty, extra, strict=False):
+            setattr(args, name, value)
+    elif extra:
         setattr(args, trailing, [*getattr(args, trailing), *extra])
     return report(lambda: HANDLERS[args.handler](args), debug=args.debug)
 

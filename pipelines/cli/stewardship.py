@@ -119,10 +119,15 @@ def explain_records(
     con: duckdb.DuckDBPyConnection, cfg: ArchiveConfig, left_key: str, right_key: str
 ) -> str:
     """Why two records were (not) merged: per-field levels, weights, score, clusters."""
+    from warehouse.match_explain import last_link_rows
+
     records = read_table(con, "clean.records")
     params = latest_params(con)
     if records is None or params is None:
         raise RuntimeError("no match run yet: run the pipeline first")
+    # the records as the link prepared them among all the others: a name carried in several
+    # places or a phone shared by many names is known there, not from the two alone
+    prepared, stored = last_link_rows(con, left_key, right_key)
     return steward.explain_records(
         records,
         left_key,
@@ -131,6 +136,8 @@ def explain_records(
         cfg.matching,
         read_table(con, "golden.crosswalk"),
         read_table(con, "match.decisions"),
+        prepared,
+        stored,
     )
 
 

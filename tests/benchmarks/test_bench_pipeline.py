@@ -53,6 +53,21 @@ def test_default_options_leave_the_project_defaults(tmp_path: Path) -> None:
     assert bp.settings_label(scale).startswith("defaults")
 
 
+def test_a_state_carries_its_own_sources_file(tmp_path: Path) -> None:
+    """A benchmark state kept for later does not name the checkout that made it."""
+    import shutil
+
+    made = tmp_path / "made"
+    bp._write_config(made, made / "landing", bp.scale_settings(_args()))
+    moved = shutil.copytree(made, tmp_path / "moved")
+    shutil.rmtree(made)
+    cfg = load_config(moved / "archive.yml")
+    assert cfg.resolve(cfg.sources_file) == moved / "sources.yml"
+    assert cfg.resolve(cfg.sources_file).read_text(encoding="utf-8") == (
+        bp.ROOT / "sources" / "sources.yml"
+    ).read_text(encoding="utf-8")
+
+
 def test_steps_map_to_stages() -> None:
     assert bp.stage_of_step("raw__sales") == "ingest"
     assert bp.stage_of_step("raw_expectations_sales") == "quality:raw"

@@ -239,3 +239,32 @@ def test_windowed_block_that_stays_windowed_equals_full_rebuild(change: str) -> 
     pd.testing.assert_frame_equal(inc.pairs, full.pairs)
     pd.testing.assert_frame_equal(inc.clusters, full.clusters)
     pd.testing.assert_frame_equal(inc.review_queue, full.review_queue)
+
+
+def test_explain_pair_reads_facts_of_the_other_records_from_the_prepared_rows(linked) -> None:
+    """华信科技 exists in 北京 and in 上海: a record of it without a city could be either firm.
+    Only the whole data set shows that; two records alone do not."""
+    from dedupe.prepare import prepare_records
+
+    beijing = record(record_key="a:1")
+    shanghai = record(
+        record_key="b:1", city="上海市", province="上海市", district="浦东新区",
+        phone="+8613800000001", email="li@huaxin-sh.cn", contact_name="李娜",
+    )  # fmt: skip
+    no_city = record(
+        record_key="c:1", city=None, province=None, district=None, address=None,
+        phone=None, email=None, contact_name=None,
+    )  # fmt: skip
+    prepared = prepare_records(pd.DataFrame([beijing, shanghai, no_city]), MatchSettings())
+    pair = prepared[prepared["record_key"].isin(["a:1", "c:1"])].reset_index(drop=True)
+
+    told = explain_pair(beijing, no_city, linked.params, MatchSettings(), pair)
+    alone = explain_pair(beijing, no_city, linked.params, MatchSettings())
+    level = {e.comparison: e.level for e in told.fields}["name_key"]
+    assert level == "exact_org_elsewhere_too"
+    assert {e.comparison: e.level for e in alone.fields}["name_key"] == "exact_org"
+    assert told.probability < alone.probability
+    assert any("alone" in note for note in alone.notes)
+    assert not any("alone" in note for note in told.notes)
+    with pytest.raises(ValueError, match="expected"):
+        explain_pair(no_city, beijing, linked.params, MatchSettings(), pair)

@@ -95,6 +95,8 @@ def test_bad_option_values_are_one_usage_line(args: list[str], capsys) -> None:
         (["snapshots", "restore", "S1", "--config", "a.yml"], "ids", ["S1"]),
         (["dormant", "approve", "--reason", "OA-1", "C1", "C2"], "customers", ["C1", "C2"]),
         (["package", "verify", "--config", "a.yml", "P1"], "ids", ["P1"]),
+        (["explain", "sales:K1", "--config", "a.yml", "crm:K2"], "right", "crm:K2"),
+        (["explain", "--config", "a.yml", "sales:K1", "crm:K2"], "right", "crm:K2"),
     ],
 )
 def test_ids_may_follow_the_options(
@@ -115,6 +117,12 @@ def test_an_unknown_option_after_the_ids_is_still_a_usage_error(capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["snapshots", "verify", "S1", "--bogus"])
     assert stop.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_a_third_record_key_for_explain_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["explain", "a:1", "--config", "a.yml", "b:2", "c:3"])
+    assert stop.value.code == 2 and "unrecognized arguments: c:3" in capsys.readouterr().err
 
 
 def test_missing_config_is_a_usage_error(tmp_path: Path, capsys) -> None:

@@ -153,3 +153,32 @@ def test_truth_file_with_other_columns_is_a_usage_error_and_record_keys_work(
     by_key = evaluate_against_truth(cfg, keyed)
     assert by_key == by_source
     assert by_key["records_evaluated"] > 0
+
+
+def test_explain_gives_the_links_own_score(ran: Path, capsys) -> None:
+    """A steward's explanation is the pipeline's score: the records are read as the link
+    prepared them among all the others (tests/dedupe: a firm's name carried in several
+    cities), and the last link's own row of the pair is shown beside it."""
+    from dedupe import explain_pair
+    from pipelines.stages import latest_params
+    from warehouse.match_explain import last_link_rows
+
+    cfg = load_config(ran)
+    with open_warehouse(cfg, read_only=True) as con:
+        pairs = read_table(con, "match.pairs")
+        records = read_table(con, "clean.records").set_index("record_key", drop=False)
+        params = latest_params(con)
+        sample = pairs.sample(80, random_state=0)
+        inputs = [last_link_rows(con, p.left_key, p.right_key) for p in sample.itertuples()]
+    for p, (prepared, stored) in zip(sample.itertuples(), inputs, strict=True):
+        assert prepared is not None and list(prepared["record_key"]) == [p.left_key, p.right_key]
+        assert stored is not None and stored["probability"].iloc[0] == p.probability
+        left, right = records.loc[p.left_key], records.loc[p.right_key]
+        told = explain_pair(left, right, params, cfg.matching, prepared)
+        assert told.probability == pytest.approx(p.probability, abs=1e-9), (p.left_key, p.right_key)
+
+    first = sample.iloc[0]
+    assert main(["explain", first["left_key"], "--config", str(ran), first["right_key"]]) == 0
+    out = capsys.readouterr().out
+    told = f"last link: scored by rule {first['rule']}, probability {first['probability']:.4f}"
+    assert told in out and "prepared from these two records alone" not in out

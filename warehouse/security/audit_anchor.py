@@ -17,6 +17,7 @@ import duckdb
 
 from warehouse.archive import list_snapshots
 from warehouse.archive._layout import MANIFEST_NAME
+from warehouse.db import transaction
 
 AUDIT_HEAD = "security.audit_head"
 MANIFEST_KEY = "audit_head"
@@ -35,17 +36,12 @@ def record_audit_head(con: duckdb.DuckDBPyConnection, head: tuple[int, str]) -> 
     stored = read_audit_head(con)
     if stored is not None and stored[0] > head[0]:
         return
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"DELETE FROM {AUDIT_HEAD}")
         con.execute(
             f"INSERT INTO {AUDIT_HEAD} VALUES (?, ?, ?)",
             [int(head[0]), str(head[1]), datetime.now(UTC)],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def read_audit_head(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:

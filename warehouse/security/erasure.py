@@ -14,7 +14,7 @@ import pyarrow as pa
 from warehouse.archive import list_snapshots
 from warehouse.archive._digest_cache import drop_cache
 from warehouse.archive._layout import MANIFEST_NAME, read_manifest
-from warehouse.db import create_empty_table
+from warehouse.db import create_empty_table, transaction
 from warehouse.security._erase_sql import PersonMatch, erase_in_arrow, erase_in_table
 from warehouse.security.audit import AuditLog
 from warehouse.security.audit_anchor import record_audit_head
@@ -262,8 +262,7 @@ def erase_customer(
         key.derive("suppression"),
         stamp,
     )
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name, columns in _tables(con).items():
             deleted, redacted = erase_in_table(con, name, columns, match)
             if deleted:
@@ -292,10 +291,6 @@ def erase_customer(
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
             con.unregister("_rows")
         forget_mart_state(con)  # the next publish rebuilds the mart whole, from what is left
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     con.execute("CHECKPOINT")
     report.suppression_entries = len(entries)
     note = {"customer_id": customer_id, "reason": reason, "mode": mode}
