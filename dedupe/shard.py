@@ -37,7 +37,7 @@ _STATS_COLUMNS = ["rule", "pairs", "new_pairs", "oversize_blocks"]
 # Columns a shard's frame carries besides the prepared columns: the record's position in the
 # whole prepared frame, and per rule r its block facts computed over every record.
 AT_COLUMN = "_shard_at"
-_FACTS = ("code", "size", "position", "shard")
+_FACTS = ("code", "size", "position", "shard", "previous", "offset")
 
 
 def _fact(r: int, name: str) -> str:
@@ -58,9 +58,15 @@ class _RuleBlocks:
     codes: np.ndarray  # block code (-1 = no key)
     size: np.ndarray  # members of the record's block (0 = no key)
     position: np.ndarray  # place in (block code, rank) order over every record
-    shard: np.ndarray  # shard of the record's block (-1 = no key)
+    shard: np.ndarray  # shard scoring the record's block, or its segment of a split block
+    previous: np.ndarray  # a split block's previous segment's shard (-1 = none, or not needed)
+    offset: np.ndarray  # place of the record inside its block (0 = first, -1 = no key)
     window: int | None = None
     prepared: pd.DataFrame | None = None
+
+    def split(self) -> np.ndarray:
+        """Which records are in a block split into segments (`previous` set or past segment 0)."""
+        return self.previous != _UNSPLIT
 
     def generates(self, left: np.ndarray, right: np.ndarray, window: int) -> np.ndarray:
         """Whether this rule's blocking (with windowing of oversize blocks) yields each pair."""
@@ -78,10 +84,27 @@ class _RuleBlocks:
         return same & (small | near)
 
 
+_UNSPLIT = -2  # `previous` of a record whose block is not split
+
+
+def segment_length(records: int, shards: int, window: int) -> int:
+    """Records per segment of a split block: one shard's share, longer than the window."""
+    return max(window + 1, -(-records // shards))
+
+
 def _rule_blocks(
-    prepared: pd.DataFrame, rules: list[BlockingRule], max_block_size: int, shards: int
+    prepared: pd.DataFrame, rules: list[BlockingRule], max_block_size: int, shards: int,
+    window: int = 1,
 ) -> list[_RuleBlocks]:
-    """Every rule's blocks over all of `prepared` (the whole set of records)."""
+    """Every rule's blocks over all of `prepared` (the whole set of records).
+
+    A block goes to the shard its key hashes to. An oversize block (windowed: only records
+    within the window of each other in rank order are paired) longer than a shard's share
+    of the records (`segment_length`) is split into segments of that length in rank order,
+    segment k to shard (hash + k) mod shards: the pairs starting in a segment are scored by
+    its shard, which also needs the first `window` records of the next segment. So a key
+    that most records share (a record kind, a switchboard phone) spreads over every shard.
+    """
     name_rank = order_rank(prepared)
     out = []
     for rule in rules:
@@ -98,11 +121,25 @@ def _rule_blocks(
         sizes = np.bincount(codes[keyed], minlength=len(uniques))
         size = np.zeros(len(codes), dtype=np.int64)
         size[keyed] = sizes[codes[keyed]]
-        record_shard = np.full(len(codes), -1, dtype=np.int64)
-        record_shard[keyed] = shard.astype(np.int64)[codes[keyed]]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        # keyless records sort first (code -1): a block's first position is past them
+        offset = np.full(len(codes), -1, dtype=np.int64)
+        first = int((~keyed).sum())
+        offset[keyed] = position[keyed] - first - starts[codes[keyed]]
+        cap = rule.max_block_size or max_block_size
+        segment = segment_length(len(prepared), shards, rule.window or window)
+        split = keyed & (size > cap) & (size > segment)
+        home = np.zeros(len(codes), dtype=np.int64)
+        home[keyed] = shard.astype(np.int64)[codes[keyed]]
+        part = np.where(split, offset // segment, 0)
+        record_shard = np.where(keyed, (home + part) % shards, -1)
+        # the first `window` records of a segment also serve the previous segment's shard
+        head = split & (part > 0) & (offset % segment < (rule.window or window))
+        previous = np.where(split, -1, _UNSPLIT)
+        previous[head] = (home[head] + part[head] - 1) % shards
         out.append(_RuleBlocks(
-            rule, rule.max_block_size or max_block_size, codes, size, position,
-            record_shard, rule.window, prepared,
+            rule, cap, codes, size, position, record_shard, previous, offset,
+            rule.window, prepared,
         ))
     return out
 
@@ -143,12 +180,14 @@ def shard_frames(
     """
     if shards < 1:
         raise ValueError(f"shards must be at least 1, got {shards}")
-    blocks = _rule_blocks(prepared, rules_for(settings), settings.max_block_size, shards)
+    blocks = _rule_blocks(
+        prepared, rules_for(settings), settings.max_block_size, shards, settings.block_window
+    )
     small = np.int32 if len(prepared) < np.iinfo(np.int32).max else np.int64
     for shard in range(shards):
         member = np.zeros(len(prepared), dtype=bool)
         for rb in blocks:
-            member |= rb.shard == shard
+            member |= (rb.shard == shard) | (rb.previous == shard)
         rows = np.nonzero(member)[0]
         frame = prepared.iloc[rows].reset_index(drop=True)
         facts: dict[str, np.ndarray] = {AT_COLUMN: rows.astype(np.int64)}
@@ -157,6 +196,8 @@ def shard_frames(
             facts[_fact(r, "size")] = rb.size[rows].astype(small)
             facts[_fact(r, "position")] = rb.position[rows].astype(small)
             facts[_fact(r, "shard")] = rb.shard[rows].astype(np.int32)
+            facts[_fact(r, "previous")] = rb.previous[rows].astype(np.int32)
+            facts[_fact(r, "offset")] = rb.offset[rows].astype(small)
         yield shard, pd.concat([frame, pd.DataFrame(facts)], axis=1)
 
 
@@ -224,11 +265,7 @@ def score_shard(
     labels: list[np.ndarray] = []
     rows = []
     for r, rb in enumerate(blocks):
-        mine = np.where(rb.shard == shard, rb.codes, -1)
-        # the position orders a block's members by rank as over every record
-        left, right, oversize = block_pairs(
-            mine, rb.position, rb.cap, rb.window or settings.block_window
-        )
+        left, right, oversize = _own_pairs(rb, shard, rb.window or settings.block_window)
         kept = rb.rule.keeps(frame, left, right)
         left, right = left[kept], right[kept]
         owned = np.ones(len(left), dtype=bool)
@@ -248,6 +285,33 @@ def score_shard(
     # local → global positions: rows keep the whole frame's order, so the sort order holds
     pairs.left, pairs.right = at[pairs.left], at[pairs.right]
     return pairs, pd.DataFrame(rows, columns=_STATS_COLUMNS)
+
+
+def _own_pairs(
+    rb: _RuleBlocks, shard: int, window: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The pairs of a rule's blocks (and split blocks' segments) that `shard` generates.
+
+    Positions order a block's members by rank as over every record. A split block's
+    records at hand (the shard's segments, the next segments' first `window` records, and
+    records here for other rules) are paired within the window of their *global* positions,
+    and a pair belongs to the segment of its first record.
+
+    Returns:
+        (left, right, oversize blocks counted here) over the frame's rows.
+    """
+    split = rb.split()
+    whole = np.where(~split & (rb.shard == shard), rb.codes, -1)
+    left, right, oversize = block_pairs(whole, rb.position, rb.cap, window)
+    near = np.where(split & ((rb.shard == shard) | (rb.previous == shard)), rb.codes, -1)
+    if not (near >= 0).any():
+        return left, right, oversize
+    # a cap of 1: every block here is windowed
+    sl, sr, _ = block_pairs(near, rb.position, 1, window)
+    first = np.where(rb.position[sl] < rb.position[sr], sl, sr)
+    keep = (np.abs(rb.position[sl] - rb.position[sr]) <= window) & (rb.shard[first] == shard)
+    oversize += int(((rb.offset == 0) & split & (rb.shard == shard)).sum())
+    return np.concatenate([left, sl[keep]]), np.concatenate([right, sr[keep]]), oversize
 
 
 def shard_pairs(
