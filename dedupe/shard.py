@@ -37,7 +37,7 @@ _STATS_COLUMNS = ["rule", "pairs", "new_pairs", "oversize_blocks"]
 # Columns a shard's frame carries besides the prepared columns: the record's position in the
 # whole prepared frame, and per rule r its block facts computed over every record.
 AT_COLUMN = "_shard_at"
-_FACTS = ("code", "size", "position", "shard", "previous", "offset")
+_FACTS = ("code", "small", "position", "shard", "previous", "first")
 
 
 def _fact(r: int, name: str) -> str:
@@ -46,7 +46,8 @@ def _fact(r: int, name: str) -> str:
 
 @dataclass
 class _RuleBlocks:
-    """One rule's blocks: per record its block code, block size, rank position and shard.
+    """One rule's blocks: per record its block code, whether its block is windowed, its rank
+    position and shard.
 
     Every array is per record of `prepared` (the whole frame or one shard's records) and holds
     the figures of the whole set: codes, sizes and positions compare across records exactly
@@ -56,11 +57,11 @@ class _RuleBlocks:
     rule: BlockingRule
     cap: int
     codes: np.ndarray  # block code (-1 = no key)
-    size: np.ndarray  # members of the record's block (0 = no key)
+    small: np.ndarray  # the record's block has at most `cap` members (every pair is made)
     position: np.ndarray  # place in (block code, rank) order over every record
     shard: np.ndarray  # shard scoring the record's block, or its segment of a split block
     previous: np.ndarray  # a split block's previous segment's shard (-1 = none, or not needed)
-    offset: np.ndarray  # place of the record inside its block (0 = first, -1 = no key)
+    first: np.ndarray  # the record is its block's first in rank order
     window: int | None = None
     prepared: pd.DataFrame | None = None
 
@@ -79,7 +80,7 @@ class _RuleBlocks:
         lc = self.codes[left]
         same = (lc == self.codes[right]) & (lc >= 0)
         small = np.zeros(len(left), dtype=bool)
-        small[same] = self.size[left[same]] <= self.cap
+        small[same] = self.small[left[same]]
         near = np.abs(self.position[left] - self.position[right]) <= window
         return same & (small | near)
 
@@ -138,7 +139,7 @@ def _rule_blocks(
         previous = np.where(split, -1, _UNSPLIT)
         previous[head] = (home[head] + part[head] - 1) % shards
         out.append(_RuleBlocks(
-            rule, cap, codes, size, position, record_shard, previous, offset,
+            rule, cap, codes, size <= cap, position, record_shard, previous, offset == 0,
             rule.window, prepared,
         ))
     return out
@@ -151,7 +152,7 @@ def _frame_blocks(
     return [
         _RuleBlocks(
             rule, rule.max_block_size or max_block_size,
-            *(frame[_fact(r, f)].to_numpy(dtype=np.int64) for f in _FACTS),
+            *(frame[_fact(r, f)].to_numpy() for f in _FACTS),
             rule.window, frame,
         )
         for r, rule in enumerate(rules)
@@ -166,8 +167,8 @@ def shard_frames(
     A shard holds the records whose key falls in one of its blocks for *any* rule: every
     member of every block of the shard, so each of its pairs has both records at hand. Beside
     the prepared columns a record carries its position in `prepared` (`AT_COLUMN`) and, per
-    rule, its block code, block size, rank position and block shard computed over every
-    record (the facts deciding which rule generates a pair first), so the shard's pairs,
+    rule, its block code, whether its block is windowed, its rank position and shard, computed
+    over every record (the facts deciding which rule generates a pair first), so the pairs,
     labels and scores are those of the whole set. Rows keep the order of `prepared`.
 
     Args:
@@ -183,7 +184,8 @@ def shard_frames(
     blocks = _rule_blocks(
         prepared, rules_for(settings), settings.max_block_size, shards, settings.block_window
     )
-    small = np.int32 if len(prepared) < np.iinfo(np.int32).max else np.int64
+    index = np.int32 if len(prepared) < np.iinfo(np.int32).max else np.int64
+    shard_type = np.int16 if shards < np.iinfo(np.int16).max else np.int32
     for shard in range(shards):
         member = np.zeros(len(prepared), dtype=bool)
         for rb in blocks:
@@ -192,12 +194,12 @@ def shard_frames(
         frame = prepared.iloc[rows].reset_index(drop=True)
         facts: dict[str, np.ndarray] = {AT_COLUMN: rows.astype(np.int64)}
         for r, rb in enumerate(blocks):
-            facts[_fact(r, "code")] = rb.codes[rows].astype(small)
-            facts[_fact(r, "size")] = rb.size[rows].astype(small)
-            facts[_fact(r, "position")] = rb.position[rows].astype(small)
-            facts[_fact(r, "shard")] = rb.shard[rows].astype(np.int32)
-            facts[_fact(r, "previous")] = rb.previous[rows].astype(np.int32)
-            facts[_fact(r, "offset")] = rb.offset[rows].astype(small)
+            facts[_fact(r, "code")] = rb.codes[rows].astype(index)
+            facts[_fact(r, "small")] = rb.small[rows]
+            facts[_fact(r, "position")] = rb.position[rows].astype(index)
+            facts[_fact(r, "shard")] = rb.shard[rows].astype(shard_type)
+            facts[_fact(r, "previous")] = rb.previous[rows].astype(shard_type)
+            facts[_fact(r, "first")] = rb.first[rows]
         yield shard, pd.concat([frame, pd.DataFrame(facts)], axis=1)
 
 
@@ -310,7 +312,7 @@ def _own_pairs(
     sl, sr, _ = block_pairs(near, rb.position, 1, window)
     first = np.where(rb.position[sl] < rb.position[sr], sl, sr)
     keep = (np.abs(rb.position[sl] - rb.position[sr]) <= window) & (rb.shard[first] == shard)
-    oversize += int(((rb.offset == 0) & split & (rb.shard == shard)).sum())
+    oversize += int((rb.first & split & (rb.shard == shard)).sum())
     return np.concatenate([left, sl[keep]]), np.concatenate([right, sr[keep]]), oversize
 
 
