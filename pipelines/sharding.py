@@ -156,7 +156,9 @@ def match_prepare(
         setup = prepare_sharded(inputs.records, settings, inputs.decisions, reuse)
         shards = scale.match_shards
         folder = shard_folder(ctx.config.resolve(ctx.config.warehouse), ctx.run_id)
-        shutil.rmtree(folder, ignore_errors=True)  # a retried step's files
+        # a retried step's files, and what a failed or killed run left (the warehouse lock
+        # lets one run at a time use these folders)
+        shutil.rmtree(folder.parent, ignore_errors=True)
         files = write_shard_files(setup.prepared, settings, shards, folder)
     context.log.info(
         f"full rebuild of {len(inputs.records)} records in {shards} shards "
