@@ -12,8 +12,8 @@ digests computed after the measurement: md5 over every ``raw.<source>`` row (``r
 ``ops.raw_files`` (``run_id`` left out), and whether every raw row carries its stage's
 ``ingested_at``.
 
-    .venv/bin/python benchmarks/bench_ingest_stage.py run --code /tmp/base --code . \\
-        --landing data/bench/200000/base --workers 1 --workers 2 --repeat 3
+    .venv/bin/python benchmarks/bench_ingest_stage.py run --landing data/bench/200000/base \\
+        --variant /tmp/base:2 --variant .:1 --variant .:2 --repeat 3
 """
 
 from __future__ import annotations
@@ -90,12 +90,14 @@ def worker(code: Path, landing: Path, workers: int) -> None:
         stamps: dict[str, str] = {}
         cpu0, wall0 = time.process_time(), time.perf_counter()
         seconds: dict[str, float] = {}
+        cpu: dict[str, float] = {}
         for name in names:  # one RunContext per step, as `ArchiveResource.run_context` gives
             ctx = RunContext(config=cfg, run_id="bench", run_date=date(2026, 11, 23))
             stamps[name] = ctx.ingested_at
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             ingest_stage(con, ctx, name)
             seconds[name] = round(time.perf_counter() - started, 2)
+            cpu[name] = round(time.process_time() - cpu_started, 2)
         wall = time.perf_counter() - wall0
         own = time.process_time() - cpu0
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -120,6 +122,7 @@ def worker(code: Path, landing: Path, workers: int) -> None:
                 "peak_mb": round(peak, 1),
                 "helper_peak_mb": round(helper_peak, 1),
                 "steps_s": seconds,
+                "steps_own_cpu_s": cpu,
                 "stage_stamp": stamped,
                 "load": os.getloadavg()[0],
                 "digests": digests,
@@ -129,9 +132,9 @@ def worker(code: Path, landing: Path, workers: int) -> None:
     )
 
 
-def run(codes: list[Path], landing: Path, workers: list[int], repeat: int) -> None:
+def run(variants: list[tuple[Path, int]], landing: Path, repeat: int) -> None:
     """Measure every (code, workers) ``repeat`` times, interleaved; print runs and medians."""
-    results: dict[tuple[str, int], list[dict]] = {(str(c), w): [] for c in codes for w in workers}
+    results: dict[tuple[str, int], list[dict]] = {(str(c), w): [] for c, w in variants}
     for _ in range(repeat):
         for code, count in results:
             out = subprocess.run(
@@ -166,15 +169,17 @@ def main() -> None:
     work.add_argument("--landing", type=Path, required=True)
     work.add_argument("--workers", type=int, default=1)
     bench = sub.add_parser("run")
-    bench.add_argument("--code", type=Path, action="append", required=True)
     bench.add_argument("--landing", type=Path, required=True)
-    bench.add_argument("--workers", type=int, action="append", required=True)
+    bench.add_argument("--variant", action="append", required=True, help="CODE:WORKERS")
     bench.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if args.command == "worker":
         worker(args.code.resolve(), args.landing, args.workers)
     else:
-        run([c.resolve() for c in args.code], args.landing.resolve(), args.workers, args.repeat)
+        variants = [
+            (Path(v.rsplit(":", 1)[0]).resolve(), int(v.rsplit(":", 1)[1])) for v in args.variant
+        ]
+        run(variants, args.landing.resolve(), args.repeat)
 
 
 if __name__ == "__main__":

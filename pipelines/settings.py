@@ -189,7 +189,8 @@ class ScaleSettings(BaseModel):
         ge=1,
         le=256,
         description="processes/threads one step may use: the cleaning process pool, rapidfuzz "
-        "bulk scoring and DuckDB threads (unless duckdb.threads is set); null = the machine's "
+        "bulk scoring, DuckDB threads (unless duckdb.threads is set) and, from 2 under the "
+        "in-process executor, one helper reading later sources ahead; null = the machine's "
         "cores. Never changes a result (1 = everything single-threaded)",
     )
     clean_workers: int = Field(
