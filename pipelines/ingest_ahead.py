@@ -53,6 +53,7 @@ __all__ = [
     "ReadOutcome",
     "close_read_ahead",
     "new_bytes",
+    "read_ahead_sources",
     "read_source",
     "screen_suppressed",
     "source_manifest",
@@ -302,6 +303,22 @@ class ReadAhead:
         self.done.clear()
 
 
+def read_ahead_sources(source: str, order: Sequence[str], sizes: dict[str, int]) -> list[str]:
+    """The sources after ``source`` in ``order`` a helper should read (in order), or none.
+
+    Those with at least ``MIN_NEW_BYTES`` new bytes, when this step's own source or a second
+    one of them leaves this process work to do meanwhile (one large source alone would only
+    be waited for).
+    """
+    if source not in order:
+        return []
+    later = order[order.index(source) + 1 :]
+    big = [n for n in later if sizes.get(n, 0) >= MIN_NEW_BYTES]
+    if big and (sizes.get(source, 0) >= MIN_NEW_BYTES or len(big) > 1):
+        return big
+    return []
+
+
 _current: tuple[str, ReadAhead | None] | None = None
 """The run whose ingest steps this process serves, and its read-ahead (None: none)."""
 
@@ -336,11 +353,10 @@ def step_read_ahead(
         return _current[1]
     close_read_ahead()
     ahead = None
-    if inputs is not None and source in order:
-        later = order[order.index(source) + 1 :]
+    if inputs is not None:
         sizes = {n: new_bytes(i.source, i.landing_dir, i.manifest) for n, i in inputs.items()}
-        big = [n for n in later if sizes.get(n, 0) >= MIN_NEW_BYTES]
-        if big and (sizes.get(source, 0) >= MIN_NEW_BYTES or len(big) > 1):
+        big = read_ahead_sources(source, order, sizes)
+        if big:
             ahead = ReadAhead(run_id, ingested_at, inputs, queue=list(big))
             ahead.helper = _Helper(warm=__name__)
             ahead._submit_next()

@@ -191,3 +191,35 @@ def test_a_helper_that_dies_leaves_its_sources_to_their_stages(
     assert any("reading service ahead failed" in r.getMessage() for r in caplog.records)
     assert not _read_ahead_log(caplog)
     _assert_same(alone, again)
+
+
+def test_a_helper_starts_only_when_both_processes_have_a_large_source() -> None:
+    """A full run's three exports: the helper takes the last two (it starts on the last); a
+    nightly (one large re-export between small deltas) or a step whose later sources are
+    small starts none."""
+    big, small = ingest_ahead.MIN_NEW_BYTES, 600_000
+    order = ["marketing", "sales", "service"]
+    full = {"marketing": 69 * 2**20, "sales": 48 * 2**20, "service": 53 * 2**20}
+    assert ingest_ahead.read_ahead_sources("marketing", order, full) == ["sales", "service"]
+    nightly = {"marketing": small, "sales": 49 * 2**20, "service": small}
+    assert ingest_ahead.read_ahead_sources("marketing", order, nightly) == []
+    one_big_later = {"marketing": big, "sales": small, "service": big}
+    assert ingest_ahead.read_ahead_sources("marketing", order, one_big_later) == ["service"]
+    assert ingest_ahead.read_ahead_sources("service", order, full) == []
+
+
+def test_new_bytes_counts_files_no_delivery_recorded(tmp_path: Path) -> None:
+    from sources import SourceConfig
+
+    landing = tmp_path / "landing"
+    (landing / "crm" / "d1").mkdir(parents=True)
+    (landing / "crm" / "d2").mkdir(parents=True)
+    (landing / "crm" / "d1" / "a.csv").write_bytes(b"x" * 100)
+    (landing / "crm" / "d2" / "a.csv").write_bytes(b"x" * 30)
+    source = SourceConfig(name="crm", path="crm/**/*.csv", columns={"customer_name": "名称"})
+    none = pd.DataFrame()
+    assert ingest_ahead.new_bytes(source, landing, none) == 130
+    recorded = pd.DataFrame({"path": ["crm/d1/a.csv"], "size": [100]})
+    assert ingest_ahead.new_bytes(source, landing, recorded) == 30
+    grown = pd.DataFrame({"path": ["crm/d1/a.csv"], "size": [99]})
+    assert ingest_ahead.new_bytes(source, landing, grown) == 130
