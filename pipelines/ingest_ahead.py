@@ -294,6 +294,8 @@ class ReadAhead:
         """Stop the helper and remove whatever it staged that no stage took."""
         self.queue.clear()
         if self.running is not None:
+            if self.helper is not None:  # busy reading: it would not hear a request to stop
+                self.helper.proc.kill()
             self.running[1].close()
             self.running = None
         self._close_helper()

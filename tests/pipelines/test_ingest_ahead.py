@@ -279,3 +279,24 @@ def test_a_run_killed_while_the_helper_reads_leaves_no_partial_delivery(
     assert again[0]["marketing"]["files_skipped"] == 1
     for name in ("sales", "service", "quarantine.rows", "quarantine.files", "ops.raw_files"):
         pd.testing.assert_frame_equal(again[1][name], alone[1][name], obj=name)
+
+
+def test_closing_a_busy_read_ahead_stops_the_helper_and_removes_its_files(
+    project: Path, no_threshold: None
+) -> None:
+    """A run that ends (or the next one that starts) before taking what the helper reads."""
+    import time
+
+    cfg = _config(project, 2, "ahead.duckdb")
+    with open_warehouse(cfg, create_key=True) as con:
+        ctx = RunContext(config=cfg, run_id=uuid.uuid4().hex, run_date=date(2026, 11, 23))
+        ingest_stage(con, ctx, "marketing")
+    assert ingest_ahead._current is not None
+    ahead = ingest_ahead._current[1]
+    assert ahead is not None and ahead.helper is not None and ahead.running is not None
+    proc, folder = ahead.helper.proc, ahead.running[1].folder
+    started = time.monotonic()
+    ingest_ahead.close_read_ahead()
+    assert proc.poll() is not None and time.monotonic() - started < 4
+    assert not folder.exists()
+    assert ingest_ahead._current is None
