@@ -16,9 +16,11 @@ What a stage publishes is what it would have read itself:
 * the same inputs: those given to the helper are compared with the stage's own (the source's
   manifest rows, its files quarantined whole, the suppression list and its keys, the mapping,
   the batch size); on any difference the stage reads the source itself;
-* the same rows in the same order: every row goes through ``warehouse.raw.RawStaging`` (in a
-  folder of this process) as the batches of a large file do, kept rows then quarantined rows,
-  each in file order, and re-delivered rows of erased people are screened the same way;
+* the same rows in the same order: the batches of a large file are spilled to
+  ``warehouse.raw.RawStaging`` (in a folder of this process) as the stage spills them; the
+  rest comes back through the pipe (kept rows as Arrow, quarantined rows as they are) and is
+  inserted after them, as the stage's own read would be; re-delivered rows of erased people
+  are screened the same way;
 * the stage's own ``ingested_at``, set when the staged rows are published.
 
 A helper that dies, times out or raises leaves the source to its stage (a warning is logged;
@@ -36,10 +38,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from cleaning._slices import HELPER_TIMEOUT, HelperError, _Helper
 from sources import IngestResult, SourceConfig, ingest_source
 from sources.config import find_source_files
+from warehouse.db import to_duckdb_arrow
 from warehouse.ops import concat_frames
 from warehouse.raw import RawStaging
 from warehouse.security.suppression import drop_suppressed, scrub_quarantined
@@ -185,17 +189,28 @@ class ReadRequest:
 
 @dataclass
 class ReadOutcome:
-    """A source read by the helper: the result (its rows all staged) and the staging."""
+    """A source read by the helper: the result, the kept rows of the files read whole (as
+    Arrow: a buffer copy through the pipe, never on disk) and the staged batches."""
 
     result: IngestResult
+    """``rows`` empty: they are ``rows``; ``quarantined_rows`` as read."""
+    rows: pa.Table
     staging: RawStaging
     scrubbed: int
     erased: int
     cpu_seconds: float
 
+    def rows_stamped(self, ingested_at: str) -> pa.Table:
+        """``rows`` with the stage's ``ingested_at`` (the helper read them with its own)."""
+        at = self.rows.schema.get_field_index("ingested_at")
+        if at < 0:
+            return self.rows
+        stamp = pa.array([ingested_at] * self.rows.num_rows, pa.string())
+        return self.rows.set_column(at, "ingested_at", stamp)
+
 
 def read_source(request: ReadRequest) -> ReadOutcome:
-    """Read one source into its staging, as its stage would (runs in the helper)."""
+    """Read one source as its stage would (runs in the helper)."""
     started = time.process_time()
     inputs = request.inputs
     sink = _ScreenedSink(inputs, request.staging)
@@ -209,12 +224,15 @@ def read_source(request: ReadRequest) -> ReadOutcome:
         sink=sink,
         rejected=set(inputs.rejected),
     )
-    sink.append(result.rows, result.quarantined_rows)  # after the batches: the file order
-    result = replace(
-        result, rows=result.rows.iloc[:0], quarantined_rows=result.quarantined_rows.iloc[:0]
-    )
+    result, scrubbed, erased = screen_suppressed(result, inputs.suppression, inputs.secrets)
+    rows = to_duckdb_arrow(result.rows)
     return ReadOutcome(
-        result, request.staging, sink.scrubbed, sink.erased, time.process_time() - started
+        replace(result, rows=result.rows.iloc[:0]),
+        rows,
+        request.staging,
+        sink.scrubbed + scrubbed,
+        sink.erased + erased,
+        time.process_time() - started,
     )
 
 

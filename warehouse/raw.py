@@ -99,7 +99,9 @@ def reindex_raw_files(con: duckdb.DuckDBPyConnection, source: str) -> None:
     index_raw_rows(con, source, raw_table(source))
 
 
-def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+def insert_frame(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table
+) -> None:
     """Append a frame inside the caller's transaction, creating the table from it if absent."""
     con.register("_frame", frame)
     try:
@@ -202,7 +204,7 @@ def persist_delivery(
     con: duckdb.DuckDBPyConnection,
     source: str,
     canonical_fields: Sequence[str],
-    rows: pd.DataFrame,
+    rows: pd.DataFrame | pa.Table,
     superseded_files: Iterable[Path | str],
     side_tables: dict[str, pd.DataFrame],
     run_id: str,
@@ -214,7 +216,8 @@ def persist_delivery(
         con: the warehouse.
         source: the source name (``raw.<source>``).
         canonical_fields: the canonical text columns of every raw table.
-        rows: the rows read (``run_id`` and ``active`` are added here).
+        rows: the rows read, a frame or an Arrow table (``run_id`` and ``active`` are added
+            here).
         superseded_files: earlier files this delivery replaces (their rows become inactive).
         side_tables: ``quarantine.rows``, ``quarantine.files`` and ``ops.deliveries`` frames.
         run_id: the run writing.
@@ -223,9 +226,14 @@ def persist_delivery(
 
     The per-file index ``ops.raw_files`` is kept in step (same transaction).
     """
-    rows = rows.copy()
-    rows["run_id"] = run_id
-    rows["active"] = True
+    if isinstance(rows, pa.Table):
+        count = rows.num_rows
+        rows = rows.append_column("run_id", pa.array([run_id] * count, pa.string()))
+        rows = rows.append_column("active", pa.array([True] * count, pa.bool_()))
+    else:
+        rows = rows.copy()
+        rows["run_id"] = run_id
+        rows["active"] = True
     con.execute("BEGIN TRANSACTION")
     try:
         ensure_raw_table(con, source, canonical_fields)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from sources import CANONICAL_FIELDS, IngestResult, SourceConfig, SourcesConfig, ingest_source
 from warehouse import ensure_schemas, read_table
@@ -182,10 +183,11 @@ def ingest_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext, source: str) -
     try:
         if ahead is None:
             result = _read(con, ctx, src, sources_cfg, manifest, staging)
-        else:
-            result = ahead.result
-            staging.ingested_at = ctx.ingested_at  # the stage's stamp, as its own read gives
-        return _persist(con, ctx, source, result, staging)
+            return _persist(con, ctx, source, result, result.rows, staging)
+        # the stage's own clock, as its own read would stamp
+        staging.ingested_at = ctx.ingested_at
+        rows = ahead.rows_stamped(ctx.ingested_at)
+        return _persist(con, ctx, source, ahead.result, rows, staging)
     finally:
         staging.close()
 
@@ -217,14 +219,16 @@ def _persist(
     ctx: RunContext,
     source: str,
     result: IngestResult,
+    rows: pd.DataFrame | pa.Table,
     staging: RawStaging,
 ) -> IngestStats:
-    """Publish one source's read in one transaction and report its figures."""
+    """Publish one source's read in one transaction and report its figures (``rows``: the
+    kept rows not staged, ``result.rows`` or the helper's)."""
     persist_delivery(
         con,
         source,
         CANONICAL_FIELDS,
-        result.rows,
+        rows,
         result.superseded_files,
         {
             "quarantine.rows": result.quarantined_rows,
@@ -240,7 +244,7 @@ def _persist(
         files_new=len(fresh),
         files_skipped=sum(f.status in ("duplicate", "unchanged") for f in result.files),
         rows_in=int(sum((f.rows_read or 0) for f in fresh)),
-        rows_ingested=len(result.rows) + staging.rows,
+        rows_ingested=len(rows) + staging.rows,
         rows_quarantined=len(result.quarantined_rows) + staging.quarantined,
         files_quarantined=len(result.quarantined_files),
         warnings=list(result.warnings),
