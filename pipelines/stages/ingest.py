@@ -139,12 +139,14 @@ def _read_ahead(
 ) -> ReadOutcome | None:
     """This source as the run's helper read it (`pipelines.ingest_ahead`), or None.
 
-    Only an in-process run with ``scale.workers`` ≥ 2 reads ahead: under the multiprocess
-    executor each step is its own process, and with one worker nothing may run beside the
-    stage.
+    Only an in-process run with ``scale.workers`` ≥ 2 and ``scale.ingest_read_ahead`` reads
+    ahead: under the multiprocess executor each step is its own process, and with one worker
+    nothing may run beside the stage.
     """
     scale = ctx.config.scale
-    if scale.executor != "in_process" or scale.resolved_workers() < 2:
+    if not scale.ingest_read_ahead or scale.executor != "in_process":
+        return None
+    if scale.resolved_workers() < 2:
         return None
     order = sorted(s.name for s in sources_cfg.sources if s.enabled)  # the steps' order
     ahead = step_read_ahead(

@@ -300,3 +300,16 @@ def test_closing_a_busy_read_ahead_stops_the_helper_and_removes_its_files(
     assert proc.poll() is not None and time.monotonic() - started < 4
     assert not folder.exists()
     assert ingest_ahead._current is None
+
+
+def test_ingest_read_ahead_off_keeps_every_read_in_its_stage(
+    project: Path, no_threshold: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = _config(project, 2, "off.duckdb")
+    cfg = cfg.model_copy(
+        update={"scale": cfg.scale.model_copy(update={"ingest_read_ahead": False})}
+    )
+    with caplog.at_level(logging.INFO, logger="customer_archive"):
+        _ingest(cfg)
+    assert not _read_ahead_log(caplog)
+    assert not any("helper process reads ahead" in r.getMessage() for r in caplog.records)
