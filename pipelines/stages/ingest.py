@@ -13,6 +13,7 @@ from sources import CANONICAL_FIELDS, IngestResult, SourceConfig, SourcesConfig,
 from warehouse import ensure_schemas, read_table
 from warehouse.raw import RawStaging, persist_delivery, rejected_files
 from warehouse.security import read_suppression
+from warehouse.security.keys import KeyMaterialError
 
 from ..access import keyring
 from ..ingest_ahead import (
@@ -113,7 +114,7 @@ def _read_inputs(
     if suppression is not None and not suppression.empty:
         try:
             secrets = _secrets(ctx)
-        except RuntimeError:
+        except (RuntimeError, KeyMaterialError):  # raised by the stage's own read, if at all
             return None
     by_name = {s.name: s for s in sources_cfg.sources}
     return {
