@@ -59,6 +59,8 @@ def _search(con, repeat: int) -> dict[str, object]:  # type: ignore[no-untyped-d
             cpu.append(time.process_time() - started)
         return {"whole_cpu": median(cpu), "found": int(found)}
     out: dict[str, object] = {}
+    # fingerprints (branch linkhash) or, before, the full copy's columns
+    how = match_state._linked_format(con) if hasattr(match_state, "_linked_format") else cols
     real = match_state.clean_changes_since
     for name, since in (("logged", real), ("whole", lambda con, run: None)):
         match_state.clean_changes_since = since
@@ -66,7 +68,7 @@ def _search(con, repeat: int) -> dict[str, object]:  # type: ignore[no-untyped-d
         try:
             for _ in range(repeat):
                 started = time.process_time()
-                frame = match_state._changed_records(con, cols)
+                frame = match_state._changed_records(con, how)
                 cpu.append(time.process_time() - started)
                 assert frame is not None
                 found = set(frame["record_key"])

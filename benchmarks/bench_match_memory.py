@@ -207,6 +207,9 @@ def _table_hashes(cfg: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str,
     try:
         out = {}
         for name in tables:
+            if name == "match.linked_records":
+                out[name] = _linked_hash(con)
+                continue
             frame = read_table(con, name)
             assert frame is not None, name
             if "prepared_version" in frame.columns:  # the code's fingerprint: compared apart
@@ -225,6 +228,32 @@ def _table_hashes(cfg: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str,
         return out
     finally:
         con.close()
+
+
+def _linked_hash(con: Any) -> str:
+    """``match.linked_records`` as the records it holds (hash of the sorted keys) and whether
+    it holds every one as ``clean.records`` holds it now: a full copy of ``clean.records``
+    (before branch ``linkhash``) or the fingerprints of its rows (``match.linked_layout``
+    names the columns hashed) — so the two forms compare equal when they say the same."""
+    import json
+
+    from warehouse import table_columns
+    from warehouse.signatures import frame_hash
+
+    keys = con.sql("SELECT record_key FROM match.linked_records ORDER BY record_key").df()
+    if table_columns(con, "match.linked_records") == ["record_key", "fingerprint"]:
+        (layout,) = con.execute("SELECT columns FROM match.linked_layout").fetchone()
+        listed = ", ".join(f'"{c}"' for c, _ in json.loads(layout))
+        now = f"SELECT record_key, hash({listed}) FROM clean.records"
+        stored = "SELECT record_key, fingerprint FROM match.linked_records"
+    else:
+        listed = ", ".join(f'"{c}"' for c in table_columns(con, "clean.records"))
+        now = f"SELECT {listed} FROM clean.records"
+        stored = f"SELECT {listed} FROM match.linked_records"
+    ((differ,),) = con.execute(
+        f"SELECT count(*) FROM (({now} EXCEPT {stored}) UNION ALL ({stored} EXCEPT {now}))"
+    ).fetchall()
+    return f"{frame_hash(keys)} {'= clean.records' if differ == 0 else f'{differ} rows differ'}"
 
 
 def _compare(kept: Any, now: Any, tables: tuple[str, ...] = MATCH_TABLES) -> dict[str, bool]:

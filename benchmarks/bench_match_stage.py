@@ -12,7 +12,8 @@ process's peak is reset when the stage starts), the phase running at that peak (
 every ``match.*`` table and the match log it wrote (without timestamps and ``*_at`` columns:
 when the run ran), so two checkouts' results can be compared. ``--code DIR ...`` imports the
 pipeline from other checkouts (e.g. a ``git archive`` of ``main``), alternating repeat by
-repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the first repeat.
+repeat; ``--profile FILE`` writes cProfile stats (CPU clock) of the first repeat; ``--sql`` times
+every DuckDB statement of the stage (``bench_clean_stage``'s connection proxy; adds overhead).
 
     .venv/bin/python benchmarks/bench_match_stage.py --prepare 200000 --states /tmp/states
     .venv/bin/python benchmarks/bench_match_stage.py /tmp/states/prematch-200000 --repeat 3 \\
@@ -30,6 +31,16 @@ from pathlib import Path
 # this checkout's benchmarks/_common.py (the script's folder is first on sys.path, before
 # the --code checkout a worker imports the pipeline from)
 import _common
+from bench_clean_stage import _SqlTimes, _Timed
+
+
+class _StatementTimes(_SqlTimes):
+    """`_SqlTimes` keyed by a statement's start and end (the link's reads differ in their
+    ``WHERE``, after a long column list)."""
+
+    def add(self, sql: str, seconds: float, call: bool) -> None:
+        text = " ".join(sql.split())
+        super().add(text if len(text) <= 160 else f"{text[:90]} … {text[-70:]}", seconds, call)
 
 _PREFIX = "MATCH-STAGE-RESULT "
 _PHASES = (
@@ -50,7 +61,8 @@ a step missing from a checkout is skipped)."""
 
 
 def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
-    """Run the match stage of the stopped nightly; print the figures (`sql`: not timed here)."""
+    """Run the match stage of the stopped nightly; print the figures (`sql`: every statement's
+    CPU too)."""
     import datetime as dt
 
     import great_expectations  # noqa: F401 - a fixed import cost, kept out of the figures
@@ -70,20 +82,24 @@ def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
         sys.exit(f"{project}: no run stopped before its match stage")
     run_date = max(dt.date.fromisoformat(p.name) for p in (project / "landing").glob("*/*"))
     ctx = RunContext(config=cfg, run_id=str(run_id), run_date=run_date)
+    times = _StatementTimes()
     result = _common.measure_stage(
         lambda: open_warehouse(cfg),
-        lambda con: match_stage(con, ctx),
+        lambda con: match_stage(_Timed(con, times) if sql else con, ctx),  # type: ignore[arg-type]
         _PHASES,
         profile,
         # every match.* table and the match log (ops)
         "schema_name = 'match' OR table_name LIKE '%match%'",
     )
+    result["sql_cpu_s"] = dict(sorted(((k, round(v, 3)) for k, v in times.cpu.items()),
+                                      key=lambda kv: -kv[1])[:40]) if sql else {}  # fmt: skip
+    result["sql_calls"] = times.calls if sql else {}
     print(_PREFIX + json.dumps(result, default=str), flush=True)
 
 
 def main() -> None:
     _common.stage_bench_main(__doc__ or "", Path(__file__).resolve(), "match", "match.*",
-                             _PREFIX, worker)
+                             _PREFIX, worker, sql=True)
 
 
 if __name__ == "__main__":

@@ -1350,9 +1350,21 @@ def _placed(placed: pd.Series, keys: pa.Array, key: np.ndarray) -> np.ndarray | 
 
 def _text_column(values: pd.Series, keep: frozenset[str]) -> pd.Series:
     """One column of ``_link_text(frame, keep)``, from the column of `frame` (all its rows:
-    whether an object column becomes Arrow strings depends on every value)."""
-    name = values.name
-    return _link_text(values.reset_index(drop=True).to_frame(), keep)[name]
+    whether an object column becomes Arrow strings depends on every value), index reset.
+
+    Only an object column outside `keep` goes through `_link_text`: a `keep` column of
+    Arrow strings becomes objects with None for null, any other column is as it is (what
+    `_link_text` gives them; without a frame built for each column of the ≈ 55 a read
+    holds, twice a pass)."""
+    values = values.reset_index(drop=True)
+    if values.name in keep:
+        if isinstance(values.dtype, pd.StringDtype):
+            return pd.Series(values.to_numpy(dtype=object, na_value=None), index=values.index,
+                             dtype=object, name=values.name)  # fmt: skip
+        return values
+    if values.dtype != object:
+        return values
+    return _link_text(values.to_frame(), keep)[values.name]
 
 
 def _text_rows(frame: pd.DataFrame, rows: np.ndarray, keep: frozenset[str]) -> pd.DataFrame:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,19 +34,40 @@ from dedupe.settings import MatchSettings
 _STATS_COLUMNS = ["rule", "pairs", "new_pairs", "oversize_blocks"]
 
 
+# Columns a shard's frame carries besides the prepared columns: the record's position in the
+# whole prepared frame, and per rule r its block facts computed over every record.
+AT_COLUMN = "_shard_at"
+_FACTS = ("code", "small", "position", "shard", "previous", "first")
+
+
+def _fact(r: int, name: str) -> str:
+    return f"_shard_r{r}_{name}"
+
+
 @dataclass
 class _RuleBlocks:
-    """One rule's blocks over the prepared frame: code, block size and rank position per record."""
+    """One rule's blocks: per record its block code, whether its block is windowed, its rank
+    position and shard.
+
+    Every array is per record of `prepared` (the whole frame or one shard's records) and holds
+    the figures of the whole set: codes, sizes and positions compare across records exactly
+    as over every record, whichever subset of records is at hand.
+    """
 
     rule: BlockingRule
     cap: int
-    codes: np.ndarray
-    sizes: np.ndarray
-    position: np.ndarray
-    shard: np.ndarray
-    rank: np.ndarray
+    codes: np.ndarray  # block code (-1 = no key)
+    small: np.ndarray  # the record's block has at most `cap` members (every pair is made)
+    position: np.ndarray  # place in (block code, rank) order over every record
+    shard: np.ndarray  # shard scoring the record's block, or its segment of a split block
+    previous: np.ndarray  # a split block's previous segment's shard (-1 = none, or not needed)
+    first: np.ndarray  # the record is its block's first in rank order
     window: int | None = None
     prepared: pd.DataFrame | None = None
+
+    def split(self) -> np.ndarray:
+        """Which records are in a block split into segments (`previous` set or past segment 0)."""
+        return self.previous != _UNSPLIT
 
     def generates(self, left: np.ndarray, right: np.ndarray, window: int) -> np.ndarray:
         """Whether this rule's blocking (with windowing of oversize blocks) yields each pair."""
@@ -57,14 +80,32 @@ class _RuleBlocks:
         lc = self.codes[left]
         same = (lc == self.codes[right]) & (lc >= 0)
         small = np.zeros(len(left), dtype=bool)
-        small[same] = self.sizes[lc[same]] <= self.cap
+        small[same] = self.small[left[same]]
         near = np.abs(self.position[left] - self.position[right]) <= window
         return same & (small | near)
 
 
+_UNSPLIT = -2  # `previous` of a record whose block is not split
+
+
+def segment_length(records: int, shards: int, window: int) -> int:
+    """Records per segment of a split block: one shard's share, longer than the window."""
+    return max(window + 1, -(-records // shards))
+
+
 def _rule_blocks(
-    prepared: pd.DataFrame, rules: list[BlockingRule], max_block_size: int, shards: int
+    prepared: pd.DataFrame, rules: list[BlockingRule], max_block_size: int, shards: int,
+    window: int = 1,
 ) -> list[_RuleBlocks]:
+    """Every rule's blocks over all of `prepared` (the whole set of records).
+
+    A block goes to the shard its key hashes to. An oversize block (windowed: only records
+    within the window of each other in rank order are paired) longer than a shard's share
+    of the records (`segment_length`) is split into segments of that length in rank order,
+    segment k to shard (hash + k) mod shards: the pairs starting in a segment are scored by
+    its shard, which also needs the first `window` records of the next segment. So a key
+    that most records share (a record kind, a switchboard phone) spreads over every shard.
+    """
     name_rank = order_rank(prepared)
     out = []
     for rule in rules:
@@ -77,55 +118,157 @@ def _rule_blocks(
         # Content hash of the key value: the same block lands in the same shard in any process.
         values = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
         shard = (pd.util.hash_pandas_object(values, index=False).to_numpy() % np.uint64(shards))
+        keyed = codes >= 0
+        sizes = np.bincount(codes[keyed], minlength=len(uniques))
+        size = np.zeros(len(codes), dtype=np.int64)
+        size[keyed] = sizes[codes[keyed]]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        # keyless records sort first (code -1): a block's first position is past them
+        offset = np.full(len(codes), -1, dtype=np.int64)
+        first = int((~keyed).sum())
+        offset[keyed] = position[keyed] - first - starts[codes[keyed]]
+        cap = rule.max_block_size or max_block_size
+        segment = segment_length(len(prepared), shards, rule.window or window)
+        split = keyed & (size > cap) & (size > segment)
+        home = np.zeros(len(codes), dtype=np.int64)
+        home[keyed] = shard.astype(np.int64)[codes[keyed]]
+        part = np.where(split, offset // segment, 0)
+        record_shard = np.where(keyed, (home + part) % shards, -1)
+        # the first `window` records of a segment also serve the previous segment's shard
+        head = split & (part > 0) & (offset % segment < (rule.window or window))
+        previous = np.where(split, -1, _UNSPLIT)
+        previous[head] = (home[head] + part[head] - 1) % shards
         out.append(_RuleBlocks(
-            rule, rule.max_block_size or max_block_size, codes,
-            np.bincount(codes[codes >= 0], minlength=len(uniques)), position,
-            shard.astype(np.int64), rank, rule.window, prepared,
+            rule, cap, codes, size <= cap, position, record_shard, previous, offset == 0,
+            rule.window, prepared,
         ))
     return out
 
 
-def shard_pairs(
-    prepared: pd.DataFrame,
+def _frame_blocks(
+    frame: pd.DataFrame, rules: list[BlockingRule], max_block_size: int
+) -> list[_RuleBlocks]:
+    """The rules' blocks as a shard's frame carries them (see `shard_frames`)."""
+    return [
+        _RuleBlocks(
+            rule, rule.max_block_size or max_block_size,
+            *(frame[_fact(r, f)].to_numpy() for f in _FACTS),
+            rule.window, frame,
+        )
+        for r, rule in enumerate(rules)
+    ]
+
+
+def shard_frames(
+    prepared: pd.DataFrame, settings: MatchSettings, shards: int
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Each shard's records: what `score_shard` needs of the whole set, one shard at a time.
+
+    A shard holds the records whose key falls in one of its blocks for *any* rule: every
+    member of every block of the shard, so each of its pairs has both records at hand. Beside
+    the prepared columns a record carries its position in `prepared` (`AT_COLUMN`) and, per
+    rule, its block code, whether its block is windowed, its rank position and shard, computed
+    over every record (the facts deciding which rule generates a pair first), so the pairs,
+    labels and scores are those of the whole set. Rows keep the order of `prepared`.
+
+    Args:
+        prepared: every prepared record.
+        settings: matching settings.
+        shards: number of shards (≥ 1).
+
+    Yields:
+        (shard, its frame) for shard 0 … shards − 1.
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, got {shards}")
+    blocks = _rule_blocks(
+        prepared, rules_for(settings), settings.max_block_size, shards, settings.block_window
+    )
+    index = np.int32 if len(prepared) < np.iinfo(np.int32).max else np.int64
+    shard_type = np.int16 if shards < np.iinfo(np.int16).max else np.int32
+    for shard in range(shards):
+        member = np.zeros(len(prepared), dtype=bool)
+        for rb in blocks:
+            member |= (rb.shard == shard) | (rb.previous == shard)
+        rows = np.nonzero(member)[0]
+        frame = prepared.iloc[rows].reset_index(drop=True)
+        facts: dict[str, np.ndarray] = {AT_COLUMN: rows.astype(np.int64)}
+        for r, rb in enumerate(blocks):
+            facts[_fact(r, "code")] = rb.codes[rows].astype(index)
+            facts[_fact(r, "small")] = rb.small[rows]
+            facts[_fact(r, "position")] = rb.position[rows].astype(index)
+            facts[_fact(r, "shard")] = rb.shard[rows].astype(shard_type)
+            facts[_fact(r, "previous")] = rb.previous[rows].astype(shard_type)
+            facts[_fact(r, "first")] = rb.first[rows]
+        yield shard, pd.concat([frame, pd.DataFrame(facts)], axis=1)
+
+
+def write_shard_files(
+    prepared: pd.DataFrame, settings: MatchSettings, shards: int, folder: Path
+) -> list[Path]:
+    """Write each shard's frame (`shard_frames`) to its own file in `folder`, shard by shard.
+
+    Returns:
+        The file of shard s at position s; `read_shard_file` reads one back.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for shard, frame in shard_frames(prepared, settings, shards):
+        path = folder / f"shard_{shard:04d}.pkl"
+        # pickled, not Parquet: object columns with None, booleans and pandas' string columns
+        # come back exactly as prepared (Parquet reads object text back as `str` columns)
+        frame.to_pickle(path, protocol=5)
+        paths.append(path)
+        del frame
+    return paths
+
+
+def read_shard_file(path: Path) -> pd.DataFrame:
+    """One shard's frame as `write_shard_files` wrote it."""
+    frame = pd.read_pickle(path)
+    if not isinstance(frame, pd.DataFrame) or AT_COLUMN not in frame:
+        raise ValueError(f"{path} is not a shard file (no {AT_COLUMN} column)")
+    return frame
+
+
+def score_shard(
+    frame: pd.DataFrame,
     settings: MatchSettings,
     params: ModelParams,
     shard: int,
     shards: int,
 ) -> tuple[PairSet, pd.DataFrame]:
-    """Generate and score the candidate pairs of one blocking shard.
+    """Generate and score the candidate pairs of one blocking shard from its own records.
 
     Every rule's blocks are split by a hash of their key value. A pair belongs to the shard of
     the block of the *first* rule that generates it (the rule that labels it in a full run), so
     each pair is scored in exactly one shard and the union over shards is the full run's set.
 
     Args:
-        prepared: the prepared records (identical in every shard).
-        settings: matching settings.
+        frame: the shard's records as `shard_frames` gives them.
+        settings: matching settings (those the frame was made with).
         params: model parameters (estimated once, before sharding).
         shard: this shard's number, 0 ≤ shard < shards.
         shards: number of shards.
 
     Returns:
-        (the shard's scored pairs sorted by (left, right), per-rule stats of the shard).
+        (the shard's scored pairs sorted by (left, right), as positions into the whole
+        prepared frame; per-rule stats of the shard).
     """
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} is outside 0..{shards - 1}")
+    if AT_COLUMN not in frame:
+        raise ValueError(f"the frame of shard {shard} has no {AT_COLUMN} column")
     rules = rules_for(settings)
-    blocks = _rule_blocks(prepared, rules, settings.max_block_size, shards)
-    n = np.int64(len(prepared))
+    blocks = _frame_blocks(frame, rules, settings.max_block_size)
+    at = frame[AT_COLUMN].to_numpy(dtype=np.int64)
+    n = np.int64(len(frame))
     ids: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     rows = []
     for r, rb in enumerate(blocks):
-        if len(rb.shard) == 0:  # no record has this rule's key (e.g. no id numbers)
-            mine = np.full(len(rb.codes), -1, dtype=np.int64)
-        else:
-            mine = np.where((rb.codes >= 0) & (rb.shard[np.maximum(rb.codes, 0)] == shard),
-                            rb.codes, -1)
-        left, right, oversize = block_pairs(
-            mine, rb.rank, rb.cap, rb.window or settings.block_window
-        )
-        kept = rb.rule.keeps(prepared, left, right)
+        left, right, oversize = _own_pairs(rb, shard, rb.window or settings.block_window)
+        kept = rb.rule.keeps(frame, left, right)
         left, right = left[kept], right[kept]
         owned = np.ones(len(left), dtype=bool)
         for earlier in blocks[:r]:
@@ -138,8 +281,62 @@ def shard_pairs(
     all_labels = np.concatenate(labels) if labels else np.empty(0, dtype=object)
     order = np.argsort(all_ids, kind="stable")
     all_ids, all_labels = all_ids[order], all_labels[order]
-    pairs, _ = score_candidates(prepared, all_ids // n, all_ids % n, all_labels, settings, params)
+    pairs, _ = score_candidates(
+        frame, all_ids // max(n, 1), all_ids % max(n, 1), all_labels, settings, params
+    )
+    # local → global positions: rows keep the whole frame's order, so the sort order holds
+    pairs.left, pairs.right = at[pairs.left], at[pairs.right]
     return pairs, pd.DataFrame(rows, columns=_STATS_COLUMNS)
+
+
+def _own_pairs(
+    rb: _RuleBlocks, shard: int, window: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The pairs of a rule's blocks (and split blocks' segments) that `shard` generates.
+
+    Positions order a block's members by rank as over every record. A split block's
+    records at hand (the shard's segments, the next segments' first `window` records, and
+    records here for other rules) are paired within the window of their *global* positions,
+    and a pair belongs to the segment of its first record.
+
+    Returns:
+        (left, right, oversize blocks counted here) over the frame's rows.
+    """
+    split = rb.split()
+    whole = np.where(~split & (rb.shard == shard), rb.codes, -1)
+    left, right, oversize = block_pairs(whole, rb.position, rb.cap, window)
+    near = np.where(split & ((rb.shard == shard) | (rb.previous == shard)), rb.codes, -1)
+    if not (near >= 0).any():
+        return left, right, oversize
+    # a cap of 1: every block here is windowed
+    sl, sr, _ = block_pairs(near, rb.position, 1, window)
+    first = np.where(rb.position[sl] < rb.position[sr], sl, sr)
+    keep = (np.abs(rb.position[sl] - rb.position[sr]) <= window) & (rb.shard[first] == shard)
+    oversize += int((rb.first & split & (rb.shard == shard)).sum())
+    return np.concatenate([left, sl[keep]]), np.concatenate([right, sr[keep]]), oversize
+
+
+def shard_pairs(
+    prepared: pd.DataFrame,
+    settings: MatchSettings,
+    params: ModelParams,
+    shard: int,
+    shards: int,
+) -> tuple[PairSet, pd.DataFrame]:
+    """`score_shard` from every prepared record: cuts the shard's frame out first.
+
+    Args:
+        prepared: every prepared record.
+        settings, params, shard, shards: as for `score_shard`.
+
+    Returns:
+        As `score_shard`: positions into `prepared`.
+    """
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is outside 0..{shards - 1}")
+    frames = shard_frames(prepared, settings, shards)
+    frame = next(f for s, f in frames if s == shard)
+    return score_shard(frame, settings, params, shard, shards)
 
 
 def _steward_pairs(
@@ -270,13 +467,14 @@ def link_sharded(
         raise ValueError(f"shards must be at least 1, got {shards}")
     settings = settings or MatchSettings()
     setup = prepare_sharded(records, settings, decisions, params)
-    prepared, params = setup.prepared, setup.params
+    params = setup.params
+    # each shard gets its own records only (`shard_frames`), not the whole prepared frame
+    frames = shard_frames(setup.prepared, settings, shards)
     if executor is None:
-        results = [shard_pairs(prepared, settings, params, s, shards) for s in range(shards)]
+        results = [score_shard(f, settings, params, s, shards) for s, f in frames]
     else:
         futures = [
-            executor.submit(shard_pairs, prepared, settings, params, s, shards)
-            for s in range(shards)
+            executor.submit(score_shard, f, settings, params, s, shards) for s, f in frames
         ]
         results = [f.result() for f in futures]
     return finish_sharded(setup, settings, results)

@@ -189,8 +189,19 @@ class ScaleSettings(BaseModel):
         ge=1,
         le=256,
         description="processes/threads one step may use: the cleaning process pool, rapidfuzz "
-        "bulk scoring and DuckDB threads (unless duckdb.threads is set); null = the machine's "
+        "bulk scoring, DuckDB threads (unless duckdb.threads is set) and, from 2 under the "
+        "in-process executor, one helper reading later sources ahead (ingest_read_ahead); "
+        "null = the machine's "
         "cores. Never changes a result (1 = everything single-threaded)",
+    )
+    ingest_read_ahead: bool = Field(
+        default=True,
+        description="with workers >= 2 under the in-process executor, the run's first ingest "
+        "step has one helper process read the later large sources (>= 8 MiB new) while the "
+        "steps read their own: on 2 free cores the 1 M full run's ingest waits for the "
+        "service XLSX alone instead of all three sources, for a few more CPU seconds; where "
+        "other work takes the cores it only adds those (BENCHMARKS.md, issue #22, "
+        "`ingestpar`). Never changes a result",
     )
     clean_workers: int = Field(
         default=1,

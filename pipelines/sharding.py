@@ -4,11 +4,18 @@
 emits one dynamic output per shard, ``match_score_shard`` scores one shard with no warehouse
 access (so shards can run in separate processes or pods), and ``match_finish`` unions the shards,
 clusters once and writes ``match.*`` exactly as the single-process stage does.
+
+The prepare step writes each shard's records (`dedupe.shard.write_shard_files`: the records of
+the shard's blocks, with their blocking facts over all records) to a file of its own beside the
+warehouse (``<warehouse>.shards/<run id>/``); a shard step loads only that file, never the whole
+prepared frame. The finishing step removes the folder once ``match.*`` is written.
 """
 
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,13 +25,14 @@ from dedupe import (
     LinkDelta,
     LinkResult,
     MatchSettings,
+    ModelParams,
     PairSet,
     ShardSetup,
     finish_sharded,
     prepare_sharded,
     scoring_workers,
-    shard_pairs,
 )
+from dedupe.shard import read_shard_file, score_shard, write_shard_files
 
 from .access import step_warehouse
 from .faults import crash_point
@@ -64,22 +72,40 @@ class MatchWork:
         started: wall-clock start of the stage (seconds since the epoch).
         shards: the number of shards emitted (0 for an incremental rematch).
         result: the incremental link result (linked in prepare), None for a sharded rebuild.
+        setup: a sharded rebuild's prepared records, decisions and params (for finishing).
+        folder: where a sharded rebuild's shard files are (removed once match.* is written).
     """
 
     inputs: MatchInputs
     started: float
     shards: int
     result: LinkResult | LinkDelta | None
+    setup: ShardSetup | None = None
+    folder: str | None = None
 
 
 @dataclass
 class ShardPlan:
-    """What every shard step loads: the prepared records, params and matching settings."""
+    """What every shard step loads: its records' file, the params and matching settings.
 
-    setup: ShardSetup
+    Attributes:
+        files: the file of shard s at position s (`dedupe.shard.write_shard_files`).
+        params: the model parameters every shard scores with.
+        settings: matching settings.
+        shards: number of shards.
+        workers: rapidfuzz threads per shard step.
+    """
+
+    files: list[str]
+    params: ModelParams
     settings: MatchSettings
     shards: int
-    workers: int = 1  # rapidfuzz threads per shard step
+    workers: int = 1
+
+
+def shard_folder(warehouse: Path, run_id: str) -> Path:
+    """Where a run's shard files go: beside the warehouse, one folder per run."""
+    return warehouse.parent / f"{warehouse.name}.shards" / run_id
 
 
 @dataclass
@@ -128,16 +154,23 @@ def match_prepare(
             yield dg.Output(None, "plan")
             return
         setup = prepare_sharded(inputs.records, settings, inputs.decisions, reuse)
-    shards = scale.match_shards
+        shards = scale.match_shards
+        folder = shard_folder(ctx.config.resolve(ctx.config.warehouse), ctx.run_id)
+        # a retried step's files, and what a failed or killed run left (the warehouse lock
+        # lets one run at a time use these folders)
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        files = write_shard_files(setup.prepared, settings, shards, folder)
     context.log.info(
         f"full rebuild of {len(inputs.records)} records in {shards} shards "
-        f"({'reused' if reuse is not None else 'estimated'} model params)"
+        f"({'reused' if reuse is not None else 'estimated'} model params), shard files in "
+        f"{folder}"
     )
-    yield dg.Output(MatchWork(inputs, started, shards, None), "work")
+    yield dg.Output(MatchWork(inputs, started, shards, None, setup, str(folder)), "work")
     # shard steps running side by side share the cores (multiprocess executor)
     side_by_side = scale.max_concurrent if scale.executor == "multiprocess" else 1
     workers = max(1, scale.resolved_workers() // min(side_by_side, shards))
-    yield dg.Output(ShardPlan(setup, settings, shards, workers), "plan")
+    plan = ShardPlan([str(f) for f in files], setup.params, settings, shards, workers)
+    yield dg.Output(plan, "plan")
     for shard in range(shards):
         yield dg.DynamicOutput(shard, mapping_key=f"shard_{shard}", output_name="shards")
 
@@ -147,13 +180,12 @@ def match_prepare(
     description="Generate and score one blocking shard's candidate pairs (no warehouse access).",
 )
 def match_score_shard(shard: int, plan: ShardPlan | None) -> ShardResult:
-    """Score one shard: pure, so it can run in any process or pod."""
+    """Score one shard from its own records' file: no warehouse, no other shard's records."""
     if plan is None:
         raise RuntimeError(f"shard {shard} was emitted without a shard plan")
+    frame = read_shard_file(Path(plan.files[shard]))
     with scoring_workers(plan.workers):
-        pairs, stats = shard_pairs(
-            plan.setup.prepared, plan.settings, plan.setup.params, shard, plan.shards
-        )
+        pairs, stats = score_shard(frame, plan.settings, plan.params, shard, plan.shards)
     return ShardResult(shard, pairs, stats)
 
 
@@ -182,16 +214,18 @@ def match_finish(
     with run_log(ctx.config, ctx.run_id, "match"):
         if work.result is not None:
             result = work.result
-        elif plan is None:
+        elif plan is None or work.setup is None:
             raise RuntimeError("a sharded rebuild reached the finishing step without its plan")
         else:
-            result = finish_sharded(plan.setup, plan.settings, _checked(results, work.shards))
+            result = finish_sharded(work.setup, plan.settings, _checked(results, work.shards))
         with archive.connection(ctx.config, context.run.tags) as con:
             stats = write_match(con, ctx, work.inputs, result)
             if work.result is None:
                 stats.shards = work.shards
             stats.seconds, stats.peak_rss_mb = stage_timing(work.started, clock=time.time)
             record_stage(con, ctx, "match", stats)
+    if work.folder is not None and Path(work.folder).exists():
+        shutil.rmtree(work.folder)  # match.* is written: the shard files are spent
     crash_point("match:after")
     context.add_output_metadata(stage_metadata(stats))
 

@@ -68,10 +68,12 @@ def _convert_column(values: Sequence[Any]) -> tuple[Any, int]:
         return pd.arrays.ArrowStringArray(pa.array(values, pa.string())), 0
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass  # numbers, dates, booleans: rendered one distinct value at a time
+    # text cells as they are ("" read as empty), the others rendered below
+    out: list[str | None] = [v if v.__class__ is str and v else None for v in values]
     cache: dict[tuple[type, Any], str | None] = {}
-    out: list[str | None] = []
     long_numbers = 0
-    for value in values:
+    for i in [i for i, v in enumerate(values) if v.__class__ is not str]:
+        value = values[i]
         key = (value.__class__, value)
         text = cache.get(key, "\x00")
         if text == "\x00":
@@ -79,7 +81,7 @@ def _convert_column(values: Sequence[Any]) -> tuple[Any, int]:
             cache[key] = text
         if isinstance(value, float) and abs(value) >= 10**_EXACT_DIGITS:
             long_numbers += 1
-        out.append(text)
+        out[i] = text
     return out, long_numbers
 
 
@@ -198,11 +200,18 @@ def _sheet_table(
     """
     headers = sheet.headers
     width = len(headers)
-    kept: list[list[Any]] = []
-    numbers: list[int] = []
     bad: list[BadRow] = []
+    rows: list[list[Any]] = []
     try:
-        for row in itertools.islice(sheet.rows, limit):
+        rows.extend(itertools.islice(sheet.rows, limit))  # keeps the rows read before an error
+    except Exception as exc:
+        raise FileRejected(f"unreadable workbook at row {number + len(rows)}: {exc}") from exc
+    if all(size == width for size in map(len, rows)):  # calamine's ranges are rectangular
+        kept, numbers = rows, list(range(number + 1, number + 1 + len(rows)))
+        number += len(rows)
+    else:
+        kept, numbers = [], []
+        for row in rows:
             number += 1
             size = len(row)
             if size > width and any(c not in ("", None) for c in row[width:]):
@@ -213,8 +222,7 @@ def _sheet_table(
             if size != width:  # short rows padded with empty cells, empty extra cells dropped
                 row = row[:width] if size > width else [*row, *([None] * (width - size))]
             kept.append(row)
-    except Exception as exc:
-        raise FileRejected(f"unreadable workbook at row {number}: {exc}") from exc
+    del rows
     # rows to columns in one transpose
     cells: list[Any] = list(zip(*kept, strict=True)) if kept else [() for _ in headers]
     del kept

@@ -53,13 +53,22 @@ _SUMMARY_FIRST = "本全总累合小共汇统gstGST"
 """Every char a summary marker can start with (the first chars of ``_SUMMARY``'s branches)."""
 
 
+_LATIN_SECOND = {"g": "r", "s": "u", "t": "o"}
+"""The second char of every Latin summary marker by its first (grand total, sub/sum, total):
+under ``re.IGNORECASE`` only ASCII ``r``/``u``/``o`` (either case) match these."""
+
+
 def _not_summary_pattern() -> str:
     """A regex matching texts that start with an ASCII letter or digit, or a CJK ideograph,
-    that no summary marker starts with: ``summary_text`` is False for them (no leading space
-    to strip, no case folding onto ``g``/``s``/``t``), so they need no Python test."""
+    that no summary marker starts with, or with ``g``/``s``/``t`` and then a char no marker
+    has there (``GD2016…``, ``Sales``, ``T-1``): ``summary_text`` is False for them (no
+    leading space to strip, no case folding onto ``g``/``s``/``t``), so they need no Python
+    test."""
     codes = (*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B),
              *range(_CJK_FIRST, _CJK_LAST + 1))  # fmt: skip
-    return "^[" + _class_ranges(c for c in codes if chr(c) not in _SUMMARY_FIRST) + "]"
+    first = "[" + _class_ranges(c for c in codes if chr(c) not in _SUMMARY_FIRST) + "]"
+    latin = [f"[{a}{a.upper()}][^{b}{b.upper()}]" for a, b in _LATIN_SECOND.items()]
+    return "^(?:" + "|".join([first, *latin]) + ")"
 
 
 def _class_ranges(codes: Iterable[int]) -> str:
@@ -240,14 +249,15 @@ def _summary_rows(table: RawTable, mapping: HeaderMapping) -> pd.Series:
     if not headers or data.empty:
         return pd.Series(flags, index=data.index)
     first = data[headers[0]]
+    filled = False
     for header in headers[1:]:
         if not first.isna().any():
             break
-        first = first.fillna(data[header])
+        first, filled = first.fillna(data[header]), True
     candidates = [first]
     for field in ("source_record_id", "customer_name"):
         header = mapping.fields.get(field)
-        if header is not None:
+        if header is not None and (filled or header != headers[0]):  # not the same cells again
             candidates.append(data[header])
     for cells in candidates:
         flags |= _flags(cells, summary_text, _NOT_SUMMARY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ _TEXT = pd.StringDtype("pyarrow", na_value=float("nan"))
 log = logging.getLogger("customer_archive")
 
 __all__ = [
+    "LINKED_LAYOUT",
+    "LINKED_TABLE",
     "PREPARED_TABLE",
     "LatestParams",
     "RematchPlan",
@@ -40,6 +43,7 @@ __all__ = [
     "best_scores_sql",
     "drop_changed_rows",
     "latest_params_row",
+    "linked_layout",
     "match_state",
     "read_stored",
     "rematch_plan",
@@ -101,14 +105,11 @@ class StoredMatch:
 class RematchPlan:
     """What an incremental link needs: the changed records, the previous link and params.
 
-    Either `stored` is set (the previous link as ``match.prepared`` and positions: nothing
-    is prepared again) or `previous` and `pairs` (the linked records and pairs frame, for a
-    warehouse without a usable ``match.prepared``).
+    The previous link is read from ``match.prepared`` (`stored`: nothing is prepared again)
+    or, for a delta read around the change only, through `reach`.
     """
 
     changed: pd.DataFrame
-    previous: pd.DataFrame | None
-    pairs: pd.DataFrame | None
     params_json: str
     stored: StoredMatch | None = None
     delta: bool = False
@@ -120,7 +121,8 @@ class RematchPlan:
     changed_rows: str | None = None
     """The temporary table holding `changed` as ``clean.records`` holds it (every column, the
     types DuckDB stores), kept for the delta write's ``match.linked_records`` refresh
-    (`write_match_delta`'s ``relinked_rows``); the caller drops it (`drop_changed_rows`)."""
+    (`write_match_delta`'s ``relinked_rows``: their fingerprints are hashed from it); the
+    caller drops it (`drop_changed_rows`)."""
 
 
 def latest_params_row(con: duckdb.DuckDBPyConnection) -> LatestParams | None:
@@ -144,6 +146,79 @@ def match_state(settings_json: str, decisions: pd.DataFrame | None) -> dict[str,
     }
 
 
+LINKED_TABLE = "match.linked_records"
+"""The records of the last link, one row per record: ``record_key`` and ``fingerprint``, the
+content hash (DuckDB's ``hash`` of every column, `linked_layout`) of its ``clean.records``
+row as that link read it. A later link finds the changed records by comparing fingerprints
+(`rematch_plan`). Before branch ``linkhash`` it was a full copy of ``clean.records`` (every
+column): a warehouse holding that copy is still planned from it and its next match write
+replaces it with the fingerprints (`linked_is_current`)."""
+LINKED_LAYOUT = "match.linked_layout"
+"""One row: what the fingerprints of `LINKED_TABLE` hash (`linked_layout`)."""
+_FINGERPRINT = ("record_key", "fingerprint")
+_HASH_PROBE = (
+    "hash('客户档案'::VARCHAR, NULL::VARCHAR, true, NULL::BOOLEAN, 1::BIGINT, 0.5::DOUBLE,"
+    " DATE '2026-12-07', NULL::DATE)::VARCHAR"
+)
+"""DuckDB's hash of fixed values of the types ``clean.records`` holds: a DuckDB whose
+``hash`` differs (another release) hashes these otherwise, and its fingerprints are not
+compared with the stored ones (a full link writes them again)."""
+
+
+def _quoted(columns: Sequence[str]) -> str:
+    return ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+
+
+def linked_layout(
+    con: duckdb.DuckDBPyConnection, source: str = "clean.records"
+) -> pd.DataFrame:
+    """What a fingerprint of ``clean.records`` hashes now, as `LINKED_LAYOUT` stores it.
+
+    Columns: ``columns`` (JSON: every column's name and type, by name: the order they are
+    hashed in) and ``hash_probe`` (`_HASH_PROBE`). `source`: ``clean.records`` or a table of
+    some of its rows (the same columns, as ``CREATE TABLE … AS`` copies them).
+    """
+    relation = con.sql(f"SELECT * FROM {source} LIMIT 0")
+    columns = sorted(zip(relation.columns, (str(t) for t in relation.types), strict=True))
+    ((probe,),) = con.execute(f"SELECT {_HASH_PROBE}").fetchall()
+    return pd.DataFrame(
+        {"columns": [json.dumps(columns, ensure_ascii=False)], "hash_probe": [str(probe)]}
+    )
+
+
+def _fingerprint_sql(con: duckdb.DuckDBPyConnection, source: str = "clean.records") -> str:
+    """SQL of ``record_key, fingerprint`` of `source`'s rows (``clean.records`` or a table of
+    some of its rows: the same columns), hashed as `linked_layout` says."""
+    columns = [name for name, _ in json.loads(linked_layout(con, source)["columns"].iloc[0])]
+    return f"SELECT record_key, hash({_quoted(columns)}) AS fingerprint FROM {source}"
+
+
+def linked_is_current(con: duckdb.DuckDBPyConnection, source: str = "clean.records") -> bool:
+    """Whether `LINKED_TABLE` holds fingerprints hashed as `linked_layout` hashes `source`."""
+    if not (table_exists(con, LINKED_TABLE) and table_exists(con, LINKED_LAYOUT)):
+        return False
+    if table_columns(con, LINKED_TABLE) != list(_FINGERPRINT):
+        return False
+    if sorted(table_columns(con, LINKED_LAYOUT)) != ["columns", "hash_probe"]:
+        return False
+    stored = con.execute(f"SELECT columns, hash_probe FROM {LINKED_LAYOUT}").fetchall()
+    now = linked_layout(con, source)
+    return stored == [(now["columns"].iloc[0], now["hash_probe"].iloc[0])]
+
+
+def _linked_format(con: duckdb.DuckDBPyConnection) -> str | None:
+    """How `LINKED_TABLE` tells the changed records: ``fingerprint`` (`linked_is_current`),
+    ``copy`` (a warehouse of before ``linkhash``: a copy of ``clean.records`` of the same
+    columns), or None (a full link is needed)."""
+    if linked_is_current(con):
+        return "fingerprint"
+    if table_exists(con, LINKED_TABLE) and sorted(table_columns(con, "clean.records")) == sorted(
+        table_columns(con, LINKED_TABLE)
+    ):
+        return "copy"
+    return None
+
+
 def rematch_plan(
     con: duckdb.DuckDBPyConnection,
     state: Mapping[str, str],
@@ -154,22 +229,24 @@ def rematch_plan(
     """What an incremental link needs, or None when only a full rebuild is right.
 
     Full rebuild when: no previous link, the matching settings changed, the steward
-    decisions changed since a link that kept no record of its own
-    (`warehouse.decision_changes`), or records were removed (superseded files, erasure).
-    When only decisions changed, the records of every decision added, changed or removed
-    count as changed records (`decided_records`). Otherwise only the new and changed
-    records are linked against the previous set, with the previous model parameters. The
-    changed records are found in DuckDB (``clean.records EXCEPT match.linked_records``): only
-    they travel to pandas. When the clean change log covers every clean since the last link
-    (``warehouse.ops.clean_changes_since``) both sides are first narrowed to the records it
-    lists (the same result: no other row of ``clean.records`` changed since), else every
-    record is compared. When ``match.prepared`` holds every linked record prepared by
-    `prepared_version`, the previous link is read from it (`read_stored`) and the linked
-    records are not read at all. With `strong_at` (the match threshold) and every table a
-    delta updates, only the strong pairs are read now and the others on demand
-    (`read_stored`): the plan is then a delta's (``delta``), and `con` must stay open until
-    the link is done. With `subset` too, not even those: the plan's `reach` reads only the
-    part of the stored link the change reaches (`warehouse.match_subset.StoredSubset`).
+    decisions changed since a link that kept no record of them (`warehouse.decision_changes`;
+    when it did, the records of every decision added, changed or removed count as changed
+    records: `decided_records`), records were removed (superseded files, erasure), the
+    columns of ``clean.records`` (or DuckDB's hash) changed since the last link, or
+    ``match.prepared`` does not hold every linked record prepared by `prepared_version`
+    (another preparation code: every record is prepared and linked again). Otherwise only
+    the new and changed records are linked against the previous set, with the previous
+    model parameters. The changed records are
+    found in DuckDB (their fingerprint in ``clean.records`` differs from or is missing in
+    ``match.linked_records``): only they travel to pandas. When the clean change log covers
+    every clean since the last link (``warehouse.ops.clean_changes_since``) only the records
+    it lists are compared (the same result: no other row of ``clean.records`` changed since),
+    else every record. The previous link is read from ``match.prepared`` (`read_stored`).
+    With `strong_at` (the match threshold) and every table a delta updates, only the strong
+    pairs are read now and the others on demand (`read_stored`): the plan is then a delta's
+    (``delta``), and `con` must stay open until the link is done. With `subset` too, not
+    even those: the plan's `reach` reads only the part of the stored link the change
+    reaches (`warehouse.match_subset.StoredSubset`).
     """
     latest = latest_params_row(con)
     if latest is None or latest.settings != state["settings"]:
@@ -179,42 +256,36 @@ def rematch_plan(
         decided = decided_records(con, latest.decisions)
         if decided is None:
             return None
-    if not (table_exists(con, "match.linked_records") and table_exists(con, "match.pairs")):
+    if not table_exists(con, "match.pairs"):
         return None
-    cols = table_columns(con, "clean.records")
-    if sorted(cols) != sorted(table_columns(con, "match.linked_records")):
+    form = _linked_format(con)
+    if form is None:
         return None
-    changed = _changed_records(con, cols)
+    if prepared_version is None or not stored_is_usable(con, prepared_version):
+        return None
+    changed = _changed_records(con, form)
     if changed is None:
         return None
     if decided is not None and len(decided):
         changed = with_decided_rows(con, CHANGED_ROWS, decided)
-    if prepared_version is not None and stored_is_usable(con, prepared_version):
-        delta = all(table_exists(con, name) for name in DELTA_TABLES)
-        if delta and subset and strong_at is not None:
-            from warehouse.match_subset import StoredSubset
+    delta = all(table_exists(con, name) for name in DELTA_TABLES)
+    if delta and subset and strong_at is not None:
+        from warehouse.match_subset import StoredSubset
 
-            reach = StoredSubset(con, strong_at)
-            return RematchPlan(
-                changed, None, None, latest.params_json, None, True, reach, CHANGED_ROWS
-            )
-        try:
-            stored = read_stored(con, strong_at if delta else None)
-            return RematchPlan(
-                changed, None, None, latest.params_json, stored, delta, changed_rows=CHANGED_ROWS
-            )
-        except ValueError as err:  # unusable: the older route below still links correctly
-            log.warning("match.prepared not used (%s): preparing every record again", err)
-    drop_changed_rows(con)
-    previous = read_table(con, "match.linked_records", cols)
-    pairs = read_table(con, "match.pairs")
-    assert previous is not None and pairs is not None
-    return RematchPlan(changed, previous, pairs, latest.params_json)
+        reach = StoredSubset(con, strong_at)
+        return RematchPlan(changed, latest.params_json, None, True, reach, CHANGED_ROWS)
+    try:
+        stored = read_stored(con, strong_at if delta else None)
+    except ValueError as err:  # unusable: every record is linked again
+        log.warning("match.prepared not used (%s): a full link", err)
+        drop_changed_rows(con)
+        return None
+    return RematchPlan(changed, latest.params_json, stored, delta, changed_rows=CHANGED_ROWS)
 
 
 _LOGGED_ROWS = {
     "clean.records": "_rematch_clean_rows",
-    "match.linked_records": "_rematch_linked_rows",
+    LINKED_TABLE: "_rematch_linked_rows",
 }
 """Temporary tables of the ``rowid`` of each side's rows of the logged records."""
 
@@ -228,21 +299,24 @@ def drop_changed_rows(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"DROP TABLE IF EXISTS {CHANGED_ROWS}")
 
 
-def _changed_records(con: duckdb.DuckDBPyConnection, cols: list[str]) -> pd.DataFrame | None:
-    """The rows of ``clean.records`` that ``match.linked_records`` does not hold; None when a
-    linked record is no longer clean (removed: a full rebuild is right).
+def _changed_records(con: duckdb.DuckDBPyConnection, form: str) -> pd.DataFrame | None:
+    """The rows of ``clean.records`` whose fingerprint ``match.linked_records`` does not
+    hold; None when a linked record is no longer clean (removed: a full rebuild is right).
+
+    `form` is `_linked_format`'s: ``fingerprint`` compares the fingerprints of the rows (the
+    clean side hashed now), ``copy`` (an older warehouse's full copy) every column.
 
     The rows are kept in DuckDB too, as the temporary table `CHANGED_ROWS`: a delta write
-    copies them into ``match.linked_records`` from there (a scan of their few rows, not of
-    every column of ``clean.records`` again; nothing writes ``clean.records`` in between).
+    hashes the relinked records' fingerprints from there (a scan of their few rows, not of
+    ``clean.records`` again; nothing writes ``clean.records`` in between).
 
     When the clean change log covers every clean since the last link
     (``warehouse.ops.clean_changes_since``), only the rows of the records it lists are
     compared: their ``rowid`` are found over the key column alone, and DuckDB reads the other
     columns of those rows only. The result is the same: no other row changed since that link
-    left ``match.linked_records`` equal to ``clean.records``. Else (first run, an older
-    warehouse, a full clean, a link more than ``CLEAN_LOG_RUNS`` cleans behind) every row of
-    both tables is compared.
+    left ``match.linked_records`` equal to ``clean.records``'s fingerprints. Else (first run,
+    an older warehouse, a full clean, a link more than ``CLEAN_LOG_RUNS`` cleans behind)
+    every row of both tables is compared.
     """
     logged = clean_changes_since(con, linked_run(con))
     within = dict.fromkeys(_LOGGED_ROWS, "")
@@ -253,19 +327,22 @@ def _changed_records(con: duckdb.DuckDBPyConnection, cols: list[str]) -> pd.Data
                 f" SEMI JOIN {logged} USING (record_key)"
             )
             within[table] = f" WHERE rowid IN (SELECT id FROM {rows})"
-    clean, linked = within["clean.records"], within["match.linked_records"]
+    clean, linked = within["clean.records"], within[LINKED_TABLE]
     try:
         (removed,) = con.execute(
-            f"SELECT count(*) FROM (SELECT record_key FROM match.linked_records{linked}"
+            f"SELECT count(*) FROM (SELECT record_key FROM {LINKED_TABLE}{linked}"
             f" EXCEPT SELECT record_key FROM clean.records{clean})"
         ).fetchall()[0]
         if removed:
             return None
-        listed = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-        keys = (
-            f"record_key IN (SELECT record_key FROM (SELECT {listed} FROM clean.records{clean}"
-            f" EXCEPT SELECT {listed} FROM match.linked_records{linked}))"
-        )
+        if form == "fingerprint":
+            now = _fingerprint_sql(con, "clean.records") + clean
+            stored = f"SELECT {_quoted(_FINGERPRINT)} FROM {LINKED_TABLE}{linked}"
+        else:
+            listed = _quoted(table_columns(con, "clean.records"))
+            now = f"SELECT {listed} FROM clean.records{clean}"
+            stored = f"SELECT {listed} FROM {LINKED_TABLE}{linked}"
+        keys = f"record_key IN (SELECT record_key FROM ({now} EXCEPT {stored}))"
         where = keys if logged is None else f"{clean.removeprefix(' WHERE ')} AND {keys}"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {CHANGED_ROWS} AS SELECT * FROM clean.records"
@@ -291,12 +368,12 @@ def stored_is_usable(con: duckdb.DuckDBPyConnection, prepared_version: str) -> b
         f"SELECT (SELECT count(*) FROM {PREPARED_TABLE}"
         f"         WHERE {PREPARED_VERSION} IS DISTINCT FROM ?),"
         f" (SELECT count(*) FROM {PREPARED_TABLE}),"
-        " (SELECT count(*) FROM match.linked_records AS l"
+        f" (SELECT count(*) FROM {LINKED_TABLE} AS l"
         f"   SEMI JOIN {PREPARED_TABLE} AS p USING (record_key)),"
         " (SELECT count(*) FROM match.clusters)",
         [prepared_version],
     ).fetchall()[0]
-    (total,) = con.execute("SELECT count(*) FROM match.linked_records").fetchall()[0]
+    (total,) = con.execute(f"SELECT count(*) FROM {LINKED_TABLE}").fetchall()[0]
     return other == 0 and rows == linked == total == clustered
 
 
@@ -543,8 +620,10 @@ def write_match_tables(
             `prepared`).
         prepared_rows: "all" or "changed".
         relinked: the record keys an incremental link relinked (new and changed records):
-            only their rows of ``match.linked_records`` are refreshed from ``clean.records``
-            (no record was removed, else the link is a full one); None = copy it whole.
+            only their fingerprints in ``match.linked_records`` are hashed from
+            ``clean.records`` again (no record was removed, else the link is a full one);
+            None = every record's (also when the stored fingerprints are not hashed as
+            `linked_layout` hashes now: an older warehouse's copy is replaced).
         pair_batches: ``match.pairs`` as a stream of Arrow record batches (then not in
             `tables`): DuckDB reads it a batch at a time, so the pairs never exist as one
             frame (a full link's 14 M pairs at 1 M records). Several streams (consecutive
@@ -592,8 +671,15 @@ def write_match_tables(
     views = {name: f"_stream_{name.replace('.', '_')}" for name in streams}
     # the streams, registered as views, are copied in like tables (in the same transaction)
     copies = {name: views[name] for name in streams if name != "match.pairs"}
+    # the fingerprints of the linked records, hashed inside DuckDB in the write's transaction
+    # (no round trip through pandas; nothing writes clean.records between this stage's read
+    # and this write): a view over clean.records, copied whole or refreshed by key
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_FINGERPRINTS} AS {_fingerprint_sql(con)}")
+    if relinked is not None and not linked_is_current(con):
+        relinked = None
     if relinked is None:
-        copies["match.linked_records"] = "clean.records"
+        copies[LINKED_TABLE] = _FINGERPRINTS
+        frames[LINKED_LAYOUT] = linked_layout(con)
     if "match.pairs" in streams:
         copies["match.pairs"] = views["match.pairs"]
     for name, stream in streams.items():
@@ -614,8 +700,6 @@ def write_match_tables(
         replace_tables(
             con,
             frames,
-            # the records just linked, copied inside DuckDB (no 1 M-row round trip through
-            # pandas); nothing writes clean.records between this stage's read and this write
             copies=copies,
             upserts=upserts,
             drops=drops,
@@ -623,19 +707,23 @@ def write_match_tables(
                 {}
                 if relinked is None
                 else {
-                    "match.linked_records": (
-                        "clean.records",
+                    LINKED_TABLE: (
+                        _FINGERPRINTS,
                         pd.DataFrame({"record_key": relinked.astype(str).to_numpy(dtype=object)}),
                     )
                 }
             ),
         )
     finally:
+        con.execute(f"DROP VIEW IF EXISTS {_FINGERPRINTS}")
         if len(registered) > len(views):
             con.execute("DROP VIEW IF EXISTS _stream_match_pairs")
         for view in registered:
             con.unregister(view)
 
+
+_FINGERPRINTS = "_linked_fingerprints"
+"""The temporary view of ``clean.records``' fingerprints a full write copies."""
 
 _PREPARED_BATCH_ROWS = 100_000
 
@@ -702,7 +790,9 @@ def write_match_delta(
     `dropped` pairs; a delta row not stored as it is is inserted. Every row outside the scope
     stays as it is (not read, not rewritten). ``match.blocking_stats`` is replaced, the params
     row appended, ``match.prepared`` updated with the rows this run prepared or re-flagged
-    and ``match.linked_records`` refreshed for the relinked records. The records whose
+    and the relinked records' fingerprints in ``match.linked_records`` replaced (every
+    record's when the stored ones are not hashed as `linked_layout` hashes now: an older
+    warehouse's full copy of ``clean.records`` is replaced). The records whose
     ``match.pairs`` or ``match.clusters`` rows were deleted or inserted are logged in the same
     transaction (``warehouse.ops.record_match_run``): the golden build hashes only those.
 
@@ -728,8 +818,8 @@ def write_match_delta(
         within: the records the link read (`dedupe.LinkDelta.partial`: its pairs hold the
             affected records' pairs with these only); None = every record.
         relinked_rows: a table holding the `relinked` records' ``clean.records`` rows as
-            they are now (`RematchPlan.changed_rows`), copied into ``match.linked_records``;
-            None: they are read from ``clean.records`` (a scan of every column of it).
+            they are now (`RematchPlan.changed_rows`), their fingerprints hashed from it;
+            None: from ``clean.records`` (a scan of every column of it).
 
     Returns:
         Rows deleted and inserted per table.
@@ -738,9 +828,11 @@ def write_match_delta(
         ValueError: a table the delta updates is missing (a full write is needed).
         duckdb.Error: a write failed; every table keeps its previous content.
     """
-    for name in (*DELTA_TABLES, PREPARED_TABLE, "match.linked_records"):
+    for name in (*DELTA_TABLES, PREPARED_TABLE, LINKED_TABLE):
         if not table_exists(con, name):
             raise ValueError(f"{name} is missing: a nightly link cannot be written as a delta")
+    # the relinked rows' table has clean.records' columns: the write reads nothing else of it
+    refresh = linked_is_current(con, relinked_rows or "clean.records")
     rows = prepared.assign(**{PREPARED_VERSION: prepared_version})
     params = concat_frames(read_table(con, "match.params"), pd.DataFrame([dict(params_row)]))
     views = {
@@ -760,6 +852,8 @@ def write_match_delta(
     }
     if within is not None:
         views["_delta_within"] = _key_table(within)
+    if not refresh:
+        views["_delta_layout"] = to_duckdb_arrow(linked_layout(con))
     stats = tables.get("match.blocking_stats")
     if stats is not None:
         views["_delta_stats"] = to_duckdb_arrow(stats)
@@ -798,15 +892,23 @@ def write_match_delta(
                 " (SELECT record_key FROM _delta_prepared)"
             )
             con.execute(f"INSERT INTO {PREPARED_TABLE} BY NAME SELECT * FROM _delta_prepared")
-            con.execute(
-                "DELETE FROM match.linked_records WHERE record_key IN"
-                " (SELECT record_key FROM _delta_relinked)"
-            )
-            con.execute(
-                "INSERT INTO match.linked_records BY NAME SELECT * FROM"
-                f" {relinked_rows or 'clean.records'}"
-                " WHERE record_key IN (SELECT record_key FROM _delta_relinked)"
-            )
+            if refresh:
+                con.execute(
+                    f"DELETE FROM {LINKED_TABLE} WHERE record_key IN"
+                    " (SELECT record_key FROM _delta_relinked)"
+                )
+                con.execute(
+                    f"INSERT INTO {LINKED_TABLE} BY NAME"
+                    f" {_fingerprint_sql(con, relinked_rows or 'clean.records')}"
+                    " WHERE record_key IN (SELECT record_key FROM _delta_relinked)"
+                )
+            else:  # an older warehouse's copy (or other hashes): every record's fingerprint
+                con.execute(
+                    f"CREATE OR REPLACE TABLE {LINKED_TABLE} AS {_fingerprint_sql(con)}"
+                )
+                con.execute(
+                    f"CREATE OR REPLACE TABLE {LINKED_LAYOUT} AS SELECT * FROM _delta_layout"
+                )
             if stats is not None:
                 con.execute(
                     "CREATE OR REPLACE TABLE match.blocking_stats AS SELECT * FROM _delta_stats"

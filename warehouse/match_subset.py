@@ -506,17 +506,23 @@ class StoredSubset:
             " FROM _sub_now AS n WHERE n.record_key IN (SELECT record_key FROM _sub_want)"
         )
         for i in firsts:
+            # (against the ranked blocks, one row a block: not every member of the
+            # sorted-neighbourhood rules' ranks, ≈ every record)
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE _sub_blk{i} AS SELECT DISTINCT k{i} AS k"
                 f" FROM _sub_wrows WHERE k{i} IS NOT NULL"
-                f" AND k{i} NOT IN (SELECT k FROM _sub_rank{i})"
+                f" AND k{i} NOT IN (SELECT k FROM _sub_bk{i})"
             )
         inside = " OR ".join(
             f"{_q(self.layouts[i].key)} IN (SELECT k FROM _sub_blk{i})" for i in firsts
         )
+        # only what the blocks' sizes and places read: key and order columns
+        columns = dict.fromkeys(
+            ["record_key", *(c for i in firsts for c in (self.layouts[i].key,
+                                                          self.layouts[i].order))])
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _sub_brows AS SELECT * FROM _sub_now"
-            f" WHERE {inside or 'false'}"
+            f"CREATE OR REPLACE TEMP TABLE _sub_brows AS SELECT {', '.join(map(_q, columns))}"
+            f" FROM _sub_now WHERE {inside or 'false'}"
         )
         for i in firsts:
             k = _q(self.layouts[i].key)

@@ -292,9 +292,9 @@ def cleaner_version_sql(version: str) -> list[str]:
 def linked_run(con: duckdb.DuckDBPyConnection) -> str | None:
     """The run of the last link (the newest ``match.params`` row), or None.
 
-    That link left ``match.linked_records`` equal to ``clean.records`` as the same run's clean
-    had written it (a full link copies it whole, a nightly one refreshes every changed record,
-    in the transaction that appends the params row).
+    That link left ``match.linked_records`` holding the fingerprint of every ``clean.records``
+    row as the same run's clean had written it (a full link hashes every record, a nightly one
+    every changed record, in the transaction that appends the params row).
     """
     if not table_exists(con, "match.params"):
         return None

@@ -99,7 +99,9 @@ def reindex_raw_files(con: duckdb.DuckDBPyConnection, source: str) -> None:
     index_raw_rows(con, source, raw_table(source))
 
 
-def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+def insert_frame(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table
+) -> None:
     """Append a frame inside the caller's transaction, creating the table from it if absent."""
     con.register("_frame", frame)
     try:
@@ -121,15 +123,33 @@ class RawStaging:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self._folder = tempfile.TemporaryDirectory(prefix="ingest-batches-")
+        self._folder: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
+            prefix="ingest-batches-"
+        )
+        self.folder = Path(self._folder.name)
         self.row_files: list[Path] = []
         self.quarantine_files: list[Path] = []
         self.rows = 0
         self.quarantined = 0
+        self.ingested_at: str | None = None
+        """When set, the staged rows' ``ingested_at`` as published (see :meth:`relation`)."""
+
+    def __getstate__(self) -> dict[str, object]:
+        """A copy for another process writes into the same folder but never removes it."""
+        state = dict(self.__dict__)
+        state["_folder"] = None
+        return state
+
+    def adopt(self, other: RawStaging) -> None:
+        """Take what ``other`` (a copy of this staging filled in another process) spilled."""
+        if other.folder != self.folder:
+            raise ValueError(f"staged files in {other.folder}, not in {self.folder}")
+        self.row_files, self.quarantine_files = list(other.row_files), list(other.quarantine_files)
+        self.rows, self.quarantined = other.rows, other.quarantined
 
     def _write(self, frame: pd.DataFrame, kind: str) -> Path:
         files = self.row_files if kind == "rows" else self.quarantine_files
-        path = Path(self._folder.name) / f"{kind}-{len(files):06d}.parquet"
+        path = self.folder / f"{kind}-{len(files):06d}.parquet"
         pq.write_table(to_duckdb_arrow(frame), path)
         files.append(path)
         return path
@@ -155,23 +175,36 @@ class RawStaging:
                     setattr(self, counter, getattr(self, counter) - table.num_rows + kept.num_rows)
 
     def relation(self, kind: str) -> str | None:
-        """The spilled rows (``rows`` or ``quarantine``) as a DuckDB table function, in order."""
+        """The spilled rows (``rows`` or ``quarantine``) as a DuckDB relation, in order.
+
+        With ``ingested_at`` set, the kept rows carry it instead of the stamp they were read
+        with (rows read ahead of their stage, `pipelines.ingest_ahead`, take the stage's).
+        """
         files = self.row_files if kind == "rows" else self.quarantine_files
         if not files:
             return None
-        listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-        return f"read_parquet([{listed}], union_by_name = true)"
+        listed = ", ".join(_quoted(str(p)) for p in files)
+        scan = f"read_parquet([{listed}], union_by_name = true)"
+        if kind == "rows" and self.ingested_at is not None:
+            return f"(SELECT * REPLACE ({_quoted(self.ingested_at)} AS ingested_at) FROM {scan})"
+        return scan
 
     def close(self) -> None:
-        """Remove the spilled files."""
-        self._folder.cleanup()
+        """Remove the spilled files (a copy made for another process removes nothing)."""
+        if self._folder is not None:
+            self._folder.cleanup()
+
+
+def _quoted(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def persist_delivery(
     con: duckdb.DuckDBPyConnection,
     source: str,
     canonical_fields: Sequence[str],
-    rows: pd.DataFrame,
+    rows: pd.DataFrame | pa.Table,
     superseded_files: Iterable[Path | str],
     side_tables: dict[str, pd.DataFrame],
     run_id: str,
@@ -183,7 +216,8 @@ def persist_delivery(
         con: the warehouse.
         source: the source name (``raw.<source>``).
         canonical_fields: the canonical text columns of every raw table.
-        rows: the rows read (``run_id`` and ``active`` are added here).
+        rows: the rows read, a frame or an Arrow table (``run_id`` and ``active`` are added
+            here).
         superseded_files: earlier files this delivery replaces (their rows become inactive).
         side_tables: ``quarantine.rows``, ``quarantine.files`` and ``ops.deliveries`` frames.
         run_id: the run writing.
@@ -192,9 +226,14 @@ def persist_delivery(
 
     The per-file index ``ops.raw_files`` is kept in step (same transaction).
     """
-    rows = rows.copy()
-    rows["run_id"] = run_id
-    rows["active"] = True
+    if isinstance(rows, pa.Table):
+        count = rows.num_rows
+        rows = rows.append_column("run_id", pa.array([run_id] * count, pa.string()))
+        rows = rows.append_column("active", pa.array([True] * count, pa.bool_()))
+    else:
+        rows = rows.copy()
+        rows["run_id"] = run_id
+        rows["active"] = True
     con.execute("BEGIN TRANSACTION")
     try:
         ensure_raw_table(con, source, canonical_fields)

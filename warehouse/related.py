@@ -103,6 +103,10 @@ def _golden_values(out: pd.DataFrame, golden: pd.DataFrame, cols: list[str]) -> 
     return [golden[c].take(safe).set_axis(out.index).where(found) for c in cols]
 
 
+_RECORD_ORDER = ["date", "source_system", "record_key"]
+"""The order a customer's records are folded in (oldest first; ties by source, then key)."""
+
+
 def build_contacts(base: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
     """Every distinct contact (person + phone + email) of each customer with role and validity.
 
@@ -127,11 +131,14 @@ def build_contacts(base: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
             "email": _text(base, "email"),
             "source_system": base["source_system"],
             "date": base["_record_date"],
+            "record_key": base["record_key"],
         }
     )
     c = c[c[["contact_name", "phone", "email"]].notna().any(axis=1)]
     keys = ["customer_id", "contact_name", "phone", "email"]
-    c = c.sort_values(["date", "source_system"], na_position="first")
+    # the record key breaks ties (one source, one day: 小姐 or 女士?), so the title kept does
+    # not depend on the order the records were read in
+    c = c.sort_values(_RECORD_ORDER, na_position="first")
     grouped = c.groupby(keys, dropna=False, sort=False)
     out = grouped.agg(
         contact_title=("contact_title", "last"),
@@ -180,7 +187,8 @@ def build_addresses(base: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
         a[col] = _text(base, col)
     a["source_system"] = base["source_system"]
     a["date"] = base["_record_date"]
-    a = a[a[parts].notna().any(axis=1)]
+    a["record_key"] = base["record_key"]
+    a = a[a[parts].notna().any(axis=1)].sort_values(_RECORD_ORDER, na_position="first")
     keys = ["customer_id", *parts]
     grouped = a.groupby(keys, dropna=False, sort=False)
     out = grouped.agg(

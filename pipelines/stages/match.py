@@ -15,7 +15,6 @@ from dedupe import (
     ModelParams,
     PairSet,
     StoredLink,
-    link_incremental,
     link_stored,
     link_stored_delta,
     link_subset_delta,
@@ -165,27 +164,18 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult | LinkDelta
         except ValueError as err:  # the whole stored link still links correctly
             log.warning("match: the reached records do not fit (%s): reading every one", err)
             plan.stored = read_stored(reach.con, ctx.config.matching.match_threshold)
-    if plan.stored is not None:
-        try:
-            return (link_stored_delta if plan.delta else link_stored)(
-                plan.changed,
-                stored_link(plan.stored),
-                ctx.config.matching,
-                inputs.decisions,
-                params,
-            )
-        finally:
-            # the reader of the other stored pairs holds the connection: not kept past the link
-            plan.stored.more = None
-    assert plan.previous is not None and plan.pairs is not None
-    return link_incremental(
-        plan.changed,
-        plan.previous,
-        plan.pairs,
-        ctx.config.matching,
-        inputs.decisions,
-        params,
-    )
+    assert plan.stored is not None
+    try:
+        return (link_stored_delta if plan.delta else link_stored)(
+            plan.changed,
+            stored_link(plan.stored),
+            ctx.config.matching,
+            inputs.decisions,
+            params,
+        )
+    finally:
+        # the reader of the other stored pairs holds the connection: not kept past the link
+        plan.stored.more = None
 
 
 def stored_link(stored: StoredMatch) -> StoredLink:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -42,7 +47,7 @@ from .quality import check_outcomes
 
 log = logging.getLogger("customer_archive")
 
-__all__ = ["PublishStats", "SnapshotStats", "snapshot_stage", "swap_stage"]
+__all__ = ["PublishStats", "SnapshotStats", "beside", "snapshot_stage", "swap_stage"]
 
 
 @dataclass(kw_only=True)
@@ -107,19 +112,23 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
             details={"run_id": ctx.run_id, "reason": "business resumed"},
         )
         log.info("publish    %d dormant customer(s) reactivated", len(reactivated))
-    exported = publish_exports(
-        con,
-        ensure_dir(cfg.resolve(cfg.exports_dir) / "golden"),
-        ctx.run_id,
-        ctx.run_date,
-        changed,
-        cfg.export_full_every_days,
-        states=(before, published_state(con)),
-        sources=inserted_from(con, changed),
-    )
+    states = (before, published_state(con))
+    export_dir = ensure_dir(cfg.resolve(cfg.exports_dir) / "golden")
+    sources = inserted_from(con, changed)
+
+    def exports(cursor: duckdb.DuckDBPyConnection) -> list[Path]:
+        return publish_exports(
+            cursor, export_dir, ctx.run_id, ctx.run_date, changed, cfg.export_full_every_days,
+            states=states, sources=sources,
+        )  # fmt: skip
+
+    # the Parquet exports (DuckDB's COPY: no Python) are written on a second connection
+    # while the analyst mart is masked (Python) and written: the same files, beside it
+    with beside(con, exports) as exporting:
+        # the analyst mart: the touched customers' rows replaced, or rebuilt whole (mart_delta)
+        mart = update_analyst_mart(cfg, con, changed, states, ctx.run_date)
+    exported = exporting.result()
     export = "changes" if any(p.parent.name.startswith("seq=") for p in exported) else "full"
-    # the analyst mart: the touched customers' rows replaced, or rebuilt whole (mart_delta)
-    mart = update_analyst_mart(cfg, con, changed, (before, published_state(con)), ctx.run_date)
     mart_mode = "off" if mart is None else mart.mode
     if mart is not None and mart.mode == "full":
         log.info("publish    analyst mart rebuilt whole: %s", mart.reason)
@@ -139,6 +148,39 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
         mart=mart_mode,
         mart_customers=None if mart is None or mart.mode == "full" else mart.customers,
     )
+
+
+T = TypeVar("T")
+
+
+@contextmanager
+def beside(
+    con: duckdb.DuckDBPyConnection, work: Callable[[duckdb.DuckDBPyConnection], T]
+) -> Iterator[Future[T]]:
+    """Run ``work`` in a thread on a cursor of ``con`` (its own connection to the database,
+    ``con``'s database selected) while the block runs; yield its future.
+
+    The block's end waits for ``work`` and raises its error; when the block itself fails,
+    ``work`` is waited for, its own error (if any) logged, and the block's error raised. The
+    cursor is closed once ``work`` is done.
+    """
+    (database,) = con.execute("SELECT current_database()").fetchone() or ("",)
+    cursor = con.cursor()
+    try:
+        cursor.execute(f'USE "{database}"')  # a cursor starts in the in-memory catalog
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-beside") as pool:
+            future = pool.submit(work, cursor)
+            try:
+                yield future
+            except BaseException:
+                wait([future])
+                error = future.exception()
+                if error is not None:
+                    log.error("publish    the work beside the failed step failed too: %r", error)
+                raise
+            future.result()
+    finally:
+        cursor.close()
 
 
 def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotStats:

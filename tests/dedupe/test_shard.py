@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from dedupe import LinkResult, MatchSettings, link_records, link_sharded
-from dedupe.shard import shard_pairs
+from dedupe.shard import (
+    AT_COLUMN,
+    finish_sharded,
+    prepare_sharded,
+    read_shard_file,
+    score_shard,
+    shard_frames,
+    shard_pairs,
+    write_shard_files,
+)
 from tests.dedupe.synth import make_records
 
 
@@ -85,3 +95,86 @@ def test_windowed_blocks_shard_exactly() -> None:
 def test_bad_shard_count_is_refused(data, bad: int) -> None:
     with pytest.raises(ValueError, match="shards"):
         link_sharded(data[0], shards=bad)
+
+
+def test_each_shard_loads_only_its_own_records(data, tmp_path) -> None:
+    records, _, single = data
+    from dedupe.prepare import prepare_records
+
+    prepared = prepare_records(records)
+    settings = MatchSettings()
+    files = write_shard_files(prepared, settings, 4, tmp_path)
+    parts, loaded = [], []
+    for shard, path in enumerate(files):
+        frame = read_shard_file(path)
+        loaded.append(len(frame))
+        assert 0 < len(frame) < len(prepared)
+        assert frame[AT_COLUMN].is_monotonic_increasing
+        at = frame[AT_COLUMN].to_numpy()
+        assert frame["record_key"].tolist() == prepared["record_key"].iloc[at].tolist()
+        # scored from its own file only, the shard gives what it gives from every record
+        pairs, stats = score_shard(frame, settings, single.params, shard, 4)
+        whole, whole_stats = shard_pairs(prepared, settings, single.params, shard, 4)
+        assert pairs.ids(len(prepared)).tolist() == whole.ids(len(prepared)).tolist()
+        assert pairs.probability.tolist() == whole.probability.tolist()
+        pd.testing.assert_frame_equal(stats, whole_stats)
+        parts.append(pairs)
+    assert sum(loaded) < 4 * len(prepared)
+    ids = np.concatenate([p.ids(len(prepared)) for p in parts])
+    assert len(np.unique(ids)) == len(ids) == (single.pairs["rule"] != "steward").sum()
+
+
+def test_a_key_most_records_share_is_split_over_the_shards() -> None:
+    # a small cap windows most blocks; the largest (a record kind) is cut into segments
+    records, _ = make_records(400, seed=9)
+    settings = MatchSettings(max_block_size=3, block_window=2)
+    from dedupe.levels import rules_for
+    from dedupe.prepare import prepare_records
+
+    prepared = prepare_records(records, settings)
+    rule = max(rules_for(settings), key=lambda r: prepared[r.key].value_counts().max())
+    largest = prepared[rule.key].value_counts().index[0]
+    members = set(prepared.loc[prepared[rule.key] == largest, "record_key"])
+    assert len(members) > len(prepared) // 4
+    frames = dict(shard_frames(prepared, settings, 5))
+    holding = [s for s, f in frames.items() if members & set(f["record_key"])]
+    assert len(holding) > 1
+    assert all(not members <= set(f["record_key"]) for f in frames.values())
+    single = link_records(records, settings)
+    _assert_same(link_sharded(records, settings, None, single.params, shards=5), single)
+
+
+def test_shards_without_the_whole_frame_equal_single_process(data, tmp_path) -> None:
+    # every shard scored in a worker process from its own file: same link as in one process
+    records, decisions, single = data
+    settings = MatchSettings()
+    setup = prepare_sharded(records, settings, decisions, single.params)
+    files = write_shard_files(setup.prepared, settings, 3, tmp_path)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(_score_file, path, settings, setup.params, s, 3)
+            for s, path in enumerate(files)
+        ]
+        results = [f.result() for f in futures]
+    _assert_same(finish_sharded(setup, settings, results), single)
+
+
+def _score_file(path, settings, params, shard: int, shards: int):
+    return score_shard(read_shard_file(path), settings, params, shard, shards)
+
+
+def test_an_empty_shard_scores_no_pairs(tmp_path) -> None:
+    records, _ = make_records(6, seed=2)
+    settings = MatchSettings()
+    single = link_records(records, settings)
+    from dedupe.prepare import prepare_records
+
+    prepared = prepare_records(records)
+    frames = dict(shard_frames(prepared, settings, 64))
+    empty = [s for s, f in frames.items() if len(f) == 0]
+    assert empty
+    pairs, stats = score_shard(frames[empty[0]], settings, single.params, empty[0], 64)
+    assert len(pairs) == 0 and stats["pairs"].sum() == 0
+    assert link_sharded(records, settings, None, single.params, shards=64).pairs.equals(
+        single.pairs
+    )

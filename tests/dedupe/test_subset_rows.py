@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from dedupe.incremental import FLAG_GROUPS, _sorted_rows
+from dedupe import incremental
+from dedupe.incremental import FLAG_GROUPS, _sorted_rows, _text_column
 
 
 def test_the_subset_rows_equal_the_sorted_concatenation_of_kept_new_and_reflagged_rows() -> None:
@@ -39,3 +41,37 @@ def test_the_subset_rows_equal_the_sorted_concatenation_of_kept_new_and_reflagge
     pd.testing.assert_frame_equal(got, expected)
     assert got["record_key"].tolist() == ["a", "b", "c", "d", "e"]
     assert got[flag].tolist() == [True, False, False, True, False]
+
+
+def test_a_read_column_is_converted_as_the_link_holds_it_without_a_frame_per_column(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`_text_column` gives each column as ``_link_text`` of the whole frame holds it (index
+    reset): a `keep` column of Arrow strings as objects with None, an object column of
+    strings outside `keep` as Arrow strings, the others as they are; only that object
+    column goes through `_link_text` (not a frame built for each of a read's columns)."""
+    text = pd.StringDtype("pyarrow", na_value=float("nan"))
+    frame = pd.DataFrame({
+        "record_key": pd.Series(["a", "b", "c"], dtype=text),
+        "name_key": pd.Series(["x", None, "z"], dtype=text),
+        "phone_masked": pd.Series([None, None, None], dtype=object),
+        "city": pd.Series(["p", None, "q"], dtype=object),
+        "given_name": pd.Series([None, None, None], dtype=object),
+        "score": [1.0, 2.0, 3.0],
+        "email_shared": [True, False, True],
+    }).set_axis([7, 8, 9])  # fmt: skip
+    keep = frozenset({"record_key", "name_key", "phone_masked"})
+    whole = incremental._link_text(frame.reset_index(drop=True), keep)
+    calls: list[str] = []
+    link_text = incremental._link_text
+
+    def spy(part: pd.DataFrame, keep: frozenset[str]) -> pd.DataFrame:
+        calls.extend(part.columns)
+        return link_text(part, keep)
+
+    monkeypatch.setattr(incremental, "_link_text", spy)
+    for column in frame.columns:
+        pd.testing.assert_series_equal(_text_column(frame[column], keep), whole[column])
+    assert whole["name_key"].tolist() == ["x", None, "z"]
+    assert isinstance(whole["city"].dtype, pd.StringDtype)
+    assert calls == ["city", "given_name"]

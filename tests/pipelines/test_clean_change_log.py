@@ -1,6 +1,6 @@
 """The nightly match finds the changed records from the clean change log: the same records as
-comparing every row (``clean.records EXCEPT match.linked_records``), also after a run whose
-match failed or whose clean was rolled back.
+comparing every row (``clean.records``' fingerprints ``EXCEPT match.linked_records``), also
+after a run whose match failed or whose clean was rolled back.
 
 Replay nights (re-exports, deltas, deletions, a late file) run the ingest, clean and match
 stages one by one; before each match the records the log narrows to are checked against the
@@ -9,6 +9,7 @@ whole-table comparison, which is what the match stage relinks.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -29,13 +30,21 @@ from warehouse.ops import clean_changes_since, linked_run
 
 
 def _except_everything(con) -> set[str]:
-    """The changed records as the match stage found them before the log: every row compared."""
-    listed = ", ".join(f'"{c}"' for c in table_columns(con, "clean.records"))
+    """The changed records as the match stage found them before the log: every row compared
+    (its fingerprint, hashed here from the columns ``match.linked_layout`` names)."""
+    (layout,) = con.execute("SELECT columns FROM match.linked_layout").fetchone()
+    listed = ", ".join(f'"{name}"' for name, _ in json.loads(layout))
+    assert sorted(json.loads(layout)) == sorted(
+        [c, t] for c, t in zip(
+            table_columns(con, "clean.records"),
+            map(str, con.sql("SELECT * FROM clean.records LIMIT 0").types), strict=True,
+        )
+    )
     return {
         r[0]
         for r in con.execute(
-            f"SELECT record_key FROM (SELECT {listed} FROM clean.records"
-            f" EXCEPT SELECT {listed} FROM match.linked_records)"
+            f"SELECT record_key FROM (SELECT record_key, hash({listed}) FROM clean.records"
+            " EXCEPT SELECT record_key, fingerprint FROM match.linked_records)"
         ).fetchall()
     }
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from dedupe import ModelParams
+from pipelines import sharding
 from pipelines.access import open_warehouse
 from pipelines.definitions import build_definitions
 from pipelines.jobs import JOB_NAME, WAREHOUSE_TAG_KEY
@@ -84,13 +85,37 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> tuple[
 
 
 def test_sharded_run_equals_single_process_run(
-    tmp_path: Path, demo_dir: Path, baseline: tuple[Path, RunOutcome]
+    tmp_path: Path,
+    demo_dir: Path,
+    baseline: tuple[Path, RunOutcome],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    read: dict[str, int] = {}
+    original = sharding.read_shard_file
+
+    def spy(path: Path) -> pd.DataFrame:
+        frame = original(path)
+        read[path.name] = len(frame)
+        return frame
+
+    monkeypatch.setattr(sharding, "read_shard_file", spy)
     cfg = _project(tmp_path, demo_dir / "landing", {"match_shards": 3})
+    warehouse = load_config(cfg).resolve(load_config(cfg).warehouse)
+    left = sharding.shard_folder(warehouse, "a-run-that-was-killed") / "shard_0000.pkl"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"left behind")
     first = run_pipeline(cfg, run_date=RUN_DATE)
     assert first.stats.match.shards == 3
     assert first.stats.match.mode == "full"
     _assert_same_run(cfg, first, baseline)
+    # each shard step loaded its own records' file only, never every record
+    records = first.stats.match.records_relinked
+    assert sorted(read) == [f"shard_{s:04d}.pkl" for s in range(3)]
+    assert all(0 < n < records for n in read.values()), (read, records)
+    # the shard files are removed once match.* is written, and an earlier run's leftovers
+    # when the next full rebuild starts
+    assert not sharding.shard_folder(warehouse, first.run_id).exists()
+    assert not left.parent.exists()
     assert "scored in 3 blocking shards" in format_summary(first)
     assert "blocking shards" not in format_summary(baseline[1])
 

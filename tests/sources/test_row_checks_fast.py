@@ -74,3 +74,19 @@ def test_stored_composable_table_equals_a_scan_of_the_unicode_database() -> None
     assert unicodedata.unidata_version == row_checks._COMPOSABLE_UNIDATA  # else it scans
     assert row_checks._composable() == row_checks._scan_composable()
     assert {ord("e"), 0x301, ord("="), 0x338} <= row_checks._composable()
+
+
+def test_summary_prefilter_rules_out_latin_ids_by_their_second_char() -> None:
+    """Ids and words starting with g/s/t (GD2016…, Sales, T-1) need no per-cell test unless
+    their second char can continue a marker (grand total, sub/sum, total)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from sources.row_checks import _NOT_SUMMARY, summary_text
+
+    ruled_out = ["GD201601080001", "Sales", "SH-1", "T-1", "tk0001", "g2", "Gx total"]
+    kept = ["Grand total: 3", "subtotal 5", "Sum: 2", "TOTAL", "total(3)", "Gr", "su", "To"]
+    skipped = pc.match_substring_regex(pa.array(ruled_out + kept), _NOT_SUMMARY).to_pylist()
+    assert skipped == [True] * len(ruled_out) + [False] * len(kept)
+    assert not any(summary_text(c) for c in ruled_out)
+    assert [summary_text(c) for c in kept[:5]] == [True] * 5

@@ -214,3 +214,34 @@ def test_fact_without_record_is_an_error(three_sources, one_customer):
     )  # fmt: skip
     with pytest.raises(ValueError, match="unknown records"):
         _build(three_sources, one_customer, None, transactions)
+
+
+def test_contacts_and_addresses_do_not_depend_on_the_order_records_are_read(
+    three_sources, one_customer
+):
+    """Two records of one source and one day naming the same contact with different titles
+    (小姐 / 女士), or one address with two division codes: the golden tables are the same
+    whichever record the warehouse hands over first."""
+    twin = three_sources[three_sources["record_key"] == "sales:S001"].copy()
+    twin["record_key"] = "sales:S002"
+    twin["contact_title"] = "女士"
+    twin["division_code"] = "110108"
+    records = pd.concat([three_sources, twin], ignore_index=True)
+    records.loc[records["record_key"] == "sales:S001", ["contact_title", "division_code"]] = [
+        "小姐",
+        "110100",
+    ]
+    assignments = pd.concat(
+        [one_customer, one_customer.head(1).assign(record_key="sales:S002")], ignore_index=True
+    )
+    built = [
+        _build(records.iloc[order].reset_index(drop=True), assignments)
+        for order in (list(range(len(records))), list(range(len(records)))[::-1])
+    ]
+    for name in ("contacts", "addresses"):
+        a, b = (getattr(g, name) for g in built)
+        pd.testing.assert_frame_equal(a, b)
+    contact = built[0].contacts
+    assert contact.loc[contact["phone"].eq(twin["phone"].iloc[0]), "contact_title"].tolist() == [
+        "女士"
+    ]  # the later key of the tie

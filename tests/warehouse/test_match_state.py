@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -22,12 +23,14 @@ from dedupe import (
     stored_pair_set,
 )
 from tests.dedupe.synth import make_records
-from warehouse import read_table, replace_tables
+from warehouse import read_table, replace_tables, table_columns
 from warehouse.match_state import (
     DELTA_TABLES,
+    LINKED_LAYOUT,
     PREPARED_TABLE,
     RematchPlan,
     StoredMatch,
+    linked_layout,
     match_state,
     rematch_plan,
     write_match_delta,
@@ -59,6 +62,19 @@ def _write(
          **STATE},
         prepared, VERSION, rows, relinked,
     )  # fmt: skip
+
+
+def _linked_vs_clean(con: duckdb.DuckDBPyConnection, clean: str = "clean.records") -> tuple:
+    """(rows of match.linked_records, rows of `clean` whose fingerprint it does not hold): the
+    fingerprint hashed here from the stored layout's columns, as DuckDB's ``hash``."""
+    (layout,) = con.execute(f"SELECT columns FROM {LINKED_LAYOUT}").fetchone()  # type: ignore[misc]
+    listed = ", ".join(f'"{name}"' for name, _ in json.loads(layout))
+    assert table_columns(con, "match.linked_records") == ["record_key", "fingerprint"]
+    return con.execute(
+        "SELECT (SELECT count(*) FROM match.linked_records),"
+        f" (SELECT count(*) FROM (SELECT record_key, hash({listed}) FROM {clean}"
+        "  EXCEPT SELECT * FROM match.linked_records))"
+    ).fetchall()[0]
 
 
 def _link(plan: RematchPlan, settings: MatchSettings | None) -> LinkResult:
@@ -99,7 +115,7 @@ def test_two_nights_from_the_stored_link_equal_full_rebuilds(
         )
         replace_tables(con, {"clean.records": current})
         plan = rematch_plan(con, STATE, VERSION)
-        assert plan is not None and plan.stored is not None and plan.previous is None
+        assert plan is not None and plan.stored is not None
         assert set(dupes["record_key"]) <= set(plan.changed["record_key"]) <= set(
             dupes["record_key"]
         ) | set(changed["record_key"])
@@ -107,11 +123,7 @@ def test_two_nights_from_the_stored_link_equal_full_rebuilds(
         _same(inc, link_records(current, settings, params=base.params))
         _write(con, current, inc, "changed", plan.changed["record_key"])
         # only the relinked rows of match.linked_records were refreshed: it equals the records
-        assert con.execute(
-            "SELECT (SELECT count(*) FROM match.linked_records),"
-            " (SELECT count(*) FROM (SELECT * FROM clean.records"
-            "  EXCEPT SELECT * FROM match.linked_records))"
-        ).fetchall() == [(len(current), 0)]
+        assert _linked_vs_clean(con) == (len(current), 0)
         # the stored preparation is what a preparation of every current record gives
         stored = read_table(con, PREPARED_TABLE).drop(columns="prepared_version")
         stored = stored.sort_values("record_key", ignore_index=True)
@@ -149,22 +161,24 @@ def test_a_new_record_flipping_a_whole_set_flag_relinks_the_unchanged_ones() -> 
     assert inc.refreshed[flipped.to_numpy()].all()
 
 
-def test_another_preparation_version_or_no_stored_table_reads_the_records() -> None:
+def test_another_preparation_version_or_no_stored_table_is_a_full_link() -> None:
+    """Without a usable ``match.prepared`` every record is linked again (a full link):
+    ``match.linked_records`` holds fingerprints, not the records, so the previous versions
+    of the changed records an incremental link from the records would need are not kept."""
     records, _ = make_records(120, seed=9)
     con = duckdb.connect()
     base = link_records(records)
     _write(con, records, base, "all")
     new = records.head(2).assign(record_key=lambda f: "n:" + f["record_key"])
     replace_tables(con, {"clean.records": pd.concat([records, new], ignore_index=True)})
-    other = rematch_plan(con, STATE, "v2")
-    assert other is not None and other.stored is None and other.previous is not None
+    assert rematch_plan(con, STATE, "v2") is None
+    assert rematch_plan(con, STATE) is None
     # a stored link that does not fit (a pair naming an unknown record) is not used either
     con.execute(
         "INSERT INTO match.pairs BY NAME SELECT 'ghost' AS left_key, right_key, rule, score,"
         " probability FROM match.pairs LIMIT 1"
     )
-    unfit = rematch_plan(con, STATE, VERSION)
-    assert unfit is not None and unfit.stored is None and unfit.previous is not None
+    assert rematch_plan(con, STATE, VERSION) is None
     con.execute("DELETE FROM match.pairs WHERE left_key = 'ghost'")
     assert rematch_plan(con, STATE, VERSION).stored is not None  # type: ignore[union-attr]
     # a link written without its preparation (None) drops the stored table
@@ -174,8 +188,7 @@ def test_another_preparation_version_or_no_stored_table_reads_the_records() -> N
          **STATE},
     )  # fmt: skip
     assert read_table(con, PREPARED_TABLE) is None
-    plan = rematch_plan(con, STATE, VERSION)
-    assert plan is not None and plan.stored is None
+    assert rematch_plan(con, STATE, VERSION) is None
 
 
 def _stored(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -309,11 +322,7 @@ def test_a_nightly_delta_rewrites_only_the_affected_clusters_and_equals_a_full_r
             assert len(kept) > 0 or name == "match.review_queue"
             same = kept.merge(after, on=list(kept.columns), how="left", indicator=True)
             assert (same["_merge"] == "both").all(), name
-        assert con.execute(
-            "SELECT (SELECT count(*) FROM match.linked_records),"
-            " (SELECT count(*) FROM (SELECT * FROM clean.records"
-            "  EXCEPT SELECT * FROM match.linked_records))"
-        ).fetchall() == [(len(current), 0)]
+        assert _linked_vs_clean(con) == (len(current), 0)
         # the match change log names every record of a pairs or clusters row that changed
         # (what the golden build hashes again), beside at most the dropped pairs' ends
         differ: set[str] = set()
@@ -380,8 +389,9 @@ def test_a_nightly_delta_relinks_records_whose_whole_set_flag_flipped() -> None:
 def test_the_delta_write_refreshes_linked_records_from_the_rows_the_plan_kept() -> None:
     """The plan keeps the changed records' clean rows in DuckDB (`RematchPlan.changed_rows`:
     every column, as ``clean.records`` stores them); the delta write copies them into
-    ``match.linked_records`` from there, not from a scan of ``clean.records`` (every column
-    of every record: 2.3 CPU s of a 1 M nightly for its 10 k rows)."""
+    ``match.linked_records`` from there (their fingerprints), not from a scan of
+    ``clean.records`` (every column of every record: 2.3 CPU s of a 1 M nightly for its 10 k
+    rows)."""
     records, _ = make_records(200, seed=9)
     con = duckdb.connect()
     base = link_records(records)
@@ -406,11 +416,8 @@ def test_the_delta_write_refreshes_linked_records_from_the_rows_the_plan_kept() 
     # the write must not need clean.records: it is out of its reach
     con.execute("ALTER TABLE clean.records RENAME TO records_now")
     _write_plan_delta(con, plan, delta, "n1", relinked_rows=plan.changed_rows)
-    assert con.execute(
-        "SELECT (SELECT count(*) FROM match.linked_records),"
-        " (SELECT count(*) FROM (SELECT * FROM clean.records_now"
-        "  EXCEPT SELECT * FROM match.linked_records))"
-    ).fetchall() == [(len(current), 0)]
+    con.execute("ALTER TABLE clean.records_now RENAME TO records")
+    assert _linked_vs_clean(con) == (len(current), 0)
 
 
 def test_a_delta_larger_than_a_row_group_is_written_whole() -> None:
@@ -500,3 +507,98 @@ def test_the_delta_write_runs_under_a_bounded_duckdb_memory_limit_restored_after
     with pytest.raises(duckdb.IOException):
         write_match_delta(con, keys, again, row, base.prepared.iloc[:0], VERSION, keys.iloc[:0])
     assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == restored
+
+
+def _as_before_linkhash(con: duckdb.DuckDBPyConnection) -> None:
+    """Store ``match.linked_records`` as main wrote it before branch ``linkhash``: a full copy
+    of ``clean.records`` (every column), no layout table."""
+    con.execute("CREATE OR REPLACE TABLE match.linked_records AS SELECT * FROM clean.records")
+    con.execute(f"DROP TABLE {LINKED_LAYOUT}")
+
+
+def _night(records: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, set[str]]:
+    """`records` after a night: two changed, two new; and the keys of those four."""
+    changed = records.sample(2, random_state=seed).assign(email=None, phone=None)
+    new = records.sample(2, random_state=seed + 1).assign(
+        record_key=lambda f: f"new{seed}:" + f["record_key"]
+    )
+    current = pd.concat(
+        [records[~records["record_key"].isin(changed["record_key"])], changed, new],
+        ignore_index=True,
+    )
+    return current, set(changed["record_key"]) | set(new["record_key"])
+
+
+@pytest.mark.parametrize("write", ["delta", "whole", "failed"])
+def test_a_warehouse_with_the_old_full_copy_upgrades_on_its_next_link(
+    write: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warehouse whose ``match.linked_records`` is the old full copy of ``clean.records`` is
+    planned from that copy (the same changed records), and its next link's write replaces it
+    with the fingerprints (delta or whole write); a failed write leaves the copy, and the
+    next night plans from it again."""
+    import warehouse.match_state as match_state_module
+
+    records, _ = make_records(200, seed=13)
+    con = duckdb.connect()
+    base = link_records(records)
+    write_full_link(con, records, base)
+    fingerprinted = con.sql("SELECT * FROM match.linked_records ORDER BY record_key").df()
+    _as_before_linkhash(con)
+    current, touched = _night(records, 7)
+    replace_tables(con, {"clean.records": current})
+    threshold = MatchSettings().match_threshold
+    plan = rematch_plan(con, STATE, VERSION, threshold)
+    assert plan is not None and plan.stored is not None and plan.delta
+    assert set(plan.changed["record_key"]) == touched
+    delta = _link_plan(plan, _counting(plan.stored, []))
+    if write == "failed":
+        def failing(*args: object, **kwargs: object) -> object:
+            raise duckdb.IOException("disk full")
+
+        monkeypatch.setattr(match_state_module, "_write_changed_rows", failing)
+        with pytest.raises(duckdb.IOException):
+            _write_plan_delta(con, plan, delta, "n1", relinked_rows=plan.changed_rows)
+        assert len(table_columns(con, "match.linked_records")) == len(current.columns)
+        assert read_table(con, LINKED_LAYOUT) is None
+        monkeypatch.undo()
+        again = rematch_plan(con, STATE, VERSION, threshold)
+        assert again is not None and set(again.changed["record_key"]) == touched
+        return
+    if write == "delta":
+        _write_plan_delta(con, plan, delta, "n1", relinked_rows=plan.changed_rows)
+    else:
+        whole = _link(plan, None)
+        _write(con, current, whole, "changed", plan.changed["record_key"])
+    assert _linked_vs_clean(con) == (len(current), 0)
+    pd.testing.assert_frame_equal(read_table(con, LINKED_LAYOUT), linked_layout(con))
+    # the unchanged records' fingerprints are those a full write stores
+    kept = fingerprinted[~fingerprinted["record_key"].isin(touched)]
+    now = con.sql("SELECT * FROM match.linked_records ORDER BY record_key").df()
+    same = kept.merge(now, how="left", indicator=True)
+    assert len(kept) > 150 and (same["_merge"] == "both").all()
+    # the next night compares fingerprints: only its own changes
+    later, touched_later = _night(current, 11)
+    replace_tables(con, {"clean.records": later})
+    plan = rematch_plan(con, STATE, VERSION, threshold)
+    assert plan is not None and set(plan.changed["record_key"]) == touched_later
+
+
+def test_fingerprints_of_other_columns_or_another_hash_are_not_compared() -> None:
+    """A column added to ``clean.records`` (or a DuckDB whose ``hash`` differs: another
+    probe) makes the stored fingerprints incomparable: a full link, as when the old copy's
+    columns differed; the full write stores the fingerprints the new way."""
+    records, _ = make_records(120, seed=17)
+    con = duckdb.connect()
+    base = link_records(records)
+    write_full_link(con, records, base)
+    assert rematch_plan(con, STATE, VERSION) is not None
+    con.execute("UPDATE match.linked_layout SET hash_probe = '0'")
+    assert rematch_plan(con, STATE, VERSION) is None
+    write_full_link(con, records, base)
+    assert rematch_plan(con, STATE, VERSION) is not None
+    replace_tables(con, {"clean.records": records.assign(extra="x")})
+    assert rematch_plan(con, STATE, VERSION) is None
+    write_full_link(con, records.assign(extra="x"), base)
+    assert _linked_vs_clean(con) == (len(records), 0)
+    assert rematch_plan(con, STATE, VERSION) is not None

@@ -649,3 +649,30 @@ def test_the_old_versions_and_flag_groups_are_read_under_the_bound_too(
     assert seen["rows"] == [bound] and seen["groups"] and set(seen["groups"]) == {bound}
     ((after,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
     assert after == "4.0 GiB"
+
+
+def test_the_unranked_blocks_are_sized_from_their_key_and_order_columns_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The members of the reached records' unranked blocks (``_sub_brows``, ≈ 0.7 of the
+    records at 200 k) are copied with record_key and each layout's key and order column
+    only (what their sizes and places read), not every column the reach reads, in both
+    passes; the night equals a full rebuild."""
+    records, _ = make_records(300, seed=21)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    seen: list[list[str]] = []
+    places = StoredSubset._places
+
+    def spy(self: StoredSubset, i: int, lay: object) -> object:
+        if i == 0:  # (once a read: the first layout's places)
+            seen.append([d[0] for d in self.con.sql("SELECT * FROM _sub_brows").description])
+        return places(self, i, lay)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StoredSubset, "_places", spy)
+    current = _tonight(records, 4, 3)
+    replace_tables(con, {"clean.records": current})
+    rules = rules_for(MatchSettings())
+    wanted = {"record_key"} | {r.key for r in rules} | {r.order for r in rules}
+    _night(con, current, None, 1, params)
+    assert len(seen) == 2 and all(set(columns) <= wanted for columns in seen), seen

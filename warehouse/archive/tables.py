@@ -60,10 +60,11 @@ def read_table_batches(
     default ``parquet_batches.BATCH_ROWS``).
 
     Each batch is typed as the whole table read at once is (``as_pandas_written``: a text
-    column empty in EVERY row is ``null`` in every batch, found by one count first), and the
-    batches together equal it row for row. A table is read by ranges of ``rows`` row ids
-    (fewer rows where rows were deleted), each a query of its own: memory holds one batch
-    (DuckDB's Arrow reader gathers the whole result first); a view through that reader.
+    column empty in EVERY row is ``null`` in every batch, found first by one query that
+    stops at each column's first value), and the batches together equal it row for row.
+    A table is read by ranges of ``rows`` row ids (fewer rows where rows were deleted), each
+    a query of its own: memory holds one batch (DuckDB's Arrow reader gathers the whole
+    result first); a view through that reader.
     ``extra`` adds select items (e.g. each row's hash) that ``split`` takes off each raw
     batch before it is typed.
     """
@@ -82,10 +83,10 @@ def read_table_batches(
     ]
     empty: set[str] = set()
     if texts:
-        counts = con.execute(
-            "SELECT " + ", ".join(f"count({_quoted(c)})" for c in texts) + f" FROM {name}"
+        found = con.execute(
+            "SELECT " + ", ".join(_has_value_sql(name, c) for c in texts)
         ).fetchall()[0]
-        empty = {c for c, n in zip(texts, counts, strict=True) if n == 0}
+        empty = {c for c, has in zip(texts, found, strict=True) if not has}
     target = pa.schema(
         [
             pa.field(f.name, pa.null() if f.name in empty else pa.large_string())
@@ -131,6 +132,15 @@ def read_table_batches(
             yield typed(pa.Table.from_batches(held))
 
     return TableBatches(target, batches())
+
+
+def _has_value_sql(table: str, column: str) -> str:
+    """SQL of whether ``column`` holds a value in any row of ``table`` (``count(column) > 0``).
+
+    An ``EXISTS`` stops at the first value, where a ``count`` reads the whole column: the
+    check reads a block of a column that has values, and all of one only when it is empty.
+    """
+    return f"EXISTS (SELECT 1 FROM {table} WHERE {_quoted(column)} IS NOT NULL)"
 
 
 def as_pandas_written(table: pa.Table) -> pa.Table:

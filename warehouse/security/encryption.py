@@ -331,6 +331,21 @@ def encrypt_parquet(
         if isinstance(table, pa.Table | TableBatches)
         else pa.Table.from_pandas(table, preserve_index=False)
     )
+    write_parquet(arrow, path, **_encrypted_options(ring))
+    return ring.current_id
+
+
+def encrypted_parquet_writer(
+    path: Path | str, schema: pa.Schema, key: KeyRing | bytes
+) -> pq.ParquetWriter:
+    """An open Parquet writer of ``schema`` writing the file :func:`encrypt_parquet` writes
+    from the tables given to its ``write_table``, one after the other (close it to finish)."""
+    return pq.ParquetWriter(str(path), schema, **_encrypted_options(_as_ring(key)))
+
+
+def _encrypted_options(ring: KeyRing) -> dict[str, object]:
+    """``ParquetWriter`` options of an encrypted file: zstd, every column and the footer
+    encrypted with a random data key wrapped by the ring's current master key."""
     config = pqe.EncryptionConfiguration(
         footer_key=ring.current_id,
         uniform_encryption=True,
@@ -340,8 +355,7 @@ def encrypt_parquet(
         internal_key_material=True,
     )
     properties = _factory(ring).file_encryption_properties(pqe.KmsConnectionConfig(), config)
-    write_parquet(arrow, path, compression="zstd", encryption_properties=properties)
-    return ring.current_id
+    return {"compression": "zstd", "encryption_properties": properties}
 
 
 def read_encrypted_parquet(path: Path | str, key: KeyRing | bytes) -> pa.Table:

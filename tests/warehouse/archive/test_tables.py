@@ -154,3 +154,26 @@ def test_a_rename_replaces_a_table_by_the_same_table_and_a_failed_one_changes_no
     with pytest.raises(ValueError, match="renamed from another schema"):
         swap_tables(con, {}, renames={"golden.x": "staging.x"})
     con.close()
+
+
+def test_batches_type_a_text_column_by_whether_any_row_holds_a_value() -> None:
+    """A text column empty in every row reads as ``null`` in every batch; one value, even in
+    the last row of the last row group, makes it text in every batch (the probe that stops at
+    a column's first value decides as a count of its values did)."""
+    from warehouse.archive.tables import read_table_batches
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA golden")
+    con.execute(
+        "CREATE TABLE golden.t AS SELECT i, NULL::VARCHAR AS empty,"
+        " CASE WHEN i = 299999 THEN 'last' END AS late, 'x' || i AS full FROM range(300000) r(i)"
+    )
+    parts = read_table_batches(con, "golden.t", 100_000)
+    types = {f.name: f.type for f in parts.schema}
+    assert types == {"i": pa.int64(), "empty": pa.null(), "late": pa.large_string(),
+                     "full": pa.large_string()}  # fmt: skip
+    batches = list(parts)
+    assert [b.num_rows for b in batches] == [100_000] * 3
+    assert all(b.schema == parts.schema for b in batches)
+    assert pa.concat_tables(batches).equals(read_tables_arrow(con, ["golden.t"])["golden.t"])
+    assert batches[-1].column("late")[-1].as_py() == "last"
