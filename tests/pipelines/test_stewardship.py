@@ -30,8 +30,8 @@ def _customer_of(cfg, key: str) -> str:
     return cw.set_index("record_key").loc[key, "customer_id"]
 
 
-def test_no_match_decision_splits_customer_next_run_and_is_explained(ran: Path, capsys) -> None:
-    cfg = load_config(ran)
+def _merged_pair_of_a_two_record_customer(cfg) -> tuple[str, str]:
+    """The record keys of a matched pair that makes up a customer of two records."""
     with open_warehouse(cfg, read_only=True) as con:
         pairs = read_table(con, "match.pairs")
         cw = read_table(con, "golden.crosswalk")
@@ -42,7 +42,12 @@ def test_no_match_decision_splits_customer_next_run_and_is_explained(ran: Path, 
         & pairs["left_key"].isin(two["record_key"])
         & pairs["right_key"].isin(two["record_key"])
     ].iloc[0]
-    left, right = merged["left_key"], merged["right_key"]
+    return merged["left_key"], merged["right_key"]
+
+
+def test_no_match_decision_splits_customer_next_run_and_is_explained(ran: Path, capsys) -> None:
+    cfg = load_config(ran)
+    left, right = _merged_pair_of_a_two_record_customer(cfg)
     before = _customer_of(cfg, left)
     assert before == _customer_of(cfg, right)
 
@@ -104,17 +109,7 @@ def test_decisions_relink_only_their_records_as_a_full_rebuild_would(
     """Issue #15: a no-match and a match decision are linked incrementally next run, to the
     clusters, customer ids, golden rows and ID events a full relink (same params) gives."""
     cfg = load_config(ran)
-    with open_warehouse(cfg, read_only=True) as con:
-        pairs = read_table(con, "match.pairs")
-        cw = read_table(con, "golden.crosswalk")
-    sizes = cw.groupby("customer_id").size()
-    two = cw[cw["customer_id"].isin(sizes[sizes == 2].index)]
-    split = pairs[
-        (pairs["decision"] == "match")
-        & pairs["left_key"].isin(two["record_key"])
-        & pairs["right_key"].isin(two["record_key"])
-    ].iloc[0]
-    a, b = split["left_key"], split["right_key"]
+    a, b = _merged_pair_of_a_two_record_customer(cfg)
     c, d = _pair_across_customers(cfg, {a, b})
     before = _customer_of(cfg, a)
     args = ["--config", str(ran)]
