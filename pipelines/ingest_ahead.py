@@ -33,7 +33,7 @@ from __future__ import annotations
 import atexit
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -359,12 +359,13 @@ def step_read_ahead(
     ingested_at: str,
     source: str,
     order: Sequence[str],
-    inputs: dict[str, ReadInputs] | None,
+    inputs: Callable[[], dict[str, ReadInputs] | None],
 ) -> ReadAhead | None:
     """The run's read-ahead as seen from the ingest step of ``source``.
 
     The run's first ingest step starts it: ``order`` is the sources in the steps' order,
-    ``inputs`` every source's inputs (None: no read-ahead for this run). The sources after
+    ``inputs`` gives every source's inputs (None: no read-ahead for this run); it is called
+    only by that first step, the later ones find the run's read-ahead made. The sources after
     ``source`` with at least ``MIN_NEW_BYTES`` new bytes go to the helper, last first, when
     this step's own source or another one of them leaves work for this process meanwhile.
     """
@@ -373,11 +374,12 @@ def step_read_ahead(
         return _current[1]
     close_read_ahead()
     ahead = None
-    if inputs is not None:
-        sizes = {n: new_bytes(i.source, i.landing_dir, i.manifest) for n, i in inputs.items()}
+    given = inputs()
+    if given is not None:
+        sizes = {n: new_bytes(i.source, i.landing_dir, i.manifest) for n, i in given.items()}
         big = read_ahead_sources(source, order, sizes)
         if big:
-            ahead = ReadAhead(run_id, ingested_at, inputs, queue=list(big))
+            ahead = ReadAhead(run_id, ingested_at, given, queue=list(big))
             ahead.helper = _Helper(warm=__name__)
             ahead._submit_next()
             log.info(

@@ -155,7 +155,9 @@ def _read_ahead(
         ctx.ingested_at,
         source,
         order,
-        None if source not in order else _read_inputs(con, ctx, sources_cfg, manifest, order),
+        lambda: (
+            None if source not in order else _read_inputs(con, ctx, sources_cfg, manifest, order)
+        ),
     )
     if ahead is None:
         return None
