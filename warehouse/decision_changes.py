@@ -69,7 +69,7 @@ def decided_records(con: duckdb.DuckDBPyConnection, linked_hash: str) -> pd.Seri
     elif linked.empty:
         changed = [now]
     else:
-        changed = _rows_not_in(now, linked) + _rows_not_in(linked, now)
+        changed = [_rows_not_in(now, linked), _rows_not_in(linked, now)]
     keys = pd.concat(
         [frame[side].astype(str) for frame in changed for side in ("left_key", "right_key")],
         ignore_index=True,
@@ -77,12 +77,12 @@ def decided_records(con: duckdb.DuckDBPyConnection, linked_hash: str) -> pd.Seri
     return pd.Series(pd.unique(keys.to_numpy(dtype=object)), name="record_key", dtype=object)
 
 
-def _rows_not_in(frame: pd.DataFrame, other: pd.DataFrame) -> list[pd.DataFrame]:
+def _rows_not_in(frame: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     """The rows of `frame` that `other` does not hold (over every column of either)."""
     columns = sorted(set(frame.columns) | set(other.columns))
     mine = row_signatures(frame.reindex(columns=columns))
     theirs = row_signatures(other.reindex(columns=columns))
-    return [frame[~np.isin(mine, theirs)]]
+    return frame[~np.isin(mine, theirs)]
 
 
 def with_decided_rows(
