@@ -431,6 +431,7 @@ def read_table(
     name: str,
     columns: Sequence[str] | None = None,
     where: str | None = None,
+    params: Sequence[object] | None = None,
 ) -> pd.DataFrame | None:
     """Read a whole table or view (or some of its columns) into pandas.
 
@@ -446,6 +447,7 @@ def read_table(
         columns: the columns to read, in this order (all when None).
         where: an SQL condition: read only the matching rows (dtypes follow the rows read: a
             text column null in all of them comes back as ``object``).
+        params: values for the ``$1``, ``$2``, … placeholders of ``where``.
 
     Returns:
         The rows, or None when the table does not exist. ``DATE`` columns come back as Arrow
@@ -458,7 +460,8 @@ def read_table(
         return None
     select = ", ".join(_quote(c) for c in columns) if columns is not None else "*"
     query = f"SELECT {select} FROM {name}" + (f" WHERE {where}" if where else "")
-    table = con.sql(query).to_arrow_table()
+    values = list(params) if params is not None else None
+    table = con.sql(query, params=values).to_arrow_table()
     names = table.column_names
     if len(set(names)) == len(names) and all(_arrow_fast(f.type) for f in table.schema):
         return pd.DataFrame(
@@ -467,7 +470,7 @@ def read_table(
         )
     dates = [f.name for f in table.schema if pa.types.is_date32(f.type)]
     del table
-    frame = con.execute(query).df()
+    frame = con.execute(query, values).df()
     for col in dates:
         frame[col] = frame[col].astype("datetime64[s]").astype(_DATE)
     return frame

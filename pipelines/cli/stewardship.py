@@ -121,7 +121,9 @@ def explain_records(
     """Why two records were (not) merged: per-field levels, weights, score, clusters."""
     from warehouse.match_explain import last_link_rows
 
-    records = read_table(con, "clean.records")
+    pair = "record_key IN ($1, $2)"
+    keys = [left_key, right_key]
+    records = read_table(con, "clean.records", where=pair, params=keys)
     params = latest_params(con)
     if records is None or params is None:
         raise RuntimeError("no match run yet: run the pipeline first")
@@ -134,7 +136,7 @@ def explain_records(
         right_key,
         params,
         cfg.matching,
-        read_table(con, "golden.crosswalk"),
+        read_table(con, "golden.crosswalk", ["record_key", "customer_id"], pair, keys),
         read_table(con, "match.decisions"),
         prepared,
         stored,

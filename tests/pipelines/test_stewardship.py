@@ -287,3 +287,19 @@ def test_explain_gives_the_links_own_score(ran: Path, capsys) -> None:
     out = capsys.readouterr().out
     told = f"last link: scored by rule {first['rule']}, probability {first['probability']:.4f}"
     assert told in out and "prepared from these two records alone" not in out
+
+
+def test_explain_reads_the_two_records_when_the_link_left_no_prepared_rows(
+    ran: Path, capsys
+) -> None:
+    """Without ``match.prepared`` (e.g. a warehouse from before it was kept), the two records
+    read by key are prepared alone, and the published customers of both are named."""
+    cfg = load_config(ran)
+    left, right = _merged_pair_of_a_two_record_customer(cfg)
+    with open_warehouse(cfg) as con:
+        con.execute("DROP TABLE match.prepared")
+    assert main(["explain", left, right, "--config", str(ran)]) == 0
+    out = capsys.readouterr().out
+    assert "prepared from these two records alone" in out
+    customer = _customer_of(cfg, left)
+    assert f"published: {left} → {customer}, {right} → {customer} (the same customer)" in out
