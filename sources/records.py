@@ -270,13 +270,22 @@ def build_file_records(
     reasons[rejected] = "empty key: source_record_id"
     keyed = ~rejected
     pair = pd.DataFrame({"id": ids, "content": content, "row": rows})[keyed]
-    exact, first_row = _exact_repeats(pair, seen)
+    # a whole file whose ids are all distinct (a CRM export): no row repeats another's
+    # (id, content) and no id needs a ~n suffix; one hash of the ids decides it
+    distinct = seen is None and not pair["id"].duplicated().any()
+    if distinct:
+        exact, first_row = pd.Series(False, index=pair.index), pair["row"]
+    else:
+        exact, first_row = _exact_repeats(pair, seen)
     reasons[exact[exact].index] = "duplicate of row " + first_row[exact].astype("string")
     rejected = rejected | reasons.ne("")
 
     warnings: list[str] = []
     kept_ids = ids[~rejected]
-    occurrence = _occurrences(kept_ids, seen)
+    if distinct:
+        occurrence = pd.Series(0, index=kept_ids.index, dtype="int64")
+    else:
+        occurrence = _occurrences(kept_ids, seen)
     repeated = occurrence > 0
     if repeated.any():
         suffixed = kept_ids[repeated] + "~" + (occurrence[repeated] + 1).astype("string")

@@ -121,7 +121,23 @@ def _flags(
     ``test`` runs once per distinct cell text (exports repeat values: cities, statuses, dates),
     and not at all on texts matching the regular expression ``certainly_not`` (an Arrow/RE2
     search over all distinct texts at once), for which ``test`` must be False.
+
+    A column of text is searched whole first (RE2 over every cell costs less than hashing
+    every cell), so only the cells that may pass are factorized and tested: in a large export
+    most cells of a column hold a char no header or summary marker has.
     """
+    if certainly_not is not None and len(cells):
+        try:
+            texts = pa.array(cells, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: the general path below
+            texts = None
+        if texts is not None:
+            ruled_out = pc.fill_null(pc.match_substring_regex(texts, certainly_not), True)
+            maybe = np.flatnonzero(~np.asarray(ruled_out, dtype=bool))
+            passed = np.zeros(len(cells), dtype=bool)
+            if len(maybe):
+                passed[maybe] = _flags(cells.iloc[maybe], test)
+            return passed
     codes, uniques = pd.factorize(cells, use_na_sentinel=True)
     passed = np.zeros(len(uniques) + 1, dtype=bool)  # code -1 (null) takes the trailing False
     todo = np.arange(len(uniques))

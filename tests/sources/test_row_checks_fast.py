@@ -90,3 +90,18 @@ def test_summary_prefilter_rules_out_latin_ids_by_their_second_char() -> None:
     assert skipped == [True] * len(ruled_out) + [False] * len(kept)
     assert not any(summary_text(c) for c in ruled_out)
     assert [summary_text(c) for c in kept[:5]] == [True] * 5
+
+
+def test_whole_column_prefilter_keeps_nulls_false_and_falls_back_for_non_text() -> None:
+    """The column searched whole (Arrow) gives the per-distinct-text flags, nulls included;
+    a column that is not all text takes the general path with the same result."""
+    pattern = _not_header_pattern(NAMES)
+    assert pattern is not None
+    test = lambda v: normalize_header(v) in NAMES  # noqa: E731
+    cells = [*_cells(random.Random(11))[:5_000], None, "客户名称", None]
+    text = pd.Series(cells, dtype="string")
+    assert (_flags(text, test, pattern) == _flags(text, test)).all()
+    assert not _flags(text, test, pattern)[[i for i, c in enumerate(cells) if c is None]].any()
+    mixed = pd.Series([*cells, 7, 3.5], dtype=object)  # not all text: no Arrow string array
+    assert (_flags(mixed, test, pattern) == _flags(mixed, test)).all()
+    assert _flags(mixed, test, pattern)[len(cells) - 2]  # "客户名称" is a header
