@@ -95,13 +95,13 @@ def test_an_error_in_a_helper_is_raised_with_its_traceback() -> None:
     slices = clean_slices(_read, bounds, _fail, helpers=1)
     with pytest.raises(ValueError, match="bad slice of 30 rows"):
         next(slices)  # this process's own slice fails as it would alone
-    slices = clean_slices(_read, bounds, _fail_in_helper_only, helpers=1)
+    slices = clean_slices(_read, bounds, partial(_fail_in_helper_only, os.getpid()), helpers=1)
     assert _rows(next(slices)[0]) == _rows(RAW)[:30]
     with pytest.raises(HelperError, match="ValueError: bad slice of 30 rows"):
         next(slices)
 
 
-def _fail_in_helper_only(raw: pd.DataFrame) -> list[str]:
-    if raw["record_key"].iloc[0] != "crm:0":
+def _fail_in_helper_only(parent: int, raw: pd.DataFrame) -> list[str]:
+    if os.getpid() != parent:
         return _fail(raw)
     return _rows(raw)
