@@ -343,20 +343,26 @@ class StepPhases:
                     setattr(other, attr, getattr(owner, attr))
 
 
-def prepare_stopped_state(records: int, states: Path, stage: str) -> Path:
+def prepare_stopped_state(records: int, states: Path, stage: str, full: bool = False) -> Path:
     """``states/pre<stage>-<records>``: a full run of the cached bench data (``BENCH_OUT``),
-    then its nightly run stopped right before `stage` (``CUSTOMER_ARCHIVE_CRASH_AT``)."""
+    then its nightly run stopped right before `stage` (``CUSTOMER_ARCHIVE_CRASH_AT``).
+
+    `full`: ``states/pre<stage>-full-<records>``, the full run itself stopped before `stage`.
+    """
     data = Path(os.environ.get("BENCH_OUT", ROOT)) / "data" / "bench" / str(records)
     if not (data / "meta.json").exists():
         sys.exit(f"no bench data in {data}: run bench_pipeline.py --records {records} first")
-    target = states / f"pre{stage}-{records}"
+    target = states / (f"pre{stage}-full-{records}" if full else f"pre{stage}-{records}")
     shutil.rmtree(target, ignore_errors=True)
     states.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CUSTOMER_ARCHIVE_CODE_VERSION": "bench"}
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_pipeline.py"),
            "--workdir", str(target), "--data", str(data), "--scale-json", "{}"]  # fmt: skip
-    subprocess.run([*cmd, "--worker", "full"], env=env, check=True, capture_output=True)
     stop = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": f"{stage}:before"}
+    if full:
+        subprocess.run([*cmd, "--worker", "full"], env=stop, check=False, capture_output=True)
+        return target
+    subprocess.run([*cmd, "--worker", "full"], env=env, check=True, capture_output=True)
     subprocess.run([*cmd, "--worker", "incremental"], env=stop, check=False, capture_output=True)
     return target
 
@@ -422,6 +428,9 @@ def stage_bench_main(
     parser.add_argument("state", type=Path, nargs="?")
     parser.add_argument("--prepare", type=int, metavar="RECORDS",
                         help=f"prepare STATES/pre{stage}-RECORDS from the cached bench data")
+    parser.add_argument("--full", action="store_true",
+                        help=f"with --prepare: stop the full run before its {stage} stage"
+                        f" (STATES/pre{stage}-full-RECORDS), not the nightly")
     parser.add_argument("--states", type=Path, default=ROOT / "data" / "states",
                         help="where --prepare puts the state")
     parser.add_argument("--repeat", type=int, default=3)
@@ -437,7 +446,7 @@ def stage_bench_main(
         worker(args.worker, args.profile, os.environ.get("BENCH_STAGE_SQL") == "1")
         return
     if args.prepare:
-        state = prepare_stopped_state(args.prepare, args.states.resolve(), stage)
+        state = prepare_stopped_state(args.prepare, args.states.resolve(), stage, args.full)
         print(f"prepared {state}", flush=True)
         return
     if args.state is None:

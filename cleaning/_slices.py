@@ -2,9 +2,11 @@
 
 A full clean reads the current records a slice at a time (``warehouse.clean_full``) and
 cleans each slice with the whole set's inputs, so a slice's result does not depend on which
-process cleans it. With ``helpers`` > 0, :func:`clean_slices` hands every slice but one of
-each group of ``helpers + 1`` to a helper process and cleans the other itself meanwhile; the
-results come back in slice order, so the caller writes exactly what one process would write.
+process cleans it. With ``helpers`` > 0, :func:`clean_slices` shares the slices out as the
+processes come free: every helper always holds ``HELPER_DEPTH`` slices, and this process,
+which also writes every result, cleans the next slice itself whenever the next result is not
+back yet; the results come back in slice order, so the caller writes exactly what one
+process would write.
 
 A helper is a plain child interpreter (``python -m cleaning._slices``) that reads
 ``(function, frame)`` requests from a pipe and answers with the result. No
@@ -12,7 +14,7 @@ A helper is a plain child interpreter (``python -m cleaning._slices``) that read
 ``__main__`` is never imported again (the process pool of ``cleaning._parallel`` once hung
 inside a spawned worker, never diagnosed; nothing here can wait on such a lock). Every wait
 on a helper is bounded: a helper that dies, or does not answer within ``HELPER_TIMEOUT``
-seconds after this process finished its own slice, is killed and its slice cleaned here
+seconds once this process has nothing else to do, is killed and its slices cleaned here
 (a warning is logged; the result is the same). An error raised by the cleaning itself in a
 helper is raised here, with the helper's traceback.
 """
@@ -21,11 +23,14 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,8 +42,11 @@ log = logging.getLogger("customer_archive")
 R = TypeVar("R")
 
 HELPER_TIMEOUT = 600.0
-"""Seconds a helper may take beyond this process's own slice before it is given up."""
+"""Seconds a helper may keep this process waiting (with nothing else to do) before it is
+given up."""
 _POLL = 0.5
+HELPER_DEPTH = 2
+"""Slices given to a helper at a time: one it cleans, one waiting in its pipe."""
 
 
 class HelperError(RuntimeError):
@@ -46,7 +54,7 @@ class HelperError(RuntimeError):
 
 
 class _Helper:
-    """One child interpreter serving cleaning requests over two pipes."""
+    """One child interpreter serving cleaning requests over two pipes, answered in order."""
 
     def __init__(self, warm: str = "cleaning.pipeline") -> None:
         down_r, down_w = os.pipe()  # parent → child
@@ -67,23 +75,38 @@ class _Helper:
             os.close(up_w)
         self.send_conn = Connection(down_w, readable=False)
         self.recv_conn = Connection(up_r, writable=False)
-        self._sender: threading.Thread | None = None
+        self.outstanding = 0  # requests sent (or queued to send) not answered yet
+        # one sender thread sends the requests in order (two threads writing one pipe would
+        # interleave their bytes); ``None`` ends it
+        self._queue: queue.SimpleQueue[tuple[Callable[[Any], Any], Any] | None] = (
+            queue.SimpleQueue()
+        )
         self._send_error: BaseException | None = None
+        self._sender = threading.Thread(target=self._send_all, name="clean-slice-send",
+                                        daemon=True)  # fmt: skip
+        self._sender.start()
 
-    def submit(self, func: Callable[[Any], Any], payload: Any) -> None:
-        """Send a request without waiting for the child to read it (it may still be starting)."""
-
-        def send() -> None:
+    def _send_all(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._send_error is not None:
+                continue  # the pipe is broken: result() reports it
             try:
-                self.send_conn.send((func, payload))
+                self.send_conn.send(item)
             except BaseException as exc:  # reported by result(), never lost
                 self._send_error = exc
 
-        self._sender = threading.Thread(target=send, name="clean-slice-send", daemon=True)
-        self._sender.start()
+    def submit(self, func: Callable[[Any], Any], payload: Any) -> None:
+        """Queue a request without waiting for the child to read it (it may still be busy)."""
+        self.outstanding += 1
+        self._queue.put((func, payload))
+
+    def ready(self) -> bool:
+        """Whether the answer to the oldest outstanding request can be read without waiting."""
+        return self.outstanding > 0 and self.recv_conn.poll(0)
 
     def result(self, deadline: float) -> tuple[bool, Any]:
-        """(True, result) or (False, why) when the helper died, failed to send or timed out.
+        """(True, result) of the oldest outstanding request, or (False, why) when the helper
+        died, failed to send or timed out.
 
         ``deadline`` is the monotonic time after which the helper is given up.
         """
@@ -93,6 +116,7 @@ class _Helper:
                     status, value = self.recv_conn.recv()
                 except (EOFError, OSError) as exc:
                     return False, f"helper pipe closed ({exc!r})"
+                self.outstanding -= 1
                 if status == "error":
                     raise HelperError(f"cleaning a slice in a helper process failed:\n{value}")
                 return True, value
@@ -105,10 +129,10 @@ class _Helper:
 
     def close(self) -> None:
         """Ask the child to stop, then make sure it has (killed after a short wait)."""
+        self._queue.put(None)
+        self._sender.join(timeout=1.0)
         try:
-            if self._sender is not None:
-                self._sender.join(timeout=1.0)
-            if self.proc.poll() is None and (self._sender is None or not self._sender.is_alive()):
+            if self.proc.poll() is None and not self._sender.is_alive():
                 self.send_conn.send(None)
         except OSError:
             pass
@@ -121,6 +145,16 @@ class _Helper:
             conn.close()
 
 
+@dataclass
+class _Slice:
+    """A slice read and not yet yielded: its result once known, else the helper cleaning it."""
+
+    raw: pd.DataFrame
+    helper: _Helper | None = None
+    done: bool = False
+    result: Any = None
+
+
 def clean_slices(
     read: Callable[[int, int], pd.DataFrame],
     bounds: Sequence[tuple[int, int]],
@@ -129,6 +163,13 @@ def clean_slices(
     warm: str = "cleaning.pipeline",
 ) -> Iterator[tuple[pd.DataFrame, R]]:
     """``(raw, clean(raw))`` for ``raw = read(start, stop)`` of every slice, in slice order.
+
+    The slices are shared out as the processes come free: each helper always has
+    ``HELPER_DEPTH`` slices given (one cleaning, the next waiting in its pipe, so it never
+    idles while this process writes); this process yields each result as soon as it and
+    every earlier one are known (the caller writes it while the helpers go on) and, when the
+    next result is not back yet, cleans the next slice itself instead of waiting. So a
+    helper cleans more slices than this process, which also writes them all.
 
     Args:
         read: Reads one slice (called in this process, in slice order).
@@ -143,30 +184,63 @@ def clean_slices(
         Each slice with its result; the caller may write it while helpers go on cleaning.
     """
     pool = [_Helper(warm) for _ in range(min(helpers, max(len(bounds) - 1, 0)))]
+    pending: deque[_Slice] = deque()  # read, not yielded yet, in slice order
+    ahead = len(pool) * HELPER_DEPTH + 2
+    given = 0  # slices read so far
+
+    def next_raw() -> pd.DataFrame:
+        nonlocal given
+        given += 1
+        return read(*bounds[given - 1])
+
+    def give_up(helper: _Helper, why: str) -> None:
+        """From here on, the slices ``helper`` holds are cleaned here."""
+        log.warning("clean: %s; cleaning its slices in this process", why)
+        pool.remove(helper)
+        helper.close()
+        for waiting in pending:
+            if waiting.helper is helper:
+                waiting.helper = None
+
+    if pool and bounds:  # the first slice is this process's: the helpers are still starting
+        pending.append(_Slice(next_raw()))
     try:
-        first = 0
-        while first < len(bounds):
-            mine = read(*bounds[first])
-            given: list[tuple[_Helper, pd.DataFrame]] = []
-            theirs = bounds[first + 1 : first + 1 + len(pool)]
-            for helper, (start, stop) in zip(pool[: len(theirs)], theirs, strict=True):
-                raw = read(start, stop)
-                helper.submit(clean, raw)
-                given.append((helper, raw))
-            first += 1 + len(given)
-            result = clean(mine)
-            deadline = time.monotonic() + HELPER_TIMEOUT
-            yield mine, result
-            del mine, result
-            for helper, raw in given:
-                ok, value = helper.result(deadline)
-                if not ok:  # from here on this slice and the helper's share are cleaned here
-                    log.warning("clean: %s; cleaning its slice in this process", value)
-                    pool.remove(helper)
-                    helper.close()
-                    value = clean(raw)
-                yield raw, value
-            del given
+        while given < len(bounds) or pending:
+            for helper in pool:  # keep every helper fed
+                while helper.outstanding < HELPER_DEPTH and given < len(bounds):
+                    item = _Slice(next_raw(), helper)
+                    helper.submit(clean, item.raw)
+                    pending.append(item)
+            head = pending[0] if pending else None
+            if (head is not None and not head.done and head.helper is not None
+                    and head.helper.ready()):  # back: read it, feed, then yield  # fmt: skip
+                ok, value = head.helper.result(time.monotonic() + HELPER_TIMEOUT)
+                if ok:
+                    head.result, head.done = value, True
+                else:
+                    give_up(head.helper, value)
+                continue
+            if head is not None and head.done:
+                pending.popleft()
+                yield head.raw, head.result
+                del head
+                continue
+            if head is not None and head.helper is None:  # the first, or a given-up helper's
+                head.result, head.done = clean(head.raw), True
+                continue
+            if given < len(bounds) and len(pending) < ahead:
+                # the next result is not back: clean the next slice here (at most ``ahead``
+                # slices held, so a slow helper cannot make this process hold every result)
+                raw = next_raw()
+                pending.append(_Slice(raw, None, True, clean(raw)))
+                del raw
+                continue
+            assert head is not None and head.helper is not None  # nothing else to do: wait
+            ok, value = head.helper.result(time.monotonic() + HELPER_TIMEOUT)
+            if ok:
+                head.result, head.done = value, True
+            else:
+                give_up(head.helper, value)
     finally:
         for helper in pool:
             helper.close()

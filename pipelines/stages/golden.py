@@ -257,8 +257,9 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
     Each chunk holds whole customers (``warehouse.golden_chunks``), is read, built, carried
     forward and appended to the staged tables, so memory holds one chunk's frames; the staged
     tables equal one build over every record. With ``scale.golden_workers`` N > 1, N - 1
-    helper processes (``cleaning._slices``) build the chunks after each one this process builds
-    (their inputs are read here and kept until their result is back: memory holds N chunks).
+    helper processes (``cleaning._slices``) build chunks as they come free, each holding two,
+    and this process builds the next one while the next result is not back (inputs are read
+    here and kept until their result is written: memory holds up to 2·(N − 1) + 2 chunks).
     What ``build_golden`` checks over the whole set is checked in SQL first. Each chunk is
     committed: DuckDB keeps the Arrow buffers of rows inserted in an open transaction until it
     ends, so one transaction over every chunk would hold every chunk's rows twice. The staged

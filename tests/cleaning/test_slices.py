@@ -95,13 +95,40 @@ def test_an_error_in_a_helper_is_raised_with_its_traceback() -> None:
     slices = clean_slices(_read, bounds, _fail, helpers=1)
     with pytest.raises(ValueError, match="bad slice of 30 rows"):
         next(slices)  # this process's own slice fails as it would alone
-    slices = clean_slices(_read, bounds, _fail_in_helper_only, helpers=1)
+    slices = clean_slices(_read, bounds, partial(_fail_in_helper_only, os.getpid()), helpers=1)
     assert _rows(next(slices)[0]) == _rows(RAW)[:30]
     with pytest.raises(HelperError, match="ValueError: bad slice of 30 rows"):
         next(slices)
 
 
-def _fail_in_helper_only(raw: pd.DataFrame) -> list[str]:
-    if raw["record_key"].iloc[0] != "crm:0":
+def _fail_in_helper_only(parent: int, raw: pd.DataFrame) -> list[str]:
+    if os.getpid() != parent:
         return _fail(raw)
     return _rows(raw)
+
+
+def _slow_in_helper(parent: int, raw: pd.DataFrame) -> tuple[int, list[str]]:
+    if os.getpid() != parent:
+        time.sleep(0.3)
+    return os.getpid(), _rows(raw)
+
+
+def test_a_slow_helper_cannot_make_this_process_hold_every_slice() -> None:
+    reads: list[int] = []
+
+    def read(start: int, stop: int) -> pd.DataFrame:
+        reads.append(start)
+        return _read(start, stop)
+
+    bounds = slice_bounds(len(RAW), 5, processes=2)  # 12 slices
+    held = []
+    out = []
+    for raw, (pid, rows) in clean_slices(read, bounds, partial(_slow_in_helper, os.getpid()),
+                                         helpers=1):  # fmt: skip
+        out.append((pid, rows))
+        held.append(len(reads) - len(out))  # read, not yielded yet (this one yielded)
+        assert rows == _rows(raw)
+    assert [k for _, rows in out for k in rows] == _rows(RAW)
+    assert max(held) <= 1 * _slices.HELPER_DEPTH + 2  # besides the one yielded; not all 12
+    assert {pid for pid, _ in out} - {os.getpid()}  # the helper cleaned some
+    assert out[0][0] == os.getpid()  # the first slice is this process's (helpers start)
