@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dedupe.assemble import LinkResult, assemble, decision_positions
+from dedupe.assemble import CompactLink, LinkResult, assemble_compact, decision_positions
 from dedupe.blocking import (
     BlockingRule,
     block_pairs,
@@ -353,7 +353,8 @@ def _steward_pairs(
     pair_id = np.unique(dl[keep] * n + dr[keep])
     left, right = pair_id // n, pair_id % n
     blocked = np.zeros(len(left), dtype=bool)
-    for rb in _rule_blocks(prepared, rules, settings.max_block_size, 1):
+    # no decided pair: every rule's blocks over every record are not needed
+    for rb in _rule_blocks(prepared, rules, settings.max_block_size, 1) if len(left) else []:
         blocked |= rb.generates(left, right, settings.block_window)
     new = ~blocked
     label = np.full(int(new.sum()), "steward", dtype=object)
@@ -366,16 +367,21 @@ class ShardSetup:
     """What every shard needs and what finishing needs: computed once, before sharding.
 
     Attributes:
-        prepared: the prepared records (every shard gets the whole frame).
+        prepared: the prepared records (in order; the shards get their own records from
+            `shard_frames`).
         decided: steward decisions as (left positions, right positions, codes).
         params: the model parameters all shards score with.
         warnings: messages collected while preparing (e.g. decisions on unknown records).
+        steward: the decided pairs no blocking rule generates, scored, and their stats row
+            (computed here, where every record's blocks are at hand: finishing needs no
+            blocking over every record).
     """
 
     prepared: pd.DataFrame
     decided: tuple[np.ndarray, np.ndarray, np.ndarray]
     params: ModelParams
     warnings: list[str]
+    steward: tuple[PairSet, tuple[str, int, int, int]] | None = None
 
 
 def prepare_sharded(
@@ -398,11 +404,14 @@ def prepare_sharded(
     """
     warnings: list[str] = []
     prepared = prepare_records(records, settings)
+    del records  # the caller may have handed them over: not held through training
     keys = arrow_strings(prepared["record_key"].to_numpy(dtype=object))
     decided = decision_positions(normalize_decisions(decisions), keys, warnings)
+    del keys
     if params is None:
         params = _train(prepared, settings, decided)
-    return ShardSetup(prepared, decided, params, warnings)
+    steward = _steward_pairs(prepared, settings, params, decided[0], decided[1])
+    return ShardSetup(prepared, decided, params, warnings, steward)
 
 
 def finish_sharded(
@@ -423,17 +432,41 @@ def finish_sharded(
     Raises:
         ValueError: no shard results were given.
     """
+    return finish_compact(setup, settings, list(results)).to_result()
+
+
+def finish_compact(
+    setup: ShardSetup,
+    settings: MatchSettings,
+    results: list[tuple[PairSet, pd.DataFrame]],
+) -> CompactLink:
+    """`finish_sharded` without the frame of every pair: the pairs stay numbers.
+
+    The pipeline's finishing step writes ``match.pairs`` from the result a batch at a time
+    (as the single-process full match does); ``.to_result()`` is `finish_sharded`'s result.
+    Each shard's pairs are let go of (``results`` is emptied) once they are concatenated.
+
+    Raises:
+        ValueError: no shard results were given.
+    """
     if not results:
         raise ValueError("finish_sharded needs the results of at least one shard")
     prepared, decided, params = setup.prepared, setup.decided, setup.params
-    steward, steward_row = _steward_pairs(prepared, settings, params, decided[0], decided[1])
+    steward, steward_row = setup.steward or _steward_pairs(
+        prepared, settings, params, decided[0], decided[1]
+    )
     stats = pd.concat([r[1] for r in results]).groupby("rule", sort=False).sum().reset_index()
     if len(decided[0]):
         stats = pd.concat([stats, pd.DataFrame([steward_row], columns=_STATS_COLUMNS)])
-    pairs = concat_pairs([r[0] for r in results] + [steward])
+    parts = [r[0] for r in results] + [steward]
+    results.clear()
+    pairs = concat_pairs(parts)
+    del parts
     pairs = pairs.take(np.argsort(pairs.ids(len(prepared)), kind="stable"))
     stats = stats.reset_index(drop=True)
-    return assemble(prepared, pairs, decided, settings, params, stats, list(setup.warnings))
+    return assemble_compact(
+        prepared, pairs, decided, settings, params, stats, list(setup.warnings)
+    )
 
 
 def link_sharded(

@@ -28,10 +28,11 @@ from dedupe import (
     ModelParams,
     PairSet,
     ShardSetup,
-    finish_sharded,
+    finish_compact,
     prepare_sharded,
     scoring_workers,
 )
+from dedupe.assemble import CompactLink
 from dedupe.shard import read_shard_file, score_shard, write_shard_files
 
 from .access import step_warehouse
@@ -153,7 +154,13 @@ def match_prepare(
             yield dg.Output(MatchWork(inputs, started, 0, result), "work")
             yield dg.Output(None, "plan")
             return
-        setup = prepare_sharded(inputs.records, settings, inputs.decisions, reuse)
+        # handed over, not kept: the records are let go of once prepared (not held through
+        # training, and not pickled into the finishing step's input, which never reads them)
+        records = inputs.records
+        count = len(records)
+        inputs.records = records.iloc[:0]
+        setup = prepare_sharded(records, settings, inputs.decisions, reuse)
+        del records
         shards = scale.match_shards
         folder = shard_folder(ctx.config.resolve(ctx.config.warehouse), ctx.run_id)
         # a retried step's files, and what a failed or killed run left (the warehouse lock
@@ -161,7 +168,7 @@ def match_prepare(
         shutil.rmtree(folder.parent, ignore_errors=True)
         files = write_shard_files(setup.prepared, settings, shards, folder)
     context.log.info(
-        f"full rebuild of {len(inputs.records)} records in {shards} shards "
+        f"full rebuild of {count} records in {shards} shards "
         f"({'reused' if reuse is not None else 'estimated'} model params), shard files in "
         f"{folder}"
     )
@@ -212,12 +219,19 @@ def match_finish(
     """Cluster over every shard's pairs and write the match tables in one transaction."""
     ctx = archive.run_context(context.run.run_id)
     with run_log(ctx.config, ctx.run_id, "match"):
+        result: LinkResult | LinkDelta | CompactLink
         if work.result is not None:
             result = work.result
         elif plan is None or work.setup is None:
             raise RuntimeError("a sharded rebuild reached the finishing step without its plan")
         else:
-            result = finish_sharded(work.setup, plan.settings, _checked(results, work.shards))
+            shard_results = _checked(results, work.shards)
+            results.clear()  # each shard's pairs are let go of once concatenated
+            # pairs kept as numbers (`CompactLink`): match.pairs is written a batch at a
+            # time, as the single-process full match writes it, never as one frame
+            result = finish_compact(work.setup, plan.settings, shard_results)
+            result.labels = None
+            work.setup = None  # the result holds what the write needs of it
         with archive.connection(ctx.config, context.run.tags) as con:
             stats = write_match(con, ctx, work.inputs, result)
             if work.result is None:
