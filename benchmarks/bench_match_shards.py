@@ -81,6 +81,15 @@ def _prepare(work: Path, records_file: Path, shards: int, reuse: bool) -> dict[s
     files = hasattr(shard_mod, "write_shard_files")
     if files:
         shard_mod.write_shard_files(setup.prepared, settings, shards, work / "shards")
+    if hasattr(shard_mod, "finishing_frame"):
+        # as `match_prepare` does: match.prepared's rows staged in a file, and only the
+        # columns assembling reads handed to the finishing step
+        from warehouse.match_state import prepared_batches
+
+        shard_mod.write_prepared_file(
+            prepared_batches(setup.prepared, "bench"), work / "prepared.arrows"
+        )
+        setup.prepared = shard_mod.finishing_frame(setup.prepared)
     with (work / "setup.pkl").open("wb") as fh:
         pickle.dump(setup, fh, protocol=5)
     return {"records": len(setup.prepared), "files": files, "prepare_sharded_s": prepared_s}
@@ -119,6 +128,16 @@ def _finish(work: Path, shards: int) -> dict[str, Any]:
         # as `match_finish` runs it: the pairs stay numbers (written a batch at a time)
         compact = shard_mod.finish_compact(setup, MatchSettings(), results)
         del setup
+        staged = work / "prepared.arrows"
+        if staged.exists():
+            # the review queue's fields from the staged rows, and the rows streamed through
+            # as the write streams them into match.prepared
+            shard_mod.fill_review_fields(
+                compact.review_queue, compact.prepared["record_key"],
+                lambda at, columns: shard_mod.prepared_rows(staged, at, columns),
+            )
+            for _ in shard_mod.read_prepared_file(staged):
+                pass
         step = _usage()
         result = compact.to_result()  # the frame of every pair, for the content hashes only
         del compact

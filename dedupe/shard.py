@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dedupe.assemble import CompactLink, LinkResult, assemble_compact, decision_positions
 from dedupe.blocking import (
@@ -22,6 +23,7 @@ from dedupe.levels import rules_for
 from dedupe.model import ModelParams
 from dedupe.pairset import PairSet, arrow_strings, concat_pairs
 from dedupe.prepare import prepare_records
+from dedupe.review import REVIEW_FIELDS
 from dedupe.rules import normalize_decisions
 from dedupe.scoring import (
     comparisons_for,
@@ -467,6 +469,104 @@ def finish_compact(
     return assemble_compact(
         prepared, pairs, decided, settings, params, stats, list(setup.warnings)
     )
+
+
+FINISH_COLUMNS = (
+    "record_key",
+    # `assemble.exclusive_codes`
+    "id_number", "id_number_valid", "credit_code", "credit_code_valid", "branch_key",
+    "branch_soft", "customer_type",
+    # `rules.id_number_matches` (`_names_compatible`)
+    "name_key", "name_key_masked", "name_pinyin",
+)
+"""The prepared columns assembling reads of every record (`finishing_frame`)."""
+
+
+RowReader = Callable[[np.ndarray, list[str]], dict[str, np.ndarray]]
+"""Reads the given fields of the prepared records at sorted positions (`prepared_rows`)."""
+
+
+def finishing_frame(prepared: pd.DataFrame) -> pd.DataFrame:
+    """What `finish_compact` reads of every prepared record: `FINISH_COLUMNS` (those present).
+
+    The review queue's record fields (`REVIEW_FIELDS`) not among them are placeholders
+    (None): the queue holds a few thousand pairs, and `fill_review_fields` fills their
+    fields from the records' rows afterwards. So the finishing step holds a few columns of
+    every record instead of the whole prepared frame.
+    """
+    columns: dict[str, object] = {c: prepared[c] for c in FINISH_COLUMNS if c in prepared}
+    for name in REVIEW_FIELDS:
+        if name not in columns:
+            columns[name] = np.full(len(prepared), None, dtype=object)
+    return pd.DataFrame(columns, index=prepared.index)
+
+
+def fill_review_fields(
+    queue: pd.DataFrame,
+    keys: pd.Series,
+    rows: RowReader,
+) -> None:
+    """Put the records' fields into a review queue built from a `finishing_frame`.
+
+    Args:
+        queue: `CompactLink.review_queue` (changed in place: ``left_<field>`` and
+            ``right_<field>`` for every `REVIEW_FIELDS` field).
+        keys: the record keys in prepared order (``finishing_frame(...)["record_key"]``).
+        rows: reads the given fields of the records at sorted positions (`prepared_rows`).
+    """
+    if not len(queue):
+        return
+    index = pd.Index(keys)
+    lpos = index.get_indexer(queue["left_key"])
+    rpos = index.get_indexer(queue["right_key"])
+    if (lpos < 0).any() or (rpos < 0).any():
+        raise ValueError("a review pair names a record the prepared records do not hold")
+    wanted = np.unique(np.concatenate([lpos, rpos]))
+    values = rows(wanted, list(REVIEW_FIELDS))
+    at_left, at_right = np.searchsorted(wanted, lpos), np.searchsorted(wanted, rpos)
+    # as `review.build_review_queue` makes them from the prepared columns
+    for name in REVIEW_FIELDS:
+        column = values[name]
+        queue[f"left_{name}"] = pd.array(column[at_left], dtype="string")
+        queue[f"right_{name}"] = pd.array(column[at_right], dtype="string")
+
+
+def write_prepared_file(batches: pa.RecordBatchReader, path: Path) -> int:
+    """Write the prepared records' record batches (``match.prepared``'s rows, in order) to an
+    Arrow IPC stream file, batch by batch; returns the rows written."""
+    written = 0
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(
+        sink, batches.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")
+    ) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            written += batch.num_rows
+    return written
+
+
+def read_prepared_file(path: Path) -> pa.RecordBatchReader:
+    """`write_prepared_file`'s batches, read one at a time (not memory-mapped)."""
+    return pa.ipc.open_stream(pa.OSFile(str(path), "rb"))
+
+
+def prepared_rows(path: Path, positions: np.ndarray, columns: list[str]) -> dict[str, np.ndarray]:
+    """The `columns` of the records at sorted `positions` (rows of `write_prepared_file`'s
+    file) as object arrays (str or None), read a batch at a time."""
+    out: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    start = 0
+    for batch in read_prepared_file(path):
+        lo, hi = np.searchsorted(positions, [start, start + batch.num_rows])
+        if hi > lo:
+            local = pa.array(positions[lo:hi] - start)
+            for c in columns:
+                out[c].append(np.array(batch.column(c).take(local).to_pylist(), dtype=object))
+        start += batch.num_rows
+    if len(positions) and positions[-1] >= start:
+        raise ValueError(f"{path} holds {start} records: no record at {int(positions[-1])}")
+    return {
+        c: np.concatenate(parts) if parts else np.empty(0, dtype=object)
+        for c, parts in out.items()
+    }
 
 
 def link_sharded(

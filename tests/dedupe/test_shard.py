@@ -6,17 +6,25 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from dedupe import LinkResult, MatchSettings, link_records, link_sharded
+from dedupe.review import REVIEW_FIELDS
 from dedupe.shard import (
     AT_COLUMN,
+    fill_review_fields,
+    finish_compact,
     finish_sharded,
+    finishing_frame,
     prepare_sharded,
+    prepared_rows,
+    read_prepared_file,
     read_shard_file,
     score_shard,
     shard_frames,
     shard_pairs,
+    write_prepared_file,
     write_shard_files,
 )
 from tests.dedupe.synth import make_records
@@ -178,3 +186,44 @@ def test_an_empty_shard_scores_no_pairs(tmp_path) -> None:
     assert link_sharded(records, settings, None, single.params, shards=64).pairs.equals(
         single.pairs
     )
+
+
+def test_finishing_from_a_few_columns_and_the_staged_rows_equals_single_process(
+    data, tmp_path
+) -> None:
+    # as `match_finish` runs: assembled from `finishing_frame`, the review queue's fields
+    # read back from the staged rows afterwards
+    records, decisions, single = data
+    assert len(single.review_queue) > 0
+    settings = MatchSettings()
+    setup = prepare_sharded(records, settings, decisions, single.params)
+    results = [shard_pairs(setup.prepared, settings, setup.params, s, 3) for s in range(3)]
+    staged = tmp_path / "prepared.arrows"
+    table = pa.Table.from_pandas(setup.prepared, preserve_index=False)
+    assert write_prepared_file(pa.RecordBatchReader.from_batches(
+        table.schema, table.to_batches(max_chunksize=97)
+    ), staged) == len(setup.prepared)
+    assert read_prepared_file(staged).read_all().equals(table.combine_chunks())
+    full = setup.prepared
+    setup.prepared = finishing_frame(full)
+    assert len(setup.prepared.columns) < len(full.columns)
+    compact = finish_compact(setup, settings, results)
+    assert compact.review_queue[f"left_{REVIEW_FIELDS[0]}"].isna().all()  # placeholders
+    fill_review_fields(
+        compact.review_queue, compact.prepared["record_key"],
+        lambda at, columns: prepared_rows(staged, at, columns),
+    )
+    _assert_same(compact.to_result(), single)
+
+
+def test_staged_rows_are_read_by_position(tmp_path) -> None:
+    frame = pd.DataFrame({"a": [f"v{i}" if i % 3 else None for i in range(10)]})
+    staged = tmp_path / "rows.arrows"
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    write_prepared_file(
+        pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=4)), staged
+    )
+    got = prepared_rows(staged, np.array([0, 2, 4, 9]), ["a"])["a"]
+    assert got.tolist() == [None, "v2", "v4", None]
+    with pytest.raises(ValueError, match="no record at 10"):
+        prepared_rows(staged, np.array([1, 10]), ["a"])
