@@ -109,6 +109,8 @@ def _rule_blocks(
     that most records share (a record kind, a switchboard phone) spreads over every shard.
     """
     name_rank = order_rank(prepared)
+    # kept per record and rule for every record: as narrow as `shard_frames` stores them
+    index, shard_type = _fact_types(len(prepared), shards)
     out = []
     for rule in rules:
         rank = rule_rank(prepared, rule, name_rank, None)
@@ -141,10 +143,19 @@ def _rule_blocks(
         previous = np.where(split, -1, _UNSPLIT)
         previous[head] = (home[head] + part[head] - 1) % shards
         out.append(_RuleBlocks(
-            rule, cap, codes, size <= cap, position, record_shard, previous, offset == 0,
+            rule, cap, codes.astype(index), size <= cap, position.astype(index),
+            record_shard.astype(shard_type), previous.astype(shard_type), offset == 0,
             rule.window, prepared,
         ))
+        del codes, position, record_shard, previous, offset, home, part, size, rank
     return out
+
+
+def _fact_types(records: int, shards: int) -> tuple[type[np.signedinteger], type[np.signedinteger]]:
+    """The integer types of the block facts: positions and codes, shards."""
+    index = np.int32 if records < np.iinfo(np.int32).max else np.int64
+    shard_type = np.int16 if shards < np.iinfo(np.int16).max else np.int32
+    return index, shard_type
 
 
 def _frame_blocks(
@@ -186,8 +197,7 @@ def shard_frames(
     blocks = _rule_blocks(
         prepared, rules_for(settings), settings.max_block_size, shards, settings.block_window
     )
-    index = np.int32 if len(prepared) < np.iinfo(np.int32).max else np.int64
-    shard_type = np.int16 if shards < np.iinfo(np.int16).max else np.int32
+    index, shard_type = _fact_types(len(prepared), shards)
     for shard in range(shards):
         member = np.zeros(len(prepared), dtype=bool)
         for rb in blocks:
