@@ -472,9 +472,8 @@ def finish_compact(
         stats = pd.concat([stats, pd.DataFrame([steward_row], columns=_STATS_COLUMNS)])
     parts = [r[0] for r in results] + [steward]
     results.clear()
-    pairs = concat_pairs(parts)
+    pairs = sorted_union(parts, len(prepared))
     del parts
-    pairs = pairs.take(np.argsort(pairs.ids(len(prepared)), kind="stable"))
     stats = stats.reset_index(drop=True)
     return assemble_compact(
         prepared, pairs, decided, settings, params, stats, list(setup.warnings)
@@ -577,6 +576,56 @@ def prepared_rows(path: Path, positions: np.ndarray, columns: list[str]) -> dict
         c: np.concatenate(parts) if parts else np.empty(0, dtype=object)
         for c, parts in out.items()
     }
+
+
+def sorted_union(parts: list[PairSet], n: int) -> PairSet:
+    """``concat_pairs(parts)`` sorted by (left, right) (stable), built a field at a time.
+
+    Each field is concatenated, put in order and dropped from the parts before the next, so
+    the union costs about one copy of the pairs, not two (the concatenation and its sorted
+    copy). The parts are emptied.
+
+    Args:
+        parts: scored pair sets (each shard's, the steward-only pairs).
+        n: number of prepared records (the pair ids' base).
+    """
+    if not parts:
+        return concat_pairs(parts)
+    order = np.argsort(np.concatenate([p.ids(n) for p in parts]), kind="stable")
+    rule_names = sorted({name for p in parts for name in p.rule_names})
+    hard_names = sorted({name for p in parts for name in p.hard_names})
+
+    def gather(
+        take: Callable[[PairSet], np.ndarray], drop: Callable[[PairSet], object]
+    ) -> np.ndarray:
+        whole = np.concatenate([take(p) for p in parts])
+        for p in parts:
+            drop(p)
+        return whole[order]
+
+    empty = np.empty(0, dtype=np.int8)
+    left = gather(lambda p: p.left, lambda p: setattr(p, "left", empty))
+    right = gather(lambda p: p.right, lambda p: setattr(p, "right", empty))
+    rule = gather(
+        lambda p: _recoded(p.rule, p.rule_names, rule_names), lambda p: setattr(p, "rule", empty)
+    )
+    score = gather(lambda p: p.score, lambda p: setattr(p, "score", empty))
+    probability = gather(lambda p: p.probability, lambda p: setattr(p, "probability", empty))
+    levels = {
+        name: gather(lambda p, c=name: p.levels[c], lambda p, c=name: p.levels.pop(c))
+        for name in list(parts[0].levels)
+    }
+    hard = gather(
+        lambda p: _recoded(p.hard, p.hard_names, hard_names), lambda p: setattr(p, "hard", empty)
+    )
+    return PairSet(left, right, rule, score, probability, levels, hard, rule_names, hard_names)
+
+
+def _recoded(codes: np.ndarray, names: list[str], target: list[str]) -> np.ndarray:
+    """Codes over `names` as codes over `target` (which holds every name), as `concat_pairs`
+    recodes them."""
+    lookup = np.array([target.index(name) for name in names] + [-1], dtype=np.int16)
+    return lookup[codes]
 
 
 def link_sharded(

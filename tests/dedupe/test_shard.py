@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from dedupe import LinkResult, MatchSettings, link_records, link_sharded
+from dedupe.pairset import concat_pairs
 from dedupe.review import REVIEW_FIELDS
 from dedupe.shard import (
     AT_COLUMN,
@@ -24,6 +25,7 @@ from dedupe.shard import (
     score_shard,
     shard_frames,
     shard_pairs,
+    sorted_union,
     write_prepared_file,
     write_shard_files,
 )
@@ -227,3 +229,22 @@ def test_staged_rows_are_read_by_position(tmp_path) -> None:
     assert got.tolist() == [None, "v2", "v4", None]
     with pytest.raises(ValueError, match="no record at 10"):
         prepared_rows(staged, np.array([1, 10]), ["a"])
+
+
+def test_sorted_union_equals_the_concatenation_in_order(data) -> None:
+    records, _, single = data
+    settings = MatchSettings()
+    setup = prepare_sharded(records, settings, None, single.params)
+    n = len(setup.prepared)
+    parts = [shard_pairs(setup.prepared, settings, setup.params, s, 4)[0] for s in range(4)]
+    expected = concat_pairs(parts)
+    expected = expected.take(np.argsort(expected.ids(n), kind="stable"))
+    got = sorted_union(parts, n)
+    assert all(len(p) == 0 and not p.levels for p in parts)  # the parts were emptied
+    for name in ("left", "right", "rule", "score", "probability", "hard"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+        assert getattr(got, name).dtype == getattr(expected, name).dtype
+    assert got.levels.keys() == expected.levels.keys()
+    for name, codes in expected.levels.items():
+        np.testing.assert_array_equal(got.levels[name], codes)
+    assert (got.rule_names, got.hard_names) == (expected.rule_names, expected.hard_names)
