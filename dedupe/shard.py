@@ -554,8 +554,12 @@ def write_prepared_file(batches: pa.RecordBatchReader, path: Path) -> int:
 
 
 def read_prepared_file(path: Path) -> pa.RecordBatchReader:
-    """`write_prepared_file`'s batches, read one at a time (not memory-mapped)."""
-    return pa.ipc.open_stream(pa.OSFile(str(path), "rb"))
+    """`write_prepared_file`'s batches, read one at a time (not memory-mapped).
+
+    The batches come from the system allocator, not Arrow's pool: a batch let go of goes
+    back at once (≈ 40 MB less resident at 200 k records than with the default pool, which
+    kept a second decompressed batch)."""
+    return pa.ipc.open_stream(pa.OSFile(str(path), "rb"), memory_pool=pa.system_memory_pool())
 
 
 def prepared_rows(path: Path, positions: np.ndarray, columns: list[str]) -> dict[str, np.ndarray]:
