@@ -599,30 +599,31 @@ def sorted_union(parts: list[PairSet], n: int) -> PairSet:
     rule_names = sorted({name for p in parts for name in p.rule_names})
     hard_names = sorted({name for p in parts for name in p.hard_names})
 
-    def gather(
-        take: Callable[[PairSet], np.ndarray], drop: Callable[[PairSet], object]
-    ) -> np.ndarray:
-        whole = np.concatenate([take(p) for p in parts])
-        for p in parts:
-            drop(p)
-        return whole[order]
-
     empty = np.empty(0, dtype=np.int8)
-    left = gather(lambda p: p.left, lambda p: setattr(p, "left", empty))
-    right = gather(lambda p: p.right, lambda p: setattr(p, "right", empty))
-    rule = gather(
-        lambda p: _recoded(p.rule, p.rule_names, rule_names), lambda p: setattr(p, "rule", empty)
-    )
-    score = gather(lambda p: p.score, lambda p: setattr(p, "score", empty))
-    probability = gather(lambda p: p.probability, lambda p: setattr(p, "probability", empty))
-    levels = {
-        name: gather(lambda p, c=name: p.levels[c], lambda p, c=name: p.levels.pop(c))
-        for name in list(parts[0].levels)
-    }
-    hard = gather(
-        lambda p: _recoded(p.hard, p.hard_names, hard_names), lambda p: setattr(p, "hard", empty)
-    )
+
+    def gather(field: str, names: list[str] | None = None) -> np.ndarray:
+        """One field of every part, concatenated in order; dropped from the parts."""
+        pieces = []
+        for p in parts:
+            values = getattr(p, field)
+            pieces.append(values if names is None else _recoded(values, _names(p, field), names))
+            setattr(p, field, empty)
+        return np.concatenate(pieces)[order]
+
+    def gather_levels(name: str) -> np.ndarray:
+        return np.concatenate([p.levels.pop(name) for p in parts])[order]
+
+    left, right = gather("left"), gather("right")
+    rule = gather("rule", rule_names)
+    score, probability = gather("score"), gather("probability")
+    levels = {name: gather_levels(name) for name in list(parts[0].levels)}
+    hard = gather("hard", hard_names)
     return PairSet(left, right, rule, score, probability, levels, hard, rule_names, hard_names)
+
+
+def _names(pairs: PairSet, field: str) -> list[str]:
+    """The labels behind a coded field of `pairs` (``rule`` or ``hard``)."""
+    return pairs.rule_names if field == "rule" else pairs.hard_names
 
 
 def _recoded(codes: np.ndarray, names: list[str], target: list[str]) -> np.ndarray:
