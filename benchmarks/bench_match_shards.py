@@ -60,24 +60,36 @@ def _prepare(work: Path, records_file: Path, shards: int, reuse: bool) -> dict[s
     from dedupe import MatchSettings
 
     records = pd.read_parquet(records_file)
+    count = len(records)
+    # handed over (the call holds the only reference), as `match_prepare` hands them over
+    handed = [records]
+    del records
     settings = MatchSettings()
     params = None
     if reuse:
-        params_file = work.parent / f"params-{len(records)}.json"
+        params_file = work.parent / f"params-{count}.json"
         if not params_file.exists():
             raise RuntimeError(f"--reuse-params needs {params_file} (a run without it writes it)")
         from dedupe import ModelParams
 
         params = ModelParams.from_json(params_file.read_text(encoding="utf-8"))
     started = time.perf_counter()
-    setup = shard_mod.prepare_sharded(records, settings, None, params)
+    setup = shard_mod.prepare_sharded(handed.pop(), settings, None, params)
     prepared_s = time.perf_counter() - started
-    (work.parent / f"params-{len(records)}.json").write_text(setup.params.to_json(), "utf-8")
+    (work.parent / f"params-{count}.json").write_text(setup.params.to_json(), "utf-8")
     (work / "params.pkl").write_bytes(pickle.dumps(setup.params, protocol=5))
-    del records
     files = hasattr(shard_mod, "write_shard_files")
     if files:
         shard_mod.write_shard_files(setup.prepared, settings, shards, work / "shards")
+    if hasattr(shard_mod, "finishing_frame"):
+        # as `match_prepare` does: match.prepared's rows staged in a file, and only the
+        # columns assembling reads handed to the finishing step
+        from warehouse.match_state import prepared_batches
+
+        shard_mod.write_prepared_file(
+            prepared_batches(setup.prepared, "bench"), work / "prepared.arrows"
+        )
+        setup.prepared = shard_mod.finishing_frame(setup.prepared)
     with (work / "setup.pkl").open("wb") as fh:
         pickle.dump(setup, fh, protocol=5)
     return {"records": len(setup.prepared), "files": files, "prepare_sharded_s": prepared_s}
@@ -112,8 +124,30 @@ def _finish(work: Path, shards: int) -> dict[str, Any]:
     results = [
         pickle.loads((work / f"result_{s:04d}.pkl").read_bytes()) for s in range(shards)
     ]
-    result = shard_mod.finish_sharded(setup, MatchSettings(), results)
+    if hasattr(shard_mod, "finish_compact"):
+        # as `match_finish` runs it: the pairs stay numbers (written a batch at a time)
+        compact = shard_mod.finish_compact(setup, MatchSettings(), results)
+        del setup
+        staged = work / "prepared.arrows"
+        if staged.exists():
+            # the review queue's fields from the staged rows, and the rows streamed through
+            # as the write streams them into match.prepared
+            shard_mod.fill_review_fields(
+                compact.review_queue, compact.prepared["record_key"],
+                lambda at, columns: shard_mod.prepared_rows(staged, at, columns),
+            )
+            for _ in shard_mod.read_prepared_file(staged):
+                pass
+        step = _usage()
+        result = compact.to_result()  # the frame of every pair, for the content hashes only
+        del compact
+    else:
+        result = shard_mod.finish_sharded(setup, MatchSettings(), results)
+        step = _usage()
     return {
+        # the step's own peak, before the content hashes below (which build more frames)
+        "step_peak_rss_mb": step["peak_rss_mb"],
+        "step_cpu_s": step["cpu_s"],
         "pairs": len(result.pairs),
         "clusters": int(result.clusters["cluster_key"].nunique()),
         "hash_pairs": _frame_hash(result.pairs),

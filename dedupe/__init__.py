@@ -46,6 +46,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "dedupe.settings": ("MatchSettings",),
     "dedupe.shard": (
         "ShardSetup",
+        "finish_compact",
         "finish_sharded",
         "link_sharded",
         "prepare_sharded",
@@ -92,6 +93,7 @@ __all__ = [
     "evaluate_links",
     "evaluate_run",
     "explain_pair",
+    "finish_compact",
     "finish_sharded",
     "link_incremental",
     "link_records",

@@ -28,11 +28,23 @@ from dedupe import (
     ModelParams,
     PairSet,
     ShardSetup,
-    finish_sharded,
+    finish_compact,
     prepare_sharded,
+    prepared_version,
     scoring_workers,
 )
-from dedupe.shard import read_shard_file, score_shard, write_shard_files
+from dedupe.assemble import CompactLink
+from dedupe.shard import (
+    fill_review_fields,
+    finishing_frame,
+    prepared_rows,
+    read_prepared_file,
+    read_shard_file,
+    score_shard,
+    write_prepared_file,
+    write_shard_files,
+)
+from warehouse.match_state import prepared_batches
 
 from .access import step_warehouse
 from .faults import crash_point
@@ -72,8 +84,12 @@ class MatchWork:
         started: wall-clock start of the stage (seconds since the epoch).
         shards: the number of shards emitted (0 for an incremental rematch).
         result: the incremental link result (linked in prepare), None for a sharded rebuild.
-        setup: a sharded rebuild's prepared records, decisions and params (for finishing).
+        setup: a sharded rebuild's decisions and params, and of its prepared records only
+            what assembling reads (`dedupe.shard.finishing_frame`).
         folder: where a sharded rebuild's shard files are (removed once match.* is written).
+        prepared_file: every prepared record as ``match.prepared``'s rows, in an Arrow
+            stream file in `folder` (`dedupe.shard.write_prepared_file`): the finishing step
+            streams it into the warehouse and reads the review queue's fields from it.
     """
 
     inputs: MatchInputs
@@ -82,6 +98,7 @@ class MatchWork:
     result: LinkResult | LinkDelta | None
     setup: ShardSetup | None = None
     folder: str | None = None
+    prepared_file: str | None = None
 
 
 @dataclass
@@ -153,19 +170,32 @@ def match_prepare(
             yield dg.Output(MatchWork(inputs, started, 0, result), "work")
             yield dg.Output(None, "plan")
             return
-        setup = prepare_sharded(inputs.records, settings, inputs.decisions, reuse)
+        # handed over, not kept: the records are let go of once prepared (not held through
+        # training, and not pickled into the finishing step's input, which never reads them)
+        records = inputs.records
+        count = len(records)
+        inputs.records = records.iloc[:0]
+        setup = prepare_sharded(records, settings, inputs.decisions, reuse)
+        del records
         shards = scale.match_shards
         folder = shard_folder(ctx.config.resolve(ctx.config.warehouse), ctx.run_id)
         # a retried step's files, and what a failed or killed run left (the warehouse lock
         # lets one run at a time use these folders)
         shutil.rmtree(folder.parent, ignore_errors=True)
         files = write_shard_files(setup.prepared, settings, shards, folder)
+        # match.prepared's rows staged in a file, and of the prepared frame only the columns
+        # assembling reads handed on: the finishing step never holds every prepared record
+        prepared_file = folder / "prepared.arrows"
+        write_prepared_file(prepared_batches(setup.prepared, prepared_version()), prepared_file)
+        setup.prepared = finishing_frame(setup.prepared)
     context.log.info(
-        f"full rebuild of {len(inputs.records)} records in {shards} shards "
+        f"full rebuild of {count} records in {shards} shards "
         f"({'reused' if reuse is not None else 'estimated'} model params), shard files in "
         f"{folder}"
     )
-    yield dg.Output(MatchWork(inputs, started, shards, None, setup, str(folder)), "work")
+    yield dg.Output(
+        MatchWork(inputs, started, shards, None, setup, str(folder), str(prepared_file)), "work"
+    )
     # shard steps running side by side share the cores (multiprocess executor)
     side_by_side = scale.max_concurrent if scale.executor == "multiprocess" else 1
     workers = max(1, scale.resolved_workers() // min(side_by_side, shards))
@@ -212,14 +242,29 @@ def match_finish(
     """Cluster over every shard's pairs and write the match tables in one transaction."""
     ctx = archive.run_context(context.run.run_id)
     with run_log(ctx.config, ctx.run_id, "match"):
+        result: LinkResult | LinkDelta | CompactLink
+        prepared = None
         if work.result is not None:
             result = work.result
-        elif plan is None or work.setup is None:
+        elif plan is None or work.setup is None or work.prepared_file is None:
             raise RuntimeError("a sharded rebuild reached the finishing step without its plan")
         else:
-            result = finish_sharded(work.setup, plan.settings, _checked(results, work.shards))
+            shard_results = _checked(results, work.shards)
+            results.clear()  # each shard's pairs are let go of once concatenated
+            # pairs kept as numbers (`CompactLink`): match.pairs is written a batch at a
+            # time, as the single-process full match writes it, never as one frame
+            result = finish_compact(work.setup, plan.settings, shard_results)
+            result.labels = None
+            work.setup = None  # the result holds what the write needs of it
+            staged = Path(work.prepared_file)
+            fill_review_fields(
+                result.review_queue,
+                result.prepared["record_key"],
+                lambda at, columns: prepared_rows(staged, at, columns),
+            )
+            prepared = read_prepared_file(staged)
         with archive.connection(ctx.config, context.run.tags) as con:
-            stats = write_match(con, ctx, work.inputs, result)
+            stats = write_match(con, ctx, work.inputs, result, prepared)
             if work.result is None:
                 stats.shards = work.shards
             stats.seconds, stats.peak_rss_mb = stage_timing(work.started, clock=time.time)

@@ -599,7 +599,7 @@ def write_match_tables(
     con: duckdb.DuckDBPyConnection,
     tables: Mapping[str, pd.DataFrame],
     params_row: Mapping[str, object],
-    prepared: pd.DataFrame | None = None,
+    prepared: pd.DataFrame | pa.RecordBatchReader | None = None,
     prepared_version: str | None = None,
     prepared_rows: str = "all",
     relinked: pd.Series | None = None,
@@ -616,6 +616,8 @@ def write_match_tables(
             (`prepared_rows` "all": the table is replaced) or only those this run prepared
             or re-flagged ("changed": their rows are replaced by record_key). None drops
             ``match.prepared`` (the next incremental link prepares every record again).
+            Every record's rows may also come as `prepared_batches`' stream (with
+            `pair_batches` only: a sharded rebuild stages them in a file).
         prepared_version: the fingerprint of the code that prepared them (required with
             `prepared`).
         prepared_rows: "all" or "changed".
@@ -648,7 +650,13 @@ def write_match_tables(
     else:
         if prepared_version is None:
             raise ValueError("prepared records need the version of the code that prepared them")
-        if prepared_rows == "all" and pair_batches is not None:
+        if isinstance(prepared, pa.RecordBatchReader):
+            if prepared_rows != "all" or pair_batches is None:
+                raise ValueError("a stream of prepared records is written whole, with pairs")
+            if PREPARED_VERSION not in prepared.schema.names:
+                raise ValueError(f"the prepared records' stream has no {PREPARED_VERSION} column")
+            streams[PREPARED_TABLE] = prepared
+        elif prepared_rows == "all" and pair_batches is not None:
             # streamed like the pairs, a slice at a time, and written first: the frame is let
             # go once DuckDB has read it, before the pairs are written
             streams[PREPARED_TABLE] = _frame_stream(prepared, {PREPARED_VERSION: prepared_version})
@@ -726,6 +734,13 @@ _FINGERPRINTS = "_linked_fingerprints"
 """The temporary view of ``clean.records``' fingerprints a full write copies."""
 
 _PREPARED_BATCH_ROWS = 100_000
+
+
+def prepared_batches(prepared: pd.DataFrame, version: str) -> pa.RecordBatchReader:
+    """Every prepared record as the record batches `write_match_tables` streams into
+    ``match.prepared`` (with the code's `version`): a sharded rebuild stages them in a file
+    and hands the file's stream back to `write_match_tables`."""
+    return _frame_stream(prepared, {PREPARED_VERSION: version})
 
 
 def _frame_stream(

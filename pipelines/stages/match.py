@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dedupe import (
     LinkDelta,
@@ -251,16 +252,21 @@ def write_match(
     ctx: RunContext,
     inputs: MatchInputs,
     result: CompactLink | LinkResult | LinkDelta,
+    prepared: pa.RecordBatchReader | None = None,
 ) -> MatchStats:
     """Write a link result into ``match.*`` in one transaction and return the stage's figures.
 
     The steward decisions it was made under are kept after it (`keep_linked_decisions`): the
-    next run relinks only the records of the decisions changed since.
+    next run relinks only the records of the decisions changed since. `prepared`: a compact
+    result's ``match.prepared`` rows as `prepared_batches` gives them (a sharded rebuild
+    reads them from the file its prepare step wrote); None = from ``result.prepared``.
     """
+    if prepared is not None and not isinstance(result, CompactLink):
+        raise ValueError("prepared records as a stream go with a compact (full) link result")
     if isinstance(result, LinkDelta):
         stats = _write_delta(con, ctx, inputs, result)
     elif isinstance(result, CompactLink):
-        stats = _write_compact(con, ctx, inputs, result)
+        stats = _write_compact(con, ctx, inputs, result, prepared)
     else:
         stats = _write_result(con, ctx, inputs, result)
     keep_linked_decisions(con)
@@ -311,11 +317,21 @@ def _write_result(
 
 
 def _write_compact(
-    con: duckdb.DuckDBPyConnection, ctx: RunContext, inputs: MatchInputs, result: CompactLink
+    con: duckdb.DuckDBPyConnection,
+    ctx: RunContext,
+    inputs: MatchInputs,
+    result: CompactLink,
+    prepared: pa.RecordBatchReader | None = None,
 ) -> MatchStats:
-    """Write a full link whose pairs are numbers: ``match.pairs`` streamed in Arrow batches."""
+    """Write a full link whose pairs are numbers: ``match.pairs`` streamed in Arrow batches
+    (``match.prepared`` from `prepared` when given, else from ``result.prepared``)."""
     if inputs.plan is not None:
         raise ValueError("a compact link result is written by a full rebuild only")
+    # the frame is left None in `result`: the write lets go of it once stored; given the
+    # stream, the result's frame (a finishing step's few columns) is not written at all
+    rows: pd.DataFrame | pa.RecordBatchReader = _take_prepared(result)
+    if prepared is not None:
+        rows = prepared
     # what assembling freed (its per-pair masks, the union-find's arrays) goes back before
     # DuckDB writes: DuckDB allocates from its own heap (jemalloc), so glibc's freed-but-kept
     # memory would stack under its buffers (≈ 1 GB at 1 M records: the stage's peak)
@@ -334,7 +350,7 @@ def _write_compact(
             "mode": "full",
             **inputs.state,
         },
-        _take_prepared(result),
+        rows,
         prepared_version(),
         # one stream per DuckDB thread (written as their UNION ALL, in order): one Arrow
         # stream is stored by one thread, and the pairs are the write's largest table

@@ -6,17 +6,27 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from dedupe import LinkResult, MatchSettings, link_records, link_sharded
+from dedupe.pairset import concat_pairs
+from dedupe.review import REVIEW_FIELDS
 from dedupe.shard import (
     AT_COLUMN,
+    fill_review_fields,
+    finish_compact,
     finish_sharded,
+    finishing_frame,
     prepare_sharded,
+    prepared_rows,
+    read_prepared_file,
     read_shard_file,
     score_shard,
     shard_frames,
     shard_pairs,
+    sorted_union,
+    write_prepared_file,
     write_shard_files,
 )
 from tests.dedupe.synth import make_records
@@ -178,3 +188,63 @@ def test_an_empty_shard_scores_no_pairs(tmp_path) -> None:
     assert link_sharded(records, settings, None, single.params, shards=64).pairs.equals(
         single.pairs
     )
+
+
+def test_finishing_from_a_few_columns_and_the_staged_rows_equals_single_process(
+    data, tmp_path
+) -> None:
+    # as `match_finish` runs: assembled from `finishing_frame`, the review queue's fields
+    # read back from the staged rows afterwards
+    records, decisions, single = data
+    assert len(single.review_queue) > 0
+    settings = MatchSettings()
+    setup = prepare_sharded(records, settings, decisions, single.params)
+    results = [shard_pairs(setup.prepared, settings, setup.params, s, 3) for s in range(3)]
+    staged = tmp_path / "prepared.arrows"
+    table = pa.Table.from_pandas(setup.prepared, preserve_index=False)
+    assert write_prepared_file(pa.RecordBatchReader.from_batches(
+        table.schema, table.to_batches(max_chunksize=97)
+    ), staged) == len(setup.prepared)
+    assert read_prepared_file(staged).read_all().equals(table.combine_chunks())
+    full = setup.prepared
+    setup.prepared = finishing_frame(full)
+    assert len(setup.prepared.columns) < len(full.columns)
+    compact = finish_compact(setup, settings, results)
+    assert compact.review_queue[f"left_{REVIEW_FIELDS[0]}"].isna().all()  # placeholders
+    fill_review_fields(
+        compact.review_queue, compact.prepared["record_key"],
+        lambda at, columns: prepared_rows(staged, at, columns),
+    )
+    _assert_same(compact.to_result(), single)
+
+
+def test_staged_rows_are_read_by_position(tmp_path) -> None:
+    frame = pd.DataFrame({"a": [f"v{i}" if i % 3 else None for i in range(10)]})
+    staged = tmp_path / "rows.arrows"
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    write_prepared_file(
+        pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=4)), staged
+    )
+    got = prepared_rows(staged, np.array([0, 2, 4, 9]), ["a"])["a"]
+    assert got.tolist() == [None, "v2", "v4", None]
+    with pytest.raises(ValueError, match="no record at 10"):
+        prepared_rows(staged, np.array([1, 10]), ["a"])
+
+
+def test_sorted_union_equals_the_concatenation_in_order(data) -> None:
+    records, _, single = data
+    settings = MatchSettings()
+    setup = prepare_sharded(records, settings, None, single.params)
+    n = len(setup.prepared)
+    parts = [shard_pairs(setup.prepared, settings, setup.params, s, 4)[0] for s in range(4)]
+    expected = concat_pairs(parts)
+    expected = expected.take(np.argsort(expected.ids(n), kind="stable"))
+    got = sorted_union(parts, n)
+    assert all(len(p) == 0 and not p.levels for p in parts)  # the parts were emptied
+    for name in ("left", "right", "rule", "score", "probability", "hard"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+        assert getattr(got, name).dtype == getattr(expected, name).dtype
+    assert got.levels.keys() == expected.levels.keys()
+    for name, codes in expected.levels.items():
+        np.testing.assert_array_equal(got.levels[name], codes)
+    assert (got.rule_names, got.hard_names) == (expected.rule_names, expected.hard_names)

@@ -28,6 +28,8 @@ _SORT = {
     "match.clusters": (["record_key"], []),
     "match.review_queue": (["left_key", "right_key"], []),
     "match.blocking_stats": (["rule"], ["run_id"]),
+    # a sharded rebuild streams it from the file its prepare step staged
+    "match.prepared": (["record_key"], []),
     "golden.customers": (["customer_id"], ["updated_run_id"]),
     "golden.crosswalk": (["record_key"], []),
 }
