@@ -401,6 +401,86 @@ def _describe_os_error(exc: OSError) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@dataclass
+class PreparedFull:
+    """A full snapshot's table files, written ahead into a hidden temp folder of this process.
+
+    ``prepare_full_snapshot`` writes them (e.g. in the publish stage, beside its other work);
+    ``publish_snapshot(..., prepared=...)`` then adds the manifest and renames the folder in
+    instead of reading, hashing and writing the tables again. The folder is a temp folder of
+    this process (``temp_dir_name``): ``clean_leftovers`` removes it once the process is gone.
+
+    Attributes:
+        folder: the temp folder holding one file per table.
+        names: the tables, sorted.
+        hashes: each table's content hash.
+        shapes: each table's rows and schema.
+        file_stats: each file's sha256 and size.
+        cache_rows: each table's digest-cache rows (written with the snapshot).
+    """
+
+    folder: Path
+    names: tuple[str, ...]
+    hashes: dict[str, str]
+    shapes: dict[str, pa.Table | TableShape]
+    file_stats: dict[str, tuple[str, int]]
+    cache_rows: dict[str, TableRows]
+
+    def discard(self) -> None:
+        """Remove the folder (the files were not used)."""
+        _remove_temp(self.folder)
+
+
+def prepare_full_snapshot(
+    tables: WarehouseTables,
+    archive_dir: Path,
+    run_id: str,
+    created_at: datetime,
+    writer: TableWriter | None = None,
+) -> PreparedFull:
+    """Read, hash and write every table of a full snapshot of ``tables`` into a temp folder.
+
+    The same reads, hashes, cache rows and files ``publish_snapshot`` makes for a full snapshot
+    of ``tables`` (``_write_full_tables``); nothing is published. On any error the folder is
+    removed and the error raised.
+
+    Args:
+        tables: the warehouse's tables (``warehouse_tables``).
+        archive_dir: the archive root.
+        run_id: the pipeline run id (names the temp folder).
+        created_at: the time whose ``<YYYY>/<Qn>`` folder holds the temp folder.
+        writer: writes one table file (default: plain zstd Parquet).
+    """
+    names = tuple(sorted(tables.names))
+    for name in names:
+        check_table_name(name)
+    row_states: dict[str, RowState] = {}
+
+    def take(name: str) -> pa.Table:
+        table, state = tables.read_whole(name)
+        if state is not None:
+            row_states[name] = state
+        return table
+
+    def batches(name: str) -> tuple[TableBatches, list[RowState]] | None:
+        return tables.read_batches(name) if tables.columns.get(name) else None
+
+    parent = snapshot_parent(Path(archive_dir), created_at)
+    folder = parent / temp_dir_name(snapshot_id_for(created_at, run_id))
+    cache_rows_of: dict[str, TableRows] = {}
+    parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir()
+    try:
+        hashes, shapes, stats = _write_full_tables(
+            list(names), take, row_states, cache_rows_of, folder, writer,
+            batches if takes_batches(writer) else None,
+        )  # fmt: skip
+    except BaseException:
+        _remove_temp(folder)
+        raise
+    return PreparedFull(folder, names, hashes, shapes, stats, cache_rows_of)
+
+
 def publish_snapshot(
     tables: Mapping[str, pd.DataFrame | pa.Table] | WarehouseTables,
     archive_dir: Path,
@@ -414,6 +494,7 @@ def publish_snapshot(
     base: SnapshotInfo | None = None,
     reader: TableReader | None = None,
     max_delta_share: float = 1.0,
+    prepared: PreparedFull | None = None,
 ) -> SnapshotInfo | None:
     """Publish an immutable snapshot: Parquet per table + manifest, written aside then renamed in.
 
@@ -440,6 +521,10 @@ def publish_snapshot(
         reader: reads the base's table files (a decrypting one for encrypted snapshots).
         max_delta_share: with ``base``, write a full snapshot instead when the delta would store
             more than this share of the represented rows.
+        prepared: the table files of a full snapshot of these same tables, written ahead
+            (``prepare_full_snapshot``): used instead of reading and writing the tables when
+            the snapshot is a full one of the same table names (``base`` None); else removed.
+            The caller vouches that the tables did not change since they were prepared.
 
     Returns:
         The published snapshot, or ``None`` when skipped as unchanged.
@@ -469,6 +554,10 @@ def publish_snapshot(
     names = sorted(source.names if source is not None else arrow_tables)
     for name in names:
         check_table_name(name)
+    if prepared is not None and (base is not None or list(prepared.names) != names):
+        LOG.info("snapshot files prepared ahead not used (a delta, or other tables)")
+        prepared.discard()
+        prepared = None
     row_states: dict[str, RowState] = {}  # of the tables read from the warehouse
 
     def whole(name: str) -> pa.Table:
@@ -505,7 +594,12 @@ def publish_snapshot(
     parent = snapshot_parent(archive_dir, created_at)
     final = parent / snapshot_id
     temp = parent / temp_dir_name(snapshot_id)
-    if parts is None:
+    if parts is None and prepared is not None:
+        # a full snapshot whose files were written ahead: only the manifest is left
+        temp = prepared.folder
+        table_hashes, shapes = prepared.hashes, dict(prepared.shapes)
+        file_stats, cache_rows_of = prepared.file_stats, prepared.cache_rows
+    elif parts is None:
         # a full snapshot: each table is read, hashed and written one at a time (its rows kept
         # for the deltas that will build on it), so memory holds one table being hashed and one
         # being written, not all of them; unchanged content removes what was written
