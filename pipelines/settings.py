@@ -203,6 +203,14 @@ class ScaleSettings(BaseModel):
         "other work takes the cores it only adds those (BENCHMARKS.md, issue #22, "
         "`ingestpar`). Never changes a result",
     )
+    snapshot_ahead: bool = Field(
+        default=True,
+        description="with workers >= 2 under the in-process executor, a full publish (a full "
+        "golden build swapped in, a full snapshot due) reads, hashes and writes the snapshot's "
+        "table files beside the analyst mart's masking (a second thread), and the snapshot "
+        "stage that follows in the same process only adds the manifest; the same files and "
+        "content hash. Never changes a result",
+    )
     clean_workers: int = Field(
         default=1,
         ge=1,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,12 +17,15 @@ from dedupe.link import return_free_memory
 from expectations import blocking_failures
 from warehouse import create_views
 from warehouse.archive import (
+    PreparedFull,
+    TableWriter,
     apply_retention,
     changed_state,
     copy_offsite,
     delta_base,
     due_kind,
     list_snapshots,
+    prepare_full_snapshot,
     publish_snapshot,
     warehouse_tables,
 )
@@ -116,14 +120,21 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
     export_dir = ensure_dir(cfg.resolve(cfg.exports_dir) / "golden")
     sources = inserted_from(con, changed)
 
+    ahead = _snapshot_ahead(ctx, changed)
+
     def exports(cursor: duckdb.DuckDBPyConnection) -> list[Path]:
-        return publish_exports(
+        files = publish_exports(
             cursor, export_dir, ctx.run_id, ctx.run_date, changed, cfg.export_full_every_days,
             states=states, sources=sources,
         )  # fmt: skip
+        if ahead is not None:
+            _prepare_snapshot(cursor, ctx, *ahead)
+        return files
 
     # the Parquet exports (DuckDB's COPY: no Python) are written on a second connection
-    # while the analyst mart is masked (Python) and written: the same files, beside it
+    # while the analyst mart is masked (Python) and written: the same files, beside it; after
+    # a full golden build, then the full snapshot's table files (DuckDB's reads and sha256,
+    # Arrow's encryption), which the snapshot stage takes over (`_snapshot_ahead`)
     with beside(con, exports) as exporting:
         # the analyst mart: the touched customers' rows replaced, or rebuilt whole (mart_delta)
         mart = update_analyst_mart(cfg, con, changed, states, ctx.run_date)
@@ -148,6 +159,111 @@ def swap_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> PublishStats:
         mart=mart_mode,
         mart_customers=None if mart is None or mart.mode == "full" else mart.customers,
     )
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """A full snapshot's table files prepared by a publish stage for the snapshot stage."""
+
+    run_id: str
+    archive_dir: Path
+    golden_state: str | None
+    counts: Mapping[str, int]
+    prepared: PreparedFull
+
+
+_AHEAD: list[_Ahead] = []  # at most one: what the last publish stage of this process prepared
+_AHEAD_LOCK = threading.Lock()
+
+
+def _hand_over(ahead: _Ahead | None) -> _Ahead | None:
+    """Keep ``ahead`` for the snapshot stage (None: keep nothing); return what was kept before.
+
+    Files prepared and never taken (a run without its snapshot stage) are removed when the
+    next publish hands its own over, or once this process is gone (``clean_leftovers``).
+    """
+    with _AHEAD_LOCK:
+        before = _AHEAD.pop() if _AHEAD else None
+        if ahead is not None:
+            _AHEAD.append(ahead)
+    return before
+
+
+def _snapshot_ahead(ctx: RunContext, changed: object) -> tuple[Path, TableWriter | None] | None:
+    """Where and how the publish stage writes the full snapshot's files ahead, or None.
+
+    Only when the snapshot stage will run in this process (in-process executor), a second
+    core is there (``scale.workers`` >= 2, ``scale.snapshot_ahead``), the swap put in a full
+    golden build (``changed`` None) and the snapshot due is a full one (no delta base): the
+    same decision ``snapshot_stage`` makes.
+    """
+    cfg = ctx.config
+    scale = cfg.scale
+    if not scale.snapshot_ahead or scale.executor != "in_process" or changed is not None:
+        return None
+    if scale.resolved_workers() < 2:
+        return None
+    archive_dir = cfg.resolve(cfg.archive_dir)
+    existing = list_snapshots(archive_dir)
+    if delta_base(existing, due_kind(ctx.run_date, existing), cfg.snapshots) is not None:
+        return None
+    stale = _hand_over(None)
+    if stale is not None:
+        stale.prepared.discard()
+    return ensure_dir(archive_dir), snapshot_writer(cfg)
+
+
+def _prepare_snapshot(
+    cursor: duckdb.DuckDBPyConnection,
+    ctx: RunContext,
+    archive_dir: Path,
+    writer: TableWriter | None,
+) -> None:
+    """Write the full snapshot's table files of the published golden tables (on ``cursor``) and
+    hand them to the snapshot stage. A failure is logged: that stage then writes them itself
+    (and raises its own error if it fails there too)."""
+    names = tuple(f"golden.{n}" for n in EXPORTED)
+    try:
+        tables = warehouse_tables(cursor, names)
+        state = published_state(cursor)
+        counts = _row_counts(cursor, tables.names)
+        prepared = prepare_full_snapshot(tables, archive_dir, ctx.run_id, ctx.started_at, writer)
+    except Exception as exc:
+        log.warning("publish    snapshot files not prepared ahead (%r): the snapshot stage"
+                    " writes them", exc)  # fmt: skip
+        return
+    stale = _hand_over(_Ahead(ctx.run_id, archive_dir, state, counts, prepared))
+    if stale is not None:
+        stale.prepared.discard()
+    log.info("publish    snapshot files of %d tables written ahead", len(prepared.names))
+
+
+def _row_counts(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> dict[str, int]:
+    """Each table's row count."""
+    return {n: int(con.execute(f"SELECT count(*) FROM {n}").fetchall()[0][0]) for n in names}
+
+
+def _prepared_for(
+    con: duckdb.DuckDBPyConnection, ctx: RunContext, archive_dir: Path, names: tuple[str, ...]
+) -> PreparedFull | None:
+    """The files a publish stage of this run prepared for a full snapshot of these tables, if
+    the tables are still what they were (the golden state's fingerprint and every table's row
+    count); files prepared for anything else are removed."""
+    ahead = _hand_over(None)
+    if ahead is None:
+        return None
+    same = (
+        ahead.run_id == ctx.run_id
+        and ahead.archive_dir == archive_dir
+        and ahead.golden_state == published_state(con)
+        and set(ahead.counts) == set(warehouse_tables(con, names).names)
+        and _row_counts(con, tuple(ahead.counts)) == dict(ahead.counts)
+    )
+    if not same:
+        log.info("snapshot   files prepared ahead are not of this state: written again")
+        ahead.prepared.discard()
+        return None
+    return ahead.prepared
 
 
 T = TypeVar("T")
@@ -200,6 +316,8 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
     # rest by one aggregate); otherwise the whole golden tables, each read and hashed in one scan
     names = tuple(f"golden.{n}" for n in EXPORTED)
     changed = changed_state(con, names) if base else None
+    # a full snapshot's table files written ahead by this run's publish stage (`swap_stage`)
+    prepared = _prepared_for(con, ctx, archive_dir, names)
     info = publish_snapshot(
         changed or warehouse_tables(con, names),
         archive_dir,
@@ -221,6 +339,7 @@ def snapshot_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> SnapshotS
         base=base,
         reader=snapshot_reader(cfg),
         max_delta_share=cfg.snapshots.max_delta_share,
+        prepared=prepared,
     )
     crash_point("snapshot:published")
     stats = SnapshotStats(kind=kind)

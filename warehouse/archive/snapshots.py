@@ -401,6 +401,104 @@ def _describe_os_error(exc: OSError) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@dataclass
+class PreparedFull:
+    """A full snapshot's table files, written ahead into a hidden temp folder of this process.
+
+    ``prepare_full_snapshot`` writes them (e.g. in the publish stage, beside its other work);
+    ``publish_snapshot(..., prepared=...)`` then adds the manifest and renames the folder in
+    instead of reading, hashing and writing the tables again. The folder is a temp folder of
+    this process (``temp_dir_name``): ``clean_leftovers`` removes it once the process is gone.
+
+    Attributes:
+        folder: the temp folder holding one file per table.
+        names: the tables, sorted.
+        hashes: each table's content hash.
+        shapes: each table's rows and schema.
+        file_stats: each file's sha256 and size.
+        cache_rows: each table's digest-cache rows (written with the snapshot), memory-mapped
+            from files in ``rows_folder`` (held from the publish stage to the snapshot stage,
+            they would add ≈ 50 bytes a golden row to the resident memory in between).
+        rows_folder: a temp folder of this process holding those files.
+    """
+
+    folder: Path
+    names: tuple[str, ...]
+    hashes: dict[str, str]
+    shapes: dict[str, pa.Table | TableShape]
+    file_stats: dict[str, tuple[str, int]]
+    cache_rows: dict[str, TableRows]
+    rows_folder: Path
+
+    def discard(self) -> None:
+        """Remove the folders (the files were not used)."""
+        self.cache_rows.clear()
+        _remove_temp(self.folder)
+        _remove_temp(self.rows_folder)
+
+
+def prepare_full_snapshot(
+    tables: WarehouseTables,
+    archive_dir: Path,
+    run_id: str,
+    created_at: datetime,
+    writer: TableWriter | None = None,
+) -> PreparedFull:
+    """Read, hash and write every table of a full snapshot of ``tables`` into a temp folder.
+
+    The same reads, hashes, cache rows and files ``publish_snapshot`` makes for a full snapshot
+    of ``tables`` (``_write_full_tables``); nothing is published. On any error the folder is
+    removed and the error raised.
+
+    Args:
+        tables: the warehouse's tables (``warehouse_tables``).
+        archive_dir: the archive root.
+        run_id: the pipeline run id (names the temp folder).
+        created_at: the time whose ``<YYYY>/<Qn>`` folder holds the temp folder.
+        writer: writes one table file (default: plain zstd Parquet).
+    """
+    names = tuple(sorted(tables.names))
+    for name in names:
+        check_table_name(name)
+    row_states: dict[str, RowState] = {}
+
+    def take(name: str) -> pa.Table:
+        table, state = tables.read_whole(name)
+        if state is not None:
+            row_states[name] = state
+        return table
+
+    def batches(name: str) -> tuple[TableBatches, list[RowState]] | None:
+        return tables.read_batches(name) if tables.columns.get(name) else None
+
+    parent = snapshot_parent(Path(archive_dir), created_at)
+    snapshot_id = snapshot_id_for(created_at, run_id)
+    folder = parent / temp_dir_name(snapshot_id)
+    rows_folder = parent / temp_dir_name(snapshot_id)
+    cache_rows_of: dict[str, TableRows] = {}
+
+    def spill(name: str, rows: TableRows) -> TableRows:
+        path = rows_folder / f"{name}.npy"
+        np.save(path, rows.rows, allow_pickle=False)
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        return TableRows(rows.schema, mapped, rows.keyed, rows.guard_sum)
+
+    parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir()
+    try:
+        rows_folder.mkdir()
+        hashes, shapes, stats = _write_full_tables(
+            list(names), take, row_states, cache_rows_of, folder, writer,
+            batches if takes_batches(writer) else None, spill,
+        )  # fmt: skip
+    except BaseException:
+        cache_rows_of.clear()
+        _remove_temp(folder)
+        _remove_temp(rows_folder)
+        raise
+    return PreparedFull(folder, names, hashes, shapes, stats, cache_rows_of, rows_folder)
+
+
 def publish_snapshot(
     tables: Mapping[str, pd.DataFrame | pa.Table] | WarehouseTables,
     archive_dir: Path,
@@ -414,6 +512,7 @@ def publish_snapshot(
     base: SnapshotInfo | None = None,
     reader: TableReader | None = None,
     max_delta_share: float = 1.0,
+    prepared: PreparedFull | None = None,
 ) -> SnapshotInfo | None:
     """Publish an immutable snapshot: Parquet per table + manifest, written aside then renamed in.
 
@@ -440,6 +539,10 @@ def publish_snapshot(
         reader: reads the base's table files (a decrypting one for encrypted snapshots).
         max_delta_share: with ``base``, write a full snapshot instead when the delta would store
             more than this share of the represented rows.
+        prepared: the table files of a full snapshot of these same tables, written ahead
+            (``prepare_full_snapshot``): used instead of reading and writing the tables when
+            the snapshot is a full one of the same table names (``base`` None); else removed.
+            The caller vouches that the tables did not change since they were prepared.
 
     Returns:
         The published snapshot, or ``None`` when skipped as unchanged.
@@ -469,6 +572,10 @@ def publish_snapshot(
     names = sorted(source.names if source is not None else arrow_tables)
     for name in names:
         check_table_name(name)
+    if prepared is not None and (base is not None or list(prepared.names) != names):
+        LOG.info("snapshot files prepared ahead not used (a delta, or other tables)")
+        prepared.discard()
+        prepared = None
     row_states: dict[str, RowState] = {}  # of the tables read from the warehouse
 
     def whole(name: str) -> pa.Table:
@@ -505,7 +612,12 @@ def publish_snapshot(
     parent = snapshot_parent(archive_dir, created_at)
     final = parent / snapshot_id
     temp = parent / temp_dir_name(snapshot_id)
-    if parts is None:
+    if parts is None and prepared is not None:
+        # a full snapshot whose files were written ahead: only the manifest is left
+        temp = prepared.folder
+        table_hashes, shapes = prepared.hashes, dict(prepared.shapes)
+        file_stats, cache_rows_of = prepared.file_stats, prepared.cache_rows
+    elif parts is None:
         # a full snapshot: each table is read, hashed and written one at a time (its rows kept
         # for the deltas that will build on it), so memory holds one table being hashed and one
         # being written, not all of them; unchanged content removes what was written
@@ -546,11 +658,11 @@ def publish_snapshot(
     snapshot_hash = combine_table_hashes(table_hashes)
     existing = list_snapshots(archive_dir)
     if skip_if_unchanged and existing and existing[-1].content_hash == snapshot_hash:
-        _remove_temp(temp)
+        _remove_temp(temp, prepared)
         LOG.info("content unchanged since snapshot %s; nothing published", existing[-1].snapshot_id)
         return None
     if final.exists():
-        _remove_temp(temp)
+        _remove_temp(temp, prepared)
         raise FileExistsError(errno.EEXIST, "snapshot already published", str(final))
     if parts is not None:
         clean_leftovers(archive_dir)
@@ -594,19 +706,21 @@ def publish_snapshot(
         fsync_dir(temp)
         _commit_dir(temp, final)
     except FileExistsError:
-        _remove_temp(temp)
+        _remove_temp(temp, prepared)
         raise
     except OSError as exc:
-        cleanup = _remove_temp(temp)
+        cleanup = _remove_temp(temp, prepared)
         raise SnapshotWriteError(
             f"could not publish snapshot {snapshot_id} to {parent}: {_describe_os_error(exc)}; "
             f"nothing was published, earlier snapshots are untouched{cleanup}"
         ) from exc
     except BaseException:
-        _remove_temp(temp)
+        _remove_temp(temp, prepared)
         raise
     if parts is None:
         write_cache(archive_dir, snapshot_id, manifest["content_hash"], cache_rows_of)
+        if prepared is not None:
+            prepared.discard()  # its folder is the snapshot now: only its rows' files go
     elif nightly is not None and state is not None:
         write_changed(archive_dir, nightly.changed_keys)
     LOG.info("published snapshot %s (%s)", snapshot_id, kind)
@@ -621,8 +735,12 @@ def _write_full_tables(
     temp: Path,
     writer: TableWriter | None,
     batches: Callable[[str], tuple[TableBatches, list[RowState]] | None] | None = None,
+    spill: Callable[[str, TableRows], TableRows] | None = None,
 ) -> tuple[dict[str, str], dict[str, pa.Table | TableShape], dict[str, tuple[str, int]]]:
     """Every table of a full snapshot: read, hashed, its cache rows kept, written to ``temp``.
+
+    ``spill`` (table, its cache rows) returns what to keep instead of them once the table is
+    hashed (e.g. the same rows in a file, memory-mapped).
 
     A table ``batches`` hands over in row batches is read, hashed and written a batch at a
     time (the batches' row states joined afterwards: the same hash and cache rows). Any other
@@ -650,6 +768,8 @@ def _write_full_tables(
                     cache_rows_of[name] = table_rows(schema_record(parts.schema), *state)
                     hashes[name] = hash_from_sorted(parts.schema, cache_rows_of[name].rows["d"])
                     shapes[name] = TableShape(len(state[0]), parts.schema)
+                    if spill is not None:
+                        cache_rows_of[name] = spill(name, cache_rows_of[name])
                     continue
                 table = whole(name)
                 if not table.column_names:
@@ -662,6 +782,8 @@ def _write_full_tables(
                         else table_rows(schema_record(table.schema), *known)
                     )
                     hashes[name] = hash_from_sorted(table.schema, cache_rows_of[name].rows["d"])
+                    if spill is not None:
+                        cache_rows_of[name] = spill(name, cache_rows_of[name])
                 shapes[name] = TableShape(table.num_rows, table.schema)
                 if pending is not None:
                     stats[pending[0]] = pending[1].result()
@@ -710,8 +832,12 @@ def _cache_from_base(
     return cached
 
 
-def _remove_temp(temp: Path) -> str:
-    """Remove a failed write's temp folder; return a note for the error message if that fails."""
+def _remove_temp(temp: Path, prepared: PreparedFull | None = None) -> str:
+    """Remove a failed write's temp folder (and the rows' files of ``prepared``); return a
+    note for the error message if that fails."""
+    if prepared is not None:
+        prepared.cache_rows.clear()
+        _remove_temp(prepared.rows_folder)
     if not temp.exists():
         return ""
     try:
