@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from dedupe.pairset import concat_taken
 from warehouse.db import MEMORY_LIMIT_SETTING, memory_limit_bytes, table_columns, to_duckdb_arrow
 from warehouse.match_state import (
     PREPARED_TABLE,
@@ -637,10 +638,7 @@ def _taken(frames: list[pd.DataFrame], order: np.ndarray) -> pd.DataFrame:
     ``pd.concat`` concatenates frames, the frames' copy of it let go of once taken)."""
     columns: dict[str, pd.Series] = {}
     for column in list(frames[0].columns):
-        joined = pd.concat([frame.pop(column).to_frame() for frame in frames],
-                           ignore_index=True)[column]  # fmt: skip
-        columns[column] = joined.take(order).reset_index(drop=True)
-        del joined
+        columns[column] = concat_taken([frame.pop(column) for frame in frames], order)
     return pd.DataFrame(columns, copy=False)
 
 
