@@ -155,6 +155,7 @@ class StoredSubset:
         self._places_done: dict[str, pd.DataFrame] = {}
         self._pairs_done: dict[str, np.ndarray] | None = None
         self._labels: tuple[dict[str, list[str]], list[str]] | None = None
+        self._steward: pa.Table | None = None
 
     def _frame(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
         table = self.con.sql(sql, params=params).to_arrow_table()
@@ -378,7 +379,7 @@ class StoredSubset:
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._rows, self._places_done, self._pairs_done = None, {}, None
-        self._labels = None
+        self._labels, self._steward = None, None
         for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
             self.con.execute(f"DROP TABLE IF EXISTS _sub_bk{i}")
@@ -599,10 +600,12 @@ class StoredSubset:
             ).to_arrow_table()
             pairs = {c: table.column(c).to_numpy() for c in table.column_names}
             del table
-            steward = self._frame(
-                "SELECT left_key, right_key, steward_decision FROM match.pairs"
-                " WHERE steward_decision IS NOT NULL"
-            )
+            if self._steward is None:  # (a scan of match.pairs: once for both reads)
+                self._steward = con.sql(
+                    "SELECT left_key, right_key, steward_decision FROM match.pairs"
+                    " WHERE steward_decision IS NOT NULL"
+                ).to_arrow_table()
+            steward = _arrow_frame(self._steward)  # (a frame of its own for each read)
         finally:
             con.unregister("_sub_spos")
             con.execute("DROP TABLE IF EXISTS _sub_pos")
