@@ -267,6 +267,12 @@ class StoredSubset:
                 " AS n JOIN _sub_fresh AS f ON n.id_number = f.id_number"
                 " WHERE n.id_number_valid AND f.id_number_valid"
             )
+            # the re-flagged records' rows in the new state, once (not a scan of `_sub_now`
+            # for them in every rule's rank)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_flip AS SELECT * FROM _sub_now"
+                " WHERE record_key IN (SELECT record_key FROM _sub_flipped)"
+            )
             for i, lay in enumerate(layouts):
                 self._rank(i, lay)
                 reached.append(self._near_sql(i, lay))
@@ -373,7 +379,8 @@ class StoredSubset:
             self.con.execute(f"SET memory_limit = '{self._limit}'")
             self._limit = None
         self.con.execute("DROP VIEW IF EXISTS _sub_now")
-        for name in ("_sub_chg", "_sub_new", "_sub_old", "_sub_fresh_keys", "_sub_focus",
+        for name in ("_sub_chg", "_sub_new", "_sub_old", "_sub_flip", "_sub_fresh_keys",
+                     "_sub_focus",
                      "_sub_mates", "_sub_full", "_sub_c", "_sub_f", "_sub_n",
                      "_sub_ids", "_sub_strong",
                      "_sub_done"):  # fmt: skip
@@ -445,9 +452,7 @@ class StoredSubset:
             f"CREATE OR REPLACE TEMP TABLE _sub_rank{i} AS"
             f" WITH blocks AS (SELECT {k} AS k FROM _sub_fresh WHERE {k} IS NOT NULL"
             f"  UNION SELECT {k} FROM _sub_old WHERE {k} IS NOT NULL"
-            f"  UNION SELECT n.{k} FROM _sub_now AS n"
-            "   WHERE n.record_key IN (SELECT record_key FROM _sub_flipped)"
-            f"   AND n.{k} IS NOT NULL),"
+            f"  UNION SELECT {k} FROM _sub_flip WHERE {k} IS NOT NULL),"
             f" pts AS (SELECT record_key, {k} AS k, coalesce({o}, '') AS o, 1 AS real"
             f"  FROM _sub_now WHERE {k} IN (SELECT k FROM blocks)"
             f"  UNION ALL SELECT record_key, {k}, coalesce({o}, ''), 0 FROM _sub_old"
