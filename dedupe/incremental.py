@@ -30,7 +30,7 @@ from dedupe.blocking import (
 from dedupe.levels import rules_for
 from dedupe.link import arrow_text_columns, object_columns, return_free_memory
 from dedupe.model import ModelParams
-from dedupe.pairset import PairSet, arrow_strings, concat_pairs, positions_of
+from dedupe.pairset import PairSet, arrow_strings, concat_pairs, concat_taken, positions_of
 from dedupe.prepare import _in_several_places, prepare_records, sole_name_holders
 from dedupe.rules import normalize_decisions
 from dedupe.scoring import score_candidates
@@ -1309,6 +1309,14 @@ def _sorted_rows(
     ``_link_text(stored, keep)`` holds it (converted a column at a time, as merged); with
     `consume`, each column of `stored` is taken out of it once merged (`stored` is left
     without columns: the read's rows and the merged copy are not both held whole)."""
+    # the stored column whole, then the others: `kept` folded into the one take of `order`
+    # (not a take of the kept rows, then another of the concatenation)
+    start = len(stored)
+    at = [np.asarray(kept, dtype=np.int64)]
+    for other in others:
+        at.append(np.arange(start, start + len(other), dtype=np.int64))
+        start += len(other)
+    taken = np.concatenate(at)[order]
     columns: dict[str, pd.Series] = {}
     for column in list(stored.columns):
         part = stored[column]
@@ -1316,13 +1324,18 @@ def _sorted_rows(
             del stored[column]
         if keep is not None:
             part = _text_column(part, keep)
-        frames = [part.iloc[kept].to_frame(), *(other[[column]] for other in others)]
-        del part
-        joined = pd.concat(frames, ignore_index=True)[column]
-        del frames
+        rest = [other[column] for other in others]
+        if all(values.dtype == part.dtype for values in rest):
+            joined = concat_taken([part, *rest], taken)
+        else:  # pandas resolves the dtypes, from the kept rows as before
+            frames = [part.iloc[kept].to_frame(), *(values.to_frame() for values in rest)]
+            joined = pd.concat(frames, ignore_index=True)[column]
+            joined = joined.take(order).reset_index(drop=True)
+            del frames
+        del part, rest
         if column in FLAG_GROUPS:
             joined = joined.astype(bool)
-        columns[column] = joined.take(order).reset_index(drop=True)
+        columns[column] = joined
         del joined
     return pd.DataFrame(columns, copy=False)
 

@@ -195,3 +195,21 @@ def concat_pairs(parts: list[PairSet]) -> PairSet:
         if parts else np.empty(0, np.int16),
         rule_names, hard_names,
     )
+
+
+def concat_taken(parts: list[pd.Series], at: np.ndarray) -> pd.Series:
+    """``pd.concat`` of `parts` as one-column frames (ignore_index), taken at `at`, index
+    reset: one column of a merge of frames (`dedupe.incremental._sorted_rows`,
+    `warehouse.match_subset._taken`).
+
+    When every part has the same dtype the parts are concatenated as Series (no dtype to
+    resolve between them: the same values and dtype as the frames' concatenation) and taken
+    once, without pandas' per-frame machinery (≈ 0.5 ms a column and frame: ≈ 55 columns,
+    several frames, twice a nightly pass); otherwise as frames, pandas resolving the dtypes.
+    """
+    name = parts[0].name
+    if all(part.dtype == parts[0].dtype for part in parts):
+        joined = pd.concat([part.reset_index(drop=True) for part in parts], ignore_index=True)
+    else:
+        joined = pd.concat([part.to_frame() for part in parts], ignore_index=True)[name]
+    return joined.take(at).reset_index(drop=True).rename(name)

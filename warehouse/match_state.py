@@ -984,11 +984,18 @@ def _changed_rows(
         )
         key = ["left_key", "right_key"]
     gone, added = _temp(name, "gone"), _temp(name, "added")
+    keys = ", ".join(key)
+    # a row is compared by its key and one hash of its other columns (DuckDB's `hash`, as
+    # the linked records' fingerprints): the scope's stored rows are held as key + hash,
+    # not whole, and the set differences hash three columns a row, not every column
+    rest = [c for c in table_columns(con, name) if c not in key]
+    digest = f"hash({_quoted(rest)})"
     try:
         create_empty_table(con, "_delta_new", f"SELECT * FROM {name}", replace=True, temp=True)
         con.execute(f"INSERT INTO _delta_new BY NAME SELECT * FROM {view}")
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _delta_old AS SELECT * FROM {name} WHERE {scope}"
+            f"CREATE OR REPLACE TEMP TABLE _delta_old AS SELECT {keys}, {digest} AS row_hash"
+            f" FROM {name} WHERE {scope}"
         )
         if within and name != "match.clusters":  # (filtered after the scan: the table is large)
             con.execute(
@@ -996,19 +1003,23 @@ def _changed_rows(
                 " (SELECT record_key FROM _delta_within)"
                 " OR right_key NOT IN (SELECT record_key FROM _delta_within)"
             )
-        keys = ", ".join(key)
         # a stored row of the scope the delta lacks or holds otherwise, and the dropped pairs
         dropped = "" if name == "match.clusters" else f" UNION SELECT {keys} FROM _delta_dropped"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {gone} AS SELECT DISTINCT {keys} FROM"
-            f" (SELECT * FROM _delta_old EXCEPT SELECT * FROM _delta_new){dropped}"
+            f" (SELECT * FROM _delta_old EXCEPT SELECT {keys}, {digest} FROM _delta_new)"
+            f"{dropped}"
         )
-        # a delta row not stored as it is: a set difference, as the delta's rows are unique
-        # (one a pair, one a record); EXCEPT ALL gave the same rows at ≈ 3× the CPU (DuckDB
-        # numbers the repeats of every row first)
+        # a delta row not stored as it is: a set difference (DISTINCT: as EXCEPT gave it),
+        # as the delta's rows are unique (one a pair, one a record); EXCEPT ALL gave the same
+        # rows at ≈ 3× the CPU (DuckDB numbers the repeats of every row first)
+        of_new = ", ".join(f"n.{_quoted([c])}" for c in rest)
+        same = " AND ".join(
+            [*(f"n.{k} IS NOT DISTINCT FROM o.{k}" for k in key), f"hash({of_new}) = o.row_hash"]
+        )
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {added} AS SELECT * FROM _delta_new EXCEPT"
-            " SELECT * FROM _delta_old"
+            f"CREATE OR REPLACE TEMP TABLE {added} AS SELECT DISTINCT n.* FROM _delta_new AS n"
+            f" ANTI JOIN _delta_old AS o ON {same}"
         )
     finally:
         for temp in ("_delta_new", "_delta_old"):

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from dedupe.pairset import concat_taken
 from warehouse.db import MEMORY_LIMIT_SETTING, memory_limit_bytes, table_columns, to_duckdb_arrow
 from warehouse.match_state import (
     PREPARED_TABLE,
@@ -154,6 +155,7 @@ class StoredSubset:
         self._places_done: dict[str, pd.DataFrame] = {}
         self._pairs_done: dict[str, np.ndarray] | None = None
         self._labels: tuple[dict[str, list[str]], list[str]] | None = None
+        self._steward: pa.Table | None = None
 
     def _frame(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
         table = self.con.sql(sql, params=params).to_arrow_table()
@@ -265,6 +267,12 @@ class StoredSubset:
                 " AS n JOIN _sub_fresh AS f ON n.id_number = f.id_number"
                 " WHERE n.id_number_valid AND f.id_number_valid"
             )
+            # the re-flagged records' rows in the new state, once (not a scan of `_sub_now`
+            # for them in every rule's rank)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _sub_flip AS SELECT * FROM _sub_now"
+                " WHERE record_key IN (SELECT record_key FROM _sub_flipped)"
+            )
             for i, lay in enumerate(layouts):
                 self._rank(i, lay)
                 reached.append(self._near_sql(i, lay))
@@ -371,13 +379,14 @@ class StoredSubset:
             self.con.execute(f"SET memory_limit = '{self._limit}'")
             self._limit = None
         self.con.execute("DROP VIEW IF EXISTS _sub_now")
-        for name in ("_sub_chg", "_sub_new", "_sub_old", "_sub_fresh_keys", "_sub_focus",
+        for name in ("_sub_chg", "_sub_new", "_sub_old", "_sub_flip", "_sub_fresh_keys",
+                     "_sub_focus",
                      "_sub_mates", "_sub_full", "_sub_c", "_sub_f", "_sub_n",
                      "_sub_ids", "_sub_strong",
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._rows, self._places_done, self._pairs_done = None, {}, None
-        self._labels = None
+        self._labels, self._steward = None, None
         for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
             self.con.execute(f"DROP TABLE IF EXISTS _sub_bk{i}")
@@ -443,9 +452,7 @@ class StoredSubset:
             f"CREATE OR REPLACE TEMP TABLE _sub_rank{i} AS"
             f" WITH blocks AS (SELECT {k} AS k FROM _sub_fresh WHERE {k} IS NOT NULL"
             f"  UNION SELECT {k} FROM _sub_old WHERE {k} IS NOT NULL"
-            f"  UNION SELECT n.{k} FROM _sub_now AS n"
-            "   WHERE n.record_key IN (SELECT record_key FROM _sub_flipped)"
-            f"   AND n.{k} IS NOT NULL),"
+            f"  UNION SELECT {k} FROM _sub_flip WHERE {k} IS NOT NULL),"
             f" pts AS (SELECT record_key, {k} AS k, coalesce({o}, '') AS o, 1 AS real"
             f"  FROM _sub_now WHERE {k} IN (SELECT k FROM blocks)"
             f"  UNION ALL SELECT record_key, {k}, coalesce({o}, ''), 0 FROM _sub_old"
@@ -598,10 +605,12 @@ class StoredSubset:
             ).to_arrow_table()
             pairs = {c: table.column(c).to_numpy() for c in table.column_names}
             del table
-            steward = self._frame(
-                "SELECT left_key, right_key, steward_decision FROM match.pairs"
-                " WHERE steward_decision IS NOT NULL"
-            )
+            if self._steward is None:  # (a scan of match.pairs: once for both reads)
+                self._steward = con.sql(
+                    "SELECT left_key, right_key, steward_decision FROM match.pairs"
+                    " WHERE steward_decision IS NOT NULL"
+                ).to_arrow_table()
+            steward = _arrow_frame(self._steward)  # (a frame of its own for each read)
         finally:
             con.unregister("_sub_spos")
             con.execute("DROP TABLE IF EXISTS _sub_pos")
@@ -637,10 +646,7 @@ def _taken(frames: list[pd.DataFrame], order: np.ndarray) -> pd.DataFrame:
     ``pd.concat`` concatenates frames, the frames' copy of it let go of once taken)."""
     columns: dict[str, pd.Series] = {}
     for column in list(frames[0].columns):
-        joined = pd.concat([frame.pop(column).to_frame() for frame in frames],
-                           ignore_index=True)[column]  # fmt: skip
-        columns[column] = joined.take(order).reset_index(drop=True)
-        del joined
+        columns[column] = concat_taken([frame.pop(column) for frame in frames], order)
     return pd.DataFrame(columns, copy=False)
 
 

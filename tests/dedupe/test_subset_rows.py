@@ -75,3 +75,49 @@ def test_a_read_column_is_converted_as_the_link_holds_it_without_a_frame_per_col
     assert whole["name_key"].tolist() == ["x", None, "z"]
     assert isinstance(whole["city"].dtype, pd.StringDtype)
     assert calls == ["city", "given_name"]
+
+
+def test_columns_of_one_dtype_are_merged_as_series_without_a_frame_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the stored column and the others' share a dtype (the usual case: Arrow strings,
+    objects with None, bools, numbers), `_sorted_rows` concatenates them as Series and takes
+    the kept rows and `order` at once (`concat_taken`): the same frame as the concatenation
+    of the frames, and no one-column frame built (on main: two frames a column)."""
+    from dedupe.pairset import concat_taken
+
+    text = pd.StringDtype("pyarrow", na_value=float("nan"))
+    flag = next(iter(FLAG_GROUPS))
+
+    def frame(keys: list[str], names: list[str | None], flags: list[bool]) -> pd.DataFrame:
+        n = len(keys)
+        return pd.DataFrame({
+            "record_key": pd.Series(keys, dtype=text),
+            flag: flags,
+            "name_key": pd.Series(names, dtype=object),
+            "city": pd.Series([None if i % 2 else f"c{i}" for i in range(n)], dtype=text),
+            "score": np.arange(n, dtype=float),
+            "size": np.arange(n, dtype=np.int64),
+        })  # fmt: skip
+
+    stored = frame(["a", "c", "e", "g"], ["x", None, "z", "w"], [True, False, True, False])
+    fresh = frame(["d", "c"], ["y", None], [False, True])
+    empty = stored.iloc[:0]
+    kept = np.array([0, 2, 3])  # c replaced
+    parts = [stored.iloc[kept], fresh, empty]
+    keys = np.concatenate([p["record_key"].to_numpy(dtype=object) for p in parts])
+    order = np.argsort(keys, kind="stable")
+    expected = pd.concat(parts, ignore_index=True).take(order).reset_index(drop=True)
+
+    def no_frame(self: pd.Series, *args: object, **kwargs: object) -> pd.DataFrame:
+        raise AssertionError("a one-column frame was built")
+
+    monkeypatch.setattr(pd.Series, "to_frame", no_frame)
+    got = _sorted_rows(stored, kept, [fresh, empty], order)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["record_key"].tolist() == ["a", "c", "d", "e", "g"]
+    # concat_taken alone: the values taken at the positions given, the dtype kept
+    taken = concat_taken([stored["city"], fresh["city"]], np.array([5, 0, 2]))
+    assert taken.dtype == text and taken.index.tolist() == [0, 1, 2]
+    assert taken.isna().tolist() == [True, False, False]
+    assert taken.iloc[1:].tolist() == ["c0", "c2"]
