@@ -797,6 +797,7 @@ def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
     for table in (PREPARED_TABLE, LINKED_TABLE):
         con.execute(f"DROP TABLE IF EXISTS {staging_table(table)}")
 
+
 _PREPARED_BATCH_ROWS = 100_000
 
 

@@ -305,7 +305,7 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
                 # (written a batch at a time) are kept; the prepared records are in DuckDB
                 result.labels = None
                 result.prepared = None  # type: ignore[assignment]
-            return write_match(con, ctx, inputs, result, staging.tables())
+            return write_match(con, ctx, inputs, result, staged=staging.tables())
     finally:
         if inputs.plan is not None and inputs.plan.changed_rows is not None:
             drop_changed_rows(con)
