@@ -60,9 +60,9 @@ def link_compact(
     `arrow_text`, the prepared text columns the matcher reads only through their codes are
     held as Arrow strings (`arrow_text_columns`): the result is the same. `on_prepared` is
     called with the prepared records (the frame the result's ``prepared`` is) once the
-    candidate pairs are scored, after EM (`score_candidates_compact`'s ``on_levels``): the
-    full match stage writes them to DuckDB from there on, beside assembling; the link never
-    changes the frame.
+    candidate pairs' levels are computed, before EM (`score_candidates_compact`'s
+    ``on_levels``): the full match stage writes them to DuckDB from there on, beside the
+    link's single-threaded steps; the link never changes the frame.
     """
     settings = settings or MatchSettings()
     warnings: list[str] = []

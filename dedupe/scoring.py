@@ -451,10 +451,9 @@ def score_candidates_compact(
     Args:
         prepared, left, right, settings, params, codes: as for `score_candidates`.
         rule: (code per pair, the rule names the codes index), e.g. `encode_labels`.
-        on_levels: called once the pairs are scored, after EM (the full match stage starts
-            its table writes there, beside assembling, which leaves a core free; started
-            beside EM, the staged rows sat beside EM's per-pair arrays: +267 MB of the
-            stage's peak at 1 M against +93 MB here).
+        on_levels: called once the pairs' levels and hard rules are computed, before the
+            model is estimated (the full match stage starts its table writes there: EM
+            and assembling leave a core free, the levels do not).
 
     Returns:
         (the scored pairs, the parameters used): the same pairs, levels, scores and labels.
@@ -470,6 +469,8 @@ def score_candidates_compact(
 
     # what the chunks' threads freed (each thread allocates from its own heap) goes back
     return_free_memory()
+    if on_levels is not None:
+        on_levels()
     if params is None:
         params, score = _estimate(
             prepared, left, right, levels, settings, codes, separated=hard >= 0
@@ -484,8 +485,6 @@ def score_candidates_compact(
             prepared, left, levels, comparisons, params, settings, codes
         )
     probability = evidence_rules(probability, levels, comparisons, settings.match_threshold)
-    if on_levels is not None:
-        on_levels()
     return PairSet(
         left, right, rule[0], np.asarray(score, np.float64), probability, levels, hard,
         list(rule[1]), hard_names,

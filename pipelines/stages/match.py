@@ -236,13 +236,12 @@ class StagedWrites:
     ``match.linked_records`` (``clean.records``' fingerprints) and ``match.prepared`` are
     stored on a cursor of the stage's connection under staging names
     (`warehouse.match_state.stage_linked`, `stage_prepared`) from the moment the candidate
-    pairs are scored, while assembling runs in one thread; the match write renames them into
-    place in its transaction. DuckDB stores them with the GIL released, on the core the link
-    leaves idle: the stage's wall falls by the part of these writes that assembling hides;
-    their CPU and the tables are the same. Started after EM, not before it or the levels:
-    DuckDB's buffers of the staged rows beside EM's per-pair arrays raised the 1 M run's
-    peak by 267 MB (to within 32 MB of 4 GiB for the process tree), beside assembling by
-    93 MB. Use as a context manager: on leaving, the thread is waited for and whatever was
+    pairs' levels are computed, while EM and assembling run in one thread; the match write
+    renames them into place in its transaction. DuckDB stores them with the GIL released,
+    on the core the link leaves idle: the stage's wall falls by about the time these writes
+    took in the write; their CPU and the tables are the same. Started after the levels (two
+    threads, the link's peak), not before: DuckDB's buffers of the staged rows do not add
+    to that peak. Use as a context manager: on leaving, the thread is waited for and whatever was
     staged but not renamed into place (a failed link or write) is dropped.
     """
 
@@ -257,7 +256,7 @@ class StagedWrites:
 
     def prepared(self, prepared: pd.DataFrame) -> None:
         """Start writing the fingerprints and the prepared records
-        (`dedupe.link.link_compact`'s ``on_prepared``: the pairs are scored)."""
+        (`dedupe.link.link_compact`'s ``on_prepared``: the pairs' levels are computed)."""
         self._staged[LINKED_TABLE] = self._pool.submit(stage_linked, self._cursor)
         self._staged[PREPARED_TABLE] = self._pool.submit(
             stage_prepared, self._cursor, prepared, prepared_version()

@@ -51,13 +51,12 @@ def test_the_compact_link_writes_what_link_records_returns(
         assert _values(compact.prepared, column) == _values(linked.prepared, column), column
 
 
-def test_on_prepared_sees_the_final_prepared_frame_after_em(
+def test_on_prepared_sees_the_final_prepared_frame_after_the_levels(
     synthetic: tuple[pd.DataFrame, pd.DataFrame], linked: LinkResult
 ) -> None:
-    """The full match stage stores the prepared records from `on_prepared` on, beside
+    """The full match stage stores the prepared records from `on_prepared` on, beside EM and
     assembling: the frame handed over is the result's, unchanged by the rest of the link,
-    and it is handed over once the pairs are scored (after EM, whose per-pair arrays the
-    staged rows would otherwise sit beside)."""
+    and it is handed over once the levels are computed (before EM)."""
     seen: list[tuple[pd.DataFrame, pd.DataFrame]] = []
     estimate = scoring._estimate
     calls: list[str] = []
@@ -75,7 +74,7 @@ def test_on_prepared_sees_the_final_prepared_frame_after_em(
         compact = link_compact(synthetic[0], on_prepared=on_prepared)
     finally:
         scoring._estimate = estimate  # type: ignore[assignment]
-    assert calls == ["estimate", "prepared"]
+    assert calls == ["prepared", "estimate"]
     ((frame, copy),) = seen
     assert frame is compact.prepared
     pd.testing.assert_frame_equal(frame, copy)
