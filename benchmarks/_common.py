@@ -284,16 +284,13 @@ def status_mb() -> dict[str, float]:
 
 
 class StepPhases:
-    """The pipeline step running now (a stack of labels): CPU per step (the process's, and the
-    calling thread's: their difference ran in other threads), wall per step, the RSS when each
-    step was first entered, and the highest ``VmRSS`` sampled (every 10 ms) while it ran."""
+    """The pipeline step running now (a stack of labels): CPU per step, the RSS when each step
+    was first entered, and the highest ``VmRSS`` sampled (every 10 ms) while it ran."""
 
     def __init__(self) -> None:
         self.stack: list[str] = []
         self.peaks: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
-        self.thread_cpu: dict[str, float] = {}
-        self.wall: dict[str, float] = {}
         self.entered: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -304,14 +301,11 @@ class StepPhases:
         def wrapper(*args: Any, _f: Callable[..., Any] = func, **kwargs: Any) -> Any:
             self.stack.append(label)
             self.entered.setdefault(label, status_mb()["VmRSS"])
-            started, own, wall = process_cpu(), time.thread_time(), time.perf_counter()
+            started = process_cpu()
             try:
                 return _f(*args, **kwargs)
             finally:
                 self.cpu[label] = self.cpu.get(label, 0.0) + process_cpu() - started
-                self.thread_cpu[label] = (self.thread_cpu.get(label, 0.0) + time.thread_time()
-                                          - own)  # fmt: skip
-                self.wall[label] = self.wall.get(label, 0.0) + time.perf_counter() - wall
                 self.stack.pop()
 
         setattr(owner, attr, wrapper)
@@ -402,9 +396,6 @@ def compare_stage_runs(
                   f" {json.dumps(run['phase_peaks_mb'])}; RSS at first start"
                   f" {json.dumps(run['phase_start_mb'])}; CPU {json.dumps(run['phase_cpu_s'])}",
                   flush=True)  # fmt: skip
-            for label, wall in run.get("phase_wall_s", {}).items():
-                print(f"  {label:32} wall {wall:7.2f} s, CPU {run['phase_cpu_s'][label]:7.2f} s"
-                      f" (calling thread {run['phase_thread_cpu_s'][label]:7.2f} s)")
             for text, cpu in run.get("sql_cpu_s", {}).items():
                 print(f"  sql {cpu:8.3f} s x{run['sql_calls'].get(text, 0)}  {text}")
     hashes = [run["hashes"] for done in runs.values() for run in done]
@@ -530,8 +521,6 @@ def measure_stage(
         "peak_phase": top[0],
         "phase_peaks_mb": {k: round(v, 1) for k, v in phases.peaks.items()},
         "phase_cpu_s": {k: round(v, 2) for k, v in phases.cpu.items()},
-        "phase_thread_cpu_s": {k: round(v, 2) for k, v in phases.thread_cpu.items()},
-        "phase_wall_s": {k: round(v, 2) for k, v in phases.wall.items()},
         "phase_start_mb": {k: round(v, 1) for k, v in phases.entered.items()},
         "stats": stats.as_dict(),
         "hashes": hashes,

@@ -53,16 +53,6 @@ _PHASES = (
     ("pipelines.stages.match", "write_match", "write"),
     ("warehouse.match_state", "write_match_delta", "write: delta"),
     ("warehouse.match_state", "_changed_rows", "write: changed rows"),
-    # the full run's link (`dedupe.link.link_compact`) and write
-    ("dedupe.prepare", "prepare_records", "full: prepare"),
-    ("dedupe.link", "arrow_text_columns", "full: arrow text"),
-    ("dedupe.blocking", "generate_candidate_codes", "full: blocking"),
-    ("dedupe.scoring", "levels_and_hard_codes", "full: levels + hard rules"),
-    ("dedupe.scoring", "_estimate", "full: EM"),
-    ("dedupe.scoring", "score_candidates_compact", "full: score (levels, EM, posterior)"),
-    ("dedupe.assemble", "assemble_compact", "full: assemble"),
-    ("warehouse.match_state", "write_match_tables", "write: tables"),
-    ("pipelines.stages.match", "StagedWrites.tables", "write: wait for staged tables"),
 )
 """(module, function, label) of the steps the peak is located in (innermost running wins;
 a step missing from a checkout is skipped)."""

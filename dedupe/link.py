@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from collections.abc import Callable
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -51,18 +49,13 @@ def link_compact(
     decisions: pd.DataFrame | None = None,
     params: ModelParams | None = None,
     arrow_text: bool = True,
-    on_prepared: Callable[[pd.DataFrame], None] | None = None,
 ) -> CompactLink:
     """`link_records` without the frame of every pair (the full match stage writes
     ``match.pairs`` from it a batch at a time: `CompactLink.pair_reader`).
 
     Same arguments as `link_records`; the records are dropped once prepared. With
     `arrow_text`, the prepared text columns the matcher reads only through their codes are
-    held as Arrow strings (`arrow_text_columns`): the result is the same. `on_prepared` is
-    called with the prepared records (the frame the result's ``prepared`` is) once the
-    candidate pairs' levels are computed, before EM (`score_candidates_compact`'s
-    ``on_levels``): the full match stage writes them to DuckDB from there on, beside the
-    link's single-threaded steps; the link never changes the frame.
+    held as Arrow strings (`arrow_text_columns`): the result is the same.
     """
     settings = settings or MatchSettings()
     warnings: list[str] = []
@@ -85,8 +78,7 @@ def link_compact(
     return_free_memory()
     # the pair set takes the candidate arrays over (int32 positions, int16 rule codes)
     pairs, params = score_candidates_compact(
-        prepared, cand.left, cand.right, (cand.rule, cand.rule_names), settings, params, codes,
-        on_levels=None if on_prepared is None else partial(on_prepared, prepared),
+        prepared, cand.left, cand.right, (cand.rule, cand.rule_names), settings, params, codes
     )
     # the factorized columns are not needed to assemble: freed first
     del cand, codes

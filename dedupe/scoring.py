@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -444,16 +444,12 @@ def score_candidates_compact(
     settings: MatchSettings,
     params: ModelParams | None,
     codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-    on_levels: Callable[[], None] | None = None,
 ) -> tuple[PairSet, ModelParams]:
     """`score_candidates` over coded labels: no object per pair for rules or hard rules.
 
     Args:
         prepared, left, right, settings, params, codes: as for `score_candidates`.
         rule: (code per pair, the rule names the codes index), e.g. `encode_labels`.
-        on_levels: called once the pairs' levels and hard rules are computed, before the
-            model is estimated (the full match stage starts its table writes there: EM
-            and assembling leave a core free, the levels do not).
 
     Returns:
         (the scored pairs, the parameters used): the same pairs, levels, scores and labels.
@@ -469,8 +465,6 @@ def score_candidates_compact(
 
     # what the chunks' threads freed (each thread allocates from its own heap) goes back
     return_free_memory()
-    if on_levels is not None:
-        on_levels()
     if params is None:
         params, score = _estimate(
             prepared, left, right, levels, settings, codes, separated=hard >= 0

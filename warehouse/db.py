@@ -249,7 +249,6 @@ def replace_tables(
     upserts: Mapping[str, tuple[pd.DataFrame | pa.Table, str]] | None = None,
     drops: Sequence[str] = (),
     refreshes: Mapping[str, tuple[str, pd.DataFrame | pa.Table]] | None = None,
-    renames: Mapping[str, str] | None = None,
 ) -> None:
     """Replace several tables in ONE transaction: either all are replaced or none is.
 
@@ -265,8 +264,6 @@ def replace_tables(
         refreshes: ``{"target": ("source", keys)}``: the target's rows whose key is in `keys`
             (a one-column frame: the key column) are deleted and the source's rows with those
             keys copied in, inside DuckDB (instead of copying the whole source; `copies`).
-        renames: ``{"target": "source"}``: the target is dropped (when it exists) and the
-            source table, written beforehand in the same schema, renamed to it (no copy).
 
     Raises:
         ValueError: a table name is not ``[schema.]identifier``.
@@ -275,14 +272,9 @@ def replace_tables(
     copies = copies or {}
     upserts = upserts or {}
     refreshes = refreshes or {}
-    renames = renames or {}
     sources = [source for source, _ in refreshes.values()]
-    for name in [*tables, *copies, *copies.values(), *upserts, *drops, *refreshes, *sources,
-                 *renames, *renames.values()]:  # fmt: skip
+    for name in [*tables, *copies, *copies.values(), *upserts, *drops, *refreshes, *sources]:
         _check_name(name)
-    for target, source in renames.items():
-        if target.rpartition(".")[0] != source.rpartition(".")[0]:
-            raise ValueError(f"{source} is renamed to {target}: not in the same schema")
     with transaction(con):
         for name, frame in tables.items():
             _write(con, name, frame, "replace")
@@ -317,9 +309,6 @@ def replace_tables(
             if "." in target:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.split('.', 1)[0]}")
             con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source}")
-        for target, source in renames.items():
-            con.execute(f"DROP TABLE IF EXISTS {target}")
-            con.execute(f"ALTER TABLE {source} RENAME TO {target.rpartition('.')[2]}")
 
 
 def append_table(con: duckdb.DuckDBPyConnection, name: str, df: pd.DataFrame | pa.Table) -> None:

@@ -42,15 +42,11 @@ __all__ = [
     "best_scores",
     "best_scores_sql",
     "drop_changed_rows",
-    "drop_staged",
     "latest_params_row",
     "linked_layout",
     "match_state",
     "read_stored",
     "rematch_plan",
-    "stage_linked",
-    "stage_prepared",
-    "staging_table",
     "stored_is_usable",
     "write_match_delta",
     "write_match_tables",
@@ -608,7 +604,6 @@ def write_match_tables(
     prepared_rows: str = "all",
     relinked: pd.Series | None = None,
     pair_batches: pa.RecordBatchReader | Sequence[pa.RecordBatchReader] | None = None,
-    staged: Mapping[str, str] | None = None,
 ) -> None:
     """Replace ``match.*`` with a link result in one transaction and append its params row.
 
@@ -636,21 +631,9 @@ def write_match_tables(
             frame (a full link's 14 M pairs at 1 M records). Several streams (consecutive
             pairs, in order) are written as their ``UNION ALL``: DuckDB's threads store
             them side by side (one stream is read by one thread), the rows in the same order.
-        staged: tables written ahead of this write (`stage_prepared`, `stage_linked`):
-            ``{PREPARED_TABLE or LINKED_TABLE: its staging table}``, renamed into place in
-            the transaction (not written again). A staged ``match.prepared`` comes without
-            `prepared`, a staged ``match.linked_records`` only where every fingerprint is
-            written (`relinked` None).
     """
-    staged = dict(staged or {})
     if pair_batches is not None and "match.pairs" in tables:
         raise ValueError("match.pairs given twice: as a frame and as record batches")
-    if set(staged) - {PREPARED_TABLE, LINKED_TABLE}:
-        raise ValueError(f"only {PREPARED_TABLE} and {LINKED_TABLE} can be staged")
-    if PREPARED_TABLE in staged and prepared is not None:
-        raise ValueError(f"{PREPARED_TABLE} given twice: as records and as a staged table")
-    if LINKED_TABLE in staged and relinked is not None:
-        raise ValueError(f"a staged {LINKED_TABLE} holds every fingerprint: not a refresh")
     # logged first (every row may change): a failed write leaves a `full` entry, never a gap
     record_match_run(con, str(params_row["run_id"]), "full")
     frames: dict[str, pd.DataFrame] = {
@@ -662,9 +645,9 @@ def write_match_tables(
     upserts: dict[str, tuple[pd.DataFrame, str]] = {}
     drops: list[str] = []
     streams: dict[str, pa.RecordBatchReader] = {}
-    if prepared is None and PREPARED_TABLE not in staged:
+    if prepared is None:
         drops.append(PREPARED_TABLE)
-    elif prepared is not None:
+    else:
         if prepared_version is None:
             raise ValueError("prepared records need the version of the code that prepared them")
         if isinstance(prepared, pa.RecordBatchReader):
@@ -703,8 +686,7 @@ def write_match_tables(
     if relinked is not None and not linked_is_current(con):
         relinked = None
     if relinked is None:
-        if LINKED_TABLE not in staged:
-            copies[LINKED_TABLE] = _FINGERPRINTS
+        copies[LINKED_TABLE] = _FINGERPRINTS
         frames[LINKED_LAYOUT] = linked_layout(con)
     if "match.pairs" in streams:
         copies["match.pairs"] = views["match.pairs"]
@@ -739,7 +721,6 @@ def write_match_tables(
                     )
                 }
             ),
-            renames=staged,
         )
     finally:
         con.execute(f"DROP VIEW IF EXISTS {_FINGERPRINTS}")
@@ -751,52 +732,6 @@ def write_match_tables(
 
 _FINGERPRINTS = "_linked_fingerprints"
 """The temporary view of ``clean.records``' fingerprints a full write copies."""
-
-
-def staging_table(table: str) -> str:
-    """The name `table` (``match.prepared``, ``match.linked_records``) is staged under."""
-    schema, _, name = table.rpartition(".")
-    return f"{schema}._staged_{name}"
-
-
-def stage_prepared(
-    con: duckdb.DuckDBPyConnection, prepared: pd.DataFrame, prepared_version: str
-) -> str:
-    """Write `prepared` (every linked record) as `write_match_tables` writes ``match.prepared``,
-    under `staging_table`'s name, committed on its own; return that name.
-
-    The full match stage runs this on a cursor in another thread while it blocks, scores and
-    clusters: DuckDB stores the rows (one thread, the GIL released) beside the link, and
-    `write_match_tables` (``staged``) renames the table into place. The rows, their order and
-    column types are those of the streamed write (the same `_frame_stream`).
-    """
-    name = staging_table(PREPARED_TABLE)
-    view = "_stream_staged_prepared"
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {name.split('.', 1)[0]}")
-    con.register(view, _frame_stream(prepared, {PREPARED_VERSION: prepared_version}))
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")
-    finally:
-        con.unregister(view)
-    return name
-
-
-def stage_linked(con: duckdb.DuckDBPyConnection) -> str:
-    """``clean.records``' fingerprints as `write_match_tables` copies them into
-    ``match.linked_records`` (every record), under `staging_table`'s name, committed on its
-    own; return that name. Valid while nothing writes ``clean.records`` before the match
-    write (the match stage's case: it read the records it links from it)."""
-    name = staging_table(LINKED_TABLE)
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {name.split('.', 1)[0]}")
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS {_fingerprint_sql(con)}")
-    return name
-
-
-def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop what `stage_prepared` and `stage_linked` left (a write that failed or never came)."""
-    for table in (PREPARED_TABLE, LINKED_TABLE):
-        con.execute(f"DROP TABLE IF EXISTS {staging_table(table)}")
-
 
 _PREPARED_BATCH_ROWS = 100_000
 

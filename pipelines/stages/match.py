@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -30,18 +29,13 @@ from dedupe.settings import matcher_signature
 from warehouse import read_table, table_columns, table_exists
 from warehouse.decision_changes import keep_linked_decisions
 from warehouse.match_state import (
-    LINKED_TABLE,
-    PREPARED_TABLE,
     RematchPlan,
     StoredMatch,
     drop_changed_rows,
-    drop_staged,
     latest_params_row,
     match_state,
     read_stored,
     rematch_plan,
-    stage_linked,
-    stage_prepared,
     write_match_delta,
     write_match_tables,
 )
@@ -53,7 +47,6 @@ log = logging.getLogger("customer_archive")
 __all__ = [
     "MatchInputs",
     "MatchStats",
-    "StagedWrites",
     "latest_params",
     "link",
     "link_planned",
@@ -205,10 +198,7 @@ def stored_link(stored: StoredMatch) -> StoredLink:
 
 
 def link(
-    inputs: MatchInputs,
-    ctx: RunContext,
-    params: ModelParams | None = None,
-    staging: StagedWrites | None = None,
+    inputs: MatchInputs, ctx: RunContext, params: ModelParams | None = None
 ) -> CompactLink | LinkResult | LinkDelta:
     """Link in one process: a full rebuild (with ``params`` when given), or the plan's link.
 
@@ -216,8 +206,7 @@ def link(
     rebuild takes ``inputs.records`` over (left empty in ``inputs``) so they are freed once
     prepared; their count is the result's ``clusters`` rows. Its pairs stay numbers
     (`CompactLink`): ``match.pairs`` is written from them a batch at a time, never as one
-    frame of every pair. With `staging`, a full rebuild's prepared records are written to
-    DuckDB as soon as they are prepared, beside the rest of the link (`StagedWrites`).
+    frame of every pair.
     """
     with scoring_workers(ctx.config.scale.resolved_workers()):
         if inputs.plan is None:
@@ -225,58 +214,9 @@ def link(
             # prepared them, so they are not held through blocking, scoring and assembling
             return link_compact(
                 _hand_over(inputs), ctx.config.matching, decisions=inputs.decisions,
-                params=params, on_prepared=None if staging is None else staging.prepared,
+                params=params,
             )
         return link_planned(inputs, ctx)
-
-
-class StagedWrites:
-    """The full rebuild's whole-table writes, done in one other thread beside the link.
-
-    ``match.linked_records`` (``clean.records``' fingerprints) and ``match.prepared`` are
-    stored on a cursor of the stage's connection under staging names
-    (`warehouse.match_state.stage_linked`, `stage_prepared`) from the moment the candidate
-    pairs' levels are computed, while EM and assembling run in one thread; the match write
-    renames them into place in its transaction. DuckDB stores them with the GIL released,
-    on the core the link leaves idle: the stage's wall falls by about the time these writes
-    took in the write; their CPU and the tables are the same. Started after the levels (two
-    threads, the link's peak), not before: DuckDB's buffers of the staged rows do not add
-    to that peak. Use as a context manager: on leaving, the thread is waited for and whatever was
-    staged but not renamed into place (a failed link or write) is dropped.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._con = con
-        # its own connection to the stage's database, the warehouse selected (as `con` is)
-        (database,) = con.execute("SELECT current_database()").fetchone() or ("",)
-        self._cursor = con.cursor()
-        self._cursor.execute(f'USE "{database}"')
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="match-staging")
-        self._staged: dict[str, Future[str]] = {}
-
-    def prepared(self, prepared: pd.DataFrame) -> None:
-        """Start writing the fingerprints and the prepared records
-        (`dedupe.link.link_compact`'s ``on_prepared``: the pairs' levels are computed)."""
-        self._staged[LINKED_TABLE] = self._pool.submit(stage_linked, self._cursor)
-        self._staged[PREPARED_TABLE] = self._pool.submit(
-            stage_prepared, self._cursor, prepared, prepared_version()
-        )
-
-    def tables(self) -> dict[str, str]:
-        """``{table: its staging table}`` once written (raises what a staged write raised)."""
-        return {table: future.result() for table, future in self._staged.items()}
-
-    def __enter__(self) -> StagedWrites:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True)
-        self._cursor.close()
-        for table, future in self._staged.items():
-            error = future.exception()
-            if error is not None and exc[0] is not None:  # else `tables` raised it
-                log.warning("match: staging %s failed too: %s", table, error)
-        drop_staged(self._con)
 
 
 def _hand_over(inputs: MatchInputs) -> pd.DataFrame:
@@ -296,16 +236,12 @@ def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
             # the settings are unchanged, as sharded rebuilds do: no customer moves because EM
             # re-estimated its weights on a slightly different night
             params = reusable_params(con, inputs.state)
-        if inputs.plan is not None:
-            return write_match(con, ctx, inputs, link(inputs, ctx, params))
-        with StagedWrites(con) as staging:
-            result = link(inputs, ctx, params, staging)
-            if isinstance(result, CompactLink):
-                # the cluster labels are not written: freed before the write; the pairs
-                # (written a batch at a time) are kept; the prepared records are in DuckDB
-                result.labels = None
-                result.prepared = None  # type: ignore[assignment]
-            return write_match(con, ctx, inputs, result, staged=staging.tables())
+        result = link(inputs, ctx, params)
+        if isinstance(result, CompactLink):
+            # the cluster labels are not written: freed before the write; the pairs (written a
+            # batch at a time) and the prepared records (`match.prepared`) are kept
+            result.labels = None
+        return write_match(con, ctx, inputs, result)
     finally:
         if inputs.plan is not None and inputs.plan.changed_rows is not None:
             drop_changed_rows(con)
@@ -317,7 +253,6 @@ def write_match(
     inputs: MatchInputs,
     result: CompactLink | LinkResult | LinkDelta,
     prepared: pa.RecordBatchReader | None = None,
-    staged: dict[str, str] | None = None,
 ) -> MatchStats:
     """Write a link result into ``match.*`` in one transaction and return the stage's figures.
 
@@ -325,17 +260,13 @@ def write_match(
     next run relinks only the records of the decisions changed since. `prepared`: a compact
     result's ``match.prepared`` rows as `prepared_batches` gives them (a sharded rebuild
     reads them from the file its prepare step wrote); None = from ``result.prepared``.
-    `staged`: the tables a full link wrote beside it (`StagedWrites.tables`), renamed into
-    place.
     """
     if prepared is not None and not isinstance(result, CompactLink):
         raise ValueError("prepared records as a stream go with a compact (full) link result")
-    if staged and not isinstance(result, CompactLink):
-        raise ValueError("only a full link's write takes staged tables")
     if isinstance(result, LinkDelta):
         stats = _write_delta(con, ctx, inputs, result)
     elif isinstance(result, CompactLink):
-        stats = _write_compact(con, ctx, inputs, result, prepared, staged)
+        stats = _write_compact(con, ctx, inputs, result, prepared)
     else:
         stats = _write_result(con, ctx, inputs, result)
     keep_linked_decisions(con)
@@ -391,17 +322,14 @@ def _write_compact(
     inputs: MatchInputs,
     result: CompactLink,
     prepared: pa.RecordBatchReader | None = None,
-    staged: dict[str, str] | None = None,
 ) -> MatchStats:
     """Write a full link whose pairs are numbers: ``match.pairs`` streamed in Arrow batches
-    (``match.prepared`` from `prepared` when given, else from ``result.prepared``); `staged`
-    tables (`StagedWrites`) renamed into place (``match.prepared`` among them:
-    ``result.prepared`` is None)."""
+    (``match.prepared`` from `prepared` when given, else from ``result.prepared``)."""
     if inputs.plan is not None:
         raise ValueError("a compact link result is written by a full rebuild only")
     # the frame is left None in `result`: the write lets go of it once stored; given the
     # stream, the result's frame (a finishing step's few columns) is not written at all
-    rows: pd.DataFrame | pa.RecordBatchReader | None = _take_prepared(result)
+    rows: pd.DataFrame | pa.RecordBatchReader = _take_prepared(result)
     if prepared is not None:
         rows = prepared
     # what assembling freed (its per-pair masks, the union-find's arrays) goes back before
@@ -427,7 +355,6 @@ def _write_compact(
         # one stream per DuckDB thread (written as their UNION ALL, in order): one Arrow
         # stream is stored by one thread, and the pairs are the write's largest table
         pair_batches=result.pair_readers(_duckdb_threads(con)),
-        staged=staged,
     )
     return _logged(MatchStats(
         candidate_pairs=len(result),
@@ -445,9 +372,8 @@ def _duckdb_threads(con: duckdb.DuckDBPyConnection) -> int:
     return max(1, int(row[0])) if row is not None else 1
 
 
-def _take_prepared(result: CompactLink) -> pd.DataFrame | None:
-    """``result.prepared``, left None in `result`: the write lets go of it once stored (None:
-    it was staged)."""
+def _take_prepared(result: CompactLink) -> pd.DataFrame:
+    """``result.prepared``, left None in `result`: the write lets go of it once stored."""
     prepared, result.prepared = result.prepared, None  # type: ignore[assignment]
     return prepared
 

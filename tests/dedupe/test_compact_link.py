@@ -51,38 +51,6 @@ def test_the_compact_link_writes_what_link_records_returns(
         assert _values(compact.prepared, column) == _values(linked.prepared, column), column
 
 
-def test_on_prepared_sees_the_final_prepared_frame_after_the_levels(
-    synthetic: tuple[pd.DataFrame, pd.DataFrame], linked: LinkResult
-) -> None:
-    """The full match stage stores the prepared records from `on_prepared` on, beside EM and
-    assembling: the frame handed over is the result's, unchanged by the rest of the link,
-    and it is handed over once the levels are computed (before EM)."""
-    seen: list[tuple[pd.DataFrame, pd.DataFrame]] = []
-    estimate = scoring._estimate
-    calls: list[str] = []
-
-    def spy_estimate(*args: Any, **kwargs: Any) -> Any:
-        calls.append("estimate")
-        return estimate(*args, **kwargs)
-
-    def on_prepared(frame: pd.DataFrame) -> None:
-        calls.append("prepared")
-        seen.append((frame, frame.copy(deep=True)))
-
-    scoring._estimate = spy_estimate  # type: ignore[assignment]
-    try:
-        compact = link_compact(synthetic[0], on_prepared=on_prepared)
-    finally:
-        scoring._estimate = estimate  # type: ignore[assignment]
-    assert calls == ["prepared", "estimate"]
-    ((frame, copy),) = seen
-    assert frame is compact.prepared
-    pd.testing.assert_frame_equal(frame, copy)
-    streamed = pa.Table.from_batches(list(compact.pair_batches()), schema=compact.pair_schema())
-    assert streamed.equals(pa.Table.from_pandas(linked.pairs, preserve_index=False))
-    pd.testing.assert_frame_equal(compact.clusters, linked.clusters)
-
-
 def test_compact_candidates_are_the_candidates(
     synthetic: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:

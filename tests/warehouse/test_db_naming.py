@@ -150,17 +150,3 @@ def test_dates_survive_a_read_write_round_trip(warehouse_two_runs, tmp_path):
     assert again["registered_date"].astype("string").tolist() == (
         customers["registered_date"].astype("string").tolist()
     )
-
-
-def test_replace_tables_renames_a_written_table_into_place_in_the_transaction(con):
-    replace_tables(con, {"m.t": pd.DataFrame({"x": [1]}), "m._next_t": pd.DataFrame({"x": [2]})})
-    # the target is dropped before the rename fails (no such source): all rolled back
-    with pytest.raises(duckdb.Error):
-        replace_tables(con, {"m.u": pd.DataFrame({"y": [3]})}, renames={"m.t": "m._missing"})
-    assert read_table(con, "m.t")["x"].tolist() == [1]
-    assert not table_exists(con, "m.u")
-    replace_tables(con, {}, renames={"m.t": "m._next_t"})
-    assert read_table(con, "m.t")["x"].tolist() == [2]
-    assert not table_exists(con, "m._next_t")
-    with pytest.raises(ValueError, match="same schema"):
-        replace_tables(con, {}, renames={"other.t": "m.t"})
