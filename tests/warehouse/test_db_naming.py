@@ -88,6 +88,14 @@ def test_read_only_connection_cannot_write(tmp_path):
         c.execute("DROP TABLE golden.a")
 
 
+def test_warehouse_connections_print_no_progress_bar(tmp_path):
+    """A run's long queries would print DuckDB's progress bar into Dagster's compute logs."""
+    for target, read_only in ((tmp_path / "wh.duckdb", False), (tmp_path / "wh.duckdb", True)):
+        with connect(target, read_only=read_only) as c:
+            setting = c.execute("SELECT current_setting('enable_progress_bar')").fetchall()
+            assert setting == [(False,)]
+
+
 def test_export_parquet_partitions_facts_by_year(warehouse_two_runs, tmp_path):
     written = export_parquet(warehouse_two_runs, tmp_path / "out")
     names = {p.name for p in written}
