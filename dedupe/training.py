@@ -194,15 +194,25 @@ def scored_u(
         Comparison name → u per level code (null level 0), summing to 1.
     """
     counted = {c.name: np.zeros(len(c.labels), dtype=np.float64) for c in comparisons}
-    for start in range(0, len(score), _REFINE_CHUNK):
+
+    def chunk(start: int) -> list[np.ndarray]:
+        """Each comparison's expected non-matches per level among the chunk's pairs."""
         stop = start + _REFINE_CHUNK
-        nonmatch = 1.0 - _posterior(score[start:stop], prior)
+        nonmatch = _posterior(score[start:stop], prior)
+        np.subtract(1.0, nonmatch, out=nonmatch)  # 1 − posterior, in place: the same floats
         if separated is not None:
             nonmatch[separated[start:stop]] = 0.0
-        for c in comparisons:
-            counted[c.name] += np.bincount(
-                levels[c.name][start:stop], weights=nonmatch, minlength=len(c.labels)
-            )
+        return [
+            np.bincount(levels[c.name][start:stop], weights=nonmatch, minlength=len(c.labels))
+            for c in comparisons
+        ]
+
+    # chunks side by side (NumPy releases the GIL), added up in chunk order as one thread
+    # adds them: the same sums
+    starts = range(0, len(score), _REFINE_CHUNK)
+    for found in in_order(chunk, starts, scoring_threads(), "u"):
+        for c, per_level in zip(comparisons, found, strict=True):
+            counted[c.name] += per_level
     total = max(n_records * (n_records - 1) / 2, 1.0)
     out = {}
     for c in comparisons:
@@ -378,13 +388,77 @@ def estimate_prior(
         return float(np.clip(1.0 / total, 1e-12, 0.5))
     lam = max(n_records / 2, 1.0) / total  # start: every record has one duplicate
     for _ in range(_LAMBDA_ITERATIONS):
-        new = float(_posterior(bayes_factor_bits, lam).sum()) / total
+        new = posterior_sum(bayes_factor_bits, lam) / total
         new = float(np.clip(new, 1e-12, 0.5))
         if abs(np.log(new / lam)) < 1e-4:
             lam = new
             break
         lam = new
     return lam
+
+
+_PAIRWISE_LEAF = 1 << 20
+"""Most elements `pairwise_sum` hands one ``np.sum`` call (≥ 129: see `pairwise_parts`)."""
+
+
+def pairwise_parts(n: int, leaf: int = _PAIRWISE_LEAF) -> list[tuple[int, int]]:
+    """``[start, stop)`` parts of an array of `n` elements cut where NumPy's pairwise
+    summation cuts it, each at most `leaf` long (`pairwise_sum` adds them back).
+
+    ``np.sum`` of a contiguous float64 array adds the sums of its two halves, the first half
+    ``n // 2`` rounded down to a multiple of 8, recursively while a half is longer than 128
+    elements (``pairwise_sum`` in NumPy's ``loops_utils.h``): cut at the same places, the
+    parts' sums added as the recursion adds them give the whole array's sum bit for bit.
+    """
+    leaf = max(leaf, 129)
+    parts: list[tuple[int, int]] = []
+
+    def cut(start: int, size: int) -> None:
+        if size <= leaf:
+            parts.append((start, start + size))
+            return
+        half = size // 2
+        half -= half % 8
+        cut(start, half)
+        cut(start + half, size - half)
+
+    cut(0, n)
+    return parts
+
+
+def pairwise_sum(sums: list[float], n: int, leaf: int = _PAIRWISE_LEAF) -> float:
+    """The sum of an array of `n` elements from its `pairwise_parts` sums, added in the order
+    of NumPy's pairwise recursion (the same float as ``np.sum`` of the whole array)."""
+    leaf = max(leaf, 129)
+    at = iter(sums)
+
+    def add(size: int) -> float:
+        if size <= leaf:
+            return next(at)
+        half = size // 2
+        half -= half % 8
+        first = add(half)
+        return first + add(size - half)
+
+    return float(add(n))
+
+
+def posterior_sum(score: np.ndarray, prior: float) -> float:
+    """``_posterior(score, prior).sum()``, bit for bit, in `scoring_threads` threads.
+
+    The posteriors are summed a `pairwise_parts` part at a time (at most two parts' arrays
+    alive, not one of every pair), the parts side by side: NumPy releases the GIL.
+    """
+    score = np.ascontiguousarray(score, dtype=np.float64)
+    parts = pairwise_parts(len(score))
+    threads = scoring_threads()
+    if threads <= 1 or len(parts) <= 1:
+        return float(_posterior(score, prior).sum())
+
+    def part(bounds: tuple[int, int]) -> float:
+        return _posterior(score[bounds[0]:bounds[1]], prior).sum()
+
+    return pairwise_sum(in_order(part, parts, threads, "prior"), len(score))
 
 
 _ANCHOR = 0.99  # leave-one-out posterior at which a pair vouches for a field's m
