@@ -401,26 +401,57 @@ def _phone_parts(phone: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     from cleaning.phone import landline_place
 
     codes, phones = phone
-    known = [p for p in phones.tolist() if p is not None]
     at = np.flatnonzero(phones != None)  # noqa: E711 (element-wise)
+    known = phones[at].tolist()
 
-    def spread(values: list, missing: object = None) -> np.ndarray:
+    def spread(values: list | np.ndarray, missing: object = None) -> np.ndarray:
         full = np.full(len(phones), missing, dtype=bool if isinstance(missing, bool) else object)
         full[at] = values
         return _spread(codes, full, missing)
 
+    try:
+        text = pa.array(known, type=pa.string())
+    except (pa.ArrowInvalid, UnicodeError):  # a lone surrogate (broken export): value by value
+        text = None
+    if text is None:
+        mobile: list | np.ndarray = [_is_mobile(p) for p in known]
+        kind: list | np.ndarray = [p[:3] for p in known]
+        reversed_: list | np.ndarray = [p[::-1] for p in known]
+        fixed = [not p.startswith("+861") or p.startswith("+8610") for p in known]
+    else:
+        # the same values from Arrow's string kernels (code points, as Python slices them)
+        mobile = _arrow_bool(pc.and_(
+            pc.and_(pc.equal(pc.utf8_length(text), 14), pc.starts_with(text, "+861")),
+            pc.is_in(pc.utf8_slice_codeunits(text, 4, 5), _MOBILE_THIRD),
+        ))
+        kind = _arrow_objects(pc.utf8_slice_codeunits(text, 0, 3))
+        reversed_ = _arrow_objects(pc.utf8_reverse(text))
+        fixed = _arrow_bool(
+            pc.or_(pc.invert(pc.starts_with(text, "+861")), pc.starts_with(text, "+8610"))
+        ).tolist()
     return {
-        "phone_mobile": spread([_is_mobile(p) for p in known], False),
-        "phone_kind": spread([p[:3] for p in known], np.nan),
-        "phone_reversed": spread([p[::-1] for p in known]),
+        "phone_mobile": spread(mobile, False),
+        "phone_kind": spread(kind, np.nan),
+        "phone_reversed": spread(reversed_),
         # only fixed lines carry a place: mobiles (+861…) are not looked up
         "landline_place": spread(
-            [
-                landline_place(p) if not p.startswith("+861") or p.startswith("+8610") else None
-                for p in known
-            ]
+            [landline_place(p) if f else None for p, f in zip(known, fixed, strict=True)]
         ),
     }
+
+
+_MOBILE_THIRD = pa.array(list("3456789"))
+"""The digit after +861 of a mainland mobile (`_is_mobile`)."""
+
+
+def _arrow_bool(values: pa.Array) -> np.ndarray:
+    """A boolean Arrow array without nulls as a NumPy bool array."""
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _arrow_objects(values: pa.Array) -> np.ndarray:
+    """An Arrow string array as an object array of Python strings (None for null)."""
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _is_mobile(e164: str) -> bool:

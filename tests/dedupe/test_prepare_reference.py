@@ -161,3 +161,35 @@ def test_no_records_and_a_foreign_index_prepare_as_before() -> None:
     _assert_same(pd.DataFrame({"record_key": [3, 10, 2], "name_key": ["甲乙", "甲乙", None],
                                "customer_type": ["enterprise"] * 3,
                                "city": ["杭州市", "长沙市", None]}, index=[10, 5, 7]))
+
+
+def test_phone_parts_from_arrow_kernels_prepare_as_before() -> None:
+    # `_phone_parts` reads mobiles, kinds, reversals and fixed lines through Arrow's string
+    # kernels: the oracle's per-value Python on numbers of every odd shape
+    phones = ["+8613912345678", "+8612912345678", "+861391234567", "+86139123456789",
+              "+8610", "+861062751234", "+8657188886666", "+15551234567", "12", "+8",
+              "+86１３912345678", "电话+8613912345678", "+86139 2345678", "😀+8657188886666",
+              "+8613912345678", None, "-"]
+    records = pd.DataFrame({"record_key": [f"t:{i:02d}" for i in range(len(phones))],
+                            "name_key": ["甲乙"] * len(phones), "phone": phones})
+    _assert_same(records)
+    _assert_same(records.astype({"phone": "str"}))
+    # a lone surrogate (a broken export) has no UTF-8: the values are read one by one (the
+    # oracle cannot prepare such a record at all: `_phone_parts` alone, against its former
+    # per-value code)
+    from cleaning.phone import landline_place
+    from dedupe.prepare import _is_mobile, _phone_parts
+
+    distinct = np.array([*phones[:-2], "+86\ud800571", "+8657\ud80088886666"], dtype=object)
+    codes = np.arange(-1, len(distinct))
+    for values in (distinct, distinct[:-2]):
+        got = _phone_parts((codes[codes < len(values)], values))
+        rows = [None, *values.tolist()]
+        assert got["phone_mobile"].tolist() == [p is not None and _is_mobile(p) for p in rows]
+        assert got["phone_kind"].tolist()[1:] == [p[:3] for p in rows[1:]]
+        assert got["phone_kind"][0] != got["phone_kind"][0]  # NaN for no phone
+        assert got["phone_reversed"].tolist() == [p and p[::-1] for p in rows]
+        fixed = [p and (not p.startswith("+861") or p.startswith("+8610")) for p in rows]
+        assert got["landline_place"].tolist() == [
+            landline_place(p) if f else None for p, f in zip(rows, fixed, strict=True)
+        ]
