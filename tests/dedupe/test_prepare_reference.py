@@ -193,3 +193,20 @@ def test_phone_parts_from_arrow_kernels_prepare_as_before() -> None:
         assert got["landline_place"].tolist() == [
             landline_place(p) if f else None for p, f in zip(rows, fixed, strict=True)
         ]
+
+
+def test_name_and_email_parts_from_arrow_kernels_prepare_as_before() -> None:
+    # trade-name heads, reversals, lengths, masks, brackets and mail domains from Arrow's
+    # string kernels: the oracle's per-value Python on text of every odd shape
+    names = ["金飞电子", "金", "a金飞", "金飞", "𠀀金飞", "金😀", "金飞(北京)", "张*", "*",
+             "AB (HK)", "ab)", "金\n飞", "龥龥", "一丁", "〇〇", None]
+    emails = ["a@b.cn", "a@b@c.cn", "@x", "x@", "none", "a@\nb", "名@例子.中国", "a@😀.cn",
+              "Wang@QQ.com", None, "b@c", "", "  ", "x@y", "q@w", "z"]
+    kinds = ["enterprise", "individual"] * 8
+    records = pd.DataFrame({
+        "record_key": [f"n:{i:02d}" for i in range(16)], "name_key": names,
+        "customer_name": names[::-1], "contact_name": names, "email": emails,
+        "customer_type": kinds, "city": ["杭州市"] * 16,
+    })
+    _assert_same(records)
+    _assert_same(records.astype({c: "str" for c in records.columns}))
