@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dedupe.similarity import PRUNABLE, indel_from_ratio, score_pairs_of_values, value_lengths
+from dedupe.similarity import (
+    PRUNABLE,
+    in_order,
+    indel_from_ratio,
+    score_pairs_of_values,
+    scoring_threads,
+    value_lengths,
+)
 
 NULL_LEVEL = 0
 SIMILARITY_MEMO = "\x00similarity:"
@@ -127,6 +134,21 @@ class PairContext:
             return ((lc == rc) & (lc >= 0),)
 
         return self._remembered("exact", column, compute)[0]
+
+    def agreeing(self, column: str, chunk: int = 1_000_000) -> np.ndarray:
+        """``np.nonzero(self.exact(column))[0]``: the pairs whose values of `column` are
+        present and equal, found `chunk` pairs at a time in `scoring_threads` threads (NumPy
+        releases the GIL), without the mask or the codes of every pair at once."""
+        codes, _ = self.codes(column)
+        left, right = self._pos
+
+        def part(start: int) -> np.ndarray:
+            lc = codes[left[start:start + chunk]]
+            rc = codes[right[start:start + chunk]]
+            return np.nonzero((lc == rc) & (lc >= 0))[0] + start
+
+        parts = in_order(part, range(0, len(left), chunk), scoring_threads(), "agree")
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
 
     def present(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """Whether each side of each pair has a value in `column`."""

@@ -135,7 +135,9 @@ def outside_candidates(
     drawn = np.zeros(n_records, dtype=bool)
     drawn[sample_left] = True
     drawn[sample_right] = True
-    for start in range(0, len(left), _REFINE_CHUNK):
+
+    def chunk(start: int) -> np.ndarray:
+        """Positions in `distinct` of the sample pairs among the chunk's candidates."""
         lo = left[start:start + _REFINE_CHUNK]
         hi = right[start:start + _REFINE_CHUNK]
         keep = drawn[lo] & drawn[hi]
@@ -143,7 +145,12 @@ def outside_candidates(
         hi = hi[keep].astype(np.int64)
         cand = np.minimum(lo, hi) * n_records + np.maximum(lo, hi)
         pos = np.minimum(np.searchsorted(distinct, cand), len(distinct) - 1)
-        found[pos[distinct[pos] == cand]] = True
+        return pos[distinct[pos] == cand]
+
+    # chunks side by side (NumPy releases the GIL); the found pairs marked in chunk order
+    starts = range(0, len(left), _REFINE_CHUNK)
+    for hits in in_order(chunk, starts, scoring_threads(), "outside"):
+        found[hits] = True
     return ~found[inverse]
 
 
@@ -297,9 +304,10 @@ _Job = tuple[list[Comparison], dict[str, np.ndarray]]
 """One rule's EM: the comparisons it trains and their levels on its sampled pairs."""
 
 
-def _rule_mask(ctx: PairContext, rule: BlockingRule) -> np.ndarray:
-    """Candidate pairs that agree on the rule's key (whichever rule labelled them)."""
-    return ctx.exact(rule.key)
+def _rule_pairs(ctx: PairContext, rule: BlockingRule) -> np.ndarray:
+    """Positions of the candidate pairs that agree on the rule's key (whichever rule
+    labelled them)."""
+    return ctx.agreeing(rule.key)
 
 
 def estimate_m(
@@ -338,7 +346,7 @@ def estimate_m(
     for rule in rules:
         if not rule.trains:
             continue
-        idx = np.nonzero(_rule_mask(ctx, rule))[0]
+        idx = _rule_pairs(ctx, rule)
         if len(idx) < _MIN_RULE_PAIRS:
             continue
         if len(idx) > _RULE_SAMPLE:

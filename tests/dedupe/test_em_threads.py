@@ -106,3 +106,44 @@ def test_scored_u_in_threads_is_the_former_count(monkeypatch: pytest.MonkeyPatch
                 sample, outside, levels, score, 1e-3, separated, 2_000, comparisons
             )
         assert all(got[c.name].tobytes() == former[c.name].tobytes() for c in comparisons)
+
+
+def test_outside_candidates_in_threads_finds_what_a_set_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(2)
+    n_records = 300
+    left = rng.integers(0, n_records, 20_000)
+    right = rng.integers(0, n_records, 20_000)
+    sample_left = rng.integers(0, n_records, 5_000)
+    sample_right = rng.integers(0, n_records, 5_000)
+    candidates = {(min(a, b), max(a, b)) for a, b in zip(left.tolist(), right.tolist(),
+                                                         strict=True)}
+    expected = [(min(a, b), max(a, b)) not in candidates
+                for a, b in zip(sample_left.tolist(), sample_right.tolist(), strict=True)]
+    monkeypatch.setattr(training, "_REFINE_CHUNK", 1_500)
+    for workers in (1, 2):
+        with scoring_workers(workers):
+            got = training.outside_candidates(sample_left, sample_right, left, right, n_records)
+        assert got.tolist() == expected
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["run-wide codes", "own codes"])
+def test_agreeing_pairs_in_chunks_are_the_exact_masks_pairs(shared: bool) -> None:
+    import pandas as pd
+
+    from dedupe.comparisons import PairContext
+
+    rng = np.random.default_rng(9)
+    values = rng.choice(np.array(["甲", "乙", "丙", None], dtype=object), 500)
+    prepared = pd.DataFrame({"key": values})
+    left = rng.integers(0, 500, 10_007)
+    right = rng.integers(0, 500, 10_007)
+    for workers in (1, 2):
+        with scoring_workers(workers):
+            ctx = PairContext(prepared, left, right, {} if shared else None)
+            got = ctx.agreeing("key", chunk=1_000)
+        expected = np.nonzero(PairContext(prepared, left, right).exact("key"))[0]
+        assert got.dtype == expected.dtype and got.tolist() == expected.tolist()
+    few = PairContext(prepared, left[:20], right[:20])  # few records: its own subset's codes
+    assert few.agreeing("key", chunk=7).tolist() == np.nonzero(few.exact("key"))[0].tolist()
