@@ -34,6 +34,7 @@ from dedupe.similarity import in_order, scoring_threads
 from dedupe.training import (
     estimate_m,
     estimate_prior,
+    hand_back_thread_heaps,
     initial_m,
     level_shares,
     outside_candidates,
@@ -212,6 +213,8 @@ def _estimate(
     random_levels, sample_decided = _sample_levels(
         prepared, active, comparisons, sample_left, sample_right, settings, codes
     )
+    # the sample's threads freed their temporaries into their own heaps: handed back first
+    hand_back_thread_heaps()
     u = {c.name: level_shares(random_levels[c.name], None, len(c.labels)) for c in active}
     rules = rules_for(settings)
     m, iterations = estimate_m(
@@ -384,6 +387,7 @@ def _weight_sum(
 
     # chunks side by side (NumPy releases the GIL): element by element the same additions
     in_order(chunk, range(0, n_pairs, WEIGHT_CHUNK), scoring_threads(), "weights")
+    hand_back_thread_heaps()
     return score
 
 

@@ -151,6 +151,7 @@ def outside_candidates(
     starts = range(0, len(left), _REFINE_CHUNK)
     for hits in in_order(chunk, starts, scoring_threads(), "outside"):
         found[hits] = True
+    hand_back_thread_heaps()
     return ~found[inverse]
 
 
@@ -220,6 +221,7 @@ def scored_u(
     for found in in_order(chunk, starts, scoring_threads(), "u"):
         for c, per_level in zip(comparisons, found, strict=True):
             counted[c.name] += per_level
+    hand_back_thread_heaps()
     total = max(n_records * (n_records - 1) / 2, 1.0)
     out = {}
     for c in comparisons:
@@ -254,6 +256,17 @@ def _weights(m: np.ndarray, u: np.ndarray) -> np.ndarray:
     w = np.log2(np.maximum(m, _M_FLOOR) / np.maximum(u, 1e-9))
     w[NULL_LEVEL] = 0.0
     return w
+
+
+def hand_back_thread_heaps() -> None:
+    """After a step run in `scoring_threads` threads: `dedupe.link.return_free_memory`, so
+    what they freed into their own heaps (glibc keeps one per thread) goes back to the system
+    and the next step's arrays do not stack on it. Nothing when the steps run in one thread."""
+    if scoring_threads() <= 1:
+        return
+    from dedupe.link import return_free_memory  # (dedupe.link imports this module)
+
+    return_free_memory()
 
 
 def _posterior(score: np.ndarray, prior: float) -> np.ndarray:
@@ -356,6 +369,8 @@ def estimate_m(
             continue
         jobs.append((trained, {c.name: levels[c.name][idx] for c in trained}))
 
+    hand_back_thread_heaps()  # what the agreeing pairs' threads freed, before EM's threads allocate
+
     def em(job: _Job) -> tuple[dict[str, np.ndarray], float, int]:
         return _em_rule(job[1], job[0], start, u, max_iterations, tolerance)
 
@@ -402,6 +417,7 @@ def estimate_prior(
             lam = new
             break
         lam = new
+    hand_back_thread_heaps()
     return lam
 
 
