@@ -40,6 +40,10 @@ def column_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
+AGREEING_CHUNK = 1_000_000
+"""Pairs `PairContext.agreeing` compares at a time (one thread's share)."""
+
+
 class PairContext:
     """Candidate pairs over a prepared frame, with per-column caches of distinct-value work."""
 
@@ -135,10 +139,12 @@ class PairContext:
 
         return self._remembered("exact", column, compute)[0]
 
-    def agreeing(self, column: str, chunk: int = 1_000_000) -> np.ndarray:
+    def agreeing(self, column: str, chunk: int | None = None) -> np.ndarray:
         """``np.nonzero(self.exact(column))[0]``: the pairs whose values of `column` are
-        present and equal, found `chunk` pairs at a time in `scoring_threads` threads (NumPy
-        releases the GIL), without the mask or the codes of every pair at once."""
+        present and equal, found `chunk` (default `AGREEING_CHUNK`) pairs at a time in
+        `scoring_threads` threads (NumPy releases the GIL), without the mask or the codes of
+        every pair at once."""
+        chunk = AGREEING_CHUNK if chunk is None else chunk
         codes, _ = self.codes(column)
         left, right = self._pos
 

@@ -425,16 +425,17 @@ _PAIRWISE_LEAF = 1 << 20
 """Most elements `pairwise_sum` hands one ``np.sum`` call (≥ 129: see `pairwise_parts`)."""
 
 
-def pairwise_parts(n: int, leaf: int = _PAIRWISE_LEAF) -> list[tuple[int, int]]:
+def pairwise_parts(n: int, leaf: int | None = None) -> list[tuple[int, int]]:
     """``[start, stop)`` parts of an array of `n` elements cut where NumPy's pairwise
-    summation cuts it, each at most `leaf` long (`pairwise_sum` adds them back).
+    summation cuts it, each at most `leaf` (default `_PAIRWISE_LEAF`) long (`pairwise_sum`
+    adds them back).
 
     ``np.sum`` of a contiguous float64 array adds the sums of its two halves, the first half
     ``n // 2`` rounded down to a multiple of 8, recursively while a half is longer than 128
     elements (``pairwise_sum`` in NumPy's ``loops_utils.h``): cut at the same places, the
     parts' sums added as the recursion adds them give the whole array's sum bit for bit.
     """
-    leaf = max(leaf, 129)
+    leaf = max(_PAIRWISE_LEAF if leaf is None else leaf, 129)
     parts: list[tuple[int, int]] = []
 
     def cut(start: int, size: int) -> None:
@@ -450,10 +451,10 @@ def pairwise_parts(n: int, leaf: int = _PAIRWISE_LEAF) -> list[tuple[int, int]]:
     return parts
 
 
-def pairwise_sum(sums: list[float], n: int, leaf: int = _PAIRWISE_LEAF) -> float:
+def pairwise_sum(sums: list[float], n: int, leaf: int | None = None) -> float:
     """The sum of an array of `n` elements from its `pairwise_parts` sums, added in the order
     of NumPy's pairwise recursion (the same float as ``np.sum`` of the whole array)."""
-    leaf = max(leaf, 129)
+    leaf = max(_PAIRWISE_LEAF if leaf is None else leaf, 129)
     at = iter(sums)
 
     def add(size: int) -> float:

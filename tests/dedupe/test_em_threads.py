@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 import pytest
 
-from dedupe import scoring, training
+from dedupe import comparisons, scoring, training
 from dedupe.comparisons import Comparison, Level, exact
 from dedupe.model import ComparisonParams, ModelParams
 from dedupe.similarity import scoring_workers
@@ -33,11 +33,13 @@ def test_pairwise_parts_add_up_to_numpys_sum(n: int, leaf: int) -> None:
 
 
 def test_posterior_sum_in_threads_is_the_whole_arrays_sum(monkeypatch: pytest.MonkeyPatch) -> None:
-    score = np.random.default_rng(3).normal(-5.0, 25.0, 300_001)
+    # posteriors spread over (0, 1), not piled at 0 and 1: the parts' sums are inexact
+    # floats, so adding them in another order than NumPy's would change the last bits
+    score = np.random.default_rng(3).normal(0.0, 3.0, 300_001)
     monkeypatch.setattr(training, "_PAIRWISE_LEAF", 5_000)
     with scoring_workers(2):
         assert len(pairwise_parts(len(score), training._PAIRWISE_LEAF)) > 2
-        for prior in (1e-9, 1e-4, 0.3):
+        for prior in (1e-3, 0.1, 0.3, 0.5):
             assert posterior_sum(score, prior) == float(_posterior(score, prior).sum())
         lam = training.estimate_prior(score, 40_000, None)
     with scoring_workers(1):
@@ -147,3 +149,42 @@ def test_agreeing_pairs_in_chunks_are_the_exact_masks_pairs(shared: bool) -> Non
         assert got.dtype == expected.dtype and got.tolist() == expected.tolist()
     few = PairContext(prepared, left[:20], right[:20])  # few records: its own subset's codes
     assert few.agreeing("key", chunk=7).tolist() == np.nonzero(few.exact("key"))[0].tolist()
+
+
+def test_the_whole_estimate_in_threads_is_the_one_thread_estimate(
+    synthetic: tuple[object, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every threaded round of `_estimate` split into many chunks (weights, λ's sums, u's
+    # counts, the sample's candidates, the agreeing pairs, the sample's halves): the same
+    # params and scores as one thread
+    import pandas as pd
+
+    from dedupe import MatchSettings
+    from dedupe.blocking import generate_candidate_codes
+    from dedupe.levels import comparisons_for, rules_for
+    from dedupe.prepare import prepare_records
+
+    records = synthetic[0]
+    assert isinstance(records, pd.DataFrame)
+    settings = MatchSettings()
+    prepared = prepare_records(records, settings)
+    results = []
+    for workers in (1, 2):
+        codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        cand = generate_candidate_codes(prepared, rules_for(settings), settings.max_block_size,
+                                        settings.block_window, codes=codes)  # fmt: skip
+        levels, hard, _ = scoring.levels_and_hard_codes(
+            prepared, cand.left, cand.right, comparisons_for(settings), False, codes
+        )
+        monkeypatch.setattr(scoring, "WEIGHT_CHUNK", 97)
+        monkeypatch.setattr(training, "_REFINE_CHUNK", 103)
+        monkeypatch.setattr(training, "_PAIRWISE_LEAF", 200)
+        monkeypatch.setattr(comparisons, "AGREEING_CHUNK", 301)
+        with scoring_workers(workers):
+            params, score = scoring._estimate(
+                prepared, cand.left, cand.right, levels, settings, codes, separated=hard >= 0
+            )
+        monkeypatch.undo()
+        results.append((params.to_json(), score.tobytes()))
+    assert len(cand.left) > 10 * 301
+    assert results[0] == results[1]
