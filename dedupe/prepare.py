@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -301,10 +299,7 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     for column in BOOL_FIELDS:
         out[column] = _bool(records, column)[order]
     codes, emails = text["email"]
-    domain = _text_test(
-        emails, lambda t: _arrow_objects(pc.replace_substring_regex(t, "(?s)^.*@", "")),
-        lambda e: None if e is None else e.rpartition("@")[2],
-    )
+    domain = [None if e is None else e.rpartition("@")[2] for e in emails.tolist()]
     out["email_domain"] = out["email_domain"].where(
         out["email_domain"].notna(), pd.Series(_spread(codes, domain), index=out.index)
     )
@@ -319,7 +314,7 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     # An individual recorded under a placeholder name (个人) is known by the contact's name.
     codes, contacts = _distinct(out["contact_name"])
     person = individual & out["name_key"].isna().to_numpy(dtype=bool) & ~masked_name
-    person &= _spread(codes, _at_least_two(contacts), False)
+    person &= _spread(codes, [len(c) >= 2 for c in contacts.tolist()], False)
     out.loc[person, "name_key"] = out.loc[person, "contact_name"]
     # the person a record names: an individual's own name, else the contact person
     out["person_name"] = out["contact_name"].where(
@@ -336,10 +331,7 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     )
     out["contact_pinyin"] = _map_distinct(out["contact_name"], pinyin)
     prefix = _text_series(name_codes, [n[:2] for n in name_list], out.index)
-    cjk = _spread(name_codes, _text_test(
-        names, lambda t: _arrow_bool(pc.match_substring_regex(t, _CJK_HEAD)),
-        lambda n: _CJK_PAIR.fullmatch(n[:2]) is not None,
-    ), False)
+    cjk = _spread(name_codes, [_CJK_PAIR.fullmatch(n[:2]) is not None for n in name_list], False)
     phones = _phone_parts(text["phone"])
     _add_branch(out, text["customer_name"])
     _add_place(out, phones["landline_place"])
@@ -357,15 +349,13 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     out["email_shared"] = flag_shared_phones(out["email"], out["name_key"], 3).to_numpy(bool)
     out["phone_mobile"] = phones["phone_mobile"]
     out["is_person"] = individual & _spread(
-        name_codes, _at_least_two(names), False
+        name_codes, [len(n) >= 2 for n in name_list], False
     )
     out["name_in_places"] = _in_several_places(out, name_codes)
     out["name_one_holder"] = sole_name_holders(out)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
     out["name_reversed"] = pd.Series(
-        _spread(name_codes, _text_test(
-            names, lambda t: _arrow_objects(pc.utf8_reverse(t)), lambda n: n[::-1]
-        )), index=out.index, dtype=object
+        _spread(name_codes, [n[::-1] for n in name_list]), index=out.index, dtype=object
     )
     out["phone_kind"] = pd.Series(phones["phone_kind"], index=out.index, dtype=object)
     out["phone_reversed"] = pd.Series(phones["phone_reversed"], index=out.index, dtype=object)
@@ -389,30 +379,6 @@ _FOLDS: dict[str, object] = {
 """Text fields kept case-folded (`_clean_distinct`'s `fold`)."""
 
 _CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
-_CJK_HEAD = "^[\u4e00-\u9fff]{2}"
-"""`_CJK_PAIR` at the start of a whole name (RE2): ``_CJK_PAIR.fullmatch(name[:2])``."""
-
-
-def _text_test(
-    values: np.ndarray, arrow: Callable[[pa.Array], np.ndarray], each: Callable[[Any], Any]
-) -> np.ndarray | list:
-    """`arrow` of `values` (distinct text, an object array; None for null) as one Arrow
-    string array, or `each` value by value when the text has no UTF-8 (a lone surrogate):
-    the same results, `arrow` written with Arrow's string kernels (code points, as Python
-    indexes strings), `each` in Python."""
-    try:
-        text = pa.array(values, type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
-        return [each(v) for v in values.tolist()]
-    return arrow(text)
-
-
-def _at_least_two(values: np.ndarray) -> np.ndarray | list:
-    """Per distinct text value (no nulls): whether it has two characters or more."""
-    return _text_test(
-        values, lambda t: _arrow_bool(pc.greater_equal(pc.utf8_length(t), 2)),
-        lambda v: len(v) >= 2,
-    )
 _OFFICE = re.compile(r"\d{2}|\d{4}")
 
 
@@ -435,57 +401,26 @@ def _phone_parts(phone: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     from cleaning.phone import landline_place
 
     codes, phones = phone
+    known = [p for p in phones.tolist() if p is not None]
     at = np.flatnonzero(phones != None)  # noqa: E711 (element-wise)
-    known = phones[at].tolist()
 
-    def spread(values: list | np.ndarray, missing: object = None) -> np.ndarray:
+    def spread(values: list, missing: object = None) -> np.ndarray:
         full = np.full(len(phones), missing, dtype=bool if isinstance(missing, bool) else object)
         full[at] = values
         return _spread(codes, full, missing)
 
-    try:
-        text = pa.array(known, type=pa.string())
-    except (pa.ArrowInvalid, UnicodeError):  # a lone surrogate (broken export): value by value
-        text = None
-    if text is None:
-        mobile: list | np.ndarray = [_is_mobile(p) for p in known]
-        kind: list | np.ndarray = [p[:3] for p in known]
-        reversed_: list | np.ndarray = [p[::-1] for p in known]
-        fixed = [not p.startswith("+861") or p.startswith("+8610") for p in known]
-    else:
-        # the same values from Arrow's string kernels (code points, as Python slices them)
-        mobile = _arrow_bool(pc.and_(
-            pc.and_(pc.equal(pc.utf8_length(text), 14), pc.starts_with(text, "+861")),
-            pc.is_in(pc.utf8_slice_codeunits(text, 4, 5), _MOBILE_THIRD),
-        ))
-        kind = _arrow_objects(pc.utf8_slice_codeunits(text, 0, 3))
-        reversed_ = _arrow_objects(pc.utf8_reverse(text))
-        fixed = _arrow_bool(
-            pc.or_(pc.invert(pc.starts_with(text, "+861")), pc.starts_with(text, "+8610"))
-        ).tolist()
     return {
-        "phone_mobile": spread(mobile, False),
-        "phone_kind": spread(kind, np.nan),
-        "phone_reversed": spread(reversed_),
+        "phone_mobile": spread([_is_mobile(p) for p in known], False),
+        "phone_kind": spread([p[:3] for p in known], np.nan),
+        "phone_reversed": spread([p[::-1] for p in known]),
         # only fixed lines carry a place: mobiles (+861…) are not looked up
         "landline_place": spread(
-            [landline_place(p) if f else None for p, f in zip(known, fixed, strict=True)]
+            [
+                landline_place(p) if not p.startswith("+861") or p.startswith("+8610") else None
+                for p in known
+            ]
         ),
     }
-
-
-_MOBILE_THIRD = pa.array(list("3456789"))
-"""The digit after +861 of a mainland mobile (`_is_mobile`)."""
-
-
-def _arrow_bool(values: pa.Array) -> np.ndarray:
-    """A boolean Arrow array without nulls as a NumPy bool array."""
-    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _arrow_objects(values: pa.Array) -> np.ndarray:
-    """An Arrow string array as an object array of Python strings (None for null)."""
-    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _is_mobile(e164: str) -> bool:
@@ -617,10 +552,7 @@ def _add_branch(out: pd.DataFrame, customer_names: tuple[np.ndarray, np.ndarray]
 
     # only names with a branch part or ending in a bracket can name an office
     codes, distinct = customer_names
-    bracket = _text_test(
-        distinct, lambda t: _arrow_bool(pc.fill_null(pc.ends_with(t, ")"), False)),
-        lambda v: v is not None and v.endswith(")"),
-    )
+    bracket = [v is not None and v.endswith(")") for v in distinct.tolist()]
     maybe = out["branch"].notna().to_numpy(dtype=bool) | _spread(codes, bracket, False)
     names = _join(out["customer_name"], out["branch"].fillna("")).where(maybe)
 
@@ -642,10 +574,7 @@ def _add_branch(out: pd.DataFrame, customer_names: tuple[np.ndarray, np.ndarray]
 def _has_mask(codes: np.ndarray, distinct: np.ndarray) -> np.ndarray:
     """Per row: whether its value (codes and distinct values: `_distinct`) hides characters
     (张*)."""
-    return _spread(codes, _text_test(
-        distinct, lambda t: _arrow_bool(pc.fill_null(pc.match_substring(t, "*"), False)),
-        lambda v: v is not None and "*" in v,
-    ), False)
+    return _spread(codes, [v is not None and "*" in v for v in distinct.tolist()], False)
 
 
 def _move_masked(out: pd.DataFrame, column: str, masked: np.ndarray) -> None:
