@@ -291,6 +291,8 @@ class StepPhases:
         self.stack: list[str] = []
         self.peaks: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self.thread_cpu: dict[str, float] = {}
+        self.wall: dict[str, float] = {}
         self.entered: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -302,10 +304,15 @@ class StepPhases:
             self.stack.append(label)
             self.entered.setdefault(label, status_mb()["VmRSS"])
             started = process_cpu()
+            own, clock = time.thread_time(), time.perf_counter()
             try:
                 return _f(*args, **kwargs)
             finally:
                 self.cpu[label] = self.cpu.get(label, 0.0) + process_cpu() - started
+                self.thread_cpu[label] = (
+                    self.thread_cpu.get(label, 0.0) + time.thread_time() - own
+                )
+                self.wall[label] = self.wall.get(label, 0.0) + time.perf_counter() - clock
                 self.stack.pop()
 
         setattr(owner, attr, wrapper)
@@ -394,7 +401,9 @@ def compare_stage_runs(
             print(f"{code}: CPU {run['cpu_s']} s, wall {run['wall_s']} s, peak"
                   f" {run['peak_mb']} MB in {run['peak_phase']!r}; phases"
                   f" {json.dumps(run['phase_peaks_mb'])}; RSS at first start"
-                  f" {json.dumps(run['phase_start_mb'])}; CPU {json.dumps(run['phase_cpu_s'])}",
+                  f" {json.dumps(run['phase_start_mb'])}; CPU {json.dumps(run['phase_cpu_s'])};"
+                  f" calling thread CPU {json.dumps(run.get('phase_thread_cpu_s', {}))};"
+                  f" wall {json.dumps(run.get('phase_wall_s', {}))}",
                   flush=True)  # fmt: skip
             for text, cpu in run.get("sql_cpu_s", {}).items():
                 print(f"  sql {cpu:8.3f} s x{run['sql_calls'].get(text, 0)}  {text}")
@@ -405,8 +414,10 @@ def compare_stage_runs(
     for code, done in runs.items():
         cpu = [r["cpu_s"] for r in done]
         peak = [r["peak_mb"] for r in done]
+        wall = [r["wall_s"] for r in done]
         print(f"{code}: {len(done)} runs, CPU s median {statistics.median(cpu):.2f}"
-              f" ({min(cpu):.2f}-{max(cpu):.2f}), peak MB median {statistics.median(peak):.0f}"
+              f" ({min(cpu):.2f}-{max(cpu):.2f}), wall s median {statistics.median(wall):.2f}"
+              f" ({min(wall):.2f}-{max(wall):.2f}), peak MB median {statistics.median(peak):.0f}"
               f" ({min(peak):.0f}-{max(peak):.0f}), stats {json.dumps(done[0]['stats'])}")
     print(f"load average at the end: {os.getloadavg()}")
 
@@ -457,10 +468,16 @@ def stage_bench_main(
                        args.repeat, args.profile, prefix=prefix, stage=stage, tables=tables)
 
 
+_CODE_COLUMNS = frozenset({"prepared_version"})
+"""Columns naming the code that wrote a row, not a result: `match.prepared`'s fingerprint of
+the preparing modules' bytes (`dedupe.incremental.prepared_version`) differs between two
+checkouts whose `dedupe/prepare.py` differs, even when every prepared value is the same."""
+
+
 def table_hashes(con: Any, where: str) -> dict[str, str]:
     """``rows:content hash`` of each table `where` selects (a condition on ``duckdb_tables()``:
-    ``schema_name``, ``table_name``), timestamp columns and ``*_at`` left out: comparable
-    across runs and checkouts."""
+    ``schema_name``, ``table_name``), timestamp columns, ``*_at`` and `_CODE_COLUMNS` left
+    out: comparable across runs and checkouts."""
     from warehouse.archive._hashing import table_content_hash
 
     out = {}
@@ -471,7 +488,8 @@ def table_hashes(con: Any, where: str) -> dict[str, str]:
     for (name,) in tables:
         described = con.sql(f"SELECT * FROM {name} LIMIT 0")
         cols = [c for c, t in zip(described.columns, described.types, strict=True)
-                if "TIMESTAMP" not in str(t) and not c.endswith("_at")]  # fmt: skip
+                if "TIMESTAMP" not in str(t) and not c.endswith("_at")
+                and c not in _CODE_COLUMNS]  # fmt: skip
         listed = ", ".join(f'"{c}"' for c in cols)
         table = con.sql(f"SELECT {listed} FROM {name} ORDER BY ALL").to_arrow_table()
         out[name] = f"{table.num_rows}:{table_content_hash(table)}"
@@ -521,6 +539,8 @@ def measure_stage(
         "peak_phase": top[0],
         "phase_peaks_mb": {k: round(v, 1) for k, v in phases.peaks.items()},
         "phase_cpu_s": {k: round(v, 2) for k, v in phases.cpu.items()},
+        "phase_thread_cpu_s": {k: round(v, 2) for k, v in phases.thread_cpu.items()},
+        "phase_wall_s": {k: round(v, 2) for k, v in phases.wall.items()},
         "phase_start_mb": {k: round(v, 1) for k, v in phases.entered.items()},
         "stats": stats.as_dict(),
         "hashes": hashes,

@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dedupe.similarity import PRUNABLE, indel_from_ratio, score_pairs_of_values, value_lengths
+from dedupe.similarity import (
+    PRUNABLE,
+    in_order,
+    indel_from_ratio,
+    score_pairs_of_values,
+    scoring_threads,
+    value_lengths,
+)
 
 NULL_LEVEL = 0
 SIMILARITY_MEMO = "\x00similarity:"
@@ -31,6 +38,10 @@ def column_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Factorized codes of a column (int64, -1 = null) and its distinct values (object)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+AGREEING_CHUNK = 1_000_000
+"""Pairs `PairContext.agreeing` compares at a time (one thread's share)."""
 
 
 class PairContext:
@@ -127,6 +138,23 @@ class PairContext:
             return ((lc == rc) & (lc >= 0),)
 
         return self._remembered("exact", column, compute)[0]
+
+    def agreeing(self, column: str, chunk: int | None = None) -> np.ndarray:
+        """``np.nonzero(self.exact(column))[0]``: the pairs whose values of `column` are
+        present and equal, found `chunk` (default `AGREEING_CHUNK`) pairs at a time in
+        `scoring_threads` threads (NumPy releases the GIL), without the mask or the codes of
+        every pair at once."""
+        chunk = AGREEING_CHUNK if chunk is None else chunk
+        codes, _ = self.codes(column)
+        left, right = self._pos
+
+        def part(start: int) -> np.ndarray:
+            lc = codes[left[start:start + chunk]]
+            rc = codes[right[start:start + chunk]]
+            return np.nonzero((lc == rc) & (lc >= 0))[0] + start
+
+        parts = in_order(part, range(0, len(left), chunk), scoring_threads(), "agree")
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
 
     def present(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """Whether each side of each pair has a value in `column`."""

@@ -30,10 +30,11 @@ from dedupe.model import (
 from dedupe.pairset import PairSet
 from dedupe.rules import HARD_RULES, hard_rule_reasons
 from dedupe.settings import MatchSettings
-from dedupe.similarity import scoring_threads
+from dedupe.similarity import in_order, scoring_threads
 from dedupe.training import (
     estimate_m,
     estimate_prior,
+    hand_back_thread_heaps,
     initial_m,
     level_shares,
     outside_candidates,
@@ -209,7 +210,11 @@ def _estimate(
     sample_left, sample_right = random_pairs(
         len(prepared), settings.u_sample_pairs, settings.seed
     )
-    random_levels = random_pair_levels(prepared, active, sample_left, sample_right, codes)
+    random_levels, sample_decided = _sample_levels(
+        prepared, active, comparisons, sample_left, sample_right, settings, codes
+    )
+    # the sample's threads freed their temporaries into their own heaps: handed back first
+    hand_back_thread_heaps()
     u = {c.name: level_shares(random_levels[c.name], None, len(c.labels)) for c in active}
     rules = rules_for(settings)
     m, iterations = estimate_m(
@@ -244,12 +249,6 @@ def _estimate(
     # u where each level's pairs are: random pairs outside the candidates, the candidates'
     # expected non-matches counted all (`training.scored_u`); the posteriors move with u
     outside = outside_candidates(sample_left, sample_right, left, right, len(prepared))
-    # which random pairs the score would decide (no hard rule keeps them apart)
-    sample_decided = pd.isna(hard_rule_reasons(
-        PairContext(prepared, sample_left, sample_right, codes, grow_memo=False),
-        settings.merge_branches, random_levels, {c.name: c for c in comparisons},
-        settings.hard_rules,
-    ))
     for _ in range(_U_ROUNDS):
         found = scored_u(
             random_levels, outside, levels, score, params.prior, separated, len(prepared),
@@ -289,6 +288,43 @@ def _estimate(
         params.prior = estimate_prior(score, len(prepared), settings.prior)
         pair_prior = _pair_prior(params.prior, len(prepared), len(left))
     return params, score
+
+
+def _sample_levels(
+    prepared: pd.DataFrame,
+    active: list[Comparison],
+    comparisons: list[Comparison],
+    left: np.ndarray,
+    right: np.ndarray,
+    settings: MatchSettings,
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The random pairs' level codes (`active` comparisons: `training.random_pair_levels`)
+    and which of them the score would decide (no hard rule keeps them apart).
+
+    With a run-wide cache of factorized columns (the full link), the pairs are cut into
+    `scoring_threads` chunks computed side by side, as `levels_and_hard_codes` computes the
+    candidates' (each pair's levels and hard rules depend on its two records alone; the
+    cache is shared): the same codes as in one piece.
+    """
+    by_name = {c.name: c for c in comparisons}
+    threads = scoring_threads() if codes is not None else 1
+    size = max(-(-len(left) // threads), 1)
+
+    def chunk(start: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        lo, hi = left[start:start + size], right[start:start + size]
+        found = random_pair_levels(prepared, active, lo, hi, codes)
+        reasons = hard_rule_reasons(
+            PairContext(prepared, lo, hi, codes, grow_memo=False),
+            settings.merge_branches, found, by_name, settings.hard_rules,
+        )
+        return found, pd.isna(reasons)
+
+    parts = in_order(chunk, range(0, max(len(left), 1), size), threads, "sample")
+    if len(parts) == 1:
+        return parts[0]
+    levels = {c.name: np.concatenate([p[0][c.name] for p in parts]) for c in active}
+    return levels, np.concatenate([p[1] for p in parts])
 
 
 def _bonus(score: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -339,9 +375,24 @@ def _weight_sum(
     without its posterior: EM reads only the weights."""
     n_pairs = len(next(iter(levels.values()))) if levels else 0
     score = np.zeros(n_pairs, dtype=np.float64)
-    for c in comparisons:
-        score += params.comparisons[c.name].weights()[levels[c.name]]
+    tables = [(params.comparisons[c.name].weights(), levels[c.name]) for c in comparisons]
+
+    def chunk(start: int) -> None:
+        """The chunk's weights added up in comparison order (into `score`'s slice)."""
+        out = score[start:start + WEIGHT_CHUNK]
+        taken = np.empty(len(out), dtype=np.float64)
+        for weights, codes in tables:
+            np.take(weights, codes[start:start + WEIGHT_CHUNK], out=taken)
+            out += taken
+
+    # chunks side by side (NumPy releases the GIL): element by element the same additions
+    in_order(chunk, range(0, n_pairs, WEIGHT_CHUNK), scoring_threads(), "weights")
+    hand_back_thread_heaps()
     return score
+
+
+WEIGHT_CHUNK = 1_000_000
+"""Pairs `_weight_sum` weighs at a time (one thread's share of the work)."""
 
 
 def _tf(

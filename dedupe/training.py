@@ -135,7 +135,9 @@ def outside_candidates(
     drawn = np.zeros(n_records, dtype=bool)
     drawn[sample_left] = True
     drawn[sample_right] = True
-    for start in range(0, len(left), _REFINE_CHUNK):
+
+    def chunk(start: int) -> np.ndarray:
+        """Positions in `distinct` of the sample pairs among the chunk's candidates."""
         lo = left[start:start + _REFINE_CHUNK]
         hi = right[start:start + _REFINE_CHUNK]
         keep = drawn[lo] & drawn[hi]
@@ -143,7 +145,13 @@ def outside_candidates(
         hi = hi[keep].astype(np.int64)
         cand = np.minimum(lo, hi) * n_records + np.maximum(lo, hi)
         pos = np.minimum(np.searchsorted(distinct, cand), len(distinct) - 1)
-        found[pos[distinct[pos] == cand]] = True
+        return pos[distinct[pos] == cand]
+
+    # chunks side by side (NumPy releases the GIL); the found pairs marked in chunk order
+    starts = range(0, len(left), _REFINE_CHUNK)
+    for hits in in_order(chunk, starts, scoring_threads(), "outside"):
+        found[hits] = True
+    hand_back_thread_heaps()
     return ~found[inverse]
 
 
@@ -194,15 +202,26 @@ def scored_u(
         Comparison name → u per level code (null level 0), summing to 1.
     """
     counted = {c.name: np.zeros(len(c.labels), dtype=np.float64) for c in comparisons}
-    for start in range(0, len(score), _REFINE_CHUNK):
+
+    def chunk(start: int) -> list[np.ndarray]:
+        """Each comparison's expected non-matches per level among the chunk's pairs."""
         stop = start + _REFINE_CHUNK
-        nonmatch = 1.0 - _posterior(score[start:stop], prior)
+        nonmatch = _posterior(score[start:stop], prior)
+        np.subtract(1.0, nonmatch, out=nonmatch)  # 1 − posterior, in place: the same floats
         if separated is not None:
             nonmatch[separated[start:stop]] = 0.0
-        for c in comparisons:
-            counted[c.name] += np.bincount(
-                levels[c.name][start:stop], weights=nonmatch, minlength=len(c.labels)
-            )
+        return [
+            np.bincount(levels[c.name][start:stop], weights=nonmatch, minlength=len(c.labels))
+            for c in comparisons
+        ]
+
+    # chunks side by side (NumPy releases the GIL), added up in chunk order as one thread
+    # adds them: the same sums
+    starts = range(0, len(score), _REFINE_CHUNK)
+    for found in in_order(chunk, starts, scoring_threads(), "u"):
+        for c, per_level in zip(comparisons, found, strict=True):
+            counted[c.name] += per_level
+    hand_back_thread_heaps()
     total = max(n_records * (n_records - 1) / 2, 1.0)
     out = {}
     for c in comparisons:
@@ -237,6 +256,17 @@ def _weights(m: np.ndarray, u: np.ndarray) -> np.ndarray:
     w = np.log2(np.maximum(m, _M_FLOOR) / np.maximum(u, 1e-9))
     w[NULL_LEVEL] = 0.0
     return w
+
+
+def hand_back_thread_heaps() -> None:
+    """After a step run in `scoring_threads` threads: `dedupe.link.return_free_memory`, so
+    what they freed into their own heaps (glibc keeps one per thread) goes back to the system
+    and the next step's arrays do not stack on it. Nothing when the steps run in one thread."""
+    if scoring_threads() <= 1:
+        return
+    from dedupe.link import return_free_memory  # (dedupe.link imports this module)
+
+    return_free_memory()
 
 
 def _posterior(score: np.ndarray, prior: float) -> np.ndarray:
@@ -287,9 +317,10 @@ _Job = tuple[list[Comparison], dict[str, np.ndarray]]
 """One rule's EM: the comparisons it trains and their levels on its sampled pairs."""
 
 
-def _rule_mask(ctx: PairContext, rule: BlockingRule) -> np.ndarray:
-    """Candidate pairs that agree on the rule's key (whichever rule labelled them)."""
-    return ctx.exact(rule.key)
+def _rule_pairs(ctx: PairContext, rule: BlockingRule) -> np.ndarray:
+    """Positions of the candidate pairs that agree on the rule's key (whichever rule
+    labelled them)."""
+    return ctx.agreeing(rule.key)
 
 
 def estimate_m(
@@ -328,7 +359,7 @@ def estimate_m(
     for rule in rules:
         if not rule.trains:
             continue
-        idx = np.nonzero(_rule_mask(ctx, rule))[0]
+        idx = _rule_pairs(ctx, rule)
         if len(idx) < _MIN_RULE_PAIRS:
             continue
         if len(idx) > _RULE_SAMPLE:
@@ -337,6 +368,8 @@ def estimate_m(
         if not trained:
             continue
         jobs.append((trained, {c.name: levels[c.name][idx] for c in trained}))
+
+    hand_back_thread_heaps()  # what the agreeing pairs' threads freed, before EM's threads allocate
 
     def em(job: _Job) -> tuple[dict[str, np.ndarray], float, int]:
         return _em_rule(job[1], job[0], start, u, max_iterations, tolerance)
@@ -378,13 +411,79 @@ def estimate_prior(
         return float(np.clip(1.0 / total, 1e-12, 0.5))
     lam = max(n_records / 2, 1.0) / total  # start: every record has one duplicate
     for _ in range(_LAMBDA_ITERATIONS):
-        new = float(_posterior(bayes_factor_bits, lam).sum()) / total
+        new = posterior_sum(bayes_factor_bits, lam) / total
         new = float(np.clip(new, 1e-12, 0.5))
         if abs(np.log(new / lam)) < 1e-4:
             lam = new
             break
         lam = new
+    hand_back_thread_heaps()
     return lam
+
+
+_PAIRWISE_LEAF = 1 << 20
+"""Most elements `pairwise_sum` hands one ``np.sum`` call (≥ 129: see `pairwise_parts`)."""
+
+
+def pairwise_parts(n: int, leaf: int | None = None) -> list[tuple[int, int]]:
+    """``[start, stop)`` parts of an array of `n` elements cut where NumPy's pairwise
+    summation cuts it, each at most `leaf` (default `_PAIRWISE_LEAF`) long (`pairwise_sum`
+    adds them back).
+
+    ``np.sum`` of a contiguous float64 array adds the sums of its two halves, the first half
+    ``n // 2`` rounded down to a multiple of 8, recursively while a half is longer than 128
+    elements (``pairwise_sum`` in NumPy's ``loops_utils.h``): cut at the same places, the
+    parts' sums added as the recursion adds them give the whole array's sum bit for bit.
+    """
+    leaf = max(_PAIRWISE_LEAF if leaf is None else leaf, 129)
+    parts: list[tuple[int, int]] = []
+
+    def cut(start: int, size: int) -> None:
+        if size <= leaf:
+            parts.append((start, start + size))
+            return
+        half = size // 2
+        half -= half % 8
+        cut(start, half)
+        cut(start + half, size - half)
+
+    cut(0, n)
+    return parts
+
+
+def pairwise_sum(sums: list[float], n: int, leaf: int | None = None) -> float:
+    """The sum of an array of `n` elements from its `pairwise_parts` sums, added in the order
+    of NumPy's pairwise recursion (the same float as ``np.sum`` of the whole array)."""
+    leaf = max(_PAIRWISE_LEAF if leaf is None else leaf, 129)
+    at = iter(sums)
+
+    def add(size: int) -> float:
+        if size <= leaf:
+            return next(at)
+        half = size // 2
+        half -= half % 8
+        first = add(half)
+        return first + add(size - half)
+
+    return float(add(n))
+
+
+def posterior_sum(score: np.ndarray, prior: float) -> float:
+    """``_posterior(score, prior).sum()``, bit for bit, in `scoring_threads` threads.
+
+    The posteriors are summed a `pairwise_parts` part at a time (at most two parts' arrays
+    alive, not one of every pair), the parts side by side: NumPy releases the GIL.
+    """
+    score = np.ascontiguousarray(score, dtype=np.float64)
+    parts = pairwise_parts(len(score))
+    threads = scoring_threads()
+    if threads <= 1 or len(parts) <= 1:
+        return float(_posterior(score, prior).sum())
+
+    def part(bounds: tuple[int, int]) -> float:
+        return _posterior(score[bounds[0]:bounds[1]], prior).sum()
+
+    return pairwise_sum(in_order(part, parts, threads, "prior"), len(score))
 
 
 _ANCHOR = 0.99  # leave-one-out posterior at which a pair vouches for a field's m
