@@ -36,7 +36,10 @@ __all__ = [
     "LINKED_LAYOUT",
     "LINKED_TABLE",
     "PREPARED_TABLE",
+    "READ_ROW_HASH",
+    "READ_ROW_ID",
     "LatestParams",
+    "ReadPairs",
     "RematchPlan",
     "StoredMatch",
     "best_scores",
@@ -48,6 +51,7 @@ __all__ = [
     "read_stored",
     "rematch_plan",
     "stored_is_usable",
+    "stored_row_hash",
     "write_match_delta",
     "write_match_tables",
 ]
@@ -167,6 +171,76 @@ compared with the stored ones (a full link writes them again)."""
 
 def _quoted(columns: Sequence[str]) -> str:
     return ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+
+
+_PAIR_KEYS = ("left_key", "right_key")
+
+READ_ROW_ID = "stored_row_id"
+"""The column of a read of stored pairs holding each pair's ``rowid`` in ``match.pairs``."""
+READ_ROW_HASH = "stored_row_hash"
+"""The column of a read of stored pairs holding the hash of each pair's stored values."""
+
+
+def stored_row_hash(con: duckdb.DuckDBPyConnection, alias: str | None = None) -> str:
+    """The SQL hash of a ``match.pairs`` row's values (every column but its two keys, in the
+    table's order; `alias`: the table's alias in the query): how `write_match_delta` compares
+    a stored pair with the delta's row of the same keys."""
+    rest = [c for c in table_columns(con, "match.pairs") if c not in _PAIR_KEYS]
+    return _row_hash(rest, alias)
+
+
+def _row_hash(columns: Sequence[str], alias: str | None = None) -> str:
+    if alias is None:
+        return f"hash({_quoted(columns)})"
+    return "hash(" + ", ".join(f"{alias}.{_quoted([c])}" for c in columns) + ")"
+
+
+@dataclass
+class ReadPairs:
+    """The stored pairs a nightly link read (every stored pair among the records it read),
+    as the delta write needs them: each pair's ends (positions into `keys`), its ``rowid`` in
+    ``match.pairs`` and the hash of its stored values (`stored_row_hash`), read with the
+    pairs (`warehouse.match_subset.StoredSubset`). `write_match_delta` finds the stored rows
+    of its scope among these instead of scanning every stored pair (the write's scope lies
+    within the records read), and deletes by the rowids (checked: a checkpoint since the
+    read may have moved them).
+
+    Attributes:
+        keys: record keys (text) the positions refer to.
+        left, right: positions into `keys`.
+        row_id: ``rowid`` in ``match.pairs``.
+        row_hash: `stored_row_hash` of the pair (unsigned 64-bit).
+    """
+
+    keys: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    row_id: np.ndarray
+    row_hash: np.ndarray
+
+    @classmethod
+    def take(cls, keys: np.ndarray, pairs: dict[str, np.ndarray]) -> ReadPairs:
+        """Take the rowids and hashes out of a read's `pairs` (``left``/``right``: positions
+        into `keys`); the ends are copied."""
+        return cls(
+            np.asarray(keys, dtype=object),
+            np.asarray(pairs["left"], dtype=np.int32).copy(),
+            np.asarray(pairs["right"], dtype=np.int32).copy(),
+            np.asarray(pairs.pop(READ_ROW_ID), dtype=np.int64),
+            np.asarray(pairs.pop(READ_ROW_HASH), dtype=np.uint64),
+        )
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        """(the pairs: left, right, row_id, row_hash; the keys: pos, record_key)."""
+        pairs = pa.table(
+            {"left": self.left, "right": self.right, "row_id": self.row_id,
+             "row_hash": self.row_hash}
+        )  # fmt: skip
+        keys = pa.table(
+            {"pos": pa.array(np.arange(len(self.keys), dtype=np.int32)),
+             "record_key": pa.array(self.keys, type=pa.string())}
+        )  # fmt: skip
+        return pairs, keys
 
 
 def linked_layout(
@@ -794,6 +868,7 @@ def write_match_delta(
     dropped: pd.DataFrame | None = None,
     within: pd.Series | None = None,
     relinked_rows: str | None = None,
+    read_pairs: ReadPairs | None = None,
 ) -> DeltaWrite:
     """Write a nightly link's delta over ``match.*`` in one transaction.
 
@@ -835,6 +910,10 @@ def write_match_delta(
         relinked_rows: a table holding the `relinked` records' ``clean.records`` rows as
             they are now (`RematchPlan.changed_rows`), their fingerprints hashed from it;
             None: from ``clean.records`` (a scan of every column of it).
+        read_pairs: every stored pair among the records `within` (with `within` only), as
+            the link read them with their rowids and hashes: the stored pairs of the scope
+            (and the dropped ones) are found among these, not by a scan of ``match.pairs``
+            (docs/dedupe.md, "The nightly link from the reached records only").
 
     Returns:
         Rows deleted and inserted per table.
@@ -867,6 +946,10 @@ def write_match_delta(
     }
     if within is not None:
         views["_delta_within"] = _key_table(within)
+    if read_pairs is not None:
+        if within is None:
+            raise ValueError("the pairs a link read are the stored pairs of a partial delta")
+        views["_delta_read_pairs"], views["_delta_read_keys"] = read_pairs.tables()
     if not refresh:
         views["_delta_layout"] = to_duckdb_arrow(linked_layout(con))
     stats = tables.get("match.blocking_stats")
@@ -887,14 +970,23 @@ def write_match_delta(
             # delta pairs then compared as an empty delta, every stored pair of its scope deleted
             # and none inserted (`_changed_rows`; docs/warehouse.md)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {_CHANGED_KEYS} (record_key VARCHAR)")
+            if read_pairs is not None:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {_READ_PAIRS} AS SELECT p.row_id,"
+                    " l.record_key AS left_key, r.record_key AS right_key, p.row_hash"
+                    " FROM _delta_read_pairs AS p JOIN _delta_read_keys AS l ON p.left = l.pos"
+                    " JOIN _delta_read_keys AS r ON p.right = r.pos"
+                )
             for name in DELTA_TABLES:
                 view = f"_delta_{name.split('.')[1]}"
                 # one delta frame at a time in Arrow, let go of once DuckDB holds its rows
                 con.register(view, to_duckdb_arrow(tables.pop(name)))
                 try:
                     temps += _changed_rows(
-                        con, name, view, within is not None, logged=name in _LOGGED_TABLES
-                    )
+                        con, name, view, within is not None, logged=name in _LOGGED_TABLES,
+                        stored=_READ_PAIRS if read_pairs is not None and name == "match.pairs"
+                        else None,
+                    )  # fmt: skip
                 finally:
                     con.unregister(view)
             for by_rowid in (True, False):
@@ -946,6 +1038,7 @@ def write_match_delta(
                 con.execute("ROLLBACK")
             raise
         finally:
+            con.execute(f"DROP VIEW IF EXISTS {_READ_PAIRS}")
             for view in views:
                 con.unregister(view)
             for temp in temps:
@@ -962,6 +1055,8 @@ def _key_table(keys: pd.Series) -> pa.Table:
 _LOGGED_TABLES = ("match.pairs", "match.clusters")
 """The tables whose changed rows name the records logged (what the golden build reads)."""
 _CHANGED_KEYS = "_delta_changed_keys"
+_READ_PAIRS = "_delta_stored_pairs"
+"""The view of `ReadPairs` by key: row_id, left_key, right_key, row_hash."""
 
 
 def _temp(name: str, what: str) -> str:
@@ -970,7 +1065,12 @@ def _temp(name: str, what: str) -> str:
 
 
 def _changed_rows(
-    con: duckdb.DuckDBPyConnection, name: str, view: str, within: bool, logged: bool = False
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    view: str,
+    within: bool,
+    logged: bool = False,
+    stored: str | None = None,
 ) -> list[str]:
     """The rows of `name` in the delta's scope that `view`'s rows replace, as temporary tables
     (``_temp(name, "gone")``: keys of the rows to delete; ``_temp(name, "added")``: rows to
@@ -980,7 +1080,9 @@ def _changed_rows(
     endpoint there (and, with `within`, the other in ``_delta_within``). The delta's rows are
     cast to the stored types first (as an insert would), then compared on every column. With
     `logged`, the records of every row deleted or inserted (both endpoints of a pair) are
-    appended to ``_CHANGED_KEYS``.
+    appended to ``_CHANGED_KEYS``. With `stored` (``match.pairs`` only: a relation of
+    row_id, left_key, right_key, row_hash holding every stored pair the scope can hold, as
+    `ReadPairs`), the stored rows are found there, not in a scan of the table.
 
     Returns:
         The temporary tables made (the gone and added rows).
@@ -1000,7 +1102,7 @@ def _changed_rows(
     # the linked records' fingerprints): the scope's stored rows are held as key + hash,
     # not whole, and the set differences hash three columns a row, not every column
     rest = [c for c in table_columns(con, name) if c not in key]
-    digest = f"hash({_quoted(rest)})"
+    digest = _row_hash(rest)
     try:
         create_empty_table(con, "_delta_new", f"SELECT * FROM {name}", replace=True, temp=True)
         con.execute(f"INSERT INTO _delta_new BY NAME SELECT * FROM {view}")
@@ -1012,10 +1114,16 @@ def _changed_rows(
             "(left_key IN (SELECT left_key FROM _delta_dropped)"
             " AND right_key IN (SELECT right_key FROM _delta_dropped))"
         )
+        if stored is not None and name != "match.pairs":
+            raise ValueError("only the stored pairs can be given as read")
+        source, stored_hash = (
+            (f"SELECT * FROM {stored}", "row_hash") if stored is not None
+            else (f"SELECT rowid AS row_id, * FROM {name}", digest)
+        )  # fmt: skip
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _delta_scan AS SELECT row_id, {keys}, {digest}"
-            f" AS row_hash, in_scope FROM (SELECT rowid AS row_id, *, {scope} AS in_scope"
-            f"{f', {also} AS also' if pairs else ''} FROM {name})"
+            f"CREATE OR REPLACE TEMP TABLE _delta_scan AS SELECT row_id, {keys}, {stored_hash}"
+            f" AS row_hash, in_scope FROM (SELECT *, {scope} AS in_scope"
+            f"{f', {also} AS also' if pairs else ''} FROM ({source}))"
             f" WHERE in_scope{' OR also' if pairs else ''}"
         )
         if within and pairs:  # (filtered after the scan: the table is large)
