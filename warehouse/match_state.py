@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from warehouse.db import (
     create_empty_table,
@@ -230,17 +231,28 @@ class ReadPairs:
             np.asarray(pairs.pop(READ_ROW_HASH), dtype=np.uint64),
         )
 
-    def tables(self) -> tuple[pa.Table, pa.Table]:
-        """(the pairs: left, right, row_id, row_hash; the keys: pos, record_key)."""
-        pairs = pa.table(
-            {"left": self.left, "right": self.right, "row_id": self.row_id,
-             "row_hash": self.row_hash}
-        )  # fmt: skip
-        keys = pa.table(
-            {"pos": pa.array(np.arange(len(self.keys), dtype=np.int32)),
-             "record_key": pa.array(self.keys, type=pa.string())}
-        )  # fmt: skip
-        return pairs, keys
+    def scope(self, records: pa.Array, dropped_left: pa.Array, dropped_right: pa.Array) -> pa.Table:
+        """The pairs with an end among `records` (``in_scope``) or both ends among the
+        dropped pairs' (``also``: a superset of the dropped pairs, matched by key later), by
+        key: row_id, left_key, right_key, row_hash, in_scope, also. Decided a record at a
+        time (positions), the keys taken only for the pairs kept."""
+        keys = pa.array(self.keys, type=pa.string())
+
+        def among(values: pa.Array) -> np.ndarray:
+            return pc.is_in(keys, value_set=values).to_numpy(zero_copy_only=False)
+
+        hit = among(records)
+        in_scope = hit[self.left] | hit[self.right]
+        also = among(dropped_left)[self.left] & among(dropped_right)[self.right]
+        kept = np.flatnonzero(in_scope | also)
+        return pa.table({
+            "row_id": self.row_id[kept],
+            "left_key": keys.take(pa.array(self.left[kept])),
+            "right_key": keys.take(pa.array(self.right[kept])),
+            "row_hash": self.row_hash[kept],
+            "in_scope": in_scope[kept],
+            "also": also[kept],
+        })  # fmt: skip
 
 
 def linked_layout(
@@ -949,7 +961,11 @@ def write_match_delta(
     if read_pairs is not None:
         if within is None:
             raise ValueError("the pairs a link read are the stored pairs of a partial delta")
-        views["_delta_read_pairs"], views["_delta_read_keys"] = read_pairs.tables()
+        views[_READ_PAIRS] = read_pairs.scope(
+            views["_delta_keys"].column("record_key").combine_chunks(),
+            views["_delta_dropped"].column("left_key").combine_chunks(),
+            views["_delta_dropped"].column("right_key").combine_chunks(),
+        )
     if not refresh:
         views["_delta_layout"] = to_duckdb_arrow(linked_layout(con))
     stats = tables.get("match.blocking_stats")
@@ -970,13 +986,6 @@ def write_match_delta(
             # delta pairs then compared as an empty delta, every stored pair of its scope deleted
             # and none inserted (`_changed_rows`; docs/warehouse.md)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {_CHANGED_KEYS} (record_key VARCHAR)")
-            if read_pairs is not None:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP VIEW {_READ_PAIRS} AS SELECT p.row_id,"
-                    " l.record_key AS left_key, r.record_key AS right_key, p.row_hash"
-                    " FROM _delta_read_pairs AS p JOIN _delta_read_keys AS l ON p.left = l.pos"
-                    " JOIN _delta_read_keys AS r ON p.right = r.pos"
-                )
             for name in DELTA_TABLES:
                 view = f"_delta_{name.split('.')[1]}"
                 # one delta frame at a time in Arrow, let go of once DuckDB holds its rows
@@ -1038,7 +1047,6 @@ def write_match_delta(
                 con.execute("ROLLBACK")
             raise
         finally:
-            con.execute(f"DROP VIEW IF EXISTS {_READ_PAIRS}")
             for view in views:
                 con.unregister(view)
             for temp in temps:
@@ -1056,7 +1064,7 @@ _LOGGED_TABLES = ("match.pairs", "match.clusters")
 """The tables whose changed rows name the records logged (what the golden build reads)."""
 _CHANGED_KEYS = "_delta_changed_keys"
 _READ_PAIRS = "_delta_stored_pairs"
-"""The view of `ReadPairs` by key: row_id, left_key, right_key, row_hash."""
+"""The registered `ReadPairs.scope` (row_id, left_key, right_key, row_hash, in_scope, also)."""
 
 
 def _temp(name: str, what: str) -> str:
@@ -1080,9 +1088,9 @@ def _changed_rows(
     endpoint there (and, with `within`, the other in ``_delta_within``). The delta's rows are
     cast to the stored types first (as an insert would), then compared on every column. With
     `logged`, the records of every row deleted or inserted (both endpoints of a pair) are
-    appended to ``_CHANGED_KEYS``. With `stored` (``match.pairs`` only: a relation of
-    row_id, left_key, right_key, row_hash holding every stored pair the scope can hold, as
-    `ReadPairs`), the stored rows are found there, not in a scan of the table.
+    appended to ``_CHANGED_KEYS``. With `stored` (``match.pairs`` only: `ReadPairs.scope`,
+    the stored pairs of the scope within the records read and of the dropped ones, marked),
+    the stored rows are found there, not in a scan of the table.
 
     Returns:
         The temporary tables made (the gone and added rows).
@@ -1116,17 +1124,19 @@ def _changed_rows(
         )
         if stored is not None and name != "match.pairs":
             raise ValueError("only the stored pairs can be given as read")
-        source, stored_hash = (
-            (f"SELECT * FROM {stored}", "row_hash") if stored is not None
-            else (f"SELECT rowid AS row_id, * FROM {name}", digest)
-        )  # fmt: skip
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _delta_scan AS SELECT row_id, {keys}, {stored_hash}"
-            f" AS row_hash, in_scope FROM (SELECT *, {scope} AS in_scope"
-            f"{f', {also} AS also' if pairs else ''} FROM ({source}))"
-            f" WHERE in_scope{' OR also' if pairs else ''}"
-        )
-        if within and pairs:  # (filtered after the scan: the table is large)
+        if stored is not None:  # (scope and dropped pairs marked already)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _delta_scan AS SELECT row_id, left_key,"
+                f" right_key, row_hash, in_scope FROM {stored} WHERE in_scope OR also"
+            )
+        else:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _delta_scan AS SELECT row_id, {keys}, {digest}"
+                f" AS row_hash, in_scope FROM (SELECT rowid AS row_id, *, {scope} AS in_scope"
+                f"{f', {also} AS also' if pairs else ''} FROM {name})"
+                f" WHERE in_scope{' OR also' if pairs else ''}"
+            )
+        if within and pairs and stored is None:  # (after the scan: the table is large)
             con.execute(
                 "UPDATE _delta_scan SET in_scope = false WHERE in_scope AND (left_key NOT IN"
                 " (SELECT record_key FROM _delta_within)"
