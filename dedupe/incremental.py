@@ -531,6 +531,9 @@ class LinkDelta:
     """`prepared` holds only the records read (`link_subset_delta`): `pairs` then holds the
     affected records' pairs with those records only; their stored pairs with any other record
     are unchanged (write with ``within`` = ``prepared.record_key``)."""
+    read_pairs: Any = None
+    """With `partial`: the stored pairs among the records read as the source kept them for
+    the write (`warehouse.match_state.ReadPairs`: rowids and hashes), or None."""
 
 
 def _valid_ids(prepared: pd.DataFrame) -> np.ndarray:

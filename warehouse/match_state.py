@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from warehouse.db import (
     create_empty_table,
@@ -36,7 +37,10 @@ __all__ = [
     "LINKED_LAYOUT",
     "LINKED_TABLE",
     "PREPARED_TABLE",
+    "READ_ROW_HASH",
+    "READ_ROW_ID",
     "LatestParams",
+    "ReadPairs",
     "RematchPlan",
     "StoredMatch",
     "best_scores",
@@ -48,6 +52,7 @@ __all__ = [
     "read_stored",
     "rematch_plan",
     "stored_is_usable",
+    "stored_row_hash",
     "write_match_delta",
     "write_match_tables",
 ]
@@ -167,6 +172,87 @@ compared with the stored ones (a full link writes them again)."""
 
 def _quoted(columns: Sequence[str]) -> str:
     return ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+
+
+_PAIR_KEYS = ("left_key", "right_key")
+
+READ_ROW_ID = "stored_row_id"
+"""The column of a read of stored pairs holding each pair's ``rowid`` in ``match.pairs``."""
+READ_ROW_HASH = "stored_row_hash"
+"""The column of a read of stored pairs holding the hash of each pair's stored values."""
+
+
+def stored_row_hash(con: duckdb.DuckDBPyConnection, alias: str | None = None) -> str:
+    """The SQL hash of a ``match.pairs`` row's values (every column but its two keys, in the
+    table's order; `alias`: the table's alias in the query): how `write_match_delta` compares
+    a stored pair with the delta's row of the same keys."""
+    rest = [c for c in table_columns(con, "match.pairs") if c not in _PAIR_KEYS]
+    return _row_hash(rest, alias)
+
+
+def _row_hash(columns: Sequence[str], alias: str | None = None) -> str:
+    if alias is None:
+        return f"hash({_quoted(columns)})"
+    return "hash(" + ", ".join(f"{alias}.{_quoted([c])}" for c in columns) + ")"
+
+
+@dataclass
+class ReadPairs:
+    """The stored pairs a nightly link read (every stored pair among the records it read),
+    as the delta write needs them: each pair's ends (positions into `keys`), its ``rowid`` in
+    ``match.pairs`` and the hash of its stored values (`stored_row_hash`), read with the
+    pairs (`warehouse.match_subset.StoredSubset`). `write_match_delta` finds the stored rows
+    of its scope among these instead of scanning every stored pair (the write's scope lies
+    within the records read), and deletes by the rowids (checked: a checkpoint since the
+    read may have moved them).
+
+    Attributes:
+        keys: record keys (text) the positions refer to.
+        left, right: positions into `keys`.
+        row_id: ``rowid`` in ``match.pairs``.
+        row_hash: `stored_row_hash` of the pair (unsigned 64-bit).
+    """
+
+    keys: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    row_id: np.ndarray
+    row_hash: np.ndarray
+
+    @classmethod
+    def take(cls, keys: np.ndarray, pairs: dict[str, np.ndarray]) -> ReadPairs:
+        """Take the rowids and hashes out of a read's `pairs` (``left``/``right``: positions
+        into `keys`); the ends are copied."""
+        return cls(
+            np.asarray(keys, dtype=object),
+            np.asarray(pairs["left"], dtype=np.int32).copy(),
+            np.asarray(pairs["right"], dtype=np.int32).copy(),
+            np.asarray(pairs.pop(READ_ROW_ID), dtype=np.int64),
+            np.asarray(pairs.pop(READ_ROW_HASH), dtype=np.uint64),
+        )
+
+    def scope(self, records: pa.Array, dropped_left: pa.Array, dropped_right: pa.Array) -> pa.Table:
+        """The pairs with an end among `records` (``in_scope``) or both ends among the
+        dropped pairs' (``also``: a superset of the dropped pairs, matched by key later), by
+        key: row_id, left_key, right_key, row_hash, in_scope, also. Decided a record at a
+        time (positions), the keys taken only for the pairs kept."""
+        keys = pa.array(self.keys, type=pa.string())
+
+        def among(values: pa.Array) -> np.ndarray:
+            return pc.is_in(keys, value_set=values).to_numpy(zero_copy_only=False)
+
+        hit = among(records)
+        in_scope = hit[self.left] | hit[self.right]
+        also = among(dropped_left)[self.left] & among(dropped_right)[self.right]
+        kept = np.flatnonzero(in_scope | also)
+        return pa.table({
+            "row_id": self.row_id[kept],
+            "left_key": keys.take(pa.array(self.left[kept])),
+            "right_key": keys.take(pa.array(self.right[kept])),
+            "row_hash": self.row_hash[kept],
+            "in_scope": in_scope[kept],
+            "also": also[kept],
+        })  # fmt: skip
 
 
 def linked_layout(
@@ -794,6 +880,7 @@ def write_match_delta(
     dropped: pd.DataFrame | None = None,
     within: pd.Series | None = None,
     relinked_rows: str | None = None,
+    read_pairs: ReadPairs | None = None,
 ) -> DeltaWrite:
     """Write a nightly link's delta over ``match.*`` in one transaction.
 
@@ -835,6 +922,10 @@ def write_match_delta(
         relinked_rows: a table holding the `relinked` records' ``clean.records`` rows as
             they are now (`RematchPlan.changed_rows`), their fingerprints hashed from it;
             None: from ``clean.records`` (a scan of every column of it).
+        read_pairs: every stored pair among the records `within` (with `within` only), as
+            the link read them with their rowids and hashes: the stored pairs of the scope
+            (and the dropped ones) are found among these, not by a scan of ``match.pairs``
+            (docs/dedupe.md, "The nightly link from the reached records only").
 
     Returns:
         Rows deleted and inserted per table.
@@ -867,6 +958,14 @@ def write_match_delta(
     }
     if within is not None:
         views["_delta_within"] = _key_table(within)
+    if read_pairs is not None:
+        if within is None:
+            raise ValueError("the pairs a link read are the stored pairs of a partial delta")
+        views[_READ_PAIRS] = read_pairs.scope(
+            views["_delta_keys"].column("record_key").combine_chunks(),
+            views["_delta_dropped"].column("left_key").combine_chunks(),
+            views["_delta_dropped"].column("right_key").combine_chunks(),
+        )
     if not refresh:
         views["_delta_layout"] = to_duckdb_arrow(linked_layout(con))
     stats = tables.get("match.blocking_stats")
@@ -893,14 +992,27 @@ def write_match_delta(
                 con.register(view, to_duckdb_arrow(tables.pop(name)))
                 try:
                     temps += _changed_rows(
-                        con, name, view, within is not None, logged=name in _LOGGED_TABLES
-                    )
+                        con, name, view, within is not None, logged=name in _LOGGED_TABLES,
+                        stored=_READ_PAIRS if read_pairs is not None and name == "match.pairs"
+                        else None,
+                    )  # fmt: skip
                 finally:
                     con.unregister(view)
-            con.execute("BEGIN TRANSACTION")
-            began = True
-            for name in DELTA_TABLES:
-                deleted[name], inserted[name] = _write_changed_rows(con, name)
+            for by_rowid in (True, False):
+                con.execute("BEGIN TRANSACTION")
+                began = True
+                try:
+                    for name in DELTA_TABLES:
+                        deleted[name], inserted[name] = _write_changed_rows(
+                            con, name, by_rowid
+                        )
+                except RowidsMoved as moved:
+                    # (a checkpoint since the comparison: delete by key, as a scan of them)
+                    con.execute("ROLLBACK")
+                    began = False
+                    log.warning("%s; the delta is written by key", moved)
+                    continue
+                break
             record_match_run(con, str(params_row["run_id"]), "incremental", _CHANGED_KEYS)
             con.execute(
                 f"DELETE FROM {PREPARED_TABLE} WHERE record_key IN"
@@ -951,6 +1063,8 @@ def _key_table(keys: pd.Series) -> pa.Table:
 _LOGGED_TABLES = ("match.pairs", "match.clusters")
 """The tables whose changed rows name the records logged (what the golden build reads)."""
 _CHANGED_KEYS = "_delta_changed_keys"
+_READ_PAIRS = "_delta_stored_pairs"
+"""The registered `ReadPairs.scope` (row_id, left_key, right_key, row_hash, in_scope, also)."""
 
 
 def _temp(name: str, what: str) -> str:
@@ -959,7 +1073,12 @@ def _temp(name: str, what: str) -> str:
 
 
 def _changed_rows(
-    con: duckdb.DuckDBPyConnection, name: str, view: str, within: bool, logged: bool = False
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    view: str,
+    within: bool,
+    logged: bool = False,
+    stored: str | None = None,
 ) -> list[str]:
     """The rows of `name` in the delta's scope that `view`'s rows replace, as temporary tables
     (``_temp(name, "gone")``: keys of the rows to delete; ``_temp(name, "added")``: rows to
@@ -969,7 +1088,9 @@ def _changed_rows(
     endpoint there (and, with `within`, the other in ``_delta_within``). The delta's rows are
     cast to the stored types first (as an insert would), then compared on every column. With
     `logged`, the records of every row deleted or inserted (both endpoints of a pair) are
-    appended to ``_CHANGED_KEYS``.
+    appended to ``_CHANGED_KEYS``. With `stored` (``match.pairs`` only: `ReadPairs.scope`,
+    the stored pairs of the scope within the records read and of the dropped ones, marked),
+    the stored rows are found there, not in a scan of the table.
 
     Returns:
         The temporary tables made (the gone and added rows).
@@ -979,8 +1100,8 @@ def _changed_rows(
         key = ["record_key"]
     else:
         scope = (
-            "left_key IN (SELECT record_key FROM _delta_keys)"
-            " OR right_key IN (SELECT record_key FROM _delta_keys)"
+            "(left_key IN (SELECT record_key FROM _delta_keys)"
+            " OR right_key IN (SELECT record_key FROM _delta_keys))"
         )
         key = ["left_key", "right_key"]
     gone, added = _temp(name, "gone"), _temp(name, "added")
@@ -989,26 +1110,54 @@ def _changed_rows(
     # the linked records' fingerprints): the scope's stored rows are held as key + hash,
     # not whole, and the set differences hash three columns a row, not every column
     rest = [c for c in table_columns(con, name) if c not in key]
-    digest = f"hash({_quoted(rest)})"
+    digest = _row_hash(rest)
     try:
         create_empty_table(con, "_delta_new", f"SELECT * FROM {name}", replace=True, temp=True)
         con.execute(f"INSERT INTO _delta_new BY NAME SELECT * FROM {view}")
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _delta_old AS SELECT {keys}, {digest} AS row_hash"
-            f" FROM {name} WHERE {scope}"
+        # one scan of the stored table: the scope's rows (key, hash) and, for pairs, the
+        # stored rows of the dropped pairs, each with its `rowid` (what the write deletes by:
+        # no second scan of the table's keys; `_write_changed_rows`)
+        pairs = name != "match.clusters"
+        also = (
+            "(left_key IN (SELECT left_key FROM _delta_dropped)"
+            " AND right_key IN (SELECT right_key FROM _delta_dropped))"
         )
-        if within and name != "match.clusters":  # (filtered after the scan: the table is large)
+        if stored is not None and name != "match.pairs":
+            raise ValueError("only the stored pairs can be given as read")
+        if stored is not None:  # (scope and dropped pairs marked already)
             con.execute(
-                "DELETE FROM _delta_old WHERE left_key NOT IN"
-                " (SELECT record_key FROM _delta_within)"
-                " OR right_key NOT IN (SELECT record_key FROM _delta_within)"
+                "CREATE OR REPLACE TEMP TABLE _delta_scan AS SELECT row_id, left_key,"
+                f" right_key, row_hash, in_scope FROM {stored} WHERE in_scope OR also"
             )
+        else:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _delta_scan AS SELECT row_id, {keys}, {digest}"
+                f" AS row_hash, in_scope FROM (SELECT rowid AS row_id, *, {scope} AS in_scope"
+                f"{f', {also} AS also' if pairs else ''} FROM {name})"
+                f" WHERE in_scope{' OR also' if pairs else ''}"
+            )
+        if within and pairs and stored is None:  # (after the scan: the table is large)
+            con.execute(
+                "UPDATE _delta_scan SET in_scope = false WHERE in_scope AND (left_key NOT IN"
+                " (SELECT record_key FROM _delta_within)"
+                " OR right_key NOT IN (SELECT record_key FROM _delta_within))"
+            )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _delta_old AS SELECT {keys}, row_hash"
+            " FROM _delta_scan WHERE in_scope"
+        )
         # a stored row of the scope the delta lacks or holds otherwise, and the dropped pairs
-        dropped = "" if name == "match.clusters" else f" UNION SELECT {keys} FROM _delta_dropped"
+        dropped = f" UNION SELECT {keys} FROM _delta_dropped" if pairs else ""
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {gone} AS SELECT DISTINCT {keys} FROM"
             f" (SELECT * FROM _delta_old EXCEPT SELECT {keys}, {digest} FROM _delta_new)"
             f"{dropped}"
+        )
+        # the stored rows of those keys (every one, as a delete by key finds them), by rowid
+        on = " AND ".join(f"s.{k} = g.{k}" for k in key)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_temp(name, 'rows')} AS SELECT s.row_id,"
+            f" {', '.join(f's.{k}' for k in key)} FROM _delta_scan AS s JOIN {gone} AS g ON {on}"
         )
         # a delta row not stored as it is: a set difference (DISTINCT: as EXCEPT gave it),
         # as the delta's rows are unique (one a pair, one a record); EXCEPT ALL gave the same
@@ -1022,7 +1171,7 @@ def _changed_rows(
             f" ANTI JOIN _delta_old AS o ON {same}"
         )
     finally:
-        for temp in ("_delta_new", "_delta_old"):
+        for temp in ("_delta_new", "_delta_old", "_delta_scan"):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
     if logged:
         for k in key:
@@ -1030,20 +1179,51 @@ def _changed_rows(
                 f"INSERT INTO {_CHANGED_KEYS} SELECT {k} FROM {gone}"
                 f" UNION SELECT {k} FROM {added}"
             )
-    return [gone, added]
+    return [gone, added, _temp(name, "rows")]
 
 
-def _write_changed_rows(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int]:
+class RowidsMoved(RuntimeError):
+    """The stored rows `_changed_rows` found by ``rowid`` are no longer at those rowids (a
+    checkpoint between the comparison and the write reorganised the table)."""
+
+
+def _write_changed_rows(
+    con: duckdb.DuckDBPyConnection, name: str, by_rowid: bool = True
+) -> tuple[int, int]:
     """Delete the gone rows of `name` and insert the added ones (`_changed_rows`).
+
+    The gone rows are deleted by the ``rowid`` the comparison's scan found them at
+    (``_temp(name, "rows")``), not by a join of the gone keys with every stored row's key (a
+    scan of the table's key columns: ≈ 2 CPU s for ``match.pairs`` at 1 M records). The keys
+    stored at those rowids are checked against the keys found first: a rowid that moved (a
+    checkpoint between the comparison, run before the write's transaction, and the write)
+    raises `RowidsMoved`, and the caller rolls back and writes by key (`by_rowid` False).
 
     Returns:
         (rows deleted, rows inserted).
+
+    Raises:
+        RowidsMoved: with `by_rowid`, a stored row's key is not the key found at its rowid.
     """
     key = ["record_key"] if name == "match.clusters" else ["left_key", "right_key"]
-    on = " AND ".join(f"t.{k} = g.{k}" for k in key)
-    (deleted,) = con.execute(
-        f"DELETE FROM {name} AS t USING {_temp(name, 'gone')} AS g WHERE {on}"
-    ).fetchone() or (0,)
+    rows = _temp(name, "rows")
+    if by_rowid:
+        # (the stored keys at those rowids, read by rowid: not a scan of every key)
+        at = f"SELECT {', '.join(key)} FROM {name} WHERE rowid IN (SELECT row_id FROM {rows})"
+        ((expected, found, differ),) = con.execute(
+            f"SELECT (SELECT count(*) FROM {rows}), (SELECT count(*) FROM ({at})),"
+            f" (SELECT count(*) FROM ({at} EXCEPT ALL SELECT {', '.join(key)} FROM {rows}))"
+        ).fetchall()
+        if found != expected or differ:
+            raise RowidsMoved(f"{name}: rows moved since the delta's comparison")
+        (deleted,) = con.execute(
+            f"DELETE FROM {name} WHERE rowid IN (SELECT row_id FROM {rows})"
+        ).fetchone() or (0,)
+    else:
+        on = " AND ".join(f"t.{k} = g.{k}" for k in key)
+        (deleted,) = con.execute(
+            f"DELETE FROM {name} AS t USING {_temp(name, 'gone')} AS g WHERE {on}"
+        ).fetchone() or (0,)
     (inserted,) = con.execute(
         f"INSERT INTO {name} SELECT * FROM {_temp(name, 'added')}"
     ).fetchone() or (0,)

@@ -44,9 +44,13 @@ from warehouse.db import MEMORY_LIMIT_SETTING, memory_limit_bytes, table_columns
 from warehouse.match_state import (
     PREPARED_TABLE,
     PREPARED_VERSION,
+    READ_ROW_HASH,
+    READ_ROW_ID,
+    ReadPairs,
     _arrow_frame,
     stored_pair_labels,
     stored_pair_select,
+    stored_row_hash,
 )
 
 __all__ = ["Layout", "ReadSubset", "StoredSubset"]
@@ -69,8 +73,10 @@ class ReadSubset:
     Attributes:
         prepared: the stored prepared rows of the reached records, sorted by record_key.
         pairs: the stored pairs between them: left, right (positions into `prepared`), rule
-            and hard (codes into `rule_names` / `hard_names`, -1 none), score, probability and
-            every ``<comparison>_level``.
+            and hard (codes into `rule_names` / `hard_names`, -1 none), score, probability,
+            every ``<comparison>_level``, and each pair's ``rowid`` in ``match.pairs`` and
+            hash of its stored values (`READ_ROW_ID`, `READ_ROW_HASH`: what the delta write
+            compares and deletes by, `warehouse.match_state.ReadPairs`).
         rule_names, hard_names: the labels behind the codes.
         steward_pairs: every stored pair with a steward decision (left_key, right_key,
             steward_decision).
@@ -156,6 +162,9 @@ class StoredSubset:
         self._pairs_done: dict[str, np.ndarray] | None = None
         self._labels: tuple[dict[str, list[str]], list[str]] | None = None
         self._steward: pa.Table | None = None
+        self.read_pairs: ReadPairs | None = None
+        """After `grow`: every stored pair among the records read, with its rowid and hash
+        (what `write_match_delta` compares and deletes by; kept after `close`)."""
 
     def _frame(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
         table = self.con.sql(sql, params=params).to_arrow_table()
@@ -352,7 +361,13 @@ class StoredSubset:
                 "CREATE OR REPLACE TEMP TABLE _sub_full AS SELECT record_key FROM _sub_full"
                 " UNION SELECT record_key FROM _sub_c"
             )
-            return self._read()
+            read = self._read()
+            # the last read: its stored pairs' rowids and hashes are kept for the delta write
+            # (taken out of the pairs the link gets)
+            self.read_pairs = ReadPairs.take(
+                read.prepared["record_key"].to_numpy(dtype=object), read.pairs
+            )
+            return read
         finally:
             con.unregister("_sub_touched")
 
@@ -588,13 +603,20 @@ class StoredSubset:
             if self._labels is None:  # (two scans of match.pairs: once for both reads)
                 self._labels = stored_pair_labels(con)
             names, levels = self._labels
-            select = stored_pair_select(levels, "l.pos AS left", "r.pos AS right")
+            # with each pair's rowid and the hash of its stored values (as the delta write
+            # compares a stored row: `stored_row_hash`), so that the write finds the stored
+            # pairs of its scope among these instead of in a scan of every stored pair
+            select = (
+                stored_pair_select(levels, "l.pos AS left", "r.pos AS right")
+                + f", p._pair_rowid AS {READ_ROW_ID},"
+                f" {stored_row_hash(con, 'p')} AS {READ_ROW_HASH}"
+            )
             # (pass 2: the pairs with an added end found first, against the few added keys,
             # then joined: cheaper than probing every pair with every record read)
             added_sql = "SELECT record_key FROM _sub_pos WHERE added"
-            pairs_sql = "match.pairs" if earlier is None else (
-                f"(SELECT * FROM match.pairs WHERE left_key IN ({added_sql})"
-                f" OR right_key IN ({added_sql}))"
+            stored = "SELECT *, rowid AS _pair_rowid FROM match.pairs"
+            pairs_sql = f"({stored})" if earlier is None else (
+                f"({stored} WHERE left_key IN ({added_sql}) OR right_key IN ({added_sql}))"
             )  # fmt: skip
             table = con.sql(
                 f"SELECT {select} FROM {pairs_sql} AS p"

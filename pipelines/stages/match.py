@@ -159,9 +159,12 @@ def link_planned(inputs: MatchInputs, ctx: RunContext) -> LinkResult | LinkDelta
     if plan.reach is not None:
         reach, plan.reach = plan.reach, None  # holds the connection: not kept past the link
         try:
-            return link_subset_delta(
+            delta = link_subset_delta(
                 plan.changed, reach, ctx.config.matching, inputs.decisions, params
             )
+            # the stored pairs it read, with rowids and hashes: the write's scope among them
+            delta.read_pairs, reach.read_pairs = reach.read_pairs, None
+            return delta
         except ValueError as err:  # the whole stored link still links correctly
             log.warning("match: the reached records do not fit (%s): reading every one", err)
             plan.stored = read_stored(reach.con, ctx.config.matching.match_threshold)
@@ -391,6 +394,7 @@ def _write_delta(
     records_read = len(delta.prepared)
     refreshed = delta.prepared[delta.refreshed]
     within = delta.prepared["record_key"] if delta.partial else None
+    read_pairs, delta.read_pairs = (delta.read_pairs if delta.partial else None), None
     delta.prepared = delta.prepared.iloc[:0]
     tables = {
         "match.pairs": delta.pairs,
@@ -419,6 +423,7 @@ def _write_delta(
         delta.dropped,
         within,
         _changed_rows(con, plan),
+        read_pairs,
     )
     log.info(
         "match      delta: %d records read, %d affected; rows deleted/inserted: %s",

@@ -652,3 +652,139 @@ def test_the_delta_write_finds_the_changed_rows_by_key_and_hash_as_a_full_compar
         )
 
     assert rows(got) == rows(pairs)
+
+
+def _night_tables(base: Any) -> tuple[dict[str, pd.DataFrame], pd.Series]:
+    """A delta over `base`'s stored tables: a pair changed, one gone, one new, a cluster
+    changed (`test_the_delta_write_finds_the_changed_rows_by_key_and_hash_…`'s night)."""
+    pairs = base.pairs.copy()
+    pairs.loc[0, "probability"] = float(pairs.loc[0, "probability"]) / 2
+    pairs = pairs.drop(index=4)
+    new_row = pairs.iloc[[5]].assign(left_key="new-left", right_key="new-right")
+    pairs = pd.concat([pairs, new_row], ignore_index=True)
+    clusters = base.clusters.copy()
+    clusters.loc[0, "cluster_key"] = "another"
+    keys = pd.concat([base.clusters["record_key"], pd.Series(["new-left"])], ignore_index=True)
+    return {"match.pairs": pairs, "match.clusters": clusters,
+            "match.review_queue": base.review_queue.copy()}, keys  # fmt: skip
+
+
+def _stored_rows(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
+    return {
+        name: sorted(map(str, con.sql(f"SELECT * FROM {name}").fetchall()))
+        for name in (*DELTA_TABLES, "ops.match_changes")
+    }
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_the_delta_write_deletes_by_the_rowids_its_comparison_found(
+    moved: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`write_match_delta` deletes the gone rows by the ``rowid`` its comparison's scan found
+    them at (no second scan of the stored keys) and ends with the same tables and change log
+    as a delete by key; when a stored row is no longer at its rowid (`moved`: the rowids
+    found are shifted, as a checkpoint between the comparison and the write shifts them) it
+    rolls back and writes by key: the same tables again."""
+    import warehouse.match_state as match_state_module
+
+    records, _ = make_records(80, seed=11)
+    results = []
+    write_rows = match_state_module._write_changed_rows
+    changed_rows = match_state_module._changed_rows
+    for mode in ("key", "rowid"):
+        con = duckdb.connect()
+        base = link_records(records)
+        write_full_link(con, records, base)
+        tables, keys = _night_tables(base)
+        calls: list[bool] = []
+
+        def writing(con_: duckdb.DuckDBPyConnection, name: str, by_rowid: bool = True,
+                    mode: str = mode, calls: list[bool] = calls) -> tuple[int, int]:
+            calls.append(by_rowid)
+            return write_rows(con_, name, by_rowid and mode == "rowid")
+
+        def shifted(con_: duckdb.DuckDBPyConnection, name: str, *args: Any, **kw: Any) -> Any:
+            made = changed_rows(con_, name, *args, **kw)
+            if name == "match.pairs":
+                con_.execute(f"UPDATE {made[-1]} SET row_id = row_id + 1")
+            return made
+
+        monkeypatch.setattr(match_state_module, "_write_changed_rows", writing)
+        if moved and mode == "rowid":
+            monkeypatch.setattr(match_state_module, "_changed_rows", shifted)
+        row = {"run_id": "night1", "created_at": pd.Timestamp.now(),
+               "params": base.params.to_json(), **STATE}  # fmt: skip
+        with caplog.at_level("WARNING", logger="customer_archive"):
+            written = write_match_delta(con, keys, tables, row, base.prepared.iloc[:0],
+                                        VERSION, keys.iloc[:0])  # fmt: skip
+        monkeypatch.undo()
+        if mode == "rowid":
+            # by rowid first; after a moved row, everything again by key (one rollback)
+            assert calls == ([True, False, False, False] if moved else [True, True, True])
+            assert ("rows moved since the delta's comparison" in caplog.text) == moved
+        assert written.deleted["match.pairs"] == written.inserted["match.pairs"] == 2
+        assert written.deleted["match.clusters"] == 1
+        results.append(_stored_rows(con))
+    assert results[0] == results[1]
+
+
+def test_a_checkpoint_moves_rowids_and_the_delta_write_still_deletes_the_right_rows(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real checkpoint between the comparison and the write (earlier deletes not yet
+    vacuumed: the checkpoint renumbers the rows after them) leaves the stored tables as a
+    delete by key does."""
+    import warehouse.match_state as match_state_module
+
+    records, _ = make_records(80, seed=11)
+    results = []
+    lasts: list[int] = []
+    changed_rows = match_state_module._changed_rows
+    for checkpoint in (False, True):
+        con = duckdb.connect(str(tmp_path / f"w{checkpoint}.duckdb"))
+        con.execute("SET checkpoint_threshold = '1GB'")  # no automatic checkpoint
+        base = link_records(records)
+        write_full_link(con, records, base)
+        con.execute("CHECKPOINT")
+        tables, keys = _night_tables(base)
+        # rows stored before the pairs and deleted (committed, not checkpointed): a
+        # checkpoint vacuums them and renumbers the pairs after them
+        con.execute(
+            "CREATE OR REPLACE TABLE match.pairs AS SELECT * FROM (SELECT p.* REPLACE"
+            " ('filler-l' || i AS left_key, 'filler-r' || i AS right_key)"
+            " FROM (SELECT * FROM match.pairs LIMIT 1) AS p, range(200000) AS r(i))"
+            " UNION ALL SELECT * FROM match.pairs UNION ALL SELECT p.* REPLACE"
+            " ('tail-l' || i AS left_key, 'tail-r' || i AS right_key)"
+            " FROM (SELECT * FROM match.pairs LIMIT 1) AS p, range(200000) AS r(i)"
+        )
+        con.execute("CHECKPOINT")
+        con.execute("DELETE FROM match.pairs WHERE left_key LIKE 'filler-l%'")
+
+        def then_checkpoint(con_: duckdb.DuckDBPyConnection, name: str, *args: Any,
+                            checkpoint: bool = checkpoint, **kw: Any) -> Any:  # fmt: skip
+            made = changed_rows(con_, name, *args, **kw)
+            if name == "match.review_queue":
+                if checkpoint:
+                    con_.execute("CHECKPOINT").fetchall()
+                ((last,),) = con_.execute(
+                    "SELECT max(rowid) FROM match.pairs WHERE left_key NOT LIKE 'tail-l%'"
+                ).fetchall()
+                lasts.append(int(last))
+            return made
+
+        monkeypatch.setattr(match_state_module, "_changed_rows", then_checkpoint)
+        row = {"run_id": "night1", "created_at": pd.Timestamp.now(),
+               "params": base.params.to_json(), **STATE}  # fmt: skip
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="customer_archive"):
+            write_match_delta(con, keys, tables, row, base.prepared.iloc[:0], VERSION,
+                              keys.iloc[:0])  # fmt: skip
+        # (the rowids found before the checkpoint are refused: written by key)
+        assert ("rows moved since the delta's comparison" in caplog.text) == checkpoint
+        monkeypatch.undo()
+        results.append(_stored_rows(con))
+        con.close()
+    assert results[0] == results[1]
+    # the checkpoint renumbered the stored pairs (what the comparison found by rowid had
+    # moved); the run without it did not
+    assert lasts[1] < lasts[0] - 50_000

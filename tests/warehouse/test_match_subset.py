@@ -54,8 +54,11 @@ def _night(
     night: int,
     params: ModelParams,
     decisions: pd.DataFrame | None = None,
+    read_pairs: bool = True,
 ) -> tuple[LinkDelta, DeltaWrite]:
     """Link `current` (already in clean.records) from the reached subset; check equality.
+    The write finds the stored pairs of its scope among those the link read (`read_pairs`,
+    as the match stage writes) or, without, in a scan of ``match.pairs``.
 
     Returns:
         The delta (its `prepared`: the records read, and the new versions) and what the
@@ -74,9 +77,9 @@ def _night(
         {"run_id": f"night{night}", "created_at": pd.Timestamp.now(),
          "params": delta.params.to_json(), **STATE},
         delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"], delta.dropped,
-        delta.prepared["record_key"],
+        delta.prepared["record_key"], None, source.read_pairs if read_pairs else None,
     )  # fmt: skip
-    assert delta.partial
+    assert delta.partial and source.read_pairs is not None
     full = link_records(current, settings, decisions=decisions, params=params)
     for name, frame, keys in (
         ("match.pairs", full.pairs, ["left_key", "right_key"]),
@@ -676,3 +679,43 @@ def test_the_unranked_blocks_are_sized_from_their_key_and_order_columns_only(
     wanted = {"record_key"} | {r.key for r in rules} | {r.order for r in rules}
     _night(con, current, None, 1, params)
     assert len(seen) == 2 and all(set(columns) <= wanted for columns in seen), seen
+
+
+def test_the_write_finds_its_stored_pairs_among_those_the_link_read() -> None:
+    """A night written with the stored pairs the link read (their rowids and hashes, kept by
+    `StoredSubset.grow`) leaves the same ``match.*`` tables, deletes and inserts as many rows
+    and logs the same records as one whose write scans ``match.pairs`` for its scope; with
+    them, the write's comparison reads no stored pair (`_changed_rows` from the read pairs).
+    The hashes read with the pairs are the write's hashes of the stored rows: a stored pair
+    the night left as it was is not rewritten."""
+    import warehouse.match_state as match_state_module
+
+    records, _ = make_records(400, seed=43)
+    decisions = _decisions(records)
+    outcomes = []
+    changed_rows = match_state_module._changed_rows
+    for read_pairs in (False, True):
+        con = duckdb.connect()
+        params = _write_all(con, records, None, decisions)
+        changed = records.sample(4, random_state=21).assign(email=None, phone=None)
+        current = _tonight(records, 4, 1, changed)
+        replace_tables(con, {"clean.records": current})
+        sources: list[str | None] = []
+
+        def spy(con_: duckdb.DuckDBPyConnection, name: str, *args: object,
+                sources: list[str | None] = sources, **kw: object) -> list[str]:  # fmt: skip
+            if name == "match.pairs":
+                sources.append(kw.get("stored"))  # type: ignore[arg-type]
+            return changed_rows(con_, name, *args, **kw)  # type: ignore[arg-type]
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(match_state_module, "_changed_rows", spy)
+            delta, written = _night(con, current, None, 1, params, decisions, read_pairs)
+        assert sources == (["_delta_stored_pairs"] if read_pairs else [None])
+        assert 0 < written.deleted["match.pairs"] < len(delta.pairs)
+        outcomes.append((
+            written,
+            {name: sorted(map(str, con.sql(f"SELECT * FROM {name}").fetchall()))
+             for name in (*DELTA_TABLES, "ops.match_changes")},
+        ))  # fmt: skip
+    assert outcomes[0] == outcomes[1]
