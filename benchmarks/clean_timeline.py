@@ -123,8 +123,10 @@ def main() -> None:
         with open_warehouse(conf) as con:
             before = resource.getrusage(resource.RUSAGE_SELF)
             t0[0] = time.perf_counter()
+            thread0 = time.thread_time()
             stage.clean_stage(con, ctx)
             wall = time.perf_counter() - t0[0]
+            main_thread = time.thread_time() - thread0
             after = resource.getrusage(resource.RUSAGE_SELF)
     finally:
         shutil.rmtree(tmp)
@@ -133,8 +135,9 @@ def main() -> None:
         if label not in ("append", "mark_deleted_at_source"):
             print(f"{start:7.2f} +{took:6.2f} s wall {cpu:6.2f} s CPU  {label}")
     own = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    print(f"TOTAL wall {wall:.2f} main-proc CPU {own:.2f}"
-          f" children CPU {helpers.ru_utime + helpers.ru_stime:.2f}")  # fmt: skip
+    print(f"TOTAL wall {wall:.2f} main-proc CPU {own:.2f} main-thread CPU {main_thread:.2f}"
+          f" children CPU {helpers.ru_utime + helpers.ru_stime:.2f}"
+          f" peak RSS {after.ru_maxrss / 1024:.0f} MB")  # fmt: skip
     summed: dict[str, list[float]] = {}
     for label, _, took, cpu in events:
         row = summed.setdefault(label, [0, 0.0, 0.0])

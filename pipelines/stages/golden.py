@@ -53,6 +53,7 @@ from warehouse.match_state import best_scores_sql
 from warehouse.naming import GOLDEN_TABLES
 from warehouse.ops import read_required, require_tables
 from warehouse.publish import stage_golden
+from warehouse.write_behind import WriteBehind
 
 from .context import RunContext, StageResult
 
@@ -299,18 +300,18 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
         warm="warehouse.golden_chunks",
     )
     try:
-        staged = ChunkedTables(con, names)
-        for inputs, golden in built:
-            del inputs
-            _carry_forward(golden, con)
-            con.execute("BEGIN TRANSACTION")
-            for name, frame in golden.as_dict().items():
-                staged.append(staged_table(name.split(".", 1)[1]), frame)
-            con.execute("COMMIT")
-            customers += len(golden.customers)
-            del golden, frame
-            return_free_memory()  # the chunk's frames: back to the system before the next
-        staged.append("staging.id_events", events)
+        # each chunk's carry-forward comparison, appends and COMMIT run on a second connection
+        # in a background thread while the next chunk is built here (DuckDB works without the
+        # GIL); one write at a time, in chunk order: the same staged tables as inline
+        with WriteBehind(con, inline=not ctx.config.scale.writes_behind()) as writer:
+            staged = ChunkedTables(writer.connection, names)
+            for inputs, golden in built:
+                del inputs
+                customers += len(golden.customers)
+                writer.submit(partial(_stage_chunk, staged, golden))  # after the one before
+                del golden
+                return_free_memory()  # the chunk written before: back to the system
+            writer.submit(partial(_stage_events, staged, events))
         stage_views(con)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
@@ -324,6 +325,31 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
         built.close()  # helpers stopped, whatever happened
         drop_chunk_plan(con)
     return customers
+
+
+def _stage_chunk(
+    staged: ChunkedTables, golden: GoldenTables, con: duckdb.DuckDBPyConnection
+) -> None:
+    """Carry the published run ids forward onto one built chunk, append it to the staged
+    tables and commit (on ``con``: the background writer's connection, or the stage's own)."""
+    _carry_forward(golden, con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, frame in golden.as_dict().items():
+            staged.append(staged_table(name.split(".", 1)[1]), frame)
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
+def _stage_events(
+    staged: ChunkedTables, events: pd.DataFrame, con: duckdb.DuckDBPyConnection
+) -> None:
+    """Append this run's ID events to ``staging.id_events`` (after every chunk)."""
+    del con  # the writer's connection: ``staged`` writes on it
+    staged.append("staging.id_events", events)
 
 
 def _incremental_build(
