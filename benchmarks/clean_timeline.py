@@ -108,9 +108,10 @@ def main() -> None:
     original = slices.clean_slices
 
     def clean_slices(read: Any, bounds: Any, clean: Any, helpers: int = 0,
-                     warm: str = "cleaning.pipeline") -> Iterator[Any]:  # fmt: skip
-        print("slices", [b - a for a, b in bounds], "helpers", helpers)
-        for item in original(read, bounds, _TimedClean(clean, events, t0), helpers, warm):
+                     warm: str = "cleaning.pipeline", **more: Any) -> Iterator[Any]:  # fmt: skip
+        print("slices", [b - a for a, b in bounds], "helpers", helpers, more)
+        for item in original(read, bounds, _TimedClean(clean, events, t0), helpers, warm,
+                             **more):  # fmt: skip
             wall = time.perf_counter()
             yield item
             events.append(("write_slice", wall - t0[0], time.perf_counter() - wall, 0.0))

@@ -158,17 +158,20 @@ def _full(
     names = (*counts, "unmapped_industries", "date_orders")
     built = full.building("records")
     full.stage_slices(con)  # outside any transaction: rowids start at 0
+    behind = ctx.config.scale.writes_behind()
+    # with a second core, the next slice is read (on ``con``, in a thread) while this one is
+    # cleaned, and each chunk's appends and COMMIT run on a second connection in another
+    # thread (DuckDB works without the GIL); in slice order, one read and one write at a
+    # time: the same tables as inline. ``con`` is not used here until the slices are done.
+    slices = clean_slices(
+        partial(full.current_slice, con),
+        full.slice_bounds(current, size, workers),
+        partial(clean_batch, options=options, orders=orders, shared=guess),
+        helpers=workers - 1,
+        read_ahead=behind,
+    )
     try:
-        slices = clean_slices(
-            partial(full.current_slice, con),
-            full.slice_bounds(current, size, workers),
-            partial(clean_batch, options=options, orders=orders, shared=guess),
-            helpers=workers - 1,
-        )
-        # each chunk's appends and COMMIT run on a second connection in a background thread
-        # while the next slice is cleaned here (DuckDB works without the GIL); one write at a
-        # time, in slice order: the same tables as written inline
-        with WriteBehind(con, inline=not ctx.config.scale.writes_behind()) as writer:
+        with WriteBehind(con, inline=not behind) as writer:
             chunks = ChunkedTables(writer.connection, [full.building(name) for name in counts])
             for raw, result in slices:  # in slice order, whichever process cleaned it
                 records = mark_deleted_at_source(result.records, raw)
@@ -212,6 +215,7 @@ def _full(
             raise
     except BaseException as exc:
         try:  # the old layer is untouched; free what was built (a kill leaves it to next run)
+            slices.close()  # the slice read ahead (on ``con``) first
             with contextlib.suppress(duckdb.TransactionException):  # a chunk's, if open
                 con.execute("ROLLBACK")
             full.drop_slices(con)

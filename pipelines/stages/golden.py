@@ -292,18 +292,21 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
     )
     # chunks in order; with helpers, the next chunks are built in helper processes while
     # this one builds its own (a chunk's tables depend on its own customers only)
+    # with a second core, the next chunk's inputs are read (on ``con``, in a thread) while
+    # this one is built, and each chunk's carry-forward comparison, appends and COMMIT run on
+    # a second connection in another thread (DuckDB works without the GIL); in chunk order,
+    # one read and one write at a time: the same staged tables as inline
+    behind = ctx.config.scale.writes_behind()
     built = clean_slices(
         lambda chunk, _: _chunk_inputs(con, chunk),
         [(chunk, chunk) for chunk in chunks],
         build,
         helpers=max(helpers, 0),
         warm="warehouse.golden_chunks",
+        read_ahead=behind,
     )
     try:
-        # each chunk's carry-forward comparison, appends and COMMIT run on a second connection
-        # in a background thread while the next chunk is built here (DuckDB works without the
-        # GIL); one write at a time, in chunk order: the same staged tables as inline
-        with WriteBehind(con, inline=not ctx.config.scale.writes_behind()) as writer:
+        with WriteBehind(con, inline=not behind) as writer:
             staged = ChunkedTables(writer.connection, names)
             for inputs, golden in built:
                 del inputs
@@ -314,6 +317,7 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
             writer.submit(partial(_stage_events, staged, events))
         stage_views(con)
     except BaseException:
+        built.close()  # the chunk read ahead (on ``con``) first
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         for name in names:  # nothing half staged stays behind
