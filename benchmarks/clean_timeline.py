@@ -108,9 +108,10 @@ def main() -> None:
     original = slices.clean_slices
 
     def clean_slices(read: Any, bounds: Any, clean: Any, helpers: int = 0,
-                     warm: str = "cleaning.pipeline") -> Iterator[Any]:  # fmt: skip
-        print("slices", [b - a for a, b in bounds], "helpers", helpers)
-        for item in original(read, bounds, _TimedClean(clean, events, t0), helpers, warm):
+                     warm: str = "cleaning.pipeline", **more: Any) -> Iterator[Any]:  # fmt: skip
+        print("slices", [b - a for a, b in bounds], "helpers", helpers, more)
+        for item in original(read, bounds, _TimedClean(clean, events, t0), helpers, warm,
+                             **more):  # fmt: skip
             wall = time.perf_counter()
             yield item
             events.append(("write_slice", wall - t0[0], time.perf_counter() - wall, 0.0))
@@ -123,8 +124,10 @@ def main() -> None:
         with open_warehouse(conf) as con:
             before = resource.getrusage(resource.RUSAGE_SELF)
             t0[0] = time.perf_counter()
+            thread0 = time.thread_time()
             stage.clean_stage(con, ctx)
             wall = time.perf_counter() - t0[0]
+            main_thread = time.thread_time() - thread0
             after = resource.getrusage(resource.RUSAGE_SELF)
     finally:
         shutil.rmtree(tmp)
@@ -133,8 +136,9 @@ def main() -> None:
         if label not in ("append", "mark_deleted_at_source"):
             print(f"{start:7.2f} +{took:6.2f} s wall {cpu:6.2f} s CPU  {label}")
     own = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    print(f"TOTAL wall {wall:.2f} main-proc CPU {own:.2f}"
-          f" children CPU {helpers.ru_utime + helpers.ru_stime:.2f}")  # fmt: skip
+    print(f"TOTAL wall {wall:.2f} main-proc CPU {own:.2f} main-thread CPU {main_thread:.2f}"
+          f" children CPU {helpers.ru_utime + helpers.ru_stime:.2f}"
+          f" peak RSS {after.ru_maxrss / 1024:.0f} MB")  # fmt: skip
     summed: dict[str, list[float]] = {}
     for label, _, took, cpu in events:
         row = summed.setdefault(label, [0, 0.0, 0.0])

@@ -30,6 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -145,6 +146,39 @@ class _Helper:
             conn.close()
 
 
+class _ReadAhead:
+    """Reads the slice after the one taken in one background thread (``read_ahead``)."""
+
+    def __init__(
+        self, read: Callable[[int, int], pd.DataFrame], bounds: Sequence[tuple[int, int]]
+    ) -> None:
+        self._read, self._bounds = read, bounds
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="slice-read")
+        self._next: tuple[int, Future[pd.DataFrame]] | None = None
+
+    def take(self, index: int) -> pd.DataFrame:
+        """Slice ``index`` (read ahead, else now); starts reading slice ``index + 1``."""
+        ahead, self._next = self._next, None
+        if ahead is not None and ahead[0] == index:
+            raw = ahead[1].result()
+        else:
+            if ahead is not None:  # not the slice asked for: never in order, but never two
+                ahead[1].result()
+            raw = self._read(*self._bounds[index])
+        if index + 1 < len(self._bounds):
+            self._next = (index + 1, self._pool.submit(self._read, *self._bounds[index + 1]))
+        return raw
+
+    def close(self) -> None:
+        """Wait for the read in flight (its slice is not wanted any more) and stop."""
+        ahead, self._next = self._next, None
+        try:
+            if ahead is not None:
+                ahead[1].result()  # an error reading a slice nobody takes is still raised
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 @dataclass
 class _Slice:
     """A slice read and not yet yielded: its result once known, else the helper cleaning it."""
@@ -161,6 +195,7 @@ def clean_slices(
     clean: Callable[[pd.DataFrame], R],
     helpers: int = 0,
     warm: str = "cleaning.pipeline",
+    read_ahead: bool = False,
 ) -> Iterator[tuple[pd.DataFrame, R]]:
     """``(raw, clean(raw))`` for ``raw = read(start, stop)`` of every slice, in slice order.
 
@@ -179,6 +214,10 @@ def clean_slices(
         helpers: Helper processes (0 = every slice in this process).
         warm: A module each helper imports while the first slices are read (the one
             ``clean`` needs; the golden build's chunks use ``warehouse.golden``).
+        read_ahead: Read the next slice in a background thread while this one is cleaned
+            and yielded (one more slice held). ``read`` then runs beside ``clean`` and the
+            caller's work between two yields, which must not use ``read``'s connection; the
+            generator waits for the read in flight when it ends or is closed.
 
     Yields:
         Each slice with its result; the caller may write it while helpers go on cleaning.
@@ -187,10 +226,13 @@ def clean_slices(
     pending: deque[_Slice] = deque()  # read, not yielded yet, in slice order
     ahead = len(pool) * HELPER_DEPTH + 2
     given = 0  # slices read so far
+    reader = _ReadAhead(read, bounds) if read_ahead else None
 
     def next_raw() -> pd.DataFrame:
         nonlocal given
         given += 1
+        if reader is not None:
+            return reader.take(given - 1)
         return read(*bounds[given - 1])
 
     def give_up(helper: _Helper, why: str) -> None:
@@ -242,8 +284,12 @@ def clean_slices(
             else:
                 give_up(head.helper, value)
     finally:
-        for helper in pool:
-            helper.close()
+        try:
+            if reader is not None:
+                reader.close()
+        finally:
+            for helper in pool:
+                helper.close()
 
 
 def _serve(down: int, up: int, warm: str = "cleaning.pipeline") -> None:

@@ -211,6 +211,14 @@ class ScaleSettings(BaseModel):
         "stage that follows in the same process only adds the manifest; the same files and "
         "content hash. Never changes a result",
     )
+    write_behind: bool = Field(
+        default=True,
+        description="with workers >= 2, a full clean and a full golden build write each chunk "
+        "(appends, COMMIT; golden: the carry-forward comparison too) on a second connection in "
+        "a background thread while the next chunk is computed: one write at a time, in order, "
+        "one more chunk's frames held (BENCHMARKS.md, issue #22, `fclean2`). Never changes a "
+        "result",
+    )
     clean_workers: int = Field(
         default=1,
         ge=1,
@@ -254,6 +262,11 @@ class ScaleSettings(BaseModel):
     def resolved_workers(self) -> int:
         """``workers``, or the machine's cores (at least 1) when unset."""
         return self.workers or max(1, os.cpu_count() or 1)
+
+    def writes_behind(self) -> bool:
+        """Whether a full clean's and a full golden build's chunk writes run in a background
+        thread (``write_behind`` and a second core: ``resolved_workers()`` >= 2)."""
+        return self.write_behind and self.resolved_workers() >= 2
 
 
 class ArchiveConfig(BaseModel):

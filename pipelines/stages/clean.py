@@ -34,6 +34,7 @@ from warehouse import read_table
 from warehouse.db import ChunkedTables
 from warehouse.ops import cleaner_version_sql, record_clean_run, stored_cleaner_version
 from warehouse.versions import create_version_views, mark_deleted_at_source
+from warehouse.write_behind import WriteBehind
 
 from ..faults import crash_point
 from .context import RunContext, StageResult, load_sources
@@ -157,28 +158,34 @@ def _full(
     names = (*counts, "unmapped_industries", "date_orders")
     built = full.building("records")
     full.stage_slices(con)  # outside any transaction: rowids start at 0
+    behind = ctx.config.scale.writes_behind()
+    # with a second core, the next slice is read (on ``con``, in a thread) while this one is
+    # cleaned, and each chunk's appends and COMMIT run on a second connection in another
+    # thread (DuckDB works without the GIL); in slice order, one read and one write at a
+    # time: the same tables as inline. ``con`` is not used here until the slices are done.
+    slices = clean_slices(
+        partial(full.current_slice, con),
+        full.slice_bounds(current, size, workers),
+        partial(clean_batch, options=options, orders=orders, shared=guess),
+        helpers=workers - 1,
+        read_ahead=behind,
+    )
     try:
-        tables = ChunkedTables(con, [full.building(name) for name in names])
-        slices = clean_slices(
-            partial(full.current_slice, con),
-            full.slice_bounds(current, size, workers),
-            partial(clean_batch, options=options, orders=orders, shared=guess),
-            helpers=workers - 1,
-        )
-        for raw, result in slices:  # in slice order, whichever process cleaned it
-            records = mark_deleted_at_source(result.records, raw)
-            del raw
-            deleted += int(records["deleted_at_source"].notna().sum())
-            con.execute("BEGIN TRANSACTION")  # one commit a chunk, not a table: commits cost CPU
-            for name, frame in (("records", records), ("transactions", result.transactions),
-                                ("interactions", result.interactions),
-                                ("follow_up", result.follow_up)):  # fmt: skip
-                tables.append(full.building(name), frame)
-                counts[name] += len(frame)
-            con.execute("COMMIT")  # committed: DuckDB's memory holds one chunk, not every one
-            del result, records
-            crash_point("clean:chunk")  # fault tests: killed between two committed chunks
+        with WriteBehind(con, inline=not behind) as writer:
+            chunks = ChunkedTables(writer.connection, [full.building(name) for name in counts])
+            for raw, result in slices:  # in slice order, whichever process cleaned it
+                records = mark_deleted_at_source(result.records, raw)
+                del raw
+                deleted += int(records["deleted_at_source"].notna().sum())
+                frames = {"records": records, "transactions": result.transactions,
+                          "interactions": result.interactions,
+                          "follow_up": result.follow_up}  # fmt: skip
+                for name, frame in frames.items():
+                    counts[name] += len(frame)
+                writer.submit(partial(_write_chunk, chunks, frames))
+                del result, records, frames, frame
         full.drop_slices(con)
+        tables = ChunkedTables(con, [full.building(name) for name in names if name not in counts])
         phones = full.phone_name_keys(con, options.shared_phone_min_names, built)
         shared = switchboards(phones["phone"], phones["name_key"], options.shared_phone_min_names)
         redo = full.flag_mismatches(con, shared, built)
@@ -208,6 +215,7 @@ def _full(
             raise
     except BaseException as exc:
         try:  # the old layer is untouched; free what was built (a kill leaves it to next run)
+            slices.close()  # the slice read ahead (on ``con``) first
             with contextlib.suppress(duckdb.TransactionException):  # a chunk's, if open
                 con.execute("ROLLBACK")
             full.drop_slices(con)
@@ -225,6 +233,23 @@ def _full(
         follow_up=counts["follow_up"],
         deleted_at_source=deleted,
     )
+
+
+def _write_chunk(
+    tables: ChunkedTables, frames: dict[str, pd.DataFrame], con: duckdb.DuckDBPyConnection
+) -> None:
+    """Append one cleaned chunk to the building tables and commit it (on ``con``: the
+    background writer's connection, or the stage's own when writing inline)."""
+    con.execute("BEGIN TRANSACTION")  # one commit a chunk, not a table: commits cost CPU
+    try:
+        for name, frame in frames.items():
+            tables.append(full.building(name), frame)
+        con.execute("COMMIT")  # committed: DuckDB's memory holds one chunk, not every one
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    crash_point("clean:chunk")  # fault tests: killed between two committed chunks
 
 
 def _incremental(

@@ -53,6 +53,7 @@ from warehouse.match_state import best_scores_sql
 from warehouse.naming import GOLDEN_TABLES
 from warehouse.ops import read_required, require_tables
 from warehouse.publish import stage_golden
+from warehouse.write_behind import WriteBehind
 
 from .context import RunContext, StageResult
 
@@ -291,28 +292,32 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
     )
     # chunks in order; with helpers, the next chunks are built in helper processes while
     # this one builds its own (a chunk's tables depend on its own customers only)
+    # with a second core, the next chunk's inputs are read (on ``con``, in a thread) while
+    # this one is built, and each chunk's carry-forward comparison, appends and COMMIT run on
+    # a second connection in another thread (DuckDB works without the GIL); in chunk order,
+    # one read and one write at a time: the same staged tables as inline
+    behind = ctx.config.scale.writes_behind()
     built = clean_slices(
         lambda chunk, _: _chunk_inputs(con, chunk),
         [(chunk, chunk) for chunk in chunks],
         build,
         helpers=max(helpers, 0),
         warm="warehouse.golden_chunks",
+        read_ahead=behind,
     )
     try:
-        staged = ChunkedTables(con, names)
-        for inputs, golden in built:
-            del inputs
-            _carry_forward(golden, con)
-            con.execute("BEGIN TRANSACTION")
-            for name, frame in golden.as_dict().items():
-                staged.append(staged_table(name.split(".", 1)[1]), frame)
-            con.execute("COMMIT")
-            customers += len(golden.customers)
-            del golden, frame
-            return_free_memory()  # the chunk's frames: back to the system before the next
-        staged.append("staging.id_events", events)
+        with WriteBehind(con, inline=not behind) as writer:
+            staged = ChunkedTables(writer.connection, names)
+            for inputs, golden in built:
+                del inputs
+                customers += len(golden.customers)
+                writer.submit(partial(_stage_chunk, staged, golden))  # after the one before
+                del golden
+                return_free_memory()  # the chunk written before: back to the system
+            writer.submit(partial(_stage_events, staged, events))
         stage_views(con)
     except BaseException:
+        built.close()  # the chunk read ahead (on ``con``) first
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         for name in names:  # nothing half staged stays behind
@@ -324,6 +329,31 @@ def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.Data
         built.close()  # helpers stopped, whatever happened
         drop_chunk_plan(con)
     return customers
+
+
+def _stage_chunk(
+    staged: ChunkedTables, golden: GoldenTables, con: duckdb.DuckDBPyConnection
+) -> None:
+    """Carry the published run ids forward onto one built chunk, append it to the staged
+    tables and commit (on ``con``: the background writer's connection, or the stage's own)."""
+    _carry_forward(golden, con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, frame in golden.as_dict().items():
+            staged.append(staged_table(name.split(".", 1)[1]), frame)
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
+def _stage_events(
+    staged: ChunkedTables, events: pd.DataFrame, con: duckdb.DuckDBPyConnection
+) -> None:
+    """Append this run's ID events to ``staging.id_events`` (after every chunk)."""
+    del con  # the writer's connection: ``staged`` writes on it
+    staged.append("staging.id_events", events)
 
 
 def _incremental_build(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from functools import partial
 
@@ -132,3 +133,44 @@ def test_a_slow_helper_cannot_make_this_process_hold_every_slice() -> None:
     assert max(held) <= 1 * _slices.HELPER_DEPTH + 2  # besides the one yielded; not all 12
     assert {pid for pid, _ in out} - {os.getpid()}  # the helper cleaned some
     assert out[0][0] == os.getpid()  # the first slice is this process's (helpers start)
+
+
+def test_read_ahead_reads_the_next_slice_beside_the_cleaning_in_order() -> None:
+    """``read_ahead``: slice i + 1 is read in a thread while slice i is cleaned and yielded;
+    the same slices and results in the same order."""
+    bounds = slice_bounds(len(RAW), 15)
+    started = {start: threading.Event() for start, _ in bounds}
+    threads: list[tuple[int, str]] = []
+    overlapped: list[bool] = []
+
+    def read(start: int, stop: int) -> pd.DataFrame:
+        threads.append((start, threading.current_thread().name))
+        started[start].set()
+        return _read(start, stop)
+
+    def clean(raw: pd.DataFrame) -> list[str]:
+        following = int(raw["source_row"].iloc[0]) - 1 + 15
+        if following in started:  # the next slice's read runs while this one is cleaned
+            overlapped.append(started[following].wait(timeout=10))
+        return _rows(raw)
+
+    alone = list(clean_slices(_read, bounds, _rows))
+    ahead = list(clean_slices(read, bounds, clean, read_ahead=True))
+    assert [r for _, r in ahead] == [r for _, r in alone] and len(ahead) == len(bounds) > 2
+    assert [start for start, _ in threads] == [start for start, _ in bounds]  # each once
+    assert threads[0][1] == threading.main_thread().name  # the first: nothing to overlap yet
+    assert all(name.startswith("slice-read") for _, name in threads[1:])
+    assert overlapped == [True] * (len(bounds) - 1)
+
+
+def test_read_ahead_raises_a_read_error_and_stops() -> None:
+    def read(start: int, stop: int) -> pd.DataFrame:
+        if start >= 30:
+            raise OSError(f"cannot read slice {start}")
+        return _read(start, stop)
+
+    slices = clean_slices(read, slice_bounds(len(RAW), 15), _rows, read_ahead=True)
+    assert len(next(slices)[0]) == 15
+    assert len(next(slices)[0]) == 15
+    with pytest.raises(OSError, match="slice 30"):
+        next(slices)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import shutil
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -49,12 +50,13 @@ def _make_switchboard(landing: Path) -> str:
 
 
 def _clean(
-    project: Path, chunk: int, oracle: bool, workers: int = 1
+    project: Path, chunk: int, oracle: bool, workers: int = 1, behind: bool = True
 ) -> tuple[CleanStats, dict[str, pd.DataFrame], dict]:
     extra = ("clean_incremental: false", "scale:", f"  clean_chunk_records: {chunk}",
-             f"  clean_workers: {workers}")  # fmt: skip
+             f"  clean_workers: {workers}", "  workers: 2",
+             f"  write_behind: {str(behind).lower()}")  # fmt: skip
     text = project.read_text(encoding="utf-8")
-    cfg_path = project.parent / f"archive-{chunk}-{workers}.yml"
+    cfg_path = project.parent / f"archive-{chunk}-{workers}-{behind}.yml"
     cfg_path.write_text(text + "\n".join(extra) + "\n", encoding="utf-8")
     cfg = load_config(cfg_path)
     ctx = RunContext(config=cfg, run_id=f"c{chunk}", run_date=date(2026, 11, 23))
@@ -86,6 +88,12 @@ def _assert_same_layer(
         pd.testing.assert_frame_equal(_sorted(got[name]), _sorted(want[name]), obj=name)
 
 
+def _figures(stats: CleanStats) -> dict:
+    """The clean figures; the version step's differ between a first clean (every version
+    resolved) and the next (the stored state read)."""
+    return {k: v for k, v in dataclasses.asdict(stats).items() if not k.startswith("versions_")}
+
+
 @pytest.fixture
 def ingested(tmp_path: Path, demo_dir: Path) -> tuple[Path, str]:
     landing = tmp_path / "landing"
@@ -105,12 +113,7 @@ def test_a_full_clean_in_chunks_equals_one_chunk(ingested: tuple[Path, str]) -> 
     stats_one, one, types_one = _clean(project, 1_000_000, oracle=False)
     # again in chunks of 300 records: the clean layer is replaced whole ...
     stats_many, many, types_many = _clean(project, 300, oracle=True)
-    # the clean figures are equal; the version step's differ (the first run resolved every
-    # version, the second read the stored state)
-    def figures(stats: object) -> dict:
-        return {k: v for k, v in dataclasses.asdict(stats).items() if not k.startswith("versions_")}
-
-    assert figures(stats_many) == figures(stats_one)
+    assert _figures(stats_many) == _figures(stats_one)
     assert stats_one.clean_records > 3 * 300
     _assert_same_layer(many, types_many, one, types_one)
     # ... the switchboard's records sit in different chunks, yet all are flagged
@@ -118,6 +121,32 @@ def test_a_full_clean_in_chunks_equals_one_chunk(ingested: tuple[Path, str]) -> 
     flagged = records.loc[records["phone"] == switchboard, "phone_shared"]
     assert len(flagged) == 4 and flagged.all()
     assert records["issues"][records["phone"] == switchboard].str.contains("phone_shared").all()
+
+
+def test_chunks_written_behind_equal_chunks_written_inline(
+    ingested: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``scale.write_behind``: each chunk appended and committed by a background thread on a
+    second connection while the next slice is cleaned; the same layer as written inline."""
+    project, switchboard = ingested
+    threads: list[str] = []
+    real_append = ChunkedTables.append
+
+    def recording_append(self: ChunkedTables, name: str, frame: object) -> None:
+        if name == "clean._building_records":
+            threads.append(threading.current_thread().name)
+        real_append(self, name, frame)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ChunkedTables, "append", recording_append)
+    stats_inline, inline, types_inline = _clean(project, 300, oracle=False, behind=False)
+    assert len(threads) > 3 and set(threads) == {threading.main_thread().name}
+    threads.clear()
+    stats_behind, behind, types_behind = _clean(project, 300, oracle=True, behind=True)
+    assert len(threads) > 3 and all(t.startswith("write-behind") for t in threads)
+    assert _figures(stats_behind) == _figures(stats_inline)
+    _assert_same_layer(behind, types_behind, inline, types_inline)
+    records = behind["records"]
+    assert records.loc[records["phone"] == switchboard, "phone_shared"].all()
 
 
 def test_slices_cleaned_in_helper_processes_equal_one_chunk(
