@@ -759,6 +759,11 @@ def _killed_report(meta: dict[str, Any], run: dict[str, Any]) -> str:
     ])
 
 
+def _count(value: object) -> str:
+    """A count with thousands separators, or "–" when the run stopped before it was known."""
+    return f"{value:,}" if isinstance(value, int) else "–"
+
+
 def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tuple[str, dict]:
     """Markdown for one size plus its summary figures."""
     if any(r.get("killed") or r.get("failed") for r in full):
@@ -819,8 +824,8 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
         f"Data generation {meta['generate_seconds']} s + writing files "
         f"{meta['write_seconds']} s (not in the run times; cached under data/bench/). "
         f"Runs: {len(full)} full + {len(inc)} incremental, medians shown. "
-        f"Clean records {full[0]['clean_records']:,}, candidate pairs "
-        f"{full[0]['candidate_pairs']:,}. Success: "
+        f"Clean records {_count(full[0].get('clean_records'))}, candidate pairs "
+        f"{_count(full[0].get('candidate_pairs'))}. Success: "
         f"{all(r['success'] for r in full + inc)}.",
         "",
         md_table(

@@ -185,3 +185,10 @@ def test_large_sizes_are_generated_in_batches_with_distinct_ids(
     )
     assert ids.is_unique and ids.str.fullmatch(r"KH\d+").all()
     assert set(ids) <= set(truth["source_record_id"])
+
+
+def test_a_run_stopped_before_its_counts_are_known_still_gets_its_report_line() -> None:
+    """The 10 M rehearsal's run was stopped in the match stage: no clean-record or pair
+    count; its report must still be written (it crashed formatting None with ``:,``)."""
+    assert bp._count(1000434) == "1,000,434"
+    assert bp._count(None) == "–"
