@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -184,22 +183,42 @@ _RUN_WAREHOUSES: dict[Path, RunWarehouse] = {}
 
 
 @contextmanager
-def run_warehouse(cfg: ArchiveConfig) -> Iterator[RunWarehouse | None]:
+def run_warehouse(
+    cfg: ArchiveConfig, run_date: date | None = None
+) -> Iterator[RunWarehouse | None]:
     """Hold the warehouse open for an in-process run's steps (a nightly: it exists already).
 
     A first run (no warehouse file yet) and ``duckdb.stage_cache: 0`` keep the old way: every
     step opens and closes the warehouse itself. The caller holds the run lock.
+
+    With `run_date`, the run's checkpoints (DuckDB's automatic ones, the cold step's reopen,
+    the close at the end) vacuum only when a compaction is due (``duckdb.compact_every_days``,
+    `warehouse.compaction`); a run that compacted and ended without an error records it.
     """
+    from warehouse.compaction import compaction_due, defer_vacuum, record_compaction
+
     path = cfg.resolve(cfg.warehouse)
     keep = int(cfg.duckdb.stage_cache)
     if not keep or not path.exists() or path in _RUN_WAREHOUSES:
         yield None
         return
-    reopen = partial(open_warehouse, cfg, create_key=True)
-    held = RunWarehouse(reopen(), cfg.duckdb.resolved_memory_limit(), keep, reopen)
+    con = open_warehouse(cfg, create_key=True)
+    compact = run_date is None or compaction_due(con, run_date, cfg.duckdb.compact_every_days)
+
+    def reopen() -> duckdb.DuckDBPyConnection:
+        again = open_warehouse(cfg, create_key=True)
+        if not compact:  # a setting of the database: opened again, it is DuckDB's default
+            defer_vacuum(again)
+        return again
+
+    if not compact:
+        defer_vacuum(con)
+    held = RunWarehouse(con, cfg.duckdb.resolved_memory_limit(), keep, reopen)
     _RUN_WAREHOUSES[path] = held
     try:
         yield held
+        if compact and run_date is not None:
+            record_compaction(held.con, run_date)  # the close below vacuums
     finally:
         del _RUN_WAREHOUSES[path]
         held.con.close()
