@@ -213,6 +213,11 @@ def run_warehouse(
 
     if not compact:
         defer_vacuum(con)
+        log.info(
+            "warehouse  checkpoints without vacuum this run (compacted within the last %d "
+            "days: duckdb.compact_every_days)",
+            cfg.duckdb.compact_every_days,
+        )
     held = RunWarehouse(con, cfg.duckdb.resolved_memory_limit(), keep, reopen)
     _RUN_WAREHOUSES[path] = held
     try:
