@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -202,11 +203,12 @@ def run_warehouse(
     if not keep or not path.exists() or path in _RUN_WAREHOUSES:
         yield None
         return
-    con = open_warehouse(cfg, create_key=True)
+    open_held = partial(open_warehouse, cfg, create_key=True)  # bound now: the held database's
+    con = open_held()
     compact = run_date is None or compaction_due(con, run_date, cfg.duckdb.compact_every_days)
 
     def reopen() -> duckdb.DuckDBPyConnection:
-        again = open_warehouse(cfg, create_key=True)
+        again = open_held()
         if not compact:  # a setting of the database: opened again, it is DuckDB's default
             defer_vacuum(again)
         return again
