@@ -22,7 +22,7 @@ from sources.ingest import NO_DELIVERY
 from warehouse import read_table
 from warehouse.compaction import record_compaction
 
-from .access import audit, open_warehouse, run_lock, run_warehouse
+from .access import audit, open_warehouse, run_lock, run_vacuum_scope, run_warehouse
 from .build import build_definitions
 from .jobs import JOB_NAME
 from .reporting import raise_alert
@@ -182,6 +182,19 @@ def run_pipeline(
     wh = str(Path(warehouse).resolve()) if warehouse else None
     cfg = load_config(config_path, warehouse=wh)
     check_first_delivery(cfg)
+    # a nightly's deferred checkpoint vacuum (run_warehouse) holds until its audit is anchored
+    with run_vacuum_scope(cfg):
+        return _run(cfg, config_path, wh, run_date, instance)
+
+
+def _run(
+    cfg: ArchiveConfig,
+    config_path: str | Path | None,
+    wh: str | None,
+    run_date: str | None,
+    instance: dg.DagsterInstance | None,
+) -> RunOutcome:
+    """`run_pipeline` after the configuration is loaded and checked."""
     first = not cfg.resolve(cfg.warehouse).exists()
     with run_lock(cfg):
         result = _execute(cfg, str(config_path) if config_path else None, wh, run_date, instance)

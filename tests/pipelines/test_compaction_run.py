@@ -86,3 +86,37 @@ def test_nightly_defers_the_vacuum_until_due_and_publishes_the_same(
     assert seen[0] == [False, False, False, False]
     assert _compactions(projects[2]) == ["2026-11-23", "2026-11-25"]
     assert _compactions(projects[0]) == ["2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26"]
+
+
+def test_a_deferral_holds_for_every_write_open_until_the_run_ends(tmp_path: Path) -> None:
+    """DuckDB's first checkpoint that vacuums does all the merging deferred so far, whatever it
+    wrote: the run's own later writes (the audit anchor) must defer too, until the run ends."""
+    from datetime import date
+
+    from pipelines.access import run_vacuum_scope, run_warehouse
+    from tests.pipelines.test_run_warehouse import _config, _with_table
+    from warehouse.compaction import record_compaction
+
+    cfg = _config(tmp_path, "1GiB")
+    _with_table(cfg)
+    with open_warehouse(cfg) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+        record_compaction(con, date(2026, 11, 23))
+    with run_vacuum_scope(cfg):
+        with run_warehouse(cfg, date(2026, 11, 24)) as held:
+            assert held is not None and vacuum_deferred(held.con)
+        with open_warehouse(cfg) as con:  # after the steps, still the run
+            assert vacuum_deferred(con)
+        with open_warehouse(cfg, read_only=True) as con:  # a reader never checkpoints
+            assert not vacuum_deferred(con)
+    with open_warehouse(cfg) as con:  # the run is over: DuckDB's default
+        assert not vacuum_deferred(con)
+    with run_warehouse(cfg, date(2026, 11, 24)) as held:  # no scope: ends with the block
+        assert held is not None and vacuum_deferred(held.con)
+    with open_warehouse(cfg) as con:
+        assert not vacuum_deferred(con)
+    with run_warehouse(cfg, date(2026, 11, 30)) as held:  # due: compacts and records it
+        assert held is not None and not vacuum_deferred(held.con)
+    with open_warehouse(cfg, read_only=True) as con:
+        rows = con.execute(f"SELECT run_date FROM {COMPACTIONS} ORDER BY 1").fetchall()
+    assert [d.isoformat() for (d,) in rows] == ["2026-11-23", "2026-11-30"]
