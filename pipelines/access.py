@@ -79,10 +79,29 @@ def keyring(cfg: ArchiveConfig, create: bool = False) -> KeyRing | None:
     return None
 
 
+_VACUUM_DEFERRED: dict[Path, bool] = {}
+"""Per warehouse file, whether this process's run defers the checkpoint vacuum (`run_warehouse`)
+for every read-write open until the run ends (`run_vacuum_scope`)."""
+
+
 def open_warehouse(
     cfg: ArchiveConfig, read_only: bool = False, create_key: bool = False
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, encrypted (DuckDB database encryption) when configured."""
+    """Open the warehouse, encrypted (DuckDB database encryption) when configured.
+
+    While this process's run defers the checkpoint vacuum (`run_warehouse`), a read-write
+    connection opened here defers it too: the first checkpoint that vacuums does all the
+    merging deferred so far, whatever it wrote itself (the run's audit anchor would).
+    """
+    con = _open_warehouse(cfg, read_only, create_key)
+    if not read_only and _VACUUM_DEFERRED.get(cfg.resolve(cfg.warehouse)):
+        con.execute("SET max_vacuum_tasks = 0")  # warehouse.compaction.defer_vacuum
+    return con
+
+
+def _open_warehouse(
+    cfg: ArchiveConfig, read_only: bool = False, create_key: bool = False
+) -> duckdb.DuckDBPyConnection:
     path = cfg.resolve(cfg.warehouse)
     if not cfg.security.encrypt_warehouse:
         from warehouse.db import connect  # (warehouse.db loads pandas: only when needed)
@@ -184,25 +203,67 @@ _RUN_WAREHOUSES: dict[Path, RunWarehouse] = {}
 
 
 @contextmanager
-def run_warehouse(cfg: ArchiveConfig) -> Iterator[RunWarehouse | None]:
+def run_warehouse(
+    cfg: ArchiveConfig, run_date: date | None = None
+) -> Iterator[RunWarehouse | None]:
     """Hold the warehouse open for an in-process run's steps (a nightly: it exists already).
 
     A first run (no warehouse file yet) and ``duckdb.stage_cache: 0`` keep the old way: every
     step opens and closes the warehouse itself. The caller holds the run lock.
+
+    With `run_date`, the run's checkpoints (DuckDB's automatic ones, the cold step's reopen,
+    the close at the end) vacuum only when a compaction is due (``duckdb.compact_every_days``,
+    `warehouse.compaction`); a run that compacted and ended without an error records it.
     """
+    from warehouse.compaction import compaction_due, defer_vacuum, record_compaction
+
     path = cfg.resolve(cfg.warehouse)
     keep = int(cfg.duckdb.stage_cache)
     if not keep or not path.exists() or path in _RUN_WAREHOUSES:
         yield None
         return
-    reopen = partial(open_warehouse, cfg, create_key=True)
-    held = RunWarehouse(reopen(), cfg.duckdb.resolved_memory_limit(), keep, reopen)
+    open_held = partial(open_warehouse, cfg, create_key=True)  # bound now: the held database's
+    con = open_held()
+    compact = run_date is None or compaction_due(con, run_date, cfg.duckdb.compact_every_days)
+    owner = path not in _VACUUM_DEFERRED  # else `run_vacuum_scope` ends the deferral
+    if not compact:
+        # a setting of the database, DuckDB's default on each open: `open_warehouse` sets it
+        # on every read-write open of this process until the run ends (the cold step's reopen,
+        # the audit anchor after the run)
+        _VACUUM_DEFERRED[path] = True
+        defer_vacuum(con)
+        log.info(
+            "warehouse  checkpoints without vacuum this run (compacted within the last %d "
+            "days: duckdb.compact_every_days)",
+            cfg.duckdb.compact_every_days,
+        )
+    held = RunWarehouse(con, cfg.duckdb.resolved_memory_limit(), keep, open_held)
     _RUN_WAREHOUSES[path] = held
     try:
         yield held
+        if compact and run_date is not None:
+            record_compaction(held.con, run_date)  # the close below vacuums
     finally:
         del _RUN_WAREHOUSES[path]
         held.con.close()
+        if owner:
+            _VACUUM_DEFERRED.pop(path, None)
+
+
+@contextmanager
+def run_vacuum_scope(cfg: ArchiveConfig) -> Iterator[None]:
+    """Keep a deferral of the checkpoint vacuum that `run_warehouse` decides inside this block
+    for every read-write open of the warehouse until the block ends (a run: its steps, then
+    the summary's reads and the audit anchor)."""
+    path = cfg.resolve(cfg.warehouse)
+    if path in _VACUUM_DEFERRED:  # an enclosing scope owns it
+        yield
+        return
+    _VACUUM_DEFERRED[path] = False
+    try:
+        yield
+    finally:
+        _VACUUM_DEFERRED.pop(path, None)
 
 
 def end_stage_cache(cfg: ArchiveConfig) -> None:

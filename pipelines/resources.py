@@ -20,6 +20,14 @@ LOCK_HELD_TAG = "customer_archive/run_lock_held"
 """Run tag set by the launcher that already holds the run lock for the whole run."""
 
 
+def run_day(cfg: ArchiveConfig, run_date: str | None = None) -> date:
+    """A run's date: `run_date` (``YYYY-MM-DD``, a replayed night) or today in the schedule's
+    timezone."""
+    if run_date:
+        return date.fromisoformat(run_date)
+    return datetime.now(ZoneInfo(cfg.schedule.timezone)).date()
+
+
 class ArchiveResource(dg.ConfigurableResource):
     """The customer archive: its configuration file and its DuckDB warehouse.
 
@@ -40,11 +48,7 @@ class ArchiveResource(dg.ConfigurableResource):
     def run_context(self, run_id: str) -> RunContext:
         """What the stages of one Dagster run share."""
         cfg = self.load()
-        if self.run_date:
-            day = date.fromisoformat(self.run_date)
-        else:
-            day = datetime.now(ZoneInfo(cfg.schedule.timezone)).date()
-        return RunContext(config=cfg, run_id=run_id, run_date=day)
+        return RunContext(config=cfg, run_id=run_id, run_date=run_day(cfg, self.run_date))
 
     @contextmanager
     def connection(

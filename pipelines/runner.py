@@ -20,12 +20,13 @@ from sources.config import find_source_files
 from sources.demo import read_truth
 from sources.ingest import NO_DELIVERY
 from warehouse import read_table
+from warehouse.compaction import record_compaction
 
-from .access import audit, open_warehouse, run_lock, run_warehouse
+from .access import audit, open_warehouse, run_lock, run_vacuum_scope, run_warehouse
 from .build import build_definitions
 from .jobs import JOB_NAME
 from .reporting import raise_alert
-from .resources import LOCK_HELD_TAG
+from .resources import LOCK_HELD_TAG, run_day
 from .settings import ArchiveConfig, ConfigError, load_config
 from .stages import RunStats, check_outcomes, run_stats
 from .stages.context import load_sources
@@ -112,7 +113,7 @@ def _execute(
     job = defs.resolve_job_def(JOB_NAME)
     # every step in this process: one warehouse database for all of them (a nightly's stages
     # find what the stages before them read still decrypted in DuckDB's buffer pool)
-    with run_warehouse(cfg):
+    with run_warehouse(cfg, run_day(cfg, run_date)):
         if instance is None and os.environ.get("DAGSTER_HOME"):
             # the deployment's instance: the run shows in the Dagster UI's run history
             with dg.DagsterInstance.get() as home:
@@ -181,8 +182,26 @@ def run_pipeline(
     wh = str(Path(warehouse).resolve()) if warehouse else None
     cfg = load_config(config_path, warehouse=wh)
     check_first_delivery(cfg)
+    # a nightly's deferred checkpoint vacuum (run_warehouse) holds until its audit is anchored
+    with run_vacuum_scope(cfg):
+        return _run(cfg, config_path, wh, run_date, instance)
+
+
+def _run(
+    cfg: ArchiveConfig,
+    config_path: str | Path | None,
+    wh: str | None,
+    run_date: str | None,
+    instance: dg.DagsterInstance | None,
+) -> RunOutcome:
+    """`run_pipeline` after the configuration is loaded and checked."""
+    first = not cfg.resolve(cfg.warehouse).exists()
     with run_lock(cfg):
         result = _execute(cfg, str(config_path) if config_path else None, wh, run_date, instance)
+        if first and result.success:
+            # a first run wrote every table new (its checkpoints vacuumed): compact
+            with open_warehouse(cfg) as con:
+                record_compaction(con, run_day(cfg, run_date))
     outcome = RunOutcome(run_id=result.run_id, success=result.success)
     for event in result.all_events:
         if event.is_step_failure:

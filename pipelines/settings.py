@@ -91,6 +91,11 @@ class DuckDBSettings(BaseModel):
     # keeps warm from one stage to the next, so a table read (decrypted) by one stage is not
     # read again by the next; 0 = every stage opens the warehouse itself (pipelines.access)
     stage_cache: ByteSize = Field(default=ByteSize(256 * 2**20))
+    # an in-process run holding the warehouse open (a nightly) lets its checkpoints vacuum
+    # (merge row groups with deleted rows or few rows, rewriting them whole) only when no
+    # compaction is recorded in this many days before its run date; 0 = every run compacts
+    # (DuckDB's default). warehouse.compaction, docs/warehouse.md "Compaction"
+    compact_every_days: int = Field(default=7, ge=0)
 
     @field_validator("memory_limit")
     @classmethod
