@@ -95,7 +95,7 @@ class DuckDBSettings(BaseModel):
     # (merge row groups with deleted rows or few rows, rewriting them whole) only when no
     # compaction is recorded in this many days before its run date; 0 = every run compacts
     # (DuckDB's default). warehouse.compaction, docs/warehouse.md "Compaction"
-    compact_every_days: int = Field(default=7, ge=0)
+    compact_every_days: int = Field(default=0, ge=0)
 
     @field_validator("memory_limit")
     @classmethod

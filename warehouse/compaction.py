@@ -10,8 +10,8 @@ tables' deletes of the touched customers have half of ``golden.attribute_lineage
 (BENCHMARKS.md, issue #15, branch ``nrest2``). Vacuuming changes where rows are stored, never
 which rows a table holds or their order.
 
-So an in-process run that holds the warehouse open (``pipelines.access.run_warehouse``: a
-nightly) defers the vacuum (``max_vacuum_tasks = 0`` on that database) unless a compaction is
+So, with ``duckdb.compact_every_days`` set above its default 0, an in-process run that holds
+the warehouse open (``pipelines.access.run_warehouse``: a nightly) defers the vacuum (``max_vacuum_tasks = 0`` on that database) unless a compaction is
 *due*: none recorded in ``ops.compactions`` within ``duckdb.compact_every_days`` days before
 the run date. A run that compacts leaves DuckDB's default (every checkpoint vacuums) and
 records its run date when it ends without an error; a first run (it writes every table new, so
