@@ -212,8 +212,9 @@ def run_warehouse(
     step opens and closes the warehouse itself. The caller holds the run lock.
 
     With `run_date`, the run's checkpoints (DuckDB's automatic ones, the cold step's reopen,
-    the close at the end) vacuum only when a compaction is due (``duckdb.compact_every_days``; its default 0:
-    always, `warehouse.compaction`); a run that compacted and ended without an error records it.
+    the close at the end) vacuum only when a compaction is due (``duckdb.compact_every_days``;
+    its default 0: always; `warehouse.compaction`); a run that compacted and ended without an
+    error records it.
     """
     from warehouse.compaction import compaction_due, defer_vacuum, record_compaction
 

@@ -11,13 +11,13 @@ tables' deletes of the touched customers have half of ``golden.attribute_lineage
 which rows a table holds or their order.
 
 So, with ``duckdb.compact_every_days`` set above its default 0, an in-process run that holds
-the warehouse open (``pipelines.access.run_warehouse``: a nightly) defers the vacuum (``max_vacuum_tasks = 0`` on that database) unless a compaction is
-*due*: none recorded in ``ops.compactions`` within ``duckdb.compact_every_days`` days before
-the run date. A run that compacts leaves DuckDB's default (every checkpoint vacuums) and
-records its run date when it ends without an error; a first run (it writes every table new, so
-compact) records its date too. Between compactions deleted rows keep their space and each
-night's small row groups stay apart; the next compaction merges them all at once.
-"""
+the warehouse open (``pipelines.access.run_warehouse``: a nightly) defers the vacuum
+(``max_vacuum_tasks = 0`` on that database) unless a compaction is *due*: none recorded in
+``ops.compactions`` within ``duckdb.compact_every_days`` days before the run date. A run that
+compacts leaves DuckDB's default (every checkpoint vacuums) and records its run date when it
+ends without an error; a first run (it writes every table new, so compact) records its date
+too. Between compactions deleted rows keep their space and each night's small row groups stay
+apart; the next compaction merges them all at once. """
 
 from __future__ import annotations
 
