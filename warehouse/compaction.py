@@ -17,7 +17,8 @@ the warehouse open (``pipelines.access.run_warehouse``: a nightly) defers the va
 compacts leaves DuckDB's default (every checkpoint vacuums) and records its run date when it
 ends without an error; a first run (it writes every table new, so compact) records its date
 too. Between compactions deleted rows keep their space and each night's small row groups stay
-apart; the next compaction merges them all at once. """
+apart; the next compaction merges them all at once.
+"""
 
 from __future__ import annotations
 
