@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.archive import RunLock
+from warehouse.db import database_cursor
 
 # submodules, not the package: the mart's masking (pandas) loads only when a mart is written
 from warehouse.security.audit import AuditLog
@@ -158,10 +159,7 @@ class RunWarehouse:
 
     def step(self) -> duckdb.DuckDBPyConnection:
         """A connection for one step: the run's database, the warehouse selected."""
-        (database,) = self.con.execute("SELECT current_database()").fetchone() or ("",)
-        step = self.con.cursor()
-        step.execute(f'USE "{database}"')
-        return step
+        return database_cursor(self.con)
 
     def buffered_bytes(self) -> int:
         """Bytes DuckDB's buffer pool holds now (cached blocks, spilled and in-flight data)."""

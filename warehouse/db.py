@@ -77,14 +77,31 @@ def memory_limit_bytes(setting: str) -> int | None:
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """One DuckDB transaction around the block: committed when it ends, rolled back (and the
-    error re-raised) when it raises, so a stopped write leaves nothing partial."""
+    error re-raised) when it raises, so a stopped write leaves nothing partial.
+
+    The block's (or the ``COMMIT``'s) error is the one raised: a failed ``COMMIT`` leaves no
+    transaction to roll back, and the ``ROLLBACK``'s own error is added to it as a note.
+    """
     con.execute("BEGIN TRANSACTION")
     try:
         yield
         con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as error:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error as rollback:
+            error.add_note(f"the ROLLBACK after it failed too: {rollback!r}")
         raise
+
+
+def database_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new connection to ``con``'s database (a cursor, for another thread) with ``con``'s
+    database selected: a cursor starts on the default one, and an attached (encrypted)
+    warehouse would not be it."""
+    ((database,),) = con.execute("SELECT current_database()").fetchall()
+    cursor = con.cursor()
+    cursor.execute(f'USE "{database}"')
+    return cursor
 
 
 @contextmanager

@@ -24,16 +24,9 @@ from types import TracebackType
 
 import duckdb
 
+from warehouse.db import database_cursor
+
 __all__ = ["WriteBehind"]
-
-
-def _cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """A new connection to ``con``'s database with the same database selected (a cursor
-    starts on the default one: an attached, encrypted warehouse would not be it)."""
-    ((database,),) = con.execute("SELECT current_database()").fetchall()
-    cursor = con.cursor()
-    cursor.execute(f'USE "{database}"')
-    return cursor
 
 
 class WriteBehind:
@@ -46,7 +39,7 @@ class WriteBehind:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, inline: bool = False) -> None:
         self._inline = inline
-        self._cursor = con if inline else _cursor(con)
+        self._cursor = con if inline else database_cursor(con)
         self._pool = None if inline else ThreadPoolExecutor(1, thread_name_prefix="write-behind")
         self._pending: Future[None] | None = None
 

@@ -31,7 +31,7 @@ from cleaning.version import cleaner_version
 from warehouse import clean_delta as delta
 from warehouse import clean_full as full
 from warehouse import read_table
-from warehouse.db import ChunkedTables
+from warehouse.db import ChunkedTables, transaction
 from warehouse.ops import cleaner_version_sql, record_clean_run, stored_cleaner_version
 from warehouse.versions import create_version_views, mark_deleted_at_source
 from warehouse.write_behind import WriteBehind
@@ -240,15 +240,10 @@ def _write_chunk(
 ) -> None:
     """Append one cleaned chunk to the building tables and commit it (on ``con``: the
     background writer's connection, or the stage's own when writing inline)."""
-    con.execute("BEGIN TRANSACTION")  # one commit a chunk, not a table: commits cost CPU
-    try:
+    with transaction(con):  # one commit a chunk, not a table: commits cost CPU
         for name, frame in frames.items():
             tables.append(full.building(name), frame)
-        con.execute("COMMIT")  # committed: DuckDB's memory holds one chunk, not every one
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
+    # committed: DuckDB's memory holds one chunk, not every one
     crash_point("clean:chunk")  # fault tests: killed between two committed chunks
 
 

@@ -18,7 +18,7 @@ from dedupe.link import return_free_memory
 from warehouse import read_table
 from warehouse.archive.snapshots import code_version
 from warehouse.classification import classify
-from warehouse.db import ChunkedTables
+from warehouse.db import ChunkedTables, transaction
 from warehouse.golden import RECORD_COLUMNS, GoldenTables, as_date
 from warehouse.golden_carry import carry_forward_published
 from warehouse.golden_chunks import (
@@ -337,15 +337,9 @@ def _stage_chunk(
     """Carry the published run ids forward onto one built chunk, append it to the staged
     tables and commit (on ``con``: the background writer's connection, or the stage's own)."""
     _carry_forward(golden, con)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name, frame in golden.as_dict().items():
             staged.append(staged_table(name.split(".", 1)[1]), frame)
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
 
 
 def _stage_events(

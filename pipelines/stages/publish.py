@@ -29,6 +29,7 @@ from warehouse.archive import (
     publish_snapshot,
     warehouse_tables,
 )
+from warehouse.db import database_cursor
 from warehouse.dormant import reactivate_resumed
 from warehouse.export_changes import publish_exports
 from warehouse.golden_delta import published_state
@@ -280,10 +281,8 @@ def beside(
     ``work`` is waited for, its own error (if any) logged, and the block's error raised. The
     cursor is closed once ``work`` is done.
     """
-    (database,) = con.execute("SELECT current_database()").fetchone() or ("",)
-    cursor = con.cursor()
+    cursor = database_cursor(con)
     try:
-        cursor.execute(f'USE "{database}"')  # a cursor starts in the in-memory catalog
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-beside") as pool:
             future = pool.submit(work, cursor)
             try:

@@ -88,6 +88,36 @@ def test_read_only_connection_cannot_write(tmp_path):
         c.execute("DROP TABLE golden.a")
 
 
+def test_a_transaction_rolls_back_and_raises_the_error_that_stopped_it():
+    from warehouse.db import transaction
+
+    with connect(":memory:") as c:
+        c.execute("CREATE TABLE t (x INTEGER)")
+        with pytest.raises(ValueError, match="bad chunk"), transaction(c):
+            c.execute("INSERT INTO t VALUES (1)")
+            raise ValueError("bad chunk")
+        assert c.execute("SELECT count(*) FROM t").fetchall() == [(0,)]
+        # no transaction left to roll back (as after a failed COMMIT): the block's error is
+        # still the one raised, the ROLLBACK's own failure added to it as a note
+        with pytest.raises(ValueError, match="after commit") as raised, transaction(c):
+            c.execute("INSERT INTO t VALUES (2)")
+            c.execute("COMMIT")
+            raise ValueError("after commit")
+        assert any("ROLLBACK" in note for note in raised.value.__notes__)
+
+
+def test_a_database_cursor_works_on_the_same_warehouse(tmp_path):
+    from warehouse.db import database_cursor
+
+    with connect(tmp_path / "wh.duckdb") as c:
+        c.execute("ATTACH ':memory:' AS other")
+        c.execute("CREATE TABLE t (x INTEGER)")  # in the warehouse, the database selected
+        cursor = database_cursor(c)
+        cursor.execute("INSERT INTO t VALUES (7)")  # unqualified: the same database
+        assert c.execute("SELECT x FROM t").fetchall() == [(7,)]
+        cursor.close()
+
+
 def test_warehouse_connections_print_no_progress_bar(tmp_path):
     """A run's long queries would print DuckDB's progress bar into Dagster's compute logs."""
     for target, read_only in ((tmp_path / "wh.duckdb", False), (tmp_path / "wh.duckdb", True)):
