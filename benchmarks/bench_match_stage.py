@@ -25,9 +25,9 @@ every DuckDB statement of the stage (``bench_clean_stage``'s connection proxy; a
 it: `StoredSubset`'s memory limit MIB and `release_cached_blocks`' margin MARGIN (MiB), set in
 each child. At 200 k the default margin (64 MiB) holds every block of ``match.pairs`` (≈ 54 MB),
 so pass 2 and the write find them cached; at 1 M (≈ 380 MB) they are let go after each pass and
-read (decrypted) again. ``--reach-cache 320,13`` lets them go at 200 k too (BENCHMARKS.md,
-"Nightly match stage: the cold reads of a 1 M night reproduced at 200 k").
-"""
+read (decrypted) again. ``--reach-cache 1024,13`` (the margin scaled by 200 k / 1 M) lets them
+go at 200 k too (BENCHMARKS.md, "Nightly match stage: the cold reads of a 1 M night reproduced
+at 200 k")."""
 
 from __future__ import annotations
 
