@@ -48,6 +48,7 @@ from warehouse.match_state import (
     READ_ROW_ID,
     ReadPairs,
     _arrow_frame,
+    storage_layout,
     stored_pair_labels,
     stored_pair_select,
     stored_row_hash,
@@ -162,6 +163,8 @@ class StoredSubset:
         self._pairs_done: dict[str, np.ndarray] | None = None
         self._labels: tuple[dict[str, list[str]], list[str]] | None = None
         self._steward: pa.Table | None = None
+        self._layout: int | None = None
+        """`storage_layout` of ``match.pairs`` before the first read of its rowids."""
         self.read_pairs: ReadPairs | None = None
         """After `grow`: every stored pair among the records read, with its rowid and hash
         (what `write_match_delta` compares and deletes by; kept after `close`)."""
@@ -365,7 +368,7 @@ class StoredSubset:
             # the last read: its stored pairs' rowids and hashes are kept for the delta write
             # (taken out of the pairs the link gets)
             self.read_pairs = ReadPairs.take(
-                read.prepared["record_key"].to_numpy(dtype=object), read.pairs
+                read.prepared["record_key"].to_numpy(dtype=object), read.pairs, self._layout
             )
             return read
         finally:
@@ -401,7 +404,7 @@ class StoredSubset:
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._rows, self._places_done, self._pairs_done = None, {}, None
-        self._labels, self._steward = None, None
+        self._labels, self._steward, self._layout = None, None, None
         for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
             self.con.execute(f"DROP TABLE IF EXISTS _sub_bk{i}")
@@ -602,6 +605,8 @@ class StoredSubset:
             con.execute("CREATE OR REPLACE TEMP TABLE _sub_pos AS SELECT * FROM _sub_spos")
             if self._labels is None:  # (two scans of match.pairs: once for both reads)
                 self._labels = stored_pair_labels(con)
+            if self._layout is None:  # (before the first rowids read: the write compares)
+                self._layout = storage_layout(con, "match.pairs")
             names, levels = self._labels
             # with each pair's rowid and the hash of its stored values (as the delta write
             # compares a stored row: `stored_row_hash`), so that the write finds the stored

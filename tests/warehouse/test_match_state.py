@@ -699,9 +699,13 @@ def test_the_delta_write_deletes_by_the_rowids_its_comparison_found(
         calls: list[bool] = []
 
         def writing(con_: duckdb.DuckDBPyConnection, name: str, by_rowid: bool = True,
-                    mode: str = mode, calls: list[bool] = calls) -> tuple[int, int]:
+                    layout: int | None = None, mode: str = mode,
+                    calls: list[bool] = calls, moved: bool = moved) -> tuple[int, int]:  # fmt: skip
             calls.append(by_rowid)
-            return write_rows(con_, name, by_rowid and mode == "rowid")
+            # (rowids shifted in place leave the storage layout as it was, which no checkpoint
+            # does: the keys at the rowids are checked, as after a changed layout)
+            return write_rows(con_, name, by_rowid and mode == "rowid",
+                              layout=None if moved else layout)  # fmt: skip
 
         def shifted(con_: duckdb.DuckDBPyConnection, name: str, *args: Any, **kw: Any) -> Any:
             made = changed_rows(con_, name, *args, **kw)
@@ -788,3 +792,40 @@ def test_a_checkpoint_moves_rowids_and_the_delta_write_still_deletes_the_right_r
     # the checkpoint renumbered the stored pairs (what the comparison found by rowid had
     # moved); the run without it did not
     assert lasts[1] < lasts[0] - 50_000
+
+
+def test_the_storage_layout_changes_when_a_checkpoint_renumbers_the_rows(tmp_path: Any) -> None:
+    """`storage_layout` is equal while a table's rows keep their rowids (another table
+    written and checkpointed, deletes committed but not vacuumed) and differs once a
+    checkpoint vacuums deleted rows (the rows after them renumbered) or the table is
+    replaced by one of the same rows."""
+    from warehouse.match_state import storage_layout
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("SET checkpoint_threshold = '1GB'")  # no automatic checkpoint
+    con.execute("CREATE SCHEMA m")
+    con.execute(
+        "CREATE TABLE m.t AS SELECT 'filler' AS kind, range AS i FROM range(200000)"
+        " UNION ALL SELECT 'data', range FROM range(1000)"
+        " UNION ALL SELECT 'tail', range FROM range(200000)"
+    )
+    con.execute("CREATE TABLE m.other (i BIGINT)")
+    con.execute("CHECKPOINT")
+    first = storage_layout(con, "m.t")
+    assert storage_layout(con, "m.t") == first
+    con.execute("INSERT INTO m.other SELECT range FROM range(1000)")
+    con.execute("CHECKPOINT")
+    assert storage_layout(con, "m.t") == first
+    last = "SELECT max(rowid) FROM m.t WHERE kind = 'data'"
+    ((before,),) = con.execute(last).fetchall()
+    con.execute("DELETE FROM m.t WHERE kind = 'filler'")
+    assert storage_layout(con, "m.t") == first  # (deleted, not vacuumed: rowids kept)
+    assert con.execute(last).fetchall() == [(before,)]
+    con.execute("CHECKPOINT")
+    ((after,),) = con.execute(last).fetchall()
+    assert after < before - 50_000  # (the checkpoint renumbered the rows after the deleted)
+    assert storage_layout(con, "m.t") != first
+    second = storage_layout(con, "m.t")
+    con.execute("CREATE OR REPLACE TABLE m.t AS SELECT * FROM m.t ORDER BY rowid")
+    assert storage_layout(con, "m.t") != second
+    con.close()

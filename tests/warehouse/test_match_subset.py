@@ -719,3 +719,74 @@ def test_the_write_finds_its_stored_pairs_among_those_the_link_read() -> None:
              for name in (*DELTA_TABLES, "ops.match_changes")},
         ))  # fmt: skip
     assert outcomes[0] == outcomes[1]
+
+
+class _Recorder:
+    """A connection whose ``execute`` statements are recorded (everything else delegated)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, seen: list[str]) -> None:
+        self._con, self._seen = con, seen
+
+    def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+        self._seen.append(sql)
+        return self._con.execute(sql, *args)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
+@pytest.mark.parametrize("spoiled", [False, True])
+def test_the_write_deletes_by_the_read_rowids_without_reading_their_keys_while_the_layout_holds(
+    spoiled: bool,
+) -> None:
+    """The stored pairs' rowids the link read are deleted without reading the keys at them
+    when ``match.pairs`` is stored as it was before the link's first read (`storage_layout`
+    taken by `StoredSubset`, compared by `_write_changed_rows`); with another layout recorded
+    (`spoiled`: as after a checkpoint that rewrote row groups) the keys at those rowids are
+    checked first. Both nights equal a full rebuild (`_night`) and each other."""
+    import warehouse.match_state as match_state_module
+
+    records, _ = make_records(400, seed=43)
+    decisions = _decisions(records)
+    write_rows = match_state_module._write_changed_rows
+    take = match_state_module.ReadPairs.take
+    outcomes = []
+    for spoil in (False, spoiled):
+        con = duckdb.connect()
+        params = _write_all(con, records, None, decisions)
+        changed = records.sample(4, random_state=21).assign(email=None, phone=None)
+        current = _tonight(records, 4, 1, changed)
+        replace_tables(con, {"clean.records": current})
+        seen: dict[str, list[str]] = {}
+        layouts: dict[str, int | None] = {}
+
+        def recorded(con_: duckdb.DuckDBPyConnection, name: str, by_rowid: bool = True,
+                     layout: int | None = None, seen: dict[str, list[str]] = seen,
+                     layouts: dict[str, int | None] = layouts) -> tuple[int, int]:  # fmt: skip
+            layouts[name] = layout
+            return write_rows(_Recorder(con_, seen.setdefault(name, [])),  # type: ignore[arg-type]
+                              name, by_rowid, layout=layout)  # fmt: skip
+
+        def taken(keys: np.ndarray, pairs: dict[str, np.ndarray], layout: int | None = None,
+                  spoil: bool = spoil) -> match_state_module.ReadPairs:  # fmt: skip
+            assert layout is not None
+            return take(keys, pairs, layout + 1 if spoil else layout)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(match_state_module, "_write_changed_rows", recorded)
+            patch.setattr(match_state_module.ReadPairs, "take", staticmethod(taken))
+            delta, written = _night(con, current, None, 1, params, decisions)
+        checked = [s for s in seen["match.pairs"] if "EXCEPT ALL" in s]
+        assert layouts["match.pairs"] is not None
+        assert len(checked) == (1 if spoil else 0)
+        deletes = [s for s in seen["match.pairs"] if s.startswith("DELETE FROM match.pairs")]
+        assert deletes and all("WHERE rowid IN" in s for s in deletes)
+        # (the other tables' rowids come from the write's own scan: same layout, no check)
+        assert not any("EXCEPT ALL" in s for s in seen["match.clusters"])
+        assert 0 < written.deleted["match.pairs"] < len(delta.pairs)
+        outcomes.append((
+            written,
+            {name: sorted(map(str, con.sql(f"SELECT * FROM {name}").fetchall()))
+             for name in (*DELTA_TABLES, "ops.match_changes")},
+        ))  # fmt: skip
+    assert outcomes[0] == outcomes[1]
