@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import duckdb
@@ -193,15 +193,32 @@ def _into_table_and_file(
     (an ``INSERT`` a batch left a partial one each) and, on one thread, ≈ 18 % less CPU than
     the appends did on two (issue #22, BENCHMARKS.md); the rows and their order are the same.
     An error while making the batches (masking) is raised as itself, not as DuckDB's.
+
+    A batch's Parquet write (encoding and encryption: Arrow, without the GIL) runs in a
+    ``mart-parquet`` thread while DuckDB stores the same batch on this one; the next batch is
+    made (read, masked) only once that write is done, so no batch more is held than before and
+    the file gets the batches in order (issue #22, branch ``fpub3``).
     """
     failed: list[BaseException] = []
-    with encrypted_parquet_writer(path, parts.schema, ring) as writer:
+    pending: list[Future[None]] = []
+    with (
+        encrypted_parquet_writer(path, parts.schema, ring) as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="mart-parquet") as pool,
+    ):
+
+        def written() -> None:
+            """Wait for the batch's write in flight (its error raised)."""
+            while pending:
+                pending.pop().result()
 
         def passed() -> Iterator[pa.RecordBatch]:
             try:
                 for batch in parts:
-                    writer.write_table(batch)
+                    pending.append(pool.submit(writer.write_table, batch))
                     yield from batch.to_batches()
+                    del batch
+                    written()  # before the next batch is made
+                written()
             except BaseException as exc:
                 failed.append(exc)
                 raise
@@ -218,6 +235,9 @@ def _into_table_and_file(
         finally:
             con.execute(f"SET threads = {int(threads)}")
             con.unregister("_mart_frame")
+            # a write still in flight (DuckDB stopped pulling) ends before the file is closed
+            wait(pending)
+        written()
 
 
 def _write_parquet(

@@ -213,3 +213,36 @@ def test_lookup_types_first_row_wins_and_unknown_is_null() -> None:
         None,
         None,  # C3 has no type
     ]
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_remembered_runs_find_every_value_once(monkeypatch, collide: bool) -> None:
+    """Values remembered over many calls (kept in runs merged as they grow): each is masked
+    once, found again in whichever run holds it, and the runs stay few."""
+    import numpy as np
+
+    import warehouse.security.columns as columns
+
+    if collide:  # few hashes for many values: every lookup meets other values' hashes
+        monkeypatch.setattr(
+            columns._Remembered,
+            "_hash",
+            lambda self, values: np.array([len(v) % 3 for v in values.to_pylist()], np.uint64),
+        )
+    remembered = columns._Remembered()
+    masked_once: list[str] = []
+
+    def batch(values: list[str]) -> list[str]:
+        masked_once.extend(values)
+        return [f"m:{v}" for v in values]
+
+    rng = np.random.default_rng(7)
+    seen: set[str] = set()
+    for call in range(40):
+        size = int(rng.integers(1, 60))
+        values = sorted({f"v{int(x)}" for x in rng.integers(0, 900, size)} | {f"n{call}"})
+        out = remembered.masked(pa.array(values, pa.string()), batch)
+        assert out.to_pylist() == [f"m:{v}" for v in values]
+        seen |= set(values)
+        assert len(remembered._runs) <= int(np.log2(len(seen))) + 1
+    assert sorted(masked_once) == sorted(seen)  # each value masked once

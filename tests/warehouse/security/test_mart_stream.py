@@ -84,3 +84,85 @@ def test_the_connections_threads_are_set_back(tmp_path: Path) -> None:
                          tmp_path / "t.parquet", ring)  # fmt: skip
     assert con.execute("SELECT current_setting('threads')").fetchall()[0][0] == 2
     assert con.execute("SELECT count(*) FROM mart.t").fetchall()[0][0] == 5
+
+
+def test_the_parquet_writes_run_beside_the_store_one_batch_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch's Parquet write runs in the ``mart-parquet`` thread, and the next batch is
+    made only once it is done (no batch more held than when the writes were inline)."""
+    import threading
+
+    from warehouse.security import mart as mart_module
+
+    events: list[str] = []
+    real = mart_module.encrypted_parquet_writer
+
+    class Spy:
+        def __init__(self, inner: object) -> None:
+            self._inner = inner
+
+        def write_table(self, table: pa.Table) -> None:
+            events.append(f"write {table.column('n')[0].as_py()} {threading.current_thread().name}")
+            self._inner.write_table(table)  # type: ignore[attr-defined]
+
+        def __enter__(self) -> Spy:
+            self._inner.__enter__()  # type: ignore[attr-defined]
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._inner.__exit__(*exc)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(mart_module, "encrypted_parquet_writer", lambda *a: Spy(real(*a)))
+    batches = _batches(130_000, 50_000)
+
+    def made() -> Iterator[pa.Table]:
+        for batch in batches:
+            events.append(f"made {batch.column('n')[0].as_py()}")
+            yield batch
+
+    ring = KeyRing(secrets.token_bytes(32))
+    files = write_analyst_mart(
+        {"mart.t": TableBatches(SCHEMA, made())}, tmp_path / "m.duckdb", tmp_path / "p", ring, True
+    )
+    starts = [0, 50_000, 100_000]
+    assert [e.split()[:2] for e in events] == [
+        x for k in starts for x in (["made", str(k)], ["write", str(k)])
+    ]  # each batch written before the next one is made
+    assert all(e.endswith("mart-parquet_0") for e in events if e.startswith("write"))
+    key = analyst_mart_key(ring)
+    assert read_encrypted_parquet(files["mart.t"], key).equals(pa.concat_tables(batches))
+
+
+def test_a_failed_parquet_write_fails_the_mart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warehouse.security import mart as mart_module
+
+    real = mart_module.encrypted_parquet_writer
+
+    class Broken:
+        def __init__(self, inner: object) -> None:
+            self._inner = inner
+
+        def write_table(self, table: pa.Table) -> None:
+            raise OSError("disk full")
+
+        def __enter__(self) -> Broken:
+            self._inner.__enter__()  # type: ignore[attr-defined]
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._inner.__exit__(*exc)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(mart_module, "encrypted_parquet_writer", lambda *a: Broken(real(*a)))
+    ring = KeyRing(secrets.token_bytes(32))
+    with pytest.raises(OSError, match="disk full"):
+        write_analyst_mart(
+            {"mart.t": TableBatches(SCHEMA, iter(_batches(130_000, 50_000)))},
+            tmp_path / "m.duckdb",
+            tmp_path / "p",
+            ring,
+            True,
+        )
+    assert not (tmp_path / "m.duckdb").exists()
