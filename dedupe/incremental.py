@@ -1581,7 +1581,9 @@ def link_subset_delta(
         changed = old["record_key"].to_numpy(dtype=object)
         # pass 1: the records the change reaches in the blocks, to find the touched ones
         read = source.reach(fresh, changed, flipped, decided, _layouts(rules, settings))
-        first = _subset(read, fresh, old, flips, rules, keep)
+        # (the read's rows are let go of a column at a time as they are merged: pass 2 reads
+        # them again rather than holding them through this pass's link)
+        first = _subset(read, fresh, old, flips, rules, keep, consume=True)
         found = _link(
             new_records, None, first[2], settings, decisions, params, None,
             _previous(first, params), delta=True, subset=first[0], touched_only=True,

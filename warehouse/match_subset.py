@@ -23,10 +23,11 @@ records only"):
    SQL, one frontier a round), nothing more: a weak partner of a component's member outside
    the reach keeps its pair's row (the pair joins two components: its decision and review
    row depend on the pair alone, which no change reached), so it is not read, and the delta
-   is written only within the records read (`write_match_delta`'s ``within``). The rows,
-   places and stored pairs pass 1 read are kept, not read again: only the stored pairs with
-   an end among the records pass 2 adds are (`_merged_pairs`). Nothing else of ``match.*``
-   leaves DuckDB.
+   is written only within the records read (`write_match_delta`'s ``within``). The places
+   and stored pairs pass 1 read are kept, not read again: only the stored pairs with an end
+   among the records pass 2 adds are (`_merged_pairs`). Pass 1's prepared rows are read
+   again (only their keys are kept: the rows are not held through pass 1's link). Nothing
+   else of ``match.*`` leaves DuckDB.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from dedupe.pairset import concat_taken
+from dedupe.pairset import arrow_strings, concat_taken, positions_of
 from warehouse.db import MEMORY_LIMIT_SETTING, memory_limit_bytes, table_columns, to_duckdb_arrow
 from warehouse.match_state import (
     PREPARED_TABLE,
@@ -157,7 +158,7 @@ class StoredSubset:
         self._limit: str | None = None
         self.columns = [c for c in table_columns(con, PREPARED_TABLE) if c != PREPARED_VERSION]
         self.layouts: list[Layout] = []
-        self._rows: pd.DataFrame | None = None
+        self._keys_done: pa.Array | None = None
         self._places_done: dict[str, pd.DataFrame] = {}
         self._pairs_done: dict[str, np.ndarray] | None = None
         self._labels: tuple[dict[str, list[str]], list[str]] | None = None
@@ -400,21 +401,24 @@ class StoredSubset:
                      "_sub_ids", "_sub_strong",
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
-        self._rows, self._places_done, self._pairs_done = None, {}, None
+        self._keys_done, self._places_done, self._pairs_done = None, {}, None
         self._labels, self._steward = None, None
         for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
             self.con.execute(f"DROP TABLE IF EXISTS _sub_bk{i}")
 
     def _read(self) -> ReadSubset:
-        """The rows of ``_sub_full``, the pairs among them, places and gaps. Rows and places
-        an earlier `_read` of this change read (``_sub_done``) are not read again."""
+        """The rows of ``_sub_full``, the pairs among them, places and gaps. Places and pairs
+        an earlier `_read` of this change read (``_sub_done``) are not read again; its rows
+        are (they are not held through the link between the two reads)."""
         con = self.con
         con.execute("CREATE TEMP TABLE IF NOT EXISTS _sub_done (record_key VARCHAR)")
+        # every row of `_sub_full`, an earlier read's too: pass 1's rows were held through
+        # pass 1's link only to be merged here (≈ 0.23 GB at 1 M records, at pass 1's peak);
+        # reading them again costs ≈ 1 CPU s at 1 M
         rows = self._frame(
             f"SELECT {self._select()} FROM {PREPARED_TABLE}"
             " WHERE record_key IN (SELECT record_key FROM _sub_full)"
-            " AND record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
         places, gaps = {}, {}
         firsts = self._unranked_blocks()
@@ -428,25 +432,19 @@ class StoredSubset:
         for temp in ("_sub_want", "_sub_wrows", "_sub_brows",
                      *(f"_sub_{t}{i}" for i in firsts for t in ("blk", "bsz"))):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
-        # the earlier read's rows (pass 1's, held for this one) and the added ones, sorted
-        # by key into one frame a column at a time: the earlier frame is emptied as it is
-        # merged (one column more than the rows at a time, not a concatenation of every row
-        # beside the sorted copy: pass 2's peak at 1 M records)
-        parts = [rows] if self._rows is None else [self._rows, rows]
-        self._rows = None
-        before = len(parts[0]) if len(parts) == 2 else 0
-        order = np.argsort(
-            np.concatenate([part["record_key"].to_numpy(dtype=object) for part in parts]),
-            kind="stable",
-        )
-        prepared = _taken(parts, order)
-        del rows, parts
+        # sorted by key a column at a time (the read's frame emptied as it is taken)
+        order = np.argsort(rows["record_key"].to_numpy(dtype=object), kind="stable")
+        prepared = _taken([rows], order)
+        del rows, order
+        keys = arrow_strings(prepared["record_key"])
         # each row an earlier read read: its position now (both sorted by key: increasing)
-        moved = np.empty(len(order), dtype=np.int64)
-        moved[order] = np.arange(len(order), dtype=np.int64)
-        moved = moved[:before]
-        # what later reads of this change reuse: the rows, their places and their pairs
-        self._rows, self._places_done = prepared, places
+        moved = np.empty(0, dtype=np.int64)
+        if self._keys_done is not None:
+            moved = positions_of(self._keys_done, keys)
+            if (moved < 0).any() or (np.diff(moved) <= 0).any():
+                raise ValueError("a row an earlier read of this change read is not read again")
+        # what later reads of this change reuse: the rows' keys, their places and their pairs
+        self._keys_done, self._places_done = keys, places
         con.execute(
             "INSERT INTO _sub_done SELECT record_key FROM _sub_full"
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
