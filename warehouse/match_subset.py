@@ -39,9 +39,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dedupe.pairset import arrow_strings, concat_taken, positions_of
-from warehouse.db import MEMORY_LIMIT_SETTING, memory_limit_bytes, table_columns, to_duckdb_arrow
+from warehouse.db import (
+    MEMORY_LIMIT_SETTING,
+    memory_limit_at_most,
+    memory_limit_bytes,
+    table_columns,
+    to_duckdb_arrow,
+)
 from warehouse.match_state import (
     PREPARED_TABLE,
     PREPARED_VERSION,
@@ -118,6 +125,21 @@ CPU (BENCHMARKS.md, "Nightly match stage at 1 M: the link's peak …"). A nightl
 what its window limits; its peak stays below a full run's, which sizes the machine: 1 GiB."""
 
 
+SCAN_MARGIN_MIB = 128
+"""DuckDB's memory beyond what it holds besides cached blocks while the rows read are
+scanned (`StoredSubset._read`): room for the scan itself, not for a cache of the table."""
+
+
+def _held_mib(con: duckdb.DuckDBPyConnection) -> int:
+    """What DuckDB holds besides cached blocks of stored tables (temporary tables, working
+    memory), MiB."""
+    ((other,),) = con.execute(
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+        " WHERE tag <> 'BASE_TABLE'"
+    ).fetchall()
+    return int(other) // 2**20
+
+
 def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) -> None:
     """Let DuckDB drop the blocks of stored tables it keeps cached (read again from the file
     when a later query needs them); temporary tables stay in memory.
@@ -128,12 +150,8 @@ def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) 
     DuckDB holds besides those blocks (plus `margin_mib`), which evicts them, and set back.
     """
     ((limit,),) = con.execute(MEMORY_LIMIT_SETTING).fetchall()
-    ((other,),) = con.execute(
-        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
-        " WHERE tag <> 'BASE_TABLE'"
-    ).fetchall()
     try:
-        con.execute(f"SET memory_limit = '{int(other) // 2**20 + margin_mib}MiB'")
+        con.execute(f"SET memory_limit = '{_held_mib(con) + margin_mib}MiB'")
     finally:
         con.execute(f"SET memory_limit = '{limit}'")
 
@@ -416,10 +434,21 @@ class StoredSubset:
         # every row of `_sub_full`, an earlier read's too: pass 1's rows were held through
         # pass 1's link only to be merged here (≈ 0.23 GB at 1 M records, at pass 1's peak);
         # reading them again costs ≈ 1 CPU s at 1 M
-        rows = self._frame(
-            f"SELECT {self._select()} FROM {PREPARED_TABLE}"
-            " WHERE record_key IN (SELECT record_key FROM _sub_full)"
-        )
+        wanted = f"FROM {PREPARED_TABLE} WHERE record_key IN (SELECT record_key FROM _sub_full)"
+        # their keys first (sorted: the rows' order), and the stored pairs among them: the
+        # join over match.pairs fills DuckDB's memory to its bound, so it runs before the
+        # rows are built in Python, not beside them
+        keys = arrow_strings(con.sql(f"SELECT record_key {wanted}").to_arrow_table().column(0))
+        keys = keys.take(pc.sort_indices(keys))
+        # each row an earlier read read: its position now (both sorted by key: increasing)
+        moved = np.empty(0, dtype=np.int64)
+        if self._keys_done is not None:
+            moved = positions_of(self._keys_done, keys)
+            if (moved < 0).any() or (np.diff(moved) <= 0).any():
+                raise ValueError("a row an earlier read of this change read is not read again")
+        pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
+        self._pairs_done = pairs
+        release_cached_blocks(con)
         places, gaps = {}, {}
         firsts = self._unranked_blocks()
         for i in firsts:
@@ -432,25 +461,25 @@ class StoredSubset:
         for temp in ("_sub_want", "_sub_wrows", "_sub_brows",
                      *(f"_sub_{t}{i}" for i in firsts for t in ("blk", "bsz"))):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
-        # sorted by key a column at a time (the read's frame emptied as it is taken)
-        order = np.argsort(rows["record_key"].to_numpy(dtype=object), kind="stable")
+        # the rows last, each block of match.prepared let go once scanned (a scan of every
+        # block of every column: cached, they stacked on the rows built in Python)
+        with memory_limit_at_most(con, _held_mib(con) + SCAN_MARGIN_MIB):
+            rows = self._frame(f"SELECT {self._select()} {wanted}")
+        # sorted by key (unique: Arrow's code point order is a Python sort's) a column at a
+        # time, the read's frame emptied as it is taken
+        order = pc.sort_indices(arrow_strings(rows["record_key"])).to_numpy()
         prepared = _taken([rows], order)
         del rows, order
-        keys = arrow_strings(prepared["record_key"])
-        # each row an earlier read read: its position now (both sorted by key: increasing)
-        moved = np.empty(0, dtype=np.int64)
-        if self._keys_done is not None:
-            moved = positions_of(self._keys_done, keys)
-            if (moved < 0).any() or (np.diff(moved) <= 0).any():
-                raise ValueError("a row an earlier read of this change read is not read again")
+        if len(prepared) != len(keys) or not pc.all(
+            pc.equal(arrow_strings(prepared["record_key"]), keys), min_count=0
+        ).as_py():
+            raise ValueError("the rows read are not the records whose pairs were read")
         # what later reads of this change reuse: the rows' keys, their places and their pairs
         self._keys_done, self._places_done = keys, places
         con.execute(
             "INSERT INTO _sub_done SELECT record_key FROM _sub_full"
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
-        pairs, rule_names, hard_names, steward = self._pairs(prepared, moved)
-        self._pairs_done = pairs
         release_cached_blocks(con)
         return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps)
 
@@ -578,9 +607,9 @@ class StoredSubset:
         return _numbered_frame(table), _numbered_frame(gaps)
 
     def _pairs(
-        self, prepared: pd.DataFrame, moved: np.ndarray
+        self, keys: pa.Array, moved: np.ndarray
     ) -> tuple[dict[str, np.ndarray], list[str], list[str], pd.DataFrame]:
-        """The stored pairs between the records read (`prepared`), by position into them.
+        """The stored pairs between the records read (`keys`, sorted), by position into them.
 
         The pairs an earlier read of this change read (among its records, at their positions
         then; `moved`: each of those records' position now) are not read again: only the
@@ -590,11 +619,11 @@ class StoredSubset:
         """
         con = self.con
         earlier = self._pairs_done if len(moved) else None
-        added = np.ones(len(prepared), dtype=bool)
+        added = np.ones(len(keys), dtype=bool)
         added[moved] = False
         con.register("_sub_spos", pa.table({
-            "record_key": pa.array(prepared["record_key"].to_numpy(dtype=object), pa.string()),
-            "pos": pa.array(np.arange(len(prepared), dtype=np.int64)),
+            "record_key": keys,
+            "pos": pa.array(np.arange(len(keys), dtype=np.int64)),
             "added": pa.array(added)}))  # fmt: skip
         try:
             con.execute("CREATE OR REPLACE TEMP TABLE _sub_pos AS SELECT * FROM _sub_spos")
@@ -635,7 +664,7 @@ class StoredSubset:
             con.unregister("_sub_spos")
             con.execute("DROP TABLE IF EXISTS _sub_pos")
         if earlier is not None:
-            pairs = _merged_pairs(earlier, moved, pairs, len(prepared))
+            pairs = _merged_pairs(earlier, moved, pairs, len(keys))
         return pairs, names["rule"], names["hard_rule"], steward
 
 
