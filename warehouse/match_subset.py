@@ -448,7 +448,8 @@ class StoredSubset:
                 raise ValueError("a row an earlier read of this change read is not read again")
         pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
         self._pairs_done = pairs
-        release_cached_blocks(con)
+        # (the cached blocks stay for the places: their scans of match.prepared's key and
+        # order columns find them cached; the rows' scan below lets them go)
         places, gaps = {}, {}
         firsts = self._unranked_blocks()
         for i in firsts:
