@@ -140,7 +140,7 @@ def _held_mib(con: duckdb.DuckDBPyConnection) -> int:
     return int(other) // 2**20
 
 
-def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 16) -> None:
+def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) -> None:
     """Let DuckDB drop the blocks of stored tables it keeps cached (read again from the file
     when a later query needs them); temporary tables stay in memory.
 
