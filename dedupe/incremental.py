@@ -1577,6 +1577,7 @@ def link_subset_delta(
     try:
         # (inside: the source's reads bound DuckDB's memory until `close`)
         fresh, old, flips, decided = _prepare_change(new_records, source, settings, decisions)
+        return_free_memory()  # (the flag groups' rows, freed: back before the reach)
         flipped = np.asarray(list(flips), dtype=object)
         changed = old["record_key"].to_numpy(dtype=object)
         # pass 1: the records the change reaches in the blocks, to find the touched ones

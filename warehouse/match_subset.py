@@ -126,8 +126,9 @@ what its window limits; its peak stays below a full run's, which sizes the machi
 
 
 SCAN_MARGIN_MIB = 128
-"""DuckDB's memory beyond what it holds besides cached blocks while the rows read are
-scanned (`StoredSubset._read`): room for the scan itself, not for a cache of the table."""
+"""DuckDB's memory beyond what it holds besides cached blocks while a read's rows, and pass
+2's stored pairs, are scanned (`StoredSubset._read`): room for the scan and pass 2's small
+join, not for a cache of the table (a larger join spills to DuckDB's temporary directory)."""
 
 
 def _held_mib(con: duckdb.DuckDBPyConnection) -> int:
@@ -446,7 +447,15 @@ class StoredSubset:
             moved = positions_of(self._keys_done, keys)
             if (moved < 0).any() or (np.diff(moved) <= 0).any():
                 raise ValueError("a row an earlier read of this change read is not read again")
-        pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
+        if self._keys_done is None:
+            pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
+        else:
+            # pass 2's scan of match.pairs is the link's last: its blocks are let go as
+            # scanned, not cached up to the bound beside the pairs pass 1 read (grow's
+            # join filled DuckDB to ≈ 0.95 GB at 1 M records); its join and sort hold only
+            # the pairs of the records this read adds
+            with memory_limit_at_most(con, _held_mib(con) + SCAN_MARGIN_MIB):
+                pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
         self._pairs_done = pairs
         # (the cached blocks stay for the places: their scans of match.prepared's key and
         # order columns find them cached; the rows' scan below lets them go)
