@@ -677,7 +677,6 @@ def test_the_rows_are_read_after_the_pairs_without_a_cache_of_the_table(
     cached beside what Python holds; the limit is set back after, and the night equals a
     full rebuild."""
     from warehouse.db import memory_limit_bytes
-    from warehouse.match_subset import SCAN_MARGIN_MIB, SUBSET_MEMORY_MIB
 
     records, _ = make_records(300, seed=19)
     con = duckdb.connect(config={"memory_limit": "4GiB"})
@@ -704,6 +703,8 @@ def test_the_rows_are_read_after_the_pairs_without_a_cache_of_the_table(
     replace_tables(con, {"clean.records": current})
     _night(con, current, None, 1, params)
     assert [step for step, _ in steps] == ["pairs", "rows", "pairs", "rows"]
+    from warehouse.match_subset import SCAN_MARGIN_MIB, SUBSET_MEMORY_MIB
+
     bound = SUBSET_MEMORY_MIB * 2**20
     # pass 1's pairs under the reach's bound (grow and pass 2 scan match.pairs again);
     # pass 2's (the link's last scan of match.pairs) and both reads' rows without a cache
