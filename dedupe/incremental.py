@@ -1577,11 +1577,16 @@ def link_subset_delta(
     try:
         # (inside: the source's reads bound DuckDB's memory until `close`)
         fresh, old, flips, decided = _prepare_change(new_records, source, settings, decisions)
+        return_free_memory()  # (the flag groups' rows, freed: back before the reach)
         flipped = np.asarray(list(flips), dtype=object)
         changed = old["record_key"].to_numpy(dtype=object)
         # pass 1: the records the change reaches in the blocks, to find the touched ones
         read = source.reach(fresh, changed, flipped, decided, _layouts(rules, settings))
-        first = _subset(read, fresh, old, flips, rules, keep)
+        # (the read's rows are let go of a column at a time as they are merged: pass 2 reads
+        # them again rather than holding them through this pass's link)
+        first = _subset(read, fresh, old, flips, rules, keep, consume=True)
+        del read  # its pairs are in `first`, its places the source's (pass 2 reuses them)
+        return_free_memory()  # (the read's rows, freed as merged, go back before the link)
         found = _link(
             new_records, None, first[2], settings, decisions, params, None,
             _previous(first, params), delta=True, subset=first[0], touched_only=True,
@@ -1590,7 +1595,7 @@ def link_subset_delta(
         touched, scored = found
         # the pairs pass 1 scored, by record key (pass 2 reads more records: new positions)
         scored_keys = first[0].prepared["record_key"].to_numpy(dtype=object)
-        del first, found, read
+        del first, found
         # pass 1's subset and link arrays are freed: handed back before pass 2 reads more
         return_free_memory()
         # pass 2: with the whole components of the touched records and their partners

@@ -23,10 +23,11 @@ records only"):
    SQL, one frontier a round), nothing more: a weak partner of a component's member outside
    the reach keeps its pair's row (the pair joins two components: its decision and review
    row depend on the pair alone, which no change reached), so it is not read, and the delta
-   is written only within the records read (`write_match_delta`'s ``within``). The rows,
-   places and stored pairs pass 1 read are kept, not read again: only the stored pairs with
-   an end among the records pass 2 adds are (`_merged_pairs`). Nothing else of ``match.*``
-   leaves DuckDB.
+   is written only within the records read (`write_match_delta`'s ``within``). The places
+   and stored pairs pass 1 read are kept, not read again: only the stored pairs with an end
+   among the records pass 2 adds are (`_merged_pairs`). Pass 1's prepared rows are read
+   again (only their keys are kept: the rows are not held through pass 1's link). Nothing
+   else of ``match.*`` leaves DuckDB.
 """
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from dedupe.pairset import concat_taken
-from warehouse.db import MEMORY_LIMIT_SETTING, memory_limit_bytes, table_columns, to_duckdb_arrow
+from dedupe.pairset import arrow_strings, concat_taken, positions_of
+from warehouse.db import (
+    MEMORY_LIMIT_SETTING,
+    memory_limit_at_most,
+    memory_limit_bytes,
+    table_columns,
+    to_duckdb_arrow,
+)
 from warehouse.match_state import (
     PREPARED_TABLE,
     PREPARED_VERSION,
@@ -118,6 +126,22 @@ CPU (BENCHMARKS.md, "Nightly match stage at 1 M: the link's peak …"). A nightl
 what its window limits; its peak stays below a full run's, which sizes the machine: 1 GiB."""
 
 
+SCAN_MARGIN_MIB = 128
+"""DuckDB's memory beyond what it holds besides cached blocks while a read's rows, and pass
+2's stored pairs, are scanned (`StoredSubset._read`): room for the scan and pass 2's small
+join, not for a cache of the table (a larger join spills to DuckDB's temporary directory)."""
+
+
+def _held_mib(con: duckdb.DuckDBPyConnection) -> int:
+    """What DuckDB holds besides cached blocks of stored tables (temporary tables, working
+    memory), MiB."""
+    ((other,),) = con.execute(
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+        " WHERE tag <> 'BASE_TABLE'"
+    ).fetchall()
+    return int(other) // 2**20
+
+
 def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) -> None:
     """Let DuckDB drop the blocks of stored tables it keeps cached (read again from the file
     when a later query needs them); temporary tables stay in memory.
@@ -128,12 +152,8 @@ def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) 
     DuckDB holds besides those blocks (plus `margin_mib`), which evicts them, and set back.
     """
     ((limit,),) = con.execute(MEMORY_LIMIT_SETTING).fetchall()
-    ((other,),) = con.execute(
-        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
-        " WHERE tag <> 'BASE_TABLE'"
-    ).fetchall()
     try:
-        con.execute(f"SET memory_limit = '{int(other) // 2**20 + margin_mib}MiB'")
+        con.execute(f"SET memory_limit = '{_held_mib(con) + margin_mib}MiB'")
     finally:
         con.execute(f"SET memory_limit = '{limit}'")
 
@@ -158,7 +178,7 @@ class StoredSubset:
         self._limit: str | None = None
         self.columns = [c for c in table_columns(con, PREPARED_TABLE) if c != PREPARED_VERSION]
         self.layouts: list[Layout] = []
-        self._rows: pd.DataFrame | None = None
+        self._keys_done: pa.Array | None = None
         self._places_done: dict[str, pd.DataFrame] = {}
         self._pairs_done: dict[str, np.ndarray] | None = None
         self._labels: tuple[dict[str, list[str]], list[str]] | None = None
@@ -403,22 +423,45 @@ class StoredSubset:
                      "_sub_ids", "_sub_strong",
                      "_sub_done"):  # fmt: skip
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
-        self._rows, self._places_done, self._pairs_done = None, {}, None
+        self._keys_done, self._places_done, self._pairs_done = None, {}, None
         self._labels, self._steward, self._layout = None, None, None
         for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
             self.con.execute(f"DROP TABLE IF EXISTS _sub_bk{i}")
 
     def _read(self) -> ReadSubset:
-        """The rows of ``_sub_full``, the pairs among them, places and gaps. Rows and places
-        an earlier `_read` of this change read (``_sub_done``) are not read again."""
+        """The rows of ``_sub_full``, the pairs among them, places and gaps. Places and pairs
+        an earlier `_read` of this change read (``_sub_done``) are not read again; its rows
+        are (they are not held through the link between the two reads)."""
         con = self.con
         con.execute("CREATE TEMP TABLE IF NOT EXISTS _sub_done (record_key VARCHAR)")
-        rows = self._frame(
-            f"SELECT {self._select()} FROM {PREPARED_TABLE}"
-            " WHERE record_key IN (SELECT record_key FROM _sub_full)"
-            " AND record_key NOT IN (SELECT record_key FROM _sub_done)"
-        )
+        # every row of `_sub_full`, an earlier read's too: pass 1's rows were held through
+        # pass 1's link only to be merged here (≈ 0.23 GB at 1 M records, at pass 1's peak);
+        # reading them again costs ≈ 1 CPU s at 1 M
+        wanted = f"FROM {PREPARED_TABLE} WHERE record_key IN (SELECT record_key FROM _sub_full)"
+        # their keys first (sorted: the rows' order), and the stored pairs among them: the
+        # join over match.pairs fills DuckDB's memory to its bound, so it runs before the
+        # rows are built in Python, not beside them
+        keys = arrow_strings(con.sql(f"SELECT record_key {wanted}").to_arrow_table().column(0))
+        keys = keys.take(pc.sort_indices(keys))
+        # each row an earlier read read: its position now (both sorted by key: increasing)
+        moved = np.empty(0, dtype=np.int64)
+        if self._keys_done is not None:
+            moved = positions_of(self._keys_done, keys)
+            if (moved < 0).any() or (np.diff(moved) <= 0).any():
+                raise ValueError("a row an earlier read of this change read is not read again")
+        if self._keys_done is None:
+            pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
+        else:
+            # pass 2's scan of match.pairs is the link's last: its blocks are let go as
+            # scanned, not cached up to the bound beside the pairs pass 1 read (grow's
+            # join filled DuckDB to ≈ 0.95 GB at 1 M records); its join and sort hold only
+            # the pairs of the records this read adds
+            with memory_limit_at_most(con, _held_mib(con) + SCAN_MARGIN_MIB):
+                pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
+        self._pairs_done = pairs
+        # (the cached blocks stay for the places: their scans of match.prepared's key and
+        # order columns find them cached; the rows' scan below lets them go)
         places, gaps = {}, {}
         firsts = self._unranked_blocks()
         for i in firsts:
@@ -431,31 +474,25 @@ class StoredSubset:
         for temp in ("_sub_want", "_sub_wrows", "_sub_brows",
                      *(f"_sub_{t}{i}" for i in firsts for t in ("blk", "bsz"))):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
-        # the earlier read's rows (pass 1's, held for this one) and the added ones, sorted
-        # by key into one frame a column at a time: the earlier frame is emptied as it is
-        # merged (one column more than the rows at a time, not a concatenation of every row
-        # beside the sorted copy: pass 2's peak at 1 M records)
-        parts = [rows] if self._rows is None else [self._rows, rows]
-        self._rows = None
-        before = len(parts[0]) if len(parts) == 2 else 0
-        order = np.argsort(
-            np.concatenate([part["record_key"].to_numpy(dtype=object) for part in parts]),
-            kind="stable",
-        )
-        prepared = _taken(parts, order)
-        del rows, parts
-        # each row an earlier read read: its position now (both sorted by key: increasing)
-        moved = np.empty(len(order), dtype=np.int64)
-        moved[order] = np.arange(len(order), dtype=np.int64)
-        moved = moved[:before]
-        # what later reads of this change reuse: the rows, their places and their pairs
-        self._rows, self._places_done = prepared, places
+        # the rows last, each block of match.prepared let go once scanned (a scan of every
+        # block of every column: cached, they stacked on the rows built in Python)
+        with memory_limit_at_most(con, _held_mib(con) + SCAN_MARGIN_MIB):
+            rows = self._frame(f"SELECT {self._select()} {wanted}")
+        # sorted by key (unique: Arrow's code point order is a Python sort's) a column at a
+        # time, the read's frame emptied as it is taken
+        order = pc.sort_indices(arrow_strings(rows["record_key"])).to_numpy()
+        prepared = _taken([rows], order)
+        del rows, order
+        if len(prepared) != len(keys) or not pc.all(
+            pc.equal(arrow_strings(prepared["record_key"]), keys), min_count=0
+        ).as_py():
+            raise ValueError("the rows read are not the records whose pairs were read")
+        # what later reads of this change reuse: the rows' keys, their places and their pairs
+        self._keys_done, self._places_done = keys, places
         con.execute(
             "INSERT INTO _sub_done SELECT record_key FROM _sub_full"
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
-        pairs, rule_names, hard_names, steward = self._pairs(prepared, moved)
-        self._pairs_done = pairs
         release_cached_blocks(con)
         return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps)
 
@@ -583,9 +620,9 @@ class StoredSubset:
         return _numbered_frame(table), _numbered_frame(gaps)
 
     def _pairs(
-        self, prepared: pd.DataFrame, moved: np.ndarray
+        self, keys: pa.Array, moved: np.ndarray
     ) -> tuple[dict[str, np.ndarray], list[str], list[str], pd.DataFrame]:
-        """The stored pairs between the records read (`prepared`), by position into them.
+        """The stored pairs between the records read (`keys`, sorted), by position into them.
 
         The pairs an earlier read of this change read (among its records, at their positions
         then; `moved`: each of those records' position now) are not read again: only the
@@ -595,11 +632,11 @@ class StoredSubset:
         """
         con = self.con
         earlier = self._pairs_done if len(moved) else None
-        added = np.ones(len(prepared), dtype=bool)
+        added = np.ones(len(keys), dtype=bool)
         added[moved] = False
         con.register("_sub_spos", pa.table({
-            "record_key": pa.array(prepared["record_key"].to_numpy(dtype=object), pa.string()),
-            "pos": pa.array(np.arange(len(prepared), dtype=np.int64)),
+            "record_key": keys,
+            "pos": pa.array(np.arange(len(keys), dtype=np.int64)),
             "added": pa.array(added)}))  # fmt: skip
         try:
             con.execute("CREATE OR REPLACE TEMP TABLE _sub_pos AS SELECT * FROM _sub_spos")
@@ -642,16 +679,18 @@ class StoredSubset:
             con.unregister("_sub_spos")
             con.execute("DROP TABLE IF EXISTS _sub_pos")
         if earlier is not None:
-            pairs = _merged_pairs(earlier, moved, pairs, len(prepared))
+            pairs = _merged_pairs(earlier, moved, pairs, len(keys))
         return pairs, names["rule"], names["hard_rule"], steward
 
 
 def _numbered_frame(table: pa.Table) -> pd.DataFrame:
     """A places or gaps read (record_key and integer columns) as a frame: the key as the
-    prepared rows hold it (`_arrow_frame`), each integer column as int64 numbers.
+    prepared rows hold it (`_arrow_frame`), each integer column as int32 numbers (int64 if a
+    value does not fit: places and sizes are below the record count).
 
     Not `_arrow_frame` whole: it gives a column of numbers as Python objects (≈ 40 bytes a
-    value, not 8; at 1 M records a nightly reads ≈ 4.7 M places, two numbers each).
+    value, not 4; at 1 M records a nightly holds ≈ 4.7 M places, two numbers each, through
+    both passes: int32 rather than int64 is ≈ 38 MB less there).
 
     Raises:
         ValueError: an integer column holds a null (a place, size or gap always has a value).
@@ -663,7 +702,10 @@ def _numbered_frame(table: pa.Table) -> pd.DataFrame:
         column = table.column(name)
         if column.null_count:
             raise ValueError(f"{name} has {column.null_count} nulls")
-        frame[name] = column.to_numpy().astype(np.int64, copy=False)
+        values = column.to_numpy()
+        narrow = np.iinfo(np.int32)
+        fits = not len(values) or (values.min() >= narrow.min and values.max() <= narrow.max)
+        frame[name] = values.astype(np.int32 if fits else np.int64, copy=False)
     return frame
 
 

@@ -231,6 +231,9 @@ def _hand_over(inputs: MatchInputs) -> pd.DataFrame:
 
 def match_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> MatchStats:
     """Block, score and cluster the clean records into ``match.*``."""
+    # what the stages before freed (a run's stages share its process): back to the system,
+    # not kept by the allocators under this stage's peak (the nightly's peak is this stage's)
+    return_free_memory()
     inputs = match_inputs(con, ctx)
     try:
         params = None

@@ -405,7 +405,12 @@ def test_the_reach_is_read_under_a_bounded_duckdb_memory_limit_restored_after(
     current = _tonight(records, 4, 1)
     replace_tables(con, {"clean.records": current})
     _night(con, current, None, 1, params)
-    assert seen == [during, during]  # pass 1 and pass 2
+    # pass 1 under the bound; pass 2's pairs (the link's last scan of match.pairs) under
+    # a lower limit still, without a cache (`test_the_rows_are_read_after_the_pairs_…`)
+    assert len(seen) == 2 and seen[0] == during
+    from warehouse.db import memory_limit_bytes
+
+    assert (memory_limit_bytes(seen[1]) or 0) <= (memory_limit_bytes(during) or 0)
     after = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert after == ("2.0 GiB" if limit == "2GiB" else "256.0 MiB")
 
@@ -557,9 +562,10 @@ def test_pass_two_merges_the_rows_a_column_at_a_time_as_a_concatenation_would() 
     assert earlier.columns.empty and added.columns.empty
 
 
-def test_places_and_gaps_are_read_as_int64_numbers() -> None:
-    """Every layout's places (place, size) and gaps come as int64 arrays, not Python objects
-    (≈ 40 bytes a value: at 1 M records a nightly holds ≈ 4.7 M places through its link)."""
+def test_places_and_gaps_are_read_as_int32_numbers() -> None:
+    """Every layout's places (place, size) and gaps come as int32 arrays, not Python objects
+    (≈ 40 bytes a value: at 1 M records a nightly holds ≈ 4.7 M places through its link) nor
+    int64 (4 bytes more a value)."""
     records, _ = make_records(300, seed=5)
     con = duckdb.connect()
     params = _write_all(con, records, None)
@@ -584,7 +590,7 @@ def test_places_and_gaps_are_read_as_int64_numbers() -> None:
         assert any(len(g) for g in done.gaps.values())  # type: ignore[attr-defined]
         for frame in [*done.places.values(), *done.gaps.values()]:  # type: ignore[attr-defined]
             numbers = [c for c in frame.columns if c != "record_key"]
-            assert numbers and all(frame[c].dtype == np.int64 for c in numbers), frame.dtypes
+            assert numbers and all(frame[c].dtype == np.int32 for c in numbers), frame.dtypes
 
 
 def test_pass_two_lets_go_of_the_rows_it_read_as_it_merges_them(
@@ -617,6 +623,96 @@ def test_pass_two_lets_go_of_the_rows_it_read_as_it_merges_them(
     (_, columns), (second, read_columns) = reads
     assert columns == read_columns > 0
     assert second.prepared.columns.empty  # type: ignore[attr-defined]
+
+
+def test_pass_one_lets_go_of_its_rows_before_its_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pass 1's read rows are emptied as they are merged and nothing holds them through
+    pass 1's link (the source keeps their keys only: pass 2 reads the rows again); pass 2
+    reads every record pass 1 read, and the night equals a full rebuild."""
+    from dedupe import incremental
+
+    records, _ = make_records(400, seed=17)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    reads: list[tuple[StoredSubset, object]] = []
+    keys: list[set[str]] = []
+    held: list[tuple[int, list[str]]] = []
+    reach, grow, link = StoredSubset.reach, StoredSubset.grow, incremental._link
+
+    def spy_reach(self: StoredSubset, *args: object) -> object:
+        reads.append((self, reach(self, *args)))  # type: ignore[arg-type]
+        keys.append(set(self._keys_done.to_pylist()))  # type: ignore[union-attr]
+        return reads[-1][1]
+
+    def spy_grow(self: StoredSubset, touched: np.ndarray) -> object:
+        reads.append((self, grow(self, touched)))
+        keys.append(set(self._keys_done.to_pylist()))  # type: ignore[union-attr]
+        return reads[-1][1]
+
+    def spy_link(*args: object, **kwargs: object) -> object:
+        if kwargs.get("touched_only"):  # pass 1's link: what the source and its read hold
+            source, first = reads[0]
+            frames = [name for name, value in vars(source).items()
+                      if isinstance(value, pd.DataFrame) and len(value.columns) > 1]  # fmt: skip
+            held.append((len(first.prepared.columns), frames))  # type: ignore[attr-defined]
+        return link(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StoredSubset, "reach", spy_reach)
+    monkeypatch.setattr(StoredSubset, "grow", spy_grow)
+    monkeypatch.setattr(incremental, "_link", spy_link)
+    current = _tonight(records, 5, 4)
+    replace_tables(con, {"clean.records": current})
+    _night(con, current, None, 1, params)
+    assert held == [(0, [])]
+    assert len(keys) == 2 and keys[0] and keys[0] <= keys[1]
+
+
+def test_the_rows_are_read_after_the_pairs_without_a_cache_of_the_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each read reads the stored pairs among its records (DuckDB's largest working memory)
+    before it builds the rows in Python, and scans the rows (and pass 2 its stored pairs, the
+    link's last scan of ``match.pairs``) under a ``memory_limit`` of what DuckDB holds besides
+    cached blocks (plus `SCAN_MARGIN_MIB`): the scanned blocks are let go as it goes, not
+    cached beside what Python holds; the limit is set back after, and the night equals a
+    full rebuild."""
+    from warehouse.db import memory_limit_bytes
+
+    records, _ = make_records(300, seed=19)
+    con = duckdb.connect(config={"memory_limit": "4GiB"})
+    params = _write_all(con, records, None)
+    steps: list[tuple[str, int | None]] = []
+    frame, pairs = StoredSubset._frame, StoredSubset._pairs
+
+    def limit() -> int | None:
+        ((value,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
+        return memory_limit_bytes(str(value))
+
+    def spy_frame(self: StoredSubset, sql: str, params: list[object] | None = None) -> object:
+        if "_sub_full" in sql:
+            steps.append(("rows", limit()))
+        return frame(self, sql, params)
+
+    def spy_pairs(self: StoredSubset, *args: object) -> object:
+        steps.append(("pairs", limit()))
+        return pairs(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StoredSubset, "_frame", spy_frame)
+    monkeypatch.setattr(StoredSubset, "_pairs", spy_pairs)
+    current = _tonight(records, 4, 6)
+    replace_tables(con, {"clean.records": current})
+    _night(con, current, None, 1, params)
+    assert [step for step, _ in steps] == ["pairs", "rows", "pairs", "rows"]
+    from warehouse.match_subset import SCAN_MARGIN_MIB, SUBSET_MEMORY_MIB
+
+    bound = SUBSET_MEMORY_MIB * 2**20
+    # pass 1's pairs under the reach's bound (grow and pass 2 scan match.pairs again);
+    # pass 2's (the link's last scan of match.pairs) and both reads' rows without a cache
+    # (a small warehouse: DuckDB holds a few MiB besides cached blocks)
+    assert steps[0][1] == bound
+    for _, value in steps[1:]:
+        assert value is not None and value < bound and value <= (SCAN_MARGIN_MIB + 64) * 2**20
+    assert limit() == 4 * 2**30
 
 
 def test_the_old_versions_and_flag_groups_are_read_under_the_bound_too(
