@@ -35,7 +35,7 @@ import sys
 import threading
 from types import ModuleType
 
-__all__ = ["DEFERRED", "import_gx"]
+__all__ = ["DEFERRED", "defer_module", "import_gx"]
 
 DEFERRED = ("scipy.stats",)
 """Modules Great Expectations imports at module level that no suite of this project uses."""
