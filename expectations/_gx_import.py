@@ -2,7 +2,7 @@
 
 Importing ``great_expectations`` registers every core expectation, and one of them
 (``expect_column_kl_divergence_to_be_less_than``) imports ``scipy.stats`` at module level:
-≈ 0.8 of the ≈ 2.2 CPU s the import costs every run (``benchmarks/bench_run_startup.py``),
+≈ 0.4–0.8 of the ≈ 2.2 CPU s the import costs every run (``benchmarks/bench_run_startup.py``),
 for a statistics package none of this project's expectations calls (their classes are in
 ``expectations/``: column existence, sets, regexes, JSON, date formats, column counts).
 
