@@ -60,7 +60,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
         "import pandas, dagster",
         "import great_expectations",
     ),
-    "GX as the suites import it (after pandas, dagster; scipy.stats deferred, then frozen)": (
+    "GX as the suites import it (after pandas, dagster; scipy.stats deferred)": (
         "import pandas, dagster; from expectations._gx_import import import_gx",
         "import_gx()",
     ),

@@ -14,21 +14,10 @@ GX or anyone else), with the same result as an eager import. Nothing is deferred
 Python 3.11's lazy module is not guarded against two threads reading its first attribute
 at once; the suites run GX under one lock (``_gx_runner``), and nothing else here reads
 ``scipy.stats``.
-
-Right after that first import the objects alive then (GX's module graph, ≈ 0.6 M objects
-tracked by the cyclic garbage collector: the pydantic classes of every expectation, besides
-the process's other imports) are moved to the collector's permanent generation
-(``gc.freeze``): they live as long as the process, and every later full collection of a run
-would scan them again (≈ 0.1–0.2 CPU s each). Reference counting still frees everything as
-before; only a reference cycle among objects alive at that moment that became garbage later
-would wait for the process's end. The freeze is undone at exit (``gc.unfreeze``, an
-``atexit`` handler), so the interpreter's shutdown collects as usual.
 """
 
 from __future__ import annotations
 
-import atexit
-import gc
 import importlib
 import importlib.util
 import sys
@@ -58,10 +47,6 @@ def import_gx(module: str = "great_expectations") -> ModuleType:
             if "great_expectations" not in sys.modules:
                 for name in DEFERRED:
                     defer_module(name)
-                imported = importlib.import_module(module)
-                gc.freeze()  # GX's module graph: never scanned again (see the module doc)
-                atexit.register(gc.unfreeze)
-                return imported
     return importlib.import_module(module)
 
 
