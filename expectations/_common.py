@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from expectations._gx_import import import_gx
 from expectations._gx_runner import GxCheck
 from expectations.catalog import CHECKS, Layer
 from expectations.outcome import CheckOutcome
@@ -29,7 +30,7 @@ def columns_present(name: str, frame: pd.DataFrame, required: Sequence[str]) -> 
     Returns:
         A check with one ``ExpectColumnToExist`` per column and the missing ones listed.
     """
-    import great_expectations.expectations as gxe
+    gxe = import_gx("great_expectations.expectations")
 
     required = list(dict.fromkeys(required))
     missing = [c for c in required if c not in frame.columns]

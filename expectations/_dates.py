@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pandas as pd
 
 from expectations._common import Results, skipped
+from expectations._gx_import import import_gx
 from expectations._gx_runner import GxCheck, run_checks
 from expectations.settings import QualitySettings
 
@@ -51,7 +52,7 @@ def future_date_results(
         today: the reference date (default: today).
         all_failing: list every offending key under ``observed["failing_keys"]``.
     """
-    import great_expectations.expectations as gxe
+    gxe = import_gx("great_expectations.expectations")
 
     present = [c for c in columns if c in frame.columns]
     if not present or frame.empty or key not in frame.columns:

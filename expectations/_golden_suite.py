@@ -23,6 +23,7 @@ from expectations import reference as ref
 from expectations._common import Results, skipped, to_outcomes
 from expectations._dates import future_date_results
 from expectations._golden_frames import duplicate_flags
+from expectations._gx_import import import_gx
 from expectations._gx_runner import MAX_EXAMPLES, GxCheck, run_checks
 from expectations._sql_checks import (
     columns_result,
@@ -448,7 +449,7 @@ def _shares(con: duckdb.DuckDBPyConnection, table: str, column: str) -> dict[str
 
 def _customer_checks(rows: pd.DataFrame, settings: QualitySettings) -> list[GxCheck]:
     """The per-customer GX checks of ``golden.customers`` (``GOLDEN_ROW_CHECKS`` but dates)."""
-    import great_expectations.expectations as gxe
+    gxe = import_gx("great_expectations.expectations")
 
     key = "customer_id"
     provinces = sorted(ref.PROVINCES | settings.extra_known_provinces)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from expectations._gx_import import import_gx
+
 if TYPE_CHECKING:  # GX takes ~8 s to import: load it only when a suite first runs.
     from great_expectations.data_context import AbstractDataContext
     from great_expectations.expectations import Expectation
@@ -53,7 +55,7 @@ def gx_context() -> AbstractDataContext:
     """
     with _lock:
         if "context" not in _state:
-            import great_expectations as gx
+            gx = import_gx()
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
             context = gx.get_context(mode="ephemeral")
@@ -83,7 +85,7 @@ def run_checks(
     Returns:
         ``{check name: (success, observed)}``.
     """
-    import great_expectations as gx
+    gx = import_gx()
 
     frame = _checked_columns(frame, checks).reset_index(drop=True)
     with _lock:

@@ -29,6 +29,7 @@ import duckdb
 import pandas as pd
 
 from expectations._common import Results, skipped, to_outcomes
+from expectations._gx_import import import_gx
 from expectations._gx_runner import GxCheck, run_checks
 from expectations.outcome import CheckOutcome
 from expectations.settings import QualitySettings
@@ -158,7 +159,7 @@ class _Facts:
         return pd.DataFrame(data).astype("string")
 
     def checks(self, results: Results) -> list[GxCheck]:
-        import great_expectations.expectations as gxe
+        gxe = import_gx("great_expectations.expectations")
 
         names = [n for n in dict.fromkeys(c for c, _, _ in self.rows) if n not in results]
         return [

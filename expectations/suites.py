@@ -22,6 +22,7 @@ from expectations._golden_suite import (
     validate_golden,
     validate_golden_tables,
 )
+from expectations._gx_import import import_gx
 from expectations._gx_runner import GxCheck, build_docs_site, run_checks
 from expectations._offline_docs import make_offline
 from expectations._sql_checks import (
@@ -187,7 +188,7 @@ def _row_results(
     all_failing: bool,
 ) -> Results:
     """The per-record clean checks (``ROW_CHECKS``) over ``records`` (GX, two in SQL)."""
-    import great_expectations.expectations as gxe
+    gxe = import_gx("great_expectations.expectations")
 
     industries = sorted(known_industry_codes or ref.INDUSTRY_SECTIONS)
     provinces = sorted(ref.PROVINCES | settings.extra_known_provinces)
@@ -308,7 +309,7 @@ def build_data_docs(folder: Path) -> Path:
 
 def _credit_code_flags(records: pd.DataFrame, all_failing: bool = False) -> Results:
     """Check ``credit_code_valid`` against the GB 32100 check digit (``clean.credit_codes``)."""
-    import great_expectations.expectations as gxe
+    gxe = import_gx("great_expectations.expectations")
 
     name = "clean_credit_code_flag_consistent"
     if not {"credit_code", "credit_code_valid", "record_key"} <= set(records.columns):

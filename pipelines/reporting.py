@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ import duckdb
 
 from expectations import build_data_docs
 from expectations.report import RunSummary, render_quality_report
+from warehouse.db import table_exists
 from warehouse.report_figures import (
     clean_rows_per_source,
     cluster_sizes,
@@ -29,6 +31,10 @@ from .settings import ArchiveConfig
 from .stages import check_outcomes, ensure_dir, run_stats
 
 log = logging.getLogger("customer_archive")
+
+MatchFigures = tuple[list[tuple[float, int]] | None, dict[int, int] | None]
+_MATCH_FIGURES: dict[tuple, MatchFigures] = {}  # at most one: the last report's
+_MATCH_FIGURES_LOCK = threading.Lock()
 
 
 def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
@@ -104,8 +110,7 @@ def write_run_report(
         summary,
         _history(con, run_id),
         check_outcomes(con, run_id),
-        score_histogram(con),
-        cluster_sizes(con),
+        *_match_figures(con, cfg, run_id),
         data_docs_href=href,
     )
     path = folder / "report.html"
@@ -115,6 +120,35 @@ def write_run_report(
     latest = cfg.resolve(cfg.reports_dir) / "latest.txt"
     latest.write_text(str(path), encoding="utf-8")
     return path
+
+
+def _match_figures(con: duckdb.DuckDBPyConnection, cfg: ArchiveConfig, run_id: str) -> MatchFigures:
+    """The report's figures of the match tables: the score histogram and the cluster sizes.
+
+    Both read every row of ``match.pairs`` / ``match.clusters`` (cold at 1 M: the blocks are
+    decrypted again), and a run writes those tables only in its match stage, so a run's
+    second report (the snapshot step's, after the golden suite's) takes the first one's
+    figures, in this process. They are reused only for the same warehouse, run and match
+    tables: the latest ``ops.match_runs`` entry (every link records one in the transaction that
+    writes the tables) and both tables' row counts; anything else computes them again.
+    """
+    if not (table_exists(con, "ops.match_runs") and table_exists(con, "match.pairs")
+            and table_exists(con, "match.clusters")):  # fmt: skip
+        return score_histogram(con), cluster_sizes(con)
+    head = con.execute(
+        "SELECT (SELECT max(seq) FROM ops.match_runs),"
+        " (SELECT run_id FROM ops.match_runs ORDER BY seq DESC LIMIT 1),"
+        " (SELECT count(*) FROM match.pairs), (SELECT count(*) FROM match.clusters)"
+    ).fetchall()[0]
+    key = (str(cfg.resolve(cfg.warehouse)), run_id, *head)
+    with _MATCH_FIGURES_LOCK:
+        figures = _MATCH_FIGURES.get(key)
+    if figures is None:
+        figures = (score_histogram(con), cluster_sizes(con))
+        with _MATCH_FIGURES_LOCK:
+            _MATCH_FIGURES.clear()
+            _MATCH_FIGURES[key] = figures
+    return figures
 
 
 class _JsonLines(logging.Handler):
