@@ -56,6 +56,7 @@ browser-deps:
 ## test: lint and the whole test suite (what CI runs)
 test: $(STAMP) browser-deps fonts
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

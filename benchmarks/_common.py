@@ -63,12 +63,18 @@ def code_version() -> str:
         return os.environ["BENCH_CODE_VERSION"]
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-            capture_output=True, text=True, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
@@ -165,7 +171,7 @@ def run_child(argv: list[str], cwd: Path = ROOT, python: str | None = None) -> d
     result: dict[str, Any] | None = None
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
-            result = json.loads(line[len(RESULT_PREFIX):])
+            result = json.loads(line[len(RESULT_PREFIX) :])
         else:
             print("    | " + line, flush=True)
     if proc.returncode != 0 or result is None:
@@ -309,9 +315,7 @@ class StepPhases:
                 return _f(*args, **kwargs)
             finally:
                 self.cpu[label] = self.cpu.get(label, 0.0) + process_cpu() - started
-                self.thread_cpu[label] = (
-                    self.thread_cpu.get(label, 0.0) + time.thread_time() - own
-                )
+                self.thread_cpu[label] = self.thread_cpu.get(label, 0.0) + time.thread_time() - own
                 self.wall[label] = self.wall.get(label, 0.0) + time.perf_counter() - clock
                 self.stack.pop()
 
@@ -417,12 +421,14 @@ def compare_stage_runs(
         main = [r.get("main_cpu_s", 0.0) for r in done]
         wall = [r["wall_s"] for r in done]
         peak = [r["peak_mb"] for r in done]
-        print(f"{code}: {len(done)} runs, CPU s median {statistics.median(cpu):.2f}"
-              f" ({min(cpu):.2f}-{max(cpu):.2f}), main-thread CPU s median"
-              f" {statistics.median(main):.2f} ({min(main):.2f}-{max(main):.2f}), wall s median"
-              f" {statistics.median(wall):.2f} ({min(wall):.2f}-{max(wall):.2f}),"
-              f" peak MB median {statistics.median(peak):.0f}"
-              f" ({min(peak):.0f}-{max(peak):.0f}), stats {json.dumps(done[0]['stats'])}")
+        print(
+            f"{code}: {len(done)} runs, CPU s median {statistics.median(cpu):.2f}"
+            f" ({min(cpu):.2f}-{max(cpu):.2f}), main-thread CPU s median"
+            f" {statistics.median(main):.2f} ({min(main):.2f}-{max(main):.2f}), wall s median"
+            f" {statistics.median(wall):.2f} ({min(wall):.2f}-{max(wall):.2f}),"
+            f" peak MB median {statistics.median(peak):.0f}"
+            f" ({min(peak):.0f}-{max(peak):.0f}), stats {json.dumps(done[0]['stats'])}"
+        )
     print(f"load average at the end: {os.getloadavg()}")
 
 
@@ -441,20 +447,39 @@ def stage_bench_main(
     times every DuckDB statement (``BENCH_STAGE_SQL=1`` for the children)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("state", type=Path, nargs="?")
-    parser.add_argument("--prepare", type=int, metavar="RECORDS",
-                        help=f"prepare STATES/pre{stage}-RECORDS from the cached bench data")
-    parser.add_argument("--full", action="store_true",
-                        help=f"with --prepare: stop the full run before its {stage} stage"
-                        f" (STATES/pre{stage}-full-RECORDS), not the nightly")
-    parser.add_argument("--states", type=Path, default=ROOT / "data" / "states",
-                        help="where --prepare puts the state")
+    parser.add_argument(
+        "--prepare",
+        type=int,
+        metavar="RECORDS",
+        help=f"prepare STATES/pre{stage}-RECORDS from the cached bench data",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"with --prepare: stop the full run before its {stage} stage"
+        f" (STATES/pre{stage}-full-RECORDS), not the nightly",
+    )
+    parser.add_argument(
+        "--states",
+        type=Path,
+        default=ROOT / "data" / "states",
+        help="where --prepare puts the state",
+    )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--code", type=Path, nargs="+", default=[ROOT],
-                        help="checkout(s) to import from; several alternate, repeat by repeat")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        nargs="+",
+        default=[ROOT],
+        help="checkout(s) to import from; several alternate, repeat by repeat",
+    )
     parser.add_argument("--profile", type=Path, help="cProfile stats of the first repeat")
     if sql:
-        parser.add_argument("--sql", action="store_true",
-                            help="time every DuckDB statement (a connection proxy; adds overhead)")
+        parser.add_argument(
+            "--sql",
+            action="store_true",
+            help="time every DuckDB statement (a connection proxy; adds overhead)",
+        )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -468,8 +493,16 @@ def stage_bench_main(
         parser.error("give a prepared state (or --prepare RECORDS)")
     if sql and args.sql:
         os.environ["BENCH_STAGE_SQL"] = "1"  # the workers inherit it
-    compare_stage_runs(script, args.state.resolve(), [c.resolve() for c in args.code],
-                       args.repeat, args.profile, prefix=prefix, stage=stage, tables=tables)
+    compare_stage_runs(
+        script,
+        args.state.resolve(),
+        [c.resolve() for c in args.code],
+        args.repeat,
+        args.profile,
+        prefix=prefix,
+        stage=stage,
+        tables=tables,
+    )
 
 
 _CODE_COLUMNS = frozenset({"prepared_version"})
@@ -486,8 +519,7 @@ def table_hashes(con: Any, where: str) -> dict[str, str]:
 
     out = {}
     tables = con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
-        f" WHERE {where} ORDER BY 1"
+        f"SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE {where} ORDER BY 1"
     ).fetchall()
     for (name,) in tables:
         described = con.sql(f"SELECT * FROM {name} LIMIT 0")

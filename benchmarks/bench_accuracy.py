@@ -181,8 +181,7 @@ def derive_department(work: Path, truth_csv: Path, seed: int = 12) -> Path:
                 for i in range(n)
             ],
             "开票日期": (
-                pd.Timestamp("2024-01-01")
-                + pd.to_timedelta(rng.integers(0, 600, n), unit="D")
+                pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D")
             ).strftime("%Y年%m月%d日"),
             "价税合计": pick[columns["txn_amount"]].to_numpy(),
         }

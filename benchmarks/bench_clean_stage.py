@@ -54,7 +54,6 @@ _PHASES = (
 a step missing from a checkout is skipped)."""
 
 
-
 class _SqlTimes:
     """CPU seconds (process clock: DuckDB's threads included) per SQL text, summed over its
     ``execute``/``sql`` call and the fetches of its result."""
@@ -78,8 +77,20 @@ class _Timed:
     """A DuckDB connection or relation whose query methods are timed under one SQL text."""
 
     _QUERY = frozenset({"execute", "sql", "query"})
-    _FETCH = frozenset({"fetchall", "fetchone", "fetchdf", "df", "to_df", "arrow",
-                        "to_arrow_table", "fetch_arrow_table", "fetchnumpy", "to_table"})
+    _FETCH = frozenset(
+        {
+            "fetchall",
+            "fetchone",
+            "fetchdf",
+            "df",
+            "to_df",
+            "arrow",
+            "to_arrow_table",
+            "fetch_arrow_table",
+            "fetchnumpy",
+            "to_table",
+        }
+    )
 
     def __init__(self, target: Any, times: _SqlTimes, sql: str = "") -> None:
         self._target, self._times, self._sql = target, times, sql
@@ -118,6 +129,7 @@ def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
     run_date = max(dt.date.fromisoformat(p.name) for p in (project / "landing").glob("*/*"))
     ctx = RunContext(config=cfg, run_id=str(run_id), run_date=run_date)
     times = _SqlTimes()
+
     def opened() -> Any:
         con = open_warehouse(cfg)
         if os.environ.get("BENCH_STAGE_CHECKPOINT") == "1":
@@ -141,8 +153,9 @@ def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
 
 
 def main() -> None:
-    _common.stage_bench_main(__doc__ or "", Path(__file__).resolve(), "clean", "clean.*",
-                             _PREFIX, worker, sql=True)
+    _common.stage_bench_main(
+        __doc__ or "", Path(__file__).resolve(), "clean", "clean.*", _PREFIX, worker, sql=True
+    )
 
 
 if __name__ == "__main__":

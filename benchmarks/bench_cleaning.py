@@ -198,25 +198,46 @@ def _stage_side_by_side(args: argparse.Namespace) -> None:
 def main() -> None:
     """Run the benchmark and print a JSON line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--workdir", type=Path,
-                        help="a kept bench_pipeline run folder: time its full clean stage")
-    parser.add_argument("--code", action="append",
-                        help="with --workdir: a code tree to run (repeatable; default: this one)")
-    parser.add_argument("--workers", type=int, action="append",
-                        help="with --workdir: scale.clean_workers (repeatable; default 1)")
+    parser.add_argument(
+        "--workdir", type=Path, help="a kept bench_pipeline run folder: time its full clean stage"
+    )
+    parser.add_argument(
+        "--code",
+        action="append",
+        help="with --workdir: a code tree to run (repeatable; default: this one)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        help="with --workdir: scale.clean_workers (repeatable; default 1)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="with --workdir: runs of each")
-    parser.add_argument("--chunk", type=int,
-                        help="with --workdir: scale.clean_chunk_records (default: the config's)")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        help="with --workdir: scale.clean_chunk_records (default: the config's)",
+    )
     parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--base", type=int, default=10_000)
-    parser.add_argument("--stage1m", action="store_true",
-                        help="clean the exported raw layer of the 1 M run (data/bench/stage1m)")
-    parser.add_argument("--per-source", type=int, default=0,
-                        help="with --stage1m: first N rows of each source (0 = all)")
-    parser.add_argument("--compare", action="store_true",
-                        help="with --stage1m and all rows: compare with the exported clean "
-                        "layer; with --workdir: with the clean.* tables the kept run wrote")
+    parser.add_argument(
+        "--stage1m",
+        action="store_true",
+        help="clean the exported raw layer of the 1 M run (data/bench/stage1m)",
+    )
+    parser.add_argument(
+        "--per-source",
+        type=int,
+        default=0,
+        help="with --stage1m: first N rows of each source (0 = all)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="with --stage1m and all rows: compare with the exported clean "
+        "layer; with --workdir: with the clean.* tables the kept run wrote",
+    )
     args = parser.parse_args()  # fmt: skip
     if args.workdir and args.once:
         workers = (args.workers or [1])[0]

@@ -68,12 +68,16 @@ def run(entities: int, seed: int, incremental_share: float, incremental: bool = 
     result = link_records(records)
     link_s = time.perf_counter() - started
     print(result.blocking_stats.to_string(index=False))
-    print(f"candidate pairs {len(result.pairs):,}; blocking recall "
-          f"{blocking_recall(result.pairs, truth):.4f}; review queue {len(result.review_queue):,}")
+    print(
+        f"candidate pairs {len(result.pairs):,}; blocking recall "
+        f"{blocking_recall(result.pairs, truth):.4f}; review queue {len(result.review_queue):,}"
+    )
     print(f"pairwise {pairwise_scores(result.clusters, truth)}")
     print(f"b-cubed  {bcubed_scores(result.clusters, truth)}")
-    print(f"dedupe full run {link_s:.2f}s; EM iterations {result.params.iterations}; "
-          f"λ={result.params.prior:.3f}")
+    print(
+        f"dedupe full run {link_s:.2f}s; EM iterations {result.params.iterations}; "
+        f"λ={result.params.prior:.3f}"
+    )
     if not incremental:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {peak:.0f} MB\n")
@@ -82,9 +86,7 @@ def run(entities: int, seed: int, incremental_share: float, incremental: bool = 
     new = sample.assign(record_key="inc:" + sample["record_key"])
     base = records
     started = time.perf_counter()
-    inc = link_incremental(
-        new, base, result.pairs, None, None, result.params, previous=result
-    )
+    inc = link_incremental(new, base, result.pairs, None, None, result.params, previous=result)
     inc_s = time.perf_counter() - started
     started = time.perf_counter()
     full = link_records(pd.concat([base, new], ignore_index=True), params=result.params)
@@ -94,8 +96,10 @@ def run(entities: int, seed: int, incremental_share: float, incremental: bool = 
         return set(c.groupby("cluster_key")["record_key"].apply(frozenset))
 
     same = part(inc.clusters) == part(full.clusters)
-    print(f"incremental (+{incremental_share:.0%}) {inc_s:.2f}s = {inc_s / link_s:.1%} of full; "
-          f"full rebuild with same params {full_s:.2f}s; same clusters: {same}")
+    print(
+        f"incremental (+{incremental_share:.0%}) {inc_s:.2f}s = {inc_s / link_s:.1%} of full; "
+        f"full rebuild with same params {full_s:.2f}s; same clusters: {same}"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MB\n")
 
@@ -107,7 +111,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--incremental-share", type=float, default=0.01)
     parser.add_argument(
-        "--no-incremental", action="store_true",
+        "--no-incremental",
+        action="store_true",
         help="only the full link (large sizes: skip the incremental run and the rebuild)",
     )
     args = parser.parse_args()

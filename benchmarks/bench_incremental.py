@@ -56,43 +56,61 @@ def _same(a: LinkResult, b: LinkResult) -> bool:
     return a.pairs[cols].equals(b.pairs[cols]) and a.clusters.equals(b.clusters)
 
 
-def run(entities: int, seed: int, share: float, shards: int, workers: int,
-        cache: Path | None) -> None:
+def run(
+    entities: int, seed: int, share: float, shards: int, workers: int, cache: Path | None
+) -> None:
     """Print full / incremental / sharded figures for one size."""
     records, truth = _records(entities, seed, cache)
     print(f"## {entities:,} entities, {len(records):,} records", flush=True)
     full, full_s, full_cpu = _timed(link_records, records)
     full_rss = _rss_mb()
-    print(f"full        {full_s:7.1f} s wall {full_cpu:7.1f} s CPU  peak RSS {full_rss:,.0f} MB  "
-          f"pairs {len(full.pairs):,}", flush=True)
-    print(f"pairwise {pairwise_scores(full.clusters, truth)}; "
-          f"b-cubed {bcubed_scores(full.clusters, truth)}", flush=True)
+    print(
+        f"full        {full_s:7.1f} s wall {full_cpu:7.1f} s CPU  peak RSS {full_rss:,.0f} MB  "
+        f"pairs {len(full.pairs):,}",
+        flush=True,
+    )
+    print(
+        f"pairwise {pairwise_scores(full.clusters, truth)}; "
+        f"b-cubed {bcubed_scores(full.clusters, truth)}",
+        flush=True,
+    )
     sample = records.sample(frac=share, random_state=seed)
     new = sample.assign(record_key="inc:" + sample["record_key"])
     everything = pd.concat([records, new], ignore_index=True)
     inc, inc_s, inc_cpu = _timed(
         link_incremental, new, records, full.pairs, None, None, full.params, previous=full
     )
-    print(f"incremental {inc_s:7.1f} s wall {inc_cpu:7.1f} s CPU  (+{share:.0%} = {len(new):,} "
-          f"records) = {inc_s / full_s:.1%} of full wall, {inc_cpu / full_cpu:.1%} of CPU",
-          flush=True)
+    print(
+        f"incremental {inc_s:7.1f} s wall {inc_cpu:7.1f} s CPU  (+{share:.0%} = {len(new):,} "
+        f"records) = {inc_s / full_s:.1%} of full wall, {inc_cpu / full_cpu:.1%} of CPU",
+        flush=True,
+    )
     frames, frames_s, frames_cpu = _timed(
         link_incremental, new, records, full.pairs, None, None, full.params, full.prepared
     )
-    print(f"incremental from stored frames (pipeline path) {frames_s:.1f} s wall "
-          f"{frames_cpu:.1f} s CPU = {frames_s / full_s:.1%} of full", flush=True)
+    print(
+        f"incremental from stored frames (pipeline path) {frames_s:.1f} s wall "
+        f"{frames_cpu:.1f} s CPU = {frames_s / full_s:.1%} of full",
+        flush=True,
+    )
     del frames
     rebuild, rebuild_s, _ = _timed(link_records, everything, params=full.params)
-    print(f"full rebuild with same params {rebuild_s:.1f} s; incremental == rebuild: "
-          f"{_same(inc, rebuild)}", flush=True)
+    print(
+        f"full rebuild with same params {rebuild_s:.1f} s; incremental == rebuild: "
+        f"{_same(inc, rebuild)}",
+        flush=True,
+    )
     del inc
     with ProcessPoolExecutor(max_workers=workers) as pool:
         sharded, sh_s, sh_cpu = _timed(
             link_sharded, everything, None, None, full.params, shards=shards, executor=pool
         )
-    print(f"sharded ({shards} shards, {workers} workers) {sh_s:.1f} s wall "
-          f"{sh_cpu:.1f} s CPU in parent; sharded == single-process: {_same(sharded, rebuild)}; "
-          f"worker peak RSS {_rss_mb(resource.RUSAGE_CHILDREN):,.0f} MB", flush=True)
+    print(
+        f"sharded ({shards} shards, {workers} workers) {sh_s:.1f} s wall "
+        f"{sh_cpu:.1f} s CPU in parent; sharded == single-process: {_same(sharded, rebuild)}; "
+        f"worker peak RSS {_rss_mb(resource.RUSAGE_CHILDREN):,.0f} MB",
+        flush=True,
+    )
     print(f"peak RSS of this process {_rss_mb():,.0f} MB\n", flush=True)
 
 
@@ -104,8 +122,12 @@ def main() -> None:
     parser.add_argument("--incremental-share", type=float, default=0.01)
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="directory to cache cleaned demo records as Parquet")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="directory to cache cleaned demo records as Parquet",
+    )
     args = parser.parse_args()
     for n in args.entities:
         run(n, args.seed, args.incremental_share, args.shards, args.workers, args.cache)

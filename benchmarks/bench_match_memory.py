@@ -319,14 +319,16 @@ def main() -> None:
     parser.add_argument("--stage", choices=["match", "clean"], default="match")
     parser.add_argument("--chunk", type=int, help="scale.clean_chunk_records (--stage clean)")
     parser.add_argument(
-        "--profile", type=Path,
+        "--profile",
+        type=Path,
         help="profile the stage with pyinstrument (not a project dependency: pip install it "
         "into the venv) and write its text report here (HTML beside it); the figures then "
         "include the profiler's overhead",
     )
     parser.add_argument("--workers", type=int, help="scale.workers for the run (default: as set)")
     parser.add_argument(
-        "--code", type=Path,
+        "--code",
+        type=Path,
         help="a checkout (e.g. a `git archive` of main) whose packages run the stage instead of "
         "this one's: before/after side by side with the same benchmark",
     )
@@ -409,8 +411,10 @@ def main() -> None:
         f"(+{peak - before:,.0f} MB); ru_maxrss {maxrss:,.0f} MB"
     )
     print(f"DuckDB buffer memory at the end (MB): {dict(duck)}")
-    print("at the stage's peak sample:", {k: round(v) if isinstance(v, float) else v
-                                          for k, v in sampler.at_peak.items()})
+    print(
+        "at the stage's peak sample:",
+        {k: round(v) if isinstance(v, float) else v for k, v in sampler.at_peak.items()},
+    )
     if same is not None:
         print(f"{args.stage} tables identical to the kept run's:", same)
     print("| phase | RSS at start MB | peak MB | peak above stage start MB | CPU s | wall s |")
@@ -419,10 +423,19 @@ def main() -> None:
     for label in sampler.order:
         start, top = sampler.starts[label], sampler.peaks.get(label, sampler.starts[label])
         pcpu, pwall = sampler.cpu.get(label, 0.0), sampler.wall.get(label, 0.0)
-        print(f"| {label} | {start:,.0f} | {top:,.0f} | {top - before:+,.0f} | {pcpu:.2f} |"
-              f" {pwall:.2f} |")
-        rows.append({"phase": label, "start_mb": round(start), "peak_mb": round(top),
-                     "cpu_s": round(pcpu, 2), "wall_s": round(pwall, 2)})
+        print(
+            f"| {label} | {start:,.0f} | {top:,.0f} | {top - before:+,.0f} | {pcpu:.2f} |"
+            f" {pwall:.2f} |"
+        )
+        rows.append(
+            {
+                "phase": label,
+                "start_mb": round(start),
+                "peak_mb": round(top),
+                "cpu_s": round(pcpu, 2),
+                "wall_s": round(pwall, 2),
+            }
+        )
     if args.json:
         args.json.write_text(
             json.dumps(

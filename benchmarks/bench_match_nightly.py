@@ -321,20 +321,35 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000, help="the bench data set")
     parser.add_argument("--base", type=int, help="records of it to use (default: all)")
     parser.add_argument("--changed", type=int, help="records held back (default: 1 %%)")
-    parser.add_argument("--modified", type=int, default=0,
-                        help="records whose contact changes on the night (default: none)")
-    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
-                        help="steps to run (default: all; the full link is made when missing)")
-    parser.add_argument("--baseline", type=Path,
-                        help="a source tree of the code to compare the subset step with")
+    parser.add_argument(
+        "--modified",
+        type=int,
+        default=0,
+        help="records whose contact changes on the night (default: none)",
+    )
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        choices=STEPS,
+        default=list(STEPS),
+        help="steps to run (default: all; the full link is made when missing)",
+    )
+    parser.add_argument(
+        "--baseline", type=Path, help="a source tree of the code to compare the subset step with"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each subset variant")
-    parser.add_argument("--append", action="store_true",
-                        help="append the side-by-side table to BENCHMARKS.md")
+    parser.add_argument(
+        "--append", action="store_true", help="append the side-by-side table to BENCHMARKS.md"
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = OUT_ROOT / "data" / "bench" / str(args.records)
-    work = OUT_ROOT / "data" / "bench_match" / (
-        f"{args.records}-{args.base}-{args.changed}-{args.modified}")
+    work = (
+        OUT_ROOT
+        / "data"
+        / "bench_match"
+        / (f"{args.records}-{args.base}-{args.changed}-{args.modified}")
+    )
     work.mkdir(parents=True, exist_ok=True)
     if args.step:
         _child(args.step, data, work, args)
@@ -357,8 +372,11 @@ def main() -> None:
             for variant, code in variants.items() if step == "subset" else [("this", None)]:
                 name = step if variant == "this" else f"{step}-{variant}"
                 command = [__file__, "--records", str(args.records), "--step", name]
-                for flag, value in (("--base", args.base), ("--changed", args.changed),
-                                    ("--modified", args.modified)):
+                for flag, value in (
+                    ("--base", args.base),
+                    ("--changed", args.changed),
+                    ("--modified", args.modified),
+                ):
                     if value is not None:
                         command += [flag, str(value)]
                 if step != "subset":
@@ -377,9 +395,14 @@ def main() -> None:
         print(table)
         if args.append:
             facts["code"] = facts.get("code", "") + (
-                f" vs the baseline tree {args.baseline}" if args.baseline else "")
-            append_section(section_header("Nightly match stage: reached records and rows"
-                                          " written", command_line(), facts) + table)
+                f" vs the baseline tree {args.baseline}" if args.baseline else ""
+            )
+            append_section(
+                section_header(
+                    "Nightly match stage: reached records and rows written", command_line(), facts
+                )
+                + table
+            )
 
 
 if __name__ == "__main__":

@@ -121,9 +121,7 @@ def _finish(work: Path, shards: int) -> dict[str, Any]:
 
     with (work / "setup.pkl").open("rb") as fh:
         setup = pickle.load(fh)
-    results = [
-        pickle.loads((work / f"result_{s:04d}.pkl").read_bytes()) for s in range(shards)
-    ]
+    results = [pickle.loads((work / f"result_{s:04d}.pkl").read_bytes()) for s in range(shards)]
     if hasattr(shard_mod, "finish_compact"):
         # as `match_finish` runs it: the pairs stay numbers (written a batch at a time)
         compact = shard_mod.finish_compact(setup, MatchSettings(), results)
@@ -133,7 +131,8 @@ def _finish(work: Path, shards: int) -> dict[str, Any]:
             # the review queue's fields from the staged rows, and the rows streamed through
             # as the write streams them into match.prepared
             shard_mod.fill_review_fields(
-                compact.review_queue, compact.prepared["record_key"],
+                compact.review_queue,
+                compact.prepared["record_key"],
                 lambda at, columns: shard_mod.prepared_rows(staged, at, columns),
             )
             for _ in shard_mod.read_prepared_file(staged):
@@ -170,8 +169,10 @@ def _make_records(records: int, out: Path) -> dict[str, Any]:
     folder = Path(prepare_data(records, 42, 0.01)["folder"])
     cfg = load_sources_config(HERE.parent / "sources" / "sources.yml", landing_dir=folder / "base")
     raw = pd.concat(
-        [ingest_source(s, cfg.landing_dir, "bench", "2026-11-23T02:00:00").rows
-         for s in cfg.sources],
+        [
+            ingest_source(s, cfg.landing_dir, "bench", "2026-11-23T02:00:00").rows
+            for s in cfg.sources
+        ],
         ignore_index=True,
     )
     options = CleaningOptions(
@@ -204,8 +205,11 @@ def main() -> None:
     parser.add_argument("--records-file", help="clean records (default data/bench/<n>/…)")
     parser.add_argument("--make-records", help="write the clean records of --records here")
     parser.add_argument("--shards", type=int, default=10)
-    parser.add_argument("--reuse-params", action="store_true",
-                        help="score with the params a previous run of this size wrote")
+    parser.add_argument(
+        "--reuse-params",
+        action="store_true",
+        help="score with the params a previous run of this size wrote",
+    )
     parser.add_argument("--code", help="run the steps with this exported commit's code")
     parser.add_argument("--work", default=None, help="scratch folder (removed afterwards)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
@@ -227,14 +231,23 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     print(json.dumps(machine_facts()), flush=True)
-    common = ["--records-file", str(records_file), "--shards", str(args.shards),
-              "--work", str(work), "--code", str(code)]
+    common = [
+        "--records-file",
+        str(records_file),
+        "--shards",
+        str(args.shards),
+        "--work",
+        str(work),
+        "--code",
+        str(code),
+    ]
     if args.reuse_params:
         common.append("--reuse-params")
     steps: dict[str, dict[str, Any]] = {}
     for step in ["prepare", *map(str, range(args.shards)), "finish"]:
-        steps[step] = run_child([str(HERE / "bench_match_shards.py"), "--step", step, *common],
-                                cwd=code, python=python)
+        steps[step] = run_child(
+            [str(HERE / "bench_match_shards.py"), "--step", step, *common], cwd=code, python=python
+        )
         print(step, json.dumps(steps[step]), flush=True)
         if step == "prepare":
             disk = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())

@@ -50,6 +50,7 @@ class _StatementTimes(_SqlTimes):
         text = " ".join(sql.split())
         super().add(text if len(text) <= 160 else f"{text[:90]} … {text[-70:]}", seconds, call)
 
+
 _PREFIX = "MATCH-STAGE-RESULT "
 _PHASES = (
     ("pipelines.stages.match", "match_inputs", "plan"),
@@ -72,8 +73,6 @@ _PHASES = (
 )
 """(module, function, label) of the steps the peak is located in (innermost running wins;
 a step missing from a checkout is skipped)."""
-
-
 
 
 def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
@@ -140,8 +139,9 @@ def main() -> None:
         at = sys.argv.index("--reach-cache")
         os.environ[_REACH_CACHE] = sys.argv[at + 1]
         del sys.argv[at : at + 2]
-    _common.stage_bench_main(__doc__ or "", Path(__file__).resolve(), "match", "match.*",
-                             _PREFIX, worker, sql=True)
+    _common.stage_bench_main(
+        __doc__ or "", Path(__file__).resolve(), "match", "match.*", _PREFIX, worker, sql=True
+    )
 
 
 if __name__ == "__main__":

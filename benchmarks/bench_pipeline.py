@@ -67,7 +67,14 @@ XLSX_MAX_ROWS = 1_000_000
 GEN_BATCH_ENTITIES = 1_000_000
 DELTA_DATE = "2026-11-24"
 STAGES = (
-    "ingest", "clean", "match", "golden", "quality", "publish", "snapshot", "report",
+    "ingest",
+    "clean",
+    "match",
+    "golden",
+    "quality",
+    "publish",
+    "snapshot",
+    "report",
     "orchestration",
 )
 
@@ -108,7 +115,7 @@ def _write_delivery(
     service_rows = 0
     for part in range(parts):  # an XLSX sheet holds 1,048,576 rows: larger exports are split
         rows = np.zeros(len(service.frame), dtype=bool)
-        rows[part * XLSX_MAX_ROWS:(part + 1) * XLSX_MAX_ROWS] = True
+        rows[part * XLSX_MAX_ROWS : (part + 1) * XLSX_MAX_ROWS] = True
         chunk = service if parts == 1 else _split_table(service, rows)[1]
         name = f"tickets{suffix}.xlsx" if part == 0 else f"tickets{suffix}_{part + 1}.xlsx"
         service_rows += write_service_xlsx(
@@ -138,8 +145,11 @@ def _batch_ids(tables: dict[str, Any], truth: Any, batch: int) -> tuple[dict[str
 
     def tag(values: Any) -> Any:
         text = pd.Series(values, dtype=object).astype(str)
-        return (text.str.extract(r"^([A-Za-z]*)", expand=False) + str(batch)
-                + text.str.replace(r"^[A-Za-z]*", "", regex=True)).to_numpy(dtype=object)
+        return (
+            text.str.extract(r"^([A-Za-z]*)", expand=False)
+            + str(batch)
+            + text.str.replace(r"^[A-Za-z]*", "", regex=True)
+        ).to_numpy(dtype=object)
 
     for source, table in tables.items():
         column = _ID_COLUMN[source]
@@ -177,10 +187,18 @@ def _generate_batch(
     delta = _write_delivery(delta_tables, folder / "delta", DELTA_DATE, suffix)
     truth.to_csv(folder / f"truth_{batch}.csv", index=False, lineterminator="\n")
     write_s = time.perf_counter() - started
-    print(f"  generated batch {batch + 1} ({entities:,} entities): {gen_s:.0f} s generating, "
-          f"{write_s:.0f} s writing, peak RSS {peak_rss_mb():,.0f} MB", flush=True)
-    result = {"base_counts": base, "delta_counts": delta, "generate_seconds": gen_s,
-              "write_seconds": write_s, "peak_rss_mb": peak_rss_mb()}
+    print(
+        f"  generated batch {batch + 1} ({entities:,} entities): {gen_s:.0f} s generating, "
+        f"{write_s:.0f} s writing, peak RSS {peak_rss_mb():,.0f} MB",
+        flush=True,
+    )
+    result = {
+        "base_counts": base,
+        "delta_counts": delta,
+        "generate_seconds": gen_s,
+        "write_seconds": write_s,
+        "peak_rss_mb": peak_rss_mb(),
+    }
     # written last: a batch with this file is complete (an interrupted generation resumes)
     (folder / f"batch_{batch}.json").write_text(json.dumps(result), encoding="utf-8")
     return result
@@ -223,8 +241,11 @@ def prepare_data(records: int, seed: int, delta_share: float, jobs: int = 1) -> 
     sizes = [entities // batches + (1 if b < entities % batches else 0) for b in range(batches)]
     base_counts: dict[str, int] = {}
     delta_counts: dict[str, int] = {}
-    finished = {b: json.loads((folder / f"batch_{b}.json").read_text(encoding="utf-8"))
-                for b in range(batches) if (folder / f"batch_{b}.json").exists()}
+    finished = {
+        b: json.loads((folder / f"batch_{b}.json").read_text(encoding="utf-8"))
+        for b in range(batches)
+        if (folder / f"batch_{b}.json").exists()
+    }
     args = [(folder, b, sizes[b], seed, delta_share) for b in range(batches) if b not in finished]
     if jobs > 1 and len(args) > 1:  # batches are independent: generate them side by side
         import multiprocessing
@@ -233,8 +254,9 @@ def prepare_data(records: int, seed: int, delta_share: float, jobs: int = 1) -> 
         context = multiprocessing.get_context("spawn")
         # each worker in its own session: the kernel's autogroup scheduler shares the CPU
         # between sessions, so workers of one session would only split one session's share
-        with ProcessPoolExecutor(min(jobs, len(args)), mp_context=context,
-                                 initializer=os.setsid) as pool:
+        with ProcessPoolExecutor(
+            min(jobs, len(args)), mp_context=context, initializer=os.setsid
+        ) as pool:
             done = list(pool.map(_generate_batch, *zip(*args, strict=True)))
     else:
         done = [_generate_batch(*a) for a in args]
@@ -301,9 +323,9 @@ def _full_redelivery(meta: dict[str, Any]) -> None:
                 new_lines = delta_bytes.splitlines(True)[1:]
                 delta.write_bytes(base_bytes + b"".join(new_lines))
         # every base file of the source is delivered again (one file per generator batch)
-        meta["redelivered_records"] = meta.get("redelivered_records", 0) + meta[
-            "base_counts"
-        ].get(source.name, 0)
+        meta["redelivered_records"] = meta.get("redelivered_records", 0) + meta["base_counts"].get(
+            source.name, 0
+        )
     meta["full_redelivery"] = True
     saved = {k: v for k, v in meta.items() if k != "cached"}
     (folder / "meta.json").write_text(json.dumps(saved, indent=2), encoding="utf-8")
@@ -322,10 +344,22 @@ def _write_config(workdir: Path, landing: Path, scale: dict[str, Any] | None = N
     return write_project_config(
         workdir,
         landing,
-        duckdb={"temp_directory": temp, "memory_limit": scale.get("memory_limit"),
-                "threads": scale.get("threads")},
-        scale={k: scale.get(k) for k in ("match_shards", "executor", "max_concurrent", "workers",
-                                         "clean_workers", "golden_workers")},
+        duckdb={
+            "temp_directory": temp,
+            "memory_limit": scale.get("memory_limit"),
+            "threads": scale.get("threads"),
+        },
+        scale={
+            k: scale.get(k)
+            for k in (
+                "match_shards",
+                "executor",
+                "max_concurrent",
+                "workers",
+                "clean_workers",
+                "golden_workers",
+            )
+        },
     )
 
 
@@ -446,11 +480,16 @@ def worker(
         "clean": clean.mode if clean else None,
         "match": f"{match.mode}, {match.records_relinked} records linked" if match else None,
         "golden": f"{golden.mode}, {golden.customers_rebuilt} of {golden.golden_customers}"
-        " customers rebuilt" if golden else None,
+        " customers rebuilt"
+        if golden
+        else None,
     }
     # also human-readable in the parent's log, so a later failure loses no figures
-    print(f"{phase} run: wall {wall:.1f} s, CPU {cpu:.1f} s, modes {json.dumps(modes)}, "
-          f"stages {json.dumps(stages)}", flush=True)
+    print(
+        f"{phase} run: wall {wall:.1f} s, CPU {cpu:.1f} s, modes {json.dumps(modes)}, "
+        f"stages {json.dumps(stages)}",
+        flush=True,
+    )
     emit_result(
         {
             "phase": phase,
@@ -491,11 +530,19 @@ def _count_stage_cpu() -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     cpu: dict[str, float] = {}
     rss: dict[str, dict[str, float]] = {"_run": {"peak_rss_mb": 0.0}}
     names = {
-        assets: {"ingest_stage": "ingest", "clean_stage": "clean", "match_stage": "match",
-                 "golden_stage": "golden", "swap_stage": "publish",
-                 "snapshot_stage": "snapshot"},
-        checks: {"raw_quality_stage": "quality:raw", "clean_quality_stage": "quality:clean",
-                 "quality_stage": "quality"},
+        assets: {
+            "ingest_stage": "ingest",
+            "clean_stage": "clean",
+            "match_stage": "match",
+            "golden_stage": "golden",
+            "swap_stage": "publish",
+            "snapshot_stage": "snapshot",
+        },
+        checks: {
+            "raw_quality_stage": "quality:raw",
+            "clean_quality_stage": "quality:clean",
+            "quality_stage": "quality",
+        },
     }
     for module, table in names.items():
         for attr, key in table.items():
@@ -618,10 +665,16 @@ def step_windows(instance: Any, run_id: str | None = None) -> dict[str, dict[str
 def stage_of_step(step_key: str) -> str:
     """The stage-table name of a Dagster step key (``raw__sales`` → ``ingest``, …)."""
     rules = (
-        ("raw_expectations", "quality:raw"), ("clean_expectations", "quality:clean"),
-        ("golden_expectations", "quality"), ("raw__", "ingest"), ("clean__", "clean"),
-        ("match", "match"), ("staging__", "golden"), ("golden__", "publish"),
-        ("publish", "publish"), ("archive__", "snapshot"),
+        ("raw_expectations", "quality:raw"),
+        ("clean_expectations", "quality:clean"),
+        ("golden_expectations", "quality"),
+        ("raw__", "ingest"),
+        ("clean__", "clean"),
+        ("match", "match"),
+        ("staging__", "golden"),
+        ("golden__", "publish"),
+        ("publish", "publish"),
+        ("archive__", "snapshot"),
     )
     for prefix, stage in rules:
         if step_key.startswith(prefix):
@@ -688,16 +741,26 @@ def _resident_table(full: list[dict], inc: list[dict]) -> str:
     """Markdown of each stage's resident memory at start, own peak and end (full, nightly)."""
     fields = ("rss_start_mb", "rss_own_peak_mb", "rss_end_mb")
     rows = [
-        [stage, *[_median_of(full, stage, f) for f in fields],
-         *[_median_of(inc, stage, f) for f in fields]]
+        [
+            stage,
+            *[_median_of(full, stage, f) for f in fields],
+            *[_median_of(inc, stage, f) for f in fields],
+        ]
         for stage in _stage_keys(full + inc)
         if any(r["stages"].get(stage, {}).get("rss_own_peak_mb") for r in full + inc)
     ]
     if not rows:
         return ""
     return md_table(
-        ["stage", "full: start", "full: own peak", "full: end", "nightly: start",
-         "nightly: own peak", "nightly: end"],
+        [
+            "stage",
+            "full: start",
+            "full: own peak",
+            "full: end",
+            "nightly: start",
+            "nightly: own peak",
+            "nightly: end",
+        ],
         rows,
     )
 
@@ -712,51 +775,82 @@ def _tree_table(runs: list[dict]) -> str:
     keys.sort(key=lambda k: (first.get(k, {}).get("started_s", float("inf")), k))
 
     def med(stage: str, field: str) -> float:
-        return median([float(r["stage_tree"][stage][field]) for r in runs
-                       if stage in r.get("stage_tree", {})])
+        return median(
+            [float(r["stage_tree"][stage][field]) for r in runs if stage in r.get("stage_tree", {})]
+        )
 
     rows: list[list[object]] = []
     for k in keys:
         states = {r["stage_tree"][k]["status"] for r in runs if k in r.get("stage_tree", {})}
-        rows.append([k, med(k, "seconds"), med(k, "tree_cpu_s"), med(k, "tree_peak_rss_mb"),
-                     med(k, "peak_disk_mb"), ", ".join(sorted(states))])
+        rows.append(
+            [
+                k,
+                med(k, "seconds"),
+                med(k, "tree_cpu_s"),
+                med(k, "tree_peak_rss_mb"),
+                med(k, "peak_disk_mb"),
+                ", ".join(sorted(states)),
+            ]
+        )
     trees = [r["tree"] for r in runs if r.get("tree")]
-    outside = median([float(r["tree"]["tree_cpu_s"]) - sum(
-        v["tree_cpu_s"] for v in r.get("stage_tree", {}).values()) for r in runs if r.get("tree")])
-    rows.append(["outside the steps (start-up, Dagster, step processes' start)", "", outside,
-                 "", "", ""])
+    outside = median(
+        [
+            float(r["tree"]["tree_cpu_s"])
+            - sum(v["tree_cpu_s"] for v in r.get("stage_tree", {}).values())
+            for r in runs
+            if r.get("tree")
+        ]
+    )
+    rows.append(
+        ["outside the steps (start-up, Dagster, step processes' start)", "", outside, "", "", ""]
+    )
     disk = [r.get("disk_mb", {}) for r in runs]
-    rows.append([
-        "**whole run**", median([float(t["wall_s"]) for t in trees]),
-        median([float(t["tree_cpu_s"]) for t in trees]),
-        median([float(t["peak_tree_rss_mb"]) for t in trees]),
-        median([float(t.get("peak_disk_mb", {}).get("run_folder", float("nan")))
-                for t in trees]),
-        f"PSS peak {median([float(t['peak_tree_pss_mb']) for t in trees]):,.0f} MB; "
-        f"at the end: warehouse {median([float(d.get('warehouse', 0)) for d in disk]):,.0f} MB,"
-        f" DuckDB temp {median([float(d.get('duckdb_temp', 0)) for d in disk]):,.0f} MB, "
-        f"Dagster storage {median([float(d.get('dagster', 0)) for d in disk]):,.0f} MB",
-    ])
-    return md_table(["stage (process tree)", "wall s", "tree CPU s", "tree peak RSS MB",
-                     "run folder peak disk MB", "status"], rows)
+    rows.append(
+        [
+            "**whole run**",
+            median([float(t["wall_s"]) for t in trees]),
+            median([float(t["tree_cpu_s"]) for t in trees]),
+            median([float(t["peak_tree_rss_mb"]) for t in trees]),
+            median(
+                [float(t.get("peak_disk_mb", {}).get("run_folder", float("nan"))) for t in trees]
+            ),
+            f"PSS peak {median([float(t['peak_tree_pss_mb']) for t in trees]):,.0f} MB; "
+            f"at the end: warehouse {median([float(d.get('warehouse', 0)) for d in disk]):,.0f} MB,"
+            f" DuckDB temp {median([float(d.get('duckdb_temp', 0)) for d in disk]):,.0f} MB, "
+            f"Dagster storage {median([float(d.get('dagster', 0)) for d in disk]):,.0f} MB",
+        ]
+    )
+    return md_table(
+        [
+            "stage (process tree)",
+            "wall s",
+            "tree CPU s",
+            "tree peak RSS MB",
+            "run folder peak disk MB",
+            "status",
+        ],
+        rows,
+    )
 
 
 def _killed_report(meta: dict[str, Any], run: dict[str, Any]) -> str:
     """Markdown for a run the watchdog killed (or that failed): how far it got."""
     reached = [k for k, w in run.get("steps", {}).items() if w["status"] != "success"]
     done = [k for k, w in run.get("steps", {}).items() if w["status"] == "success"]
-    return "\n".join([
-        f"### {meta['records']:,} source records ({meta['entities']:,} entities; base "
-        f"delivery {meta['base_records']:,} records): **{run['phase']} run stopped** — "
-        f"{run.get('killed') or run.get('failed')}",
-        "",
-        f"Settings: {settings_label(run.get('settings') or {})}. Data generation "
-        f"{meta['generate_seconds']} s + writing files {meta['write_seconds']} s. "
-        f"Steps finished: {', '.join(done) or 'none'}; running when stopped: "
-        f"{', '.join(reached) or 'none'}.",
-        "",
-        _tree_table([run]),
-    ])
+    return "\n".join(
+        [
+            f"### {meta['records']:,} source records ({meta['entities']:,} entities; base "
+            f"delivery {meta['base_records']:,} records): **{run['phase']} run stopped** — "
+            f"{run.get('killed') or run.get('failed')}",
+            "",
+            f"Settings: {settings_label(run.get('settings') or {})}. Data generation "
+            f"{meta['generate_seconds']} s + writing files {meta['write_seconds']} s. "
+            f"Steps finished: {', '.join(done) or 'none'}; running when stopped: "
+            f"{', '.join(reached) or 'none'}.",
+            "",
+            _tree_table([run]),
+        ]
+    )
 
 
 def _count(value: object) -> str:
@@ -770,8 +864,11 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
         run = next(r for r in full if r.get("killed") or r.get("failed"))
         tree = run.get("tree", {})
         return _killed_report(meta, run), {
-            "records": meta["records"], "base_records": meta["base_records"],
-            "full_s": float("nan"), "full_rss_mb": float("nan"), "full_cpu_s": float("nan"),
+            "records": meta["records"],
+            "base_records": meta["base_records"],
+            "full_s": float("nan"),
+            "full_rss_mb": float("nan"),
+            "full_cpu_s": float("nan"),
             "tree_rss_mb": float(tree.get("peak_tree_rss_mb", float("nan"))),
             "killed": True,
         }
@@ -797,8 +894,19 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
     inc_wall = median([r["wall_seconds"] for r in inc])
     full_rss = median([r["peak_rss_mb"] for r in full])
     inc_rss = median([r["peak_rss_mb"] for r in inc])
-    stage_rows.append(["**whole run**", full_wall, n / full_wall, full_rss, inc_wall,
-                       inc_wall / full_wall, inc_rss, "", ""])
+    stage_rows.append(
+        [
+            "**whole run**",
+            full_wall,
+            n / full_wall,
+            full_rss,
+            inc_wall,
+            inc_wall / full_wall,
+            inc_rss,
+            "",
+            "",
+        ]
+    )
     # under the multiprocess executor the steps run in processes the worker's getrusage does
     # not see: the whole tree's CPU seconds (sampled) are the run's CPU there
     multi = (full[0].get("settings") or {}).get("executor") == "multiprocess"
@@ -810,9 +918,19 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
 
     full_cpu = median([run_cpu(r) for r in full])
     inc_cpu = median([run_cpu(r) for r in inc])
-    stage_rows.append(["**whole run, CPU s** (user+sys" + (", process tree)" if multi else ")"),
-                       full_cpu, n / full_cpu, "", inc_cpu,
-                       inc_cpu / full_cpu, "", full_cpu, inc_cpu])
+    stage_rows.append(
+        [
+            "**whole run, CPU s** (user+sys" + (", process tree)" if multi else ")"),
+            full_cpu,
+            n / full_cpu,
+            "",
+            inc_cpu,
+            inc_cpu / full_cpu,
+            "",
+            full_cpu,
+            inc_cpu,
+        ]
+    )
     scores_full = {k: median([_scores(r)[k] for r in full]) for k in _scores(full[0])}
     scores_inc = {k: median([_scores(r)[k] for r in inc]) for k in _scores(inc[0])} if inc else {}
     lines = [
@@ -829,8 +947,17 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
         f"{all(r['success'] for r in full + inc)}.",
         "",
         md_table(
-            ["stage", "full s", "rows/s", "peak RSS MB", "incremental s", "incr/full",
-             "incr. peak RSS MB", "full CPU s", "incr. CPU s"],
+            [
+                "stage",
+                "full s",
+                "rows/s",
+                "peak RSS MB",
+                "incremental s",
+                "incr/full",
+                "incr. peak RSS MB",
+                "full CPU s",
+                "incr. CPU s",
+            ],
             stage_rows,
         ),
         "",
@@ -849,13 +976,20 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
     ]
     resident = _resident_table(full, inc)
     if resident:
-        lines += ["", "Resident memory per stage, MB (medians): at the stage's start, the "
-                  "stage's own peak (the process's peak reset when it starts), at its end.",
-                  "", resident]
+        lines += [
+            "",
+            "Resident memory per stage, MB (medians): at the stage's start, the "
+            "stage's own peak (the process's peak reset when it starts), at its end.",
+            "",
+            resident,
+        ]
     blocked = [r for r in full + inc if r.get("blocked")]
     if blocked:
-        lines += ["", f"{len(blocked)} run(s) were blocked by a critical expectation (nothing "
-                  "published); their P/R/F1 are of `match.clusters`."]
+        lines += [
+            "",
+            f"{len(blocked)} run(s) were blocked by a critical expectation (nothing "
+            "published); their P/R/F1 are of `match.clusters`.",
+        ]
     errors = sorted({e for r in full + inc for e in r.get("errors", [])})
     if errors:
         lines += ["", "Errors: " + "; ".join(errors)]
@@ -871,8 +1005,9 @@ def _size_report(meta: dict[str, Any], full: list[dict], inc: list[dict]) -> tup
         "bcubed_f1": scores_full["bcubed_f1"],
         "tree_rss_mb": median([float(r["tree"]["peak_tree_rss_mb"]) for r in full]),
         "tree_cpu_s": median([float(r["tree"]["tree_cpu_s"]) for r in full]),
-        "disk_mb": median([float(r["tree"].get("peak_disk_mb", {}).get("run_folder", 0))
-                           for r in full]),
+        "disk_mb": median(
+            [float(r["tree"].get("peak_disk_mb", {}).get("run_folder", 0)) for r in full]
+        ),
     }
     return "\n".join(lines), summary
 
@@ -895,8 +1030,16 @@ def _growth_table(summaries: list[dict]) -> str:
                 b["disk_mb"] / a["disk_mb"] if a.get("disk_mb") else float("nan"),
             ]
         )
-    header = ["sizes", "records ×", "wall ×", "wall × / records ×", "CPU ×", "peak RSS ×",
-              "tree peak RSS ×", "disk ×"]
+    header = [
+        "sizes",
+        "records ×",
+        "wall ×",
+        "wall × / records ×",
+        "CPU ×",
+        "peak RSS ×",
+        "tree peak RSS ×",
+        "disk ×",
+    ]
     return md_table(header, rows)
 
 
@@ -904,47 +1047,86 @@ def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="full runs per size (default 3 below 1 M, 1 from 1 M)")
-    parser.add_argument("--nightly-repeat", type=int, default=1,
-                        help="nightly runs after each full run, each from a copy of the state "
-                             "the full run left (the median is reported); 0 = none, as "
-                             "--no-incremental")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="full runs per size (default 3 below 1 M, 1 from 1 M)",
+    )
+    parser.add_argument(
+        "--nightly-repeat",
+        type=int,
+        default=1,
+        help="nightly runs after each full run, each from a copy of the state "
+        "the full run left (the median is reported); 0 = none, as "
+        "--no-incremental",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--delta-share", type=float, default=0.01)
     parser.add_argument("--no-incremental", action="store_true")
-    parser.add_argument("--profile", action="store_true",
-                        help="profile the first full run with pyinstrument (benchmarks/profiles/)")
-    parser.add_argument("--profile-incremental", action="store_true",
-                        help="profile the first incremental run instead (…_incremental.html)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the first full run with pyinstrument (benchmarks/profiles/)",
+    )
+    parser.add_argument(
+        "--profile-incremental",
+        action="store_true",
+        help="profile the first incremental run instead (…_incremental.html)",
+    )
     parser.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
     scale = parser.add_argument_group("scale-out settings (written into each run's archive.yml)")
     scale.add_argument("--shards", type=int, help="scale.match_shards (default: the project's, 1)")
-    scale.add_argument("--executor", choices=["in_process", "multiprocess"],
-                       help="scale.executor (default: multiprocess when --shards > 1)")
-    scale.add_argument("--max-concurrent", type=int, default=2,
-                       help="scale.max_concurrent under the multiprocess executor")
+    scale.add_argument(
+        "--executor",
+        choices=["in_process", "multiprocess"],
+        help="scale.executor (default: multiprocess when --shards > 1)",
+    )
+    scale.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=2,
+        help="scale.max_concurrent under the multiprocess executor",
+    )
     scale.add_argument("--workers", type=int, help="scale.workers (default: the machine's cores)")
-    scale.add_argument("--clean-workers", type=int,
-                       help="scale.clean_workers (default: the project's)")
-    scale.add_argument("--golden-workers", type=int,
-                       help="scale.golden_workers (default: the project's)")
+    scale.add_argument(
+        "--clean-workers", type=int, help="scale.clean_workers (default: the project's)"
+    )
+    scale.add_argument(
+        "--golden-workers", type=int, help="scale.golden_workers (default: the project's)"
+    )
     scale.add_argument("--memory-limit", help="duckdb.memory_limit, e.g. 6GB")
     scale.add_argument("--duckdb-threads", type=int, help="duckdb.threads")
-    scale.add_argument("--temp-dir", type=Path,
-                       help="duckdb.temp_directory (default: state/duckdb_tmp in the run folder)")
+    scale.add_argument(
+        "--temp-dir",
+        type=Path,
+        help="duckdb.temp_directory (default: state/duckdb_tmp in the run folder)",
+    )
     watch = parser.add_argument_group("watching each run's process tree")
-    watch.add_argument("--sample-every", type=float, default=1.0,
-                       help="seconds between readings of the tree's RSS/PSS/CPU (disk: 10 s)")
-    watch.add_argument("--max-tree-rss-gb", type=float,
-                       help="kill a run whose process tree's RSS exceeds this; it is reported "
-                            "as killed, with the stages it reached")
+    watch.add_argument(
+        "--sample-every",
+        type=float,
+        default=1.0,
+        help="seconds between readings of the tree's RSS/PSS/CPU (disk: 10 s)",
+    )
+    watch.add_argument(
+        "--max-tree-rss-gb",
+        type=float,
+        help="kill a run whose process tree's RSS exceeds this; it is reported "
+        "as killed, with the stages it reached",
+    )
     watch.add_argument("--deadline", help="UTC HH:MM: kill a run still going then")
-    parser.add_argument("--gen-jobs", type=int, default=1,
-                        help="generator batches (sizes beyond 2.4 M records) generated side by "
-                             "side")
-    parser.add_argument("--prepare-only", action="store_true",
-                        help="generate (or find) the cached data of each size and stop")
+    parser.add_argument(
+        "--gen-jobs",
+        type=int,
+        default=1,
+        help="generator batches (sizes beyond 2.4 M records) generated side by side",
+    )
+    parser.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="generate (or find) the cached data of each size and stop",
+    )
     parser.add_argument("--worker", choices=["full", "incremental"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -953,8 +1135,14 @@ def main() -> None:
     parser.add_argument("--landing-direct", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.workdir, args.data, args.worker, args.profile_file,
-               json.loads(args.scale_json) if args.scale_json else None, args.landing_direct)
+        worker(
+            args.workdir,
+            args.data,
+            args.worker,
+            args.profile_file,
+            json.loads(args.scale_json) if args.scale_json else None,
+            args.landing_direct,
+        )
         return
     facts = machine_facts()
     command = command_line()
@@ -964,8 +1152,11 @@ def main() -> None:
         meta = prepare_data(records, args.seed, args.delta_share, args.gen_jobs)
         if not args.no_incremental:
             _full_redelivery(meta)
-        print(f"\n== {records:,} records: data {'cached' if meta['cached'] else 'generated'} "
-              f"({meta['base_records']:,} + {meta['delta_records']:,})", flush=True)
+        print(
+            f"\n== {records:,} records: data {'cached' if meta['cached'] else 'generated'} "
+            f"({meta['base_records']:,} + {meta['delta_records']:,})",
+            flush=True,
+        )
         if args.prepare_only:
             print(json.dumps({k: v for k, v in meta.items()}), flush=True)
             continue
@@ -999,8 +1190,15 @@ def _run_size(
     scale = scale_settings(args)
     for k in range(repeats):
         workdir = OUT_ROOT / "data" / "bench" / "runs" / f"{records}-{k}-{os.getpid()}"
-        base = [__file__, "--workdir", str(workdir), "--data", meta["folder"],
-                "--scale-json", json.dumps(scale)]
+        base = [
+            __file__,
+            "--workdir",
+            str(workdir),
+            "--data",
+            meta["folder"],
+            "--scale-json",
+            json.dumps(scale),
+        ]
         if args.no_incremental:
             base.append("--landing-direct")
         extra: list[str] = []
@@ -1010,12 +1208,14 @@ def _run_size(
         inc_extra: list[str] = []
         if args.profile_incremental and k == 0:
             inc_extra = ["--profile-file", str(profiles / f"pipeline_{records}_incremental.html")]
-        full.append(run_watched([*base, "--worker", "full", *extra], workdir, "full", args,
-                                scale))
+        full.append(run_watched([*base, "--worker", "full", *extra], workdir, "full", args, scale))
         _save_result(full[-1], records, k, "full")
-        print(f"  full #{k + 1}: {full[-1]['wall_seconds']} s, "
-              f"peak {full[-1]['peak_rss_mb']} MB (tree {full[-1]['tree']['peak_tree_rss_mb']} "
-              f"MB), {_scores(full[-1])}", flush=True)
+        print(
+            f"  full #{k + 1}: {full[-1]['wall_seconds']} s, "
+            f"peak {full[-1]['peak_rss_mb']} MB (tree {full[-1]['tree']['peak_tree_rss_mb']} "
+            f"MB), {_scores(full[-1])}",
+            flush=True,
+        )
         if full[-1].get("killed"):
             print(f"  full #{k + 1} KILLED: {full[-1]['killed']}", flush=True)
             _drop_workdir(workdir)
@@ -1030,12 +1230,21 @@ def _run_size(
                 if j:
                     shutil.rmtree(workdir)
                     shutil.copytree(saved, workdir, symlinks=True)
-                inc.append(run_watched([*base, "--worker", "incremental",
-                                        *(inc_extra if j == 0 else [])], workdir,
-                                       "incremental", args, scale))
+                inc.append(
+                    run_watched(
+                        [*base, "--worker", "incremental", *(inc_extra if j == 0 else [])],
+                        workdir,
+                        "incremental",
+                        args,
+                        scale,
+                    )
+                )
                 _save_result(inc[-1], records, k, f"incremental{j}")
-                print(f"  incremental #{k + 1}.{j + 1}: {inc[-1]['wall_seconds']} s, "
-                      f"peak {inc[-1]['peak_rss_mb']} MB", flush=True)
+                print(
+                    f"  incremental #{k + 1}.{j + 1}: {inc[-1]['wall_seconds']} s, "
+                    f"peak {inc[-1]['peak_rss_mb']} MB",
+                    flush=True,
+                )
             shutil.rmtree(saved, ignore_errors=True)
         _drop_workdir(workdir)
     return full, inc
@@ -1079,14 +1288,20 @@ def run_watched(
     deadline = parse_deadline(args.deadline, dt.datetime.now(dt.UTC)) if args.deadline else None
     max_rss = int(args.max_tree_rss_gb * 1e9) if args.max_tree_rss_gb else None
     status, summary, samples = watch(
-        [sys.executable, *argv], logs / f"{stem}.rss.log", max_rss, deadline, args.sample_every,
-        stdout=out_file, disk=disk_paths(workdir, scale), cwd=ROOT,
+        [sys.executable, *argv],
+        logs / f"{stem}.rss.log",
+        max_rss,
+        deadline,
+        args.sample_every,
+        stdout=out_file,
+        disk=disk_paths(workdir, scale),
+        cwd=ROOT,
     )
     result: dict[str, Any] | None = None
     tail: list[str] = []
     for line in out_file.read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith(RESULT_PREFIX):
-            result = json.loads(line[len(RESULT_PREFIX):])
+            result = json.loads(line[len(RESULT_PREFIX) :])
         else:
             print("    | " + line, flush=True)
             tail = [*tail[-29:], line]
@@ -1096,8 +1311,13 @@ def run_watched(
     result["settings"] = scale
     result["stage_tree"] = stage_tree_figures(samples, result.get("steps") or {})
     result["samples"] = [
-        [round(x.at, 1), round(x.rss / 1e6), round(x.pss / 1e6), round(x.cpu_s, 1),
-         {k: round(v / 1e6) for k, v in x.disk.items()}]
+        [
+            round(x.at, 1),
+            round(x.rss / 1e6),
+            round(x.pss / 1e6),
+            round(x.cpu_s, 1),
+            {k: round(v / 1e6) for k, v in x.disk.items()},
+        ]
         for x in samples
     ]
     return result
@@ -1168,8 +1388,11 @@ def stage_tree_figures(samples: list[Any], steps: dict[str, dict[str, Any]]) -> 
             "started_s": round(merged[0][0] - samples[0].at, 1),  # since the run started
             "seconds": round(sum(b - a for a, b in merged), 2),
             "tree_cpu_s": round(
-                sum(float(np.interp(b, times, cpus) - np.interp(a, times, cpus))
-                    for a, b in merged), 1),
+                sum(
+                    float(np.interp(b, times, cpus) - np.interp(a, times, cpus)) for a, b in merged
+                ),
+                1,
+            ),
             "tree_peak_rss_mb": round(max((x.rss for x in inside), default=0) / 1e6),
             # disk is read every 10 s: a short stage may hold no reading (NaN, shown as –)
             "peak_disk_mb": round(max(disk) / 1e6) if disk else float("nan"),

@@ -109,8 +109,11 @@ def prepare_input(records: int, seed: int) -> tuple[Path, Path, dict[str, Any]]:
     truth = pd.read_csv(folder / "truth.csv", dtype=str)
     truth["record_key"] = truth["source_system"] + ":" + truth["source_record_id"]
     truth[["record_key", "entity_id"]].to_parquet(truth_file, index=False)
-    facts = {"records": len(clean), "ingest_seconds": round(ingest_s, 2),
-             "clean_seconds": round(clean_s, 2)}
+    facts = {
+        "records": len(clean),
+        "ingest_seconds": round(ingest_s, 2),
+        "clean_seconds": round(clean_s, 2),
+    }
     facts_file.write_text(json.dumps(facts), encoding="utf-8")
     return rec_file, truth_file, facts
 
@@ -250,8 +253,14 @@ def _score(clusters_file: Path, truth_file: Path) -> dict[str, float]:
     truth = pd.read_parquet(truth_file)
     truth = truth[truth["record_key"].isin(pred["record_key"])]
     pw, b3 = pairwise_scores(pred, truth), bcubed_scores(pred, truth)
-    return {"pairwise_p": pw.precision, "pairwise_r": pw.recall, "pairwise_f1": pw.f1,
-            "bcubed_p": b3.precision, "bcubed_r": b3.recall, "bcubed_f1": b3.f1}
+    return {
+        "pairwise_p": pw.precision,
+        "pairwise_r": pw.recall,
+        "pairwise_f1": pw.f1,
+        "bcubed_p": b3.precision,
+        "bcubed_r": b3.recall,
+        "bcubed_f1": b3.f1,
+    }
 
 
 def compare(records: int, seed: int) -> str:
@@ -270,10 +279,19 @@ def compare(records: int, seed: int) -> str:
         print(f"  {side}: {results[side]}", flush=True)
     ours, spl = results["ours"], results["splink"]
     rows = [
-        [name, r["seconds"], r["peak_rss_mb"], r["peak_rss_mb"] - r["input_rss_mb"],
-         r["matched_pairs"],
-         r["pairwise_p"], r["pairwise_r"], r["pairwise_f1"],
-         r["bcubed_p"], r["bcubed_r"], r["bcubed_f1"]]
+        [
+            name,
+            r["seconds"],
+            r["peak_rss_mb"],
+            r["peak_rss_mb"] - r["input_rss_mb"],
+            r["matched_pairs"],
+            r["pairwise_p"],
+            r["pairwise_r"],
+            r["pairwise_f1"],
+            r["bcubed_p"],
+            r["bcubed_r"],
+            r["bcubed_f1"],
+        ]
         for name, r in (("ours (dedupe.link_records)", ours), ("Splink 5.0.0 (DuckDB)", spl))
     ]
     return "\n".join(
@@ -281,8 +299,19 @@ def compare(records: int, seed: int) -> str:
             f"### {facts['records']:,} cleaned records ({records:,}-record demo base delivery)",
             "",
             md_table(
-                ["matcher", "seconds", "peak RSS MB", "RSS above input MB", "pairs ≥ 0.95",
-                 "pairwise P", "pairwise R", "pairwise F1", "B³ P", "B³ R", "B³ F1"],
+                [
+                    "matcher",
+                    "seconds",
+                    "peak RSS MB",
+                    "RSS above input MB",
+                    "pairs ≥ 0.95",
+                    "pairwise P",
+                    "pairwise R",
+                    "pairwise F1",
+                    "B³ P",
+                    "B³ R",
+                    "B³ F1",
+                ],
                 rows,
             ),
             "",

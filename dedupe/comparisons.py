@@ -87,9 +87,7 @@ class PairContext:
         self._shared = codes is not None and grow_memo
         self._sims: dict[tuple[str, str, float], tuple[np.ndarray, np.ndarray]] = {}
         self._focus: np.ndarray | None = None
-        self._masks: dict[tuple[str, str], tuple[np.ndarray, ...]] | None = (
-            {} if remember else None
-        )
+        self._masks: dict[tuple[str, str], tuple[np.ndarray, ...]] | None = {} if remember else None
 
     def __len__(self) -> int:
         return len(self.left)
@@ -149,8 +147,8 @@ class PairContext:
         left, right = self._pos
 
         def part(start: int) -> np.ndarray:
-            lc = codes[left[start:start + chunk]]
-            rc = codes[right[start:start + chunk]]
+            lc = codes[left[start : start + chunk]]
+            rc = codes[right[start : start + chunk]]
             return np.nonzero((lc == rc) & (lc >= 0))[0] + start
 
         parts = in_order(part, range(0, len(left), chunk), scoring_threads(), "agree")
@@ -181,9 +179,7 @@ class PairContext:
                     codes, uniques = self.codes(column)
                     mapped = pd.Series([func(u) for u in uniques.tolist()], dtype=object)
                     sub, values = column_codes(mapped)
-                    self._codes[key] = (
-                        np.where(codes >= 0, sub[np.maximum(codes, 0)], -1), values
-                    )
+                    self._codes[key] = (np.where(codes >= 0, sub[np.maximum(codes, 0)], -1), values)
         codes, values = self._codes[key]
         return codes[self._pos[0]], codes[self._pos[1]], values
 
@@ -286,9 +282,7 @@ class PairContext:
         first = first[new]
         known = done[first]
         out = np.full(len(first), -1, dtype=np.int64)
-        out[known] = indel_from_ratio(
-            values[first[known]], lengths[0][known], lengths[1][known]
-        )
+        out[known] = indel_from_ratio(values[first[known]], lengths[0][known], lengths[1][known])
         return out
 
     def _value_lengths(self, column: str, uniques: np.ndarray) -> np.ndarray:
@@ -414,9 +408,7 @@ class Comparison:
     labels: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "labels", ("null", *(lv.label for lv in self.levels), "else")
-        )
+        object.__setattr__(self, "labels", ("null", *(lv.label for lv in self.levels), "else"))
 
     def evaluate(self, ctx: PairContext) -> np.ndarray:
         """Level code per candidate pair (int8)."""

@@ -126,11 +126,13 @@ def _events(
     """This run's ID events, computed column-wise (one row per id and event)."""
     surviving = list(kept.values())
     lost = home[~_isin(home["customer_id"], surviving)]
-    merged = pd.DataFrame({
-        "customer_id": lost["customer_id"].to_numpy(dtype=object),
-        "event": "merged_into",
-        "other_customer_id": lost["cluster_key"].map(id_of).to_numpy(dtype=object),
-    })
+    merged = pd.DataFrame(
+        {
+            "customer_id": lost["customer_id"].to_numpy(dtype=object),
+            "event": "merged_into",
+            "other_customer_id": lost["cluster_key"].map(id_of).to_numpy(dtype=object),
+        }
+    )
     biggest_source = (
         overlap.sort_values(["cluster_key", "n", "age"], ascending=[True, False, True])
         .drop_duplicates("cluster_key")
@@ -139,25 +141,39 @@ def _events(
     fresh = pd.Series(fresh_clusters, dtype="str")
     source = fresh.map(biggest_source)
     split = _isin(source, surviving)
-    born = pd.DataFrame({
-        "customer_id": fresh.map(id_of).to_numpy(dtype=object),
-        "event": np.where(split, "split_from", "created").astype(object),
-        "other_customer_id": np.where(split, source.to_numpy(dtype=object), None),
-    })
+    born = pd.DataFrame(
+        {
+            "customer_id": fresh.map(id_of).to_numpy(dtype=object),
+            "event": np.where(split, "split_from", "created").astype(object),
+            "other_customer_id": np.where(split, source.to_numpy(dtype=object), None),
+        }
+    )
     # grown: a kept id whose cluster now holds a record that id did not hold before.
     held = clusters[_isin(clusters["cluster_key"], list(kept))]
     held = held.assign(customer_id=held["cluster_key"].map(kept))
     found = held.merge(
         prev[["record_key", "customer_id"]].drop_duplicates(),
-        on=["record_key", "customer_id"], how="left", indicator=True,
+        on=["record_key", "customer_id"],
+        how="left",
+        indicator=True,
     )
     gained = found.loc[found["_merge"] == "left_only", "customer_id"].unique()
-    grown = pd.DataFrame({"customer_id": pd.Series(gained, dtype=object), "event": "grown",
-                          "other_customer_id": None})
+    grown = pd.DataFrame(
+        {
+            "customer_id": pd.Series(gained, dtype=object),
+            "event": "grown",
+            "other_customer_id": None,
+        }
+    )
     previous_ids = pd.Series(prev["customer_id"].unique(), dtype="str")
     retired_ids = previous_ids[~_isin(previous_ids, overlap["customer_id"])]
-    retired = pd.DataFrame({"customer_id": retired_ids.to_numpy(dtype=object),
-                            "event": "retired", "other_customer_id": None})
+    retired = pd.DataFrame(
+        {
+            "customer_id": retired_ids.to_numpy(dtype=object),
+            "event": "retired",
+            "other_customer_id": None,
+        }
+    )
     frame = pd.concat([merged, born, grown, retired], ignore_index=True)
     frame = frame[["customer_id", "event", "other_customer_id"]].astype(object)
     return frame.sort_values(["customer_id", "event"], kind="stable").reset_index(drop=True)

@@ -60,8 +60,9 @@ def whole_set_flags(prepared: pd.DataFrame) -> dict[str, np.ndarray]:
     from cleaning.phone import flag_shared_phones
 
     return {
-        "email_shared": flag_shared_phones(prepared["email"], prepared["name_key"], 3)
-        .to_numpy(dtype=bool),
+        "email_shared": flag_shared_phones(prepared["email"], prepared["name_key"], 3).to_numpy(
+            dtype=bool
+        ),
         "name_in_places": np.asarray(_in_several_places(prepared), dtype=bool),
         "name_one_holder": np.asarray(sole_name_holders(prepared), dtype=bool),
     }
@@ -403,8 +404,14 @@ def link_incremental(
     if existing_prepared is not None and len(existing_prepared) != len(existing_records):
         existing_prepared, previous = None, None
     result = _link(
-        new_records, existing_records, existing_pairs, settings, decisions, params,
-        existing_prepared, previous,
+        new_records,
+        existing_records,
+        existing_pairs,
+        settings,
+        decisions,
+        params,
+        existing_prepared,
+        previous,
     )
     assert isinstance(result, LinkResult)
     return result
@@ -441,8 +448,14 @@ def link_stored(
     if stored.more is not None:
         raise ValueError("link_stored needs every stored pair (use link_stored_delta)")
     result = _link(
-        new_records, None, stored.steward_pairs, settings, decisions, params,
-        stored.prepared, _stored_previous(stored, params),
+        new_records,
+        None,
+        stored.steward_pairs,
+        settings,
+        decisions,
+        params,
+        stored.prepared,
+        _stored_previous(stored, params),
     )
     assert isinstance(result, LinkResult)
     return result
@@ -472,8 +485,16 @@ def link_stored_delta(
     """
     settings = settings or MatchSettings()
     result = _link(
-        new_records, None, stored.steward_pairs, settings, decisions, params,
-        stored.prepared, _stored_previous(stored, params), delta=True, more=stored.more,
+        new_records,
+        None,
+        stored.steward_pairs,
+        settings,
+        decisions,
+        params,
+        stored.prepared,
+        _stored_previous(stored, params),
+        delta=True,
+        more=stored.more,
     )
     assert isinstance(result, LinkDelta)
     return result
@@ -491,8 +512,14 @@ def _stored_previous(stored: StoredLink, params: ModelParams) -> LinkResult:
     if len(labels) != n or (len(pairs) and (pairs.left.min() < 0 or pairs.right.max() >= n)):
         raise ValueError("stored pairs or cluster labels do not fit the stored records")
     return LinkResult(
-        stored.steward_pairs, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), params,
-        prepared=stored.prepared, pair_set=pairs, labels=labels,
+        stored.steward_pairs,
+        pd.DataFrame(),
+        pd.DataFrame(),
+        pd.DataFrame(),
+        params,
+        prepared=stored.prepared,
+        pair_set=pairs,
+        labels=labels,
     )
 
 
@@ -757,10 +784,15 @@ def stored_pair_set(
         if name.endswith("_level")
     }
     return PairSet(
-        np.asarray(columns["left"], dtype=np.int64), np.asarray(columns["right"], dtype=np.int64),
-        np.asarray(columns["rule"], dtype=np.int16), np.asarray(columns["score"], np.float64),
-        np.asarray(columns["probability"], np.float64), levels,
-        np.asarray(columns["hard"], dtype=np.int16), list(rule_names), list(hard_names),
+        np.asarray(columns["left"], dtype=np.int64),
+        np.asarray(columns["right"], dtype=np.int64),
+        np.asarray(columns["rule"], dtype=np.int16),
+        np.asarray(columns["score"], np.float64),
+        np.asarray(columns["probability"], np.float64),
+        levels,
+        np.asarray(columns["hard"], dtype=np.int16),
+        list(rule_names),
+        list(hard_names),
     )
 
 
@@ -959,8 +991,17 @@ def _link(
             assert loaded is not None and remap is not None
             rest = _Rest(more, loaded, remap)
         result = _assemble_delta(
-            prepared, pairs, decided, settings, params, cand.stats, warnings, touched, focus,
-            rest, (old.left[cannot], old.right[cannot]),
+            prepared,
+            pairs,
+            decided,
+            settings,
+            params,
+            cand.stats,
+            warnings,
+            touched,
+            focus,
+            rest,
+            (old.left[cannot], old.right[cannot]),
         )
         result.dropped = pd.DataFrame(
             {
@@ -1178,7 +1219,7 @@ def _subset_flags(
             if by != group:
                 continue
             values_now = counted[column]
-            fresh[column] = values_now[len(stored):]
+            fresh[column] = values_now[len(stored) :]
             was = stored[column].to_numpy(dtype=bool)
             for i in np.nonzero(values_now[: len(stored)] != was)[0]:
                 flips.setdefault(stored["record_key"].iat[i], {})[column] = bool(values_now[i])
@@ -1588,8 +1629,17 @@ def link_subset_delta(
         del read  # its pairs are in `first`, its places the source's (pass 2 reuses them)
         return_free_memory()  # (the read's rows, freed as merged, go back before the link)
         found = _link(
-            new_records, None, first[2], settings, decisions, params, None,
-            _previous(first, params), delta=True, subset=first[0], touched_only=True,
+            new_records,
+            None,
+            first[2],
+            settings,
+            decisions,
+            params,
+            None,
+            _previous(first, params),
+            delta=True,
+            subset=first[0],
+            touched_only=True,
         )
         assert isinstance(found, tuple)
         touched, scored = found
@@ -1607,8 +1657,16 @@ def link_subset_delta(
     del read  # its pairs are in `pairs`: not held through the link
     return_free_memory()
     result = _link(
-        new_records, None, steward, settings, decisions, params, None,
-        _previous((subset, pairs, steward), params), delta=True, subset=subset,
+        new_records,
+        None,
+        steward,
+        settings,
+        decisions,
+        params,
+        None,
+        _previous((subset, pairs, steward), params),
+        delta=True,
+        subset=subset,
         scored_before=_moved(scored, scored_keys, subset.prepared),
     )
     assert isinstance(result, LinkDelta)

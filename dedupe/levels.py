@@ -244,8 +244,11 @@ def compile_comparison(spec: ComparisonSpec) -> Comparison:
     """
     levels = tuple(
         Level(
-            lv.default_label(), level_test(lv, spec.field), level_m(lv, i),
-            alone=not lv.needs_corroboration, sufficient=lv.stands_alone,
+            lv.default_label(),
+            level_test(lv, spec.field),
+            level_m(lv, i),
+            alone=not lv.needs_corroboration,
+            sufficient=lv.stands_alone,
         )
         for i, lv in enumerate(spec.levels)
     )
@@ -285,8 +288,14 @@ def compile_blocking_rule(
         f = spec.min_similarity
         similarity = (f.field, f.scorer, f.threshold)
     return BlockingRule(
-        spec.name, spec.key_column(), spec.max_block_size, determines,
-        window=spec.window, order=spec.order, trains=spec.trains, min_similarity=similarity,
+        spec.name,
+        spec.key_column(),
+        spec.max_block_size,
+        determines,
+        window=spec.window,
+        order=spec.order,
+        trains=spec.trains,
+        min_similarity=similarity,
     )
 
 

@@ -70,8 +70,12 @@ def link_compact(
     rules = rules_for(settings)
     codes: Codes = {}
     cand = generate_candidate_codes(
-        prepared, rules, settings.max_block_size, settings.block_window,
-        extra=(decided[0], decided[1]), codes=codes,
+        prepared,
+        rules,
+        settings.max_block_size,
+        settings.block_window,
+        extra=(decided[0], decided[1]),
+        codes=codes,
     )
     stats = cand.stats
     # the rules' threads freed their temporaries into their own heaps: handed back first

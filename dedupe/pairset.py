@@ -103,9 +103,15 @@ class PairSet:
     def take(self, index: np.ndarray | slice) -> PairSet:
         """The pairs at `index` (positions or boolean mask)."""
         return PairSet(
-            self.left[index], self.right[index], self.rule[index], self.score[index],
-            self.probability[index], {k: v[index] for k, v in self.levels.items()},
-            self.hard[index], list(self.rule_names), list(self.hard_names),
+            self.left[index],
+            self.right[index],
+            self.rule[index],
+            self.score[index],
+            self.probability[index],
+            {k: v[index] for k, v in self.levels.items()},
+            self.hard[index],
+            list(self.rule_names),
+            list(self.hard_names),
         )
 
     def hard_reasons(self) -> np.ndarray:
@@ -128,10 +134,15 @@ class PairSet:
         rule_codes, rule_names = _encode(np.asarray(rule, dtype=object))
         hard_codes, hard_names = _encode(np.asarray(hard, dtype=object))
         return cls(
-            np.asarray(left, np.int64), np.asarray(right, np.int64), rule_codes,
-            np.asarray(score, np.float64), np.asarray(probability, np.float64),
-            {k: np.asarray(v, np.int8) for k, v in levels.items()}, hard_codes,
-            rule_names, hard_names,
+            np.asarray(left, np.int64),
+            np.asarray(right, np.int64),
+            rule_codes,
+            np.asarray(score, np.float64),
+            np.asarray(probability, np.float64),
+            {k: np.asarray(v, np.int8) for k, v in levels.items()},
+            hard_codes,
+            rule_names,
+            hard_names,
         )
 
     @classmethod
@@ -150,11 +161,15 @@ class PairSet:
         rule, rule_names = _encode(frame["rule"])
         hard, hard_names = _encode(frame["hard_rule"])
         return cls(
-            positions_of(frame["left_key"], keys), positions_of(frame["right_key"], keys), rule,
+            positions_of(frame["left_key"], keys),
+            positions_of(frame["right_key"], keys),
+            rule,
             frame["score"].to_numpy(dtype=np.float64),
             frame["probability"].to_numpy(dtype=np.float64),
             {c: frame[f"{c}_level"].to_numpy(dtype=np.int8) for c in comparisons},
-            hard, rule_names, hard_names,
+            hard,
+            rule_names,
+            hard_names,
         )
 
     def to_frame(self, keys: pa.Array) -> pd.DataFrame:
@@ -187,13 +202,16 @@ def concat_pairs(parts: list[PairSet]) -> PairSet:
         np.concatenate([p.left for p in parts]) if parts else np.empty(0, np.int64),
         np.concatenate([p.right for p in parts]) if parts else np.empty(0, np.int64),
         np.concatenate([_recode(p.rule, p.rule_names, rule_names) for p in parts])
-        if parts else np.empty(0, np.int16),
+        if parts
+        else np.empty(0, np.int16),
         np.concatenate([p.score for p in parts]) if parts else np.empty(0),
         np.concatenate([p.probability for p in parts]) if parts else np.empty(0),
         {c: np.concatenate([p.levels[c] for p in parts]) for c in names},
         np.concatenate([_recode(p.hard, p.hard_names, hard_names) for p in parts])
-        if parts else np.empty(0, np.int16),
-        rule_names, hard_names,
+        if parts
+        else np.empty(0, np.int16),
+        rule_names,
+        hard_names,
     )
 
 

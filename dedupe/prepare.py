@@ -45,7 +45,12 @@ BOOL_FIELDS: tuple[str, ...] = (
     "phone_shared", "email_is_free", "credit_code_valid", "id_number_valid"
 )  # fmt: skip
 DERIVED_FLAGS: tuple[str, ...] = (
-    "branch_soft", "is_org", "is_person", "phone_mobile", "name_in_places", "email_shared",
+    "branch_soft",
+    "is_org",
+    "is_person",
+    "phone_mobile",
+    "name_in_places",
+    "email_shared",
     "name_one_holder",
 )
 DERIVED_FIELDS: tuple[str, ...] = (
@@ -71,9 +76,37 @@ DERIVED_FIELDS: tuple[str, ...] = (
 # Values that mean "unknown" in real exports; they must never count as an agreement.
 PLACEHOLDERS: frozenset[str] = frozenset(
     {
-        "null", "none", "nil", "nan", "n/a", "na", "#n/a", "unknown", "test",
-        "-", "--", "---", "—", "/", "\\", "?", "？", ".", "0", "x", "xx", "xxx",
-        "无", "空", "暂无", "不详", "未知", "没有", "待定", "待补充", "测试",
+        "null",
+        "none",
+        "nil",
+        "nan",
+        "n/a",
+        "na",
+        "#n/a",
+        "unknown",
+        "test",
+        "-",
+        "--",
+        "---",
+        "—",
+        "/",
+        "\\",
+        "?",
+        "？",
+        ".",
+        "0",
+        "x",
+        "xx",
+        "xxx",
+        "无",
+        "空",
+        "暂无",
+        "不详",
+        "未知",
+        "没有",
+        "待定",
+        "待补充",
+        "测试",
     }
 )
 # Names that say what kind of customer it is rather than who (个人 = "an individual").
@@ -348,9 +381,7 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
 
     out["email_shared"] = flag_shared_phones(out["email"], out["name_key"], 3).to_numpy(bool)
     out["phone_mobile"] = phones["phone_mobile"]
-    out["is_person"] = individual & _spread(
-        name_codes, [len(n) >= 2 for n in name_list], False
-    )
+    out["is_person"] = individual & _spread(name_codes, [len(n) >= 2 for n in name_list], False)
     out["name_in_places"] = _in_several_places(out, name_codes)
     out["name_one_holder"] = sole_name_holders(out)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())

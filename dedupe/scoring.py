@@ -121,8 +121,12 @@ def levels_and_hard_codes(
         # in two chunks is scored twice (the same score), but no memo of every value pair
         # is held (≈ 45 bytes a candidate pair) nor copied on each chunk's insertion
         ctx = PairContext(
-            prepared, left[start:stop].astype(np.intp), right[start:stop].astype(np.intp),
-            codes, remember=True, grow_memo=False,
+            prepared,
+            left[start:stop].astype(np.intp),
+            right[start:stop].astype(np.intp),
+            codes,
+            remember=True,
+            grow_memo=False,
         )
         found = compute_levels(ctx, comparisons)
         for name, level in found.items():
@@ -147,7 +151,7 @@ def levels_and_hard_codes(
                 if value not in names:
                     names.append(value)
             lookup = np.array([names.index(v) for v in uniques] + [-1], dtype=np.int16)
-            hard[start:start + len(local)] = lookup[local]
+            hard[start : start + len(local)] = lookup[local]
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -207,9 +211,7 @@ def _estimate(
     # learn: it keeps its declared starting m and a flat u, and costs EM nothing (the anchor
     # refinement below keeps its m too: it has no observed anchor pairs).
     active = [c for c in comparisons if bool((levels[c.name] != NULL_LEVEL).any())]
-    sample_left, sample_right = random_pairs(
-        len(prepared), settings.u_sample_pairs, settings.seed
-    )
+    sample_left, sample_right = random_pairs(len(prepared), settings.u_sample_pairs, settings.seed)
     random_levels, sample_decided = _sample_levels(
         prepared, active, comparisons, sample_left, sample_right, settings, codes
     )
@@ -218,8 +220,14 @@ def _estimate(
     u = {c.name: level_shares(random_levels[c.name], None, len(c.labels)) for c in active}
     rules = rules_for(settings)
     m, iterations = estimate_m(
-        ctx, levels, active, rules, u,
-        settings.em_max_iterations, settings.em_tolerance, settings.seed,
+        ctx,
+        levels,
+        active,
+        rules,
+        u,
+        settings.em_max_iterations,
+        settings.em_tolerance,
+        settings.seed,
     )
     for comp in comparisons:
         if comp.name not in m:
@@ -251,8 +259,15 @@ def _estimate(
     outside = outside_candidates(sample_left, sample_right, left, right, len(prepared))
     for _ in range(_U_ROUNDS):
         found = scored_u(
-            random_levels, outside, levels, score, params.prior, separated, len(prepared),
-            active, sample_decided,
+            random_levels,
+            outside,
+            levels,
+            score,
+            params.prior,
+            separated,
+            len(prepared),
+            active,
+            sample_decided,
         )
         for c in active:
             params.comparisons[c.name].u = found[c.name].tolist()
@@ -268,8 +283,12 @@ def _estimate(
     for round_ in range(_REFINE_ROUNDS):
         del score  # recomputed below: refine_m reads the bonus (one array per pair less)
         m = refine_m(
-            levels, comparisons, {k: np.asarray(v.m) for k, v in params.comparisons.items()},
-            {k: np.asarray(v.u) for k, v in params.comparisons.items()}, pair_prior, bonus,
+            levels,
+            comparisons,
+            {k: np.asarray(v.m) for k, v in params.comparisons.items()},
+            {k: np.asarray(v.u) for k, v in params.comparisons.items()},
+            pair_prior,
+            bonus,
         )
         # the pair arrays alive at once (8 bytes a pair each: 110 MB at 1 M) are the EM
         # peak: each is let go as soon as it was last read (the bonus before the next
@@ -312,11 +331,14 @@ def _sample_levels(
     size = max(-(-len(left) // threads), 1)
 
     def chunk(start: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        lo, hi = left[start:start + size], right[start:start + size]
+        lo, hi = left[start : start + size], right[start : start + size]
         found = random_pair_levels(prepared, active, lo, hi, codes)
         reasons = hard_rule_reasons(
             PairContext(prepared, lo, hi, codes, grow_memo=False),
-            settings.merge_branches, found, by_name, settings.hard_rules,
+            settings.merge_branches,
+            found,
+            by_name,
+            settings.hard_rules,
         )
         return found, pd.isna(reasons)
 
@@ -379,10 +401,10 @@ def _weight_sum(
 
     def chunk(start: int) -> None:
         """The chunk's weights added up in comparison order (into `score`'s slice)."""
-        out = score[start:start + WEIGHT_CHUNK]
+        out = score[start : start + WEIGHT_CHUNK]
         taken = np.empty(len(out), dtype=np.float64)
         for weights, codes in tables:
-            np.take(weights, codes[start:start + WEIGHT_CHUNK], out=taken)
+            np.take(weights, codes[start : start + WEIGHT_CHUNK], out=taken)
             out += taken
 
     # chunks side by side (NumPy releases the GIL): element by element the same additions
@@ -415,8 +437,10 @@ def _tf(
             continue
         exact = levels[comp.name] == 1
         known = None if codes is None else codes.get(comp.tf_column)
-        bonus = None if known is None else _tf_by_codes(
-            known, left, exact, params, settings.tf_max_bonus, comp.tf_column
+        bonus = (
+            None
+            if known is None
+            else _tf_by_codes(known, left, exact, params, settings.tf_max_bonus, comp.tf_column)
         )
         if bonus is None:
             values = prepared[comp.tf_column].to_numpy(dtype=object)[left]
@@ -526,13 +550,18 @@ def score_candidates_compact(
         probability = posterior(score, params.prior)
     else:
         params.check(comparisons)
-        score, probability = _score(
-            prepared, left, levels, comparisons, params, settings, codes
-        )
+        score, probability = _score(prepared, left, levels, comparisons, params, settings, codes)
     probability = evidence_rules(probability, levels, comparisons, settings.match_threshold)
     return PairSet(
-        left, right, rule[0], np.asarray(score, np.float64), probability, levels, hard,
-        list(rule[1]), hard_names,
+        left,
+        right,
+        rule[0],
+        np.asarray(score, np.float64),
+        probability,
+        levels,
+        hard,
+        list(rule[1]),
+        hard_names,
     ), params
 
 

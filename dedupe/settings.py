@@ -15,11 +15,17 @@ from dedupe.defaults import (
 from dedupe.specs import BlockingRuleSpec, ComparisonSpec
 
 HardRule = Literal[
-    "branch_conflict", "place_conflict", "name_conflict", "credit_code_conflict",
+    "branch_conflict",
+    "place_conflict",
+    "name_conflict",
+    "credit_code_conflict",
     "id_number_conflict",
 ]
 HARD_RULES_DEFAULT: tuple[str, ...] = (
-    "branch_conflict", "place_conflict", "name_conflict", "credit_code_conflict",
+    "branch_conflict",
+    "place_conflict",
+    "name_conflict",
+    "credit_code_conflict",
     "id_number_conflict",
 )
 """The hard rules, in the order `dedupe.rules.hard_rule_reasons` applies them."""
@@ -227,7 +233,12 @@ def matcher_signature(settings: MatchSettings) -> str:
         for spec in settings.blocking_specs()
     }
     return json.dumps(
-        {"version": MATCHER_VERSION, "settings": settings.model_dump(mode="json"),
-         "comparisons": comparisons, "blocking_rules": rules},
-        ensure_ascii=False, sort_keys=True,
+        {
+            "version": MATCHER_VERSION,
+            "settings": settings.model_dump(mode="json"),
+            "comparisons": comparisons,
+            "blocking_rules": rules,
+        },
+        ensure_ascii=False,
+        sort_keys=True,
     )

@@ -96,7 +96,10 @@ def segment_length(records: int, shards: int, window: int) -> int:
 
 
 def _rule_blocks(
-    prepared: pd.DataFrame, rules: list[BlockingRule], max_block_size: int, shards: int,
+    prepared: pd.DataFrame,
+    rules: list[BlockingRule],
+    max_block_size: int,
+    shards: int,
     window: int = 1,
 ) -> list[_RuleBlocks]:
     """Every rule's blocks over all of `prepared` (the whole set of records).
@@ -121,7 +124,7 @@ def _rule_blocks(
         position[order] = np.arange(len(codes))
         # Content hash of the key value: the same block lands in the same shard in any process.
         values = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
-        shard = (pd.util.hash_pandas_object(values, index=False).to_numpy() % np.uint64(shards))
+        shard = pd.util.hash_pandas_object(values, index=False).to_numpy() % np.uint64(shards)
         keyed = codes >= 0
         sizes = np.bincount(codes[keyed], minlength=len(uniques))
         size = np.zeros(len(codes), dtype=np.int64)
@@ -142,11 +145,20 @@ def _rule_blocks(
         head = split & (part > 0) & (offset % segment < (rule.window or window))
         previous = np.where(split, -1, _UNSPLIT)
         previous[head] = (home[head] + part[head] - 1) % shards
-        out.append(_RuleBlocks(
-            rule, cap, codes.astype(index), size <= cap, position.astype(index),
-            record_shard.astype(shard_type), previous.astype(shard_type), offset == 0,
-            rule.window, prepared,
-        ))
+        out.append(
+            _RuleBlocks(
+                rule,
+                cap,
+                codes.astype(index),
+                size <= cap,
+                position.astype(index),
+                record_shard.astype(shard_type),
+                previous.astype(shard_type),
+                offset == 0,
+                rule.window,
+                prepared,
+            )
+        )
         del codes, position, record_shard, previous, offset, home, part, size, rank
     return out
 
@@ -164,9 +176,11 @@ def _frame_blocks(
     """The rules' blocks as a shard's frame carries them (see `shard_frames`)."""
     return [
         _RuleBlocks(
-            rule, rule.max_block_size or max_block_size,
+            rule,
+            rule.max_block_size or max_block_size,
             *(frame[_fact(r, f)].to_numpy() for f in _FACTS),
-            rule.window, frame,
+            rule.window,
+            frame,
         )
         for r, rule in enumerate(rules)
     ]
@@ -301,9 +315,7 @@ def score_shard(
     return pairs, pd.DataFrame(rows, columns=_STATS_COLUMNS)
 
 
-def _own_pairs(
-    rb: _RuleBlocks, shard: int, window: int
-) -> tuple[np.ndarray, np.ndarray, int]:
+def _own_pairs(rb: _RuleBlocks, shard: int, window: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The pairs of a rule's blocks (and split blocks' segments) that `shard` generates.
 
     Positions order a block's members by rank as over every record. A split block's
@@ -475,18 +487,23 @@ def finish_compact(
     pairs = sorted_union(parts, len(prepared))
     del parts
     stats = stats.reset_index(drop=True)
-    return assemble_compact(
-        prepared, pairs, decided, settings, params, stats, list(setup.warnings)
-    )
+    return assemble_compact(prepared, pairs, decided, settings, params, stats, list(setup.warnings))
 
 
 FINISH_COLUMNS = (
     "record_key",
     # `assemble.exclusive_codes`
-    "id_number", "id_number_valid", "credit_code", "credit_code_valid", "branch_key",
-    "branch_soft", "customer_type",
+    "id_number",
+    "id_number_valid",
+    "credit_code",
+    "credit_code_valid",
+    "branch_key",
+    "branch_soft",
+    "customer_type",
     # `rules.id_number_matches` (`_names_compatible`)
-    "name_key", "name_key_masked", "name_pinyin",
+    "name_key",
+    "name_key_masked",
+    "name_pinyin",
 )
 """The prepared columns assembling reads of every record (`finishing_frame`)."""
 
@@ -544,9 +561,12 @@ def write_prepared_file(batches: pa.RecordBatchReader, path: Path) -> int:
     """Write the prepared records' record batches (``match.prepared``'s rows, in order) to an
     Arrow IPC stream file, batch by batch; returns the rows written."""
     written = 0
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(
-        sink, batches.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")
-    ) as writer:
+    with (
+        pa.OSFile(str(path), "wb") as sink,
+        pa.ipc.new_stream(
+            sink, batches.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")
+        ) as writer,
+    ):
         for batch in batches:
             writer.write_batch(batch)
             written += batch.num_rows
@@ -577,8 +597,7 @@ def prepared_rows(path: Path, positions: np.ndarray, columns: list[str]) -> dict
     if len(positions) and positions[-1] >= start:
         raise ValueError(f"{path} holds {start} records: no record at {int(positions[-1])}")
     return {
-        c: np.concatenate(parts) if parts else np.empty(0, dtype=object)
-        for c, parts in out.items()
+        c: np.concatenate(parts) if parts else np.empty(0, dtype=object) for c, parts in out.items()
     }
 
 
@@ -670,9 +689,7 @@ def link_sharded(
     if executor is None:
         results = [score_shard(f, settings, params, s, shards) for s, f in frames]
     else:
-        futures = [
-            executor.submit(score_shard, f, settings, params, s, shards) for s, f in frames
-        ]
+        futures = [executor.submit(score_shard, f, settings, params, s, shards) for s, f in frames]
         results = [f.result() for f in futures]
     return finish_sharded(setup, settings, results)
 
@@ -685,14 +702,20 @@ def _train(
     """Estimate params on the full candidate set, as `link_records` does."""
     rules = rules_for(settings)
     cand = generate_candidates(
-        prepared, rules, settings.max_block_size, settings.block_window,
+        prepared,
+        rules,
+        settings.max_block_size,
+        settings.block_window,
         extra=(decided[0], decided[1]),
     )
     levels, hard = levels_and_hard(
-        prepared, cand.left, cand.right, comparisons_for(settings), settings.merge_branches,
+        prepared,
+        cand.left,
+        cand.right,
+        comparisons_for(settings),
+        settings.merge_branches,
         hard_rules=settings.hard_rules,
     )
     return estimate_params(
         prepared, cand.left, cand.right, levels, settings, separated=pd.notna(hard)
     )
-

@@ -64,6 +64,8 @@ def one_slip(a: str, b: str) -> float:
     front = _aligned_mismatches(a, b)
     back = _aligned_mismatches(a[::-1], b[::-1])
     return 1.0 if min(front, back) <= 1 else 0.0
+
+
 def _closeness(distance: Callable[..., int]) -> Callable[[str, str], float]:
     """1 / (1 + edit distance in characters): 1.0 equal, 0.5 one edit, 0.33 two edits …"""
     return lambda a, b: 1.0 / (1.0 + distance(a, b))
@@ -184,16 +186,25 @@ def _bulk_contains(
         unknown = np.nonzero(distance < 0)[0]
         if len(unknown):
             distance[unknown] = process.cpdist(
-                _pick(a, at[unknown]), _pick(b, at[unknown]), scorer=Indel.distance,
-                workers=WORKERS, dtype=np.int64,
+                _pick(a, at[unknown]),
+                _pick(b, at[unknown]),
+                scorer=Indel.distance,
+                workers=WORKERS,
+                dtype=np.int64,
             )
         lcs = (la[at] + lb[at] - distance) // 2
         bound = 200.0 * lcs / (shorter[at] + lcs)
         keep[at[bound < cutoff]] = False
     at = np.nonzero(keep)[0]
     if len(at):
-        scores = process.cpdist(_pick(a, at), _pick(b, at), scorer=fuzz.partial_ratio,
-                                workers=WORKERS, dtype=np.float64, score_cutoff=cutoff)
+        scores = process.cpdist(
+            _pick(a, at),
+            _pick(b, at),
+            scorer=fuzz.partial_ratio,
+            workers=WORKERS,
+            dtype=np.float64,
+            score_cutoff=cutoff,
+        )
         out[at] = _as_float32(np.asarray(scores, dtype=np.float64) / 100.0)
     return out
 
@@ -234,15 +245,29 @@ def _bulk_one_slip(
     la, lb = lengths if lengths is not None else (_lengths(a), _lengths(b))
     extra = np.abs(la.astype(np.int64) - lb)
     kwargs = {"pad": True}
-    front = process.cpdist(a, b, scorer=Hamming.distance, scorer_kwargs=kwargs,
-                           workers=WORKERS, dtype=np.int64) - extra
+    front = (
+        process.cpdist(
+            a, b, scorer=Hamming.distance, scorer_kwargs=kwargs, workers=WORKERS, dtype=np.int64
+        )
+        - extra
+    )
     ra, rb = [s[::-1] for s in a], [s[::-1] for s in b]
-    back = process.cpdist(ra, rb, scorer=Hamming.distance, scorer_kwargs=kwargs,
-                          workers=WORKERS, dtype=np.int64) - extra
-    contained = process.cpdist(a, b, scorer=fuzz.partial_ratio, workers=WORKERS,
-                               dtype=np.float64, score_cutoff=100.0) >= 100.0
+    back = (
+        process.cpdist(
+            ra, rb, scorer=Hamming.distance, scorer_kwargs=kwargs, workers=WORKERS, dtype=np.int64
+        )
+        - extra
+    )
+    contained = (
+        process.cpdist(
+            a, b, scorer=fuzz.partial_ratio, workers=WORKERS, dtype=np.float64, score_cutoff=100.0
+        )
+        >= 100.0
+    )
     hit = (np.minimum(front, back) <= 1) | contained
     return (hit & (np.minimum(la, lb) >= 2)).astype(np.float64)
+
+
 def _bulk_closeness(distance: Callable[..., int]) -> BulkScorer:
     def _score(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
         out = process.cpdist(a, b, scorer=distance, workers=WORKERS, dtype=np.int64)

@@ -138,8 +138,8 @@ def outside_candidates(
 
     def chunk(start: int) -> np.ndarray:
         """Positions in `distinct` of the sample pairs among the chunk's candidates."""
-        lo = left[start:start + _REFINE_CHUNK]
-        hi = right[start:start + _REFINE_CHUNK]
+        lo = left[start : start + _REFINE_CHUNK]
+        hi = right[start : start + _REFINE_CHUNK]
         keep = drawn[lo] & drawn[hi]
         lo = lo[keep].astype(np.int64)
         hi = hi[keep].astype(np.int64)
@@ -391,9 +391,7 @@ def estimate_m(
     return m, total_iterations
 
 
-def estimate_prior(
-    bayes_factor_bits: np.ndarray, n_records: int, fixed: float | None
-) -> float:
+def estimate_prior(bayes_factor_bits: np.ndarray, n_records: int, fixed: float | None) -> float:
     """λ = P(two random records match), by EM over all pairs (non-candidates count as no-match).
 
     Args:
@@ -481,7 +479,7 @@ def posterior_sum(score: np.ndarray, prior: float) -> float:
         return float(_posterior(score, prior).sum())
 
     def part(bounds: tuple[int, int]) -> float:
-        return _posterior(score[bounds[0]:bounds[1]], prior).sum()
+        return _posterior(score[bounds[0] : bounds[1]], prior).sum()
 
     return pairwise_sum(in_order(part, parts, threads, "prior"), len(score))
 
@@ -548,7 +546,8 @@ def refine_m(
             anchor = _posterior(total - parts[c.name], prior) >= _ANCHOR
             observed = anchor & (codes != NULL_LEVEL)
             found[c.name] = (
-                int(observed.sum()), np.bincount(codes[observed], minlength=len(c.labels))
+                int(observed.sum()),
+                np.bincount(codes[observed], minlength=len(c.labels)),
             )
         return found
 

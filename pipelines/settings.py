@@ -263,7 +263,6 @@ class ScaleSettings(BaseModel):
         "matching settings are unchanged (no training on the full candidate set)",
     )
 
-
     def resolved_workers(self) -> int:
         """``workers``, or the machine's cores (at least 1) when unset."""
         return self.workers or max(1, os.cpu_count() or 1)

@@ -73,9 +73,7 @@ def plan_deliveries(
     prior = _prior_rows(source, manifest)
     mapping = source.mapping_sha256()
     runs = prior["run_id"] if "run_id" in prior.columns else pd.Series("?", index=prior.index)
-    statuses = (
-        prior["status"] if "status" in prior.columns else pd.Series("new", index=prior.index)
-    )
+    statuses = prior["status"] if "status" in prior.columns else pd.Series("new", index=prior.index)
     read_with = (
         prior["mapping_sha256"].astype("string").fillna("")
         if "mapping_sha256" in prior.columns

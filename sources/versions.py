@@ -251,7 +251,7 @@ def _current_select(numbered: str) -> str:
     introduced AS (
         SELECT n.* FROM {numbered} AS n JOIN valued AS v
           ON n.record_key = v.record_key AND n.version_no = v.version_no
-        QUALIFY row_number() OVER (PARTITION BY n.record_key ORDER BY {arrival_order_sql('n')}) = 1
+        QUALIFY row_number() OVER (PARTITION BY n.record_key ORDER BY {arrival_order_sql("n")}) = 1
     )
     SELECT i.* EXCLUDE ({_HELPERS}),
            i.delivery_date, i.version_no, s.last_delivery_date,

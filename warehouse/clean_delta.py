@@ -265,9 +265,7 @@ def touched_phones(con: duckdb.DuckDBPyConnection, new_phones: Iterable[str]) ->
     return frozenset(new_phones) | frozenset(r[0] for r in rows)
 
 
-def shared_phone_candidates(
-    con: duckdb.DuckDBPyConnection, phones: Iterable[str]
-) -> pd.DataFrame:
+def shared_phone_candidates(con: duckdb.DuckDBPyConnection, phones: Iterable[str]) -> pd.DataFrame:
     """``record_key, phone, name_key`` of kept clean records on one of ``phones``.
 
     Kept = not changed, not gone. With ``touched_phones`` as ``phones``: with the records

@@ -193,9 +193,7 @@ def stage_inputs(
     for i, table in enumerate(("clean.transactions", "clean.interactions")):
         if table_exists(con, table):
             facts_table = table if within is None else f"(SELECT * FROM {table}{only})"
-            joins.append(
-                f" LEFT JOIN ({_facts_hash_sql(facts_table)}) AS f{i} USING (record_key)"
-            )
+            joins.append(f" LEFT JOIN ({_facts_hash_sql(facts_table)}) AS f{i} USING (record_key)")
             facts += [f"f{i}.h", f"f{i}.n"]
     source = assignments if isinstance(assignments, str) else _ASSIGN
     if not isinstance(assignments, str):
@@ -613,9 +611,7 @@ def published_state(con: duckdb.DuckDBPyConnection) -> str | None:
     return str(rows[0][0]) if len(rows) == 1 else None
 
 
-def published_golden(
-    con: duckdb.DuckDBPyConnection, settings_hash: str
-) -> PublishedGolden | None:
+def published_golden(con: duckdb.DuckDBPyConnection, settings_hash: str) -> PublishedGolden | None:
     """The published golden state an incremental build may start from, or None when only a
     full build is right: no published state, the settings hash differs, or ``golden.*`` is
     not the state the published inputs describe (the reason is logged)."""
@@ -628,9 +624,7 @@ def published_golden(
         log.info("golden     full build: golden tables missing: %s", ", ".join(missing))
         return None
     have = table_columns(con, STATE_TABLE)
-    optional = ", ".join(
-        c if c in have else "NULL" for c in ("as_of", "run_id", "exact_clusters")
-    )
+    optional = ", ".join(c if c in have else "NULL" for c in ("as_of", "run_id", "exact_clusters"))
     rows = con.execute(
         f"SELECT settings_hash, fingerprint, {optional} FROM {STATE_TABLE}"
     ).fetchall()
@@ -737,8 +731,7 @@ def plan_golden(
     old = INPUTS_TABLE
     if within is not None:
         old = (
-            f"(SELECT * FROM {INPUTS_TABLE}"
-            f" WHERE record_key IN (SELECT record_key FROM {within}))"
+            f"(SELECT * FROM {INPUTS_TABLE} WHERE record_key IN (SELECT record_key FROM {within}))"
         )
     # a record new, gone, moved or changed touches its old and its new customer
     con.execute(

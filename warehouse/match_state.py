@@ -289,9 +289,7 @@ class ReadPairs:
         })  # fmt: skip
 
 
-def linked_layout(
-    con: duckdb.DuckDBPyConnection, source: str = "clean.records"
-) -> pd.DataFrame:
+def linked_layout(con: duckdb.DuckDBPyConnection, source: str = "clean.records") -> pd.DataFrame:
     """What a fingerprint of ``clean.records`` hashes now, as `LINKED_LAYOUT` stores it.
 
     Columns: ``columns`` (JSON: every column's name and type, by name: the order they are
@@ -506,9 +504,7 @@ _POSITIONS = (
 )
 
 
-def read_stored(
-    con: duckdb.DuckDBPyConnection, strong_at: float | None = None
-) -> StoredMatch:
+def read_stored(con: duckdb.DuckDBPyConnection, strong_at: float | None = None) -> StoredMatch:
     """The previous link from ``match.prepared``, ``match.pairs`` and ``match.clusters``.
 
     Record keys are turned into positions inside DuckDB (the prepared records' order by
@@ -527,8 +523,7 @@ def read_stored(
     try:
         prepared = _arrow_frame(
             con.sql(
-                f"SELECT * EXCLUDE ({PREPARED_VERSION}) FROM {PREPARED_TABLE}"
-                " ORDER BY record_key"
+                f"SELECT * EXCLUDE ({PREPARED_VERSION}) FROM {PREPARED_TABLE} ORDER BY record_key"
             ).to_arrow_table()
         )
         keys = prepared["record_key"].to_numpy(dtype=object)
@@ -536,11 +531,7 @@ def read_stored(
             raise ValueError("DuckDB's record_key order is not the matcher's (a collation?)")
         names, levels = stored_pair_labels(con)
         select = stored_pair_select(levels, "l.pos AS left", "r.pos AS right")
-        where = (
-            ""
-            if strong_at is None
-            else f" WHERE {_READ_FIRST}"
-        )
+        where = "" if strong_at is None else f" WHERE {_READ_FIRST}"
         table = con.sql(
             f"SELECT {select} FROM match.pairs AS p"
             " JOIN _match_positions AS l ON p.left_key = l.record_key"
@@ -596,9 +587,7 @@ def read_stored(
                 con, keys, mask, names["rule"], names["hard_rule"], levels, strong_at
             )
 
-    return StoredMatch(
-        prepared, pairs, names["rule"], names["hard_rule"], labels, steward, more
-    )
+    return StoredMatch(prepared, pairs, names["rule"], names["hard_rule"], labels, steward, more)
 
 
 def stored_pair_labels(
@@ -787,9 +776,7 @@ def write_match_tables(
             elif prepared_rows == "changed":
                 upserts[PREPARED_TABLE] = (rows, "record_key")
             else:
-                raise ValueError(
-                    f"prepared_rows must be 'all' or 'changed', not {prepared_rows!r}"
-                )
+                raise ValueError(f"prepared_rows must be 'all' or 'changed', not {prepared_rows!r}")
     del prepared
     parts: list[pa.RecordBatchReader] = []
     if isinstance(pair_batches, pa.RecordBatchReader):
@@ -879,7 +866,7 @@ def _frame_stream(
 
     def batches(frame: pd.DataFrame = frame) -> Iterator[pa.RecordBatch]:
         for start in range(0, len(frame), rows):
-            part = frame.iloc[start:start + rows].assign(**constants)
+            part = frame.iloc[start : start + rows].assign(**constants)
             yield from pa.Table.from_pandas(part, preserve_index=False).cast(schema).to_batches()
 
     return pa.RecordBatchReader.from_batches(schema, batches())
@@ -1069,9 +1056,7 @@ def write_match_delta(
                     " WHERE record_key IN (SELECT record_key FROM _delta_relinked)"
                 )
             else:  # an older warehouse's copy (or other hashes): every record's fingerprint
-                con.execute(
-                    f"CREATE OR REPLACE TABLE {LINKED_TABLE} AS {_fingerprint_sql(con)}"
-                )
+                con.execute(f"CREATE OR REPLACE TABLE {LINKED_TABLE} AS {_fingerprint_sql(con)}")
                 con.execute(
                     f"CREATE OR REPLACE TABLE {LINKED_LAYOUT} AS SELECT * FROM _delta_layout"
                 )
@@ -1219,8 +1204,7 @@ def _changed_rows(
     if logged:
         for k in key:
             con.execute(
-                f"INSERT INTO {_CHANGED_KEYS} SELECT {k} FROM {gone}"
-                f" UNION SELECT {k} FROM {added}"
+                f"INSERT INTO {_CHANGED_KEYS} SELECT {k} FROM {gone} UNION SELECT {k} FROM {added}"
             )
     return [gone, added, _temp(name, "rows")]
 

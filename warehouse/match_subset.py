@@ -136,8 +136,7 @@ def _held_mib(con: duckdb.DuckDBPyConnection) -> int:
     """What DuckDB holds besides cached blocks of stored tables (temporary tables, working
     memory), MiB."""
     ((other,),) = con.execute(
-        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
-        " WHERE tag <> 'BASE_TABLE'"
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag <> 'BASE_TABLE'"
     ).fetchall()
     return int(other) // 2**20
 
@@ -257,8 +256,10 @@ class StoredSubset:
         )  # fmt: skip
         views = {
             "_sub_fresh": to_duckdb_arrow(
-                pa.Table.from_pandas(fresh[needed].astype(
-                    {c: object for c in needed if c != "id_number_valid"}), preserve_index=False)
+                pa.Table.from_pandas(
+                    fresh[needed].astype({c: object for c in needed if c != "id_number_valid"}),
+                    preserve_index=False,
+                )
             ),
             "_sub_changed": _keys(changed),
             "_sub_flipped": _keys(flipped),
@@ -471,8 +472,12 @@ class StoredSubset:
             if name in self._places_done:
                 places[name] = pd.concat([self._places_done[name], places[name]],
                                          ignore_index=True)  # fmt: skip
-        for temp in ("_sub_want", "_sub_wrows", "_sub_brows",
-                     *(f"_sub_{t}{i}" for i in firsts for t in ("blk", "bsz"))):
+        for temp in (
+            "_sub_want",
+            "_sub_wrows",
+            "_sub_brows",
+            *(f"_sub_{t}{i}" for i in firsts for t in ("blk", "bsz")),
+        ):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
         # the rows last, each block of match.prepared let go once scanned (a scan of every
         # block of every column: cached, they stacked on the rows built in Python)
@@ -483,9 +488,12 @@ class StoredSubset:
         order = pc.sort_indices(arrow_strings(rows["record_key"])).to_numpy()
         prepared = _taken([rows], order)
         del rows, order
-        if len(prepared) != len(keys) or not pc.all(
-            pc.equal(arrow_strings(prepared["record_key"]), keys), min_count=0
-        ).as_py():
+        if (
+            len(prepared) != len(keys)
+            or not pc.all(
+                pc.equal(arrow_strings(prepared["record_key"]), keys), min_count=0
+            ).as_py()
+        ):
             raise ValueError("the rows read are not the records whose pairs were read")
         # what later reads of this change reuse: the rows' keys, their places and their pairs
         self._keys_done, self._places_done = keys, places
@@ -555,8 +563,11 @@ class StoredSubset:
         (``_sub_brows``: one scan of the new state for every layout, not one or two a layout).
         Returns the first layout index of each ``key/order``."""
         con = self.con
-        firsts = list({f"{lay.key}/{lay.order}": i
-                       for i, lay in reversed(list(enumerate(self.layouts)))}.values())[::-1]
+        firsts = list(
+            {
+                f"{lay.key}/{lay.order}": i for i, lay in reversed(list(enumerate(self.layouts)))
+            }.values()
+        )[::-1]
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _sub_want AS SELECT record_key FROM ("
             " SELECT record_key FROM _sub_full UNION SELECT record_key FROM _sub_fresh_keys)"
@@ -580,8 +591,11 @@ class StoredSubset:
         )
         # only what the blocks' sizes and places read: key and order columns
         columns = dict.fromkeys(
-            ["record_key", *(c for i in firsts for c in (self.layouts[i].key,
-                                                          self.layouts[i].order))])
+            [
+                "record_key",
+                *(c for i in firsts for c in (self.layouts[i].key, self.layouts[i].order)),
+            ]
+        )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _sub_brows AS SELECT {', '.join(map(_q, columns))}"
             f" FROM _sub_now WHERE {inside or 'false'}"

@@ -357,13 +357,11 @@ def record_clean_run(
     Cleans older than the last link's (``linked_run``), and beyond ``CLEAN_LOG_RUNS``, are
     pruned: nothing reads them.
     """
-    seq = _log_run(
-        con, (CLEAN_RUNS, CLEAN_CHANGES), run_id, mode, changes, ("change", "change")
-    )
+    seq = _log_run(con, (CLEAN_RUNS, CLEAN_CHANGES), run_id, mode, changes, ("change", "change"))
     linked = linked_run(con)
-    found = con.execute(
-        f"SELECT max(seq) FROM {CLEAN_RUNS} WHERE run_id = ?", [linked]
-    ).fetchall()[0][0]
+    found = con.execute(f"SELECT max(seq) FROM {CLEAN_RUNS} WHERE run_id = ?", [linked]).fetchall()[
+        0
+    ][0]
     keep = max(seq - CLEAN_LOG_RUNS + 1, int(found) if found is not None else 0)
     for table in (CLEAN_CHANGES, CLEAN_RUNS):
         con.execute(f"DELETE FROM {table} WHERE seq < ?", [keep])

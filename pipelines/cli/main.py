@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and isinstance(trailing, tuple):
         empty = [name for name in trailing if getattr(args, name) is None]
         if len(extra) > len(empty):
-            parser.error(f"unrecognized arguments: {' '.join(extra[len(empty):])}")
+            parser.error(f"unrecognized arguments: {' '.join(extra[len(empty) :])}")
         for name, value in zip(empty, extra, strict=False):
             setattr(args, name, value)
     elif extra:

@@ -132,7 +132,5 @@ def _json_value(value: Any) -> Any:
 def render_json(table: pa.Table) -> str:
     """A JSON array of objects, one a row; NULL as ``null``, dates ISO, Chinese unescaped."""
     names = [str(name) for name in table.column_names]
-    records = [
-        {k: _json_value(v) for k, v in zip(names, row, strict=True)} for row in _rows(table)
-    ]
+    records = [{k: _json_value(v) for k, v in zip(names, row, strict=True)} for row in _rows(table)]
     return json.dumps(records, ensure_ascii=False, default=str)

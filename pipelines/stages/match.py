@@ -216,7 +216,9 @@ def link(
             # handed over, not kept: `link_compact` lets go of the records once it has
             # prepared them, so they are not held through blocking, scoring and assembling
             return link_compact(
-                _hand_over(inputs), ctx.config.matching, decisions=inputs.decisions,
+                _hand_over(inputs),
+                ctx.config.matching,
+                decisions=inputs.decisions,
                 params=params,
             )
         return link_planned(inputs, ctx)
@@ -311,15 +313,19 @@ def _write_result(
         "changed" if changed_only and result.refreshed is not None else "all",
         None if inputs.plan is None else inputs.plan.changed["record_key"],
     )
-    return _logged(MatchStats(
-        candidate_pairs=len(result.pairs),
-        matched_pairs=result.matched_pairs(),
-        review_queue=len(result.review_queue),
-        clusters=result.cluster_count(),
-        mode=mode,
-        # a full rebuild clusters every record it linked (one clusters row each)
-        records_relinked=len(result.clusters) if inputs.plan is None else len(inputs.plan.changed),
-    ))
+    return _logged(
+        MatchStats(
+            candidate_pairs=len(result.pairs),
+            matched_pairs=result.matched_pairs(),
+            review_queue=len(result.review_queue),
+            clusters=result.cluster_count(),
+            mode=mode,
+            # a full rebuild clusters every record it linked (one clusters row each)
+            records_relinked=len(result.clusters)
+            if inputs.plan is None
+            else len(inputs.plan.changed),
+        )
+    )
 
 
 def _write_compact(
@@ -363,14 +369,16 @@ def _write_compact(
         # stream is stored by one thread, and the pairs are the write's largest table
         pair_batches=result.pair_readers(_duckdb_threads(con)),
     )
-    return _logged(MatchStats(
-        candidate_pairs=len(result),
-        matched_pairs=result.matched_pairs(),
-        review_queue=len(result.review_queue),
-        clusters=result.cluster_count(),
-        mode="full",
-        records_relinked=len(result.clusters),
-    ))
+    return _logged(
+        MatchStats(
+            candidate_pairs=len(result),
+            matched_pairs=result.matched_pairs(),
+            review_queue=len(result.review_queue),
+            clusters=result.cluster_count(),
+            mode="full",
+            records_relinked=len(result.clusters),
+        )
+    )
 
 
 def _duckdb_threads(con: duckdb.DuckDBPyConnection) -> int:
@@ -406,7 +414,9 @@ def _write_delta(
         "match.blocking_stats": delta.blocking_stats.assign(run_id=ctx.run_id),
     }
     delta.pairs, delta.clusters, delta.review_queue = (
-        delta.pairs.iloc[:0], delta.clusters.iloc[:0], delta.review_queue.iloc[:0]
+        delta.pairs.iloc[:0],
+        delta.clusters.iloc[:0],
+        delta.review_queue.iloc[:0],
     )
     return_free_memory()
     written = write_match_delta(
@@ -442,17 +452,19 @@ def _write_delta(
         " (SELECT count(*) FROM match.review_queue),"
         " (SELECT count(DISTINCT cluster_key) FROM match.clusters)"
     ).fetchall()[0]
-    return _logged(MatchStats(
-        candidate_pairs=int(pairs),
-        matched_pairs=int(matched),
-        review_queue=int(review),
-        clusters=int(clusters),
-        mode="incremental",
-        records_relinked=len(plan.changed),
-        records_read=records_read,
-        pairs_deleted=written.deleted["match.pairs"],
-        pairs_inserted=written.inserted["match.pairs"],
-    ))
+    return _logged(
+        MatchStats(
+            candidate_pairs=int(pairs),
+            matched_pairs=int(matched),
+            review_queue=int(review),
+            clusters=int(clusters),
+            mode="incremental",
+            records_relinked=len(plan.changed),
+            records_read=records_read,
+            pairs_deleted=written.deleted["match.pairs"],
+            pairs_inserted=written.inserted["match.pairs"],
+        )
+    )
 
 
 def _changed_rows(con: duckdb.DuckDBPyConnection, plan: RematchPlan) -> str | None:

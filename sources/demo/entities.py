@@ -44,32 +44,32 @@ class World:
     """All true entities as parallel lists (index = entity number)."""
 
     entity_id: list[str]
-    kind: list[str]                 # hq / branch / individual
-    name: list[str]                 # legal name or person's name
-    brand: list[str | None]         # 字号 (华信) for Chinese enterprises
+    kind: list[str]  # hq / branch / individual
+    name: list[str]  # legal name or person's name
+    brand: list[str | None]  # 字号 (华信) for Chinese enterprises
     industry_word: list[str | None]  # 科技 / 贸易 … inside the name
-    legal_form: list[str | None]    # 有限公司 …
-    region_style: list[str]         # prefix / bracket / none / english / person
-    hq_name: list[str | None]       # for branches: the HQ legal name
-    hq_index: list[int | None]      # for branches: the HQ's entity number
+    legal_form: list[str | None]  # 有限公司 …
+    region_style: list[str]  # prefix / bracket / none / english / person
+    hq_name: list[str | None]  # for branches: the HQ legal name
+    hq_index: list[int | None]  # for branches: the HQ's entity number
     english: list[bool]
-    person: list[str]               # the individual, or the enterprise's contact person
-    person2: list[str | None]       # an earlier contact person (enterprises)
+    person: list[str]  # the individual, or the enterprise's contact person
+    person2: list[str | None]  # an earlier contact person (enterprises)
     gender2: list[str | None]
     gender: list[str]
-    place: list[int]                # index into PLACES
-    street: list[str]               # 科技路88号 …
-    building: list[str | None]      # 华信大厦1203室 …
+    place: list[int]  # index into PLACES
+    street: list[str]  # 科技路88号 …
+    building: list[str | None]  # 华信大厦1203室 …
     section: list[str | None]
     credit_code: list[str | None]
     mobile: list[str]
-    mobile2: list[str | None]       # a second current phone
-    old_phone: list[str | None]     # a phone no longer in use
+    mobile2: list[str | None]  # a second current phone
+    old_phone: list[str | None]  # a phone no longer in use
     landline: list[str | None]
     extension: list[str | None]
     email: list[str | None]
     email_alt: list[str | None]
-    registered_day: list[int]       # days since 2016-01-01
+    registered_day: list[int]  # days since 2016-01-01
 
     def __len__(self) -> int:
         """Number of entities."""
@@ -139,15 +139,22 @@ def _street_addresses(rng: np.random.Generator, n: int) -> tuple[list[str], list
 
 
 def _corporate_email(
-    brand: str, word: str, city_short: str, person: str, r: random.Random,
+    brand: str,
+    word: str,
+    city_short: str,
+    person: str,
+    r: random.Random,
     taken_domains: set[str],
 ) -> tuple[str, str]:
     """Pick an unused corporate domain and return (person mailbox, role mailbox)."""
     tld = pick(r, CORPORATE_TLDS)
     b, w, c = pinyin_of(brand), pinyin_syllables(word), place_pinyin(city_short)
     candidates = [
-        b + tld, b + "".join(s[0] for s in w) + tld, b + "-" + "".join(w[:2]) + tld,
-        c[:2] + b + tld, b + c + tld,
+        b + tld,
+        b + "".join(s[0] for s in w) + tld,
+        b + "-" + "".join(w[:2]) + tld,
+        c[:2] + b + tld,
+        b + c + tld,
     ]
     domain = next((d for d in candidates if d not in taken_domains), None)
     while domain is None or domain in taken_domains:
@@ -155,8 +162,10 @@ def _corporate_email(
     taken_domains.add(domain)
     syl = pinyin_syllables(person)
     style = between(r, 0, 3)
-    local = ("".join(syl[1:]) + "." + syl[0]) if style == 0 else (
-        "".join(syl) if style == 1 else syl[0] + "".join(s[0] for s in syl[1:])
+    local = (
+        ("".join(syl[1:]) + "." + syl[0])
+        if style == 0
+        else ("".join(syl) if style == 1 else syl[0] + "".join(s[0] for s in syl[1:]))
     )
     role = pick(r, CORPORATE_MAILBOXES)
     return f"{local}@{domain}", f"{role}@{domain}"
@@ -173,7 +182,9 @@ def _english_names(r: random.Random, cities: list[str], n: int) -> list[tuple[st
             sec = pick(r, sections)
             city = place_pinyin(CITIES[cities[i]].short).capitalize()
             parts = [
-                pick(r, ENGLISH_BRANDS), pick(r, _ENGLISH_SECOND), pick(r, ENGLISH_BUSINESS[sec])
+                pick(r, ENGLISH_BRANDS),
+                pick(r, _ENGLISH_SECOND),
+                pick(r, ENGLISH_BUSINESS[sec]),
             ]
             if r.random() < 0.5:
                 parts.append(f"({city})")
@@ -357,14 +368,31 @@ def build_world(rng: np.random.Generator, n: int) -> World:
 
     return World(
         entity_id=[f"E{i + 1:07d}" for i in range(n)],
-        kind=kind.tolist(), name=names.tolist(), brand=brand.tolist(), industry_word=word.tolist(),
-        legal_form=legal_form.tolist(), region_style=region_style.tolist(),
-        hq_name=hq_name.tolist(), hq_index=hq_index.tolist(), english=english.tolist(),
-        person=person.tolist(), person2=person2.tolist(), gender2=gender2.tolist(),
-        gender=gender.tolist(), place=place.tolist(), street=street,
-        building=building, section=section.tolist(), credit_code=codes.tolist(), mobile=mobile,
-        mobile2=mobile2, old_phone=old_phone, landline=landline.tolist(),
-        extension=extension.tolist(), email=email.tolist(), email_alt=email_alt.tolist(),
+        kind=kind.tolist(),
+        name=names.tolist(),
+        brand=brand.tolist(),
+        industry_word=word.tolist(),
+        legal_form=legal_form.tolist(),
+        region_style=region_style.tolist(),
+        hq_name=hq_name.tolist(),
+        hq_index=hq_index.tolist(),
+        english=english.tolist(),
+        person=person.tolist(),
+        person2=person2.tolist(),
+        gender2=gender2.tolist(),
+        gender=gender.tolist(),
+        place=place.tolist(),
+        street=street,
+        building=building,
+        section=section.tolist(),
+        credit_code=codes.tolist(),
+        mobile=mobile,
+        mobile2=mobile2,
+        old_phone=old_phone,
+        landline=landline.tolist(),
+        extension=extension.tolist(),
+        email=email.tolist(),
+        email_alt=email_alt.tolist(),
         registered_day=rng.integers(0, _REG_SPAN_DAYS, n).tolist(),
     )
 

@@ -54,7 +54,10 @@ def mobile_text(number: str, r: random.Random, wrong_digit: float = 0.01) -> str
 
 
 def landline_text(
-    number: str, ext: str | None, r: random.Random, local_only: float = 0.0,
+    number: str,
+    ext: str | None,
+    r: random.Random,
+    local_only: float = 0.0,
     wrong_digit: float = 0.01,
 ) -> str:
     """Write a landline 'AREA-LOCAL' with an optional extension in a common format.
@@ -110,8 +113,13 @@ def email_text(email: str, r: random.Random, typo: float = 0.01) -> str:
 
 
 def address_text(
-    place: int, street: str, building: str | None, r: random.Random, *,
-    with_region: bool = True, abbreviations: float = 0.01,
+    place: int,
+    street: str,
+    building: str | None,
+    r: random.Random,
+    *,
+    with_region: bool = True,
+    abbreviations: float = 0.01,
 ) -> str:
     """Write an address in one of the usual shapes.
 

@@ -163,9 +163,7 @@ def write_demo(
     truth_csv = out_dir / "truth.csv"
     entities_csv = out_dir / "entities.csv"
     generated.data.truth.to_csv(truth_csv, index=False, encoding="utf-8", lineterminator="\n")
-    generated.data.entities.to_csv(
-        entities_csv, index=False, encoding="utf-8", lineterminator="\n"
-    )
+    generated.data.entities.to_csv(entities_csv, index=False, encoding="utf-8", lineterminator="\n")
     counts["entities"] = len(generated.data.entities)
     return DemoFiles(
         sales_csv=sales_csv,

@@ -22,16 +22,40 @@ from sources.demo.variants import NameNoise
 from sources.demo.vocab import MARKETING_CAMPAIGNS, MARKETING_CHANNELS
 
 MARKETING_KEYS: tuple[str, ...] = (
-    "lead_id", "company", "contact", "mobile", "email", "city", "address", "industry",
-    "created_at", "campaign", "channel", "customer_type",
+    "lead_id",
+    "company",
+    "contact",
+    "mobile",
+    "email",
+    "city",
+    "address",
+    "industry",
+    "created_at",
+    "campaign",
+    "channel",
+    "customer_type",
 )
 _COMPANY_NOISE = NameNoise(
-    short_name=0.3, move_region=0.15, suffix_change=0.15, half_brackets=0.6, typo=0.03,
-    traditional=0.03, spaces=0.06, title=0.0, latin=0.0,
+    short_name=0.3,
+    move_region=0.15,
+    suffix_change=0.15,
+    half_brackets=0.6,
+    typo=0.03,
+    traditional=0.03,
+    spaces=0.06,
+    title=0.0,
+    latin=0.0,
 )
 _CONTACT_NOISE = NameNoise(
-    short_name=0.0, move_region=0.0, suffix_change=0.0, half_brackets=0.0, typo=0.02,
-    traditional=0.03, spaces=0.03, title=0.1, latin=0.04,
+    short_name=0.0,
+    move_region=0.0,
+    suffix_change=0.0,
+    half_brackets=0.0,
+    typo=0.02,
+    traditional=0.03,
+    spaces=0.03,
+    title=0.1,
+    latin=0.04,
 )
 _TYPE_TEXT = {
     "enterprise": ("企业", "企业", "B2B", "enterprise", "公司"),
@@ -80,31 +104,38 @@ def build_marketing(world: World, entity_rows: np.ndarray, seed: int) -> SourceT
             company = enterprise_name(world, i, _COMPANY_NOISE, r)
             contact = contact_name_text(world, i, _CONTACT_NOISE, r, 0.2)
         mobile = (
-            phone_for(world, i, r, landline_share=0.12, old_share=0.1) if r.random() < 0.95
+            phone_for(world, i, r, landline_share=0.12, old_share=0.1)
+            if r.random() < 0.95
             else None
         )
         roll = r.random()
         address = (
             address_text(world.place[i], world.street[i], world.building[i], r)
-            if roll < 0.35 else
-            address_text(world.place[i], world.street[i], world.building[i], r, with_region=False)
-            if roll < 0.5 else None
+            if roll < 0.35
+            else address_text(
+                world.place[i], world.street[i], world.building[i], r, with_region=False
+            )
+            if roll < 0.5
+            else None
         )
         ctype = "individual" if individual else "enterprise"
-        rows.append([
-            f"L{next_id}",
-            company,
-            contact if r.random() < 0.97 else "",
-            mobile,
-            email_for(world, i, r, present=0.75),
-            city_text(world.place[i], r) if r.random() < 0.85 else None,
-            address,
-            industry_text(section, world.industry_word[i], r)
-            if section is not None and r.random() < 0.5 else None,
-            _created_at(day, r),
-            pick(r, MARKETING_CAMPAIGNS) if r.random() < 0.9 else None,
-            pick(r, MARKETING_CHANNELS),
-            pick(r, _TYPE_TEXT[ctype]) if r.random() < 0.8 else None,
-        ])
+        rows.append(
+            [
+                f"L{next_id}",
+                company,
+                contact if r.random() < 0.97 else "",
+                mobile,
+                email_for(world, i, r, present=0.75),
+                city_text(world.place[i], r) if r.random() < 0.85 else None,
+                address,
+                industry_text(section, world.industry_word[i], r)
+                if section is not None and r.random() < 0.5
+                else None,
+                _created_at(day, r),
+                pick(r, MARKETING_CAMPAIGNS) if r.random() < 0.9 else None,
+                pick(r, MARKETING_CHANNELS),
+                pick(r, _TYPE_TEXT[ctype]) if r.random() < 0.8 else None,
+            ]
+        )
     frame = pd.DataFrame(rows, columns=list(MARKETING_KEYS), dtype=object)
     return SourceTable(frame=frame, entity=ents)

@@ -20,8 +20,42 @@ from sources.demo.vocab import (
 
 # Real mobile prefixes (China Mobile / Unicom / Telecom / virtual operators).
 _MOBILE_PREFIXES = np.array(
-    [130, 131, 132, 133, 135, 136, 137, 138, 139, 150, 151, 152, 153, 155, 156, 157, 158, 159,
-     166, 176, 177, 178, 180, 181, 182, 183, 185, 186, 187, 188, 189, 191, 198, 199],
+    [
+        130,
+        131,
+        132,
+        133,
+        135,
+        136,
+        137,
+        138,
+        139,
+        150,
+        151,
+        152,
+        153,
+        155,
+        156,
+        157,
+        158,
+        159,
+        166,
+        176,
+        177,
+        178,
+        180,
+        181,
+        182,
+        183,
+        185,
+        186,
+        187,
+        188,
+        189,
+        191,
+        198,
+        199,
+    ],
     dtype=np.int64,
 )
 
@@ -98,9 +132,7 @@ def draw_mobiles(rng: np.random.Generator, n: int) -> np.ndarray:
     return kept.astype(str).astype(object)
 
 
-def draw_landlines(
-    rng: np.random.Generator, area_codes: np.ndarray
-) -> np.ndarray:
+def draw_landlines(rng: np.random.Generator, area_codes: np.ndarray) -> np.ndarray:
     """Draw distinct landline numbers 'AREA-LOCAL' (8-digit local part) for the given area codes."""
     n = len(area_codes)
     if n == 0:

@@ -18,9 +18,9 @@ _ENTERPRISE_WEIGHTS = np.array([0.45, 0.35, 0.20])
 _INDIVIDUAL_WEIGHTS = np.array([0.25, 0.40, 0.35])
 _SOURCE_COUNT_P = np.array([0.45, 0.35, 0.20])  # an entity is known to 1, 2 or 3 departments
 _RECORDS_PER_SOURCE: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = {
-    "sales": ((1, 2), (0.93, 0.07)),                        # CRM entered twice now and then
-    "service": ((1, 2, 3, 4), (0.45, 0.30, 0.15, 0.10)),    # several tickets per customer
-    "marketing": ((1, 2), (0.86, 0.14)),                    # signed up for two campaigns
+    "sales": ((1, 2), (0.93, 0.07)),  # CRM entered twice now and then
+    "service": ((1, 2, 3, 4), (0.45, 0.30, 0.15, 0.10)),  # several tickets per customer
+    "marketing": ((1, 2), (0.86, 0.14)),  # signed up for two campaigns
 }
 
 
@@ -64,11 +64,18 @@ def enterprise_name(world: World, i: int, noise: NameNoise, r: random.Random) ->
     """Return enterprise i's name as one department re-types it."""
     h = world.hq_index[i]
     return company_name(
-        kind=world.kind[i], name=world.name[i], brand=world.brand[i],
-        word=world.industry_word[i], form=world.legal_form[i], style=world.region_style[i],
-        place=world.place[i], hq_place=world.place[h] if h is not None else None,
+        kind=world.kind[i],
+        name=world.name[i],
+        brand=world.brand[i],
+        word=world.industry_word[i],
+        form=world.legal_form[i],
+        style=world.region_style[i],
+        place=world.place[i],
+        hq_place=world.place[h] if h is not None else None,
         hq_style=world.region_style[h] if h is not None else None,
-        english=world.english[i], noise=noise, r=r,
+        english=world.english[i],
+        noise=noise,
+        r=r,
     )
 
 
@@ -79,9 +86,7 @@ def customer_name(world: World, i: int, noise: NameNoise, r: random.Random) -> s
     return enterprise_name(world, i, noise, r)
 
 
-def contact_person(
-    world: World, i: int, r: random.Random, earlier: float = 0.3
-) -> tuple[str, str]:
+def contact_person(world: World, i: int, r: random.Random, earlier: float = 0.3) -> tuple[str, str]:
     """Return (name, gender) of a record's contact person (sometimes the earlier contact)."""
     earlier_name, earlier_gender = world.person2[i], world.gender2[i]
     if earlier_name is not None and earlier_gender is not None and r.random() < earlier:
@@ -90,8 +95,14 @@ def contact_person(
 
 
 def phone_for(
-    world: World, i: int, r: random.Random, *, landline_share: float, old_share: float,
-    local_only: float = 0.0, wrong_digit: float = 0.01,
+    world: World,
+    i: int,
+    r: random.Random,
+    *,
+    landline_share: float,
+    old_share: float,
+    local_only: float = 0.0,
+    wrong_digit: float = 0.01,
 ) -> str | None:
     """Pick which of entity i's phones a record shows and write it in a realistic format.
 
@@ -143,5 +154,5 @@ class SourceTable:
 
     frame: pd.DataFrame
     entity: list[int]
-    date_cells: list[bool] | None = None    # service: 工单日期 written as a real date cell
+    date_cells: list[bool] | None = None  # service: 工单日期 written as a real date cell
     number_cells: list[bool] | None = None  # service: 联系电话 written as a numeric cell

@@ -28,20 +28,52 @@ from sources.demo.records import (
 from sources.demo.variants import NameNoise
 
 SALES_HEADERS: tuple[str, ...] = (
-    "客户编号", "客户名称", "客户类型", "联系人", "手机", "邮箱", "地址", "所属行业",
-    "统一社会信用代码", "签约日期", "合同编号", "合同金额", "更新时间",
+    "客户编号",
+    "客户名称",
+    "客户类型",
+    "联系人",
+    "手机",
+    "邮箱",
+    "地址",
+    "所属行业",
+    "统一社会信用代码",
+    "签约日期",
+    "合同编号",
+    "合同金额",
+    "更新时间",
 )
 _COMPANY_NOISE = NameNoise(
-    short_name=0.02, move_region=0.05, suffix_change=0.06, half_brackets=0.3, typo=0.015,
-    traditional=0.01, spaces=0.03, title=0.0, latin=0.0,
+    short_name=0.02,
+    move_region=0.05,
+    suffix_change=0.06,
+    half_brackets=0.3,
+    typo=0.015,
+    traditional=0.01,
+    spaces=0.03,
+    title=0.0,
+    latin=0.0,
 )
 _PERSON_NOISE = NameNoise(
-    short_name=0.0, move_region=0.0, suffix_change=0.0, half_brackets=0.0, typo=0.01,
-    traditional=0.01, spaces=0.02, title=0.03, latin=0.01,
+    short_name=0.0,
+    move_region=0.0,
+    suffix_change=0.0,
+    half_brackets=0.0,
+    typo=0.01,
+    traditional=0.01,
+    spaces=0.02,
+    title=0.03,
+    latin=0.01,
 )
 _CONTACT_NOISE = NameNoise(
-    short_name=0.0, move_region=0.0, suffix_change=0.0, half_brackets=0.0, typo=0.01,
-    traditional=0.0, spaces=0.02, title=0.55, latin=0.01,
+    short_name=0.0,
+    move_region=0.0,
+    suffix_change=0.0,
+    half_brackets=0.0,
+    typo=0.01,
+    traditional=0.0,
+    spaces=0.02,
+    title=0.55,
+    latin=0.01,
 )
 _TYPE_TEXT = {
     "enterprise": ("企业", "企业", "企业", "企业", "公司", "企业客户", "单位"),
@@ -88,7 +120,8 @@ def build_sales(world: World, entity_rows: np.ndarray, seed: int) -> SourceTable
         signed = day_to_date(day)
         if individual:
             contact = (
-                contact_name_text(world, i, _CONTACT_NOISE, r, 0.0) if r.random() < 0.6
+                contact_name_text(world, i, _CONTACT_NOISE, r, 0.0)
+                if r.random() < 0.6
                 else _missing(r)
             )
         else:
@@ -104,24 +137,29 @@ def build_sales(world: World, entity_rows: np.ndarray, seed: int) -> SourceTable
         amount = float(pick(r, (5, 8, 10, 12, 20, 30, 50, 88, 120, 300)) * pick(r, (100, 1000)))
         if not individual and (i * 2654435761) % 7 == 0:
             amount *= 10  # a few key accounts sign far larger contracts (tier A/B material)
-        rows.append([
-            f"KH{ids[n]}",
-            customer_name(world, i, _PERSON_NOISE if individual else _COMPANY_NOISE, r),
-            pick(r, _TYPE_TEXT[ctype]) if r.random() > 0.03 else _missing(r),
-            contact,
-            phone_for(world, i, r, landline_share=0.25, old_share=0.5) if r.random() > 0.03
-            else _missing(r),
-            email_for(world, i, r, present=0.9) or _missing(r),
-            address_text(world.place[i], world.street[i], world.building[i], r)
-            if r.random() > 0.04 else _missing(r),
-            industry_text(section, world.industry_word[i], r)
-            if section is not None and r.random() < 0.85 else _missing(r),
-            code_text,
-            date_text(day, _DATE_STYLES, r) if r.random() > 0.03 else _missing(r),
-            f"HT{signed.year}{n + 1:06d}" if r.random() > 0.1 else _missing(r),
-            amount_text(amount, r, currency="￥") if r.random() > 0.1 else _missing(r),
-            _updated_at(day, r),
-        ])
+        rows.append(
+            [
+                f"KH{ids[n]}",
+                customer_name(world, i, _PERSON_NOISE if individual else _COMPANY_NOISE, r),
+                pick(r, _TYPE_TEXT[ctype]) if r.random() > 0.03 else _missing(r),
+                contact,
+                phone_for(world, i, r, landline_share=0.25, old_share=0.5)
+                if r.random() > 0.03
+                else _missing(r),
+                email_for(world, i, r, present=0.9) or _missing(r),
+                address_text(world.place[i], world.street[i], world.building[i], r)
+                if r.random() > 0.04
+                else _missing(r),
+                industry_text(section, world.industry_word[i], r)
+                if section is not None and r.random() < 0.85
+                else _missing(r),
+                code_text,
+                date_text(day, _DATE_STYLES, r) if r.random() > 0.03 else _missing(r),
+                f"HT{signed.year}{n + 1:06d}" if r.random() > 0.1 else _missing(r),
+                amount_text(amount, r, currency="￥") if r.random() > 0.1 else _missing(r),
+                _updated_at(day, r),
+            ]
+        )
     frame = pd.DataFrame(rows, columns=list(SALES_HEADERS), dtype=object)
     return SourceTable(frame=frame, entity=ents)
 

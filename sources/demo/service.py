@@ -34,20 +34,53 @@ from sources.demo.vocab import (
 )
 
 SERVICE_HEADERS: tuple[str, ...] = (
-    "工单号", "客户", "联系人姓名", "联系电话", "电子邮件", "所在省", "所在市", "详细地址", "行业",
-    "工单日期", "渠道", "问题描述", "处理结果", "满意度",
+    "工单号",
+    "客户",
+    "联系人姓名",
+    "联系电话",
+    "电子邮件",
+    "所在省",
+    "所在市",
+    "详细地址",
+    "行业",
+    "工单日期",
+    "渠道",
+    "问题描述",
+    "处理结果",
+    "满意度",
 )
 _COMPANY_NOISE = NameNoise(
-    short_name=0.22, move_region=0.12, suffix_change=0.12, half_brackets=0.5, typo=0.03,
-    traditional=0.02, spaces=0.05, title=0.0, latin=0.0,
+    short_name=0.22,
+    move_region=0.12,
+    suffix_change=0.12,
+    half_brackets=0.5,
+    typo=0.03,
+    traditional=0.02,
+    spaces=0.05,
+    title=0.0,
+    latin=0.0,
 )
 _PERSON_NOISE = NameNoise(
-    short_name=0.0, move_region=0.0, suffix_change=0.0, half_brackets=0.0, typo=0.02,
-    traditional=0.02, spaces=0.03, title=0.06, latin=0.01,
+    short_name=0.0,
+    move_region=0.0,
+    suffix_change=0.0,
+    half_brackets=0.0,
+    typo=0.02,
+    traditional=0.02,
+    spaces=0.03,
+    title=0.06,
+    latin=0.01,
 )
 _CONTACT_NOISE = NameNoise(
-    short_name=0.0, move_region=0.0, suffix_change=0.0, half_brackets=0.0, typo=0.02,
-    traditional=0.01, spaces=0.03, title=0.5, latin=0.01,
+    short_name=0.0,
+    move_region=0.0,
+    suffix_change=0.0,
+    half_brackets=0.0,
+    typo=0.02,
+    traditional=0.01,
+    spaces=0.03,
+    title=0.5,
+    latin=0.01,
 )
 _TEXT_DATE_STYLES = ("slash", "slash", "dot", "iso")
 
@@ -98,41 +131,48 @@ def build_service(world: World, entity_rows: np.ndarray, seed: int) -> SourceTab
             contact = contact_name_text(world, i, _CONTACT_NOISE, r, 0.3)
         phone = (
             phone_for(world, i, r, landline_share=0.45, old_share=0.15, local_only=0.04)
-            if r.random() < 0.96 else None
+            if r.random() < 0.96
+            else None
         )
         roll = r.random()
         address = (
             address_text(world.place[i], world.street[i], world.building[i], r, with_region=False)
-            if roll < 0.6 else
-            address_text(world.place[i], world.street[i], world.building[i], r)
-            if roll < 0.85 else None
+            if roll < 0.6
+            else address_text(world.place[i], world.street[i], world.building[i], r)
+            if roll < 0.85
+            else None
         )
         as_date_cell = r.random() < 0.45
         ticket_date = (
             day_to_date(day).isoformat() if as_date_cell else date_text(day, _TEXT_DATE_STYLES, r)
         )
         satisfaction = (
-            str(between(r, 1, 6)) if r.random() < 0.5
-            else pick(r, SATISFACTION_TEXT) if r.random() < 0.6 else None
+            str(between(r, 1, 6))
+            if r.random() < 0.5
+            else pick(r, SATISFACTION_TEXT)
+            if r.random() < 0.6
+            else None
         )
-        rows.append([
-            f"GD{day_to_date(day).strftime('%Y%m%d')}{per_day[day]:04d}",
-            customer_name(world, i, _PERSON_NOISE if individual else _COMPANY_NOISE, r),
-            contact,
-            phone if phone is not None else _missing(r),
-            email_for(world, i, r, present=0.55) or _missing(r),
-            _maybe(province_text(world.place[i], r), 0.88, r),
-            _maybe(city_text(world.place[i], r), 0.94, r),
-            address if address is not None else _missing(r),
-            _maybe(
-                industry_text(section, world.industry_word[i], r) if section else None, 0.6, r
-            ),
-            ticket_date,
-            pick(r, SERVICE_CHANNELS),
-            pick(r, SERVICE_PROBLEMS),
-            pick(r, SERVICE_OUTCOMES),
-            satisfaction if satisfaction is not None else _missing(r),
-        ])
+        rows.append(
+            [
+                f"GD{day_to_date(day).strftime('%Y%m%d')}{per_day[day]:04d}",
+                customer_name(world, i, _PERSON_NOISE if individual else _COMPANY_NOISE, r),
+                contact,
+                phone if phone is not None else _missing(r),
+                email_for(world, i, r, present=0.55) or _missing(r),
+                _maybe(province_text(world.place[i], r), 0.88, r),
+                _maybe(city_text(world.place[i], r), 0.94, r),
+                address if address is not None else _missing(r),
+                _maybe(
+                    industry_text(section, world.industry_word[i], r) if section else None, 0.6, r
+                ),
+                ticket_date,
+                pick(r, SERVICE_CHANNELS),
+                pick(r, SERVICE_PROBLEMS),
+                pick(r, SERVICE_OUTCOMES),
+                satisfaction if satisfaction is not None else _missing(r),
+            ]
+        )
         date_cells.append(as_date_cell)
         number_cells.append(phone is not None and phone.isdigit() and r.random() < 0.5)
     frame = pd.DataFrame(rows, columns=list(SERVICE_HEADERS), dtype=object)

@@ -23,15 +23,15 @@ _SURNAME_ONLY_TITLES = frozenset({"总", "工", "小姐"})
 class NameNoise:
     """How carelessly one department re-types names (probabilities per record)."""
 
-    short_name: float      # drop region and legal form (华信科技)
-    move_region: float     # region moved/dropped relative to the legal name
-    suffix_change: float   # legal form replaced by another variant
-    half_brackets: float   # （） typed as ()
-    typo: float            # one look-alike / homophone character
-    traditional: float     # whole name in traditional characters
-    spaces: float          # stray spaces
-    title: float           # honorific appended to a person's name
-    latin: float           # person's name in pinyin
+    short_name: float  # drop region and legal form (华信科技)
+    move_region: float  # region moved/dropped relative to the legal name
+    suffix_change: float  # legal form replaced by another variant
+    half_brackets: float  # （） typed as ()
+    typo: float  # one look-alike / homophone character
+    traditional: float  # whole name in traditional characters
+    spaces: float  # stray spaces
+    title: float  # honorific appended to a person's name
+    latin: float  # person's name in pinyin
 
 
 @cache
@@ -61,7 +61,12 @@ def _stray_space(text: str, r: random.Random) -> str:
 
 
 def _chinese_company(
-    region: str | None, brand: str, word: str, form: str, style: str, noise: NameNoise,
+    region: str | None,
+    brand: str,
+    word: str,
+    form: str,
+    style: str,
+    noise: NameNoise,
     r: random.Random,
 ) -> str:
     """Re-type a Chinese company name from its parts."""
@@ -94,9 +99,19 @@ def _english_company(name: str, r: random.Random) -> str:
 
 
 def company_name(
-    *, kind: str, name: str, brand: str | None, word: str | None, form: str | None,
-    style: str, place: int, hq_place: int | None, hq_style: str | None, english: bool,
-    noise: NameNoise, r: random.Random,
+    *,
+    kind: str,
+    name: str,
+    brand: str | None,
+    word: str | None,
+    form: str | None,
+    style: str,
+    place: int,
+    hq_place: int | None,
+    hq_style: str | None,
+    english: bool,
+    noise: NameNoise,
+    r: random.Random,
 ) -> str:
     """Return one department's re-typed version of an enterprise's legal name.
 

@@ -48,7 +48,12 @@ def test_derived_department_re_delivers_every_fifth_customer(tmp_path: Path) -> 
         tmp_path / "landing" / bench.DERIVED_SOURCE / bench.DELIVERY_DATE / "invoices.parquet"
     )
     assert list(invoices.columns) == [
-        "发票号码", "购买方名称", "购买方地址、电话", "开户行及账号", "开票日期", "价税合计",
+        "发票号码",
+        "购买方名称",
+        "购买方地址、电话",
+        "开户行及账号",
+        "开票日期",
+        "价税合计",
     ]
     assert len(invoices) == 10  # every 5th of 50
     # names copied, only brackets made ASCII or a space inserted

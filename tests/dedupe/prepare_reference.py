@@ -50,7 +50,12 @@ BOOL_FIELDS: tuple[str, ...] = (
     "phone_shared", "email_is_free", "credit_code_valid", "id_number_valid"
 )  # fmt: skip
 DERIVED_FLAGS: tuple[str, ...] = (
-    "branch_soft", "is_org", "is_person", "phone_mobile", "name_in_places", "email_shared",
+    "branch_soft",
+    "is_org",
+    "is_person",
+    "phone_mobile",
+    "name_in_places",
+    "email_shared",
     "name_one_holder",
 )
 DERIVED_FIELDS: tuple[str, ...] = (
@@ -76,9 +81,37 @@ DERIVED_FIELDS: tuple[str, ...] = (
 # Values that mean "unknown" in real exports; they must never count as an agreement.
 PLACEHOLDERS: frozenset[str] = frozenset(
     {
-        "null", "none", "nil", "nan", "n/a", "na", "#n/a", "unknown", "test",
-        "-", "--", "---", "—", "/", "\\", "?", "？", ".", "0", "x", "xx", "xxx",
-        "无", "空", "暂无", "不详", "未知", "没有", "待定", "待补充", "测试",
+        "null",
+        "none",
+        "nil",
+        "nan",
+        "n/a",
+        "na",
+        "#n/a",
+        "unknown",
+        "test",
+        "-",
+        "--",
+        "---",
+        "—",
+        "/",
+        "\\",
+        "?",
+        "？",
+        ".",
+        "0",
+        "x",
+        "xx",
+        "xxx",
+        "无",
+        "空",
+        "暂无",
+        "不详",
+        "未知",
+        "没有",
+        "待定",
+        "待补充",
+        "测试",
     }
 )
 # Names that say what kind of customer it is rather than who (个人 = "an individual").
@@ -311,9 +344,13 @@ def _add_place(out: pd.DataFrame) -> None:
         _map_distinct(out["city"], place_of_name),
         _map_distinct(out["province"], place_of_name),
         # only fixed lines carry a place: mobiles (+861…) are not looked up
-        _map_distinct(out["phone"].where(~out["phone"].str.startswith("+861").fillna(True)
-                                         | out["phone"].str.startswith("+8610").fillna(False)),
-                      landline_place),
+        _map_distinct(
+            out["phone"].where(
+                ~out["phone"].str.startswith("+861").fillna(True)
+                | out["phone"].str.startswith("+8610").fillna(False)
+            ),
+            landline_place,
+        ),
     ]
     city = np.full(len(out), None, dtype=object)
     province = np.full(len(out), None, dtype=object)
@@ -344,12 +381,17 @@ def _in_several_places(out: pd.DataFrame) -> np.ndarray:
     """
     org = out["customer_type"].ne("individual").to_numpy(dtype=bool) & out["name_key"].notna()
     org &= out["branch_key"].isna()  # offices of one group are told apart by the branch rule
-    frame = pd.DataFrame({"name": out["name_key"].where(org), "city": out["place_city"],
-                          "province": out["place_province"]}).dropna(subset=["name"])
+    frame = pd.DataFrame(
+        {
+            "name": out["name_key"].where(org),
+            "city": out["place_city"],
+            "province": out["place_province"],
+        }
+    ).dropna(subset=["name"])
     cities = frame.dropna(subset=["city"]).groupby("name")["city"].nunique()
     provinces = frame.dropna(subset=["province"]).groupby("name")["province"].nunique()
     many = set(cities.index[cities > 1]) | set(provinces.index[provinces > 1])
-    return (out["name_key"].isin(many).to_numpy(dtype=bool) & org)
+    return out["name_key"].isin(many).to_numpy(dtype=bool) & org
 
 
 _HOLDER_FIELDS: tuple[str, ...] = ("phone", "email", "place_city", "id_number")

@@ -195,11 +195,11 @@ def test_estimate_reads_term_frequencies_through_the_codes(
     assert np.array_equal(again, expected) and np.array_equal(again_p, probability)
     # the estimate itself: the same parameters when the bonus comes from the objects
     monkeypatch.setattr(
-        scoring, "_tf_by_codes", lambda *a, **k: None  # every column falls back to objects
+        scoring,
+        "_tf_by_codes",
+        lambda *a, **k: None,  # every column falls back to objects
     )
-    slow, slow_score = scoring._estimate(
-        prepared, cand.left, cand.right, levels, settings, codes
-    )
+    slow, slow_score = scoring._estimate(prepared, cand.left, cand.right, levels, settings, codes)
     assert slow.to_json() == params.to_json()
     assert np.array_equal(slow_score, score)
 

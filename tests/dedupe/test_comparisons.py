@@ -14,19 +14,31 @@ CASES = [
     # (comparison, left overrides, right overrides, expected level label)
     ("name_key", {}, {}, "exact_org"),
     # a person's name agreement is its own level (张伟 is shared by strangers, 华信科技 is not)
-    ("name_key", {"customer_type": "individual", "name_key": "张伟"},
-     {"customer_type": "individual", "name_key": "张伟", "phone": "+8613800000000"}, "exact"),
+    (
+        "name_key",
+        {"customer_type": "individual", "name_key": "张伟"},
+        {"customer_type": "individual", "name_key": "张伟", "phone": "+8613800000000"},
+        "exact",
+    ),
     # …and when no record of the name disagrees with another (one phone, one mailbox, one
     # city among them all), one person holds it: the agreement stands alone
-    ("name_key", {"customer_type": "individual", "name_key": "张伟"},
-     {"customer_type": "individual", "name_key": "张伟", "phone": None}, "exact_sole_holder"),
+    (
+        "name_key",
+        {"customer_type": "individual", "name_key": "张伟"},
+        {"customer_type": "individual", "name_key": "张伟", "phone": None},
+        "exact_sole_holder",
+    ),
     # the trade name sounds the same (诚星 / 成星投资), a short form keeps the trade name
     ("name_key", {"name_key": "诚星"}, {"name_key": "成星投资"}, "brand_sound"),
     ("name_key", {"name_key": "金飞"}, {"name_key": "金飞电子"}, "brand_sound"),
     ("name_key", {"name_key": "金"}, {"name_key": "金飞电子"}, "prefix"),
     # a person's lead naming the contact of a company's record
-    ("name_key", {"customer_type": "individual", "name_key": "王伟", "contact_name": None},
-     {"contact_name": "王伟"}, "person_is_contact"),
+    (
+        "name_key",
+        {"customer_type": "individual", "name_key": "王伟", "contact_name": None},
+        {"contact_name": "王伟"},
+        "person_is_contact",
+    ),
     ("name_key", {}, {"name_key": "华信科枝"}, "brand_sound"),
     ("name_key", {"name_key": "张伟"}, {"name_key": "张玮"}, "same_pinyin"),
     ("name_key", {}, {"name_key": "远东物流"}, "else"),
@@ -73,14 +85,30 @@ CASES = [
     ("place", {}, {}, "city_district"),
     ("place", {}, {"district": "朝阳区"}, "city"),
     ("place", {}, {"city": "上海市", "province": "上海市", "district": "浦东新区"}, "else"),
-    ("place", {"city": None, "province": None, "district": None, "phone": "+861062345678"},
-     {}, "city"),
-    ("place", {"city": None, "province": None, "district": None, "name_region": "北京"},
-     {}, "city"),
-    ("place", {"city": None, "province": "广东省", "district": None},
-     {"city": "深圳市", "province": "广东省"}, "province_city_unknown"),
-    ("place", {"city": "广州市", "province": "广东省", "district": None},
-     {"city": "深圳市", "province": "广东省"}, "province"),
+    (
+        "place",
+        {"city": None, "province": None, "district": None, "phone": "+861062345678"},
+        {},
+        "city",
+    ),
+    (
+        "place",
+        {"city": None, "province": None, "district": None, "name_region": "北京"},
+        {},
+        "city",
+    ),
+    (
+        "place",
+        {"city": None, "province": "广东省", "district": None},
+        {"city": "深圳市", "province": "广东省"},
+        "province_city_unknown",
+    ),
+    (
+        "place",
+        {"city": "广州市", "province": "广东省", "district": None},
+        {"city": "深圳市", "province": "广东省"},
+        "province",
+    ),
     ("place", {"city": None, "province": None, "district": None, "phone": None}, {}, "null"),
     ("address", {}, {"address": "海淀区中关村大街1号院"}, "ratio>=0.90"),
     ("customer_type", {}, {"customer_type": "individual"}, "else"),

@@ -48,8 +48,7 @@ def test_posterior_sum_in_threads_is_the_whole_arrays_sum(monkeypatch: pytest.Mo
 
 def _comparisons() -> list[Comparison]:
     return [
-        Comparison(name, (name,), (Level("exact", exact(name), 0.9),))
-        for name in ("a", "b", "c")
+        Comparison(name, (name,), (Level("exact", exact(name), 0.9),)) for name in ("a", "b", "c")
     ]
 
 
@@ -57,11 +56,15 @@ def test_weight_sums_in_threads_are_the_former_sums(monkeypatch: pytest.MonkeyPa
     rng = np.random.default_rng(11)
     comparisons = _comparisons()
     levels = {c.name: rng.integers(0, 3, 10_001).astype(np.int8) for c in comparisons}
-    params = ModelParams(prior=0.01, comparisons={
-        c.name: ComparisonParams(list(c.labels), rng.dirichlet([1, 1, 1]).tolist(),
-                                 rng.dirichlet([1, 1, 1]).tolist())
-        for c in comparisons
-    })
+    params = ModelParams(
+        prior=0.01,
+        comparisons={
+            c.name: ComparisonParams(
+                list(c.labels), rng.dirichlet([1, 1, 1]).tolist(), rng.dirichlet([1, 1, 1]).tolist()
+            )
+            for c in comparisons
+        },
+    )
     former = np.zeros(10_001)
     for c in comparisons:
         former += params.comparisons[c.name].weights()[levels[c.name]]
@@ -86,11 +89,11 @@ def test_scored_u_in_threads_is_the_former_count(monkeypatch: pytest.MonkeyPatch
     # the former code: chunks one after another, counts added in chunk order
     counted = {c.name: np.zeros(len(c.labels)) for c in comparisons}
     for start in range(0, n, chunk):
-        nonmatch = 1.0 - _posterior(score[start:start + chunk], 1e-3)
-        nonmatch[separated[start:start + chunk]] = 0.0
+        nonmatch = 1.0 - _posterior(score[start : start + chunk], 1e-3)
+        nonmatch[separated[start : start + chunk]] = 0.0
         for c in comparisons:
             counted[c.name] += np.bincount(
-                levels[c.name][start:start + chunk], weights=nonmatch, minlength=len(c.labels)
+                levels[c.name][start : start + chunk], weights=nonmatch, minlength=len(c.labels)
             )
     total = max(2_000 * 1_999 / 2, 1.0)
     former = {}
@@ -119,10 +122,13 @@ def test_outside_candidates_in_threads_finds_what_a_set_finds(
     right = rng.integers(0, n_records, 20_000)
     sample_left = rng.integers(0, n_records, 5_000)
     sample_right = rng.integers(0, n_records, 5_000)
-    candidates = {(min(a, b), max(a, b)) for a, b in zip(left.tolist(), right.tolist(),
-                                                         strict=True)}
-    expected = [(min(a, b), max(a, b)) not in candidates
-                for a, b in zip(sample_left.tolist(), sample_right.tolist(), strict=True)]
+    candidates = {
+        (min(a, b), max(a, b)) for a, b in zip(left.tolist(), right.tolist(), strict=True)
+    }
+    expected = [
+        (min(a, b), max(a, b)) not in candidates
+        for a, b in zip(sample_left.tolist(), sample_right.tolist(), strict=True)
+    ]
     monkeypatch.setattr(training, "_REFINE_CHUNK", 1_500)
     for workers in (1, 2):
         with scoring_workers(workers):

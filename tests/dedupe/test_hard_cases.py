@@ -127,17 +127,32 @@ def test_a_persons_name_with_one_holder_stands_alone_a_shared_one_does_not() -> 
     # 韦思远: three departments' records that never disagree (one phone, one mailbox, one
     # city) — one person, even the ticket with nothing but the name. 王磊: two phones in two
     # cities carry the name, so a record with only the name could be either of them.
-    person = {**PERSON, "customer_name": None, "phone": None, "city": None, "province": None,
-              "district": None}
+    person = {
+        **PERSON,
+        "customer_name": None,
+        "phone": None,
+        "city": None,
+        "province": None,
+        "district": None,
+    }
     rows = [
         record(record_key="a:1", name_key="韦思远", **{**person, "phone": "+8613911112222"}),
         record(record_key="b:1", name_key="韦思远", **person),
-        record(record_key="c:1", name_key="韦思远",
-               **{**person, "email": "wsy@qq.com", "city": "成都市", "province": "四川省"}),
-        record(record_key="d:1", name_key="王磊", **{**person, "phone": "+8613933334444",
-                                                   "city": "北京市", "province": "北京市"}),
-        record(record_key="e:1", name_key="王磊", **{**person, "phone": "+8613955556666",
-                                                   "city": "成都市", "province": "四川省"}),
+        record(
+            record_key="c:1",
+            name_key="韦思远",
+            **{**person, "email": "wsy@qq.com", "city": "成都市", "province": "四川省"},
+        ),
+        record(
+            record_key="d:1",
+            name_key="王磊",
+            **{**person, "phone": "+8613933334444", "city": "北京市", "province": "北京市"},
+        ),
+        record(
+            record_key="e:1",
+            name_key="王磊",
+            **{**person, "phone": "+8613955556666", "city": "成都市", "province": "四川省"},
+        ),
         record(record_key="f:1", name_key="王磊", **person),
     ]
     prepared = prepare_records(pd.DataFrame(rows))
@@ -154,11 +169,20 @@ def test_a_persons_mobile_and_home_landline_are_one_holder_two_mobiles_are_not()
     # 郭刚杰: a marketing lead with a home landline in 成都, a service ticket with a mobile —
     # one person (a mobile and a landline are not a disagreement). 肖博博: two different
     # mobiles carry the name — two people; so do two landlines (何林欣).
-    person = {**PERSON, "customer_name": None, "phone": None, "city": None, "province": None,
-              "district": None}
+    person = {
+        **PERSON,
+        "customer_name": None,
+        "phone": None,
+        "city": None,
+        "province": None,
+        "district": None,
+    }
     rows = [
-        record(record_key="a:1", name_key="郭刚杰", **{**person, "phone": "+862864730831",
-                                                   "city": "成都市", "province": "四川省"}),
+        record(
+            record_key="a:1",
+            name_key="郭刚杰",
+            **{**person, "phone": "+862864730831", "city": "成都市", "province": "四川省"},
+        ),
         record(record_key="a:2", name_key="郭刚杰", **{**person, "phone": "+8618918668589"}),
         record(record_key="b:1", name_key="肖博博", **{**person, "phone": "+8613638485406"}),
         record(record_key="b:2", name_key="肖博博", **{**person, "phone": "+8617638485406"}),

@@ -18,16 +18,24 @@ def _night(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     # one person's name on two records that never disagree: a sole holder, until a third
     # record of the name with another phone arrives
     base.loc[person, ["customer_name", "name_key", "phone", "email", "city"]] = [
-        "欧阳明远", "欧阳明远", "+8613900000001", None, "北京市"
+        "欧阳明远",
+        "欧阳明远",
+        "+8613900000001",
+        None,
+        "北京市",
     ]
     base.loc[firm, ["customer_name", "name_key", "city", "province"]] = [
-        "长风重工有限公司", "长风重工", "北京市", "北京市"
+        "长风重工有限公司",
+        "长风重工",
+        "北京市",
+        "北京市",
     ]
     new = pd.concat(
         [
             base.loc[person[:1]].assign(record_key="new:holder", phone="+8613900000002"),
-            base.loc[firm].assign(record_key="new:twin", city="成都市", province="四川省",
-                                  address=None, phone=None),
+            base.loc[firm].assign(
+                record_key="new:twin", city="成都市", province="四川省", address=None, phone=None
+            ),
         ],
         ignore_index=True,
     )

@@ -91,8 +91,9 @@ def test_steward_decisions_override_scores() -> None:
     )
     # no sorted-neighbourhood rules: in a set this small they would pair every record
     rules = [r for r in MatchSettings().blocking_rules if not r.startswith("name_neighbours")]
-    result = link_records(pd.DataFrame(rows), MatchSettings(blocking_rules=rules),
-                          decisions=decisions)
+    result = link_records(
+        pd.DataFrame(rows), MatchSettings(blocking_rules=rules), decisions=decisions
+    )
     assert not _same_cluster(result, "a:1", "b:1")
     assert _same_cluster(result, "a:1", "c:1")
     pair = result.pairs.query("left_key == 'a:1' and right_key == 'c:1'")

@@ -83,43 +83,139 @@ def _edge_records() -> pd.DataFrame:
     ind, ent = "individual", "enterprise"
     rows = [
         # placeholders, whitespace, case, a masked name and contact, a NUL character
-        dict(record_key="s:9", name_key=" 无 ", customer_name="个人", customer_type="INDIVIDUAL",
-             contact_name="王*", phone="+8613912345678", email="Wang@QQ.com",
-             credit_code="91abc", city=" N/A "),
-        dict(record_key="s:10", name_key="张*", customer_name="张*", customer_type=ind,
-             contact_name="张三", phone="+861062751234", email="x\x00y@a.cn",
-             email_domain="given.cn", address="ab\x00 cd"),
+        dict(
+            record_key="s:9",
+            name_key=" 无 ",
+            customer_name="个人",
+            customer_type="INDIVIDUAL",
+            contact_name="王*",
+            phone="+8613912345678",
+            email="Wang@QQ.com",
+            credit_code="91abc",
+            city=" N/A ",
+        ),
+        dict(
+            record_key="s:10",
+            name_key="张*",
+            customer_name="张*",
+            customer_type=ind,
+            contact_name="张三",
+            phone="+861062751234",
+            email="x\x00y@a.cn",
+            email_domain="given.cn",
+            address="ab\x00 cd",
+        ),
         # an individual under a placeholder name known by the contact; a one-letter contact
-        dict(record_key="a:1", name_key=None, customer_name="客户", customer_type=ind,
-             contact_name="李四", phone="+8657188886666", email="li@163.com"),
-        dict(record_key="a:2", name_key=None, customer_type=ind, contact_name="李", phone="-",
-             email="none"),
+        dict(
+            record_key="a:1",
+            name_key=None,
+            customer_name="客户",
+            customer_type=ind,
+            contact_name="李四",
+            phone="+8657188886666",
+            email="li@163.com",
+        ),
+        dict(
+            record_key="a:2",
+            name_key=None,
+            customer_type=ind,
+            contact_name="李",
+            phone="-",
+            email="none",
+        ),
         # branches: a branch part, a bracketed region, a name holding "|", head offices
-        dict(record_key="b:1", name_key="恒丰集团", customer_name="恒丰集团有限公司西安分公司",
-             branch="西安分公司", customer_type=ent, name_region="深圳/西安",
-             phone="+862988887777", province="陕西省", city="西安市", division_code="610103"),
-        dict(record_key="b:2", name_key="恒丰集团", customer_name="恒丰集团有限公司(北京)",
-             customer_type=ent, phone="+15551234567", province="北京市"),
-        dict(record_key="b:3", name_key="恒丰集团", customer_name="恒丰|集团(上海)",
-             branch="办事处", customer_type=None, phone="+8610", city="杭州市"),
-        dict(record_key="b:4", name_key="ab", customer_name="AB Ltd (HK)", customer_type=ent,
-             city="长沙市", email="info@ab.com"),
-        dict(record_key="b:5", name_key="ab", customer_type=ent, city="杭州市",
-             email="INFO@ab.com", phone="+8657188886666"),
+        dict(
+            record_key="b:1",
+            name_key="恒丰集团",
+            customer_name="恒丰集团有限公司西安分公司",
+            branch="西安分公司",
+            customer_type=ent,
+            name_region="深圳/西安",
+            phone="+862988887777",
+            province="陕西省",
+            city="西安市",
+            division_code="610103",
+        ),
+        dict(
+            record_key="b:2",
+            name_key="恒丰集团",
+            customer_name="恒丰集团有限公司(北京)",
+            customer_type=ent,
+            phone="+15551234567",
+            province="北京市",
+        ),
+        dict(
+            record_key="b:3",
+            name_key="恒丰集团",
+            customer_name="恒丰|集团(上海)",
+            branch="办事处",
+            customer_type=None,
+            phone="+8610",
+            city="杭州市",
+        ),
+        dict(
+            record_key="b:4",
+            name_key="ab",
+            customer_name="AB Ltd (HK)",
+            customer_type=ent,
+            city="长沙市",
+            email="info@ab.com",
+        ),
+        dict(
+            record_key="b:5",
+            name_key="ab",
+            customer_type=ent,
+            city="杭州市",
+            email="INFO@ab.com",
+            phone="+8657188886666",
+        ),
         # one person's name with one holder, another with two phones
-        dict(record_key="p:1", name_key="赵六", customer_type=ind, phone="+8613700000001",
-             given_name="Liu", family_name="ZHAO", gender="M", id_kind="ID",
-             birth_date="1980-02-03"),
-        dict(record_key="p:2", name_key="赵六", customer_type=ind, phone="+8613700000001",
-             given_name="zhao", family_name="liu", gender="m", birth_date="1980"),
+        dict(
+            record_key="p:1",
+            name_key="赵六",
+            customer_type=ind,
+            phone="+8613700000001",
+            given_name="Liu",
+            family_name="ZHAO",
+            gender="M",
+            id_kind="ID",
+            birth_date="1980-02-03",
+        ),
+        dict(
+            record_key="p:2",
+            name_key="赵六",
+            customer_type=ind,
+            phone="+8613700000001",
+            given_name="zhao",
+            family_name="liu",
+            gender="m",
+            birth_date="1980",
+        ),
         dict(record_key="p:3", name_key="钱七", customer_type=ind, phone="+8613700000002"),
-        dict(record_key="p:4", name_key="钱七", customer_type=ind, phone="+8613700000003",
-             id_number="110101198001010011"),
+        dict(
+            record_key="p:4",
+            name_key="钱七",
+            customer_type=ind,
+            phone="+8613700000003",
+            id_number="110101198001010011",
+        ),
     ]
     frame = pd.DataFrame(rows)
-    frame["attributes"] = ['{"wechat_id": " WX_1 ", "n": null}', "{}", "not json", None, "[1]",
-                           '{"wechat_id": "无"}', '{"wechat_id": "wx_1"}', None, None, None,
-                           '{"wechat_id": "Zw"}', None, None]
+    frame["attributes"] = [
+        '{"wechat_id": " WX_1 ", "n": null}',
+        "{}",
+        "not json",
+        None,
+        "[1]",
+        '{"wechat_id": "无"}',
+        '{"wechat_id": "wx_1"}',
+        None,
+        None,
+        None,
+        '{"wechat_id": "Zw"}',
+        None,
+        None,
+    ]
     frame["phone_shared"] = pd.array([True, None, False] + [None] * 10, dtype="boolean")
     frame["email_is_free"] = ["yes", "0", None, "T"] + [None] * 9
     return frame
@@ -144,20 +240,37 @@ def test_edge_cases_prepare_as_before(settings: MatchSettings | None) -> None:
     arrow_text = frame.astype({c: "str" for c in frame.columns if frame[c].dtype == object})
     got = _assert_same(arrow_text, settings)
     # and the same again from text held as Python objects
-    _assert_same(frame.astype({c: object for c in frame.columns if frame[c].dtype != bool}),
-                 settings)
+    _assert_same(
+        frame.astype({c: object for c in frame.columns if frame[c].dtype != bool}), settings
+    )
     assert got.set_index("record_key").loc["s:10", "address"] == "ab"  # cut at the NUL
 
 
 def test_absent_and_all_null_columns_prepare_as_before() -> None:
     _assert_same(pd.DataFrame({"record_key": ["z:2", "z:1"], "name_key": ["甲乙", None]}))
-    _assert_same(pd.DataFrame({"record_key": ["z:2", "z:1"], "name_key": [None, None],
-                               "email": [None, None], "phone": ["x", None]}))
+    _assert_same(
+        pd.DataFrame(
+            {
+                "record_key": ["z:2", "z:1"],
+                "name_key": [None, None],
+                "email": [None, None],
+                "phone": ["x", None],
+            }
+        )
+    )
 
 
 def test_no_records_and_a_foreign_index_prepare_as_before() -> None:
     _assert_same(pd.DataFrame({"record_key": pd.Series([], dtype=object)}))
     # integer keys (ordered as text), an index neither ordered nor from 0
-    _assert_same(pd.DataFrame({"record_key": [3, 10, 2], "name_key": ["甲乙", "甲乙", None],
-                               "customer_type": ["enterprise"] * 3,
-                               "city": ["杭州市", "长沙市", None]}, index=[10, 5, 7]))
+    _assert_same(
+        pd.DataFrame(
+            {
+                "record_key": [3, 10, 2],
+                "name_key": ["甲乙", "甲乙", None],
+                "customer_type": ["enterprise"] * 3,
+                "city": ["杭州市", "长沙市", None],
+            },
+            index=[10, 5, 7],
+        )
+    )

@@ -53,11 +53,18 @@ def test_pairs_left_to_the_score_are_the_base_of_the_candidates_share() -> None:
     score = np.full(4, -40.0)
     decided = np.zeros(10_000, dtype=bool)
     decided[:2_500] = True  # a hard rule keeps three in four random pairs apart
-    both = scored_u(
-        {"name": sample}, outside, {"name": levels}, score, 1e-3, None, 1_000, [comp]
-    )["name"]
+    both = scored_u({"name": sample}, outside, {"name": levels}, score, 1e-3, None, 1_000, [comp])[
+        "name"
+    ]
     left_to_score = scored_u(
-        {"name": sample}, outside, {"name": levels}, score, 1e-3, None, 1_000, [comp],
+        {"name": sample},
+        outside,
+        {"name": levels},
+        score,
+        1e-3,
+        None,
+        1_000,
+        [comp],
         sample_decided=decided,
     )["name"]
     assert abs(left_to_score[1] / both[1] - 4.0) < 1e-3  # (each renormalised over levels)
@@ -74,14 +81,17 @@ def test_u_and_clusters_do_not_depend_on_the_random_sample_seed(
         result = link_records(records, MatchSettings(seed=seed))
         name = result.params.comparisons["name_key"]
         phone = result.params.comparisons["phone"]
-        found.append((
-            name.u[name.labels.index("exact_org")],
-            phone.u[phone.labels.index("exact_mobile")],
-            frozenset(
-                frozenset(g) for g in result.clusters.groupby("cluster_key")["record_key"]
-                .agg(tuple) if len(g) > 1
-            ),
-        ))
+        found.append(
+            (
+                name.u[name.labels.index("exact_org")],
+                phone.u[phone.labels.index("exact_mobile")],
+                frozenset(
+                    frozenset(g)
+                    for g in result.clusters.groupby("cluster_key")["record_key"].agg(tuple)
+                    if len(g) > 1
+                ),
+            )
+        )
     for column in (0, 1):
         values = [f[column] for f in found]
         assert max(values) / min(values) < 1.1, values

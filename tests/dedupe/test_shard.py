@@ -202,9 +202,9 @@ def test_finishing_from_a_few_columns_and_the_staged_rows_equals_single_process(
     results = [shard_pairs(setup.prepared, settings, setup.params, s, 3) for s in range(3)]
     staged = tmp_path / "prepared.arrows"
     table = pa.Table.from_pandas(setup.prepared, preserve_index=False)
-    assert write_prepared_file(pa.RecordBatchReader.from_batches(
-        table.schema, table.to_batches(max_chunksize=97)
-    ), staged) == len(setup.prepared)
+    assert write_prepared_file(
+        pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=97)), staged
+    ) == len(setup.prepared)
     assert read_prepared_file(staged).read_all().equals(table.combine_chunks())
     full = setup.prepared
     setup.prepared = finishing_frame(full)
@@ -212,7 +212,8 @@ def test_finishing_from_a_few_columns_and_the_staged_rows_equals_single_process(
     compact = finish_compact(setup, settings, results)
     assert compact.review_queue[f"left_{REVIEW_FIELDS[0]}"].isna().all()  # placeholders
     fill_review_fields(
-        compact.review_queue, compact.prepared["record_key"],
+        compact.review_queue,
+        compact.prepared["record_key"],
         lambda at, columns: prepared_rows(staged, at, columns),
     )
     _assert_same(compact.to_result(), single)

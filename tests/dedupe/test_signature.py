@@ -17,6 +17,7 @@ def test_signature_covers_settings_levels_and_rules(monkeypatch) -> None:
     assert matcher_signature(MatchSettings(match_threshold=0.9)) != base
     # a change to a built-in comparison's levels (same settings) changes the signature too
     phone = defaults.BUILTIN_COMPARISONS["phone"]
-    monkeypatch.setitem(defaults.BUILTIN_COMPARISONS, "phone",
-                        phone.model_copy(update={"levels": phone.levels[1:]}))
+    monkeypatch.setitem(
+        defaults.BUILTIN_COMPARISONS, "phone", phone.model_copy(update={"levels": phone.levels[1:]})
+    )
     assert matcher_signature(MatchSettings()) != base

@@ -141,7 +141,6 @@ def test_scorers_given_lengths_score_as_when_counting_them(scorer: str) -> None:
         assert np.array_equal(pruned >= 0.9, reference >= 0.9)
 
 
-
 def test_indel_distance_comes_back_from_the_ratio_similarity() -> None:
     """`contains` prunes with the Indel distance its address comparison's `ratio` levels
     already scored: recovered from the float32 ratio it is the integer distance itself, and

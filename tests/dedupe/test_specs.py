@@ -27,13 +27,27 @@ def test_defaults_are_the_builtin_set_in_declared_form() -> None:
     assert [r.name for r in rules_for(settings)] == list(BUILTIN_BLOCKING_RULES)
     labels = {c.name: c.labels for c in comparisons_for(settings)}
     assert labels["name_key"] == (
-        "null", "exact", "exact_sole_holder", "exact_org_elsewhere_too", "exact_org",
-        "same_pinyin", "brand_sound",
-        "jw>=0.92", "jw>=0.80", "pinyin_reordered", "prefix", "person_is_contact",
-        "masked_compatible", "else",
+        "null",
+        "exact",
+        "exact_sole_holder",
+        "exact_org_elsewhere_too",
+        "exact_org",
+        "same_pinyin",
+        "brand_sound",
+        "jw>=0.92",
+        "jw>=0.80",
+        "pinyin_reordered",
+        "prefix",
+        "person_is_contact",
+        "masked_compatible",
+        "else",
     )
     assert builtin_comparisons()["location"].labels == (
-        "null", "city_district", "city", "province", "else"
+        "null",
+        "city_district",
+        "city",
+        "province",
+        "else",
     )
     rules = {r.name: r for r in rules_for(settings)}
     assert rules["name_prefix_city"].key == "first(name_key,2)|city"
@@ -51,13 +65,22 @@ def test_issue16_model_is_declared() -> None:
     phone = {lv.label: lv.sufficient for lv in comps["phone"].levels}
     assert phone["exact_mobile"] and not phone["exact"]
     assert {c for c, comp in comps.items() if comp.identity} == {
-        "phone", "email", "credit_code", "contact_name", "address", "id_number"
+        "phone",
+        "email",
+        "credit_code",
+        "contact_name",
+        "address",
+        "id_number",
     }
     assert comps["place"].null_columns == ("place_province",)
     rules = {r.name: r for r in rules_for(MatchSettings())}
     sn = rules["name_neighbours_reversed"]
     assert (sn.key, sn.order, sn.window, sn.max_block_size, sn.trains) == (
-        "record_kind", "name_reversed", 3, 2, False
+        "record_kind",
+        "name_reversed",
+        3,
+        2,
+        False,
     )
     assert sn.min_similarity == ("name_key", "jaro_winkler", 0.8)
     assert rules["phone_neighbours"].min_similarity == ("phone", "ratio", 0.92)

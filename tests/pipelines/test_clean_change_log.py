@@ -35,9 +35,11 @@ def _except_everything(con) -> set[str]:
     (layout,) = con.execute("SELECT columns FROM match.linked_layout").fetchone()
     listed = ", ".join(f'"{name}"' for name, _ in json.loads(layout))
     assert sorted(json.loads(layout)) == sorted(
-        [c, t] for c, t in zip(
+        [c, t]
+        for c, t in zip(
             table_columns(con, "clean.records"),
-            map(str, con.sql("SELECT * FROM clean.records LIMIT 0").types), strict=True,
+            map(str, con.sql("SELECT * FROM clean.records LIMIT 0").types),
+            strict=True,
         )
     )
     return {
@@ -65,6 +67,7 @@ def test_the_log_finds_what_comparing_every_row_finds_across_a_failed_match_and_
             for source in load_sources(cfg).sources:
                 ingest_stage(con, ctx, source.name)
             if night.night == 3:  # this run's clean fails as it commits: rolled back
+
                 def broken(*args: object, **kwargs: object) -> None:
                     raise RuntimeError("disk full")
 

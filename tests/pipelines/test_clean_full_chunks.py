@@ -235,9 +235,7 @@ def test_the_next_clean_drops_what_a_killed_clean_built(ingested: tuple[Path, st
     _, before, _ = _clean(project, 1_000_000, oracle=False)
     cfg = load_config(project)
     with open_warehouse(cfg) as con:  # what a SIGKILL between two chunks leaves: committed chunks
-        con.execute(
-            "CREATE TABLE clean._building_records AS SELECT * FROM clean.records LIMIT 300"
-        )
+        con.execute("CREATE TABLE clean._building_records AS SELECT * FROM clean.records LIMIT 300")
         con.execute("CREATE TABLE clean._building_follow_up AS SELECT 1 AS stray")
     # the next run, incremental (the project's default) or full, drops them first
     with open_warehouse(cfg) as con:

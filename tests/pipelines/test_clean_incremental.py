@@ -236,7 +236,7 @@ def test_nightly_clean_counts_switchboards_only_on_phones_the_change_touches(
     landing = tmp_path / "landing"
     landing.mkdir()
     (tmp_path / "sources.yml").write_text(
-        "sources:\n  - name: crm\n    path: \"crm/**/*.csv\"\n    delivery: full\n"
+        'sources:\n  - name: crm\n    path: "crm/**/*.csv"\n    delivery: full\n'
         "    columns: {source_record_id: 客户编号, customer_name: 客户名称, phone: 电话}\n",
         encoding="utf-8",
     )

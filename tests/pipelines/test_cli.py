@@ -209,6 +209,7 @@ def test_listings_show_missing_values_as_null_and_align_chinese() -> None:
     assert "NaN" not in text and "None" not in text and "NaT" not in text
     assert lines[3].split() == ["NULL", "NULL", "NULL"]
     assert lines[-1] == "… 1 more rows (3 in all; --limit N shows more)"
+
     # the wide name does not shift the right-aligned probabilities: they end at one column
     def end_of_field(line: str, n: int) -> int:
         field = list(re.finditer(r"\S+", line))[n]

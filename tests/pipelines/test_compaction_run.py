@@ -99,9 +99,7 @@ def test_a_deferral_holds_for_every_write_open_until_the_run_ends(tmp_path: Path
 
     cfg = _config(tmp_path, "1GiB")
     # compaction deferred once a week (opt-in: the default 0 compacts every run)
-    cfg = cfg.model_copy(
-        update={"duckdb": cfg.duckdb.model_copy(update={"compact_every_days": 7})}
-    )
+    cfg = cfg.model_copy(update={"duckdb": cfg.duckdb.model_copy(update={"compact_every_days": 7})})
     _with_table(cfg)
     with open_warehouse(cfg) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS ops")

@@ -22,9 +22,7 @@ from warehouse.naming import GOLDEN_TABLES
 _STAGED = (*GOLDEN_TABLES, "id_events", "golden_inputs")
 
 
-def _staged(
-    project: Path, run_id: str, chunk_records: int, workers: int = 1
-) -> dict[str, tuple]:
+def _staged(project: Path, run_id: str, chunk_records: int, workers: int = 1) -> dict[str, tuple]:
     """A full golden build of the published run's inputs: each staged table's hash and types."""
     cfg = load_config(
         project,
@@ -61,8 +59,9 @@ def test_chunked_full_build_equals_one_build(
     monkeypatch.setattr(
         golden_module,
         "_check_assignments",
-        lambda records, assignments: checked.append(len(records))
-        or real_check(records, assignments),
+        lambda records, assignments: (
+            checked.append(len(records)) or real_check(records, assignments)
+        ),
     )
     with caplog.at_level(logging.INFO, logger="customer_archive"):
         chunked = _staged(project, first.run_id, 97)

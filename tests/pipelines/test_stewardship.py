@@ -201,8 +201,9 @@ def test_audit_sample_is_stratified_reproducible_and_recorded(ran: Path, tmp_pat
     assert len(audits) == 2
 
 
-def test_evaluate_against_demo_truth_and_steward_labels(ran: Path, demo_dir: Path,
-                                                        tmp_path: Path, capsys) -> None:
+def test_evaluate_against_demo_truth_and_steward_labels(
+    ran: Path, demo_dir: Path, tmp_path: Path, capsys
+) -> None:
     truth = demo_dir / "truth.csv"
     assert main(["evaluate", "--config", str(ran), "--truth", str(truth),
                  "--errors", str(tmp_path / "err")]) == 0  # fmt: skip

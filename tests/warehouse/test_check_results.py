@@ -47,7 +47,8 @@ def test_a_suite_replaces_only_its_runs_scope_and_leaves_earlier_runs_in_place(
         ("r2", "raw.crm", "a", True), ("r2", "raw.crm", "c", True),
     ]  # fmt: skip
     assert {r["name"]: r["observed"] for r in read_check_results(con, "r2")} == {
-        "a": {"n": 2}, "c": {}
+        "a": {"n": 2},
+        "c": {},
     }
     # without a scope, all of the run's rows are replaced
     write_check_results(con, "r2", [_result("d", False)])

@@ -36,9 +36,7 @@ def test_the_links_since_a_run_are_listed_until_a_full_link() -> None:
     assert _since(con, "r1") == {"a", "b", "c"}
     assert _since(con, "r3") == set()
     assert _since(con, "unknown") is None
-    assert con.execute(f"SELECT changed FROM {MATCH_RUNS} WHERE run_id = 'r2'").fetchall() == [
-        (2,)
-    ]
+    assert con.execute(f"SELECT changed FROM {MATCH_RUNS} WHERE run_id = 'r2'").fetchall() == [(2,)]
     _link(con, "r4", None)  # a full link: every row may have changed since r1
     assert _since(con, "r1") is None and _since(con, "r3") is None
     assert _since(con, "r4") == set()

@@ -116,9 +116,11 @@ def test_two_nights_from_the_stored_link_equal_full_rebuilds(
         replace_tables(con, {"clean.records": current})
         plan = rematch_plan(con, STATE, VERSION)
         assert plan is not None and plan.stored is not None
-        assert set(dupes["record_key"]) <= set(plan.changed["record_key"]) <= set(
-            dupes["record_key"]
-        ) | set(changed["record_key"])
+        assert (
+            set(dupes["record_key"])
+            <= set(plan.changed["record_key"])
+            <= set(dupes["record_key"]) | set(changed["record_key"])
+        )
         inc = _link(plan, settings)
         _same(inc, link_records(current, settings, params=base.params))
         _write(con, current, inc, "changed", plan.changed["record_key"])
@@ -210,6 +212,7 @@ def _counting(stored: StoredMatch, read: list[int]) -> Callable[[np.ndarray], Pa
 
     return more
 
+
 def _link_plan(plan: Any, more: Any, settings: MatchSettings | None = None) -> Any:
     """The nightly link of a plan's changed records against its stored link."""
     s = plan.stored
@@ -232,7 +235,6 @@ def _write_plan_delta(con: Any, plan: Any, delta: Any, run_id: str, **kwargs: An
         delta.prepared[delta.refreshed], VERSION, plan.changed["record_key"], delta.dropped,
         **kwargs,
     )  # fmt: skip
-
 
 
 def write_full_link(
@@ -281,9 +283,7 @@ def test_a_nightly_delta_rewrites_only_the_affected_clusters_and_equals_a_full_r
             ignore_index=True,
         )
         replace_tables(con, {"clean.records": current})
-        before = {
-            name: con.sql(f"SELECT rowid, * FROM {name}").df() for name in DELTA_TABLES
-        }
+        before = {name: con.sql(f"SELECT rowid, * FROM {name}").df() for name in DELTA_TABLES}
         threshold = (settings or MatchSettings()).match_threshold
         plan = rematch_plan(con, STATE, VERSION, threshold if partial else None)
         assert plan is not None and plan.stored is not None and plan.delta
@@ -553,6 +553,7 @@ def test_a_warehouse_with_the_old_full_copy_upgrades_on_its_next_link(
     assert set(plan.changed["record_key"]) == touched
     delta = _link_plan(plan, _counting(plan.stored, []))
     if write == "failed":
+
         def failing(*args: object, **kwargs: object) -> object:
             raise duckdb.IOException("disk full")
 
@@ -647,8 +648,10 @@ def test_the_delta_write_finds_the_changed_rows_by_key_and_hash_as_a_full_compar
     def rows(frame: pd.DataFrame) -> list[tuple[object, ...]]:
         return sorted(
             tuple("nan" if isinstance(v, float) and v != v else v for v in r)
-            for r in frame[list(stored.columns)].astype(object)
-            .where(frame[list(stored.columns)].notna(), None).itertuples(index=False)
+            for r in frame[list(stored.columns)]
+            .astype(object)
+            .where(frame[list(stored.columns)].notna(), None)
+            .itertuples(index=False)
         )
 
     assert rows(got) == rows(pairs)

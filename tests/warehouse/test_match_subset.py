@@ -282,8 +282,9 @@ def test_stored_pairs_generated_again_are_taken_as_stored_not_scored(
     params = _write_all(con, records, settings)
     stored = {
         (left, right): rule
-        for left, right, rule in con.sql("SELECT left_key, right_key, rule FROM match.pairs")
-        .fetchall()
+        for left, right, rule in con.sql(
+            "SELECT left_key, right_key, rule FROM match.pairs"
+        ).fetchall()
     }
     changed = records.sample(6, random_state=7).assign(email=None, phone=None)
     current = pd.concat(
@@ -342,9 +343,7 @@ def test_records_of_untouched_blocks_within_the_cap_are_placed_by_size_only(
         touched |= set(before.loc[before["record_key"].isin(changed["record_key"]), key].dropna())
         block = dict(zip(full.prepared["record_key"], now, strict=True))
         places = reads[-1].places[f"{key}/{order}"]  # type: ignore[attr-defined]
-        for record, place, size in places[["record_key", "place", "size"]].itertuples(
-            index=False
-        ):
+        for record, place, size in places[["record_key", "place", "size"]].itertuples(index=False):
             assert size == sizes[block[record]]
             if size <= cap and block[record] not in touched:
                 assert place == 0
@@ -466,8 +465,13 @@ def test_pass_two_reads_only_the_stored_pairs_of_the_records_it_adds(
     assert (new[added["left"]] & new[added["right"]]).any()
     # the link got every stored pair among the records read, in (left, right) order
     among = stored[stored["left_key"].isin(keys) & stored["right_key"].isin(keys)]
-    got = pd.DataFrame({"left_key": keys[last.pairs["left"]],
-                        "right_key": keys[last.pairs["right"]], "score": last.pairs["score"]})
+    got = pd.DataFrame(
+        {
+            "left_key": keys[last.pairs["left"]],
+            "right_key": keys[last.pairs["right"]],
+            "score": last.pairs["score"],
+        }
+    )
     assert len(added["left"]) < len(got)
     ids = last.pairs["left"] * n + last.pairs["right"]
     assert (np.diff(ids) > 0).all()
@@ -482,6 +486,7 @@ def test_merged_pairs_insert_the_added_pairs_at_their_places() -> None:
 
     # earlier: records 0..3 then, at 1, 2, 4, 6 now (records 0, 3, 5 added)
     moved = np.array([1, 2, 4, 6])
+
     def earlier() -> dict[str, np.ndarray]:
         return {"left": np.array([0, 0, 1, 2]), "right": np.array([1, 3, 2, 3]),
                 "score": np.array([1.0, 2.0, 3.0, 4.0])}  # fmt: skip
@@ -492,7 +497,14 @@ def test_merged_pairs_insert_the_added_pairs_at_their_places() -> None:
     out = _merged_pairs(taken, moved, added, 7)
     assert not taken  # (its columns were taken out as they were merged)
     assert list(zip(out["left"].tolist(), out["right"].tolist(), strict=True)) == [
-        (0, 3), (1, 2), (1, 5), (1, 6), (2, 4), (2, 5), (4, 6), (5, 6)
+        (0, 3),
+        (1, 2),
+        (1, 5),
+        (1, 6),
+        (2, 4),
+        (2, 5),
+        (4, 6),
+        (5, 6),
     ]
     assert out["score"].tolist() == [9.0, 1.0, 8.0, 2.0, 3.0, 7.0, 4.0, 6.0]
     again = {"left": np.array([0, 1, 1]), "right": np.array([3, 2, 5]),

@@ -178,9 +178,7 @@ def test_each_role_holds_only_what_it_is_given(files) -> None:
     )
     assert _objects(analyst) == {"mart.customers"}
     # stewards judge matches record by record (explain, the console): they read clean records
-    assert _objects(steward) == {
-        "golden.customers", "golden.customers_history", "clean.records"
-    }
+    assert _objects(steward) == {"golden.customers", "golden.customers_history", "clean.records"}
     assert _objects(ops) == {"ops.stage_stats", "ops.check_results", "ops.quarantine_counts"}
     # ops sees the figures of failed checks, not the failing values or their record keys
     observed = sandboxed_query(ops, "SELECT observed FROM ops.check_results").fetchall()
