@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.metadata
 import importlib.util
+import sys
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +16,7 @@ __all__ = [
     "cleaner_version",
     "code_fingerprint",
     "module_files",
+    "source_content",
 ]
 
 CLEANING_LIBRARIES: tuple[str, ...] = ("phonenumbers", "opencc", "pypinyin", "rapidfuzz")
@@ -26,18 +29,35 @@ def code_fingerprint(files: Mapping[str, Path], distributions: Iterable[str]) ->
     """A 20-hex-digit fingerprint of some source files and the installed versions of libraries.
 
     `files` maps a label (a module name or a path relative to its package) to a file; each
-    label and the file's bytes are hashed in label order, then each distribution's name and
-    version (``name==version``). Any edit of a file, a renamed file or another library version
-    gives another fingerprint; nothing else does.
+    label and the file's content are hashed in label order, then each distribution's name and
+    version (``name==version``). A Python file's content is its syntax tree (`source_content`):
+    an edit of its code or docstrings, a renamed file or another library version gives another
+    fingerprint; a change of layout or comments alone (a formatter's run) does not.
     """
     digest = hashlib.sha256()
     for label in sorted(files):
         digest.update(label.encode())
         digest.update(b"\0")
-        digest.update(files[label].read_bytes())
+        digest.update(source_content(files[label]))
     for dist in distributions:
         digest.update(f"{dist}=={importlib.metadata.version(dist)}\0".encode())
     return digest.hexdigest()[:20]
+
+
+def source_content(path: Path) -> bytes:
+    """What `code_fingerprint` hashes of a file: a Python file's syntax tree (``ast.dump``
+    without positions, under this interpreter's ``major.minor``: its tree's shape is the
+    interpreter's), so layout and comments do not count; any other file's bytes. A Python
+    file that does not parse is taken as its bytes (it cannot be imported either)."""
+    raw = path.read_bytes()
+    if path.suffix != ".py":
+        return raw
+    try:
+        tree = ast.parse(raw, filename=str(path))
+    except SyntaxError:
+        return raw
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}\0"
+    return (version + ast.dump(tree, include_attributes=False)).encode()
 
 
 def module_files(modules: Iterable[str]) -> dict[str, Path]:
@@ -58,8 +78,9 @@ def cleaner_version() -> str:
     A warehouse's clean layer was made by one version; records cleaned by another would not be
     comparable (a changed rule for company names, phones or places). The clean stage stores
     the version with each clean and cleans every record again when it changed (an upgrade), so
-    the layer is always one cleaner's output. Conservative by design: any edit of the package,
-    even one that keeps results, costs one full clean after the upgrade.
+    the layer is always one cleaner's output. Conservative by design: any edit of the package's
+    code or docstrings, even one that keeps results, costs one full clean after the upgrade
+    (layout and comments do not count: `source_content`).
     """
     files = {
         p.relative_to(_PACKAGE).as_posix(): p

@@ -75,3 +75,27 @@ def test_cleaner_and_preparation_versions_cover_their_code_and_libraries(
 def test_an_unknown_module_is_an_error_not_a_silent_fingerprint() -> None:
     with pytest.raises(RuntimeError, match="no_such_module_here"):
         module_files(["no_such_module_here"])
+
+
+def test_layout_and_comments_do_not_change_a_fingerprint_but_code_and_docstrings_do(
+    tmp_path: Path,
+) -> None:
+    """A formatter's run (or a comment) does not re-clean every record; a code edit does."""
+    files = _files(tmp_path, a='def f(x):\n    """Doc."""\n    return [x, 1]\n')
+    base = code_fingerprint(files, [])
+    files["a"].write_text(
+        '# a comment\ndef f(  x ):\n    """Doc."""\n\n'
+        "    return [\n        x,\n        1,  # one\n    ]\n",
+        encoding="utf-8",
+    )
+    assert code_fingerprint(files, []) == base
+    files["a"].write_text('def f(x):\n    """Doc!"""\n    return [x, 1]\n', encoding="utf-8")
+    assert code_fingerprint(files, []) != base
+    files["a"].write_text('def f(x):\n    """Doc."""\n    return [x, 2]\n', encoding="utf-8")
+    assert code_fingerprint(files, []) != base
+    # a file that is not Python is hashed as its bytes: any byte counts
+    data = tmp_path / "table.csv"
+    data.write_text("a,b\n", encoding="utf-8")
+    before = code_fingerprint({"t": data}, [])
+    data.write_text("a, b\n", encoding="utf-8")
+    assert code_fingerprint({"t": data}, []) != before
