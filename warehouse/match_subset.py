@@ -33,6 +33,7 @@ records only"):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import duckdb
@@ -447,19 +448,18 @@ class StoredSubset:
         keys = keys.take(pc.sort_indices(keys))
         # each row an earlier read read: its position now (both sorted by key: increasing)
         moved = np.empty(0, dtype=np.int64)
+        bound: AbstractContextManager[None] = nullcontext()
         if self._keys_done is not None:
             moved = positions_of(self._keys_done, keys)
             if (moved < 0).any() or (np.diff(moved) <= 0).any():
                 raise ValueError("a row an earlier read of this change read is not read again")
-        if self._keys_done is None:
-            pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
-        else:
             # pass 2's scan of match.pairs is the link's last: its blocks are let go as
             # scanned, not cached up to the bound beside the pairs pass 1 read (grow's
             # join filled DuckDB to ≈ 0.95 GB at 1 M records); its join and sort hold only
             # the pairs of the records this read adds
-            with memory_limit_at_most(con, _held_mib(con) + SCAN_MARGIN_MIB):
-                pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
+            bound = memory_limit_at_most(con, _held_mib(con) + SCAN_MARGIN_MIB)
+        with bound:
+            pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
         self._pairs_done = pairs
         # (the cached blocks stay for the places: their scans of match.prepared's key and
         # order columns find them cached; the rows' scan below lets them go)
