@@ -12,6 +12,7 @@ import platform
 import resource
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -354,28 +355,64 @@ class StepPhases:
                     setattr(other, attr, getattr(owner, attr))
 
 
+def run_stopped(
+    records: int,
+    target: Path,
+    steps: Sequence[tuple[str, str | None]],
+    *,
+    code: Path = ROOT,
+    scale_json: str | None = "{}",
+) -> Path:
+    """A bench project in `target`: ``bench_pipeline.py``'s worker runs the cached bench data
+    (``$BENCH_OUT/data/bench/<records>``) phase by phase, each ``(phase, crash point)`` of
+    `steps` (``full`` / ``incremental``; ``"<stage>:before"`` kills the run there through
+    ``CUSTOMER_ARCHIVE_CRASH_AT``, None runs it to the end).
+
+    A step with a crash point must end killed by it (SIGKILL), one without must succeed: a run
+    that fails, or ends before it reaches its crash point, raises with the child's stderr (a
+    state stopped somewhere else would measure the wrong stages).
+
+    Args:
+        code: the checkout whose ``bench_pipeline.py`` (and pipeline) runs.
+        scale_json: the runs' ``scale`` settings (``--scale-json``); None for the script's
+            defaults.
+    """
+    data = OUT_ROOT / "data" / "bench" / str(records)
+    if not (data / "meta.json").exists():
+        sys.exit(f"no bench data in {data}: run bench_pipeline.py --records {records} first")
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CUSTOMER_ARCHIVE_CODE_VERSION": "bench"}
+    cmd = [sys.executable, str(code / "benchmarks" / "bench_pipeline.py"),
+           "--workdir", str(target), "--data", str(data)]  # fmt: skip
+    if scale_json is not None:
+        cmd += ["--scale-json", scale_json]
+    for phase, crash_at in steps:
+        environ = env if crash_at is None else {**env, "CUSTOMER_ARCHIVE_CRASH_AT": crash_at}
+        done = subprocess.run(
+            [*cmd, "--worker", phase], env=environ, capture_output=True, text=True, check=False
+        )
+        wanted = 0 if crash_at is None else -signal.SIGKILL
+        if done.returncode != wanted:
+            where = "to the end" if crash_at is None else f"until {crash_at}"
+            raise RuntimeError(
+                f"the {phase} run of {target} did not run {where} (exit {done.returncode}):\n"
+                + done.stderr[-3000:]
+            )
+    return target
+
+
 def prepare_stopped_state(records: int, states: Path, stage: str, full: bool = False) -> Path:
     """``states/pre<stage>-<records>``: a full run of the cached bench data (``BENCH_OUT``),
     then its nightly run stopped right before `stage` (``CUSTOMER_ARCHIVE_CRASH_AT``).
 
     `full`: ``states/pre<stage>-full-<records>``, the full run itself stopped before `stage`.
     """
-    data = Path(os.environ.get("BENCH_OUT", ROOT)) / "data" / "bench" / str(records)
-    if not (data / "meta.json").exists():
-        sys.exit(f"no bench data in {data}: run bench_pipeline.py --records {records} first")
-    target = states / (f"pre{stage}-full-{records}" if full else f"pre{stage}-{records}")
-    shutil.rmtree(target, ignore_errors=True)
-    states.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CUSTOMER_ARCHIVE_CODE_VERSION": "bench"}
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_pipeline.py"),
-           "--workdir", str(target), "--data", str(data), "--scale-json", "{}"]  # fmt: skip
-    stop = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": f"{stage}:before"}
+    stop = f"{stage}:before"
     if full:
-        subprocess.run([*cmd, "--worker", "full"], env=stop, check=False, capture_output=True)
-        return target
-    subprocess.run([*cmd, "--worker", "full"], env=env, check=True, capture_output=True)
-    subprocess.run([*cmd, "--worker", "incremental"], env=stop, check=False, capture_output=True)
-    return target
+        return run_stopped(records, states / f"pre{stage}-full-{records}", [("full", stop)])
+    steps = [("full", None), ("incremental", stop)]
+    return run_stopped(records, states / f"pre{stage}-{records}", steps)
 
 
 def compare_stage_runs(

@@ -32,10 +32,7 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -189,37 +186,17 @@ def prepare(
 
     ``full-<n>``: the full run of the base delivery stopped before publish; ``nightly-<n>``: a
     completed full run, then the nightly run stopped before publish; ``first-<n>``: the full
-    run stopped before its golden stage.
+    run stopped before its golden stage. The runs use ``bench_pipeline.py``'s scale defaults.
     """
-    data = _ROOT / "data" / "bench" / str(records)
-    if not (data / "meta.json").exists():
-        sys.exit(f"no bench data in {data}: run bench_pipeline.py --records {records} first")
-    out.mkdir(parents=True, exist_ok=True)
-    script = str(code / "benchmarks" / "bench_pipeline.py")
-    env = {**os.environ, "CUSTOMER_ARCHIVE_CODE_VERSION": "bench"}
-    stop = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": "publish:before"}
-    work = out / f".work-{records}"
-
-    def worker(phase: str, environ: dict[str, str]) -> None:
-        cmd = [sys.executable, script, "--workdir", str(work), "--data", str(data)]
-        subprocess.run([*cmd, "--worker", phase], env=environ, capture_output=True, check=False)
-
-    made = []
-    before_golden = {**env, "CUSTOMER_ARCHIVE_CRASH_AT": "golden:before"}
-    plans = {
-        "full": [("full", stop)],
-        "nightly": [("full", env), ("incremental", stop)],
-        "first": [("full", before_golden)],
+    plans: dict[str, list[tuple[str, str | None]]] = {
+        "full": [("full", "publish:before")],
+        "nightly": [("full", None), ("incremental", "publish:before")],
+        "first": [("full", "golden:before")],
     }
-    for name, steps in ((k, plans[k]) for k in kinds):
-        shutil.rmtree(work, ignore_errors=True)
-        for phase, environ in steps:
-            worker(phase, environ)
-        target = out / f"{name}-{records}"
-        shutil.rmtree(target, ignore_errors=True)
-        work.rename(target)
-        cfg = target / "archive.yml"
-        cfg.write_text(cfg.read_text(encoding="utf-8").replace(str(work), str(target)), "utf-8")
+    made = []
+    for kind in kinds:
+        target = out / f"{kind}-{records}"
+        _common.run_stopped(records, target, plans[kind], code=code, scale_json=None)
         made.append(target)
         print(f"prepared {target}", flush=True)
     return made
