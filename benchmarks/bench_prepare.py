@@ -7,7 +7,8 @@ and prepares the records with ``chunk_records`` (``0`` = every record at once; i
 checkout without the argument).
 It prints CPU seconds (user + sys, this process only: DuckDB is not running), wall seconds, the
 peak above the resident memory before preparing, and a content hash of the prepared frame, so
-chunk sizes and checkouts can be compared. Runs alternate chunk size by chunk size (and checkout
+chunk sizes and checkouts can be compared; with ``--helpers``, the helper processes' CPU and
+the largest one's peak too. Runs alternate chunk size by chunk size (and checkout
 by checkout with ``--code``) repeat by repeat.
 
     .venv/bin/python benchmarks/bench_prepare.py STATES/prematch-full-200000 \\
@@ -25,9 +26,10 @@ import sys
 from pathlib import Path
 
 _PREFIX = "PREPARE-RESULT "
+_FIGURES = ("cpu_s", "wall_s", "peak_above_mb", "held_mb", "helper_cpu_s", "helper_peak_mb")
 
 
-def _child(state: str, chunk: int) -> None:
+def _child(state: str, chunk: int, helpers: int) -> None:
     import hashlib
     import inspect
     import resource
@@ -38,17 +40,20 @@ def _child(state: str, chunk: int) -> None:
     from dedupe.prepare import prepare_records, record_columns
     from pipelines.access import open_warehouse
     from pipelines.settings import load_config
+    from warehouse import read_table, table_columns
 
     cfg = load_config(Path(state) / "archive.yml")
     settings = cfg.matching
     con = open_warehouse(cfg, read_only=True)
-    have = [r[0] for r in con.execute("DESCRIBE clean.records").fetchall()]
-    columns = [c for c in have if c in record_columns(settings)]
-    records = con.execute(f"SELECT {', '.join(columns)} FROM clean.records").df()
+    # read as the match stage reads them (`_records_to_link`)
+    columns = [c for c in table_columns(con, "clean.records") if c in record_columns(settings)]
+    records = read_table(con, "clean.records", columns)
     con.close()
     kwargs = {}
     if "chunk_records" in inspect.signature(prepare_records).parameters:
         kwargs["chunk_records"] = chunk or None
+    if helpers:
+        kwargs["helpers"] = helpers
     Path("/proc/self/clear_refs").write_text("5")
     before = _status()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -57,6 +62,7 @@ def _child(state: str, chunk: int) -> None:
     wall = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - start_cpu
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     after = _status()
     digest = hashlib.sha256()
     for column in prepared.columns:
@@ -70,6 +76,8 @@ def _child(state: str, chunk: int) -> None:
         "rss_before_mb": before["VmRSS"],
         "peak_above_mb": round(after["VmHWM"] - before["VmRSS"], 1),
         "held_mb": round(after["VmRSS"] - before["VmRSS"], 1),
+        "helper_cpu_s": round(kids.ru_utime + kids.ru_stime, 2),
+        "helper_peak_mb": round(kids.ru_maxrss / 1024, 1),
         "hash": digest.hexdigest()[:16],
     }
     print(_PREFIX + json.dumps(result), flush=True)
@@ -89,34 +97,36 @@ def main() -> None:
     parser.add_argument("state", nargs="?")
     parser.add_argument("--chunks", type=int, nargs="+", default=[0])
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--helpers", type=int, nargs="+", default=[0], help="helper processes")
     parser.add_argument("--code", nargs="+", default=["."])
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child[0], int(args.child[1]))
+        _child(args.child[0], int(args.child[1]), int(args.child[2]))
         return
-    runs: dict[tuple[str, int], list[dict]] = {}
+    runs: dict[tuple[str, int, int], list[dict]] = {}
     state = str(Path(args.state).resolve())
     for _ in range(args.repeat):
         for code in args.code:
             root = Path(code).resolve()
             python = root / ".venv" / "bin" / "python"
             for chunk in args.chunks:
-                env = dict(os.environ, PYTHONPATH=str(root))
-                out = subprocess.run(
-                    [str(python), str(Path(__file__).resolve()), "--child", state,
-                     str(chunk)],
-                    cwd=root, env=env, capture_output=True, text=True, check=True,
-                )  # fmt: skip
-                line = next(x for x in out.stdout.splitlines() if x.startswith(_PREFIX))
-                result = json.loads(line[len(_PREFIX) :])
-                runs.setdefault((code, chunk), []).append(result)
-                print(code, chunk, result, flush=True)
+                for helpers in args.helpers:
+                    env = dict(os.environ, PYTHONPATH=str(root))
+                    out = subprocess.run(
+                        [str(python), str(Path(__file__).resolve()), "--child", state,
+                         str(chunk), str(helpers)],
+                        cwd=root, env=env, capture_output=True, text=True, check=True,
+                    )  # fmt: skip
+                    line = next(x for x in out.stdout.splitlines() if x.startswith(_PREFIX))
+                    result = json.loads(line[len(_PREFIX) :])
+                    runs.setdefault((code, chunk, helpers), []).append(result)
+                    print(code, chunk, helpers, result, flush=True)
     print(f"load {os.getloadavg()[0]:.1f}")
-    for (code, chunk), results in runs.items():
-        med = {k: statistics.median(r[k] for r in results) for k in
-               ("cpu_s", "wall_s", "peak_above_mb", "held_mb")}  # fmt: skip
-        print(f"{code} chunk={chunk}: median {med} hashes {sorted({r['hash'] for r in results})}")
+    for (code, chunk, helpers), results in runs.items():
+        med = {k: statistics.median(r[k] for r in results) for k in _FIGURES}
+        hashes = sorted({r["hash"] for r in results})
+        print(f"{code} chunk={chunk} helpers={helpers}: median {med} hashes {hashes}")
     sys.stdout.flush()
 
 

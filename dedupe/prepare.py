@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -301,6 +302,7 @@ def prepare_records(
     records: pd.DataFrame,
     settings: MatchSettings | None = None,
     chunk_records: int | None = PREPARE_CHUNK_RECORDS,
+    helpers: int = 0,
 ) -> pd.DataFrame:
     """Return the matcher's view of `records`: sorted by `record_key`, nulls as None, keys derived.
 
@@ -317,6 +319,10 @@ def prepare_records(
             keys that read them are then computed over every record (`add_whole_set_flags`),
             so the frame is the same for any chunk size. Chunks bound the temporaries of the
             per-value work to a chunk's records.
+        helpers: helper processes preparing chunks beside this one (`cleaning._slices`: plain
+            child interpreters, chunks shared out as they come free, results taken in chunk
+            order); 0 = every chunk here. A chunk's frame does not depend on the process
+            that prepared it.
 
     Returns:
         A frame with `record_key`, every text field (object dtype, None for null), the boolean
@@ -330,6 +336,18 @@ def prepare_records(
     step = chunk_records or len(order)
     if step >= len(order):
         out = prepare_chunk(records, settings, order)
+    elif helpers > 0:
+        from cleaning._slices import clean_slices
+
+        bounds = [(start, min(start + step, len(order))) for start in range(0, len(order), step)]
+        chunks = clean_slices(
+            lambda start, stop: records.take(order[start:stop]),
+            bounds,
+            partial(prepare_chunk, settings=settings),
+            helpers=helpers,
+            warm="dedupe.prepare",
+        )
+        out = concat_prepared([part for _, part in chunks])
     else:
         parts = [
             prepare_chunk(records.take(order[start : start + step]), settings)

@@ -257,6 +257,16 @@ class ScaleSettings(BaseModel):
         "helper took 10-14 % off the stage's own CPU and held 0.75-1.2 GB (BENCHMARKS.md, "
         "issue #22). Never changes a golden table's content",
     )
+    prepare_workers: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="processes that prepare a full match's records at once "
+        "(`dedupe.prepare_records`, 100 k records a chunk): N - 1 helper processes take "
+        "whole chunks; 1 (default) = the stage's process only: a helper takes CPU off the "
+        "stage's thread but adds its start-up, the chunks' pickling and its own memory "
+        "(BENCHMARKS.md, issue #22, `cprep`). Never changes a result",
+    )
     reuse_params: bool = Field(
         default=True,
         description="sharded full rebuilds reuse the previous run's model params when the "

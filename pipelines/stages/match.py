@@ -205,8 +205,9 @@ def link(
 ) -> CompactLink | LinkResult | LinkDelta:
     """Link in one process: a full rebuild (with ``params`` when given), or the plan's link.
 
-    Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores). A full
-    rebuild takes ``inputs.records`` over (left empty in ``inputs``) so they are freed once
+    Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores), a full
+    rebuild's preparation ``scale.prepare_workers`` processes (same frame). A full rebuild
+    takes ``inputs.records`` over (left empty in ``inputs``) so they are freed once
     prepared; their count is the result's ``clusters`` rows. Its pairs stay numbers
     (`CompactLink`): ``match.pairs`` is written from them a batch at a time, never as one
     frame of every pair.
@@ -220,6 +221,7 @@ def link(
                 ctx.config.matching,
                 decisions=inputs.decisions,
                 params=params,
+                prepare_helpers=ctx.config.scale.prepare_workers - 1,
             )
         return link_planned(inputs, ctx)
 

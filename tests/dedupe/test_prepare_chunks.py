@@ -131,3 +131,12 @@ def test_chunks_of_arrow_and_object_text_join_as_arrow_text() -> None:
     joined = concat_prepared(parts)
     assert joined["name_brand"].dtype == prepare_records(records)["name_brand"].dtype
     assert parts == []
+
+
+def test_chunks_prepared_in_a_helper_process_give_the_same_frame(
+    demo_records: pd.DataFrame,  # noqa: F811
+) -> None:
+    shuffled = demo_records.sample(frac=1.0, random_state=5)
+    expected = prepare_reference.prepare_records(shuffled)
+    got = prepare_records(shuffled, chunk_records=300, helpers=1)
+    assert _differences(expected, got) == []
