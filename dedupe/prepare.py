@@ -291,8 +291,9 @@ def record_columns(settings: MatchSettings | None = None) -> frozenset[str]:
 
 
 PREPARE_CHUNK_RECORDS = 100_000
-"""Records `prepare_records` prepares at a time (in `record_key` order); the whole-set flags
-are counted afterwards over every record, so the frame is the same for any chunk size."""
+"""Records a chunk holds when `prepare_records` hands chunks to helper processes and no chunk
+size is given (the whole-set flags are counted afterwards over every record, so the frame is
+the same for any chunk size)."""
 
 WHOLE_SET_FLAGS: tuple[str, ...] = ("email_shared", "name_in_places", "name_one_holder")
 """The prepared flags counted over the whole record set, not per record (`add_whole_set_flags`)."""
@@ -301,7 +302,7 @@ WHOLE_SET_FLAGS: tuple[str, ...] = ("email_shared", "name_in_places", "name_one_
 def prepare_records(
     records: pd.DataFrame,
     settings: MatchSettings | None = None,
-    chunk_records: int | None = PREPARE_CHUNK_RECORDS,
+    chunk_records: int | None = None,
     helpers: int = 0,
 ) -> pd.DataFrame:
     """Return the matcher's view of `records`: sorted by `record_key`, nulls as None, keys derived.
@@ -314,11 +315,14 @@ def prepare_records(
     Args:
         records: `clean.records` rows (any of the compared fields may be absent or null).
         settings: the matching settings whose fields and keys are needed; None = defaults.
-        chunk_records: records prepared at a time, in `record_key` order (`prepare_chunk`;
-            None = all at once); the whole-set flags (`WHOLE_SET_FLAGS`) and the blocking
-            keys that read them are then computed over every record (`add_whole_set_flags`),
-            so the frame is the same for any chunk size. Chunks bound the temporaries of the
-            per-value work to a chunk's records.
+        chunk_records: records prepared at a time, in `record_key` order (`prepare_chunk`);
+            the whole-set flags (`WHOLE_SET_FLAGS`) and the blocking keys that read them are
+            then computed over every record (`add_whole_set_flags`), so the frame is the same
+            for any chunk size. None = all at once, or `PREPARE_CHUNK_RECORDS` with helpers.
+            Chunks cost CPU in one process (a value carried in several chunks, as one
+            customer's records of several sources are, is worked on in each: +20 % at 200 k
+            in 100 k chunks, BENCHMARKS.md, issue #22, `cprep`), so one process prepares
+            every record at once by default.
         helpers: helper processes preparing chunks beside this one (`cleaning._slices`: plain
             child interpreters, chunks shared out as they come free, results taken in chunk
             order); 0 = every chunk here. A chunk's frame does not depend on the process
@@ -333,7 +337,7 @@ def prepare_records(
     """
     settings = settings or MatchSettings()
     order = sorted_order(records)
-    step = chunk_records or len(order)
+    step = chunk_records or (PREPARE_CHUNK_RECORDS if helpers > 0 else len(order))
     if step >= len(order):
         out = prepare_chunk(records, settings, order)
     elif helpers > 0:

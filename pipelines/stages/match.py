@@ -212,7 +212,8 @@ def link(
     (`CompactLink`): ``match.pairs`` is written from them a batch at a time, never as one
     frame of every pair.
     """
-    with scoring_workers(ctx.config.scale.resolved_workers()):
+    scale = ctx.config.scale
+    with scoring_workers(scale.resolved_workers()):
         if inputs.plan is None:
             # handed over, not kept: `link_compact` lets go of the records once it has
             # prepared them, so they are not held through blocking, scoring and assembling
@@ -221,7 +222,11 @@ def link(
                 ctx.config.matching,
                 decisions=inputs.decisions,
                 params=params,
-                prepare_helpers=ctx.config.scale.prepare_workers - 1,
+                # in chunks only to share them out: one process prepares all at once
+                prepare_helpers=scale.prepare_workers - 1,
+                prepare_chunk_records=scale.prepare_chunk_records
+                if scale.prepare_workers > 1
+                else None,
             )
         return link_planned(inputs, ctx)
 
