@@ -6,13 +6,13 @@ Each run is a child process that reads the columns a full match reads
 and prepares the records with ``chunk_records`` (``0`` = every record at once; ignored by a
 checkout without the argument).
 It prints CPU seconds (user + sys, this process only: DuckDB is not running), wall seconds, the
-peak above the resident memory before preparing, and a content hash of the prepared frame, so
-chunk sizes and checkouts can be compared; with ``--helpers``, the helper processes' CPU and
-the largest one's peak too. Runs alternate chunk size by chunk size (and checkout
-by checkout with ``--code``) repeat by repeat.
+peak above the resident memory before preparing, the memory still held after, and a content
+hash of the prepared frame, so variants (``--variants CHUNK:HELPERS``: chunk size, helper
+processes) and checkouts can be compared; with helpers, their CPU and the largest one's peak
+too. Runs alternate variant by variant (and checkout by checkout) repeat by repeat.
 
     .venv/bin/python benchmarks/bench_prepare.py STATES/prematch-full-200000 \\
-        --chunks 0 100000 50000 --repeat 3 --code /work/x-base .
+        --variants 0:0 100000:0 100000:1 --repeat 3 --code /work/x-base .
 """
 
 from __future__ import annotations
@@ -95,9 +95,13 @@ def _status() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("state", nargs="?")
-    parser.add_argument("--chunks", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["0:0"],
+        help="CHUNK:HELPERS pairs (chunk_records, 0 = all at once; helper processes)",
+    )
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--helpers", type=int, nargs="+", default=[0], help="helper processes")
     parser.add_argument("--code", nargs="+", default=["."])
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -110,18 +114,18 @@ def main() -> None:
         for code in args.code:
             root = Path(code).resolve()
             python = root / ".venv" / "bin" / "python"
-            for chunk in args.chunks:
-                for helpers in args.helpers:
-                    env = dict(os.environ, PYTHONPATH=str(root))
-                    out = subprocess.run(
-                        [str(python), str(Path(__file__).resolve()), "--child", state,
-                         str(chunk), str(helpers)],
-                        cwd=root, env=env, capture_output=True, text=True, check=True,
-                    )  # fmt: skip
-                    line = next(x for x in out.stdout.splitlines() if x.startswith(_PREFIX))
-                    result = json.loads(line[len(_PREFIX) :])
-                    runs.setdefault((code, chunk, helpers), []).append(result)
-                    print(code, chunk, helpers, result, flush=True)
+            for variant in args.variants:
+                chunk, helpers = (int(x) for x in variant.split(":"))
+                env = dict(os.environ, PYTHONPATH=str(root))
+                out = subprocess.run(
+                    [str(python), str(Path(__file__).resolve()), "--child", state,
+                     str(chunk), str(helpers)],
+                    cwd=root, env=env, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                line = next(x for x in out.stdout.splitlines() if x.startswith(_PREFIX))
+                result = json.loads(line[len(_PREFIX) :])
+                runs.setdefault((code, chunk, helpers), []).append(result)
+                print(code, chunk, helpers, result, flush=True)
     print(f"load {os.getloadavg()[0]:.1f}")
     for (code, chunk, helpers), results in runs.items():
         med = {k: statistics.median(r[k] for r in results) for k in _FIGURES}
