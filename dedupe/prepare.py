@@ -483,7 +483,8 @@ def concat_prepared(parts: list[pd.DataFrame]) -> pd.DataFrame:
     a column at a time (each chunk's column let go of once joined; `parts` is emptied).
 
     A column a chunk holds as pandas' Arrow text while another chunk (with no value in it)
-    holds it as objects is Arrow text, as preparing every record at once would type it.
+    holds it as objects is Arrow text, and a missing `email_domain` is NaN once any chunk has
+    a mailbox, as preparing every record at once would type them.
     """
     if len(parts) == 1:
         return parts.pop()
@@ -496,6 +497,11 @@ def concat_prepared(parts: list[pd.DataFrame]) -> pd.DataFrame:
         out[column] = pd.concat(pieces, ignore_index=True)
         del pieces
     parts.clear()
+    if out["email"].notna().any():
+        # a missing domain (no mailbox either) is NaN once any record of the set has a mailbox,
+        # as pandas' `where` types it over every record (a chunk without mailboxes has None)
+        domain = out["email_domain"]
+        out["email_domain"] = domain.where(domain.notna(), np.nan)
     return out
 
 
@@ -509,11 +515,6 @@ def add_whole_set_flags(out: pd.DataFrame, settings: MatchSettings) -> pd.DataFr
     """
     from cleaning.phone import flag_shared_phones
 
-    if out["email"].notna().any():
-        # a missing domain (no mailbox either) is NaN once any record of the set has a mailbox,
-        # as pandas' `where` types it over every record (a chunk without mailboxes has None)
-        domain = out["email_domain"]
-        out["email_domain"] = domain.where(domain.notna(), np.nan)
     out["email_shared"] = flag_shared_phones(out["email"], out["name_key"], 3).to_numpy(bool)
     out["name_in_places"] = _in_several_places(out)
     out["name_one_holder"] = sole_name_holders(out)
