@@ -320,7 +320,7 @@ def prepare_records(
             then computed over every record (`add_whole_set_flags`), so the frame is the same
             for any chunk size. None = all at once, or `PREPARE_CHUNK_RECORDS` with helpers.
             Chunks cost CPU in one process (a value carried in several chunks, as one
-            customer's records of several sources are, is worked on in each: +20 % at 200 k
+            customer's records of several sources are, is worked on in each: +12–22 % at 200 k
             in 100 k chunks, BENCHMARKS.md, issue #22, `cprep`), so one process prepares
             every record at once by default.
         helpers: helper processes preparing chunks beside this one (`cleaning._slices`: plain
