@@ -49,17 +49,21 @@ def link_compact(
     decisions: pd.DataFrame | None = None,
     params: ModelParams | None = None,
     arrow_text: bool = True,
+    prepare_helpers: int = 0,
+    prepare_chunk_records: int | None = None,
 ) -> CompactLink:
     """`link_records` without the frame of every pair (the full match stage writes
     ``match.pairs`` from it a batch at a time: `CompactLink.pair_reader`).
 
     Same arguments as `link_records`; the records are dropped once prepared. With
     `arrow_text`, the prepared text columns the matcher reads only through their codes are
-    held as Arrow strings (`arrow_text_columns`): the result is the same.
+    held as Arrow strings (`arrow_text_columns`): the result is the same. `prepare_helpers`,
+    `prepare_chunk_records`: helper processes preparing record chunks and the chunks' size
+    (`prepare_records`' ``helpers`` and ``chunk_records``; the same frame).
     """
     settings = settings or MatchSettings()
     warnings: list[str] = []
-    prepared = prepare_records(records, settings)
+    prepared = prepare_records(records, settings, prepare_chunk_records, prepare_helpers)
     # not needed once prepared: a caller that handed the records over frees them here
     del records
     if arrow_text:

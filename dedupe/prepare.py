@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dedupe.settings import MatchSettings
-from dedupe.specs import flag_fields, parse_key
+from dedupe.specs import BlockingRuleSpec, flag_fields, parse_key
 
 PINYIN_COLUMNS: dict[str, str] = {"name_key": "name_pinyin", "contact_name": "contact_pinyin"}
 
@@ -289,7 +290,21 @@ def record_columns(settings: MatchSettings | None = None) -> frozenset[str]:
     return frozenset(known | wanted | extra)
 
 
-def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None) -> pd.DataFrame:
+PREPARE_CHUNK_RECORDS = 100_000
+"""Records a chunk holds when `prepare_records` hands chunks to helper processes and no chunk
+size is given (the whole-set flags are counted afterwards over every record, so the frame is
+the same for any chunk size)."""
+
+WHOLE_SET_FLAGS: tuple[str, ...] = ("email_shared", "name_in_places", "name_one_holder")
+"""The prepared flags counted over the whole record set, not per record (`add_whole_set_flags`)."""
+
+
+def prepare_records(
+    records: pd.DataFrame,
+    settings: MatchSettings | None = None,
+    chunk_records: int | None = None,
+    helpers: int = 0,
+) -> pd.DataFrame:
     """Return the matcher's view of `records`: sorted by `record_key`, nulls as None, keys derived.
 
     Masked names (张*) move to `name_key_masked` / `contact_name_masked`: comparable with full
@@ -300,10 +315,55 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     Args:
         records: `clean.records` rows (any of the compared fields may be absent or null).
         settings: the matching settings whose fields and keys are needed; None = defaults.
+        chunk_records: records prepared at a time, in `record_key` order (`prepare_chunk`);
+            the whole-set flags (`WHOLE_SET_FLAGS`) and the blocking keys that read them are
+            then computed over every record (`add_whole_set_flags`), so the frame is the same
+            for any chunk size. None = all at once, or `PREPARE_CHUNK_RECORDS` with helpers.
+            Chunks cost CPU in one process (a value carried in several chunks, as one
+            customer's records of several sources are, is worked on in each: +12–22 % at 200 k
+            in 100 k chunks, BENCHMARKS.md, issue #22, `cprep`), so one process prepares
+            every record at once by default.
+        helpers: helper processes preparing chunks beside this one (`cleaning._slices`: plain
+            child interpreters, chunks shared out as they come free, results taken in chunk
+            order); 0 = every chunk here. A chunk's frame does not depend on the process
+            that prepared it.
 
     Returns:
         A frame with `record_key`, every text field (object dtype, None for null), the boolean
         flags and the derived blocking keys, sorted by `record_key` with a fresh RangeIndex.
+
+    Raises:
+        RecordsError: when `record_key` is missing, null or duplicated.
+    """
+    settings = settings or MatchSettings()
+    order = sorted_order(records)
+    step = chunk_records or (PREPARE_CHUNK_RECORDS if helpers > 0 else len(order))
+    if step >= len(order):
+        out = prepare_chunk(records, settings, order)
+    elif helpers > 0:
+        from cleaning._slices import clean_slices
+
+        bounds = [(start, min(start + step, len(order))) for start in range(0, len(order), step)]
+        chunks = clean_slices(
+            lambda start, stop: records.take(order[start:stop]),
+            bounds,
+            partial(prepare_chunk, settings=settings),
+            helpers=helpers,
+            warm="dedupe.prepare",
+        )
+        out = concat_prepared([part for _, part in chunks])
+    else:
+        parts = [
+            prepare_chunk(records.take(order[start : start + step]), settings)
+            for start in range(0, len(order), step)
+        ]
+        out = concat_prepared(parts)
+    return add_whole_set_flags(out, settings)
+
+
+def sorted_order(records: pd.DataFrame) -> np.ndarray:
+    """The positions of `records` in `record_key` order (code point order, as Python compares
+    strings), after checking the keys.
 
     Raises:
         RecordsError: when `record_key` is missing, null or duplicated.
@@ -316,10 +376,25 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     dup = keys[keys.duplicated()]
     if len(dup):
         raise RecordsError(f"duplicate record_key values, e.g. {list(dup.unique()[:5])}")
-    settings = settings or MatchSettings()
-    # in record_key order from the start (code point order, as Python compares strings): every
-    # column below is built in its final order, none is reordered at the end
-    order = pc.sort_indices(pa.array(keys)).to_numpy()
+    return pc.sort_indices(pa.array(keys)).to_numpy()
+
+
+def prepare_chunk(
+    records: pd.DataFrame, settings: MatchSettings, order: np.ndarray | None = None
+) -> pd.DataFrame:
+    """`prepare_records` of `records` taken in `order` (None: as they are, already in
+    `record_key` order; keys checked by `sorted_order`), but for the whole-set flags.
+
+    Every column is computed from the chunk's own records alone; the whole-set flags
+    (`WHOLE_SET_FLAGS`) are False and the key columns of the blocking rules that read them
+    None (placeholders keeping the columns' order), for `add_whole_set_flags` to fill in over
+    every record.
+    """
+    keys = records["record_key"].astype("string")
+    if order is None:
+        order = np.arange(len(records))
+    # in record_key order from the start: every column below is built in its final order,
+    # none is reordered at the end
     out = pd.DataFrame({"record_key": keys.take(order).astype(object).to_numpy()})
     # every text field once per distinct value: its codes (in key order), kept for the keys
     # derived from it
@@ -376,14 +451,12 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     out["brand_pinyin"] = _map_distinct(out["name_brand"], pinyin)
     # one block per kind of customer: windowed in name order it is a sorted neighbourhood
     out["is_org"] = enterprise & out["customer_type"].notna().to_numpy(dtype=bool)
-    # a mailbox many customers give (their bookkeeping agent's, 代账公司) is no one's identity
-    from cleaning.phone import flag_shared_phones
-
-    out["email_shared"] = flag_shared_phones(out["email"], out["name_key"], 3).to_numpy(bool)
+    # counted over every record by `add_whole_set_flags`: placeholders keep the column order
+    out["email_shared"] = np.zeros(len(out), dtype=bool)
     out["phone_mobile"] = phones["phone_mobile"]
     out["is_person"] = individual & _spread(name_codes, [len(n) >= 2 for n in name_list], False)
-    out["name_in_places"] = _in_several_places(out, name_codes)
-    out["name_one_holder"] = sole_name_holders(out)
+    out["name_in_places"] = np.zeros(len(out), dtype=bool)
+    out["name_one_holder"] = np.zeros(len(out), dtype=bool)
     out["record_kind"] = out["customer_type"].fillna("unknown").where(out["name_key"].notna())
     out["name_reversed"] = pd.Series(
         _spread(name_codes, [n[::-1] for n in name_list]), index=out.index, dtype=object
@@ -394,7 +467,60 @@ def prepare_records(records: pd.DataFrame, settings: MatchSettings | None = None
     for rule in settings.blocking_specs():
         column = rule.key_column()
         if column not in out:
-            out[column] = _key_values(out, rule.keys)
+            out[column] = None if _reads_whole_set_flags(rule) else _key_values(out, rule.keys)
+    return out
+
+
+def _reads_whole_set_flags(rule: BlockingRuleSpec) -> bool:
+    """Whether `rule`'s key is an expression (a column of its own) over a whole-set flag."""
+    fields = {f for key in rule.keys for f in parse_key(key)[1]}
+    expression = len(rule.keys) > 1 or parse_key(rule.keys[0])[0] is not None
+    return expression and bool(fields & set(WHOLE_SET_FLAGS))
+
+
+def concat_prepared(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The prepared chunks (`prepare_chunk`, consecutive in `record_key` order) as one frame,
+    a column at a time (each chunk's column let go of once joined; `parts` is emptied).
+
+    A column a chunk holds as pandas' Arrow text while another chunk (with no value in it)
+    holds it as objects is Arrow text, and a missing `email_domain` is NaN once any chunk has
+    a mailbox, as preparing every record at once would type them.
+    """
+    if len(parts) == 1:
+        return parts.pop()
+    columns = list(parts[0].columns)
+    out = pd.DataFrame(index=pd.RangeIndex(sum(len(p) for p in parts)))
+    for column in columns:
+        pieces = [part.pop(column) for part in parts]
+        if any(p.dtype == _STR for p in pieces):
+            pieces = [p if p.dtype == _STR else p.astype(_STR) for p in pieces]
+        out[column] = pd.concat(pieces, ignore_index=True)
+        del pieces
+    parts.clear()
+    if out["email"].notna().any():
+        # a missing domain (no mailbox either) is NaN once any record of the set has a mailbox,
+        # as pandas' `where` types it over every record (a chunk without mailboxes has None)
+        domain = out["email_domain"]
+        out["email_domain"] = domain.where(domain.notna(), np.nan)
+    return out
+
+
+def add_whole_set_flags(out: pd.DataFrame, settings: MatchSettings) -> pd.DataFrame:
+    """`out` (prepared chunks of every record, `prepare_chunk`) with the whole-set flags
+    counted over all its records and the blocking keys that read them (in place).
+
+    `email_shared`: a mailbox many customers give (their bookkeeping agent's, 代账公司) is no
+    one's identity; `name_in_places` (`_in_several_places`) and `name_one_holder`
+    (`sole_name_holders`) read only per-record columns of `out`.
+    """
+    from cleaning.phone import flag_shared_phones
+
+    out["email_shared"] = flag_shared_phones(out["email"], out["name_key"], 3).to_numpy(bool)
+    out["name_in_places"] = _in_several_places(out)
+    out["name_one_holder"] = sole_name_holders(out)
+    for rule in settings.blocking_specs():
+        if _reads_whole_set_flags(rule):
+            out[rule.key_column()] = _key_values(out, rule.keys)
     return out
 
 

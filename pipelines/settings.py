@@ -257,6 +257,24 @@ class ScaleSettings(BaseModel):
         "helper took 10-14 % off the stage's own CPU and held 0.75-1.2 GB (BENCHMARKS.md, "
         "issue #22). Never changes a golden table's content",
     )
+    prepare_workers: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="processes that prepare a full match's records at once "
+        "(`dedupe.prepare_records`): with N > 1 the records are prepared in chunks of "
+        "prepare_chunk_records and N - 1 helper processes take whole chunks; 1 (default) = "
+        "the stage's process prepares every record at once: a helper takes CPU off the "
+        "stage's thread but adds its start-up, the chunks' pickling, the work on values "
+        "several chunks carry, and its own memory (BENCHMARKS.md, issue #22, `cprep`). Never "
+        "changes a result",
+    )
+    prepare_chunk_records: int = Field(
+        default=100_000,
+        ge=1,
+        description="records a chunk holds when a full match prepares with helper processes "
+        "(prepare_workers > 1); never changes a result",
+    )
     reuse_params: bool = Field(
         default=True,
         description="sharded full rebuilds reuse the previous run's model params when the "

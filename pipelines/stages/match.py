@@ -205,13 +205,15 @@ def link(
 ) -> CompactLink | LinkResult | LinkDelta:
     """Link in one process: a full rebuild (with ``params`` when given), or the plan's link.
 
-    Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores). A full
-    rebuild takes ``inputs.records`` over (left empty in ``inputs``) so they are freed once
+    Bulk similarity scoring uses ``scale.workers`` rapidfuzz threads (same scores), a full
+    rebuild's preparation ``scale.prepare_workers`` processes (same frame). A full rebuild
+    takes ``inputs.records`` over (left empty in ``inputs``) so they are freed once
     prepared; their count is the result's ``clusters`` rows. Its pairs stay numbers
     (`CompactLink`): ``match.pairs`` is written from them a batch at a time, never as one
     frame of every pair.
     """
-    with scoring_workers(ctx.config.scale.resolved_workers()):
+    scale = ctx.config.scale
+    with scoring_workers(scale.resolved_workers()):
         if inputs.plan is None:
             # handed over, not kept: `link_compact` lets go of the records once it has
             # prepared them, so they are not held through blocking, scoring and assembling
@@ -220,6 +222,11 @@ def link(
                 ctx.config.matching,
                 decisions=inputs.decisions,
                 params=params,
+                # in chunks only to share them out: one process prepares all at once
+                prepare_helpers=scale.prepare_workers - 1,
+                prepare_chunk_records=scale.prepare_chunk_records
+                if scale.prepare_workers > 1
+                else None,
             )
         return link_planned(inputs, ctx)
 

@@ -21,6 +21,7 @@ _TABLES = {
     "clean.records": ["record_key"],
     "match.pairs": ["left_key", "right_key"],
     "match.clusters": ["record_key"],
+    "match.prepared": ["record_key"],
     "golden.customers": ["customer_id"],
     "golden.crosswalk": ["record_key"],
     "golden.contacts": None,
@@ -33,6 +34,8 @@ def _project(root: Path, landing: Path, workers: int) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     cfg = write_project(root, landing)
     scale = f"scale:\n  workers: {workers}\n  clean_workers: {workers}\n"
+    # the full match prepares chunks of 400 records, some in a helper process
+    scale += f"  prepare_workers: {workers}\n  prepare_chunk_records: 400\n"
     cfg.write_text(cfg.read_text("utf-8") + scale, "utf-8")
     return cfg
 
@@ -72,6 +75,14 @@ def test_two_workers_publish_what_one_worker_publishes(
         return ok, value
 
     monkeypatch.setattr(_slices._Helper, "result", recording_result)
+    warmed: list[str] = []
+    real_init = _slices._Helper.__init__
+
+    def recording_init(self: _slices._Helper, warm: str = "cleaning.pipeline") -> None:
+        warmed.append(warm)
+        real_init(self, warm)
+
+    monkeypatch.setattr(_slices._Helper, "__init__", recording_init)
     scored_with: list[int] = []
     real_cpdist = similarity.process.cpdist
 
@@ -84,13 +95,14 @@ def test_two_workers_publish_what_one_worker_publishes(
     landing = demo_dir / "landing"
     single_cfg = _project(tmp_path / "one", landing, workers=1)
     assert run_pipeline(single_cfg, run_date=RUN_DATE).success
-    assert not pooled_calls and not helpers and set(scored_with) == {1}
+    assert not pooled_calls and not helpers and not warmed and set(scored_with) == {1}
     scored_with.clear()
 
     pooled_cfg = _project(tmp_path / "two", landing, workers=2)
     outcome = run_pipeline(pooled_cfg, run_date=RUN_DATE)
     assert outcome.success, outcome.errors
     assert helpers and all(helpers), "no helper process cleaned a slice of the full clean"
+    assert "dedupe.prepare" in warmed, "no helper process prepared the full match's records"
     assert set(scored_with) == {2}
     single, pooled = _published(single_cfg), _published(pooled_cfg)
     for name in _TABLES:
