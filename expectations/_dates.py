@@ -9,7 +9,7 @@ import pandas as pd
 
 from expectations._common import Results, skipped
 from expectations._gx_import import import_gx
-from expectations._gx_runner import GxCheck, run_checks
+from expectations._gx_runner import CheckPart, GxCheck, finish, run_check_parts
 from expectations.settings import QualitySettings
 
 
@@ -52,24 +52,34 @@ def future_date_results(
         today: the reference date (default: today).
         all_failing: list every offending key under ``observed["failing_keys"]``.
     """
+    part = future_date_part(name, suite, frame, key, columns, settings, today, all_failing)
+    return {name: finish(part) if isinstance(part, CheckPart) else part}
+
+
+def future_date_part(
+    name: str,
+    suite: str,
+    frame: pd.DataFrame,
+    key: str,
+    columns: Sequence[str],
+    settings: QualitySettings,
+    today: date | None = None,
+    all_failing: bool = False,
+) -> CheckPart | tuple[bool, dict]:
+    """``future_date_results`` as a part (merged over chunks of rows), or its skipped result."""
     gxe = import_gx("great_expectations.expectations")
 
     present = [c for c in columns if c in frame.columns]
     if not present or frame.empty or key not in frame.columns:
-        return {name: skipped("no date column or no rows")}
+        return skipped("no date column or no rows")
     latest = (today or date.today()) + timedelta(days=settings.max_future_days)
     flags = future_date_flags(frame, key, present, latest)
-    return run_checks(
-        suite,
-        flags,
-        [
-            GxCheck(
-                name,
-                [gxe.ExpectColumnValuesToBeInSet(column="is_future", value_set=[0])],
-                key_column=key,
-                thresholds={"latest_allowed": latest.isoformat(), "columns": present},
-                extra={"future_rows": int(flags["is_future"].sum())},
-            )
-        ],
-        all_failing=all_failing,
+    check = GxCheck(
+        name,
+        [gxe.ExpectColumnValuesToBeInSet(column="is_future", value_set=[0])],
+        key_column=key,
+        thresholds={"latest_allowed": latest.isoformat(), "columns": present},
+        extra={"future_rows": int(flags["is_future"].sum())},
+        counts=("future_rows",),
     )
+    return run_check_parts(suite, flags, [check], all_failing=all_failing)[name]

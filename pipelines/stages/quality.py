@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import asdict
 
 import duckdb
+import pandas as pd
 
 from expectations import (
     CLEAN_SUITE_COLUMNS,
@@ -30,7 +31,7 @@ from expectations.suites import (
     GoldenSuiteTables,
     validate_golden_tables,
 )
-from warehouse import read_table, table_columns
+from warehouse import read_table, read_table_chunks, table_columns
 from warehouse.clean_delta import clean_scope, store_clean_failures
 from warehouse.db import table_exists
 from warehouse.golden_checks import golden_check_scope, store_golden_failures
@@ -44,6 +45,10 @@ from warehouse.raw_checks import pending_raw_runs, store_pending_raw_runs
 from .context import RunContext, load_sources
 
 log = logging.getLogger("customer_archive")
+
+CLEAN_SUITE_CHUNK_ROWS = 250_000
+"""Records per chunk of the clean suite's per-record checks: the suite's memory is one chunk's,
+whatever the size of ``clean.records`` (the outcomes are those over all records at once)."""
 
 __all__ = ["check_outcomes", "clean_quality_stage", "quality_stage", "raw_quality_stage"]
 
@@ -117,10 +122,12 @@ def raw_quality_stage(
 def clean_quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[CheckOutcome]:
     """Validate ``clean.records`` (current records, one per record_key); store the outcomes.
 
-    The whole-table checks run in DuckDB SQL. The per-record checks (GX) see every record
-    after a full clean; after this run's incremental clean only the records it cleaned plus
-    those that failed a per-record check before (``ops.clean_check_failures``), so their
-    counts still cover the whole table: a record cleaned earlier passed then and is unchanged.
+    The whole-table checks run in DuckDB SQL. The per-record checks (GX) read the records in
+    chunks of ``CLEAN_SUITE_CHUNK_ROWS`` (one GX validation each, figures merged in row order)
+    and see every record after a full clean; after this run's incremental clean only the
+    records it cleaned plus those that failed a per-record check before
+    (``ops.clean_check_failures``), so their counts still cover the whole table: a record
+    cleaned earlier passed then and is unchanged.
     A change of the quality settings validates every record again.
     """
     require_tables(con, ("clean.records",), "run the clean stage")
@@ -129,13 +136,21 @@ def clean_quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list
     scope = clean_scope(con, ctx.run_id, fingerprint)
     columns = [c for c in CLEAN_SUITE_COLUMNS if c in table_columns(con, "clean.records")]
     where = None if scope is None else f"record_key IN (SELECT record_key FROM {scope})"
-    records = read_table(con, "clean.records", columns, where)
-    assert records is not None
+    validated = 0
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        nonlocal validated
+        for chunk in read_table_chunks(
+            con, "clean.records", columns, where, CLEAN_SUITE_CHUNK_ROWS
+        ):
+            validated += len(chunk)
+            yield chunk
+
     outcomes = validate_clean(
-        records, settings=settings, table=(con, "clean.records"), all_failing=True
+        chunks(), settings=settings, table=(con, "clean.records"), all_failing=True
     )
     failing = _scoped_figures(
-        con, outcomes, ROW_CHECKS, len(records), "clean.records",
+        con, outcomes, ROW_CHECKS, validated, "clean.records",
         None if scope is None else "records cleaned this run and earlier failures",
     )  # fmt: skip
     store_clean_failures(con, ctx.run_id, fingerprint, failing)
