@@ -13,7 +13,9 @@ of the check tables they write (``ops.check_results`` without timestamps, the st
 keys), so two checkouts' outcomes can be compared. Great Expectations is imported and its
 context created before the clock starts (a fixed cost of any validating run). ``--code DIR
 ...`` imports the pipeline from other checkouts (e.g. a ``git archive`` of ``main``),
-alternating repeat by repeat; ``--profile FILE`` writes cProfile stats of the first repeat.
+alternating repeat by repeat; ``--profile FILE`` writes cProfile stats of the first repeat;
+``BENCH_SUITE_CHUNK_ROWS=N`` sets the suites' rows per chunk (a checkout that has
+``SUITE_CHUNK_ROWS``).
 
     .venv/bin/python benchmarks/bench_quality_suites.py --prepare 200000 --full --states /tmp/s
     .venv/bin/python benchmarks/bench_quality_suites.py /tmp/s/prepublish-full-200000 \\
@@ -23,6 +25,7 @@ alternating repeat by repeat; ``--profile FILE`` writes cProfile stats of the fi
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,9 @@ def worker(project: Path, profile: Path | None, sql: bool = False) -> None:
     from pipelines.stages.context import RunContext
 
     gx_context()  # GX's import and context: a fixed cost, kept out of the figures
+    chunk = os.environ.get("BENCH_SUITE_CHUNK_ROWS")
+    if chunk and hasattr(quality, "SUITE_CHUNK_ROWS"):  # a checkout that chunks
+        quality.SUITE_CHUNK_ROWS = int(chunk)  # type: ignore[attr-defined]
     cfg = load_config(project / "archive.yml")
     with open_warehouse(cfg) as con:
         (run_id,) = con.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -172,6 +172,50 @@ def finish(part: CheckPart) -> tuple[bool, dict[str, Any]]:
     if part.failing is not None:
         observed["failing_keys"] = sorted(part.failing, key=str)
     return success, observed
+
+
+def run_in_chunks(
+    rows: pd.DataFrame | Iterable[pd.DataFrame],
+    parts_of: Callable[[pd.DataFrame], Mapping[str, CheckPart | tuple[bool, dict[str, Any]]]],
+) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """Each check's result over ``rows``, given as one frame or as consecutive chunks.
+
+    ``parts_of(chunk)`` gives each check's part over a chunk (or a result decided without the
+    rows, e.g. a skipped check, which every chunk must give alike); the parts are merged in
+    row order (``merge_parts``) and finished. Empty chunks are left out unless all are empty
+    (then the first is validated, as an empty frame would be).
+
+    Raises:
+        ValueError: no chunk at all, or chunks that disagree on a result decided without rows.
+    """
+    merged: dict[str, CheckPart | tuple[bool, dict[str, Any]]] = {}
+    for chunk in _nonempty([rows] if isinstance(rows, pd.DataFrame) else rows):
+        for name, part in parts_of(chunk).items():
+            if name not in merged:
+                merged[name] = part
+                continue
+            done = merged[name]
+            if isinstance(done, CheckPart) and isinstance(part, CheckPart):
+                merged[name] = merge_parts(done, part)
+            elif done != part:
+                raise ValueError(f"check {name!r}: chunks disagree ({done} / {part})")
+    return {name: finish(p) if isinstance(p, CheckPart) else p for name, p in merged.items()}
+
+
+def _nonempty(chunks: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The chunks that hold rows; the first (empty) one when none does."""
+    empty: pd.DataFrame | None = None
+    seen_rows = False
+    for chunk in chunks:
+        if len(chunk):
+            seen_rows = True
+            yield chunk
+        elif empty is None:
+            empty = chunk
+    if not seen_rows:
+        if empty is None:
+            raise ValueError("no chunk of rows to validate (not even an empty one)")
+        yield empty
 
 
 def gx_context() -> AbstractDataContext:

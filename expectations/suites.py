@@ -28,9 +28,8 @@ from expectations._gx_runner import (
     CheckPart,
     GxCheck,
     build_docs_site,
-    finish,
-    merge_parts,
     run_check_parts,
+    run_in_chunks,
 )
 from expectations._offline_docs import make_offline
 from expectations._sql_checks import (
@@ -162,40 +161,14 @@ def validate_clean(
         con.close()
     else:
         results = clean_table_results(*table, settings)
-    chunks = [records] if isinstance(records, pd.DataFrame) else records
     today = date.today()  # one reference day for every chunk
-    merged: dict[str, CheckPart | Result] = {}
-    for chunk in _nonempty_chunks(chunks):
-        parts = _row_parts(chunk, known_industry_codes, settings, all_failing, today)
-        for name, part in parts.items():
-            merged[name] = part if name not in merged else _merge(merged[name], part)
-    results.update({n: finish(p) if isinstance(p, CheckPart) else p for n, p in merged.items()})
+    results.update(
+        run_in_chunks(
+            records,
+            lambda chunk: _row_parts(chunk, known_industry_codes, settings, all_failing, today),
+        )
+    )
     return to_outcomes("clean", results, settings)
-
-
-def _nonempty_chunks(chunks: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
-    """The chunks that hold rows; the first (empty) one when none does (the checks see it)."""
-    empty: pd.DataFrame | None = None
-    seen_rows = False
-    for chunk in chunks:
-        if len(chunk):
-            seen_rows = True
-            yield chunk
-        elif empty is None:
-            empty = chunk
-    if not seen_rows:
-        if empty is None:
-            raise ValueError("validate_clean: no chunk of records (not even an empty one)")
-        yield empty
-
-
-def _merge(first: CheckPart | Result, second: CheckPart | Result) -> CheckPart | Result:
-    """Two chunks' part of a check; a result decided without the rows (skipped) must agree."""
-    if isinstance(first, CheckPart) and isinstance(second, CheckPart):
-        return merge_parts(first, second)
-    if first != second:
-        raise ValueError(f"a check's chunks disagree: {first} / {second}")
-    return first
 
 
 def clean_table_results(
