@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+import duckdb
 import pandas as pd
 
 from expectations._common import Results, skipped
 from expectations._gx_import import import_gx
 from expectations._gx_runner import CheckPart, GxCheck, finish, run_check_parts
+from expectations._sql_checks import is_text
 from expectations.settings import QualitySettings
 
 
@@ -24,9 +26,35 @@ def future_date_flags(
     future = pd.Series(False, index=frame.index)
     limit = pd.Timestamp(latest)
     for column in columns:
+        if _iso_days_not_after(frame[column], latest):
+            continue  # pandas would read each value as a day not after ``latest``: none flagged
         values = pd.to_datetime(frame[column], errors="coerce", format="mixed")
         future |= (values > limit).fillna(False).astype(bool)
     return pd.DataFrame({key: frame[key].to_numpy(), "is_future": future.astype(int).to_numpy()})
+
+
+def _iso_days_not_after(values: pd.Series, latest: date) -> bool:
+    """Every non-null value is text ``YYYY-MM-DD`` naming a real day not after ``latest``.
+
+    Decided in DuckDB (no per-value Python): then ``pd.to_datetime`` reads each value as that
+    day (or NaT beyond its range), none after ``latest``, and the column flags nothing. Any
+    other value (a later day, another form, not text) leaves the column to pandas whole, so
+    its verdicts, errors included, are what they were.
+    """
+    if not is_text(values):
+        return False
+    con = duckdb.connect()
+    try:
+        con.register("_days", pd.DataFrame({"v": values.reset_index(drop=True)}, copy=False))
+        (others,) = con.execute(
+            "SELECT count(*) FROM _days WHERE v IS NOT NULL AND NOT coalesce("
+            "regexp_full_match(v, '[0-9]{4}-[0-9]{2}-[0-9]{2}')"
+            " AND TRY_CAST(v AS DATE) <= $1::DATE, false)",
+            [latest.isoformat()],
+        ).fetchall()[0]
+    finally:
+        con.close()
+    return others == 0
 
 
 def future_date_results(

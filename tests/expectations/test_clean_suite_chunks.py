@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import pandas as pd
 import pytest
@@ -162,3 +164,55 @@ def test_read_table_chunks_keeps_rows_order_and_dtypes() -> None:
 
 def _plain(values: pd.Series) -> list[object]:
     return [None if pd.isna(v) else v for v in values.tolist()]
+
+
+def _flags_as_before(frame: pd.DataFrame, columns: list[str], latest: dt.date) -> list[int]:
+    """``future_date_flags`` as it was: pandas reads every value of every column."""
+    future = pd.Series(False, index=frame.index)
+    for column in columns:
+        values = pd.to_datetime(frame[column], errors="coerce", format="mixed")
+        future |= (values > pd.Timestamp(latest)).fillna(False).astype(bool)
+    return future.astype(int).tolist()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2024-03-01", None, "1500-01-01", "0000-01-01", "2026-11-24"],  # all days, none later
+        ["2024-03-01", "2026-11-25", None],  # a later day
+        ["2024-03-01", "2024-02-30", "2024-2-3"],  # not a day; not zero-padded
+        ["2024-03-01", "2999-01-01", "3000-12-31"],  # beyond pandas' range
+        ["2024-03-01", "2024-03-01T10:00:00+08:00", "2099-03-01T10:00:00+08:00"],  # times, zones
+        ["2024-03-01", "03/01/2024", " 2024-03-01", "2024-03-01 "],  # other forms, spaces
+        ["２０２４-０３-０１", "", "x"],  # full-width digits, empty, not a date
+        [None, None],  # all null (object)
+    ],
+)
+def test_future_date_flags_as_pandas_gave_them(values: list[object]) -> None:
+    from expectations._dates import future_date_flags
+
+    latest = dt.date(2026, 11, 24)
+    text = pd.array(values, dtype="str") if any(v is not None for v in values) else values
+    frame = pd.DataFrame({"k": [f"k{i}" for i in range(len(values))], "d": text})
+    frame["o"] = pd.Series(values, dtype=object)  # the same values in an object column
+    for column in ("d", "o"):
+        try:
+            want: object = _flags_as_before(frame, [column], latest)
+        except (ValueError, TypeError) as exc:  # pandas' error is the outcome: it must stay
+            with pytest.raises(type(exc)):
+                future_date_flags(frame, "k", [column], latest)
+            continue
+        got = future_date_flags(frame, "k", [column], latest)
+        assert got["is_future"].tolist() == want
+        assert got["k"].tolist() == frame["k"].tolist()
+
+
+def test_a_column_of_past_days_is_decided_without_pandas() -> None:
+    from expectations._dates import _iso_days_not_after
+
+    latest = dt.date(2026, 11, 24)
+    days = pd.Series(["2024-03-01", None, "2026-11-24"], dtype="str")
+    assert _iso_days_not_after(days, latest)
+    assert not _iso_days_not_after(pd.Series(["2024-03-01", "2026-11-25"], dtype="str"), latest)
+    assert not _iso_days_not_after(pd.Series(["2024-02-30"], dtype="str"), latest)
+    assert not _iso_days_not_after(pd.to_datetime(pd.Series(["2024-03-01"])), latest)
