@@ -216,3 +216,11 @@ def test_a_column_of_past_days_is_decided_without_pandas() -> None:
     assert not _iso_days_not_after(pd.Series(["2024-03-01", "2026-11-25"], dtype="str"), latest)
     assert not _iso_days_not_after(pd.Series(["2024-02-30"], dtype="str"), latest)
     assert not _iso_days_not_after(pd.to_datetime(pd.Series(["2024-03-01"])), latest)
+
+
+def test_read_table_chunks_of_other_types_is_one_frame() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT range AS i, range::DECIMAL(10, 2) AS d FROM range(25)")
+    chunks = list(read_table_chunks(con, "t", rows=10))
+    whole = read_table(con, "t")
+    assert len(chunks) == 1 and whole is not None and chunks[0].equals(whole)
