@@ -11,7 +11,7 @@ after an incremental one.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,10 +21,16 @@ import pandas as pd
 
 from expectations import reference as ref
 from expectations._common import Results, skipped, to_outcomes
-from expectations._dates import future_date_results
+from expectations._dates import future_date_part
 from expectations._golden_frames import duplicate_flags
 from expectations._gx_import import import_gx
-from expectations._gx_runner import MAX_EXAMPLES, GxCheck, run_checks
+from expectations._gx_runner import (
+    MAX_EXAMPLES,
+    CheckPart,
+    GxCheck,
+    run_check_parts,
+    run_in_chunks,
+)
 from expectations._sql_checks import (
     columns_result,
     null_result,
@@ -137,7 +143,7 @@ def validate_golden(
 
 def validate_golden_tables(
     con: duckdb.DuckDBPyConnection,
-    rows: pd.DataFrame,
+    rows: pd.DataFrame | Iterable[pd.DataFrame],
     settings: QualitySettings | None = None,
     tables: GoldenSuiteTables | None = None,
     *,
@@ -149,7 +155,9 @@ def validate_golden_tables(
     Args:
         con: the connection holding ``tables``.
         rows: the golden customers the per-customer checks (``GOLDEN_ROW_CHECKS``) see: all of
-            them, or those a nightly build staged plus earlier failures.
+            them, or those a nightly build staged plus earlier failures; one frame or
+            consecutive chunks (read after the whole-table checks ran; a GX validation per
+            chunk, the figures merged in row order: the outcomes of one frame).
         settings: Thresholds and severity overrides; defaults when None.
         tables: the relations the whole-table checks read (default: the staged state).
         all_failing: List every failing ``customer_id`` of a per-customer check under
@@ -162,7 +170,10 @@ def validate_golden_tables(
     settings = settings or QualitySettings()
     tables = tables or GoldenSuiteTables()
     results = golden_table_results(con, tables, settings)
-    results.update(golden_row_results(rows, settings, all_failing=all_failing, today=today))
+    today = today or date.today()  # one reference day for every chunk
+    results.update(
+        run_in_chunks(rows, lambda chunk: golden_row_parts(chunk, settings, all_failing, today))
+    )
     return to_outcomes("golden", results, settings)
 
 
@@ -174,22 +185,30 @@ def golden_row_results(
     today: date | None = None,
 ) -> Results:
     """The per-customer golden checks (``GOLDEN_ROW_CHECKS``) as GX suites over ``rows``."""
-    results = run_checks(
-        "golden.customers", rows, _customer_checks(rows, settings), all_failing=all_failing
-    )
-    results.update(
-        future_date_results(
-            "golden_dates_not_future",
-            "golden.dates",
-            rows,
-            "customer_id",
-            _DATE_COLUMNS,
-            settings,
-            today=today,
-            all_failing=all_failing,
+    today = today or date.today()
+    return run_in_chunks(rows, lambda chunk: golden_row_parts(chunk, settings, all_failing, today))
+
+
+def golden_row_parts(
+    rows: pd.DataFrame, settings: QualitySettings, all_failing: bool, today: date
+) -> dict[str, CheckPart | tuple[bool, dict[str, Any]]]:
+    """``golden_row_results`` over one chunk of customers, as parts (``run_in_chunks``)."""
+    parts: dict[str, CheckPart | tuple[bool, dict[str, Any]]] = dict(
+        run_check_parts(
+            "golden.customers", rows, _customer_checks(rows, settings), all_failing=all_failing
         )
     )
-    return results
+    parts["golden_dates_not_future"] = future_date_part(
+        "golden_dates_not_future",
+        "golden.dates",
+        rows,
+        "customer_id",
+        _DATE_COLUMNS,
+        settings,
+        today=today,
+        all_failing=all_failing,
+    )
+    return parts
 
 
 def golden_table_results(

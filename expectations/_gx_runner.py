@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,8 @@ class GxCheck:
         thresholds: Bounds used, copied into ``observed``.
         extra: Figures computed outside GX (e.g. duplicate examples), copied into ``observed``.
         compact: Leave the per-expectation details out of ``observed`` (``extra`` says enough).
+        counts: Keys of ``extra`` that count rows: added up when the parts of a check run over
+            chunks of rows are merged (``merge_parts``); the other ``extra`` values must agree.
     """
 
     name: str
@@ -45,6 +47,175 @@ class GxCheck:
     thresholds: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     compact: bool = False
+    counts: tuple[str, ...] = ()
+
+
+@dataclass
+class ExpectationPart:
+    """One expectation's result over some rows, in a form that adds up over chunks of rows.
+
+    Attributes:
+        detail: ``expectation``, ``column`` (when it has one), ``success`` and GX's figures
+            (``element_count``, ``unexpected_count``, ``missing_count``, ``observed_value``).
+        examples: The first (at most ``PARTIAL_EXAMPLES``) unexpected values, in row order.
+        keys: The key column's values at those rows (empty without a key column).
+        errors: Messages of exceptions GX caught while evaluating it.
+    """
+
+    detail: dict[str, Any]
+    examples: list[Any] = field(default_factory=list)
+    keys: list[Any] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckPart:
+    """A check's result over some rows, to summarise (``finish``) or merge (``merge_parts``).
+
+    Attributes:
+        check: The check (its thresholds, extra figures and layout of ``observed``).
+        parts: One per expectation, in the check's order.
+        failing: Every failing key (``all_failing``), else None.
+    """
+
+    check: GxCheck
+    parts: list[ExpectationPart]
+    failing: set[Any] | None = None
+
+
+_ADDED = ("element_count", "unexpected_count", "missing_count")
+"""The figures of a map expectation that count rows (summed over chunks)."""
+
+
+def merge_parts(first: CheckPart, second: CheckPart) -> CheckPart:
+    """One check's parts over two consecutive runs of rows as the part over both.
+
+    Counts are added; the examples and their keys are the first ``PARTIAL_EXAMPLES`` of the
+    rows in order (``first``'s before ``second``'s), so ``finish`` of the merged part equals
+    the result over the rows of both at once, for expectations that succeed exactly when no
+    row is unexpected (map expectations without ``mostly``).
+
+    Raises:
+        ValueError: the parts are not of the same check, or a figure cannot be added
+            (``mostly``, ``observed_value``, extra figures that differ and are not ``counts``).
+    """
+    check = first.check
+    if second.check.name != check.name or len(first.parts) != len(second.parts):
+        raise ValueError(f"cannot merge parts of {check.name!r} and {second.check.name!r}")
+    for expectation in check.expectations:
+        if expectation.configuration.kwargs.get("mostly") not in (None, 1, 1.0):
+            raise ValueError(f"{check.name}: a check with 'mostly' cannot be run in chunks")
+    parts = []
+    for a, b in zip(first.parts, second.parts, strict=True):
+        if "observed_value" in a.detail or "observed_value" in b.detail:
+            raise ValueError(f"{check.name}: an aggregate expectation cannot be run in chunks")
+        detail = dict(a.detail)
+        detail["success"] = bool(a.detail.get("success")) and bool(b.detail.get("success"))
+        for key in _ADDED:
+            if key in a.detail or key in b.detail:
+                detail[key] = a.detail.get(key, 0) + b.detail.get(key, 0)
+        parts.append(
+            ExpectationPart(
+                detail,
+                (a.examples + b.examples)[:PARTIAL_EXAMPLES],
+                (a.keys + b.keys)[:PARTIAL_EXAMPLES],
+                a.errors + b.errors,
+            )
+        )
+    extra = dict(check.extra)
+    for key, value in second.check.extra.items():
+        if key in check.counts:
+            extra[key] = extra.get(key, 0) + value
+        elif extra.get(key) != value:
+            raise ValueError(f"{check.name}: extra figure {key!r} differs between chunks")
+    failing = None
+    if first.failing is not None or second.failing is not None:
+        failing = (first.failing or set()) | (second.failing or set())
+    return CheckPart(replace(check, extra=extra), parts, failing)
+
+
+def finish(part: CheckPart) -> tuple[bool, dict[str, Any]]:
+    """``(success, observed)`` of a check from its part (``observed`` as ``run_checks`` gives)."""
+    check = part.check
+    observed: dict[str, Any] = {}
+    examples: list[Any] = []
+    keys: list[Any] = []
+    errors: list[str] = []
+    details: list[dict[str, Any]] = []
+    success = bool(part.parts) and all(bool(p.detail["success"]) for p in part.parts)
+    for p in part.parts:
+        errors.extend(p.errors)
+        details.append(p.detail)
+        examples.extend(p.examples)
+        keys.extend(p.keys)
+    if check.compact:
+        pass
+    elif len(details) == 1:
+        observed.update({k: v for k, v in details[0].items() if k not in ("success",)})
+    else:
+        observed["expectations"] = details
+        counts = [d["unexpected_count"] for d in details if "unexpected_count" in d]
+        if counts:
+            observed["unexpected_count"] = sum(counts)
+    if any(e is not None for e in examples) or (examples and not keys):
+        observed["unexpected_examples"] = _first_distinct(examples)
+    if keys:
+        observed["unexpected_keys"] = _first_distinct(keys)
+    if check.thresholds:
+        observed["thresholds"] = {k: _jsonable(v) for k, v in check.thresholds.items()}
+    observed.update({k: _jsonable(v) for k, v in check.extra.items()})
+    if errors:
+        observed["error"] = "; ".join(dict.fromkeys(errors))
+        success = False
+    if not part.parts:
+        observed["error"] = "no expectation result was produced"
+    if part.failing is not None:
+        observed["failing_keys"] = sorted(part.failing, key=str)
+    return success, observed
+
+
+def run_in_chunks(
+    rows: pd.DataFrame | Iterable[pd.DataFrame],
+    parts_of: Callable[[pd.DataFrame], Mapping[str, CheckPart | tuple[bool, dict[str, Any]]]],
+) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """Each check's result over ``rows``, given as one frame or as consecutive chunks.
+
+    ``parts_of(chunk)`` gives each check's part over a chunk (or a result decided without the
+    rows, e.g. a skipped check, which every chunk must give alike); the parts are merged in
+    row order (``merge_parts``) and finished. Empty chunks are left out unless all are empty
+    (then the first is validated, as an empty frame would be).
+
+    Raises:
+        ValueError: no chunk at all, or chunks that disagree on a result decided without rows.
+    """
+    merged: dict[str, CheckPart | tuple[bool, dict[str, Any]]] = {}
+    for chunk in _nonempty([rows] if isinstance(rows, pd.DataFrame) else rows):
+        for name, part in parts_of(chunk).items():
+            if name not in merged:
+                merged[name] = part
+                continue
+            done = merged[name]
+            if isinstance(done, CheckPart) and isinstance(part, CheckPart):
+                merged[name] = merge_parts(done, part)
+            elif done != part:
+                raise ValueError(f"check {name!r}: chunks disagree ({done} / {part})")
+    return {name: finish(p) if isinstance(p, CheckPart) else p for name, p in merged.items()}
+
+
+def _nonempty(chunks: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The chunks that hold rows; the first (empty) one when none does."""
+    empty: pd.DataFrame | None = None
+    seen_rows = False
+    for chunk in chunks:
+        if len(chunk):
+            seen_rows = True
+            yield chunk
+        elif empty is None:
+            empty = chunk
+    if not seen_rows:
+        if empty is None:
+            raise ValueError("no chunk of rows to validate (not even an empty one)")
+        yield empty
 
 
 def gx_context() -> AbstractDataContext:
@@ -85,6 +256,18 @@ def run_checks(
     Returns:
         ``{check name: (success, observed)}``.
     """
+    parts = run_check_parts(suite_name, frame, checks, all_failing)
+    return {name: finish(part) for name, part in parts.items()}
+
+
+def run_check_parts(
+    suite_name: str, frame: pd.DataFrame, checks: Sequence[GxCheck], all_failing: bool = False
+) -> dict[str, CheckPart]:
+    """``run_checks`` before summarising: each check's part, to ``finish`` or ``merge_parts``.
+
+    A caller validating a table in chunks of rows runs this per chunk (a GX validation each)
+    and merges the parts in row order.
+    """
     gx = import_gx()
 
     frame = _checked_columns(frame, checks).reset_index(drop=True)
@@ -119,11 +302,14 @@ def run_checks(
         if name not in by_check:
             raise RuntimeError(f"GX returned a result for an unknown expectation: {config}")
         by_check[name].append(item)
-    out = {check.name: _summarise(check, by_check[check.name], frame) for check in checks}
-    if all_failing:
-        for check in checks:
-            out[check.name][1]["failing_keys"] = _failing_keys(check, by_check[check.name], frame)
-    return out
+    return {
+        check.name: CheckPart(
+            check,
+            [_expectation_part(check, r, frame) for r in by_check[check.name]],
+            _failing_keys(check, by_check[check.name], frame) if all_failing else None,
+        )
+        for check in checks
+    }
 
 
 _COLUMN_KWARGS = ("column", "column_A", "column_B")
@@ -153,16 +339,16 @@ def _checked_columns(frame: pd.DataFrame, checks: Sequence[GxCheck]) -> pd.DataF
     return frame if len(keep) == len(frame.columns) else frame[keep]
 
 
-def _failing_keys(check: GxCheck, results: Sequence[Any], frame: pd.DataFrame) -> list[Any]:
+def _failing_keys(check: GxCheck, results: Sequence[Any], frame: pd.DataFrame) -> set[Any]:
     """The ``key_column`` value of every row an expectation of ``check`` found unexpected."""
     if check.key_column is None or check.key_column not in frame.columns:
-        return []
+        return set()
     rows: set[int] = set()
     for r in results:
         found = (r.result or {}).get("unexpected_index_list") or []
         rows.update(i for i in found if isinstance(i, int))
     keys = frame[check.key_column].iloc[sorted(rows)].tolist()
-    return sorted({_jsonable(k) for k in keys if k is not None and k is not pd.NA}, key=str)
+    return {_jsonable(k) for k in keys if k is not None and k is not pd.NA}
 
 
 def build_docs_site(folder: Path) -> Path:
@@ -207,51 +393,23 @@ def _batch_definition(context: AbstractDataContext, asset_name: str) -> Any:
     return asset.get_batch_definition("whole_frame")
 
 
-def _summarise(check: GxCheck, results: Sequence[Any], frame: pd.DataFrame) -> tuple[bool, dict]:
-    observed: dict[str, Any] = {}
-    examples: list[Any] = []
+def _expectation_part(check: GxCheck, r: Any, frame: pd.DataFrame) -> ExpectationPart:
+    """One GX expectation result as a part (its figures, first examples and their keys)."""
+    res = dict(r.result or {})
+    detail: dict[str, Any] = {"expectation": r.expectation_config.type}
+    column = r.expectation_config.kwargs.get("column")
+    if column is not None:
+        detail["column"] = column
+    detail["success"] = bool(r.success)
+    for key in ("observed_value", *_ADDED):
+        if key in res:
+            detail[key] = _jsonable(res[key])
+    examples = [_jsonable(v) for v in res.get("partial_unexpected_list") or []]
     keys: list[Any] = []
-    errors: list[str] = []
-    details: list[dict[str, Any]] = []
-    success = bool(results) and all(bool(r.success) for r in results)
-    for r in results:
-        errors.extend(_exception_messages(r.exception_info))
-        res = dict(r.result or {})
-        detail: dict[str, Any] = {"expectation": r.expectation_config.type}
-        column = r.expectation_config.kwargs.get("column")
-        if column is not None:
-            detail["column"] = column
-        detail["success"] = bool(r.success)
-        for key in ("observed_value", "element_count", "unexpected_count", "missing_count"):
-            if key in res:
-                detail[key] = _jsonable(res[key])
-        details.append(detail)
-        examples.extend(_jsonable(v) for v in res.get("partial_unexpected_list") or [])
-        if check.key_column is not None and check.key_column in frame.columns:
-            idx = [i for i in res.get("partial_unexpected_index_list") or [] if isinstance(i, int)]
-            keys.extend(_jsonable(v) for v in frame[check.key_column].iloc[idx].tolist())
-    if check.compact:
-        pass
-    elif len(details) == 1:
-        observed.update({k: v for k, v in details[0].items() if k not in ("success",)})
-    else:
-        observed["expectations"] = details
-        counts = [d["unexpected_count"] for d in details if "unexpected_count" in d]
-        if counts:
-            observed["unexpected_count"] = sum(counts)
-    if any(e is not None for e in examples) or (examples and not keys):
-        observed["unexpected_examples"] = _first_distinct(examples)
-    if keys:
-        observed["unexpected_keys"] = _first_distinct(keys)
-    if check.thresholds:
-        observed["thresholds"] = {k: _jsonable(v) for k, v in check.thresholds.items()}
-    observed.update({k: _jsonable(v) for k, v in check.extra.items()})
-    if errors:
-        observed["error"] = "; ".join(dict.fromkeys(errors))
-        success = False
-    if not results:
-        observed["error"] = "no expectation result was produced"
-    return success, observed
+    if check.key_column is not None and check.key_column in frame.columns:
+        idx = [i for i in res.get("partial_unexpected_index_list") or [] if isinstance(i, int)]
+        keys = [_jsonable(v) for v in frame[check.key_column].iloc[idx].tolist()]
+    return ExpectationPart(detail, examples, keys, _exception_messages(r.exception_info))
 
 
 def _exception_messages(info: Any) -> list[str]:

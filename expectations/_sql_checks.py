@@ -17,14 +17,23 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from expectations._gx_runner import MAX_EXAMPLES, PARTIAL_EXAMPLES, _jsonable
-from expectations._gx_runner import _first_distinct as first_distinct
+from expectations._gx_runner import (
+    MAX_EXAMPLES,
+    PARTIAL_EXAMPLES,
+    CheckPart,
+    ExpectationPart,
+    GxCheck,
+    _jsonable,
+    finish,
+)
 
 __all__ = [
     "ISO_DATE",
     "JSON_TEXT",
+    "Result",
     "RowFormat",
     "columns_result",
+    "format_part",
     "format_result",
     "is_text",
     "null_result",
@@ -154,9 +163,12 @@ ISO_DATE = RowFormat(
 
 JSON_TEXT = RowFormat(
     "expect_column_values_to_be_json_parseable",
-    # DuckDB (yyjson) also takes trailing commas and nan/inf in any case, Python does not;
-    # Python stops at ~1000 levels of nesting
-    "json_valid(v) AND NOT regexp_matches(v, ',\\s*[\\]}]|[nN][aA][nN]|[iI][nN][fF]')"
+    # DuckDB (yyjson) also takes trailing commas and bare nan/inf in any case, Python does
+    # not; Python stops at ~1000 levels of nesting. A bare literal follows the start, ``[``,
+    # ``,``, ``:``, a sign or a comment's ``/`` (whitespace between): a nan/inf after any other
+    # character (``"customer_type_inferred"``) is inside a string and leaves the verdict alone
+    "json_valid(v) AND NOT regexp_matches(v,"
+    " ',\\s*[\\]}]|(^|[\\[,:+/-])\\s*([nN][aA][nN]|[iI][nN][fF])')"
     " AND length(v) - length(translate(v, '[{', '')) < 500",
     _json_loads,
 )
@@ -194,11 +206,21 @@ def format_result(
         key: the column naming offending rows (None or absent: no keys).
         all_failing: list every failing key.
     """
+    return finish(format_part("format", frame, columns, rule, key, all_failing))
+
+
+def format_part(
+    name: str,
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    rule: RowFormat,
+    key: str | None,
+    all_failing: bool = False,
+) -> CheckPart:
+    """``format_result`` of check ``name`` as a part (to ``finish`` or merge over chunks)."""
     key = key if key is not None and key in frame.columns else None
     con = duckdb.connect()
-    details: list[dict[str, Any]] = []
-    examples: list[Any] = []
-    keys: list[Any] = []
+    parts: list[ExpectationPart] = []
     failing: set[Any] = set()
     try:
         for column in columns:
@@ -206,48 +228,36 @@ def format_result(
             text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("str")
             data = {"_row": np.arange(len(frame)), "v": text.reset_index(drop=True)}
             con.register("_values", pd.DataFrame(data, copy=False))
-            bad_rows = [
-                row
-                for row, value in con.execute(
-                    "SELECT _row, v FROM _values WHERE v IS NOT NULL"
-                    f" AND NOT ({rule.surely_valid}) ORDER BY _row"
-                ).fetchall()
-                if not rule.valid(value)
-            ]
+            verdicts: dict[str, bool] = {}  # Python's verdict once per distinct value
+            bad_rows = []
+            for row, value in con.execute(
+                "SELECT _row, v FROM _values WHERE v IS NOT NULL"
+                f" AND NOT ({rule.surely_valid}) ORDER BY _row"
+            ).fetchall():
+                ok = verdicts.get(value)
+                if ok is None:
+                    ok = verdicts[value] = rule.valid(value)
+                if not ok:
+                    bad_rows.append(row)
             con.unregister("_values")
-            details.append(
-                {
-                    "expectation": rule.expectation,
-                    "column": column,
-                    "success": not bad_rows,
-                    "element_count": len(frame),
-                    "unexpected_count": len(bad_rows),
-                    "missing_count": int(values.isna().sum()),
-                }
-            )
+            detail = {
+                "expectation": rule.expectation,
+                "column": column,
+                "success": not bad_rows,
+                "element_count": len(frame),
+                "unexpected_count": len(bad_rows),
+                "missing_count": int(values.isna().sum()),
+            }
             first = bad_rows[:PARTIAL_EXAMPLES]
-            examples.extend(_jsonable(v) for v in values.iloc[first].tolist())
+            examples = [_jsonable(v) for v in values.iloc[first].tolist()]
+            keys: list[Any] = []
             if key is not None:
-                keys.extend(_jsonable(v) for v in frame[key].iloc[first].tolist())
+                keys = [_jsonable(v) for v in frame[key].iloc[first].tolist()]
                 if all_failing:
                     found = frame[key].iloc[bad_rows].tolist()
                     # as _gx_runner._failing_keys: None/NA left out, a NaN key kept (as None)
                     failing.update(_jsonable(v) for v in found if v is not None and v is not pd.NA)
+            parts.append(ExpectationPart(detail, examples, keys))
     finally:
         con.close()
-    success = all(d["success"] for d in details)
-    observed: dict[str, Any]
-    if len(details) == 1:
-        observed = {k: v for k, v in details[0].items() if k != "success"}
-    else:
-        observed = {
-            "expectations": details,
-            "unexpected_count": sum(d["unexpected_count"] for d in details),
-        }
-    if examples:
-        observed["unexpected_examples"] = first_distinct(examples)
-    if keys:
-        observed["unexpected_keys"] = first_distinct(keys)
-    if all_failing:
-        observed["failing_keys"] = sorted(failing, key=str)
-    return success, observed
+    return CheckPart(GxCheck(name, [], key_column=key), parts, failing if all_failing else None)

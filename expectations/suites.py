@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ import pandas as pd
 
 from expectations import reference as ref
 from expectations._common import Results, skipped, to_outcomes
-from expectations._dates import future_date_results
+from expectations._dates import future_date_part
 from expectations._golden_suite import (
     GOLDEN_ROW_CHECKS,
     GOLDEN_ROW_COLUMNS,
@@ -23,14 +24,21 @@ from expectations._golden_suite import (
     validate_golden_tables,
 )
 from expectations._gx_import import import_gx
-from expectations._gx_runner import GxCheck, build_docs_site, run_checks
+from expectations._gx_runner import (
+    CheckPart,
+    GxCheck,
+    build_docs_site,
+    run_check_parts,
+    run_in_chunks,
+)
 from expectations._offline_docs import make_offline
 from expectations._sql_checks import (
     ISO_DATE,
     JSON_TEXT,
+    Result,
     RowFormat,
     columns_result,
-    format_result,
+    format_part,
     is_text,
     null_result,
     table_columns,
@@ -110,7 +118,7 @@ records it cleaned plus those that failed before (``pipelines/stages/quality.py`
 
 
 def validate_clean(
-    records: pd.DataFrame,
+    records: pd.DataFrame | Iterable[pd.DataFrame],
     known_industry_codes: Collection[str] | None = None,
     *,
     settings: QualitySettings | None = None,
@@ -123,14 +131,19 @@ def validate_clean(
     ``records`` when None); the per-record checks (``ROW_CHECKS``) run over ``records``, which
     may then be a subset of the table (the records cleaned this run): as Great Expectations
     suites, except the ISO-date and issues-JSON checks (SQL, same verdicts and figures).
-    Optional contract columns that are absent are recorded as skipped checks.
+    ``records`` may come as chunks of rows (``read_table_chunks``): the per-record checks run
+    per chunk (a GX validation each) and their figures are merged in row order
+    (``_gx_runner.merge_parts``), the same outcomes as over all rows at once with the memory
+    of one chunk. Optional contract columns that are absent are recorded as skipped checks.
 
     Args:
-        records: ``CleanResult.records`` (the rows the per-record checks see).
+        records: ``CleanResult.records`` (the rows the per-record checks see), or those rows
+            as consecutive chunks with the same columns (then ``table`` is required).
         known_industry_codes: Accepted ``industry_code`` values; GB/T 4754-2017 sections A–T
             when None.
         settings: Thresholds and severity overrides; defaults when None.
         table: ``(connection, table name)`` of the whole clean layer for the table checks.
+            The table checks run before the first chunk is read.
         all_failing: List every failing ``record_key`` of a per-record check under
             ``observed["failing_keys"]`` (the caller stores and removes them).
 
@@ -139,6 +152,8 @@ def validate_clean(
     """
     settings = settings or QualitySettings()
     if table is None:
+        if not isinstance(records, pd.DataFrame):
+            raise ValueError("validate_clean: records in chunks need the table (table=…)")
         con = duckdb.connect()
         present = [c for c in CLEAN_SUITE_COLUMNS if c in records.columns]
         con.register("records", records[present].reset_index(drop=True))
@@ -146,7 +161,13 @@ def validate_clean(
         con.close()
     else:
         results = clean_table_results(*table, settings)
-    results.update(_row_results(records, known_industry_codes, settings, all_failing))
+    today = date.today()  # one reference day for every chunk
+    results.update(
+        run_in_chunks(
+            records,
+            lambda chunk: _row_parts(chunk, known_industry_codes, settings, all_failing, today),
+        )
+    )
     return to_outcomes("clean", results, settings)
 
 
@@ -181,18 +202,20 @@ def clean_table_results(
     return results
 
 
-def _row_results(
+def _row_parts(
     records: pd.DataFrame,
     known_industry_codes: Collection[str] | None,
     settings: QualitySettings,
     all_failing: bool,
-) -> Results:
-    """The per-record clean checks (``ROW_CHECKS``) over ``records`` (GX, two in SQL)."""
+    today: date,
+) -> dict[str, CheckPart | Result]:
+    """The per-record clean checks (``ROW_CHECKS``) over ``records`` (GX, two in SQL), as parts
+    (results only for the checks decided without the rows: skipped, a column absent)."""
     gxe = import_gx("great_expectations.expectations")
 
     industries = sorted(known_industry_codes or ref.INDUSTRY_SECTIONS)
     provinces = sorted(ref.PROVINCES | settings.extra_known_provinces)
-    results: Results = {}
+    results: dict[str, CheckPart | Result] = {}
     key = "record_key"
     checks = []
     if "customer_type" in records.columns:
@@ -268,22 +291,21 @@ def _row_results(
         elif all(is_text(records[c]) for c in columns):
             # DuckDB SQL decides the values that surely pass, Python's parser the rest: the
             # verdicts of GX's per-row strptime / json.loads at a fraction of the CPU
-            results[name] = format_result(records, columns, rule, key, all_failing)
+            results[name] = format_part(name, records, columns, rule, key, all_failing)
         else:  # dates held as dates, numbers …: GX's own result (its type error included)
             checks.append(GxCheck(name, expectations, key_column=key))
-    results.update(run_checks("clean.records", records, checks, all_failing=all_failing))
-    results.update(
-        future_date_results(
-            "clean_dates_not_future",
-            "clean.dates",
-            records,
-            key,
-            ("registered_date", "updated_at"),
-            settings,
-            all_failing=all_failing,
-        )
+    results.update(run_check_parts("clean.records", records, checks, all_failing=all_failing))
+    results["clean_dates_not_future"] = future_date_part(
+        "clean_dates_not_future",
+        "clean.dates",
+        records,
+        key,
+        ("registered_date", "updated_at"),
+        settings,
+        today,
+        all_failing=all_failing,
     )
-    results.update(_credit_code_flags(records, all_failing))
+    results["clean_credit_code_flag_consistent"] = _credit_code_flags(records, all_failing)
     return results
 
 
@@ -307,13 +329,13 @@ def build_data_docs(folder: Path) -> Path:
     return index
 
 
-def _credit_code_flags(records: pd.DataFrame, all_failing: bool = False) -> Results:
+def _credit_code_flags(records: pd.DataFrame, all_failing: bool = False) -> CheckPart | Result:
     """Check ``credit_code_valid`` against the GB 32100 check digit (``clean.credit_codes``)."""
     gxe = import_gx("great_expectations.expectations")
 
     name = "clean_credit_code_flag_consistent"
     if not {"credit_code", "credit_code_valid", "record_key"} <= set(records.columns):
-        return {name: skipped("credit_code, credit_code_valid or record_key absent")}
+        return skipped("credit_code, credit_code_valid or record_key absent")
     present = records.loc[records["credit_code"].notna(), ["record_key", "credit_code"]]
     flag = records.loc[present.index, "credit_code_valid"].astype("boolean")
     computed = ref.valid_credit_code_mask(present["credit_code"])
@@ -329,4 +351,4 @@ def _credit_code_flags(records: pd.DataFrame, all_failing: bool = False) -> Resu
         [gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["agree"])],
         key_column="record_key",
     )
-    return run_checks("clean.credit_codes", frame, [check], all_failing=all_failing)
+    return run_check_parts("clean.credit_codes", frame, [check], all_failing=all_failing)[name]

@@ -497,6 +497,62 @@ def read_table(
     return frame
 
 
+def read_table_chunks(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Sequence[str] | None = None,
+    where: str | None = None,
+    rows: int = 250_000,
+) -> Iterator[pd.DataFrame]:
+    """Read a table (or some of its columns and rows) into pandas, ``rows`` rows at a time.
+
+    The rows of ``read_table(con, name, columns, where)`` in the same order, as consecutive
+    frames of at most ``rows`` rows (at least one frame: an empty table gives one empty
+    frame), each converted as ``read_table`` converts a whole table (so a text column null in
+    every row of a chunk comes back as ``object``). The query streams: only one chunk is in
+    memory, and ``con`` must not run other statements until the frames are consumed. Tables
+    holding types ``read_table`` leaves to DuckDB's ``.df()`` come as one frame.
+
+    Raises:
+        KeyError: the table does not exist.
+    """
+    if not table_exists(con, name):
+        raise KeyError(f"table {name} does not exist")
+    select = ", ".join(_quote(c) for c in columns) if columns is not None else "*"
+    query = f"SELECT {select} FROM {name}" + (f" WHERE {where}" if where else "")
+    reader = con.sql(query).to_arrow_reader(rows)
+    schema = reader.schema
+    names = schema.names
+    if len(set(names)) != len(names) or not all(_arrow_fast(f.type) for f in schema):
+        reader.close()
+        frame = read_table(con, name, columns, where)
+        assert frame is not None
+        yield frame
+        return
+    produced = False
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in reader:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:  # DuckDB's batches may be smaller than asked: gather ``rows``
+            table = pa.Table.from_batches(pending, schema)
+            pending = [table.slice(rows).combine_chunks().to_batches()[0]] if held > rows else []
+            held -= rows
+            produced = True
+            yield _arrow_frame(table.slice(0, rows))
+    if held or not produced:
+        yield _arrow_frame(pa.Table.from_batches(pending, schema))
+
+
+def _arrow_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table of ``_arrow_fast`` columns as ``read_table`` returns it."""
+    return pd.DataFrame(
+        {f.name: _column_to_pandas(table.column(i)) for i, f in enumerate(table.schema)},
+        copy=False,
+    )
+
+
 def run_sql(
     con: duckdb.DuckDBPyConnection, query: str, params: list[object] | None = None
 ) -> pd.DataFrame:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import asdict
 
 import duckdb
+import pandas as pd
 
 from expectations import (
     CLEAN_SUITE_COLUMNS,
@@ -30,7 +31,7 @@ from expectations.suites import (
     GoldenSuiteTables,
     validate_golden_tables,
 )
-from warehouse import read_table, table_columns
+from warehouse import read_table_chunks, table_columns
 from warehouse.clean_delta import clean_scope, store_clean_failures
 from warehouse.db import table_exists
 from warehouse.golden_checks import golden_check_scope, store_golden_failures
@@ -45,6 +46,10 @@ from .context import RunContext, load_sources
 
 log = logging.getLogger("customer_archive")
 
+SUITE_CHUNK_ROWS = 250_000
+"""Rows per chunk of the clean and golden suites' per-row checks: a suite's memory is one
+chunk's, whatever the size of the table (the outcomes are those over all rows at once)."""
+
 __all__ = ["check_outcomes", "clean_quality_stage", "quality_stage", "raw_quality_stage"]
 
 
@@ -58,7 +63,8 @@ def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Check
 
     The whole-table checks (counts, uniqueness, the crosswalk against the clean records and
     the customers, credit codes per customer, duplicates, drift against ``golden.*``) run in
-    DuckDB SQL. The per-customer checks (GX) see every customer after a full build; after an
+    DuckDB SQL. The per-customer checks (GX) read the customers in chunks of
+    ``SUITE_CHUNK_ROWS`` (as the clean suite) and see every customer after a full build; after an
     incremental one only the customers it staged plus those that failed a per-customer check
     before (``warehouse.golden_checks``), so a bad row keeps failing until it is fixed.
     """
@@ -71,14 +77,13 @@ def quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Check
     present = table_columns(con, "staging.customers")
     columns = [c for c in GOLDEN_ROW_COLUMNS if c in present]
     where = None if scope is None else f"customer_id IN (SELECT customer_id FROM {scope})"
-    rows = read_table(con, "staging.customers", columns, where)
-    assert rows is not None
     previous = "golden.customers" if table_exists(con, "golden.customers") else None
+    rows = _Chunks(con, "staging.customers", columns, where)
     outcomes = validate_golden_tables(
         con, rows, settings, GoldenSuiteTables(previous=previous), all_failing=True
     )
     failing = _scoped_figures(
-        con, outcomes, GOLDEN_ROW_CHECKS, len(rows), "staging.customers",
+        con, outcomes, GOLDEN_ROW_CHECKS, rows.count, "staging.customers",
         None if scope is None else "customers staged this run and earlier failures",
     )  # fmt: skip
     store_golden_failures(con, ctx.run_id, fingerprint, failing)
@@ -117,10 +122,12 @@ def raw_quality_stage(
 def clean_quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[CheckOutcome]:
     """Validate ``clean.records`` (current records, one per record_key); store the outcomes.
 
-    The whole-table checks run in DuckDB SQL. The per-record checks (GX) see every record
-    after a full clean; after this run's incremental clean only the records it cleaned plus
-    those that failed a per-record check before (``ops.clean_check_failures``), so their
-    counts still cover the whole table: a record cleaned earlier passed then and is unchanged.
+    The whole-table checks run in DuckDB SQL. The per-record checks (GX) read the records in
+    chunks of ``SUITE_CHUNK_ROWS`` (one GX validation each, figures merged in row order) and
+    see every record after a full clean; after this run's incremental clean only the
+    records it cleaned plus those that failed a per-record check before
+    (``ops.clean_check_failures``), so their counts still cover the whole table: a record
+    cleaned earlier passed then and is unchanged.
     A change of the quality settings validates every record again.
     """
     require_tables(con, ("clean.records",), "run the clean stage")
@@ -129,18 +136,35 @@ def clean_quality_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list
     scope = clean_scope(con, ctx.run_id, fingerprint)
     columns = [c for c in CLEAN_SUITE_COLUMNS if c in table_columns(con, "clean.records")]
     where = None if scope is None else f"record_key IN (SELECT record_key FROM {scope})"
-    records = read_table(con, "clean.records", columns, where)
-    assert records is not None
+    records = _Chunks(con, "clean.records", columns, where)
     outcomes = validate_clean(
         records, settings=settings, table=(con, "clean.records"), all_failing=True
     )
     failing = _scoped_figures(
-        con, outcomes, ROW_CHECKS, len(records), "clean.records",
+        con, outcomes, ROW_CHECKS, records.count, "clean.records",
         None if scope is None else "records cleaned this run and earlier failures",
     )  # fmt: skip
     store_clean_failures(con, ctx.run_id, fingerprint, failing)
     _store(con, ctx, "clean.records", outcomes)
     return outcomes
+
+
+class _Chunks:
+    """The rows of ``table`` (``columns``, ``where``) in chunks of ``SUITE_CHUNK_ROWS``, read
+    once when iterated (after the suite's whole-table checks: the read streams on ``con``);
+    ``count`` is how many were read."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, table: str, columns: list[str], where: str | None
+    ) -> None:
+        self.con, self.table, self.columns, self.where = con, table, columns, where
+        self.count = 0
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        rows = SUITE_CHUNK_ROWS
+        for chunk in read_table_chunks(self.con, self.table, self.columns, self.where, rows):
+            self.count += len(chunk)
+            yield chunk
 
 
 def _scoped_figures(

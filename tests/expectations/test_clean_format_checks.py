@@ -152,6 +152,12 @@ TRICKY_JSON = [
     "[]", "[1,]", '{"a":1,}', '["a,]"]', "NaN", "nan", "-Infinity", "inf", "[1e999]",
     '"\\ud800"', "[] []", "", " [] ", "\ufeff[]", '{"a":1,"a":2}', "[" * 1200 + "]" * 1200,
     '[{"code": "info"}]', "01", "'a'", '"a\\tb"', "null",
+    # nan/inf inside strings (SQL decides) and as bare literals after each separator
+    '[{"field": "customer_type", "code": "customer_type_inferred", "detail": null}]',
+    '["nan"]', '{"inf": 1}', '["a,inf"]', '["x:NaN"]', "[inf]", "[ inf]", "[\tNaN]", "[\ninf]",
+    '{"a":nan}', '{"a": -inf}', "[+inf]", "[-nan]", "[1,inf]", "[1, Infinity]", "[Infinity]",
+    "[NaN]", "  NaN", "-Infinity ", "[/*c*/inf]", "[1]//c", "[0x10]", "{a:1}", "[.5]", "[5.]",
+    "\f[]", "[1\f]", "[true,false,null]", "[-0]", '["\\u0000"]', "[1,\n]",
 ]  # fmt: skip
 
 
@@ -218,3 +224,23 @@ def test_sql_formats_agree_on_empty_and_null(frame: pd.DataFrame) -> None:
     ):
         want = run_checks("test.formats", frame, [GxCheck("c", [gx], key_column="k")], True)["c"]
         assert format_result(frame, ["v"], rule, "k", all_failing=True) == want
+
+
+@pytest.mark.parametrize("rule_name", ["ISO_DATE", "JSON_TEXT"])
+def test_what_sql_passes_python_passes_too(rule_name: str) -> None:
+    """The SQL condition only ever passes values Python's parser passes (the rest it leaves to
+    Python), and the issues lists the cleaner writes are decided in SQL."""
+    import duckdb
+
+    from expectations import _sql_checks
+
+    rule = getattr(_sql_checks, rule_name)
+    values = TRICKY_DATES if rule_name == "ISO_DATE" else TRICKY_JSON
+    con = duckdb.connect()
+    con.register("_v", pd.DataFrame({"v": pd.array(values, dtype="string")}))
+    passed = [v for (v,) in con.execute(f"SELECT v FROM _v WHERE {rule.surely_valid}").fetchall()]
+    assert passed and all(rule.valid(v) for v in passed)
+    if rule_name == "JSON_TEXT":
+        assert '[{"field": "customer_type", "code": "customer_type_inferred", "detail": null}]' in (
+            passed
+        )
