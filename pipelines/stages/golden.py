@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from cleaning._slices import clean_slices
 from dedupe import assign_customer_ids
@@ -18,7 +20,7 @@ from dedupe.link import return_free_memory
 from warehouse import read_table
 from warehouse.archive.snapshots import code_version
 from warehouse.classification import classify
-from warehouse.db import ChunkedTables, transaction
+from warehouse.db import ChunkedTables, database_cursor, transaction
 from warehouse.golden import RECORD_COLUMNS, GoldenTables, as_date
 from warehouse.golden_carry import carry_forward_published
 from warehouse.golden_chunks import (
@@ -80,6 +82,7 @@ class GoldenStats(StageResult):
 
 
 _SCORES = "_golden_scores"  # a TEMP table: used only inside this stage
+_SCORES_READ = "_golden_scores_read"  # the scores read ahead (Arrow), while they are copied
 
 
 def _settings_hash(ctx: RunContext) -> str:
@@ -105,12 +108,16 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     clear_staged(con)
     settings_hash = _settings_hash(ctx)
     published = published_golden(con, settings_hash) if ctx.config.golden_incremental else None
-    logged = None if published is None else logged_changes(con, published)
-    ids, exact = _assign_ids(con, ctx, published, logged)
-    scope = golden_scope(con, logged)
     # one pass over match.pairs: the scores hashed (the scope's) and those the rebuild reads
-    # (the touched customers' records, known only after the hashes) come from one table
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
+    # (the touched customers' records, known only after the hashes) come from one table; a
+    # nightly reads it on a second connection while the ids are assigned (_ScoresAhead)
+    with _ScoresAhead(
+        con, ahead=published is not None and ctx.config.scale.writes_behind()
+    ) as ahead:
+        logged = None if published is None else logged_changes(con, published)
+        ids, exact = _assign_ids(con, ctx, published, logged)
+        scope = golden_scope(con, logged)
+        ahead.stage()
     scores = f"SELECT * FROM {_SCORES}"
     hashed = stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, scores, within=scope)
     plan = None if published is None else plan_golden(con, settings_hash, published, scope)
@@ -161,6 +168,57 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
         stats.splits,
     )
     return stats
+
+
+class _ScoresAhead:
+    """The best match scores per record (``best_scores_sql``), staged as the TEMP table
+    ``_SCORES`` by ``stage``.
+
+    With ``ahead``, they are read at once on ``database_cursor(con)`` (a second connection to the
+    same database) in a background thread, while the stage goes on with what does not need
+    them (the change logs and the id assignment, on ``con``); ``stage`` waits for the result
+    and copies it into the TEMP table (the same rows as the query on ``con``: DuckDB runs
+    the scan without the GIL, and on a second core). Without it, ``stage`` runs the query on
+    ``con``. Leaving the block waits for the thread and closes the cursor, whatever happened.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, ahead: bool) -> None:
+        self._con = con
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future[pa.Table] | None = None
+        if ahead:
+            cursor = database_cursor(con)
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="golden-scores")
+            self._future = self._pool.submit(self._read, cursor)
+
+    @staticmethod
+    def _read(cursor: duckdb.DuckDBPyConnection) -> pa.Table:
+        try:
+            return cursor.sql(best_scores_sql()).to_arrow_table()
+        finally:
+            cursor.close()
+
+    def stage(self) -> None:
+        """Create ``_SCORES`` (from the thread's result when read ahead)."""
+        if self._future is None:
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
+            return
+        scores = self._future.result()
+        self._con.register(_SCORES_READ, scores)
+        try:
+            self._con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS SELECT * FROM {_SCORES_READ}"
+            )
+        finally:
+            self._con.unregister(_SCORES_READ)
+
+    def __enter__(self) -> _ScoresAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)  # the cursor's query ends (and it closes) first
+        self._future = None
 
 
 def _assign_ids(
