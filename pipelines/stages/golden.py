@@ -41,6 +41,7 @@ from warehouse.golden_delta import (
     logged_changes,
     plan_golden,
     published_golden,
+    published_state,
     read_subset,
     reclassify_inputs,
     stage_delta,
@@ -100,24 +101,27 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     records they list (and those assigned an id again) are hashed
     (``golden_scope``). The best match scores are computed once per run, in one pass over
     ``match.pairs`` (its scan is the cost, not the records it keeps): the hashes and the
-    rebuild read them from one TEMP table.
+    rebuild read them from one TEMP table. When a golden state is published (a nightly) and a
+    second core is there (``scale.writes_behind()``), that pass runs on a second connection
+    from the stage's start, beside the published state's check and the id assignment.
     """
     hint = "run the clean and match stages"
     require_tables(con, ("clean.records", "match.clusters", "match.pairs"), hint)
     return_free_memory()  # what the stages before freed: back to the system, not stacked on
     clear_staged(con)
     settings_hash = _settings_hash(ctx)
-    published = published_golden(con, settings_hash) if ctx.config.golden_incremental else None
+    incremental = ctx.config.golden_incremental
     # one pass over match.pairs: the scores hashed (the scope's) and those the rebuild reads
-    # (the touched customers' records, known only after the hashes) come from one table; a
-    # nightly reads it on a second connection while the ids are assigned (_ScoresAhead)
-    with _ScoresAhead(
-        con, ahead=published is not None and ctx.config.scale.writes_behind()
-    ) as ahead:
+    # (the touched customers' records, known only after the hashes) come from one table; when
+    # a golden state is published (a nightly), it is read on a second connection while the
+    # published state is checked and the ids are assigned (_ScoresAhead)
+    ahead = incremental and ctx.config.scale.writes_behind() and published_state(con) is not None
+    with _ScoresAhead(con, ahead=ahead) as scores_ahead:
+        published = published_golden(con, settings_hash) if incremental else None
         logged = None if published is None else logged_changes(con, published)
         ids, exact = _assign_ids(con, ctx, published, logged)
         scope = golden_scope(con, logged)
-        ahead.stage()
+        scores_ahead.stage()
     scores = f"SELECT * FROM {_SCORES}"
     hashed = stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, scores, within=scope)
     plan = None if published is None else plan_golden(con, settings_hash, published, scope)
