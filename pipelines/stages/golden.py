@@ -12,6 +12,7 @@ from functools import partial
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cleaning._slices import clean_slices
 from dedupe import assign_customer_ids
@@ -20,7 +21,7 @@ from dedupe.link import return_free_memory
 from warehouse import read_table
 from warehouse.archive.snapshots import code_version
 from warehouse.classification import classify
-from warehouse.db import ChunkedTables, database_cursor, transaction
+from warehouse.db import ChunkedTables, database_cursor, table_exists, transaction
 from warehouse.golden import RECORD_COLUMNS, GoldenTables, as_date
 from warehouse.golden_carry import carry_forward_published
 from warehouse.golden_chunks import (
@@ -33,6 +34,7 @@ from warehouse.golden_chunks import (
 )
 from warehouse.golden_delta import (
     ASSIGNMENTS,
+    TOUCHED_CUSTOMERS,
     GoldenPlan,
     PublishedGolden,
     clear_staged,
@@ -301,16 +303,81 @@ def _chunk_inputs(con: duckdb.DuckDBPyConnection, chunk: int) -> GoldenInputs:
     return _inputs(con, assignments, where)
 
 
-def _carry_forward(golden: GoldenTables, con: duckdb.DuckDBPyConnection) -> None:
+_CARRIED = ("golden.customers", "golden.attribute_lineage")
+
+
+def _carry_forward(
+    golden: GoldenTables,
+    con: duckdb.DuckDBPyConnection,
+    ahead: _PublishedAhead | None = None,
+) -> None:
     """Keep the previous run id on golden rows whose content did not change (compared in
-    DuckDB with the published rows: ``warehouse.golden_carry``)."""
+    DuckDB with the published rows: ``warehouse.golden_carry``; with ``ahead``, with the
+    touched customers' published rows it read, when they hold every customer rebuilt)."""
     golden.customers = carry_forward_published(
-        con, golden.customers, "golden.customers", ["customer_id"], "updated_run_id"
-    )
+        con, golden.customers, "golden.customers", ["customer_id"], "updated_run_id",
+        None if ahead is None else ahead.rows("golden.customers", golden.customers),
+    )  # fmt: skip
     golden.attribute_lineage = carry_forward_published(
         con, golden.attribute_lineage, "golden.attribute_lineage", ["customer_id", "attribute"],
         "run_id",
+        None if ahead is None else ahead.rows("golden.attribute_lineage", golden.attribute_lineage),
     )  # fmt: skip
+
+
+class _PublishedAhead:
+    """The touched customers' published ``golden.customers`` and ``golden.attribute_lineage``
+    rows (``TOUCHED_CUSTOMERS``), read on ``database_cursor(con)`` in a background thread
+    while the stage rebuilds those customers (pandas), so that the carry-forward compares
+    the rebuilt rows with these instead of scanning each whole table after the build.
+
+    ``rows`` gives a table's rows only when every customer of the rebuilt frame is among the
+    customers read (always so: the rebuilt customers are touched ones; otherwise None, and
+    the carry-forward scans the table as before). Leaving the block waits for the thread.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="golden-published")
+        self._future = self._pool.submit(self._read, database_cursor(con))
+
+    @staticmethod
+    def _read(
+        cursor: duckdb.DuckDBPyConnection,
+    ) -> tuple[pa.Array, dict[str, pa.Table]]:
+        try:
+            touched = cursor.sql(
+                f"SELECT DISTINCT customer_id::VARCHAR AS customer_id FROM {TOUCHED_CUSTOMERS}"
+                " WHERE customer_id IS NOT NULL"
+            ).to_arrow_table()
+            rows = {
+                table: cursor.sql(
+                    f"SELECT * FROM {table} WHERE customer_id IN"
+                    f" (SELECT customer_id FROM {TOUCHED_CUSTOMERS})"
+                ).to_arrow_table()
+                for table in _CARRIED
+                if table_exists(cursor, table)
+            }
+            return touched.column("customer_id").combine_chunks(), rows
+        finally:
+            cursor.close()
+
+    def rows(self, table: str, new: pd.DataFrame) -> pa.Table | None:
+        """``table``'s published rows of the touched customers, if they cover ``new``'s."""
+        touched, rows = self._future.result()
+        if table not in rows or "customer_id" not in new.columns:
+            return None
+        ids = pa.array(new["customer_id"].astype(object).to_numpy(), type=pa.string())
+        covered = ids.null_count == 0 and bool(pc.all(pc.is_in(ids, value_set=touched)).as_py())
+        if len(ids) and not covered:
+            log.info("golden     carry-forward of %s over the whole table", table)
+            return None
+        return rows[table]
+
+    def __enter__(self) -> _PublishedAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.DataFrame) -> int:
@@ -424,8 +491,13 @@ def _incremental_build(
     Returns:
         How many untouched customers were re-classified (their classification inputs read).
     """
-    golden = _build(con, ctx, assignments, touched_records_where())
-    _carry_forward(golden, con)
+    if ctx.config.scale.writes_behind():  # (a second core reads the published rows)
+        with _PublishedAhead(con) as ahead:
+            golden = _build(con, ctx, assignments, touched_records_where())
+            _carry_forward(golden, con, ahead)
+    else:
+        golden = _build(con, ctx, assignments, touched_records_where())
+        _carry_forward(golden, con)
     settings = ctx.config.golden.classification
     customers, txns, sources = reclassify_inputs(con, plan, settings, ctx.run_date)
     classes = classify(customers, txns, sources, settings, ctx.run_date)
