@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -191,16 +192,17 @@ class _ScoresAhead:
     def __init__(self, con: duckdb.DuckDBPyConnection, *, ahead: bool) -> None:
         self._con = con
         self._pool: ThreadPoolExecutor | None = None
-        self._future: Future[pa.Table] | None = None
+        self._future: Future[tuple[pa.Table, float]] | None = None
         if ahead:
             cursor = database_cursor(con)
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="golden-scores")
             self._future = self._pool.submit(self._read, cursor)
 
     @staticmethod
-    def _read(cursor: duckdb.DuckDBPyConnection) -> pa.Table:
+    def _read(cursor: duckdb.DuckDBPyConnection) -> tuple[pa.Table, float]:
+        start = time.perf_counter()
         try:
-            return cursor.sql(best_scores_sql()).to_arrow_table()
+            return cursor.sql(best_scores_sql()).to_arrow_table(), time.perf_counter() - start
         finally:
             cursor.close()
 
@@ -209,7 +211,13 @@ class _ScoresAhead:
         if self._future is None:
             self._con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
             return
-        scores = self._future.result()
+        start = time.perf_counter()
+        scores, took = self._future.result()
+        log.info(
+            "golden     best scores read ahead in %.2f s (the stage waited %.2f s for them)",
+            took,
+            time.perf_counter() - start,
+        )
         self._con.register(_SCORES_READ, scores)
         try:
             self._con.execute(
@@ -337,13 +345,15 @@ class _PublishedAhead:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._logged = False
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="golden-published")
         self._future = self._pool.submit(self._read, database_cursor(con))
 
     @staticmethod
     def _read(
         cursor: duckdb.DuckDBPyConnection,
-    ) -> tuple[pa.Array, dict[str, pa.Table]]:
+    ) -> tuple[pa.Array, dict[str, pa.Table], float]:
+        start = time.perf_counter()
         try:
             touched = cursor.sql(
                 f"SELECT DISTINCT customer_id::VARCHAR AS customer_id FROM {TOUCHED_CUSTOMERS}"
@@ -357,13 +367,24 @@ class _PublishedAhead:
                 for table in _CARRIED
                 if table_exists(cursor, table)
             }
-            return touched.column("customer_id").combine_chunks(), rows
+            took = time.perf_counter() - start
+            return touched.column("customer_id").combine_chunks(), rows, took
         finally:
             cursor.close()
 
     def rows(self, table: str, new: pd.DataFrame) -> pa.Table | None:
         """``table``'s published rows of the touched customers, if they cover ``new``'s."""
-        touched, rows = self._future.result()
+        start = time.perf_counter()
+        touched, rows, took = self._future.result()
+        if not self._logged:
+            self._logged = True
+            log.info(
+                "golden     published rows of %d touched customers read ahead in %.2f s"
+                " (the stage waited %.2f s for them)",
+                len(touched),
+                took,
+                time.perf_counter() - start,
+            )
         if table not in rows or "customer_id" not in new.columns:
             return None
         ids = pa.array(new["customer_id"].astype(object).to_numpy(), type=pa.string())
