@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import mmap
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -130,17 +129,13 @@ def _merged_digests(
         yield added[emitted:]
 
 
-Compared = tuple[TableDelta, str, str, np.ndarray]
-"""A table's delta, content hash, content hash of its added rows and changed customer keys."""
-
-
 def _compare(
     cached: TableRows,
     compared: np.ndarray,
     current: pa.Table,
     current_state: RowState | None = None,
     base: np.ndarray | None = None,
-) -> Compared:
+) -> tuple[TableDelta, str, str, np.ndarray]:
     """Match the cached rows at sorted indices ``compared`` with ``current`` (their now).
 
     ``current_state`` is ``row_state(current)`` and ``base`` the cached records at
@@ -222,64 +217,48 @@ def nightly_delta(
     if state is not None:
         before = changed_before if changed_before is not None else np.empty(0, np.uint32)
         scope = np.union1d(state.touched, before).astype(np.uint32)
-    # each table's result, in name order: a scoped table's comparison runs in a helper
-    # thread (its content hash is a sha256 over every row digest of the table, without the
-    # GIL) while this thread reads the next table's rows from DuckDB (also without the GIL)
-    results: list[tuple[str, Future[Compared] | Compared | None]] = []
-    with ThreadPoolExecutor(1, thread_name_prefix="snapshot-compare") as pool:
-        for name in names:
-            rows = cached.get(name)
-            scoped = None
-            if rows is not None and rows.keyed and state is not None and scope is not None:
-                scoped = state.read(name, scope)
-            if scoped is not None and rows is not None:
-                inside, inside_rows = _scope_rows(rows.rows, scope)
-                others_sum = (rows.guard_sum - guard_total(inside_rows["g"])) & _MASK64
-                same_others = (
-                    scoped.other_rows == len(rows.rows) - len(inside)
-                    and scoped.other_guard_sum == others_sum
+    for name in names:
+        rows = cached.get(name)
+        scoped = None
+        if rows is not None and rows.keyed and state is not None and scope is not None:
+            scoped = state.read(name, scope)
+        if scoped is not None and rows is not None:
+            inside, inside_rows = _scope_rows(rows.rows, scope)
+            others_sum = (rows.guard_sum - guard_total(inside_rows["g"])) & _MASK64
+            same_others = (
+                scoped.other_rows == len(rows.rows) - len(inside)
+                and scoped.other_guard_sum == others_sum
+            )
+            if same_others and scoped.rows.column_names and widens(rows.schema, scoped.rows.schema):
+                delta, out.hashes[name], out.added_hashes[name], keys = _compare(
+                    rows, inside, scoped.rows, scoped.state, inside_rows
                 )
-                if (
-                    same_others
-                    and scoped.rows.column_names
-                    and widens(rows.schema, scoped.rows.schema)
-                ):
-                    future = pool.submit(
-                        _compare, rows, inside, scoped.rows, scoped.state, inside_rows
-                    )
-                    out.shapes[name] = TableShape(
-                        scoped.other_rows + scoped.rows.num_rows, scoped.rows.schema
-                    )
-                    results.append((name, future))
-                    continue
-                if not same_others:
-                    LOG.info(
-                        "snapshot delta: %s differs from the base outside the run's customers;"
-                        " reading it whole",
-                        name,
-                    )
-            table = whole(name)
-            out.tables_read_whole.append(name)
-            out.shapes[name] = TableShape(table.num_rows, table.schema)
-            if rows is None or not table.column_names or not widens(rows.schema, table.schema):
-                from warehouse.archive._hashing import table_content_hash
+                out.deltas[name] = delta
+                out.shapes[name] = TableShape(
+                    scoped.other_rows + scoped.rows.num_rows, scoped.rows.schema
+                )
+                changed.append(keys)
+                continue
+            if not same_others:
+                LOG.info(
+                    "snapshot delta: %s differs from the base outside the run's customers;"
+                    " reading it whole",
+                    name,
+                )
+        table = whole(name)
+        out.tables_read_whole.append(name)
+        out.shapes[name] = TableShape(table.num_rows, table.schema)
+        if rows is None or not table.column_names or not widens(rows.schema, table.schema):
+            from warehouse.archive._hashing import table_content_hash
 
-                out.deltas[name] = TableDelta(full=table)
-                out.hashes[name] = table_content_hash(table)
-                results.append((name, None))
-                continue
-            every = np.arange(len(rows.rows), dtype=np.int64)
-            known = (row_states or {}).get(name)
-            results.append((name, _compare(rows, every, table, known)))
-        for name, result in results:  # in name order, as the tables were read
-            if result is None:
-                continue
-            done = result.result() if isinstance(result, Future) else result
-            delta, out.hashes[name], out.added_hashes[name], keys = done
-            out.deltas[name] = delta
-            changed.append(keys)
-    out.deltas = {name: out.deltas[name] for name, _result in results}
-    out.hashes = {name: out.hashes[name] for name, _result in results}
+            out.deltas[name] = TableDelta(full=table)
+            out.hashes[name] = table_content_hash(table)
+            continue
+        every = np.arange(len(rows.rows), dtype=np.int64)
+        known = (row_states or {}).get(name)
+        delta, out.hashes[name], out.added_hashes[name], keys = _compare(rows, every, table, known)
+        out.deltas[name] = delta
+        changed.append(keys)
     out.changed_keys = np.unique(np.concatenate(changed)) if changed else out.changed_keys
     LOG.info(
         "snapshot delta: %s; %d of %d tables read whole",
