@@ -221,8 +221,9 @@ class ScaleSettings(BaseModel):
         description="with workers >= 2, a full clean and a full golden build write each chunk "
         "(appends, COMMIT; golden: the carry-forward comparison too) on a second connection in "
         "a background thread while the next chunk is computed: one write at a time, in order, "
-        "one more chunk's frames held (BENCHMARKS.md, issue #22, `fclean2`). Never changes a "
-        "result",
+        "one more chunk's frames held (BENCHMARKS.md, issue #22, `fclean2`); a nightly golden "
+        "build reads the best match scores and the touched customers' published rows on a "
+        "second connection beside its own work (issue #15, `nwall`). Never changes a result",
     )
     clean_workers: int = Field(
         default=1,

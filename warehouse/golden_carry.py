@@ -23,6 +23,7 @@ from warehouse.db import table_columns, to_duckdb_arrow
 __all__ = ["carry_forward_published"]
 
 _NEW = "_golden_carry_new"
+_PUBLISHED = "_golden_carry_published"
 
 
 def _quote(name: str) -> str:
@@ -35,6 +36,7 @@ def carry_forward_published(
     table: str,
     keys: Sequence[str],
     run_col: str,
+    published: pa.Table | None = None,
 ) -> pd.DataFrame:
     """``new`` with ``run_col`` taken from ``table``'s row of the same keys where the content is
     the same (every other column of ``new`` equal as text, missing equal to missing).
@@ -49,6 +51,10 @@ def carry_forward_published(
         table: the published table, e.g. ``golden.customers``.
         keys: the columns identifying a row (unique in ``table``).
         run_col: the run-id column.
+        published: ``table``'s rows of at least every customer (``customer_id``) of ``new``,
+            read beforehand (``SELECT * FROM table WHERE customer_id IN …``): compared
+            instead of ``table`` itself (the same rows can match: the keys hold the customer),
+            so the whole table is not scanned here. None: ``table``.
 
     Returns:
         ``new`` (index reset) with the published run id on its unchanged rows.
@@ -69,14 +75,21 @@ def carry_forward_published(
         for c in content
         if c not in keys
     )
+    if published is not None and "customer_id" not in keys:
+        raise ValueError("rows read beforehand are a customer's: customer_id must be a key")
     con.register(_NEW, frame)
+    if published is not None:
+        con.register(_PUBLISHED, published)
     try:
         kept = con.sql(
             f"SELECT n._pos, g.{_quote(run_col)}::VARCHAR AS run FROM {_NEW} AS n"
-            f" JOIN {table} AS g ON {on}" + (f" WHERE {same}" if same else "")
+            f" JOIN {table if published is None else _PUBLISHED} AS g ON {on}"
+            + (f" WHERE {same}" if same else "")
         ).to_arrow_table()
     finally:
         con.unregister(_NEW)
+        if published is not None:
+            con.unregister(_PUBLISHED)
     if not kept.num_rows:
         return new
     pos = kept.column("_pos").to_numpy()

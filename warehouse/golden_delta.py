@@ -60,6 +60,7 @@ __all__ = [
     "ASSIGNMENTS",
     "INPUTS_TABLE",
     "STATE_TABLE",
+    "TOUCHED_CUSTOMERS",
     "TOUCHED_RECORDS",
     "ClusterInvariantError",
     "GoldenPlan",
@@ -96,6 +97,9 @@ _REPLACED_INPUTS = "staging._golden_inputs_replaced"
 _DELTA_INPUTS = "staging.delta_golden_inputs"
 _STAGED_STATE = "staging.golden_state"
 _TOUCHED = "staging._golden_touched"
+TOUCHED_CUSTOMERS = _TOUCHED
+"""Table of the ``customer_id`` of the customers to rebuild (written by ``plan_golden``; a
+table of the warehouse, so another connection reads it too)."""
 _CHANGED = "staging._golden_changed"  # touched + re-classified: whose golden.customers row changes
 # Intermediates used only inside the golden stage are TEMP tables (one connection): in memory or
 # the DuckDB temp directory, never written (encrypted, logged) into the warehouse file.

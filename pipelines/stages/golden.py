@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cleaning._slices import clean_slices
 from dedupe import assign_customer_ids
@@ -18,7 +22,7 @@ from dedupe.link import return_free_memory
 from warehouse import read_table
 from warehouse.archive.snapshots import code_version
 from warehouse.classification import classify
-from warehouse.db import ChunkedTables, transaction
+from warehouse.db import ChunkedTables, database_cursor, table_exists, transaction
 from warehouse.golden import RECORD_COLUMNS, GoldenTables, as_date
 from warehouse.golden_carry import carry_forward_published
 from warehouse.golden_chunks import (
@@ -31,6 +35,7 @@ from warehouse.golden_chunks import (
 )
 from warehouse.golden_delta import (
     ASSIGNMENTS,
+    TOUCHED_CUSTOMERS,
     GoldenPlan,
     PublishedGolden,
     clear_staged,
@@ -39,6 +44,7 @@ from warehouse.golden_delta import (
     logged_changes,
     plan_golden,
     published_golden,
+    published_state,
     read_subset,
     reclassify_inputs,
     stage_delta,
@@ -80,6 +86,7 @@ class GoldenStats(StageResult):
 
 
 _SCORES = "_golden_scores"  # a TEMP table: used only inside this stage
+_SCORES_READ = "_golden_scores_read"  # the scores read ahead (Arrow), while they are copied
 
 
 def _settings_hash(ctx: RunContext) -> str:
@@ -97,20 +104,27 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
     records they list (and those assigned an id again) are hashed
     (``golden_scope``). The best match scores are computed once per run, in one pass over
     ``match.pairs`` (its scan is the cost, not the records it keeps): the hashes and the
-    rebuild read them from one TEMP table.
+    rebuild read them from one TEMP table. When a golden state is published (a nightly) and a
+    second core is there (``scale.writes_behind()``), that pass runs on a second connection
+    from the stage's start, beside the published state's check and the id assignment.
     """
     hint = "run the clean and match stages"
     require_tables(con, ("clean.records", "match.clusters", "match.pairs"), hint)
     return_free_memory()  # what the stages before freed: back to the system, not stacked on
     clear_staged(con)
     settings_hash = _settings_hash(ctx)
-    published = published_golden(con, settings_hash) if ctx.config.golden_incremental else None
-    logged = None if published is None else logged_changes(con, published)
-    ids, exact = _assign_ids(con, ctx, published, logged)
-    scope = golden_scope(con, logged)
+    incremental = ctx.config.golden_incremental
     # one pass over match.pairs: the scores hashed (the scope's) and those the rebuild reads
-    # (the touched customers' records, known only after the hashes) come from one table
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
+    # (the touched customers' records, known only after the hashes) come from one table; when
+    # a golden state is published (a nightly), it is read on a second connection while the
+    # published state is checked and the ids are assigned (_ScoresAhead)
+    ahead = incremental and ctx.config.scale.writes_behind() and published_state(con) is not None
+    with _ScoresAhead(con, ahead=ahead) as scores_ahead:
+        published = published_golden(con, settings_hash) if incremental else None
+        logged = None if published is None else logged_changes(con, published)
+        ids, exact = _assign_ids(con, ctx, published, logged)
+        scope = golden_scope(con, logged)
+        scores_ahead.stage()
     scores = f"SELECT * FROM {_SCORES}"
     hashed = stage_inputs(con, ASSIGNMENTS, RECORD_COLUMNS, scores, within=scope)
     plan = None if published is None else plan_golden(con, settings_hash, published, scope)
@@ -161,6 +175,64 @@ def golden_stage(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> GoldenStats
         stats.splits,
     )
     return stats
+
+
+class _ScoresAhead:
+    """The best match scores per record (``best_scores_sql``), staged as the TEMP table
+    ``_SCORES`` by ``stage``.
+
+    With ``ahead``, they are read at once on ``database_cursor(con)`` (a second connection to the
+    same database) in a background thread, while the stage goes on with what does not need
+    them (the change logs and the id assignment, on ``con``); ``stage`` waits for the result
+    and copies it into the TEMP table (the same rows as the query on ``con``: DuckDB runs
+    the scan without the GIL, and on a second core). Without it, ``stage`` runs the query on
+    ``con``. Leaving the block waits for the thread and closes the cursor, whatever happened.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, ahead: bool) -> None:
+        self._con = con
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future[tuple[pa.Table, float]] | None = None
+        if ahead:
+            cursor = database_cursor(con)
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="golden-scores")
+            self._future = self._pool.submit(self._read, cursor)
+
+    @staticmethod
+    def _read(cursor: duckdb.DuckDBPyConnection) -> tuple[pa.Table, float]:
+        start = time.perf_counter()
+        try:
+            return cursor.sql(best_scores_sql()).to_arrow_table(), time.perf_counter() - start
+        finally:
+            cursor.close()
+
+    def stage(self) -> None:
+        """Create ``_SCORES`` (from the thread's result when read ahead)."""
+        if self._future is None:
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS {best_scores_sql()}")
+            return
+        start = time.perf_counter()
+        scores, took = self._future.result()
+        log.info(
+            "golden     best scores read ahead in %.2f s (the stage waited %.2f s for them)",
+            took,
+            time.perf_counter() - start,
+        )
+        self._con.register(_SCORES_READ, scores)
+        try:
+            self._con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_SCORES} AS SELECT * FROM {_SCORES_READ}"
+            )
+        finally:
+            self._con.unregister(_SCORES_READ)
+
+    def __enter__(self) -> _ScoresAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)  # the cursor's query ends (and it closes) first
+        self._future = None
 
 
 def _assign_ids(
@@ -239,16 +311,94 @@ def _chunk_inputs(con: duckdb.DuckDBPyConnection, chunk: int) -> GoldenInputs:
     return _inputs(con, assignments, where)
 
 
-def _carry_forward(golden: GoldenTables, con: duckdb.DuckDBPyConnection) -> None:
+_CARRIED = ("golden.customers", "golden.attribute_lineage")
+
+
+def _carry_forward(
+    golden: GoldenTables,
+    con: duckdb.DuckDBPyConnection,
+    ahead: _PublishedAhead | None = None,
+) -> None:
     """Keep the previous run id on golden rows whose content did not change (compared in
-    DuckDB with the published rows: ``warehouse.golden_carry``)."""
+    DuckDB with the published rows: ``warehouse.golden_carry``; with ``ahead``, with the
+    touched customers' published rows it read, when they hold every customer rebuilt)."""
     golden.customers = carry_forward_published(
-        con, golden.customers, "golden.customers", ["customer_id"], "updated_run_id"
-    )
+        con, golden.customers, "golden.customers", ["customer_id"], "updated_run_id",
+        None if ahead is None else ahead.rows("golden.customers", golden.customers),
+    )  # fmt: skip
     golden.attribute_lineage = carry_forward_published(
         con, golden.attribute_lineage, "golden.attribute_lineage", ["customer_id", "attribute"],
         "run_id",
+        None if ahead is None else ahead.rows("golden.attribute_lineage", golden.attribute_lineage),
     )  # fmt: skip
+
+
+class _PublishedAhead:
+    """The touched customers' published ``golden.customers`` and ``golden.attribute_lineage``
+    rows (``TOUCHED_CUSTOMERS``), read on ``database_cursor(con)`` in a background thread
+    while the stage rebuilds those customers (pandas), so that the carry-forward compares
+    the rebuilt rows with these instead of scanning each whole table after the build.
+
+    ``rows`` gives a table's rows only when every customer of the rebuilt frame is among the
+    customers read (always so: the rebuilt customers are touched ones; otherwise None, and
+    the carry-forward scans the table as before). Leaving the block waits for the thread.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._logged = False
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="golden-published")
+        self._future = self._pool.submit(self._read, database_cursor(con))
+
+    @staticmethod
+    def _read(
+        cursor: duckdb.DuckDBPyConnection,
+    ) -> tuple[pa.Array, dict[str, pa.Table], float]:
+        start = time.perf_counter()
+        try:
+            touched = cursor.sql(
+                f"SELECT DISTINCT customer_id::VARCHAR AS customer_id FROM {TOUCHED_CUSTOMERS}"
+                " WHERE customer_id IS NOT NULL"
+            ).to_arrow_table()
+            rows = {
+                table: cursor.sql(
+                    f"SELECT * FROM {table} WHERE customer_id IN"
+                    f" (SELECT customer_id FROM {TOUCHED_CUSTOMERS})"
+                ).to_arrow_table()
+                for table in _CARRIED
+                if table_exists(cursor, table)
+            }
+            took = time.perf_counter() - start
+            return touched.column("customer_id").combine_chunks(), rows, took
+        finally:
+            cursor.close()
+
+    def rows(self, table: str, new: pd.DataFrame) -> pa.Table | None:
+        """``table``'s published rows of the touched customers, if they cover ``new``'s."""
+        start = time.perf_counter()
+        touched, rows, took = self._future.result()
+        if not self._logged:
+            self._logged = True
+            log.info(
+                "golden     published rows of %d touched customers read ahead in %.2f s"
+                " (the stage waited %.2f s for them)",
+                len(touched),
+                took,
+                time.perf_counter() - start,
+            )
+        if table not in rows or "customer_id" not in new.columns:
+            return None
+        ids = pa.array(new["customer_id"].astype(object).to_numpy(), type=pa.string())
+        covered = ids.null_count == 0 and bool(pc.all(pc.is_in(ids, value_set=touched)).as_py())
+        if len(ids) and not covered:
+            log.info("golden     carry-forward of %s over the whole table", table)
+            return None
+        return rows[table]
+
+    def __enter__(self) -> _PublishedAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _full_build(con: duckdb.DuckDBPyConnection, ctx: RunContext, events: pd.DataFrame) -> int:
@@ -362,8 +512,13 @@ def _incremental_build(
     Returns:
         How many untouched customers were re-classified (their classification inputs read).
     """
-    golden = _build(con, ctx, assignments, touched_records_where())
-    _carry_forward(golden, con)
+    if ctx.config.scale.writes_behind():  # (a second core reads the published rows)
+        with _PublishedAhead(con) as ahead:
+            golden = _build(con, ctx, assignments, touched_records_where())
+            _carry_forward(golden, con, ahead)
+    else:
+        golden = _build(con, ctx, assignments, touched_records_where())
+        _carry_forward(golden, con)
     settings = ctx.config.golden.classification
     customers, txns, sources = reclassify_inputs(con, plan, settings, ctx.run_date)
     classes = classify(customers, txns, sources, settings, ctx.run_date)

@@ -10,7 +10,7 @@ import pytest
 import pipelines.stages.golden as golden_stage_module
 from pipelines.access import open_warehouse
 from pipelines.runner import run_pipeline
-from pipelines.settings import load_config
+from pipelines.settings import ScaleSettings, load_config
 from sources.demo.replay import ReplaySettings, replay_nights
 from tests.pipelines.conftest import write_project
 from tests.pipelines.test_golden_incremental import _full_build_equals_published
@@ -35,6 +35,19 @@ def test_nightly_scores_once_and_reads_only_changed_clusters_for_ids(
 
     monkeypatch.setattr(golden_stage_module, "best_scores_sql", scores)
     monkeypatch.setattr(golden_stage_module, "id_assignment_inputs", inputs)
+    # a second core (whatever this machine has): the scores and the touched customers'
+    # published rows are read on a second connection beside the stage's own work
+    monkeypatch.setattr(ScaleSettings, "writes_behind", lambda self: True)
+    carried_ahead: list[str] = []
+    real_rows = golden_stage_module._PublishedAhead.rows
+
+    def rows(self: Any, table: str, new: Any) -> Any:
+        found = real_rows(self, table, new)
+        if found is not None:
+            carried_ahead.append(table)
+        return found
+
+    monkeypatch.setattr(golden_stage_module._PublishedAhead, "rows", rows)
     (tmp_path / "p").mkdir()
     project = write_project(tmp_path / "p", tmp_path / "demo" / "landing")
     settings = ReplaySettings(nights=3, entities=150, late_every=1, repeat_every=2)
@@ -56,3 +69,5 @@ def test_nightly_scores_once_and_reads_only_changed_clusters_for_ids(
         # the same ids, events and golden rows as a build over every cluster and record
         _full_build_equals_published(project, outcome.run_id, night.run_date)
     assert [n for n, _ in id_reads[1:]].count(True) >= 2, id_reads
+    # the incremental nights compared their rebuilt rows with the rows read ahead
+    assert {"golden.customers", "golden.attribute_lineage"} <= set(carried_ahead), carried_ahead

@@ -95,3 +95,34 @@ def test_nothing_is_carried_without_a_comparable_published_table() -> None:
             con, new, "golden.customers", ["customer_id", "attribute"], "run_id"
         )
         assert changed["run_id"].tolist() == ["r2"] * len(new)
+
+
+@pytest.mark.parametrize("case", list(_CASES))
+def test_rows_read_beforehand_carry_as_the_whole_table_does(case: str) -> None:
+    """The published rows of the rebuilt customers, read from the warehouse beforehand (as
+    Arrow, as the golden stage's thread reads them), decide as a join with the whole table:
+    the other customers' rows (here an untouched customer with the same attribute and run)
+    cannot match a rebuilt row."""
+    published = pd.concat(
+        [_published(), _published().assign(customer_id="C7", run_id="r0")], ignore_index=True
+    )
+    new = _CASES[case](_rebuilt())
+    keys = ["customer_id", "attribute"]
+    with connect(":memory:") as con:
+        ensure_schemas(con)
+        replace_tables(con, {"golden.attribute_lineage": published})
+        whole = carry_forward_published(con, new, "golden.attribute_lineage", keys, "run_id")
+        ids = ", ".join(f"'{c}'" for c in sorted(set(new["customer_id"])))
+        ahead = con.sql(
+            f"SELECT * FROM golden.attribute_lineage WHERE customer_id IN ({ids})"
+        ).to_arrow_table()
+        assert ahead.num_rows < len(published)
+        got = carry_forward_published(
+            con, new, "golden.attribute_lineage", keys, "run_id", published=ahead
+        )
+        with pytest.raises(ValueError, match="customer_id must be a key"):
+            carry_forward_published(
+                con, new, "golden.attribute_lineage", ["attribute"], "run_id", published=ahead
+            )
+    pd.testing.assert_frame_equal(got, whole)
+    pd.testing.assert_frame_equal(got, carry_forward_run_ids(new, published, keys, "run_id"))
