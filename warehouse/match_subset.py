@@ -542,7 +542,8 @@ class StoredSubset:
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
         if earlier:  # the last read of this change (`close` drops the temporary tables next)
-            release_cached_blocks(con)
+            # every cached block: none is kept under pass 2's link (the night's peak at 1 M)
+            release_cached_blocks(con, 0)
         else:
             # pass 1's: the rank tables wait on disk for pass 2, not beside pass 1's link
             spill_temporary_tables(con)
