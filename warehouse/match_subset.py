@@ -497,10 +497,12 @@ class StoredSubset:
         with bound:
             pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
         self._pairs_done = pairs
-        # (the cached blocks stay for the places: their scans of match.prepared's key and
-        # order columns find them cached; the rows' scan below lets them go)
+        # (the cached blocks stay for the unranked blocks: their scans of match.prepared's
+        # key and order columns find them cached; then they go: the places' windows read
+        # temporary tables only, and the rows' scan below would let them go anyway)
         places, gaps = {}, {}
         firsts = self._unranked_blocks()
+        release_cached_blocks(con)
         for i in firsts:
             lay = self.layouts[i]
             name = f"{lay.key}/{lay.order}"
