@@ -158,8 +158,15 @@ def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) 
     ((limit,),) = con.execute(MEMORY_LIMIT_SETTING).fetchall()
     try:
         con.execute(f"SET memory_limit = '{_held_mib(con) + margin_mib}MiB'")
+    except duckdb.OutOfMemoryException as exc:  # (what it holds cannot go: nothing to let go)
+        log.warning("DuckDB's cached blocks not let go (%s)", exc)
     finally:
         con.execute(f"SET memory_limit = '{limit}'")
+
+
+LAST_MARGIN_MIB = 8
+"""`release_cached_blocks`' margin after the last read of a change (64 MiB after the others):
+pass 2's link and the delta write come next, not another read of the same blocks."""
 
 
 SPILL_MIB = 16
@@ -544,8 +551,8 @@ class StoredSubset:
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
         if earlier:  # the last read of this change (`close` drops the temporary tables next)
-            # every cached block: none is kept under pass 2's link (the night's peak at 1 M)
-            release_cached_blocks(con, 0)
+            # (nearly) every cached block: none is kept under pass 2's link (a peak at 1 M)
+            release_cached_blocks(con, LAST_MARGIN_MIB)
         else:
             # pass 1's: the rank tables wait on disk for pass 2, not beside pass 1's link
             spill_temporary_tables(con)
