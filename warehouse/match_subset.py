@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 from dedupe.pairset import arrow_strings, concat_taken, positions_of
 from warehouse.db import (
     MEMORY_LIMIT_SETTING,
+    log,
     memory_limit_at_most,
     memory_limit_bytes,
     table_columns,
@@ -135,9 +136,12 @@ join, not for a cache of the table (a larger join spills to DuckDB's temporary d
 
 def _held_mib(con: duckdb.DuckDBPyConnection) -> int:
     """What DuckDB holds besides cached blocks of stored tables (temporary tables, working
-    memory), MiB."""
+    memory), MiB, counting what it wrote out to its temporary directory
+    (`spill_temporary_tables`: a bound set from this leaves a query the room it had with
+    those tables in memory, which it may read back or write out again)."""
     ((other,),) = con.execute(
-        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag <> 'BASE_TABLE'"
+        "SELECT coalesce(sum(memory_usage_bytes + temporary_storage_bytes), 0)"
+        " FROM duckdb_memory() WHERE tag <> 'BASE_TABLE'"
     ).fetchall()
     return int(other) // 2**20
 
@@ -154,8 +158,42 @@ def release_cached_blocks(con: duckdb.DuckDBPyConnection, margin_mib: int = 64) 
     ((limit,),) = con.execute(MEMORY_LIMIT_SETTING).fetchall()
     try:
         con.execute(f"SET memory_limit = '{_held_mib(con) + margin_mib}MiB'")
+    except duckdb.OutOfMemoryException as exc:  # (what it holds cannot go: nothing to let go)
+        log.warning("DuckDB's cached blocks not let go (%s)", exc)
     finally:
         con.execute(f"SET memory_limit = '{limit}'")
+
+
+LAST_MARGIN_MIB = 8
+"""`release_cached_blocks`' margin after the last read of a change (64 MiB after the others):
+pass 2's link and the delta write come next, not another read of the same blocks."""
+
+
+SPILL_MIB = 16
+"""DuckDB's ``memory_limit`` for an instant after pass 1's read (`spill_temporary_tables`):
+below what its temporary tables hold, so that they are written out to its temporary
+directory (and cached blocks of stored tables dropped) while pass 1's link runs."""
+
+
+def spill_temporary_tables(con: duckdb.DuckDBPyConnection, mib: int = SPILL_MIB) -> None:
+    """Let DuckDB write its temporary tables out to its temporary directory and drop the
+    cached blocks of stored tables: the limit is lowered to `mib` for an instant and set back.
+    A later query reads a spilled block back when it needs it.
+
+    Pass 2's read needs the reach's rank tables (`StoredSubset._rank`: ≈ 0.26 GB at 1 M
+    records, the sorted-neighbourhood rules rank nearly every record), but pass 1's link, a
+    peak of the night, does not: on disk they are not beside it. When DuckDB cannot write
+    them out (no temporary directory, pinned blocks), only the cached blocks are let go
+    (`release_cached_blocks`; logged).
+    """
+    ((limit,),) = con.execute(MEMORY_LIMIT_SETTING).fetchall()
+    try:
+        con.execute(f"SET memory_limit = '{mib}MiB'")
+    except duckdb.Error as exc:
+        log.warning("DuckDB's temporary tables not spilled (%s): cached blocks let go only", exc)
+        release_cached_blocks(con)
+        return
+    con.execute(f"SET memory_limit = '{limit}'")
 
 
 class StoredSubset:
@@ -427,6 +465,10 @@ class StoredSubset:
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._keys_done, self._places_done, self._pairs_done = None, {}, None
         self._labels, self._steward, self._layout = None, None, None
+        self._drop_ranks()
+
+    def _drop_ranks(self) -> None:
+        """Drop the reach's rank tables (`_rank`)."""
         for i in range(len(self.layouts)):
             self.con.execute(f"DROP TABLE IF EXISTS _sub_rank{i}")
             self.con.execute(f"DROP TABLE IF EXISTS _sub_bk{i}")
@@ -449,7 +491,8 @@ class StoredSubset:
         # each row an earlier read read: its position now (both sorted by key: increasing)
         moved = np.empty(0, dtype=np.int64)
         bound: AbstractContextManager[None] = nullcontext()
-        if self._keys_done is not None:
+        earlier = self._keys_done is not None
+        if earlier:
             moved = positions_of(self._keys_done, keys)
             if (moved < 0).any() or (np.diff(moved) <= 0).any():
                 raise ValueError("a row an earlier read of this change read is not read again")
@@ -461,10 +504,12 @@ class StoredSubset:
         with bound:
             pairs, rule_names, hard_names, steward = self._pairs(keys, moved)
         self._pairs_done = pairs
-        # (the cached blocks stay for the places: their scans of match.prepared's key and
-        # order columns find them cached; the rows' scan below lets them go)
+        # (the cached blocks stay for the unranked blocks: their scans of match.prepared's
+        # key and order columns find them cached; then they go: the places' windows read
+        # temporary tables only, and the rows' scan below would let them go anyway)
         places, gaps = {}, {}
         firsts = self._unranked_blocks()
+        release_cached_blocks(con)
         for i in firsts:
             lay = self.layouts[i]
             name = f"{lay.key}/{lay.order}"
@@ -479,6 +524,10 @@ class StoredSubset:
             *(f"_sub_{t}{i}" for i in firsts for t in ("blk", "bsz")),
         ):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
+        if earlier:
+            # the last read's places are read: its rank tables (read back from disk by its
+            # places' scans, ≈ 0.26 GB at 1 M records) are not kept beside its rows
+            self._drop_ranks()
         # the rows last, each block of match.prepared let go once scanned (a scan of every
         # block of every column: cached, they stacked on the rows built in Python)
         with memory_limit_at_most(con, _held_mib(con) + SCAN_MARGIN_MIB):
@@ -501,7 +550,12 @@ class StoredSubset:
             "INSERT INTO _sub_done SELECT record_key FROM _sub_full"
             " WHERE record_key NOT IN (SELECT record_key FROM _sub_done)"
         )
-        release_cached_blocks(con)
+        if earlier:  # the last read of this change (`close` drops the temporary tables next)
+            # (nearly) every cached block: none is kept under pass 2's link (a peak at 1 M)
+            release_cached_blocks(con, LAST_MARGIN_MIB)
+        else:
+            # pass 1's: the rank tables wait on disk for pass 2, not beside pass 1's link
+            spill_temporary_tables(con)
         return ReadSubset(prepared, pairs, rule_names, hard_names, steward, places, gaps)
 
     def _rank(self, i: int, lay: Layout) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from dedupe import incremental
 from dedupe.incremental import FLAG_GROUPS, _sorted_rows, _text_column
+from dedupe.pairset import PairSet, concat_pairs
 
 
 def test_the_subset_rows_equal_the_sorted_concatenation_of_kept_new_and_reflagged_rows() -> None:
@@ -121,3 +122,57 @@ def test_columns_of_one_dtype_are_merged_as_series_without_a_frame_each(
     assert taken.dtype == text and taken.index.tolist() == [0, 1, 2]
     assert taken.isna().tolist() == [True, False, False]
     assert taken.iloc[1:].tolist() == ["c0", "c2"]
+
+
+def _pair_set(rng: np.random.Generator, ids: np.ndarray, n: int, rules: list[str]) -> PairSet:
+    size = len(ids)
+    return PairSet(
+        ids // n,
+        ids % n,
+        rng.integers(0, len(rules), size).astype(np.int16),
+        rng.normal(size=size),
+        rng.random(size),
+        {"name": rng.integers(-1, 4, size).astype(np.int8),
+         "phone": rng.integers(-1, 3, size).astype(np.int8)},
+        rng.integers(-1, 2, size).astype(np.int16),
+        rules,
+        ["id_conflict"] if rules[0] == "a" else ["age_gap", "id_conflict"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fresh_count", [0, 1, 37])
+def test_interleave_places_each_column_as_the_concatenation_would(fresh_count: int) -> None:
+    """`_interleave` gives ``concat_pairs([old, fresh sorted]).take(<merged order>)`` (what
+    it built before: labels re-coded onto their union, same dtypes and order), built a
+    column at a time; with ``consume`` the old pairs' columns are emptied, the result the
+    same."""
+    rng = np.random.default_rng(fresh_count)
+    n = 50
+    ids = rng.choice(n * n, 120 + fresh_count, replace=False)
+    old = _pair_set(rng, np.sort(ids[:120]), n, ["a", "c"])
+    fresh = _pair_set(rng, ids[120:], n, ["b", "c", "d"])
+    keep = np.sort(rng.choice(120, 90, replace=False))
+    old_ids, fresh_ids = old.ids(n)[keep], fresh.ids(n)
+    # the merge as it was built before: the concatenation, then one take
+    order = np.argsort(fresh_ids, kind="stable")
+    slot = np.searchsorted(old_ids, fresh_ids[order]) + np.arange(fresh_count)
+    index = np.empty(len(keep) + fresh_count, dtype=np.int64)
+    is_fresh = np.zeros(len(index), dtype=bool)
+    is_fresh[slot] = True
+    index[slot] = len(old) + np.arange(fresh_count)
+    index[~is_fresh] = keep
+    expected = concat_pairs([old, fresh.take(order)]).take(index)
+    for consume in (False, True):
+        copy = old.take(slice(None))
+        got = incremental._interleave(copy, keep, old_ids, fresh, fresh_ids, consume)
+        assert got.rule_names == expected.rule_names
+        assert got.hard_names == expected.hard_names
+        for name in ("left", "right", "rule", "score", "probability", "hard"):
+            assert getattr(got, name).dtype == getattr(expected, name).dtype, name
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+        assert list(got.levels) == list(expected.levels)
+        for name, values in expected.levels.items():
+            assert got.levels[name].dtype == values.dtype
+            np.testing.assert_array_equal(got.levels[name], values)
+        assert (len(copy.left) == 0 and not any(len(v) for v in copy.levels.values())) == consume
+        assert len(old.left) == 120

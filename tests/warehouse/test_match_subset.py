@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -898,3 +900,73 @@ def test_the_write_deletes_by_the_read_rowids_without_reading_their_keys_while_t
              for name in (*DELTA_TABLES, "ops.match_changes")},
         ))  # fmt: skip
     assert outcomes[0] == outcomes[1]
+
+
+def test_spill_temporary_tables_writes_them_out_and_sets_the_limit_back(tmp_path: Path) -> None:
+    """`spill_temporary_tables` lowers DuckDB's limit for an instant: a temporary table is
+    written to the temporary directory (read back by a later query, same rows) and the limit
+    is as before."""
+    from warehouse.match_subset import spill_temporary_tables
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"), config={"memory_limit": "1GiB"})
+    con.execute(f"SET temp_directory = '{tmp_path / 'spill'}'")
+    con.execute(
+        "CREATE TEMP TABLE _t AS SELECT 'key:' || i::VARCHAR AS k, i FROM range(600000) t(i)"
+    )
+    expected = con.execute("SELECT count(*), sum(i), max(k) FROM _t").fetchall()
+
+    def spilled() -> int:
+        ((value,),) = con.execute(
+            "SELECT coalesce(sum(temporary_storage_bytes), 0) FROM duckdb_memory()"
+        ).fetchall()
+        return int(value)
+
+    assert spilled() == 0
+    spill_temporary_tables(con, mib=1)
+    assert spilled() > 0
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "1.0 GiB"
+    assert con.execute("SELECT count(*), sum(i), max(k) FROM _t").fetchall() == expected
+
+
+def test_pass_one_spills_its_rank_tables_and_pass_two_drops_them_before_its_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The temporary tables are spilled once, at the end of pass 1's read (before pass 1's
+    link); pass 2's read drops the rank tables once its places are read, before its rows;
+    the night equals a full rebuild."""
+    from dedupe import incremental
+    from warehouse import match_subset
+
+    records, _ = make_records(300, seed=23)
+    con = duckdb.connect()
+    params = _write_all(con, records, None)
+    steps: list[str] = []
+    spill, frame, link = match_subset.spill_temporary_tables, StoredSubset._frame, incremental._link
+
+    def ranks() -> int:
+        ((count,),) = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_sub_rank%'"
+        ).fetchall()
+        return int(count)
+
+    def spy_spill(con_: duckdb.DuckDBPyConnection, mib: int = match_subset.SPILL_MIB) -> None:
+        steps.append("spill")
+        spill(con_, mib)
+
+    def spy_frame(self: StoredSubset, sql: str, params: list[object] | None = None) -> object:
+        if "_sub_full" in sql:
+            steps.append(f"rows (ranks {ranks()})")
+        return frame(self, sql, params)
+
+    def spy_link(*args: object, **kwargs: object) -> object:
+        steps.append("link 1" if kwargs.get("touched_only") else "link 2")
+        return link(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(match_subset, "spill_temporary_tables", spy_spill)
+    monkeypatch.setattr(StoredSubset, "_frame", spy_frame)
+    monkeypatch.setattr(incremental, "_link", spy_link)
+    current = _tonight(records, 4, 9)
+    replace_tables(con, {"clean.records": current})
+    _night(con, current, None, 1, params)
+    rules = len(_layouts(rules_for(MatchSettings()), MatchSettings()))
+    assert steps == [f"rows (ranks {rules})", "spill", "link 1", "rows (ranks 0)", "link 2"]
