@@ -7,7 +7,7 @@ import duckdb
 import pandas as pd
 
 from warehouse.db import table_columns, table_exists
-from warehouse.match_state import PREPARED_TABLE, PREPARED_VERSION, _arrow_frame
+from warehouse.match_state import PREPARED_TABLE, PREPARED_VERSION, prepared_frame
 
 __all__ = ["last_link_rows"]
 
@@ -32,7 +32,7 @@ def last_link_rows(
     if table_exists(con, PREPARED_TABLE):
         drop = PREPARED_VERSION in table_columns(con, PREPARED_TABLE)
         select = f"* EXCLUDE ({PREPARED_VERSION})" if drop else "*"
-        rows = _arrow_frame(
+        rows = prepared_frame(
             con.sql(
                 f"SELECT {select} FROM {PREPARED_TABLE} WHERE record_key IN ($1, $2)",
                 params=[left_key, right_key],

@@ -49,6 +49,7 @@ __all__ = [
     "latest_params_row",
     "linked_layout",
     "match_state",
+    "prepared_frame",
     "read_stored",
     "rematch_plan",
     "stored_is_usable",
@@ -521,7 +522,7 @@ def read_stored(con: duckdb.DuckDBPyConnection, strong_at: float | None = None) 
     """
     con.execute(_POSITIONS.format(table=PREPARED_TABLE))
     try:
-        prepared = _arrow_frame(
+        prepared = prepared_frame(
             con.sql(
                 f"SELECT * EXCLUDE ({PREPARED_VERSION}) FROM {PREPARED_TABLE} ORDER BY record_key"
             ).to_arrow_table()
@@ -682,7 +683,7 @@ def _pairs_touching(
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
-def _arrow_frame(table: pa.Table) -> pd.DataFrame:
+def prepared_frame(table: pa.Table) -> pd.DataFrame:
     """Prepared records as the matcher holds them: flags bool, text as pandas' default
     ``str`` (Arrow-backed, NaN for null), a column of nulls only as object (None).
 

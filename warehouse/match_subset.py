@@ -57,7 +57,7 @@ from warehouse.match_state import (
     READ_ROW_HASH,
     READ_ROW_ID,
     ReadPairs,
-    _arrow_frame,
+    prepared_frame,
     storage_layout,
     stored_pair_labels,
     stored_pair_select,
@@ -229,7 +229,7 @@ class StoredSubset:
 
     def _frame(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
         table = self.con.sql(sql, params=params).to_arrow_table()
-        return _arrow_frame(table)
+        return prepared_frame(table)
 
     def _select(self) -> str:
         return ", ".join(_q(c) for c in self.columns)
@@ -742,7 +742,7 @@ class StoredSubset:
                     "SELECT left_key, right_key, steward_decision FROM match.pairs"
                     " WHERE steward_decision IS NOT NULL"
                 ).to_arrow_table()
-            steward = _arrow_frame(self._steward)  # (a frame of its own for each read)
+            steward = prepared_frame(self._steward)  # (a frame of its own for each read)
         finally:
             con.unregister("_sub_spos")
             con.execute("DROP TABLE IF EXISTS _sub_pos")
@@ -753,17 +753,17 @@ class StoredSubset:
 
 def _numbered_frame(table: pa.Table) -> pd.DataFrame:
     """A places or gaps read (record_key and integer columns) as a frame: the key as the
-    prepared rows hold it (`_arrow_frame`), each integer column as int32 numbers (int64 if a
+    prepared rows hold it (`prepared_frame`), each integer column as int32 numbers (int64 if a
     value does not fit: places and sizes are below the record count).
 
-    Not `_arrow_frame` whole: it gives a column of numbers as Python objects (≈ 40 bytes a
+    Not `prepared_frame` whole: it gives a column of numbers as Python objects (≈ 40 bytes a
     value, not 4; at 1 M records a nightly holds ≈ 4.7 M places, two numbers each, through
     both passes: int32 rather than int64 is ≈ 38 MB less there).
 
     Raises:
         ValueError: an integer column holds a null (a place, size or gap always has a value).
     """
-    frame = _arrow_frame(table.select(["record_key"]))
+    frame = prepared_frame(table.select(["record_key"]))
     for name in table.column_names:
         if name == "record_key":
             continue
